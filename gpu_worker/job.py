@@ -1,0 +1,131 @@
+"""The grind job and its result: the JSON that travels to a RunPod worker or a local backend.
+
+DESIGN.md, "Wire format: a grind job". Workers re-validate everything they are
+given, so every field is checked here, once, for everyone.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+import coincurve
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import VanikeysError
+from .formats import FORMATS, AddressFormat, get_format, parse_pubkey
+
+if TYPE_CHECKING:
+    from .patterns import Pattern
+
+MAX_BUDGET = 1 << 50  # about 1.1e15 keys: days on a GPU; chunked orders stay far below
+MAX_TOP = 100
+MAX_TIME_LIMIT_S = 24 * 3600
+MAX_PATTERN_CHARS = 200
+
+
+class GrindJob(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    v: Literal[1]
+    format: str
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
+    case: Literal["insensitive", "exact"] = "insensitive"
+    fuzzy: bool = False
+    budget: int = Field(gt=0, le=MAX_BUDGET)
+    stop: Literal["budget", "full"] = "budget"
+    top: int = Field(default=1, ge=1, le=MAX_TOP)
+    split_pubkey: str | None = None
+    time_limit_s: float = Field(default=60, gt=0, le=MAX_TIME_LIMIT_S)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        return get_format(value).id
+
+    @field_validator("split_pubkey")
+    @classmethod
+    def _valid_pubkey(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return parse_pubkey(value).format(compressed=True).hex()
+
+    @classmethod
+    def parse(cls, data: Any) -> GrindJob:
+        """Validate a job from JSON text or a decoded object; every failure is a VanikeysError.
+
+        The pattern is compiled here too, so a job that parses can be ground.
+        """
+        try:
+            job = cls.model_validate_json(data) if isinstance(data, (str, bytes)) else cls.model_validate(data)
+        except ValidationError as exc:
+            raise _job_error(exc) from None
+        job.compiled()
+        return job
+
+    @property
+    def address_format(self) -> AddressFormat:
+        return FORMATS[self.format]
+
+    @property
+    def split_point(self) -> coincurve.PublicKey | None:
+        return None if self.split_pubkey is None else coincurve.PublicKey(bytes.fromhex(self.split_pubkey))
+
+    def compiled(self) -> Pattern:
+        return self._compiled
+
+    @cached_property
+    def _compiled(self) -> Pattern:
+        from .patterns import parse_pattern
+
+        return parse_pattern(self.format, self.pattern, case=self.case, fuzzy=self.fuzzy)
+
+
+def _job_error(exc: ValidationError) -> VanikeysError:
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, VanikeysError):
+            return cause
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return VanikeysError("bad_job", "the job is not valid JSON: send one JSON object")
+    where = ".".join(str(part) for part in first["loc"]) or "job"
+    return VanikeysError("bad_job", f"invalid job field {where!r}: {first['msg']}")
+
+
+class GrindHit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: str = Field(pattern=r"^[0-9a-f]{64}$")
+    secret_kind: Literal["private_key", "offset"]
+    identifier: str
+    score: int = Field(ge=0)
+    full: bool
+
+    def __repr__(self) -> str:  # never let a secret reach a log through repr()
+        return f"GrindHit(identifier={self.identifier!r}, score={self.score}, full={self.full}, secret=<redacted>)"
+
+    __str__ = __repr__
+
+
+class GrindResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    checked: int = Field(ge=0)
+    elapsed_s: float = Field(ge=0)
+    backend: str
+    device: str
+    results: list[GrindHit]
+
+    @property
+    def best(self) -> GrindHit | None:
+        return self.results[0] if self.results else None
+
+    @property
+    def found_full(self) -> bool:
+        return any(hit.full for hit in self.results)
+
+
+def error_payload(err: VanikeysError) -> dict[str, dict[str, str]]:
+    return {"error": {"code": err.code, "message": err.message}}
