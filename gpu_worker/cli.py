@@ -1,2 +1,399 @@
-def main() -> None:  # placeholder until the CLI lands
-    raise SystemExit("vanikeys: not built yet")
+"""The engine's command line: grind, odds, combine (and bench, from the kernel build).
+
+This interface is stable: scripts and the bot build on it. `build_parser(extra)`
+lets bot/cli.py add its own subcommands to the same `vanikeys` command; `run`
+turns every mistake a person can make into exit status 2 and one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import re
+import sys
+from typing import Any, Callable, NoReturn, Sequence
+
+import base58
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from .errors import VanikeysError
+from .formats import CURVE_ORDER, AddressFormat, check_secret, get_format, identifier_from_secret, parse_secret_hex
+from .grinders.base import BACKEND_NAMES, GrindProgress, grind
+from .job import MAX_TIME_LIMIT_S, GrindHit, GrindJob, GrindResult
+from .patterns import Pattern, match_spans, parse_pattern
+from .verify import verify_hit
+
+PROG = "vanikeys"
+DEFAULT_PULL_BUDGET = 1_000_000
+DEFAULT_ORDER_BUDGET = 1 << 50  # "until found": the time limit is what ends an order from the command line
+
+AddSubcommands = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+class UsageError(Exception):
+    """argparse found a mistake on the command line (instead of printing usage and exiting)."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+# -- argument types ---------------------------------------------------------------
+
+_COUNT = re.compile(r"^(\d+(?:\.\d+)?)(?:e(\d+))?([kmgt]?)$")
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def key_count(text: str) -> int:
+    """A number of keys: 200000, 200_000, 200k, 1.5M, 1e6 or 2^28."""
+    cleaned = text.strip().lower().replace("_", "").replace(",", "")
+    power = re.fullmatch(r"2\^(\d{1,2})", cleaned)
+    if power:
+        return 1 << int(power.group(1))
+    if cleaned.isdigit() and int(cleaned) > 0:  # exact, however large (floats are not)
+        return int(cleaned)
+    match = _COUNT.fullmatch(cleaned)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of keys: write e.g. 200000, 200k, 1M, 1e6 or 2^28")
+    mantissa, exponent, suffix = match.groups()
+    value = float(mantissa) * 10 ** int(exponent or 0) * _SUFFIX[suffix]
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole, positive number of keys: write e.g. 200000")
+    return int(value)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_TIME_LIMIT_S:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time limit: give seconds, more than 0 and at most {MAX_TIME_LIMIT_S}")
+    return value
+
+
+# -- the parser -------------------------------------------------------------------
+
+
+def build_parser(extra: AddSubcommands | None = None) -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog=PROG, description="Vanity keys for Bitcoin, did:key, Ethereum and TRON: grind, odds, combine."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_grind(commands)
+    _add_odds(commands)
+    _add_combine(commands)
+    try:
+        bench = importlib.import_module(f"{__package__}.bench")  # the kernel build's `bench` command
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.bench":
+            raise
+    else:
+        bench.add_parser(commands)
+    if extra is not None:
+        extra(commands)
+    return parser
+
+
+def _add_pattern_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
+    command.add_argument("pattern", metavar="PATTERN", help="terms found in order; ^ anchors the start, $ the end, ? is any character")
+    command.add_argument("--exact-case", action="store_true", help="match letter case exactly (base58 formats)")
+    command.add_argument("--fuzzy", action="store_true", help="also accept look-alikes: 0/o 1/i/l 3/e 4/a 5/s 7/t 8/b")
+
+
+def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    grind_cmd = commands.add_parser("grind", help="grind keys and show the best match", description="Grind keys for a pattern.")
+    _add_pattern_options(grind_cmd)
+    grind_cmd.add_argument("--budget", type=key_count, help=f"keys to check (default {DEFAULT_PULL_BUDGET:,}; unlimited with --stop full)")
+    grind_cmd.add_argument("--stop", choices=("budget", "full"), default="budget", help="budget: best of the budget; full: until a full match")
+    grind_cmd.add_argument("--top", type=int, default=1, help="how many of the best keys to show (1-100)")
+    grind_cmd.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="where to grind (default: the fastest here)")
+    grind_cmd.add_argument("--split-pubkey", metavar="HEX", help="your public key: grind offsets you add to your own private key")
+    grind_cmd.add_argument("--time-limit", type=seconds, default=float(MAX_TIME_LIMIT_S), metavar="SECONDS", help="stop after this long")
+    grind_cmd.add_argument("--json", action="store_true", help="print the result object (DESIGN.md) on stdout")
+    grind_cmd.set_defaults(func=cmd_grind)
+
+
+def _add_odds(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    odds_cmd = commands.add_parser("odds", help="how likely a pattern is", description="The odds of a pattern.")
+    _add_pattern_options(odds_cmd)
+    odds_cmd.add_argument("--budget", type=key_count, default=DEFAULT_PULL_BUDGET, help=f"keys in one pull (default {DEFAULT_PULL_BUDGET:,})")
+    odds_cmd.add_argument("--json", action="store_true", help="print the odds as JSON")
+    odds_cmd.set_defaults(func=cmd_odds)
+
+
+def _add_combine(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    combine_cmd = commands.add_parser(
+        "combine",
+        help="split-key: your private key + the offset found = your vanity key",
+        description="Add a split-key offset to your private key, on your own machine.",
+    )
+    combine_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
+    combine_cmd.add_argument("--private-key", required=True, metavar="HEX", help="your private key (64 hex digits; WIF for btc; - reads it from stdin)")
+    combine_cmd.add_argument("--offset", required=True, metavar="HEX", help="the offset the grinder returned (64 hex digits)")
+    combine_cmd.add_argument("--identifier", metavar="ID", help="the identifier the grinder returned, to check against")
+    combine_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
+    combine_cmd.set_defaults(func=cmd_combine)
+
+
+# -- running ----------------------------------------------------------------------
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse and dispatch; bad input of any kind is exit status 2 and one line on stderr."""
+    try:
+        args = parser.parse_args(argv)
+        func = getattr(args, "func", None)
+        if func is None:
+            raise UsageError(f"choose a command (see: {parser.prog} --help)")
+        return int(func(args))
+    except (UsageError, VanikeysError) as exc:
+        _error_line(parser.prog, str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _error_line(parser.prog, "interrupted")
+        return 130
+    except SystemExit as exc:  # --help and --version end here
+        return exc.code if isinstance(exc.code, int) else 0
+
+
+def _error_line(prog: str, message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"{prog}: error: {one_line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The engine-only command (`python -m gpu_worker.cli`); the `vanikeys` script adds the bot's commands."""
+    return run(build_parser(), argv)
+
+
+# -- grind ------------------------------------------------------------------------
+
+
+def cmd_grind(args: argparse.Namespace) -> int:
+    budget = args.budget if args.budget is not None else (DEFAULT_ORDER_BUDGET if args.stop == "full" else DEFAULT_PULL_BUDGET)
+    fields: dict[str, Any] = {
+        "v": 1,
+        "format": args.format,
+        "pattern": args.pattern,
+        "case": "exact" if args.exact_case else "insensitive",
+        "fuzzy": args.fuzzy,
+        "budget": budget,
+        "stop": args.stop,
+        "top": args.top,
+        "split_pubkey": args.split_pubkey,
+        "time_limit_s": args.time_limit,
+    }
+    job = GrindJob.parse(fields)
+    if args.json:
+        result = grind(job, args.backend)
+        print(result.model_dump_json())
+        return 0
+    err = Console(stderr=True, highlight=False)
+    if err.is_terminal:
+        result = _grind_with_progress(job, args.backend, err)
+    else:
+        result = grind(job, args.backend)
+    _print_result(job, result, Console(highlight=False, soft_wrap=True))
+    return 0
+
+
+def _grind_with_progress(job: GrindJob, backend: str, err: Console) -> GrindResult:
+    from .odds import odds
+
+    expected = odds(job.compiled()).expected_keys
+    total = job.budget if job.stop == "budget" else None
+    columns = [
+        TextColumn("[bold]grinding[/]"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("grind", total=total, status="starting")
+
+        def report(progress: GrindProgress) -> None:
+            bar.update(task, completed=progress.checked, status=_progress_status(job, progress, expected))
+
+        return grind(job, backend, progress=report)
+
+
+def _progress_status(job: GrindJob, progress: GrindProgress, expected_keys: float) -> str:
+    rate = progress.keys_per_s
+    best = "-" if progress.best_score is None else f"{progress.best_score}/{progress.max_score}"
+    status = f"{progress.checked:,} keys · {rate:,.0f}/s · best {best}"
+    if rate <= 0:
+        return status
+    if job.stop == "budget":
+        return status + f" · ETA {_duration((progress.budget - progress.checked) / rate)}"
+    # Each key is a fresh chance: the expected wait is measured from the start, then "any moment".
+    remaining = expected_keys - progress.checked
+    return status + (f" · ETA ~{_duration(remaining / rate)}" if remaining > 0 else " · ETA any moment")
+
+
+def _duration(total_s: float) -> str:
+    if total_s < 60:
+        return f"{total_s:.0f}s"
+    if total_s < 3600:
+        return f"{total_s / 60:.0f}m"
+    if total_s < 86400 * 2:
+        return f"{total_s / 3600:.1f}h"
+    if total_s < 86400 * 365 * 2:
+        return f"{total_s / 86400:.0f} days"
+    return f"{total_s / (86400 * 365):.2g} years"
+
+
+def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
+    from .odds import odds, rarity
+
+    pattern = job.compiled()
+    fmt = job.address_format
+    model = odds(pattern)
+    if not result.results:
+        out.print("no key was checked (time limit reached before the first step)")
+    for rank, hit in enumerate(result.results, 1):
+        if len(result.results) > 1:
+            out.print(f"#{rank}")
+        verified = verify_hit(job, hit)  # already verified by the grinder; this is what we show
+        out.print(highlighted(fmt, pattern, hit.identifier))
+        tier = rarity(model, hit.score, job.budget)
+        worth = f"1 in {tier.one_in_pulls:,.1f} pulls of {job.budget:,} keys"
+        out.print(f"score   {hit.score}/{pattern.max_score} · {tier.tier.value} ({'full match' if hit.full else worth})")
+        for label, value in secret_lines(fmt, hit, verified.secret):
+            out.print(f"{label:<7} {value}")
+    if job.stop == "full" and not result.found_full:
+        out.print(f"no full match in {result.checked:,} keys; the best is shown")
+    rate = result.checked / result.elapsed_s if result.elapsed_s > 0 else 0.0
+    out.print(
+        f"checked {result.checked:,} keys in {result.elapsed_s:.2f} s ({rate:,.0f} keys/s) on {result.backend} · {result.device}"
+    )
+
+
+def highlighted(fmt: AddressFormat, pattern: Pattern, identifier: str) -> Text:
+    """The identifier with the parts that match the pattern in bold colour."""
+    text = Text(identifier)
+    offset = len(fmt.prefix)
+    for start, end in match_spans(pattern, fmt.body(identifier)):
+        text.stylize("bold green", offset + start, offset + end)
+    return text
+
+
+def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[str, str]]:
+    """What a person imports: the export form per format, or in split-key mode the offset and what to do with it."""
+    if hit.secret_kind == "offset":
+        return [
+            ("offset", hit.secret),
+            ("combine", f"{PROG} combine {fmt.id} --private-key YOUR_PRIVATE_KEY --offset {hit.secret} --identifier {hit.identifier}"),
+        ]
+    export = fmt.export_secret(secret)
+    lines = [("WIF" if export.kind == "wif" else "hex", export.value)]
+    if export.jwk is not None:
+        lines.append(("JWK", export.jwk))
+    return lines
+
+
+# -- odds -------------------------------------------------------------------------
+
+
+def cmd_odds(args: argparse.Namespace) -> int:
+    from .odds import odds, p_full_in, rarity_table
+
+    fmt = get_format(args.format)
+    pattern = parse_pattern(fmt.id, args.pattern, case="exact" if args.exact_case else "insensitive", fuzzy=args.fuzzy)
+    model = odds(pattern)
+    budget: int = args.budget
+    rows = [row for row in rarity_table(model, budget) if row.score > 0]
+    report = {
+        "format": fmt.id,
+        "pattern": pattern.text,
+        "max_score": pattern.max_score,
+        "p_full": model.p_full,
+        "expected_keys": _finite(model.expected_keys),
+        "budget": budget,
+        "p_full_in_budget": p_full_in(model, budget),
+        "tiers": [
+            {
+                "score": row.score,
+                "p_at_least": row.p_at_least,
+                "p_best_at_least": row.p_best_at_least,
+                "one_in_pulls": _finite(row.one_in_pulls),
+                "tier": row.tier.value,
+            }
+            for row in rows
+        ],
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    out = Console(highlight=False)
+    out.print(f"{fmt.title} · pattern {pattern.text!r} · {pattern.max_score} characters to match")
+    out.print(f"one key matches fully with probability {model.p_full:.3g}: about 1 in {model.expected_keys:,.0f} keys")
+    out.print(f"a pull of {budget:,} keys matches fully with probability {report['p_full_in_budget']:.3g}")
+    out.print(f"{'score':>5}  {'one key':>9}  {'best of pull':>12}  rarity of a pull's best")
+    for row in rows:
+        out.print(
+            f"{row.score:>5}  {row.p_at_least:>9.3g}  {row.p_best_at_least:>12.3g}  "
+            f"{row.tier.value} (1 in {row.one_in_pulls:,.1f} pulls)"
+        )
+    return 0
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: "never" is null."""
+    return value if math.isfinite(value) else None
+
+
+# -- combine ----------------------------------------------------------------------
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    fmt = get_format(args.format)
+    private_text = sys.stdin.readline() if args.private_key == "-" else args.private_key
+    private_key = parse_private_key(fmt, private_text)
+    offset = parse_secret_hex(args.offset)
+    final = (private_key + offset) % CURVE_ORDER
+    if final == 0:
+        raise VanikeysError("bad_secret", "this offset cancels your private key: use the offset the grinder returned for your own public key")
+    identifier = identifier_from_secret(fmt, check_secret(final))
+    if args.identifier is not None and args.identifier.strip() != identifier:
+        raise VanikeysError(
+            "bad_secret",
+            f"your key plus this offset gives {identifier}, not {args.identifier.strip()}: "
+            "use the private key of the public key you gave to the grinder, and that grind's offset",
+        )
+    export = fmt.export_secret(final)
+    if args.json:
+        print(json.dumps({"format": fmt.id, "identifier": identifier, "secret_kind": export.kind, "secret": export.value, "jwk": export.jwk}))
+        return 0
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(identifier)
+    out.print(f"{'WIF' if export.kind == 'wif' else 'hex':<7} {export.value}")
+    if export.jwk is not None:
+        out.print(f"{'JWK':<7} {export.jwk}")
+    out.print("check   ok: this private key derives the identifier above" + (" (as expected)" if args.identifier else ""))
+    return 0
+
+
+def parse_private_key(fmt: AddressFormat, text: str) -> int:
+    """64 hex digits, or for btc also a compressed mainnet WIF."""
+    cleaned = text.strip()
+    if fmt.id == "btc" and len(cleaned) in (51, 52) and cleaned[0] in "5KL":
+        try:
+            raw = base58.b58decode_check(cleaned)
+        except ValueError:
+            raise VanikeysError("bad_secret", "this WIF's checksum is wrong: copy the whole key again") from None
+        if raw[0] != 0x80 or len(raw) not in (33, 34):
+            raise VanikeysError("bad_secret", "this is not a mainnet WIF private key: give it as 64 hex digits instead")
+        return check_secret(int.from_bytes(raw[1:33], "big"))
+    return parse_secret_hex(cleaned)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Build the whole bot from Settings: `async with create_app(settings) as app: app.service ...`.
+
+Every front end and every test goes through here, so there is one way to
+wire storage, ledger, vault, grinder, jobs and the service together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.delivery import Delivery
+from bot.grinder import make_grinder
+from bot.grinding import GrindingClient
+from bot.jobs import Jobs
+from bot.ledger import Ledger
+from bot.service import CheckoutProvider, Service
+from bot.storage import Database
+from bot.vault import Vault, load_or_create_key_file, parse_vault_key
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    ledger: Ledger
+    vault: Vault
+    jobs: Jobs
+    grinder: GrindingClient
+    service: Service
+
+
+def make_checkout(settings: Settings) -> CheckoutProvider | None:
+    """payments' Checkout client when Stripe is configured, else None (/topup says so)."""
+    if not settings.stripe_configured:
+        return None
+    from payments.checkout import CheckoutClient
+    from payments.config import StripeSettings
+
+    stripe_settings = StripeSettings.from_env()
+    return None if stripe_settings is None else CheckoutClient(stripe_settings)
+
+
+PURGE_INTERVAL_S = 600.0
+
+
+async def _purge_forever(vault: Vault) -> None:
+    """Delivered secrets leave the vault once their grace period is over, while the bot runs."""
+    while True:
+        await asyncio.sleep(min(PURGE_INTERVAL_S, max(1.0, vault.grace_s)))
+        await vault.purge()
+
+
+@asynccontextmanager
+async def create_app(settings: Settings | None = None, *, checkout: CheckoutProvider | None = None,
+                     grinder: GrindingClient | None = None, resume_jobs: bool = True) -> AsyncIterator[App]:
+    """Open the database (migrating it), the vault, the grinder and the service.
+
+    settings: None means Settings.from_env(). checkout: the /topup provider
+    (None: built from settings when Stripe is configured). grinder: None builds
+    the one VANIKEYS_BACKEND names. resume_jobs: pick up every unfinished job
+    on entry. On exit, running jobs stop where they stand and resume on the next start.
+    """
+    settings = settings or Settings.from_env()
+    db = await Database.open(settings.db_path)
+    owned_checkout = checkout is None
+    checkout = checkout if checkout is not None else make_checkout(settings)
+    owned_grinder = grinder is None
+    grinder = grinder if grinder is not None else make_grinder(settings)
+    jobs: Jobs | None = None
+    purging: asyncio.Task[None] | None = None
+    try:
+        key = (parse_vault_key(settings.vault_key) if settings.vault_key
+               else load_or_create_key_file(settings.resolved_vault_key_file))
+        ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
+                        daily_spend_limit=settings.daily_spend_limit)
+        vault = Vault(db, key, grace_s=settings.vault_grace_s)
+        jobs = Jobs(db, ledger, vault, grinder, settings)
+        delivery = Delivery()
+        service = Service(settings, db, ledger, jobs, delivery, checkout)
+        await vault.purge()
+        purging = asyncio.get_running_loop().create_task(_purge_forever(vault), name="vault-purge")
+        if resume_jobs:
+            await jobs.resume_all()
+        yield App(settings, db, ledger, vault, jobs, grinder, service)
+    finally:
+        if purging is not None:
+            purging.cancel()
+            await asyncio.gather(purging, return_exceptions=True)
+        if jobs is not None:
+            await jobs.close()
+        if owned_grinder:
+            await grinder.close()
+        if owned_checkout and checkout is not None and hasattr(checkout, "close"):
+            await checkout.close()
+        await db.close()
+        await asyncio.sleep(0)

@@ -1,0 +1,195 @@
+"""Settings from the environment (a .env file honoured): tokens, paths, and every price in one place.
+
+Real environment variables win over the .env file. Nothing here is a secret
+default: with no variables set the bot runs on the console, the local
+grinder, a SQLite file and free daily pulls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+BACKENDS = ("auto", "local", "python", "native", "cuda", "runpod")
+GPU_BACKENDS = ("cuda", "runpod")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable and what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # platforms and services (None: not configured)
+    discord_token: str | None = None
+    telegram_token: str | None = None
+    runpod_api_key: str | None = None
+    runpod_endpoint_id: str | None = None
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+
+    # storage and keys
+    db_path: Path = Path("vanikeys.db")
+    vault_key: str | None = None            # 32 bytes as 64 hex chars or urlsafe base64
+    vault_key_file: Path | None = None      # default: next to the database, "<db>.vaultkey"
+    vault_grace_s: float = 24 * 3600        # keep delivered secrets this long, then purge
+
+    # grinding
+    backend: str = "auto"                   # auto | local | python | native | cuda | runpod
+    pull_budget_gpu: int = 1 << 28          # keys per pull on a GPU
+    pull_budget_cpu: int = 30_000           # keys per pull on a CPU: answers in a few seconds
+    gpu_keys_per_s: float = 2.0e9           # planning rate for order time estimates
+    cpu_keys_per_s: float = 2.0e4
+
+    # prices and limits (tokens are integers)
+    pull_price: int = 10                    # tokens per pull once the free pulls are used
+    ten_pull_pulls: int = 9                 # a 10-pull costs this many pulls
+    free_pulls_per_day: int = 3
+    daily_spend_limit: int = 1000           # tokens a user may spend per UTC day
+    keys_per_token: float = 1.0e9           # order price: ceil(expected keys / this) ...
+    order_premium: int = 20                 # ... plus this
+    max_order_s: float = 24 * 3600          # refuse orders expected to take longer than this
+    order_attempt_factor: float = 8.0       # give up (and refund) after this many times the expected keys
+    order_progress_interval_s: float = 2.0
+    job_lease_s: float = 60.0               # a job claimed by a process that stops renewing is taken over after this
+
+    # web
+    public_base_url: str = "http://localhost:8080"
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+
+    @property
+    def stripe_configured(self) -> bool:
+        return bool(self.stripe_api_key and self.stripe_webhook_secret)
+
+    @property
+    def runpod_configured(self) -> bool:
+        return bool(self.runpod_api_key and self.runpod_endpoint_id)
+
+    @property
+    def effective_backend(self) -> str:
+        """The backend a plain "auto" means: RunPod when configured, otherwise the local grinder."""
+        if self.backend == "auto":
+            return "runpod" if self.runpod_configured else "local"
+        return self.backend
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.effective_backend in GPU_BACKENDS or (
+            self.effective_backend in ("local",) and _local_gpu_available()
+        )
+
+    @property
+    def pull_budget(self) -> int:
+        return self.pull_budget_gpu if self.on_gpu else self.pull_budget_cpu
+
+    @property
+    def keys_per_s(self) -> float:
+        return self.gpu_keys_per_s if self.on_gpu else self.cpu_keys_per_s
+
+    @property
+    def resolved_vault_key_file(self) -> Path:
+        return self.vault_key_file or self.db_path.with_name(self.db_path.name + ".vaultkey")
+
+    def pull_cost_pulls(self, count: int) -> int:
+        """How many paid pulls `count` pulls cost (a 10-pull costs `ten_pull_pulls`)."""
+        return self.ten_pull_pulls if count == 10 else count
+
+    def order_price(self, expected_keys: float) -> int:
+        return math.ceil(expected_keys / self.keys_per_token) + self.order_premium
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+        values: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        return _settings_from(values)
+
+
+@functools.lru_cache(maxsize=1)
+def _local_gpu_available() -> bool:
+    try:
+        import cupy  # type: ignore[import-not-found]  # noqa: F401
+    except Exception:
+        return False
+    try:
+        return bool(cupy.cuda.runtime.getDeviceCount())
+    except Exception:
+        return False
+
+
+_STRINGS = {
+    "DISCORD_TOKEN": "discord_token",
+    "TELEGRAM_TOKEN": "telegram_token",
+    "RUNPOD_API_KEY": "runpod_api_key",
+    "RUNPOD_ENDPOINT_ID": "runpod_endpoint_id",
+    "STRIPE_API_KEY": "stripe_api_key",
+    "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
+    "VANIKEYS_VAULT_KEY": "vault_key",
+    "VANIKEYS_PUBLIC_URL": "public_base_url",
+    "VANIKEYS_WEBHOOK_HOST": "webhook_host",
+}
+_PATHS = {"VANIKEYS_DB": "db_path", "VANIKEYS_VAULT_KEY_FILE": "vault_key_file"}
+_INTS = {
+    "VANIKEYS_PULL_BUDGET_GPU": ("pull_budget_gpu", 1),
+    "VANIKEYS_PULL_BUDGET_CPU": ("pull_budget_cpu", 1),
+    "VANIKEYS_PULL_PRICE": ("pull_price", 0),
+    "VANIKEYS_TEN_PULL_PULLS": ("ten_pull_pulls", 0),
+    "VANIKEYS_FREE_PULLS_PER_DAY": ("free_pulls_per_day", 0),
+    "VANIKEYS_DAILY_SPEND_LIMIT": ("daily_spend_limit", 0),
+    "VANIKEYS_ORDER_PREMIUM": ("order_premium", 0),
+    "VANIKEYS_WEBHOOK_PORT": ("webhook_port", 1),
+}
+_FLOATS = {
+    "VANIKEYS_VAULT_GRACE_S": ("vault_grace_s", 0.0),
+    "VANIKEYS_GPU_KEYS_PER_S": ("gpu_keys_per_s", 1e-9),
+    "VANIKEYS_CPU_KEYS_PER_S": ("cpu_keys_per_s", 1e-9),
+    "VANIKEYS_KEYS_PER_TOKEN": ("keys_per_token", 1e-9),
+    "VANIKEYS_MAX_ORDER_S": ("max_order_s", 1e-9),
+    "VANIKEYS_ORDER_ATTEMPT_FACTOR": ("order_attempt_factor", 1e-9),
+    "VANIKEYS_ORDER_PROGRESS_INTERVAL_S": ("order_progress_interval_s", 0.0),
+    "VANIKEYS_JOB_LEASE_S": ("job_lease_s", 1.0),
+}
+
+
+def _settings_from(values: Mapping[str, str]) -> Settings:
+    kwargs: dict[str, object] = {}
+    for var, name in _STRINGS.items():
+        if values.get(var, "").strip():
+            kwargs[name] = values[var].strip()
+    for var, name in _PATHS.items():
+        if values.get(var, "").strip():
+            kwargs[name] = Path(values[var].strip()).expanduser()
+    for var, (name, minimum) in _INTS.items():
+        if values.get(var, "").strip():
+            kwargs[name] = _number(var, values[var], int, minimum)
+    for var, (name, fminimum) in _FLOATS.items():
+        if values.get(var, "").strip():
+            kwargs[name] = _number(var, values[var], float, fminimum)
+    backend = values.get("VANIKEYS_BACKEND", "").strip().lower()
+    if backend:
+        if backend not in BACKENDS:
+            raise ConfigError(f"VANIKEYS_BACKEND={backend!r} is not a backend: set one of {', '.join(BACKENDS)}")
+        kwargs["backend"] = backend
+    return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _number(var: str, text: str, kind: type, minimum: float) -> int | float:
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        raise ConfigError(f"{var}={text.strip()!r} is not a number: set a {kind.__name__} such as {kind(minimum)}") from None
+    if value < minimum or (kind is float and not math.isfinite(value)):
+        raise ConfigError(f"{var}={text.strip()!r} is too small: set at least {minimum}")
+    return value

@@ -1,0 +1,84 @@
+"""Private delivery of found keys through the front end of the user's platform.
+
+The service asks; the front end answers whether the message went out. A
+front end that raises counts as "not delivered" (the key stays in the vault
+for /keys). Only the exception's type is logged, never its text, which could
+quote the message being sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gpu_worker.formats import get_format
+
+from bot.answers import DeliveredSecret, KeyDelivery
+from bot.frontends import FrontEnd
+from bot.jobs import JobRecord
+from bot.vault import SealedSecret
+
+log = logging.getLogger(__name__)
+
+KEYS_HINT = "send /keys in a private chat with the bot (open your DMs first) to get it"
+
+
+def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
+    return (
+        "Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
+        f"offset; compute it on your machine: vanikeys combine {format_id} --private-key YOUR_SECRET_HEX "
+        f"--offset {offset_hex} --identifier {identifier}"
+    )
+
+
+def import_note(format_id: str) -> str:
+    fmt = get_format(format_id)
+    how = {"btc": "import the WIF into a Bitcoin wallet (compressed key, P2PKH)",
+           "did": "use the hex secret or the JWK with your DID tooling",
+           "eth": "import the hex private key into an Ethereum wallet",
+           "trx": "import the hex private key into a TRON wallet"}.get(fmt.id, "import the secret into your wallet")
+    return f"Keep this secret; anyone with it controls the {fmt.title} identifier. To use it: {how}."
+
+
+def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDelivery:
+    fmt = get_format(record.spec.format_id)
+    shown = record.shown_keys
+    items: list[DeliveredSecret] = []
+    for sealed in secrets:
+        key = shown[sealed.position] if sealed.position < len(shown) else None
+        common = {"score": key.score if key else 0, "max_score": key.max_score if key else 0,
+                  "tier": key.tier if key else ""}
+        if sealed.secret_kind == "offset":
+            items.append(DeliveredSecret(sealed.identifier, "offset", "hex", f"{sealed.secret:064x}", None, **common))
+        else:
+            export = fmt.export_secret(sealed.secret)
+            items.append(DeliveredSecret(sealed.identifier, "private_key", export.kind, export.value, export.jwk,
+                                         **common))
+    if items and items[0].secret_kind == "offset":
+        note = combine_note(fmt.id, items[0].value, items[0].identifier)
+    else:
+        note = import_note(fmt.id)
+    return KeyDelivery(job_id=record.job_id, kind="order" if record.spec.kind == "order" else "pull",
+                       format_id=fmt.id, pattern=record.spec.pattern, secrets=tuple(items), note=note)
+
+
+class Delivery:
+    def __init__(self) -> None:
+        self.frontends: dict[str, FrontEnd] = {}
+
+    def register(self, frontend: FrontEnd) -> None:
+        self.frontends[frontend.platform] = frontend
+
+    def frontend_for(self, platform: str) -> FrontEnd | None:
+        return self.frontends.get(platform)
+
+    async def deliver(self, record: JobRecord, secrets: list[SealedSecret]) -> bool | None:
+        frontend = self.frontends.get(record.spec.user.platform)
+        if frontend is None:
+            return None
+        delivery = build_delivery(record, secrets)
+        try:
+            return bool(await frontend.deliver_private(record.spec.user, delivery))
+        except Exception as exc:
+            log.warning("job %s: private delivery failed on %s: %s", record.job_id, frontend.platform,
+                        type(exc).__name__)
+            return False

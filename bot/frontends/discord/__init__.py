@@ -1,0 +1,29 @@
+"""The Discord front end: slash commands, public reveals, private keys by DM, buttons that survive restarts.
+
+`vanikeys bot` calls `run(app, settings)`; tests build `VaniKeysBot` directly
+against a loopback fake of Discord (tests/discord/fake_discord.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+__all__ = ["run"]
+
+
+async def run(app: App, settings: Settings) -> None:
+    """Run the Discord bot until it is closed (Ctrl-C or a fatal gateway error)."""
+    from bot.frontends.discord.bot import VaniKeysBot
+    from bot.frontends.discord.config import DiscordConfig
+
+    if not settings.discord_token:
+        raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
+                          "environment or .env, or run `vanikeys console` to try the bot locally")
+    bot = VaniKeysBot(app.service, settings, DiscordConfig.from_env())
+    async with bot:
+        await bot.start(settings.discord_token)

@@ -1,0 +1,54 @@
+"""/pull, /order, /odds: the gacha itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.frontends.discord.options import COUNT_CHOICES, FORMAT_CHOICES, pattern_autocomplete
+from bot.frontends.discord.views import PatternRequest
+
+if TYPE_CHECKING:
+    from bot.frontends.discord.bot import VaniKeysBot
+
+PATTERN_HELP = "Terms in order, e.g. ^Love (start), cafe$ (end), ? for any character"
+
+
+class PullsCog(commands.Cog, name="Pulls"):
+    def __init__(self, bot: VaniKeysBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="pull", description="Grind keys and reveal the best match for your pattern, with its rarity")
+    @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
+                           count="1 pull, or a 10-pull at a discount", exact_case="Match upper/lower case exactly",
+                           fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
+    @app_commands.choices(format=FORMAT_CHOICES, count=COUNT_CHOICES)
+    @app_commands.autocomplete(pattern=pattern_autocomplete)
+    async def pull(self, interaction: discord.Interaction[VaniKeysBot], pattern: app_commands.Range[str, 1, 80],
+                   format: str = "btc", count: int = 1, exact_case: bool = False, fuzzy: bool = False) -> None:
+        await self.bot.flows.pull(interaction, PatternRequest(pattern, format, exact_case, fuzzy), count)
+
+    @app_commands.command(name="order", description="Order an exact match: we grind until it is found, progress shown live")
+    @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
+                           pubkey="Your public key (hex) for a split-key order: you get an offset, never our key",
+                           exact_case="Match upper/lower case exactly",
+                           fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
+    @app_commands.choices(format=FORMAT_CHOICES)
+    @app_commands.autocomplete(pattern=pattern_autocomplete)
+    async def order(self, interaction: discord.Interaction[VaniKeysBot], pattern: app_commands.Range[str, 1, 80],
+                    format: str = "btc", pubkey: str | None = None, exact_case: bool = False,
+                    fuzzy: bool = False) -> None:
+        await self.bot.flows.order(interaction, PatternRequest(pattern, format, exact_case, fuzzy), pubkey)
+
+    @app_commands.command(name="odds", description="The chance of a match, the rarity table and an exact order's price")
+    @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
+                           exact_case="Match upper/lower case exactly",
+                           fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
+    @app_commands.choices(format=FORMAT_CHOICES)
+    @app_commands.autocomplete(pattern=pattern_autocomplete)
+    async def odds(self, interaction: discord.Interaction[VaniKeysBot], pattern: app_commands.Range[str, 1, 80],
+                   format: str = "btc", exact_case: bool = False, fuzzy: bool = False) -> None:
+        await self.bot.flows.odds(interaction, PatternRequest(pattern, format, exact_case, fuzzy))

@@ -1,0 +1,54 @@
+"""Slash-command option helpers: format choices and autocompletes that show odds and mistakes as you type."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.answers import ServiceError
+from bot.frontends.discord.flows import user_ref
+from bot.frontends.discord.rendering import one_in
+from gpu_worker.errors import VanikeysError
+from gpu_worker.formats import FORMATS
+
+if TYPE_CHECKING:
+    from bot.frontends.discord.bot import VaniKeysBot
+
+MAX_CHOICE = 100
+FORMAT_CHOICES = [app_commands.Choice(name=f"{fmt.title} ({fmt.prefix}…)", value=fmt.id) for fmt in FORMATS.values()]
+COUNT_CHOICES = [app_commands.Choice(name="1 pull", value=1), app_commands.Choice(name="10-pull", value=10)]
+PATTERN_EXAMPLES = ("^Love", "cafe$", "^Moon ?", "Vani Keys")
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= MAX_CHOICE else text[: MAX_CHOICE - 1] + "…"
+
+
+async def pattern_autocomplete(interaction: discord.Interaction[VaniKeysBot], current: str
+                               ) -> list[app_commands.Choice[str]]:
+    """The typed pattern with its odds, or with what is wrong with it, before anyone pays."""
+    text = current.strip()[:MAX_CHOICE]
+    if not text:
+        return [app_commands.Choice(name=f"e.g. {example}", value=example) for example in PATTERN_EXAMPLES]
+    namespace: Any = interaction.namespace
+    format_id = getattr(namespace, "format", None) or "btc"
+    exact = bool(getattr(namespace, "exact_case", False))
+    fuzzy = bool(getattr(namespace, "fuzzy", False))
+    try:
+        odds = await interaction.client.service.odds(text, format_id, exact_case=exact, fuzzy=fuzzy)
+    except (ServiceError, VanikeysError) as err:
+        return [app_commands.Choice(name=_fit(f"⚠ {err}"), value=text)]
+    return [app_commands.Choice(name=_fit(f"{text} · exact match {one_in(odds.expected_keys)} keys"), value=text)]
+
+
+async def pack_autocomplete(interaction: discord.Interaction[VaniKeysBot], current: str
+                            ) -> list[app_commands.Choice[str]]:
+    try:
+        answer = await interaction.client.service.topup(user_ref(interaction.user), None)
+    except (ServiceError, VanikeysError):
+        return []
+    typed = current.strip().lower()
+    return [app_commands.Choice(name=_fit(f"{p.pack_id}: {p.tokens:,} tokens for {p.price}"), value=p.pack_id)
+            for p in answer.packs if typed in p.pack_id.lower()][:25]

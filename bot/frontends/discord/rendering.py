@@ -1,0 +1,317 @@
+"""Service answers as Discord embeds and messages. Pure functions: no I/O, no secrets outside `delivery_messages`.
+
+Addresses are shown twice: in markdown with the matched parts bold and
+underlined (readable in the reveal), and in a code block with a caret line
+under the matched characters (copyable, and it survives clients that strip
+formatting). Only `delivery_messages` ever sees a private key, and its output
+goes to a DM alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import discord
+from discord.utils import escape_markdown
+
+from bot.answers import (
+    BalanceAnswer,
+    HelpAnswer,
+    HistoryAnswer,
+    KeyDelivery,
+    KeysAnswer,
+    LeaderboardAnswer,
+    OddsAnswer,
+    OrderAnswer,
+    OrderView,
+    PullAnswer,
+    ShownKey,
+    TopupAnswer,
+)
+
+MAX_MESSAGE = 2000
+MAX_FIELD = 1024
+MAX_DESCRIPTION = 4096
+
+TIER_COLOURS: dict[str, int] = {
+    "Common": 0x95A5A6,
+    "Uncommon": 0x2ECC71,
+    "Rare": 0x3498DB,
+    "Epic": 0x9B59B6,
+    "Legendary": 0xF1C40F,
+    "Mythic": 0xE91E63,
+}
+TIER_EMOJI: dict[str, str] = {
+    "Common": "⚪", "Uncommon": "🟢", "Rare": "🔵", "Epic": "🟣", "Legendary": "🟡", "Mythic": "🔴",
+}
+NEUTRAL = 0x5865F2
+ERROR = 0xED4245
+
+CLOSED_DMS_HELP = (
+    "I couldn't DM you your private key, so it is safe in the vault. To get it: open this server's menu → "
+    "**Privacy Settings** → turn on **Direct Messages**, then send `/keys` (here or in a DM with me)."
+)
+
+
+def tier_colour(tier: str) -> discord.Colour:
+    return discord.Colour(TIER_COLOURS.get(tier, NEUTRAL))
+
+
+def highlighted(key: ShownKey) -> str:
+    """The identifier in markdown, matched parts in bold and underlined."""
+    return "".join(f"__**{escape_markdown(text)}**__" if hit else escape_markdown(text)
+                   for text, hit in key.segments())
+
+
+def caret_block(key: ShownKey) -> str:
+    """The identifier in a code block with ^ under every matched character."""
+    marks = [" "] * len(key.identifier)
+    for start, end in key.spans:
+        for i in range(max(0, start), min(end, len(marks))):
+            marks[i] = "^"
+    return f"```\n{key.identifier}\n{''.join(marks).rstrip()}\n```"
+
+
+def one_in(value: float) -> str:
+    """"1 in 4.2M" style, for odds and rarity."""
+    if not math.isfinite(value) or value <= 0:
+        return "never"
+    if value < 1.5:
+        return "every time"
+    return f"1 in {compact(value)}"
+
+
+def compact(value: float) -> str:
+    if not math.isfinite(value):
+        return "∞"
+    for threshold, suffix in ((1e15, "Q"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= threshold:
+            return f"{value / threshold:.3g}{suffix}"
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "forever"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    for size, unit in ((86400 * 365, "years"), (86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.0f} s"  # pragma: no cover
+
+
+def percent(value: float) -> str:
+    if value <= 0:
+        return "0%"
+    return f"{value * 100:.3g}%" if value < 0.995 else f"{value * 100:.1f}%"
+
+
+# --- pulls ---------------------------------------------------------------------
+
+
+def pull_embed(answer: PullAnswer, puller: discord.abc.User) -> discord.Embed:
+    best = answer.best
+    title = f"{TIER_EMOJI.get(best.tier, '')} {best.tier}" + (" · FULL MATCH" if best.full else "")
+    if answer.count > 1:
+        title += f" · best of {answer.count}"
+    embed = discord.Embed(title=title.strip(), colour=tier_colour(best.tier),
+                          description=f"{highlighted(best)}\n{caret_block(best)}")
+    embed.set_author(name=f"{puller.display_name} pulled {answer.pattern} ({answer.format_title})",
+                     icon_url=puller.display_avatar.url if puller.display_avatar else None)
+    embed.add_field(name="Score", value=f"{best.score}/{best.max_score}")
+    embed.add_field(name="Rarity", value=f"{one_in(best.one_in_pulls)} pulls")
+    embed.add_field(name="Full match odds", value=f"{percent(answer.odds.p_full_in_pull)} per pull "
+                                                  f"({one_in(answer.odds.expected_keys)} keys)")
+    if answer.count > 1:
+        lines = [f"{TIER_EMOJI.get(k.tier, '')} `{k.score}/{k.max_score}` {highlighted(k)}" for k in answer.keys]
+        embed.add_field(name=f"All {answer.count} pulls", value=_fit("\n".join(lines), MAX_FIELD), inline=False)
+    spent = f"{answer.tokens_spent} tokens" if answer.tokens_spent else f"free pull ×{answer.free_pulls_used}"
+    embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · {spent} · "
+                          f"private key {'sent by DM' if answer.delivered else 'waiting in /keys'}")
+    return embed
+
+
+def closed_dms_text(answer: PullAnswer | OrderView) -> str:
+    note = answer.delivery_note if isinstance(answer, PullAnswer) else ""
+    return CLOSED_DMS_HELP + (f"\n{note}" if note else "")
+
+
+# --- orders --------------------------------------------------------------------
+
+
+def order_embed(order: OrderView) -> discord.Embed:
+    found = order.found
+    if found is not None:
+        colour = tier_colour(found.tier)
+    elif order.status in ("failed", "refunded"):
+        colour = discord.Colour(ERROR)
+    else:
+        colour = discord.Colour(NEUTRAL)
+    embed = discord.Embed(title=f"Order {_status_title(order)}: {order.pattern}", colour=colour,
+                          description=escape_markdown(order.message))
+    embed.set_author(name=f"{order.user.label}'s order ({order.format_id})")
+    if found is not None:
+        embed.add_field(name="Found", value=_fit(f"{highlighted(found)}\n{caret_block(found)}", MAX_FIELD), inline=False)
+    else:
+        embed.add_field(name="Progress", value=f"{progress_bar(order.percent)} {order.percent:.1f}% of expected",
+                        inline=False)
+    embed.add_field(name="Keys checked", value=f"{order.keys_checked:,} of ~{compact(order.expected_keys)}")
+    if order.rate_keys_per_s > 0:
+        embed.add_field(name="Speed", value=f"{compact(order.rate_keys_per_s)} keys/s")
+    if order.eta_s is not None and found is None and order.status not in ("failed", "refunded"):
+        embed.add_field(name="ETA", value=duration(order.eta_s))
+    embed.set_footer(text=f"order {order.order_id} · {order.price} tokens"
+                          + (" · split-key: the secret is an offset for `vanikeys combine`" if order.split else ""))
+    return embed
+
+
+def order_accepted_text(answer: OrderAnswer) -> str:
+    return (f"Order placed for {answer.order.price} tokens (balance {answer.balance_after}); expected time "
+            f"{duration(answer.expected_s)}. {answer.note}")
+
+
+def order_finished_text(order: OrderView, mention: str) -> str:
+    if order.found is not None:
+        where = "by DM" if order.delivered else "in the vault: DMs are closed, open them and send /keys"
+        return f"🎉 {mention} your order for `{order.pattern}` is done: your key is {where}."
+    return f"{mention} your order for `{order.pattern}` ended: {order.message}"
+
+
+def progress_bar(value_percent: float, width: int = 16) -> str:
+    filled = max(0, min(width, round(value_percent / 100 * width)))
+    return "█" * filled + "░" * (width - filled)
+
+
+def _status_title(order: OrderView) -> str:
+    return {"accepted": "placed", "submitted": "queued", "running": "grinding", "found": "found",
+            "delivered": "complete", "failed": "failed", "refunded": "refunded"}.get(order.status, order.status)
+
+
+# --- private delivery (DM only) --------------------------------------------------------
+
+
+def delivery_messages(delivery: KeyDelivery) -> list[str]:
+    """The DM text carrying the secrets, cut into messages Discord accepts. Only ever sent to a DM."""
+    head = f"🔑 **Your {delivery.kind}** · `{delivery.pattern}` · {delivery.format_id}"
+    blocks = []
+    for number, secret in enumerate(delivery.secrets, 1):
+        lines = [f"**{number}.** `{secret.identifier}`" + (f" · {secret.tier} {secret.score}/{secret.max_score}"
+                                                             if secret.tier else "")]
+        label = "offset (combine with your key)" if secret.secret_kind == "offset" else secret.export_kind.upper()
+        lines.append(f"{label}: ||`{secret.value}`||")
+        if secret.jwk:
+            lines.append(f"JWK: ||`{secret.jwk}`||")
+        blocks.append("\n".join(lines))
+    tail = escape_markdown(delivery.note) if delivery.note else ""
+    return _pack([head, *blocks, *([tail] if tail else [])], MAX_MESSAGE)
+
+
+# --- everything else -------------------------------------------------------------
+
+
+def odds_embed(answer: OddsAnswer) -> discord.Embed:
+    embed = discord.Embed(title=f"Odds for {answer.pattern} ({answer.format_title})", colour=discord.Colour(NEUTRAL))
+    embed.add_field(name="One key matches fully", value=one_in(answer.expected_keys))
+    embed.add_field(name="One pull finds it", value=f"{percent(answer.p_full_in_pull)} ({answer.pull_keys:,} keys)")
+    embed.add_field(name="Pull price", value=f"{answer.pull_price} tokens")
+    scores = [f"≥{s}: {one_in(1 / p) if p > 0 else 'never'}" for s, p in enumerate(answer.p_at_least) if s > 0]
+    if scores:
+        embed.add_field(name="Per key, score at least", value=_fit(" · ".join(scores), MAX_FIELD), inline=False)
+    if answer.order_price is not None:
+        embed.add_field(name="Exact order", value=f"{answer.order_price} tokens, about {duration(answer.order_expected_s)}",
+                        inline=False)
+    else:
+        embed.add_field(name="Exact order", value=escape_markdown(answer.order_refusal or "not available"), inline=False)
+    return embed
+
+
+def balance_embed(answer: BalanceAnswer) -> discord.Embed:
+    embed = discord.Embed(title=f"{answer.tokens} tokens", colour=discord.Colour(ERROR if answer.frozen else NEUTRAL))
+    embed.add_field(name="Free pulls today", value=f"{answer.free_pulls_left} of {answer.free_pulls_per_day}")
+    embed.add_field(name="Spent today", value=f"{answer.spent_today} of {answer.daily_spend_limit}")
+    embed.add_field(name="Prices", value=f"pull {answer.pull_price} · 10-pull {answer.ten_pull_price}")
+    if answer.debt:
+        embed.add_field(name="Owed", value=f"{answer.debt} tokens: pulls and orders are paused until a top-up "
+                                           "settles it (`/topup`)", inline=False)
+    return embed
+
+
+def topup_embed(answer: TopupAnswer) -> discord.Embed:
+    embed = discord.Embed(title="Top up", description=escape_markdown(answer.message), colour=discord.Colour(NEUTRAL))
+    for pack in answer.packs:
+        embed.add_field(name=pack.pack_id, value=f"{pack.tokens} tokens · {pack.price}")
+    return embed
+
+
+def keys_text(answer: KeysAnswer) -> str:
+    text = answer.message
+    if answer.undelivered:
+        text += "\n" + CLOSED_DMS_HELP
+    return _fit(text, MAX_MESSAGE)
+
+
+def history_embed(answer: HistoryAnswer) -> discord.Embed:
+    lines = [f"<t:{int(e.at.timestamp())}:d> `{e.tokens:+}` {e.kind} · {escape_markdown(e.detail)}"
+             for e in answer.entries]
+    embed = discord.Embed(title=f"History · balance {answer.balance} tokens", colour=discord.Colour(NEUTRAL),
+                          description=_fit_lines(lines, MAX_DESCRIPTION) or "Nothing yet: try `/pull`.")
+    return embed
+
+
+def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
+    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {e.key.tier} "
+             f"({one_in(e.key.one_in_pulls)}) · `{e.pattern}`\n{highlighted(e.key)}" for e in answer.entries]
+    title = f"Rarest pulls in {answer.community.title}" if answer.community and answer.community.title else "Rarest pulls"
+    return discord.Embed(title=title, colour=discord.Colour(TIER_COLOURS["Legendary"]),
+                         description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls yet: be the first with `/pull`.")
+
+
+def help_embed(answer: HelpAnswer) -> discord.Embed:
+    embed = discord.Embed(title="VaniKeys", colour=discord.Colour(NEUTRAL),
+                          description="Pull for vanity crypto addresses. Results are public, private keys come by DM.")
+    for command in answer.commands:
+        embed.add_field(name=command.usage, value=command.summary, inline=False)
+    embed.add_field(name="Formats", value=", ".join(f"`{fid}` {title}" for fid, title in answer.formats), inline=False)
+    if answer.notes:
+        embed.add_field(name="Good to know", value=_fit("\n".join(answer.notes), MAX_FIELD), inline=False)
+    return embed
+
+
+def error_text(message: str) -> str:
+    return _fit(f"⚠️ {message}", MAX_MESSAGE)
+
+
+# --- size limits -------------------------------------------------------------------
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fit_lines(lines: list[str], limit: int) -> str:
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
+
+
+def _pack(blocks: list[str], limit: int) -> list[str]:
+    """Join blocks into as few messages as fit; a block is never split (a key is never cut in half)."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        if len(block) > limit:
+            raise ValueError("a single key block exceeds a Discord message")
+        candidate = f"{current}\n\n{block}" if current else block
+        if len(candidate) > limit:
+            messages.append(current)
+            candidate = block
+        current = candidate
+    if current:
+        messages.append(current)
+    return messages

@@ -1,0 +1,166 @@
+"""The python-telegram-bot Application: handlers, published commands, polling or webhook.
+
+`running(service, config)` is the one way to bring the bot up (tests use it
+against a loopback Bot API); `run(app, settings)` is what `vanikeys bot` awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
+
+from bot.config import ConfigError, Settings
+from bot.frontends.telegram.config import TelegramConfig
+from bot.frontends.telegram.frontend import TelegramFrontEnd
+from bot.frontends.telegram.handlers import TelegramHandlers
+from bot.service import Service
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def quiet_secret_logging() -> None:
+    """python-telegram-bot logs every call's parameters at DEBUG (a delivered key among them)
+    and httpx logs every URL at INFO (the bot token is in it): keep both out of the logs."""
+    for name in ("telegram.Bot", "telegram.ext.ExtBot"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def build_application(service: Service, config: TelegramConfig) -> tuple[Application, TelegramHandlers]:
+    quiet_secret_logging()
+    builder = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.api_base_url)
+        .base_file_url(config.api_file_url)
+        .concurrent_updates(config.concurrent_updates)
+        .get_updates_read_timeout(config.poll_timeout_s + 10)
+    )
+    if config.webhook_mode:
+        builder = builder.updater(None)
+    application = builder.build()
+    frontend = TelegramFrontEnd(application.bot)
+    handlers = TelegramHandlers(service, config, frontend)
+    commands = {
+        "start": handlers.start,
+        "help": handlers.help,
+        "pull": handlers.pull,
+        "order": handlers.order,
+        "odds": handlers.odds,
+        "balance": handlers.balance,
+        "topup": handlers.topup,
+        "keys": handlers.keys,
+        "history": handlers.history,
+        "leaderboard": handlers.leaderboard,
+        "paysupport": handlers.pay_support,
+        "refundstars": handlers.refund_stars,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(PreCheckoutQueryHandler(handlers.pre_checkout))
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, handlers.successful_payment))
+    application.add_error_handler(_log_error)
+    service.register_frontend(frontend)
+    return application, handlers
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("update not handled: %s", type(context.error).__name__, exc_info=context.error)
+
+
+async def publish_commands(application: Application, service: Service) -> None:
+    """The command menu people see, from the service's own help (one source of truth)."""
+    commands = [BotCommand(c.name, c.summary[:256] or c.name) for c in service.help().commands]
+    if not any(c.command == "help" for c in commands):
+        commands.append(BotCommand("help", "How to use the bot"))
+    await application.bot.set_my_commands(commands)
+
+
+class WebhookServer:
+    """Receives Telegram's POSTs (checking the secret header) and queues them for the Application."""
+
+    def __init__(self, application: Application, config: TelegramConfig) -> None:
+        self.application = application
+        self.config = config
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post("/" + self.config.webhook_path, self._receive)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.config.webhook_listen, self.config.webhook_port).start()
+        await self.application.bot.set_webhook(
+            url=self.config.webhook_url or "", secret_token=self.config.webhook_secret,
+            allowed_updates=Update.ALL_TYPES)
+
+    async def stop(self) -> None:
+        # The webhook stays registered: Telegram keeps updates for us until we are back.
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.config.webhook_secret.encode()):
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except Exception:
+            return web.Response(status=400)
+        await self.application.update_queue.put(update)
+        return web.Response(status=200)
+
+
+@asynccontextmanager
+async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[Application, TelegramHandlers]]:
+    application, handlers = build_application(service, config)
+    async with application:
+        await publish_commands(application, service)
+        webhook: WebhookServer | None = None
+        if config.webhook_mode:
+            webhook = WebhookServer(application, config)
+            await webhook.start()
+        else:
+            await application.bot.delete_webhook()
+            await application.updater.start_polling(  # type: ignore[union-attr]
+                timeout=int(config.poll_timeout_s), allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        try:
+            yield application, handlers
+        finally:
+            if webhook is not None:
+                await webhook.stop()
+            elif application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            await application.stop()
+
+
+async def run(app: object, settings: Settings) -> None:
+    """Run the Telegram bot until cancelled. `app` is bot.app.App (its .service is used)."""
+    if not settings.telegram_token:
+        raise ConfigError("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token")
+    config = TelegramConfig.from_env(settings.telegram_token)
+    async with running(app.service, config):  # type: ignore[attr-defined]
+        log.info("Telegram bot running (%s)", "webhook" if config.webhook_mode else "long polling")
+        await asyncio.Event().wait()

@@ -1,0 +1,281 @@
+"""Answers as Telegram HTML: everything user-supplied escaped, every message within 4096 characters.
+
+Each function returns one message. Lines are built separately and joined by
+`fit`, which drops whole lines (never half a tag) when a message would be too
+long, so what we send always parses.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from bot.answers import (
+    BalanceAnswer,
+    HelpAnswer,
+    HistoryAnswer,
+    KeyDelivery,
+    KeysAnswer,
+    LeaderboardAnswer,
+    OddsAnswer,
+    OrderAnswer,
+    OrderView,
+    PullAnswer,
+    ShownKey,
+    TopupAnswer,
+    UserRef,
+)
+
+from bot.frontends.telegram.config import StarsPack
+
+MAX_MESSAGE = 4096
+TIER_MARKS = {
+    "Common": "⚪",
+    "Uncommon": "🟢",
+    "Rare": "🔵",
+    "Epic": "🟣",
+    "Legendary": "🟠",
+    "Mythic": "🌈",
+}
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit(lines: list[str], limit: int = MAX_MESSAGE) -> str:
+    """Join lines; if too long, keep the leading lines that fit and say how many were cut.
+
+    Measured on the HTML source, which is never shorter than the text Telegram counts."""
+    text = "\n".join(lines)
+    if utf16_len(text) <= limit:
+        return text
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        marker = f"\n… {len(lines) - index} more lines not shown"
+        cost = utf16_len(line) + (1 if kept else 0)
+        if used + cost + utf16_len(marker) > limit:
+            return "\n".join(kept) + marker
+        kept.append(line)
+        used += cost
+    return "\n".join(kept)  # pragma: no cover - the loop always returns when text is too long
+
+
+def human_count(value: float) -> str:
+    if math.isinf(value) or math.isnan(value):
+        return "∞"
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if value >= size:
+            return f"{value / size:.1f} {word}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "unknown"
+    if math.isinf(seconds):
+        return "forever"
+    for size, unit in ((365 * 86400, "years"), (86400, "days"), (3600, "hours"), (60, "minutes")):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+def percent(p: float) -> str:
+    if p >= 0.01:
+        return f"{p * 100:.1f}%"
+    if p <= 0:
+        return "0%"
+    return f"1 in {human_count(1 / p)}"
+
+
+def user_label(user: UserRef) -> str:
+    return f"<b>{esc(user.label)}</b>"
+
+
+def highlighted(key: ShownKey) -> str:
+    """The identifier with its matched parts bold and underlined (Telegram allows no tags inside <code>)."""
+    return "".join(f"<b><u>{esc(text)}</u></b>" if hit else esc(text) for text, hit in key.segments())
+
+
+def rarity_line(key: ShownKey) -> str:
+    mark = TIER_MARKS.get(key.tier, "")
+    how_rare = "full match" if key.full else f"1 in {human_count(key.one_in_pulls)} pulls"
+    return f"{mark} <b>{esc(key.tier)}</b> · score {key.score}/{key.max_score} · {how_rare}"
+
+
+def odds_line(odds: OddsAnswer) -> str:
+    return (f"Odds: a full match is 1 in {human_count(odds.expected_keys)} keys; "
+            f"one pull ({human_count(odds.pull_keys)} keys) finds one {percent(odds.p_full_in_pull)}")
+
+
+def render_pull(answer: PullAnswer, *, deep_link: str | None) -> str:
+    """The public result: who pulled, the address with the match highlighted, rarity, score, odds."""
+    lines = [
+        f"🎰 {user_label(answer.user)} pulled <code>{esc(answer.pattern)}</code> · {esc(answer.format_title)}",
+    ]
+    if len(answer.keys) == 1:
+        lines += [highlighted(answer.best), rarity_line(answer.best)]
+    else:
+        lines.append(f"Best of {len(answer.keys)}: {highlighted(answer.best)}")
+        lines.append(rarity_line(answer.best))
+        for index, key in enumerate(answer.keys, 1):
+            mark = TIER_MARKS.get(key.tier, "")
+            lines.append(f"{index}. {highlighted(key)} {mark} {key.score}/{key.max_score}")
+    lines.append(odds_line(answer.odds))
+    spent = f"{answer.tokens_spent} tokens" if answer.tokens_spent else "free pull"
+    lines.append(f"<i>{spent} · {human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
+    if answer.delivered:
+        lines.append("🔑 The private key went to a private chat with the bot.")
+    elif deep_link:
+        lines.append(f'🔒 The key is safe in the vault: <a href="{esc(deep_link)}">open a private chat with the bot</a> to receive it.')
+    elif answer.delivery_note:
+        lines.append(f"🔒 {esc(answer.delivery_note)}")
+    return fit(lines)
+
+
+def render_odds(odds: OddsAnswer) -> str:
+    lines = [
+        f"🎲 Odds for <code>{esc(odds.pattern)}</code> · {esc(odds.format_title)}",
+        f"Full match ({odds.max_score} characters): 1 in {human_count(odds.expected_keys)} keys",
+        f"One pull ({human_count(odds.pull_keys)} keys): {percent(odds.p_full_in_pull)} for a full match, {odds.pull_price} tokens",
+    ]
+    if odds.order_price is not None:
+        lines.append(f"Order the exact match: {odds.order_price} tokens, about {human_duration(odds.order_expected_s)}")
+    elif odds.order_refusal:
+        lines.append(f"Order: {esc(odds.order_refusal)}")
+    return fit(lines)
+
+
+def render_order(order: OrderView) -> str:
+    status = {
+        "accepted": "⏳ accepted",
+        "submitted": "⏳ submitted",
+        "running": "⚙️ grinding",
+        "found": "✅ found",
+        "delivered": "✅ delivered",
+        "failed": "❌ failed",
+        "refunded": "↩️ refunded",
+    }.get(order.status, esc(order.status))
+    lines = [
+        f"🧾 Order for <code>{esc(order.pattern)}</code> ({esc(order.format_id)}) by {user_label(order.user)}: {status}",
+        f"{human_count(order.keys_checked)} of ~{human_count(order.expected_keys)} keys ({order.percent:.1f}%)"
+        + (f" · {human_count(order.rate_keys_per_s)} keys/s" if order.rate_keys_per_s else "")
+        + (f" · about {human_duration(order.eta_s)} left" if order.eta_s is not None and order.status == "running" else ""),
+    ]
+    if order.found is not None:
+        lines += [highlighted(order.found), rarity_line(order.found)]
+    if order.message:
+        lines.append(esc(order.message))
+    return fit(lines)
+
+
+def render_order_accepted(answer: OrderAnswer) -> str:
+    lines = [render_order(answer.order),
+             f"Paid {answer.order.price} tokens · balance {answer.balance_after} · expected {human_duration(answer.expected_s)}"]
+    if answer.note:
+        lines.append(esc(answer.note))
+    return fit(lines)
+
+
+def render_order_quote(odds: OddsAnswer) -> str:
+    if odds.order_price is None:
+        return f"🧾 <code>{esc(odds.pattern)}</code> cannot be ordered: {esc(odds.order_refusal or 'too hard')}"
+    return (f"🧾 Order the exact match <code>{esc(odds.pattern)}</code> ({esc(odds.format_id)}) for "
+            f"<b>{odds.order_price} tokens</b>? Expected about {human_duration(odds.order_expected_s)} "
+            f"(1 in {human_count(odds.expected_keys)} keys).")
+
+
+def render_delivery(delivery: KeyDelivery) -> list[str]:
+    """The private messages that carry secrets: one, or more when a 10-pull would pass 4096 characters."""
+    what = "order" if delivery.kind == "order" else "pull"
+    header = f"🔑 Your {what} for <code>{esc(delivery.pattern)}</code> ({esc(delivery.format_id)}), for your eyes only."
+    footer = esc(delivery.note) if delivery.note else ""
+    blocks = []
+    for secret in delivery.secrets:
+        label = "Offset (combine it with your key)" if secret.secret_kind == "offset" else esc(secret.export_kind.upper())
+        tier = f" · {esc(secret.tier)} {secret.score}/{secret.max_score}" if secret.tier else ""
+        block = f"<code>{esc(secret.identifier)}</code>{tier}\n{label}: <tg-spoiler><code>{esc(secret.value)}</code></tg-spoiler>"
+        if secret.jwk:
+            block += f"\nJWK: <pre>{esc(secret.jwk)}</pre>"
+        blocks.append(block)
+    messages: list[str] = []
+    current = header
+    for block in blocks + ([footer] if footer else []):
+        if utf16_len(current) + 2 + utf16_len(block) > MAX_MESSAGE:
+            messages.append(current)
+            current = block
+        else:
+            current += "\n\n" + block
+    messages.append(current)
+    return messages
+
+
+def render_balance(answer: BalanceAnswer) -> str:
+    lines = [
+        f"💰 {user_label(answer.user)}: <b>{answer.tokens}</b> tokens",
+        f"Free pulls left today: {answer.free_pulls_left}/{answer.free_pulls_per_day}",
+        f"Pull {answer.pull_price} · 10-pull {answer.ten_pull_price} tokens · spent today {answer.spent_today}/{answer.daily_spend_limit}",
+    ]
+    if answer.debt:
+        lines.append(f"⚠️ You owe {answer.debt} tokens after a reversed payment; paid actions are paused until it is paid.")
+    return fit(lines)
+
+
+def render_topup(answer: TopupAnswer, stars_packs: tuple[StarsPack, ...]) -> str:
+    lines = ["💳 Top up"]
+    if answer.url:
+        lines.append(f'<a href="{esc(answer.url)}">Pay by card (Stripe)</a>: {esc(answer.message)}')
+    elif answer.configured or not stars_packs:
+        lines.append(esc(answer.message))
+    else:
+        lines.append("Card payments are not set up on this bot.")
+    for pack in answer.packs:
+        lines.append(f"• <code>{esc(pack.pack_id)}</code>: {pack.tokens} tokens for {esc(pack.price)} (/topup {esc(pack.pack_id)})")
+    if stars_packs:
+        lines.append("⭐ Or pay with Telegram Stars:")
+        for star_pack in stars_packs:
+            lines.append(f"• {star_pack.tokens} tokens for {star_pack.stars} ⭐")
+    return fit(lines)
+
+
+def render_keys(answer: KeysAnswer) -> str:
+    return esc(answer.message)
+
+
+def render_history(answer: HistoryAnswer) -> str:
+    lines = [f"📜 {user_label(answer.user)}: balance {answer.balance} tokens"]
+    if not answer.entries:
+        lines.append("Nothing yet: try /pull.")
+    for entry in answer.entries:
+        tokens = f"{entry.tokens:+d}" if entry.tokens else "±0"
+        lines.append(f"{entry.at:%Y-%m-%d %H:%M} · {esc(entry.kind)} · {tokens} · {esc(entry.detail)}")
+    return fit(lines)
+
+
+def render_leaderboard(answer: LeaderboardAnswer) -> str:
+    where = esc(answer.community.title) if answer.community and answer.community.title else "everyone"
+    lines = [f"🏆 Rarest pulls · {where}"]
+    if not answer.entries:
+        lines.append("No pulls yet: be the first with /pull.")
+    for entry in answer.entries:
+        lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> {highlighted(entry.key)} · {rarity_line(entry.key)}")
+    return fit(lines)
+
+
+def render_help(answer: HelpAnswer) -> str:
+    lines = ["🔑 <b>VaniKeys</b>: pull for vanity crypto keys."]
+    for command in answer.commands:
+        lines.append(f"<code>{esc(command.usage)}</code>: {esc(command.summary)}")
+    lines.append("Formats: " + ", ".join(f"<code>{esc(fid)}</code> {esc(title)}" for fid, title in answer.formats))
+    lines.append("Options: add <code>--exact</code> for exact case, <code>--fuzzy</code> for look-alikes (0/o, 1/i/l…).")
+    for note in answer.notes:
+        lines.append(esc(note))
+    return fit(lines)

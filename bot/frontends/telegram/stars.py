@@ -1,0 +1,148 @@
+"""Top-ups in Telegram Stars (XTR): invoices, pre-checkout validation, exactly-once credit, refunds.
+
+The invoice payload names the pack, its tokens and price and the buyer, so a
+payment can be checked and credited without any state of ours; the credit's
+idempotency key is Telegram's charge id, so a successful_payment update that
+arrives twice (a restart before the offset was confirmed, a webhook retry)
+credits once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from telegram import Bot, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment
+from telegram.error import BadRequest
+
+from bot.frontends.telegram.config import StarsPack, TelegramConfig
+from payments.events import LedgerInstruction
+
+log = logging.getLogger(__name__)
+
+CURRENCY = "XTR"
+_PAYLOAD = re.compile(r"stars1:([a-z0-9_]{1,16}):(\d{1,9}):(\d{1,9}):(\d{1,20})")
+
+
+@dataclass(frozen=True)
+class StarsPayload:
+    pack_id: str
+    tokens: int
+    stars: int
+    user_id: int
+
+    def encode(self) -> str:
+        return f"stars1:{self.pack_id}:{self.tokens}:{self.stars}:{self.user_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> StarsPayload | None:
+        match = _PAYLOAD.fullmatch(text)
+        if not match:
+            return None
+        return cls(match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4)))
+
+
+def credit_key(charge_id: str) -> str:
+    return f"telegram-stars:{charge_id}"
+
+
+def refund_key(charge_id: str) -> str:
+    return f"telegram-stars-refund:{charge_id}"
+
+
+async def send_invoice(bot: Bot, chat_id: int, user_id: int, pack: StarsPack) -> Message:
+    payload = StarsPayload(pack.pack_id, pack.tokens, pack.stars, user_id)
+    return await bot.send_invoice(
+        chat_id=chat_id,
+        title=f"{pack.tokens} VaniKeys tokens",
+        description=f"{pack.tokens} tokens for pulls and orders, credited as soon as the payment clears.",
+        payload=payload.encode(),
+        provider_token="",
+        currency=CURRENCY,
+        prices=[LabeledPrice(f"{pack.tokens} tokens", pack.stars)],
+    )
+
+
+def pre_checkout_problem(query: PreCheckoutQuery, config: TelegramConfig) -> str | None:
+    """Why this payment must not go ahead (shown to the payer), or None. No I/O: answered within 10 s."""
+    payload = StarsPayload.decode(query.invoice_payload)
+    if payload is None:
+        return "This invoice is not one of ours any more; send /topup for a fresh one."
+    if payload.user_id != query.from_user.id:
+        return "This invoice belongs to someone else; send /topup in a private chat with the bot for your own."
+    if query.currency != CURRENCY or query.total_amount != payload.stars:
+        return "The amount does not match the invoice; send /topup for a fresh one."
+    pack = config.stars_pack(payload.pack_id)
+    if pack is None or (pack.tokens, pack.stars) != (payload.tokens, payload.stars):
+        return "This pack's price has changed; send /topup for a fresh invoice."
+    return None
+
+
+def credit_instruction(payment: SuccessfulPayment, payer_id: int) -> LedgerInstruction | None:
+    """The ledger credit for a completed Stars payment, or None when it cannot be ours."""
+    payload = StarsPayload.decode(payment.invoice_payload)
+    if (payload is None or payload.user_id != payer_id or payment.currency != CURRENCY
+            or payment.total_amount != payload.stars):
+        return None
+    return LedgerInstruction(
+        platform="telegram",
+        user_id=str(payer_id),
+        tokens=payload.tokens,
+        idempotency_key=credit_key(payment.telegram_payment_charge_id),
+        reason="purchase",
+        notice=f"⭐ {payload.tokens} tokens have arrived (paid with {payload.stars} Stars).",
+        stripe_id="",
+        pack_id=payload.pack_id,
+        amount_cents=payload.stars,
+        currency="xtr",
+    )
+
+
+@dataclass(frozen=True)
+class StarCharge:
+    charge_id: str
+    user_id: int
+    payload: StarsPayload
+
+
+async def find_charge(bot: Bot, charge_id: str, *, pages: int = 50) -> StarCharge | None:
+    """Look a payment up in the bot's Star transactions (newest first, 100 a page)."""
+    for page in range(pages):
+        batch = await bot.get_star_transactions(offset=page * 100, limit=100)
+        for tx in batch.transactions:
+            source = tx.source
+            if tx.id != charge_id or source is None or getattr(source, "user", None) is None:
+                continue
+            payload = StarsPayload.decode(getattr(source, "invoice_payload", "") or "")
+            if payload is None:
+                return None
+            return StarCharge(charge_id, source.user.id, payload)  # type: ignore[union-attr]
+        if len(batch.transactions) < 100:
+            return None
+    return None
+
+
+def refund_instruction(charge: StarCharge) -> LedgerInstruction:
+    return LedgerInstruction(
+        platform="telegram",
+        user_id=str(charge.user_id),
+        tokens=-charge.payload.tokens,
+        idempotency_key=refund_key(charge.charge_id),
+        reason="refund",
+        notice=f"↩️ Your {charge.payload.stars} Stars were refunded; {charge.payload.tokens} tokens were taken back.",
+        stripe_id="",
+        pack_id=charge.payload.pack_id,
+        amount_cents=charge.payload.stars,
+        currency="xtr",
+    )
+
+
+async def refund_on_telegram(bot: Bot, charge: StarCharge) -> bool:
+    """Give the Stars back; True also when Telegram says it was refunded already (a retried refund)."""
+    try:
+        return await bot.refund_star_payment(user_id=charge.user_id, telegram_payment_charge_id=charge.charge_id)
+    except BadRequest as err:
+        if "CHARGE_ALREADY_REFUNDED" in err.message.upper():
+            return True
+        raise

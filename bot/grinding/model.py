@@ -1,0 +1,122 @@
+"""The values the grinding client hands up to the service: progress, order state, outcomes, failures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Awaitable, Callable, Literal, Union
+
+from gpu_worker.job import GrindHit, GrindResult
+
+FailureCode = Literal[
+    "rejected",  # the worker refused the job as invalid: resubmitting the same job cannot help
+    "failed",  # the worker or RunPod reported FAILED
+    "timed_out",  # RunPod's TIMED_OUT, or the job outlived its ttl while we waited
+    "cancelled",  # cancelled by someone other than this client's caller
+    "lost",  # the backend no longer knows the job (result expired, local worker gone with a restart)
+    "worker_fault",  # the worker returned garbage or a key that does not verify
+    "unavailable",  # the backend could not be reached after retries
+    "order_failed",  # an order gave up: too many failed chunks, or its key budget ran out
+]
+
+
+class GrindingError(Exception):
+    """A job or order that did not produce a verified result. The message is for operators and users alike."""
+
+    def __init__(self, code: FailureCode, message: str) -> None:
+        super().__init__(message)
+        self.code: FailureCode = code
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.code != "rejected"
+
+    def __repr__(self) -> str:
+        return f"GrindingError({self.code!r}, {self.message!r})"
+
+
+@dataclass(frozen=True)
+class GrindProgress:
+    """One job's progress as a worker reports it (no secrets: counts and a score only)."""
+
+    checked: int
+    rate: float  # keys per second
+    best_score: int | None = None
+
+
+@dataclass(frozen=True)
+class RunningChunk:
+    """A chunk job in flight: its backend job id and what it was asked to do (to verify its answer)."""
+
+    job_id: str
+    budget: int
+    time_limit_s: float
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """What a restarted bot needs to carry an order on: persist it (to_json) whenever progress is reported."""
+
+    checked: int = 0  # keys checked by chunks that finished
+    elapsed_s: float = 0.0  # worker seconds of finished chunks
+    chunks_done: int = 0
+    failures: int = 0
+    running: tuple[RunningChunk, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> OrderState:
+        data = json.loads(text)
+        return cls(
+            checked=int(data["checked"]),
+            elapsed_s=float(data["elapsed_s"]),
+            chunks_done=int(data["chunks_done"]),
+            failures=int(data["failures"]),
+            running=tuple(
+                RunningChunk(job_id=str(c["job_id"]), budget=int(c["budget"]), time_limit_s=float(c["time_limit_s"]))
+                for c in data["running"]
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class OrderProgress:
+    checked: int  # finished chunks plus what running chunks last reported
+    rate: float  # keys per second across all running chunks
+    expected_keys: float
+    eta_s: float | None  # time to the expected number of keys at the current rate; None before a rate is known
+    chunks_running: int
+    state: OrderState = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """A found order: the verified winning chunk result and the hit to deliver."""
+
+    result: GrindResult
+    hit: GrindHit
+    checked: int  # keys checked by every chunk of the order
+    chunks: int
+
+    def __repr__(self) -> str:
+        return f"OrderOutcome(identifier={self.hit.identifier!r}, checked={self.checked}, chunks={self.chunks})"
+
+
+@dataclass(frozen=True)
+class OrderPolicy:
+    chunk_seconds: float = 60.0  # GPU time one chunk aims for
+    initial_rate: float = 2e9  # keys/s assumed until a chunk reports its own
+    max_parallel: int = 4
+    max_failures: int = 3  # failed or timed-out chunks an order survives; one more and it fails
+    max_expected_multiple: float = 20.0  # give up (and refund) after this many times the expected keys: P(miss) = e^-20
+
+    def __post_init__(self) -> None:
+        if self.chunk_seconds <= 0 or self.initial_rate <= 0 or self.max_parallel < 1 or self.max_failures < 0:
+            raise ValueError("order policy values must be positive")
+
+
+ProgressCallback = Callable[[GrindProgress], Union[Awaitable[None], None]]
+OrderProgressCallback = Callable[[OrderProgress], Union[Awaitable[None], None]]

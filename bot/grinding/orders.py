@@ -1,0 +1,213 @@
+"""Order fan-out: grind for an exact match as bounded chunk jobs, several at once, until one verifies.
+
+Each chunk is an ordinary stop=full grind job with a fresh random start (the
+worker draws it) and about `chunk_seconds` of work. The first verified full
+match wins and the other chunks are cancelled. A failed or timed-out chunk
+costs one of the order's `max_failures`; past them, or past
+`max_expected_multiple` times the expected keys, the order fails and the
+service refunds. Every change to the order's state is reported through the
+progress callback, so the service can persist it and resume after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import replace
+from typing import Protocol
+
+from gpu_worker.job import MAX_BUDGET, GrindJob, GrindResult
+
+from .model import (
+    GrindingError,
+    GrindProgress,
+    OrderOutcome,
+    OrderPolicy,
+    OrderProgress,
+    OrderProgressCallback,
+    OrderState,
+    ProgressCallback,
+    RunningChunk,
+)
+from .progress import notify
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 2.0
+RESUBMIT_DELAY_S = 1.0
+
+
+class ChunkRunner(Protocol):
+    async def submit(self, job: GrindJob) -> str: ...
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
+    async def cancel(self, job_id: str) -> None: ...
+
+
+async def run_order(
+    client: ChunkRunner,
+    job_template: GrindJob,
+    expected_keys: float,
+    policy: OrderPolicy,
+    on_progress: OrderProgressCallback | None = None,
+    resume_state: OrderState | None = None,
+) -> OrderOutcome:
+    if not math.isfinite(expected_keys) or expected_keys < 1:
+        raise ValueError("expected_keys must be a finite number of keys, at least 1")
+    return await _Order(client, job_template, expected_keys, policy, on_progress, resume_state).run()
+
+
+def chunk_job(template: GrindJob, budget: int, time_limit_s: float) -> GrindJob:
+    fields = template.model_dump(mode="json")
+    fields.update(budget=budget, stop="full", top=1, time_limit_s=time_limit_s)
+    return GrindJob.parse(fields)
+
+
+class _Order:
+    def __init__(
+        self,
+        client: ChunkRunner,
+        template: GrindJob,
+        expected_keys: float,
+        policy: OrderPolicy,
+        on_progress: OrderProgressCallback | None,
+        resume_state: OrderState | None,
+    ) -> None:
+        self.client = client
+        self.template = template
+        self.expected_keys = expected_keys
+        self.policy = policy
+        self.on_progress = on_progress
+        self.state = resume_state or OrderState()
+        self.resumed = {chunk.job_id for chunk in self.state.running}
+        self.key_cap = max(1, int(expected_keys * policy.max_expected_multiple))
+        self.rate_per_chunk = self.state.checked / self.state.elapsed_s if self.state.elapsed_s > 0 else policy.initial_rate
+        self.live: dict[str, GrindProgress] = {}
+        self.tasks: dict[asyncio.Task[GrindResult], RunningChunk] = {}
+        self.last_report = 0.0
+        self.last_rate = 0.0
+
+    async def run(self) -> OrderOutcome:
+        try:
+            for chunk in self.state.running:
+                self._watch(chunk)
+            while True:
+                await self._fill()
+                if not self.tasks and self._planned_keys() < self.key_cap:
+                    await asyncio.sleep(RESUBMIT_DELAY_S)  # every submit failed; each counted as a failure
+                    continue
+                if not self.tasks:
+                    raise GrindingError(
+                        "order_failed",
+                        f"no exact match in {self.state.checked:,} keys ({self.policy.max_expected_multiple:g} times "
+                        "the expected number); the order is refunded",
+                    )
+                done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    outcome = self._settle(self.tasks.pop(task), task)
+                    if outcome is not None:
+                        await self._stop_all()
+                        await self._report(force=True)
+                        return outcome
+                await self._report(force=True)
+        except BaseException:
+            await self._stop_all()
+            raise
+
+    async def _fill(self) -> None:
+        while len(self.tasks) < self.policy.max_parallel:
+            planned = self._planned_keys()
+            if planned >= self.key_cap:
+                return
+            budget = max(1, min(int(self.rate_per_chunk * self.policy.chunk_seconds), MAX_BUDGET, self.key_cap - planned))
+            job = chunk_job(self.template, budget, self.policy.chunk_seconds * 2)
+            try:
+                job_id = await self.client.submit(job)
+            except GrindingError as err:
+                self._count_failure(err)
+                return
+            chunk = RunningChunk(job_id=job_id, budget=budget, time_limit_s=job.time_limit_s)
+            self.state = replace(self.state, running=(*self.state.running, chunk))
+            self._watch(chunk)
+            await self._report(force=True)  # the new job id must reach the service's store
+
+    def _planned_keys(self) -> int:
+        return self.state.checked + sum(chunk.budget for chunk in self.state.running)
+
+    def _watch(self, chunk: RunningChunk) -> None:
+        job = chunk_job(self.template, chunk.budget, chunk.time_limit_s)
+
+        async def on_chunk_progress(progress: GrindProgress) -> None:
+            self.live[chunk.job_id] = progress
+            await self._report(force=False)
+
+        task = asyncio.create_task(self.client.wait(chunk.job_id, job, on_chunk_progress))
+        self.tasks[task] = chunk
+
+    def _settle(self, chunk: RunningChunk, task: asyncio.Task[GrindResult]) -> OrderOutcome | None:
+        self.live.pop(chunk.job_id, None)
+        self.state = replace(self.state, running=tuple(c for c in self.state.running if c.job_id != chunk.job_id))
+        try:
+            result = task.result()
+        except GrindingError as err:
+            if err.code == "lost" and chunk.job_id in self.resumed:
+                log.info("order chunk %s was lost across a restart; grinding a new one", chunk.job_id)
+            else:
+                self._count_failure(err)
+            return None
+        self.state = replace(
+            self.state,
+            checked=self.state.checked + result.checked,
+            elapsed_s=self.state.elapsed_s + result.elapsed_s,
+            chunks_done=self.state.chunks_done + 1,
+        )
+        if result.elapsed_s > 0 and result.checked > 0:
+            self.rate_per_chunk = result.checked / result.elapsed_s
+        winner = next((hit for hit in result.results if hit.full), None)
+        if winner is None:
+            return None
+        log.info("order found %s after %d keys in %d chunks", winner.identifier, self.state.checked, self.state.chunks_done)
+        return OrderOutcome(result=result, hit=winner, checked=self.state.checked, chunks=self.state.chunks_done)
+
+    def _count_failure(self, err: GrindingError) -> None:
+        if err.code == "rejected":
+            raise GrindingError("order_failed", f"the worker refused the order's job ({err.message}); the order is refunded")
+        self.state = replace(self.state, failures=self.state.failures + 1)
+        log.warning("order chunk failed (%d failures, %d allowed): %s", self.state.failures, self.policy.max_failures, err.message)
+        if self.state.failures > self.policy.max_failures:
+            raise GrindingError(
+                "order_failed", f"{self.state.failures} chunks failed (last: {err.message}); the order is refunded"
+            )
+
+    async def _stop_all(self) -> None:
+        running = list(self.tasks.items())
+        self.tasks.clear()
+        for task, _ in running:
+            task.cancel()
+        await asyncio.gather(*(self.client.cancel(chunk.job_id) for _, chunk in running), return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
+        self.state = replace(self.state, running=())
+
+    async def _report(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if self.on_progress is None or (not force and now - self.last_report < PROGRESS_INTERVAL_S):
+            return
+        self.last_report = now
+        live = [self.live[c.job_id] for c in self.state.running if c.job_id in self.live]
+        checked = self.state.checked + sum(p.checked for p in live)
+        if live:
+            self.last_rate = sum(p.rate for p in live)
+        remaining = self.expected_keys - checked
+        eta = remaining / self.last_rate if self.last_rate > 0 and remaining > 0 else None
+        await notify(
+            self.on_progress,
+            OrderProgress(
+                checked=checked,
+                rate=self.last_rate,
+                expected_keys=self.expected_keys,
+                eta_s=eta,
+                chunks_running=len(self.state.running),
+                state=self.state,
+            ),
+        )

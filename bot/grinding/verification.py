@@ -1,0 +1,46 @@
+"""The bot's trust boundary for worker output: nothing reaches the service unless it re-derives and re-scores."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from gpu_worker.errors import VanikeysError
+from gpu_worker.job import GrindJob, GrindResult
+
+from .model import GrindingError
+
+log = logging.getLogger(__name__)
+
+
+def verified_result(job: GrindJob, output: Any, *, source: str) -> GrindResult:
+    """Parse a worker's output for `job` and re-derive every hit; any doubt is a worker fault.
+
+    `source` names the worker job in the log line (a backend job id), never the output itself.
+    """
+    from gpu_worker.verify import verify_hit
+
+    try:
+        result = output if isinstance(output, GrindResult) else GrindResult.model_validate(output)
+    except ValidationError:
+        raise _fault(source, "returned output that is not a grind result")
+    if result.checked > job.budget:
+        raise _fault(source, f"claims {result.checked} keys checked of a budget of {job.budget}")
+    if len(result.results) > job.top:
+        raise _fault(source, f"returned {len(result.results)} hits for top={job.top}")
+    expected_kind = "offset" if job.split_pubkey else "private_key"
+    for hit in result.results:
+        if hit.secret_kind != expected_kind:
+            raise _fault(source, f"returned a {hit.secret_kind} for a job that needs a {expected_kind}")
+        try:
+            verify_hit(job, hit)
+        except VanikeysError as err:
+            raise _fault(source, f"returned a hit that does not verify ({err.code}: {hit.identifier[:48]!r})")
+    return result
+
+
+def _fault(source: str, what: str) -> GrindingError:
+    log.error("worker fault: %s %s", source, what)
+    return GrindingError("worker_fault", f"the worker {what}; the job is treated as failed")

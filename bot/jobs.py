@@ -1,0 +1,578 @@
+"""Pulls and orders as a state machine persisted at every step, resumable after a crash anywhere.
+
+    accepted ─> submitted ─> running ─> found ─> delivered
+       └───────────┴────────────┴─> failed ─> refunded
+
+- accepted: paid. The charge and the job row commit in one transaction.
+- submitted: the backend and its job id are recorded.
+- running: grinding. A restart grinds again (orders keep their keys-checked
+  count); nothing was shown or delivered yet, so nothing is lost or doubled.
+- found: the verified secrets are in the vault and the public result in the
+  row, in one transaction. Delivery is attempted once automatically: the
+  attempt is recorded before the message goes out, so a crash mid-send never
+  sends twice; an undelivered key stays in the vault for /keys.
+- failed -> refunded: the refund row's idempotency key is the job id, so a
+  failure is refunded exactly once however often the step is retried.
+
+Each process claims the jobs it drives (owner + lease), so several processes
+on one database never drive the same job at once; every transition is also
+conditional on the state it leaves, so a lost race changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gpu_worker.errors import VanikeysError
+from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
+from gpu_worker.odds import odds as odds_of
+from gpu_worker.verify import verify_hit
+
+from bot.answers import CommunityRef, Origin, ShownKey, UserRef
+from bot.config import Settings
+from bot.grinding import GrindingClient, GrindingError, OrderState
+from bot.grinding.model import GrindProgress, OrderProgress
+from bot.ledger import Debit, Ledger, utc_day
+from bot.results import shown_key, shown_key_from_json, shown_key_to_json
+from bot.storage import Database, Tx
+from bot.vault import SealedSecret, Vault
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("accepted", "submitted", "running")
+CRASH_ENV = "VANIKEYS_CRASH_AT"  # tests only: exit abruptly right after this step commits
+CRASH_EXIT_CODE = 77
+
+
+def checkpoint(step: str) -> None:
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(CRASH_EXIT_CODE)
+
+
+class StaleTransition(Exception):
+    """The job was not in the state this step leaves: someone else moved it first."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str                    # "pull" | "order"
+    user: UserRef
+    community: CommunityRef | None
+    origin: Origin | None
+    format_id: str
+    pattern: str
+    case_mode: str               # "insensitive" | "exact"
+    fuzzy: bool
+    split_pubkey: str | None
+    count: int                   # pulls in this job (1 or 10); 1 for orders
+    budget: int                  # keys per pull; for orders the total key budget before giving up
+    expected_keys: float
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    spec: JobSpec
+    price: int
+    free_pulls: int
+    status: str
+    backend: str
+    backend_job_id: str | None
+    keys_checked: int
+    elapsed_s: float
+    result: dict[str, Any] | None
+    error: str | None
+    delivery_attempted_at: float | None
+    delivered_at: float | None
+    created_at: float
+
+    @property
+    def day(self) -> str:
+        return utc_day(self.created_at)
+
+    @property
+    def shown_keys(self) -> tuple[ShownKey, ...]:
+        if not self.result:
+            return ()
+        return tuple(shown_key_from_json(k) for k in self.result["keys"])
+
+    def grind_job(self, budget: int) -> GrindJob:
+        s = self.spec
+        return GrindJob.parse({
+            "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
+            "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
+            "split_pubkey": s.split_pubkey,
+            "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
+        })
+
+
+class JobObserver(Protocol):
+    async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None: ...
+
+    async def job_settled(self, record: JobRecord) -> None:
+        """The job reached found (delivered or not) or refunded."""
+        ...
+
+
+class Deliverer(Protocol):
+    async def deliver(self, record: JobRecord, secrets: list[SealedSecret]) -> bool | None:
+        """True: sent privately. False: the platform refused (DMs closed). None: no front end to send with."""
+        ...
+
+
+def _row_to_record(row: Any) -> JobRecord:
+    community = None
+    if row["community_id"] is not None:
+        community = CommunityRef(row["community_platform"], row["community_id"], row["community_title"])
+    origin = None
+    if row["origin"]:
+        data = json.loads(row["origin"])
+        origin = Origin(data["platform"], data["chat_id"], data.get("message_id"))
+    result = json.loads(row["result"]) if row["result"] else None
+    spec = JobSpec(
+        kind=row["kind"], user=UserRef(row["platform"], row["user_id"], row["display_name"]), community=community,
+        origin=origin, format_id=row["format"], pattern=row["pattern"], case_mode=row["case_mode"],
+        fuzzy=bool(row["fuzzy"]), split_pubkey=row["split_pubkey"], count=row["count"], budget=row["budget"],
+        expected_keys=row["expected_keys"],
+    )
+    return JobRecord(
+        job_id=row["job_id"], spec=spec, price=row["price"], free_pulls=row["free_pulls"], status=row["status"],
+        backend=row["backend"], backend_job_id=row["backend_job_id"], keys_checked=row["keys_checked"],
+        elapsed_s=row["elapsed_s"], result=result, error=row["error"],
+        delivery_attempted_at=row["delivery_attempted_at"], delivered_at=row["delivered_at"],
+        created_at=row["created_at"],
+    )
+
+
+class Jobs:
+    def __init__(self, db: Database, ledger: Ledger, vault: Vault, grinder: GrindingClient, settings: Settings) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.vault = vault
+        self.grinder = grinder
+        self.settings = settings
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.observer: JobObserver | None = None
+        self.deliverer: Deliverer | None = None
+        self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # one step-runner per job inside this process
+        self._closing = False
+
+    # --- creating ------------------------------------------------------------
+
+    async def create(self, spec: JobSpec, *, pulls: int, tokens: int) -> tuple[JobRecord, Debit]:
+        """Charge and record the job in one transaction (accepted = paid). Raises ServiceError when refused."""
+        job_id = uuid.uuid4().hex[:16]
+        now = time.time()
+        async with self.db.transaction() as tx:
+            debit = await self.ledger.debit(
+                tx, spec.user, pulls=pulls, pull_price=self.settings.pull_price, tokens=tokens, kind=spec.kind,
+                idempotency_key=f"charge:{job_id}", job_id=job_id, reason=f"{spec.kind} {spec.format_id} {spec.pattern}",
+            )
+            origin = None if spec.origin is None else json.dumps(
+                {"platform": spec.origin.platform, "chat_id": spec.origin.chat_id, "message_id": spec.origin.message_id})
+            await tx.execute(
+                "INSERT INTO jobs (job_id, kind, platform, user_id, display_name, community_platform, community_id, "
+                "community_title, origin, format, pattern, case_mode, fuzzy, split_pubkey, count, budget, price, "
+                "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?)",
+                (job_id, spec.kind, spec.user.platform, spec.user.user_id, spec.user.display_name,
+                 spec.community.platform if spec.community else None,
+                 spec.community.community_id if spec.community else None,
+                 spec.community.title if spec.community else "", origin, spec.format_id, spec.pattern,
+                 spec.case_mode, int(spec.fuzzy), spec.split_pubkey, spec.count, spec.budget, debit.tokens,
+                 debit.free_pulls, spec.expected_keys, self.owner, now + self.settings.job_lease_s, now, now),
+            )
+            await self._step(tx, job_id, "accepted")
+        checkpoint("accepted")
+        return await self.get(job_id), debit
+
+    async def get(self, job_id: str) -> JobRecord:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        if row is None:
+            raise KeyError(job_id)
+        return _row_to_record(row)
+
+    async def for_user(self, user: UserRef, *, statuses: tuple[str, ...]) -> list[JobRecord]:
+        marks = ",".join("?" * len(statuses))
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE platform = ? AND user_id = ? AND status IN ({marks}) ORDER BY created_at",
+            (user.platform, user.user_id, *statuses),
+        )
+        return [_row_to_record(r) for r in rows]
+
+    # --- driving ---------------------------------------------------------------
+
+    def start(self, job_id: str) -> asyncio.Task[JobRecord]:
+        """Drive the job in a task of its own (a caller giving up does not stop it)."""
+        task = self._tasks.get(job_id)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self.drive(job_id), name=f"job-{job_id}")
+            self._tasks[job_id] = task
+            task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
+        return task
+
+    async def resume_all(self) -> list[asyncio.Task[JobRecord]]:
+        """Start every job that is not settled (and not driven by a live process)."""
+        rows = await self.db.fetchall(
+            "SELECT job_id FROM jobs WHERE status IN ('accepted', 'submitted', 'running', 'failed') "
+            "OR (status = 'found' AND delivery_attempted_at IS NULL) ORDER BY created_at"
+        )
+        return [self.start(r["job_id"]) for r in rows]
+
+    async def deliver_pending(self, platform: str) -> None:
+        """Found keys never offered to anyone (no front end was running then): offer them now."""
+        rows = await self.db.fetchall(
+            "SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL AND platform = ?",
+            (platform,),
+        )
+        for row in rows:
+            self.start(row["job_id"])
+
+    async def wait_idle(self) -> None:
+        """Until every job this process drives has settled (or stopped)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop driving: running jobs stay where they are and resume on the next start."""
+        self._closing = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.db_release_all()
+
+    async def db_release_all(self) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (self.owner,))
+
+    def _lock(self, job_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(job_id, asyncio.Lock())
+
+    async def drive(self, job_id: str) -> JobRecord:
+        async with self._lock(job_id):
+            return await self._drive(job_id)
+
+    async def _drive(self, job_id: str) -> JobRecord:
+        if not await self._claim(job_id):
+            return await self.get(job_id)
+        try:
+            record = await self.get(job_id)
+            while True:
+                if record.status == "accepted":
+                    record = await self._submit(record)
+                elif record.status == "submitted":
+                    record = await self._transition(record, "running")
+                elif record.status == "running":
+                    record = await self._grind(record)
+                elif record.status == "found":
+                    if record.delivery_attempted_at is None:
+                        record = await self._deliver(record, automatic=True)
+                        if self.observer is not None:
+                            await self._observe_settled(record)
+                    return record
+                elif record.status == "failed":
+                    record = await self._refund(record)
+                    await self._observe_settled(record)
+                    return record
+                else:
+                    return record
+        except StaleTransition:
+            return await self.get(job_id)
+        finally:
+            if not self._closing:
+                await self._release(job_id)
+
+    async def deliver_again(self, record: JobRecord) -> bool:
+        """/keys: deliver a found, undelivered job now. True when it went out (now or just before)."""
+        async with self._lock(record.job_id):
+            record = await self.get(record.job_id)
+            if record.status != "found":
+                return record.status == "delivered"
+            if not await self._claim(record.job_id):
+                return False
+            try:
+                record = await self._deliver(record, automatic=False)
+                return record.status == "delivered"
+            except StaleTransition:
+                return (await self.get(record.job_id)).status == "delivered"
+            finally:
+                await self._release(record.job_id)
+
+    # --- the steps -------------------------------------------------------------
+
+    async def _submit(self, record: JobRecord) -> JobRecord:
+        if record.spec.kind == "order":
+            return await self._transition(record, "submitted", backend=self.grinder.backend)
+        job = record.grind_job(record.spec.budget)
+        ids = [await self.grinder.submit(job) for _ in range(record.spec.count)]
+        return await self._transition(record, "submitted", backend=self.grinder.backend,
+                                      backend_job_id=json.dumps(ids))
+
+    async def _grind(self, record: JobRecord) -> JobRecord:
+        try:
+            if record.spec.kind == "pull":
+                return await self._grind_pull(record)
+            return await self._grind_order(record)
+        except (asyncio.CancelledError, StaleTransition):
+            raise
+        except (VanikeysError, GrindingError) as exc:
+            return await self._fail(record, exc.message)
+        except Exception as exc:  # a backend fault: refund rather than keep the money
+            log.warning("job %s: grinding failed: %s", record.job_id, type(exc).__name__)
+            return await self._fail(record, "the grinder failed")
+
+    async def _grind_pull(self, record: JobRecord) -> JobRecord:
+        spec = record.spec
+        job = record.grind_job(spec.budget)
+        pattern = job.compiled()
+        odds = odds_of(pattern)
+        crashed_once = False
+        renewed = time.monotonic()
+
+        async def on_progress(progress: GrindProgress) -> None:
+            nonlocal crashed_once, renewed
+            if not crashed_once:
+                crashed_once = True
+                checkpoint("grinding")
+            if time.monotonic() - renewed > self.settings.job_lease_s / 3:
+                renewed = time.monotonic()
+                await self._renew(record.job_id)
+
+        ids: list[str] = json.loads(record.backend_job_id or "[]")
+        try:
+            results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
+        except GrindingError as exc:
+            if exc.code != "lost":
+                raise
+            # The backend forgot the jobs (a local grinder dies with its process): nothing was shown, grind afresh.
+            ids = [await self.grinder.submit(job) for _ in range(spec.count)]
+            async with self.db.transaction() as tx:
+                if await tx.execute("UPDATE jobs SET backend_job_id = ? WHERE job_id = ? AND status = 'running'",
+                                    (json.dumps(ids), record.job_id)) != 1:
+                    raise StaleTransition(record.job_id) from None
+            results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
+        if len(results) != spec.count:
+            raise VanikeysError("verification_failed", "the grinder lost a pull: it was refunded")
+        found: list[tuple[ShownKey, int, str]] = []
+        for result in results:
+            hit = self._best_verified(job, result)
+            found.append((shown_key(pattern, odds, hit.hit.identifier, hit.score, spec.budget), hit.secret,
+                          hit.hit.secret_kind))
+        checked = sum(r.checked for r in results)
+        elapsed = sum(r.elapsed_s for r in results)
+        return await self._found(record, found, checked, elapsed, results[0].backend)
+
+    async def _grind_order(self, record: JobRecord) -> JobRecord:
+        spec = record.spec
+        template = record.grind_job(max(1, min(MAX_BUDGET, spec.budget)))
+        pattern = template.compiled()
+        odds = odds_of(pattern)
+        row = await self.db.fetchone("SELECT order_state FROM jobs WHERE job_id = ?", (record.job_id,))
+        state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
+        last_shown = 0.0
+        crashed_once = False
+
+        async def on_progress(progress: OrderProgress) -> None:
+            nonlocal last_shown, crashed_once
+            if not crashed_once:
+                crashed_once = True
+                checkpoint("grinding")
+            async with self.db.transaction() as tx:
+                await tx.execute(
+                    "UPDATE jobs SET order_state = ?, keys_checked = ?, lease_until = ?, updated_at = ? "
+                    "WHERE job_id = ? AND status = 'running' AND owner = ?",
+                    (progress.state.to_json(), progress.checked, time.time() + self.settings.job_lease_s,
+                     time.time(), record.job_id, self.owner),
+                )
+            now = time.monotonic()
+            if self.observer is None or now - last_shown < self.settings.order_progress_interval_s:
+                return
+            last_shown = now
+            try:
+                await self.observer.job_progress(record, progress.checked, progress.rate)
+            except Exception as exc:  # a front end failing to show progress must not stop the order
+                log.warning("order %s: progress not shown: %s", record.job_id, type(exc).__name__)
+
+        try:
+            outcome = await self.grinder.run_order(template, spec.expected_keys, on_progress, state)
+        except GrindingError as exc:
+            checked_row = await self.db.fetchone("SELECT keys_checked FROM jobs WHERE job_id = ?", (record.job_id,))
+            return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
+        verified = verify_hit(template, outcome.hit)
+        if not verified.full:
+            raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
+        shown = shown_key(pattern, odds, verified.hit.identifier, verified.score, 1)
+        return await self._found(record, [(shown, verified.secret, verified.hit.secret_kind)], outcome.checked,
+                                 outcome.result.elapsed_s, outcome.result.backend)
+
+    @staticmethod
+    def _best_verified(job: GrindJob, result: GrindResult) -> Any:
+        if not result.results:
+            raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
+        return verify_hit(job, result.results[0])  # the trust boundary: re-derived and re-scored here
+
+    async def _found(self, record: JobRecord, found: list[tuple[ShownKey, int, str]], checked: int,
+                     elapsed: float, backend: str) -> JobRecord:
+        keys = [k for k, _, _ in found]
+        best_index = max(range(len(keys)), key=lambda i: (keys[i].one_in_pulls, keys[i].score, -i))
+        result = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index, "backend": backend}
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE jobs SET status = 'found', result = ?, keys_checked = ?, elapsed_s = ?, best_one_in = ?, "
+                "updated_at = ? WHERE job_id = ? AND status = 'running'",
+                (json.dumps(result), checked, elapsed, keys[best_index].one_in_pulls, time.time(), record.job_id),
+            )
+            if changed != 1:
+                raise StaleTransition(record.job_id)
+            for position, (shown, secret, kind) in enumerate(found):
+                await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
+            await self._step(tx, record.job_id, "found")
+        checkpoint("found")
+        return await self.get(record.job_id)
+
+    async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
+        if self.deliverer is None:
+            return record
+        async with self.db.transaction() as tx:
+            condition = "delivery_attempted_at IS NULL" if automatic else "1"
+            changed = await tx.execute(
+                f"UPDATE jobs SET delivery_attempted_at = ? WHERE job_id = ? AND status = 'found' AND {condition}",
+                (time.time(), record.job_id),
+            )
+            if changed != 1:
+                raise StaleTransition(record.job_id)
+        checkpoint("delivering")
+        secrets = await self.vault.open_job(record.job_id)
+        if not secrets:
+            return await self.get(record.job_id)
+        sent = await self.deliverer.deliver(record, secrets)
+        if sent is None:  # nothing went out: offer it again when a front end is there
+            async with self.db.transaction() as tx:
+                await tx.execute("UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'",
+                                 (record.job_id,))
+            return await self.get(record.job_id)
+        if not sent:
+            return await self.get(record.job_id)
+        now = time.time()
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE jobs SET status = 'delivered', delivered_at = ?, updated_at = ? "
+                "WHERE job_id = ? AND status = 'found'",
+                (now, now, record.job_id),
+            )
+            if changed == 1:
+                await self.vault.mark_delivered(tx, record.job_id, now)
+                await self._step(tx, record.job_id, "delivered")
+        checkpoint("delivered")
+        return await self.get(record.job_id)
+
+    async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, keys_checked = COALESCE(?, keys_checked), "
+                "updated_at = ? WHERE job_id = ? AND status = 'running'",
+                (why, keys_checked, time.time(), record.job_id),
+            )
+            if changed != 1:
+                raise StaleTransition(record.job_id)
+            await self._step(tx, record.job_id, "failed")
+        checkpoint("failed")
+        return await self.get(record.job_id)
+
+    async def _refund(self, record: JobRecord) -> JobRecord:
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE jobs SET status = 'refunded', updated_at = ? WHERE job_id = ? AND status = 'failed'",
+                (time.time(), record.job_id),
+            )
+            if changed != 1:
+                raise StaleTransition(record.job_id)
+            await self.ledger.credit(
+                tx, record.spec.user, record.price, kind="refund", idempotency_key=f"refund:{record.job_id}",
+                free_pulls_back=record.free_pulls, job_id=record.job_id, reason=record.error or "job failed",
+                day=record.day,
+            )
+            await self._step(tx, record.job_id, "refunded")
+        checkpoint("refunded")
+        return await self.get(record.job_id)
+
+    async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
+        sets = "".join(f", {name} = ?" for name in columns)
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                f"UPDATE jobs SET status = ?, updated_at = ?{sets} WHERE job_id = ? AND status = ?",
+                (status, time.time(), *columns.values(), record.job_id, record.status),
+            )
+            if changed != 1:
+                raise StaleTransition(record.job_id)
+            await self._step(tx, record.job_id, status)
+        checkpoint(status)
+        return await self.get(record.job_id)
+
+    async def _observe_settled(self, record: JobRecord) -> None:
+        if self.observer is None:
+            return
+        try:
+            await self.observer.job_settled(record)
+        except Exception as exc:
+            log.warning("job %s: settle notice failed: %s", record.job_id, type(exc).__name__)
+
+    @staticmethod
+    async def _step(tx: Tx, job_id: str, status: str) -> None:
+        await tx.execute("INSERT INTO job_steps (job_id, status, at) VALUES (?, ?, ?)", (job_id, status, time.time()))
+
+    # --- claims ------------------------------------------------------------------
+
+    async def _claim(self, job_id: str) -> bool:
+        now = time.time()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone("SELECT owner, lease_until, status FROM jobs WHERE job_id = ?", (job_id,))
+            if row is None or row["status"] in ("delivered", "refunded"):
+                return False
+            owner = row["owner"]
+            if owner == self.owner and (row["lease_until"] or 0) > now + self.settings.job_lease_s / 2:
+                return True  # ours, freshly leased (a job this process just created)
+            free = owner is None or owner == self.owner or (row["lease_until"] or 0) < now or _owner_dead(owner)
+            if not free:
+                return False
+            await tx.execute("UPDATE jobs SET owner = ?, lease_until = ? WHERE job_id = ?",
+                             (self.owner, now + self.settings.job_lease_s, job_id))
+            return True
+
+    async def _renew(self, job_id: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET lease_until = ? WHERE job_id = ? AND owner = ?",
+                             (time.time() + self.settings.job_lease_s, job_id, self.owner))
+
+    async def _release(self, job_id: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
+                             (job_id, self.owner))
+
+
+def _owner_dead(owner: str) -> bool:
+    """A claim by a process on this host that no longer exists can be taken over at once."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,204 @@
+"""Balances and ledger rows: integer tokens, one row per change, never below zero.
+
+Every change is a row with a unique idempotency key, written in the same
+transaction as the balance it changes. Debits are conditional updates
+(`... WHERE balance >= ?`) inside BEGIN IMMEDIATE, so neither coroutines nor
+processes can take a balance below zero; the CHECK constraints on the tables
+are the last line of defence. Credits settle debt (left by clawbacks) first.
+
+Functions taking a `Tx` run inside a caller's transaction, so a debit and the
+job it pays for commit together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from bot.answers import ServiceError, UserRef
+from bot.storage import Database, Tx
+
+
+def utc_day(at: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class Account:
+    balance: int
+    debt: int
+
+    @property
+    def frozen(self) -> bool:
+        return self.debt > 0
+
+
+@dataclass(frozen=True)
+class Debit:
+    """What a charge took: tokens from the balance and free pulls from today's allowance."""
+
+    tokens: int
+    free_pulls: int
+    balance_after: int
+    replayed: bool  # the idempotency key was seen before; nothing changed this time
+
+
+@dataclass(frozen=True)
+class Credit:
+    applied: bool           # False: a replay, nothing changed
+    tokens_moved: int       # signed change actually made to the balance
+    debt_change: int        # signed change to the debt
+    balance_after: int
+    debt_after: int
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    free_pulls_used: int
+    spent: int
+
+
+class Ledger:
+    def __init__(self, db: Database, *, free_pulls_per_day: int, daily_spend_limit: int) -> None:
+        self.db = db
+        self.free_pulls_per_day = free_pulls_per_day
+        self.daily_spend_limit = daily_spend_limit
+
+    # --- inside a caller's transaction --------------------------------------
+
+    async def ensure_account(self, tx: Tx, user: UserRef) -> None:
+        await tx.execute(
+            "INSERT INTO accounts (platform, user_id, display_name, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (platform, user_id) DO UPDATE SET display_name = "
+            "CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE accounts.display_name END",
+            (user.platform, user.user_id, user.display_name, time.time()),
+        )
+
+    async def account_in(self, tx: Tx, user: UserRef) -> Account:
+        row = await tx.fetchone(
+            "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
+        )
+        return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
+
+    async def usage_in(self, tx: Tx, user: UserRef, day: str) -> DayUsage:
+        row = await tx.fetchone(
+            "SELECT COALESCE(SUM(free_pulls), 0) AS free, "
+            "COALESCE(-SUM(CASE WHEN kind IN ('pull', 'order', 'refund') THEN tokens ELSE 0 END), 0) AS spent "
+            "FROM ledger WHERE platform = ? AND user_id = ? AND day = ?",
+            (user.platform, user.user_id, day),
+        )
+        assert row is not None
+        return DayUsage(free_pulls_used=max(0, row["free"]), spent=max(0, row["spent"]))
+
+    async def debit(self, tx: Tx, user: UserRef, *, pulls: int, pull_price: int, tokens: int = 0, kind: str,
+                    idempotency_key: str, job_id: str, reason: str = "") -> Debit:
+        """Charge `pulls` pulls (free ones first) plus `tokens` flat, or raise ServiceError.
+
+        Raises: account_frozen (debt), daily_limit, insufficient_tokens.
+        """
+        await self.ensure_account(tx, user)
+        seen = await tx.fetchone(
+            "SELECT tokens, free_pulls, balance_after FROM ledger WHERE idempotency_key = ?", (idempotency_key,)
+        )
+        if seen is not None:
+            return Debit(-seen["tokens"], seen["free_pulls"], seen["balance_after"], replayed=True)
+        account = await self.account_in(tx, user)
+        if account.frozen:
+            raise ServiceError(
+                "account_frozen",
+                f"your account owes {account.debt} tokens after a payment was reversed: "
+                "pulls and orders resume once a top-up (/topup) settles it",
+            )
+        day = utc_day()
+        usage = await self.usage_in(tx, user, day)
+        free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))
+        cost = (pulls - free) * pull_price + tokens
+        if cost and usage.spent + cost > self.daily_spend_limit:
+            left = max(0, self.daily_spend_limit - usage.spent)
+            raise ServiceError(
+                "daily_limit",
+                f"this costs {cost} tokens but your daily spend limit leaves {left} today: "
+                "try something smaller or come back tomorrow (UTC)",
+            )
+        changed = await tx.execute(
+            "UPDATE accounts SET balance = balance - ? WHERE platform = ? AND user_id = ? AND balance >= ?",
+            (cost, user.platform, user.user_id, cost),
+        )
+        if changed != 1:
+            raise ServiceError(
+                "insufficient_tokens",
+                f"this costs {cost} tokens and your balance is {account.balance}: buy more with /topup"
+                + (" or wait for tomorrow's free pulls" if self.free_pulls_per_day else ""),
+            )
+        balance_after = account.balance - cost
+        await tx.execute(
+            "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, free_pulls, balance_after, "
+            "job_id, reason, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (idempotency_key, user.platform, user.user_id, kind, -cost, free, balance_after, job_id, reason,
+             day, time.time()),
+        )
+        return Debit(cost, free, balance_after, replayed=False)
+
+    async def credit(self, tx: Tx, user: UserRef, tokens: int, *, kind: str, idempotency_key: str,
+                     free_pulls_back: int = 0, job_id: str | None = None, reason: str = "",
+                     day: str | None = None) -> Credit:
+        """Add (tokens > 0) or claw back (tokens < 0) exactly once per idempotency key.
+
+        A credit pays debt first; a clawback takes what the balance has and
+        records the rest as debt, so the balance never goes below zero.
+        `day` attributes the row (a refund counts against the day it refunds).
+        """
+        await self.ensure_account(tx, user)
+        seen = await tx.fetchone("SELECT 1 FROM ledger WHERE idempotency_key = ?", (idempotency_key,))
+        account = await self.account_in(tx, user)
+        if seen is not None:
+            return Credit(False, 0, 0, account.balance, account.debt)
+        if tokens >= 0:
+            settle = min(tokens, account.debt)
+            moved, debt_change = tokens - settle, -settle
+        else:
+            moved = -min(-tokens, account.balance)
+            debt_change = -tokens + moved
+        balance_after, debt_after = account.balance + moved, account.debt + debt_change
+        await tx.execute(
+            "UPDATE accounts SET balance = ?, debt = ? WHERE platform = ? AND user_id = ? AND balance = ? AND debt = ?",
+            (balance_after, debt_after, user.platform, user.user_id, account.balance, account.debt),
+        )
+        await tx.execute(
+            "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
+            "balance_after, job_id, reason, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (idempotency_key, user.platform, user.user_id, kind, moved, debt_change, -free_pulls_back,
+             balance_after, job_id, reason, day or utc_day(), time.time()),
+        )
+        return Credit(True, moved, debt_change, balance_after, debt_after)
+
+    # --- standalone ----------------------------------------------------------
+
+    async def apply(self, user: UserRef, tokens: int, *, kind: str, idempotency_key: str, reason: str = "") -> Credit:
+        async with self.db.transaction() as tx:
+            return await self.credit(tx, user, tokens, kind=kind, idempotency_key=idempotency_key, reason=reason)
+
+    async def account(self, user: UserRef) -> Account:
+        row = await self.db.fetchone(
+            "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
+        )
+        return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
+
+    async def usage(self, user: UserRef) -> DayUsage:
+        async with self.db.transaction() as tx:
+            return await self.usage_in(tx, user, utc_day())
+
+    async def audit(self) -> list[str]:
+        """Every account whose balance or debt disagrees with the sum of its ledger rows (empty: all good)."""
+        rows = await self.db.fetchall(
+            "SELECT a.platform, a.user_id, a.balance, a.debt, "
+            "COALESCE((SELECT SUM(tokens) FROM ledger l WHERE l.platform = a.platform AND l.user_id = a.user_id), 0) "
+            "AS tokens, COALESCE((SELECT SUM(debt_change) FROM ledger l WHERE l.platform = a.platform "
+            "AND l.user_id = a.user_id), 0) AS debt_sum FROM accounts a"
+        )
+        return [
+            f"{r['platform']}:{r['user_id']} balance {r['balance']} != ledger {r['tokens']} or debt {r['debt']} != {r['debt_sum']}"
+            for r in rows
+            if r["balance"] != r["tokens"] or r["debt"] != r["debt_sum"]
+        ]

@@ -1,0 +1,54 @@
+"""From a verified hit to what may be shown: identifier, highlighted spans, score, rarity. No secrets."""
+
+from __future__ import annotations
+
+import math
+
+from gpu_worker.formats import get_format
+from gpu_worker.odds import Odds, rarity
+from gpu_worker.patterns import Pattern, match_spans
+
+from bot.answers import ShownKey
+
+
+def shown_key(pattern: Pattern, odds: Odds, identifier: str, score: int, pull_keys: int) -> ShownKey:
+    fmt = get_format(pattern.format_id)
+    body = fmt.body(identifier)
+    offset = len(identifier) - len(body)
+    spans = tuple((start + offset, end + offset) for start, end in match_spans(pattern, body))
+    full = score == pattern.max_score
+    tier = rarity(odds, score, pull_keys)
+    one_in = float(tier.one_in_pulls)
+    return ShownKey(
+        format_id=fmt.id,
+        identifier=identifier,
+        spans=spans,
+        score=score,
+        max_score=pattern.max_score,
+        full=full,
+        tier=_tier_name(tier.tier),
+        one_in_pulls=one_in if math.isfinite(one_in) else 1e308,
+    )
+
+
+def _tier_name(tier: object) -> str:
+    value = getattr(tier, "value", tier)
+    text = str(value)
+    return text[:1].upper() + text[1:].lower()
+
+
+def shown_key_to_json(key: ShownKey) -> dict[str, object]:
+    return {
+        "format_id": key.format_id, "identifier": key.identifier, "spans": [list(s) for s in key.spans],
+        "score": key.score, "max_score": key.max_score, "full": key.full, "tier": key.tier,
+        "one_in_pulls": key.one_in_pulls,
+    }
+
+
+def shown_key_from_json(data: dict[str, object]) -> ShownKey:
+    return ShownKey(
+        format_id=str(data["format_id"]), identifier=str(data["identifier"]),
+        spans=tuple((int(a), int(b)) for a, b in data["spans"]),  # type: ignore[union-attr, misc]
+        score=int(data["score"]), max_score=int(data["max_score"]),  # type: ignore[arg-type]
+        full=bool(data["full"]), tier=str(data["tier"]), one_in_pulls=float(data["one_in_pulls"]),  # type: ignore[arg-type]
+    )

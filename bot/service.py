@@ -1,0 +1,434 @@
+"""The one service every front end calls. It knows nothing of Discord or Telegram.
+
+Each command takes a user, a community (None: a private chat) and arguments,
+and returns an answer from bot/answers.py, or raises ServiceError with a
+one-line message ready to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gpu_worker.errors import VanikeysError
+from gpu_worker.formats import FORMATS, get_format, parse_pubkey
+from gpu_worker.odds import Odds, p_full_in
+from gpu_worker.odds import odds as odds_of
+from gpu_worker.patterns import Pattern, parse_pattern
+
+from bot.answers import (
+    BalanceAnswer,
+    CommandHelp,
+    CommunityRef,
+    HelpAnswer,
+    HistoryAnswer,
+    HistoryEntry,
+    KeysAnswer,
+    LeaderboardAnswer,
+    LeaderboardEntry,
+    OddsAnswer,
+    OrderAnswer,
+    OrderView,
+    Origin,
+    PullAnswer,
+    ServiceError,
+    TopupAnswer,
+    TopupPack,
+    UserRef,
+)
+from bot.config import Settings
+from bot.delivery import KEYS_HINT, Delivery
+from bot.frontends import FrontEnd
+from bot.jobs import JobRecord, Jobs, JobSpec
+from bot.ledger import Ledger
+from bot.results import shown_key_from_json
+from bot.storage import Database
+
+if TYPE_CHECKING:
+    from payments.checkout import CheckoutLink
+    from payments.events import ApplyOutcome, LedgerInstruction
+    from payments.packs import PackCatalog
+
+__all__ = ["Service", "ServiceError", "UserRef", "CommunityRef", "Origin", "CheckoutProvider"]
+
+log = logging.getLogger(__name__)
+
+MAX_PATTERN_CHARS = 64
+MAX_NAME_CHARS = 200
+PULL_COUNTS = (1, 10)
+
+
+class CheckoutProvider(Protocol):
+    """What /topup needs from payments/ (payments.checkout.CheckoutClient is one)."""
+
+    @property
+    def packs(self) -> PackCatalog: ...
+
+    async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> CheckoutLink: ...
+
+
+def human_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "forever"
+    for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:,.1f} seconds"
+
+
+class Service:
+    def __init__(self, settings: Settings, db: Database, ledger: Ledger, jobs: Jobs, delivery: Delivery,
+                 checkout: CheckoutProvider | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.ledger = ledger
+        self.jobs = jobs
+        self.delivery = delivery
+        self.checkout = checkout
+        self._awaited: set[str] = set()  # pulls whose caller gets the answer directly
+        self._background: set[asyncio.Task[None]] = set()
+        jobs.observer = self
+        jobs.deliverer = delivery
+
+    # --- commands ----------------------------------------------------------------
+
+    async def pull(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
+                   count: int = 1, *, exact_case: bool = False, fuzzy: bool = False) -> PullAnswer:
+        _check_user(user)
+        if isinstance(count, bool) or not isinstance(count, int) or count not in PULL_COUNTS:
+            raise ServiceError("bad_count", f"count must be 1 or 10, not {count!r}: type /pull <pattern> [format] 10 "
+                                            f"for a 10-pull (it costs {self.settings.ten_pull_pulls} pulls)")
+        compiled = _compile(pattern, format, exact_case, fuzzy)
+        odds = odds_of(compiled)
+        spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
+                       pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
+                       count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
+        record, _ = await self.jobs.create(spec, pulls=self.settings.pull_cost_pulls(count), tokens=0)
+        self._awaited.add(record.job_id)
+        try:
+            record = await asyncio.shield(self.jobs.start(record.job_id))
+        finally:
+            self._awaited.discard(record.job_id)
+        if record.status == "refunded":
+            raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; try again")
+        if record.status not in ("found", "delivered"):
+            raise ServiceError("busy", "the pull is still being worked on by another bot process: "
+                                       "its key will reach you privately, or use /keys in a minute")
+        account = await self.ledger.account(user)
+        keys = record.shown_keys
+        assert record.result is not None
+        delivered = record.status == "delivered"
+        return PullAnswer(
+            job_id=record.job_id, user=user, community=community, pattern=compiled.text,
+            format_id=compiled.format_id, format_title=get_format(compiled.format_id).title, count=count,
+            keys=keys, best_index=int(record.result["best_index"]), tokens_spent=record.price,
+            free_pulls_used=record.free_pulls, balance_after=account.balance, keys_checked=record.keys_checked,
+            backend=str(record.result.get("backend", record.backend)), elapsed_s=record.elapsed_s,
+            odds=self._odds_answer(compiled, odds),
+            delivered=delivered,
+            delivery_note="the private key was sent to you privately" if delivered
+            else f"the private key could not be sent to you privately; it is kept safe: {KEYS_HINT}",
+        )
+
+    async def order(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
+                    pubkey: str | None = None, *, exact_case: bool = False, fuzzy: bool = False,
+                    origin: Origin | None = None) -> OrderAnswer:
+        _check_user(user)
+        compiled = _compile(pattern, format, exact_case, fuzzy)
+        split = None
+        if pubkey is not None and pubkey.strip():
+            try:
+                split = parse_pubkey(pubkey.strip()).format(compressed=True).hex()
+            except VanikeysError as exc:
+                raise ServiceError(exc.code, exc.message) from None
+        odds = odds_of(compiled)
+        price, refusal = self._order_price(odds)
+        if price is None:
+            raise ServiceError("too_hard", refusal or "this pattern is too hard to order")
+        budget = max(1, math.ceil(odds.expected_keys * self.settings.order_attempt_factor))
+        spec = JobSpec(kind="order", user=user, community=community, origin=origin, format_id=compiled.format_id,
+                       pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=split,
+                       count=1, budget=budget, expected_keys=odds.expected_keys)
+        record, debit = await self.jobs.create(spec, pulls=0, tokens=price)
+        self.jobs.start(record.job_id)
+        expected_s = odds.expected_keys / self.settings.keys_per_s
+        note = ("your offset will arrive privately; combine it with your own secret using `vanikeys combine`"
+                if split else "your private key will arrive privately when the match is found")
+        return OrderAnswer(order=self.order_view(record, record.keys_checked, 0.0), balance_after=debit.balance_after,
+                           expected_s=expected_s, note=f"expected time about {human_duration(expected_s)}; {note}")
+
+    async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
+                   fuzzy: bool = False) -> OddsAnswer:
+        compiled = _compile(pattern, format, exact_case, fuzzy)
+        return self._odds_answer(compiled, odds_of(compiled))
+
+    async def balance(self, user: UserRef) -> BalanceAnswer:
+        _check_user(user)
+        account = await self.ledger.account(user)
+        usage = await self.ledger.usage(user)
+        s = self.settings
+        return BalanceAnswer(
+            user=user, tokens=account.balance, debt=account.debt, frozen=account.frozen,
+            free_pulls_left=max(0, s.free_pulls_per_day - usage.free_pulls_used),
+            free_pulls_per_day=s.free_pulls_per_day, spent_today=usage.spent, daily_spend_limit=s.daily_spend_limit,
+            pull_price=s.pull_price, ten_pull_price=s.pull_cost_pulls(10) * s.pull_price,
+        )
+
+    async def topup(self, user: UserRef, pack: str | None = None) -> TopupAnswer:
+        _check_user(user)
+        if self.checkout is None:
+            free = self.settings.free_pulls_per_day
+            return TopupAnswer(configured=False, message="payments are not configured on this bot, so tokens cannot "
+                               f"be bought here; you still get {free} free pulls a day (ask the operator to set up Stripe)")
+        from payments.errors import PaymentsError
+
+        catalog = self.checkout.packs
+        packs = tuple(TopupPack(p.pack_id, p.tokens, p.price) for p in catalog.packs)
+        if pack is None or not pack.strip():
+            return TopupAnswer(configured=True, packs=packs,
+                               message=f"choose a pack with /topup <pack>: {catalog.describe()}")
+        try:
+            link = await self.checkout.create_checkout(user.platform, user.user_id, pack)
+        except PaymentsError as exc:
+            raise ServiceError(exc.code, exc.message) from None
+        chosen = TopupPack(link.pack.pack_id, link.pack.tokens, link.pack.price)
+        return TopupAnswer(configured=True, url=link.url, pack=chosen, packs=packs,
+                           message=f"pay {chosen.price} for {chosen.tokens:,} tokens at this link (it is yours "
+                                   "alone); the tokens arrive as soon as Stripe confirms the payment")
+
+    async def keys(self, user: UserRef) -> KeysAnswer:
+        _check_user(user)
+        await self.jobs.vault.purge()
+        pending = await self.jobs.for_user(user, statuses=("found",))
+        delivered: list[str] = []
+        undelivered: list[str] = []
+        for record in pending:
+            (delivered if await self.jobs.deliver_again(record) else undelivered).append(record.job_id)
+        if not pending:
+            message = "you have no undelivered keys: every key found for you has been delivered"
+        elif undelivered:
+            message = (f"{len(delivered)} sent privately, {len(undelivered)} could not be sent: open your direct "
+                       "messages to the bot and send /keys again")
+        else:
+            message = f"{len(delivered)} sent to you privately"
+        return KeysAnswer(delivered=tuple(delivered), undelivered=tuple(undelivered), message=message)
+
+    async def history(self, user: UserRef) -> HistoryAnswer:
+        _check_user(user)
+        rows = await self.db.fetchall(
+            "SELECT kind, tokens, free_pulls, reason, created_at FROM ledger WHERE platform = ? AND user_id = ? "
+            "ORDER BY id DESC LIMIT 25",
+            (user.platform, user.user_id),
+        )
+        entries = tuple(
+            HistoryEntry(at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc), kind=r["kind"],
+                         tokens=r["tokens"], detail=_history_detail(r))
+            for r in rows
+        )
+        account = await self.ledger.account(user)
+        return HistoryAnswer(user=user, entries=entries, balance=account.balance)
+
+    async def leaderboard(self, community: CommunityRef | None) -> LeaderboardAnswer:
+        if community is None:
+            where, params = "community_id IS NULL", ()
+        else:
+            where, params = "community_platform = ? AND community_id = ?", (community.platform, community.community_id)
+        rows = await self.db.fetchall(
+            f"SELECT platform, user_id, display_name, pattern, result, created_at FROM jobs WHERE kind = 'pull' "
+            f"AND status IN ('found', 'delivered') AND {where} ORDER BY best_one_in DESC, created_at LIMIT 500",
+            params,
+        )
+        entries: list[LeaderboardEntry] = []
+        seen: set[tuple[str, str]] = set()
+        for row in rows:
+            who = (row["platform"], row["user_id"])
+            if who in seen or not row["result"]:
+                continue
+            seen.add(who)
+            result = json.loads(row["result"])
+            key = shown_key_from_json(result["keys"][result["best_index"]])
+            entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]), key=key,
+                                            pattern=row["pattern"],
+                                            at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc)))
+            if len(entries) == 10:
+                break
+        return LeaderboardAnswer(community=community, entries=tuple(entries))
+
+    def help(self) -> HelpAnswer:
+        s = self.settings
+        formats = ", ".join(FORMATS)
+        commands = (
+            CommandHelp("pull", "/pull <pattern> [format] [count]",
+                        f"grind {s.pull_budget:,} keys and get the best match with its rarity; count 1 or 10 "
+                        f"(a 10-pull costs {s.ten_pull_pulls}); {s.pull_price} tokens a pull after "
+                        f"{s.free_pulls_per_day} free a day"),
+            CommandHelp("order", "/order <pattern> [format] [pubkey]",
+                        "grind until an exact match; priced by difficulty; give your public key for a split-key "
+                        "order (you get an offset, never a private key)"),
+            CommandHelp("odds", "/odds <pattern> [format]", "the chance of a match, the rarity table and an order's price"),
+            CommandHelp("balance", "/balance", "your tokens, free pulls left today and your daily limit"),
+            CommandHelp("topup", "/topup [pack]", "buy tokens"),
+            CommandHelp("keys", "/keys", "get the private keys that could not be sent to you"),
+            CommandHelp("history", "/history", "your recent spending, refunds and purchases"),
+            CommandHelp("leaderboard", "/leaderboard", "the rarest pulls here"),
+            CommandHelp("help", "/help", "this list"),
+        )
+        notes = (
+            f"formats: {formats} (default btc)",
+            "patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any character",
+            "matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, 1/i/l, ...)",
+        )
+        return HelpAnswer(commands=commands, formats=tuple((f.id, f.title) for f in FORMATS.values()), notes=notes)
+
+    def register_frontend(self, frontend: FrontEnd) -> None:
+        self.delivery.register(frontend)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self.jobs.deliver_pending(frontend.platform))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def apply_instruction(self, instruction: LedgerInstruction) -> ApplyOutcome:
+        """Payments: credit (tokens > 0) or claw back (tokens < 0) exactly once per idempotency key."""
+        from payments.events import ApplyOutcome
+
+        user = UserRef(instruction.platform, instruction.user_id)
+        credit = await self.ledger.apply(user, instruction.tokens, kind=f"payment_{instruction.reason}",
+                                         idempotency_key=instruction.idempotency_key,
+                                         reason=f"{instruction.reason} {instruction.stripe_id}")
+        outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
+                               balance=credit.balance_after)
+        if credit.applied:
+            await self._notify(user, instruction.notice_for(outcome))
+        return outcome
+
+    async def grant(self, user: UserRef, tokens: int, *, reason: str = "admin grant") -> int:
+        """Console admin: add tokens; returns the new balance."""
+        _check_user(user)
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0 or tokens > 10**12:
+            raise ServiceError("bad_amount", f"grant a whole number of tokens from 1 to 10^12, not {tokens!r}")
+        credit = await self.ledger.apply(user, tokens, kind="grant", idempotency_key=f"grant:{uuid.uuid4().hex}",
+                                         reason=reason)
+        return credit.balance_after
+
+    # --- job observer (orders' progress and endings) -------------------------------
+
+    async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None:
+        frontend = self.delivery.frontend_for(record.spec.user.platform)
+        if frontend is not None and record.spec.kind == "order":
+            await frontend.order_progress(self.order_view(record, checked, rate))
+
+    async def job_settled(self, record: JobRecord) -> None:
+        frontend = self.delivery.frontend_for(record.spec.user.platform)
+        if frontend is None:
+            return
+        if record.spec.kind == "order":
+            await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
+        elif record.status == "refunded" and record.job_id not in self._awaited:
+            await frontend.notify(record.spec.user, f"your pull for {record.spec.pattern!r} failed ({record.error}): "
+                                                    f"{_given_back(record)}")
+
+    def order_view(self, record: JobRecord, checked: int, rate: float) -> OrderView:
+        spec = record.spec
+        expected = spec.expected_keys or 1.0
+        keys = record.shown_keys
+        found = keys[0] if keys else None
+        eta = max(0.0, expected - checked) / rate if rate > 0 else None
+        messages = {
+            "accepted": "order accepted and paid; grinding starts now",
+            "submitted": "order submitted to the grinder",
+            "running": f"{checked:,} keys checked, {100 * checked / expected:.1f}% of the expected {expected:,.0f}",
+            "found": f"found {found.identifier if found else ''}; " + (
+                "the secret could not be sent privately: " + KEYS_HINT),
+            "delivered": f"found {found.identifier if found else ''}; the secret was sent to you privately",
+            "failed": f"the order failed ({record.error}); a refund follows",
+            "refunded": f"the order failed ({record.error}): {_given_back(record)}",
+        }
+        return OrderView(
+            order_id=record.job_id, user=spec.user, community=spec.community, origin=spec.origin,
+            pattern=spec.pattern, format_id=spec.format_id, split=spec.split_pubkey is not None,
+            status=record.status, price=record.price, keys_checked=checked,  # type: ignore[arg-type]
+            expected_keys=expected, percent=100.0 * checked / expected, rate_keys_per_s=rate, eta_s=eta,
+            found=found, delivered=record.status == "delivered", message=messages.get(record.status, record.status),
+        )
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _odds_answer(self, pattern: Pattern, odds: Odds) -> OddsAnswer:
+        price, refusal = self._order_price(odds)
+        budget = self.settings.pull_budget
+        return OddsAnswer(
+            format_id=pattern.format_id, format_title=get_format(pattern.format_id).title, pattern=pattern.text,
+            max_score=pattern.max_score, p_full=odds.p_full, expected_keys=odds.expected_keys, pull_keys=budget,
+            p_full_in_pull=p_full_in(odds, budget), p_at_least=tuple(odds.p_at_least),
+            pull_price=self.settings.pull_price, order_price=price,
+            order_expected_s=odds.expected_keys / self.settings.keys_per_s, order_refusal=refusal,
+        )
+
+    def _order_price(self, odds: Odds) -> tuple[int | None, str | None]:
+        expected_s = odds.expected_keys / self.settings.keys_per_s
+        if not math.isfinite(odds.expected_keys) or expected_s > self.settings.max_order_s:
+            return None, (f"an exact match needs about {odds.expected_keys:,.3g} keys, about {human_duration(expected_s)} "
+                          f"of grinding, past the {human_duration(self.settings.max_order_s)} limit: shorten the "
+                          "pattern, or /pull for the best partial match")
+        return self.settings.order_price(odds.expected_keys), None
+
+    async def _notify(self, user: UserRef, text: str) -> None:
+        frontend = self.delivery.frontend_for(user.platform)
+        if frontend is None:
+            return
+        try:
+            await frontend.notify(user, text)
+        except Exception as exc:
+            log.warning("notice to %s failed: %s", user.platform, type(exc).__name__)
+
+
+def _check_user(user: Any) -> None:
+    if not isinstance(user, UserRef) or not user.platform or not user.user_id:
+        raise ServiceError("bad_user", "a user needs a platform and a user id")
+    if len(user.user_id) > MAX_NAME_CHARS or len(user.platform) > MAX_NAME_CHARS:
+        raise ServiceError("bad_user", f"a user id is at most {MAX_NAME_CHARS} characters")
+
+
+def _case(exact_case: bool) -> str:
+    return "exact" if exact_case else "insensitive"
+
+
+def _compile(pattern: Any, format: Any, exact_case: bool, fuzzy: bool) -> Pattern:
+    if not isinstance(format, str) or not format.strip():
+        raise ServiceError("bad_format", f"say which format: one of {', '.join(FORMATS)}")
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ServiceError("bad_pattern", "give a pattern, for example /pull ^Love btc")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ServiceError("bad_pattern", f"a pattern is at most {MAX_PATTERN_CHARS} characters; shorten it")
+    try:
+        return parse_pattern(format.strip().lower(), pattern.strip(), case="exact" if exact_case else "insensitive",
+                             fuzzy=fuzzy)
+    except VanikeysError as exc:
+        raise ServiceError(exc.code, exc.message) from None
+
+
+def _given_back(record: JobRecord) -> str:
+    parts = []
+    if record.price:
+        parts.append(f"{record.price} tokens")
+    if record.free_pulls:
+        parts.append(f"{record.free_pulls} free pull{'s' if record.free_pulls != 1 else ''}")
+    return ("refunded " + " and ".join(parts)) if parts else "nothing was charged"
+
+
+def _history_detail(row: Any) -> str:
+    kind, free = row["kind"], row["free_pulls"]
+    base = row["reason"] or kind
+    if free > 0:
+        return f"{base} ({free} free pull{'s' if free != 1 else ''})"
+    if free < 0:
+        return f"{base} ({-free} free pull{'s' if free != -1 else ''} back)"
+    return base

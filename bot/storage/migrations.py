@@ -1,0 +1,100 @@
+"""Schema migrations, applied in order, each once (schema_version records how far a file has come).
+
+Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: accounts, the ledger, jobs and the vault
+    [
+        """CREATE TABLE accounts (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),
+            debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        )""",
+        # tokens: signed change to the balance; debt_change: signed change to the debt.
+        # free_pulls: free pulls used (+) or given back (-). day: UTC date, for daily limits.
+        """CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            debt_change INTEGER NOT NULL DEFAULT 0,
+            free_pulls INTEGER NOT NULL DEFAULT 0,
+            balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+            job_id TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            day TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            FOREIGN KEY (platform, user_id) REFERENCES accounts (platform, user_id)
+        )""",
+        "CREATE INDEX ledger_user_day ON ledger (platform, user_id, day)",
+        """CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('pull', 'order')),
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            community_platform TEXT,
+            community_id TEXT,
+            community_title TEXT NOT NULL DEFAULT '',
+            origin TEXT,
+            format TEXT NOT NULL,
+            pattern TEXT NOT NULL,
+            case_mode TEXT NOT NULL,
+            fuzzy INTEGER NOT NULL,
+            split_pubkey TEXT,
+            count INTEGER NOT NULL,
+            budget INTEGER NOT NULL,
+            expected_keys REAL NOT NULL DEFAULT 0,
+            price INTEGER NOT NULL,
+            free_pulls INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('accepted', 'submitted', 'running', 'found', 'delivered', 'failed', 'refunded')),
+            backend TEXT NOT NULL DEFAULT '',
+            backend_job_id TEXT,
+            order_state TEXT,
+            keys_checked INTEGER NOT NULL DEFAULT 0,
+            elapsed_s REAL NOT NULL DEFAULT 0,
+            result TEXT,
+            error TEXT,
+            delivery_attempted_at REAL,
+            delivered_at REAL,
+            best_one_in REAL,
+            owner TEXT,
+            lease_until REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            FOREIGN KEY (platform, user_id) REFERENCES accounts (platform, user_id)
+        )""",
+        "CREATE INDEX jobs_status ON jobs (status)",
+        "CREATE INDEX jobs_user ON jobs (platform, user_id)",
+        "CREATE INDEX jobs_community ON jobs (community_platform, community_id, best_one_in)",
+        """CREATE TABLE job_steps (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL REFERENCES jobs (job_id),
+            status TEXT NOT NULL,
+            at REAL NOT NULL
+        )""",
+        # The secret is AES-GCM ciphertext; nonce unique per row; purged rows keep no ciphertext.
+        """CREATE TABLE vault (
+            job_id TEXT NOT NULL REFERENCES jobs (job_id),
+            position INTEGER NOT NULL,
+            identifier TEXT NOT NULL,
+            secret_kind TEXT NOT NULL,
+            nonce BLOB,
+            ciphertext BLOB,
+            created_at REAL NOT NULL,
+            delivered_at REAL,
+            purged_at REAL,
+            PRIMARY KEY (job_id, position)
+        )""",
+    ],
+]

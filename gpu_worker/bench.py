@@ -1,0 +1,178 @@
+"""`vanikeys bench`: keys per second per backend and format, after warm-up.
+
+    vanikeys bench [--backend B] [--format F] [--pattern P] [--seconds S] [--json]
+
+For every format it measures an anchored prefix ("^Vani", "^dead") and an
+unanchored two-term pattern ("vani keys", "dead beef"), or just --pattern.
+Each measurement is a pull as the grinder runs it (top 1, consecutive keys
+from a fresh random start): scans of growing size until one takes at least
+S seconds, after one warm-up scan. python is measured on one core (its
+scan_range in this process); native on one core and on all cores, so that
+the two compare per core in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from .errors import VanikeysError
+from .formats import FORMATS
+from .grinders.base import ScanPlan
+from .job import GrindJob
+from .keyspace import Candidate, draw_start_scalar
+
+ANCHORED = {"btc": "^Vani", "did": "^Vani", "trx": "^Vani", "eth": "^dead"}
+TWO_TERMS = {"btc": "vani keys", "did": "vani keys", "trx": "vani keys", "eth": "dead beef"}
+BACKENDS = ("python", "native", "cuda")
+
+Scan = Callable[[ScanPlan, int, int], list[Candidate]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    backend: str
+    device: str
+    cores: int  # CPU cores used (0 for a GPU)
+    format: str
+    pattern: str
+    keys: int
+    seconds: float
+
+    @property
+    def keys_per_s(self) -> float:
+        return self.keys / self.seconds
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "keys_per_s": round(self.keys_per_s, 1)}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bench = commands.add_parser(
+        "bench",
+        help="measure keys per second per backend and format",
+        description="Keys per second per backend and format, after warm-up.",
+    )
+    bench.add_argument("--backend", choices=("all", *BACKENDS), default="all", help="which backend (default: every one available)")
+    bench.add_argument("--format", choices=("all", *FORMATS), default="all", help="which format (default: all four)")
+    bench.add_argument("--pattern", help="measure this pattern only (default: an anchored prefix and a two-term pattern)")
+    bench.add_argument("--seconds", type=float, default=2.0, help="seconds per measurement (default 2)")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if not 0 < args.seconds <= 600:
+        raise VanikeysError("bad_job", f"--seconds {args.seconds} is out of range: give more than 0 and at most 600")
+    formats = list(FORMATS) if args.format == "all" else [args.format]
+    backends = list(BACKENDS) if args.backend == "all" else [args.backend]
+    report = run_bench(backends, formats, args.pattern, args.seconds, explicit=args.backend != "all", log=None if args.json else print)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def run_bench(
+    backends: list[str],
+    formats: list[str],
+    pattern: str | None,
+    seconds: float,
+    *,
+    explicit: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, object]:
+    """Measure every (backend, format, pattern); returns the JSON report (figures and per-core ratios)."""
+    say = log or (lambda _line: None)
+    cores = os.cpu_count() or 1
+    say(f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure".strip())
+    runners = _runners(backends, cores, explicit, say)
+    measurements: list[Measurement] = []
+    say(f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'keys/s':>14} {'per core':>12}")
+    for format_id in formats:
+        patterns = [pattern] if pattern else [ANCHORED[format_id], TWO_TERMS[format_id]]
+        for text in patterns:
+            job = GrindJob.parse({"v": 1, "format": format_id, "pattern": text, "budget": 1 << 40})
+            for name, device, used_cores, scan in runners:
+                m = measure(scan, job, seconds, name, device, used_cores)
+                measurements.append(m)
+                per_core = f"{m.keys_per_s / m.cores:>12,.0f}" if m.cores else f"{'-':>12}"
+                say(f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.keys_per_s:>14,.0f} {per_core}")
+    ratios = per_core_ratios(measurements)
+    for line in ratios:
+        say(f"native vs python per core, {line['format']} {line['pattern']!r}: {line['ratio']:.1f}x")
+    return {
+        "machine": {"arch": platform.machine(), "cores": cores, "python": platform.python_version()},
+        "seconds_per_figure": seconds,
+        "figures": [m.as_dict() for m in measurements],
+        "native_vs_python_per_core": ratios,
+    }
+
+
+def _runners(backends: list[str], cores: int, explicit: bool, say: Callable[[str], None]) -> list[tuple[str, str, int, Scan]]:
+    runners: list[tuple[str, str, int, Scan]] = []
+    for name in backends:
+        if name == "python":
+            from .grinders.python import scan_range
+
+            runners.append(("python", "CPU x1 (python)", 1, scan_range))
+            continue
+        try:
+            if name == "native":
+                from .grinders.native import NativeBackend
+
+                for threads in sorted({1, cores}):
+                    backend = NativeBackend(threads=threads)
+                    runners.append(("native", backend.device, threads, backend.scan))
+            else:
+                from .grinders.cuda import load_backend
+
+                gpu = load_backend()
+                runners.append(("cuda", gpu.device, 0, gpu.scan))
+        except VanikeysError as exc:
+            if explicit:
+                raise
+            say(f"({name} skipped: {exc})")
+    return runners
+
+
+REPEATS = 3
+
+
+def measure(scan: Scan, job: GrindJob, seconds: float, name: str, device: str, cores: int) -> Measurement:
+    """Keys per second of one backend on one pull-like plan: after a warm-up scan, scans are
+    grown to about seconds / REPEATS each, and the fastest of REPEATS such scans counts
+    (other work on a shared machine only ever slows a scan down)."""
+    plan = ScanPlan.from_job(job, draw_start_scalar())
+    target = seconds / REPEATS
+    first = 0
+    n_keys = 6 * 1024
+    scan(plan, first, n_keys)  # warm-up: builds, caches, first-touch
+    first += n_keys
+    timings: list[tuple[float, int]] = []
+    while len(timings) < REPEATS:
+        began = time.perf_counter()
+        scan(plan, first, n_keys)
+        took = time.perf_counter() - began
+        first += n_keys
+        if took >= target:
+            timings.append((took, n_keys))
+        else:
+            n_keys = int(n_keys * min(16.0, max(2.0, 1.2 * target / max(took, 1e-4))))
+    took, keys = min(timings, key=lambda t: t[0] / t[1])
+    return Measurement(name, device, cores, job.format, job.pattern, keys, took)
+
+
+def per_core_ratios(measurements: list[Measurement]) -> list[dict[str, object]]:
+    """native (one core) over python (one core), per format and pattern measured in this run."""
+    rates = {(m.backend, m.cores, m.format, m.pattern): m.keys_per_s for m in measurements}
+    ratios: list[dict[str, object]] = []
+    for (backend, used, format_id, text), rate in rates.items():
+        reference = rates.get(("python", 1, format_id, text))
+        if backend == "native" and used == 1 and reference:
+            ratios.append({"format": format_id, "pattern": text, "ratio": round(rate / reference, 2)})
+    return ratios

@@ -1,0 +1,246 @@
+"""The cuda backend: gpu_worker/kernels/grind.cu on an NVIDIA GPU through CuPy.
+
+The kernel comes from a cubin precompiled for the GPU's architecture
+(gpu_worker/kernels/cubin/grind_sm_XX.cubin, built by scripts/build_cubins.py
+into the worker image) or, failing that, from NVRTC at first use (cached by
+source hash like the native build). `compile_cubin` drives NVRTC through
+ctypes, so compiling needs no GPU and no CuPy: CI uses it to compile for every
+supported architecture.
+
+The host side (pattern compiler, launch window, exact candidate handling) is
+gpu_worker/kernel_plan.py, shared with the native backend; the pattern goes to
+__constant__ memory once per job.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import hashlib
+import logging
+import os
+import sys
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import VanikeysError
+from ..kernel_plan import (
+    ERROR_DEGENERATE,
+    KernelCandidate,
+    KernelPattern,
+    LaunchResult,
+    ScanOut,
+    ScanWindow,
+    compile_pattern,
+    generator_table,
+    launch_params,
+    scan_exactly,
+    walk_is_safe,
+)
+from ..keyspace import Candidate
+from .base import ScanPlan
+from .native import KERNEL_SOURCES, cache_dir, kernel_dir
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("sm_80", "sm_86", "sm_89", "sm_90")
+GROUP_SIZE = 1024  # points per batch inversion (VanitySearch's GRP_SIZE)
+GROUPS_PER_THREAD = 4
+THREADS_PER_BLOCK = 128
+CAPACITY = 1 << 20  # candidate slots: above one per thread, so a first launch (every thread's first key) fits
+
+
+# ---- NVRTC, through ctypes --------------------------------------------------------------
+
+
+@cache
+def nvrtc() -> ctypes.CDLL:
+    """libnvrtc from the nvidia-cuda-nvrtc-cu12 wheel, else the system's CUDA."""
+    candidates = []
+    for entry in sys.path:
+        candidates += sorted(glob.glob(os.path.join(entry, "nvidia", "cuda_nvrtc", "lib", "libnvrtc.so.*")))
+    candidates += ["libnvrtc.so.12", "libnvrtc.so", ctypes.util.find_library("nvrtc") or ""]
+    for path in candidates:
+        if not path or "alt" in os.path.basename(path):
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    raise VanikeysError("backend_unavailable", "NVRTC (libnvrtc.so.12) is not installed: pip install nvidia-cuda-nvrtc-cu12")
+
+
+def nvrtc_version() -> str:
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    nvrtc().nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+    return f"{major.value}.{minor.value}"
+
+
+def _check(lib: ctypes.CDLL, status: int, what: str, log_text: str = "") -> None:
+    if status != 0:
+        lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+        reason = lib.nvrtcGetErrorString(status).decode()
+        raise RuntimeError(f"NVRTC {what} failed: {reason}\n{log_text}")
+
+
+def compile_kernel(arch: str = "sm_80", *, cubin: bool = True, extra_options: tuple[str, ...] = ()) -> tuple[bytes, str]:
+    """(cubin or PTX, the compiler log) for grind.cu on one architecture."""
+    lib = nvrtc()
+    source = (kernel_dir() / "grind.cu").read_bytes()
+    program = ctypes.c_void_p()
+    _check(lib, lib.nvrtcCreateProgram(ctypes.byref(program), source, b"grind.cu", 0, None, None), "create")
+    try:
+        target = arch if cubin else arch.replace("sm_", "compute_")
+        options = [f"--gpu-architecture={target}", f"--include-path={kernel_dir()}", "--std=c++17",
+                   "-default-device", "--extra-device-vectorization", *extra_options]
+        encoded = [o.encode() for o in options]
+        status = lib.nvrtcCompileProgram(program, len(encoded), (ctypes.c_char_p * len(encoded))(*encoded))
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        buffer = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(program, buffer)
+        compile_log = buffer.value.decode(errors="replace")
+        _check(lib, status, f"compile for {arch}", compile_log)
+        getter_size, getter = ("nvrtcGetCUBINSize", "nvrtcGetCUBIN") if cubin else ("nvrtcGetPTXSize", "nvrtcGetPTX")
+        _check(lib, getattr(lib, getter_size)(program, ctypes.byref(size)), getter_size)
+        image = ctypes.create_string_buffer(size.value)
+        _check(lib, getattr(lib, getter)(program, image), getter)
+        return image.raw[: size.value], compile_log
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(program))
+
+
+def source_digest() -> str:
+    digest = hashlib.sha256()
+    for name in KERNEL_SOURCES:
+        digest.update(name.encode() + b"\0" + (kernel_dir() / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def shipped_cubin(arch: str) -> Path:
+    return kernel_dir() / "cubin" / f"grind_{arch}.cubin"
+
+
+def cubin_for(arch: str) -> Path:
+    """A cubin for this architecture: shipped with the package, else compiled and cached."""
+    shipped = shipped_cubin(arch)
+    stamp = shipped.with_suffix(".sha")
+    if shipped.exists() and stamp.exists() and stamp.read_text().strip() == source_digest():
+        return shipped
+    cached = cache_dir() / f"vanikeys-grind-{source_digest()}-{arch}.cubin"
+    if not cached.exists():
+        log.info("no shipped cubin for %s matches the kernel sources: compiling with NVRTC", arch)
+        image, _ = compile_kernel(arch)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        partial.write_bytes(image)
+        os.replace(partial, cached)
+    return cached
+
+
+# ---- the backend ------------------------------------------------------------------------
+
+
+class CudaBackend:
+    name = "cuda"
+
+    def __init__(self, device_id: int = 0, *, capacity: int = CAPACITY) -> None:
+        import cupy  # noqa: F401  (optional dependency: the "gpu" extra)
+
+        self._cp = cupy
+        self._device = cupy.cuda.Device(device_id)
+        self._device.use()
+        props = cupy.cuda.runtime.getDeviceProperties(device_id)
+        self.device = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        self._sms = int(props["multiProcessorCount"])
+        arch = f"sm_{props['major']}{props['minor']}"
+        self._module = cupy.RawModule(path=str(cubin_for(arch)))
+        self._kernel = self._module.get_function("vk_grind")
+        self._table = cupy.asarray(_host_bytes(generator_table(GROUP_SIZE // 2)))
+        self.capacity = capacity
+        self._candidates = cupy.zeros(capacity * ctypes.sizeof(KernelCandidate), dtype=cupy.uint8)
+        self._pattern_loaded: KernelPattern | None = None
+        self._lock = threading.Lock()
+
+    def _threads(self) -> int:
+        return self._sms * 8 * THREADS_PER_BLOCK  # enough resident warps to hide latency on any sm_80+
+
+    def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
+        if n_keys <= 0 or plan.min_score > plan.pattern.max_score:
+            return []
+        pattern = compile_pattern(plan.pattern)
+
+        def launch(first: int, count: int, min_score: int) -> LaunchResult:
+            return self._launch(plan, pattern, first, count, min_score)
+
+        def fallback(first: int, count: int, min_score: int) -> list[Candidate]:
+            from dataclasses import replace
+
+            from .python import scan_range
+
+            return scan_range(replace(plan, min_score=min_score), first, count)
+
+        with self._lock:
+            return scan_exactly(launch, fallback, first_key, n_keys, plan.min_score, plan.max_candidates, self.capacity)
+
+    def _points_per_item(self, n_points: int) -> int:
+        # Enough work per thread to amortise its one scalar multiplication, but spread small
+        # scans over many threads.
+        per_thread = -(-n_points // self._threads())
+        groups = max(1, min(GROUPS_PER_THREAD * 64, -(-per_thread // GROUP_SIZE)))
+        return groups * GROUP_SIZE
+
+    def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
+        cp = self._cp
+        window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)
+        points_per_item = self._points_per_item(window.n_points)
+        if not walk_is_safe(plan.start_scalar, window, points_per_item):
+            return LaunchResult([], 0, (), degenerate=True)
+        if self._pattern_loaded is not pattern:
+            constant = self._module.get_global("c_pattern")
+            constant.copy_from_host(ctypes.c_void_p(ctypes.addressof(pattern)), ctypes.sizeof(pattern))
+            self._pattern_loaded = pattern
+        params = launch_params(
+            plan.format, plan.start_scalar, plan.split_point, window,
+            group_size=GROUP_SIZE, points_per_item=points_per_item, min_score=min_score,
+            max_candidates=plan.max_candidates, capacity=self.capacity,
+        )
+        params_dev = cp.asarray(_host_bytes(params))
+        out_dev = cp.zeros(ctypes.sizeof(ScanOut), dtype=cp.uint8)
+        items = int(params.n_items)
+        blocks = -(-items // THREADS_PER_BLOCK)
+        self._kernel((blocks,), (THREADS_PER_BLOCK,), (params_dev, self._table, self._candidates, out_dev))
+        out = ScanOut.from_buffer_copy(out_dev.get().tobytes())
+        held = min(out.count, self.capacity)
+        raw = self._candidates[: held * ctypes.sizeof(KernelCandidate)].get().tobytes()
+        cands = (KernelCandidate * held).from_buffer_copy(raw) if held else []
+        found = [Candidate(window.key_index(c.key), c.score) for c in cands]
+        return LaunchResult(found, out.count, tuple(out.hist), degenerate=bool(out.error & ERROR_DEGENERATE))
+
+    def close(self) -> None:
+        self._candidates = None
+        self._table = None
+
+
+def _host_bytes(struct: Any) -> Any:
+    import numpy
+
+    return numpy.frombuffer(bytes(struct), dtype=numpy.uint8)
+
+
+def gpu_present() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
+        return False
+
+
+def load_backend() -> Any:
+    if not gpu_present():
+        raise VanikeysError("backend_unavailable", "the cuda backend needs an NVIDIA GPU and CuPy (pip install 'vanikeys[gpu]'): use --backend native")
+    return CudaBackend()

@@ -1,0 +1,184 @@
+"""The native backend: the CUDA kernel source compiled for this CPU, run on every core.
+
+At first use the system C++ compiler builds gpu_worker/kernels/native_driver.cpp
+(which includes the one kernel source, grind.cu) into a shared library cached
+under $VANIKEYS_CACHE or ~/.cache/vanikeys, keyed by a hash of the sources and
+the compiler command; later runs load the cached library with ctypes. With no
+compiler `load_backend` raises backend_unavailable, and `get_backend("auto")`
+falls back to python (with a warning logged here).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from ..errors import VanikeysError
+from ..kernel_plan import (
+    ERROR_DEGENERATE,
+    Affine,
+    KernelCandidate,
+    KernelPattern,
+    LaunchResult,
+    ScanOut,
+    ScanParams,
+    ScanWindow,
+    compile_pattern,
+    generator_table,
+    launch_params,
+    scan_exactly,
+    walk_is_safe,
+)
+from ..keyspace import Candidate
+from .base import ScanPlan
+
+log = logging.getLogger(__name__)
+
+KERNEL_SOURCES = ("vk_common.cuh", "field.cuh", "point.cuh", "sha256.cuh", "ripemd160.cuh", "keccak.cuh",
+                  "encode.cuh", "match.cuh", "grind.cuh", "grind.cu", "native_driver.cpp")
+ABI_VERSION = 1
+GROUP_SIZE = 512  # points per batch inversion: 16 KiB of running products, comfortably in L1/L2
+POINTS_PER_ITEM = 4 * GROUP_SIZE  # one work item (an OpenMP iteration) walks this many points
+CAPACITY = 1 << 16  # candidate buffer slots per launch
+
+
+def kernel_dir() -> Path:
+    return Path(str(resources.files("gpu_worker") / "kernels"))
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("VANIKEYS_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "vanikeys"
+
+
+def compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "g++", "clang++", "c++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def compile_command(cxx: str, source: Path, output: Path, *, gpu_paths: bool = False) -> list[str]:
+    """gpu_paths: build with the GPU's own hash code (no SHA extensions, no vector lanes), for tests."""
+    flags = ["-O1", "-DVK_PORTABLE_HOST"] if gpu_paths else ["-O3"]
+    return [cxx, *flags, "-march=native", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-w",
+            "-o", str(output), str(source)]
+
+
+_build_lock = threading.Lock()
+
+
+def build_library(*, gpu_paths: bool = False) -> Path:
+    """Compile (once per source hash and flags) and return the path of the shared library."""
+    cxx = compiler()
+    if cxx is None:
+        raise VanikeysError("backend_unavailable", "the native backend needs a C++ compiler (g++ or clang++): install one or use --backend python")
+    kernels = kernel_dir()
+    digest = hashlib.sha256()
+    for name in KERNEL_SOURCES:
+        digest.update(name.encode() + b"\0" + (kernels / name).read_bytes())
+    digest.update(" ".join(compile_command(cxx, Path("in"), Path("out"), gpu_paths=gpu_paths)).encode())
+    target = cache_dir() / f"vanikeys-native-{digest.hexdigest()[:16]}.so"
+    with _build_lock:
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target and rename: a concurrent process never loads half a file.
+        fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
+        os.close(fd)
+        try:
+            built = subprocess.run(compile_command(cxx, kernels / "native_driver.cpp", Path(partial), gpu_paths=gpu_paths),
+                                   capture_output=True, text=True)
+            if built.returncode != 0:
+                log.warning("native kernel build failed:\n%s", built.stderr[-4000:])
+                raise VanikeysError("backend_unavailable", "the native kernel did not compile on this machine: use --backend python")
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+    return target
+
+
+@cache
+def load_library(*, gpu_paths: bool = False) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(build_library(gpu_paths=gpu_paths)))
+    if lib.vk_abi_version() != ABI_VERSION:
+        raise VanikeysError("backend_unavailable", "a stale native kernel build was found: clear ~/.cache/vanikeys")
+    for name, struct in (("vk_sizeof_pattern", KernelPattern), ("vk_sizeof_params", ScanParams), ("vk_sizeof_out", ScanOut)):
+        if getattr(lib, name)() != ctypes.sizeof(struct):
+            raise VanikeysError("backend_unavailable", f"native kernel layout mismatch ({name}): use --backend python")
+    lib.vk_native_scan.argtypes = [ctypes.POINTER(KernelPattern), ctypes.POINTER(ScanParams), ctypes.POINTER(Affine),
+                                   ctypes.POINTER(KernelCandidate), ctypes.POINTER(ScanOut), ctypes.c_int]
+    lib.vk_native_scan.restype = ctypes.c_int
+    return lib
+
+
+class NativeBackend:
+    name = "native"
+
+    def __init__(self, threads: int | None = None, *, capacity: int = CAPACITY, gpu_paths: bool = False) -> None:
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        self.device = f"CPU x{self.threads} (native)"
+        self.capacity = capacity
+        self._lib = load_library(gpu_paths=gpu_paths)
+        self._candidates = (KernelCandidate * capacity)()
+        self._launch_lock = threading.Lock()  # one launch at a time uses the candidate buffer
+
+    def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
+        if n_keys <= 0 or plan.min_score > plan.pattern.max_score:
+            return []
+        pattern = compile_pattern(plan.pattern)
+
+        def launch(first: int, count: int, min_score: int) -> LaunchResult:
+            return self._launch(plan, pattern, first, count, min_score)
+
+        def fallback(first: int, count: int, min_score: int) -> list[Candidate]:
+            from dataclasses import replace
+
+            from .python import scan_range
+
+            return scan_range(replace(plan, min_score=min_score), first, count)
+
+        return scan_exactly(launch, fallback, first_key, n_keys, plan.min_score, plan.max_candidates, self.capacity)
+
+    def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
+        window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)
+        if not walk_is_safe(plan.start_scalar, window, POINTS_PER_ITEM):
+            return LaunchResult([], 0, (), degenerate=True)
+        params = launch_params(
+            plan.format, plan.start_scalar, plan.split_point, window,
+            group_size=GROUP_SIZE, points_per_item=POINTS_PER_ITEM, min_score=min_score,
+            max_candidates=plan.max_candidates, capacity=self.capacity,
+        )
+        out = ScanOut()
+        with self._launch_lock:
+            return self._run(params, pattern, window, out)
+
+    def _run(self, params: ScanParams, pattern: KernelPattern, window: ScanWindow, out: ScanOut) -> LaunchResult:
+        status = self._lib.vk_native_scan(ctypes.byref(pattern), ctypes.byref(params), generator_table(GROUP_SIZE // 2),
+                                          self._candidates, ctypes.byref(out), self.threads)
+        if status != 0:
+            raise VanikeysError("backend_unavailable", "the native kernel rejected its launch parameters: use --backend python")
+        held = min(out.count, self.capacity)
+        found = [Candidate(window.key_index(self._candidates[i].key), self._candidates[i].score) for i in range(held)]
+        return LaunchResult(found, out.count, tuple(out.hist), degenerate=bool(out.error & ERROR_DEGENERATE))
+
+    def close(self) -> None:
+        pass
+
+
+def load_backend() -> NativeBackend:
+    try:
+        return NativeBackend()
+    except VanikeysError as exc:
+        log.warning("native backend unavailable (%s); the python backend is much slower", exc)
+        raise

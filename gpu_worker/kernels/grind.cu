@@ -1,0 +1,14 @@
+// grind.cu: the one kernel source. CuPy compiles it with NVRTC (or loads the cubins
+// scripts/build_cubins.py made from it); native_driver.cpp includes it for the CPU build.
+#include "grind.cuh"
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+// The compiled pattern: read by every thread, written once per job by the host.
+__constant__ vk_pattern c_pattern;
+
+extern "C" __global__ void vk_grind(const vk_scan_params* params, const vk_affine* table, vk_candidate* cands,
+                                    vk_scan_out* out) {
+  const uint64_t item = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  vk_run_item(c_pattern, *params, table, item, cands, out);
+}
+#endif

@@ -1,0 +1,312 @@
+// grind.cuh: one thread's run of consecutive points, six keys per point, scored against
+// the compiled pattern; candidates appended to a small buffer behind an atomic counter.
+#pragma once
+#include "encode.cuh"
+#include "keccak.cuh"
+#include "match.cuh"
+#include "point.cuh"
+#include "ripemd160.cuh"
+#include "sha256.cuh"
+
+#ifndef VK_MAX_GROUP
+#define VK_MAX_GROUP 1024  // points per batch inversion (P - (G/2)..P + (G/2 - 1))
+#endif
+
+// Layouts mirrored by gpu_worker/kernel_plan.py (ctypes): keep the two in step.
+typedef struct {
+  uint64_t base_scalar[4];  // (start + first point of this scan) mod n, little-endian limbs
+  vk_affine split_q;        // Q in split-key mode
+  vk_affine jump;           // group_size * G: from one group's centre to the next
+  uint64_t n_points;        // points in this scan, counted from base_scalar
+  uint64_t key_lo;          // key-index window [key_lo, key_hi), relative to base point * keys_per_point
+  uint64_t key_hi;
+  uint64_t points_per_item; // a multiple of group_size
+  uint64_t n_items;
+  int32_t group_size;       // even, <= VK_MAX_GROUP
+  int32_t format;           // vk_format_id
+  int32_t split;
+  int32_t min_score;
+  int32_t max_candidates;
+  uint32_t capacity;        // candidate buffer slots
+} vk_scan_params;
+
+typedef struct {
+  uint64_t key;  // relative key index
+  uint32_t score;
+  uint32_t reserved;
+} vk_candidate;
+
+typedef struct {
+  uint32_t count;  // candidates reported (may exceed capacity: then the host splits the scan)
+  uint32_t error;  // nonzero: a degenerate point (infinity / equal x); the host falls back
+  uint32_t hist[VK_MAX_SCORE + 1];
+} vk_scan_out;
+
+#define VK_ERROR_DEGENERATE 1u
+
+VK_HD uint32_t vk_atomic_add(uint32_t* where, uint32_t value) {
+#if VK_ON_GPU
+  return atomicAdd(where, value);
+#else
+  return __atomic_fetch_add(where, value, __ATOMIC_RELAXED);
+#endif
+}
+
+VK_HD void vk_atomic_or(uint32_t* where, uint32_t value) {
+#if VK_ON_GPU
+  atomicOr(where, value);
+#else
+  __atomic_fetch_or(where, value, __ATOMIC_RELAXED);
+#endif
+}
+
+// The thread's own best scores: once it holds max_candidates of them, a key must reach
+// the lowest to matter (ties still go out: the host ranks ties by key index).
+typedef struct {
+  int32_t scores[VK_LOCAL_TOP];
+  int32_t held;
+  int32_t want;  // max_candidates when <= VK_LOCAL_TOP, else 0 (no local pruning)
+  int32_t floor; // plan min_score
+} vk_local_best;
+
+VK_HD int vk_threshold(const vk_local_best& best) {
+  if (best.want > 0 && best.held >= best.want) {
+    int low = best.scores[best.want - 1];
+    return low > best.floor ? low : best.floor;
+  }
+  return best.floor;
+}
+
+VK_HD void vk_report(const vk_scan_params& prm, vk_local_best& best, uint64_t key, int score,
+                     vk_candidate* cands, vk_scan_out* out) {
+  if (score < vk_threshold(best)) return;
+  if (best.want > 0) {
+    // insert into the descending list, dropping the lowest when full
+    int n = best.held < best.want ? best.held + 1 : best.want;
+    int i = n - 1;
+    if (best.held < best.want || score > best.scores[i]) {
+      while (i > 0 && best.scores[i - 1] < score) {
+        best.scores[i] = best.scores[i - 1];
+        i--;
+      }
+      best.scores[i] = score;
+      best.held = n;
+    }
+  }
+  uint32_t slot = vk_atomic_add(&out->count, 1u);
+  if (slot < prm.capacity) {
+    cands[slot].key = key;
+    cands[slot].score = (uint32_t)score;
+    cands[slot].reserved = 0;
+  }
+  vk_atomic_add(&out->hist[score], 1u);
+}
+
+// The payload number's words for the range filter: bytes right-aligned in 9 big-endian words.
+VK_HD void vk_payload_words(uint32_t words[VK_RANGE_WORDS], const uint8_t* payload, int len) {
+  uint8_t bytes[VK_RANGE_WORDS * 4];
+  const int offset = VK_RANGE_WORDS * 4 - len;
+  for (int i = 0; i < offset; i++) bytes[i] = 0;
+  for (int i = 0; i < len; i++) bytes[offset + i] = payload[i];
+  for (int w = 0; w < VK_RANGE_WORDS; w++)
+    words[w] = ((uint32_t)bytes[4 * w] << 24) | ((uint32_t)bytes[4 * w + 1] << 16) | ((uint32_t)bytes[4 * w + 2] << 8) |
+               bytes[4 * w + 3];
+}
+
+// Is scoring this key pointless? Only when the pattern starts anchored and the threshold
+// is out of reach of the other terms. Payload bytes from `known` on (a checksum not
+// computed yet) may be anything: the key is rejected only if no value of them could match.
+VK_HD int vk_range_rejects(const vk_pattern& pat, int threshold, const uint8_t* payload, int len, int known) {
+  if (pat.range_levels == 0) return 0;
+  const int level = threshold - pat.rest_len;
+  if (level <= 0) return 0;
+  uint32_t low[VK_RANGE_WORDS], high[VK_RANGE_WORDS];
+  vk_payload_words(low, payload, len);  // the caller zeroed the unknown bytes
+  const int offset = VK_RANGE_WORDS * 4 - len;
+  for (int w = 0; w < VK_RANGE_WORDS; w++) high[w] = low[w];
+  for (int i = known; i < len; i++) {
+    const int at = offset + i;
+    high[at >> 2] |= 0xFFu << (24 - 8 * (at & 3));
+  }
+  return !vk_prefix_possible(pat, level, low, high);
+}
+
+// The payload each format encodes, as far as the kernel needs it:
+//   btc: 0x00 || hash160 || 4 checksum bytes (filled in here)   25 bytes
+//   trx: 0x41 || keccak address || 4 checksum bytes              25 bytes
+//   did: 0xe7 0x01 || compressed public key                      35 bytes
+//   eth: the 20-byte address
+#define VK_PAYLOAD_MAX 35
+
+// Body digits of one key's identifier from its payload; returns the body length, or 0 when
+// the range filter shows the key cannot reach `threshold`.
+VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int format, uint8_t* payload) {
+  uint8_t digits[56];
+  if (format == VK_ETH) {
+    hex_digits(body, payload, 20);
+    return 40;
+  }
+  if (format == VK_DID) {
+    if (vk_range_rejects(pat, threshold, payload, 35, 35)) return 0;
+    int n = base58_digits(digits, payload, 35);
+    for (int i = 4; i < n; i++) body[i - 4] = digits[i];  // past "Q3sh"
+    return n - 4;
+  }
+  payload[21] = payload[22] = payload[23] = payload[24] = 0;
+  if (vk_range_rejects(pat, threshold, payload, 25, 21)) return 0;
+  base58check_checksum(payload + 21, payload, 21);
+  int n = base58_digits(digits, payload, 25);
+  for (int i = 1; i < n; i++) body[i - 1] = digits[i];  // past the version byte's '1' / 'T'
+  return n - 1;
+}
+
+// Score one key from its payload and report it when it qualifies.
+VK_HD void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
+                            uint8_t* payload, vk_candidate* cands, vk_scan_out* out) {
+  const int threshold = vk_threshold(best);
+  if (threshold > pat.max_score) return;
+  uint8_t body[VK_MAX_BODY];
+  const int blen = vk_key_body(body, pat, threshold, prm.format, payload);
+  if (blen == 0) return;
+  vk_report(prm, best, key, vk_score(pat, body, blen), cands, out);
+}
+
+// The six keys of point number `point` (relative to base_scalar), keyspace.py's order:
+// key 2e + s is the point (beta^e x, (-1)^s y). Their hashes are computed as one batch.
+VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t point,
+                                   const vk_affine& p, vk_candidate* cands, vk_scan_out* out) {
+  const int per_point = prm.split ? 1 : 6;
+  const uint64_t first_key = point * (uint64_t)per_point;
+  if (point >= prm.n_points || first_key + per_point <= prm.key_lo || first_key >= prm.key_hi) return;
+  uint8_t xs[3][32];
+  fe_to_bytes(xs[0], p.x);
+  if (!prm.split) {
+    const fe beta = VK_BETA_INIT;
+    const fe beta2 = VK_BETA2_INIT;
+    fe vx;
+    fe_mul(vx, p.x, beta);
+    fe_to_bytes(xs[1], vx);
+    fe_mul(vx, p.x, beta2);
+    fe_to_bytes(xs[2], vx);
+  }
+  uint8_t payloads[6][VK_PAYLOAD_MAX];
+  if (prm.format == VK_BTC || prm.format == VK_DID) {
+    const uint8_t parity = (uint8_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
+    uint8_t pubs[6][33];
+    for (int k = 0; k < per_point; k++) {
+      pubs[k][0] = (uint8_t)(2 + (parity ^ (k & 1)));
+      for (int i = 0; i < 32; i++) pubs[k][1 + i] = xs[k >> 1][i];
+    }
+    if (prm.format == VK_BTC) {
+      uint8_t sha[6][32], h160[6][20];
+      for (int k = 0; k < per_point; k++) sha256_short(sha[k], pubs[k], 33);
+      ripemd160_32_many(h160, sha, per_point);
+      for (int k = 0; k < per_point; k++) {
+        payloads[k][0] = 0x00;
+        for (int i = 0; i < 20; i++) payloads[k][1 + i] = h160[k][i];
+      }
+    } else {
+      for (int k = 0; k < per_point; k++) {
+        payloads[k][0] = 0xE7;  // multicodec secp256k1-pub, varint
+        payloads[k][1] = 0x01;
+        for (int i = 0; i < 33; i++) payloads[k][2 + i] = pubs[k][i];
+      }
+    }
+  } else {
+    uint8_t ys[2][32], xy[6][64], digests[6][32];
+    fe neg_y;
+    fe_neg(neg_y, p.y);
+    fe_to_bytes(ys[0], p.y);
+    fe_to_bytes(ys[1], neg_y);
+    for (int k = 0; k < per_point; k++) {
+      for (int i = 0; i < 32; i++) {
+        xy[k][i] = xs[k >> 1][i];
+        xy[k][32 + i] = ys[k & 1][i];
+      }
+    }
+    keccak256_64_many(digests, xy, per_point);
+    const int offset = prm.format == VK_TRX ? 1 : 0;
+    for (int k = 0; k < per_point; k++) {
+      payloads[k][0] = 0x41;
+      for (int i = 0; i < 20; i++) payloads[k][offset + i] = digests[k][12 + i];
+    }
+  }
+  for (int k = 0; k < per_point; k++) {
+    const uint64_t key = first_key + (uint64_t)k;
+    if (key >= prm.key_lo && key < prm.key_hi) vk_check_payload(pat, prm, best, key, payloads[k], cands, out);
+  }
+}
+
+// One work item: points [item * points_per_item, ...) of the scan, in groups of
+// group_size around a centre P: P itself, P + iG (i < G/2) and P - iG (i <= G/2) all
+// from one batch inversion of (iG.x - P.x), plus the jump to the next centre.
+// table[i - 1] = i*G for i = 1..group_size/2.
+VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const vk_affine* table, uint64_t item,
+                       vk_candidate* cands, vk_scan_out* out) {
+  const uint64_t first_point = item * prm.points_per_item;
+  if (item >= prm.n_items || first_point >= prm.n_points) return;
+  const int group = prm.group_size;
+  const int half = group / 2;
+
+  uint64_t centre_scalar[4];
+  scalar_add_u64_mod_n(centre_scalar, prm.base_scalar, first_point + (uint64_t)half);
+  vk_affine centre;
+  if (!scalar_mult_base(centre, centre_scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
+    vk_atomic_or(&out->error, VK_ERROR_DEGENERATE);
+    return;
+  }
+
+  vk_local_best best;
+  best.held = 0;
+  best.want = prm.max_candidates <= VK_LOCAL_TOP ? prm.max_candidates : 0;
+  best.floor = prm.min_score;
+
+  fe prefix[VK_MAX_GROUP / 2 + 1];  // running products for the batch inversion
+  const uint64_t groups = prm.points_per_item / (uint64_t)group;
+  for (uint64_t g = 0; g < groups; g++) {
+    const uint64_t group_first = first_point + g * (uint64_t)group;
+    if (group_first >= prm.n_points) break;
+    const uint64_t centre_point = group_first + (uint64_t)half;
+    const int last_group = g + 1 == groups || group_first + (uint64_t)group >= prm.n_points;
+    // dx_i = (iG).x - P.x for i = 1..half; slot `half` is the jump to the next centre.
+    fe dx, acc = {{0, 0, 0, 0}};
+    const int n_inv = last_group ? half : half + 1;
+    for (int i = 0; i < n_inv; i++) {
+      fe_sub(dx, i < half ? table[i].x : prm.jump.x, centre.x);
+      if (i == 0) acc = dx; else fe_mul(acc, acc, dx);
+      prefix[i] = acc;
+    }
+    if (fe_is_zero(acc)) {  // P = +-iG: the affine formulas do not apply
+      vk_atomic_or(&out->error, VK_ERROR_DEGENERATE);
+      return;
+    }
+    fe inv;
+    fe_inv(inv, acc);
+    fe inverse_i;
+    // Walk back: inverse of dx_i = inv * prefix[i - 1]; then inv *= dx_i.
+    vk_check_point(pat, prm, best, centre_point, centre, cands, out);
+    vk_affine next_centre;
+    for (int i = n_inv - 1; i >= 0; i--) {
+      const fe& qx = i < half ? table[i].x : prm.jump.x;
+      const fe& qy = i < half ? table[i].y : prm.jump.y;
+      fe_sub(dx, qx, centre.x);
+      if (i > 0) fe_mul(inverse_i, inv, prefix[i - 1]); else inverse_i = inv;
+      fe_mul(inv, inv, dx);
+      if (i == half) {
+        affine_add_with_inverse(next_centre, centre, qx, qy, inverse_i);
+        continue;
+      }
+      vk_affine q;
+      const int step = i + 1;
+      if (step < half) {  // P + step*G
+        affine_add_with_inverse(q, centre, qx, qy, inverse_i);
+        vk_check_point(pat, prm, best, centre_point + (uint64_t)step, q, cands, out);
+      }
+      fe neg_qy;  // P - step*G: same x, so the same inverse
+      fe_neg(neg_qy, qy);
+      affine_add_with_inverse(q, centre, qx, neg_qy, inverse_i);
+      vk_check_point(pat, prm, best, centre_point - (uint64_t)step, q, cands, out);
+    }
+    if (!last_group) centre = next_centre;
+  }
+}

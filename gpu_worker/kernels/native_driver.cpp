@@ -1,0 +1,114 @@
+// native_driver.cpp: the CPU build of grind.cu. The same device code, run one work item
+// per OpenMP iteration on every core; plus small entry points the tests use to check the
+// primitives against Python (hashlib, coincurve, pycryptodome).
+#include "grind.cu"
+
+#include <omp.h>
+
+extern "C" {
+
+int vk_abi_version(void) { return 1; }
+
+int vk_native_scan(const vk_pattern* pattern, const vk_scan_params* params, const vk_affine* table,
+                   vk_candidate* cands, vk_scan_out* out, int threads) {
+  if (params->group_size <= 0 || params->group_size > VK_MAX_GROUP || params->group_size % 2) return -1;
+  const int64_t items = (int64_t)params->n_items;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t item = 0; item < items; item++) vk_run_item(*pattern, *params, table, (uint64_t)item, cands, out);
+  return 0;
+}
+
+// ---- primitives, for the tests ----
+void vk_test_fe_mul(uint8_t out[32], const uint8_t a[32], const uint8_t b[32]) {
+  fe x, y, r;
+  fe_from_bytes(x, a); fe_from_bytes(y, b);
+  fe_mul(r, x, y);
+  fe_to_bytes(out, r);
+}
+
+void vk_test_fe_add_sub(uint8_t sum[32], uint8_t diff[32], const uint8_t a[32], const uint8_t b[32]) {
+  fe x, y, r;
+  fe_from_bytes(x, a); fe_from_bytes(y, b);
+  fe_add(r, x, y); fe_to_bytes(sum, r);
+  fe_sub(r, x, y); fe_to_bytes(diff, r);
+}
+
+void vk_test_fe_inv(uint8_t out[32], const uint8_t a[32]) {
+  fe x, r;
+  fe_from_bytes(x, a);
+  fe_inv(r, x);
+  fe_to_bytes(out, r);
+}
+
+// k*G (+ Q when q64 is not null) as x || y; returns 0 at infinity.
+int vk_test_scalar_mult(uint8_t out[64], const uint8_t k[32], const uint8_t* q64) {
+  fe scalar;
+  fe_from_bytes(scalar, k);
+  vk_affine q, r;
+  if (q64) { fe_from_bytes(q.x, q64); fe_from_bytes(q.y, q64 + 32); }
+  if (!scalar_mult_base(r, scalar.v, q64 ? &q : 0)) return 0;
+  fe_to_bytes(out, r.x); fe_to_bytes(out + 32, r.y);
+  return 1;
+}
+
+void vk_test_sha256(uint8_t out[32], const uint8_t* msg, int len) { sha256_short(out, msg, len); }
+void vk_test_sha256_portable(uint8_t out[32], const uint8_t* msg, int len) { sha256_short_with(out, msg, len, 1); }
+int vk_sha_extensions(void) { return VK_SHA_NI; }
+void vk_test_ripemd160(uint8_t out[20], const uint8_t* msg, int len) { ripemd160_short(out, msg, len); }
+void vk_test_keccak256_64(uint8_t out[32], const uint8_t msg[64]) { keccak256_64(out, msg); }
+int vk_test_base58(uint8_t* out, const uint8_t* payload, int len) {
+  return len < 1 || len > 36 ? -1 : base58_digits(out, payload, len);
+}
+
+// The body digits of point (x, y) in a format, one key at a time (no batching, no range
+// filter); returns the length.
+int vk_test_body(uint8_t* out, int format, const uint8_t xy[64]) {
+  vk_pattern none;
+  memset(&none, 0, sizeof(none));
+  uint8_t payload[VK_PAYLOAD_MAX], pub33[33], sha[32], digest[32];
+  pub33[0] = (uint8_t)(2 + (xy[63] & 1));
+  memcpy(pub33 + 1, xy, 32);
+  switch (format) {
+    case VK_BTC:
+      payload[0] = 0x00;
+      sha256_short(sha, pub33, 33);
+      ripemd160_short(payload + 1, sha, 32);
+      break;
+    case VK_DID:
+      payload[0] = 0xE7;
+      payload[1] = 0x01;
+      memcpy(payload + 2, pub33, 33);
+      break;
+    case VK_ETH:
+      keccak256_64(digest, xy);
+      memcpy(payload, digest + 12, 20);
+      break;
+    default:
+      payload[0] = 0x41;
+      keccak256_64(digest, xy);
+      memcpy(payload + 1, digest + 12, 20);
+  }
+  return vk_key_body(out, none, 0, format, payload);
+}
+
+// The batched hashes against the one-at-a-time ones: n messages laid out back to back.
+void vk_test_ripemd160_32_many(uint8_t* out, const uint8_t* msgs, int n) {
+  ripemd160_32_many((uint8_t(*)[20])out, (const uint8_t(*)[32])msgs, n);
+}
+void vk_test_keccak256_64_many(uint8_t* out, const uint8_t* msgs, int n) {
+  keccak256_64_many((uint8_t(*)[32])out, (const uint8_t(*)[64])msgs, n);
+}
+
+int vk_test_score(const vk_pattern* pattern, const uint8_t* body, int len) { return vk_score(*pattern, body, len); }
+
+// 1 when the range filter lets `payload` (all bytes known) through at `level`.
+int vk_test_prefix_possible(const vk_pattern* pattern, int level, const uint8_t* payload, int len) {
+  uint32_t words[VK_RANGE_WORDS];
+  vk_payload_words(words, payload, len);
+  return vk_prefix_possible(*pattern, level, words, words);
+}
+
+int vk_sizeof_pattern(void) { return (int)sizeof(vk_pattern); }
+int vk_sizeof_params(void) { return (int)sizeof(vk_scan_params); }
+int vk_sizeof_out(void) { return (int)sizeof(vk_scan_out); }
+}

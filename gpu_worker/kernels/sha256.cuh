@@ -1,0 +1,132 @@
+// sha256.cuh: SHA-256 of one short message (at most 55 bytes: one block).
+#pragma once
+#include "vk_common.cuh"
+
+#define VK_ROTR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+#define VK_SHA_CH(e, f, g) (((e) & (f)) ^ (~(e) & (g)))
+#define VK_SHA_MAJ(a, b, c) (((a) & (b)) ^ ((a) & (c)) ^ ((b) & (c)))
+#define VK_SHA_S0(a) (VK_ROTR32(a, 2) ^ VK_ROTR32(a, 13) ^ VK_ROTR32(a, 22))
+#define VK_SHA_S1(e) (VK_ROTR32(e, 6) ^ VK_ROTR32(e, 11) ^ VK_ROTR32(e, 25))
+#define VK_SHA_G0(w) (VK_ROTR32(w, 7) ^ VK_ROTR32(w, 18) ^ ((w) >> 3))
+#define VK_SHA_G1(w) (VK_ROTR32(w, 17) ^ VK_ROTR32(w, 19) ^ ((w) >> 10))
+
+VK_HD void sha256_compress_portable(uint32_t state[8], const uint32_t block[16]) {
+  const uint32_t k[64] = {
+      0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+      0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+      0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+      0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+      0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+      0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+      0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+      0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+  uint32_t w[64];
+  VK_UNROLL
+  for (int i = 0; i < 16; i++) w[i] = block[i];
+  VK_UNROLL
+  for (int i = 16; i < 64; i++) w[i] = w[i - 16] + VK_SHA_G0(w[i - 15]) + w[i - 7] + VK_SHA_G1(w[i - 2]);
+  uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+  uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+  VK_UNROLL
+  for (int i = 0; i < 64; i++) {
+    uint32_t t1 = h + VK_SHA_S1(e) + VK_SHA_CH(e, f, g) + k[i] + w[i];
+    uint32_t t2 = VK_SHA_S0(a) + VK_SHA_MAJ(a, b, c);
+    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+  state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+}
+
+#if !VK_ON_GPU && defined(__SHA__) && defined(__SSE4_1__) && !defined(__CUDACC__) && !defined(VK_PORTABLE_HOST)
+// x86 hosts with the SHA extensions (AMD Zen, Intel since Ice Lake): the one place the
+// native build swaps a primitive above the field arithmetic, because SHA-256 is most of a
+// Bitcoin key's cost on a CPU. The portable compress above is what the GPU runs; the tests
+// check both against hashlib (vk_test_sha256 and vk_test_sha256_portable).
+#include <immintrin.h>
+#define VK_SHA_NI 1
+
+static inline void sha256_compress(uint32_t state[8], const uint32_t block[16]) {
+  static const uint32_t k[64] __attribute__((aligned(16))) = {
+      0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+      0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+      0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+      0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+      0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+      0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+      0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+      0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+  __m128i tmp = _mm_loadu_si128((const __m128i*)&state[0]);
+  __m128i state1 = _mm_loadu_si128((const __m128i*)&state[4]);
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);                  // CDAB
+  state1 = _mm_shuffle_epi32(state1, 0x1B);            // EFGH
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);    // ABEF
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);         // CDGH
+  const __m128i abef = state0, cdgh = state1;
+  __m128i m[4];
+  for (int i = 0; i < 4; i++) m[i] = _mm_loadu_si128((const __m128i*)(block + 4 * i));
+  VK_UNROLL
+  for (int q = 0; q < 16; q++) {  // four rounds per step, message schedule interleaved
+    __m128i msg = _mm_add_epi32(m[q & 3], _mm_load_si128((const __m128i*)(k + 4 * q)));
+    state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+    if (q >= 3 && q <= 14) {
+      __m128i next = _mm_add_epi32(m[(q + 1) & 3], _mm_alignr_epi8(m[q & 3], m[(q + 3) & 3], 4));
+      m[(q + 1) & 3] = _mm_sha256msg2_epu32(next, m[q & 3]);
+    }
+    msg = _mm_shuffle_epi32(msg, 0x0E);
+    state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+    if (q >= 1 && q <= 12) m[(q + 3) & 3] = _mm_sha256msg1_epu32(m[(q + 3) & 3], m[q & 3]);
+  }
+  state0 = _mm_add_epi32(state0, abef);
+  state1 = _mm_add_epi32(state1, cdgh);
+  tmp = _mm_shuffle_epi32(state0, 0x1B);               // FEBA
+  state1 = _mm_shuffle_epi32(state1, 0xB1);            // DCHG
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);         // DCBA
+  state1 = _mm_alignr_epi8(state1, tmp, 8);            // HGFE
+  _mm_storeu_si128((__m128i*)&state[0], state0);
+  _mm_storeu_si128((__m128i*)&state[4], state1);
+}
+#else
+#define VK_SHA_NI 0
+VK_HD void sha256_compress(uint32_t state[8], const uint32_t block[16]) { sha256_compress_portable(state, block); }
+#endif
+
+// digest = SHA-256(msg[0..len)), len <= 55; digest as 32 big-endian bytes.
+VK_HD void sha256_short_with(uint8_t digest[32], const uint8_t* msg, int len, int portable) {
+  uint32_t w[16];
+  for (int i = 0; i < 16; i++) w[i] = 0;
+  for (int i = 0; i < len; i++) w[i >> 2] |= (uint32_t)msg[i] << (24 - 8 * (i & 3));
+  w[len >> 2] |= 0x80u << (24 - 8 * (len & 3));
+  w[15] = (uint32_t)len * 8;
+  uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  if (portable) sha256_compress_portable(state, w); else sha256_compress(state, w);
+  for (int i = 0; i < 8; i++) {
+    digest[4 * i] = (uint8_t)(state[i] >> 24);
+    digest[4 * i + 1] = (uint8_t)(state[i] >> 16);
+    digest[4 * i + 2] = (uint8_t)(state[i] >> 8);
+    digest[4 * i + 3] = (uint8_t)state[i];
+  }
+}
+
+VK_HD_NOINLINE void sha256_short(uint8_t digest[32], const uint8_t* msg, int len) {
+  sha256_short_with(digest, msg, len, 0);
+}
+
+// The base58check checksum: the first 4 bytes of SHA-256(SHA-256(payload)), len <= 55.
+// The second hash takes the first one's state words as its message block directly.
+VK_HD void base58check_checksum(uint8_t out[4], const uint8_t* payload, int len) {
+  uint32_t w[16];
+  for (int i = 0; i < 16; i++) w[i] = 0;
+  for (int i = 0; i < len; i++) w[i >> 2] |= (uint32_t)payload[i] << (24 - 8 * (i & 3));
+  w[len >> 2] |= 0x80u << (24 - 8 * (len & 3));
+  w[15] = (uint32_t)len * 8;
+  uint32_t once[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  sha256_compress(once, w);
+  for (int i = 0; i < 8; i++) w[i] = once[i];
+  w[8] = 0x80000000u;
+  for (int i = 9; i < 15; i++) w[i] = 0;
+  w[15] = 256;
+  uint32_t twice[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  sha256_compress(twice, w);
+  for (int i = 0; i < 4; i++) out[i] = (uint8_t)(twice[0] >> (24 - 8 * i));
+}

@@ -1,0 +1,65 @@
+"""What payments hands to the bot: ledger instructions, and what the bot answers.
+
+`payments` never touches the database. Each Stripe event it accepts becomes one
+`LedgerInstruction`; the bot applies it exactly once per `idempotency_key`
+(credits add tokens; clawbacks take them, never below zero, recording what
+cannot be taken as debt) and tells the buyer `notice` on the platform they
+bought from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Literal
+
+InstructionReason = Literal["purchase", "refund", "dispute", "dispute_closed"]
+
+
+@dataclass(frozen=True)
+class LedgerInstruction:
+    platform: str            # "discord" | "telegram" | "console": where the buyer bought, and is told
+    user_id: str             # the buyer's id on that platform
+    tokens: int              # signed: > 0 credits, < 0 takes back (clawback)
+    idempotency_key: str     # stable across Stripe retries and duplicate events: "stripe:checkout:cs_…"
+    reason: InstructionReason
+    notice: str              # one line for the buyer, ready to show; tell them notice_for(outcome)
+    stripe_id: str           # the Stripe object this came from: cs_… / re_… / dp_…
+    pack_id: str | None = None
+    amount_cents: int = 0    # money involved (paid, refunded or disputed), in the smallest currency unit
+    currency: str = "usd"
+
+    def __post_init__(self) -> None:
+        if self.tokens == 0:
+            raise ValueError("a ledger instruction moves at least one token")
+        if not self.idempotency_key:
+            raise ValueError("a ledger instruction needs an idempotency key")
+        if not self.platform or not self.user_id:
+            raise ValueError("a ledger instruction needs a platform and a user id")
+
+    @property
+    def is_clawback(self) -> bool:
+        return self.tokens < 0
+
+    def notice_for(self, outcome: ApplyOutcome) -> str:
+        """What to tell the buyer once applied: `notice`, plus what debt changed."""
+        if self.is_clawback and outcome.tokens_moved > self.tokens:
+            return (f"{self.notice} Your balance covered {-outcome.tokens_moved:,} of them, so you owe "
+                    f"{outcome.debt:,} tokens: pulls and orders are paused until a top-up (/topup) settles it.")
+        if not self.is_clawback and outcome.tokens_moved < self.tokens:
+            settled = self.tokens - outcome.tokens_moved
+            rest = (f"you still owe {outcome.debt:,}" if outcome.debt > 0 else "pulls and orders are open again")
+            return f"{self.notice} {settled:,} of them settled what your account owed; {rest}."
+        return self.notice
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    applied: bool            # False: this idempotency key was applied before (a replay); nothing changed
+    tokens_moved: int = 0    # signed change actually made to the balance (a clawback may take less than asked)
+    debt: int = 0            # the account's debt after applying (what clawbacks could not take); paid actions frozen while > 0
+    balance: int | None = None  # balance after applying, when known
+
+
+# The callable the bot gives the webhook server. It must be safe to call
+# concurrently with the same instruction: the ledger's idempotency key decides.
+ApplyInstruction = Callable[[LedgerInstruction], Awaitable[ApplyOutcome]]

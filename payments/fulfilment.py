@@ -1,0 +1,159 @@
+"""Stripe events to ledger instructions: what each paid, refunded or disputed payment means in tokens.
+
+Idempotency keys come from Stripe object ids, so every retry and every
+duplicate event of one payment collapses onto one ledger row:
+  stripe:checkout:<session id>   completed (paid) and async_payment_succeeded
+  stripe:refund:<refund id>      one per refund of the charge
+  stripe:dispute:<dispute id>    a dispute (or inquiry) opened
+  stripe:dispute-closed:<dispute id>  tokens returned when it closes in our favour
+Clawbacks are proportional to the money taken back, in whole tokens, rounding
+in the buyer's favour; refunds are counted cumulatively so that partial
+refunds adding up to the whole payment take back exactly what was credited.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from payments.events import LedgerInstruction
+from payments.packs import format_money
+from payments.stripe_api import StripeApi
+
+log = logging.getLogger(__name__)
+
+HANDLED_EVENTS = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+)
+_DEAD_REFUND_STATUSES = ("failed", "canceled")
+# A dispute we won, or an inquiry that closed without a chargeback: the money stayed with us.
+_RETURNED_DISPUTE_STATUSES = ("won", "warning_closed")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """What our metadata says a payment bought (set by checkout.py, read back from Stripe)."""
+
+    platform: str
+    user_id: str
+    pack_id: str
+    tokens: int
+
+    @classmethod
+    def from_metadata(cls, metadata: Any) -> Purchase | None:
+        if not isinstance(metadata, dict):
+            return None
+        platform, user_id = metadata.get("platform"), metadata.get("user_id")
+        pack_id, tokens = metadata.get("pack_id"), metadata.get("tokens")
+        if not (isinstance(platform, str) and platform and isinstance(user_id, str) and user_id
+                and isinstance(pack_id, str) and isinstance(tokens, str) and tokens.isdigit() and int(tokens) > 0):
+            return None
+        return cls(platform, user_id, pack_id, int(tokens))
+
+
+def tokens_for(money: int, paid: int, tokens: int) -> int:
+    """Whole tokens that `money` of a `paid` payment bought, rounded down, never more than `tokens`."""
+    if paid <= 0:
+        return 0
+    return tokens * max(0, min(money, paid)) // paid
+
+
+class Fulfilment:
+    def __init__(self, api: StripeApi) -> None:
+        self._api = api
+
+    async def instructions(self, event_type: str, obj: dict[str, Any]) -> list[LedgerInstruction]:
+        """The instructions one verified event asks for (none for events that change nothing)."""
+        if event_type == "checkout.session.completed" and obj.get("payment_status") == "paid":
+            return self._purchase(obj)
+        if event_type == "checkout.session.async_payment_succeeded":
+            return self._purchase(obj)
+        if event_type == "charge.refunded":
+            return await self._refunds(obj)
+        if event_type == "charge.dispute.created":
+            return await self._dispute(obj, closed=False)
+        if event_type == "charge.dispute.closed" and obj.get("status") in _RETURNED_DISPUTE_STATUSES:
+            return await self._dispute(obj, closed=True)
+        return []
+
+    def _purchase(self, session: dict[str, Any]) -> list[LedgerInstruction]:
+        purchase = Purchase.from_metadata(session.get("metadata"))
+        if session.get("mode") != "payment" or purchase is None:
+            log.warning("checkout session %s is not a VaniKeys pack purchase; ignored", session.get("id"))
+            return []
+        paid, currency = int(session.get("amount_total") or 0), str(session.get("currency") or "usd")
+        return [LedgerInstruction(
+            platform=purchase.platform, user_id=purchase.user_id, tokens=purchase.tokens,
+            idempotency_key=f"stripe:checkout:{session['id']}", reason="purchase",
+            notice=f"Payment received ({format_money(paid, currency)}): {purchase.tokens:,} tokens "
+                   "added to your balance. Thank you!",
+            stripe_id=session["id"], pack_id=purchase.pack_id, amount_cents=paid, currency=currency,
+        )]
+
+    async def _purchase_of(self, payment_intent_id: Any) -> tuple[Purchase, dict[str, Any]] | None:
+        if not isinstance(payment_intent_id, str):
+            return None
+        intent = await self._api.payment_intent(payment_intent_id)
+        purchase = Purchase.from_metadata(intent.get("metadata"))
+        if purchase is None:
+            log.warning("payment intent %s is not a VaniKeys pack purchase; ignored", payment_intent_id)
+            return None
+        return purchase, intent
+
+    async def _refunds(self, charge: dict[str, Any]) -> list[LedgerInstruction]:
+        found = await self._purchase_of(charge.get("payment_intent"))
+        if found is None:
+            return []
+        purchase, _ = found
+        paid, currency = int(charge["amount"]), str(charge.get("currency") or "usd")
+        instructions: list[LedgerInstruction] = []
+        refunded = taken = 0
+        for refund in await self._api.refunds_of(charge["id"]):
+            if refund.get("status") in _DEAD_REFUND_STATUSES:
+                continue
+            refunded += int(refund["amount"])
+            take = tokens_for(refunded, paid, purchase.tokens) - taken
+            taken += take
+            if take:
+                instructions.append(LedgerInstruction(
+                    platform=purchase.platform, user_id=purchase.user_id, tokens=-take,
+                    idempotency_key=f"stripe:refund:{refund['id']}", reason="refund",
+                    notice=f"Your payment was refunded ({format_money(int(refund['amount']), currency)}): "
+                           f"{take:,} tokens taken back.",
+                    stripe_id=refund["id"], pack_id=purchase.pack_id, amount_cents=int(refund["amount"]),
+                    currency=currency,
+                ))
+        return instructions
+
+    async def _dispute(self, dispute: dict[str, Any], *, closed: bool) -> list[LedgerInstruction]:
+        charge = await self._api.charge(dispute["charge"])
+        found = await self._purchase_of(charge.get("payment_intent"))
+        if found is None:
+            return []
+        purchase, _ = found
+        paid, refunded = int(charge["amount"]), int(charge.get("amount_refunded") or 0)
+        # A refunded part was already clawed back by its refund: a dispute only reaches the rest.
+        amount, currency = int(dispute["amount"]), str(dispute.get("currency") or "usd")
+        tokens = (tokens_for(refunded + amount, paid, purchase.tokens)
+                  - tokens_for(refunded, paid, purchase.tokens))
+        if not tokens:
+            return []
+        money = format_money(amount, currency)
+        if closed:
+            return [LedgerInstruction(
+                platform=purchase.platform, user_id=purchase.user_id, tokens=tokens,
+                idempotency_key=f"stripe:dispute-closed:{dispute['id']}", reason="dispute_closed",
+                notice=f"The dispute over your payment ({money}) was closed: {tokens:,} tokens returned.",
+                stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
+            )]
+        return [LedgerInstruction(
+            platform=purchase.platform, user_id=purchase.user_id, tokens=-tokens,
+            idempotency_key=f"stripe:dispute:{dispute['id']}", reason="dispute",
+            notice=f"Your payment ({money}) is disputed with your bank: {tokens:,} tokens taken back.",
+            stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
+        )]

@@ -1,0 +1,136 @@
+"""The Stripe webhook server (aiohttp): POST /stripe/webhook, GET /healthz, and the checkout landing pages.
+
+Every event is verified by its Stripe-Signature over the raw body (tolerance
+300 s) before anything is read from it; forged, stale, tampered or unparseable
+requests get 400 and change nothing. Verified events become ledger
+instructions handed to the bot's `apply`; the bot applies each exactly once per
+idempotency key, so Stripe's retries and duplicate events are harmless. When
+something on our side fails (Stripe's API, the ledger), the answer is 5xx so
+Stripe delivers the event again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from aiohttp import web
+
+from payments.config import CANCEL_PATH, SUCCESS_PATH, WEBHOOK_PATH, WEBHOOK_TOLERANCE_S, StripeSettings
+from payments.errors import PaymentsError
+from payments.events import ApplyInstruction
+from payments.fulfilment import Fulfilment
+from payments.stripe_api import StripeApi
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 512 * 1024  # Stripe events are a few kB; refuse anything absurd before reading it all
+
+
+@dataclass
+class RunningWebhook:
+    runner: web.AppRunner
+    port: int
+    url: str              # http://host:port/stripe/webhook as bound
+    api: StripeApi
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.api.close()
+
+
+def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Fulfilment) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    async def webhook(request: web.Request) -> web.Response:
+        payload = await request.read()
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, request.headers.get("Stripe-Signature"), settings.webhook_secret, tolerance=WEBHOOK_TOLERANCE_S
+            )
+        except stripe.SignatureVerificationError:
+            log.warning("refused a webhook request with a bad Stripe-Signature")
+            return _answer(400, "bad signature")
+        except Exception:  # signed, but not a JSON event (or not UTF-8)
+            log.warning("refused a webhook request whose body is not a JSON event")
+            return _answer(400, "bad JSON")
+        body = event.to_dict(recursive=True)
+        event_type, obj = body.get("type"), (body.get("data") or {}).get("object")
+        if not isinstance(event_type, str) or not isinstance(obj, dict):
+            return _answer(400, "not a Stripe event")
+        try:
+            instructions = await fulfilment.instructions(event_type, obj)
+        except PaymentsError:
+            return _answer(503, "Stripe lookup failed; retry")
+        except (KeyError, TypeError, ValueError):
+            log.exception("event %s (%s) is missing fields we need; ignored", body.get("id"), event_type)
+            return _answer(200, "ignored: malformed object")
+        applied = 0
+        for instruction in instructions:
+            try:
+                outcome = await apply(instruction)
+            except Exception:
+                log.exception("applying %s for event %s failed; Stripe will retry", instruction.idempotency_key,
+                              body.get("id"))
+                return _answer(500, "could not apply; retry")
+            applied += bool(outcome.applied)
+            log.info("event %s %s: %s %+d tokens (%s)", body.get("id"), event_type, instruction.idempotency_key,
+                     instruction.tokens, "applied" if outcome.applied else "already applied")
+        return web.json_response({"received": True, "instructions": len(instructions), "applied": applied})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def success(_: web.Request) -> web.Response:
+        return web.Response(text="Payment received. Your tokens arrive in the chat in a moment; you can close this page.")
+
+    async def cancel(_: web.Request) -> web.Response:
+        return web.Response(text="Payment cancelled: nothing was charged. Use /topup in the chat to try again.")
+
+    app.router.add_post(WEBHOOK_PATH, webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get(SUCCESS_PATH, success)
+    app.router.add_get(CANCEL_PATH, cancel)
+    return app
+
+
+def _answer(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message} if status >= 300 else {"received": True, "note": message},
+                             status=status)
+
+
+async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
+                               api: StripeApi | None = None) -> RunningWebhook:
+    """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it."""
+    api = api or StripeApi(settings)
+    runner = web.AppRunner(build_app(settings, apply, Fulfilment(api)), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        await api.close()
+        raise PaymentsError("bad_config", f"cannot listen on {settings.webhook_host}:{settings.webhook_port} ({err.strerror}): "
+                                          "set VANIKEYS_WEBHOOK_PORT to a free port") from err
+    host, port = _bound(runner)
+    log.info("Stripe webhook listening on %s:%d%s", host, port, WEBHOOK_PATH)
+    return RunningWebhook(runner=runner, port=port, url=f"http://{host}:{port}{WEBHOOK_PATH}", api=api)
+
+
+@asynccontextmanager
+async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
+                         api: StripeApi | None = None) -> AsyncIterator[RunningWebhook]:
+    running = await start_webhook_server(settings, apply, api=api)
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+def _bound(runner: web.AppRunner) -> tuple[str, int]:
+    address: Any = runner.addresses[0]
+    return str(address[0]), int(address[1])

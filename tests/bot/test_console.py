@@ -1,0 +1,101 @@
+"""The console front end: command parsing, one reply per command, --json, private deliveries marked."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.answers import ServiceError
+from bot.app import App
+from bot.frontends.console import parse_line, run_console, split_order_args, split_pull_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pull_arguments_read_from_the_right() -> None:
+    assert split_pull_args(["GO", "BE", "AWE", "SOME"]) == ("GO BE AWE SOME", "btc", 1)
+    assert split_pull_args(["^Love", "eth", "10"]) == ("^Love", "eth", 10)
+    assert split_pull_args(["cafe", "ETH"]) == ("cafe", "eth", 1)
+    assert split_pull_args(["1"]) == ("1", "btc", 1)
+    assert split_order_args(["^ab", "eth", "02" + "11" * 32]) == ("^ab", "eth", "02" + "11" * 32)
+    command = parse_line('/pull "GO BE" --fuzzy --exact-case')
+    assert command is not None and command.args == ["GO BE"] and command.fuzzy and command.exact_case
+    assert parse_line("   ") is None and parse_line("# a comment") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [("pull ab", "start with '/'"), ("/", "after '/'"), ('/pull "ab', "quote is not closed"),
+     ("/pull ab --turbo", "unknown option"), ("/pull", "give a pattern")],
+)
+def test_bad_lines_are_one_clear_error(line: str, words: str) -> None:
+    with pytest.raises(ServiceError) as err:
+        command = parse_line(line)
+        assert command is not None
+        split_pull_args(command.args)
+    assert words in err.value.message
+
+
+async def run_lines(app: App, lines: list[str], *, as_json: bool, user: str = "erin") -> list[str]:
+    out = io.StringIO()
+    await run_console(app.service, user_name=user, community_name="desk", as_json=as_json,
+                      stdin=io.StringIO("".join(line + "\n" for line in lines)), stdout=out)
+    return out.getvalue().splitlines()
+
+
+async def test_json_mode_one_object_per_reply_and_private_deliveries_marked(app: App) -> None:
+    lines = await run_lines(app, ["/grant erin 5", "/pull ab", "/balance", "/pull ab btc 3", "/nope", "/balance extra",
+                                  "/grant erin lots", "/leaderboard", "/history", "/odds ^ab", "/topup", "/keys", "/help"],
+                            as_json=True)
+    replies = [json.loads(line) for line in lines]
+    kinds = [r["type"] for r in replies]
+    assert kinds == ["grant", "private_delivery", "pull", "balance", "error", "error", "error", "error", "leaderboard",
+                     "history", "odds", "topup", "keys", "help"]
+    delivery = replies[1]
+    assert delivery["private"] is True and delivery["to"] == "erin" and delivery["data"]["secrets"][0]["value"]
+    assert all(r["private"] is False for r in replies if r["type"] != "private_delivery")
+    pull = replies[2]["data"]
+    assert pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"]
+    assert replies[3]["data"]["tokens"] == 4
+    assert [r["code"] for r in replies[4:8]] == ["bad_count", "bad_command", "bad_command", "bad_command"]
+    assert replies[8]["data"]["entries"][0]["user"]["user_id"] == "erin"
+
+
+async def test_text_mode_marks_private_lines_and_highlights(app: App) -> None:
+    lines = await run_lines(app, ["/grant erin 1", "/pull ab", "/pull ab"], as_json=False)
+    private = [line for line in lines if "[private]" in line]
+    assert private and all(line.startswith("[private]") or line.startswith("(private to erin)") for line in private)
+    assert any("[" in line and "]" in line and "/1" not in line for line in lines if line.startswith("  1"))
+    assert lines[-1].startswith("error: ") and "/topup" in lines[-1]
+
+
+def test_vanikeys_console_in_a_pipe_and_engine_commands_still_there(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_")}
+    env.update(VANIKEYS_DB=str(tmp_path / "c.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="33" * 32)
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", "fay"], cwd=REPO, env=env,
+                          input="/balance\n/odds ^ab\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("fay: 0 tokens; 3/3 free pulls")
+    assert len(done.stdout.splitlines()) == 2
+    bad = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", ""], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--user" in bad.stderr
+    engine = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert all(name in engine.stdout for name in ("grind", "odds", "combine", "bot", "console"))
+
+
+def test_vanikeys_bot_with_no_platform_token_runs_the_console(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
+    env.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32)
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=env | {"PYTHONPATH": str(REPO)},
+                          input="/topup\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "payments are not configured" in done.stdout

@@ -1,0 +1,113 @@
+"""Rendering, buttons' custom_ids, cooldowns and config: the pure parts, checked against Discord's limits."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from bot.answers import DeliveredSecret, KeyDelivery, ShownKey
+from bot.config import ConfigError
+from bot.frontends.discord.config import DiscordConfig
+from bot.frontends.discord.cooldowns import Cooldowns
+from bot.frontends.discord.rendering import (
+    caret_block,
+    compact,
+    delivery_messages,
+    highlighted,
+    one_in,
+    progress_bar,
+)
+from bot.frontends.discord.views import (
+    ConfirmOrderButton,
+    PatternRequest,
+    PullButton,
+    QuoteOrderButton,
+    reveal_view,
+)
+from gpu_worker.formats import FORMATS, identifier_from_secret
+
+KEY = ShownKey("btc", "1LoveXyzAbc", ((1, 5), (8, 10)), 6, 6, True, "Mythic", float("inf"))
+
+
+def test_highlight_marks_exactly_the_matched_parts() -> None:
+    assert highlighted(KEY) == "1__**Love**__Xyz__**Ab**__c"
+    assert caret_block(KEY) == "```\n1LoveXyzAbc\n ^^^^   ^^\n```"
+
+
+def test_highlight_escapes_markdown_in_identifiers() -> None:
+    key = ShownKey("did", "did:key:zQ3sh_a*b", ((13, 14),), 1, 1, True, "Mythic", 1.0)
+    assert highlighted(key) == "did:key:zQ3sh__**\\_**__a\\*b"
+
+
+def test_numbers_read_well() -> None:
+    assert one_in(4_200_000) == "1 in 4.2M" and one_in(float("inf")) == "never" and one_in(1.0) == "every time"
+    assert compact(950) == "950" and compact(12_345) == "12.3K"
+    assert progress_bar(50, 10) == "█████░░░░░" and progress_bar(250, 4) == "████"
+
+
+def test_a_ten_pull_of_did_keys_fits_discord_messages_and_keeps_each_key_whole() -> None:
+    fmt = FORMATS["did"]
+    items = []
+    for _ in range(10):
+        secret = secrets.randbelow(2**255) + 1
+        export = fmt.export_secret(secret)
+        items.append(DeliveredSecret(identifier_from_secret(fmt, secret), "private_key", export.kind, export.value,
+                                     export.jwk, 3, 5, "Epic"))
+    delivery = KeyDelivery("job1", "pull", "did", "^abc", tuple(items), "Keep this secret.")
+    messages = delivery_messages(delivery)
+    assert all(len(m) <= 2000 for m in messages) and len(messages) >= 2
+    text = "\n".join(messages)
+    for item in items:
+        assert f"HEX: ||`{item.value}`||" in text and item.jwk in text
+        assert sum(item.value in m for m in messages) == 1, "a key is never split across messages"
+
+
+def test_split_key_deliveries_say_it_is_an_offset() -> None:
+    item = DeliveredSecret("1Abc", "offset", "hex", "ab" * 32)
+    text = delivery_messages(KeyDelivery("j", "order", "btc", "^A", (item,), "combine it"))[0]
+    assert "offset (combine with your key): ||`" in text
+
+
+def test_secrets_redact_themselves_in_repr() -> None:
+    item = DeliveredSecret("1Abc", "private_key", "wif", "KySECRET")
+    assert "KySECRET" not in repr(KeyDelivery("j", "pull", "btc", "^A", (item,), "")) and "KySECRET" not in repr(item)
+
+
+@pytest.mark.parametrize("request_", [PatternRequest("^Love", "btc"), PatternRequest("a b ?c$", "trx", True, True)])
+async def test_button_custom_ids_round_trip(request_: PatternRequest) -> None:
+    for item, template in ((PullButton(request_, 10), PullButton), (QuoteOrderButton(request_), QuoteOrderButton),
+                           (ConfirmOrderButton(request_), ConfirmOrderButton)):
+        match = template.__discord_ui_compiled_template__.fullmatch(item.item.custom_id)  # type: ignore[attr-defined]
+        assert match is not None
+        back = await template.from_custom_id(None, item.item, match)  # type: ignore[arg-type]
+        assert back.request == request_
+
+
+def test_patterns_too_long_for_a_custom_id_get_no_buttons() -> None:
+    assert reveal_view(PatternRequest("a" * 40, "btc")) is not None
+    assert reveal_view(PatternRequest("a" * 90, "btc")) is None
+
+
+def test_cooldowns_are_per_user_and_per_action() -> None:
+    now = [100.0]
+    cooldowns = Cooldowns({"pull": 5.0}, clock=lambda: now[0])
+    assert cooldowns.wait_left("pull", 1) == 0
+    assert cooldowns.wait_left("pull", 1) == pytest.approx(5.0)
+    assert cooldowns.wait_left("pull", 2) == 0 and cooldowns.wait_left("order", 1) == 0
+    cooldowns.release("pull", 1)
+    assert cooldowns.wait_left("pull", 1) == 0
+    now[0] += 5.01
+    assert cooldowns.wait_left("pull", 1) == 0
+
+
+def test_config_from_env() -> None:
+    config = DiscordConfig.from_env({"VANIKEYS_DISCORD_SYNC_ON_START": "global, 123",
+                                     "VANIKEYS_DISCORD_PULL_COOLDOWN_S": "2.5"}, dotenv_path=None)
+    assert config.sync_on_start == ("global", "123") and config.pull_cooldown_s == 2.5
+    assert DiscordConfig.from_env({}, dotenv_path=None).sync_on_start == ()
+    with pytest.raises(ConfigError, match=re.escape("set 'global' or comma-separated server ids")):
+        DiscordConfig.from_env({"VANIKEYS_DISCORD_SYNC_ON_START": "yes"}, dotenv_path=None)
+    with pytest.raises(ConfigError, match="is not a number"):
+        DiscordConfig.from_env({"VANIKEYS_DISCORD_ORDER_COOLDOWN_S": "soon"}, dotenv_path=None)

@@ -1,0 +1,250 @@
+"""The command line: one-line errors with exit status 2, and DESIGN.md's JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpu_worker.cli import build_parser, key_count, main, run
+from gpu_worker.formats import CURVE_ORDER, identifier_from_secret, get_format
+from gpu_worker.job import GrindJob, GrindResult
+from gpu_worker.verify import verify_hit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def vanikeys(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The engine CLI as a person runs it: a separate process, no terminal."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_worker.cli", *argv],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(stderr: str, *expected_words: str) -> None:
+    assert "Traceback" not in stderr
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert stderr.startswith("vanikeys: error: ")
+    for word in expected_words:
+        assert word in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["grind", "doge", "abc"], ["unknown format", "btc"]),
+        (["grind", "btc", "GO", "--exact-case"], ["'O'"]),  # base58 has no O
+        (["grind", "eth", "xyz"], ["x"]),  # not hex
+        (["grind", "btc", "abc", "--budget", "lots"], ["--budget", "200k"]),
+        (["grind", "btc", "abc", "--budget", "0"], ["--budget"]),
+        (["grind", "btc", "abc", "--top", "0"], ["top"]),
+        (["grind", "btc", "abc", "--backend", "abacus"], ["--backend", "python"]),
+        (["grind", "btc", "abc", "--split-pubkey", "02abcd"], ["66 hex digits"]),
+        (["grind", "btc", "abc", "--time-limit", "-3"], ["--time-limit"]),
+        (["grind", "btc"], ["PATTERN"]),
+        (["grind", "btc", "abc", "--frobnicate"], ["--frobnicate"]),
+        (["odds", "trx", "^t", "--exact-case"], []),  # never lowercase right after the T
+        ([], ["command"]),
+        (["teleport"], ["teleport"]),
+        (["combine", "btc", "--private-key", "12", "--offset", "1" * 64], ["64 hex digits"]),
+        (["combine", "btc", "--private-key", "0" * 64, "--offset", "1" * 64], ["1 to n-1"]),
+        (["combine", "btc", "--private-key", "1" * 64], ["--offset"]),
+        (["combine", "btc", "--private-key", "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWX", "--offset", "1" * 64], ["checksum"]),
+    ],
+)
+def test_bad_input_is_exit_2_and_one_line(argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_line_error(captured.err, *words)
+
+
+def test_bad_input_in_a_real_process_is_one_line_without_traceback() -> None:
+    done = vanikeys("grind", "btc", "O0Il", "--exact-case")
+    assert done.returncode == 2 and done.stdout == ""
+    assert_one_line_error(done.stderr)
+
+
+def test_grind_json_is_exactly_the_result_object() -> None:
+    done = vanikeys("grind", "btc", "^a b", "--budget", "600", "--top", "2", "--backend", "python", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    payload = json.loads(done.stdout)
+    assert set(payload) == {"v", "checked", "elapsed_s", "backend", "device", "results"}
+    result = GrindResult.model_validate(payload)
+    assert result.checked == 600 and result.backend == "python" and len(result.results) == 2
+    job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^a b", "budget": 600, "top": 2})
+    for hit in result.results:
+        assert set(hit.model_dump()) == {"secret", "secret_kind", "identifier", "score", "full"}
+        verify_hit(job, hit)
+    assert result.results[0].score >= result.results[1].score
+
+
+def test_grind_without_json_shows_the_key_its_secret_and_rarity(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grind", "btc", "^a", "--budget", "300", "--backend", "python"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    identifier = lines[0]
+    assert identifier.startswith("1")
+    wif_line = next(line for line in lines if line.startswith("WIF"))
+    wif = wif_line.split()[1]
+    assert wif[0] in "KL" and len(wif) == 52
+    assert any(line.startswith("score") and ("full match" in line or "pulls" in line) for line in lines)
+    assert "checked 300 keys" in out
+
+
+def test_did_output_has_hex_and_a_jwk(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grind", "did", "ab", "--budget", "12", "--backend", "python"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    secret = int(next(line for line in lines if line.startswith("hex")).split()[1], 16)
+    jwk = json.loads(next(line for line in lines if line.startswith("JWK")).split(maxsplit=1)[1])
+    assert jwk["kty"] == "EC" and jwk["crv"] == "secp256k1"
+    assert lines[0] == identifier_from_secret(get_format("did"), secret)
+
+
+def test_split_key_output_tells_how_to_combine(capsys: pytest.CaptureFixture[str]) -> None:
+    pubkey = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"  # 1·G
+    assert main(["grind", "eth", "ab", "--budget", "5", "--backend", "python", "--split-pubkey", pubkey]) == 0
+    out = capsys.readouterr().out
+    offset_line = next(line for line in out.splitlines() if line.startswith("offset"))
+    offset = int(offset_line.split()[1], 16)
+    assert "vanikeys combine eth --private-key" in out
+    # With d = 1 the final key is 1 + offset.
+    assert out.splitlines()[0] == identifier_from_secret(get_format("eth"), (1 + offset) % CURVE_ORDER)
+
+
+def test_odds_json_has_the_promised_fields() -> None:
+    done = vanikeys("odds", "btc", "^Love", "--budget", "1M", "--json")
+    assert done.returncode == 0, done.stderr
+    odds = json.loads(done.stdout)
+    assert {"p_full", "expected_keys", "p_full_in_budget", "tiers"} <= set(odds)
+    assert odds["budget"] == 1_000_000
+    assert 0 < odds["p_full"] < 1e-5 and odds["expected_keys"] == pytest.approx(1 / odds["p_full"])
+    assert 0 < odds["p_full_in_budget"] < 1
+    scores = [tier["score"] for tier in odds["tiers"]]
+    assert scores == [1, 2, 3, 4]
+    assert [tier["p_at_least"] for tier in odds["tiers"]] == sorted((t["p_at_least"] for t in odds["tiers"]), reverse=True)
+
+
+def test_combine_reads_the_private_key_from_stdin_and_checks_it() -> None:
+    offset = f"{12345:064x}"
+    done = vanikeys("combine", "trx", "--private-key", "-", "--offset", offset, "--json", stdin=f"{1:064x}\n")
+    assert done.returncode == 0, done.stderr
+    combined = json.loads(done.stdout)
+    assert combined["secret"] == f"{12346:064x}"
+    assert combined["identifier"] == identifier_from_secret(get_format("trx"), 12346)
+
+
+def test_combine_accepts_a_btc_wif_private_key(capsys: pytest.CaptureFixture[str]) -> None:
+    one_wif = "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn"  # private key 1, compressed
+    assert main(["combine", "btc", "--private-key", one_wif, "--offset", f"{1:064x}"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == identifier_from_secret(get_format("btc"), 2)
+    assert "check   ok" in out
+
+
+def test_key_counts_read_the_way_people_write_them() -> None:
+    assert [key_count(t) for t in ("200000", "200_000", "200k", "1.5M", "1e6", "2^28")] == [
+        200_000,
+        200_000,
+        200_000,
+        1_500_000,
+        1_000_000,
+        1 << 28,
+    ]
+
+
+def test_extra_subcommands_share_the_error_handling(capsys: pytest.CaptureFixture[str]) -> None:
+    def add_hello(commands) -> None:  # type: ignore[no-untyped-def]
+        hello = commands.add_parser("hello")
+        hello.add_argument("--times", type=int, default=1)
+        hello.set_defaults(func=lambda args: print("hi " * args.times) or 0)
+
+    parser = build_parser(add_hello)
+    assert run(parser, ["hello", "--times", "2"]) == 0
+    assert capsys.readouterr().out.startswith("hi hi")
+    assert run(parser, ["hello", "--times", "two"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--times")
+
+
+def test_ctrl_c_exits_130_with_one_line_and_stops_the_workers() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "gpu_worker.cli", "grind", "btc", "^zzzzzzzz", "--budget", "1G", "--backend", "python", "--json"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while len(children := _child_pids(proc.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # wait for the process pool to be grinding
+    time.sleep(0.5)
+    began = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole foreground group
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert time.monotonic() - began < 5
+    assert out == ""
+    assert err == "vanikeys: error: interrupted\n"
+    assert len(children) >= 3, "the grind should have been running on worker processes"
+    deadline = time.monotonic() + 10
+    while (alive := _alive(children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in alive]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":  # a zombie has exited; only its parent's wait is pending
+            alive.append(pid)
+    return alive
+
+
+def _child_pids(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_workers_exit_when_the_grinding_process_is_killed_outright() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "gpu_worker.cli", "grind", "eth", "^c0ffee c0ffee", "--budget", "1G", "--backend", "python", "--json"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(children := _child_pids(proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(children) >= 3, "the grind should have been running on worker processes"
+    finally:
+        proc.kill()  # SIGKILL: no chance to shut the pool down
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while (alive := _alive(children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in alive:  # leave nothing behind even when the assertion fails
+        os.kill(pid, signal.SIGKILL)
+    assert not alive

@@ -1,0 +1,258 @@
+"""The odds model: exact where it can be checked exactly, and against sampled keys (real ones included)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import base58
+import pytest
+
+import gpu_worker.odds as odds_module
+from gpu_worker.formats import FIELD_PRIME, FORMATS, get_format, identifier_from_secret
+from gpu_worker.odds import (
+    Odds,
+    Tier,
+    _LengthClass,
+    _ScoreModel,
+    _TermByTermModel,
+    odds,
+    one_in_pulls,
+    p_best_at_least,
+    p_full_in,
+    rarity,
+    rarity_table,
+    tier_for,
+)
+from gpu_worker.patterns import char_classes, parse_pattern, score
+from gpu_worker.positions import body_components, position_distribution, prefix_probability
+
+# -- the numeric ranges ----------------------------------------------------------
+
+
+def test_btc_second_character_matches_the_measured_skew() -> None:
+    # Measured on real addresses: after the '1', each lowercase letter about
+    # 0.08% of the time, each digit or capital about 4.3%.
+    first = position_distribution("btc", 0)
+    assert abs(sum(first.values()) - 1) < 1e-12
+    for char in "abcdefghijkmnopqrstuvwxyz":
+        assert 0.0006 < first[char] < 0.0009
+    for char in "23456789ABCDEFGHJKLMNP":
+        assert 0.042 < first[char] < 0.044
+    assert 0.0035 < first["1"] < 0.0045  # a hash starting with a zero byte: 1/256
+
+
+def test_body_mixtures() -> None:
+    for format_id in FORMATS:
+        components = body_components(format_id)
+        assert abs(sum(c.weight for c in components) - 1) < 1e-12
+    assert {c.length for c in body_components("btc") if c.weight > 1e-8} == {31, 32, 33}
+    assert {c.length for c in body_components("trx")} == {33}
+    assert {c.length for c in body_components("did")} == {44}
+    assert {c.length for c in body_components("eth")} == {40}
+    # Deep in the body every base58 position is uniform.
+    middle = position_distribution("btc", 20)
+    assert max(abs(p - 1 / 58) for p in middle.values()) < 1e-9
+
+
+def test_prefix_probability_is_exact_for_uniform_hex() -> None:
+    pattern = parse_pattern("eth", "^de?d")
+    assert prefix_probability("eth", char_classes(pattern)[0]) == pytest.approx(16**-3, rel=1e-12)
+
+
+# -- exact values ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("format_id", "text", "p_full"),
+    [
+        ("eth", "^dead", 16.0**-4),
+        ("eth", "beef$", 16.0**-4),
+        ("eth", "^dead beef$", 16.0**-8),
+        ("eth", "a", 1 - (15 / 16) ** 40),
+        ("eth", "^?", 1.0),
+        ("trx", "^TA", None),  # None: P(that character right after the fixed start)
+        ("trx", "^TZ", None),
+        ("btc", "^1a", None),
+    ],
+)
+def test_exact_values(format_id: str, text: str, p_full: float | None) -> None:
+    model = odds(parse_pattern(format_id, text, case="exact"))
+    if p_full is None:
+        p_full = position_distribution(format_id, 0)[text[-1]]
+    assert model.p_full == pytest.approx(p_full, rel=1e-3)
+    assert model.expected_keys == pytest.approx(1 / p_full, rel=1e-3)
+
+
+def test_probabilities_are_a_tail() -> None:
+    model = odds(parse_pattern("btc", "GO BE AWE SOME"))
+    assert model.p_at_least[0] == 1.0
+    assert len(model.p_at_least) == 12
+    assert all(a >= b for a, b in zip(model.p_at_least, model.p_at_least[1:]))
+    assert model.p_full == model.p_at_least[-1] > 0
+    assert model.expected_keys == 1 / model.p_full
+
+
+def _tiny_body(length: int, alphabet: str) -> _LengthClass:
+    uniform = {c: 1 / len(alphabet) for c in alphabet}
+    return _LengthClass(length, 1.0, tuple(uniform for _ in range(length)), None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ab", "ab ab", "aa a", "a? ba", "ab ba$", "a b c", "abc cb$", "^ab ba", "^a? b$", "^ba a a$", "c$", "aab"],
+)
+def test_simulation_is_exact_on_every_body(text: str) -> None:
+    """Against every body of length 7 over 'abc' (hex letters), uniform: the model must be exact."""
+    pattern = parse_pattern("eth", text)
+    alphabet, length = "abc", 7
+    bodies = ["".join(chars) for chars in itertools.product(alphabet, repeat=length)]
+    counted = [0] * (pattern.max_score + 1)
+    for body in bodies:
+        counted[score(pattern, body)] += 1
+    body = _tiny_body(length, alphabet)
+    if pattern.anchored_start:
+        first = char_classes(pattern)[0]
+
+        def starts(j: int) -> float:
+            return math.prod(len(set(alphabet) & first[q]) / len(alphabet) for q in range(j))
+
+        masses = tuple(starts(j) - (starts(j + 1) if j < len(first) else 0) for j in range(len(first) + 1))
+        body = _LengthClass(length, 1.0, body.marginals, masses)
+    model = _ScoreModel(pattern).distribution(body)
+    assert model == pytest.approx([c / len(bodies) for c in counted], abs=1e-12)
+
+
+def test_term_by_term_fallback_is_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    pattern = parse_pattern("btc", "ab cd ef gh")
+    exact = odds(pattern)
+    monkeypatch.setattr(odds_module, "MAX_STATES", 0)
+    odds_module._odds.cache_clear()
+    try:
+        fallback = odds(pattern)
+    finally:
+        odds_module._odds.cache_clear()
+    assert fallback.p_at_least == pytest.approx(exact.p_at_least, rel=0.05)
+    assert fallback.p_full == pytest.approx(exact.p_full, rel=1e-9)
+
+
+def test_many_short_terms_stay_quick() -> None:
+    # 8 terms: the exact simulation gives way to the term-by-term model.
+    model = odds(parse_pattern("btc", "ab cd ef gh jk mn pq rs"))
+    assert 0 < model.p_full < 1e-15
+    body = _tiny_body(33, get_format("btc").alphabet)
+    assert _TermByTermModel(_ScoreModel(parse_pattern("btc", "ab cd")), body).distribution()[0] > 0
+
+
+# -- against sampled bodies ------------------------------------------------------
+
+rng = random.Random(20261123)
+
+
+def _sampled_body(format_id: str) -> str:
+    """A body built the way the format builds it, from a uniform hash or x-coordinate."""
+    if format_id == "btc":
+        return base58.b58encode_check(b"\x00" + rng.randbytes(20)).decode()[1:]
+    if format_id == "trx":
+        return base58.b58encode_check(b"\x41" + rng.randbytes(20)).decode()[1:]
+    if format_id == "did":
+        x = rng.randrange(FIELD_PRIME).to_bytes(32, "big")
+        return base58.b58encode(b"\xe7\x01" + bytes([rng.choice((2, 3))]) + x).decode()[4:]
+    return rng.randbytes(20).hex()
+
+
+def _check_against_sample(format_id: str, patterns: list, bodies: list[str]) -> int:
+    """Model within 10% of the measured frequency for every score seen at least 500 times expected."""
+    checked = 0
+    for pattern in patterns:
+        model = odds(pattern)
+        counts = [0] * (pattern.max_score + 2)
+        for body in bodies:
+            counts[score(pattern, body)] += 1
+        for s in range(1, pattern.max_score + 1):
+            expected = model.p_at_least[s] * len(bodies)
+            if expected >= 500:
+                measured = sum(counts[s:])
+                assert measured == pytest.approx(expected, rel=0.10), (format_id, str(pattern), s)
+                checked += 1
+    return checked
+
+
+SAMPLED_PATTERNS = {
+    "btc": [("^a", {}), ("^Z", {"case": "exact"}), ("^2", {}), ("GO BE AWE SOME", {}), ("go go", {}), ("ab$", {}),
+            ("^? z k$", {}), ("te st", {"fuzzy": True})],
+    "trx": [("^TZ", {}), ("^Tm", {}), ("^T?a b", {}), ("xy z$", {})],
+    "did": [("^zQ3shM", {}), ("^zQ3shw", {}), ("^zQ3shz", {}), ("ab cd", {})],
+    "eth": [("dead beef", {}), ("^a?c 0f$", {}), ("c0ffee", {})],
+}
+
+
+@pytest.mark.parametrize("format_id", sorted(SAMPLED_PATTERNS))
+def test_model_matches_sampled_bodies(format_id: str) -> None:
+    bodies = [_sampled_body(format_id) for _ in range(15_000)]
+    patterns = [parse_pattern(format_id, text, **options) for text, options in SAMPLED_PATTERNS[format_id]]
+    assert _check_against_sample(format_id, patterns, bodies) >= len(patterns)
+
+
+def test_model_matches_real_keys_end_to_end() -> None:
+    """Real keys: secret -> coincurve -> the format's identifier -> the scorer."""
+    key_rng = random.Random(7)
+    for format_id, texts in (("btc", ["GO BE AWE SOME", "^2", "ab"]), ("eth", ["dead beef", "^a 0$"])):
+        fmt = get_format(format_id)
+        bodies = [fmt.body(identifier_from_secret(fmt, key_rng.randrange(1, 2**255))) for _ in range(6_000)]
+        patterns = [parse_pattern(format_id, text) for text in texts]
+        assert _check_against_sample(format_id, patterns, bodies) >= len(texts)
+
+
+def test_skew_matters_the_uniform_guess_would_fail() -> None:
+    # Under a uniform guess '^a' would be 2/58 = 3.4%; it is 4.4% ('A' is common, 'a' rare).
+    model = odds(parse_pattern("btc", "^a"))
+    assert model.p_full == pytest.approx(0.0443, abs=0.001)
+    assert odds(parse_pattern("btc", "^a", case="exact")).p_full < 0.001
+
+
+# -- pulls and rarity -------------------------------------------------------------
+
+
+def test_p_full_in_is_accurate_for_tiny_odds_and_huge_budgets() -> None:
+    model = Odds(1e-20, (1.0, 1e-20), 1e20)
+    assert p_full_in(model, 2**28) == pytest.approx(2**28 * 1e-20, rel=1e-9)
+    assert p_full_in(model, 0) == 0.0
+    sure = Odds(0.5, (1.0, 0.5), 2.0)
+    assert p_full_in(sure, 10) == pytest.approx(1 - 0.5**10)
+
+
+def test_rarity_tiers_follow_one_in_pulls() -> None:
+    model = Odds(1e-12, (1.0, 0.5, 1e-3, 1e-4, 1e-5, 1e-9, 1e-12), 1e12)
+    pull = 100
+    assert rarity(model, 0, pull).tier is Tier.COMMON
+    assert rarity(model, 1, pull).tier is Tier.COMMON  # certain in 100 keys
+    x2 = 1 / (1 - (1 - 1e-3) ** 100)
+    assert rarity(model, 2, pull).one_in_pulls == pytest.approx(x2)  # about 10.5
+    assert rarity(model, 2, pull).tier is Tier.RARE
+    assert rarity(model, 3, pull).tier is Tier.EPIC  # about 100.5
+    assert rarity(model, 4, pull).tier is Tier.LEGENDARY  # about 1000.5
+    assert rarity(model, 6, pull).tier is Tier.MYTHIC
+    assert one_in_pulls(model, 4, pull) == pytest.approx(1 / (1 - (1 - 1e-5) ** 100))
+    assert p_best_at_least(model, 7, pull) == 0.0
+
+
+def test_tier_boundaries() -> None:
+    assert tier_for(2.99, full=False) is Tier.COMMON
+    assert tier_for(3.0, full=False) is Tier.UNCOMMON
+    assert tier_for(9.99, full=False) is Tier.UNCOMMON
+    assert tier_for(10.0, full=False) is Tier.RARE
+    assert tier_for(100.0, full=False) is Tier.EPIC
+    assert tier_for(1000.0, full=False) is Tier.LEGENDARY
+    assert tier_for(math.inf, full=False) is Tier.LEGENDARY
+    assert tier_for(1.0, full=True) is Tier.MYTHIC
+
+
+def test_rarity_table_for_the_cli() -> None:
+    model = odds(parse_pattern("btc", "^Love"))
+    rows = rarity_table(model, 2**20)
+    assert [row.score for row in rows] == [0, 1, 2, 3, 4]
+    assert rows[-1].tier is Tier.MYTHIC
+    assert all(a.one_in_pulls <= b.one_in_pulls for a, b in zip(rows, rows[1:]))
+    assert rows[1].p_at_least == model.p_at_least[1]

@@ -1,0 +1,93 @@
+"""`vanikeys bench` prints real figures; the native build is cached by source hash and degrades cleanly."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from gpu_worker.cli import main
+from gpu_worker.errors import VanikeysError
+from gpu_worker.grinders import native
+from gpu_worker.grinders.base import get_backend
+
+
+def test_bench_reports_native_and_python_per_core(native_backend: object, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--format", "eth", "--pattern", "^be ef", "--seconds", "0.05", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    figures = {(f["backend"], f["cores"]): f for f in report["figures"]}
+    assert ("python", 1) in figures and ("native", 1) in figures
+    for figure in report["figures"]:
+        assert figure["format"] == "eth" and figure["pattern"] == "^be ef"
+        assert figure["keys"] > 0 and figure["seconds"] >= 0.05 / 3
+        assert figure["keys_per_s"] == pytest.approx(figure["keys"] / figure["seconds"], rel=1e-3)
+    (ratio,) = report["native_vs_python_per_core"]
+    expected = figures[("native", 1)]["keys_per_s"] / figures[("python", 1)]["keys_per_s"]
+    assert ratio["ratio"] == pytest.approx(expected, rel=0.01) and ratio["ratio"] > 1
+
+
+def test_bench_table_and_its_errors(native_backend: object, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--backend", "native", "--format", "did", "--seconds", "0.05"]) == 0
+    table = capsys.readouterr().out
+    assert "^Vani" in table and "vani keys" in table and "keys/s" in table
+    assert main(["bench", "--seconds", "0"]) == 2
+    assert "--seconds" in capsys.readouterr().err
+    assert main(["bench", "--backend", "native", "--pattern", "^0OIl", "--format", "btc"]) == 2
+
+
+def test_native_build_is_cached_by_source_hash(native_backend: object) -> None:
+    built = native.build_library()
+    assert built.exists() and built == native.build_library()
+    assert built.parent == native.cache_dir()
+
+
+def test_no_compiler_means_python_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(native, "compiler", lambda: None)
+    monkeypatch.setenv("VANIKEYS_CACHE", str(tmp_path))
+    native.load_library.cache_clear()
+    try:
+        with pytest.raises(VanikeysError) as raised:
+            native.load_backend()
+        assert raised.value.code == "backend_unavailable" and "compiler" in str(raised.value)
+        with caplog.at_level(logging.WARNING, logger="gpu_worker.grinders.native"):
+            backend = get_backend("auto")
+        try:
+            assert backend.name == "python"
+        finally:
+            backend.close()
+        assert any("native backend unavailable" in r.getMessage() for r in caplog.records)
+    finally:
+        native.load_library.cache_clear()
+
+
+def test_a_shipped_cubin_is_used_only_while_its_stamp_matches_the_sources(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    from gpu_worker.grinders import cuda
+
+    kernels = tmp_path / "kernels"
+    shutil.copytree(native.kernel_dir(), kernels, ignore=shutil.ignore_patterns("cubin"))
+    (kernels / "cubin").mkdir()
+    shipped = kernels / "cubin" / "grind_sm_90.cubin"
+    shipped.write_bytes(b"\x7fELF shipped")
+    monkeypatch.setattr(cuda, "kernel_dir", lambda: kernels)
+    monkeypatch.setenv("VANIKEYS_CACHE", str(tmp_path / "cache"))
+    compiled: list[str] = []
+
+    def fake_compile(arch: str, **_: object) -> tuple[bytes, str]:  # NVRTC itself is tested in test_nvrtc.py
+        compiled.append(arch)
+        return b"\x7fELF compiled", ""
+
+    monkeypatch.setattr(cuda, "compile_kernel", fake_compile)
+    shipped.with_suffix(".sha").write_text(cuda.source_digest() + "\n")
+    assert cuda.cubin_for("sm_90") == shipped and compiled == []
+    # Edit a kernel source: the stamp no longer matches, so the cubin is rebuilt (once) and cached.
+    (kernels / "match.cuh").write_text((kernels / "match.cuh").read_text() + "\n// edited\n")
+    rebuilt = cuda.cubin_for("sm_90")
+    assert rebuilt != shipped and rebuilt.read_bytes() == b"\x7fELF compiled" and compiled == ["sm_90"]
+    assert cuda.cubin_for("sm_90") == rebuilt and compiled == ["sm_90"]

@@ -1,0 +1,252 @@
+"""The kernel's building blocks, through the native build, against Python's own implementations.
+
+Field and curve arithmetic against Python integers and coincurve; SHA-256 and
+RIPEMD-160 against hashlib/pycryptodome; Keccak-256 against pycryptodome;
+base58 against the base58 package; whole identifier bodies against
+gpu_worker.formats; the scorer against gpu_worker.patterns.score.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import secrets
+
+import base58
+import coincurve
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpu_worker.formats import BASE58_ALPHABET, CURVE_ORDER, FIELD_PRIME, FORMATS, keccak256, ripemd160
+from gpu_worker.kernel_plan import FORMAT_IDS, compile_pattern
+from gpu_worker.patterns import parse_pattern, score
+
+P = FIELD_PRIME
+field_elements = st.one_of(
+    st.integers(min_value=0, max_value=P - 1),
+    st.sampled_from([0, 1, 2, P - 1, P - 2, 2**256 - 2**32 - 978, 2**255, 2**64 - 1, 2**128, (P - 1) // 2]),
+)
+
+
+def b32(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def out_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
+    return ctypes.create_string_buffer(size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field_elements, field_elements)
+def test_field_multiply_add_subtract(native_lib: ctypes.CDLL, a: int, b: int) -> None:
+    product, total, difference = out_buffer(32), out_buffer(32), out_buffer(32)
+    native_lib.vk_test_fe_mul(product, b32(a), b32(b))
+    native_lib.vk_test_fe_add_sub(total, difference, b32(a), b32(b))
+    assert int.from_bytes(product.raw, "big") == a * b % P
+    assert int.from_bytes(total.raw, "big") == (a + b) % P
+    assert int.from_bytes(difference.raw, "big") == (a - b) % P
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=P - 1))
+def test_field_inverse(native_lib: ctypes.CDLL, a: int) -> None:
+    inverse = out_buffer(32)
+    native_lib.vk_test_fe_inv(inverse, b32(a))
+    assert int.from_bytes(inverse.raw, "big") == pow(a, -1, P)
+
+
+def _point(secret: int) -> tuple[int, int]:
+    return coincurve.PublicKey.from_secret(b32(secret)).point()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.one_of(st.integers(min_value=1, max_value=CURVE_ORDER - 1), st.sampled_from([1, 2, 3, CURVE_ORDER - 1])))
+def test_scalar_multiplication_matches_coincurve(native_lib: ctypes.CDLL, k: int) -> None:
+    out = out_buffer(64)
+    assert native_lib.vk_test_scalar_mult(out, b32(k), None) == 1
+    x, y = _point(k)
+    assert out.raw == b32(x) + b32(y)
+
+
+def test_split_key_point_addition_and_its_edge_cases(native_lib: ctypes.CDLL) -> None:
+    out = out_buffer(64)
+    d, k = secrets.randbelow(CURVE_ORDER - 1) + 1, secrets.randbelow(CURVE_ORDER - 1) + 1
+    qx, qy = _point(d)
+    assert native_lib.vk_test_scalar_mult(out, b32(k), b32(qx) + b32(qy)) == 1
+    assert out.raw == b"".join(map(b32, _point((d + k) % CURVE_ORDER)))
+    # Q = k*G: the sum is a doubling; Q = -k*G: the point at infinity (reported, not garbage).
+    kx, ky = _point(k)
+    assert native_lib.vk_test_scalar_mult(out, b32(k), b32(kx) + b32(ky)) == 1
+    assert out.raw == b"".join(map(b32, _point(2 * k % CURVE_ORDER)))
+    assert native_lib.vk_test_scalar_mult(out, b32(k), b32(kx) + b32(P - ky)) == 0
+
+
+@pytest.mark.parametrize("length", [0, 1, 20, 21, 32, 33, 55])
+def test_sha256_and_ripemd160_one_block(native_lib: ctypes.CDLL, length: int) -> None:
+    message = secrets.token_bytes(length)
+    sha, portable, rmd = out_buffer(32), out_buffer(32), out_buffer(20)
+    native_lib.vk_test_sha256(sha, message, length)  # SHA extensions where the CPU has them
+    native_lib.vk_test_sha256_portable(portable, message, length)  # the code the GPU runs
+    native_lib.vk_test_ripemd160(rmd, message, length)
+    assert sha.raw == portable.raw == hashlib.sha256(message).digest()
+    assert rmd.raw == ripemd160(message)
+
+
+def test_keccak256_of_a_public_key(native_lib: ctypes.CDLL) -> None:
+    for message in (bytes(64), b"\xff" * 64, secrets.token_bytes(64)):
+        digest = out_buffer(32)
+        native_lib.vk_test_keccak256_64(digest, message)
+        assert digest.raw == keccak256(message)
+
+
+@pytest.mark.parametrize("n", [1, 5, 6, 8])
+def test_batched_hashes_match_one_at_a_time(native_lib: ctypes.CDLL, n: int) -> None:
+    # The host hashes a point's keys side by side in vector lanes; the GPU one by one.
+    short = [secrets.token_bytes(32) for _ in range(n)]
+    wide = [secrets.token_bytes(64) for _ in range(n)]
+    rmd, kec = out_buffer(20 * n), out_buffer(32 * n)
+    native_lib.vk_test_ripemd160_32_many(rmd, b"".join(short), n)
+    native_lib.vk_test_keccak256_64_many(kec, b"".join(wide), n)
+    assert rmd.raw == b"".join(ripemd160(m) for m in short)
+    assert kec.raw == b"".join(keccak256(m) for m in wide)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=4), st.binary(min_size=1, max_size=31))
+def test_base58_digits_with_leading_zero_bytes(native_lib: ctypes.CDLL, zeros: int, tail: bytes) -> None:
+    payload = (b"\0" * zeros + tail)[:36]
+    digits = out_buffer(64)
+    n = native_lib.vk_test_base58(digits, payload, len(payload))
+    encoded = "".join(BASE58_ALPHABET[d] for d in digits.raw[:n])
+    assert encoded == base58.b58encode(payload).decode()
+
+
+def _kernel_body(native_lib: ctypes.CDLL, format_id: str, x: int, y: int) -> str:
+    digits = out_buffer(64)
+    n = native_lib.vk_test_body(digits, FORMAT_IDS[format_id], b32(x) + b32(y))
+    return "".join(FORMATS[format_id].alphabet[d] for d in digits.raw[:n])
+
+
+@pytest.mark.parametrize("format_id", sorted(FORMATS))
+def test_identifier_bodies_match_the_formats_module(native_lib: ctypes.CDLL, format_id: str) -> None:
+    fmt = FORMATS[format_id]
+    for _ in range(40):
+        x, y = _point(secrets.randbelow(CURVE_ORDER - 1) + 1)
+        expected = fmt.body(fmt.identifier_from_point(x, y))
+        if not fmt.case_sensitive:
+            expected = expected.lower()
+        assert _kernel_body(native_lib, format_id, x, y) == expected
+
+
+def test_bitcoin_body_with_leading_zero_hash_byte(native_lib: ctypes.CDLL) -> None:
+    # About one key in 256 has a hash160 starting with a zero byte: an address "11...".
+    fmt = FORMATS["btc"]
+    secret = 1
+    while True:
+        x, y = _point(secret)
+        identifier = fmt.identifier_from_point(x, y)
+        if identifier.startswith("11"):
+            break
+        secret += 1
+    assert _kernel_body(native_lib, "btc", x, y) == fmt.body(identifier)
+
+
+PATTERNS = [
+    ("btc", "^Love", "insensitive", False),
+    ("btc", "GO BE AWE SOME", "insensitive", False),
+    ("btc", "ab? c$", "exact", False),
+    ("btc", "^a?c xyz$", "insensitive", True),
+    ("did", "^Pb cd ef", "exact", False),
+    ("did", "l0ve", "insensitive", True),
+    ("eth", "^dead beef", "insensitive", False),
+    ("eth", "c0ffee$", "insensitive", True),
+    ("trx", "^Rab z z", "insensitive", False),
+    ("trx", "s0 me", "exact", True),
+]
+
+
+@pytest.mark.parametrize(("format_id", "text", "case", "fuzzy"), PATTERNS)
+def test_kernel_scorer_equals_the_reference_scorer(
+    native_lib: ctypes.CDLL, format_id: str, text: str, case: str, fuzzy: bool
+) -> None:
+    pattern = parse_pattern(format_id, text, case=case, fuzzy=fuzzy)
+    compiled = compile_pattern(pattern)
+    alphabet = FORMATS[format_id].alphabet
+    # Bodies drawn from the pattern's own characters, so partial and full matches are common.
+    pool = "".join(sorted(set("".join(pattern.terms).replace("?", "")))) or alphabet
+    pool = "".join(c for c in pool if c in alphabet) + alphabet[:6]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=pool, min_size=0, max_size=44) | st.text(alphabet=alphabet, min_size=30, max_size=44))
+    def check(body: str) -> None:
+        digits = bytes(alphabet.index(c) for c in body)
+        assert native_lib.vk_test_score(ctypes.addressof(compiled), digits, len(digits)) == score(pattern, body)
+
+    check()
+
+
+RANGE_PATTERNS = [
+    ("btc", "^Lo ve", "insensitive", False),
+    ("btc", "^1Qz", "exact", False),
+    ("btc", "^1x?b", "insensitive", True),
+    ("did", "^Nab", "insensitive", False),
+    ("trx", "^R2d2", "insensitive", True),
+    ("trx", "^TT?x", "exact", False),  # the first T is the fixed start
+]
+
+
+def _payload_number(format_id: str) -> tuple[bytes, str]:
+    """A random payload of the format (the number the body encodes) and its body."""
+    if format_id == "btc":
+        zeros = secrets.choice([0, 0, 0, 1])  # keep leading-zero hashes ('11...') frequent
+        payload = b"\0" * (1 + zeros) + secrets.token_bytes(24 - zeros)
+    elif format_id == "trx":
+        payload = b"\x41" + secrets.token_bytes(24)
+    else:
+        payload = b"\xe7\x01" + bytes([secrets.choice([2, 3])]) + secrets.token_bytes(32)
+    return payload, _body_of(format_id, payload)
+
+
+def _body_of(format_id: str, payload: bytes) -> str:
+    encoded = base58.b58encode(payload).decode()
+    return encoded[4:] if format_id == "did" else encoded[1:]
+
+
+def _forced_start(format_id: str, payload: bytes, body: str, wanted: str) -> tuple[bytes, str] | None:
+    """A payload whose body starts with `wanted` and goes on like `body` (one digit shorter if need be)."""
+    encoded = base58.b58encode(payload).decode()
+    head = encoded[: len(encoded) - len(body)]
+    for tail in (body[len(wanted) :], body[len(wanted) + 1 :]):
+        forced = base58.b58decode(head + wanted + tail)
+        if len(forced) == len(payload) and forced[: 3 if format_id == "did" else 1] == payload[: 3 if format_id == "did" else 1]:
+            return forced, _body_of(format_id, forced)
+    return None
+
+
+@pytest.mark.parametrize(("format_id", "text", "case", "fuzzy"), RANGE_PATTERNS)
+def test_range_filter_never_rejects_a_body_that_starts_right(
+    native_lib: ctypes.CDLL, format_id: str, text: str, case: str, fuzzy: bool
+) -> None:
+    pattern = parse_pattern(format_id, text, case=case, fuzzy=fuzzy)
+    compiled = compile_pattern(pattern)
+    assert compiled.range_levels >= 1
+    first = pattern._classes[0]
+    rejected = matching = 0
+    for trial in range(3000):
+        payload, body = _payload_number(format_id)
+        if trial % 2:  # half the trials start the body the way the pattern wants
+            wanted = "".join(secrets.choice(sorted(cls)) for cls in first[: compiled.range_levels])
+            forced = _forced_start(format_id, payload, body, wanted)
+            if forced is not None:
+                payload, body = forced
+        for level in range(1, compiled.range_levels + 1):
+            starts_right = len(body) >= level and all(body[q] in first[q] for q in range(level))
+            possible = native_lib.vk_test_prefix_possible(ctypes.addressof(compiled), level, payload, len(payload))
+            if starts_right:
+                matching += 1
+                assert possible == 1, (payload.hex(), body, level)
+            elif level == 1 and not possible:
+                rejected += 1
+    assert matching > 1000
+    assert rejected > 1000  # and it does reject: most random numbers cannot start that way

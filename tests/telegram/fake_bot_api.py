@@ -1,0 +1,686 @@
+"""A loopback fake of the Telegram Bot API, good enough for python-telegram-bot.
+
+It speaks the documented wire protocol: POST /bot<token>/<method> with form or
+JSON parameters, answers ``{"ok": true, "result": ...}`` or Telegram's error
+objects with the same HTTP status. It keeps the state the real API keeps and
+that our bot depends on: which users have started the bot (a bot cannot open a
+private chat: 403), the messages it sent (so edits can fail with "message is
+not modified"), callback queries and pre-checkout queries (answered at most
+once), Star charges (refunded at most once), the webhook (getUpdates is a 409
+while one is set, and updates are POSTed to it instead). Messages are parsed
+as Telegram parses HTML: a stray ``<`` or ``&`` is the same 400 it is there.
+
+Every request is recorded for the tests to assert on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, Callable
+
+from aiohttp import ClientSession, web
+
+MAX_MESSAGE_CHARS = 4096
+MAX_CALLBACK_DATA_BYTES = 64
+
+JSON_PARAMS = {
+    "reply_markup",
+    "commands",
+    "prices",
+    "scope",
+    "allowed_updates",
+    "entities",
+    "link_preview_options",
+    "reply_parameters",
+    "suggested_tip_amounts",
+}
+INT_PARAMS = {
+    "chat_id",
+    "message_id",
+    "offset",
+    "limit",
+    "timeout",
+    "user_id",
+    "max_connections",
+    "cache_time",
+}
+BOOL_PARAMS = {"ok", "drop_pending_updates", "show_alert", "disable_notification", "is_flexible"}
+
+
+class TelegramError(Exception):
+    """An error answer, exactly as the Bot API words it."""
+
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+def forbidden_never_started() -> TelegramError:
+    return TelegramError(403, "Forbidden: bot can't initiate conversation with a user")
+
+
+def forbidden_blocked() -> TelegramError:
+    return TelegramError(403, "Forbidden: bot was blocked by the user")
+
+
+def too_many_requests(retry_after: int = 1) -> TelegramError:
+    return TelegramError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+
+def bad_request(reason: str) -> TelegramError:
+    return TelegramError(400, f"Bad Request: {reason}")
+
+
+NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current content and reply markup of the message"
+)
+
+_ALLOWED_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
+    "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji",
+}
+_ENTITY = re.compile(r"&(#[0-9]+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
+
+
+class _TelegramHtml(HTMLParser):
+    """Telegram's HTML subset; raises TelegramError on what Telegram rejects."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.text: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _ALLOWED_TAGS:
+            raise bad_request(f'can\'t parse entities: Unsupported start tag "{tag}"')
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if not href:
+                raise bad_request("can't parse entities: a tag without href")
+            self.links.append(href)
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            raise bad_request(f'can\'t parse entities: Unmatched end tag "{tag}"')
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_telegram_html(source: str) -> tuple[str, list[str]]:
+    """The plain text Telegram would show, and the link targets; 400 like Telegram otherwise."""
+    # Telegram accepts only four named entities and numeric ones; a bare & is an error.
+    for match in re.finditer(r"&", source):
+        if not _ENTITY.match(source, match.start()):
+            raise bad_request("can't parse entities: Character '&' is reserved and must be escaped")
+    # A '<' that does not open or close a tag is an error too.
+    for match in re.finditer(r"<", source):
+        if not re.match(r"</?[a-zA-Z][a-zA-Z0-9-]*[\s>/]", source[match.start():]):
+            raise bad_request("can't parse entities: Character '<' is reserved and must be escaped")
+    parser = _TelegramHtml()
+    parser.feed(source)
+    parser.close()
+    if parser.open:
+        raise bad_request(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{parser.open[-1]}"')
+    return "".join(parser.text), parser.links
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Recorded:
+    """One request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    error: TelegramError | None = None
+
+
+@dataclass
+class StoredMessage:
+    """A message the fake has seen or sent, as a Bot API Message object."""
+
+    data: dict[str, Any]
+    html: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.get("text", "")
+
+    @property
+    def reply_markup(self) -> dict[str, Any] | None:
+        return self.data.get("reply_markup")
+
+    def buttons(self) -> list[dict[str, Any]]:
+        markup = self.reply_markup or {}
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+    def button(self, label_part: str) -> dict[str, Any]:
+        for button in self.buttons():
+            if label_part in button["text"]:
+                return button
+        raise AssertionError(f"no button containing {label_part!r} in {self.buttons()!r}")
+
+
+@dataclass
+class StarCharge:
+    user_id: int
+    amount: int
+    payload: str
+    refunded: bool = False
+
+
+@dataclass
+class FakeBotApi:
+    """A Telegram Bot API on 127.0.0.1; start() it, point python-telegram-bot at base_url."""
+
+    token: str = "123456:TEST-token-for-loopback"
+    bot_id: int = 123456
+    bot_username: str = "VaniKeysTestBot"
+    requests: list[Recorded] = field(default_factory=list)
+    started_users: set[int] = field(default_factory=set)
+    blocked_users: set[int] = field(default_factory=set)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    charges: dict[str, StarCharge] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._query_ids = itertools.count(1)
+        self._chats: dict[int, dict[str, Any]] = {}
+        self._messages: dict[tuple[int, int], StoredMessage] = {}
+        self._callback_queries: dict[str, bool] = {}
+        self._pre_checkout: dict[str, float] = {}
+        self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
+        self._injected: dict[str, list[TelegramError]] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+        self.port = 0
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeBotApi":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    @property
+    def bot_user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": "VaniKeys", "username": self.bot_username}
+
+    # ---- test controls ---------------------------------------------------------
+
+    def fail_next(self, method: str, error: TelegramError, times: int = 1) -> None:
+        """The next `times` calls of `method` get `error` (429, 403, 5xx, ...)."""
+        self._injected.setdefault(method, []).extend([error] * times)
+
+    @staticmethod
+    def user(user_id: int, first_name: str = "Alice", username: str | None = None) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if username:
+            user["username"] = username
+        return user
+
+    def private_chat(self, user: dict[str, Any]) -> dict[str, Any]:
+        chat = {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+        if "username" in user:
+            chat["username"] = user["username"]
+        self._chats[user["id"]] = chat
+        return chat
+
+    def group_chat(self, chat_id: int = -1001234567890, title: str = "Vanity Lounge") -> dict[str, Any]:
+        chat = {"id": chat_id, "type": "supergroup", "title": title}
+        self._chats[chat_id] = chat
+        return chat
+
+    async def push_update(self, update: dict[str, Any]) -> int:
+        update_id = next(self._update_ids)
+        update = {"update_id": update_id, **update}
+        if self.webhook_url:
+            await self._post_to_webhook(update)
+            return update_id
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+        return update_id
+
+    async def replay_update(self, update: dict[str, Any]) -> None:
+        """Deliver an update again under its own update_id (what Telegram does when a bot
+        crashed before confirming it)."""
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+
+    async def push_text(self, chat: dict[str, Any], user: dict[str, Any], text: str) -> int:
+        """A user types `text` in `chat`; a /start in a private chat lets the bot write to them."""
+        if chat["type"] == "private":
+            self.started_users.add(user["id"])
+            self.blocked_users.discard(user["id"])
+        message = self._new_message(chat, user, text)
+        self._messages[(chat["id"], message["message_id"])] = StoredMessage(message)
+        return await self.push_update({"message": message})
+
+    async def push_callback(self, user: dict[str, Any], message: StoredMessage, data: str) -> str:
+        query_id = str(next(self._query_ids) * 7919)
+        self._callback_queries[query_id] = False
+        await self.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user,
+                    "message": message.data,
+                    "chat_instance": str(abs(message.data["chat"]["id"])),
+                    "data": data,
+                }
+            }
+        )
+        return query_id
+
+    async def push_pre_checkout(self, user: dict[str, Any], total_amount: int, payload: str, currency: str = "XTR") -> str:
+        query_id = f"pcq{next(self._query_ids)}"
+        self._pre_checkout[query_id] = time.monotonic()
+        await self.push_update(
+            {
+                "pre_checkout_query": {
+                    "id": query_id,
+                    "from": user,
+                    "currency": currency,
+                    "total_amount": total_amount,
+                    "invoice_payload": payload,
+                }
+            }
+        )
+        return query_id
+
+    def successful_payment_update(
+        self, user: dict[str, Any], total_amount: int, payload: str, charge_id: str, currency: str = "XTR"
+    ) -> dict[str, Any]:
+        """A successful_payment update, not yet delivered: push it with replay_update, as often as wanted."""
+        self.charges[charge_id] = StarCharge(user["id"], total_amount, payload)
+        chat = self.private_chat(user)
+        message = self._new_message(chat, user, None)
+        message["successful_payment"] = {
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        return {"update_id": next(self._update_ids), "message": message}
+
+    # ---- what the bot did ------------------------------------------------------
+
+    def calls(self, method: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method]
+
+    def messages_in(self, chat_id: int) -> list[StoredMessage]:
+        return [
+            m for (cid, _), m in sorted(self._messages.items()) if cid == chat_id and m.data["from"]["id"] == self.bot_id
+        ]
+
+    def message(self, chat_id: int, message_id: int) -> StoredMessage:
+        return self._messages[(chat_id, message_id)]
+
+    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until condition() is truthy (checked after every request); return its value."""
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                value = condition()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out; requests so far: {[r.method for r in self.requests]}")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def wait_for_message(self, chat_id: int, contains: str, timeout: float = 10.0) -> StoredMessage:
+        return await self.wait_for(
+            lambda: next((m for m in self.messages_in(chat_id) if contains in m.text), None), timeout
+        )
+
+    # ---- the HTTP side ---------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        record = Recorded(method, params, time.monotonic())
+        try:
+            if request.match_info["token"] != self.token:
+                raise TelegramError(401, "Unauthorized")
+            injected = self._injected.get(method)
+            if injected:
+                raise injected.pop(0)
+            handler = getattr(self, f"_api_{method}", None)
+            if handler is None:
+                raise TelegramError(404, "Not Found")
+            result = await handler(params)
+            body: dict[str, Any] = {"ok": True, "result": result}
+            status = 200
+        except TelegramError as err:
+            record.error = err
+            body, status = err.payload(), err.code
+        self.requests.append(record)
+        async with self._changed:
+            self._changed.notify_all()
+        return web.json_response(body, status=status)
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        raw: dict[str, Any]
+        if request.content_type == "application/json":
+            raw = await request.json()
+        else:
+            raw = dict((await request.post()).items())
+            raw.update(request.query)
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            if isinstance(value, str) and key in JSON_PARAMS:
+                value = json.loads(value)
+            elif isinstance(value, str) and key in INT_PARAMS and re.fullmatch(r"-?\d+", value):
+                value = int(value)
+            elif isinstance(value, str) and key in BOOL_PARAMS:
+                value = value.lower() == "true"
+            params[key] = value
+        return params
+
+    # ---- Bot API methods ---------------------------------------------------------
+
+    async def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook_url:
+            raise TelegramError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+        offset = int(params.get("offset", 0) or 0)
+        limit = int(params.get("limit", 100) or 100)
+        timeout = float(params.get("timeout", 0) or 0)
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                if offset:
+                    self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                if self._updates or self._closing:
+                    return self._updates[:limit]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return []
+
+    async def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url = ""
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    async def _api_setWebhook(self, params: dict[str, Any]) -> bool:
+        url = params.get("url", "")
+        if url and not url.startswith(("https://", "http://127.0.0.1")):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook_url = url
+        self.webhook_secret = params.get("secret_token", "")
+        return True
+
+    async def _api_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+
+    async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands", [])
+        if len(commands) > 100:
+            raise bad_request("BOT_COMMANDS_TOO_MUCH")
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", command.get("command", "")):
+                raise bad_request("BOT_COMMAND_INVALID")
+            if not 1 <= len(command.get("description", "")) <= 256:
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands = commands
+        return True
+
+    async def _api_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.commands
+
+    async def _api_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chats.get(params.get("chat_id"))  # type: ignore[arg-type]
+        if chat is None:
+            raise bad_request("chat not found")
+        return {**chat, "accent_color_id": 0, "max_reaction_count": 11}
+
+    def _check_can_write(self, chat_id: Any) -> dict[str, Any]:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            if isinstance(chat_id, int) and chat_id > 0:
+                raise forbidden_never_started()
+            raise bad_request("chat not found")
+        if chat["type"] == "private":
+            if chat_id in self.blocked_users:
+                raise forbidden_blocked()
+            if chat_id not in self.started_users:
+                raise forbidden_never_started()
+        return chat
+
+    def _check_markup(self, markup: dict[str, Any] | None) -> None:
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+                    raise bad_request("BUTTON_DATA_INVALID")
+                url = button.get("url")
+                if url is not None and not url.startswith(("https://", "http://", "tg://")):
+                    raise bad_request("BUTTON_URL_INVALID")
+
+    def _render(self, params: dict[str, Any]) -> tuple[str, str | None]:
+        source = params.get("text", "")
+        if params.get("parse_mode") == "HTML":
+            text, _ = parse_telegram_html(source)
+        else:
+            text = source
+        if not text.strip():
+            raise bad_request("message text is empty")
+        if utf16_len(text) > MAX_MESSAGE_CHARS:
+            raise bad_request("message is too long")
+        return text, source if params.get("parse_mode") == "HTML" else None
+
+    def _new_message(self, chat: dict[str, Any], sender: dict[str, Any], text: str | None) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "from": sender,
+            "chat": chat,
+            "date": int(time.time()),
+        }
+        if text is not None:
+            message["text"] = text
+            command = re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", text)
+            if command:
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command.group(0))}]
+        return message
+
+    async def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._check_can_write(params.get("chat_id"))
+        self._check_markup(params.get("reply_markup"))
+        text, source = self._render(params)
+        message = self._new_message(chat, self.bot_user, text)
+        message.pop("entities", None)
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        self._messages[(chat["id"], message["message_id"])] = StoredMessage(message, source)
+        return message
+
+    async def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = (params.get("chat_id"), params.get("message_id"))
+        stored = self._messages.get(key)  # type: ignore[arg-type]
+        if stored is None:
+            raise bad_request("message to edit not found")
+        if stored.data["from"]["id"] != self.bot_id:
+            raise bad_request("message can't be edited")
+        self._check_markup(params.get("reply_markup"))
+        text, source = self._render(params)
+        markup = params.get("reply_markup")
+        if text == stored.text and source == stored.html and markup == stored.reply_markup:
+            raise bad_request(NOT_MODIFIED)
+        stored.data = {**stored.data, "text": text, "edit_date": int(time.time())}
+        stored.html = source
+        if markup:
+            stored.data["reply_markup"] = markup
+        else:
+            stored.data.pop("reply_markup", None)
+        return stored.data
+
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        query_id = params.get("callback_query_id", "")
+        if self._callback_queries.get(query_id, True):
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        if len(params.get("text", "")) > 200:
+            raise bad_request("MESSAGE_TOO_LONG")
+        self._callback_queries[query_id] = True
+        return True
+
+    def callback_answered(self, query_id: str) -> bool:
+        return self._callback_queries.get(query_id, False)
+
+    async def _api_sendInvoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._check_can_write(params.get("chat_id"))
+        prices = params.get("prices", [])
+        payload = params.get("payload", "")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
+        if params.get("currency") == "XTR":
+            if params.get("provider_token"):
+                raise bad_request("INVOICE_PROVIDER_TOKEN_INVALID")  # Stars take an empty token
+            if len(prices) != 1:
+                raise bad_request("exactly one price must be specified for payments in Telegram Stars")
+        if not prices or any(int(p.get("amount", 0)) <= 0 for p in prices):
+            raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+        if not params.get("title") or not params.get("description"):
+            raise bad_request("INVOICE_TITLE_EMPTY")
+        self._check_markup(params.get("reply_markup"))
+        message = self._new_message(chat, self.bot_user, None)
+        message["invoice"] = {
+            "title": params["title"],
+            "description": params["description"],
+            "start_parameter": params.get("start_parameter", ""),
+            "currency": params["currency"],
+            "total_amount": sum(int(p["amount"]) for p in prices),
+        }
+        message["_payload"] = payload
+        self._messages[(chat["id"], message["message_id"])] = StoredMessage(message)
+        return {k: v for k, v in message.items() if k != "_payload"}
+
+    async def _api_answerPreCheckoutQuery(self, params: dict[str, Any]) -> bool:
+        query_id = params.get("pre_checkout_query_id", "")
+        pushed_at = self._pre_checkout.get(query_id)
+        if pushed_at is None or query_id in self.pre_checkout_answers:
+            raise bad_request("QUERY_ID_INVALID")
+        if time.monotonic() - pushed_at > 10:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        ok = bool(params.get("ok"))
+        if not ok and not params.get("error_message"):
+            raise bad_request("error_message is required when ok is False")
+        self.pre_checkout_answers[query_id] = {
+            "ok": ok,
+            "error_message": params.get("error_message"),
+            "after_s": time.monotonic() - pushed_at,
+        }
+        return True
+
+    async def _api_refundStarPayment(self, params: dict[str, Any]) -> bool:
+        charge = self.charges.get(params.get("telegram_payment_charge_id", ""))
+        if charge is None or charge.user_id != params.get("user_id"):
+            raise bad_request("CHARGE_NOT_FOUND")
+        if charge.refunded:
+            raise bad_request("CHARGE_ALREADY_REFUNDED")
+        charge.refunded = True
+        return True
+
+    async def _api_getStarTransactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        offset = int(params.get("offset", 0) or 0)
+        limit = int(params.get("limit", 100) or 100)
+        newest_first = list(reversed(self.charges.items()))[offset:offset + limit]
+        return {
+            "transactions": [
+                {
+                    "id": charge_id,
+                    "amount": charge.amount,
+                    "date": int(time.time()),
+                    "source": {
+                        "type": "user",
+                        "transaction_type": "invoice_payment",
+                        "user": self.user(charge.user_id),
+                        "invoice_payload": charge.payload,
+                    },
+                }
+                for charge_id, charge in newest_first
+            ]
+        }
+
+    async def _api_close(self, params: dict[str, Any]) -> bool:
+        return True
+
+    # ---- webhook delivery --------------------------------------------------------
+
+    async def _post_to_webhook(self, update: dict[str, Any]) -> None:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
+        async with ClientSession() as session:
+            async with session.post(self.webhook_url, json=update, headers=headers) as response:
+                if response.status != 200:
+                    raise AssertionError(f"webhook answered {response.status}")
+

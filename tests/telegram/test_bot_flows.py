@@ -1,0 +1,153 @@
+"""End to end: the real Application polling the loopback Bot API, a real Service underneath."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+
+from tests.telegram.fake_bot_api import FakeBotApi, StoredMessage
+from tests.telegram.harness import btc_address_from_wif, running_bot
+
+ADDRESS = re.compile(r"\b1[1-9A-HJ-NP-Za-km-z]{25,34}\b")
+WIF = re.compile(r"WIF: (\S+)")
+
+
+def wifs(messages: list[StoredMessage]) -> list[str]:
+    return [wif for m in messages for wif in WIF.findall(m.text)]
+
+
+async def test_group_pull_posts_publicly_and_delivers_privately(fake: FakeBotApi, tmp_path: Path) -> None:
+    alice = fake.user(101, "Alice")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(alice), alice, "/start")
+        await fake.wait_for_message(alice["id"], "VaniKeys")
+        await fake.push_text(group, alice, "/pull@VaniKeysTestBot ^a")
+        post = await fake.wait_for_message(group["id"], "pulled")
+        private = await fake.wait_for(lambda: wifs(fake.messages_in(alice["id"])))
+    assert "Alice" in post.text and "^a" in post.text
+    assert re.search(r"(Common|Uncommon|Rare|Epic|Legendary|Mythic) · score \d/1", post.text)
+    assert "Odds:" in post.text and "private chat" in post.text
+    shown = ADDRESS.search(post.text).group(0)
+    assert btc_address_from_wif(private[0]) == shown
+    assert private[0] not in post.text and all(private[0] not in r.params.get("text", "")
+                                               for r in fake.calls("sendMessage")
+                                               if r.params["chat_id"] == group["id"])
+    delivery = next(r for r in fake.calls("sendMessage") if private[0] in r.params["text"])
+    assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") == "true"
+    assert [b["text"] for b in post.buttons()] == ["🎰 Pull again", "🔟 10-pull", "🧾 Order this"]
+    assert {c["command"] for c in fake.commands} >= {"pull", "order", "odds", "balance", "topup", "keys",
+                                                       "history", "leaderboard", "help"}
+
+
+async def test_never_started_user_gets_deep_link_and_start_keys_delivers(fake: FakeBotApi, tmp_path: Path) -> None:
+    bob = fake.user(202, "Bob")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(group, bob, "/pull ^b")
+        post = await fake.wait_for_message(group["id"], "pulled")
+        assert any(r.error is not None and r.error.code == 403 and r.params["chat_id"] == bob["id"]
+                   for r in fake.calls("sendMessage"))
+        link = f"https://t.me/{fake.bot_username}?start=keys"
+        assert post.button("Get my key")["url"] == link
+        assert link in post.html and "vault" in post.text
+        assert wifs(fake.messages_in(bob["id"])) == []
+
+        await fake.push_text(fake.private_chat(bob), bob, "/start keys")
+        delivered = await fake.wait_for(lambda: wifs(fake.messages_in(bob["id"])))
+        assert btc_address_from_wif(delivered[0]) == ADDRESS.search(post.text).group(0)
+
+        # delivered once: asking again sends nothing new
+        await fake.push_text(fake.private_chat(bob), bob, "/keys")
+        await fake.wait_for(lambda: len(fake.messages_in(bob["id"])) >= 3)
+        await asyncio.sleep(0.2)
+        assert len(wifs(fake.messages_in(bob["id"]))) == 1
+
+
+async def test_buttons_pull_again_and_ten_pull(fake: FakeBotApi, tmp_path: Path) -> None:
+    carol = fake.user(303, "Carol")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(carol), carol, "/start")
+        await fake.push_text(group, carol, "/pull ^c")
+        first = await fake.wait_for_message(group["id"], "pulled")
+        query = await fake.push_callback(carol, first, first.button("Pull again")["callback_data"])
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(group["id"]) if "pulled" in m.text]) == 2)
+        assert fake.callback_answered(query)
+        query10 = await fake.push_callback(carol, first, first.button("10-pull")["callback_data"])
+        ten = await fake.wait_for_message(group["id"], "Best of 10")
+        assert fake.callback_answered(query10)
+        await fake.wait_for(lambda: len(wifs(fake.messages_in(carol["id"]))) == 12)
+    assert len(ADDRESS.findall(ten.text)) == 11  # the best, then all ten
+
+
+async def test_expired_button_is_answered_with_what_to_do(fake: FakeBotApi, tmp_path: Path) -> None:
+    dave = fake.user(404, "Dave")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(group, dave, "/help")
+        help_message = await fake.wait_for_message(group["id"], "/pull")
+        query = await fake.push_callback(dave, help_message, "k|no-such-ref")
+        await fake.wait_for(lambda: fake.callback_answered(query))
+    answer = next(r for r in fake.calls("answerCallbackQuery") if r.params["callback_query_id"] == query)
+    assert "expired" in answer.params["text"] and answer.params["show_alert"] is True
+
+
+async def test_hostile_names_and_bad_patterns(fake: FakeBotApi, tmp_path: Path) -> None:
+    eve = fake.user(505, "<b>Eve</b> & <i>co")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(eve), eve, "/start")
+        await fake.push_text(group, eve, "/pull ^a")
+        post = await fake.wait_for_message(group["id"], "pulled")
+        await fake.push_text(group, eve, "/pull ^0OIl")
+        error = await fake.wait_for_message(group["id"], "⚠️")
+        await fake.push_text(group, eve, "/pull")
+        usage = await fake.wait_for_message(group["id"], "Say what to look for")
+    assert "<b>Eve</b> & <i>co" in post.text  # shown as typed, not as markup: Telegram accepted the HTML
+    assert len(error.text.splitlines()) == 1 and "0" in error.text
+    assert "/pull <pattern>" in usage.text
+    assert not [r for r in fake.requests if r.error is not None and r.error.code == 400]
+
+
+async def test_cooldown_between_pulls(fake: FakeBotApi, tmp_path: Path) -> None:
+    frank = fake.user(606, "Frank")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, config={"cooldown_s": 60}):
+        await fake.push_text(group, frank, "/pull ^a")
+        await fake.wait_for_message(group["id"], "pulled")
+        await fake.push_text(group, frank, "/pull ^a")
+        slow = await fake.wait_for_message(group["id"], "Slow down")
+    assert "s." in slow.text
+    assert len([m for m in fake.messages_in(group["id"]) if "pulled" in m.text]) == 1
+
+
+async def test_order_edits_one_message_and_announces(fake: FakeBotApi, tmp_path: Path) -> None:
+    gina = fake.user(707, "Gina")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0}) as running:
+        from bot.answers import UserRef
+
+        await running.app.service.grant(UserRef("telegram", str(gina["id"]), "Gina"), 1000)
+        await fake.push_text(fake.private_chat(gina), gina, "/start")
+        await fake.push_text(group, gina, "/order ^ab")
+        done = await fake.wait_for_message(group["id"], "is done", timeout=30)
+        progress = await fake.wait_for_message(group["id"], "Order for")
+        private = await fake.wait_for(lambda: wifs(fake.messages_in(gina["id"])))
+    edits = [r for r in fake.calls("editMessageText") if r.error is None]
+    assert edits and {r.params["message_id"] for r in edits} == {progress.data["message_id"]}
+    assert "delivered" in progress.text or "found" in progress.text
+    assert btc_address_from_wif(private[0]) == ADDRESS.search(done.text).group(0)
+    assert ADDRESS.search(done.text).group(0)[1:3].lower() == "ab"
+
+
+async def test_private_keys_never_reach_the_logs(fake: FakeBotApi, tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    hana = fake.user(808, "Hana")
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(hana), hana, "/pull ^a")
+        secret = (await fake.wait_for(lambda: wifs(fake.messages_in(hana["id"]))))[0]
+    assert secret not in caplog.text
+    assert fake.token not in caplog.text

@@ -1,0 +1,123 @@
+"""Telegram Stars top-ups: invoice, pre-checkout within 10 s, exactly-once credit, refunds."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.answers import UserRef
+from bot.frontends.telegram.stars import StarsPayload
+from tests.telegram.fake_bot_api import FakeBotApi, forbidden_blocked
+from tests.telegram.harness import running_bot
+
+
+async def balance(running, user: dict) -> int:
+    return (await running.app.service.balance(UserRef("telegram", str(user["id"])))).tokens
+
+
+async def buy_small_pack(fake: FakeBotApi, user: dict) -> str:
+    """/topup, press the Stars button, and return the invoice payload the bot issued."""
+    chat = fake.private_chat(user)
+    await fake.push_text(chat, user, "/topup")
+    menu = await fake.wait_for_message(user["id"], "Top up")
+    await fake.push_callback(user, menu, menu.button("⭐ 50 Stars")["callback_data"])
+    invoice = (await fake.wait_for(lambda: [r for r in fake.calls("sendInvoice") if r.error is None]))[-1]
+    assert invoice.params["currency"] == "XTR" and invoice.params.get("provider_token", "") == ""
+    assert invoice.params["prices"] == [{"label": "100 tokens", "amount": 50}]
+    return invoice.params["payload"]
+
+
+async def test_stars_payment_credited_once_however_often_it_arrives(fake: FakeBotApi, tmp_path: Path) -> None:
+    ivy = fake.user(1001, "Ivy")
+    async with running_bot(fake, tmp_path) as running:
+        before = await balance(running, ivy)
+        payload = await buy_small_pack(fake, ivy)
+        query = await fake.push_pre_checkout(ivy, 50, payload)
+        await fake.wait_for(lambda: query in fake.pre_checkout_answers)
+        assert fake.pre_checkout_answers[query]["ok"] is True
+        assert fake.pre_checkout_answers[query]["after_s"] < 10
+
+        update = fake.successful_payment_update(ivy, 50, payload, "stxCHARGE1")
+        for _ in range(3):  # replayed one after another ...
+            await fake.replay_update(update)
+        await fake.wait_for(lambda: any("100 tokens have arrived" in m.text for m in fake.messages_in(ivy["id"])))
+        await asyncio.gather(*(fake.replay_update(update) for _ in range(6)))  # ... and all at once
+        await asyncio.sleep(0.5)
+        assert await balance(running, ivy) == before + 100
+        notices = [m for m in fake.messages_in(ivy["id"]) if "have arrived" in m.text]
+        assert len(notices) == 1
+
+        second = fake.successful_payment_update(ivy, 50, payload, "stxCHARGE2")  # a second purchase is a second credit
+        await fake.replay_update(second)
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(ivy["id"]) if "have arrived" in m.text]) == 2)
+        assert await balance(running, ivy) == before + 200
+
+
+async def test_pre_checkout_refuses_forged_or_foreign_invoices(fake: FakeBotApi, tmp_path: Path) -> None:
+    jack, kim = fake.user(1002, "Jack"), fake.user(1003, "Kim")
+    async with running_bot(fake, tmp_path) as running:
+        payload = await buy_small_pack(fake, jack)
+        cases = {
+            "someone else": await fake.push_pre_checkout(kim, 50, payload),
+            "amount": await fake.push_pre_checkout(jack, 1, payload),
+            "not one of ours": await fake.push_pre_checkout(jack, 50, "give me 10^9 tokens"),
+            "price has changed": await fake.push_pre_checkout(
+                jack, 1, StarsPayload("small", 100_000, 1, jack["id"]).encode()),
+        }
+        await fake.wait_for(lambda: all(q in fake.pre_checkout_answers for q in cases.values()))
+        # a payment whose payload is not ours is never credited, even if Telegram delivers it
+        forged = fake.successful_payment_update(jack, 1, StarsPayload("small", 100_000, 1, kim["id"]).encode(), "stxF")
+        before = await balance(running, jack)
+        await fake.replay_update(forged)
+        await fake.wait_for_message(jack["id"], "could not match")
+        assert await balance(running, jack) == before
+    for reason, query in cases.items():
+        answer = fake.pre_checkout_answers[query]
+        assert answer["ok"] is False and reason in answer["error_message"], (reason, answer)
+
+
+async def test_refund_takes_tokens_back_once_and_returns_stars(fake: FakeBotApi, tmp_path: Path) -> None:
+    lea, admin = fake.user(1004, "Lea"), fake.user(9000, "Operator")
+    async with running_bot(fake, tmp_path) as running:
+        payload = await buy_small_pack(fake, lea)
+        await fake.replay_update(fake.successful_payment_update(lea, 50, payload, "stxREFUND"))
+        await fake.wait_for_message(lea["id"], "have arrived")
+        paid = await balance(running, lea)
+        admin_chat = fake.private_chat(admin)
+        await fake.push_text(fake.private_chat(lea), lea, "/refundstars stxREFUND")
+        await fake.wait_for_message(lea["id"], "Only the bot's operators")
+        # the first refund reaches Telegram only after the debit, and Telegram fails once
+        fake.fail_next("refundStarPayment", forbidden_blocked())
+        await fake.push_text(admin_chat, admin, "/refundstars stxREFUND")
+        await fake.wait_for(lambda: fake.calls("refundStarPayment"))
+        await fake.wait_for(lambda: len(fake.messages_in(admin["id"])) >= 1)
+        assert not fake.charges["stxREFUND"].refunded
+        await fake.push_text(admin_chat, admin, "/refundstars stxREFUND")  # retried: completes
+        await fake.wait_for_message(admin["id"], "Refunded 50 Stars")
+        await fake.push_text(admin_chat, admin, "/refundstars stxREFUND")  # again: nothing more happens
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(admin["id"]) if "Refunded" in m.text]) == 2)
+        assert fake.charges["stxREFUND"].refunded
+        assert await balance(running, lea) == paid - 100
+        assert len([m for m in fake.messages_in(lea["id"]) if "refunded" in m.text]) == 1
+        await fake.push_text(admin_chat, admin, "/refundstars nope")
+        await fake.wait_for_message(admin["id"], "No Stars payment nope")
+
+
+async def test_payment_redelivered_after_a_restart_is_not_credited_again(fake: FakeBotApi, tmp_path: Path) -> None:
+    """The bot stops after crediting but before Telegram hears it confirmed the update: it comes again."""
+    max_ = fake.user(1005, "Max")
+    async with running_bot(fake, tmp_path) as running:
+        payload = await buy_small_pack(fake, max_)
+        update = fake.successful_payment_update(max_, 50, payload, "stxRESTART")
+        await fake.replay_update(update)
+        await fake.wait_for_message(max_["id"], "have arrived")
+        credited = await balance(running, max_)
+    async with running_bot(fake, tmp_path) as running:  # same database, a fresh Application
+        polls = len(fake.calls("getUpdates"))
+        await fake.replay_update(update)
+        await fake.wait_for(lambda: len(fake.calls("getUpdates")) >= polls + 2)
+        await fake.push_text(fake.private_chat(max_), max_, "/balance")
+        await fake.wait_for_message(max_["id"], "Free pulls left")
+        await asyncio.sleep(0.3)
+        assert await balance(running, max_) == credited
+    assert len([m for m in fake.messages_in(max_["id"]) if "have arrived" in m.text]) == 1

@@ -1,0 +1,330 @@
+"""A loopback emulator of RunPod's serverless job API that runs the real worker handler.
+
+It speaks the documented wire format (POST /v2/{endpoint}/run with input and
+policy, GET /status/{id}, POST /cancel/{id}, GET /health, Authorization:
+Bearer) and moves each job through IN_QUEUE, IN_PROGRESS (with the handler's
+progress as output), COMPLETED, FAILED, CANCELLED and TIMED_OUT. Faults are
+injected per job or per request, so tests can check that every one ends in a
+verified result or a clean failure.
+
+Two ways to run jobs:
+- in process (default): the handler's own entry point, `handle_input`, on this event loop;
+- remote (`remote_worker=True`): a real `python -m gpu_worker` process in production
+  mode takes jobs the way the runpod SDK does on RunPod: it long-polls
+  /job-take/{worker}, posts progress and results to /job-done/{worker}/{job},
+  long-polls /job-stop/{worker} for cancels, and pings (see `worker_env`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from gpu_worker.formats import CURVE_ORDER
+from gpu_worker.handler import handle_input
+
+WORKER_PREFIX = "/v2/worker-side"
+
+JobFault = Literal["none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "hang"]
+
+
+@dataclass
+class EmulatedJob:
+    id: str
+    input: Any
+    policy: dict[str, int]
+    fault: JobFault
+    submitted: float
+    status: str = "IN_QUEUE"
+    output: Any = None
+    error: str | None = None
+    finished_at: float | None = None
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class RunpodEmulator:
+    api_key: str
+    endpoint_id: str
+    backend: Any
+    queue_delay_s: float = 0.0
+    progress_interval_s: float = 0.05
+    result_retention_s: float = 1800.0
+    job_faults: deque[JobFault] = field(default_factory=deque)  # consumed one per /run
+    request_faults: deque[int] = field(default_factory=deque)  # HTTP statuses for the next requests, any route
+    retry_after: str | None = None
+    jobs: dict[str, EmulatedJob] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    max_concurrent: int = 8
+    remote_worker: bool = False
+    worker_key: str = "worker-side-key"
+    pings: int = 0
+    _runner: web.AppRunner | None = None
+    _handoff: asyncio.Queue[EmulatedJob] | None = None
+    _stops: asyncio.Queue[str] | None = None
+    _slots: asyncio.Semaphore | None = None
+    base_url: str = ""
+
+    async def start(self) -> str:
+        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._handoff = asyncio.Queue()
+        self._stops = asyncio.Queue()
+        app = web.Application(middlewares=[self._middleware])
+        prefix = f"/v2/{self.endpoint_id}"
+        app.router.add_post(f"{prefix}/run", self._run)
+        app.router.add_get(f"{prefix}/status/{{job_id}}", self._status)
+        app.router.add_post(f"{prefix}/cancel/{{job_id}}", self._cancel)
+        app.router.add_get(f"{prefix}/health", self._health)
+        app.router.add_get(f"{WORKER_PREFIX}/job-take/{{worker}}", self._job_take)
+        app.router.add_post(f"{WORKER_PREFIX}/job-done/{{worker}}/{{job_id}}", self._job_done)
+        app.router.add_get(f"{WORKER_PREFIX}/job-stop/{{worker}}", self._job_stop)
+        app.router.add_get(f"{WORKER_PREFIX}/ping/{{worker}}", self._ping)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}/v2"
+        return self.base_url
+
+    async def stop(self) -> None:
+        for job in self.jobs.values():
+            if job.task is not None:
+                job.task.cancel()
+        await asyncio.gather(*(j.task for j in self.jobs.values() if j.task is not None), return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def worker_env(self) -> dict[str, str]:
+        """What RunPod sets in a worker's environment, pointing at this emulator."""
+        root = self.base_url.removesuffix("/v2") + WORKER_PREFIX
+        return {
+            "RUNPOD_WEBHOOK_GET_JOB": f"{root}/job-take/$ID?gpu=emulated",
+            "RUNPOD_WEBHOOK_POST_OUTPUT": f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=emulated",
+            "RUNPOD_WEBHOOK_PING": f"{root}/ping/$RUNPOD_POD_ID?gpu=emulated",
+            "RUNPOD_AI_API_KEY": self.worker_key,
+            "RUNPOD_POD_ID": "emulated-pod",
+            "RUNPOD_PING_INTERVAL": "1000",
+        }
+
+    def count(self, route: str) -> int:
+        return sum(1 for _, path in self.requests if route in path)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(WORKER_PREFIX):
+            # The worker side: RunPod hands the worker its own key (no Bearer), and the
+            # client-facing faults below are not the worker's to see.
+            if request.headers.get("Authorization") != self.worker_key:
+                return web.json_response({"error": "Unauthorized"}, status=401)
+            return await handler(request)
+        self.requests.append((request.method, request.path))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        if self.request_faults:
+            status = self.request_faults.popleft()
+            headers = {"Retry-After": self.retry_after} if self.retry_after and status == 429 else {}
+            if status == 200:
+                return web.Response(text="<html>gateway hiccup</html>", status=200, content_type="text/html")
+            return web.json_response({"error": "injected"}, status=status, headers=headers)
+        self._expire()
+        return await handler(request)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for job_id, job in list(self.jobs.items()):
+            ttl_s = job.policy.get("ttl", 86_400_000) / 1000
+            gone_at = job.finished_at + self.result_retention_s if job.finished_at is not None else job.submitted + ttl_s
+            if now >= gone_at:
+                if job.task is not None:
+                    job.task.cancel()
+                del self.jobs[job_id]
+
+    async def _run(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict) or "input" not in body:
+            return web.json_response({"error": "input is required"}, status=400)
+        policy = body.get("policy") or {}
+        if policy.get("executionTimeout", 600_000) < 5000 or policy.get("ttl", 86_400_000) < 10_000:
+            return web.json_response({"error": "policy out of range"}, status=400)
+        job = EmulatedJob(
+            id=f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-emu",
+            input=body["input"],
+            policy=policy,
+            fault=self.job_faults.popleft() if self.job_faults else "none",
+            submitted=time.monotonic(),
+        )
+        self.jobs[job.id] = job
+        job.task = asyncio.create_task(self._execute(job))
+        return web.json_response({"id": job.id, "status": "IN_QUEUE"})
+
+    async def _execute(self, job: EmulatedJob) -> None:
+        assert self._slots is not None
+        await asyncio.sleep(self.queue_delay_s)
+        async with self._slots:
+            if job.status != "IN_QUEUE":
+                return
+            job.status = "IN_PROGRESS"
+            if job.fault == "timed_out":
+                self._finish(job, "TIMED_OUT")
+                return
+            if job.fault == "fail":
+                self._finish(job, "FAILED", error="worker_error: the grinder failed (RuntimeError); resubmit the job")
+                return
+            if job.fault == "reject":  # a worker running a newer or stricter engine than the bot
+                self._finish(job, "FAILED", error="bad_pattern: this worker does not accept that pattern")
+                return
+            if job.fault == "self_check":  # what the handler answers when the session's own verification fails
+                self._finish(job, "FAILED", error="verification_failed: a hit's secret does not derive its identifier")
+                return
+            if job.fault == "hang":
+                await asyncio.sleep(3600)
+            if self.remote_worker:
+                await self._run_remotely(job)
+                return
+            execution_timeout_s = job.policy.get("executionTimeout", 600_000) / 1000
+
+            def report(progress: dict[str, Any]) -> None:
+                if job.status == "IN_PROGRESS":
+                    job.output = json.loads(json.dumps(progress))
+
+            try:
+                answer = await asyncio.wait_for(
+                    _run_handler(job.input, self.backend, report, self.progress_interval_s), execution_timeout_s
+                )
+            except asyncio.TimeoutError:
+                self._finish(job, "TIMED_OUT")
+                return
+            if "error" in answer:
+                self._finish(job, "FAILED", error=str(answer["error"]))
+            elif job.fault == "garbage":
+                self._finish(job, "COMPLETED", output={"checked": "lots", "results": "trust me"})
+            elif job.fault == "wrong_key":
+                self._finish(job, "COMPLETED", output=_tampered(answer))
+            else:
+                self._finish(job, "COMPLETED", output=answer)
+
+    async def _run_remotely(self, job: EmulatedJob) -> None:
+        """Hand the job to the worker process and hold its slot until the worker reports back."""
+        assert self._handoff is not None
+        job.status = "IN_QUEUE"  # until a worker takes it
+        await self._handoff.put(job)
+        execution_timeout_s = job.policy.get("executionTimeout", 600_000) / 1000
+        started = None
+        while job.status in ("IN_QUEUE", "IN_PROGRESS"):
+            await asyncio.sleep(0.02)
+            if job.status == "IN_PROGRESS":
+                started = started or time.monotonic()
+                if time.monotonic() - started > execution_timeout_s:
+                    self._finish(job, "TIMED_OUT")
+                    await self._signal_stop(job.id)
+
+    async def _job_take(self, request: web.Request) -> web.Response:
+        assert self._handoff is not None
+        try:
+            job = await asyncio.wait_for(self._handoff.get(), timeout=1.0)
+        except asyncio.TimeoutError:
+            return web.Response(status=204)
+        if job.status != "IN_QUEUE":  # cancelled while queued
+            return web.Response(status=204)
+        job.status = "IN_PROGRESS"
+        return web.json_response({"id": job.id, "input": job.input})
+
+    async def _job_done(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        body = json.loads(await request.text())  # the SDK posts JSON with a form content type
+        if job is None or job.status != "IN_PROGRESS":
+            return web.json_response({"ignored": True})  # late news about a finished or cancelled job
+        if body.get("status") == "IN_PROGRESS":
+            job.output = body.get("output")
+        elif body.get("error"):
+            self._finish(job, "FAILED", error=str(body["error"]))
+        elif job.fault == "garbage":
+            self._finish(job, "COMPLETED", output={"checked": "lots", "results": "trust me"})
+        elif job.fault == "wrong_key":
+            self._finish(job, "COMPLETED", output=_tampered(body.get("output")))
+        else:
+            self._finish(job, "COMPLETED", output=body.get("output"))
+        return web.json_response({"ok": True})
+
+    async def _job_stop(self, request: web.Request) -> web.Response:
+        assert self._stops is not None
+        try:
+            first = await asyncio.wait_for(self._stops.get(), timeout=1.0)
+        except asyncio.TimeoutError:
+            return web.Response(status=204)
+        ids = [first]
+        while not self._stops.empty():
+            ids.append(self._stops.get_nowait())
+        return web.json_response({"jobsToStop": ids})
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        self.pings += 1
+        return web.json_response({"ok": True})
+
+    async def _signal_stop(self, job_id: str) -> None:
+        if self.remote_worker and self._stops is not None:
+            await self._stops.put(job_id)
+
+    def _finish(self, job: EmulatedJob, status: str, *, output: Any = None, error: str | None = None) -> None:
+        job.status, job.output, job.error, job.finished_at = status, output, error, time.monotonic()
+
+    async def _status(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": "request does not exist"}, status=404)
+        body: dict[str, Any] = {"id": job.id, "status": job.status, "delayTime": 0}
+        if job.output is not None:
+            body["output"] = job.output
+        if job.error is not None:
+            body["error"] = job.error
+        return web.json_response(body)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": "request does not exist"}, status=404)
+        self.cancelled.append(job.id)
+        if job.status in ("IN_QUEUE", "IN_PROGRESS"):
+            if job.status == "IN_PROGRESS":
+                await self._signal_stop(job.id)
+            if job.task is not None:
+                job.task.cancel()
+            self._finish(job, "CANCELLED")
+        return web.json_response({"id": job.id, "status": job.status})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        statuses = [job.status for job in self.jobs.values()]
+        return web.json_response(
+            {
+                "jobs": {
+                    "completed": statuses.count("COMPLETED"),
+                    "failed": statuses.count("FAILED"),
+                    "inProgress": statuses.count("IN_PROGRESS"),
+                    "inQueue": statuses.count("IN_QUEUE"),
+                    "retried": 0,
+                },
+                "workers": {"idle": 1, "running": statuses.count("IN_PROGRESS")},
+            }
+        )
+
+
+async def _run_handler(job_input: Any, backend: Any, report: Any, interval: float) -> dict[str, Any]:
+    # The worker's own entry point, with progress going to this emulator instead of RunPod.
+    return await handle_input(job_input, backend, report=report, progress_interval_s=interval)
+
+
+def _tampered(answer: dict[str, Any]) -> dict[str, Any]:
+    """The same answer with each secret replaced by a different valid key: what a lying worker sends."""
+    tampered = json.loads(json.dumps(answer))
+    for hit in tampered["results"]:
+        hit["secret"] = f"{(int(hit['secret'], 16) % (CURVE_ORDER - 1)) + 1:064x}"
+    return tampered

@@ -1,0 +1,194 @@
+"""The runpod backend against the emulator running the real handler: every status and fault ends cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.grinding import GrindingError, GrindProgress, make_client
+from bot.grinding.runpod_backend import RunpodGrindingClient
+from gpu_worker.job import GrindJob
+from gpu_worker.verify import verify_hit
+
+from .conftest import API_KEY, ENDPOINT_ID, FAST_RETRY
+from .runpod_emulator import RunpodEmulator
+
+PULL = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 400, "top": 2})
+SLOW = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 10**12, "time_limit_s": 1.0})
+WAIT_LIMIT_S = 20  # every test ends well before this, or it is a hang
+
+
+def make(emulator: RunpodEmulator, **settings: object) -> RunpodGrindingClient:
+    client = make_client(
+        "runpod",
+        api_key=API_KEY,
+        endpoint_id=ENDPOINT_ID,
+        base_url=emulator.base_url,
+        retry=FAST_RETRY,
+        poll_interval_s=0.05,
+        max_poll_interval_s=0.1,
+        **settings,
+    )
+    assert isinstance(client, RunpodGrindingClient)
+    return client
+
+
+@pytest.fixture
+async def client(emulator: RunpodEmulator) -> AsyncIterator[RunpodGrindingClient]:
+    c = make(emulator)
+    yield c
+    await c.close()
+
+
+async def test_a_pull_comes_back_verified(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    job_id = await client.submit(PULL)
+    result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert result.checked == 400 and len(result.results) == 2
+    for hit in result.results:
+        verify_hit(PULL, hit)
+    policy = emulator.jobs[job_id].policy
+    assert policy["executionTimeout"] == round((PULL.time_limit_s + 60) * 1000)
+    assert policy["ttl"] > policy["executionTimeout"]
+
+
+async def test_queue_delay_and_progress_are_followed(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    emulator.queue_delay_s = 0.4
+    seen: list[GrindProgress] = []
+    job_id = await client.submit(SLOW)
+    result = await asyncio.wait_for(client.wait(job_id, SLOW, seen.append), WAIT_LIMIT_S)
+    assert emulator.count("/status/") >= 5  # polled through IN_QUEUE and IN_PROGRESS
+    assert seen and all(p.checked > 0 and p.rate > 0 for p in seen)
+    assert seen[-1].checked <= result.checked
+
+
+async def test_async_progress_callbacks_and_failing_ones_are_fine(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    calls: list[int] = []
+
+    async def shaky(progress: GrindProgress) -> None:
+        calls.append(progress.checked)
+        raise RuntimeError("the chat message could not be edited")
+
+    job_id = await client.submit(SLOW)
+    result = await asyncio.wait_for(client.wait(job_id, SLOW, shaky), WAIT_LIMIT_S)
+    assert calls and result.checked > 0
+
+
+async def test_429s_and_5xx_while_polling_are_ridden_out(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    emulator.request_faults.extend([429, 503])
+    job_id = await client.submit(PULL)
+    emulator.request_faults.extend([500, 429, 502])
+    result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert result.checked == 400
+
+
+async def test_runpod_unreachable_is_unavailable(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    emulator.request_faults.extend([503] * FAST_RETRY.attempts)
+    with pytest.raises(GrindingError) as caught:
+        await client.submit(PULL)
+    assert caught.value.code == "unavailable" and caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("timed_out", "timed_out"),
+        ("fail", "failed"),
+        ("self_check", "worker_fault"),
+        ("garbage", "worker_fault"),
+        ("wrong_key", "worker_fault"),
+    ],
+)
+async def test_each_fault_is_a_clean_failure(
+    emulator: RunpodEmulator, client: RunpodGrindingClient, fault: str, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.job_faults.append(fault)  # type: ignore[arg-type]
+    job_id = await client.submit(PULL)
+    with caplog.at_level(logging.INFO), pytest.raises(GrindingError) as caught:
+        await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert caught.value.code == code
+    if code == "worker_fault":
+        assert "worker fault" in caplog.text and job_id in caplog.text
+    if fault == "wrong_key":
+        for hit in emulator.jobs[job_id].output["results"]:
+            assert hit["secret"] not in caplog.text
+
+
+async def test_a_bad_job_is_rejected_not_retried(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    raw = PULL.model_dump(mode="json")
+    raw["pattern"] = "0O"
+    raw["case"] = "exact"
+    job_id = await emulator_submit_raw(client, raw)
+    with pytest.raises(GrindingError) as caught:
+        await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert caught.value.code == "rejected" and not caught.value.retryable
+    assert "bad_pattern" in caught.value.message
+
+
+async def emulator_submit_raw(client: RunpodGrindingClient, raw: dict[str, object]) -> str:
+    """A job that would not validate here (a stale or hostile bot): the worker must refuse it itself."""
+    return await client.api.run(raw, client.policy_for(PULL))
+
+
+async def test_cancel_while_running_is_reported_as_cancelled(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    job_id = await client.submit(SLOW)
+    waiter = asyncio.create_task(client.wait(job_id, SLOW))
+    await asyncio.sleep(0.2)
+    await client.cancel(job_id)
+    with pytest.raises(GrindingError) as caught:
+        await asyncio.wait_for(waiter, WAIT_LIMIT_S)
+    assert caught.value.code == "cancelled"
+    assert emulator.jobs[job_id].status == "CANCELLED"
+    await client.cancel(job_id)  # a second cancel of a finished job is harmless
+    await client.cancel("never-existed")
+
+
+async def test_an_expired_result_is_lost(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    emulator.result_retention_s = 0.0
+    job_id = await client.submit(PULL)
+    with pytest.raises(GrindingError) as caught:
+        await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert caught.value.code == "lost"
+
+
+async def test_a_job_stuck_past_its_ttl_is_cancelled_and_times_out(emulator: RunpodEmulator) -> None:
+    emulator.job_faults.append("hang")
+    skew = [0.0]
+    client = make(emulator, clock=lambda: time.monotonic() + skew[0])
+    try:
+        job_id = await client.submit(SLOW)
+        waiter = asyncio.create_task(client.wait(job_id, SLOW))
+        await asyncio.sleep(0.2)
+        skew[0] = client.policy_for(SLOW).ttl_s + 120  # the job has now outlived anything RunPod allows
+        with pytest.raises(GrindingError) as caught:
+            await asyncio.wait_for(waiter, WAIT_LIMIT_S)
+    finally:
+        await client.close()
+    assert caught.value.code == "timed_out"
+    assert job_id in emulator.cancelled
+
+
+async def test_a_restarted_bot_resumes_waiting_on_its_job(emulator: RunpodEmulator) -> None:
+    first = make(emulator)
+    job_id = await first.submit(SLOW)
+    await first.close()  # the bot goes down; the job keeps running at RunPod
+    second = make(emulator)
+    try:
+        result = await asyncio.wait_for(second.wait(job_id, SLOW), WAIT_LIMIT_S)
+    finally:
+        await second.close()
+    assert result.checked > 0
+
+
+async def test_health_reports_queue_and_workers(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    emulator.queue_delay_s = 60
+    await client.submit(PULL)
+    health = await client.health()
+    assert health.jobs_in_queue == 1 and health.workers_idle == 1
+    emulator.request_faults.extend([503] * FAST_RETRY.attempts)
+    with pytest.raises(GrindingError) as caught:
+        await client.health()
+    assert caught.value.code == "unavailable"
