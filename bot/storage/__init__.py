@@ -53,14 +53,37 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on any exception."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._finish("BEGIN IMMEDIATE")
                 yield Tx(self._conn)
+                await self._finish("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    await self._finish("ROLLBACK")
                 raise
-            else:
-                await self._conn.execute("COMMIT")
+
+    async def _finish(self, statement: str) -> None:
+        """Run a transaction boundary to completion even if our task is cancelled meanwhile.
+
+        aiosqlite runs statements on its own thread: a cancelled await does not
+        stop the statement, it only stops us waiting for it. Were BEGIN or
+        ROLLBACK abandoned that way, the lock would be released while the shared
+        connection sits inside a transaction, and the next BEGIN would fail.
+        The cancellation is re-raised once the statement is done, so that
+        `connection.in_transaction` is true exactly when a ROLLBACK is owed.
+        """
+        step = asyncio.ensure_future(self._conn.execute(statement))
+        cancelled = False
+        while not step.done():
+            try:
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                if step.cancelled():
+                    raise
+                cancelled = True
+        await (await step).close()
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
@@ -89,10 +88,6 @@ async def test_order_button_quotes_privately_then_confirm_places_the_order(harne
     assert balance_after < balance_before
 
 
-@pytest.mark.xfail(raises=sqlite3.OperationalError, strict=False,
-                   reason="bot/storage Database.transaction(): a task cancelled while BEGIN IMMEDIATE runs leaves the "
-                          "transaction open ('cannot start a transaction within a transaction' on close); "
-                          "remove this mark once storage shields BEGIN/COMMIT/ROLLBACK from cancellation")
 async def test_an_order_placed_before_a_restart_is_finished_in_its_message_after_it(fake: FakeDiscord,
                                                                                      tmp_path) -> None:
     """The Origin stored with the order is all a new process needs to keep editing the same message."""
