@@ -11,12 +11,17 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gpu_worker.cli import build_parser, run
 
 from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from payments.config import StripeSettings
 
 log = logging.getLogger("vanikeys")
 
@@ -63,38 +68,77 @@ async def _console(settings: Settings, user: str, community: str | None, as_json
 
 def cmd_bot(args: argparse.Namespace) -> int:
     settings = _settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stripe = _stripe_settings()
     platforms = [name for name, token in (("discord", settings.discord_token), ("telegram", settings.telegram_token))
                  if token]
-    if not platforms:
-        return asyncio.run(_console(settings, "you", "console", False))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_bot(settings, platforms))
-    return 0
+    # With no chat platform the console is the front end, and log lines would interleave with it.
+    logging.basicConfig(level=logging.INFO if platforms else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_bot(settings, stripe, platforms))
+    except KeyboardInterrupt:
+        return 0
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        if _is_rejected_token(exc):
+            return _fail(f"{type(exc).__name__}: {exc}. Check DISCORD_TOKEN / TELEGRAM_TOKEN.")
+        raise
 
 
-async def _bot(settings: Settings, platforms: list[str]) -> None:
+def _stripe_settings() -> StripeSettings | None:
+    """Validated before anything starts: half a Stripe configuration is an error, not "no payments"."""
+    from payments.config import StripeSettings
+    from payments.errors import PaymentsError
+
+    try:
+        return StripeSettings.from_env()
+    except PaymentsError as exc:
+        raise SystemExit(_fail(exc.message)) from None
+
+
+def _is_rejected_token(exc: BaseException) -> bool:
+    import discord
+    import telegram.error
+
+    return isinstance(exc, (discord.LoginFailure, telegram.error.InvalidToken))
+
+
+async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: list[str]) -> int:
+    """Run every front end (the console when no platform is configured) until one stops or SIGTERM."""
     from bot.app import create_app
+    from bot.frontends.console import run_console
 
+    stopping = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
-        if settings.stripe_configured:
-            from payments.config import StripeSettings
+        if stripe is not None:
             from payments.webhook import webhook_server
 
-            stripe_settings = StripeSettings.from_env()
-            if stripe_settings is not None:
-                await stack.enter_async_context(webhook_server(stripe_settings, app.service.apply_instruction))
-        runners = []
-        for platform in platforms:
-            module = importlib.import_module(f"bot.frontends.{platform}")
-            runners.append(asyncio.create_task(module.run(app, settings), name=platform))
-        log.info("running: %s", ", ".join(platforms))
+            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction))
+            log.info("Stripe webhook listening at %s", webhook.url)
+        front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
+                                          name=platform) for platform in platforms]
+        if not platforms:
+            front_ends.append(asyncio.create_task(
+                run_console(app.service, user_name="you", community_name="console", as_json=False), name="console"))
+        stop = asyncio.create_task(stopping.wait(), name="sigterm")
         try:
-            await asyncio.gather(*runners)
+            done, _ = await asyncio.wait([*front_ends, stop], return_when=asyncio.FIRST_COMPLETED)
+            if not platforms and stripe is not None and not stop.done():
+                # The console reached end of input (a container has none): payments still need the webhook.
+                log.warning("console closed; still serving the Stripe webhook until stopped (Ctrl-C or SIGTERM)")
+                await stop
         finally:
-            for task in runners:
+            for task in [*front_ends, stop]:
                 task.cancel()
-            await asyncio.gather(*runners, return_exceptions=True)
+            await asyncio.gather(*front_ends, stop, return_exceptions=True)
+        for task in done:
+            if task is not stop and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        console = front_ends[0] if not platforms else None
+        return console.result() if console is not None and console in done else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,9 +44,9 @@ class Settings:
     # grinding
     backend: str = "auto"                   # auto | local | python | native | cuda | runpod
     pull_budget_gpu: int = 1 << 28          # keys per pull on a GPU
-    pull_budget_cpu: int = 30_000           # keys per pull on a CPU: answers in a few seconds
+    pull_budget_cpu: int | None = None      # keys per pull on a CPU; None: about a second's work (cpu_build)
     gpu_keys_per_s: float = 2.0e9           # planning rate for order time estimates
-    cpu_keys_per_s: float = 2.0e4
+    cpu_keys_per_s: float | None = None     # None: estimated from the core count and cpu_build
 
     # prices and limits (tokens are integers)
     pull_price: int = 10                    # tokens per pull once the free pulls are used
@@ -87,12 +87,29 @@ class Settings:
         )
 
     @property
+    def cpu_build(self) -> str:
+        """Which build grinds on a CPU: "native" (compiled kernel) where a C++ compiler is, else "python"."""
+        if self.effective_backend == "python" or not _native_compiler_available():
+            return "python"
+        return "native"
+
+    @property
     def pull_budget(self) -> int:
-        return self.pull_budget_gpu if self.on_gpu else self.pull_budget_cpu
+        if self.on_gpu:
+            return self.pull_budget_gpu
+        if self.pull_budget_cpu is not None:
+            return self.pull_budget_cpu
+        return 1 << 22 if self.cpu_build == "native" else 1 << 15
 
     @property
     def keys_per_s(self) -> float:
-        return self.gpu_keys_per_s if self.on_gpu else self.cpu_keys_per_s
+        if self.on_gpu:
+            return self.gpu_keys_per_s
+        if self.cpu_keys_per_s is not None:
+            return self.cpu_keys_per_s
+        # Measured on a 2-core x86-64 box (BENCHMARKS.md), per core and rounded down.
+        per_core = 2.0e6 if self.cpu_build == "native" else 3.0e4
+        return per_core * (os.cpu_count() or 1)
 
     @property
     def resolved_vault_key_file(self) -> Path:
@@ -115,6 +132,13 @@ class Settings:
             values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         values.update(os.environ if environ is None else environ)
         return _settings_from(values)
+
+
+@functools.lru_cache(maxsize=1)
+def _native_compiler_available() -> bool:
+    from gpu_worker.grinders.native import compiler
+
+    return compiler() is not None
 
 
 @functools.lru_cache(maxsize=1)

@@ -335,7 +335,7 @@ class Jobs:
         spec = record.spec
         job = record.grind_job(spec.budget)
         pattern = job.compiled()
-        odds = odds_of(pattern)
+        odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         crashed_once = False
         renewed = time.monotonic()
 
@@ -376,7 +376,7 @@ class Jobs:
         spec = record.spec
         template = record.grind_job(max(1, min(MAX_BUDGET, spec.budget)))
         pattern = template.compiled()
-        odds = odds_of(pattern)
+        odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         row = await self.db.fetchone("SELECT order_state FROM jobs WHERE job_id = ?", (record.job_id,))
         state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
         last_shown = 0.0
@@ -427,6 +427,9 @@ class Jobs:
         best_index = max(range(len(keys)), key=lambda i: (keys[i].one_in_pulls, keys[i].score, -i))
         result = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index, "backend": backend}
         async with self.db.transaction() as tx:
+            if await self.vault.issued_elsewhere(tx, record.job_id, [k.identifier for k in keys]):
+                raise VanikeysError("verification_failed", "the grinder returned a key that was already handed out "
+                                                           "(a replayed result): the job was refunded")
             changed = await tx.execute(
                 "UPDATE jobs SET status = 'found', result = ?, keys_checked = ?, elapsed_s = ?, best_one_in = ?, "
                 "updated_at = ? WHERE job_id = ? AND status = 'running'",

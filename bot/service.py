@@ -104,7 +104,7 @@ class Service:
             raise ServiceError("bad_count", f"count must be 1 or 10, not {count!r}: type /pull <pattern> [format] 10 "
                                             f"for a 10-pull (it costs {self.settings.ten_pull_pulls} pulls)")
         compiled = _compile(pattern, format, exact_case, fuzzy)
-        odds = odds_of(compiled)
+        odds = await asyncio.to_thread(odds_of, compiled)
         spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
@@ -146,7 +146,7 @@ class Service:
                 split = parse_pubkey(pubkey.strip()).format(compressed=True).hex()
             except VanikeysError as exc:
                 raise ServiceError(exc.code, exc.message) from None
-        odds = odds_of(compiled)
+        odds = await asyncio.to_thread(odds_of, compiled)
         price, refusal = self._order_price(odds)
         if price is None:
             raise ServiceError("too_hard", refusal or "this pattern is too hard to order")
@@ -165,7 +165,7 @@ class Service:
     async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
                    fuzzy: bool = False) -> OddsAnswer:
         compiled = _compile(pattern, format, exact_case, fuzzy)
-        return self._odds_answer(compiled, odds_of(compiled))
+        return self._odds_answer(compiled, await asyncio.to_thread(odds_of, compiled))
 
     async def balance(self, user: UserRef) -> BalanceAnswer:
         _check_user(user)

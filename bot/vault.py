@@ -98,6 +98,19 @@ class Vault:
             (job_id, position, identifier, secret_kind, nonce, sealed, time.time()),
         )
 
+    async def issued_elsewhere(self, tx: Tx, job_id: str, identifiers: list[str]) -> list[str]:
+        """Those of `identifiers` the vault has held for another job (purged rows keep their identifier).
+
+        A fresh CSPRNG start per job makes a repeat impossible by chance; one means a
+        replayed or forged grinder result, and a key two people hold is worth nothing.
+        """
+        repeated = [i for n, i in enumerate(identifiers) if i in identifiers[:n]]
+        for identifier in dict.fromkeys(identifiers):
+            if await tx.fetchone("SELECT 1 FROM vault WHERE identifier = ? AND job_id != ? LIMIT 1",
+                                 (identifier, job_id)):
+                repeated.append(identifier)
+        return repeated
+
     async def open_job(self, job_id: str) -> list[SealedSecret]:
         """The job's secrets, decrypted, in position order; empty once purged."""
         rows = await self.db.fetchall(

@@ -97,4 +97,8 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (job_id, position)
         )""",
     ],
+    # 2: look up identifiers already issued, to refuse a replayed grinder result
+    [
+        "CREATE INDEX vault_identifier ON vault (identifier)",
+    ],
 ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -99,3 +103,50 @@ def test_vanikeys_bot_with_no_platform_token_runs_the_console(tmp_path: Path) ->
                           input="/topup\n", capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "payments are not configured" in done.stdout
+
+
+def _bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
+    env.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32,
+               PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def test_vanikeys_bot_refuses_half_a_stripe_configuration(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path,
+                          env=_bot_env(tmp_path, STRIPE_API_KEY="sk_test_123"), input="/balance\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "STRIPE_WEBHOOK_SECRET is not set" in done.stderr
+    assert done.stdout == "", "nothing starts on a bad configuration"
+
+
+def test_vanikeys_bot_keeps_serving_stripe_after_the_console_closes_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _bot_env(tmp_path, STRIPE_API_KEY="sk_test_123", STRIPE_WEBHOOK_SECRET="whsec_test",
+                   VANIKEYS_WEBHOOK_PORT=str(port))
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        healthy = None
+        while healthy is None and time.monotonic() < deadline and bot.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    healthy = json.loads(response.read())
+            except OSError:
+                time.sleep(0.2)
+        assert healthy == {"ok": True}, f"no webhook server (exit {bot.poll()})"
+        time.sleep(0.5)
+        assert bot.poll() is None, "the bot exited when the console reached end of input"
+        bot.send_signal(signal.SIGTERM)
+        _, stderr = bot.communicate(timeout=30)
+        assert bot.returncode == 0, stderr
+        assert "still serving the Stripe webhook" in stderr
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate()

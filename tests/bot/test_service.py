@@ -183,6 +183,34 @@ async def test_a_forged_worker_result_is_refused_and_the_pull_refunded(settings:
         assert (await app.db.fetchone("SELECT COUNT(*) AS n FROM vault"))["n"] == 0
 
 
+class ReplayingGrinder(InProcessGrindingClient):
+    """A worker that hands every job the first result it ever produced (a replayed response)."""
+
+    first: GrindResult | None = None
+
+    async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:
+        real = await super().wait(job_id, job, on_progress)
+        if ReplayingGrinder.first is None:
+            ReplayingGrinder.first = real
+        return ReplayingGrinder.first
+
+
+async def test_a_replayed_worker_result_is_never_handed_to_a_second_person(settings: Settings) -> None:
+    async with create_app(settings, grinder=ReplayingGrinder("python")) as app:
+        fe = RecordingFrontEnd()
+        app.service.register_frontend(fe)
+        await app.service.grant(ALICE, 3)
+        await app.service.grant(BOB, 3)
+        first = await app.service.pull(ALICE, None, "ab")
+        with pytest.raises(ServiceError) as err:
+            await app.service.pull(BOB, None, "ab")
+        assert err.value.code == "grind_failed" and "already handed out" in err.value.message
+        assert [user for user, _ in fe.deliveries] == [ALICE]
+        assert fe.deliveries[0][1].secrets[0].identifier == first.keys[0].identifier
+        assert (await app.service.balance(BOB)).tokens == 3, "Bob's pull was refunded"
+        assert await app.ledger.audit() == []
+
+
 async def test_payments_credit_once_claw_back_into_debt_and_freeze(app: App, frontend: RecordingFrontEnd) -> None:
     buy = LedgerInstruction(platform="test", user_id="alice", tokens=10, idempotency_key="stripe:checkout:cs_1",
                             reason="purchase", notice="10 tokens have arrived", stripe_id="cs_1")
