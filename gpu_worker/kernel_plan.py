@@ -22,14 +22,17 @@ side needs the same change on the other.
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .formats import CURVE_ORDER, HEX_ALPHABET, AddressFormat
 from .keyspace import Candidate
 from .patterns import Pattern, char_classes
 from .positions import body_components
+
+if TYPE_CHECKING:
+    from .grinders.base import ScanPlan
 
 # Mirrors of the C constants (vk_common.cuh, match.cuh, grind.cuh).
 MAX_TERMS = 16
@@ -292,6 +295,31 @@ class LaunchResult:
     count: int  # how many the kernel reported (more than the buffer held: overflow)
     histogram: tuple[int, ...]
     degenerate: bool
+
+
+def scan_plan(
+    plan: ScanPlan,
+    first_key: int,
+    n_keys: int,
+    launch: Callable[[ScanPlan, KernelPattern, int, int, int], LaunchResult],
+    capacity: int,
+) -> list[Candidate]:
+    """Backend.scan for a build of the kernel (native or cuda).
+
+    `launch(plan, pattern, first_key, n_keys, min_score)` runs the kernel once;
+    what it cannot do (a degenerate window) goes to the python reference.
+    """
+    if n_keys <= 0 or plan.min_score > plan.pattern.max_score:
+        return []
+    pattern = compile_pattern(plan.pattern)
+
+    def fallback(first: int, count: int, min_score: int) -> list[Candidate]:
+        from .grinders.python import scan_range
+
+        return scan_range(replace(plan, min_score=min_score), first, count)
+
+    return scan_exactly(lambda first, count, min_score: launch(plan, pattern, first, count, min_score),
+                        fallback, first_key, n_keys, plan.min_score, plan.max_candidates, capacity)
 
 
 def scan_exactly(

@@ -405,7 +405,7 @@ class _TermByTermModel:
         self._outcomes: dict[tuple[int, int], dict[tuple[int, int], float]] = {}
 
     def distribution(self) -> list[float]:
-        model, length = self.model, self.body.length
+        model = self.model
         frontier: dict[tuple[int, int], float] = defaultdict(float)  # (score, next position) -> P
         if self.body.first_term_masses is None:
             frontier[(0, 0)] = 1.0

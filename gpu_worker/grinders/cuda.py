@@ -34,10 +34,9 @@ from ..kernel_plan import (
     LaunchResult,
     ScanOut,
     ScanWindow,
-    compile_pattern,
     generator_table,
     launch_params,
-    scan_exactly,
+    scan_plan,
     walk_is_safe,
 )
 from ..keyspace import Candidate
@@ -169,22 +168,8 @@ class CudaBackend:
         return self._sms * 8 * THREADS_PER_BLOCK  # enough resident warps to hide latency on any sm_80+
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
-        if n_keys <= 0 or plan.min_score > plan.pattern.max_score:
-            return []
-        pattern = compile_pattern(plan.pattern)
-
-        def launch(first: int, count: int, min_score: int) -> LaunchResult:
-            return self._launch(plan, pattern, first, count, min_score)
-
-        def fallback(first: int, count: int, min_score: int) -> list[Candidate]:
-            from dataclasses import replace
-
-            from .python import scan_range
-
-            return scan_range(replace(plan, min_score=min_score), first, count)
-
         with self._lock:
-            return scan_exactly(launch, fallback, first_key, n_keys, plan.min_score, plan.max_candidates, self.capacity)
+            return scan_plan(plan, first_key, n_keys, self._launch, self.capacity)
 
     def _points_per_item(self, n_points: int) -> int:
         # Enough work per thread to amortise its one scalar multiplication, but spread small

@@ -32,10 +32,9 @@ from ..kernel_plan import (
     ScanOut,
     ScanParams,
     ScanWindow,
-    compile_pattern,
     generator_table,
     launch_params,
-    scan_exactly,
+    scan_plan,
     walk_is_safe,
 )
 from ..keyspace import Candidate
@@ -134,21 +133,7 @@ class NativeBackend:
         self._launch_lock = threading.Lock()  # one launch at a time uses the candidate buffer
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
-        if n_keys <= 0 or plan.min_score > plan.pattern.max_score:
-            return []
-        pattern = compile_pattern(plan.pattern)
-
-        def launch(first: int, count: int, min_score: int) -> LaunchResult:
-            return self._launch(plan, pattern, first, count, min_score)
-
-        def fallback(first: int, count: int, min_score: int) -> list[Candidate]:
-            from dataclasses import replace
-
-            from .python import scan_range
-
-            return scan_range(replace(plan, min_score=min_score), first, count)
-
-        return scan_exactly(launch, fallback, first_key, n_keys, plan.min_score, plan.max_candidates, self.capacity)
+        return scan_plan(plan, first_key, n_keys, self._launch, self.capacity)
 
     def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
         window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)

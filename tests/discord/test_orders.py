@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-
-import pytest
-
 from bot.answers import UserRef
 from gpu_worker.formats import FORMATS, identifier_from_secret
 from gpu_worker.patterns import is_full, parse_pattern
