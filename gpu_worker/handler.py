@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import VanikeysError
-from .job import GrindJob, GrindResult
+from .job import GrindJob, GrindResult, error_payload
 
 if TYPE_CHECKING:
     from .grinders import Backend, GrindProgress
@@ -91,7 +91,7 @@ async def handle_input(
         job = GrindJob.parse(raw_input)
     except VanikeysError as err:
         log.info("rejected a job: %s", err.code)
-        return {"error": f"{err.code}: {err.message}"}
+        return error_payload(err)
     except Exception as exc:  # a malformed input must never take the worker down
         log.warning("rejected a job that could not be read (%s)", type(exc).__name__)
         return {"error": "bad_job: the job could not be read: send one JSON object as DESIGN.md's grind job"}
@@ -100,7 +100,7 @@ async def handle_input(
         result = await grind_paced(job, backend, report=report, progress_interval_s=progress_interval_s)
     except VanikeysError as err:
         log.warning("job failed: %s", err.code)
-        return {"error": f"{err.code}: {err.message}"}
+        return error_payload(err)
     except Exception as exc:
         # The exception text is not logged: a grinder's message could quote key material.
         log.error("grinder failed with %s; asking RunPod for a fresh worker", type(exc).__name__)

@@ -127,5 +127,11 @@ class GrindResult(BaseModel):
         return any(hit.full for hit in self.results)
 
 
-def error_payload(err: VanikeysError) -> dict[str, dict[str, str]]:
-    return {"error": {"code": err.code, "message": err.message}}
+def error_payload(err: VanikeysError) -> dict[str, str]:
+    """A refused or failed job as the worker answers it: `{"error": "code: message"}`.
+
+    A string, not DESIGN.md's {"code", "message"} object: RunPod marks a job
+    FAILED and reports its `error` as text, and the client reads the code back
+    from before the first colon.
+    """
+    return {"error": f"{err.code}: {err.message}"}

@@ -70,4 +70,4 @@ def test_hits_never_show_their_secret_in_repr() -> None:
 
 
 def test_error_payload_shape() -> None:
-    assert error_payload(VanikeysError("bad_pattern", "no")) == {"error": {"code": "bad_pattern", "message": "no"}}
+    assert error_payload(VanikeysError("bad_pattern", "no")) == {"error": "bad_pattern: no"}
