@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,26 +14,13 @@ from bot.app import App, create_app
 from bot.config import Settings
 from bot.frontends.discord.bot import VaniKeysBot
 from bot.frontends.discord.config import DiscordConfig
+from tests.bot.conftest import small_settings
 from tests.discord.fake_discord import FakeDiscord
 
 
 def discord_settings(tmp_path: Path, **overrides: object) -> Settings:
-    base = Settings(
-        db_path=tmp_path / "vanikeys.db",
-        vault_key=secrets.token_hex(32),
-        backend="python",
-        pull_budget_cpu=120,
-        pull_price=1,
-        free_pulls_per_day=20,
-        daily_spend_limit=10_000,
-        keys_per_token=50.0,
-        order_premium=2,
-        cpu_keys_per_s=20_000.0,
-        max_order_s=3600.0,
-        order_progress_interval_s=0.0,
-        discord_token="fake-token",
-    )
-    return base.replace(**overrides)
+    return small_settings(tmp_path, pull_budget_cpu=120, free_pulls_per_day=20, discord_token="fake-token",
+                          job_lease_s=60.0).replace(**overrides)
 
 
 def quiet_config(**overrides: object) -> DiscordConfig:
