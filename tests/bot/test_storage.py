@@ -43,15 +43,3 @@ async def test_cancelling_writers_at_every_step_leaves_no_open_transaction(db: D
     row = await db.fetchone("SELECT COUNT(*) AS twos FROM scratch WHERE n = 2")
     assert row is not None and row["twos"] == 40
 
-
-async def test_a_cancelled_writer_rolls_back_and_the_next_one_commits(db: Database) -> None:
-    started = asyncio.Event()
-    writer = asyncio.create_task(_slow_writer(db, started))
-    await started.wait()
-    writer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await writer
-    async with db.transaction() as tx:
-        await tx.execute("INSERT INTO scratch (n) VALUES (3)")
-    rows = await db.fetchall("SELECT n FROM scratch")
-    assert [row["n"] for row in rows] == [3]
