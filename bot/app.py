@@ -65,16 +65,16 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     on entry. On exit, running jobs stop where they stand and resume on the next start.
     """
     settings = settings or Settings.from_env()
+    key = (parse_vault_key(settings.vault_key) if settings.vault_key
+           else load_or_create_key_file(settings.resolved_vault_key_file))
     db = await Database.open(settings.db_path)
     owned_checkout = checkout is None
     checkout = checkout if checkout is not None else make_checkout(settings)
     owned_grinder = grinder is None
-    grinder = grinder if grinder is not None else make_grinder(settings)
+    grinder = grinder if grinder is not None else make_grinder(settings, key)
     jobs: Jobs | None = None
     purging: asyncio.Task[None] | None = None
     try:
-        key = (parse_vault_key(settings.vault_key) if settings.vault_key
-               else load_or_create_key_file(settings.resolved_vault_key_file))
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
                         daily_spend_limit=settings.daily_spend_limit)
         vault = Vault(db, key, grace_s=settings.vault_grace_s)

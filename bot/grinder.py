@@ -23,6 +23,7 @@ from bot.grinding.verification import verified_result
 from gpu_worker.errors import VanikeysError
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindJob, GrindResult
+from gpu_worker.sealing import ResultSealer
 
 IN_PROCESS_BACKENDS = ("python", "native", "cuda")
 
@@ -36,12 +37,13 @@ def order_policy(settings: Settings) -> OrderPolicy:
     )
 
 
-def make_grinder(settings: Settings) -> GrindingClient:
+def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
+    """vault_key: RunPod results come back sealed to a key pair derived from it (gpu_worker/sealing.py)."""
     backend = settings.effective_backend
     policy = order_policy(settings)
     if backend == "runpod":
         return make_client("runpod", api_key=settings.runpod_api_key, endpoint_id=settings.runpod_endpoint_id,
-                           order_policy=policy)
+                           order_policy=policy, sealer=ResultSealer.from_vault_key(vault_key))
     if backend == "local":
         return make_client("local", order_policy=policy)
     return InProcessGrindingClient(backend, order_policy=policy)

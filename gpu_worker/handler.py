@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import VanikeysError
 from .job import GrindJob, GrindResult, error_payload
+from .sealing import seal_result
 
 if TYPE_CHECKING:
     from .grinders import Backend, GrindProgress
@@ -114,6 +115,12 @@ async def handle_input(
         best.score if best else None,
         result.found_full,
     )
+    if job.seal_to is not None:
+        try:
+            result = seal_result(result, job.seal_to)
+        except ValueError:  # a low-order X25519 point: no shared secret, so nothing could be sealed
+            return error_payload(VanikeysError("bad_job", "seal_to is not a usable X25519 public key: send the "
+                                                          "bot's own public key, or omit seal_to"))
     return result.model_dump(mode="json")
 
 

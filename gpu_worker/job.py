@@ -10,7 +10,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import coincurve
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from .errors import VanikeysError
 from .formats import FORMATS, AddressFormat, get_format, parse_pubkey
@@ -22,6 +30,7 @@ MAX_BUDGET = 1 << 50  # about 1.1e15 keys: days on a GPU; chunked orders stay fa
 MAX_TOP = 100
 MAX_TIME_LIMIT_S = 24 * 3600
 MAX_PATTERN_CHARS = 200
+SEALED_PREFIX = "sealed:"  # a GrindHit secret sealed to the bot (gpu_worker/sealing.py)
 
 
 class GrindJob(BaseModel):
@@ -37,6 +46,16 @@ class GrindJob(BaseModel):
     top: int = Field(default=1, ge=1, le=MAX_TOP)
     split_pubkey: str | None = None
     time_limit_s: float = Field(default=60, gt=0, le=MAX_TIME_LIMIT_S)
+    # The X25519 public key (64 hex digits) to seal every secret to (gpu_worker/sealing.py); None: in the clear.
+    seal_to: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_serializer(mode="wrap")
+    def _design_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Without sealing, the JSON is exactly DESIGN.md's job: seal_to appears only when set.
+        data: dict[str, Any] = handler(self)
+        if data.get("seal_to") is None:
+            data.pop("seal_to", None)
+        return data
 
     @field_validator("format")
     @classmethod
@@ -96,11 +115,15 @@ def _job_error(exc: ValidationError) -> VanikeysError:
 class GrindHit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    secret: str = Field(pattern=r"^[0-9a-f]{64}$")
+    secret: str = Field(pattern=r"^(?:[0-9a-f]{64}|sealed:[A-Za-z0-9_-]{40,200}={0,2})$")  # hex, or sealing.py's box
     secret_kind: Literal["private_key", "offset"]
     identifier: str
     score: int = Field(ge=0)
     full: bool
+
+    @property
+    def sealed(self) -> bool:
+        return self.secret.startswith(SEALED_PREFIX)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"GrindHit(identifier={self.identifier!r}, score={self.score}, full={self.full}, secret=<redacted>)"

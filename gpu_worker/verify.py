@@ -52,6 +52,8 @@ def verify_hit(job: GrindJob, hit: GrindHit) -> VerifiedHit:
     expected_kind = "offset" if job.split_pubkey is not None else "private_key"
     if hit.secret_kind != expected_kind:
         raise _failed(hit, f"its secret is a {hit.secret_kind} where this job hands over a {expected_kind}")
+    if hit.sealed:
+        raise _failed(hit, "its secret is still sealed (open it with sealing.ResultSealer first)")
     secret = int(hit.secret, 16)
     if derive_identifier(job, secret) != hit.identifier:
         raise _failed(hit, "its secret does not derive its identifier")

@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 from gpu_worker.job import GrindJob, GrindResult
+from gpu_worker.sealing import ResultSealer
 
 from .model import GrindingError, GrindProgress, OrderOutcome, OrderPolicy, OrderProgressCallback, OrderState, ProgressCallback
 from .progress import notify
@@ -34,8 +35,13 @@ class RunpodGrindingClient:
         execution_grace_s: float = 60.0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         clock: Callable[[], float] = time.monotonic,
+        sealer: ResultSealer | None = None,
     ) -> None:
         self.api = api
+        # Every job asks for its secrets sealed to this key, so RunPod's job store never holds one in the
+        # clear. The bot passes one derived from the vault key (results open after a restart); without
+        # one, a key for this client's lifetime.
+        self.sealer = sealer or ResultSealer.generate()
         self.clock = clock
         self.poll_interval_s = poll_interval_s
         self.max_poll_interval_s = max_poll_interval_s
@@ -50,7 +56,8 @@ class RunpodGrindingClient:
 
     async def submit(self, job: GrindJob) -> str:
         try:
-            return await self.api.run(job.model_dump(mode="json"), self.policy_for(job))
+            sealed_job = job.model_copy(update={"seal_to": self.sealer.public_hex})
+            return await self.api.run(sealed_job.model_dump(mode="json"), self.policy_for(job))
         except RunpodApiError as err:
             code = "rejected" if err.http_status == 400 else "unavailable"
             raise GrindingError(code, f"could not submit the job to RunPod: {err}") from None
@@ -62,7 +69,7 @@ class RunpodGrindingClient:
         while True:
             status = await self._status(job_id)
             if status.status is RunpodStatus.COMPLETED:
-                return verified_result(job, status.output, source=f"runpod job {job_id}")
+                return verified_result(job, status.output, source=f"runpod job {job_id}", sealer=self.sealer)
             if status.status.finished:
                 raise _failure(job_id, status.status, status.error)
             if status.status is RunpodStatus.IN_PROGRESS:

@@ -9,16 +9,18 @@ from pydantic import ValidationError
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import GrindJob, GrindResult
+from gpu_worker.sealing import ResultSealer
 
 from .model import GrindingError
 
 log = logging.getLogger(__name__)
 
 
-def verified_result(job: GrindJob, output: Any, *, source: str) -> GrindResult:
+def verified_result(job: GrindJob, output: Any, *, source: str, sealer: ResultSealer | None = None) -> GrindResult:
     """Parse a worker's output for `job` and re-derive every hit; any doubt is a worker fault.
 
     `source` names the worker job in the log line (a backend job id), never the output itself.
+    With a `sealer`, every secret must arrive sealed to it (gpu_worker/sealing.py) and is opened here.
     """
     from gpu_worker.verify import verify_hit
 
@@ -26,6 +28,11 @@ def verified_result(job: GrindJob, output: Any, *, source: str) -> GrindResult:
         result = output if isinstance(output, GrindResult) else GrindResult.model_validate(output)
     except ValidationError:
         raise _fault(source, "returned output that is not a grind result")
+    if sealer is not None:
+        try:
+            result = sealer.open_result(result)
+        except VanikeysError as err:
+            raise _fault(source, f"returned a secret we cannot accept ({err.message})")
     if result.checked > job.budget:
         raise _fault(source, f"claims {result.checked} keys checked of a budget of {job.budget}")
     if len(result.results) > job.top:

@@ -29,10 +29,12 @@ from aiohttp import web
 
 from gpu_worker.formats import CURVE_ORDER
 from gpu_worker.handler import handle_input
+from gpu_worker.job import GrindResult
+from gpu_worker.sealing import seal_result
 
 WORKER_PREFIX = "/v2/worker-side"
 
-JobFault = Literal["none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "hang"]
+JobFault = Literal["none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "unsealed", "hang"]
 
 
 @dataclass
@@ -162,6 +164,8 @@ class RunpodEmulator:
             fault=self.job_faults.popleft() if self.job_faults else "none",
             submitted=time.monotonic(),
         )
+        if job.fault == "unsealed" and isinstance(job.input, dict):  # a worker that ignores seal_to
+            job.input = {key: value for key, value in job.input.items() if key != "seal_to"}
         self.jobs[job.id] = job
         job.task = asyncio.create_task(self._execute(job))
         return web.json_response({"id": job.id, "status": "IN_QUEUE"})
@@ -208,7 +212,7 @@ class RunpodEmulator:
             elif job.fault == "garbage":
                 self._finish(job, "COMPLETED", output={"checked": "lots", "results": "trust me"})
             elif job.fault == "wrong_key":
-                self._finish(job, "COMPLETED", output=_tampered(answer))
+                self._finish(job, "COMPLETED", output=_tampered(answer, job.input.get("seal_to")))
             else:
                 self._finish(job, "COMPLETED", output=answer)
 
@@ -250,7 +254,7 @@ class RunpodEmulator:
         elif job.fault == "garbage":
             self._finish(job, "COMPLETED", output={"checked": "lots", "results": "trust me"})
         elif job.fault == "wrong_key":
-            self._finish(job, "COMPLETED", output=_tampered(body.get("output")))
+            self._finish(job, "COMPLETED", output=_tampered(body.get("output"), job.input.get("seal_to")))
         else:
             self._finish(job, "COMPLETED", output=body.get("output"))
         return web.json_response({"ok": True})
@@ -322,9 +326,9 @@ async def _run_handler(job_input: Any, backend: Any, report: Any, interval: floa
     return await handle_input(job_input, backend, report=report, progress_interval_s=interval)
 
 
-def _tampered(answer: dict[str, Any]) -> dict[str, Any]:
-    """The same answer with each secret replaced by a different valid key: what a lying worker sends."""
-    tampered = json.loads(json.dumps(answer))
-    for hit in tampered["results"]:
-        hit["secret"] = f"{(int(hit['secret'], 16) % (CURVE_ORDER - 1)) + 1:064x}"
-    return tampered
+def _tampered(answer: dict[str, Any], seal_to: str | None) -> dict[str, Any]:
+    """The same answer with each secret replaced by another valid key, sealed as asked: what a lying worker sends."""
+    result = GrindResult.model_validate(answer)
+    lies = [hit.model_copy(update={"secret": f"{secrets.randbelow(CURVE_ORDER - 1) + 1:064x}"}) for hit in result.results]
+    lying = result.model_copy(update={"results": lies})
+    return (seal_result(lying, seal_to) if seal_to else lying).model_dump(mode="json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from gpu_worker import handler as worker
 from gpu_worker.job import GrindHit, GrindJob, GrindResult
+from gpu_worker.sealing import ResultSealer
 from gpu_worker.verify import verify_hit
 
 JOB = {"v": 1, "format": "btc", "pattern": "ab", "budget": 600}
@@ -28,6 +30,8 @@ JOB = {"v": 1, "format": "btc", "pattern": "ab", "budget": 600}
         ({**JOB, "format": "doge"}, "bad_format", "btc"),
         ({**JOB, "pattern": "0O", "case": "exact"}, "bad_pattern", "instead"),
         ({**JOB, "split_pubkey": "02" + "00" * 32}, "bad_pubkey", ""),
+        ({**JOB, "seal_to": "not a key"}, "bad_job", "seal_to"),
+        ({**JOB, "seal_to": "00" * 32}, "bad_job", "X25519"),  # a low-order point: nothing could be sealed
     ],
 )
 async def test_a_bad_job_gets_a_code_and_message_string(python_backend: Any, raw: Any, code: str, hint: str) -> None:
@@ -49,6 +53,18 @@ async def test_a_pull_returns_a_result_that_verifies(python_backend: Any) -> Non
     assert scores == sorted(scores, reverse=True)
     for hit in result.results:
         verify_hit(job, hit)
+
+
+async def test_a_job_with_seal_to_answers_with_sealed_secrets_only(python_backend: Any) -> None:
+    sealer = ResultSealer.generate()
+    answer = await worker.handle_input({**JOB, "top": 2, "seal_to": sealer.public_hex}, python_backend)
+    sealed = GrindResult.model_validate(answer)
+    assert sealed.results and all(hit.sealed for hit in sealed.results)
+    job = GrindJob.parse({**JOB, "top": 2})
+    opened = sealer.open_result(sealed)
+    for hit in opened.results:
+        verify_hit(job, hit)
+        assert hit.secret not in json.dumps(answer)
 
 
 async def test_stop_full_stops_at_the_first_full_match(python_backend: Any) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 
@@ -12,6 +14,7 @@ import pytest
 from bot.grinding import GrindingError, GrindProgress, make_client
 from bot.grinding.runpod_backend import RunpodGrindingClient
 from gpu_worker.job import GrindJob
+from gpu_worker.sealing import ResultSealer
 from gpu_worker.verify import verify_hit
 
 from .conftest import API_KEY, ENDPOINT_ID, FAST_RETRY
@@ -53,6 +56,17 @@ async def test_a_pull_comes_back_verified(emulator: RunpodEmulator, client: Runp
     policy = emulator.jobs[job_id].policy
     assert policy["executionTimeout"] == round((PULL.time_limit_s + 60) * 1000)
     assert policy["ttl"] > policy["executionTimeout"]
+
+
+async def test_runpod_holds_only_sealed_secrets(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    job_id = await client.submit(PULL)
+    result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    stored = emulator.jobs[job_id]
+    assert stored.input["seal_to"] == client.sealer.public_hex
+    at_runpod = json.dumps(stored.output)
+    for hit in result.results:
+        assert len(hit.secret) == 64 and hit.secret not in at_runpod
+    assert all(hit["secret"].startswith("sealed:") for hit in stored.output["results"])
 
 
 async def test_queue_delay_and_progress_are_followed(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
@@ -100,6 +114,7 @@ async def test_runpod_unreachable_is_unavailable(emulator: RunpodEmulator, clien
         ("self_check", "worker_fault"),
         ("garbage", "worker_fault"),
         ("wrong_key", "worker_fault"),
+        ("unsealed", "worker_fault"),
     ],
 )
 async def test_each_fault_is_a_clean_failure(
@@ -172,10 +187,11 @@ async def test_a_job_stuck_past_its_ttl_is_cancelled_and_times_out(emulator: Run
 
 
 async def test_a_restarted_bot_resumes_waiting_on_its_job(emulator: RunpodEmulator) -> None:
-    first = make(emulator)
+    vault_key = secrets.token_bytes(32)  # the sealing key comes from the vault key, which outlives the process
+    first = make(emulator, sealer=ResultSealer.from_vault_key(vault_key))
     job_id = await first.submit(SLOW)
     await first.close()  # the bot goes down; the job keeps running at RunPod
-    second = make(emulator)
+    second = make(emulator, sealer=ResultSealer.from_vault_key(vault_key))
     try:
         result = await asyncio.wait_for(second.wait(job_id, SLOW), WAIT_LIMIT_S)
     finally:
