@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from typing import Any, Protocol
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
-from gpu_worker.verify import verify_hit
+from gpu_worker.verify import VerifiedHit, verify_hit
 
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.config import Settings
@@ -128,7 +129,7 @@ class Deliverer(Protocol):
         ...
 
 
-def _row_to_record(row: Any) -> JobRecord:
+def _row_to_record(row: sqlite3.Row) -> JobRecord:
     community = None
     if row["community_id"] is not None:
         community = CommunityRef(row["community_platform"], row["community_id"], row["community_title"])
@@ -416,7 +417,7 @@ class Jobs:
                                  outcome.result.elapsed_s, outcome.result.backend)
 
     @staticmethod
-    def _best_verified(job: GrindJob, result: GrindResult) -> Any:
+    def _best_verified(job: GrindJob, result: GrindResult) -> VerifiedHit:
         if not result.results:
             raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
         return verify_hit(job, result.results[0])  # the trust boundary: re-derived and re-scored here

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import math
+import sqlite3
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -424,7 +425,7 @@ def _given_back(record: JobRecord) -> str:
     return ("refunded " + " and ".join(parts)) if parts else "nothing was charged"
 
 
-def _history_detail(row: Any) -> str:
+def _history_detail(row: sqlite3.Row) -> str:
     kind, free = row["kind"], row["free_pulls"]
     base = row["reason"] or kind
     if free > 0:

@@ -12,7 +12,7 @@ from gpu_worker.sealing import ResultSealer
 
 from .model import GrindingError, GrindProgress, OrderOutcome, OrderPolicy, OrderProgressCallback, OrderState, ProgressCallback
 from .progress import notify
-from .runpod_api import EndpointHealth, ExecutionPolicy, RunpodApi, RunpodApiError, RunpodJobNotFound, RunpodStatus
+from .runpod_api import EndpointHealth, ExecutionPolicy, JobStatus, RunpodApi, RunpodApiError, RunpodJobNotFound, RunpodStatus
 from .verification import verified_result
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class RunpodGrindingClient:
     async def close(self) -> None:
         await self.api.close()
 
-    async def _status(self, job_id: str) -> Any:
+    async def _status(self, job_id: str) -> JobStatus:
         try:
             return await self.api.status(job_id)
         except RunpodJobNotFound:
