@@ -179,6 +179,21 @@ class Ledger:
         async with self.db.transaction() as tx:
             return await self.credit(tx, user, tokens, kind=kind, idempotency_key=idempotency_key, reason=reason)
 
+    async def reverse(self, user: UserRef, clawback_key: str, *, kind: str, idempotency_key: str,
+                      reason: str = "") -> Credit:
+        """Give back exactly what the clawback row `clawback_key` took from `user` (balance and debt alike),
+        once per idempotency key. Nothing to give back (no such clawback) is not applied."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT tokens, debt_change FROM ledger WHERE idempotency_key = ? AND platform = ? AND user_id = ?",
+                (clawback_key, user.platform, user.user_id),
+            )
+            taken = 0 if row is None else row["debt_change"] - row["tokens"]
+            if taken <= 0:
+                account = await self.account_in(tx, user)
+                return Credit(False, 0, 0, account.balance, account.debt)
+            return await self.credit(tx, user, taken, kind=kind, idempotency_key=idempotency_key, reason=reason)
+
     async def account(self, user: UserRef) -> Account:
         row = await self.db.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)

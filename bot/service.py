@@ -297,13 +297,17 @@ class Service:
         task.add_done_callback(self._background.discard)
 
     async def apply_instruction(self, instruction: LedgerInstruction) -> ApplyOutcome:
-        """Payments: credit (tokens > 0) or claw back (tokens < 0) exactly once per idempotency key."""
+        """Payments: credit (tokens > 0), claw back (tokens < 0) or undo a clawback (`reverses`), once per key."""
         from payments.events import ApplyOutcome
 
         user = UserRef(instruction.platform, instruction.user_id)
-        credit = await self.ledger.apply(user, instruction.tokens, kind=f"payment_{instruction.reason}",
-                                         idempotency_key=instruction.idempotency_key,
-                                         reason=f"{instruction.reason} {instruction.stripe_id}")
+        kind, reason = f"payment_{instruction.reason}", f"{instruction.reason} {instruction.stripe_id}"
+        if instruction.reverses is not None:
+            credit = await self.ledger.reverse(user, instruction.reverses, kind=kind,
+                                               idempotency_key=instruction.idempotency_key, reason=reason)
+        else:
+            credit = await self.ledger.apply(user, instruction.tokens, kind=kind,
+                                             idempotency_key=instruction.idempotency_key, reason=reason)
         outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
                                balance=credit.balance_after)
         if credit.applied:

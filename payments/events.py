@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Literal
 
-InstructionReason = Literal["purchase", "refund", "dispute", "dispute_closed"]
+InstructionReason = Literal["purchase", "refund", "refund_reversed", "dispute", "dispute_closed"]
 
 
 @dataclass(frozen=True)
 class LedgerInstruction:
     platform: str            # "discord" | "telegram" | "console": where the buyer bought, and is told
     user_id: str             # the buyer's id on that platform
-    tokens: int              # signed: > 0 credits, < 0 takes back (clawback)
+    tokens: int              # signed: > 0 credits, < 0 takes back (clawback); 0 with `reverses`
     idempotency_key: str     # stable across Stripe retries and duplicate events: "stripe:checkout:cs_…"
     reason: InstructionReason
     notice: str              # one line for the buyer, ready to show; tell them notice_for(outcome)
@@ -27,10 +27,13 @@ class LedgerInstruction:
     pack_id: str | None = None
     amount_cents: int = 0    # money involved (paid, refunded or disputed), in the smallest currency unit
     currency: str = "usd"
+    # The idempotency key of a clawback to undo: the bot gives back exactly what that row took
+    # (a refund that failed after its tokens were taken back). `tokens` is then 0.
+    reverses: str | None = None
 
     def __post_init__(self) -> None:
-        if self.tokens == 0:
-            raise ValueError("a ledger instruction moves at least one token")
+        if (self.tokens == 0) != (self.reverses is not None):
+            raise ValueError("a ledger instruction moves at least one token, or (tokens=0) reverses a clawback")
         if not self.idempotency_key:
             raise ValueError("a ledger instruction needs an idempotency key")
         if not self.platform or not self.user_id:

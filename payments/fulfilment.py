@@ -4,6 +4,7 @@ Idempotency keys come from Stripe object ids, so every retry and every
 duplicate event of one payment collapses onto one ledger row:
   stripe:checkout:<session id>   completed (paid) and async_payment_succeeded
   stripe:refund:<refund id>      one per refund of the charge
+  stripe:refund-reversed:<refund id>  that refund failed or was cancelled: its clawback undone
   stripe:dispute:<dispute id>    a dispute (or inquiry) opened
   stripe:dispute-closed:<dispute id>  tokens returned when it closes in our favour
 Clawbacks are proportional to the money taken back, in whole tokens, rounding
@@ -27,6 +28,9 @@ HANDLED_EVENTS = (
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "charge.refunded",
+    "refund.failed",
+    "refund.updated",
+    "charge.refund.updated",
     "charge.dispute.created",
     "charge.dispute.closed",
 )
@@ -75,6 +79,9 @@ class Fulfilment:
             return self._purchase(obj)
         if event_type == "charge.refunded":
             return await self._refunds(obj)
+        if event_type in ("refund.failed", "refund.updated", "charge.refund.updated") \
+                and obj.get("status") in _DEAD_REFUND_STATUSES:
+            return await self._refund_reversed(obj)
         if event_type == "charge.dispute.created":
             return await self._dispute(obj, closed=False)
         if event_type == "charge.dispute.closed" and obj.get("status") in _RETURNED_DISPUTE_STATUSES:
@@ -129,6 +136,29 @@ class Fulfilment:
                     currency=currency,
                 ))
         return instructions
+
+    async def _refund_reversed(self, refund: dict[str, Any]) -> list[LedgerInstruction]:
+        """A refund that failed or was cancelled gave the buyer nothing back: undo its clawback exactly.
+
+        charge.refunded reads refunds' live statuses, so a refund already dead when it is
+        processed was never clawed back, and the bot then has nothing to undo.
+        """
+        if not isinstance(refund.get("charge"), str):
+            return []
+        charge = await self._api.charge(refund["charge"])
+        found = await self._purchase_of(charge.get("payment_intent"))
+        if found is None:
+            return []
+        purchase, _ = found
+        amount, currency = int(refund["amount"]), str(refund.get("currency") or "usd")
+        return [LedgerInstruction(
+            platform=purchase.platform, user_id=purchase.user_id, tokens=0,
+            reverses=f"stripe:refund:{refund['id']}",
+            idempotency_key=f"stripe:refund-reversed:{refund['id']}", reason="refund_reversed",
+            notice=f"The refund of {format_money(amount, currency)} did not go through ({refund['status']}), "
+                   "so the tokens it took back are yours again.",
+            stripe_id=refund["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
+        )]
 
     async def _dispute(self, dispute: dict[str, Any], *, closed: bool) -> list[LedgerInstruction]:
         charge = await self._api.charge(dispute["charge"])

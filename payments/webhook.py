@@ -77,8 +77,8 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
                               body.get("id"))
                 return _answer(500, "could not apply; retry")
             applied += bool(outcome.applied)
-            log.info("event %s %s: %s %+d tokens (%s)", body.get("id"), event_type, instruction.idempotency_key,
-                     instruction.tokens, "applied" if outcome.applied else "already applied")
+            log.info("event %s %s: %s %s", body.get("id"), event_type, instruction.idempotency_key,
+                     f"applied, {outcome.tokens_moved:+d} tokens" if outcome.applied else "not applied (seen before)")
         return web.json_response({"received": True, "instructions": len(instructions), "applied": applied})
 
     async def healthz(_: web.Request) -> web.Response:

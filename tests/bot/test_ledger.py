@@ -108,6 +108,24 @@ async def test_clawback_records_debt_freezes_and_credit_settles(db: Database) ->
     assert await ledger.audit() == []
 
 
+async def test_reversing_a_clawback_gives_back_exactly_what_it_took_once(db: Database) -> None:
+    ledger = make_ledger(db)
+    await ledger.apply(ALICE, 30, kind="payment_purchase", idempotency_key="p1")
+    await debit(ledger, "spend", pulls=20)                                     # balance 10
+    await ledger.apply(ALICE, -30, kind="payment_refund", idempotency_key="r1")  # 10 taken, 20 owed
+    await ledger.apply(ALICE, 5, kind="payment_purchase", idempotency_key="p2")  # settles 5 of the debt
+    back = await ledger.reverse(ALICE, "r1", kind="payment_refund_reversed", idempotency_key="rr1")
+    assert back.applied and (back.balance_after, back.debt_after) == (15, 0)    # as if r1 never happened: 30-20+5
+    again = await asyncio.gather(*(ledger.reverse(ALICE, "r1", kind="payment_refund_reversed",
+                                                  idempotency_key="rr1") for _ in range(10)))
+    assert not any(credit.applied for credit in again)
+    nothing = await ledger.reverse(ALICE, "no-such-clawback", kind="payment_refund_reversed", idempotency_key="rr2")
+    credit_is_no_clawback = await ledger.reverse(ALICE, "p1", kind="payment_refund_reversed", idempotency_key="rr3")
+    assert not nothing.applied and not credit_is_no_clawback.applied
+    assert (await ledger.account(ALICE)).balance == 15
+    assert await ledger.audit() == []
+
+
 async def test_database_refuses_a_negative_balance_even_by_hand(db: Database) -> None:
     ledger = make_ledger(db)
     await ledger.apply(ALICE, 1, kind="grant", idempotency_key="g")

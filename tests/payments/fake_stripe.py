@@ -45,7 +45,7 @@ class FakeStripe:
         return intent_id, charge_id
 
     def charge_object(self, charge_id: str, intent_id: str, amount: int, currency: str) -> dict[str, Any]:
-        refunded = sum(r["amount"] for r in self.refunds.get(charge_id, []))
+        refunded = sum(r["amount"] for r in self.refunds.get(charge_id, []) if r["status"] not in ("failed", "canceled"))
         return {"id": charge_id, "object": "charge", "amount": amount, "amount_refunded": refunded,
                 "currency": currency, "payment_intent": intent_id, "paid": True, "refunded": refunded >= amount,
                 "status": "succeeded", "metadata": {}}
@@ -57,6 +57,14 @@ class FakeStripe:
         charge = self.charges[charge_id]
         self.charges[charge_id] = self.charge_object(charge_id, charge["payment_intent"], charge["amount"],
                                                      charge["currency"])
+        return refund
+
+    def fail_refund(self, refund: dict[str, Any], status: str = "failed") -> dict[str, Any]:
+        """The card network sends a refund back (or it is cancelled): what refund.failed carries."""
+        refund["status"] = status
+        charge = self.charges[refund["charge"]]
+        self.charges[refund["charge"]] = self.charge_object(refund["charge"], charge["payment_intent"],
+                                                            charge["amount"], charge["currency"])
         return refund
 
     # --- server ------------------------------------------------------------

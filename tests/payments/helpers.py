@@ -24,6 +24,7 @@ class RecordingLedger:
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     debts: dict[tuple[str, str], int] = field(default_factory=dict)
     applied: dict[str, LedgerInstruction] = field(default_factory=dict)
+    taken: dict[str, int] = field(default_factory=dict)  # clawback key -> tokens it took (balance and debt)
     calls: int = 0
     fail_next: int = 0
 
@@ -36,14 +37,20 @@ class RecordingLedger:
         who = (instruction.platform, instruction.user_id)
         if instruction.idempotency_key in self.applied:
             return ApplyOutcome(applied=False, balance=self.balances.get(who, 0))
+        tokens = instruction.tokens
+        if instruction.reverses is not None:  # give back exactly what that clawback took, if it was applied
+            tokens = self.taken.get(instruction.reverses, 0)
+            if tokens == 0:
+                return ApplyOutcome(applied=False, balance=self.balances.get(who, 0))
         self.applied[instruction.idempotency_key] = instruction
         balance, debt = self.balances.get(who, 0), self.debts.get(who, 0)
-        if instruction.tokens > 0:
-            settle = min(debt, instruction.tokens)
-            moved, debt = instruction.tokens - settle, debt - settle
+        if tokens > 0:
+            settle = min(debt, tokens)
+            moved, debt = tokens - settle, debt - settle
         else:
-            moved = -min(balance, -instruction.tokens)
-            debt += -instruction.tokens + moved
+            moved = -min(balance, -tokens)
+            debt += -tokens + moved
+            self.taken[instruction.idempotency_key] = -tokens
         self.balances[who], self.debts[who] = balance + moved, debt
         return ApplyOutcome(applied=True, tokens_moved=moved, debt=debt, balance=balance + moved)
 

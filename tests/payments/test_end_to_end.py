@@ -124,6 +124,22 @@ async def test_refund_after_spending_records_debt_freezes_and_a_top_up_settles(s
     assert await stack.app.ledger.audit() == []
 
 
+async def test_a_failed_refund_gives_back_exactly_what_it_took_through_the_real_ledger(stack: Stack) -> None:
+    charge = await stack.buy("100")
+    await stack.app.service.pull(BUYER, None, "ab")                    # 10 tokens spent
+    refund = stack.fake.add_refund(charge, 99)
+    await post_event(stack.http, stack.hook.url, event_json("charge.refunded", stack.fake.charges[charge]))
+    assert await stack.account() == (0, 10)                             # 90 from the balance, 10 owed
+    failed = event_json("refund.failed", stack.fake.fail_refund(refund))
+    answers = await asyncio.gather(*(post_event(stack.http, stack.hook.url, failed) for _ in range(20)))
+    assert sum(body["applied"] for _, body in answers) == 1
+    assert await stack.account() == (90, 0)                             # as if the refund had never been
+    assert (await stack.app.service.balance(BUYER)).frozen is False
+    notices = [text for _, text in stack.frontend.notices if "did not go through" in text]
+    assert notices == ["The refund of $0.99 did not go through (failed), so the tokens it took back are yours again."]
+    assert await stack.app.ledger.audit() == []
+
+
 async def test_dispute_claws_back_once_through_the_real_ledger(stack: Stack) -> None:
     charge = await stack.buy("500")
     opened = dispute(stack.fake.charges[charge], 399)

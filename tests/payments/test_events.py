@@ -28,7 +28,8 @@ def test_credit_that_settles_debt_says_what_is_left() -> None:
     assert PURCHASE.notice_for(ApplyOutcome(True, 100, 0, 150)) == PURCHASE.notice
 
 
-@pytest.mark.parametrize("changes", [{"tokens": 0}, {"idempotency_key": ""}, {"user_id": ""}, {"platform": ""}])
+@pytest.mark.parametrize("changes", [{"tokens": 0}, {"idempotency_key": ""}, {"user_id": ""}, {"platform": ""},
+                                     {"reverses": "stripe:refund:re_1"}])
 def test_instructions_that_cannot_be_applied_safely_cannot_be_built(changes: dict) -> None:
     fields = {"platform": "discord", "user_id": "1", "tokens": 5, "idempotency_key": "k", "reason": "purchase",
               "notice": "n", "stripe_id": "cs_1", **changes}

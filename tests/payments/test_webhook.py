@@ -15,6 +15,14 @@ BUYER = {"platform": "discord", "user_id": "1001", "pack_id": "500", "tokens": "
 WHO = ("discord", "1001")
 
 
+async def bought(fake_stripe: FakeStripe, http: aiohttp.ClientSession, webhook: RunningWebhook, session_id: str) -> str:
+    """BUYER pays 399 cents for the 500 pack and Stripe says so once; returns the charge id."""
+    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
+    await post_event(http, webhook.url, event_json(
+        "checkout.session.completed", completed_session(session_id, BUYER, 399, payment_intent=intent)))
+    return charge_id
+
+
 async def test_paid_checkout_credits_the_buyer(webhook: RunningWebhook, ledger: RecordingLedger,
                                                http: aiohttp.ClientSession) -> None:
     status, body = await post_event(http, webhook.url, event_json(
@@ -119,9 +127,7 @@ async def test_ledger_failure_answers_500_so_stripe_retries(webhook: RunningWebh
 async def test_full_refund_after_tokens_were_spent_leaves_debt(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_j", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_j")
     ledger.balances[WHO] -= 430  # spent on pulls
     refund = fake_stripe.add_refund(charge_id, 399)
     payload = event_json("charge.refunded", fake_stripe.charges[charge_id])
@@ -136,9 +142,7 @@ async def test_full_refund_after_tokens_were_spent_leaves_debt(
 async def test_partial_refunds_take_back_exactly_what_was_credited(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_k", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_k")
     taken = []
     for cents in (100, 100, 99, 100):  # 399 in all, none a whole number of tokens
         fake_stripe.add_refund(charge_id, cents)
@@ -153,9 +157,7 @@ async def test_partial_refunds_take_back_exactly_what_was_credited(
 async def test_refunds_beyond_one_page_are_all_counted(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_r", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_r")
     for _ in range(120):
         fake_stripe.add_refund(charge_id, 1)
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
@@ -165,20 +167,44 @@ async def test_refunds_beyond_one_page_are_all_counted(
 
 async def test_failed_refunds_take_nothing(webhook: RunningWebhook, ledger: RecordingLedger,
                                            fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_l", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_l")
     fake_stripe.add_refund(charge_id, 399, status="failed")
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
     assert ledger.balances[WHO] == 500 and len(ledger.applied) == 1
 
 
+async def test_a_refund_that_fails_later_gives_its_tokens_back_once(
+        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_rf")
+    refund = fake_stripe.add_refund(charge_id, 200)
+    await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
+    assert ledger.balances[WHO] == 500 - 500 * 200 // 399
+    failed = fake_stripe.fail_refund(refund)
+    for event_type in ("refund.failed", "refund.updated", "charge.refund.updated", "refund.failed"):
+        status, _ = await post_event(http, webhook.url, event_json(event_type, failed))
+        assert status == 200
+    assert ledger.balances[WHO] == 500 and ledger.debts.get(WHO, 0) == 0
+    [reversal] = [i for i in ledger.applied.values() if i.reason == "refund_reversed"]
+    assert reversal.reverses == f"stripe:refund:{refund['id']}" and "did not go through" in reversal.notice
+    # a later charge.refunded sees the refund as failed: nothing is taken again
+    await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
+    assert ledger.balances[WHO] == 500
+
+
+async def test_a_refund_that_succeeds_or_failed_before_any_clawback_moves_nothing_back(
+        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_rg")
+    refund = fake_stripe.add_refund(charge_id, 399)
+    _, answer = await post_event(http, webhook.url, event_json("refund.updated", refund))
+    assert answer["instructions"] == 0
+    _, answer = await post_event(http, webhook.url, event_json("refund.failed", fake_stripe.fail_refund(refund)))
+    assert answer["applied"] == 0 and ledger.balances[WHO] == 500
+
+
 async def test_dispute_claws_back_and_a_won_dispute_returns_the_tokens(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_m", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_m")
     ledger.balances[WHO] -= 100
     opened = dispute(fake_stripe.charges[charge_id], 399)
     for _ in range(2):
@@ -197,9 +223,7 @@ async def test_dispute_claws_back_and_a_won_dispute_returns_the_tokens(
 async def test_inquiry_closed_without_chargeback_returns_the_tokens(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_o", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_o")
     inquiry = dispute(fake_stripe.charges[charge_id], 399, status="warning_needs_response")
     await post_event(http, webhook.url, event_json("charge.dispute.created", inquiry))
     assert ledger.balances[WHO] == 0
@@ -211,9 +235,7 @@ async def test_inquiry_closed_without_chargeback_returns_the_tokens(
 async def test_dispute_after_a_refund_takes_back_only_the_unrefunded_part(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_p", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_p")
     fake_stripe.add_refund(charge_id, 100)
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
     assert ledger.balances[WHO] == 375
@@ -225,9 +247,7 @@ async def test_dispute_after_a_refund_takes_back_only_the_unrefunded_part(
 async def test_dispute_of_a_fully_refunded_payment_takes_nothing_more(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_q", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_q")
     ledger.balances[WHO] += 50  # tokens from elsewhere, which a dispute must not reach
     fake_stripe.add_refund(charge_id, 399)
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
@@ -249,9 +269,7 @@ async def test_refund_of_a_payment_that_is_not_ours_is_ignored(
 async def test_stripe_lookup_failure_answers_503_then_the_retry_claws_back(
         webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
         http: aiohttp.ClientSession) -> None:
-    intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_n", BUYER, 399, payment_intent=intent)))
+    charge_id = await bought(fake_stripe, http, webhook, "cs_test_n")
     fake_stripe.add_refund(charge_id, 399)
     payload = event_json("charge.refunded", fake_stripe.charges[charge_id])
     fake_stripe.fail_lookups = True
