@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
@@ -150,3 +153,48 @@ def test_vanikeys_bot_keeps_serving_stripe_after_the_console_closes_and_stops_on
         if bot.poll() is None:
             bot.kill()
             bot.communicate()
+
+
+def _read_until(fd: int, text: str, timeout_s: float = 60.0) -> str:
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while text.encode() not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"waited for {text!r}; the terminal shows {seen.decode(errors='replace')!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            assert chunk, f"the console exited before {text!r}: {seen.decode(errors='replace')!r}"
+            seen += chunk
+    return seen.decode(errors="replace")
+
+
+def test_the_interactive_console_prompts_answers_and_leaves(tmp_path: Path) -> None:
+    """On a terminal (a pty here) the console greets, prompts with '> ', answers, and /quit ends it cleanly."""
+    env = _bot_env(tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the console on the pty
+        os.chdir(tmp_path)
+        os.execve(sys.executable, [sys.executable, "-m", "bot.cli", "console", "--user", "ivy"], env)
+    try:
+        assert "type /help" in _read_until(fd, "> ")
+        os.write(fd, b"/balance\n")
+        assert "ivy: 0 tokens; 3/3 free pulls left today" in _read_until(fd, "a 10-pull")
+        _read_until(fd, "> ")
+        os.write(fd, b"/quit\n")
+        deadline = time.monotonic() + 30
+        while (status := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, "the console did not leave on /quit"
+            with contextlib.suppress(OSError):  # keep the pty drained so the child never blocks writing
+                if select.select([fd], [], [], 0.1)[0]:
+                    os.read(fd, 4096)
+        assert os.waitstatus_to_exitcode(status[1]) == 0
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
