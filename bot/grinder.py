@@ -13,16 +13,15 @@ protocol (submit / wait / run_order). VANIKEYS_BACKEND picks the client:
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 from bot.config import Settings
-from bot.grinding import GrindingClient, GrindingError, OrderOutcome, OrderPolicy, OrderState, make_client
-from bot.grinding.model import GrindProgress, OrderProgressCallback, ProgressCallback
+from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
+from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
-from bot.grinding.verification import verified_result
+from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
-from gpu_worker.job import GrindJob, GrindResult
+from gpu_worker.job import GrindResult
 from gpu_worker.sealing import ResultSealer
 
 IN_PROCESS_BACKENDS = ("python", "native", "cuda")
@@ -49,17 +48,16 @@ def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     return InProcessGrindingClient(backend, order_policy=policy)
 
 
-class InProcessGrindingClient:
+class InProcessGrindingClient(TaskGrindingClient):
     """GrindingClient over a gpu_worker backend in this process (jobs die with the process: "lost")."""
 
     def __init__(self, grinder: str = "python", *, order_policy: OrderPolicy = OrderPolicy(),
                  step_target_s: float = 0.25) -> None:
+        super().__init__(order_policy)
         self.backend = grinder
-        self.order_policy = order_policy
         self.step_target_s = step_target_s
         self._engine: Backend | None = None
         self._engine_lock = asyncio.Lock()
-        self._jobs: dict[str, _Running] = {}
 
     async def _backend(self) -> Backend:
         async with self._engine_lock:
@@ -67,67 +65,23 @@ class InProcessGrindingClient:
                 self._engine = await asyncio.to_thread(get_backend, self.backend)
             return self._engine
 
-    async def submit(self, job: GrindJob) -> str:
-        job_id = f"inproc-{secrets.token_hex(8)}"
-        running = _Running()
-        running.task = asyncio.get_running_loop().create_task(self._grind(job, running), name=job_id)
-        self._jobs[job_id] = running
-        return job_id
-
-    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
-        running = self._jobs.get(job_id)
-        if running is None:
-            raise GrindingError("lost", f"job {job_id} is not running in this process (the bot restarted)")
-        if on_progress is not None:
-            running.listeners.append(on_progress)
-        try:
-            result = await asyncio.shield(running.task)
-        except asyncio.CancelledError:
-            if running.task.cancelled():
-                raise GrindingError("cancelled", f"job {job_id} was cancelled") from None
-            raise
-        except VanikeysError as exc:
-            raise GrindingError("rejected" if exc.code.startswith("bad_") else "failed", exc.message) from None
-        finally:
-            if on_progress is not None and on_progress in running.listeners:
-                running.listeners.remove(on_progress)
-            if running.task.done():
-                self._jobs.pop(job_id, None)
-        return verified_result(job, result, source=job_id)
-
-    async def cancel(self, job_id: str) -> None:
-        running = self._jobs.pop(job_id, None)
-        if running is not None and not running.task.done():
-            running.task.cancel()
-            await asyncio.gather(running.task, return_exceptions=True)
-
-    async def run_order(self, job_template: GrindJob, expected_keys: float,
-                        on_progress: OrderProgressCallback | None = None,
-                        resume_state: OrderState | None = None) -> OrderOutcome:
-        from bot.grinding.orders import run_order
-
-        return await run_order(self, job_template, expected_keys, self.order_policy, on_progress, resume_state)
-
     async def close(self) -> None:
-        await asyncio.gather(*(self.cancel(job_id) for job_id in list(self._jobs)), return_exceptions=True)
+        await super().close()
         if self._engine is not None:
             await asyncio.to_thread(self._engine.close)
             self._engine = None
 
-    async def _grind(self, job: GrindJob, running: _Running) -> GrindResult:
-        engine = await self._backend()
-        session = GrindSession(job, engine)
-        size = FIRST_STEP_KEYS
-        while not session.done:
-            size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
-            progress = session.progress()
-            for listener in list(running.listeners):
-                await notify(listener, GrindProgress(progress.checked, progress.keys_per_s,
-                                                     progress.best_score))
-        return await asyncio.to_thread(session.result)
-
-
-class _Running:
-    def __init__(self) -> None:
-        self.task: asyncio.Task[GrindResult]
-        self.listeners: list[ProgressCallback] = []
+    async def _run(self, running: RunningJob) -> GrindResult:
+        try:
+            engine = await self._backend()
+            session = GrindSession(running.job, engine)
+            size = FIRST_STEP_KEYS
+            while not session.done:
+                size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
+                progress = session.progress()
+                for listener in list(running.listeners):
+                    await notify(listener, GrindProgress(progress.checked, progress.keys_per_s,
+                                                         progress.best_score))
+            return await asyncio.to_thread(session.result)
+        except VanikeysError as exc:
+            raise GrindingError("rejected" if exc.code.startswith("bad_") else "failed", exc.message) from None

@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import secrets
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from gpu_worker.job import GrindJob, GrindResult
 
-from .model import GrindingError, GrindProgress, OrderOutcome, OrderPolicy, OrderProgressCallback, OrderState, ProgressCallback
+from .model import GrindingError, GrindProgress, OrderPolicy
 from .progress import notify
-from .verification import verified_result
+from .tasks import RunningJob, TaskGrindingClient
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +63,7 @@ def _grind_in_child(job_json: str, grinder: str, progress_interval_s: float, con
         conn.close()
 
 
-@dataclass
-class _LocalJob:
-    job: GrindJob
-    task: asyncio.Task[GrindResult] | None = None
-    listeners: list[ProgressCallback] = field(default_factory=list)
-
-
-class LocalGrindingClient:
+class LocalGrindingClient(TaskGrindingClient):
     backend = "local"
 
     def __init__(
@@ -83,61 +74,13 @@ class LocalGrindingClient:
         progress_interval_s: float = 2.0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
     ) -> None:
+        super().__init__(order_policy)
         self.grinder = grinder
         self.progress_interval_s = progress_interval_s
-        self.order_policy = order_policy
         self._slots = asyncio.Semaphore(max_parallel)
-        self._jobs: dict[str, _LocalJob] = {}
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with an event loop and threads
 
-    async def submit(self, job: GrindJob) -> str:
-        job_id = f"local-{secrets.token_hex(8)}"
-        entry = _LocalJob(job=job)
-        entry.task = asyncio.create_task(self._run(entry), name=job_id)
-        self._jobs[job_id] = entry
-        return job_id
-
-    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
-        entry = self._jobs.get(job_id)
-        if entry is None or entry.task is None:
-            raise GrindingError("lost", f"local job {job_id} is not running in this process (the bot restarted)")
-        if on_progress is not None:
-            entry.listeners.append(on_progress)
-        try:
-            # Shielded: a caller that stops waiting does not stop the job; cancel() does.
-            result = await asyncio.shield(entry.task)
-        except asyncio.CancelledError:
-            if entry.task.cancelled():
-                raise GrindingError("cancelled", f"local job {job_id} was cancelled") from None
-            raise
-        finally:
-            if on_progress is not None and on_progress in entry.listeners:
-                entry.listeners.remove(on_progress)
-            if entry.task.done():
-                self._jobs.pop(job_id, None)
-        return verified_result(job, result, source=f"local job {job_id}")
-
-    async def cancel(self, job_id: str) -> None:
-        entry = self._jobs.pop(job_id, None)
-        if entry is not None and entry.task is not None and not entry.task.done():
-            entry.task.cancel()
-            await asyncio.gather(entry.task, return_exceptions=True)
-
-    async def run_order(
-        self,
-        job_template: GrindJob,
-        expected_keys: float,
-        on_progress: OrderProgressCallback | None = None,
-        resume_state: OrderState | None = None,
-    ) -> OrderOutcome:
-        from .orders import run_order
-
-        return await run_order(self, job_template, expected_keys, self.order_policy, on_progress, resume_state)
-
-    async def close(self) -> None:
-        await asyncio.gather(*(self.cancel(job_id) for job_id in list(self._jobs)), return_exceptions=True)
-
-    async def _run(self, entry: _LocalJob) -> GrindResult:
+    async def _run(self, entry: RunningJob) -> GrindResult:
         async with self._slots:
             reader, writer = self._context.Pipe(duplex=False)
             process = self._context.Process(
@@ -154,7 +97,7 @@ class LocalGrindingClient:
                 reader.close()
                 await _stop(process)
 
-    async def _collect(self, entry: _LocalJob, reader: Connection) -> GrindResult:
+    async def _collect(self, entry: RunningJob, reader: Connection) -> GrindResult:
         messages = _pipe_messages(reader)
         try:
             while True:

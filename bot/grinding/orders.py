@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 import time
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Protocol
 
@@ -56,6 +57,30 @@ async def run_order(
     if not math.isfinite(expected_keys) or expected_keys < 1:
         raise ValueError("expected_keys must be a finite number of keys, at least 1")
     return await _Order(client, job_template, expected_keys, policy, on_progress, resume_state).run()
+
+
+class ChunkedOrders(ABC):
+    """`run_order` for a client whose submit / wait / cancel run one job: each order is chunk jobs."""
+
+    order_policy: OrderPolicy
+
+    @abstractmethod
+    async def submit(self, job: GrindJob) -> str: ...
+
+    @abstractmethod
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
+
+    @abstractmethod
+    async def cancel(self, job_id: str) -> None: ...
+
+    async def run_order(
+        self,
+        job_template: GrindJob,
+        expected_keys: float,
+        on_progress: OrderProgressCallback | None = None,
+        resume_state: OrderState | None = None,
+    ) -> OrderOutcome:
+        return await run_order(self, job_template, expected_keys, self.order_policy, on_progress, resume_state)
 
 
 def chunk_job(template: GrindJob, budget: int, time_limit_s: float) -> GrindJob:

@@ -10,7 +10,8 @@ from typing import Any, Callable
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
-from .model import GrindingError, GrindProgress, OrderOutcome, OrderPolicy, OrderProgressCallback, OrderState, ProgressCallback
+from .model import GrindingError, GrindProgress, OrderPolicy, ProgressCallback
+from .orders import ChunkedOrders
 from .progress import notify
 from .runpod_api import EndpointHealth, ExecutionPolicy, JobStatus, RunpodApi, RunpodApiError, RunpodJobNotFound, RunpodStatus
 from .verification import verified_result
@@ -22,7 +23,7 @@ _REJECTION_CODES = ("bad_format", "bad_pattern", "bad_job", "bad_pubkey", "bad_s
 DEFAULT_ORDER_POLICY = OrderPolicy(chunk_seconds=60.0, initial_rate=2e9, max_parallel=4)
 
 
-class RunpodGrindingClient:
+class RunpodGrindingClient(ChunkedOrders):
     backend = "runpod"
 
     def __init__(
@@ -92,17 +93,6 @@ class RunpodGrindingClient:
             pass
         except RunpodApiError as err:
             log.warning("could not cancel RunPod job %s: %s", job_id, err)
-
-    async def run_order(
-        self,
-        job_template: GrindJob,
-        expected_keys: float,
-        on_progress: OrderProgressCallback | None = None,
-        resume_state: OrderState | None = None,
-    ) -> OrderOutcome:
-        from .orders import run_order
-
-        return await run_order(self, job_template, expected_keys, self.order_policy, on_progress, resume_state)
 
     async def health(self) -> EndpointHealth:
         """Queue depth and workers (GET /health), e.g. for a start-up check or an operator command."""
