@@ -14,12 +14,11 @@ from dataclasses import replace
 import pytest
 
 from gpu_worker.formats import CURVE_ORDER
-from gpu_worker.grinders.base import grind
 from gpu_worker.grinders.cuda import gpu_present
-from gpu_worker.grinders.python import PythonBackend, scan_range
+from gpu_worker.grinders.python import scan_range
 from gpu_worker.job import GrindJob
 
-from .test_native_vs_python import CASES, STARTS, _jobs, _plan
+from .test_native_vs_python import CASES, STARTS, _jobs, _plan, assert_grinds_like_the_reference
 
 # scripts/gpu_check.sh sets VANIKEYS_REQUIRE_GPU=1: there a missing GPU is a failure, not a skip.
 REQUIRED = os.environ.get("VANIKEYS_REQUIRE_GPU") == "1"
@@ -76,13 +75,4 @@ def test_ties_and_a_full_buffer() -> None:
 
 @pytest.mark.parametrize("job_data", _jobs(), ids=lambda j: f"{j['format']}-{j['pattern']}-{j.get('stop', 'budget')}")
 def test_whole_jobs_give_the_same_result(cuda_backend, job_data: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    job = GrindJob.parse(job_data)
-    start = secrets.randbelow(CURVE_ORDER // 2) + 1
-    reference = PythonBackend(processes=1)
-    try:
-        expected = grind(job, reference, start_scalar=start)
-    finally:
-        reference.close()
-    got = grind(job, cuda_backend, start_scalar=start)
-    assert got.checked == expected.checked
-    assert got.results == expected.results, f"start scalar {start:#x}"
+    assert_grinds_like_the_reference(cuda_backend, GrindJob.parse(job_data))

@@ -15,10 +15,10 @@ import coincurve
 import pytest
 
 from gpu_worker.formats import CURVE_ORDER
-from gpu_worker.grinders.base import ScanPlan, grind
+from gpu_worker.grinders.base import Backend, ScanPlan, grind
 from gpu_worker.grinders.native import NativeBackend
 from gpu_worker.grinders.python import PythonBackend, scan_range
-from gpu_worker.job import GrindJob
+from gpu_worker.job import GrindJob, GrindResult
 
 STARTS = [1, 0x1234567, CURVE_ORDER // 3, 0xA5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5]
 SPLIT_SECRET = 0xC0FFEE1234567890C0FFEE1234567890C0FFEE1234567890C0FFEE123456789
@@ -106,17 +106,23 @@ def _jobs() -> list[dict[str, object]]:
     ]
 
 
-@pytest.mark.parametrize("job_data", _jobs(), ids=lambda j: f"{j['format']}-{j['pattern']}-{j.get('stop', 'budget')}")
-def test_whole_jobs_give_the_same_result(native_backend: NativeBackend, job_data: dict[str, object]) -> None:
-    job = GrindJob.parse(job_data)
+def assert_grinds_like_the_reference(backend: Backend, job: GrindJob) -> GrindResult:
+    """The whole job on `backend`, from a random start, gives the python reference's result; returns it."""
     start = secrets.randbelow(CURVE_ORDER // 2) + 1
     reference = PythonBackend(processes=1)
     try:
         expected = grind(job, reference, start_scalar=start)
     finally:
         reference.close()
-    got = grind(job, native_backend, start_scalar=start)
+    got = grind(job, backend, start_scalar=start)
     assert got.checked == expected.checked
     assert got.results == expected.results, f"start scalar {start:#x}"
+    return got
+
+
+@pytest.mark.parametrize("job_data", _jobs(), ids=lambda j: f"{j['format']}-{j['pattern']}-{j.get('stop', 'budget')}")
+def test_whole_jobs_give_the_same_result(native_backend: NativeBackend, job_data: dict[str, object]) -> None:
+    job = GrindJob.parse(job_data)
+    got = assert_grinds_like_the_reference(native_backend, job)
     if job.stop == "full" and got.results and got.results[0].full:
         assert got.checked < job.budget
