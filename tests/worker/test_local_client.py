@@ -8,12 +8,13 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
+from multiprocessing.process import BaseProcess
 
 import pytest
 
 from bot.grinding import GrindingError, GrindProgress, OrderPolicy, make_client
 from bot.grinding.local_backend import LocalGrindingClient
-from gpu_worker.job import GrindJob
+from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.verify import verify_hit
 
 PULL = GrindJob.parse({"v": 1, "format": "eth", "pattern": "abc", "budget": 300, "top": 2})
@@ -48,7 +49,10 @@ async def test_a_local_pull_is_verified_and_the_loop_stays_free(client: LocalGri
     assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.5
 
 
-async def test_progress_then_cancel_stops_the_worker_process(client: LocalGrindingClient) -> None:
+async def slow_job_reporting(
+    client: LocalGrindingClient,
+) -> tuple[str, asyncio.Task[GrindResult], list[GrindProgress], set[BaseProcess]]:
+    """SLOW submitted and waited on until its first progress: (job id, the waiter, progress seen, children before)."""
     seen: list[GrindProgress] = []
     before = set(multiprocessing.active_children())
     job_id = await client.submit(SLOW)
@@ -57,6 +61,11 @@ async def test_progress_then_cancel_stops_the_worker_process(client: LocalGrindi
         await asyncio.sleep(0.05)
         if seen:
             break
+    return job_id, waiter, seen, before
+
+
+async def test_progress_then_cancel_stops_the_worker_process(client: LocalGrindingClient) -> None:
+    job_id, waiter, seen, before = await slow_job_reporting(client)
     assert len(set(multiprocessing.active_children()) - before) == 1
     began = time.monotonic()
     await client.cancel(job_id)
@@ -69,14 +78,7 @@ async def test_progress_then_cancel_stops_the_worker_process(client: LocalGrindi
 
 
 async def test_a_worker_process_killed_mid_job_is_a_clean_failure(client: LocalGrindingClient) -> None:
-    seen: list[GrindProgress] = []
-    before = set(multiprocessing.active_children())
-    job_id = await client.submit(SLOW)
-    waiter = asyncio.create_task(client.wait(job_id, SLOW, seen.append))
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if seen:
-            break
+    _, waiter, _, before = await slow_job_reporting(client)
     (child,) = set(multiprocessing.active_children()) - before
     os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
     with pytest.raises(GrindingError) as caught:
