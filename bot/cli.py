@@ -137,8 +137,7 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         for task in done:
             if task is not stop and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
-        console = front_ends[0] if not platforms else None
-        return console.result() if console is not None and console in done else 0
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
