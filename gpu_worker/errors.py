@@ -8,6 +8,7 @@ ErrorCode = Literal[
     "bad_format",
     "bad_pattern",
     "bad_job",
+    "bad_number",
     "bad_pubkey",
     "bad_secret",
     "too_hard",

@@ -22,8 +22,8 @@ random key, computed rather than sampled:
   full matches, within a few percent elsewhere.
 
 Rarity of a pull's best key (DESIGN.md, "Odds and rarity"): X = 1 / P(the
-best of N keys scores >= s) = 1 / (1 - (1 - P(score >= s))^N); tiers by X,
-Mythic for a full match.
+best of N keys scores >= s) = 1 / (1 - (1 - P(score >= s))^N); tiers by X
+alone (a full match is a badge beside the tier, never a tier of its own).
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ class Tier(str, Enum):
     MYTHIC = "Mythic"
 
 
-# Lowest "1 in X pulls" for each tier below Mythic, rarest first.
+# Lowest "1 in X pulls" for each tier, rarest first.
 TIER_THRESHOLDS: tuple[tuple[float, Tier], ...] = (
+    (10_000.0, Tier.MYTHIC),
     (1000.0, Tier.LEGENDARY),
     (100.0, Tier.EPIC),
     (10.0, Tier.RARE),
@@ -140,16 +141,15 @@ def one_in_pulls(odds: Odds, score: int, pull_keys: int) -> float:
     return 1.0 / p if p > 0 else math.inf
 
 
-def tier_for(one_in: float, full: bool) -> Tier:
-    if full:
-        return Tier.MYTHIC
+def tier_for(one_in: float) -> Tier:
+    """The tier of a result that takes `one_in` pulls on average (DESIGN.md: by that figure alone)."""
     return next(tier for threshold, tier in TIER_THRESHOLDS if one_in >= threshold)
 
 
 def rarity(odds: Odds, score: int, pull_keys: int) -> Rarity:
     """The rarity of a pull of `pull_keys` keys whose best key scored `score`."""
     x = one_in_pulls(odds, score, pull_keys)
-    return Rarity(tier_for(x, full=score >= odds.max_score), x)
+    return Rarity(tier_for(x), x)
 
 
 def rarity_table(odds: Odds, pull_keys: int) -> list[ScoreRarity]:

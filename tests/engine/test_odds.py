@@ -239,20 +239,24 @@ def test_rarity_tiers_follow_one_in_pulls() -> None:
 
 
 def test_tier_boundaries() -> None:
-    assert tier_for(2.99, full=False) is Tier.COMMON
-    assert tier_for(3.0, full=False) is Tier.UNCOMMON
-    assert tier_for(9.99, full=False) is Tier.UNCOMMON
-    assert tier_for(10.0, full=False) is Tier.RARE
-    assert tier_for(100.0, full=False) is Tier.EPIC
-    assert tier_for(1000.0, full=False) is Tier.LEGENDARY
-    assert tier_for(math.inf, full=False) is Tier.LEGENDARY
-    assert tier_for(1.0, full=True) is Tier.MYTHIC
+    assert tier_for(2.99) is Tier.COMMON
+    assert tier_for(3.0) is Tier.UNCOMMON
+    assert tier_for(9.99) is Tier.UNCOMMON
+    assert tier_for(10.0) is Tier.RARE
+    assert tier_for(100.0) is Tier.EPIC
+    assert tier_for(1000.0) is Tier.LEGENDARY
+    assert tier_for(9_999.0) is Tier.LEGENDARY
+    assert tier_for(10_000.0) is Tier.MYTHIC
+    assert tier_for(math.inf) is Tier.MYTHIC
+    assert tier_for(1.0) is Tier.COMMON  # however full the match: the badge is separate
 
 
 def test_rarity_table_for_the_cli() -> None:
     model = odds(parse_pattern("btc", "^Love"))
     rows = rarity_table(model, 2**20)
     assert [row.score for row in rows] == [0, 1, 2, 3, 4]
-    assert rows[-1].tier is Tier.MYTHIC
+    assert rows[-1].tier is Tier.COMMON  # a full ^Love is found in most pulls of 2^20 keys: Common, not Mythic
+    hard = rarity_table(odds(parse_pattern("btc", "^Lovely")), 2**20)
+    assert [row.tier for row in hard][-2:] == [Tier.RARE, Tier.LEGENDARY]
     assert all(a.one_in_pulls <= b.one_in_pulls for a, b in zip(rows, rows[1:]))
     assert rows[1].p_at_least == model.p_at_least[1]
