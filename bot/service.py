@@ -162,8 +162,8 @@ class Service:
                 await self._reveal(on_reveal, answer)
         finally:
             self.jobs.hold_delivery.discard(job_id)
-            self._awaited.discard(job_id)
             delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
+            delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
         record = await asyncio.shield(delivering)
         delivered = record.status == "delivered"
         account = await self.ledger.account(user)
@@ -548,7 +548,7 @@ class Service:
             await frontend.order_progress(self.order_view(record, checked, rate))
 
     async def job_settled(self, record: JobRecord) -> None:
-        if record.spec.kind == "pull" and record.status in ("found", "delivered") and record.job_id not in self._awaited:
+        if record.spec.kind == "pull" and record.status in ("found", "delivered"):
             keys = best_first(record.shown_keys)
             if keys:
                 await self._after_pull(record, keys[0])  # once per job: a no-op when pull() recorded it
