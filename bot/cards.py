@@ -75,9 +75,12 @@ def render_card(spec: CardSpec) -> bytes:
     address_font = font(size)
     x = MARGIN + (inner - draw.textlength(key.identifier, font=address_font)) / 2
     y = 134 - size * 0.6
+    tint = tuple((c + 3 * p) // 4 for c, p in zip(colour, PANEL))
     for text, lit in key.segments():
         w = draw.textlength(text, font=address_font)
-        draw.text((x, y), text, font=address_font, fill=colour if lit else MUTED)
+        if lit:
+            draw.rounded_rectangle((x - 1, y - 2, x + w + 1, y + size + 6), radius=4, fill=tint)
+        draw.text((x, y), text, font=address_font, fill=TEXT if lit else MUTED)
         if lit:
             draw.line((x, y + size + 4, x + w, y + size + 4), fill=colour, width=3)
         x += w
@@ -93,5 +96,5 @@ def render_card(spec: CardSpec) -> bytes:
     draw.text((WIDTH - MARGIN - draw.textlength(brand, font=font(20)), HEIGHT - 46), brand, font=font(20), fill=colour)
 
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False, compress_level=6)
+    image.save(out, format="PNG", optimize=False, compress_level=3)
     return out.getvalue()
