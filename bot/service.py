@@ -55,7 +55,7 @@ from bot.answers import (
     UserRef,
     WrongChannel,
 )
-from bot.cards import CardSpec, render_card
+from bot.cards import CardSpec, render_card, warm_up
 from bot.community import controls, gifts, records, streaks
 from bot.community.calendar import season_of
 from bot.config import Settings
@@ -118,6 +118,7 @@ class Service:
         self._background: set[asyncio.Task[None]] = set()
         jobs.observer = self
         jobs.deliverer = delivery
+        warm_up()  # the first reveal's card is then as quick as the rest
 
     # --- commands ----------------------------------------------------------------
 
