@@ -507,6 +507,12 @@ class Service:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def wait_idle(self) -> None:
+        """Until the pending deliveries offered to front ends and every job this process drives have settled."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.jobs.wait_idle()
+
     async def _deliver_pending_for(self, user: UserRef) -> None:
         rows = await self.db.fetchall(
             "SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL AND platform = ? "

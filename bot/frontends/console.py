@@ -290,9 +290,9 @@ class ConsoleFrontEnd:
     def _is_mine(self, user: UserRef) -> bool:
         return self.owner is None or user.key == self.owner.key
 
-    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool | None:
         if not self._is_mine(user):
-            return False  # someone else's key: it stays in the vault for their own /keys
+            return None  # someone else's key: it waits, untouched, for their own console
         self.emit("private_delivery", delivery, private=True, to=user)
         return True
 
@@ -438,7 +438,7 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
         line = await asyncio.to_thread(_read_line, stdin, "> " if interactive else None)
         if line is None or not await session.handle(line):
             break
-    await service.jobs.wait_idle()  # orders placed here finish (and are delivered) before the console exits
+    await service.wait_idle()  # orders placed here, and keys waiting for this user, are delivered before exit
     return 0
 
 
