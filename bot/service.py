@@ -159,7 +159,7 @@ class Service:
                 raise ServiceError("busy", "the pull is still being worked on by another bot process: "
                                            "its key will reach you privately, or use /keys in a minute")
             answer = await self._pull_answer(record, compiled, odds, config)
-            if on_reveal is not None and record.status == "found":
+            if on_reveal is not None:
                 await self._reveal(on_reveal, answer)
         finally:
             self.jobs.hold_delivery.discard(job_id)
