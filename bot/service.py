@@ -168,10 +168,11 @@ class Service:
         record = await asyncio.shield(delivering)
         delivered = record.status == "delivered"
         account = await self.ledger.account(user)
+        noun, verb = ("private keys", "were") if answer.count > 1 else ("private key", "was")
         return dataclasses.replace(
             answer, delivered=delivered, balance_after=account.balance,
-            delivery_note="the private key was sent to you privately" if delivered
-            else f"the private key could not be sent to you privately; it is kept safe: {KEYS_HINT}")
+            delivery_note=f"the {noun} {verb} sent to you privately" if delivered
+            else f"the {noun} could not be sent to you privately and {verb} kept safe: {KEYS_HINT}")
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:

@@ -231,7 +231,7 @@ async def test_startup_shows_only_the_console_users_own_pending_keys(tmp_path: P
 async def test_unicode_digits_get_one_line_and_grant_nothing(app: App) -> None:
     lines = await run_lines(app, ["/grant erin 5", "/pull ab btc ²", "/grant bob ٣", "/grant bob 1e3", "/balance"],
                             as_json=False)
-    assert lines[0] == "erin now has 5 tokens"
+    assert lines[0] == "granted 5 tokens to erin; balance now 5"
     assert lines[1].startswith("error: ") and "'²' is not a number" in lines[1]
     assert lines[2].startswith("error: ") and "'٣' is not a number" in lines[2]
     assert lines[3].startswith("error: ") and "not a number" in lines[3]
