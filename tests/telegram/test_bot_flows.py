@@ -36,7 +36,7 @@ async def test_group_pull_posts_publicly_and_delivers_privately(fake: FakeBotApi
                                                for r in fake.calls("sendMessage")
                                                if r.params["chat_id"] == group["id"])
     delivery = next(r for r in fake.calls("sendMessage") if private[0] in r.params["text"])
-    assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") == "true"
+    assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") is True
     assert [b["text"] for b in post.buttons()] == ["🎰 Pull again", "🔟 10-pull", "🧾 Order this"]
     assert {c["command"] for c in fake.commands} >= {"pull", "order", "odds", "balance", "topup", "keys",
                                                        "history", "leaderboard", "help"}
@@ -103,11 +103,13 @@ async def test_hostile_names_and_bad_patterns(fake: FakeBotApi, tmp_path: Path) 
         await fake.push_text(group, eve, "/pull ^a")
         post = await fake.wait_for_message(group["id"], "pulled")
         await fake.push_text(group, eve, "/pull ^0OIl")
-        error = await fake.wait_for_message(group["id"], "⚠️")
+        error = await fake.wait_for_message(eve["id"], "⚠️")  # about what she typed: to her alone
+        pointer = await fake.wait_for_message(group["id"], "⚠️")
         await fake.push_text(group, eve, "/pull")
         usage = await fake.wait_for_message(group["id"], "Say what to look for")
     assert "<b>Eve</b> & <i>co" in post.text  # shown as typed, not as markup: Telegram accepted the HTML
     assert len(error.text.splitlines()) == 1 and "0" in error.text
+    assert "0OIl" not in pointer.text and "privately" in pointer.text
     assert "/pull <pattern>" in usage.text
     assert not [r for r in fake.requests if r.error is not None and r.error.code == 400]
 

@@ -1,9 +1,15 @@
-"""Per-user cooldowns between paid actions, so one person cannot flood a group with pulls."""
+"""Per-user cooldowns, so one person cannot flood a group with pulls or the CPU with /odds.
+
+A cooldown starts when an action is accepted and is given back when the action is
+refused (a refused /pull does not make the corrected retry wait).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+MAX_TRACKED = 50_000
 
 
 class Cooldowns:
@@ -18,7 +24,15 @@ class Cooldowns:
         left = self._next_allowed.get(user_id, 0.0) - now
         if left > 0:
             return left
-        self._next_allowed[user_id] = now + self._seconds
-        if len(self._next_allowed) > 50_000:
+        if self._seconds > 0:
+            self._next_allowed[user_id] = now + self._seconds
+        if len(self._next_allowed) > MAX_TRACKED:
             self._next_allowed = {uid: t for uid, t in self._next_allowed.items() if t > now}
         return 0.0
+
+    def give_back(self, user_id: str) -> None:
+        """The action was refused: it does not count."""
+        self._next_allowed.pop(user_id, None)
+
+    def __len__(self) -> int:
+        return len(self._next_allowed)
