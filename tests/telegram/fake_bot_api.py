@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import html
 import itertools
 import math
 import json
@@ -183,8 +184,10 @@ class StoredMessage:
 
     @property
     def mentions(self) -> list[dict[str, Any]]:
-        """Mentions and links Telegram detected by itself in what the bot wrote."""
-        return list(self.data.get("entities", []))
+        """Mentions and links Telegram detected by itself in what the bot wrote, with their text."""
+        encoded = self.text.encode("utf-16-le")
+        return [{**e, "text": encoded[2 * e["offset"]:2 * (e["offset"] + e["length"])].decode("utf-16-le")}
+                for e in self.data.get("entities", [])]
 
     @property
     def reply_markup(self) -> dict[str, Any] | None:
@@ -244,7 +247,7 @@ class FakeBotApi:
         self._callback_queries: dict[str, bool] = {}
         self._pre_checkout: dict[str, float] = {}
         self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
-        self._injected: dict[str, list[TelegramError]] = {}
+        self._injected: dict[str, list[tuple[TelegramError, Callable[[dict[str, Any]], bool] | None]]] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -291,9 +294,10 @@ class FakeBotApi:
 
     # ---- test controls ---------------------------------------------------------
 
-    def fail_next(self, method: str, error: TelegramError, times: int = 1) -> None:
-        """The next `times` calls of `method` get `error` (429, 403, 5xx, ...)."""
-        self._injected.setdefault(method, []).extend([error] * times)
+    def fail_next(self, method: str, error: TelegramError, times: int = 1,
+                  when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """The next `times` calls of `method` (those whose params pass `when`) get `error` (429, 403, 5xx, ...)."""
+        self._injected.setdefault(method, []).extend([(error, when)] * times)
 
     @staticmethod
     def user(user_id: int, first_name: str = "Alice", username: str | None = None) -> dict[str, Any]:
@@ -451,7 +455,9 @@ class FakeBotApi:
                 raise TelegramError(401, "Unauthorized")
             injected = self._injected.get(method)
             if injected:
-                raise injected.pop(0)
+                index = next((i for i, (_, when) in enumerate(injected) if when is None or when(params)), None)
+                if index is not None:
+                    raise injected.pop(index)[0]
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise TelegramError(404, "Not Found")
@@ -618,10 +624,16 @@ class FakeBotApi:
         """The mentions and links Telegram finds in plain text by itself (not inside code or pre)."""
         source = params.get("text", params.get("caption", ""))
         if params.get("parse_mode") == "HTML":
-            source = re.sub(r"<(code|pre)>.*?</\1>", " ", source, flags=re.S)
-            source, _ = parse_telegram_html(source) if source.strip() else ("", [])
-        return [{"type": "mention" if m.group(0).startswith("@") else "url", "text": m.group(0)}
-                for m in _AUTO_ENTITY.finditer(source)]
+            def blank(match: re.Match[str]) -> str:
+                inner = html.unescape(re.sub(r"<[^>]+>", "", match.group(2)))
+                return f"<{match.group(1)}>{'~' * len(inner)}</{match.group(1)}>"
+
+            plain, _ = parse_telegram_html(re.sub(r"<(code|pre)>(.*?)</\1>", blank, source, flags=re.S))
+        else:
+            plain = source
+        return [{"type": "mention" if m.group(0).startswith("@") else "url",
+                 "offset": utf16_len(plain[:m.start()]), "length": utf16_len(m.group(0))}
+                for m in _AUTO_ENTITY.finditer(plain)]
 
     def _new_message(self, chat: dict[str, Any], sender: dict[str, Any], text: str | None) -> dict[str, Any]:
         message: dict[str, Any] = {

@@ -36,7 +36,7 @@ class PatternArgs:
 
 
 def _flags(args: list[str]) -> tuple[list[str], bool, bool]:
-    words = [a for a in args if a.lower() not in ("--exact", "--fuzzy")]
+    words = [a for a in args if a.strip() and a.lower() not in ("--exact", "--fuzzy")]
     lowered = {a.lower() for a in args}
     return words, "--exact" in lowered, "--fuzzy" in lowered
 

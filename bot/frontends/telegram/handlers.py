@@ -38,6 +38,7 @@ from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
+from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,11 @@ class TelegramHandlers:
 
         Skipped when the group is near its message limit: the reveal matters more."""
         if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < 4:
+            return None
+        try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
+            parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
+                          fuzzy=args.fuzzy)
+        except VanikeysError:
             return None
         try:
             sent = await self.frontend.send_text(chat.id, rendering.render_rolling(user_ref(user), args.pattern, 0),

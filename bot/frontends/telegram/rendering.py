@@ -276,7 +276,9 @@ def render_topup(answer: TopupAnswer | None, stars_packs: tuple[StarsPack, ...],
     if answer is not None:
         if answer.url:
             lines.append(f'<a href="{esc(answer.url)}">Pay by card (Stripe)</a>: {esc(answer.message)}')
-        elif answer.configured:
+        elif not answer.configured:
+            lines.append("💳 Card payments: " + esc(answer.message))
+        else:
             lines.append("💳 Or by card: " + esc(answer.message))
             for pack in answer.packs:
                 lines.append(f"• <code>{esc(pack.pack_id)}</code>: {pack.tokens} tokens for {esc(pack.price)} "
