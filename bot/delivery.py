@@ -43,7 +43,12 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
     fmt = get_format(record.spec.format_id)
     shown = record.shown_keys
     items: list[DeliveredSecret] = []
-    for sealed in secrets:
+
+    def rank(sealed: SealedSecret) -> tuple[float, int, int]:  # best first, like the reveal
+        key = shown[sealed.position] if sealed.position < len(shown) else None
+        return (-key.one_in_pulls, -key.score, sealed.position) if key else (0.0, 0, sealed.position)
+
+    for sealed in sorted(secrets, key=rank):
         key = shown[sealed.position] if sealed.position < len(shown) else None
         common = {"score": key.score if key else 0, "max_score": key.max_score if key else 0,
                   "tier": key.tier if key else ""}

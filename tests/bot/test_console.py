@@ -57,25 +57,26 @@ async def run_lines(app: App, lines: list[str], *, as_json: bool, user: str = "e
 
 
 async def test_json_mode_one_object_per_reply_and_private_deliveries_marked(app: App) -> None:
-    lines = await run_lines(app, ["/grant erin 5", "/pull ab", "/balance", "/pull ab btc 3", "/nope", "/balance extra",
+    lines = await run_lines(app, ["/grant erin 5", "/pull ab --anyway", "/balance", "/pull ab btc 3", "/nope", "/balance extra",
                                   "/grant erin lots", "/leaderboard", "/history", "/odds ^ab", "/topup", "/keys", "/help"],
                             as_json=True)
     replies = [json.loads(line) for line in lines]
     kinds = [r["type"] for r in replies]
-    assert kinds == ["grant", "private_delivery", "pull", "balance", "error", "error", "error", "error", "leaderboard",
-                     "history", "odds", "topup", "keys", "help"]
-    delivery = replies[1]
+    # the reveal, then the private key, then the final answer (delivered)
+    assert kinds == ["grant", "pull_reveal", "private_delivery", "pull", "balance", "error", "error", "error", "error",
+                     "leaderboard", "history", "odds", "topup", "keys", "help"]
+    reveal, delivery, pull = replies[1]["data"], replies[2], replies[3]["data"]
+    assert reveal["delivered"] is False and pull["delivered"] is True
     assert delivery["private"] is True and delivery["to"] == "erin" and delivery["data"]["secrets"][0]["value"]
     assert all(r["private"] is False for r in replies if r["type"] != "private_delivery")
-    pull = replies[2]["data"]
-    assert pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"]
-    assert replies[3]["data"]["tokens"] == 4
-    assert [r["code"] for r in replies[4:8]] == ["bad_count", "bad_command", "bad_command", "bad_command"]
-    assert replies[8]["data"]["entries"][0]["user"]["user_id"] == "erin"
+    assert pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"] == reveal["keys"][0]["identifier"]
+    assert replies[4]["data"]["tokens"] == 4
+    assert [r["code"] for r in replies[5:9]] == ["bad_count", "bad_command", "bad_command", "bad_number"]
+    assert replies[9]["data"]["entries"][0]["user"]["user_id"] == "erin"
 
 
 async def test_text_mode_marks_private_lines_and_highlights(app: App) -> None:
-    lines = await run_lines(app, ["/grant erin 1", "/pull ab", "/pull ab"], as_json=False)
+    lines = await run_lines(app, ["/grant erin 1", "/pull ab --anyway", "/pull ab --anyway"], as_json=False)
     private = [line for line in lines if "[private]" in line]
     assert private and all(line.startswith("[private]") or line.startswith("(private to erin)") for line in private)
     assert any("[" in line and "]" in line and "/1" not in line for line in lines if line.startswith("  1"))
