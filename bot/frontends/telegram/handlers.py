@@ -246,8 +246,8 @@ class TelegramHandlers:
                                              args.count, **kwargs)
         except BaseException as err:
             if rolling is not None:
-                text = ("🎰 This pull did not go through; nothing was charged."
-                        if not isinstance(err, ServiceError) or err.code != "easy_pattern" else "🎰 Not pulled yet.")
+                text = ("🎰 This one did not go through; nothing was charged."
+                        if not isinstance(err, ServiceError) or err.code != "easy_pattern" else "🎰 On hold: this pattern is easy (see below).")
                 await self.frontend.edit_text_unless_finished(rolling, text, final=True)
             if isinstance(err, ServiceError) and err.code == "easy_pattern":
                 self.cooldowns.give_back(str(user.id))  # nothing happened yet
