@@ -17,6 +17,8 @@ class Cooldowns:
         self._seconds = seconds
         self._clock = clock
         self._next_allowed: dict[str, float] = {}
+        self._prune_at = MAX_TRACKED
+        self._pruned_at = clock()
 
     def wait_left(self, user_id: str) -> float:
         """0 when the user may act now (and starts their cooldown), else the seconds to wait."""
@@ -26,8 +28,12 @@ class Cooldowns:
             return left
         if self._seconds > 0:
             self._next_allowed[user_id] = now + self._seconds
-        if len(self._next_allowed) > MAX_TRACKED:
+        size = len(self._next_allowed)
+        # Forget expired entries, at most once per cooldown period unless the table doubled (no O(n) per call).
+        if size > MAX_TRACKED and (size > self._prune_at or now - self._pruned_at >= self._seconds):
             self._next_allowed = {uid: t for uid, t in self._next_allowed.items() if t > now}
+            self._prune_at = max(MAX_TRACKED, 2 * len(self._next_allowed))
+            self._pruned_at = now
         return 0.0
 
     def give_back(self, user_id: str) -> None:
