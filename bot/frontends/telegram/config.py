@@ -60,6 +60,9 @@ class TelegramConfig:
     reveal_wait_s: float = 10.0          # how long a pull waits for its public reveal before the DM goes anyway
     rolling_step_s: float = 0.6          # the suspense edit's pace (two steps, then the reveal)
     outbox: OutboxLimits = OutboxLimits()
+    # Pulls, orders and /odds in flight at once from this front end; the rest wait their turn (already
+    # acknowledged), so CPU-bound work never starves the loop that answers button presses.
+    heavy_concurrency: int = 8
 
     @property
     def webhook_mode(self) -> bool:

@@ -71,6 +71,10 @@ class TelegramHandlers:
         self.codec = CallbackCodec()
         self.cooldowns = Cooldowns(config.cooldown_s)
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s)
+        self._heavy = asyncio.Semaphore(config.heavy_concurrency)
+        self._answering = 0                 # button presses being acknowledged right now
+        self._answers_done = asyncio.Event()
+        self._answers_done.set()
         pull_params = inspect.signature(service.pull).parameters
         self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
         self._easy_hook = "allow_easy" in pull_params
@@ -219,6 +223,7 @@ class TelegramHandlers:
     async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
                     *, allow_easy: bool = False) -> None:
         """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and only then the DM."""
+        await self._after_answers()
         typing = asyncio.create_task(self._typing(chat.id))
         rolling = await self._roll(chat, user, args, reply_to)
         stepping = (asyncio.create_task(self._step_rolling(rolling, user, args.pattern))
@@ -242,8 +247,9 @@ class TelegramHandlers:
         if allow_easy and self._easy_hook:
             kwargs["allow_easy"] = True
         try:
-            answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                             args.count, **kwargs)
+            async with self._heavy:
+                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
+                                                 args.count, **kwargs)
         except BaseException as err:
             if rolling is not None:
                 text = ("🎰 This one did not go through; nothing was charged."
@@ -301,13 +307,16 @@ class TelegramHandlers:
 
     async def _order(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> None:
         """Post the message that will show the order's progress first, so the service knows where it is."""
+        await self._after_answers()
         placeholder = await self.frontend.send_text(
             chat.id, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for "
                      f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to))
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
-            answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                              args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy, origin=origin)
+            async with self._heavy:
+                answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
+                                                  args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
+                                                  origin=origin)
         except BaseException:
             await self.frontend.edit_text_unless_finished(origin, "🧾 The order was not placed; nothing was charged.",
                                                           final=True)
@@ -332,7 +341,9 @@ class TelegramHandlers:
             if wait > 0:
                 self._reply(chat, message, f"Slow down: /odds again in {max(1, round(wait))} s.")
                 return
-            answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case, fuzzy=args.fuzzy)
+            async with self._heavy:
+                answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
+                                                 fuzzy=args.fuzzy)
             markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy)
             self._reply(chat, message, rendering.render_odds(answer), markup)
 
@@ -404,32 +415,51 @@ class TelegramHandlers:
             return
         action = self.codec.decode(query.data or "")
         if action is None or chat is None:
-            await query.answer("This button has expired; type the command again.", show_alert=True)
+            await self._answer(query, "This button has expired; type the command again.", show_alert=True)
             return
         if not action.belongs_to(user.id):
-            await query.answer(f"This button is someone else's. To do it yourself, type {action.command()}"[:200],
+            await self._answer(query, f"This button is someone else's. To do it yourself, type {action.command()}"[:200],
                                show_alert=True)
             return
         if action.action == "quote":
-            await query.answer()
+            await self._answer(query)
             await self._guard(chat, None, user, lambda: self._quote(chat, user, action))
             return
         wait = self._cooldown_text(user)
         if wait:
-            await query.answer(wait, show_alert=True)
+            await self._answer(query, wait, show_alert=True)
             return
         count = 10 if action.action == "pull10" else action.count if action.action == "pull_easy" else 1
         args = PatternArgs(action.pattern, action.format_id, count, None, action.exact_case, action.fuzzy)
         if action.action == "order":
-            await query.answer("Placing your order…")
+            await self._answer(query, "Placing your order…")
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._order(chat, user, args, None)))
         else:
-            await query.answer("Pulling…")
+            await self._answer(query, "Pulling…")
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._pull(
                 chat, user, args, None, allow_easy=action.action == "pull_easy")))
 
+    async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> None:
+        """Acknowledge a press. While any are being acknowledged, slow work waits (see _after_answers):
+        on a busy bot the ~15 s deadline is met for every press, not only the first ones."""
+        self._answering += 1
+        self._answers_done.clear()
+        try:
+            await query.answer(text, show_alert=show_alert)
+        except TelegramError as err:
+            log.info("a button press was not acknowledged: %s", type(err).__name__)
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._answers_done.set()
+
+    async def _after_answers(self) -> None:
+        await self._answers_done.wait()
+
     async def _quote(self, chat: Chat, user: User, action: ButtonAction) -> None:
-        odds = await self.service.odds(action.pattern, action.format_id, exact_case=action.exact_case, fuzzy=action.fuzzy)
+        async with self._heavy:
+            odds = await self.service.odds(action.pattern, action.format_id, exact_case=action.exact_case,
+                                           fuzzy=action.fuzzy)
         markup = self.codec.confirm_keyboard(action) if odds.order_price is not None else None
         text = f"{rendering.user_label(user_ref(user))}: {rendering.render_order_quote(odds)}"
         self._reply(chat, None, text, markup)
@@ -437,12 +467,12 @@ class TelegramHandlers:
     async def _stars_button(self, query: Any, chat: Chat | None, user: User) -> None:
         pack = self.config.stars_pack(query.data[2:])
         if pack is None:
-            await query.answer("That pack is no longer on sale; send /topup again.", show_alert=True)
+            await self._answer(query, "That pack is no longer on sale; send /topup again.", show_alert=True)
             return
         if chat is None or chat.type != Chat.PRIVATE:
-            await query.answer("Stars invoices are sent in a private chat with the bot.", show_alert=True)
+            await self._answer(query, "Stars invoices are sent in a private chat with the bot.", show_alert=True)
             return
-        await query.answer()
+        await self._answer(query)
         await self.outbox.call(chat.id, lambda: stars.send_invoice(self.frontend.bot, chat.id, user.id, pack))
 
     # ---- payments ----------------------------------------------------------------
