@@ -23,6 +23,7 @@ from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindResult
 from gpu_worker.sealing import ResultSealer
@@ -34,7 +35,7 @@ def order_policy(settings: Settings) -> OrderPolicy:
     return OrderPolicy(
         initial_rate=settings.keys_per_s,
         chunk_seconds=60.0 if settings.on_gpu else 5.0,
-        max_parallel=4 if settings.effective_backend == "runpod" else 1,
+        max_parallel=4 if settings.effective_backend == "runpod" else local_workers() if settings.effective_backend == "local" else 1,
         max_expected_multiple=settings.order_attempt_factor,
     )
 
@@ -64,6 +65,15 @@ def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]
     return timings
 
 
+def local_workers(environ: Mapping[str, str] | None = None) -> int:
+    """VANIKEYS_LOCAL_WORKERS: grinds the local backend runs at once (default: one per core)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("VANIKEYS_LOCAL_WORKERS", "").strip()
+    if not text:
+        return os.cpu_count() or 1
+    return parse_int(text, what="VANIKEYS_LOCAL_WORKERS", minimum=1, maximum=1024)
+
+
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     """vault_key: RunPod results come back sealed to a key pair derived from it (gpu_worker/sealing.py)."""
     backend = settings.effective_backend
@@ -74,7 +84,7 @@ def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
                            order_policy=policy, sealer=ResultSealer.from_vault_key(vault_key),
                            **({"base_url": base_url} if base_url else {}), **remote_timings())
     if backend == "local":
-        return make_client("local", order_policy=policy)
+        return make_client("local", order_policy=policy, max_parallel=local_workers())
     return InProcessGrindingClient(backend, order_policy=policy)
 
 
