@@ -13,6 +13,9 @@ protocol (submit / wait / run_order). VANIKEYS_BACKEND picks the client:
 from __future__ import annotations
 
 import asyncio
+import math
+import os
+from collections.abc import Mapping
 
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
@@ -20,6 +23,7 @@ from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindResult
 from gpu_worker.sealing import ResultSealer
@@ -31,9 +35,43 @@ def order_policy(settings: Settings) -> OrderPolicy:
     return OrderPolicy(
         initial_rate=settings.keys_per_s,
         chunk_seconds=60.0 if settings.on_gpu else 5.0,
-        max_parallel=4 if settings.effective_backend == "runpod" else 1,
+        max_parallel=4 if settings.effective_backend == "runpod" else local_workers() if settings.effective_backend == "local" else 1,
         max_expected_multiple=settings.order_attempt_factor,
     )
+
+
+# Remote-provider timings (seconds), from the environment: name -> (client setting, default).
+REMOTE_TIMINGS = {
+    "VANIKEYS_PULL_TIME_LIMIT_S": ("pull_time_limit_s", 60.0),  # a pull's GPU time limit (RunPod executionTimeout)
+    "VANIKEYS_PULL_QUEUE_LIMIT_S": ("pull_queue_limit_s", 120.0),  # a pull queued longer is cancelled and refunded
+    "VANIKEYS_RUNSYNC_WAIT_S": ("runsync_wait_s", 30.0),  # /runsync hold for pulls; 0 = /run and poll
+    "VANIKEYS_DOWNTIME_ALLOWANCE_S": ("downtime_allowance_s", 1800.0),  # bot downtime a job's ttl survives
+    "VANIKEYS_POLL_INTERVAL_S": ("poll_interval_s", 1.0),
+}
+
+
+def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
+    environ = os.environ if environ is None else environ
+    timings: dict[str, float] = {}
+    for var, (name, default) in REMOTE_TIMINGS.items():
+        text = environ.get(var, "").strip()
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = -1.0
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"{var}={text!r} is not a number of seconds: set it like {default:g}")
+        timings[name] = value
+    return timings
+
+
+def local_workers(environ: Mapping[str, str] | None = None) -> int:
+    """VANIKEYS_LOCAL_WORKERS: grinds the local backend runs at once (default: one per core)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("VANIKEYS_LOCAL_WORKERS", "").strip()
+    if not text:
+        return os.cpu_count() or 1
+    return parse_int(text, what="VANIKEYS_LOCAL_WORKERS", minimum=1, maximum=1024)
 
 
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
@@ -41,10 +79,12 @@ def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     backend = settings.effective_backend
     policy = order_policy(settings)
     if backend == "runpod":
+        base_url = os.environ.get("RUNPOD_BASE_URL", "").strip()  # a RunPod-compatible API (tests, a proxy)
         return make_client("runpod", api_key=settings.runpod_api_key, endpoint_id=settings.runpod_endpoint_id,
-                           order_policy=policy, sealer=ResultSealer.from_vault_key(vault_key))
+                           order_policy=policy, sealer=ResultSealer.from_vault_key(vault_key),
+                           **({"base_url": base_url} if base_url else {}), **remote_timings())
     if backend == "local":
-        return make_client("local", order_policy=policy)
+        return make_client("local", order_policy=policy, max_parallel=local_workers())
     return InProcessGrindingClient(backend, order_policy=policy)
 
 
@@ -74,14 +114,24 @@ class InProcessGrindingClient(TaskGrindingClient):
     async def _run(self, running: RunningJob) -> GrindResult:
         try:
             engine = await self._backend()
-            session = GrindSession(running.job, engine)
-            size = FIRST_STEP_KEYS
-            while not session.done:
-                size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
-                progress = session.progress()
-                for listener in list(running.listeners):
-                    await notify(listener, GrindProgress(progress.checked, progress.keys_per_s,
-                                                         progress.best_score))
-            return await asyncio.to_thread(session.result)
+            job = running.job
+            one = job.model_copy(update={"pulls": 1})
+            results: list[GrindResult] = []
+            for _ in range(job.pulls):  # a job of several pulls: one session each, one best hit each
+                session = GrindSession(one, engine)
+                size = FIRST_STEP_KEYS
+                done_before = sum(r.checked for r in results)
+                while not session.done:
+                    size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
+                    progress = session.progress()
+                    for listener in list(running.listeners):
+                        await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
+                                                             progress.best_score))
+                results.append(await asyncio.to_thread(session.result))
+            if job.pulls == 1:
+                return results[0]
+            return results[0].model_copy(update={
+                "checked": sum(r.checked for r in results), "elapsed_s": sum(r.elapsed_s for r in results),
+                "results": [r.results[0] for r in results if r.results]})
         except VanikeysError as exc:
             raise GrindingError("rejected" if exc.code.startswith("bad_") else "failed", exc.message) from None
