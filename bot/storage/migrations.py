@@ -101,4 +101,10 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX vault_identifier ON vault (identifier)",
     ],
+    # storage: the vault records which key sealed each secret (a fingerprint, never the key), and the
+    # key the database was last opened with, so a lost or different key is refused at start
+    [
+        "ALTER TABLE vault ADD COLUMN key_fingerprint TEXT",
+        "CREATE TABLE vault_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
 ]
