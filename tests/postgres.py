@@ -104,23 +104,12 @@ class PostgresServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-                if asyncio.run(self._ready()):
-                    return self
-            except OSError:
-                pass
+            ready = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
+                                    "-U", "postgres", "-t", "1"], timeout=10)
+            if ready.returncode == 0:
+                return self
             time.sleep(0.05)
         raise RuntimeError(f"postgres did not start in {timeout_s} s")
-
-    async def _ready(self) -> bool:
-        try:
-            conn = await asyncpg.connect(self.admin_url, timeout=2)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
-            return False
-        await conn.close()
-        return True
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT: disconnect everyone, then exit), waiting for it to be gone."""
@@ -148,3 +137,31 @@ class PostgresServer:
         finally:
             await conn.close()
         return self.url(name)
+
+
+_SHARED: PostgresServer | None = None
+
+
+def shared_server(config: object) -> PostgresServer:
+    """The test session's one server, started on first use and destroyed when pytest finishes."""
+    global _SHARED
+    if _SHARED is None:
+        server = PostgresServer().start()
+        _SHARED = server
+
+        def destroy() -> None:
+            global _SHARED
+            server.destroy()
+            _SHARED = None
+
+        config.add_cleanup(destroy)  # type: ignore[attr-defined]
+    return _SHARED
+
+
+def require_postgres() -> None:
+    """Skip the calling test, with one line, where PostgreSQL cannot run at all."""
+    import pytest
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
