@@ -162,7 +162,7 @@ class PostgresDatabase(Database):
                     why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
                     raise StorageError(f"cannot reach PostgreSQL at {where} after {connect_timeout_s:g} s ({why}): "
                                        "start the server or fix the host and port in VANIKEYS_DB") from None
-                log.warning("PostgreSQL at %s not reachable yet (%s); retrying", where, type(exc).__name__)
+                log.info("PostgreSQL at %s not reachable yet (%s); retrying", where, type(exc).__name__)
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, 2.0)
         db = cls(pool, url)

@@ -68,6 +68,14 @@ def describe_open_failure(path: Path, exc: BaseException) -> str:
     return f"cannot open the database {path} ({exc}): check the path and its folder, or set VANIKEYS_DB"
 
 
+async def _thread_gone(conn: aiosqlite.Connection) -> None:
+    """aiosqlite stops its thread after a failed connect without waiting: wait here, so the thread never
+    reports back to an event loop that has closed (a traceback at exit)."""
+    thread = getattr(conn, "_thread", None)
+    if thread is not None and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5.0)
+
+
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
@@ -88,9 +96,14 @@ class SqliteDatabase(Database):
         except OSError as exc:
             raise StorageError(f"cannot create the folder {path.parent} for the database ({exc.strerror}): "
                                "create it or set VANIKEYS_DB to a writable path") from None
+        pending = aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn: aiosqlite.Connection | None = None
         try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                conn = await pending
+            except BaseException:
+                await _thread_gone(pending)
+                raise
             conn.row_factory = sqlite3.Row
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode = WAL")
