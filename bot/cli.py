@@ -162,7 +162,10 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         if stripe is not None:
             from payments.webhook import webhook_server
 
-            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction))
+            from bot.payment_issues import PaymentIssues
+
+            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction,
+                                                                     report=PaymentIssues(app.db).record))
             log.info("Stripe webhook listening at %s", webhook.url)
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]

@@ -102,9 +102,22 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX vault_identifier ON vault (identifier)",
     ],
     # storage: the vault records which key sealed each secret (a fingerprint, never the key), and the
-    # key the database was last opened with, so a lost or different key is refused at start
+    # key the database was last opened with, so a lost or different key is refused at start;
+    # payment events that could not be honoured, kept for the operator
     [
         "ALTER TABLE vault ADD COLUMN key_fingerprint TEXT",
         "CREATE TABLE vault_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE payment_issues (
+            event_id TEXT PRIMARY KEY,
+            event_type TEXT NOT NULL,
+            stripe_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            platform TEXT,
+            user_id TEXT,
+            amount_cents INTEGER NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL DEFAULT '',
+            resolved_at REAL,
+            created_at REAL NOT NULL
+        )""",
     ],
 ]
