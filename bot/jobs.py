@@ -212,11 +212,11 @@ class Jobs:
             )
             origin = None if spec.origin is None else json.dumps(
                 {"platform": spec.origin.platform, "chat_id": spec.origin.chat_id, "message_id": spec.origin.message_id})
-            await tx.execute(
+            row = await tx.fetchone(
                 "INSERT INTO jobs (job_id, kind, platform, user_id, display_name, community_platform, community_id, "
                 "community_title, origin, format, pattern, case_mode, fuzzy, split_pubkey, count, budget, price, "
                 "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?) RETURNING *",
                 (job_id, spec.kind, spec.user.platform, spec.user.user_id, spec.user.display_name,
                  spec.community.platform if spec.community else None,
                  spec.community.community_id if spec.community else None,
@@ -226,7 +226,8 @@ class Jobs:
             )
             await self._step(tx, job_id, "accepted")
         checkpoint("accepted")
-        return await self.get(job_id), debit
+        assert row is not None
+        return _row_to_record(row), debit
 
     async def get(self, job_id: str) -> JobRecord:
         row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
@@ -512,18 +513,17 @@ class Jobs:
             if await self.vault.issued_elsewhere(tx, record.job_id, [k.identifier for k in keys]):
                 raise VanikeysError("verification_failed", "the grinder returned a key that was already handed out "
                                                            "(a replayed result): the job was refunded")
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 "UPDATE jobs SET status = 'found', result = ?, keys_checked = ?, elapsed_s = ?, best_one_in = ?, "
                 "updated_at = ? WHERE job_id = ? AND status = 'running'",
                 (json.dumps(result), checked, elapsed, keys[best_index].one_in_pulls, time.time(), record.job_id),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             for position, (shown, secret, kind) in enumerate(found):
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
-        return await self.get(record.job_id)
+        return updated
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
@@ -557,38 +557,36 @@ class Jobs:
             return await self.get(record.job_id)
         now = time.time()
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            row = await tx.fetchone(
                 "UPDATE jobs SET status = 'delivered', delivered_at = ?, updated_at = ? "
-                "WHERE job_id = ? AND status = 'found'",
+                "WHERE job_id = ? AND status = 'found' RETURNING *",
                 (now, now, record.job_id),
             )
-            if changed == 1:
+            if row is not None:
                 await self.vault.mark_delivered(tx, record.job_id, now)
                 await self._step(tx, record.job_id, "delivered")
         checkpoint("delivered")
-        return await self.get(record.job_id)
+        return _row_to_record(row) if row is not None else await self.get(record.job_id)
 
     async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 "UPDATE jobs SET status = 'failed', error = ?, keys_checked = COALESCE(?, keys_checked), "
                 "updated_at = ? WHERE job_id = ? AND status = 'running'",
                 (why, keys_checked, time.time(), record.job_id),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             await self._step(tx, record.job_id, "failed")
         checkpoint("failed")
-        return await self.get(record.job_id)
+        return updated
 
     async def _refund(self, record: JobRecord) -> JobRecord:
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 "UPDATE jobs SET status = 'refunded', updated_at = ? WHERE job_id = ? AND status = 'failed'",
                 (time.time(), record.job_id),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             await self.ledger.credit(
                 tx, record.spec.user, record.price, kind="refund", idempotency_key=f"refund:{record.job_id}",
                 free_pulls_back=record.free_pulls, job_id=record.job_id, reason=record.error or "job failed",
@@ -596,20 +594,27 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "refunded")
         checkpoint("refunded")
-        return await self.get(record.job_id)
+        return updated
 
     async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
         sets = "".join(f", {name} = ?" for name in columns)
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 f"UPDATE jobs SET status = ?, updated_at = ?{sets} WHERE job_id = ? AND status = ?",
                 (status, time.time(), *columns.values(), record.job_id, record.status),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             await self._step(tx, record.job_id, status)
         checkpoint(status)
-        return await self.get(record.job_id)
+        return updated
+
+    @staticmethod
+    async def _update(tx: Tx, job_id: str, sql: str, params: tuple[Any, ...]) -> JobRecord:
+        """A conditional update of one job row, returning the row as it now stands (StaleTransition: no row matched)."""
+        row = await tx.fetchone(sql + " RETURNING *", params)
+        if row is None:
+            raise StaleTransition(job_id)
+        return _row_to_record(row)
 
     async def _observe_settled(self, record: JobRecord) -> None:
         if self.observer is None:

@@ -61,7 +61,8 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """durable: fsync every commit, as in production (benchmarks); tests run without, for speed."""
         bindir = find_binaries()
         if bindir is None:
             raise RuntimeError("no PostgreSQL binaries")
@@ -70,6 +71,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.durable = durable
         self._as_root = os.geteuid() == 0
         if self._as_root:
             account = pwd.getpwnam(SERVER_USER)
@@ -93,11 +95,11 @@ class PostgresServer:
 
     def start(self, timeout_s: float = 30.0) -> PostgresServer:
         log = open(self.root / "server.log", "ab")
+        fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = subprocess.Popen(
             self._command([str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                           "-k", str(self.root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                           "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                           "-c", "max_connections=300", "-c", "shared_buffers=32MB"]),
+                           "-k", str(self.root), "-c", "listen_addresses=127.0.0.1", *fast,
+                           "-c", "max_connections=300", "-c", "shared_buffers=64MB"]),
             stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout_s
