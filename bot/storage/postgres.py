@@ -92,6 +92,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text")
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """On release to the pool. We keep no session state (no LISTEN, cursors, session locks or SETs), so the
+    default reset query (a round trip on every release) is only needed for a transaction left open."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 _INT_TYPES = ("int2", "int4", "int8")
 _FLOAT_TYPES = ("float4", "float8", "numeric")
 
@@ -147,7 +154,7 @@ class PostgresDatabase(Database):
         delay = 0.2
         while True:
             try:
-                pool = await asyncpg.create_pool(dsn=url, min_size=1, max_size=pool_size, init=_init_connection,
+                pool = await asyncpg.create_pool(dsn=url, min_size=1, max_size=pool_size, init=_init_connection, reset=_reset,
                                                  timeout=min(CONNECT_TIMEOUT_S, max(0.5, connect_timeout_s)))
                 break
             except _FATAL_AT_START as exc:
