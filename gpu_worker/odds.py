@@ -17,9 +17,9 @@ random key, computed rather than sampled:
   programme simulates the score rule itself on all bodies at once
   (`_ScoreModel`): the rule needs lookahead, so every term's search runs
   speculatively and restarts whenever the previous term's best grows. For
-  patterns with many short terms, whose simulation has too many states, a
-  term-by-term approximation takes over (`_TermByTermModel`): exact for
-  full matches, within a few percent elsewhere.
+  patterns whose simulation costs too much (many or long terms: the states
+  multiply), a term-by-term model in numpy takes over (`_ChainModel`): exact
+  for full matches, within a few percent elsewhere, a few tens of ms at worst.
 
 Rarity of a pull's best key (DESIGN.md, "Odds and rarity"): X = 1 / P(the
 best of N keys scores >= s) = 1 / (1 - (1 - P(score >= s))^N); tiers by X
@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
+import numpy as np
+
 from .formats import get_format
 from .patterns import Pattern, char_classes
 from .positions import body_components
@@ -41,9 +43,11 @@ from .positions import body_components
 # Body lengths below this share of the probability are left out (unanchored
 # patterns only; an anchored start weighs each length exactly).
 NEGLIGIBLE_SHARE = 1e-6
-# Past this many simulation states at one position (many short terms), the
-# model switches to the term-by-term approximation (`_TermByTermModel`).
-MAX_STATES = 4_000
+# The exact simulation's work limit, in transitions followed (a new one, worked
+# out and memoised, counts STEP_WORK): about 30 ms on a 2-core dev box. Past it
+# (many or long terms) the model switches to the term-by-term `_ChainModel`.
+MAX_WORK = 30_000
+STEP_WORK = 8
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def _odds(pattern: Pattern) -> Odds:
     try:
         distributions = [model.distribution(body) for body in bodies]
     except _TooManyStates:
-        distributions = [_TermByTermModel(model, body).distribution() for body in bodies]
+        distributions = [_ChainModel(model, body).distribution() for body in bodies]
     for body, distribution in zip(bodies, distributions):
         for s, p in enumerate(distribution):
             exact[s] += body.weight * p
@@ -257,6 +261,7 @@ class _ScoreModel:
         # Transitions depend on the positions left only when few are left.
         self.horizon = max(self.lengths) + 2
         self._memo: dict[tuple[_State, int, int], _State | int] = {}
+        self.work = 0  # transitions followed, new ones weighted by STEP_WORK: bounded by MAX_WORK
         self._group_characters(get_format(pattern.format_id).alphabet)
 
     def _group_characters(self, alphabet: str) -> None:
@@ -322,11 +327,12 @@ class _ScoreModel:
                         final[self._score(state)] += p
                 break
             left = min(length - position, self.horizon)
-            if sum(len(batch) for batch in batches.values()) > MAX_STATES:
-                raise _TooManyStates
             frontier = defaultdict(float)
             for excluded, batch in batches.items():
                 groups = self._group_probabilities(body.marginals[position], excluded)
+                self.work += len(batch) * len(groups)
+                if self.work > MAX_WORK:
+                    raise _TooManyStates
                 for state, p in batch.items():
                     if not state[1] and not self.end_length:
                         final[state[0]] += p  # every term settled
@@ -336,6 +342,7 @@ class _ScoreModel:
                         successor = self._memo.get(key)
                         if successor is None:
                             successor = self._memo[key] = self._step(state, g, left)
+                            self.work += STEP_WORK
                         frontier[successor] += p * pg
         return final
 
@@ -377,107 +384,183 @@ class _TooManyStates(Exception):
     pass
 
 
-class _TermByTermModel:
-    """The fallback for patterns whose exact simulation has too many states (many short terms).
+class _ChainModel:
+    """The fallback for patterns whose exact simulation is too big: terms one at a time, in numpy.
 
-    Terms are taken one at a time: from each start position, the distribution
-    of (the longest prefix found, where its first occurrence ends) is exact,
-    and the next term starts after it; what that first search implies about
-    the rest of the body (a longer prefix never appears there) is ignored,
-    which puts partial scores a few percent low (4% at worst on the test
-    patterns) and leaves full matches exact.
+    From each start position, the distribution of (the longest prefix of a term
+    found, where its first occurrence ends) is exact, and the next term starts
+    after it. What a term's search implies about the rest of the body is kept
+    when the term found nothing at all (its first character never appears
+    again: later positions are drawn without those characters, exactly) and
+    dropped otherwise (a longer prefix never appears later: a weak condition),
+    which leaves full matches exact and partial scores within a few percent
+    (tests/engine/test_odds.py checks it against the exact simulation and
+    against sampled bodies). Every start position is computed at once, and so
+    is every set of excluded characters, so the cost is a few numpy calls per
+    body position and term.
     """
 
     def __init__(self, model: _ScoreModel, body: _LengthClass) -> None:
         self.model = model
-        self.body = body
-        # Per term, characters that fit the same places in it are one group: (fit mask, P) per position.
-        self.fits: list[list[list[tuple[int, float]]]] = []
-        for t in range(len(model.classes)):
-            per_position = []
-            for position in range(body.length):
-                merged: dict[int, float] = defaultdict(float)
-                for g, pg in model._group_probabilities(body.marginals[position]):
-                    merged[model.masks[t][g]] += pg
-                per_position.append(list(merged.items()))
-            self.fits.append(per_position)
-        self._no_growth: dict[tuple[int, int, int, int], float] = {}
-        self._outcomes: dict[tuple[int, int], dict[tuple[int, int], float]] = {}
+        self.length = body.length
+        self.first_term_masses = body.first_term_masses
+        groups = len(model.group_chars)
+        # probability[q, g]: P(body[q] is in group g)
+        self.probability = np.array(
+            [[sum(body.marginals[q].get(c, 0.0) for c in chars) for chars in model.group_chars] for q in range(self.length)]
+        ).reshape(self.length, groups)
+        self.first_groups = [sum(1 << g for g in range(groups) if masks[g] & 1) for masks in model.masks]
+
+    def _conditioned(self, excluded: list[int]) -> np.ndarray:
+        """P(body[q] in group g | no excluded group at q), shape (len(excluded), length, groups)."""
+        groups = self.probability.shape[1]
+        keep = np.array([[not (e >> g & 1) for g in range(groups)] for e in excluded], dtype=float)
+        kept = self.probability[None, :, :] * keep[:, None, :]
+        total = kept.sum(axis=2, keepdims=True)
+        return np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
 
     def distribution(self) -> list[float]:
-        model = self.model
-        frontier: dict[tuple[int, int], float] = defaultdict(float)  # (score, next position) -> P
-        if self.body.first_term_masses is None:
-            frontier[(0, 0)] = 1.0
+        model, length, top = self.model, self.length, self.model.max_score
+        frontier: dict[int, np.ndarray] = {0: np.zeros((top + 1, length + 1))}  # excluded -> P[score, next position]
+        if self.first_term_masses is None:
+            frontier[0][0, 0] = 1.0
         else:
-            for j, mass in enumerate(self.body.first_term_masses):
-                if mass > 0:
-                    frontier[(j, j)] += mass
+            for j, mass in enumerate(self.first_term_masses):
+                frontier[0][j, j] += mass
         for t in model.chain_terms:
-            following: dict[tuple[int, int], float] = defaultdict(float)
-            for (score, start), p in frontier.items():
-                for (taken, after), q in self._term_outcomes(t, start).items():
-                    following[(score + taken, after)] += p * q
+            frontier = self._merged(frontier, t)
+            excluded = list(frontier)
+            outcomes = _TermSearch(model.masks[t], model.lengths[t], length).outcomes(self._conditioned(excluded))
+            following: dict[int, np.ndarray] = defaultdict(lambda: np.zeros((top + 1, length + 1)))
+            for i, e in enumerate(excluded):
+                # taken[score, j, after] = sum over starts of frontier[score, start] * outcomes[start, j, after]
+                taken = np.tensordot(frontier[e], outcomes[i], axes=(1, 0))
+                for j in range(1, taken.shape[1]):
+                    following[e][j:] += taken[: top + 1 - j, j]
+                following[e | self.first_groups[t]] += frontier[e] * np.diagonal(outcomes[i][:, 0, :])[None, :]
             frontier = following
-        final = [0.0] * (model.max_score + 1)
-        for (score, start), p in frontier.items():
+        final = np.zeros(top + 1)
+        for e, at in frontier.items():
             if model.end_length:
-                for run, q in self._end_run(start).items():
-                    final[score + run] += p * q
+                runs = self._end_runs(self._conditioned([e])[0])  # [start, run]
+                at_end = at @ runs  # [score, run]
+                for run in range(runs.shape[1]):
+                    final[run:] += at_end[: top + 1 - run, run]
             else:
-                final[score] += p
-        return final
+                final += at.sum(axis=1)
+        return final.tolist()
 
-    def _term_outcomes(self, t: int, start: int) -> dict[tuple[int, int], float]:
-        """P(term t, searched from `start`, takes j and its first occurrence ends before position `after`)."""
-        key = (t, start)
-        if key not in self._outcomes:
-            self._outcomes[key] = self._search(t, start)
-        return self._outcomes[key]
+    def _merged(self, frontier: dict[int, np.ndarray], t: int) -> dict[int, np.ndarray]:
+        """Exclusion sets that differ only in characters no term from t on looks for, merged.
 
-    def _search(self, t: int, start: int) -> dict[tuple[int, int], float]:
-        fits, length = self.fits[t], self.body.length
-        outcomes: dict[tuple[int, int], float] = defaultdict(float)
-        outcomes[(0, start)] = self._never_grows(t, start, 0, 0)
-        states: dict[tuple[int, int], float] = {(0, 0): 1.0}  # (best, mask) -> P
-        for position in range(start, length):
-            following: dict[tuple[int, int], float] = defaultdict(float)
-            for (best, mask), p in states.items():
-                for fit, pg in fits[position]:
-                    new_mask = ((mask << 1) | 1) & fit
-                    grown = new_mask.bit_length()
-                    if grown > best:
-                        outcomes[(grown, position + 1)] += p * pg * self._never_grows(t, position + 1, grown, new_mask)
-                    following[(max(best, grown), new_mask)] += p * pg
-            states = following
-        return outcomes
+        Such characters matter only through their share of each position (the
+        rest is renormalised), so sets with the same relevant part and the same
+        share of the body's uniform middle are merged; they differ only in the
+        few skewed leading positions.
+        """
+        if len(frontier) == 1:
+            return frontier
+        relevant = 0
+        for masks in self.model.masks[t:]:
+            relevant |= sum(1 << g for g, m in enumerate(masks) if m)
+        middle = self.probability[-1]
+        merged: dict[tuple[int, float], int] = {}
+        out: dict[int, np.ndarray] = {}
+        for e, at in frontier.items():
+            key = (e & relevant, round(sum(middle[g] for g in range(len(middle)) if (e & ~relevant) >> g & 1), 9))
+            representative = merged.setdefault(key, e)
+            if representative in out:
+                out[representative] = out[representative] + at
+            else:
+                out[representative] = at
+        return out
 
-    def _never_grows(self, t: int, position: int, best: int, mask: int) -> float:
-        """P(no prefix of term t longer than `best` ends at or after `position`, given the current mask)."""
-        key = (t, position, best, mask)
-        if key in self._no_growth:
-            return self._no_growth[key]
-        if position == self.body.length or best == self.model.lengths[t]:
-            return 1.0
-        total = 0.0
-        for fit, pg in self.fits[t][position]:
-            new_mask = ((mask << 1) | 1) & fit
-            if new_mask.bit_length() <= best:
-                total += pg * self._never_grows(t, position + 1, best, new_mask)
-        self._no_growth[key] = total
-        return total
-
-    def _end_run(self, start: int) -> dict[int, float]:
-        """P(the '$' term, searched from `start`, ends the body with a suffix of each length)."""
-        model, length = self.model, self.body.length
-        runs: dict[int, float] = {0: 1.0}
-        for position in range(start, length):
-            aligned = model.end_length - (length - position)
-            if aligned < 0:
-                continue
-            following: dict[int, float] = defaultdict(float)
-            for run, p in runs.items():
-                for fit, pg in self.fits[-1][position]:
-                    following[run + 1 if fit >> aligned & 1 else 0] += p * pg
-            runs = following
+    def _end_runs(self, probability: np.ndarray) -> np.ndarray:
+        """P(the '$' term, searched from each start, ends the body with a suffix of each length)."""
+        model, length, end = self.model, self.length, self.model.end_length
+        fits = np.zeros(end + 1)  # fits[k]: P(body[length - k] fits the term's character k from the end)
+        for k in range(1, min(end, length) + 1):
+            aligned = end - k
+            fits[k] = sum(probability[length - k, g] for g, m in enumerate(model.masks[-1]) if m >> aligned & 1)
+        runs = np.zeros((length + 1, end + 1))
+        for start in range(length + 1):
+            cap = min(end, length - start)
+            matched = 1.0
+            for r in range(cap):
+                runs[start, r] = matched * (1.0 - fits[r + 1])
+                matched *= fits[r + 1]
+            runs[start, cap] = matched
         return runs
+
+
+class _TermSearch:
+    """One term's search from every start position: P(it takes j, its first occurrence ends at e)."""
+
+    def __init__(self, masks: list[int], term_length: int, body_length: int) -> None:
+        self.term_length, self.body_length = term_length, body_length
+        self.groups = len(masks)
+        index: dict[tuple[int, int], int] = {(0, 0): 0}
+        queue = [(0, 0)]
+        fits = sorted(set(masks))
+        edges: dict[tuple[int, int], list[int]] = {}  # (source, target or -1 for full) -> groups
+        while queue:
+            best, mask = queue.pop()
+            source = index[(best, mask)]
+            for fit in fits:
+                new_mask = ((mask << 1) | 1) & fit
+                new_best = max(best, new_mask.bit_length())
+                if new_best == term_length:
+                    target = -1 - new_best  # full: nothing left to grow
+                else:
+                    key = (new_best, new_mask)
+                    if key not in index:
+                        index[key] = len(index)
+                        queue.append(key)
+                    target = index[key]
+                edges.setdefault((source, target), []).extend(g for g, m in enumerate(masks) if m == fit)
+        self.states = len(index)
+        best_of = np.zeros(self.states, dtype=np.int64)
+        for (best, _), i in index.items():
+            best_of[i] = best
+        pairs = sorted(edges)
+        self.source = np.array([s for s, _ in pairs], dtype=np.int64)
+        target = np.array([t for _, t in pairs], dtype=np.int64)
+        self.member = np.zeros((len(pairs), self.groups))  # member[edge, g]: group g takes that edge
+        for i, pair in enumerate(pairs):
+            self.member[i, edges[pair]] = 1.0
+        full = target < 0
+        taken = np.where(full, -1 - target, best_of[np.where(full, 0, target)])
+        self.grows = taken > best_of[self.source]
+        self.taken = taken
+        self.full = full
+        self.target = np.where(full, self.states, target)  # index `states`: a full state, P(no growth) = 1
+
+    def outcomes(self, probability: np.ndarray) -> np.ndarray:
+        """[excluded, start, j, end] for the given per-position group probabilities [excluded, q, g]."""
+        sets, length, states = probability.shape[0], self.body_length, self.states
+        edge_p = probability @ self.member.T  # [set, q, edge]
+        no_growth = np.ones((sets, length + 1, states + 1))
+        keeps = ~self.grows
+        keep_sources = np.zeros((int(keeps.sum()), states))
+        keep_sources[np.arange(keep_sources.shape[0]), self.source[keeps]] = 1.0
+        keep_p, keep_targets = edge_p[:, :, keeps], self.target[keeps]
+        for q in range(length - 1, -1, -1):
+            no_growth[:, q, :states] = (keep_p[:, q] * no_growth[:, q + 1, keep_targets]) @ keep_sources
+        outcomes = np.zeros((sets, length + 1, self.term_length + 1, length + 1))
+        starts = np.arange(length + 1)
+        outcomes[:, starts, 0, starts] = no_growth[:, :, 0]
+        grow = np.flatnonzero(self.grows)
+        stay = np.flatnonzero(~self.full)
+        taken_one_hot = np.zeros((len(grow), self.term_length + 1))
+        taken_one_hot[np.arange(len(grow)), self.taken[grow]] = 1.0
+        walking = np.zeros((sets, length + 1, states))  # [set, start, state] before reading position q
+        rows = (np.arange(sets)[:, None] * (length + 1) + starts[None, :]).reshape(-1, 1) * states
+        for q in range(length):
+            walking[:, q, 0] = 1.0
+            moving = walking[:, :, self.source] * edge_p[:, q, None, :]  # [set, start, edge]
+            won = moving[:, :, grow] * no_growth[:, q + 1][:, None, self.target[grow]]
+            outcomes[:, :, :, q + 1] += won @ taken_one_hot
+            flat = (rows + self.target[stay][None, :]).ravel()
+            walking = np.bincount(flat, weights=moving[:, :, stay].reshape(-1), minlength=sets * (length + 1) * states)
+            walking = walking.reshape(sets, length + 1, states)
+        return outcomes
