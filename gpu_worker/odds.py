@@ -384,20 +384,32 @@ class _TooManyStates(Exception):
     pass
 
 
+# A chain-model frontier key: (excluded groups, guard). The guard, None or
+# (j, mask): the previous term took j characters (short of all of them), so its
+# first j + 1 never appear from here on; mask: its bitap state here.
+_Guard = tuple[int, int] | None
+_ChainKey = tuple[int, _Guard]
+
+
 class _ChainModel:
     """The fallback for patterns whose exact simulation is too big: terms one at a time, in numpy.
 
     From each start position, the distribution of (the longest prefix of a term
     found, where its first occurrence ends) is exact, and the next term starts
-    after it. What a term's search implies about the rest of the body is kept
-    when the term found nothing at all (its first character never appears
-    again: later positions are drawn without those characters, exactly) and
-    dropped otherwise (a longer prefix never appears later: a weak condition),
-    which leaves full matches exact and partial scores within a few percent
+    after it. What a term's search implies about the rest of the body (a longer
+    prefix of it never appears there) is kept:
+    - exactly when the term found nothing at all: its first character never
+      appears again, so later positions are drawn without those characters;
+    - for the next term, when the longer prefix could lie inside that term
+      (repeated terms, 'Love Love'): its search runs beside a guard that
+      rejects bodies where the prefix appears, conditioned on the guard;
+    - not otherwise (a weak condition: the prefix cannot lie inside the next
+      term's match, only overlap its edges).
+    Full matches are exact and partial scores within a few percent
     (tests/engine/test_odds.py checks it against the exact simulation and
-    against sampled bodies). Every start position is computed at once, and so
-    is every set of excluded characters, so the cost is a few numpy calls per
-    body position and term.
+    against sampled bodies). Every start position, set of excluded characters
+    and guard state is computed at once: a few numpy calls per body position
+    and term.
     """
 
     def __init__(self, model: _ScoreModel, body: _LengthClass) -> None:
@@ -419,28 +431,62 @@ class _ChainModel:
         total = kept.sum(axis=2, keepdims=True)
         return np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
 
+    def _guarded_lengths(self, t: int) -> frozenset[int]:
+        """The j for which term t taking j constrains term t + 1: its first j + 1 characters fit inside term t + 1."""
+        masks, chain = self.model.masks, self.model.chain_terms
+        if t + 1 not in chain:
+            return frozenset()
+        this, following = masks[t], masks[t + 1]
+        span = self.model.lengths[t + 1]
+
+        def fits(i: int, k: int) -> bool:
+            return any(m >> i & 1 and n >> k & 1 for m, n in zip(this, following))
+
+        return frozenset(
+            j
+            for j in range(1, self.model.lengths[t])
+            if any(all(fits(i, offset + i) for i in range(j + 1)) for offset in range(span - j))
+        )
+
     def distribution(self) -> list[float]:
         model, length, top = self.model, self.length, self.model.max_score
-        frontier: dict[int, np.ndarray] = {0: np.zeros((top + 1, length + 1))}  # excluded -> P[score, next position]
+        start: np.ndarray = np.zeros((top + 1, length + 1))  # P[score, next position]
         if self.first_term_masses is None:
-            frontier[0][0, 0] = 1.0
+            start[0, 0] = 1.0
         else:
             for j, mass in enumerate(self.first_term_masses):
-                frontier[0][j, j] += mass
+                start[j, j] += mass
+        frontier: dict[_ChainKey, np.ndarray] = {(0, None): start}
+        previous = None
         for t in model.chain_terms:
             frontier = self._merged(frontier, t)
-            excluded = list(frontier)
-            outcomes = _TermSearch(model.masks[t], model.lengths[t], length).outcomes(self._conditioned(excluded))
-            following: dict[int, np.ndarray] = defaultdict(lambda: np.zeros((top + 1, length + 1)))
-            for i, e in enumerate(excluded):
-                # taken[score, j, after] = sum over starts of frontier[score, start] * outcomes[start, j, after]
-                taken = np.tensordot(frontier[e], outcomes[i], axes=(1, 0))
-                for j in range(1, taken.shape[1]):
-                    following[e][j:] += taken[: top + 1 - j, j]
-                following[e | self.first_groups[t]] += frontier[e] * np.diagonal(outcomes[i][:, 0, :])[None, :]
+            following: dict[_ChainKey, np.ndarray] = defaultdict(lambda: np.zeros((top + 1, length + 1)))
+            by_guard: dict[int | None, list[_ChainKey]] = defaultdict(list)
+            for key in frontier:
+                by_guard[None if key[1] is None else key[1][0]].append(key)
+            for guard_length, keys in by_guard.items():
+                excluded = sorted({e for e, _ in keys})
+                guard_masks = sorted({guard[1] for _, guard in keys if guard is not None}) or [0]
+                search = _TermSearch(
+                    model.masks[t], model.lengths[t], length, self._guarded_lengths(t),
+                    None if guard_length is None else (model.masks[previous], guard_length + 1), guard_masks,
+                )
+                outcomes = search.outcomes(self._conditioned(excluded))  # [set, guard mask, start, kind, end]
+                for e, guard in keys:
+                    at = frontier[(e, guard)]
+                    found = outcomes[excluded.index(e), guard_masks.index(0 if guard is None else guard[1])]
+                    # taken[score, kind, after] = sum over starts of at[score, start] * found[start, kind, after]
+                    taken = np.tensordot(at, found, axes=(1, 0))
+                    for kind, (j, next_guard) in enumerate(search.kinds):
+                        if j == 0:
+                            continue
+                        following[(e, next_guard)][j:] += taken[: top + 1 - j, kind]
+                    nothing = np.diagonal(found[:, search.kinds.index((0, None)), :])
+                    following[(e | self.first_groups[t], None)] += at * nothing[None, :]
             frontier = following
+            previous = t
         final = np.zeros(top + 1)
-        for e, at in frontier.items():
+        for (e, _), at in frontier.items():
             if model.end_length:
                 runs = self._end_runs(self._conditioned([e])[0])  # [start, run]
                 at_end = at @ runs  # [score, run]
@@ -450,7 +496,7 @@ class _ChainModel:
                 final += at.sum(axis=1)
         return final.tolist()
 
-    def _merged(self, frontier: dict[int, np.ndarray], t: int) -> dict[int, np.ndarray]:
+    def _merged(self, frontier: dict[_ChainKey, np.ndarray], t: int) -> dict[_ChainKey, np.ndarray]:
         """Exclusion sets that differ only in characters no term from t on looks for, merged.
 
         Such characters matter only through their share of each position (the
@@ -464,15 +510,12 @@ class _ChainModel:
         for masks in self.model.masks[t:]:
             relevant |= sum(1 << g for g, m in enumerate(masks) if m)
         middle = self.probability[-1]
-        merged: dict[tuple[int, float], int] = {}
-        out: dict[int, np.ndarray] = {}
-        for e, at in frontier.items():
-            key = (e & relevant, round(sum(middle[g] for g in range(len(middle)) if (e & ~relevant) >> g & 1), 9))
-            representative = merged.setdefault(key, e)
-            if representative in out:
-                out[representative] = out[representative] + at
-            else:
-                out[representative] = at
+        representatives: dict[tuple[int, float, _Guard], _ChainKey] = {}
+        out: dict[_ChainKey, np.ndarray] = {}
+        for (e, guard), at in frontier.items():
+            share = round(sum(middle[g] for g in range(len(middle)) if (e & ~relevant) >> g & 1), 9)
+            key = representatives.setdefault((e & relevant, share, guard), (e, guard))
+            out[key] = out[key] + at if key in out else at
         return out
 
     def _end_runs(self, probability: np.ndarray) -> np.ndarray:
@@ -494,73 +537,109 @@ class _ChainModel:
 
 
 class _TermSearch:
-    """One term's search from every start position: P(it takes j, its first occurrence ends at e)."""
+    """One term's search from every start position: P(it takes j, its first occurrence ends at e).
 
-    def __init__(self, masks: list[int], term_length: int, body_length: int) -> None:
+    With a guard (the previous term's characters and how many of them must
+    never appear together), bodies where they do are rejected and the rest
+    renormalised: the search conditioned on the guard holding.
+    """
+
+    def __init__(
+        self,
+        masks: list[int],
+        term_length: int,
+        body_length: int,
+        guarded: frozenset[int],
+        guard: tuple[list[int], int] | None,
+        guard_masks: list[int],
+    ) -> None:
         self.term_length, self.body_length = term_length, body_length
-        self.groups = len(masks)
-        index: dict[tuple[int, int], int] = {(0, 0): 0}
-        queue = [(0, 0)]
-        fits = sorted(set(masks))
-        edges: dict[tuple[int, int], list[int]] = {}  # (source, target or -1 for full) -> groups
+        groups = len(masks)
+        guard_of = guard[0] if guard else [0] * groups
+        guard_full = 1 << (guard[1] - 1) if guard else 0
+        # Groups the pattern's two terms cannot tell apart move together.
+        signatures: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for g in range(groups):
+            signatures[(masks[g], guard_of[g])].append(g)
+        index: dict[tuple[int, int, int], int] = {}
+        queue = []
+        self.initial = []
+        for start_mask in guard_masks:
+            key = (0, 0, start_mask)
+            if key not in index:
+                index[key] = len(index)
+                queue.append(key)
+            self.initial.append(index[key])
+        edges: dict[tuple[int, int], list[int]] = defaultdict(list)  # (source, target) -> groups
         while queue:
-            best, mask = queue.pop()
-            source = index[(best, mask)]
-            for fit in fits:
-                new_mask = ((mask << 1) | 1) & fit
-                new_best = max(best, new_mask.bit_length())
-                if new_best == term_length:
-                    target = -1 - new_best  # full: nothing left to grow
+            best, mask, held = queue.pop()
+            source = index[(best, mask, held)]
+            for (fit, guard_fit), members in signatures.items():
+                new_held = ((held << 1) | 1) & guard_fit if guard else 0
+                if new_held & guard_full:
+                    continue  # the guarded characters appeared: rejected
+                if best == term_length:
+                    new_best, new_mask = best, 0  # full: only the guard still reads the body
                 else:
-                    key = (new_best, new_mask)
-                    if key not in index:
-                        index[key] = len(index)
-                        queue.append(key)
-                    target = index[key]
-                edges.setdefault((source, target), []).extend(g for g, m in enumerate(masks) if m == fit)
+                    new_mask = ((mask << 1) | 1) & fit
+                    new_best = max(best, new_mask.bit_length())
+                    if new_best == term_length:
+                        new_mask = 0
+                key = (new_best, new_mask, new_held)
+                if key not in index:
+                    index[key] = len(index)
+                    queue.append(key)
+                edges[(source, index[key])].extend(members)
         self.states = len(index)
-        best_of = np.zeros(self.states, dtype=np.int64)
-        for (best, _), i in index.items():
-            best_of[i] = best
+        state_best = np.zeros(self.states, dtype=np.int64)
+        kind_of_state = []
+        self.kinds: list[tuple[int, _Guard]] = [(0, None)]
+        for (best, mask, _), i in sorted(index.items(), key=lambda item: item[1]):
+            state_best[i] = best
+            kind = (best, (best, mask & ((1 << best) - 1)) if best in guarded else None)
+            if kind not in self.kinds:
+                self.kinds.append(kind)
+            kind_of_state.append(self.kinds.index(kind))
         pairs = sorted(edges)
-        self.source = np.array([s for s, _ in pairs], dtype=np.int64)
-        target = np.array([t for _, t in pairs], dtype=np.int64)
-        self.member = np.zeros((len(pairs), self.groups))  # member[edge, g]: group g takes that edge
+        self.source = np.array([s for s, _ in pairs], dtype=np.int64).reshape(-1)
+        self.target = np.array([t for _, t in pairs], dtype=np.int64).reshape(-1)
+        self.member = np.zeros((len(pairs), groups))  # member[edge, g]: group g takes that edge
         for i, pair in enumerate(pairs):
             self.member[i, edges[pair]] = 1.0
-        full = target < 0
-        taken = np.where(full, -1 - target, best_of[np.where(full, 0, target)])
-        self.grows = taken > best_of[self.source]
-        self.taken = taken
-        self.full = full
-        self.target = np.where(full, self.states, target)  # index `states`: a full state, P(no growth) = 1
+        self.grows = state_best[self.target] > state_best[self.source]
+        self.kind_of_target = np.array(kind_of_state, dtype=np.int64)[self.target]
+        self.walks_on = state_best[self.target] < term_length  # after a full match only its P(no growth) matters
 
     def outcomes(self, probability: np.ndarray) -> np.ndarray:
-        """[excluded, start, j, end] for the given per-position group probabilities [excluded, q, g]."""
+        """[excluded set, guard mask, start, kind, end], normalised over (kind, end) for each start."""
         sets, length, states = probability.shape[0], self.body_length, self.states
         edge_p = probability @ self.member.T  # [set, q, edge]
-        no_growth = np.ones((sets, length + 1, states + 1))
         keeps = ~self.grows
         keep_sources = np.zeros((int(keeps.sum()), states))
         keep_sources[np.arange(keep_sources.shape[0]), self.source[keeps]] = 1.0
         keep_p, keep_targets = edge_p[:, :, keeps], self.target[keeps]
+        # no_growth[set, q, state]: P(the term grows no more and the guard holds, from position q on)
+        no_growth = np.ones((sets, length + 1, states))
         for q in range(length - 1, -1, -1):
-            no_growth[:, q, :states] = (keep_p[:, q] * no_growth[:, q + 1, keep_targets]) @ keep_sources
-        outcomes = np.zeros((sets, length + 1, self.term_length + 1, length + 1))
+            no_growth[:, q] = (keep_p[:, q] * no_growth[:, q + 1, keep_targets]) @ keep_sources
+        starts_n, kinds = len(self.initial), len(self.kinds)
+        outcomes = np.zeros((sets, starts_n, length + 1, kinds, length + 1))
         starts = np.arange(length + 1)
-        outcomes[:, starts, 0, starts] = no_growth[:, :, 0]
-        grow = np.flatnonzero(self.grows)
-        stay = np.flatnonzero(~self.full)
-        taken_one_hot = np.zeros((len(grow), self.term_length + 1))
-        taken_one_hot[np.arange(len(grow)), self.taken[grow]] = 1.0
-        walking = np.zeros((sets, length + 1, states))  # [set, start, state] before reading position q
-        rows = (np.arange(sets)[:, None] * (length + 1) + starts[None, :]).reshape(-1, 1) * states
+        initial = np.array(self.initial)
+        outcomes[:, :, starts, 0, starts] = np.moveaxis(no_growth[:, :, initial], 1, 2)
+        grow, walk = np.flatnonzero(self.grows), np.flatnonzero(self.walks_on)
+        kind_one_hot = np.zeros((len(grow), kinds))
+        kind_one_hot[np.arange(len(grow)), self.kind_of_target[grow]] = 1.0
+        rows = sets * starts_n * (length + 1)
+        row_offsets = (np.arange(rows) * states)[:, None]
+        walking = np.zeros((sets, starts_n, length + 1, states))  # before reading position q
         for q in range(length):
-            walking[:, q, 0] = 1.0
-            moving = walking[:, :, self.source] * edge_p[:, q, None, :]  # [set, start, edge]
-            won = moving[:, :, grow] * no_growth[:, q + 1][:, None, self.target[grow]]
-            outcomes[:, :, :, q + 1] += won @ taken_one_hot
-            flat = (rows + self.target[stay][None, :]).ravel()
-            walking = np.bincount(flat, weights=moving[:, :, stay].reshape(-1), minlength=sets * (length + 1) * states)
-            walking = walking.reshape(sets, length + 1, states)
-        return outcomes
+            walking[:, np.arange(starts_n), q, initial] = 1.0
+            moving = walking[..., self.source] * edge_p[:, None, None, q, :]  # [set, guard, start, edge]
+            won = moving[..., grow] * no_growth[:, q + 1][:, None, None, self.target[grow]]
+            outcomes[..., q + 1] += won @ kind_one_hot
+            flat = (row_offsets + self.target[walk][None, :]).ravel()
+            walking = np.bincount(flat, weights=moving[..., walk].reshape(-1), minlength=rows * states)
+            walking = walking.reshape(sets, starts_n, length + 1, states)
+        total = outcomes.sum(axis=(3, 4), keepdims=True)
+        return np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)
