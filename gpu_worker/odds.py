@@ -109,12 +109,11 @@ def _odds(pattern: Pattern) -> Odds:
     model = _ScoreModel(pattern)
     bodies = _length_classes(pattern)
     try:
-        distributions = [model.distribution(body) for body in bodies]
+        for body in bodies:
+            for s, p in enumerate(model.distribution(body)):
+                exact[s] += body.weight * p
     except _TooManyStates:
-        distributions = [_ChainModel(model, body).distribution() for body in bodies]
-    for body, distribution in zip(bodies, distributions):
-        for s, p in enumerate(distribution):
-            exact[s] += body.weight * p
+        exact = _ChainModel(model, bodies).distribution()
     at_least = [0.0] * (pattern.max_score + 1)
     running = 0.0
     for s in range(pattern.max_score, -1, -1):
@@ -262,6 +261,7 @@ class _ScoreModel:
         self.horizon = max(self.lengths) + 2
         self._memo: dict[tuple[_State, int, int], _State | int] = {}
         self.work = 0  # transitions followed, new ones weighted by STEP_WORK: bounded by MAX_WORK
+        self.searches: dict[tuple, _TermSearch] = {}  # the chain model's automata, shared by body lengths
         self._group_characters(get_format(pattern.format_id).alphabet)
 
     def _group_characters(self, alphabet: str) -> None:
@@ -412,28 +412,37 @@ class _ChainModel:
     and term.
     """
 
-    def __init__(self, model: _ScoreModel, body: _LengthClass) -> None:
+    def __init__(self, model: _ScoreModel, bodies: list[_LengthClass]) -> None:
         self.model = model
-        self.length = body.length
-        self.first_term_masses = body.first_term_masses
-        groups = len(model.group_chars)
-        # probability[q, g]: P(body[q] is in group g)
-        self.probability = np.array(
-            [[sum(body.marginals[q].get(c, 0.0) for c in chars) for chars in model.group_chars] for q in range(self.length)]
-        ).reshape(self.length, groups)
-        self.first_groups = [sum(1 << g for g in range(groups) if masks[g] & 1) for masks in model.masks]
+        # Every body length at once: shorter bodies are padded at the front with a
+        # character no term accepts (the extra group `pad`), and start after it.
+        self.length = max(body.length for body in bodies)
+        self.weights = np.array([body.weight for body in bodies])
+        self.bodies = bodies
+        self.pads = [self.length - body.length for body in bodies]
+        pad = len(model.group_chars)
+        self.masks = [list(masks) + [0] for masks in model.masks]
+        # probability[body, q, g]: P(body[q] is in group g)
+        self.probability = np.zeros((len(bodies), self.length, pad + 1))
+        for b, body in enumerate(bodies):
+            self.probability[b, : self.pads[b], pad] = 1.0
+            for q in range(body.length):
+                for g, chars in enumerate(model.group_chars):
+                    self.probability[b, self.pads[b] + q, g] = sum(body.marginals[q].get(c, 0.0) for c in chars)
+        self.first_groups = [sum(1 << g for g, m in enumerate(masks) if m & 1) for masks in self.masks]
 
     def _conditioned(self, excluded: list[int]) -> np.ndarray:
-        """P(body[q] in group g | no excluded group at q), shape (len(excluded), length, groups)."""
-        groups = self.probability.shape[1]
+        """P(body[q] in group g | no excluded group at q), shape (bodies * len(excluded), length, groups)."""
+        groups = self.probability.shape[2]
         keep = np.array([[not (e >> g & 1) for g in range(groups)] for e in excluded], dtype=float)
-        kept = self.probability[None, :, :] * keep[:, None, :]
-        total = kept.sum(axis=2, keepdims=True)
-        return np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
+        kept = self.probability[:, None, :, :] * keep[None, :, None, :]
+        total = kept.sum(axis=3, keepdims=True)
+        kept = np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
+        return kept.reshape(-1, self.length, groups)
 
     def _guarded_lengths(self, t: int) -> frozenset[int]:
         """The j for which term t taking j constrains term t + 1: its first j + 1 characters fit inside term t + 1."""
-        masks, chain = self.model.masks, self.model.chain_terms
+        masks, chain = self.masks, self.model.chain_terms
         if t + 1 not in chain:
             return frozenset()
         this, following = masks[t], masks[t + 1]
@@ -449,52 +458,60 @@ class _ChainModel:
         )
 
     def distribution(self) -> list[float]:
-        model, length, top = self.model, self.length, self.model.max_score
-        start: np.ndarray = np.zeros((top + 1, length + 1))  # P[score, next position]
-        if self.first_term_masses is None:
-            start[0, 0] = 1.0
-        else:
-            for j, mass in enumerate(self.first_term_masses):
-                start[j, j] += mass
+        """P(score == s), mixed over the body lengths by weight."""
+        model, length, top, count = self.model, self.length, self.model.max_score, len(self.bodies)
+        start = np.zeros((count, top + 1, length + 1))  # P[body, score, next position]
+        for b, body in enumerate(self.bodies):
+            if body.first_term_masses is None:
+                start[b, 0, self.pads[b]] = 1.0
+            else:
+                for j, mass in enumerate(body.first_term_masses):
+                    start[b, j, self.pads[b] + j] += mass
         frontier: dict[_ChainKey, np.ndarray] = {(0, None): start}
         previous = None
         for t in model.chain_terms:
             frontier = self._merged(frontier, t)
-            following: dict[_ChainKey, np.ndarray] = defaultdict(lambda: np.zeros((top + 1, length + 1)))
-            by_guard: dict[int | None, list[_ChainKey]] = defaultdict(list)
-            for key in frontier:
-                by_guard[None if key[1] is None else key[1][0]].append(key)
-            for guard_length, keys in by_guard.items():
+            following: dict[_ChainKey, np.ndarray] = defaultdict(lambda: np.zeros((count, top + 1, length + 1)))
+            keys = [key for key, at in frontier.items() if at.any()]
+            if keys:
                 excluded = sorted({e for e, _ in keys})
-                guard_masks = sorted({guard[1] for _, guard in keys if guard is not None}) or [0]
-                search = _TermSearch(
-                    model.masks[t], model.lengths[t], length, self._guarded_lengths(t),
-                    None if guard_length is None else (model.masks[previous], guard_length + 1), guard_masks,
-                )
-                outcomes = search.outcomes(self._conditioned(excluded))  # [set, guard mask, start, kind, end]
+                # Each guard as (characters guarded, bitap state): (0, 0) for none.
+                guards = sorted({(0, 0) if guard is None else (guard[0] + 1, guard[1]) for _, guard in keys})
+                search_key = (t, tuple(guards))
+                search = model.searches.get(search_key)
+                if search is None:
+                    guard_masks = self.masks[previous] if previous is not None else [0] * len(self.masks[t])
+                    search = model.searches[search_key] = _TermSearch(
+                        self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards
+                    )
+                starts = np.flatnonzero(sum(frontier[key].any(axis=(0, 1)) for key in keys))  # where the term may start
+                outcomes = search.outcomes(self._conditioned(excluded), starts)  # [set, guard, start, kind, end]
+                nothing_kind = search.kinds.index((0, None))
                 for e, guard in keys:
-                    at = frontier[(e, guard)]
-                    found = outcomes[excluded.index(e), guard_masks.index(0 if guard is None else guard[1])]
-                    # taken[score, kind, after] = sum over starts of at[score, start] * found[start, kind, after]
-                    taken = np.tensordot(at, found, axes=(1, 0))
+                    at = frontier[(e, guard)][:, :, starts]
+                    sets = [b * len(excluded) + excluded.index(e) for b in range(count)]
+                    found = outcomes[sets, guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1]))]
+                    # taken[body, score, kind, after] = sum over starts of at[., score, start] * found[., start, kind, after]
+                    taken = np.einsum("bcs,bske->bcke", at, found)
                     for kind, (j, next_guard) in enumerate(search.kinds):
                         if j == 0:
                             continue
-                        following[(e, next_guard)][j:] += taken[: top + 1 - j, kind]
-                    nothing = np.diagonal(found[:, search.kinds.index((0, None)), :])
-                    following[(e | self.first_groups[t], None)] += at * nothing[None, :]
+                        following[(e, next_guard)][:, j:] += taken[:, : top + 1 - j, kind]
+                    nothing = found[:, np.arange(len(starts)), nothing_kind, starts]  # [body, start]
+                    following[(e | self.first_groups[t], None)][:, :, starts] += at * nothing[:, None, :]
             frontier = following
             previous = t
-        final = np.zeros(top + 1)
+        final = np.zeros((count, top + 1))
         for (e, _), at in frontier.items():
             if model.end_length:
-                runs = self._end_runs(self._conditioned([e])[0])  # [start, run]
-                at_end = at @ runs  # [score, run]
-                for run in range(runs.shape[1]):
-                    final[run:] += at_end[: top + 1 - run, run]
+                conditioned = self._conditioned([e])
+                runs = np.stack([self._end_runs(conditioned[b]) for b in range(count)])  # [body, start, run]
+                at_end = np.einsum("bcs,bsr->bcr", at, runs)  # [body, score, run]
+                for run in range(runs.shape[2]):
+                    final[:, run:] += at_end[:, : top + 1 - run, run]
             else:
-                final += at.sum(axis=1)
-        return final.tolist()
+                final += at.sum(axis=2)
+        return (self.weights @ final).tolist()
 
     def _merged(self, frontier: dict[_ChainKey, np.ndarray], t: int) -> dict[_ChainKey, np.ndarray]:
         """Exclusion sets that differ only in characters no term from t on looks for, merged.
@@ -507,9 +524,9 @@ class _ChainModel:
         if len(frontier) == 1:
             return frontier
         relevant = 0
-        for masks in self.model.masks[t:]:
+        for masks in self.masks[t:]:
             relevant |= sum(1 << g for g, m in enumerate(masks) if m)
-        middle = self.probability[-1]
+        middle = self.probability[0, -1]
         representatives: dict[tuple[int, float, _Guard], _ChainKey] = {}
         out: dict[_ChainKey, np.ndarray] = {}
         for (e, guard), at in frontier.items():
@@ -524,7 +541,7 @@ class _ChainModel:
         fits = np.zeros(end + 1)  # fits[k]: P(body[length - k] fits the term's character k from the end)
         for k in range(1, min(end, length) + 1):
             aligned = end - k
-            fits[k] = sum(probability[length - k, g] for g, m in enumerate(model.masks[-1]) if m >> aligned & 1)
+            fits[k] = sum(probability[length - k, g] for g, m in enumerate(self.masks[-1]) if m >> aligned & 1)
         runs = np.zeros((length + 1, end + 1))
         for start in range(length + 1):
             cap = min(end, length - start)
@@ -548,35 +565,32 @@ class _TermSearch:
         self,
         masks: list[int],
         term_length: int,
-        body_length: int,
         guarded: frozenset[int],
-        guard: tuple[list[int], int] | None,
         guard_masks: list[int],
+        guards: list[tuple[int, int]],
     ) -> None:
-        self.term_length, self.body_length = term_length, body_length
+        self.term_length = term_length
         groups = len(masks)
-        guard_of = guard[0] if guard else [0] * groups
-        guard_full = 1 << (guard[1] - 1) if guard else 0
         # Groups the pattern's two terms cannot tell apart move together.
         signatures: dict[tuple[int, int], list[int]] = defaultdict(list)
         for g in range(groups):
-            signatures[(masks[g], guard_of[g])].append(g)
-        index: dict[tuple[int, int, int], int] = {}
+            signatures[(masks[g], guard_masks[g])].append(g)
+        index: dict[tuple[int, int, int, int], int] = {}
         queue = []
         self.initial = []
-        for start_mask in guard_masks:
-            key = (0, 0, start_mask)
+        for guard_length, held in guards:
+            key = (0, 0, guard_length, held)
             if key not in index:
                 index[key] = len(index)
                 queue.append(key)
             self.initial.append(index[key])
         edges: dict[tuple[int, int], list[int]] = defaultdict(list)  # (source, target) -> groups
         while queue:
-            best, mask, held = queue.pop()
-            source = index[(best, mask, held)]
+            best, mask, guard_length, held = queue.pop()
+            source = index[(best, mask, guard_length, held)]
             for (fit, guard_fit), members in signatures.items():
-                new_held = ((held << 1) | 1) & guard_fit if guard else 0
-                if new_held & guard_full:
+                new_held = ((held << 1) | 1) & guard_fit if guard_length else 0
+                if new_held >> (guard_length - 1) & 1 if guard_length else False:
                     continue  # the guarded characters appeared: rejected
                 if best == term_length:
                     new_best, new_mask = best, 0  # full: only the guard still reads the body
@@ -585,7 +599,7 @@ class _TermSearch:
                     new_best = max(best, new_mask.bit_length())
                     if new_best == term_length:
                         new_mask = 0
-                key = (new_best, new_mask, new_held)
+                key = (new_best, new_mask, guard_length, new_held)
                 if key not in index:
                     index[key] = len(index)
                     queue.append(key)
@@ -594,7 +608,7 @@ class _TermSearch:
         state_best = np.zeros(self.states, dtype=np.int64)
         kind_of_state = []
         self.kinds: list[tuple[int, _Guard]] = [(0, None)]
-        for (best, mask, _), i in sorted(index.items(), key=lambda item: item[1]):
+        for (best, mask, _, _), i in sorted(index.items(), key=lambda item: item[1]):
             state_best[i] = best
             kind = (best, (best, mask & ((1 << best) - 1)) if best in guarded else None)
             if kind not in self.kinds:
@@ -610,36 +624,41 @@ class _TermSearch:
         self.kind_of_target = np.array(kind_of_state, dtype=np.int64)[self.target]
         self.walks_on = state_best[self.target] < term_length  # after a full match only its P(no growth) matters
 
-    def outcomes(self, probability: np.ndarray) -> np.ndarray:
-        """[excluded set, guard mask, start, kind, end], normalised over (kind, end) for each start."""
-        sets, length, states = probability.shape[0], self.body_length, self.states
-        edge_p = probability @ self.member.T  # [set, q, edge]
+    def outcomes(self, probability: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """[excluded set, guard mask, start, kind, end], normalised over (kind, end) for each of `starts`."""
+        sets, length, states = probability.shape[0], probability.shape[1], self.states
+        # Small products in einsum and bincount, not BLAS: OpenBLAS threads on a busy
+        # 2-core machine made a 30 x 26 x 1500 product take 20 ms instead of 0.2.
+        edge_p = np.einsum("sqg,eg->sqe", probability, self.member)  # [set, q, edge]
         keeps = ~self.grows
-        keep_sources = np.zeros((int(keeps.sum()), states))
-        keep_sources[np.arange(keep_sources.shape[0]), self.source[keeps]] = 1.0
         keep_p, keep_targets = edge_p[:, :, keeps], self.target[keeps]
+        keep_rows = (np.arange(sets)[:, None] * states + self.source[keeps][None, :]).ravel()
         # no_growth[set, q, state]: P(the term grows no more and the guard holds, from position q on)
         no_growth = np.ones((sets, length + 1, states))
         for q in range(length - 1, -1, -1):
-            no_growth[:, q] = (keep_p[:, q] * no_growth[:, q + 1, keep_targets]) @ keep_sources
+            values = keep_p[:, q] * no_growth[:, q + 1, keep_targets]
+            no_growth[:, q] = np.bincount(keep_rows, weights=values.ravel(), minlength=sets * states).reshape(sets, states)
         starts_n, kinds = len(self.initial), len(self.kinds)
-        outcomes = np.zeros((sets, starts_n, length + 1, kinds, length + 1))
-        starts = np.arange(length + 1)
+        count = len(starts)
+        outcomes = np.zeros((sets, starts_n, count, kinds, length + 1))
         initial = np.array(self.initial)
-        outcomes[:, :, starts, 0, starts] = np.moveaxis(no_growth[:, :, initial], 1, 2)
+        for k, start in enumerate(starts):
+            outcomes[:, :, k, 0, start] = no_growth[:, start, initial]
         grow, walk = np.flatnonzero(self.grows), np.flatnonzero(self.walks_on)
-        kind_one_hot = np.zeros((len(grow), kinds))
-        kind_one_hot[np.arange(len(grow)), self.kind_of_target[grow]] = 1.0
-        rows = sets * starts_n * (length + 1)
+        rows = sets * starts_n * count
         row_offsets = (np.arange(rows) * states)[:, None]
-        walking = np.zeros((sets, starts_n, length + 1, states))  # before reading position q
-        for q in range(length):
-            walking[:, np.arange(starts_n), q, initial] = 1.0
+        kind_rows = ((np.arange(rows) * kinds)[:, None] + self.kind_of_target[grow][None, :]).ravel()
+        walking = np.zeros((sets, starts_n, count, states))  # before reading position q
+        for q in range(int(starts.min()), length):
+            for k in np.flatnonzero(starts == q):
+                walking[:, np.arange(starts_n), k, initial] = 1.0
             moving = walking[..., self.source] * edge_p[:, None, None, q, :]  # [set, guard, start, edge]
             won = moving[..., grow] * no_growth[:, q + 1][:, None, None, self.target[grow]]
-            outcomes[..., q + 1] += won @ kind_one_hot
+            outcomes[..., q + 1] += np.bincount(kind_rows, weights=won.ravel(), minlength=rows * kinds).reshape(
+                sets, starts_n, count, kinds
+            )
             flat = (row_offsets + self.target[walk][None, :]).ravel()
             walking = np.bincount(flat, weights=moving[..., walk].reshape(-1), minlength=rows * states)
-            walking = walking.reshape(sets, starts_n, length + 1, states)
+            walking = walking.reshape(sets, starts_n, count, states)
         total = outcomes.sum(axis=(3, 4), keepdims=True)
         return np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)

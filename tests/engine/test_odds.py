@@ -142,7 +142,7 @@ def test_many_short_terms_stay_quick() -> None:
     model = odds(parse_pattern("btc", "ab cd ef gh jk mn pq rs"))
     assert 0 < model.p_full < 1e-15
     body = _tiny_body(33, get_format("btc").alphabet)
-    assert _ChainModel(_ScoreModel(parse_pattern("btc", "ab cd")), body).distribution()[0] > 0
+    assert _ChainModel(_ScoreModel(parse_pattern("btc", "ab cd")), [body]).distribution()[0] > 0
 
 
 # -- against sampled bodies ------------------------------------------------------
