@@ -16,7 +16,7 @@ from gpu_worker.odds import (
     Tier,
     _LengthClass,
     _ScoreModel,
-    _TermByTermModel,
+    _ChainModel,
     odds,
     one_in_pulls,
     p_best_at_least,
@@ -127,7 +127,7 @@ def test_simulation_is_exact_on_every_body(text: str) -> None:
 def test_term_by_term_fallback_is_close(monkeypatch: pytest.MonkeyPatch) -> None:
     pattern = parse_pattern("btc", "ab cd ef gh")
     exact = odds(pattern)
-    monkeypatch.setattr(odds_module, "MAX_STATES", 0)
+    monkeypatch.setattr(odds_module, "MAX_WORK", 0)
     odds_module._odds.cache_clear()
     try:
         fallback = odds(pattern)
@@ -142,7 +142,7 @@ def test_many_short_terms_stay_quick() -> None:
     model = odds(parse_pattern("btc", "ab cd ef gh jk mn pq rs"))
     assert 0 < model.p_full < 1e-15
     body = _tiny_body(33, get_format("btc").alphabet)
-    assert _TermByTermModel(_ScoreModel(parse_pattern("btc", "ab cd")), body).distribution()[0] > 0
+    assert _ChainModel(_ScoreModel(parse_pattern("btc", "ab cd")), [body]).distribution()[0] > 0
 
 
 # -- against sampled bodies ------------------------------------------------------
