@@ -1,0 +1,733 @@
+"""The bot under a busy community's load: both front ends at once, through the loopback platform fakes.
+
+    .venv/bin/python benchmarks/load.py [--backend native|local] [--duration 60] [--rate 30]
+                                        [--groups 5 --per-group 20 --discord-users 100] [--presses 100]
+                                        [--limits platform|off] [--budget KEYS] [--soak SECONDS] [--json FILE]
+
+The bot runs as `vanikeys bot` runs (benchmarks/load_bot.py: create_app, python-telegram-bot and discord.py
+together, configured from the environment) in a child process of its own, against the Telegram and Discord
+fakes from tests/ on 127.0.0.1 with the platforms' limits enforced (20 messages a minute per group and 30 a
+second overall on Telegram, 15 s to answer a button press; 3 s to acknowledge a Discord interaction, per-route
+buckets). Simulated people (Telegram groups, each person with a private chat, and one Discord guild) send a mix
+of pulls, 10-pulls, button presses, /odds, /balance, /leaderboard, /help and orders at --rate commands a second
+for --duration seconds; then --presses people press "10-pull" at the same moment on each platform; then the
+bot is given time to finish (bounded) and stopped. Everything is measured from the platforms' side (the fakes'
+request logs) and the bot's database:
+
+- commands/s answered, p50/p95/p99 of the first answer by command kind and platform;
+- reveals: every paid pull in a group or guild against the public reveals seen (lost = paid, never revealed);
+- acknowledgements: Telegram button presses answered after 15 s or never, Discord interactions after 3 s;
+- the burst: ack latency of the simultaneous presses;
+- the bot's RSS (and its worker processes') sampled every --sample seconds; --soak SECONDS is a long mix
+  phase whose RSS series shows whether memory stops growing after warm-up.
+
+Every loop is bounded; every server and process started here is stopped; nothing but 127.0.0.1 is reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.load_platforms import Community, Limits, LoadDiscord, LoadTelegram  # noqa: E402
+from tests.discord.fake_discord import FakeInteraction, FakeUser  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PULL_PATTERNS = ("^abc", "^kek", "^moon", "^Love", "^zap", "^xyz", "^hodl", "^pump")
+ORDER_PATTERNS = ("^ab", "^cd", "^ef", "^gh")
+ODDS_ALPHABET = "abcdefghijkmnopqrstuvwxyz"
+# Command kinds and their weights in the mix (a community's day: mostly pulls and looking at things).
+MIX = {"pull": 32, "pull10": 8, "button": 15, "odds": 10, "balance": 12, "leaderboard": 12, "help": 7, "order": 4}
+DEFAULT_BUDGET = {"native": 1 << 14, "local": 2048}
+
+
+@dataclass
+class Options:
+    backend: str = "native"
+    duration_s: float = 60.0
+    rate: float = 30.0
+    groups: int = 5
+    per_group: int = 20
+    discord_users: int = 100
+    presses: int = 100
+    limits: str = "platform"
+    budget: int | None = None
+    soak_s: float = 0.0
+    sample_s: float = 5.0
+    drain_s: float = 150.0
+    ready_s: float = 90.0
+    group_share: float = 0.15
+    seed: int = 17
+    json_out: str | None = None
+
+
+@dataclass
+class Sent:
+    """One command a simulated person sent, and how to find its answer in the fakes' logs."""
+
+    platform: str
+    kind: str
+    label: str
+    t0: float
+    phase: str
+    chat_id: int | None = None
+    message_id: int | None = None
+    query_id: str | None = None
+    interaction: FakeInteraction | None = None
+    is_pull: bool = False
+
+
+@dataclass
+class RssSample:
+    t: float
+    bot_mb: float
+    workers_mb: float
+
+
+@dataclass
+class Run:
+    options: Options
+    telegram: LoadTelegram
+    discord: LoadDiscord
+    community: Community
+    db_path: Path
+    sent: list[Sent] = field(default_factory=list)
+    rss: list[RssSample] = field(default_factory=list)
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bot_exit: int | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+
+# ---- the bot process ----------------------------------------------------------------------------------------
+
+
+def bot_environment(run: Run, workdir: Path) -> dict[str, str]:
+    opts = run.options
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "TELEGRAM_", "DISCORD_", "STRIPE_",
+                                                                      "RUNPOD_"))}
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "VANIKEYS_DB": str(run.db_path),
+        "VANIKEYS_BACKEND": opts.backend,
+        "VANIKEYS_PULL_BUDGET_CPU": str(opts.budget or DEFAULT_BUDGET[opts.backend]),
+        "VANIKEYS_DAILY_SPEND_LIMIT": str(10**9),
+        "TELEGRAM_TOKEN": run.telegram.token,
+        "TELEGRAM_API_BASE_URL": run.telegram.base_url,
+        "TELEGRAM_API_FILE_URL": run.telegram.base_file_url,
+        "DISCORD_TOKEN": "fake-token",
+        "VANIKEYS_LOAD_DISCORD_API": run.discord.api_base,
+        "HOME": str(workdir),
+    })
+    if "VANIKEYS_CACHE" in os.environ:  # the native kernel's build cache (compiled once per machine)
+        env["VANIKEYS_CACHE"] = os.environ["VANIKEYS_CACHE"]
+    if run.options.limits == "off":
+        env["TELEGRAM_GROUP_MESSAGES_PER_MINUTE"] = str(Limits.off().group_messages_per_min)
+    return env
+
+
+async def seed_balances(run: Run) -> None:
+    """Everyone has tokens (the benchmark is about load, not about running out); granted before the bot starts."""
+    from bot.answers import UserRef
+    from bot.app import create_app
+    from bot.config import Settings
+
+    settings = Settings(db_path=run.db_path, backend="python", daily_spend_limit=10**9)
+    async with create_app(settings, resume_jobs=False) as app:
+        for user, _ in run.community.tg_people:
+            await app.service.grant(UserRef("telegram", str(user["id"]), user["first_name"]), 1_000_000)
+        for person in run.community.discord_people:
+            await app.service.grant(UserRef("discord", str(person.id), person.global_name or ""), 1_000_000)
+
+
+async def wait_ready(run: Run, bot: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + run.options.ready_s
+    while time.monotonic() < deadline:
+        if bot.poll() is not None:
+            raise SystemExit(f"the bot exited with {bot.returncode} before it was ready (see its log)")
+        polling = any(r.method == "getUpdates" for r in run.telegram.requests)
+        if polling and run.discord.ready_sent.is_set():
+            await asyncio.sleep(1.0)  # discord.py's on_ready (guild chunking wait) after GUILD_CREATE
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit("the bot did not connect to both fakes in time")
+
+
+def stop_bot(bot: subprocess.Popen[bytes]) -> int:
+    if bot.poll() is None:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            return bot.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            return bot.wait(timeout=10)
+    return bot.returncode
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process from /proc (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            stack += children
+    return found
+
+
+async def sample_rss(run: Run, pid: int, stop: asyncio.Event) -> None:
+    start = time.monotonic()
+    while not stop.is_set():
+        bot_mb = rss_mb(pid)
+        if not bot_mb:
+            return
+        workers_mb = sum(rss_mb(child) for child in descendants(pid))
+        run.rss.append(RssSample(round(time.monotonic() - start, 1), round(bot_mb, 1), round(workers_mb, 1)))
+        try:
+            await asyncio.wait_for(stop.wait(), run.options.sample_s)
+        except asyncio.TimeoutError:
+            pass
+
+
+# ---- the simulated people ----------------------------------------------------------------------------------
+
+
+def odds_pattern(rng: random.Random) -> str:
+    """Half known patterns (cached after the first), half new ones of 4 to 7 characters (the costly kind)."""
+    if rng.random() < 0.5:
+        return rng.choice(PULL_PATTERNS)
+    return "^" + "".join(rng.choice(ODDS_ALPHABET) for _ in range(rng.randint(4, 7)))
+
+
+async def telegram_act(run: Run, kind: str, user: dict[str, Any], group: dict[str, Any], phase: str) -> None:
+    fake, rng = run.telegram, run.rng
+    label = user["first_name"]
+    if kind == "button":
+        message = fake.button_message(user["id"])
+        if message is not None:
+            datas = [b["callback_data"] for b in message.buttons() if b.get("callback_data", "")[:2] in ("p|", "t|")]
+            if datas:
+                data = rng.choice(datas)
+                t0 = time.monotonic()
+                query = await fake.push_callback(user, message, data)
+                run.sent.append(Sent("telegram", "button", label, t0, phase, chat_id=message.data["chat"]["id"],
+                                     query_id=query, is_pull=True))
+                return
+        kind = "pull"  # nothing to press yet: pull instead
+    chat, text = group, ""
+    if kind != "balance" and rng.random() >= run.options.group_share:
+        chat = fake.private_chat(user)  # most people use the bot in their private chat; the group sees the rest
+    if kind == "pull":
+        text = f"/pull {rng.choice(PULL_PATTERNS)}"
+    elif kind == "pull10":
+        text = f"/pull {rng.choice(PULL_PATTERNS)} 10"
+    elif kind == "odds":
+        text = f"/odds {odds_pattern(rng)}"
+    elif kind == "balance":
+        chat, text = fake.private_chat(user), "/balance"
+    elif kind == "leaderboard":
+        text = "/leaderboard"
+    elif kind == "help":
+        text = "/help"
+    elif kind == "order":
+        text = f"/order {rng.choice(ORDER_PATTERNS)}"
+    t0 = time.monotonic()
+    message = await fake.command(chat, user, text)
+    run.sent.append(Sent("telegram", kind, label, t0, phase, chat_id=chat["id"], message_id=message["message_id"],
+                         is_pull=kind in ("pull", "pull10")))
+
+
+async def discord_act(run: Run, kind: str, person: FakeUser, phase: str) -> None:
+    fake, rng = run.discord, run.rng
+    label = person.global_name or person.username
+    if kind == "button":
+        found = fake.reveal_buttons(label)
+        if found is not None:
+            message_id, ids = found
+            t0 = time.monotonic()
+            interaction = await fake.press(person, message_id, rng.choice(ids))
+            run.sent.append(Sent("discord", "button", label, t0, phase, interaction=interaction, is_pull=True))
+            return
+        kind = "pull"
+    name, options = kind, {}
+    if kind == "pull":
+        options = {"pattern": rng.choice(PULL_PATTERNS)}
+    elif kind == "pull10":
+        name, options = "pull", {"pattern": rng.choice(PULL_PATTERNS), "count": 10}
+    elif kind == "odds":
+        options = {"pattern": odds_pattern(rng)}
+    elif kind == "order":
+        options = {"pattern": rng.choice(ORDER_PATTERNS)}
+    t0 = time.monotonic()
+    interaction = await fake.slash(person, name, options)
+    run.sent.append(Sent("discord", kind, label, t0, phase, interaction=interaction,
+                         is_pull=kind in ("pull", "pull10")))
+
+
+async def act(run: Run, index: int, phase: str) -> None:
+    people = len(run.community.tg_people) + len(run.community.discord_people)
+    kind = run.rng.choices(list(MIX), weights=list(MIX.values()))[0]
+    who = index % people
+    try:
+        if who < len(run.community.tg_people):
+            user, group = run.community.tg_people[who]
+            await telegram_act(run, kind, user, group, phase)
+        else:
+            await discord_act(run, kind, run.community.discord_people[who - len(run.community.tg_people)], phase)
+    except RuntimeError as err:  # the gateway closed under us: the bot died; reported below
+        print(f"  could not send: {err}", file=sys.stderr)
+
+
+async def mix_phase(run: Run, seconds: float, phase: str) -> None:
+    """Open loop: a command every 1/rate s, people in a shuffled round-robin (each gets one per round)."""
+    people = len(run.community.tg_people) + len(run.community.discord_people)
+    order: list[int] = []
+    tasks: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    total = int(seconds * run.options.rate)
+    for n in range(total):
+        if not order:
+            order = list(range(people))
+            run.rng.shuffle(order)
+        delay = start + n / run.options.rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = loop.create_task(act(run, order.pop(), phase))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=30)
+    run.phases[phase] = (start, loop.time())
+
+
+async def burst_phase(run: Run) -> None:
+    """`presses` people press "10-pull" at the same moment, on each platform."""
+    count = run.options.presses
+    if count <= 0:
+        return
+    start = time.monotonic()
+    tg = run.community.tg_people
+    anchor = next(iter(run.telegram.messages_in(run.community.groups[0]["id"])), None)
+    jobs = []
+    for i in range(min(count, len(tg))):
+        user, group = tg[i]
+        message = run.telegram.button_message(user["id"]) or anchor
+        if message is None:
+            continue
+        data = f"t|{user['id']}|btc|i|{PULL_PATTERNS[i % len(PULL_PATTERNS)]}"
+        jobs.append(("telegram", user["first_name"], message, user, data))
+    channel_messages = [int(m["id"]) for m in run.discord.messages.values()
+                        if m["channel_id"] == str(run.discord.channel_id) and not m["flags"] & 64]
+    reveals = list(run.discord.latest_reveal.values())
+    anchor_id = max(reveals) if reveals else (channel_messages[-1] if channel_messages else None)
+    people = run.community.discord_people
+    for i in range(min(count, len(people)) if anchor_id else 0):
+        person = people[i]
+        jobs.append(("discord", person.global_name or "", anchor_id, person,
+                     f"vk:pull:10:btc:-:{PULL_PATTERNS[i % len(PULL_PATTERNS)]}"))
+
+    async def press(job: tuple[Any, ...]) -> None:
+        platform_name, label, message, who, data = job
+        t0 = time.monotonic()
+        if platform_name == "telegram":
+            query = await run.telegram.push_callback(who, message, data)
+            run.sent.append(Sent("telegram", "burst", label, t0, "burst", chat_id=message.data["chat"]["id"],
+                                 query_id=query, is_pull=True))
+        else:
+            interaction = await run.discord.press(who, message, data)
+            run.sent.append(Sent("discord", "burst", label, t0, "burst", interaction=interaction, is_pull=True))
+
+    # Telegram: all at once over HTTP. Discord: one gateway connection delivers events one after another, as
+    # Discord's does; the fake's sends are serialised here (concurrent writes to one websocket are not allowed).
+    gateway = asyncio.Lock()
+
+    async def in_turn(job: tuple[Any, ...]) -> None:
+        if job[0] == "discord":
+            async with gateway:
+                await press(job)
+        else:
+            await press(job)
+
+    await asyncio.gather(*(in_turn(job) for job in jobs))
+    run.phases["burst"] = (start, time.monotonic())
+
+
+async def drain(run: Run) -> None:
+    """Let queued messages and running jobs finish: until neither fake has seen a request for 15 s (bounded)."""
+    deadline = time.monotonic() + run.options.drain_s
+    while time.monotonic() < deadline:
+        last = max([r.at for r in run.telegram.requests if r.method != "getUpdates"] +
+                   [r.at for r in run.discord.requests] + [0.0])
+        if time.monotonic() - last > 15 and not unsettled_jobs(run):
+            return
+        await asyncio.sleep(1.0)
+
+
+def unsettled_jobs(run: Run) -> int:
+    try:
+        with sqlite3.connect(f"file:{run.db_path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('accepted', 'submitted', 'running', "
+                              "'found')").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+# ---- what the platforms saw ------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+def telegram_answers(run: Run) -> dict[int, float]:
+    """For every command message: when the first message replying to it was sent (keyed by message id)."""
+    first: dict[tuple[int, int], float] = {}
+    for r in run.telegram.requests:
+        if r.error is None and r.method in ("sendMessage", "sendPhoto"):
+            reply = r.params.get("reply_parameters") or {}
+            key = (r.params.get("chat_id"), reply.get("message_id"))
+            if key[1] is not None and key not in first:
+                first[key] = r.at  # type: ignore[index]
+    return {mid: at for (_, mid), at in first.items()}
+
+
+def discord_answers(run: Run) -> dict[str, float]:
+    """For every interaction token: when its first answer with content went out (callback 4/7, follow-up, edit)."""
+    first: dict[str, float] = {}
+    for r in run.discord.requests:
+        if r.status >= 300:
+            continue
+        parts = r.path.strip("/").split("/")
+        if parts[0] == "interactions" and len(parts) >= 3:
+            if (r.body or {}).get("type") in (5, 6):
+                continue
+            token = parts[2]
+        elif parts[0] == "webhooks" and len(parts) >= 3 and r.method in ("POST", "PATCH"):
+            token = parts[2]
+        else:
+            continue
+        first.setdefault(token, r.at)
+    return first
+
+
+def reveals_seen(run: Run) -> tuple[Counter[str], dict[str, list[float]]]:
+    """Public reveals per person label (final state of every group/channel message), and when each went out."""
+    seen: Counter[str] = Counter()
+    for group in run.community.groups:
+        for message in run.telegram.messages_in(group["id"]):
+            text = message.text
+            head = re.match(r"🎰 (\S+) pulled ", text)
+            if head:
+                seen["telegram:" + head.group(1)] += 1
+            elif re.match(r"🎰 \d+ more pulls?:", text):
+                for line in re.findall(r"^• (\S+) ", text, flags=re.M):
+                    seen["telegram:" + line] += 1
+    for message in run.discord.messages.values():
+        if message.get("channel_id") != str(run.discord.channel_id) or message.get("deleted"):
+            continue
+        for embed in message.get("embeds") or []:
+            head = re.match(r"^(\S+) pulled ", (embed.get("author") or {}).get("name") or "")
+            if head:
+                seen["discord:" + head.group(1)] += 1
+    times: dict[str, list[float]] = defaultdict(list)
+    for r in run.telegram.requests:
+        if r.error is None and r.method in ("sendMessage", "editMessageText") and (r.params.get("chat_id") or 0) < 0:
+            source = r.params.get("text", "")
+            for label in re.findall(r"<b>(\S+)</b> pulled ", source):
+                times["telegram:" + label].append(r.at)
+            if "more pull" in source:
+                for label in re.findall(r"^• <b>(\S+)</b> ", source, flags=re.M):
+                    times["telegram:" + label].append(r.at)
+    for r in run.discord.requests:
+        if r.status < 300 and r.method in ("POST", "PATCH") and r.path.startswith("/webhooks/"):
+            for embed in (r.body or {}).get("embeds") or []:
+                head = re.match(r"^(\S+) pulled ", (embed.get("author") or {}).get("name") or "")
+                if head:
+                    times["discord:" + head.group(1)].append(r.at)
+    return seen, times
+
+
+def paid_pulls(run: Run) -> tuple[Counter[str], Counter[str]]:
+    """From the bot's database: settled pulls in a group or guild per person, and every pull job's status."""
+    labels = {("telegram", str(u["id"])): "telegram:" + u["first_name"] for u, _ in run.community.tg_people}
+    labels.update({("discord", str(p.id)): "discord:" + (p.global_name or "") for p in run.community.discord_people})
+    public: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    with sqlite3.connect(f"file:{run.db_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT platform, user_id, community_id, status FROM jobs WHERE kind = 'pull'").fetchall()
+    for platform_name, user_id, community_id, status in rows:
+        statuses[status] += 1
+        if community_id is not None and status in ("found", "delivered"):
+            public[labels.get((platform_name, user_id), f"{platform_name}:?{user_id}")] += 1
+    return public, statuses
+
+
+def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
+    """Each reveal matched to the earliest unmatched pull command of that person sent before it (approximate:
+    a pull refused by a cooldown has no reveal and is skipped when a later reveal matches a later pull)."""
+    pulls: dict[str, list[float]] = defaultdict(list)
+    for s in run.sent:
+        if s.is_pull:
+            pulls[f"{s.platform}:{s.label}"].append(s.t0)
+    latencies = []
+    for who, reveal_times in times.items():
+        pending = sorted(pulls.get(who, []))
+        for at in sorted(reveal_times):
+            while len(pending) > 1 and pending[1] <= at and at - pending[0] > 120:
+                pending.pop(0)  # too old to be this reveal's pull: it was refused
+            if pending and pending[0] <= at:
+                latencies.append(at - pending.pop(0))
+    return latencies
+
+
+def measure(run: Run) -> dict[str, Any]:
+    tg_answers = telegram_answers(run)
+    dc_answers = discord_answers(run)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    unanswered: Counter[str] = Counter()
+    late_acks: Counter[str] = Counter()
+    acks: dict[str, list[float]] = defaultdict(list)
+    answered_in_mix = 0
+    deadline = run.telegram.callback_deadline_s
+    for s in run.sent:
+        key = f"{s.platform} {s.kind}"
+        latency: float | None = None
+        if s.platform == "telegram" and s.query_id is not None:
+            delay = run.telegram.callback_answer_delay.get(s.query_id)
+            if delay is None or delay > deadline:
+                late_acks["telegram"] += 1
+            else:
+                acks[f"telegram {s.phase}"].append(delay)
+                latency = delay
+        elif s.platform == "telegram":
+            at = tg_answers.get(s.message_id or -1)
+            latency = None if at is None else at - s.t0
+        elif s.interaction is not None:
+            i = s.interaction
+            if i.acked_with is None or (i.ack_delay_s or 0) > 3.0:
+                late_acks["discord"] += 1
+            else:
+                acks[f"discord {s.phase}"].append(i.ack_delay_s or 0.0)
+            at = dc_answers.get(i.token)
+            latency = None if at is None else at - s.t0
+        if latency is None:
+            unanswered[key] += 1
+        else:
+            by_kind[key].append(latency)
+            if s.phase in ("mix", "soak"):
+                answered_in_mix += 1
+    seen, times = reveals_seen(run)
+    public, statuses = paid_pulls(run)
+    lost = {who: n - seen.get(who, 0) for who, n in public.items() if n > seen.get(who, 0)}
+    extra = {who: n - public.get(who, 0) for who, n in seen.items() if n > public.get(who, 0)}
+    mix_phase_name = "soak" if "soak" in run.phases else "mix"
+    start, end = run.phases.get(mix_phase_name, (0.0, 1.0))
+    sent_in_mix = sum(1 for s in run.sent if s.phase == mix_phase_name)
+    rl_tg = len(run.telegram.rate_limited())
+    return {
+        "sent": len(run.sent),
+        "mix_seconds": round(end - start, 1),
+        "offered_per_s": round(sent_in_mix / max(end - start, 1e-9), 1),
+        "answered_per_s": round(answered_in_mix / max(end - start, 1e-9), 1),
+        "latency": {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99)}
+                    for k, v in sorted(by_kind.items())},
+        "unanswered": dict(unanswered),
+        "acks": {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99),
+                     "max": max(v) if v else float("nan"), "over_3s": sum(1 for x in v if x > 3.0)}
+                 for k, v in sorted(acks.items())},
+        "late_acks": dict(late_acks),
+        "public_pulls_settled": sum(public.values()),
+        "reveals_seen": sum(seen.values()),
+        "lost_reveals": sum(lost.values()),
+        "lost_by_person": dict(sorted(lost.items())[:10]),
+        "reveals_without_pull": sum(extra.values()),
+        "reveal_latency": {"n": 0} if not times else (lambda v: {"n": len(v), "p50": percentile(v, 50),
+                                                                "p95": percentile(v, 95), "p99": percentile(v, 99)})(
+            reveal_latencies(run, times)),
+        "pull_jobs": dict(statuses),
+        "telegram_429": rl_tg,
+        "discord_429": len(run.discord.rate_limited),
+        "rss": [asdict(s) for s in run.rss],
+        "bot_exit": run.bot_exit,
+    }
+
+
+# ---- report ---------------------------------------------------------------------------------------------------
+
+
+def fmt_s(value: float) -> str:
+    if value != value:  # nan
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def report(run: Run, result: dict[str, Any]) -> None:
+    o = run.options
+    print(f"\nVaniKeys load: backend {o.backend}, budget {o.budget or DEFAULT_BUDGET[o.backend]} keys/pull, "
+          f"limits {o.limits}, {len(run.community.tg_people)} Telegram people in {o.groups} groups + "
+          f"{len(run.community.discord_people)} Discord people")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          f"at the end, Python {platform.python_version()}")
+    print(f"mix: {result['mix_seconds']} s offered {result['offered_per_s']}/s, answered {result['answered_per_s']} "
+          f"commands/s; {result['sent']} commands and presses in all")
+    print(f"{'kind':<24}{'n':>6}{'p50':>10}{'p95':>10}{'p99':>10}")
+    for kind, row in result["latency"].items():
+        print(f"{kind:<24}{row['n']:>6}{fmt_s(row['p50']):>10}{fmt_s(row['p95']):>10}{fmt_s(row['p99']):>10}")
+    print(f"unanswered: {result['unanswered'] or 'none'}")
+    print("acknowledgements (button presses: Telegram answerCallbackQuery; Discord: every interaction):")
+    for kind, row in result["acks"].items():
+        print(f"  {kind:<22}{row['n']:>6}  p50 {fmt_s(row['p50'])}  p95 {fmt_s(row['p95'])}  p99 "
+              f"{fmt_s(row['p99'])}  max {fmt_s(row['max'])}  over 3 s: {row['over_3s']}")
+    print(f"late acknowledgements (Telegram > 15 s or never, Discord > 3 s or never): {result['late_acks'] or 'none'}")
+    rl = result["reveal_latency"]
+    print(f"reveals: {result['public_pulls_settled']} settled public pulls, {result['reveals_seen']} reveals seen, "
+          f"lost {result['lost_reveals']}, unmatched {result['reveals_without_pull']}; reveal after the pull command "
+          f"p50 {fmt_s(rl.get('p50', float('nan')))} p95 {fmt_s(rl.get('p95', float('nan')))} "
+          f"p99 {fmt_s(rl.get('p99', float('nan')))}")
+    if result["lost_by_person"]:
+        print(f"  lost, first people: {result['lost_by_person']}")
+    print(f"pull jobs by status: {result['pull_jobs']}; 429s answered: Telegram {result['telegram_429']}, "
+          f"Discord {result['discord_429']}")
+    rss = result["rss"]
+    if rss:
+        step = max(1, len(rss) // 12)
+        series = ", ".join(f"{s['t']:.0f}s {s['bot_mb']:.0f}+{s['workers_mb']:.0f}" for s in rss[::step])
+        print(f"RSS MB (bot + worker processes) over time: {series}; last {rss[-1]['bot_mb']:.0f}+"
+              f"{rss[-1]['workers_mb']:.0f}")
+        if len(rss) >= 6:
+            third = len(rss) // 3
+            later = rss[third:]
+            slope = statistics.linear_regression([s["t"] for s in later], [s["bot_mb"] for s in later]).slope
+            print(f"  bot RSS after the first third: {later[0]['bot_mb']:.0f} -> {later[-1]['bot_mb']:.0f} MB, "
+                  f"trend {slope * 60:+.2f} MB/min")
+    print(f"bot exit status: {result['bot_exit']}")
+
+
+# ---- main -------------------------------------------------------------------------------------------------------
+
+
+async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
+    limits = Limits() if options.limits == "platform" else Limits.off()
+    workdir = Path(tempfile.mkdtemp(prefix="vanikeys-load-"))
+    telegram, discord_fake = LoadTelegram(limits), LoadDiscord(limits)
+    community = Community.build(telegram, discord_fake, groups=options.groups, per_group=options.per_group,
+                                discord_people=options.discord_users)
+    run = Run(options, telegram, discord_fake, community, workdir / "vanikeys.db", rng=random.Random(options.seed))
+    await telegram.start()
+    await discord_fake.start()
+    bot: subprocess.Popen[bytes] | None = None
+    log_file = (workdir / "bot.log").open("wb")
+    stop_sampling = asyncio.Event()
+    sampler: asyncio.Task[None] | None = None
+    try:
+        await seed_balances(run)
+        bot = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "load_bot.py")], cwd=workdir,
+                               env=bot_environment(run, workdir), stdout=log_file, stderr=subprocess.STDOUT)
+        sampler = asyncio.create_task(sample_rss(run, bot.pid, stop_sampling))
+        await wait_ready(run, bot)
+        print(f"bot ready (pid {bot.pid}, log {workdir / 'bot.log'}); warming up", file=sys.stderr)
+        await mix_phase(run, min(10.0, options.duration_s), "warmup")
+        phase, seconds = ("soak", options.soak_s) if options.soak_s > 0 else ("mix", options.duration_s)
+        print(f"{phase}: {seconds:.0f} s at {options.rate}/s", file=sys.stderr)
+        await mix_phase(run, seconds, phase)
+        print("burst of simultaneous presses", file=sys.stderr)
+        await burst_phase(run)
+        await drain(run)
+    finally:
+        stop_sampling.set()
+        if sampler is not None:
+            await sampler
+        if bot is not None:
+            run.bot_exit = stop_bot(bot)
+        log_file.close()
+        await telegram.stop()
+        await discord_fake.stop()
+    return run, measure(run)
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("native", "local"), default="native",
+                        help="native: the C++ kernel in the bot's process; local: the default worker processes")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of the mix (default 60)")
+    parser.add_argument("--rate", type=float, default=30.0, help="commands a second offered (default 30)")
+    parser.add_argument("--groups", type=int, default=5)
+    parser.add_argument("--per-group", type=int, default=20, help="Telegram people per group (default 20)")
+    parser.add_argument("--discord-users", type=int, default=100)
+    parser.add_argument("--presses", type=int, default=100, help="simultaneous 10-pull presses per platform")
+    parser.add_argument("--limits", choices=("platform", "off"), default="platform",
+                        help="platform: the fakes enforce Telegram's and Discord's limits; off: lifted")
+    parser.add_argument("--budget", type=int, default=None, help="keys per pull (default: 16384 native, 2048 local)")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="a long mix, RSS sampled")
+    parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples (default 5)")
+    parser.add_argument("--drain", type=float, default=150.0, help="at most this long for queued work at the end")
+    parser.add_argument("--group-share", type=float, default=0.15,
+                        help="the share of Telegram commands sent in the group rather than the private chat "
+                             "(default 0.15: a group takes only 20 messages a minute)")
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--json", dest="json_out", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    for name in ("duration", "rate", "sample"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name} must be more than 0")
+    if not 0 <= args.group_share <= 1:
+        parser.error("--group-share is a fraction from 0 to 1")
+    if args.groups < 1 or args.per_group < 1 or args.discord_users < 1:
+        parser.error("--groups, --per-group and --discord-users must be at least 1")
+    return Options(backend=args.backend, duration_s=args.duration, rate=args.rate, groups=args.groups,
+                   per_group=args.per_group, discord_users=args.discord_users, presses=args.presses,
+                   limits=args.limits, budget=args.budget, soak_s=args.soak, sample_s=args.sample,
+                   drain_s=args.drain, group_share=args.group_share, seed=args.seed, json_out=args.json_out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    run, result = asyncio.run(run_load(options))
+    report(run, result)
+    if options.json_out:
+        Path(options.json_out).write_text(json.dumps({"options": asdict(options), **result}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
