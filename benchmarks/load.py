@@ -56,7 +56,7 @@ ORDER_PATTERNS = ("^ab", "^cd", "^ef", "^gh")
 ODDS_ALPHABET = "abcdefghijkmnopqrstuvwxyz"
 # Command kinds and their weights in the mix (a community's day: mostly pulls and looking at things).
 MIX = {"pull": 32, "pull10": 8, "button": 15, "odds": 10, "balance": 12, "leaderboard": 12, "help": 7, "order": 4}
-DEFAULT_BUDGET = {"native": 1 << 14, "local": 2048}
+DEFAULT_BUDGET = {"native": 1 << 14, "local": 2048, "python": 512}
 
 
 @dataclass
@@ -73,6 +73,8 @@ class Options:
     soak_s: float = 0.0
     sample_s: float = 5.0
     drain_s: float = 150.0
+    warmup_s: float = 10.0   # a short mix before the measured one (caches, the kernel, connections)
+    quiet_s: float = 15.0     # the drain ends once neither fake has seen a request for this long
     ready_s: float = 90.0
     group_share: float = 0.15
     seed: int = 17
@@ -181,15 +183,13 @@ def stop_bot(bot: subprocess.Popen[bytes]) -> int:
     return bot.returncode
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process from /proc (0 when it is gone)."""
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of one process from /proc (None when it is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        pass
-    return 0.0
+        return None
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
 
 
 def descendants(pid: int) -> list[int]:
@@ -215,10 +215,11 @@ async def sample_rss(run: Run, pid: int, stop: asyncio.Event) -> None:
     start = time.monotonic()
     while not stop.is_set():
         bot_mb = rss_mb(pid)
-        if not bot_mb:
+        if bot_mb is None:
             return
-        workers_mb = sum(rss_mb(child) for child in descendants(pid))
-        run.rss.append(RssSample(round(time.monotonic() - start, 1), round(bot_mb, 1), round(workers_mb, 1)))
+        workers_mb = sum(rss_mb(child) or 0.0 for child in descendants(pid))
+        if bot_mb >= 1.0:  # not before the interpreter is running
+            run.rss.append(RssSample(round(time.monotonic() - start, 1), round(bot_mb, 1), round(workers_mb, 1)))
         try:
             await asyncio.wait_for(stop.wait(), run.options.sample_s)
         except asyncio.TimeoutError:
@@ -348,20 +349,26 @@ async def burst_phase(run: Run) -> None:
     jobs = []
     for i in range(min(count, len(tg))):
         user, group = tg[i]
-        message = run.telegram.button_message(user["id"]) or anchor
+        own = run.telegram.button_message(user["id"])  # the 10-pull button on the person's own latest result
+        tens = [b["callback_data"] for b in own.buttons() if b.get("callback_data", "").startswith("t|")] if own else []
+        message = own if tens else anchor
         if message is None:
             continue
-        data = f"t|{user['id']}|btc|i|{PULL_PATTERNS[i % len(PULL_PATTERNS)]}"
+        # no result of their own yet: the same button as it would be on one (the fake does not check the message)
+        data = tens[0] if tens else f"t|{user['id']}|btc|i|{PULL_PATTERNS[i % len(PULL_PATTERNS)]}"
         jobs.append(("telegram", user["first_name"], message, user, data))
-    channel_messages = [int(m["id"]) for m in run.discord.messages.values()
-                        if m["channel_id"] == str(run.discord.channel_id) and not m["flags"] & 64]
-    reveals = list(run.discord.latest_reveal.values())
-    anchor_id = max(reveals) if reveals else (channel_messages[-1] if channel_messages else None)
+    # Discord: everyone presses the 10-pull button of one public reveal (anyone may; it pulls for the presser).
+    # discord.py ignores a custom_id that is not on the message, so it must be the message's own button.
+    reveals = sorted(run.discord.latest_reveal.values())
+    target = run.discord.messages.get(reveals[-1]) if reveals else None
+    ten = next((item["custom_id"] for row in (target or {}).get("components", []) for item in row["components"]
+                if item.get("custom_id", "").startswith("vk:pull:10:")), None)
     people = run.community.discord_people
-    for i in range(min(count, len(people)) if anchor_id else 0):
+    if ten is None:
+        print("  no Discord reveal with a 10-pull button to press: Discord burst skipped", file=sys.stderr)
+    for i in range(min(count, len(people)) if ten else 0):
         person = people[i]
-        jobs.append(("discord", person.global_name or "", anchor_id, person,
-                     f"vk:pull:10:btc:-:{PULL_PATTERNS[i % len(PULL_PATTERNS)]}"))
+        jobs.append(("discord", person.global_name or "", reveals[-1], person, ten))
 
     async def press(job: tuple[Any, ...]) -> None:
         platform_name, label, message, who, data = job
@@ -390,12 +397,13 @@ async def burst_phase(run: Run) -> None:
 
 
 async def drain(run: Run) -> None:
-    """Let queued messages and running jobs finish: until neither fake has seen a request for 15 s (bounded)."""
+    """Let queued messages and running jobs finish: until every job is settled and neither fake has seen a
+    request for quiet_s (bounded by drain_s)."""
     deadline = time.monotonic() + run.options.drain_s
     while time.monotonic() < deadline:
         last = max([r.at for r in run.telegram.requests if r.method != "getUpdates"] +
                    [r.at for r in run.discord.requests] + [0.0])
-        if time.monotonic() - last > 15 and not unsettled_jobs(run):
+        if time.monotonic() - last > run.options.quiet_s and not unsettled_jobs(run):
             return
         await asyncio.sleep(1.0)
 
@@ -666,7 +674,8 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
         sampler = asyncio.create_task(sample_rss(run, bot.pid, stop_sampling))
         await wait_ready(run, bot)
         print(f"bot ready (pid {bot.pid}, log {workdir / 'bot.log'}); warming up", file=sys.stderr)
-        await mix_phase(run, min(10.0, options.duration_s), "warmup")
+        if options.warmup_s > 0:
+            await mix_phase(run, options.warmup_s, "warmup")
         phase, seconds = ("soak", options.soak_s) if options.soak_s > 0 else ("mix", options.duration_s)
         print(f"{phase}: {seconds:.0f} s at {options.rate}/s", file=sys.stderr)
         await mix_phase(run, seconds, phase)
@@ -678,7 +687,8 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
         if sampler is not None:
             await sampler
         if bot is not None:
-            run.bot_exit = stop_bot(bot)
+            await telegram.release_long_polls()
+            run.bot_exit = await asyncio.get_running_loop().run_in_executor(None, stop_bot, bot)
         log_file.close()
         await telegram.stop()
         await discord_fake.stop()
@@ -687,8 +697,9 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
 
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("native", "local"), default="native",
-                        help="native: the C++ kernel in the bot's process; local: the default worker processes")
+    parser.add_argument("--backend", choices=("native", "local", "python"), default="native",
+                        help="native: the C++ kernel in the bot's process; local: the default (worker processes); "
+                             "python: the pure-python reference in the bot's process (the smoke test's)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the mix (default 60)")
     parser.add_argument("--rate", type=float, default=30.0, help="commands a second offered (default 30)")
     parser.add_argument("--groups", type=int, default=5)

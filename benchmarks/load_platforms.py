@@ -68,6 +68,13 @@ class LoadTelegram(FakeBotApi):
         self._index(message)
         return message
 
+    async def release_long_polls(self) -> None:
+        """Answer every waiting getUpdates now (as the fake does when it stops), so that a bot being stopped
+        is not left waiting for its long poll to time out."""
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()
+
     def button_message(self, owner_id: int) -> StoredMessage | None:
         where = self.latest_buttons.get(owner_id)
         return self._messages.get(where) if where else None
