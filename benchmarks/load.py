@@ -102,6 +102,7 @@ class RssSample:
     t: float
     bot_mb: float
     workers_mb: float
+    bot_cpu: float = 0.0   # share of one core the bot process used since the previous sample
 
 
 @dataclass
@@ -211,15 +212,28 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def sample_rss(run: Run, pid: int, stop: asyncio.Event) -> None:
     start = time.monotonic()
+    last_cpu, last_t = cpu_seconds(pid), start
     while not stop.is_set():
         bot_mb = rss_mb(pid)
         if bot_mb is None:
             return
         workers_mb = sum(rss_mb(child) or 0.0 for child in descendants(pid))
+        cpu, t = cpu_seconds(pid), time.monotonic()
+        busy = (cpu - last_cpu) / max(t - last_t, 1e-9)
+        last_cpu, last_t = cpu, t
         if bot_mb >= 1.0:  # not before the interpreter is running
-            run.rss.append(RssSample(round(time.monotonic() - start, 1), round(bot_mb, 1), round(workers_mb, 1)))
+            run.rss.append(RssSample(round(t - start, 1), round(bot_mb, 1), round(workers_mb, 1), round(busy, 2)))
         try:
             await asyncio.wait_for(stop.wait(), run.options.sample_s)
         except asyncio.TimeoutError:
@@ -496,7 +510,8 @@ def reveals_seen(run: Run) -> tuple[Counter[str], dict[str, list[float]]]:
 
 
 def paid_pulls(run: Run) -> tuple[Counter[str], Counter[str]]:
-    """From the bot's database: settled pulls in a group or guild per person, and every pull job's status."""
+    """From the bot's database: delivered pulls in a group or guild per person (their reveal is due: it goes out
+    before the key), and every pull job's status ('found' at the end: stopped between the find and delivery)."""
     labels = {("telegram", str(u["id"])): "telegram:" + u["first_name"] for u, _ in run.community.tg_people}
     labels.update({("discord", str(p.id)): "discord:" + (p.global_name or "") for p in run.community.discord_people})
     public: Counter[str] = Counter()
@@ -505,7 +520,7 @@ def paid_pulls(run: Run) -> tuple[Counter[str], Counter[str]]:
         rows = db.execute("SELECT platform, user_id, community_id, status FROM jobs WHERE kind = 'pull'").fetchall()
     for platform_name, user_id, community_id, status in rows:
         statuses[status] += 1
-        if community_id is not None and status in ("found", "delivered"):
+        if community_id is not None and status == "delivered":
             public[labels.get((platform_name, user_id), f"{platform_name}:?{user_id}")] += 1
     return public, statuses
 
@@ -585,6 +600,7 @@ def measure(run: Run) -> dict[str, Any]:
                  for k, v in sorted(acks.items())},
         "late_acks": dict(late_acks),
         "public_pulls_settled": sum(public.values()),
+        "found_not_delivered_at_stop": statuses.get("found", 0),
         "reveals_seen": sum(seen.values()),
         "lost_reveals": sum(lost.values()),
         "lost_by_person": dict(sorted(lost.items())[:10]),
@@ -628,13 +644,13 @@ def report(run: Run, result: dict[str, Any]) -> None:
               f"{fmt_s(row['p99'])}  max {fmt_s(row['max'])}  over 3 s: {row['over_3s']}")
     print(f"late acknowledgements (Telegram > 15 s or never, Discord > 3 s or never): {result['late_acks'] or 'none'}")
     rl = result["reveal_latency"]
-    print(f"reveals: {result['public_pulls_settled']} settled public pulls, {result['reveals_seen']} reveals seen, "
+    print(f"reveals: {result['public_pulls_settled']} delivered public pulls, {result['reveals_seen']} reveals seen, "
           f"lost {result['lost_reveals']}, unmatched {result['reveals_without_pull']}; reveal after the pull command "
           f"p50 {fmt_s(rl.get('p50', float('nan')))} p95 {fmt_s(rl.get('p95', float('nan')))} "
           f"p99 {fmt_s(rl.get('p99', float('nan')))}")
     if result["lost_by_person"]:
         print(f"  lost, first people: {result['lost_by_person']}")
-    print(f"pull jobs by status: {result['pull_jobs']}; 429s answered: Telegram {result['telegram_429']}, "
+    print(f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
           f"Discord {result['discord_429']}")
     rss = result["rss"]
     if rss:
@@ -642,6 +658,8 @@ def report(run: Run, result: dict[str, Any]) -> None:
         series = ", ".join(f"{s['t']:.0f}s {s['bot_mb']:.0f}+{s['workers_mb']:.0f}" for s in rss[::step])
         print(f"RSS MB (bot + worker processes) over time: {series}; last {rss[-1]['bot_mb']:.0f}+"
               f"{rss[-1]['workers_mb']:.0f}")
+        cpu = ", ".join(f"{s['t']:.0f}s {s['bot_cpu']:.2f}" for s in rss[::step])
+        print(f"bot process CPU (cores) over time: {cpu}")
         if len(rss) >= 6:
             third = len(rss) // 3
             later = rss[third:]
