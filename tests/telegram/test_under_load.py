@@ -55,7 +55,7 @@ async def test_a_hundred_simultaneous_presses_are_all_acknowledged(fake: FakeBot
     fake.group_limit = 10_000
     group = fake.group_chat()
     people = [fake.user(3200 + i, f"Q{i}") for i in range(100)]
-    async with running_bot(fake, tmp_path, config={"outbox": OutboxLimits(group_messages=10_000, overall_per_s=10_000)}):
+    async with running_bot(fake, tmp_path, config={"outbox": OutboxLimits(group_messages=10_000)}):
         await fake.push_text(group, people[0], "/help")
         anchor = await fake.wait_for_message(group["id"], "/pull")
         # "Order this" on 100 results at once: the same acknowledge-first path as a pull, without the
