@@ -82,7 +82,10 @@ class Delivery:
             return None
         delivery = build_delivery(record, secrets)
         try:
-            return bool(await frontend.deliver_private(record.spec.user, delivery))
+            sent = await frontend.deliver_private(record.spec.user, delivery)
+            # None: this front end cannot reach that person at all (the console is one person's screen):
+            # nothing was attempted, the key is offered again when their own front end runs
+            return None if sent is None else bool(sent)
         except Exception as exc:
             log.warning("job %s: private delivery failed on %s: %s", record.job_id, frontend.platform,
                         type(exc).__name__)

@@ -55,7 +55,7 @@ from bot.answers import (
     UserRef,
     WrongChannel,
 )
-from bot.cards import CardSpec, render_card
+from bot.cards import CardSpec, render_card, warm_up
 from bot.community import controls, gifts, records, streaks
 from bot.community.calendar import season_of
 from bot.config import Settings
@@ -118,6 +118,7 @@ class Service:
         self._background: set[asyncio.Task[None]] = set()
         jobs.observer = self
         jobs.deliverer = delivery
+        warm_up()  # the first reveal's card is then as quick as the rest
 
     # --- commands ----------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class Service:
                 raise ServiceError("busy", "the pull is still being worked on by another bot process: "
                                            "its key will reach you privately, or use /keys in a minute")
             answer = await self._pull_answer(record, compiled, odds, config)
-            if on_reveal is not None and record.status == "found":
+            if on_reveal is not None:
                 await self._reveal(on_reveal, answer)
         finally:
             self.jobs.hold_delivery.discard(job_id)
@@ -167,10 +168,11 @@ class Service:
         record = await asyncio.shield(delivering)
         delivered = record.status == "delivered"
         account = await self.ledger.account(user)
+        noun, verb = ("private keys", "were") if answer.count > 1 else ("private key", "was")
         return dataclasses.replace(
             answer, delivered=delivered, balance_after=account.balance,
-            delivery_note="the private key was sent to you privately" if delivered
-            else f"the private key could not be sent to you privately; it is kept safe: {KEYS_HINT}")
+            delivery_note=f"the {noun} {verb} sent to you privately" if delivered
+            else f"the {noun} could not be sent to you privately and {verb} kept safe: {KEYS_HINT}")
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:
@@ -505,6 +507,12 @@ class Service:
         task = loop.create_task(pending)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def wait_idle(self) -> None:
+        """Until the pending deliveries offered to front ends and every job this process drives have settled."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.jobs.wait_idle()
 
     async def _deliver_pending_for(self, user: UserRef) -> None:
         rows = await self.db.fetchall(

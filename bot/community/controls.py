@@ -57,7 +57,7 @@ async def save_setting(db: Database, community: CommunityRef, admin: UserRef, se
     if name not in SETTINGS:
         raise ServiceError("bad_setting", f"{_shown(setting)} is not a setting: use one of {', '.join(SETTINGS)}")
     text = value.strip() if isinstance(value, str) else ""
-    label = (label or "").strip()[:MAX_LABEL_CHARS]
+    label = "".join(ch for ch in (label or "") if ch.isprintable()).strip()[:MAX_LABEL_CHARS]
     columns: dict[str, object]
     if name in ("pull_channel", "announce_channel"):
         if not text or text.lower() in CLEAR_WORDS:

@@ -170,10 +170,20 @@ def _badge(key: ShownKey) -> str:
     return " ✨ full match" if key.full else ""
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def render_pull_done(answer: PullAnswer) -> str:
     """After the reveal: what it cost and where the key went (private: the console is the user's own screen)."""
-    paid = f"{answer.tokens_spent} tokens" + (f" + {answer.free_pulls_used} free pulls" if answer.free_pulls_used else "")
+    paid = f"{answer.tokens_spent} tokens" + (f" + {_plural(answer.free_pulls_used, 'free pull')}"
+                                              if answer.free_pulls_used else "")
     return f"  cost {paid}; balance {answer.balance_after}; {answer.delivery_note}"
+
+
+def render_pull_reveal(answer: PullAnswer) -> str:
+    """The reveal: keys best first, the badge, a new personal best, the streak (the cost line comes after)."""
+    return render(answer).rsplit("\n", 1)[0]
 
 
 def render(answer: Any) -> str:
@@ -203,7 +213,8 @@ def render(answer: Any) -> str:
                                     f"({_one_in(e.key.one_in_pulls)} pulls)" for e in answer.entries])
     if isinstance(answer, ProfileAnswer):
         rank = f"#{answer.season_rank}" if answer.season_rank else "unranked"
-        lines = [f"{answer.user.label}: {answer.total_pulls} pulls; {answer.streak.message}; season {answer.season}: {rank}"]
+        lines = [f"{answer.user.label}: {_plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
+                 f"season {answer.season}: {rank}"]
         lines += [f"  {highlight(p.key)} {p.key.tier} ({_one_in(p.key.one_in_pulls)} pulls){_badge(p.key)} "
                   f"for {p.pattern!r}" for p in answer.best_pulls]
         return "\n".join(lines)
@@ -275,7 +286,8 @@ class ConsoleFrontEnd:
             payload["data"] = to_json(value)
             self.out.write(json.dumps(payload) + "\n")
         else:
-            text = value if isinstance(value, str) else render(value)
+            text = (value if isinstance(value, str) else render_pull_reveal(value) if kind == "pull_reveal"
+                    else render(value))
             prefix = f"(private to {to.user_id}) " if private and to is not None else ""
             self.out.write(prefix + text + "\n")
         self.out.flush()
@@ -290,9 +302,9 @@ class ConsoleFrontEnd:
     def _is_mine(self, user: UserRef) -> bool:
         return self.owner is None or user.key == self.owner.key
 
-    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool | None:
         if not self._is_mine(user):
-            return False  # someone else's key: it stays in the vault for their own /keys
+            return None  # someone else's key: it waits, untouched, for their own console
         self.emit("private_delivery", delivery, private=True, to=user)
         return True
 
@@ -358,7 +370,7 @@ class ConsoleSession:
                                             fuzzy=c.fuzzy, allow_easy=c.anyway, on_reveal=self._reveal)
             except ServiceError as err:
                 if err.code == "easy_pattern":
-                    raise ServiceError(err.code, f"{err.message}: add --anyway to pull it") from None
+                    raise ServiceError(err.code, f"{err.message} (add --anyway)") from None
                 raise
         if c.name == "order":
             pattern, fmt, pubkey = split_order_args(c.args)
@@ -385,7 +397,7 @@ class ConsoleSession:
                 raise ServiceError("bad_command", "usage: /grant <user> <tokens>, e.g. /grant alice 100")
             tokens = _number(c.args[1], what="the tokens to grant", minimum=1, maximum=10**12)
             balance = await s.grant(UserRef(PLATFORM, c.args[0], c.args[0]), tokens)
-            return "grant", f"{c.args[0]} now has {balance} tokens"
+            return "grant", f"granted {tokens:,} tokens to {c.args[0]}; balance now {balance:,}"
         if c.name == "gift":
             if len(c.args) != 2:
                 raise ServiceError("bad_command", "usage: /gift <user> <tokens>, e.g. /gift bob 10")
@@ -438,7 +450,7 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
         line = await asyncio.to_thread(_read_line, stdin, "> " if interactive else None)
         if line is None or not await session.handle(line):
             break
-    await service.jobs.wait_idle()  # orders placed here finish (and are delivered) before the console exits
+    await service.wait_idle()  # orders placed here, and keys waiting for this user, are delivered before exit
     return 0
 
 

@@ -213,3 +213,17 @@ async def test_a_pull_whose_caller_vanished_still_counts_for_streak_and_season(s
         season = await app.service.season_leaderboard(GUILD)
         assert [e.user.user_id for e in season.entries] == ["alice"]
         assert (await app.service.streak(ALICE)).days == 1
+
+
+async def test_a_reveal_that_hangs_does_not_hold_the_key_back(app: App, frontend: RecordingFrontEnd,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.service
+
+    monkeypatch.setattr(bot.service, "REVEAL_TIMEOUT_S", 0.2)
+    await app.service.grant(ALICE, 5)
+
+    async def hangs(answer: PullAnswer) -> None:
+        await asyncio.sleep(60)
+
+    final = await asyncio.wait_for(app.service.pull(ALICE, GUILD, "^ab", on_reveal=hangs), 30)
+    assert final.delivered and len(frontend.deliveries) == 1

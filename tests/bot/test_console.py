@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pty
+import random
 import select
 import signal
 import socket
@@ -199,3 +200,87 @@ def test_the_interactive_console_prompts_answers_and_leaves(tmp_path: Path) -> N
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+# --- one person's screen, hostile numbers, the community commands ------------------------
+
+
+async def test_startup_shows_only_the_console_users_own_pending_keys(tmp_path: Path) -> None:
+    from bot.answers import UserRef
+    from bot.app import create_app
+
+    from .conftest import small_settings
+
+    settings = small_settings(tmp_path)
+    bob = UserRef("console", "bob", "bob")
+    async with create_app(settings) as app:  # no front end running: bob's key waits in the vault
+        await app.service.grant(bob, 2)
+        pulled = await app.service.pull(bob, None, "^ab")
+        assert not pulled.delivered
+    async with create_app(settings) as app:
+        erin_sees = await run_lines(app, ["/balance"], as_json=True, user="erin")
+        await app.jobs.wait_idle()
+    assert [json.loads(line)["type"] for line in erin_sees] == ["balance"]
+    assert pulled.best.identifier not in "".join(erin_sees)
+    async with create_app(settings) as app:
+        bob_sees = [json.loads(line) for line in await run_lines(app, ["/balance"], as_json=True, user="bob")]
+    [delivery] = [r for r in bob_sees if r["type"] == "private_delivery"]
+    assert delivery["to"] == "bob" and delivery["data"]["secrets"][0]["identifier"] == pulled.best.identifier
+
+
+async def test_unicode_digits_get_one_line_and_grant_nothing(app: App) -> None:
+    lines = await run_lines(app, ["/grant erin 5", "/pull ab btc ²", "/grant bob ٣", "/grant bob 1e3", "/balance"],
+                            as_json=False)
+    assert lines[0] == "granted 5 tokens to erin; balance now 5"
+    assert lines[1].startswith("error: ") and "'²' is not a number" in lines[1]
+    assert lines[2].startswith("error: ") and "'٣' is not a number" in lines[2]
+    assert lines[3].startswith("error: ") and "not a number" in lines[3]
+    assert lines[4].startswith("erin: 5 tokens") and len(lines) == 5
+    from bot.answers import UserRef
+
+    assert (await app.service.balance(UserRef("console", "bob"))).tokens == 0
+
+
+async def test_the_community_commands_at_the_console(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    lines = await run_lines(app, ["/grant erin 20", "/gift bob 5", "/gift erin 1", "/gift bob ²", "/config",
+                                  "/config pulls off", "/pull ^ab", "/config pulls on", "/pull ^ab", "/streak",
+                                  "/season", "/profile --share", "/card", "/help"], as_json=True)
+    replies = [json.loads(line) for line in lines]
+    by_type: dict[str, list[dict]] = {}
+    for reply in replies:
+        by_type.setdefault(reply["type"], []).append(reply)
+    gift = by_type["gift"][0]["data"]
+    assert gift["applied"] and gift["balance_after"] == 15 and gift["recipient"]["user_id"] == "bob"
+    assert [e["code"] for e in by_type["error"]] == ["bad_gift", "bad_number", "pulls_disabled"]
+    configs = [r["data"] for r in by_type["config"]]
+    assert configs[0]["changed"] is None and configs[1]["config"]["pulls_allowed"] is False
+    assert configs[2]["config"]["pulls_allowed"] is True
+    [reveal] = by_type["pull_reveal"]
+    card_png = reveal["data"]["card_png"]
+    assert card_png is None or card_png["bytes"] > 1000  # JSON carries a card's size, never its pixels
+    assert by_type["streak"][0]["data"]["days"] == 1
+    assert by_type["season"][0]["data"]["entries"][0]["user"]["user_id"] == "erin"
+    profile = by_type["profile"][0]["data"]
+    assert profile["share"] is True and profile["total_pulls"] == 1 and profile["season_rank"] == 1
+    [card] = by_type["card"]
+    saved = Path(card["data"].rsplit(" saved to ", 1)[1])
+    assert (tmp_path / saved).is_file() and (tmp_path / saved).read_bytes().startswith(b"\x89PNG")
+
+
+async def test_random_unicode_and_numbers_never_break_the_console(app: App) -> None:
+    rng = random.Random(13)
+    alphabet = "ab1 ²٣٤⁵①½-+.e^$?'\t" + "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(60))
+    commands = ["/pull", "/grant", "/gift", "/config", "/card", "/odds", "/profile", "/topup", "/streak", "/season"]
+    lines = []
+    for _ in range(150):
+        words = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 6))) for _ in range(rng.randrange(0, 4))
+        ]
+        lines.append(" ".join([rng.choice(commands), *words]))
+    replies = [json.loads(line) for line in await run_lines(app, lines, as_json=True)]
+    answered = [r for r in replies if r["type"] not in ("pull_reveal", "private_delivery", "notice")]
+    assert len(answered) == len(lines)  # one reply per line, none lost to an exception
+    for reply in answered:
+        if reply["type"] == "error":
+            assert reply["message"] and "\n" not in reply["message"] and "Traceback" not in reply["message"]
