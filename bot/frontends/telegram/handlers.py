@@ -93,6 +93,7 @@ class TelegramHandlers:
         self.cooldowns = Cooldowns(config.cooldown_s)
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s)
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
+        self._rolling_room = max(4, config.outbox.group_messages // 2)
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
@@ -222,8 +223,9 @@ class TelegramHandlers:
     async def _roll(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> Origin | None:
         """The suspense: a short "rolling…" message, stepped while the grind runs (tier hidden).
 
-        Skipped when the group is near its message limit: the reveal matters more."""
-        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < 4:
+        It costs the group two or three of its ~20 messages a minute, so it runs only while the group has
+        at least half its budget free: in a busy group the reveals matter more (and can be folded)."""
+        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < self._rolling_room:
             return None
         try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
             parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
@@ -240,6 +242,8 @@ class TelegramHandlers:
     async def _step_rolling(self, origin: Origin, user: User, pattern: str) -> None:
         for step in (1, 2):
             await asyncio.sleep(self.config.rolling_step_s)
+            if self.outbox.free_in(int(origin.chat_id)) < self._rolling_room // 2:
+                return  # the group got busy: keep its budget for the reveal
             await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
 
     async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
