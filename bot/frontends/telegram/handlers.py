@@ -260,9 +260,15 @@ class TelegramHandlers:
             if stepping is not None:
                 stepping.cancel()
             typing.cancel()
+            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
+            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
+            # slot and slow every other pull down to the group's pace.
+            prompt = rolling is not None or self.outbox.free_in(chat.id) > 0
             posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
             revealed.append(posted)
-            try:  # the DM waits for the reveal, but not for ever when the group is busy
+            if not prompt:
+                return
+            try:
                 await asyncio.wait_for(asyncio.shield(posted), self.config.reveal_wait_s)
             except (asyncio.TimeoutError, TelegramError):
                 pass
