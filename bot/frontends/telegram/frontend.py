@@ -60,6 +60,27 @@ class TelegramFrontEnd:
             link_preview_options=NO_PREVIEW, protect_content=protect or None),
             digest_line=digest_line, must_deliver=must_deliver)
 
+    def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
+                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:
+        """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
+        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        return self.outbox.post(chat_id, lambda: self.bot.send_photo(
+            chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
+            reply_parameters=reply), digest_line=digest_line, must_deliver=True)
+
+    async def delete_unless_finished(self, origin: Origin) -> None:
+        """Remove a message (the rolling step a card replaces); no edit reaches it afterwards."""
+        if origin.message_id is None:
+            return
+        key = (origin.chat_id, origin.message_id)
+        self._finished[key] = None
+        while len(self._finished) > FINISHED_ORDERS_KEPT:
+            self._finished.popitem(last=False)
+        try:
+            await self.bot.delete_message(chat_id=int(origin.chat_id), message_id=int(origin.message_id))
+        except TelegramError as err:
+            log.info("message not deleted: %s", type(err).__name__)
+
     async def _send_digest(self, chat_id: int, lines: list[str]) -> object:
         text = fit([f"🎰 {len(lines)} more pull{'s' if len(lines) != 1 else ''}:"] + [f"• {line}" for line in lines])
         return await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,

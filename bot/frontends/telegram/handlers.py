@@ -25,7 +25,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatAction, ParseMode
+from telegram.constants import ChatAction, ChatMemberStatus, MessageEntityType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
@@ -38,6 +38,7 @@ from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,26 @@ def community_ref(chat: Chat) -> CommunityRef | None:
     return CommunityRef(PLATFORM, str(chat.id), chat.title or "")
 
 
+def channel_of(chat: Chat, message: Message | None) -> str:
+    """A Telegram group's "channel" for /config pull_channel: the forum topic a message is in, else the group."""
+    if message is not None and message.is_topic_message and message.message_thread_id:
+        return str(message.message_thread_id)
+    return str(chat.id)
+
+
+def gift_recipient(message: Message | None) -> User | None:
+    """Who a /gift is for: the author of the message it replies to, or a mention that names a user."""
+    if message is None:
+        return None
+    for entity in message.entities or ():
+        if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None and not entity.user.is_bot:
+            return entity.user
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and not replied.from_user.is_bot:
+        return replied.from_user
+    return None
+
+
 def _message_id(message: Message | None) -> int | None:
     return message.message_id if message is not None else None
 
@@ -72,12 +93,14 @@ class TelegramHandlers:
         self.cooldowns = Cooldowns(config.cooldown_s)
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s)
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
+        self._rolling_room = max(4, config.outbox.group_messages // 2)
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
         pull_params = inspect.signature(service.pull).parameters
         self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
         self._easy_hook = "allow_easy" in pull_params
+        self._channel_hook = "channel" in pull_params
 
     # ---- sending -----------------------------------------------------------------
 
@@ -200,8 +223,9 @@ class TelegramHandlers:
     async def _roll(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> Origin | None:
         """The suspense: a short "rolling…" message, stepped while the grind runs (tier hidden).
 
-        Skipped when the group is near its message limit: the reveal matters more."""
-        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < 4:
+        It costs the group two or three of its ~20 messages a minute, so it runs only while the group has
+        at least half its budget free: in a busy group the reveals matter more (and can be folded)."""
+        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < self._rolling_room:
             return None
         try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
             parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
@@ -218,6 +242,8 @@ class TelegramHandlers:
     async def _step_rolling(self, origin: Origin, user: User, pattern: str) -> None:
         for step in (1, 2):
             await asyncio.sleep(self.config.rolling_step_s)
+            if self.outbox.free_in(int(origin.chat_id)) < self._rolling_room // 2:
+                return  # the group got busy: keep its budget for the reveal
             await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
 
     async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
@@ -234,14 +260,22 @@ class TelegramHandlers:
             if stepping is not None:
                 stepping.cancel()
             typing.cancel()
+            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
+            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
+            # slot and slow every other pull down to the group's pace.
+            prompt = rolling is not None or self.outbox.free_in(chat.id) > 0
             posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
             revealed.append(posted)
-            try:  # the DM waits for the reveal, but not for ever when the group is busy
+            if not prompt:
+                return
+            try:
                 await asyncio.wait_for(asyncio.shield(posted), self.config.reveal_wait_s)
             except (asyncio.TimeoutError, TelegramError):
                 pass
 
         kwargs: dict[str, Any] = {"exact_case": args.exact_case, "fuzzy": args.fuzzy}
+        if self._channel_hook and chat.type != Chat.PRIVATE:
+            kwargs["channel"] = channel_of(chat, reply_to)
         if self._reveal_hook:
             kwargs["on_reveal"] = on_reveal
         if allow_easy and self._easy_hook:
@@ -275,10 +309,27 @@ class TelegramHandlers:
         markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
                                             extra)
         text = rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery)
+        digest = rendering.render_pull_digest_line(answer) if in_group else None
+        if answer.announce_channel:
+            self._announce(chat, answer, text)
+        if answer.card_png:  # Rare and up: the card, with the reveal as its caption
+            if rolling is not None:
+                asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
+            return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
+                                            markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
         if rolling is not None:
             return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup))
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(reply_to),
-                                       digest_line=rendering.render_pull_digest_line(answer) if in_group else None)
+        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
+
+    def _announce(self, chat: Chat, answer: PullAnswer, text: str) -> None:
+        """Epic and up: the reveal also goes to the announcement chat an admin set (a chat id on Telegram)."""
+        try:
+            target = int(answer.announce_channel or "")
+        except ValueError:
+            log.info("announcement channel %r is not a Telegram chat id", answer.announce_channel)
+            return
+        where = f"\n📣 in {rendering.esc(chat.title or 'a group')}"
+        self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
 
     def _easy_warning(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
                       err: ServiceError) -> None:
@@ -401,6 +452,93 @@ class TelegramHandlers:
             rows.insert(0, [InlineKeyboardButton("💳 Pay by card", url=answer.url)])
         text = rendering.render_topup(answer, self.config.stars_packs, self.service.settings.free_pulls_per_day)
         self._reply(chat, message, text, InlineKeyboardMarkup(rows) if rows else None)
+
+    # ---- community ----------------------------------------------------------------
+
+    async def _is_admin(self, chat: Chat, user: User) -> bool:
+        if chat.type == Chat.PRIVATE:
+            return False
+        member = await self.frontend.bot.get_chat_member(chat.id, user.id)
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+    async def config_command(self, update: Update, context: Context) -> None:
+        """/config shows the group's settings; /config <setting> <value> changes one (group admins only)."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            args = context.args or []
+            if len(args) == 1 or len(args) > 2:
+                raise ArgError("Type /config to see the settings, or /config <setting> <value> to change one.")
+            is_admin = await self._is_admin(chat, user)
+            if args:
+                answer = await self.service.configure(user_ref(user), community_ref(chat), args[0], args[1],
+                                                      is_admin=is_admin, label=args[1])
+            else:
+                answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
+            self._reply(chat, message, rendering.render_config(answer))
+
+        await self._guard(chat, message, user, work)
+
+    async def gift(self, update: Update, context: Context) -> None:
+        """/gift TOKENS as a reply to the recipient's message (bots cannot look up @usernames on Telegram)."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            recipient = gift_recipient(message)
+            if recipient is None or not context.args:
+                raise ArgError("Reply to the person's message with /gift TOKENS, e.g. /gift 50.")
+            tokens = parse_int(context.args[-1], what="the tokens to give", minimum=1, maximum=10**9)
+            answer = await self.service.gift(user_ref(user), user_ref(recipient), tokens,
+                                             idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}")
+            await self._to_person(chat, message, user, f"🎁 {rendering.esc(answer.message)}",
+                                  pointer="🎁 Done: the details went to you privately.")
+
+        await self._guard(chat, message, user, work)
+
+    async def profile(self, update: Update, context: Context) -> None:
+        """Private unless the person asks to show it: /profile share."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        share = bool(context.args) and context.args[0].lower() in ("share", "--share", "show")
+
+        async def work() -> None:
+            answer = await self.service.profile(user_ref(user), community_ref(chat), share=share)
+            text = rendering.render_profile(answer)
+            if share:
+                self._reply(chat, message, text)
+            else:
+                await self._to_person(chat, message, user, text, start="help")
+
+        await self._guard(chat, message, user, work)
+
+    async def streak(self, update: Update, context: Context) -> None:
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            answer = await self.service.streak(user_ref(user))
+            await self._to_person(chat, message, user, f"🔥 {rendering.esc(answer.message)}")
+
+        await self._guard(chat, message, user, work)
+
+    async def season(self, update: Update, context: Context) -> None:
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            answer = await self.service.season_leaderboard(community_ref(chat))
+            self._reply(chat, message, rendering.render_season(answer))
+
+        await self._guard(chat, message, user, work)
+
+    async def card(self, update: Update, context: Context) -> None:
+        """/card [pull id]: the card of one's latest (or a given) pull, posted where asked: it holds no secret."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            job_id = context.args[0] if context.args else None
+            answer = await self.service.card(user_ref(user), community_ref(chat), job_id)
+            self.frontend.send_photo(chat.id, answer.png, rendering.render_card_caption(answer),
+                                     reply_to=_message_id(message))
+
+        await self._guard(chat, message, user, work)
 
     # ---- buttons ---------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class OutboxLimits:
     group_window_s: float = 60.0   # ... per this many seconds
     overall_per_s: int = 30        # all chats together, per second
     fold_after: int = 2            # reveals waiting in one busy group before they become a digest
-    retries: int = 3               # 429 retries for ordinary messages
+    retries: int = 8               # 429 retries for ordinary messages (off the handlers' path: cheap to wait)
     must_retries: int = 20         # ... and for reveals and final edits
     max_retry_wait_s: float = 120.0
 

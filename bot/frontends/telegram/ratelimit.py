@@ -8,10 +8,21 @@ minute per group, no retries here (the outbox retries, off the handlers' path).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram.ext import AIORateLimiter
+
+class _OutboxRetries(logging.Filter):
+    """With no retries here, PTB logs every 429 as an error with a traceback; the outbox retries it and
+    logs one line, so that record is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Rate limit hit after maximum of 0 retries")
+
+
+logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_OutboxRetries())
 
 UNQUEUED = frozenset({"answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates"})
 

@@ -12,6 +12,10 @@ import math
 
 from bot.answers import (
     BalanceAnswer,
+    CardAnswer,
+    ConfigAnswer,
+    ProfileAnswer,
+    SeasonLeaderboardAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -142,6 +146,7 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
         for index, key in enumerate(ordered, 1):
             mark = TIER_MARKS.get(key.tier, "")
             lines.append(f"{index}. {highlighted(key)} {mark} {key.score}/{key.max_score}")
+    lines += render_reveal_extras(answer)
     lines.append(odds_line(answer.odds))
     # What it cost is private (the balance and purchases never go to a group).
     lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
@@ -321,3 +326,48 @@ def render_help(answer: HelpAnswer) -> str:
     for note in answer.notes:
         lines.append(esc(note))
     return fit(lines)
+
+
+def render_reveal_extras(answer: PullAnswer) -> list[str]:
+    """Lines a reveal gains from the community features: a new personal best, a streak."""
+    lines = []
+    if answer.is_new_personal_best:
+        lines.append("🏅 <b>NEW personal best</b> for this pattern!")
+    if answer.streak is not None and answer.streak.days >= 2:
+        lines.append(f"🔥 {answer.streak.days}-day streak")
+    return lines
+
+
+def render_config(answer: ConfigAnswer) -> str:
+    lines = ["⚙️ <b>Settings for this group</b>"] + [f"• {esc(line)}" for line in answer.lines]
+    lines.append(esc(answer.message))
+    lines.append("Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
+                 "a channel here is a topic's id (or the group's own id).")
+    return fit(lines)
+
+
+def render_season(answer: SeasonLeaderboardAnswer) -> str:
+    where = esc(answer.community.title) if answer.community and answer.community.title else "everyone"
+    lines = [f"🏆 Season {esc(answer.season)} · {where} · until {answer.ends_at:%a %d %b %H:%M}"]
+    if not answer.entries:
+        lines.append("No pulls this season yet: be the first with /pull.")
+    for entry in answer.entries:
+        lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> "
+                     f"{highlighted(entry.key)} · {rarity_line(entry.key)}")
+    return fit(lines)
+
+
+def render_profile(answer: ProfileAnswer) -> str:
+    rank = f"#{answer.season_rank}" if answer.season_rank else "no pull yet"
+    lines = [f"👤 {user_label(answer.user)} · {answer.total_pulls} pulls · season {esc(answer.season)}: {rank}",
+             f"🔥 {esc(answer.streak.message)}"]
+    if not answer.best_pulls:
+        lines.append("No pulls yet: try /pull.")
+    for best in answer.best_pulls:
+        lines.append(f"• <code>{esc(best.pattern)}</code> {highlighted(best.key)} · {rarity_line(best.key)}")
+    return fit(lines)
+
+
+def render_card_caption(card: CardAnswer) -> str:
+    return fit([f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key),
+                rarity_line(card.key)], 1024)
