@@ -539,9 +539,9 @@ class FakeDiscord:
         synced = []
         for command in body:
             _check_command(command)
-            synced.append(command | {"id": str(self._next_id()), "application_id": str(self.app_id),
-                                     "version": str(self._next_id()), "default_member_permissions": None,
-                                     "type": command.get("type", 1)})
+            synced.append({"default_member_permissions": None} | command
+                          | {"id": str(self._next_id()), "application_id": str(self.app_id),
+                             "version": str(self._next_id()), "type": command.get("type", 1)})
         self.commands[scope] = synced
         return synced
 

@@ -21,7 +21,9 @@ from bot.frontends.discord.rendering import (
 )
 from bot.frontends.discord.views import (
     ConfirmOrderButton,
+    OrderInsteadButton,
     PatternRequest,
+    PullAnywayButton,
     PullButton,
     QuoteOrderButton,
     reveal_view,
@@ -77,12 +79,16 @@ def test_secrets_redact_themselves_in_repr() -> None:
 
 @pytest.mark.parametrize("request_", [PatternRequest("^Love", "btc"), PatternRequest("a b ?c$", "trx", True, True)])
 async def test_button_custom_ids_round_trip(request_: PatternRequest) -> None:
+    owner = 1_100_000_000_000_000_123
     for item, template in ((PullButton(request_, 10), PullButton), (QuoteOrderButton(request_), QuoteOrderButton),
-                           (ConfirmOrderButton(request_), ConfirmOrderButton)):
+                           (ConfirmOrderButton(request_, owner), ConfirmOrderButton),
+                           (PullAnywayButton(request_, owner, 10), PullAnywayButton),
+                           (OrderInsteadButton(request_, owner), OrderInsteadButton)):
         match = template.__discord_ui_compiled_template__.fullmatch(item.item.custom_id)  # type: ignore[attr-defined]
         assert match is not None
         back = await template.from_custom_id(None, item.item, match)  # type: ignore[arg-type]
         assert back.request == request_
+        assert getattr(back, "owner_id", owner) == owner
 
 
 def test_patterns_too_long_for_a_custom_id_get_no_buttons() -> None:
