@@ -86,7 +86,8 @@ async def test_closed_dms_get_an_ephemeral_explanation_and_keys_wait_for_slash_k
     await fake.slash(bob, "pull", {"pattern": "^ab"})
     reveal = await fake.wait_for(lambda: reveal_of(fake, bob))
     notes = await fake.wait_for(lambda: fake.ephemeral_messages(bob.id))
-    assert "Direct Messages" in notes[0]["content"] and "/keys" in notes[0]["content"]
+    assert "Direct Messages" in notes[0]["content"] and notes[0]["content"].count("/keys") == 1
+    assert len(fake.ephemeral_messages(bob.id)) == 1, "the closed-DMs notice comes once"
     refused = [r for r in fake.requests if r.path.endswith("/messages") and r.status == 403]
     assert refused, "the DM was attempted and refused with 50007"
     assert not secrets_in_dms(fake, bob)

@@ -137,8 +137,8 @@ def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = No
         for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
             name = f"All {answer.count} pulls, best first" if number == 0 else f"All {answer.count} pulls (continued)"
             embed.add_field(name=name, value=value, inline=False)
-    spent = f"{answer.tokens_spent} tokens" if answer.tokens_spent else f"free pull ×{answer.free_pulls_used}"
-    embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · {spent} · "
+    # what it cost is the puller's business (/history), not the channel's
+    embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · "
                           f"private key {'sent by DM' if answer.delivered else 'waiting in /keys'}")
     return embed
 
@@ -193,7 +193,7 @@ def order_embed(order: OrderView) -> discord.Embed:
         embed.add_field(name="Speed", value=f"{compact(order.rate_keys_per_s)} keys/s")
     if order.eta_s is not None and found is None and order.status not in ("failed", "refunded"):
         embed.add_field(name="ETA", value=duration(order.eta_s))
-    embed.set_footer(text=f"order {order.order_id} · {order.price} tokens"
+    embed.set_footer(text=f"order {order.order_id}"
                           + (" · split-key: the secret is an offset for `vanikeys combine`" if order.split else ""))
     return embed
 
