@@ -526,6 +526,15 @@ class FakeDiscord:
                 if message["author"]["id"] != str(self.bot_user.id) or message["flags"] & EPHEMERAL:
                     raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
                 return _json(self._edit(int(message_id), self._without_unpermitted_embeds(int(channel_id), body)))
+            case ("DELETE", ["channels", channel_id, "messages", message_id]):
+                self._require(int(channel_id), VIEW_CHANNEL)
+                message = self._message(int(message_id))
+                if message["channel_id"] != channel_id or message["flags"] & EPHEMERAL:
+                    raise DiscordError(404, 10008, "Unknown Message")
+                if message["author"]["id"] != str(self.bot_user.id):
+                    raise DiscordError(403, 50013, "Missing Permissions")
+                message["deleted"] = True
+                return web.Response(status=204)
         raise DiscordError(404, 0, f"404: Not Found ({method} {path})")
 
     def _application(self) -> dict[str, Any]:

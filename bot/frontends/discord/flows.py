@@ -192,8 +192,7 @@ class Flows:
             await interaction.response.send_message(
                 error_text(f"Easy there: you can {noun} again in {math.ceil(wait)} s."), ephemeral=True)
             return
-        turn = Turn(self.bot, interaction, clock=self.bot.clock)
-        turn.received = self.bot.clock()
+        turn = Turn(self.bot, interaction)
         await interaction.response.defer(thinking=True, ephemeral=not public)
         try:
             await body(turn)

@@ -81,6 +81,10 @@ class Outbox:
             return False
         try:
             await send()
+        except discord.RateLimited as exc:
+            self._cool(channel_id, exc.retry_after)
+            self.skipped += 1
+            return False
         except discord.HTTPException as exc:
             if exc.status == 429:
                 self._cool(channel_id, retry_after(exc))

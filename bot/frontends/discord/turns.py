@@ -10,9 +10,7 @@ a private note goes by DM instead of an ephemeral follow-up.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -42,17 +40,19 @@ class Turn:
 
     bot: VaniKeysBot
     interaction: Interaction
-    received: float = field(default_factory=time.monotonic)
+    received: float = 0.0           # on the bot's clock
     message_id: int | None = None   # the public message this interaction created (thinking, rolling, reveal)
     posted: bool = False            # a public answer is out: an error after this must not delete it
-    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.received = self.bot.clock()
 
     @property
     def channel_id(self) -> int:
         return self.interaction.channel_id or 0
 
     def token_fresh(self) -> bool:
-        return self.clock() - self.received < TOKEN_SAFE_S
+        return self.bot.clock() - self.received < TOKEN_SAFE_S
 
     async def learn_message(self) -> int | None:
         """The id of the interaction's response message (fetched once, while the token is fresh)."""
