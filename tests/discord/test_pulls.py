@@ -91,7 +91,7 @@ async def test_closed_dms_get_an_ephemeral_explanation_and_keys_wait_for_slash_k
     refused = [r for r in fake.requests if r.path.endswith("/messages") and r.status == 403]
     assert refused, "the DM was attempted and refused with 50007"
     assert not secrets_in_dms(fake, bob)
-    assert "waiting in /keys" in reveal[0]["embeds"][0]["footer"]["text"]
+    assert "/keys" in reveal[0]["embeds"][0]["footer"]["text"]
     shown_address = ADDRESS_IN_CODE.search(reveal[0]["embeds"][0]["description"]).group(1)
 
     # bob opens his DMs and asks again: the key comes out of the vault

@@ -11,7 +11,6 @@ the interaction token has expired). A failed public command deletes its
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.answers import CommunityRef, Origin, ServiceError, UserRef
+from bot.answers import CommunityRef, Origin, ServiceError, UserRef, WrongChannel
 from bot.frontends.discord.permissions import missing_permissions_text, missing_reveal_permissions
 from bot.frontends.discord.rendering import (
     balance_embed,
@@ -79,14 +78,13 @@ class Flows:
         async def body(turn: Turn) -> None:
             reveal = PullReveal(turn, self.bot.outbox, request, public=not missing,
                                 private_note=missing_permissions_text(missing) if missing else None)
-            extra: dict[str, Any] = {"allow_easy": True} if allow_easy else {}
-            if "on_reveal" in inspect.signature(self.service.pull).parameters:  # until the community branch lands
-                extra["on_reveal"] = reveal.show
             reveal.start()
             try:
                 answer = await self.service.pull(user_ref(interaction.user), community_ref(interaction),
                                                  request.pattern, request.format_id, count,
-                                                 exact_case=request.exact_case, fuzzy=request.fuzzy, **extra)
+                                                 exact_case=request.exact_case, fuzzy=request.fuzzy,
+                                                 channel=str(interaction.channel_id) if interaction.guild_id else None,
+                                                 allow_easy=allow_easy, on_reveal=reveal.show)
             finally:
                 await reveal.stop()
             if not reveal.revealed:  # on_reveal failed (e.g. Discord refused): the key is delivered; show it now
@@ -202,6 +200,9 @@ class Flows:
                 await self._delete_quietly(turn)
             if getattr(err, "code", "") == EASY_PATTERN and request is not None:
                 await self._offer_order(turn, str(err), request, count)
+            elif isinstance(err, WrongChannel):
+                where = f"<#{err.channel_id}>" if err.channel_id.isdigit() else (err.channel_label or "another channel")
+                await turn.private_error(f"Pulls in this server go in {where}: pull there (this one was not charged).")
             else:
                 await turn.private_error(str(err))
         except discord.HTTPException as exc:

@@ -137,9 +137,13 @@ def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = No
         for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
             name = f"All {answer.count} pulls, best first" if number == 0 else f"All {answer.count} pulls (continued)"
             embed.add_field(name=name, value=value, inline=False)
-    # what it cost is the puller's business (/history), not the channel's
+    if answer.is_new_personal_best and answer.personal_best is not None:
+        previous = answer.personal_best.previous_one_in
+        was = f" (was {one_in_unit(previous, 'pull')})" if previous is not None else ""
+        embed.add_field(name="🏆 NEW personal best", value=f"best {answer.pattern} so far{was}", inline=False)
+    # what it cost is the puller's business (/history), not the channel's; the reveal comes before the DM
     embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · "
-                          f"private key {'sent by DM' if answer.delivered else 'waiting in /keys'}")
+                          "private key by DM (or /keys)")
     return embed
 
 

@@ -13,8 +13,11 @@ channel endpoint once the interaction token is no longer fresh.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from typing import TYPE_CHECKING, Any
+
+import discord
 
 from bot.answers import PullAnswer
 from bot.frontends.discord.rendering import pull_embed, rolling_embed
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 ROLL_DELAY_S = 0.4
 ROLL_STEP_S = 0.5
 ROLL_STEPS = 4
+CARD_FILENAME = "vanikeys-card.png"
+_ANNOUNCING: set[asyncio.Task[None]] = set()   # announcements in flight (a reference keeps each task alive)
 
 
 class PullReveal:
@@ -77,22 +82,49 @@ class PullReveal:
         return True
 
     async def show(self, answer: PullAnswer) -> None:
-        """The reveal (the service's on_reveal): public in place of the roll, or privately as a fallback."""
+        """The reveal (the service's on_reveal, before the DM): in place of the roll, or privately as a fallback."""
         await self.stop()
-        user = self.turn.interaction.user
-        avatar = user.display_avatar.url if user.display_avatar else None
-        embed = pull_embed(answer, user.display_name, avatar)
-        shown = PatternRequest(answer.pattern, answer.format_id, self.request.exact_case, self.request.fuzzy)
-        view = reveal_view(shown)
-        fields: dict[str, Any] = {"embed": embed, "content": None}
-        if view is not None:
-            fields["view"] = view
         if self.public:
-            await self.outbox.must(self.turn.channel_id, lambda: self.turn.edit_public(**fields))
+            await self.outbox.must(self.turn.channel_id, lambda: self.turn.edit_public(**self._message(answer, edit=True)))
             self.turn.posted = True
         else:
-            fields["content"] = self.private_note
-            await self.turn.private(**fields)
+            await self.turn.private(self.private_note, **self._message(answer, edit=False))
         self.revealed = True
         log.debug("interaction %s revealed after %d rolling steps", self.turn.interaction.id, self.rolled_steps)
+        if answer.announce_channel and answer.announce_channel.isdigit() and self.public:
+            task = asyncio.create_task(self._announce(int(answer.announce_channel), answer))
+            _ANNOUNCING.add(task)
+            task.add_done_callback(_ANNOUNCING.discard)
 
+    def _message(self, answer: PullAnswer, *, edit: bool) -> dict[str, Any]:
+        """The reveal's message fields; built afresh for every try (an uploaded file is read once)."""
+        user = self.turn.interaction.user
+        embed = pull_embed(answer, user.display_name, user.display_avatar.url if user.display_avatar else None)
+        fields: dict[str, Any] = {"embed": embed}
+        if edit:
+            fields["content"] = None
+        shown = PatternRequest(answer.pattern, answer.format_id, self.request.exact_case, self.request.fuzzy)
+        view = reveal_view(shown)
+        if view is not None:
+            fields["view"] = view
+        if answer.card_png:
+            embed.set_image(url=f"attachment://{CARD_FILENAME}")
+            card = discord.File(io.BytesIO(answer.card_png), filename=CARD_FILENAME)
+            if edit:
+                fields["attachments"] = [card]
+            else:
+                fields["file"] = card
+        return fields
+
+    async def _announce(self, channel_id: int, answer: PullAnswer) -> None:
+        """Epic and up, where the server set an announcement channel: the same reveal there too."""
+        channel = self.turn.bot.get_partial_messageable(channel_id)
+        try:
+            await self.outbox.must(channel_id, lambda: channel.send(**_without_view(self._message(answer, edit=False))))
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.warning("announcement in channel %s failed (%s)", channel_id, type(exc).__name__)
+
+
+def _without_view(fields: dict[str, Any]) -> dict[str, Any]:
+    fields.pop("view", None)  # the buttons stay with the reveal in the pull channel
+    return fields
