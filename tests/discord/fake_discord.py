@@ -53,6 +53,8 @@ TOKEN_TTL_S = 15 * 60.0
 # Permission bits (https://discord.com/developers/docs/topics/permissions)
 VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 14, 1 << 15
 ALL_PERMISSIONS = 2248473465835073
+MANAGE_GUILD = 1 << 5
+CHANNEL = object()   # as a slash option's value: the guild's text channel (a channel option)
 
 # Interaction callback types
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 1, 4, 5, 6, 7, 8
@@ -89,6 +91,7 @@ class FakeUser:
     username: str
     global_name: str | None = None
     bot: bool = False
+    permissions: int = ALL_PERMISSIONS   # the member's permissions in the guild channel
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": str(self.id), "username": self.username, "discriminator": "0",
@@ -225,8 +228,8 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    def add_user(self, username: str, *, dms_closed: bool = False) -> FakeUser:
-        user = FakeUser(self._next_id(), username, username.title())
+    def add_user(self, username: str, *, dms_closed: bool = False, permissions: int = ALL_PERMISSIONS) -> FakeUser:
+        user = FakeUser(self._next_id(), username, username.title(), permissions=permissions)
         self.users[user.id] = user
         if dms_closed:
             self.closed_dms.add(user.id)
@@ -336,15 +339,34 @@ class FakeDiscord:
 
     def _member(self, user: FakeUser) -> dict[str, Any]:
         return {"user": user.payload(), "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                "flags": 0, "permissions": "2248473465835073"}
+                "flags": 0, "permissions": str(user.permissions)}
 
     # --- sending events as users ---------------------------------------------
 
     async def slash(self, user: FakeUser, name: str, options: dict[str, Any] | None = None, *,
                     in_dm: bool = False) -> FakeInteraction:
-        """A user runs /name with options (a chat-input command interaction)."""
-        data = {"id": str(self._next_id()), "name": name, "type": 1,
-                "options": [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]}
+        """A user runs /name with options (a chat-input command interaction).
+
+        An option's value may be a FakeUser (a user option) or CHANNEL (the guild channel, a channel option):
+        both are sent as ids with their `resolved` data, as Discord does.
+        """
+        data: dict[str, Any] = {"id": str(self._next_id()), "name": name, "type": 1, "options": []}
+        resolved: dict[str, dict[str, Any]] = {}
+        for key, value in (options or {}).items():
+            if isinstance(value, FakeUser):
+                data["options"].append({"name": key, "type": 6, "value": str(value.id)})
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                member = {k: v for k, v in self._member(value).items() if k != "user"}
+                resolved.setdefault("members", {})[str(value.id)] = member
+            elif value is CHANNEL:
+                data["options"].append({"name": key, "type": 7, "value": str(self.channel_id)})
+                resolved.setdefault("channels", {})[str(self.channel_id)] = {
+                    "id": str(self.channel_id), "type": 0, "name": "pulls", "guild_id": str(self.guild_id),
+                    "permissions": str(ALL_PERMISSIONS), "parent_id": None, "position": 0, "nsfw": False}
+            else:
+                data["options"].append({"name": key, "type": _option_type(value), "value": value})
+        if resolved:
+            data["resolved"] = resolved
         return await self._interact(user, 2, data, in_dm=in_dm)
 
     async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:

@@ -14,7 +14,8 @@ from tests.discord.conftest import Harness, quiet_config, start_bot, stop_bot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.test_pulls import WIF_IN_DM
 
-SERVICE_COMMANDS = {"pull", "order", "odds", "balance", "topup", "keys", "history", "leaderboard", "help", "sync"}
+SERVICE_COMMANDS = {"pull", "order", "odds", "balance", "topup", "keys", "history", "leaderboard", "help", "sync",
+                    "season", "profile", "streak", "card", "gift", "config"}
 
 
 async def answer_to(fake: FakeDiscord, interaction) -> dict:

@@ -16,6 +16,8 @@ from discord.utils import escape_markdown
 
 from bot.answers import (
     BalanceAnswer,
+    CardAnswer,
+    ConfigAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -24,7 +26,9 @@ from bot.answers import (
     OddsAnswer,
     OrderAnswer,
     OrderView,
+    ProfileAnswer,
     PullAnswer,
+    SeasonLeaderboardAnswer,
     ShownKey,
     TopupAnswer,
 )
@@ -303,6 +307,47 @@ def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
     title = f"Rarest pulls in {answer.community.title}" if answer.community and answer.community.title else "Rarest pulls"
     return discord.Embed(title=title, colour=discord.Colour(TIER_COLOURS["Legendary"]),
                          description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls yet: be the first with `/pull`.")
+
+
+def season_embed(answer: SeasonLeaderboardAnswer) -> discord.Embed:
+    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {e.key.tier} "
+             f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
+             for e in answer.entries]
+    where = answer.community.title if answer.community and answer.community.title else "everywhere"
+    embed = discord.Embed(title=f"Season {answer.season} in {where}", colour=discord.Colour(TIER_COLOURS["Epic"]),
+                          description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls this week yet: be the first.")
+    embed.set_footer(text=f"ends {answer.ends_at:%a %d %b %H:%M} ({answer.ends_at.tzname()})")
+    return embed
+
+
+def profile_embed(answer: ProfileAnswer) -> discord.Embed:
+    embed = discord.Embed(title=f"{answer.user.label}'s profile", colour=discord.Colour(NEUTRAL))
+    embed.add_field(name="Pulls", value=f"{answer.total_pulls:,}")
+    embed.add_field(name="Streak", value=f"{answer.streak.days} days (best {answer.streak.best_days})")
+    embed.add_field(name=f"Season {answer.season}",
+                    value=f"rank {answer.season_rank}" if answer.season_rank is not None else "no pull here yet")
+    lines = [f"{TIER_EMOJI.get(p.key.tier, '')} {p.key.tier} ({one_in_unit(p.key.one_in_pulls, 'pull')}) · "
+             f"`{p.pattern}`\n{_key_line(p.key)}" for p in answer.best_pulls]
+    for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
+        embed.add_field(name="Best pulls" if number == 0 else "Best pulls (continued)", value=value, inline=False)
+    return embed
+
+
+def config_embed(answer: ConfigAnswer) -> discord.Embed:
+    embed = discord.Embed(title=f"Settings for {answer.config.community.title or 'this server'}",
+                          colour=discord.Colour(NEUTRAL), description=escape_markdown(answer.message))
+    if answer.lines:
+        embed.add_field(name="Now", value=_fit("\n".join(escape_markdown(line) for line in answer.lines), MAX_FIELD),
+                        inline=False)
+    return embed
+
+
+def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
+    key = answer.key
+    embed = discord.Embed(title=f"{TIER_EMOJI.get(key.tier, '')} {key.tier} · {answer.pattern}".strip(),
+                          colour=tier_colour(key.tier), description=highlighted(key))
+    embed.set_image(url=f"attachment://{filename}")
+    return embed
 
 
 def help_embed(answer: HelpAnswer) -> discord.Embed:
