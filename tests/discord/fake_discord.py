@@ -193,6 +193,7 @@ class FakeDiscord:
         self.route_limits: list[RouteLimit] = []
         self.rate_limited: list[RecordedRequest] = []     # every request answered 429
         self._files: list[tuple[str, int]] = []           # the files of the request being handled
+        self.uploads: list[tuple[str, bytes]] = []         # every file uploaded, in order
 
     # --- lifecycle ------------------------------------------------------
 
@@ -471,7 +472,9 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["path"]
-        body, files = await _read_body(request)
+        body, uploads = await _read_body(request)
+        files = [(name, len(data)) for name, data in uploads]
+        self.uploads.extend(uploads)
         record = RecordedRequest(request.method, path, dict(request.query), body, files=files)
         self.requests.append(record)
         bucket = self._bucket(request.method, path)
@@ -808,7 +811,7 @@ def _option_type(value: Any) -> int:
     return 3
 
 
-async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, int]]]:
+async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]]:
     """The JSON body (or a multipart form's payload_json) and the files uploaded with it."""
     if not request.can_read_body:
         return None, []
@@ -819,7 +822,7 @@ async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, int]]]:
             raw = raw.file.read()
         if isinstance(raw, (bytes, bytearray)):
             raw = raw.decode()
-        files = [(value.filename, len(value.file.read())) for name, value in form.items()
+        files = [(value.filename, value.file.read()) for name, value in form.items()
                  if isinstance(value, web.FileField) and name != "payload_json"]
         return (json.loads(str(raw)) if raw is not None else None), files
     text = await request.text()
