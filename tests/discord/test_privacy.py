@@ -130,7 +130,7 @@ async def test_a_pattern_over_the_service_limit_is_refused_privately(harness: Ha
 async def test_odds_has_a_per_user_cooldown_that_does_not_touch_others(fake: FakeDiscord, app) -> None:
     from tests.discord.conftest import quiet_config, start_bot, stop_bot
 
-    bot, task = await start_bot(fake, app, quiet_config(odds_cooldown_s=60.0))
+    bot, task = await start_bot(fake, app, quiet_config(odds_cooldown_s=60.0, autocomplete_cooldown_s=60.0))
     try:
         quy, ray = fake.add_user("quy"), fake.add_user("ray")
         await fake.slash(quy, "odds", {"pattern": "^Love"})
@@ -141,5 +141,9 @@ async def test_odds_has_a_per_user_cooldown_that_does_not_touch_others(fake: Fak
         other = await fake.slash(ray, "odds", {"pattern": "^Lovely"})
         answer = (await fake.wait_for(lambda: [m for m in fake.messages_of(other) if m["embeds"]]))[0]
         assert not answer["flags"] & EPHEMERAL
+
+        typed = [await fake.autocomplete(quy, "pull", {"pattern": p}, "pattern") for p in ("^Lo", "^Lov")]
+        first, second = [(await fake.wait_for(lambda i=i: i.autocomplete_choices))[0]["name"] for i in typed]
+        assert "exact match 1 in" in first and second == "^Lov · odds with /odds", "typing fast costs no CPU"
     finally:
         await stop_bot(bot, task)

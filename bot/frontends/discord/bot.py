@@ -23,6 +23,7 @@ from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 from bot.frontends.discord.cooldowns import Cooldowns
 from bot.frontends.discord.flows import COMMAND, ODDS, ORDER, PULL, Flows
 from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.discord.options import AUTOCOMPLETE
 from bot.frontends.discord.outbox import Outbox
 from bot.frontends.discord.privacy import install_log_redaction
 from bot.frontends.discord.rendering import error_text
@@ -53,7 +54,8 @@ class VaniKeysBot(commands.AutoShardedBot):
         self.settings = settings
         self.clock: Callable[[], float] = time.monotonic   # interaction-token freshness is measured on it
         self.cooldowns = Cooldowns({PULL: self.config.pull_cooldown_s, ORDER: self.config.order_cooldown_s,
-                                    ODDS: self.config.odds_cooldown_s, COMMAND: self.config.command_cooldown_s})
+                                    ODDS: self.config.odds_cooldown_s, COMMAND: self.config.command_cooldown_s,
+                                    AUTOCOMPLETE: self.config.autocomplete_cooldown_s})
         self.outbox = Outbox()
         self.frontend = DiscordFrontEnd(self)
         self.flows = Flows(self)

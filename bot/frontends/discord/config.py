@@ -30,6 +30,7 @@ class DiscordConfig:
     order_cooldown_s: float = 15.0        # per user, between orders
     odds_cooldown_s: float = 3.0          # per user, between /odds and order quotes (CPU-costly for new patterns)
     command_cooldown_s: float = 1.0       # per user, between other commands
+    autocomplete_cooldown_s: float = 0.5  # per user, between pattern autocompletes that compute odds
     guild_ready_timeout_s: float = 2.0    # how long discord.py waits for GUILD_CREATEs before on_ready
 
     @classmethod
