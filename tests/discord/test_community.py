@@ -80,7 +80,7 @@ async def test_a_rare_or_better_reveal_carries_its_card_as_the_embed_image(harne
     fake = harness.fake
     vic = fake.add_user("vic")
     await grant(harness, vic, 5000)
-    for _ in range(40):  # a 10-pull's best of ^abc is Rare or better about one time in three: 40 tries all but never fail
+    for _ in range(40):  # a 10-pull's best of ^abc is Rare or better about one time in three
         before = len(reveal_of(fake, vic))
         await fake.slash(vic, "pull", {"pattern": "^abc", "count": 10})
         reveals = await fake.wait_for(lambda: len(reveal_of(fake, vic)) > before and reveal_of(fake, vic), timeout=30)
@@ -164,7 +164,8 @@ async def test_gifts_move_tokens_once_and_bad_amounts_get_one_clean_line(harness
         note = (await fake.wait_for(lambda: [m for m in fake.messages_of(interaction) if m["content"]]))[0]
         assert note["flags"] & EPHEMERAL and note["content"].startswith("⚠️") and "\n" not in note["content"]
     await fake.slash(zed, "gift", {"user": zed, "tokens": "5"})
-    await fake.wait_for(lambda: len([m for m in fake.ephemeral_messages(zed.id) if m["content"].startswith("⚠️")]) == 6)
+    await fake.wait_for(lambda: len([m for m in fake.ephemeral_messages(zed.id)
+                                     if m["content"].startswith("⚠️")]) == 6)
     assert (await harness.app.service.balance(ref(zed))).tokens == 75
     assert not fake.public_messages(), "gifts are between the two people"
 
