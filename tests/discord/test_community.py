@@ -80,9 +80,9 @@ async def test_a_rare_or_better_reveal_carries_its_card_as_the_embed_image(harne
     fake = harness.fake
     vic = fake.add_user("vic")
     await grant(harness, vic, 5000)
-    for _ in range(40):  # a 10-pull's best of ^abc is Rare or better about one time in three
+    for _ in range(40):  # with 120 keys a pull, a 10-pull's best of ^ab (exact case) is Rare+ 59% of the time
         before = len(reveal_of(fake, vic))
-        await fake.slash(vic, "pull", {"pattern": "^abc", "count": 10})
+        await fake.slash(vic, "pull", {"pattern": "^ab", "exact_case": True, "count": 10})
         reveals = await fake.wait_for(lambda: len(reveal_of(fake, vic)) > before and reveal_of(fake, vic), timeout=30)
         embed = reveals[-1]["embeds"][0]
         if embed["title"].split()[1] in RARE_AND_UP:
@@ -194,3 +194,40 @@ async def test_profile_streak_season_and_card(harness: Harness) -> None:
     assert shown["embeds"][0]["image"]["url"] == f"attachment://{name}"
     png = next(data for upload, data in reversed(fake.uploads) if upload == name)
     assert Image.open(io.BytesIO(png)).size == (800, 320)
+
+
+async def test_an_epic_reveal_is_also_posted_to_the_announcement_channel(harness: Harness,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service decides (Epic and up, a channel set); the front end posts the same reveal there, no buttons."""
+    import dataclasses
+
+    fake = harness.fake
+    real_pull = harness.app.service.pull
+
+    @functools.wraps(real_pull)
+    async def announcing_pull(*args: object, on_reveal: object = None, **kwargs: object) -> object:
+        async def reveal(answer: object) -> None:
+            await on_reveal(dataclasses.replace(answer, announce_channel=str(fake.channel_id)))  # type: ignore
+        return await real_pull(*args, on_reveal=reveal, **kwargs)
+
+    monkeypatch.setattr(harness.app.service, "pull", announcing_pull)
+    cy = fake.add_user("cy")
+    interaction = await fake.slash(cy, "pull", {"pattern": "^abc"})
+    both = await fake.wait_for(lambda: len(reveal_of(fake, cy)) == 2 and reveal_of(fake, cy))
+    announcement = next(m for m in both if m["id"] != str(interaction.original_id))
+    assert announcement["embeds"][0]["title"] == both[0]["embeds"][0]["title"]
+    assert not announcement["components"], "the buttons stay under the reveal itself"
+
+
+async def test_an_order_where_the_bot_cannot_post_is_answered_privately(harness: Harness) -> None:
+    from tests.discord.fake_discord import SEND_MESSAGES
+
+    fake = harness.fake
+    fake.bot_permissions = ALL_PERMISSIONS & ~SEND_MESSAGES
+    dee = fake.add_user("dee")
+    await grant(harness, dee, 1000)
+    await fake.slash(dee, "order", {"pattern": "^abc"})
+    receipt = (await fake.wait_for(lambda: [m for m in fake.ephemeral_messages(dee.id) if m["embeds"]]))[0]
+    assert "Paid" in receipt["content"] and "Send Messages" in receipt["content"]
+    await fake.wait_for(lambda: secrets_in_dms(fake, dee), timeout=60)
+    assert not fake.public_messages() and not [r for r in fake.requests if r.status == 403]
