@@ -53,6 +53,8 @@ TOKEN_TTL_S = 15 * 60.0
 # Permission bits (https://discord.com/developers/docs/topics/permissions)
 VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 14, 1 << 15
 ALL_PERMISSIONS = 2248473465835073
+MANAGE_GUILD = 1 << 5
+CHANNEL = object()   # as a slash option's value: the guild's text channel (a channel option)
 
 # Interaction callback types
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 1, 4, 5, 6, 7, 8
@@ -89,6 +91,7 @@ class FakeUser:
     username: str
     global_name: str | None = None
     bot: bool = False
+    permissions: int = ALL_PERMISSIONS   # the member's permissions in the guild channel
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": str(self.id), "username": self.username, "discriminator": "0",
@@ -190,6 +193,7 @@ class FakeDiscord:
         self.route_limits: list[RouteLimit] = []
         self.rate_limited: list[RecordedRequest] = []     # every request answered 429
         self._files: list[tuple[str, int]] = []           # the files of the request being handled
+        self.uploads: list[tuple[str, bytes]] = []         # every file uploaded, in order
 
     # --- lifecycle ------------------------------------------------------
 
@@ -225,8 +229,8 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    def add_user(self, username: str, *, dms_closed: bool = False) -> FakeUser:
-        user = FakeUser(self._next_id(), username, username.title())
+    def add_user(self, username: str, *, dms_closed: bool = False, permissions: int = ALL_PERMISSIONS) -> FakeUser:
+        user = FakeUser(self._next_id(), username, username.title(), permissions=permissions)
         self.users[user.id] = user
         if dms_closed:
             self.closed_dms.add(user.id)
@@ -336,15 +340,34 @@ class FakeDiscord:
 
     def _member(self, user: FakeUser) -> dict[str, Any]:
         return {"user": user.payload(), "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                "flags": 0, "permissions": "2248473465835073"}
+                "flags": 0, "permissions": str(user.permissions)}
 
     # --- sending events as users ---------------------------------------------
 
     async def slash(self, user: FakeUser, name: str, options: dict[str, Any] | None = None, *,
                     in_dm: bool = False) -> FakeInteraction:
-        """A user runs /name with options (a chat-input command interaction)."""
-        data = {"id": str(self._next_id()), "name": name, "type": 1,
-                "options": [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]}
+        """A user runs /name with options (a chat-input command interaction).
+
+        An option's value may be a FakeUser (a user option) or CHANNEL (the guild channel, a channel option):
+        both are sent as ids with their `resolved` data, as Discord does.
+        """
+        data: dict[str, Any] = {"id": str(self._next_id()), "name": name, "type": 1, "options": []}
+        resolved: dict[str, dict[str, Any]] = {}
+        for key, value in (options or {}).items():
+            if isinstance(value, FakeUser):
+                data["options"].append({"name": key, "type": 6, "value": str(value.id)})
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                member = {k: v for k, v in self._member(value).items() if k != "user"}
+                resolved.setdefault("members", {})[str(value.id)] = member
+            elif value is CHANNEL:
+                data["options"].append({"name": key, "type": 7, "value": str(self.channel_id)})
+                resolved.setdefault("channels", {})[str(self.channel_id)] = {
+                    "id": str(self.channel_id), "type": 0, "name": "pulls", "guild_id": str(self.guild_id),
+                    "permissions": str(ALL_PERMISSIONS), "parent_id": None, "position": 0, "nsfw": False}
+            else:
+                data["options"].append({"name": key, "type": _option_type(value), "value": value})
+        if resolved:
+            data["resolved"] = resolved
         return await self._interact(user, 2, data, in_dm=in_dm)
 
     async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:
@@ -449,7 +472,9 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["path"]
-        body, files = await _read_body(request)
+        body, uploads = await _read_body(request)
+        files = [(name, len(data)) for name, data in uploads]
+        self.uploads.extend(uploads)
         record = RecordedRequest(request.method, path, dict(request.query), body, files=files)
         self.requests.append(record)
         bucket = self._bucket(request.method, path)
@@ -526,6 +551,15 @@ class FakeDiscord:
                 if message["author"]["id"] != str(self.bot_user.id) or message["flags"] & EPHEMERAL:
                     raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
                 return _json(self._edit(int(message_id), self._without_unpermitted_embeds(int(channel_id), body)))
+            case ("DELETE", ["channels", channel_id, "messages", message_id]):
+                self._require(int(channel_id), VIEW_CHANNEL)
+                message = self._message(int(message_id))
+                if message["channel_id"] != channel_id or message["flags"] & EPHEMERAL:
+                    raise DiscordError(404, 10008, "Unknown Message")
+                if message["author"]["id"] != str(self.bot_user.id):
+                    raise DiscordError(403, 50013, "Missing Permissions")
+                message["deleted"] = True
+                return web.Response(status=204)
         raise DiscordError(404, 0, f"404: Not Found ({method} {path})")
 
     def _application(self) -> dict[str, Any]:
@@ -539,9 +573,9 @@ class FakeDiscord:
         synced = []
         for command in body:
             _check_command(command)
-            synced.append(command | {"id": str(self._next_id()), "application_id": str(self.app_id),
-                                     "version": str(self._next_id()), "default_member_permissions": None,
-                                     "type": command.get("type", 1)})
+            synced.append({"default_member_permissions": None} | command
+                          | {"id": str(self._next_id()), "application_id": str(self.app_id),
+                             "version": str(self._next_id()), "type": command.get("type", 1)})
         self.commands[scope] = synced
         return synced
 
@@ -777,7 +811,7 @@ def _option_type(value: Any) -> int:
     return 3
 
 
-async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, int]]]:
+async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]]:
     """The JSON body (or a multipart form's payload_json) and the files uploaded with it."""
     if not request.can_read_body:
         return None, []
@@ -788,7 +822,7 @@ async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, int]]]:
             raw = raw.file.read()
         if isinstance(raw, (bytes, bytearray)):
             raw = raw.decode()
-        files = [(value.filename, len(value.file.read())) for name, value in form.items()
+        files = [(value.filename, value.file.read()) for name, value in form.items()
                  if isinstance(value, web.FileField) and name != "payload_json"]
         return (json.loads(str(raw)) if raw is not None else None), files
     text = await request.text()
