@@ -37,6 +37,10 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                              help="the community for leaderboards (default: console)")
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
+    costs_cmd = commands.add_parser("costs", help="GPU cost per pull and per order, by provider, beside revenue",
+                                    description="What grinding cost over the last days (bot/costs.py).")
+    costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
+    costs_cmd.set_defaults(func=cmd_costs)
 
 
 def _settings() -> Settings:
@@ -64,6 +68,36 @@ async def _console(settings: Settings, user: str, community: str | None, as_json
 
     async with create_app(settings) as app:
         return await run_console(app.service, user_name=user, community_name=community, as_json=as_json)
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    from gpu_worker.errors import VanikeysError
+    from gpu_worker.numbers import parse_int
+
+    try:
+        days = parse_int(args.days, what="--days", minimum=1, maximum=3650)
+    except VanikeysError as exc:
+        return _fail(exc.message)
+    return asyncio.run(_costs(_settings(), days))
+
+
+async def _costs(settings: Settings, days: int) -> int:
+    import os
+
+    from bot.costs import cost_report
+    from bot.storage import Database
+
+    rate = os.environ.get("VANIKEYS_USD_PER_TOKEN", "").strip()
+    try:
+        usd_per_token = float(rate) if rate else None
+    except ValueError:
+        return _fail(f"VANIKEYS_USD_PER_TOKEN={rate!r} is not a number of dollars: set it like 0.01")
+    db = await Database.open(settings.db_path)
+    try:
+        print((await cost_report(db, days, usd_per_token=usd_per_token)).render())
+    finally:
+        await db.close()
+    return 0
 
 
 def cmd_bot(args: argparse.Namespace) -> int:

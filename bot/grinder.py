@@ -21,6 +21,9 @@ from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
+from bot.grinding.router import Provider, RouterGrindingClient
+from bot.grinding.runpod_api import RunpodApi
+from bot.grinding.runpod_backend import RunpodGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
@@ -74,15 +77,63 @@ def local_workers(environ: Mapping[str, str] | None = None) -> int:
     return parse_int(text, what="VANIKEYS_LOCAL_WORKERS", minimum=1, maximum=1024)
 
 
+def _usd_per_s(var: str, default: float) -> float:
+    text = os.environ.get(var, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{var}={text!r} is not a price in dollars per GPU-second: set it like {default:g}")
+    return value
+
+
+def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
+    """The GPU providers the environment configures (docs/providers.md), for the router."""
+    sealer = ResultSealer.from_vault_key(vault_key)
+    timings = remote_timings()
+    providers: list[Provider] = []
+    selfhosted_url = os.environ.get("VANIKEYS_SELFHOSTED_URL", "").strip()
+    if selfhosted_url:
+        client = RunpodGrindingClient(
+            RunpodApi(os.environ.get("VANIKEYS_SELFHOSTED_TOKEN", ""), "selfhosted",
+                      base_url=selfhosted_url.rstrip("/") + "/v2"),
+            name="selfhosted", idempotent_submit=True, outage_limit_s=60.0, order_policy=policy, sealer=sealer,
+            **timings)
+        slots = parse_int(os.environ.get("VANIKEYS_SELFHOSTED_SLOTS", "1"), what="VANIKEYS_SELFHOSTED_SLOTS",
+                          minimum=1, maximum=1024)
+        providers.append(Provider("selfhosted", client, _usd_per_s("VANIKEYS_SELFHOSTED_USD_PER_S", 0.0),
+                                  slots=slots, preferred=True, health=client.health))
+    if settings.runpod_configured:
+        base_url = os.environ.get("RUNPOD_BASE_URL", "").strip()  # a RunPod-compatible API (tests, a proxy)
+        api = RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "",
+                        **({"base_url": base_url} if base_url else {}))
+        client = RunpodGrindingClient(api, order_policy=policy, sealer=sealer,
+                                      outage_limit_s=300.0 if selfhosted_url or _modal_app() else None, **timings)
+        providers.append(Provider("runpod", client, _usd_per_s("VANIKEYS_RUNPOD_USD_PER_S", 0.00031),
+                                  health=client.health))
+    if _modal_app():
+        from bot.grinding.modal_backend import ModalGrindingClient, SdkCalls
+
+        providers.append(Provider("modal", ModalGrindingClient(
+            SdkCalls(_modal_app()), order_policy=policy, sealer=sealer,
+            pull_time_limit_s=timings["pull_time_limit_s"]), _usd_per_s("VANIKEYS_MODAL_USD_PER_S", 0.000222)))
+    if not providers:
+        raise ValueError("VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
+                         "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)")
+    return providers
+
+
+def _modal_app() -> str:
+    return os.environ.get("VANIKEYS_MODAL_APP", "").strip()
+
+
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     """vault_key: RunPod results come back sealed to a key pair derived from it (gpu_worker/sealing.py)."""
     backend = settings.effective_backend
     policy = order_policy(settings)
     if backend == "runpod":
-        base_url = os.environ.get("RUNPOD_BASE_URL", "").strip()  # a RunPod-compatible API (tests, a proxy)
-        return make_client("runpod", api_key=settings.runpod_api_key, endpoint_id=settings.runpod_endpoint_id,
-                           order_policy=policy, sealer=ResultSealer.from_vault_key(vault_key),
-                           **({"base_url": base_url} if base_url else {}), **remote_timings())
+        return RouterGrindingClient(remote_providers(settings, vault_key, policy), order_policy=policy)
     if backend == "local":
         return make_client("local", order_policy=policy, max_parallel=local_workers())
     return InProcessGrindingClient(backend, order_policy=policy)

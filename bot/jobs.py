@@ -110,7 +110,7 @@ class JobRecord:
         return GrindJob.parse({
             "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
             "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey, "pulls": pulls,
+            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
             "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
         })
 
