@@ -146,7 +146,7 @@ async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: Runp
     emulator.queue_delay_s = 0.3
     async with bot(tmp_path, emulator, runsync_wait_s=0) as (app, frontend):
         await app.service.grant(ALICE, 100)
-        pull = asyncio.create_task(app.service.pull(ALICE, None, "ab", "btc"))
+        pull = asyncio.create_task(app.service.pull(ALICE, None, "ab", "btc", allow_easy=True))
 
         async def submitted() -> bool:
             return bool(emulator.jobs)
@@ -163,13 +163,13 @@ async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: Runp
 async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_path: Path, emulator: RunpodEmulator) -> None:
     async with bot(tmp_path, emulator) as (app, frontend):
         await app.service.grant(ALICE, 100)
-        whole = await app.service.pull(ALICE, None, "ab", "btc", 10)
+        whole = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(whole.keys) == 10 and whole.delivered
         assert len(emulator.jobs) == 1 and emulator.count("/runsync") == 1
         assert await ledger_kinds(app, whole.job_id) == ["pull"]
 
         emulator.job_faults.append("short")
-        short = await app.service.pull(ALICE, None, "ab", "btc", 10)
+        short = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(short.keys) == 7
         rows = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE job_id = ? ORDER BY id", (short.job_id,))
         assert [r["kind"] for r in rows] == ["pull", "refund"]
@@ -183,7 +183,7 @@ async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(tmp_pat
         await app.service.grant(ALICE, 100)
         emulator.accept_then_fail.append(502)
         with pytest.raises(Exception, match="pull failed"):
-            await app.service.pull(ALICE, None, "ab", "btc")
+            await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)
         [row] = await app.db.fetchall("SELECT job_id, status FROM jobs")
         assert row["status"] == "refunded"
         assert await ledger_kinds(app, row["job_id"]) == ["pull", "refund"]
