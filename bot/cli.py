@@ -104,6 +104,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     badge = ", full match" if key.full else ""
     print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, "
           f"{card.width}x{card.height} PNG")
+    return 0
 
 
 def cmd_costs(args: argparse.Namespace) -> int:

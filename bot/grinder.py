@@ -110,8 +110,17 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
                         **({"base_url": base_url} if base_url else {}))
         client = RunpodGrindingClient(api, order_policy=policy, sealer=sealer,
                                       outage_limit_s=300.0 if selfhosted_url or _modal_app() else None, **timings)
-        providers.append(Provider("runpod", client, _usd_per_s("VANIKEYS_RUNPOD_USD_PER_S", 0.00031),
-                                  health=client.health))
+        orders_endpoint = os.environ.get("RUNPOD_ORDERS_ENDPOINT_ID", "").strip()
+        price = _usd_per_s("VANIKEYS_RUNPOD_USD_PER_S", 0.00031)
+        providers.append(Provider("runpod", client, price, health=client.health,
+                                  kinds=("pull",) if orders_endpoint else ("pull", "order")))
+        if orders_endpoint:  # orders on an endpoint of their own, so they never starve pulls
+            orders_api = RunpodApi(settings.runpod_api_key or "", orders_endpoint,
+                                   **({"base_url": base_url} if base_url else {}))
+            orders_client = RunpodGrindingClient(orders_api, order_policy=policy, sealer=sealer, name="runpod-orders",
+                                                 outage_limit_s=client.outage_limit_s, **timings)
+            providers.append(Provider("runpod-orders", orders_client, price, health=orders_client.health,
+                                      kinds=("order",)))
     if _modal_app():
         from bot.grinding.modal_backend import ModalGrindingClient, SdkCalls
 

@@ -64,6 +64,7 @@ class Provider:
     preferred: bool = False
     max_queue: int = 8  # queued jobs past which it counts as backed up
     health: Callable[[], Awaitable[Any]] | None = None  # returns something with jobs_in_queue
+    kinds: tuple[str, ...] = ("pull", "order")  # which jobs it takes (a RunPod endpoint for orders only)
 
 
 class RouterGrindingClient(ChunkedOrders):
@@ -94,12 +95,14 @@ class RouterGrindingClient(ChunkedOrders):
         self.in_flight: dict[str, set[str]] = {p.name: set() for p in providers}
         self.down_until: dict[str, float] = {}
         self._queues: dict[str, tuple[float, int]] = {}  # provider -> (read at, jobs in queue)
+        self._warned_no_workers: set[str] = set()
 
     # --- choosing ----------------------------------------------------------------
 
-    async def ranked(self) -> list[Provider]:
+    async def ranked(self, kind: str | None = None) -> list[Provider]:
         now = self.clock()
-        queues = await asyncio.gather(*(self._queue_depth(p) for p in self.providers.values()))
+        candidates = [p for p in self.providers.values() if kind is None or kind in p.kinds]
+        queues = await asyncio.gather(*(self._queue_depth(p) for p in candidates))
 
         def key(item: tuple[Provider, int]) -> tuple[bool, bool, bool, float]:
             provider, queued = item
@@ -109,7 +112,7 @@ class RouterGrindingClient(ChunkedOrders):
             backed_up = queued > provider.max_queue or not has_room
             return (resting, not first_choice, backed_up, provider.usd_per_gpu_s)
 
-        return [p for p, _ in sorted(zip(self.providers.values(), queues), key=key)]
+        return [p for p, _ in sorted(zip(candidates, queues), key=key)]
 
     async def _queue_depth(self, provider: Provider) -> int:
         if provider.health is None:
@@ -120,6 +123,11 @@ class RouterGrindingClient(ChunkedOrders):
         try:
             health = await asyncio.wait_for(provider.health(), 5.0)
             depth = int(getattr(health, "jobs_in_queue", 0))
+            workers = int(getattr(health, "workers_idle", 0)) + int(getattr(health, "workers_running", 0))
+            if workers == 0 and provider.name not in self._warned_no_workers:
+                self._warned_no_workers.add(provider.name)
+                log.warning("%s reports no workers: the next job waits for a cold start; if this lasts, check "
+                            "the endpoint's max workers and GPU availability (docs/runpod.md)", provider.name)
         except Exception as exc:  # an unreadable health endpoint is a warning sign, not a verdict
             log.info("health of %s unreadable (%s)", provider.name, type(exc).__name__)
         self._queues[provider.name] = (self.clock(), depth)
@@ -133,7 +141,7 @@ class RouterGrindingClient(ChunkedOrders):
 
     async def submit(self, job: GrindJob) -> str:
         problems: list[str] = []
-        for provider in await self.ranked():
+        for provider in await self.ranked(_kind(job)):
             try:
                 inner = await provider.client.submit(job)
             except GrindingError as err:

@@ -225,3 +225,36 @@ async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
     assert report.cost("order") == pytest.approx(0.00666) and report.cost("pull") == pytest.approx(0.00031)
     text = report.render()
     assert "runpod" in text and "selfhosted" in text and "revenue 0 tokens ($0.00)" in text
+
+
+async def test_orders_can_have_an_endpoint_of_their_own(emulator: RunpodEmulator, python_backend: object) -> None:
+    orders_endpoint = RunpodEmulator(api_key=emulator.api_key, endpoint_id=emulator.endpoint_id, backend=python_backend)
+    await orders_endpoint.start()
+    sealer = ResultSealer.generate()
+    pulls = make(emulator, sealer=sealer)
+    orders = make(orders_endpoint, sealer=sealer)
+    router = RouterGrindingClient(
+        [Provider("runpod", pulls, 0.0003, kinds=("pull",)), Provider("runpod-orders", orders, 0.0003, kinds=("order",))],
+        order_policy=CHUNKS)
+    try:
+        pull_id = await router.submit(PULL)
+        chunk = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 400, "stop": "full"})
+        chunk_id = await router.submit(chunk)
+        assert pull_id.startswith("runpod:") and chunk_id.startswith("runpod-orders:")
+        await asyncio.wait_for(router.wait(chunk_id, chunk), LIMIT_S)
+        assert len(emulator.jobs) == 1 and len(orders_endpoint.jobs) == 1
+    finally:
+        await router.close()
+        await orders_endpoint.stop()
+
+
+def test_vanikeys_costs_reports_and_refuses_a_bad_day_count(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "RUNPOD_"))}
+    env.update(VANIKEYS_DB=str(tmp_path / "costs.db"), VANIKEYS_USD_PER_TOKEN="0.01")
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "costs", "--days", "30"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "grinding costs over the last 30 days" in done.stdout and "revenue 0 tokens ($0.00)" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "bot.cli", "costs", "--days", "lots"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--days" in bad.stderr

@@ -8,6 +8,7 @@ about 0.1 s, and the outage lasts tens of times that, so only the wait's ride-th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -21,7 +22,9 @@ import pytest
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.grinding import OrderPolicy
+from bot.grinding.router import Provider, RouterGrindingClient
 from bot.grinding.runpod_backend import RunpodGrindingClient
+from bot.storage import Database
 from bot.vault import parse_vault_key
 from gpu_worker.sealing import ResultSealer
 
@@ -49,7 +52,8 @@ def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClie
 @asynccontextmanager
 async def bot(tmp_path: Path, emulator: RunpodEmulator, platform: str = "test",
               **overrides: Any) -> AsyncIterator[tuple[App, RecordingFrontEnd]]:
-    client = client_for(emulator, **overrides)
+    client = RouterGrindingClient([Provider("runpod", client_for(emulator, **overrides), 0.00031)],
+                                  order_policy=CHUNKS)  # what make_grinder builds for VANIKEYS_BACKEND=runpod
     try:
         async with create_app(settings_for(tmp_path), grinder=client) as app:
             frontend = RecordingFrontEnd(platform)
@@ -128,17 +132,35 @@ async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, 
             return bool(emulator.jobs)
 
         await until(a_chunk_submitted, "the order's first chunk reached RunPod")
-        await asyncio.sleep(0.2)  # its job id is persisted right after /run answers
+        db_path = tmp_path / "vanikeys.db"
+
+        async def chunk_recorded() -> bool:
+            db = await Database.open(db_path)
+            try:
+                row = await db.fetchone("SELECT order_state FROM jobs")
+            finally:
+                await db.close()
+            return bool(row and row["order_state"] and '"running": [{' in row["order_state"])
+
+        await until(chunk_recorded, "the chunk's job id in the order's state")
     finally:
         if proc.returncode is None:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(signal.SIGKILL)  # no shutdown path at all
         await proc.communicate()
+    db = await Database.open(db_path)
+    try:
+        [row] = await db.fetchall("SELECT job_id, order_state FROM jobs")
+    finally:
+        await db.close()
+    job_id = row["job_id"]
+    persisted = [c["job_id"].partition(":")[2] for c in json.loads(row["order_state"])["running"]]
+    assert persisted
     async with bot(tmp_path, emulator, "console") as (app, frontend):
-        [row] = await app.db.fetchall("SELECT job_id FROM jobs")
-        job_id = row["job_id"]
         assert await settled(app, job_id) == "delivered"
         assert await ledger_kinds(app, job_id) == ["order"]
         assert len(frontend.deliveries) == 1
+    # The restarted bot asked RunPod about the chunks the killed one had started: it re-attached.
+    assert all(("GET", f"/v2/{ENDPOINT_ID}/status/{chunk}") in emulator.requests for chunk in persisted)
     await no_job_left_running(emulator)
 
 
