@@ -38,7 +38,7 @@ def order_policy(settings: Settings) -> OrderPolicy:
     return OrderPolicy(
         initial_rate=settings.keys_per_s,
         chunk_seconds=60.0 if settings.on_gpu else 5.0,
-        max_parallel=4 if settings.effective_backend == "runpod" else local_workers() if settings.effective_backend == "local" else 1,
+        max_parallel=4 if settings.effective_backend == "runpod" else local_parallel(settings),
         max_expected_multiple=settings.order_attempt_factor,
     )
 
@@ -137,6 +137,15 @@ def _modal_app() -> str:
     return os.environ.get("VANIKEYS_MODAL_APP", "").strip()
 
 
+def local_parallel(settings: Settings) -> int:
+    """Grinds at once for the local backend: one per core, but one in all when it grinds on a local GPU."""
+    if settings.effective_backend != "local":
+        return 1
+    if "VANIKEYS_LOCAL_WORKERS" not in os.environ and settings.on_gpu:
+        return 1  # several processes would only queue on the one device
+    return local_workers()
+
+
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     """vault_key: RunPod results come back sealed to a key pair derived from it (gpu_worker/sealing.py)."""
     backend = settings.effective_backend
@@ -144,7 +153,7 @@ def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     if backend == "runpod":
         return RouterGrindingClient(remote_providers(settings, vault_key, policy), order_policy=policy)
     if backend == "local":
-        return make_client("local", order_policy=policy, max_parallel=local_workers())
+        return make_client("local", order_policy=policy, max_parallel=local_parallel(settings))
     return InProcessGrindingClient(backend, order_policy=policy)
 
 

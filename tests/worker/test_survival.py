@@ -41,7 +41,8 @@ CHUNKS = OrderPolicy(chunk_seconds=0.3, initial_rate=2e4, max_parallel=2, max_fa
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    return small_settings(tmp_path, vault_key=VAULT_KEY, pull_budget_cpu=300, job_lease_s=5.0)
+    return small_settings(tmp_path, vault_key=VAULT_KEY, pull_budget_cpu=300, job_lease_s=5.0,
+                          daily_spend_limit=1_000_000)
 
 
 def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClient:
@@ -210,3 +211,25 @@ async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(tmp_pat
         assert row["status"] == "refunded"
         assert await ledger_kinds(app, row["job_id"]) == ["pull", "refund"]
     assert len(emulator.jobs) == 1 and emulator.count("/run") == 1
+
+
+async def test_an_order_that_fails_after_a_restart_is_refunded_once_with_nothing_left_running(
+    tmp_path: Path, emulator: RunpodEmulator
+) -> None:
+    async with bot(tmp_path, emulator) as (app, _):
+        await app.service.grant(ALICE, 100_000)
+        answer = await app.service.order(ALICE, None, "^abcde", "eth")  # about a million keys: not found soon
+        job_id = answer.order.order_id
+        await until(lambda: chunks_persisted(app, job_id), "a chunk recorded in the order's state")
+    # While the bot is down its chunks fail, and so will every chunk it starts next.
+    for chunk in emulator.running():
+        emulator.finish_now(chunk, "FAILED", error="worker_error: the grinder failed (RuntimeError)")
+    emulator.job_faults.extend(["fail"] * 10)
+    async with bot(tmp_path, emulator) as (app, frontend):
+        assert await settled(app, job_id) == "refunded"
+        assert await ledger_kinds(app, job_id) == ["order", "refund"]
+        assert await app.ledger.audit() == []
+    async with bot(tmp_path, emulator) as (app, _):  # a third start changes nothing
+        await asyncio.sleep(0.3)
+        assert await ledger_kinds(app, job_id) == ["order", "refund"]
+    await no_job_left_running(emulator)
