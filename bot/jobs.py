@@ -116,7 +116,7 @@ class JobRecord:
         return GrindJob.parse({
             "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
             "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey, "pulls": pulls,
+            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
             "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
         })
 
@@ -253,6 +253,7 @@ class Jobs:
             task = asyncio.get_running_loop().create_task(self.drive(job_id), name=f"job-{job_id}")
             self._tasks[job_id] = task
             task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
+            task.add_done_callback(_note_failure)
         return task
 
     async def resume_all(self) -> list[asyncio.Task[JobRecord]]:
@@ -684,6 +685,18 @@ class Jobs:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
                              (job_id, self.owner))
+
+
+def _note_failure(task: asyncio.Task[JobRecord]) -> None:
+    """A drive nobody awaits (a resumed or taken-over job) that stopped on an error: say so once, in one line.
+    The job stays where it stood; the next sweep drives it again."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if isinstance(exc, StorageUnavailable):
+        log.warning("%s stopped: storage unavailable (%s); the next sweep resumes it", task.get_name(), exc.why)
+    elif exc is not None and not isinstance(exc, ServiceError):
+        log.error("%s stopped: %s: %s", task.get_name(), type(exc).__name__, exc)
 
 
 def _owner_dead(owner: str) -> bool:

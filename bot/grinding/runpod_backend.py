@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from typing import Any, Callable
 
@@ -14,6 +13,7 @@ from gpu_worker.sealing import ResultSealer
 from .model import GrindingError, GrindProgress, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .progress import notify
+from .remote import job_to_send
 from .runpod_api import (
     MAX_POLICY_S,
     EndpointHealth,
@@ -62,8 +62,18 @@ class RunpodGrindingClient(ChunkedOrders):
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         clock: Callable[[], float] = time.monotonic,
         sealer: ResultSealer | None = None,
+        name: str = "runpod",
+        idempotent_submit: bool = False,
+        outage_limit_s: float | None = None,
     ) -> None:
         self.api = api
+        self.backend = name
+        # True for a server that answers a resubmitted tag with the job it has (gpu_worker/selfhosted.py):
+        # then an unconfirmed submit is simply sent again. RunPod has no such lookup.
+        self.idempotent_submit = idempotent_submit
+        # None: ride out an unreachable API to the job's own deadline (the only provider). Behind the
+        # router, a limit: past it the job counts as lost and is ground elsewhere.
+        self.outage_limit_s = outage_limit_s
         # Every job asks for its secrets sealed to this key, so RunPod's job store never holds one in the
         # clear. The bot passes one derived from the vault key (results open after a restart); without
         # one, a key for this client's lifetime.
@@ -82,11 +92,8 @@ class RunpodGrindingClient(ChunkedOrders):
         self._answers: dict[str, JobStatus] = {}  # finished /runsync answers not yet collected by wait()
 
     def sent_job(self, job: GrindJob) -> GrindJob:
-        """The job as it travels: sealed to us, and a pull held to the short pull time limit."""
-        update: dict[str, object] = {"seal_to": self.sealer.public_hex, "tag": secrets.token_hex(8)}
-        if job.stop == "budget":
-            update["time_limit_s"] = min(job.time_limit_s, self.pull_time_limit_s)
-        return job.model_copy(update=update)
+        """The job as it travels: sealed to us, tagged, and a pull held to the short pull time limit."""
+        return job_to_send(job, self.sealer, self.pull_time_limit_s)
 
     def queue_limit_s(self, job: GrindJob) -> float:
         return self.pull_queue_limit_s if job.stop == "budget" else self.queue_allowance_s
@@ -106,21 +113,34 @@ class RunpodGrindingClient(ChunkedOrders):
     async def submit(self, job: GrindJob) -> str:
         sent = self.sent_job(job)
         payload, policy = sent.model_dump(mode="json"), self.policy_for(job)
-        try:
-            if job.stop == "budget" and self.runsync_wait_s > 0:  # a pull: the answer usually comes back at once
-                answer = await self.api.runsync(payload, policy, self.runsync_wait_s)
-                if answer.status.finished:
-                    self._answers[answer.job_id] = answer
-                return answer.job_id
-            return await self.api.run(payload, policy)
-        except RunpodSubmitUnknown as err:
-            # RunPod offers no lookup by input: resubmitting could run the job twice. Fail over or refund;
-            # the job that may exist stops at its execution timeout (a pull: about a minute).
-            log.warning("RunPod may hold an unseen job tagged %s (%s); not resubmitting it", sent.tag, err)
-            raise GrindingError("unavailable", f"RunPod did not confirm the job: {err}") from None
-        except RunpodApiError as err:
-            code = "rejected" if err.http_status == 400 else "unavailable"
-            raise GrindingError(code, f"could not submit the job to RunPod: {err}") from None
+        attempts = 3 if self.idempotent_submit else 1
+        for attempt in range(attempts):
+            try:
+                return await self._send(job, payload, policy)
+            except RunpodSubmitUnknown as err:
+                if attempt + 1 < attempts:
+                    log.warning("%s did not confirm job %s (%s); sending it again (same tag)", self.backend, sent.tag, err)
+                    await asyncio.sleep(0.5 * 2**attempt)
+                    continue
+                raise self._unconfirmed(sent, err) from None
+            except RunpodApiError as err:
+                code = "rejected" if err.http_status == 400 else "unavailable"
+                raise GrindingError(code, f"could not submit the job to {self.backend}: {err}") from None
+        raise AssertionError("unreachable")
+
+    async def _send(self, job: GrindJob, payload: dict[str, object], policy: ExecutionPolicy) -> str:
+        if job.stop == "budget" and self.runsync_wait_s > 0:  # a pull: the answer usually comes back at once
+            answer = await self.api.runsync(payload, policy, self.runsync_wait_s)
+            if answer.status.finished:
+                self._answers[answer.job_id] = answer
+            return answer.job_id
+        return await self.api.run(payload, policy)
+
+    def _unconfirmed(self, sent: GrindJob, err: RunpodApiError) -> GrindingError:
+        # RunPod offers no lookup by input: resubmitting could run the job twice. Fail over or refund;
+        # the job that may exist stops at its execution timeout (a pull: about a minute).
+        log.warning("%s may hold an unseen job tagged %s (%s); not resubmitting it", self.backend, sent.tag, err)
+        return GrindingError("unavailable", f"{self.backend} did not confirm the job: {err}")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
         policy = self.policy_for(job)
@@ -160,6 +180,11 @@ class RunpodGrindingClient(ChunkedOrders):
                     interval = min(interval * 1.5, self.max_poll_interval_s)
             else:
                 interval = min(interval * 2, self.max_poll_interval_s)
+                if self.outage_limit_s is not None and outage_since is not None \
+                        and self.clock() - outage_since > self.outage_limit_s:
+                    await self.cancel(job_id)  # best effort: the provider may be down
+                    raise GrindingError("unavailable", f"{self.backend} unreachable for over "
+                                                       f"{self.outage_limit_s:.0f} s while running job {job_id}")
             now = self.clock()
             if now >= queue_deadline:
                 await self.cancel(job_id)

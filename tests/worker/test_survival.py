@@ -8,6 +8,7 @@ about 0.1 s, and the outage lasts tens of times that, so only the wait's ride-th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -21,7 +22,9 @@ import pytest
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.grinding import OrderPolicy
+from bot.grinding.router import Provider, RouterGrindingClient
 from bot.grinding.runpod_backend import RunpodGrindingClient
+from bot.storage import Database
 from bot.vault import parse_vault_key
 from gpu_worker.sealing import ResultSealer
 
@@ -38,7 +41,8 @@ CHUNKS = OrderPolicy(chunk_seconds=0.3, initial_rate=2e4, max_parallel=2, max_fa
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    return small_settings(tmp_path, vault_key=VAULT_KEY, pull_budget_cpu=300, job_lease_s=5.0)
+    return small_settings(tmp_path, vault_key=VAULT_KEY, pull_budget_cpu=300, job_lease_s=5.0,
+                          daily_spend_limit=1_000_000)
 
 
 def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClient:
@@ -49,7 +53,8 @@ def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClie
 @asynccontextmanager
 async def bot(tmp_path: Path, emulator: RunpodEmulator, platform: str = "test",
               **overrides: Any) -> AsyncIterator[tuple[App, RecordingFrontEnd]]:
-    client = client_for(emulator, **overrides)
+    client = RouterGrindingClient([Provider("runpod", client_for(emulator, **overrides), 0.00031)],
+                                  order_policy=CHUNKS)  # what make_grinder builds for VANIKEYS_BACKEND=runpod
     try:
         async with create_app(settings_for(tmp_path), grinder=client) as app:
             frontend = RecordingFrontEnd(platform)
@@ -128,17 +133,35 @@ async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, 
             return bool(emulator.jobs)
 
         await until(a_chunk_submitted, "the order's first chunk reached RunPod")
-        await asyncio.sleep(0.2)  # its job id is persisted right after /run answers
+        db_path = tmp_path / "vanikeys.db"
+
+        async def chunk_recorded() -> bool:
+            db = await Database.open(db_path)
+            try:
+                row = await db.fetchone("SELECT order_state FROM jobs")
+            finally:
+                await db.close()
+            return bool(row and row["order_state"] and '"running": [{' in row["order_state"])
+
+        await until(chunk_recorded, "the chunk's job id in the order's state")
     finally:
         if proc.returncode is None:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(signal.SIGKILL)  # no shutdown path at all
         await proc.communicate()
+    db = await Database.open(db_path)
+    try:
+        [row] = await db.fetchall("SELECT job_id, order_state FROM jobs")
+    finally:
+        await db.close()
+    job_id = row["job_id"]
+    persisted = [c["job_id"].partition(":")[2] for c in json.loads(row["order_state"])["running"]]
+    assert persisted
     async with bot(tmp_path, emulator, "console") as (app, frontend):
-        [row] = await app.db.fetchall("SELECT job_id FROM jobs")
-        job_id = row["job_id"]
         assert await settled(app, job_id) == "delivered"
         assert await ledger_kinds(app, job_id) == ["order"]
         assert len(frontend.deliveries) == 1
+    # The restarted bot asked RunPod about the chunks the killed one had started: it re-attached.
+    assert all(("GET", f"/v2/{ENDPOINT_ID}/status/{chunk}") in emulator.requests for chunk in persisted)
     await no_job_left_running(emulator)
 
 
@@ -146,7 +169,7 @@ async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: Runp
     emulator.queue_delay_s = 0.3
     async with bot(tmp_path, emulator, runsync_wait_s=0) as (app, frontend):
         await app.service.grant(ALICE, 100)
-        pull = asyncio.create_task(app.service.pull(ALICE, None, "ab", "btc"))
+        pull = asyncio.create_task(app.service.pull(ALICE, None, "ab", "btc", allow_easy=True))
 
         async def submitted() -> bool:
             return bool(emulator.jobs)
@@ -163,13 +186,13 @@ async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: Runp
 async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_path: Path, emulator: RunpodEmulator) -> None:
     async with bot(tmp_path, emulator) as (app, frontend):
         await app.service.grant(ALICE, 100)
-        whole = await app.service.pull(ALICE, None, "ab", "btc", 10)
+        whole = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(whole.keys) == 10 and whole.delivered
         assert len(emulator.jobs) == 1 and emulator.count("/runsync") == 1
         assert await ledger_kinds(app, whole.job_id) == ["pull"]
 
         emulator.job_faults.append("short")
-        short = await app.service.pull(ALICE, None, "ab", "btc", 10)
+        short = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(short.keys) == 7
         rows = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE job_id = ? ORDER BY id", (short.job_id,))
         assert [r["kind"] for r in rows] == ["pull", "refund"]
@@ -183,8 +206,30 @@ async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(tmp_pat
         await app.service.grant(ALICE, 100)
         emulator.accept_then_fail.append(502)
         with pytest.raises(Exception, match="pull failed"):
-            await app.service.pull(ALICE, None, "ab", "btc")
+            await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)
         [row] = await app.db.fetchall("SELECT job_id, status FROM jobs")
         assert row["status"] == "refunded"
         assert await ledger_kinds(app, row["job_id"]) == ["pull", "refund"]
     assert len(emulator.jobs) == 1 and emulator.count("/run") == 1
+
+
+async def test_an_order_that_fails_after_a_restart_is_refunded_once_with_nothing_left_running(
+    tmp_path: Path, emulator: RunpodEmulator
+) -> None:
+    async with bot(tmp_path, emulator) as (app, _):
+        await app.service.grant(ALICE, 100_000)
+        answer = await app.service.order(ALICE, None, "^abcde", "eth")  # about a million keys: not found soon
+        job_id = answer.order.order_id
+        await until(lambda: chunks_persisted(app, job_id), "a chunk recorded in the order's state")
+    # While the bot is down its chunks fail, and so will every chunk it starts next.
+    for chunk in emulator.running():
+        emulator.finish_now(chunk, "FAILED", error="worker_error: the grinder failed (RuntimeError)")
+    emulator.job_faults.extend(["fail"] * 10)
+    async with bot(tmp_path, emulator) as (app, frontend):
+        assert await settled(app, job_id) == "refunded"
+        assert await ledger_kinds(app, job_id) == ["order", "refund"]
+        assert await app.ledger.audit() == []
+    async with bot(tmp_path, emulator) as (app, _):  # a third start changes nothing
+        await asyncio.sleep(0.3)
+        assert await ledger_kinds(app, job_id) == ["order", "refund"]
+    await no_job_left_running(emulator)
