@@ -129,7 +129,7 @@ async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_r
             app.jobs._refund = refund_on_a_full_disk  # type: ignore[method-assign]
             grinder.release.set()
             with pytest.raises(StorageUnavailable) as answered:
-                await app.service.pull(ALICE, None, "ab")
+                await app.service.pull(ALICE, None, "ab", allow_easy=True)
             assert "try again shortly" in answered.value.message
             with pytest.raises(StorageUnavailable):  # still full: /balance is answered too
                 await app.service.grant(ALICE, 1)
@@ -166,12 +166,12 @@ def test_the_console_keeps_running_through_a_full_disk(tmp_path: Path) -> None:
 
         try:
             assert ask("/grant ann 5", ("granted", "grant", "balance", "error"))["type"] != "error"
-            assert ask("/pull ab", ("pull", "error"))["type"] == "pull"
+            assert ask("/pull ab --anyway", ("pull", "error"))["type"] == "pull"
             filler = fill(disk)
-            refused = [ask("/pull ab", ("pull", "error")) for _ in range(3)]
+            refused = [ask("/pull ab --anyway", ("pull", "error")) for _ in range(3)]
             assert all(r["type"] == "error" and r["code"] == "storage_unavailable" for r in refused), refused
             filler.unlink()
-            assert ask("/pull ab", ("pull", "error"))["type"] == "pull"
+            assert ask("/pull ab --anyway", ("pull", "error"))["type"] == "pull"
             balance = ask("/balance", ("balance", "error"))
             assert balance["type"] == "balance" and balance["data"]["tokens"] == 3
         finally:
@@ -190,7 +190,7 @@ async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_pa
         async with create_app(settings, grinder=grinder) as app:
             app.service.register_frontend(RecordingFrontEnd())
             await app.service.grant(ALICE, 5)
-            pulling = asyncio.create_task(app.service.pull(ALICE, None, "ab"))
+            pulling = asyncio.create_task(app.service.pull(ALICE, None, "ab", allow_easy=True))
             await grinder.waiting.wait()          # charged, grinding
             await asyncio.to_thread(server.stop)  # the server goes away mid-job
             grinder.release.set()                 # the grind fails: its refund cannot be written

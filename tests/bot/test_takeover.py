@@ -91,7 +91,7 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
         doomed.stdin.flush()
         for peer in peers:
             assert peer.stdin is not None
-            peer.stdin.write("/pull ab\n" * 6 + "/grant you 5\n" + "/pull cd 10\n")
+            peer.stdin.write("/pull ab --anyway\n" * 6 + "/grant you 5\n" + "/pull cd 10 --anyway\n")
             peer.stdin.close()  # the console ends; the webhook keeps the process serving
         statuses = await post_checkouts(ports, sessions=8)
         assert statuses == [200] * 24

@@ -26,7 +26,7 @@ async def seal_one_undelivered(settings: Settings) -> str:
     async with create_app(settings) as app:
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
         await app.service.grant(ALICE, 1)
-        return (await app.service.pull(ALICE, None, "ab")).job_id
+        return (await app.service.pull(ALICE, None, "ab", allow_easy=True)).job_id
 
 
 def cli(env_extra: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -110,7 +110,7 @@ async def test_keys_answers_when_a_secret_does_not_open_with_this_process_key(st
     async with create_app(store_settings) as app:
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
         await app.service.grant(ALICE, 1)
-        await app.service.pull(ALICE, None, "ab")
+        await app.service.pull(ALICE, None, "ab", allow_easy=True)
         await rotate(app.db, bytes.fromhex(store_settings.vault_key or ""), bytes(range(1, 33)))
         app.service.register_frontend(RecordingFrontEnd())
         with pytest.raises(ServiceError) as answered:
