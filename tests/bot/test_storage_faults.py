@@ -82,7 +82,7 @@ def test_a_database_that_cannot_be_opened_exits_with_one_line(tmp_path: Path, fa
 
 
 def test_postgres_unreachable_at_start_retries_for_a_bounded_time_then_exits(tmp_path: Path) -> None:
-    url = f"postgresql://postgres@127.0.0.1:{free_port()}/vanikeys"
+    url = f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/vanikeys"
     started = time.monotonic()
     done = console_once(bot_env(url, VANIKEYS_DB_CONNECT_TIMEOUT_S="1.5"), timeout=30)
     took = time.monotonic() - started
@@ -90,6 +90,7 @@ def test_postgres_unreachable_at_start_retries_for_a_bounded_time_then_exits(tmp
     [line] = done.stderr.strip().splitlines()
     assert "cannot reach PostgreSQL at" in line and "after 1.5 s" in line and "VANIKEYS_DB" in line
     assert took >= 1.5
+    assert "s3cret" not in done.stderr
 
 
 def test_postgres_that_comes_up_within_the_retry_window_is_used(tmp_path: Path) -> None:
