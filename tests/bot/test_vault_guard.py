@@ -150,3 +150,17 @@ def test_vault_error_is_a_one_line_service_answer() -> None:
     err = VaultError("x")
     assert isinstance(err, ServiceError) and err.code == "vault_key"
     assert json.dumps({"message": err.message})
+
+
+async def test_on_postgres_every_process_must_use_the_recorded_key(tmp_path: Path, postgres_server) -> None:
+    url = await postgres_server.fresh_database()
+    first, second = "5a" * 32, "6b" * 32
+    async with create_app(small_settings(tmp_path, db_url=url, vault_key=first)):
+        pass  # nothing sealed yet, but the key is recorded
+    with pytest.raises(VaultError, match="every bot process"):
+        async with create_app(small_settings(tmp_path, db_url=url, vault_key=second)):
+            pass
+    async with create_app(small_settings(tmp_path, db_url=url, vault_key=first), resume_jobs=False) as app:
+        assert await rotate(app.db, bytes.fromhex(first), bytes.fromhex(second)) == 0
+    async with create_app(small_settings(tmp_path, db_url=url, vault_key=second)):
+        pass
