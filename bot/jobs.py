@@ -37,6 +37,7 @@ from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.verify import VerifiedHit, verify_hit
 
+from bot import job_events, logs
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
@@ -194,7 +195,8 @@ class Jobs:
             )
             await self._step(tx, job_id, "accepted")
         checkpoint("accepted")
-        return await self.get(job_id), debit
+        return job_events.reached("accepted", await self.get(job_id), tokens=debit.tokens,
+                                  free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
         row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
@@ -268,6 +270,7 @@ class Jobs:
             return await self.get(job_id)
         try:
             record = await self.get(job_id)
+            logs.bind_job(job_id, record.spec.user.platform, record.spec.user.user_id)
             while True:
                 if record.status == "accepted":
                     record = await self._submit(record)
@@ -327,9 +330,11 @@ class Jobs:
         except (asyncio.CancelledError, StaleTransition):
             raise
         except (VanikeysError, GrindingError) as exc:
+            job_events.failed(record, exc.code)
             return await self._fail(record, exc.message)
         except Exception as exc:  # a backend fault: refund rather than keep the money
             log.warning("job %s: grinding failed: %s", record.job_id, type(exc).__name__)
+            job_events.failed(record, "grinder_error")
             return await self._fail(record, "the grinder failed")
 
     async def _grind_pull(self, record: JobRecord) -> JobRecord:
@@ -339,11 +344,13 @@ class Jobs:
         odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         crashed_once = False
         renewed = time.monotonic()
+        timer = job_events.ProviderTimer(self.grinder.backend, "pull")
 
         async def on_progress(progress: GrindProgress) -> None:
             nonlocal crashed_once, renewed
             if not crashed_once:
                 crashed_once = True
+                timer.progressed()
                 checkpoint("grinding")
             if time.monotonic() - renewed > self.settings.job_lease_s / 3:
                 renewed = time.monotonic()
@@ -362,6 +369,7 @@ class Jobs:
                                     (json.dumps(ids), record.job_id)) != 1:
                     raise StaleTransition(record.job_id) from None
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
+        timer.done()
         if len(results) != spec.count:
             raise VanikeysError("verification_failed", "the grinder lost a pull: it was refunded")
         found: list[tuple[ShownKey, int, str]] = []
@@ -382,11 +390,13 @@ class Jobs:
         state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
         last_shown = 0.0
         crashed_once = False
+        timer = job_events.ProviderTimer(self.grinder.backend, "order")
 
         async def on_progress(progress: OrderProgress) -> None:
             nonlocal last_shown, crashed_once
             if not crashed_once:
                 crashed_once = True
+                timer.progressed()
                 checkpoint("grinding")
             async with self.db.transaction() as tx:
                 await tx.execute(
@@ -407,8 +417,10 @@ class Jobs:
         try:
             outcome = await self.grinder.run_order(template, spec.expected_keys, on_progress, state)
         except GrindingError as exc:
+            job_events.failed(record, exc.code)
             checked_row = await self.db.fetchone("SELECT keys_checked FROM jobs WHERE job_id = ?", (record.job_id,))
             return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
+        timer.done()
         verified = verify_hit(template, outcome.hit)
         if not verified.full:
             raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
@@ -442,7 +454,8 @@ class Jobs:
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
-        return await self.get(record.job_id)
+        return job_events.reached("found", await self.get(record.job_id), keys_checked=checked, grind_s=elapsed,
+                                  provider=backend)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
@@ -464,9 +477,9 @@ class Jobs:
             async with self.db.transaction() as tx:
                 await tx.execute("UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'",
                                  (record.job_id,))
-            return await self.get(record.job_id)
+            return job_events.reached("delivery_deferred", await self.get(record.job_id))
         if not sent:
-            return await self.get(record.job_id)
+            return job_events.reached("undelivered", await self.get(record.job_id))
         now = time.time()
         async with self.db.transaction() as tx:
             changed = await tx.execute(
@@ -478,7 +491,7 @@ class Jobs:
                 await self.vault.mark_delivered(tx, record.job_id, now)
                 await self._step(tx, record.job_id, "delivered")
         checkpoint("delivered")
-        return await self.get(record.job_id)
+        return job_events.reached("delivered", await self.get(record.job_id))
 
     async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
@@ -491,7 +504,7 @@ class Jobs:
                 raise StaleTransition(record.job_id)
             await self._step(tx, record.job_id, "failed")
         checkpoint("failed")
-        return await self.get(record.job_id)
+        return job_events.reached("failed", await self.get(record.job_id))
 
     async def _refund(self, record: JobRecord) -> JobRecord:
         async with self.db.transaction() as tx:
@@ -508,7 +521,8 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "refunded")
         checkpoint("refunded")
-        return await self.get(record.job_id)
+        return job_events.reached("refunded", await self.get(record.job_id), tokens=record.price,
+                                  free_pulls=record.free_pulls)
 
     async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
         sets = "".join(f", {name} = ?" for name in columns)
@@ -521,7 +535,7 @@ class Jobs:
                 raise StaleTransition(record.job_id)
             await self._step(tx, record.job_id, status)
         checkpoint(status)
-        return await self.get(record.job_id)
+        return job_events.reached(status, await self.get(record.job_id))
 
     async def _observe_settled(self, record: JobRecord) -> None:
         if self.observer is None:

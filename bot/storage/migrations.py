@@ -101,4 +101,16 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX vault_identifier ON vault (identifier)",
     ],
+    # ops: who made each ledger change (operator name); accounts the operator froze
+    [
+        "ALTER TABLE ledger ADD COLUMN actor TEXT",
+        """CREATE TABLE account_holds (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        )""",
+    ],
 ]
