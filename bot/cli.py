@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from gpu_worker.cli import build_parser, run
 
+from bot import logs
 from bot.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -72,8 +73,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
     platforms = [name for name, token in (("discord", settings.discord_token), ("telegram", settings.telegram_token))
                  if token]
     # With no chat platform the console is the front end, and log lines would interleave with it.
-    logging.basicConfig(level=logging.INFO if platforms else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(settings, stripe))
     try:
         return asyncio.run(_bot(settings, stripe, platforms))
     except KeyboardInterrupt:
@@ -112,11 +112,16 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    from bot import metrics
+
+    metrics_config = metrics.MetricsConfig.from_env()
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
             from payments.webhook import webhook_server
 
-            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction))
+            webhook = await stack.enter_async_context(webhook_server(
+                stripe, app.service.apply_instruction, **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
             log.info("Stripe webhook listening at %s", webhook.url)
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]

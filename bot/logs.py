@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from bot.config import ConfigError
+
 FORMAT_ENV = "VANIKEYS_LOG_FORMAT"
 REDACTED = "<redacted>"
 _SECRET_SHAPES = re.compile(
@@ -124,7 +126,7 @@ def _human(value: Any) -> str:
 def formatter(fmt: str | None = None, secrets: Iterable[str] = ()) -> logging.Formatter:
     chosen = (fmt if fmt is not None else os.environ.get(FORMAT_ENV, "")).strip().lower() or "human"
     if chosen not in ("human", "json"):
-        raise ValueError(f"{FORMAT_ENV}={chosen!r} is not a log format: set human or json")
+        raise ConfigError(f"{FORMAT_ENV}={chosen!r} is not a log format: set human or json")
     return JsonFormatter(secrets) if chosen == "json" else HumanFormatter(secrets)
 
 
