@@ -2,6 +2,8 @@
 
     vanikeys bot                                   every configured front end (console when none is)
     vanikeys console [--user NAME] [--community NAME] [--json]
+    vanikeys admin ...                             the operator's command line (bot/admin.py)
+    vanikeys backup DEST / restore SRC             backups that restore (bot/backup.py)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING
 from gpu_worker.cli import build_parser, run
 
 from bot import logs
+from bot.admin import add_admin_commands
+from bot.backup import add_backup_commands
 from bot.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -38,6 +42,8 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                              help="the community for leaderboards (default: console)")
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
+    add_admin_commands(commands)
+    add_backup_commands(commands)
 
 
 def _settings() -> Settings:
