@@ -124,6 +124,14 @@ def backup(settings: Settings, dest: Path) -> Manifest:
         data = dest / SQLITE_FILE
         _sqlite_copy(Path(settings.db_path), data)
         version, rows, sealed = _sqlite_summary(data)
+        try:  # the fingerprint must name a key that opens them
+            opened, _ = asyncio.run(_verify(data, key))
+        except VaultError:
+            shutil.rmtree(dest)
+            raise BackupError("a sealed secret does not open with this vault key: back up with the key the bot "
+                              "uses (VANIKEYS_VAULT_KEY or its key file)") from None
+        if opened != sealed:
+            raise BackupError(f"opened {opened} of the {sealed} sealed secrets in the copy")
         source = "sqlite"
     manifest = Manifest(created_at=time.time(), source=source, file=data.name, sha256=_file_sha256(data),
                         vault_key_fingerprint=fingerprint(key), schema_version=version, rows=rows,
