@@ -31,7 +31,7 @@ REDACTED = "<redacted>"
 _SECRET_SHAPES = re.compile(
     r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}"          # Stripe API keys
     r"|whsec_[A-Za-z0-9+/=_-]{8,}"                         # Stripe webhook signing secrets
-    r"|\b\d{6,12}:[A-Za-z0-9_-]{30,}"                       # Telegram bot tokens
+    r"|(?<![0-9])[0-9]{6,12}:[A-Za-z0-9_-]{30,}"                     # Telegram bot tokens
 )
 
 _job: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("vanikeys_job", default=None)
