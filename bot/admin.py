@@ -67,6 +67,14 @@ def is_url(db_path: Any) -> bool:
     return text.startswith(("postgresql:", "postgres:"))
 
 
+def database_url(settings: Settings) -> str | None:
+    """The PostgreSQL URL when the bot's store is PostgreSQL (VANIKEYS_DB=postgresql://...), else None."""
+    url = getattr(settings, "db_url", None)
+    if isinstance(url, str) and url:
+        return url
+    return str(settings.db_path) if is_url(settings.db_path) else None
+
+
 def existing_vault_key(settings: Settings) -> bytes:
     """The key the bot uses: VANIKEYS_VAULT_KEY or the existing key file (never a new one)."""
     if settings.vault_key:
@@ -89,10 +97,11 @@ class State:
 
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[State]:
-    if not is_url(settings.db_path) and not settings.db_path.is_file():
+    url = database_url(settings)
+    if url is None and not settings.db_path.is_file():
         raise AdminError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
     key = existing_vault_key(settings)
-    db = await Database.open(settings.db_path)
+    db = await Database.open(url or settings.db_path)
     try:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit)
         vault = Vault(db, key, grace_s=settings.vault_grace_s)

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.admin import AdminError, existing_vault_key, is_url
+from bot.admin import AdminError, database_url, existing_vault_key
 from bot.config import ConfigError, Settings
 from bot.storage import Database
 from bot.vault import Vault, VaultError, parse_vault_key
@@ -222,14 +222,6 @@ async def _verify(target: Path | str, key: bytes) -> tuple[int, int]:
         return await open_every_secret(db, key)
     finally:
         await db.close()
-
-
-def database_url(settings: Settings) -> str | None:
-    """The PostgreSQL URL when the bot's store is PostgreSQL (VANIKEYS_DB=postgresql://...), else None."""
-    url = getattr(settings, "db_url", None)
-    if isinstance(url, str) and url:
-        return url
-    return str(settings.db_path) if is_url(settings.db_path) else None
 
 
 def _run_tool(command: list[str], name: str) -> None:
