@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import admin
-from bot.answers import ServiceError, UserRef
+from bot.answers import ServiceError
 from bot.app import create_app
 from bot.cli import main
 from bot.config import Settings

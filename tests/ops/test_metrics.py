@@ -117,3 +117,27 @@ async def test_a_public_webhook_does_not_serve_metrics_by_default(tmp_path: Path
                 assert "vanikeys_tokens_outstanding" in await response.text()
         async with metrics.metrics_server(session.app, metrics.MetricsConfig(mode="off", port=0)) as port:
             assert port is None
+
+
+async def test_provider_health_gauges_from_the_runpod_endpoint() -> None:
+    from bot.grinding import make_client
+    from tests.worker.conftest import API_KEY, ENDPOINT_ID, FAST_RETRY
+    from tests.worker.runpod_emulator import RunpodEmulator
+
+    def gauge(name: str, **labels: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value(name, labels)
+
+    emulator = RunpodEmulator(api_key=API_KEY, endpoint_id=ENDPOINT_ID, backend=None)
+    await emulator.start()
+    client = make_client("runpod", api_key=API_KEY, endpoint_id=ENDPOINT_ID, base_url=emulator.base_url,
+                         retry=FAST_RETRY)
+    try:
+        await metrics.refresh_provider_gauges(client)
+        assert gauge("vanikeys_provider_health_up", provider="runpod") == 1
+        assert gauge("vanikeys_provider_workers", provider="runpod", state="idle") == 1
+        assert gauge("vanikeys_provider_jobs", provider="runpod", state="in_queue") == 0
+        await emulator.stop()
+        await metrics.refresh_provider_gauges(client)  # the endpoint is gone: the gauge says so, the scrape goes on
+        assert gauge("vanikeys_provider_health_up", provider="runpod") == 0
+    finally:
+        await client.close()
