@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,15 +11,14 @@ from bot import logs, metrics
 if TYPE_CHECKING:
     from bot.jobs import JobRecord
 
-_WARNING_STEPS = ("failed", "undelivered")
-
-
 def reached(step: str, record: JobRecord, **fields: Any) -> JobRecord:
-    """The job committed `step`: log it, count it, and hand the record back (so a step can `return reached(...)`)."""
+    """The job committed `step`: log it, count it, and hand the record back (so a step can `return reached(...)`).
+
+    Every step is an INFO line, failures included (they are expected, and refunded): the console, which shows
+    warnings only, stays quiet, and alerts come from the metrics."""
     spec = record.spec
     logs.event(f"job.{step}", job_id=record.job_id, user=logs.user_ref(spec.user.platform, spec.user.user_id),
-               provider_job_id=provider_job_ids(record.backend_job_id), level=logging.WARNING
-               if step in _WARNING_STEPS else logging.INFO, kind=spec.kind, format=spec.format_id,
+               provider_job_id=provider_job_ids(record.backend_job_id), kind=spec.kind, format=spec.format_id,
                status=record.status, **_loggable(step, record, fields))
     metrics.job_step(step, record, keys_checked=int(fields.get("keys_checked", 0) or 0),
                      grind_s=float(fields.get("grind_s", 0.0) or 0.0), provider=str(fields.get("provider", "") or ""))
