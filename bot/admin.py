@@ -36,7 +36,6 @@ from gpu_worker.cli import UsageError
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
 
-from bot import metrics
 from bot.answers import UserRef
 from bot.config import ConfigError, Settings
 from bot.delivery import KEYS_HINT
@@ -316,7 +315,6 @@ async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor:
         await _existing_account(tx, user, create=create)
         credit = await state.ledger.credit(tx, user, tokens, kind="admin_grant", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
-    metrics.operator_action("grant")
     settled = f" ({-credit.debt_change} settled debt)" if credit.debt_change else ""
     return Change("grant", True, key, f"granted {tokens} tokens to {user.platform}:{user.user_id}{settled}",
                   credit.balance_after, credit.debt_after)
@@ -334,7 +332,6 @@ async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: 
             raise AdminError(f"{user.platform}:{user.user_id} has {account.balance} tokens: take at most that")
         credit = await state.ledger.credit(tx, user, -tokens, kind="admin_take", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
-    metrics.operator_action("take")
     return Change("take", True, key, f"took {tokens} tokens from {user.platform}:{user.user_id}", credit.balance_after,
                   credit.debt_after)
 
@@ -363,7 +360,6 @@ async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, acto
         else:
             await tx.execute("DELETE FROM account_holds WHERE platform = ? AND user_id = ?",
                              (user.platform, user.user_id))
-    metrics.operator_action(action)
     note = f"; debt of {account.debt} tokens still freezes pulls" if not frozen and account.debt else ""
     return Change(action, True, key, f"{'froze' if frozen else 'unfroze'} {user.platform}:{user.user_id}: "
                   + ("pulls and orders refused until unfrozen" if frozen else "pulls and orders allowed again") + note,
@@ -388,7 +384,6 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
         async with state.db.transaction() as tx:
             await _sign(tx, key, actor)
         account = await state.ledger.account(user)
-        metrics.operator_action("refund")
         return Change("refund", True, key, f"settled failed job {record.job_id}: refunded {record.price} tokens"
                       + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else ""),
                       account.balance, account.debt)
@@ -401,7 +396,6 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
                                            free_pulls_back=record.free_pulls, job_id=record.job_id,
                                            reason=reason, day=record.day)
         await _sign(tx, key, actor)
-    metrics.operator_action("refund")
     return Change("refund", True, key, f"refunded job {record.job_id} ({record.status}): {record.price} tokens"
                   + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")
                   + f" to {user.platform}:{user.user_id}", credit.balance_after, credit.debt_after)
@@ -409,7 +403,6 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
 
 async def purge(state: State) -> dict[str, Any]:
     purged = await state.vault.purge()
-    metrics.operator_action("purge")
     return {"action": "purge", "purged": purged, "grace_s": state.vault.grace_s,
             "message": f"purged {purged} delivered secret(s) older than {state.vault.grace_s:g} s"}
 

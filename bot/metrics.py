@@ -67,8 +67,6 @@ WEBHOOK_EVENTS = Counter("vanikeys_webhook_events_total", "Stripe webhook reques
                          "(applied, replayed, ignored, refused, failed, retry)", ["type", "outcome"], registry=REGISTRY)
 RATE_LIMITED = Counter("vanikeys_rate_limit_waits_total", "Commands a front end refused because the user's cooldown "
                        "had not passed", ["platform", "action"], registry=REGISTRY)
-OPERATOR_ACTIONS = Counter("vanikeys_operator_actions_total", "Changes made with `vanikeys admin` in this process",
-                           ["action"], registry=REGISTRY)
 
 TOKENS_OUTSTANDING = Gauge("vanikeys_tokens_outstanding", "Sum of every account's balance (tokens owed to users)",
                            registry=REGISTRY)
@@ -130,10 +128,6 @@ def webhook_event(event_type: str, outcome: str) -> None:
 
 def rate_limited(platform: str, action: str) -> None:
     RATE_LIMITED.labels(platform, action).inc()
-
-
-def operator_action(action: str) -> None:
-    OPERATOR_ACTIONS.labels(action).inc()
 
 
 # --- scrape-time gauges -----------------------------------------------------------------------
