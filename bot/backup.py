@@ -35,7 +35,7 @@ SQLITE_FILE = "vanikeys.db"
 PG_FILE = "vanikeys.pgdump"
 FINGERPRINT_FILE = "vault-key.fingerprint"
 MANIFEST_FILE = "manifest.json"
-_FINGERPRINT_DOMAIN = b"vanikeys vault key fingerprint v1\x00"
+_FINGERPRINT_DOMAIN = b"vanikeys-vault-fingerprint-v1|"
 _COUNTED = ("accounts", "ledger", "jobs")
 
 
@@ -44,8 +44,12 @@ class BackupError(AdminError):
 
 
 def fingerprint(key: bytes) -> str:
-    """Names the key without revealing it (SHA-256 of a domain tag and the 32 key bytes)."""
-    return "sha256:" + hashlib.sha256(_FINGERPRINT_DOMAIN + key).hexdigest()
+    """Names the key without revealing it: the first 64 bits of SHA-256 over a domain tag and the key.
+
+    The same name the storage branch's vault records beside each sealed secret (bot.vault.fingerprint),
+    so an operator compares one value everywhere; once both are merged, this should simply use that one.
+    """
+    return hashlib.sha256(_FINGERPRINT_DOMAIN + key).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Manifest:
     vault_key_fingerprint: str
     schema_version: int | None
     rows: dict[str, int]
-    sealed_secrets: int         # vault rows still holding ciphertext
+    sealed_secrets: int         # vault rows still holding ciphertext (PostgreSQL: just before pg_dump's snapshot)
 
 
 def _file_sha256(path: Path) -> str:
@@ -117,8 +121,14 @@ def backup(settings: Settings, dest: Path) -> Manifest:
     _fresh_dir(dest)
     if url is not None:
         data = dest / PG_FILE
+        try:  # the fingerprint must name a key that opens what the database holds
+            sealed, _ = asyncio.run(_verify(url, key))
+        except VaultError:
+            shutil.rmtree(dest)
+            raise BackupError("a sealed secret does not open with this vault key: back up with the key the bot "
+                              "uses (VANIKEYS_VAULT_KEY or its key file)") from None
         _run_tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(data), url], "pg_dump")
-        version, rows, sealed = None, {}, -1
+        version, rows = None, {}
         source = "postgresql"
     else:
         data = dest / SQLITE_FILE
@@ -169,8 +179,8 @@ class Restored:
 def check_key(manifest: Manifest, key: bytes) -> None:
     given = fingerprint(key)
     if given != manifest.vault_key_fingerprint:
-        raise BackupError(f"this backup was sealed with another vault key (backup {manifest.vault_key_fingerprint[:19]}…, "
-                          f"given {given[:19]}…): give the key the bot used when the backup was made; "
+        raise BackupError(f"this backup was sealed with another vault key (backup {manifest.vault_key_fingerprint}, "
+                          f"given {given}): give the key the bot used when the backup was made; "
                           "with this one no found key would open")
 
 
@@ -268,7 +278,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     else:
         print(f"backed up {manifest.source} to {args.dest}/{manifest.file} "
               f"({', '.join(f'{n} {t}' for t, n in manifest.rows.items()) or 'pg_dump'}; "
-              f"{manifest.sealed_secrets} sealed secrets); vault key {manifest.vault_key_fingerprint[:23]}…")
+              f"{manifest.sealed_secrets} sealed secrets); vault key fingerprint {manifest.vault_key_fingerprint}")
         print("keep the vault key itself somewhere else: without it no found key in this backup opens")
     return 0
 
