@@ -79,7 +79,10 @@ def cmd_bot(args: argparse.Namespace) -> int:
     platforms = [name for name, token in (("discord", settings.discord_token), ("telegram", settings.telegram_token))
                  if token]
     # With no chat platform the console is the front end, and log lines would interleave with it.
-    logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(settings, stripe))
+    try:
+        logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(settings, stripe))
+    except ConfigError as exc:
+        return _fail(str(exc))
     try:
         return asyncio.run(_bot(settings, stripe, platforms))
     except KeyboardInterrupt:

@@ -85,3 +85,16 @@ def test_a_public_webhook_keeps_metrics_to_itself_unless_told(tmp_path: Path) ->
 
     run_bot(tmp_path, closed, VANIKEYS_WEBHOOK_HOST="0.0.0.0")
     run_bot(tmp_path, opened, VANIKEYS_WEBHOOK_HOST="0.0.0.0", VANIKEYS_METRICS="on")
+
+
+def test_bad_log_and_metrics_settings_stop_the_bot_with_one_line(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
+    base.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32,
+                PYTHONPATH=str(REPO))
+    for bad, says in (({"VANIKEYS_LOG_FORMAT": "xml"}, "VANIKEYS_LOG_FORMAT"),
+                      ({"VANIKEYS_METRICS_PORT": "9100", "VANIKEYS_METRICS_HOST": "0.0.0.0"}, "VANIKEYS_METRICS=on")):
+        done = subprocess.run([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env={**base, **bad},
+                              input="", capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and says in done.stderr and "Traceback" not in done.stderr
