@@ -42,11 +42,11 @@ async def _build(settings: Settings) -> World:
         app.service.register_frontend(closed)
         await app.service.grant(ALICE, 20)
         await app.service.grant(CAROL, 5)
-        delivered = [(await app.service.pull(ALICE, None, "ab")).job_id for _ in range(2)]
+        delivered = [(await app.service.pull(ALICE, None, "ab", allow_easy=True)).job_id for _ in range(2)]
         with pytest.raises(ServiceError):
-            await app.service.pull(ALICE, None, FAILING_PATTERN)
+            await app.service.pull(ALICE, None, FAILING_PATTERN, allow_easy=True)
         [failed] = [r["job_id"] for r in await app.db.fetchall("SELECT job_id FROM jobs WHERE status = 'refunded'")]
-        undelivered = (await app.service.pull(CAROL, None, "ab")).job_id
+        undelivered = (await app.service.pull(CAROL, None, "ab", allow_easy=True)).job_id
         spec = JobSpec(kind="pull", user=ALICE, community=None, origin=None, format_id="btc", pattern="ab",
                        case_mode="insensitive", fuzzy=False, split_pubkey=None, count=1, budget=240, expected_keys=1.0)
         waiting, _ = await app.jobs.create(spec, pulls=1, tokens=0)
@@ -161,7 +161,7 @@ def test_take_freeze_unfreeze_refund_and_purge(world: World, capsys) -> None:
         async with create_app(world.settings, resume_jobs=False) as app:
             app.service.register_frontend(RecordingFrontEnd("test"))
             try:
-                return (await app.service.pull(ALICE, None, "ab")).job_id
+                return (await app.service.pull(ALICE, None, "ab", allow_easy=True)).job_id
             except ServiceError as exc:
                 return exc.code
 

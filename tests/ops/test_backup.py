@@ -47,7 +47,7 @@ async def test_backup_under_load_restores_into_a_fresh_directory_and_every_secre
             nonlocal pulls
             await app.service.grant(user, 1000)
             while not stop.is_set():
-                await app.service.pull(user, None, "ab")
+                await app.service.pull(user, None, "ab", allow_easy=True)
                 pulls += 1
 
         load = [asyncio.create_task(keep_pulling(user)) for user in PULLERS]
@@ -103,7 +103,7 @@ def backup_dir(tmp_path: Path) -> tuple[Path, str]:
         async with create_app(settings) as app:
             app.service.register_frontend(RecordingFrontEnd("closed", dms_open=False))
             await app.service.grant(UserRef("closed", "x"), 5)
-            await app.service.pull(UserRef("closed", "x"), None, "ab")
+            await app.service.pull(UserRef("closed", "x"), None, "ab", allow_easy=True)
 
     asyncio.run(one_pull())
     from bot.backup import backup
