@@ -29,27 +29,17 @@ from pathlib import Path
 from bot.admin import AdminError, database_url, existing_vault_key
 from bot.config import ConfigError, Settings
 from bot.storage import Database
-from bot.vault import Vault, VaultError, parse_vault_key
+from bot.vault import Vault, VaultError, fingerprint, parse_vault_key
 
 SQLITE_FILE = "vanikeys.db"
 PG_FILE = "vanikeys.pgdump"
 FINGERPRINT_FILE = "vault-key.fingerprint"
 MANIFEST_FILE = "manifest.json"
-_FINGERPRINT_DOMAIN = b"vanikeys-vault-fingerprint-v1|"
 _COUNTED = ("accounts", "ledger", "jobs")
 
 
 class BackupError(AdminError):
     """A backup or restore that cannot go ahead: one line, exit status 2."""
-
-
-def fingerprint(key: bytes) -> str:
-    """Names the key without revealing it: the first 64 bits of SHA-256 over a domain tag and the key.
-
-    The same name the storage branch's vault records beside each sealed secret (bot.vault.fingerprint),
-    so an operator compares one value everywhere; once both are merged, this should simply use that one.
-    """
-    return hashlib.sha256(_FINGERPRINT_DOMAIN + key).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ DELIVERIES = Counter("vanikeys_deliveries_total", "Private deliveries of found k
                      "platform failed: the key stays in the vault), no_frontend (offered again later)",
                      ["platform", "outcome"], registry=REGISTRY)
 WEBHOOK_EVENTS = Counter("vanikeys_webhook_events_total", "Stripe webhook requests by event type and outcome "
-                         "(applied, replayed, ignored, refused, failed, retry)", ["type", "outcome"], registry=REGISTRY)
+                         "(applied, replayed, ignored, not_credited, refused, failed, retry)", ["type", "outcome"],
+                         registry=REGISTRY)
 RATE_LIMITED = Counter("vanikeys_rate_limit_waits_total", "Commands a front end refused because the user's cooldown "
                        "had not passed", ["platform", "action"], registry=REGISTRY)
 

@@ -14,10 +14,10 @@ import pytest
 
 from bot.answers import UserRef
 from bot.app import create_app
-from bot.backup import FINGERPRINT_FILE, MANIFEST_FILE, SQLITE_FILE, BackupError, fingerprint, read_manifest, restore
+from bot.backup import FINGERPRINT_FILE, MANIFEST_FILE, SQLITE_FILE, BackupError, read_manifest, restore
 from bot.ledger import Ledger
 from bot.storage import Database
-from bot.vault import Vault, parse_vault_key
+from bot.vault import Vault, fingerprint, parse_vault_key
 from gpu_worker.formats import get_format, identifier_from_secret
 from tests.bot.conftest import RecordingFrontEnd, small_settings
 
