@@ -29,10 +29,10 @@ alone (a full match is a badge beside the tier, never a tier of its own).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 
 import numpy as np
 
@@ -40,8 +40,8 @@ from .formats import get_format
 from .patterns import Pattern, char_classes
 from .positions import body_components
 
-# Body lengths below this share of the probability are left out (unanchored
-# patterns only; an anchored start weighs each length exactly).
+# Body lengths below this share of the probability are left out (for an
+# anchored start: below this share of every way the first term can start).
 NEGLIGIBLE_SHARE = 1e-6
 # The exact simulation's work limit, in transitions followed (a new one, worked
 # out and memoised, counts STEP_WORK per term it walks): about 20 ms on a 2-core
@@ -52,7 +52,7 @@ STEP_WORK = 4
 # The chain model's budget, in (start, set, edge, position) steps over all its
 # terms (about 50 ms); a term over its share of what is left drops its guards,
 # then merges exclusion sets. A term's automaton keeps at most this many states.
-CHAIN_WORK = 30_000_000
+CHAIN_WORK = 20_000_000
 MAX_SEARCH_STATES = 200
 
 
@@ -105,11 +105,43 @@ class ScoreRarity:
 
 
 def odds(pattern: Pattern) -> Odds:
-    """The model's odds for one random key of the pattern's format (cached per pattern)."""
-    return _odds(pattern)
+    """The model's odds for one random key of the pattern's format (cached per pattern, LRU)."""
+    known = cached_odds(pattern)
+    if known is None:
+        known = _odds(pattern)
+        remember_odds(pattern, known)
+    return known
 
 
-@lru_cache(maxsize=512)
+def cached_odds(pattern: Pattern) -> Odds | None:
+    """The odds if this process has them (no computing)."""
+    with _CACHE_LOCK:
+        known = _CACHE.get(pattern)
+        if known is not None:
+            _CACHE.move_to_end(pattern)
+        return known
+
+
+def remember_odds(pattern: Pattern, known: Odds) -> None:
+    """Keep odds computed elsewhere (bot.odds_cache computes them in a worker process)."""
+    with _CACHE_LOCK:
+        _CACHE[pattern] = known
+        _CACHE.move_to_end(pattern)
+        while len(_CACHE) > ODDS_CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def clear_odds_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# Patterns' odds, least recently used first: bounded, shared by every thread of the process.
+ODDS_CACHE_SIZE = 2048
+_CACHE: OrderedDict[Pattern, Odds] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
 def _odds(pattern: Pattern) -> Odds:
     exact = [0.0] * (pattern.max_score + 1)
     model = _ScoreModel(pattern)

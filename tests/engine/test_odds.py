@@ -128,11 +128,11 @@ def test_term_by_term_fallback_is_close(monkeypatch: pytest.MonkeyPatch) -> None
     pattern = parse_pattern("btc", "ab cd ef gh")
     exact = odds(pattern)
     monkeypatch.setattr(odds_module, "MAX_WORK", 0)
-    odds_module._odds.cache_clear()
+    odds_module.clear_odds_cache()
     try:
         fallback = odds(pattern)
     finally:
-        odds_module._odds.cache_clear()
+        odds_module.clear_odds_cache()
     assert fallback.p_at_least == pytest.approx(exact.p_at_least, rel=0.05)
     assert fallback.p_full == pytest.approx(exact.p_full, rel=1e-9)
 
@@ -332,11 +332,11 @@ def test_hard_patterns_go_to_the_chain_model(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_ChainModel, "distribution", lambda self: used.append(1) or real(self))
     for format_id, cases in HARD_PATTERNS.items():
         for text, options in cases:
-            odds_module._odds.cache_clear()
+            odds_module.clear_odds_cache()
             before = len(used)
             odds(parse_pattern(format_id, text, **options))
             assert len(used) == before + 1, (format_id, text)
-    odds_module._odds.cache_clear()
+    odds_module.clear_odds_cache()
 
 
 @pytest.mark.parametrize("format_id", sorted(HARD_PATTERNS))
