@@ -3,6 +3,7 @@
     python benchmarks/odds_speed.py                 # this tree
     python benchmarks/odds_speed.py --before REV    # also REV's model, same run, side by side
     python benchmarks/odds_speed.py --random 300    # plus random accepted patterns: the slowest found
+    python benchmarks/odds_speed.py --loop          # the bot's event loop during a burst: thread vs process
 
 Each figure is the median of --repeat cold computations (the model's pattern
 cache cleared; the per-format body tables stay warm, as in a running bot), in
@@ -124,7 +125,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--random", type=int, default=0, help="also time this many random accepted patterns")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--loop", action="store_true", help="measure the bot's event loop during a burst instead")
     args = parser.parse_args()
+    if args.loop:
+        loop_main()
+        return
     sys.path.insert(0, str(ROOT))
     cases = list(WORST_CASES)
     after = _measure(cases, args.repeat)
@@ -147,6 +152,62 @@ def main() -> None:
               f"over 100 ms: {sum(t[0] > 100 for t, _ in timed)}, slowest:")
         for (cpu, wall), (format_id, text, options) in timed[:5]:
             print(f"{format_id:6} {text:48} {json.dumps(options):18} {cpu:7.1f} {wall:8.1f}")
+
+
+
+
+async def _loop_stall(workers: int, patterns: list[tuple[str, str, dict]]) -> tuple[float, float, float]:
+    """(worst event-loop lag ms, worst cached /odds latency ms, all uncached done s) while a burst computes."""
+    import asyncio
+
+    from bot.odds_cache import OddsCache
+    from gpu_worker import odds as odds_module
+    from gpu_worker.patterns import parse_pattern
+
+    cache = OddsCache(workers)
+    await cache.get(parse_pattern("btc", "^a"))  # start the pool (and warm this process's tables)
+    odds_module.clear_odds_cache()
+    cached = parse_pattern("btc", "^Lo")
+    await cache.get(cached)
+    lags: list[float] = []
+    latencies: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            start = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append((time.perf_counter() - start - 0.005) * 1000)
+
+    async def other_user() -> None:
+        while not done:
+            start = time.perf_counter()
+            await cache.get(cached)
+            await asyncio.sleep(0)  # a command's own work would go here
+            latencies.append((time.perf_counter() - start) * 1000)
+            await asyncio.sleep(0.01)
+
+    tasks = [asyncio.create_task(ticker()), asyncio.create_task(other_user())]
+    start = time.perf_counter()
+    await asyncio.gather(*(cache.get(parse_pattern(f, t, **o)) for f, t, o in patterns))
+    elapsed = time.perf_counter() - start
+    done = True
+    await asyncio.gather(*tasks)
+    cache.close()
+    return max(lags), max(latencies), elapsed
+
+
+def loop_main() -> None:
+    """--loop: one user's burst of uncached hard patterns; how long does the event loop stall, thread vs process."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT))
+    burst = WORST_CASES[:12]
+    print(f"burst of {len(burst)} uncached hard patterns; a ticker every 5 ms and another user's cached /odds meanwhile")
+    print(f"{'where odds run':28} {'worst loop lag ms':>18} {'worst cached /odds ms':>22} {'burst done s':>13}")
+    for label, workers in (("thread (VANIKEYS_ODDS_WORKERS=0)", 0), ("1 worker process (default)", 1)):
+        lag, p50, elapsed = asyncio.run(_loop_stall(workers, burst))
+        print(f"{label:28} {lag:18.1f} {p50:22.2f} {elapsed:13.2f}")
 
 
 if __name__ == "__main__":
