@@ -2,6 +2,8 @@
 
     vanikeys bot                                   every configured front end (console when none is)
     vanikeys console [--user NAME] [--community NAME] [--json]
+    vanikeys vault rotate --old OLD_KEY_FILE --new NEW_KEY_FILE   re-seal every waiting secret under a new key
+    vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                              help="the community for leaderboards (default: console)")
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
+    vault_cmd = commands.add_parser("vault", help="manage the vault of undelivered private keys",
+                                    description="Manage the vault key.")
+    vault_actions = vault_cmd.add_subparsers(dest="vault_action", required=True, metavar="ACTION")
+    rotate_cmd = vault_actions.add_parser(
+        "rotate", help="re-seal every waiting secret from the old key to the new one, in one transaction",
+        description="Re-seal every undelivered secret in VANIKEYS_DB from --old to --new in one transaction. "
+                    "Each is a key file's path (--new is created with a fresh key when it does not exist) or a key.")
+    rotate_cmd.add_argument("--old", required=True, metavar="KEY_FILE", help="the key the secrets are sealed with")
+    rotate_cmd.add_argument("--new", required=True, metavar="KEY_FILE", help="the key to seal them with")
+    rotate_cmd.set_defaults(func=cmd_vault_rotate)
+    card_cmd = commands.add_parser("card", help="render a reveal card (PNG) for an identifier and a pattern",
+                                   description="Score IDENTIFIER against PATTERN, rate it as the best of one pull, "
+                                               "and draw its card (never a secret).")
+    card_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
+    card_cmd.add_argument("identifier", metavar="IDENTIFIER", help="the address or DID")
+    card_cmd.add_argument("pattern", metavar="PATTERN", help="the pattern, e.g. ^Love")
+    card_cmd.add_argument("--out", metavar="FILE", help="where to write the PNG (default: a name from the identifier)")
+    card_cmd.add_argument("--exact-case", action="store_true", help="match letters in exact case")
+    card_cmd.add_argument("--fuzzy", action="store_true", help="accept look-alike characters")
+    card_cmd.add_argument("--community", default="", metavar="NAME", help="a server name for the card's footer")
+    card_cmd.set_defaults(func=cmd_card)
 
 
 def _settings() -> Settings:
@@ -51,11 +74,46 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _storage_faults() -> tuple[type[BaseException], ...]:
+    """Faults that stop the bot from starting, answered with one line and exit code 2 (never a traceback)."""
+    from bot.storage import StorageError
+    from bot.vault import VaultError
+
+    return StorageError, VaultError
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     user = args.user.strip()
     if not user or len(user) > 64:
         return _fail("--user must be a name of 1 to 64 characters")
-    return asyncio.run(_console(_settings(), user, args.community.strip() or None, args.json))
+    try:
+        return asyncio.run(_console(_settings(), user, args.community.strip() or None, args.json))
+    except _storage_faults() as exc:
+        return _fail(str(exc))
+
+
+def cmd_vault_rotate(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_vault_rotate(_settings(), args.old, args.new))
+    except _storage_faults() as exc:
+        return _fail(str(exc))
+
+
+async def _vault_rotate(settings: Settings, old_text: str, new_text: str) -> int:
+    from bot.storage import Database
+    from bot.vault import fingerprint, load_key_argument, rotate
+
+    old = load_key_argument(old_text, create=False)
+    new = load_key_argument(new_text, create=True)
+    db = await Database.open(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
+    try:
+        moved = await rotate(db, old, new)
+    finally:
+        await db.close()
+    where = "VANIKEYS_VAULT_KEY" if settings.vault_key else f"the key file {settings.resolved_vault_key_file}"
+    print(f"re-sealed {moved} secret(s) in {db.description} under key {fingerprint(new)}: now replace {where} "
+          f"with the new key ({new_text}) in every bot process, then start the bot")
+    return 0
 
 
 async def _console(settings: Settings, user: str, community: str | None, as_json: bool) -> int:
@@ -64,6 +122,31 @@ async def _console(settings: Settings, user: str, community: str | None, as_json
 
     async with create_app(settings) as app:
         return await run_console(app.service, user_name=user, community_name=community, as_json=as_json)
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.answers import ServiceError
+    from bot.service import card_for_identifier
+
+    settings = _settings()
+    try:
+        card = card_for_identifier(args.format, args.identifier, args.pattern, pull_keys=settings.pull_budget,
+                                   exact_case=args.exact_case, fuzzy=args.fuzzy,
+                                   community_title=args.community.strip()[:60])
+    except ServiceError as exc:
+        return _fail(exc.message)
+    out = Path(args.out) if args.out else Path(card.filename)
+    try:
+        out.write_bytes(card.png)
+    except OSError as exc:
+        return _fail(f"cannot write {out}: {exc.strerror or type(exc).__name__}")
+    key = card.key
+    badge = ", full match" if key.full else ""
+    print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, "
+          f"{card.width}x{card.height} PNG")
+    return 0
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
@@ -78,7 +161,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
         return asyncio.run(_bot(settings, stripe, platforms))
     except KeyboardInterrupt:
         return 0
-    except ConfigError as exc:
+    except (ConfigError, *_storage_faults()) as exc:
         return _fail(str(exc))
     except Exception as exc:
         if _is_rejected_token(exc):
@@ -116,7 +199,10 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         if stripe is not None:
             from payments.webhook import webhook_server
 
-            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction))
+            from bot.payment_issues import PaymentIssues
+
+            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction,
+                                                                     report=PaymentIssues(app.db).record))
             log.info("Stripe webhook listening at %s", webhook.url)
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]

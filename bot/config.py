@@ -37,6 +37,9 @@ class Settings:
 
     # storage and keys
     db_path: Path = Path("vanikeys.db")
+    db_url: str | None = None               # postgresql://… (VANIKEYS_DB): the shared store, in place of db_path
+    db_connect_timeout_s: float = 30.0      # keep retrying an unreachable PostgreSQL this long at start
+    job_retention_days: float = 30.0        # settled jobs' step logs (and refunded jobs) pruned after this; 0: never
     vault_key: str | None = None            # 32 bytes as 64 hex chars or urlsafe base64
     vault_key_file: Path | None = None      # default: next to the database, "<db>.vaultkey"
     vault_grace_s: float = 24 * 3600        # keep delivered secrets this long, then purge
@@ -59,6 +62,11 @@ class Settings:
     order_attempt_factor: float = 8.0       # give up (and refund) after this many times the expected keys
     order_progress_interval_s: float = 2.0
     job_lease_s: float = 60.0               # a job claimed by a process that stops renewing is taken over after this
+
+    # community: streak days and weekly seasons are counted in this time zone
+    time_zone: str = "UTC"                  # an IANA name, e.g. "Europe/Berlin"
+    streak_milestones: tuple[int, ...] = (3, 7, 14, 30)  # streak lengths that give bonus free pulls
+    streak_bonus_pulls: int = 1             # free pulls per milestone (never tokens)
 
     # web
     public_base_url: str = "http://localhost:8080"
@@ -112,8 +120,18 @@ class Settings:
         return per_core * (os.cpu_count() or 1)
 
     @property
+    def database(self) -> str | Path:
+        """What Database.open takes: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url or self.db_path
+
+    @property
     def resolved_vault_key_file(self) -> Path:
-        return self.vault_key_file or self.db_path.with_name(self.db_path.name + ".vaultkey")
+        """Where the vault key lives when VANIKEYS_VAULT_KEY is not set (next to a SQLite file by default)."""
+        if self.vault_key_file:
+            return self.vault_key_file
+        if self.db_url:
+            return Path("vanikeys.vaultkey")
+        return self.db_path.with_name(self.db_path.name + ".vaultkey")
 
     def pull_cost_pulls(self, count: int) -> int:
         """How many paid pulls `count` pulls cost (a 10-pull costs `ten_pull_pulls`)."""
@@ -173,6 +191,7 @@ _INTS = {
     "VANIKEYS_FREE_PULLS_PER_DAY": ("free_pulls_per_day", 0),
     "VANIKEYS_DAILY_SPEND_LIMIT": ("daily_spend_limit", 0),
     "VANIKEYS_ORDER_PREMIUM": ("order_premium", 0),
+    "VANIKEYS_STREAK_BONUS_PULLS": ("streak_bonus_pulls", 0),
     "VANIKEYS_WEBHOOK_PORT": ("webhook_port", 1),
 }
 _FLOATS = {
@@ -184,6 +203,8 @@ _FLOATS = {
     "VANIKEYS_ORDER_ATTEMPT_FACTOR": ("order_attempt_factor", 1e-9),
     "VANIKEYS_ORDER_PROGRESS_INTERVAL_S": ("order_progress_interval_s", 0.0),
     "VANIKEYS_JOB_LEASE_S": ("job_lease_s", 1.0),
+    "VANIKEYS_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", 0.0),
+    "VANIKEYS_JOB_RETENTION_DAYS": ("job_retention_days", 0.0),
 }
 
 
@@ -195,6 +216,10 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
     for var, name in _PATHS.items():
         if values.get(var, "").strip():
             kwargs[name] = Path(values[var].strip()).expanduser()
+    database = values.get("VANIKEYS_DB", "").strip()
+    if database.split("://", 1)[0] in ("postgres", "postgresql") and "://" in database:
+        kwargs.pop("db_path", None)
+        kwargs["db_url"] = database
     for var, (name, minimum) in _INTS.items():
         if values.get(var, "").strip():
             kwargs[name] = _number(var, values[var], int, minimum)
@@ -206,6 +231,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         if backend not in BACKENDS:
             raise ConfigError(f"VANIKEYS_BACKEND={backend!r} is not a backend: set one of {', '.join(BACKENDS)}")
         kwargs["backend"] = backend
+    kwargs.update(_community_settings(values))
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -217,3 +243,30 @@ def _number(var: str, text: str, kind: type, minimum: float) -> int | float:
     if value < minimum or (kind is float and not math.isfinite(value)):
         raise ConfigError(f"{var}={text.strip()!r} is too small: set at least {minimum}")
     return value
+
+
+def _community_settings(values: Mapping[str, str]) -> dict[str, object]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    kwargs: dict[str, object] = {}
+    zone = values.get("VANIKEYS_TIME_ZONE", "").strip()
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"VANIKEYS_TIME_ZONE={zone!r} is not a time zone: set an IANA name such as "
+                              "UTC or Europe/Berlin") from None
+        kwargs["time_zone"] = zone
+    milestones = values.get("VANIKEYS_STREAK_MILESTONES")
+    if milestones is not None and milestones.strip():
+        text = milestones.strip()
+        days: list[int] = []
+        if text.lower() != "none":
+            for part in text.split(","):
+                part = part.strip()
+                if not part.isascii() or not part.isdigit() or len(part) > 4 or int(part) < 1:
+                    raise ConfigError(f"VANIKEYS_STREAK_MILESTONES={text!r}: set day counts separated by commas, "
+                                      "such as 3,7,30 (or none)")
+                days.append(int(part))
+        kwargs["streak_milestones"] = tuple(sorted(set(days)))
+    return kwargs
