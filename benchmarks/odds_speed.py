@@ -38,14 +38,17 @@ WORST_CASES: list[tuple[str, str, dict]] = [
     ("btc", "a?c? e?g? i?k? m?o?", {}),
     ("btc", "abcd abcd abcd abcd abcd abcd abcd abcd", {}),
     ("btc", "ZZZZ zzzz ZZZZ zzzz", {"case": "exact"}),
+    ("btc", "GO BE AWE SOME MOON LAMBO HODL WAGMI", {}),
     ("eth", "dead beef cafe babe", {}),
     ("eth", "dead beef cafe babe dead beef cafe babe", {}),
     ("eth", "0123456789abcdef0123456789abcdef01234567", {}),
     ("eth", "^de?d be?f ca?e ba?e$", {}),
     ("eth", "1eet 5a1e 7ea5 0b0e", {"fuzzy": True}),
+    ("eth", "^dead beef cafe babe f00d 1234 5678 9abc", {}),
     ("did", "abcdefghijk mnopqrstuvw xyzABCDEFGH JKLMNPQRSTU", {}),
     ("did", "^zQ3shabcd efgh ijkm nopq$", {}),
     ("did", "abcd efgh ijkm nopq rstu vwxy zABC DEFG", {}),
+    ("did", "ab cd ef gh ij km np qr", {}),
     ("trx", "^TAbcd efgh ijkm nopq$", {}),
     ("trx", "abcd efgh ijkm nopq", {}),
     ("trx", "go go go go go go go go", {"fuzzy": True}),
@@ -60,7 +63,8 @@ def _measure(cases: list[tuple[str, str, dict]], repeat: int) -> list[tuple[floa
     out = []
     for format_id, text, options in cases:
         pattern = parse_pattern(format_id, text, **options)
-        odds_module.odds(parse_pattern(format_id, "^a" if format_id != "eth" else "^a"))  # warm the body tables
+        for warm in ("^a", "ab"):  # the body tables, built once per format in a running bot
+            odds_module.odds(parse_pattern(format_id, warm))
         clear = getattr(odds_module, "clear_odds_cache", None) or odds_module._odds.cache_clear  # older trees
         cpu, wall = [], []
         for _ in range(repeat):

@@ -25,6 +25,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from gpu_worker.errors import VanikeysError
+from gpu_worker.formats import FORMATS
 from gpu_worker.numbers import parse_int
 from gpu_worker.odds import Odds, cached_odds, odds, remember_odds
 from gpu_worker.patterns import Pattern, parse_pattern
@@ -54,8 +55,9 @@ def _compute(format_id: str, text: str, case: str, fuzzy: bool) -> Odds:
 
 
 def _warm() -> None:
-    """Worker start: import the model and build the body tables before the first request needs them."""
-    odds(parse_pattern("btc", "^a"))
+    """Worker start: import the model and build every format's body tables before the first request needs them."""
+    for format_id in FORMATS:
+        odds(parse_pattern(format_id, "ab"))
 
 
 class OddsCache:

@@ -33,6 +33,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 import numpy as np
 
@@ -53,6 +54,7 @@ STEP_WORK = 4
 # terms (about 50 ms); a term over its share of what is left drops its guards,
 # then merges exclusion sets. A term's automaton keeps at most this many states.
 CHAIN_WORK = 20_000_000
+MAX_EXCLUSION_SETS = 8
 MAX_SEARCH_STATES = 200
 
 
@@ -265,17 +267,25 @@ def _length_classes(pattern: Pattern) -> list[_LengthClass]:
             for length, weight, members, m in candidates
             if any(weight * m[j] >= NEGLIGIBLE_SHARE * totals[j] > 0 for j in range(len(first) + 1))  # type: ignore[index]
         ]
-    classes = []
-    for length, weight, members, first_masses in candidates:
-        marginals = []
-        for position in range(length):
-            mixed: dict[str, float] = defaultdict(float)
-            for c, _ in members:
-                for char, p in c.position_distribution(position).items():
-                    mixed[char] += c.weight * p / weight
-            marginals.append(dict(mixed))
-        classes.append(_LengthClass(length, weight, tuple(marginals), first_masses))
-    return classes
+    return [
+        _LengthClass(length, weight, _marginals(pattern.format_id, length), first_masses)
+        for length, weight, _, first_masses in candidates
+    ]
+
+
+@lru_cache(maxsize=None)  # a few lengths per format
+def _marginals(format_id: str, length: int) -> tuple[dict[str, float], ...]:
+    """Each position's character distribution over all bodies of this length (the format's components mixed)."""
+    members = [c for c in body_components(format_id) if c.length == length]
+    weight = sum(c.weight for c in members)
+    marginals = []
+    for position in range(length):
+        mixed: dict[str, float] = defaultdict(float)
+        for c in members:
+            for char, p in c.position_distribution(position).items():
+                mixed[char] += c.weight * p / weight
+        marginals.append(dict(mixed))
+    return tuple(marginals)
 
 
 # A state of the simulation, before reading the next position:
@@ -478,11 +488,13 @@ class _ChainModel:
         self.masks = [list(masks) + [0] for masks in model.masks]
         # probability[body, q, g]: P(body[q] is in group g)
         self.probability = np.zeros((len(bodies), self.length, pad + 1))
+        group_of = {c: g for g, chars in enumerate(model.group_chars) for c in chars}
         for b, body in enumerate(bodies):
             self.probability[b, : self.pads[b], pad] = 1.0
-            for q in range(body.length):
-                for g, chars in enumerate(model.group_chars):
-                    self.probability[b, self.pads[b] + q, g] = sum(body.marginals[q].get(c, 0.0) for c in chars)
+            for q, marginal in enumerate(body.marginals):
+                row = self.probability[b, self.pads[b] + q]
+                for char, p in marginal.items():
+                    row[group_of[char]] += p
         self.first_groups = [sum(1 << g for g, m in enumerate(masks) if m & 1) for masks in self.masks]
 
     def _conditioned(self, excluded: list[int]) -> np.ndarray:
@@ -527,6 +539,8 @@ class _ChainModel:
         for n, t in enumerate(model.chain_terms):
             share = budget / (len(model.chain_terms) - n)
             frontier = self._merged(frontier, t)
+            if len({e for e, _ in frontier}) > MAX_EXCLUSION_SETS:  # many short terms sharing characters
+                frontier = self._merged(frontier, t, horizon=1)
             following: dict[_ChainKey, np.ndarray] = defaultdict(lambda: np.zeros((count, top + 1, length + 1)))
             for level in range(3):  # over budget: drop the guards, then merge every exclusion set by share
                 if level == 1:
@@ -585,9 +599,17 @@ class _ChainModel:
         return (self.weights @ final).tolist()
 
     def _merged(
-        self, frontier: dict[_ChainKey, np.ndarray], t: int, *, guards: bool = True, relevant_only: bool = True
+        self,
+        frontier: dict[_ChainKey, np.ndarray],
+        t: int,
+        *,
+        guards: bool = True,
+        relevant_only: bool = True,
+        horizon: int | None = None,
     ) -> dict[_ChainKey, np.ndarray]:
         """Exclusion sets that differ only in characters no term from t on looks for, merged.
+
+        With `horizon`, only the next `horizon` terms count (past MAX_EXCLUSION_SETS sets).
 
         Such characters matter only through their share of each position (the
         rest is renormalised), so sets with the same relevant part and the same
@@ -597,7 +619,7 @@ class _ChainModel:
         if len(frontier) == 1 and guards:
             return frontier
         relevant = 0
-        for masks in self.masks[t:]:
+        for masks in self.masks[t : None if horizon is None else t + horizon]:
             wildcards = -1  # the '?' positions: every character fits them, so excluding one changes nothing there
             for m in masks[:-1]:
                 wildcards &= m
