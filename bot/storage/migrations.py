@@ -157,4 +157,16 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL
         )""",
     ],
+    # ops: who made each ledger change (operator name); accounts the operator froze
+    [
+        "ALTER TABLE ledger ADD COLUMN actor TEXT",
+        """CREATE TABLE account_holds (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        )""",
+    ],
 ]
