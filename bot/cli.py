@@ -4,6 +4,8 @@
     vanikeys console [--user NAME] [--community NAME] [--json]
     vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
     vanikeys vault rotate --old OLD_KEY_FILE --new NEW_KEY_FILE   re-seal every waiting secret under a new key
+    vanikeys admin ...                             the operator's command line (bot/admin.py)
+    vanikeys backup DEST / restore SRC             backups that restore (bot/backup.py)
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import TYPE_CHECKING
 
 from gpu_worker.cli import build_parser, run
 
+from bot import logs
+from bot.admin import add_admin_commands
+from bot.backup import add_backup_commands
 from bot.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -64,6 +69,8 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                                     description="What grinding cost over the last days (bot/costs.py).")
     costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
     costs_cmd.set_defaults(func=cmd_costs)
+    add_admin_commands(commands)
+    add_backup_commands(commands)
 
 
 def _settings() -> Settings:
@@ -189,8 +196,10 @@ def cmd_bot(args: argparse.Namespace) -> int:
     platforms = [name for name, token in (("discord", settings.discord_token), ("telegram", settings.telegram_token))
                  if token]
     # With no chat platform the console is the front end, and log lines would interleave with it.
-    logging.basicConfig(level=logging.INFO if platforms else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(settings, stripe))
+    except ConfigError as exc:
+        return _fail(str(exc))
     try:
         return asyncio.run(_bot(settings, stripe, platforms))
     except KeyboardInterrupt:
@@ -229,14 +238,19 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    from bot import metrics
+
+    metrics_config = metrics.MetricsConfig.from_env()
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
             from payments.webhook import webhook_server
 
             from bot.payment_issues import PaymentIssues
 
-            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction,
-                                                                     report=PaymentIssues(app.db).record))
+            webhook = await stack.enter_async_context(webhook_server(
+                stripe, app.service.apply_instruction, report=PaymentIssues(app.db).record,
+                **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
             log.info("Stripe webhook listening at %s", webhook.url)
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]

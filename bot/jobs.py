@@ -42,6 +42,7 @@ from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.verify import verify_hit
 
+from bot import job_events, logs
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
@@ -228,7 +229,8 @@ class Jobs:
             await self._step(tx, job_id, "accepted")
         checkpoint("accepted")
         assert row is not None
-        return _row_to_record(row), debit
+        return job_events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
+                                  free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
         row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
@@ -352,6 +354,7 @@ class Jobs:
             return await self.get(job_id)
         try:
             record = await self.get(job_id)
+            logs.bind_job(job_id, record.spec.user.platform, record.spec.user.user_id)
             while True:
                 if record.status == "accepted":
                     record = await self._submit(record)
@@ -416,9 +419,11 @@ class Jobs:
         except (asyncio.CancelledError, StaleTransition, StorageUnavailable):
             raise  # the job stays where it stands; the sweep drives it again once storage answers
         except (VanikeysError, GrindingError) as exc:
+            job_events.failed(record, exc.code)
             return await self._fail(record, exc.message)
         except Exception as exc:  # a backend fault: refund rather than keep the money
             log.warning("job %s: grinding failed: %s", record.job_id, type(exc).__name__)
+            job_events.failed(record, "grinder_error")
             return await self._fail(record, "the grinder failed")
 
     async def _grind_pull(self, record: JobRecord) -> JobRecord:
@@ -430,11 +435,13 @@ class Jobs:
         odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         crashed_once = False
         renewed = time.monotonic()
+        timer = job_events.ProviderTimer(self.grinder.backend, "pull")
 
         async def on_progress(progress: GrindProgress) -> None:
             nonlocal crashed_once, renewed
             if not crashed_once:
                 crashed_once = True
+                timer.progressed()
                 checkpoint("grinding")
             if time.monotonic() - renewed > self.settings.job_lease_s / 3:
                 renewed = time.monotonic()
@@ -453,6 +460,7 @@ class Jobs:
                                     (json.dumps(ids), record.job_id)) != 1:
                     raise StaleTransition(record.job_id) from None
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
+        timer.done()
         hits = [hit for result in results for hit in result.results[: job.pulls]]
         if not hits:
             raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
@@ -475,11 +483,13 @@ class Jobs:
         state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
         last_shown = 0.0
         crashed_once = False
+        timer = job_events.ProviderTimer(self.grinder.backend, "order")
 
         async def on_progress(progress: OrderProgress) -> None:
             nonlocal last_shown, crashed_once
             if not crashed_once:
                 crashed_once = True
+                timer.progressed()
                 checkpoint("grinding")
             async with self.db.transaction() as tx:
                 await tx.execute(
@@ -500,8 +510,10 @@ class Jobs:
         try:
             outcome = await self.grinder.run_order(template, spec.expected_keys, on_progress, state)
         except GrindingError as exc:
+            job_events.failed(record, exc.code)
             checked_row = await self.db.fetchone("SELECT keys_checked FROM jobs WHERE job_id = ?", (record.job_id,))
             return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
+        timer.done()
         verified = verify_hit(template, outcome.hit)
         if not verified.full:
             raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
@@ -536,7 +548,7 @@ class Jobs:
                 )
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
-        return updated
+        return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, provider=backend)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
@@ -565,9 +577,9 @@ class Jobs:
             async with self.db.transaction() as tx:
                 await tx.execute("UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'",
                                  (record.job_id,))
-            return await self.get(record.job_id)
+            return job_events.reached("delivery_deferred", await self.get(record.job_id))
         if not sent:
-            return await self.get(record.job_id)
+            return job_events.reached("undelivered", await self.get(record.job_id))
         now = time.time()
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
@@ -579,7 +591,9 @@ class Jobs:
                 await self.vault.mark_delivered(tx, record.job_id, now)
                 await self._step(tx, record.job_id, "delivered")
         checkpoint("delivered")
-        return _row_to_record(row) if row is not None else await self.get(record.job_id)
+        if row is None:  # another process delivered it first (and counted it)
+            return await self.get(record.job_id)
+        return job_events.reached("delivered", _row_to_record(row))
 
     async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
@@ -591,7 +605,7 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "failed")
         checkpoint("failed")
-        return updated
+        return job_events.reached("failed", updated)
 
     async def _refund(self, record: JobRecord) -> JobRecord:
         async with self.db.transaction() as tx:
@@ -607,7 +621,7 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "refunded")
         checkpoint("refunded")
-        return updated
+        return job_events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
 
     async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
         sets = "".join(f", {name} = ?" for name in columns)
@@ -619,7 +633,7 @@ class Jobs:
             )
             await self._step(tx, record.job_id, status)
         checkpoint(status)
-        return updated
+        return job_events.reached(status, updated)
 
     @staticmethod
     async def _update(tx: Tx, job_id: str, sql: str, params: tuple[Any, ...]) -> JobRecord:

@@ -85,6 +85,12 @@ class Ledger:
         assert row is not None
         return Account(row["balance"], row["debt"])
 
+    async def lock_accounts(self, tx: Tx, *users: UserRef) -> None:
+        """Lock several accounts at the start of a transaction that changes them all (a gift), always in one
+        order, so two such transactions over the same accounts wait for each other instead of deadlocking."""
+        for user in sorted(set(users), key=lambda u: (u.platform, u.user_id)):
+            await self.ensure_account(tx, user)
+
     async def account_in(self, tx: Tx, user: UserRef) -> Account:
         row = await tx.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
@@ -120,6 +126,8 @@ class Ledger:
                 f"your account owes {account.debt} tokens after a payment was reversed: "
                 "pulls and orders resume once a top-up (/topup) settles it",
             )
+        if await tx.fetchone("SELECT 1 FROM account_holds WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)):
+            raise ServiceError("account_frozen", "your account is on hold: pulls and orders are paused; contact the operator")
         day = utc_day()
         usage = await self.usage_in(tx, user, day)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))

@@ -29,7 +29,8 @@ alone (a full match is a badge beside the tier, never a tier of its own).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -40,14 +41,21 @@ from .formats import get_format
 from .patterns import Pattern, char_classes
 from .positions import body_components
 
-# Body lengths below this share of the probability are left out (unanchored
-# patterns only; an anchored start weighs each length exactly).
+# Body lengths below this share of the probability are left out (for an
+# anchored start: below this share of every way the first term can start).
 NEGLIGIBLE_SHARE = 1e-6
 # The exact simulation's work limit, in transitions followed (a new one, worked
-# out and memoised, counts STEP_WORK): about 30 ms on a 2-core dev box. Past it
-# (many or long terms) the model switches to the term-by-term `_ChainModel`.
-MAX_WORK = 30_000
-STEP_WORK = 8
+# out and memoised, counts STEP_WORK per term it walks): about 20 ms on a 2-core
+# dev box. Past it (many or long terms) the model switches to the term-by-term
+# `_ChainModel`.
+MAX_WORK = 20_000
+STEP_WORK = 4
+# The chain model's budget, in (start, set, edge, position) steps over all its
+# terms (about 50 ms); a term over its share of what is left drops its guards,
+# then merges exclusion sets. A term's automaton keeps at most this many states.
+CHAIN_WORK = 20_000_000
+MAX_EXCLUSION_SETS = 8
+MAX_SEARCH_STATES = 200
 
 
 @dataclass(frozen=True)
@@ -99,21 +107,56 @@ class ScoreRarity:
 
 
 def odds(pattern: Pattern) -> Odds:
-    """The model's odds for one random key of the pattern's format (cached per pattern)."""
-    return _odds(pattern)
+    """The model's odds for one random key of the pattern's format (cached per pattern, LRU)."""
+    known = cached_odds(pattern)
+    if known is None:
+        known = _odds(pattern)
+        remember_odds(pattern, known)
+    return known
 
 
-@lru_cache(maxsize=512)
+def cached_odds(pattern: Pattern) -> Odds | None:
+    """The odds if this process has them (no computing)."""
+    with _CACHE_LOCK:
+        known = _CACHE.get(pattern)
+        if known is not None:
+            _CACHE.move_to_end(pattern)
+        return known
+
+
+def remember_odds(pattern: Pattern, known: Odds) -> None:
+    """Keep odds computed elsewhere (bot.odds_cache computes them in a worker process)."""
+    with _CACHE_LOCK:
+        _CACHE[pattern] = known
+        _CACHE.move_to_end(pattern)
+        while len(_CACHE) > ODDS_CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def clear_odds_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# Patterns' odds, least recently used first: bounded, shared by every thread of the process.
+ODDS_CACHE_SIZE = 2048
+_CACHE: OrderedDict[Pattern, Odds] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
 def _odds(pattern: Pattern) -> Odds:
     exact = [0.0] * (pattern.max_score + 1)
     model = _ScoreModel(pattern)
     bodies = _length_classes(pattern)
-    try:
-        for body in bodies:
-            for s, p in enumerate(model.distribution(body)):
-                exact[s] += body.weight * p
-    except _TooManyStates:
+    if len(pattern.terms) == 1:  # one term: the chain model is exact (below MAX_SEARCH_STATES) and cheaper
         exact = _ChainModel(model, bodies).distribution()
+    else:
+        try:
+            for body in bodies:
+                for s, p in enumerate(model.distribution(body)):
+                    exact[s] += body.weight * p
+        except _TooManyStates:
+            exact = _ChainModel(model, bodies).distribution()
     at_least = [0.0] * (pattern.max_score + 1)
     running = 0.0
     for s in range(pattern.max_score, -1, -1):
@@ -200,7 +243,7 @@ def _length_classes(pattern: Pattern) -> list[_LengthClass]:
         counts = [component.prefix_count(first[:j]) for j in range(len(first) + 1)] + [0]
         size = component.hi - component.lo
         masses.append([(counts[j] - counts[j + 1]) / size for j in range(len(first) + 1)])
-    classes = []
+    candidates = []
     for length in sorted({c.length for c in components}):
         members = [(c, m) for c, m in zip(components, masses) if c.length == length]
         weight = sum(c.weight for c, _ in members)
@@ -214,15 +257,35 @@ def _length_classes(pattern: Pattern) -> list[_LengthClass]:
             )
             if not any(first_masses):
                 continue
-        marginals = []
-        for position in range(length):
-            mixed: dict[str, float] = defaultdict(float)
-            for c, _ in members:
-                for char, p in c.position_distribution(position).items():
-                    mixed[char] += c.weight * p / weight
-            marginals.append(dict(mixed))
-        classes.append(_LengthClass(length, weight, tuple(marginals), first_masses))
-    return classes
+        candidates.append((length, weight, members, first_masses))
+    if first is not None:
+        # A length whose share of every anchored outcome (the first term taking j) is negligible is left out:
+        # btc's rare short bodies (many leading zero bytes) matter only to patterns like '^1111'.
+        totals = [sum(w * m[j] for _, w, _, m in candidates) for j in range(len(first) + 1)]  # type: ignore[index]
+        candidates = [
+            (length, weight, members, m)
+            for length, weight, members, m in candidates
+            if any(weight * m[j] >= NEGLIGIBLE_SHARE * totals[j] > 0 for j in range(len(first) + 1))  # type: ignore[index]
+        ]
+    return [
+        _LengthClass(length, weight, _marginals(pattern.format_id, length), first_masses)
+        for length, weight, _, first_masses in candidates
+    ]
+
+
+@lru_cache(maxsize=None)  # a few lengths per format
+def _marginals(format_id: str, length: int) -> tuple[dict[str, float], ...]:
+    """Each position's character distribution over all bodies of this length (the format's components mixed)."""
+    members = [c for c in body_components(format_id) if c.length == length]
+    weight = sum(c.weight for c in members)
+    marginals = []
+    for position in range(length):
+        mixed: dict[str, float] = defaultdict(float)
+        for c in members:
+            for char, p in c.position_distribution(position).items():
+                mixed[char] += c.weight * p / weight
+        marginals.append(dict(mixed))
+    return tuple(marginals)
 
 
 # A state of the simulation, before reading the next position:
@@ -260,7 +323,8 @@ class _ScoreModel:
         # Transitions depend on the positions left only when few are left.
         self.horizon = max(self.lengths) + 2
         self._memo: dict[tuple[_State, int, int], _State | int] = {}
-        self.work = 0  # transitions followed, new ones weighted by STEP_WORK: bounded by MAX_WORK
+        self.work = 0  # transitions followed, new ones weighted by step_work: bounded by MAX_WORK
+        self.step_work = STEP_WORK * (len(self.chain_terms) + 1)
         self.searches: dict[tuple, _TermSearch] = {}  # the chain model's automata, shared by body lengths
         self._group_characters(get_format(pattern.format_id).alphabet)
 
@@ -342,7 +406,7 @@ class _ScoreModel:
                         successor = self._memo.get(key)
                         if successor is None:
                             successor = self._memo[key] = self._step(state, g, left)
-                            self.work += STEP_WORK
+                            self.work += self.step_work
                         frontier[successor] += p * pg
         return final
 
@@ -424,11 +488,13 @@ class _ChainModel:
         self.masks = [list(masks) + [0] for masks in model.masks]
         # probability[body, q, g]: P(body[q] is in group g)
         self.probability = np.zeros((len(bodies), self.length, pad + 1))
+        group_of = {c: g for g, chars in enumerate(model.group_chars) for c in chars}
         for b, body in enumerate(bodies):
             self.probability[b, : self.pads[b], pad] = 1.0
-            for q in range(body.length):
-                for g, chars in enumerate(model.group_chars):
-                    self.probability[b, self.pads[b] + q, g] = sum(body.marginals[q].get(c, 0.0) for c in chars)
+            for q, marginal in enumerate(body.marginals):
+                row = self.probability[b, self.pads[b] + q]
+                for char, p in marginal.items():
+                    row[group_of[char]] += p
         self.first_groups = [sum(1 << g for g, m in enumerate(masks) if m & 1) for masks in self.masks]
 
     def _conditioned(self, excluded: list[int]) -> np.ndarray:
@@ -469,11 +535,21 @@ class _ChainModel:
                     start[b, j, self.pads[b] + j] += mass
         frontier: dict[_ChainKey, np.ndarray] = {(0, None): start}
         previous = None
-        for t in model.chain_terms:
+        budget = CHAIN_WORK
+        for n, t in enumerate(model.chain_terms):
+            share = budget / (len(model.chain_terms) - n)
             frontier = self._merged(frontier, t)
+            if len({e for e, _ in frontier}) > MAX_EXCLUSION_SETS:  # many short terms sharing characters
+                frontier = self._merged(frontier, t, horizon=1)
             following: dict[_ChainKey, np.ndarray] = defaultdict(lambda: np.zeros((count, top + 1, length + 1)))
-            keys = [key for key, at in frontier.items() if at.any()]
-            if keys:
+            for level in range(3):  # over budget: drop the guards, then merge every exclusion set by share
+                if level == 1:
+                    frontier = self._merged(frontier, t, guards=False)
+                elif level == 2:
+                    frontier = self._merged(frontier, t, guards=False, relevant_only=False)
+                keys = [key for key, at in frontier.items() if at.any()]
+                if not keys:
+                    break
                 excluded = sorted({e for e, _ in keys})
                 # Each guard as (characters guarded, bitap state): (0, 0) for none.
                 guards = sorted({(0, 0) if guard is None else (guard[0] + 1, guard[1]) for _, guard in keys})
@@ -485,12 +561,21 @@ class _ChainModel:
                         self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards
                     )
                 starts = np.flatnonzero(sum(frontier[key].any(axis=(0, 1)) for key in keys))  # where the term may start
-                outcomes = search.outcomes(self._conditioned(excluded), starts)  # [set, guard, start, kind, end]
+                pairs = [
+                    (b * len(excluded) + excluded.index(e), guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1])))
+                    for e, guard in keys
+                    for b in range(count)
+                ]
+                work = len(pairs) * len(starts) * len(search.source) * (length - starts[0])
+                if work <= share:
+                    break
+            if keys:
+                budget -= work
+                outcomes = search.outcomes(self._conditioned(excluded), pairs, starts)  # [pair, start, kind, end]
                 nothing_kind = search.kinds.index((0, None))
-                for e, guard in keys:
+                for i, (e, guard) in enumerate(keys):
                     at = frontier[(e, guard)][:, :, starts]
-                    sets = [b * len(excluded) + excluded.index(e) for b in range(count)]
-                    found = outcomes[sets, guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1]))]
+                    found = outcomes[i * count : (i + 1) * count]
                     # taken[body, score, kind, after] = sum over starts of at[., score, start] * found[., start, kind, after]
                     taken = np.einsum("bcs,bske->bcke", at, found)
                     for kind, (j, next_guard) in enumerate(search.kinds):
@@ -513,24 +598,41 @@ class _ChainModel:
                 final += at.sum(axis=2)
         return (self.weights @ final).tolist()
 
-    def _merged(self, frontier: dict[_ChainKey, np.ndarray], t: int) -> dict[_ChainKey, np.ndarray]:
+    def _merged(
+        self,
+        frontier: dict[_ChainKey, np.ndarray],
+        t: int,
+        *,
+        guards: bool = True,
+        relevant_only: bool = True,
+        horizon: int | None = None,
+    ) -> dict[_ChainKey, np.ndarray]:
         """Exclusion sets that differ only in characters no term from t on looks for, merged.
+
+        With `horizon`, only the next `horizon` terms count (past MAX_EXCLUSION_SETS sets).
 
         Such characters matter only through their share of each position (the
         rest is renormalised), so sets with the same relevant part and the same
         share of the body's uniform middle are merged; they differ only in the
         few skewed leading positions.
         """
-        if len(frontier) == 1:
+        if len(frontier) == 1 and guards:
             return frontier
         relevant = 0
-        for masks in self.masks[t:]:
-            relevant |= sum(1 << g for g, m in enumerate(masks) if m)
+        for masks in self.masks[t : None if horizon is None else t + horizon]:
+            wildcards = -1  # the '?' positions: every character fits them, so excluding one changes nothing there
+            for m in masks[:-1]:
+                wildcards &= m
+            relevant |= sum(1 << g for g, m in enumerate(masks) if m != wildcards)
+        if not relevant_only:
+            relevant = 0
         middle = self.probability[0, -1]
         representatives: dict[tuple[int, float, _Guard], _ChainKey] = {}
         out: dict[_ChainKey, np.ndarray] = {}
         for (e, guard), at in frontier.items():
             share = round(sum(middle[g] for g in range(len(middle)) if (e & ~relevant) >> g & 1), 9)
+            if not guards:
+                guard = None
             key = representatives.setdefault((e & relevant, share, guard), (e, guard))
             out[key] = out[key] + at if key in out else at
         return out
@@ -575,35 +677,11 @@ class _TermSearch:
         signatures: dict[tuple[int, int], list[int]] = defaultdict(list)
         for g in range(groups):
             signatures[(masks[g], guard_masks[g])].append(g)
-        index: dict[tuple[int, int, int, int], int] = {}
-        queue = []
-        self.initial = []
-        for guard_length, held in guards:
-            key = (0, 0, guard_length, held)
-            if key not in index:
-                index[key] = len(index)
-                queue.append(key)
-            self.initial.append(index[key])
-        edges: dict[tuple[int, int], list[int]] = defaultdict(list)  # (source, target) -> groups
-        while queue:
-            best, mask, guard_length, held = queue.pop()
-            source = index[(best, mask, guard_length, held)]
-            for (fit, guard_fit), members in signatures.items():
-                new_held = ((held << 1) | 1) & guard_fit if guard_length else 0
-                if new_held >> (guard_length - 1) & 1 if guard_length else False:
-                    continue  # the guarded characters appeared: rejected
-                if best == term_length:
-                    new_best, new_mask = best, 0  # full: only the guard still reads the body
-                else:
-                    new_mask = ((mask << 1) | 1) & fit
-                    new_best = max(best, new_mask.bit_length())
-                    if new_best == term_length:
-                        new_mask = 0
-                key = (new_best, new_mask, guard_length, new_held)
-                if key not in index:
-                    index[key] = len(index)
-                    queue.append(key)
-                edges[(source, index[key])].extend(members)
+        for partials in (None, 3, 2, 1):
+            index, edges = self._automaton(masks, term_length, signatures, guards, partials)
+            if len(index) <= MAX_SEARCH_STATES:
+                break
+        self.initial = [index[(0, 0, guard_length, held)] for guard_length, held in guards]
         self.states = len(index)
         state_best = np.zeros(self.states, dtype=np.int64)
         kind_of_state = []
@@ -624,8 +702,58 @@ class _TermSearch:
         self.kind_of_target = np.array(kind_of_state, dtype=np.int64)[self.target]
         self.walks_on = state_best[self.target] < term_length  # after a full match only its P(no growth) matters
 
-    def outcomes(self, probability: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """[excluded set, guard mask, start, kind, end], normalised over (kind, end) for each of `starts`."""
+    @staticmethod
+    def _automaton(
+        masks: list[int],
+        term_length: int,
+        signatures: dict[tuple[int, int], list[int]],
+        guards: list[tuple[int, int]],
+        partials: int | None,
+    ) -> tuple[dict[tuple[int, int, int, int], int], dict[tuple[int, int], list[int]]]:
+        """States (best, bitap mask, guard length, guard mask) and edges, from each guard's start.
+
+        With `partials`, only that many of the longest partial matches are kept
+        (terms with many '?' or repeats have too many masks otherwise): a match
+        starting inside a longer one that then fails is missed, which puts
+        partial scores slightly low.
+        """
+        index: dict[tuple[int, int, int, int], int] = {}
+        queue = []
+        for guard_length, held in guards:
+            key = (0, 0, guard_length, held)
+            if key not in index:
+                index[key] = len(index)
+                queue.append(key)
+        edges: dict[tuple[int, int], list[int]] = defaultdict(list)  # (source, target) -> groups
+        while queue:
+            best, mask, guard_length, held = queue.pop()
+            source = index[(best, mask, guard_length, held)]
+            for (fit, guard_fit), members in signatures.items():
+                new_held = ((held << 1) | 1) & guard_fit if guard_length else 0
+                if new_held >> (guard_length - 1) & 1 if guard_length else False:
+                    continue  # the guarded characters appeared: rejected
+                if best == term_length:
+                    new_best, new_mask = best, 0  # full: only the guard still reads the body
+                else:
+                    new_mask = ((mask << 1) | 1) & fit
+                    new_best = max(best, new_mask.bit_length())
+                    if new_best == term_length:
+                        new_mask = 0
+                    elif partials is not None:
+                        while bin(new_mask).count("1") > partials:
+                            new_mask &= new_mask - 1  # drop the shortest partial match
+                key = (new_best, new_mask, guard_length, new_held)
+                if key not in index:
+                    index[key] = len(index)
+                    queue.append(key)
+                edges[(source, index[key])].extend(members)
+        return index, edges
+
+    def outcomes(self, probability: np.ndarray, pairs: list[tuple[int, int]], starts: np.ndarray) -> np.ndarray:
+        """[pair, start, kind, end] for each (set of probabilities, guard) pair and each of `starts` (ascending).
+
+        Normalised over (kind, end): conditioned on the guard holding.
+        """
         sets, length, states = probability.shape[0], probability.shape[1], self.states
         # Small products in einsum and bincount, not BLAS: OpenBLAS threads on a busy
         # 2-core machine made a 30 x 26 x 1500 product take 20 ms instead of 0.2.
@@ -638,27 +766,33 @@ class _TermSearch:
         for q in range(length - 1, -1, -1):
             values = keep_p[:, q] * no_growth[:, q + 1, keep_targets]
             no_growth[:, q] = np.bincount(keep_rows, weights=values.ravel(), minlength=sets * states).reshape(sets, states)
-        starts_n, kinds = len(self.initial), len(self.kinds)
-        count = len(starts)
-        outcomes = np.zeros((sets, starts_n, count, kinds, length + 1))
-        initial = np.array(self.initial)
+        kinds, count, width = len(self.kinds), len(starts), len(pairs)
+        pair_sets = np.array([p for p, _ in pairs])
+        pair_initial = np.array([self.initial[g] for _, g in pairs])
+        pair_edge_p, pair_no_growth = edge_p[pair_sets], no_growth[pair_sets]  # [pair, q, edge], [pair, q, state]
+        outcomes = np.zeros((count, width, kinds, length + 1))  # start-major: the rows begun so far come first
         for k, start in enumerate(starts):
-            outcomes[:, :, k, 0, start] = no_growth[:, start, initial]
+            outcomes[k, :, 0, start] = pair_no_growth[np.arange(width), start, pair_initial]
         grow, walk = np.flatnonzero(self.grows), np.flatnonzero(self.walks_on)
-        rows = sets * starts_n * count
-        row_offsets = (np.arange(rows) * states)[:, None]
-        kind_rows = ((np.arange(rows) * kinds)[:, None] + self.kind_of_target[grow][None, :]).ravel()
-        walking = np.zeros((sets, starts_n, count, states))  # before reading position q
-        for q in range(int(starts.min()), length):
-            for k in np.flatnonzero(starts == q):
-                walking[:, np.arange(starts_n), k, initial] = 1.0
-            moving = walking[..., self.source] * edge_p[:, None, None, q, :]  # [set, guard, start, edge]
-            won = moving[..., grow] * no_growth[:, q + 1][:, None, None, self.target[grow]]
-            outcomes[..., q + 1] += np.bincount(kind_rows, weights=won.ravel(), minlength=rows * kinds).reshape(
-                sets, starts_n, count, kinds
+        grow_targets, walk_targets = self.target[grow], self.target[walk]
+        grow_kinds = self.kind_of_target[grow]
+        walking = np.zeros((count, width, states))  # before reading position q
+        begun = 0
+        for q in range(int(starts[0]), length):
+            while begun < count and starts[begun] == q:
+                walking[begun, np.arange(width), pair_initial] = 1.0
+                begun += 1
+            rows = begun * width
+            moving = walking[:begun, :, self.source] * pair_edge_p[None, :, q, :]  # [start, pair, edge]
+            won = moving[:, :, grow] * pair_no_growth[None, :, q + 1, grow_targets]
+            index = ((np.arange(rows) * kinds)[:, None] + grow_kinds[None, :]).ravel()
+            outcomes[:begun, :, :, q + 1] += np.bincount(index, weights=won.ravel(), minlength=rows * kinds).reshape(
+                begun, width, kinds
             )
-            flat = (row_offsets + self.target[walk][None, :]).ravel()
-            walking = np.bincount(flat, weights=moving[..., walk].reshape(-1), minlength=rows * states)
-            walking = walking.reshape(sets, starts_n, count, states)
-        total = outcomes.sum(axis=(3, 4), keepdims=True)
+            index = ((np.arange(rows) * states)[:, None] + walk_targets[None, :]).ravel()
+            walking[:begun] = np.bincount(index, weights=moving[:, :, walk].ravel(), minlength=rows * states).reshape(
+                begun, width, states
+            )
+        outcomes = np.moveaxis(outcomes, 1, 0)
+        total = outcomes.sum(axis=(2, 3), keepdims=True)
         return np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)

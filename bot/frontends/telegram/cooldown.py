@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 MAX_TRACKED = 50_000
+from bot.metrics import rate_limited
 
 
 class Cooldowns:
@@ -25,6 +26,7 @@ class Cooldowns:
         now = self._clock()
         left = self._next_allowed.get(user_id, 0.0) - now
         if left > 0:
+            rate_limited("telegram", "paid")
             return left
         if self._seconds > 0:
             self._next_allowed[user_id] = now + self._seconds
