@@ -157,7 +157,6 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL
         )""",
     ],
-<<<<<<< HEAD
     # grinding: which provider ran each grind job (pull, 10-pull or order chunk), its GPU-seconds and cost
     [
         """CREATE TABLE grind_usage (
@@ -174,7 +173,7 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX grind_usage_at ON grind_usage (at)",
         "CREATE INDEX grind_usage_job ON grind_usage (job_ref)",
-=======
+    ],
     # ops: who made each ledger change (operator name); accounts the operator froze
     [
         "ALTER TABLE ledger ADD COLUMN actor TEXT",
@@ -186,6 +185,5 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL,
             PRIMARY KEY (platform, user_id)
         )""",
->>>>>>> storage
     ],
 ]
