@@ -543,6 +543,13 @@ def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
     return latencies
 
 
+def per_10s(run: Run, times: list[float]) -> list[int]:
+    """How many of `times` fell in each 10 s from the start of the warm-up (a stall shows as zeros)."""
+    start = min((s.t0 for s in run.sent), default=0.0)
+    counts: Counter[int] = Counter(int((t - start) // 10) for t in times if t >= start)
+    return [counts.get(i, 0) for i in range(max(counts, default=-1) + 1)]
+
+
 def measure(run: Run) -> dict[str, Any]:
     tg_answers = telegram_answers(run)
     dc_answers = discord_answers(run)
@@ -611,6 +618,9 @@ def measure(run: Run) -> dict[str, Any]:
         "pull_jobs": dict(statuses),
         "telegram_429": rl_tg,
         "discord_429": len(run.discord.rate_limited),
+        "telegram_sends_per_10s": per_10s(run, [r.at for r in run.telegram.requests if r.error is None
+                                                 and r.method in ("sendMessage", "sendPhoto", "editMessageText")]),
+        "discord_requests_per_10s": per_10s(run, [r.at for r in run.discord.requests if r.status < 300]),
         "rss": [asdict(s) for s in run.rss],
         "bot_exit": run.bot_exit,
     }
@@ -652,6 +662,8 @@ def report(run: Run, result: dict[str, Any]) -> None:
         print(f"  lost, first people: {result['lost_by_person']}")
     print(f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
           f"Discord {result['discord_429']}")
+    print(f"Telegram messages sent per 10 s from the warm-up on: {result['telegram_sends_per_10s']}")
+    print(f"Discord requests answered per 10 s: {result['discord_requests_per_10s']}")
     rss = result["rss"]
     if rss:
         step = max(1, len(rss) // 12)
