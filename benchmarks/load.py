@@ -551,6 +551,7 @@ def per_10s(run: Run, times: list[float]) -> list[int]:
 
 
 def measure(run: Run) -> dict[str, Any]:
+    seen, times = reveals_seen(run)
     tg_answers = telegram_answers(run)
     dc_answers = discord_answers(run)
     by_kind: dict[str, list[float]] = defaultdict(list)
@@ -571,6 +572,8 @@ def measure(run: Run) -> dict[str, Any]:
                 latency = delay
         elif s.platform == "telegram":
             at = tg_answers.get(s.message_id or -1)
+            if at is None and s.is_pull:  # a group pull with no rolling message, revealed inside a digest
+                at = min((t for t in times.get(f"telegram:{s.label}", []) if t >= s.t0), default=None)
             latency = None if at is None else at - s.t0
         elif s.interaction is not None:
             i = s.interaction
@@ -586,7 +589,6 @@ def measure(run: Run) -> dict[str, Any]:
             by_kind[key].append(latency)
             if s.phase in ("mix", "soak"):
                 answered_in_mix += 1
-    seen, times = reveals_seen(run)
     public, statuses = paid_pulls(run)
     lost = {who: n - seen.get(who, 0) for who, n in public.items() if n > seen.get(who, 0)}
     extra = {who: n - public.get(who, 0) for who, n in seen.items() if n > public.get(who, 0)}
