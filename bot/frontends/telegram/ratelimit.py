@@ -25,6 +25,11 @@ class _OutboxRetries(logging.Filter):
 logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_OutboxRetries())
 
 UNQUEUED = frozenset({"answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates"})
+# What counts against a group's ~20 messages a minute; anything else (chat actions, deletes, member
+# look-ups) only against the overall rate, or "typing…" would eat the group's message budget.
+GROUP_MESSAGES = frozenset({"sendMessage", "sendPhoto", "sendInvoice", "editMessageText", "editMessageCaption",
+                            "editMessageReplyMarkup", "sendMediaGroup", "sendDocument", "copyMessage",
+                            "forwardMessage"})
 
 
 class AnswersFirstRateLimiter(AIORateLimiter):
@@ -37,4 +42,6 @@ class AnswersFirstRateLimiter(AIORateLimiter):
                               rate_limit_args: int | None) -> Any:
         if endpoint in UNQUEUED:
             return await callback(*args, **kwargs)
+        if endpoint not in GROUP_MESSAGES and "chat_id" in data:
+            data = {**data, "chat_id": 0}  # seen by the limiter only: paced overall, not per group
         return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
