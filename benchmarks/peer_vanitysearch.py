@@ -136,6 +136,7 @@ def ours_worker(pattern: str, case: str, threads: int, seconds: float) -> None:
     """In a child process: native scans in order mode; prints [keys, wall_s, cpu_s] after a warm-up."""
     from dataclasses import replace
 
+    sys.path.insert(0, str(REPO))
     from gpu_worker.grinders.base import ScanPlan
     from gpu_worker.grinders.native import NativeBackend
     from gpu_worker.job import GrindJob

@@ -160,15 +160,105 @@ VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int f
   return n - 1;
 }
 
+// The payload's 64-bit head: its 8 bytes after the format's constant leading bytes.
+VK_HD uint64_t vk_payload_head(const uint8_t* payload, int skip) {
+  uint64_t head = 0;
+  for (int i = 0; i < 8; i++) head = (head << 8) | payload[skip + i];
+  return head;
+}
+
+// 0 when the range filter's head intervals show a key cannot reach `threshold`.
+VK_HD int vk_head_may_reach(const vk_pattern& pat, int threshold, uint64_t head) {
+  const int level = threshold - pat.rest_len;
+  return pat.range_levels == 0 || level <= 0 || vk_head_possible(pat, level, head);
+}
+
 // Score one key from its payload and report it when it qualifies.
 VK_HD void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
                             uint8_t* payload, vk_candidate* cands, vk_scan_out* out) {
   const int threshold = vk_threshold(best);
   if (threshold > pat.max_score) return;
+  if (prm.format != VK_ETH && !vk_head_may_reach(pat, threshold, vk_payload_head(payload, prm.format == VK_DID ? 2 : 1)))
+    return;
   uint8_t body[VK_MAX_BODY];
   const int blen = vk_key_body(body, pat, threshold, prm.format, payload);
   if (blen == 0) return;
   vk_report(prm, best, key, vk_score(pat, body, blen), cands, out);
+}
+
+// SHA-256's one padded block of the compressed key prefix || x (33 bytes), from x's words.
+VK_HD void vk_pub33_block(uint32_t block[16], uint32_t prefix, const uint32_t xw[8]) {
+  block[0] = (prefix << 24) | (xw[0] >> 8);
+  for (int i = 1; i < 8; i++) block[i] = (xw[i - 1] << 24) | (xw[i] >> 8);
+  block[8] = (xw[7] << 24) | 0x00800000u;
+  for (int i = 9; i < 15; i++) block[i] = 0;
+  block[15] = 33 * 8;
+}
+
+// hash160 (RIPEMD-160 of SHA-256) of the compressed key prefix || x, word for word in registers.
+VK_HD void vk_hash160_pub33(uint32_t h[5], uint32_t prefix, const uint32_t xw[8]) {
+  uint32_t block[16], sha[8] = VK_SHA256_INIT;
+  vk_pub33_block(block, prefix, xw);
+  sha256_compress(sha, block);
+  uint32_t x[16];
+  ripemd160_block_of_sha256(x, sha);
+  const uint32_t init[5] = VK_RIPEMD160_INIT;
+  for (int i = 0; i < 5; i++) h[i] = init[i];
+  ripemd160_compress(h, x);
+}
+
+// One btc key from its hash160 words: the head filter first, bytes only for the few it passes.
+VK_HD void vk_check_hash160(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
+                            const uint32_t h[5], vk_candidate* cands, vk_scan_out* out) {
+  if (key < prm.key_lo || key >= prm.key_hi) return;
+  const int threshold = vk_threshold(best);
+  if (threshold > pat.max_score) return;
+  if (!vk_head_may_reach(pat, threshold, ((uint64_t)vk_bswap32(h[0]) << 32) | vk_bswap32(h[1]))) return;
+  uint8_t payload[VK_PAYLOAD_MAX];
+  payload[0] = 0x00;
+  for (int i = 0; i < 20; i++) payload[1 + i] = (uint8_t)(h[i >> 2] >> (8 * (i & 3)));
+  vk_check_payload(pat, prm, best, key, payload, cands, out);
+}
+
+// The btc keys of one point: key 2e + s has x = beta^e x and prefix 02/03 by y's parity.
+VK_HD void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
+                              uint64_t first_key, const vk_affine& p, vk_candidate* cands, vk_scan_out* out) {
+  const uint32_t parity = (uint32_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
+  const int n_x = prm.split ? 1 : 3;
+  const int per_x = prm.split ? 1 : 2;
+#if VK_HOST_LANES
+  // Host: all six keys' hashes at once (interleaved SHA rounds, RIPEMD-160 in vector lanes).
+  uint32_t xw[3][8], blocks[6][16], sha[6][8], h160[6][5];
+  const fe beta = VK_BETA_INIT;
+  const fe beta2 = VK_BETA2_INIT;
+  fe vx;
+  fe_to_words(xw[0], p.x);
+  if (!prm.split) {
+    fe_mul(vx, p.x, beta);
+    fe_to_words(xw[1], vx);
+    fe_mul(vx, p.x, beta2);
+    fe_to_words(xw[2], vx);
+  }
+  const int n = n_x * per_x;
+  for (int k = 0; k < n; k++) vk_pub33_block(blocks[k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
+  sha256_blocks(sha, blocks, n);
+  ripemd160_of_sha256_many(h160, sha, n);
+  for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
+#else
+  // GPU: one key at a time, everything in registers.
+  for (int e = 0; e < n_x; e++) {
+    fe vx = p.x;
+    if (e == 1) { const fe beta = VK_BETA_INIT; fe_mul(vx, p.x, beta); }
+    if (e == 2) { const fe beta2 = VK_BETA2_INIT; fe_mul(vx, p.x, beta2); }
+    uint32_t xw[8];
+    fe_to_words(xw, vx);
+    for (int s = 0; s < per_x; s++) {
+      uint32_t h[5];
+      vk_hash160_pub33(h, 2 + (parity ^ (uint32_t)s), xw);
+      vk_check_hash160(pat, prm, best, first_key + (uint64_t)(2 * e + s), h, cands, out);
+    }
+  }
+#endif
 }
 
 // The six keys of point number `point` (relative to base_scalar), keyspace.py's order:
@@ -178,6 +268,10 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
   const int per_point = prm.split ? 1 : 6;
   const uint64_t first_key = point * (uint64_t)per_point;
   if (point >= prm.n_points || first_key + per_point <= prm.key_lo || first_key >= prm.key_hi) return;
+  if (prm.format == VK_BTC) {
+    vk_check_point_btc(pat, prm, best, first_key, p, cands, out);
+    return;
+  }
   uint8_t xs[3][32];
   fe_to_bytes(xs[0], p.x);
   if (!prm.split) {
@@ -190,27 +284,13 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
     fe_to_bytes(xs[2], vx);
   }
   uint8_t payloads[6][VK_PAYLOAD_MAX];
-  if (prm.format == VK_BTC || prm.format == VK_DID) {
+  if (prm.format == VK_DID) {
     const uint8_t parity = (uint8_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
-    uint8_t pubs[6][33];
     for (int k = 0; k < per_point; k++) {
-      pubs[k][0] = (uint8_t)(2 + (parity ^ (k & 1)));
-      for (int i = 0; i < 32; i++) pubs[k][1 + i] = xs[k >> 1][i];
-    }
-    if (prm.format == VK_BTC) {
-      uint8_t sha[6][32], h160[6][20];
-      for (int k = 0; k < per_point; k++) sha256_short(sha[k], pubs[k], 33);
-      ripemd160_32_many(h160, sha, per_point);
-      for (int k = 0; k < per_point; k++) {
-        payloads[k][0] = 0x00;
-        for (int i = 0; i < 20; i++) payloads[k][1 + i] = h160[k][i];
-      }
-    } else {
-      for (int k = 0; k < per_point; k++) {
-        payloads[k][0] = 0xE7;  // multicodec secp256k1-pub, varint
-        payloads[k][1] = 0x01;
-        for (int i = 0; i < 33; i++) payloads[k][2 + i] = pubs[k][i];
-      }
+      payloads[k][0] = 0xE7;  // multicodec secp256k1-pub, varint
+      payloads[k][1] = 0x01;
+      payloads[k][2] = (uint8_t)(2 + (parity ^ (k & 1)));
+      for (int i = 0; i < 32; i++) payloads[k][3 + i] = xs[k >> 1][i];
     }
   } else {
     uint8_t ys[2][32], xy[6][64], digests[6][32];
