@@ -46,7 +46,7 @@ KERNEL_SOURCES = ("vk_common.cuh", "field.cuh", "point.cuh", "sha256.cuh", "ripe
                   "encode.cuh", "match.cuh", "grind.cuh", "grind.cu", "native_driver.cpp")
 ABI_VERSION = 1
 GROUP_SIZE = 512  # points per batch inversion: 16 KiB of running products, comfortably in L1/L2
-POINTS_PER_ITEM = 4 * GROUP_SIZE  # one work item (an OpenMP iteration) walks this many points
+POINTS_PER_ITEM = 16 * GROUP_SIZE  # one work item (an OpenMP iteration): one scalar multiplication per 8,192 points
 CAPACITY = 1 << 16  # candidate buffer slots per launch
 
 

@@ -140,7 +140,9 @@ VK_HD int vk_range_rejects(const vk_pattern& pat, int threshold, const uint8_t* 
 
 // Body digits of one key's identifier from its payload; returns the body length, or 0 when
 // the range filter shows the key cannot reach `threshold`.
-VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int format, uint8_t* payload) {
+// `checksum`: the base58check checksum's first word when the caller computed it already.
+VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int format, uint8_t* payload,
+                      const uint32_t* checksum = 0) {
   uint8_t digits[56];
   if (format == VK_ETH) {
     hex_digits(body, payload, 20);
@@ -154,7 +156,11 @@ VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int f
   }
   payload[21] = payload[22] = payload[23] = payload[24] = 0;
   if (vk_range_rejects(pat, threshold, payload, 25, 21)) return 0;
-  base58check_checksum(payload + 21, payload, 21);
+  if (checksum) {
+    for (int i = 0; i < 4; i++) payload[21 + i] = (uint8_t)(*checksum >> (24 - 8 * i));
+  } else {
+    base58check_checksum(payload + 21, payload, 21);
+  }
   int n = base58_digits(digits, payload, 25);
   for (int i = 1; i < n; i++) body[i - 1] = digits[i];  // past the version byte's '1' / 'T'
   return n - 1;
@@ -175,13 +181,13 @@ VK_HD int vk_head_may_reach(const vk_pattern& pat, int threshold, uint64_t head)
 
 // Score one key from its payload and report it when it qualifies.
 VK_HD void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
-                            uint8_t* payload, vk_candidate* cands, vk_scan_out* out) {
+                            uint8_t* payload, vk_candidate* cands, vk_scan_out* out, const uint32_t* checksum = 0) {
   const int threshold = vk_threshold(best);
   if (threshold > pat.max_score) return;
   if (prm.format != VK_ETH && !vk_head_may_reach(pat, threshold, vk_payload_head(payload, prm.format == VK_DID ? 2 : 1)))
     return;
   uint8_t body[VK_MAX_BODY];
-  const int blen = vk_key_body(body, pat, threshold, prm.format, payload);
+  const int blen = vk_key_body(body, pat, threshold, prm.format, payload, checksum);
   if (blen == 0) return;
   vk_report(prm, best, key, vk_score(pat, body, blen), cands, out);
 }
@@ -209,7 +215,8 @@ VK_HD void vk_hash160_pub33(uint32_t h[5], uint32_t prefix, const uint32_t xw[8]
 
 // One btc key from its hash160 words: the head filter first, bytes only for the few it passes.
 VK_HD void vk_check_hash160(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
-                            const uint32_t h[5], vk_candidate* cands, vk_scan_out* out) {
+                            const uint32_t h[5], vk_candidate* cands, vk_scan_out* out,
+                            const uint32_t* checksum = 0) {
   if (key < prm.key_lo || key >= prm.key_hi) return;
   const int threshold = vk_threshold(best);
   if (threshold > pat.max_score) return;
@@ -217,8 +224,77 @@ VK_HD void vk_check_hash160(const vk_pattern& pat, const vk_scan_params& prm, vk
   uint8_t payload[VK_PAYLOAD_MAX];
   payload[0] = 0x00;
   for (int i = 0; i < 20; i++) payload[1 + i] = (uint8_t)(h[i >> 2] >> (8 * (i & 3)));
-  vk_check_payload(pat, prm, best, key, payload, cands, out);
+  vk_check_payload(pat, prm, best, key, payload, cands, out, checksum);
 }
+
+// First words of the base58check checksums of n btc payloads 0x00 || hash160, from the
+// hash160 words (both SHA-256 passes interleaved across the keys on the host).
+VK_HD void vk_btc_checksums(uint32_t* sums, const uint32_t (*h)[5], int n) {
+  uint32_t blocks[6][16], state[6][8];
+  for (int k = 0; k < n; k++) {
+    uint32_t hb[5];
+    for (int i = 0; i < 5; i++) hb[i] = vk_bswap32(h[k][i]);
+    blocks[k][0] = hb[0] >> 8;  // the version byte 0x00, then hash160
+    for (int i = 1; i < 5; i++) blocks[k][i] = (hb[i - 1] << 24) | (hb[i] >> 8);
+    blocks[k][5] = (hb[4] << 24) | 0x00800000u;
+    for (int i = 6; i < 15; i++) blocks[k][i] = 0;
+    blocks[k][15] = 21 * 8;
+  }
+  sha256_blocks(state, blocks, n);
+  for (int k = 0; k < n; k++) {
+    for (int i = 0; i < 8; i++) blocks[k][i] = state[k][i];
+    blocks[k][8] = 0x80000000u;
+    for (int i = 9; i < 15; i++) blocks[k][i] = 0;
+    blocks[k][15] = 256;
+  }
+  sha256_blocks(state, blocks, n);
+  for (int k = 0; k < n; k++) sums[k] = state[k][0];
+}
+
+#if VK_HOST_LANES
+// The btc body digits (base58 past the version byte's '1') of n keys from their hash160 and
+// checksum words, the long divisions of all keys interleaved (each one a chain of dependent
+// divisions: side by side they overlap). The digits vk_key_body gives; blen[k] their count.
+static inline void vk_btc_bodies(uint8_t (*body)[VK_MAX_BODY], int* blen, const uint32_t (*h)[5], const uint32_t* sums,
+                                 int n) {
+  uint32_t w[6][6];  // hash160 || checksum: 192 bits, big-endian words (the version byte is 0)
+  for (int k = 0; k < n; k++) {
+    for (int i = 0; i < 5; i++) w[k][i] = vk_bswap32(h[k][i]);
+    w[k][5] = sums[k];
+  }
+  uint8_t rev[6][35];  // digits, least significant first: 2^192 < 58^33, 7 passes of 5 digits
+  for (int pass = 0; pass < 7; pass++) {
+    uint32_t r[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = (29 * pass) / 32; i < 6; i++) {  // words above are zero by now (58^5 > 2^29)
+      for (int k = 0; k < n; k++) {
+        const uint64_t cur = ((uint64_t)r[k] << 32) | w[k][i];
+        w[k][i] = (uint32_t)(cur / VK_58_POW5);
+        r[k] = (uint32_t)(cur % VK_58_POW5);
+      }
+    }
+    for (int d = 0; d < 5; d++) {
+      for (int k = 0; k < n; k++) {
+        rev[k][5 * pass + d] = (uint8_t)(r[k] % 58);
+        r[k] /= 58;
+      }
+    }
+  }
+  for (int k = 0; k < n; k++) {
+    int digits = 35;
+    while (digits > 0 && rev[k][digits - 1] == 0) digits--;
+    int zero_bytes = 0;  // leading zero bytes after the version byte: one '1' each
+    while (zero_bytes < 24) {
+      const uint8_t byte = zero_bytes < 20 ? (uint8_t)(h[k][zero_bytes >> 2] >> (8 * (zero_bytes & 3)))
+                                           : (uint8_t)(sums[k] >> (24 - 8 * (zero_bytes - 20)));
+      if (byte != 0) break;
+      zero_bytes++;
+    }
+    for (int i = 0; i < zero_bytes; i++) body[k][i] = 0;
+    for (int i = 0; i < digits; i++) body[k][zero_bytes + i] = rev[k][digits - 1 - i];
+    blen[k] = zero_bytes + digits;
+  }
+}
+#endif
 
 // The btc keys of one point: key 2e + s has x = beta^e x and prefix 02/03 by y's parity.
 VK_HD void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
@@ -243,6 +319,20 @@ VK_HD void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, 
   for (int k = 0; k < n; k++) vk_pub33_block(blocks[k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
   sha256_blocks(sha, blocks, n);
   ripemd160_of_sha256_many(h160, sha, n);
+  if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
+    // No head filter: every key needs its checksum, so all six at once.
+    uint32_t sums[6];
+    vk_btc_checksums(sums, h160, n);
+    uint8_t bodies[6][VK_MAX_BODY];
+    int blens[6];
+    vk_btc_bodies(bodies, blens, h160, sums, n);
+    for (int k = 0; k < n; k++) {
+      const uint64_t key = first_key + (uint64_t)k;
+      if (key < prm.key_lo || key >= prm.key_hi || vk_threshold(best) > pat.max_score) continue;
+      vk_report(prm, best, key, vk_score(pat, bodies[k], blens[k]), cands, out);
+    }
+    return;
+  }
   for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
 #else
   // GPU: one key at a time, everything in registers.
