@@ -180,7 +180,7 @@ VK_HD int vk_head_may_reach(const vk_pattern& pat, int threshold, uint64_t head)
 }
 
 // Score one key from its payload and report it when it qualifies.
-VK_HD void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
+VK_HD_NOINLINE void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
                             uint8_t* payload, vk_candidate* cands, vk_scan_out* out, const uint32_t* checksum = 0) {
   const int threshold = vk_threshold(best);
   if (threshold > pat.max_score) return;
@@ -297,7 +297,7 @@ static inline void vk_btc_bodies(uint8_t (*body)[VK_MAX_BODY], int* blen, const 
 #endif
 
 // The btc keys of one point: key 2e + s has x = beta^e x and prefix 02/03 by y's parity.
-VK_HD void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
+VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
                               uint64_t first_key, const vk_affine& p, vk_candidate* cands, vk_scan_out* out) {
   const uint32_t parity = (uint32_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
   const int n_x = prm.split ? 1 : 3;
@@ -431,7 +431,9 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   best.want = prm.max_candidates <= VK_LOCAL_TOP ? prm.max_candidates : 0;
   best.floor = prm.min_score;
 
-  fe prefix[VK_MAX_GROUP / 2 + 1];  // running products for the batch inversion
+  // Running products for the batch inversion; the last two slots park the next centre
+  // (computed first, used last: in memory rather than in registers for the whole walk).
+  fe prefix[VK_MAX_GROUP / 2 + 3];
   const uint64_t groups = prm.points_per_item / (uint64_t)group;
   for (uint64_t g = 0; g < groups; g++) {
     const uint64_t group_first = first_point + g * (uint64_t)group;
@@ -455,7 +457,6 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
     fe inverse_i;
     // Walk back: inverse of dx_i = inv * prefix[i - 1]; then inv *= dx_i.
     vk_check_point(pat, prm, best, centre_point, centre, cands, out);
-    vk_affine next_centre;
     for (int i = n_inv - 1; i >= 0; i--) {
       const fe& qx = i < half ? table[i].x : prm.jump.x;
       const fe& qy = i < half ? table[i].y : prm.jump.y;
@@ -463,7 +464,10 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
       if (i > 0) fe_mul(inverse_i, inv, prefix[i - 1]); else inverse_i = inv;
       fe_mul(inv, inv, dx);
       if (i == half) {
+        vk_affine next_centre;
         affine_add_with_inverse(next_centre, centre, qx, qy, inverse_i);
+        prefix[half + 1] = next_centre.x;
+        prefix[half + 2] = next_centre.y;
         continue;
       }
       vk_affine q;
@@ -477,6 +481,9 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
       affine_add_with_inverse(q, centre, qx, neg_qy, inverse_i);
       vk_check_point(pat, prm, best, centre_point - (uint64_t)step, q, cands, out);
     }
-    if (!last_group) centre = next_centre;
+    if (!last_group) {
+      centre.x = prefix[half + 1];
+      centre.y = prefix[half + 2];
+    }
   }
 }

@@ -108,6 +108,11 @@ int vk_test_prefix_possible(const vk_pattern* pattern, int level, const uint8_t*
   return vk_prefix_possible(*pattern, level, words, words);
 }
 
+// 1 when the 64-bit head filter lets `payload` of the format through at `level`.
+int vk_test_head_possible(const vk_pattern* pattern, int level, const uint8_t* payload, int format) {
+  return vk_head_possible(*pattern, level, vk_payload_head(payload, format == VK_DID ? 2 : 1));
+}
+
 int vk_sizeof_pattern(void) { return (int)sizeof(vk_pattern); }
 int vk_sizeof_params(void) { return (int)sizeof(vk_scan_params); }
 int vk_sizeof_out(void) { return (int)sizeof(vk_scan_out); }

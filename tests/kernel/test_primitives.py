@@ -232,7 +232,7 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
     compiled = compile_pattern(pattern)
     assert compiled.range_levels >= 1
     first = pattern._classes[0]
-    rejected = matching = 0
+    rejected = matching = head_rejected = 0
     for trial in range(3000):
         payload, body = _payload_number(format_id)
         if trial % 2:  # half the trials start the body the way the pattern wants
@@ -243,6 +243,11 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
         for level in range(1, compiled.range_levels + 1):
             starts_right = len(body) >= level and all(body[q] in first[q] for q in range(level))
             possible = native_lib.vk_test_prefix_possible(ctypes.addressof(compiled), level, payload, len(payload))
+            head_possible = native_lib.vk_test_head_possible(ctypes.addressof(compiled), level, payload,
+                                                             FORMAT_IDS[format_id])
+            # The head filter runs first in the kernel: it may only pass more than the exact one.
+            assert head_possible >= possible, (payload.hex(), body, level)
+            head_rejected += not head_possible
             if starts_right:
                 matching += 1
                 assert possible == 1, (payload.hex(), body, level)
@@ -250,3 +255,4 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
                 rejected += 1
     assert matching > 1000
     assert rejected > 1000  # and it does reject: most random numbers cannot start that way
+    assert head_rejected > 1000  # so does the head filter
