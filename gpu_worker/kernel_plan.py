@@ -92,6 +92,7 @@ class ScanParams(ctypes.Structure):
         ("base_scalar", ctypes.c_uint64 * 4),
         ("split_q", Affine),
         ("jump", Affine),
+        ("resume_jump", Affine),
         ("n_points", ctypes.c_uint64),
         ("key_lo", ctypes.c_uint64),
         ("key_hi", ctypes.c_uint64),
@@ -103,6 +104,10 @@ class ScanParams(ctypes.Structure):
         ("min_score", ctypes.c_int32),
         ("max_candidates", ctypes.c_int32),
         ("capacity", ctypes.c_uint32),
+        ("state_items", ctypes.c_uint32),
+        ("resume_items", ctypes.c_uint32),
+        ("resume_moves", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
     ]
 
 
@@ -314,6 +319,46 @@ def launch_params(
     params.max_candidates = max_candidates
     params.capacity = capacity
     return params
+
+
+@dataclass
+class WalkState:
+    """The item centres a backend's state buffer holds: those of its last launch (launches run in order).
+
+    A pull scans consecutive windows with the same items, so each item's first centre
+    moves by the same number of points from one launch to the next: one affine addition
+    of that many times G, instead of each item's scalar multiplication. `prepare` fills a
+    launch's resume fields and records what the buffer will hold after it.
+    """
+
+    slots: int  # items the buffer has room for (0: no buffer)
+    _walk: tuple[int, tuple[int, int] | None, int] | None = None  # (start scalar, split point, points per item)
+    _first_point: int = 0
+    _items: int = 0
+
+    def prepare(self, params: ScanParams, start_scalar: int, split_point: tuple[int, int] | None, window: ScanWindow) -> None:
+        walk = (start_scalar, split_point, int(params.points_per_item))
+        n_items = int(params.n_items)
+        params.state_items = min(n_items, self.slots)
+        params.resume_items = 0
+        if self._walk == walk and self._items:
+            moved = (window.first_point - self._first_point) % CURVE_ORDER
+            params.resume_items = min(self._items, params.state_items)
+            params.resume_moves = int(moved != 0)
+            if moved:
+                params.resume_jump = affine(_point_of(moved))
+        self._walk, self._first_point, self._items = walk, window.first_point, params.state_items
+
+    def forget(self) -> None:
+        """After a degenerate launch (or none at all): the next launch multiplies afresh."""
+        self._walk = None
+        self._items = 0
+
+
+def _point_of(k: int) -> tuple[int, int]:
+    import coincurve
+
+    return coincurve.PublicKey.from_secret(k.to_bytes(32, "big")).point()
 
 
 def walk_is_safe(start_scalar: int, window: ScanWindow, points_per_item: int) -> bool:

@@ -14,8 +14,8 @@ __constant__ vk_pattern c_pattern;
 #endif
 
 extern "C" __global__ void __launch_bounds__(VK_THREADS_PER_BLOCK, VK_MIN_BLOCKS_PER_SM) vk_grind(const vk_scan_params* params, const vk_affine* table, vk_candidate* cands,
-                                    vk_scan_out* out) {
+                                    vk_scan_out* out, vk_affine* centres) {
   const uint64_t item = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  vk_run_item(c_pattern, *params, table, item, cands, out);
+  vk_run_item(c_pattern, *params, table, item, cands, out, centres);
 }
 #endif

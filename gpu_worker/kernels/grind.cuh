@@ -17,6 +17,7 @@ typedef struct {
   uint64_t base_scalar[4];  // (start + first point of this scan) mod n, little-endian limbs
   vk_affine split_q;        // Q in split-key mode
   vk_affine jump;           // group_size * G: from one group's centre to the next
+  vk_affine resume_jump;    // from an item's centre in the previous launch to this one's
   uint64_t n_points;        // points in this scan, counted from base_scalar
   uint64_t key_lo;          // key-index window [key_lo, key_hi), relative to base point * keys_per_point
   uint64_t key_hi;
@@ -28,6 +29,10 @@ typedef struct {
   int32_t min_score;
   int32_t max_candidates;
   uint32_t capacity;        // candidate buffer slots
+  uint32_t state_items;     // items whose first centre is kept in `centres` for the next launch
+  uint32_t resume_items;    // items that start from their kept centre instead of a scalar multiplication
+  int32_t resume_moves;     // 1: add resume_jump to the kept centre; 0: it is this launch's centre already
+  int32_t reserved;
 } vk_scan_params;
 
 typedef struct {
@@ -411,8 +416,30 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
 // group_size around a centre P: P itself, P + iG (i < G/2) and P - iG (i <= G/2) all
 // from one batch inversion of (iG.x - P.x), plus the jump to the next centre.
 // table[i - 1] = i*G for i = 1..group_size/2.
+// An item's first centre: from the centre it kept in the previous launch (one affine addition)
+// when the host says it may, else by a scalar multiplication. 0 on a degenerate point.
+VK_HD int vk_first_centre(vk_affine& centre, const vk_scan_params& prm, uint64_t item, const uint64_t scalar[4],
+                          vk_affine* centres) {
+  if (item < prm.resume_items) {
+    const vk_affine kept = centres[item];
+    if (!prm.resume_moves) {
+      centre = kept;
+      return 1;
+    }
+    fe dx, inv;
+    fe_sub(dx, prm.resume_jump.x, kept.x);
+    if (fe_is_zero(dx)) return 0;  // kept = +-jump
+    fe_inv(inv, dx);
+    affine_add_with_inverse(centre, kept, prm.resume_jump.x, prm.resume_jump.y, inv);
+  } else if (!scalar_mult_base(centre, scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
+    return 0;
+  }
+  if (item < prm.state_items) centres[item] = centre;
+  return 1;
+}
+
 VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const vk_affine* table, uint64_t item,
-                       vk_candidate* cands, vk_scan_out* out) {
+                       vk_candidate* cands, vk_scan_out* out, vk_affine* centres) {
   const uint64_t first_point = item * prm.points_per_item;
   if (item >= prm.n_items || first_point >= prm.n_points) return;
   const int group = prm.group_size;
@@ -421,7 +448,7 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   uint64_t centre_scalar[4];
   scalar_add_u64_mod_n(centre_scalar, prm.base_scalar, first_point + (uint64_t)half);
   vk_affine centre;
-  if (!scalar_mult_base(centre, centre_scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
+  if (!vk_first_centre(centre, prm, item, centre_scalar, centres)) {
     vk_atomic_or(&out->error, VK_ERROR_DEGENERATE);
     return;
   }

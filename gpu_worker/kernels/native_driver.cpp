@@ -7,14 +7,15 @@
 
 extern "C" {
 
-int vk_abi_version(void) { return 1; }
+int vk_abi_version(void) { return 2; }
 
 int vk_native_scan(const vk_pattern* pattern, const vk_scan_params* params, const vk_affine* table,
-                   vk_candidate* cands, vk_scan_out* out, int threads) {
+                   vk_candidate* cands, vk_scan_out* out, int threads, vk_affine* centres) {
+  if ((params->state_items || params->resume_items) && !centres) return -1;
   if (params->group_size <= 0 || params->group_size > VK_MAX_GROUP || params->group_size % 2) return -1;
   const int64_t items = (int64_t)params->n_items;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int64_t item = 0; item < items; item++) vk_run_item(*pattern, *params, table, (uint64_t)item, cands, out);
+  for (int64_t item = 0; item < items; item++) vk_run_item(*pattern, *params, table, (uint64_t)item, cands, out, centres);
   return 0;
 }
 
