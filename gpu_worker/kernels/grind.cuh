@@ -418,7 +418,7 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
 // table[i - 1] = i*G for i = 1..group_size/2.
 // An item's first centre: from the centre it kept in the previous launch (one affine addition)
 // when the host says it may, else by a scalar multiplication. 0 on a degenerate point.
-VK_HD int vk_first_centre(vk_affine& centre, const vk_scan_params& prm, uint64_t item, const uint64_t scalar[4],
+VK_HD_NOINLINE int vk_first_centre(vk_affine& centre, const vk_scan_params& prm, uint64_t item, const uint64_t scalar[4],
                           vk_affine* centres) {
   if (item < prm.resume_items) {
     const vk_affine kept = centres[item];
