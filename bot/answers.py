@@ -57,7 +57,8 @@ class ServiceError(Exception):
 
     Codes: the engine's (bad_format, bad_pattern, bad_pubkey, too_hard, ...) plus
     bad_count, insufficient_tokens, daily_limit, account_frozen, busy, not_found,
-    payments_unavailable, bad_pack, bad_amount, backend_unavailable.
+    payments_unavailable, bad_pack, bad_amount, backend_unavailable, easy_pattern,
+    wrong_channel (a `WrongChannel`), pulls_disabled, not_admin, bad_setting, bad_gift.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -70,6 +71,16 @@ class ServiceError(Exception):
 
     def __repr__(self) -> str:
         return f"ServiceError({self.code!r}, {self.message!r})"
+
+
+class WrongChannel(ServiceError):
+    """Pulls in this community go to one channel: answer privately with a pointer to it."""
+
+    def __init__(self, channel_id: str, channel_label: str) -> None:
+        where = channel_label or channel_id
+        super().__init__("wrong_channel", f"pulls here go in {where}: pull there (this one was not charged)")
+        self.channel_id = channel_id
+        self.channel_label = channel_label
 
 
 # --- keys as everyone may see them --------------------------------------
@@ -124,6 +135,34 @@ class OddsAnswer:
 
 
 @dataclass(frozen=True)
+class PersonalBest:
+    """How a pull compares with the person's earlier pulls of the same pattern family.
+
+    family: format + the pattern case-folded with spaces collapsed ("btc ^love").
+    previous_one_in: the best earlier "1 in X pulls" in that family (None: the first pull of it).
+    is_new: this pull's best beats the previous best (never on a first pull).
+    """
+
+    family: str
+    previous_one_in: float | None
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class StreakAnswer:
+    """Consecutive days with a pull, counted in the operator's time zone."""
+
+    user: UserRef
+    days: int                     # current streak (0 when the last pull was before yesterday)
+    best_days: int                # longest streak ever
+    last_day: str | None          # local date (YYYY-MM-DD) of the last pull, None: never pulled
+    time_zone: str                # e.g. "UTC", "Europe/Berlin"
+    next_milestone: int | None    # next streak length that gives bonus free pulls (None: no more)
+    bonus_pulls_today: int        # bonus free pulls this streak gave today (0 usually)
+    message: str                  # one line, e.g. "3-day streak: 1 bonus free pull today; next bonus at 7 days"
+
+
+@dataclass(frozen=True)
 class PullAnswer:
     job_id: str
     user: UserRef
@@ -132,8 +171,8 @@ class PullAnswer:
     format_id: str
     format_title: str
     count: int                    # 1 or 10
-    keys: tuple[ShownKey, ...]    # one per pull, in pull order
-    best_index: int               # index into keys of the rarest
+    keys: tuple[ShownKey, ...]    # one per pull, best first (rarest, then highest score)
+    best_index: int               # index into keys of the rarest: always 0
     tokens_spent: int
     free_pulls_used: int
     balance_after: int
@@ -143,10 +182,18 @@ class PullAnswer:
     odds: OddsAnswer
     delivered: bool               # True: the secrets went out privately
     delivery_note: str            # what to do when not delivered (e.g. "send /keys in a private chat")
+    personal_best: PersonalBest | None = None
+    announce_channel: str | None = None   # Epic and up in a community with an announcement channel: post there too
+    card_png: bytes | None = field(default=None, repr=False)  # Rare and up: the reveal's card (PNG, no secret)
+    streak: StreakAnswer | None = None
 
     @property
     def best(self) -> ShownKey:
         return self.keys[self.best_index]
+
+    @property
+    def is_new_personal_best(self) -> bool:
+        return self.personal_best is not None and self.personal_best.is_new
 
 
 OrderStatus = Literal["accepted", "submitted", "running", "found", "delivered", "failed", "refunded"]
@@ -303,3 +350,86 @@ class HelpAnswer:
     commands: tuple[CommandHelp, ...]
     formats: tuple[tuple[str, str], ...]  # (id, title)
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- community: settings, gifts, seasons, profiles, cards ---------------
+
+
+@dataclass(frozen=True)
+class CommunityConfig:
+    """One server's or group's settings (an admin changes them with /config)."""
+
+    community: CommunityRef
+    pull_channel: str | None          # platform channel id; None: pulls anywhere
+    pull_channel_label: str           # how to name it to people ("#pulls")
+    announce_channel: str | None      # Epic and up are also posted here; None: nowhere
+    announce_channel_label: str
+    pulls_allowed: bool
+    free_pulls_per_day: int | None    # the community's override; None: the operator's default
+    operator_free_pulls: int          # the operator's daily free pulls: the cap of any override
+
+    @property
+    def effective_free_pulls(self) -> int:
+        if self.free_pulls_per_day is None:
+            return self.operator_free_pulls
+        return min(self.free_pulls_per_day, self.operator_free_pulls)
+
+
+@dataclass(frozen=True)
+class ConfigAnswer:
+    config: CommunityConfig
+    changed: str | None               # the setting just changed; None when only shown
+    message: str                      # one line: what changed, or how to change things
+    lines: tuple[str, ...] = ()       # each setting as "name: value", for display
+
+
+@dataclass(frozen=True)
+class GiftAnswer:
+    sender: UserRef
+    recipient: UserRef
+    tokens: int
+    balance_after: int                # the sender's (private: show it to the sender only)
+    applied: bool                     # False: this gift's idempotency key was seen before; nothing moved again
+    message: str                      # for the sender, privately
+
+
+@dataclass(frozen=True)
+class SeasonLeaderboardAnswer:
+    community: CommunityRef | None
+    season: str                       # ISO week in the operator's time zone, e.g. "2026-W49"
+    starts_at: datetime               # aware, in the operator's time zone
+    ends_at: datetime
+    entries: tuple[LeaderboardEntry, ...]  # rarest pull this season first, one per user
+
+
+@dataclass(frozen=True)
+class ProfilePull:
+    key: ShownKey
+    pattern: str
+    at: datetime
+    community_title: str
+
+
+@dataclass(frozen=True)
+class ProfileAnswer:
+    user: UserRef
+    community: CommunityRef | None
+    best_pulls: tuple[ProfilePull, ...]   # rarest first, at most 5
+    total_pulls: int
+    streak: StreakAnswer
+    season: str
+    season_rank: int | None               # rank in this community's season leaderboard; None: no pull this season
+    share: bool                           # False: show privately (ephemeral / private chat); True: the person chose to show it
+
+
+@dataclass(frozen=True)
+class CardAnswer:
+    """A PNG card for one key: never a secret, safe to post in a channel."""
+
+    key: ShownKey
+    pattern: str
+    format_id: str
+    png: bytes = field(repr=False)
+    width: int = 0
+    height: int = 0
+    filename: str = "vanikeys-card.png"

@@ -2,6 +2,7 @@
 
     vanikeys bot                                   every configured front end (console when none is)
     vanikeys console [--user NAME] [--community NAME] [--json]
+    vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                              help="the community for leaderboards (default: console)")
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
+    card_cmd = commands.add_parser("card", help="render a reveal card (PNG) for an identifier and a pattern",
+                                   description="Score IDENTIFIER against PATTERN, rate it as the best of one pull, "
+                                               "and draw its card (never a secret).")
+    card_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
+    card_cmd.add_argument("identifier", metavar="IDENTIFIER", help="the address or DID")
+    card_cmd.add_argument("pattern", metavar="PATTERN", help="the pattern, e.g. ^Love")
+    card_cmd.add_argument("--out", metavar="FILE", help="where to write the PNG (default: a name from the identifier)")
+    card_cmd.add_argument("--exact-case", action="store_true", help="match letters in exact case")
+    card_cmd.add_argument("--fuzzy", action="store_true", help="accept look-alike characters")
+    card_cmd.add_argument("--community", default="", metavar="NAME", help="a server name for the card's footer")
+    card_cmd.set_defaults(func=cmd_card)
 
 
 def _settings() -> Settings:
@@ -64,6 +76,31 @@ async def _console(settings: Settings, user: str, community: str | None, as_json
 
     async with create_app(settings) as app:
         return await run_console(app.service, user_name=user, community_name=community, as_json=as_json)
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.answers import ServiceError
+    from bot.service import card_for_identifier
+
+    settings = _settings()
+    try:
+        card = card_for_identifier(args.format, args.identifier, args.pattern, pull_keys=settings.pull_budget,
+                                   exact_case=args.exact_case, fuzzy=args.fuzzy,
+                                   community_title=args.community.strip()[:60])
+    except ServiceError as exc:
+        return _fail(exc.message)
+    out = Path(args.out) if args.out else Path(card.filename)
+    try:
+        out.write_bytes(card.png)
+    except OSError as exc:
+        return _fail(f"cannot write {out}: {exc.strerror or type(exc).__name__}")
+    key = card.key
+    badge = ", full match" if key.full else ""
+    print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, "
+          f"{card.width}x{card.height} PNG")
+    return 0
 
 
 def cmd_bot(args: argparse.Namespace) -> int:

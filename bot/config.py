@@ -60,6 +60,11 @@ class Settings:
     order_progress_interval_s: float = 2.0
     job_lease_s: float = 60.0               # a job claimed by a process that stops renewing is taken over after this
 
+    # community: streak days and weekly seasons are counted in this time zone
+    time_zone: str = "UTC"                  # an IANA name, e.g. "Europe/Berlin"
+    streak_milestones: tuple[int, ...] = (3, 7, 14, 30)  # streak lengths that give bonus free pulls
+    streak_bonus_pulls: int = 1             # free pulls per milestone (never tokens)
+
     # web
     public_base_url: str = "http://localhost:8080"
     webhook_host: str = "127.0.0.1"
@@ -173,6 +178,7 @@ _INTS = {
     "VANIKEYS_FREE_PULLS_PER_DAY": ("free_pulls_per_day", 0),
     "VANIKEYS_DAILY_SPEND_LIMIT": ("daily_spend_limit", 0),
     "VANIKEYS_ORDER_PREMIUM": ("order_premium", 0),
+    "VANIKEYS_STREAK_BONUS_PULLS": ("streak_bonus_pulls", 0),
     "VANIKEYS_WEBHOOK_PORT": ("webhook_port", 1),
 }
 _FLOATS = {
@@ -206,6 +212,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         if backend not in BACKENDS:
             raise ConfigError(f"VANIKEYS_BACKEND={backend!r} is not a backend: set one of {', '.join(BACKENDS)}")
         kwargs["backend"] = backend
+    kwargs.update(_community_settings(values))
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -217,3 +224,30 @@ def _number(var: str, text: str, kind: type, minimum: float) -> int | float:
     if value < minimum or (kind is float and not math.isfinite(value)):
         raise ConfigError(f"{var}={text.strip()!r} is too small: set at least {minimum}")
     return value
+
+
+def _community_settings(values: Mapping[str, str]) -> dict[str, object]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    kwargs: dict[str, object] = {}
+    zone = values.get("VANIKEYS_TIME_ZONE", "").strip()
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"VANIKEYS_TIME_ZONE={zone!r} is not a time zone: set an IANA name such as "
+                              "UTC or Europe/Berlin") from None
+        kwargs["time_zone"] = zone
+    milestones = values.get("VANIKEYS_STREAK_MILESTONES")
+    if milestones is not None and milestones.strip():
+        text = milestones.strip()
+        days: list[int] = []
+        if text.lower() != "none":
+            for part in text.split(","):
+                part = part.strip()
+                if not part.isascii() or not part.isdigit() or len(part) > 4 or int(part) < 1:
+                    raise ConfigError(f"VANIKEYS_STREAK_MILESTONES={text!r}: set day counts separated by commas, "
+                                      "such as 3,7,30 (or none)")
+                days.append(int(part))
+        kwargs["streak_milestones"] = tuple(sorted(set(days)))
+    return kwargs

@@ -43,7 +43,12 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
     fmt = get_format(record.spec.format_id)
     shown = record.shown_keys
     items: list[DeliveredSecret] = []
-    for sealed in secrets:
+
+    def rank(sealed: SealedSecret) -> tuple[float, int, int]:  # best first, like the reveal
+        key = shown[sealed.position] if sealed.position < len(shown) else None
+        return (-key.one_in_pulls, -key.score, sealed.position) if key else (0.0, 0, sealed.position)
+
+    for sealed in sorted(secrets, key=rank):
         key = shown[sealed.position] if sealed.position < len(shown) else None
         common = {"score": key.score if key else 0, "max_score": key.max_score if key else 0,
                   "tier": key.tier if key else ""}
@@ -77,7 +82,10 @@ class Delivery:
             return None
         delivery = build_delivery(record, secrets)
         try:
-            return bool(await frontend.deliver_private(record.spec.user, delivery))
+            sent = await frontend.deliver_private(record.spec.user, delivery)
+            # None: this front end cannot reach that person at all (the console is one person's screen):
+            # nothing was attempted, the key is offered again when their own front end runs
+            return None if sent is None else bool(sent)
         except Exception as exc:
             log.warning("job %s: private delivery failed on %s: %s", record.job_id, frontend.platform,
                         type(exc).__name__)

@@ -163,6 +163,7 @@ class Jobs:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.observer: JobObserver | None = None
         self.deliverer: Deliverer | None = None
+        self.hold_delivery: set[str] = set()  # found pulls whose caller reveals them before delivery
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # one step-runner per job inside this process
         self._closing = False
@@ -276,6 +277,8 @@ class Jobs:
                 elif record.status == "running":
                     record = await self._grind(record)
                 elif record.status == "found":
+                    if record.job_id in self.hold_delivery:
+                        return record  # the caller reveals first, then drives the job again to deliver
                     if record.delivery_attempted_at is None:
                         record = await self._deliver(record, automatic=True)
                         if self.observer is not None:

@@ -84,12 +84,13 @@ class Ledger:
     async def usage_in(self, tx: Tx, user: UserRef, day: str) -> DayUsage:
         row = await tx.fetchone(
             "SELECT COALESCE(SUM(free_pulls), 0) AS free, "
-            "COALESCE(-SUM(CASE WHEN kind IN ('pull', 'order', 'refund') THEN tokens ELSE 0 END), 0) AS spent "
+            "COALESCE(-SUM(CASE WHEN kind IN ('pull', 'order', 'refund', 'gift_sent') THEN tokens ELSE 0 END), 0) AS spent "
             "FROM ledger WHERE platform = ? AND user_id = ? AND day = ?",
             (user.platform, user.user_id, day),
         )
         assert row is not None
-        return DayUsage(free_pulls_used=max(0, row["free"]), spent=max(0, row["spent"]))
+        # free_pulls_used may be negative: a streak bonus gives free pulls back beyond the day's allowance
+        return DayUsage(free_pulls_used=row["free"], spent=max(0, row["spent"]))
 
     async def debit(self, tx: Tx, user: UserRef, *, pulls: int, pull_price: int, tokens: int = 0, kind: str,
                     idempotency_key: str, job_id: str, reason: str = "") -> Debit:

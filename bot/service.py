@@ -8,11 +8,14 @@ one-line message ready to show.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
 import sqlite3
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,8 +27,12 @@ from gpu_worker.patterns import Pattern, parse_pattern
 
 from bot.answers import (
     BalanceAnswer,
+    CardAnswer,
     CommandHelp,
+    CommunityConfig,
     CommunityRef,
+    ConfigAnswer,
+    GiftAnswer,
     HelpAnswer,
     HistoryAnswer,
     HistoryEntry,
@@ -36,18 +43,27 @@ from bot.answers import (
     OrderAnswer,
     OrderView,
     Origin,
+    PersonalBest,
+    ProfileAnswer,
     PullAnswer,
+    SeasonLeaderboardAnswer,
     ServiceError,
+    ShownKey,
+    StreakAnswer,
     TopupAnswer,
     TopupPack,
     UserRef,
+    WrongChannel,
 )
+from bot.cards import CardSpec, render_card, warm_up
+from bot.community import controls, gifts, records, streaks
+from bot.community.calendar import season_of
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.frontends import FrontEnd
 from bot.jobs import JobRecord, Jobs, JobSpec
 from bot.ledger import Ledger
-from bot.results import shown_key_from_json
+from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database
 
 if TYPE_CHECKING:
@@ -62,6 +78,13 @@ log = logging.getLogger(__name__)
 MAX_PATTERN_CHARS = 64
 MAX_NAME_CHARS = 200
 PULL_COUNTS = (1, 10)
+CARD_TIER = "Rare"             # a reveal of this tier or rarer comes with a card image
+ANNOUNCE_TIER = "Epic"         # ... and of this tier or rarer is also posted to the announcement channel
+EASY_FULL_SHARE = 0.5          # a pull that matches fully more often than this is an "easy pattern"
+REVEAL_TIMEOUT_S = 120.0       # the front end's reveal may take this long before the key goes out anyway
+ON_ITS_WAY = "the private key is on its way to you privately"
+
+RevealHook = Callable[[PullAnswer], Awaitable[None]]
 
 
 class CheckoutProvider(Protocol):
@@ -95,46 +118,135 @@ class Service:
         self._background: set[asyncio.Task[None]] = set()
         jobs.observer = self
         jobs.deliverer = delivery
+        warm_up()  # the first reveal's card is then as quick as the rest
 
     # --- commands ----------------------------------------------------------------
 
     async def pull(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
-                   count: int = 1, *, exact_case: bool = False, fuzzy: bool = False) -> PullAnswer:
+                   count: int = 1, *, exact_case: bool = False, fuzzy: bool = False, channel: str | None = None,
+                   allow_easy: bool = False, on_reveal: RevealHook | None = None) -> PullAnswer:
+        """Charge, grind, verify and store a pull; reveal it (`on_reveal`), then deliver the key privately.
+
+        channel: where the command was typed (a platform channel id), checked against the community's
+        pull channel. allow_easy: pull even when the pattern matches fully more often than not.
+        on_reveal: awaited with the answer once the result is stored and before the private delivery;
+        if it raises (or takes past REVEAL_TIMEOUT_S) the key is delivered all the same.
+        Returns the final answer, whose `delivered` / `delivery_note` say how the delivery went.
+        """
         _check_user(user)
         if isinstance(count, bool) or not isinstance(count, int) or count not in PULL_COUNTS:
             raise ServiceError("bad_count", f"count must be 1 or 10, not {count!r}: type /pull <pattern> [format] 10 "
                                             f"for a 10-pull (it costs {self.settings.ten_pull_pulls} pulls)")
+        config = await self._config_for(community)
+        _check_pull_allowed(config, channel)
         compiled = _compile(pattern, format, exact_case, fuzzy)
         odds = await asyncio.to_thread(odds_of, compiled)
+        if not allow_easy:
+            self._refuse_easy(compiled, odds)
         spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
-        record, _ = await self.jobs.create(spec, pulls=self.settings.pull_cost_pulls(count), tokens=0)
-        self._awaited.add(record.job_id)
+        pulls, tokens = await self._pull_charge(user, config, count)
+        record, _ = await self.jobs.create(spec, pulls=pulls, tokens=tokens)
+        job_id = record.job_id
+        self._awaited.add(job_id)
+        self.jobs.hold_delivery.add(job_id)
         try:
-            record = await asyncio.shield(self.jobs.start(record.job_id))
+            record = await asyncio.shield(self.jobs.start(job_id))
+            if record.status == "refunded":
+                raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; try again")
+            if record.status not in ("found", "delivered"):
+                raise ServiceError("busy", "the pull is still being worked on by another bot process: "
+                                           "its key will reach you privately, or use /keys in a minute")
+            answer = await self._pull_answer(record, compiled, odds, config)
+            if on_reveal is not None:
+                await self._reveal(on_reveal, answer)
         finally:
-            self._awaited.discard(record.job_id)
-        if record.status == "refunded":
-            raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; try again")
-        if record.status not in ("found", "delivered"):
-            raise ServiceError("busy", "the pull is still being worked on by another bot process: "
-                                       "its key will reach you privately, or use /keys in a minute")
+            self.jobs.hold_delivery.discard(job_id)
+            delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
+            delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
+        record = await asyncio.shield(delivering)
+        delivered = record.status == "delivered"
         account = await self.ledger.account(user)
-        keys = record.shown_keys
+        noun, verb = ("private keys", "were") if answer.count > 1 else ("private key", "was")
+        return dataclasses.replace(
+            answer, delivered=delivered, balance_after=account.balance,
+            delivery_note=f"the {noun} {verb} sent to you privately" if delivered
+            else f"the {noun} could not be sent to you privately and {verb} kept safe: {KEYS_HINT}")
+
+    async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
+        try:
+            await asyncio.wait_for(on_reveal(answer), REVEAL_TIMEOUT_S)
+        except Exception as exc:  # the reveal failing must not keep the key from its owner
+            log.warning("pull %s: the reveal failed (%s); delivering the key anyway", answer.job_id,
+                        type(exc).__name__)
+
+    async def _pull_answer(self, record: JobRecord, compiled: Pattern, odds: Odds,
+                           config: CommunityConfig | None) -> PullAnswer:
+        spec = record.spec
         assert record.result is not None
+        keys = best_first(record.shown_keys)
+        best = keys[0]
+        account = await self.ledger.account(spec.user)
+        personal_best, streak = await self._after_pull(record, best)
+        announce = None
+        if config is not None and config.announce_channel and tier_at_least(best.tier, ANNOUNCE_TIER):
+            announce = config.announce_channel
+        card = None
+        if tier_at_least(best.tier, CARD_TIER):
+            card = await self._card_png(best, compiled.text, spec.community, spec.user)
         delivered = record.status == "delivered"
         return PullAnswer(
-            job_id=record.job_id, user=user, community=community, pattern=compiled.text,
-            format_id=compiled.format_id, format_title=get_format(compiled.format_id).title, count=count,
-            keys=keys, best_index=int(record.result["best_index"]), tokens_spent=record.price,
-            free_pulls_used=record.free_pulls, balance_after=account.balance, keys_checked=record.keys_checked,
+            job_id=record.job_id, user=spec.user, community=spec.community, pattern=compiled.text,
+            format_id=compiled.format_id, format_title=get_format(compiled.format_id).title, count=spec.count,
+            keys=keys, best_index=0, tokens_spent=record.price, free_pulls_used=record.free_pulls,
+            balance_after=account.balance, keys_checked=record.keys_checked,
             backend=str(record.result.get("backend", record.backend)), elapsed_s=record.elapsed_s,
-            odds=self._odds_answer(compiled, odds),
-            delivered=delivered,
-            delivery_note="the private key was sent to you privately" if delivered
-            else f"the private key could not be sent to you privately; it is kept safe: {KEYS_HINT}",
+            odds=self._odds_answer(compiled, odds), delivered=delivered,
+            delivery_note="the private key was sent to you privately" if delivered else ON_ITS_WAY,
+            personal_best=personal_best, announce_channel=announce, card_png=card, streak=streak,
         )
+
+    async def _after_pull(self, record: JobRecord, best: ShownKey) -> tuple[PersonalBest | None, StreakAnswer | None]:
+        """Record the pull for bests, seasons and streaks; a failure here never costs the person their key."""
+        spec = record.spec
+        try:
+            personal_best = await records.record_pull(
+                self.db, records.PullRecord(record.job_id, spec.user, spec.community, spec.format_id, spec.pattern,
+                                            best, record.created_at), self.settings.time_zone)
+            streak = await streaks.after_pull(self.db, self.ledger, spec.user, self._streak_rules)
+            return personal_best, streak
+        except Exception as exc:
+            log.warning("pull %s: community records failed: %s", record.job_id, type(exc).__name__)
+            return None, None
+
+    async def _card_png(self, key: ShownKey, pattern: str, community: CommunityRef | None,
+                        user: UserRef | None) -> bytes | None:
+        try:
+            return await asyncio.to_thread(render_card, CardSpec(key, pattern, community.title if community else "",
+                                                                 user.label if user else ""))
+        except Exception as exc:
+            log.warning("card not rendered: %s", type(exc).__name__)
+            return None
+
+    def _refuse_easy(self, compiled: Pattern, odds: Odds) -> None:
+        share = p_full_in(odds, self.settings.pull_budget)
+        if share <= EASY_FULL_SHARE:
+            return
+        price, _ = self._order_price(odds)
+        offer = (f"/order {compiled.text} {compiled.format_id} gets an exact match for {price} tokens"
+                 if price is not None else "an order gets an exact match")
+        raise ServiceError("easy_pattern", f"{compiled.text!r} is easy: a pull matches it fully {share:.0%} of the "
+                                           f"time, which rates Common; {offer}, or pull anyway")
+
+    async def _pull_charge(self, user: UserRef, config: CommunityConfig | None, count: int) -> tuple[int, int]:
+        """(pulls, tokens) to charge: a community's lower free-pull allowance turns the rest into paid pulls."""
+        pulls = self.settings.pull_cost_pulls(count)
+        if config is None or config.free_pulls_per_day is None or config.free_pulls_per_day >= config.operator_free_pulls:
+            return pulls, 0
+        usage = await self.ledger.usage(user)
+        free = min(pulls, max(0, config.effective_free_pulls - usage.free_pulls_used))
+        return free, (pulls - free) * self.settings.pull_price
 
     async def order(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
                     pubkey: str | None = None, *, exact_case: bool = False, fuzzy: bool = False,
@@ -260,6 +372,102 @@ class Service:
                 break
         return LeaderboardAnswer(community=community, entries=tuple(entries))
 
+    # --- community -----------------------------------------------------------------
+
+    async def config(self, user: UserRef, community: CommunityRef | None, *, is_admin: bool) -> ConfigAnswer:
+        """/config with no arguments: the community's settings (admins only)."""
+        _check_user(user)
+        community = _require_admin(community, is_admin)
+        config = await self._config_for(community)
+        assert config is not None
+        names = ", ".join(controls.SETTINGS)
+        return ConfigAnswer(config=config, changed=None, lines=controls.describe(config),
+                            message=f"change one with /config <setting> <value>; settings: {names}")
+
+    async def configure(self, user: UserRef, community: CommunityRef | None, setting: str, value: str, *,
+                        is_admin: bool, label: str = "") -> ConfigAnswer:
+        """/config <setting> <value> (admins only). Settings: pull_channel, announce_channel (a channel id, or
+        none; `label` is how to name it to people, e.g. "#pulls"), pulls (on/off), free_pulls (a number up to the
+        operator's daily free pulls, or default)."""
+        _check_user(user)
+        community = _require_admin(community, is_admin)
+        change = await controls.save_setting(self.db, community, user, setting, value, label,
+                                             self.settings.free_pulls_per_day)
+        config = await self._config_for(community)
+        assert config is not None
+        return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
+                            lines=controls.describe(config), message=change)
+
+    async def gift(self, sender: UserRef, recipient: UserRef, tokens: int, *, idempotency_key: str) -> GiftAnswer:
+        """/gift @user TOKENS: move tokens, both ledger rows exactly once per idempotency key (use the
+        platform's interaction or message id). The recipient is told privately; the answer is for the sender."""
+        _check_user(sender)
+        _check_user(recipient)
+        outcome = await gifts.give(self.db, self.ledger, sender, recipient, tokens, idempotency_key)
+        if outcome.applied:
+            await self._notify(recipient, f"{sender.label} gifted you {tokens:,} tokens; your balance is now "
+                                          f"{outcome.recipient_balance:,}")
+        message = (f"you gifted {tokens:,} tokens to {recipient.label}; your balance is {outcome.sender_balance:,}"
+                   if outcome.applied else f"that gift was already made; your balance is {outcome.sender_balance:,}")
+        return GiftAnswer(sender=sender, recipient=recipient, tokens=tokens, balance_after=outcome.sender_balance,
+                          applied=outcome.applied, message=message)
+
+    async def streak(self, user: UserRef) -> StreakAnswer:
+        _check_user(user)
+        return await streaks.streak_of(self.db, user, self._streak_rules)
+
+    async def season_leaderboard(self, community: CommunityRef | None) -> SeasonLeaderboardAnswer:
+        """This week's rarest pull per person here (weeks start Monday 00:00 in the operator's time zone)."""
+        season = season_of(time.time(), self.settings.time_zone)
+        entries = await records.season_entries(self.db, community, season.label)
+        return SeasonLeaderboardAnswer(community=community, season=season.label, starts_at=season.starts_at,
+                                       ends_at=season.ends_at, entries=tuple(entries))
+
+    async def profile(self, user: UserRef, community: CommunityRef | None, *, share: bool = False) -> ProfileAnswer:
+        """/profile: best pulls, streak, this season's rank here. Show privately unless `share` (the person
+        chose to show it)."""
+        _check_user(user)
+        pulls, total = await records.best_pulls(self.db, user)
+        season = season_of(time.time(), self.settings.time_zone)
+        rank = await records.season_rank(self.db, community, season.label, user)
+        return ProfileAnswer(user=user, community=community, best_pulls=tuple(pulls), total_pulls=total,
+                             streak=await self.streak(user), season=season.label, season_rank=rank, share=bool(share))
+
+    async def card(self, user: UserRef, community: CommunityRef | None, job_id: str | None = None) -> CardAnswer:
+        """/card: the card of the person's pull `job_id` (default: their latest), best key; never a secret."""
+        _check_user(user)
+        if job_id is None or not str(job_id).strip():
+            job_id = await records.latest_job(self.db, user)
+            if job_id is None:
+                raise ServiceError("not_found", "you have no pulls yet: /pull a pattern first, then /card")
+        try:
+            record = await self.jobs.get(str(job_id).strip()[:64])
+        except KeyError:
+            record = None
+        if (record is None or record.spec.user.key != user.key or record.spec.kind != "pull"
+                or record.status not in ("found", "delivered")):
+            raise ServiceError("not_found", "no pull of yours has that id: /card alone shows your latest pull")
+        key = best_first(record.shown_keys)[0]
+        png = await asyncio.to_thread(render_card, CardSpec(key, record.spec.pattern,
+                                                            community.title if community else "", user.label))
+        return _card_answer(key, record.spec.pattern, png)
+
+    def render_card(self, format: str, identifier: str, pattern: str, *, exact_case: bool = False,
+                    fuzzy: bool = False, community_title: str = "") -> CardAnswer:
+        """`vanikeys card`: a card for any identifier of the format, scored and rated as one pull's best."""
+        return card_for_identifier(format, identifier, pattern, pull_keys=self.settings.pull_budget,
+                                   exact_case=exact_case, fuzzy=fuzzy, community_title=community_title)
+
+    async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
+        if community is None:
+            return None
+        return await controls.load_config(self.db, community, self.settings.free_pulls_per_day)
+
+    @property
+    def _streak_rules(self) -> streaks.StreakRules:
+        s = self.settings
+        return streaks.StreakRules(s.time_zone, s.streak_milestones, s.streak_bonus_pulls)
+
     def help(self) -> HelpAnswer:
         s = self.settings
         formats = ", ".join(FORMATS)
@@ -286,15 +494,32 @@ class Service:
         )
         return HelpAnswer(commands=commands, formats=tuple((f.id, f.title) for f in FORMATS.values()), notes=notes)
 
-    def register_frontend(self, frontend: FrontEnd) -> None:
+    def register_frontend(self, frontend: FrontEnd, *, only_user: UserRef | None = None) -> None:
+        """Deliver through `frontend` from now on, and offer it the keys found while no front end ran.
+        only_user: a front end that is one person's screen (the console) is offered only that person's keys."""
         self.delivery.register(frontend)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self.jobs.deliver_pending(frontend.platform))
+        pending = (self.jobs.deliver_pending(frontend.platform) if only_user is None
+                   else self._deliver_pending_for(only_user))
+        task = loop.create_task(pending)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def wait_idle(self) -> None:
+        """Until the pending deliveries offered to front ends and every job this process drives have settled."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.jobs.wait_idle()
+
+    async def _deliver_pending_for(self, user: UserRef) -> None:
+        rows = await self.db.fetchall(
+            "SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL AND platform = ? "
+            "AND user_id = ?", (user.platform, user.user_id))
+        for row in rows:
+            self.jobs.start(row["job_id"])
 
     async def apply_instruction(self, instruction: LedgerInstruction) -> ApplyOutcome:
         """Payments: credit (tokens > 0), claw back (tokens < 0) or undo a clawback (`reverses`), once per key."""
@@ -331,6 +556,10 @@ class Service:
             await frontend.order_progress(self.order_view(record, checked, rate))
 
     async def job_settled(self, record: JobRecord) -> None:
+        if record.spec.kind == "pull" and record.status in ("found", "delivered"):
+            keys = best_first(record.shown_keys)
+            if keys:
+                await self._after_pull(record, keys[0])  # once per job: a no-op when pull() recorded it
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is None:
             return
@@ -400,6 +629,50 @@ def _check_user(user: Any) -> None:
         raise ServiceError("bad_user", "a user needs a platform and a user id")
     if len(user.user_id) > MAX_NAME_CHARS or len(user.platform) > MAX_NAME_CHARS:
         raise ServiceError("bad_user", f"a user id is at most {MAX_NAME_CHARS} characters")
+
+
+def _require_admin(community: CommunityRef | None, is_admin: bool) -> CommunityRef:
+    if community is None:
+        raise ServiceError("not_admin", "/config works in a server or group, not in a private chat")
+    if is_admin is not True:
+        raise ServiceError("not_admin", "only this community's admins can use /config")
+    return community
+
+
+def _check_pull_allowed(config: CommunityConfig | None, channel: str | None) -> None:
+    if config is None:
+        return
+    if not config.pulls_allowed:
+        raise ServiceError("pulls_disabled", "an admin turned pulls off here; pull in a private chat with the bot")
+    if config.pull_channel and channel is not None and str(channel) != config.pull_channel:
+        raise WrongChannel(config.pull_channel, config.pull_channel_label)
+
+
+def card_for_identifier(format: str, identifier: str, pattern: str, *, pull_keys: int, exact_case: bool = False,
+                        fuzzy: bool = False, community_title: str = "") -> CardAnswer:
+    """A card for an identifier typed by someone: validated against the format, scored, rated as a pull's best."""
+    compiled = _compile(pattern, format, exact_case, fuzzy)
+    fmt = get_format(compiled.format_id)
+    text = identifier.strip() if isinstance(identifier, str) else ""
+    if not text.startswith(fmt.prefix) or len(text) > 120 or len(text) <= len(fmt.prefix):
+        raise ServiceError("bad_identifier", f"that is not a {fmt.title} identifier: it starts with {fmt.prefix!r}")
+    body = fmt.body(text)
+    allowed = set(fmt.alphabet) | (set(fmt.alphabet.upper()) if not fmt.case_sensitive else set())
+    if any(ch not in allowed for ch in body):
+        raise ServiceError("bad_identifier", f"that is not a {fmt.title} identifier: it has characters outside "
+                                             "its alphabet")
+    from gpu_worker.patterns import score as score_of
+
+    key = shown_key(compiled, odds_of(compiled), text, score_of(compiled, body), pull_keys)
+    return _card_answer(key, compiled.text, render_card(CardSpec(key, compiled.text, community_title)))
+
+
+def _card_answer(key: ShownKey, pattern: str, png: bytes) -> CardAnswer:
+    from bot.cards import HEIGHT, WIDTH
+
+    safe = "".join(ch for ch in key.identifier[-12:] if ch.isalnum())
+    return CardAnswer(key=key, pattern=pattern, format_id=key.format_id, png=png, width=WIDTH, height=HEIGHT,
+                      filename=f"vanikeys-{key.format_id}-{safe}.png")
 
 
 def _case(exact_case: bool) -> str:

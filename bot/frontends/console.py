@@ -18,14 +18,21 @@ import math
 import re
 import shlex
 import sys
+import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
+from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS
+from gpu_worker.numbers import is_ascii_number, parse_int
 
 from bot.answers import (
     BalanceAnswer,
+    CardAnswer,
     CommunityRef,
+    ConfigAnswer,
+    GiftAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -34,17 +41,22 @@ from bot.answers import (
     OddsAnswer,
     OrderAnswer,
     OrderView,
+    ProfileAnswer,
     PullAnswer,
+    SeasonLeaderboardAnswer,
     ServiceError,
     ShownKey,
+    StreakAnswer,
     TopupAnswer,
     UserRef,
 )
+from bot.results import one_in_text
 from bot.service import Service
 
 PLATFORM = "console"
 _PUBKEY = re.compile(r"^(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$")
-_FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy"}
+_FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy", "--anyway": "anyway",
+          "--share": "share"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +65,8 @@ class ParsedCommand:
     args: list[str]
     exact_case: bool
     fuzzy: bool
+    anyway: bool = False   # /pull: pull even an easy pattern (one a pull matches fully more often than not)
+    share: bool = False    # /profile: show it to everyone here
 
 
 def parse_line(line: str) -> ParsedCommand | None:
@@ -75,24 +89,32 @@ def parse_line(line: str) -> ParsedCommand | None:
         if word.lower() in _FLAGS:
             flags[_FLAGS[word.lower()]] = True
         elif word.startswith("--"):
-            raise ServiceError("bad_command", f"unknown option {word!r}: the options are --exact-case and --fuzzy")
+            raise ServiceError("bad_command", f"unknown option {word[:30]!r}: the options are --exact-case, --fuzzy, "
+                                              "--anyway (/pull) and --share (/profile)")
         else:
             args.append(word)
-    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"])
+    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"])
 
 
 def split_pull_args(args: list[str]) -> tuple[str, str, int]:
     """pattern words, then an optional format, then an optional count (read from the right)."""
     rest = list(args)
     count = 1
-    if len(rest) >= 2 and rest[-1].isdigit():
-        count = int(rest.pop())
+    if len(rest) >= 2 and (is_ascii_number(rest[-1]) or (rest[-1].isdigit() and rest[-1] not in FORMATS)):
+        count = _number(rest.pop(), what="the count (1 or 10)", minimum=1, maximum=10)
     fmt = "btc"
     if len(rest) >= 2 and rest[-1].lower() in FORMATS:
         fmt = rest.pop().lower()
     if not rest:
         raise ServiceError("bad_pattern", "give a pattern: /pull <pattern> [format] [count], e.g. /pull ^Love btc 10")
     return " ".join(rest), fmt, count
+
+
+def _number(text: str, *, what: str, minimum: int, maximum: int) -> int:
+    try:
+        return parse_int(text, what=what, minimum=minimum, maximum=maximum)
+    except VanikeysError as exc:
+        raise ServiceError(exc.code, exc.message) from None
 
 
 def split_order_args(args: list[str]) -> tuple[str, str, str | None]:
@@ -129,6 +151,8 @@ def to_json(value: Any) -> Any:
         return [to_json(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes):
+        return {"bytes": len(value)}  # a card image: its size, not its pixels
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -139,7 +163,27 @@ def highlight(key: ShownKey) -> str:
 
 
 def _one_in(x: float) -> str:
-    return "1 in more than 1e300" if x >= 1e300 else f"1 in {x:,.0f}" if x >= 10 else f"1 in {x:,.2f}"
+    return one_in_text(x).removesuffix(" pulls")
+
+
+def _badge(key: ShownKey) -> str:
+    return " ✨ full match" if key.full else ""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def render_pull_done(answer: PullAnswer) -> str:
+    """After the reveal: what it cost and where the key went (private: the console is the user's own screen)."""
+    paid = f"{answer.tokens_spent} tokens" + (f" + {_plural(answer.free_pulls_used, 'free pull')}"
+                                              if answer.free_pulls_used else "")
+    return f"  cost {paid}; balance {answer.balance_after}; {answer.delivery_note}"
+
+
+def render_pull_reveal(answer: PullAnswer) -> str:
+    """The reveal: keys best first, the badge, a new personal best, the streak (the cost line comes after)."""
+    return render(answer).rsplit("\n", 1)[0]
 
 
 def render(answer: Any) -> str:
@@ -147,9 +191,32 @@ def render(answer: Any) -> str:
         lines = [f"{answer.user.label} pulled {answer.pattern!r} ({answer.format_title}), {answer.keys_checked:,} keys:"]
         for i, key in enumerate(answer.keys):
             star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
-            lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} ({_one_in(key.one_in_pulls)} pulls)")
-        paid = f"{answer.tokens_spent} tokens" + (f" + {answer.free_pulls_used} free pulls" if answer.free_pulls_used else "")
-        lines.append(f"  cost {paid}; balance {answer.balance_after}; {answer.delivery_note}")
+            lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
+                         f"({_one_in(key.one_in_pulls)} pulls){_badge(key)}")
+        if answer.is_new_personal_best:
+            lines.append("  NEW personal best for this pattern!")
+        if answer.streak is not None and answer.streak.days:
+            lines.append(f"  {answer.streak.message}")
+        lines.append(render_pull_done(answer))
+        return "\n".join(lines)
+    if isinstance(answer, ConfigAnswer):
+        return "\n".join([answer.message, *answer.lines])
+    if isinstance(answer, GiftAnswer):
+        return answer.message
+    if isinstance(answer, StreakAnswer):
+        return answer.message + (f" (best {answer.best_days} days, days in {answer.time_zone})" if answer.best_days else "")
+    if isinstance(answer, SeasonLeaderboardAnswer):
+        head = f"season {answer.season} (until {answer.ends_at:%Y-%m-%d %H:%M %Z})"
+        if not answer.entries:
+            return f"{head}: no pulls yet this season: be the first with /pull"
+        return "\n".join([head] + [f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} "
+                                    f"({_one_in(e.key.one_in_pulls)} pulls)" for e in answer.entries])
+    if isinstance(answer, ProfileAnswer):
+        rank = f"#{answer.season_rank}" if answer.season_rank else "unranked"
+        lines = [f"{answer.user.label}: {_plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
+                 f"season {answer.season}: {rank}"]
+        lines += [f"  {highlight(p.key)} {p.key.tier} ({_one_in(p.key.one_in_pulls)} pulls){_badge(p.key)} "
+                  f"for {p.pattern!r}" for p in answer.best_pulls]
         return "\n".join(lines)
     if isinstance(answer, OddsAnswer):
         price = f"order price {answer.order_price} tokens (about {answer.order_expected_s:,.0f} s)" \
@@ -184,6 +251,10 @@ def render(answer: Any) -> str:
     if isinstance(answer, HelpAnswer):
         lines = [f"{c.usage:<38} {c.summary}" for c in answer.commands]
         lines.append(f"{'/grant <user> <tokens>':<38} console admin: add tokens")
+        lines.append(f"{'/gift <user> <tokens>':<38} give some of your tokens to someone")
+        lines.append(f"{'/config [<setting> <value>]':<38} this community's settings (the console is its admin)")
+        lines.append(f"{'/streak, /season, /profile [--share]':<38} your streak, this week's leaderboard, your profile")
+        lines.append(f"{'/card [pull id]':<38} save a card image of your latest (or that) pull")
         return "\n".join(lines + list(answer.notes))
     if isinstance(answer, KeyDelivery):
         lines = [f"[private] for this user only: {answer.kind} {answer.job_id} ({answer.format_id}, {answer.pattern!r})"]
@@ -201,10 +272,11 @@ class ConsoleFrontEnd:
 
     platform = PLATFORM
 
-    def __init__(self, out: TextIO, *, as_json: bool, interactive: bool) -> None:
+    def __init__(self, out: TextIO, *, as_json: bool, interactive: bool, owner: UserRef | None = None) -> None:
         self.out = out
         self.as_json = as_json
         self.interactive = interactive
+        self.owner = owner  # the one person at this terminal: nobody else's keys or notices appear here
 
     def emit(self, kind: str, value: Any, *, private: bool = False, to: UserRef | None = None) -> None:
         if self.as_json:
@@ -214,7 +286,8 @@ class ConsoleFrontEnd:
             payload["data"] = to_json(value)
             self.out.write(json.dumps(payload) + "\n")
         else:
-            text = value if isinstance(value, str) else render(value)
+            text = (value if isinstance(value, str) else render_pull_reveal(value) if kind == "pull_reveal"
+                    else render(value))
             prefix = f"(private to {to.user_id}) " if private and to is not None else ""
             self.out.write(prefix + text + "\n")
         self.out.flush()
@@ -226,27 +299,39 @@ class ConsoleFrontEnd:
             self.out.write(f"error: {err.message}\n")
         self.out.flush()
 
-    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+    def _is_mine(self, user: UserRef) -> bool:
+        return self.owner is None or user.key == self.owner.key
+
+    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool | None:
+        if not self._is_mine(user):
+            return None  # someone else's key: it waits, untouched, for their own console
         self.emit("private_delivery", delivery, private=True, to=user)
         return True
 
     async def order_progress(self, order: OrderView) -> None:
-        if self.interactive or self.as_json:
+        if (self.interactive or self.as_json) and self._is_mine(order.user):
             self.emit("order_progress", order)
 
     async def order_finished(self, order: OrderView) -> None:
-        self.emit("order_finished", order)
+        if self._is_mine(order.user):
+            self.emit("order_finished", order)
 
     async def notify(self, user: UserRef, text: str) -> None:
-        self.emit("notice", text, private=True, to=user)
+        if self._is_mine(user):
+            self.emit("notice", text, private=True, to=user)
 
 
 class ConsoleSession:
-    def __init__(self, service: Service, frontend: ConsoleFrontEnd, user: UserRef, community: CommunityRef | None) -> None:
+    def __init__(self, service: Service, frontend: ConsoleFrontEnd, user: UserRef, community: CommunityRef | None,
+                 *, cards_dir: Path | None = None) -> None:
         self.service = service
         self.frontend = frontend
         self.user = user
         self.community = community
+        self.cards_dir = cards_dir or Path("vanikeys-cards")
+        self._session_id = uuid.uuid4().hex[:12]
+        self._gifts = 0
+        self._revealed: set[str] = set()
 
     async def handle(self, line: str) -> bool:
         """Run one line; False when the session should end."""
@@ -257,16 +342,36 @@ class ConsoleSession:
             if command.name in ("quit", "exit"):
                 return False
             kind, answer = await self._dispatch(command)
-            self.frontend.emit(kind, answer)
+            if kind == "pull" and not self.frontend.as_json and answer.job_id in self._revealed:
+                self.frontend.emit(kind, render_pull_done(answer))  # the reveal above showed the keys
+            else:
+                self.frontend.emit(kind, answer)
         except ServiceError as err:
             self.frontend.error(err)
         return True
+
+    async def _reveal(self, answer: PullAnswer) -> None:
+        """The reveal comes before the private key (the service delivers after this returns)."""
+        self._revealed.add(answer.job_id)
+        self.frontend.emit("pull_reveal", answer)
+
+    def _save_card(self, card: CardAnswer) -> str:
+        path = self.cards_dir / card.filename
+        self.cards_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(card.png)
+        return f"card for {card.key.identifier} ({card.key.tier}) saved to {path}"
 
     async def _dispatch(self, c: ParsedCommand) -> tuple[str, Any]:
         s, user = self.service, self.user
         if c.name == "pull":
             pattern, fmt, count = split_pull_args(c.args)
-            return "pull", await s.pull(user, self.community, pattern, fmt, count, exact_case=c.exact_case, fuzzy=c.fuzzy)
+            try:
+                return "pull", await s.pull(user, self.community, pattern, fmt, count, exact_case=c.exact_case,
+                                            fuzzy=c.fuzzy, allow_easy=c.anyway, on_reveal=self._reveal)
+            except ServiceError as err:
+                if err.code == "easy_pattern":
+                    raise ServiceError(err.code, f"{err.message} (add --anyway)") from None
+                raise
         if c.name == "order":
             pattern, fmt, pubkey = split_order_args(c.args)
             return "order", await s.order(user, self.community, pattern, fmt, pubkey, exact_case=c.exact_case,
@@ -288,10 +393,39 @@ class ConsoleSession:
         if c.name == "help":
             return "help", s.help()
         if c.name == "grant":
-            if len(c.args) != 2 or not re.fullmatch(r"\d{1,13}", c.args[1]):
+            if len(c.args) != 2:
                 raise ServiceError("bad_command", "usage: /grant <user> <tokens>, e.g. /grant alice 100")
-            balance = await s.grant(UserRef(PLATFORM, c.args[0], c.args[0]), int(c.args[1]))
-            return "grant", f"{c.args[0]} now has {balance} tokens"
+            tokens = _number(c.args[1], what="the tokens to grant", minimum=1, maximum=10**12)
+            balance = await s.grant(UserRef(PLATFORM, c.args[0], c.args[0]), tokens)
+            return "grant", f"granted {tokens:,} tokens to {c.args[0]}; balance now {balance:,}"
+        if c.name == "gift":
+            if len(c.args) != 2:
+                raise ServiceError("bad_command", "usage: /gift <user> <tokens>, e.g. /gift bob 10")
+            tokens = _number(c.args[1], what="the tokens to gift", minimum=1, maximum=10**9)
+            self._gifts += 1
+            key = f"console:{self._session_id}:{self._gifts}"
+            return "gift", await s.gift(user, UserRef(PLATFORM, c.args[0], c.args[0]), tokens, idempotency_key=key)
+        if c.name == "config":
+            if not c.args:
+                return "config", await s.config(user, self.community, is_admin=True)
+            if len(c.args) != 2:
+                raise ServiceError("bad_command", "usage: /config [<setting> <value>], e.g. /config pulls off")
+            return "config", await s.configure(user, self.community, c.args[0], c.args[1], is_admin=True,
+                                               label=c.args[1])
+        if c.name == "profile":
+            self._no_args(c)
+            return "profile", await s.profile(user, self.community, share=c.share)
+        if c.name == "streak":
+            self._no_args(c)
+            return "streak", await s.streak(user)
+        if c.name == "season":
+            self._no_args(c)
+            return "season", await s.season_leaderboard(self.community)
+        if c.name == "card":
+            if len(c.args) > 1:
+                raise ServiceError("bad_command", "usage: /card [pull id]; without an id, your latest pull")
+            card = await s.card(user, self.community, c.args[0] if c.args else None)
+            return "card", self._save_card(card)
         raise ServiceError("bad_command", f"unknown command /{c.name}: try /help")
 
     @staticmethod
@@ -305,9 +439,9 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() and not as_json
-    frontend = ConsoleFrontEnd(stdout, as_json=as_json, interactive=interactive)
-    service.register_frontend(frontend)
     user = UserRef(PLATFORM, user_name, user_name)
+    frontend = ConsoleFrontEnd(stdout, as_json=as_json, interactive=interactive, owner=user)
+    service.register_frontend(frontend, only_user=user)
     community = CommunityRef(PLATFORM, community_name, community_name) if community_name else None
     session = ConsoleSession(service, frontend, user, community)
     if interactive:
@@ -316,7 +450,7 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
         line = await asyncio.to_thread(_read_line, stdin, "> " if interactive else None)
         if line is None or not await session.handle(line):
             break
-    await service.jobs.wait_idle()  # orders placed here finish (and are delivered) before the console exits
+    await service.wait_idle()  # orders placed here, and keys waiting for this user, are delivered before exit
     return 0
 
 

@@ -101,4 +101,41 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX vault_identifier ON vault (identifier)",
     ],
+    # community (helper `community`): per-community settings and every settled pull's best, for
+    # personal bests, streaks, weekly seasons and profiles. local_day and season are in the
+    # operator's time zone at the time of the pull.
+    [
+        """CREATE TABLE community_settings (
+            platform TEXT NOT NULL,
+            community_id TEXT NOT NULL,
+            pull_channel TEXT,
+            pull_channel_label TEXT NOT NULL DEFAULT '',
+            announce_channel TEXT,
+            announce_channel_label TEXT NOT NULL DEFAULT '',
+            pulls_allowed INTEGER NOT NULL DEFAULT 1,
+            free_pulls_per_day INTEGER,
+            updated_by TEXT NOT NULL DEFAULT '',
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (platform, community_id)
+        )""",
+        """CREATE TABLE pull_bests (
+            job_id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            community_platform TEXT,
+            community_id TEXT,
+            community_title TEXT NOT NULL DEFAULT '',
+            family TEXT NOT NULL,
+            pattern TEXT NOT NULL,
+            best_key TEXT NOT NULL,
+            best_one_in REAL NOT NULL,
+            local_day TEXT NOT NULL,
+            season TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX pull_bests_family ON pull_bests (platform, user_id, family)",
+        "CREATE INDEX pull_bests_season ON pull_bests (community_platform, community_id, season, best_one_in)",
+        "CREATE INDEX pull_bests_day ON pull_bests (platform, user_id, local_day)",
+    ],
 ]

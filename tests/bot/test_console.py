@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pty
+import random
 import select
 import signal
 import socket
@@ -57,25 +58,26 @@ async def run_lines(app: App, lines: list[str], *, as_json: bool, user: str = "e
 
 
 async def test_json_mode_one_object_per_reply_and_private_deliveries_marked(app: App) -> None:
-    lines = await run_lines(app, ["/grant erin 5", "/pull ab", "/balance", "/pull ab btc 3", "/nope", "/balance extra",
+    lines = await run_lines(app, ["/grant erin 5", "/pull ab --anyway", "/balance", "/pull ab btc 3", "/nope", "/balance extra",
                                   "/grant erin lots", "/leaderboard", "/history", "/odds ^ab", "/topup", "/keys", "/help"],
                             as_json=True)
     replies = [json.loads(line) for line in lines]
     kinds = [r["type"] for r in replies]
-    assert kinds == ["grant", "private_delivery", "pull", "balance", "error", "error", "error", "error", "leaderboard",
-                     "history", "odds", "topup", "keys", "help"]
-    delivery = replies[1]
+    # the reveal, then the private key, then the final answer (delivered)
+    assert kinds == ["grant", "pull_reveal", "private_delivery", "pull", "balance", "error", "error", "error", "error",
+                     "leaderboard", "history", "odds", "topup", "keys", "help"]
+    reveal, delivery, pull = replies[1]["data"], replies[2], replies[3]["data"]
+    assert reveal["delivered"] is False and pull["delivered"] is True
     assert delivery["private"] is True and delivery["to"] == "erin" and delivery["data"]["secrets"][0]["value"]
     assert all(r["private"] is False for r in replies if r["type"] != "private_delivery")
-    pull = replies[2]["data"]
-    assert pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"]
-    assert replies[3]["data"]["tokens"] == 4
-    assert [r["code"] for r in replies[4:8]] == ["bad_count", "bad_command", "bad_command", "bad_command"]
-    assert replies[8]["data"]["entries"][0]["user"]["user_id"] == "erin"
+    assert pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"] == reveal["keys"][0]["identifier"]
+    assert replies[4]["data"]["tokens"] == 4
+    assert [r["code"] for r in replies[5:9]] == ["bad_count", "bad_command", "bad_command", "bad_number"]
+    assert replies[9]["data"]["entries"][0]["user"]["user_id"] == "erin"
 
 
 async def test_text_mode_marks_private_lines_and_highlights(app: App) -> None:
-    lines = await run_lines(app, ["/grant erin 1", "/pull ab", "/pull ab"], as_json=False)
+    lines = await run_lines(app, ["/grant erin 1", "/pull ab --anyway", "/pull ab --anyway"], as_json=False)
     private = [line for line in lines if "[private]" in line]
     assert private and all(line.startswith("[private]") or line.startswith("(private to erin)") for line in private)
     assert any("[" in line and "]" in line and "/1" not in line for line in lines if line.startswith("  1"))
@@ -198,3 +200,87 @@ def test_the_interactive_console_prompts_answers_and_leaves(tmp_path: Path) -> N
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+# --- one person's screen, hostile numbers, the community commands ------------------------
+
+
+async def test_startup_shows_only_the_console_users_own_pending_keys(tmp_path: Path) -> None:
+    from bot.answers import UserRef
+    from bot.app import create_app
+
+    from .conftest import small_settings
+
+    settings = small_settings(tmp_path)
+    bob = UserRef("console", "bob", "bob")
+    async with create_app(settings) as app:  # no front end running: bob's key waits in the vault
+        await app.service.grant(bob, 2)
+        pulled = await app.service.pull(bob, None, "^ab")
+        assert not pulled.delivered
+    async with create_app(settings) as app:
+        erin_sees = await run_lines(app, ["/balance"], as_json=True, user="erin")
+        await app.jobs.wait_idle()
+    assert [json.loads(line)["type"] for line in erin_sees] == ["balance"]
+    assert pulled.best.identifier not in "".join(erin_sees)
+    async with create_app(settings) as app:
+        bob_sees = [json.loads(line) for line in await run_lines(app, ["/balance"], as_json=True, user="bob")]
+    [delivery] = [r for r in bob_sees if r["type"] == "private_delivery"]
+    assert delivery["to"] == "bob" and delivery["data"]["secrets"][0]["identifier"] == pulled.best.identifier
+
+
+async def test_unicode_digits_get_one_line_and_grant_nothing(app: App) -> None:
+    lines = await run_lines(app, ["/grant erin 5", "/pull ab btc ²", "/grant bob ٣", "/grant bob 1e3", "/balance"],
+                            as_json=False)
+    assert lines[0] == "granted 5 tokens to erin; balance now 5"
+    assert lines[1].startswith("error: ") and "'²' is not a number" in lines[1]
+    assert lines[2].startswith("error: ") and "'٣' is not a number" in lines[2]
+    assert lines[3].startswith("error: ") and "not a number" in lines[3]
+    assert lines[4].startswith("erin: 5 tokens") and len(lines) == 5
+    from bot.answers import UserRef
+
+    assert (await app.service.balance(UserRef("console", "bob"))).tokens == 0
+
+
+async def test_the_community_commands_at_the_console(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    lines = await run_lines(app, ["/grant erin 20", "/gift bob 5", "/gift erin 1", "/gift bob ²", "/config",
+                                  "/config pulls off", "/pull ^ab", "/config pulls on", "/pull ^ab", "/streak",
+                                  "/season", "/profile --share", "/card", "/help"], as_json=True)
+    replies = [json.loads(line) for line in lines]
+    by_type: dict[str, list[dict]] = {}
+    for reply in replies:
+        by_type.setdefault(reply["type"], []).append(reply)
+    gift = by_type["gift"][0]["data"]
+    assert gift["applied"] and gift["balance_after"] == 15 and gift["recipient"]["user_id"] == "bob"
+    assert [e["code"] for e in by_type["error"]] == ["bad_gift", "bad_number", "pulls_disabled"]
+    configs = [r["data"] for r in by_type["config"]]
+    assert configs[0]["changed"] is None and configs[1]["config"]["pulls_allowed"] is False
+    assert configs[2]["config"]["pulls_allowed"] is True
+    [reveal] = by_type["pull_reveal"]
+    card_png = reveal["data"]["card_png"]
+    assert card_png is None or card_png["bytes"] > 1000  # JSON carries a card's size, never its pixels
+    assert by_type["streak"][0]["data"]["days"] == 1
+    assert by_type["season"][0]["data"]["entries"][0]["user"]["user_id"] == "erin"
+    profile = by_type["profile"][0]["data"]
+    assert profile["share"] is True and profile["total_pulls"] == 1 and profile["season_rank"] == 1
+    [card] = by_type["card"]
+    saved = Path(card["data"].rsplit(" saved to ", 1)[1])
+    assert (tmp_path / saved).is_file() and (tmp_path / saved).read_bytes().startswith(b"\x89PNG")
+
+
+async def test_random_unicode_and_numbers_never_break_the_console(app: App) -> None:
+    rng = random.Random(13)
+    alphabet = "ab1 ²٣٤⁵①½-+.e^$?'\t" + "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(60))
+    commands = ["/pull", "/grant", "/gift", "/config", "/card", "/odds", "/profile", "/topup", "/streak", "/season"]
+    lines = []
+    for _ in range(150):
+        words = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 6))) for _ in range(rng.randrange(0, 4))
+        ]
+        lines.append(" ".join([rng.choice(commands), *words]))
+    replies = [json.loads(line) for line in await run_lines(app, lines, as_json=True)]
+    answered = [r for r in replies if r["type"] not in ("pull_reveal", "private_delivery", "notice")]
+    assert len(answered) == len(lines)  # one reply per line, none lost to an exception
+    for reply in answered:
+        if reply["type"] == "error":
+            assert reply["message"] and "\n" not in reply["message"] and "Traceback" not in reply["message"]

@@ -74,7 +74,7 @@ async def check_invariants(tmp_path: Path, replies: list[dict], *, paid: int, re
 async def test_pull_survives_a_crash_after(step: str, tmp_path: Path) -> None:
     # progress (the "grinding" checkpoint) is reported between steps: give that case a few steps of keys
     budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
-    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab"], crash_at=step, extra=budget)
+    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget)
     assert code == CRASH_EXIT_CODE
     assert not any(r["type"] == "pull" for r in first)  # the crash came before the reply
     code, second = run_console(tmp_path, ["/keys", "/balance"])
@@ -111,7 +111,7 @@ async def test_a_failed_order_is_refunded_exactly_once_across_a_crash_after(step
 
 
 async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path) -> None:
-    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab"], crash_at="found")
+    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at="found")
     assert code == CRASH_EXIT_CODE
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
     env.update(VANIKEYS_DB=str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY=VAULT_KEY,

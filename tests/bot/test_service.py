@@ -54,7 +54,7 @@ async def test_pull_answers_best_key_and_delivers_a_secret_that_derives_it(app: 
 
 async def test_ten_pull_costs_nine_and_returns_ten_keys_in_one_private_message(app: App, frontend: RecordingFrontEnd) -> None:
     await app.service.grant(ALICE, 9)
-    answer = await app.service.pull(ALICE, None, "xy", "trx", 10)
+    answer = await app.service.pull(ALICE, None, "xy", "trx", 10, allow_easy=True)
     assert answer.count == 10 and len(answer.keys) == 10 and answer.tokens_spent == 9 and answer.balance_after == 0
     best = answer.best
     assert all(best.one_in_pulls >= k.one_in_pulls for k in answer.keys)
@@ -69,13 +69,13 @@ async def test_free_daily_pulls_come_first(tmp_path) -> None:
     async with create_app(small_settings(tmp_path, free_pulls_per_day=2, pull_price=5)) as app:
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
-        first = await app.service.pull(ALICE, None, "a")
+        first = await app.service.pull(ALICE, None, "a", allow_easy=True)
         assert (first.tokens_spent, first.free_pulls_used) == (0, 1)
         balance = await app.service.balance(ALICE)
         assert (balance.free_pulls_left, balance.tokens, balance.ten_pull_price) == (1, 0, 45)
-        await app.service.pull(ALICE, None, "a")
+        await app.service.pull(ALICE, None, "a", allow_easy=True)
         with pytest.raises(ServiceError) as err:
-            await app.service.pull(ALICE, None, "a")
+            await app.service.pull(ALICE, None, "a", allow_easy=True)
         assert err.value.code == "insufficient_tokens" and "/topup" in err.value.message
 
 
@@ -83,7 +83,7 @@ async def test_closed_dms_keep_the_key_for_keys(app: App) -> None:
     closed = RecordingFrontEnd(dms_open=False)
     app.service.register_frontend(closed)
     await app.service.grant(ALICE, 1)
-    answer = await app.service.pull(ALICE, GUILD, "zz")
+    answer = await app.service.pull(ALICE, GUILD, "zz", allow_easy=True)
     assert not answer.delivered and "/keys" in answer.delivery_note
     still = await app.service.keys(ALICE)
     assert still.undelivered == (answer.job_id,) and "open your direct messages" in still.message
@@ -175,7 +175,7 @@ async def test_a_forged_worker_result_is_refused_and_the_pull_refunded(settings:
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 3)
         with pytest.raises(ServiceError) as err:
-            await app.service.pull(ALICE, None, "ab")
+            await app.service.pull(ALICE, None, "ab", allow_easy=True)
         assert err.value.code == "grind_failed" and "refunded 1 tokens" in err.value.message
         assert fe.deliveries == []
         assert (await app.service.balance(ALICE)).tokens == 3
@@ -201,9 +201,9 @@ async def test_a_replayed_worker_result_is_never_handed_to_a_second_person(setti
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 3)
         await app.service.grant(BOB, 3)
-        first = await app.service.pull(ALICE, None, "ab")
+        first = await app.service.pull(ALICE, None, "ab", allow_easy=True)
         with pytest.raises(ServiceError) as err:
-            await app.service.pull(BOB, None, "ab")
+            await app.service.pull(BOB, None, "ab", allow_easy=True)
         assert err.value.code == "grind_failed" and "already handed out" in err.value.message
         assert [user for user, _ in fe.deliveries] == [ALICE]
         assert fe.deliveries[0][1].secrets[0].identifier == first.keys[0].identifier
@@ -218,8 +218,8 @@ async def test_payments_credit_once_claw_back_into_debt_and_freeze(app: App, fro
     assert sum(o.applied for o in outcomes) == 1
     assert (await app.service.balance(ALICE)).tokens == 10
     assert frontend.notices == [(UserRef("test", "alice"), "10 tokens have arrived")]
-    await app.service.pull(ALICE, None, "a")
-    await app.service.pull(ALICE, None, "a")
+    await app.service.pull(ALICE, None, "a", allow_easy=True)
+    await app.service.pull(ALICE, None, "a", allow_easy=True)
     back = LedgerInstruction(platform="test", user_id="alice", tokens=-10, idempotency_key="stripe:refund:re_1",
                              reason="refund", notice="refunded", stripe_id="re_1")
     out = await app.service.apply_instruction(back)
@@ -228,7 +228,7 @@ async def test_payments_credit_once_claw_back_into_debt_and_freeze(app: App, fro
     balance = await app.service.balance(ALICE)
     assert balance.frozen and balance.debt == 2
     with pytest.raises(ServiceError) as err:
-        await app.service.pull(ALICE, None, "a")
+        await app.service.pull(ALICE, None, "a", allow_easy=True)
     assert err.value.code == "account_frozen"
     with pytest.raises(ServiceError):
         await app.service.order(ALICE, None, "^a", "btc")
@@ -236,7 +236,7 @@ async def test_payments_credit_once_claw_back_into_debt_and_freeze(app: App, fro
                              reason="purchase", notice="5 tokens", stripe_id="cs_2")
     settled = await app.service.apply_instruction(more)
     assert (settled.debt, settled.balance) == (0, 3)
-    await app.service.pull(ALICE, None, "a")
+    await app.service.pull(ALICE, None, "a", allow_easy=True)
     assert await app.ledger.audit() == []
 
 
@@ -263,10 +263,10 @@ async def test_history_and_leaderboard_per_community(app: App, frontend: Recordi
     await app.service.grant(ALICE, 5)
     await app.service.grant(BOB, 5)
     other = CommunityRef("test", "guild-2", "Two")
-    a = await app.service.pull(ALICE, GUILD, "ab")
-    b = await app.service.pull(BOB, GUILD, "ab")
-    await app.service.pull(ALICE, GUILD, "ab")
-    c = await app.service.pull(BOB, other, "cd")
+    a = await app.service.pull(ALICE, GUILD, "ab", allow_easy=True)
+    b = await app.service.pull(BOB, GUILD, "ab", allow_easy=True)
+    await app.service.pull(ALICE, GUILD, "ab", allow_easy=True)
+    c = await app.service.pull(BOB, other, "cd", allow_easy=True)
     board = await app.service.leaderboard(GUILD)
     assert sorted(e.user.user_id for e in board.entries) == ["alice", "bob"]
     assert [e.rank for e in board.entries] == [1, 2]

@@ -37,12 +37,12 @@ async def test_no_secret_in_the_database_files_or_the_logs(tmp_path: Path, caplo
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 100)
         for fmt, pattern in (("btc", "ab"), ("did", "cd"), ("eth", "ef"), ("trx", "gh")):
-            await app.service.pull(ALICE, GUILD, pattern, fmt, 10 if fmt == "btc" else 1)
+            await app.service.pull(ALICE, GUILD, pattern, fmt, 10 if fmt == "btc" else 1, allow_easy=True)
         await app.service.order(ALICE, None, "^a", "eth")
         await app.jobs.wait_idle()
         closed = RecordingFrontEnd(dms_open=False)
         app.service.register_frontend(closed)
-        await app.service.pull(ALICE, GUILD, "zz", "btc")  # undelivered: stays (encrypted) in the vault
+        await app.service.pull(ALICE, GUILD, "zz", "btc", allow_easy=True)  # undelivered: stays (encrypted) in the vault
         for _, delivery in fe.deliveries:
             for item in delivery.secrets:
                 secrets_seen.append((item.value, item.export_kind))
@@ -66,7 +66,7 @@ async def test_the_key_file_is_created_private_and_reused(tmp_path: Path) -> Non
         fe = RecordingFrontEnd(dms_open=False)
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 1)
-        pulled = await app.service.pull(ALICE, None, "ab")
+        pulled = await app.service.pull(ALICE, None, "ab", allow_easy=True)
     key_file = settings.resolved_vault_key_file
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     async with create_app(settings) as app:  # the same key opens what the first run sealed
@@ -83,8 +83,8 @@ async def test_a_wrong_key_or_a_swapped_row_does_not_open(tmp_path: Path) -> Non
     async with create_app(settings) as app:
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
         await app.service.grant(ALICE, 2)
-        first = await app.service.pull(ALICE, None, "ab")
-        second = await app.service.pull(ALICE, None, "cd")
+        first = await app.service.pull(ALICE, None, "ab", allow_easy=True)
+        second = await app.service.pull(ALICE, None, "cd", allow_easy=True)
         wrong = Vault(app.db, bytes(32), grace_s=0)
         with pytest.raises(VaultError, match="VANIKEYS_VAULT_KEY"):
             await wrong.open_job(first.job_id)
@@ -101,9 +101,9 @@ async def test_delivered_secrets_are_purged_after_the_grace_period_undelivered_n
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 2)
-        delivered = await app.service.pull(ALICE, None, "ab")
+        delivered = await app.service.pull(ALICE, None, "ab", allow_easy=True)
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
-        kept = await app.service.pull(ALICE, None, "cd")
+        kept = await app.service.pull(ALICE, None, "cd", allow_easy=True)
         assert await app.vault.purge() == 0  # within the grace period
         assert await app.vault.purge(now=time.time() + 3601) == 1
         assert await app.vault.open_job(delivered.job_id) == []

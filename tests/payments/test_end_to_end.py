@@ -101,7 +101,7 @@ async def test_purchase_replayed_100_times_concurrently_credits_once(stack: Stac
 
 async def test_refund_after_spending_records_debt_freezes_and_a_top_up_settles(stack: Stack) -> None:
     charge = await stack.buy("100")
-    await stack.app.service.pull(BUYER, None, "ab")                    # a real pull: 10 tokens
+    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)                    # a real pull: 10 tokens
     assert await stack.account() == (90, 0)
     stack.fake.add_refund(charge, 99)
     refunded = event_json("charge.refunded", stack.fake.charges[charge])
@@ -111,7 +111,7 @@ async def test_refund_after_spending_records_debt_freezes_and_a_top_up_settles(s
     balance = await stack.app.service.balance(BUYER)
     assert (balance.tokens, balance.debt, balance.frozen) == (0, 10, True)
     with pytest.raises(ServiceError) as frozen:
-        await stack.app.service.pull(BUYER, None, "ab")
+        await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)
     assert frozen.value.code == "account_frozen"
     refund_notices = [text for _, text in stack.frontend.notices if text.startswith("Your payment was refunded")]
     assert len(refund_notices) == 1  # ten deliveries of the event, one notice
@@ -119,14 +119,14 @@ async def test_refund_after_spending_records_debt_freezes_and_a_top_up_settles(s
 
     await stack.buy("100")
     assert await stack.account() == (90, 0)
-    await stack.app.service.pull(BUYER, None, "ab")
+    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)
     assert await stack.account() == (80, 0)
     assert await stack.app.ledger.audit() == []
 
 
 async def test_a_failed_refund_gives_back_exactly_what_it_took_through_the_real_ledger(stack: Stack) -> None:
     charge = await stack.buy("100")
-    await stack.app.service.pull(BUYER, None, "ab")                    # 10 tokens spent
+    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)                    # 10 tokens spent
     refund = stack.fake.add_refund(charge, 99)
     await post_event(stack.http, stack.hook.url, event_json("charge.refunded", stack.fake.charges[charge]))
     assert await stack.account() == (0, 10)                             # 90 from the balance, 10 owed

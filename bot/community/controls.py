@@ -1,0 +1,121 @@
+"""Per-community settings (pull channel, announcement channel, pulls on/off, free-pull override), in the database.
+
+Who may change them is the front end's knowledge (Discord `manage_guild`,
+Telegram group admins); the service passes `is_admin` and refuses others
+before anything here runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
+
+from bot.answers import CommunityConfig, CommunityRef, ServiceError, UserRef
+from bot.storage import Database
+
+MAX_CHANNEL_CHARS = 100
+MAX_LABEL_CHARS = 100
+CLEAR_WORDS = ("none", "off", "clear", "default", "-")
+ON_WORDS = ("on", "yes", "true", "1", "allow", "allowed")
+OFF_WORDS = ("off", "no", "false", "0", "deny", "disallow")
+
+SETTINGS: dict[str, str] = {
+    "pull_channel": "the only channel where pulls run (a channel, or none for anywhere)",
+    "announce_channel": "where Epic and rarer pulls are also announced (a channel, or none)",
+    "pulls": "whether pulls are allowed here at all (on or off)",
+    "free_pulls": "free pulls a day for pulls here, at most the operator's daily free pulls (a number, or default)",
+}
+
+
+def default_config(community: CommunityRef, operator_free_pulls: int) -> CommunityConfig:
+    return CommunityConfig(community=community, pull_channel=None, pull_channel_label="", announce_channel=None,
+                           announce_channel_label="", pulls_allowed=True, free_pulls_per_day=None,
+                           operator_free_pulls=operator_free_pulls)
+
+
+async def load_config(db: Database, community: CommunityRef, operator_free_pulls: int) -> CommunityConfig:
+    row = await db.fetchone(
+        "SELECT * FROM community_settings WHERE platform = ? AND community_id = ?",
+        (community.platform, community.community_id),
+    )
+    if row is None:
+        return default_config(community, operator_free_pulls)
+    return CommunityConfig(
+        community=community, pull_channel=row["pull_channel"], pull_channel_label=row["pull_channel_label"],
+        announce_channel=row["announce_channel"], announce_channel_label=row["announce_channel_label"],
+        pulls_allowed=bool(row["pulls_allowed"]), free_pulls_per_day=row["free_pulls_per_day"],
+        operator_free_pulls=operator_free_pulls,
+    )
+
+
+async def save_setting(db: Database, community: CommunityRef, admin: UserRef, setting: str, value: str,
+                       label: str, operator_free_pulls: int) -> str:
+    """Validate and store one setting; returns the one-line description of the change."""
+    name = setting.strip().lower().replace("-", "_") if isinstance(setting, str) else ""
+    if name not in SETTINGS:
+        raise ServiceError("bad_setting", f"{_shown(setting)} is not a setting: use one of {', '.join(SETTINGS)}")
+    text = value.strip() if isinstance(value, str) else ""
+    label = "".join(ch for ch in (label or "") if ch.isprintable()).strip()[:MAX_LABEL_CHARS]
+    columns: dict[str, object]
+    if name in ("pull_channel", "announce_channel"):
+        if not text or text.lower() in CLEAR_WORDS:
+            columns = {name: None, f"{name}_label": ""}
+            change = f"{name} cleared" + (": pulls run in any channel" if name == "pull_channel" else "")
+        else:
+            if len(text) > MAX_CHANNEL_CHARS or not text.isprintable():
+                raise ServiceError("bad_setting", f"{name} takes a channel (or none), not that text")
+            columns = {name: text, f"{name}_label": label}
+            change = f"{name} set to {label or text}"
+    elif name == "pulls":
+        if text.lower() in ON_WORDS:
+            allowed = True
+        elif text.lower() in OFF_WORDS:
+            allowed = False
+        else:
+            raise ServiceError("bad_setting", "pulls takes on or off")
+        columns = {"pulls_allowed": int(allowed)}
+        change = "pulls allowed here" if allowed else "pulls turned off here"
+    else:
+        if not text or text.lower() in CLEAR_WORDS:
+            columns = {"free_pulls_per_day": None}
+            change = f"free pulls back to the operator's {operator_free_pulls} a day"
+        else:
+            try:
+                count = parse_int(text, what="free pulls a day", minimum=0, maximum=operator_free_pulls)
+            except VanikeysError as exc:
+                raise ServiceError("bad_setting", exc.message) from None
+            columns = {"free_pulls_per_day": count}
+            change = f"free pulls here set to {count} a day"
+    await _upsert(db, community, admin, columns)
+    return change
+
+
+async def _upsert(db: Database, community: CommunityRef, admin: UserRef, columns: dict[str, object]) -> None:
+    now = time.time()
+    names = list(columns)
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names)
+    async with db.transaction() as tx:
+        await tx.execute(
+            f"INSERT INTO community_settings (platform, community_id, {', '.join(names)}, updated_by, updated_at) "
+            f"VALUES (?, ?, {', '.join('?' * len(names))}, ?, ?) ON CONFLICT (platform, community_id) DO UPDATE SET "
+            f"{updates}, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (community.platform, community.community_id, *columns.values(), admin.user_id, now),
+        )
+
+
+def describe(config: CommunityConfig) -> tuple[str, ...]:
+    free = (f"{config.effective_free_pulls} a day (override; the operator allows {config.operator_free_pulls})"
+            if config.free_pulls_per_day is not None else f"{config.operator_free_pulls} a day (the operator's default)")
+    return (
+        f"pull_channel: {config.pull_channel_label or config.pull_channel or 'any channel'}",
+        f"announce_channel: {config.announce_channel_label or config.announce_channel or 'none'}",
+        f"pulls: {'on' if config.pulls_allowed else 'off'}",
+        f"free_pulls: {free}",
+    )
+
+
+def _shown(text: object) -> str:
+    shown = str(text)[:30]
+    return repr(shown)

@@ -1,0 +1,103 @@
+"""Reveal cards: a PNG of the expected size, tier colour and highlighted match, never a secret; `vanikeys card`."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import coincurve
+import pytest
+from PIL import Image
+
+from bot.answers import ShownKey
+from bot.cards import HEIGHT, WIDTH, CardSpec, render_card
+from bot.results import TIER_COLOURS, TIER_ORDER, compact_count, one_in_text, shown_key
+from gpu_worker.formats import FORMATS, get_format
+from gpu_worker.odds import odds
+from gpu_worker.patterns import parse_pattern, score
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = 0x5A5A1234DEADBEEF5A5A1234DEADBEEF5A5A1234DEADBEEF5A5A1234DEADBEEF
+
+
+def real_key(format_id: str, pattern_text: str) -> tuple[ShownKey, str]:
+    fmt = get_format(format_id)
+    identifier = fmt.identifier(coincurve.PrivateKey(SECRET.to_bytes(32, "big")).public_key)
+    pattern = parse_pattern(format_id, pattern_text)
+    body = fmt.body(identifier)
+    return shown_key(pattern, odds(pattern), identifier, score(pattern, body), 1 << 28), identifier
+
+
+@pytest.mark.parametrize("format_id", list(FORMATS))
+def test_a_card_is_a_png_of_the_card_size_with_no_secret_in_it(format_id: str) -> None:
+    fmt = get_format(format_id)
+    identifier = fmt.identifier(coincurve.PrivateKey(SECRET.to_bytes(32, "big")).public_key)
+    body = fmt.body(identifier)
+    key, _ = real_key(format_id, f"^{body[:3]} {body[-2:]}$")
+    png = render_card(CardSpec(key, f"^{body[:3]} {body[-2:]}$", "Guild", "alice"))
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
+    assert len(png) < 100_000
+    export = fmt.export_secret(SECRET)
+    for secret_text in {export.value, f"{SECRET:064x}", f"{SECRET:064X}"}:
+        assert secret_text.encode() not in png
+    assert SECRET.to_bytes(32, "big") not in png
+    assert not image.info.get("text") and set(image.info) <= {"dpi", "gamma", "srgb"}  # no metadata at all
+
+
+@pytest.mark.parametrize("tier", TIER_ORDER)
+def test_the_card_wears_its_tier_colour(tier: str) -> None:
+    key = ShownKey("btc", "1LoveXyz3k2ZZabcdefghijk9mnopqrs", ((1, 5),), 4, 4, True, tier, 12_400.0)
+    image = Image.open(io.BytesIO(render_card(CardSpec(key, "^Love")))).convert("RGB")
+    assert image.getpixel((WIDTH // 2, 4)) == TIER_COLOURS[tier]
+
+
+def test_matched_characters_are_highlighted_and_the_rest_are_not() -> None:
+    plain = ShownKey("btc", "1LoveXyz3k2ZZabcdefghijk9mnopqrs", (), 0, 4, False, "Common", 1.0)
+    lit = ShownKey("btc", "1LoveXyz3k2ZZabcdefghijk9mnopqrs", ((1, 5),), 4, 4, True, "Common", 1.0)
+    a = Image.open(io.BytesIO(render_card(CardSpec(plain, "^Love")))).convert("RGB")
+    b = Image.open(io.BytesIO(render_card(CardSpec(lit, "^Love")))).convert("RGB")
+    # the address row differs where "Love" is drawn and nowhere right of the match
+    row = range(110, 165)
+    differing = [x for x in range(WIDTH) if any(a.getpixel((x, y)) != b.getpixel((x, y)) for y in row)]
+    assert differing and max(differing) < WIDTH // 2
+
+
+def test_rarity_is_written_the_way_people_read_it() -> None:
+    assert one_in_text(12_400) == "1 in 12.4K pulls"
+    assert one_in_text(3.2) == "1 in 3.2 pulls" and one_in_text(245) == "1 in 245 pulls"
+    assert one_in_text(2.5e9) == "1 in 2.5B pulls" and compact_count(1e308) == "∞"
+    assert one_in_text(float("inf")).startswith("rarer than")
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_")}
+    env.update(VANIKEYS_BACKEND="python", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "bot.cli", "card", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_vanikeys_card_renders_one_from_the_command_line(tmp_path: Path) -> None:
+    key, identifier = real_key("did", "^ab")
+    out = tmp_path / "mine.png"
+    done = _cli("did", identifier, "^" + identifier[len("did:key:zQ3sh"):][:3], "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{out}: {identifier} 3/3 ") and "full match" in done.stdout
+    assert ":key:" in done.stdout  # printed verbatim, no emoji markup
+    assert Image.open(out).size == (WIDTH, HEIGHT)
+    default = _cli("did", identifier, "^zz", cwd=tmp_path)
+    assert default.returncode == 0 and len(list(tmp_path.glob("vanikeys-did-*.png"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(("btc", "0xabc", "^ab"), "starts with '1'"), (("eth", "0x12", "^zz"), "hex digit"),
+     (("doge", "D123", "^ab"), "btc"), (("btc", "1Lo0ve", "^Lo"), "alphabet")],
+)
+def test_vanikeys_card_refuses_bad_input_in_one_line(tmp_path: Path, args: tuple[str, ...], words: str) -> None:
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
