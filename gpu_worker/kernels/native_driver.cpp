@@ -114,6 +114,25 @@ int vk_test_head_possible(const vk_pattern* pattern, int level, const uint8_t* p
   return vk_head_possible(*pattern, level, vk_payload_head(payload, format == VK_DID ? 2 : 1));
 }
 
+// The batched btc bodies (host lanes) of n <= 6 payloads 0x00 || hash160 || checksum (25 bytes
+// each, back to back): body digits into out (VK_MAX_BODY per key), lengths into lens.
+int vk_test_btc_bodies(uint8_t* out, int* lens, const uint8_t* payloads, int n) {
+#if VK_HOST_LANES
+  uint32_t h[6][5], sums[6];
+  for (int k = 0; k < n; k++) {
+    const uint8_t* p = payloads + 25 * k;
+    for (int i = 0; i < 5; i++)
+      h[k][i] = (uint32_t)p[1 + 4 * i] | ((uint32_t)p[2 + 4 * i] << 8) | ((uint32_t)p[3 + 4 * i] << 16) |
+                ((uint32_t)p[4 + 4 * i] << 24);
+    sums[k] = ((uint32_t)p[21] << 24) | ((uint32_t)p[22] << 16) | ((uint32_t)p[23] << 8) | p[24];
+  }
+  vk_btc_bodies((uint8_t(*)[VK_MAX_BODY])out, lens, (const uint32_t(*)[5])h, sums, n);
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 int vk_sizeof_pattern(void) { return (int)sizeof(vk_pattern); }
 int vk_sizeof_params(void) { return (int)sizeof(vk_scan_params); }
 int vk_sizeof_out(void) { return (int)sizeof(vk_scan_out); }
