@@ -149,7 +149,7 @@ def _runners(backends: list[str], cores: int, explicit: bool, say: Callable[[str
 
 
 # Keys per pull per backend: the bot's GPU default, and about a second's work on a CPU.
-PULL_BUDGET = {"cuda": 1 << 28, "native": 1 << 22, "python": 1 << 16}
+PULL_BUDGET = {"cuda": 1 << 28, "native": 1 << 22, "python": 1 << 15}
 
 
 @dataclass
