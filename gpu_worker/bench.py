@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from .cli import bench_seconds
 from .errors import VanikeysError
 from .formats import FORMATS
 from .grinders.base import FIRST_STEP_KEYS, GrindSession, ScanPlan, timed_step
@@ -68,7 +69,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bench.add_argument("--backend", choices=("all", *BACKENDS), default="all", help="which backend (default: every one available)")
     bench.add_argument("--format", choices=("all", *FORMATS), default="all", help="which format (default: all four)")
     bench.add_argument("--pattern", help="measure this pattern only (default: an anchored prefix and a two-term pattern)")
-    bench.add_argument("--seconds", type=float, default=2.0, help="seconds per measurement (default 2)")
+    bench.add_argument("--seconds", type=bench_seconds, default=2.0, help="seconds per measurement (default 2)")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.set_defaults(func=cmd_bench)
 
