@@ -91,6 +91,8 @@ class Flows:
                 await reveal.show(answer)
             if not answer.delivered:
                 await turn.private(closed_dms_text())
+            if answer.streak is not None and answer.streak.bonus_pulls_today > 0:
+                await turn.private(f"🔥 {answer.streak.message}")
 
         await self._answer(interaction, body, public=not missing, action=PULL, count=count, request=request)
 
