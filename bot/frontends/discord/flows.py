@@ -148,7 +148,7 @@ class Flows:
     async def private(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """An ephemeral answer: render() returns followup.send keyword arguments."""
         async def body(turn: Turn) -> None:
-            await interaction.followup.send(**await render(), ephemeral=True)
+            await turn.private(**await render())
 
         await self._answer(interaction, body, public=False, action=COMMAND)
 
