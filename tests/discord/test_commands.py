@@ -9,7 +9,7 @@ import pytest
 
 from bot.answers import UserRef
 from bot.config import ConfigError
-from bot.service import MAX_PATTERN_CHARS
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 from tests.discord.conftest import Harness, quiet_config, start_bot, stop_bot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.test_pulls import WIF_IN_DM
@@ -88,7 +88,7 @@ async def test_commands_sync_only_when_the_owner_asks(harness: Harness) -> None:
     pull = next(c for c in synced if c["name"] == "pull")
     options = {o["name"]: o for o in pull["options"]}
     assert options["pattern"]["required"] and options["pattern"].get("autocomplete")
-    assert options["pattern"]["max_length"] == MAX_PATTERN_CHARS, "one limit, the service's"
+    assert options["pattern"]["max_length"] == MAX_PATTERN_LENGTH, "one limit, the service's"
     assert {c["value"] for c in options["format"]["choices"]} == {"btc", "did", "eth", "trx"}
     assert {c["value"] for c in options["count"]["choices"]} == {1, 10}
     sync = next(c for c in synced if c["name"] == "sync")

@@ -175,3 +175,29 @@ async def test_the_bots_channel_permissions_are_enforced(bare: _NoGateway) -> No
         async with session.post(bare.api_base + path, data=form) as response:
             sent = await response.json()
     assert sent["attachments"][0]["filename"] == "card.png" and sent["attachments"][0]["size"] == 8
+
+
+async def test_the_bot_deletes_its_own_channel_messages_only(bare: _NoGateway) -> None:
+    status, mine = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {"content": "mine"})
+    status, _ = await call(bare, "DELETE", f"/channels/{bare.channel_id}/messages/{mine['id']}")
+    assert status == 204 and bare.messages[int(mine["id"])]["deleted"]
+    status, body = await call(bare, "DELETE", f"/channels/{bare.channel_id}/messages/{mine['id']}")
+    assert (status, body["code"]) == (404, 10008)
+    theirs = bare._store(bare.channel_id, {"content": "a user's"}, ephemeral=False, loading=False, interaction=None)
+    bare.messages[int(theirs["id"])]["author"] = bare.add_user("u").payload()
+    status, body = await call(bare, "DELETE", f"/channels/{bare.channel_id}/messages/{theirs['id']}")
+    assert (status, body["code"]) == (403, 50013)
+
+
+async def test_user_and_channel_options_arrive_resolved_with_member_permissions(bare: _NoGateway) -> None:
+    from tests.discord.fake_discord import CHANNEL, MANAGE_GUILD
+
+    admin = bare.add_user("admin", permissions=MANAGE_GUILD)
+    other = bare.add_user("other")
+    await bare.slash(admin, "config", {"channel": CHANNEL, "user": other})
+    payload = bare.dispatched[-1][1]
+    options = {o["name"]: o for o in payload["data"]["options"]}
+    assert options["channel"]["type"] == 7 and options["user"]["type"] == 6
+    assert str(other.id) in payload["data"]["resolved"]["users"]
+    assert str(bare.channel_id) in payload["data"]["resolved"]["channels"]
+    assert int(payload["member"]["permissions"]) == MANAGE_GUILD

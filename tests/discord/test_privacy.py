@@ -6,7 +6,7 @@ import re
 
 from bot.answers import UserRef
 from bot.frontends.discord.views import encode_owner
-from bot.service import MAX_PATTERN_CHARS
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 from tests.discord.conftest import Harness
 from tests.discord.fake_discord import ALL_PERMISSIONS, EMBED_LINKS, EPHEMERAL, FakeDiscord, FakeUser
 from tests.discord.test_orders import announcements
@@ -119,10 +119,10 @@ async def test_without_embed_links_the_reveal_is_private_and_says_what_to_fix(ha
 async def test_a_pattern_over_the_service_limit_is_refused_privately(harness: Harness) -> None:
     fake = harness.fake
     pat = fake.add_user("pat")
-    long_pattern = "a" * (MAX_PATTERN_CHARS + 1)
+    long_pattern = "a" * (MAX_PATTERN_LENGTH + 1)
     interaction = await fake.slash(pat, "pull", {"pattern": long_pattern})
     note = (await fake.wait_for(lambda: fake.ephemeral_messages(pat.id)))[0]
-    assert f"at most {MAX_PATTERN_CHARS} characters" in note["content"]
+    assert f"at most {MAX_PATTERN_LENGTH} characters" in note["content"]
     assert fake.messages[interaction.original_id].get("deleted"), "no public trace"
     assert not fake.public_messages() and not fake.dms_to(pat.id)
 

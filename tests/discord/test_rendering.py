@@ -179,3 +179,18 @@ def test_wording_says_each_thing_once() -> None:
     receipt = order_receipt_text(OrderAnswer(order, 960, 12.0, "expected time about 12 seconds; your private key "
                                                               "will arrive privately when the match is found"))
     assert receipt.lower().count("expected time") == 1 and "960" in receipt
+
+
+def test_a_new_personal_best_is_named_with_the_one_it_beat() -> None:
+    from dataclasses import replace
+
+    from bot.answers import PersonalBest
+
+    key = ShownKey("btc", "1abcd", ((1, 3),), 2, 3, False, "Rare", 40.0)
+    odds = OddsAnswer("btc", "Bitcoin", "^abc", 3, 1e-5, 1e5, 120, 1e-3, (1.0, 0.1, 0.01, 1e-5), 1, 50, 5.0, None)
+    answer = PullAnswer("j", UserRef("discord", "1", "Ann"), None, "^abc", "btc", "Bitcoin", 1, (key,), 0, 0, 1, 5,
+                        120, "python", 0.1, odds, False, "", personal_best=PersonalBest("btc ^abc", 6.0, True))
+    fields = {f["name"]: f["value"] for f in pull_embed(answer, "Ann").to_dict()["fields"]}
+    assert fields["🏆 NEW personal best"] == "best ^abc so far (was 1 in 6 pulls)"
+    same = replace(answer, personal_best=PersonalBest("btc ^abc", 80.0, False))
+    assert not any("personal best" in f["name"] for f in pull_embed(same, "Ann").to_dict()["fields"])

@@ -91,6 +91,8 @@ class Flows:
                 await reveal.show(answer)
             if not answer.delivered:
                 await turn.private(closed_dms_text())
+            if answer.streak is not None and answer.streak.bonus_pulls_today > 0:
+                await turn.private(f"🔥 {answer.streak.message}")
 
         await self._answer(interaction, body, public=not missing, action=PULL, count=count, request=request)
 
@@ -146,7 +148,7 @@ class Flows:
     async def private(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """An ephemeral answer: render() returns followup.send keyword arguments."""
         async def body(turn: Turn) -> None:
-            await interaction.followup.send(**await render(), ephemeral=True)
+            await turn.private(**await render())
 
         await self._answer(interaction, body, public=False, action=COMMAND)
 

@@ -103,7 +103,6 @@ class Turn:
             except discord.HTTPException as exc:
                 if not token_gone(exc):
                     raise
-        fields.pop("view", None)  # buttons on a DM'd note would act from the wrong place; the text says what to do
         channel = await self.bot.create_dm(self.interaction.user)
         await channel.send(content, allowed_mentions=NO_MENTIONS, **fields)
 

@@ -10,12 +10,12 @@ from discord.ext import commands
 
 from bot.frontends.discord.options import COUNT_CHOICES, FORMAT_CHOICES, pattern_autocomplete
 from bot.frontends.discord.views import PatternRequest
-from bot.service import MAX_PATTERN_CHARS
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
-PatternText = app_commands.Range[str, 1, MAX_PATTERN_CHARS]  # the service's limit, so Discord refuses longer ones
+PatternText = app_commands.Range[str, 1, MAX_PATTERN_LENGTH]  # the one limit: Discord refuses longer ones
 PATTERN_HELP = "Terms in order, e.g. ^Love (start), cafe$ (end), ? for any character"
 
 
