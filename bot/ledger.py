@@ -120,6 +120,8 @@ class Ledger:
                 f"your account owes {account.debt} tokens after a payment was reversed: "
                 "pulls and orders resume once a top-up (/topup) settles it",
             )
+        if await tx.fetchone("SELECT 1 FROM account_holds WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)):
+            raise ServiceError("account_frozen", "your account is on hold: pulls and orders are paused; contact the operator")
         day = utc_day()
         usage = await self.usage_in(tx, user, day)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))

@@ -25,6 +25,7 @@ from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
+from bot import logs
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -537,6 +538,8 @@ class Service:
                                              idempotency_key=instruction.idempotency_key, reason=reason)
         outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
                                balance=credit.balance_after)
+        logs.event("payment.applied" if credit.applied else "payment.replayed", key=instruction.idempotency_key,
+                   user=logs.user_ref(user.platform, user.user_id), tokens=credit.tokens_moved)
         if credit.applied:
             await self._notify(user, instruction.notice_for(outcome))
         return outcome

@@ -14,9 +14,10 @@ Stripe delivers the event again later.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ from payments.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024  # Stripe events are a few kB; refuse anything absurd before reading it all
+ObserveEvent = Callable[[str, str], None]  # (event type, outcome): the bot counts them (bot/metrics.py)
+EVENT_TYPE = web.RequestKey("event_type", str)
 
 
 @dataclass
@@ -60,7 +63,8 @@ async def _log_issue(issue: PaymentIssue) -> None:
 
 
 def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Fulfilment,
-              report: ReportIssue | None = None) -> web.Application:
+              report: ReportIssue | None = None, *, extra_routes: Iterable[web.AbstractRouteDef] = (),
+              observe: ObserveEvent | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     record = report or _log_issue
 
@@ -84,6 +88,7 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
         event_type, obj = body.get("type"), (body.get("data") or {}).get("object")
         if not isinstance(event_type, str) or not isinstance(obj, dict):
             return _answer(400, "not a Stripe event")
+        request[EVENT_TYPE] = event_type
         try:
             instructions = await fulfilment.instructions(event_type, obj)
         except PaymentsError:
@@ -127,11 +132,39 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
     async def cancel(_: web.Request) -> web.Response:
         return web.Response(text="Payment cancelled: nothing was charged. Use /topup in the chat to try again.")
 
-    app.router.add_post(WEBHOOK_PATH, webhook)
+    app.router.add_post(WEBHOOK_PATH, _observed(webhook, observe))
     app.router.add_get("/healthz", healthz)
     app.router.add_get(SUCCESS_PATH, success)
     app.router.add_get(CANCEL_PATH, cancel)
+    app.router.add_routes(list(extra_routes))
     return app
+
+
+def _observed(handler: Callable[[web.Request], Awaitable[web.Response]],
+              observe: ObserveEvent | None) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Tell `observe` each request's event type (or "unverified") and what came of it."""
+    if observe is None:
+        return handler
+
+    async def observed(request: web.Request) -> web.Response:
+        response = await handler(request)
+        observe(request.get(EVENT_TYPE, "unverified"), _outcome(response))
+        return response
+
+    return observed
+
+
+def _outcome(response: web.Response) -> str:
+    if response.status >= 500:
+        return "retry" if response.status == 503 else "failed"
+    if response.status >= 400:
+        return "refused"
+    body = json.loads(response.body) if isinstance(response.body, bytes) else {}
+    if str(body.get("note", "")).startswith("not credited"):
+        return "not_credited"
+    if body.get("applied"):
+        return "applied"
+    return "replayed" if body.get("instructions") else "ignored"
 
 
 def _answer(status: int, message: str) -> web.Response:
@@ -140,12 +173,16 @@ def _answer(status: int, message: str) -> web.Response:
 
 
 async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
-                               api: StripeApi | None = None, report: ReportIssue | None = None) -> RunningWebhook:
+                               api: StripeApi | None = None, report: ReportIssue | None = None,
+                               extra_routes: Iterable[web.AbstractRouteDef] = (),
+                               observe: ObserveEvent | None = None) -> RunningWebhook:
     """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it.
 
-    report: records events that cannot be honoured for the operator (None: logged only)."""
+    report: records events that cannot be honoured for the operator (None: logged only);
+    extra_routes: more routes on the same server (the bot's /metrics); observe: told every webhook event."""
     api = api or StripeApi(settings)
-    runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report), access_log=None)
+    runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report,
+                                     extra_routes=extra_routes, observe=observe), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     try:
@@ -161,9 +198,11 @@ async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction
 
 
 @asynccontextmanager
-async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
-                         api: StripeApi | None = None, report: ReportIssue | None = None) -> AsyncIterator[RunningWebhook]:
-    running = await start_webhook_server(settings, apply, api=api, report=report)
+async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *, api: StripeApi | None = None,
+                         report: ReportIssue | None = None, extra_routes: Iterable[web.AbstractRouteDef] = (),
+                         observe: ObserveEvent | None = None) -> AsyncIterator[RunningWebhook]:
+    running = await start_webhook_server(settings, apply, api=api, report=report, extra_routes=extra_routes,
+                                         observe=observe)
     try:
         yield running
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot.metrics import rate_limited
+
 
 class Cooldowns:
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -17,6 +19,7 @@ class Cooldowns:
         now = self._clock()
         left = self._next_allowed.get(user_id, 0.0) - now
         if left > 0:
+            rate_limited("telegram", "paid")
             return left
         self._next_allowed[user_id] = now + self._seconds
         if len(self._next_allowed) > 50_000:
