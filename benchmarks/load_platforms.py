@@ -8,7 +8,6 @@ offer (a command push that returns its message, and an index of each person's la
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +145,3 @@ class Community:
         for i in range(discord_people):
             community.discord_people.append(discord.add_user(f"d{i:03d}"))
         return community
-
-
-def now() -> float:
-    return time.monotonic()

@@ -2,8 +2,8 @@
 
     vanikeys bot                                   every configured front end (console when none is)
     vanikeys console [--user NAME] [--community NAME] [--json]
-    vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
     vanikeys vault rotate --old OLD_KEY_FILE --new NEW_KEY_FILE   re-seal every waiting secret under a new key
+    vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
     vanikeys admin ...                             the operator's command line (bot/admin.py)
     vanikeys backup DEST / restore SRC             backups that restore (bot/backup.py)
 """
@@ -44,6 +44,16 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                              help="the community for leaderboards (default: console)")
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
+    vault_cmd = commands.add_parser("vault", help="manage the vault of undelivered private keys",
+                                    description="Manage the vault key.")
+    vault_actions = vault_cmd.add_subparsers(dest="vault_action", required=True, metavar="ACTION")
+    rotate_cmd = vault_actions.add_parser(
+        "rotate", help="re-seal every waiting secret from the old key to the new one, in one transaction",
+        description="Re-seal every undelivered secret in VANIKEYS_DB from --old to --new in one transaction. "
+                    "Each is a key file's path (--new is created with a fresh key when it does not exist) or a key.")
+    rotate_cmd.add_argument("--old", required=True, metavar="KEY_FILE", help="the key the secrets are sealed with")
+    rotate_cmd.add_argument("--new", required=True, metavar="KEY_FILE", help="the key to seal them with")
+    rotate_cmd.set_defaults(func=cmd_vault_rotate)
     card_cmd = commands.add_parser("card", help="render a reveal card (PNG) for an identifier and a pattern",
                                    description="Score IDENTIFIER against PATTERN, rate it as the best of one pull, "
                                                "and draw its card (never a secret).")
@@ -55,22 +65,12 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     card_cmd.add_argument("--fuzzy", action="store_true", help="accept look-alike characters")
     card_cmd.add_argument("--community", default="", metavar="NAME", help="a server name for the card's footer")
     card_cmd.set_defaults(func=cmd_card)
-    vault_cmd = commands.add_parser("vault", help="manage the vault of undelivered private keys",
-                                    description="Manage the vault key.")
-    vault_actions = vault_cmd.add_subparsers(dest="vault_action", required=True, metavar="ACTION")
-    rotate_cmd = vault_actions.add_parser(
-        "rotate", help="re-seal every waiting secret from the old key to the new one, in one transaction",
-        description="Re-seal every undelivered secret in VANIKEYS_DB from --old to --new in one transaction. "
-                    "Each is a key file's path (--new is created with a fresh key when it does not exist) or a key.")
-    rotate_cmd.add_argument("--old", required=True, metavar="KEY_FILE", help="the key the secrets are sealed with")
-    rotate_cmd.add_argument("--new", required=True, metavar="KEY_FILE", help="the key to seal them with")
-    rotate_cmd.set_defaults(func=cmd_vault_rotate)
+    add_admin_commands(commands)
+    add_backup_commands(commands)
     costs_cmd = commands.add_parser("costs", help="GPU cost per pull and per order, by provider, beside revenue",
                                     description="What grinding cost over the last days (bot/costs.py).")
     costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
     costs_cmd.set_defaults(func=cmd_costs)
-    add_admin_commands(commands)
-    add_backup_commands(commands)
 
 
 def _settings() -> Settings:

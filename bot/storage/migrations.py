@@ -157,6 +157,18 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL
         )""",
     ],
+    # ops: who made each ledger change (operator name); accounts the operator froze
+    [
+        "ALTER TABLE ledger ADD COLUMN actor TEXT",
+        """CREATE TABLE account_holds (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        )""",
+    ],
     # grinding: which provider ran each grind job (pull, 10-pull or order chunk), its GPU-seconds and cost
     [
         """CREATE TABLE grind_usage (
@@ -173,17 +185,5 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX grind_usage_at ON grind_usage (at)",
         "CREATE INDEX grind_usage_job ON grind_usage (job_ref)",
-    ],
-    # ops: who made each ledger change (operator name); accounts the operator froze
-    [
-        "ALTER TABLE ledger ADD COLUMN actor TEXT",
-        """CREATE TABLE account_holds (
-            platform TEXT NOT NULL,
-            user_id TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            PRIMARY KEY (platform, user_id)
-        )""",
     ],
 ]

@@ -19,12 +19,13 @@ async def test_a_short_load_run_measures_every_command_reveal_and_ack() -> None:
     assert result["reveals_seen"] == result["public_pulls_settled"]
     assert sum(1 for s in run.sent if s.phase == "burst" and s.platform == "telegram") == 3
     assert result["rss"] and all(sample["bot_mb"] > 0 for sample in result["rss"])
-    assert set(result["latency"]) >= {"telegram pull", "discord pull"} or result["latency"]
+    platforms = {kind.split()[0] for kind in result["latency"]}
+    assert platforms == {"telegram", "discord"}             # both front ends answered, in one bot process
 
 
 def test_percentile_picks_the_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50.0 or percentile(values, 50) == 51.0
+    assert percentile(values, 50) == 51.0
     assert percentile(values, 99) == 99.0
     assert percentile([], 50) != percentile([], 50)  # nan when nothing was measured
 
