@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from gpu_worker.grinders import grind
 from gpu_worker.job import GrindJob
-from gpu_worker.odds import _odds, odds
+from gpu_worker.odds import clear_odds_cache, odds
 from gpu_worker.patterns import parse_pattern
 from gpu_worker.sealing import ResultSealer, seal_result
 
@@ -53,7 +53,7 @@ def main() -> None:
         pattern = parse_pattern(format_id, text)
 
         def fresh_odds() -> None:
-            _odds.cache_clear()
+            clear_odds_cache()
             odds(pattern)
 
         print(f"{format_id:<6} {text:<42} {best_of(args.repeat, fresh_odds) * 1e3:>8.1f} ms")

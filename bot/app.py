@@ -7,19 +7,25 @@ wire storage, ledger, vault, grinder, jobs and the service together.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.costs import UsageLog
 from bot.delivery import Delivery
 from bot.grinder import make_grinder
 from bot.grinding import GrindingClient
+from bot.grinding.router import RouterGrindingClient
 from bot.jobs import Jobs
 from bot.ledger import Ledger
 from bot.service import CheckoutProvider, Service
-from bot.storage import Database
-from bot.vault import Vault, load_or_create_key_file, parse_vault_key
+from bot.storage import Database, StorageUnavailable
+from bot.vault import Vault, guard_key, parse_vault_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,13 +51,27 @@ def make_checkout(settings: Settings) -> CheckoutProvider | None:
 
 
 PURGE_INTERVAL_S = 600.0
+PRUNE_INTERVAL_S = 3600.0
 
 
-async def _purge_forever(vault: Vault) -> None:
-    """Delivered secrets leave the vault once their grace period is over, while the bot runs."""
+async def _maintain_forever(vault: Vault, jobs: Jobs, lease_s: float) -> None:
+    """While the bot runs: renew leases and take over dead peers' jobs (every third of a lease), purge
+    delivered secrets after their grace period, prune old settled jobs. A storage fault skips a round."""
+    sweep_every = max(0.2, lease_s / 3)
+    purge_every = min(PURGE_INTERVAL_S, max(1.0, vault.grace_s))
+    purged = pruned = time.monotonic()
     while True:
-        await asyncio.sleep(min(PURGE_INTERVAL_S, max(1.0, vault.grace_s)))
-        await vault.purge()
+        await asyncio.sleep(sweep_every)
+        try:
+            await jobs.sweep()
+            if time.monotonic() - purged >= purge_every:
+                purged = time.monotonic()
+                await vault.purge()
+            if time.monotonic() - pruned >= PRUNE_INTERVAL_S:
+                pruned = time.monotonic()
+                await jobs.prune()
+        except StorageUnavailable as exc:
+            log.warning("maintenance skipped: storage unavailable (%s)", exc.why)
 
 
 @asynccontextmanager
@@ -65,13 +85,19 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     on entry. On exit, running jobs stop where they stand and resume on the next start.
     """
     settings = settings or Settings.from_env()
-    key = (parse_vault_key(settings.vault_key) if settings.vault_key
-           else load_or_create_key_file(settings.resolved_vault_key_file))
-    db = await Database.open(settings.db_path)
+    configured_key = parse_vault_key(settings.vault_key) if settings.vault_key else None
+    db = await Database.open(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
+    try:
+        key = await guard_key(db, configured=configured_key, key_file=settings.resolved_vault_key_file)
+    except BaseException:
+        await db.close()
+        raise
     owned_checkout = checkout is None
     checkout = checkout if checkout is not None else make_checkout(settings)
     owned_grinder = grinder is None
     grinder = grinder if grinder is not None else make_grinder(settings, key)
+    if isinstance(grinder, RouterGrindingClient) and grinder.usage is None:
+        grinder.usage = UsageLog(db)  # each provider job's GPU-seconds and cost (vanikeys costs)
     jobs: Jobs | None = None
     purging: asyncio.Task[None] | None = None
     try:
@@ -82,9 +108,11 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
         delivery = Delivery()
         service = Service(settings, db, ledger, jobs, delivery, checkout)
         await vault.purge()
-        purging = asyncio.get_running_loop().create_task(_purge_forever(vault), name="vault-purge")
+        await jobs.prune()
         if resume_jobs:
             await jobs.resume_all()
+            purging = asyncio.get_running_loop().create_task(
+                _maintain_forever(vault, jobs, settings.job_lease_s), name="maintenance")
         yield App(settings, db, ledger, vault, jobs, grinder, service)
     finally:
         if purging is not None:

@@ -2,7 +2,10 @@
 
     vanikeys bot                                   every configured front end (console when none is)
     vanikeys console [--user NAME] [--community NAME] [--json]
+    vanikeys vault rotate --old OLD_KEY_FILE --new NEW_KEY_FILE   re-seal every waiting secret under a new key
     vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
+    vanikeys admin ...                             the operator's command line (bot/admin.py)
+    vanikeys backup DEST / restore SRC             backups that restore (bot/backup.py)
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from typing import TYPE_CHECKING
 
 from gpu_worker.cli import build_parser, run
 
+from bot import logs
+from bot.admin import add_admin_commands
+from bot.backup import add_backup_commands
 from bot.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -38,6 +44,16 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
                              help="the community for leaderboards (default: console)")
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
+    vault_cmd = commands.add_parser("vault", help="manage the vault of undelivered private keys",
+                                    description="Manage the vault key.")
+    vault_actions = vault_cmd.add_subparsers(dest="vault_action", required=True, metavar="ACTION")
+    rotate_cmd = vault_actions.add_parser(
+        "rotate", help="re-seal every waiting secret from the old key to the new one, in one transaction",
+        description="Re-seal every undelivered secret in VANIKEYS_DB from --old to --new in one transaction. "
+                    "Each is a key file's path (--new is created with a fresh key when it does not exist) or a key.")
+    rotate_cmd.add_argument("--old", required=True, metavar="KEY_FILE", help="the key the secrets are sealed with")
+    rotate_cmd.add_argument("--new", required=True, metavar="KEY_FILE", help="the key to seal them with")
+    rotate_cmd.set_defaults(func=cmd_vault_rotate)
     card_cmd = commands.add_parser("card", help="render a reveal card (PNG) for an identifier and a pattern",
                                    description="Score IDENTIFIER against PATTERN, rate it as the best of one pull, "
                                                "and draw its card (never a secret).")
@@ -49,6 +65,12 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     card_cmd.add_argument("--fuzzy", action="store_true", help="accept look-alike characters")
     card_cmd.add_argument("--community", default="", metavar="NAME", help="a server name for the card's footer")
     card_cmd.set_defaults(func=cmd_card)
+    add_admin_commands(commands)
+    add_backup_commands(commands)
+    costs_cmd = commands.add_parser("costs", help="GPU cost per pull and per order, by provider, beside revenue",
+                                    description="What grinding cost over the last days (bot/costs.py).")
+    costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
+    costs_cmd.set_defaults(func=cmd_costs)
 
 
 def _settings() -> Settings:
@@ -63,11 +85,46 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _storage_faults() -> tuple[type[BaseException], ...]:
+    """Faults that stop the bot from starting, answered with one line and exit code 2 (never a traceback)."""
+    from bot.storage import StorageError
+    from bot.vault import VaultError
+
+    return StorageError, VaultError
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     user = args.user.strip()
     if not user or len(user) > 64:
         return _fail("--user must be a name of 1 to 64 characters")
-    return asyncio.run(_console(_settings(), user, args.community.strip() or None, args.json))
+    try:
+        return asyncio.run(_console(_settings(), user, args.community.strip() or None, args.json))
+    except _storage_faults() as exc:
+        return _fail(str(exc))
+
+
+def cmd_vault_rotate(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_vault_rotate(_settings(), args.old, args.new))
+    except _storage_faults() as exc:
+        return _fail(str(exc))
+
+
+async def _vault_rotate(settings: Settings, old_text: str, new_text: str) -> int:
+    from bot.storage import Database
+    from bot.vault import fingerprint, load_key_argument, rotate
+
+    old = load_key_argument(old_text, create=False)
+    new = load_key_argument(new_text, create=True)
+    db = await Database.open(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
+    try:
+        moved = await rotate(db, old, new)
+    finally:
+        await db.close()
+    where = "VANIKEYS_VAULT_KEY" if settings.vault_key else f"the key file {settings.resolved_vault_key_file}"
+    print(f"re-sealed {moved} secret(s) in {db.description} under key {fingerprint(new)}: now replace {where} "
+          f"with the new key ({new_text}) in every bot process, then start the bot")
+    return 0
 
 
 async def _console(settings: Settings, user: str, community: str | None, as_json: bool) -> int:
@@ -103,19 +160,51 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_costs(args: argparse.Namespace) -> int:
+    from gpu_worker.errors import VanikeysError
+    from gpu_worker.numbers import parse_int
+
+    try:
+        days = parse_int(args.days, what="--days", minimum=1, maximum=3650)
+    except VanikeysError as exc:
+        return _fail(exc.message)
+    return asyncio.run(_costs(_settings(), days))
+
+
+async def _costs(settings: Settings, days: int) -> int:
+    import os
+
+    from bot.costs import cost_report
+    from bot.storage import Database
+
+    rate = os.environ.get("VANIKEYS_USD_PER_TOKEN", "").strip()
+    try:
+        usd_per_token = float(rate) if rate else None
+    except ValueError:
+        return _fail(f"VANIKEYS_USD_PER_TOKEN={rate!r} is not a number of dollars: set it like 0.01")
+    db = await Database.open(settings.db_path)
+    try:
+        print((await cost_report(db, days, usd_per_token=usd_per_token)).render())
+    finally:
+        await db.close()
+    return 0
+
+
 def cmd_bot(args: argparse.Namespace) -> int:
     settings = _settings()
     stripe = _stripe_settings()
     platforms = [name for name, token in (("discord", settings.discord_token), ("telegram", settings.telegram_token))
                  if token]
     # With no chat platform the console is the front end, and log lines would interleave with it.
-    logging.basicConfig(level=logging.INFO if platforms else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(settings, stripe))
+    except ConfigError as exc:
+        return _fail(str(exc))
     try:
         return asyncio.run(_bot(settings, stripe, platforms))
     except KeyboardInterrupt:
         return 0
-    except ConfigError as exc:
+    except (ConfigError, *_storage_faults()) as exc:
         return _fail(str(exc))
     except Exception as exc:
         if _is_rejected_token(exc):
@@ -149,11 +238,19 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    from bot import metrics
+
+    metrics_config = metrics.MetricsConfig.from_env()
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
             from payments.webhook import webhook_server
 
-            webhook = await stack.enter_async_context(webhook_server(stripe, app.service.apply_instruction))
+            from bot.payment_issues import PaymentIssues
+
+            webhook = await stack.enter_async_context(webhook_server(
+                stripe, app.service.apply_instruction, report=PaymentIssues(app.db).record,
+                **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
             log.info("Stripe webhook listening at %s", webhook.url)
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]

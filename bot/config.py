@@ -37,6 +37,9 @@ class Settings:
 
     # storage and keys
     db_path: Path = Path("vanikeys.db")
+    db_url: str | None = None               # postgresql://… (VANIKEYS_DB): the shared store, in place of db_path
+    db_connect_timeout_s: float = 30.0      # keep retrying an unreachable PostgreSQL this long at start
+    job_retention_days: float = 30.0        # settled jobs' step logs (and refunded jobs) pruned after this; 0: never
     vault_key: str | None = None            # 32 bytes as 64 hex chars or urlsafe base64
     vault_key_file: Path | None = None      # default: next to the database, "<db>.vaultkey"
     vault_grace_s: float = 24 * 3600        # keep delivered secrets this long, then purge
@@ -117,8 +120,18 @@ class Settings:
         return per_core * (os.cpu_count() or 1)
 
     @property
+    def database(self) -> str | Path:
+        """What Database.open takes: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url or self.db_path
+
+    @property
     def resolved_vault_key_file(self) -> Path:
-        return self.vault_key_file or self.db_path.with_name(self.db_path.name + ".vaultkey")
+        """Where the vault key lives when VANIKEYS_VAULT_KEY is not set (next to a SQLite file by default)."""
+        if self.vault_key_file:
+            return self.vault_key_file
+        if self.db_url:
+            return Path("vanikeys.vaultkey")
+        return self.db_path.with_name(self.db_path.name + ".vaultkey")
 
     def pull_cost_pulls(self, count: int) -> int:
         """How many paid pulls `count` pulls cost (a 10-pull costs `ten_pull_pulls`)."""
@@ -190,6 +203,8 @@ _FLOATS = {
     "VANIKEYS_ORDER_ATTEMPT_FACTOR": ("order_attempt_factor", 1e-9),
     "VANIKEYS_ORDER_PROGRESS_INTERVAL_S": ("order_progress_interval_s", 0.0),
     "VANIKEYS_JOB_LEASE_S": ("job_lease_s", 1.0),
+    "VANIKEYS_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", 0.0),
+    "VANIKEYS_JOB_RETENTION_DAYS": ("job_retention_days", 0.0),
 }
 
 
@@ -201,6 +216,10 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
     for var, name in _PATHS.items():
         if values.get(var, "").strip():
             kwargs[name] = Path(values[var].strip()).expanduser()
+    database = values.get("VANIKEYS_DB", "").strip()
+    if database.split("://", 1)[0] in ("postgres", "postgresql") and "://" in database:
+        kwargs.pop("db_path", None)
+        kwargs["db_url"] = database
     for var, (name, minimum) in _INTS.items():
         if values.get(var, "").strip():
             kwargs[name] = _number(var, values[var], int, minimum)

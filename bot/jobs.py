@@ -16,7 +16,11 @@
 
 Each process claims the jobs it drives (owner + lease), so several processes
 on one database never drive the same job at once; every transition is also
-conditional on the state it leaves, so a lost race changes nothing.
+conditional on the state it leaves, so a lost race changes nothing. A claim
+is a compare-and-set on the owner column, and a periodic sweep (`sweep`)
+renews this process's leases and takes over jobs whose owner stopped renewing
+(a process that died) within the lease time, without waiting for a restart.
+Settled jobs' step logs are pruned after the retention period (`prune`).
 """
 
 from __future__ import annotations
@@ -26,25 +30,28 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
-from gpu_worker.verify import VerifiedHit, verify_hit
+from gpu_worker.verify import verify_hit
 
+from bot import job_events, logs
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
 from bot.ledger import Debit, Ledger, utc_day
 from bot.results import shown_key, shown_key_from_json, shown_key_to_json
-from bot.storage import Database, Tx
-from bot.vault import SealedSecret, Vault
+from bot.answers import ServiceError
+from bot.storage import Database, Row, StorageUnavailable, Tx
+from bot.vault import SealedSecret, Vault, VaultError
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +112,12 @@ class JobRecord:
             return ()
         return tuple(shown_key_from_json(k) for k in self.result["keys"])
 
-    def grind_job(self, budget: int) -> GrindJob:
+    def grind_job(self, budget: int, *, pulls: int = 1) -> GrindJob:
         s = self.spec
         return GrindJob.parse({
             "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
             "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey,
+            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
             "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
         })
 
@@ -129,7 +136,33 @@ class Deliverer(Protocol):
         ...
 
 
-def _row_to_record(row: sqlite3.Row) -> JobRecord:
+class JobLocks:
+    """One asyncio lock per job being driven in this process, dropped once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, job_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(job_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[job_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[job_id]
+            if users == 1:
+                del self._locks[job_id]
+            else:
+                self._locks[job_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+def _row_to_record(row: Row) -> JobRecord:
     community = None
     if row["community_id"] is not None:
         community = CommunityRef(row["community_platform"], row["community_id"], row["community_title"])
@@ -165,7 +198,7 @@ class Jobs:
         self.deliverer: Deliverer | None = None
         self.hold_delivery: set[str] = set()  # found pulls whose caller reveals them before delivery
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}  # one step-runner per job inside this process
+        self._locks = JobLocks()  # one step-runner per job inside this process
         self._closing = False
 
     # --- creating ------------------------------------------------------------
@@ -181,11 +214,11 @@ class Jobs:
             )
             origin = None if spec.origin is None else json.dumps(
                 {"platform": spec.origin.platform, "chat_id": spec.origin.chat_id, "message_id": spec.origin.message_id})
-            await tx.execute(
+            row = await tx.fetchone(
                 "INSERT INTO jobs (job_id, kind, platform, user_id, display_name, community_platform, community_id, "
                 "community_title, origin, format, pattern, case_mode, fuzzy, split_pubkey, count, budget, price, "
                 "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?) RETURNING *",
                 (job_id, spec.kind, spec.user.platform, spec.user.user_id, spec.user.display_name,
                  spec.community.platform if spec.community else None,
                  spec.community.community_id if spec.community else None,
@@ -195,7 +228,9 @@ class Jobs:
             )
             await self._step(tx, job_id, "accepted")
         checkpoint("accepted")
-        return await self.get(job_id), debit
+        assert row is not None
+        return job_events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
+                                  free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
         row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
@@ -220,6 +255,7 @@ class Jobs:
             task = asyncio.get_running_loop().create_task(self.drive(job_id), name=f"job-{job_id}")
             self._tasks[job_id] = task
             task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
+            task.add_done_callback(_note_failure)
         return task
 
     async def resume_all(self) -> list[asyncio.Task[JobRecord]]:
@@ -254,21 +290,71 @@ class Jobs:
         await self.db_release_all()
 
     async def db_release_all(self) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (self.owner,))
-
-    def _lock(self, job_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(job_id, asyncio.Lock())
+        try:
+            async with self.db.transaction() as tx:
+                await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (self.owner,))
+        except StorageUnavailable:
+            log.warning("could not release this process's jobs (storage unavailable): peers take them over "
+                        "when their leases run out")
 
     async def drive(self, job_id: str) -> JobRecord:
-        async with self._lock(job_id):
+        async with self._locks.hold(job_id):
             return await self._drive(job_id)
+
+    async def sweep(self) -> list[asyncio.Task[JobRecord]]:
+        """Renew the leases of the jobs this process drives; take over unsettled jobs nobody live is driving.
+
+        A job is up for takeover when its owner's lease has run out (a process that
+        died or hung), when its owner is this process but no task drives it (a drive
+        that a storage fault interrupted), or when it has no owner while not at rest.
+        Found jobs without an owner are at rest (waiting for their platform's front
+        end: deliver_pending) and are left alone.
+        """
+        now = time.time()
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET lease_until = ? WHERE owner = ? AND status NOT IN ('delivered', 'refunded')",
+                (now + self.settings.job_lease_s, self.owner),
+            )
+        rows = await self.db.fetchall(
+            "SELECT job_id FROM jobs WHERE (status IN ('accepted', 'submitted', 'running', 'failed') "
+            "AND (owner IS NULL OR owner = ? OR lease_until < ?)) "
+            "OR (status = 'found' AND delivery_attempted_at IS NULL AND owner IS NOT NULL "
+            "AND (owner = ? OR lease_until < ?)) ORDER BY created_at",
+            (self.owner, now, self.owner, now),
+        )
+        return [self.start(r["job_id"]) for r in rows if r["job_id"] not in self._tasks and not self._closing]
+
+    async def prune(self, now: float | None = None) -> int:
+        """Drop the step logs of jobs settled more than the retention period ago, and refunded jobs themselves.
+
+        Never touches an unsettled job or a secret still in the vault: a delivered
+        job keeps its row (leaderboards, history) and loses only its step log; a
+        refunded job never held a secret. Ledger rows are never pruned (balances
+        are audited against them). Returns the rows removed.
+        """
+        days = self.settings.job_retention_days
+        if days <= 0:
+            return 0
+        cutoff = (time.time() if now is None else now) - days * 86400
+        settled = ("SELECT job_id FROM jobs WHERE status IN ('delivered', 'refunded') AND updated_at < ? "
+                   "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id AND v.ciphertext IS NOT NULL)")
+        async with self.db.transaction() as tx:
+            removed = await tx.execute(f"DELETE FROM job_steps WHERE job_id IN ({settled})", (cutoff,))
+            removed += await tx.execute(
+                "DELETE FROM jobs WHERE status = 'refunded' AND updated_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id) "
+                "AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = jobs.job_id)",
+                (cutoff,),
+            )
+        return removed
 
     async def _drive(self, job_id: str) -> JobRecord:
         if not await self._claim(job_id):
             return await self.get(job_id)
         try:
             record = await self.get(job_id)
+            logs.bind_job(job_id, record.spec.user.platform, record.spec.user.user_id)
             while True:
                 if record.status == "accepted":
                     record = await self._submit(record)
@@ -294,11 +380,11 @@ class Jobs:
             return await self.get(job_id)
         finally:
             if not self._closing:
-                await self._release(job_id)
+                await self._release_quietly(job_id)
 
     async def deliver_again(self, record: JobRecord) -> bool:
         """/keys: deliver a found, undelivered job now. True when it went out (now or just before)."""
-        async with self._lock(record.job_id):
+        async with self._locks.hold(record.job_id):
             record = await self.get(record.job_id)
             if record.status != "found":
                 return record.status == "delivered"
@@ -310,15 +396,18 @@ class Jobs:
             except StaleTransition:
                 return (await self.get(record.job_id)).status == "delivered"
             finally:
-                await self._release(record.job_id)
+                await self._release_quietly(record.job_id)
 
     # --- the steps -------------------------------------------------------------
 
     async def _submit(self, record: JobRecord) -> JobRecord:
         if record.spec.kind == "order":
             return await self._transition(record, "submitted", backend=self.grinder.backend)
-        job = record.grind_job(record.spec.budget)
-        ids = [await self.grinder.submit(job) for _ in range(record.spec.count)]
+        job = record.grind_job(record.spec.budget, pulls=record.spec.count)  # a 10-pull is one job
+        try:
+            ids = [await self.grinder.submit(job)]
+        except GrindingError as exc:  # refused, or not confirmed (never blindly resubmitted): refund
+            return await self._fail(record, exc.message)
         return await self._transition(record, "submitted", backend=self.grinder.backend,
                                       backend_job_id=json.dumps(ids))
 
@@ -327,54 +416,63 @@ class Jobs:
             if record.spec.kind == "pull":
                 return await self._grind_pull(record)
             return await self._grind_order(record)
-        except (asyncio.CancelledError, StaleTransition):
-            raise
+        except (asyncio.CancelledError, StaleTransition, StorageUnavailable):
+            raise  # the job stays where it stands; the sweep drives it again once storage answers
         except (VanikeysError, GrindingError) as exc:
+            job_events.failed(record, exc.code)
             return await self._fail(record, exc.message)
         except Exception as exc:  # a backend fault: refund rather than keep the money
             log.warning("job %s: grinding failed: %s", record.job_id, type(exc).__name__)
+            job_events.failed(record, "grinder_error")
             return await self._fail(record, "the grinder failed")
 
     async def _grind_pull(self, record: JobRecord) -> JobRecord:
         spec = record.spec
-        job = record.grind_job(spec.budget)
+        ids: list[str] = json.loads(record.backend_job_id or "[]")
+        # One job of spec.count pulls (rows from before that: one job per pull).
+        job = record.grind_job(spec.budget, pulls=spec.count if len(ids) <= 1 else 1)
         pattern = job.compiled()
         odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         crashed_once = False
         renewed = time.monotonic()
+        timer = job_events.ProviderTimer(self.grinder.backend, "pull")
 
         async def on_progress(progress: GrindProgress) -> None:
             nonlocal crashed_once, renewed
             if not crashed_once:
                 crashed_once = True
+                timer.progressed()
                 checkpoint("grinding")
             if time.monotonic() - renewed > self.settings.job_lease_s / 3:
                 renewed = time.monotonic()
                 await self._renew(record.job_id)
 
-        ids: list[str] = json.loads(record.backend_job_id or "[]")
         try:
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
         except GrindingError as exc:
             if exc.code != "lost":
                 raise
-            # The backend forgot the jobs (a local grinder dies with its process): nothing was shown, grind afresh.
-            ids = [await self.grinder.submit(job) for _ in range(spec.count)]
+            # The backend forgot the job (a restart, an expiry, a cancel not ours): nothing was shown, grind afresh.
+            job = record.grind_job(spec.budget, pulls=spec.count)
+            ids = [await self.grinder.submit(job)]
             async with self.db.transaction() as tx:
                 if await tx.execute("UPDATE jobs SET backend_job_id = ? WHERE job_id = ? AND status = 'running'",
                                     (json.dumps(ids), record.job_id)) != 1:
                     raise StaleTransition(record.job_id) from None
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
-        if len(results) != spec.count:
-            raise VanikeysError("verification_failed", "the grinder lost a pull: it was refunded")
+        timer.done()
+        hits = [hit for result in results for hit in result.results[: job.pulls]]
+        if not hits:
+            raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
         found: list[tuple[ShownKey, int, str]] = []
-        for result in results:
-            hit = self._best_verified(job, result)
+        for raw in hits[: spec.count]:
+            hit = verify_hit(job, raw)  # the trust boundary: re-derived and re-scored here
             found.append((shown_key(pattern, odds, hit.hit.identifier, hit.score, spec.budget), hit.secret,
                           hit.hit.secret_kind))
         checked = sum(r.checked for r in results)
         elapsed = sum(r.elapsed_s for r in results)
-        return await self._found(record, found, checked, elapsed, results[0].backend)
+        return await self._found(record, found, checked, elapsed, results[0].backend,
+                                 missing_pulls=spec.count - len(found))
 
     async def _grind_order(self, record: JobRecord) -> JobRecord:
         spec = record.spec
@@ -385,11 +483,13 @@ class Jobs:
         state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
         last_shown = 0.0
         crashed_once = False
+        timer = job_events.ProviderTimer(self.grinder.backend, "order")
 
         async def on_progress(progress: OrderProgress) -> None:
             nonlocal last_shown, crashed_once
             if not crashed_once:
                 crashed_once = True
+                timer.progressed()
                 checkpoint("grinding")
             async with self.db.transaction() as tx:
                 await tx.execute(
@@ -410,8 +510,10 @@ class Jobs:
         try:
             outcome = await self.grinder.run_order(template, spec.expected_keys, on_progress, state)
         except GrindingError as exc:
+            job_events.failed(record, exc.code)
             checked_row = await self.db.fetchone("SELECT keys_checked FROM jobs WHERE job_id = ?", (record.job_id,))
             return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
+        timer.done()
         verified = verify_hit(template, outcome.hit)
         if not verified.full:
             raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
@@ -419,14 +521,8 @@ class Jobs:
         return await self._found(record, [(shown, verified.secret, verified.hit.secret_kind)], outcome.checked,
                                  outcome.result.elapsed_s, outcome.result.backend)
 
-    @staticmethod
-    def _best_verified(job: GrindJob, result: GrindResult) -> VerifiedHit:
-        if not result.results:
-            raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
-        return verify_hit(job, result.results[0])  # the trust boundary: re-derived and re-scored here
-
     async def _found(self, record: JobRecord, found: list[tuple[ShownKey, int, str]], checked: int,
-                     elapsed: float, backend: str) -> JobRecord:
+                     elapsed: float, backend: str, *, missing_pulls: int = 0) -> JobRecord:
         keys = [k for k, _, _ in found]
         best_index = max(range(len(keys)), key=lambda i: (keys[i].one_in_pulls, keys[i].score, -i))
         result = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index, "backend": backend}
@@ -434,24 +530,31 @@ class Jobs:
             if await self.vault.issued_elsewhere(tx, record.job_id, [k.identifier for k in keys]):
                 raise VanikeysError("verification_failed", "the grinder returned a key that was already handed out "
                                                            "(a replayed result): the job was refunded")
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 "UPDATE jobs SET status = 'found', result = ?, keys_checked = ?, elapsed_s = ?, best_one_in = ?, "
                 "updated_at = ? WHERE job_id = ? AND status = 'running'",
                 (json.dumps(result), checked, elapsed, keys[best_index].one_in_pulls, time.time(), record.job_id),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             for position, (shown, secret, kind) in enumerate(found):
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
+            if missing_pulls > 0:  # some pulls of a 10-pull did not finish: those, and only those, are refunded
+                share = missing_pulls / record.spec.count
+                await self.ledger.credit(
+                    tx, record.spec.user, int(record.price * share), kind="refund",
+                    idempotency_key=f"refund:{record.job_id}:pulls", free_pulls_back=int(record.free_pulls * share),
+                    job_id=record.job_id, reason=f"{missing_pulls} of {record.spec.count} pulls did not finish",
+                    day=record.day,
+                )
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
-        return await self.get(record.job_id)
+        return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, provider=backend)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
             return record
         async with self.db.transaction() as tx:
-            condition = "delivery_attempted_at IS NULL" if automatic else "1"
+            condition = "delivery_attempted_at IS NULL" if automatic else "TRUE"
             changed = await tx.execute(
                 f"UPDATE jobs SET delivery_attempted_at = ? WHERE job_id = ? AND status = 'found' AND {condition}",
                 (time.time(), record.job_id),
@@ -459,7 +562,14 @@ class Jobs:
             if changed != 1:
                 raise StaleTransition(record.job_id)
         checkpoint("delivering")
-        secrets = await self.vault.open_job(record.job_id)
+        try:
+            secrets = await self.vault.open_job(record.job_id)
+        except VaultError as exc:  # the operator's to fix; the key stays sealed for /keys
+            log.error("job %s: not delivered: %s", record.job_id, exc.message)
+            if automatic:
+                return await self.get(record.job_id)
+            raise ServiceError("vault_unavailable", "your key is safe in the vault, but this bot cannot open it right "
+                                                    "now (its operator has been told): try /keys again later") from None
         if not secrets:
             return await self.get(record.job_id)
         sent = await self.deliverer.deliver(record, secrets)
@@ -467,43 +577,43 @@ class Jobs:
             async with self.db.transaction() as tx:
                 await tx.execute("UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'",
                                  (record.job_id,))
-            return await self.get(record.job_id)
+            return job_events.reached("delivery_deferred", await self.get(record.job_id))
         if not sent:
-            return await self.get(record.job_id)
+            return job_events.reached("undelivered", await self.get(record.job_id))
         now = time.time()
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            row = await tx.fetchone(
                 "UPDATE jobs SET status = 'delivered', delivered_at = ?, updated_at = ? "
-                "WHERE job_id = ? AND status = 'found'",
+                "WHERE job_id = ? AND status = 'found' RETURNING *",
                 (now, now, record.job_id),
             )
-            if changed == 1:
+            if row is not None:
                 await self.vault.mark_delivered(tx, record.job_id, now)
                 await self._step(tx, record.job_id, "delivered")
         checkpoint("delivered")
-        return await self.get(record.job_id)
+        if row is None:  # another process delivered it first (and counted it)
+            return await self.get(record.job_id)
+        return job_events.reached("delivered", _row_to_record(row))
 
     async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 "UPDATE jobs SET status = 'failed', error = ?, keys_checked = COALESCE(?, keys_checked), "
-                "updated_at = ? WHERE job_id = ? AND status = 'running'",
-                (why, keys_checked, time.time(), record.job_id),
+                "updated_at = ? WHERE job_id = ? AND status = ?",
+                (why, keys_checked, time.time(), record.job_id, record.status),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             await self._step(tx, record.job_id, "failed")
         checkpoint("failed")
-        return await self.get(record.job_id)
+        return job_events.reached("failed", updated)
 
     async def _refund(self, record: JobRecord) -> JobRecord:
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 "UPDATE jobs SET status = 'refunded', updated_at = ? WHERE job_id = ? AND status = 'failed'",
                 (time.time(), record.job_id),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             await self.ledger.credit(
                 tx, record.spec.user, record.price, kind="refund", idempotency_key=f"refund:{record.job_id}",
                 free_pulls_back=record.free_pulls, job_id=record.job_id, reason=record.error or "job failed",
@@ -511,20 +621,27 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "refunded")
         checkpoint("refunded")
-        return await self.get(record.job_id)
+        return job_events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
 
     async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
         sets = "".join(f", {name} = ?" for name in columns)
         async with self.db.transaction() as tx:
-            changed = await tx.execute(
+            updated = await self._update(
+                tx, record.job_id,
                 f"UPDATE jobs SET status = ?, updated_at = ?{sets} WHERE job_id = ? AND status = ?",
                 (status, time.time(), *columns.values(), record.job_id, record.status),
             )
-            if changed != 1:
-                raise StaleTransition(record.job_id)
             await self._step(tx, record.job_id, status)
         checkpoint(status)
-        return await self.get(record.job_id)
+        return job_events.reached(status, updated)
+
+    @staticmethod
+    async def _update(tx: Tx, job_id: str, sql: str, params: tuple[Any, ...]) -> JobRecord:
+        """A conditional update of one job row, returning the row as it now stands (StaleTransition: no row matched)."""
+        row = await tx.fetchone(sql + " RETURNING *", params)
+        if row is None:
+            raise StaleTransition(job_id)
+        return _row_to_record(row)
 
     async def _observe_settled(self, record: JobRecord) -> None:
         if self.observer is None:
@@ -541,30 +658,59 @@ class Jobs:
     # --- claims ------------------------------------------------------------------
 
     async def _claim(self, job_id: str) -> bool:
+        """Take the job for this process: a compare-and-set on the owner seen, so two processes never both win."""
         now = time.time()
+        row = await self.db.fetchone("SELECT owner, lease_until, status FROM jobs WHERE job_id = ?", (job_id,))
+        if row is None or row["status"] in ("delivered", "refunded"):
+            return False
+        owner = row["owner"]
+        if owner == self.owner and (row["lease_until"] or 0) > now + self.settings.job_lease_s / 2:
+            return True  # ours, freshly leased (a job this process just created)
+        free = owner is None or owner == self.owner or (row["lease_until"] or 0) < now or _owner_dead(owner)
+        if not free:
+            return False
         async with self.db.transaction() as tx:
-            row = await tx.fetchone("SELECT owner, lease_until, status FROM jobs WHERE job_id = ?", (job_id,))
-            if row is None or row["status"] in ("delivered", "refunded"):
-                return False
-            owner = row["owner"]
-            if owner == self.owner and (row["lease_until"] or 0) > now + self.settings.job_lease_s / 2:
-                return True  # ours, freshly leased (a job this process just created)
-            free = owner is None or owner == self.owner or (row["lease_until"] or 0) < now or _owner_dead(owner)
-            if not free:
-                return False
-            await tx.execute("UPDATE jobs SET owner = ?, lease_until = ? WHERE job_id = ?",
-                             (self.owner, now + self.settings.job_lease_s, job_id))
-            return True
+            if owner is None:
+                changed = await tx.execute(
+                    "UPDATE jobs SET owner = ?, lease_until = ? WHERE job_id = ? AND owner IS NULL",
+                    (self.owner, now + self.settings.job_lease_s, job_id))
+            else:
+                changed = await tx.execute(
+                    "UPDATE jobs SET owner = ?, lease_until = ? WHERE job_id = ? AND owner = ? "
+                    "AND (lease_until IS NULL OR lease_until = ?)",
+                    (self.owner, now + self.settings.job_lease_s, job_id, owner, row["lease_until"]))
+        if changed == 1 and owner is not None and owner != self.owner:
+            log.info("job %s: taken over from %s", job_id, owner)
+        return changed == 1
 
     async def _renew(self, job_id: str) -> None:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE jobs SET lease_until = ? WHERE job_id = ? AND owner = ?",
                              (time.time() + self.settings.job_lease_s, job_id, self.owner))
 
+    async def _release_quietly(self, job_id: str) -> None:
+        """Release the claim; when storage is down the claim stays ours and the sweep picks the job up again."""
+        try:
+            await self._release(job_id)
+        except StorageUnavailable:
+            pass
+
     async def _release(self, job_id: str) -> None:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
                              (job_id, self.owner))
+
+
+def _note_failure(task: asyncio.Task[JobRecord]) -> None:
+    """A drive nobody awaits (a resumed or taken-over job) that stopped on an error: say so once, in one line.
+    The job stays where it stood; the next sweep drives it again."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if isinstance(exc, StorageUnavailable):
+        log.warning("%s stopped: storage unavailable (%s); the next sweep resumes it", task.get_name(), exc.why)
+    elif exc is not None and not isinstance(exc, ServiceError):
+        log.error("%s stopped: %s: %s", task.get_name(), type(exc).__name__, exc)
 
 
 def _owner_dead(owner: str) -> bool:

@@ -2,9 +2,15 @@
 
 Every change is a row with a unique idempotency key, written in the same
 transaction as the balance it changes. Debits are conditional updates
-(`... WHERE balance >= ?`) inside BEGIN IMMEDIATE, so neither coroutines nor
-processes can take a balance below zero; the CHECK constraints on the tables
-are the last line of defence. Credits settle debt (left by clawbacks) first.
+(`... WHERE balance >= ?`), so neither coroutines nor processes can take a
+balance below zero; the CHECK constraints on the tables are the last line of
+defence. Credits settle debt (left by clawbacks) first.
+
+Across processes: on SQLite every write transaction holds the file's write
+lock from its start (BEGIN IMMEDIATE); on PostgreSQL the first statement of
+every change, `ensure_account`'s upsert, locks the account row until commit,
+so what is read about the account afterwards (balance, debt, today's usage,
+earlier idempotency keys) is current and stays so.
 
 Functions taking a `Tx` run inside a caller's transaction, so a debit and the
 job it pays for commit together.
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bot.answers import ServiceError, UserRef
-from bot.storage import Database, Tx
+from bot.storage import Database, StorageUnavailable, Tx
 
 
 def utc_day(at: float | None = None) -> str:
@@ -67,13 +73,17 @@ class Ledger:
 
     # --- inside a caller's transaction --------------------------------------
 
-    async def ensure_account(self, tx: Tx, user: UserRef) -> None:
-        await tx.execute(
+    async def ensure_account(self, tx: Tx, user: UserRef) -> Account:
+        """Create the account if new; lock its row for the rest of the transaction; return it as it stands."""
+        row = await tx.fetchone(
             "INSERT INTO accounts (platform, user_id, display_name, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (platform, user_id) DO UPDATE SET display_name = "
-            "CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE accounts.display_name END",
+            "CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE accounts.display_name END "
+            "RETURNING balance, debt",
             (user.platform, user.user_id, user.display_name, time.time()),
         )
+        assert row is not None
+        return Account(row["balance"], row["debt"])
 
     async def account_in(self, tx: Tx, user: UserRef) -> Account:
         row = await tx.fetchone(
@@ -98,19 +108,20 @@ class Ledger:
 
         Raises: account_frozen (debt), daily_limit, insufficient_tokens.
         """
-        await self.ensure_account(tx, user)
+        account = await self.ensure_account(tx, user)
         seen = await tx.fetchone(
             "SELECT tokens, free_pulls, balance_after FROM ledger WHERE idempotency_key = ?", (idempotency_key,)
         )
         if seen is not None:
             return Debit(-seen["tokens"], seen["free_pulls"], seen["balance_after"], replayed=True)
-        account = await self.account_in(tx, user)
         if account.frozen:
             raise ServiceError(
                 "account_frozen",
                 f"your account owes {account.debt} tokens after a payment was reversed: "
                 "pulls and orders resume once a top-up (/topup) settles it",
             )
+        if await tx.fetchone("SELECT 1 FROM account_holds WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)):
+            raise ServiceError("account_frozen", "your account is on hold: pulls and orders are paused; contact the operator")
         day = utc_day()
         usage = await self.usage_in(tx, user, day)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))
@@ -150,9 +161,8 @@ class Ledger:
         records the rest as debt, so the balance never goes below zero.
         `day` attributes the row (a refund counts against the day it refunds).
         """
-        await self.ensure_account(tx, user)
+        account = await self.ensure_account(tx, user)
         seen = await tx.fetchone("SELECT 1 FROM ledger WHERE idempotency_key = ?", (idempotency_key,))
-        account = await self.account_in(tx, user)
         if seen is not None:
             return Credit(False, 0, 0, account.balance, account.debt)
         if tokens >= 0:
@@ -162,10 +172,12 @@ class Ledger:
             moved = -min(-tokens, account.balance)
             debt_change = -tokens + moved
         balance_after, debt_after = account.balance + moved, account.debt + debt_change
-        await tx.execute(
+        changed = await tx.execute(
             "UPDATE accounts SET balance = ?, debt = ? WHERE platform = ? AND user_id = ? AND balance = ? AND debt = ?",
             (balance_after, debt_after, user.platform, user.user_id, account.balance, account.debt),
         )
+        if changed != 1:  # cannot happen while the account row is locked; never write a ledger row without it
+            raise StorageUnavailable(f"account {user.platform}:{user.user_id} changed under a credit")
         await tx.execute(
             "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
             "balance_after, job_id, reason, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -23,8 +23,9 @@ from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
-from gpu_worker.patterns import Pattern, parse_pattern
+from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
+from bot import logs
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -63,6 +64,7 @@ from bot.delivery import KEYS_HINT, Delivery
 from bot.frontends import FrontEnd
 from bot.jobs import JobRecord, Jobs, JobSpec
 from bot.ledger import Ledger
+from bot.odds_cache import shared_odds_cache
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database
 
@@ -75,7 +77,7 @@ __all__ = ["Service", "ServiceError", "UserRef", "CommunityRef", "Origin", "Chec
 
 log = logging.getLogger(__name__)
 
-MAX_PATTERN_CHARS = 64
+MAX_PATTERN_CHARS = MAX_PATTERN_LENGTH  # the one limit, from gpu_worker.patterns
 MAX_NAME_CHARS = 200
 PULL_COUNTS = (1, 10)
 CARD_TIER = "Rare"             # a reveal of this tier or rarer comes with a card image
@@ -116,6 +118,7 @@ class Service:
         self.checkout = checkout
         self._awaited: set[str] = set()  # pulls whose caller gets the answer directly
         self._background: set[asyncio.Task[None]] = set()
+        self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
         jobs.deliverer = delivery
         warm_up()  # the first reveal's card is then as quick as the rest
@@ -140,7 +143,7 @@ class Service:
         config = await self._config_for(community)
         _check_pull_allowed(config, channel)
         compiled = _compile(pattern, format, exact_case, fuzzy)
-        odds = await asyncio.to_thread(odds_of, compiled)
+        odds = await self.odds_cache.get(compiled)
         if not allow_easy:
             self._refuse_easy(compiled, odds)
         spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
@@ -259,7 +262,7 @@ class Service:
                 split = parse_pubkey(pubkey.strip()).format(compressed=True).hex()
             except VanikeysError as exc:
                 raise ServiceError(exc.code, exc.message) from None
-        odds = await asyncio.to_thread(odds_of, compiled)
+        odds = await self.odds_cache.get(compiled)
         price, refusal = self._order_price(odds)
         if price is None:
             raise ServiceError("too_hard", refusal or "this pattern is too hard to order")
@@ -278,7 +281,7 @@ class Service:
     async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
                    fuzzy: bool = False) -> OddsAnswer:
         compiled = _compile(pattern, format, exact_case, fuzzy)
-        return self._odds_answer(compiled, await asyncio.to_thread(odds_of, compiled))
+        return self._odds_answer(compiled, await self.odds_cache.get(compiled))
 
     async def balance(self, user: UserRef) -> BalanceAnswer:
         _check_user(user)
@@ -535,6 +538,8 @@ class Service:
                                              idempotency_key=instruction.idempotency_key, reason=reason)
         outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
                                balance=credit.balance_after)
+        logs.event("payment.applied" if credit.applied else "payment.replayed", key=instruction.idempotency_key,
+                   user=logs.user_ref(user.platform, user.user_id), tokens=credit.tokens_moved)
         if credit.applied:
             await self._notify(user, instruction.notice_for(outcome))
         return outcome

@@ -12,7 +12,6 @@ import argparse
 import importlib
 import json
 import math
-import re
 import sys
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -24,7 +23,8 @@ from rich.text import Text
 from .errors import VanikeysError
 from .formats import CURVE_ORDER, AddressFormat, check_secret, get_format, identifier_from_secret, parse_secret_hex
 from .grinders.base import BACKEND_NAMES, GrindProgress, grind
-from .job import MAX_TIME_LIMIT_S, GrindHit, GrindJob, GrindResult
+from .job import MAX_BUDGET, MAX_TIME_LIMIT_S, MAX_TOP, GrindHit, GrindJob, GrindResult
+from .numbers import parse_count, parse_decimal, parse_int
 from .patterns import Pattern, match_spans, parse_pattern
 from .verify import verify_hit
 
@@ -45,37 +45,36 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 
 # -- argument types ---------------------------------------------------------------
+# Every number on the command line goes through gpu_worker.numbers: ASCII digits, bounded, one line when wrong.
 
-_COUNT = re.compile(r"^(\d+(?:\.\d+)?)(?:e(\d+))?([kmgt]?)$")
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+MIN_TIME_LIMIT_S = 0.001
 
 
 def key_count(text: str) -> int:
-    """A number of keys: 200000, 200_000, 200k, 1.5M, 1e6 or 2^28."""
-    cleaned = text.strip().lower().replace("_", "").replace(",", "")
-    power = re.fullmatch(r"2\^(\d{1,2})", cleaned)
-    if power:
-        return 1 << int(power.group(1))
-    if cleaned.isdigit() and int(cleaned) > 0:  # exact, however large (floats are not)
-        return int(cleaned)
-    match = _COUNT.fullmatch(cleaned)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of keys: write e.g. 200000, 200k, 1M, 1e6 or 2^28")
-    mantissa, exponent, suffix = match.groups()
-    value = float(mantissa) * 10 ** int(exponent or 0) * _SUFFIX[suffix]
-    if value < 1 or value != int(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole, positive number of keys: write e.g. 200000")
-    return int(value)
+    """A number of keys: 200000, 200_000, 200k, 1.5M, 1e6 or 2^28 (at most MAX_BUDGET)."""
+    return parse_count(text, what="--budget, the number of keys", minimum=1, maximum=MAX_BUDGET)
+
+
+def top_count(text: str) -> int:
+    return parse_int(text, what="--top, how many of the best keys to show", minimum=1, maximum=MAX_TOP)
 
 
 def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= MAX_TIME_LIMIT_S:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time limit: give seconds, more than 0 and at most {MAX_TIME_LIMIT_S}")
-    return value
+    return parse_decimal(text, what="--time-limit in seconds", minimum=MIN_TIME_LIMIT_S, maximum=MAX_TIME_LIMIT_S)
+
+
+def bench_seconds(text: str) -> float:
+    """`vanikeys bench --seconds`: per measurement, up to an hour."""
+    return parse_decimal(text, what="--seconds per measurement", minimum=0.01, maximum=3600)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """Rich output that prints identifiers, patterns and keys verbatim.
+
+    Rich's defaults would read ':key:' in 'did:key:' as an emoji code and
+    '[...]' as markup: both off, and no automatic highlighting.
+    """
+    return Console(stderr=stderr, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 # -- the parser -------------------------------------------------------------------
@@ -113,7 +112,7 @@ def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _add_pattern_options(grind_cmd)
     grind_cmd.add_argument("--budget", type=key_count, help=f"keys to check (default {DEFAULT_PULL_BUDGET:,}; unlimited with --stop full)")
     grind_cmd.add_argument("--stop", choices=("budget", "full"), default="budget", help="budget: best of the budget; full: until a full match")
-    grind_cmd.add_argument("--top", type=int, default=1, help="how many of the best keys to show (1-100)")
+    grind_cmd.add_argument("--top", type=top_count, default=1, help=f"how many of the best keys to show (1-{MAX_TOP})")
     grind_cmd.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="where to grind (default: the fastest here)")
     grind_cmd.add_argument("--split-pubkey", metavar="HEX", help="your public key: grind offsets you add to your own private key")
     grind_cmd.add_argument("--time-limit", type=seconds, default=float(MAX_TIME_LIMIT_S), metavar="SECONDS", help="stop after this long")
@@ -196,12 +195,12 @@ def cmd_grind(args: argparse.Namespace) -> int:
         result = grind(job, args.backend)
         print(result.model_dump_json())
         return 0
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     if err.is_terminal:
         result = _grind_with_progress(job, args.backend, err)
     else:
         result = grind(job, args.backend)
-    _print_result(job, result, Console(highlight=False, soft_wrap=True))
+    _print_result(job, result, console())
     return 0
 
 
@@ -251,7 +250,7 @@ def _duration(total_s: float) -> str:
 
 
 def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
-    from .odds import odds, rarity
+    from .odds import odds, p_full_in, rarity
 
     pattern = job.compiled()
     fmt = job.address_format
@@ -264,10 +263,15 @@ def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
         verified = verify_hit(job, hit)  # already verified by the grinder; this is what we show
         out.print(highlighted(fmt, pattern, hit.identifier))
         tier = rarity(model, hit.score, job.budget)
-        worth = f"1 in {tier.one_in_pulls:,.1f} pulls of {job.budget:,} keys"
-        out.print(f"score   {hit.score}/{pattern.max_score} · {tier.tier.value} ({'full match' if hit.full else worth})")
+        badge = f" {FULL_MATCH_BADGE}" if hit.full else ""
+        out.print(
+            f"score   {hit.score}/{pattern.max_score} · {tier.tier.value} "
+            f"({one_in_pulls_text(tier.one_in_pulls)} of {job.budget:,} keys){badge}"
+        )
         for label, value in secret_lines(fmt, hit, verified.secret):
             out.print(f"{label:<7} {value}")
+    if job.stop == "budget" and p_full_in(model, job.budget) > 0.5:
+        out.print(EASY_PATTERN_NOTE.format(budget=job.budget))
     if job.stop == "full" and not result.found_full:
         out.print(f"no full match in {result.checked:,} keys; the best is shown")
     rate = result.checked / result.elapsed_s if result.elapsed_s > 0 else 0.0
@@ -310,6 +314,7 @@ def cmd_odds(args: argparse.Namespace) -> int:
     model = odds(pattern)
     budget: int = args.budget
     rows = [row for row in rarity_table(model, budget) if row.score > 0]
+    p_full_in_pull = p_full_in(model, budget)
     report = {
         "format": fmt.id,
         "pattern": pattern.text,
@@ -317,7 +322,8 @@ def cmd_odds(args: argparse.Namespace) -> int:
         "p_full": model.p_full,
         "expected_keys": _finite(model.expected_keys),
         "budget": budget,
-        "p_full_in_budget": p_full_in(model, budget),
+        "p_full_in_budget": p_full_in_pull,
+        "easy": p_full_in_pull > 0.5,  # a pull matches fully more often than not: an order is the better buy
         "tiers": [
             {
                 "score": row.score,
@@ -325,6 +331,7 @@ def cmd_odds(args: argparse.Namespace) -> int:
                 "p_best_at_least": row.p_best_at_least,
                 "one_in_pulls": _finite(row.one_in_pulls),
                 "tier": row.tier.value,
+                "full": row.score == pattern.max_score,
             }
             for row in rows
         ],
@@ -332,17 +339,33 @@ def cmd_odds(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    out = Console(highlight=False)
+    out = console()
     out.print(f"{fmt.title} · pattern {pattern.text!r} · {pattern.max_score} characters to match")
     out.print(f"one key matches fully with probability {model.p_full:.3g}: about 1 in {model.expected_keys:,.0f} keys")
-    out.print(f"a pull of {budget:,} keys matches fully with probability {report['p_full_in_budget']:.3g}")
+    out.print(f"a pull of {budget:,} keys matches fully with probability {p_full_in_pull:.3g}")
+    if report["easy"]:
+        out.print(EASY_PATTERN_NOTE.format(budget=budget))
     out.print(f"{'score':>5}  {'one key':>9}  {'best of pull':>12}  rarity of a pull's best")
     for row in rows:
+        badge = f" {FULL_MATCH_BADGE}" if row.score == pattern.max_score else ""
         out.print(
             f"{row.score:>5}  {row.p_at_least:>9.3g}  {row.p_best_at_least:>12.3g}  "
-            f"{row.tier.value} (1 in {row.one_in_pulls:,.1f} pulls)"
+            f"{row.tier.value} ({one_in_pulls_text(row.one_in_pulls)}){badge}"
         )
     return 0
+
+
+FULL_MATCH_BADGE = "✨ full match"
+EASY_PATTERN_NOTE = "this pattern is easy: a pull of {budget:,} keys matches fully more often than not, so an order is the better buy"
+
+
+def one_in_pulls_text(one_in: float) -> str:
+    """'1 in 12.4 pulls', 'almost every pull', 'never in practice'."""
+    if not math.isfinite(one_in):
+        return "never in practice"
+    if one_in < 1.05:
+        return "almost every pull"
+    return f"1 in {one_in:,.1f} pulls" if one_in < 1000 else f"1 in {one_in:,.0f} pulls"
 
 
 def _finite(value: float) -> float | None:
@@ -372,7 +395,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"format": fmt.id, "identifier": identifier, "secret_kind": export.kind, "secret": export.value, "jwk": export.jwk}))
         return 0
-    out = Console(highlight=False, soft_wrap=True)
+    out = console()
     out.print(identifier)
     out.print(f"{'WIF' if export.kind == 'wif' else 'hex':<7} {export.value}")
     if export.jwk is not None:

@@ -16,6 +16,7 @@ _PLAIN = re.compile(r"[0-9]{1,30}")
 _SEPARATORS = str.maketrans("", "", "_,")
 _SCALED = re.compile(r"(?P<mantissa>[0-9]{1,12}(?:\.[0-9]{1,12})?)(?:e(?P<exponent>[0-9]{1,2}))?(?P<suffix>[kmgt]?)")
 _POWER = re.compile(r"2\^(?P<power>[0-9]{1,2})")
+_HUGE = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?[kmgt]?|2\^[0-9]+")
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
@@ -28,6 +29,9 @@ def parse_int(text: str, *, what: str, minimum: int, maximum: int) -> int:
     """A whole number in [minimum, maximum], written in ASCII digits (``_`` and ``,`` allowed as separators)."""
     cleaned = text.strip().translate(_SEPARATORS)
     if _PLAIN.fullmatch(cleaned) is None:
+        if cleaned.isascii() and cleaned.isdigit():
+            raise VanikeysError("bad_number", f"{_shown(text)} is far too large: give {what} "
+                                              f"from {minimum:,} to {maximum:,}")
         raise VanikeysError("bad_number", f"{_shown(text)} is not a number: give {what} as digits, "
                                           f"from {minimum:,} to {maximum:,}")
     return _in_range(int(cleaned), text, what=what, minimum=minimum, maximum=maximum)
@@ -43,6 +47,9 @@ def parse_count(text: str, *, what: str, minimum: int, maximum: int) -> int:
         return _in_range(int(cleaned), text, what=what, minimum=minimum, maximum=maximum)
     scaled = _SCALED.fullmatch(cleaned)
     if scaled is None:
+        if _HUGE.fullmatch(cleaned):  # a number, but past any bound (a 400-digit count, 1e309, 2^4096)
+            raise VanikeysError("bad_number", f"{_shown(text)} is far too large: give {what} "
+                                              f"from {minimum:,} to {maximum:,}")
         raise VanikeysError("bad_number", f"{_shown(text)} is not a number: give {what} as e.g. "
                                           f"200000, 200k, 1M, 1e6 or 2^28")
     whole, _, fraction = scaled["mantissa"].partition(".")
@@ -52,6 +59,23 @@ def parse_count(text: str, *, what: str, minimum: int, maximum: int) -> int:
     if remainder:
         raise VanikeysError("bad_number", f"{_shown(text)} is not a whole number: give {what} as e.g. 200000")
     return _in_range(value, text, what=what, minimum=minimum, maximum=maximum)
+
+
+_DECIMAL = re.compile(r"(?P<whole>[0-9]{1,12})(?:\.(?P<fraction>[0-9]{1,9}))?")
+
+
+def parse_decimal(text: str, *, what: str, minimum: float, maximum: float) -> float:
+    """A plain decimal in [minimum, maximum] (seconds, say): ASCII digits, at most one point, no exponent."""
+    cleaned = text.strip().translate(_SEPARATORS)
+    match = _DECIMAL.fullmatch(cleaned)
+    if match is None:
+        raise VanikeysError("bad_number", f"{_shown(text)} is not a number: give {what} as e.g. 30 or 2.5, "
+                                          f"from {minimum:,g} to {maximum:,g}")
+    value = float(cleaned)
+    if not minimum <= value <= maximum:
+        raise VanikeysError("bad_number", f"{_shown(text)} is out of range: give {what} "
+                                          f"from {minimum:,g} to {maximum:,g}")
+    return value
 
 
 def _in_range(value: int, text: str, *, what: str, minimum: int, maximum: int) -> int:

@@ -17,9 +17,9 @@ random key, computed rather than sampled:
   programme simulates the score rule itself on all bodies at once
   (`_ScoreModel`): the rule needs lookahead, so every term's search runs
   speculatively and restarts whenever the previous term's best grows. For
-  patterns with many short terms, whose simulation has too many states, a
-  term-by-term approximation takes over (`_TermByTermModel`): exact for
-  full matches, within a few percent elsewhere.
+  patterns whose simulation costs too much (many or long terms: the states
+  multiply), a term-by-term model in numpy takes over (`_ChainModel`): exact
+  for full matches, within a few percent elsewhere, a few tens of ms at worst.
 
 Rarity of a pull's best key (DESIGN.md, "Odds and rarity"): X = 1 / P(the
 best of N keys scores >= s) = 1 / (1 - (1 - P(score >= s))^N); tiers by X
@@ -29,21 +29,33 @@ alone (a full match is a badge beside the tier, never a tier of its own).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+
+import numpy as np
 
 from .formats import get_format
 from .patterns import Pattern, char_classes
 from .positions import body_components
 
-# Body lengths below this share of the probability are left out (unanchored
-# patterns only; an anchored start weighs each length exactly).
+# Body lengths below this share of the probability are left out (for an
+# anchored start: below this share of every way the first term can start).
 NEGLIGIBLE_SHARE = 1e-6
-# Past this many simulation states at one position (many short terms), the
-# model switches to the term-by-term approximation (`_TermByTermModel`).
-MAX_STATES = 4_000
+# The exact simulation's work limit, in transitions followed (a new one, worked
+# out and memoised, counts STEP_WORK per term it walks): about 20 ms on a 2-core
+# dev box. Past it (many or long terms) the model switches to the term-by-term
+# `_ChainModel`.
+MAX_WORK = 20_000
+STEP_WORK = 4
+# The chain model's budget, in (start, set, edge, position) steps over all its
+# terms (about 50 ms); a term over its share of what is left drops its guards,
+# then merges exclusion sets. A term's automaton keeps at most this many states.
+CHAIN_WORK = 20_000_000
+MAX_EXCLUSION_SETS = 8
+MAX_SEARCH_STATES = 200
 
 
 @dataclass(frozen=True)
@@ -95,22 +107,56 @@ class ScoreRarity:
 
 
 def odds(pattern: Pattern) -> Odds:
-    """The model's odds for one random key of the pattern's format (cached per pattern)."""
-    return _odds(pattern)
+    """The model's odds for one random key of the pattern's format (cached per pattern, LRU)."""
+    known = cached_odds(pattern)
+    if known is None:
+        known = _odds(pattern)
+        remember_odds(pattern, known)
+    return known
 
 
-@lru_cache(maxsize=512)
+def cached_odds(pattern: Pattern) -> Odds | None:
+    """The odds if this process has them (no computing)."""
+    with _CACHE_LOCK:
+        known = _CACHE.get(pattern)
+        if known is not None:
+            _CACHE.move_to_end(pattern)
+        return known
+
+
+def remember_odds(pattern: Pattern, known: Odds) -> None:
+    """Keep odds computed elsewhere (bot.odds_cache computes them in a worker process)."""
+    with _CACHE_LOCK:
+        _CACHE[pattern] = known
+        _CACHE.move_to_end(pattern)
+        while len(_CACHE) > ODDS_CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def clear_odds_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# Patterns' odds, least recently used first: bounded, shared by every thread of the process.
+ODDS_CACHE_SIZE = 2048
+_CACHE: OrderedDict[Pattern, Odds] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
 def _odds(pattern: Pattern) -> Odds:
     exact = [0.0] * (pattern.max_score + 1)
     model = _ScoreModel(pattern)
     bodies = _length_classes(pattern)
-    try:
-        distributions = [model.distribution(body) for body in bodies]
-    except _TooManyStates:
-        distributions = [_TermByTermModel(model, body).distribution() for body in bodies]
-    for body, distribution in zip(bodies, distributions):
-        for s, p in enumerate(distribution):
-            exact[s] += body.weight * p
+    if len(pattern.terms) == 1:  # one term: the chain model is exact (below MAX_SEARCH_STATES) and cheaper
+        exact = _ChainModel(model, bodies).distribution()
+    else:
+        try:
+            for body in bodies:
+                for s, p in enumerate(model.distribution(body)):
+                    exact[s] += body.weight * p
+        except _TooManyStates:
+            exact = _ChainModel(model, bodies).distribution()
     at_least = [0.0] * (pattern.max_score + 1)
     running = 0.0
     for s in range(pattern.max_score, -1, -1):
@@ -197,7 +243,7 @@ def _length_classes(pattern: Pattern) -> list[_LengthClass]:
         counts = [component.prefix_count(first[:j]) for j in range(len(first) + 1)] + [0]
         size = component.hi - component.lo
         masses.append([(counts[j] - counts[j + 1]) / size for j in range(len(first) + 1)])
-    classes = []
+    candidates = []
     for length in sorted({c.length for c in components}):
         members = [(c, m) for c, m in zip(components, masses) if c.length == length]
         weight = sum(c.weight for c, _ in members)
@@ -211,15 +257,35 @@ def _length_classes(pattern: Pattern) -> list[_LengthClass]:
             )
             if not any(first_masses):
                 continue
-        marginals = []
-        for position in range(length):
-            mixed: dict[str, float] = defaultdict(float)
-            for c, _ in members:
-                for char, p in c.position_distribution(position).items():
-                    mixed[char] += c.weight * p / weight
-            marginals.append(dict(mixed))
-        classes.append(_LengthClass(length, weight, tuple(marginals), first_masses))
-    return classes
+        candidates.append((length, weight, members, first_masses))
+    if first is not None:
+        # A length whose share of every anchored outcome (the first term taking j) is negligible is left out:
+        # btc's rare short bodies (many leading zero bytes) matter only to patterns like '^1111'.
+        totals = [sum(w * m[j] for _, w, _, m in candidates) for j in range(len(first) + 1)]  # type: ignore[index]
+        candidates = [
+            (length, weight, members, m)
+            for length, weight, members, m in candidates
+            if any(weight * m[j] >= NEGLIGIBLE_SHARE * totals[j] > 0 for j in range(len(first) + 1))  # type: ignore[index]
+        ]
+    return [
+        _LengthClass(length, weight, _marginals(pattern.format_id, length), first_masses)
+        for length, weight, _, first_masses in candidates
+    ]
+
+
+@lru_cache(maxsize=None)  # a few lengths per format
+def _marginals(format_id: str, length: int) -> tuple[dict[str, float], ...]:
+    """Each position's character distribution over all bodies of this length (the format's components mixed)."""
+    members = [c for c in body_components(format_id) if c.length == length]
+    weight = sum(c.weight for c in members)
+    marginals = []
+    for position in range(length):
+        mixed: dict[str, float] = defaultdict(float)
+        for c in members:
+            for char, p in c.position_distribution(position).items():
+                mixed[char] += c.weight * p / weight
+        marginals.append(dict(mixed))
+    return tuple(marginals)
 
 
 # A state of the simulation, before reading the next position:
@@ -257,6 +323,9 @@ class _ScoreModel:
         # Transitions depend on the positions left only when few are left.
         self.horizon = max(self.lengths) + 2
         self._memo: dict[tuple[_State, int, int], _State | int] = {}
+        self.work = 0  # transitions followed, new ones weighted by step_work: bounded by MAX_WORK
+        self.step_work = STEP_WORK * (len(self.chain_terms) + 1)
+        self.searches: dict[tuple, _TermSearch] = {}  # the chain model's automata, shared by body lengths
         self._group_characters(get_format(pattern.format_id).alphabet)
 
     def _group_characters(self, alphabet: str) -> None:
@@ -322,11 +391,12 @@ class _ScoreModel:
                         final[self._score(state)] += p
                 break
             left = min(length - position, self.horizon)
-            if sum(len(batch) for batch in batches.values()) > MAX_STATES:
-                raise _TooManyStates
             frontier = defaultdict(float)
             for excluded, batch in batches.items():
                 groups = self._group_probabilities(body.marginals[position], excluded)
+                self.work += len(batch) * len(groups)
+                if self.work > MAX_WORK:
+                    raise _TooManyStates
                 for state, p in batch.items():
                     if not state[1] and not self.end_length:
                         final[state[0]] += p  # every term settled
@@ -336,6 +406,7 @@ class _ScoreModel:
                         successor = self._memo.get(key)
                         if successor is None:
                             successor = self._memo[key] = self._step(state, g, left)
+                            self.work += self.step_work
                         frontier[successor] += p * pg
         return final
 
@@ -377,107 +448,351 @@ class _TooManyStates(Exception):
     pass
 
 
-class _TermByTermModel:
-    """The fallback for patterns whose exact simulation has too many states (many short terms).
+# A chain-model frontier key: (excluded groups, guard). The guard, None or
+# (j, mask): the previous term took j characters (short of all of them), so its
+# first j + 1 never appear from here on; mask: its bitap state here.
+_Guard = tuple[int, int] | None
+_ChainKey = tuple[int, _Guard]
 
-    Terms are taken one at a time: from each start position, the distribution
-    of (the longest prefix found, where its first occurrence ends) is exact,
-    and the next term starts after it; what that first search implies about
-    the rest of the body (a longer prefix never appears there) is ignored,
-    which puts partial scores a few percent low (4% at worst on the test
-    patterns) and leaves full matches exact.
+
+class _ChainModel:
+    """The fallback for patterns whose exact simulation is too big: terms one at a time, in numpy.
+
+    From each start position, the distribution of (the longest prefix of a term
+    found, where its first occurrence ends) is exact, and the next term starts
+    after it. What a term's search implies about the rest of the body (a longer
+    prefix of it never appears there) is kept:
+    - exactly when the term found nothing at all: its first character never
+      appears again, so later positions are drawn without those characters;
+    - for the next term, when the longer prefix could lie inside that term
+      (repeated terms, 'Love Love'): its search runs beside a guard that
+      rejects bodies where the prefix appears, conditioned on the guard;
+    - not otherwise (a weak condition: the prefix cannot lie inside the next
+      term's match, only overlap its edges).
+    Full matches are exact and partial scores within a few percent
+    (tests/engine/test_odds.py checks it against the exact simulation and
+    against sampled bodies). Every start position, set of excluded characters
+    and guard state is computed at once: a few numpy calls per body position
+    and term.
     """
 
-    def __init__(self, model: _ScoreModel, body: _LengthClass) -> None:
+    def __init__(self, model: _ScoreModel, bodies: list[_LengthClass]) -> None:
         self.model = model
-        self.body = body
-        # Per term, characters that fit the same places in it are one group: (fit mask, P) per position.
-        self.fits: list[list[list[tuple[int, float]]]] = []
-        for t in range(len(model.classes)):
-            per_position = []
-            for position in range(body.length):
-                merged: dict[int, float] = defaultdict(float)
-                for g, pg in model._group_probabilities(body.marginals[position]):
-                    merged[model.masks[t][g]] += pg
-                per_position.append(list(merged.items()))
-            self.fits.append(per_position)
-        self._no_growth: dict[tuple[int, int, int, int], float] = {}
-        self._outcomes: dict[tuple[int, int], dict[tuple[int, int], float]] = {}
+        # Every body length at once: shorter bodies are padded at the front with a
+        # character no term accepts (the extra group `pad`), and start after it.
+        self.length = max(body.length for body in bodies)
+        self.weights = np.array([body.weight for body in bodies])
+        self.bodies = bodies
+        self.pads = [self.length - body.length for body in bodies]
+        pad = len(model.group_chars)
+        self.masks = [list(masks) + [0] for masks in model.masks]
+        # probability[body, q, g]: P(body[q] is in group g)
+        self.probability = np.zeros((len(bodies), self.length, pad + 1))
+        group_of = {c: g for g, chars in enumerate(model.group_chars) for c in chars}
+        for b, body in enumerate(bodies):
+            self.probability[b, : self.pads[b], pad] = 1.0
+            for q, marginal in enumerate(body.marginals):
+                row = self.probability[b, self.pads[b] + q]
+                for char, p in marginal.items():
+                    row[group_of[char]] += p
+        self.first_groups = [sum(1 << g for g, m in enumerate(masks) if m & 1) for masks in self.masks]
+
+    def _conditioned(self, excluded: list[int]) -> np.ndarray:
+        """P(body[q] in group g | no excluded group at q), shape (bodies * len(excluded), length, groups)."""
+        groups = self.probability.shape[2]
+        keep = np.array([[not (e >> g & 1) for g in range(groups)] for e in excluded], dtype=float)
+        kept = self.probability[:, None, :, :] * keep[None, :, None, :]
+        total = kept.sum(axis=3, keepdims=True)
+        kept = np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
+        return kept.reshape(-1, self.length, groups)
+
+    def _guarded_lengths(self, t: int) -> frozenset[int]:
+        """The j for which term t taking j constrains term t + 1: its first j + 1 characters fit inside term t + 1."""
+        masks, chain = self.masks, self.model.chain_terms
+        if t + 1 not in chain:
+            return frozenset()
+        this, following = masks[t], masks[t + 1]
+        span = self.model.lengths[t + 1]
+
+        def fits(i: int, k: int) -> bool:
+            return any(m >> i & 1 and n >> k & 1 for m, n in zip(this, following))
+
+        return frozenset(
+            j
+            for j in range(1, self.model.lengths[t])
+            if any(all(fits(i, offset + i) for i in range(j + 1)) for offset in range(span - j))
+        )
 
     def distribution(self) -> list[float]:
-        model = self.model
-        frontier: dict[tuple[int, int], float] = defaultdict(float)  # (score, next position) -> P
-        if self.body.first_term_masses is None:
-            frontier[(0, 0)] = 1.0
-        else:
-            for j, mass in enumerate(self.body.first_term_masses):
-                if mass > 0:
-                    frontier[(j, j)] += mass
-        for t in model.chain_terms:
-            following: dict[tuple[int, int], float] = defaultdict(float)
-            for (score, start), p in frontier.items():
-                for (taken, after), q in self._term_outcomes(t, start).items():
-                    following[(score + taken, after)] += p * q
-            frontier = following
-        final = [0.0] * (model.max_score + 1)
-        for (score, start), p in frontier.items():
-            if model.end_length:
-                for run, q in self._end_run(start).items():
-                    final[score + run] += p * q
+        """P(score == s), mixed over the body lengths by weight."""
+        model, length, top, count = self.model, self.length, self.model.max_score, len(self.bodies)
+        start = np.zeros((count, top + 1, length + 1))  # P[body, score, next position]
+        for b, body in enumerate(self.bodies):
+            if body.first_term_masses is None:
+                start[b, 0, self.pads[b]] = 1.0
             else:
-                final[score] += p
-        return final
+                for j, mass in enumerate(body.first_term_masses):
+                    start[b, j, self.pads[b] + j] += mass
+        frontier: dict[_ChainKey, np.ndarray] = {(0, None): start}
+        previous = None
+        budget = CHAIN_WORK
+        for n, t in enumerate(model.chain_terms):
+            share = budget / (len(model.chain_terms) - n)
+            frontier = self._merged(frontier, t)
+            if len({e for e, _ in frontier}) > MAX_EXCLUSION_SETS:  # many short terms sharing characters
+                frontier = self._merged(frontier, t, horizon=1)
+            following: dict[_ChainKey, np.ndarray] = defaultdict(lambda: np.zeros((count, top + 1, length + 1)))
+            for level in range(3):  # over budget: drop the guards, then merge every exclusion set by share
+                if level == 1:
+                    frontier = self._merged(frontier, t, guards=False)
+                elif level == 2:
+                    frontier = self._merged(frontier, t, guards=False, relevant_only=False)
+                keys = [key for key, at in frontier.items() if at.any()]
+                if not keys:
+                    break
+                excluded = sorted({e for e, _ in keys})
+                # Each guard as (characters guarded, bitap state): (0, 0) for none.
+                guards = sorted({(0, 0) if guard is None else (guard[0] + 1, guard[1]) for _, guard in keys})
+                search_key = (t, tuple(guards))
+                search = model.searches.get(search_key)
+                if search is None:
+                    guard_masks = self.masks[previous] if previous is not None else [0] * len(self.masks[t])
+                    search = model.searches[search_key] = _TermSearch(
+                        self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards
+                    )
+                starts = np.flatnonzero(sum(frontier[key].any(axis=(0, 1)) for key in keys))  # where the term may start
+                pairs = [
+                    (b * len(excluded) + excluded.index(e), guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1])))
+                    for e, guard in keys
+                    for b in range(count)
+                ]
+                work = len(pairs) * len(starts) * len(search.source) * (length - starts[0])
+                if work <= share:
+                    break
+            if keys:
+                budget -= work
+                outcomes = search.outcomes(self._conditioned(excluded), pairs, starts)  # [pair, start, kind, end]
+                nothing_kind = search.kinds.index((0, None))
+                for i, (e, guard) in enumerate(keys):
+                    at = frontier[(e, guard)][:, :, starts]
+                    found = outcomes[i * count : (i + 1) * count]
+                    # taken[body, score, kind, after] = sum over starts of at[., score, start] * found[., start, kind, after]
+                    taken = np.einsum("bcs,bske->bcke", at, found)
+                    for kind, (j, next_guard) in enumerate(search.kinds):
+                        if j == 0:
+                            continue
+                        following[(e, next_guard)][:, j:] += taken[:, : top + 1 - j, kind]
+                    nothing = found[:, np.arange(len(starts)), nothing_kind, starts]  # [body, start]
+                    following[(e | self.first_groups[t], None)][:, :, starts] += at * nothing[:, None, :]
+            frontier = following
+            previous = t
+        final = np.zeros((count, top + 1))
+        for (e, _), at in frontier.items():
+            if model.end_length:
+                conditioned = self._conditioned([e])
+                runs = np.stack([self._end_runs(conditioned[b]) for b in range(count)])  # [body, start, run]
+                at_end = np.einsum("bcs,bsr->bcr", at, runs)  # [body, score, run]
+                for run in range(runs.shape[2]):
+                    final[:, run:] += at_end[:, : top + 1 - run, run]
+            else:
+                final += at.sum(axis=2)
+        return (self.weights @ final).tolist()
 
-    def _term_outcomes(self, t: int, start: int) -> dict[tuple[int, int], float]:
-        """P(term t, searched from `start`, takes j and its first occurrence ends before position `after`)."""
-        key = (t, start)
-        if key not in self._outcomes:
-            self._outcomes[key] = self._search(t, start)
-        return self._outcomes[key]
+    def _merged(
+        self,
+        frontier: dict[_ChainKey, np.ndarray],
+        t: int,
+        *,
+        guards: bool = True,
+        relevant_only: bool = True,
+        horizon: int | None = None,
+    ) -> dict[_ChainKey, np.ndarray]:
+        """Exclusion sets that differ only in characters no term from t on looks for, merged.
 
-    def _search(self, t: int, start: int) -> dict[tuple[int, int], float]:
-        fits, length = self.fits[t], self.body.length
-        outcomes: dict[tuple[int, int], float] = defaultdict(float)
-        outcomes[(0, start)] = self._never_grows(t, start, 0, 0)
-        states: dict[tuple[int, int], float] = {(0, 0): 1.0}  # (best, mask) -> P
-        for position in range(start, length):
-            following: dict[tuple[int, int], float] = defaultdict(float)
-            for (best, mask), p in states.items():
-                for fit, pg in fits[position]:
-                    new_mask = ((mask << 1) | 1) & fit
-                    grown = new_mask.bit_length()
-                    if grown > best:
-                        outcomes[(grown, position + 1)] += p * pg * self._never_grows(t, position + 1, grown, new_mask)
-                    following[(max(best, grown), new_mask)] += p * pg
-            states = following
-        return outcomes
+        With `horizon`, only the next `horizon` terms count (past MAX_EXCLUSION_SETS sets).
 
-    def _never_grows(self, t: int, position: int, best: int, mask: int) -> float:
-        """P(no prefix of term t longer than `best` ends at or after `position`, given the current mask)."""
-        key = (t, position, best, mask)
-        if key in self._no_growth:
-            return self._no_growth[key]
-        if position == self.body.length or best == self.model.lengths[t]:
-            return 1.0
-        total = 0.0
-        for fit, pg in self.fits[t][position]:
-            new_mask = ((mask << 1) | 1) & fit
-            if new_mask.bit_length() <= best:
-                total += pg * self._never_grows(t, position + 1, best, new_mask)
-        self._no_growth[key] = total
-        return total
+        Such characters matter only through their share of each position (the
+        rest is renormalised), so sets with the same relevant part and the same
+        share of the body's uniform middle are merged; they differ only in the
+        few skewed leading positions.
+        """
+        if len(frontier) == 1 and guards:
+            return frontier
+        relevant = 0
+        for masks in self.masks[t : None if horizon is None else t + horizon]:
+            wildcards = -1  # the '?' positions: every character fits them, so excluding one changes nothing there
+            for m in masks[:-1]:
+                wildcards &= m
+            relevant |= sum(1 << g for g, m in enumerate(masks) if m != wildcards)
+        if not relevant_only:
+            relevant = 0
+        middle = self.probability[0, -1]
+        representatives: dict[tuple[int, float, _Guard], _ChainKey] = {}
+        out: dict[_ChainKey, np.ndarray] = {}
+        for (e, guard), at in frontier.items():
+            share = round(sum(middle[g] for g in range(len(middle)) if (e & ~relevant) >> g & 1), 9)
+            if not guards:
+                guard = None
+            key = representatives.setdefault((e & relevant, share, guard), (e, guard))
+            out[key] = out[key] + at if key in out else at
+        return out
 
-    def _end_run(self, start: int) -> dict[int, float]:
-        """P(the '$' term, searched from `start`, ends the body with a suffix of each length)."""
-        model, length = self.model, self.body.length
-        runs: dict[int, float] = {0: 1.0}
-        for position in range(start, length):
-            aligned = model.end_length - (length - position)
-            if aligned < 0:
-                continue
-            following: dict[int, float] = defaultdict(float)
-            for run, p in runs.items():
-                for fit, pg in self.fits[-1][position]:
-                    following[run + 1 if fit >> aligned & 1 else 0] += p * pg
-            runs = following
+    def _end_runs(self, probability: np.ndarray) -> np.ndarray:
+        """P(the '$' term, searched from each start, ends the body with a suffix of each length)."""
+        model, length, end = self.model, self.length, self.model.end_length
+        fits = np.zeros(end + 1)  # fits[k]: P(body[length - k] fits the term's character k from the end)
+        for k in range(1, min(end, length) + 1):
+            aligned = end - k
+            fits[k] = sum(probability[length - k, g] for g, m in enumerate(self.masks[-1]) if m >> aligned & 1)
+        runs = np.zeros((length + 1, end + 1))
+        for start in range(length + 1):
+            cap = min(end, length - start)
+            matched = 1.0
+            for r in range(cap):
+                runs[start, r] = matched * (1.0 - fits[r + 1])
+                matched *= fits[r + 1]
+            runs[start, cap] = matched
         return runs
+
+
+class _TermSearch:
+    """One term's search from every start position: P(it takes j, its first occurrence ends at e).
+
+    With a guard (the previous term's characters and how many of them must
+    never appear together), bodies where they do are rejected and the rest
+    renormalised: the search conditioned on the guard holding.
+    """
+
+    def __init__(
+        self,
+        masks: list[int],
+        term_length: int,
+        guarded: frozenset[int],
+        guard_masks: list[int],
+        guards: list[tuple[int, int]],
+    ) -> None:
+        self.term_length = term_length
+        groups = len(masks)
+        # Groups the pattern's two terms cannot tell apart move together.
+        signatures: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for g in range(groups):
+            signatures[(masks[g], guard_masks[g])].append(g)
+        for partials in (None, 3, 2, 1):
+            index, edges = self._automaton(masks, term_length, signatures, guards, partials)
+            if len(index) <= MAX_SEARCH_STATES:
+                break
+        self.initial = [index[(0, 0, guard_length, held)] for guard_length, held in guards]
+        self.states = len(index)
+        state_best = np.zeros(self.states, dtype=np.int64)
+        kind_of_state = []
+        self.kinds: list[tuple[int, _Guard]] = [(0, None)]
+        for (best, mask, _, _), i in sorted(index.items(), key=lambda item: item[1]):
+            state_best[i] = best
+            kind = (best, (best, mask & ((1 << best) - 1)) if best in guarded else None)
+            if kind not in self.kinds:
+                self.kinds.append(kind)
+            kind_of_state.append(self.kinds.index(kind))
+        pairs = sorted(edges)
+        self.source = np.array([s for s, _ in pairs], dtype=np.int64).reshape(-1)
+        self.target = np.array([t for _, t in pairs], dtype=np.int64).reshape(-1)
+        self.member = np.zeros((len(pairs), groups))  # member[edge, g]: group g takes that edge
+        for i, pair in enumerate(pairs):
+            self.member[i, edges[pair]] = 1.0
+        self.grows = state_best[self.target] > state_best[self.source]
+        self.kind_of_target = np.array(kind_of_state, dtype=np.int64)[self.target]
+        self.walks_on = state_best[self.target] < term_length  # after a full match only its P(no growth) matters
+
+    @staticmethod
+    def _automaton(
+        masks: list[int],
+        term_length: int,
+        signatures: dict[tuple[int, int], list[int]],
+        guards: list[tuple[int, int]],
+        partials: int | None,
+    ) -> tuple[dict[tuple[int, int, int, int], int], dict[tuple[int, int], list[int]]]:
+        """States (best, bitap mask, guard length, guard mask) and edges, from each guard's start.
+
+        With `partials`, only that many of the longest partial matches are kept
+        (terms with many '?' or repeats have too many masks otherwise): a match
+        starting inside a longer one that then fails is missed, which puts
+        partial scores slightly low.
+        """
+        index: dict[tuple[int, int, int, int], int] = {}
+        queue = []
+        for guard_length, held in guards:
+            key = (0, 0, guard_length, held)
+            if key not in index:
+                index[key] = len(index)
+                queue.append(key)
+        edges: dict[tuple[int, int], list[int]] = defaultdict(list)  # (source, target) -> groups
+        while queue:
+            best, mask, guard_length, held = queue.pop()
+            source = index[(best, mask, guard_length, held)]
+            for (fit, guard_fit), members in signatures.items():
+                new_held = ((held << 1) | 1) & guard_fit if guard_length else 0
+                if new_held >> (guard_length - 1) & 1 if guard_length else False:
+                    continue  # the guarded characters appeared: rejected
+                if best == term_length:
+                    new_best, new_mask = best, 0  # full: only the guard still reads the body
+                else:
+                    new_mask = ((mask << 1) | 1) & fit
+                    new_best = max(best, new_mask.bit_length())
+                    if new_best == term_length:
+                        new_mask = 0
+                    elif partials is not None:
+                        while bin(new_mask).count("1") > partials:
+                            new_mask &= new_mask - 1  # drop the shortest partial match
+                key = (new_best, new_mask, guard_length, new_held)
+                if key not in index:
+                    index[key] = len(index)
+                    queue.append(key)
+                edges[(source, index[key])].extend(members)
+        return index, edges
+
+    def outcomes(self, probability: np.ndarray, pairs: list[tuple[int, int]], starts: np.ndarray) -> np.ndarray:
+        """[pair, start, kind, end] for each (set of probabilities, guard) pair and each of `starts` (ascending).
+
+        Normalised over (kind, end): conditioned on the guard holding.
+        """
+        sets, length, states = probability.shape[0], probability.shape[1], self.states
+        # Small products in einsum and bincount, not BLAS: OpenBLAS threads on a busy
+        # 2-core machine made a 30 x 26 x 1500 product take 20 ms instead of 0.2.
+        edge_p = np.einsum("sqg,eg->sqe", probability, self.member)  # [set, q, edge]
+        keeps = ~self.grows
+        keep_p, keep_targets = edge_p[:, :, keeps], self.target[keeps]
+        keep_rows = (np.arange(sets)[:, None] * states + self.source[keeps][None, :]).ravel()
+        # no_growth[set, q, state]: P(the term grows no more and the guard holds, from position q on)
+        no_growth = np.ones((sets, length + 1, states))
+        for q in range(length - 1, -1, -1):
+            values = keep_p[:, q] * no_growth[:, q + 1, keep_targets]
+            no_growth[:, q] = np.bincount(keep_rows, weights=values.ravel(), minlength=sets * states).reshape(sets, states)
+        kinds, count, width = len(self.kinds), len(starts), len(pairs)
+        pair_sets = np.array([p for p, _ in pairs])
+        pair_initial = np.array([self.initial[g] for _, g in pairs])
+        pair_edge_p, pair_no_growth = edge_p[pair_sets], no_growth[pair_sets]  # [pair, q, edge], [pair, q, state]
+        outcomes = np.zeros((count, width, kinds, length + 1))  # start-major: the rows begun so far come first
+        for k, start in enumerate(starts):
+            outcomes[k, :, 0, start] = pair_no_growth[np.arange(width), start, pair_initial]
+        grow, walk = np.flatnonzero(self.grows), np.flatnonzero(self.walks_on)
+        grow_targets, walk_targets = self.target[grow], self.target[walk]
+        grow_kinds = self.kind_of_target[grow]
+        walking = np.zeros((count, width, states))  # before reading position q
+        begun = 0
+        for q in range(int(starts[0]), length):
+            while begun < count and starts[begun] == q:
+                walking[begun, np.arange(width), pair_initial] = 1.0
+                begun += 1
+            rows = begun * width
+            moving = walking[:begun, :, self.source] * pair_edge_p[None, :, q, :]  # [start, pair, edge]
+            won = moving[:, :, grow] * pair_no_growth[None, :, q + 1, grow_targets]
+            index = ((np.arange(rows) * kinds)[:, None] + grow_kinds[None, :]).ravel()
+            outcomes[:begun, :, :, q + 1] += np.bincount(index, weights=won.ravel(), minlength=rows * kinds).reshape(
+                begun, width, kinds
+            )
+            index = ((np.arange(rows) * states)[:, None] + walk_targets[None, :]).ravel()
+            walking[:begun] = np.bincount(index, weights=moving[:, :, walk].ravel(), minlength=rows * states).reshape(
+                begun, width, states
+            )
+        outcomes = np.moveaxis(outcomes, 1, 0)
+        total = outcomes.sum(axis=(2, 3), keepdims=True)
+        return np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)

@@ -28,6 +28,7 @@ starting '11', is '^11...'); '^0xdead' for eth, '^TR' for trx, and
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,7 +36,9 @@ from .errors import VanikeysError
 from .formats import HEX_ALPHABET, AddressFormat, get_format
 from .positions import body_components, max_body_length, possible_prefix
 
-MAX_PATTERN_CHARS = 200
+# The longest pattern anyone may type, in characters as typed: the service, every
+# front end and the command line take it from here.
+MAX_PATTERN_LENGTH = 64
 MAX_TERMS = 8
 WILDCARD = "?"
 LOOKALIKE_GROUPS = ("0o", "1il", "3e", "4a", "5s", "7t", "8b")
@@ -124,15 +127,11 @@ def parse_pattern(
         raise _bad(f"unknown case option {case!r}: use 'insensitive' or 'exact'")
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
-        raise _bad("the pattern is empty: type the characters you want, e.g. '^Love' or 'cafe'")
-    if len(raw) > MAX_PATTERN_CHARS:
-        raise _bad(f"the pattern is {len(raw)} characters long: use at most {MAX_PATTERN_CHARS}")
+        raise _bad(f"the pattern is empty: type the characters you want{_for_example(fmt, case, fuzzy)}")
+    if len(raw) > MAX_PATTERN_LENGTH:
+        raise _bad(f"the pattern is {len(raw)} characters long: use at most {MAX_PATTERN_LENGTH}")
     anchored_start, anchored_end = raw.startswith("^"), raw.endswith("$")
     inner = raw[1 if anchored_start else 0 : len(raw) - 1 if anchored_end else len(raw)]
-    if "^" in inner or "$" in inner:
-        raise _bad(
-            "misplaced anchor: '^' goes only at the very start of a pattern and '$' only at the very end, e.g. '^ab cd$'"
-        )
     terms = inner.split()
     if anchored_start and terms:
         terms[0] = _drop_fixed_start(fmt, terms[0])
@@ -141,25 +140,36 @@ def parse_pattern(
             anchored_start = False
             if not terms:
                 raise _bad(
-                    f"every {fmt.title} {_noun(fmt)} starts with {fmt.prefix!r}: type what should follow it, "
-                    f"e.g. '^{fmt.prefix}{_example(fmt)}'"
+                    f"every {fmt.title} {_noun(fmt)} starts with {fmt.prefix!r}: type what should follow it"
+                    + _for_example(fmt, case, fuzzy, f"^{fmt.prefix}{_example(fmt)}")
                 )
-    if not terms:
-        raise _bad("the pattern has no characters to look for: type some, e.g. '^Love' or 'cafe'")
-    if len(terms) > MAX_TERMS:
-        raise _bad(f"the pattern has {len(terms)} terms: use at most {MAX_TERMS}, separated by single spaces")
-    if anchored_start and anchored_end and len(terms) == 1:
-        raise _bad(
-            f"'^{terms[0]}$' anchors one term at both ends: split it into a start and an end, e.g. '^{terms[0][:2]} "
-            f"{terms[0][2:] or _example(fmt)}$'"
-        )
     if not fmt.case_sensitive:
         terms = [term.lower() for term in terms]
     case_insensitive = case == "insensitive" or not fmt.case_sensitive
+    # The alphabet first: a fix suggested for anything else must not keep a character that never matches.
     for term in terms:
         for char in term:
-            if not accepted_chars(fmt, char, case_insensitive=case_insensitive, fuzzy=fuzzy):
+            if char not in "^$" and not accepted_chars(fmt, char, case_insensitive=case_insensitive, fuzzy=fuzzy):
                 raise _bad(_impossible_char_message(fmt, char, case_insensitive, fuzzy))
+    if any("^" in term or "$" in term for term in terms):
+        fixed = ("^" if anchored_start else "") + " ".join(
+            " ".join(term.replace("^", " ").replace("$", " ").split()) for term in terms
+        ) + ("$" if anchored_end else "")
+        raise _bad(
+            "misplaced anchor: '^' goes only at the very start of a pattern and '$' only at the very end"
+            + _for_example(fmt, case, fuzzy, fixed, f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$", prefix=": try ")
+        )
+    if not terms:
+        raise _bad(f"the pattern has no characters to look for: type some{_for_example(fmt, case, fuzzy)}")
+    if len(terms) > MAX_TERMS:
+        raise _bad(f"the pattern has {len(terms)} terms: use at most {MAX_TERMS}, separated by single spaces")
+    if anchored_start and anchored_end and len(terms) == 1:
+        term = terms[0]
+        raise _bad(
+            f"'^{term}$' anchors one term at both ends: split it into a start and an end"
+            + _for_example(fmt, case, fuzzy, f"^{term[:2]} {term[2:]}$", f"^{term[:1]} {term[1:]}$",
+                           f"^{term} {_example(fmt)}$", f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$")
+        )
     pattern = Pattern(fmt.id, text, tuple(terms), anchored_start, anchored_end, case_insensitive, fuzzy)
     body_max = max_body_length(fmt.id)
     if pattern.max_score > body_max:
@@ -263,6 +273,41 @@ def _bad(message: str) -> VanikeysError:
     return VanikeysError("bad_pattern", message)
 
 
+_suggesting = threading.local()  # set while a suggestion is being checked: no suggestions for suggestions
+
+
+def _for_example(
+    fmt: AddressFormat, case: str, fuzzy: bool, *candidates: str, prefix: str = ", e.g. "
+) -> str:
+    """', e.g. ...': the first candidate (else the format's own examples) that parses, or '' if none does."""
+    if getattr(_suggesting, "active", False):
+        return ""
+    _suggesting.active = True
+    try:
+        fallbacks = (f"^{_example(fmt)}", _example(fmt).lower(), _example(fmt)[:2])
+        good = []
+        for candidate in candidates or fallbacks:
+            if candidate not in good and _parses(fmt, candidate, case, fuzzy):
+                good.append(candidate)
+                if candidates or len(good) == 2:
+                    break
+        if not good and candidates:
+            good = [c for c in fallbacks if _parses(fmt, c, case, fuzzy)][:1]
+    finally:
+        _suggesting.active = False
+    return prefix + " or ".join(f"'{c}'" for c in good) if good else ""
+
+
+def _parses(fmt: AddressFormat, candidate: str, case: str, fuzzy: bool) -> bool:
+    if len(candidate.strip()) > MAX_PATTERN_LENGTH:
+        return False
+    try:
+        parse_pattern(fmt.id, candidate, case=case, fuzzy=fuzzy)  # type: ignore[arg-type]
+    except VanikeysError:
+        return False
+    return True
+
+
 def _example(fmt: AddressFormat) -> str:
     return "cafe" if fmt.alphabet == HEX_ALPHABET else "Love"
 
@@ -277,21 +322,22 @@ def _drop_fixed_start(fmt: AddressFormat, term: str) -> str:
     return term
 
 
-def _impossible_char_message(fmt: AddressFormat, char: str, case_insensitive: bool, fuzzy: bool) -> str:
+def _impossible_char_message(fmt: AddressFormat, typed: str, case_insensitive: bool, fuzzy: bool) -> str:
     where = _an(fmt)
+    char = typed if typed.isprintable() else ascii(typed)[1:-1]  # a control or invisible character, spelled out
     if fmt.alphabet == HEX_ALPHABET:
-        alike = accepted_chars(fmt, char, case_insensitive=True, fuzzy=True)
+        alike = accepted_chars(fmt, typed, case_insensitive=True, fuzzy=True)
         hint = f" (with fuzzy matching '{char}' matches {_listing(alike)})" if alike and not fuzzy else ""
         return f"'{char}' is not a hex digit and never appears in {where}: use only 0-9 and a-f{hint}"
-    if char.isalnum() and char.isascii():
+    if typed.isalnum() and typed.isascii():
         if not case_insensitive:
-            other = accepted_chars(fmt, char, case_insensitive=True, fuzzy=False)
+            other = accepted_chars(fmt, typed, case_insensitive=True, fuzzy=False)
             if other:
                 return (
                     f"'{char}' never appears in {where} (base58 has no 0, O, I or l): drop exact case "
                     f"and '{char}' matches {_listing(other)}"
                 )
-        alike = accepted_chars(fmt, char, case_insensitive=case_insensitive, fuzzy=True)
+        alike = accepted_chars(fmt, typed, case_insensitive=case_insensitive, fuzzy=True)
         if alike and not fuzzy:
             return (
                 f"'{char}' never appears in {where} (base58 has no 0, O, I or l): type {_listing(alike)} "

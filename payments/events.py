@@ -63,6 +63,25 @@ class ApplyOutcome:
     balance: int | None = None  # balance after applying, when known
 
 
+@dataclass(frozen=True)
+class PaymentIssue:
+    """A verified event the bot will not honour as asked (its amount, currency or metadata does not match a pack
+    on sale): answered 200 so Stripe stops retrying, and recorded for the operator to settle by hand."""
+
+    event_id: str
+    event_type: str
+    stripe_id: str           # the checkout session (or other object) concerned
+    reason: str              # one line: what did not match
+    platform: str | None = None
+    user_id: str | None = None
+    amount_cents: int = 0
+    currency: str = ""
+
+
+# The callable the bot gives the webhook server to record a PaymentIssue (it must be idempotent per event_id).
+ReportIssue = Callable[[PaymentIssue], Awaitable[None]]
+
+
 # The callable the bot gives the webhook server. It must be safe to call
 # concurrently with the same instruction: the ledger's idempotency key decides.
 ApplyInstruction = Callable[[LedgerInstruction], Awaitable[ApplyOutcome]]

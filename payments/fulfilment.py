@@ -18,8 +18,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from payments.errors import PaymentsError
 from payments.events import LedgerInstruction
-from payments.packs import format_money
+from payments.packs import PackCatalog, format_money
 from payments.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,20 @@ HANDLED_EVENTS = (
 _DEAD_REFUND_STATUSES = ("failed", "canceled")
 # A dispute we won, or an inquiry that closed without a chargeback: the money stayed with us.
 _RETURNED_DISPUTE_STATUSES = ("won", "warning_closed")
+
+
+class Unhonourable(Exception):
+    """A verified event whose metadata or amount cannot be honoured: recorded for the operator, never credited."""
+
+    def __init__(self, reason: str, purchase: Purchase | None = None, amount_cents: int = 0, currency: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.purchase = purchase
+        self.amount_cents = amount_cents
+        self.currency = currency
+
+
+OUR_METADATA = ("platform", "user_id", "pack_id", "tokens")
 
 
 @dataclass(frozen=True)
@@ -68,8 +83,10 @@ def tokens_for(money: int, paid: int, tokens: int) -> int:
 
 
 class Fulfilment:
-    def __init__(self, api: StripeApi) -> None:
+    def __init__(self, api: StripeApi, packs: PackCatalog | None = None) -> None:
+        """packs: what is on sale; a checkout is credited only when it names one of them and paid its price."""
         self._api = api
+        self._packs = packs
 
     async def instructions(self, event_type: str, obj: dict[str, Any]) -> list[LedgerInstruction]:
         """The instructions one verified event asks for (none for events that change nothing)."""
@@ -89,11 +106,17 @@ class Fulfilment:
         return []
 
     def _purchase(self, session: dict[str, Any]) -> list[LedgerInstruction]:
-        purchase = Purchase.from_metadata(session.get("metadata"))
+        metadata = session.get("metadata")
+        purchase = Purchase.from_metadata(metadata)
+        paid, currency = int(session.get("amount_total") or 0), str(session.get("currency") or "")
         if session.get("mode") != "payment" or purchase is None:
+            if session.get("mode") == "payment" and isinstance(metadata, dict) \
+                    and any(name in metadata for name in OUR_METADATA):
+                raise Unhonourable(f"checkout {session.get('id')} carries VaniKeys metadata that cannot be honoured "
+                                   f"({_shown(metadata)})", amount_cents=paid, currency=currency)
             log.warning("checkout session %s is not a VaniKeys pack purchase; ignored", session.get("id"))
             return []
-        paid, currency = int(session.get("amount_total") or 0), str(session.get("currency") or "usd")
+        self._check_against_pack(session, purchase, paid, currency)
         return [LedgerInstruction(
             platform=purchase.platform, user_id=purchase.user_id, tokens=purchase.tokens,
             idempotency_key=f"stripe:checkout:{session['id']}", reason="purchase",
@@ -101,6 +124,23 @@ class Fulfilment:
                    "added to your balance. Thank you!",
             stripe_id=session["id"], pack_id=purchase.pack_id, amount_cents=paid, currency=currency,
         )]
+
+    def _check_against_pack(self, session: dict[str, Any], purchase: Purchase, paid: int, currency: str) -> None:
+        """Defence in depth behind the signature: credit only a pack on sale, for its tokens, at its price."""
+        if self._packs is None:
+            return
+        where = f"checkout {session.get('id')}"
+        try:
+            pack = self._packs.get(purchase.pack_id)
+        except PaymentsError:
+            raise Unhonourable(f"{where} names pack {purchase.pack_id!r}, which is not on sale", purchase, paid,
+                               currency) from None
+        if purchase.tokens != pack.tokens:
+            raise Unhonourable(f"{where} asks for {purchase.tokens:,} tokens but pack {pack.pack_id} holds "
+                               f"{pack.tokens:,}", purchase, paid, currency)
+        if paid != pack.price_cents or currency != pack.currency:
+            raise Unhonourable(f"{where} paid {format_money(paid, currency or '?')} but pack {pack.pack_id} costs "
+                               f"{pack.price}", purchase, paid, currency)
 
     async def _purchase_of(self, payment_intent_id: Any) -> tuple[Purchase, dict[str, Any]] | None:
         if not isinstance(payment_intent_id, str):
@@ -187,3 +227,8 @@ class Fulfilment:
             notice=f"Your payment ({money}) is disputed with your bank: {tokens:,} tokens taken back.",
             stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
         )]
+
+
+def _shown(metadata: dict[str, Any]) -> str:
+    """Our metadata fields, shortened, for an operator's record."""
+    return ", ".join(f"{name}={str(metadata.get(name))[:40]!r}" for name in OUR_METADATA if name in metadata)

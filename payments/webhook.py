@@ -1,8 +1,11 @@
 """The Stripe webhook server (aiohttp): POST /stripe/webhook, GET /healthz, and the checkout landing pages.
 
 Every event is verified by its Stripe-Signature over the raw body (tolerance
-300 s) before anything is read from it; forged, stale, tampered or unparseable
-requests get 400 and change nothing. Verified events become ledger
+300 s, either side of now) before anything is read from it; forged, stale,
+future-dated, tampered or unparseable requests get 400 and change nothing. A
+verified checkout is credited only when it names a pack on sale and paid its
+price in its currency; one that cannot be honoured is answered 200 (Stripe
+would otherwise retry it for days) and recorded for the operator. Verified events become ledger
 instructions handed to the bot's `apply`; the bot applies each exactly once per
 idempotency key, so Stripe's retries and duplicate events are harmless. When
 something on our side fails (Stripe's API, the ledger), the answer is 5xx so
@@ -11,8 +14,10 @@ Stripe delivers the event again later.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +27,14 @@ from aiohttp import web
 
 from payments.config import CANCEL_PATH, SUCCESS_PATH, WEBHOOK_PATH, WEBHOOK_TOLERANCE_S, StripeSettings
 from payments.errors import PaymentsError
-from payments.events import ApplyInstruction
-from payments.fulfilment import Fulfilment
+from payments.events import ApplyInstruction, PaymentIssue, ReportIssue
+from payments.fulfilment import Fulfilment, Unhonourable
 from payments.stripe_api import StripeApi
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024  # Stripe events are a few kB; refuse anything absurd before reading it all
+ObserveEvent = Callable[[str, str], None]  # (event type, outcome): the bot counts them (bot/metrics.py)
+EVENT_TYPE = web.RequestKey("event_type", str)
 
 
 @dataclass
@@ -42,11 +49,31 @@ class RunningWebhook:
         await self.api.close()
 
 
-def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Fulfilment) -> web.Application:
+def signed_at(header: str | None) -> int | None:
+    """The `t=` timestamp of a Stripe-Signature header (None when absent or not a number)."""
+    for item in (header or "").split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t" and value.isdigit():
+            return int(value)
+    return None
+
+
+async def _log_issue(issue: PaymentIssue) -> None:
+    return None
+
+
+def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Fulfilment,
+              report: ReportIssue | None = None, *, extra_routes: Iterable[web.AbstractRouteDef] = (),
+              observe: ObserveEvent | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    record = report or _log_issue
 
     async def webhook(request: web.Request) -> web.Response:
         payload = await request.read()
+        stamp = signed_at(request.headers.get("Stripe-Signature"))
+        if stamp is not None and stamp > time.time() + WEBHOOK_TOLERANCE_S:
+            log.warning("refused a webhook request signed %d s in the future", stamp - int(time.time()))
+            return _answer(400, "timestamp in the future")
         try:
             event = stripe.Webhook.construct_event(
                 payload, request.headers.get("Stripe-Signature"), settings.webhook_secret, tolerance=WEBHOOK_TOLERANCE_S
@@ -61,10 +88,25 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
         event_type, obj = body.get("type"), (body.get("data") or {}).get("object")
         if not isinstance(event_type, str) or not isinstance(obj, dict):
             return _answer(400, "not a Stripe event")
+        request[EVENT_TYPE] = event_type
         try:
             instructions = await fulfilment.instructions(event_type, obj)
         except PaymentsError:
             return _answer(503, "Stripe lookup failed; retry")
+        except Unhonourable as exc:
+            purchase = exc.purchase
+            issue = PaymentIssue(event_id=str(body.get("id")), event_type=event_type, stripe_id=str(obj.get("id")),
+                                 reason=exc.reason, platform=purchase.platform if purchase else None,
+                                 user_id=purchase.user_id if purchase else None, amount_cents=exc.amount_cents,
+                                 currency=exc.currency)
+            log.warning("event %s (%s) not credited, recorded for the operator: %s", issue.event_id, event_type,
+                        exc.reason)
+            try:
+                await record(issue)
+            except Exception:
+                log.exception("recording event %s for the operator failed; Stripe will retry", issue.event_id)
+                return _answer(500, "could not record; retry")
+            return _answer(200, f"not credited, recorded for the operator: {exc.reason}")
         except (KeyError, TypeError, ValueError):
             log.exception("event %s (%s) is missing fields we need; ignored", body.get("id"), event_type)
             return _answer(200, "ignored: malformed object")
@@ -90,11 +132,39 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
     async def cancel(_: web.Request) -> web.Response:
         return web.Response(text="Payment cancelled: nothing was charged. Use /topup in the chat to try again.")
 
-    app.router.add_post(WEBHOOK_PATH, webhook)
+    app.router.add_post(WEBHOOK_PATH, _observed(webhook, observe))
     app.router.add_get("/healthz", healthz)
     app.router.add_get(SUCCESS_PATH, success)
     app.router.add_get(CANCEL_PATH, cancel)
+    app.router.add_routes(list(extra_routes))
     return app
+
+
+def _observed(handler: Callable[[web.Request], Awaitable[web.Response]],
+              observe: ObserveEvent | None) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Tell `observe` each request's event type (or "unverified") and what came of it."""
+    if observe is None:
+        return handler
+
+    async def observed(request: web.Request) -> web.Response:
+        response = await handler(request)
+        observe(request.get(EVENT_TYPE, "unverified"), _outcome(response))
+        return response
+
+    return observed
+
+
+def _outcome(response: web.Response) -> str:
+    if response.status >= 500:
+        return "retry" if response.status == 503 else "failed"
+    if response.status >= 400:
+        return "refused"
+    body = json.loads(response.body) if isinstance(response.body, bytes) else {}
+    if str(body.get("note", "")).startswith("not credited"):
+        return "not_credited"
+    if body.get("applied"):
+        return "applied"
+    return "replayed" if body.get("instructions") else "ignored"
 
 
 def _answer(status: int, message: str) -> web.Response:
@@ -103,10 +173,16 @@ def _answer(status: int, message: str) -> web.Response:
 
 
 async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
-                               api: StripeApi | None = None) -> RunningWebhook:
-    """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it."""
+                               api: StripeApi | None = None, report: ReportIssue | None = None,
+                               extra_routes: Iterable[web.AbstractRouteDef] = (),
+                               observe: ObserveEvent | None = None) -> RunningWebhook:
+    """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it.
+
+    report: records events that cannot be honoured for the operator (None: logged only);
+    extra_routes: more routes on the same server (the bot's /metrics); observe: told every webhook event."""
     api = api or StripeApi(settings)
-    runner = web.AppRunner(build_app(settings, apply, Fulfilment(api)), access_log=None)
+    runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report,
+                                     extra_routes=extra_routes, observe=observe), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     try:
@@ -122,9 +198,11 @@ async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction
 
 
 @asynccontextmanager
-async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
-                         api: StripeApi | None = None) -> AsyncIterator[RunningWebhook]:
-    running = await start_webhook_server(settings, apply, api=api)
+async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *, api: StripeApi | None = None,
+                         report: ReportIssue | None = None, extra_routes: Iterable[web.AbstractRouteDef] = (),
+                         observe: ObserveEvent | None = None) -> AsyncIterator[RunningWebhook]:
+    running = await start_webhook_server(settings, apply, api=api, report=report, extra_routes=extra_routes,
+                                         observe=observe)
     try:
         yield running
     finally:

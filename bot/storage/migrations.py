@@ -138,4 +138,52 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX pull_bests_season ON pull_bests (community_platform, community_id, season, best_one_in)",
         "CREATE INDEX pull_bests_day ON pull_bests (platform, user_id, local_day)",
     ],
+    # storage: the vault records which key sealed each secret (a fingerprint, never the key), and the
+    # key the database was last opened with, so a lost or different key is refused at start;
+    # payment events that could not be honoured, kept for the operator
+    [
+        "ALTER TABLE vault ADD COLUMN key_fingerprint TEXT",
+        "CREATE TABLE vault_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE payment_issues (
+            event_id TEXT PRIMARY KEY,
+            event_type TEXT NOT NULL,
+            stripe_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            platform TEXT,
+            user_id TEXT,
+            amount_cents INTEGER NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL DEFAULT '',
+            resolved_at REAL,
+            created_at REAL NOT NULL
+        )""",
+    ],
+    # ops: who made each ledger change (operator name); accounts the operator froze
+    [
+        "ALTER TABLE ledger ADD COLUMN actor TEXT",
+        """CREATE TABLE account_holds (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        )""",
+    ],
+    # grinding: which provider ran each grind job (pull, 10-pull or order chunk), its GPU-seconds and cost
+    [
+        """CREATE TABLE grind_usage (
+            provider TEXT NOT NULL,
+            backend_job_id TEXT NOT NULL,
+            job_ref TEXT,
+            kind TEXT NOT NULL,
+            pulls INTEGER NOT NULL,
+            gpu_s REAL NOT NULL,
+            cost_usd REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (provider, backend_job_id)
+        )""",
+        "CREATE INDEX grind_usage_at ON grind_usage (at)",
+        "CREATE INDEX grind_usage_job ON grind_usage (job_ref)",
+    ],
 ]

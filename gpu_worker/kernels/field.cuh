@@ -223,6 +223,14 @@ VK_HD_NOINLINE void fe_inv(fe& r, const fe& a) {
   fe_sqr_n(t1, t1, 2); fe_mul(r, t1, a);
 }
 
+// The 32-byte big-endian encoding as eight big-endian 32-bit words (what SHA-256 reads).
+VK_HD void fe_to_words(uint32_t w[8], const fe& a) {
+  for (int i = 0; i < 4; i++) {
+    w[2 * i] = (uint32_t)(a.v[3 - i] >> 32);
+    w[2 * i + 1] = (uint32_t)a.v[3 - i];
+  }
+}
+
 // Big-endian bytes <-> limbs.
 VK_HD void fe_to_bytes(uint8_t out[32], const fe& a) {
   for (int i = 0; i < 4; i++) {

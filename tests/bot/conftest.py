@@ -1,4 +1,9 @@
-"""Shared pieces for the service tests: small settings, a real app on a temp SQLite file, a front end that records."""
+"""Shared pieces for the service tests: small settings, a real app on a temp SQLite file, a front end that records.
+
+`db_target` runs a test on both stores: a SQLite file, and a fresh database on
+the session's own PostgreSQL server (tests/postgres.py). A module opts in by
+defining `settings` from `store_settings`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pytest
 from bot.answers import CommunityRef, KeyDelivery, OrderView, UserRef
 from bot.app import App, create_app
 from bot.config import Settings
+from tests.postgres import PostgresServer, require_postgres, shared_server
 
 
 def small_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -62,6 +68,30 @@ class RecordingFrontEnd:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return small_settings(tmp_path)
+
+
+@pytest.fixture
+def postgres_server(request: pytest.FixtureRequest) -> PostgresServer:
+    require_postgres()
+    return shared_server(request.config)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where the test's store lives: a SQLite file path, or a postgresql:// URL of an empty database."""
+    if request.param == "sqlite":
+        return tmp_path / "vanikeys.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return await server.fresh_database()
+
+
+def store_overrides(target: str | Path) -> dict[str, object]:
+    return {"db_url": target} if isinstance(target, str) else {"db_path": target}
+
+
+@pytest.fixture
+def store_settings(tmp_path: Path, db_target: str | Path) -> Settings:
+    return small_settings(tmp_path, **store_overrides(db_target))
 
 
 @pytest.fixture

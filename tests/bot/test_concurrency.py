@@ -12,9 +12,18 @@ from pathlib import Path
 from bot.answers import PullAnswer, ServiceError, UserRef
 from bot.app import App, create_app
 
-from .conftest import ALICE, RecordingFrontEnd, small_settings
+import pytest
+
+from bot.config import Settings
+
+from .conftest import ALICE, RecordingFrontEnd, small_settings, store_overrides
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(store_settings: Settings) -> Settings:
+    return store_settings
 
 
 async def test_two_hundred_concurrent_pulls_against_fifty_tokens(app: App, frontend: RecordingFrontEnd) -> None:
@@ -35,22 +44,22 @@ async def test_two_hundred_concurrent_pulls_against_fifty_tokens(app: App, front
 
 def console(db_env: dict[str, str], user: str, lines: list[str]) -> subprocess.Popen[str]:
     """A `vanikeys console --json` process reading `lines` from a pipe-like file."""
-    script = Path(db_env["VANIKEYS_DB"]).with_name(f"input-{user}-{os.urandom(4).hex()}.txt")
+    script = Path(db_env["TEST_INPUT_DIR"]) / f"input-{user}-{os.urandom(4).hex()}.txt"
     script.write_text("".join(line + "\n" for line in lines))
     with script.open() as stdin:
         return subprocess.Popen([sys.executable, "-m", "bot.cli", "console", "--user", user, "--json"], cwd=REPO,
                                 env=db_env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def env_for(tmp_path: Path) -> dict[str, str]:
+def env_for(tmp_path: Path, target: str | Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(VANIKEYS_DB=str(tmp_path / "shared.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
+    env.update(TEST_INPUT_DIR=str(tmp_path), VANIKEYS_DB=str(target or tmp_path / "shared.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
                VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_VAULT_KEY="11" * 32)
     return env
 
 
-async def test_three_console_processes_share_one_balance(tmp_path: Path) -> None:
-    env = env_for(tmp_path)
+async def test_three_console_processes_share_one_balance(tmp_path: Path, db_target: str | Path) -> None:
+    env = env_for(tmp_path, db_target)
     granted = console(env, "admin", ["/grant carol 20"])
     assert granted.wait(timeout=60) == 0
     procs = [console(env, "carol", ["/pull a --anyway"] * 12) for _ in range(3)]
@@ -66,6 +75,6 @@ async def test_three_console_processes_share_one_balance(tmp_path: Path) -> None
     assert {e["code"] for e in errors} == {"insufficient_tokens"}
     assert all(p["private"] is True and p["to"] == "carol" for p in private)
     assert all(r["private"] is False for r in pulls + errors)
-    async with create_app(small_settings(tmp_path, db_path=tmp_path / "shared.db", vault_key="11" * 32)) as app:
+    async with create_app(small_settings(tmp_path, vault_key="11" * 32, **store_overrides(db_target))) as app:
         assert (await app.service.balance(UserRef("console", "carol"))).tokens == 0
         assert await app.ledger.audit() == []

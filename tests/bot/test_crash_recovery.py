@@ -18,6 +18,8 @@ from bot.app import create_app
 from bot.jobs import CRASH_EXIT_CODE
 from gpu_worker.formats import get_format, parse_secret_hex
 
+from tests.postgres import PostgresServer
+
 from .conftest import small_settings
 from .test_service import btc_address_from_wif
 
@@ -28,9 +30,9 @@ STEPS = ["accepted", "submitted", "running", "grinding", "found", "delivering", 
 
 
 def run_console(tmp_path: Path, lines: list[str], crash_at: str | None = None,
-                extra: dict[str, str] | None = None) -> tuple[int, list[dict]]:
+                extra: dict[str, str] | None = None, target: str | None = None) -> tuple[int, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
-    env.update(VANIKEYS_DB=str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
+    env.update(VANIKEYS_DB=target or str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
                VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_VAULT_KEY=VAULT_KEY,
                VANIKEYS_KEYS_PER_TOKEN="10", VANIKEYS_ORDER_PREMIUM="1", VANIKEYS_CPU_KEYS_PER_S="20000",
                VANIKEYS_MAX_ORDER_S="3600")
@@ -42,8 +44,13 @@ def run_console(tmp_path: Path, lines: list[str], crash_at: str | None = None,
     return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
 
 
-async def check_invariants(tmp_path: Path, replies: list[dict], *, paid: int, refunded: bool) -> None:
-    async with create_app(small_settings(tmp_path, db_path=tmp_path / "crash.db", vault_key=VAULT_KEY),
+def store_of(tmp_path: Path, target: str | None) -> dict[str, object]:
+    return {"db_url": target} if target else {"db_path": tmp_path / "crash.db"}
+
+
+async def check_invariants(tmp_path: Path, replies: list[dict], *, paid: int, refunded: bool,
+                           target: str | None = None) -> None:
+    async with create_app(small_settings(tmp_path, vault_key=VAULT_KEY, **store_of(tmp_path, target)),
                           resume_jobs=False) as app:
         [job] = await app.db.fetchall("SELECT job_id, status, kind, format FROM jobs")
         rows = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE job_id = ?", (job["job_id"],))
@@ -123,3 +130,26 @@ async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path) -> 
     assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
     replies = [json.loads(line) for out, _ in outputs for line in out.splitlines()]
     await check_invariants(tmp_path, first + replies, paid=1, refunded=False)
+
+
+@pytest.mark.parametrize("step", ["grinding", "delivering"])
+async def test_pull_survives_a_crash_on_postgres(step: str, tmp_path: Path, postgres_server: PostgresServer) -> None:
+    target = await postgres_server.fresh_database()
+    budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
+    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab"], crash_at=step, extra=budget, target=target)
+    assert code == CRASH_EXIT_CODE
+    code, second = run_console(tmp_path, ["/keys", "/balance"], target=target)
+    assert code == 0
+    await check_invariants(tmp_path, first + second, paid=1, refunded=False, target=target)
+
+
+async def test_a_failed_order_is_refunded_once_across_a_crash_on_postgres(tmp_path: Path,
+                                                                         postgres_server: PostgresServer) -> None:
+    target = await postgres_server.fresh_database()
+    give_up = {"VANIKEYS_ORDER_ATTEMPT_FACTOR": "0.000000001", "VANIKEYS_KEYS_PER_TOKEN": "1000"}
+    code, first = run_console(tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at="failed", extra=give_up,
+                              target=target)
+    assert code == CRASH_EXIT_CODE
+    code, second = run_console(tmp_path, ["/balance"], extra=give_up, target=target)
+    code, third = run_console(tmp_path, ["/balance"], extra=give_up, target=target)
+    await check_invariants(tmp_path, first + second + third, paid=0, refunded=True, target=target)

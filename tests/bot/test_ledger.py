@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,15 +12,15 @@ import pytest
 
 from bot.answers import ServiceError, UserRef
 from bot.ledger import Ledger
-from bot.storage import Database
+from bot.storage import Database, IntegrityError
 
 ALICE = UserRef("test", "alice")
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    database = await Database.open(tmp_path / "ledger.db")
+async def db(db_target: str | Path):
+    database = await Database.open(db_target)
     yield database
     await database.close()
 
@@ -129,7 +128,7 @@ async def test_reversing_a_clawback_gives_back_exactly_what_it_took_once(db: Dat
 async def test_database_refuses_a_negative_balance_even_by_hand(db: Database) -> None:
     ledger = make_ledger(db)
     await ledger.apply(ALICE, 1, kind="grant", idempotency_key="g")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         async with db.transaction() as tx:
             await tx.execute("UPDATE accounts SET balance = balance - 2")
 
@@ -150,7 +149,7 @@ DEBITS_IN_A_PROCESS = textwrap.dedent("""
     import asyncio, sys
     from bot.answers import ServiceError, UserRef
     from bot.ledger import Ledger
-    from bot.storage import Database
+    from bot.storage import Database, IntegrityError
 
     async def main(path, tag, n):
         db = await Database.open(path)
@@ -172,11 +171,11 @@ DEBITS_IN_A_PROCESS = textwrap.dedent("""
 """)
 
 
-async def test_processes_sharing_the_file_never_overdraw(db: Database) -> None:
+async def test_processes_sharing_the_store_never_overdraw(db: Database, db_target: str | Path) -> None:
     ledger = make_ledger(db)
     await ledger.apply(ALICE, 50, kind="grant", idempotency_key="g")
     procs = [
-        subprocess.Popen([sys.executable, "-c", DEBITS_IN_A_PROCESS, str(db.path), f"p{i}", "40"],
+        subprocess.Popen([sys.executable, "-c", DEBITS_IN_A_PROCESS, str(db_target), f"p{i}", "40"],
                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(3)
     ]

@@ -18,8 +18,8 @@ async def _slow_writer(db: Database, started: asyncio.Event) -> None:
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    database = await Database.open(tmp_path / "storage.sqlite3")
+async def db(db_target: str | Path):
+    database = await Database.open(db_target)
     async with database.transaction() as tx:
         await tx.execute("CREATE TABLE scratch (n INTEGER NOT NULL)")
     yield database

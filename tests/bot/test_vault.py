@@ -12,6 +12,7 @@ import base58
 import pytest
 
 from bot.app import create_app
+from bot.config import Settings
 from bot.vault import Vault, VaultError, load_or_create_key_file, parse_vault_key
 
 from .conftest import ALICE, GUILD, RecordingFrontEnd, small_settings
@@ -78,14 +79,14 @@ async def test_the_key_file_is_created_private_and_reused(tmp_path: Path) -> Non
     assert load_or_create_key_file(key_file) == load_or_create_key_file(key_file)
 
 
-async def test_a_wrong_key_or_a_swapped_row_does_not_open(tmp_path: Path) -> None:
-    settings = small_settings(tmp_path)
+async def test_a_wrong_key_or_a_swapped_row_does_not_open(store_settings: Settings) -> None:
+    settings = store_settings
     async with create_app(settings) as app:
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
         await app.service.grant(ALICE, 2)
         first = await app.service.pull(ALICE, None, "ab", allow_easy=True)
         second = await app.service.pull(ALICE, None, "cd", allow_easy=True)
-        wrong = Vault(app.db, bytes(32), grace_s=0)
+        wrong = Vault(app.db, bytes(range(32)), grace_s=0)
         with pytest.raises(VaultError, match="VANIKEYS_VAULT_KEY"):
             await wrong.open_job(first.job_id)
         async with app.db.transaction() as tx:  # move one sealed secret under the other job's row
@@ -96,8 +97,8 @@ async def test_a_wrong_key_or_a_swapped_row_does_not_open(tmp_path: Path) -> Non
             await app.vault.open_job(second.job_id)
 
 
-async def test_delivered_secrets_are_purged_after_the_grace_period_undelivered_never(tmp_path: Path) -> None:
-    async with create_app(small_settings(tmp_path, vault_grace_s=3600)) as app:
+async def test_delivered_secrets_are_purged_after_the_grace_period_undelivered_never(store_settings: Settings) -> None:
+    async with create_app(store_settings.replace(vault_grace_s=3600)) as app:
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 2)

@@ -248,3 +248,84 @@ def test_workers_exit_when_the_grinding_process_is_killed_outright() -> None:
     for pid in alive:  # leave nothing behind even when the assertion fails
         os.kill(pid, signal.SIGKILL)
     assert not alive
+
+
+# -- hostile numbers, verbatim identifiers, tiers with the full-match badge ----------------------
+
+HOSTILE_NUMBERS = ["1e309", "9" * 400, "2^4096", "²", "٣", "١٠", "-5", "0", "nan", "inf", "1e", "", " ", "1.5.2",
+                   "0x10", "1_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0", "１２", "3\u200b", "1e-3",
+                   "+7", "7 7", "\x00", "1" * 31, "99999999999999999999t", "𝟗"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_NUMBERS)
+def test_hostile_numbers_are_exit_2_and_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["grind", "btc", "ab", "--budget", text, "--backend", "python"],
+        ["odds", "btc", "ab", "--budget", text],
+        ["grind", "btc", "ab", "--top", text, "--backend", "python"],
+        ["grind", "btc", "ab", "--time-limit", text, "--backend", "python"],
+        ["bench", "--seconds", text],
+    ):
+        assert main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert_one_line_error(captured.err)
+
+
+def test_random_unicode_arguments_never_crash(capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    rng = random.Random(13)
+    alphabet = "0123456789eE.^,_-+kKmMgGtT ²٣١𝟗１\u200b\u202e:[]@$?abcABC✨\t"
+    for _ in range(150):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        option = rng.choice(["--budget", "--top", "--time-limit"])
+        code = main(["odds" if option == "--budget" and rng.random() < 0.5 else "grind", "btc", text or "a", option, text,
+                     "--backend", "python", "--json"] if option != "--budget" else ["odds", "btc", "ab", option, text, "--json"])
+        captured = capsys.readouterr()
+        if code != 0:
+            assert code == 2
+            assert_one_line_error(captured.err)
+
+
+def test_a_400_digit_budget_in_a_real_process_is_one_line() -> None:
+    done = vanikeys("grind", "btc", "ab", "--budget", "9" * 400)
+    assert done.returncode == 2 and done.stdout == ""
+    assert_one_line_error(done.stderr, "--budget", "too large")
+
+
+def test_did_key_is_printed_verbatim_not_as_an_emoji() -> None:
+    done = vanikeys("grind", "did", "ab", "--budget", "50", "--backend", "python")
+    assert done.returncode == 0, done.stderr
+    identifier = done.stdout.splitlines()[0]
+    assert identifier.startswith("did:key:zQ3sh"), identifier
+    assert "🔑" not in done.stdout
+
+
+def test_odds_tiers_carry_the_full_match_badge_and_the_easy_note() -> None:
+    easy = vanikeys("odds", "btc", "^11")
+    assert easy.returncode == 0, easy.stderr
+    assert "this pattern is easy" in easy.stdout and "an order is the better buy" in easy.stdout
+    last = easy.stdout.splitlines()[-1]
+    assert "Common" in last and "✨ full match" in last and "Mythic" not in easy.stdout
+    hard = vanikeys("odds", "btc", "^Lovely")
+    assert hard.returncode == 0, hard.stderr
+    assert "easy" not in hard.stdout
+    rows = hard.stdout.splitlines()[-6:]
+    assert [("✨ full match" in row) for row in rows] == [False] * 5 + [True]
+    assert "Legendary" in rows[-1] and "1 in " in rows[-1]
+
+
+def test_odds_json_says_easy_and_full() -> None:
+    easy = json.loads(vanikeys("odds", "btc", "^11", "--json").stdout)
+    assert easy["easy"] is True and easy["tiers"][-1]["full"] is True and easy["tiers"][-1]["tier"] == "Common"
+    hard = json.loads(vanikeys("odds", "btc", "^Lovely", "--json").stdout)
+    assert hard["easy"] is False and [t["full"] for t in hard["tiers"]] == [False] * 5 + [True]
+
+
+def test_grind_shows_the_tier_with_the_badge_beside_it() -> None:
+    done = vanikeys("grind", "btc", "^a", "--budget", "300", "--backend", "python")
+    assert done.returncode == 0, done.stderr
+    score_line = next(line for line in done.stdout.splitlines() if line.startswith("score"))
+    assert "Common" in score_line and score_line.endswith("✨ full match")
+    assert "this pattern is easy" in done.stdout

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
@@ -224,7 +227,7 @@ def test_char_classes() -> None:
         ("btc", " ".join("a" * (MAX_TERMS + 1)), {}, f"at most {MAX_TERMS}"),
         ("btc", "a" * 34, {}, "at most 33"),
         ("eth", "a" * 41, {}, "at most 40"),
-        ("btc", "x" * 201, {}, "at most 200"),
+        ("btc", "x" * 65, {}, "at most 64"),
     ],
 )
 def test_refusals_say_why_and_what_instead(format_id: str, text: str, options: dict, needle: str) -> None:
@@ -281,3 +284,48 @@ def test_patterns_travel_to_worker_processes() -> None:
     copy = pickle.loads(pickle.dumps(pattern))
     assert copy == pattern and hash(copy) == hash(pattern)
     assert score(copy, "LoZveZZx") == score(pattern, "LoZveZZx") == 5
+
+
+# -- one length limit; suggestions that parse -----------------------------------------
+
+
+def test_one_pattern_length_limit() -> None:
+    from gpu_worker.patterns import MAX_PATTERN_LENGTH
+
+    assert MAX_PATTERN_LENGTH == 64
+    longest = "a" + " " * (MAX_PATTERN_LENGTH - 2) + "b"
+    assert parse_pattern("btc", longest).terms == ("a", "b")
+    with pytest.raises(VanikeysError, match="at most 64"):
+        parse_pattern("btc", longest + "c")
+
+
+_SUGGESTION = re.compile(r"(?:e\.g\.|try) '([^']*)'(?: or '([^']*)')?")
+
+
+def _suggestions(message: str) -> list[str]:
+    return [text for found in _SUGGESTION.findall(message) for text in found if text]
+
+
+def test_the_misplaced_anchor_fix_for_everyone_is_not_suggested() -> None:
+    with pytest.raises(VanikeysError) as caught:
+        parse_pattern("btc", "^@everyone$")
+    assert "'@'" in caught.value.message
+    assert all("@" not in s for s in _suggestions(caught.value.message))
+
+
+@pytest.mark.parametrize("format_id", ["btc", "eth", "did", "trx"])
+def test_every_suggested_pattern_parses(format_id: str) -> None:
+    rng = random.Random(format_id)
+    pool = "^$ ?@aAbBcdeFlLoO0123xzZ:!" + get_format(format_id).alphabet[:10]
+    typed = ["^@everyone$", "^abc$", "a$b", "^^", "$", "^$", "", "^0x", "^did:key:zQ3sh", "^T", "^1", "ab ^cd", "^l0ve$"]
+    typed += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(400)]
+    suggested = 0
+    for text in typed:
+        for options in ({}, {"case": "exact"}, {"fuzzy": True}):
+            try:
+                parse_pattern(format_id, text, **options)
+            except VanikeysError as exc:
+                for suggestion in _suggestions(exc.message):
+                    parse_pattern(format_id, suggestion, **options)  # raises if a suggestion does not parse
+                    suggested += 1
+    assert suggested > 50

@@ -24,6 +24,8 @@ async def run(app: App, settings: Settings) -> None:
     if not settings.discord_token:
         raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
                           "environment or .env, or run `vanikeys console` to try the bot locally")
-    bot = VaniKeysBot(app.service, settings, DiscordConfig.from_env())
+    from bot.frontends.discord.shards import shard_options
+
+    bot = VaniKeysBot(app.service, settings, DiscordConfig.from_env(), **shard_options())
     async with bot:
         await bot.start(settings.discord_token)

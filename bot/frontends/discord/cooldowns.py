@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from bot.metrics import rate_limited
+
 PRUNE_AT = 50_000
 
 
@@ -20,6 +22,7 @@ class Cooldowns:
         key = (action, user_id)
         left = self._next_allowed.get(key, 0.0) - now
         if left > 0:
+            rate_limited("discord", action)
             return left
         self._next_allowed[key] = now + self._seconds.get(action, 0.0)
         if len(self._next_allowed) > PRUNE_AT:

@@ -91,7 +91,7 @@ class TelegramHandlers:
         self.outbox = frontend.outbox
         self.codec = CallbackCodec()
         self.cooldowns = Cooldowns(config.cooldown_s)
-        self.odds_cooldowns = Cooldowns(config.odds_cooldown_s)
+        self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
         self._rolling_room = max(4, config.outbox.group_messages // 2)
         self._answering = 0                 # button presses being acknowledged right now

@@ -1,0 +1,546 @@
+"""`vanikeys admin`: the operator's command line, on the bot's own database (SQLite or PostgreSQL alike).
+
+    vanikeys admin user PLATFORM:ID                      balance, debt, freeze, free pulls, ledger, jobs, purchases,
+                                                         undelivered keys (identifiers only)
+    vanikeys admin job JOB_ID                            state history, provider, cost, what the user was told
+    vanikeys admin grant|take PLATFORM:ID TOKENS --reason TEXT
+    vanikeys admin freeze|unfreeze PLATFORM:ID --reason TEXT
+    vanikeys admin refund JOB_ID --reason TEXT
+    vanikeys admin purge                                 erase delivered secrets past the grace period now
+
+Every command takes --json. Every change is one ledger row, written with the
+Ledger API in one transaction, carrying the reason, the operator (--by, else
+$USER) and an idempotency key: --key, else one derived from the change and
+the UTC day, so running the same command again (after a timeout, say) changes
+nothing. A job's refund uses the job's own key (refund:<job id>), so a job is
+refunded once whether it failed or the operator refunded it. Nothing here
+prints a secret: keys appear as their public identifiers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import hashlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from gpu_worker.cli import UsageError
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
+
+from bot.answers import UserRef
+from bot.config import ConfigError, Settings
+from bot.delivery import KEYS_HINT
+from bot.jobs import ACTIVE, JobRecord, Jobs
+from bot.ledger import Ledger, utc_day
+from bot.storage import Database, Tx
+from bot.vault import Vault, VaultError, parse_vault_key
+
+MAX_TOKENS = 10**12
+RECENT = 20
+# The jobs table's own columns; any other column (a provider's cost, GPU-seconds ...) is shown as it is.
+_JOB_COLUMNS = frozenset((
+    "job_id", "kind", "platform", "user_id", "display_name", "community_platform", "community_id", "community_title",
+    "origin", "format", "pattern", "case_mode", "fuzzy", "split_pubkey", "count", "budget", "expected_keys", "price",
+    "free_pulls", "status", "backend", "backend_job_id", "order_state", "keys_checked", "elapsed_s", "result", "error",
+    "delivery_attempted_at", "delivered_at", "best_one_in", "owner", "lease_until", "created_at", "updated_at"))
+
+
+class AdminError(UsageError):
+    """A refusal or bad input: one line, exit status 2."""
+
+
+# --- opening the bot's state, never creating it ---------------------------------------------------
+
+
+def is_url(db_path: Any) -> bool:
+    text = str(db_path)
+    return text.startswith(("postgresql:", "postgres:"))
+
+
+def database_url(settings: Settings) -> str | None:
+    """The PostgreSQL URL when the bot's store is PostgreSQL (VANIKEYS_DB=postgresql://...), else None."""
+    url = getattr(settings, "db_url", None)
+    if isinstance(url, str) and url:
+        return url
+    return str(settings.db_path) if is_url(settings.db_path) else None
+
+
+def existing_vault_key(settings: Settings) -> bytes:
+    """The key the bot uses: VANIKEYS_VAULT_KEY or the existing key file (never a new one)."""
+    if settings.vault_key:
+        return parse_vault_key(settings.vault_key)
+    path = settings.resolved_vault_key_file
+    if not path.is_file():
+        raise AdminError(f"no vault key: {path} does not exist; set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE "
+                         "to the bot's key")
+    return parse_vault_key(path.read_text())
+
+
+@dataclass
+class State:
+    settings: Settings
+    db: Database
+    ledger: Ledger
+    vault: Vault
+    jobs: Jobs
+
+
+@asynccontextmanager
+async def open_state(settings: Settings) -> AsyncIterator[State]:
+    url = database_url(settings)
+    if url is None and not settings.db_path.is_file():
+        raise AdminError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
+    key = existing_vault_key(settings)
+    db = await Database.open(url or settings.db_path)
+    try:
+        ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit)
+        vault = Vault(db, key, grace_s=settings.vault_grace_s)
+        # The admin never grinds: Jobs is used to read jobs and to settle failed ones (no grinder involved).
+        jobs = Jobs(db, ledger, vault, None, settings)  # type: ignore[arg-type]
+        yield State(settings, db, ledger, vault, jobs)
+    finally:
+        await db.close()
+
+
+# --- parsing what the operator typed --------------------------------------------------------------
+
+
+def parse_user(text: str) -> UserRef:
+    platform, sep, user_id = text.strip().partition(":")
+    if not sep or not platform or not user_id or any(c.isspace() for c in text.strip()) or len(text) > 200:
+        raise AdminError(f"{text!r} is not a user: write PLATFORM:ID, e.g. discord:123456789 or telegram:42")
+    return UserRef(platform, user_id)
+
+
+def parse_tokens(text: str) -> int:
+    try:
+        return parse_int(text, what="tokens", minimum=1, maximum=MAX_TOKENS)
+    except VanikeysError as exc:
+        raise AdminError(exc.message) from None
+
+
+def operator_name(given: str | None) -> str:
+    name = (given or os.environ.get("USER") or _login_name() or "").strip()
+    if not name:
+        raise AdminError("say who is making this change: --by NAME (or set $USER)")
+    if len(name) > 64 or not name.isprintable():
+        raise AdminError("--by takes a name of 1 to 64 printable characters")
+    return name
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""
+
+
+def reason_text(given: str | None) -> str:
+    reason = " ".join((given or "").split())
+    if not reason:
+        raise AdminError("say why: --reason TEXT (the user sees it in /history)")
+    if len(reason) > 200:
+        raise AdminError("--reason is at most 200 characters")
+    return reason
+
+
+def change_key(given: str | None, *parts: object) -> str:
+    """--key, or one derived from the change itself and today's date (UTC): the same command twice is one change."""
+    if given is not None:
+        key = given.strip()
+        if not key or len(key) > 200 or any(c.isspace() for c in key):
+            raise AdminError("--key is 1 to 200 characters without spaces")
+        return key if key.startswith("admin:") else f"admin:{key}"
+    digest = hashlib.sha256("|".join(str(p) for p in (*parts, utc_day())).encode()).hexdigest()[:24]
+    return f"admin:{parts[0]}:{digest}"
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+def _when(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+async def user_view(state: State, user: UserRef) -> dict[str, Any]:
+    db = state.db
+    account_row = await db.fetchone("SELECT display_name, balance, debt, created_at FROM accounts "
+                                    "WHERE platform = ? AND user_id = ?", (user.platform, user.user_id))
+    if account_row is None:
+        raise AdminError(f"no account {user.platform}:{user.user_id}: check the platform and id "
+                         "(a user has an account once they have pulled, bought or been granted tokens)")
+    account = await state.ledger.account(user)
+    usage = await state.ledger.usage(user)
+    hold = await _hold(db, user)
+    ledger_rows = await db.fetchall(
+        "SELECT id, idempotency_key, kind, tokens, debt_change, free_pulls, balance_after, job_id, reason, actor, "
+        "created_at FROM ledger WHERE platform = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+        (user.platform, user.user_id, RECENT))
+    purchases = await db.fetchall(
+        "SELECT idempotency_key, kind, tokens, debt_change, reason, created_at FROM ledger "
+        "WHERE platform = ? AND user_id = ? AND kind LIKE 'payment_%' ORDER BY id DESC LIMIT ?",
+        (user.platform, user.user_id, RECENT))
+    job_rows = await db.fetchall(
+        "SELECT job_id, kind, status, format, pattern, price, free_pulls, error, created_at FROM jobs "
+        "WHERE platform = ? AND user_id = ? ORDER BY created_at DESC LIMIT ?", (user.platform, user.user_id, RECENT))
+    undelivered = []
+    for record in await state.jobs.for_user(user, statuses=("found",)):
+        keys = await db.fetchall("SELECT position, identifier, purged_at FROM vault WHERE job_id = ? ORDER BY position",
+                                 (record.job_id,))
+        undelivered.append({"job_id": record.job_id, "kind": record.spec.kind, "format": record.spec.format_id,
+                            "identifiers": [k["identifier"] for k in keys],
+                            "purged": any(k["purged_at"] is not None for k in keys)})
+    return {
+        "user": f"{user.platform}:{user.user_id}", "display_name": account_row["display_name"],
+        "since": _when(account_row["created_at"]),
+        "balance": account.balance, "debt": account.debt,
+        "frozen": account.frozen or hold is not None,
+        "frozen_by_debt": account.frozen, "hold": hold,
+        "free_pulls_left_today": max(0, state.settings.free_pulls_per_day - usage.free_pulls_used),
+        "spent_today": usage.spent,
+        "ledger": [{**dict(r), "created_at": _when(r["created_at"])} for r in ledger_rows],
+        "purchases": [{**dict(r), "created_at": _when(r["created_at"])} for r in purchases],
+        "jobs": [{**dict(r), "created_at": _when(r["created_at"])} for r in job_rows],
+        "undelivered_keys": undelivered,
+    }
+
+
+async def _hold(db: Database | Tx, user: UserRef) -> dict[str, Any] | None:
+    row = await db.fetchone("SELECT reason, actor, created_at FROM account_holds WHERE platform = ? AND user_id = ?",
+                            (user.platform, user.user_id))
+    return None if row is None else {"reason": row["reason"], "by": row["actor"], "since": _when(row["created_at"])}
+
+
+async def job_view(state: State, job_id: str) -> dict[str, Any]:
+    row = await state.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id.strip(),))
+    if row is None:
+        raise AdminError(f"no job {job_id!r}: job ids are the 16 hex characters shown by `admin user`")
+    record = await state.jobs.get(row["job_id"])
+    steps = await state.db.fetchall("SELECT status, at FROM job_steps WHERE job_id = ? ORDER BY id", (record.job_id,))
+    ledger_rows = await state.db.fetchall(
+        "SELECT idempotency_key, kind, tokens, free_pulls, reason, actor, created_at FROM ledger WHERE job_id = ? "
+        "ORDER BY id", (record.job_id,))
+    keys = await state.db.fetchall("SELECT position, identifier, secret_kind, delivered_at, purged_at FROM vault "
+                                   "WHERE job_id = ? ORDER BY position", (record.job_id,))
+    spec = record.spec
+    provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}
+    return {
+        "job_id": record.job_id, "kind": spec.kind, "user": f"{spec.user.platform}:{spec.user.user_id}",
+        "status": record.status, "format": spec.format_id, "pattern": spec.pattern, "case": spec.case_mode,
+        "fuzzy": spec.fuzzy, "split_key": spec.split_pubkey is not None, "count": spec.count,
+        "price_tokens": record.price, "free_pulls": record.free_pulls,
+        "provider": (record.result or {}).get("backend") or record.backend or None,
+        "provider_job_ids": record.backend_job_id, "keys_checked": record.keys_checked,
+        "grind_seconds": record.elapsed_s, **provider_columns,
+        "error": record.error, "created_at": _when(record.created_at), "delivered_at": _when(record.delivered_at),
+        "history": [{"status": s["status"], "at": _when(s["at"])} for s in steps],
+        "ledger": [{**dict(r), "created_at": _when(r["created_at"])} for r in ledger_rows],
+        "keys": [{"position": k["position"], "identifier": k["identifier"], "secret_kind": k["secret_kind"],
+                  "delivered_at": _when(k["delivered_at"]), "purged_at": _when(k["purged_at"])} for k in keys],
+        "told": told(record),
+    }
+
+
+def told(record: JobRecord) -> list[str]:
+    """What the user was shown, step by step (the service's own wording where it is fixed)."""
+    spec = record.spec
+    lines = [f"{spec.kind} accepted: {record.price} tokens"
+             + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")]
+    shown = record.shown_keys
+    if shown:
+        best = shown[int((record.result or {}).get("best_index", 0))]
+        lines.append(f"result shown: {best.identifier} ({best.tier}, 1 in {best.one_in_pulls:,.0f} pulls"
+                     + (", full match" if best.full else "") + ")")
+    if record.status == "delivered":
+        lines.append("the secret was sent privately")
+    elif record.status == "found":
+        lines.append(("the secret could not be sent privately: " + KEYS_HINT) if record.delivery_attempted_at
+                     else "the secret is waiting for a front end to deliver it")
+    elif record.status in ("failed", "refunded"):
+        lines.append(f"the {spec.kind} failed ({record.error})"
+                     + (": refunded" if record.status == "refunded" else "; a refund follows"))
+    elif record.status in ACTIVE:
+        lines.append(f"in progress ({record.status}, {record.keys_checked:,} keys checked)")
+    return lines
+
+
+# --- changes ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    applied: bool
+    key: str
+    message: str
+    balance: int | None = None
+    debt: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "applied": self.applied, "idempotency_key": self.key, "message": self.message,
+                "balance": self.balance, "debt": self.debt}
+
+
+async def _seen(tx: Tx, key: str) -> bool:
+    return await tx.fetchone("SELECT 1 FROM ledger WHERE idempotency_key = ?", (key,)) is not None
+
+
+async def _sign(tx: Tx, key: str, actor: str) -> None:
+    await tx.execute("UPDATE ledger SET actor = ? WHERE idempotency_key = ? AND actor IS NULL", (actor, key))
+
+
+async def _existing_account(tx: Tx, user: UserRef, *, create: bool) -> None:
+    found = await tx.fetchone("SELECT 1 FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id))
+    if found is None and not create:
+        raise AdminError(f"no account {user.platform}:{user.user_id}: check the platform and id, or add --create "
+                         "to open one")
+
+
+async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str,
+                create: bool = False) -> Change:
+    async with state.db.transaction() as tx:
+        if await _seen(tx, key):
+            account = await state.ledger.account_in(tx, user)
+            return Change("grant", False, key, f"already applied ({key}): nothing changed", account.balance,
+                          account.debt)
+        await _existing_account(tx, user, create=create)
+        credit = await state.ledger.credit(tx, user, tokens, kind="admin_grant", idempotency_key=key, reason=reason)
+        await _sign(tx, key, actor)
+    settled = f" ({-credit.debt_change} settled debt)" if credit.debt_change else ""
+    return Change("grant", True, key, f"granted {tokens} tokens to {user.platform}:{user.user_id}{settled}",
+                  credit.balance_after, credit.debt_after)
+
+
+async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str) -> Change:
+    async with state.db.transaction() as tx:
+        if await _seen(tx, key):
+            account = await state.ledger.account_in(tx, user)
+            return Change("take", False, key, f"already applied ({key}): nothing changed", account.balance,
+                          account.debt)
+        await _existing_account(tx, user, create=False)
+        account = await state.ledger.account_in(tx, user)
+        if tokens > account.balance:
+            raise AdminError(f"{user.platform}:{user.user_id} has {account.balance} tokens: take at most that")
+        credit = await state.ledger.credit(tx, user, -tokens, kind="admin_take", idempotency_key=key, reason=reason)
+        await _sign(tx, key, actor)
+    return Change("take", True, key, f"took {tokens} tokens from {user.platform}:{user.user_id}", credit.balance_after,
+                  credit.debt_after)
+
+
+async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, actor: str, key: str) -> Change:
+    action = "freeze" if frozen else "unfreeze"
+    async with state.db.transaction() as tx:
+        account = await state.ledger.account_in(tx, user)
+        if await _seen(tx, key):
+            return Change(action, False, key, f"already applied ({key}): nothing changed", account.balance, account.debt)
+        await _existing_account(tx, user, create=False)
+        hold = await _hold(tx, user)
+        if frozen and hold is not None:
+            return Change(action, False, key, f"already frozen by {hold['by']} since {hold['since']}: {hold['reason']}",
+                          account.balance, account.debt)
+        if not frozen and hold is None:
+            return Change(action, False, key, "not frozen by an operator: nothing changed"
+                          + (f" (debt of {account.debt} tokens still freezes pulls)" if account.debt else ""),
+                          account.balance, account.debt)
+        await state.ledger.credit(tx, user, 0, kind=f"admin_{action}", idempotency_key=key, reason=reason)
+        await _sign(tx, key, actor)
+        if frozen:
+            await tx.execute("INSERT INTO account_holds (platform, user_id, reason, actor, created_at) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, user_id) DO NOTHING",
+                             (user.platform, user.user_id, reason, actor, time.time()))
+        else:
+            await tx.execute("DELETE FROM account_holds WHERE platform = ? AND user_id = ?",
+                             (user.platform, user.user_id))
+    note = f"; debt of {account.debt} tokens still freezes pulls" if not frozen and account.debt else ""
+    return Change(action, True, key, f"{'froze' if frozen else 'unfroze'} {user.platform}:{user.user_id}: "
+                  + ("pulls and orders refused until unfrozen" if frozen else "pulls and orders allowed again") + note,
+                  account.balance, account.debt)
+
+
+async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Change:
+    """Give a job's price (and free pulls) back, once: the same key as a failed job's automatic refund."""
+    try:
+        record = await state.jobs.get(job_id.strip())
+    except KeyError:
+        raise AdminError(f"no job {job_id!r}: job ids are the 16 hex characters shown by `admin user`") from None
+    key = f"refund:{record.job_id}"
+    user = record.spec.user
+    if record.status in ACTIVE:
+        raise AdminError(f"job {record.job_id} is still {record.status}: a job that fails is refunded by itself; "
+                         "check it again with `vanikeys admin job` once it settles")
+    if record.status == "failed":  # its automatic refund has not run (a crash): settle it the bot's own way
+        record = await state.jobs.drive(record.job_id)
+        if record.status != "refunded":
+            raise AdminError(f"job {record.job_id} is being settled by a running bot; check it again in a minute")
+        async with state.db.transaction() as tx:
+            await _sign(tx, key, actor)
+        account = await state.ledger.account(user)
+        return Change("refund", True, key, f"settled failed job {record.job_id}: refunded {record.price} tokens"
+                      + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else ""),
+                      account.balance, account.debt)
+    async with state.db.transaction() as tx:
+        if await _seen(tx, key):
+            account = await state.ledger.account_in(tx, user)
+            return Change("refund", False, key, f"job {record.job_id} is already refunded: nothing changed",
+                          account.balance, account.debt)
+        credit = await state.ledger.credit(tx, user, record.price, kind="refund", idempotency_key=key,
+                                           free_pulls_back=record.free_pulls, job_id=record.job_id,
+                                           reason=reason, day=record.day)
+        await _sign(tx, key, actor)
+    return Change("refund", True, key, f"refunded job {record.job_id} ({record.status}): {record.price} tokens"
+                  + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")
+                  + f" to {user.platform}:{user.user_id}", credit.balance_after, credit.debt_after)
+
+
+async def purge(state: State) -> dict[str, Any]:
+    purged = await state.vault.purge()
+    return {"action": "purge", "purged": purged, "grace_s": state.vault.grace_s,
+            "message": f"purged {purged} delivered secret(s) older than {state.vault.grace_s:g} s"}
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="answer with one JSON object")
+    common.add_argument("--by", metavar="NAME", help="who is making the change (default: $USER)")
+    admin = commands.add_parser("admin", help="the operator's command line (see: vanikeys admin --help)",
+                                description="Look up users and jobs; grant, take, freeze, refund; purge the vault.")
+    sub = admin.add_subparsers(title="admin commands", metavar="ACTION")
+
+    def add(name: str, helptext: str, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]],
+            *args: tuple[str, str]) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=helptext, description=helptext, parents=[common])
+        for arg, metavar_help in args:
+            parser.add_argument(arg, metavar=arg.upper(), help=metavar_help)
+        parser.set_defaults(func=lambda a: _run(a, func))
+        return parser
+
+    user_arg = ("user", "PLATFORM:ID, e.g. discord:123456789")
+    add("user", "a user's balance, debt, freeze, ledger, jobs, purchases and undelivered keys", _cmd_user, user_arg)
+    add("job", "a job's state history, provider, cost and what the user was told", _cmd_job,
+        ("job_id", "the job id"))
+    for name, helptext in (("grant", "add tokens to a user's balance"), ("take", "take tokens from a user's balance")):
+        p = add(name, helptext, _cmd_grant if name == "grant" else _cmd_take, user_arg,
+                ("tokens", "a whole number of tokens"))
+        _change_options(p)
+        if name == "grant":
+            p.add_argument("--create", action="store_true", help="open the account if it does not exist yet")
+    for name, helptext in (("freeze", "refuse a user's pulls and orders until unfrozen"),
+                           ("unfreeze", "lift an operator's freeze")):
+        _change_options(add(name, helptext, _cmd_freeze if name == "freeze" else _cmd_unfreeze, user_arg))
+    p = add("refund", "refund a job's price, once", _cmd_refund, ("job_id", "the job id"))
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
+    add("purge", "erase delivered secrets past the grace period now", _cmd_purge)
+    admin.set_defaults(func=_no_action)
+
+
+def _no_action(_: argparse.Namespace) -> int:
+    raise AdminError("choose an admin command: user, job, grant, take, freeze, unfreeze, refund or purge "
+                     "(see: vanikeys admin --help)")
+
+
+def _change_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
+    parser.add_argument("--key", metavar="KEY", help="idempotency key (default: derived from the change and the day)")
+
+
+def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> int:
+    try:
+        settings = Settings.from_env()
+        answer = asyncio.run(_with_state(settings, args, func))
+    except (ConfigError, VaultError) as exc:
+        raise AdminError(str(exc)) from None
+    _print(answer, as_json=args.json)
+    return 0
+
+
+async def _with_state(settings: Settings, args: argparse.Namespace,
+                      func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> Any:
+    async with open_state(settings) as state:
+        args.state = state
+        return await func(args)
+
+
+async def _cmd_user(args: argparse.Namespace) -> dict[str, Any]:
+    return await user_view(args.state, parse_user(args.user))
+
+
+async def _cmd_job(args: argparse.Namespace) -> dict[str, Any]:
+    return await job_view(args.state, args.job_id)
+
+
+async def _cmd_grant(args: argparse.Namespace) -> dict[str, Any]:
+    user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
+        operator_name(args.by)
+    key = change_key(args.key, "grant", f"{user.platform}:{user.user_id}", tokens, reason)
+    return (await grant(args.state, user, tokens, reason=reason, actor=actor, key=key, create=args.create)).to_json()
+
+
+async def _cmd_take(args: argparse.Namespace) -> dict[str, Any]:
+    user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
+        operator_name(args.by)
+    key = change_key(args.key, "take", f"{user.platform}:{user.user_id}", tokens, reason)
+    return (await take(args.state, user, tokens, reason=reason, actor=actor, key=key)).to_json()
+
+
+async def _cmd_freeze(args: argparse.Namespace, frozen: bool = True) -> dict[str, Any]:
+    user, reason, actor = parse_user(args.user), reason_text(args.reason), operator_name(args.by)
+    action = "freeze" if frozen else "unfreeze"
+    key = change_key(args.key, action, f"{user.platform}:{user.user_id}", reason)
+    return (await freeze(args.state, user, frozen=frozen, reason=reason, actor=actor, key=key)).to_json()
+
+
+async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
+    return await _cmd_freeze(args, frozen=False)
+
+
+async def _cmd_refund(args: argparse.Namespace) -> dict[str, Any]:
+    reason, actor = reason_text(args.reason), operator_name(args.by)
+    return (await refund(args.state, args.job_id, reason=reason, actor=actor)).to_json()
+
+
+async def _cmd_purge(args: argparse.Namespace) -> dict[str, Any]:
+    return await purge(args.state)
+
+
+def _print(answer: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer, indent=2, default=str, ensure_ascii=False))
+        return
+    for line in _human(answer):
+        print(line)
+
+
+def _human(answer: dict[str, Any], indent: str = "") -> list[str]:
+    lines: list[str] = []
+    for name, value in answer.items():
+        if isinstance(value, list):
+            lines.append(f"{indent}{name}: {len(value)}" + ("" if value else " (none)"))
+            for item in value:
+                if isinstance(item, dict):
+                    lines.append(f"{indent}  - " + ", ".join(f"{k}={_flat(v)}" for k, v in item.items()
+                                                              if v is not None))
+                else:
+                    lines.append(f"{indent}  - {_flat(item)}")
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{name}:")
+            lines.extend(_human(value, indent + "  "))
+        else:
+            lines.append(f"{indent}{name}: {_flat(value)}")
+    return lines
+
+
+def _flat(value: Any) -> str:
+    return "-" if value is None else " ".join(str(value).split())
+

@@ -1,0 +1,37 @@
+"""Which Discord shards this process runs: VANIKEYS_DISCORD_SHARDS="0-3/8" (shards 0 to 3 of 8) or "4,5,6,7/8".
+
+Unset, discord.py's AutoShardedBot asks Discord for the recommended count and
+runs them all in this process. Split across processes, each process names its
+own shards out of the same total; they share one truth through
+VANIKEYS_DB=postgresql://… (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from bot.config import ConfigError
+
+VAR = "VANIKEYS_DISCORD_SHARDS"
+_FIX = f'set {VAR} to "FIRST-LAST/TOTAL" or "ID,ID,.../TOTAL", e.g. "0-3/8"'
+
+
+def shard_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Keyword arguments for AutoShardedBot: {} (all shards, here), or shard_ids and shard_count."""
+    text = (os.environ if environ is None else environ).get(VAR, "").strip()
+    if not text:
+        return {}
+    ids_text, slash, total_text = text.partition("/")
+    if not slash or not total_text.strip().isdigit() or int(total_text) < 1:
+        raise ConfigError(f"{VAR}={text!r} names no shard total: {_FIX}")
+    total = int(total_text)
+    ids: set[int] = set()
+    for part in ids_text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ConfigError(f"{VAR}={text!r} is not a list of shard ids: {_FIX}")
+        ids.update(range(int(first), int(last if dash else first) + 1))
+    if not ids or max(ids) >= total:
+        raise ConfigError(f"{VAR}={text!r}: shard ids run from 0 to {total - 1} for a total of {total}")
+    return {"shard_ids": sorted(ids), "shard_count": total}

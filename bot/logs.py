@@ -1,0 +1,151 @@
+"""Structured logging: one line per event, human by default, JSON lines with VANIKEYS_LOG_FORMAT=json.
+
+An event line carries the job id, the user ref (platform:id) and the
+provider's job id where there is one, so `grep <job id>` follows a job from
+the command to its delivery. Lines logged while a job is being driven carry
+its job id and user too (a context variable set per job task).
+
+Every line passes through a redactor before it is written: the configured
+tokens (Discord, Telegram, RunPod, Stripe, the vault key) and anything shaped
+like a Stripe secret or a Telegram bot token become `<redacted>`, whichever
+library logged it (httpx, for one, logs Telegram URLs with the token inside).
+Secrets found for users are never passed to a logger in the first place.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from bot.config import ConfigError
+
+FORMAT_ENV = "VANIKEYS_LOG_FORMAT"
+REDACTED = "<redacted>"
+_SECRET_SHAPES = re.compile(
+    r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}"          # Stripe API keys
+    r"|whsec_[A-Za-z0-9+/=_-]{8,}"                         # Stripe webhook signing secrets
+    r"|(?<![0-9])[0-9]{6,12}:[A-Za-z0-9_-]{30,}"                     # Telegram bot tokens
+)
+
+_job: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("vanikeys_job", default=None)
+
+log = logging.getLogger("vanikeys.events")
+
+
+def user_ref(platform: str, user_id: str) -> str:
+    return f"{platform}:{user_id}"
+
+
+def bind_job(job_id: str, platform: str, user_id: str) -> None:
+    """Tag every line logged from here on in this task (a job's own task) with the job and its user."""
+    _job.set((job_id, user_ref(platform, user_id)))
+
+
+def event(name: str, *, job_id: str | None = None, user: str | None = None, provider_job_id: str | None = None,
+          level: int = logging.INFO, logger: logging.Logger | None = None, **fields: Any) -> None:
+    """Log one event: `name` (e.g. job.found) and its fields, never a secret."""
+    (logger or log).log(level, name, extra={
+        "vk_event": name, "vk_job_id": job_id, "vk_user": user, "vk_provider_job_id": provider_job_id,
+        "vk_fields": fields,
+    })
+
+
+def _context(record: logging.LogRecord) -> dict[str, Any]:
+    bound = _job.get()
+    job_id = getattr(record, "vk_job_id", None) or (bound[0] if bound else None)
+    user = getattr(record, "vk_user", None) or (bound[1] if bound else None)
+    out: dict[str, Any] = {}
+    if job_id:
+        out["job_id"] = job_id
+    if user:
+        out["user"] = user
+    provider_job_id = getattr(record, "vk_provider_job_id", None)
+    if provider_job_id:
+        out["provider_job_id"] = provider_job_id
+    return out
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _SECRET_SHAPES.sub(REDACTED, text)
+
+    def _message(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        return message
+
+
+class JsonFormatter(_Redacting):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        name = getattr(record, "vk_event", None)
+        if name:
+            line["event"] = name
+        else:
+            line["message"] = self._message(record)
+        line.update(_context(record))
+        for key, value in (getattr(record, "vk_fields", None) or {}).items():
+            line.setdefault(key, value)
+        return self.redact(json.dumps(line, default=str, ensure_ascii=False))
+
+
+class HumanFormatter(_Redacting):
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        name = getattr(record, "vk_event", None)
+        head = name if name else self._message(record)
+        pairs = {**_context(record), **(getattr(record, "vk_fields", None) or {})}
+        tail = "".join(f" {key}={_human(value)}" for key, value in pairs.items() if value is not None)
+        return self.redact(f"{at} {record.levelname} {record.name}: {head}{tail}")
+
+
+def _human(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if (not text or any(c.isspace() or c == '"' for c in text)) else text
+
+
+def formatter(fmt: str | None = None, secrets: Iterable[str] = ()) -> logging.Formatter:
+    chosen = (fmt if fmt is not None else os.environ.get(FORMAT_ENV, "")).strip().lower() or "human"
+    if chosen not in ("human", "json"):
+        raise ConfigError(f"{FORMAT_ENV}={chosen!r} is not a log format: set human or json")
+    return JsonFormatter(secrets) if chosen == "json" else HumanFormatter(secrets)
+
+
+def configured_secrets(settings: Any = None, stripe: Any = None) -> list[str]:
+    """Every token the configuration holds: these never appear in a log line."""
+    values = [getattr(settings, name, None) for name in (
+        "discord_token", "telegram_token", "runpod_api_key", "stripe_api_key", "stripe_webhook_secret", "vault_key")]
+    values += [getattr(stripe, name, None) for name in ("api_key", "webhook_secret")]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def setup(level: int = logging.INFO, *, fmt: str | None = None, secrets: Iterable[str] = (),
+          stream: IO[str] | None = None) -> logging.Handler:
+    """Replace the root logger's handlers with one that writes redacted lines in the chosen format."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter(fmt, secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

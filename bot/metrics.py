@@ -1,0 +1,273 @@
+"""Prometheus metrics: one registry, every metric, and the small functions the rest of the code calls.
+
+Counters and histograms move where things happen (jobs, deliveries, the
+webhook, front-end cooldowns); the gauges that describe the whole database
+(tokens outstanding, debt, jobs in flight, undelivered keys) and the
+provider's health are read at scrape time, so they are right whichever
+process changed them. docs/operations.md lists every metric and the alerts.
+
+Where /metrics is served (`MetricsConfig.from_env`):
+  VANIKEYS_METRICS       auto (default) | on | off
+  VANIKEYS_METRICS_HOST  127.0.0.1 (default), VANIKEYS_METRICS_PORT: a listener of its own
+On the webhook's server /metrics is mounted when the webhook listens on a
+loopback address, or anywhere when VANIKEYS_METRICS=on: a public interface
+gets it only when the operator says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from bot.config import ConfigError
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.jobs import JobRecord
+    from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600)
+_PROVIDER_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+JOBS = Counter("vanikeys_jobs_total", "Pulls and orders reaching a step: accepted (paid), found, delivered, "
+               "undelivered (DM refused: the key waits for /keys), failed, refunded",
+               ["kind", "format", "outcome"], registry=REGISTRY)
+REFUNDS = Counter("vanikeys_refunds_total", "Jobs that failed and are refunded, by failure reason "
+                  "(a grinding error code, verification_failed, grinder_error)", ["kind", "reason"], registry=REGISTRY)
+JOB_LATENCY = Histogram("vanikeys_job_latency_seconds", "From accepted (paid) to the key delivered privately",
+                        ["kind"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+PROVIDER_ROUND_TRIP = Histogram("vanikeys_provider_round_trip_seconds", "From waiting on a provider's job to its "
+                                "verified result (a pull's jobs; an order's whole run)", ["provider", "kind"],
+                                buckets=_PROVIDER_BUCKETS, registry=REGISTRY)
+PROVIDER_QUEUE_WAIT = Histogram("vanikeys_provider_queue_wait_seconds", "From waiting on a provider's job to its first "
+                                "progress report (queueing and cold starts)", ["provider", "kind"],
+                                buckets=_PROVIDER_BUCKETS, registry=REGISTRY)
+KEYS_GROUND = Counter("vanikeys_keys_ground_total", "Keys checked by jobs that found their result, by provider",
+                      ["provider"], registry=REGISTRY)
+GRIND_SECONDS = Counter("vanikeys_grind_seconds_total", "Grinding time (GPU-seconds on GPU providers) reported by "
+                        "jobs that found their result, by provider", ["provider"], registry=REGISTRY)
+DELIVERIES = Counter("vanikeys_deliveries_total", "Private deliveries of found keys: sent, refused (DMs closed or the "
+                     "platform failed: the key stays in the vault), no_frontend (offered again later)",
+                     ["platform", "outcome"], registry=REGISTRY)
+WEBHOOK_EVENTS = Counter("vanikeys_webhook_events_total", "Stripe webhook requests by event type and outcome "
+                         "(applied, replayed, ignored, not_credited, refused, failed, retry)", ["type", "outcome"],
+                         registry=REGISTRY)
+RATE_LIMITED = Counter("vanikeys_rate_limit_waits_total", "Commands a front end refused because the user's cooldown "
+                       "had not passed", ["platform", "action"], registry=REGISTRY)
+
+TOKENS_OUTSTANDING = Gauge("vanikeys_tokens_outstanding", "Sum of every account's balance (tokens owed to users)",
+                           registry=REGISTRY)
+DEBT = Gauge("vanikeys_debt_tokens", "Sum of every account's debt (clawbacks a balance could not cover)",
+             registry=REGISTRY)
+FROZEN_ACCOUNTS = Gauge("vanikeys_frozen_accounts", "Accounts that cannot pull or order (debt or an operator's freeze)",
+                        registry=REGISTRY)
+JOBS_IN_FLIGHT = Gauge("vanikeys_jobs_in_flight", "Jobs not yet settled, by kind and status", ["kind", "status"],
+                       registry=REGISTRY)
+UNDELIVERED_KEYS = Gauge("vanikeys_undelivered_jobs", "Found jobs whose key has not reached its owner", registry=REGISTRY)
+PROVIDER_UP = Gauge("vanikeys_provider_health_up", "1 when the provider's health endpoint answered at the last scrape",
+                    ["provider"], registry=REGISTRY)
+PROVIDER_WORKERS = Gauge("vanikeys_provider_workers", "Provider workers by state (RunPod: idle, running)",
+                         ["provider", "state"], registry=REGISTRY)
+PROVIDER_JOBS = Gauge("vanikeys_provider_jobs", "Provider jobs by state (RunPod: in_queue, in_progress)",
+                      ["provider", "state"], registry=REGISTRY)
+
+ACTIVE_STATUSES = ("accepted", "submitted", "running", "found", "failed")
+COUNTED_STEPS = ("accepted", "found", "delivered", "undelivered", "failed", "refunded")
+
+
+# --- the calls the rest of the code makes ------------------------------------------------
+
+
+def job_step(step: str, record: JobRecord, *, now: float | None = None, keys_checked: int = 0,
+             grind_s: float = 0.0, provider: str = "") -> None:
+    """A job reached `step` (accepted, found, delivered, undelivered, refunded, delivery_deferred)."""
+    kind, fmt = record.spec.kind, record.spec.format_id
+    if step == "delivery_deferred":
+        DELIVERIES.labels(record.spec.user.platform, "no_frontend").inc()
+        return
+    if step in COUNTED_STEPS:
+        JOBS.labels(kind, fmt, step).inc()
+    if step == "found":
+        KEYS_GROUND.labels(provider or record.backend or "unknown").inc(max(0, keys_checked))
+        GRIND_SECONDS.labels(provider or record.backend or "unknown").inc(max(0.0, grind_s))
+    elif step == "delivered":
+        DELIVERIES.labels(record.spec.user.platform, "sent").inc()
+        JOB_LATENCY.labels(kind).observe(max(0.0, (now or time.time()) - record.created_at))
+    elif step == "undelivered":
+        DELIVERIES.labels(record.spec.user.platform, "refused").inc()
+
+
+def job_failed(record: JobRecord, reason: str) -> None:
+    REFUNDS.labels(record.spec.kind, reason or "unknown").inc()
+
+
+def provider_waited(provider: str, kind: str, *, round_trip_s: float | None = None,
+                    queue_wait_s: float | None = None) -> None:
+    if round_trip_s is not None:
+        PROVIDER_ROUND_TRIP.labels(provider, kind).observe(max(0.0, round_trip_s))
+    if queue_wait_s is not None:
+        PROVIDER_QUEUE_WAIT.labels(provider, kind).observe(max(0.0, queue_wait_s))
+
+
+def webhook_event(event_type: str, outcome: str) -> None:
+    WEBHOOK_EVENTS.labels(event_type[:64], outcome).inc()
+
+
+def rate_limited(platform: str, action: str) -> None:
+    RATE_LIMITED.labels(platform, action).inc()
+
+
+# --- scrape-time gauges -----------------------------------------------------------------------
+
+
+async def refresh_database_gauges(db: Database) -> None:
+    totals = await db.fetchone("SELECT COALESCE(SUM(balance), 0) AS tokens, COALESCE(SUM(debt), 0) AS debt FROM accounts")
+    TOKENS_OUTSTANDING.set(totals["tokens"] if totals else 0)
+    DEBT.set(totals["debt"] if totals else 0)
+    frozen = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM accounts a WHERE a.debt > 0 OR EXISTS (SELECT 1 FROM account_holds h "
+        "WHERE h.platform = a.platform AND h.user_id = a.user_id)")
+    FROZEN_ACCOUNTS.set(frozen["n"] if frozen else 0)
+    marks = ",".join("?" * len(ACTIVE_STATUSES))
+    rows = await db.fetchall(f"SELECT kind, status, COUNT(*) AS n FROM jobs WHERE status IN ({marks}) "
+                             "GROUP BY kind, status", ACTIVE_STATUSES)
+    JOBS_IN_FLIGHT.clear()
+    for kind in ("pull", "order"):
+        for status in ACTIVE_STATUSES:
+            JOBS_IN_FLIGHT.labels(kind, status).set(0)
+    for row in rows:
+        JOBS_IN_FLIGHT.labels(row["kind"], row["status"]).set(row["n"])
+    found = await db.fetchone("SELECT COUNT(*) AS n FROM jobs WHERE status = 'found'")
+    UNDELIVERED_KEYS.set(found["n"] if found else 0)
+
+
+HEALTH_TIMEOUT_S = 3.0
+
+
+async def refresh_provider_gauges(grinder: Any) -> None:
+    """Providers with a health check (RunPod's GET /health): workers and queue, or up=0 when it does not answer."""
+    health = getattr(grinder, "health", None)
+    if health is None:
+        return
+    provider = str(getattr(grinder, "backend", "provider"))
+    try:
+        state = await asyncio.wait_for(health(), HEALTH_TIMEOUT_S)
+    except Exception as exc:  # unreachable, slow or refusing: that is what the gauge reports
+        log.warning("provider %s health check failed: %s", provider, type(exc).__name__)
+        PROVIDER_UP.labels(provider).set(0)
+        return
+    PROVIDER_UP.labels(provider).set(1)
+    PROVIDER_WORKERS.labels(provider, "idle").set(state.workers_idle)
+    PROVIDER_WORKERS.labels(provider, "running").set(state.workers_running)
+    PROVIDER_JOBS.labels(provider, "in_queue").set(state.jobs_in_queue)
+    PROVIDER_JOBS.labels(provider, "in_progress").set(state.jobs_in_progress)
+
+
+async def scrape(db: Database, grinder: Any = None) -> bytes:
+    """The exposition text, gauges refreshed first."""
+    await refresh_database_gauges(db)
+    if grinder is not None:
+        await refresh_provider_gauges(grinder)
+    return generate_latest(REGISTRY)
+
+
+def metrics_handler(app: App) -> Callable[[web.Request], Any]:
+    async def handle(_: web.Request) -> web.Response:
+        body = await scrape(app.db, app.grinder)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle
+
+
+# --- where it is served -----------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    mode: str = "auto"              # auto | on | off
+    host: str = "127.0.0.1"
+    port: int | None = None         # a listener of its own
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
+        env = os.environ if environ is None else environ
+        mode = env.get("VANIKEYS_METRICS", "").strip().lower() or "auto"
+        if mode not in ("auto", "on", "off"):
+            raise ConfigError(f"VANIKEYS_METRICS={mode!r} is not a choice: set auto, on or off")
+        host = env.get("VANIKEYS_METRICS_HOST", "").strip() or "127.0.0.1"
+        port_text = env.get("VANIKEYS_METRICS_PORT", "").strip()
+        port = None
+        if port_text:
+            if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+                raise ConfigError(f"VANIKEYS_METRICS_PORT={port_text!r} is not a port: set a number from 1 to 65535")
+            port = int(port_text)
+        if port is not None and mode == "auto" and not is_loopback(host):
+            raise ConfigError(f"VANIKEYS_METRICS_HOST={host} would serve /metrics on a public interface: "
+                              "set VANIKEYS_METRICS=on to allow it, or bind 127.0.0.1")
+        return cls(mode=mode, host=host, port=port)
+
+    def on_webhook(self, webhook_host: str) -> bool:
+        """Mount /metrics beside the Stripe webhook bound to `webhook_host`?"""
+        return self.mode == "on" or (self.mode == "auto" and is_loopback(webhook_host))
+
+
+def webhook_routes(app: App, config: MetricsConfig, webhook_host: str) -> dict[str, Any]:
+    """Keyword arguments for payments.webhook.webhook_server: the /metrics route (where allowed) and event counting."""
+    routes = [web.get("/metrics", metrics_handler(app))] if config.on_webhook(webhook_host) else []
+    if not routes and config.mode != "off":
+        log.info("/metrics is not served on the public webhook address %s: set VANIKEYS_METRICS=on "
+                 "or VANIKEYS_METRICS_PORT", webhook_host)
+    return {"extra_routes": routes, "observe": webhook_event}
+
+
+@asynccontextmanager
+async def metrics_server(app: App, config: MetricsConfig) -> AsyncIterator[int | None]:
+    """Serve /metrics (and /healthz) on config.host:config.port when a port is set; yields the bound port."""
+    if config.mode == "off" or config.port is None:
+        yield None
+        return
+    web_app = web.Application()
+    web_app.router.add_get("/metrics", metrics_handler(app))
+    web_app.router.add_get("/healthz", _healthz)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        raise ConfigError(f"cannot serve /metrics on {config.host}:{config.port} ({err.strerror}): "
+                          "set VANIKEYS_METRICS_PORT to a free port") from err
+    port = int(runner.addresses[0][1])
+    log.info("metrics listening on %s:%d/metrics", config.host, port)
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

@@ -1,0 +1,226 @@
+"""One SQLite file through aiosqlite: WAL, a busy timeout, migrations, and serialised transactions.
+
+Within a process every statement goes through one connection, guarded by an
+asyncio lock, so coroutines never interleave inside a transaction. Across
+processes, writes start with BEGIN IMMEDIATE (the write lock is taken up
+front) and the busy timeout makes a second process wait its turn instead of
+failing.
+
+A file that cannot be opened (a directory, unreadable, read-only, corrupt, a
+full disk) raises StorageError with one line naming the file and the fix,
+and the connection's thread is stopped, so the process can exit. The same
+faults met under a command raise StorageUnavailable: the command is
+answered, the transaction rolled back, and the next command tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.storage.base import Database, Row, StorageError, StorageUnavailable, Tx
+from bot.storage.migrations import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Messages of faults in the file or the disk under it, as opposed to faults in our SQL.
+_FAULTS = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open", "database is locked",
+           "malformed", "not a database", "no such file", "out of memory")
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    return (isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError)
+            and any(fault in str(exc).lower() for fault in _FAULTS))
+
+
+@contextmanager
+def _faults_answered() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if is_storage_fault(exc):
+            raise StorageUnavailable(str(exc)) from exc
+        raise
+
+
+def describe_open_failure(path: Path, exc: BaseException) -> str:
+    """One line: what is wrong with the database file and what to do about it."""
+    text = str(exc).lower()
+    folder = path.parent if str(path.parent) else Path(".")
+    if "not a database" in text or "malformed" in text:
+        return (f"the database {path} is corrupt (not a readable SQLite database): restore it from a backup, "
+                f"or move it aside to start an empty one, or set VANIKEYS_DB to another file")
+    if "disk is full" in text or "no space" in text:
+        return f"the disk holding the database {path} is full: free some space, then start again"
+    if path.exists() and not os.access(path, os.R_OK):
+        return f"cannot read the database {path} (permission denied): let this user read and write it, or set VANIKEYS_DB"
+    if "readonly" in text or "read-only" in text or (path.exists() and not os.access(path, os.W_OK)) \
+            or not os.access(folder, os.W_OK):
+        return (f"the database {path} is read-only here: make the file and its folder writable by this user "
+                "(SQLite writes a -wal file beside it), or set VANIKEYS_DB to a writable path")
+    return f"cannot open the database {path} ({exc}): check the path and its folder, or set VANIKEYS_DB"
+
+
+async def _thread_gone(conn: aiosqlite.Connection) -> None:
+    """aiosqlite stops its thread after a failed connect without waiting: wait here, so the thread never
+    reports back to an event loop that has closed (a traceback at exit)."""
+    thread = getattr(conn, "_thread", None)
+    if thread is not None and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5.0)
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+        self.description = str(path)
+
+    @classmethod
+    async def connect(cls, path: Path | str) -> SqliteDatabase:
+        path = Path(path)
+        if path.is_dir():
+            raise StorageError(f"VANIKEYS_DB={path} is a directory: set it to a file path such as {path / 'vanikeys.db'}")
+        try:
+            if path.parent != Path(""):
+                path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the folder {path.parent} for the database ({exc.strerror}): "
+                               "create it or set VANIKEYS_DB to a writable path") from None
+        pending = aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn: aiosqlite.Connection | None = None
+        try:
+            try:
+                conn = await pending
+            except BaseException:
+                await _thread_gone(pending)
+                raise
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA secure_delete = ON")  # purged vault rows leave no bytes behind
+            db = cls(conn, path)
+            await db._migrate()
+            return db
+        except (sqlite3.DatabaseError, StorageUnavailable, OSError) as exc:
+            cause = exc.__cause__ if isinstance(exc, StorageUnavailable) and exc.__cause__ else exc
+            if conn is not None:
+                await conn.close()  # its thread would otherwise keep the process alive
+            raise StorageError(describe_open_failure(path, cause)) from None
+        except BaseException:
+            if conn is not None:
+                await conn.close()
+            raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on any exception."""
+        async with self._lock:
+            try:
+                with _faults_answered():
+                    if self._conn.in_transaction:  # a ROLLBACK that failed last time (disk full): finish it now
+                        await self._finish("ROLLBACK")
+                    await self._finish("BEGIN IMMEDIATE")
+                yield SqliteTx(self._conn)
+                with _faults_answered():
+                    await self._finish("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    try:
+                        await self._finish("ROLLBACK")
+                    except sqlite3.DatabaseError:
+                        pass  # retried before the next transaction; the original error is what matters
+                raise
+
+    async def _finish(self, statement: str) -> None:
+        """Run a transaction boundary to completion even if our task is cancelled meanwhile.
+
+        aiosqlite runs statements on its own thread: a cancelled await does not
+        stop the statement, it only stops us waiting for it. Were BEGIN or
+        ROLLBACK abandoned that way, the lock would be released while the shared
+        connection sits inside a transaction, and the next BEGIN would fail.
+        The cancellation is re-raised once the statement is done, so that
+        `connection.in_transaction` is true exactly when a ROLLBACK is owed.
+        """
+        step = asyncio.ensure_future(self._conn.execute(statement))
+        cancelled = False
+        while not step.done():
+            try:
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                if step.cancelled():
+                    raise
+                cancelled = True
+        await (await step).close()
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        async with self._lock:
+            with _faults_answered():
+                async with self._conn.execute(sql, tuple(params)) as cursor:
+                    return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        async with self._lock:
+            with _faults_answered():
+                async with self._conn.execute(sql, tuple(params)) as cursor:
+                    return await cursor.fetchone()
+
+    async def _migrate(self) -> None:
+        async with self.transaction() as tx:
+            await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
+            current = row["v"] if row and row["v"] is not None else 0
+            for version, statements in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    async def limit_size_for_tests(self, pages: int) -> None:
+        """Tests only: cap the file at `pages` pages, so the next growth fails as on a full disk."""
+        async with self._lock:
+            await (await self._conn.execute(f"PRAGMA max_page_count = {int(pages)}")).close()
+
+    async def page_count(self) -> int:
+        async with self._lock:
+            async with self._conn.execute("PRAGMA page_count") as cursor:
+                row = await cursor.fetchone()
+                return int(row[0])
+
+
+class SqliteTx(Tx):
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        with _faults_answered():
+            async with self._conn.execute(sql, tuple(params)) as cursor:
+                return cursor.rowcount
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        with _faults_answered():
+            async with self._conn.execute(sql, tuple(params)) as cursor:
+                return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        with _faults_answered():
+            async with self._conn.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())

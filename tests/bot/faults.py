@@ -1,0 +1,97 @@
+"""Faults made real for tests: files this process cannot read or write even as root, a disk that fills up,
+and a grinder that fails when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from bot.grinding import GrindingError
+from gpu_worker.job import GrindJob, GrindResult
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def without_file_privileges() -> None:
+    """preexec_fn: as root, drop the capabilities that ignore file modes, so chmod means what it says."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def small_disk_unavailable() -> str | None:
+    """Why a small real filesystem cannot be mounted here (None: it can)."""
+    if os.geteuid() != 0:
+        return "mounting a small tmpfs (a disk that fills up) needs root"
+    if shutil.which("mount") is None:
+        return "no mount command"
+    return None
+
+
+@contextlib.contextmanager
+def small_disk(megabytes: int = 4) -> Iterator[Path]:
+    """A real tmpfs of `megabytes`, unmounted after."""
+    where = Path(tempfile.mkdtemp(prefix="vanikeys-disk-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(where)], check=True,
+                   capture_output=True, timeout=30)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk to the last byte with one file; delete it to free the space again."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 16, 1 << 10, 1):
+            chunk = b"\0" * size
+            try:
+                while os.write(fd, chunk):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+class GatedGrinder:
+    """A GrindingClient whose jobs wait for `release`, then fail (so the job is refunded)."""
+
+    backend = "gated"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def submit(self, job: GrindJob) -> str:
+        return "gated-" + secrets.token_hex(4)
+
+    async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:  # noqa: ANN001
+        self.waiting.set()
+        await self.release.wait()
+        raise GrindingError("failed", "the grinder failed on purpose")
+
+    async def cancel(self, job_id: str) -> None:
+        return None
+
+    async def run_order(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        raise GrindingError("failed", "orders are not gated")
+
+    async def close(self) -> None:
+        return None

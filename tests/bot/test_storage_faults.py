@@ -1,0 +1,213 @@
+"""Broken storage gives one line and an exit code at start, never a hang or a traceback; a fault under a
+command answers that command ("try again shortly"), keeps the front end running, refunds nothing twice,
+and the bot recovers once the storage is back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.app import create_app
+from bot.storage import StorageUnavailable
+from tests.postgres import PostgresServer, free_port, require_postgres
+
+from .conftest import ALICE, RecordingFrontEnd, small_settings
+from .faults import GatedGrinder, fill, small_disk, small_disk_unavailable, without_file_privileges
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "5a" * 32
+
+
+def bot_env(database: str | Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
+    env.update(VANIKEYS_DB=str(database), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
+               VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_VAULT_KEY=KEY, **extra)
+    return env
+
+
+def console_once(env: dict[str, str], lines: str = "/balance\n", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", "ann", "--json"], cwd=REPO, env=env,
+                          input=lines, capture_output=True, text=True, timeout=timeout, preexec_fn=without_file_privileges)
+
+
+def make_healthy_db(path: Path) -> None:
+    done = console_once(bot_env(path))
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    ("directory", "is a directory"),
+    ("corrupt", "is corrupt"),
+    ("unreadable", "cannot read the database"),
+    ("read_only", "is read-only"),
+])
+def test_a_database_that_cannot_be_opened_exits_with_one_line(tmp_path: Path, fault: str, expected: str) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = folder / "vanikeys.db"
+    if fault == "directory":
+        db.mkdir()
+    elif fault == "corrupt":
+        db.write_bytes(os.urandom(8192))
+    else:
+        make_healthy_db(db)
+        for leftover in folder.glob("vanikeys.db-*"):
+            leftover.unlink()
+        if fault == "unreadable":
+            db.chmod(0)
+        else:
+            db.chmod(0o444)
+            folder.chmod(0o555)
+    try:
+        started = time.monotonic()
+        done = console_once(bot_env(db), timeout=30)  # a hang fails here
+    finally:
+        folder.chmod(0o755)
+        if db.is_file():
+            db.chmod(0o644)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("vanikeys: error:") and expected in line and str(db) in line
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_postgres_unreachable_at_start_retries_for_a_bounded_time_then_exits(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/vanikeys"
+    started = time.monotonic()
+    done = console_once(bot_env(url, VANIKEYS_DB_CONNECT_TIMEOUT_S="1.5"), timeout=30)
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "cannot reach PostgreSQL at" in line and "after 1.5 s" in line and "VANIKEYS_DB" in line
+    assert took >= 1.5
+
+
+def test_postgres_that_comes_up_within_the_retry_window_is_used(tmp_path: Path) -> None:
+    require_postgres()
+    server = PostgresServer()
+    try:
+        starter = threading.Timer(1.0, server.start)  # the bot starts first and waits for it
+        starter.start()
+        done = console_once(bot_env(server.url("postgres"), VANIKEYS_DB_CONNECT_TIMEOUT_S="30"),
+                            "/grant ann 3\n/balance\n")
+        starter.join()
+        assert done.returncode == 0, done.stderr
+        balance = [json.loads(line) for line in done.stdout.splitlines()][-1]
+        assert balance["type"] == "balance" and balance["data"]["tokens"] == 3
+    finally:
+        server.destroy()
+
+
+async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_returns(tmp_path: Path) -> None:
+    reason = small_disk_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with small_disk(8) as disk:
+        grinder = GatedGrinder()
+        settings = small_settings(tmp_path, db_path=disk / "vanikeys.db")
+        async with create_app(settings, grinder=grinder) as app:
+            app.service.register_frontend(RecordingFrontEnd())
+            await app.service.grant(ALICE, 5)
+            filler: list[Path] = []
+            refund = app.jobs._refund
+
+            async def refund_on_a_full_disk(record):  # noqa: ANN001, ANN202
+                if not filler:
+                    filler.append(fill(disk))
+                return await refund(record)
+
+            app.jobs._refund = refund_on_a_full_disk  # type: ignore[method-assign]
+            grinder.release.set()
+            with pytest.raises(StorageUnavailable) as answered:
+                await app.service.pull(ALICE, None, "ab")
+            assert "try again shortly" in answered.value.message
+            with pytest.raises(StorageUnavailable):  # still full: /balance is answered too
+                await app.service.grant(ALICE, 1)
+            app.jobs._refund = refund  # type: ignore[method-assign]
+            filler[0].unlink()
+            await app.jobs.sweep()
+            await app.jobs.wait_idle()
+            await app.jobs.sweep()  # a second sweep finds nothing to do
+            await app.jobs.wait_idle()
+            assert (await app.service.balance(ALICE)).tokens == 5
+            refunds = await app.db.fetchall("SELECT job_id FROM ledger WHERE kind = 'refund'")
+            charges = await app.db.fetchall("SELECT job_id FROM ledger WHERE kind = 'pull'")
+            assert len(refunds) == 1 and len(charges) == 1 and refunds[0]["job_id"] == charges[0]["job_id"]
+            assert await app.ledger.audit() == []
+
+
+def test_the_console_keeps_running_through_a_full_disk(tmp_path: Path) -> None:
+    reason = small_disk_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with small_disk(8) as disk:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "console", "--user", "ann", "--json"], cwd=REPO,
+                                env=bot_env(disk / "vanikeys.db"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def ask(line: str, until: tuple[str, ...]) -> dict:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            while True:
+                reply = json.loads(proc.stdout.readline())
+                if reply["type"] in until:
+                    return reply
+
+        try:
+            assert ask("/grant ann 5", ("granted", "grant", "balance", "error"))["type"] != "error"
+            assert ask("/pull ab", ("pull", "error"))["type"] == "pull"
+            filler = fill(disk)
+            refused = [ask("/pull ab", ("pull", "error")) for _ in range(3)]
+            assert all(r["type"] == "error" and r["code"] == "storage_unavailable" for r in refused), refused
+            filler.unlink()
+            assert ask("/pull ab", ("pull", "error"))["type"] == "pull"
+            balance = ask("/balance", ("balance", "error"))
+            assert balance["type"] == "balance" and balance["data"]["tokens"] == 3
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+        assert proc.returncode == 0
+        assert "Traceback" not in proc.stderr.read()
+
+
+async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_path: Path) -> None:
+    require_postgres()
+    server = PostgresServer().start()
+    try:
+        grinder = GatedGrinder()
+        settings = small_settings(tmp_path, db_url=server.url("postgres"))
+        async with create_app(settings, grinder=grinder) as app:
+            app.service.register_frontend(RecordingFrontEnd())
+            await app.service.grant(ALICE, 5)
+            pulling = asyncio.create_task(app.service.pull(ALICE, None, "ab"))
+            await grinder.waiting.wait()          # charged, grinding
+            await asyncio.to_thread(server.stop)  # the server goes away mid-job
+            grinder.release.set()                 # the grind fails: its refund cannot be written
+            with pytest.raises(StorageUnavailable):
+                await pulling
+            with pytest.raises(StorageUnavailable):
+                await app.service.balance(ALICE)
+            await asyncio.to_thread(server.start)
+            await app.jobs.sweep()                # what the maintenance loop does every third of a lease
+            await app.jobs.wait_idle()
+            await app.jobs.sweep()
+            await app.jobs.wait_idle()
+            assert (await app.service.balance(ALICE)).tokens == 5
+            rows = await app.db.fetchall("SELECT kind FROM ledger WHERE job_id IS NOT NULL ORDER BY id")
+            assert [r["kind"] for r in rows] == ["pull", "refund"]
+            assert await app.ledger.audit() == []
+            app.jobs.grinder = grinder
+            grinder.release.clear()
+    finally:
+        server.destroy()
