@@ -249,3 +249,21 @@ async def test_hostile_numbers_get_a_private_one_liner(fake: FakeBotApi, tmp_pat
             got = await fake.wait_for(lambda before=before: fake.messages_in(jo["id"])[before:])
             assert "number" in got[-1].text and len(got[-1].text.splitlines()) == 1
     assert not pulls_in(fake, group["id"])
+
+
+async def test_a_press_telegram_gave_up_on_does_nothing(fake: FakeBotApi, tmp_path: Path) -> None:
+    """A button press that waited past Telegram's deadline (the bot was down) is not acted on late."""
+    kit = fake.user(3001, "Kit")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path) as running:
+        await running.app.service.grant(user_ref(kit), 100)
+        await fake.push_text(group, kit, "/help")
+        anchor = await fake.wait_for_message(group["id"], "/pull")
+        fake.callback_deadline_s = 0.0  # every answer now comes too late for Telegram
+        query = await fake.push_callback(kit, anchor, f"p|{kit['id']}|btc|i|^ab")
+        await fake.wait_for(lambda: any(r.params.get("callback_query_id") == query
+                                        for r in fake.calls("answerCallbackQuery")))
+        await asyncio.sleep(0.3)
+        assert not await running.app.jobs.for_user(user_ref(kit), statuses=ALL_STATUSES)
+        assert (await running.app.service.balance(user_ref(kit))).tokens == 100
+    assert not pulls_in(fake, group["id"])

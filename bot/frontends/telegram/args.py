@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from gpu_worker.formats import FORMATS
 from gpu_worker.numbers import parse_int
 
-try:  # the one pattern-length limit; the odds helper moves it to gpu_worker.patterns
-    from gpu_worker.patterns import MAX_USER_PATTERN_CHARS as MAX_PATTERN_CHARS  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until then, the limit the service enforces
-    from bot.service import MAX_PATTERN_CHARS
+from gpu_worker.patterns import MAX_PATTERN_LENGTH as MAX_PATTERN_CHARS  # the one pattern-length limit
 
 _PUBKEY = re.compile(r"(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})")
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-MAX_TRACKED = 50_000
 from bot.metrics import rate_limited
+
+MAX_TRACKED = 50_000
 
 
 class Cooldowns:
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, *, action: str = "paid") -> None:
         self._seconds = seconds
+        self._action = action  # the metric's label: "paid" (pulls, orders) or "odds"
         self._clock = clock
         self._next_allowed: dict[str, float] = {}
         self._prune_at = MAX_TRACKED
@@ -26,7 +28,7 @@ class Cooldowns:
         now = self._clock()
         left = self._next_allowed.get(user_id, 0.0) - now
         if left > 0:
-            rate_limited("telegram", "paid")
+            rate_limited("telegram", self._action)
             return left
         if self._seconds > 0:
             self._next_allowed[user_id] = now + self._seconds

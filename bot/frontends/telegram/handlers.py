@@ -91,7 +91,7 @@ class TelegramHandlers:
         self.outbox = frontend.outbox
         self.codec = CallbackCodec()
         self.cooldowns = Cooldowns(config.cooldown_s)
-        self.odds_cooldowns = Cooldowns(config.odds_cooldown_s)
+        self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
         self._rolling_room = max(4, config.outbox.group_messages // 2)
         self._answering = 0                 # button presses being acknowledged right now
@@ -560,7 +560,8 @@ class TelegramHandlers:
                                show_alert=True)
             return
         if action.action == "quote":
-            await self._answer(query)
+            if not await self._answer(query):
+                return
             await self._guard(chat, None, user, lambda: self._quote(chat, user, action))
             return
         wait = self._cooldown_text(user)
@@ -569,23 +570,29 @@ class TelegramHandlers:
             return
         count = 10 if action.action == "pull10" else action.count if action.action == "pull_easy" else 1
         args = PatternArgs(action.pattern, action.format_id, count, None, action.exact_case, action.fuzzy)
+        if not await self._answer(query, "Placing your order…" if action.action == "order" else "Pulling…"):
+            self.cooldowns.give_back(str(user.id))  # a stale press: Telegram gave up on it, so do we
+            return
         if action.action == "order":
-            await self._answer(query, "Placing your order…")
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._order(chat, user, args, None)))
         else:
-            await self._answer(query, "Pulling…")
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._pull(
                 chat, user, args, None, allow_easy=action.action == "pull_easy")))
 
-    async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> None:
+    async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> bool:
         """Acknowledge a press. While any are being acknowledged, slow work waits (see _after_answers):
-        on a busy bot the ~15 s deadline is met for every press, not only the first ones."""
+        on a busy bot the ~15 s deadline is met for every press, not only the first ones.
+
+        False when Telegram refuses the answer: the press is too old (it waited while the bot was down),
+        and nothing is done for it."""
         self._answering += 1
         self._answers_done.clear()
         try:
             await query.answer(text, show_alert=show_alert)
+            return True
         except TelegramError as err:
             log.info("a button press was not acknowledged: %s", type(err).__name__)
+            return False
         finally:
             self._answering -= 1
             if not self._answering:
