@@ -79,6 +79,7 @@ class Options:
     group_share: float = 0.15
     seed: int = 17
     json_out: str | None = None
+    workdir: str | None = None   # the bot's database and log (default: a new directory under /tmp, kept)
 
 
 @dataclass
@@ -688,7 +689,7 @@ def report(run: Run, result: dict[str, Any]) -> None:
 
 async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
     limits = Limits() if options.limits == "platform" else Limits.off()
-    workdir = Path(tempfile.mkdtemp(prefix="vanikeys-load-"))
+    workdir = Path(options.workdir) if options.workdir else Path(tempfile.mkdtemp(prefix="vanikeys-load-"))
     telegram, discord_fake = LoadTelegram(limits), LoadDiscord(limits)
     community = Community.build(telegram, discord_fake, groups=options.groups, per_group=options.per_group,
                                 discord_people=options.discord_users)

@@ -3,11 +3,13 @@ mix and a small burst; what it measures must add up (no timings are asserted).""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks.load import Options, Sent, percentile, reveal_latencies, run_load
 
 
-async def test_a_short_load_run_measures_every_command_reveal_and_ack() -> None:
-    options = Options(backend="python", duration_s=3.0, rate=4.0, groups=1, per_group=3, discord_users=3,
+async def test_a_short_load_run_measures_every_command_reveal_and_ack(tmp_path: Path) -> None:
+    options = Options(workdir=str(tmp_path), backend="python", duration_s=3.0, rate=4.0, groups=1, per_group=3, discord_users=3,
                       presses=3, group_share=0.5, warmup_s=1.0, drain_s=40.0, quiet_s=1.5, sample_s=0.5, ready_s=60.0)
     run, result = await run_load(options)
     assert result["bot_exit"] == 0                          # stopped by SIGTERM, cleanly
