@@ -478,8 +478,10 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   // (computed first, used last: in memory rather than in registers for the whole walk).
   fe prefix[VK_MAX_GROUP / 2 + 3];
   const uint64_t groups = prm.points_per_item / (uint64_t)group;
+  // Recomputed rather than kept across vk_first_centre's call tree (sm_80 spilled it).
+  const uint64_t walk_first = item * prm.points_per_item;
   for (uint64_t g = 0; g < groups; g++) {
-    const uint64_t group_first = first_point + g * (uint64_t)group;
+    const uint64_t group_first = walk_first + g * (uint64_t)group;
     if (group_first >= prm.n_points) break;
     const uint64_t centre_point = group_first + (uint64_t)half;
     const int last_group = g + 1 == groups || group_first + (uint64_t)group >= prm.n_points;
