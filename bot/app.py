@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.costs import UsageLog
 from bot.delivery import Delivery
 from bot.grinder import make_grinder
 from bot.grinding import GrindingClient
+from bot.grinding.router import RouterGrindingClient
 from bot.jobs import Jobs
 from bot.ledger import Ledger
 from bot.service import CheckoutProvider, Service
@@ -94,6 +96,8 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     checkout = checkout if checkout is not None else make_checkout(settings)
     owned_grinder = grinder is None
     grinder = grinder if grinder is not None else make_grinder(settings, key)
+    if isinstance(grinder, RouterGrindingClient) and grinder.usage is None:
+        grinder.usage = UsageLog(db)  # each provider job's GPU-seconds and cost (vanikeys costs)
     jobs: Jobs | None = None
     purging: asyncio.Task[None] | None = None
     try:
