@@ -60,6 +60,12 @@ KEYS_GROUND = Counter("vanikeys_keys_ground_total", "Keys checked by jobs that f
                       ["provider"], registry=REGISTRY)
 GRIND_SECONDS = Counter("vanikeys_grind_seconds_total", "Grinding time (GPU-seconds on GPU providers) reported by "
                         "jobs that found their result, by provider", ["provider"], registry=REGISTRY)
+PROVIDER_JOBS_DONE = Counter("vanikeys_provider_job_results_total", "Provider jobs the router collected, by outcome "
+                             "(completed, or a grinding error code)", ["provider", "kind", "outcome"], registry=REGISTRY)
+PROVIDER_GPU_SECONDS = Counter("vanikeys_provider_gpu_seconds_total", "GPU-seconds of the provider jobs the router "
+                               "collected (failed ones included)", ["provider", "kind"], registry=REGISTRY)
+PROVIDER_COST = Counter("vanikeys_provider_cost_usd_total", "What the provider jobs the router collected cost, in "
+                        "US dollars at the configured rates", ["provider", "kind"], registry=REGISTRY)
 DELIVERIES = Counter("vanikeys_deliveries_total", "Private deliveries of found keys: sent, refused (DMs closed or the "
                      "platform failed: the key stays in the vault), no_frontend (offered again later)",
                      ["platform", "outcome"], registry=REGISTRY)
@@ -121,6 +127,13 @@ def provider_waited(provider: str, kind: str, *, round_trip_s: float | None = No
         PROVIDER_ROUND_TRIP.labels(provider, kind).observe(max(0.0, round_trip_s))
     if queue_wait_s is not None:
         PROVIDER_QUEUE_WAIT.labels(provider, kind).observe(max(0.0, queue_wait_s))
+
+
+def provider_usage(usage: Any) -> None:
+    """One provider job collected by the router (bot.grinding.router.Usage)."""
+    PROVIDER_JOBS_DONE.labels(usage.provider, usage.kind, usage.outcome).inc()
+    PROVIDER_GPU_SECONDS.labels(usage.provider, usage.kind).inc(max(0.0, usage.gpu_s))
+    PROVIDER_COST.labels(usage.provider, usage.kind).inc(max(0.0, usage.cost_usd))
 
 
 def webhook_event(event_type: str, outcome: str) -> None:
