@@ -56,7 +56,8 @@ PROVIDER_ROUND_TRIP = Histogram("vanikeys_provider_round_trip_seconds", "From wa
 PROVIDER_QUEUE_WAIT = Histogram("vanikeys_provider_queue_wait_seconds", "From waiting on a provider's job to its first "
                                 "progress report (queueing and cold starts)", ["provider", "kind"],
                                 buckets=_PROVIDER_BUCKETS, registry=REGISTRY)
-KEYS_GROUND = Counter("vanikeys_keys_ground_total", "Keys checked by jobs that found their result, by provider",
+KEYS_GROUND = Counter("vanikeys_keys_ground_total", "Keys checked by jobs that found their result, by the grinding "
+                      "client that ran them (local, runpod, router, python ...)",
                       ["provider"], registry=REGISTRY)
 GRIND_SECONDS = Counter("vanikeys_grind_seconds_total", "Grinding time (GPU-seconds on GPU providers) reported by "
                         "jobs that found their result, by provider", ["provider"], registry=REGISTRY)
@@ -99,7 +100,7 @@ COUNTED_STEPS = ("accepted", "found", "delivered", "undelivered", "failed", "ref
 
 
 def job_step(step: str, record: JobRecord, *, now: float | None = None, keys_checked: int = 0,
-             grind_s: float = 0.0, provider: str = "") -> None:
+             grind_s: float = 0.0) -> None:
     """A job reached `step` (accepted, found, delivered, undelivered, refunded, delivery_deferred)."""
     kind, fmt = record.spec.kind, record.spec.format_id
     if step == "delivery_deferred":
@@ -108,8 +109,8 @@ def job_step(step: str, record: JobRecord, *, now: float | None = None, keys_che
     if step in COUNTED_STEPS:
         JOBS.labels(kind, fmt, step).inc()
     if step == "found":
-        KEYS_GROUND.labels(provider or record.backend or "unknown").inc(max(0, keys_checked))
-        GRIND_SECONDS.labels(provider or record.backend or "unknown").inc(max(0.0, grind_s))
+        KEYS_GROUND.labels(record.backend or "unknown").inc(max(0, keys_checked))
+        GRIND_SECONDS.labels(record.backend or "unknown").inc(max(0.0, grind_s))
     elif step == "delivered":
         DELIVERIES.labels(record.spec.user.platform, "sent").inc()
         JOB_LATENCY.labels(kind).observe(max(0.0, (now or time.time()) - record.created_at))
