@@ -7,8 +7,8 @@ NVRTC (nvidia-cuda-nvrtc-cu12) compiles grind.cu exactly as the cuda backend doe
 turns the cubin into SASS, in which the local-memory instructions (LDL/STL: per-thread
 memory outside registers, as slow as global memory) are counted per function. The
 functions in the per-point path are the kernel's walk (vk_grind, which inlines the field
-arithmetic and the batch inversion) and vk_check_point (a point's six keys: hashes, the
-head filter); the others run only for a key that passed the filters, or once per launch
+arithmetic and the batch inversion), vk_check_point (a point's six keys for eth/trx/did)
+and vk_check_point_btc (btc's six keys: hashes on words, the head filter); the others run only for a key that passed the filters, or once per launch
 (the scalar multiplication).
 """
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gpu_worker.grinders.cuda import THREADS_PER_BLOCK, compile_kernel, nvrtc_version  # noqa: E402
 
-PER_POINT = ("vk_grind", "vk_check_point")
+PER_POINT = ("vk_grind", "vk_check_point", "vk_check_point_btc")
 _FUNCTION = re.compile(r"Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
 _REGISTERS = re.compile(r"Compiling entry function '(\w+)'.*?Used (\d+) registers", re.S)
 
@@ -114,15 +114,17 @@ def main() -> None:
     results = [shape(arch, tool) for arch in args.arch.split(",")]
     print(f"NVRTC {nvrtc_version()}, nvdisasm {'yes' if tool else 'no'}; {THREADS_PER_BLOCK} threads per block")
     print("| arch | registers (vk_grind) | warps/SM by registers | spill bytes | vk_grind stack | "
-          "LDL+STL vk_grind | LDL+STL vk_check_point | LDL+STL elsewhere (cold) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "LDL+STL vk_grind | LDL+STL vk_check_point (eth/trx/did) | LDL+STL vk_check_point_btc | "
+          "LDL+STL elsewhere (cold) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         local = r["local_memory"]
         per_point = r["per_point_local_instructions"]
         cold = sum(v["LDL"] + v["STL"] for k, v in local.items() if k not in PER_POINT)
         frame = r["frames"].get("vk_grind", {}).get("stack", "?")
         print(f"| {r['arch']} | {r['registers']} | {r['resident_warps_per_sm']} | {r['spills']} | {frame} B | "
-              f"{per_point.get('vk_grind', '?')} | {per_point.get('vk_check_point', '?')} | {cold} |")
+              f"{per_point.get('vk_grind', '?')} | {per_point.get('vk_check_point', '?')} | "
+              f"{per_point.get('vk_check_point_btc', '?')} | {cold} |")
     for r in results:
         print(f"\n{r['arch']}: per function (LDL / STL / SASS instructions; stack bytes, spills)")
         for name, counts in sorted(r["local_memory"].items(), key=lambda kv: -kv[1]["instructions"]):

@@ -133,6 +133,12 @@ class RouterGrindingClient(ChunkedOrders):
         self._queues[provider.name] = (self.clock(), depth)
         return depth
 
+    async def check_health(self) -> None:
+        """Read every provider's health now (at start-up), so an endpoint with no workers is warned about at
+        once rather than at the first paid pull that waits for it."""
+        self._queues.clear()
+        await asyncio.gather(*(self._queue_depth(p) for p in self.providers.values()))
+
     def _rest(self, provider: str, why: str) -> None:
         self.down_until[provider] = self.clock() + self.cooldown_s
         log.warning("provider %s rests %.0f s: %s", provider, self.cooldown_s, why)

@@ -438,6 +438,22 @@ VK_HD_NOINLINE int vk_first_centre(vk_affine& centre, const vk_scan_params& prm,
   return 1;
 }
 
+// The walk's centre (in the thread's frame: its address goes to vk_check_point), read back
+// at each step rather than held in 16 registers across the calls to vk_check_point, whose
+// call tree takes them: held, they were spilled and refilled around every call.
+VK_HD void vk_read_frame(vk_affine& r, const vk_affine& slot) {
+#if VK_ON_GPU
+  const volatile uint64_t* x = slot.x.v;
+  const volatile uint64_t* y = slot.y.v;
+  for (int i = 0; i < 4; i++) {
+    r.x.v[i] = x[i];
+    r.y.v[i] = y[i];
+  }
+#else
+  r = slot;
+#endif
+}
+
 VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const vk_affine* table, uint64_t item,
                        vk_candidate* cands, vk_scan_out* out, vk_affine* centres) {
   const uint64_t first_point = item * prm.points_per_item;
@@ -462,8 +478,10 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   // (computed first, used last: in memory rather than in registers for the whole walk).
   fe prefix[VK_MAX_GROUP / 2 + 3];
   const uint64_t groups = prm.points_per_item / (uint64_t)group;
+  // Recomputed rather than kept across vk_first_centre's call tree (sm_80 spilled it).
+  const uint64_t walk_first = item * prm.points_per_item;
   for (uint64_t g = 0; g < groups; g++) {
-    const uint64_t group_first = first_point + g * (uint64_t)group;
+    const uint64_t group_first = walk_first + g * (uint64_t)group;
     if (group_first >= prm.n_points) break;
     const uint64_t centre_point = group_first + (uint64_t)half;
     const int last_group = g + 1 == groups || group_first + (uint64_t)group >= prm.n_points;
@@ -497,16 +515,18 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
         prefix[half + 2] = next_centre.y;
         continue;
       }
-      vk_affine q;
+      // Both points of this step before either is checked: across the calls only inv and
+      // the loop's counters stay live (vk_check_point's call tree takes the other registers).
+      vk_affine q[2];  // P - step*G, P + step*G
       const int step = i + 1;
-      if (step < half) {  // P + step*G
-        affine_add_with_inverse(q, centre, qx, qy, inverse_i);
-        vk_check_point(pat, prm, best, centre_point + (uint64_t)step, q, cands, out);
-      }
+      vk_affine p;
+      vk_read_frame(p, centre);
       fe neg_qy;  // P - step*G: same x, so the same inverse
       fe_neg(neg_qy, qy);
-      affine_add_with_inverse(q, centre, qx, neg_qy, inverse_i);
-      vk_check_point(pat, prm, best, centre_point - (uint64_t)step, q, cands, out);
+      affine_add_with_inverse(q[0], p, qx, neg_qy, inverse_i);
+      if (step < half) affine_add_with_inverse(q[1], p, qx, qy, inverse_i);
+      if (step < half) vk_check_point(pat, prm, best, centre_point + (uint64_t)step, q[1], cands, out);
+      vk_check_point(pat, prm, best, centre_point - (uint64_t)step, q[0], cands, out);
     }
     if (!last_group) {
       centre.x = prefix[half + 1];

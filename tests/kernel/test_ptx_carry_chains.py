@@ -6,7 +6,7 @@ host. Here the PTX branch's asm blocks are read from field.cuh itself, their
 instructions executed by a small emulator of the PTX ISA's carry semantics
 (add.cc / addc / sub.cc / subc / mad.lo.cc / madc.hi / mul.hi ...: 64-bit
 registers and one carry flag), and the shared field code above them (fe_add,
-fe_sub, fe_mul as field.cuh composes them) driven with the emulated primitives
+fe_sub, fe_mul, fe_sqr as field.cuh composes them) driven with the emulated primitives
 and checked against Python's integers modulo p: the edge values where carries
 ripple through every limb, and random ones.
 """
@@ -127,6 +127,10 @@ def vk_mul512(a: list[int], b: list[int]) -> list[int]:
     return t
 
 
+def vk_sqr512(a: list[int]) -> list[int]:
+    return _block("vk_sqr512").run([0] * 8 + a)[:8]
+
+
 def vk_fold_high(t: list[int]) -> tuple[list[int], int]:
     r = vk_mac_row(t[:4] + [0], t[4:], C)
     return r[:4], r[4]
@@ -162,12 +166,20 @@ def fe_sub(a: list[int], b: list[int]) -> list[int]:
     return r
 
 
-def fe_mul(a: list[int], b: list[int]) -> list[int]:
-    r, top = vk_fold_high(vk_mul512(a, b))
+def fe_reduce512(t: list[int]) -> list[int]:
+    r, top = vk_fold_high(t)
     r, carry = vk_add_small_times_c(r, top)
     if carry:
         r, _ = vk_add_small_times_c(r, 1)
     return fe_normalize(r)
+
+
+def fe_mul(a: list[int], b: list[int]) -> list[int]:
+    return fe_reduce512(vk_mul512(a, b))
+
+
+def fe_sqr(a: list[int], _unused: list[int]) -> list[int]:
+    return fe_reduce512(vk_sqr512(a))
 
 
 def limbs(x: int) -> list[int]:
@@ -188,7 +200,7 @@ def _values() -> list[int]:
 
 
 def test_the_emulator_reads_every_asm_block_of_the_gpu_branch() -> None:
-    assert set(BLOCKS) == {"vk_add256", "vk_sub256", "vk_mac_row", "vk_add_small_times_c"}
+    assert set(BLOCKS) == {"vk_add256", "vk_sub256", "vk_mac_row", "vk_sqr512", "vk_add_small_times_c"}
     assert _gpu_section().count("asm(") == len(BLOCKS)  # none left unread
     for instructions, outputs, inputs in BLOCKS.values():
         assert instructions and outputs and inputs
@@ -198,6 +210,7 @@ def test_the_emulator_reads_every_asm_block_of_the_gpu_branch() -> None:
     ("add", fe_add, lambda x, y: (x + y) % FIELD_PRIME),
     ("sub", fe_sub, lambda x, y: (x - y) % FIELD_PRIME),
     ("mul", fe_mul, lambda x, y: x * y % FIELD_PRIME),
+    ("sqr", fe_sqr, lambda x, _y: x * x % FIELD_PRIME),
 ])
 def test_field_operations_on_the_ptx_primitives_match_python(
     name: str, operation: Callable[[list[int], list[int]], list[int]], expected: Callable[[int, int], int]
@@ -217,6 +230,7 @@ def test_the_raw_carry_chains() -> None:
         diff, borrow = vk_sub256(limbs(a), limbs(b))
         assert number(diff) == (a - b) % 2**256 and borrow == int(a < b)
         assert number(vk_mul512(limbs(a), limbs(b))) == a * b
+        assert number(vk_sqr512(limbs(a))) == a * a
         small = rng.getrandbits(35)
         bumped, carry = vk_add_small_times_c(limbs(a), small)
         assert number(bumped) + (carry << 256) == a + small * C
@@ -224,3 +238,6 @@ def test_the_raw_carry_chains() -> None:
     ones = limbs(2**256 - 1)
     assert vk_add256(ones, limbs(1)) == ([0, 0, 0, 0], 1)
     assert vk_sub256(limbs(0), limbs(1)) == (ones, 1)
+    # the square's doubling carries out of every limb, and its top limb is full
+    for x in (2**256 - 1, 2**255, 2**192 + 2**64 - 1, 0xFFFFFFFFFFFFFFFF0000000000000000FFFFFFFFFFFFFFFF0000000000000000):
+        assert number(vk_sqr512(limbs(x))) == x * x, hex(x)

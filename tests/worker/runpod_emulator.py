@@ -80,6 +80,7 @@ class RunpodEmulator:
     requests: list[tuple[str, str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     max_concurrent: int = 8
+    idle_workers: int = 1  # what /health reports as idle (0: an endpoint with no workers up)
     remote_worker: bool = False
     worker_key: str = "worker-side-key"
     pings: int = 0
@@ -385,7 +386,7 @@ class RunpodEmulator:
                     "inQueue": statuses.count("IN_QUEUE"),
                     "retried": 0,
                 },
-                "workers": {"idle": 1, "running": statuses.count("IN_PROGRESS")},
+                "workers": {"idle": self.idle_workers, "running": statuses.count("IN_PROGRESS")},
             }
         )
 

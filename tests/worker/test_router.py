@@ -258,3 +258,20 @@ def test_vanikeys_costs_reports_and_refuses_a_bad_day_count(tmp_path: Path) -> N
     bad = subprocess.run([sys.executable, "-m", "bot.cli", "costs", "--days", "lots"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--days" in bad.stderr
+
+
+async def test_start_up_warns_when_an_endpoint_reports_no_workers(
+        emulator: RunpodEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    emulator.idle_workers = 0
+    client = make(emulator, sealer=ResultSealer.generate())
+    router = RouterGrindingClient([Provider("runpod", client, 0.0003, health=client.health)], order_policy=CHUNKS)
+    try:
+        with caplog.at_level("WARNING", logger="bot.grinding.router"):
+            await router.check_health()
+        assert any("runpod reports no workers" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        emulator.idle_workers = 1
+        await router.check_health()  # a healthy endpoint says nothing more
+        assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    finally:
+        await router.close()
