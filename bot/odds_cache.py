@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -56,8 +57,17 @@ def _compute(format_id: str, text: str, case: str, fuzzy: bool) -> Odds:
 
 def _warm() -> None:
     """Worker start: import the model and build every format's body tables before the first request needs them."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     for format_id in FORMATS:
         odds(parse_pattern(format_id, "ab"))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker outlives a bot that crashed (kill -9): its queue's pipe never closes, since the worker holds both
+    ends. Leave when the parent is gone, so no orphan keeps running (or holds the dead bot's stdout open)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 class OddsCache:
