@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.costs import UsageLog
 from bot.delivery import Delivery
 from bot.grinder import make_grinder
 from bot.grinding import GrindingClient
+from bot.grinding.router import RouterGrindingClient
 from bot.jobs import Jobs
 from bot.ledger import Ledger
 from bot.service import CheckoutProvider, Service
@@ -96,8 +98,11 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     checkout = checkout if checkout is not None else make_checkout(settings)
     owned_grinder = grinder is None
     grinder = grinder if grinder is not None else make_grinder(settings, key)
+    if isinstance(grinder, RouterGrindingClient) and grinder.usage is None:
+        grinder.usage = UsageLog(db)  # each provider job's GPU-seconds and cost (vanikeys costs)
     jobs: Jobs | None = None
     purging: asyncio.Task[None] | None = None
+    health_check: asyncio.Task[None] | None = None
     try:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
                         daily_spend_limit=settings.daily_spend_limit)
@@ -111,11 +116,14 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
             await jobs.resume_all()
             purging = asyncio.get_running_loop().create_task(
                 _maintain_forever(vault, jobs, settings.job_lease_s), name="maintenance")
+            if isinstance(grinder, RouterGrindingClient):  # warns (in the log) when an endpoint has no workers
+                health_check = asyncio.get_running_loop().create_task(grinder.check_health(), name="health check")
         yield App(settings, db, ledger, vault, jobs, grinder, service)
     finally:
-        if purging is not None:
-            purging.cancel()
-            await asyncio.gather(purging, return_exceptions=True)
+        for task in (purging, health_check):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if jobs is not None:
             await jobs.close()
         if owned_grinder:

@@ -67,6 +67,10 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     card_cmd.set_defaults(func=cmd_card)
     add_admin_commands(commands)
     add_backup_commands(commands)
+    costs_cmd = commands.add_parser("costs", help="GPU cost per pull and per order, by provider, beside revenue",
+                                    description="What grinding cost over the last days (bot/costs.py).")
+    costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
+    costs_cmd.set_defaults(func=cmd_costs)
 
 
 def _settings() -> Settings:
@@ -153,6 +157,36 @@ def cmd_card(args: argparse.Namespace) -> int:
     badge = ", full match" if key.full else ""
     print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, "
           f"{card.width}x{card.height} PNG")
+    return 0
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    from gpu_worker.errors import VanikeysError
+    from gpu_worker.numbers import parse_int
+
+    try:
+        days = parse_int(args.days, what="--days", minimum=1, maximum=3650)
+    except VanikeysError as exc:
+        return _fail(exc.message)
+    return asyncio.run(_costs(_settings(), days))
+
+
+async def _costs(settings: Settings, days: int) -> int:
+    import os
+
+    from bot.costs import cost_report
+    from bot.storage import Database
+
+    rate = os.environ.get("VANIKEYS_USD_PER_TOKEN", "").strip()
+    try:
+        usd_per_token = float(rate) if rate else None
+    except ValueError:
+        return _fail(f"VANIKEYS_USD_PER_TOKEN={rate!r} is not a number of dollars: set it like 0.01")
+    db = await Database.open(settings.db_path)
+    try:
+        print((await cost_report(db, days, usd_per_token=usd_per_token)).render())
+    finally:
+        await db.close()
     return 0
 
 

@@ -13,13 +13,20 @@ protocol (submit / wait / run_order). VANIKEYS_BACKEND picks the client:
 from __future__ import annotations
 
 import asyncio
+import math
+import os
+from collections.abc import Mapping
 
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
+from bot.grinding.router import Provider, RouterGrindingClient
+from bot.grinding.runpod_api import RunpodApi
+from bot.grinding.runpod_backend import RunpodGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindResult
 from gpu_worker.sealing import ResultSealer
@@ -31,9 +38,112 @@ def order_policy(settings: Settings) -> OrderPolicy:
     return OrderPolicy(
         initial_rate=settings.keys_per_s,
         chunk_seconds=60.0 if settings.on_gpu else 5.0,
-        max_parallel=4 if settings.effective_backend == "runpod" else 1,
+        max_parallel=4 if settings.effective_backend == "runpod" else local_parallel(settings),
         max_expected_multiple=settings.order_attempt_factor,
     )
+
+
+# Remote-provider timings (seconds), from the environment: name -> (client setting, default).
+REMOTE_TIMINGS = {
+    "VANIKEYS_PULL_TIME_LIMIT_S": ("pull_time_limit_s", 60.0),  # a pull's GPU time limit (RunPod executionTimeout)
+    "VANIKEYS_PULL_QUEUE_LIMIT_S": ("pull_queue_limit_s", 120.0),  # a pull queued longer is cancelled and refunded
+    "VANIKEYS_RUNSYNC_WAIT_S": ("runsync_wait_s", 30.0),  # /runsync hold for pulls; 0 = /run and poll
+    "VANIKEYS_DOWNTIME_ALLOWANCE_S": ("downtime_allowance_s", 1800.0),  # bot downtime a job's ttl survives
+    "VANIKEYS_POLL_INTERVAL_S": ("poll_interval_s", 1.0),
+}
+
+
+def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
+    environ = os.environ if environ is None else environ
+    timings: dict[str, float] = {}
+    for var, (name, default) in REMOTE_TIMINGS.items():
+        text = environ.get(var, "").strip()
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = -1.0
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"{var}={text!r} is not a number of seconds: set it like {default:g}")
+        timings[name] = value
+    return timings
+
+
+def local_workers(environ: Mapping[str, str] | None = None) -> int:
+    """VANIKEYS_LOCAL_WORKERS: grinds the local backend runs at once (default: one per core)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("VANIKEYS_LOCAL_WORKERS", "").strip()
+    if not text:
+        return os.cpu_count() or 1
+    return parse_int(text, what="VANIKEYS_LOCAL_WORKERS", minimum=1, maximum=1024)
+
+
+def _usd_per_s(var: str, default: float) -> float:
+    text = os.environ.get(var, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{var}={text!r} is not a price in dollars per GPU-second: set it like {default:g}")
+    return value
+
+
+def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
+    """The GPU providers the environment configures (docs/providers.md), for the router."""
+    sealer = ResultSealer.from_vault_key(vault_key)
+    timings = remote_timings()
+    providers: list[Provider] = []
+    selfhosted_url = os.environ.get("VANIKEYS_SELFHOSTED_URL", "").strip()
+    if selfhosted_url:
+        client = RunpodGrindingClient(
+            RunpodApi(os.environ.get("VANIKEYS_SELFHOSTED_TOKEN", ""), "selfhosted",
+                      base_url=selfhosted_url.rstrip("/") + "/v2"),
+            name="selfhosted", idempotent_submit=True, outage_limit_s=60.0, order_policy=policy, sealer=sealer,
+            **timings)
+        slots = parse_int(os.environ.get("VANIKEYS_SELFHOSTED_SLOTS", "1"), what="VANIKEYS_SELFHOSTED_SLOTS",
+                          minimum=1, maximum=1024)
+        providers.append(Provider("selfhosted", client, _usd_per_s("VANIKEYS_SELFHOSTED_USD_PER_S", 0.0),
+                                  slots=slots, preferred=True, health=client.health))
+    if settings.runpod_configured:
+        base_url = os.environ.get("RUNPOD_BASE_URL", "").strip()  # a RunPod-compatible API (tests, a proxy)
+        api = RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "",
+                        **({"base_url": base_url} if base_url else {}))
+        client = RunpodGrindingClient(api, order_policy=policy, sealer=sealer,
+                                      outage_limit_s=300.0 if selfhosted_url or _modal_app() else None, **timings)
+        orders_endpoint = os.environ.get("RUNPOD_ORDERS_ENDPOINT_ID", "").strip()
+        price = _usd_per_s("VANIKEYS_RUNPOD_USD_PER_S", 0.00031)
+        providers.append(Provider("runpod", client, price, health=client.health,
+                                  kinds=("pull",) if orders_endpoint else ("pull", "order")))
+        if orders_endpoint:  # orders on an endpoint of their own, so they never starve pulls
+            orders_api = RunpodApi(settings.runpod_api_key or "", orders_endpoint,
+                                   **({"base_url": base_url} if base_url else {}))
+            orders_client = RunpodGrindingClient(orders_api, order_policy=policy, sealer=sealer, name="runpod-orders",
+                                                 outage_limit_s=client.outage_limit_s, **timings)
+            providers.append(Provider("runpod-orders", orders_client, price, health=orders_client.health,
+                                      kinds=("order",)))
+    if _modal_app():
+        from bot.grinding.modal_backend import ModalGrindingClient, SdkCalls
+
+        providers.append(Provider("modal", ModalGrindingClient(
+            SdkCalls(_modal_app()), order_policy=policy, sealer=sealer,
+            pull_time_limit_s=timings["pull_time_limit_s"]), _usd_per_s("VANIKEYS_MODAL_USD_PER_S", 0.000222)))
+    if not providers:
+        raise ValueError("VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
+                         "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)")
+    return providers
+
+
+def _modal_app() -> str:
+    return os.environ.get("VANIKEYS_MODAL_APP", "").strip()
+
+
+def local_parallel(settings: Settings) -> int:
+    """Grinds at once for the local backend: one per core, but one in all when it grinds on a local GPU."""
+    if settings.effective_backend != "local":
+        return 1
+    if "VANIKEYS_LOCAL_WORKERS" not in os.environ and settings.on_gpu:
+        return 1  # several processes would only queue on the one device
+    return local_workers()
 
 
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
@@ -41,10 +151,9 @@ def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     backend = settings.effective_backend
     policy = order_policy(settings)
     if backend == "runpod":
-        return make_client("runpod", api_key=settings.runpod_api_key, endpoint_id=settings.runpod_endpoint_id,
-                           order_policy=policy, sealer=ResultSealer.from_vault_key(vault_key))
+        return RouterGrindingClient(remote_providers(settings, vault_key, policy), order_policy=policy)
     if backend == "local":
-        return make_client("local", order_policy=policy)
+        return make_client("local", order_policy=policy, max_parallel=local_parallel(settings))
     return InProcessGrindingClient(backend, order_policy=policy)
 
 
@@ -74,14 +183,24 @@ class InProcessGrindingClient(TaskGrindingClient):
     async def _run(self, running: RunningJob) -> GrindResult:
         try:
             engine = await self._backend()
-            session = GrindSession(running.job, engine)
-            size = FIRST_STEP_KEYS
-            while not session.done:
-                size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
-                progress = session.progress()
-                for listener in list(running.listeners):
-                    await notify(listener, GrindProgress(progress.checked, progress.keys_per_s,
-                                                         progress.best_score))
-            return await asyncio.to_thread(session.result)
+            job = running.job
+            one = job.model_copy(update={"pulls": 1})
+            results: list[GrindResult] = []
+            for _ in range(job.pulls):  # a job of several pulls: one session each, one best hit each
+                session = GrindSession(one, engine)
+                size = FIRST_STEP_KEYS
+                done_before = sum(r.checked for r in results)
+                while not session.done:
+                    size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
+                    progress = session.progress()
+                    for listener in list(running.listeners):
+                        await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
+                                                             progress.best_score))
+                results.append(await asyncio.to_thread(session.result))
+            if job.pulls == 1:
+                return results[0]
+            return results[0].model_copy(update={
+                "checked": sum(r.checked for r in results), "elapsed_s": sum(r.elapsed_s for r in results),
+                "results": [r.results[0] for r in results if r.results]})
         except VanikeysError as exc:
             raise GrindingError("rejected" if exc.code.startswith("bad_") else "failed", exc.message) from None

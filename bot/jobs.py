@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
-from gpu_worker.verify import VerifiedHit, verify_hit
+from gpu_worker.verify import verify_hit
 
 from bot import job_events, logs
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
@@ -112,12 +112,12 @@ class JobRecord:
             return ()
         return tuple(shown_key_from_json(k) for k in self.result["keys"])
 
-    def grind_job(self, budget: int) -> GrindJob:
+    def grind_job(self, budget: int, *, pulls: int = 1) -> GrindJob:
         s = self.spec
         return GrindJob.parse({
             "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
             "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey,
+            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
             "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
         })
 
@@ -403,8 +403,11 @@ class Jobs:
     async def _submit(self, record: JobRecord) -> JobRecord:
         if record.spec.kind == "order":
             return await self._transition(record, "submitted", backend=self.grinder.backend)
-        job = record.grind_job(record.spec.budget)
-        ids = [await self.grinder.submit(job) for _ in range(record.spec.count)]
+        job = record.grind_job(record.spec.budget, pulls=record.spec.count)  # a 10-pull is one job
+        try:
+            ids = [await self.grinder.submit(job)]
+        except GrindingError as exc:  # refused, or not confirmed (never blindly resubmitted): refund
+            return await self._fail(record, exc.message)
         return await self._transition(record, "submitted", backend=self.grinder.backend,
                                       backend_job_id=json.dumps(ids))
 
@@ -425,7 +428,9 @@ class Jobs:
 
     async def _grind_pull(self, record: JobRecord) -> JobRecord:
         spec = record.spec
-        job = record.grind_job(spec.budget)
+        ids: list[str] = json.loads(record.backend_job_id or "[]")
+        # One job of spec.count pulls (rows from before that: one job per pull).
+        job = record.grind_job(spec.budget, pulls=spec.count if len(ids) <= 1 else 1)
         pattern = job.compiled()
         odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         crashed_once = False
@@ -442,30 +447,32 @@ class Jobs:
                 renewed = time.monotonic()
                 await self._renew(record.job_id)
 
-        ids: list[str] = json.loads(record.backend_job_id or "[]")
         try:
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
         except GrindingError as exc:
             if exc.code != "lost":
                 raise
-            # The backend forgot the jobs (a local grinder dies with its process): nothing was shown, grind afresh.
-            ids = [await self.grinder.submit(job) for _ in range(spec.count)]
+            # The backend forgot the job (a restart, an expiry, a cancel not ours): nothing was shown, grind afresh.
+            job = record.grind_job(spec.budget, pulls=spec.count)
+            ids = [await self.grinder.submit(job)]
             async with self.db.transaction() as tx:
                 if await tx.execute("UPDATE jobs SET backend_job_id = ? WHERE job_id = ? AND status = 'running'",
                                     (json.dumps(ids), record.job_id)) != 1:
                     raise StaleTransition(record.job_id) from None
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
         timer.done()
-        if len(results) != spec.count:
-            raise VanikeysError("verification_failed", "the grinder lost a pull: it was refunded")
+        hits = [hit for result in results for hit in result.results[: job.pulls]]
+        if not hits:
+            raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
         found: list[tuple[ShownKey, int, str]] = []
-        for result in results:
-            hit = self._best_verified(job, result)
+        for raw in hits[: spec.count]:
+            hit = verify_hit(job, raw)  # the trust boundary: re-derived and re-scored here
             found.append((shown_key(pattern, odds, hit.hit.identifier, hit.score, spec.budget), hit.secret,
                           hit.hit.secret_kind))
         checked = sum(r.checked for r in results)
         elapsed = sum(r.elapsed_s for r in results)
-        return await self._found(record, found, checked, elapsed, results[0].backend)
+        return await self._found(record, found, checked, elapsed, results[0].backend,
+                                 missing_pulls=spec.count - len(found))
 
     async def _grind_order(self, record: JobRecord) -> JobRecord:
         spec = record.spec
@@ -514,14 +521,8 @@ class Jobs:
         return await self._found(record, [(shown, verified.secret, verified.hit.secret_kind)], outcome.checked,
                                  outcome.result.elapsed_s, outcome.result.backend)
 
-    @staticmethod
-    def _best_verified(job: GrindJob, result: GrindResult) -> VerifiedHit:
-        if not result.results:
-            raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
-        return verify_hit(job, result.results[0])  # the trust boundary: re-derived and re-scored here
-
     async def _found(self, record: JobRecord, found: list[tuple[ShownKey, int, str]], checked: int,
-                     elapsed: float, backend: str) -> JobRecord:
+                     elapsed: float, backend: str, *, missing_pulls: int = 0) -> JobRecord:
         keys = [k for k, _, _ in found]
         best_index = max(range(len(keys)), key=lambda i: (keys[i].one_in_pulls, keys[i].score, -i))
         result = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index, "backend": backend}
@@ -537,6 +538,14 @@ class Jobs:
             )
             for position, (shown, secret, kind) in enumerate(found):
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
+            if missing_pulls > 0:  # some pulls of a 10-pull did not finish: those, and only those, are refunded
+                share = missing_pulls / record.spec.count
+                await self.ledger.credit(
+                    tx, record.spec.user, int(record.price * share), kind="refund",
+                    idempotency_key=f"refund:{record.job_id}:pulls", free_pulls_back=int(record.free_pulls * share),
+                    job_id=record.job_id, reason=f"{missing_pulls} of {record.spec.count} pulls did not finish",
+                    day=record.day,
+                )
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
         return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, provider=backend)
@@ -591,8 +600,8 @@ class Jobs:
             updated = await self._update(
                 tx, record.job_id,
                 "UPDATE jobs SET status = 'failed', error = ?, keys_checked = COALESCE(?, keys_checked), "
-                "updated_at = ? WHERE job_id = ? AND status = 'running'",
-                (why, keys_checked, time.time(), record.job_id),
+                "updated_at = ? WHERE job_id = ? AND status = ?",
+                (why, keys_checked, time.time(), record.job_id, record.status),
             )
             await self._step(tx, record.job_id, "failed")
         checkpoint("failed")

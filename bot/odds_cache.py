@@ -55,19 +55,29 @@ def _compute(format_id: str, text: str, case: str, fuzzy: bool) -> Odds:
     return odds(parse_pattern(format_id, text, case=case, fuzzy=fuzzy))  # type: ignore[arg-type]
 
 
-def _warm() -> None:
-    """Worker start: import the model and build every format's body tables before the first request needs them."""
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+def _start_worker(parent: int) -> None:
+    """Worker start: let go of the bot's terminal, die with the bot, build the body tables before they are needed.
+
+    A spawned worker inherits the bot's stdin, stdout and stderr: if the bot died
+    abruptly (a crash, SIGKILL) a worker still holding them would keep a pipe to a
+    supervisor open, and would wait forever on a queue nobody writes.
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="odds-orphan-watch").start()
     for format_id in FORMATS:
         odds(parse_pattern(format_id, "ab"))
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker outlives a bot that crashed (kill -9): its queue's pipe never closes, since the worker holds both
-    ends. Leave when the parent is gone, so no orphan keeps running (or holds the dead bot's stdout open)."""
     while os.getppid() == parent:
-        time.sleep(0.5)
+        time.sleep(ORPHAN_CHECK_S)
     os._exit(0)
+
+
+ORPHAN_CHECK_S = 0.5
 
 
 class OddsCache:
@@ -116,7 +126,10 @@ class OddsCache:
                 try:
                     # spawn, not fork: the bot's process has threads (aiosqlite, the grinders' pool).
                     self._pool = ProcessPoolExecutor(
-                        self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
+                        self.workers,
+                        mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_start_worker,
+                        initargs=(os.getpid(),),
                     )
                 except OSError as exc:
                     log.warning("could not start odds worker processes (%s): odds run on a thread", exc)

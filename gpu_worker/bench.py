@@ -4,11 +4,16 @@
 
 For every format it measures an anchored prefix ("^Vani", "^dead") and an
 unanchored two-term pattern ("vani keys", "dead beef"), or just --pattern.
-Each measurement is a pull as the grinder runs it (top 1, consecutive keys
-from a fresh random start): scans of growing size until one takes at least
-S seconds, after one warm-up scan. python is measured on one core (its
-scan_range in this process); native on one core and on all cores, so that
-the two compare per core in the same run.
+Each measurement is what a pull does: pull jobs (top 1, a fresh random start
+each, the pull budget of that backend) run back to back through the grinder
+session for S seconds after a warm-up, with the real minimum-score filter (a
+key must beat the best found so far, so an anchored prefix is mostly rejected
+from its hash alone) and each result re-derived and verified as a pull's is.
+keys/s = keys checked / seconds. An order's chunks are the same job shape with
+stop=full (top 1: the same filter, ending at the first full match), so one
+figure serves both ("pull/order" in the table). python is measured on one core
+(its scan_range in this process); native on one core and on all cores, so
+that the two compare per core in the same run.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from typing import Callable
 from .cli import bench_seconds
 from .errors import VanikeysError
 from .formats import FORMATS
-from .grinders.base import ScanPlan
+from .grinders.base import FIRST_STEP_KEYS, GrindSession, ScanPlan, timed_step
 from .job import GrindJob
-from .keyspace import Candidate, draw_start_scalar
+from .keyspace import Candidate
 
 ANCHORED = {"btc": "^Vani", "did": "^Vani", "trx": "^Vani", "eth": "^dead"}
 TWO_TERMS = {"btc": "vani keys", "did": "vani keys", "trx": "vani keys", "eth": "dead beef"}
@@ -44,6 +49,8 @@ class Measurement:
     pattern: str
     keys: int
     seconds: float
+    mode: str = "pull/order"  # what was run: pull jobs through the grinder session
+    pulls: int = 0  # pull jobs finished within the time (the last one may be cut short)
 
     @property
     def keys_per_s(self) -> float:
@@ -93,16 +100,17 @@ def run_bench(
     say(f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure".strip())
     runners = _runners(backends, cores, explicit, say)
     measurements: list[Measurement] = []
-    say(f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'keys/s':>14} {'per core':>12}")
+    say(f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>14} {'per core':>12}")
     for format_id in formats:
         patterns = [pattern] if pattern else [ANCHORED[format_id], TWO_TERMS[format_id]]
         for text in patterns:
-            job = GrindJob.parse({"v": 1, "format": format_id, "pattern": text, "budget": 1 << 40})
             for name, device, used_cores, scan in runners:
+                job = GrindJob.parse({"v": 1, "format": format_id, "pattern": text, "budget": PULL_BUDGET[name],
+                                      "stop": "budget", "top": 1})
                 m = measure(scan, job, seconds, name, device, used_cores)
                 measurements.append(m)
                 per_core = f"{m.keys_per_s / m.cores:>12,.0f}" if m.cores else f"{'-':>12}"
-                say(f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.keys_per_s:>14,.0f} {per_core}")
+                say(f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} {m.keys_per_s:>14,.0f} {per_core}")
     ratios = per_core_ratios(measurements)
     for line in ratios:
         say(f"native vs python per core, {line['format']} {line['pattern']!r}: {line['ratio']:.1f}x")
@@ -141,31 +149,40 @@ def _runners(backends: list[str], cores: int, explicit: bool, say: Callable[[str
     return runners
 
 
-REPEATS = 3
+# Keys per pull per backend: the bot's GPU default, and about a second's work on a CPU.
+PULL_BUDGET = {"cuda": 1 << 28, "native": 1 << 22, "python": 1 << 15}
+
+
+@dataclass
+class _ScanOnly:
+    """A scan function as the grinder session's backend."""
+
+    name: str
+    device: str
+    scan: Scan
+
+    def close(self) -> None:
+        pass
 
 
 def measure(scan: Scan, job: GrindJob, seconds: float, name: str, device: str, cores: int) -> Measurement:
-    """Keys per second of one backend on one pull-like plan: after a warm-up scan, scans are
-    grown to about seconds / REPEATS each, and the fastest of REPEATS such scans counts
-    (other work on a shared machine only ever slows a scan down)."""
-    plan = ScanPlan.from_job(job, draw_start_scalar())
-    target = seconds / REPEATS
-    first = 0
-    n_keys = 6 * 1024
-    scan(plan, first, n_keys)  # warm-up: builds, caches, first-touch
-    first += n_keys
-    timings: list[tuple[float, int]] = []
-    while len(timings) < REPEATS:
-        began = time.perf_counter()
-        scan(plan, first, n_keys)
-        took = time.perf_counter() - began
-        first += n_keys
-        if took >= target:
-            timings.append((took, n_keys))
-        else:
-            n_keys = int(n_keys * min(16.0, max(2.0, 1.2 * target / max(took, 1e-4))))
-    took, keys = min(timings, key=lambda t: t[0] / t[1])
-    return Measurement(name, device, cores, job.format, job.pattern, keys, took)
+    """Keys per second of one backend running pulls of `job` back to back for `seconds`
+    (after a warm-up step: builds, caches, first-touch)."""
+    backend = _ScanOnly(name, device, scan)
+    GrindSession(job, backend).step(6 * 1024)
+    began = time.perf_counter()
+    keys = pulls = 0
+    while time.perf_counter() - began < seconds:
+        session = GrindSession(job, backend)
+        size = FIRST_STEP_KEYS
+        while not session.done and time.perf_counter() - began < seconds:
+            size = timed_step(session, size)
+        keys += session.checked
+        if session.done:
+            session.result()  # a pull re-derives and verifies what it hands over
+            pulls += 1
+    took = time.perf_counter() - began
+    return Measurement(name, device, cores, job.format, job.pattern, keys, took, pulls=pulls)
 
 
 def per_core_ratios(measurements: list[Measurement]) -> list[dict[str, object]]:

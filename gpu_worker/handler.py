@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import VanikeysError
-from .job import GrindJob, GrindResult, error_payload
+from .job import GrindHit, GrindJob, GrindResult, error_payload
 from .sealing import seal_result
 
 if TYPE_CHECKING:
@@ -54,7 +54,14 @@ async def grind_paced(
     progress_interval_s: float = PROGRESS_INTERVAL_S,
     start_scalar: int | None = None,
 ) -> GrindResult:
-    """Grind a validated job in bounded steps, awaiting between them; honours time_limit_s and stop=full."""
+    """Grind a validated job in bounded steps, awaiting between them; honours time_limit_s and stop=full.
+
+    A job of several pulls grinds them one after another within the one time limit; the result
+    holds each finished pull's best hit in order and counts only finished pulls' keys. A pull the
+    time limit cut short is left out, so the bot refunds it rather than hand out a short pull.
+    """
+    if job.pulls > 1:
+        return await _grind_pulls(job, backend, report=report, progress_interval_s=progress_interval_s)
     from .grinders import GrindSession
 
     session = GrindSession(job, backend, start_scalar=start_scalar)  # the session enforces time_limit_s
@@ -67,6 +74,33 @@ async def grind_paced(
             report(_progress(session.progress()))
             last_report = now
     return await asyncio.to_thread(session.result)
+
+
+async def _grind_pulls(
+    job: GrindJob, backend: Backend, *, report: ProgressReport | None, progress_interval_s: float
+) -> GrindResult:
+    started = time.monotonic()
+    checked = 0
+    hits: list[GrindHit] = []
+    device = backend.device
+
+    def report_pull(progress: dict[str, Any]) -> None:
+        if report is not None:
+            report({**progress, "checked": checked + progress["checked"], "pulls_done": len(hits)})
+
+    for _ in range(job.pulls):
+        left_s = job.time_limit_s - (time.monotonic() - started)
+        if left_s <= 0:
+            break
+        one = job.model_copy(update={"pulls": 1, "time_limit_s": left_s})
+        result = await grind_paced(one, backend, report=report_pull, progress_interval_s=progress_interval_s)
+        if result.checked < job.budget or not result.results:
+            break  # cut short by the time limit: not a whole pull
+        checked += result.checked
+        hits.append(result.results[0])
+        device = result.device
+    return GrindResult(checked=checked, elapsed_s=round(time.monotonic() - started, 6), backend=backend.name,
+                       device=device, results=hits)
 
 
 def _progress(progress: GrindProgress) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_validator,
     model_serializer,
 )
 
@@ -30,6 +31,7 @@ MAX_BUDGET = 1 << 50  # about 1.1e15 keys: days on a GPU; chunked orders stay fa
 MAX_TOP = 100
 MAX_TIME_LIMIT_S = 24 * 3600
 MAX_PATTERN_CHARS = 200
+MAX_PULLS = 10  # a 10-pull travels as one job: ten budgets, one best hit each
 SEALED_PREFIX = "sealed:"  # a GrindHit secret sealed to the bot (gpu_worker/sealing.py)
 
 
@@ -48,14 +50,26 @@ class GrindJob(BaseModel):
     time_limit_s: float = Field(default=60, gt=0, le=MAX_TIME_LIMIT_S)
     # The X25519 public key (64 hex digits) to seal every secret to (gpu_worker/sealing.py); None: in the clear.
     seal_to: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    # Independent pulls of `budget` keys each in one job; results[i] is pull i's best hit (top must be 1).
+    pulls: int = Field(default=1, ge=1, le=MAX_PULLS)
+    # The bot's name for this submission: a provider that can look jobs up by it (self-hosted) answers a
+    # resubmission with the job it already has; the worker ignores it.
+    tag: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
 
     @model_serializer(mode="wrap")
     def _design_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Without sealing, the JSON is exactly DESIGN.md's job: seal_to appears only when set.
+        # Without the extensions, the JSON is exactly DESIGN.md's job: each appears only when set.
         data: dict[str, Any] = handler(self)
-        if data.get("seal_to") is None:
-            data.pop("seal_to", None)
+        for name, unset in (("seal_to", None), ("tag", None), ("pulls", 1)):
+            if data.get(name) == unset:
+                data.pop(name, None)
         return data
+
+    @model_validator(mode="after")
+    def _pulls_shape(self) -> GrindJob:
+        if self.pulls > 1 and (self.top != 1 or self.stop != "budget"):
+            raise ValueError("a job of several pulls takes top 1 and stop 'budget'")
+        return self
 
     @field_validator("format")
     @classmethod

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Callable
 
 from .formats import CURVE_ORDER, HEX_ALPHABET, AddressFormat
@@ -44,6 +44,10 @@ MAX_RANGES = 32
 MAX_GROUP = 1024
 LOCAL_TOP = 8
 FORMAT_IDS = {"btc": 0, "did": 1, "eth": 2, "trx": 3}
+# The payload the kernel encodes per format (grind.cuh): its length in bytes and its constant
+# leading bytes; the 64-bit "head" the kernel filters on is the 8 bytes after those.
+PAYLOAD_LAYOUT = {"btc": (25, b"\x00"), "trx": (25, b"\x41"), "did": (35, b"\xe7\x01")}
+U64_MAX = 2**64 - 1
 ERROR_DEGENERATE = 1
 
 _Words = ctypes.c_uint32 * RANGE_WORDS
@@ -65,6 +69,10 @@ class KernelPattern(ctypes.Structure):
         ("range_lo", (_Words * MAX_RANGES) * RANGE_LEVELS),
         ("range_hi", (_Words * MAX_RANGES) * RANGE_LEVELS),
         ("pass_below", _Words),
+        ("head_lo", (ctypes.c_uint64 * MAX_RANGES) * RANGE_LEVELS),
+        ("head_hi", (ctypes.c_uint64 * MAX_RANGES) * RANGE_LEVELS),
+        ("head_pass_upto", ctypes.c_uint64),
+        ("head_has_pass", ctypes.c_int32),
         ("range_count", ctypes.c_int32 * RANGE_LEVELS),
         ("range_levels", ctypes.c_int32),
         ("rest_len", ctypes.c_int32),
@@ -84,6 +92,7 @@ class ScanParams(ctypes.Structure):
         ("base_scalar", ctypes.c_uint64 * 4),
         ("split_q", Affine),
         ("jump", Affine),
+        ("resume_jump", Affine),
         ("n_points", ctypes.c_uint64),
         ("key_lo", ctypes.c_uint64),
         ("key_hi", ctypes.c_uint64),
@@ -95,6 +104,10 @@ class ScanParams(ctypes.Structure):
         ("min_score", ctypes.c_int32),
         ("max_candidates", ctypes.c_int32),
         ("capacity", ctypes.c_uint32),
+        ("state_items", ctypes.c_uint32),
+        ("resume_items", ctypes.c_uint32),
+        ("resume_moves", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
     ]
 
 
@@ -122,9 +135,13 @@ def _words(value: int) -> ctypes.Array[ctypes.c_uint32]:
 # ---- the pattern ------------------------------------------------------------------------
 
 
-@cache
+# Compiled patterns are ~19 KB each: a long-lived worker keeps only the recent ones.
+COMPILED_PATTERNS_KEPT = 256
+
+
+@lru_cache(maxsize=COMPILED_PATTERNS_KEPT)
 def compile_pattern(pattern: Pattern) -> KernelPattern:
-    """The kernel's view of a pattern (cached: patterns are immutable)."""
+    """The kernel's view of a pattern (cached, least recently used out: patterns are immutable)."""
     from .formats import get_format
 
     fmt = get_format(pattern.format_id)
@@ -161,6 +178,10 @@ def _add_prefix_ranges(compiled: KernelPattern, fmt: AddressFormat, first: list[
     if any(c.lo < pass_below for c in plain):
         return
     compiled.pass_below = _words(pass_below)
+    head_of = _head_function(fmt.id)
+    if pass_below > 0 and head_of(pass_below - 1) is not None:
+        compiled.head_pass_upto = head_of(pass_below - 1)
+        compiled.head_has_pass = 1
     prefixes: list[tuple[int, int]] = [(0, 1)]  # ranges [a, b) of t-digit prefix values
     for level in range(1, min(len(first), RANGE_LEVELS) + 1):
         prefixes = _extend(prefixes, first[level - 1])
@@ -184,8 +205,26 @@ def _add_prefix_ranges(compiled: KernelPattern, fmt: AddressFormat, first: list[
         for r, (lo, hi) in enumerate(intervals):
             compiled.range_lo[level - 1][r] = _words(lo)
             compiled.range_hi[level - 1][r] = _words(hi)
+            # Every number of the format in [lo, hi) has its head in [head(lo), head(hi - 1)];
+            # an interval below the format's numbers becomes the harmless [0, 0].
+            compiled.head_lo[level - 1][r] = head_of(lo) or 0
+            compiled.head_hi[level - 1][r] = head_of(hi - 1) or 0
         compiled.range_count[level - 1] = len(intervals)
         compiled.range_levels = level
+
+
+def _head_function(format_id: str) -> Callable[[int], int | None]:
+    """number -> its payload's 64-bit head, clamped to [0, 2^64): None below the format's numbers."""
+    length, lead = PAYLOAD_LAYOUT[format_id]
+    shift = 8 * (length - len(lead) - 8)
+    base = int.from_bytes(lead, "big") << (8 * (length - len(lead)))
+
+    def head(number: int) -> int | None:
+        if number < base:
+            return None
+        return min(U64_MAX, (number - base) >> shift)
+
+    return head
 
 
 def _extend(prefixes: list[tuple[int, int]], digits: list[int]) -> list[tuple[int, int]] | None:
@@ -280,6 +319,46 @@ def launch_params(
     params.max_candidates = max_candidates
     params.capacity = capacity
     return params
+
+
+@dataclass
+class WalkState:
+    """The item centres a backend's state buffer holds: those of its last launch (launches run in order).
+
+    A pull scans consecutive windows with the same items, so each item's first centre
+    moves by the same number of points from one launch to the next: one affine addition
+    of that many times G, instead of each item's scalar multiplication. `prepare` fills a
+    launch's resume fields and records what the buffer will hold after it.
+    """
+
+    slots: int  # items the buffer has room for (0: no buffer)
+    _walk: tuple[int, tuple[int, int] | None, int] | None = None  # (start scalar, split point, points per item)
+    _first_point: int = 0
+    _items: int = 0
+
+    def prepare(self, params: ScanParams, start_scalar: int, split_point: tuple[int, int] | None, window: ScanWindow) -> None:
+        walk = (start_scalar, split_point, int(params.points_per_item))
+        n_items = int(params.n_items)
+        params.state_items = min(n_items, self.slots)
+        params.resume_items = 0
+        if self._walk == walk and self._items:
+            moved = (window.first_point - self._first_point) % CURVE_ORDER
+            params.resume_items = min(self._items, params.state_items)
+            params.resume_moves = int(moved != 0)
+            if moved:
+                params.resume_jump = affine(_point_of(moved))
+        self._walk, self._first_point, self._items = walk, window.first_point, params.state_items
+
+    def forget(self) -> None:
+        """After a degenerate launch (or none at all): the next launch multiplies afresh."""
+        self._walk = None
+        self._items = 0
+
+
+def _point_of(k: int) -> tuple[int, int]:
+    import coincurve
+
+    return coincurve.PublicKey.from_secret(k.to_bytes(32, "big")).point()
 
 
 def walk_is_safe(start_scalar: int, window: ScanWindow, points_per_item: int) -> bool:

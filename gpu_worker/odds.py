@@ -51,9 +51,9 @@ NEGLIGIBLE_SHARE = 1e-6
 MAX_WORK = 20_000
 STEP_WORK = 4
 # The chain model's budget, in (start, set, edge, position) steps over all its
-# terms (about 50 ms); a term over its share of what is left drops its guards,
+# terms (tens of ms); a term over its share of what is left drops its guards,
 # then merges exclusion sets. A term's automaton keeps at most this many states.
-CHAIN_WORK = 20_000_000
+CHAIN_WORK = 12_000_000
 MAX_EXCLUSION_SETS = 8
 MAX_SEARCH_STATES = 200
 

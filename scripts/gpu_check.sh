@@ -4,7 +4,8 @@
 #   2. the kernel tests (tests/kernel: the cuda backend against the python reference, plus the
 #      native and NVRTC checks), with VANIKEYS_REQUIRE_GPU=1 so that a missing GPU or CuPy fails
 #      instead of skipping;
-#   3. the benchmark table: cuda and native, every format, anchored prefix and two-term pattern,
+#   3. the kernel's static shape for this GPU's architecture (benchmarks/gpu_static.py);
+#   4. the benchmark table: cuda and native, every format, anchored prefix and two-term pattern,
 #      also written as JSON to ${BENCH_JSON:-gpu_bench.json} for BENCHMARKS.md.
 #
 #   scripts/gpu_check.sh                  # uses .venv/bin/python, or $PYTHON
@@ -31,14 +32,18 @@ PY
 echo "== correctness: the cuda backend (and the native build) against the python reference"
 VANIKEYS_REQUIRE_GPU=1 "$PYTHON" -m pytest tests/kernel -q -rs -p no:cacheprovider
 
-echo "== benchmark"
+echo "== static shape of the kernel (registers, spills, local-memory instructions)"
+ARCH="$("$PYTHON" -c "import cupy; p = cupy.cuda.runtime.getDeviceProperties(0); print('sm_%d%d' % (p['major'], p['minor']))")"
+"$PYTHON" benchmarks/gpu_static.py --arch "$ARCH" || true
+
+echo "== benchmark (pulls as the grinder runs them: the real minimum-score filter)"
 "$PYTHON" -m gpu_worker.cli bench --backend cuda --seconds "$SECONDS_PER_FIGURE" --json > "$BENCH_JSON"
 "$PYTHON" - "$BENCH_JSON" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
-print(f"{'backend':<8} {'device':<26} {'format':<6} {'pattern':<12} {'keys/s':>16}")
+print(f"{'backend':<8} {'device':<26} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>16}")
 for f in report["figures"]:
-    print(f"{f['backend']:<8} {f['device'][:26]:<26} {f['format']:<6} {f['pattern']:<12} {f['keys_per_s']:>16,.0f}")
+    print(f"{f['backend']:<8} {f['device'][:26]:<26} {f['format']:<6} {f['pattern']:<12} {f.get('mode', ''):<10} {f['keys_per_s']:>16,.0f}")
 PY
 "$PYTHON" -m gpu_worker.cli bench --backend native --format btc --seconds 2
 echo "figures written to $BENCH_JSON"

@@ -41,7 +41,8 @@ __all__ = [
 
 
 class GrindingClient(Protocol):
-    backend: str  # "local" | "runpod"
+    backend: str  # "local" | "runpod" | "selfhosted" | "modal" | "router" | an in-process engine's name
+    durable: bool  # jobs outlive this process (remote providers): a shutdown leaves them running to re-attach
 
     async def submit(self, job: GrindJob) -> str:
         """Start a job; returns the backend's job id (persist it to resume waiting after a restart)."""

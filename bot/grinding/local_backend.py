@@ -1,10 +1,13 @@
-"""The `local` backend: the engine on this machine, one worker process per job, so the event loop never blocks.
+"""The `local` backend: the engine on this machine, in worker processes kept alive, so the event loop never blocks.
 
-A job's process grinds with the same paced loop as the RunPod handler and
-sends progress and its result back through a pipe (memory only, never a
-file). Cancelling terminates the process. Job ids name a process of this bot
-run only: after a restart `wait` reports them lost and the caller grinds
-again (no key from them was ever handed out).
+A pool of worker processes (one per core by default) each loads its engine
+once, single-threaded, and grinds one job at a time with the same paced loop
+as the RunPod handler; progress and results come back through a pipe (memory
+only, never a file). Pulls run side by side, one per worker; a 10-pull is one
+job whose ten pulls are spread over the pool. Cancelling a job ends its worker
+process and a fresh one takes its place. Job ids name a job of this bot run
+only: after a restart `wait` reports them lost and the caller grinds again (no
+key from them was ever handed out).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -27,40 +31,78 @@ DEFAULT_ORDER_POLICY = OrderPolicy(chunk_seconds=10.0, initial_rate=2e4, max_par
 _TERMINATE_GRACE_S = 5.0
 
 
-def _grind_in_child(job_json: str, grinder: str, progress_interval_s: float, conn: Connection) -> None:
-    """Runs in the worker process: grind, then send ("result", json) or ("error", code, message)."""
+def _one_core_engine(grinder: str) -> Any:
+    """The engine for one worker of the pool: one core each, since the pool itself spreads jobs over the cores."""
+    from gpu_worker.grinders import get_backend
+
+    if grinder == "python":
+        from gpu_worker.grinders.python import PythonBackend
+
+        return PythonBackend(processes=1)
+    engine = get_backend(grinder)  # type: ignore[arg-type]
+    if hasattr(engine, "threads"):  # the native build: its scans use this many threads
+        engine.threads = 1
+    return engine
+
+
+def _worker_main(grinder: str, progress_interval_s: float, conn: Connection) -> None:
+    """A pool worker: load the engine once, then grind each job it is sent until the pipe closes.
+
+    Answers per job: ("progress", dict)*, then ("result", json) or ("error", code, message).
+    """
     import asyncio as child_asyncio
     import signal
 
     from gpu_worker.errors import VanikeysError
-    from gpu_worker.grinders import get_backend
     from gpu_worker.handler import grind_paced
 
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(0)  # unwinds through the finally below, so the backend's own processes are shut down
+        raise SystemExit(0)  # unwinds through the finally below, so the engine's own resources are freed
 
     signal.signal(signal.SIGTERM, stop)
-    backend = None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the bot's to handle
+    engine: Any = None
+    load_error: VanikeysError | None = None
     try:
-        job = GrindJob.parse(job_json)
-        backend = get_backend(grinder)  # type: ignore[arg-type]
-        result = child_asyncio.run(
-            grind_paced(
-                job,
-                backend,
-                report=lambda progress: conn.send(("progress", progress)),
-                progress_interval_s=progress_interval_s,
-            )
-        )
-        conn.send(("result", result.model_dump_json()))
-    except VanikeysError as err:
-        conn.send(("error", err.code, err.message))
-    except Exception as exc:  # the text is not sent: it could quote key material
-        conn.send(("error", "failed", f"the local grinder failed ({type(exc).__name__})"))
+        try:
+            engine = _one_core_engine(grinder)
+        except VanikeysError as err:
+            load_error = err
+        while True:
+            try:
+                job_json = conn.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                if load_error is not None:
+                    raise load_error
+                job = GrindJob.parse(job_json)
+                result = child_asyncio.run(
+                    grind_paced(job, engine, report=lambda progress: conn.send(("progress", progress)),
+                                progress_interval_s=progress_interval_s)
+                )
+                conn.send(("result", result.model_dump_json()))
+            except VanikeysError as err:
+                conn.send(("error", err.code, err.message))
+            except Exception as exc:  # the text is not sent: it could quote key material
+                conn.send(("error", "failed", f"the local grinder failed ({type(exc).__name__})"))
     finally:
-        if backend is not None:
-            backend.close()
+        if engine is not None:
+            engine.close()
         conn.close()
+
+
+class _Worker:
+    def __init__(self, context: Any, grinder: str, progress_interval_s: float) -> None:
+        self.conn, child_end = context.Pipe(duplex=True)
+        # Not a daemon: an engine may run helpers of its own. Every exit path stops it (stop()).
+        self.process = context.Process(target=_worker_main, args=(grinder, progress_interval_s, child_end), daemon=False)
+        self.process.start()
+        child_end.close()  # the worker holds the only other end: its exit ends our reads
+
+    async def stop(self) -> None:
+        self.conn.close()
+        await _stop(self.process)
 
 
 class LocalGrindingClient(TaskGrindingClient):
@@ -70,35 +112,72 @@ class LocalGrindingClient(TaskGrindingClient):
         self,
         grinder: str = "auto",
         *,
-        max_parallel: int = 1,
+        max_parallel: int | None = None,
         progress_interval_s: float = 2.0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
     ) -> None:
         super().__init__(order_policy)
         self.grinder = grinder
         self.progress_interval_s = progress_interval_s
-        self._slots = asyncio.Semaphore(max_parallel)
+        self.workers = max(1, max_parallel if max_parallel is not None else (os.cpu_count() or 1))
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with an event loop and threads
+        self._idle: asyncio.Queue[_Worker | None] | None = None  # None: a slot whose worker is not started yet
+        self._all: set[_Worker] = set()
+
+    def _slots(self) -> asyncio.Queue[_Worker | None]:
+        if self._idle is None:
+            self._idle = asyncio.LifoQueue()  # a live worker (put back last) is taken before a slot not yet started
+            for _ in range(self.workers):
+                self._idle.put_nowait(None)
+        return self._idle
 
     async def _run(self, entry: RunningJob) -> GrindResult:
-        async with self._slots:
-            reader, writer = self._context.Pipe(duplex=False)
-            process = self._context.Process(
-                target=_grind_in_child,
-                args=(entry.job.model_dump_json(), self.grinder, self.progress_interval_s, writer),
-                # Not a daemon: a backend may run its own worker processes. Every exit path stops it (_stop).
-                daemon=False,
-            )
-            process.start()
-            writer.close()  # the child holds the only write end: its exit ends our reads
-            try:
-                return await self._collect(entry, reader)
-            finally:
-                reader.close()
-                await _stop(process)
+        job = entry.job
+        if job.pulls == 1:
+            return await self._run_one(job, entry, offset=lambda: 0)
+        # A 10-pull: its pulls side by side over the pool, each worker one pull.
+        done: list[int] = [0] * job.pulls
+        live: list[int] = [0] * job.pulls
+        one = job.model_copy(update={"pulls": 1})
 
-    async def _collect(self, entry: RunningJob, reader: Connection) -> GrindResult:
-        messages = _pipe_messages(reader)
+        async def pull(i: int) -> GrindResult:
+            result = await self._run_one(one, entry, offset=lambda: sum(done) + sum(live) - live[i], live=(live, i))
+            done[i] = result.checked
+            return result
+
+        outcomes = await asyncio.gather(*(pull(i) for i in range(job.pulls)), return_exceptions=True)
+        results = [o for o in outcomes if isinstance(o, GrindResult) and o.checked == job.budget and o.results]
+        if not results:
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            raise failure if failure is not None else GrindingError("failed", "no pull of the job finished")
+        return GrindResult(checked=sum(r.checked for r in results), elapsed_s=max(r.elapsed_s for r in results),
+                           backend=results[0].backend, device=f"{results[0].device} x{self.workers} workers",
+                           results=[r.results[0] for r in results])
+
+    async def _run_one(self, job: GrindJob, entry: RunningJob, *, offset: Any,
+                       live: tuple[list[int], int] | None = None) -> GrindResult:
+        slots = self._slots()
+        worker = await slots.get()
+        if worker is None:
+            worker = _Worker(self._context, self.grinder, self.progress_interval_s)
+            self._all.add(worker)
+        healthy = False
+        try:
+            worker.conn.send(job.model_dump_json())
+            result = await self._collect(entry, worker.conn, offset, live)
+            healthy = True
+            return result
+        finally:
+            if healthy:
+                slots.put_nowait(worker)
+            else:  # cancelled mid-grind, or the worker died: a fresh worker takes the slot when next needed
+                self._all.discard(worker)
+                slots.put_nowait(None)
+                await asyncio.shield(worker.stop())
+
+    async def _collect(self, entry: RunningJob, conn: Connection, offset: Any,
+                       live: tuple[list[int], int] | None) -> GrindResult:
+        messages = _pipe_messages(conn)
         try:
             while True:
                 message = await messages.get()
@@ -107,14 +186,26 @@ class LocalGrindingClient(TaskGrindingClient):
                 kind = message[0]
                 if kind == "progress":
                     progress = _progress(message[1])
+                    if live is not None:
+                        live[0][live[1]] = progress.checked
+                    shown = GrindProgress(offset() + progress.checked, progress.rate, progress.best_score)
                     for listener in list(entry.listeners):
-                        await notify(listener, progress)
+                        await notify(listener, shown)
                 elif kind == "result":
                     return GrindResult.model_validate_json(message[1])
                 else:
                     raise _child_failure(message[1], message[2])
         finally:
-            asyncio.get_running_loop().remove_reader(reader.fileno())
+            try:
+                asyncio.get_running_loop().remove_reader(conn.fileno())
+            except (OSError, ValueError):
+                pass
+
+    async def close(self) -> None:
+        await super().close()
+        workers, self._all = list(self._all), set()
+        self._idle = None
+        await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
 
 
 def _child_failure(code: str, message: str) -> GrindingError:

@@ -112,6 +112,8 @@ class OrderPolicy:
     max_parallel: int = 4
     max_failures: int = 3  # failed or timed-out chunks an order survives; one more and it fails
     max_expected_multiple: float = 20.0  # give up (and refund) after this many times the expected keys: P(miss) = e^-20
+    max_lost: int = 50  # chunks that vanished (expired, cancelled by others) an order grinds again before it gives up
+    max_outage_s: float = 1800.0  # how long an order waits out a provider it cannot reach before it refunds
 
     def __post_init__(self) -> None:
         if self.chunk_seconds <= 0 or self.initial_rate <= 0 or self.max_parallel < 1 or self.max_failures < 0:

@@ -38,9 +38,12 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 2.0
 RESUBMIT_DELAY_S = 1.0
+MAX_RESUBMIT_DELAY_S = 30.0
 
 
 class ChunkRunner(Protocol):
+    durable: bool  # True: jobs outlive this process (RunPod): a shutdown leaves them running, to re-attach
+
     async def submit(self, job: GrindJob) -> str: ...
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
     async def cancel(self, job_id: str) -> None: ...
@@ -63,6 +66,7 @@ class ChunkedOrders(ABC):
     """`run_order` for a client whose submit / wait / cancel run one job: each order is chunk jobs."""
 
     order_policy: OrderPolicy
+    durable: bool = False
 
     @abstractmethod
     async def submit(self, job: GrindJob) -> str: ...
@@ -112,6 +116,9 @@ class _Order:
         self.tasks: dict[asyncio.Task[GrindResult], RunningChunk] = {}
         self.last_report = 0.0
         self.last_rate = 0.0
+        self.lost = 0
+        self._outage_since: float | None = None
+        self._submit_backoff_s = RESUBMIT_DELAY_S
 
     async def run(self) -> OrderOutcome:
         try:
@@ -120,7 +127,7 @@ class _Order:
             while True:
                 await self._fill()
                 if not self.tasks and self._planned_keys() < self.key_cap:
-                    await asyncio.sleep(RESUBMIT_DELAY_S)  # every submit failed; each counted as a failure
+                    await asyncio.sleep(self._submit_backoff_s)  # the provider refused or could not be reached
                     continue
                 if not self.tasks:
                     raise GrindingError(
@@ -136,6 +143,14 @@ class _Order:
                         await self._report(force=True)
                         return outcome
                 await self._report(force=True)
+        except asyncio.CancelledError:
+            # The bot is shutting down. Durable chunks run on: the persisted state names them and the
+            # next start re-attaches. Only chunks that die with this process are stopped here.
+            if getattr(self.client, "durable", False):
+                await self._stop_watching()
+            else:
+                await self._stop_all()
+            raise
         except BaseException:
             await self._stop_all()
             raise
@@ -150,8 +165,13 @@ class _Order:
             try:
                 job_id = await self.client.submit(job)
             except GrindingError as err:
-                self._count_failure(err)
+                if err.code == "unavailable":
+                    self._count_outage(err)
+                else:
+                    self._count_failure(err)
                 return
+            self._outage_since = None
+            self._submit_backoff_s = RESUBMIT_DELAY_S
             chunk = RunningChunk(job_id=job_id, budget=budget, time_limit_s=job.time_limit_s)
             self.state = replace(self.state, running=(*self.state.running, chunk))
             self._watch(chunk)
@@ -176,8 +196,14 @@ class _Order:
         try:
             result = task.result()
         except GrindingError as err:
-            if err.code == "lost" and chunk.job_id in self.resumed:
-                log.info("order chunk %s was lost across a restart; grinding a new one", chunk.job_id)
+            if err.code in ("lost", "cancelled"):
+                # Gone without a failure of its own (expired, cancelled by someone else, a restart): grind anew.
+                self.lost += 1
+                log.info("order chunk %s was lost (%s); grinding a new one", chunk.job_id, err.message)
+                if self.lost > self.policy.max_lost:
+                    raise GrindingError("order_failed", f"{self.lost} chunks were lost; the order is refunded")
+            elif err.code == "unavailable":
+                self._count_outage(err)
             else:
                 self._count_failure(err)
             return None
@@ -204,6 +230,25 @@ class _Order:
             raise GrindingError(
                 "order_failed", f"{self.state.failures} chunks failed (last: {err.message}); the order is refunded"
             )
+
+    def _count_outage(self, err: GrindingError) -> None:
+        """The provider could not be reached or did not take the job: wait it out, up to max_outage_s."""
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+        self._submit_backoff_s = min(self._submit_backoff_s * 2, MAX_RESUBMIT_DELAY_S)
+        log.warning("order chunk not started (%s); trying again in %.0f s", err.message, self._submit_backoff_s)
+        if now - self._outage_since > self.policy.max_outage_s:
+            raise GrindingError("order_failed", f"the grinder was unavailable for over {self.policy.max_outage_s:.0f} s "
+                                                f"({err.message}); the order is refunded")
+
+    async def _stop_watching(self) -> None:
+        """Stop following the chunks without cancelling them (they keep running where they are)."""
+        running = list(self.tasks)
+        self.tasks.clear()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _stop_all(self) -> None:
         running = list(self.tasks.items())

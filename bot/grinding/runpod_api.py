@@ -95,6 +95,10 @@ class RunpodApiError(Exception):
         self.http_status = http_status
 
 
+class RunpodSubmitUnknown(RunpodApiError):
+    """A /run or /runsync that may or may not have created a job (a 5xx, a timeout, a dropped answer)."""
+
+
 class RunpodJobNotFound(RunpodApiError):
     """404 for a job id: never submitted, or its result expired (30 minutes after /run finishes)."""
 
@@ -130,13 +134,23 @@ class RunpodApi:
         self._session = None
 
     async def run(self, job_input: dict[str, Any], policy: ExecutionPolicy) -> str:
-        # Retried like every call: a 5xx after RunPod accepted the job can leave a duplicate
-        # job running. That costs GPU time only; its result is never collected or trusted.
-        body = await self._request("POST", "/run", {"input": job_input, "policy": policy.to_json()})
-        job_id = body.get("id")
-        if not isinstance(job_id, str) or not job_id:
-            raise RunpodApiError("RunPod accepted the job but returned no job id")
-        return job_id
+        """Queue a job; its id. RunpodSubmitUnknown: RunPod may have accepted it (never retried blindly)."""
+        body = await self._request("POST", "/run", {"input": job_input, "policy": policy.to_json()}, submit=True)
+        return _job_id(body)
+
+    async def runsync(self, job_input: dict[str, Any], policy: ExecutionPolicy, wait_s: float) -> JobStatus:
+        """Queue a job and hold the request open up to `wait_s` for its answer (RunPod's /runsync?wait=).
+
+        The answer is the job's status: COMPLETED with its output when it finished in time, else
+        IN_QUEUE / IN_PROGRESS with its id, to poll with `status` (a /runsync result lives 1 minute).
+        """
+        wait_ms = round(min(max(wait_s, 1.0), 300.0) * 1000)
+        body = await self._request(
+            "POST", f"/runsync?wait={wait_ms}", {"input": job_input, "policy": policy.to_json()},
+            submit=True, timeout_s=wait_ms / 1000 + self._timeout.total,  # type: ignore[operator]
+        )
+        job_id = _job_id(body)
+        return _parse_status(job_id, body)
 
     async def status(self, job_id: str) -> JobStatus:
         body = await self._request("GET", f"/status/{job_id}", job_id=job_id)
@@ -157,44 +171,69 @@ class RunpodApi:
         )
 
     async def _request(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, *, job_id: str | None = None
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        submit: bool = False,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
+        """One call with retries. A submit is retried only where RunPod cannot have accepted it: a refused
+        connection or a 429. Any other failure of a submit is RunpodSubmitUnknown at once."""
         session = self._ensure_session()
         url = self._endpoint_url + path
+        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
+        route = path.split("/")[1].split("?")[0]
         last_problem = "no attempt made"
         for attempt in range(self._retry.attempts):
             retry_after: float | None = None
             try:
-                async with session.request(
-                    method, url, json=payload, headers=self._headers, timeout=self._timeout
-                ) as response:
+                async with session.request(method, url, json=payload, headers=self._headers, timeout=timeout) as response:
                     if response.status == 404 and job_id is not None:
                         raise RunpodJobNotFound(f"RunPod has no job {job_id} (expired or never submitted)", http_status=404)
                     if response.status == 429 or response.status >= 500:
                         last_problem = f"HTTP {response.status}"
                         retry_after = _retry_after(response.headers.get("Retry-After"))
+                        if submit and response.status != 429:
+                            raise RunpodSubmitUnknown(f"RunPod answered {route} with {last_problem}: the job may exist",
+                                                      http_status=response.status)
                     elif response.status >= 400:
                         raise RunpodApiError(_client_error(response.status, method, path), http_status=response.status)
                     else:
                         body = await response.json(content_type=None)
                         if not isinstance(body, dict):
-                            raise RunpodApiError(f"RunPod answered {method} {path} with a non-object body")
+                            raise RunpodApiError(f"RunPod answered {method} {route} with a non-object body")
                         return body
+            except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+                last_problem = type(exc).__name__
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 last_problem = type(exc).__name__
+                if submit:
+                    raise RunpodSubmitUnknown(f"RunPod {route}: {last_problem} after sending: the job may exist") from None
             except ValueError:  # aiohttp.ContentTypeError and json.JSONDecodeError: a proxy's error page
                 last_problem = "a body that is not JSON"
+                if submit:
+                    raise RunpodSubmitUnknown(f"RunPod {route}: {last_problem}: the job may exist") from None
             if attempt + 1 < self._retry.attempts:
                 delay = self._retry.delay(attempt, retry_after)
-                log.warning("RunPod %s %s: %s; retrying in %.1f s", method, path.split("/")[1], last_problem, delay)
+                log.warning("RunPod %s %s: %s; retrying in %.1f s", method, route, last_problem, delay)
                 await asyncio.sleep(delay)
-        raise RunpodApiError(f"RunPod {method} {path} failed after {self._retry.attempts} attempts: {last_problem}")
+        raise RunpodApiError(f"RunPod {method} {route} failed after {self._retry.attempts} attempts: {last_problem}")
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         return self._session
+
+
+def _job_id(body: dict[str, Any]) -> str:
+    job_id = body.get("id")
+    if not isinstance(job_id, str) or not job_id:
+        raise RunpodSubmitUnknown("RunPod accepted the job but returned no job id")
+    return job_id
 
 
 def _parse_status(job_id: str, body: dict[str, Any]) -> JobStatus:

@@ -13,7 +13,18 @@ from gpu_worker.sealing import ResultSealer
 from .model import GrindingError, GrindProgress, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .progress import notify
-from .runpod_api import EndpointHealth, ExecutionPolicy, JobStatus, RunpodApi, RunpodApiError, RunpodJobNotFound, RunpodStatus
+from .remote import job_to_send
+from .runpod_api import (
+    MAX_POLICY_S,
+    EndpointHealth,
+    ExecutionPolicy,
+    JobStatus,
+    RunpodApi,
+    RunpodApiError,
+    RunpodJobNotFound,
+    RunpodStatus,
+    RunpodSubmitUnknown,
+)
 from .verification import verified_result
 
 log = logging.getLogger(__name__)
@@ -24,21 +35,45 @@ DEFAULT_ORDER_POLICY = OrderPolicy(chunk_seconds=60.0, initial_rate=2e9, max_par
 
 
 class RunpodGrindingClient(ChunkedOrders):
+    """Jobs live at RunPod, not in this process: they survive the bot's restarts (`durable`).
+
+    Money rules: a submit is retried only where RunPod cannot have taken it (runpod_api.py); an
+    ambiguous submit is reported `unavailable` (the caller fails over or refunds) and leaves at most
+    one unseen job, bounded by its short execution timeout. Polling rides through API errors until
+    the job's own deadline. A job this client gives up on is cancelled. A CANCELLED job this client
+    did not cancel, or one RunPod no longer knows, is `lost`: grind it again, it is not a failure.
+    """
+
     backend = "runpod"
+    durable = True
 
     def __init__(
         self,
         api: RunpodApi,
         *,
-        poll_interval_s: float = 2.0,
+        poll_interval_s: float = 1.0,
         max_poll_interval_s: float = 10.0,
         queue_allowance_s: float = 900.0,
-        execution_grace_s: float = 60.0,
+        pull_queue_limit_s: float = 120.0,
+        downtime_allowance_s: float = 1800.0,
+        execution_grace_s: float = 30.0,
+        pull_time_limit_s: float = 60.0,
+        runsync_wait_s: float = 30.0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         clock: Callable[[], float] = time.monotonic,
         sealer: ResultSealer | None = None,
+        name: str = "runpod",
+        idempotent_submit: bool = False,
+        outage_limit_s: float | None = None,
     ) -> None:
         self.api = api
+        self.backend = name
+        # True for a server that answers a resubmitted tag with the job it has (gpu_worker/selfhosted.py):
+        # then an unconfirmed submit is simply sent again. RunPod has no such lookup.
+        self.idempotent_submit = idempotent_submit
+        # None: ride out an unreachable API to the job's own deadline (the only provider). Behind the
+        # router, a limit: past it the job counts as lost and is ground elsewhere.
+        self.outage_limit_s = outage_limit_s
         # Every job asks for its secrets sealed to this key, so RunPod's job store never holds one in the
         # clear. The bot passes one derived from the vault key (results open after a restart); without
         # one, a key for this client's lifetime.
@@ -47,46 +82,123 @@ class RunpodGrindingClient(ChunkedOrders):
         self.poll_interval_s = poll_interval_s
         self.max_poll_interval_s = max_poll_interval_s
         self.queue_allowance_s = queue_allowance_s
+        self.pull_queue_limit_s = pull_queue_limit_s
+        self.downtime_allowance_s = downtime_allowance_s
         self.execution_grace_s = execution_grace_s
+        self.pull_time_limit_s = pull_time_limit_s
+        self.runsync_wait_s = runsync_wait_s
         self.order_policy = order_policy
+        self._cancelled: set[str] = set()  # ids this client cancelled: their CANCELLED is no surprise
+        self._answers: dict[str, JobStatus] = {}  # finished /runsync answers not yet collected by wait()
+
+    def sent_job(self, job: GrindJob) -> GrindJob:
+        """The job as it travels: sealed to us, tagged, and a pull held to the short pull time limit."""
+        return job_to_send(job, self.sealer, self.pull_time_limit_s)
+
+    def queue_limit_s(self, job: GrindJob) -> float:
+        return self.pull_queue_limit_s if job.stop == "budget" else self.queue_allowance_s
 
     def policy_for(self, job: GrindJob) -> ExecutionPolicy:
-        """RunPod stops the job a little after the worker's own time limit, and drops it if it queues too long."""
-        execution = max(5.0, job.time_limit_s + self.execution_grace_s)
-        return ExecutionPolicy(execution_timeout_s=execution, ttl_s=max(10.0, execution + self.queue_allowance_s))
+        """RunPod stops the job a little after the worker's own time limit. The ttl counts from submission
+        and deletes the job whatever its state, so it covers the queue, the run and the bot being down."""
+        execution = max(5.0, self._time_limit(job) + self.execution_grace_s)
+        return ExecutionPolicy(
+            execution_timeout_s=execution,
+            ttl_s=min(MAX_POLICY_S, max(10.0, self.queue_limit_s(job) + execution + self.downtime_allowance_s)),
+        )
+
+    def _time_limit(self, job: GrindJob) -> float:
+        return min(job.time_limit_s, self.pull_time_limit_s) if job.stop == "budget" else job.time_limit_s
 
     async def submit(self, job: GrindJob) -> str:
-        try:
-            sealed_job = job.model_copy(update={"seal_to": self.sealer.public_hex})
-            return await self.api.run(sealed_job.model_dump(mode="json"), self.policy_for(job))
-        except RunpodApiError as err:
-            code = "rejected" if err.http_status == 400 else "unavailable"
-            raise GrindingError(code, f"could not submit the job to RunPod: {err}") from None
+        sent = self.sent_job(job)
+        payload, policy = sent.model_dump(mode="json"), self.policy_for(job)
+        attempts = 3 if self.idempotent_submit else 1
+        for attempt in range(attempts):
+            try:
+                return await self._send(job, payload, policy)
+            except RunpodSubmitUnknown as err:
+                if attempt + 1 < attempts:
+                    log.warning("%s did not confirm job %s (%s); sending it again (same tag)", self.backend, sent.tag, err)
+                    await asyncio.sleep(0.5 * 2**attempt)
+                    continue
+                raise self._unconfirmed(sent, err) from None
+            except RunpodApiError as err:
+                code = "rejected" if err.http_status == 400 else "unavailable"
+                raise GrindingError(code, f"could not submit the job to {self.backend}: {err}") from None
+        raise AssertionError("unreachable")
+
+    async def _send(self, job: GrindJob, payload: dict[str, object], policy: ExecutionPolicy) -> str:
+        if job.stop == "budget" and self.runsync_wait_s > 0:  # a pull: the answer usually comes back at once
+            answer = await self.api.runsync(payload, policy, self.runsync_wait_s)
+            if answer.status.finished:
+                self._answers[answer.job_id] = answer
+            return answer.job_id
+        return await self.api.run(payload, policy)
+
+    def _unconfirmed(self, sent: GrindJob, err: RunpodApiError) -> GrindingError:
+        # RunPod offers no lookup by input: resubmitting could run the job twice. Fail over or refund;
+        # the job that may exist stops at its execution timeout (a pull: about a minute).
+        log.warning("%s may hold an unseen job tagged %s (%s); not resubmitting it", self.backend, sent.tag, err)
+        return GrindingError("unavailable", f"{self.backend} did not confirm the job: {err}")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
-        # A job cannot outlive its ttl at RunPod; past that (plus slack) something is wrong: stop waiting.
-        deadline = self.clock() + self.policy_for(job).ttl_s + 60.0
+        policy = self.policy_for(job)
+        started = self.clock()
+        deadline = started + policy.ttl_s + 60.0  # RunPod drops the job by then whatever happens
+        queue_deadline = started + self.queue_limit_s(job)
         interval = self.poll_interval_s
+        outage_since: float | None = None
         while True:
-            status = await self._status(job_id)
-            if status.status is RunpodStatus.COMPLETED:
-                return verified_result(job, status.output, source=f"runpod job {job_id}", sealer=self.sealer)
-            if status.status.finished:
-                raise _failure(job_id, status.status, status.error)
-            if status.status is RunpodStatus.IN_PROGRESS:
-                progress = _parse_progress(status.output)
-                if progress is not None and on_progress is not None:
-                    await notify(on_progress, progress)
-                interval = self.poll_interval_s
-            else:  # queued: back off while workers cold-start
-                interval = min(interval * 1.5, self.max_poll_interval_s)
-            if self.clock() + interval > deadline:
+            status = self._answers.pop(job_id, None)
+            if status is None:
+                try:
+                    status = await self.api.status(job_id)
+                except RunpodJobNotFound:
+                    raise GrindingError("lost", f"RunPod no longer has job {job_id} (expired or dropped)") from None
+                except RunpodApiError as err:
+                    if outage_since is None:
+                        outage_since = self.clock()
+                        log.warning("RunPod status for %s unreadable (%s); polling on until its deadline", job_id, err)
+                    status = None
+            if status is not None:
+                if outage_since is not None:
+                    log.info("RunPod answers again after %.0f s", self.clock() - outage_since)
+                    outage_since = None
+                if status.status is RunpodStatus.COMPLETED:
+                    self._cancelled.discard(job_id)
+                    return verified_result(job, status.output, source=f"runpod job {job_id}", sealer=self.sealer)
+                if status.status.finished:
+                    raise self._failure(job_id, status)
+                if status.status is RunpodStatus.IN_PROGRESS:
+                    queue_deadline = float("inf")
+                    progress = _parse_progress(status.output)
+                    if progress is not None and on_progress is not None:
+                        await notify(on_progress, progress)
+                    interval = self.poll_interval_s
+                else:  # queued: back off while workers cold-start
+                    interval = min(interval * 1.5, self.max_poll_interval_s)
+            else:
+                interval = min(interval * 2, self.max_poll_interval_s)
+                if self.outage_limit_s is not None and outage_since is not None \
+                        and self.clock() - outage_since > self.outage_limit_s:
+                    await self.cancel(job_id)  # best effort: the provider may be down
+                    raise GrindingError("unavailable", f"{self.backend} unreachable for over "
+                                                       f"{self.outage_limit_s:.0f} s while running job {job_id}")
+            now = self.clock()
+            if now >= queue_deadline:
+                await self.cancel(job_id)
+                raise GrindingError("unavailable", f"RunPod job {job_id} waited in the queue over "
+                                                   f"{self.queue_limit_s(job):.0f} s; cancelled it")
+            if now + interval > deadline:
                 await self.cancel(job_id)
                 raise GrindingError("timed_out", f"RunPod job {job_id} outlived its ttl; cancelled it")
             await asyncio.sleep(interval)
 
     async def cancel(self, job_id: str) -> None:
         """Best effort: a job that already finished or expired needs no cancelling."""
+        self._cancelled.add(job_id)
+        self._answers.pop(job_id, None)
         try:
             await self.api.cancel(job_id)
         except RunpodJobNotFound:
@@ -102,15 +214,13 @@ class RunpodGrindingClient(ChunkedOrders):
             raise GrindingError("unavailable", f"could not read the RunPod endpoint's health: {err}") from None
 
     async def close(self) -> None:
+        """Stops talking to RunPod; jobs there run on, and a restarted bot collects them."""
         await self.api.close()
 
-    async def _status(self, job_id: str) -> JobStatus:
-        try:
-            return await self.api.status(job_id)
-        except RunpodJobNotFound:
-            raise GrindingError("lost", f"RunPod no longer has job {job_id} (results expire 30 minutes after a job ends)") from None
-        except RunpodApiError as err:
-            raise GrindingError("unavailable", f"could not read RunPod job {job_id}: {err}") from None
+    def _failure(self, job_id: str, status: JobStatus) -> GrindingError:
+        if status.status is RunpodStatus.CANCELLED and job_id not in self._cancelled:
+            return GrindingError("lost", f"RunPod job {job_id} was cancelled by someone else; grind it again")
+        return _failure(job_id, status.status, status.error)
 
 
 def _failure(job_id: str, status: RunpodStatus, error: str | None) -> GrindingError:

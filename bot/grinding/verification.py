@@ -33,10 +33,13 @@ def verified_result(job: GrindJob, output: Any, *, source: str, sealer: ResultSe
             result = sealer.open_result(result)
         except VanikeysError as err:
             raise _fault(source, f"returned a secret we cannot accept ({err.message})")
-    if result.checked > job.budget:
-        raise _fault(source, f"claims {result.checked} keys checked of a budget of {job.budget}")
-    if len(result.results) > job.top:
-        raise _fault(source, f"returned {len(result.results)} hits for top={job.top}")
+    if result.checked > job.budget * job.pulls:
+        raise _fault(source, f"claims {result.checked} keys checked of a budget of {job.budget * job.pulls}")
+    most_hits = job.pulls if job.pulls > 1 else job.top
+    if len(result.results) > most_hits:
+        raise _fault(source, f"returned {len(result.results)} hits for top={job.top}, pulls={job.pulls}")
+    if job.pulls > 1 and result.checked != job.budget * len(result.results):
+        raise _fault(source, f"claims {result.checked} keys for {len(result.results)} whole pulls of {job.budget}")
     expected_kind = "offset" if job.split_pubkey else "private_key"
     for hit in result.results:
         if hit.secret_kind != expected_kind:

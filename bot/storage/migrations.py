@@ -169,4 +169,21 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (platform, user_id)
         )""",
     ],
+    # grinding: which provider ran each grind job (pull, 10-pull or order chunk), its GPU-seconds and cost
+    [
+        """CREATE TABLE grind_usage (
+            provider TEXT NOT NULL,
+            backend_job_id TEXT NOT NULL,
+            job_ref TEXT,
+            kind TEXT NOT NULL,
+            pulls INTEGER NOT NULL,
+            gpu_s REAL NOT NULL,
+            cost_usd REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (provider, backend_job_id)
+        )""",
+        "CREATE INDEX grind_usage_at ON grind_usage (at)",
+        "CREATE INDEX grind_usage_job ON grind_usage (job_ref)",
+    ],
 ]

@@ -269,6 +269,8 @@ def timed_step(session: GrindSession, size: int, *, target_s: float = 0.25, cap:
 
     Callers loop `size = timed_step(session, size)` until session.done, which
     keeps progress reports (and awaits between steps) regular on any backend.
+    Sizes are powers of two, so a steady pull asks for the same size step after step:
+    the cuda backend queues the next step's launch before it reads this one's results.
     """
     began = time.monotonic()
     session.step(size)
@@ -276,7 +278,8 @@ def timed_step(session: GrindSession, size: int, *, target_s: float = 0.25, cap:
     grown = size * 4
     if took <= 0:
         return min(grown, cap)
-    return max(1024, min(cap, grown, int(size * target_s / took)))
+    wanted = max(1024, min(cap, grown, int(size * target_s / took)))
+    return 1 << (wanted.bit_length() - 1)
 
 
 def grind(

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ from typing import Any
 from ..errors import VanikeysError
 from ..kernel_plan import (
     ERROR_DEGENERATE,
+    Affine,
     KernelCandidate,
     KernelPattern,
     LaunchResult,
     ScanOut,
+    ScanParams,
     ScanWindow,
+    WalkState,
     generator_table,
     launch_params,
     scan_plan,
@@ -143,7 +147,48 @@ def cubin_for(arch: str) -> Path:
 # ---- the backend ------------------------------------------------------------------------
 
 
+EARLY_CANDIDATES = 4096  # candidates copied back with every launch; more only when reported
+STATE_ITEMS_PER_THREAD = 4  # item centres kept for the next launch, per resident thread
+
+
+@dataclass
+class _Queued:
+    """A launch in the stream: what it scans, so a later request can take its results."""
+
+    walk: tuple[object, ...]  # the plan without its minimum score
+    first_key: int
+    n_keys: int
+    min_score: int
+    window: ScanWindow
+
+
+class _Slot:
+    """One launch's device buffers and their pinned host mirrors, allocated once and reused."""
+
+    def __init__(self, cupy: Any, capacity: int) -> None:
+        self.params = cupy.empty(ctypes.sizeof(ScanParams), dtype=cupy.uint8)
+        self.out = cupy.empty(ctypes.sizeof(ScanOut), dtype=cupy.uint8)
+        self.candidates = cupy.empty(capacity * ctypes.sizeof(KernelCandidate), dtype=cupy.uint8)
+        params_size, out_size = ctypes.sizeof(ScanParams), ctypes.sizeof(ScanOut)
+        self._host = cupy.cuda.alloc_pinned_memory(params_size + out_size + EARLY_CANDIDATES * ctypes.sizeof(KernelCandidate))
+        self.host_params = self._host.ptr
+        self.host_out = self._host.ptr + params_size
+        self.host_candidates = self.host_out + out_size
+        self.done = cupy.cuda.Event()  # recorded after this slot's copies back
+        self.queued: _Queued | None = None
+
+
 class CudaBackend:
+    """Launches on one stream, two launch slots used in turn.
+
+    Each scan queues its launch and then, before reading the results, the launch of
+    the next window of the same size (a pull's next step, when its step sizes have
+    settled); the GPU never waits for the host between steps. A queued launch whose
+    window the next request does not ask for is simply not read. Every item keeps its
+    first centre on the device (WalkState): a pull's later launches move it with one
+    affine addition instead of a scalar multiplication per thread.
+    """
+
     name = "cuda"
 
     def __init__(self, device_id: int = 0, *, capacity: int = CAPACITY) -> None:
@@ -160,7 +205,12 @@ class CudaBackend:
         self._kernel = self._module.get_function("vk_grind")
         self._table = cupy.asarray(_host_bytes(generator_table(GROUP_SIZE // 2)))
         self.capacity = capacity
-        self._candidates = cupy.zeros(capacity * ctypes.sizeof(KernelCandidate), dtype=cupy.uint8)
+        self._stream = cupy.cuda.Stream(non_blocking=True)
+        self._slots = [_Slot(cupy, capacity), _Slot(cupy, capacity)]
+        self._next_slot = 0
+        state_items = self._threads() * STATE_ITEMS_PER_THREAD
+        self._centres = cupy.empty(state_items * ctypes.sizeof(Affine), dtype=cupy.uint8)
+        self._walk = WalkState(state_items)
         self._pattern_loaded: KernelPattern | None = None
         self._lock = threading.Lock()
 
@@ -172,19 +222,45 @@ class CudaBackend:
             return scan_plan(plan, first_key, n_keys, self._launch, self.capacity)
 
     def _points_per_item(self, n_points: int) -> int:
-        # Enough work per thread to amortise its one scalar multiplication, but spread small
-        # scans over many threads.
+        # Enough work per thread to amortise its first centre, but spread small scans over
+        # many threads. A power of two of groups: steady pulls keep one item size (and so
+        # their kept centres) from launch to launch.
         per_thread = -(-n_points // self._threads())
         groups = max(1, min(GROUPS_PER_THREAD * 64, -(-per_thread // GROUP_SIZE)))
-        return groups * GROUP_SIZE
+        return (1 << (groups - 1).bit_length()) * GROUP_SIZE
 
     def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
+        walk = (plan.format.id, plan.pattern, plan.start_scalar, plan.split_point, plan.max_candidates)
+        slot = next((s for s in self._slots if _takes(s.queued, walk, first_key, n_keys, min_score)), None)
+        if slot is None:
+            slot = self._queue(plan, pattern, walk, first_key, n_keys, min_score)
+            if slot is None:
+                return LaunchResult([], 0, (), degenerate=True)
+        for other in self._slots:  # anything else queued is stale now
+            if other is not slot:
+                other.queued = None
+        # The next window of the same size goes into the stream before this one is read.
+        self._queue(plan, pattern, walk, first_key + n_keys, n_keys, min_score, avoid=slot)
+        result = self._collect(slot, min_score)
+        if result.degenerate:  # kept centres may be stale: the queued launch resumed from them
+            self._walk.forget()
+            for other in self._slots:
+                other.queued = None
+        return result
+
+    def _queue(self, plan: ScanPlan, pattern: KernelPattern, walk: tuple[object, ...], first_key: int, n_keys: int,
+               min_score: int, avoid: _Slot | None = None) -> _Slot | None:
+        """Queue one launch in a free slot (returned), or None when its walk is not safe."""
         cp = self._cp
         window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)
         points_per_item = self._points_per_item(window.n_points)
         if not walk_is_safe(plan.start_scalar, window, points_per_item):
-            return LaunchResult([], 0, (), degenerate=True)
+            return None
+        slot = self._slots[self._next_slot] if self._slots[self._next_slot] is not avoid else self._slots[1 - self._next_slot]
+        self._next_slot = 1 - self._slots.index(slot)
+        slot.done.synchronize()  # its pinned memory is ours again (its copies have run)
         if self._pattern_loaded is not pattern:
+            self._stream.synchronize()  # no launch in flight reads the constant being replaced
             constant = self._module.get_global("c_pattern")
             constant.copy_from_host(ctypes.c_void_p(ctypes.addressof(pattern)), ctypes.sizeof(pattern))
             self._pattern_loaded = pattern
@@ -193,21 +269,53 @@ class CudaBackend:
             group_size=GROUP_SIZE, points_per_item=points_per_item, min_score=min_score,
             max_candidates=plan.max_candidates, capacity=self.capacity,
         )
-        params_dev = cp.asarray(_host_bytes(params))
-        out_dev = cp.zeros(ctypes.sizeof(ScanOut), dtype=cp.uint8)
-        items = int(params.n_items)
-        blocks = -(-items // THREADS_PER_BLOCK)
-        self._kernel((blocks,), (THREADS_PER_BLOCK,), (params_dev, self._table, self._candidates, out_dev))
-        out = ScanOut.from_buffer_copy(out_dev.get().tobytes())
-        held = min(out.count, self.capacity)
-        raw = self._candidates[: held * ctypes.sizeof(KernelCandidate)].get().tobytes()
+        self._walk.prepare(params, plan.start_scalar, plan.split_point, window)
+        ctypes.memmove(slot.host_params, ctypes.addressof(params), ctypes.sizeof(params))
+        blocks = -(-int(params.n_items) // THREADS_PER_BLOCK)
+        with self._stream:
+            slot.params.data.copy_from_host_async(ctypes.c_void_p(slot.host_params), ctypes.sizeof(params), self._stream)
+            slot.out.data.memset_async(0, ctypes.sizeof(ScanOut), self._stream)
+            self._kernel((blocks,), (THREADS_PER_BLOCK,), (slot.params, self._table, slot.candidates, slot.out, self._centres))
+            slot.out.data.copy_to_host_async(ctypes.c_void_p(slot.host_out), ctypes.sizeof(ScanOut), self._stream)
+            early = EARLY_CANDIDATES * ctypes.sizeof(KernelCandidate)
+            slot.candidates.data.copy_to_host_async(ctypes.c_void_p(slot.host_candidates), early, self._stream)
+            slot.done.record(self._stream)
+        slot.queued = _Queued(walk, first_key, n_keys, min_score, window)
+        return slot
+
+    def _collect(self, slot: _Slot, min_score: int) -> LaunchResult:
+        """The results of a queued launch, for a request whose minimum is at least the launch's."""
+        assert slot.queued is not None
+        queued, slot.queued = slot.queued, None
+        slot.done.synchronize()
+        out = ScanOut.from_buffer_copy(ctypes.string_at(slot.host_out, ctypes.sizeof(ScanOut)))
+        degenerate = bool(out.error & ERROR_DEGENERATE)
+        if out.count > self.capacity or degenerate:
+            return LaunchResult([], out.count, tuple(out.hist), degenerate=degenerate)
+        held = int(out.count)
+        size = ctypes.sizeof(KernelCandidate)
+        if held <= EARLY_CANDIDATES:
+            raw = ctypes.string_at(slot.host_candidates, held * size)
+        else:  # rare (a pull's first steps): the rest straight from the device
+            raw = slot.candidates[: held * size].get(stream=self._stream).tobytes()
         cands = (KernelCandidate * held).from_buffer_copy(raw) if held else []
-        found = [Candidate(window.key_index(c.key), c.score) for c in cands]
-        return LaunchResult(found, out.count, tuple(out.hist), degenerate=bool(out.error & ERROR_DEGENERATE))
+        # A launch queued with a lower minimum reports a superset: keep what this request asks.
+        found = [Candidate(queued.window.key_index(c.key), c.score) for c in cands if c.score >= min_score]
+        histogram = tuple(n if score >= min_score else 0 for score, n in enumerate(out.hist))
+        return LaunchResult(found, len(found), histogram, degenerate=False)
 
     def close(self) -> None:
-        self._candidates = None
+        if self._stream is not None:
+            self._stream.synchronize()
+        self._slots = []
+        self._centres = None
         self._table = None
+
+
+def _takes(queued: _Queued | None, walk: tuple[object, ...], first_key: int, n_keys: int, min_score: int) -> bool:
+    """Does a queued launch answer this request? Same walk and window, a minimum no higher."""
+    return (queued is not None and queued.walk == walk and queued.first_key == first_key and queued.n_keys == n_keys
+            and queued.min_score <= min_score)
 
 
 def _host_bytes(struct: Any) -> Any:

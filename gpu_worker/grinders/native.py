@@ -32,6 +32,7 @@ from ..kernel_plan import (
     ScanOut,
     ScanParams,
     ScanWindow,
+    WalkState,
     generator_table,
     launch_params,
     scan_plan,
@@ -44,10 +45,11 @@ log = logging.getLogger(__name__)
 
 KERNEL_SOURCES = ("vk_common.cuh", "field.cuh", "point.cuh", "sha256.cuh", "ripemd160.cuh", "keccak.cuh",
                   "encode.cuh", "match.cuh", "grind.cuh", "grind.cu", "native_driver.cpp")
-ABI_VERSION = 1
+ABI_VERSION = 2
 GROUP_SIZE = 512  # points per batch inversion: 16 KiB of running products, comfortably in L1/L2
-POINTS_PER_ITEM = 4 * GROUP_SIZE  # one work item (an OpenMP iteration) walks this many points
+POINTS_PER_ITEM = 16 * GROUP_SIZE  # one work item (an OpenMP iteration): one scalar multiplication per 8,192 points
 CAPACITY = 1 << 16  # candidate buffer slots per launch
+STATE_ITEMS = 1024  # work items whose centres carry over to the next launch of the same pull
 
 
 def kernel_dir() -> Path:
@@ -116,7 +118,8 @@ def load_library(*, gpu_paths: bool = False) -> ctypes.CDLL:
         if getattr(lib, name)() != ctypes.sizeof(struct):
             raise VanikeysError("backend_unavailable", f"native kernel layout mismatch ({name}): use --backend python")
     lib.vk_native_scan.argtypes = [ctypes.POINTER(KernelPattern), ctypes.POINTER(ScanParams), ctypes.POINTER(Affine),
-                                   ctypes.POINTER(KernelCandidate), ctypes.POINTER(ScanOut), ctypes.c_int]
+                                   ctypes.POINTER(KernelCandidate), ctypes.POINTER(ScanOut), ctypes.c_int,
+                                   ctypes.POINTER(Affine)]
     lib.vk_native_scan.restype = ctypes.c_int
     return lib
 
@@ -130,6 +133,8 @@ class NativeBackend:
         self.capacity = capacity
         self._lib = load_library(gpu_paths=gpu_paths)
         self._candidates = (KernelCandidate * capacity)()
+        self._centres = (Affine * STATE_ITEMS)()
+        self._walk = WalkState(STATE_ITEMS)
         self._launch_lock = threading.Lock()  # one launch at a time uses the candidate buffer
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
@@ -146,11 +151,15 @@ class NativeBackend:
         )
         out = ScanOut()
         with self._launch_lock:
-            return self._run(params, pattern, window, out)
+            self._walk.prepare(params, plan.start_scalar, plan.split_point, window)
+            result = self._run(params, pattern, window, out)
+            if result.degenerate:
+                self._walk.forget()
+            return result
 
     def _run(self, params: ScanParams, pattern: KernelPattern, window: ScanWindow, out: ScanOut) -> LaunchResult:
         status = self._lib.vk_native_scan(ctypes.byref(pattern), ctypes.byref(params), generator_table(GROUP_SIZE // 2),
-                                          self._candidates, ctypes.byref(out), self.threads)
+                                          self._candidates, ctypes.byref(out), self.threads, self._centres)
         if status != 0:
             raise VanikeysError("backend_unavailable", "the native kernel rejected its launch parameters: use --backend python")
         held = min(out.count, self.capacity)

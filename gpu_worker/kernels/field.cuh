@@ -66,6 +66,41 @@ __device__ __forceinline__ void vk_mul512(uint64_t t[8], const uint64_t a[4], co
   vk_mac_row(t[3], t[4], t[5], t[6], t[7], a, b[3]);
 }
 
+// 512-bit square a * a: the six cross products once, doubled, plus the four squares
+// (20 64-bit multiply halves instead of the product's 32).
+__device__ __forceinline__ void vk_sqr512(uint64_t t[8], const uint64_t a[4]) {
+  asm("mul.lo.u64     %1, %8, %9;\n\t"
+      "mul.lo.u64     %2, %8, %10;\n\t"
+      "mul.lo.u64     %3, %8, %11;\n\t"
+      "mad.hi.cc.u64  %2, %8, %9, %2;\n\t"
+      "madc.hi.cc.u64 %3, %8, %10, %3;\n\t"
+      "madc.hi.u64    %4, %8, %11, 0;\n\t"
+      "mad.lo.cc.u64  %3, %9, %10, %3;\n\t"
+      "madc.hi.cc.u64 %4, %9, %10, %4;\n\t"
+      "madc.hi.u64    %5, %9, %11, 0;\n\t"
+      "mad.lo.cc.u64  %4, %9, %11, %4;\n\t"
+      "addc.u64       %5, %5, 0;\n\t"
+      "mad.lo.cc.u64  %5, %10, %11, %5;\n\t"
+      "madc.hi.u64    %6, %10, %11, 0;\n\t"
+      "add.cc.u64     %1, %1, %1;\n\t"
+      "addc.cc.u64    %2, %2, %2;\n\t"
+      "addc.cc.u64    %3, %3, %3;\n\t"
+      "addc.cc.u64    %4, %4, %4;\n\t"
+      "addc.cc.u64    %5, %5, %5;\n\t"
+      "addc.cc.u64    %6, %6, %6;\n\t"
+      "addc.u64       %7, 0, 0;\n\t"
+      "mul.lo.u64     %0, %8, %8;\n\t"
+      "mad.hi.cc.u64  %1, %8, %8, %1;\n\t"
+      "madc.lo.cc.u64 %2, %9, %9, %2;\n\t"
+      "madc.hi.cc.u64 %3, %9, %9, %3;\n\t"
+      "madc.lo.cc.u64 %4, %10, %10, %4;\n\t"
+      "madc.hi.cc.u64 %5, %10, %10, %5;\n\t"
+      "madc.lo.cc.u64 %6, %11, %11, %6;\n\t"
+      "madc.hi.u64    %7, %11, %11, %7;"
+      : "=l"(t[0]), "=l"(t[1]), "=l"(t[2]), "=l"(t[3]), "=l"(t[4]), "=l"(t[5]), "=l"(t[6]), "=l"(t[7])
+      : "l"(a[0]), "l"(a[1]), "l"(a[2]), "l"(a[3]));
+}
+
 // r + top * 2^256 = lo + hi * C, with top < 2^34.
 __device__ __forceinline__ uint64_t vk_fold_high(uint64_t r[4], const uint64_t t[8]) {
   uint64_t r0 = t[0], r1 = t[1], r2 = t[2], r3 = t[3], top = 0;
@@ -127,6 +162,12 @@ VK_HD void vk_mul512(uint64_t t[8], const uint64_t a[4], const uint64_t b[4]) {
   }
 }
 
+// 512-bit square. On the host the product's loop is the faster square: a square written
+// with __int128 (six cross products doubled plus four squares) measured 22-28 ns against
+// 18-21 ns for vk_mul512(a, a) (g++ -O3 -march=native, the 2-core EPYC dev box), so the
+// dedicated square is the GPU's only (inline PTX above, checked in emulation).
+VK_HD void vk_sqr512(uint64_t t[8], const uint64_t a[4]) { vk_mul512(t, a, a); }
+
 VK_HD uint64_t vk_fold_high(uint64_t r[4], const uint64_t t[8]) {
   vk_u128 acc = 0;
   for (int i = 0; i < 4; i++) {
@@ -187,15 +228,24 @@ VK_HD void fe_neg(fe& r, const fe& a) {
   fe_sub(r, zero, a);
 }
 
-VK_HD void fe_mul(fe& r, const fe& a, const fe& b) {
-  uint64_t t[8];
-  vk_mul512(t, a.v, b.v);
+// r = t mod p, fully reduced, for a 512-bit t.
+VK_HD void fe_reduce512(fe& r, const uint64_t t[8]) {
   uint64_t top = vk_fold_high(r.v, t);
   if (vk_add_small_times_c(r.v, top)) vk_add_small_times_c(r.v, 1);
   fe_normalize(r);
 }
 
-VK_HD void fe_sqr(fe& r, const fe& a) { fe_mul(r, a, a); }
+VK_HD void fe_mul(fe& r, const fe& a, const fe& b) {
+  uint64_t t[8];
+  vk_mul512(t, a.v, b.v);
+  fe_reduce512(r, t);
+}
+
+VK_HD void fe_sqr(fe& r, const fe& a) {
+  uint64_t t[8];
+  vk_sqr512(t, a.v);
+  fe_reduce512(r, t);
+}
 
 VK_HD_NOINLINE void fe_sqr_n(fe& r, const fe& a, int n) {
   fe_sqr(r, a);
@@ -221,6 +271,14 @@ VK_HD_NOINLINE void fe_inv(fe& r, const fe& a) {
   fe_sqr_n(t1, t1, 5); fe_mul(t1, t1, a);
   fe_sqr_n(t1, t1, 3); fe_mul(t1, t1, x2);
   fe_sqr_n(t1, t1, 2); fe_mul(r, t1, a);
+}
+
+// The 32-byte big-endian encoding as eight big-endian 32-bit words (what SHA-256 reads).
+VK_HD void fe_to_words(uint32_t w[8], const fe& a) {
+  for (int i = 0; i < 4; i++) {
+    w[2 * i] = (uint32_t)(a.v[3 - i] >> 32);
+    w[2 * i + 1] = (uint32_t)a.v[3 - i];
+  }
 }
 
 // Big-endian bytes <-> limbs.

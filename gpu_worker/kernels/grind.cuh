@@ -17,6 +17,7 @@ typedef struct {
   uint64_t base_scalar[4];  // (start + first point of this scan) mod n, little-endian limbs
   vk_affine split_q;        // Q in split-key mode
   vk_affine jump;           // group_size * G: from one group's centre to the next
+  vk_affine resume_jump;    // from an item's centre in the previous launch to this one's
   uint64_t n_points;        // points in this scan, counted from base_scalar
   uint64_t key_lo;          // key-index window [key_lo, key_hi), relative to base point * keys_per_point
   uint64_t key_hi;
@@ -28,6 +29,10 @@ typedef struct {
   int32_t min_score;
   int32_t max_candidates;
   uint32_t capacity;        // candidate buffer slots
+  uint32_t state_items;     // items whose first centre is kept in `centres` for the next launch
+  uint32_t resume_items;    // items that start from their kept centre instead of a scalar multiplication
+  int32_t resume_moves;     // 1: add resume_jump to the kept centre; 0: it is this launch's centre already
+  int32_t reserved;
 } vk_scan_params;
 
 typedef struct {
@@ -140,7 +145,9 @@ VK_HD int vk_range_rejects(const vk_pattern& pat, int threshold, const uint8_t* 
 
 // Body digits of one key's identifier from its payload; returns the body length, or 0 when
 // the range filter shows the key cannot reach `threshold`.
-VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int format, uint8_t* payload) {
+// `checksum`: the base58check checksum's first word when the caller computed it already.
+VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int format, uint8_t* payload,
+                      const uint32_t* checksum = 0) {
   uint8_t digits[56];
   if (format == VK_ETH) {
     hex_digits(body, payload, 20);
@@ -154,21 +161,199 @@ VK_HD int vk_key_body(uint8_t* body, const vk_pattern& pat, int threshold, int f
   }
   payload[21] = payload[22] = payload[23] = payload[24] = 0;
   if (vk_range_rejects(pat, threshold, payload, 25, 21)) return 0;
-  base58check_checksum(payload + 21, payload, 21);
+  if (checksum) {
+    for (int i = 0; i < 4; i++) payload[21 + i] = (uint8_t)(*checksum >> (24 - 8 * i));
+  } else {
+    base58check_checksum(payload + 21, payload, 21);
+  }
   int n = base58_digits(digits, payload, 25);
   for (int i = 1; i < n; i++) body[i - 1] = digits[i];  // past the version byte's '1' / 'T'
   return n - 1;
 }
 
+// The payload's 64-bit head: its 8 bytes after the format's constant leading bytes.
+VK_HD uint64_t vk_payload_head(const uint8_t* payload, int skip) {
+  uint64_t head = 0;
+  for (int i = 0; i < 8; i++) head = (head << 8) | payload[skip + i];
+  return head;
+}
+
+// 0 when the range filter's head intervals show a key cannot reach `threshold`.
+VK_HD int vk_head_may_reach(const vk_pattern& pat, int threshold, uint64_t head) {
+  const int level = threshold - pat.rest_len;
+  return pat.range_levels == 0 || level <= 0 || vk_head_possible(pat, level, head);
+}
+
 // Score one key from its payload and report it when it qualifies.
-VK_HD void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
-                            uint8_t* payload, vk_candidate* cands, vk_scan_out* out) {
+VK_HD_NOINLINE void vk_check_payload(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
+                            uint8_t* payload, vk_candidate* cands, vk_scan_out* out, const uint32_t* checksum = 0) {
   const int threshold = vk_threshold(best);
   if (threshold > pat.max_score) return;
+  if (prm.format != VK_ETH && !vk_head_may_reach(pat, threshold, vk_payload_head(payload, prm.format == VK_DID ? 2 : 1)))
+    return;
   uint8_t body[VK_MAX_BODY];
-  const int blen = vk_key_body(body, pat, threshold, prm.format, payload);
+  const int blen = vk_key_body(body, pat, threshold, prm.format, payload, checksum);
   if (blen == 0) return;
   vk_report(prm, best, key, vk_score(pat, body, blen), cands, out);
+}
+
+// SHA-256's one padded block of the compressed key prefix || x (33 bytes), from x's words.
+VK_HD void vk_pub33_block(uint32_t block[16], uint32_t prefix, const uint32_t xw[8]) {
+  block[0] = (prefix << 24) | (xw[0] >> 8);
+  for (int i = 1; i < 8; i++) block[i] = (xw[i - 1] << 24) | (xw[i] >> 8);
+  block[8] = (xw[7] << 24) | 0x00800000u;
+  for (int i = 9; i < 15; i++) block[i] = 0;
+  block[15] = 33 * 8;
+}
+
+// hash160 (RIPEMD-160 of SHA-256) of the compressed key prefix || x, word for word in registers.
+VK_HD void vk_hash160_pub33(uint32_t h[5], uint32_t prefix, const uint32_t xw[8]) {
+  uint32_t block[16], sha[8] = VK_SHA256_INIT;
+  vk_pub33_block(block, prefix, xw);
+  sha256_compress(sha, block);
+  uint32_t x[16];
+  ripemd160_block_of_sha256(x, sha);
+  const uint32_t init[5] = VK_RIPEMD160_INIT;
+  for (int i = 0; i < 5; i++) h[i] = init[i];
+  ripemd160_compress(h, x);
+}
+
+// One btc key from its hash160 words: the head filter first, bytes only for the few it passes.
+VK_HD void vk_check_hash160(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best, uint64_t key,
+                            const uint32_t h[5], vk_candidate* cands, vk_scan_out* out,
+                            const uint32_t* checksum = 0) {
+  if (key < prm.key_lo || key >= prm.key_hi) return;
+  const int threshold = vk_threshold(best);
+  if (threshold > pat.max_score) return;
+  if (!vk_head_may_reach(pat, threshold, ((uint64_t)vk_bswap32(h[0]) << 32) | vk_bswap32(h[1]))) return;
+  uint8_t payload[VK_PAYLOAD_MAX];
+  payload[0] = 0x00;
+  for (int i = 0; i < 20; i++) payload[1 + i] = (uint8_t)(h[i >> 2] >> (8 * (i & 3)));
+  vk_check_payload(pat, prm, best, key, payload, cands, out, checksum);
+}
+
+// First words of the base58check checksums of n btc payloads 0x00 || hash160, from the
+// hash160 words (both SHA-256 passes interleaved across the keys on the host).
+VK_HD void vk_btc_checksums(uint32_t* sums, const uint32_t (*h)[5], int n) {
+  uint32_t blocks[6][16], state[6][8];
+  for (int k = 0; k < n; k++) {
+    uint32_t hb[5];
+    for (int i = 0; i < 5; i++) hb[i] = vk_bswap32(h[k][i]);
+    blocks[k][0] = hb[0] >> 8;  // the version byte 0x00, then hash160
+    for (int i = 1; i < 5; i++) blocks[k][i] = (hb[i - 1] << 24) | (hb[i] >> 8);
+    blocks[k][5] = (hb[4] << 24) | 0x00800000u;
+    for (int i = 6; i < 15; i++) blocks[k][i] = 0;
+    blocks[k][15] = 21 * 8;
+  }
+  sha256_blocks(state, blocks, n);
+  for (int k = 0; k < n; k++) {
+    for (int i = 0; i < 8; i++) blocks[k][i] = state[k][i];
+    blocks[k][8] = 0x80000000u;
+    for (int i = 9; i < 15; i++) blocks[k][i] = 0;
+    blocks[k][15] = 256;
+  }
+  sha256_blocks(state, blocks, n);
+  for (int k = 0; k < n; k++) sums[k] = state[k][0];
+}
+
+#if VK_HOST_LANES
+// The btc body digits (base58 past the version byte's '1') of n keys from their hash160 and
+// checksum words, the long divisions of all keys interleaved (each one a chain of dependent
+// divisions: side by side they overlap). The digits vk_key_body gives; blen[k] their count.
+static inline void vk_btc_bodies(uint8_t (*body)[VK_MAX_BODY], int* blen, const uint32_t (*h)[5], const uint32_t* sums,
+                                 int n) {
+  uint32_t w[6][6];  // hash160 || checksum: 192 bits, big-endian words (the version byte is 0)
+  for (int k = 0; k < n; k++) {
+    for (int i = 0; i < 5; i++) w[k][i] = vk_bswap32(h[k][i]);
+    w[k][5] = sums[k];
+  }
+  uint8_t rev[6][35];  // digits, least significant first: 2^192 < 58^33, 7 passes of 5 digits
+  for (int pass = 0; pass < 7; pass++) {
+    uint32_t r[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = (29 * pass) / 32; i < 6; i++) {  // words above are zero by now (58^5 > 2^29)
+      for (int k = 0; k < n; k++) {
+        const uint64_t cur = ((uint64_t)r[k] << 32) | w[k][i];
+        w[k][i] = (uint32_t)(cur / VK_58_POW5);
+        r[k] = (uint32_t)(cur % VK_58_POW5);
+      }
+    }
+    for (int d = 0; d < 5; d++) {
+      for (int k = 0; k < n; k++) {
+        rev[k][5 * pass + d] = (uint8_t)(r[k] % 58);
+        r[k] /= 58;
+      }
+    }
+  }
+  for (int k = 0; k < n; k++) {
+    int digits = 35;
+    while (digits > 0 && rev[k][digits - 1] == 0) digits--;
+    int zero_bytes = 0;  // leading zero bytes after the version byte: one '1' each
+    while (zero_bytes < 24) {
+      const uint8_t byte = zero_bytes < 20 ? (uint8_t)(h[k][zero_bytes >> 2] >> (8 * (zero_bytes & 3)))
+                                           : (uint8_t)(sums[k] >> (24 - 8 * (zero_bytes - 20)));
+      if (byte != 0) break;
+      zero_bytes++;
+    }
+    for (int i = 0; i < zero_bytes; i++) body[k][i] = 0;
+    for (int i = 0; i < digits; i++) body[k][zero_bytes + i] = rev[k][digits - 1 - i];
+    blen[k] = zero_bytes + digits;
+  }
+}
+#endif
+
+// The btc keys of one point: key 2e + s has x = beta^e x and prefix 02/03 by y's parity.
+VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
+                              uint64_t first_key, const vk_affine& p, vk_candidate* cands, vk_scan_out* out) {
+  const uint32_t parity = (uint32_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
+  const int n_x = prm.split ? 1 : 3;
+  const int per_x = prm.split ? 1 : 2;
+#if VK_HOST_LANES
+  // Host: all six keys' hashes at once (interleaved SHA rounds, RIPEMD-160 in vector lanes).
+  uint32_t xw[3][8], blocks[6][16], sha[6][8], h160[6][5];
+  const fe beta = VK_BETA_INIT;
+  const fe beta2 = VK_BETA2_INIT;
+  fe vx;
+  fe_to_words(xw[0], p.x);
+  if (!prm.split) {
+    fe_mul(vx, p.x, beta);
+    fe_to_words(xw[1], vx);
+    fe_mul(vx, p.x, beta2);
+    fe_to_words(xw[2], vx);
+  }
+  const int n = n_x * per_x;
+  for (int k = 0; k < n; k++) vk_pub33_block(blocks[k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
+  sha256_blocks(sha, blocks, n);
+  ripemd160_of_sha256_many(h160, sha, n);
+  if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
+    // No head filter: every key needs its checksum, so all six at once.
+    uint32_t sums[6];
+    vk_btc_checksums(sums, h160, n);
+    uint8_t bodies[6][VK_MAX_BODY];
+    int blens[6];
+    vk_btc_bodies(bodies, blens, h160, sums, n);
+    for (int k = 0; k < n; k++) {
+      const uint64_t key = first_key + (uint64_t)k;
+      if (key < prm.key_lo || key >= prm.key_hi || vk_threshold(best) > pat.max_score) continue;
+      vk_report(prm, best, key, vk_score(pat, bodies[k], blens[k]), cands, out);
+    }
+    return;
+  }
+  for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
+#else
+  // GPU: one key at a time, everything in registers.
+  for (int e = 0; e < n_x; e++) {
+    fe vx = p.x;
+    if (e == 1) { const fe beta = VK_BETA_INIT; fe_mul(vx, p.x, beta); }
+    if (e == 2) { const fe beta2 = VK_BETA2_INIT; fe_mul(vx, p.x, beta2); }
+    uint32_t xw[8];
+    fe_to_words(xw, vx);
+    for (int s = 0; s < per_x; s++) {
+      uint32_t h[5];
+      vk_hash160_pub33(h, 2 + (parity ^ (uint32_t)s), xw);
+      vk_check_hash160(pat, prm, best, first_key + (uint64_t)(2 * e + s), h, cands, out);
+    }
+  }
+#endif
 }
 
 // The six keys of point number `point` (relative to base_scalar), keyspace.py's order:
@@ -178,6 +363,10 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
   const int per_point = prm.split ? 1 : 6;
   const uint64_t first_key = point * (uint64_t)per_point;
   if (point >= prm.n_points || first_key + per_point <= prm.key_lo || first_key >= prm.key_hi) return;
+  if (prm.format == VK_BTC) {
+    vk_check_point_btc(pat, prm, best, first_key, p, cands, out);
+    return;
+  }
   uint8_t xs[3][32];
   fe_to_bytes(xs[0], p.x);
   if (!prm.split) {
@@ -190,27 +379,13 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
     fe_to_bytes(xs[2], vx);
   }
   uint8_t payloads[6][VK_PAYLOAD_MAX];
-  if (prm.format == VK_BTC || prm.format == VK_DID) {
+  if (prm.format == VK_DID) {
     const uint8_t parity = (uint8_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
-    uint8_t pubs[6][33];
     for (int k = 0; k < per_point; k++) {
-      pubs[k][0] = (uint8_t)(2 + (parity ^ (k & 1)));
-      for (int i = 0; i < 32; i++) pubs[k][1 + i] = xs[k >> 1][i];
-    }
-    if (prm.format == VK_BTC) {
-      uint8_t sha[6][32], h160[6][20];
-      for (int k = 0; k < per_point; k++) sha256_short(sha[k], pubs[k], 33);
-      ripemd160_32_many(h160, sha, per_point);
-      for (int k = 0; k < per_point; k++) {
-        payloads[k][0] = 0x00;
-        for (int i = 0; i < 20; i++) payloads[k][1 + i] = h160[k][i];
-      }
-    } else {
-      for (int k = 0; k < per_point; k++) {
-        payloads[k][0] = 0xE7;  // multicodec secp256k1-pub, varint
-        payloads[k][1] = 0x01;
-        for (int i = 0; i < 33; i++) payloads[k][2 + i] = pubs[k][i];
-      }
+      payloads[k][0] = 0xE7;  // multicodec secp256k1-pub, varint
+      payloads[k][1] = 0x01;
+      payloads[k][2] = (uint8_t)(2 + (parity ^ (k & 1)));
+      for (int i = 0; i < 32; i++) payloads[k][3 + i] = xs[k >> 1][i];
     }
   } else {
     uint8_t ys[2][32], xy[6][64], digests[6][32];
@@ -241,8 +416,46 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
 // group_size around a centre P: P itself, P + iG (i < G/2) and P - iG (i <= G/2) all
 // from one batch inversion of (iG.x - P.x), plus the jump to the next centre.
 // table[i - 1] = i*G for i = 1..group_size/2.
+// An item's first centre: from the centre it kept in the previous launch (one affine addition)
+// when the host says it may, else by a scalar multiplication. 0 on a degenerate point.
+VK_HD_NOINLINE int vk_first_centre(vk_affine& centre, const vk_scan_params& prm, uint64_t item, const uint64_t scalar[4],
+                          vk_affine* centres) {
+  if (item < prm.resume_items) {
+    const vk_affine kept = centres[item];
+    if (!prm.resume_moves) {
+      centre = kept;
+      return 1;
+    }
+    fe dx, inv;
+    fe_sub(dx, prm.resume_jump.x, kept.x);
+    if (fe_is_zero(dx)) return 0;  // kept = +-jump
+    fe_inv(inv, dx);
+    affine_add_with_inverse(centre, kept, prm.resume_jump.x, prm.resume_jump.y, inv);
+  } else if (!scalar_mult_base(centre, scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
+    return 0;
+  }
+  if (item < prm.state_items) centres[item] = centre;
+  return 1;
+}
+
+// The walk's centre (in the thread's frame: its address goes to vk_check_point), read back
+// at each step rather than held in 16 registers across the calls to vk_check_point, whose
+// call tree takes them: held, they were spilled and refilled around every call.
+VK_HD void vk_read_frame(vk_affine& r, const vk_affine& slot) {
+#if VK_ON_GPU
+  const volatile uint64_t* x = slot.x.v;
+  const volatile uint64_t* y = slot.y.v;
+  for (int i = 0; i < 4; i++) {
+    r.x.v[i] = x[i];
+    r.y.v[i] = y[i];
+  }
+#else
+  r = slot;
+#endif
+}
+
 VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const vk_affine* table, uint64_t item,
-                       vk_candidate* cands, vk_scan_out* out) {
+                       vk_candidate* cands, vk_scan_out* out, vk_affine* centres) {
   const uint64_t first_point = item * prm.points_per_item;
   if (item >= prm.n_items || first_point >= prm.n_points) return;
   const int group = prm.group_size;
@@ -251,7 +464,7 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   uint64_t centre_scalar[4];
   scalar_add_u64_mod_n(centre_scalar, prm.base_scalar, first_point + (uint64_t)half);
   vk_affine centre;
-  if (!scalar_mult_base(centre, centre_scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
+  if (!vk_first_centre(centre, prm, item, centre_scalar, centres)) {
     vk_atomic_or(&out->error, VK_ERROR_DEGENERATE);
     return;
   }
@@ -261,10 +474,14 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   best.want = prm.max_candidates <= VK_LOCAL_TOP ? prm.max_candidates : 0;
   best.floor = prm.min_score;
 
-  fe prefix[VK_MAX_GROUP / 2 + 1];  // running products for the batch inversion
+  // Running products for the batch inversion; the last two slots park the next centre
+  // (computed first, used last: in memory rather than in registers for the whole walk).
+  fe prefix[VK_MAX_GROUP / 2 + 3];
   const uint64_t groups = prm.points_per_item / (uint64_t)group;
+  // Recomputed rather than kept across vk_first_centre's call tree (sm_80 spilled it).
+  const uint64_t walk_first = item * prm.points_per_item;
   for (uint64_t g = 0; g < groups; g++) {
-    const uint64_t group_first = first_point + g * (uint64_t)group;
+    const uint64_t group_first = walk_first + g * (uint64_t)group;
     if (group_first >= prm.n_points) break;
     const uint64_t centre_point = group_first + (uint64_t)half;
     const int last_group = g + 1 == groups || group_first + (uint64_t)group >= prm.n_points;
@@ -285,7 +502,6 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
     fe inverse_i;
     // Walk back: inverse of dx_i = inv * prefix[i - 1]; then inv *= dx_i.
     vk_check_point(pat, prm, best, centre_point, centre, cands, out);
-    vk_affine next_centre;
     for (int i = n_inv - 1; i >= 0; i--) {
       const fe& qx = i < half ? table[i].x : prm.jump.x;
       const fe& qy = i < half ? table[i].y : prm.jump.y;
@@ -293,20 +509,28 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
       if (i > 0) fe_mul(inverse_i, inv, prefix[i - 1]); else inverse_i = inv;
       fe_mul(inv, inv, dx);
       if (i == half) {
+        vk_affine next_centre;
         affine_add_with_inverse(next_centre, centre, qx, qy, inverse_i);
+        prefix[half + 1] = next_centre.x;
+        prefix[half + 2] = next_centre.y;
         continue;
       }
-      vk_affine q;
+      // Both points of this step before either is checked: across the calls only inv and
+      // the loop's counters stay live (vk_check_point's call tree takes the other registers).
+      vk_affine q[2];  // P - step*G, P + step*G
       const int step = i + 1;
-      if (step < half) {  // P + step*G
-        affine_add_with_inverse(q, centre, qx, qy, inverse_i);
-        vk_check_point(pat, prm, best, centre_point + (uint64_t)step, q, cands, out);
-      }
+      vk_affine p;
+      vk_read_frame(p, centre);
       fe neg_qy;  // P - step*G: same x, so the same inverse
       fe_neg(neg_qy, qy);
-      affine_add_with_inverse(q, centre, qx, neg_qy, inverse_i);
-      vk_check_point(pat, prm, best, centre_point - (uint64_t)step, q, cands, out);
+      affine_add_with_inverse(q[0], p, qx, neg_qy, inverse_i);
+      if (step < half) affine_add_with_inverse(q[1], p, qx, qy, inverse_i);
+      if (step < half) vk_check_point(pat, prm, best, centre_point + (uint64_t)step, q[1], cands, out);
+      vk_check_point(pat, prm, best, centre_point - (uint64_t)step, q[0], cands, out);
     }
-    if (!last_group) centre = next_centre;
+    if (!last_group) {
+      centre.x = prefix[half + 1];
+      centre.y = prefix[half + 2];
+    }
   }
 }

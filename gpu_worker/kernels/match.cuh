@@ -18,6 +18,13 @@ typedef struct {
   uint32_t range_lo[VK_RANGE_LEVELS][VK_MAX_RANGES][VK_RANGE_WORDS];
   uint32_t range_hi[VK_RANGE_LEVELS][VK_MAX_RANGES][VK_RANGE_WORDS];
   uint32_t pass_below[VK_RANGE_WORDS];
+  // The same intervals on the payload's 64-bit head (its 8 bytes after the format's
+  // constant leading bytes), closed [lo, hi]: wider than the exact ones, so a head outside
+  // all of them rejects a key from registers before any byte of it is laid out.
+  uint64_t head_lo[VK_RANGE_LEVELS][VK_MAX_RANGES];
+  uint64_t head_hi[VK_RANGE_LEVELS][VK_MAX_RANGES];
+  uint64_t head_pass_upto;  // head <= this: the number may be below pass_below (no conclusion)
+  int32_t head_has_pass;
   int32_t range_count[VK_RANGE_LEVELS];
   int32_t range_levels;  // 0: no range filter
   int32_t rest_len;      // characters of the terms after the first (bound on their score)
@@ -98,4 +105,24 @@ VK_HD int vk_prefix_possible(const vk_pattern& pat, int level, const uint32_t* l
       return 1;
   }
   return 0;
+}
+
+// The conservative twin of vk_prefix_possible on a payload's 64-bit head: 0 only when no
+// payload with this head can start its body with `level` characters of the first term.
+// One binary search over the sorted intervals, however many case variants they stand for.
+VK_HD int vk_head_possible(const vk_pattern& pat, int level, uint64_t head) {
+  if (pat.head_has_pass && head <= pat.head_pass_upto) return 1;
+  if (level > pat.range_levels) level = pat.range_levels;
+  const uint64_t* lo = pat.head_lo[level - 1];
+  int first = 0, n = pat.range_count[level - 1];
+  while (n > 0) {  // first = how many intervals start at or below head
+    const int half = n >> 1;
+    if (lo[first + half] <= head) {
+      first += half + 1;
+      n -= half + 1;
+    } else {
+      n = half;
+    }
+  }
+  return first > 0 && head <= pat.head_hi[level - 1][first - 1];
 }

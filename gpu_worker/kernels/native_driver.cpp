@@ -7,14 +7,15 @@
 
 extern "C" {
 
-int vk_abi_version(void) { return 1; }
+int vk_abi_version(void) { return 2; }
 
 int vk_native_scan(const vk_pattern* pattern, const vk_scan_params* params, const vk_affine* table,
-                   vk_candidate* cands, vk_scan_out* out, int threads) {
+                   vk_candidate* cands, vk_scan_out* out, int threads, vk_affine* centres) {
+  if ((params->state_items || params->resume_items) && !centres) return -1;
   if (params->group_size <= 0 || params->group_size > VK_MAX_GROUP || params->group_size % 2) return -1;
   const int64_t items = (int64_t)params->n_items;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int64_t item = 0; item < items; item++) vk_run_item(*pattern, *params, table, (uint64_t)item, cands, out);
+  for (int64_t item = 0; item < items; item++) vk_run_item(*pattern, *params, table, (uint64_t)item, cands, out, centres);
   return 0;
 }
 
@@ -106,6 +107,30 @@ int vk_test_prefix_possible(const vk_pattern* pattern, int level, const uint8_t*
   uint32_t words[VK_RANGE_WORDS];
   vk_payload_words(words, payload, len);
   return vk_prefix_possible(*pattern, level, words, words);
+}
+
+// 1 when the 64-bit head filter lets `payload` of the format through at `level`.
+int vk_test_head_possible(const vk_pattern* pattern, int level, const uint8_t* payload, int format) {
+  return vk_head_possible(*pattern, level, vk_payload_head(payload, format == VK_DID ? 2 : 1));
+}
+
+// The batched btc bodies (host lanes) of n <= 6 payloads 0x00 || hash160 || checksum (25 bytes
+// each, back to back): body digits into out (VK_MAX_BODY per key), lengths into lens.
+int vk_test_btc_bodies(uint8_t* out, int* lens, const uint8_t* payloads, int n) {
+#if VK_HOST_LANES
+  uint32_t h[6][5], sums[6];
+  for (int k = 0; k < n; k++) {
+    const uint8_t* p = payloads + 25 * k;
+    for (int i = 0; i < 5; i++)
+      h[k][i] = (uint32_t)p[1 + 4 * i] | ((uint32_t)p[2 + 4 * i] << 8) | ((uint32_t)p[3 + 4 * i] << 16) |
+                ((uint32_t)p[4 + 4 * i] << 24);
+    sums[k] = ((uint32_t)p[21] << 24) | ((uint32_t)p[22] << 16) | ((uint32_t)p[23] << 8) | p[24];
+  }
+  vk_btc_bodies((uint8_t(*)[VK_MAX_BODY])out, lens, (const uint32_t(*)[5])h, sums, n);
+  return 1;
+#else
+  return 0;
+#endif
 }
 
 int vk_sizeof_pattern(void) { return (int)sizeof(vk_pattern); }

@@ -89,3 +89,38 @@ VK_HD_NOINLINE void ripemd160_32_many(uint8_t (*digests)[20], const uint8_t (*ms
   for (int lane = 0; lane < n; lane++) ripemd160_short(digests[lane], msgs[lane], 32);
 #endif
 }
+
+#define VK_RIPEMD160_INIT {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0}
+
+// The RIPEMD-160 message block of a SHA-256 digest given as its state words.
+VK_HD void ripemd160_block_of_sha256(uint32_t x[16], const uint32_t sha[8]) {
+  for (int i = 0; i < 8; i++) x[i] = vk_bswap32(sha[i]);
+  x[8] = 0x80u;
+  for (int i = 9; i < 16; i++) x[i] = 0;
+  x[14] = 256u;
+}
+
+// hash160 words of n <= 8 SHA-256 states: h[k][i] little-endian (digest byte b is
+// h[k][b / 4] >> 8 (b % 4)). On the host side by side in vector lanes.
+VK_HD void ripemd160_of_sha256_many(uint32_t (*h)[5], const uint32_t (*sha)[8], int n) {
+  const uint32_t init[5] = VK_RIPEMD160_INIT;
+#if VK_HOST_LANES
+  vk_u32x8 x[16], hv[5];
+  for (int i = 0; i < 16; i++) x[i] = vk_u32x8{};
+  for (int lane = 0; lane < n; lane++)
+    for (int i = 0; i < 8; i++) x[i][lane] = vk_bswap32(sha[lane][i]);
+  x[8] = x[8] + 0x80u;
+  x[14] = x[14] + 256u;
+  for (int i = 0; i < 5; i++) hv[i] = vk_u32x8{} + init[i];
+  ripemd160_compress(hv, x);
+  for (int lane = 0; lane < n; lane++)
+    for (int i = 0; i < 5; i++) h[lane][i] = hv[i][lane];
+#else
+  for (int lane = 0; lane < n; lane++) {
+    uint32_t x[16];
+    ripemd160_block_of_sha256(x, sha[lane]);
+    for (int i = 0; i < 5; i++) h[lane][i] = init[i];
+    ripemd160_compress(h[lane], x);
+  }
+#endif
+}

@@ -49,42 +49,79 @@ VK_HD void sha256_compress_portable(uint32_t state[8], const uint32_t block[16])
 #include <immintrin.h>
 #define VK_SHA_NI 1
 
-static inline void sha256_compress(uint32_t state[8], const uint32_t block[16]) {
+// N independent messages, their rounds interleaved: one SHA-256 round instruction waits
+// for the previous one of its own message only, so N messages fill the pipeline.
+template <int N>
+static inline void sha256_compress_lanes(uint32_t (*state)[8], const uint32_t (*block)[16]) {
   static const uint32_t k[64] __attribute__((aligned(16))) = VK_SHA256_K;
-  __m128i tmp = _mm_loadu_si128((const __m128i*)&state[0]);
-  __m128i state1 = _mm_loadu_si128((const __m128i*)&state[4]);
-  tmp = _mm_shuffle_epi32(tmp, 0xB1);                  // CDAB
-  state1 = _mm_shuffle_epi32(state1, 0x1B);            // EFGH
-  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);    // ABEF
-  state1 = _mm_blend_epi16(state1, tmp, 0xF0);         // CDGH
-  const __m128i abef = state0, cdgh = state1;
-  __m128i m[4];
-  for (int i = 0; i < 4; i++) m[i] = _mm_loadu_si128((const __m128i*)(block + 4 * i));
+  __m128i state0[N], state1[N], abef[N], cdgh[N], m[N][4];
+  VK_UNROLL
+  for (int l = 0; l < N; l++) {
+    __m128i tmp = _mm_loadu_si128((const __m128i*)&state[l][0]);
+    __m128i s1 = _mm_loadu_si128((const __m128i*)&state[l][4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);                 // CDAB
+    s1 = _mm_shuffle_epi32(s1, 0x1B);                   // EFGH
+    state0[l] = _mm_alignr_epi8(tmp, s1, 8);            // ABEF
+    state1[l] = _mm_blend_epi16(s1, tmp, 0xF0);         // CDGH
+    abef[l] = state0[l];
+    cdgh[l] = state1[l];
+    VK_UNROLL
+    for (int i = 0; i < 4; i++) m[l][i] = _mm_loadu_si128((const __m128i*)(block[l] + 4 * i));
+  }
   VK_UNROLL
   for (int q = 0; q < 16; q++) {  // four rounds per step, message schedule interleaved
-    __m128i msg = _mm_add_epi32(m[q & 3], _mm_load_si128((const __m128i*)(k + 4 * q)));
-    state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
-    if (q >= 3 && q <= 14) {
-      __m128i next = _mm_add_epi32(m[(q + 1) & 3], _mm_alignr_epi8(m[q & 3], m[(q + 3) & 3], 4));
-      m[(q + 1) & 3] = _mm_sha256msg2_epu32(next, m[q & 3]);
+    const __m128i kq = _mm_load_si128((const __m128i*)(k + 4 * q));
+    VK_UNROLL
+    for (int l = 0; l < N; l++) {
+      __m128i msg = _mm_add_epi32(m[l][q & 3], kq);
+      state1[l] = _mm_sha256rnds2_epu32(state1[l], state0[l], msg);
+      if (q >= 3 && q <= 14) {
+        __m128i next = _mm_add_epi32(m[l][(q + 1) & 3], _mm_alignr_epi8(m[l][q & 3], m[l][(q + 3) & 3], 4));
+        m[l][(q + 1) & 3] = _mm_sha256msg2_epu32(next, m[l][q & 3]);
+      }
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      state0[l] = _mm_sha256rnds2_epu32(state0[l], state1[l], msg);
+      if (q >= 1 && q <= 12) m[l][(q + 3) & 3] = _mm_sha256msg1_epu32(m[l][(q + 3) & 3], m[l][q & 3]);
     }
-    msg = _mm_shuffle_epi32(msg, 0x0E);
-    state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
-    if (q >= 1 && q <= 12) m[(q + 3) & 3] = _mm_sha256msg1_epu32(m[(q + 3) & 3], m[q & 3]);
   }
-  state0 = _mm_add_epi32(state0, abef);
-  state1 = _mm_add_epi32(state1, cdgh);
-  tmp = _mm_shuffle_epi32(state0, 0x1B);               // FEBA
-  state1 = _mm_shuffle_epi32(state1, 0xB1);            // DCHG
-  state0 = _mm_blend_epi16(tmp, state1, 0xF0);         // DCBA
-  state1 = _mm_alignr_epi8(state1, tmp, 8);            // HGFE
-  _mm_storeu_si128((__m128i*)&state[0], state0);
-  _mm_storeu_si128((__m128i*)&state[4], state1);
+  VK_UNROLL
+  for (int l = 0; l < N; l++) {
+    __m128i s0 = _mm_add_epi32(state0[l], abef[l]);
+    __m128i s1 = _mm_add_epi32(state1[l], cdgh[l]);
+    __m128i tmp = _mm_shuffle_epi32(s0, 0x1B);          // FEBA
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                   // DCHG
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);                // DCBA
+    s1 = _mm_alignr_epi8(s1, tmp, 8);                   // HGFE
+    _mm_storeu_si128((__m128i*)&state[l][0], s0);
+    _mm_storeu_si128((__m128i*)&state[l][4], s1);
+  }
+}
+
+static inline void sha256_compress(uint32_t state[8], const uint32_t block[16]) {
+  sha256_compress_lanes<1>((uint32_t(*)[8])state, (const uint32_t(*)[16])block);
 }
 #else
 #define VK_SHA_NI 0
 VK_HD void sha256_compress(uint32_t state[8], const uint32_t block[16]) { sha256_compress_portable(state, block); }
 #endif
+
+#define VK_SHA256_INIT {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
+
+// n <= 6 one-block messages (already padded words) from the initial state; the host
+// interleaves them where it has the SHA extensions, the GPU hashes one after another.
+VK_HD void sha256_blocks(uint32_t (*state)[8], const uint32_t (*block)[16], int n) {
+  const uint32_t init[8] = VK_SHA256_INIT;
+  for (int l = 0; l < n; l++)
+    for (int i = 0; i < 8; i++) state[l][i] = init[i];
+#if VK_SHA_NI
+  if (n == 6) {
+    sha256_compress_lanes<3>(state, block);
+    sha256_compress_lanes<3>(state + 3, block + 3);
+    return;
+  }
+#endif
+  for (int l = 0; l < n; l++) sha256_compress(state[l], block[l]);
+}
 
 // digest = SHA-256(msg[0..len)), len <= 55; digest as 32 big-endian bytes.
 VK_HD void sha256_short_with(uint8_t digest[32], const uint8_t* msg, int len, int portable) {

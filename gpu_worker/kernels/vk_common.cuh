@@ -54,6 +54,11 @@ typedef uint64_t vk_u64x8 __attribute__((vector_size(64)));
 #define VK_HOST_LANES 0
 #endif
 
+// Byte order swap of a 32-bit word (one BSWAP on x86, one PRMT on the GPU).
+VK_HD uint32_t vk_bswap32(uint32_t x) {
+  return (x >> 24) | ((x >> 8) & 0xFF00u) | ((x << 8) & 0xFF0000u) | (x << 24);
+}
+
 // Sizes the Python plan compiler (gpu_worker/kernel_plan.py) mirrors exactly.
 #define VK_MAX_TERMS 16
 #define VK_MAX_PATTERN_CHARS 64

@@ -26,6 +26,7 @@ def discord_settings(tmp_path: Path, **overrides: object) -> Settings:
 def quiet_config(**overrides: object) -> DiscordConfig:
     """No cooldowns (tests act fast on purpose) and a short wait for guilds before on_ready."""
     values: dict[str, object] = {"pull_cooldown_s": 0.0, "order_cooldown_s": 0.0, "command_cooldown_s": 0.0,
+                                 "odds_cooldown_s": 0.0, "autocomplete_cooldown_s": 0.0,
                                  "guild_ready_timeout_s": 0.05}
     values.update(overrides)
     return DiscordConfig(**values)  # type: ignore[arg-type]

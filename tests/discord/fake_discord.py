@@ -16,6 +16,19 @@ follow-up after a deferred response replaces the "thinking" message and
 keeps its ephemeral flag, a DM to a user whose DMs are closed is a 403 with
 code 50007, and messages must respect Discord's size limits (50035).
 
+Platform behaviours a busy community meets, each off until a test asks:
+- the clock is the fake's own (``fake.advance(seconds)``), so a test can let
+  15 minutes pass at once: an interaction token then expires (401, 50027) for
+  every webhook route (follow-ups, edits and deletes of the original);
+- per-route rate-limit buckets (``fake.limit_route(...)``): Discord's
+  X-RateLimit headers on every answer and a 429 with ``retry_after`` (and the
+  ``Via`` header discord.py looks for) once a bucket is spent;
+- the bot's permissions in the guild channel (``fake.bot_permissions``):
+  posting needs View Channel and Send Messages, a file needs Attach Files
+  (else 403, 50013 Missing Permissions), embeds without Embed Links are
+  dropped as Discord does; interaction payloads carry them as
+  ``app_permissions``. Interaction responses need no channel permission.
+
 Every request is recorded for the tests to assert on.
 """
 
@@ -24,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +48,13 @@ from aiohttp import WSMsgType, web
 EPHEMERAL = 64
 LOADING = 128
 ACK_DEADLINE_S = 3.0
+TOKEN_TTL_S = 15 * 60.0
+
+# Permission bits (https://discord.com/developers/docs/topics/permissions)
+VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 14, 1 << 15
+ALL_PERMISSIONS = 2248473465835073
+MANAGE_GUILD = 1 << 5
+CHANNEL = object()   # as a slash option's value: the guild's text channel (a channel option)
 
 # Interaction callback types
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 1, 4, 5, 6, 7, 8
@@ -58,6 +79,7 @@ class RecordedRequest:
     body: Any             # parsed JSON (or the payload_json of a multipart form), None when empty
     status: int = 0
     at: float = field(default_factory=time.monotonic)
+    files: list[tuple[str, int]] = field(default_factory=list)  # (filename, size) of uploaded attachments
 
     def text(self) -> str:
         return json.dumps(self.body, sort_keys=True) if self.body is not None else ""
@@ -69,6 +91,7 @@ class FakeUser:
     username: str
     global_name: str | None = None
     bot: bool = False
+    permissions: int = ALL_PERMISSIONS   # the member's permissions in the guild channel
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": str(self.id), "username": self.username, "discriminator": "0",
@@ -86,12 +109,58 @@ class FakeInteraction:
     user: FakeUser
     channel_id: int
     guild_id: int | None
-    created: float = field(default_factory=time.monotonic)
+    created: float                       # on the fake's clock
     acked_with: int | None = None
     ack_delay_s: float | None = None
     original_id: int | None = None      # message created by the callback (or the component's message for 6/7)
     original_ephemeral: bool = False
     autocomplete_choices: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class RouteLimit:
+    """Discord's per-route bucket: `limit` requests per `window_s`, per major parameter."""
+
+    method: str
+    pattern: re.Pattern[str]
+    limit: int
+    window_s: float
+    used: dict[str, list[float]] = field(default_factory=dict)   # major parameter -> request times
+
+    def _recent(self, major: str, now: float) -> list[float]:
+        times = [t for t in self.used.get(major, []) if now - t < self.window_s]
+        self.used[major] = times
+        return times
+
+    def spent(self, major: str, now: float) -> bool:
+        return len(self._recent(major, now)) >= self.limit
+
+    def reset_after(self, major: str, now: float) -> float:
+        times = self._recent(major, now)
+        return max(0.0, times[0] + self.window_s - now) if len(times) >= self.limit else 0.0
+
+    def take(self, major: str, now: float, response: web.StreamResponse) -> None:
+        self._recent(major, now).append(now)
+        self._headers(major, now, response)
+
+    def too_many(self, major: str, now: float) -> web.Response:
+        retry_after = round(max(self.reset_after(major, now), 0.001), 3)
+        response = _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
+                         status=429)
+        response.headers["Retry-After"] = str(retry_after)
+        response.headers["X-RateLimit-Scope"] = "user"
+        response.headers["Via"] = "1.1 google"  # discord.py reads a 429 without it as a Cloudflare ban
+        self._headers(major, now, response)
+        return response
+
+    def _headers(self, major: str, now: float, response: web.StreamResponse) -> None:
+        remaining = max(0, self.limit - len(self._recent(major, now)))
+        reset_after = self.reset_after(major, now) if remaining == 0 else self.window_s
+        response.headers["X-RateLimit-Limit"] = str(self.limit)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset-After"] = f"{reset_after:.3f}"
+        response.headers["X-RateLimit-Reset"] = f"{time.time() + reset_after:.3f}"
+        response.headers["X-RateLimit-Bucket"] = f"fake-{self.method}-{self.pattern.pattern}"
 
 
 class FakeDiscord:
@@ -119,6 +188,12 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
         self.port = 0
+        self.clock_offset = 0.0
+        self.bot_permissions = ALL_PERMISSIONS            # the bot's permissions in the guild channel
+        self.route_limits: list[RouteLimit] = []
+        self.rate_limited: list[RecordedRequest] = []     # every request answered 429
+        self._files: list[tuple[str, int]] = []           # the files of the request being handled
+        self.uploads: list[tuple[str, bytes]] = []         # every file uploaded, in order
 
     # --- lifecycle ------------------------------------------------------
 
@@ -154,8 +229,8 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    def add_user(self, username: str, *, dms_closed: bool = False) -> FakeUser:
-        user = FakeUser(self._next_id(), username, username.title())
+    def add_user(self, username: str, *, dms_closed: bool = False, permissions: int = ALL_PERMISSIONS) -> FakeUser:
+        user = FakeUser(self._next_id(), username, username.title(), permissions=permissions)
         self.users[user.id] = user
         if dms_closed:
             self.closed_dms.add(user.id)
@@ -163,6 +238,26 @@ class FakeDiscord:
 
     def _next_id(self) -> int:
         return next(self._ids)
+
+    # --- platform behaviours a test turns on ---------------------------------
+
+    def now(self) -> float:
+        """The fake's clock: real monotonic time plus whatever a test let pass with advance()."""
+        return time.monotonic() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass at once (interaction deadlines and token expiry read this clock)."""
+        self.clock_offset += seconds
+
+    def limit_route(self, method: str, pattern: str, *, limit: int, window_s: float) -> RouteLimit:
+        """A rate-limit bucket: `limit` requests per `window_s` for each distinct match of `pattern`.
+
+        `pattern` is a regular expression over the path (without /api/v10); its first group, if any, is the
+        bucket's major parameter (a channel id, a webhook token), so each channel gets its own bucket.
+        """
+        route = RouteLimit(method, re.compile(pattern), limit, window_s)
+        self.route_limits.append(route)
+        return route
 
     # --- gateway --------------------------------------------------------
 
@@ -245,15 +340,34 @@ class FakeDiscord:
 
     def _member(self, user: FakeUser) -> dict[str, Any]:
         return {"user": user.payload(), "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                "flags": 0, "permissions": "2248473465835073"}
+                "flags": 0, "permissions": str(user.permissions)}
 
     # --- sending events as users ---------------------------------------------
 
     async def slash(self, user: FakeUser, name: str, options: dict[str, Any] | None = None, *,
                     in_dm: bool = False) -> FakeInteraction:
-        """A user runs /name with options (a chat-input command interaction)."""
-        data = {"id": str(self._next_id()), "name": name, "type": 1,
-                "options": [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]}
+        """A user runs /name with options (a chat-input command interaction).
+
+        An option's value may be a FakeUser (a user option) or CHANNEL (the guild channel, a channel option):
+        both are sent as ids with their `resolved` data, as Discord does.
+        """
+        data: dict[str, Any] = {"id": str(self._next_id()), "name": name, "type": 1, "options": []}
+        resolved: dict[str, dict[str, Any]] = {}
+        for key, value in (options or {}).items():
+            if isinstance(value, FakeUser):
+                data["options"].append({"name": key, "type": 6, "value": str(value.id)})
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                member = {k: v for k, v in self._member(value).items() if k != "user"}
+                resolved.setdefault("members", {})[str(value.id)] = member
+            elif value is CHANNEL:
+                data["options"].append({"name": key, "type": 7, "value": str(self.channel_id)})
+                resolved.setdefault("channels", {})[str(self.channel_id)] = {
+                    "id": str(self.channel_id), "type": 0, "name": "pulls", "guild_id": str(self.guild_id),
+                    "permissions": str(ALL_PERMISSIONS), "parent_id": None, "position": 0, "nsfw": False}
+            else:
+                data["options"].append({"name": key, "type": _option_type(value), "value": value})
+        if resolved:
+            data["resolved"] = resolved
         return await self._interact(user, 2, data, in_dm=in_dm)
 
     async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:
@@ -287,12 +401,13 @@ class FakeDiscord:
                         message: dict[str, Any] | None = None) -> FakeInteraction:
         interaction = FakeInteraction(id=self._next_id(), token=f"tok-{self._next_id()}", type=kind, user=user,
                                       channel_id=self.dm_channel_for(user.id) if in_dm else self.channel_id,
-                                      guild_id=None if in_dm else self.guild_id)
+                                      guild_id=None if in_dm else self.guild_id, created=self.now())
         self.interactions[interaction.id] = interaction
         payload: dict[str, Any] = {
             "id": str(interaction.id), "application_id": str(self.app_id), "type": kind, "data": data,
             "token": interaction.token, "version": 1, "locale": "en-US", "entitlements": [],
-            "app_permissions": "2248473465835073", "attachment_size_limit": 8388608,
+            "app_permissions": str(self.bot_permissions if not in_dm else ALL_PERMISSIONS),
+            "attachment_size_limit": 8388608,
             "channel_id": str(interaction.channel_id),
         }
         if in_dm:
@@ -357,17 +472,35 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["path"]
-        body = await _read_body(request)
-        record = RecordedRequest(request.method, path, dict(request.query), body)
+        body, uploads = await _read_body(request)
+        files = [(name, len(data)) for name, data in uploads]
+        self.uploads.extend(uploads)
+        record = RecordedRequest(request.method, path, dict(request.query), body, files=files)
         self.requests.append(record)
+        bucket = self._bucket(request.method, path)
         try:
-            response = await self._route(request.method, path, dict(request.query), body)
+            if bucket is not None and bucket[0].spent(bucket[1], self.now()):
+                response = bucket[0].too_many(bucket[1], self.now())
+                self.rate_limited.append(record)
+            else:
+                self._files = files
+                response = await self._route(request.method, path, dict(request.query), body)
         except DiscordError as err:
             response = err.response()
+        finally:
+            self._files = []
+        if bucket is not None and response.status != 429:
+            bucket[0].take(bucket[1], self.now(), response)
         record.status = response.status
         async with self._changed:
             self._changed.notify_all()
         return response
+
+    def _bucket(self, method: str, path: str) -> tuple[RouteLimit, str] | None:
+        for route in self.route_limits:
+            if route.method == method and (match := route.pattern.fullmatch(path)) is not None:
+                return route, (match.group(1) if match.groups() else "")
+        return None
 
     async def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> web.Response:
         parts = path.strip("/").split("/")
@@ -411,12 +544,22 @@ class FakeDiscord:
             case ("POST", ["channels", channel_id, "messages"]):
                 return _json(self._channel_post(int(channel_id), body))
             case ("PATCH", ["channels", channel_id, "messages", message_id]):
+                self._require(int(channel_id), VIEW_CHANNEL)
                 message = self._message(int(message_id))
                 if message["channel_id"] != channel_id:
                     raise DiscordError(404, 10008, "Unknown Message")
                 if message["author"]["id"] != str(self.bot_user.id) or message["flags"] & EPHEMERAL:
                     raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-                return _json(self._edit(int(message_id), body))
+                return _json(self._edit(int(message_id), self._without_unpermitted_embeds(int(channel_id), body)))
+            case ("DELETE", ["channels", channel_id, "messages", message_id]):
+                self._require(int(channel_id), VIEW_CHANNEL)
+                message = self._message(int(message_id))
+                if message["channel_id"] != channel_id or message["flags"] & EPHEMERAL:
+                    raise DiscordError(404, 10008, "Unknown Message")
+                if message["author"]["id"] != str(self.bot_user.id):
+                    raise DiscordError(403, 50013, "Missing Permissions")
+                message["deleted"] = True
+                return web.Response(status=204)
         raise DiscordError(404, 0, f"404: Not Found ({method} {path})")
 
     def _application(self) -> dict[str, Any]:
@@ -430,9 +573,9 @@ class FakeDiscord:
         synced = []
         for command in body:
             _check_command(command)
-            synced.append(command | {"id": str(self._next_id()), "application_id": str(self.app_id),
-                                     "version": str(self._next_id()), "default_member_permissions": None,
-                                     "type": command.get("type", 1)})
+            synced.append({"default_member_permissions": None} | command
+                          | {"id": str(self._next_id()), "application_id": str(self.app_id),
+                             "version": str(self._next_id()), "type": command.get("type", 1)})
         self.commands[scope] = synced
         return synced
 
@@ -441,6 +584,8 @@ class FakeDiscord:
     def _by_token(self, token: str) -> FakeInteraction:
         for interaction in self.interactions.values():
             if interaction.token == token:
+                if self.now() - interaction.created > TOKEN_TTL_S:
+                    raise DiscordError(401, 50027, "Invalid Webhook Token")
                 if interaction.acked_with is None:
                     raise DiscordError(404, 10015, "Unknown Webhook")
                 return interaction
@@ -456,7 +601,7 @@ class FakeDiscord:
         interaction = self.interactions.get(interaction_id)
         if interaction is None or interaction.token != token:
             raise DiscordError(404, 10062, "Unknown interaction")
-        delay = time.monotonic() - interaction.created
+        delay = self.now() - interaction.created
         if interaction.acked_with is not None:
             raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
         if delay > ACK_DEADLINE_S:
@@ -518,7 +663,8 @@ class FakeDiscord:
             "content": body.get("content") or "", "embeds": body.get("embeds") or [],
             "components": body.get("components") or [], "flags": flags, "timestamp": _now(),
             "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [],
-            "mention_roles": [], "attachments": [], "pinned": False, "type": 20 if interaction else 0,
+            "mention_roles": [], "attachments": self._attachments(body), "pinned": False,
+            "type": 20 if interaction else 0,
         }
         if interaction is not None:
             message["interaction_id"] = interaction.id
@@ -531,6 +677,11 @@ class FakeDiscord:
         self.messages[message_id] = message
         return self._public(message)
 
+    def _attachments(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"id": str(self._next_id()), "filename": name, "size": size,
+                 "url": f"https://cdn.fake/{name}", "proxy_url": f"https://cdn.fake/{name}"}
+                for name, size in self._files] if self._files else []
+
     def _message(self, message_id: int) -> dict[str, Any]:
         message = self.messages.get(message_id)
         if message is None or message.get("deleted"):
@@ -542,6 +693,8 @@ class FakeDiscord:
         for key in ("content", "embeds", "components"):
             if key in body:
                 message[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
+        if self._files:
+            message["attachments"] = self._attachments(body)
         message["flags"] &= ~LOADING  # any edit with content replaces the thinking state
         _check_message(message, allow_empty=False)
         message["edited_timestamp"] = _now()
@@ -556,7 +709,20 @@ class FakeDiscord:
             raise DiscordError(403, 50007, "Cannot send messages to this user")
         if dm_owner is None and channel_id != self.channel_id:
             raise DiscordError(404, 10003, "Unknown Channel")
+        self._require(channel_id, VIEW_CHANNEL | SEND_MESSAGES | (ATTACH_FILES if self._files else 0))
+        body = self._without_unpermitted_embeds(channel_id, body)
         return self._store(channel_id, body, ephemeral=False, loading=False, interaction=None)
+
+    def _require(self, channel_id: int, permissions: int) -> None:
+        """The bot's own permissions in the guild channel (DMs need none)."""
+        if channel_id == self.channel_id and (self.bot_permissions & permissions) != permissions:
+            raise DiscordError(403, 50013, "Missing Permissions")
+
+    def _without_unpermitted_embeds(self, channel_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Discord drops the embeds of a bot without Embed Links, silently."""
+        if channel_id == self.channel_id and not self.bot_permissions & EMBED_LINKS and body.get("embeds"):
+            return {**body, "embeds": []}
+        return body
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -645,15 +811,22 @@ def _option_type(value: Any) -> int:
     return 3
 
 
-async def _read_body(request: web.Request) -> Any:
+async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]]:
+    """The JSON body (or a multipart form's payload_json) and the files uploaded with it."""
     if not request.can_read_body:
-        return None
+        return None, []
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         raw = form.get("payload_json")
-        return json.loads(str(raw)) if raw is not None else None
+        if isinstance(raw, web.FileField):
+            raw = raw.file.read()
+        if isinstance(raw, (bytes, bytearray)):
+            raw = raw.decode()
+        files = [(value.filename, value.file.read()) for name, value in form.items()
+                 if isinstance(value, web.FileField) and name != "payload_json"]
+        return (json.loads(str(raw)) if raw is not None else None), files
     text = await request.text()
-    return json.loads(text) if text else None
+    return (json.loads(text) if text else None), []
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -8,11 +8,14 @@ import re
 import pytest
 
 from bot.answers import UserRef
+from bot.config import ConfigError
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 from tests.discord.conftest import Harness, quiet_config, start_bot, stop_bot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.test_pulls import WIF_IN_DM
 
-SERVICE_COMMANDS = {"pull", "order", "odds", "balance", "topup", "keys", "history", "leaderboard", "help"}
+SERVICE_COMMANDS = {"pull", "order", "odds", "balance", "topup", "keys", "history", "leaderboard", "help", "sync",
+                    "season", "profile", "streak", "card", "gift", "config"}
 
 
 async def answer_to(fake: FakeDiscord, interaction) -> dict:
@@ -72,23 +75,42 @@ async def test_commands_sync_only_when_the_owner_asks(harness: Harness) -> None:
     assert not fake.requests_to("PUT", "/applications/"), "no sync on a normal start"
 
     stranger = fake.add_user("stranger")
-    await fake.say(stranger, f"<@{harness.bot.user.id}> sync")
-    refusal = await fake.wait_for(lambda: [m for m in fake.public_messages() if "owner" in m["content"]])
-    assert refusal and not fake.requests_to("PUT", "/applications/")
+    refused = await fake.slash(stranger, "sync")
+    refusal = await answer_to(fake, refused)
+    assert refusal["flags"] & EPHEMERAL and "owner" in refusal["content"]
+    assert not fake.requests_to("PUT", "/applications/")
 
-    await fake.say(fake.owner, f"<@{harness.bot.user.id}> sync")
-    await fake.wait_for(lambda: [m for m in fake.public_messages() if m["content"].startswith("Synced")])
+    synced_global = await fake.slash(fake.owner, "sync")
+    answer = await answer_to(fake, synced_global)
+    assert answer["flags"] & EPHEMERAL and answer["content"].startswith("Synced")
     synced = fake.commands["global"]
     assert {c["name"] for c in synced} == SERVICE_COMMANDS
     pull = next(c for c in synced if c["name"] == "pull")
     options = {o["name"]: o for o in pull["options"]}
     assert options["pattern"]["required"] and options["pattern"].get("autocomplete")
+    assert options["pattern"]["max_length"] == MAX_PATTERN_LENGTH, "one limit, the service's"
     assert {c["value"] for c in options["format"]["choices"]} == {"btc", "did", "eth", "trx"}
     assert {c["value"] for c in options["count"]["choices"]} == {1, 10}
+    sync = next(c for c in synced if c["name"] == "sync")
+    assert str(sync["default_member_permissions"]) == "8", "hidden from everyone but administrators"
+    assert sync.get("contexts") == [0] or sync.get("dm_permission") is False, "servers only"
 
-    await fake.say(fake.owner, f"<@{harness.bot.user.id}> sync here")
-    await fake.wait_for(lambda: str(fake.guild_id) in fake.commands)
+    here = await fake.slash(fake.owner, "sync", {"scope": "here"})
+    await answer_to(fake, here)
     assert {c["name"] for c in fake.commands[str(fake.guild_id)]} == SERVICE_COMMANDS
+    assert not fake.public_messages(), "sync is answered privately"
+
+
+async def test_the_cli_step_syncs_over_http_without_a_gateway(fake: FakeDiscord, app) -> None:
+    from bot.frontends.discord.sync import parse_targets, sync
+
+    count = await sync(app.settings, parse_targets([str(fake.guild_id)]))
+    assert count == len(SERVICE_COMMANDS)
+    assert {c["name"] for c in fake.commands[str(fake.guild_id)]} == SERVICE_COMMANDS
+    assert not fake.identified.is_set(), "no gateway connection was opened"
+    with pytest.raises(ConfigError, match="not a sync target"):
+        parse_targets(["yes"])
+    assert parse_targets([]) == ("global",) and parse_targets(["clear:12"]) == ("clear:12",)
 
 
 async def test_sync_on_start_is_opt_in(fake: FakeDiscord, app) -> None:
@@ -144,7 +166,7 @@ async def test_run_connects_and_stops_cleanly_when_cancelled(fake: FakeDiscord, 
     task = asyncio.create_task(run(app, app.settings))
     await asyncio.wait_for(fake.ready_sent.wait(), 10)
     assert fake.identify_payload["token"] == "fake-token"
-    assert fake.identify_payload["intents"] == (1 << 0) | (1 << 9), "guilds + guild messages, nothing privileged"
+    assert fake.identify_payload["intents"] == 1 << 0, "guilds only: no message events at all"
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert task.done()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.answers import UserRef
+from bot.frontends.discord.views import encode_owner
 from gpu_worker.formats import FORMATS, identifier_from_secret
 from gpu_worker.patterns import is_full, parse_pattern
 from tests.discord.conftest import Harness
@@ -75,7 +76,7 @@ async def test_order_button_quotes_privately_then_confirm_places_the_order(harne
     offer = await fake.wait_for(lambda: [m for m in fake.messages_of(quote) if m["content"]])
     assert offer[0]["flags"] & EPHEMERAL and "tokens" in offer[0]["content"]
     confirm_id = offer[0]["components"][0]["components"][0]["custom_id"]
-    assert confirm_id == "vk:order:btc:-:^abc"
+    assert confirm_id == f"vk:order:{encode_owner(kim.id)}:btc:-:^abc", "the confirmation belongs to kim"
     balance_before = (await harness.app.service.balance(UserRef("discord", str(kim.id)))).tokens
 
     confirm = await fake.press(kim, int(offer[0]["id"]), confirm_id)

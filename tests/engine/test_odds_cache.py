@@ -77,3 +77,44 @@ def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("VANIKEYS_ODDS_WORKERS", text)
         assert odds_workers() == expected, text
     assert shared_odds_cache() is shared_odds_cache()
+
+
+def test_workers_let_go_of_the_terminal_and_die_with_a_crashed_bot() -> None:
+    """A bot that exits abruptly (os._exit, as after a crash) leaves no worker holding its stdout or running on."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    script = (
+        "import asyncio, os\n"
+        "from bot.odds_cache import OddsCache\n"
+        "from gpu_worker.patterns import parse_pattern\n"
+        "cache = OddsCache(workers=1)\n"
+        "asyncio.run(cache.get(parse_pattern('btc', 'ab cd')))\n"
+        "print(*cache._pool._processes, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)})  # returns only once nobody holds stdout
+    assert done.returncode == 0, done.stderr
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert pids
+    deadline = time.monotonic() + 30
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        time.sleep(0.1)
+    assert pids == [], "an odds worker outlived its bot"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie, waiting to be reaped, has stopped running
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

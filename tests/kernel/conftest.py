@@ -21,6 +21,8 @@ def native_lib() -> ctypes.CDLL:
     u8p = ctypes.c_char_p
     lib.vk_test_score.argtypes = [ctypes.c_void_p, u8p, ctypes.c_int]
     lib.vk_test_prefix_possible.argtypes = [ctypes.c_void_p, ctypes.c_int, u8p, ctypes.c_int]
+    lib.vk_test_head_possible.argtypes = [ctypes.c_void_p, ctypes.c_int, u8p, ctypes.c_int]
+    lib.vk_test_btc_bodies.argtypes = [ctypes.c_void_p, ctypes.c_void_p, u8p, ctypes.c_int]
     return lib
 
 

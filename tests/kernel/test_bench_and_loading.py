@@ -91,3 +91,23 @@ def test_a_shipped_cubin_is_used_only_while_its_stamp_matches_the_sources(
     rebuilt = cuda.cubin_for("sm_90")
     assert rebuilt != shipped and rebuilt.read_bytes() == b"\x7fELF compiled" and compiled == ["sm_90"]
     assert cuda.cubin_for("sm_90") == rebuilt and compiled == ["sm_90"]
+
+
+def test_bench_measures_pulls_with_their_rising_minimum_score(native_backend: object) -> None:
+    from gpu_worker.bench import measure
+    from gpu_worker.job import GrindJob
+
+    minimum_scores: list[int] = []
+
+    def scan(plan, first_key, n_keys):  # the real native scan, watched
+        minimum_scores.append(plan.min_score)
+        return native_backend.scan(plan, first_key, n_keys)
+
+    job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^Vani", "budget": 1 << 17, "stop": "budget", "top": 1})
+    figure = measure(scan, job, 0.3, "native", "CPU x2 (native)", 2)
+    assert figure.mode == "pull/order" and figure.keys > 0 and figure.seconds >= 0.3
+    assert figure.pulls >= 1  # whole pulls ran (each re-derived and verified)
+    # A pull scans its first keys with no minimum, then only for keys beating its best so far:
+    # the prefix filter skips most keys, which a minimum of 0 throughout would never let it do.
+    assert minimum_scores[0] == 0 and max(minimum_scores) >= 2
+    assert sum(1 for s in minimum_scores if s > 0) > len(minimum_scores) // 2

@@ -35,7 +35,7 @@ def test_kernel_compiles_to_a_cubin(nvrtc_available: str, arch: str, capsys: pyt
     frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", entry)
     assert used is not None and frame is not None, log
     registers = int(used.group(1))
-    assert registers <= 255
+    assert registers <= 128  # __launch_bounds__(128 threads, 4 blocks per SM)
     with capsys.disabled():
         print(
             f"\n[nvrtc {nvrtc_available}] vk_grind {arch}: {registers} registers, {frame.group(1)} B stack frame, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import random
 import secrets
 
 import base58
@@ -232,7 +233,7 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
     compiled = compile_pattern(pattern)
     assert compiled.range_levels >= 1
     first = pattern._classes[0]
-    rejected = matching = 0
+    rejected = matching = head_rejected = 0
     for trial in range(3000):
         payload, body = _payload_number(format_id)
         if trial % 2:  # half the trials start the body the way the pattern wants
@@ -243,6 +244,11 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
         for level in range(1, compiled.range_levels + 1):
             starts_right = len(body) >= level and all(body[q] in first[q] for q in range(level))
             possible = native_lib.vk_test_prefix_possible(ctypes.addressof(compiled), level, payload, len(payload))
+            head_possible = native_lib.vk_test_head_possible(ctypes.addressof(compiled), level, payload,
+                                                             FORMAT_IDS[format_id])
+            # The head filter runs first in the kernel: it may only pass more than the exact one.
+            assert head_possible >= possible, (payload.hex(), body, level)
+            head_rejected += not head_possible
             if starts_right:
                 matching += 1
                 assert possible == 1, (payload.hex(), body, level)
@@ -250,3 +256,21 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
                 rejected += 1
     assert matching > 1000
     assert rejected > 1000  # and it does reject: most random numbers cannot start that way
+    assert head_rejected > 1000  # so does the head filter
+
+
+def test_batched_btc_bodies_match_base58_including_leading_zero_bytes(native_lib: ctypes.CDLL) -> None:
+    """The host's interleaved base58 of a point's six btc keys (vk_btc_bodies) against the base58 library."""
+    rng = random.Random(11)
+    payloads = [b"\0" + bytes(20) + bytes(4), b"\0" + bytes(20) + b"\0\0\0\x01", b"\0" + b"\xff" * 24]
+    payloads += [b"\0" + bytes(zeros) + bytes(rng.getrandbits(8) | 1 for _ in range(24 - zeros)) for zeros in range(8)]
+    payloads += [b"\0" + bytes(rng.getrandbits(8) for _ in range(24)) for _ in range(25)]
+    for at in range(0, len(payloads), 6):
+        batch = payloads[at : at + 6]
+        out = ctypes.create_string_buffer(64 * len(batch))
+        lens = (ctypes.c_int * len(batch))()
+        if not native_lib.vk_test_btc_bodies(out, lens, b"".join(batch), len(batch)):
+            pytest.skip("this build has no host vector lanes")
+        for k, payload in enumerate(batch):
+            digits = "".join(BASE58_ALPHABET[d] for d in out.raw[64 * k : 64 * k + lens[k]])
+            assert digits == base58.b58encode(payload).decode()[1:], payload.hex()

@@ -75,6 +75,17 @@ def test_every_command_run_exists_and_no_gpu_extra_is_installed() -> None:
                 assert (ROOT / "pyproject.toml").is_file()
 
 
+def test_dependencies_are_installed_before_the_sources_are_copied() -> None:
+    """A change to the code must not reinstall every dependency: the layer that installs them comes first."""
+    steps = instructions()
+    first_source = next(i for i, (keyword, args) in enumerate(steps)
+                        if keyword == "COPY" and any(p in args.split() for p in ("bot", "./bot", "gpu_worker")))
+    installs = [i for i, (keyword, args) in enumerate(steps)
+                if keyword == "RUN" and re.search(r"pip install (--no-deps )?\.(\s|$)", args)]
+    assert installs and installs[0] < first_source, "install the dependencies before copying the sources"
+    assert any("--no-deps" in steps[i][1] for i in installs if i > first_source), "the final install adds no deps"
+
+
 def test_runs_as_the_non_root_user_it_creates() -> None:
     users = [args for keyword, args in instructions() if keyword == "USER"]
     assert users and users[-1] not in ("root", "0")

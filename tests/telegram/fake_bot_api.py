@@ -10,13 +10,23 @@ once), Star charges (refunded at most once), the webhook (getUpdates is a 409
 while one is set, and updates are POSTed to it instead). Messages are parsed
 as Telegram parses HTML: a stray ``<`` or ``&`` is the same 400 it is there.
 
+Platform limits are enforced as Telegram enforces them: at most `group_limit`
+messages (sends and edits) per group per window and `overall_per_s` a second in
+all (past either: 429 with `retry_after`), callback queries answered within
+`callback_deadline_s` (15 s) of the press. Telegram's own entity detection is
+modelled too: an ``@username`` or a URL in plain text becomes a mention/url
+entity (not inside <code>), which is how a bot ends up pinging someone.
+
 Every request is recorded for the tests to assert on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import html
 import itertools
+import math
 import json
 import re
 import time
@@ -42,6 +52,7 @@ JSON_PARAMS = {
 }
 INT_PARAMS = {
     "chat_id",
+    "message_thread_id",
     "message_id",
     "offset",
     "limit",
@@ -50,7 +61,10 @@ INT_PARAMS = {
     "max_connections",
     "cache_time",
 }
-BOOL_PARAMS = {"ok", "drop_pending_updates", "show_alert", "disable_notification", "is_flexible"}
+BOOL_PARAMS = {"ok", "drop_pending_updates", "show_alert", "disable_notification", "is_flexible", "protect_content"}
+# What counts against a chat's message limits.
+LIMITED_METHODS = {"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption", "sendInvoice"}
+_AUTO_ENTITY = re.compile(r"(?<![\w@/])@[A-Za-z][A-Za-z0-9_]{3,31}\b|\bhttps?://\S+|\bt\.me/\S+")
 
 
 class TelegramError(Exception):
@@ -163,10 +177,18 @@ class StoredMessage:
 
     data: dict[str, Any]
     html: str | None = None
+    photo: bytes | None = None  # the image bytes of a sendPhoto
 
     @property
     def text(self) -> str:
-        return self.data.get("text", "")
+        return self.data.get("text", self.data.get("caption", ""))
+
+    @property
+    def mentions(self) -> list[dict[str, Any]]:
+        """Mentions and links Telegram detected by itself in what the bot wrote, with their text."""
+        encoded = self.text.encode("utf-16-le")
+        return [{**e, "text": encoded[2 * e["offset"]:2 * (e["offset"] + e["length"])].decode("utf-16-le")}
+                for e in self.data.get("entities", [])]
 
     @property
     def reply_markup(self) -> dict[str, Any] | None:
@@ -205,8 +227,20 @@ class FakeBotApi:
     webhook_url: str = ""
     webhook_secret: str = ""
     charges: dict[str, StarCharge] = field(default_factory=dict)
+    group_limit: int = 20             # messages per group ...
+    group_window_s: float = 60.0      # ... per this many seconds
+    overall_per_s: int = 30           # all chats together, per second
+    callback_deadline_s: float = 15.0
 
     def __post_init__(self) -> None:
+        self._sent_at: dict[Any, collections.deque[float]] = {}
+        self._overall_at: collections.deque[float] = collections.deque()
+        self._callback_pushed: dict[str, float] = {}
+        self.callback_answer_delay: dict[str, float] = {}
+        self.scoped_commands: dict[str, list[dict[str, Any]]] = {}
+        self.chat_actions: list[tuple[int, str, float]] = []
+        self.deleted: list[StoredMessage] = []
+        self.admins: dict[tuple[int, int], str] = {}  # (chat, user) -> "administrator" | "creator"
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
@@ -216,7 +250,7 @@ class FakeBotApi:
         self._callback_queries: dict[str, bool] = {}
         self._pre_checkout: dict[str, float] = {}
         self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
-        self._injected: dict[str, list[TelegramError]] = {}
+        self._injected: dict[str, list[tuple[TelegramError, Callable[[dict[str, Any]], bool] | None]]] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -263,9 +297,10 @@ class FakeBotApi:
 
     # ---- test controls ---------------------------------------------------------
 
-    def fail_next(self, method: str, error: TelegramError, times: int = 1) -> None:
-        """The next `times` calls of `method` get `error` (429, 403, 5xx, ...)."""
-        self._injected.setdefault(method, []).extend([error] * times)
+    def fail_next(self, method: str, error: TelegramError, times: int = 1,
+                  when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """The next `times` calls of `method` (those whose params pass `when`) get `error` (429, 403, 5xx, ...)."""
+        self._injected.setdefault(method, []).extend([(error, when)] * times)
 
     @staticmethod
     def user(user_id: int, first_name: str = "Alice", username: str | None = None) -> dict[str, Any]:
@@ -286,6 +321,13 @@ class FakeBotApi:
         self._chats[chat_id] = chat
         return chat
 
+    def user_message(self, chat: dict[str, Any], user: dict[str, Any], text: str) -> StoredMessage:
+        """A message someone wrote earlier (to reply to), stored without an update."""
+        message = self._new_message(chat, user, text)
+        stored = StoredMessage(message)
+        self._messages[(chat["id"], message["message_id"])] = stored
+        return stored
+
     async def push_update(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
         update = {"update_id": update_id, **update}
@@ -304,18 +346,24 @@ class FakeBotApi:
             self._updates.append(update)
             self._changed.notify_all()
 
-    async def push_text(self, chat: dict[str, Any], user: dict[str, Any], text: str) -> int:
-        """A user types `text` in `chat`; a /start in a private chat lets the bot write to them."""
+    async def push_text(self, chat: dict[str, Any], user: dict[str, Any], text: str, *, age_s: float = 0,
+                        reply_to: StoredMessage | None = None) -> int:
+        """A user types `text` in `chat` (`age_s` seconds ago: an update queued while the bot was down);
+        a /start in a private chat lets the bot write to them."""
         if chat["type"] == "private":
             self.started_users.add(user["id"])
             self.blocked_users.discard(user["id"])
         message = self._new_message(chat, user, text)
+        message["date"] = int(time.time() - age_s)
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to.data
         self._messages[(chat["id"], message["message_id"])] = StoredMessage(message)
         return await self.push_update({"message": message})
 
     async def push_callback(self, user: dict[str, Any], message: StoredMessage, data: str) -> str:
         query_id = str(next(self._query_ids) * 7919)
         self._callback_queries[query_id] = False
+        self._callback_pushed[query_id] = time.monotonic()
         await self.push_update(
             {
                 "callback_query": {
@@ -344,6 +392,20 @@ class FakeBotApi:
             }
         )
         return query_id
+
+    def refunded_payment_update(self, user: dict[str, Any], charge_id: str) -> dict[str, Any]:
+        """Telegram refunded a Stars payment (the user asked Telegram, or a dispute): a service message
+        with `refunded_payment`. Push it with replay_update, as often as wanted."""
+        charge = self.charges[charge_id]
+        charge.refunded = True
+        message = self._new_message(self.private_chat(user), user, None)
+        message["refunded_payment"] = {
+            "currency": "XTR",
+            "total_amount": charge.amount,
+            "invoice_payload": charge.payload,
+            "telegram_payment_charge_id": charge_id,
+        }
+        return {"update_id": next(self._update_ids), "message": message}
 
     def successful_payment_update(
         self, user: dict[str, Any], total_amount: int, payload: str, charge_id: str, currency: str = "XTR"
@@ -406,10 +468,14 @@ class FakeBotApi:
                 raise TelegramError(401, "Unauthorized")
             injected = self._injected.get(method)
             if injected:
-                raise injected.pop(0)
+                index = next((i for i, (_, when) in enumerate(injected) if when is None or when(params)), None)
+                if index is not None:
+                    raise injected.pop(index)[0]
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise TelegramError(404, "Not Found")
+            if method in LIMITED_METHODS:
+                self._check_rate(params.get("chat_id"))
             result = await handler(params)
             body: dict[str, Any] = {"ok": True, "result": result}
             status = 200
@@ -421,6 +487,26 @@ class FakeBotApi:
             self._changed.notify_all()
         return web.json_response(body, status=status)
 
+    def _check_rate(self, chat_id: Any) -> None:
+        """429 past the overall or the per-group limit; a refused request does not count."""
+        now = time.monotonic()
+        while self._overall_at and self._overall_at[0] <= now - 1.0:
+            self._overall_at.popleft()
+        if len(self._overall_at) >= self.overall_per_s:
+            raise too_many_requests(max(1, math.ceil(self._overall_at[0] + 1.0 - now)))
+        group = isinstance(chat_id, int) and chat_id < 0
+        if group:
+            sent = self._sent_at.setdefault(chat_id, collections.deque())
+            while sent and sent[0] <= now - self.group_window_s:
+                sent.popleft()
+            if len(sent) >= self.group_limit:
+                raise too_many_requests(max(1, math.ceil(sent[0] + self.group_window_s - now)))
+            sent.append(now)
+        self._overall_at.append(now)
+
+    def rate_limited(self) -> list[Recorded]:
+        return [r for r in self.requests if r.error is not None and r.error.code == 429]
+
     @staticmethod
     async def _params(request: web.Request) -> dict[str, Any]:
         raw: dict[str, Any]
@@ -431,6 +517,8 @@ class FakeBotApi:
             raw.update(request.query)
         params: dict[str, Any] = {}
         for key, value in raw.items():
+            if isinstance(value, web.FileField):
+                value = value.file.read()
             if isinstance(value, str) and key in JSON_PARAMS:
                 value = json.loads(value)
             elif isinstance(value, str) and key in INT_PARAMS and re.fullmatch(r"-?\d+", value):
@@ -493,11 +581,15 @@ class FakeBotApi:
                 raise bad_request("BOT_COMMAND_INVALID")
             if not 1 <= len(command.get("description", "")) <= 256:
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-        self.commands = commands
+        scope = (params.get("scope") or {"type": "default"})["type"]
+        self.scoped_commands[scope] = commands
+        if scope == "default":
+            self.commands = commands
         return True
 
     async def _api_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.commands
+        scope = (params.get("scope") or {"type": "default"})["type"]
+        return self.scoped_commands.get(scope, [])
 
     async def _api_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chats.get(params.get("chat_id"))  # type: ignore[arg-type]
@@ -540,6 +632,22 @@ class FakeBotApi:
             raise bad_request("message is too long")
         return text, source if params.get("parse_mode") == "HTML" else None
 
+    @staticmethod
+    def _auto_entities(params: dict[str, Any], text: str) -> list[dict[str, Any]]:
+        """The mentions and links Telegram finds in plain text by itself (not inside code or pre)."""
+        source = params.get("text", params.get("caption", ""))
+        if params.get("parse_mode") == "HTML":
+            def blank(match: re.Match[str]) -> str:
+                inner = html.unescape(re.sub(r"<[^>]+>", "", match.group(2)))
+                return f"<{match.group(1)}>{'~' * len(inner)}</{match.group(1)}>"
+
+            plain, _ = parse_telegram_html(re.sub(r"<(code|pre)>(.*?)</\1>", blank, source, flags=re.S))
+        else:
+            plain = source
+        return [{"type": "mention" if m.group(0).startswith("@") else "url",
+                 "offset": utf16_len(plain[:m.start()]), "length": utf16_len(m.group(0))}
+                for m in _AUTO_ENTITY.finditer(plain)]
+
     def _new_message(self, chat: dict[str, Any], sender: dict[str, Any], text: str | None) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
@@ -560,10 +668,67 @@ class FakeBotApi:
         text, source = self._render(params)
         message = self._new_message(chat, self.bot_user, text)
         message.pop("entities", None)
+        entities = self._auto_entities(params, text)
+        if entities:
+            message["entities"] = entities
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
         self._messages[(chat["id"], message["message_id"])] = StoredMessage(message, source)
         return message
+
+    async def _api_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._check_can_write(params.get("chat_id"))
+        self._check_markup(params.get("reply_markup"))
+        photo = params.get("photo")
+        size = len(photo) if isinstance(photo, (bytes, bytearray)) else 0
+        if not size:
+            raise bad_request("there is no photo in the request")
+        if size > 10 * 1024 * 1024:
+            raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        caption = params.get("caption", "")
+        text, source = (parse_telegram_html(caption)[0], caption) if params.get("parse_mode") == "HTML" else (caption, None)
+        if utf16_len(text) > 1024:
+            raise bad_request("message caption is too long")
+        message = self._new_message(chat, self.bot_user, None)
+        message["photo"] = [{"file_id": f"photo{message['message_id']}", "file_unique_id": "u", "width": 0,
+                             "height": 0, "file_size": size}]
+        message["caption"] = text
+        entities = self._auto_entities(params, text)
+        if entities:
+            message["entities"] = entities
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        self._messages[(chat["id"], message["message_id"])] = StoredMessage(message, source, bytes(photo))
+        return message
+
+    async def _api_deleteMessage(self, params: dict[str, Any]) -> bool:
+        key = (params.get("chat_id"), params.get("message_id"))
+        stored = self._messages.get(key)  # type: ignore[arg-type]
+        if stored is None:
+            raise bad_request("message to delete not found")
+        self.deleted.append(stored)
+        del self._messages[key]  # type: ignore[arg-type]
+        return True
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, user_id = params.get("chat_id"), params.get("user_id")
+        if chat_id not in self._chats:
+            raise bad_request("chat not found")
+        status = self.admins.get((chat_id, user_id), "member")  # type: ignore[arg-type]
+        member: dict[str, Any] = {"status": status, "user": self.user(int(user_id))}  # type: ignore[arg-type]
+        if status == "administrator":
+            member.update({key: True for key in (
+                "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+                "can_post_stories", "can_edit_stories", "can_delete_stories")})
+        if status == "creator":
+            member["is_anonymous"] = False
+        return member
+
+    async def _api_sendChatAction(self, params: dict[str, Any]) -> bool:
+        chat = self._check_can_write(params.get("chat_id"))
+        self.chat_actions.append((chat["id"], params.get("action", ""), time.monotonic()))
+        return True
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         key = (params.get("chat_id"), params.get("message_id"))
@@ -578,6 +743,10 @@ class FakeBotApi:
         if text == stored.text and source == stored.html and markup == stored.reply_markup:
             raise bad_request(NOT_MODIFIED)
         stored.data = {**stored.data, "text": text, "edit_date": int(time.time())}
+        stored.data.pop("entities", None)
+        entities = self._auto_entities(params, text)
+        if entities:
+            stored.data["entities"] = entities
         stored.html = source
         if markup:
             stored.data["reply_markup"] = markup
@@ -591,7 +760,11 @@ class FakeBotApi:
             raise bad_request("query is too old and response timeout expired or query ID is invalid")
         if len(params.get("text", "")) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
+        delay = time.monotonic() - self._callback_pushed.get(query_id, time.monotonic())
+        if delay > self.callback_deadline_s:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
         self._callback_queries[query_id] = True
+        self.callback_answer_delay[query_id] = delay
         return True
 
     def callback_answered(self, query_id: str) -> bool:

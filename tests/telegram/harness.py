@@ -25,7 +25,7 @@ def make_settings(fake: FakeBotApi, tmp_path: Path, **changes: object) -> Settin
         telegram_token=fake.token,
         db_path=tmp_path / "vanikeys.db",
         backend="python",
-        pull_budget_cpu=48,
+        pull_budget_cpu=8,  # small enough that "^a" is not an easy pattern
         cpu_keys_per_s=2_000.0,
         free_pulls_per_day=1000,
         daily_spend_limit=100_000,

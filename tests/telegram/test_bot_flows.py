@@ -36,8 +36,8 @@ async def test_group_pull_posts_publicly_and_delivers_privately(fake: FakeBotApi
                                                for r in fake.calls("sendMessage")
                                                if r.params["chat_id"] == group["id"])
     delivery = next(r for r in fake.calls("sendMessage") if private[0] in r.params["text"])
-    assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") == "true"
-    assert [b["text"] for b in post.buttons()] == ["🎰 Pull again", "🔟 10-pull", "🧾 Order this"]
+    assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") is True
+    assert [b["text"] for b in post.buttons()] == ["🎰 Pull again", "🔟 10-pull", "🧾 Order this", "🔑 Get my key"]
     assert {c["command"] for c in fake.commands} >= {"pull", "order", "odds", "balance", "topup", "keys",
                                                        "history", "leaderboard", "help"}
 
@@ -48,11 +48,11 @@ async def test_never_started_user_gets_deep_link_and_start_keys_delivers(fake: F
     async with running_bot(fake, tmp_path):
         await fake.push_text(group, bob, "/pull ^b")
         post = await fake.wait_for_message(group["id"], "pulled")
-        assert any(r.error is not None and r.error.code == 403 and r.params["chat_id"] == bob["id"]
-                   for r in fake.calls("sendMessage"))
+        await fake.wait_for(lambda: any(r.error is not None and r.error.code == 403 and r.params["chat_id"] == bob["id"]
+                                        for r in fake.calls("sendMessage")))
         link = f"https://t.me/{fake.bot_username}?start=keys"
         assert post.button("Get my key")["url"] == link
-        assert link in post.html and "vault" in post.text
+        assert "button fetches it" in post.text
         assert wifs(fake.messages_in(bob["id"])) == []
 
         await fake.push_text(fake.private_chat(bob), bob, "/start keys")
@@ -103,11 +103,13 @@ async def test_hostile_names_and_bad_patterns(fake: FakeBotApi, tmp_path: Path) 
         await fake.push_text(group, eve, "/pull ^a")
         post = await fake.wait_for_message(group["id"], "pulled")
         await fake.push_text(group, eve, "/pull ^0OIl")
-        error = await fake.wait_for_message(group["id"], "⚠️")
+        error = await fake.wait_for_message(eve["id"], "⚠️")  # about what she typed: to her alone
+        pointer = await fake.wait_for_message(group["id"], "⚠️")
         await fake.push_text(group, eve, "/pull")
         usage = await fake.wait_for_message(group["id"], "Say what to look for")
     assert "<b>Eve</b> & <i>co" in post.text  # shown as typed, not as markup: Telegram accepted the HTML
     assert len(error.text.splitlines()) == 1 and "0" in error.text
+    assert "0OIl" not in pointer.text and "privately" in pointer.text
     assert "/pull <pattern>" in usage.text
     assert not [r for r in fake.requests if r.error is not None and r.error.code == 400]
 
@@ -151,3 +153,47 @@ async def test_private_keys_never_reach_the_logs(fake: FakeBotApi, tmp_path: Pat
         secret = (await fake.wait_for(lambda: wifs(fake.messages_in(hana["id"]))))[0]
     assert secret not in caplog.text
     assert fake.token not in caplog.text
+
+
+async def test_reveal_sequence_rolling_then_reveal_then_dm(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Typing…, a "rolling…" message stepped without the tier, the reveal (best first), and only then the DM."""
+    ivan, mia = fake.user(909, "Ivan"), fake.user(910, "Mia")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, config={"rolling_step_s": 0.05}):
+        await fake.push_text(fake.private_chat(ivan), ivan, "/start")
+        await fake.wait_for_message(ivan["id"], "VaniKeys")
+        await fake.push_text(group, ivan, "/pull ^a 10")
+        reveal = await fake.wait_for_message(group["id"], "Best of 10")
+        await fake.wait_for(lambda: wifs(fake.messages_in(ivan["id"])))
+        await fake.push_text(group, mia, "/pull ^a 10")  # Mia's buttons and Ivan's are their own
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(group["id"]) if "Best of 10" in m.text]) == 2)
+    group_calls = [(i, r) for i, r in enumerate(fake.requests)
+                   if r.params.get("chat_id") == group["id"] and r.method in ("sendMessage", "editMessageText")]
+    rolling = [(i, r) for i, r in group_calls if "rolling" in r.params.get("text", "")]
+    assert rolling and rolling[0][1].method == "sendMessage"
+    assert not any(tier in r.params["text"] for _, r in rolling for tier in ("Common", "Rare", "Epic", "Mythic"))
+    reveal_at = next(i for i, r in group_calls if "Best of 10" in r.params.get("text", ""))
+    dm_at = next(i for i, r in enumerate(fake.requests) if r.method == "sendMessage"
+                 and r.params.get("chat_id") == ivan["id"] and "WIF" in r.params.get("text", ""))
+    assert rolling[0][0] < reveal_at < dm_at
+    assert any(chat == group["id"] and action == "typing" for chat, action, _ in fake.chat_actions)
+    # best first: the listed scores never rise
+    scores = [int(s) for s in re.findall(r"(\d)/1\b", reveal.text.split("\n", 3)[-1])]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_easy_pattern_offers_buttons_for_the_asker(fake: FakeBotApi, tmp_path: Path) -> None:
+    kai, lou = fake.user(911, "Kai"), fake.user(912, "Lou")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(kai), kai, "/start")
+        await fake.push_text(group, kai, "/pull a")  # matches fully in nearly every pull
+        warning = await fake.wait_for_message(group["id"], "Nothing was charged")
+        foreign = await fake.push_callback(lou, warning, warning.button("Pull anyway")["callback_data"])
+        await fake.wait_for(lambda: fake.callback_answered(foreign))
+        assert not [m for m in fake.messages_in(group["id"]) if "pulled" in m.text]
+        await fake.push_callback(kai, warning, warning.button("Pull anyway")["callback_data"])
+        post = await fake.wait_for_message(group["id"], "pulled")
+        await fake.push_callback(kai, warning, warning.button("Order instead")["callback_data"])
+        await fake.wait_for_message(group["id"], "Order the exact match")
+    assert "Kai" in post.text and "full match" in post.text

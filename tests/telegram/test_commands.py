@@ -26,7 +26,7 @@ async def test_every_command_answers(fake: FakeBotApi, tmp_path: Path) -> None:
         for command, where, expect in [
             ("/help", group, "/pull"),
             ("/odds ^ab btc", group, "Odds for"),
-            ("/balance", group, "tokens"),
+            ("/balance", group, "Sent to you privately"),
             ("/leaderboard", group, "Rarest pulls"),
             ("/history", group, "Sent to you privately"),
             ("/topup", group, "Top-ups are private"),
@@ -38,6 +38,7 @@ async def test_every_command_answers(fake: FakeBotApi, tmp_path: Path) -> None:
             await fake.push_text(where, nia, command)
             got = await fake.wait_for(lambda: fake.messages_in(where["id"])[before:])
             assert expect in got[-1].text, (command, got[-1].text)
+        await fake.wait_for_message(nia["id"], "Free pulls left")
         history = await fake.wait_for_message(nia["id"], "balance")
         assert "pull" in history.text
         board = await fake.wait_for_message(group["id"], "Rarest pulls")

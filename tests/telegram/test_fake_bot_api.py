@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 
 import pytest
@@ -76,3 +77,77 @@ async def test_rate_limit_and_long_poll(fake: FakeBotApi, tg_bot: Bot) -> None:
     assert updates[0].message.entities[0].type == "bot_command"
     again = await tg_bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
     assert again == ()
+
+
+async def test_group_and_overall_limits_answer_429_with_retry_after(fake: FakeBotApi, tg_bot: Bot) -> None:
+    fake.group_limit, fake.group_window_s, fake.overall_per_s = 3, 30.0, 5
+    group, other = fake.group_chat(), fake.group_chat(-1009, "Other")
+    for i in range(3):
+        await tg_bot.send_message(group["id"], f"m{i}")
+    with pytest.raises(RetryAfter) as caught:
+        await tg_bot.send_message(group["id"], "one too many")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wait = caught.value.retry_after
+    assert 1 <= (wait if isinstance(wait, (int, float)) else wait.total_seconds()) <= 30
+    sent = await tg_bot.send_message(other["id"], "another group is not limited by the first")
+    with pytest.raises(RetryAfter):  # edits count too
+        await tg_bot.edit_message_text("x", chat_id=group["id"], message_id=1)
+    await tg_bot.edit_message_text("y", chat_id=other["id"], message_id=sent.message_id)
+    with pytest.raises(RetryAfter):  # 5 accepted this second (3 + 1 + 1): the overall limit
+        await tg_bot.send_message(other["id"], "overall")
+    assert len(fake.rate_limited()) == 3
+
+
+async def test_callback_answers_have_a_deadline_and_are_answered_once(fake: FakeBotApi, tg_bot: Bot) -> None:
+    group = fake.group_chat()
+    alice = fake.user(5)
+    sent = fake.user_message(group, alice, "hello")
+    fresh = await fake.push_callback(alice, sent, "x")
+    assert await tg_bot.answer_callback_query(fresh, text="ok")
+    with pytest.raises(BadRequest, match="too old"):
+        await tg_bot.answer_callback_query(fresh)  # once only
+    fake.callback_deadline_s = 0.05
+    late = await fake.push_callback(alice, sent, "x")
+    await asyncio.sleep(0.1)
+    with pytest.raises(BadRequest, match="too old"):
+        await tg_bot.answer_callback_query(late)
+    assert fake.callback_answered(fresh) and not fake.callback_answered(late)
+
+
+async def test_mentions_links_photos_deletes_members_and_scoped_commands(fake: FakeBotApi, tg_bot: Bot) -> None:
+    from telegram import BotCommand, BotCommandScopeAllGroupChats
+
+    group = fake.group_chat()
+    plain = await tg_bot.send_message(group["id"], "hi @durov see https://example.com")
+    coded = await tg_bot.send_message(group["id"], "<code>^@durov$</code> and @\u2060durov", parse_mode="HTML")
+    assert [(e.type, plain.parse_entity(e)) for e in plain.entities] == [("mention", "@durov"),
+                                                                          ("url", "https://example.com")]
+    assert coded.entities == ()
+    photo = await tg_bot.send_photo(group["id"], b"\x89PNG\r\n\x1a\n" + b"0" * 100, caption="<b>card</b>",
+                                    parse_mode="HTML")
+    assert fake.message(group["id"], photo.message_id).photo.startswith(b"\x89PNG")
+    assert fake.message(group["id"], photo.message_id).text == "card"
+    assert await tg_bot.delete_message(group["id"], photo.message_id)
+    with pytest.raises(BadRequest, match="not found"):
+        await tg_bot.delete_message(group["id"], photo.message_id)
+    fake.admins[(group["id"], 9)] = "administrator"
+    assert (await tg_bot.get_chat_member(group["id"], 9)).status == "administrator"
+    assert (await tg_bot.get_chat_member(group["id"], 10)).status == "member"
+    await tg_bot.set_my_commands([BotCommand("pull", "Pull")], scope=BotCommandScopeAllGroupChats())
+    assert fake.scoped_commands["all_group_chats"] == [{"command": "pull", "description": "Pull"}]
+    assert await tg_bot.send_chat_action(group["id"], "typing") and fake.chat_actions[0][1] == "typing"
+
+
+async def test_refunded_payment_and_old_messages_reach_the_bot_as_telegram_sends_them(fake: FakeBotApi,
+                                                                                    tg_bot: Bot) -> None:
+    buyer = fake.user(77, "Buyer")
+    fake.successful_payment_update(buyer, 50, "stars1:small:100:50:77", "stxFAKE")
+    await fake.replay_update(fake.refunded_payment_update(buyer, "stxFAKE"))
+    await fake.push_text(fake.group_chat(), buyer, "/pull ^a", age_s=3600)
+    updates = await tg_bot.get_updates(timeout=0)
+    refund = updates[0].message.refunded_payment
+    assert (refund.currency, refund.total_amount, refund.telegram_payment_charge_id) == ("XTR", 50, "stxFAKE")
+    assert fake.charges["stxFAKE"].refunded
+    age = updates[1].message.date.timestamp()
+    assert 3590 < time.time() - age < 3610

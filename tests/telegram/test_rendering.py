@@ -19,6 +19,7 @@ from bot.answers import (
 from bot.frontends.telegram import rendering
 from bot.frontends.telegram.args import ArgError, parse_order, parse_pull
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
+from gpu_worker.errors import VanikeysError
 from bot.frontends.telegram.cooldown import Cooldowns
 from tests.telegram.fake_bot_api import parse_telegram_html, utf16_len
 
@@ -80,6 +81,11 @@ def test_args_read_options_from_the_end() -> None:
     assert parse_pull(["btc"]).pattern == "btc"  # a lone word is the pattern, not the format
     with pytest.raises(ArgError, match="1 or 10"):
         parse_pull(["^Ab", "5"])
+    for hostile in ("²", "٣", "1" * 400, "99999999999999999999"):
+        with pytest.raises(VanikeysError, match="number"):
+            parse_pull(["^Ab", "btc", hostile])
+    with pytest.raises(ArgError, match="at most 64 characters"):
+        parse_pull(["^" + "a" * 70])
     with pytest.raises(ArgError, match="/pull <pattern>"):
         parse_pull([])
     pubkey = "02" + "ab" * 32
@@ -89,15 +95,19 @@ def test_args_read_options_from_the_end() -> None:
 
 def test_callback_data_fits_64_bytes_and_round_trips() -> None:
     codec = CallbackCodec()
-    short = ButtonAction("pull10", "eth", "^dead beef", exact_case=False, fuzzy=True)
+    short = ButtonAction("pull10", 4242, "eth", "^dead beef", exact_case=False, fuzzy=True)
     data = codec.encode(short)
-    assert data == "t|eth|if|^dead beef" and codec.decode(data) == short
-    long = ButtonAction("order", "did", "^" + "z" * 60 + " end$", exact_case=True)
+    assert data == "t|4242|eth|if|^dead beef" and codec.decode(data) == short
+    assert short.belongs_to(4242) and not short.belongs_to(4243)
+    easy = ButtonAction("pull_easy", 7, "btc", "^a", count=10)
+    assert codec.decode(codec.encode(easy)) == easy and easy.command() == "/pull ^a btc 10"
+    long = ButtonAction("order", 8_000_000_001, "did", "^" + "z" * 50 + " end$", exact_case=True)
     data = codec.encode(long)
     assert len(data.encode()) <= 64 and codec.decode(data) == long
     assert CallbackCodec().decode(data) is None  # a restarted bot: the button has expired
     assert codec.decode("junk") is None and codec.decode("p|btc") is None
-    assert long.command() == "/order ^" + "z" * 60 + " end$ did --exact"
+    assert codec.decode("p|٣|btc|i|^a") is None  # the owner is ASCII digits or the button is not ours
+    assert long.command() == "/order ^" + "z" * 50 + " end$ did --exact"
 
 
 def test_cooldown_per_user() -> None:
@@ -107,4 +117,6 @@ def test_cooldown_per_user() -> None:
     assert cooldowns.wait_left("a") == pytest.approx(3.0)
     assert cooldowns.wait_left("b") == 0
     now[0] += 3.01
+    assert cooldowns.wait_left("a") == 0
+    cooldowns.give_back("a")  # the pull was refused: the corrected retry need not wait
     assert cooldowns.wait_left("a") == 0

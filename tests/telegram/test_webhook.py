@@ -55,3 +55,17 @@ def test_config_from_env() -> None:
     with pytest.raises(ConfigError, match="pack=tokens:stars"):
         parse_stars_packs("small=100")
     assert parse_stars_packs("off") == ()
+
+
+def test_platform_settings_from_env() -> None:
+    default = TelegramConfig.from_env("T", {}, dotenv_path=None)
+    assert default.stripe_topup is False and default.stale_after_s == 300 and default.outbox.group_messages == 20
+    env = {"TELEGRAM_STRIPE_TOPUP": "on", "TELEGRAM_STALE_AFTER_S": "60", "TELEGRAM_ODDS_COOLDOWN_S": "4",
+           "TELEGRAM_GROUP_MESSAGES_PER_MINUTE": "15"}
+    config = TelegramConfig.from_env("T", env, dotenv_path=None)
+    assert (config.stripe_topup, config.stale_after_s, config.odds_cooldown_s, config.outbox.group_messages) == (
+        True, 60, 4, 15)
+    for bad in ({"TELEGRAM_STRIPE_TOPUP": "maybe"}, {"TELEGRAM_STALE_AFTER_S": "٣"},
+                {"TELEGRAM_GROUP_MESSAGES_PER_MINUTE": "0"}, {"TELEGRAM_COOLDOWN_S": "1e309"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            TelegramConfig.from_env("T", bad, dotenv_path=None)

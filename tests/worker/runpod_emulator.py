@@ -5,7 +5,13 @@ policy, GET /status/{id}, POST /cancel/{id}, GET /health, Authorization:
 Bearer) and moves each job through IN_QUEUE, IN_PROGRESS (with the handler's
 progress as output), COMPLETED, FAILED, CANCELLED and TIMED_OUT. Faults are
 injected per job or per request, so tests can check that every one ends in a
-verified result or a clean failure.
+verified result or a clean failure. Outages (`outage(seconds, mode)`) answer
+every client request with 503 or drop the connection unanswered; `accept_then_fail`
+creates the job and then answers /run with a 5xx (RunPod's ambiguous failure).
+
+Expiry as RunPod documents it: `ttl` counts from submission and removes the job
+whatever its state; a finished /run result is kept `result_retention_s` (30 min),
+a /runsync result `runsync_retention_s` (1 min), whichever ends first.
 
 Two ways to run jobs:
 - in process (default): the handler's own entry point, `handle_input`, on this event loop;
@@ -34,7 +40,10 @@ from gpu_worker.sealing import seal_result
 
 WORKER_PREFIX = "/v2/worker-side"
 
-JobFault = Literal["none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "unsealed", "hang"]
+JobFault = Literal[
+    "none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "unsealed", "hang",
+    "short",  # a job of several pulls whose last three did not finish (the worker's time limit cut them)
+]
 
 
 @dataclass
@@ -49,6 +58,7 @@ class EmulatedJob:
     error: str | None = None
     finished_at: float | None = None
     task: asyncio.Task[None] | None = None
+    sync: bool = False  # submitted with /runsync: its result is kept a minute, not 30
 
 
 @dataclass
@@ -59,6 +69,10 @@ class RunpodEmulator:
     queue_delay_s: float = 0.0
     progress_interval_s: float = 0.05
     result_retention_s: float = 1800.0
+    runsync_retention_s: float = 60.0
+    accept_then_fail: deque[int] = field(default_factory=deque)  # /run creates the job, then answers this status
+    outage_until: float = 0.0
+    outage_mode: Literal["503", "drop"] = "503"
     job_faults: deque[JobFault] = field(default_factory=deque)  # consumed one per /run
     request_faults: deque[int] = field(default_factory=deque)  # HTTP statuses for the next requests, any route
     retry_after: str | None = None
@@ -66,6 +80,7 @@ class RunpodEmulator:
     requests: list[tuple[str, str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     max_concurrent: int = 8
+    idle_workers: int = 1  # what /health reports as idle (0: an endpoint with no workers up)
     remote_worker: bool = False
     worker_key: str = "worker-side-key"
     pings: int = 0
@@ -82,6 +97,7 @@ class RunpodEmulator:
         app = web.Application(middlewares=[self._middleware])
         prefix = f"/v2/{self.endpoint_id}"
         app.router.add_post(f"{prefix}/run", self._run)
+        app.router.add_post(f"{prefix}/runsync", self._runsync)
         app.router.add_get(f"{prefix}/status/{{job_id}}", self._status)
         app.router.add_post(f"{prefix}/cancel/{{job_id}}", self._cancel)
         app.router.add_get(f"{prefix}/health", self._health)
@@ -117,6 +133,21 @@ class RunpodEmulator:
             "RUNPOD_PING_INTERVAL": "1000",
         }
 
+    def outage(self, seconds: float, mode: Literal["503", "drop"] = "503") -> None:
+        """From now, for `seconds`, every client request fails (workers keep running their jobs)."""
+        self.outage_until = time.monotonic() + seconds
+        self.outage_mode = mode
+
+    def finish_now(self, job_id: str, status: str, *, error: str | None = None) -> None:
+        """End a job the way RunPod would from its side (a failure, a cancel by the console, ...)."""
+        job = self.jobs[job_id]
+        if job.task is not None:
+            job.task.cancel()
+        self._finish(job, status, error=error)
+
+    def running(self) -> list[str]:
+        return [job_id for job_id, job in self.jobs.items() if job.status in ("IN_QUEUE", "IN_PROGRESS")]
+
     def count(self, route: str) -> int:
         return sum(1 for _, path in self.requests if route in path)
 
@@ -131,6 +162,12 @@ class RunpodEmulator:
         self.requests.append((request.method, request.path))
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": "Unauthorized"}, status=401)
+        if time.monotonic() < self.outage_until:
+            if self.outage_mode == "drop":
+                assert request.transport is not None
+                request.transport.close()  # the connection drops with no answer
+                raise asyncio.CancelledError
+            return web.json_response({"error": "service unavailable"}, status=503)
         if self.request_faults:
             status = self.request_faults.popleft()
             headers = {"Retry-After": self.retry_after} if self.retry_after and status == 429 else {}
@@ -144,13 +181,38 @@ class RunpodEmulator:
         now = time.monotonic()
         for job_id, job in list(self.jobs.items()):
             ttl_s = job.policy.get("ttl", 86_400_000) / 1000
-            gone_at = job.finished_at + self.result_retention_s if job.finished_at is not None else job.submitted + ttl_s
+            gone_at = job.submitted + ttl_s  # whatever the job's state
+            if job.finished_at is not None:
+                retention = self.runsync_retention_s if job.sync else self.result_retention_s
+                gone_at = min(gone_at, job.finished_at + retention)
             if now >= gone_at:
                 if job.task is not None:
                     job.task.cancel()
                 del self.jobs[job_id]
 
+    async def _runsync(self, request: web.Request) -> web.Response:
+        """Like /run, then hold the answer up to ?wait= ms (RunPod: 1,000 to 300,000; default 90,000)."""
+        wait_ms = int(request.query.get("wait", "90000"))
+        if not 1000 <= wait_ms <= 300_000:
+            return web.json_response({"error": "wait must be 1000 to 300000 ms"}, status=400)
+        job = await self._accept(request)
+        if isinstance(job, web.Response):
+            return job
+        job.sync = True
+        ends = time.monotonic() + wait_ms / 1000
+        while job.status in ("IN_QUEUE", "IN_PROGRESS") and time.monotonic() < ends:
+            await asyncio.sleep(0.005)
+        return web.json_response(self._status_body(job))
+
     async def _run(self, request: web.Request) -> web.Response:
+        job = await self._accept(request)
+        if isinstance(job, web.Response):
+            return job
+        if self.accept_then_fail:
+            return web.json_response({"error": "upstream timeout"}, status=self.accept_then_fail.popleft())
+        return web.json_response({"id": job.id, "status": "IN_QUEUE"})
+
+    async def _accept(self, request: web.Request) -> EmulatedJob | web.Response:
         body = await request.json()
         if not isinstance(body, dict) or "input" not in body:
             return web.json_response({"error": "input is required"}, status=400)
@@ -168,7 +230,7 @@ class RunpodEmulator:
             job.input = {key: value for key, value in job.input.items() if key != "seal_to"}
         self.jobs[job.id] = job
         job.task = asyncio.create_task(self._execute(job))
-        return web.json_response({"id": job.id, "status": "IN_QUEUE"})
+        return job
 
     async def _execute(self, job: EmulatedJob) -> None:
         assert self._slots is not None
@@ -213,6 +275,10 @@ class RunpodEmulator:
                 self._finish(job, "COMPLETED", output={"checked": "lots", "results": "trust me"})
             elif job.fault == "wrong_key":
                 self._finish(job, "COMPLETED", output=_tampered(answer, job.input.get("seal_to")))
+            elif job.fault == "short":
+                kept = answer["results"][:-3]
+                self._finish(job, "COMPLETED", output={**answer, "results": kept,
+                                                       "checked": job.input["budget"] * len(kept)})
             else:
                 self._finish(job, "COMPLETED", output=answer)
 
@@ -285,12 +351,16 @@ class RunpodEmulator:
         job = self.jobs.get(request.match_info["job_id"])
         if job is None:
             return web.json_response({"error": "request does not exist"}, status=404)
+        return web.json_response(self._status_body(job))
+
+    @staticmethod
+    def _status_body(job: EmulatedJob) -> dict[str, Any]:
         body: dict[str, Any] = {"id": job.id, "status": job.status, "delayTime": 0}
         if job.output is not None:
             body["output"] = job.output
         if job.error is not None:
             body["error"] = job.error
-        return web.json_response(body)
+        return body
 
     async def _cancel(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["job_id"])
@@ -316,7 +386,7 @@ class RunpodEmulator:
                     "inQueue": statuses.count("IN_QUEUE"),
                     "retried": 0,
                 },
-                "workers": {"idle": 1, "running": statuses.count("IN_PROGRESS")},
+                "workers": {"idle": self.idle_workers, "running": statuses.count("IN_PROGRESS")},
             }
         )
 

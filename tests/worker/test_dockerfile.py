@@ -123,30 +123,50 @@ def test_every_module_it_runs_exists(instructions: list[Instruction]) -> None:
     assert cmd == '["python", "-m", "gpu_worker"]'
 
 
-def test_it_installs_the_engine_alone(instructions: list[Instruction]) -> None:
+def locked() -> dict[str, str]:
+    """requirements-worker.lock as {name: the line's hash}; every entry must carry one."""
+    entries: dict[str, str] = {}
+    text = (REPO / "requirements-worker.lock").read_text()
+    for name, version, digest in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\\n\s+--hash=sha256:([0-9a-f]{64})$", text, re.M):
+        entries[name.lower().replace("_", "-")] = digest
+    assert len(entries) == sum(1 for line in text.splitlines() if "==" in line), "a lock line without a hash"
+    return entries
+
+
+def direct_requirements() -> set[str]:
+    lines = (REPO / "requirements-worker.in").read_text().splitlines()
+    return {re.split(r"[<>=\[ ]", line.strip())[0].lower() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def test_it_installs_the_engine_alone_from_a_hashed_lock(instructions: list[Instruction]) -> None:
     runs = " ".join(i.args for i in instructions if i.keyword == "RUN")
-    installed = {re.split(r"[<>=\[]", spec.strip('"'))[0].lower() for spec in re.findall(r'"[A-Za-z0-9_.\-\[\]]+[<>=][^"]*"', runs)}
-    assert {"coincurve", "base58", "pycryptodome", "pydantic", "runpod", "cupy-cuda12x"} <= installed
-    assert not installed & {"discord.py", "python-telegram-bot", "stripe", "aiosqlite", "aiohttp", "cryptography"}
+    direct = direct_requirements()
+    assert {"coincurve", "base58", "pycryptodome", "pydantic", "runpod", "cupy-cuda12x"} <= direct
+    assert not direct & {"discord.py", "python-telegram-bot", "stripe", "aiosqlite"}
+    lock = locked()
+    assert direct <= set(lock), f"not in the lock: {direct - set(lock)}"
+    assert not set(lock) & {"discord-py", "python-telegram-bot", "stripe", "aiosqlite"}  # no bot dependency
+    assert "--require-hashes" in runs and "-r /tmp/requirements-worker.lock" in runs
     copied = {shlex.split(i.args)[0] for i in instructions if i.keyword == "COPY" and "--from" not in i.args}
-    assert copied == {"gpu_worker"}
+    assert copied == {"gpu_worker", "requirements-worker.lock"}
     assert "pip install ." not in runs  # the project's dependencies include the whole bot
 
 
-def test_worker_imports_are_covered_by_what_it_installs(instructions: list[Instruction]) -> None:
-    # Third-party imports of every module the worker loads, against the installed distributions.
+def test_worker_imports_are_covered_by_what_it_installs() -> None:
+    # Third-party imports of every module the worker loads, against the direct requirements.
     provides = {"coincurve": "coincurve", "base58": "base58", "Crypto": "pycryptodome", "pydantic": "pydantic",
-                "runpod": "runpod", "cupy": "cupy-cuda12x"}
-    runs = " ".join(i.args for i in instructions if i.keyword == "RUN")
+                "runpod": "runpod", "cupy": "cupy-cuda12x", "aiohttp": "aiohttp", "cryptography": "cryptography"}
+    direct = direct_requirements()
     worker_modules = ["__main__.py", "handler.py", "job.py", "errors.py", "formats.py", "patterns.py", "verify.py",
-                      "keyspace.py", "positions.py", "grinders/__init__.py", "grinders/base.py", "grinders/cuda.py"]
+                      "keyspace.py", "positions.py", "grinders/__init__.py", "grinders/base.py", "grinders/cuda.py",
+                      "selfhosted.py", "sealing.py"]
     for name in worker_modules:
         source = REPO / "gpu_worker" / name
         if not source.exists():
             continue
         for top in re.findall(r"^\s*(?:from|import) ([A-Za-z_]\w*)", source.read_text(), re.M):
             if top in provides:
-                assert f'"{provides[top]}' in runs, f"gpu_worker/{name} imports {top}: install {provides[top]}"
+                assert provides[top] in direct, f"gpu_worker/{name} imports {top}: require {provides[top]}"
 
 
 def test_runtime_environment_is_safe(instructions: list[Instruction]) -> None:

@@ -119,3 +119,44 @@ async def test_a_local_order_finds_a_verified_match() -> None:
 def test_an_unknown_backend_says_what_to_set() -> None:
     with pytest.raises(ValueError, match="VANIKEYS_BACKEND"):
         make_client("gpu-cloud")
+
+
+async def test_workers_stay_alive_between_jobs_and_run_side_by_side() -> None:
+    client = make_client("local", grinder="python", max_parallel=2, progress_interval_s=0.1)
+    before = set(multiprocessing.active_children())
+    try:
+        for _ in range(3):  # one after another: the same worker process each time, not a process per job
+            job_id = await client.submit(PULL)
+            await asyncio.wait_for(client.wait(job_id, PULL), LIMIT_S)
+        assert len(set(multiprocessing.active_children()) - before) == 1
+        seen: list[GrindProgress] = []
+        slow = [await client.submit(SLOW) for _ in range(2)]
+        waiters = [asyncio.create_task(client.wait(i, SLOW, seen.append)) for i in slow]
+        for _ in range(400):
+            await asyncio.sleep(0.05)
+            if len(seen) >= 2:
+                break
+        assert len(set(multiprocessing.active_children()) - before) == 2  # both grinding at once
+        quick = await client.submit(PULL)  # every worker is busy: it waits for a free one
+        await client.cancel(slow[0])  # its worker is ended; the queued pull gets a fresh one
+        result = await asyncio.wait_for(client.wait(quick, PULL), LIMIT_S)
+        assert result.checked == PULL.budget
+        await client.cancel(slow[1])
+        await asyncio.gather(*waiters, return_exceptions=True)
+    finally:
+        await client.close()
+    assert not set(multiprocessing.active_children()) - before  # close() ends every worker
+
+
+async def test_a_ten_pull_is_one_job_spread_over_the_workers() -> None:
+    from bot.grinding.verification import verified_result
+
+    client = make_client("local", grinder="python", max_parallel=2)
+    ten = GrindJob.parse({"v": 1, "format": "eth", "pattern": "abc", "budget": 300, "pulls": 10})
+    try:
+        job_id = await client.submit(ten)
+        result = await asyncio.wait_for(client.wait(job_id, ten), LIMIT_S)
+    finally:
+        await client.close()
+    assert result.checked == 3000 and len(result.results) == 10
+    verified_result(ten, result, source="test")  # each hit re-derived; counts consistent with ten whole pulls

@@ -92,7 +92,7 @@ async def test_an_order_gives_up_after_its_key_cap(emulator: RunpodEmulator) -> 
     assert sum(job.input["budget"] for job in emulator.jobs.values()) == 80
 
 
-async def test_progress_then_cancelling_the_order_cancels_every_chunk(emulator: RunpodEmulator) -> None:
+async def test_a_shutdown_leaves_chunks_running_and_a_new_client_reattaches(emulator: RunpodEmulator) -> None:
     policy = OrderPolicy(chunk_seconds=5.0, initial_rate=1e9, max_parallel=2)
     client = make(emulator, order_policy=policy)
     reports: list[OrderProgress] = []
@@ -102,7 +102,7 @@ async def test_progress_then_cancelling_the_order_cancels_every_chunk(emulator: 
             await asyncio.sleep(0.05)
             if any(r.rate > 0 and r.checked > 0 for r in reports):
                 break
-        order.cancel()
+        order.cancel()  # what the bot's shutdown does to its order tasks
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(order, ORDER_LIMIT_S)
     finally:
@@ -110,8 +110,27 @@ async def test_progress_then_cancelling_the_order_cancels_every_chunk(emulator: 
     live = [r for r in reports if r.rate > 0]
     assert live, "no progress with a rate was reported"
     assert live[-1].eta_s is not None and live[-1].eta_s > 0 and live[-1].chunks_running == 2
-    assert len(emulator.jobs) == 2
-    assert all(job.status == "CANCELLED" for job in emulator.jobs.values())
+    assert len(emulator.jobs) == 2 and emulator.cancelled == []
+    assert all(job.status == "IN_PROGRESS" for job in emulator.jobs.values())
+    saved = OrderState.from_json(reports[-1].state.to_json())
+    assert {c.job_id for c in saved.running} == set(emulator.jobs)
+
+    # The next start: a new client (same sealing key) picks the order up from the saved state.
+    again = make(emulator, order_policy=replace(policy, max_failures=0), sealer=client.sealer)
+    order = asyncio.create_task(again.run_order(HARD, 1e12, reports.append, resume_state=saved))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if emulator.count("/status/") >= 6:
+                break
+        for job_id in list(emulator.jobs):
+            emulator.finish_now(job_id, "FAILED", error="worker_error: boom")  # max_failures=0: the order gives up ...
+        with pytest.raises(GrindingError, match="refunded"):
+            await asyncio.wait_for(order, ORDER_LIMIT_S)
+    finally:
+        await again.close()
+    # ... and every chunk it abandons is cancelled: none is left running.
+    assert not any(job.status in ("IN_QUEUE", "IN_PROGRESS") for job in emulator.jobs.values())
 
 
 async def test_an_order_resumes_from_its_persisted_state(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:

@@ -21,7 +21,7 @@ from .conftest import API_KEY, ENDPOINT_ID, FAST_RETRY
 from .runpod_emulator import RunpodEmulator
 
 PULL = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 400, "top": 2})
-SLOW = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 10**12, "time_limit_s": 1.0})
+SLOW = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 10**12, "time_limit_s": 2.5})
 WAIT_LIMIT_S = 20  # every test ends well before this, or it is a hang
 
 
@@ -47,6 +47,14 @@ async def client(emulator: RunpodEmulator) -> AsyncIterator[RunpodGrindingClient
     await c.close()
 
 
+@pytest.fixture
+async def polling(emulator: RunpodEmulator) -> AsyncIterator[RunpodGrindingClient]:
+    """Pulls through /run and /status (no /runsync wait), to watch a job's life from outside."""
+    c = make(emulator, runsync_wait_s=0)
+    yield c
+    await c.close()
+
+
 async def test_a_pull_comes_back_verified(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
     job_id = await client.submit(PULL)
     result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
@@ -54,8 +62,10 @@ async def test_a_pull_comes_back_verified(emulator: RunpodEmulator, client: Runp
     for hit in result.results:
         verify_hit(PULL, hit)
     policy = emulator.jobs[job_id].policy
-    assert policy["executionTimeout"] == round((PULL.time_limit_s + 60) * 1000)
-    assert policy["ttl"] > policy["executionTimeout"]
+    assert policy["executionTimeout"] == round((client.pull_time_limit_s + client.execution_grace_s) * 1000)
+    # ttl counts from submission: the queue limit, the run and the bot's allowed downtime all fit in it.
+    assert policy["ttl"] == round((client.pull_queue_limit_s + client.downtime_allowance_s) * 1000) + policy["executionTimeout"]
+    assert emulator.count("/runsync") == 1 and emulator.count("/status/") == 0  # a pull answers in one request
 
 
 async def test_runpod_holds_only_sealed_secrets(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
@@ -69,34 +79,56 @@ async def test_runpod_holds_only_sealed_secrets(emulator: RunpodEmulator, client
     assert all(hit["secret"].startswith("sealed:") for hit in stored.output["results"])
 
 
-async def test_queue_delay_and_progress_are_followed(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+async def test_queue_delay_and_progress_are_followed(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
     emulator.queue_delay_s = 0.4
     seen: list[GrindProgress] = []
-    job_id = await client.submit(SLOW)
-    result = await asyncio.wait_for(client.wait(job_id, SLOW, seen.append), WAIT_LIMIT_S)
+    job_id = await polling.submit(SLOW)
+    result = await asyncio.wait_for(polling.wait(job_id, SLOW, seen.append), WAIT_LIMIT_S)
     assert emulator.count("/status/") >= 5  # polled through IN_QUEUE and IN_PROGRESS
     assert seen and all(p.checked > 0 and p.rate > 0 for p in seen)
     assert seen[-1].checked <= result.checked
 
 
-async def test_async_progress_callbacks_and_failing_ones_are_fine(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+async def test_async_progress_callbacks_and_failing_ones_are_fine(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
     calls: list[int] = []
 
     async def shaky(progress: GrindProgress) -> None:
         calls.append(progress.checked)
         raise RuntimeError("the chat message could not be edited")
 
-    job_id = await client.submit(SLOW)
-    result = await asyncio.wait_for(client.wait(job_id, SLOW, shaky), WAIT_LIMIT_S)
+    job_id = await polling.submit(SLOW)
+    result = await asyncio.wait_for(polling.wait(job_id, SLOW, shaky), WAIT_LIMIT_S)
     assert calls and result.checked > 0
 
 
-async def test_429s_and_5xx_while_polling_are_ridden_out(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
-    emulator.request_faults.extend([429, 503])
-    job_id = await client.submit(PULL)
-    emulator.request_faults.extend([500, 429, 502])
-    result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+async def test_429s_and_5xx_while_polling_are_ridden_out(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
+    emulator.request_faults.extend([429, 429])  # a 429 is a refusal: the job was not taken, so it is retried
+    job_id = await polling.submit(PULL)
+    assert len(emulator.jobs) == 1
+    emulator.request_faults.extend([500, 429, 502] * 3)  # more than one call's retries: the wait rides on
+    result = await asyncio.wait_for(polling.wait(job_id, PULL), WAIT_LIMIT_S)
     assert result.checked == 400
+
+
+@pytest.mark.parametrize("sync", [True, False])
+async def test_a_5xx_after_runpod_took_the_job_is_not_resubmitted(emulator: RunpodEmulator, sync: bool) -> None:
+    client = make(emulator, runsync_wait_s=5.0 if sync else 0)
+    try:
+        if sync:
+            emulator.queue_delay_s = 0.3
+            emulator.outage(0.15, "drop")  # /runsync's held request loses its connection after the job exists
+            asyncio.get_running_loop().call_later(0.05, emulator.outage, 0.0)
+            emulator.outage_until = 0.0
+            emulator.request_faults.append(502)
+        else:
+            emulator.accept_then_fail.append(502)
+        with pytest.raises(GrindingError) as caught:
+            await client.submit(PULL)
+    finally:
+        await client.close()
+    assert caught.value.code == "unavailable"
+    assert emulator.count("/run") == 1  # one request, never a blind second job
+    assert len(emulator.jobs) <= 1
 
 
 async def test_runpod_unreachable_is_unavailable(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
@@ -148,24 +180,24 @@ async def emulator_submit_raw(client: RunpodGrindingClient, raw: dict[str, objec
     return await client.api.run(raw, client.policy_for(PULL))
 
 
-async def test_cancel_while_running_is_reported_as_cancelled(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
-    job_id = await client.submit(SLOW)
-    waiter = asyncio.create_task(client.wait(job_id, SLOW))
+async def test_cancel_while_running_is_reported_as_cancelled(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
+    job_id = await polling.submit(SLOW)
+    waiter = asyncio.create_task(polling.wait(job_id, SLOW))
     await asyncio.sleep(0.2)
-    await client.cancel(job_id)
+    await polling.cancel(job_id)
     with pytest.raises(GrindingError) as caught:
         await asyncio.wait_for(waiter, WAIT_LIMIT_S)
     assert caught.value.code == "cancelled"
     assert emulator.jobs[job_id].status == "CANCELLED"
-    await client.cancel(job_id)  # a second cancel of a finished job is harmless
-    await client.cancel("never-existed")
+    await polling.cancel(job_id)  # a second cancel of a finished job is harmless
+    await polling.cancel("never-existed")
 
 
-async def test_an_expired_result_is_lost(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+async def test_an_expired_result_is_lost(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
     emulator.result_retention_s = 0.0
-    job_id = await client.submit(PULL)
+    job_id = await polling.submit(PULL)
     with pytest.raises(GrindingError) as caught:
-        await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+        await asyncio.wait_for(polling.wait(job_id, PULL), WAIT_LIMIT_S)
     assert caught.value.code == "lost"
 
 

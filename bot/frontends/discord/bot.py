@@ -1,15 +1,16 @@
 """The Discord bot: discord.py's AutoShardedBot wired to the one Service.
 
-Intents are the unprivileged minimum: guilds (interactions need them) and
-guild messages (for the owner's `@VaniKeys sync`; a mention carries its text
-without the privileged message-content intent). No DM message events and no
-message cache: the bot's own DMs, which carry private keys, never come back
-to it and are never kept in memory.
+Intents are the minimum: guilds (interactions need them), nothing else. No
+message events at all (commands are slash commands, the owner's sync too)
+and no message cache: the bot's own DMs, which carry private keys, never
+come back to it and are never kept in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -18,10 +19,12 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.frontends.discord.cogs import ALL_COGS
-from bot.frontends.discord.config import SYNC_GLOBAL, DiscordConfig
+from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 from bot.frontends.discord.cooldowns import Cooldowns
-from bot.frontends.discord.flows import COMMAND, ORDER, PULL, Flows
+from bot.frontends.discord.flows import COMMAND, ODDS, ORDER, PULL, Flows
 from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.discord.options import AUTOCOMPLETE
+from bot.frontends.discord.outbox import Outbox
 from bot.frontends.discord.privacy import install_log_redaction
 from bot.frontends.discord.rendering import error_text
 from bot.frontends.discord.views import DYNAMIC_ITEMS
@@ -37,7 +40,6 @@ class VaniKeysBot(commands.AutoShardedBot):
         self.config = config or DiscordConfig()
         intents = discord.Intents.none()
         intents.guilds = True
-        intents.guild_messages = True
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -50,8 +52,11 @@ class VaniKeysBot(commands.AutoShardedBot):
         )
         self.service = service
         self.settings = settings
+        self.clock: Callable[[], float] = time.monotonic   # interaction-token freshness is measured on it
         self.cooldowns = Cooldowns({PULL: self.config.pull_cooldown_s, ORDER: self.config.order_cooldown_s,
-                                    COMMAND: self.config.command_cooldown_s})
+                                    ODDS: self.config.odds_cooldown_s, COMMAND: self.config.command_cooldown_s,
+                                    AUTOCOMPLETE: self.config.autocomplete_cooldown_s})
+        self.outbox = Outbox()
         self.frontend = DiscordFrontEnd(self)
         self.flows = Flows(self)
         self.tree.on_error = self._on_app_command_error  # type: ignore[method-assign]
@@ -64,21 +69,21 @@ class VaniKeysBot(commands.AutoShardedBot):
         if self.config.sync_on_start:
             await self.sync_commands(self.config.sync_on_start)
 
-    async def sync_commands(self, targets: tuple[str, ...]) -> None:
-        """Development only (VANIKEYS_DISCORD_SYNC_ON_START): publish the commands as the bot starts."""
+    async def sync_commands(self, targets: tuple[str, ...]) -> int:
+        """Publish the slash commands: the CLI step, the owner's /sync, or VANIKEYS_DISCORD_SYNC_ON_START."""
         for target in targets:
             if target == SYNC_GLOBAL:
                 synced = await self.tree.sync()
+            elif target.startswith(SYNC_CLEAR):
+                guild = discord.Object(int(target.removeprefix(SYNC_CLEAR)))
+                self.tree.clear_commands(guild=guild)
+                synced = await self.tree.sync(guild=guild)
             else:
                 guild = discord.Object(int(target))
                 self.tree.copy_global_to(guild=guild)
                 synced = await self.tree.sync(guild=guild)
             log.info("synced %d application commands to %s", len(synced), target)
-
-    async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:
-        if isinstance(exception, commands.CommandNotFound):
-            return  # someone mentioned the bot in conversation
-        await super().on_command_error(context, exception)
+        return len(synced) if targets else 0
 
     async def _on_app_command_error(self, interaction: discord.Interaction[Any],
                                     error: app_commands.AppCommandError) -> None:

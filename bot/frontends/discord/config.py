@@ -3,7 +3,8 @@
 The shared Settings carry the token; everything here has a default, so
 `DISCORD_TOKEN` alone runs the bot. Commands are not synced on start unless
 VANIKEYS_DISCORD_SYNC_ON_START asks for it (development): Discord rate-limits
-syncs, so production syncs once, by the owner's `@VaniKeys sync`.
+syncs, so production syncs once: `python -m bot.frontends.discord.sync` (a CLI
+step that needs no gateway), then the owner's `/sync` slash command.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dotenv import dotenv_values
 from bot.config import ConfigError
 
 SYNC_GLOBAL = "global"
+SYNC_CLEAR = "clear:"   # "clear:<guild id>": remove that server's copies
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,9 @@ class DiscordConfig:
     sync_on_start: tuple[str, ...] = ()   # "global" and/or guild ids; empty: never sync on start
     pull_cooldown_s: float = 4.0          # per user, between pulls (slash command or button)
     order_cooldown_s: float = 15.0        # per user, between orders
+    odds_cooldown_s: float = 3.0          # per user, between /odds and order quotes (CPU-costly for new patterns)
     command_cooldown_s: float = 1.0       # per user, between other commands
+    autocomplete_cooldown_s: float = 0.5  # per user, between pattern autocompletes that compute odds
     guild_ready_timeout_s: float = 2.0    # how long discord.py waits for GUILD_CREATEs before on_ready
 
     @classmethod
@@ -42,6 +46,7 @@ class DiscordConfig:
             kwargs["sync_on_start"] = _sync_targets(sync)
         for var, name in (("VANIKEYS_DISCORD_PULL_COOLDOWN_S", "pull_cooldown_s"),
                           ("VANIKEYS_DISCORD_ORDER_COOLDOWN_S", "order_cooldown_s"),
+                          ("VANIKEYS_DISCORD_ODDS_COOLDOWN_S", "odds_cooldown_s"),
                           ("VANIKEYS_DISCORD_COMMAND_COOLDOWN_S", "command_cooldown_s")):
             if values.get(var, "").strip():
                 kwargs[name] = _seconds(var, values[var])

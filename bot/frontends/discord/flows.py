@@ -1,9 +1,11 @@
 """What happens when someone pulls, orders or asks for their account: shared by slash commands and buttons.
 
 Every interaction is acknowledged first (a deferred response, well inside
-Discord's 3 seconds), then the service is called and the answer follows up.
-Pulls and orders are public in a server (the shared-pull moment); account
-answers and every error are ephemeral. A failed public command deletes its
+Discord's 3 seconds, before any service call or queue), then the service is
+called and the answer follows. Pulls and orders are public in a server (the
+shared-pull moment) when the bot may post there; balances, receipts, keys,
+history and every error are for the person alone (ephemeral, or a DM once
+the interaction token has expired). A failed public command deletes its
 "thinking" message and explains privately, so nobody else sees the mistake.
 """
 
@@ -12,12 +14,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.answers import CommunityRef, Origin, ServiceError, UserRef
+from bot.answers import CommunityRef, Origin, ServiceError, UserRef, WrongChannel
+from bot.frontends.discord.permissions import missing_permissions_text, missing_reveal_permissions
 from bot.frontends.discord.rendering import (
     balance_embed,
     closed_dms_text,
@@ -25,12 +27,13 @@ from bot.frontends.discord.rendering import (
     history_embed,
     keys_text,
     odds_embed,
-    order_accepted_text,
     order_embed,
-    pull_embed,
+    order_receipt_text,
     topup_embed,
 )
-from bot.frontends.discord.views import PatternRequest, confirm_view, link_view, reveal_view
+from bot.frontends.discord.reveal import PullReveal
+from bot.frontends.discord.turns import Turn
+from bot.frontends.discord.views import PatternRequest, confirm_view, easy_pattern_view, link_view
 from gpu_worker.errors import VanikeysError
 
 if TYPE_CHECKING:
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PULL, ORDER, COMMAND = "pull", "order", "command"
+PULL, ORDER, ODDS, COMMAND = "pull", "order", "odds", "command"
+EASY_PATTERN = "easy_pattern"
 GENERIC_FAILURE = ("Something went wrong on our side. Nothing was lost: `/history` shows every token movement "
                    "and `/keys` any key not yet sent. Please try again in a minute.")
 
@@ -57,11 +61,6 @@ def community_ref(interaction: Interaction) -> CommunityRef | None:
     return CommunityRef("discord", str(interaction.guild_id), (guild.name if guild and guild.name else "") or "")
 
 
-@dataclass
-class Reply:
-    posted: bool = False  # a public answer is out: an error after this must not delete it
-
-
 class Flows:
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
@@ -72,75 +71,92 @@ class Flows:
 
     # --- pulls and orders (public in a server) ------------------------------------------
 
-    async def pull(self, interaction: Interaction, request: PatternRequest, count: int) -> None:
-        async def body(reply: Reply) -> None:
-            answer = await self.service.pull(user_ref(interaction.user), community_ref(interaction), request.pattern,
-                                             request.format_id, count, exact_case=request.exact_case,
-                                             fuzzy=request.fuzzy)
-            shown = PatternRequest(answer.pattern, answer.format_id, request.exact_case, request.fuzzy)
-            view = reveal_view(shown)
-            embed = pull_embed(answer, interaction.user)
-            if view is None:
-                await interaction.followup.send(embed=embed, wait=True)
-            else:
-                await interaction.followup.send(embed=embed, view=view, wait=True)
-            reply.posted = True
-            if not answer.delivered:
-                await interaction.followup.send(closed_dms_text(answer), ephemeral=True)
+    async def pull(self, interaction: Interaction, request: PatternRequest, count: int, *,
+                   allow_easy: bool = False) -> None:
+        missing = missing_reveal_permissions(interaction)
 
-        await self._answer(interaction, body, public=True, action=PULL)
+        async def body(turn: Turn) -> None:
+            reveal = PullReveal(turn, self.bot.outbox, request, public=not missing,
+                                private_note=missing_permissions_text(missing) if missing else None)
+            reveal.start()
+            try:
+                answer = await self.service.pull(user_ref(interaction.user), community_ref(interaction),
+                                                 request.pattern, request.format_id, count,
+                                                 exact_case=request.exact_case, fuzzy=request.fuzzy,
+                                                 channel=str(interaction.channel_id) if interaction.guild_id else None,
+                                                 allow_easy=allow_easy, on_reveal=reveal.show)
+            finally:
+                await reveal.stop()
+            if not reveal.revealed:  # on_reveal failed (e.g. Discord refused): the key is delivered; show it now
+                await reveal.show(answer)
+            if not answer.delivered:
+                await turn.private(closed_dms_text())
+            if answer.streak is not None and answer.streak.bonus_pulls_today > 0:
+                await turn.private(f"🔥 {answer.streak.message}")
+
+        await self._answer(interaction, body, public=not missing, action=PULL, count=count, request=request)
 
     async def order(self, interaction: Interaction, request: PatternRequest, pubkey: str | None) -> None:
-        async def body(reply: Reply) -> None:
-            progress_message = await interaction.original_response()
-            origin = Origin("discord", str(interaction.channel_id), str(progress_message.id))
+        missing = missing_reveal_permissions(interaction)
+
+        async def body(turn: Turn) -> None:
+            origin = None
+            if not missing:
+                message_id = await turn.learn_message()
+                origin = Origin("discord", str(interaction.channel_id), str(message_id) if message_id else None)
             answer = await self.service.order(user_ref(interaction.user), community_ref(interaction), request.pattern,
                                               request.format_id, pubkey, exact_case=request.exact_case,
                                               fuzzy=request.fuzzy, origin=origin)
             latest = self.bot.frontend.latest(answer.order)
-            reply.posted = True  # paid: from here on the message shows the order, whatever else fails
-            await interaction.edit_original_response(content=order_accepted_text(answer), embed=order_embed(latest))
+            turn.posted = True  # paid: from here on the message shows the order, whatever else fails
+            if missing:
+                await turn.private(f"{order_receipt_text(answer)}\n{missing_permissions_text(missing)}",
+                                   embed=order_embed(latest))
+                return
+            await self.bot.outbox.must(turn.channel_id, lambda: turn.edit_public(content=None,
+                                                                                 embed=order_embed(latest)))
+            await turn.private(order_receipt_text(answer))
 
-        await self._answer(interaction, body, public=True, action=ORDER)
+        await self._answer(interaction, body, public=not missing, action=ORDER)
 
     async def quote_order(self, interaction: Interaction, request: PatternRequest) -> None:
         """The Order button: the price and the odds, privately, with a button to confirm."""
-        async def body(reply: Reply) -> None:
+        async def body(turn: Turn) -> None:
             odds = await self.service.odds(request.pattern, request.format_id, exact_case=request.exact_case,
                                            fuzzy=request.fuzzy)
             if odds.order_price is None:
                 raise ServiceError("too_hard", odds.order_refusal or "this pattern is too hard to order")
-            view = confirm_view(request, odds.order_price)
+            view = confirm_view(request, interaction.user.id, odds.order_price)
             text = f"An exact match for `{request.pattern}` costs **{odds.order_price} tokens**. Confirm to order it."
             if view is None:
                 await interaction.followup.send(text, embed=odds_embed(odds), ephemeral=True)
             else:
                 await interaction.followup.send(text, embed=odds_embed(odds), view=view, ephemeral=True)
 
-        await self._answer(interaction, body, public=False, action=COMMAND)
+        await self._answer(interaction, body, public=False, action=ODDS)
 
     # --- information ------------------------------------------------------------------
 
     async def odds(self, interaction: Interaction, request: PatternRequest) -> None:
-        async def body(reply: Reply) -> None:
+        async def body(turn: Turn) -> None:
             odds = await self.service.odds(request.pattern, request.format_id, exact_case=request.exact_case,
                                            fuzzy=request.fuzzy)
             await interaction.followup.send(embed=odds_embed(odds))
 
-        await self._answer(interaction, body, public=True, action=COMMAND)
+        await self._answer(interaction, body, public=missing_reveal_permissions(interaction) == [], action=ODDS)
 
     async def private(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """An ephemeral answer: render() returns followup.send keyword arguments."""
-        async def body(reply: Reply) -> None:
-            await interaction.followup.send(**await render(), ephemeral=True)
+        async def body(turn: Turn) -> None:
+            await turn.private(**await render())
 
         await self._answer(interaction, body, public=False, action=COMMAND)
 
     async def public(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        async def body(reply: Reply) -> None:
+        async def body(turn: Turn) -> None:
             await interaction.followup.send(**await render())
 
-        await self._answer(interaction, body, public=True, action=COMMAND)
+        await self._answer(interaction, body, public=missing_reveal_permissions(interaction) == [], action=COMMAND)
 
     async def balance(self, interaction: Interaction) -> None:
         async def render() -> dict[str, Any]:
@@ -168,37 +184,58 @@ class Flows:
 
     # --- the one way every interaction is answered ----------------------------------------
 
-    async def _answer(self, interaction: Interaction, body: Callable[[Reply], Awaitable[None]], *, public: bool,
-                      action: str) -> None:
+    async def _answer(self, interaction: Interaction, body: Callable[[Turn], Awaitable[None]], *, public: bool,
+                      action: str, count: int = 1, request: PatternRequest | None = None) -> None:
         wait = self.bot.cooldowns.wait_left(action, interaction.user.id)
         if wait > 0:
-            noun = {PULL: "pull", ORDER: "order"}.get(action, "use a command")
+            noun = {PULL: "pull", ORDER: "order", ODDS: "ask for odds"}.get(action, "use a command")
             await interaction.response.send_message(
                 error_text(f"Easy there: you can {noun} again in {math.ceil(wait)} s."), ephemeral=True)
             return
+        turn = Turn(self.bot, interaction)
         await interaction.response.defer(thinking=True, ephemeral=not public)
-        reply = Reply()
         try:
-            await body(reply)
+            await body(turn)
         except (ServiceError, VanikeysError) as err:
             self.bot.cooldowns.release(action, interaction.user.id)  # refused: nothing ran, no need to wait
-            await self._fail(interaction, str(err), delete_original=public and not reply.posted)
+            if public and not turn.posted:
+                await self._delete_quietly(turn)
+            if getattr(err, "code", "") == EASY_PATTERN and request is not None:
+                await self._offer_order(turn, str(err), request, count)
+            elif isinstance(err, WrongChannel):
+                where = f"<#{err.channel_id}>" if err.channel_id.isdigit() else (err.channel_label or "another channel")
+                await turn.private_error(f"Pulls in this server go in {where}: pull there (this one was not charged).")
+            else:
+                await turn.private_error(str(err))
         except discord.HTTPException as exc:
             log.warning("interaction %s: Discord refused a reply (status %s, code %s)", interaction.id, exc.status,
                         exc.code)
-            await self._fail(interaction, GENERIC_FAILURE, delete_original=public and not reply.posted)
+            await self._fail(turn, public)
         except Exception:
             log.exception("interaction %s (%s) failed", interaction.id, action)
-            await self._fail(interaction, GENERIC_FAILURE, delete_original=public and not reply.posted)
+            await self._fail(turn, public)
 
-    async def _fail(self, interaction: Interaction, message: str, *, delete_original: bool) -> None:
+    async def _offer_order(self, turn: Turn, message: str, request: PatternRequest, count: int) -> None:
+        """The easy-pattern warning, privately, with "Pull anyway" / "Order instead" for this person only."""
+        view = easy_pattern_view(request, turn.interaction.user.id, count)
         try:
-            if delete_original:
-                try:
-                    await interaction.delete_original_response()
-                except discord.NotFound:
-                    pass
-            await interaction.followup.send(error_text(message), ephemeral=True)
+            if view is None:
+                await turn.private(error_text(message))
+            else:
+                await turn.private(error_text(message), view=view)
         except discord.HTTPException as exc:
-            log.warning("interaction %s: could not send the error (status %s, code %s)", interaction.id, exc.status,
-                        exc.code)
+            log.warning("interaction %s: could not send the easy-pattern offer (status %s, code %s)",
+                        turn.interaction.id, exc.status, exc.code)
+
+    async def _fail(self, turn: Turn, public: bool) -> None:
+        if public and not turn.posted:
+            await self._delete_quietly(turn)
+        await turn.private_error(GENERIC_FAILURE)
+
+    @staticmethod
+    async def _delete_quietly(turn: Turn) -> None:
+        try:
+            await turn.delete_public()
+        except discord.HTTPException as exc:
+            log.warning("interaction %s: could not remove the public message (status %s, code %s)",
+                        turn.interaction.id, exc.status, exc.code)

@@ -53,11 +53,11 @@ class DiscordFrontEnd:
 
     async def order_progress(self, order: OrderView) -> None:
         if self._remember(order):
-            await self._edit_origin(order)
+            await self._edit_origin(order, final=False)
 
     async def order_finished(self, order: OrderView) -> None:
         self._remember(order)
-        await self._edit_origin(order)
+        await self._edit_origin(order, final=True)
         origin = order.origin
         if origin is None or origin.platform != PLATFORM or (channel_id := _snowflake(origin.chat_id)) is None:
             return
@@ -66,13 +66,14 @@ class DiscordFrontEnd:
         if origin.message_id and (message_id := _snowflake(origin.message_id)) is not None:
             reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
                                                  fail_if_not_exists=False)
+        mentions = discord.AllowedMentions(users=True, everyone=False, roles=False, replied_user=False)
         try:
-            await channel.send(order_finished_text(order, f"<@{order.user.user_id}>"), reference=reference,
-                               allowed_mentions=discord.AllowedMentions(users=True, everyone=False, roles=False,
-                                                                        replied_user=False))
-        except discord.HTTPException as exc:
-            log.warning("order %s: completion notice in channel %s failed (status %s, code %s)", order.order_id,
-                        channel_id, exc.status, exc.code)
+            await self.bot.outbox.must(channel_id, lambda: channel.send(
+                order_finished_text(order, f"<@{order.user.user_id}>"), reference=reference,
+                allowed_mentions=mentions))
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.warning("order %s: completion notice in channel %s failed (%s)", order.order_id, channel_id,
+                        type(exc).__name__)
 
     async def notify(self, user: UserRef, text: str) -> None:
         user_id = _snowflake(user.user_id)
@@ -102,7 +103,7 @@ class DiscordFrontEnd:
             self._latest.popitem(last=False)
         return True
 
-    async def _edit_origin(self, order: OrderView) -> None:
+    async def _edit_origin(self, order: OrderView, *, final: bool) -> None:
         origin = order.origin
         if origin is None or origin.platform != PLATFORM or not origin.message_id:
             return
@@ -110,11 +111,14 @@ class DiscordFrontEnd:
         if channel_id is None or message_id is None:
             return
         message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+        embed = order_embed(order)
         try:
-            await message.edit(content=None, embed=order_embed(order))
-        except discord.HTTPException as exc:
-            log.warning("order %s: progress edit in channel %s failed (status %s, code %s)", order.order_id,
-                        channel_id, exc.status, exc.code)
+            if final:  # the ending must show; a progress step may give way to a busy channel
+                await self.bot.outbox.must(channel_id, lambda: message.edit(content=None, embed=embed))
+            else:
+                await self.bot.outbox.maybe(channel_id, lambda: message.edit(content=None, embed=embed))
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.warning("order %s: edit in channel %s failed (%s)", order.order_id, channel_id, type(exc).__name__)
 
 
 def _rank(order: OrderView) -> tuple[int, int]:

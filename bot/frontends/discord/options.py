@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
 MAX_CHOICE = 100
+AUTOCOMPLETE = "autocomplete"   # a cooldown action: odds while typing cost CPU for each new pattern
 FORMAT_CHOICES = [app_commands.Choice(name=f"{fmt.title} ({fmt.prefix}…)", value=fmt.id) for fmt in FORMATS.values()]
 COUNT_CHOICES = [app_commands.Choice(name="1 pull", value=1), app_commands.Choice(name="10-pull", value=10)]
 PATTERN_EXAMPLES = ("^Love", "cafe$", "^Moon ?", "Vani Keys")
@@ -32,6 +33,8 @@ async def pattern_autocomplete(interaction: discord.Interaction[VaniKeysBot], cu
     text = current.strip()[:MAX_CHOICE]
     if not text:
         return [app_commands.Choice(name=f"e.g. {example}", value=example) for example in PATTERN_EXAMPLES]
+    if interaction.client.cooldowns.wait_left(AUTOCOMPLETE, interaction.user.id) > 0:
+        return [app_commands.Choice(name=_fit(f"{text} · odds with /odds"), value=text)]  # typing fast: no CPU
     namespace: Any = interaction.namespace
     format_id = getattr(namespace, "format", None) or "btc"
     exact = bool(getattr(namespace, "exact_case", False))

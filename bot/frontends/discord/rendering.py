@@ -16,6 +16,8 @@ from discord.utils import escape_markdown
 
 from bot.answers import (
     BalanceAnswer,
+    CardAnswer,
+    ConfigAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -24,7 +26,9 @@ from bot.answers import (
     OddsAnswer,
     OrderAnswer,
     OrderView,
+    ProfileAnswer,
     PullAnswer,
+    SeasonLeaderboardAnswer,
     ShownKey,
     TopupAnswer,
 )
@@ -51,6 +55,7 @@ CLOSED_DMS_HELP = (
     "I couldn't DM you your private key, so it is safe in the vault. To get it: open this server's menu → "
     "**Privacy Settings** → turn on **Direct Messages**, then send `/keys` (here or in a DM with me)."
 )
+FULL_MATCH_BADGE = "✨ full match"
 
 
 def tier_colour(tier: str) -> discord.Colour:
@@ -79,6 +84,14 @@ def one_in(value: float) -> str:
     if value < 1.5:
         return "every time"
     return f"1 in {compact(value)}"
+
+
+def one_in_unit(value: float, unit: str) -> str:
+    """"1 in 4.2M pulls", "every pull" or "never": a count of `unit`s that reads as English."""
+    text = one_in(value)
+    if text == "every time":
+        return f"every {unit}"
+    return text if text == "never" else f"{text} {unit}s"
 
 
 def compact(value: float) -> str:
@@ -110,31 +123,58 @@ def percent(value: float) -> str:
 # --- pulls ---------------------------------------------------------------------
 
 
-def pull_embed(answer: PullAnswer, puller: discord.abc.User) -> discord.Embed:
+def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = None) -> discord.Embed:
+    """The reveal: the best key as the headline, a 10-pull's keys best first below it."""
     best = answer.best
-    title = f"{TIER_EMOJI.get(best.tier, '')} {best.tier}" + (" · FULL MATCH" if best.full else "")
+    title = f"{TIER_EMOJI.get(best.tier, '')} {best.tier}" + (f" · {FULL_MATCH_BADGE}" if best.full else "")
     if answer.count > 1:
         title += f" · best of {answer.count}"
     embed = discord.Embed(title=title.strip(), colour=tier_colour(best.tier),
                           description=f"{highlighted(best)}\n{caret_block(best)}")
-    embed.set_author(name=f"{puller.display_name} pulled {answer.pattern} ({answer.format_title})",
-                     icon_url=puller.display_avatar.url if puller.display_avatar else None)
+    embed.set_author(name=f"{puller_name} pulled {answer.pattern} ({answer.format_title})", icon_url=avatar_url)
     embed.add_field(name="Score", value=f"{best.score}/{best.max_score}")
-    embed.add_field(name="Rarity", value=f"{one_in(best.one_in_pulls)} pulls")
+    embed.add_field(name="Rarity", value=one_in_unit(best.one_in_pulls, "pull"))
     embed.add_field(name="Full match odds", value=f"{percent(answer.odds.p_full_in_pull)} per pull "
-                                                  f"({one_in(answer.odds.expected_keys)} keys)")
+                                                  f"({one_in_unit(answer.odds.expected_keys, 'key')})")
     if answer.count > 1:
-        lines = [f"{TIER_EMOJI.get(k.tier, '')} `{k.score}/{k.max_score}` {highlighted(k)}" for k in answer.keys]
-        embed.add_field(name=f"All {answer.count} pulls", value=_fit("\n".join(lines), MAX_FIELD), inline=False)
-    spent = f"{answer.tokens_spent} tokens" if answer.tokens_spent else f"free pull ×{answer.free_pulls_used}"
-    embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · {spent} · "
-                          f"private key {'sent by DM' if answer.delivered else 'waiting in /keys'}")
+        lines = [f"{TIER_EMOJI.get(k.tier, '')} `{k.score}/{k.max_score}` {_key_line(k)}" for k in best_first(answer)]
+        for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
+            name = f"All {answer.count} pulls, best first" if number == 0 else f"All {answer.count} pulls (continued)"
+            embed.add_field(name=name, value=value, inline=False)
+    if answer.is_new_personal_best and answer.personal_best is not None:
+        previous = answer.personal_best.previous_one_in
+        was = f" (was {one_in_unit(previous, 'pull')})" if previous is not None else ""
+        embed.add_field(name="🏆 NEW personal best", value=f"best {answer.pattern} so far{was}", inline=False)
+    # what it cost is the puller's business (/history), not the channel's; the reveal comes before the DM
+    embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · "
+                          "private key by DM (or /keys)")
     return embed
 
 
-def closed_dms_text(answer: PullAnswer | OrderView) -> str:
-    note = answer.delivery_note if isinstance(answer, PullAnswer) else ""
-    return CLOSED_DMS_HELP + (f"\n{note}" if note else "")
+def rolling_embed(puller_name: str, step: int) -> discord.Embed:
+    """The suspense before a reveal: neutral colour, nothing about the tier, one more die per step."""
+    return discord.Embed(title=f"{'🎲' * (step + 1)} Rolling…", colour=discord.Colour(NEUTRAL),
+                         description=f"{escape_markdown(puller_name)} is pulling. The result lands here in a moment.")
+
+
+def best_first(answer: PullAnswer) -> list[ShownKey]:
+    """The best key first (the headline), the rest rarest first; ties keep pull order."""
+    rest = [k for i, k in enumerate(answer.keys) if i != answer.best_index]
+    return [answer.best, *sorted(rest, key=lambda k: (-_rarity_value(k.one_in_pulls), -k.score))]
+
+
+def _rarity_value(one_in_pulls: float) -> float:
+    return one_in_pulls if math.isfinite(one_in_pulls) else math.inf
+
+
+def _key_line(key: ShownKey) -> str:
+    """A key for a list: highlighted, or plain in a code span when the markdown would not fit a field."""
+    text = highlighted(key)
+    return text if len(text) <= MAX_FIELD // 2 else f"`{key.identifier}`"
+
+
+def closed_dms_text() -> str:
+    return CLOSED_DMS_HELP
 
 
 # --- orders --------------------------------------------------------------------
@@ -161,14 +201,15 @@ def order_embed(order: OrderView) -> discord.Embed:
         embed.add_field(name="Speed", value=f"{compact(order.rate_keys_per_s)} keys/s")
     if order.eta_s is not None and found is None and order.status not in ("failed", "refunded"):
         embed.add_field(name="ETA", value=duration(order.eta_s))
-    embed.set_footer(text=f"order {order.order_id} · {order.price} tokens"
+    embed.set_footer(text=f"order {order.order_id}"
                           + (" · split-key: the secret is an offset for `vanikeys combine`" if order.split else ""))
     return embed
 
 
-def order_accepted_text(answer: OrderAnswer) -> str:
-    return (f"Order placed for {answer.order.price} tokens (balance {answer.balance_after}); expected time "
-            f"{duration(answer.expected_s)}. {answer.note}")
+def order_receipt_text(answer: OrderAnswer) -> str:
+    """Private to the buyer: what was paid and what is left (never in a channel)."""
+    return (f"Paid {answer.order.price} tokens for your order of `{answer.order.pattern}`; "
+            f"your balance is now {answer.balance_after} tokens. {answer.note[:1].upper()}{answer.note[1:]}.")
 
 
 def order_finished_text(order: OrderView, mention: str) -> str:
@@ -261,10 +302,52 @@ def history_embed(answer: HistoryAnswer) -> discord.Embed:
 
 def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
     lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {e.key.tier} "
-             f"({one_in(e.key.one_in_pulls)}) · `{e.pattern}`\n{highlighted(e.key)}" for e in answer.entries]
+             f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
+             for e in answer.entries]
     title = f"Rarest pulls in {answer.community.title}" if answer.community and answer.community.title else "Rarest pulls"
     return discord.Embed(title=title, colour=discord.Colour(TIER_COLOURS["Legendary"]),
                          description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls yet: be the first with `/pull`.")
+
+
+def season_embed(answer: SeasonLeaderboardAnswer) -> discord.Embed:
+    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {e.key.tier} "
+             f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
+             for e in answer.entries]
+    where = answer.community.title if answer.community and answer.community.title else "everywhere"
+    embed = discord.Embed(title=f"Season {answer.season} in {where}", colour=discord.Colour(TIER_COLOURS["Epic"]),
+                          description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls this week yet: be the first.")
+    embed.set_footer(text=f"ends {answer.ends_at:%a %d %b %H:%M} ({answer.ends_at.tzname()})")
+    return embed
+
+
+def profile_embed(answer: ProfileAnswer) -> discord.Embed:
+    embed = discord.Embed(title=f"{answer.user.label}'s profile", colour=discord.Colour(NEUTRAL))
+    embed.add_field(name="Pulls", value=f"{answer.total_pulls:,}")
+    embed.add_field(name="Streak", value=f"{answer.streak.days} days (best {answer.streak.best_days})")
+    embed.add_field(name=f"Season {answer.season}",
+                    value=f"rank {answer.season_rank}" if answer.season_rank is not None else "no pull here yet")
+    lines = [f"{TIER_EMOJI.get(p.key.tier, '')} {p.key.tier} ({one_in_unit(p.key.one_in_pulls, 'pull')}) · "
+             f"`{p.pattern}`\n{_key_line(p.key)}" for p in answer.best_pulls]
+    for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
+        embed.add_field(name="Best pulls" if number == 0 else "Best pulls (continued)", value=value, inline=False)
+    return embed
+
+
+def config_embed(answer: ConfigAnswer) -> discord.Embed:
+    embed = discord.Embed(title=f"Settings for {answer.config.community.title or 'this server'}",
+                          colour=discord.Colour(NEUTRAL), description=escape_markdown(answer.message))
+    if answer.lines:
+        embed.add_field(name="Now", value=_fit("\n".join(escape_markdown(line) for line in answer.lines), MAX_FIELD),
+                        inline=False)
+    return embed
+
+
+def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
+    key = answer.key
+    embed = discord.Embed(title=f"{TIER_EMOJI.get(key.tier, '')} {key.tier} · {answer.pattern}".strip(),
+                          colour=tier_colour(key.tier), description=highlighted(key))
+    embed.set_image(url=f"attachment://{filename}")
+    return embed
 
 
 def help_embed(answer: HelpAnswer) -> discord.Embed:
@@ -298,6 +381,22 @@ def _fit_lines(lines: list[str], limit: int) -> str:
         kept.append(line)
         size += len(line) + 1
     return "\n".join(kept)
+
+
+def _split_lines(lines: list[str], limit: int) -> list[str]:
+    """Whole lines packed into chunks of at most `limit` characters: nothing dropped, no markup cut in half."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = _fit(line, limit)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            candidate = line
+        current = candidate
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _pack(blocks: list[str], limit: int) -> list[str]:

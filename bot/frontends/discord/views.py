@@ -1,11 +1,15 @@
 """Buttons under a reveal. Their custom_ids carry everything they need, so they work after a restart.
 
 custom_id grammar (at most 100 characters, Discord's limit):
-    vk:pull:<count>:<format>:<flags>:<pattern>     Pull again (count 1) / 10-pull (count 10)
-    vk:quote:<format>:<flags>:<pattern>            Order this pattern: shows the price, asks to confirm
-    vk:order:<format>:<flags>:<pattern>            Confirm: places the order
+    vk:pull:<count>:<format>:<flags>:<pattern>            Pull again (count 1) / 10-pull (count 10)
+    vk:quote:<format>:<flags>:<pattern>                   Order this pattern: shows the price, asks to confirm
+    vk:order:<owner>:<format>:<flags>:<pattern>           Confirm: places the order
+    vk:pa:<owner>:<count>:<format>:<flags>:<pattern>      Pull anyway (after the easy-pattern warning)
+    vk:oi:<owner>:<format>:<flags>:<pattern>              Order instead (after the easy-pattern warning)
 flags: "e" exact case, "f" fuzzy, "-" neither. The pattern is last, so it may hold any character.
-Whoever presses a button pulls or orders for themselves, with their own tokens.
+<owner>: the user id, base 36, of the person the button answers; anyone else who presses it is told so,
+privately, and nothing happens. The buttons under a public reveal (pull again, 10-pull, order this pattern)
+belong to no one: whoever presses them pulls or gets a quote for themselves, with their own tokens.
 """
 
 from __future__ import annotations
@@ -49,6 +53,31 @@ class PatternRequest:
 
 
 _TAIL = r"(?P<fmt>[a-z]{2,8}):(?P<flags>-|e|f|ef):(?P<pattern>.+)"
+_OWNER = r"(?P<owner>[0-9a-z]{1,13}):"
+
+
+def encode_owner(user_id: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        user_id, rest = divmod(user_id, 36)
+        text = digits[rest] + text
+        if not user_id:
+            return text
+
+
+def decode_owner(text: str) -> int:
+    return int(text, 36)
+
+
+async def is_owner(interaction: discord.Interaction[Any], owner_id: int) -> bool:
+    """True when the presser is the button's owner; anyone else is told privately and nothing happens."""
+    if interaction.user.id == owner_id:
+        return True
+    await interaction.response.send_message(
+        f"⚠️ That button belongs to <@{owner_id}>, so it did nothing for you. Use `/pull` or `/order` "
+        "to do it yourself.", ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    return False
 
 
 class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:pull:(?P<count>1|10):" + _TAIL):
@@ -86,22 +115,61 @@ class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
         await interaction.client.flows.quote_order(interaction, self.request)
 
 
-class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:order:" + _TAIL):
-    def __init__(self, request: PatternRequest, label: str = "Confirm order") -> None:
+class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:order:" + _OWNER + _TAIL):
+    def __init__(self, request: PatternRequest, owner_id: int, label: str = "Confirm order") -> None:
         self.request = request
+        self.owner_id = owner_id
         super().__init__(discord.ui.Button(label=label[:80], style=discord.ButtonStyle.danger,
-                                           custom_id=request.custom_id("order")))
+                                           custom_id=f"vk:order:{encode_owner(owner_id)}:{request.tail}"))
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> ConfirmOrderButton:
-        return cls(PatternRequest.from_match(match))
+        return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
     async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
-        await interaction.client.flows.order(interaction, self.request, pubkey=None)
+        if await is_owner(interaction, self.owner_id):
+            await interaction.client.flows.order(interaction, self.request, pubkey=None)
 
 
-DYNAMIC_ITEMS = (PullButton, QuoteOrderButton, ConfirmOrderButton)
+class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
+                       template=r"vk:pa:" + _OWNER + r"(?P<count>1|10):" + _TAIL):
+    """After the easy-pattern warning: pull it all the same (the asker only)."""
+
+    def __init__(self, request: PatternRequest, owner_id: int, count: int) -> None:
+        self.request, self.owner_id, self.count = request, owner_id, count
+        super().__init__(discord.ui.Button(label="Pull anyway", emoji="🎲", style=discord.ButtonStyle.primary,
+                                           custom_id=f"vk:pa:{encode_owner(owner_id)}:{count}:{request.tail}"))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> PullAnywayButton:
+        return cls(PatternRequest.from_match(match), decode_owner(match["owner"]), int(match["count"]))
+
+    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        if await is_owner(interaction, self.owner_id):
+            await interaction.client.flows.pull(interaction, self.request, self.count, allow_easy=True)
+
+
+class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:oi:" + _OWNER + _TAIL):
+    """After the easy-pattern warning: the exact order's price, privately (the asker only)."""
+
+    def __init__(self, request: PatternRequest, owner_id: int) -> None:
+        self.request, self.owner_id = request, owner_id
+        super().__init__(discord.ui.Button(label="Order instead", emoji="🎯", style=discord.ButtonStyle.success,
+                                           custom_id=f"vk:oi:{encode_owner(owner_id)}:{request.tail}"))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> OrderInsteadButton:
+        return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
+
+    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        if await is_owner(interaction, self.owner_id):
+            await interaction.client.flows.quote_order(interaction, self.request)
+
+
+DYNAMIC_ITEMS = (PullButton, QuoteOrderButton, ConfirmOrderButton, PullAnywayButton, OrderInsteadButton)
 
 
 def reveal_view(request: PatternRequest) -> discord.ui.View | None:
@@ -115,11 +183,23 @@ def reveal_view(request: PatternRequest) -> discord.ui.View | None:
     return view
 
 
-def confirm_view(request: PatternRequest, price: int) -> discord.ui.View | None:
-    if len(request.custom_id("order")) > MAX_CUSTOM_ID:
+def confirm_view(request: PatternRequest, owner_id: int, price: int) -> discord.ui.View | None:
+    button = ConfirmOrderButton(request, owner_id, f"Order for {price} tokens")
+    if len(button.item.custom_id or "") > MAX_CUSTOM_ID:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(ConfirmOrderButton(request, f"Order for {price} tokens"))
+    view.add_item(button)
+    return view
+
+
+def easy_pattern_view(request: PatternRequest, owner_id: int, count: int) -> discord.ui.View | None:
+    """"Pull anyway" / "Order instead", for the person who was warned; None when the pattern is too long."""
+    buttons = [PullAnywayButton(request, owner_id, count), OrderInsteadButton(request, owner_id)]
+    if any(len(b.item.custom_id or "") > MAX_CUSTOM_ID for b in buttons):
+        return None
+    view = discord.ui.View(timeout=None)
+    for button in buttons:
+        view.add_item(button)
     return view
 
 

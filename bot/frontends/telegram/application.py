@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -22,6 +22,7 @@ from telegram.ext import (
     ContextTypes,
     MessageHandler,
     PreCheckoutQueryHandler,
+    TypeHandler,
     filters,
 )
 
@@ -29,6 +30,7 @@ from bot.config import ConfigError, Settings
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
+from bot.frontends.telegram.ratelimit import AnswersFirstRateLimiter
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,16 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Applica
         .base_file_url(config.api_file_url)
         .concurrent_updates(config.concurrent_updates)
         .get_updates_read_timeout(config.poll_timeout_s + 10)
+        .rate_limiter(AnswersFirstRateLimiter(overall_per_s=config.outbox.overall_per_s,
+                                              group_messages=config.outbox.group_messages,
+                                              group_window_s=config.outbox.group_window_s))
     )
     if config.webhook_mode:
         builder = builder.updater(None)
     application = builder.build()
-    frontend = TelegramFrontEnd(application.bot)
+    frontend = TelegramFrontEnd(application.bot, config.outbox)
     handlers = TelegramHandlers(service, config, frontend)
+    application.add_handler(TypeHandler(Update, handlers.refuse_stale), group=-1)
     commands = {
         "start": handlers.start,
         "help": handlers.help,
@@ -73,12 +79,21 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Applica
         "leaderboard": handlers.leaderboard,
         "paysupport": handlers.pay_support,
         "refundstars": handlers.refund_stars,
+        "config": handlers.config_command,
+        "gift": handlers.gift,
+        "profile": handlers.profile,
+        "streak": handlers.streak,
+        "season": handlers.season,
+        "card": handlers.card,
     }
+    # block=False: each command and button press runs as its own task, so a slow pull never holds
+    # an update slot and a button press is answered at once however busy the bot is.
     for name, callback in commands.items():
-        application.add_handler(CommandHandler(name, callback))
-    application.add_handler(CallbackQueryHandler(handlers.button))
-    application.add_handler(PreCheckoutQueryHandler(handlers.pre_checkout))
+        application.add_handler(CommandHandler(name, callback, block=False))
+    application.add_handler(CallbackQueryHandler(handlers.button, block=False))
+    application.add_handler(PreCheckoutQueryHandler(handlers.pre_checkout, block=False))
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, handlers.successful_payment))
+    application.add_handler(MessageHandler(filters.StatusUpdate.REFUNDED_PAYMENT, handlers.refunded_payment))
     application.add_error_handler(_log_error)
     service.register_frontend(frontend)
     return application, handlers
@@ -88,12 +103,29 @@ async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None
     log.error("update not handled: %s", type(context.error).__name__, exc_info=context.error)
 
 
+# What makes sense in a group; the rest (balance, keys, history, top-ups) is personal: private chats.
+GROUP_COMMANDS = frozenset({"pull", "order", "odds", "leaderboard", "season", "config", "gift", "card", "help"})
+# Telegram's own community commands, beside the service's list.
+COMMUNITY_COMMANDS = (
+    BotCommand("config", "Group admins: where pulls go, announcements, free pulls"),
+    BotCommand("gift", "Reply to someone's message with /gift TOKENS"),
+    BotCommand("profile", "Your best pulls, streak and season rank (add 'share' to show it)"),
+    BotCommand("streak", "Your daily pull streak"),
+    BotCommand("season", "This week's rarest pulls here"),
+    BotCommand("card", "A picture of your latest pull"),
+)
+
+
 async def publish_commands(application: Application, service: Service) -> None:
-    """The command menu people see, from the service's own help (one source of truth)."""
+    """The command menus people see, per scope, from the service's own help (one source of truth)."""
     commands = [BotCommand(c.name, c.summary[:256] or c.name) for c in service.help().commands]
     if not any(c.command == "help" for c in commands):
         commands.append(BotCommand("help", "How to use the bot"))
+    commands += [c for c in COMMUNITY_COMMANDS if c.command not in {k.command for k in commands}]
+    group = [c for c in commands if c.command in GROUP_COMMANDS]
     await application.bot.set_my_commands(commands)
+    await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
+    await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats())
 
 
 class WebhookServer:
@@ -153,7 +185,9 @@ async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tup
                 await webhook.stop()
             elif application.updater is not None and application.updater.running:
                 await application.updater.stop()
+            await handlers.outbox.idle(timeout=5.0)  # what is queued goes out before we stop
             await application.stop()
+            await handlers.outbox.close()
 
 
 async def run(app: object, settings: Settings) -> None:

@@ -10,12 +10,16 @@ import re
 from dataclasses import dataclass
 
 from gpu_worker.formats import FORMATS
+from gpu_worker.numbers import parse_int
+
+from gpu_worker.patterns import MAX_PATTERN_LENGTH as MAX_PATTERN_CHARS  # the one pattern-length limit
 
 _PUBKEY = re.compile(r"(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})")
 
 
 class ArgError(ValueError):
-    """A one-line message saying what to type instead."""
+    """A one-line message saying what to type instead. It never repeats what was typed, so it may be
+    shown in a group (numbers: VanikeysError from gpu_worker.numbers, which goes privately)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class PatternArgs:
 
 
 def _flags(args: list[str]) -> tuple[list[str], bool, bool]:
-    words = [a for a in args if a.lower() not in ("--exact", "--fuzzy")]
+    words = [a for a in args if a.strip() and a.lower() not in ("--exact", "--fuzzy")]
     lowered = {a.lower() for a in args}
     return words, "--exact" in lowered, "--fuzzy" in lowered
 
@@ -43,14 +47,21 @@ def _take_format(words: list[str]) -> str:
 def parse_pull(args: list[str]) -> PatternArgs:
     words, exact, fuzzy = _flags(args)
     count = 1
-    if len(words) > 1 and words[-1].isdigit():
-        count = int(words.pop())
+    if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
+        count = parse_int(words.pop(), what="the number of pulls (1 or 10)", minimum=1, maximum=10)
         if count not in (1, 10):
-            raise ArgError(f"A pull is 1 or 10 keys, not {count}: type /pull <pattern> [format] 10 for a 10-pull.")
+            raise ArgError("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull.")
     format_id = _take_format(words)
     if not words:
         raise ArgError("Say what to look for: /pull <pattern> [format] [10], e.g. /pull ^Love btc")
-    return PatternArgs(" ".join(words), format_id, count, None, exact, fuzzy)
+    return PatternArgs(_pattern(words), format_id, count, None, exact, fuzzy)
+
+
+def _pattern(words: list[str]) -> str:
+    pattern = " ".join(words)
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ArgError(f"A pattern is at most {MAX_PATTERN_CHARS} characters; shorten it.")
+    return pattern
 
 
 def parse_order(args: list[str]) -> PatternArgs:
@@ -59,7 +70,7 @@ def parse_order(args: list[str]) -> PatternArgs:
     format_id = _take_format(words)
     if not words:
         raise ArgError("Say what to order: /order <pattern> [format] [pubkey], e.g. /order ^Love btc")
-    return PatternArgs(" ".join(words), format_id, 1, pubkey, exact, fuzzy)
+    return PatternArgs(_pattern(words), format_id, 1, pubkey, exact, fuzzy)
 
 
 def parse_odds(args: list[str]) -> PatternArgs:
@@ -67,4 +78,4 @@ def parse_odds(args: list[str]) -> PatternArgs:
     format_id = _take_format(words)
     if not words:
         raise ArgError("Say which pattern: /odds <pattern> [format], e.g. /odds ^Love btc")
-    return PatternArgs(" ".join(words), format_id, 1, None, exact, fuzzy)
+    return PatternArgs(_pattern(words), format_id, 1, None, exact, fuzzy)

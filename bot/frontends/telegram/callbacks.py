@@ -1,8 +1,10 @@
-"""Inline-button payloads: what a button does, in at most 64 bytes of callback_data.
+"""Inline-button payloads: what a button does and whose it is, in at most 64 bytes of callback_data.
 
-Most patterns fit inline (`p|btc|i|^Love`). A longer one is kept in a bounded
-in-memory table under a random reference; after a restart such a button says
-it has expired and what to type instead.
+Every button acts for one person, its owner (who asked for the message it is on);
+a press by anyone else is refused privately. Most payloads fit inline
+(`p|42|btc|i|^Love`). A longer one is kept in a bounded in-memory table under a
+random reference; after a restart such a button says it has expired and what to
+type instead.
 """
 
 from __future__ import annotations
@@ -15,29 +17,37 @@ from typing import Literal
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 MAX_CALLBACK_BYTES = 64
-Action = Literal["pull", "pull10", "quote", "order"]
-_CODES: dict[Action, str] = {"pull": "p", "pull10": "t", "quote": "q", "order": "o"}
+Action = Literal["pull", "pull10", "quote", "order", "pull_easy"]
+_CODES: dict[Action, str] = {"pull": "p", "pull10": "t", "quote": "q", "order": "o", "pull_easy": "e"}
 _ACTIONS = {code: action for action, code in _CODES.items()}
 
 
 @dataclass(frozen=True)
 class ButtonAction:
     action: Action
+    owner: int          # the Telegram user id the button acts for
     format_id: str
     pattern: str
     exact_case: bool = False
     fuzzy: bool = False
+    count: int = 1      # for pull_easy: the count the person asked for
 
     def flags(self) -> str:
-        return ("e" if self.exact_case else "i") + ("f" if self.fuzzy else "")
+        return ("e" if self.exact_case else "i") + ("f" if self.fuzzy else "") + ("x" if self.count == 10 else "")
 
     def inline(self) -> str:
-        return f"{_CODES[self.action]}|{self.format_id}|{self.flags()}|{self.pattern}"
+        return f"{_CODES[self.action]}|{self.owner}|{self.format_id}|{self.flags()}|{self.pattern}"
+
+    def belongs_to(self, user_id: int) -> bool:
+        return self.owner == user_id
+
+    def with_action(self, action: Action) -> ButtonAction:
+        return ButtonAction(action, self.owner, self.format_id, self.pattern, self.exact_case, self.fuzzy, self.count)
 
     def command(self) -> str:
-        """What to type for the same thing, for when a button has expired."""
-        verb = {"pull": "/pull", "pull10": "/pull", "quote": "/order", "order": "/order"}[self.action]
-        extra = " 10" if self.action == "pull10" else ""
+        """What to type for the same thing, for when a button has expired or is someone else's."""
+        verb = {"pull": "/pull", "pull10": "/pull", "quote": "/order", "order": "/order", "pull_easy": "/pull"}[self.action]
+        extra = " 10" if self.action == "pull10" or (self.action == "pull_easy" and self.count == 10) else ""
         flags = (" --exact" if self.exact_case else "") + (" --fuzzy" if self.fuzzy else "")
         return f"{verb} {self.pattern} {self.format_id}{extra}{flags}"
 
@@ -63,23 +73,30 @@ class CallbackCodec:
         if code == "k":
             return self._stored.get(rest)
         action = _ACTIONS.get(code)
+        owner, _, rest = rest.partition("|")
         format_id, _, rest = rest.partition("|")
         flags, sep, pattern = rest.partition("|")
-        if action is None or not sep or not format_id or not pattern:
+        if action is None or not sep or not format_id or not pattern or not owner.isascii() or not owner.isdigit():
             return None
-        return ButtonAction(action, format_id, pattern, exact_case="e" in flags, fuzzy="f" in flags)
+        return ButtonAction(action, int(owner), format_id, pattern, exact_case="e" in flags, fuzzy="f" in flags,
+                            count=10 if "x" in flags else 1)
 
-    def result_keyboard(self, format_id: str, pattern: str, exact_case: bool, fuzzy: bool,
+    def button(self, label: str, action: ButtonAction) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, callback_data=self.encode(action))
+
+    def result_keyboard(self, owner: int, format_id: str, pattern: str, exact_case: bool, fuzzy: bool,
                         extra: list[InlineKeyboardButton] | None = None) -> InlineKeyboardMarkup:
-        def button(label: str, action: Action) -> InlineKeyboardButton:
-            return InlineKeyboardButton(label, callback_data=self.encode(
-                ButtonAction(action, format_id, pattern, exact_case, fuzzy)))
-
-        rows = [[button("🎰 Pull again", "pull"), button("🔟 10-pull", "pull10"), button("🧾 Order this", "quote")]]
+        base = ButtonAction("pull", owner, format_id, pattern, exact_case, fuzzy)
+        rows = [[self.button("🎰 Pull again", base), self.button("🔟 10-pull", base.with_action("pull10")),
+                 self.button("🧾 Order this", base.with_action("quote"))]]
         if extra:
             rows.append(extra)
         return InlineKeyboardMarkup(rows)
 
     def confirm_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:
-        confirm = ButtonAction("order", action.format_id, action.pattern, action.exact_case, action.fuzzy)
-        return InlineKeyboardMarkup([[InlineKeyboardButton("✅ Confirm order", callback_data=self.encode(confirm))]])
+        return InlineKeyboardMarkup([[self.button("✅ Confirm order", action.with_action("order"))]])
+
+    def easy_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:
+        """The easy-pattern warning's choices, for the person who asked."""
+        return InlineKeyboardMarkup([[self.button("🎰 Pull anyway", action.with_action("pull_easy")),
+                                      self.button("🧾 Order instead", action.with_action("quote"))]])

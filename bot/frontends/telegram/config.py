@@ -16,6 +16,9 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bot.config import ConfigError
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
+from bot.frontends.telegram.outbox import OutboxLimits
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,17 @@ class TelegramConfig:
     stars_packs: tuple[StarsPack, ...] = DEFAULT_STARS_PACKS
     admin_ids: frozenset[int] = frozenset()  # may run /refundstars
     concurrent_updates: int = 32
+    # Telegram's rules for digital goods: tokens are sold for Stars. A Stripe card link only where
+    # the operator turns it on knowingly (TELEGRAM_STRIPE_TOPUP=on), e.g. for goods Telegram allows.
+    stripe_topup: bool = False
+    stale_after_s: float = 300.0         # commands older than this (queued while the bot was down) are refused
+    odds_cooldown_s: float = 2.0         # per user, between /odds (CPU-costly)
+    reveal_wait_s: float = 10.0          # how long a pull waits for its public reveal before the DM goes anyway
+    rolling_step_s: float = 0.6          # the suspense edit's pace (two steps, then the reveal)
+    outbox: OutboxLimits = OutboxLimits()
+    # Pulls, orders and /odds in flight at once from this front end; the rest wait their turn (already
+    # acknowledged), so CPU-bound work never starves the loop that answers button presses.
+    heavy_concurrency: int = 8
 
     @property
     def webhook_mode(self) -> bool:
@@ -91,6 +105,15 @@ class TelegramConfig:
             kwargs["webhook_secret"] = secret
         if "TELEGRAM_COOLDOWN_S" in text:
             kwargs["cooldown_s"] = float(_int("TELEGRAM_COOLDOWN_S", text["TELEGRAM_COOLDOWN_S"], 0))
+        if "TELEGRAM_STRIPE_TOPUP" in text:
+            kwargs["stripe_topup"] = _switch("TELEGRAM_STRIPE_TOPUP", text["TELEGRAM_STRIPE_TOPUP"])
+        if "TELEGRAM_STALE_AFTER_S" in text:
+            kwargs["stale_after_s"] = float(_int("TELEGRAM_STALE_AFTER_S", text["TELEGRAM_STALE_AFTER_S"], 1))
+        if "TELEGRAM_ODDS_COOLDOWN_S" in text:
+            kwargs["odds_cooldown_s"] = float(_int("TELEGRAM_ODDS_COOLDOWN_S", text["TELEGRAM_ODDS_COOLDOWN_S"], 0))
+        if "TELEGRAM_GROUP_MESSAGES_PER_MINUTE" in text:
+            kwargs["outbox"] = OutboxLimits(group_messages=_int(
+                "TELEGRAM_GROUP_MESSAGES_PER_MINUTE", text["TELEGRAM_GROUP_MESSAGES_PER_MINUTE"], 1))
         if "TELEGRAM_STARS_PACKS" in text:
             kwargs["stars_packs"] = parse_stars_packs(text["TELEGRAM_STARS_PACKS"])
         if "TELEGRAM_ADMIN_IDS" in text:
@@ -117,9 +140,15 @@ def parse_stars_packs(text: str) -> tuple[StarsPack, ...]:
 
 def _int(var: str, text: str, minimum: int) -> int:
     try:
-        value = int(text.strip())
-    except ValueError:
-        raise ConfigError(f"{var}={text.strip()!r} is not a whole number: set e.g. {minimum}") from None
-    if value < minimum:
-        raise ConfigError(f"{var}={value} is too small: set at least {minimum}")
-    return value
+        return parse_int(text, what=var, minimum=minimum, maximum=10**9)
+    except VanikeysError as err:
+        raise ConfigError(f"{var}: {err.message}") from None
+
+
+def _switch(var: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "on", "true", "yes"):
+        return True
+    if lowered in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"{var}={text.strip()!r}: set on or off")

@@ -1,5 +1,6 @@
 """The service's way back to Telegram: private key delivery, order progress, notices.
 
+Everything goes out through the per-chat Outbox (paced to Telegram's limits).
 deliver_private never raises: if the user never started the bot, blocked it,
 or Telegram keeps refusing, it answers False and the key stays in the vault.
 """
@@ -8,60 +9,89 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
-from datetime import timedelta
+from collections import OrderedDict
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.answers import KeyDelivery, OrderView, Origin, UserRef
-from bot.frontends.telegram.rendering import esc, highlighted, render_delivery, render_order, user_label
+from bot.frontends.telegram.outbox import Outbox, OutboxLimits
+from bot.frontends.telegram.rendering import (
+    esc,
+    fit,
+    highlighted,
+    render_delivery,
+    render_order,
+    user_label,
+)
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-MAX_RETRY_WAIT_S = 30.0
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+FINISHED_ORDERS_KEPT = 4096  # edits refused after an order's final edit; the oldest are forgotten
 
 
 def deep_link(bot_username: str, start: str = "keys") -> str:
     return f"https://t.me/{bot_username}?start={start}"
 
 
-async def with_retry(send, attempts: int = 3):  # type: ignore[no-untyped-def]
-    """Call send() again after Telegram's 429 wait, a few times."""
-    for attempt in range(attempts):
-        try:
-            return await send()
-        except RetryAfter as err:
-            with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
-                warnings.simplefilter("ignore")
-                retry_after = err.retry_after
-            wait = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
-            if attempt == attempts - 1 or wait > MAX_RETRY_WAIT_S:
-                raise
-            await asyncio.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 class TelegramFrontEnd:
     platform = PLATFORM
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, limits: OutboxLimits | None = None) -> None:
         self.bot = bot
-        self._finished: set[tuple[str, str]] = set()
+        self.outbox = Outbox(self._send_digest, limits or OutboxLimits())
+        self._finished: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._edit_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     @property
     def keys_link(self) -> str:
         return deep_link(self.bot.username, "keys")
 
+    def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
+                  reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
+                  must_deliver: bool = False) -> asyncio.Future:
+        """Queue an HTML message for chat_id; the future holds the sent Message."""
+        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        return self.outbox.post(chat_id, lambda: self.bot.send_message(
+            chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply,
+            link_preview_options=NO_PREVIEW, protect_content=protect or None),
+            digest_line=digest_line, must_deliver=must_deliver)
+
+    def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
+                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:
+        """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
+        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        return self.outbox.post(chat_id, lambda: self.bot.send_photo(
+            chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
+            reply_parameters=reply), digest_line=digest_line, must_deliver=True)
+
+    async def delete_unless_finished(self, origin: Origin) -> None:
+        """Remove a message (the rolling step a card replaces); no edit reaches it afterwards."""
+        if origin.message_id is None:
+            return
+        key = (origin.chat_id, origin.message_id)
+        self._finished[key] = None
+        while len(self._finished) > FINISHED_ORDERS_KEPT:
+            self._finished.popitem(last=False)
+        try:
+            await self.bot.delete_message(chat_id=int(origin.chat_id), message_id=int(origin.message_id))
+        except TelegramError as err:
+            log.info("message not deleted: %s", type(err).__name__)
+
+    async def _send_digest(self, chat_id: int, lines: list[str]) -> object:
+        text = fit([f"🎰 {len(lines)} more pull{'s' if len(lines) != 1 else ''}:"] + [f"• {line}" for line in lines])
+        return await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
+                                           link_preview_options=NO_PREVIEW)
+
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
         if user.platform != PLATFORM:
             return False
         try:
             for text in render_delivery(delivery):
-                await with_retry(lambda text=text: self.bot.send_message(
+                await self.outbox.call(int(user.user_id), lambda text=text: self.bot.send_message(
                     chat_id=int(user.user_id), text=text, parse_mode=ParseMode.HTML, protect_content=True))
         except Forbidden:
             return False  # never started, or blocked: the key waits in the vault for /start keys
@@ -74,36 +104,46 @@ class TelegramFrontEnd:
         if user.platform != PLATFORM:
             return
         try:
-            await with_retry(lambda: self.bot.send_message(chat_id=int(user.user_id), text=esc(text),
-                                                           parse_mode=ParseMode.HTML))
+            await self.outbox.call(int(user.user_id), lambda: self.bot.send_message(
+                chat_id=int(user.user_id), text=esc(text), parse_mode=ParseMode.HTML))
         except TelegramError as err:
             log.info("notice to a user not sent: %s", type(err).__name__)
 
     def is_finished(self, origin: Origin) -> bool:
         return (origin.chat_id, origin.message_id or "") in self._finished
 
-    async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False) -> bool:
-        """Edit the message at origin in place, serialised per message; never after the final edit."""
+    async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False,
+                                        markup: InlineKeyboardMarkup | None = None) -> bool:
+        """Edit the message at origin in place, serialised per message; never after the final edit.
+
+        Progress edits are best effort; the final edit waits out 429s (it is what the group sees last)."""
         if origin.platform != PLATFORM or origin.message_id is None:
             return False
         key = (origin.chat_id, origin.message_id)
         lock = self._edit_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if key in self._finished:
-                return False
-            if final:
-                self._finished.add(key)
-                self._edit_locks.pop(key, None)
-            try:
-                await self.bot.edit_message_text(chat_id=int(origin.chat_id), message_id=int(origin.message_id),
-                                                 text=text, parse_mode=ParseMode.HTML)
-            except BadRequest as err:
-                if "not modified" not in err.message:
-                    log.info("message not edited: %s", err.message)
-            except RetryAfter:
-                pass  # progress is best effort: the next update shows it
-            except TelegramError as err:
-                log.info("message not edited: %s", type(err).__name__)
+        try:
+            async with lock:
+                if key in self._finished:
+                    return False
+                if final:
+                    self._finished[key] = None
+                    while len(self._finished) > FINISHED_ORDERS_KEPT:
+                        self._finished.popitem(last=False)
+                elif self.outbox.free_in(int(origin.chat_id)) <= 1:
+                    return True  # the group is busy: skip this progress step, keep room for the result
+                try:
+                    await self.outbox.call(int(origin.chat_id), lambda: self.bot.edit_message_text(
+                        chat_id=int(origin.chat_id), message_id=int(origin.message_id or 0), text=text,
+                        parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW),
+                        must_deliver=final)
+                except BadRequest as err:
+                    if "not modified" not in err.message:
+                        log.info("message not edited: %s", err.message)
+                except TelegramError as err:
+                    log.info("message not edited: %s", type(err).__name__)
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._edit_locks.pop(key, None)  # no state kept per message once nobody edits it
         return True
 
     async def order_progress(self, order: OrderView) -> None:
@@ -113,26 +153,25 @@ class TelegramFrontEnd:
     async def order_finished(self, order: OrderView) -> None:
         if order.origin is not None:
             await self.edit_text_unless_finished(order.origin, render_order(order), final=True)
-        announce = self._finished_text(order)
         origin = order.origin
-        chat_id = int(origin.chat_id) if origin is not None and origin.platform == PLATFORM else int(order.user.user_id)
-        reply = None
-        if origin is not None and origin.platform == PLATFORM and origin.message_id:
-            reply = ReplyParameters(message_id=int(origin.message_id), allow_sending_without_reply=True)
+        in_chat = origin is not None and origin.platform == PLATFORM
+        chat_id = int(origin.chat_id) if in_chat and origin is not None else int(order.user.user_id)
+        reply = int(origin.message_id) if in_chat and origin is not None and origin.message_id else None
         markup = None
         if order.found is not None and not order.delivered:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton("🔑 Get my key", url=self.keys_link)]])
         try:
-            await with_retry(lambda: self.bot.send_message(
-                chat_id=chat_id, text=announce, parse_mode=ParseMode.HTML, reply_markup=markup,
-                reply_parameters=reply))
+            await self.send_text(chat_id, self._finished_text(order), markup=markup, reply_to=reply, must_deliver=True)
         except TelegramError as err:
             log.info("order %s completion not announced: %s", order.order_id, type(err).__name__)
+        if order.found is None and chat_id < 0:
+            await self.notify(order.user, f"your order for {order.pattern} ended: {order.message}")
 
     def _finished_text(self, order: OrderView) -> str:
+        """Public: what happened, never what it cost or what was refunded (that goes privately)."""
         who = user_label(order.user)
         if order.found is None:
-            return f"❌ {who}, your order for <code>{esc(order.pattern)}</code> ended: {esc(order.message)}"
-        where = ("The key went to your private chat with the bot." if order.delivered
-                 else "Your key is safe in the vault: open a private chat with the bot to receive it.")
-        return f"✅ {who}, your order for <code>{esc(order.pattern)}</code> is done: {highlighted(order.found)}\n{where}"
+            return f"❌ {who}'s order for <code>{esc(order.pattern)}</code> ended without a match; the details went privately."
+        where = ("The key went to the buyer's private chat with the bot." if order.delivered
+                 else "The key is safe in the vault until the buyer opens a private chat with the bot.")
+        return f"✅ {who}'s order for <code>{esc(order.pattern)}</code> is done: {highlighted(order.found)}\n{where}"

@@ -1,13 +1,19 @@
 """Telegram updates in, Service calls, rendered answers out.
 
 Thin on purpose: parse the arguments, ask the service, render. In groups the
-result is public and the secret goes privately; when the bot may not write to
-the person yet, the group answer carries a deep link that delivers on /start.
+result is public and everything personal (balance, purchases, history, keys, and
+errors about what someone typed) goes to that person's private chat, with a short
+pointer in the group that mentions no one. Every button belongs to the person it
+acts for. Messages leave through the frontend's per-chat Outbox, so a busy group
+never holds up command handling.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,25 +25,28 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatAction, ChatMemberStatus, MessageEntityType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.answers import CommunityRef, Origin, ServiceError, UserRef
+from bot.answers import CommunityRef, Origin, PullAnswer, ServiceError, UserRef
 from bot.frontends.telegram import rendering, stars
 from bot.frontends.telegram.args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
-from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd, deep_link, with_retry
+from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
+from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 USER_ERRORS = (ServiceError, VanikeysError, ArgError)
 GENERIC_FAILURE = "Something went wrong on our side; nothing was charged for it. Try again in a minute."
+TYPING_EVERY_S = 4.5  # Telegram shows "typing…" for about 5 s per chat action
 
 
 def user_ref(user: User) -> UserRef:
@@ -50,39 +59,93 @@ def community_ref(chat: Chat) -> CommunityRef | None:
     return CommunityRef(PLATFORM, str(chat.id), chat.title or "")
 
 
+def channel_of(chat: Chat, message: Message | None) -> str:
+    """A Telegram group's "channel" for /config pull_channel: the forum topic a message is in, else the group."""
+    if message is not None and message.is_topic_message and message.message_thread_id:
+        return str(message.message_thread_id)
+    return str(chat.id)
+
+
+def gift_recipient(message: Message | None) -> User | None:
+    """Who a /gift is for: the author of the message it replies to, or a mention that names a user."""
+    if message is None:
+        return None
+    for entity in message.entities or ():
+        if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None and not entity.user.is_bot:
+            return entity.user
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and not replied.from_user.is_bot:
+        return replied.from_user
+    return None
+
+
+def _message_id(message: Message | None) -> int | None:
+    return message.message_id if message is not None else None
+
+
 class TelegramHandlers:
     def __init__(self, service: Service, config: TelegramConfig, frontend: TelegramFrontEnd) -> None:
         self.service = service
         self.config = config
         self.frontend = frontend
+        self.outbox = frontend.outbox
         self.codec = CallbackCodec()
         self.cooldowns = Cooldowns(config.cooldown_s)
+        self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
+        self._heavy = asyncio.Semaphore(config.heavy_concurrency)
+        self._rolling_room = max(4, config.outbox.group_messages // 2)
+        self._answering = 0                 # button presses being acknowledged right now
+        self._answers_done = asyncio.Event()
+        self._answers_done.set()
+        pull_params = inspect.signature(service.pull).parameters
+        self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
+        self._easy_hook = "allow_easy" in pull_params
+        self._channel_hook = "channel" in pull_params
 
-    # ---- helpers ---------------------------------------------------------------
+    # ---- sending -----------------------------------------------------------------
 
-    async def _send(self, chat: Chat, text: str, markup: InlineKeyboardMarkup | None = None,
-                    reply_to: Message | None = None) -> Message:
-        if reply_to is not None:
-            return await with_retry(lambda: reply_to.reply_html(text, reply_markup=markup,
-                                                                 disable_web_page_preview=True))
-        return await with_retry(lambda: chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup,
-                                                           disable_web_page_preview=True))
+    def _reply(self, chat: Chat, message: Message | None, text: str,
+               markup: InlineKeyboardMarkup | None = None) -> asyncio.Future:
+        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message))
 
-    async def _guard(self, chat: Chat, reply_to: Message | None, work: Callable[[], Awaitable[Any]],
-                     who: User | None = None) -> None:
-        """Run work(); a user error becomes its one-line message, anything else a generic apology.
+    def _bot_button(self, start: str, label: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
 
-        `who`: for button presses, which have no message to reply to, the person the answer is for."""
-        prefix = f"{rendering.user_label(user_ref(who))}: " if who is not None else ""
+    async def _to_person(self, chat: Chat, message: Message | None, user: User, text: str, *,
+                         markup: InlineKeyboardMarkup | None = None, start: str = "help",
+                         pointer: str = "📬 Sent to you privately.") -> bool:
+        """Something personal: here in a private chat; from a group, privately, with a pointer in the group.
+
+        The pointer is a reply that names and links no one. False when the person could not be reached."""
+        if chat.type == Chat.PRIVATE:
+            self._reply(chat, message, text, markup)
+            return True
+        try:
+            await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
+                chat_id=user.id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                link_preview_options=NO_PREVIEW))
+        except TelegramError:
+            self._reply(chat, message, "🔒 That is private, and I cannot write to you yet: open a private chat "
+                        "with the bot, then try again.", InlineKeyboardMarkup([[self._bot_button(start, "🔒 Open the bot")]]))
+            return False
+        if message is not None:
+            self._reply(chat, message, pointer)
+        return True
+
+    async def _guard(self, chat: Chat, message: Message | None, user: User, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run work(); a user error becomes its one-line message for that person, anything else an apology."""
         try:
             await work()
-        except USER_ERRORS as err:
-            await self._send(chat, f"⚠️ {prefix}{rendering.esc(str(err))}", reply_to=reply_to)
-        except TelegramError:
-            raise
+        except ArgError as err:  # our own usage lines: they repeat nothing typed, so the group may see them
+            self._reply(chat, message, f"⚠️ {rendering.esc(str(err))}")
+        except (ServiceError, VanikeysError) as err:
+            await self._to_person(chat, message, user, f"⚠️ {rendering.esc(str(err))}",
+                                  pointer="⚠️ That did not work: I told you why privately.")
+        except TelegramError as err:
+            log.info("a Telegram call failed: %s", type(err).__name__)
         except Exception:
             log.exception("handler failed")
-            await self._send(chat, prefix + GENERIC_FAILURE, reply_to=reply_to)
+            self._reply(chat, message, GENERIC_FAILURE)
 
     def _cooldown_text(self, user: User) -> str | None:
         wait = self.cooldowns.wait_left(str(user.id))
@@ -90,8 +153,28 @@ class TelegramHandlers:
             return None
         return f"Slow down: your next pull or order is possible in {wait:.0f} s."
 
-    def _keys_button(self, start: str = "keys", label: str = "🔑 Get my key") -> InlineKeyboardButton:
-        return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
+    async def _paid(self, user: User, work: Callable[[], Awaitable[Any]]) -> None:
+        """A pull or order that passed its cooldown check: a refusal gives the cooldown back."""
+        try:
+            await work()
+        except BaseException:
+            self.cooldowns.give_back(str(user.id))
+            raise
+
+    # ---- stale updates -------------------------------------------------------------
+
+    async def refuse_stale(self, update: Update, context: Context) -> None:
+        """Commands that waited while the bot was down are not run late; the person is told so."""
+        message = update.message
+        if message is None or not (message.text or "").startswith("/") or message.date is None:
+            return
+        age = time.time() - message.date.timestamp()
+        if age <= self.config.stale_after_s:
+            return
+        minutes = max(1, round(age / 60))
+        self._reply(message.chat, message, f"⏱ This command reached me {minutes} min late (I was offline), so I "
+                    "did not run it and nothing was charged: send it again if you still want it.")
+        raise ApplicationHandlerStop
 
     # ---- commands --------------------------------------------------------------
 
@@ -99,17 +182,22 @@ class TelegramHandlers:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
         arg = (context.args or [""])[0].lower()
         if arg == "keys":
-            await self._guard(chat, message, lambda: self._keys(chat, message, user))
+            await self._guard(chat, message, user, lambda: self._keys(chat, message, user))
         elif arg == "topup" and chat.type == Chat.PRIVATE:
-            await self._guard(chat, message, lambda: self._topup(chat, message, user, None))
+            await self._guard(chat, message, user, lambda: self._topup(chat, message, user, None))
+        elif arg == "history":
+            await self._guard(chat, message, user, lambda: self._history(chat, message, user))
+        elif arg == "balance":
+            await self._guard(chat, message, user, lambda: self._balance(chat, message, user))
         else:
-            await self._guard(chat, message, lambda: self._send(
-                chat, rendering.render_help(self.service.help()), reply_to=message))
+            await self._guard(chat, message, user, lambda: self._help(chat, message))
 
     async def help(self, update: Update, context: Context) -> None:
-        chat, message = update.effective_chat, update.effective_message
-        await self._guard(chat, message, lambda: self._send(chat, rendering.render_help(self.service.help()),
-                                                             reply_to=message))
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        await self._guard(chat, message, user, lambda: self._help(chat, message))
+
+    async def _help(self, chat: Chat, message: Message | None) -> None:
+        self._reply(chat, message, rendering.render_help(self.service.help()))
 
     async def pull(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
@@ -118,20 +206,142 @@ class TelegramHandlers:
             args = parse_pull(context.args or [])
             wait = self._cooldown_text(user)
             if wait:
-                await self._send(chat, wait, reply_to=message)
+                self._reply(chat, message, wait)
                 return
-            await self._pull(chat, user, args, reply_to=message)
+            await self._paid(user, lambda: self._pull(chat, user, args, reply_to=message))
 
-        await self._guard(chat, message, work)
+        await self._guard(chat, message, user, work)
 
-    async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> None:
-        answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                         args.count, exact_case=args.exact_case, fuzzy=args.fuzzy)
+    async def _typing(self, chat_id: int) -> None:
+        while True:
+            try:
+                await self.frontend.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+            except TelegramError:
+                return
+            await asyncio.sleep(TYPING_EVERY_S)
+
+    async def _roll(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> Origin | None:
+        """The suspense: a short "rolling…" message, stepped while the grind runs (tier hidden).
+
+        It costs the group two or three of its ~20 messages a minute, so it runs only while the group has
+        at least half its budget free: in a busy group the reveals matter more (and can be folded)."""
+        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < self._rolling_room:
+            return None
+        try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
+            parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
+                          fuzzy=args.fuzzy)
+        except VanikeysError:
+            return None
+        try:
+            sent = await self.frontend.send_text(chat.id, rendering.render_rolling(user_ref(user), args.pattern, 0),
+                                                 reply_to=_message_id(reply_to))
+        except TelegramError:
+            return None
+        return Origin(PLATFORM, str(chat.id), str(sent.message_id))
+
+    async def _step_rolling(self, origin: Origin, user: User, pattern: str) -> None:
+        for step in (1, 2):
+            await asyncio.sleep(self.config.rolling_step_s)
+            if self.outbox.free_in(int(origin.chat_id)) < self._rolling_room // 2:
+                return  # the group got busy: keep its budget for the reveal
+            await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
+
+    async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
+                    *, allow_easy: bool = False) -> None:
+        """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and only then the DM."""
+        await self._after_answers()
+        typing = asyncio.create_task(self._typing(chat.id))
+        rolling = await self._roll(chat, user, args, reply_to)
+        stepping = (asyncio.create_task(self._step_rolling(rolling, user, args.pattern))
+                    if rolling is not None else None)
+        revealed: list[asyncio.Future] = []
+
+        async def on_reveal(answer: PullAnswer) -> None:
+            if stepping is not None:
+                stepping.cancel()
+            typing.cancel()
+            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
+            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
+            # slot and slow every other pull down to the group's pace.
+            prompt = self.outbox.free_in(chat.id) > 0
+            posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
+            revealed.append(posted)
+            if not prompt:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(posted), self.config.reveal_wait_s)
+            except (asyncio.TimeoutError, TelegramError):
+                pass
+
+        kwargs: dict[str, Any] = {"exact_case": args.exact_case, "fuzzy": args.fuzzy}
+        if self._channel_hook and chat.type != Chat.PRIVATE:
+            kwargs["channel"] = channel_of(chat, reply_to)
+        if self._reveal_hook:
+            kwargs["on_reveal"] = on_reveal
+        if allow_easy and self._easy_hook:
+            kwargs["allow_easy"] = True
+        try:
+            async with self._heavy:
+                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
+                                                 args.count, **kwargs)
+        except BaseException as err:
+            if rolling is not None:
+                text = ("🎰 This one did not go through; nothing was charged."
+                        if not isinstance(err, ServiceError) or err.code != "easy_pattern" else "🎰 On hold: this pattern is easy (see below).")
+                await self.frontend.edit_text_unless_finished(rolling, text, final=True)
+            if isinstance(err, ServiceError) and err.code == "easy_pattern":
+                self.cooldowns.give_back(str(user.id))  # nothing happened yet
+                self._easy_warning(chat, user, args, reply_to, err)
+                return
+            raise
+        finally:
+            typing.cancel()
+            if stepping is not None:
+                stepping.cancel()
+        if not revealed:  # a service without the reveal hook: the DM already went; reveal now
+            self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
+
+    def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
+                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future:
         in_group = chat.type != Chat.PRIVATE
-        link = self.frontend.keys_link if in_group and not answer.delivered else None
-        extra = [self._keys_button()] if link else None
-        markup = self.codec.result_keyboard(answer.format_id, answer.pattern, args.exact_case, args.fuzzy, extra)
-        await self._send(chat, rendering.render_pull(answer, deep_link=link), markup, reply_to=reply_to)
+        link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
+        extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
+        markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
+                                            extra)
+        text = rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery)
+        digest = rendering.render_pull_digest_line(answer) if in_group else None
+        if answer.announce_channel:
+            self._announce(chat, answer, text)
+        if answer.card_png:  # Rare and up: the card, with the reveal as its caption
+            if rolling is not None:
+                asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
+            return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
+                                            markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
+        if rolling is not None:
+            return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup))
+        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
+
+    def _announce(self, chat: Chat, answer: PullAnswer, text: str) -> None:
+        """Epic and up: the reveal also goes to the announcement chat an admin set (a chat id on Telegram)."""
+        try:
+            target = int(answer.announce_channel or "")
+        except ValueError:
+            log.info("announcement channel %r is not a Telegram chat id", answer.announce_channel)
+            return
+        where = f"\n📣 in {rendering.esc(chat.title or 'a group')}"
+        self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
+
+    def _easy_warning(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
+                      err: ServiceError) -> None:
+        """The pattern is easy enough to order: say so before charging, with choices only the asker can press."""
+        action = ButtonAction("pull_easy", user.id, args.format_id, args.pattern, args.exact_case, args.fuzzy,
+                              args.count)
+        if chat.type == Chat.PRIVATE:
+            text = f"🎯 {rendering.esc(str(err))}"
+        else:
+            text = (f"🎯 {rendering.user_label(user_ref(user))}, this pattern is easy: a single pull matches it fully "
+                    "more often than not, so an exact order may suit you better. Nothing was charged.")
+        self._reply(chat, reply_to, text, self.codec.easy_keyboard(action))
 
     async def order(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
@@ -140,114 +350,201 @@ class TelegramHandlers:
             args = parse_order(context.args or [])
             wait = self._cooldown_text(user)
             if wait:
-                await self._send(chat, wait, reply_to=message)
+                self._reply(chat, message, wait)
                 return
-            await self._order(chat, user, args, reply_to=message)
+            await self._paid(user, lambda: self._order(chat, user, args, reply_to=message))
 
-        await self._guard(chat, message, work)
+        await self._guard(chat, message, user, work)
 
     async def _order(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> None:
         """Post the message that will show the order's progress first, so the service knows where it is."""
-        placeholder = await self._send(
-            chat, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for <code>{rendering.esc(args.pattern)}</code>…",
-            reply_to=reply_to)
+        await self._after_answers()
+        placeholder = await self.frontend.send_text(
+            chat.id, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for "
+                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to))
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
-            answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                              args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy, origin=origin)
-        except USER_ERRORS as err:
-            await placeholder.edit_text(f"⚠️ {rendering.esc(str(err))}", parse_mode=ParseMode.HTML)
-            return
-        except Exception:
-            log.exception("order not placed")
-            await placeholder.edit_text(GENERIC_FAILURE)
-            return
+            async with self._heavy:
+                answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
+                                                  args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
+                                                  origin=origin)
+        except BaseException:
+            await self.frontend.edit_text_unless_finished(origin, "🧾 The order was not placed; nothing was charged.",
+                                                          final=True)
+            raise
         if not self.frontend.is_finished(origin):
             await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
+        if chat.type != Chat.PRIVATE:
+            try:  # what it cost goes privately; /history has it too
+                await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
+                    chat_id=user.id, text=rendering.render_order_receipt(answer), parse_mode=ParseMode.HTML))
+            except TelegramError:
+                pass
+        else:
+            self._reply(chat, None, rendering.render_order_receipt(answer))
 
     async def odds(self, update: Update, context: Context) -> None:
-        chat, message = update.effective_chat, update.effective_message
-
-        async def work() -> None:
-            args = parse_odds(context.args or [])
-            answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case, fuzzy=args.fuzzy)
-            markup = self.codec.result_keyboard(answer.format_id, answer.pattern, args.exact_case, args.fuzzy)
-            await self._send(chat, rendering.render_odds(answer), markup, reply_to=message)
-
-        await self._guard(chat, message, work)
-
-    async def balance(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
 
         async def work() -> None:
-            answer = await self.service.balance(user_ref(user))
-            await self._send(chat, rendering.render_balance(answer), reply_to=message)
+            args = parse_odds(context.args or [])
+            wait = self.odds_cooldowns.wait_left(str(user.id))
+            if wait > 0:
+                self._reply(chat, message, f"Slow down: /odds again in {max(1, round(wait))} s.")
+                return
+            async with self._heavy:
+                answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
+                                                 fuzzy=args.fuzzy)
+            markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy)
+            self._reply(chat, message, rendering.render_odds(answer), markup)
 
-        await self._guard(chat, message, work)
+        await self._guard(chat, message, user, work)
+
+    async def balance(self, update: Update, context: Context) -> None:
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        await self._guard(chat, message, user, lambda: self._balance(chat, message, user))
+
+    async def _balance(self, chat: Chat, message: Message | None, user: User) -> None:
+        answer = await self.service.balance(user_ref(user))
+        await self._to_person(chat, message, user, rendering.render_balance(answer), start="balance")
 
     async def history(self, update: Update, context: Context) -> None:
         """Spending history is personal: in a group it goes to the private chat."""
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        await self._guard(chat, message, user, lambda: self._history(chat, message, user))
 
-        async def work() -> None:
-            text = rendering.render_history(await self.service.history(user_ref(user)))
-            if chat.type == Chat.PRIVATE:
-                await self._send(chat, text, reply_to=message)
-                return
-            try:
-                await with_retry(lambda: self.frontend.bot.send_message(user.id, text, parse_mode=ParseMode.HTML))
-                await self._send(chat, "📜 Sent to you privately.", reply_to=message)
-            except TelegramError:
-                await self._send(chat, "📜 Your history is private: open a chat with the bot and send /history.",
-                                 InlineKeyboardMarkup([[self._keys_button("history", "📜 Open the bot")]]), reply_to=message)
-
-        await self._guard(chat, message, work)
+    async def _history(self, chat: Chat, message: Message | None, user: User) -> None:
+        text = rendering.render_history(await self.service.history(user_ref(user)))
+        await self._to_person(chat, message, user, text, start="history")
 
     async def leaderboard(self, update: Update, context: Context) -> None:
-        chat, message = update.effective_chat, update.effective_message
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
 
         async def work() -> None:
             answer = await self.service.leaderboard(community_ref(chat))
-            await self._send(chat, rendering.render_leaderboard(answer), reply_to=message)
+            self._reply(chat, message, rendering.render_leaderboard(answer))
 
-        await self._guard(chat, message, work)
+        await self._guard(chat, message, user, work)
 
     async def keys(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
-        await self._guard(chat, message, lambda: self._keys(chat, message, user))
+        await self._guard(chat, message, user, lambda: self._keys(chat, message, user))
 
     async def _keys(self, chat: Chat, message: Message | None, user: User) -> None:
         answer = await self.service.keys(user_ref(user))
-        markup = None
-        if answer.undelivered and chat.type != Chat.PRIVATE:
-            markup = InlineKeyboardMarkup([[self._keys_button()]])
-        await self._send(chat, rendering.render_keys(answer), markup, reply_to=message)
+        markup = InlineKeyboardMarkup([[self._bot_button("keys", "🔑 Get my key")]]) if answer.undelivered else None
+        await self._to_person(chat, message, user, rendering.render_keys(answer), markup=markup, start="keys")
 
     async def topup(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
         if chat.type != Chat.PRIVATE:
-            await self._guard(chat, message, lambda: self._send(
-                chat, "💳 Top-ups are private: open a chat with the bot.",
-                InlineKeyboardMarkup([[self._keys_button("topup", "💳 Top up privately")]]), reply_to=message))
+            self._reply(chat, message, "💳 Top-ups are private: open a chat with the bot.",
+                        InlineKeyboardMarkup([[self._bot_button("topup", "💳 Top up privately")]]))
             return
         pack = (context.args or [None])[0]
-        await self._guard(chat, message, lambda: self._topup(chat, message, user, pack))
+        await self._guard(chat, message, user, lambda: self._topup(chat, message, user, pack))
 
     async def _topup(self, chat: Chat, message: Message | None, user: User, pack: str | None) -> None:
-        answer = await self.service.topup(user_ref(user), pack)
-        rows = []
-        if answer.url:
-            rows.append([InlineKeyboardButton("💳 Pay by card", url=answer.url)])
-        for star_pack in self.config.stars_packs:
-            rows.append([InlineKeyboardButton(f"⭐ {star_pack.stars} Stars: {star_pack.tokens} tokens",
-                                              callback_data=f"s|{star_pack.pack_id}")])
-        markup = InlineKeyboardMarkup(rows) if rows else None
-        await self._send(chat, rendering.render_topup(answer, self.config.stars_packs), markup, reply_to=message)
+        answer = await self.service.topup(user_ref(user), pack) if self.config.stripe_topup else None
+        rows = [[InlineKeyboardButton(f"⭐ {p.stars} Stars: {p.tokens} tokens", callback_data=f"s|{p.pack_id}")]
+                for p in self.config.stars_packs]
+        if answer is not None and answer.url:
+            rows.insert(0, [InlineKeyboardButton("💳 Pay by card", url=answer.url)])
+        text = rendering.render_topup(answer, self.config.stars_packs, self.service.settings.free_pulls_per_day)
+        self._reply(chat, message, text, InlineKeyboardMarkup(rows) if rows else None)
+
+    # ---- community ----------------------------------------------------------------
+
+    async def _is_admin(self, chat: Chat, user: User) -> bool:
+        if chat.type == Chat.PRIVATE:
+            return False
+        member = await self.frontend.bot.get_chat_member(chat.id, user.id)
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+    async def config_command(self, update: Update, context: Context) -> None:
+        """/config shows the group's settings; /config <setting> <value> changes one (group admins only)."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            args = context.args or []
+            if len(args) == 1 or len(args) > 2:
+                raise ArgError("Type /config to see the settings, or /config <setting> <value> to change one.")
+            is_admin = await self._is_admin(chat, user)
+            if args:
+                answer = await self.service.configure(user_ref(user), community_ref(chat), args[0], args[1],
+                                                      is_admin=is_admin, label=args[1])
+            else:
+                answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
+            self._reply(chat, message, rendering.render_config(answer))
+
+        await self._guard(chat, message, user, work)
+
+    async def gift(self, update: Update, context: Context) -> None:
+        """/gift TOKENS as a reply to the recipient's message (bots cannot look up @usernames on Telegram)."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            recipient = gift_recipient(message)
+            if recipient is None or not context.args:
+                raise ArgError("Reply to the person's message with /gift TOKENS, e.g. /gift 50.")
+            tokens = parse_int(context.args[-1], what="the tokens to give", minimum=1, maximum=10**9)
+            answer = await self.service.gift(user_ref(user), user_ref(recipient), tokens,
+                                             idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}")
+            await self._to_person(chat, message, user, f"🎁 {rendering.esc(answer.message)}",
+                                  pointer="🎁 Done: the details went to you privately.")
+
+        await self._guard(chat, message, user, work)
+
+    async def profile(self, update: Update, context: Context) -> None:
+        """Private unless the person asks to show it: /profile share."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        share = bool(context.args) and context.args[0].lower() in ("share", "--share", "show")
+
+        async def work() -> None:
+            answer = await self.service.profile(user_ref(user), community_ref(chat), share=share)
+            text = rendering.render_profile(answer)
+            if share:
+                self._reply(chat, message, text)
+            else:
+                await self._to_person(chat, message, user, text, start="help")
+
+        await self._guard(chat, message, user, work)
+
+    async def streak(self, update: Update, context: Context) -> None:
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            answer = await self.service.streak(user_ref(user))
+            await self._to_person(chat, message, user, f"🔥 {rendering.esc(answer.message)}")
+
+        await self._guard(chat, message, user, work)
+
+    async def season(self, update: Update, context: Context) -> None:
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            answer = await self.service.season_leaderboard(community_ref(chat))
+            self._reply(chat, message, rendering.render_season(answer))
+
+        await self._guard(chat, message, user, work)
+
+    async def card(self, update: Update, context: Context) -> None:
+        """/card [pull id]: the card of one's latest (or a given) pull, posted where asked: it holds no secret."""
+        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+
+        async def work() -> None:
+            job_id = context.args[0] if context.args else None
+            answer = await self.service.card(user_ref(user), community_ref(chat), job_id)
+            self.frontend.send_photo(chat.id, answer.png, rendering.render_card_caption(answer),
+                                     reply_to=_message_id(message))
+
+        await self._guard(chat, message, user, work)
 
     # ---- buttons ---------------------------------------------------------------
 
     async def button(self, update: Update, context: Context) -> None:
-        """Every query is answered, at once, before any slow work (Telegram gives up after ~15 s)."""
+        """Every query is answered first, before any slow work (Telegram gives up after ~15 s);
+        a button pressed by anyone but its owner does nothing and says so to the presser alone."""
         query = update.callback_query
         chat = update.effective_chat
         user = query.from_user
@@ -256,41 +553,72 @@ class TelegramHandlers:
             return
         action = self.codec.decode(query.data or "")
         if action is None or chat is None:
-            await query.answer("This button has expired; type the command again.", show_alert=True)
+            await self._answer(query, "This button has expired; type the command again.", show_alert=True)
+            return
+        if not action.belongs_to(user.id):
+            await self._answer(query, f"This button is someone else's. To do it yourself, type {action.command()}"[:200],
+                               show_alert=True)
             return
         if action.action == "quote":
-            await query.answer()
-            await self._guard(chat, None, lambda: self._quote(chat, user, action), who=user)
+            if not await self._answer(query):
+                return
+            await self._guard(chat, None, user, lambda: self._quote(chat, user, action))
             return
         wait = self._cooldown_text(user)
         if wait:
-            await query.answer(wait, show_alert=True)
+            await self._answer(query, wait, show_alert=True)
             return
-        args = PatternArgs(action.pattern, action.format_id, 10 if action.action == "pull10" else 1, None,
-                           action.exact_case, action.fuzzy)
+        count = 10 if action.action == "pull10" else action.count if action.action == "pull_easy" else 1
+        args = PatternArgs(action.pattern, action.format_id, count, None, action.exact_case, action.fuzzy)
+        if not await self._answer(query, "Placing your order…" if action.action == "order" else "Pulling…"):
+            self.cooldowns.give_back(str(user.id))  # a stale press: Telegram gave up on it, so do we
+            return
         if action.action == "order":
-            await query.answer("Placing your order…")
-            await self._guard(chat, None, lambda: self._order(chat, user, args, reply_to=None), who=user)
+            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._order(chat, user, args, None)))
         else:
-            await query.answer("Pulling…")
-            await self._guard(chat, None, lambda: self._pull(chat, user, args, reply_to=None), who=user)
+            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._pull(
+                chat, user, args, None, allow_easy=action.action == "pull_easy")))
+
+    async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> bool:
+        """Acknowledge a press. While any are being acknowledged, slow work waits (see _after_answers):
+        on a busy bot the ~15 s deadline is met for every press, not only the first ones.
+
+        False when Telegram refuses the answer: the press is too old (it waited while the bot was down),
+        and nothing is done for it."""
+        self._answering += 1
+        self._answers_done.clear()
+        try:
+            await query.answer(text, show_alert=show_alert)
+            return True
+        except TelegramError as err:
+            log.info("a button press was not acknowledged: %s", type(err).__name__)
+            return False
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._answers_done.set()
+
+    async def _after_answers(self) -> None:
+        await self._answers_done.wait()
 
     async def _quote(self, chat: Chat, user: User, action: ButtonAction) -> None:
-        odds = await self.service.odds(action.pattern, action.format_id, exact_case=action.exact_case, fuzzy=action.fuzzy)
+        async with self._heavy:
+            odds = await self.service.odds(action.pattern, action.format_id, exact_case=action.exact_case,
+                                           fuzzy=action.fuzzy)
         markup = self.codec.confirm_keyboard(action) if odds.order_price is not None else None
         text = f"{rendering.user_label(user_ref(user))}: {rendering.render_order_quote(odds)}"
-        await self._send(chat, text, markup)
+        self._reply(chat, None, text, markup)
 
     async def _stars_button(self, query: Any, chat: Chat | None, user: User) -> None:
         pack = self.config.stars_pack(query.data[2:])
         if pack is None:
-            await query.answer("That pack is no longer on sale; send /topup again.", show_alert=True)
+            await self._answer(query, "That pack is no longer on sale; send /topup again.", show_alert=True)
             return
         if chat is None or chat.type != Chat.PRIVATE:
-            await query.answer("Stars invoices are sent in a private chat with the bot.", show_alert=True)
+            await self._answer(query, "Stars invoices are sent in a private chat with the bot.", show_alert=True)
             return
-        await query.answer()
-        await stars.send_invoice(self.frontend.bot, chat.id, user.id, pack)
+        await self._answer(query)
+        await self.outbox.call(chat.id, lambda: stars.send_invoice(self.frontend.bot, chat.id, user.id, pack))
 
     # ---- payments ----------------------------------------------------------------
 
@@ -310,32 +638,45 @@ class TelegramHandlers:
         if instruction is None:
             log.error("a Stars payment with an unrecognised payload was not credited (charge %s)",
                       payment.telegram_payment_charge_id)
-            await self._send(message.chat, "⚠️ We could not match this payment to a pack; it will be refunded. "
-                             "Send /paysupport if it is not.")
+            self._reply(message.chat, None, "⚠️ We could not match this payment to a pack; it will be refunded. "
+                        "Send /paysupport if it is not.")
             return
         # Exactly once by the charge id, however often this update arrives; the service tells the buyer.
         await self.service.apply_instruction(instruction)
 
     async def pay_support(self, update: Update, context: Context) -> None:
-        await self._send(update.effective_chat, "⭐ For a refund of a Stars payment, write to the bot's operator "
-                         "with the payment's date; refunds go back to your Stars balance.",
-                         reply_to=update.effective_message)
+        self._reply(update.effective_chat, update.effective_message, "⭐ For a refund of a Stars payment, write to "
+                    "the bot's operator with the payment's date; refunds go back to your Stars balance.")
+
+    async def refunded_payment(self, update: Update, context: Context) -> None:
+        """Telegram refunded a Stars payment itself: take the tokens back like a Stripe refund (debt and a
+        freeze when already spent), exactly once: the same ledger key as /refundstars uses."""
+        message = update.effective_message
+        refund = message.refunded_payment
+        payer = update.effective_user
+        payload = stars.StarsPayload.decode(refund.invoice_payload or "")
+        if payload is None or payer is None or payload.user_id != payer.id or refund.currency != stars.CURRENCY:
+            log.error("a Stars refund for an unrecognised payment (charge %s) took nothing back",
+                      refund.telegram_payment_charge_id)
+            return
+        charge = stars.StarCharge(refund.telegram_payment_charge_id, payer.id, payload)
+        await self.service.apply_instruction(stars.refund_instruction(charge))  # tells the payer when first applied
 
     async def refund_stars(self, update: Update, context: Context) -> None:
         """Operators only: /refundstars <telegram_payment_charge_id>."""
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
         if user.id not in self.config.admin_ids:
-            await self._send(chat, "Only the bot's operators can refund payments.", reply_to=message)
+            self._reply(chat, message, "Only the bot's operators can refund payments.")
             return
         if not context.args:
-            await self._send(chat, "Usage: /refundstars <telegram_payment_charge_id>", reply_to=message)
+            self._reply(chat, message, "Usage: /refundstars <telegram_payment_charge_id>")
             return
 
         async def work() -> None:
             text = await refund_star_payment(self.service, self.frontend, context.args[0])
-            await self._send(chat, rendering.esc(text), reply_to=message)
+            self._reply(chat, message, rendering.esc(text))
 
-        await self._guard(chat, message, work)
+        await self._guard(chat, message, user, work)
 
 
 async def refund_star_payment(service: Service, frontend: TelegramFrontEnd, charge_id: str) -> str:

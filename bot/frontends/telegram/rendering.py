@@ -12,6 +12,10 @@ import math
 
 from bot.answers import (
     BalanceAnswer,
+    CardAnswer,
+    ConfigAnswer,
+    ProfileAnswer,
+    SeasonLeaderboardAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -96,8 +100,13 @@ def percent(p: float) -> str:
     return f"1 in {human_count(1 / p)}"
 
 
+def no_mentions(text: str) -> str:
+    """A word joiner after every @, so Telegram never turns a typed name into a mention of someone."""
+    return text.replace("@", "@\u2060")
+
+
 def user_label(user: UserRef) -> str:
-    return f"<b>{esc(user.label)}</b>"
+    return f"<b>{no_mentions(esc(user.label))}</b>"
 
 
 def highlighted(key: ShownKey) -> str:
@@ -106,9 +115,16 @@ def highlighted(key: ShownKey) -> str:
 
 
 def rarity_line(key: ShownKey) -> str:
+    """Tier by "1 in X pulls"; a full match is a badge beside the tier, never a tier of its own."""
     mark = TIER_MARKS.get(key.tier, "")
-    how_rare = "full match" if key.full else f"1 in {human_count(key.one_in_pulls)} pulls"
-    return f"{mark} <b>{esc(key.tier)}</b> · score {key.score}/{key.max_score} · {how_rare}"
+    badge = " · ✨ full match" if key.full else ""
+    return (f"{mark} <b>{esc(key.tier)}</b> · score {key.score}/{key.max_score} · "
+            f"1 in {human_count(key.one_in_pulls)} pulls{badge}")
+
+
+def best_first(answer: PullAnswer) -> list[ShownKey]:
+    """A 10-pull's keys, rarest first (the service orders them so; older answers are sorted here)."""
+    return sorted(answer.keys, key=lambda k: (k.one_in_pulls, k.score), reverse=True)
 
 
 def odds_line(odds: OddsAnswer) -> str:
@@ -116,29 +132,48 @@ def odds_line(odds: OddsAnswer) -> str:
             f"one pull ({human_count(odds.pull_keys)} keys) finds one {percent(odds.p_full_in_pull)}")
 
 
-def render_pull(answer: PullAnswer, *, deep_link: str | None) -> str:
+def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: bool = False) -> str:
     """The public result: who pulled, the address with the match highlighted, rarity, score, odds."""
     lines = [
         f"🎰 {user_label(answer.user)} pulled <code>{esc(answer.pattern)}</code> · {esc(answer.format_title)}",
     ]
-    if len(answer.keys) == 1:
-        lines += [highlighted(answer.best), rarity_line(answer.best)]
+    ordered = best_first(answer)
+    if len(ordered) == 1:
+        lines += [highlighted(ordered[0]), rarity_line(ordered[0])]
     else:
-        lines.append(f"Best of {len(answer.keys)}: {highlighted(answer.best)}")
-        lines.append(rarity_line(answer.best))
-        for index, key in enumerate(answer.keys, 1):
+        lines.append(f"Best of {len(ordered)}: {highlighted(ordered[0])}")
+        lines.append(rarity_line(ordered[0]))
+        for index, key in enumerate(ordered, 1):
             mark = TIER_MARKS.get(key.tier, "")
             lines.append(f"{index}. {highlighted(key)} {mark} {key.score}/{key.max_score}")
+    lines += render_reveal_extras(answer)
     lines.append(odds_line(answer.odds))
-    spent = f"{answer.tokens_spent} tokens" if answer.tokens_spent else "free pull"
-    lines.append(f"<i>{spent} · {human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
-    if answer.delivered:
+    # What it cost is private (the balance and purchases never go to a group).
+    lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
+    if before_delivery:
+        lines.append("🔑 The private key goes to the puller's private chat with the bot (the button fetches it "
+                     "if it does not arrive).")
+    elif answer.delivered:
         lines.append("🔑 The private key went to a private chat with the bot.")
     elif deep_link:
         lines.append(f'🔒 The key is safe in the vault: <a href="{esc(deep_link)}">open a private chat with the bot</a> to receive it.')
     elif answer.delivery_note:
         lines.append(f"🔒 {esc(answer.delivery_note)}")
     return fit(lines)
+
+
+def render_pull_digest_line(answer: PullAnswer) -> str:
+    """One reveal inside a busy group's digest ("3 more pulls: …")."""
+    best = best_first(answer)[0]
+    count = f" ×{len(answer.keys)}" if len(answer.keys) > 1 else ""
+    return (f"{user_label(answer.user)} <code>{esc(answer.pattern)}</code>{count}: {highlighted(best)} "
+            f"{TIER_MARKS.get(best.tier, '')} {esc(best.tier)}{' ✨' if best.full else ''}")
+
+
+def render_rolling(user: UserRef, pattern: str, step: int) -> str:
+    """The suspense before a reveal: no tier colour, just the reels turning."""
+    reels = ["🎰 ▫️▫️▫️", "🎰 ✴️▫️▫️", "🎰 ✴️✴️▫️", "🎰 ✴️✴️✴️"][min(step, 3)]
+    return f"{reels} {user_label(user)} is pulling <code>{esc(pattern)}</code>… rolling"
 
 
 def render_odds(odds: OddsAnswer) -> str:
@@ -154,7 +189,8 @@ def render_odds(odds: OddsAnswer) -> str:
     return fit(lines)
 
 
-def render_order(order: OrderView) -> str:
+def render_order(order: OrderView, *, public: bool = True) -> str:
+    """The order's progress message. In public it says what is happening, never money or refunds."""
     status = {
         "accepted": "⏳ accepted",
         "submitted": "⏳ submitted",
@@ -172,17 +208,23 @@ def render_order(order: OrderView) -> str:
     ]
     if order.found is not None:
         lines += [highlighted(order.found), rarity_line(order.found)]
-    if order.message:
+    if order.message and (not public or order.status in ("accepted", "submitted", "running")):
         lines.append(esc(order.message))
     return fit(lines)
 
 
 def render_order_accepted(answer: OrderAnswer) -> str:
-    lines = [render_order(answer.order),
-             f"Paid {answer.order.price} tokens · balance {answer.balance_after} · expected {human_duration(answer.expected_s)}"]
+    """Public: the order and when to expect it (the service's note says the time once)."""
+    lines = [render_order(answer.order)]
     if answer.note:
         lines.append(esc(answer.note))
     return fit(lines)
+
+
+def render_order_receipt(answer: OrderAnswer) -> str:
+    """Private: what the order cost and what is left."""
+    return (f"🧾 Your order for <code>{esc(answer.order.pattern)}</code> ({esc(answer.order.format_id)}): "
+            f"paid {answer.order.price} tokens; your balance is now {answer.balance_after}.")
 
 
 def render_order_quote(odds: OddsAnswer) -> str:
@@ -229,20 +271,25 @@ def render_balance(answer: BalanceAnswer) -> str:
     return fit(lines)
 
 
-def render_topup(answer: TopupAnswer, stars_packs: tuple[StarsPack, ...]) -> str:
+def render_topup(answer: TopupAnswer | None, stars_packs: tuple[StarsPack, ...], free_pulls_per_day: int = 0) -> str:
+    """Stars first (Telegram's rule for digital goods); a card link only where the operator enabled it."""
     lines = ["💳 Top up"]
-    if answer.url:
-        lines.append(f'<a href="{esc(answer.url)}">Pay by card (Stripe)</a>: {esc(answer.message)}')
-    elif answer.configured or not stars_packs:
-        lines.append(esc(answer.message))
-    else:
-        lines.append("Card payments are not set up on this bot.")
-    for pack in answer.packs:
-        lines.append(f"• <code>{esc(pack.pack_id)}</code>: {pack.tokens} tokens for {esc(pack.price)} (/topup {esc(pack.pack_id)})")
     if stars_packs:
-        lines.append("⭐ Or pay with Telegram Stars:")
+        lines.append("⭐ Pay with Telegram Stars:")
         for star_pack in stars_packs:
             lines.append(f"• {star_pack.tokens} tokens for {star_pack.stars} ⭐")
+    if answer is not None:
+        if answer.url:
+            lines.append(f'<a href="{esc(answer.url)}">Pay by card (Stripe)</a>: {esc(answer.message)}')
+        elif not answer.configured:
+            lines.append("💳 Card payments: " + esc(answer.message))
+        else:
+            lines.append("💳 Or by card: " + esc(answer.message))
+            for pack in answer.packs:
+                lines.append(f"• <code>{esc(pack.pack_id)}</code>: {pack.tokens} tokens for {esc(pack.price)} "
+                             f"(/topup {esc(pack.pack_id)})")
+    if len(lines) == 1:
+        lines.append(f"Buying tokens is not set up on this bot; you still get {free_pulls_per_day} free pulls a day.")
     return fit(lines)
 
 
@@ -279,3 +326,48 @@ def render_help(answer: HelpAnswer) -> str:
     for note in answer.notes:
         lines.append(esc(note))
     return fit(lines)
+
+
+def render_reveal_extras(answer: PullAnswer) -> list[str]:
+    """Lines a reveal gains from the community features: a new personal best, a streak."""
+    lines = []
+    if answer.is_new_personal_best:
+        lines.append("🏅 <b>NEW personal best</b> for this pattern!")
+    if answer.streak is not None and answer.streak.days >= 2:
+        lines.append(f"🔥 {answer.streak.days}-day streak")
+    return lines
+
+
+def render_config(answer: ConfigAnswer) -> str:
+    lines = ["⚙️ <b>Settings for this group</b>"] + [f"• {esc(line)}" for line in answer.lines]
+    lines.append(esc(answer.message))
+    lines.append("Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
+                 "a channel here is a topic's id (or the group's own id).")
+    return fit(lines)
+
+
+def render_season(answer: SeasonLeaderboardAnswer) -> str:
+    where = esc(answer.community.title) if answer.community and answer.community.title else "everyone"
+    lines = [f"🏆 Season {esc(answer.season)} · {where} · until {answer.ends_at:%a %d %b %H:%M}"]
+    if not answer.entries:
+        lines.append("No pulls this season yet: be the first with /pull.")
+    for entry in answer.entries:
+        lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> "
+                     f"{highlighted(entry.key)} · {rarity_line(entry.key)}")
+    return fit(lines)
+
+
+def render_profile(answer: ProfileAnswer) -> str:
+    rank = f"#{answer.season_rank}" if answer.season_rank else "no pull yet"
+    lines = [f"👤 {user_label(answer.user)} · {answer.total_pulls} pulls · season {esc(answer.season)}: {rank}",
+             f"🔥 {esc(answer.streak.message)}"]
+    if not answer.best_pulls:
+        lines.append("No pulls yet: try /pull.")
+    for best in answer.best_pulls:
+        lines.append(f"• <code>{esc(best.pattern)}</code> {highlighted(best.key)} · {rarity_line(best.key)}")
+    return fit(lines)
+
+
+def render_card_caption(card: CardAnswer) -> str:
+    return fit([f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key),
+                rarity_line(card.key)], 1024)

@@ -1,57 +1,62 @@
-"""The owner's `@VaniKeys sync`: publishes the slash commands (Discord rate-limits this, so never on every start)."""
+"""The owner's /sync: publishes the slash commands (Discord rate-limits this, so never on every start).
+
+The very first sync, before any slash command exists, is the CLI step
+`python -m bot.frontends.discord.sync`. /sync is hidden from everyone but
+server administrators (default_permissions) and refuses anyone who is not the
+bot's owner; it is answered privately.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
+import discord
+from discord import app_commands
 from discord.ext import commands
+
+from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL
+from bot.frontends.discord.rendering import error_text
 
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
 log = logging.getLogger(__name__)
 
-SYNC_USAGE = ("`@VaniKeys sync` publishes the commands everywhere (up to an hour to show); "
-              "`@VaniKeys sync here` publishes them to this server at once; `@VaniKeys sync clear` removes "
-              "this server's copies")
+SCOPES = [
+    app_commands.Choice(name="everywhere (up to an hour to show)", value="global"),
+    app_commands.Choice(name="this server, at once", value="here"),
+    app_commands.Choice(name="remove this server's copies", value="clear"),
+]
 
 
 class AdminCog(commands.Cog, name="Admin"):
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
-    @commands.command(name="sync")
-    @commands.is_owner()
-    @commands.guild_only()
-    async def sync(self, ctx: commands.Context[VaniKeysBot], scope: str = "global") -> None:
-        tree = self.bot.tree
-        guild = ctx.guild
-        assert guild is not None
-        match scope.lower():
-            case "global":
-                synced = await tree.sync()
-                where = "globally"
-            case "here":
-                tree.copy_global_to(guild=guild)
-                synced = await tree.sync(guild=guild)
-                where = "to this server"
-            case "clear":
-                tree.clear_commands(guild=guild)
-                synced = await tree.sync(guild=guild)
-                where = "to this server (cleared)"
-            case _:
-                await ctx.reply(f"Unknown scope {scope!r}. {SYNC_USAGE}", mention_author=False)
-                return
-        log.info("synced %d application commands %s", len(synced), where)
-        await ctx.reply(f"Synced {len(synced)} commands {where}.", mention_author=False)
-
-    async def cog_command_error(self, ctx: commands.Context[VaniKeysBot], error: commands.CommandError) -> None:
-        if isinstance(error, commands.NotOwner):
-            await ctx.reply("Only the bot's owner can sync commands.", mention_author=False)
-        elif isinstance(error, commands.NoPrivateMessage):
-            await ctx.reply(f"Run sync in a server channel. {SYNC_USAGE}", mention_author=False)
-        else:
-            log.warning("sync failed: %s", type(error).__name__)
-            await ctx.reply(f"Sync failed ({type(error).__name__}); see the bot's log.", mention_author=False)
-        ctx.command_failed = True
+    @app_commands.command(name="sync", description="Owner only: publish VaniKeys' slash commands")
+    @app_commands.describe(scope="Where to publish them")
+    @app_commands.choices(scope=SCOPES)
+    @app_commands.guild_only()
+    @app_commands.default_permissions(administrator=True)
+    async def sync(self, interaction: discord.Interaction[VaniKeysBot], scope: str = "global") -> None:
+        if not await self.bot.is_owner(interaction.user):
+            await interaction.response.send_message(error_text("Only the bot's owner can sync commands."),
+                                                    ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        guild_id = interaction.guild_id
+        target = {"global": SYNC_GLOBAL, "here": str(guild_id), "clear": f"{SYNC_CLEAR}{guild_id}"}.get(scope)
+        if target is None:
+            await interaction.followup.send(error_text(f"Unknown scope {scope!r}: pick one from the list."),
+                                            ephemeral=True)
+            return
+        try:
+            count = await self.bot.sync_commands((target,))
+        except discord.HTTPException as exc:
+            log.warning("sync failed (status %s, code %s)", exc.status, exc.code)
+            await interaction.followup.send(error_text(f"Discord refused the sync ({exc.status}); try again later."),
+                                            ephemeral=True)
+            return
+        where = {"global": "globally", "here": "to this server", "clear": "to this server (cleared)"}[scope]
+        await interaction.followup.send(f"Synced {count} commands {where}.", ephemeral=True)

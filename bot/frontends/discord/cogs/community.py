@@ -1,18 +1,36 @@
-"""/leaderboard and /help."""
+"""The community: /leaderboard, /season, /profile, /streak, /card, /gift, /config (admins), /help."""
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.flows import community_ref
-from bot.frontends.discord.rendering import help_embed, leaderboard_embed
+from bot.frontends.discord.flows import community_ref, user_ref
+from bot.frontends.discord.rendering import (
+    card_embed,
+    config_embed,
+    help_embed,
+    leaderboard_embed,
+    profile_embed,
+    season_embed,
+)
+from gpu_worker.numbers import parse_int
 
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
+
+MAX_GIFT = 10**9
+CHANNEL_SETTINGS = ("pull_channel", "announce_channel")
+CONFIG_SETTINGS = [
+    app_commands.Choice(name="pull channel (pulls only there)", value="pull_channel"),
+    app_commands.Choice(name="announcement channel (Epic and up)", value="announce_channel"),
+    app_commands.Choice(name="pulls allowed (on/off)", value="pulls"),
+    app_commands.Choice(name="free pulls a day", value="free_pulls"),
+]
 
 
 class CommunityCog(commands.Cog, name="Community"):
@@ -24,6 +42,74 @@ class CommunityCog(commands.Cog, name="Community"):
         async def render() -> dict[str, Any]:
             return {"embed": leaderboard_embed(await self.bot.service.leaderboard(community_ref(interaction)))}
         await self.bot.flows.public(interaction, render)
+
+    @app_commands.command(name="season", description="This week's rarest pulls in this server")
+    @app_commands.guild_only()
+    async def season(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        async def render() -> dict[str, Any]:
+            return {"embed": season_embed(await self.bot.service.season_leaderboard(community_ref(interaction)))}
+        await self.bot.flows.public(interaction, render)
+
+    @app_commands.command(name="profile", description="Your best pulls, streak and season rank")
+    @app_commands.describe(share="Show it to the channel (default: only you see it)")
+    async def profile(self, interaction: discord.Interaction[VaniKeysBot], share: bool = False) -> None:
+        async def render() -> dict[str, Any]:
+            answer = await self.bot.service.profile(user_ref(interaction.user), community_ref(interaction),
+                                                    share=share)
+            return {"embed": profile_embed(answer)}
+        if share:
+            await self.bot.flows.public(interaction, render)
+        else:
+            await self.bot.flows.private(interaction, render)
+
+    @app_commands.command(name="streak", description="Your daily pull streak and the next bonus")
+    async def streak(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        async def render() -> dict[str, Any]:
+            return {"content": (await self.bot.service.streak(user_ref(interaction.user))).message}
+        await self.bot.flows.private(interaction, render)
+
+    @app_commands.command(name="card", description="A picture of your latest pull (or the pull id you give)")
+    @app_commands.describe(pull_id="Which pull (from /history); default: your latest")
+    async def card(self, interaction: discord.Interaction[VaniKeysBot], pull_id: str | None = None) -> None:
+        async def render() -> dict[str, Any]:
+            answer = await self.bot.service.card(user_ref(interaction.user), community_ref(interaction), pull_id)
+            return {"embed": card_embed(answer, answer.filename),
+                    "file": discord.File(io.BytesIO(answer.png), filename=answer.filename)}
+        await self.bot.flows.public(interaction, render)
+
+    @app_commands.command(name="gift", description="Give some of your tokens to someone")
+    @app_commands.describe(user="Who gets them", tokens="How many tokens, e.g. 25")
+    async def gift(self, interaction: discord.Interaction[VaniKeysBot], user: discord.User,
+                   tokens: app_commands.Range[str, 1, 40]) -> None:
+        async def render() -> dict[str, Any]:
+            amount = parse_int(tokens, what="the tokens to give", minimum=1, maximum=MAX_GIFT)
+            answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
+                                                 idempotency_key=f"discord:{interaction.id}")
+            return {"content": answer.message}
+        await self.bot.flows.private(interaction, render)
+
+    @app_commands.command(name="config", description="Server admins: where and how this server pulls")
+    @app_commands.describe(setting="What to change (leave empty to see the settings)",
+                           value="on/off, a number, or none to clear a channel",
+                           channel="The channel, for the channel settings")
+    @app_commands.choices(setting=CONFIG_SETTINGS)
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def config(self, interaction: discord.Interaction[VaniKeysBot], setting: str | None = None,
+                     value: str | None = None, channel: discord.TextChannel | None = None) -> None:
+        is_admin = interaction.permissions.manage_guild  # Discord hides it from others; this is the real check
+
+        async def render() -> dict[str, Any]:
+            service, user, community = self.bot.service, user_ref(interaction.user), community_ref(interaction)
+            if setting is None:
+                return {"embed": config_embed(await service.config(user, community, is_admin=is_admin))}
+            label = ""
+            typed = (value or "").strip()
+            if setting in CHANNEL_SETTINGS and channel is not None:
+                typed, label = str(channel.id), f"#{channel.name}"
+            answer = await service.configure(user, community, setting, typed, is_admin=is_admin, label=label)
+            return {"embed": config_embed(answer)}
+        await self.bot.flows.private(interaction, render)
 
     @app_commands.command(name="help", description="How VaniKeys works: commands, patterns and formats")
     async def help(self, interaction: discord.Interaction[VaniKeysBot]) -> None:

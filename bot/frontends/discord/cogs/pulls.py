@@ -10,10 +10,12 @@ from discord.ext import commands
 
 from bot.frontends.discord.options import COUNT_CHOICES, FORMAT_CHOICES, pattern_autocomplete
 from bot.frontends.discord.views import PatternRequest
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
+PatternText = app_commands.Range[str, 1, MAX_PATTERN_LENGTH]  # the one limit: Discord refuses longer ones
 PATTERN_HELP = "Terms in order, e.g. ^Love (start), cafe$ (end), ? for any character"
 
 
@@ -23,11 +25,11 @@ class PullsCog(commands.Cog, name="Pulls"):
 
     @app_commands.command(name="pull", description="Grind keys and reveal the best match for your pattern, with its rarity")
     @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
-                           count="1 pull, or a 10-pull at a discount", exact_case="Match upper/lower case exactly",
+                           count="One pull, or a 10-pull at a discount", exact_case="Match upper/lower case exactly",
                            fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
     @app_commands.choices(format=FORMAT_CHOICES, count=COUNT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
-    async def pull(self, interaction: discord.Interaction[VaniKeysBot], pattern: app_commands.Range[str, 1, 80],
+    async def pull(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                    format: str = "btc", count: int = 1, exact_case: bool = False, fuzzy: bool = False) -> None:
         await self.bot.flows.pull(interaction, PatternRequest(pattern, format, exact_case, fuzzy), count)
 
@@ -38,7 +40,7 @@ class PullsCog(commands.Cog, name="Pulls"):
                            fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
     @app_commands.choices(format=FORMAT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
-    async def order(self, interaction: discord.Interaction[VaniKeysBot], pattern: app_commands.Range[str, 1, 80],
+    async def order(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                     format: str = "btc", pubkey: str | None = None, exact_case: bool = False,
                     fuzzy: bool = False) -> None:
         await self.bot.flows.order(interaction, PatternRequest(pattern, format, exact_case, fuzzy), pubkey)
@@ -49,6 +51,6 @@ class PullsCog(commands.Cog, name="Pulls"):
                            fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
     @app_commands.choices(format=FORMAT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
-    async def odds(self, interaction: discord.Interaction[VaniKeysBot], pattern: app_commands.Range[str, 1, 80],
+    async def odds(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                    format: str = "btc", exact_case: bool = False, fuzzy: bool = False) -> None:
         await self.bot.flows.odds(interaction, PatternRequest(pattern, format, exact_case, fuzzy))

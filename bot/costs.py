@@ -1,0 +1,105 @@
+"""What grinding costs: each provider job's GPU-seconds and dollars (grind_usage), beside what users paid.
+
+    vanikeys costs [--days 7]
+
+The router (bot/grinding/router.py) records one row per provider job it collects, through
+`UsageLog`. The report sums them per kind (pull, order) and provider, and divides by the pulls and
+orders settled in the same days; revenue is the tokens charged less refunds (the ledger), in dollars
+when VANIKEYS_USD_PER_TOKEN is set. GPU-seconds are the worker's own grinding time: a provider
+bills a little more (start-up, the handler's overhead, idle time before scale-down).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bot.grinding.router import Usage
+from bot.storage import Database
+
+
+class UsageLog:
+    """The router's usage sink: one row per (provider, provider job), recorded once."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, usage: Usage) -> None:
+        job_ref = usage.job_ref.split("-", 1)[0] if usage.job_ref else None  # the tag's bot job id part
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO grind_usage (provider, backend_job_id, job_ref, kind, pulls, gpu_s, cost_usd, outcome, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (usage.provider, usage.backend_job_id, job_ref, usage.kind, usage.pulls, usage.gpu_s, usage.cost_usd,
+                 usage.outcome, time.time()),
+            )
+
+
+@dataclass(frozen=True)
+class ProviderCost:
+    provider: str
+    kind: str
+    jobs: int
+    gpu_s: float
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class CostReport:
+    days: float
+    by_provider: list[ProviderCost]
+    pulls: int  # pulls delivered or found (a 10-pull counts 10)
+    orders: int  # orders delivered or found
+    revenue_tokens: int  # tokens charged for pulls and orders, less refunds
+    usd_per_token: float | None
+
+    def cost(self, kind: str) -> float:
+        return sum(row.cost_usd for row in self.by_provider if row.kind == kind)
+
+    @property
+    def cost_per_pull(self) -> float | None:
+        return self.cost("pull") / self.pulls if self.pulls else None
+
+    @property
+    def cost_per_order(self) -> float | None:
+        return self.cost("order") / self.orders if self.orders else None
+
+    def render(self) -> str:
+        lines = [f"grinding costs over the last {self.days:g} days"]
+        if not self.by_provider:
+            lines.append("  no provider jobs recorded (the local backend costs no GPU time)")
+        for row in self.by_provider:
+            lines.append(f"  {row.provider:<11} {row.kind:<5} {row.jobs:>7,} jobs {row.gpu_s:>12,.1f} GPU-s "
+                         f"${row.cost_usd:>10,.4f}")
+        per_pull = "n/a" if self.cost_per_pull is None else f"${self.cost_per_pull:.5f}"
+        per_order = "n/a" if self.cost_per_order is None else f"${self.cost_per_order:.4f}"
+        lines.append(f"  pulls: {self.pulls:,} at {per_pull} each; orders: {self.orders:,} at {per_order} each")
+        total = self.cost("pull") + self.cost("order")
+        revenue = f"{self.revenue_tokens:,} tokens"
+        if self.usd_per_token is not None:
+            revenue += f" (${self.revenue_tokens * self.usd_per_token:,.2f})"
+        lines.append(f"  total GPU cost ${total:,.4f}; revenue {revenue}")
+        return "\n".join(lines)
+
+
+async def cost_report(db: Database, days: float, *, usd_per_token: float | None = None) -> CostReport:
+    since = time.time() - days * 86400
+    rows = await db.fetchall(
+        "SELECT provider, kind, COUNT(*) AS jobs, SUM(gpu_s) AS gpu_s, SUM(cost_usd) AS cost FROM grind_usage "
+        "WHERE at >= ? GROUP BY provider, kind ORDER BY provider, kind", (since,))
+    settled = await db.fetchall(
+        "SELECT kind, COALESCE(SUM(count), 0) AS pulls, COUNT(*) AS jobs FROM jobs "
+        "WHERE status IN ('found', 'delivered') AND created_at >= ? GROUP BY kind", (since,))
+    by_kind = {r["kind"]: r for r in settled}
+    revenue = await db.fetchone(
+        "SELECT COALESCE(-SUM(tokens), 0) AS tokens FROM ledger WHERE kind IN ('pull', 'order', 'refund') "
+        "AND job_id IN (SELECT job_id FROM jobs WHERE created_at >= ?)", (since,))
+    return CostReport(
+        days=days,
+        by_provider=[ProviderCost(r["provider"], r["kind"], int(r["jobs"]), float(r["gpu_s"] or 0),
+                                  float(r["cost"] or 0)) for r in rows],
+        pulls=int(by_kind["pull"]["pulls"]) if "pull" in by_kind else 0,
+        orders=int(by_kind["order"]["jobs"]) if "order" in by_kind else 0,
+        revenue_tokens=int(revenue["tokens"]) if revenue else 0,
+        usd_per_token=usd_per_token,
+    )

@@ -1,0 +1,103 @@
+"""Channel messages under Discord's per-route rate limits: reveals always arrive, decoration gives way.
+
+discord.py already paces each route bucket from the X-RateLimit headers and
+retries a 429 a few times, but after its fifth 429 it raises and the message
+is gone. A reveal (or an order's ending) must not be lost that way, so
+`must` keeps retrying after `retry_after` for as long as it takes (within
+`give_up_after_s`). A rolling step is decoration: `maybe` sends it only when
+nothing that matters is waiting on the same channel and the channel is not
+cooling down after a 429, and otherwise skips it.
+
+Everything runs in the task that asks (the command's own task), never in the
+path that acknowledges interactions, so a busy channel slows its reveals
+down, not the bot's answers to anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import discord
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_RETRY_S = 1.0
+PRUNE_AT = 10_000
+
+
+class Outbox:
+    def __init__(self, *, give_up_after_s: float = 15 * 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._give_up_after_s = give_up_after_s
+        self._clock = clock
+        self._pending: defaultdict[int, int] = defaultdict(int)   # channel id -> `must` sends in flight
+        self._cool_until: dict[int, float] = {}                     # channel id -> end of its last 429's wait
+        self.retries = 0                                            # 429s waited out here, for metrics and tests
+        self.skipped = 0                                            # decoration left out because the channel was busy
+
+    def busy(self, channel_id: int) -> bool:
+        return self._pending.get(channel_id, 0) > 0 or self._cool_until.get(channel_id, 0.0) > self._clock()
+
+    async def must(self, channel_id: int, send: Callable[[], Awaitable[T]]) -> T:
+        """Send until Discord takes it: a 429 waits its retry_after and tries again; other errors propagate."""
+        self._pending[channel_id] += 1
+        deadline = self._clock() + self._give_up_after_s
+        try:
+            while True:
+                try:
+                    return await send()
+                except discord.RateLimited as exc:
+                    wait = exc.retry_after
+                except discord.HTTPException as exc:
+                    if exc.status != 429:
+                        raise
+                    wait = retry_after(exc)
+                if self._clock() + wait > deadline:
+                    raise TimeoutError(f"channel {channel_id} stayed rate-limited for {self._give_up_after_s:.0f} s")
+                self.retries += 1
+                self._cool(channel_id, wait)
+                log.info("channel %s rate-limited: retrying in %.2f s", channel_id, wait)
+                await asyncio.sleep(wait)
+        finally:
+            self._pending[channel_id] -= 1
+            if not self._pending[channel_id]:
+                del self._pending[channel_id]
+
+    def _cool(self, channel_id: int, wait: float) -> None:
+        now = self._clock()
+        if len(self._cool_until) > PRUNE_AT:  # bounded: forget channels whose wait is over
+            self._cool_until = {c: t for c, t in self._cool_until.items() if t > now}
+        self._cool_until[channel_id] = max(self._cool_until.get(channel_id, 0.0), now + wait)
+
+    async def maybe(self, channel_id: int, send: Callable[[], Awaitable[object]]) -> bool:
+        """Send decoration unless the channel is busy; a refusal of any kind only skips it. True when sent."""
+        if self.busy(channel_id):
+            self.skipped += 1
+            return False
+        try:
+            await send()
+        except discord.RateLimited as exc:
+            self._cool(channel_id, exc.retry_after)
+            self.skipped += 1
+            return False
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                self._cool(channel_id, retry_after(exc))
+            self.skipped += 1
+            return False
+        return True
+
+
+def retry_after(exc: discord.HTTPException) -> float:
+    """The wait a 429 asked for (Retry-After header), or a second when it did not say."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        return max(0.0, float(headers.get("Retry-After", DEFAULT_RETRY_S)))
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_S

@@ -1,0 +1,131 @@
+"""A pull's moment in the channel: a short roll, then the reveal, then (the service's job) the key by DM.
+
+The interaction is acknowledged before this starts. A refusal (no tokens,
+bad pattern) comes back from the service within milliseconds, so the roll
+starts only after `ROLL_DELAY_S`: a refused pull never shows a roll. The roll
+is a few edits of the same message in a neutral colour (the tier stays
+hidden), one every `ROLL_STEP_S`, for as long as the grind runs and at most
+`ROLL_STEPS` steps; it is decoration, skipped when the channel is busy. The
+reveal replaces it and always arrives (the outbox retries 429s), through the
+channel endpoint once the interaction token is no longer fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.answers import PullAnswer
+from bot.frontends.discord.rendering import pull_embed, rolling_embed
+from bot.frontends.discord.turns import Turn
+from bot.frontends.discord.views import PatternRequest, reveal_view
+
+if TYPE_CHECKING:
+    from bot.frontends.discord.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+ROLL_DELAY_S = 0.4
+ROLL_STEP_S = 0.5
+ROLL_STEPS = 4
+CARD_FILENAME = "vanikeys-card.png"
+_ANNOUNCING: set[asyncio.Task[None]] = set()   # announcements in flight (a reference keeps each task alive)
+
+
+class PullReveal:
+    def __init__(self, turn: Turn, outbox: Outbox, request: PatternRequest, *, public: bool,
+                 private_note: str | None = None) -> None:
+        self.turn = turn
+        self.outbox = outbox
+        self.request = request
+        self.public = public
+        self.private_note = private_note   # shown above a private reveal (e.g. what permission to grant)
+        self.revealed = False
+        self.rolled_steps = 0
+        self._stop = asyncio.Event()
+        self._roller: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.turn.interaction.user.display_name
+
+    def start(self) -> None:
+        if self.public:
+            self._roller = asyncio.create_task(self._roll(), name=f"roll-{self.turn.interaction.id}")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._roller is not None:
+            await asyncio.gather(self._roller, return_exceptions=True)
+
+    async def _roll(self) -> None:
+        if await self._wait(ROLL_DELAY_S):
+            return
+        await self.turn.learn_message()
+        for step in range(ROLL_STEPS):
+            embed = rolling_embed(self.name, step)
+            if await self.outbox.maybe(self.turn.channel_id, lambda: self.turn.edit_public(embed=embed)):
+                self.rolled_steps += 1
+            if await self._wait(ROLL_STEP_S):
+                return
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep, or return True at once when the reveal is ready."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def show(self, answer: PullAnswer) -> None:
+        """The reveal (the service's on_reveal, before the DM): in place of the roll, or privately as a fallback."""
+        await self.stop()
+        if self.public:
+            await self.outbox.must(self.turn.channel_id,
+                                   lambda: self.turn.edit_public(**self._message(answer, edit=True)))
+            self.turn.posted = True
+        else:
+            await self.turn.private(self.private_note, **self._message(answer, edit=False))
+        self.revealed = True
+        log.debug("interaction %s revealed after %d rolling steps", self.turn.interaction.id, self.rolled_steps)
+        if answer.announce_channel and answer.announce_channel.isdigit() and self.public:
+            task = asyncio.create_task(self._announce(int(answer.announce_channel), answer))
+            _ANNOUNCING.add(task)
+            task.add_done_callback(_ANNOUNCING.discard)
+
+    def _message(self, answer: PullAnswer, *, edit: bool) -> dict[str, Any]:
+        """The reveal's message fields; built afresh for every try (an uploaded file is read once)."""
+        user = self.turn.interaction.user
+        embed = pull_embed(answer, user.display_name, user.display_avatar.url if user.display_avatar else None)
+        fields: dict[str, Any] = {"embed": embed}
+        if edit:
+            fields["content"] = None
+        shown = PatternRequest(answer.pattern, answer.format_id, self.request.exact_case, self.request.fuzzy)
+        view = reveal_view(shown)
+        if view is not None:
+            fields["view"] = view
+        if answer.card_png:
+            embed.set_image(url=f"attachment://{CARD_FILENAME}")
+            card = discord.File(io.BytesIO(answer.card_png), filename=CARD_FILENAME)
+            if edit:
+                fields["attachments"] = [card]
+            else:
+                fields["file"] = card
+        return fields
+
+    async def _announce(self, channel_id: int, answer: PullAnswer) -> None:
+        """Epic and up, where the server set an announcement channel: the same reveal there too."""
+        channel = self.turn.bot.get_partial_messageable(channel_id)
+        try:
+            await self.outbox.must(channel_id, lambda: channel.send(**_without_view(self._message(answer, edit=False))))
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.warning("announcement in channel %s failed (%s)", channel_id, type(exc).__name__)
+
+
+def _without_view(fields: dict[str, Any]) -> dict[str, Any]:
+    fields.pop("view", None)  # the buttons stay with the reveal in the pull channel
+    return fields

@@ -1,0 +1,214 @@
+"""The router: one GrindingClient over several providers (RunPod, a self-hosted box, Modal), picked per job.
+
+Order of preference for each submit:
+1. providers not cooling down after an error (a provider that failed a submit, or whose job waited
+   too long in its queue, rests `cooldown_s` before it is tried first again);
+2. a preferred provider (the self-hosted box) while it has room (fewer jobs in flight than its slots);
+3. a provider whose queue (from its /health, read at most every `health_ttl_s`) is not backed up;
+4. the cheapest per GPU-second.
+A submit that fails goes to the next provider (failover). A job whose provider lost it or left it
+queued too long is reported `lost`, so the caller grinds it again, and the router then picks another
+provider: failover mid-pull and mid-order. Every finished job records its provider, GPU-seconds and
+cost through the usage sink (bot/costs.py). Job ids are "provider:inner id", so a restarted bot
+knows where to look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Protocol
+
+from gpu_worker.job import GrindJob, GrindResult
+
+from .model import GrindingError, OrderPolicy, ProgressCallback
+from .orders import ChunkedOrders
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Usage:
+    provider: str
+    backend_job_id: str
+    job_ref: str | None  # the bot's job id, when the job was tagged with it
+    kind: str  # "pull" | "order"
+    pulls: int
+    gpu_s: float
+    cost_usd: float
+    outcome: str  # "completed" | a GrindingError code
+
+
+class UsageSink(Protocol):
+    async def record(self, usage: Usage) -> None: ...
+
+
+class ProviderClient(Protocol):
+    backend: str
+    durable: bool
+
+    async def submit(self, job: GrindJob) -> str: ...
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
+    async def cancel(self, job_id: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Provider:
+    name: str
+    client: ProviderClient
+    usd_per_gpu_s: float
+    slots: int | None = None  # jobs it runs at once (a self-hosted box); None: elastic
+    preferred: bool = False
+    max_queue: int = 8  # queued jobs past which it counts as backed up
+    health: Callable[[], Awaitable[Any]] | None = None  # returns something with jobs_in_queue
+    kinds: tuple[str, ...] = ("pull", "order")  # which jobs it takes (a RunPod endpoint for orders only)
+
+
+class RouterGrindingClient(ChunkedOrders):
+    durable = True
+
+    def __init__(
+        self,
+        providers: list[Provider],
+        *,
+        order_policy: OrderPolicy,
+        cooldown_s: float = 30.0,
+        health_ttl_s: float = 10.0,
+        usage: UsageSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not providers:
+            raise ValueError("the router needs at least one provider")
+        names = [p.name for p in providers]
+        if len(set(names)) != len(names) or any(":" in n for n in names):
+            raise ValueError("provider names must be unique and contain no ':'")
+        self.providers = {p.name: p for p in providers}
+        self.backend = providers[0].name if len(providers) == 1 else "router"
+        self.order_policy = order_policy
+        self.cooldown_s = cooldown_s
+        self.health_ttl_s = health_ttl_s
+        self.usage = usage
+        self.clock = clock
+        self.in_flight: dict[str, set[str]] = {p.name: set() for p in providers}
+        self.down_until: dict[str, float] = {}
+        self._queues: dict[str, tuple[float, int]] = {}  # provider -> (read at, jobs in queue)
+        self._warned_no_workers: set[str] = set()
+
+    # --- choosing ----------------------------------------------------------------
+
+    async def ranked(self, kind: str | None = None) -> list[Provider]:
+        now = self.clock()
+        candidates = [p for p in self.providers.values() if kind is None or kind in p.kinds]
+        queues = await asyncio.gather(*(self._queue_depth(p) for p in candidates))
+
+        def key(item: tuple[Provider, int]) -> tuple[bool, bool, bool, float]:
+            provider, queued = item
+            resting = self.down_until.get(provider.name, 0.0) > now
+            has_room = provider.slots is None or len(self.in_flight[provider.name]) < provider.slots
+            first_choice = provider.preferred and has_room
+            backed_up = queued > provider.max_queue or not has_room
+            return (resting, not first_choice, backed_up, provider.usd_per_gpu_s)
+
+        return [p for p, _ in sorted(zip(candidates, queues), key=key)]
+
+    async def _queue_depth(self, provider: Provider) -> int:
+        if provider.health is None:
+            return 0
+        read_at, depth = self._queues.get(provider.name, (float("-inf"), 0))
+        if self.clock() - read_at < self.health_ttl_s:
+            return depth
+        try:
+            health = await asyncio.wait_for(provider.health(), 5.0)
+            depth = int(getattr(health, "jobs_in_queue", 0))
+            workers = int(getattr(health, "workers_idle", 0)) + int(getattr(health, "workers_running", 0))
+            if workers == 0 and provider.name not in self._warned_no_workers:
+                self._warned_no_workers.add(provider.name)
+                log.warning("%s reports no workers: the next job waits for a cold start; if this lasts, check "
+                            "the endpoint's max workers and GPU availability (docs/runpod.md)", provider.name)
+        except Exception as exc:  # an unreadable health endpoint is a warning sign, not a verdict
+            log.info("health of %s unreadable (%s)", provider.name, type(exc).__name__)
+        self._queues[provider.name] = (self.clock(), depth)
+        return depth
+
+    async def check_health(self) -> None:
+        """Read every provider's health now (at start-up), so an endpoint with no workers is warned about at
+        once rather than at the first paid pull that waits for it."""
+        self._queues.clear()
+        await asyncio.gather(*(self._queue_depth(p) for p in self.providers.values()))
+
+    def _rest(self, provider: str, why: str) -> None:
+        self.down_until[provider] = self.clock() + self.cooldown_s
+        log.warning("provider %s rests %.0f s: %s", provider, self.cooldown_s, why)
+
+    # --- the client ----------------------------------------------------------------
+
+    async def submit(self, job: GrindJob) -> str:
+        problems: list[str] = []
+        for provider in await self.ranked(_kind(job)):
+            try:
+                inner = await provider.client.submit(job)
+            except GrindingError as err:
+                if err.code == "rejected":
+                    raise
+                self._rest(provider.name, err.message)
+                problems.append(f"{provider.name}: {err.message}")
+                continue
+            self.in_flight[provider.name].add(inner)
+            return f"{provider.name}:{inner}"
+        raise GrindingError("unavailable", "no grinding provider took the job (" + "; ".join(problems) + ")")
+
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        provider, inner = self._split(job_id)
+        self.in_flight[provider.name].add(inner)  # also after a restart
+        try:
+            result = await provider.client.wait(inner, job, on_progress)
+        except GrindingError as err:
+            if err.code == "unavailable":  # queued too long or unreachable to its deadline: grind elsewhere
+                self._rest(provider.name, err.message)
+                await self._record(provider, inner, job, 0.0, err.code)
+                raise GrindingError("lost", f"{provider.name} did not run job {inner} in time; grinding it elsewhere") from None
+            if err.code == "lost":
+                self._rest(provider.name, err.message)
+            await self._record(provider, inner, job, 0.0, err.code)
+            raise
+        finally:
+            self.in_flight[provider.name].discard(inner)
+        await self._record(provider, inner, job, result.elapsed_s, "completed")
+        return result
+
+    async def cancel(self, job_id: str) -> None:
+        try:
+            provider, inner = self._split(job_id)
+        except GrindingError:
+            return
+        self.in_flight[provider.name].discard(inner)
+        await provider.client.cancel(inner)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.client.close() for p in self.providers.values()), return_exceptions=True)
+
+    def _split(self, job_id: str) -> tuple[Provider, str]:
+        name, sep, inner = job_id.partition(":")
+        provider = self.providers.get(name) if sep else None
+        if provider is None:
+            raise GrindingError("lost", f"job {job_id} belongs to no configured provider; grinding it again")
+        return provider, inner
+
+    async def _record(self, provider: Provider, inner: str, job: GrindJob, gpu_s: float, outcome: str) -> None:
+        if self.usage is None:
+            return
+        usage = Usage(
+            provider=provider.name, backend_job_id=inner, job_ref=(job.tag or None), kind=_kind(job), pulls=job.pulls,
+            gpu_s=gpu_s, cost_usd=gpu_s * provider.usd_per_gpu_s, outcome=outcome,
+        )
+        try:
+            await self.usage.record(usage)
+        except Exception as exc:  # bookkeeping must never fail a paid job
+            log.warning("usage of %s job %s not recorded: %s", provider.name, inner, type(exc).__name__)
+
+
+def _kind(job: GrindJob) -> str:
+    return "order" if job.stop == "full" else "pull"

@@ -1,0 +1,104 @@
+"""The community commands on Telegram: /config for group admins only, /gift, /profile, /streak, /season,
+/card, and a Rare-and-up reveal posted as a card image with its caption."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from pathlib import Path
+
+from bot.answers import UserRef
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.harness import running_bot
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+async def test_config_is_for_group_admins_only(fake: FakeBotApi, tmp_path: Path) -> None:
+    ann, ben = fake.user(4101, "Ann"), fake.user(4102, "Ben")
+    group = fake.group_chat()
+    fake.admins[(group["id"], ann["id"])] = "creator"
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(ben), ben, "/start")
+        await fake.push_text(group, ben, "/config pulls off")
+        refused = await fake.wait_for_message(ben["id"], "⚠️")
+        await fake.push_text(group, ann, "/config pulls off")
+        changed = await fake.wait_for_message(group["id"], "Settings for this group")
+        await fake.push_text(group, ben, "/pull ^a")
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(ben["id"]) if "⚠️" in m.text]) == 2)
+        await fake.push_text(group, ann, "/config pulls on")
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(group["id"]) if "Settings" in m.text]) == 2)
+        await fake.push_text(group, ben, "/pull ^a")
+        await fake.wait_for_message(group["id"], " pulled ")
+    assert "admin" in refused.text.lower()
+    assert "pulls" in changed.text
+    disabled = [m.text for m in fake.messages_in(ben["id"]) if "⚠️" in m.text][1]
+    assert "pulls off" in disabled  # refused because pulls are off here
+
+
+async def test_gift_by_reply_moves_tokens_once_and_tells_both_privately(fake: FakeBotApi, tmp_path: Path) -> None:
+    cat, dov = fake.user(4201, "Cat"), fake.user(4202, "Dov")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path) as running:
+        await running.app.service.grant(UserRef("telegram", str(cat["id"])), 100)
+        for person in (cat, dov):
+            await fake.push_text(fake.private_chat(person), person, "/start")
+        hello = fake.user_message(group, dov, "hi all")
+        await fake.push_text(group, cat, "/gift 30", reply_to=hello)
+        await fake.wait_for_message(cat["id"], "🎁")
+        await fake.wait_for(lambda: len(fake.messages_in(dov["id"])) >= 2)
+        await fake.push_text(group, cat, "/gift 30")  # no reply: says how
+        usage = await fake.wait_for_message(group["id"], "Reply to the person's message")
+        balances = [(await running.app.service.balance(UserRef("telegram", str(p["id"])))).tokens for p in (cat, dov)]
+    assert balances == [70, 30]
+    assert "/gift TOKENS" in usage.text
+    assert not [m for m in fake.messages_in(group["id"]) if "70" in m.text]
+
+
+async def test_profile_streak_season_and_card(fake: FakeBotApi, tmp_path: Path) -> None:
+    eva = fake.user(4301, "Eva")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(eva), eva, "/start")
+        await fake.push_text(group, eva, "/pull ^a")
+        await fake.wait_for_message(group["id"], " pulled ")
+        await fake.push_text(group, eva, "/profile")
+        profile = await fake.wait_for_message(eva["id"], "👤")
+        await fake.push_text(group, eva, "/streak")
+        await fake.wait_for_message(eva["id"], "🔥")
+        await fake.push_text(group, eva, "/season")
+        season = await fake.wait_for_message(group["id"], "Season")
+        await fake.push_text(group, eva, "/card")
+        card = await fake.wait_for(lambda: next((m for m in fake.messages_in(group["id"]) if m.photo), None))
+        await fake.push_text(group, eva, "/profile share")
+        await fake.wait_for_message(group["id"], "👤")
+    assert "1 pulls" in profile.text and "Eva" in season.text
+    assert png_size(card.photo)[0] >= 400 and "^a" in card.text
+
+
+async def test_a_rare_reveal_is_a_card_with_its_caption(fake: FakeBotApi, tmp_path: Path) -> None:
+    """The service attaches a card to Rare-and-up pulls; the reveal is then a photo replacing the rolling step."""
+    fay = fake.user(4401, "Fay")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, config={"rolling_step_s": 0.05}) as running:
+        service = running.app.service
+        real_pull = service.pull
+
+        async def pull_with_card(*args, **kwargs):  # type: ignore[no-untyped-def]
+            on_reveal = kwargs.pop("on_reveal")
+
+            async def reveal(answer):  # type: ignore[no-untyped-def]
+                card = service.render_card(answer.format_id, answer.best.identifier, answer.pattern)
+                await on_reveal(dataclasses.replace(answer, card_png=card.png))
+            return await real_pull(*args, on_reveal=reveal, **kwargs)
+
+        service.pull = pull_with_card  # type: ignore[method-assign]
+        await fake.push_text(fake.private_chat(fay), fay, "/start")
+        await fake.push_text(group, fay, "/pull ^a")
+        photo = await fake.wait_for(lambda: next((m for m in fake.messages_in(group["id"]) if m.photo), None))
+    assert " pulled " in photo.text and photo.button("Pull again")
+    assert png_size(photo.photo) == (800, 320)
+    assert [m for m in fake.deleted if "rolling" in m.text]  # the suspense step made way for the card

@@ -1,0 +1,115 @@
+"""The per-chat outbox: paced to the group limit, 429s waited out, reveals folded not dropped, state bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from telegram.error import BadRequest, RetryAfter
+
+from bot.frontends.telegram.cooldown import Cooldowns
+from bot.frontends.telegram.outbox import Outbox, OutboxLimits, SlidingWindow
+
+GROUP = -100
+
+
+class Recorder:
+    """Stands in for the Bot API call: records when each message went out, fails on request."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, float]] = []
+        self.digests: list[list[str]] = []
+        self.fail_with: list[Exception] = []
+
+    def send(self, chat_id: int, text: str):  # type: ignore[no-untyped-def]
+        async def go() -> str:
+            if self.fail_with:
+                raise self.fail_with.pop(0)
+            self.sent.append((chat_id, text, time.monotonic()))
+            return text
+        return go
+
+    async def digest(self, chat_id: int, lines: list[str]) -> str:
+        self.digests.append(lines)
+        self.sent.append((chat_id, "digest", time.monotonic()))
+        return "digest"
+
+
+def test_sliding_window_counts_events_in_the_window() -> None:
+    now = [0.0]
+    window = SlidingWindow(2, 10.0, lambda: now[0])
+    assert window.wait_s() == 0
+    window.record()
+    window.record()
+    assert window.wait_s() == pytest.approx(10.0) and window.free() == 0
+    now[0] = 10.01
+    assert window.wait_s() == 0 and window.free() == 2 and window.idle()
+
+
+async def test_group_messages_are_paced_and_private_chats_are_not_held_up() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=3, group_window_s=0.5))
+    group = [outbox.post(GROUP, recorder.send(GROUP, f"g{i}")) for i in range(7)]
+    private = await outbox.call(42, recorder.send(42, "dm"))
+    assert private == "dm"
+    assert [f.done() for f in group].count(True) <= 3  # the group waits; the private chat did not
+    assert await asyncio.gather(*group) == [f"g{i}" for i in range(7)]
+    times = [t for chat, _, t in recorder.sent if chat == GROUP]
+    for i in range(3, len(times)):
+        assert times[i] - times[i - 3] >= 0.5 - 0.01  # never more than 3 in any 0.5 s
+    await outbox.idle()
+    assert outbox.tracked_chats() <= 1  # only the group's window, until it is pruned
+
+
+async def test_busy_group_folds_waiting_reveals_into_a_digest_and_loses_none() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=2, group_window_s=0.4, fold_after=2))
+    futures = [outbox.post(GROUP, recorder.send(GROUP, f"reveal {i}"), digest_line=f"line {i}") for i in range(8)]
+    results = await asyncio.wait_for(asyncio.gather(*futures), 10)
+    individually = [text for _, text, _ in recorder.sent if text.startswith("reveal")]
+    folded = [line for lines in recorder.digests for line in lines]
+    assert len(individually) + len(folded) == 8  # every reveal went out, alone or in a digest
+    assert sorted(individually + [f"reveal {line.split()[1]}" for line in folded]) == sorted(
+        f"reveal {i}" for i in range(8))
+    assert folded and outbox.folded == len(folded)
+    assert all(r == "digest" or r.startswith("reveal") for r in results)
+
+
+async def test_429_is_waited_out_for_reveals_and_final_edits_and_errors_reach_the_caller() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(retries=0, must_retries=3))
+    recorder.fail_with = [RetryAfter(1), RetryAfter(1)]
+    started = time.monotonic()
+    assert await outbox.call(GROUP, recorder.send(GROUP, "final"), must_deliver=True) == "final"
+    assert time.monotonic() - started >= 1.9
+    recorder.fail_with = [RetryAfter(1)]
+    with pytest.raises(RetryAfter):  # an ordinary message with no retries left fails to its caller
+        await outbox.call(GROUP, recorder.send(GROUP, "progress"))
+    recorder.fail_with = [BadRequest("chat not found")]
+    with pytest.raises(BadRequest):
+        await outbox.call(GROUP, recorder.send(GROUP, "x"))
+    assert await outbox.call(GROUP, recorder.send(GROUP, "after")) == "after"  # the worker survived
+
+
+async def test_outbox_state_is_released_when_chats_go_quiet() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1000, group_window_s=0.05, overall_per_s=100_000))
+    for chat in range(-1, -400, -1):
+        outbox.post(chat, recorder.send(chat, "hi"))
+    await outbox.idle()
+    await asyncio.sleep(0.06)
+    outbox.post(-1, recorder.send(-1, "again"))
+    await outbox.idle()
+    assert outbox.pending() == 0 and not outbox._workers and not outbox._queues
+    assert outbox.tracked_chats() <= 256
+
+
+def test_cooldowns_are_bounded() -> None:
+    now = [0.0]
+    cooldowns = Cooldowns(1.0, clock=lambda: now[0])
+    for user in range(60_000):
+        cooldowns.wait_left(str(user))
+    now[0] = 5.0
+    cooldowns.wait_left("late")
+    assert len(cooldowns) <= 50_001
