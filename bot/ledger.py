@@ -85,6 +85,12 @@ class Ledger:
         assert row is not None
         return Account(row["balance"], row["debt"])
 
+    async def lock_accounts(self, tx: Tx, *users: UserRef) -> None:
+        """Lock several accounts at the start of a transaction that changes them all (a gift), always in one
+        order, so two such transactions over the same accounts wait for each other instead of deadlocking."""
+        for user in sorted(set(users), key=lambda u: (u.platform, u.user_id)):
+            await self.ensure_account(tx, user)
+
     async def account_in(self, tx: Tx, user: UserRef) -> Account:
         row = await tx.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)

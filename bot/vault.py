@@ -167,6 +167,12 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
         raise VaultError(
             f"{source} (key {mine}) is not the key that sealed {count} undelivered secret(s) in {db.description} "
             f"(key {', '.join(foreign)}): restore that key, or re-seal them under this one with {ROTATE_HINT}")
+    recorded = await _recorded(db)
+    if db.dialect != "sqlite" and recorded is not None and recorded != mine:
+        # Shared by several processes: another may be sealing under the recorded key right now.
+        raise VaultError(
+            f"{source} (key {mine}) is not the vault key {db.description} records ({recorded}), which every bot "
+            f"process sharing it must use: set {ENV_VAR} to that key, or change keys for all with {ROTATE_HINT}")
     if None in sealed:
         await _stamp_unrecorded(db, key, source)
     async with db.transaction() as tx:

@@ -102,6 +102,15 @@ class PostgresServer:
                            "-c", "max_connections=300", "-c", "shared_buffers=64MB"]),
             stdout=log, stderr=log, start_new_session=True)
         log.close()
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()  # never leave a server behind that nobody will stop
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -109,7 +118,7 @@ class PostgresServer:
             ready = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
                                     "-U", "postgres", "-t", "1"], timeout=10)
             if ready.returncode == 0:
-                return self
+                return
             time.sleep(0.05)
         raise RuntimeError(f"postgres did not start in {timeout_s} s")
 
@@ -148,7 +157,12 @@ def shared_server(config: object) -> PostgresServer:
     """The test session's one server, started on first use and destroyed when pytest finishes."""
     global _SHARED
     if _SHARED is None:
-        server = PostgresServer().start()
+        server = PostgresServer()
+        try:
+            server.start()
+        except BaseException:
+            server.destroy()
+            raise
         _SHARED = server
 
         def destroy() -> None:

@@ -42,6 +42,7 @@ async def give(db: Database, ledger: Ledger, sender: UserRef, recipient: UserRef
         raise ServiceError("bad_gift", "a gift needs an idempotency key of 1 to 200 characters")
     sent_key, received_key = gift_keys(sender, idempotency_key)
     async with db.transaction() as tx:
+        await ledger.lock_accounts(tx, sender, recipient)  # one order across gifts: no deadlock on PostgreSQL
         debit = await ledger.debit(tx, sender, pulls=0, pull_price=0, tokens=tokens, kind="gift_sent",
                                    idempotency_key=sent_key, job_id=None,  # type: ignore[arg-type]
                                    reason=f"gift to {recipient.label}")

@@ -78,3 +78,17 @@ async def test_three_console_processes_share_one_balance(tmp_path: Path, db_targ
     async with create_app(small_settings(tmp_path, vault_key="11" * 32, **store_overrides(db_target))) as app:
         assert (await app.service.balance(UserRef("console", "carol"))).tokens == 0
         assert await app.ledger.audit() == []
+
+
+async def test_gifts_both_ways_at_once_never_deadlock_or_overdraw(app: App) -> None:
+    """A gives to B while B gives to A, many times at once: on PostgreSQL each gift locks two account rows,
+    so they must be locked in one order, or the server aborts one side as a deadlock."""
+    bob = UserRef("test", "bob", "Bob")
+    await app.service.grant(ALICE, 100)
+    await app.service.grant(bob, 100)
+    gifts = [app.service.gift(ALICE, bob, 1, idempotency_key=f"a{n}") for n in range(40)]
+    gifts += [app.service.gift(bob, ALICE, 1, idempotency_key=f"b{n}") for n in range(40)]
+    outcomes = await asyncio.gather(*gifts, return_exceptions=True)
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    assert (await app.service.balance(ALICE)).tokens == 100 and (await app.service.balance(bob)).tokens == 100
+    assert await app.ledger.audit() == []

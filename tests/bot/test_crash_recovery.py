@@ -136,7 +136,7 @@ async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path) -> 
 async def test_pull_survives_a_crash_on_postgres(step: str, tmp_path: Path, postgres_server: PostgresServer) -> None:
     target = await postgres_server.fresh_database()
     budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
-    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab"], crash_at=step, extra=budget, target=target)
+    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget, target=target)
     assert code == CRASH_EXIT_CODE
     code, second = run_console(tmp_path, ["/keys", "/balance"], target=target)
     assert code == 0

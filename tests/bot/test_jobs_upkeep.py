@@ -37,7 +37,7 @@ async def test_no_lock_is_kept_per_job_after_many_pulls(settings: Settings) -> N
     async with create_app(settings) as app:
         app.service.register_frontend(RecordingFrontEnd())
         await app.service.grant(ALICE, 40)
-        await asyncio.gather(*(app.service.pull(ALICE, None, "ab") for _ in range(40)))
+        await asyncio.gather(*(app.service.pull(ALICE, None, "ab", allow_easy=True) for _ in range(40)))
         await app.jobs.wait_idle()
         assert len(app.jobs._locks) == 0 and app.jobs._tasks == {}
 
@@ -47,9 +47,9 @@ async def test_prune_drops_old_settled_history_and_nothing_unsettled_or_undelive
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
         await app.service.grant(ALICE, 10)
-        delivered = await app.service.pull(ALICE, None, "ab")
+        delivered = await app.service.pull(ALICE, None, "ab", allow_easy=True)
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
-        kept = await app.service.pull(ALICE, None, "cd")  # found, undelivered: its secret waits in the vault
+        kept = await app.service.pull(ALICE, None, "cd", allow_easy=True)  # found, undelivered: its secret waits in the vault
         async with app.db.transaction() as tx:  # a refunded job and an unsettled one
             now = time.time()
             for job_id, status in (("old-refunded", "refunded"), ("old-running", "running")):
@@ -79,5 +79,5 @@ async def test_retention_zero_keeps_everything(settings: Settings) -> None:
     async with create_app(settings.replace(job_retention_days=0)) as app:
         app.service.register_frontend(RecordingFrontEnd())
         await app.service.grant(ALICE, 1)
-        await app.service.pull(ALICE, None, "ab")
+        await app.service.pull(ALICE, None, "ab", allow_easy=True)
         assert await app.jobs.prune(now=time.time() + 10**9) == 0

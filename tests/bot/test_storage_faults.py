@@ -82,7 +82,7 @@ def test_a_database_that_cannot_be_opened_exits_with_one_line(tmp_path: Path, fa
 
 
 def test_postgres_unreachable_at_start_retries_for_a_bounded_time_then_exits(tmp_path: Path) -> None:
-    url = f"postgresql://postgres@127.0.0.1:{free_port()}/vanikeys"
+    url = f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/vanikeys"
     started = time.monotonic()
     done = console_once(bot_env(url, VANIKEYS_DB_CONNECT_TIMEOUT_S="1.5"), timeout=30)
     took = time.monotonic() - started
@@ -90,6 +90,7 @@ def test_postgres_unreachable_at_start_retries_for_a_bounded_time_then_exits(tmp
     [line] = done.stderr.strip().splitlines()
     assert "cannot reach PostgreSQL at" in line and "after 1.5 s" in line and "VANIKEYS_DB" in line
     assert took >= 1.5
+    assert "s3cret" not in done.stderr
 
 
 def test_postgres_that_comes_up_within_the_retry_window_is_used(tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_r
             app.jobs._refund = refund_on_a_full_disk  # type: ignore[method-assign]
             grinder.release.set()
             with pytest.raises(StorageUnavailable) as answered:
-                await app.service.pull(ALICE, None, "ab")
+                await app.service.pull(ALICE, None, "ab", allow_easy=True)
             assert "try again shortly" in answered.value.message
             with pytest.raises(StorageUnavailable):  # still full: /balance is answered too
                 await app.service.grant(ALICE, 1)
@@ -166,12 +167,12 @@ def test_the_console_keeps_running_through_a_full_disk(tmp_path: Path) -> None:
 
         try:
             assert ask("/grant ann 5", ("granted", "grant", "balance", "error"))["type"] != "error"
-            assert ask("/pull ab", ("pull", "error"))["type"] == "pull"
+            assert ask("/pull ab --anyway", ("pull", "error"))["type"] == "pull"
             filler = fill(disk)
-            refused = [ask("/pull ab", ("pull", "error")) for _ in range(3)]
+            refused = [ask("/pull ab --anyway", ("pull", "error")) for _ in range(3)]
             assert all(r["type"] == "error" and r["code"] == "storage_unavailable" for r in refused), refused
             filler.unlink()
-            assert ask("/pull ab", ("pull", "error"))["type"] == "pull"
+            assert ask("/pull ab --anyway", ("pull", "error"))["type"] == "pull"
             balance = ask("/balance", ("balance", "error"))
             assert balance["type"] == "balance" and balance["data"]["tokens"] == 3
         finally:
@@ -190,7 +191,7 @@ async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_pa
         async with create_app(settings, grinder=grinder) as app:
             app.service.register_frontend(RecordingFrontEnd())
             await app.service.grant(ALICE, 5)
-            pulling = asyncio.create_task(app.service.pull(ALICE, None, "ab"))
+            pulling = asyncio.create_task(app.service.pull(ALICE, None, "ab", allow_easy=True))
             await grinder.waiting.wait()          # charged, grinding
             await asyncio.to_thread(server.stop)  # the server goes away mid-job
             grinder.release.set()                 # the grind fails: its refund cannot be written

@@ -1,4 +1,4 @@
-"""Three bot processes on one store, driven at once: grants, pulls, an order, and Stripe webhooks at all three.
+"""Three bot processes on one store, driven at once: grants, gifts, pulls, an order, and Stripe webhooks at all three.
 One is killed (SIGKILL) mid-order; a live peer takes its order over within the lease time plus a sweep, with
 no restart. Afterwards every balance equals its ledger, every job was charged once and settled once, and
 every checkout was credited once however many processes received it."""
@@ -91,7 +91,8 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
         doomed.stdin.flush()
         for peer in peers:
             assert peer.stdin is not None
-            peer.stdin.write("/pull ab\n" * 6 + "/grant you 5\n" + "/pull cd 10\n")
+            peer.stdin.write("/pull ab --anyway\n" * 6 + "/grant you 5\n" + "/gift bob 3\n" * 3
+                             + "/pull cd 10 --anyway\n")
             peer.stdin.close()  # the console ends; the webhook keeps the process serving
         statuses = await post_checkouts(ports, sessions=8)
         assert statuses == [200] * 24
@@ -149,6 +150,9 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
             assert sorted(p["idempotency_key"] for p in purchases) == [f"stripe:checkout:cs_test_takeover_{n}"
                                                                        for n in range(8)]
             assert all(p["tokens"] == 100 for p in purchases)
+            gifts = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE user_id = 'bob'")
+            assert [g["kind"] for g in gifts] == ["gift_received"] * 6 and sum(g["tokens"] for g in gifts) == 18
+            assert (await app.ledger.account(UserRef("console", "bob"))).balance == 18
     finally:
         for proc in bots:
             if proc.poll() is None:

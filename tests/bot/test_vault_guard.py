@@ -26,7 +26,7 @@ async def seal_one_undelivered(settings: Settings) -> str:
     async with create_app(settings) as app:
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
         await app.service.grant(ALICE, 1)
-        return (await app.service.pull(ALICE, None, "ab")).job_id
+        return (await app.service.pull(ALICE, None, "ab", allow_easy=True)).job_id
 
 
 def cli(env_extra: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -110,7 +110,7 @@ async def test_keys_answers_when_a_secret_does_not_open_with_this_process_key(st
     async with create_app(store_settings) as app:
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
         await app.service.grant(ALICE, 1)
-        await app.service.pull(ALICE, None, "ab")
+        await app.service.pull(ALICE, None, "ab", allow_easy=True)
         await rotate(app.db, bytes.fromhex(store_settings.vault_key or ""), bytes(range(1, 33)))
         app.service.register_frontend(RecordingFrontEnd())
         with pytest.raises(ServiceError) as answered:
@@ -150,3 +150,17 @@ def test_vault_error_is_a_one_line_service_answer() -> None:
     err = VaultError("x")
     assert isinstance(err, ServiceError) and err.code == "vault_key"
     assert json.dumps({"message": err.message})
+
+
+async def test_on_postgres_every_process_must_use_the_recorded_key(tmp_path: Path, postgres_server) -> None:
+    url = await postgres_server.fresh_database()
+    first, second = "5a" * 32, "6b" * 32
+    async with create_app(small_settings(tmp_path, db_url=url, vault_key=first)):
+        pass  # nothing sealed yet, but the key is recorded
+    with pytest.raises(VaultError, match="every bot process"):
+        async with create_app(small_settings(tmp_path, db_url=url, vault_key=second)):
+            pass
+    async with create_app(small_settings(tmp_path, db_url=url, vault_key=first), resume_jobs=False) as app:
+        assert await rotate(app.db, bytes.fromhex(first), bytes.fromhex(second)) == 0
+    async with create_app(small_settings(tmp_path, db_url=url, vault_key=second)):
+        pass
