@@ -231,6 +231,9 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
         "ORDER BY id", (record.job_id,))
     keys = await state.db.fetchall("SELECT position, identifier, secret_kind, delivered_at, purged_at FROM vault "
                                    "WHERE job_id = ? ORDER BY position", (record.job_id,))
+    usage = await state.db.fetchall(
+        "SELECT provider, backend_job_id, kind, pulls, gpu_s, cost_usd, outcome, at FROM grind_usage "
+        "WHERE job_ref = ? ORDER BY at", (record.job_id,))
     spec = record.spec
     provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}
     return {
@@ -241,6 +244,9 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
         "provider": (record.result or {}).get("backend") or record.backend or None,
         "provider_job_ids": record.backend_job_id, "keys_checked": record.keys_checked,
         "grind_seconds": record.elapsed_s, **provider_columns,
+        "provider_cost_usd": round(sum(float(u["cost_usd"]) for u in usage), 6),
+        "provider_gpu_seconds": round(sum(float(u["gpu_s"]) for u in usage), 3),
+        "provider_jobs": [{**dict(u), "at": _when(u["at"])} for u in usage],
         "error": record.error, "created_at": _when(record.created_at), "delivered_at": _when(record.delivered_at),
         "history": [{"status": s["status"], "at": _when(s["at"])} for s in steps],
         "ledger": [{**dict(r), "created_at": _when(r["created_at"])} for r in ledger_rows],

@@ -72,6 +72,8 @@ async def _maintain_forever(vault: Vault, jobs: Jobs, lease_s: float) -> None:
                 await jobs.prune()
         except StorageUnavailable as exc:
             log.warning("maintenance skipped: storage unavailable (%s)", exc.why)
+        except Exception as exc:  # never let one bad round stop takeovers and purges for good
+            log.error("maintenance round failed: %s: %s", type(exc).__name__, exc)
 
 
 @asynccontextmanager

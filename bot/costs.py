@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bot import metrics
 from bot.grinding.router import Usage
 from bot.storage import Database
 
@@ -25,6 +26,7 @@ class UsageLog:
         self.db = db
 
     async def record(self, usage: Usage) -> None:
+        metrics.provider_usage(usage)
         job_ref = usage.job_ref.split("-", 1)[0] if usage.job_ref else None  # the tag's bot job id part
         async with self.db.transaction() as tx:
             await tx.execute(

@@ -21,7 +21,7 @@ def reached(step: str, record: JobRecord, **fields: Any) -> JobRecord:
                provider_job_id=provider_job_ids(record.backend_job_id), kind=spec.kind, format=spec.format_id,
                status=record.status, **_loggable(step, record, fields))
     metrics.job_step(step, record, keys_checked=int(fields.get("keys_checked", 0) or 0),
-                     grind_s=float(fields.get("grind_s", 0.0) or 0.0), provider=str(fields.get("provider", "") or ""))
+                     grind_s=float(fields.get("grind_s", 0.0) or 0.0))
     return record
 
 

@@ -548,7 +548,7 @@ class Jobs:
                 )
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
-        return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, provider=backend)
+        return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, engine=backend)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:

@@ -56,10 +56,17 @@ PROVIDER_ROUND_TRIP = Histogram("vanikeys_provider_round_trip_seconds", "From wa
 PROVIDER_QUEUE_WAIT = Histogram("vanikeys_provider_queue_wait_seconds", "From waiting on a provider's job to its first "
                                 "progress report (queueing and cold starts)", ["provider", "kind"],
                                 buckets=_PROVIDER_BUCKETS, registry=REGISTRY)
-KEYS_GROUND = Counter("vanikeys_keys_ground_total", "Keys checked by jobs that found their result, by provider",
+KEYS_GROUND = Counter("vanikeys_keys_ground_total", "Keys checked by jobs that found their result, by the grinding "
+                      "client that ran them (local, runpod, router, python ...)",
                       ["provider"], registry=REGISTRY)
 GRIND_SECONDS = Counter("vanikeys_grind_seconds_total", "Grinding time (GPU-seconds on GPU providers) reported by "
                         "jobs that found their result, by provider", ["provider"], registry=REGISTRY)
+PROVIDER_JOBS_DONE = Counter("vanikeys_provider_job_results_total", "Provider jobs the router collected, by outcome "
+                             "(completed, or a grinding error code)", ["provider", "kind", "outcome"], registry=REGISTRY)
+PROVIDER_GPU_SECONDS = Counter("vanikeys_provider_gpu_seconds_total", "GPU-seconds of the provider jobs the router "
+                               "collected (failed ones included)", ["provider", "kind"], registry=REGISTRY)
+PROVIDER_COST = Counter("vanikeys_provider_cost_usd_total", "What the provider jobs the router collected cost, in "
+                        "US dollars at the configured rates", ["provider", "kind"], registry=REGISTRY)
 DELIVERIES = Counter("vanikeys_deliveries_total", "Private deliveries of found keys: sent, refused (DMs closed or the "
                      "platform failed: the key stays in the vault), no_frontend (offered again later)",
                      ["platform", "outcome"], registry=REGISTRY)
@@ -93,7 +100,7 @@ COUNTED_STEPS = ("accepted", "found", "delivered", "undelivered", "failed", "ref
 
 
 def job_step(step: str, record: JobRecord, *, now: float | None = None, keys_checked: int = 0,
-             grind_s: float = 0.0, provider: str = "") -> None:
+             grind_s: float = 0.0) -> None:
     """A job reached `step` (accepted, found, delivered, undelivered, refunded, delivery_deferred)."""
     kind, fmt = record.spec.kind, record.spec.format_id
     if step == "delivery_deferred":
@@ -102,8 +109,8 @@ def job_step(step: str, record: JobRecord, *, now: float | None = None, keys_che
     if step in COUNTED_STEPS:
         JOBS.labels(kind, fmt, step).inc()
     if step == "found":
-        KEYS_GROUND.labels(provider or record.backend or "unknown").inc(max(0, keys_checked))
-        GRIND_SECONDS.labels(provider or record.backend or "unknown").inc(max(0.0, grind_s))
+        KEYS_GROUND.labels(record.backend or "unknown").inc(max(0, keys_checked))
+        GRIND_SECONDS.labels(record.backend or "unknown").inc(max(0.0, grind_s))
     elif step == "delivered":
         DELIVERIES.labels(record.spec.user.platform, "sent").inc()
         JOB_LATENCY.labels(kind).observe(max(0.0, (now or time.time()) - record.created_at))
@@ -121,6 +128,13 @@ def provider_waited(provider: str, kind: str, *, round_trip_s: float | None = No
         PROVIDER_ROUND_TRIP.labels(provider, kind).observe(max(0.0, round_trip_s))
     if queue_wait_s is not None:
         PROVIDER_QUEUE_WAIT.labels(provider, kind).observe(max(0.0, queue_wait_s))
+
+
+def provider_usage(usage: Any) -> None:
+    """One provider job collected by the router (bot.grinding.router.Usage)."""
+    PROVIDER_JOBS_DONE.labels(usage.provider, usage.kind, usage.outcome).inc()
+    PROVIDER_GPU_SECONDS.labels(usage.provider, usage.kind).inc(max(0.0, usage.gpu_s))
+    PROVIDER_COST.labels(usage.provider, usage.kind).inc(max(0.0, usage.cost_usd))
 
 
 def webhook_event(event_type: str, outcome: str) -> None:

@@ -107,6 +107,20 @@ def test_job_view_has_history_provider_and_what_the_user_was_told(world: World, 
     assert [step["status"] for step in job["history"]] == ["accepted", "submitted", "running", "found", "delivered"]
     assert job["provider"] == "python" and job["price_tokens"] == 1 and job["keys_checked"] >= 240
     assert job["told"][-1] == "the secret was sent privately" and job["told"][1].startswith("result shown: 1")
+    assert job["provider_jobs"] == [] and job["provider_cost_usd"] == 0  # the in-process grinder bills nothing
+
+    async def billed() -> None:  # as the router records a RunPod job it ran for this pull
+        from bot.costs import UsageLog
+        from bot.grinding.router import Usage
+
+        async with admin.open_state(world.settings) as state:
+            await UsageLog(state.db).record(Usage("runpod", "rp-1", f"{world.delivered[1]}-0", "pull", 1, 2.5,
+                                                  0.00075, "completed"))
+
+    asyncio.run(billed())
+    code, paid, _ = cli(capsys, "job", world.delivered[1], "--json")
+    assert (paid["provider_cost_usd"], paid["provider_gpu_seconds"]) == (0.00075, 2.5)
+    assert [(u["provider"], u["backend_job_id"]) for u in paid["provider_jobs"]] == [("runpod", "rp-1")]
     code, failed, _ = cli(capsys, "job", world.failed, "--json")
     assert failed["status"] == "refunded" and "failed" in failed["told"][-1]
     assert [r["kind"] for r in failed["ledger"]] == ["pull", "refund"]

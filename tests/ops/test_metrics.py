@@ -141,3 +141,30 @@ async def test_provider_health_gauges_from_the_runpod_endpoint() -> None:
         assert gauge("vanikeys_provider_health_up", provider="runpod") == 0
     finally:
         await client.close()
+
+
+async def test_provider_jobs_gpu_seconds_and_cost_from_the_routers_usage(tmp_path: Path) -> None:
+    from bot.costs import UsageLog
+    from bot.grinding.router import Usage
+    from bot.storage import Database
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="completed"),
+              value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
+              value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
+              value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"))
+    db = await Database.open(tmp_path / "usage.db")
+    try:
+        log = UsageLog(db)
+        await log.record(Usage("modal", "m-1", "job1-0", "order", 1, 30.0, 0.0125, "completed"))
+        await log.record(Usage("modal", "m-2", "job1-1", "order", 1, 12.5, 0.005, "timed_out"))
+        assert (await db.fetchone("SELECT COUNT(*) AS n FROM grind_usage"))["n"] == 2
+    finally:
+        await db.close()
+    after = (value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="completed"),
+             value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
+             value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
+             value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"))
+    assert [a - b for a, b in zip(after, before)] == pytest.approx([1, 42.5, 0.0175, 1])

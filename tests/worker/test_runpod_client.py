@@ -204,7 +204,8 @@ async def test_an_expired_result_is_lost(emulator: RunpodEmulator, polling: Runp
 async def test_a_job_stuck_past_its_ttl_is_cancelled_and_times_out(emulator: RunpodEmulator) -> None:
     emulator.job_faults.append("hang")
     skew = [0.0]
-    client = make(emulator, clock=lambda: time.monotonic() + skew[0])
+    # /run, not /runsync: a hung job would hold a /runsync open for its whole wait before polling starts
+    client = make(emulator, clock=lambda: time.monotonic() + skew[0], runsync_wait_s=0)
     try:
         job_id = await client.submit(SLOW)
         waiter = asyncio.create_task(client.wait(job_id, SLOW))
@@ -233,6 +234,7 @@ async def test_a_restarted_bot_resumes_waiting_on_its_job(emulator: RunpodEmulat
 
 async def test_health_reports_queue_and_workers(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
     emulator.queue_delay_s = 60
+    client.runsync_wait_s = 0  # /run: the queued job is counted without holding a /runsync open for its wait
     await client.submit(PULL)
     health = await client.health()
     assert health.jobs_in_queue == 1 and health.workers_idle == 1
