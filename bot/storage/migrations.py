@@ -5,6 +5,11 @@ Append new migrations; never edit one that has shipped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.storage.base import Tx
+
 MIGRATIONS: list[list[str]] = [
     # 1: accounts, the ledger, jobs and the vault
     [
@@ -187,3 +192,16 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX grind_usage_job ON grind_usage (job_ref)",
     ],
 ]
+
+
+async def apply_migrations(tx: Tx) -> None:
+    """Bring a database up to the newest schema inside the caller's transaction: each migration once, in order."""
+    await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
+    current = row["v"] if row and row["v"] is not None else 0
+    for version, statements in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        for statement in statements:
+            await tx.execute(statement)
+        await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from bot.storage.base import Database, PostgresIntegrityError, Row, StorageError, StorageUnavailable, Tx
-from bot.storage.migrations import MIGRATIONS
+from bot.storage.migrations import apply_migrations
 from bot.storage.sql import to_postgres
 
 log = logging.getLogger(__name__)
@@ -226,15 +226,7 @@ class PostgresDatabase(Database):
     async def _migrate(self) -> None:
         async with self.transaction() as tx:
             await tx.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
-            current = row["v"] if row and row["v"] is not None else 0
-            for version, statements in enumerate(MIGRATIONS, start=1):
-                if version <= current:
-                    continue
-                for statement in statements:
-                    await tx.execute(statement)
-                await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            await apply_migrations(tx)
 
 
 class PostgresTx(Tx):

@@ -26,7 +26,7 @@ from typing import Any
 import aiosqlite
 
 from bot.storage.base import Database, Row, StorageError, StorageUnavailable, Tx
-from bot.storage.migrations import MIGRATIONS
+from bot.storage.migrations import apply_migrations
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -184,15 +184,7 @@ class SqliteDatabase(Database):
 
     async def _migrate(self) -> None:
         async with self.transaction() as tx:
-            await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
-            current = row["v"] if row and row["v"] is not None else 0
-            for version, statements in enumerate(MIGRATIONS, start=1):
-                if version <= current:
-                    continue
-                for statement in statements:
-                    await tx.execute(statement)
-                await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            await apply_migrations(tx)
 
     async def limit_size_for_tests(self, pages: int) -> None:
         """Tests only: cap the file at `pages` pages, so the next growth fails as on a full disk."""

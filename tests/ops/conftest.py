@@ -6,17 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from tests.payments.fake_stripe import FakeStripe
-from tests.payments.helpers import API_KEY
-
-
-@pytest.fixture
-async def fake_stripe() -> AsyncIterator[FakeStripe]:
-    fake = await FakeStripe(API_KEY).start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
+from tests.payments.conftest import fake_stripe  # noqa: F401  (the one Stripe fake fixture)
 
 
 @pytest.fixture
