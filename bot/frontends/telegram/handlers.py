@@ -274,7 +274,8 @@ class TelegramHandlers:
             # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
             # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
             # slot and slow every other pull down to the group's pace.
-            prompt = self.outbox.free_in(chat.id) > 0
+            # In a private chat the reveal and the DM share one queue, which keeps their order: no wait at all.
+            prompt = chat.type != Chat.PRIVATE and self.outbox.free_in(chat.id) > 0
             posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
             revealed.append(posted)
             if not prompt:
