@@ -82,3 +82,24 @@ async def test_stop_is_prompt_with_a_backlog_and_loses_no_key(fake: FakeBotApi, 
     for person in people:
         assert btc_address_from_wif(keys_sent_to(fake, person)[0])
 
+
+
+async def test_pulls_waiting_for_a_slot_send_no_chat_actions(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Under load hundreds of pulls wait for a slot; each sending "typing…" every few seconds took the whole
+    overall budget from the messages that finish pulls. Only a pull that holds a slot shows "typing…"."""
+    people = [fake.user(3600 + i, f"W{i}") for i in range(5)]
+    async with running_bot(fake, tmp_path, config={"heavy_concurrency": 1}) as running:
+        for person in people:
+            await fake.push_text(fake.private_chat(person), person, "/start")
+        await fake.wait_for(lambda: len(fake.calls("sendMessage")) >= len(people))
+        slots = running.handlers._heavy
+        await slots.acquire()  # the one slot is busy
+        try:
+            for person in people:
+                await fake.push_text(fake.private_chat(person), person, "/pull ^ab")
+            await fake.wait_for(lambda: len(slots._waiters or ()) == len(people))
+            assert fake.chat_actions == []
+        finally:
+            slots.release()
+        await fake.wait_for(lambda: all(keys_sent_to(fake, p) for p in people), timeout=30)
+    assert {chat for chat, action, _ in fake.chat_actions} <= {p["id"] for p in people}
