@@ -113,3 +113,23 @@ def test_cooldowns_are_bounded() -> None:
     now[0] = 5.0
     cooldowns.wait_left("late")
     assert len(cooldowns) <= 50_001
+
+
+async def test_close_fails_queued_and_in_flight_messages_at_once() -> None:
+    """Shutdown: nobody may wait for ever on a message that will not go (Application.stop waits for them)."""
+    from telegram.error import NetworkError
+
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=600.0))
+    first = outbox.post(GROUP, recorder.send(GROUP, "goes"))
+    stuck = [outbox.post(GROUP, recorder.send(GROUP, f"waits {i}")) for i in range(3)]
+    assert await first == "goes"
+    waiter = asyncio.ensure_future(outbox.call(GROUP, recorder.send(GROUP, "a handler waits on this")))
+    await asyncio.sleep(0)
+    await outbox.close()
+    for future in [*stuck, waiter]:
+        with pytest.raises(NetworkError):
+            await asyncio.wait_for(future, 1)
+    with pytest.raises(NetworkError):  # after close: refused at once, never queued
+        await asyncio.wait_for(outbox.call(GROUP, recorder.send(GROUP, "late")), 1)
+    assert [text for _, text, _ in recorder.sent] == ["goes"]

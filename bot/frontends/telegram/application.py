@@ -30,7 +30,6 @@ from bot.config import ConfigError, Settings
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
-from bot.frontends.telegram.ratelimit import AnswersFirstRateLimiter
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -56,10 +55,10 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Applica
         .base_file_url(config.api_file_url)
         .concurrent_updates(config.concurrent_updates)
         .get_updates_read_timeout(config.poll_timeout_s + 10)
-        .rate_limiter(AnswersFirstRateLimiter(overall_per_s=config.outbox.overall_per_s,
-                                              group_messages=config.outbox.group_messages,
-                                              group_window_s=config.outbox.group_window_s))
     )
+    # No python-telegram-bot rate limiter: the outbox is the one pacer. With AIORateLimiter as well, two
+    # budgets disagreed (its leaky buckets counted chat actions and edits its own way, and its waiters are
+    # not served in order), and a key delivery or reveal could wait behind it indefinitely under load.
     if config.webhook_mode:
         builder = builder.updater(None)
     application = builder.build()
@@ -185,9 +184,23 @@ async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tup
                 await webhook.stop()
             elif application.updater is not None and application.updater.running:
                 await application.updater.stop()
-            await handlers.outbox.idle(timeout=5.0)  # what is queued goes out before we stop
-            await application.stop()
-            await handlers.outbox.close()
+            await stop_handlers(application, handlers, config.stop_grace_s)
+
+
+async def stop_handlers(application: Application, handlers: TelegramHandlers, grace_s: float) -> None:
+    """Bounded shutdown: what is queued gets `grace_s` to go out, then the outbox closes and every message
+    still waiting fails at once, so no handler waits on it (`Application.stop()` waits for every handler).
+
+    Nothing paid is lost: work that has not got a slot yet is refused before anything is charged; a pull
+    already running finishes its grind, and its DM then fails, so the service keeps the key in the vault
+    for /keys; a reveal still queued is dropped (its key is delivered or in the vault)."""
+    handlers.stopping = True
+    await handlers.outbox.idle(timeout=grace_s)
+    pending = handlers.outbox.pending()
+    if pending:
+        log.warning("stopping: %d queued Telegram messages not sent", pending)
+    await handlers.outbox.close()
+    await application.stop()
 
 
 async def run(app: object, settings: Settings) -> None:

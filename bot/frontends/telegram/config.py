@@ -63,6 +63,7 @@ class TelegramConfig:
     # Pulls, orders and /odds in flight at once from this front end; the rest wait their turn (already
     # acknowledged), so CPU-bound work never starves the loop that answers button presses.
     heavy_concurrency: int = 8
+    stop_grace_s: float = 3.0            # on shutdown, how long queued messages get before they are dropped
 
     @property
     def webhook_mode(self) -> bool:

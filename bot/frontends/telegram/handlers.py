@@ -14,7 +14,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import (
@@ -93,6 +94,7 @@ class TelegramHandlers:
         self.cooldowns = Cooldowns(config.cooldown_s)
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
+        self.stopping = False  # set on shutdown: work still waiting for a slot is refused, nothing charged
         self._rolling_room = max(4, config.outbox.group_messages // 2)
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
@@ -101,6 +103,14 @@ class TelegramHandlers:
         self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
         self._easy_hook = "allow_easy" in pull_params
         self._channel_hook = "channel" in pull_params
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the few slots for grinding and odds work; none is handed out once the bot is stopping."""
+        async with self._heavy:
+            if self.stopping:
+                raise ServiceError("busy", "The bot is restarting: nothing was charged, send it again in a minute.")
+            yield
 
     # ---- sending -----------------------------------------------------------------
 
@@ -250,7 +260,7 @@ class TelegramHandlers:
                     *, allow_easy: bool = False) -> None:
         """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and only then the DM."""
         await self._after_answers()
-        typing = asyncio.create_task(self._typing(chat.id))
+        typing: asyncio.Task[None] | None = None
         rolling = await self._roll(chat, user, args, reply_to)
         stepping = (asyncio.create_task(self._step_rolling(rolling, user, args.pattern))
                     if rolling is not None else None)
@@ -259,11 +269,13 @@ class TelegramHandlers:
         async def on_reveal(answer: PullAnswer) -> None:
             if stepping is not None:
                 stepping.cancel()
-            typing.cancel()
+            if typing is not None:
+                typing.cancel()
             # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
             # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
             # slot and slow every other pull down to the group's pace.
-            prompt = self.outbox.free_in(chat.id) > 0
+            # In a private chat the reveal and the DM share one queue, which keeps their order: no wait at all.
+            prompt = chat.type != Chat.PRIVATE and self.outbox.free_in(chat.id) > 0
             posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
             revealed.append(posted)
             if not prompt:
@@ -281,7 +293,10 @@ class TelegramHandlers:
         if allow_easy and self._easy_hook:
             kwargs["allow_easy"] = True
         try:
-            async with self._heavy:
+            async with self._slot():
+                # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
+                # send a chat action each every few seconds, hundreds under load, for nothing.
+                typing = asyncio.create_task(self._typing(chat.id))
                 answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
                                                  args.count, **kwargs)
         except BaseException as err:
@@ -295,7 +310,8 @@ class TelegramHandlers:
                 return
             raise
         finally:
-            typing.cancel()
+            if typing is not None:
+                typing.cancel()
             if stepping is not None:
                 stepping.cancel()
         if not revealed:  # a service without the reveal hook: the DM already went; reveal now
@@ -364,7 +380,7 @@ class TelegramHandlers:
                      f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to))
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
-            async with self._heavy:
+            async with self._slot():
                 answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
                                                   args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
                                                   origin=origin)
@@ -392,7 +408,7 @@ class TelegramHandlers:
             if wait > 0:
                 self._reply(chat, message, f"Slow down: /odds again in {max(1, round(wait))} s.")
                 return
-            async with self._heavy:
+            async with self._slot():
                 answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
                                                  fuzzy=args.fuzzy)
             markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy)
@@ -602,7 +618,7 @@ class TelegramHandlers:
         await self._answers_done.wait()
 
     async def _quote(self, chat: Chat, user: User, action: ButtonAction) -> None:
-        async with self._heavy:
+        async with self._slot():
             odds = await self.service.odds(action.pattern, action.format_id, exact_case=action.exact_case,
                                            fuzzy=action.fuzzy)
         markup = self.codec.confirm_keyboard(action) if odds.order_price is not None else None

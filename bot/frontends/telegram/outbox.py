@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter, TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class Outbox:
         self._groups: dict[int, SlidingWindow] = {}
         self._overall = SlidingWindow(self.limits.overall_per_s, 1.0, self.clock)
         self.folded = 0  # reveals that went out inside a digest
+        self.closed = False
 
     # ---- what handlers call ------------------------------------------------------
 
@@ -107,6 +108,9 @@ class Outbox:
         """Queue send() for chat_id and return at once; the future holds its result (or error)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
+        if self.closed:  # stopping: fail at once, so no handler waits on a message that will never go
+            future.set_exception(NetworkError("the bot is stopping"))
+            return future
         self._queues.setdefault(chat_id, deque()).append(
             _Item(send, future, digest_line, must_deliver or digest_line is not None))
         if chat_id not in self._workers:
@@ -139,6 +143,9 @@ class Outbox:
             await asyncio.wait(list(self._workers.values()), timeout=max(0.0, deadline - self.clock()))
 
     async def close(self) -> None:
+        """Stop sending: whatever is still queued fails with NetworkError (a TelegramError), so a handler
+        waiting on it goes on at once (a key delivery then answers False and the key stays in the vault)."""
+        self.closed = True
         for task in list(self._workers.values()):
             task.cancel()
         for task in list(self._workers.values()):
@@ -148,8 +155,7 @@ class Outbox:
                 pass
         for queue in self._queues.values():
             for item in queue:
-                if not item.future.done():
-                    item.future.cancel()
+                _fail(item.future, NetworkError("the bot is stopping"))
         self._queues.clear()
         self._workers.clear()
 
@@ -183,12 +189,14 @@ class Outbox:
 
     async def _drain(self, chat_id: int) -> None:
         queue = self._queues[chat_id]
+        in_flight: list[_Item] = []  # taken off the queue: failed here if the worker is cancelled (close)
         try:
             while queue:
                 if queue[0].digest_line is not None and self._should_fold(chat_id, queue):
                     folded = [item for item in queue if item.digest_line is not None]
                     for item in folded:
                         queue.remove(item)
+                    in_flight = folded
                     lines = [item.digest_line or "" for item in folded]
                     item = _Item(lambda lines=lines: self.digest(chat_id, lines), asyncio.get_running_loop().create_future(),
                                  None, True)
@@ -196,8 +204,15 @@ class Outbox:
                     self.folded += len(folded)
                     for original in folded:
                         _settle_like(original.future, item.future)
+                    in_flight = []
                     continue
-                await self._send(chat_id, queue.popleft())
+                in_flight = [queue.popleft()]
+                await self._send(chat_id, in_flight[0])
+                in_flight = []
+        except asyncio.CancelledError:
+            for item in in_flight:
+                _fail(item.future, NetworkError("the bot is stopping"))
+            raise
         finally:
             self._workers.pop(chat_id, None)
             if not queue:

@@ -1,0 +1,105 @@
+"""A backlog: many pulls in one rate-limited group, and shutting down while messages still wait.
+
+The fake enforces Telegram's limits (scaled down so the tests take seconds)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from bot.app import create_app
+from bot.frontends.telegram import running
+from bot.frontends.telegram.outbox import OutboxLimits
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.harness import btc_address_from_wif, make_config, make_settings, running_bot
+from tests.telegram.test_under_load import reveals_in
+
+WIF = re.compile(r"WIF: (\S+)")
+
+
+def keys_sent_to(fake: FakeBotApi, person: dict) -> list[str]:
+    return [wif for m in fake.messages_in(person["id"]) for wif in WIF.findall(m.text)]
+
+
+async def test_many_pulls_in_one_busy_group_all_finish_without_starving_others(fake: FakeBotApi,
+                                                                                tmp_path: Path) -> None:
+    fake.group_limit, fake.group_window_s = 2, 2.0  # Telegram's 20 a minute, scaled down
+    busy, quiet = fake.group_chat(), fake.group_chat(-1009876543210, "Quiet")
+    crowd = [fake.user(3400 + i, f"C{i}") for i in range(12)]
+    loner, other = fake.user(3490, "Lone"), fake.user(3491, "Other")
+    limits = OutboxLimits(group_messages=2, group_window_s=2.0)
+    # Fewer slots than pulls: a slot held while a reveal waits for the group's budget would serialise
+    # every pull (the private and the quiet group's among them) behind the busy group's pace.
+    async with running_bot(fake, tmp_path, config={"outbox": limits, "heavy_concurrency": 2}) as running:
+        for person in crowd + [loner, other]:
+            await fake.push_text(fake.private_chat(person), person, "/start")
+        for person in crowd:
+            await fake.push_text(busy, person, "/pull ^a")
+        await fake.push_text(fake.private_chat(loner), loner, "/pull ^b")
+        await fake.push_text(quiet, other, "/pull ^c")
+        await fake.wait_for(lambda: all(keys_sent_to(fake, p) for p in crowd + [loner, other]), timeout=60)
+        delivered_all_at = max(r.at for r in fake.requests if r.method == "sendMessage" and r.error is None
+                               and "WIF:" in str(r.params.get("text", "")))
+        await fake.wait_for(lambda: reveals_in(fake, busy["id"]) >= len(crowd), timeout=60)
+        await running.handlers.outbox.idle()
+    for person in crowd + [loner, other]:
+        (wif,) = keys_sent_to(fake, person)  # exactly one key each, and it is a real one
+        assert btc_address_from_wif(wif)
+    assert reveals_in(fake, busy["id"]) == len(crowd)  # every reveal, late or in a digest; none twice
+    assert reveals_in(fake, quiet["id"]) == 1
+    busy_sends = [r.at for r in fake.requests if r.params.get("chat_id") == busy["id"]
+                  and r.method in ("sendMessage", "sendPhoto") and r.error is None]
+    # The keys did not wait for the busy group's reveals: every key was out before its last reveal went.
+    assert delivered_all_at < max(busy_sends)
+
+
+async def test_stop_is_prompt_with_a_backlog_and_loses_no_key(fake: FakeBotApi, tmp_path: Path) -> None:
+    fake.group_limit, fake.group_window_s = 1, 120.0  # one group message per two minutes: a backlog for sure
+    group = fake.group_chat()
+    people = [fake.user(3500 + i, f"S{i}") for i in range(4)]
+    config = make_config(fake, outbox=OutboxLimits(group_messages=1, group_window_s=120.0), stop_grace_s=0.5)
+    async with create_app(make_settings(fake, tmp_path)) as app:
+        bot = running(app.service, config)
+        _, handlers = await bot.__aenter__()
+        try:
+            for person in people:
+                await fake.push_text(fake.private_chat(person), person, "/start")
+            await fake.push_text(group, people[0], "/help")  # takes the group's one message
+            await fake.wait_for_message(group["id"], "/pull")
+            for person in people:
+                await fake.push_text(group, person, "/pull ^a")  # keys go privately; reveals queue
+            await fake.push_text(group, people[0], "/order ^zz")  # its handler waits on the group's queue
+            await fake.wait_for(lambda: all(keys_sent_to(fake, p) for p in people), timeout=30)
+            await fake.wait_for(lambda: handlers.outbox.pending() >= len(people), timeout=10)
+        finally:
+            # Before: Application.stop() waited for the /order handler, i.e. for the group's next minute.
+            await asyncio.wait_for(bot.__aexit__(None, None, None), timeout=30)
+        await asyncio.wait_for(app.jobs.wait_idle(), 10)
+        rows = await app.db.fetchall("SELECT kind, status FROM jobs", ())
+    assert sorted(r["kind"] for r in rows) == ["pull"] * len(people)  # the order was never placed nor charged
+    assert {r["status"] for r in rows} == {"delivered"}  # every paid pull's key went out
+    for person in people:
+        assert btc_address_from_wif(keys_sent_to(fake, person)[0])
+
+
+
+async def test_pulls_waiting_for_a_slot_send_no_chat_actions(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Under load hundreds of pulls wait for a slot; each sending "typing…" every few seconds took the whole
+    overall budget from the messages that finish pulls. Only a pull that holds a slot shows "typing…"."""
+    people = [fake.user(3600 + i, f"W{i}") for i in range(5)]
+    async with running_bot(fake, tmp_path, config={"heavy_concurrency": 1}) as running:
+        for person in people:
+            await fake.push_text(fake.private_chat(person), person, "/start")
+        await fake.wait_for(lambda: len(fake.calls("sendMessage")) >= len(people))
+        slots = running.handlers._heavy
+        await slots.acquire()  # the one slot is busy
+        try:
+            for person in people:
+                await fake.push_text(fake.private_chat(person), person, "/pull ^ab")
+            await fake.wait_for(lambda: len(slots._waiters or ()) == len(people))
+            assert fake.chat_actions == []
+        finally:
+            slots.release()
+        await fake.wait_for(lambda: all(keys_sent_to(fake, p) for p in people), timeout=30)
+    assert {chat for chat, action, _ in fake.chat_actions} <= {p["id"] for p in people}
