@@ -136,3 +136,30 @@ def test_progress_gap_is_configurable() -> None:
     assert DiscordConfig().order_progress_gap_s == 2.5
 
 
+
+
+async def test_a_429_on_a_progress_edit_cools_the_channel_and_the_next_step_follows_the_wait() -> None:
+    from types import SimpleNamespace
+
+    import discord
+
+    outbox = Outbox()
+    progress = ProgressEdits(outbox, gap_s=0.0)
+    log: list[str] = []
+
+    async def refused() -> None:
+        response = SimpleNamespace(status=429, reason="Too Many Requests", headers={"Retry-After": "0.3"})
+        raise discord.HTTPException(response, "You are being rate limited.")  # type: ignore[arg-type]
+
+    async def step() -> None:
+        log.append("shown")
+
+    progress.offer(5, 50, refused)
+    await drained(progress)
+    assert outbox.busy(5) and progress.dropped == 1, "the 429 cools the channel; the refused step is dropped"
+    progress.offer(5, 50, step)
+    await asyncio.sleep(0.1)
+    assert log == [], "nothing more is sent while the channel cools"
+    await drained(progress)
+    assert log == ["shown"] and not outbox.busy(5)
+    await progress.close()
