@@ -24,6 +24,7 @@ import discord  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
 from bot.frontends.discord.frontend import DiscordFrontEnd  # noqa: E402
+from bot.frontends.discord.rendering import order_embed  # noqa: E402
 from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot  # noqa: E402
 from tests.discord.fake_discord import FakeDiscord  # noqa: E402
 from tests.discord.test_order_progress import order_view  # noqa: E402
@@ -62,7 +63,7 @@ async def _orders(fake: FakeDiscord, frontend: DiscordFrontEnd, mode: str, order
             await frontend.order_progress(view)
         else:  # the front end before ProgressEdits: each report awaited an outbox.maybe of its own
             message = channel.get_partial_message(messages[n].id)
-            embed = __import__("bot.frontends.discord.rendering", fromlist=["order_embed"]).order_embed(view)
+            embed = order_embed(view)
             await frontend.bot.outbox.maybe(fake.channel_id, lambda: message.edit(content=None, embed=embed))
 
     async def grinder(n: int) -> None:
