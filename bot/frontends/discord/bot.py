@@ -69,6 +69,10 @@ class VaniKeysBot(commands.AutoShardedBot):
         if self.config.sync_on_start:
             await self.sync_commands(self.config.sync_on_start)
 
+    async def close(self) -> None:
+        await self.frontend.progress.close()   # progress still waiting is droppable; endings go through the outbox
+        await super().close()
+
     async def sync_commands(self, targets: tuple[str, ...]) -> int:
         """Publish the slash commands: the CLI step, the owner's /sync, or VANIKEYS_DISCORD_SYNC_ON_START."""
         for target in targets:

@@ -32,6 +32,7 @@ class DiscordConfig:
     command_cooldown_s: float = 1.0       # per user, between other commands
     autocomplete_cooldown_s: float = 0.5  # per user, between pattern autocompletes that compute odds
     guild_ready_timeout_s: float = 2.0    # how long discord.py waits for GUILD_CREATEs before on_ready
+    order_progress_gap_s: float = 2.5     # per channel, between order progress edits (2 of the 5 edits / 5 s)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
@@ -47,7 +48,8 @@ class DiscordConfig:
         for var, name in (("VANIKEYS_DISCORD_PULL_COOLDOWN_S", "pull_cooldown_s"),
                           ("VANIKEYS_DISCORD_ORDER_COOLDOWN_S", "order_cooldown_s"),
                           ("VANIKEYS_DISCORD_ODDS_COOLDOWN_S", "odds_cooldown_s"),
-                          ("VANIKEYS_DISCORD_COMMAND_COOLDOWN_S", "command_cooldown_s")):
+                          ("VANIKEYS_DISCORD_COMMAND_COOLDOWN_S", "command_cooldown_s"),
+                          ("VANIKEYS_DISCORD_ORDER_PROGRESS_GAP_S", "order_progress_gap_s")):
             if values.get(var, "").strip():
                 kwargs[name] = _seconds(var, values[var])
         return cls(**kwargs)  # type: ignore[arg-type]

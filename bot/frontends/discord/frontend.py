@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.answers import KeyDelivery, OrderView, UserRef
+from bot.frontends.discord.progress import ProgressEdits
 from bot.frontends.discord.rendering import delivery_messages, order_embed, order_finished_text
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class DiscordFrontEnd:
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
         self._latest: OrderedDict[str, OrderView] = OrderedDict()
+        self.progress = ProgressEdits(bot.outbox, gap_s=bot.config.order_progress_gap_s)
 
     # --- FrontEnd protocol ----------------------------------------------------------
 
@@ -112,11 +114,12 @@ class DiscordFrontEnd:
             return
         message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
         embed = order_embed(order)
+        if not final:  # droppable: coalesced per message and paced per channel, never awaited by the grinder
+            self.progress.offer(channel_id, message_id, lambda: message.edit(content=None, embed=embed))
+            return
+        await self.progress.settle(channel_id, message_id)   # the ending is the message's last edit
         try:
-            if final:  # the ending must show; a progress step may give way to a busy channel
-                await self.bot.outbox.must(channel_id, lambda: message.edit(content=None, embed=embed))
-            else:
-                await self.bot.outbox.maybe(channel_id, lambda: message.edit(content=None, embed=embed))
+            await self.bot.outbox.must(channel_id, lambda: message.edit(content=None, embed=embed))
         except (discord.HTTPException, TimeoutError) as exc:
             log.warning("order %s: edit in channel %s failed (%s)", order.order_id, channel_id, type(exc).__name__)
 
