@@ -6,7 +6,7 @@ protocol (submit / wait / run_order). VANIKEYS_BACKEND picks the client:
 - runpod (or auto with RunPod configured): bot.grinding's RunPod client.
 - local (or auto without RunPod): bot.grinding's local client (a child process per job).
 - python / native / cuda: `InProcessGrindingClient` below: gpu_worker's
-  GrindSession stepped in a worker thread of this process. No process start
+  GrindSession stepped in a grinding thread of this process. No process start
   per job, so a small CPU pull answers at once (the console, tests).
 """
 
@@ -183,9 +183,12 @@ class InProcessGrindingClient(TaskGrindingClient):
         self.step_target_s = step_target_s
         self._engine: Backend | None = None
         self._engine_lock = asyncio.Lock()
-        self._grind_pool = ThreadPoolExecutor(max_workers=grind_threads, thread_name_prefix="vanikeys-grind")
+        self.grind_threads = grind_threads
+        self._grind_pool: ThreadPoolExecutor | None = None  # made on first use, shut down by close()
 
     async def _in_grind_pool(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._grind_pool is None:
+            self._grind_pool = ThreadPoolExecutor(max_workers=self.grind_threads, thread_name_prefix="vanikeys-grind")
         return await asyncio.get_running_loop().run_in_executor(self._grind_pool, partial(call, *args, **kwargs))
 
     async def _backend(self) -> Backend:
@@ -199,7 +202,9 @@ class InProcessGrindingClient(TaskGrindingClient):
         if self._engine is not None:
             await self._in_grind_pool(self._engine.close)
             self._engine = None
-        self._grind_pool.shutdown(wait=False)
+        if self._grind_pool is not None:
+            self._grind_pool.shutdown(wait=False)
+            self._grind_pool = None
 
     async def _run(self, running: RunningJob) -> GrindResult:
         try:
