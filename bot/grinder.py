@@ -6,7 +6,7 @@ protocol (submit / wait / run_order). VANIKEYS_BACKEND picks the client:
 - runpod (or auto with RunPod configured): bot.grinding's RunPod client.
 - local (or auto without RunPod): bot.grinding's local client (a child process per job).
 - python / native / cuda: `InProcessGrindingClient` below: gpu_worker's
-  GrindSession stepped in a worker thread of this process. No process start
+  GrindSession stepped in a grinding thread of this process. No process start
   per job, so a small CPU pull answers at once (the console, tests).
 """
 
@@ -15,7 +15,11 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
@@ -28,10 +32,15 @@ from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
-from gpu_worker.job import GrindResult
+from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
 IN_PROCESS_BACKENDS = ("python", "native", "cuda")
+# Each backend scans one step at a time (native and cuda launch behind a lock; python spreads one
+# step over all its processes), so one grind thread keeps the engine busy; a second lets the next
+# job's step start the moment one ends. Jobs beyond that wait their turn for the engine anyway.
+GRIND_THREADS = 2
+T = TypeVar("T")
 
 
 def order_policy(settings: Settings) -> OrderPolicy:
@@ -158,49 +167,83 @@ def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
 
 
 class InProcessGrindingClient(TaskGrindingClient):
-    """GrindingClient over a gpu_worker backend in this process (jobs die with the process: "lost")."""
+    """GrindingClient over a gpu_worker backend in this process (jobs die with the process: "lost").
+
+    Grind steps run on an executor of their own (`grind_threads` threads), never on asyncio's
+    default one: a step holds its thread for up to a second, and the default executor also
+    renders cards and computes odds, which must not queue behind grinds.
+    """
 
     def __init__(self, grinder: str = "python", *, order_policy: OrderPolicy = OrderPolicy(),
-                 step_target_s: float = 0.25) -> None:
+                 step_target_s: float = 0.25, grind_threads: int = GRIND_THREADS) -> None:
         super().__init__(order_policy)
+        if grind_threads < 1:
+            raise ValueError("grind_threads must be at least 1")
         self.backend = grinder
         self.step_target_s = step_target_s
         self._engine: Backend | None = None
         self._engine_lock = asyncio.Lock()
+        self.grind_threads = grind_threads
+        self._grind_pool: ThreadPoolExecutor | None = None  # made on first use, shut down by close()
+
+    async def _in_grind_pool(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._grind_pool is None:
+            self._grind_pool = ThreadPoolExecutor(max_workers=self.grind_threads, thread_name_prefix="vanikeys-grind")
+        return await asyncio.get_running_loop().run_in_executor(self._grind_pool, partial(call, *args, **kwargs))
 
     async def _backend(self) -> Backend:
         async with self._engine_lock:
             if self._engine is None:
-                self._engine = await asyncio.to_thread(get_backend, self.backend)
+                self._engine = await self._in_grind_pool(get_backend, self.backend)
             return self._engine
 
     async def close(self) -> None:
         await super().close()
         if self._engine is not None:
-            await asyncio.to_thread(self._engine.close)
+            await self._in_grind_pool(self._engine.close)
             self._engine = None
+        if self._grind_pool is not None:
+            self._grind_pool.shutdown(wait=False)
+            self._grind_pool = None
 
     async def _run(self, running: RunningJob) -> GrindResult:
         try:
-            engine = await self._backend()
             job = running.job
-            one = job.model_copy(update={"pulls": 1})
-            results: list[GrindResult] = []
-            for _ in range(job.pulls):  # a job of several pulls: one session each, one best hit each
-                session = GrindSession(one, engine)
-                size = FIRST_STEP_KEYS
-                done_before = sum(r.checked for r in results)
-                while not session.done:
-                    size = await asyncio.to_thread(timed_step, session, size, target_s=self.step_target_s)
-                    progress = session.progress()
-                    for listener in list(running.listeners):
-                        await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
-                                                             progress.best_score))
-                results.append(await asyncio.to_thread(session.result))
             if job.pulls == 1:
-                return results[0]
-            return results[0].model_copy(update={
-                "checked": sum(r.checked for r in results), "elapsed_s": sum(r.elapsed_s for r in results),
-                "results": [r.results[0] for r in results if r.results]})
+                return await self._grind_one(running, job, 0)
+            return await self._grind_pulls(running, job)
         except VanikeysError as exc:
             raise GrindingError("rejected" if exc.code.startswith("bad_") else "failed", exc.message) from None
+
+    async def _grind_pulls(self, running: RunningJob, job: GrindJob) -> GrindResult:
+        """A job of several pulls as gpu_worker/handler.py grinds one: in turn, within the one time limit.
+
+        Only whole pulls count (each `budget` keys and one best hit); a pull the time limit cut
+        short is left out, so the bot refunds it rather than hand out a short pull.
+        """
+        started = time.monotonic()
+        results: list[GrindResult] = []
+        for _ in range(job.pulls):
+            left_s = job.time_limit_s - (time.monotonic() - started)
+            if left_s <= 0:
+                break
+            one = job.model_copy(update={"pulls": 1, "time_limit_s": left_s})
+            result = await self._grind_one(running, one, sum(r.checked for r in results))
+            if result.checked < job.budget or not result.results:
+                break
+            results.append(result)
+        engine = await self._backend()
+        return GrindResult(checked=sum(r.checked for r in results), elapsed_s=round(time.monotonic() - started, 6),
+                           backend=engine.name, device=engine.device, results=[r.results[0] for r in results])
+
+    async def _grind_one(self, running: RunningJob, job: GrindJob, done_before: int) -> GrindResult:
+        engine = await self._backend()
+        session = GrindSession(job, engine)
+        size = FIRST_STEP_KEYS
+        while not session.done:
+            size = await self._in_grind_pool(timed_step, session, size, target_s=self.step_target_s)
+            progress = session.progress()
+            for listener in list(running.listeners):
+                await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
+                                                     progress.best_score))
+        return await self._in_grind_pool(session.result)

@@ -38,6 +38,8 @@ def verified_result(job: GrindJob, output: Any, *, source: str, sealer: ResultSe
     most_hits = job.pulls if job.pulls > 1 else job.top
     if len(result.results) > most_hits:
         raise _fault(source, f"returned {len(result.results)} hits for top={job.top}, pulls={job.pulls}")
+    # Every backend's pull checks exactly its budget (GrindSession ends a stop="budget" session only
+    # there; steps never pass it), and only whole pulls are returned, so the count is exact.
     if job.pulls > 1 and result.checked != job.budget * len(result.results):
         raise _fault(source, f"claims {result.checked} keys for {len(result.results)} whole pulls of {job.budget}")
     expected_kind = "offset" if job.split_pubkey else "private_key"

@@ -126,12 +126,10 @@ class GrindSession:
 
     @property
     def done(self) -> bool:
-        return self.checked >= self.job.budget or self._found_full or self._timed_out or self._top_is_settled()
-
-    def _top_is_settled(self) -> bool:
-        # K full matches already: no later key can enter the top K (ties go to the lower
-        # index), so a pull ends here with the very result the whole budget would give.
-        return len(self._best) == self.job.top and self._best[-1].score == self.pattern.max_score
+        # stop="budget" checks the whole budget even once the top K are full matches: a pull is
+        # `budget` keys on every backend, so a worker's count of keys per pull can be checked exactly
+        # (bot/grinding/verification.py); only stop="full" or the time limit ends a session early.
+        return self.checked >= self.job.budget or self._found_full or self._timed_out
 
     @property
     def found_full(self) -> bool:

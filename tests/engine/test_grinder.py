@@ -97,13 +97,17 @@ def test_stop_full_stops_at_the_first_full_match_and_counts_keys_to_it() -> None
     assert [hit.secret for hit in result.results] == [s for s, _, _ in expected_top(rows[: first_full[0] + 1], 2)]
 
 
-def test_a_pull_whose_top_k_are_all_full_ends_early_with_the_same_result() -> None:
+def test_a_pull_whose_top_k_are_all_full_still_checks_its_whole_budget() -> None:
+    # A pull is `budget` keys on every backend, so the bot can check a worker's count exactly
+    # (bot/grinding/verification.py); full matches end only stop="full" jobs early.
     job = make_job(format="eth", pattern="7", budget=3000, top=2)  # nearly every key matches fully
     session = GrindSession(job, PythonBackend(processes=1), start_scalar=START)
+    session.step(10)
+    assert all(c.score == job.compiled().max_score for c in session.best) and not session.done
     while not session.done:
-        session.step(10)
+        session.step(1000)
     result = session.result()
-    assert result.checked == 10 and all(hit.full for hit in result.results)
+    assert result.checked == 3000 and all(hit.full for hit in result.results)
     assert [(h.secret, h.identifier, h.score) for h in result.results] == expected_top(brute_force(job, START, 3000), 2)
 
 
