@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.telegram.fake_bot_api import FakeBotApi  # noqa: E402
-from tests.telegram.harness import running_bot  # noqa: E402
+from tests.telegram.harness import reveals_in, running_bot  # noqa: E402
 
 WIF = re.compile(r"WIF: (\S+)")
 
@@ -42,16 +42,6 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def reveals_in(fake: FakeBotApi, chat_id: int) -> int:
-    count = 0
-    for message in fake.messages_in(chat_id):
-        if " pulled " in message.text:
-            count += 1
-        elif "more pull" in message.text:
-            count += message.text.count("\n• ")
-    return count
 
 
 async def presses(count: int) -> None:

@@ -69,3 +69,14 @@ def btc_address_from_wif(wif: str) -> str:
     raw = base58.b58decode_check(wif)
     assert raw[0] == 0x80 and len(raw) == 34 and raw[-1] == 0x01, "compressed mainnet WIF"
     return identifier_from_secret(get_format("btc"), int.from_bytes(raw[1:33], "big"))
+
+
+def reveals_in(fake: FakeBotApi, chat_id: int) -> int:
+    """Reveals the group saw: one per "pulled" message, one per line of each digest."""
+    count = 0
+    for message in fake.messages_in(chat_id):
+        if " pulled " in message.text:
+            count += 1
+        elif "more pull" in message.text:
+            count += message.text.count("\n• ")
+    return count

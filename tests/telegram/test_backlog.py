@@ -13,7 +13,7 @@ from bot.frontends.telegram import running
 from bot.frontends.telegram.outbox import OutboxLimits
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.harness import btc_address_from_wif, make_config, make_settings, running_bot
-from tests.telegram.test_under_load import reveals_in
+from tests.telegram.harness import reveals_in
 
 WIF = re.compile(r"WIF: (\S+)")
 

@@ -13,20 +13,9 @@ from bot.answers import Origin
 from bot.frontends.telegram import frontend as frontend_module
 from bot.frontends.telegram.outbox import OutboxLimits
 from tests.telegram.fake_bot_api import FakeBotApi
-from tests.telegram.harness import running_bot
+from tests.telegram.harness import reveals_in, running_bot
 
 WIF = re.compile(r"WIF: (\S+)")
-
-
-def reveals_in(fake: FakeBotApi, chat_id: int) -> int:
-    """Reveals the group saw: one per "pulled" message, one per line of each digest."""
-    count = 0
-    for message in fake.messages_in(chat_id):
-        if " pulled " in message.text:
-            count += 1
-        elif "more pull" in message.text:
-            count += message.text.count("\n• ")
-    return count
 
 
 async def test_a_rate_limited_group_gets_every_reveal(fake: FakeBotApi, tmp_path: Path) -> None:
