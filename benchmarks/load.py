@@ -80,6 +80,8 @@ class Options:
     seed: int = 17
     json_out: str | None = None
     workdir: str | None = None   # the bot's database and log (default: a new directory under /tmp, kept)
+    trace_memory: str | None = None  # a directory for the bot's tracemalloc snapshots (benchmarks/memtrace.py)
+    trace_every_s: float = 0.0
 
 
 @dataclass
@@ -142,6 +144,9 @@ def bot_environment(run: Run, workdir: Path) -> dict[str, str]:
     })
     if "VANIKEYS_CACHE" in os.environ:  # the native kernel's build cache (compiled once per machine)
         env["VANIKEYS_CACHE"] = os.environ["VANIKEYS_CACHE"]
+    if opts.trace_memory:
+        env["VANIKEYS_LOAD_TRACEMALLOC"] = str(Path(opts.trace_memory).resolve())
+        env["VANIKEYS_LOAD_TRACEMALLOC_EVERY"] = str(opts.trace_every_s)
     if run.options.limits == "off":
         env["TELEGRAM_GROUP_MESSAGES_PER_MINUTE"] = str(Limits.off().group_messages_per_min)
     return env
@@ -421,6 +426,18 @@ async def drain(run: Run) -> None:
         if time.monotonic() - last > run.options.quiet_s and not unsettled_jobs(run):
             return
         await asyncio.sleep(1.0)
+
+
+async def mark_memory(run: Run, bot: subprocess.Popen[bytes]) -> None:
+    """--trace-memory: let the bot go quiet, then have it write a tracemalloc snapshot (benchmarks/memtrace.py)."""
+    await drain(run)
+    directory = Path(run.options.trace_memory or ".")
+    number = 1 + len(list(directory.glob("mark-*.tracemalloc")))
+    bot.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 120
+    while not (directory / f"mark-{number}.tracemalloc").exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    print(f"memory mark {number}: bot RSS {rss_mb(bot.pid) or 0:.1f} MB (quiet, tracemalloc on)", file=sys.stderr)
 
 
 def unsettled_jobs(run: Run) -> int:
@@ -711,7 +728,16 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
             await mix_phase(run, options.warmup_s, "warmup")
         phase, seconds = ("soak", options.soak_s) if options.soak_s > 0 else ("mix", options.duration_s)
         print(f"{phase}: {seconds:.0f} s at {options.rate}/s", file=sys.stderr)
-        await mix_phase(run, seconds, phase)
+        if options.trace_memory:  # snapshots only when the bot is quiet: work in flight is not growth
+            await mark_memory(run, bot)
+            await mix_phase(run, seconds / 2, phase)
+            first_start = run.phases[phase][0]
+            await mark_memory(run, bot)
+            await mix_phase(run, seconds / 2, phase)
+            run.phases[phase] = (first_start, run.phases[phase][1])  # includes the quiet gap between the halves
+            await mark_memory(run, bot)
+        else:
+            await mix_phase(run, seconds, phase)
         print("burst of simultaneous presses", file=sys.stderr)
         await burst_phase(run)
         await drain(run)
@@ -750,6 +776,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
                              "(default 0.15: a group takes only 20 messages a minute)")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--json", dest="json_out", help="also write the figures to this file")
+    parser.add_argument("--trace-memory", metavar="DIR", help="tracemalloc in the bot (slower): the soak runs in two "
+                        "halves and the bot writes a snapshot into DIR once quiet after the warm-up and after each "
+                        "half (mark-1..3.tracemalloc); compare two with benchmarks/memtrace.py")
+    parser.add_argument("--trace-every", type=float, default=0.0,
+                        help="with --trace-memory, also a snapshot every this many seconds (default 0: none)")
     args = parser.parse_args(argv)
     for name in ("duration", "rate", "sample"):
         if getattr(args, name) <= 0:
@@ -761,7 +792,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(backend=args.backend, duration_s=args.duration, rate=args.rate, groups=args.groups,
                    per_group=args.per_group, discord_users=args.discord_users, presses=args.presses,
                    limits=args.limits, budget=args.budget, soak_s=args.soak, sample_s=args.sample,
-                   drain_s=args.drain, group_share=args.group_share, seed=args.seed, json_out=args.json_out)
+                   drain_s=args.drain, group_share=args.group_share, seed=args.seed, json_out=args.json_out,
+                   trace_memory=args.trace_memory, trace_every_s=args.trace_every)
 
 
 def main(argv: list[str] | None = None) -> int:

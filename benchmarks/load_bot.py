@@ -31,6 +31,9 @@ def main() -> int:
     import discord.http
 
     discord.http.Route.BASE = api
+    from benchmarks.memtrace import start_from_environment
+
+    start_from_environment()  # VANIKEYS_LOAD_TRACEMALLOC (load.py --trace-memory): snapshots for a memory diff
     from bot.cli import main as vanikeys
 
     return vanikeys(["bot"])
