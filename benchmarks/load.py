@@ -82,6 +82,8 @@ class Options:
     workdir: str | None = None   # the bot's database and log (default: a new directory under /tmp, kept)
     trace_memory: str | None = None  # a directory for the bot's tracemalloc snapshots (benchmarks/memtrace.py)
     trace_every_s: float = 0.0
+    bot_env: tuple[str, ...] = ()   # KEY=VALUE settings for the bot only (say VANIKEYS_MEMORY_TRIM_S=0)
+    malloc_stats: str | None = None  # a file for the bot's memory breakdown every sample_s (benchmarks/mallocstats.py)
 
 
 @dataclass
@@ -147,6 +149,10 @@ def bot_environment(run: Run, workdir: Path) -> dict[str, str]:
     if opts.trace_memory:
         env["VANIKEYS_LOAD_TRACEMALLOC"] = str(Path(opts.trace_memory).resolve())
         env["VANIKEYS_LOAD_TRACEMALLOC_EVERY"] = str(opts.trace_every_s)
+    env.update(item.split("=", 1) for item in opts.bot_env)
+    if opts.malloc_stats:
+        env["VANIKEYS_LOAD_MALLOC_STATS"] = str(Path(opts.malloc_stats).resolve())
+        env["VANIKEYS_LOAD_MALLOC_STATS_EVERY"] = str(opts.sample_s)
     if run.options.limits == "off":
         env["TELEGRAM_GROUP_MESSAGES_PER_MINUTE"] = str(Limits.off().group_messages_per_min)
     return env
@@ -779,12 +785,19 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--trace-memory", metavar="DIR", help="tracemalloc in the bot (slower): the soak runs in two "
                         "halves and the bot writes a snapshot into DIR once quiet after the warm-up and after each "
                         "half (mark-1..3.tracemalloc); compare two with benchmarks/memtrace.py")
+    parser.add_argument("--bot-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment variable for the bot only (repeatable), e.g. VANIKEYS_MEMORY_TRIM_S=0")
+    parser.add_argument("--malloc-stats", metavar="FILE", help="the bot appends a JSON line every --sample s: "
+                        "RSS anonymous/file, Python's allocated blocks, glibc malloc in use / free but held "
+                        "(benchmarks/mallocstats.py); cheap enough for a normal soak")
     parser.add_argument("--trace-every", type=float, default=0.0,
                         help="with --trace-memory, also a snapshot every this many seconds (default 0: none)")
     args = parser.parse_args(argv)
     for name in ("duration", "rate", "sample"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be more than 0")
+    if any("=" not in item for item in args.bot_env):
+        parser.error("--bot-env takes KEY=VALUE")
     if not 0 <= args.group_share <= 1:
         parser.error("--group-share is a fraction from 0 to 1")
     if args.groups < 1 or args.per_group < 1 or args.discord_users < 1:
@@ -793,7 +806,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    per_group=args.per_group, discord_users=args.discord_users, presses=args.presses,
                    limits=args.limits, budget=args.budget, soak_s=args.soak, sample_s=args.sample,
                    drain_s=args.drain, group_share=args.group_share, seed=args.seed, json_out=args.json_out,
-                   trace_memory=args.trace_memory, trace_every_s=args.trace_every)
+                   trace_memory=args.trace_memory, trace_every_s=args.trace_every, malloc_stats=args.malloc_stats,
+                   bot_env=tuple(args.bot_env))
 
 
 def main(argv: list[str] | None = None) -> int:

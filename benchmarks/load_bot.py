@@ -31,9 +31,10 @@ def main() -> int:
     import discord.http
 
     discord.http.Route.BASE = api
-    from benchmarks.memtrace import start_from_environment
+    from benchmarks import mallocstats, memtrace
 
-    start_from_environment()  # VANIKEYS_LOAD_TRACEMALLOC (load.py --trace-memory): snapshots for a memory diff
+    memtrace.start_from_environment()  # VANIKEYS_LOAD_TRACEMALLOC (load.py --trace-memory): snapshots to diff
+    mallocstats.start_from_environment()  # VANIKEYS_LOAD_MALLOC_STATS (load.py --malloc-stats): where RSS goes
     from bot.cli import main as vanikeys
 
     return vanikeys(["bot"])
