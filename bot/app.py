@@ -21,7 +21,6 @@ from bot.grinding import GrindingClient
 from bot.grinding.router import RouterGrindingClient
 from bot.jobs import Jobs
 from bot.ledger import Ledger
-from bot.memory import trim_forever
 from bot.service import CheckoutProvider, Service
 from bot.storage import Database, StorageUnavailable
 from bot.vault import Vault, guard_key, parse_vault_key
@@ -104,7 +103,6 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     jobs: Jobs | None = None
     purging: asyncio.Task[None] | None = None
     health_check: asyncio.Task[None] | None = None
-    trimming: asyncio.Task[None] | None = None
     try:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
                         daily_spend_limit=settings.daily_spend_limit)
@@ -118,12 +116,11 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
             await jobs.resume_all()
             purging = asyncio.get_running_loop().create_task(
                 _maintain_forever(vault, jobs, settings.job_lease_s), name="maintenance")
-            trimming = asyncio.get_running_loop().create_task(trim_forever(settings.memory_trim_s), name="memory trim")
             if isinstance(grinder, RouterGrindingClient):  # warns (in the log) when an endpoint has no workers
                 health_check = asyncio.get_running_loop().create_task(grinder.check_health(), name="health check")
         yield App(settings, db, ledger, vault, jobs, grinder, service)
     finally:
-        for task in (purging, health_check, trimming):
+        for task in (purging, health_check):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -62,7 +62,6 @@ class Settings:
     order_attempt_factor: float = 8.0       # give up (and refund) after this many times the expected keys
     order_progress_interval_s: float = 2.0
     job_lease_s: float = 60.0               # a job claimed by a process that stops renewing is taken over after this
-    memory_trim_s: float = 60.0             # give freed memory back to the system this often (bot/memory.py); 0: never
 
     # community: streak days and weekly seasons are counted in this time zone
     time_zone: str = "UTC"                  # an IANA name, e.g. "Europe/Berlin"
@@ -206,7 +205,6 @@ _FLOATS = {
     "VANIKEYS_JOB_LEASE_S": ("job_lease_s", 1.0),
     "VANIKEYS_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", 0.0),
     "VANIKEYS_JOB_RETENTION_DAYS": ("job_retention_days", 0.0),
-    "VANIKEYS_MEMORY_TRIM_S": ("memory_trim_s", 0.0),
 }
 
 
