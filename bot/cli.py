@@ -26,6 +26,7 @@ from bot import logs
 from bot.admin import add_admin_commands
 from bot.backup import add_backup_commands
 from bot.config import ConfigError, Settings
+from bot.memory import limit_malloc_arenas
 
 if TYPE_CHECKING:
     from payments.config import StripeSettings
@@ -200,6 +201,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
         logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(settings, stripe))
     except ConfigError as exc:
         return _fail(str(exc))
+    limit_malloc_arenas(settings.malloc_arenas)  # before the bot's threads start
     try:
         return asyncio.run(_bot(settings, stripe, platforms))
     except KeyboardInterrupt:

@@ -62,6 +62,7 @@ class Settings:
     order_attempt_factor: float = 8.0       # give up (and refund) after this many times the expected keys
     order_progress_interval_s: float = 2.0
     job_lease_s: float = 60.0               # a job claimed by a process that stops renewing is taken over after this
+    malloc_arenas: int = 2                  # glibc malloc arenas for the bot's process (bot/memory.py); 0: glibc's default
 
     # community: streak days and weekly seasons are counted in this time zone
     time_zone: str = "UTC"                  # an IANA name, e.g. "Europe/Berlin"
@@ -193,6 +194,7 @@ _INTS = {
     "VANIKEYS_ORDER_PREMIUM": ("order_premium", 0),
     "VANIKEYS_STREAK_BONUS_PULLS": ("streak_bonus_pulls", 0),
     "VANIKEYS_WEBHOOK_PORT": ("webhook_port", 1),
+    "VANIKEYS_MALLOC_ARENAS": ("malloc_arenas", 0),
 }
 _FLOATS = {
     "VANIKEYS_VAULT_GRACE_S": ("vault_grace_s", 0.0),
