@@ -15,7 +15,8 @@ bot is given time to finish (bounded) and stopped. Everything is measured from t
 request logs) and the bot's database:
 
 - commands/s answered, p50/p95/p99 of the first answer by command kind and platform;
-- reveals: every paid pull in a group or guild against the public reveals seen (lost = paid, never revealed);
+- reveals: every paid pull in a group or guild against the public reveals seen and those the bot kept in its
+  database at the stop to post after its next start (lost = paid, neither revealed nor kept);
 - acknowledgements: Telegram button presses answered after 15 s or never, Discord interactions after 3 s;
 - the burst: ack latency of the simultaneous presses;
 - the bot's RSS (and its worker processes') sampled every --sample seconds; --soak SECONDS is a long mix
@@ -482,7 +483,7 @@ def reveals_seen(run: Run) -> tuple[Counter[str], dict[str, list[float]]]:
             head = re.match(r"🎰 (\S+) pulled ", text)
             if head:
                 seen["telegram:" + head.group(1)] += 1
-            elif re.match(r"🎰 \d+ more pulls?:", text):
+            elif re.match(r"🎰 \d+ more pulls?\b", text):  # a digest, live or from before a restart
                 for line in re.findall(r"^• (\S+) ", text, flags=re.M):
                     seen["telegram:" + line] += 1
     for message in run.discord.messages.values():
@@ -524,6 +525,21 @@ def paid_pulls(run: Run) -> tuple[Counter[str], Counter[str]]:
         if community_id is not None and status == "delivered":
             public[labels.get((platform_name, user_id), f"{platform_name}:?{user_id}")] += 1
     return public, statuses
+
+
+def kept_reveals(run: Run) -> Counter[str]:
+    """Reveals the bot kept in its database at the stop, per person, to post after its next start (a group at
+    its message limit when it was stopped): late, not lost."""
+    with sqlite3.connect(f"file:{run.db_path}?mode=ro", uri=True) as db:
+        try:
+            rows = db.execute("SELECT platform, line FROM late_reveals").fetchall()
+        except sqlite3.OperationalError:  # a database from before late reveals were kept
+            return Counter()
+    kept: Counter[str] = Counter()
+    for platform_name, line in rows:
+        label = re.match(r"<b>(\S+)</b> ", line)
+        kept[f"{platform_name}:{label.group(1) if label else '?'}"] += 1
+    return kept
 
 
 def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
@@ -591,7 +607,9 @@ def measure(run: Run) -> dict[str, Any]:
             if s.phase in ("mix", "soak"):
                 answered_in_mix += 1
     public, statuses = paid_pulls(run)
-    lost = {who: n - seen.get(who, 0) for who, n in public.items() if n > seen.get(who, 0)}
+    kept = kept_reveals(run)
+    shown = seen + kept
+    lost = {who: n - shown.get(who, 0) for who, n in public.items() if n > shown.get(who, 0)}
     extra = {who: n - public.get(who, 0) for who, n in seen.items() if n > public.get(who, 0)}
     mix_phase_name = "soak" if "soak" in run.phases else "mix"
     start, end = run.phases.get(mix_phase_name, (0.0, 1.0))
@@ -612,6 +630,7 @@ def measure(run: Run) -> dict[str, Any]:
         "public_pulls_settled": sum(public.values()),
         "found_not_delivered_at_stop": statuses.get("found", 0),
         "reveals_seen": sum(seen.values()),
+        "reveals_kept_for_restart": sum(kept.values()),
         "lost_reveals": sum(lost.values()),
         "lost_by_person": dict(sorted(lost.items())[:10]),
         "reveals_without_pull": sum(extra.values()),
@@ -658,6 +677,7 @@ def report(run: Run, result: dict[str, Any]) -> None:
     print(f"late acknowledgements (Telegram > 15 s or never, Discord > 3 s or never): {result['late_acks'] or 'none'}")
     rl = result["reveal_latency"]
     print(f"reveals: {result['public_pulls_settled']} delivered public pulls, {result['reveals_seen']} reveals seen, "
+          f"{result['reveals_kept_for_restart']} kept at the stop to post after the restart, "
           f"lost {result['lost_reveals']}, unmatched {result['reveals_without_pull']}; reveal after the pull command "
           f"p50 {fmt_s(rl.get('p50', float('nan')))} p95 {fmt_s(rl.get('p95', float('nan')))} "
           f"p99 {fmt_s(rl.get('p99', float('nan')))}")
