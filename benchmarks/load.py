@@ -75,7 +75,9 @@ class Options:
     sample_s: float = 5.0
     drain_s: float = 150.0
     warmup_s: float = 10.0   # a short mix before the measured one (caches, the kernel, connections)
-    quiet_s: float = 15.0     # the drain ends once neither fake has seen a request for this long
+    # the drain ends once neither fake has seen a request for this long (default: 15 s, and with platform limits
+    # a group's whole 60 s window more, since a message waiting for its group's next minute sends nothing)
+    quiet_s: float | None = None
     ready_s: float = 90.0
     group_share: float = 0.15
     seed: int = 17
@@ -419,9 +421,15 @@ async def drain(run: Run) -> None:
     while time.monotonic() < deadline:
         last = max([r.at for r in run.telegram.requests if r.method != "getUpdates"] +
                    [r.at for r in run.discord.requests] + [0.0])
-        if time.monotonic() - last > run.options.quiet_s and not unsettled_jobs(run):
+        if time.monotonic() - last > quiet_s(run.options) and not unsettled_jobs(run):
             return
         await asyncio.sleep(1.0)
+
+
+def quiet_s(options: Options) -> float:
+    if options.quiet_s is not None:
+        return options.quiet_s
+    return 15.0 + (60.0 if options.limits == "platform" else 0.0)
 
 
 def unsettled_jobs(run: Run) -> int:
