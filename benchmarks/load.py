@@ -568,6 +568,25 @@ def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
     return latencies
 
 
+# What a sent Telegram message was, from its text (the first pattern that matches names it).
+SEND_KINDS = (("key", "WIF:"), ("digest", "more pull"), ("rolling", "rolling"), ("reveal", " pulled "),
+              ("order", "order"), ("odds", "Odds"), ("slow down", "Slow down"))
+
+
+def telegram_sends_by_kind(run: Run) -> dict[str, int]:
+    """Telegram's counted sends (messages and edits) by where they went and what they were: what the 30 a
+    second and 20 a minute per group are spent on."""
+    counts: Counter[str] = Counter()
+    for r in run.telegram.requests:
+        if r.error is not None or r.method not in ("sendMessage", "sendPhoto", "editMessageText"):
+            continue
+        text = str(r.params.get("text") or r.params.get("caption") or "")
+        kind = next((name for name, marker in SEND_KINDS if marker in text), "other")
+        where = "group" if (r.params.get("chat_id") or 0) < 0 else "private"
+        counts[f"{where} {kind}{' (edit)' if r.method == 'editMessageText' else ''}"] += 1
+    return dict(counts.most_common())
+
+
 def per_10s(run: Run, times: list[float]) -> list[int]:
     """How many of `times` fell in each 10 s from the start of the warm-up (a stall shows as zeros)."""
     start = min((s.t0 for s in run.sent), default=0.0)
@@ -647,6 +666,7 @@ def measure(run: Run) -> dict[str, Any]:
             reveal_latencies(run, times)),
         "pull_jobs": dict(statuses),
         "telegram_429": rl_tg,
+        "telegram_sends_by_kind": telegram_sends_by_kind(run),
         "discord_429": len(run.discord.rate_limited),
         "telegram_sends_per_10s": per_10s(run, [r.at for r in run.telegram.requests if r.error is None
                                                  and r.method in ("sendMessage", "sendPhoto", "editMessageText")]),
@@ -694,6 +714,7 @@ def report(run: Run, result: dict[str, Any]) -> None:
     print(f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
           f"Discord {result['discord_429']}")
     print(f"Telegram messages sent per 10 s from the warm-up on: {result['telegram_sends_per_10s']}")
+    print(f"Telegram messages sent, by kind: {result['telegram_sends_by_kind']}")
     print(f"Discord requests answered per 10 s: {result['discord_requests_per_10s']}")
     rss = result["rss"]
     if rss:
