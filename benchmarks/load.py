@@ -568,9 +568,11 @@ def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
     return latencies
 
 
-# What a sent Telegram message was, from its text (the first pattern that matches names it).
-SEND_KINDS = (("key", "WIF:"), ("digest", "more pull"), ("rolling", "rolling"), ("reveal", " pulled "),
-              ("order", "order"), ("odds", "Odds"), ("slow down", "Slow down"))
+# What a sent Telegram message was, from how its text starts (the first that matches names it).
+SEND_KINDS = (("key", "WIF:"), ("digest", "🎰 \\d+ more pull"), ("rolling", "🎰 \\S+ \\S+ is pulling"),
+              ("reveal", "🎰 .* pulled "), ("odds", "🎲 Odds"), ("help", "🔑 <b>VaniKeys</b>"), ("balance", "💰"),
+              ("leaderboard", "🏆"), ("order receipt", "🧾 Your order"), ("order", "(🧾|⏳|⚙️|✅|❌)"),
+              ("slow down", "Slow down"), ("easy pattern", "(🎯|🎰 On hold)"))
 
 
 def telegram_sends_by_kind(run: Run) -> dict[str, int]:
@@ -581,9 +583,13 @@ def telegram_sends_by_kind(run: Run) -> dict[str, int]:
         if r.error is not None or r.method not in ("sendMessage", "sendPhoto", "editMessageText"):
             continue
         text = str(r.params.get("text") or r.params.get("caption") or "")
-        kind = next((name for name, marker in SEND_KINDS if marker in text), "other")
+        kind = next((name for name, start in SEND_KINDS if re.match(start, text) or start == "WIF:" and start in text),
+                    "other")
         where = "group" if (r.params.get("chat_id") or 0) < 0 else "private"
-        counts[f"{where} {kind}{' (edit)' if r.method == 'editMessageText' else ''}"] += 1
+        label = f"{where} {kind}{' (edit)' if r.method == 'editMessageText' else ''}"
+        if kind == "other" and "tg-spoiler" not in text:  # what "other" is, by its opening words (never a secret)
+            label += f" ({text.split(chr(10))[0][:24]}…)"
+        counts[label] += 1
     return dict(counts.most_common())
 
 
