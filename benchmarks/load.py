@@ -49,6 +49,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.load_platforms import Community, Limits, LoadDiscord, LoadTelegram  # noqa: E402
+from gpu_worker.grinders import native  # noqa: E402
 from tests.discord.fake_discord import FakeInteraction, FakeUser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,8 +144,9 @@ def bot_environment(run: Run, workdir: Path) -> dict[str, str]:
         "VANIKEYS_LOAD_DISCORD_API": run.discord.api_base,
         "HOME": str(workdir),
     })
-    if "VANIKEYS_CACHE" in os.environ:  # the native kernel's build cache (compiled once per machine)
-        env["VANIKEYS_CACHE"] = os.environ["VANIKEYS_CACHE"]
+    # The native kernel's build cache, as this process sees it (HOME is the run's directory): compiled before
+    # the bot starts (run_load), never inside the measured run.
+    env["VANIKEYS_CACHE"] = str(native.cache_dir())
     if run.options.limits == "off":
         env["TELEGRAM_GROUP_MESSAGES_PER_MINUTE"] = str(Limits.off().group_messages_per_min)
     return env
@@ -756,6 +758,8 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
     stop_sampling = asyncio.Event()
     sampler: asyncio.Task[None] | None = None
     try:
+        if options.backend == "native":
+            await asyncio.get_running_loop().run_in_executor(None, native.build_library)
         await seed_balances(run)
         bot = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "load_bot.py")], cwd=workdir,
                                env=bot_environment(run, workdir), stdout=log_file, stderr=subprocess.STDOUT)
