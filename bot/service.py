@@ -466,8 +466,9 @@ class Service:
         """A stopping front end's reveals that never went out (digest lines per chat), for after the restart."""
         return await late_reveals.keep(self.db, platform, lines_by_chat)
 
-    async def late_reveals(self, platform: str) -> dict[str, list[LateReveal]]:
-        return await late_reveals.waiting(self.db, platform)
+    async def claim_late_reveals(self, platform: str) -> dict[str, list[LateReveal]]:
+        """What a previous stop kept, per chat, claimed by this process to post; `forget_late_reveals` once posted."""
+        return await late_reveals.claim(self.db, platform)
 
     async def forget_late_reveals(self, ids: Iterable[int]) -> None:
         await late_reveals.forget(self.db, ids)

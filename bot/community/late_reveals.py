@@ -11,11 +11,13 @@ the stop may be seen twice, never lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.storage import Database
 
+CLAIM_LAPSES_S = 600.0
 
 @dataclass(frozen=True)
 class LateReveal:
@@ -35,9 +37,19 @@ async def keep(db: Database, platform: str, lines_by_chat: Mapping[str, Sequence
     return len(rows)
 
 
-async def waiting(db: Database, platform: str) -> dict[str, list[LateReveal]]:
-    """The stored reveals of one platform, per chat, oldest first."""
-    rows = await db.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE platform = ? ORDER BY id", (platform,))
+async def claim(db: Database, platform: str, claimant: str | None = None,
+                clock: Callable[[], float] = time.time) -> dict[str, list[LateReveal]]:
+    """The stored reveals of one platform, per chat, oldest first, claimed for this process: two processes
+    starting at once (PostgreSQL) do not both post them. A claim not followed by `forget` (the process died
+    while posting) lapses after CLAIM_LAPSES_S, and the next start posts them."""
+    claimant = claimant or uuid.uuid4().hex
+    now = clock()
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE late_reveals SET claim = ?, claimed_at = ? "
+                         "WHERE platform = ? AND (claim IS NULL OR claimed_at < ?)",
+                         (claimant, now, platform, now - CLAIM_LAPSES_S))
+        rows = await tx.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE claim = ? ORDER BY id",
+                                 (claimant,))
     by_chat: dict[str, list[LateReveal]] = {}
     for row in rows:
         by_chat.setdefault(row["chat_id"], []).append(LateReveal(row["id"], row["chat_id"], row["line"]))

@@ -199,7 +199,9 @@ MIGRATIONS: list[list[str]] = [
             platform TEXT NOT NULL,
             chat_id TEXT NOT NULL,
             line TEXT NOT NULL,
-            created_at REAL NOT NULL
+            created_at REAL NOT NULL,
+            claim TEXT,
+            claimed_at REAL
         )""",
     ],
 ]

@@ -225,7 +225,7 @@ async def post_late_reveals(handlers: TelegramHandlers) -> None:
     """At start: post the reveals a previous stop kept, then forget each digest that went out."""
     service = handlers.service
     try:
-        waiting = await service.late_reveals(PLATFORM)
+        waiting = await service.claim_late_reveals(PLATFORM)
         if waiting:
             log.info("posting %d reveals kept from before the restart", sum(map(len, waiting.values())))
         async for posted in handlers.frontend.post_late_reveals(waiting):
