@@ -161,3 +161,27 @@ async def test_a_pull_gives_its_slot_back_once_its_result_is_stored(fake: FakeBo
                                       and r.params.get("chat_id") == p["id"] and "WIF" in str(r.params.get("text")))
                  for p in (a, b)}
     assert delivered["SlotB"] < delivered["SlotA"]
+
+
+async def test_late_reveals_for_a_chat_that_refuses_them_are_dropped_and_the_rest_posted(fake: FakeBotApi,
+                                                                                          tmp_path: Path) -> None:
+    """After a restart: a group that removed the bot (403) drops its kept reveals for good; another group still
+    gets its own; the bot runs on."""
+    from tests.telegram.fake_bot_api import forbidden_blocked
+
+    gone, here = fake.group_chat(-1001111, "Gone"), fake.group_chat(-1002222, "Here")
+    async with create_app(make_settings(fake, tmp_path)) as app:
+        await app.service.keep_late_reveals("telegram", {str(gone["id"]): ["<b>A</b> ^a: 1a Common"],
+                                                         str(here["id"]): ["<b>B</b> ^b: 1b Common"]})
+        fake.fail_next("sendMessage", forbidden_blocked(), when=lambda params: params.get("chat_id") == gone["id"])
+        async with running(app.service, make_config(fake)) as (_, handlers):
+            await fake.wait_for_message(here["id"], "before the bot restarted")
+            await fake.wait_for(lambda: fake.rate_limited() or any(
+                r.error is not None and r.params.get("chat_id") == gone["id"] for r in fake.requests))
+            await handlers.outbox.idle()
+            alice = fake.user(3900, "Alice")
+            await fake.push_text(fake.private_chat(alice), alice, "/help")
+            await fake.wait_for_message(alice["id"], "VaniKeys")
+        left = await app.db.fetchall("SELECT chat_id FROM late_reveals")
+    assert left == []
+    assert reveals_in(fake, here["id"]) == 1 and reveals_in(fake, gone["id"]) == 0
