@@ -15,7 +15,8 @@ bot is given time to finish (bounded) and stopped. Everything is measured from t
 request logs) and the bot's database:
 
 - commands/s answered, p50/p95/p99 of the first answer by command kind and platform;
-- reveals: every paid pull in a group or guild against the public reveals seen (lost = paid, never revealed);
+- reveals: every paid pull in a group or guild against the public reveals seen and those the bot kept in its
+  database at the stop to post after its next start (lost = paid, neither revealed nor kept);
 - acknowledgements: Telegram button presses answered after 15 s or never, Discord interactions after 3 s;
 - the burst: ack latency of the simultaneous presses;
 - the bot's RSS (and its worker processes') sampled every --sample seconds; --soak SECONDS is a long mix
@@ -48,6 +49,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.load_platforms import Community, Limits, LoadDiscord, LoadTelegram  # noqa: E402
+from gpu_worker.grinders import native  # noqa: E402
 from tests.discord.fake_discord import FakeInteraction, FakeUser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +76,9 @@ class Options:
     sample_s: float = 5.0
     drain_s: float = 150.0
     warmup_s: float = 10.0   # a short mix before the measured one (caches, the kernel, connections)
-    quiet_s: float = 15.0     # the drain ends once neither fake has seen a request for this long
+    # the drain ends once neither fake has seen a request for this long (default: 15 s, and with platform limits
+    # a group's whole 60 s window more, since a message waiting for its group's next minute sends nothing)
+    quiet_s: float | None = None
     ready_s: float = 90.0
     group_share: float = 0.15
     seed: int = 17
@@ -144,8 +148,9 @@ def bot_environment(run: Run, workdir: Path) -> dict[str, str]:
         "VANIKEYS_LOAD_DISCORD_API": run.discord.api_base,
         "HOME": str(workdir),
     })
-    if "VANIKEYS_CACHE" in os.environ:  # the native kernel's build cache (compiled once per machine)
-        env["VANIKEYS_CACHE"] = os.environ["VANIKEYS_CACHE"]
+    # The native kernel's build cache, as this process sees it (HOME is the run's directory): compiled before
+    # the bot starts (run_load), never inside the measured run.
+    env["VANIKEYS_CACHE"] = str(native.cache_dir())
     if opts.trace_memory:
         env["VANIKEYS_LOAD_TRACEMALLOC"] = str(Path(opts.trace_memory).resolve())
         env["VANIKEYS_LOAD_TRACEMALLOC_EVERY"] = str(opts.trace_every_s)
@@ -429,9 +434,15 @@ async def drain(run: Run) -> None:
     while time.monotonic() < deadline:
         last = max([r.at for r in run.telegram.requests if r.method != "getUpdates"] +
                    [r.at for r in run.discord.requests] + [0.0])
-        if time.monotonic() - last > run.options.quiet_s and not unsettled_jobs(run):
+        if time.monotonic() - last > quiet_s(run.options) and not unsettled_jobs(run):
             return
         await asyncio.sleep(1.0)
+
+
+def quiet_s(options: Options) -> float:
+    if options.quiet_s is not None:
+        return options.quiet_s
+    return 15.0 + (60.0 if options.limits == "platform" else 0.0)
 
 
 async def mark_memory(run: Run, bot: subprocess.Popen[bytes]) -> None:
@@ -505,7 +516,7 @@ def reveals_seen(run: Run) -> tuple[Counter[str], dict[str, list[float]]]:
             head = re.match(r"🎰 (\S+) pulled ", text)
             if head:
                 seen["telegram:" + head.group(1)] += 1
-            elif re.match(r"🎰 \d+ more pulls?:", text):
+            elif re.match(r"🎰 \d+ more pulls?\b", text):  # a digest, live or from before a restart
                 for line in re.findall(r"^• (\S+) ", text, flags=re.M):
                     seen["telegram:" + line] += 1
     for message in run.discord.messages.values():
@@ -549,6 +560,21 @@ def paid_pulls(run: Run) -> tuple[Counter[str], Counter[str]]:
     return public, statuses
 
 
+def kept_reveals(run: Run) -> Counter[str]:
+    """Reveals the bot kept in its database at the stop, per person, to post after its next start (a group at
+    its message limit when it was stopped): late, not lost."""
+    with sqlite3.connect(f"file:{run.db_path}?mode=ro", uri=True) as db:
+        try:
+            rows = db.execute("SELECT platform, line FROM late_reveals").fetchall()
+        except sqlite3.OperationalError:  # a database from before late reveals were kept
+            return Counter()
+    kept: Counter[str] = Counter()
+    for platform_name, line in rows:
+        label = re.match(r"<b>(\S+)</b> ", line)
+        kept[f"{platform_name}:{label.group(1) if label else '?'}"] += 1
+    return kept
+
+
 def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
     """Each reveal matched to the earliest unmatched pull command of that person sent before it (approximate:
     a pull refused by a cooldown has no reveal and is skipped when a later reveal matches a later pull)."""
@@ -565,6 +591,31 @@ def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
             if pending and pending[0] <= at:
                 latencies.append(at - pending.pop(0))
     return latencies
+
+
+# What a sent Telegram message was, from how its text starts (the first that matches names it).
+SEND_KINDS = (("key", "WIF:"), ("digest", "🎰 \\d+ more pull"), ("rolling", "🎰 \\S+ \\S+ is pulling"),
+              ("reveal", "🎰 .* pulled "), ("odds", "🎲 Odds"), ("help", "🔑 <b>VaniKeys</b>"), ("balance", "💰"),
+              ("leaderboard", "🏆"), ("order receipt", "🧾 Your order"), ("order", "(🧾|⏳|⚙️|✅|❌)"),
+              ("slow down", "Slow down"), ("easy pattern", "(🎯|🎰 On hold)"))
+
+
+def telegram_sends_by_kind(run: Run) -> dict[str, int]:
+    """Telegram's counted sends (messages and edits) by where they went and what they were: what the 30 a
+    second and 20 a minute per group are spent on."""
+    counts: Counter[str] = Counter()
+    for r in run.telegram.requests:
+        if r.error is not None or r.method not in ("sendMessage", "sendPhoto", "editMessageText"):
+            continue
+        text = str(r.params.get("text") or r.params.get("caption") or "")
+        kind = next((name for name, start in SEND_KINDS if re.match(start, text) or start == "WIF:" and start in text),
+                    "other")
+        where = "group" if (r.params.get("chat_id") or 0) < 0 else "private"
+        label = f"{where} {kind}{' (edit)' if r.method == 'editMessageText' else ''}"
+        if kind == "other" and "tg-spoiler" not in text:  # what "other" is, by its opening words (never a secret)
+            label += f" ({text.split(chr(10))[0][:24]}…)"
+        counts[label] += 1
+    return dict(counts.most_common())
 
 
 def per_10s(run: Run, times: list[float]) -> list[int]:
@@ -614,7 +665,9 @@ def measure(run: Run) -> dict[str, Any]:
             if s.phase in ("mix", "soak"):
                 answered_in_mix += 1
     public, statuses = paid_pulls(run)
-    lost = {who: n - seen.get(who, 0) for who, n in public.items() if n > seen.get(who, 0)}
+    kept = kept_reveals(run)
+    shown = seen + kept
+    lost = {who: n - shown.get(who, 0) for who, n in public.items() if n > shown.get(who, 0)}
     extra = {who: n - public.get(who, 0) for who, n in seen.items() if n > public.get(who, 0)}
     mix_phase_name = "soak" if "soak" in run.phases else "mix"
     start, end = run.phases.get(mix_phase_name, (0.0, 1.0))
@@ -635,6 +688,7 @@ def measure(run: Run) -> dict[str, Any]:
         "public_pulls_settled": sum(public.values()),
         "found_not_delivered_at_stop": statuses.get("found", 0),
         "reveals_seen": sum(seen.values()),
+        "reveals_kept_for_restart": sum(kept.values()),
         "lost_reveals": sum(lost.values()),
         "lost_by_person": dict(sorted(lost.items())[:10]),
         "reveals_without_pull": sum(extra.values()),
@@ -643,6 +697,7 @@ def measure(run: Run) -> dict[str, Any]:
             reveal_latencies(run, times)),
         "pull_jobs": dict(statuses),
         "telegram_429": rl_tg,
+        "telegram_sends_by_kind": telegram_sends_by_kind(run),
         "discord_429": len(run.discord.rate_limited),
         "telegram_sends_per_10s": per_10s(run, [r.at for r in run.telegram.requests if r.error is None
                                                  and r.method in ("sendMessage", "sendPhoto", "editMessageText")]),
@@ -681,6 +736,7 @@ def report(run: Run, result: dict[str, Any]) -> None:
     print(f"late acknowledgements (Telegram > 15 s or never, Discord > 3 s or never): {result['late_acks'] or 'none'}")
     rl = result["reveal_latency"]
     print(f"reveals: {result['public_pulls_settled']} delivered public pulls, {result['reveals_seen']} reveals seen, "
+          f"{result['reveals_kept_for_restart']} kept at the stop to post after the restart, "
           f"lost {result['lost_reveals']}, unmatched {result['reveals_without_pull']}; reveal after the pull command "
           f"p50 {fmt_s(rl.get('p50', float('nan')))} p95 {fmt_s(rl.get('p95', float('nan')))} "
           f"p99 {fmt_s(rl.get('p99', float('nan')))}")
@@ -689,6 +745,7 @@ def report(run: Run, result: dict[str, Any]) -> None:
     print(f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
           f"Discord {result['discord_429']}")
     print(f"Telegram messages sent per 10 s from the warm-up on: {result['telegram_sends_per_10s']}")
+    print(f"Telegram messages sent, by kind: {result['telegram_sends_by_kind']}")
     print(f"Discord requests answered per 10 s: {result['discord_requests_per_10s']}")
     rss = result["rss"]
     if rss:
@@ -724,6 +781,8 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
     stop_sampling = asyncio.Event()
     sampler: asyncio.Task[None] | None = None
     try:
+        if options.backend == "native":
+            await asyncio.get_running_loop().run_in_executor(None, native.build_library)
         await seed_balances(run)
         bot = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "load_bot.py")], cwd=workdir,
                                env=bot_environment(run, workdir), stdout=log_file, stderr=subprocess.STDOUT)

@@ -15,7 +15,7 @@ import math
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,7 +57,8 @@ from bot.answers import (
     WrongChannel,
 )
 from bot.cards import CardSpec, render_card, warm_up
-from bot.community import controls, gifts, records, streaks
+from bot.community import controls, gifts, late_reveals, records, streaks
+from bot.community.late_reveals import LateReveal
 from bot.community.calendar import season_of
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
@@ -460,6 +461,17 @@ class Service:
         """`vanikeys card`: a card for any identifier of the format, scored and rated as one pull's best."""
         return card_for_identifier(format, identifier, pattern, pull_keys=self.settings.pull_budget,
                                    exact_case=exact_case, fuzzy=fuzzy, community_title=community_title)
+
+    async def keep_late_reveals(self, platform: str, lines_by_chat: Mapping[str, Sequence[str]]) -> int:
+        """A stopping front end's reveals that never went out (digest lines per chat), for after the restart."""
+        return await late_reveals.keep(self.db, platform, lines_by_chat)
+
+    async def claim_late_reveals(self, platform: str) -> dict[str, list[LateReveal]]:
+        """What a previous stop kept, per chat, claimed by this process to post; `forget_late_reveals` once posted."""
+        return await late_reveals.claim(self.db, platform)
+
+    async def forget_late_reveals(self, ids: Iterable[int]) -> None:
+        await late_reveals.forget(self.db, ids)
 
     async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
         if community is None:

@@ -191,6 +191,19 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX grind_usage_at ON grind_usage (at)",
         "CREATE INDEX grind_usage_job ON grind_usage (job_ref)",
     ],
+    # late reveals: public reveals still queued when the bot stopped (a group at its message limit), kept
+    # to post after the restart; only what the group would have seen, never a secret
+    [
+        """CREATE TABLE late_reveals (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            line TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            claim TEXT,
+            claimed_at REAL
+        )""",
+    ],
 ]
 
 

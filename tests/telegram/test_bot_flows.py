@@ -197,3 +197,30 @@ async def test_easy_pattern_offers_buttons_for_the_asker(fake: FakeBotApi, tmp_p
         await fake.push_callback(kai, warning, warning.button("Order instead")["callback_data"])
         await fake.wait_for_message(group["id"], "Order the exact match")
     assert "Kai" in post.text and "full match" in post.text
+
+
+async def test_private_pull_reveals_in_the_message_that_carries_the_key(fake: FakeBotApi, tmp_path: Path) -> None:
+    """In a private chat the reveal heads the key's own message: one message per pull, not two (Telegram's
+    30 a second is the ceiling under load), with the reveal's buttons, protected from forwarding."""
+    from tests.telegram.fake_bot_api import forbidden_blocked
+
+    kim, lee = fake.user(1201, "Kim"), fake.user(1202, "Lee")
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(kim), kim, "/pull ^a")
+        (message,) = await fake.wait_for(lambda: [m for m in fake.messages_in(kim["id"]) if WIF.search(m.text)])
+        await fake.push_text(fake.private_chat(kim), kim, "/pull ^a 10")
+        await fake.wait_for(lambda: len(wifs(fake.messages_in(kim["id"]))) == 11)
+        # a delivery that fails: the reveal still comes, on its own, and says where the key is
+        fake.fail_next("sendMessage", forbidden_blocked(), when=lambda params: "WIF" in str(params.get("text")))
+        await fake.push_text(fake.private_chat(lee), lee, "/pull ^a")
+        alone = await fake.wait_for_message(lee["id"], " pulled ")
+    assert " pulled " in message.text and "Odds:" in message.text
+    address = ADDRESS.search(message.text).group(0)
+    assert btc_address_from_wif(WIF.search(message.text).group(1)) == address
+    assert "goes to the puller's private chat" not in message.text
+    assert [b["text"] for b in message.buttons()][:2] == ["🎰 Pull again", "🔟 10-pull"]
+    sent = next(r for r in fake.calls("sendMessage") if "WIF" in r.params.get("text", ""))
+    assert sent.params.get("protect_content") is True
+    pulls = [m for m in fake.messages_in(kim["id"]) if " pulled " in m.text]
+    assert len(pulls) == 2  # one reveal per pull: the 10-pull's too, alone or with its keys
+    assert "WIF" not in alone.text and "🔒" in alone.text  # the key waits in the vault; the reveal says so

@@ -133,3 +133,46 @@ async def test_close_fails_queued_and_in_flight_messages_at_once() -> None:
     with pytest.raises(NetworkError):  # after close: refused at once, never queued
         await asyncio.wait_for(outbox.call(GROUP, recorder.send(GROUP, "late")), 1)
     assert [text for _, text, _ in recorder.sent] == ["goes"]
+
+
+async def test_a_long_backlog_of_reveals_goes_out_in_whole_digests_none_cut() -> None:
+    """60 reveals waiting in one group: each digest holds what one message can, the rest wait for the next,
+    so no line is cut off ("… N more lines not shown" would lose those reveals)."""
+    recorder = Recorder()
+    limits = OutboxLimits(group_messages=1, group_window_s=0.2, fold_after=2, digest_chars=400)
+    outbox = Outbox(recorder.digest, limits)
+    lines = [f"person{i:02d} ^abc: 1abcXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX Rare" for i in range(60)]
+    futures = [outbox.post(GROUP, recorder.send(GROUP, f"reveal {i}"), digest_line=line)
+               for i, line in enumerate(lines)]
+    await asyncio.wait_for(asyncio.gather(*futures), 20)
+    alone = [text for _, text, _ in recorder.sent if text.startswith("reveal")]
+    assert len(recorder.digests) >= 2
+    for digest in recorder.digests:
+        assert sum(len(line) + 3 for line in digest) <= limits.digest_chars
+    folded = [line for digest in recorder.digests for line in digest]
+    assert sorted(folded + [lines[int(text.split()[1])] for text in alone]) == sorted(lines)
+
+
+def test_lines_in_one_digest_takes_at_least_one_line_and_stops_at_the_limit() -> None:
+    from bot.frontends.telegram.outbox import lines_in_one_digest
+
+    assert lines_in_one_digest(["x" * 500], 100) == 1  # a line longer than the limit still goes (fit() cuts it)
+    assert lines_in_one_digest(["x" * 7] * 10, 30) == 3  # 10 characters each with "• " and the newline
+    assert lines_in_one_digest([], 30) == 0
+
+
+async def test_close_keeps_the_reveals_it_could_not_send_and_those_revealed_after() -> None:
+    from telegram.error import NetworkError
+
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=600.0, fold_after=100))
+    assert await outbox.call(GROUP, recorder.send(GROUP, "takes the group's one message")) is not None
+    queued = [outbox.post(GROUP, recorder.send(GROUP, f"reveal {i}"), digest_line=f"line {i}") for i in range(3)]
+    outbox.post(GROUP, recorder.send(GROUP, "not a reveal"))
+    await outbox.close()
+    with pytest.raises(NetworkError):  # a pull that finishes after the stop: its reveal is kept too
+        await outbox.call(-200, recorder.send(-200, "reveal late"), digest_line="line late")
+    for future in queued:
+        with pytest.raises(NetworkError):
+            await future
+    assert outbox.unsent == {GROUP: ["line 0", "line 1", "line 2"], -200: ["line late"]}

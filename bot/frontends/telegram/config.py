@@ -61,8 +61,10 @@ class TelegramConfig:
     rolling_step_s: float = 0.6          # the suspense edit's pace (two steps, then the reveal)
     outbox: OutboxLimits = OutboxLimits()
     # Pulls, orders and /odds in flight at once from this front end; the rest wait their turn (already
-    # acknowledged), so CPU-bound work never starves the loop that answers button presses.
-    heavy_concurrency: int = 8
+    # acknowledged). A safety bound, not the pace: the grinding itself runs off the event loop (its own
+    # executor, the odds worker process), and a pull gives its slot back once its result is stored. At 8 the
+    # slots were the ceiling under load (Telegram pulls waited ~50 s for one while Discord's, unbounded, did not).
+    heavy_concurrency: int = 64
     stop_grace_s: float = 3.0            # on shutdown, how long queued messages get before they are dropped
 
     @property

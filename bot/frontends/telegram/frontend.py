@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.answers import KeyDelivery, OrderView, Origin, UserRef
-from bot.frontends.telegram.outbox import Outbox, OutboxLimits
+from bot.community.late_reveals import LateReveal
+from bot.frontends.telegram.outbox import Outbox, OutboxLimits, lines_in_one_digest
 from bot.frontends.telegram.rendering import (
+    MAX_MESSAGE,
     esc,
     fit,
     highlighted,
     render_delivery,
     render_order,
     user_label,
+    utf16_len,
 )
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,21 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 FINISHED_ORDERS_KEPT = 4096  # edits refused after an order's final edit; the oldest are forgotten
+HELD_REVEALS_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class PrivateMessage:
+    """One message to a person's private chat; one that carries a secret is protected from forwarding."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+    reply_to: int | None = None
+    protect: bool = False
+
+
+def _replying_to(message_id: int | None) -> ReplyParameters | None:
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True) if message_id else None
 
 
 def deep_link(bot_username: str, start: str = "keys") -> str:
@@ -45,6 +65,7 @@ class TelegramFrontEnd:
         self.outbox = Outbox(self._send_digest, limits or OutboxLimits())
         self._finished: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._edit_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._held_reveals: dict[str, PrivateMessage] = {}  # job id -> a private reveal waiting for its key
 
     @property
     def keys_link(self) -> str:
@@ -54,19 +75,18 @@ class TelegramFrontEnd:
                   reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
                   must_deliver: bool = False) -> asyncio.Future:
         """Queue an HTML message for chat_id; the future holds the sent Message."""
-        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         return self.outbox.post(chat_id, lambda: self.bot.send_message(
-            chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply,
+            chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
+            reply_parameters=_replying_to(reply_to),
             link_preview_options=NO_PREVIEW, protect_content=protect or None),
             digest_line=digest_line, must_deliver=must_deliver)
 
     def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
                    reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:
         """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
-        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         return self.outbox.post(chat_id, lambda: self.bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
-            reply_parameters=reply), digest_line=digest_line, must_deliver=True)
+            reply_parameters=_replying_to(reply_to)), digest_line=digest_line, must_deliver=True)
 
     async def delete_unless_finished(self, origin: Origin) -> None:
         """Remove a message (the rolling step a card replaces); no edit reaches it afterwards."""
@@ -81,18 +101,58 @@ class TelegramFrontEnd:
         except TelegramError as err:
             log.info("message not deleted: %s", type(err).__name__)
 
-    async def _send_digest(self, chat_id: int, lines: list[str]) -> object:
-        text = fit([f"🎰 {len(lines)} more pull{'s' if len(lines) != 1 else ''}:"] + [f"• {line}" for line in lines])
+    async def _send_digest(self, chat_id: int, lines: list[str], *, late: bool = False) -> object:
+        title = f"🎰 {len(lines)} more pull{'s' if len(lines) != 1 else ''}"
+        title += " (from before the bot restarted):" if late else ":"
+        text = fit([title] + [f"• {line}" for line in lines])
         return await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
                                            link_preview_options=NO_PREVIEW)
+
+    async def post_late_reveals(self, waiting: dict[str, list[LateReveal]]) -> AsyncIterator[list[int]]:
+        """Reveals kept from before a restart, as digests per chat; yields the ids of each digest that went out
+        (or that the chat refuses for good: the bot was removed, the group is gone). Stops at the first other
+        failure (the bot stopping again): what is left stays kept."""
+        for chat_id, reveals in waiting.items():
+            while reveals:
+                count = lines_in_one_digest([r.line for r in reveals], self.outbox.limits.digest_chars)
+                chunk, reveals = reveals[:count], reveals[count:]
+                lines = [r.line for r in chunk]
+                try:
+                    await self.outbox.call(int(chat_id), lambda lines=lines: self._send_digest(
+                        int(chat_id), lines, late=True), must_deliver=True)
+                except (Forbidden, BadRequest) as err:
+                    log.info("late reveals for chat %s not postable (%s): dropped", chat_id, type(err).__name__)
+                except TelegramError:
+                    return
+                yield [r.id for r in chunk]
+
+    def hold_reveal(self, job_id: str, text: str, markup: InlineKeyboardMarkup | None,
+                    reply_to: int | None = None) -> None:
+        """A private chat's reveal, held to go out in the same message as the job's key (deliver_private):
+        one message instead of two, which counts under Telegram's 30 messages a second. The pull's handler
+        takes it back (take_held_reveal) if no delivery came for it."""
+        self._held_reveals[job_id] = PrivateMessage(text, markup, reply_to)
+        while len(self._held_reveals) > HELD_REVEALS_KEPT:  # bounded even if a handler never came back
+            self._held_reveals.pop(next(iter(self._held_reveals)))
+
+    def take_held_reveal(self, job_id: str) -> PrivateMessage | None:
+        return self._held_reveals.pop(job_id, None)
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
         if user.platform != PLATFORM:
             return False
+        chat_id = int(user.user_id)
+        messages = [PrivateMessage(text, protect=True) for text in render_delivery(delivery)]
+        held = self.take_held_reveal(delivery.job_id)
+        if held is not None and utf16_len(held.text) + 2 + utf16_len(messages[0].text) <= MAX_MESSAGE:
+            messages[0] = PrivateMessage(f"{held.text}\n\n{messages[0].text}", held.markup, held.reply_to, protect=True)
+        elif held is not None:  # too long for one message (a 10-pull): the reveal first, then the keys
+            messages.insert(0, PrivateMessage(held.text, held.markup, held.reply_to, protect=False))
         try:
-            for text in render_delivery(delivery):
-                await self.outbox.call(int(user.user_id), lambda text=text: self.bot.send_message(
-                    chat_id=int(user.user_id), text=text, parse_mode=ParseMode.HTML, protect_content=True))
+            for message in messages:
+                await self.outbox.call(chat_id, lambda message=message: self.bot.send_message(
+                    chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML, reply_markup=message.markup,
+                    reply_parameters=_replying_to(message.reply_to), protect_content=message.protect or None))
         except Forbidden:
             return False  # never started, or blocked: the key waits in the vault for /start keys
         except TelegramError as err:

@@ -105,12 +105,27 @@ class TelegramHandlers:
         self._channel_hook = "channel" in pull_params
 
     @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """One of the few slots for grinding and odds work; none is handed out once the bot is stopping."""
-        async with self._heavy:
+    async def _slot(self) -> AsyncIterator[Callable[[], None]]:
+        """One of the few slots for grinding and odds work; none is handed out once the bot is stopping.
+
+        Yields `release`, to give the slot back as soon as the costly part is done (a pull's result is
+        verified and stored): sending the reveal and the key waits on Telegram's pace, not on the CPU, and
+        holding a slot through it would let a busy group or the 30-a-second budget starve every pull."""
+        await self._heavy.acquire()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._heavy.release()
+
+        try:
             if self.stopping:
                 raise ServiceError("busy", "The bot is restarting: nothing was charged, send it again in a minute.")
-            yield
+            yield release
+        finally:
+            release()
 
     # ---- sending -----------------------------------------------------------------
 
@@ -265,8 +280,12 @@ class TelegramHandlers:
         stepping = (asyncio.create_task(self._step_rolling(rolling, user, args.pattern))
                     if rolling is not None else None)
         revealed: list[asyncio.Future] = []
+        held: list[str] = []  # the job whose private reveal waits to go out with its key
+        release_slot: Callable[[], None] | None = None
 
         async def on_reveal(answer: PullAnswer) -> None:
+            if release_slot is not None:
+                release_slot()  # the grind is done: what is left is sending
             if stepping is not None:
                 stepping.cancel()
             if typing is not None:
@@ -274,6 +293,13 @@ class TelegramHandlers:
             # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
             # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
             # slot and slow every other pull down to the group's pace.
+            if chat.type == Chat.PRIVATE and not answer.card_png:
+                # In a private chat the reveal heads the key's own message: one message, not two, under
+                # Telegram's 30 a second (a card is a photo, and goes on its own).
+                text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=True, key_below=True)
+                self.frontend.hold_reveal(answer.job_id, text, markup, _message_id(reply_to))
+                held.append(answer.job_id)
+                return
             # In a private chat the reveal and the DM share one queue, which keeps their order: no wait at all.
             prompt = chat.type != Chat.PRIVATE and self.outbox.free_in(chat.id) > 0
             posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
@@ -293,13 +319,15 @@ class TelegramHandlers:
         if allow_easy and self._easy_hook:
             kwargs["allow_easy"] = True
         try:
-            async with self._slot():
+            async with self._slot() as release_slot:
                 # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
                 # send a chat action each every few seconds, hundreds under load, for nothing.
                 typing = asyncio.create_task(self._typing(chat.id))
                 answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
                                                  args.count, **kwargs)
         except BaseException as err:
+            for job_id in held:
+                self.frontend.take_held_reveal(job_id)
             if rolling is not None:
                 text = ("🎰 This one did not go through; nothing was charged."
                         if not isinstance(err, ServiceError) or err.code != "easy_pattern" else "🎰 On hold: this pattern is easy (see below).")
@@ -314,17 +342,28 @@ class TelegramHandlers:
                 typing.cancel()
             if stepping is not None:
                 stepping.cancel()
-        if not revealed:  # a service without the reveal hook: the DM already went; reveal now
+        if held:
+            if self.frontend.take_held_reveal(held[0]) is not None or not answer.delivered:
+                # no key message carried it (the delivery never came, or failed): the reveal on its own
+                self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
+        elif not revealed:  # a service without the reveal hook: the DM already went; reveal now
             self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
 
-    def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
-                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future:
+    def _reveal_parts(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, *,
+                      before_delivery: bool, key_below: bool = False) -> tuple[str, InlineKeyboardMarkup]:
+        """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link)."""
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
         extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
         markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
                                             extra)
-        text = rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery)
+        return rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery,
+                                     key_below=key_below), markup
+
+    def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
+                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future:
+        in_group = chat.type != Chat.PRIVATE
+        text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=before_delivery)
         digest = rendering.render_pull_digest_line(answer) if in_group else None
         if answer.announce_channel:
             self._announce(chat, answer, text)

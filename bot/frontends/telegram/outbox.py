@@ -5,8 +5,11 @@ overall; past that it answers 429 with `retry_after`. A handler hands its messag
 to the chat's queue and goes on (`post`), or waits for the sent Message when it
 needs its id (`call`). Each chat has one worker task, alive only while its queue
 holds work, so a busy group delays only itself. A reveal that has to wait is
-sent late; when several reveals wait in one busy group they are folded into one
-digest message ("3 more pulls: …") rather than dropped.
+sent late; when several reveals wait in one busy group they are folded into
+digest messages ("3 more pulls: …"), as many lines as one message holds, rather
+than dropped. A reveal still waiting when the outbox closes (the bot stopping),
+or posted after that, is kept in `unsent` for the front end to store and post
+after the restart.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class OutboxLimits:
     retries: int = 8               # 429 retries for ordinary messages (off the handlers' path: cheap to wait)
     must_retries: int = 20         # ... and for reveals and final edits
     max_retry_wait_s: float = 120.0
+    digest_chars: int = 3600       # digest lines per message, by length (Telegram's limit is 4096 with the title)
 
 
 @dataclass
@@ -100,6 +104,7 @@ class Outbox:
         self._overall = SlidingWindow(self.limits.overall_per_s, 1.0, self.clock)
         self.folded = 0  # reveals that went out inside a digest
         self.closed = False
+        self.unsent: dict[int, list[str]] = {}  # chat id -> digest lines of reveals that never went out
 
     # ---- what handlers call ------------------------------------------------------
 
@@ -109,6 +114,8 @@ class Outbox:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
         if self.closed:  # stopping: fail at once, so no handler waits on a message that will never go
+            if digest_line is not None:
+                self._keep_unsent(chat_id, [digest_line])
             future.set_exception(NetworkError("the bot is stopping"))
             return future
         self._queues.setdefault(chat_id, deque()).append(
@@ -144,7 +151,8 @@ class Outbox:
 
     async def close(self) -> None:
         """Stop sending: whatever is still queued fails with NetworkError (a TelegramError), so a handler
-        waiting on it goes on at once (a key delivery then answers False and the key stays in the vault)."""
+        waiting on it goes on at once (a key delivery then answers False and the key stays in the vault).
+        Reveals among it are kept in `unsent`."""
         self.closed = True
         for task in list(self._workers.values()):
             task.cancel()
@@ -153,11 +161,16 @@ class Outbox:
                 await task
             except asyncio.CancelledError:
                 pass
-        for queue in self._queues.values():
+        for chat_id, queue in self._queues.items():
+            self._keep_unsent(chat_id, [item.digest_line for item in queue if item.digest_line is not None])
             for item in queue:
                 _fail(item.future, NetworkError("the bot is stopping"))
         self._queues.clear()
         self._workers.clear()
+
+    def _keep_unsent(self, chat_id: int, lines: list[str]) -> None:
+        if lines:
+            self.unsent.setdefault(chat_id, []).extend(lines)
 
     # ---- the worker ------------------------------------------------------------------
 
@@ -193,7 +206,9 @@ class Outbox:
         try:
             while queue:
                 if queue[0].digest_line is not None and self._should_fold(chat_id, queue):
-                    folded = [item for item in queue if item.digest_line is not None]
+                    reveals = [item for item in queue if item.digest_line is not None]
+                    folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals],
+                                                          self.limits.digest_chars)]
                     for item in folded:
                         queue.remove(item)
                     in_flight = folded
@@ -210,6 +225,9 @@ class Outbox:
                 await self._send(chat_id, in_flight[0])
                 in_flight = []
         except asyncio.CancelledError:
+            # In flight at the stop: it may or may not have reached Telegram. A reveal is kept to post again
+            # (seen twice at worst, never lost).
+            self._keep_unsent(chat_id, [item.digest_line for item in in_flight if item.digest_line is not None])
             for item in in_flight:
                 _fail(item.future, NetworkError("the bot is stopping"))
             raise
@@ -248,6 +266,16 @@ class Outbox:
         if len(self._groups) > 256:
             for chat_id in [c for c, w in self._groups.items() if c not in self._workers and w.idle()]:
                 del self._groups[chat_id]
+
+
+def lines_in_one_digest(lines: list[str], limit: int) -> int:
+    """How many of the leading lines one digest message holds (at least one); the rest wait for the next."""
+    used = 0
+    for count, line in enumerate(lines):
+        used += len(line) + 3  # "• " and the newline
+        if count and used > limit:
+            return count
+    return len(lines)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

@@ -132,8 +132,11 @@ def odds_line(odds: OddsAnswer) -> str:
             f"one pull ({human_count(odds.pull_keys)} keys) finds one {percent(odds.p_full_in_pull)}")
 
 
-def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: bool = False) -> str:
-    """The public result: who pulled, the address with the match highlighted, rarity, score, odds."""
+def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: bool = False,
+                key_below: bool = False) -> str:
+    """The public result: who pulled, the address with the match highlighted, rarity, score, odds.
+
+    key_below: the reveal heads the private message that carries the key, so it says nothing of delivery."""
     lines = [
         f"🎰 {user_label(answer.user)} pulled <code>{esc(answer.pattern)}</code> · {esc(answer.format_title)}",
     ]
@@ -150,7 +153,9 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
     lines.append(odds_line(answer.odds))
     # What it cost is private (the balance and purchases never go to a group).
     lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
-    if before_delivery:
+    if key_below:
+        pass
+    elif before_delivery:
         lines.append("🔑 The private key goes to the puller's private chat with the bot (the button fetches it "
                      "if it does not arrive).")
     elif answer.delivered:

@@ -1,0 +1,62 @@
+"""Reveals kept across a restart: stored per platform and chat, claimed by one process to post (oldest first),
+forgotten once posted, claimable again if that process died; on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.app import App, create_app
+from bot.community import late_reveals
+from bot.config import Settings
+
+
+@pytest.fixture
+def settings(store_settings: Settings) -> Settings:
+    return store_settings
+
+
+def lines(claimed: dict[str, list[late_reveals.LateReveal]]) -> dict[str, list[str]]:
+    return {chat: [r.line for r in reveals] for chat, reveals in claimed.items()}
+
+
+async def test_kept_reveals_are_claimed_once_per_chat_in_order(app: App) -> None:
+    service = app.service
+    assert await service.claim_late_reveals("telegram") == {}
+    assert await service.keep_late_reveals("telegram", {"-100": ["a", "b"], "-200": ["c"]}) == 3
+    assert await service.keep_late_reveals("discord", {"55": ["d"]}) == 1
+    assert await service.keep_late_reveals("telegram", {}) == 0
+    claimed = await service.claim_late_reveals("telegram")
+    assert lines(claimed) == {"-100": ["a", "b"], "-200": ["c"]}
+    assert await service.claim_late_reveals("telegram") == {}  # claimed already: nobody posts them twice
+    await service.forget_late_reveals([r.id for r in claimed["-100"]])
+    assert lines(await service.claim_late_reveals("discord")) == {"55": ["d"]}
+    rows = await app.db.fetchall("SELECT line FROM late_reveals WHERE platform = 'telegram'")
+    assert [r["line"] for r in rows] == ["c"]
+
+
+async def test_a_claim_that_was_never_posted_lapses_and_the_next_start_posts_it(app: App) -> None:
+    await app.service.keep_late_reveals("telegram", {"-100": ["a"]})
+    now = [1_000_000.0]
+    first = await late_reveals.claim(app.db, "telegram", clock=lambda: now[0])
+    assert lines(first) == {"-100": ["a"]}
+    now[0] += late_reveals.CLAIM_LAPSES_S / 2
+    assert await late_reveals.claim(app.db, "telegram", clock=lambda: now[0]) == {}
+    now[0] += late_reveals.CLAIM_LAPSES_S  # the first claimant died while posting
+    assert lines(await late_reveals.claim(app.db, "telegram", clock=lambda: now[0])) == {"-100": ["a"]}
+
+
+async def test_two_processes_starting_at_once_split_the_reveals_never_share_one(app: App) -> None:
+    await app.service.keep_late_reveals("telegram", {str(-100 - i): [f"line {i}"] for i in range(20)})
+    claims = await asyncio.gather(*(app.service.claim_late_reveals("telegram") for _ in range(4)))
+    ids = [r.id for claimed in claims for reveals in claimed.values() for r in reveals]
+    assert len(ids) == 20 and len(set(ids)) == 20
+
+
+async def test_kept_reveals_survive_closing_the_database(settings: Settings) -> None:
+    async with create_app(settings) as app:
+        await app.service.keep_late_reveals("telegram", {"-100": ["🎰 someone ^abc: 1abc Rare"]})
+    async with create_app(settings) as app:
+        (reveal,) = (await app.service.claim_late_reveals("telegram"))["-100"]
+    assert reveal.line == "🎰 someone ^abc: 1abc Rare"
