@@ -125,6 +125,7 @@ class Run:
     rss: list[RssSample] = field(default_factory=list)
     phases: dict[str, tuple[float, float]] = field(default_factory=dict)
     bot_exit: int | None = None
+    rss_started: float | None = None  # monotonic time of the first RSS sample (samples' t counts from it)
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -239,7 +240,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def sample_rss(run: Run, pid: int, stop: asyncio.Event) -> None:
-    start = time.monotonic()
+    start = run.rss_started = time.monotonic()
     last_cpu, last_t = cpu_seconds(pid), start
     while not stop.is_set():
         bot_mb = rss_mb(pid)
@@ -618,6 +619,22 @@ def telegram_sends_by_kind(run: Run) -> dict[str, int]:
     return dict(counts.most_common())
 
 
+def rss_trend(run: Run) -> dict[str, float] | None:
+    """The bot's RSS over the last two thirds of the mix (or soak) phase: after warm-up, before the burst and the
+    drain (100 simultaneous presses at the end raise it in one step, which is not growth over time)."""
+    name = "soak" if "soak" in run.phases else "mix"
+    if name not in run.phases or run.rss_started is None:
+        return None
+    start, end = run.phases[name]
+    begin = start + (end - start) / 3
+    window = [s for s in run.rss if begin <= run.rss_started + s.t <= end]
+    if len(window) < 3:
+        return None
+    slope = statistics.linear_regression([s.t for s in window], [s.bot_mb for s in window]).slope
+    return {"from_s": window[0].t, "to_s": window[-1].t, "first_mb": window[0].bot_mb, "last_mb": window[-1].bot_mb,
+            "mb_per_min": round(slope * 60, 2)}
+
+
 def per_10s(run: Run, times: list[float]) -> list[int]:
     """How many of `times` fell in each 10 s from the start of the warm-up (a stall shows as zeros)."""
     start = min((s.t0 for s in run.sent), default=0.0)
@@ -703,6 +720,7 @@ def measure(run: Run) -> dict[str, Any]:
                                                  and r.method in ("sendMessage", "sendPhoto", "editMessageText")]),
         "discord_requests_per_10s": per_10s(run, [r.at for r in run.discord.requests if r.status < 300]),
         "rss": [asdict(s) for s in run.rss],
+        "rss_trend": rss_trend(run),
         "bot_exit": run.bot_exit,
     }
 
@@ -755,12 +773,11 @@ def report(run: Run, result: dict[str, Any]) -> None:
               f"{rss[-1]['workers_mb']:.0f}")
         cpu = ", ".join(f"{s['t']:.0f}s {s['bot_cpu']:.2f}" for s in rss[::step])
         print(f"bot process CPU (cores) over time: {cpu}")
-        if len(rss) >= 6:
-            third = len(rss) // 3
-            later = rss[third:]
-            slope = statistics.linear_regression([s["t"] for s in later], [s["bot_mb"] for s in later]).slope
-            print(f"  bot RSS after the first third: {later[0]['bot_mb']:.0f} -> {later[-1]['bot_mb']:.0f} MB, "
-                  f"trend {slope * 60:+.2f} MB/min")
+        trend = result["rss_trend"]
+        if trend:
+            print(f"  bot RSS over the last two thirds of the {'soak' if run.options.soak_s else 'mix'} (burst and "
+                  f"drain excluded), {trend['from_s']:.0f} s to {trend['to_s']:.0f} s: {trend['first_mb']:.1f} -> "
+                  f"{trend['last_mb']:.1f} MB, trend {trend['mb_per_min']:+.2f} MB/min")
     print(f"bot exit status: {result['bot_exit']}")
 
 
