@@ -86,7 +86,7 @@ class Options:
     workdir: str | None = None   # the bot's database and log (default: a new directory under /tmp, kept)
     trace_memory: str | None = None  # a directory for the bot's tracemalloc snapshots (benchmarks/memtrace.py)
     trace_every_s: float = 0.0
-    bot_env: tuple[str, ...] = ()   # KEY=VALUE settings for the bot only (say VANIKEYS_MEMORY_TRIM_S=0)
+    bot_env: tuple[str, ...] = ()   # KEY=VALUE settings for the bot only (say VANIKEYS_MALLOC_ARENAS=0)
     malloc_stats: str | None = None  # a file for the bot's memory breakdown every sample_s (benchmarks/mallocstats.py)
 
 
@@ -595,7 +595,7 @@ def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
 
 
 # What a sent Telegram message was, from how its text starts (the first that matches names it).
-SEND_KINDS = (("key", "WIF:"), ("digest", "🎰 \\d+ more pull"), ("rolling", "🎰 \\S+ \\S+ is pulling"),
+SEND_KINDS = (("key", "(?s).*WIF:"), ("digest", "🎰 \\d+ more pull"), ("rolling", "🎰 \\S+ \\S+ is pulling"),
               ("reveal", "🎰 .* pulled "), ("odds", "🎲 Odds"), ("help", "🔑 <b>VaniKeys</b>"), ("balance", "💰"),
               ("leaderboard", "🏆"), ("order receipt", "🧾 Your order"), ("order", "(🧾|⏳|⚙️|✅|❌)"),
               ("slow down", "Slow down"), ("easy pattern", "(🎯|🎰 On hold)"))
@@ -609,8 +609,7 @@ def telegram_sends_by_kind(run: Run) -> dict[str, int]:
         if r.error is not None or r.method not in ("sendMessage", "sendPhoto", "editMessageText"):
             continue
         text = str(r.params.get("text") or r.params.get("caption") or "")
-        kind = next((name for name, start in SEND_KINDS if re.match(start, text) or start == "WIF:" and start in text),
-                    "other")
+        kind = next((name for name, start in SEND_KINDS if re.match(start, text)), "other")
         where = "group" if (r.params.get("chat_id") or 0) < 0 else "private"
         label = f"{where} {kind}{' (edit)' if r.method == 'editMessageText' else ''}"
         if kind == "other" and "tg-spoiler" not in text:  # what "other" is, by its opening words (never a secret)
@@ -619,10 +618,9 @@ def telegram_sends_by_kind(run: Run) -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def rss_trend(run: Run) -> dict[str, float] | None:
-    """The bot's RSS over the last two thirds of the mix (or soak) phase: after warm-up, before the burst and the
-    drain (100 simultaneous presses at the end raise it in one step, which is not growth over time)."""
-    name = "soak" if "soak" in run.phases else "mix"
+def rss_trend(run: Run, name: str) -> dict[str, float] | None:
+    """The bot's RSS over the last two thirds of the mix (or soak) phase `name`: after warm-up, before the burst
+    and the drain (100 simultaneous presses at the end raise it in one step, which is not growth over time)."""
     if name not in run.phases or run.rss_started is None:
         return None
     start, end = run.phases[name]
@@ -681,17 +679,18 @@ def measure(run: Run) -> dict[str, Any]:
             by_kind[key].append(latency)
             if s.phase in ("mix", "soak"):
                 answered_in_mix += 1
+    mix_phase_name = "soak" if "soak" in run.phases else "mix"
     public, statuses = paid_pulls(run)
     kept = kept_reveals(run)
     shown = seen + kept
     lost = {who: n - shown.get(who, 0) for who, n in public.items() if n > shown.get(who, 0)}
     extra = {who: n - public.get(who, 0) for who, n in seen.items() if n > public.get(who, 0)}
-    mix_phase_name = "soak" if "soak" in run.phases else "mix"
     start, end = run.phases.get(mix_phase_name, (0.0, 1.0))
     sent_in_mix = sum(1 for s in run.sent if s.phase == mix_phase_name)
     rl_tg = len(run.telegram.rate_limited())
     return {
         "sent": len(run.sent),
+        "mix_phase": mix_phase_name,
         "mix_seconds": round(end - start, 1),
         "offered_per_s": round(sent_in_mix / max(end - start, 1e-9), 1),
         "answered_per_s": round(answered_in_mix / max(end - start, 1e-9), 1),
@@ -720,7 +719,7 @@ def measure(run: Run) -> dict[str, Any]:
                                                  and r.method in ("sendMessage", "sendPhoto", "editMessageText")]),
         "discord_requests_per_10s": per_10s(run, [r.at for r in run.discord.requests if r.status < 300]),
         "rss": [asdict(s) for s in run.rss],
-        "rss_trend": rss_trend(run),
+        "rss_trend": rss_trend(run, mix_phase_name),
         "bot_exit": run.bot_exit,
     }
 
@@ -775,7 +774,7 @@ def report(run: Run, result: dict[str, Any]) -> None:
         print(f"bot process CPU (cores) over time: {cpu}")
         trend = result["rss_trend"]
         if trend:
-            print(f"  bot RSS over the last two thirds of the {'soak' if run.options.soak_s else 'mix'} (burst and "
+            print(f"  bot RSS over the last two thirds of the {result['mix_phase']} (burst and "
                   f"drain excluded), {trend['from_s']:.0f} s to {trend['to_s']:.0f} s: {trend['first_mb']:.1f} -> "
                   f"{trend['last_mb']:.1f} MB, trend {trend['mb_per_min']:+.2f} MB/min")
     print(f"bot exit status: {result['bot_exit']}")
@@ -862,7 +861,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         "halves and the bot writes a snapshot into DIR once quiet after the warm-up and after each "
                         "half (mark-1..3.tracemalloc); compare two with benchmarks/memtrace.py")
     parser.add_argument("--bot-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="an environment variable for the bot only (repeatable), e.g. VANIKEYS_MEMORY_TRIM_S=0")
+                        help="an environment variable for the bot only (repeatable), e.g. VANIKEYS_MALLOC_ARENAS=0")
     parser.add_argument("--malloc-stats", metavar="FILE", help="the bot appends a JSON line every --sample s: "
                         "RSS anonymous/file, Python's allocated blocks, glibc malloc in use / free but held "
                         "(benchmarks/mallocstats.py); cheap enough for a normal soak")

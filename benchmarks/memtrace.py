@@ -35,6 +35,7 @@ from pathlib import Path
 ENV_DIR = "VANIKEYS_LOAD_TRACEMALLOC"
 ENV_FRAMES = "VANIKEYS_LOAD_TRACEMALLOC_FRAMES"
 ENV_EVERY = "VANIKEYS_LOAD_TRACEMALLOC_EVERY"
+ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("/bot/", "/gpu_worker/", "/payments/")
 IGNORED = (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
            tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"), tracemalloc.Filter(False, __file__))
@@ -91,7 +92,7 @@ def start_from_environment() -> bool:
 def innermost_project_frame(trace: tracemalloc.Traceback) -> str:
     for frame in reversed(trace):  # a Traceback lists the oldest frame first
         if any(part in frame.filename for part in PROJECT_PARTS):
-            return f"{frame.filename.split('/wt/')[-1]}:{frame.lineno}"
+            return f"{os.path.relpath(frame.filename, ROOT)}:{frame.lineno}"
     return "(no project frame)"
 
 

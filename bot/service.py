@@ -58,8 +58,8 @@ from bot.answers import (
 )
 from bot.cards import CardSpec, render_card, warm_up
 from bot.community import controls, gifts, late_reveals, records, streaks
-from bot.community.late_reveals import LateReveal
 from bot.community.calendar import season_of
+from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.frontends import FrontEnd

@@ -19,6 +19,7 @@ from bot.storage import Database
 
 CLAIM_LAPSES_S = 600.0
 
+
 @dataclass(frozen=True)
 class LateReveal:
     id: int

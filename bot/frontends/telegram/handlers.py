@@ -290,9 +290,6 @@ class TelegramHandlers:
                 stepping.cancel()
             if typing is not None:
                 typing.cancel()
-            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
-            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
-            # slot and slow every other pull down to the group's pace.
             if chat.type == Chat.PRIVATE and not answer.card_png:
                 # In a private chat the reveal heads the key's own message: one message, not two, under
                 # Telegram's 30 a second (a card is a photo, and goes on its own).
@@ -300,7 +297,10 @@ class TelegramHandlers:
                 self.frontend.hold_reveal(answer.job_id, text, markup, _message_id(reply_to))
                 held.append(answer.job_id)
                 return
-            # In a private chat the reveal and the DM share one queue, which keeps their order: no wait at all.
+            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
+            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
+            # slot and slow every other pull down to the group's pace.
+            # A private card and its DM share one queue, which keeps their order: no wait at all.
             prompt = chat.type != Chat.PRIVATE and self.outbox.free_in(chat.id) > 0
             posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
             revealed.append(posted)
