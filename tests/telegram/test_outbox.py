@@ -154,11 +154,27 @@ async def test_a_long_backlog_of_reveals_goes_out_in_whole_digests_none_cut() ->
 
 
 def test_lines_in_one_digest_takes_at_least_one_line_and_stops_at_the_limit() -> None:
-    from bot.frontends.telegram.outbox import lines_in_one_digest
+    from bot.frontends.telegram.text_size import lines_in_one_digest
 
     assert lines_in_one_digest(["x" * 500], 100) == 1  # a line longer than the limit still goes (fit() cuts it)
     assert lines_in_one_digest(["x" * 7] * 10, 30) == 3  # 10 characters each with "• " and the newline
     assert lines_in_one_digest([], 30) == 0
+    # Telegram counts UTF-16 units: an emoji is two, so emoji names fill a digest twice as fast
+    assert lines_in_one_digest(["😀" * 5] * 10, 39) == 3  # 13 units each with "• " and the newline
+
+
+def test_a_digest_of_emoji_names_fits_one_message_and_loses_no_line() -> None:
+    """Names are the users' own: a backlog of emoji-heavy reveal lines must still go in whole messages."""
+    from bot.frontends.telegram.rendering import fit
+    from bot.frontends.telegram.text_size import MAX_MESSAGE, lines_in_one_digest, utf16_len
+
+    lines = [f"<b>{'🐸' * 64}</b> <code>^abc</code>: 1abcdefghijkmnopqrstuvwxyz12345 🔵 Rare" for _ in range(80)]
+    limit = OutboxLimits().digest_chars
+    while lines:
+        count = lines_in_one_digest(lines, limit)
+        chunk, lines = lines[:count], lines[count:]
+        text = fit(["🎰 99 more pulls (from before the bot restarted):"] + [f"• {line}" for line in chunk])
+        assert utf16_len(text) <= MAX_MESSAGE and "not shown" not in text and text.count("\n• ") == count
 
 
 async def test_close_keeps_the_reveals_it_could_not_send_and_those_revealed_after() -> None:

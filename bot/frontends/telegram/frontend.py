@@ -19,17 +19,16 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.answers import KeyDelivery, OrderView, Origin, UserRef
 from bot.community.late_reveals import LateReveal
-from bot.frontends.telegram.outbox import Outbox, OutboxLimits, lines_in_one_digest
+from bot.frontends.telegram.outbox import Outbox, OutboxLimits
 from bot.frontends.telegram.rendering import (
-    MAX_MESSAGE,
     esc,
     fit,
     highlighted,
     render_delivery,
     render_order,
     user_label,
-    utf16_len,
 )
+from bot.frontends.telegram.text_size import MAX_MESSAGE, lines_in_one_digest, utf16_len
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from telegram.error import NetworkError, RetryAfter, TelegramError
 
+from bot.frontends.telegram.text_size import lines_in_one_digest
+
 log = logging.getLogger(__name__)
 
 Send = Callable[[], Awaitable[Any]]
@@ -88,7 +90,7 @@ class OutboxLimits:
     retries: int = 8               # 429 retries for ordinary messages (off the handlers' path: cheap to wait)
     must_retries: int = 20         # ... and for reveals and final edits
     max_retry_wait_s: float = 120.0
-    digest_chars: int = 3600       # digest lines per message, by length (Telegram's limit is 4096 with the title)
+    digest_chars: int = 3600       # digest lines per message, in UTF-16 units (Telegram's 4096 with the title)
 
 
 @dataclass
@@ -266,16 +268,6 @@ class Outbox:
         if len(self._groups) > 256:
             for chat_id in [c for c, w in self._groups.items() if c not in self._workers and w.idle()]:
                 del self._groups[chat_id]
-
-
-def lines_in_one_digest(lines: list[str], limit: int) -> int:
-    """How many of the leading lines one digest message holds (at least one); the rest wait for the next."""
-    used = 0
-    for count, line in enumerate(lines):
-        used += len(line) + 3  # "• " and the newline
-        if count and used > limit:
-            return count
-    return len(lines)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

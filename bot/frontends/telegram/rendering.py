@@ -31,8 +31,8 @@ from bot.answers import (
 )
 
 from bot.frontends.telegram.config import StarsPack
+from bot.frontends.telegram.text_size import MAX_MESSAGE, utf16_len
 
-MAX_MESSAGE = 4096
 TIER_MARKS = {
     "Common": "⚪",
     "Uncommon": "🟢",
@@ -45,10 +45,6 @@ TIER_MARKS = {
 
 def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def fit(lines: list[str], limit: int = MAX_MESSAGE) -> str:
