@@ -300,6 +300,14 @@ async def _seen(tx: Tx, key: str) -> bool:
     return await tx.fetchone("SELECT 1 FROM ledger WHERE idempotency_key = ?", (key,)) is not None
 
 
+async def _replayed(state: State, tx: Tx, user: UserRef, action: str, key: str) -> Change | None:
+    """The same operator command again (its key is in the ledger already): nothing changes, and it says so."""
+    if not await _seen(tx, key):
+        return None
+    account = await state.ledger.account_in(tx, user)
+    return Change(action, False, key, f"already applied ({key}): nothing changed", account.balance, account.debt)
+
+
 async def _sign(tx: Tx, key: str, actor: str) -> None:
     await tx.execute("UPDATE ledger SET actor = ? WHERE idempotency_key = ? AND actor IS NULL", (actor, key))
 
@@ -314,10 +322,8 @@ async def _existing_account(tx: Tx, user: UserRef, *, create: bool) -> None:
 async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str,
                 create: bool = False) -> Change:
     async with state.db.transaction() as tx:
-        if await _seen(tx, key):
-            account = await state.ledger.account_in(tx, user)
-            return Change("grant", False, key, f"already applied ({key}): nothing changed", account.balance,
-                          account.debt)
+        if replayed := await _replayed(state, tx, user, "grant", key):
+            return replayed
         await _existing_account(tx, user, create=create)
         credit = await state.ledger.credit(tx, user, tokens, kind="admin_grant", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
@@ -328,10 +334,8 @@ async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor:
 
 async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str) -> Change:
     async with state.db.transaction() as tx:
-        if await _seen(tx, key):
-            account = await state.ledger.account_in(tx, user)
-            return Change("take", False, key, f"already applied ({key}): nothing changed", account.balance,
-                          account.debt)
+        if replayed := await _replayed(state, tx, user, "take", key):
+            return replayed
         await _existing_account(tx, user, create=False)
         account = await state.ledger.account_in(tx, user)
         if tokens > account.balance:
@@ -345,9 +349,9 @@ async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: 
 async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, actor: str, key: str) -> Change:
     action = "freeze" if frozen else "unfreeze"
     async with state.db.transaction() as tx:
+        if replayed := await _replayed(state, tx, user, action, key):
+            return replayed
         account = await state.ledger.account_in(tx, user)
-        if await _seen(tx, key):
-            return Change(action, False, key, f"already applied ({key}): nothing changed", account.balance, account.debt)
         await _existing_account(tx, user, create=False)
         hold = await _hold(tx, user)
         if frozen and hold is not None:
