@@ -15,17 +15,16 @@ import asyncio
 import dataclasses
 import json
 import math
-import re
 import shlex
 import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from gpu_worker.errors import VanikeysError
-from gpu_worker.formats import FORMATS
-from gpu_worker.numbers import is_ascii_number, parse_int
+from gpu_worker.numbers import parse_int
 
 from bot.answers import (
     BalanceAnswer,
@@ -50,11 +49,11 @@ from bot.answers import (
     TopupAnswer,
     UserRef,
 )
+from bot.frontends import command_args
 from bot.results import one_in_text
 from bot.service import Service
 
 PLATFORM = "console"
-_PUBKEY = re.compile(r"^(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$")
 _FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy", "--anyway": "anyway",
           "--share": "share"}
 
@@ -98,16 +97,28 @@ def parse_line(line: str) -> ParsedCommand | None:
 
 def split_pull_args(args: list[str]) -> tuple[str, str, int]:
     """pattern words, then an optional format, then an optional count (read from the right)."""
-    rest = list(args)
-    count = 1
-    if len(rest) >= 2 and (is_ascii_number(rest[-1]) or (rest[-1].isdigit() and rest[-1] not in FORMATS)):
-        count = _number(rest.pop(), what="the count (1 or 10)", minimum=1, maximum=10)
-    fmt = "btc"
-    if len(rest) >= 2 and rest[-1].lower() in FORMATS:
-        fmt = rest.pop().lower()
-    if not rest:
-        raise ServiceError("bad_pattern", "give a pattern: /pull <pattern> [format] [count], e.g. /pull ^Love btc 10")
-    return " ".join(rest), fmt, count
+    parsed = _parsed(command_args.parse_pull, args)
+    return parsed.pattern, parsed.format_id, parsed.count
+
+
+def split_order_args(args: list[str]) -> tuple[str, str, str | None]:
+    parsed = _parsed(command_args.parse_order, args)
+    return parsed.pattern, parsed.format_id, parsed.pubkey
+
+
+def split_odds_args(args: list[str]) -> tuple[str, str]:
+    parsed = _parsed(command_args.parse_odds, args)
+    return parsed.pattern, parsed.format_id
+
+
+def _parsed(parse: Callable[[list[str]], command_args.PatternArgs], args: list[str]) -> command_args.PatternArgs:
+    """The shared text-command parser's answer, its refusals as the console's ServiceError."""
+    try:
+        return parse(args)
+    except command_args.ArgError as exc:
+        raise ServiceError(exc.code, str(exc)) from None
+    except VanikeysError as exc:
+        raise ServiceError(exc.code, exc.message) from None
 
 
 def _number(text: str, *, what: str, minimum: int, maximum: int) -> int:
@@ -115,29 +126,6 @@ def _number(text: str, *, what: str, minimum: int, maximum: int) -> int:
         return parse_int(text, what=what, minimum=minimum, maximum=maximum)
     except VanikeysError as exc:
         raise ServiceError(exc.code, exc.message) from None
-
-
-def split_order_args(args: list[str]) -> tuple[str, str, str | None]:
-    rest = list(args)
-    pubkey = None
-    if len(rest) >= 2 and _PUBKEY.match(rest[-1]):
-        pubkey = rest.pop()
-    fmt = "btc"
-    if len(rest) >= 2 and rest[-1].lower() in FORMATS:
-        fmt = rest.pop().lower()
-    if not rest:
-        raise ServiceError("bad_pattern", "give a pattern: /order <pattern> [format] [pubkey], e.g. /order ^Cafe btc")
-    return " ".join(rest), fmt, pubkey
-
-
-def split_odds_args(args: list[str]) -> tuple[str, str]:
-    rest = list(args)
-    fmt = "btc"
-    if len(rest) >= 2 and rest[-1].lower() in FORMATS:
-        fmt = rest.pop().lower()
-    if not rest:
-        raise ServiceError("bad_pattern", "give a pattern: /odds <pattern> [format], e.g. /odds ^Love btc")
-    return " ".join(rest), fmt
 
 
 # --- rendering ------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_pull_arguments_read_from_the_right() -> None:
 @pytest.mark.parametrize(
     ("line", "words"),
     [("pull ab", "start with '/'"), ("/", "after '/'"), ('/pull "ab', "quote is not closed"),
-     ("/pull ab --turbo", "unknown option"), ("/pull", "give a pattern")],
+     ("/pull ab --turbo", "unknown option"), ("/pull", "Say what to look for")],
 )
 def test_bad_lines_are_one_clear_error(line: str, words: str) -> None:
     with pytest.raises(ServiceError) as err:
@@ -284,3 +284,24 @@ async def test_random_unicode_and_numbers_never_break_the_console(app: App) -> N
     for reply in answered:
         if reply["type"] == "error":
             assert reply["message"] and "\n" not in reply["message"] and "Traceback" not in reply["message"]
+
+
+@pytest.mark.parametrize(("line", "code", "words"), [
+    ("/pull ^Lov doge", "bad_format", "not doge"),           # an unsupported coin in the format's place
+    ("/pull ^Lo btc 1e3", "bad_format", "'btc' is a format"),  # a format inside the pattern
+    ("/order ^Lo eth ab", "bad_format", "'eth' is a format"),
+    ("/odds ^Lo sol", "bad_format", "not sol"),
+])
+async def test_a_misplaced_or_unknown_format_is_refused_and_nothing_is_spent(app: App, line: str, code: str,
+                                                                             words: str) -> None:
+    replies = [json.loads(reply) for reply in
+               await run_lines(app, ["/grant erin 50", line, "/balance"], as_json=True)]
+    assert [r["type"] for r in replies] == ["grant", "error", "balance"]
+    assert replies[1]["code"] == code and words in replies[1]["message"]
+    assert replies[2]["data"]["tokens"] == 50
+
+
+async def test_a_pattern_that_spells_a_coin_pulls_when_the_format_is_named(app: App) -> None:
+    replies = [json.loads(reply) for reply in
+               await run_lines(app, ["/grant erin 50", "/pull ^Lo doge btc --anyway"], as_json=True)]
+    assert replies[-1]["type"] == "pull" and replies[-1]["data"]["pattern"] == "^Lo doge"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.answers import UserRef
 from bot.frontends.telegram.outbox import OutboxLimits
-from bot.frontends.telegram.args import ArgError, parse_odds, parse_order, parse_pull
+from bot.frontends.command_args import ArgError, parse_odds, parse_order, parse_pull
 from gpu_worker.errors import VanikeysError
 from tests.telegram.fake_bot_api import FakeBotApi, StoredMessage, too_many_requests
 from tests.telegram.harness import running_bot

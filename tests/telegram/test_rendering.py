@@ -17,7 +17,7 @@ from bot.answers import (
     UserRef,
 )
 from bot.frontends.telegram import rendering
-from bot.frontends.telegram.args import ArgError, parse_order, parse_pull
+from bot.frontends.command_args import ArgError, parse_order, parse_pull
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from gpu_worker.errors import VanikeysError
 from bot.frontends.telegram.cooldown import Cooldowns

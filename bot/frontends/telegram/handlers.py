@@ -32,7 +32,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.answers import CommunityRef, Origin, PullAnswer, ServiceError, UserRef
 from bot.frontends.telegram import rendering, stars
-from bot.frontends.telegram.args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
+from bot.frontends.command_args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns

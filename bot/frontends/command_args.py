@@ -1,7 +1,12 @@
-"""Command arguments as people type them: `/pull GO BE btc 10 --exact`.
+"""Command arguments as people type them: `/pull GO BE btc 10 --exact`, for the text front ends (Telegram, console).
 
 A pattern may hold spaces (its terms), so options are read from the end: a
 count, a format id, a public key, and the flags --exact / --fuzzy anywhere.
+
+What is left is the pattern, unless it holds something that was clearly meant
+as an option: a format id anywhere but last (`^Lo btc 1e3`), or a coin we do not
+make keys for in the format's place (`^Lov doge`). Those are refused before
+anything is spent, with the command to type instead.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ class ArgError(ValueError):
     """A one-line message saying what to type instead. It never repeats what was typed, so it may be
     shown in a group (numbers: VanikeysError from gpu_worker.numbers, which goes privately)."""
 
+    def __init__(self, message: str, code: str = "bad_pattern") -> None:
+        super().__init__(message)
+        self.code = code
+
 
 @dataclass(frozen=True)
 class PatternArgs:
@@ -38,10 +47,28 @@ def _flags(args: list[str]) -> tuple[list[str], bool, bool]:
     return words, "--exact" in lowered, "--fuzzy" in lowered
 
 
-def _take_format(words: list[str]) -> str:
+# Tickers people type in the format's place that VaniKeys does not make keys for. A pattern term that happens
+# to spell one needs the format named after it (`/pull ^Lov doge btc`), which the refusal says.
+UNSUPPORTED_COINS = frozenset({
+    "ada", "algo", "atom", "avax", "bch", "bnb", "bsc", "btg", "dash", "doge", "dot", "etc", "fil", "ltc",
+    "matic", "near", "pol", "sol", "sui", "ton", "usdc", "usdt", "xlm", "xmr", "xrp", "xtz", "zec",
+})
+_FORMAT_LIST = ", ".join(FORMATS)
+
+
+def _take_format(words: list[str], usage: str) -> str:
+    format_id = "btc"
     if len(words) > 1 and words[-1].lower() in FORMATS:
-        return words.pop().lower()
-    return "btc"
+        format_id = words.pop().lower()
+    elif len(words) > 1 and words[-1].lower() in UNSUPPORTED_COINS:
+        coin = words[-1].lower()
+        raise ArgError(f"VaniKeys makes {_FORMAT_LIST} keys, not {coin}. To look for the letters "
+                       f"'{coin}' instead, name the format after the pattern: {usage}, ending in '{coin} btc'",
+                       "bad_format")
+    misplaced = next((w.lower() for w in words if w.lower() in FORMATS), None)
+    if misplaced is not None and len(words) > 1:
+        raise ArgError(f"'{misplaced}' is a format: put it right after the pattern, as in {usage}", "bad_format")
+    return format_id
 
 
 def parse_pull(args: list[str]) -> PatternArgs:
@@ -50,8 +77,8 @@ def parse_pull(args: list[str]) -> PatternArgs:
     if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
         count = parse_int(words.pop(), what="the number of pulls (1 or 10)", minimum=1, maximum=10)
         if count not in (1, 10):
-            raise ArgError("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull.")
-    format_id = _take_format(words)
+            raise ArgError("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull.", "bad_count")
+    format_id = _take_format(words, "/pull <pattern> [format] [10]")
     if not words:
         raise ArgError("Say what to look for: /pull <pattern> [format] [10], e.g. /pull ^Love btc")
     return PatternArgs(_pattern(words), format_id, count, None, exact, fuzzy)
@@ -67,7 +94,7 @@ def _pattern(words: list[str]) -> str:
 def parse_order(args: list[str]) -> PatternArgs:
     words, exact, fuzzy = _flags(args)
     pubkey = words.pop() if len(words) > 1 and _PUBKEY.fullmatch(words[-1]) else None
-    format_id = _take_format(words)
+    format_id = _take_format(words, "/order <pattern> [format] [pubkey]")
     if not words:
         raise ArgError("Say what to order: /order <pattern> [format] [pubkey], e.g. /order ^Love btc")
     return PatternArgs(_pattern(words), format_id, 1, pubkey, exact, fuzzy)
@@ -75,7 +102,7 @@ def parse_order(args: list[str]) -> PatternArgs:
 
 def parse_odds(args: list[str]) -> PatternArgs:
     words, exact, fuzzy = _flags(args)
-    format_id = _take_format(words)
+    format_id = _take_format(words, "/odds <pattern> [format]")
     if not words:
         raise ArgError("Say which pattern: /odds <pattern> [format], e.g. /odds ^Love btc")
     return PatternArgs(_pattern(words), format_id, 1, None, exact, fuzzy)
