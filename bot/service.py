@@ -402,11 +402,15 @@ class Service:
         return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
                             lines=controls.describe(config), message=change)
 
-    async def gift(self, sender: UserRef, recipient: UserRef, tokens: int, *, idempotency_key: str) -> GiftAnswer:
+    async def gift(self, sender: UserRef, recipient: UserRef, tokens: int, *, idempotency_key: str,
+                   recipient_is_bot: bool = False) -> GiftAnswer:
         """/gift @user TOKENS: move tokens, both ledger rows exactly once per idempotency key (use the
-        platform's interaction or message id). The recipient is told privately; the answer is for the sender."""
+        platform's interaction or message id). The recipient is told privately; the answer is for the sender.
+        A bot account (the platform says which) can hold no tokens: refused before anything moves."""
         _check_user(sender)
         _check_user(recipient)
+        if recipient_is_bot:
+            raise ServiceError("bad_recipient", "bots cannot receive tokens: gift them to a person")
         outcome = await gifts.give(self.db, self.ledger, sender, recipient, tokens, idempotency_key)
         if outcome.applied:
             await self._notify(recipient, f"{sender.label} gifted you {tokens:,} tokens; your balance is now "

@@ -231,3 +231,16 @@ async def test_an_order_where_the_bot_cannot_post_is_answered_privately(harness:
     assert "Paid" in receipt["content"] and "Send Messages" in receipt["content"]
     await fake.wait_for(lambda: secrets_in_dms(fake, dee), timeout=60)
     assert not fake.public_messages() and not [r for r in fake.requests if r.status == 403]
+
+
+async def test_a_gift_to_a_bot_account_is_refused_and_nothing_moves(harness: Harness) -> None:
+    fake = harness.fake
+    zed, robo = fake.add_user("zed"), fake.add_user("robo")
+    robo.bot = True
+    await grant(harness, zed, 100)
+    interaction = await fake.slash(zed, "gift", {"user": robo, "tokens": "5"})
+    note = (await fake.wait_for(lambda: [m for m in fake.messages_of(interaction) if m["content"]]))[0]
+    assert note["flags"] & EPHEMERAL and "bots cannot receive tokens" in note["content"]
+    assert (await harness.app.service.balance(ref(zed))).tokens == 100
+    assert (await harness.app.service.balance(ref(robo))).tokens == 0
+    assert not fake.dms_to(robo.id)

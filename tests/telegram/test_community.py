@@ -58,6 +58,23 @@ async def test_gift_by_reply_moves_tokens_once_and_tells_both_privately(fake: Fa
     assert not [m for m in fake.messages_in(group["id"]) if "70" in m.text]
 
 
+async def test_a_gift_to_a_bot_is_refused_and_nothing_moves(fake: FakeBotApi, tmp_path: Path) -> None:
+    cat = fake.user(4211, "Cat")
+    helper_bot = {**fake.user(4212, "HelperBot"), "is_bot": True}
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path) as running:
+        await running.app.service.grant(UserRef("telegram", str(cat["id"])), 100)
+        await fake.push_text(fake.private_chat(cat), cat, "/start")
+        for author in (helper_bot, fake.bot_user):  # another bot, and VaniKeys itself
+            posted = fake.user_message(group, author, "beep")
+            await fake.push_text(group, cat, "/gift 5", reply_to=posted)
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(cat["id"]) + fake.messages_in(group["id"])
+                                         if "bots cannot receive tokens" in m.text]) == 2)
+        balances = [(await running.app.service.balance(UserRef("telegram", str(p["id"])))).tokens
+                    for p in (cat, helper_bot, fake.bot_user)]
+    assert balances == [100, 0, 0]
+
+
 async def test_profile_streak_season_and_card(fake: FakeBotApi, tmp_path: Path) -> None:
     eva = fake.user(4301, "Eva")
     group = fake.group_chat()

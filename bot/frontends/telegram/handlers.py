@@ -72,10 +72,10 @@ def gift_recipient(message: Message | None) -> User | None:
     if message is None:
         return None
     for entity in message.entities or ():
-        if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None and not entity.user.is_bot:
+        if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None:
             return entity.user
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and not replied.from_user.is_bot:
+    if replied is not None and replied.from_user is not None:
         return replied.from_user
     return None
 
@@ -544,7 +544,8 @@ class TelegramHandlers:
                 raise ArgError("Reply to the person's message with /gift TOKENS, e.g. /gift 50.")
             tokens = parse_int(context.args[-1], what="the tokens to give", minimum=1, maximum=10**9)
             answer = await self.service.gift(user_ref(user), user_ref(recipient), tokens,
-                                             idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}")
+                                             idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}",
+                                             recipient_is_bot=recipient.is_bot)
             await self._to_person(chat, message, user, f"🎁 {rendering.esc(answer.message)}",
                                   pointer="🎁 Done: the details went to you privately.")
 

@@ -84,7 +84,7 @@ class CommunityCog(commands.Cog, name="Community"):
         async def render() -> dict[str, Any]:
             amount = parse_int(tokens, what="the tokens to give", minimum=1, maximum=MAX_GIFT)
             answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
-                                                 idempotency_key=f"discord:{interaction.id}")
+                                                 idempotency_key=f"discord:{interaction.id}", recipient_is_bot=user.bot)
             return {"content": answer.message}
         await self.bot.flows.private(interaction, render)
 
