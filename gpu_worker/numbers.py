@@ -25,10 +25,17 @@ def is_ascii_number(text: str) -> bool:
     return _PLAIN.fullmatch(text.strip()) is not None
 
 
+def _refuse_negative(cleaned: str, text: str, *, what: str, minimum: float, maximum: float) -> None:
+    """A minus sign in front of what is otherwise a number is a negative number, not "not a number"."""
+    if cleaned.startswith("-") and _HUGE.fullmatch(cleaned[1:].lower()) is not None:
+        raise VanikeysError("bad_number", f"{_shown(text)} is negative: give {what} from {minimum:,} to {maximum:,}")
+
+
 def parse_int(text: str, *, what: str, minimum: int, maximum: int) -> int:
     """A whole number in [minimum, maximum], written in ASCII digits (``_`` and ``,`` allowed as separators)."""
     cleaned = text.strip().translate(_SEPARATORS)
     if _PLAIN.fullmatch(cleaned) is None:
+        _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         if cleaned.isascii() and cleaned.isdigit():
             raise VanikeysError("bad_number", f"{_shown(text)} is far too large: give {what} "
                                               f"from {minimum:,} to {maximum:,}")
@@ -47,6 +54,7 @@ def parse_count(text: str, *, what: str, minimum: int, maximum: int) -> int:
         return _in_range(int(cleaned), text, what=what, minimum=minimum, maximum=maximum)
     scaled = _SCALED.fullmatch(cleaned)
     if scaled is None:
+        _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         if _HUGE.fullmatch(cleaned):  # a number, but past any bound (a 400-digit count, 1e309, 2^4096)
             raise VanikeysError("bad_number", f"{_shown(text)} is far too large: give {what} "
                                               f"from {minimum:,} to {maximum:,}")
@@ -69,6 +77,7 @@ def parse_decimal(text: str, *, what: str, minimum: float, maximum: float) -> fl
     cleaned = text.strip().translate(_SEPARATORS)
     match = _DECIMAL.fullmatch(cleaned)
     if match is None:
+        _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         raise VanikeysError("bad_number", f"{_shown(text)} is not a number: give {what} as e.g. 30 or 2.5, "
                                           f"from {minimum:,g} to {maximum:,g}")
     value = float(cleaned)

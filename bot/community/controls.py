@@ -7,6 +7,7 @@ before anything here runs.
 
 from __future__ import annotations
 
+import re
 import time
 
 from gpu_worker.errors import VanikeysError
@@ -16,6 +17,13 @@ from bot.answers import CommunityConfig, CommunityRef, ServiceError, UserRef
 from bot.storage import Database
 
 MAX_CHANNEL_CHARS = 100
+# A channel is stored as the platform's own id: a Discord snowflake, a Telegram chat or topic id (negative for
+# groups). A mention (<#123>) is read as its id; any other text (@everyone, on, <b>x</b>) is refused.
+_CHANNEL_ID = re.compile(r"<#(?P<mention>[0-9]{1,20})>|(?P<id>-?[0-9]{1,20})")
+_CHANNEL_HINT = {
+    "discord": "choose it in the command's channel option",
+    "telegram": "give the chat id, a number such as -1001234567890",
+}
 MAX_LABEL_CHARS = 100
 CLEAR_WORDS = ("none", "off", "clear", "default", "-")
 ON_WORDS = ("on", "yes", "true", "1", "allow", "allowed")
@@ -64,10 +72,13 @@ async def save_setting(db: Database, community: CommunityRef, admin: UserRef, se
             columns = {name: None, f"{name}_label": ""}
             change = f"{name} cleared" + (": pulls run in any channel" if name == "pull_channel" else "")
         else:
-            if len(text) > MAX_CHANNEL_CHARS or not text.isprintable():
-                raise ServiceError("bad_setting", f"{name} takes a channel (or none), not that text")
-            columns = {name: text, f"{name}_label": label}
-            change = f"{name} set to {label or text}"
+            channel = _CHANNEL_ID.fullmatch(text) if len(text) <= MAX_CHANNEL_CHARS else None
+            if channel is None:
+                hint = _CHANNEL_HINT.get(community.platform, "give the channel's id (digits)")
+                raise ServiceError("bad_setting", f"{name} takes a channel, not that text: {hint}, or none to clear it")
+            channel_id = channel["mention"] or channel["id"]
+            columns = {name: channel_id, f"{name}_label": label}
+            change = f"{name} set to {label or channel_id}"
     elif name == "pulls":
         if text.lower() in ON_WORDS:
             allowed = True

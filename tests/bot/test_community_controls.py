@@ -41,12 +41,16 @@ async def test_settings_are_stored_shown_and_cleared(app: App) -> None:
     assert other.config.pull_channel is None  # one community's settings are its own
     cleared = await app.service.configure(ADMIN, GUILD, "pull_channel", "none", is_admin=True)
     assert cleared.config.pull_channel is None and cleared.config.announce_channel == "456"
+    mentioned = await app.service.configure(ADMIN, GUILD, "announce_channel", "<#789>", is_admin=True)
+    assert mentioned.config.announce_channel == "789"  # a channel mention is stored as the channel's id
 
 
 @pytest.mark.parametrize(
     ("setting", "value", "words"),
     [("colour", "red", "not a setting"), ("pulls", "maybe", "on or off"), ("free_pulls", "²", "not a number"),
-     ("free_pulls", "99", "from 0 to 3"), ("free_pulls", "-1", "not a number"), ("pull_channel", "x" * 500, "channel")],
+     ("free_pulls", "99", "from 0 to 3"), ("free_pulls", "-1", "is negative"), ("pull_channel", "x" * 500, "channel"),
+     ("announce_channel", "@everyone", "takes a channel"), ("announce_channel", "on", "takes a channel"),
+     ("announce_channel", "<b>x</b>", "takes a channel"), ("pull_channel", "#pulls", "takes a channel")],
 )
 async def test_bad_settings_get_one_clear_line(tmp_path: Path, setting: str, value: str, words: str) -> None:
     async with create_app(small_settings(tmp_path, free_pulls_per_day=3)) as app:

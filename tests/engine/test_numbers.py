@@ -26,7 +26,7 @@ def test_counts_the_way_people_write_them() -> None:
         ("²", "not a number"),
         ("٣", "not a number"),
         ("1.5", "not a whole number"),
-        ("-3", "not a number"),
+        ("-3", "is negative"),
         ("x" * 1000, "not a number"),
     ],
 )
