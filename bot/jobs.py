@@ -517,7 +517,8 @@ class Jobs:
         verified = verify_hit(template, outcome.hit)
         if not verified.full:
             raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
-        shown = shown_key(pattern, odds, verified.hit.identifier, verified.score, 1)
+        # Rated as a pull would rate the same address (its rarity in pulls of the configured budget), not per key.
+        shown = shown_key(pattern, odds, verified.hit.identifier, verified.score, self.settings.pull_budget)
         return await self._found(record, [(shown, verified.secret, verified.hit.secret_kind)], outcome.checked,
                                  outcome.result.elapsed_s, outcome.result.backend)
 

@@ -15,6 +15,7 @@ from bot.answers import CommunityRef, Origin, ServiceError, UserRef
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.grinder import InProcessGrindingClient
+from bot.service import card_for_identifier
 from gpu_worker.formats import CURVE_ORDER, get_format
 from gpu_worker.job import GrindHit, GrindJob, GrindResult
 from gpu_worker.patterns import parse_pattern, score
@@ -112,6 +113,20 @@ async def test_order_finds_an_exact_match_reports_progress_and_delivers(app: App
     assert finished.found.identifier[1].lower() == "a"
     [(_, delivery)] = frontend.deliveries
     assert btc_address_from_wif(delivery.secrets[0].value) == finished.found.identifier
+
+
+async def test_an_orders_rarity_is_rated_in_pulls_as_a_pull_would_rate_the_same_address(
+        app: App, frontend: RecordingFrontEnd) -> None:
+    await app.service.grant(ALICE, 500)
+    await app.service.order(ALICE, GUILD, "^ab", "btc")
+    await app.jobs.wait_idle()
+    [finished] = frontend.finished
+    assert finished.found is not None and finished.found.full
+    card = card_for_identifier("btc", finished.found.identifier, "^ab", pull_keys=app.settings.pull_budget)
+    # the same address judged as a pull's best key: same tier and the same "1 in N pulls", never N keys
+    assert (finished.found.tier, finished.found.one_in_pulls) == (card.key.tier, card.key.one_in_pulls)
+    odds = await app.service.odds("^ab", "btc")
+    assert finished.found.one_in_pulls < odds.expected_keys
 
 
 async def test_split_key_order_delivers_an_offset_never_a_private_key(app: App, frontend: RecordingFrontEnd) -> None:
