@@ -86,6 +86,34 @@ async def test_a_pull_that_outlives_its_interaction_token_still_reveals_through_
         assert all(r.status == 401 for r in webhook_uses), "an expired token is noticed and routed around"
 
 
+async def test_a_reveal_whose_token_discord_dropped_before_its_message_was_known_is_posted_in_the_channel(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = harness.fake
+    gate = asyncio.Event()
+    real_pull = harness.app.service.pull
+
+    @functools.wraps(real_pull)
+    async def queued_pull(*args: object, **kwargs: object) -> object:
+        await gate.wait()
+        return await real_pull(*args, **kwargs)
+
+    monkeypatch.setattr(harness.app.service, "pull", queued_pull)
+    uma = fake.add_user("uma")
+    interaction = await fake.slash(uma, "pull", {"pattern": "^ab"})
+    await fake.wait_for(lambda: interaction.acked_with is not None)
+    fake.advance(SIXTEEN_MINUTES)  # Discord drops the token before the roll asks for its message: the id stays unknown
+    mark = len(fake.requests)
+    await asyncio.sleep(1.0)       # the roll's first step (and its 401s) come and go
+    gate.set()
+    reveal = (await fake.wait_for(lambda: reveal_of(fake, uma), timeout=30))[0]
+    await fake.wait_for(lambda: secrets_in_dms(fake, uma))
+
+    assert reveal["id"] != str(interaction.original_id), "the reveal was posted anew in the channel"
+    assert any(r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages" and r.status == 200
+               for r in fake.requests[mark:])
+    assert not [m for m in fake.dms_to(uma.id) if "went wrong" in m["content"]]
+
+
 async def test_an_error_after_the_token_expired_reaches_the_person_by_dm(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.answers import ServiceError

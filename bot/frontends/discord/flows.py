@@ -113,8 +113,8 @@ class Flows:
                 await turn.private(f"{order_receipt_text(answer)}\n{missing_permissions_text(missing)}",
                                    embed=order_embed(latest))
                 return
-            await self.bot.outbox.must(turn.channel_id, lambda: turn.edit_public(content=None,
-                                                                                 embed=order_embed(latest)))
+            await self.bot.outbox.must(turn.channel_id, lambda: turn.replace_public(
+                {"content": None, "embed": order_embed(latest)}, lambda: {"embed": order_embed(latest)}))
             await turn.private(order_receipt_text(answer))
 
         await self._answer(interaction, body, public=not missing, action=ORDER)

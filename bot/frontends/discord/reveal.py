@@ -85,8 +85,8 @@ class PullReveal:
         """The reveal (the service's on_reveal, before the DM): in place of the roll, or privately as a fallback."""
         await self.stop()
         if self.public:
-            await self.outbox.must(self.turn.channel_id,
-                                   lambda: self.turn.edit_public(**self._message(answer, edit=True)))
+            await self.outbox.must(self.turn.channel_id, lambda: self.turn.replace_public(
+                self._message(answer, edit=True), lambda: self._message(answer, edit=False)))
             self.turn.posted = True
         else:
             await self.turn.private(self.private_note, **self._message(answer, edit=False))

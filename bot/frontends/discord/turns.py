@@ -10,6 +10,7 @@ a private note goes by DM instead of an ephemeral follow-up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ EXPIRED_TOKEN_CODES = {50027, 10015}  # Invalid Webhook Token, Unknown Webhook
 NO_MENTIONS = discord.AllowedMentions.none()
 
 Interaction = discord.Interaction[Any]
+
+
+class PublicMessageUnknown(RuntimeError):
+    """The interaction's public message cannot be reached: the token is gone and its id was never learnt."""
 
 
 def token_gone(exc: discord.HTTPException) -> bool:
@@ -72,12 +77,22 @@ class Turn:
                 self.message_id = message.id
                 return
             except discord.HTTPException as exc:
-                if not token_gone(exc) or self.message_id is None:
+                if not token_gone(exc):
                     raise
         if self.message_id is None:
-            raise RuntimeError("the public message's id is unknown and the interaction token has expired")
+            raise PublicMessageUnknown("the public message's id is unknown and the interaction token has expired")
         partial = self.bot.get_partial_messageable(self.channel_id).get_partial_message(self.message_id)
         await partial.edit(**fields)
+
+    async def replace_public(self, edit: dict[str, Any], post: Callable[[], dict[str, Any]]) -> None:
+        """The public message replaced by `edit`; when it cannot be reached (Discord dropped the token before its
+        id was learnt), `post()` goes to the channel as a new message, so what had to be shown still is."""
+        try:
+            await self.edit_public(**edit)
+        except PublicMessageUnknown:
+            channel = self.bot.get_partial_messageable(self.channel_id)
+            self.message_id = (await channel.send(allowed_mentions=NO_MENTIONS, **post())).id
+            log.info("interaction %s: the public message was out of reach; posted anew", self.interaction.id)
 
     async def delete_public(self) -> None:
         """Remove the public message (a refusal leaves no public trace); a message already gone is fine."""
