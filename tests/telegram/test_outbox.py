@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from telegram.error import BadRequest, RetryAfter
 
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.outbox import Outbox, OutboxLimits, SlidingWindow
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.harness import running_bot
 
 GROUP = -100
 
@@ -192,3 +195,45 @@ async def test_close_keeps_the_reveals_it_could_not_send_and_those_revealed_afte
         with pytest.raises(NetworkError):
             await future
     assert outbox.unsent == {GROUP: ["line 0", "line 1", "line 2"], -200: ["line late"]}
+
+
+async def test_one_persons_flood_waits_behind_everyone_elses_answers_and_reveals() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=2, group_window_s=0.2, fold_after=99))
+    spam = [outbox.post(GROUP, recorder.send(GROUP, f"spam {i}"), owner=1) for i in range(10)]
+    others = [outbox.post(GROUP, recorder.send(GROUP, f"answer {who}"), owner=who) for who in (2, 3, 4)]
+    reveal = outbox.post(GROUP, recorder.send(GROUP, "reveal"), digest_line="a line", owner=5)
+    await asyncio.gather(*spam, *others, reveal)
+    order = [text for chat, text, _ in recorder.sent if chat == GROUP]
+    # the reveal first, then one answer for each person before the flood goes on
+    assert order[:5] == ["reveal", "spam 0", "answer 2", "answer 3", "answer 4"]
+    assert order[5:] == [f"spam {i}" for i in range(1, 10)], "one person's own messages keep their order"
+
+
+async def test_a_slow_down_notice_is_folded_into_the_newest_and_dropped_once_stale() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=0.6))
+    busy = outbox.post(GROUP, recorder.send(GROUP, "first"), owner=7)   # takes the group's only slot
+    notices = [outbox.post(GROUP, recorder.send(GROUP, f"slow down {i}"), owner=1, stale_after_s=0.2,
+                           fold_key=("slow_down", 1)) for i in range(50)]
+    await busy
+    assert outbox.pending() == 1, "fifty notices from one person fold into one"
+    assert all(n.done() and n.result() is None for n in notices[:-1])
+    assert await notices[-1] is None, "stale before the window opened again: dropped"
+    assert await outbox.call(GROUP, recorder.send(GROUP, "an answer"), owner=2) == "an answer"
+    assert [text for _, text, _ in recorder.sent] == ["first", "an answer"], "only the stale notice was dropped"
+
+
+async def test_fifty_pulls_in_a_second_from_one_person_do_not_hold_up_the_others_in_the_group(
+        fake: FakeBotApi, tmp_path: Path) -> None:
+    spammer, other = fake.user(5101, "Spam"), fake.user(5102, "Quiet")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, config={"cooldown_s": 30.0}):
+        await asyncio.gather(*(fake.push_text(group, spammer, "/pull ^a") for _ in range(50)))
+        asked = time.monotonic()
+        await fake.push_text(group, other, "/help")
+        answered = await fake.wait_for_message(group["id"], "pull for vanity crypto keys", timeout=20)
+        waited = time.monotonic() - asked
+        slow_downs = [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
+    assert answered is not None and waited < 5, f"the quiet person waited {waited:.1f} s"
+    assert len(slow_downs) <= 1, "one person's cooldown notices folded, not 49 public replies"

@@ -72,13 +72,16 @@ class TelegramFrontEnd:
 
     def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
                   reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
-                  must_deliver: bool = False) -> asyncio.Future:
-        """Queue an HTML message for chat_id; the future holds the sent Message."""
+                  must_deliver: bool = False, owner: int | None = None, stale_after_s: float | None = None,
+                  fold_key: object = None) -> asyncio.Future:
+        """Queue an HTML message for chat_id; the future holds the sent Message (None: a notice dropped as
+        stale or folded, see Outbox.post)."""
         return self.outbox.post(chat_id, lambda: self.bot.send_message(
             chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
             reply_parameters=_replying_to(reply_to),
             link_preview_options=NO_PREVIEW, protect_content=protect or None),
-            digest_line=digest_line, must_deliver=must_deliver)
+            digest_line=digest_line, must_deliver=must_deliver, owner=owner, stale_after_s=stale_after_s,
+            fold_key=fold_key)
 
     def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
                    reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:

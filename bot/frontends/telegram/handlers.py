@@ -84,6 +84,10 @@ def _message_id(message: Message | None) -> int | None:
     return message.message_id if message is not None else None
 
 
+def _author_id(message: Message | None) -> int | None:
+    return message.from_user.id if message is not None and message.from_user is not None else None
+
+
 class TelegramHandlers:
     def __init__(self, service: Service, config: TelegramConfig, frontend: TelegramFrontEnd) -> None:
         self.service = service
@@ -131,7 +135,14 @@ class TelegramHandlers:
 
     def _reply(self, chat: Chat, message: Message | None, text: str,
                markup: InlineKeyboardMarkup | None = None) -> asyncio.Future:
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message))
+        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message),
+                                       owner=_author_id(message))
+
+    def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float) -> None:
+        """A cooldown notice: pointless once the wait is over (dropped if still queued then), and one person's
+        notices in a chat fold into the newest, so spamming a command never floods the group's budget."""
+        self.frontend.send_text(chat.id, text, reply_to=_message_id(message), owner=user.id,
+                                stale_after_s=max(1.0, wait_s), fold_key=("slow_down", user.id))
 
     def _bot_button(self, start: str, label: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
@@ -172,11 +183,13 @@ class TelegramHandlers:
             log.exception("handler failed")
             self._reply(chat, message, GENERIC_FAILURE)
 
-    def _cooldown_text(self, user: User) -> str | None:
+    def _cooldown_wait(self, user: User) -> tuple[str, float] | None:
+        """None when the person may pull or order now (their cooldown starts); else what to tell them and how
+        long the wait is."""
         wait = self.cooldowns.wait_left(str(user.id))
         if wait <= 0:
             return None
-        return f"Slow down: your next pull or order is possible in {wait:.0f} s."
+        return f"Slow down: your next pull or order is possible in {wait:.0f} s.", wait
 
     async def _paid(self, user: User, work: Callable[[], Awaitable[Any]]) -> None:
         """A pull or order that passed its cooldown check: a refusal gives the cooldown back."""
@@ -229,9 +242,9 @@ class TelegramHandlers:
 
         async def work() -> None:
             args = parse_pull(context.args or [])
-            wait = self._cooldown_text(user)
-            if wait:
-                self._reply(chat, message, wait)
+            wait = self._cooldown_wait(user)
+            if wait is not None:
+                self._slow_down(chat, message, user, *wait)
                 return
             await self._paid(user, lambda: self._pull(chat, user, args, reply_to=message))
 
@@ -403,9 +416,9 @@ class TelegramHandlers:
 
         async def work() -> None:
             args = parse_order(context.args or [])
-            wait = self._cooldown_text(user)
-            if wait:
-                self._reply(chat, message, wait)
+            wait = self._cooldown_wait(user)
+            if wait is not None:
+                self._slow_down(chat, message, user, *wait)
                 return
             await self._paid(user, lambda: self._order(chat, user, args, reply_to=message))
 
@@ -445,7 +458,7 @@ class TelegramHandlers:
             args = parse_odds(context.args or [])
             wait = self.odds_cooldowns.wait_left(str(user.id))
             if wait > 0:
-                self._reply(chat, message, f"Slow down: /odds again in {max(1, round(wait))} s.")
+                self._slow_down(chat, message, user, f"Slow down: /odds again in {max(1, round(wait))} s.", wait)
                 return
             async with self._slot():
                 answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
@@ -620,9 +633,9 @@ class TelegramHandlers:
                 return
             await self._guard(chat, None, user, lambda: self._quote(chat, user, action))
             return
-        wait = self._cooldown_text(user)
-        if wait:
-            await self._answer(query, wait, show_alert=True)
+        wait = self._cooldown_wait(user)
+        if wait is not None:
+            await self._answer(query, wait[0], show_alert=True)
             return
         count = 10 if action.action == "pull10" else action.count if action.action == "pull_easy" else 1
         args = PatternArgs(action.pattern, action.format_id, count, None, action.exact_case, action.fuzzy)

@@ -10,6 +10,14 @@ digest messages ("3 more pulls: …"), as many lines as one message holds, rathe
 than dropped. A reveal still waiting when the outbox closes (the bot stopping),
 or posted after that, is kept in `unsent` for the front end to store and post
 after the restart.
+
+A group's budget is shared fairly: reveals go first, then whoever has waited
+longest since the bot last answered them (`owner`), first come first served
+within one person. So one person sending fifty commands a second delays only
+their own answers. A notice that only matters for a while (a cooldown's "slow
+down") carries `stale_after_s` and is dropped once stale, and one person's
+notices with the same `fold_key` are folded into the newest: these are the only
+messages ever dropped.
 """
 
 from __future__ import annotations
@@ -79,6 +87,9 @@ class _Item:
     future: asyncio.Future[Any]
     digest_line: str | None = None  # set for a reveal: what it becomes inside a digest
     must_deliver: bool = False      # retried through 429s until it goes (reveals, final edits)
+    owner: int | None = None        # the person it answers: a group's budget is shared fairly between people
+    expires_at: float | None = None  # a notice that is pointless after this (on the outbox's clock): dropped
+    fold_key: object = None         # a newer item with the same key replaces this one while it waits
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,7 @@ class Outbox:
         self._queues: dict[int, deque[_Item]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._groups: dict[int, SlidingWindow] = {}
+        self._answered: dict[tuple[int, int | None], float] = {}  # (chat, person) -> when the bot last answered them there
         self._overall = SlidingWindow(self.limits.overall_per_s, 1.0, self.clock)
         self.folded = 0  # reveals that went out inside a digest
         self.closed = False
@@ -110,9 +122,11 @@ class Outbox:
 
     # ---- what handlers call ------------------------------------------------------
 
-    def post(self, chat_id: int, send: Send, *, digest_line: str | None = None,
-             must_deliver: bool = False) -> asyncio.Future[Any]:
-        """Queue send() for chat_id and return at once; the future holds its result (or error)."""
+    def post(self, chat_id: int, send: Send, *, digest_line: str | None = None, must_deliver: bool = False,
+             owner: int | None = None, stale_after_s: float | None = None,
+             fold_key: object = None) -> asyncio.Future[Any]:
+        """Queue send() for chat_id and return at once; the future holds its result (or error; None when a
+        notice went stale or was folded into a newer one before it could go)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
         if self.closed:  # stopping: fail at once, so no handler waits on a message that will never go
@@ -120,8 +134,19 @@ class Outbox:
                 self._keep_unsent(chat_id, [digest_line])
             future.set_exception(NetworkError("the bot is stopping"))
             return future
-        self._queues.setdefault(chat_id, deque()).append(
-            _Item(send, future, digest_line, must_deliver or digest_line is not None))
+        expires_at = None if stale_after_s is None else self.clock() + stale_after_s
+        item = _Item(send, future, digest_line, must_deliver or digest_line is not None, owner, expires_at, fold_key)
+        queue = self._queues.setdefault(chat_id, deque())
+        if fold_key is not None:
+            for index, waiting in enumerate(queue):
+                if waiting.fold_key == fold_key:  # the newer notice takes the older one's place in the queue
+                    queue[index] = item
+                    _settle_dropped(waiting.future)
+                    break
+            else:
+                queue.append(item)
+        else:
+            queue.append(item)
         if chat_id not in self._workers:
             task = asyncio.get_running_loop().create_task(self._drain(chat_id))
             self._workers[chat_id] = task
@@ -185,16 +210,40 @@ class Outbox:
                                                            self.clock)
         return window
 
-    async def _permit(self, chat_id: int) -> None:
+    async def _until_free(self, chat_id: int) -> None:
+        """Wait until this chat may send (its group's window and the overall budget), recording nothing."""
         window = self._window(chat_id)
         while True:
             wait = max(window.wait_s() if window is not None else 0.0, self._overall.wait_s())
             if wait <= 0:
-                break
+                return
             await asyncio.sleep(wait)
+
+    async def _permit(self, chat_id: int) -> None:
+        await self._until_free(chat_id)
+        window = self._window(chat_id)
         if window is not None:
             window.record()
         self._overall.record()
+
+    def _take_next(self, chat_id: int, queue: deque[_Item]) -> _Item | None:
+        """The next message for this chat, off the queue: stale notices dropped first; in a group, a reveal,
+        else the earliest message of the person answered least recently (None when only stale ones were left)."""
+        now = self.clock()
+        for stale in [item for item in queue if item.expires_at is not None and item.expires_at <= now]:
+            queue.remove(stale)
+            _settle_dropped(stale.future)
+        if not queue:
+            return None
+        chosen = queue[0]
+        if self._window(chat_id) is not None and chosen.digest_line is None:
+            chosen = next((item for item in queue if item.digest_line is not None), None) or min(
+                queue, key=lambda item: self._answered.get((chat_id, item.owner), 0.0))  # min: the first of equals
+        queue.remove(chosen)
+        if len(self._answered) > 4096:  # bounded: forgetting who was answered only costs a little fairness
+            self._answered.clear()
+        self._answered[(chat_id, chosen.owner)] = now
+        return chosen
 
     def _should_fold(self, chat_id: int, queue: deque[_Item]) -> bool:
         window = self._window(chat_id)
@@ -207,7 +256,7 @@ class Outbox:
         in_flight: list[_Item] = []  # taken off the queue: failed here if the worker is cancelled (close)
         try:
             while queue:
-                if queue[0].digest_line is not None and self._should_fold(chat_id, queue):
+                if self._should_fold(chat_id, queue):
                     reveals = [item for item in queue if item.digest_line is not None]
                     folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals],
                                                           self.limits.digest_chars)]
@@ -223,8 +272,12 @@ class Outbox:
                         _settle_like(original.future, item.future)
                     in_flight = []
                     continue
-                in_flight = [queue.popleft()]
-                await self._send(chat_id, in_flight[0])
+                await self._until_free(chat_id)  # choose what goes only once it can go: fair, and never stale
+                item = self._take_next(chat_id, queue)
+                if item is None:
+                    continue
+                in_flight = [item]
+                await self._send(chat_id, item)
                 in_flight = []
         except asyncio.CancelledError:
             # In flight at the stop: it may or may not have reached Telegram. A reveal is kept to post again
@@ -274,6 +327,12 @@ def _consume(future: asyncio.Future[Any]) -> None:
     """Nobody may wait on a posted message: read its exception so asyncio does not log it as lost."""
     if not future.cancelled():
         future.exception()
+
+
+def _settle_dropped(future: asyncio.Future[Any]) -> None:
+    """A notice that went stale or was folded into a newer one: it is done, and nothing was sent."""
+    if not future.done():
+        future.set_result(None)
 
 
 def _fail(future: asyncio.Future[Any], err: BaseException) -> None:
