@@ -267,3 +267,16 @@ async def test_a_press_telegram_gave_up_on_does_nothing(fake: FakeBotApi, tmp_pa
         assert not await running.app.jobs.for_user(user_ref(kit), statuses=ALL_STATUSES)
         assert (await running.app.service.balance(user_ref(kit))).tokens == 100
     assert not pulls_in(fake, group["id"])
+
+
+async def test_a_refused_order_in_a_group_leaves_one_public_message(fake: FakeBotApi, tmp_path: Path) -> None:
+    poor = fake.user(5201, "Poor")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(poor), poor, "/start")
+        await fake.push_text(group, poor, "/order ^abc")   # no tokens: refused
+        await fake.wait_for_message(poor["id"], "⚠️")
+        await fake.wait_for_message(group["id"], "told you why privately")
+        await asyncio.sleep(0.3)
+    shown = [m.text for m in fake.messages_in(group["id"])]  # a deleted message is gone from the chat
+    assert len(shown) == 1 and "told you why privately" in shown[0], shown

@@ -437,8 +437,9 @@ class TelegramHandlers:
                                                   args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
                                                   origin=origin)
         except BaseException:
-            await self.frontend.edit_text_unless_finished(origin, "🧾 The order was not placed; nothing was charged.",
-                                                          final=True)
+            # The refusal itself is answered by _guard (privately, with one pointer in a group): the placeholder
+            # goes, so a refused order leaves one public message, not two.
+            await self.frontend.delete_unless_finished(origin)
             raise
         if not self.frontend.is_finished(origin):
             await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
