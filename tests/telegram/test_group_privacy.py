@@ -214,6 +214,22 @@ async def test_final_order_edit_survives_a_429(fake: FakeBotApi, tmp_path: Path)
     assert "Placing" not in placeholder.text
 
 
+async def test_an_order_whose_every_edit_is_refused_is_still_announced_promptly_and_never_stays_placing(
+        fake: FakeBotApi, tmp_path: Path) -> None:
+    gina = fake.user(2802, "Gina")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0}) as running:
+        await running.app.service.grant(user_ref(gina), 1000)
+        await fake.push_text(fake.private_chat(gina), gina, "/start")
+        fake.fail_next("editMessageText", too_many_requests(1), times=10_000)  # every edit, however long
+        started = asyncio.get_running_loop().time()
+        await fake.push_text(group, gina, "/order ^ab")
+        await fake.wait_for_message(group["id"], "is done", timeout=30)
+        announced_after = asyncio.get_running_loop().time() - started
+        await fake.wait_for(lambda: not [m for m in fake.messages_in(group["id"]) if "Placing" in m.text], timeout=60)
+    assert announced_after < 15, f"the result waited {announced_after:.0f} s behind refused edits"
+
+
 async def test_commands_are_published_per_scope(fake: FakeBotApi, tmp_path: Path) -> None:
     async with running_bot(fake, tmp_path):
         await fake.wait_for(lambda: "all_group_chats" in fake.scoped_commands)

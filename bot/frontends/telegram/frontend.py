@@ -175,10 +175,14 @@ class TelegramFrontEnd:
         return (origin.chat_id, origin.message_id or "") in self._finished
 
     async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False,
-                                        markup: InlineKeyboardMarkup | None = None) -> bool:
+                                        markup: InlineKeyboardMarkup | None = None,
+                                        must_deliver: bool | None = None) -> bool:
         """Edit the message at origin in place, serialised per message; never after the final edit.
 
-        Progress edits are best effort; the final edit waits out 429s (it is what the group sees last)."""
+        Progress edits are best effort (one try: a 429 skips the step). A final edit waits out 429s until it
+        lands (a pull's reveal), unless `must_deliver=False` (an order's result, announced in a message of its
+        own: every retry spends the group's budget). True when the message shows `text` (or a skipped progress
+        step in a busy group); False when it does not: not ours, already final, or the edit did not land."""
         if origin.platform != PLATFORM or origin.message_id is None:
             return False
         key = (origin.chat_id, origin.message_id)
@@ -197,12 +201,14 @@ class TelegramFrontEnd:
                     await self.outbox.call(int(origin.chat_id), lambda: self.bot.edit_message_text(
                         chat_id=int(origin.chat_id), message_id=int(origin.message_id or 0), text=text,
                         parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW),
-                        must_deliver=final)
+                        must_deliver=final if must_deliver is None else must_deliver, best_effort=not final)
                 except BadRequest as err:
                     if "not modified" not in err.message:
                         log.info("message not edited: %s", err.message)
+                        return False
                 except TelegramError as err:
                     log.info("message not edited: %s", type(err).__name__)
+                    return False
         finally:
             if not lock.locked() and not getattr(lock, "_waiters", None):
                 self._edit_locks.pop(key, None)  # no state kept per message once nobody edits it
@@ -213,8 +219,16 @@ class TelegramFrontEnd:
             await self.edit_text_unless_finished(order.origin, render_order(order))
 
     async def order_finished(self, order: OrderView) -> None:
-        if order.origin is not None:
-            await self.edit_text_unless_finished(order.origin, render_order(order), final=True)
+        """The result announced first (it never waits behind edits of the order's message), then the order's
+        message edited to its final state, or removed if that edit cannot land, so it never stays "Placing…"."""
+        await self._announce_finished(order)
+        origin = order.origin
+        if origin is None or origin.platform != PLATFORM or self.is_finished(origin):
+            return
+        if not await self.edit_text_unless_finished(origin, render_order(order), final=True, must_deliver=False):
+            await self.delete_unless_finished(origin)
+
+    async def _announce_finished(self, order: OrderView) -> None:
         origin = order.origin
         in_chat = origin is not None and origin.platform == PLATFORM
         chat_id = int(origin.chat_id) if in_chat and origin is not None else int(order.user.user_id)

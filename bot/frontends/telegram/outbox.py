@@ -90,6 +90,7 @@ class _Item:
     owner: int | None = None        # the person it answers: a group's budget is shared fairly between people
     expires_at: float | None = None  # a notice that is pointless after this (on the outbox's clock): dropped
     fold_key: object = None         # a newer item with the same key replaces this one while it waits
+    best_effort: bool = False       # tried once: a 429 drops it (a progress edit the next one supersedes)
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,8 @@ class Outbox:
     # ---- what handlers call ------------------------------------------------------
 
     def post(self, chat_id: int, send: Send, *, digest_line: str | None = None, must_deliver: bool = False,
-             owner: int | None = None, stale_after_s: float | None = None,
-             fold_key: object = None) -> asyncio.Future[Any]:
+             owner: int | None = None, stale_after_s: float | None = None, fold_key: object = None,
+             best_effort: bool = False) -> asyncio.Future[Any]:
         """Queue send() for chat_id and return at once; the future holds its result (or error; None when a
         notice went stale or was folded into a newer one before it could go)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -135,7 +136,8 @@ class Outbox:
             future.set_exception(NetworkError("the bot is stopping"))
             return future
         expires_at = None if stale_after_s is None else self.clock() + stale_after_s
-        item = _Item(send, future, digest_line, must_deliver or digest_line is not None, owner, expires_at, fold_key)
+        item = _Item(send, future, digest_line, must_deliver or digest_line is not None, owner, expires_at, fold_key,
+                     best_effort)
         queue = self._queues.setdefault(chat_id, deque())
         if fold_key is not None:
             for index, waiting in enumerate(queue):
@@ -293,7 +295,10 @@ class Outbox:
             self._forget_idle_windows()
 
     async def _send(self, chat_id: int, item: _Item) -> None:
-        attempts = self.limits.must_retries if item.must_deliver else self.limits.retries
+        # Waiting out a 429 holds the chat's queue: only what must arrive (or an ordinary answer) waits; a
+        # best-effort message gives up at once rather than delay everything behind it.
+        attempts = (self.limits.must_retries if item.must_deliver else 0 if item.best_effort
+                    else self.limits.retries)
         for attempt in range(attempts + 1):
             await self._permit(chat_id)
             try:
