@@ -37,7 +37,7 @@ async def test_group_pull_posts_publicly_and_delivers_privately(fake: FakeBotApi
                                                if r.params["chat_id"] == group["id"])
     delivery = next(r for r in fake.calls("sendMessage") if private[0] in r.params["text"])
     assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") is True
-    assert [b["text"] for b in post.buttons()] == ["🎰 Pull again", "🔟 10-pull", "🧾 Order this", "🔑 Get my key"]
+    assert [b["text"] for b in post.buttons()] == ["🎰 Pull this too", "🔟 10-pull this too", "🧾 Order this too", "🔑 Get my key"]
     assert {c["command"] for c in fake.commands} >= {"pull", "order", "odds", "balance", "topup", "keys",
                                                        "history", "leaderboard", "help"}
 
@@ -73,7 +73,7 @@ async def test_buttons_pull_again_and_ten_pull(fake: FakeBotApi, tmp_path: Path)
         await fake.push_text(fake.private_chat(carol), carol, "/start")
         await fake.push_text(group, carol, "/pull ^c")
         first = await fake.wait_for_message(group["id"], "pulled")
-        query = await fake.push_callback(carol, first, first.button("Pull again")["callback_data"])
+        query = await fake.push_callback(carol, first, first.button("Pull this too")["callback_data"])
         await fake.wait_for(lambda: len([m for m in fake.messages_in(group["id"]) if "pulled" in m.text]) == 2)
         assert fake.callback_answered(query)
         query10 = await fake.push_callback(carol, first, first.button("10-pull")["callback_data"])
@@ -218,7 +218,7 @@ async def test_private_pull_reveals_in_the_message_that_carries_the_key(fake: Fa
     address = ADDRESS.search(message.text).group(0)
     assert btc_address_from_wif(WIF.search(message.text).group(1)) == address
     assert "goes to the puller's private chat" not in message.text
-    assert [b["text"] for b in message.buttons()][:2] == ["🎰 Pull again", "🔟 10-pull"]
+    assert [b["text"] for b in message.buttons()][:2] == ["🎰 Pull this too", "🔟 10-pull this too"]
     sent = next(r for r in fake.calls("sendMessage") if "WIF" in r.params.get("text", ""))
     assert sent.params.get("protect_content") is True
     pulls = [m for m in fake.messages_in(kim["id"]) if " pulled " in m.text]

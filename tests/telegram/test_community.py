@@ -116,6 +116,6 @@ async def test_a_rare_reveal_is_a_card_with_its_caption(fake: FakeBotApi, tmp_pa
         await fake.push_text(fake.private_chat(fay), fay, "/start")
         await fake.push_text(group, fay, "/pull ^a")
         photo = await fake.wait_for(lambda: next((m for m in fake.messages_in(group["id"]) if m.photo), None))
-    assert " pulled " in photo.text and photo.button("Pull again")
+    assert " pulled " in photo.text and photo.button("Pull this too")
     assert png_size(photo.photo) == (800, 320)
     assert [m for m in fake.deleted if "rolling" in m.text]  # the suspense step made way for the card

@@ -50,10 +50,12 @@ async def answer_text(fake: FakeBotApi, query: str) -> dict:
     return next(r.params for r in fake.calls("answerCallbackQuery") if r.params["callback_query_id"] == query)
 
 
-async def test_foreign_presses_spend_nothing_and_tell_only_the_presser(fake: FakeBotApi, tmp_path: Path) -> None:
+async def test_open_buttons_act_for_the_presser_and_personal_ones_only_for_their_owner(
+        fake: FakeBotApi, tmp_path: Path) -> None:
     alice, bob = fake.user(2101, "Alice"), fake.user(2102, "Bob")
     group = fake.group_chat()
-    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0}) as running:
+    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0,
+                                                     "free_pulls_per_day": 0}) as running:
         for person in (alice, bob):
             await running.app.service.grant(user_ref(person), 500)
             await fake.push_text(fake.private_chat(person), person, "/start")
@@ -61,24 +63,28 @@ async def test_foreign_presses_spend_nothing_and_tell_only_the_presser(fake: Fak
         post = await fake.wait_for_message(group["id"], "pulled")
         await fake.push_callback(alice, post, post.button("Order this")["callback_data"])
         quote = await fake.wait_for_message(group["id"], "Order the exact match")
-        before = {p["id"]: (await running.app.service.balance(user_ref(p))).tokens for p in (alice, bob)}
-        group_before = len(fake.messages_in(group["id"]))
-        presses = [await fake.push_callback(bob, quote, quote.button("Confirm order")["callback_data"])]
-        for label in ("Pull again", "10-pull", "Order this"):
-            presses.append(await fake.push_callback(bob, post, post.button(label)["callback_data"]))
-        answers = [await answer_text(fake, q) for q in presses]
-        await asyncio.sleep(0.3)
-        after = {p["id"]: (await running.app.service.balance(user_ref(p))).tokens for p in (alice, bob)}
-        assert after == before
-        assert len(fake.messages_in(group["id"])) == group_before  # nothing posted for a foreign press
+        alice_before = (await running.app.service.balance(user_ref(alice))).tokens
+        # Alice's quote is hers: Bob's press on its Confirm is refused and spends nothing
+        refused = await fake.push_callback(bob, quote, quote.button("Confirm order")["callback_data"])
+        refusal = await answer_text(fake, refused)
+        assert refusal["show_alert"] is True and "someone else's" in refusal["text"] and "/order ^a btc" in refusal["text"]
         assert not await running.app.jobs.for_user(user_ref(bob), statuses=ALL_STATUSES)
-        # the owner's own press still works
-        mine = await fake.push_callback(alice, quote, quote.button("Confirm order")["callback_data"])
-        await fake.wait_for_message(group["id"], "is done", timeout=30)
+        # the reveal's open button pulls for Bob, with Bob's tokens, never Alice's
+        pressed = await fake.push_callback(bob, post, post.button("Pull this too")["callback_data"])
+        assert (await answer_text(fake, pressed)).get("show_alert") is not True
+        await fake.wait_for(lambda: len(pulls_in(fake, group["id"])) == 2, timeout=30)
+        await running.app.jobs.wait_idle()
+        assert (await running.app.service.balance(user_ref(bob))).tokens == 500 - running.app.settings.pull_price
+        assert (await running.app.service.balance(user_ref(alice))).tokens == alice_before
+        assert "Bob" in pulls_in(fake, group["id"])[-1].text
+        # "Order this too" quotes for Bob, and that quote's Confirm is Bob's own
+        asked = await fake.push_callback(bob, post, post.button("Order this")["callback_data"])
+        await answer_text(fake, asked)
+        bobs_quote = await fake.wait_for(lambda: next((m for m in fake.messages_in(group["id"])
+                                                       if "Order the exact match" in m.text and "Bob" in m.text), None))
+        mine = await fake.push_callback(bob, bobs_quote, bobs_quote.button("Confirm order")["callback_data"])
         assert (await answer_text(fake, mine)).get("show_alert") is not True
-    for answer in answers:
-        assert answer["show_alert"] is True and "someone else's" in answer["text"]
-    assert "/order ^a btc" in answers[0]["text"] and "/pull ^a btc 10" in answers[2]["text"]
+        await fake.wait_for_message(group["id"], "is done", timeout=30)
 
 
 async def test_a_whole_session_posts_nothing_personal_in_the_group(fake: FakeBotApi, tmp_path: Path) -> None:

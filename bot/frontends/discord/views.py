@@ -1,14 +1,14 @@
 """Buttons under a reveal. Their custom_ids carry everything they need, so they work after a restart.
 
 custom_id grammar (at most 100 characters, Discord's limit):
-    vk:pull:<count>:<format>:<flags>:<pattern>            Pull again (count 1) / 10-pull (count 10)
-    vk:quote:<format>:<flags>:<pattern>                   Order this pattern: shows the price, asks to confirm
+    vk:pull:<count>:<format>:<flags>:<pattern>            Pull this too (count 1) / 10-pull this too (count 10)
+    vk:quote:<format>:<flags>:<pattern>                   Order this too: shows the price, asks to confirm
     vk:order:<owner>:<format>:<flags>:<pattern>           Confirm: places the order
     vk:pa:<owner>:<count>:<format>:<flags>:<pattern>      Pull anyway (after the easy-pattern warning)
     vk:oi:<owner>:<format>:<flags>:<pattern>              Order instead (after the easy-pattern warning)
 flags: "e" exact case, "f" fuzzy, "-" neither. The pattern is last, so it may hold any character.
 <owner>: the user id, base 36, of the person the button answers; anyone else who presses it is told so,
-privately, and nothing happens. The buttons under a public reveal (pull again, 10-pull, order this pattern)
+privately, and nothing happens. The buttons under a public reveal (pull this too, 10-pull this too, order this too)
 belong to no one: whoever presses them pulls or gets a quote for themselves, with their own tokens.
 """
 
@@ -85,7 +85,7 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
         self.request = request
         self.count = count
         super().__init__(discord.ui.Button(
-            label="Pull again" if count == 1 else "10-pull",
+            label="Pull this too" if count == 1 else "10-pull this too",  # whoever presses pulls for themselves
             emoji="🎲" if count == 1 else "🎰",
             style=discord.ButtonStyle.primary if count == 1 else discord.ButtonStyle.success,
             custom_id=f"vk:pull:{count}:{request.tail}",
@@ -103,7 +103,7 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
 class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:quote:" + _TAIL):
     def __init__(self, request: PatternRequest) -> None:
         self.request = request
-        super().__init__(discord.ui.Button(label="Order this pattern", emoji="🎯",
+        super().__init__(discord.ui.Button(label="Order this too", emoji="🎯",
                                            style=discord.ButtonStyle.secondary, custom_id=request.custom_id("quote")))
 
     @classmethod
@@ -173,7 +173,8 @@ DYNAMIC_ITEMS = (PullButton, QuoteOrderButton, ConfirmOrderButton, PullAnywayBut
 
 
 def reveal_view(request: PatternRequest) -> discord.ui.View | None:
-    """Pull again, 10-pull, Order this pattern; None when the pattern is too long for a custom_id."""
+    """Pull this too, 10-pull this too, Order this too (for whoever presses them); None when the pattern is too
+    long for a custom_id."""
     if len(PullButton(request, 10).item.custom_id or "") > MAX_CUSTOM_ID:  # the longest of the three
         return None
     view = discord.ui.View(timeout=None)

@@ -1,7 +1,10 @@
 """Inline-button payloads: what a button does and whose it is, in at most 64 bytes of callback_data.
 
-Every button acts for one person, its owner (who asked for the message it is on);
-a press by anyone else is refused privately. Most payloads fit inline
+The buttons under a result (pull this too, 10-pull, order this: `OPEN_ACTIONS`) invite
+everyone and act for whoever presses them, with the presser's own tokens; their
+labels say so. Every other button (a quote's Confirm, "pull anyway" after the
+easy-pattern warning) acts for one person, its owner (who asked for the message
+it is on), and a press by anyone else is refused privately. Most payloads fit inline
 (`p|42|btc|i|^Love`). A longer one is kept in a bounded in-memory table under a
 random reference; after a restart such a button says it has expired and what to
 type instead.
@@ -20,6 +23,7 @@ MAX_CALLBACK_BYTES = 64
 Action = Literal["pull", "pull10", "quote", "order", "pull_easy"]
 _CODES: dict[Action, str] = {"pull": "p", "pull10": "t", "quote": "q", "order": "o", "pull_easy": "e"}
 _ACTIONS = {code: action for action, code in _CODES.items()}
+OPEN_ACTIONS: frozenset[Action] = frozenset({"pull", "pull10", "quote"})  # act for whoever presses them
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,13 @@ class ButtonAction:
 
     def belongs_to(self, user_id: int) -> bool:
         return self.owner == user_id
+
+    def for_presser(self, user_id: int) -> ButtonAction | None:
+        """What a press by `user_id` does: an open button acts for them; another's personal button, nothing."""
+        if self.action in OPEN_ACTIONS:
+            return ButtonAction(self.action, user_id, self.format_id, self.pattern, self.exact_case, self.fuzzy,
+                                self.count)
+        return self if self.belongs_to(user_id) else None
 
     def with_action(self, action: Action) -> ButtonAction:
         return ButtonAction(action, self.owner, self.format_id, self.pattern, self.exact_case, self.fuzzy, self.count)
@@ -87,8 +98,8 @@ class CallbackCodec:
     def result_keyboard(self, owner: int, format_id: str, pattern: str, exact_case: bool, fuzzy: bool,
                         extra: list[InlineKeyboardButton] | None = None) -> InlineKeyboardMarkup:
         base = ButtonAction("pull", owner, format_id, pattern, exact_case, fuzzy)
-        rows = [[self.button("🎰 Pull again", base), self.button("🔟 10-pull", base.with_action("pull10")),
-                 self.button("🧾 Order this", base.with_action("quote"))]]
+        rows = [[self.button("🎰 Pull this too", base), self.button("🔟 10-pull this too", base.with_action("pull10")),
+                 self.button("🧾 Order this too", base.with_action("quote"))]]
         if extra:
             rows.append(extra)
         return InlineKeyboardMarkup(rows)

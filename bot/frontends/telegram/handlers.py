@@ -613,8 +613,9 @@ class TelegramHandlers:
     # ---- buttons ---------------------------------------------------------------
 
     async def button(self, update: Update, context: Context) -> None:
-        """Every query is answered first, before any slow work (Telegram gives up after ~15 s);
-        a button pressed by anyone but its owner does nothing and says so to the presser alone."""
+        """Every query is answered first, before any slow work (Telegram gives up after ~15 s). A result's open
+        buttons act for whoever presses them; a personal button pressed by anyone but its owner does nothing and
+        says so to the presser alone."""
         query = update.callback_query
         chat = update.effective_chat
         user = query.from_user
@@ -625,10 +626,12 @@ class TelegramHandlers:
         if action is None or chat is None:
             await self._answer(query, "This button has expired; type the command again.", show_alert=True)
             return
-        if not action.belongs_to(user.id):
+        pressed = action.for_presser(user.id)
+        if pressed is None:
             await self._answer(query, f"This button is someone else's. To do it yourself, type {action.command()}"[:200],
                                show_alert=True)
             return
+        action = pressed
         if action.action == "quote":
             if not await self._answer(query):
                 return
