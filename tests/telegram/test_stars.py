@@ -121,3 +121,24 @@ async def test_payment_redelivered_after_a_restart_is_not_credited_again(fake: F
         await asyncio.sleep(0.3)
         assert await balance(running, max_) == credited
     assert len([m for m in fake.messages_in(max_["id"]) if "have arrived" in m.text]) == 1
+
+
+async def test_a_refund_after_a_gift_leaves_the_gift_and_puts_the_buyer_in_debt(fake: FakeBotApi,
+                                                                                 tmp_path: Path) -> None:
+    """The documented rule (docs/operations.md): gifts are final for the recipient; the buyer owes the rest."""
+    ned, ola, admin = fake.user(1006, "Ned"), fake.user(1007, "Ola"), fake.user(9000, "Operator")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path) as running:
+        payload = await buy_small_pack(fake, ned)
+        await fake.replay_update(fake.successful_payment_update(ned, 50, payload, "stxGIFT"))
+        await fake.wait_for_message(ned["id"], "have arrived")
+        await fake.push_text(fake.private_chat(ola), ola, "/start")
+        hello = fake.user_message(group, ola, "hi")
+        await fake.push_text(group, ned, "/gift 80", reply_to=hello)
+        await fake.wait_for_message(ned["id"], "🎁")
+        await fake.push_text(fake.private_chat(admin), admin, "/refundstars stxGIFT")
+        told = await fake.wait_for_message(admin["id"], "Refunded 50 Stars")
+        ned_account = await running.app.ledger.account(UserRef("telegram", str(ned["id"])))
+        assert await balance(running, ola) == 80, "the recipient keeps the gift"
+        assert ned_account.balance == 0 and ned_account.debt == 80, "the buyer owes what was gifted"
+    assert "20 of 100 tokens taken back" in told.text and "owes 80" in told.text

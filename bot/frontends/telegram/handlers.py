@@ -761,10 +761,17 @@ async def refund_star_payment(service: Service, frontend: TelegramFrontEnd, char
     charge = await stars.find_charge(frontend.bot, charge_id)
     if charge is None:
         return f"No Stars payment {charge_id} was found among the bot's transactions."
-    await service.apply_instruction(stars.refund_instruction(charge))  # tells the user when first applied
+    outcome = await service.apply_instruction(stars.refund_instruction(charge))  # tells the user when first applied
     try:
         await stars.refund_on_telegram(frontend.bot, charge)
     except TelegramError as err:
         return (f"The tokens were taken back but Telegram refused the refund ({err.message}); "
                 f"send /refundstars {charge_id} again to retry.")
-    return f"Refunded {charge.payload.stars} Stars to user {charge.user_id}; {charge.payload.tokens} tokens taken back."
+    done = f"Refunded {charge.payload.stars} Stars to user {charge.user_id}; "
+    short = charge.payload.tokens - abs(outcome.tokens_moved)
+    if outcome.applied and short > 0:
+        # Spent or gifted already: gifts stay with their recipients; the buyer owes the rest (docs/operations.md).
+        return (done + f"{abs(outcome.tokens_moved)} of {charge.payload.tokens} tokens taken back; the other {short} "
+                f"were already spent or gifted, so the buyer now owes {outcome.debt} and cannot pull or order until "
+                "later credits settle it.")
+    return done + f"{charge.payload.tokens} tokens taken back."
