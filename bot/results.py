@@ -70,23 +70,6 @@ def tier_at_least(tier: str, floor: str) -> bool:
     return tier in TIER_ORDER and TIER_ORDER.index(tier) >= TIER_ORDER.index(floor)
 
 
-def compact_count(value: float) -> str:
-    """12,400 -> "12.4K"; 3.2 -> "3.2"; 245 -> "245"."""
-    if not math.isfinite(value) or value >= 1e300:
-        return "∞"
-    for threshold, suffix in ((1e15, "Q"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= threshold:
-            return f"{value / threshold:.3g}{suffix}"
-    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
-
-
-def one_in_text(one_in_pulls: float) -> str:
-    """A rarity as people read it: "1 in 12.4K pulls"."""
-    if not math.isfinite(one_in_pulls) or one_in_pulls >= 1e300:
-        return "rarer than 1 in 10^300 pulls"
-    return f"1 in {compact_count(one_in_pulls)} pulls"
-
-
 def best_first(keys: tuple[ShownKey, ...]) -> tuple[ShownKey, ...]:
     """Rarest first, then highest score; ties keep pull order (so the first best stays first)."""
     return tuple(sorted(keys, key=lambda k: (-k.one_in_pulls, -k.score)))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
+from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
@@ -97,15 +98,6 @@ class CheckoutProvider(Protocol):
     def packs(self) -> PackCatalog: ...
 
     async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> CheckoutLink: ...
-
-
-def human_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "forever"
-    for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size:
-            return f"{seconds / size:,.1f} {unit}"
-    return f"{seconds:,.1f} seconds"
 
 
 class Service:
@@ -277,7 +269,7 @@ class Service:
         note = ("your offset will arrive privately; combine it with your own secret using `vanikeys combine`"
                 if split else "your private key will arrive privately when the match is found")
         return OrderAnswer(order=self.order_view(record, record.keys_checked, 0.0), balance_after=debit.balance_after,
-                           expected_s=expected_s, note=f"expected time about {human_duration(expected_s)}; {note}")
+                           expected_s=expected_s, note=f"expected time about {duration(expected_s)}; {note}")
 
     async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
                    fuzzy: bool = False) -> OddsAnswer:
@@ -595,11 +587,15 @@ class Service:
         expected = spec.expected_keys or 1.0
         keys = record.shown_keys
         found = keys[0] if keys else None
-        eta = max(0.0, expected - checked) / rate if rate > 0 else None
+        # Past the expected number of keys there is no "time left": every key has the same chance.
+        eta = (expected - checked) / rate if rate > 0 and checked < expected else None
+        running = (f"{checked:,} keys checked, {100 * checked / expected:.1f}% of the expected {expected:,.0f}"
+                   if checked <= expected else f"{checked:,} keys checked, past the {expected:,.0f} expected: every "
+                   "key has the same chance, so the match may come at any moment")
         messages = {
             "accepted": "order accepted and paid; grinding starts now",
             "submitted": "order submitted to the grinder",
-            "running": f"{checked:,} keys checked, {100 * checked / expected:.1f}% of the expected {expected:,.0f}",
+            "running": running,
             "found": f"found {found.identifier if found else ''}; " + (
                 "the secret could not be sent privately: " + KEYS_HINT),
             "delivered": f"found {found.identifier if found else ''}; the secret was sent to you privately",
@@ -630,9 +626,10 @@ class Service:
     def _order_price(self, odds: Odds) -> tuple[int | None, str | None]:
         expected_s = odds.expected_keys / self.settings.keys_per_s
         if not math.isfinite(odds.expected_keys) or expected_s > self.settings.max_order_s:
-            return None, (f"an exact match needs about {odds.expected_keys:,.3g} keys, about {human_duration(expected_s)} "
-                          f"of grinding, past the {human_duration(self.settings.max_order_s)} limit: shorten the "
-                          "pattern, or /pull for the best partial match")
+            needs = (f"about {odds.expected_keys:,.3g} keys, about {duration(expected_s)} of grinding"
+                     if expected_s < FAR_BEYOND_S else f"about {odds.expected_keys:,.3g} keys, {FAR_BEYOND}")
+            return None, (f"an exact match needs {needs}, past the {duration(self.settings.max_order_s)} limit: "
+                          "shorten the pattern, or /pull for the best partial match")
         return self.settings.order_price(odds.expected_keys), None
 
     async def _notify(self, user: UserRef, text: str) -> None:

@@ -23,6 +23,7 @@ from rich.text import Text
 from .errors import VanikeysError
 from .formats import CURVE_ORDER, AddressFormat, check_secret, get_format, identifier_from_secret, parse_secret_hex
 from .grinders.base import BACKEND_NAMES, GrindProgress, grind
+from .humanize import duration, one_in_pulls
 from .job import MAX_BUDGET, MAX_TIME_LIMIT_S, MAX_TOP, GrindHit, GrindJob, GrindResult
 from .numbers import parse_count, parse_decimal, parse_int
 from .patterns import Pattern, match_spans, parse_pattern
@@ -231,22 +232,10 @@ def _progress_status(job: GrindJob, progress: GrindProgress, expected_keys: floa
     if rate <= 0:
         return status
     if job.stop == "budget":
-        return status + f" · ETA {_duration((progress.budget - progress.checked) / rate)}"
+        return status + f" · ETA {duration((progress.budget - progress.checked) / rate, short=True)}"
     # Each key is a fresh chance: the expected wait is measured from the start, then "any moment".
     remaining = expected_keys - progress.checked
-    return status + (f" · ETA ~{_duration(remaining / rate)}" if remaining > 0 else " · ETA any moment")
-
-
-def _duration(total_s: float) -> str:
-    if total_s < 60:
-        return f"{total_s:.0f}s"
-    if total_s < 3600:
-        return f"{total_s / 60:.0f}m"
-    if total_s < 86400 * 2:
-        return f"{total_s / 3600:.1f}h"
-    if total_s < 86400 * 365 * 2:
-        return f"{total_s / 86400:.0f} days"
-    return f"{total_s / (86400 * 365):.2g} years"
+    return status + (f" · ETA ~{duration(remaining / rate, short=True)}" if remaining > 0 else " · ETA any moment")
 
 
 def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
@@ -266,7 +255,7 @@ def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
         badge = f" {FULL_MATCH_BADGE}" if hit.full else ""
         out.print(
             f"score   {hit.score}/{pattern.max_score} · {tier.tier.value} "
-            f"({one_in_pulls_text(tier.one_in_pulls)} of {job.budget:,} keys){badge}"
+            f"({one_in_pulls(tier.one_in_pulls)} of {job.budget:,} keys){badge}"
         )
         for label, value in secret_lines(fmt, hit, verified.secret):
             out.print(f"{label:<7} {value}")
@@ -350,22 +339,13 @@ def cmd_odds(args: argparse.Namespace) -> int:
         badge = f" {FULL_MATCH_BADGE}" if row.score == pattern.max_score else ""
         out.print(
             f"{row.score:>5}  {row.p_at_least:>9.3g}  {row.p_best_at_least:>12.3g}  "
-            f"{row.tier.value} ({one_in_pulls_text(row.one_in_pulls)}){badge}"
+            f"{row.tier.value} ({one_in_pulls(row.one_in_pulls)}){badge}"
         )
     return 0
 
 
 FULL_MATCH_BADGE = "✨ full match"
 EASY_PATTERN_NOTE = "this pattern is easy: a pull of {budget:,} keys matches fully more often than not, so an order is the better buy"
-
-
-def one_in_pulls_text(one_in: float) -> str:
-    """'1 in 12.4 pulls', 'almost every pull', 'never in practice'."""
-    if not math.isfinite(one_in):
-        return "never in practice"
-    if one_in < 1.05:
-        return "almost every pull"
-    return f"1 in {one_in:,.1f} pulls" if one_in < 1000 else f"1 in {one_in:,.0f} pulls"
 
 
 def _finite(value: float) -> float | None:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from gpu_worker.errors import VanikeysError
+from gpu_worker.humanize import duration, one_in_pulls, plural
 from gpu_worker.numbers import parse_int
 
 from bot.answers import (
@@ -50,7 +51,6 @@ from bot.answers import (
     UserRef,
 )
 from bot.frontends import command_args
-from bot.results import one_in_text
 from bot.service import Service
 
 PLATFORM = "console"
@@ -150,21 +150,13 @@ def highlight(key: ShownKey) -> str:
     return "".join(f"[{text}]" if lit else text for text, lit in key.segments())
 
 
-def _one_in(x: float) -> str:
-    return one_in_text(x).removesuffix(" pulls")
-
-
 def _badge(key: ShownKey) -> str:
     return " ✨ full match" if key.full else ""
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
 def render_pull_done(answer: PullAnswer) -> str:
     """After the reveal: what it cost and where the key went (private: the console is the user's own screen)."""
-    paid = f"{answer.tokens_spent} tokens" + (f" + {_plural(answer.free_pulls_used, 'free pull')}"
+    paid = f"{answer.tokens_spent} tokens" + (f" + {plural(answer.free_pulls_used, 'free pull')}"
                                               if answer.free_pulls_used else "")
     return f"  cost {paid}; balance {answer.balance_after}; {answer.delivery_note}"
 
@@ -180,7 +172,7 @@ def render(answer: Any) -> str:
         for i, key in enumerate(answer.keys):
             star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
             lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
-                         f"({_one_in(key.one_in_pulls)} pulls){_badge(key)}")
+                         f"({one_in_pulls(key.one_in_pulls)}){_badge(key)}")
         if answer.is_new_personal_best:
             lines.append("  NEW personal best for this pattern!")
         if answer.streak is not None and answer.streak.days:
@@ -198,12 +190,12 @@ def render(answer: Any) -> str:
         if not answer.entries:
             return f"{head}: no pulls yet this season: be the first with /pull"
         return "\n".join([head] + [f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} "
-                                    f"({_one_in(e.key.one_in_pulls)} pulls)" for e in answer.entries])
+                                    f"({one_in_pulls(e.key.one_in_pulls)})" for e in answer.entries])
     if isinstance(answer, ProfileAnswer):
         rank = f"#{answer.season_rank}" if answer.season_rank else "unranked"
-        lines = [f"{answer.user.label}: {_plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
+        lines = [f"{answer.user.label}: {plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
                  f"season {answer.season}: {rank}"]
-        lines += [f"  {highlight(p.key)} {p.key.tier} ({_one_in(p.key.one_in_pulls)} pulls){_badge(p.key)} "
+        lines += [f"  {highlight(p.key)} {p.key.tier} ({one_in_pulls(p.key.one_in_pulls)}){_badge(p.key)} "
                   f"for {p.pattern!r}" for p in answer.best_pulls]
         return "\n".join(lines)
     if isinstance(answer, OddsAnswer):
@@ -215,8 +207,10 @@ def render(answer: Any) -> str:
         return f"order {answer.order.order_id} for {answer.order.pattern!r}: {answer.order.price} tokens paid, " \
                f"balance {answer.balance_after}; {answer.note}"
     if isinstance(answer, OrderView):
-        eta = f", ETA {answer.eta_s:,.0f} s" if answer.eta_s is not None else ""
-        return f"order {answer.order_id} [{answer.status}] {answer.percent:.1f}% at {answer.rate_keys_per_s:,.0f} keys/s{eta}: {answer.message}"
+        eta = f", ETA {duration(answer.eta_s, short=True)}" if answer.eta_s is not None else ""
+        speed = f" at {answer.rate_keys_per_s:,.0f} keys/s" if answer.rate_keys_per_s > 0 else ""
+        done = f"{answer.percent:.1f}%" if answer.percent <= 100 else "past the expected keys"
+        return f"order {answer.order_id} [{answer.status}] {done}{speed}{eta}: {answer.message}"
     if isinstance(answer, BalanceAnswer):
         debt = f"; owes {answer.debt} (pulls and orders frozen until settled)" if answer.debt else ""
         return (f"{answer.user.label}: {answer.tokens} tokens; {answer.free_pulls_left}/{answer.free_pulls_per_day} "
@@ -234,7 +228,7 @@ def render(answer: Any) -> str:
     if isinstance(answer, LeaderboardAnswer):
         if not answer.entries:
             return "no pulls here yet: be the first with /pull"
-        return "\n".join(f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({_one_in(e.key.one_in_pulls)} pulls)"
+        return "\n".join(f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({one_in_pulls(e.key.one_in_pulls)})"
                          for e in answer.entries)
     if isinstance(answer, HelpAnswer):
         lines = [f"{c.usage:<38} {c.summary}" for c in answer.commands]

@@ -14,7 +14,8 @@ from PIL import Image
 
 from bot.answers import ShownKey
 from bot.cards import HEIGHT, WIDTH, CardSpec, render_card
-from bot.results import TIER_COLOURS, TIER_ORDER, compact_count, one_in_text, shown_key
+from bot.results import TIER_COLOURS, TIER_ORDER, shown_key
+from gpu_worker.humanize import compact, one_in_pulls
 from gpu_worker.formats import FORMATS, get_format
 from gpu_worker.odds import odds
 from gpu_worker.patterns import parse_pattern, score
@@ -67,10 +68,11 @@ def test_matched_characters_are_highlighted_and_the_rest_are_not() -> None:
 
 
 def test_rarity_is_written_the_way_people_read_it() -> None:
-    assert one_in_text(12_400) == "1 in 12.4K pulls"
-    assert one_in_text(3.2) == "1 in 3.2 pulls" and one_in_text(245) == "1 in 245 pulls"
-    assert one_in_text(2.5e9) == "1 in 2.5B pulls" and compact_count(1e308) == "∞"
-    assert one_in_text(float("inf")).startswith("rarer than")
+    assert one_in_pulls(12_400) == "1 in 12.4K pulls"
+    assert one_in_pulls(3.2) == "1 in 3.2 pulls" and one_in_pulls(245) == "1 in 245 pulls"
+    assert one_in_pulls(2.5e9) == "1 in 2.5B pulls" and compact(1e308) == "∞"
+    assert one_in_pulls(float("inf")).startswith("rarer than")
+    assert one_in_pulls(1.0) == one_in_pulls(1.2) == "every pull", "a full match of an easy pattern: not '1 in 1 pulls'"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -153,6 +153,9 @@ async def test_order_refused_past_the_maximum_difficulty_with_its_time(app: App)
     assert (await app.service.balance(ALICE)).tokens == 10_000
     odds = await app.service.odds("^abcdef01", "eth")
     assert odds.order_price is None and odds.order_refusal
+    hopeless = await app.service.odds("^abcdefabcdefabcdefabcdef", "eth")  # ~10^28 keys: no figure means anything
+    assert hopeless.order_refusal and "far beyond any budget" in hopeless.order_refusal
+    assert "years" not in hopeless.order_refusal
 
 
 async def test_order_that_gives_up_is_refunded_exactly_once(tmp_path) -> None:

@@ -14,6 +14,8 @@ import math
 import discord
 from discord.utils import escape_markdown
 
+from gpu_worker.humanize import duration
+
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -103,17 +105,6 @@ def compact(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
-def duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "forever"
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    for size, unit in ((86400 * 365, "years"), (86400, "days"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds:.0f} s"  # pragma: no cover
-
-
 def percent(value: float) -> str:
     if value <= 0:
         return "0%"
@@ -194,13 +185,14 @@ def order_embed(order: OrderView) -> discord.Embed:
     if found is not None:
         embed.add_field(name="Found", value=_fit(f"{highlighted(found)}\n{caret_block(found)}", MAX_FIELD), inline=False)
     else:
-        embed.add_field(name="Progress", value=f"{progress_bar(order.percent)} {order.percent:.1f}% of expected",
-                        inline=False)
+        progress = (f"{progress_bar(order.percent)} {order.percent:.1f}% of expected" if order.percent <= 100
+                    else f"{progress_bar(100)} past the expected keys: the match may come at any moment")
+        embed.add_field(name="Progress", value=progress, inline=False)
     embed.add_field(name="Keys checked", value=f"{order.keys_checked:,} of ~{compact(order.expected_keys)}")
     if order.rate_keys_per_s > 0:
         embed.add_field(name="Speed", value=f"{compact(order.rate_keys_per_s)} keys/s")
     if order.eta_s is not None and found is None and order.status not in ("failed", "refunded"):
-        embed.add_field(name="ETA", value=duration(order.eta_s))
+        embed.add_field(name="ETA", value=duration(order.eta_s, short=True))
     embed.set_footer(text=f"order {order.order_id}"
                           + (" · split-key: the secret is an offset for `vanikeys combine`" if order.split else ""))
     return embed
@@ -260,7 +252,7 @@ def odds_embed(answer: OddsAnswer) -> discord.Embed:
     if scores:
         embed.add_field(name="Per key, score at least", value=_fit(" · ".join(scores), MAX_FIELD), inline=False)
     if answer.order_price is not None:
-        embed.add_field(name="Exact order", value=f"{answer.order_price} tokens, about {duration(answer.order_expected_s)}",
+        embed.add_field(name="Exact order", value=f"{answer.order_price} tokens, about {duration(answer.order_expected_s, short=True)}",
                         inline=False)
     else:
         embed.add_field(name="Exact order", value=escape_markdown(answer.order_refusal or "not available"), inline=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import math
 
+from gpu_worker.humanize import duration
+
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -75,17 +77,6 @@ def human_count(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None or math.isnan(seconds):
-        return "unknown"
-    if math.isinf(seconds):
-        return "forever"
-    for size, unit in ((365 * 86400, "years"), (86400, "days"), (3600, "hours"), (60, "minutes")):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} seconds"
 
 
 def percent(p: float) -> str:
@@ -184,10 +175,16 @@ def render_odds(odds: OddsAnswer) -> str:
         f"One pull ({human_count(odds.pull_keys)} keys): {percent(odds.p_full_in_pull)} for a full match, {odds.pull_price} tokens",
     ]
     if odds.order_price is not None:
-        lines.append(f"Order the exact match: {odds.order_price} tokens, about {human_duration(odds.order_expected_s)}")
+        lines.append(f"Order the exact match: {odds.order_price} tokens, about {duration(odds.order_expected_s)}")
     elif odds.order_refusal:
         lines.append(f"Order: {esc(odds.order_refusal)}")
     return fit(lines)
+
+
+def _keys_progress(order: OrderView) -> str:
+    if order.keys_checked > order.expected_keys:  # luck, not a percentage past 100
+        return f"{human_count(order.keys_checked)} keys, past the ~{human_count(order.expected_keys)} expected"
+    return f"{human_count(order.keys_checked)} of ~{human_count(order.expected_keys)} keys ({order.percent:.1f}%)"
 
 
 def render_order(order: OrderView, *, public: bool = True) -> str:
@@ -203,9 +200,9 @@ def render_order(order: OrderView, *, public: bool = True) -> str:
     }.get(order.status, esc(order.status))
     lines = [
         f"🧾 Order for <code>{esc(order.pattern)}</code> ({esc(order.format_id)}) by {user_label(order.user)}: {status}",
-        f"{human_count(order.keys_checked)} of ~{human_count(order.expected_keys)} keys ({order.percent:.1f}%)"
+        _keys_progress(order)
         + (f" · {human_count(order.rate_keys_per_s)} keys/s" if order.rate_keys_per_s else "")
-        + (f" · about {human_duration(order.eta_s)} left" if order.eta_s is not None and order.status == "running" else ""),
+        + (f" · about {duration(order.eta_s)} left" if order.eta_s is not None and order.status == "running" else ""),
     ]
     if order.found is not None:
         lines += [highlighted(order.found), rarity_line(order.found)]
@@ -232,7 +229,7 @@ def render_order_quote(odds: OddsAnswer) -> str:
     if odds.order_price is None:
         return f"🧾 <code>{esc(odds.pattern)}</code> cannot be ordered: {esc(odds.order_refusal or 'too hard')}"
     return (f"🧾 Order the exact match <code>{esc(odds.pattern)}</code> ({esc(odds.format_id)}) for "
-            f"<b>{odds.order_price} tokens</b>? Expected about {human_duration(odds.order_expected_s)} "
+            f"<b>{odds.order_price} tokens</b>? Expected about {duration(odds.order_expected_s)} "
             f"(1 in {human_count(odds.expected_keys)} keys).")
 
 
