@@ -222,7 +222,8 @@ def render(answer: Any) -> str:
         price = f"order price {answer.order_price} tokens (about {answer.order_expected_s:,.0f} s)" \
             if answer.order_price is not None else f"orders refused: {answer.order_refusal}"
         return (f"{answer.pattern!r} ({answer.format_title}): one key in {answer.expected_keys:,.0f} matches fully; "
-                f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}")
+                f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}"
+                + (f"; every tier's chance: {answer.web_url}" if answer.web_url else ""))
     if isinstance(answer, OrderAnswer):
         return f"order {answer.order.order_id} for {answer.order.pattern!r}: {answer.order.price} tokens paid, " \
                f"balance {answer.balance_after}; {answer.note}"

@@ -23,6 +23,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    WebAppInfo,
     Update,
     User,
 )
@@ -32,6 +33,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.answers import CommunityRef, Origin, PullAnswer, ServiceError, UserRef
 from bot.frontends.telegram import rendering, stars
+from bot.web.paths import miniapp_url
 from bot.frontends.telegram.args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
@@ -132,6 +134,11 @@ class TelegramHandlers:
     def _reply(self, chat: Chat, message: Message | None, text: str,
                markup: InlineKeyboardMarkup | None = None) -> asyncio.Future:
         return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message))
+
+    def _collection_button(self) -> InlineKeyboardButton | None:
+        """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
+        url = miniapp_url(self.service.settings.web_url)
+        return InlineKeyboardButton("🗂 My collection", web_app=WebAppInfo(url)) if url else None
 
     def _bot_button(self, start: str, label: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
@@ -355,6 +362,9 @@ class TelegramHandlers:
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
         extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
+        collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
+        if collection is not None:
+            extra = [*(extra or []), collection]
         markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
                                             extra)
         return rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery,
@@ -558,10 +568,12 @@ class TelegramHandlers:
         async def work() -> None:
             answer = await self.service.profile(user_ref(user), community_ref(chat), share=share)
             text = rendering.render_profile(answer)
+            collection = self._collection_button()
+            markup = InlineKeyboardMarkup([[collection]]) if collection is not None else None
             if share:
                 self._reply(chat, message, text)
             else:
-                await self._to_person(chat, message, user, text, start="help")
+                await self._to_person(chat, message, user, text, markup=markup, start="help")
 
         await self._guard(chat, message, user, work)
 

@@ -147,6 +147,8 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
             lines.append(f"{index}. {highlighted(key)} {mark} {key.score}/{key.max_score}")
     lines += render_reveal_extras(answer)
     lines.append(odds_line(answer.odds))
+    if answer.odds.web_url:
+        lines.append(web_odds_link(answer.odds.web_url))
     # What it cost is private (the balance and purchases never go to a group).
     lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
     if key_below:
@@ -187,7 +189,14 @@ def render_odds(odds: OddsAnswer) -> str:
         lines.append(f"Order the exact match: {odds.order_price} tokens, about {human_duration(odds.order_expected_s)}")
     elif odds.order_refusal:
         lines.append(f"Order: {esc(odds.order_refusal)}")
+    if odds.web_url:
+        lines.append(web_odds_link(odds.web_url))
     return fit(lines)
+
+
+def web_odds_link(url: str) -> str:
+    return f'📊 <a href="{esc(url)}">Every tier\'s chance, on the web</a>'
+
 
 
 def render_order(order: OrderView, *, public: bool = True) -> str:
