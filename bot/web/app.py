@@ -49,7 +49,7 @@ CARD_CACHE = 128
 PUBLIC_CACHE = "public, max-age=300"
 GALLERY_CACHE = "public, max-age=60"
 STATIC_CACHE = "public, max-age=86400"
-STATIC_FILES = {"style.css": "text/css", "miniapp.js": "text/javascript"}
+STATIC_FILES = {"style.css": "text/css", "miniapp.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
