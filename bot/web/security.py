@@ -66,11 +66,11 @@ class _Bucket:
 
 
 class RateLimiter:
-    """A token bucket per client: `per_minute` requests a minute on average, bursts up to `burst`."""
+    """A token bucket per client: `per_minute` requests a minute on average, bursts up to `burst` (a third of that)."""
 
     def __init__(self, per_minute: int, *, burst: int | None = None) -> None:
         self.rate = per_minute / 60.0
-        self.burst = float(burst if burst is not None else max(1, min(per_minute, 20)))
+        self.burst = float(burst if burst is not None else max(1, per_minute // 3))
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def wait_s(self, client: str, cost: float = 1.0, now: float | None = None) -> float:
