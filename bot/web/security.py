@@ -19,7 +19,8 @@ MAX_CLIENTS = 20_000  # rate-limit buckets kept; the least recently seen go firs
 
 
 class TrustedProxies:
-    """X-Forwarded-For / X-Forwarded-Proto count only when the peer is one of these (VANIKEYS_TRUSTED_PROXIES)."""
+    """X-Forwarded-For counts only when the peer is one of these (VANIKEYS_TRUSTED_PROXIES); the pages build no
+    absolute addresses, so X-Forwarded-Proto and -Host are not needed."""
 
     def __init__(self, networks: Iterable[str]) -> None:
         self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
@@ -43,13 +44,6 @@ class TrustedProxies:
             if not self.trusts(hop):
                 return _valid_ip(hop) or peer
         return peer
-
-    def scheme(self, request: web.Request) -> str:
-        if self.trusts(request.remote):
-            proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-            if proto in ("http", "https"):
-                return proto
-        return request.scheme
 
 
 def _valid_ip(text: str) -> str | None:
