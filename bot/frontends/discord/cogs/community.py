@@ -30,6 +30,7 @@ CONFIG_SETTINGS = [
     app_commands.Choice(name="announcement channel (Epic and up)", value="announce_channel"),
     app_commands.Choice(name="pulls allowed (on/off)", value="pulls"),
     app_commands.Choice(name="free pulls a day", value="free_pulls"),
+    app_commands.Choice(name="public gallery page (on/off)", value="gallery"),
 ]
 
 
