@@ -30,6 +30,7 @@ from bot.answers import ServiceError, ShownKey, UserRef
 from bot.app import App
 from bot.cards import CardSpec, render_card
 from bot.community import visibility
+from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.rendering import human_count, percent
 from bot.results import TIER_ORDER, one_in_text
 from bot.service import EASY_FULL_SHARE, human_duration
@@ -66,9 +67,8 @@ class Web:
     reports: ReportCache
     tokens: PullTokens
     bot_token: str | None
-    pull_cooldown_s: float
-    cards: OrderedDict[tuple[str, str], bytes]
-    next_pull: dict[str, float]
+    cards: OrderedDict[tuple[str, str, str], bytes]  # (where, pull, name on the card): a name taken off is redrawn
+    pull_cooldowns: Cooldowns
 
 
 WEB = web.AppKey("vanikeys_web", Web)
@@ -85,8 +85,8 @@ def build_web_app(app: App, *, bot_token: str | None = None, pull_cooldown_s: fl
     sub[WEB] = Web(app=app, env=env, limiter=RateLimiter(settings.web_requests_per_minute),
                    proxies=TrustedProxies(settings.trusted_proxies),
                    reports=ReportCache(app.db, app.service.odds_cache, settings.effective_backend),
-                   tokens=PullTokens(), bot_token=bot_token, pull_cooldown_s=pull_cooldown_s, cards=OrderedDict(),
-                   next_pull={})
+                   tokens=PullTokens(), bot_token=bot_token, cards=OrderedDict(),
+                   pull_cooldowns=Cooldowns(pull_cooldown_s))
     sub.router.add_get("/", index)
     sub.router.add_get("/odds", odds_page)
     sub.router.add_get("/transparency", transparency_page)
@@ -133,7 +133,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
         if len(request.query_string) > MAX_QUERY_CHARS:
             raise BadInput("that address is too long: use the form on the page")
-        wait = state.limiter.wait_s(state.proxies.client(request))
+        static = request.path.startswith(f"{WEB_PREFIX}/static/")  # cheap and cached by the browser: not counted
+        wait = 0.0 if static else state.limiter.wait_s(state.proxies.client(request))
         if wait > 0:
             response = _page(state, "error.html", status=429, title="Slow down",
                              message=f"Too many requests from your address: try again in {math.ceil(wait)} s.")
@@ -260,11 +261,11 @@ async def gallery_card(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPNotFound(reason="No card here")
     pull, name = found
-    png = await _card_png(state, ("gallery", ref), pull.key, pull.pattern, pull.community_title, name)
+    png = await _card_png(state, ("gallery", ref, name), pull.key, pull.pattern, pull.community_title, name)
     return _png(png, GALLERY_CACHE)
 
 
-async def _card_png(state: Web, cache_key: tuple[str, str], key: ShownKey, pattern: str, community: str,
+async def _card_png(state: Web, cache_key: tuple[str, str, str], key: ShownKey, pattern: str, community: str,
                     name: str) -> bytes:
     png = state.cards.get(cache_key)
     if png is None:
@@ -348,7 +349,8 @@ async def miniapp_card(request: web.Request) -> web.Response:
     pull = await galleries.own_pull(state.app.db, _user_ref(user), ref)
     if pull is None:
         raise web.HTTPNotFound(reason="No card here")
-    png = await _card_png(state, ("own", ref), pull.key, pull.pattern, pull.community_title, user.display_name)
+    png = await _card_png(state, ("own", ref, user.display_name), pull.key, pull.pattern, pull.community_title,
+                          user.display_name)
     return _png(png, "private, max-age=3600")
 
 
@@ -378,20 +380,18 @@ async def miniapp_pull(request: web.Request) -> web.Response:
     text = body.get("command", "")
     if not isinstance(text, str) or len(text) > MAX_PATTERN_LENGTH + 40:
         return _json({"error": "type a pattern, as after /pull", "token": token}, 400)
-    now = asyncio.get_running_loop().time()
-    if state.next_pull.get(user.user_id, 0.0) > now:
-        wait = math.ceil(state.next_pull[user.user_id] - now)
-        return _json({"error": f"slow down: pull again in {wait} s", "token": token}, 429)
     try:
         args = parse_pull(text.split())
     except (ArgError, VanikeysError) as exc:
         return _json({"error": str(exc), "token": token}, 400)
-    state.next_pull[user.user_id] = now + state.pull_cooldown_s
+    wait = state.pull_cooldowns.wait_left(user.user_id)
+    if wait > 0:
+        return _json({"error": f"slow down: pull again in {math.ceil(wait)} s", "token": token}, 429)
     try:
         answer = await state.app.service.pull(_user_ref(user), None, args.pattern, args.format_id, args.count,
                                               exact_case=args.exact_case, fuzzy=args.fuzzy)
     except ServiceError as exc:
-        state.next_pull.pop(user.user_id, None)  # refused: the corrected retry need not wait
+        state.pull_cooldowns.give_back(user.user_id)  # refused: the corrected retry need not wait
         return _json({"error": exc.message, "token": token}, 400)
     return _json({"token": token, "pattern": answer.pattern, "format": answer.format_title,
                   "keys": [_key_json(k) for k in answer.keys], "note": answer.delivery_note,

@@ -35,7 +35,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not longer: while Playwright's sync API runs, no asyncio test can
 def browser() -> Iterator[Any]:
     path = chromium_path()
     if path is None:

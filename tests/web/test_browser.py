@@ -61,7 +61,7 @@ def test_odds_calculator_matches_the_bots_own_odds(site: LiveSite, page_for: Any
 
     assert shown == {tier: _share(chances[tier]) for tier in TIER_ORDER}
     text = page.inner_text("section.result")
-    assert f"{answer.order_price} tokens" in text
+    assert f"{answer.order_price:,} tokens" in text
     _shoot(page, shots, "odds-desktop")
     phone, phone_problems = page_for(PHONE)
     phone.goto(page.url)
