@@ -17,7 +17,7 @@ class ChartRow:
     high: float
 
 
-WIDTH, ROW_H, LEFT, RIGHT, TOP = 640, 34, 96, 16, 28
+WIDTH, ROW_H, LEFT, RIGHT, TOP = 640, 36, 112, 20, 32
 
 
 def _x(share: float) -> float:
@@ -43,8 +43,8 @@ def tier_chart(rows: Sequence[ChartRow], title: str) -> str:
         parts.append(f'<line class="interval" x1="{_x(row.low):.1f}" y1="{y + 21.5}" x2="{_x(row.high):.1f}" '
                      f'y2="{y + 21.5}"/>')
     parts.append(f'<rect class="predicted" x="{LEFT}" y="4" width="10" height="10"/>'
-                 f'<text class="tick" x="{LEFT + 14}" y="13">predicted</text>'
+                 f'<text class="tick" x="{LEFT + 14}" y="14">predicted</text>'
                  f'<rect class="observed" x="{LEFT + 90}" y="4" width="10" height="10"/>'
-                 f'<text class="tick" x="{LEFT + 104}" y="13">observed, with its 95% interval</text>')
+                 f'<text class="tick" x="{LEFT + 104}" y="14">observed, with its 95% interval</text>')
     parts.append("</svg>")
     return "".join(parts)
