@@ -28,7 +28,9 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
-    live = LiveSite(site_settings(tmp_path_factory.mktemp("web"), pull_budget_cpu=24)).start()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TELEGRAM_COOLDOWN_S", "30")  # the Mini App waits as long as /pull: long enough to test it
+        live = LiveSite(site_settings(tmp_path_factory.mktemp("web"), pull_budget_cpu=24)).start()
     try:
         yield live
     finally:
