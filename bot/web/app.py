@@ -135,7 +135,9 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise BadInput("that address is too long: use the form on the page")
         static = request.path.startswith(f"{WEB_PREFIX}/static/")  # cheap and cached by the browser: not counted
         wait = 0.0 if static else state.limiter.wait_s(state.proxies.client(request))
-        if wait > 0:
+        if request.path == WEB_PREFIX:
+            response = web.Response(status=308, headers={"Location": f"{WEB_PREFIX}/", "Cache-Control": PUBLIC_CACHE})
+        elif wait > 0:
             response = _page(state, "error.html", status=429, title="Slow down",
                              message=f"Too many requests from your address: try again in {math.ceil(wait)} s.")
             response.headers["Retry-After"] = str(math.ceil(wait))

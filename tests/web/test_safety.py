@@ -85,6 +85,12 @@ def test_bad_input_is_a_400_page_never_a_traceback(site: LiveSite, path: str) ->
     assert '<p class="refusal"' in response.text or "refusal" in response.text
 
 
+def test_the_bare_prefix_leads_to_the_index(site: LiveSite) -> None:
+    response = requests.get(site.url + "/web", timeout=30, allow_redirects=False)
+    assert response.status_code == 308 and response.headers["Location"] == "/web/"
+    assert "Content-Security-Policy" in response.headers
+
+
 def test_unknown_pages_and_galleries_are_404(site: LiveSite) -> None:
     for path in ("/web/nope", "/web/c/not-a-gallery", f"/web/c/{site.slug}/card/0000.png", "/web/static/x.js"):
         response = requests.get(site.url + path, timeout=30)
