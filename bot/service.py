@@ -430,12 +430,13 @@ class Service:
         return SeasonLeaderboardAnswer(community=community, season=season.label, starts_at=season.starts_at,
                                        ends_at=season.ends_at, entries=tuple(entries))
 
-    async def profile(self, user: UserRef, community: CommunityRef | None, *, share: bool = False) -> ProfileAnswer:
+    async def profile(self, user: UserRef, community: CommunityRef | None, *, share: bool = False,
+                      hide: bool = False) -> ProfileAnswer:
         """/profile: best pulls, streak, this season's rank here. Show privately unless `share` (the person
-        chose to show it)."""
+        chose to show it). Sharing also names the person on community gallery pages (bot/web); `hide` stops that."""
         _check_user(user)
-        if share:  # showing it is the person's choice to be named on public pages too (bot/web galleries)
-            await visibility.set_shown(self.db, user, True)
+        if hide or share:
+            await visibility.set_shown(self.db, user, not hide)
         pulls, total = await records.best_pulls(self.db, user)
         season = season_of(time.time(), self.settings.time_zone)
         rank = await records.season_rank(self.db, community, season.label, user)

@@ -56,7 +56,7 @@ from bot.service import Service
 PLATFORM = "console"
 _PUBKEY = re.compile(r"^(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$")
 _FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy", "--anyway": "anyway",
-          "--share": "share"}
+          "--share": "share", "--hide": "hide"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,8 @@ class ParsedCommand:
     exact_case: bool
     fuzzy: bool
     anyway: bool = False   # /pull: pull even an easy pattern (one a pull matches fully more often than not)
-    share: bool = False    # /profile: show it to everyone here
+    share: bool = False    # /profile: show it to everyone here (and name the person on gallery pages)
+    hide: bool = False     # /profile: stop naming the person on gallery pages
 
 
 def parse_line(line: str) -> ParsedCommand | None:
@@ -90,10 +91,11 @@ def parse_line(line: str) -> ParsedCommand | None:
             flags[_FLAGS[word.lower()]] = True
         elif word.startswith("--"):
             raise ServiceError("bad_command", f"unknown option {word[:30]!r}: the options are --exact-case, --fuzzy, "
-                                              "--anyway (/pull) and --share (/profile)")
+                                              "--anyway (/pull), --share and --hide (/profile)")
         else:
             args.append(word)
-    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"])
+    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"],
+                         flags["hide"])
 
 
 def split_pull_args(args: list[str]) -> tuple[str, str, int]:
@@ -254,7 +256,7 @@ def render(answer: Any) -> str:
         lines.append(f"{'/grant <user> <tokens>':<38} console admin: add tokens")
         lines.append(f"{'/gift <user> <tokens>':<38} give some of your tokens to someone")
         lines.append(f"{'/config [<setting> <value>]':<38} this community's settings (the console is its admin)")
-        lines.append(f"{'/streak, /season, /profile [--share]':<38} your streak, this week's leaderboard, your profile")
+        lines.append(f"{'/streak, /season, /profile [--share|--hide]':<38} your streak, this week's leaderboard, your profile")
         lines.append(f"{'/card [pull id]':<38} save a card image of your latest (or that) pull")
         return "\n".join(lines + list(answer.notes))
     if isinstance(answer, KeyDelivery):
@@ -415,7 +417,7 @@ class ConsoleSession:
                                                label=c.args[1])
         if c.name == "profile":
             self._no_args(c)
-            return "profile", await s.profile(user, self.community, share=c.share)
+            return "profile", await s.profile(user, self.community, share=c.share, hide=c.hide)
         if c.name == "streak":
             self._no_args(c)
             return "streak", await s.streak(user)

@@ -27,3 +27,17 @@ async def test_gallery_on_from_discord_and_odds_linked(harness: Harness) -> None
     asked = await fake.slash(boss, "odds", {"pattern": "^Love"})
     shown = (await fake.wait_for(lambda: [m for m in fake.messages_of(asked) if m["embeds"]]))[0]
     assert shown["embeds"][0]["url"] == "https://keys.example/web/odds?format=btc&pattern=%5ELove"
+
+
+async def test_profile_hide_from_discord(harness: Harness) -> None:
+    from bot.community import visibility
+    from tests.discord.test_community import ref
+
+    fake = harness.fake
+    ada = fake.add_user("ada")
+    await fake.slash(ada, "profile", {"share": True})
+    await fake.wait_for(lambda: [m for m in fake.public_messages() if m["embeds"]])
+    assert await visibility.is_shown(harness.app.db, ref(ada))
+    await fake.slash(ada, "profile", {"hide": True})
+    await fake.wait_for(lambda: [m for m in fake.ephemeral_messages(ada.id) if m["embeds"]])
+    assert not await visibility.is_shown(harness.app.db, ref(ada))

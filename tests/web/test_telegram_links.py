@@ -45,3 +45,20 @@ async def test_no_button_or_link_without_a_public_address(fake: FakeBotApi, tmp_
         await fake.push_text(private, kim, "/odds ^Love")
         odds = await fake.wait_for_message(kim["id"], "Odds for")
     assert _web_apps(profile) == [] and "/web/odds" not in (odds.html or "")
+
+
+async def test_profile_hide_unnames_the_person(fake: FakeBotApi, tmp_path: Path) -> None:
+    from bot.answers import UserRef
+    from bot.community import visibility
+
+    lou = fake.user(4903, "Lou")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, settings=PUBLIC) as running:
+        await fake.push_text(fake.private_chat(lou), lou, "/start")
+        await fake.push_text(group, lou, "/profile share")
+        await fake.wait_for_message(group["id"], "👤")
+        shown = await visibility.is_shown(running.app.db, UserRef("telegram", str(lou["id"])))
+        await fake.push_text(group, lou, "/profile hide")
+        hidden = await fake.wait_for_message(lou["id"], "no longer shows")
+        after = await visibility.is_shown(running.app.db, UserRef("telegram", str(lou["id"])))
+    assert shown and not after and "👤" in hidden.text

@@ -108,3 +108,16 @@ def test_odds_page_address_keeps_the_options() -> None:
     url = odds_page_url("https://k.example/web", parse_pattern("btc", "ab", fuzzy=True))
     assert url == "https://k.example/web/odds?format=btc&pattern=ab&fuzzy=on"
     assert odds_page_url(None, parse_pattern("btc", "ab")) is None
+
+
+async def test_sharing_a_profile_names_the_person_and_hide_undoes_it(tmp_path: Path) -> None:
+    from bot.community import visibility
+
+    async with create_app(small_settings(tmp_path)) as app:
+        assert not await visibility.is_shown(app.db, ALICE)  # nobody is named until they choose it
+        await app.service.profile(ALICE, GUILD)
+        assert not await visibility.is_shown(app.db, ALICE)
+        await app.service.profile(ALICE, GUILD, share=True)
+        assert await visibility.is_shown(app.db, ALICE) and not await visibility.is_shown(app.db, BOB)
+        await app.service.profile(ALICE, GUILD, share=True, hide=True)  # hide wins
+        assert not await visibility.is_shown(app.db, ALICE)

@@ -564,10 +564,12 @@ class TelegramHandlers:
         """Private unless the person asks to show it: /profile share."""
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
         share = bool(context.args) and context.args[0].lower() in ("share", "--share", "show")
+        hide = bool(context.args) and context.args[0].lower() in ("hide", "--hide")
 
         async def work() -> None:
-            answer = await self.service.profile(user_ref(user), community_ref(chat), share=share)
-            text = rendering.render_profile(answer)
+            answer = await self.service.profile(user_ref(user), community_ref(chat), share=share, hide=hide)
+            text = rendering.render_profile(answer) + ("\n🙈 Your name no longer shows on community gallery pages."
+                                                       if hide else "")
             collection = self._collection_button()
             markup = InlineKeyboardMarkup([[collection]]) if collection is not None else None
             if share:
