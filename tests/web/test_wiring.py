@@ -121,3 +121,16 @@ async def test_sharing_a_profile_names_the_person_and_hide_undoes_it(tmp_path: P
         assert await visibility.is_shown(app.db, ALICE) and not await visibility.is_shown(app.db, BOB)
         await app.service.profile(ALICE, GUILD, share=True, hide=True)  # hide wins
         assert not await visibility.is_shown(app.db, ALICE)
+
+
+async def test_console_profile_share_and_hide(tmp_path: Path) -> None:
+    from bot.answers import UserRef
+    from bot.community import visibility
+    from tests.bot.test_console import run_lines
+
+    erin = UserRef("console", "erin")
+    async with create_app(small_settings(tmp_path)) as app:
+        await run_lines(app, ["/profile --share"], as_json=True)
+        shown = await visibility.is_shown(app.db, erin)
+        await run_lines(app, ["/profile --hide"], as_json=True)
+        assert shown and not await visibility.is_shown(app.db, erin)
