@@ -138,8 +138,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == WEB_PREFIX:
             response = web.Response(status=308, headers={"Location": f"{WEB_PREFIX}/", "Cache-Control": PUBLIC_CACHE})
         elif wait > 0:
-            response = _page(state, "error.html", status=429, title="Slow down",
-                             message=f"Too many requests from your address: try again in {math.ceil(wait)} s.")
+            response = _error(state, 429, "Slow down", f"Too many requests from your address: try again in "
+                                                         f"{math.ceil(wait)} s.", miniapp=miniapp)
             response.headers["Retry-After"] = str(math.ceil(wait))
         else:
             response = await handler(request)
