@@ -16,7 +16,7 @@ from bot.answers import CommunityRef, ShownKey, UserRef
 from bot.community import records, visibility
 from bot.community.calendar import season_of
 from bot.results import shown_key_from_json, tier_at_least
-from bot.storage import Database
+from bot.storage import Database, Row
 
 CARD_TIER = "Rare"
 RECENT_CARDS = 12
@@ -63,11 +63,11 @@ async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: s
         (community.platform, community.community_id))
     shown = await visibility.shown_among(db, ((r["platform"], r["user_id"]) for r in rows))
 
-    def pull(row: object) -> GalleryPull:
-        who = (row["platform"], row["user_id"])  # type: ignore[index]
-        return GalleryPull(ref=row["job_id"], name=(row["display_name"] or ANONYMOUS) if who in shown else ANONYMOUS,  # type: ignore[index]
-                           key=shown_key_from_json(json.loads(row["best_key"])), pattern=row["pattern"],  # type: ignore[index]
-                           at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc))  # type: ignore[index]
+    def pull(row: Row) -> GalleryPull:
+        who = (row["platform"], row["user_id"])
+        return GalleryPull(ref=row["job_id"], name=(row["display_name"] or ANONYMOUS) if who in shown else ANONYMOUS,
+                           key=shown_key_from_json(json.loads(row["best_key"])), pattern=row["pattern"],
+                           at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc))
 
     pulls = [pull(r) for r in rows]
     recent = tuple(p for p in pulls if tier_at_least(p.key.tier, CARD_TIER))[:RECENT_CARDS]
