@@ -118,7 +118,8 @@ def test_head_and_headers(site: LiveSite) -> None:
         assert "default-src 'self'" in csp and "script-src 'self'" in csp and "http" not in csp.replace(
             "https://web.telegram.org https://*.telegram.org", "")
         assert headers["X-Content-Type-Options"] == "nosniff"
-    assert "frame-ancestors 'none'" in requests.get(site.url + "/web/odds", timeout=30).headers["Content-Security-Policy"]
+    page_csp = requests.get(site.url + "/web/odds", timeout=30).headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page_csp and "img-src 'self';" in page_csp
     assert "web.telegram.org" in requests.get(site.url + "/web/app", timeout=30).headers["Content-Security-Policy"]
 
 
