@@ -266,9 +266,10 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         stop = asyncio.create_task(stopping.wait(), name="sigterm")
         try:
             done, _ = await asyncio.wait([*front_ends, stop], return_when=asyncio.FIRST_COMPLETED)
-            if not platforms and stripe is not None and not stop.done():
+            if not platforms and (stripe is not None or settings.web_enabled) and not stop.done():
                 # The console reached end of input (a container has none): payments still need the webhook.
-                log.warning("console closed; still serving the Stripe webhook until stopped (Ctrl-C or SIGTERM)")
+                serving = "the Stripe webhook" if stripe is not None else "the web pages"
+                log.warning("console closed; still serving %s until stopped (Ctrl-C or SIGTERM)", serving)
                 await stop
         finally:
             for task in [*front_ends, stop]:

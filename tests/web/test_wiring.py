@@ -134,3 +134,44 @@ async def test_console_profile_share_and_hide(tmp_path: Path) -> None:
         shown = await visibility.is_shown(app.db, erin)
         await run_lines(app, ["/profile --hide"], as_json=True)
         assert shown and not await visibility.is_shown(app.db, erin)
+
+
+@pytest.mark.parametrize("stripe", [False, True])
+def test_vanikeys_bot_serves_the_pages(tmp_path: Path, stripe: bool) -> None:
+    """The real command: the pages on the webhook's address, with or without Stripe, until SIGTERM."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.bot.test_console import _bot_env
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    extra = {"VANIKEYS_WEB": "on", "VANIKEYS_WEBHOOK_PORT": str(port)}
+    if stripe:
+        extra |= {"STRIPE_API_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": "whsec_test"}
+    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=_bot_env(tmp_path, **extra),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        page = None
+        deadline = time.monotonic() + 60
+        while page is None and time.monotonic() < deadline and bot.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/web/odds?pattern=abc", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert page is not None and "Each tier" in page, f"no pages (exit {bot.poll()})"
+        assert bot.poll() is None, "the bot exited when the console reached end of input"
+        bot.send_signal(signal.SIGTERM)
+        _, stderr = bot.communicate(timeout=30)
+        assert bot.returncode == 0, stderr
+        assert ("the Stripe webhook" if stripe else "the web pages") in stderr
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate()
