@@ -132,6 +132,7 @@ class OddsAnswer:
     order_price: int | None       # tokens; None when an order is refused
     order_expected_s: float       # expected grinding time of an order at the configured rate
     order_refusal: str | None     # why an order would be refused (too hard), else None
+    web_url: str | None = None    # this pattern in the public odds calculator (None: no public address set)
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,8 @@ class CommunityConfig:
     pulls_allowed: bool
     free_pulls_per_day: int | None    # the community's override; None: the operator's default
     operator_free_pulls: int          # the operator's daily free pulls: the cap of any override
+    gallery: bool = False             # a public gallery page (bot/web): Rare-and-up cards, season, named bests
+    gallery_slug: str | None = None   # its address: /web/c/<slug>, random, never a platform id
 
     @property
     def effective_free_pulls(self) -> int:

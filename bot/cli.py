@@ -131,6 +131,7 @@ async def _vault_rotate(settings: Settings, old_text: str, new_text: str) -> int
 async def _console(settings: Settings, user: str, community: str | None, as_json: bool) -> int:
     from bot.app import create_app
     from bot.frontends.console import run_console
+    from bot.web.server import web_server, web_subapps
 
     async with create_app(settings) as app:
         return await run_console(app.service, user_name=user, community_name=community, as_json=as_json)
@@ -236,6 +237,7 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     """Run every front end (the console when no platform is configured) until one stops or SIGTERM."""
     from bot.app import create_app
     from bot.frontends.console import run_console
+    from bot.web.server import web_server, web_subapps
 
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
@@ -252,8 +254,10 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
 
             webhook = await stack.enter_async_context(webhook_server(
                 stripe, app.service.apply_instruction, report=PaymentIssues(app.db).record,
-                **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
+                subapps=web_subapps(app), **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
             log.info("Stripe webhook listening at %s", webhook.url)
+        else:  # no webhook: the public pages (when on) get the same address to themselves
+            await stack.enter_async_context(web_server(app, settings.webhook_host, settings.webhook_port))
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]
         if not platforms:
@@ -262,9 +266,10 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         stop = asyncio.create_task(stopping.wait(), name="sigterm")
         try:
             done, _ = await asyncio.wait([*front_ends, stop], return_when=asyncio.FIRST_COMPLETED)
-            if not platforms and stripe is not None and not stop.done():
+            if not platforms and (stripe is not None or settings.web_enabled) and not stop.done():
                 # The console reached end of input (a container has none): payments still need the webhook.
-                log.warning("console closed; still serving the Stripe webhook until stopped (Ctrl-C or SIGTERM)")
+                serving = "the Stripe webhook" if stripe is not None else "the web pages"
+                log.warning("console closed; still serving %s until stopped (Ctrl-C or SIGTERM)", serving)
                 await stop
         finally:
             for task in [*front_ends, stop]:

@@ -71,8 +71,26 @@ class Settings:
 
     # web
     public_base_url: str = "http://localhost:8080"
+    public_url_configured: bool = False     # VANIKEYS_PUBLIC_URL was set: chat answers may link to the web pages
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
+    web_mode: str = "auto"                  # VANIKEYS_WEB: auto (on when VANIKEYS_PUBLIC_URL is set) | on | off
+    trusted_proxies: tuple[str, ...] = ()   # VANIKEYS_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto count
+    web_requests_per_minute: int = 60       # per client, across the web pages (bot/web/)
+    miniapp_max_age_s: float = 3600.0       # Telegram Mini App initData older than this is refused
+
+    @property
+    def web_enabled(self) -> bool:
+        return self.web_mode == "on" or (self.web_mode == "auto" and self.public_url_configured)
+
+    @property
+    def web_url(self) -> str | None:
+        """The public pages' base address for links in chat answers (None: no public address configured)."""
+        if not (self.web_enabled and self.public_url_configured):
+            return None
+        from bot.web.paths import WEB_PREFIX
+
+        return self.public_base_url.rstrip("/") + WEB_PREFIX
 
     @property
     def stripe_configured(self) -> bool:
@@ -195,6 +213,7 @@ _INTS = {
     "VANIKEYS_STREAK_BONUS_PULLS": ("streak_bonus_pulls", 0),
     "VANIKEYS_WEBHOOK_PORT": ("webhook_port", 1),
     "VANIKEYS_MALLOC_ARENAS": ("malloc_arenas", 0),
+    "VANIKEYS_WEB_REQUESTS_PER_MINUTE": ("web_requests_per_minute", 1),
 }
 _FLOATS = {
     "VANIKEYS_VAULT_GRACE_S": ("vault_grace_s", 0.0),
@@ -207,6 +226,7 @@ _FLOATS = {
     "VANIKEYS_JOB_LEASE_S": ("job_lease_s", 1.0),
     "VANIKEYS_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", 0.0),
     "VANIKEYS_JOB_RETENTION_DAYS": ("job_retention_days", 0.0),
+    "VANIKEYS_MINIAPP_MAX_AGE_S": ("miniapp_max_age_s", 1.0),
 }
 
 
@@ -234,6 +254,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
             raise ConfigError(f"VANIKEYS_BACKEND={backend!r} is not a backend: set one of {', '.join(BACKENDS)}")
         kwargs["backend"] = backend
     kwargs.update(_community_settings(values))
+    kwargs.update(_web_settings(values))
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -271,4 +292,24 @@ def _community_settings(values: Mapping[str, str]) -> dict[str, object]:
                                       "such as 3,7,30 (or none)")
                 days.append(int(part))
         kwargs["streak_milestones"] = tuple(sorted(set(days)))
+    return kwargs
+
+
+def _web_settings(values: Mapping[str, str]) -> dict[str, object]:
+    import ipaddress
+
+    kwargs: dict[str, object] = {"public_url_configured": bool(values.get("VANIKEYS_PUBLIC_URL", "").strip())}
+    mode = values.get("VANIKEYS_WEB", "").strip().lower()
+    if mode:
+        if mode not in ("auto", "on", "off"):
+            raise ConfigError(f"VANIKEYS_WEB={mode!r} is not a choice: set auto, on or off")
+        kwargs["web_mode"] = mode
+    proxies = [part.strip() for part in values.get("VANIKEYS_TRUSTED_PROXIES", "").split(",") if part.strip()]
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"VANIKEYS_TRUSTED_PROXIES: {proxy!r} is not an IP address or network: set the "
+                              "reverse proxy's address as the bot sees it, such as 127.0.0.1 or 10.0.0.0/8") from None
+    kwargs["trusted_proxies"] = tuple(proxies)
     return kwargs

@@ -58,7 +58,7 @@ from bot.answers import (
     WrongChannel,
 )
 from bot.cards import CardSpec, render_card, warm_up
-from bot.community import controls, gifts, late_reveals, records, streaks
+from bot.community import controls, gifts, late_reveals, records, streaks, visibility
 from bot.community.calendar import season_of
 from bot.community.late_reveals import LateReveal
 from bot.config import Settings
@@ -69,6 +69,7 @@ from bot.ledger import Ledger
 from bot.odds_cache import shared_odds_cache
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database
+from bot.web.paths import gallery_message, odds_page_url
 
 if TYPE_CHECKING:
     from payments.checkout import CheckoutLink
@@ -391,6 +392,8 @@ class Service:
                                              self.settings.free_pulls_per_day)
         config = await self._config_for(community)
         assert config is not None
+        if config.gallery and config.gallery_slug and change.startswith("gallery on"):
+            change = gallery_message(self.settings, config.gallery_slug)
         return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
                             lines=controls.describe(config), message=change)
 
@@ -423,10 +426,13 @@ class Service:
         return SeasonLeaderboardAnswer(community=community, season=season.label, starts_at=season.starts_at,
                                        ends_at=season.ends_at, entries=tuple(entries))
 
-    async def profile(self, user: UserRef, community: CommunityRef | None, *, share: bool = False) -> ProfileAnswer:
+    async def profile(self, user: UserRef, community: CommunityRef | None, *, share: bool = False,
+                      hide: bool = False) -> ProfileAnswer:
         """/profile: best pulls, streak, this season's rank here. Show privately unless `share` (the person
-        chose to show it)."""
+        chose to show it). Sharing also names the person on community gallery pages (bot/web); `hide` stops that."""
         _check_user(user)
+        if hide or share:
+            await visibility.set_shown(self.db, user, not hide)
         pulls, total = await records.best_pulls(self.db, user)
         season = season_of(time.time(), self.settings.time_zone)
         rank = await records.season_rank(self.db, community, season.label, user)
@@ -621,6 +627,7 @@ class Service:
             p_full_in_pull=p_full_in(odds, budget), p_at_least=tuple(odds.p_at_least),
             pull_price=self.settings.pull_price, order_price=price,
             order_expected_s=odds.expected_keys / self.settings.keys_per_s, order_refusal=refusal,
+            web_url=odds_page_url(self.settings.web_url, pattern),
         )
 
     def _order_price(self, odds: Odds) -> tuple[int | None, str | None]:

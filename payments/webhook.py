@@ -64,7 +64,8 @@ async def _log_issue(issue: PaymentIssue) -> None:
 
 def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Fulfilment,
               report: ReportIssue | None = None, *, extra_routes: Iterable[web.AbstractRouteDef] = (),
-              observe: ObserveEvent | None = None) -> web.Application:
+              observe: ObserveEvent | None = None,
+              subapps: Iterable[tuple[str, web.Application]] = ()) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     record = report or _log_issue
 
@@ -137,6 +138,8 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
     app.router.add_get(SUCCESS_PATH, success)
     app.router.add_get(CANCEL_PATH, cancel)
     app.router.add_routes(list(extra_routes))
+    for prefix, subapp in subapps:  # the bot's public pages (bot/web) under their own prefix
+        app.add_subapp(prefix, subapp)
     return app
 
 
@@ -175,14 +178,16 @@ def _answer(status: int, message: str) -> web.Response:
 async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
                                api: StripeApi | None = None, report: ReportIssue | None = None,
                                extra_routes: Iterable[web.AbstractRouteDef] = (),
-                               observe: ObserveEvent | None = None) -> RunningWebhook:
+                               observe: ObserveEvent | None = None,
+                               subapps: Iterable[tuple[str, web.Application]] = ()) -> RunningWebhook:
     """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it.
 
     report: records events that cannot be honoured for the operator (None: logged only);
-    extra_routes: more routes on the same server (the bot's /metrics); observe: told every webhook event."""
+    extra_routes: more routes on the same server (the bot's /metrics); observe: told every webhook event;
+    subapps: (prefix, application) pairs mounted on the same server (the bot's web pages)."""
     api = api or StripeApi(settings)
     runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report,
-                                     extra_routes=extra_routes, observe=observe), access_log=None)
+                                     extra_routes=extra_routes, observe=observe, subapps=subapps), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     try:
@@ -200,9 +205,10 @@ async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction
 @asynccontextmanager
 async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *, api: StripeApi | None = None,
                          report: ReportIssue | None = None, extra_routes: Iterable[web.AbstractRouteDef] = (),
-                         observe: ObserveEvent | None = None) -> AsyncIterator[RunningWebhook]:
+                         observe: ObserveEvent | None = None,
+                         subapps: Iterable[tuple[str, web.Application]] = ()) -> AsyncIterator[RunningWebhook]:
     running = await start_webhook_server(settings, apply, api=api, report=report, extra_routes=extra_routes,
-                                         observe=observe)
+                                         observe=observe, subapps=subapps)
     try:
         yield running
     finally:

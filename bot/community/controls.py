@@ -8,6 +8,7 @@ before anything here runs.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 
 from gpu_worker.errors import VanikeysError
@@ -34,6 +35,7 @@ SETTINGS: dict[str, str] = {
     "announce_channel": "where Epic and rarer pulls are also announced (a channel, or none)",
     "pulls": "whether pulls are allowed here at all (on or off)",
     "free_pulls": "free pulls a day for pulls here, at most the operator's daily free pulls (a number, or default)",
+    "gallery": "a public web page of this community's Rare-and-up cards and season (on or off; off by default)",
 }
 
 
@@ -54,7 +56,7 @@ async def load_config(db: Database, community: CommunityRef, operator_free_pulls
         community=community, pull_channel=row["pull_channel"], pull_channel_label=row["pull_channel_label"],
         announce_channel=row["announce_channel"], announce_channel_label=row["announce_channel_label"],
         pulls_allowed=bool(row["pulls_allowed"]), free_pulls_per_day=row["free_pulls_per_day"],
-        operator_free_pulls=operator_free_pulls,
+        operator_free_pulls=operator_free_pulls, gallery=bool(row["gallery"]), gallery_slug=row["gallery_slug"],
     )
 
 
@@ -80,14 +82,14 @@ async def save_setting(db: Database, community: CommunityRef, admin: UserRef, se
             columns = {name: channel_id, f"{name}_label": label}
             change = f"{name} set to {label or channel_id}"
     elif name == "pulls":
-        if text.lower() in ON_WORDS:
-            allowed = True
-        elif text.lower() in OFF_WORDS:
-            allowed = False
-        else:
-            raise ServiceError("bad_setting", "pulls takes on or off")
+        allowed = _on_off(text, "pulls")
         columns = {"pulls_allowed": int(allowed)}
         change = "pulls allowed here" if allowed else "pulls turned off here"
+    elif name == "gallery":
+        shown = _on_off(text, "gallery")
+        slug = await gallery_slug(db, community, community_title=community.title) if shown else None
+        columns = {"gallery": int(shown)} | ({"gallery_slug": slug} if slug else {})
+        change = f"gallery on: /web/c/{slug}" if shown else "gallery off: the page is gone"
     else:
         if not text or text.lower() in CLEAR_WORDS:
             columns = {"free_pulls_per_day": None}
@@ -116,6 +118,25 @@ async def _upsert(db: Database, community: CommunityRef, admin: UserRef, columns
         )
 
 
+def _on_off(text: str, name: str) -> bool:
+    if text.lower() in ON_WORDS:
+        return True
+    if text.lower() in OFF_WORDS:
+        return False
+    raise ServiceError("bad_setting", f"{name} takes on or off")
+
+
+async def gallery_slug(db: Database, community: CommunityRef, *, community_title: str = "") -> str:
+    """The community's gallery address: kept once made, so a link shared earlier keeps working."""
+    row = await db.fetchone("SELECT gallery_slug FROM community_settings WHERE platform = ? AND community_id = ?",
+                            (community.platform, community.community_id))
+    if row is not None and row["gallery_slug"]:
+        return str(row["gallery_slug"])
+    words = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in community_title.lower())
+    stem = "-".join(part for part in words.split("-") if part)[:24].strip("-") or "community"
+    return f"{stem}-{secrets.token_hex(3)}"  # random: the address reveals no platform id and cannot be guessed
+
+
 def describe(config: CommunityConfig) -> tuple[str, ...]:
     free = (f"{config.effective_free_pulls} a day (override; the operator allows {config.operator_free_pulls})"
             if config.free_pulls_per_day is not None else f"{config.operator_free_pulls} a day (the operator's default)")
@@ -124,6 +145,7 @@ def describe(config: CommunityConfig) -> tuple[str, ...]:
         f"announce_channel: {config.announce_channel_label or config.announce_channel or 'none'}",
         f"pulls: {'on' if config.pulls_allowed else 'off'}",
         f"free_pulls: {free}",
+        f"gallery: {f'on (/web/c/{config.gallery_slug})' if config.gallery else 'off'}",
     )
 
 

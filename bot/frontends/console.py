@@ -55,7 +55,7 @@ from bot.service import Service
 
 PLATFORM = "console"
 _FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy", "--anyway": "anyway",
-          "--share": "share"}
+          "--share": "share", "--hide": "hide"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +65,8 @@ class ParsedCommand:
     exact_case: bool
     fuzzy: bool
     anyway: bool = False   # /pull: pull even an easy pattern (one a pull matches fully more often than not)
-    share: bool = False    # /profile: show it to everyone here
+    share: bool = False    # /profile: show it to everyone here (and name the person on gallery pages)
+    hide: bool = False     # /profile: stop naming the person on gallery pages
 
 
 def parse_line(line: str) -> ParsedCommand | None:
@@ -89,10 +90,11 @@ def parse_line(line: str) -> ParsedCommand | None:
             flags[_FLAGS[word.lower()]] = True
         elif word.startswith("--"):
             raise ServiceError("bad_command", f"unknown option {word[:30]!r}: the options are --exact-case, --fuzzy, "
-                                              "--anyway (/pull) and --share (/profile)")
+                                              "--anyway (/pull), --share and --hide (/profile)")
         else:
             args.append(word)
-    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"])
+    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"],
+                         flags["hide"])
 
 
 def split_pull_args(args: list[str]) -> tuple[str, str, int]:
@@ -202,7 +204,8 @@ def render(answer: Any) -> str:
         price = f"order price {answer.order_price} tokens (about {answer.order_expected_s:,.0f} s)" \
             if answer.order_price is not None else f"orders refused: {answer.order_refusal}"
         return (f"{answer.pattern!r} ({answer.format_title}): one key in {answer.expected_keys:,.0f} matches fully; "
-                f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}")
+                f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}"
+                + (f"; every tier's chance: {answer.web_url}" if answer.web_url else ""))
     if isinstance(answer, OrderAnswer):
         return f"order {answer.order.order_id} for {answer.order.pattern!r}: {answer.order.price} tokens paid, " \
                f"balance {answer.balance_after}; {answer.note}"
@@ -235,7 +238,7 @@ def render(answer: Any) -> str:
         lines.append(f"{'/grant <user> <tokens>':<38} console admin: add tokens")
         lines.append(f"{'/gift <user> <tokens>':<38} give some of your tokens to someone")
         lines.append(f"{'/config [<setting> <value>]':<38} this community's settings (the console is its admin)")
-        lines.append(f"{'/streak, /season, /profile [--share]':<38} your streak, this week's leaderboard, your profile")
+        lines.append(f"{'/streak, /season, /profile [--share|--hide]':<38} your streak, this week's leaderboard, your profile")
         lines.append(f"{'/card [pull id]':<38} save a card image of your latest (or that) pull")
         return "\n".join(lines + list(answer.notes))
     if isinstance(answer, KeyDelivery):
@@ -396,7 +399,7 @@ class ConsoleSession:
                                                label=c.args[1])
         if c.name == "profile":
             self._no_args(c)
-            return "profile", await s.profile(user, self.community, share=c.share)
+            return "profile", await s.profile(user, self.community, share=c.share, hide=c.hide)
         if c.name == "streak":
             self._no_args(c)
             return "streak", await s.streak(user)

@@ -204,6 +204,20 @@ MIGRATIONS: list[list[str]] = [
             claimed_at REAL
         )""",
     ],
+    # web: a community's public gallery (opt-in by an admin; reached by a random slug, never a platform id),
+    # and whether a person chose to show their name on public pages
+    [
+        "ALTER TABLE community_settings ADD COLUMN gallery INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE community_settings ADD COLUMN gallery_slug TEXT",
+        "CREATE UNIQUE INDEX community_settings_gallery_slug ON community_settings (gallery_slug)",
+        """CREATE TABLE profile_visibility (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            shown INTEGER NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        )""",
+    ],
 ]
 
 

@@ -121,7 +121,7 @@ def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = No
     if answer.count > 1:
         title += f" · best of {answer.count}"
     embed = discord.Embed(title=title.strip(), colour=tier_colour(best.tier),
-                          description=f"{highlighted(best)}\n{caret_block(best)}")
+                          description=f"{highlighted(best)}\n{caret_block(best)}", url=answer.odds.web_url)
     embed.set_author(name=f"{puller_name} pulled {answer.pattern} ({answer.format_title})", icon_url=avatar_url)
     embed.add_field(name="Score", value=f"{best.score}/{best.max_score}")
     embed.add_field(name="Rarity", value=one_in_unit(best.one_in_pulls, "pull"))
@@ -244,7 +244,8 @@ def delivery_messages(delivery: KeyDelivery) -> list[str]:
 
 
 def odds_embed(answer: OddsAnswer) -> discord.Embed:
-    embed = discord.Embed(title=f"Odds for {answer.pattern} ({answer.format_title})", colour=discord.Colour(NEUTRAL))
+    embed = discord.Embed(title=f"Odds for {answer.pattern} ({answer.format_title})", colour=discord.Colour(NEUTRAL),
+                          url=answer.web_url)  # the title links to the web calculator when there is one
     embed.add_field(name="One key matches fully", value=one_in(answer.expected_keys))
     embed.add_field(name="One pull finds it", value=f"{percent(answer.p_full_in_pull)} ({answer.pull_keys:,} keys)")
     embed.add_field(name="Pull price", value=f"{answer.pull_price} tokens")

@@ -109,7 +109,7 @@ GROUP_COMMANDS = frozenset({"pull", "order", "odds", "leaderboard", "season", "c
 COMMUNITY_COMMANDS = (
     BotCommand("config", "Group admins: where pulls go, announcements, free pulls"),
     BotCommand("gift", "Reply to someone's message with /gift TOKENS"),
-    BotCommand("profile", "Your best pulls, streak and season rank (add 'share' to show it)"),
+    BotCommand("profile", "Your best pulls, streak and season rank ('share' shows it, 'hide' unnames you on the web)"),
     BotCommand("streak", "Your daily pull streak"),
     BotCommand("season", "This week's rarest pulls here"),
     BotCommand("card", "A picture of your latest pull"),

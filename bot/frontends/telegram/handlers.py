@@ -23,6 +23,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    WebAppInfo,
     Update,
     User,
 )
@@ -31,13 +32,14 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.answers import CommunityRef, Origin, PullAnswer, ServiceError, UserRef
-from bot.frontends.telegram import rendering, stars
 from bot.frontends.command_args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
+from bot.frontends.telegram import rendering, stars
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
 from bot.service import Service
+from bot.web.paths import miniapp_url
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
 from gpu_worker.patterns import parse_pattern
@@ -143,6 +145,11 @@ class TelegramHandlers:
         notices in a chat fold into the newest, so spamming a command never floods the group's budget."""
         self.frontend.send_text(chat.id, text, reply_to=_message_id(message), owner=user.id,
                                 stale_after_s=max(1.0, wait_s), fold_key=("slow_down", user.id))
+
+    def _collection_button(self) -> InlineKeyboardButton | None:
+        """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
+        url = miniapp_url(self.service.settings.web_url)
+        return InlineKeyboardButton("🗂 My collection", web_app=WebAppInfo(url)) if url else None
 
     def _bot_button(self, start: str, label: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
@@ -368,6 +375,9 @@ class TelegramHandlers:
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
         extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
+        collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
+        if collection is not None:
+            extra = [*(extra or []), collection]
         markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
                                             extra)
         return rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery,
@@ -569,14 +579,18 @@ class TelegramHandlers:
         """Private unless the person asks to show it: /profile share."""
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
         share = bool(context.args) and context.args[0].lower() in ("share", "--share", "show")
+        hide = bool(context.args) and context.args[0].lower() in ("hide", "--hide")
 
         async def work() -> None:
-            answer = await self.service.profile(user_ref(user), community_ref(chat), share=share)
-            text = rendering.render_profile(answer)
+            answer = await self.service.profile(user_ref(user), community_ref(chat), share=share, hide=hide)
+            text = rendering.render_profile(answer) + ("\n🙈 Your name no longer shows on community gallery pages."
+                                                       if hide else "")
+            collection = self._collection_button()
+            markup = InlineKeyboardMarkup([[collection]]) if collection is not None else None
             if share:
                 self._reply(chat, message, text)
             else:
-                await self._to_person(chat, message, user, text, start="help")
+                await self._to_person(chat, message, user, text, markup=markup, start="help")
 
         await self._guard(chat, message, user, work)
 

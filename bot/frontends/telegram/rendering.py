@@ -138,6 +138,8 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
             lines.append(f"{index}. {highlighted(key)} {mark} {key.score}/{key.max_score}")
     lines += render_reveal_extras(answer)
     lines.append(odds_line(answer.odds))
+    if answer.odds.web_url:
+        lines.append(web_odds_link(answer.odds.web_url))
     # What it cost is private (the balance and purchases never go to a group).
     lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
     if key_below:
@@ -178,6 +180,8 @@ def render_odds(odds: OddsAnswer) -> str:
         lines.append(f"Order the exact match: {odds.order_price} tokens, about {duration(odds.order_expected_s)}")
     elif odds.order_refusal:
         lines.append(f"Order: {esc(odds.order_refusal)}")
+    if odds.web_url:
+        lines.append(web_odds_link(odds.web_url))
     return fit(lines)
 
 
@@ -185,6 +189,10 @@ def _keys_progress(order: OrderView) -> str:
     if order.keys_checked > order.expected_keys:  # luck, not a percentage past 100
         return f"{human_count(order.keys_checked)} keys, past the ~{human_count(order.expected_keys)} expected"
     return f"{human_count(order.keys_checked)} of ~{human_count(order.expected_keys)} keys ({order.percent:.1f}%)"
+
+
+def web_odds_link(url: str) -> str:
+    return f'📊 <a href="{esc(url)}">Every tier\'s chance, on the web</a>'
 
 
 def render_order(order: OrderView, *, public: bool = True) -> str:

@@ -30,6 +30,7 @@ CONFIG_SETTINGS = [
     app_commands.Choice(name="announcement channel (Epic and up)", value="announce_channel"),
     app_commands.Choice(name="pulls allowed (on/off)", value="pulls"),
     app_commands.Choice(name="free pulls a day", value="free_pulls"),
+    app_commands.Choice(name="public gallery page (on/off)", value="gallery"),
 ]
 
 
@@ -51,13 +52,15 @@ class CommunityCog(commands.Cog, name="Community"):
         await self.bot.flows.public(interaction, render)
 
     @app_commands.command(name="profile", description="Your best pulls, streak and season rank")
-    @app_commands.describe(share="Show it to the channel (default: only you see it)")
-    async def profile(self, interaction: discord.Interaction[VaniKeysBot], share: bool = False) -> None:
+    @app_commands.describe(share="Show it to the channel, and your name on community gallery pages",
+                           hide="Stop showing your name on community gallery pages")
+    async def profile(self, interaction: discord.Interaction[VaniKeysBot], share: bool = False,
+                      hide: bool = False) -> None:
         async def render() -> dict[str, Any]:
             answer = await self.bot.service.profile(user_ref(interaction.user), community_ref(interaction),
-                                                    share=share)
+                                                    share=share and not hide, hide=hide)
             return {"embed": profile_embed(answer)}
-        if share:
+        if share and not hide:
             await self.bot.flows.public(interaction, render)
         else:
             await self.bot.flows.private(interaction, render)

@@ -1,0 +1,38 @@
+"""Where the public pages live, for the web app and for links in chat answers (no aiohttp import here)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from gpu_worker.patterns import Pattern
+
+    from bot.config import Settings
+
+WEB_PREFIX = "/web"  # every page sits under this, beside the Stripe webhook on the same server
+
+
+def odds_page_url(web_url: str | None, pattern: Pattern) -> str | None:
+    """The calculator showing this pattern (None when no public address is configured)."""
+    if web_url is None:
+        return None
+    query = {"format": pattern.format_id, "pattern": pattern.text}
+    if not pattern.case_insensitive and pattern.format_id in ("btc", "did", "trx"):
+        query["case"] = "exact"
+    if pattern.fuzzy:
+        query["fuzzy"] = "on"
+    return f"{web_url}/odds?{urlencode(query)}"
+
+
+def miniapp_url(web_url: str | None) -> str | None:
+    return None if web_url is None else f"{web_url}/app"
+
+
+def gallery_message(settings: Settings, slug: str) -> str:
+    if settings.web_url is not None:
+        return f"gallery on: {settings.web_url}/c/{slug}"
+    if settings.web_enabled:
+        return f"gallery on: {WEB_PREFIX}/c/{slug} on this bot's web address"
+    return (f"gallery on ({WEB_PREFIX}/c/{slug}), but the web pages are off: the operator sets "
+            "VANIKEYS_PUBLIC_URL (or VANIKEYS_WEB=on) to publish it")

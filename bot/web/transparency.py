@@ -1,0 +1,168 @@
+"""The transparency report: the odds model's tier shares beside what pulls actually got, from aggregates only.
+
+For every settled pull (a 10-pull counts ten) the model's chance of each tier at
+that pull's own pattern and budget is added up: the expected count. The observed
+count is how many pulls' best keys landed in the tier. Nothing per person, per
+key or per balance leaves this module: only counts, shares and intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from gpu_worker.errors import VanikeysError
+from gpu_worker.patterns import parse_pattern
+
+from bot.odds_cache import OddsCache
+from bot.results import TIER_ORDER
+from bot.storage import Database
+from bot.web.stats import tier_chances, wilson
+from bot.web.svg import ChartRow, tier_chart
+
+log = logging.getLogger(__name__)
+
+MAX_PULL_JOBS = 20_000   # the newest settled pull jobs the report reads
+CACHE_S = 300.0
+USAGE_DAYS = 7.0
+
+# A refund's reason as a category: the job's error text is free-form and never shown as such.
+REFUND_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("verification failed", ("verif",)),
+    ("provider unavailable", ("unavailable", "no worker", "provider", "endpoint", "runpod", "modal", "self-hosted")),
+    ("time limit reached", ("time limit", "timed out", "timeout", "too long")),
+    ("order gave up", ("gave up", "give up", "attempt")),
+    ("grinder error", ("grinder", "failed")),
+)
+
+
+@dataclass(frozen=True)
+class TierLine:
+    tier: str
+    observed: int
+    expected: float
+    share: float
+    predicted: float
+    low: float
+    high: float
+
+    @property
+    def consistent(self) -> bool:
+        return self.low <= self.predicted <= self.high
+
+
+@dataclass(frozen=True)
+class TierTable:
+    title: str
+    pulls: int
+    lines: tuple[TierLine, ...]
+    svg: str
+
+
+@dataclass(frozen=True)
+class ProviderLine:
+    provider: str
+    jobs: int
+    completed: int
+
+    @property
+    def share(self) -> float:
+        return self.completed / self.jobs if self.jobs else 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    overall: TierTable
+    by_format: tuple[TierTable, ...]
+    refunds: tuple[tuple[str, int], ...]
+    providers: tuple[ProviderLine, ...]
+    backend: str
+    generated_at: float
+    skipped: int = 0          # pulls whose pattern no longer parses (left out of both sides)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def refund_reason(error: str | None) -> str:
+    text = (error or "").lower()
+    for label, words in REFUND_REASONS:
+        if any(word in text for word in words):
+            return label
+    return "other"
+
+
+async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Report:
+    rows = await db.fetchall(
+        "SELECT format, pattern, case_mode, fuzzy, budget, result FROM jobs WHERE kind = 'pull' "
+        "AND status IN ('found', 'delivered') AND result IS NOT NULL ORDER BY created_at DESC LIMIT ?",
+        (MAX_PULL_JOBS,),
+    )
+    observed: dict[str, Counter[str]] = defaultdict(Counter)
+    expected: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(TIER_ORDER, 0.0))
+    chances_for: dict[tuple[str, str, str, bool, int], dict[str, float]] = {}
+    skipped = 0
+    for row in rows:
+        spec = (row["format"], row["pattern"], row["case_mode"], bool(row["fuzzy"]), int(row["budget"]))
+        chances = chances_for.get(spec)
+        if chances is None:
+            try:
+                pattern = parse_pattern(spec[0], spec[1], case=spec[2], fuzzy=spec[3])  # type: ignore[arg-type]
+            except VanikeysError:
+                skipped += 1
+                continue
+            chances = tier_chances(await odds_cache.get(pattern), spec[4])
+            chances_for[spec] = chances
+        keys = json.loads(row["result"]).get("keys", [])
+        for key in keys:
+            tier = str(key.get("tier", ""))
+            if tier not in TIER_ORDER:
+                continue
+            for scope in ("all", spec[0]):
+                observed[scope][tier] += 1
+                for name, chance in chances.items():
+                    expected[scope][name] += chance
+        await asyncio.sleep(0)  # a long report never holds the event loop in one go
+    overall = _table("All formats", observed["all"], expected["all"])
+    formats = tuple(_table(fmt, observed[fmt], expected[fmt]) for fmt in sorted(k for k in observed if k != "all"))
+    refund_rows = await db.fetchall("SELECT error, COUNT(*) AS n FROM jobs WHERE status = 'refunded' GROUP BY error", ())
+    refunds: Counter[str] = Counter()
+    for row in refund_rows:
+        refunds[refund_reason(row["error"])] += int(row["n"])
+    usage_rows = await db.fetchall(
+        "SELECT provider, COUNT(*) AS n, SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END) AS ok "
+        "FROM grind_usage WHERE at >= ? GROUP BY provider ORDER BY provider", (time.time() - USAGE_DAYS * 86400,))
+    providers = tuple(ProviderLine(str(r["provider"]), int(r["n"]), int(r["ok"] or 0)) for r in usage_rows)
+    return Report(overall=overall, by_format=formats, refunds=tuple(sorted(refunds.items(), key=lambda kv: -kv[1])),
+                  providers=providers, backend=backend, generated_at=time.time(), skipped=skipped)
+
+
+def _table(title: str, observed: Counter[str], expected: dict[str, float]) -> TierTable:
+    pulls = sum(observed.values())
+    lines = []
+    for tier in TIER_ORDER:
+        count = observed[tier]
+        low, high = wilson(count, pulls)
+        lines.append(TierLine(tier=tier, observed=count, expected=expected[tier],
+                              share=count / pulls if pulls else 0.0,
+                              predicted=expected[tier] / pulls if pulls else 0.0, low=low, high=high))
+    chart = tier_chart([ChartRow(l.tier, l.predicted, l.share, l.low, l.high) for l in lines],
+                       f"{title}: predicted and observed share of pulls per tier")
+    return TierTable(title=title, pulls=pulls, lines=tuple(lines), svg=chart)
+
+
+class ReportCache:
+    """The report, rebuilt at most every CACHE_S seconds, by one request at a time."""
+
+    def __init__(self, db: Database, odds_cache: OddsCache, backend: str, ttl_s: float = CACHE_S) -> None:
+        self.db, self.odds_cache, self.backend, self.ttl_s = db, odds_cache, backend, ttl_s
+        self._report: Report | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Report:
+        async with self._lock:
+            if self._report is None or time.time() - self._report.generated_at > self.ttl_s:
+                self._report = await build_report(self.db, self.odds_cache, self.backend)
+            return self._report
