@@ -56,6 +56,7 @@ STEP_WORK = 4
 CHAIN_WORK = 12_000_000
 MAX_EXCLUSION_SETS = 8
 MAX_SEARCH_STATES = 200
+MAX_SEARCH_STATES_LAST = 4000
 
 
 @dataclass(frozen=True)
@@ -458,6 +459,10 @@ class _TooManyStates(Exception):
     pass
 
 
+class _SearchTooBig(Exception):
+    """A guarded term search over MAX_SEARCH_STATES_LAST states even keeping one partial match."""
+
+
 # A chain-model frontier key: (excluded groups, guard). The guard, None or
 # (j, mask): the previous term took j characters (short of all of them), so its
 # first j + 1 never appear from here on; mask: its bitap state here.
@@ -567,9 +572,11 @@ class _ChainModel:
                 search = model.searches.get(search_key)
                 if search is None:
                     guard_masks = self.masks[previous] if previous is not None else [0] * len(self.masks[t])
-                    search = model.searches[search_key] = _TermSearch(
-                        self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards
-                    )
+                    try:
+                        search = _TermSearch(self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards)
+                    except _SearchTooBig:
+                        continue  # the next level drops the guards
+                    model.searches[search_key] = search
                 starts = np.flatnonzero(sum(frontier[key].any(axis=(0, 1)) for key in keys))  # where the term may start
                 pairs = [
                     (b * len(excluded) + excluded.index(e), guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1])))
@@ -687,10 +694,20 @@ class _TermSearch:
         signatures: dict[tuple[int, int], list[int]] = defaultdict(list)
         for g in range(groups):
             signatures[(masks[g], guard_masks[g])].append(g)
-        for partials in (None, 3, 2, 1):
-            index, edges = self._automaton(masks, term_length, signatures, guards, partials)
-            if len(index) <= MAX_SEARCH_STATES:
-                break
+        # One partial match kept first: it bounds the states ((length + 1)^2 unguarded), and where it never
+        # had to drop one (terms without repeats or '?') it is already exact. Otherwise the most exact that
+        # fits MAX_SEARCH_STATES; building one stops as soon as it has too many states.
+        guarded_search = any(guard_length for guard_length, _ in guards)
+        one = self._automaton(masks, term_length, signatures, guards, 1, MAX_SEARCH_STATES_LAST if guarded_search else None)
+        if one is None:
+            raise _SearchTooBig  # only with a guard: the caller drops the guards
+        built: tuple | None = None
+        if one[2]:
+            for partials in (None, 3, 2):
+                built = self._automaton(masks, term_length, signatures, guards, partials, MAX_SEARCH_STATES)
+                if built is not None:
+                    break
+        index, edges, _ = built or one
         self.initial = [index[(0, 0, guard_length, held)] for guard_length, held in guards]
         self.states = len(index)
         state_best = np.zeros(self.states, dtype=np.int64)
@@ -719,8 +736,14 @@ class _TermSearch:
         signatures: dict[tuple[int, int], list[int]],
         guards: list[tuple[int, int]],
         partials: int | None,
-    ) -> tuple[dict[tuple[int, int, int, int], int], dict[tuple[int, int], list[int]]]:
+        limit: int | None,
+    ) -> tuple[dict[tuple[int, int, int, int], int], dict[tuple[int, int], list[int]], bool] | None:
         """States (best, bitap mask, guard length, guard mask) and edges, from each guard's start.
+
+        The third element: whether a partial match was dropped (with `partials`).
+        None as soon as there are more than `limit` states: a term with a long run of '?' has
+        one bitap mask per subset of its partial matches (2^run), so building the automaton
+        in full just to count them took seconds and gigabytes.
 
         With `partials`, only that many of the longest partial matches are kept
         (terms with many '?' or repeats have too many masks otherwise): a match
@@ -735,29 +758,48 @@ class _TermSearch:
                 index[key] = len(index)
                 queue.append(key)
         edges: dict[tuple[int, int], list[int]] = defaultdict(list)  # (source, target) -> groups
-        while queue:
-            best, mask, guard_length, held = queue.pop()
-            source = index[(best, mask, guard_length, held)]
+        dropped = False
+        # What reading each group does depends on the state's best only through max(best, ...): worked out
+        # once per (mask, guard) and grouped by outcome, a state walks a few moves instead of every group.
+        moves: dict[tuple[int, int, int, bool], list[tuple[int, int, int, list[int]]]] = {}
+
+        def moves_from(mask: int, guard_length: int, held: int, full: bool) -> list[tuple[int, int, int, list[int]]]:
+            nonlocal dropped
+            grouped: dict[tuple[int, int, int], list[int]] = defaultdict(list)
             for (fit, guard_fit), members in signatures.items():
                 new_held = ((held << 1) | 1) & guard_fit if guard_length else 0
-                if new_held >> (guard_length - 1) & 1 if guard_length else False:
+                if guard_length and new_held >> (guard_length - 1) & 1:
                     continue  # the guarded characters appeared: rejected
-                if best == term_length:
-                    new_best, new_mask = best, 0  # full: only the guard still reads the body
+                if full:
+                    new_mask, grown = 0, 0  # full: only the guard still reads the body
                 else:
                     new_mask = ((mask << 1) | 1) & fit
-                    new_best = max(best, new_mask.bit_length())
-                    if new_best == term_length:
+                    grown = new_mask.bit_length()
+                    if grown == term_length:
                         new_mask = 0
                     elif partials is not None:
                         while bin(new_mask).count("1") > partials:
                             new_mask &= new_mask - 1  # drop the shortest partial match
-                key = (new_best, new_mask, guard_length, new_held)
+                            dropped = True
+                grouped[(new_mask, grown, new_held)].extend(members)
+            return [(m, g, h, members) for (m, g, h), members in grouped.items()]
+
+        while queue:
+            best, mask, guard_length, held = queue.pop()
+            source = index[(best, mask, guard_length, held)]
+            full = best == term_length
+            at = (mask, guard_length, held, full)
+            if at not in moves:
+                moves[at] = moves_from(*at)
+            for new_mask, grown, new_held, members in moves[at]:
+                key = (max(best, grown), new_mask, guard_length, new_held)
                 if key not in index:
+                    if len(index) == limit:
+                        return None
                     index[key] = len(index)
                     queue.append(key)
                 edges[(source, index[key])].extend(members)
-        return index, edges
+        return index, edges, dropped
 
     def outcomes(self, probability: np.ndarray, pairs: list[tuple[int, int]], starts: np.ndarray) -> np.ndarray:
         """[pair, start, kind, end] for each (set of probabilities, guard) pair and each of `starts` (ascending).
