@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 import pytest
 
 import gpu_worker.odds as odds_module
-from bot.odds_cache import OddsCache, odds_workers, shared_odds_cache
+from bot.answers import ServiceError
+from bot.odds_cache import OddsCache, OddsCaps, odds_caps, odds_workers, shared_odds_cache
 from gpu_worker.odds import cached_odds, odds
 from gpu_worker.patterns import parse_pattern
 
@@ -51,13 +53,14 @@ async def test_a_killed_worker_is_replaced_and_the_answer_still_comes() -> None:
     cache = OddsCache(workers=1)
     try:
         await cache.get(parse_pattern("btc", "^ab"))
-        pool = cache._pool
-        assert pool is not None
-        for pid in list(pool._processes):  # type: ignore[union-attr]
+        pids = cache.worker_pids()
+        assert pids
+        for pid in pids:
             os.kill(pid, signal.SIGKILL)
         pattern = parse_pattern("btc", "go go")
         assert await cache.get(pattern) == odds_module._odds(pattern)
-        assert await cache.get(parse_pattern("btc", "^cd")) is not None  # and the next one gets a new pool
+        assert await cache.get(parse_pattern("btc", "^cd")) is not None  # and the next one gets a new worker
+        assert cache.replaced == 1 and cache.worker_pids() and set(cache.worker_pids()).isdisjoint(pids)
     finally:
         cache.close()
 
@@ -79,6 +82,58 @@ def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shared_odds_cache() is shared_odds_cache()
 
 
+def test_caps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert odds_caps() == OddsCaps()
+    monkeypatch.setenv("VANIKEYS_ODDS_TIME_CAP_S", "5")
+    monkeypatch.setenv("VANIKEYS_ODDS_MEMORY_MB", "1024")
+    assert odds_caps() == OddsCaps(time_s=5, memory_mb=1024)
+    monkeypatch.setenv("VANIKEYS_ODDS_TIME_CAP_S", "0")  # below the minimum: the default, with a warning
+    monkeypatch.setenv("VANIKEYS_ODDS_MEMORY_MB", "lots")
+    assert odds_caps() == OddsCaps()
+
+
+async def test_a_hostile_pattern_never_holds_an_ordinary_answer() -> None:
+    """One worker; a pattern that would take a minute and an ordinary one, submitted together.
+
+    The hostile one is refused in one line once it passes the time cap, its worker is replaced, and the
+    ordinary answer comes back within the cap plus a worker's start, not after the minute.
+    """
+    from tests.engine.odds_workers_fixtures import HOSTILE, spin_on_hostile
+
+    cache = OddsCache(workers=1, caps=OddsCaps(time_s=1, memory_mb=768), compute=spin_on_hostile)
+    try:
+        await cache.get(parse_pattern("btc", "^ab"))  # started and warm
+        (first,) = cache.worker_pids()
+        hostile, ordinary = parse_pattern("btc", HOSTILE), parse_pattern("eth", "dead beef")
+        began = time.monotonic()
+        results = await asyncio.gather(cache.get(hostile), cache.get(ordinary), return_exceptions=True)
+        took = time.monotonic() - began
+        refused, answer = results
+        assert isinstance(refused, ServiceError) and refused.code == "too_hard"
+        assert "\n" not in refused.message and "longer than 1 s" in refused.message
+        assert answer == odds_module._odds(ordinary)
+        assert took < 30, took  # the cap (1 s) plus a cold worker start on a loaded machine; the hostile one: 60 s
+        assert cache.replaced == 1 and first not in cache.worker_pids()
+        assert await cache.get(parse_pattern("btc", "^cd")) is not None  # the replacement answers
+    finally:
+        cache.close()
+
+
+async def test_a_pattern_over_the_memory_cap_is_refused_and_its_worker_replaced() -> None:
+    from tests.engine.odds_workers_fixtures import HOSTILE, allocate_on_hostile
+
+    cache = OddsCache(workers=1, caps=OddsCaps(time_s=60, memory_mb=768), compute=allocate_on_hostile)
+    try:
+        with pytest.raises(ServiceError, match="more than 768 MB") as refused:
+            await cache.get(parse_pattern("btc", HOSTILE))
+        assert refused.value.code == "too_hard"
+        assert cache.replaced == 1
+        pattern = parse_pattern("btc", "go go")
+        assert await cache.get(pattern) == odds_module._odds(pattern)
+    finally:
+        cache.close()
+
+
 def test_workers_let_go_of_the_terminal_and_die_with_a_crashed_bot() -> None:
     """A bot that exits abruptly (os._exit, as after a crash) leaves no worker holding its stdout or running on."""
     import subprocess
@@ -93,7 +148,7 @@ def test_workers_let_go_of_the_terminal_and_die_with_a_crashed_bot() -> None:
         "from gpu_worker.patterns import parse_pattern\n"
         "cache = OddsCache(workers=1)\n"
         "asyncio.run(cache.get(parse_pattern('btc', 'ab cd')))\n"
-        "print(*cache._pool._processes, flush=True)\n"
+        "print(*cache.worker_pids(), flush=True)\n"
         "os._exit(0)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120,
