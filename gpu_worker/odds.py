@@ -56,7 +56,6 @@ STEP_WORK = 4
 CHAIN_WORK = 12_000_000
 MAX_EXCLUSION_SETS = 8
 MAX_SEARCH_STATES = 200
-MAX_SEARCH_STATES_LAST = 4000
 
 
 @dataclass(frozen=True)
@@ -460,7 +459,7 @@ class _TooManyStates(Exception):
 
 
 class _SearchTooBig(Exception):
-    """A guarded term search over MAX_SEARCH_STATES_LAST states even keeping one partial match."""
+    """A term search with more states than its caller's share of the work allows, even keeping one partial match."""
 
 
 # A chain-model frontier key: (excluded groups, guard). The guard, None or
@@ -568,21 +567,27 @@ class _ChainModel:
                 excluded = sorted({e for e, _ in keys})
                 # Each guard as (characters guarded, bitap state): (0, 0) for none.
                 guards = sorted({(0, 0) if guard is None else (guard[0] + 1, guard[1]) for _, guard in keys})
-                search_key = (t, tuple(guards))
-                search = model.searches.get(search_key)
-                if search is None:
-                    guard_masks = self.masks[previous] if previous is not None else [0] * len(self.masks[t])
-                    try:
-                        search = _TermSearch(self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards)
-                    except _SearchTooBig:
-                        continue  # the next level drops the guards
-                    model.searches[search_key] = search
                 starts = np.flatnonzero(sum(frontier[key].any(axis=(0, 1)) for key in keys))  # where the term may start
                 pairs = [
                     (b * len(excluded) + excluded.index(e), guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1])))
                     for e, guard in keys
                     for b in range(count)
                 ]
+                # Every state but the initial ones has an edge into it, so a search with more states than this
+                # is over the share whatever it turns out to be: its automaton stops building there.
+                per_edge = len(pairs) * len(starts) * (length - starts[0])
+                max_states = None if level == 2 else int(share // per_edge) + len(guards)
+                search_key = (t, tuple(guards))
+                search = model.searches.get(search_key)
+                if search is None:
+                    guard_masks = self.masks[previous] if previous is not None else [0] * len(self.masks[t])
+                    try:
+                        search = _TermSearch(
+                            self.masks[t], model.lengths[t], self._guarded_lengths(t), guard_masks, guards, max_states
+                        )
+                    except _SearchTooBig:
+                        continue  # over the share: the next level drops the guards, then merges exclusion sets
+                    model.searches[search_key] = search
                 work = len(pairs) * len(starts) * len(search.source) * (length - starts[0])
                 if work <= share:
                     break
@@ -687,7 +692,9 @@ class _TermSearch:
         guarded: frozenset[int],
         guard_masks: list[int],
         guards: list[tuple[int, int]],
+        max_states: int | None = None,
     ) -> None:
+        """_SearchTooBig if even keeping one partial match it has more than `max_states` states."""
         self.term_length = term_length
         groups = len(masks)
         # Groups the pattern's two terms cannot tell apart move together.
@@ -697,10 +704,9 @@ class _TermSearch:
         # One partial match kept first: it bounds the states ((length + 1)^2 unguarded), and where it never
         # had to drop one (terms without repeats or '?') it is already exact. Otherwise the most exact that
         # fits MAX_SEARCH_STATES; building one stops as soon as it has too many states.
-        guarded_search = any(guard_length for guard_length, _ in guards)
-        one = self._automaton(masks, term_length, signatures, guards, 1, MAX_SEARCH_STATES_LAST if guarded_search else None)
+        one = self._automaton(masks, term_length, signatures, guards, 1, max_states)
         if one is None:
-            raise _SearchTooBig  # only with a guard: the caller drops the guards
+            raise _SearchTooBig
         built: tuple | None = None
         if one[2]:
             for partials in (None, 3, 2):
@@ -712,19 +718,18 @@ class _TermSearch:
         self.states = len(index)
         state_best = np.zeros(self.states, dtype=np.int64)
         kind_of_state = []
-        self.kinds: list[tuple[int, _Guard]] = [(0, None)]
+        kind_index: dict[tuple[int, _Guard], int] = {(0, None): 0}
         for (best, mask, _, _), i in sorted(index.items(), key=lambda item: item[1]):
             state_best[i] = best
             kind = (best, (best, mask & ((1 << best) - 1)) if best in guarded else None)
-            if kind not in self.kinds:
-                self.kinds.append(kind)
-            kind_of_state.append(self.kinds.index(kind))
+            kind_of_state.append(kind_index.setdefault(kind, len(kind_index)))
+        self.kinds: list[tuple[int, _Guard]] = list(kind_index)
         pairs = sorted(edges)
         self.source = np.array([s for s, _ in pairs], dtype=np.int64).reshape(-1)
         self.target = np.array([t for _, t in pairs], dtype=np.int64).reshape(-1)
         self.member = np.zeros((len(pairs), groups))  # member[edge, g]: group g takes that edge
-        for i, pair in enumerate(pairs):
-            self.member[i, edges[pair]] = 1.0
+        rows = [i for i, pair in enumerate(pairs) for _ in edges[pair]]
+        self.member[rows, [g for pair in pairs for g in edges[pair]]] = 1.0
         self.grows = state_best[self.target] > state_best[self.source]
         self.kind_of_target = np.array(kind_of_state, dtype=np.int64)[self.target]
         self.walks_on = state_best[self.target] < term_length  # after a full match only its P(no growth) matters
