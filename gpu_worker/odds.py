@@ -831,8 +831,14 @@ class _TermSearch:
         for k, start in enumerate(starts):
             outcomes[k, :, 0, start] = pair_no_growth[np.arange(width), start, pair_initial]
         grow, walk = np.flatnonzero(self.grows), np.flatnonzero(self.walks_on)
-        grow_targets, walk_targets = self.target[grow], self.target[walk]
-        grow_kinds = self.kind_of_target[grow]
+        grow_sources, walk_sources = self.source[grow], self.source[walk]
+        # Per pair and position, all at once: P(an edge that grows the term, then no more growth), and P(each
+        # edge that walks on); the scatter indices for every row, of which each position takes a prefix.
+        grow_p = pair_edge_p[:, :, grow] * pair_no_growth[:, 1:, self.target[grow]]  # [pair, q, grow edge]
+        walk_p = pair_edge_p[:, :, walk]  # [pair, q, walk edge]
+        all_rows = np.arange(count * width)
+        grow_index = ((all_rows * kinds)[:, None] + self.kind_of_target[grow][None, :]).ravel()
+        walk_index = ((all_rows * states)[:, None] + self.target[walk][None, :]).ravel()
         walking = np.zeros((count, width, states))  # before reading position q
         begun = 0
         for q in range(int(starts[0]), length):
@@ -840,16 +846,14 @@ class _TermSearch:
                 walking[begun, np.arange(width), pair_initial] = 1.0
                 begun += 1
             rows = begun * width
-            moving = walking[:begun, :, self.source] * pair_edge_p[None, :, q, :]  # [start, pair, edge]
-            won = moving[:, :, grow] * pair_no_growth[None, :, q + 1, grow_targets]
-            index = ((np.arange(rows) * kinds)[:, None] + grow_kinds[None, :]).ravel()
-            outcomes[:begun, :, :, q + 1] += np.bincount(index, weights=won.ravel(), minlength=rows * kinds).reshape(
-                begun, width, kinds
-            )
-            index = ((np.arange(rows) * states)[:, None] + walk_targets[None, :]).ravel()
-            walking[:begun] = np.bincount(index, weights=moving[:, :, walk].ravel(), minlength=rows * states).reshape(
-                begun, width, states
-            )
+            won = walking[:begun, :, grow_sources] * grow_p[None, :, q, :]  # [start, pair, grow edge]
+            outcomes[:begun, :, :, q + 1] += np.bincount(
+                grow_index[: rows * len(grow)], weights=won.ravel(), minlength=rows * kinds
+            ).reshape(begun, width, kinds)
+            moving = walking[:begun, :, walk_sources] * walk_p[None, :, q, :]  # [start, pair, walk edge]
+            walking[:begun] = np.bincount(
+                walk_index[: rows * len(walk)], weights=moving.ravel(), minlength=rows * states
+            ).reshape(begun, width, states)
         outcomes = np.moveaxis(outcomes, 1, 0)
         total = outcomes.sum(axis=(2, 3), keepdims=True)
         return np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)
