@@ -162,8 +162,9 @@ def _sampled_body(format_id: str) -> str:
     return rng.randbytes(20).hex()
 
 
-def _check_against_sample(format_id: str, patterns: list, bodies: list[str]) -> int:
-    """Model within 10% of the measured frequency for every score seen at least 500 times expected."""
+def _check_against_sample(format_id: str, patterns: list, bodies: list[str], *, rel: float = 0.10,
+                          at_least: int = 500) -> int:
+    """Model within `rel` of the measured frequency for every score seen at least `at_least` times expected."""
     checked = 0
     for pattern in patterns:
         model = odds(pattern)
@@ -172,9 +173,9 @@ def _check_against_sample(format_id: str, patterns: list, bodies: list[str]) -> 
             counts[score(pattern, body)] += 1
         for s in range(1, pattern.max_score + 1):
             expected = model.p_at_least[s] * len(bodies)
-            if expected >= 500:
+            if expected >= at_least:
                 measured = sum(counts[s:])
-                assert measured == pytest.approx(expected, rel=0.10), (format_id, str(pattern), s)
+                assert measured == pytest.approx(expected, rel=rel), (format_id, str(pattern), s)
                 checked += 1
     return checked
 
@@ -344,3 +345,21 @@ def test_hard_patterns_match_sampled_bodies(format_id: str) -> None:
     bodies = [_sampled_body(format_id) for _ in range(15_000)]
     patterns = [parse_pattern(format_id, text, **options) for text, options in HARD_PATTERNS[format_id]]
     assert _check_against_sample(format_id, patterns, bodies) >= 2 * len(patterns)
+
+
+# Terms with long runs of '?' (the automaton of a 20-character run has a million bitap masks; the model took
+# 13-68 s and up to 5.4 GB on these): the search keeps its longest partial matches only (docs/odds.md, "Error
+# bounds"). Measured against 30,000 sampled bodies: worst 1.8-8.3% on these; asserted within 12% for every
+# score expected at least 1,000 times in 20,000 (sampling noise about 3%).
+LONG_RUNS = {
+    "btc": ["a?????????????b ??????????????c", "a??? b??? c??? d??? e??? f??? g??? h???"],
+    "eth": ["a??????????????b ???????????????c", "a?????????????????b ?????????????????c"],
+    "did": ["a????????????????????b a????????????????????b"],
+}
+
+
+@pytest.mark.parametrize("format_id", sorted(LONG_RUNS))
+def test_long_wildcard_runs_match_sampled_bodies(format_id: str) -> None:
+    bodies = [_sampled_body(format_id) for _ in range(20_000)]
+    patterns = [parse_pattern(format_id, text) for text in LONG_RUNS[format_id]]
+    assert _check_against_sample(format_id, patterns, bodies, rel=0.12, at_least=1000) >= 4 * len(patterns)
