@@ -14,9 +14,6 @@ from gpu_worker.formats import FIELD_PRIME, FORMATS, get_format, identifier_from
 from gpu_worker.odds import (
     Odds,
     Tier,
-    _LengthClass,
-    _ScoreModel,
-    _ChainModel,
     odds,
     one_in_pulls,
     p_best_at_least,
@@ -25,8 +22,16 @@ from gpu_worker.odds import (
     rarity_table,
     tier_for,
 )
+from gpu_worker.odds import exact as exact_module
+from gpu_worker.odds.bodies import LengthClass, length_classes
+from gpu_worker.odds.chain import ChainModel
+from gpu_worker.odds.exact import ScoreModel
 from gpu_worker.patterns import char_classes, parse_pattern, score
-from gpu_worker.positions import body_components, position_distribution, prefix_probability
+from gpu_worker.positions import (
+    body_components,
+    position_distribution,
+    prefix_probability,
+)
 
 # -- the numeric ranges ----------------------------------------------------------
 
@@ -94,9 +99,9 @@ def test_probabilities_are_a_tail() -> None:
     assert model.expected_keys == 1 / model.p_full
 
 
-def _tiny_body(length: int, alphabet: str) -> _LengthClass:
+def _tiny_body(length: int, alphabet: str) -> LengthClass:
     uniform = {c: 1 / len(alphabet) for c in alphabet}
-    return _LengthClass(length, 1.0, tuple(uniform for _ in range(length)), None)
+    return LengthClass(length, 1.0, tuple(uniform for _ in range(length)), None)
 
 
 @pytest.mark.parametrize(
@@ -119,15 +124,15 @@ def test_simulation_is_exact_on_every_body(text: str) -> None:
             return math.prod(len(set(alphabet) & first[q]) / len(alphabet) for q in range(j))
 
         masses = tuple(starts(j) - (starts(j + 1) if j < len(first) else 0) for j in range(len(first) + 1))
-        body = _LengthClass(length, 1.0, body.marginals, masses)
-    model = _ScoreModel(pattern).distribution(body)
+        body = LengthClass(length, 1.0, body.marginals, masses)
+    model = ScoreModel(pattern).distribution(body)
     assert model == pytest.approx([c / len(bodies) for c in counted], abs=1e-12)
 
 
 def test_term_by_term_fallback_is_close(monkeypatch: pytest.MonkeyPatch) -> None:
     pattern = parse_pattern("btc", "ab cd ef gh")
     exact = odds(pattern)
-    monkeypatch.setattr(odds_module, "MAX_WORK", 0)
+    monkeypatch.setattr(exact_module, "MAX_WORK", 0)
     odds_module.clear_odds_cache()
     try:
         fallback = odds(pattern)
@@ -142,7 +147,7 @@ def test_many_short_terms_stay_quick() -> None:
     model = odds(parse_pattern("btc", "ab cd ef gh jk mn pq rs"))
     assert 0 < model.p_full < 1e-15
     body = _tiny_body(33, get_format("btc").alphabet)
-    assert _ChainModel(_ScoreModel(parse_pattern("btc", "ab cd")), [body]).distribution()[0] > 0
+    assert ChainModel(ScoreModel(parse_pattern("btc", "ab cd")), [body]).distribution()[0] > 0
 
 
 # -- against sampled bodies ------------------------------------------------------
@@ -267,9 +272,9 @@ def test_rarity_table_for_the_cli() -> None:
 
 
 def _exact_distribution(pattern) -> list[float]:
-    model = _ScoreModel(pattern)
+    model = ScoreModel(pattern)
     out = [0.0] * (pattern.max_score + 1)
-    for body in odds_module._length_classes(pattern):
+    for body in length_classes(pattern):
         for s, p in enumerate(model.distribution(body)):
             out[s] += body.weight * p
     return out
@@ -299,19 +304,19 @@ def test_chain_model_agrees_with_the_exact_simulation(
     monkeypatch: pytest.MonkeyPatch, format_id: str, text: str, options: dict
 ) -> None:
     """Every tail probability, however small, within 8% of the exact simulation; full matches exact."""
-    monkeypatch.setattr(odds_module, "MAX_WORK", 10**9)
+    monkeypatch.setattr(exact_module, "MAX_WORK", 10**9)
     pattern = parse_pattern(format_id, text, **options)
     exact = _tail(_exact_distribution(pattern))
-    chain = _tail(_ChainModel(_ScoreModel(pattern), odds_module._length_classes(pattern)).distribution())
+    chain = _tail(ChainModel(ScoreModel(pattern), length_classes(pattern)).distribution())
     assert chain == pytest.approx(exact, rel=0.08)
     assert chain[-1] == pytest.approx(exact[-1], rel=1e-9)
 
 
 def test_one_term_patterns_are_exact_in_the_chain_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(odds_module, "MAX_WORK", 10**9)
+    monkeypatch.setattr(exact_module, "MAX_WORK", 10**9)
     for format_id, text in [("btc", "abcdefghijk"), ("eth", "dead?beef"), ("btc", "a?a?a?a"), ("did", "Zz1aZz$")]:
         pattern = parse_pattern(format_id, text, fuzzy=True)
-        chain = _ChainModel(_ScoreModel(pattern), odds_module._length_classes(pattern)).distribution()
+        chain = ChainModel(ScoreModel(pattern), length_classes(pattern)).distribution()
         assert chain == pytest.approx(_exact_distribution(pattern), rel=1e-9, abs=1e-300)
 
 
@@ -329,8 +334,8 @@ HARD_PATTERNS = {
 
 def test_hard_patterns_go_to_the_chain_model(monkeypatch: pytest.MonkeyPatch) -> None:
     used = []
-    real = _ChainModel.distribution
-    monkeypatch.setattr(_ChainModel, "distribution", lambda self: used.append(1) or real(self))
+    real = ChainModel.distribution
+    monkeypatch.setattr(ChainModel, "distribution", lambda self: used.append(1) or real(self))
     for format_id, cases in HARD_PATTERNS.items():
         for text, options in cases:
             odds_module.clear_odds_cache()

@@ -11,8 +11,16 @@ import pytest
 
 import gpu_worker.odds as odds_module
 from bot.answers import ServiceError
-from bot.odds_cache import OddsCache, OddsCaps, odds_caps, odds_workers, shared_odds_cache
+from bot.odds_cache import (
+    OddsCache,
+    OddsCaps,
+    odds_caps,
+    odds_workers,
+    shared_odds_cache,
+)
+from gpu_worker.odds import cache as cache_module
 from gpu_worker.odds import cached_odds, odds
+from gpu_worker.odds.model import compute
 from gpu_worker.patterns import parse_pattern
 
 
@@ -38,9 +46,9 @@ async def test_process_mode_computes_in_another_process(monkeypatch: pytest.Monk
     cache = OddsCache(workers=1)
     try:
         pattern = parse_pattern("eth", "dead beef cafe babe")
-        expected = odds_module._odds(pattern)
+        expected = compute(pattern)
         odds_module.clear_odds_cache()
-        monkeypatch.setattr(odds_module, "_odds", not_here)  # the worker process has the real one
+        monkeypatch.setattr(cache_module, "compute", not_here)  # the worker process has the real one
         got = await cache.get(pattern)
         assert got == expected
         assert cached_odds(pattern) == expected  # kept here, so the job runner's odds() hits it
@@ -58,7 +66,7 @@ async def test_a_killed_worker_is_replaced_and_the_answer_still_comes() -> None:
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         pattern = parse_pattern("btc", "go go")
-        assert await cache.get(pattern) == odds_module._odds(pattern)
+        assert await cache.get(pattern) == compute(pattern)
         assert await cache.get(parse_pattern("btc", "^cd")) is not None  # and the next one gets a new worker
         assert cache.replaced == 1 and cache.worker_pids() and set(cache.worker_pids()).isdisjoint(pids)
     finally:
@@ -66,11 +74,11 @@ async def test_a_killed_worker_is_replaced_and_the_answer_still_comes() -> None:
 
 
 def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(odds_module, "ODDS_CACHE_SIZE", 3)
+    monkeypatch.setattr(cache_module, "ODDS_CACHE_SIZE", 3)
     patterns = [parse_pattern("eth", f"^{c}") for c in "abcde"]
     for pattern in patterns:
         odds(pattern)
-    assert len(odds_module._CACHE) == 3
+    assert len(cache_module._CACHE) == 3
     assert cached_odds(patterns[0]) is None and cached_odds(patterns[1]) is None
     assert cached_odds(patterns[4]) is not None
 
@@ -111,7 +119,7 @@ async def test_a_hostile_pattern_never_holds_an_ordinary_answer() -> None:
         refused, answer = results
         assert isinstance(refused, ServiceError) and refused.code == "too_hard"
         assert "\n" not in refused.message and "longer than 1 s" in refused.message
-        assert answer == odds_module._odds(ordinary)
+        assert answer == compute(ordinary)
         assert took < 30, took  # the cap (1 s) plus a cold worker start on a loaded machine; the hostile one: 60 s
         assert cache.replaced == 1 and first not in cache.worker_pids()
         assert await cache.get(parse_pattern("btc", "^cd")) is not None  # the replacement answers
@@ -129,7 +137,7 @@ async def test_a_pattern_over_the_memory_cap_is_refused_and_its_worker_replaced(
         assert refused.value.code == "too_hard"
         assert cache.replaced == 1
         pattern = parse_pattern("btc", "go go")
-        assert await cache.get(pattern) == odds_module._odds(pattern)
+        assert await cache.get(pattern) == compute(pattern)
     finally:
         cache.close()
 
