@@ -2,6 +2,7 @@
 
     python benchmarks/odds_bound.py                 # p50 / p99 / max CPU ms and peak RSS, this tree
     python benchmarks/odds_bound.py --before REV    # also the issue's three patterns on REV (capped)
+    python benchmarks/odds_bound.py --sample 30000  # also the named patterns against sampled bodies
 
 The adversarial set is fixed (seeded): long runs of '?', many short terms,
 fuzzy and exact-case mixes, anchors, in all four formats, plus the patterns
@@ -169,10 +170,31 @@ def before(rev: str) -> None:
             print(f"  {format_id} {text!r}: {line}")
 
 
+def sampled_errors(bodies_per_format: int) -> None:
+    """The named patterns' odds against sampled bodies: the worst relative error over well-sampled scores."""
+    from gpu_worker.odds import odds
+    from gpu_worker.odds.sampling import against_sample, sampled_body
+
+    rng = random.Random(7)
+    bodies: dict[str, list[str]] = {}
+    print(f"\nagainst {bodies_per_format:,} sampled bodies per format (scores expected at least 1,000 times):")
+    for case in NAMED:
+        pattern = parsed(case)
+        assert pattern is not None
+        if case[0] not in bodies:
+            bodies[case[0]] = [sampled_body(case[0], rng) for _ in range(bodies_per_format)]
+        rows = against_sample(pattern, odds(pattern), bodies[case[0]], at_least=1000)
+        worst = max(rows, key=lambda r: abs(r.error))
+        print(f"  {case[0]} {case[1]!r}: {len(rows)} scores, worst {worst.error:+.1%} at score {worst.score} "
+              f"(noise about {1 / worst.expected ** 0.5:.1%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=400, help="adversarial patterns (default 400)")
     parser.add_argument("--before", metavar="REV", help="also the issue's three patterns on REV's model")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="also check the named patterns against N sampled bodies per format")
     args = parser.parse_args()
     with open("/proc/loadavg") as load:
         print(f"load average {load.read().split()[0]} on {len(__import__('os').sched_getaffinity(0))} cores")
@@ -191,6 +213,8 @@ def main() -> None:
     print("slowest:")
     for t, (format_id, text, case, fuzzy) in sorted(everything, reverse=True)[:5]:
         print(f"  {t:7.1f} ms  {format_id} {text!r} {case}{' fuzzy' if fuzzy else ''}")
+    if args.sample:
+        sampled_errors(args.sample)
     if args.before:
         before(args.before)
 

@@ -208,7 +208,7 @@ class GrindSession:
         return found
 
     def result(self) -> GrindResult:
-        """The result object of DESIGN.md; every hit re-derived and re-scored first."""
+        """The result (gpu_worker/job.py, GrindResult); every hit re-derived and re-scored first."""
         return GrindResult(
             checked=self.checked,
             elapsed_s=round(self.elapsed_s, 6),

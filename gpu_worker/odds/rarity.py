@@ -80,7 +80,7 @@ def one_in_pulls(odds: Odds, score: int, pull_keys: int) -> float:
 
 
 def tier_for(one_in: float) -> Tier:
-    """The tier of a result that takes `one_in` pulls on average (DESIGN.md: by that figure alone)."""
+    """The tier of a result that takes `one_in` pulls on average (docs/odds.md: by that figure alone)."""
     return next(tier for threshold, tier in TIER_THRESHOLDS if one_in >= threshold)
 
 

@@ -6,11 +6,10 @@ import itertools
 import math
 import random
 
-import base58
 import pytest
 
 import gpu_worker.odds as odds_module
-from gpu_worker.formats import FIELD_PRIME, FORMATS, get_format, identifier_from_secret
+from gpu_worker.formats import FORMATS, get_format, identifier_from_secret
 from gpu_worker.odds import (
     Odds,
     Tier,
@@ -26,6 +25,7 @@ from gpu_worker.odds import exact as exact_module
 from gpu_worker.odds.bodies import LengthClass, length_classes
 from gpu_worker.odds.chain import ChainModel
 from gpu_worker.odds.exact import ScoreModel
+from gpu_worker.odds.sampling import against_sample, sampled_body
 from gpu_worker.patterns import char_classes, parse_pattern, score
 from gpu_worker.positions import (
     body_components,
@@ -156,15 +156,7 @@ rng = random.Random(20261123)
 
 
 def _sampled_body(format_id: str) -> str:
-    """A body built the way the format builds it, from a uniform hash or x-coordinate."""
-    if format_id == "btc":
-        return base58.b58encode_check(b"\x00" + rng.randbytes(20)).decode()[1:]
-    if format_id == "trx":
-        return base58.b58encode_check(b"\x41" + rng.randbytes(20)).decode()[1:]
-    if format_id == "did":
-        x = rng.randrange(FIELD_PRIME).to_bytes(32, "big")
-        return base58.b58encode(b"\xe7\x01" + bytes([rng.choice((2, 3))]) + x).decode()[4:]
-    return rng.randbytes(20).hex()
+    return sampled_body(format_id, rng)
 
 
 def _check_against_sample(format_id: str, patterns: list, bodies: list[str], *, rel: float = 0.10,
@@ -172,16 +164,9 @@ def _check_against_sample(format_id: str, patterns: list, bodies: list[str], *, 
     """Model within `rel` of the measured frequency for every score seen at least `at_least` times expected."""
     checked = 0
     for pattern in patterns:
-        model = odds(pattern)
-        counts = [0] * (pattern.max_score + 2)
-        for body in bodies:
-            counts[score(pattern, body)] += 1
-        for s in range(1, pattern.max_score + 1):
-            expected = model.p_at_least[s] * len(bodies)
-            if expected >= at_least:
-                measured = sum(counts[s:])
-                assert measured == pytest.approx(expected, rel=rel), (format_id, str(pattern), s)
-                checked += 1
+        for row in against_sample(pattern, odds(pattern), bodies, at_least=at_least):
+            assert row.measured == pytest.approx(row.expected, rel=rel), (format_id, str(pattern), row)
+            checked += 1
     return checked
 
 
