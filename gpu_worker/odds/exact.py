@@ -12,7 +12,10 @@ from .bodies import LengthClass
 if TYPE_CHECKING:
     from .term_search import TermSearch
 
-# @@MAX_WORK@@
+# The simulation's budget, in transitions followed; a new one (worked out and memoised) counts STEP_WORK
+# per term it walks, about what working one out costs in memo hits. Past it the chain model takes over.
+# Measured on 82 patterns (docs/odds.md, "The chain model"): 5,000 put 10% error on a tail (the chain model
+# answering patterns the simulation would have); 20,000 0.7% at a p50 of 15 ms; 80,000 a p50 of 36 ms.
 MAX_WORK = 20_000
 STEP_WORK = 4
 

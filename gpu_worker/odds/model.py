@@ -16,7 +16,7 @@ def compute(pattern: Pattern) -> Odds:
     exact = [0.0] * (pattern.max_score + 1)
     model = ScoreModel(pattern)
     bodies = length_classes(pattern)
-    if len(pattern.terms) == 1:  # one term: the chain model is exact (below MAX_SEARCH_STATES) and cheaper
+    if len(pattern.terms) == 1:  # one term: the chain model is exact (no partial match dropped) and cheaper
         exact = ChainModel(model, bodies).distribution()
     else:
         try:
