@@ -30,6 +30,7 @@ import resource
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -140,7 +141,8 @@ def _exit_with_parent(parent: int) -> None:
 
 ORPHAN_CHECK_S = 0.5
 START_TIMEOUT_S = 120
-WAIT_POLL_S = 0.1  # how often a request waiting for a busy worker looks for a freed slot  # a cold start imports numpy and builds the body tables: seconds on a loaded machine
+WAIT_POLL_S = 0.1  # how often a request waiting for a busy worker looks for a freed slot
+MAX_WAITING = 64  # uncached patterns in flight at once (each waits on a thread; more queue behind them)  # a cold start imports numpy and builds the body tables: seconds on a loaded machine
 
 
 class _Worker:
@@ -194,6 +196,7 @@ class OddsCache:
         self._pending: dict[Pattern, asyncio.Future[Odds]] = {}
         self.computed = 0  # uncached patterns computed (for tests and the benchmark)
         self.replaced = 0  # workers killed for a cap (or found dead) and replaced
+        self._waiters = ThreadPoolExecutor(MAX_WAITING, thread_name_prefix="odds-wait")
 
     async def get(self, pattern: Pattern) -> Odds:
         """The pattern's odds; ServiceError("too_hard") if computing them trips a worker's cap."""
@@ -217,7 +220,9 @@ class OddsCache:
         if self.workers <= 0:
             result = await asyncio.to_thread(odds, pattern)
         else:
-            result = await asyncio.to_thread(self._in_worker, pattern)
+            # A thread of its own per request, not the loop's default executor: a request waiting for a busy
+            # worker must not hold a thread that the rest of the bot's to_thread calls need.
+            result = await asyncio.get_running_loop().run_in_executor(self._waiters, self._in_worker, pattern)
         remember_odds(pattern, result)
         return result
 
