@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpu_worker.errors import VanikeysError  # noqa: E402
-from gpu_worker.formats import FORMATS, get_format  # noqa: E402
-from gpu_worker.patterns import MAX_PATTERN_LENGTH, MAX_TERMS, Pattern, parse_pattern  # noqa: E402
+from gpu_worker.errors import VanikeysError
+from gpu_worker.formats import FORMATS, get_format
+from gpu_worker.patterns import MAX_PATTERN_LENGTH, MAX_TERMS, Pattern, parse_pattern
 
 Case = tuple[str, str, str, bool]  # format, text, case ("insensitive" | "exact"), fuzzy
 
@@ -160,8 +160,9 @@ def before(rev: str) -> None:
         print(f"\n{rev} (60 s timeout, 3 GB address space):")
         for format_id, text, _, _ in NAMED[:3]:
             try:
-                done = subprocess.run([sys.executable, "-c", script, format_id, text], cwd=tmp, capture_output=True,
-                                      text=True, timeout=60, preexec_fn=cap, env={"PYTHONPATH": tmp, "PATH": "/usr/bin"})
+                done = subprocess.run([sys.executable, "-c", script, format_id, text], check=False, cwd=tmp,
+                                      capture_output=True, text=True, timeout=60, preexec_fn=cap,
+                                      env={"PYTHONPATH": tmp, "PATH": "/usr/bin"})
                 figures = done.stdout.split()
                 line = (f"{float(figures[0]):>10.0f} ms CPU, peak RSS {figures[1]} MB" if done.returncode == 0
                         else f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")

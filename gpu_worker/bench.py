@@ -28,8 +28,8 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from .cli import bench_seconds
 from .errors import VanikeysError

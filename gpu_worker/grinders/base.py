@@ -10,8 +10,9 @@ python, native and cuda backends cannot disagree about it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ..errors import VanikeysError
 from ..formats import CURVE_ORDER, AddressFormat

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from ..patterns import Pattern, char_classes
 from ..positions import body_components
@@ -71,7 +71,7 @@ def length_classes(pattern: Pattern) -> list[LengthClass]:
     ]
 
 
-@lru_cache(maxsize=None)  # a few lengths per format
+@cache  # a few lengths per format
 def _marginals(format_id: str, length: int) -> tuple[dict[str, float], ...]:
     """Each position's character distribution over all bodies of this length (the format's components mixed)."""
     members = [c for c in body_components(format_id) if c.length == length]

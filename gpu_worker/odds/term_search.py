@@ -127,7 +127,7 @@ class TermSearch:
                     if grown == term_length:
                         new_mask = 0
                     elif partials is not None:
-                        while bin(new_mask).count("1") > partials:
+                        while new_mask.bit_count() > partials:
                             new_mask &= new_mask - 1  # drop the shortest partial match
                             dropped = True
                 grouped[(new_mask, grown, new_held)].extend(members)
