@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,22 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_the_refusal_reaches_the_person_who_asked(tmp_path: Path) -> None:
+    """Through the service, as every front end calls it: a one-line ServiceError, and the next /odds answers."""
+    from bot.app import create_app
+    from tests.bot.conftest import small_settings
+    from tests.engine.odds_workers_fixtures import HOSTILE, spin_on_hostile
+
+    async with create_app(small_settings(tmp_path)) as app:
+        cache = OddsCache(workers=1, caps=OddsCaps(time_s=1, memory_mb=768), compute=spin_on_hostile)
+        app.service.odds_cache = cache
+        try:
+            with pytest.raises(ServiceError, match="longer than 1 s to work out: use fewer") as refused:
+                await app.service.odds(HOSTILE, "btc")
+            assert refused.value.code == "too_hard" and "\n" not in refused.value.message
+            answer = await app.service.odds("^ab", "btc")
+            assert answer.pattern == "^ab" and 0 < answer.p_full < 1
+        finally:
+            cache.close()
