@@ -9,7 +9,12 @@ each, the pull budget of that backend) run back to back through the grinder
 session for S seconds after a warm-up, with the real minimum-score filter (a
 key must beat the best found so far, so an anchored prefix is mostly rejected
 from its hash alone) and each result re-derived and verified as a pull's is.
-keys/s = keys checked / seconds. An order's chunks are the same job shape with
+keys/s = keys hashed / wall-clock seconds, beside keys per CPU-second (the
+process's CPU time: every thread of a native run, the host's share of a cuda
+one). Only keys a backend actually hashed count: once a pull's best is a full
+match nothing can beat it, and the rest of its budget is counted for the pull
+but not hashed (`GrindSession.hashed`); a row where that happened says so
+("stopped early": its pulls hashed only part of their budgets). An order's chunks are the same job shape with
 stop=full (top 1: the same filter, ending at the first full match), so one
 figure serves both ("pull/order" in the table). python is measured on one core
 (its scan_range in this process); native on one core and on all cores, so
@@ -23,8 +28,8 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from .cli import bench_seconds
 from .errors import VanikeysError
@@ -47,17 +52,36 @@ class Measurement:
     cores: int  # CPU cores used (0 for a GPU)
     format: str
     pattern: str
-    keys: int
-    seconds: float
+    keys: int  # keys hashed
+    seconds: float  # wall-clock
     mode: str = "pull/order"  # what was run: pull jobs through the grinder session
     pulls: int = 0  # pull jobs finished within the time (the last one may be cut short)
+    cpu_seconds: float = 0.0  # this process's CPU time over the same span (all its threads)
+    covered: int = 0  # keys of the pulls' budgets covered: hashed, plus those skipped after a full match
+    early: int = 0  # pulls that stopped hashing early (a full match: the rest of the budget skipped)
 
     @property
     def keys_per_s(self) -> float:
         return self.keys / self.seconds
 
+    @property
+    def keys_per_cpu_s(self) -> float:
+        return self.keys / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.early > 0
+
+    def note(self) -> str:
+        """What the row's figure does not show: pulls that stopped hashing early."""
+        if not self.early:
+            return ""
+        return (f"stopped early: {self.early} of {self.pulls} pulls found a full match, "
+                f"{self.keys / max(self.covered, 1):.0%} of the budget hashed")
+
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "keys_per_s": round(self.keys_per_s, 1)}
+        return {**asdict(self), "keys_per_s": round(self.keys_per_s, 1),
+                "keys_per_cpu_s": round(self.keys_per_cpu_s, 1), "stopped_early": self.stopped_early}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -100,7 +124,8 @@ def run_bench(
     say(f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure".strip())
     runners = _runners(backends, cores, explicit, say)
     measurements: list[Measurement] = []
-    say(f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>14} {'per core':>12}")
+    say(f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>14} {'per core':>12} "
+        f"{'keys/CPU-s':>12}")
     for format_id in formats:
         patterns = [pattern] if pattern else [ANCHORED[format_id], TWO_TERMS[format_id]]
         for text in patterns:
@@ -110,7 +135,9 @@ def run_bench(
                 m = measure(scan, job, seconds, name, device, used_cores)
                 measurements.append(m)
                 per_core = f"{m.keys_per_s / m.cores:>12,.0f}" if m.cores else f"{'-':>12}"
-                say(f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} {m.keys_per_s:>14,.0f} {per_core}")
+                note = f"  ({m.note()})" if m.early else ""
+                say(f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} {m.keys_per_s:>14,.0f} "
+                    f"{per_core} {m.keys_per_cpu_s:>12,.0f}{note}")
     ratios = per_core_ratios(measurements)
     for line in ratios:
         say(f"native vs python per core, {line['format']} {line['pattern']!r}: {line['ratio']:.1f}x")
@@ -170,19 +197,22 @@ def measure(scan: Scan, job: GrindJob, seconds: float, name: str, device: str, c
     (after a warm-up step: builds, caches, first-touch)."""
     backend = _ScanOnly(name, device, scan)
     GrindSession(job, backend).step(6 * 1024)
-    began = time.perf_counter()
-    keys = pulls = 0
+    began, cpu_began = time.perf_counter(), time.process_time()
+    keys = covered = pulls = early = 0
     while time.perf_counter() - began < seconds:
         session = GrindSession(job, backend)
         size = FIRST_STEP_KEYS
         while not session.done and time.perf_counter() - began < seconds:
             size = timed_step(session, size)
-        keys += session.checked
+        keys += session.hashed
+        covered += session.checked
         if session.done:
             session.result()  # a pull re-derives and verifies what it hands over
             pulls += 1
-    took = time.perf_counter() - began
-    return Measurement(name, device, cores, job.format, job.pattern, keys, took, pulls=pulls)
+            early += session.hashed < session.checked
+    took, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    return Measurement(name, device, cores, job.format, job.pattern, keys, took, pulls=pulls, cpu_seconds=cpu,
+                       covered=covered, early=early)
 
 
 def per_core_ratios(measurements: list[Measurement]) -> list[dict[str, object]]:

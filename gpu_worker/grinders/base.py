@@ -10,8 +10,9 @@ python, native and cuda backends cannot disagree about it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ..errors import VanikeysError
 from ..formats import CURVE_ORDER, AddressFormat
@@ -118,7 +119,11 @@ class GrindSession:
             raise ValueError("start_scalar must be in [1, n - points walked)")
         self._start_scalar = start_scalar
         self._plan = ScanPlan.from_job(job, start_scalar)
+        # checked: keys of the budget covered, what a pull's result reports (a pull is `budget` keys).
+        # hashed: the part of it a backend actually derived and scored. Once the top K are all full
+        # matches nothing can beat them, and the rest of the budget is counted without being hashed.
         self.checked = 0
+        self.hashed = 0
         self._best: list[Candidate] = []
         self._found_full = False
         self._timed_out = False
@@ -168,8 +173,11 @@ class GrindSession:
         first = self.checked
         n_keys = min(max_keys, self.job.budget - first)
         plan = replace(self._plan, min_score=self._min_score())
-        found = self._checked_scan(plan, first, n_keys)
         full_score = self.pattern.max_score
+        if plan.min_score > full_score:  # nothing can qualify: covered, not hashed
+            self.checked = first + n_keys
+            return
+        found = self._checked_scan(plan, first, n_keys)
         if self.job.stop == "full":
             full_at = min((c.key_index for c in found if c.score == full_score), default=None)
             if full_at is not None:
@@ -182,6 +190,7 @@ class GrindSession:
                 n_keys = full_at - first + 1
         self._best = best_candidates(self._best + found, self.job.top)
         self.checked = first + n_keys
+        self.hashed += n_keys
         if self.elapsed_s >= self.job.time_limit_s:
             self._timed_out = True
 
@@ -200,7 +209,7 @@ class GrindSession:
         return found
 
     def result(self) -> GrindResult:
-        """The result object of DESIGN.md; every hit re-derived and re-scored first."""
+        """The result (gpu_worker/job.py, GrindResult); every hit re-derived and re-scored first."""
         return GrindResult(
             checked=self.checked,
             elapsed_s=round(self.elapsed_s, 6),

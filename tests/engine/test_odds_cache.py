@@ -5,12 +5,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
 import gpu_worker.odds as odds_module
-from bot.odds_cache import OddsCache, odds_workers, shared_odds_cache
+from bot.answers import ServiceError
+from bot.odds_cache import (
+    OddsCache,
+    OddsCaps,
+    odds_caps,
+    odds_workers,
+    shared_odds_cache,
+)
+from gpu_worker.odds import cache as cache_module
 from gpu_worker.odds import cached_odds, odds
+from gpu_worker.odds.model import compute
 from gpu_worker.patterns import parse_pattern
 
 
@@ -36,9 +47,9 @@ async def test_process_mode_computes_in_another_process(monkeypatch: pytest.Monk
     cache = OddsCache(workers=1)
     try:
         pattern = parse_pattern("eth", "dead beef cafe babe")
-        expected = odds_module._odds(pattern)
+        expected = compute(pattern)
         odds_module.clear_odds_cache()
-        monkeypatch.setattr(odds_module, "_odds", not_here)  # the worker process has the real one
+        monkeypatch.setattr(cache_module, "compute", not_here)  # the worker process has the real one
         got = await cache.get(pattern)
         assert got == expected
         assert cached_odds(pattern) == expected  # kept here, so the job runner's odds() hits it
@@ -51,23 +62,24 @@ async def test_a_killed_worker_is_replaced_and_the_answer_still_comes() -> None:
     cache = OddsCache(workers=1)
     try:
         await cache.get(parse_pattern("btc", "^ab"))
-        pool = cache._pool
-        assert pool is not None
-        for pid in list(pool._processes):  # type: ignore[union-attr]
+        pids = cache.worker_pids()
+        assert pids
+        for pid in pids:
             os.kill(pid, signal.SIGKILL)
         pattern = parse_pattern("btc", "go go")
-        assert await cache.get(pattern) == odds_module._odds(pattern)
-        assert await cache.get(parse_pattern("btc", "^cd")) is not None  # and the next one gets a new pool
+        assert await cache.get(pattern) == compute(pattern)
+        assert await cache.get(parse_pattern("btc", "^cd")) is not None  # and the next one gets a new worker
+        assert cache.replaced == 1 and cache.worker_pids() and set(cache.worker_pids()).isdisjoint(pids)
     finally:
         cache.close()
 
 
 def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(odds_module, "ODDS_CACHE_SIZE", 3)
+    monkeypatch.setattr(cache_module, "ODDS_CACHE_SIZE", 3)
     patterns = [parse_pattern("eth", f"^{c}") for c in "abcde"]
     for pattern in patterns:
         odds(pattern)
-    assert len(odds_module._CACHE) == 3
+    assert len(cache_module._CACHE) == 3
     assert cached_odds(patterns[0]) is None and cached_odds(patterns[1]) is None
     assert cached_odds(patterns[4]) is not None
 
@@ -77,6 +89,58 @@ def test_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("VANIKEYS_ODDS_WORKERS", text)
         assert odds_workers() == expected, text
     assert shared_odds_cache() is shared_odds_cache()
+
+
+def test_caps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert odds_caps() == OddsCaps()
+    monkeypatch.setenv("VANIKEYS_ODDS_TIME_CAP_S", "5")
+    monkeypatch.setenv("VANIKEYS_ODDS_MEMORY_MB", "1024")
+    assert odds_caps() == OddsCaps(time_s=5, memory_mb=1024)
+    monkeypatch.setenv("VANIKEYS_ODDS_TIME_CAP_S", "0")  # below the minimum: the default, with a warning
+    monkeypatch.setenv("VANIKEYS_ODDS_MEMORY_MB", "lots")
+    assert odds_caps() == OddsCaps()
+
+
+async def test_a_hostile_pattern_never_holds_an_ordinary_answer() -> None:
+    """One worker; a pattern that would take a minute and an ordinary one, submitted together.
+
+    The hostile one is refused in one line once it passes the time cap, its worker is replaced, and the
+    ordinary answer comes back within the cap plus a worker's start, not after the minute.
+    """
+    from tests.engine.odds_workers_fixtures import HOSTILE, spin_on_hostile
+
+    cache = OddsCache(workers=1, caps=OddsCaps(time_s=1, memory_mb=768), compute=spin_on_hostile)
+    try:
+        await cache.get(parse_pattern("btc", "^ab"))  # started and warm
+        (first,) = cache.worker_pids()
+        hostile, ordinary = parse_pattern("btc", HOSTILE), parse_pattern("eth", "dead beef")
+        began = time.monotonic()
+        results = await asyncio.gather(cache.get(hostile), cache.get(ordinary), return_exceptions=True)
+        took = time.monotonic() - began
+        refused, answer = results
+        assert isinstance(refused, ServiceError) and refused.code == "too_hard"
+        assert "\n" not in refused.message and "longer than 1 s" in refused.message
+        assert answer == compute(ordinary)
+        assert took < 30, took  # the cap (1 s) plus a cold worker start on a loaded machine; the hostile one: 60 s
+        assert cache.replaced == 1 and first not in cache.worker_pids()
+        assert await cache.get(parse_pattern("btc", "^cd")) is not None  # the replacement answers
+    finally:
+        cache.close()
+
+
+async def test_a_pattern_over_the_memory_cap_is_refused_and_its_worker_replaced() -> None:
+    from tests.engine.odds_workers_fixtures import HOSTILE, allocate_on_hostile
+
+    cache = OddsCache(workers=1, caps=OddsCaps(time_s=60, memory_mb=768), compute=allocate_on_hostile)
+    try:
+        with pytest.raises(ServiceError, match="more than 768 MB") as refused:
+            await cache.get(parse_pattern("btc", HOSTILE))
+        assert refused.value.code == "too_hard"
+        assert cache.replaced == 1
+        pattern = parse_pattern("btc", "go go")
+        assert await cache.get(pattern) == compute(pattern)
+    finally:
+        cache.close()
 
 
 def test_workers_let_go_of_the_terminal_and_die_with_a_crashed_bot() -> None:
@@ -93,7 +157,7 @@ def test_workers_let_go_of_the_terminal_and_die_with_a_crashed_bot() -> None:
         "from gpu_worker.patterns import parse_pattern\n"
         "cache = OddsCache(workers=1)\n"
         "asyncio.run(cache.get(parse_pattern('btc', 'ab cd')))\n"
-        "print(*cache._pool._processes, flush=True)\n"
+        "print(*cache.worker_pids(), flush=True)\n"
         "os._exit(0)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120,
@@ -118,3 +182,22 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_the_refusal_reaches_the_person_who_asked(tmp_path: Path) -> None:
+    """Through the service, as every front end calls it: a one-line ServiceError, and the next /odds answers."""
+    from bot.app import create_app
+    from tests.bot.conftest import small_settings
+    from tests.engine.odds_workers_fixtures import HOSTILE, spin_on_hostile
+
+    async with create_app(small_settings(tmp_path)) as app:
+        cache = OddsCache(workers=1, caps=OddsCaps(time_s=1, memory_mb=768), compute=spin_on_hostile)
+        app.service.odds_cache = cache
+        try:
+            with pytest.raises(ServiceError, match="longer than 1 s to work out: use fewer") as refused:
+                await app.service.odds(HOSTILE, "btc")
+            assert refused.value.code == "too_hard" and "\n" not in refused.value.message
+            answer = await app.service.odds("^ab", "btc")
+            assert answer.pattern == "^ab" and 0 < answer.p_full < 1
+        finally:
+            cache.close()

@@ -9,6 +9,7 @@ import weakref
 import pytest
 
 import gpu_worker.odds as odds_module
+from gpu_worker.odds import cache as cache_module
 from gpu_worker.odds import cached_odds, odds
 from gpu_worker.patterns import parse_pattern
 
@@ -39,7 +40,7 @@ def test_patterns_that_differ_only_in_case_or_fuzziness_have_their_own_odds() ->
 
 
 def test_a_full_cache_holds_none_of_its_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(odds_module, "ODDS_CACHE_SIZE", 20)
+    monkeypatch.setattr(cache_module, "ODDS_CACHE_SIZE", 20)
     letters = "abcdefghijkmnopqrstuvwxyz"
     alive = []
     for i in range(40):
@@ -48,5 +49,5 @@ def test_a_full_cache_holds_none_of_its_patterns(monkeypatch: pytest.MonkeyPatch
         alive.append(weakref.ref(pattern))
     del pattern
     gc.collect()
-    assert len(odds_module._CACHE) == 20
+    assert len(cache_module._CACHE) == 20
     assert [ref for ref in alive if ref() is not None] == []

@@ -103,11 +103,55 @@ def test_bench_measures_pulls_with_their_rising_minimum_score(native_backend: ob
         minimum_scores.append(plan.min_score)
         return native_backend.scan(plan, first_key, n_keys)
 
-    job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^Vani", "budget": 1 << 17, "stop": "budget", "top": 1})
-    figure = measure(scan, job, 0.3, "native", "CPU x2 (native)", 2)
-    assert figure.mode == "pull/order" and figure.keys > 0 and figure.seconds >= 0.3
+    # A small budget, so that whole pulls finish within the time even on a loaded machine (2^17 keys in
+    # 0.3 s did not: 6,144 keys on a 2-core machine at load 7, 28,672 in 1.5 s at load 14; the first steps,
+    # with no minimum score yet, cost about 10 us of CPU a key there).
+    job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^Vani", "budget": 1 << 15, "stop": "budget", "top": 1})
+    figure = measure(scan, job, 3.0, "native", "CPU x2 (native)", 2)
+    assert figure.mode == "pull/order" and figure.keys > 0 and figure.seconds >= 3.0
     assert figure.pulls >= 1  # whole pulls ran (each re-derived and verified)
     # A pull scans its first keys with no minimum, then only for keys beating its best so far:
     # the prefix filter skips most keys, which a minimum of 0 throughout would never let it do.
     assert minimum_scores[0] == 0 and max(minimum_scores) >= 2
     assert sum(1 for s in minimum_scores if s > 0) > len(minimum_scores) // 2
+
+
+def test_the_bench_of_an_easy_pattern_counts_only_keys_hashed() -> None:
+    """Before: after a full match a pull skipped the rest of its budget unhashed and the bench counted it as
+    checked (eth '^dead' showed 89 M keys/s beside 3.4 M for '^deadbeef'). Now an easy pattern's keys per
+    CPU-second are what the same backend hashes on a pattern it never completes, and the row says it stopped early."""
+    from gpu_worker.bench import measure
+    from gpu_worker.grinders.python import scan_range
+    from gpu_worker.job import GrindJob
+
+    def bench(pattern: str):
+        job = GrindJob.parse({"v": 1, "format": "eth", "pattern": pattern, "budget": 1 << 16, "stop": "budget", "top": 1})
+        return measure(scan_range, job, 1.2, "python", "CPU x1 (python)", 1)
+
+    easy, hard = bench("^d"), bench("^dead beef")  # a full match every 16 keys; about one in 4e9
+    assert easy.pulls >= 1 and easy.early == easy.pulls and easy.stopped_early
+    assert easy.keys < easy.covered / 4  # most of each budget was never hashed
+    assert "stopped early" in easy.note()
+    assert not hard.stopped_early and hard.keys == hard.covered and hard.note() == ""
+    assert easy.cpu_seconds > 0 and hard.cpu_seconds > 0
+    assert easy.keys_per_cpu_s < 2 * hard.keys_per_cpu_s  # counting the skipped keys made it 13x
+    row = easy.as_dict()
+    assert row["stopped_early"] is True and row["keys_per_cpu_s"] == pytest.approx(easy.keys_per_cpu_s, rel=1e-3)
+
+
+def test_a_pull_still_covers_its_whole_budget_when_it_stops_hashing_early() -> None:
+    from gpu_worker.grinders.base import FIRST_STEP_KEYS, GrindSession
+    from gpu_worker.grinders.python import load_backend
+    from gpu_worker.job import GrindJob
+
+    job = GrindJob.parse({"v": 1, "format": "eth", "pattern": "^d", "budget": 1 << 15, "stop": "budget", "top": 1})
+    backend = load_backend()
+    try:
+        session = GrindSession(job, backend)
+        while not session.done:
+            session.step(FIRST_STEP_KEYS)
+        result = session.result()
+    finally:
+        backend.close()
+    assert result.checked == session.checked == job.budget  # what the bot verifies per pull is unchanged
+    assert result.found_full and session.hashed < job.budget and session.hashed % FIRST_STEP_KEYS == 0
