@@ -204,6 +204,10 @@ MIGRATIONS: list[list[str]] = [
             claimed_at REAL
         )""",
     ],
+    # grinding usage: 1 where the provider reported no billed seconds and gpu_s is the bot's estimate
+    [
+        "ALTER TABLE grind_usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0",
+    ],
 ]
 
 

@@ -116,8 +116,8 @@ async def test_selfhosted_is_preferred_while_it_has_room_then_runpod_takes_the_o
     _, url = selfhosted
     sealer = ResultSealer.generate()
     recorded = Recorded()
-    box = selfhosted_client(url, sealer, runsync_wait_s=0)
-    runpod = make(emulator, sealer=sealer, runsync_wait_s=0)
+    box = selfhosted_client(url, sealer)
+    runpod = make(emulator, sealer=sealer)
     router = RouterGrindingClient(
         [Provider("runpod", runpod, 0.00031, health=runpod.health),
          Provider("selfhosted", box, 0.0, slots=1, preferred=True, health=box.health)],

@@ -167,7 +167,7 @@ async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, 
 
 async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: RunpodEmulator) -> None:
     emulator.queue_delay_s = 0.3
-    async with bot(tmp_path, emulator, runsync_wait_s=0) as (app, frontend):
+    async with bot(tmp_path, emulator) as (app, frontend):
         await app.service.grant(ALICE, 100)
         pull = asyncio.create_task(app.service.pull(ALICE, None, "ab", "btc", allow_easy=True))
 
@@ -188,7 +188,7 @@ async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_pa
         await app.service.grant(ALICE, 100)
         whole = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(whole.keys) == 10 and whole.delivered
-        assert len(emulator.jobs) == 1 and emulator.count("/runsync") == 1
+        assert len(emulator.jobs) == 1 and emulator.count("/run") == 1
         assert await ledger_kinds(app, whole.job_id) == ["pull"]
 
         emulator.job_faults.append("short")
@@ -202,7 +202,7 @@ async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_pa
 
 
 async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(tmp_path: Path, emulator: RunpodEmulator) -> None:
-    async with bot(tmp_path, emulator, runsync_wait_s=0) as (app, _):
+    async with bot(tmp_path, emulator) as (app, _):
         await app.service.grant(ALICE, 100)
         emulator.accept_then_fail.append(502)
         with pytest.raises(Exception, match="pull failed"):
