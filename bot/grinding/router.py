@@ -22,6 +22,7 @@ marked as one. Job ids are "provider:inner id", so a restarted bot knows where t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class RouterGrindingClient(ChunkedOrders):
         self.usage = usage
         self.clock = clock
         self.in_flight: dict[str, set[str]] = {p.name: set() for p in providers}
+        self._sends = itertools.count()
         # (provider, inner id) -> when sent (or first watched after a restart) and the job, until its usage row
         self._watched: dict[tuple[str, str], tuple[float, GrindJob]] = {}
         self.down_until: dict[str, float] = {}
@@ -172,7 +174,7 @@ class RouterGrindingClient(ChunkedOrders):
             if provider is None:
                 break
             tried.add(provider.name)
-            reservation = f"sending-{id(job)}-{len(tried)}"
+            reservation = f"sending-{next(self._sends)}"  # unique: one job object may be sent many times
             self.in_flight[provider.name].add(reservation)
             try:
                 inner = await provider.client.submit(job)
