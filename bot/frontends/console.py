@@ -193,6 +193,8 @@ def render(answer: Any) -> str:
             star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
             lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
                          f"({_one_in(key.one_in_pulls)} pulls){_badge(key)}")
+        if answer.cut_short is not None:
+            lines.append(f"  {answer.cut_short.note}")
         if answer.is_new_personal_best:
             lines.append("  NEW personal best for this pattern!")
         if answer.streak is not None and answer.streak.days:
