@@ -228,9 +228,12 @@ class SelfHostedWorker:
 
     async def _billing(self, request: web.Request) -> web.Response:
         now = time.monotonic()
+        wall = time.time() - now
         return web.json_response({"jobs": [
             {"id": job.id, "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
-             "status": job.status, "billed_s": round(job.execution_s(now), 3)} for job in self.ledger]})
+             "status": job.status, "billed_s": round(job.execution_s(now), 3), "submitted_at": wall + job.submitted,
+             "started_at": wall + (job.started_at or job.submitted),
+             "finished_at": None if job.finished_at is None else wall + job.finished_at} for job in self.ledger]})
 
     async def _stop_all(self, app: web.Application) -> None:
         tasks = [job.task for job in self.jobs.values() if job.task is not None]

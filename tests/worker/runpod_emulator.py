@@ -172,8 +172,12 @@ class RunpodEmulator:
         """The emulator's own billing ledger, one line per job that ever reached a worker, as RunPod would
         bill it: execution seconds from the moment a worker took the job to the moment it stopped."""
         now = time.monotonic()
+        wall = time.time() - now  # monotonic to wall-clock time, so another process can line events up
         return [{"id": job.id, "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
-                 "status": job.status, "billed_s": round(job.execution_s(now), 3)}
+                 "status": job.status, "billed_s": round(job.execution_s(now), 3),
+                 "submitted_at": wall + job.submitted,
+                 "started_at": wall + (job.started_at or job.submitted),
+                 "finished_at": None if job.finished_at is None else wall + job.finished_at}
                 for job in self._ledger if job.started_at is not None]
 
     @web.middleware
