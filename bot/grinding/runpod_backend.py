@@ -57,7 +57,7 @@ class RunpodGrindingClient(ChunkedOrders):
         *,
         poll_interval_s: float = 1.0,
         first_poll_s: float = 0.05,
-        poll_growth: float = 1.25,
+        poll_growth: float = 1.15,
         max_poll_interval_s: float = 10.0,
         queue_allowance_s: float = 900.0,
         pull_queue_limit_s: float = 120.0,
