@@ -213,8 +213,10 @@ async def test_an_order_fails_over_mid_order_when_the_selfhosted_box_dies(
             order.cancel()
         await router.close()
     verify_hit(ORDER, outcome.hit)
-    rows = await db.fetchall("SELECT provider, kind, outcome, job_ref FROM grind_usage")
+    rows = await db.fetchall("SELECT provider, kind, outcome, job_ref, estimated FROM grind_usage")
     await db.close()
+    # Neither Modal nor a dead box can say what it billed: those rows are the bot's estimate, and say so.
+    assert all(r["estimated"] for r in rows if r["provider"] == "modal" or r["outcome"] == "unavailable")
     providers = {r["provider"] for r in rows if r["outcome"] == "completed"}
     assert "modal" in providers  # the rest of the order ran on Modal
     assert any(r["provider"] == "selfhosted" and r["outcome"] == "unavailable" for r in rows)  # the dead box's chunks
@@ -282,7 +284,7 @@ async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
         await log.record(Usage("runpod", "a", "j1", "pull", 10, 1.0, 0.00031, "completed"))
         await log.record(Usage("runpod", "a", "j1", "pull", 10, 1.0, 0.00031, "completed"))  # recorded once
         await log.record(Usage("selfhosted", "b", "j2", "order", 1, 60.0, 0.0, "completed"))
-        await log.record(Usage("modal", "c", "j2", "order", 1, 30.0, 0.00666, "completed"))
+        await log.record(Usage("modal", "c", "j2", "order", 1, 30.0, 0.00666, "completed", estimated=True))
         report = await cost_report(db, 7, usd_per_token=0.01)
     finally:
         await db.close()
@@ -291,6 +293,7 @@ async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
     assert report.cost("order") == pytest.approx(0.00666) and report.cost("pull") == pytest.approx(0.00031)
     text = report.render()
     assert "runpod" in text and "selfhosted" in text and "revenue 0 tokens ($0.00)" in text
+    assert report.by_provider[0].estimated_gpu_s == 30.0 and "(30.0 estimated)" in text
 
 
 async def test_orders_can_have_an_endpoint_of_their_own(emulator: RunpodEmulator, python_backend: object) -> None:
