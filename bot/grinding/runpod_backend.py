@@ -224,8 +224,10 @@ class RunpodGrindingClient(ChunkedOrders):
                 status = await self.api.status(job_id)
             except RunpodApiError:
                 return None
-        if not status.status.finished or status.execution_s is None:
+        if not status.status.finished:
             return None
+        if status.execution_s is None:  # cancelled before a worker took it: nothing ran, nothing is billed
+            return Billed(gpu_s=0.0) if status.status is RunpodStatus.CANCELLED else None
         return Billed(gpu_s=status.execution_s)
 
     async def health(self) -> EndpointHealth:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.grinding import GrindingError, GrindProgress, make_client
+from bot.grinding.model import Billed
 from bot.grinding.runpod_backend import RunpodGrindingClient
 from gpu_worker.job import GrindJob
 from gpu_worker.sealing import ResultSealer
@@ -152,6 +153,10 @@ async def test_billed_seconds_are_runpods_own(emulator: RunpodEmulator, client: 
     ledger = {line["id"]: line["billed_s"] for line in emulator.billing()}
     assert billed is not None and not billed.estimated
     assert billed.gpu_s == pytest.approx(ledger[job_id], abs=0.001) and billed.gpu_s > 0.3
+    emulator.queue_delay_s = 60
+    queued = await client.submit(SLOW)
+    await client.cancel(queued)  # never reached a worker: RunPod bills nothing, and says so without a figure
+    assert await client.billed(queued) == Billed(gpu_s=0.0)
 
 
 async def test_runpod_unreachable_is_unavailable(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
