@@ -282,7 +282,7 @@ async def measure(name: str, db_path: Path, ledgers: list[dict[str, Any]], **ext
     db = await Database.open(db_path)
     try:
         jobs = {r["job_id"]: dict(r) for r in await db.fetchall("SELECT job_id, kind, status FROM jobs")}
-        usage = await db.fetchall("SELECT provider, gpu_s, estimated FROM grind_usage")
+        usage = await db.fetchall("SELECT provider, gpu_s, estimated, outcome, at FROM grind_usage")
     finally:
         await db.close()
     by_job: dict[str, list[dict[str, Any]]] = {}
@@ -293,6 +293,15 @@ async def measure(name: str, db_path: Path, ledgers: list[dict[str, Any]], **ext
     run_twice = sum(1 for job_id, job in jobs.items() if job["kind"] == "pull" and len(by_job.get(job_id, [])) > 1)
     unsettled = [j for j in jobs.values() if j["status"] not in SETTLED]
     note = extra.pop("note", "")
+    killed_at = extra.pop("killed_at", None)
+    if killed_at is not None:  # from the box's kill to the first job RunPod took after the router gave up on the box
+        given_up = [r["at"] for r in usage if r["provider"] == "selfhosted" and r["outcome"] == "unavailable"]
+        replaced = [float(line["submitted_at"]) for line in ledgers
+                    if line["provider"] == "runpod" and given_up and float(line["submitted_at"]) >= min(given_up)]
+        if replaced:
+            extra["failover_s"] = min(replaced) - killed_at
+        else:
+            note = "no chunk failed over from the box; " + note
     if unsettled:
         note = f"{len(unsettled)} jobs NOT settled; " + note
     return Outcome(name=name, refunded_finished=refunded_finished, run_twice=run_twice,
@@ -348,18 +357,10 @@ async def kill_box(providers: Providers, bot: Bot) -> dict[str, Any]:
     await until_running(providers, 2, provider="selfhosted")
     await providers.read_box()
     assert providers.box is not None
-    before = {line["id"] for line in await providers.ledgers() if line["provider"] == "runpod"}
     providers.box.kill()
     killed = time.time()
     providers.box.wait()
-    ends = time.monotonic() + 60
-    while time.monotonic() < ends:
-        fresh = [line for line in await providers.ledgers() if line["provider"] == "runpod" and line["id"] not in before]
-        if fresh:
-            return {"failover_s": min(line["submitted_at"] for line in fresh) - killed,
-                    "note": "the box's last ledger rows were read before the kill"}
-        await asyncio.sleep(0.1)
-    return {"note": "no job failed over to RunPod within 60 s"}
+    return {"killed_at": killed, "note": "the box's ledger as last read before the kill"}
 
 
 async def twelve_at_a_box(providers: Providers, bot: Bot) -> dict[str, Any]:
@@ -381,19 +382,19 @@ async def added_latency(pulls: int, **polling: float) -> list[float]:
     from bot.grinding.runpod_backend import RunpodGrindingClient
     from gpu_worker.job import GrindJob
 
-    providers = await start_providers(box_slots=None)
-    client = RunpodGrindingClient(RunpodApi(API_KEY, "bench", base_url=providers.emulator_url), **polling)
     job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 2000, "tag": "latency-bench"})
+    providers = await start_providers(box_slots=None)
     added: list[float] = []
     try:
+        client = RunpodGrindingClient(RunpodApi(API_KEY, "bench", base_url=providers.emulator_url), **polling)
         for _ in range(pulls):
             job_id = await client.submit(job)
             await client.wait(job_id, job)
             held = time.time()
             [line] = [line for line in await providers.ledgers() if line["id"] == job_id]
             added.append((held - line["finished_at"]) * 1000)
-    finally:
         await client.close()
+    finally:
         providers.stop()
     return added
 
