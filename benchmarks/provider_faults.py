@@ -88,7 +88,7 @@ async def drive(args: argparse.Namespace) -> None:
                 break
             try:
                 await asyncio.wait_for(stopping.wait(), 0.2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         for task in tasks:
             task.cancel()
@@ -140,7 +140,7 @@ async def _wait_up(url: str, key: str) -> None:
         try:
             await _request("GET", url, key)
             return
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (aiohttp.ClientError, TimeoutError):
             await asyncio.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 

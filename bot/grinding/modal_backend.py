@@ -169,7 +169,6 @@ class ModalGrindingClient(ChunkedOrders):
 
     async def billed(self, job_id: str) -> None:
         """Modal's SDK gives no per-call billed seconds: the router records its own estimate, marked as one."""
-        return None
 
     async def close(self) -> None:
         """Calls run on at Modal; a restarted bot collects them."""
