@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable
 
 from gpu_worker.job import GrindJob, GrindResult
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 # Codes the worker uses for a job it refuses as invalid (gpu_worker.errors): resubmitting cannot help.
 _REJECTION_CODES = ("bad_format", "bad_pattern", "bad_job", "bad_pubkey", "bad_secret", "too_hard")
+FINAL_STATUSES_KEPT = 10_000
 DEFAULT_ORDER_POLICY = OrderPolicy(chunk_seconds=60.0, initial_rate=2e9, max_parallel=4)
 
 
@@ -95,7 +98,9 @@ class RunpodGrindingClient(ChunkedOrders):
         self.pull_time_limit_s = pull_time_limit_s
         self.order_policy = order_policy
         self._cancelled: set[str] = set()  # ids this client cancelled: their CANCELLED is no surprise
-        self._final: dict[str, JobStatus] = {}  # finished jobs' last status, until billed() reads its seconds
+        # Finished jobs' last status (without output), until billed() reads its seconds; bounded, because a
+        # caller that records no usage never reads it.
+        self._final: OrderedDict[str, JobStatus] = OrderedDict()
 
     def sent_job(self, job: GrindJob) -> GrindJob:
         """The job as it travels: sealed to us, tagged, and a pull held to the short pull time limit."""
@@ -169,7 +174,9 @@ class RunpodGrindingClient(ChunkedOrders):
                     log.info("RunPod answers again after %.0f s", self.clock() - outage_since)
                     outage_since = None
                 if status.status.finished:
-                    self._final[job_id] = status
+                    self._final[job_id] = replace(status, output=None)
+                    while len(self._final) > FINAL_STATUSES_KEPT:
+                        self._final.popitem(last=False)
                 if status.status is RunpodStatus.COMPLETED:
                     self._cancelled.discard(job_id)
                     return verified_result(job, status.output, source=f"runpod job {job_id}", sealer=self.sealer)
