@@ -344,3 +344,52 @@ async def test_start_up_warns_when_an_endpoint_reports_no_workers(
         assert not [r for r in caplog.records if r.levelname == "WARNING"]
     finally:
         await router.close()
+
+
+class NeverDone:
+    """Modal calls that stay queued (or running: Modal does not say which) for ever."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.spawned = 0
+
+    async def spawn(self, job_input: dict[str, object]) -> str:
+        self.spawned += 1
+        return f"fc-{self.spawned}"
+
+    async def result(self, call_id: str) -> dict[str, object]:
+        from bot.grinding.modal_backend import NotReady
+
+        raise NotReady()
+
+    async def cancel(self, call_id: str) -> None:
+        self.cancelled.append(call_id)
+
+
+async def test_a_modal_pull_stops_at_runpods_queue_limit_and_modal_counts_as_backed_up(emulator: RunpodEmulator) -> None:
+    """Before: a Modal pull waited up to 900 s where RunPod stops at 120 s, and Modal was never backed up."""
+    calls = NeverDone()
+    skew = [0.0]
+    modal = ModalGrindingClient(calls, poll_interval_s=0.01, max_poll_interval_s=0.02,
+                                clock=lambda: asyncio.get_running_loop().time() + skew[0])
+    job_id = await modal.submit(PULL)
+    waiter = asyncio.create_task(modal.wait(job_id, PULL))
+    await asyncio.sleep(0.05)
+    skew[0] = 120 + 60 + 30 - 5.0  # not yet past the queue limit + the pull's time limit + grace
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    skew[0] = 120 + 60 + 30 + 1.0
+    with pytest.raises(GrindingError) as caught:
+        await asyncio.wait_for(waiter, LIMIT_S)
+    assert caught.value.code == "unavailable" and calls.cancelled == [job_id]
+
+    sealer = ResultSealer.generate()
+    runpod = make(emulator, sealer=sealer)
+    router = RouterGrindingClient(
+        [Provider("modal", ModalGrindingClient(NeverDone(), sealer=sealer), 0.0001, max_in_flight=2),
+         Provider("runpod", runpod, 0.00031)], order_policy=CHUNKS)
+    try:
+        placed = [(await router.submit(PULL)).split(":", 1)[0] for _ in range(3)]
+        assert placed == ["modal", "modal", "runpod"]  # cheaper, until two of ours are in flight there
+    finally:
+        await router.close()
