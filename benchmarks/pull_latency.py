@@ -8,9 +8,10 @@ for a warm worker (RunPod reports it as delayTime; a warm FlashBoot endpoint sho
 
 Compared, in one run:
 - poll 2 s: /run, then /status every 2 s (backing off to 10 s while queued) -- the client before issue 12;
-- poll 1 s: the same with today's default interval;
-- runsync: /runsync?wait= holds the request until the answer (today's default for pulls);
-- 10-pull as ten jobs vs one job of ten pulls (runsync).
+- poll 1 s: the same every second;
+- fast polling: /run, then /status from 50 ms, 15% longer each time (the client since issue 22; /runsync,
+  used between the two, lost finished jobs whose held answer dropped);
+- 10-pull as ten jobs vs one job of ten pulls (fast polling).
 Each figure is the median wall time from submit to a verified result.
 """
 
@@ -68,11 +69,12 @@ async def main() -> None:
           f"queue delay {args.queue_delay:g} s, budget {args.budget} keys, median of {args.pulls}")
     try:
         cases = [
-            ("pull, /run + poll 2 s (before)", one, 1, {"poll_interval_s": 2.0, "runsync_wait_s": 0}),
-            ("pull, /run + poll 1 s", one, 1, {"poll_interval_s": 1.0, "runsync_wait_s": 0}),
-            ("pull, /runsync (now)", one, 1, {"runsync_wait_s": 30.0}),
-            ("10-pull as ten jobs, poll 2 s (before)", one, 10, {"poll_interval_s": 2.0, "runsync_wait_s": 0}),
-            ("10-pull as one job, /runsync (now)", ten, 1, {"runsync_wait_s": 30.0}),
+            ("pull, /run + poll 2 s (before)", one, 1, {"poll_interval_s": 2.0, "first_poll_s": 2.0, "poll_growth": 1.0}),
+            ("pull, /run + poll 1 s", one, 1, {"poll_interval_s": 1.0, "first_poll_s": 1.0, "poll_growth": 1.0}),
+            ("pull, /run + fast polling (now)", one, 1, {}),
+            ("10-pull as ten jobs, poll 2 s (before)", one, 10,
+             {"poll_interval_s": 2.0, "first_poll_s": 2.0, "poll_growth": 1.0}),
+            ("10-pull as one job, fast polling (now)", ten, 1, {}),
         ]
         for name, job, jobs_per_pull, settings in cases:
             median = await timed_pulls(emu, job, args.pulls, jobs_per_pull=jobs_per_pull, **settings)

@@ -164,6 +164,21 @@ class StreakAnswer:
 
 
 @dataclass(frozen=True)
+class CutShort:
+    """A pull its time limit stopped before all its keys were ground; the unground share was refunded."""
+
+    ground_pct: int
+    tokens_back: int
+    free_pulls_back: int
+
+    @property
+    def note(self) -> str:
+        """One line for the reveal (no amounts: what was paid is the puller's business, not the channel's)."""
+        back = "the unground share was refunded" if self.tokens_back or self.free_pulls_back else "nothing to refund"
+        return f"cut short by its time limit at {self.ground_pct}% of its keys: {back}"
+
+
+@dataclass(frozen=True)
 class PullAnswer:
     job_id: str
     user: UserRef
@@ -187,6 +202,7 @@ class PullAnswer:
     announce_channel: str | None = None   # Epic and up in a community with an announcement channel: post there too
     card_png: bytes | None = field(default=None, repr=False)  # Rare and up: the reveal's card (PNG, no secret)
     streak: StreakAnswer | None = None
+    cut_short: CutShort | None = None  # the time limit stopped it early; the unground share was refunded
 
     @property
     def best(self) -> ShownKey:

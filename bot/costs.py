@@ -2,11 +2,13 @@
 
     vanikeys costs [--days 7]
 
-The router (bot/grinding/router.py) records one row per provider job it collects, through
-`UsageLog`. The report sums them per kind (pull, order) and provider, and divides by the pulls and
-orders settled in the same days; revenue is the tokens charged less refunds (the ledger), in dollars
-when VANIKEYS_USD_PER_TOKEN is set. GPU-seconds are the worker's own grinding time: a provider
-bills a little more (start-up, the handler's overhead, idle time before scale-down).
+The router (bot/grinding/router.py) records one row per provider job that ends, through
+`UsageLog`: collected, failed, given up on, or cancelled (an order's other chunks once one wins),
+each with the seconds the provider itself billed (RunPod's executionTime, the self-hosted box's own
+ledger) or, where it reports none (Modal), the bot's upper-bound estimate, marked estimated. The
+report sums them per kind (pull, order) and provider, and divides by the pulls and orders settled in
+the same days; revenue is the tokens charged less refunds (the ledger), in dollars when
+VANIKEYS_USD_PER_TOKEN is set. Idle time before a provider scales down is not in any row.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ class UsageLog:
         job_ref = usage.job_ref.split("-", 1)[0] if usage.job_ref else None  # the tag's bot job id part
         async with self.db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO grind_usage (provider, backend_job_id, job_ref, kind, pulls, gpu_s, cost_usd, outcome, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO grind_usage (provider, backend_job_id, job_ref, kind, pulls, gpu_s, cost_usd, outcome, "
+                "estimated, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (usage.provider, usage.backend_job_id, job_ref, usage.kind, usage.pulls, usage.gpu_s, usage.cost_usd,
-                 usage.outcome, time.time()),
+                 usage.outcome, int(usage.estimated), time.time()),
             )
 
 
@@ -44,6 +46,7 @@ class ProviderCost:
     jobs: int
     gpu_s: float
     cost_usd: float
+    estimated_gpu_s: float = 0.0  # the part of gpu_s the provider did not report (the bot's estimate)
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,9 @@ class CostReport:
         if not self.by_provider:
             lines.append("  no provider jobs recorded (the local backend costs no GPU time)")
         for row in self.by_provider:
+            estimated = f" ({row.estimated_gpu_s:,.1f} estimated)" if row.estimated_gpu_s else ""
             lines.append(f"  {row.provider:<11} {row.kind:<5} {row.jobs:>7,} jobs {row.gpu_s:>12,.1f} GPU-s "
-                         f"${row.cost_usd:>10,.4f}")
+                         f"${row.cost_usd:>10,.4f}{estimated}")
         per_pull = "n/a" if self.cost_per_pull is None else f"${self.cost_per_pull:.5f}"
         per_order = "n/a" if self.cost_per_order is None else f"${self.cost_per_order:.4f}"
         lines.append(f"  pulls: {self.pulls:,} at {per_pull} each; orders: {self.orders:,} at {per_order} each")
@@ -87,7 +91,8 @@ class CostReport:
 async def cost_report(db: Database, days: float, *, usd_per_token: float | None = None) -> CostReport:
     since = time.time() - days * 86400
     rows = await db.fetchall(
-        "SELECT provider, kind, COUNT(*) AS jobs, SUM(gpu_s) AS gpu_s, SUM(cost_usd) AS cost FROM grind_usage "
+        "SELECT provider, kind, COUNT(*) AS jobs, SUM(gpu_s) AS gpu_s, SUM(cost_usd) AS cost, "
+        "SUM(CASE WHEN estimated = 1 THEN gpu_s ELSE 0 END) AS estimated_s FROM grind_usage "
         "WHERE at >= ? GROUP BY provider, kind ORDER BY provider, kind", (since,))
     settled = await db.fetchall(
         "SELECT kind, COALESCE(SUM(count), 0) AS pulls, COUNT(*) AS jobs FROM jobs "
@@ -99,7 +104,7 @@ async def cost_report(db: Database, days: float, *, usd_per_token: float | None 
     return CostReport(
         days=days,
         by_provider=[ProviderCost(r["provider"], r["kind"], int(r["jobs"]), float(r["gpu_s"] or 0),
-                                  float(r["cost"] or 0)) for r in rows],
+                                  float(r["cost"] or 0), float(r["estimated_s"] or 0)) for r in rows],
         pulls=int(by_kind["pull"]["pulls"]) if "pull" in by_kind else 0,
         orders=int(by_kind["order"]["jobs"]) if "order" in by_kind else 0,
         revenue_tokens=int(revenue["tokens"]) if revenue else 0,

@@ -26,7 +26,7 @@ from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
 from bot.grinding.router import Provider, RouterGrindingClient
-from bot.grinding.runpod_api import RunpodApi
+from bot.grinding.runpod_api import RetryPolicy, RunpodApi
 from bot.grinding.runpod_backend import RunpodGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
@@ -56,10 +56,13 @@ def order_policy(settings: Settings) -> OrderPolicy:
 REMOTE_TIMINGS = {
     "VANIKEYS_PULL_TIME_LIMIT_S": ("pull_time_limit_s", 60.0),  # a pull's GPU time limit (RunPod executionTimeout)
     "VANIKEYS_PULL_QUEUE_LIMIT_S": ("pull_queue_limit_s", 120.0),  # a pull queued longer is cancelled and refunded
-    "VANIKEYS_RUNSYNC_WAIT_S": ("runsync_wait_s", 30.0),  # /runsync hold for pulls; 0 = /run and poll
+    "VANIKEYS_FIRST_POLL_S": ("first_poll_s", 0.05),  # the first /status poll after /run; grows to the interval
     "VANIKEYS_DOWNTIME_ALLOWANCE_S": ("downtime_allowance_s", 1800.0),  # bot downtime a job's ttl survives
     "VANIKEYS_POLL_INTERVAL_S": ("poll_interval_s", 1.0),
 }
+
+
+SELFHOSTED_OUTAGE_S = 10.0  # a self-hosted box silent this long loses its jobs to another provider
 
 
 def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
@@ -104,11 +107,14 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
     providers: list[Provider] = []
     selfhosted_url = os.environ.get("VANIKEYS_SELFHOSTED_URL", "").strip()
     if selfhosted_url:
+        # A box that stops answering loses its jobs to another provider within SELFHOSTED_OUTAGE_S: short
+        # requests and few retries, so a dead box is noticed in seconds, not after RunPod-sized backoffs.
         client = RunpodGrindingClient(
             RunpodApi(os.environ.get("VANIKEYS_SELFHOSTED_TOKEN", ""), "selfhosted",
-                      base_url=selfhosted_url.rstrip("/") + "/v2"),
-            name="selfhosted", idempotent_submit=True, outage_limit_s=60.0, order_policy=policy, sealer=sealer,
-            **timings)
+                      base_url=selfhosted_url.rstrip("/") + "/v2", request_timeout_s=3.0,
+                      retry=RetryPolicy(attempts=2, base_delay_s=0.2, max_delay_s=1.0)),
+            name="selfhosted", idempotent_submit=True, outage_limit_s=SELFHOSTED_OUTAGE_S, order_policy=policy,
+            sealer=sealer, **timings)
         slots = parse_int(os.environ.get("VANIKEYS_SELFHOSTED_SLOTS", "1"), what="VANIKEYS_SELFHOSTED_SLOTS",
                           minimum=1, maximum=1024)
         providers.append(Provider("selfhosted", client, _usd_per_s("VANIKEYS_SELFHOSTED_USD_PER_S", 0.0),
@@ -135,7 +141,10 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
 
         providers.append(Provider("modal", ModalGrindingClient(
             SdkCalls(_modal_app()), order_policy=policy, sealer=sealer,
-            pull_time_limit_s=timings["pull_time_limit_s"]), _usd_per_s("VANIKEYS_MODAL_USD_PER_S", 0.000222)))
+            pull_time_limit_s=timings["pull_time_limit_s"], pull_queue_limit_s=timings["pull_queue_limit_s"]),
+            _usd_per_s("VANIKEYS_MODAL_USD_PER_S", 0.000222),
+            max_in_flight=parse_int(os.environ.get("VANIKEYS_MODAL_MAX_IN_FLIGHT", "10"),
+                                    what="VANIKEYS_MODAL_MAX_IN_FLIGHT", minimum=1, maximum=100_000)))
     if not providers:
         raise ValueError("VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
                          "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)")

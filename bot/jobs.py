@@ -472,7 +472,7 @@ class Jobs:
         checked = sum(r.checked for r in results)
         elapsed = sum(r.elapsed_s for r in results)
         return await self._found(record, found, checked, elapsed, results[0].backend,
-                                 missing_pulls=spec.count - len(found))
+                                 keys_due=spec.budget * spec.count)
 
     async def _grind_order(self, record: JobRecord) -> JobRecord:
         spec = record.spec
@@ -523,10 +523,16 @@ class Jobs:
                                  outcome.result.elapsed_s, outcome.result.backend)
 
     async def _found(self, record: JobRecord, found: list[tuple[ShownKey, int, str]], checked: int,
-                     elapsed: float, backend: str, *, missing_pulls: int = 0) -> JobRecord:
+                     elapsed: float, backend: str, *, keys_due: int | None = None) -> JobRecord:
         keys = [k for k, _, _ in found]
         best_index = max(range(len(keys)), key=lambda i: (keys[i].one_in_pulls, keys[i].score, -i))
-        result = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index, "backend": backend}
+        result: dict[str, Any] = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index,
+                                  "backend": backend}
+        # Cut short by its time limit (a single pull short of its keys, or a 10-pull short of whole pulls):
+        # the unground share is refunded the same way for both, and the reveal says so.
+        refund = None if keys_due is None else cut_short_refund(record, checked, keys_due)
+        if refund is not None:
+            result["cut_short"] = refund
         async with self.db.transaction() as tx:
             if await self.vault.issued_elsewhere(tx, record.job_id, [k.identifier for k in keys]):
                 raise VanikeysError("verification_failed", "the grinder returned a key that was already handed out "
@@ -539,13 +545,12 @@ class Jobs:
             )
             for position, (shown, secret, kind) in enumerate(found):
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
-            if missing_pulls > 0:  # some pulls of a 10-pull did not finish: those, and only those, are refunded
-                share = missing_pulls / record.spec.count
+            if refund is not None and (refund["tokens"] or refund["free_pulls"]):
                 await self.ledger.credit(
-                    tx, record.spec.user, int(record.price * share), kind="refund",
-                    idempotency_key=f"refund:{record.job_id}:pulls", free_pulls_back=int(record.free_pulls * share),
-                    job_id=record.job_id, reason=f"{missing_pulls} of {record.spec.count} pulls did not finish",
-                    day=record.day,
+                    tx, record.spec.user, refund["tokens"], kind="refund",
+                    idempotency_key=f"refund:{record.job_id}:pulls", free_pulls_back=refund["free_pulls"],
+                    job_id=record.job_id, reason=f"cut short by its time limit: {refund['ground_pct']}% of its keys "
+                                                 "ground", day=record.day,
                 )
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
@@ -700,6 +705,18 @@ class Jobs:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
                              (job_id, self.owner))
+
+
+def cut_short_refund(record: JobRecord, checked: int, keys_due: int) -> dict[str, int] | None:
+    """What a pull cut short by its time limit gives back: the unground share of its tokens (rounded down, so
+    never more than was paid) and of its free pulls (to the nearest whole one: a free pull cut short at a
+    quarter of its keys is given back whole). None for a pull that ground all its keys."""
+    if checked >= keys_due or keys_due <= 0:
+        return None
+    unground = keys_due - max(0, checked)
+    return {"tokens": record.price * unground // keys_due,
+            "free_pulls": (2 * record.free_pulls * unground + keys_due) // (2 * keys_due),
+            "ground_pct": 100 * max(0, checked) // keys_due}
 
 
 def _note_failure(task: asyncio.Task[JobRecord]) -> None:

@@ -34,6 +34,7 @@ from bot.answers import (
     CommunityConfig,
     CommunityRef,
     ConfigAnswer,
+    CutShort,
     GiftAnswer,
     HelpAnswer,
     HistoryAnswer,
@@ -202,6 +203,7 @@ class Service:
             odds=self._odds_answer(compiled, odds), delivered=delivered,
             delivery_note="the private key was sent to you privately" if delivered else ON_ITS_WAY,
             personal_best=personal_best, announce_channel=announce, card_png=card, streak=streak,
+            cut_short=_cut_short(record.result),
         )
 
     async def _after_pull(self, record: JobRecord, best: ShownKey) -> tuple[PersonalBest | None, StreakAnswer | None]:
@@ -716,6 +718,14 @@ def _compile(pattern: Any, format: Any, exact_case: bool, fuzzy: bool) -> Patter
                              fuzzy=fuzzy)
     except VanikeysError as exc:
         raise ServiceError(exc.code, exc.message) from None
+
+
+def _cut_short(result: dict[str, Any]) -> CutShort | None:
+    refund = result.get("cut_short")
+    if not isinstance(refund, dict):
+        return None
+    return CutShort(ground_pct=int(refund["ground_pct"]), tokens_back=int(refund["tokens"]),
+                    free_pulls_back=int(refund["free_pulls"]))
 
 
 def _given_back(record: JobRecord) -> str:

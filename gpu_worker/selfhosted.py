@@ -12,6 +12,9 @@ matter to the bot:
 - `--slots` jobs grind at once (one per GPU); the rest queue, and /health reports the queue so the
   router sends overflow elsewhere.
 - A finished job's answer is kept `--retention` seconds (default 30 min), as at RunPod.
+- Its own accounting: each status carries `executionTime` and `delayTime` (ms) as RunPod's does, and
+  GET /billing lists the seconds every job held a slot (the box's billed-seconds ledger, kept for the
+  life of the process), which `vanikeys costs` must match.
 
 Nothing here logs a job's output (sealed secrets) or the token. Put it behind TLS (a reverse proxy)
 when it is reachable from outside a private network.
@@ -51,10 +54,20 @@ class HostedJob:
     output: Any = field(default=None, repr=False)
     error: str | None = None
     finished_at: float | None = None
+    started_at: float | None = None  # when it got a slot: its GPU time runs from here to finished_at
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
+    def execution_s(self, now: float) -> float:
+        if self.started_at is None:
+            return 0.0
+        return max(0.0, (self.finished_at if self.finished_at is not None else now) - self.started_at)
+
     def body(self) -> dict[str, Any]:
-        answer: dict[str, Any] = {"id": self.id, "status": self.status}
+        now = time.monotonic()
+        answer: dict[str, Any] = {"id": self.id, "status": self.status,
+                                  "delayTime": round(((self.started_at or now) - self.submitted) * 1000)}
+        if self.started_at is not None:
+            answer["executionTime"] = round(self.execution_s(now) * 1000)
         if self.output is not None:
             answer["output"] = self.output
         if self.error is not None:
@@ -71,6 +84,7 @@ class SelfHostedWorker:
     progress_interval_s: float = 2.0
     jobs: dict[str, HostedJob] = field(default_factory=dict)
     by_tag: dict[str, str] = field(default_factory=dict)
+    ledger: list[HostedJob] = field(default_factory=list)  # every job that took a slot, kept after expiry
     _slots: asyncio.Semaphore | None = None
 
     def app(self) -> web.Application:
@@ -84,6 +98,7 @@ class SelfHostedWorker:
         app.router.add_get(f"{prefix}/status/{{job_id}}", self._status)
         app.router.add_post(f"{prefix}/cancel/{{job_id}}", self._cancel)
         app.router.add_get(f"{prefix}/health", self._health)
+        app.router.add_get(f"{prefix}/billing", self._billing)
         app.on_cleanup.append(self._stop_all)
         return app
 
@@ -162,6 +177,8 @@ class SelfHostedWorker:
             if job.status != "IN_QUEUE":
                 return
             job.status = "IN_PROGRESS"
+            job.started_at = time.monotonic()
+            self.ledger.append(job)
 
             def report(progress: dict[str, Any]) -> None:
                 if job.status == "IN_PROGRESS":
@@ -208,6 +225,15 @@ class SelfHostedWorker:
                      "completed": statuses.count("COMPLETED"), "failed": statuses.count("FAILED")},
             "workers": {"idle": max(0, self.slots - running), "running": running},
         })
+
+    async def _billing(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        wall = time.time() - now
+        return web.json_response({"jobs": [
+            {"id": job.id, "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
+             "status": job.status, "billed_s": round(job.execution_s(now), 3), "submitted_at": wall + job.submitted,
+             "started_at": wall + (job.started_at or job.submitted),
+             "finished_at": None if job.finished_at is None else wall + job.finished_at} for job in self.ledger]})
 
     async def _stop_all(self, app: web.Application) -> None:
         tasks = [job.task for job in self.jobs.values() if job.task is not None]

@@ -12,11 +12,13 @@ The console-only admin command `/grant USER TOKENS` adds tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
 import shlex
 import sys
+import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -175,6 +177,8 @@ def render(answer: Any) -> str:
             star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
             lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
                          f"({one_in_pulls(key.one_in_pulls)}){_badge(key)}")
+        if answer.cut_short is not None:
+            lines.append(f"  {answer.cut_short.note}")
         if answer.is_new_personal_best:
             lines.append("  NEW personal best for this pattern!")
         if answer.streak is not None and answer.streak.days:
@@ -432,11 +436,39 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
     if interactive:
         stdout.write(f"VaniKeys console as {user_name}: type /help, /quit to leave\n")
     while True:
-        line = await asyncio.to_thread(_read_line, stdin, "> " if interactive else None)
+        line = await _next_line(stdin, "> " if interactive else None)
         if line is None or not await session.handle(line):
             break
     await service.wait_idle()  # orders placed here, and keys waiting for this user, are delivered before exit
     return 0
+
+
+async def _next_line(stdin: TextIO, prompt: str | None) -> str | None:
+    """The next line, read in a daemon thread of its own. Not asyncio.to_thread: its executor thread stays
+    blocked in a read that an open standard input never answers, and the event loop's shutdown waits for
+    it, so `vanikeys bot` outlived SIGTERM until it was killed. A daemon thread is left behind instead."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def settle(line: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(line)
+
+    def read() -> None:
+        line, error = None, None
+        try:
+            line = _read_line(stdin, prompt)
+        except Exception as exc:  # handed to the awaiting task, as to_thread would
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed while we read: nobody wants the line
+            loop.call_soon_threadsafe(settle, line, error)
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return await answer
 
 
 def _read_line(stdin: TextIO, prompt: str | None) -> str | None:

@@ -99,6 +99,8 @@ class ModalGrindingClient(ChunkedOrders):
         poll_interval_s: float = 1.0,
         max_poll_interval_s: float = 5.0,
         queue_allowance_s: float = 900.0,
+        pull_queue_limit_s: float = 120.0,
+        execution_grace_s: float = 30.0,
         pull_time_limit_s: float = 60.0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         clock: Callable[[], float] = time.monotonic,
@@ -109,6 +111,8 @@ class ModalGrindingClient(ChunkedOrders):
         self.poll_interval_s = poll_interval_s
         self.max_poll_interval_s = max_poll_interval_s
         self.queue_allowance_s = queue_allowance_s
+        self.pull_queue_limit_s = pull_queue_limit_s
+        self.execution_grace_s = execution_grace_s
         self.pull_time_limit_s = pull_time_limit_s
         self.order_policy = order_policy
         self.clock = clock
@@ -123,8 +127,12 @@ class ModalGrindingClient(ChunkedOrders):
             raise GrindingError("unavailable", f"Modal did not take the job ({type(exc).__name__})") from None
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
-        limit = min(job.time_limit_s, self.pull_time_limit_s) if job.stop == "budget" else job.time_limit_s
-        deadline = self.clock() + self.queue_allowance_s + limit + 60.0
+        pull = job.stop == "budget"
+        limit = min(job.time_limit_s, self.pull_time_limit_s) if pull else job.time_limit_s
+        # Modal does not say whether a call is queued or running, so a pull gets RunPod's queue limit on top of
+        # its run: past both it is cancelled and ground elsewhere (or refunded), not waited on for 15 minutes.
+        queue_s = self.pull_queue_limit_s if pull else self.queue_allowance_s
+        deadline = self.clock() + queue_s + limit + self.execution_grace_s
         interval = self.poll_interval_s
         while True:
             try:
@@ -158,6 +166,9 @@ class ModalGrindingClient(ChunkedOrders):
             await self.calls.cancel(job_id)
         except Exception as exc:
             log.warning("could not cancel Modal call %s: %s", job_id, type(exc).__name__)
+
+    async def billed(self, job_id: str) -> None:
+        """Modal's SDK gives no per-call billed seconds: the router records its own estimate, marked as one."""
 
     async def close(self) -> None:
         """Calls run on at Modal; a restarted bot collects them."""

@@ -46,6 +46,14 @@ class GrindProgress:
 
 
 @dataclass(frozen=True)
+class Billed:
+    """What a provider charges for one job: its own figure where it reports one, else our estimate."""
+
+    gpu_s: float  # seconds billed for the job's run (RunPod's executionTime, the box's own ledger)
+    estimated: bool = False  # True: the provider reported nothing; gpu_s is the bot's upper-bound estimate
+
+
+@dataclass(frozen=True)
 class RunningChunk:
     """A chunk job in flight: its backend job id and what it was asked to do (to verify its answer)."""
 

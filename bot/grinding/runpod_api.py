@@ -77,6 +77,8 @@ class JobStatus:
     status: RunpodStatus
     output: Any = field(default=None, repr=False)  # may hold private keys: never in a repr or a log
     error: str | None = field(default=None, repr=False)
+    execution_s: float | None = None  # RunPod's executionTime: what it bills for the job's run (None: not given)
+    delay_s: float | None = None  # RunPod's delayTime: queue and cold start before a worker took it
 
 
 @dataclass(frozen=True)
@@ -137,20 +139,6 @@ class RunpodApi:
         """Queue a job; its id. RunpodSubmitUnknown: RunPod may have accepted it (never retried blindly)."""
         body = await self._request("POST", "/run", {"input": job_input, "policy": policy.to_json()}, submit=True)
         return _job_id(body)
-
-    async def runsync(self, job_input: dict[str, Any], policy: ExecutionPolicy, wait_s: float) -> JobStatus:
-        """Queue a job and hold the request open up to `wait_s` for its answer (RunPod's /runsync?wait=).
-
-        The answer is the job's status: COMPLETED with its output when it finished in time, else
-        IN_QUEUE / IN_PROGRESS with its id, to poll with `status` (a /runsync result lives 1 minute).
-        """
-        wait_ms = round(min(max(wait_s, 1.0), 300.0) * 1000)
-        body = await self._request(
-            "POST", f"/runsync?wait={wait_ms}", {"input": job_input, "policy": policy.to_json()},
-            submit=True, timeout_s=wait_ms / 1000 + self._timeout.total,  # type: ignore[operator]
-        )
-        job_id = _job_id(body)
-        return _parse_status(job_id, body)
 
     async def status(self, job_id: str) -> JobStatus:
         body = await self._request("GET", f"/status/{job_id}", job_id=job_id)
@@ -243,7 +231,14 @@ def _parse_status(job_id: str, body: dict[str, Any]) -> JobStatus:
     except ValueError:
         raise RunpodApiError(f"RunPod reported an unknown status {str(raw)[:40]!r} for job {job_id}") from None
     error = body.get("error")
-    return JobStatus(job_id=job_id, status=status, output=body.get("output"), error=None if error is None else str(error))
+    return JobStatus(job_id=job_id, status=status, output=body.get("output"), error=None if error is None else str(error),
+                     execution_s=_seconds(body.get("executionTime")), delay_s=_seconds(body.get("delayTime")))
+
+
+def _seconds(milliseconds: Any) -> float | None:
+    if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) or milliseconds < 0:
+        return None
+    return float(milliseconds) / 1000
 
 
 def _retry_after(value: str | None) -> float | None:

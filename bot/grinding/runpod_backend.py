@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable
 
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
-from .model import GrindingError, GrindProgress, OrderPolicy, ProgressCallback
+from .model import Billed, GrindingError, GrindProgress, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .progress import notify
 from .remote import job_to_send
@@ -31,17 +33,22 @@ log = logging.getLogger(__name__)
 
 # Codes the worker uses for a job it refuses as invalid (gpu_worker.errors): resubmitting cannot help.
 _REJECTION_CODES = ("bad_format", "bad_pattern", "bad_job", "bad_pubkey", "bad_secret", "too_hard")
+FINAL_STATUSES_KEPT = 10_000
 DEFAULT_ORDER_POLICY = OrderPolicy(chunk_seconds=60.0, initial_rate=2e9, max_parallel=4)
 
 
 class RunpodGrindingClient(ChunkedOrders):
     """Jobs live at RunPod, not in this process: they survive the bot's restarts (`durable`).
 
-    Money rules: a submit is retried only where RunPod cannot have taken it (runpod_api.py); an
-    ambiguous submit is reported `unavailable` (the caller fails over or refunds) and leaves at most
-    one unseen job, bounded by its short execution timeout. Polling rides through API errors until
-    the job's own deadline. A job this client gives up on is cancelled. A CANCELLED job this client
-    did not cancel, or one RunPod no longer knows, is `lost`: grind it again, it is not a failure.
+    Money rules: every job goes out with /run, whose answer is its id and nothing else, so the id is
+    known (and the caller stores it) before any waiting starts; a lost answer while the job runs, an
+    outage or a restart then collects the result by that id. A submit is retried only where RunPod
+    cannot have taken it (runpod_api.py); an ambiguous submit is reported `unavailable` and leaves at
+    most one unseen job, bounded by its short execution timeout. Polling starts fast (`first_poll_s`,
+    growing by `poll_growth` to `poll_interval_s`), so a pull pays tens of milliseconds for not
+    holding a /runsync open, and rides through API errors until the job's own deadline. A job this
+    client gives up on is cancelled. A CANCELLED job this client did not cancel, or one RunPod no
+    longer knows, is `lost`: grind it again, it is not a failure.
     """
 
     backend = "runpod"
@@ -52,13 +59,14 @@ class RunpodGrindingClient(ChunkedOrders):
         api: RunpodApi,
         *,
         poll_interval_s: float = 1.0,
+        first_poll_s: float = 0.05,
+        poll_growth: float = 1.15,
         max_poll_interval_s: float = 10.0,
         queue_allowance_s: float = 900.0,
         pull_queue_limit_s: float = 120.0,
         downtime_allowance_s: float = 1800.0,
         execution_grace_s: float = 30.0,
         pull_time_limit_s: float = 60.0,
-        runsync_wait_s: float = 30.0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         clock: Callable[[], float] = time.monotonic,
         sealer: ResultSealer | None = None,
@@ -80,16 +88,19 @@ class RunpodGrindingClient(ChunkedOrders):
         self.sealer = sealer or ResultSealer.generate()
         self.clock = clock
         self.poll_interval_s = poll_interval_s
+        self.first_poll_s = min(first_poll_s, poll_interval_s)
+        self.poll_growth = max(1.0, poll_growth)
         self.max_poll_interval_s = max_poll_interval_s
         self.queue_allowance_s = queue_allowance_s
         self.pull_queue_limit_s = pull_queue_limit_s
         self.downtime_allowance_s = downtime_allowance_s
         self.execution_grace_s = execution_grace_s
         self.pull_time_limit_s = pull_time_limit_s
-        self.runsync_wait_s = runsync_wait_s
         self.order_policy = order_policy
         self._cancelled: set[str] = set()  # ids this client cancelled: their CANCELLED is no surprise
-        self._answers: dict[str, JobStatus] = {}  # finished /runsync answers not yet collected by wait()
+        # Finished jobs' last status (without output), until billed() reads its seconds; bounded, because a
+        # caller that records no usage never reads it.
+        self._final: OrderedDict[str, JobStatus] = OrderedDict()
 
     def sent_job(self, job: GrindJob) -> GrindJob:
         """The job as it travels: sealed to us, tagged, and a pull held to the short pull time limit."""
@@ -129,11 +140,7 @@ class RunpodGrindingClient(ChunkedOrders):
         raise AssertionError("unreachable")
 
     async def _send(self, job: GrindJob, payload: dict[str, object], policy: ExecutionPolicy) -> str:
-        if job.stop == "budget" and self.runsync_wait_s > 0:  # a pull: the answer usually comes back at once
-            answer = await self.api.runsync(payload, policy, self.runsync_wait_s)
-            if answer.status.finished:
-                self._answers[answer.job_id] = answer
-            return answer.job_id
+        # Never /runsync: its id comes back only with the result, so an answer lost mid-job lost the job.
         return await self.api.run(payload, policy)
 
     def _unconfirmed(self, sent: GrindJob, err: RunpodApiError) -> GrindingError:
@@ -147,24 +154,29 @@ class RunpodGrindingClient(ChunkedOrders):
         started = self.clock()
         deadline = started + policy.ttl_s + 60.0  # RunPod drops the job by then whatever happens
         queue_deadline = started + self.queue_limit_s(job)
-        interval = self.poll_interval_s
+        interval = self.first_poll_s
         outage_since: float | None = None
+        last_answer = started  # the outage limit counts from the provider's last answer, not our first failed ask
         while True:
-            status = self._answers.pop(job_id, None)
-            if status is None:
-                try:
-                    status = await self.api.status(job_id)
-                except RunpodJobNotFound:
-                    raise GrindingError("lost", f"RunPod no longer has job {job_id} (expired or dropped)") from None
-                except RunpodApiError as err:
-                    if outage_since is None:
-                        outage_since = self.clock()
-                        log.warning("RunPod status for %s unreadable (%s); polling on until its deadline", job_id, err)
-                    status = None
+            status: JobStatus | None
+            try:
+                status = await self.api.status(job_id)
+            except RunpodJobNotFound:
+                raise GrindingError("lost", f"RunPod no longer has job {job_id} (expired or dropped)") from None
+            except RunpodApiError as err:
+                if outage_since is None:
+                    outage_since = self.clock()
+                    log.warning("%s status for %s unreadable (%s); polling on", self.backend, job_id, err)
+                status = None
             if status is not None:
+                last_answer = self.clock()
                 if outage_since is not None:
                     log.info("RunPod answers again after %.0f s", self.clock() - outage_since)
                     outage_since = None
+                if status.status.finished:
+                    self._final[job_id] = replace(status, output=None)
+                    while len(self._final) > FINAL_STATUSES_KEPT:
+                        self._final.popitem(last=False)
                 if status.status is RunpodStatus.COMPLETED:
                     self._cancelled.discard(job_id)
                     return verified_result(job, status.output, source=f"runpod job {job_id}", sealer=self.sealer)
@@ -175,13 +187,12 @@ class RunpodGrindingClient(ChunkedOrders):
                     progress = _parse_progress(status.output)
                     if progress is not None and on_progress is not None:
                         await notify(on_progress, progress)
-                    interval = self.poll_interval_s
+                    interval = min(interval * self.poll_growth, self.poll_interval_s)
                 else:  # queued: back off while workers cold-start
-                    interval = min(interval * 1.5, self.max_poll_interval_s)
+                    interval = min(interval * self.poll_growth, self.max_poll_interval_s)
             else:
-                interval = min(interval * 2, self.max_poll_interval_s)
-                if self.outage_limit_s is not None and outage_since is not None \
-                        and self.clock() - outage_since > self.outage_limit_s:
+                interval = min(max(interval, self.poll_interval_s) * 2, self._outage_poll_cap())
+                if self.outage_limit_s is not None and self.clock() - last_answer > self.outage_limit_s:
                     await self.cancel(job_id)  # best effort: the provider may be down
                     raise GrindingError("unavailable", f"{self.backend} unreachable for over "
                                                        f"{self.outage_limit_s:.0f} s while running job {job_id}")
@@ -195,16 +206,36 @@ class RunpodGrindingClient(ChunkedOrders):
                 raise GrindingError("timed_out", f"RunPod job {job_id} outlived its ttl; cancelled it")
             await asyncio.sleep(interval)
 
+    def _outage_poll_cap(self) -> float:
+        """Behind the router an outage limit must be noticed on time: poll at least five times within it."""
+        if self.outage_limit_s is None:
+            return self.max_poll_interval_s
+        return max(0.05, min(self.max_poll_interval_s, self.outage_limit_s / 5))
+
     async def cancel(self, job_id: str) -> None:
         """Best effort: a job that already finished or expired needs no cancelling."""
         self._cancelled.add(job_id)
-        self._answers.pop(job_id, None)
         try:
             await self.api.cancel(job_id)
         except RunpodJobNotFound:
             pass
         except RunpodApiError as err:
-            log.warning("could not cancel RunPod job %s: %s", job_id, err)
+            log.warning("could not cancel %s job %s: %s", self.backend, job_id, err)
+
+    async def billed(self, job_id: str) -> Billed | None:
+        """The provider's own figure for a finished (or just cancelled) job: executionTime. None when the job
+        is not finished yet, is gone, or the provider cannot be asked (the caller then estimates)."""
+        status = self._final.pop(job_id, None)
+        if status is None:
+            try:
+                status = await self.api.status(job_id)
+            except RunpodApiError:
+                return None
+        if not status.status.finished:
+            return None
+        if status.execution_s is None:  # cancelled before a worker took it: nothing ran, nothing is billed
+            return Billed(gpu_s=0.0) if status.status is RunpodStatus.CANCELLED else None
+        return Billed(gpu_s=status.execution_s)
 
     async def health(self) -> EndpointHealth:
         """Queue depth and workers (GET /health), e.g. for a start-up check or an operator command."""

@@ -218,6 +218,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (platform, user_id)
         )""",
     ],
+    # grinding usage: 1 where the provider reported no billed seconds and gpu_s is the bot's estimate
+    [
+        "ALTER TABLE grind_usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0",
+    ],
 ]
 
 

@@ -39,10 +39,12 @@ from gpu_worker.job import GrindResult
 from gpu_worker.sealing import seal_result
 
 WORKER_PREFIX = "/v2/worker-side"
+CONTROL_PREFIX = "/emulator"  # a test's own handle on an emulator run as a process: billing, faults
 
 JobFault = Literal[
     "none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "unsealed", "hang",
     "short",  # a job of several pulls whose last three did not finish (the worker's time limit cut them)
+    "cut",  # a single pull the worker's time limit stopped at a quarter of its keys (its best so far comes back)
 ]
 
 
@@ -59,6 +61,16 @@ class EmulatedJob:
     finished_at: float | None = None
     task: asyncio.Task[None] | None = None
     sync: bool = False  # submitted with /runsync: its result is kept a minute, not 30
+    started_at: float | None = None  # when a worker took it: billing runs from here to finished_at
+
+    def execution_s(self, now: float) -> float:
+        """What RunPod bills for this job so far (its executionTime), in seconds."""
+        if self.started_at is None:
+            return 0.0
+        return max(0.0, (self.finished_at if self.finished_at is not None else now) - self.started_at)
+
+    def delay_s(self, now: float) -> float:
+        return max(0.0, (self.started_at if self.started_at is not None else now) - self.submitted)
 
 
 @dataclass
@@ -71,12 +83,15 @@ class RunpodEmulator:
     result_retention_s: float = 1800.0
     runsync_retention_s: float = 60.0
     accept_then_fail: deque[int] = field(default_factory=deque)  # /run creates the job, then answers this status
+    hold_run_answer: deque[float] = field(default_factory=deque)  # /run creates the job, then answers this late
+    drop_answers: int = 0  # the connection drops on this many /status answers that carry a finished job
     outage_until: float = 0.0
     outage_mode: Literal["503", "drop"] = "503"
     job_faults: deque[JobFault] = field(default_factory=deque)  # consumed one per /run
     request_faults: deque[int] = field(default_factory=deque)  # HTTP statuses for the next requests, any route
     retry_after: str | None = None
     jobs: dict[str, EmulatedJob] = field(default_factory=dict)
+    _ledger: list[EmulatedJob] = field(default_factory=list)  # every job ever accepted, expiry or not
     requests: list[tuple[str, str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     max_concurrent: int = 8
@@ -90,7 +105,7 @@ class RunpodEmulator:
     _slots: asyncio.Semaphore | None = None
     base_url: str = ""
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._handoff = asyncio.Queue()
         self._stops = asyncio.Queue()
@@ -105,9 +120,11 @@ class RunpodEmulator:
         app.router.add_post(f"{WORKER_PREFIX}/job-done/{{worker}}/{{job_id}}", self._job_done)
         app.router.add_get(f"{WORKER_PREFIX}/job-stop/{{worker}}", self._job_stop)
         app.router.add_get(f"{WORKER_PREFIX}/ping/{{worker}}", self._ping)
+        app.router.add_get(f"{CONTROL_PREFIX}/billing", self._billing)
+        app.router.add_post(f"{CONTROL_PREFIX}/fault", self._fault)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://127.0.0.1:{port}/v2"
@@ -151,6 +168,18 @@ class RunpodEmulator:
     def count(self, route: str) -> int:
         return sum(1 for _, path in self.requests if route in path)
 
+    def billing(self) -> list[dict[str, Any]]:
+        """The emulator's own billing ledger, one line per job that ever reached a worker, as RunPod would
+        bill it: execution seconds from the moment a worker took the job to the moment it stopped."""
+        now = time.monotonic()
+        wall = time.time() - now  # monotonic to wall-clock time, so another process can line events up
+        return [{"id": job.id, "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
+                 "status": job.status, "billed_s": round(job.execution_s(now), 3),
+                 "submitted_at": wall + job.submitted,
+                 "started_at": wall + (job.started_at or job.submitted),
+                 "finished_at": None if job.finished_at is None else wall + job.finished_at}
+                for job in self._ledger if job.started_at is not None]
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith(WORKER_PREFIX):
@@ -159,9 +188,12 @@ class RunpodEmulator:
             if request.headers.get("Authorization") != self.worker_key:
                 return web.json_response({"error": "Unauthorized"}, status=401)
             return await handler(request)
-        self.requests.append((request.method, request.path))
+        if not request.path.startswith(CONTROL_PREFIX):
+            self.requests.append((request.method, request.path))
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": "Unauthorized"}, status=401)
+        if request.path.startswith(CONTROL_PREFIX):
+            return await handler(request)
         if time.monotonic() < self.outage_until:
             if self.outage_mode == "drop":
                 assert request.transport is not None
@@ -210,6 +242,8 @@ class RunpodEmulator:
             return job
         if self.accept_then_fail:
             return web.json_response({"error": "upstream timeout"}, status=self.accept_then_fail.popleft())
+        if self.hold_run_answer:  # a submit that hangs after the job was created
+            await asyncio.sleep(self.hold_run_answer.popleft())
         return web.json_response({"id": job.id, "status": "IN_QUEUE"})
 
     async def _accept(self, request: web.Request) -> EmulatedJob | web.Response:
@@ -229,6 +263,7 @@ class RunpodEmulator:
         if job.fault == "unsealed" and isinstance(job.input, dict):  # a worker that ignores seal_to
             job.input = {key: value for key, value in job.input.items() if key != "seal_to"}
         self.jobs[job.id] = job
+        self._ledger.append(job)
         job.task = asyncio.create_task(self._execute(job))
         return job
 
@@ -239,6 +274,7 @@ class RunpodEmulator:
             if job.status != "IN_QUEUE":
                 return
             job.status = "IN_PROGRESS"
+            job.started_at = time.monotonic()
             if job.fault == "timed_out":
                 self._finish(job, "TIMED_OUT")
                 return
@@ -275,6 +311,8 @@ class RunpodEmulator:
                 self._finish(job, "COMPLETED", output={"checked": "lots", "results": "trust me"})
             elif job.fault == "wrong_key":
                 self._finish(job, "COMPLETED", output=_tampered(answer, job.input.get("seal_to")))
+            elif job.fault == "cut":
+                self._finish(job, "COMPLETED", output={**answer, "checked": job.input["budget"] // 4})
             elif job.fault == "short":
                 kept = answer["results"][:-3]
                 self._finish(job, "COMPLETED", output={**answer, "results": kept,
@@ -286,6 +324,7 @@ class RunpodEmulator:
         """Hand the job to the worker process and hold its slot until the worker reports back."""
         assert self._handoff is not None
         job.status = "IN_QUEUE"  # until a worker takes it
+        job.started_at = None
         await self._handoff.put(job)
         execution_timeout_s = job.policy.get("executionTimeout", 600_000) / 1000
         started = None
@@ -306,6 +345,7 @@ class RunpodEmulator:
         if job.status != "IN_QUEUE":  # cancelled while queued
             return web.Response(status=204)
         job.status = "IN_PROGRESS"
+        job.started_at = time.monotonic()
         return web.json_response({"id": job.id, "input": job.input})
 
     async def _job_done(self, request: web.Request) -> web.Response:
@@ -351,11 +391,33 @@ class RunpodEmulator:
         job = self.jobs.get(request.match_info["job_id"])
         if job is None:
             return web.json_response({"error": "request does not exist"}, status=404)
+        if self.drop_answers > 0 and job.finished_at is not None:
+            self.drop_answers -= 1
+            assert request.transport is not None
+            request.transport.close()  # the answer that carried the result never arrives
+            raise asyncio.CancelledError
         return web.json_response(self._status_body(job))
+
+    async def _billing(self, request: web.Request) -> web.Response:
+        return web.json_response({"jobs": self.billing()})
+
+    async def _fault(self, request: web.Request) -> web.Response:
+        """{"outage": seconds, "mode": "503"|"drop"} | {"hold_run_answer": seconds} | {"drop_answers": n}"""
+        body = await request.json()
+        if "outage" in body:
+            self.outage(float(body["outage"]), body.get("mode", "drop"))
+        if "hold_run_answer" in body:
+            self.hold_run_answer.append(float(body["hold_run_answer"]))
+        if "drop_answers" in body:
+            self.drop_answers += int(body["drop_answers"])
+        return web.json_response({"ok": True})
 
     @staticmethod
     def _status_body(job: EmulatedJob) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": job.id, "status": job.status, "delayTime": 0}
+        now = time.monotonic()
+        body: dict[str, Any] = {"id": job.id, "status": job.status, "delayTime": round(job.delay_s(now) * 1000)}
+        if job.started_at is not None:
+            body["executionTime"] = round(job.execution_s(now) * 1000)
         if job.output is not None:
             body["output"] = job.output
         if job.error is not None:
@@ -402,3 +464,33 @@ def _tampered(answer: dict[str, Any], seal_to: str | None) -> dict[str, Any]:
     lies = [hit.model_copy(update={"secret": f"{secrets.randbelow(CURVE_ORDER - 1) + 1:064x}"}) for hit in result.results]
     lying = result.model_copy(update={"results": lies})
     return (seal_result(lying, seal_to) if seal_to else lying).model_dump(mode="json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.worker.runpod_emulator --port N`: the emulator as a process of its own (benchmarks)."""
+    import argparse
+    import os
+
+    from gpu_worker.grinders import get_backend
+
+    parser = argparse.ArgumentParser(description="RunPod's serverless job API on loopback, running the real handler")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--endpoint", default="emulated")
+    parser.add_argument("--queue-delay", type=float, default=0.25)
+    parser.add_argument("--max-concurrent", type=int, default=8)
+    args = parser.parse_args(argv)
+    api_key = os.environ["EMULATOR_API_KEY"]
+
+    async def serve() -> None:
+        emu = RunpodEmulator(api_key=api_key, endpoint_id=args.endpoint, backend=get_backend("python"),
+                             queue_delay_s=args.queue_delay, max_concurrent=args.max_concurrent,
+                             progress_interval_s=0.5)
+        await emu.start(port=args.port)
+        print(f"emulator ready on {emu.base_url}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

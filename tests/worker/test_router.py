@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -51,12 +52,12 @@ def python_worker_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VANIKEYS_WORKER_BACKEND", "python")  # Modal's function body, run here
 
 
-@pytest.fixture
-async def selfhosted() -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+@asynccontextmanager
+async def box_process(slots: int) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     env = {**os.environ, "VANIKEYS_SELFHOSTED_TOKEN": TOKEN, "VANIKEYS_WORKER_BACKEND": "python"}
     process = subprocess.Popen([sys.executable, "-m", "gpu_worker.selfhosted", "--host", "127.0.0.1", "--port",
-                                str(port), "--slots", "1"], cwd=REPO, env=env,
+                                str(port), "--slots", str(slots)], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v2"
     try:
@@ -77,6 +78,18 @@ async def selfhosted() -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
         if process.poll() is None:
             process.terminate()
         process.wait(20)
+
+
+@pytest.fixture
+async def selfhosted() -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    async with box_process(1) as box:
+        yield box
+
+
+async def box_billing(url: str) -> list[dict[str, object]]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}/selfhosted/billing", headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+            return list((await response.json())["jobs"])
 
 
 def selfhosted_client(url: str, sealer: ResultSealer, **settings: object) -> RunpodGrindingClient:
@@ -116,8 +129,8 @@ async def test_selfhosted_is_preferred_while_it_has_room_then_runpod_takes_the_o
     _, url = selfhosted
     sealer = ResultSealer.generate()
     recorded = Recorded()
-    box = selfhosted_client(url, sealer, runsync_wait_s=0)
-    runpod = make(emulator, sealer=sealer, runsync_wait_s=0)
+    box = selfhosted_client(url, sealer)
+    runpod = make(emulator, sealer=sealer)
     router = RouterGrindingClient(
         [Provider("runpod", runpod, 0.00031, health=runpod.health),
          Provider("selfhosted", box, 0.0, slots=1, preferred=True, health=box.health)],
@@ -200,13 +213,68 @@ async def test_an_order_fails_over_mid_order_when_the_selfhosted_box_dies(
             order.cancel()
         await router.close()
     verify_hit(ORDER, outcome.hit)
-    rows = await db.fetchall("SELECT provider, kind, outcome, job_ref FROM grind_usage")
+    rows = await db.fetchall("SELECT provider, kind, outcome, job_ref, estimated FROM grind_usage")
     await db.close()
+    # Neither Modal nor a dead box can say what it billed: those rows are the bot's estimate, and say so.
+    assert all(r["estimated"] for r in rows if r["provider"] == "modal" or r["outcome"] == "unavailable")
     providers = {r["provider"] for r in rows if r["outcome"] == "completed"}
     assert "modal" in providers  # the rest of the order ran on Modal
     assert any(r["provider"] == "selfhosted" and r["outcome"] == "unavailable" for r in rows)  # the dead box's chunks
     assert {r["job_ref"] for r in rows} == {"order0123456789a"} and {r["kind"] for r in rows} == {"order"}
     assert modal_calls.running() == []  # the winner's siblings were cancelled
+
+
+async def test_twelve_pulls_at_once_give_a_two_slot_box_two_and_the_rest_elsewhere(emulator: RunpodEmulator) -> None:
+    """Before: a job counted against its provider only once its submit returned, so a burst of submits all saw
+    the box empty and all went there (12 of 12 to a 2-slot box while RunPod sat idle)."""
+    sealer = ResultSealer.generate()
+    async with box_process(2) as (_, url):
+        box = selfhosted_client(url, sealer)
+        runpod = make(emulator, sealer=sealer)
+        router = RouterGrindingClient(
+            [Provider("runpod", runpod, 0.00031, health=runpod.health),
+             Provider("selfhosted", box, 0.0, slots=2, preferred=True, health=box.health)], order_policy=CHUNKS)
+        try:
+            ids = await asyncio.gather(*(router.submit(SLOW) for _ in range(12)))
+            placed = [job_id.split(":", 1)[0] for job_id in ids]
+            assert placed.count("selfhosted") == 2 and placed.count("runpod") == 10
+            await asyncio.gather(*(router.cancel(job_id) for job_id in ids))
+        finally:
+            await router.close()
+
+
+async def test_usage_matches_each_providers_own_billing_to_the_second(
+        emulator: RunpodEmulator, tmp_path: Path) -> None:
+    """Before: only collected jobs had a row, at the worker's grind time: an order's cancelled chunks and jobs
+    given up on cost GPU time that `vanikeys costs` never showed."""
+    sealer = ResultSealer.generate()
+    db = await Database.open(tmp_path / "usage.db")
+    async with box_process(1) as (_, url):
+        box = selfhosted_client(url, sealer)
+        runpod = make(emulator, sealer=sealer)
+        router = RouterGrindingClient(
+            [Provider("runpod", runpod, 0.00031), Provider("selfhosted", box, 0.0, slots=1, preferred=True)],
+            order_policy=OrderPolicy(chunk_seconds=0.3, initial_rate=2e4, max_parallel=3, max_failures=2),
+            usage=UsageLog(db))
+        try:
+            outcome = await asyncio.wait_for(router.run_order(ORDER.model_copy(update={"tag": "order0123456789a"}),
+                                                              65536.0), LIMIT_S)
+            verify_hit(ORDER, outcome.hit)
+            slow = await router.submit(SLOW)  # given up on while it runs: cancelled, and billed to that moment
+            await asyncio.sleep(0.5)
+            await router.cancel(slow)
+            billed = {"runpod": sum(float(j["billed_s"]) for j in emulator.billing()),
+                      "selfhosted": sum(float(j["billed_s"]) for j in await box_billing(url))}  # type: ignore[arg-type]
+        finally:
+            await router.close()
+    rows = await db.fetchall("SELECT provider, outcome, gpu_s, estimated FROM grind_usage")
+    await db.close()
+    assert {r["outcome"] for r in rows} >= {"completed", "cancelled"}
+    assert not any(r["estimated"] for r in rows)
+    for provider, seconds in billed.items():
+        recorded = sum(r["gpu_s"] for r in rows if r["provider"] == provider)
+        assert recorded == pytest.approx(seconds, abs=0.01), provider
+    assert sum(billed.values()) > 0.5
 
 
 async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
@@ -216,7 +284,7 @@ async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
         await log.record(Usage("runpod", "a", "j1", "pull", 10, 1.0, 0.00031, "completed"))
         await log.record(Usage("runpod", "a", "j1", "pull", 10, 1.0, 0.00031, "completed"))  # recorded once
         await log.record(Usage("selfhosted", "b", "j2", "order", 1, 60.0, 0.0, "completed"))
-        await log.record(Usage("modal", "c", "j2", "order", 1, 30.0, 0.00666, "completed"))
+        await log.record(Usage("modal", "c", "j2", "order", 1, 30.0, 0.00666, "completed", estimated=True))
         report = await cost_report(db, 7, usd_per_token=0.01)
     finally:
         await db.close()
@@ -225,6 +293,7 @@ async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
     assert report.cost("order") == pytest.approx(0.00666) and report.cost("pull") == pytest.approx(0.00031)
     text = report.render()
     assert "runpod" in text and "selfhosted" in text and "revenue 0 tokens ($0.00)" in text
+    assert report.by_provider[0].estimated_gpu_s == 30.0 and "(30.0 estimated)" in text
 
 
 async def test_orders_can_have_an_endpoint_of_their_own(emulator: RunpodEmulator, python_backend: object) -> None:
@@ -273,5 +342,54 @@ async def test_start_up_warns_when_an_endpoint_reports_no_workers(
         emulator.idle_workers = 1
         await router.check_health()  # a healthy endpoint says nothing more
         assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    finally:
+        await router.close()
+
+
+class NeverDone:
+    """Modal calls that stay queued (or running: Modal does not say which) for ever."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.spawned = 0
+
+    async def spawn(self, job_input: dict[str, object]) -> str:
+        self.spawned += 1
+        return f"fc-{self.spawned}"
+
+    async def result(self, call_id: str) -> dict[str, object]:
+        from bot.grinding.modal_backend import NotReady
+
+        raise NotReady()
+
+    async def cancel(self, call_id: str) -> None:
+        self.cancelled.append(call_id)
+
+
+async def test_a_modal_pull_stops_at_runpods_queue_limit_and_modal_counts_as_backed_up(emulator: RunpodEmulator) -> None:
+    """Before: a Modal pull waited up to 900 s where RunPod stops at 120 s, and Modal was never backed up."""
+    calls = NeverDone()
+    skew = [0.0]
+    modal = ModalGrindingClient(calls, poll_interval_s=0.01, max_poll_interval_s=0.02,
+                                clock=lambda: asyncio.get_running_loop().time() + skew[0])
+    job_id = await modal.submit(PULL)
+    waiter = asyncio.create_task(modal.wait(job_id, PULL))
+    await asyncio.sleep(0.05)
+    skew[0] = 120 + 60 + 30 - 5.0  # not yet past the queue limit + the pull's time limit + grace
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    skew[0] = 120 + 60 + 30 + 1.0
+    with pytest.raises(GrindingError) as caught:
+        await asyncio.wait_for(waiter, LIMIT_S)
+    assert caught.value.code == "unavailable" and calls.cancelled == [job_id]
+
+    sealer = ResultSealer.generate()
+    runpod = make(emulator, sealer=sealer)
+    router = RouterGrindingClient(
+        [Provider("modal", ModalGrindingClient(NeverDone(), sealer=sealer), 0.0001, max_in_flight=2),
+         Provider("runpod", runpod, 0.00031)], order_policy=CHUNKS)
+    try:
+        placed = [(await router.submit(PULL)).split(":", 1)[0] for _ in range(3)]
+        assert placed == ["modal", "modal", "runpod"]  # cheaper, until two of ours are in flight there
     finally:
         await router.close()

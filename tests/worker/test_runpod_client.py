@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.grinding import GrindingError, GrindProgress, make_client
+from bot.grinding.model import Billed
 from bot.grinding.runpod_backend import RunpodGrindingClient
 from gpu_worker.job import GrindJob
 from gpu_worker.sealing import ResultSealer
@@ -50,7 +51,7 @@ async def client(emulator: RunpodEmulator) -> AsyncIterator[RunpodGrindingClient
 @pytest.fixture
 async def polling(emulator: RunpodEmulator) -> AsyncIterator[RunpodGrindingClient]:
     """Pulls through /run and /status (no /runsync wait), to watch a job's life from outside."""
-    c = make(emulator, runsync_wait_s=0)
+    c = make(emulator)
     yield c
     await c.close()
 
@@ -65,7 +66,7 @@ async def test_a_pull_comes_back_verified(emulator: RunpodEmulator, client: Runp
     assert policy["executionTimeout"] == round((client.pull_time_limit_s + client.execution_grace_s) * 1000)
     # ttl counts from submission: the queue limit, the run and the bot's allowed downtime all fit in it.
     assert policy["ttl"] == round((client.pull_queue_limit_s + client.downtime_allowance_s) * 1000) + policy["executionTimeout"]
-    assert emulator.count("/runsync") == 1 and emulator.count("/status/") == 0  # a pull answers in one request
+    assert emulator.count("/runsync") == 0 and emulator.count("/run") == 1  # never /runsync: the id comes first
 
 
 async def test_runpod_holds_only_sealed_secrets(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
@@ -110,18 +111,10 @@ async def test_429s_and_5xx_while_polling_are_ridden_out(emulator: RunpodEmulato
     assert result.checked == 400
 
 
-@pytest.mark.parametrize("sync", [True, False])
-async def test_a_5xx_after_runpod_took_the_job_is_not_resubmitted(emulator: RunpodEmulator, sync: bool) -> None:
-    client = make(emulator, runsync_wait_s=5.0 if sync else 0)
+async def test_a_5xx_after_runpod_took_the_job_is_not_resubmitted(emulator: RunpodEmulator) -> None:
+    client = make(emulator)
     try:
-        if sync:
-            emulator.queue_delay_s = 0.3
-            emulator.outage(0.15, "drop")  # /runsync's held request loses its connection after the job exists
-            asyncio.get_running_loop().call_later(0.05, emulator.outage, 0.0)
-            emulator.outage_until = 0.0
-            emulator.request_faults.append(502)
-        else:
-            emulator.accept_then_fail.append(502)
+        emulator.accept_then_fail.append(502)
         with pytest.raises(GrindingError) as caught:
             await client.submit(PULL)
     finally:
@@ -129,6 +122,41 @@ async def test_a_5xx_after_runpod_took_the_job_is_not_resubmitted(emulator: Runp
     assert caught.value.code == "unavailable"
     assert emulator.count("/run") == 1  # one request, never a blind second job
     assert len(emulator.jobs) <= 1
+
+
+async def test_the_job_id_comes_back_before_the_job_ends_and_a_lost_answer_is_collected(
+        emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    """Before: a pull went out with /runsync, whose id came back only with the result, so a dropped answer
+    (an outage, a hung request) lost a finished job. Now submit returns the id while the job is still queued,
+    and a dropped answer to the poll that carries the result is simply asked again."""
+    emulator.queue_delay_s = 0.3
+    job_id = await client.submit(PULL)
+    assert emulator.jobs[job_id].status == "IN_QUEUE"  # the caller stores this id before anything waits
+    emulator.drop_answers = 2
+    result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert result.checked == 400 and emulator.drop_answers == 0 and len(emulator.jobs) == 1
+
+
+async def test_a_slow_submit_answer_is_waited_for_not_resubmitted(emulator: RunpodEmulator,
+                                                                 client: RunpodGrindingClient) -> None:
+    emulator.hold_run_answer.append(0.5)  # the job exists at once; its id arrives half a second later
+    job_id = await client.submit(PULL)
+    result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
+    assert result.checked == 400 and len(emulator.jobs) == 1
+
+
+async def test_billed_seconds_are_runpods_own(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    job_id = await client.submit(SLOW)
+    await asyncio.sleep(0.6)
+    await client.cancel(job_id)
+    billed = await client.billed(job_id)
+    ledger = {line["id"]: line["billed_s"] for line in emulator.billing()}
+    assert billed is not None and not billed.estimated
+    assert billed.gpu_s == pytest.approx(ledger[job_id], abs=0.001) and billed.gpu_s > 0.3
+    emulator.queue_delay_s = 60
+    queued = await client.submit(SLOW)
+    await client.cancel(queued)  # never reached a worker: RunPod bills nothing, and says so without a figure
+    assert await client.billed(queued) == Billed(gpu_s=0.0)
 
 
 async def test_runpod_unreachable_is_unavailable(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
@@ -205,7 +233,7 @@ async def test_a_job_stuck_past_its_ttl_is_cancelled_and_times_out(emulator: Run
     emulator.job_faults.append("hang")
     skew = [0.0]
     # /run, not /runsync: a hung job would hold a /runsync open for its whole wait before polling starts
-    client = make(emulator, clock=lambda: time.monotonic() + skew[0], runsync_wait_s=0)
+    client = make(emulator, clock=lambda: time.monotonic() + skew[0])
     try:
         job_id = await client.submit(SLOW)
         waiter = asyncio.create_task(client.wait(job_id, SLOW))
@@ -234,7 +262,6 @@ async def test_a_restarted_bot_resumes_waiting_on_its_job(emulator: RunpodEmulat
 
 async def test_health_reports_queue_and_workers(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
     emulator.queue_delay_s = 60
-    client.runsync_wait_s = 0  # /run: the queued job is counted without holding a /runsync open for its wait
     await client.submit(PULL)
     health = await client.health()
     assert health.jobs_in_queue == 1 and health.workers_idle == 1

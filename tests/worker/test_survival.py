@@ -40,9 +40,9 @@ ORDER_PATTERN = "^abcd"  # eth: about 65,000 keys, several chunks of the emulato
 CHUNKS = OrderPolicy(chunk_seconds=0.3, initial_rate=2e4, max_parallel=2, max_failures=2)
 
 
-def settings_for(tmp_path: Path) -> Settings:
-    return small_settings(tmp_path, vault_key=VAULT_KEY, pull_budget_cpu=300, job_lease_s=5.0,
-                          daily_spend_limit=1_000_000)
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    return small_settings(tmp_path, **{"vault_key": VAULT_KEY, "pull_budget_cpu": 300, "job_lease_s": 5.0,
+                                       "daily_spend_limit": 1_000_000, **overrides})
 
 
 def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClient:
@@ -51,12 +51,12 @@ def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClie
 
 
 @asynccontextmanager
-async def bot(tmp_path: Path, emulator: RunpodEmulator, platform: str = "test",
+async def bot(tmp_path: Path, emulator: RunpodEmulator, platform: str = "test", settings: dict[str, Any] | None = None,
               **overrides: Any) -> AsyncIterator[tuple[App, RecordingFrontEnd]]:
     client = RouterGrindingClient([Provider("runpod", client_for(emulator, **overrides), 0.00031)],
                                   order_policy=CHUNKS)  # what make_grinder builds for VANIKEYS_BACKEND=runpod
     try:
-        async with create_app(settings_for(tmp_path), grinder=client) as app:
+        async with create_app(settings_for(tmp_path, **(settings or {})), grinder=client) as app:
             frontend = RecordingFrontEnd(platform)
             app.service.register_frontend(frontend)
             yield app, frontend
@@ -167,7 +167,7 @@ async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, 
 
 async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: RunpodEmulator) -> None:
     emulator.queue_delay_s = 0.3
-    async with bot(tmp_path, emulator, runsync_wait_s=0) as (app, frontend):
+    async with bot(tmp_path, emulator) as (app, frontend):
         await app.service.grant(ALICE, 100)
         pull = asyncio.create_task(app.service.pull(ALICE, None, "ab", "btc", allow_easy=True))
 
@@ -188,7 +188,7 @@ async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_pa
         await app.service.grant(ALICE, 100)
         whole = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(whole.keys) == 10 and whole.delivered
-        assert len(emulator.jobs) == 1 and emulator.count("/runsync") == 1
+        assert len(emulator.jobs) == 1 and emulator.count("/run") == 1
         assert await ledger_kinds(app, whole.job_id) == ["pull"]
 
         emulator.job_faults.append("short")
@@ -197,12 +197,39 @@ async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_pa
         rows = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE job_id = ? ORDER BY id", (short.job_id,))
         assert [r["kind"] for r in rows] == ["pull", "refund"]
         assert rows[1]["tokens"] == -rows[0]["tokens"] * 3 // 10
+        assert short.cut_short is not None and short.cut_short.ground_pct == 70
+        assert whole.cut_short is None
+        assert await app.ledger.audit() == []
+    await no_job_left_running(emulator)
+
+
+async def test_a_single_pull_cut_short_refunds_its_unground_share_like_a_ten_pull(
+        tmp_path: Path, emulator: RunpodEmulator) -> None:
+    """Before: a single pull its time limit stopped at a quarter of its keys was charged in full, while a 10-pull
+    in the same state refunded its unfinished pulls."""
+    from bot.frontends.console import render
+
+    async with bot(tmp_path, emulator, settings={"pull_price": 10, "free_pulls_per_day": 1}) as (app, _):
+        await app.service.grant(ALICE, 100)
+        emulator.job_faults.append("cut")
+        free = await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)  # the day's free pull, cut short
+        rows = await app.db.fetchall("SELECT kind, free_pulls FROM ledger WHERE job_id = ? ORDER BY id", (free.job_id,))
+        assert [(r["kind"], r["free_pulls"]) for r in rows] == [("pull", 1), ("refund", -1)]  # given back whole
+        await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)  # the free pull again, ground in full
+        emulator.job_faults.append("cut")
+        cut = await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)
+        rows = await app.db.fetchall("SELECT kind, tokens, free_pulls FROM ledger WHERE job_id = ? ORDER BY id",
+                                     (cut.job_id,))
+        assert [r["kind"] for r in rows] == ["pull", "refund"]
+        assert (rows[0]["tokens"], rows[1]["tokens"]) == (-10, 7)  # 10 tokens, three quarters unground: 7 back
+        assert cut.cut_short is not None and cut.cut_short.ground_pct == 25
+        assert "cut short by its time limit at 25% of its keys: the unground share was refunded" in render(cut)
         assert await app.ledger.audit() == []
     await no_job_left_running(emulator)
 
 
 async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(tmp_path: Path, emulator: RunpodEmulator) -> None:
-    async with bot(tmp_path, emulator, runsync_wait_s=0) as (app, _):
+    async with bot(tmp_path, emulator) as (app, _):
         await app.service.grant(ALICE, 100)
         emulator.accept_then_fail.append(502)
         with pytest.raises(Exception, match="pull failed"):

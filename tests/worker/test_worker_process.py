@@ -48,7 +48,7 @@ async def live(emulator: RunpodEmulator, tmp_path: Path) -> AsyncIterator[tuple[
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gpu_worker", cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
-    client = make(emulator, runsync_wait_s=0, order_policy=OrderPolicy(chunk_seconds=0.05, initial_rate=20_000, max_parallel=2))
+    client = make(emulator, order_policy=OrderPolicy(chunk_seconds=0.05, initial_rate=20_000, max_parallel=2))
     try:
         yield emulator, client, log_path
     finally:

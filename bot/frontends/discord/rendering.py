@@ -137,8 +137,9 @@ def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = No
         was = f" (was {one_in_unit(previous, 'pull')})" if previous is not None else ""
         embed.add_field(name="🏆 NEW personal best", value=f"best {answer.pattern} so far{was}", inline=False)
     # what it cost is the puller's business (/history), not the channel's; the reveal comes before the DM
+    cut_short = f"{answer.cut_short.note} · " if answer.cut_short is not None else ""
     embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · "
-                          "private key by DM (or /keys)")
+                          f"{cut_short}private key by DM (or /keys)")
     return embed
 
 

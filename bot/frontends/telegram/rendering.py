@@ -142,6 +142,8 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
         lines.append(web_odds_link(answer.odds.web_url))
     # What it cost is private (the balance and purchases never go to a group).
     lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
+    if answer.cut_short is not None:
+        lines.append(f"<i>{esc(answer.cut_short.note)}</i>")
     if key_below:
         pass
     elif before_delivery:
