@@ -44,8 +44,9 @@ from bot.config import ConfigError, Settings
 from bot.delivery import KEYS_HINT
 from bot.jobs import ACTIVE, JobRecord, Jobs
 from bot.ledger import Ledger
-from bot.storage import Database, Tx
-from bot.vault import Vault, VaultError, parse_vault_key
+from bot.storage import Database, StorageUnavailable, Tx
+from bot.storage.opening import open_configured, storage_faults_answered
+from bot.vault import Vault, parse_vault_key
 
 MAX_TOKENS = 10**12
 RECENT = 20
@@ -103,7 +104,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     if url is None and not settings.db_path.is_file():
         raise AdminError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
     key = existing_vault_key(settings)
-    db = await Database.open(url or settings.db_path)
+    db = await open_configured(settings, url or settings.db_path)
     try:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit)
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
@@ -348,6 +349,28 @@ def _differences(request: Request, row: Any) -> list[str]:
     return differences
 
 
+async def said_after_fault(state: State, action: str, key: str, change: Coroutine[Any, Any, Change], *,
+                           retry: str = "") -> Change:
+    """Run a change; when storage fails under it, say what committed, read back by its key: applied (an answer,
+    exit 0), not applied, or unknown while the storage stays down (how to finish it safely, exit 2)."""
+    retry = retry or f"the same command with --key {key}"
+    try:
+        return await change
+    except StorageUnavailable as fault:
+        try:
+            row = await state.db.fetchone("SELECT balance_after, debt_change FROM ledger WHERE idempotency_key = ?",
+                                          (key,))
+        except StorageUnavailable:
+            raise AdminError(f"the database failed during this {action} ({fault.why}) and cannot tell yet whether it "
+                             f"was applied: once it is back, run {retry}: it applies the change once, or says it "
+                             "already was") from None
+    if row is None:
+        raise AdminError(f"the database failed during this {action} ({fault.why}): it was not applied, nothing "
+                         f"changed; run {retry} (a retry can never apply it twice)")
+    return Change(action, True, key, f"{action} applied ({key}); the database failed just after it ({fault.why}): "
+                  "do not run it again", row["balance_after"], None)
+
+
 async def _sign(tx: Tx, key: str, actor: str) -> None:
     await tx.execute("UPDATE ledger SET actor = ? WHERE idempotency_key = ? AND actor IS NULL", (actor, key))
 
@@ -509,8 +532,9 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> int:
     try:
         settings = Settings.from_env()
-        answer = asyncio.run(_with_state(settings, args, func))
-    except (ConfigError, VaultError) as exc:
+        with storage_faults_answered():
+            answer = asyncio.run(_with_state(settings, args, func))
+    except ConfigError as exc:
         raise AdminError(str(exc)) from None
     _print(answer, as_json=args.json)
     return 0
@@ -535,21 +559,24 @@ async def _cmd_grant(args: argparse.Namespace) -> dict[str, Any]:
     user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
         operator_name(args.by)
     key = change_key(args.key, "grant")
-    return (await grant(args.state, user, tokens, reason=reason, actor=actor, key=key, create=args.create)).to_json()
+    return (await said_after_fault(args.state, "grant", key, grant(args.state, user, tokens, reason=reason, actor=actor,
+                                                                    key=key, create=args.create))).to_json()
 
 
 async def _cmd_take(args: argparse.Namespace) -> dict[str, Any]:
     user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
         operator_name(args.by)
     key = change_key(args.key, "take")
-    return (await take(args.state, user, tokens, reason=reason, actor=actor, key=key)).to_json()
+    return (await said_after_fault(args.state, "take", key, take(args.state, user, tokens, reason=reason, actor=actor,
+                                                                  key=key))).to_json()
 
 
 async def _cmd_freeze(args: argparse.Namespace, frozen: bool = True) -> dict[str, Any]:
     user, reason, actor = parse_user(args.user), reason_text(args.reason), operator_name(args.by)
     action = "freeze" if frozen else "unfreeze"
     key = change_key(args.key, action)
-    return (await freeze(args.state, user, frozen=frozen, reason=reason, actor=actor, key=key)).to_json()
+    return (await said_after_fault(args.state, action, key, freeze(args.state, user, frozen=frozen, reason=reason,
+                                                                    actor=actor, key=key))).to_json()
 
 
 async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
@@ -558,7 +585,9 @@ async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _cmd_refund(args: argparse.Namespace) -> dict[str, Any]:
     reason, actor = reason_text(args.reason), operator_name(args.by)
-    return (await refund(args.state, args.job_id, reason=reason, actor=actor)).to_json()
+    key = f"refund:{args.job_id.strip()}"
+    return (await said_after_fault(args.state, "refund", key, refund(args.state, args.job_id, reason=reason, actor=actor),
+                                   retry="the same refund again")).to_json()
 
 
 async def _cmd_purge(args: argparse.Namespace) -> dict[str, Any]:
