@@ -42,8 +42,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from bot.admin import AdminError, database_url, existing_vault_key
 from bot.config import ConfigError, Settings
 from bot.ledger import Ledger
-from bot.storage import Database
+from bot.storage import Database, StorageError
 from bot.storage.opening import open_database, storage_faults_answered
+from bot.storage.sqlite import describe_open_failure
 from bot.vault import Vault, VaultError, fingerprint, parse_vault_key
 
 SQLITE_FILE = "vanikeys.db"
@@ -140,32 +141,41 @@ def _sqlite_summary(path: Path) -> tuple[int | None, dict[str, int], int]:
 
 def backup(settings: Settings, dest: Path) -> Manifest:
     key = existing_vault_key(settings)
-    timeout = settings.db_connect_timeout_s
     url = database_url(settings)
     if url is None and not Path(settings.db_path).is_file():
         raise BackupError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
     _fresh_dir(dest)
+    try:
+        return _backup_into(settings, key, url, dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # a half-made backup must never be taken for a whole one
+        raise
+
+
+def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) -> Manifest:
+    timeout = settings.db_connect_timeout_s
+    wrong_key = BackupError("a sealed secret does not open with this vault key: back up with the key the bot uses "
+                            "(VANIKEYS_VAULT_KEY or its key file)")
     if url is not None:
         data = dest / PG_FILE
         try:  # the fingerprint must name a key that opens what the database holds
             sealed, _, _ = asyncio.run(_inspect(url, key, timeout))
         except VaultError:
-            shutil.rmtree(dest)
-            raise BackupError("a sealed secret does not open with this vault key: back up with the key the bot "
-                              "uses (VANIKEYS_VAULT_KEY or its key file)") from None
+            raise wrong_key from None
         _run_tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(data), url], "pg_dump")
         version, rows = None, {}
         source = "postgresql"
     else:
         data = dest / SQLITE_FILE
-        _sqlite_copy(Path(settings.db_path), data)
+        try:
+            _sqlite_copy(Path(settings.db_path), data)
+        except sqlite3.DatabaseError as exc:  # the live file: corrupt, unreadable, locked
+            raise StorageError(describe_open_failure(Path(settings.db_path), exc)) from None
         version, rows, sealed = _sqlite_summary(data)
         try:  # the fingerprint must name a key that opens them
             opened, _, _ = asyncio.run(_inspect(data, key, timeout))
         except VaultError:
-            shutil.rmtree(dest)
-            raise BackupError("a sealed secret does not open with this vault key: back up with the key the bot "
-                              "uses (VANIKEYS_VAULT_KEY or its key file)") from None
+            raise wrong_key from None
         if opened != sealed:
             raise BackupError(f"opened {opened} of the {sealed} sealed secrets in the copy")
         source = "sqlite"
@@ -304,8 +314,6 @@ def _sqlite_holds(path: Path) -> dict[str, int]:
 async def _postgres_holds(url: str, connect_timeout_s: float) -> dict[str, int]:
     """What a PostgreSQL database holds, read without migrating or changing it."""
     import asyncpg
-
-    from bot.storage import StorageError
 
     try:
         conn = await asyncpg.connect(dsn=url, timeout=max(0.5, connect_timeout_s))

@@ -37,9 +37,13 @@ async def open_database(target: str | Path, *, connect_timeout_s: float = 30.0, 
 
 async def open_configured(settings: Settings, target: str | Path | None = None) -> Database:
     """The store VANIKEYS_DB names (or `target`), waiting for an unreachable server no longer than the
-    configured VANIKEYS_DB_CONNECT_TIMEOUT_S."""
-    return await open_database(settings.database if target is None else target,
-                               connect_timeout_s=settings.db_connect_timeout_s)
+    configured VANIKEYS_DB_CONNECT_TIMEOUT_S. An operator command never creates the bot's SQLite file."""
+    from bot.storage.postgres import is_postgres_url
+
+    target = settings.database if target is None else target
+    if not is_postgres_url(str(target)) and not Path(target).exists():
+        raise StorageError(f"no database at {target}: set VANIKEYS_DB to the bot's database")
+    return await open_database(target, connect_timeout_s=settings.db_connect_timeout_s)
 
 
 def fault_line(exc: BaseException) -> str | None:
