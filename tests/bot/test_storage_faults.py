@@ -1,6 +1,6 @@
 """Broken storage gives one line and an exit code at start, never a hang or a traceback; a fault under a
-command answers that command ("try again shortly"), keeps the front end running, refunds nothing twice,
-and the bot recovers once the storage is back."""
+command answers that command with what committed (bot/committed.py), keeps the front end running, refunds
+nothing twice, and the bot recovers once the storage is back. Operator commands answer a fault in one line."""
 
 from __future__ import annotations
 
@@ -132,9 +132,13 @@ async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_r
             grinder.release.set()
             with pytest.raises(StorageUnavailable) as answered:
                 await app.service.pull(ALICE, None, "ab", allow_easy=True)
-            assert "try again shortly" in answered.value.message
-            with pytest.raises(StorageUnavailable):  # still full: /balance is answered too
+            # charged, and the refund could not be written: said so, never "nothing was charged; try again"
+            assert answered.value.committed == "charged"
+            assert answered.value.message == ("your pull failed after it was charged (1 token): the refund is made "
+                                              "by itself as soon as the bot's database is back")
+            with pytest.raises(StorageUnavailable) as granted:  # still full: the grant is answered too
                 await app.service.grant(ALICE, 1)
+            assert granted.value.committed == "nothing" and granted.value.message.startswith("nothing was granted")
             app.jobs._refund = refund  # type: ignore[method-assign]
             filler[0].unlink()
             await app.jobs.sweep()
@@ -196,8 +200,9 @@ async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_pa
             await grinder.waiting.wait()          # charged, grinding
             await asyncio.to_thread(server.stop)  # the server goes away mid-job
             grinder.release.set()                 # the grind fails: its refund cannot be written
-            with pytest.raises(StorageUnavailable):
+            with pytest.raises(StorageUnavailable) as answered:
                 await pulling
+            assert answered.value.committed == "charged" and "charged (1 token)" in answered.value.message
             with pytest.raises(StorageUnavailable):
                 await app.service.balance(ALICE)
             await asyncio.to_thread(server.start)

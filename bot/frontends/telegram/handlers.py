@@ -329,8 +329,12 @@ class TelegramHandlers:
             for job_id in held:
                 self.frontend.take_held_reveal(job_id)
             if rolling is not None:
-                text = ("🎰 This one did not go through; nothing was charged."
-                        if not isinstance(err, ServiceError) or err.code != "easy_pattern" else "🎰 On hold: this pattern is easy (see below).")
+                if isinstance(err, ServiceError) and err.code == "easy_pattern":
+                    text = "🎰 On hold: this pattern is easy (see below)."
+                elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
+                    text = f"🎰 {rendering.esc(err.message)}"
+                else:
+                    text = "🎰 This one did not go through; nothing was charged."
                 await self.frontend.edit_text_unless_finished(rolling, text, final=True)
             if isinstance(err, ServiceError) and err.code == "easy_pattern":
                 self.cooldowns.give_back(str(user.id))  # nothing happened yet
@@ -423,9 +427,10 @@ class TelegramHandlers:
                 answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
                                                   args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
                                                   origin=origin)
-        except BaseException:
-            await self.frontend.edit_text_unless_finished(origin, "🧾 The order was not placed; nothing was charged.",
-                                                          final=True)
+        except BaseException as err:
+            text = (f"🧾 {rendering.esc(err.message)}" if isinstance(err, ServiceError) and err.committed != "nothing"
+                    else "🧾 The order was not placed; nothing was charged.")
+            await self.frontend.edit_text_unless_finished(origin, text, final=True)
             raise
         if not self.frontend.is_finished(origin):
             await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
