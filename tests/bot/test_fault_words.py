@@ -222,3 +222,30 @@ def test_service_errors_say_what_they_left_committed() -> None:
     assert ServiceError("bad_pattern", "x").committed == "nothing"
     assert ServiceError("busy", "x", committed="charged").committed == "charged"
     assert StorageUnavailable("why").committed == "nothing"
+
+
+async def test_telegram_shows_the_charge_a_fault_left_never_nothing_was_charged(tmp_path: Path) -> None:
+    """The group's "rolling…" placeholder used to end "nothing was charged" on any error."""
+    from tests.telegram.fake_bot_api import FakeBotApi
+    from tests.telegram.harness import running_bot
+
+    api = FakeBotApi()
+    await api.start()
+    try:
+        alice, group = api.user(101, "Alice"), api.group_chat()
+        async with running_bot(api, tmp_path, config={"rolling_step_s": 0.05}) as bot:
+            await api.push_text(api.private_chat(alice), alice, "/start")
+            await api.wait_for_message(alice["id"], "VaniKeys")
+            faults = StorageFaults(bot.app.db)
+            faults.after_commits(1, reads_fail=False)  # the charge commits; its caller hears storage failed
+            await api.push_text(group, alice, "/pull ^a")
+            told = await api.wait_for(lambda: [r.params["text"] for r in api.requests
+                                               if r.params.get("chat_id") == group["id"]
+                                               and "was charged (1 free pull)" in r.params.get("text", "")])
+            faults.heal()
+            await _settle(bot.app, faults)
+            await api.wait_for(lambda: [m for m in api.messages_in(alice["id"]) if "WIF" in m.text])
+        texts = [r.params.get("text", "") for r in api.requests if r.params.get("chat_id") == group["id"]]
+        assert told and not any("nothing was charged" in text.lower() for text in texts), texts
+    finally:
+        await api.stop()
