@@ -40,6 +40,7 @@ from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
 
 from bot.answers import UserRef
+from bot.committed import ledger_row, read_back
 from bot.config import ConfigError, Settings
 from bot.delivery import KEYS_HINT
 from bot.jobs import ACTIVE, JobRecord, Jobs
@@ -357,17 +358,17 @@ async def said_after_fault(state: State, action: str, key: str, change: Coroutin
     try:
         return await change
     except StorageUnavailable as fault:
-        try:
-            row = await state.db.fetchone("SELECT balance_after, debt_change FROM ledger WHERE idempotency_key = ?",
-                                          (key,))
-        except StorageUnavailable:
-            raise AdminError(f"the database failed during this {action} ({fault.why}) and cannot tell yet whether it "
-                             f"was applied: once it is back, run {retry}: it applies the change once, or says it "
-                             "already was") from None
+        why = fault.why
+    try:
+        row = await read_back(lambda: ledger_row(state.db, key))
+    except StorageUnavailable:
+        raise AdminError(f"the database failed during this {action} ({why}) and cannot tell yet whether it was "
+                         f"applied: once it is back, run {retry}: it applies the change once, or says it already "
+                         "was") from None
     if row is None:
-        raise AdminError(f"the database failed during this {action} ({fault.why}): it was not applied, nothing "
-                         f"changed; run {retry} (a retry can never apply it twice)")
-    return Change(action, True, key, f"{action} applied ({key}); the database failed just after it ({fault.why}): "
+        raise AdminError(f"the database failed during this {action} ({why}): it was not applied, nothing changed; "
+                         f"run {retry} (a retry can never apply it twice)")
+    return Change(action, True, key, f"{action} applied ({key}); the database failed just after it ({why}): "
                   "do not run it again", row["balance_after"], None)
 
 

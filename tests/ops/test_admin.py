@@ -263,3 +263,39 @@ def test_the_installed_command_answers_bad_input_in_one_line(world: World) -> No
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("fault", ["after_commit_reads_back", "after_commit_reads_fail", "before_commit"])
+def test_a_storage_fault_under_a_change_says_what_committed(world: World, fault: str) -> None:
+    from tests.bot.faults import StorageFaults
+
+    async def change_under_a_fault() -> tuple[admin.Change | str, int]:
+        async with admin.open_state(world.settings) as state:
+            faults = StorageFaults(state.db)
+            if fault == "before_commit":
+                faults.down, faults.reads_down = True, False
+            else:
+                faults.after_commits(1, reads_fail=fault == "after_commit_reads_fail")
+            key = "admin:fault-1"
+            try:
+                said: admin.Change | str = await admin.said_after_fault(
+                    state, "grant", key, admin.grant(state, ALICE, 4, reason="goodwill", actor="anna", key=key))
+            except admin.AdminError as exc:
+                said = str(exc)
+            faults.heal()
+            retried = await admin.grant(state, ALICE, 4, reason="goodwill", actor="anna", key=key)  # --key again
+            rows = await state.db.fetchall("SELECT tokens FROM ledger WHERE idempotency_key = ?", (key,))
+            assert len(rows) == 1 and await state.ledger.audit() == []
+            return said, int(retried.applied)
+
+    said, applied_on_retry = asyncio.run(change_under_a_fault())
+    if fault == "after_commit_reads_back":
+        assert isinstance(said, admin.Change) and said.applied and said.balance == 21
+        assert "grant applied (admin:fault-1)" in said.message and "do not run it again" in said.message
+        assert applied_on_retry == 0
+    elif fault == "after_commit_reads_fail":
+        assert isinstance(said, str) and "cannot tell yet whether it was applied" in said
+        assert "--key admin:fault-1" in said and applied_on_retry == 0
+    else:
+        assert isinstance(said, str) and "it was not applied, nothing changed" in said
+        assert applied_on_retry == 1
