@@ -180,13 +180,13 @@ def _forge(src: Path, statements: list[str]) -> None:
     (src / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
-ALICE_999K = "UPDATE accounts SET balance = 999999 WHERE user_id = 'x'"
-ALICE_999K_LEDGER = ("INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
+GIVE_999K = "UPDATE accounts SET balance = 999999 WHERE user_id = 'x'"
+GIVE_999K_LEDGER = ("INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
                      "balance_after, reason, day, created_at) SELECT 'forged', platform, user_id, 'grant', "
                      "999999 - balance, 0, 0, 999999, 'forged', '2026-12-06', 0 FROM accounts WHERE user_id = 'x'")
 
 
-@pytest.mark.parametrize("statements", [[ALICE_999K], [ALICE_999K_LEDGER, ALICE_999K]],
+@pytest.mark.parametrize("statements", [[GIVE_999K], [GIVE_999K_LEDGER, GIVE_999K]],
                          ids=["balance-only", "balance-and-a-matching-ledger-row"])
 def test_a_forged_backup_with_its_hash_recomputed_is_refused(tmp_path: Path, backup_dir: tuple[Path, str],
                                                             statements: list[str]) -> None:
@@ -210,7 +210,7 @@ def test_a_backup_that_authenticates_but_does_not_audit_is_refused(tmp_path: Pat
     """Someone holding the vault key re-signs an edited copy (or the live ledger was already wrong): the audit
     still refuses it, before the target is touched."""
     src, key = backup_dir
-    _forge(src, [ALICE_999K])
+    _forge(src, [GIVE_999K])
     manifest = read_manifest(src)
     manifest = dataclasses.replace(manifest, hmac=backup_mac(manifest, src / SQLITE_FILE, parse_vault_key(key)))
     (src / MANIFEST_FILE).write_text(json.dumps(dataclasses.asdict(manifest)))
