@@ -121,6 +121,7 @@ class Service:
         self.checkout = checkout
         self._awaited: set[str] = set()  # pulls whose caller gets the answer directly
         self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
+        self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
@@ -613,21 +614,28 @@ class Service:
 
         user = UserRef(instruction.platform, instruction.user_id)
         kind, reason = f"payment_{instruction.reason}", f"{instruction.reason} {instruction.stripe_id}"
+        key = instruction.idempotency_key
         try:
             if instruction.reverses is not None:
-                credit = await self.ledger.reverse(user, instruction.reverses, kind=kind,
-                                                   idempotency_key=instruction.idempotency_key, reason=reason)
+                credit = await self.ledger.reverse(user, instruction.reverses, kind=kind, idempotency_key=key,
+                                                   reason=reason)
             else:
-                credit = await self.ledger.apply(user, instruction.tokens, kind=kind,
-                                                 idempotency_key=instruction.idempotency_key, reason=reason)
+                credit = await self.ledger.apply(user, instruction.tokens, kind=kind, idempotency_key=key,
+                                                 reason=reason)
         except StorageUnavailable as fault:
             # Applied or not? Read back: applied, the buyer is told and Stripe gets its 200; not (or unknown),
             # the fault goes to the webhook, which answers 503 so that Stripe retries (once per key).
-            row = await read_back(lambda: committed.ledger_row(self.db, instruction.idempotency_key))
-            if row is None:
+            try:
+                applied = await self._applied_credit(user, key)
+            except StorageUnavailable:
+                self._unsure_payments.add(key)  # a retry that finds it applied tells the buyer then
+                raise
+            if applied is None:
                 raise fault from None
-            account = await read_back(lambda: self.ledger.account(user))
-            credit = Credit(True, row["tokens"], row["debt_change"], row["balance_after"], account.debt)
+            credit = applied
+        if not credit.applied and key in self._unsure_payments:  # applied as storage failed, never told
+            credit = await self._applied_credit(user, key) or credit
+        self._unsure_payments.discard(key)
         outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
                                balance=credit.balance_after)
         logs.event("payment.applied" if credit.applied else "payment.replayed", key=instruction.idempotency_key,
@@ -635,6 +643,14 @@ class Service:
         if credit.applied:
             await self._notify(user, instruction.notice_for(outcome))
         return outcome
+
+    async def _applied_credit(self, user: UserRef, key: str) -> Credit | None:
+        """The credit a ledger key made, read back (None: it made none)."""
+        row = await read_back(lambda: committed.ledger_row(self.db, key))
+        if row is None:
+            return None
+        account = await read_back(lambda: self.ledger.account(user))
+        return Credit(True, row["tokens"], row["debt_change"], row["balance_after"], account.debt)
 
     async def grant(self, user: UserRef, tokens: int, *, reason: str = "admin grant") -> int:
         """Console admin: add tokens; returns the new balance."""

@@ -218,6 +218,26 @@ async def test_a_top_up_applied_as_storage_failed_is_told_once_and_not_retried(s
         assert (await app.service.balance(ALICE)).tokens == 500 and len(fe.notices) == 1
 
 
+async def test_a_top_up_whose_fault_left_it_unknown_is_told_when_the_retry_finds_it(store_settings: Settings) -> None:
+    async with create_app(store_settings) as app:
+        fe = RecordingFrontEnd()
+        app.service.register_frontend(fe)
+        instruction = LedgerInstruction(platform=ALICE.platform, user_id=ALICE.user_id, tokens=500,
+                                        idempotency_key="stripe:cs_3", reason="purchase",
+                                        notice="500 tokens added", stripe_id="cs_3")
+        faults = StorageFaults(app.db)
+        faults.after_commits(1, reads_fail=True)  # it commits, and nothing can be read back: Stripe retries
+        with pytest.raises(StorageUnavailable):
+            await app.service.apply_instruction(instruction)
+        assert fe.notices == []
+        faults.heal()
+        retried = await app.service.apply_instruction(instruction)  # finds it applied: the buyer is told now
+        assert retried.balance == 500 and retried.tokens_moved == 500
+        assert [text for _, text in fe.notices] == ["500 tokens added"]
+        assert not (await app.service.apply_instruction(instruction)).applied  # and only once
+        assert len(fe.notices) == 1 and (await app.service.balance(ALICE)).tokens == 500
+
+
 def test_service_errors_say_what_they_left_committed() -> None:
     assert ServiceError("bad_pattern", "x").committed == "nothing"
     assert ServiceError("busy", "x", committed="charged").committed == "charged"
