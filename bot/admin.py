@@ -10,9 +10,12 @@
 
 Every command takes --json. Every change is one ledger row, written with the
 Ledger API in one transaction, carrying the reason, the operator (--by, else
-$USER) and an idempotency key: --key, else one derived from the change and
-the UTC day, so running the same command again (after a timeout, say) changes
-nothing. A job's refund uses the job's own key (refund:<job id>), so a job is
+$USER) and an idempotency key that names this one request: --key, else a new
+one, shown in the answer. Running the command again with that --key (after a
+timeout, say) changes nothing; the same key with another user, amount, reason
+or action is refused, naming what differs. Without --key every command is a new
+request, so freeze, unfreeze, freeze again does freeze again. A job's refund
+uses the job's own key (refund:<job id>), so a job is
 refunded once whether it failed or the operator refunded it. Nothing here
 prints a secret: keys appear as their public identifiers.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import hashlib
+import uuid
 import json
 import os
 import time
@@ -37,12 +40,14 @@ from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
 
 from bot.answers import UserRef
+from bot.committed import ledger_row, read_back
 from bot.config import ConfigError, Settings
 from bot.delivery import KEYS_HINT
 from bot.jobs import ACTIVE, JobRecord, Jobs
-from bot.ledger import Ledger, utc_day
-from bot.storage import Database, Tx
-from bot.vault import Vault, VaultError, parse_vault_key
+from bot.ledger import Ledger
+from bot.storage import Database, StorageUnavailable, Tx
+from bot.storage.opening import open_configured, storage_faults_answered
+from bot.vault import Vault, parse_vault_key
 
 MAX_TOKENS = 10**12
 RECENT = 20
@@ -100,7 +105,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     if url is None and not settings.db_path.is_file():
         raise AdminError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
     key = existing_vault_key(settings)
-    db = await Database.open(url or settings.db_path)
+    db = await open_configured(settings, url or settings.db_path)
     try:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit)
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
@@ -153,15 +158,28 @@ def reason_text(given: str | None) -> str:
     return reason
 
 
-def change_key(given: str | None, *parts: object) -> str:
-    """--key, or one derived from the change itself and today's date (UTC): the same command twice is one change."""
+def change_key(given: str | None, action: str) -> str:
+    """--key, or a new key for this one request (shown in the answer, so a retry can reuse it on purpose)."""
     if given is not None:
         key = given.strip()
         if not key or len(key) > 200 or any(c.isspace() for c in key):
             raise AdminError("--key is 1 to 200 characters without spaces")
         return key if key.startswith("admin:") else f"admin:{key}"
-    digest = hashlib.sha256("|".join(str(p) for p in (*parts, utc_day())).encode()).hexdigest()[:24]
-    return f"admin:{parts[0]}:{digest}"
+    return f"admin:{action}:{uuid.uuid4().hex[:20]}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one admin change asks for: a key already in the ledger must have asked for exactly this."""
+
+    action: str                 # grant | take | freeze | unfreeze
+    user: UserRef
+    tokens: int                 # asked for (grant and take: positive), 0 for freeze and unfreeze
+    reason: str
+
+    @property
+    def kind(self) -> str:
+        return f"admin_{self.action}"
 
 
 # --- views ------------------------------------------------------------------------------------------
@@ -300,12 +318,58 @@ async def _seen(tx: Tx, key: str) -> bool:
     return await tx.fetchone("SELECT 1 FROM ledger WHERE idempotency_key = ?", (key,)) is not None
 
 
-async def _replayed(state: State, tx: Tx, user: UserRef, action: str, key: str) -> Change | None:
-    """The same operator command again (its key is in the ledger already): nothing changes, and it says so."""
-    if not await _seen(tx, key):
+async def _replayed(state: State, tx: Tx, request: Request, key: str) -> Change | None:
+    """The same request again (its key is in the ledger already): nothing changes, and it says so. The key of
+    another request (another user, amount, reason or action) is refused, naming each difference."""
+    row = await tx.fetchone("SELECT platform, user_id, kind, tokens, debt_change, reason FROM ledger "
+                            "WHERE idempotency_key = ?", (key,))
+    if row is None:
         return None
-    account = await state.ledger.account_in(tx, user)
-    return Change(action, False, key, f"already applied ({key}): nothing changed", account.balance, account.debt)
+    differences = _differences(request, row)
+    if differences:
+        raise AdminError(f"--key {key} was used for another change ({'; '.join(differences)}): nothing changed; "
+                         "leave out --key for a new change, or repeat that one exactly")
+    account = await state.ledger.account_in(tx, request.user)
+    return Change(request.action, False, key, f"already applied ({key}): nothing changed", account.balance,
+                  account.debt)
+
+
+def _differences(request: Request, row: Any) -> list[str]:
+    """How the ledger row a key wrote differs from this request: "tokens 5, not 7", ..."""
+    differences = []
+    if row["kind"] != request.kind:
+        differences.append(f"action {str(row['kind']).removeprefix('admin_')}, not {request.action}")
+    if (row["platform"], row["user_id"]) != request.user.key:
+        differences.append(f"user {row['platform']}:{row['user_id']}, not {request.user.platform}:"
+                           f"{request.user.user_id}")
+    asked = abs(int(row["tokens"]) - int(row["debt_change"]))  # a grant that settled debt moved less than asked
+    if asked != request.tokens:
+        differences.append(f"tokens {asked}, not {request.tokens}")
+    if (row["reason"] or "") != request.reason:
+        differences.append(f"reason {row['reason']!r}, not {request.reason!r}")
+    return differences
+
+
+async def said_after_fault(state: State, action: str, key: str, change: Coroutine[Any, Any, Change], *,
+                           retry: str = "") -> Change:
+    """Run a change; when storage fails under it, say what committed, read back by its key: applied (an answer,
+    exit 0), not applied, or unknown while the storage stays down (how to finish it safely, exit 2)."""
+    retry = retry or f"the same command with --key {key}"
+    try:
+        return await change
+    except StorageUnavailable as fault:
+        why = fault.why
+    try:
+        row = await read_back(lambda: ledger_row(state.db, key))
+    except StorageUnavailable:
+        raise AdminError(f"the database failed during this {action} ({why}) and cannot tell yet whether it was "
+                         f"applied: once it is back, run {retry}: it applies the change once, or says it already "
+                         "was") from None
+    if row is None:
+        raise AdminError(f"the database failed during this {action} ({why}): it was not applied, nothing changed; "
+                         f"run {retry} (a retry can never apply it twice)")
+    return Change(action, True, key, f"{action} applied ({key}); the database failed just after it ({why}): "
+                  "do not run it again", row["balance_after"], None)
 
 
 async def _sign(tx: Tx, key: str, actor: str) -> None:
@@ -322,7 +386,7 @@ async def _existing_account(tx: Tx, user: UserRef, *, create: bool) -> None:
 async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str,
                 create: bool = False) -> Change:
     async with state.db.transaction() as tx:
-        if replayed := await _replayed(state, tx, user, "grant", key):
+        if replayed := await _replayed(state, tx, Request("grant", user, tokens, reason), key):
             return replayed
         await _existing_account(tx, user, create=create)
         credit = await state.ledger.credit(tx, user, tokens, kind="admin_grant", idempotency_key=key, reason=reason)
@@ -334,7 +398,7 @@ async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor:
 
 async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str) -> Change:
     async with state.db.transaction() as tx:
-        if replayed := await _replayed(state, tx, user, "take", key):
+        if replayed := await _replayed(state, tx, Request("take", user, tokens, reason), key):
             return replayed
         await _existing_account(tx, user, create=False)
         account = await state.ledger.account_in(tx, user)
@@ -349,7 +413,7 @@ async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: 
 async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, actor: str, key: str) -> Change:
     action = "freeze" if frozen else "unfreeze"
     async with state.db.transaction() as tx:
-        if replayed := await _replayed(state, tx, user, action, key):
+        if replayed := await _replayed(state, tx, Request(action, user, 0, reason), key):
             return replayed
         account = await state.ledger.account_in(tx, user)
         await _existing_account(tx, user, create=False)
@@ -462,14 +526,16 @@ def _no_action(_: argparse.Namespace) -> int:
 
 def _change_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
-    parser.add_argument("--key", metavar="KEY", help="idempotency key (default: derived from the change and the day)")
+    parser.add_argument("--key", metavar="KEY", help="idempotency key naming this one change: repeat a change safely with the key its answer "
+                             "showed (default: a new key, so a new change)")
 
 
 def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> int:
     try:
         settings = Settings.from_env()
-        answer = asyncio.run(_with_state(settings, args, func))
-    except (ConfigError, VaultError) as exc:
+        with storage_faults_answered():
+            answer = asyncio.run(_with_state(settings, args, func))
+    except ConfigError as exc:
         raise AdminError(str(exc)) from None
     _print(answer, as_json=args.json)
     return 0
@@ -493,22 +559,25 @@ async def _cmd_job(args: argparse.Namespace) -> dict[str, Any]:
 async def _cmd_grant(args: argparse.Namespace) -> dict[str, Any]:
     user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
         operator_name(args.by)
-    key = change_key(args.key, "grant", f"{user.platform}:{user.user_id}", tokens, reason)
-    return (await grant(args.state, user, tokens, reason=reason, actor=actor, key=key, create=args.create)).to_json()
+    key = change_key(args.key, "grant")
+    return (await said_after_fault(args.state, "grant", key, grant(args.state, user, tokens, reason=reason, actor=actor,
+                                                                    key=key, create=args.create))).to_json()
 
 
 async def _cmd_take(args: argparse.Namespace) -> dict[str, Any]:
     user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
         operator_name(args.by)
-    key = change_key(args.key, "take", f"{user.platform}:{user.user_id}", tokens, reason)
-    return (await take(args.state, user, tokens, reason=reason, actor=actor, key=key)).to_json()
+    key = change_key(args.key, "take")
+    return (await said_after_fault(args.state, "take", key, take(args.state, user, tokens, reason=reason, actor=actor,
+                                                                  key=key))).to_json()
 
 
 async def _cmd_freeze(args: argparse.Namespace, frozen: bool = True) -> dict[str, Any]:
     user, reason, actor = parse_user(args.user), reason_text(args.reason), operator_name(args.by)
     action = "freeze" if frozen else "unfreeze"
-    key = change_key(args.key, action, f"{user.platform}:{user.user_id}", reason)
-    return (await freeze(args.state, user, frozen=frozen, reason=reason, actor=actor, key=key)).to_json()
+    key = change_key(args.key, action)
+    return (await said_after_fault(args.state, action, key, freeze(args.state, user, frozen=frozen, reason=reason,
+                                                                    actor=actor, key=key))).to_json()
 
 
 async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
@@ -517,7 +586,9 @@ async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _cmd_refund(args: argparse.Namespace) -> dict[str, Any]:
     reason, actor = reason_text(args.reason), operator_name(args.by)
-    return (await refund(args.state, args.job_id, reason=reason, actor=actor)).to_json()
+    key = f"refund:{args.job_id.strip()}"
+    return (await said_after_fault(args.state, "refund", key, refund(args.state, args.job_id, reason=reason, actor=actor),
+                                   retry="the same refund again")).to_json()
 
 
 async def _cmd_purge(args: argparse.Namespace) -> dict[str, Any]:

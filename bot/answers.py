@@ -52,19 +52,30 @@ class Origin:
     message_id: str | None = None
 
 
+# What a refused or interrupted command left committed. "nothing": refused before any write (front ends may
+# say "nothing was charged"). "charged": paid, and the job goes on (the message says what follows).
+# "refunded": paid, then given back. "unknown": storage could not say (the message says what to do meanwhile).
+Committed = Literal["nothing", "charged", "refunded", "unknown"]
+
+
 class ServiceError(Exception):
     """Something the user can fix (or must wait for); the message is one line, ready to show.
 
     Codes: the engine's (bad_format, bad_pattern, bad_pubkey, too_hard, ...) plus
     bad_count, insufficient_tokens, daily_limit, account_frozen, busy, not_found,
     payments_unavailable, bad_pack, bad_amount, backend_unavailable, easy_pattern,
-    wrong_channel (a `WrongChannel`), pulls_disabled, not_admin, bad_setting, bad_gift.
+    wrong_channel (a `WrongChannel`), pulls_disabled, not_admin, bad_setting, bad_gift,
+    storage_unavailable. `committed` says what the command left committed: a front end
+    adds "nothing was charged" only when it is "nothing"; otherwise the message says it.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    committed: Committed = "nothing"
+
+    def __init__(self, code: str, message: str, *, committed: Committed = "nothing") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.committed = committed
 
     def __str__(self) -> str:
         return self.message

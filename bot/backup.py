@@ -4,12 +4,20 @@ A backup is a directory:
     vanikeys.db              SQLite's online backup of the live database (one read transaction: consistent
                              while the bot runs); or vanikeys.pgdump, pg_dump's custom format, for PostgreSQL
     vault-key.fingerprint    a one-way fingerprint of the vault key (never the key: keep the key elsewhere)
-    manifest.json            when, from what, the file's SHA-256, row counts, the fingerprint
+    manifest.json            when, from what, the file's SHA-256, row counts, the fingerprint, and an HMAC
 
-`restore` checks the fingerprint against the key it is given before it
-writes anything, checks the file's SHA-256, copies the database into place
-(never over an existing one unless --force), then opens every sealed secret
-with the key: a restore that could not hand out a found key fails loudly.
+The HMAC covers the whole archive (the manifest and every byte of the data
+file) under a key derived from the vault key (HKDF, its own label), so
+whoever can edit a backup but does not hold the vault key cannot make an
+edited one restore: a plain hash they could recompute.
+
+`restore` checks the fingerprint and the HMAC with the key it is given
+before it writes anything, refuses a target that holds data (SQLite file or
+PostgreSQL database alike) unless --force, naming what it would overwrite,
+then opens every sealed secret with the key and audits every balance against
+the ledger: a restore that could not hand out a found key, or whose money
+does not add up, fails loudly (a SQLite copy is checked before it replaces
+anything).
 """
 
 from __future__ import annotations
@@ -17,18 +25,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import time
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from bot.admin import AdminError, database_url, existing_vault_key
 from bot.config import ConfigError, Settings
-from bot.storage import Database
+from bot.ledger import Ledger
+from bot.storage import Database, StorageError
+from bot.storage.opening import open_database, storage_faults_answered
+from bot.storage.sqlite import describe_open_failure
 from bot.vault import Vault, VaultError, fingerprint, parse_vault_key
 
 SQLITE_FILE = "vanikeys.db"
@@ -36,6 +52,9 @@ PG_FILE = "vanikeys.pgdump"
 FINGERPRINT_FILE = "vault-key.fingerprint"
 MANIFEST_FILE = "manifest.json"
 _COUNTED = ("accounts", "ledger", "jobs")
+_HELD = (("account", "accounts", "1=1"), ("ledger row", "ledger", "1=1"), ("job", "jobs", "1=1"),
+         ("sealed secret", "vault", "ciphertext IS NOT NULL"))  # what a restore would overwrite
+_MAC_LABEL = b"vanikeys backup authentication v1"
 
 
 class BackupError(AdminError):
@@ -52,6 +71,7 @@ class Manifest:
     schema_version: int | None
     rows: dict[str, int]
     sealed_secrets: int         # vault rows still holding ciphertext (PostgreSQL: just before pg_dump's snapshot)
+    hmac: str = ""              # HMAC-SHA256 over the rest of the manifest and the data file (backup_mac)
 
 
 def _file_sha256(path: Path) -> str:
@@ -60,6 +80,22 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def mac_key(vault_key: bytes) -> bytes:
+    """The backups' authentication key: derived from the vault key with a label of its own (never the key)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_MAC_LABEL).derive(vault_key)
+
+
+def backup_mac(manifest: Manifest, data: Path, vault_key: bytes) -> str:
+    """HMAC-SHA256 over the manifest (all but its hmac) and every byte of the data file."""
+    fields = {name: value for name, value in asdict(manifest).items() if name != "hmac"}
+    header = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    mac = hmac.new(mac_key(vault_key), len(header).to_bytes(8, "big") + header, hashlib.sha256)
+    with data.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            mac.update(block)
+    return mac.hexdigest()
 
 
 def _fresh_dir(dest: Path) -> None:
@@ -109,33 +145,44 @@ def backup(settings: Settings, dest: Path) -> Manifest:
     if url is None and not Path(settings.db_path).is_file():
         raise BackupError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
     _fresh_dir(dest)
+    try:
+        return _backup_into(settings, key, url, dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # a half-made backup must never be taken for a whole one
+        raise
+
+
+def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) -> Manifest:
+    timeout = settings.db_connect_timeout_s
+    wrong_key = BackupError("a sealed secret does not open with this vault key: back up with the key the bot uses "
+                            "(VANIKEYS_VAULT_KEY or its key file)")
     if url is not None:
         data = dest / PG_FILE
         try:  # the fingerprint must name a key that opens what the database holds
-            sealed, _ = asyncio.run(_verify(url, key))
+            sealed, _, _ = asyncio.run(_inspect(url, key, timeout))
         except VaultError:
-            shutil.rmtree(dest)
-            raise BackupError("a sealed secret does not open with this vault key: back up with the key the bot "
-                              "uses (VANIKEYS_VAULT_KEY or its key file)") from None
+            raise wrong_key from None
         _run_tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(data), url], "pg_dump")
         version, rows = None, {}
         source = "postgresql"
     else:
         data = dest / SQLITE_FILE
-        _sqlite_copy(Path(settings.db_path), data)
+        try:
+            _sqlite_copy(Path(settings.db_path), data)
+        except sqlite3.DatabaseError as exc:  # the live file: corrupt, unreadable, locked
+            raise StorageError(describe_open_failure(Path(settings.db_path), exc)) from None
         version, rows, sealed = _sqlite_summary(data)
         try:  # the fingerprint must name a key that opens them
-            opened, _ = asyncio.run(_verify(data, key))
+            opened, _, _ = asyncio.run(_inspect(data, key, timeout))
         except VaultError:
-            shutil.rmtree(dest)
-            raise BackupError("a sealed secret does not open with this vault key: back up with the key the bot "
-                              "uses (VANIKEYS_VAULT_KEY or its key file)") from None
+            raise wrong_key from None
         if opened != sealed:
             raise BackupError(f"opened {opened} of the {sealed} sealed secrets in the copy")
         source = "sqlite"
     manifest = Manifest(created_at=time.time(), source=source, file=data.name, sha256=_file_sha256(data),
                         vault_key_fingerprint=fingerprint(key), schema_version=version, rows=rows,
                         sealed_secrets=sealed)
+    manifest = dataclasses.replace(manifest, hmac=backup_mac(manifest, data, key))
     _write(dest / FINGERPRINT_FILE, manifest.vault_key_fingerprint + "\n")
     _write(dest / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
@@ -184,42 +231,119 @@ async def open_every_secret(db: Database, key: bytes) -> tuple[int, int]:
     return opened, len(rows)
 
 
+def check_mac(manifest: Manifest, data: Path, key: bytes) -> None:
+    if not manifest.hmac:
+        raise BackupError(f"{data.parent} has no authentication code (made before backups were authenticated, or "
+                          "stripped of it): it cannot be told from a forged one; make a new backup of the live bot")
+    if not hmac.compare_digest(manifest.hmac, backup_mac(manifest, data, key)):
+        raise BackupError(f"{data.parent} does not authenticate with this vault key: the backup was altered after "
+                          "it was made; restore another backup")
+
+
 def restore(src: Path, key: bytes, *, target: Path | None = None, url: str | None = None,
-            force: bool = False) -> Restored:
+            force: bool = False, connect_timeout_s: float = 30.0) -> Restored:
     manifest = read_manifest(src)
     check_key(manifest, key)  # before anything is written
     data = src / manifest.file
     if not data.is_file() or _file_sha256(data) != manifest.sha256:
         raise BackupError(f"{data} does not match the SHA-256 in {MANIFEST_FILE}: the backup is damaged")
+    check_mac(manifest, data, key)
     if manifest.source == "postgresql":
         if url is None:
             raise BackupError("this is a PostgreSQL backup: set VANIKEYS_DB to the postgresql:// URL to restore into")
+        if not force:
+            _refuse_if_held(_redacted(url), asyncio.run(_postgres_holds(url, connect_timeout_s)))
         _run_tool(["pg_restore", "--clean", "--if-exists", "--no-owner", "--dbname", url, str(data)], "pg_restore")
-        opened, jobs = asyncio.run(_verify(url, key))
+        opened, jobs, problems = asyncio.run(_inspect(url, key, connect_timeout_s))
+        _refuse_unaudited(problems, f"{_redacted(url)} now holds the restored copy, which")
         return Restored(url.split("@")[-1], str(src), opened, jobs, {})
     if target is None:
         raise BackupError("say where to restore: --db PATH (or set VANIKEYS_DB)")
-    if target.exists() and not force:
-        raise BackupError(f"{target} already exists: restore into a new path, or add --force to replace it "
-                          "(stop the bot first)")
+    if not force:
+        _refuse_if_held(str(target), _sqlite_holds(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(target.name + ".restoring")
     staging.unlink(missing_ok=True)
     _sqlite_copy(data, staging)
+    try:  # checked whole before it replaces anything
+        opened, jobs, problems = asyncio.run(_inspect(staging, key, connect_timeout_s))
+        if opened != manifest.sealed_secrets:
+            raise BackupError(f"opened {opened} sealed secrets of the {manifest.sealed_secrets} the backup holds")
+        _refuse_unaudited(problems, "the backup")
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     for leftover in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
         leftover.unlink(missing_ok=True)
     os.replace(staging, target)
-    opened, jobs = asyncio.run(_verify(target, key))
-    if opened != manifest.sealed_secrets:
-        raise BackupError(f"opened {opened} sealed secrets of the {manifest.sealed_secrets} the backup holds")
     _, rows, _ = _sqlite_summary(target)
     return Restored(str(target), str(src), opened, jobs, rows)
 
 
-async def _verify(target: Path | str, key: bytes) -> tuple[int, int]:
-    db = await Database.open(target)
+def _refuse_unaudited(problems: list[str], what: str) -> None:
+    if problems:
+        raise BackupError(f"{what} does not audit: {len(problems)} balance(s) disagree with the ledger "
+                          f"({problems[0]}): do not start the bot on it; restore another backup")
+
+
+def _refuse_if_held(where: str, held: dict[str, int]) -> None:
+    """Refuse to overwrite a target that holds anything, naming what it holds."""
+    if any(held.values()):
+        what = ", ".join(f"{n:,} {name}{'' if n == 1 else 's'}" for name, n in held.items() if n)
+        raise BackupError(f"{where} is not empty: it holds {what}, which the restore would overwrite: restore into "
+                          "a new, empty database, or stop every bot process using it and add --force")
+
+
+def _sqlite_holds(path: Path) -> dict[str, int]:
+    """What an existing SQLite file holds (nothing when it does not exist or is empty)."""
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        return {}
     try:
-        return await open_every_secret(db, key)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return {name: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0]
+                    for name, table, where in _HELD if table in tables}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path} exists and cannot be read as a database ({exc}): restore into a new path, or add "
+                          "--force to replace it") from None
+
+
+async def _postgres_holds(url: str, connect_timeout_s: float) -> dict[str, int]:
+    """What a PostgreSQL database holds, read without migrating or changing it."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(dsn=url, timeout=max(0.5, connect_timeout_s))
+    except Exception as exc:
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise StorageError(f"cannot use PostgreSQL at {_redacted(url)} to restore into ({why}): check VANIKEYS_DB "
+                           "(create the database with `createdb`)") from None
+    try:
+        held = {}
+        for name, table, where in _HELD:
+            if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
+                held[name] = int(await conn.fetchval(f"SELECT COUNT(*) FROM {table} WHERE {where}"))
+        return held
+    finally:
+        await conn.close()
+
+
+def _redacted(url: str) -> str:
+    from bot.storage.postgres import redacted
+
+    return redacted(url)
+
+
+async def _inspect(target: Path | str, key: bytes, connect_timeout_s: float) -> tuple[int, int, list[str]]:
+    """(sealed secrets opened, jobs holding them, balances that disagree with the ledger)."""
+    db = await open_database(target, connect_timeout_s=connect_timeout_s)
+    try:
+        opened, jobs = await open_every_secret(db, key)
+        problems = await Ledger(db, free_pulls_per_day=0, daily_spend_limit=0).audit()
+        return opened, jobs, problems
     finally:
         await db.close()
 
@@ -253,15 +377,17 @@ def add_backup_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     restore_cmd.add_argument("--db", metavar="PATH", help="the SQLite file to create (default: VANIKEYS_DB)")
     restore_cmd.add_argument("--vault-key-file", metavar="FILE",
                              help="the vault key (default: VANIKEYS_VAULT_KEY or the bot's key file)")
-    restore_cmd.add_argument("--force", action="store_true", help="replace an existing database (stop the bot first)")
+    restore_cmd.add_argument("--force", action="store_true",
+                             help="replace a database that holds data (SQLite or PostgreSQL; stop the bot first)")
     restore_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
     restore_cmd.set_defaults(func=cmd_restore)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     try:
-        manifest = backup(Settings.from_env(), Path(args.dest).expanduser())
-    except (ConfigError, VaultError, OSError, sqlite3.Error) as exc:
+        with storage_faults_answered():
+            manifest = backup(Settings.from_env(), Path(args.dest).expanduser())
+    except (ConfigError, OSError, sqlite3.Error) as exc:
         raise BackupError(f"backup failed: {exc}") from None
     if args.json:
         print(json.dumps(asdict(manifest), indent=2))
@@ -285,8 +411,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             key = existing_vault_key(settings)
         url = database_url(settings)
         target = Path(args.db).expanduser() if args.db else (None if url else Path(settings.db_path))
-        result = restore(Path(args.src).expanduser(), key, target=target, url=None if args.db else url,
-                         force=args.force)
+        with storage_faults_answered():
+            result = restore(Path(args.src).expanduser(), key, target=target, url=None if args.db else url,
+                             force=args.force, connect_timeout_s=settings.db_connect_timeout_s)
     except (ConfigError, VaultError, OSError, sqlite3.Error) as exc:
         raise BackupError(f"restore failed: {exc}") from None
     if args.json:

@@ -105,19 +105,19 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_vault_rotate(args: argparse.Namespace) -> int:
-    try:
+    from bot.storage.opening import storage_faults_answered
+
+    with storage_faults_answered():
         return asyncio.run(_vault_rotate(_settings(), args.old, args.new))
-    except _storage_faults() as exc:
-        return _fail(str(exc))
 
 
 async def _vault_rotate(settings: Settings, old_text: str, new_text: str) -> int:
-    from bot.storage import Database
+    from bot.storage.opening import open_configured
     from bot.vault import fingerprint, load_key_argument, rotate
 
     old = load_key_argument(old_text, create=False)
     new = load_key_argument(new_text, create=True)
-    db = await Database.open(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
+    db = await open_configured(settings)
     try:
         moved = await rotate(db, old, new)
     finally:
@@ -170,21 +170,24 @@ def cmd_costs(args: argparse.Namespace) -> int:
         days = parse_int(args.days, what="--days", minimum=1, maximum=3650)
     except VanikeysError as exc:
         return _fail(exc.message)
-    return asyncio.run(_costs(_settings(), days))
+    from bot.storage.opening import storage_faults_answered
+
+    with storage_faults_answered():
+        return asyncio.run(_costs(_settings(), days))
 
 
 async def _costs(settings: Settings, days: int) -> int:
     import os
 
     from bot.costs import cost_report
-    from bot.storage import Database
+    from bot.storage.opening import open_configured
 
     rate = os.environ.get("VANIKEYS_USD_PER_TOKEN", "").strip()
     try:
         usd_per_token = float(rate) if rate else None
     except ValueError:
         return _fail(f"VANIKEYS_USD_PER_TOKEN={rate!r} is not a number of dollars: set it like 0.01")
-    db = await Database.open(settings.db_path)
+    db = await open_configured(settings)
     try:
         print((await cost_report(db, days, usd_per_token=usd_per_token)).render())
     finally:

@@ -26,7 +26,7 @@ from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
-from bot import logs
+from bot import committed, logs
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -59,6 +59,7 @@ from bot.answers import (
     WrongChannel,
 )
 from bot.cards import CardSpec, render_card, warm_up
+from bot.committed import FaultAnswer, read_back
 from bot.community import controls, gifts, late_reveals, records, streaks, visibility
 from bot.community.calendar import season_of
 from bot.community.late_reveals import LateReveal
@@ -66,10 +67,10 @@ from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.frontends import FrontEnd
 from bot.jobs import JobRecord, Jobs, JobSpec
-from bot.ledger import Ledger
+from bot.ledger import Credit, Debit, Ledger
 from bot.odds_cache import shared_odds_cache
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
-from bot.storage import Database
+from bot.storage import Database, StorageUnavailable
 from bot.web.paths import gallery_message, odds_page_url
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ ANNOUNCE_TIER = "Epic"         # ... and of this tier or rarer is also posted to
 EASY_FULL_SHARE = 0.5          # a pull that matches fully more often than this is an "easy pattern"
 REVEAL_TIMEOUT_S = 120.0       # the front end's reveal may take this long before the key goes out anyway
 ON_ITS_WAY = "the private key is on its way to you privately"
+ANSWERED_KEPT = 4096           # job ids a read-back after a fault must not claim (jobs already answered for)
 
 RevealHook = Callable[[PullAnswer], Awaitable[None]]
 
@@ -112,6 +114,8 @@ class Service:
         self.delivery = delivery
         self.checkout = checkout
         self._awaited: set[str] = set()  # pulls whose caller gets the answer directly
+        self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
+        self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
@@ -145,27 +149,32 @@ class Service:
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
         pulls, tokens = await self._pull_charge(user, config, count)
-        record, _ = await self.jobs.create(spec, pulls=pulls, tokens=tokens)
-        job_id = record.job_id
+        created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
+        job_id = created.job_id
         self._awaited.add(job_id)
         self.jobs.hold_delivery.add(job_id)
         try:
-            record = await asyncio.shield(self.jobs.start(job_id))
-            if record.status == "refunded":
-                raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; try again")
-            if record.status not in ("found", "delivered"):
-                raise ServiceError("busy", "the pull is still being worked on by another bot process: "
-                                           "its key will reach you privately, or use /keys in a minute")
-            answer = await self._pull_answer(record, compiled, odds, config)
-            if on_reveal is not None:
-                await self._reveal(on_reveal, answer)
-        finally:
-            self.jobs.hold_delivery.discard(job_id)
-            delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
-            delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
-        record = await asyncio.shield(delivering)
-        delivered = record.status == "delivered"
-        account = await self.ledger.account(user)
+            try:
+                record = await asyncio.shield(self.jobs.start(job_id))
+                if record.status == "refunded":
+                    raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; "
+                                                       "try again", committed="refunded")
+                if record.status not in ("found", "delivered"):
+                    raise ServiceError("busy", "the pull was charged and is still being worked on by another bot "
+                                               "process: its key will reach you privately, or use /keys in a minute",
+                                       committed="charged")
+                answer = await self._pull_answer(record, compiled, odds, config)
+                if on_reveal is not None:
+                    await self._reveal(on_reveal, answer)
+            finally:
+                self.jobs.hold_delivery.discard(job_id)
+                delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
+                delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
+            record = await asyncio.shield(delivering)
+            delivered = record.status == "delivered"
+            account = await self.ledger.account(user)
+        except StorageUnavailable as fault:  # charged: say so, and how the job goes on
+            raise await self._job_fault(fault, created) from None
         noun, verb = ("private keys", "were") if answer.count > 1 else ("private key", "was")
         return dataclasses.replace(
             answer, delivered=delivered, balance_after=account.balance,
@@ -266,13 +275,57 @@ class Service:
         spec = JobSpec(kind="order", user=user, community=community, origin=origin, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=split,
                        count=1, budget=budget, expected_keys=odds.expected_keys)
-        record, debit = await self.jobs.create(spec, pulls=0, tokens=price)
+        record, debit = await self._create(spec, pulls=0, tokens=price)
         self.jobs.start(record.job_id)
         expected_s = odds.expected_keys / self.settings.keys_per_s
         note = ("your offset will arrive privately; combine it with your own secret using `vanikeys combine`"
                 if split else "your private key will arrive privately when the match is found")
         return OrderAnswer(order=self.order_view(record, record.keys_checked, 0.0), balance_after=debit.balance_after,
                            expected_s=expected_s, note=f"expected time about {duration(expected_s)}; {note}")
+
+    async def _create(self, spec: JobSpec, *, pulls: int, tokens: int) -> tuple[JobRecord, Debit]:
+        """Charge and record a job; a storage fault is answered with what committed, read back when the fault
+        came at the commit itself (which a lost connection leaves unknown)."""
+        since = time.time() - 1.0  # created_at is this process's clock too; a second of slack for a clock step
+        try:
+            record, debit = await self.jobs.create(spec, pulls=pulls, tokens=tokens)
+        except StorageUnavailable as fault:
+            raise await self._create_fault(fault, spec, since) from None
+        self._account_for(record.job_id)
+        return record, debit
+
+    def _account_for(self, job_id: str) -> None:
+        """A job this service has answered for: a later read-back never claims it for another command."""
+        self._answered[job_id] = None
+        while len(self._answered) > ANSWERED_KEPT:
+            del self._answered[next(iter(self._answered))]
+
+    async def _create_fault(self, fault: StorageUnavailable, spec: JobSpec, since: float) -> FaultAnswer:
+        try:
+            row = await read_back(lambda: committed.job_created_after(
+                self.db, owner=self.jobs.owner, platform=spec.user.platform, user_id=spec.user.user_id,
+                kind=spec.kind, format_id=spec.format_id, pattern=spec.pattern, since=since,
+                exclude=set(self._answered)))
+        except StorageUnavailable:
+            log.warning("%s for %s: storage failed at the charge and could not be read back (%s)", spec.kind,
+                        logs.user_ref(spec.user.platform, spec.user.user_id), fault.why)
+            return FaultAnswer(fault.why, "unknown", committed.unknown_words(spec.kind))
+        if row is None:
+            return FaultAnswer(fault.why, "nothing", committed.nothing_words(spec.kind))
+        job_id = row["job_id"]
+        self._account_for(job_id)
+        self.jobs.start(job_id)  # paid: drive it now rather than at the next sweep; the key goes out privately
+        said, words = committed.job_words(spec.kind, row["status"], row["price"], row["free_pulls"])
+        return FaultAnswer(fault.why, said, words, job_id=job_id)
+
+    async def _job_fault(self, fault: StorageUnavailable, created: JobRecord) -> FaultAnswer:
+        """A fault after the charge committed: the job goes on by itself (bot/jobs.py); say where it stands."""
+        try:
+            status: str | None = await read_back(lambda: committed.job_status(self.db, created.job_id))
+        except StorageUnavailable:
+            status = None
+        said, words = committed.job_words(created.spec.kind, status, created.price, created.free_pulls)
+        return FaultAnswer(fault.why, said, words, job_id=created.job_id)
 
     async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
                    fuzzy: bool = False) -> OddsAnswer:
@@ -408,7 +461,10 @@ class Service:
         _check_user(recipient)
         if recipient_is_bot:
             raise ServiceError("bad_recipient", "bots cannot receive tokens: gift them to a person")
-        outcome = await gifts.give(self.db, self.ledger, sender, recipient, tokens, idempotency_key)
+        try:
+            outcome = await gifts.give(self.db, self.ledger, sender, recipient, tokens, idempotency_key)
+        except StorageUnavailable as fault:
+            outcome = await self._gift_fault(fault, sender, recipient, tokens, idempotency_key)
         if outcome.applied:
             await self._notify(recipient, f"{sender.label} gifted you {tokens:,} tokens; your balance is now "
                                           f"{outcome.recipient_balance:,}")
@@ -416,6 +472,22 @@ class Service:
                    if outcome.applied else f"that gift was already made; your balance is {outcome.sender_balance:,}")
         return GiftAnswer(sender=sender, recipient=recipient, tokens=tokens, balance_after=outcome.sender_balance,
                           applied=outcome.applied, message=message)
+
+    async def _gift_fault(self, fault: StorageUnavailable, sender: UserRef, recipient: UserRef, tokens: int,
+                          idempotency_key: str) -> gifts.GiftOutcome:
+        """Both rows commit together: read the sender's back to know whether the gift was made."""
+        sent_key, received_key = gifts.gift_keys(sender, idempotency_key)
+        try:
+            sent, received = await read_back(lambda: asyncio.gather(committed.ledger_row(self.db, sent_key),
+                                                                    committed.ledger_row(self.db, received_key)))
+        except StorageUnavailable:
+            raise FaultAnswer(fault.why, "unknown", f"the bot's database failed while your gift of {tokens:,} tokens "
+                              "was being made, and cannot say yet whether it was: check /balance in a minute before "
+                              "you send it again") from None
+        if sent is None or received is None:
+            raise FaultAnswer(fault.why, "nothing", f"nothing was given: the bot's database failed before your gift "
+                              f"of {tokens:,} tokens was made; try again shortly") from None
+        return gifts.GiftOutcome(True, sent["balance_after"], received["balance_after"])
 
     async def streak(self, user: UserRef) -> StreakAnswer:
         _check_user(user)
@@ -546,12 +618,28 @@ class Service:
 
         user = UserRef(instruction.platform, instruction.user_id)
         kind, reason = f"payment_{instruction.reason}", f"{instruction.reason} {instruction.stripe_id}"
-        if instruction.reverses is not None:
-            credit = await self.ledger.reverse(user, instruction.reverses, kind=kind,
-                                               idempotency_key=instruction.idempotency_key, reason=reason)
-        else:
-            credit = await self.ledger.apply(user, instruction.tokens, kind=kind,
-                                             idempotency_key=instruction.idempotency_key, reason=reason)
+        key = instruction.idempotency_key
+        try:
+            if instruction.reverses is not None:
+                credit = await self.ledger.reverse(user, instruction.reverses, kind=kind, idempotency_key=key,
+                                                   reason=reason)
+            else:
+                credit = await self.ledger.apply(user, instruction.tokens, kind=kind, idempotency_key=key,
+                                                 reason=reason)
+        except StorageUnavailable as fault:
+            # Applied or not? Read back: applied, the buyer is told and Stripe gets its 200; not (or unknown),
+            # the fault goes to the webhook, which answers 503 so that Stripe retries (once per key).
+            try:
+                applied = await self._applied_credit(user, key)
+            except StorageUnavailable:
+                self._unsure_payments.add(key)  # a retry that finds it applied tells the buyer then
+                raise
+            if applied is None:
+                raise fault from None
+            credit = applied
+        if not credit.applied and key in self._unsure_payments:  # applied as storage failed, never told
+            credit = await self._applied_credit(user, key) or credit
+        self._unsure_payments.discard(key)
         outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
                                balance=credit.balance_after)
         logs.event("payment.applied" if credit.applied else "payment.replayed", key=instruction.idempotency_key,
@@ -560,14 +648,33 @@ class Service:
             await self._notify(user, instruction.notice_for(outcome))
         return outcome
 
+    async def _applied_credit(self, user: UserRef, key: str) -> Credit | None:
+        """The credit a ledger key made, read back (None: it made none)."""
+        row = await read_back(lambda: committed.ledger_row(self.db, key))
+        if row is None:
+            return None
+        account = await read_back(lambda: self.ledger.account(user))
+        return Credit(True, row["tokens"], row["debt_change"], row["balance_after"], account.debt)
+
     async def grant(self, user: UserRef, tokens: int, *, reason: str = "admin grant") -> int:
         """Console admin: add tokens; returns the new balance."""
         _check_user(user)
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0 or tokens > 10**12:
             raise ServiceError("bad_amount", f"grant a whole number of tokens from 1 to 10^12, not {tokens!r}")
-        credit = await self.ledger.apply(user, tokens, kind="grant", idempotency_key=f"grant:{uuid.uuid4().hex}",
-                                         reason=reason)
-        return credit.balance_after
+        key = f"grant:{uuid.uuid4().hex}"
+        try:
+            return (await self.ledger.apply(user, tokens, kind="grant", idempotency_key=key, reason=reason)).balance_after
+        except StorageUnavailable as fault:
+            try:
+                row = await read_back(lambda: committed.ledger_row(self.db, key))
+            except StorageUnavailable:
+                raise FaultAnswer(fault.why, "unknown", f"the bot's database failed during the grant of {tokens:,} "
+                                  "tokens and cannot say yet whether it was made: check the balance in a minute "
+                                  "before granting again") from None
+            if row is None:
+                raise FaultAnswer(fault.why, "nothing", f"nothing was granted: the bot's database failed before the "
+                                  f"grant of {tokens:,} tokens was made; try again shortly") from None
+            return int(row["balance_after"])
 
     # --- job observer (orders' progress and endings) -------------------------------
 

@@ -140,8 +140,9 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
     """The vault key to run with, checked against what the database's secrets were sealed with.
 
     configured: the key from VANIKEYS_VAULT_KEY (None: use `key_file`). A missing
-    key file is created only when no secret waits sealed under another key (and,
-    on PostgreSQL, never: every process must be given the same key). Refuses
+    key file is created only for a SQLite database that records no key yet (on
+    PostgreSQL never: every process must be given the same key). On both stores a
+    key other than the recorded one is refused, even with nothing sealed. Refuses
     (VaultError, naming the file and the fix) rather than run with a key that
     cannot open what the vault holds. Records the key's fingerprint.
     """
@@ -153,12 +154,17 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
         if db.dialect != "sqlite":
             raise VaultError(f"no vault key: with VANIKEYS_DB on PostgreSQL set {ENV_VAR} (the same in every bot "
                              f"process) or VANIKEYS_VAULT_KEY_FILE to an existing key file ({key_file} does not exist)")
-        known = [fp for fp in sealed if fp is not None] or [await _recorded(db)]
+        recorded = await _recorded(db)
+        known = [fp for fp in sealed if fp is not None] or [recorded]
         if waiting:
             raise VaultError(
                 f"the vault key file {key_file} is missing, and {waiting} undelivered secret(s) in {db.description} "
                 f"were sealed with key {', '.join(fp for fp in known if fp) or '(unrecorded)'}: restore that file "
                 f"from backup (or set {ENV_VAR} to that key); starting with a new key would lose them")
+        if recorded is not None:  # a key was in use here: a new one would silently part ways with it
+            raise VaultError(
+                f"the vault key file {key_file} is missing, and {db.description} records the vault key {recorded}: "
+                f"restore that file from backup (or set {ENV_VAR} to that key), or change keys with {ROTATE_HINT}")
         key = create_key_file(key_file)
     mine = fingerprint(key)
     foreign = {fp: n for fp, n in sealed.items() if fp is not None and fp != mine}
@@ -167,14 +173,15 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
         raise VaultError(
             f"{source} (key {mine}) is not the key that sealed {count} undelivered secret(s) in {db.description} "
             f"(key {', '.join(foreign)}): restore that key, or re-seal them under this one with {ROTATE_HINT}")
+    if None in sealed:
+        await _stamp_unrecorded(db, key, source)
     recorded = await _recorded(db)
-    if db.dialect != "sqlite" and recorded is not None and recorded != mine:
-        # Shared by several processes: another may be sealing under the recorded key right now.
+    if recorded is not None and recorded != mine:
+        # Another process may be sealing under the recorded key right now (a second bot on the same SQLite
+        # file, or any peer on PostgreSQL), even when nothing waits sealed yet.
         raise VaultError(
             f"{source} (key {mine}) is not the vault key {db.description} records ({recorded}), which every bot "
             f"process sharing it must use: set {ENV_VAR} to that key, or change keys for all with {ROTATE_HINT}")
-    if None in sealed:
-        await _stamp_unrecorded(db, key, source)
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO vault_meta (name, value) VALUES ('key_fingerprint', ?) "
                          "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (mine,))

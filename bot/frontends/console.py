@@ -283,7 +283,8 @@ class ConsoleFrontEnd:
 
     def error(self, err: ServiceError) -> None:
         if self.as_json:
-            self.out.write(json.dumps({"type": "error", "private": False, "code": err.code, "message": err.message}) + "\n")
+            self.out.write(json.dumps({"type": "error", "private": False, "code": err.code, "message": err.message,
+                                       "committed": err.committed}) + "\n")
         else:
             self.out.write(f"error: {err.message}\n")
         self.out.flush()

@@ -155,7 +155,7 @@ class PostgresDatabase(Database):
         while True:
             try:
                 pool = await asyncpg.create_pool(dsn=url, min_size=1, max_size=pool_size, init=_init_connection, reset=_reset,
-                                                 timeout=min(CONNECT_TIMEOUT_S, max(0.5, connect_timeout_s)))
+                                                 timeout=min(CONNECT_TIMEOUT_S, max(0.5, deadline - time.monotonic())))
                 break
             except _FATAL_AT_START as exc:
                 raise StorageError(f"PostgreSQL at {where} refused us ({exc}): fix the user, password or database "

@@ -95,3 +95,63 @@ class GatedGrinder:
 
     async def close(self) -> None:
         return None
+
+
+class StorageFaults:
+    """A real store (SQLite or PostgreSQL) made to fail on purpose, at a chosen commit point.
+
+    `after_commits(n)`: the n-th transaction from now commits, and then its caller is told the storage failed
+    (as when a connection is lost while COMMIT travels: the commit stands, the answer never came back); from
+    then on every transaction (and every read, unless `reads_fail=False`) fails as on a store that went away, until
+    `heal()`. `reads_fail=False`: reads still answer (as on a full disk). `commits` counts the transactions
+    committed since the last `after_commits` or `count()`.
+    """
+
+    def __init__(self, db: object) -> None:
+        self._transaction = db.transaction  # type: ignore[attr-defined]
+        self._fetchone = db.fetchone  # type: ignore[attr-defined]
+        self._fetchall = db.fetchall  # type: ignore[attr-defined]
+        db.transaction = self.transaction  # type: ignore[attr-defined]
+        db.fetchone = self.fetchone  # type: ignore[attr-defined]
+        db.fetchall = self.fetchall  # type: ignore[attr-defined]
+        self.commits = 0
+        self.fail_at: int | None = None
+        self.down = False
+        self.reads_down = True
+
+    def count(self) -> None:
+        self.commits, self.fail_at = 0, None
+
+    def after_commits(self, n: int, *, reads_fail: bool = True) -> None:
+        self.commits, self.fail_at, self.reads_down = 0, n, reads_fail
+
+    def heal(self) -> None:
+        self.down, self.fail_at = False, None
+
+    def _refuse(self) -> None:
+        from bot.storage import StorageUnavailable
+
+        raise StorageUnavailable("injected: the storage went away")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self):  # noqa: ANN201
+        from bot.storage import StorageUnavailable
+
+        if self.down:
+            self._refuse()
+        async with self._transaction() as tx:
+            yield tx
+        self.commits += 1
+        if self.fail_at is not None and self.commits == self.fail_at:
+            self.down = True
+            raise StorageUnavailable("injected: the connection was lost as the commit went through")
+
+    async def fetchone(self, sql: str, params=()):  # noqa: ANN001, ANN201
+        if self.down and self.reads_down:
+            self._refuse()
+        return await self._fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params=()):  # noqa: ANN001, ANN201
+        if self.down and self.reads_down:
+            self._refuse()
+        return await self._fetchall(sql, params)

@@ -1,10 +1,11 @@
 """Broken storage gives one line and an exit code at start, never a hang or a traceback; a fault under a
-command answers that command ("try again shortly"), keeps the front end running, refunds nothing twice,
-and the bot recovers once the storage is back."""
+command answers that command with what committed (bot/committed.py), keeps the front end running, refunds
+nothing twice, and the bot recovers once the storage is back. Operator commands answer a fault in one line."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -131,9 +132,13 @@ async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_r
             grinder.release.set()
             with pytest.raises(StorageUnavailable) as answered:
                 await app.service.pull(ALICE, None, "ab", allow_easy=True)
-            assert "try again shortly" in answered.value.message
-            with pytest.raises(StorageUnavailable):  # still full: /balance is answered too
+            # charged, and the refund could not be written: said so, never "nothing was charged; try again"
+            assert answered.value.committed == "charged"
+            assert answered.value.message == ("your pull failed after it was charged (1 token): the refund is made "
+                                              "by itself as soon as the bot's database is back")
+            with pytest.raises(StorageUnavailable) as granted:  # still full: the grant is answered too
                 await app.service.grant(ALICE, 1)
+            assert granted.value.committed == "nothing" and granted.value.message.startswith("nothing was granted")
             app.jobs._refund = refund  # type: ignore[method-assign]
             filler[0].unlink()
             await app.jobs.sweep()
@@ -195,8 +200,9 @@ async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_pa
             await grinder.waiting.wait()          # charged, grinding
             await asyncio.to_thread(server.stop)  # the server goes away mid-job
             grinder.release.set()                 # the grind fails: its refund cannot be written
-            with pytest.raises(StorageUnavailable):
+            with pytest.raises(StorageUnavailable) as answered:
                 await pulling
+            assert answered.value.committed == "charged" and "charged (1 token)" in answered.value.message
             with pytest.raises(StorageUnavailable):
                 await app.service.balance(ALICE)
             await asyncio.to_thread(server.start)
@@ -212,3 +218,64 @@ async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_pa
             grinder.release.clear()
     finally:
         server.destroy()
+
+
+def _fake_backup(where: Path, source: str) -> Path:
+    """A backup directory that authenticates under KEY: restore gets as far as looking at its target."""
+    from dataclasses import asdict, replace
+
+    from bot.backup import FINGERPRINT_FILE, MANIFEST_FILE, PG_FILE, SQLITE_FILE, Manifest, backup_mac
+    from bot.vault import fingerprint
+
+    where.mkdir()
+    data = where / (PG_FILE if source == "postgresql" else SQLITE_FILE)
+    data.write_bytes(b"not read: the target is checked first")
+    key = bytes.fromhex(KEY)
+    manifest = Manifest(created_at=time.time(), source=source, file=data.name,
+                        sha256=hashlib.sha256(data.read_bytes()).hexdigest(), vault_key_fingerprint=fingerprint(key),
+                        schema_version=None, rows={}, sealed_secrets=0)
+    manifest = replace(manifest, hmac=backup_mac(manifest, data, key))
+    (where / MANIFEST_FILE).write_text(json.dumps(asdict(manifest)))
+    (where / FINGERPRINT_FILE).write_text(manifest.vault_key_fingerprint + "\n")
+    return where
+
+
+OPERATOR_COMMANDS = {
+    "admin": lambda tmp: ["admin", "user", "test:alice"],
+    "backup": lambda tmp: ["backup", str(tmp / "backup")],
+    "restore": lambda tmp: ["restore", str(_fake_backup(tmp / "pg-backup", "postgresql"))],
+    "costs": lambda tmp: ["costs"],
+    "vault": lambda tmp: ["vault", "rotate", "--old", KEY, "--new", str(tmp / "new.key")],
+}
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "missing_database", "bad_role", "corrupt_sqlite"])
+def test_operator_commands_answer_a_storage_fault_in_one_line_exit_2_within_the_timeout(
+        tmp_path: Path, fault: str, request: pytest.FixtureRequest) -> None:
+    if fault == "unreachable":
+        database = f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/vanikeys"
+    elif fault == "corrupt_sqlite":
+        database = str(tmp_path / "vanikeys.db")
+        Path(database).write_bytes(os.urandom(8192))
+    else:
+        require_postgres()
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        database = (server.url("no_such_database") if fault == "missing_database"
+                    else f"postgresql://no_such_role:s3cret@127.0.0.1:{server.port}/postgres")
+    env = bot_env(database, VANIKEYS_DB_CONNECT_TIMEOUT_S="1.5")
+    for name, argv in OPERATOR_COMMANDS.items():
+        if fault == "corrupt_sqlite" and name == "restore":
+            argv = lambda tmp: ["restore", str(_fake_backup(tmp / "sqlite-backup", "sqlite")), "--db", database]  # noqa: E731
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "bot.cli", *argv(tmp_path)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        assert done.returncode == 2, (name, done.stderr)
+        assert done.stdout == "" and "Traceback" not in done.stderr, (name, done.stderr)
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("vanikeys: error:") and "s3cret" not in line, (name, line)
+        assert took < 15, (name, took)  # 1.5 s of retrying plus a start, never the old fixed 30 s
+        if fault == "unreachable":
+            assert "cannot reach PostgreSQL" in line or "cannot use PostgreSQL" in line, (name, line)
+        elif fault == "corrupt_sqlite" and name != "restore":
+            assert "is corrupt" in line or "not a database" in line, (name, line)

@@ -16,7 +16,7 @@ from bot.app import create_app
 from bot.config import Settings
 from bot.vault import Vault, VaultError, fingerprint, parse_vault_key, rotate
 
-from .conftest import ALICE, RecordingFrontEnd, small_settings
+from .conftest import ALICE, RecordingFrontEnd, small_settings, store_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,3 +164,34 @@ async def test_on_postgres_every_process_must_use_the_recorded_key(tmp_path: Pat
         assert await rotate(app.db, bytes.fromhex(first), bytes.fromhex(second)) == 0
     async with create_app(small_settings(tmp_path, db_url=url, vault_key=second)):
         pass
+
+
+async def test_every_store_refuses_a_process_with_another_key_even_with_nothing_sealed(
+        tmp_path: Path, db_target: str | Path) -> None:
+    """SQLite checks the recorded fingerprint exactly as PostgreSQL does: a second process given another key would
+    seal secrets the first cannot open, so it is refused before anything is sealed."""
+    store = store_overrides(db_target)
+    first, second = "5a" * 32, "6b" * 32
+    async with create_app(small_settings(tmp_path, vault_key=first, **store)):
+        pass  # nothing sealed, but the key is recorded
+    with pytest.raises(VaultError, match="every bot process") as refused:
+        async with create_app(small_settings(tmp_path, vault_key=second, **store)):
+            pass
+    assert fingerprint(bytes.fromhex(first)) in refused.value.message
+    async with create_app(small_settings(tmp_path, vault_key=first, **store), resume_jobs=False) as app:
+        assert await rotate(app.db, bytes.fromhex(first), bytes.fromhex(second)) == 0
+    async with create_app(small_settings(tmp_path, vault_key=second, **store)):
+        pass
+
+
+async def test_a_lost_key_file_with_nothing_sealed_is_not_silently_replaced(tmp_path: Path) -> None:
+    settings = small_settings(tmp_path, vault_key=None)
+    async with create_app(settings):
+        pass
+    key_file = settings.resolved_vault_key_file
+    recorded = fingerprint(parse_vault_key(key_file.read_text()))
+    key_file.unlink()
+    with pytest.raises(VaultError, match="is missing") as refused:
+        async with create_app(settings):
+            pass
+    assert recorded in refused.value.message and not key_file.exists()

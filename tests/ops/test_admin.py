@@ -131,16 +131,52 @@ def test_grant_is_one_ledger_row_with_reason_operator_and_key_exactly_once(world
     args = ("grant", "test:alice", "50", "--reason", "outage goodwill", "--by", "ops-anna", "--json")
     code, first, _ = cli(capsys, *args)
     assert code == 0 and first["applied"] and first["balance"] == 67
-    code, again, _ = cli(capsys, *args)
-    assert code == 0 and not again["applied"] and again["balance"] == 67
-    assert again["idempotency_key"] == first["idempotency_key"]
+    code, retried, _ = cli(capsys, *args, "--key", first["idempotency_key"])  # the key it showed: a safe retry
+    assert code == 0 and not retried["applied"] and retried["balance"] == 67
+    assert "already applied" in retried["message"]
     [row] = asyncio.run(_ledger_rows(world.settings, first["idempotency_key"]))
     assert (row["kind"], row["tokens"], row["reason"], row["actor"]) == ("admin_grant", 50, "outage goodwill", "ops-anna")
     code, keyed, _ = cli(capsys, "grant", "test:alice", "5", "--reason", "contest", "--key", "contest-7", "--json")
-    code, keyed_again, _ = cli(capsys, "grant", "test:alice", "5", "--reason", "another", "--key", "contest-7", "--json")
-    assert keyed["applied"] and not keyed_again["applied"] and keyed_again["balance"] == 72
+    assert keyed["applied"] and keyed["balance"] == 72
     [row] = asyncio.run(_ledger_rows(world.settings, "admin:contest-7"))
     assert row["actor"] == "tester"  # $USER when --by is not given
+
+
+def test_without_a_key_each_command_is_a_new_request(world: World, capsys) -> None:
+    args = ("grant", "test:alice", "3", "--reason", "same words", "--json")
+    _, first, _ = cli(capsys, *args)
+    _, second, _ = cli(capsys, *args)
+    assert first["applied"] and second["applied"] and second["balance"] == first["balance"] + 3
+    assert first["idempotency_key"] != second["idempotency_key"]
+    code, human, _ = cli(capsys, "grant", "test:alice", "1", "--reason", "shown")
+    assert code == 0 and "idempotency_key: admin:grant:" in human
+
+
+def test_freeze_unfreeze_freeze_again_the_same_day_freezes(world: World, capsys) -> None:
+    reason = ("--reason", "abuse review", "--json")
+    assert cli(capsys, "freeze", "test:alice", *reason)[1]["applied"]
+    assert cli(capsys, "unfreeze", "test:alice", *reason)[1]["applied"]
+    code, again, _ = cli(capsys, "freeze", "test:alice", *reason)
+    assert code == 0 and again["applied"], again
+    assert cli(capsys, "user", "test:alice", "--json")[1]["frozen"] is True
+
+
+@pytest.mark.parametrize(("changed", "names"), [
+    (("grant", "test:alice", "9", "--reason", "contest"), "tokens 5, not 9"),
+    (("grant", "closed:carol", "5", "--reason", "contest"), "user test:alice, not closed:carol"),
+    (("grant", "test:alice", "5", "--reason", "other"), "reason 'contest', not 'other'"),
+    (("take", "test:alice", "5", "--reason", "contest"), "action grant, not take"),
+    (("freeze", "test:alice", "--reason", "contest"), "action grant, not freeze"),
+])
+def test_a_reused_key_with_other_arguments_is_refused_naming_the_difference(world: World, capsys,
+                                                                             changed: tuple[str, ...],
+                                                                             names: str) -> None:
+    assert cli(capsys, "grant", "test:alice", "5", "--reason", "contest", "--key", "k-1", "--json")[1]["applied"]
+    code, out, err = cli(capsys, *changed, "--key", "k-1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert names in err and "nothing changed" in err
+    assert cli(capsys, "user", "test:alice", "--json")[1]["balance"] == 22  # only the first grant moved
+
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -164,11 +200,12 @@ def test_bad_input_is_one_line_and_exit_2(world: World, capsys, argv: tuple[str,
 def test_take_freeze_unfreeze_refund_and_purge(world: World, capsys) -> None:
     code, took, _ = cli(capsys, "take", "test:alice", "7", "--reason", "chargeback by hand", "--json")
     assert took["applied"] and took["balance"] == 10
-    assert not cli(capsys, "take", "test:alice", "7", "--reason", "chargeback by hand", "--json")[1]["applied"]
+    assert not cli(capsys, "take", "test:alice", "7", "--reason", "chargeback by hand", "--key",
+                   took["idempotency_key"], "--json")[1]["applied"]
 
     code, froze, _ = cli(capsys, "freeze", "test:alice", "--reason", "abuse review", "--json")
     assert code == 0 and froze["applied"]
-    assert not cli(capsys, "freeze", "test:alice", "--reason", "abuse review", "--json")[1]["applied"]
+    assert not cli(capsys, "freeze", "test:alice", "--reason", "abuse review", "--json")[1]["applied"]  # frozen
     assert cli(capsys, "user", "test:alice", "--json")[1]["hold"]["reason"] == "abuse review"
 
     async def pull() -> str:
@@ -226,3 +263,39 @@ def test_the_installed_command_answers_bad_input_in_one_line(world: World) -> No
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("fault", ["after_commit_reads_back", "after_commit_reads_fail", "before_commit"])
+def test_a_storage_fault_under_a_change_says_what_committed(world: World, fault: str) -> None:
+    from tests.bot.faults import StorageFaults
+
+    async def change_under_a_fault() -> tuple[admin.Change | str, int]:
+        async with admin.open_state(world.settings) as state:
+            faults = StorageFaults(state.db)
+            if fault == "before_commit":
+                faults.down, faults.reads_down = True, False
+            else:
+                faults.after_commits(1, reads_fail=fault == "after_commit_reads_fail")
+            key = "admin:fault-1"
+            try:
+                said: admin.Change | str = await admin.said_after_fault(
+                    state, "grant", key, admin.grant(state, ALICE, 4, reason="goodwill", actor="anna", key=key))
+            except admin.AdminError as exc:
+                said = str(exc)
+            faults.heal()
+            retried = await admin.grant(state, ALICE, 4, reason="goodwill", actor="anna", key=key)  # --key again
+            rows = await state.db.fetchall("SELECT tokens FROM ledger WHERE idempotency_key = ?", (key,))
+            assert len(rows) == 1 and await state.ledger.audit() == []
+            return said, int(retried.applied)
+
+    said, applied_on_retry = asyncio.run(change_under_a_fault())
+    if fault == "after_commit_reads_back":
+        assert isinstance(said, admin.Change) and said.applied and said.balance == 21
+        assert "grant applied (admin:fault-1)" in said.message and "do not run it again" in said.message
+        assert applied_on_retry == 0
+    elif fault == "after_commit_reads_fail":
+        assert isinstance(said, str) and "cannot tell yet whether it was applied" in said
+        assert "--key admin:fault-1" in said and applied_on_retry == 0
+    else:
+        assert isinstance(said, str) and "it was not applied, nothing changed" in said
+        assert applied_on_retry == 1

@@ -349,8 +349,12 @@ class TelegramHandlers:
             for job_id in held:
                 self.frontend.take_held_reveal(job_id)
             if rolling is not None:
-                text = ("🎰 This one did not go through; nothing was charged."
-                        if not isinstance(err, ServiceError) or err.code != "easy_pattern" else "🎰 On hold: this pattern is easy (see below).")
+                if isinstance(err, ServiceError) and err.code == "easy_pattern":
+                    text = "🎰 On hold: this pattern is easy (see below)."
+                elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
+                    text = f"🎰 {rendering.esc(err.message)}"
+                else:
+                    text = "🎰 This one did not go through; nothing was charged."
                 await self.frontend.edit_text_unless_finished(rolling, text, final=True)
             if isinstance(err, ServiceError) and err.code == "easy_pattern":
                 self.cooldowns.give_back(str(user.id))  # nothing happened yet
@@ -446,10 +450,13 @@ class TelegramHandlers:
                 answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
                                                   args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
                                                   origin=origin)
-        except BaseException:
-            # The refusal itself is answered by _guard (privately, with one pointer in a group): the placeholder
-            # goes, so a refused order leaves one public message, not two.
-            await self.frontend.delete_unless_finished(origin)
+        except BaseException as err:
+            if isinstance(err, ServiceError) and err.committed != "nothing":  # a fault after the charge: say so here
+                await self.frontend.edit_text_unless_finished(origin, f"🧾 {rendering.esc(err.message)}", final=True)
+            else:
+                # The refusal itself is answered by _guard (privately, with one pointer in a group): the placeholder
+                # goes, so a refused order leaves one public message, not two.
+                await self.frontend.delete_unless_finished(origin)
             raise
         if not self.frontend.is_finished(origin):
             await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
