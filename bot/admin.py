@@ -24,7 +24,6 @@ import asyncio
 import getpass
 import hashlib
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -38,6 +37,7 @@ from gpu_worker.numbers import parse_int
 
 from bot.answers import UserRef
 from bot.config import ConfigError, Settings
+from bot.settings import load_settings
 from bot.delivery import KEYS_HINT
 from bot.jobs import ACTIVE, JobRecord, Jobs
 from bot.ledger import Ledger, utc_day
@@ -129,7 +129,7 @@ def parse_tokens(text: str) -> int:
 
 
 def operator_name(given: str | None) -> str:
-    name = (given or os.environ.get("USER") or _login_name() or "").strip()
+    name = (given or load_settings().user or _login_name() or "").strip()
     if not name:
         raise AdminError("say who is making this change: --by NAME (or set $USER)")
     if len(name) > 64 or not name.isprintable():

@@ -37,6 +37,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gpu_worker.config_fields import load_one
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
@@ -48,6 +49,7 @@ from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
 from bot.ledger import Debit, Ledger, utc_day
+from bot.settings import VanikeysSettings
 from bot.results import shown_key, shown_key_from_json, shown_key_to_json
 from bot.answers import ServiceError
 from bot.storage import Database, Row, StorageUnavailable, Tx
@@ -61,7 +63,7 @@ CRASH_EXIT_CODE = 77
 
 
 def checkpoint(step: str) -> None:
-    if os.environ.get(CRASH_ENV) == step:
+    if load_one(VanikeysSettings, "crash_at") == step:
         os._exit(CRASH_EXIT_CODE)
 
 

@@ -25,9 +25,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS
-from gpu_worker.numbers import parse_int
 from gpu_worker.odds import Odds, cached_odds, odds, remember_odds
 from gpu_worker.patterns import Pattern, parse_pattern
 
@@ -40,13 +38,12 @@ MAX_WORKERS = 8
 
 def odds_workers() -> int:
     """How many odds worker processes to run (0: compute on a thread of this process)."""
-    text = os.environ.get(WORKERS_ENV, "").strip()
-    if not text:
-        return DEFAULT_WORKERS
+    from bot.settings import ConfigError, load_settings
+
     try:
-        return parse_int(text, what=WORKERS_ENV, minimum=0, maximum=MAX_WORKERS)
-    except VanikeysError as exc:
-        log.warning("%s; using %d", exc.message, DEFAULT_WORKERS)
+        return load_settings().odds_workers
+    except ConfigError as exc:
+        log.warning("%s; using %d", exc, DEFAULT_WORKERS)
         return DEFAULT_WORKERS
 
 

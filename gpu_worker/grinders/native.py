@@ -39,6 +39,7 @@ from ..kernel_plan import (
     walk_is_safe,
 )
 from ..keyspace import Candidate
+from ..settings import worker_setting
 from .base import ScanPlan
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,12 @@ def kernel_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    configured = os.environ.get("VANIKEYS_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "vanikeys"
+    configured = worker_setting("cache")
+    return Path(configured).expanduser() if isinstance(configured, Path) else Path.home() / ".cache" / "vanikeys"
 
 
 def compiler() -> str | None:
-    for name in (os.environ.get("CXX"), "g++", "clang++", "c++"):
+    for name in (worker_setting("cxx"), "g++", "clang++", "c++"):
         if name and shutil.which(name):
             return shutil.which(name)
     return None
