@@ -9,6 +9,7 @@ the variable, the value (hidden for secrets) and what it accepts, e.g.
 
 from __future__ import annotations
 
+import functools
 import os
 import types
 import typing
@@ -107,9 +108,15 @@ def load_one(cls: type[EnvironmentSettings], name: str, environ: Mapping[str, st
     if not text:
         return info.default
     try:
-        return TypeAdapter(Annotated[info.annotation, info]).validate_python(text)
+        return _adapter(cls, name).validate_python(text)
     except ValidationError:
         raise ConfigError(f"{env}={'(hidden)' if is_secret(info) else repr(text)}: {accepts(info)}") from None
+
+
+@functools.cache
+def _adapter(cls: type[EnvironmentSettings], name: str) -> TypeAdapter[Any]:
+    info = cls.model_fields[name]
+    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
 
 
 def explain(cls: type[EnvironmentSettings], err: ValidationError) -> str:

@@ -21,6 +21,7 @@ from .errors import VanikeysError
 from .job import GrindHit, GrindJob, GrindResult, error_payload
 from .sealing import seal_result
 from .settings import load_worker_settings, worker_setting
+from .version import version_answer
 
 if TYPE_CHECKING:
     from .grinders import Backend, GrindProgress
@@ -122,6 +123,9 @@ async def handle_input(
     progress_interval_s: float = PROGRESS_INTERVAL_S,
 ) -> dict[str, Any]:
     """One job in, one answer out: a GrindResult as JSON, or {"error": "code: message"}. Never raises."""
+    probed = version_answer(raw_input)  # `vanikeys doctor` asking which engine this worker runs
+    if probed is not None:
+        return probed
     try:
         job = GrindJob.parse(raw_input)
     except VanikeysError as err:

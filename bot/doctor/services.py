@@ -99,6 +99,28 @@ async def _health(ctx: Context, service: str, url: str, token: str) -> tuple[int
     return status, body if isinstance(body, dict) else None
 
 
+async def _version(ctx: Context, check: str, service: str, endpoint_url: str, token: str) -> Finding:
+    """Ask a worker which engine it runs (a probe answered without grinding) and compare it with ours."""
+    from gpu_worker.version import PROBE, worker_version
+
+    ours = worker_version()
+    status, body = await ctx.call(service, "POST", f"{endpoint_url}/runsync?wait=20000",
+                                  json={"input": PROBE, "policy": {"executionTimeout": 10_000, "ttl": 60_000}},
+                                  headers={"Authorization": f"Bearer {token}"})
+    output = body.get("output") if isinstance(body, dict) else None
+    theirs = output.get("worker_version") if isinstance(output, dict) else None
+    redeploy = "rebuild the worker image from this checkout and redeploy it (docs/runpod.md, docs/providers.md)"
+    if status == 200 and isinstance(body, dict) and body.get("status") == "FAILED":
+        return warn(check, f"the worker predates version probes (ours is {ours})", redeploy)
+    if not isinstance(theirs, str):
+        state = body.get("status") if isinstance(body, dict) else f"HTTP {status}"
+        return warn(check, f"the version probe did not come back ({state})", "run `vanikeys doctor` again once a "
+                                                                              "worker is up")
+    if theirs != ours:
+        return warn(check, f"the worker runs engine {theirs}, this bot {ours}", redeploy)
+    return ok(check, f"the worker runs this bot's engine ({ours})")
+
+
 def _workers(body: dict[str, Any]) -> tuple[int, int, int, int]:
     workers, jobs = body.get("workers") or {}, body.get("jobs") or {}
     ready = int(workers.get("ready", workers.get("idle", 0)) or 0)
@@ -140,6 +162,9 @@ async def runpod(ctx: Context) -> list[Finding]:
                                   "set Active Workers to 1 or more on the endpoint to keep one warm"))
             else:
                 found.append(ok(check, detail))
+            if ready + idle > 0:  # never wake a cold endpoint (and pay for it) just to ask
+                found.append(await _version(ctx, f"{check} version", "RunPod", f"{base}/{endpoint}",
+                                            settings.runpod_api_key))
     return found
 
 
@@ -157,7 +182,9 @@ async def selfhosted(ctx: Context) -> list[Finding]:
                                                                           "on the box, or fix the URL")]
     ready, idle, running, queued = _workers(body)
     return [ok("self-hosted box", f"{settings.selfhosted_url}: {idle} slot(s) idle, {running} running, "
-                                  f"{queued} job(s) queued")]
+                                  f"{queued} job(s) queued"),
+            await _version(ctx, "self-hosted box version", "self-hosted box",
+                           settings.selfhosted_url.rstrip("/") + "/v2/selfhosted", settings.selfhosted_token or "")]
 
 
 ModalLookup = Callable[[str, str], Awaitable[Any]]

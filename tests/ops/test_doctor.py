@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import json
 import os
+import re
 import ssl
 import sys
 import time
@@ -32,7 +33,9 @@ from bot.doctor.services import REQUIRED_EVENTS
 from bot.settings import load_settings
 from bot.storage import Database
 from bot.vault import create_key_file, fingerprint, guard_key
+import gpu_worker.handler
 from gpu_worker.grinders import get_backend
+from gpu_worker.version import PROBE, worker_version
 from gpu_worker.selfhosted import SelfHostedWorker
 from payments.config import settings_from
 from payments.fulfilment import Fulfilment
@@ -228,7 +231,7 @@ async def test_stripe_fails_on_a_bad_key_missing_events_plain_http_and_a_dead_pu
 # --- RunPod, the self-hosted box, Modal ---------------------------------------------------------------------------
 
 
-async def test_runpod_endpoint_health_passes_and_fails() -> None:
+async def test_runpod_endpoint_health_passes_and_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     emulator = RunpodEmulator("rp-key", "ep1", backend=None)
     base = await emulator.start()
     try:
@@ -242,17 +245,29 @@ async def test_runpod_endpoint_health_passes_and_fails() -> None:
         emulator.unhealthy_workers = 1
         async with context(env) as ctx:
             unhealthy = await services.runpod(ctx)
-        emulator.unhealthy_workers, emulator.idle_workers = 0, 0
+        emulator.unhealthy_workers = 0
+        monkeypatch.setattr(gpu_worker.handler, "version_answer",
+                            lambda raw: {"worker_version": "0123456789ab"} if raw == PROBE else None)
+        async with context(env) as ctx:
+            other_engine = await services.runpod(ctx)
+        monkeypatch.setattr(gpu_worker.handler, "version_answer", lambda raw: None)
+        async with context(env) as ctx:
+            old_worker = await services.runpod(ctx)
+        emulator.idle_workers = 0
         async with context(env) as ctx:
             cold = await services.runpod(ctx)
     finally:
         await emulator.stop()
-    assert healthy[0].status == "ok" and "1 worker(s) ready, 1 idle" in healthy[0].detail
+    assert [(f.check, f.status) for f in healthy] == [("runpod endpoint", "ok"), ("runpod endpoint version", "ok")]
+    assert "1 worker(s) ready, 1 idle" in healthy[0].detail and worker_version() in healthy[1].detail
+    assert other_engine[1].status == "warn" and "runs engine 0123456789ab" in other_engine[1].detail
+    assert old_worker[1].status == "warn" and "predates version probes" in old_worker[1].detail
+    assert "redeploy" in old_worker[1].fix
     assert rejected[0].status == "fail" and "401" in rejected[0].detail
     assert unknown[0].status == "fail" and "no endpoint nope" in unknown[0].detail
     assert unhealthy[0].status == "fail" and "1 unhealthy" in unhealthy[0].detail
-    assert cold[0].status == "warn" and "cold start" in cold[0].detail
-    assert_one_line(healthy + rejected + unknown + unhealthy + cold)
+    assert cold[0].status == "warn" and "cold start" in cold[0].detail and len(cold) == 1  # not woken to ask
+    assert_one_line(healthy + rejected + unknown + unhealthy + other_engine + old_worker + cold)
 
 
 async def test_the_self_hosted_box_answers_health_with_its_token_and_refuses_another() -> None:
@@ -272,6 +287,7 @@ async def test_the_self_hosted_box_answers_health_with_its_token_and_refuses_ano
     async with context({"VANIKEYS_SELFHOSTED_URL": url, "VANIKEYS_SELFHOSTED_TOKEN": "t" * 24}) as ctx:
         down = await run_checks(ctx, [("self-hosted box", services.selfhosted)])
     assert healthy[0].status == "ok" and "2 slot(s) idle" in healthy[0].detail
+    assert healthy[1].status == "ok" and healthy[1].check == "self-hosted box version"
     assert refused[0].status == "fail" and "VANIKEYS_SELFHOSTED_TOKEN" in refused[0].fix
     assert down[0].status == "fail" and "cannot reach it" in down[0].detail
     assert_one_line(healthy + refused + down)
@@ -369,7 +385,8 @@ async def test_free_disk_and_clock_skew(tmp_path: Path) -> None:
         alone = await clock_skew(ctx)
     assert roomy[0].status == "ok" and full[0].status == "fail" and "GiB" in full[0].fix
     assert in_step[0].status == "ok" and "Telegram" in in_step[0].detail
-    assert ahead[0].status == "fail" and "600 s ahead of Telegram" in ahead[0].detail
+    # The Date header counts whole seconds.
+    assert ahead[0].status == "fail" and re.fullmatch(r"this clock is (599|600|601) s ahead of Telegram", ahead[0].detail)
     assert alone[0].status == "skip"
     assert_one_line(roomy + full + in_step + ahead + alone)
 
