@@ -37,7 +37,6 @@ from gpu_worker.numbers import parse_int
 
 from bot.answers import UserRef
 from bot.config import ConfigError, Settings
-from bot.settings import load_settings
 from bot.delivery import KEYS_HINT
 from bot.jobs import ACTIVE, JobRecord, Jobs
 from bot.ledger import Ledger, utc_day
@@ -129,6 +128,8 @@ def parse_tokens(text: str) -> int:
 
 
 def operator_name(given: str | None) -> str:
+    from bot.settings import load_settings
+
     name = (given or load_settings().user or _login_name() or "").strip()
     if not name:
         raise AdminError("say who is making this change: --by NAME (or set $USER)")

@@ -16,9 +16,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpu_worker.config_fields import ConfigError  # noqa: F401  (re-exported: every caller imports it from here)
-from bot.settings import VanikeysSettings, load_settings
+
+if TYPE_CHECKING:
+    from bot.settings import VanikeysSettings
 
 BACKENDS = ("auto", "local", "python", "native", "cuda", "runpod")
 GPU_BACKENDS = ("cuda", "runpod")
@@ -145,12 +148,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+        from bot.settings import load_settings  # pydantic-settings loads only when settings are read
+
         return cls.from_settings(load_settings(environ, dotenv_path=dotenv_path))
 
     @classmethod
     def from_settings(cls, one: VanikeysSettings) -> Settings:
         """This view of the one configuration: every same-named field, and VANIKEYS_DB split by its kind."""
-        names = {f.name for f in dataclasses.fields(cls)} & set(VanikeysSettings.model_fields)
+        names = {f.name for f in dataclasses.fields(cls)} & set(type(one).model_fields)
         kwargs: dict[str, object] = {name: getattr(one, name) for name in names}
         if one.is_postgres:
             kwargs["db_url"] = one.db

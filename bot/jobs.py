@@ -49,7 +49,6 @@ from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
 from bot.ledger import Debit, Ledger, utc_day
-from bot.settings import VanikeysSettings
 from bot.results import shown_key, shown_key_from_json, shown_key_to_json
 from bot.answers import ServiceError
 from bot.storage import Database, Row, StorageUnavailable, Tx
@@ -63,6 +62,8 @@ CRASH_EXIT_CODE = 77
 
 
 def checkpoint(step: str) -> None:
+    from bot.settings import VanikeysSettings
+
     if load_one(VanikeysSettings, "crash_at") == step:
         os._exit(CRASH_EXIT_CODE)
 

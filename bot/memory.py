@@ -18,8 +18,6 @@ import logging
 
 from gpu_worker.config_fields import load_one
 
-from bot.settings import VanikeysSettings
-
 log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter
@@ -27,6 +25,8 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 def limit_malloc_arenas(count: int) -> bool:
     """At most `count` malloc arenas from now on (0: glibc's default); True when the limit was set."""
+    from bot.settings import VanikeysSettings
+
     if count <= 0 or load_one(VanikeysSettings, "malloc_arena_max"):  # glibc reads the real environment only
         return False
     try:

@@ -27,7 +27,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, field_validator
 from pydantic_settings import NoDecode
 
-from gpu_worker.config_fields import ConfigError, EnvironmentSettings, load, secret, setting
+from gpu_worker.config_fields import ConfigError, secret, setting
+from gpu_worker.config_model import EnvironmentSettings, load
 
 DEFAULT_PACKS = "100=0.99,500=3.99,2500=14.99,10000=49.99"  # the same as payments.packs.DEFAULT_PACKS
 

@@ -1,8 +1,10 @@
-"""The machinery of the typed settings: one field per environment variable, one-line errors, docs text.
+"""The fields of the typed settings: one per environment variable, what each accepts, one-line errors.
 
 bot/settings.py (the bot's VanikeysSettings) and gpu_worker/settings.py (the
 worker's, installed alone without bot/) declare their fields with `setting()`
-and `secret()` and load with `load()`. A value that does not fit is one line:
+and `secret()` and load with gpu_worker/config_model.py's `load()`. This
+module imports pydantic alone, so ConfigError and `load_one` cost nothing
+more at start-up. A value that does not fit is one line:
 the variable, the value (hidden for secrets) and what it accepts, e.g.
     VANIKEYS_PULL_PRICE='abc': a whole number of tokens, 0 or more
 """
@@ -14,17 +16,12 @@ import os
 import types
 import typing
 from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings.sources.utils import parse_env_vars
-
-_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("vanikeys_environ", default=None)
 
 
 class ConfigError(ValueError):
@@ -43,95 +40,6 @@ def setting(env: str, default: Any, description: str, *, ge: float | None = None
 def secret(env: str, description: str, **kwargs: Any) -> Any:
     """A token or key: never shown in errors, reprs or the generated .env.example."""
     return setting(env, None, description, is_secret=True, **kwargs)
-
-
-class _Environment(EnvSettingsSource):
-    """The process environment, or the mapping `load()` was given (tests, callers with their own values)."""
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        environ = _ENVIRON.get()
-        return parse_env_vars(os.environ if environ is None else environ, True, True, None)
-
-
-class EnvironmentSettings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, allow_inf_nan=False,
-                                      env_ignore_empty=True, populate_by_name=True)
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Real variables win over .env; no secrets directory.
-        return init_settings, _Environment(settings_cls), dotenv_settings
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_is_unset(cls, data: Any) -> Any:
-        """Surrounding spaces never count, and a blank value means the default, as an unset one does."""
-        if not isinstance(data, dict):
-            return data
-        return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()
-                if not (isinstance(value, str) and not value.strip())}
-
-    @classmethod
-    def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
-        for name, info in cls.model_fields.items():
-            if env_name(info) == env:
-                return name, info
-        return None
-
-
-def load(cls: type[EnvironmentSettings], environ: Mapping[str, str] | None,
-         dotenv_path: str | Path | None) -> Any:
-    """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path` (None: none)."""
-    dotenv = Path(dotenv_path) if dotenv_path is not None else None
-    token = _ENVIRON.set(environ)
-    try:
-        return cls(_env_file=dotenv if dotenv is not None and dotenv.is_file() else None)  # type: ignore[call-arg]
-    except ValidationError as err:
-        raise ConfigError(explain(cls, err)) from None
-    finally:
-        _ENVIRON.reset(token)
-
-
-def load_one(cls: type[EnvironmentSettings], name: str, environ: Mapping[str, str] | None = None) -> Any:
-    """One plain field from the process environment (or `environ`), without the .env file or the whole model.
-
-    For hot paths only (a test hook read at every job step): loading every field costs milliseconds.
-    Field validators of the class do not run here, so use it for fields that have none.
-    """
-    info = cls.model_fields[name]
-    env = env_name(info)
-    text = (os.environ if environ is None else environ).get(env, "").strip()
-    if not text:
-        return info.default
-    try:
-        return _adapter(cls, name).validate_python(text)
-    except ValidationError:
-        raise ConfigError(f"{env}={'(hidden)' if is_secret(info) else repr(text)}: {accepts(info)}") from None
-
-
-@functools.cache
-def _adapter(cls: type[EnvironmentSettings], name: str) -> TypeAdapter[Any]:
-    info = cls.model_fields[name]
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
-
-
-def explain(cls: type[EnvironmentSettings], err: ValidationError) -> str:
-    """One line per bad value, joined: VAR='value': what it accepts."""
-    lines = []
-    for error in err.errors():
-        env = str(error["loc"][0]) if error["loc"] else ""
-        found = cls.field_for_env(env)
-        if found is None:
-            lines.append(f"{env or cls.__name__}: {error['msg']}")
-            continue
-        info = found[1]
-        shown = "(hidden)" if is_secret(info) else repr(error.get("input"))
-        lines.append(f"{env}={shown}: {accepts(info)}")
-    return "; ".join(dict.fromkeys(lines))
 
 
 # --- what a field says about itself (errors and generated docs) ---------------------------------------------
@@ -214,3 +122,26 @@ def shown_default(info: FieldInfo) -> str:
     if isinstance(value, float):
         return f"{value:g}" if value < 1e6 or value != int(value) else str(int(value))
     return str(value)
+
+
+def load_one(cls: type[BaseModel], name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One plain field from the process environment (or `environ`), without the .env file or the whole model.
+
+    For hot paths only (a test hook read at every job step): loading every field costs milliseconds.
+    Field validators of the class do not run here, so use it for fields that have none.
+    """
+    info = cls.model_fields[name]
+    env = env_name(info)
+    text = (os.environ if environ is None else environ).get(env, "").strip()
+    if not text:
+        return info.default
+    try:
+        return _adapter(cls, name).validate_python(text)
+    except ValidationError:
+        raise ConfigError(f"{env}={'(hidden)' if is_secret(info) else repr(text)}: {accepts(info)}") from None
+
+
+@functools.cache
+def _adapter(cls: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = cls.model_fields[name]
+    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from gpu_worker.config_fields import EnvironmentSettings, load, load_one, secret, setting
+from gpu_worker.config_fields import load_one, secret, setting
+from gpu_worker.config_model import EnvironmentSettings, load
 
 # The RunPod SDK logs every handler output at DEBUG, and an output holds private keys: its level stays here.
 SAFE_LOG_LEVELS = ("NOTSET", "INFO", "WARN", "ERROR")

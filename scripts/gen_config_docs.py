@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 from pydantic.fields import FieldInfo  # noqa: E402
 
 from bot.settings import SECTIONS, VanikeysSettings  # noqa: E402
-from gpu_worker.config_fields import EnvironmentSettings, accepts, env_name, is_secret, shown_default  # noqa: E402
+from gpu_worker.config_fields import accepts, env_name, shown_default  # noqa: E402
+from gpu_worker.config_model import EnvironmentSettings  # noqa: E402
 from gpu_worker.settings import SECTIONS as WORKER_SECTIONS, WorkerSettings  # noqa: E402
 
 README = ROOT / "README.md"

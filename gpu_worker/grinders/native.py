@@ -39,7 +39,6 @@ from ..kernel_plan import (
     walk_is_safe,
 )
 from ..keyspace import Candidate
-from ..settings import worker_setting
 from .base import ScanPlan
 
 log = logging.getLogger(__name__)
@@ -58,11 +57,15 @@ def kernel_dir() -> Path:
 
 
 def cache_dir() -> Path:
+    from ..settings import worker_setting
+
     configured = worker_setting("cache")
     return Path(configured).expanduser() if isinstance(configured, Path) else Path.home() / ".cache" / "vanikeys"
 
 
 def compiler() -> str | None:
+    from ..settings import worker_setting
+
     for name in (worker_setting("cxx"), "g++", "clang++", "c++"):
         if name and shutil.which(name):
             return shutil.which(name)

@@ -46,7 +46,8 @@ RUNPOD_WEBHOOK_POST_OUTPUT VANIKEYS_MODAL_GPU VANIKEYS_MODAL_MAX_CONTAINERS VANI
 """.split()
 
 # Only these modules may touch the environment; everything else reads a settings field.
-SETTINGS_MODULES = {"bot/settings.py", "gpu_worker/settings.py", "gpu_worker/config_fields.py"}
+SETTINGS_MODULES = {"bot/settings.py", "gpu_worker/settings.py", "gpu_worker/config_fields.py",
+                    "gpu_worker/config_model.py"}
 HOW_TO_ADD = (
     "read settings, not the environment. To add a setting: add one field to VanikeysSettings in bot/settings.py "
     "(or WorkerSettings in gpu_worker/settings.py for the GPU worker), e.g.\n"
