@@ -94,7 +94,8 @@ class VanikeysSettings(EnvironmentSettings):
 
     # storage and keys
     db: str = setting("VANIKEYS_DB", "vanikeys.db", "the SQLite file, or postgresql://user:pass@host/db to share "
-                      "the ledger, jobs and vault between bot processes (docs/scaling.md)", is_secret=True)
+                      "the ledger, jobs and vault between bot processes (docs/scaling.md)", is_secret=True,
+                      accepts="a file path, or a postgresql:// URL")
     db_connect_timeout_s: float = setting("VANIKEYS_DB_CONNECT_TIMEOUT_S", 30.0, "how long to keep retrying an "
                                           "unreachable PostgreSQL at start before exiting", ge=0, unit="seconds")
     job_lease_s: float = setting("VANIKEYS_JOB_LEASE_S", 60.0, "a job whose process stops renewing its claim is "
