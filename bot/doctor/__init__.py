@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ import aiohttp
 from bot.doctor import chat, local, services
 from bot.doctor.model import Context, Finding, fail
 from bot.settings import ConfigError, load_settings
+from gpu_worker.config_fields import is_secret
 
 Check = Callable[[Context], Awaitable[list[Finding]]]
 # Remote checks first: their answers' Date headers measure the clock's skew, checked last.
@@ -28,18 +30,38 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 )
 
 
+CHECK_LIMIT_S = 60.0  # no check holds the others up longer than this, whatever its peer does
+
+
 async def run_checks(ctx: Context, checks: Sequence[tuple[str, Check]] = CHECKS) -> list[Finding]:
     findings: list[Finding] = []
     for name, check in checks:
         try:
-            findings += await check(ctx)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            findings += await asyncio.wait_for(check(ctx), CHECK_LIMIT_S)
+        except asyncio.TimeoutError:
+            findings.append(fail(name, f"no answer within {CHECK_LIMIT_S:.0f} s",
+                                 "check the network, the URL and any proxy or firewall in between"))
+        except (aiohttp.ClientError, OSError) as exc:
             findings.append(fail(name, f"cannot reach it: {type(exc).__name__}{_said(exc)}",
                                  "check the network, the URL and any proxy or firewall in between"))
         except Exception as exc:  # noqa: BLE001 - a check that breaks is one line, and the others still run
             findings.append(fail(name, f"the check failed: {type(exc).__name__}{_said(exc)}",
                                  "run `vanikeys doctor` again; report this line if it stays"))
-    return findings
+    return [_redacted(finding, _secrets(ctx)) for finding in findings]
+
+
+def _secrets(ctx: Context) -> list[str]:
+    """Every secret the settings hold: a URL in an error (Telegram's carries the token) must not show one."""
+    values = [getattr(ctx.settings, name) for name, info in type(ctx.settings).model_fields.items()
+              if is_secret(info) and info.default is None]  # tokens and keys (VANIKEYS_DB is shown redacted)
+    return sorted((v for v in values if isinstance(v, str) and len(v) >= 4), key=len, reverse=True)
+
+
+def _redacted(finding: Finding, secrets: list[str]) -> Finding:
+    detail, fix = finding.detail, finding.fix
+    for secret in secrets:
+        detail, fix = detail.replace(secret, "***"), fix.replace(secret, "***")
+    return dataclasses.replace(finding, detail=detail, fix=fix)
 
 
 def _said(exc: BaseException) -> str:

@@ -391,6 +391,29 @@ async def test_free_disk_and_clock_skew(tmp_path: Path) -> None:
     assert_one_line(roomy + full + in_step + ahead + alone)
 
 
+async def test_a_token_in_a_failing_url_never_reaches_the_output() -> None:
+    token = "123456:SECRET-token-value"
+    async with context({"TELEGRAM_TOKEN": token, "TELEGRAM_API_BASE_URL": "http://[::1/bot"}) as ctx:
+        found = await run_checks(ctx, [("telegram", CHECKS[1][1])])
+    assert found[0].status == "fail" and "***" in found[0].detail, found[0].detail
+    assert token not in found[0].line() and "SECRET" not in json.dumps(found[0].to_json())
+
+
+async def test_a_check_that_hangs_is_one_line_after_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.doctor
+
+    async def hangs(ctx: Context) -> list[Finding]:
+        await asyncio.sleep(3600)
+        return []
+
+    monkeypatch.setattr(bot.doctor, "CHECK_LIMIT_S", 0.2)
+    async with context({}) as ctx:
+        found = await run_checks(ctx, [("modal", hangs), ("free disk", free_disk)])
+    assert [(f.check, f.status) for f in found] == [("modal", "fail"), ("free disk", "ok")]
+    assert "no answer within 0 s" in found[0].detail
+    assert_one_line(found)
+
+
 # --- the command -------------------------------------------------------------------------------------------------
 
 
