@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
 
@@ -145,3 +145,69 @@ def load_one(cls: type[BaseModel], name: str, environ: Mapping[str, str] | None 
 def _adapter(cls: type[BaseModel], name: str) -> TypeAdapter[Any]:
     info = cls.model_fields[name]
     return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+
+
+def field_for_env(cls: type[BaseModel], env: str) -> tuple[str, FieldInfo] | None:
+    for name, info in cls.model_fields.items():
+        if env_name(info) == env:
+            return name, info
+    return None
+
+
+def blank_is_unset(data: Any) -> Any:
+    """Surrounding spaces never count, and a blank value means the default, as an unset one does."""
+    if not isinstance(data, dict):
+        return data
+    return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()
+            if not (isinstance(value, str) and not value.strip())}
+
+
+def explain(cls: type[BaseModel], err: ValidationError) -> str:
+    """One line per bad value, joined: VAR='value': what it accepts."""
+    lines = []
+    for error in err.errors():
+        env = str(error["loc"][0]) if error["loc"] else ""
+        found = field_for_env(cls, env)
+        if found is None:
+            lines.append(f"{env or cls.__name__}: {error['msg']}")
+            continue
+        info = found[1]
+        shown = "(hidden)" if is_secret(info) else repr(error.get("input"))
+        lines.append(f"{env}={shown}: {accepts(info)}")
+    return "; ".join(dict.fromkeys(lines))
+
+
+class PlainSettings(BaseModel):
+    """Settings on pydantic alone, for the GPU worker: its images (RunPod, Modal) need no pydantic-settings."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        return blank_is_unset(data)
+
+    @classmethod
+    def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
+        return field_for_env(cls, env)
+
+
+def load_plain(cls: type[PlainSettings], environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> Any:
+    """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path`, when python-dotenv is here."""
+    values: dict[str, Any] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        try:
+            from dotenv import dotenv_values
+        except ImportError:  # a worker image without python-dotenv: the environment alone
+            pass
+        else:
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    wanted = {env_name(info) for info in cls.model_fields.values()}
+    try:
+        return cls.model_validate({k: v for k, v in values.items() if k in wanted})
+    except ValidationError as err:
+        raise ConfigError(explain(cls, err)) from None

@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-from gpu_worker.config_fields import ConfigError, accepts, env_name, is_secret
+from gpu_worker.config_fields import ConfigError, blank_is_unset, explain, field_for_env
 
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("vanikeys_environ", default=None)
 
@@ -46,18 +46,11 @@ class EnvironmentSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _blank_is_unset(cls, data: Any) -> Any:
-        """Surrounding spaces never count, and a blank value means the default, as an unset one does."""
-        if not isinstance(data, dict):
-            return data
-        return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()
-                if not (isinstance(value, str) and not value.strip())}
+        return blank_is_unset(data)
 
     @classmethod
     def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
-        for name, info in cls.model_fields.items():
-            if env_name(info) == env:
-                return name, info
-        return None
+        return field_for_env(cls, env)
 
 
 def load(cls: type[EnvironmentSettings], environ: Mapping[str, str] | None,
@@ -71,18 +64,3 @@ def load(cls: type[EnvironmentSettings], environ: Mapping[str, str] | None,
         raise ConfigError(explain(cls, err)) from None
     finally:
         _ENVIRON.reset(token)
-
-
-def explain(cls: type[EnvironmentSettings], err: ValidationError) -> str:
-    """One line per bad value, joined: VAR='value': what it accepts."""
-    lines = []
-    for error in err.errors():
-        env = str(error["loc"][0]) if error["loc"] else ""
-        found = cls.field_for_env(env)
-        if found is None:
-            lines.append(f"{env or cls.__name__}: {error['msg']}")
-            continue
-        info = found[1]
-        shown = "(hidden)" if is_secret(info) else repr(error.get("input"))
-        lines.append(f"{env}={shown}: {accepts(info)}")
-    return "; ".join(dict.fromkeys(lines))

@@ -1,7 +1,8 @@
 """The GPU worker's settings (RunPod worker, self-hosted box): its own small model, as bot/ is not installed there.
 
-The same machinery as the bot's (gpu_worker/config_fields.py): one field per
-environment variable, a .env file honoured, one-line errors; README's table
+The same fields as the bot's (gpu_worker/config_fields.py): one per environment
+variable, a .env file honoured (where python-dotenv is installed), one-line
+errors; on pydantic alone, as the Modal image installs no pydantic-settings; README's table
 and .env.example list these too (scripts/gen_config_docs.py). This module and
 bot/settings.py are the only ones that touch the environment.
 """
@@ -13,8 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from gpu_worker.config_fields import load_one, secret, setting
-from gpu_worker.config_model import EnvironmentSettings, load
+from gpu_worker.config_fields import ConfigError, PlainSettings, load_one, load_plain, secret, setting
 
 # The RunPod SDK logs every handler output at DEBUG, and an output holds private keys: its level stays here.
 SAFE_LOG_LEVELS = ("NOTSET", "INFO", "WARN", "ERROR")
@@ -24,7 +24,7 @@ SECTIONS = (("worker_backend", "The GPU worker (RunPod image, self-hosted box)")
             ("modal_gpu", "Deploying the Modal app (read by `modal deploy deploy/modal_app.py`)"))
 
 
-class WorkerSettings(EnvironmentSettings):
+class WorkerSettings(PlainSettings):
     worker_backend: Literal["auto", "python", "native", "cuda"] = setting(
         "VANIKEYS_WORKER_BACKEND", "auto", "the worker's grinder: auto (cuda, else native, else python), python, "
         "native or cuda (the RunPod image sets cuda, so a broken GPU fails the worker's fitness check)")
@@ -52,7 +52,7 @@ class WorkerSettings(EnvironmentSettings):
 
 def load_worker_settings(environ: Mapping[str, str] | None = None, *,
                          dotenv_path: str | Path | None = ".env") -> WorkerSettings:
-    return load(WorkerSettings, environ, dotenv_path)
+    return load_plain(WorkerSettings, environ, dotenv_path)
 
 
 def worker_setting(name: str) -> object:
@@ -66,3 +66,6 @@ def keep_sdk_logs_at_info() -> None:
         if os.environ.get(name, "INFO").upper() not in SAFE_LOG_LEVELS:
             os.environ[name] = "INFO"
     os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
+
+
+__all__ = ["ConfigError", "WorkerSettings", "keep_sdk_logs_at_info", "load_worker_settings", "worker_setting"]

@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo  # noqa: E402
 
 from bot.settings import SECTIONS, VanikeysSettings  # noqa: E402
 from gpu_worker.config_fields import accepts, env_name, shown_default  # noqa: E402
-from gpu_worker.config_model import EnvironmentSettings  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
 from gpu_worker.settings import SECTIONS as WORKER_SECTIONS, WorkerSettings  # noqa: E402
 
 README = ROOT / "README.md"
@@ -32,7 +32,7 @@ def sections() -> list[tuple[str, list[FieldInfo]]]:
     """(title, fields) in declaration order: the bot's, then the worker's not already listed."""
     found: list[tuple[str, list[FieldInfo]]] = []
     seen: set[str] = set()
-    model: type[EnvironmentSettings]
+    model: type[BaseModel]
     for model, starts in ((VanikeysSettings, SECTIONS), (WorkerSettings, WORKER_SECTIONS)):
         titles = dict(starts)
         for name, info in model.model_fields.items():

@@ -143,6 +143,26 @@ def test_every_variable_read_before_still_works_under_its_name() -> None:
                 assert loaded != found[1].default, name
 
 
+def test_the_worker_reads_its_settings_without_pydantic_settings_or_dotenv(tmp_path: Path) -> None:
+    """The Modal image installs the engine's few packages only: the worker's settings need pydantic alone."""
+    code = ("import sys; sys.modules['pydantic_settings'] = None; sys.modules['dotenv'] = None\n"
+            "import gpu_worker.handler, gpu_worker.selfhosted, gpu_worker.grinders.native as native\n"
+            "from gpu_worker.settings import load_worker_settings\n"
+            "s = load_worker_settings()\n"
+            "print(s.worker_backend, s.modal_max_containers, native.cache_dir())\n"
+            "from gpu_worker.settings import ConfigError\n"
+            "import os; os.environ['VANIKEYS_WORKER_BACKEND'] = 'gpu'\n"
+            "try:\n    load_worker_settings()\nexcept ConfigError as exc:\n    print(exc)\n")
+    (tmp_path / ".env").write_text("VANIKEYS_MODAL_MAX_CONTAINERS=3\n")  # not read: no python-dotenv here
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VANIKEYS_WORKER_BACKEND": "python", "VANIKEYS_CACHE": "/tmp/vk"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "python 10 /tmp/vk", "VANIKEYS_WORKER_BACKEND='gpu': one of auto, python, native, cuda"]
+    assert load_worker_settings({}, dotenv_path=tmp_path / ".env").modal_max_containers == 3  # with python-dotenv
+
+
 def test_the_views_take_their_values_from_the_one_settings_object() -> None:
     from bot.frontends.discord.config import DiscordConfig
     from bot.frontends.telegram.config import TelegramConfig
