@@ -3,6 +3,7 @@ enabled) and the GPU providers (RunPod's endpoint health, the self-hosted box, t
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -210,4 +211,23 @@ async def modal(ctx: Context, lookup: ModalLookup | None = None) -> list[Finding
         return [fail("modal", f"cannot find {app}.{MODAL_FUNCTION}: {type(exc).__name__}: {exc}".strip(),
                      "`modal setup` (or MODAL_TOKEN_ID / MODAL_TOKEN_SECRET), then `modal deploy "
                      "deploy/modal_app.py`")]
-    return [ok("modal", f"function {app}.{MODAL_FUNCTION} deployed (id {getattr(function, 'object_id', '?')})")]
+    found = [ok("modal", f"function {app}.{MODAL_FUNCTION} deployed (id {getattr(function, 'object_id', '?')})")]
+    return found + [await _modal_version(ctx, function)]
+
+
+async def _modal_version(ctx: Context, function: Any) -> Finding:
+    """The engine a warm container runs, asked with the version probe; a cold app is not woken to ask."""
+    from gpu_worker.version import PROBE, worker_version
+
+    ours, check = worker_version(), "modal version"
+    stats = await function.get_current_stats.aio()
+    if not getattr(stats, "num_total_runners", 0):
+        return skip(check, f"no container is up to ask (ours is {ours}); it is not started just for this")
+    answer = await asyncio.wait_for(function.remote.aio(PROBE), ctx.timeout_s * 2)
+    theirs = answer.get("worker_version") if isinstance(answer, dict) else None
+    redeploy = "`modal deploy deploy/modal_app.py` from this checkout"
+    if theirs is None:
+        return warn(check, f"the deployed function predates version probes (ours is {ours})", redeploy)
+    if theirs != ours:
+        return warn(check, f"the deployed function runs engine {theirs}, this bot {ours}", redeploy)
+    return ok(check, f"the deployed function runs this bot's engine ({ours})")

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -293,23 +294,56 @@ async def test_the_self_hosted_box_answers_health_with_its_token_and_refuses_ano
     assert_one_line(healthy + refused + down)
 
 
-async def test_modal_finds_the_deployed_function_or_says_how_to_deploy_it() -> None:
-    class Deployed:
-        object_id = "fu-123"
+class _Aio:
+    """A modal SDK method as the checks call it: `.aio(...)`."""
 
-    async def found(app: str, function: str) -> Any:
-        assert (app, function) == ("vanikeys-grinder", "grind")
-        return Deployed()
+    def __init__(self, call: Any) -> None:
+        self.aio = call
+
+
+class DeployedFunction:
+    """What modal.Function.from_name hydrates to, as far as doctor uses it; `remote` runs the real job body."""
+
+    object_id = "fu-123"
+
+    def __init__(self, runners: int) -> None:
+        self.runners, self.calls = runners, 0
+
+        async def stats() -> Any:
+            return SimpleNamespace(backlog=0, num_total_runners=self.runners, num_running_inputs=0, input_headroom=1)
+
+        async def remote(job_input: Any) -> Any:
+            self.calls += 1
+            return await gpu_worker.handler.handle_input(job_input, get_backend("python"))
+
+        self.get_current_stats, self.remote = _Aio(stats), _Aio(remote)
+
+
+async def test_modal_finds_the_deployed_function_its_engine_or_says_how_to_deploy_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    warm, cold = DeployedFunction(runners=1), DeployedFunction(runners=0)
+
+    def lookup(function: DeployedFunction) -> Any:
+        async def found(app: str, name: str) -> Any:
+            assert (app, name) == ("vanikeys-grinder", "grind")
+            return function
+        return found
 
     async def missing(app: str, function: str) -> Any:
         raise LookupError(f"App '{app}' not found in environment 'main'")
 
     async with context({"VANIKEYS_MODAL_APP": "vanikeys-grinder"}) as ctx:
-        deployed = await services.modal(ctx, found)
+        deployed = await services.modal(ctx, lookup(warm))
+        asleep = await services.modal(ctx, lookup(cold))
         absent = await services.modal(ctx, missing)
-    assert deployed[0].status == "ok" and "fu-123" in deployed[0].detail
-    assert absent[0].status == "fail" and "modal deploy deploy/modal_app.py" in absent[0].fix
-    assert_one_line(deployed + absent)
+        monkeypatch.setattr(gpu_worker.handler, "version_answer", lambda raw: None)
+        old = await services.modal(ctx, lookup(warm))
+    assert [(f.check, f.status) for f in deployed] == [("modal", "ok"), ("modal version", "ok")]
+    assert "fu-123" in deployed[0].detail and worker_version() in deployed[1].detail
+    assert asleep[1].status == "skip" and cold.calls == 0  # a cold app is not started just to ask
+    assert absent == [absent[0]] and absent[0].status == "fail" and "modal deploy deploy/modal_app.py" in absent[0].fix
+    assert old[1].status == "warn" and "predates version probes" in old[1].detail
+    assert_one_line(deployed + asleep + absent + old)
 
 
 # --- storage, the vault key, disk, clock ------------------------------------------------------------------------
