@@ -8,8 +8,9 @@ default, bounds and a one-line description. README's configuration table and
 This is the only module of bot/ and payments/ that reads the environment; the
 config classes (bot/config.py Settings, payments/config.py StripeSettings,
 the front ends' config.py, bot/metrics.py MetricsConfig) are views built from
-one VanikeysSettings. The GPU worker, installed alone, has its own small model
-in gpu_worker/settings.py; it reuses this module's field helpers.
+one VanikeysSettings. The field helpers are gpu_worker/config_fields.py's and
+the pydantic-settings base is gpu_worker/config_model.py's; the GPU worker,
+installed alone, has its own small model in gpu_worker/settings.py.
 
 To add a setting: one field below, e.g.
     queue_limit: int = setting("VANIKEYS_QUEUE_LIMIT", 10, "jobs waiting at most", ge=0, unit="jobs")

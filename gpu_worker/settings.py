@@ -2,9 +2,10 @@
 
 The same fields as the bot's (gpu_worker/config_fields.py): one per environment
 variable, a .env file honoured (where python-dotenv is installed), one-line
-errors; on pydantic alone, as the Modal image installs no pydantic-settings; README's table
-and .env.example list these too (scripts/gen_config_docs.py). This module and
-bot/settings.py are the only ones that touch the environment.
+errors; on pydantic alone, as the Modal image installs no pydantic-settings.
+README's table and .env.example list these too (scripts/gen_config_docs.py).
+Besides this module, only bot/settings.py and the field machinery
+(gpu_worker/config_fields.py, config_model.py) touch the environment.
 """
 
 from __future__ import annotations
