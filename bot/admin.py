@@ -27,7 +27,6 @@ import asyncio
 import getpass
 import uuid
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -134,7 +133,9 @@ def parse_tokens(text: str) -> int:
 
 
 def operator_name(given: str | None) -> str:
-    name = (given or os.environ.get("USER") or _login_name() or "").strip()
+    from bot.settings import load_settings
+
+    name = (given or load_settings().user or _login_name() or "").strip()
     if not name:
         raise AdminError("say who is making this change: --by NAME (or set $USER)")
     if len(name) > 64 or not name.isprintable():

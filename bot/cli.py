@@ -6,6 +6,7 @@
     vanikeys card FORMAT IDENTIFIER PATTERN [--out FILE]   a reveal card (PNG) for an identifier
     vanikeys admin ...                             the operator's command line (bot/admin.py)
     vanikeys backup DEST / restore SRC             backups that restore (bot/backup.py)
+    vanikeys doctor [--json]                       check every configured dependency live (bot/doctor)
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def add_bot_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     card_cmd.set_defaults(func=cmd_card)
     add_admin_commands(commands)
     add_backup_commands(commands)
+    doctor_cmd = commands.add_parser("doctor", help="check every configured dependency live, with each fix",
+                                     description="Check the chat tokens, Stripe, the GPU providers, storage, the "
+                                                 "vault key, free disk and the clock: one line each (bot/doctor).")
+    doctor_cmd.add_argument("--json", action="store_true", help="one JSON object per check")
+    doctor_cmd.set_defaults(func=cmd_doctor)
     costs_cmd = commands.add_parser("costs", help="GPU cost per pull and per order, by provider, beside revenue",
                                     description="What grinding cost over the last days (bot/costs.py).")
     costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
@@ -177,22 +183,23 @@ def cmd_costs(args: argparse.Namespace) -> int:
 
 
 async def _costs(settings: Settings, days: int) -> int:
-    import os
-
     from bot.costs import cost_report
+    from bot.settings import load_settings
     from bot.storage.opening import open_configured
 
-    rate = os.environ.get("VANIKEYS_USD_PER_TOKEN", "").strip()
-    try:
-        usd_per_token = float(rate) if rate else None
-    except ValueError:
-        return _fail(f"VANIKEYS_USD_PER_TOKEN={rate!r} is not a number of dollars: set it like 0.01")
+    usd_per_token = load_settings().usd_per_token  # validated with the rest by _settings()
     db = await open_configured(settings)
     try:
         print((await cost_report(db, days, usd_per_token=usd_per_token)).render())
     finally:
         await db.close()
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import cmd_doctor as doctor
+
+    return doctor(args)
 
 
 def cmd_bot(args: argparse.Namespace) -> int:

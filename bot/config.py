@@ -1,8 +1,10 @@
-"""Settings from the environment (a .env file honoured): tokens, paths, and every price in one place.
+"""Settings: the bot's view of the one typed configuration (bot/settings.py), with its derived values.
 
-Real environment variables win over the .env file. Nothing here is a secret
-default: with no variables set the bot runs on the console, the local
-grinder, a SQLite file and free daily pulls.
+Every value comes from bot.settings.VanikeysSettings (the environment and a
+.env file, real variables winning); a field here is copied from the
+VanikeysSettings field of the same name. Nothing here is a secret default:
+with no variables set the bot runs on the console, the local grinder, a
+SQLite file and free daily pulls.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dotenv import dotenv_values
+from gpu_worker.config_fields import ConfigError  # noqa: F401  (re-exported: every caller imports it from here)
+
+if TYPE_CHECKING:
+    from bot.settings import VanikeysSettings
 
 BACKENDS = ("auto", "local", "python", "native", "cuda", "runpod")
 GPU_BACKENDS = ("cuda", "runpod")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the variable and what to set."""
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,21 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
-        values: dict[str, str] = {}
-        if dotenv_path is not None and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
-        return _settings_from(values)
+        from bot.settings import load_settings  # pydantic-settings loads only when settings are read
+
+        return cls.from_settings(load_settings(environ, dotenv_path=dotenv_path))
+
+    @classmethod
+    def from_settings(cls, one: VanikeysSettings) -> Settings:
+        """This view of the one configuration: every same-named field, and VANIKEYS_DB split by its kind."""
+        names = {f.name for f in dataclasses.fields(cls)} & set(type(one).model_fields)
+        kwargs: dict[str, object] = {name: getattr(one, name) for name in names}
+        if one.is_postgres:
+            kwargs["db_url"] = one.db
+        else:
+            kwargs["db_path"] = Path(one.db).expanduser()
+        kwargs["public_url_configured"] = "public_base_url" in one.model_fields_set
+        return cls(**kwargs)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1)
@@ -188,128 +200,3 @@ def _local_gpu_available() -> bool:
         return bool(cupy.cuda.runtime.getDeviceCount())
     except Exception:
         return False
-
-
-_STRINGS = {
-    "DISCORD_TOKEN": "discord_token",
-    "TELEGRAM_TOKEN": "telegram_token",
-    "RUNPOD_API_KEY": "runpod_api_key",
-    "RUNPOD_ENDPOINT_ID": "runpod_endpoint_id",
-    "STRIPE_API_KEY": "stripe_api_key",
-    "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
-    "VANIKEYS_VAULT_KEY": "vault_key",
-    "VANIKEYS_PUBLIC_URL": "public_base_url",
-    "VANIKEYS_WEBHOOK_HOST": "webhook_host",
-}
-_PATHS = {"VANIKEYS_DB": "db_path", "VANIKEYS_VAULT_KEY_FILE": "vault_key_file"}
-_INTS = {
-    "VANIKEYS_PULL_BUDGET_GPU": ("pull_budget_gpu", 1),
-    "VANIKEYS_PULL_BUDGET_CPU": ("pull_budget_cpu", 1),
-    "VANIKEYS_PULL_PRICE": ("pull_price", 0),
-    "VANIKEYS_TEN_PULL_PULLS": ("ten_pull_pulls", 0),
-    "VANIKEYS_FREE_PULLS_PER_DAY": ("free_pulls_per_day", 0),
-    "VANIKEYS_DAILY_SPEND_LIMIT": ("daily_spend_limit", 0),
-    "VANIKEYS_ORDER_PREMIUM": ("order_premium", 0),
-    "VANIKEYS_STREAK_BONUS_PULLS": ("streak_bonus_pulls", 0),
-    "VANIKEYS_WEBHOOK_PORT": ("webhook_port", 1),
-    "VANIKEYS_MALLOC_ARENAS": ("malloc_arenas", 0),
-    "VANIKEYS_WEB_REQUESTS_PER_MINUTE": ("web_requests_per_minute", 1),
-}
-_FLOATS = {
-    "VANIKEYS_VAULT_GRACE_S": ("vault_grace_s", 0.0),
-    "VANIKEYS_GPU_KEYS_PER_S": ("gpu_keys_per_s", 1e-9),
-    "VANIKEYS_CPU_KEYS_PER_S": ("cpu_keys_per_s", 1e-9),
-    "VANIKEYS_KEYS_PER_TOKEN": ("keys_per_token", 1e-9),
-    "VANIKEYS_MAX_ORDER_S": ("max_order_s", 1e-9),
-    "VANIKEYS_ORDER_ATTEMPT_FACTOR": ("order_attempt_factor", 1e-9),
-    "VANIKEYS_ORDER_PROGRESS_INTERVAL_S": ("order_progress_interval_s", 0.0),
-    "VANIKEYS_JOB_LEASE_S": ("job_lease_s", 1.0),
-    "VANIKEYS_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", 0.0),
-    "VANIKEYS_JOB_RETENTION_DAYS": ("job_retention_days", 0.0),
-    "VANIKEYS_MINIAPP_MAX_AGE_S": ("miniapp_max_age_s", 1.0),
-}
-
-
-def _settings_from(values: Mapping[str, str]) -> Settings:
-    kwargs: dict[str, object] = {}
-    for var, name in _STRINGS.items():
-        if values.get(var, "").strip():
-            kwargs[name] = values[var].strip()
-    for var, name in _PATHS.items():
-        if values.get(var, "").strip():
-            kwargs[name] = Path(values[var].strip()).expanduser()
-    database = values.get("VANIKEYS_DB", "").strip()
-    if database.split("://", 1)[0] in ("postgres", "postgresql") and "://" in database:
-        kwargs.pop("db_path", None)
-        kwargs["db_url"] = database
-    for var, (name, minimum) in _INTS.items():
-        if values.get(var, "").strip():
-            kwargs[name] = _number(var, values[var], int, minimum)
-    for var, (name, fminimum) in _FLOATS.items():
-        if values.get(var, "").strip():
-            kwargs[name] = _number(var, values[var], float, fminimum)
-    backend = values.get("VANIKEYS_BACKEND", "").strip().lower()
-    if backend:
-        if backend not in BACKENDS:
-            raise ConfigError(f"VANIKEYS_BACKEND={backend!r} is not a backend: set one of {', '.join(BACKENDS)}")
-        kwargs["backend"] = backend
-    kwargs.update(_community_settings(values))
-    kwargs.update(_web_settings(values))
-    return Settings(**kwargs)  # type: ignore[arg-type]
-
-
-def _number(var: str, text: str, kind: type, minimum: float) -> int | float:
-    try:
-        value = kind(text.strip())
-    except ValueError:
-        raise ConfigError(f"{var}={text.strip()!r} is not a number: set a {kind.__name__} such as {kind(minimum)}") from None
-    if value < minimum or (kind is float and not math.isfinite(value)):
-        raise ConfigError(f"{var}={text.strip()!r} is too small: set at least {minimum}")
-    return value
-
-
-def _community_settings(values: Mapping[str, str]) -> dict[str, object]:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    kwargs: dict[str, object] = {}
-    zone = values.get("VANIKEYS_TIME_ZONE", "").strip()
-    if zone:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"VANIKEYS_TIME_ZONE={zone!r} is not a time zone: set an IANA name such as "
-                              "UTC or Europe/Berlin") from None
-        kwargs["time_zone"] = zone
-    milestones = values.get("VANIKEYS_STREAK_MILESTONES")
-    if milestones is not None and milestones.strip():
-        text = milestones.strip()
-        days: list[int] = []
-        if text.lower() != "none":
-            for part in text.split(","):
-                part = part.strip()
-                if not part.isascii() or not part.isdigit() or len(part) > 4 or int(part) < 1:
-                    raise ConfigError(f"VANIKEYS_STREAK_MILESTONES={text!r}: set day counts separated by commas, "
-                                      "such as 3,7,30 (or none)")
-                days.append(int(part))
-        kwargs["streak_milestones"] = tuple(sorted(set(days)))
-    return kwargs
-
-
-def _web_settings(values: Mapping[str, str]) -> dict[str, object]:
-    import ipaddress
-
-    kwargs: dict[str, object] = {"public_url_configured": bool(values.get("VANIKEYS_PUBLIC_URL", "").strip())}
-    mode = values.get("VANIKEYS_WEB", "").strip().lower()
-    if mode:
-        if mode not in ("auto", "on", "off"):
-            raise ConfigError(f"VANIKEYS_WEB={mode!r} is not a choice: set auto, on or off")
-        kwargs["web_mode"] = mode
-    proxies = [part.strip() for part in values.get("VANIKEYS_TRUSTED_PROXIES", "").split(",") if part.strip()]
-    for proxy in proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise ConfigError(f"VANIKEYS_TRUSTED_PROXIES: {proxy!r} is not an IP address or network: set the "
-                              "reverse proxy's address as the bot sees it, such as 127.0.0.1 or 10.0.0.0/8") from None
-    kwargs["trusted_proxies"] = tuple(proxies)
-    return kwargs

@@ -13,7 +13,6 @@ protocol (submit / wait / run_order). VANIKEYS_BACKEND picks the client:
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bot.config import Settings
+from bot.settings import load_settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
@@ -30,7 +30,6 @@ from bot.grinding.runpod_api import RetryPolicy, RunpodApi
 from bot.grinding.runpod_backend import RunpodGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
-from gpu_worker.numbers import parse_int
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
@@ -52,81 +51,51 @@ def order_policy(settings: Settings) -> OrderPolicy:
     )
 
 
-# Remote-provider timings (seconds), from the environment: name -> (client setting, default).
-REMOTE_TIMINGS = {
-    "VANIKEYS_PULL_TIME_LIMIT_S": ("pull_time_limit_s", 60.0),  # a pull's GPU time limit (RunPod executionTimeout)
-    "VANIKEYS_PULL_QUEUE_LIMIT_S": ("pull_queue_limit_s", 120.0),  # a pull queued longer is cancelled and refunded
-    "VANIKEYS_FIRST_POLL_S": ("first_poll_s", 0.05),  # the first /status poll after /run; grows to the interval
-    "VANIKEYS_DOWNTIME_ALLOWANCE_S": ("downtime_allowance_s", 1800.0),  # bot downtime a job's ttl survives
-    "VANIKEYS_POLL_INTERVAL_S": ("poll_interval_s", 1.0),
-}
+# Remote-provider timings (seconds): the client setting of each, read from the settings field of the same name.
+REMOTE_TIMINGS = ("pull_time_limit_s", "pull_queue_limit_s", "first_poll_s", "downtime_allowance_s",
+                  "poll_interval_s")
 
 
 SELFHOSTED_OUTAGE_S = 10.0  # a self-hosted box silent this long loses its jobs to another provider
 
 
 def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
-    environ = os.environ if environ is None else environ
-    timings: dict[str, float] = {}
-    for var, (name, default) in REMOTE_TIMINGS.items():
-        text = environ.get(var, "").strip()
-        try:
-            value = float(text) if text else default
-        except ValueError:
-            value = -1.0
-        if not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f"{var}={text!r} is not a number of seconds: set it like {default:g}")
-        timings[name] = value
-    return timings
+    one = load_settings(environ, dotenv_path=".env" if environ is None else None)
+    return {name: getattr(one, name) for name in REMOTE_TIMINGS}
 
 
 def local_workers(environ: Mapping[str, str] | None = None) -> int:
     """VANIKEYS_LOCAL_WORKERS: grinds the local backend runs at once (default: one per core)."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("VANIKEYS_LOCAL_WORKERS", "").strip()
-    if not text:
-        return os.cpu_count() or 1
-    return parse_int(text, what="VANIKEYS_LOCAL_WORKERS", minimum=1, maximum=1024)
-
-
-def _usd_per_s(var: str, default: float) -> float:
-    text = os.environ.get(var, "").strip()
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{var}={text!r} is not a price in dollars per GPU-second: set it like {default:g}")
-    return value
+    configured = load_settings(environ, dotenv_path=".env" if environ is None else None).local_workers
+    return configured if configured is not None else os.cpu_count() or 1
 
 
 def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
     """The GPU providers the environment configures (docs/providers.md), for the router."""
     sealer = ResultSealer.from_vault_key(vault_key)
-    timings = remote_timings()
+    one = load_settings()
+    timings = {name: getattr(one, name) for name in REMOTE_TIMINGS}
     providers: list[Provider] = []
-    selfhosted_url = os.environ.get("VANIKEYS_SELFHOSTED_URL", "").strip()
+    selfhosted_url = one.selfhosted_url or ""
     if selfhosted_url:
         # A box that stops answering loses its jobs to another provider within SELFHOSTED_OUTAGE_S: short
         # requests and few retries, so a dead box is noticed in seconds, not after RunPod-sized backoffs.
         client = RunpodGrindingClient(
-            RunpodApi(os.environ.get("VANIKEYS_SELFHOSTED_TOKEN", ""), "selfhosted",
+            RunpodApi(one.selfhosted_token or "", "selfhosted",
                       base_url=selfhosted_url.rstrip("/") + "/v2", request_timeout_s=3.0,
                       retry=RetryPolicy(attempts=2, base_delay_s=0.2, max_delay_s=1.0)),
             name="selfhosted", idempotent_submit=True, outage_limit_s=SELFHOSTED_OUTAGE_S, order_policy=policy,
             sealer=sealer, **timings)
-        slots = parse_int(os.environ.get("VANIKEYS_SELFHOSTED_SLOTS", "1"), what="VANIKEYS_SELFHOSTED_SLOTS",
-                          minimum=1, maximum=1024)
-        providers.append(Provider("selfhosted", client, _usd_per_s("VANIKEYS_SELFHOSTED_USD_PER_S", 0.0),
-                                  slots=slots, preferred=True, health=client.health))
+        providers.append(Provider("selfhosted", client, one.selfhosted_usd_per_s,
+                                  slots=one.selfhosted_slots, preferred=True, health=client.health))
     if settings.runpod_configured:
-        base_url = os.environ.get("RUNPOD_BASE_URL", "").strip()  # a RunPod-compatible API (tests, a proxy)
+        base_url = one.runpod_base_url or ""  # a RunPod-compatible API (tests, a proxy)
         api = RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "",
                         **({"base_url": base_url} if base_url else {}))
         client = RunpodGrindingClient(api, order_policy=policy, sealer=sealer,
-                                      outage_limit_s=300.0 if selfhosted_url or _modal_app() else None, **timings)
-        orders_endpoint = os.environ.get("RUNPOD_ORDERS_ENDPOINT_ID", "").strip()
-        price = _usd_per_s("VANIKEYS_RUNPOD_USD_PER_S", 0.00031)
+                                      outage_limit_s=300.0 if selfhosted_url or one.modal_app else None, **timings)
+        orders_endpoint = one.runpod_orders_endpoint_id or ""
+        price = one.runpod_usd_per_s
         providers.append(Provider("runpod", client, price, health=client.health,
                                   kinds=("pull",) if orders_endpoint else ("pull", "order")))
         if orders_endpoint:  # orders on an endpoint of their own, so they never starve pulls
@@ -136,30 +105,24 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
                                                  outage_limit_s=client.outage_limit_s, **timings)
             providers.append(Provider("runpod-orders", orders_client, price, health=orders_client.health,
                                       kinds=("order",)))
-    if _modal_app():
+    if one.modal_app:
         from bot.grinding.modal_backend import ModalGrindingClient, SdkCalls
 
         providers.append(Provider("modal", ModalGrindingClient(
-            SdkCalls(_modal_app()), order_policy=policy, sealer=sealer,
+            SdkCalls(one.modal_app), order_policy=policy, sealer=sealer,
             pull_time_limit_s=timings["pull_time_limit_s"], pull_queue_limit_s=timings["pull_queue_limit_s"]),
-            _usd_per_s("VANIKEYS_MODAL_USD_PER_S", 0.000222),
-            max_in_flight=parse_int(os.environ.get("VANIKEYS_MODAL_MAX_IN_FLIGHT", "10"),
-                                    what="VANIKEYS_MODAL_MAX_IN_FLIGHT", minimum=1, maximum=100_000)))
+            one.modal_usd_per_s, max_in_flight=one.modal_max_in_flight))
     if not providers:
         raise ValueError("VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
                          "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)")
     return providers
 
 
-def _modal_app() -> str:
-    return os.environ.get("VANIKEYS_MODAL_APP", "").strip()
-
-
 def local_parallel(settings: Settings) -> int:
     """Grinds at once for the local backend: one per core, but one in all when it grinds on a local GPU."""
     if settings.effective_backend != "local":
         return 1
-    if "VANIKEYS_LOCAL_WORKERS" not in os.environ and settings.on_gpu:
+    if load_settings().local_workers is None and settings.on_gpu:
         return 1  # several processes would only queue on the one device
     return local_workers()
 

@@ -37,6 +37,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gpu_worker.config_fields import load_one
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
@@ -61,7 +62,9 @@ CRASH_EXIT_CODE = 77
 
 
 def checkpoint(step: str) -> None:
-    if os.environ.get(CRASH_ENV) == step:
+    from bot.settings import VanikeysSettings
+
+    if load_one(VanikeysSettings, "crash_at") == step:
         os._exit(CRASH_EXIT_CODE)
 
 

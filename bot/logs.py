@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterable
@@ -124,7 +123,11 @@ def _human(value: Any) -> str:
 
 
 def formatter(fmt: str | None = None, secrets: Iterable[str] = ()) -> logging.Formatter:
-    chosen = (fmt if fmt is not None else os.environ.get(FORMAT_ENV, "")).strip().lower() or "human"
+    if fmt is None:
+        from bot.settings import load_settings
+
+        fmt = load_settings().log_format
+    chosen = fmt.strip().lower() or "human"
     if chosen not in ("human", "json"):
         raise ConfigError(f"{FORMAT_ENV}={chosen!r} is not a log format: set human or json")
     return JsonFormatter(secrets) if chosen == "json" else HumanFormatter(secrets)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
+
+from gpu_worker.config_fields import load_one
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,9 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 def limit_malloc_arenas(count: int) -> bool:
     """At most `count` malloc arenas from now on (0: glibc's default); True when the limit was set."""
-    if count <= 0 or os.environ.get("MALLOC_ARENA_MAX"):
+    from bot.settings import VanikeysSettings
+
+    if count <= 0 or load_one(VanikeysSettings, "malloc_arena_max"):  # glibc reads the real environment only
         return False
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -227,17 +226,10 @@ class MetricsConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
-        env = os.environ if environ is None else environ
-        mode = env.get("VANIKEYS_METRICS", "").strip().lower() or "auto"
-        if mode not in ("auto", "on", "off"):
-            raise ConfigError(f"VANIKEYS_METRICS={mode!r} is not a choice: set auto, on or off")
-        host = env.get("VANIKEYS_METRICS_HOST", "").strip() or "127.0.0.1"
-        port_text = env.get("VANIKEYS_METRICS_PORT", "").strip()
-        port = None
-        if port_text:
-            if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-                raise ConfigError(f"VANIKEYS_METRICS_PORT={port_text!r} is not a port: set a number from 1 to 65535")
-            port = int(port_text)
+        from bot.settings import load_settings
+
+        one = load_settings(environ, dotenv_path=".env" if environ is None else None)
+        mode, host, port = one.metrics, one.metrics_host, one.metrics_port
         if port is not None and mode == "auto" and not is_loopback(host):
             raise ConfigError(f"VANIKEYS_METRICS_HOST={host} would serve /metrics on a public interface: "
                               "set VANIKEYS_METRICS=on to allow it, or bind 127.0.0.1")

@@ -36,22 +36,17 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from bot.answers import ServiceError
-from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS
-from gpu_worker.numbers import parse_int
 from gpu_worker.odds import Odds, cached_odds, odds, remember_odds
 from gpu_worker.patterns import Pattern, parse_pattern
 
 log = logging.getLogger(__name__)
 
-WORKERS_ENV = "VANIKEYS_ODDS_WORKERS"
 DEFAULT_WORKERS = 1
 MAX_WORKERS = 8
-TIME_CAP_ENV = "VANIKEYS_ODDS_TIME_CAP_S"
 # The model's worst case is 0.3 s of CPU (docs/odds.md); ten times that in wall-clock time leaves room for a
 # loaded machine and still frees the worker within seconds.
 DEFAULT_TIME_CAP_S = 3
-MEMORY_ENV = "VANIKEYS_ODDS_MEMORY_MB"
 # A warm worker's address space peaks at about 180 MB (numpy and the body tables included) and the model
 # stays under 256 MB of RSS: 768 MB of address space is three times what it needs.
 DEFAULT_MEMORY_MB = 768
@@ -71,26 +66,25 @@ class OddsCaps:
 
 def odds_workers() -> int:
     """How many odds worker processes to run (0: compute on a thread of this process)."""
-    return _env_int(WORKERS_ENV, DEFAULT_WORKERS, 0, MAX_WORKERS)
+    from bot.settings import ConfigError, load_settings
+
+    try:
+        return load_settings().odds_workers
+    except ConfigError as exc:
+        log.warning("%s; using %d", exc, DEFAULT_WORKERS)
+        return DEFAULT_WORKERS
 
 
 def odds_caps() -> OddsCaps:
-    """The workers' caps from the environment (a bad value: the default, with a warning)."""
-    return OddsCaps(
-        time_s=_env_int(TIME_CAP_ENV, DEFAULT_TIME_CAP_S, 1, 600),
-        memory_mb=_env_int(MEMORY_ENV, DEFAULT_MEMORY_MB, 256, 1 << 20),
-    )
+    """The workers' caps from the settings (a bad value: the defaults, with a warning)."""
+    from bot.settings import ConfigError, load_settings
 
-
-def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
     try:
-        return parse_int(text, what=name, minimum=minimum, maximum=maximum)
-    except VanikeysError as exc:
-        log.warning("%s; using %d", exc.message, default)
-        return default
+        one = load_settings()
+    except ConfigError as exc:
+        log.warning("%s; using the default odds caps", exc)
+        return OddsCaps()
+    return OddsCaps(time_s=one.odds_time_cap_s, memory_mb=one.odds_memory_mb)
 
 
 def compute_odds(format_id: str, text: str, case: str, fuzzy: bool) -> Odds:

@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import time
 from typing import Any
 
-# The SDK logs every handler output at DEBUG, its default level, and an output
-# holds private keys: its logger stays at INFO or above.
-_SAFE_LEVELS = ("NOTSET", "INFO", "WARN", "ERROR")
+from .settings import SAFE_LOG_LEVELS as _SAFE_LEVELS, keep_sdk_logs_at_info, load_worker_settings
 
 
 def _keep_sdk_logs_free_of_keys() -> None:
     """Set before the SDK is imported: its logger reads the level once, at import."""
-    for name in ("RUNPOD_LOG_LEVEL", "RUNPOD_DEBUG_LEVEL"):
-        if os.environ.get(name, "INFO").upper() not in _SAFE_LEVELS:
-            os.environ[name] = "INFO"
-    os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
+    keep_sdk_logs_at_info()
     sys.argv = [sys.argv[0], *_safe_log_level_args(sys.argv[1:])]
 
 
@@ -88,7 +82,7 @@ def main() -> None:
     from . import handler as worker
 
     test_input = _given(sys.argv, "--test_input")
-    on_runpod = bool(os.environ.get("RUNPOD_WEBHOOK_GET_JOB")) and not test_input and not _given(sys.argv, "--rp_serve_api")
+    on_runpod = bool(load_worker_settings().runpod_webhook_get_job) and not test_input and not _given(sys.argv, "--rp_serve_api")
     if on_runpod:
         # As a fitness check, a backend that fails to load or computes a wrong key is reported
         # to RunPod as an unhealthy worker (and the worker exits) before it takes a job.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import VanikeysError
 from .job import GrindHit, GrindJob, GrindResult, error_payload
 from .sealing import seal_result
+from .settings import load_worker_settings, worker_setting
+from .version import version_answer
 
 if TYPE_CHECKING:
     from .grinders import Backend, GrindProgress
@@ -122,6 +123,9 @@ async def handle_input(
     progress_interval_s: float = PROGRESS_INTERVAL_S,
 ) -> dict[str, Any]:
     """One job in, one answer out: a GrindResult as JSON, or {"error": "code: message"}. Never raises."""
+    probed = version_answer(raw_input)  # `vanikeys doctor` asking which engine this worker runs
+    if probed is not None:
+        return probed
     try:
         job = GrindJob.parse(raw_input)
     except VanikeysError as err:
@@ -167,7 +171,7 @@ def load_backend() -> Backend:
     if _backend is None:
         from .grinders import get_backend
 
-        _backend = get_backend(os.environ.get(BACKEND_ENV, "auto"))  # type: ignore[arg-type]
+        _backend = get_backend(load_worker_settings().worker_backend)
         log.info("backend %s on %s", _backend.name, _backend.device)
     return _backend
 
@@ -188,7 +192,7 @@ async def fitness_check() -> None:
 
 
 def _progress_reporter(job: dict[str, Any]) -> ProgressReport | None:
-    if not os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"):
+    if not worker_setting("runpod_webhook_post_output"):
         return None  # local modes (--rp_serve_api, --test_input): there is no job server to tell
     import runpod
 

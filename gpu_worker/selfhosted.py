@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import hmac
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from .handler import handle_input, load_backend
+from .settings import load_worker_settings
 
 log = logging.getLogger("gpu_worker.selfhosted")
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retention", type=float, default=1800.0, help="seconds a finished job's answer is kept")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    token = os.environ.get(TOKEN_ENV, "")
+    token = load_worker_settings().selfhosted_token or ""
     worker = SelfHostedWorker(token=token, backend=load_backend(), slots=max(1, args.slots), retention_s=args.retention)
     try:
         app = worker.app()

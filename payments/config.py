@@ -1,4 +1,4 @@
-"""StripeSettings from the environment (a .env file honoured, real variables win).
+"""StripeSettings: the payments view of the one typed configuration (bot/settings.py).
 
 Stripe is configured when STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET are both set;
 `StripeSettings.from_env()` returns None when neither is, and raises
@@ -7,16 +7,17 @@ PaymentsError("bad_config") naming the variable when only one is or a value is u
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from dotenv import dotenv_values
 
 from payments.errors import PaymentsError
 from payments.packs import PackCatalog, load_packs
+
+if TYPE_CHECKING:
+    from bot.settings import VanikeysSettings
 
 WEBHOOK_TOLERANCE_S = 300  # Stripe's own default: a signed event older than this is refused
 WEBHOOK_PATH = "/stripe/webhook"
@@ -39,16 +40,27 @@ class StripeSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
                  dotenv_path: str | Path | None = ".env") -> StripeSettings | None:
-        values: dict[str, str] = {}
-        if dotenv_path is not None and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
-        return settings_from(values)
+        return from_settings(_load(environ, dotenv_path))
 
 
 def settings_from(values: Mapping[str, str]) -> StripeSettings | None:
-    api_key = values.get("STRIPE_API_KEY", "").strip()
-    secret = values.get("STRIPE_WEBHOOK_SECRET", "").strip()
+    """StripeSettings from these values alone (no process environment, no .env)."""
+    return from_settings(_load(values, None))
+
+
+def _load(environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> VanikeysSettings:
+    from bot.settings import ConfigError, load_settings
+
+    try:
+        return load_settings(environ, dotenv_path=dotenv_path)
+    except ConfigError as exc:
+        raise PaymentsError("bad_config", str(exc)) from None
+
+
+def from_settings(one: VanikeysSettings) -> StripeSettings | None:
+    """None when neither STRIPE_API_KEY nor STRIPE_WEBHOOK_SECRET is set; PaymentsError("bad_config") for half."""
+    api_key = one.stripe_api_key or ""
+    secret = one.stripe_webhook_secret or ""
     if not api_key and not secret:
         return None
     if not api_key or not secret:
@@ -61,29 +73,25 @@ def settings_from(values: Mapping[str, str]) -> StripeSettings | None:
     if not secret.startswith("whsec_"):
         raise PaymentsError("bad_config", "STRIPE_WEBHOOK_SECRET does not look like a webhook signing secret: "
                                           "use the whsec_… secret of your webhook endpoint")
-    public = values.get("VANIKEYS_PUBLIC_URL", "").strip().rstrip("/") or "http://localhost:8080"
-    success_url = _url(values, "STRIPE_SUCCESS_URL", public + SUCCESS_PATH)
-    cancel_url = _url(values, "STRIPE_CANCEL_URL", public + CANCEL_PATH)
-    api_base = values.get("STRIPE_API_BASE", "").strip().rstrip("/") or None
+    public = one.public_base_url.rstrip("/") or "http://localhost:8080"
+    success_url = _url("STRIPE_SUCCESS_URL", one.stripe_success_url or public + SUCCESS_PATH)
+    cancel_url = _url("STRIPE_CANCEL_URL", one.stripe_cancel_url or public + CANCEL_PATH)
+    api_base = (one.stripe_api_base or "").rstrip("/") or None
     if api_base is not None:
-        _url(values, "STRIPE_API_BASE", api_base)
-    port_text = values.get("VANIKEYS_WEBHOOK_PORT", "").strip() or "8080"
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise PaymentsError("bad_config", f"VANIKEYS_WEBHOOK_PORT={port_text!r} is not a port: set a number from 1 to 65535")
+        _url("STRIPE_API_BASE", api_base)
     return StripeSettings(
         api_key=api_key,
         webhook_secret=secret,
         success_url=success_url,
         cancel_url=cancel_url,
-        packs=load_packs(values),
-        webhook_host=values.get("VANIKEYS_WEBHOOK_HOST", "").strip() or "127.0.0.1",
-        webhook_port=int(port_text),
+        packs=load_packs({"VANIKEYS_PACKS": one.packs, "VANIKEYS_CURRENCY": one.currency}),
+        webhook_host=one.webhook_host,
+        webhook_port=one.webhook_port,
         api_base=api_base,
     )
 
 
-def _url(values: Mapping[str, str], name: str, default: str) -> str:
-    url = values.get(name, "").strip() or default
+def _url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise PaymentsError("bad_config", f"{name}={url!r} is not an http(s) URL: set a full address such as "

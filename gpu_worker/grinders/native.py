@@ -57,12 +57,16 @@ def kernel_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    configured = os.environ.get("VANIKEYS_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "vanikeys"
+    from ..settings import worker_setting
+
+    configured = worker_setting("cache")
+    return Path(configured).expanduser() if isinstance(configured, Path) else Path.home() / ".cache" / "vanikeys"
 
 
 def compiler() -> str | None:
-    for name in (os.environ.get("CXX"), "g++", "clang++", "c++"):
+    from ..settings import worker_setting
+
+    for name in (worker_setting("cxx"), "g++", "clang++", "c++"):
         if name and shutil.which(name):
             return shutil.which(name)
     return None

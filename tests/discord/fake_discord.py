@@ -194,6 +194,10 @@ class FakeDiscord:
         self.rate_limited: list[RecordedRequest] = []     # every request answered 429
         self._files: list[tuple[str, int]] = []           # the files of the request being handled
         self.uploads: list[tuple[str, bytes]] = []         # every file uploaded, in order
+        self.bot_token: str | None = None                  # set: REST calls with another "Bot <token>" get 401
+        # The application's default install link (Installation → Guild Install), as GET /applications/@me
+        # reports it in install_params (OpenAPI ApplicationOAuth2InstallParamsResponse); None: not set.
+        self.install_params: dict[str, Any] | None = None
 
     # --- lifecycle ------------------------------------------------------
 
@@ -479,6 +483,8 @@ class FakeDiscord:
         self.requests.append(record)
         bucket = self._bucket(request.method, path)
         try:
+            if self.bot_token is not None and request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                raise DiscordError(401, 0, "401: Unauthorized")
             if bucket is not None and bucket[0].spent(bucket[1], self.now()):
                 response = bucket[0].too_many(bucket[1], self.now())
                 self.rate_limited.append(record)
@@ -565,7 +571,10 @@ class FakeDiscord:
     def _application(self) -> dict[str, Any]:
         return {"id": str(self.app_id), "name": "VaniKeys", "icon": None, "description": "", "summary": "",
                 "bot_public": True, "bot_require_code_grant": False, "verify_key": "00" * 32, "flags": 0,
-                "owner": self.owner.payload(), "team": None, "rpc_origins": []}
+                "owner": self.owner.payload(), "team": None, "rpc_origins": []} | (
+                    {"install_params": self.install_params,
+                     "integration_types_config": {"0": {"oauth2_install_params": self.install_params}}}
+                    if self.install_params is not None else {})
 
     def _sync(self, scope: str, body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, list):

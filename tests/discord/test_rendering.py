@@ -128,7 +128,7 @@ def test_config_from_env() -> None:
     assert DiscordConfig.from_env({}, dotenv_path=None).sync_on_start == ()
     with pytest.raises(ConfigError, match=re.escape("set 'global' or comma-separated server ids")):
         DiscordConfig.from_env({"VANIKEYS_DISCORD_SYNC_ON_START": "yes"}, dotenv_path=None)
-    with pytest.raises(ConfigError, match="is not a number"):
+    with pytest.raises(ConfigError, match="VANIKEYS_DISCORD_ORDER_COOLDOWN_S='soon': a number of seconds"):
         DiscordConfig.from_env({"VANIKEYS_DISCORD_ORDER_COOLDOWN_S": "soon"}, dotenv_path=None)
 
 

@@ -28,6 +28,9 @@ class FakeStripe:
     refunds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by charge id, oldest first
     requests: list[str] = field(default_factory=list)
     fail_lookups: bool = False
+    account: dict[str, Any] = field(default_factory=lambda: {
+        "id": "acct_test_fake", "object": "account", "charges_enabled": True, "details_submitted": True})
+    webhook_endpoints: list[dict[str, Any]] = field(default_factory=list)  # add_webhook_endpoint() seeds them
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -67,6 +70,12 @@ class FakeStripe:
                                                             charge["amount"], charge["currency"])
         return refund
 
+    def add_webhook_endpoint(self, url: str, events: list[str], status: str = "enabled") -> dict[str, Any]:
+        endpoint = {"id": _id("we"), "object": "webhook_endpoint", "url": url, "enabled_events": list(events),
+                    "status": status, "api_version": None, "livemode": False}
+        self.webhook_endpoints.append(endpoint)
+        return endpoint
+
     # --- server ------------------------------------------------------------
 
     async def start(self) -> FakeStripe:
@@ -75,6 +84,8 @@ class FakeStripe:
         app.router.add_get("/v1/payment_intents/{id}", self._payment_intent)
         app.router.add_get("/v1/charges/{id}", self._charge)
         app.router.add_get("/v1/refunds", self._list_refunds)
+        app.router.add_get("/v1/account", self._account)
+        app.router.add_get("/v1/webhook_endpoints", self._list_webhook_endpoints)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -124,6 +135,14 @@ class FakeStripe:
         if charge is None:
             return _error(404, "invalid_request_error", "No such charge", code="resource_missing")
         return web.json_response(charge)
+
+    async def _account(self, request: web.Request) -> web.Response:
+        return web.json_response(self.account)
+
+    async def _list_webhook_endpoints(self, request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "10"))
+        return web.json_response({"object": "list", "url": "/v1/webhook_endpoints",
+                                  "data": self.webhook_endpoints[:limit], "has_more": len(self.webhook_endpoints) > limit})
 
     async def _list_refunds(self, request: web.Request) -> web.Response:
         newest_first = list(reversed(self.refunds.get(request.query.get("charge", ""), [])))

@@ -231,6 +231,8 @@ class FakeBotApi:
     group_window_s: float = 60.0      # ... per this many seconds
     overall_per_s: int = 30           # all chats together, per second
     callback_deadline_s: float = 15.0
+    privacy_mode: bool = True         # BotFather's group privacy (getMe's can_read_all_group_messages is its inverse)
+    webhook_last_error: str = ""      # getWebhookInfo's last_error_message: why Telegram could not deliver
 
     def __post_init__(self) -> None:
         self._sent_at: dict[Any, collections.deque[float]] = {}
@@ -531,7 +533,7 @@ class FakeBotApi:
     # ---- Bot API methods ---------------------------------------------------------
 
     async def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
+        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": not self.privacy_mode,
                 "supports_inline_queries": False}
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -570,7 +572,10 @@ class FakeBotApi:
         return True
 
     async def _api_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        info = {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        if self.webhook_last_error:
+            info |= {"last_error_date": int(time.time()), "last_error_message": self.webhook_last_error}
+        return info
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:
         commands = params.get("commands", [])

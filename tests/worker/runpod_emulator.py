@@ -96,6 +96,7 @@ class RunpodEmulator:
     cancelled: list[str] = field(default_factory=list)
     max_concurrent: int = 8
     idle_workers: int = 1  # what /health reports as idle (0: an endpoint with no workers up)
+    unhealthy_workers: int = 0  # what /health reports as unhealthy (a worker whose fitness check failed)
     remote_worker: bool = False
     worker_key: str = "worker-side-key"
     pings: int = 0
@@ -448,7 +449,9 @@ class RunpodEmulator:
                     "inQueue": statuses.count("IN_QUEUE"),
                     "retried": 0,
                 },
-                "workers": {"idle": self.idle_workers, "running": statuses.count("IN_PROGRESS")},
+                "workers": {"idle": self.idle_workers, "ready": self.idle_workers, "initializing": 0,
+                            "running": statuses.count("IN_PROGRESS"), "throttled": 0,
+                            "unhealthy": self.unhealthy_workers},
             }
         )
 

@@ -8,10 +8,10 @@ VANIKEYS_DB=postgresql://… (docs/scaling.md).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from bot.config import ConfigError
+from bot.settings import load_settings
 
 VAR = "VANIKEYS_DISCORD_SHARDS"
 _FIX = f'set {VAR} to "FIRST-LAST/TOTAL" or "ID,ID,.../TOTAL", e.g. "0-3/8"'
@@ -19,7 +19,7 @@ _FIX = f'set {VAR} to "FIRST-LAST/TOTAL" or "ID,ID,.../TOTAL", e.g. "0-3/8"'
 
 def shard_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """Keyword arguments for AutoShardedBot: {} (all shards, here), or shard_ids and shard_count."""
-    text = (os.environ if environ is None else environ).get(VAR, "").strip()
+    text = load_settings(environ, dotenv_path=".env" if environ is None else None).discord_shards
     if not text:
         return {}
     ids_text, slash, total_text = text.partition("/")

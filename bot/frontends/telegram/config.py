@@ -1,4 +1,4 @@
-"""Telegram-only settings, from the environment (a .env file honoured).
+"""Telegram-only settings: the Telegram view of the one typed configuration (bot/settings.py).
 
 The shared Settings carry the token; everything else here has a default, so
 `TELEGRAM_TOKEN` alone runs the bot with long polling and Stars top-ups.
@@ -6,19 +6,15 @@ The shared Settings carry the token; everything else here has a default, so
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 from bot.config import ConfigError
-from gpu_worker.errors import VanikeysError
-from gpu_worker.numbers import parse_int
 from bot.frontends.telegram.outbox import OutboxLimits
+from bot.settings import VanikeysSettings, load_settings
 
 
 @dataclass(frozen=True)
@@ -82,48 +78,22 @@ class TelegramConfig:
     @classmethod
     def from_env(cls, token: str, environ: Mapping[str, str] | None = None,
                  *, dotenv_path: str | Path | None = ".env") -> TelegramConfig:
-        values: dict[str, str] = {}
-        if dotenv_path is not None and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
+        return cls.from_settings(token, load_settings(environ, dotenv_path=dotenv_path))
+
+    @classmethod
+    def from_settings(cls, token: str, one: VanikeysSettings) -> TelegramConfig:
         kwargs: dict[str, object] = {}
-        text = {k: v.strip() for k, v in values.items() if isinstance(v, str) and v.strip()}
-        if "TELEGRAM_API_BASE_URL" in text:
-            kwargs["api_base_url"] = text["TELEGRAM_API_BASE_URL"]
-        if "TELEGRAM_API_FILE_URL" in text:
-            kwargs["api_file_url"] = text["TELEGRAM_API_FILE_URL"]
-        if "TELEGRAM_WEBHOOK_URL" in text:
-            url = text["TELEGRAM_WEBHOOK_URL"]
-            if not url.startswith("https://"):
-                raise ConfigError(f"TELEGRAM_WEBHOOK_URL={url!r} must be an https:// URL Telegram can reach")
-            kwargs["webhook_url"] = url
-        if "TELEGRAM_WEBHOOK_LISTEN" in text:
-            kwargs["webhook_listen"] = text["TELEGRAM_WEBHOOK_LISTEN"]
-        if "TELEGRAM_WEBHOOK_PORT" in text:
-            kwargs["webhook_port"] = _int("TELEGRAM_WEBHOOK_PORT", text["TELEGRAM_WEBHOOK_PORT"], 1)
-        if "TELEGRAM_WEBHOOK_SECRET" in text:
-            secret = text["TELEGRAM_WEBHOOK_SECRET"]
-            if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
-                raise ConfigError("TELEGRAM_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and -, up to 256 characters")
-            kwargs["webhook_secret"] = secret
-        if "TELEGRAM_COOLDOWN_S" in text:
-            kwargs["cooldown_s"] = float(_int("TELEGRAM_COOLDOWN_S", text["TELEGRAM_COOLDOWN_S"], 0))
-        if "TELEGRAM_STRIPE_TOPUP" in text:
-            kwargs["stripe_topup"] = _switch("TELEGRAM_STRIPE_TOPUP", text["TELEGRAM_STRIPE_TOPUP"])
-        if "TELEGRAM_STALE_AFTER_S" in text:
-            kwargs["stale_after_s"] = float(_int("TELEGRAM_STALE_AFTER_S", text["TELEGRAM_STALE_AFTER_S"], 1))
-        if "TELEGRAM_ODDS_COOLDOWN_S" in text:
-            kwargs["odds_cooldown_s"] = float(_int("TELEGRAM_ODDS_COOLDOWN_S", text["TELEGRAM_ODDS_COOLDOWN_S"], 0))
-        if "TELEGRAM_GROUP_MESSAGES_PER_MINUTE" in text:
-            kwargs["outbox"] = OutboxLimits(group_messages=_int(
-                "TELEGRAM_GROUP_MESSAGES_PER_MINUTE", text["TELEGRAM_GROUP_MESSAGES_PER_MINUTE"], 1))
-        if "TELEGRAM_STARS_PACKS" in text:
-            kwargs["stars_packs"] = parse_stars_packs(text["TELEGRAM_STARS_PACKS"])
-        if "TELEGRAM_ADMIN_IDS" in text:
-            kwargs["admin_ids"] = frozenset(
-                _int("TELEGRAM_ADMIN_IDS", part, 1) for part in text["TELEGRAM_ADMIN_IDS"].split(",") if part.strip()
-            )
-        return cls(token=token, **kwargs)  # type: ignore[arg-type]
+        if one.telegram_webhook_secret is not None:
+            kwargs["webhook_secret"] = one.telegram_webhook_secret
+        if one.telegram_stars_packs is not None:
+            kwargs["stars_packs"] = parse_stars_packs(one.telegram_stars_packs)
+        return cls(token=token, api_base_url=one.telegram_api_base_url, api_file_url=one.telegram_api_file_url,
+                   webhook_url=one.telegram_webhook_url, webhook_listen=one.telegram_webhook_listen,
+                   webhook_port=one.telegram_webhook_port, cooldown_s=one.telegram_cooldown_s,
+                   admin_ids=frozenset(one.telegram_admin_ids), stripe_topup=one.telegram_stripe_topup,
+                   stale_after_s=one.telegram_stale_after_s, odds_cooldown_s=one.telegram_odds_cooldown_s,
+                   outbox=OutboxLimits(group_messages=one.telegram_group_messages_per_minute),
+                   **kwargs)  # type: ignore[arg-type]
 
 
 def parse_stars_packs(text: str) -> tuple[StarsPack, ...]:
@@ -139,19 +109,3 @@ def parse_stars_packs(text: str) -> tuple[StarsPack, ...]:
             )
         packs.append(StarsPack(match.group(1), int(match.group(2)), int(match.group(3))))
     return tuple(packs)
-
-
-def _int(var: str, text: str, minimum: int) -> int:
-    try:
-        return parse_int(text, what=var, minimum=minimum, maximum=10**9)
-    except VanikeysError as err:
-        raise ConfigError(f"{var}: {err.message}") from None
-
-
-def _switch(var: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "on", "true", "yes"):
-        return True
-    if lowered in ("0", "off", "false", "no"):
-        return False
-    raise ConfigError(f"{var}={text.strip()!r}: set on or off")

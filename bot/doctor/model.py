@@ -1,0 +1,86 @@
+"""What a doctor check finds, one line each, and the context the checks share (settings, HTTP, clocks)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import aiohttp
+
+from bot.settings import VanikeysSettings
+
+Status = Literal["ok", "fail", "warn", "skip"]
+SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "✗", "skip": "-"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str                 # "discord token"
+    status: Status             # fail: a required check failed (non-zero exit); warn: worth fixing, not fatal
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{SYMBOLS[self.status]} {self.check}: {self.detail}"
+        if self.status == "warn":
+            text += " (not required)"
+        return f"{text} — fix: {self.fix}" if self.fix and self.status in ("fail", "warn") else text
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ok(check: str, detail: str) -> Finding:
+    return Finding(check, "ok", detail)
+
+
+def fail(check: str, detail: str, fix: str) -> Finding:
+    return Finding(check, "fail", detail, fix)
+
+
+def warn(check: str, detail: str, fix: str) -> Finding:
+    return Finding(check, "warn", detail, fix)
+
+
+def skip(check: str, detail: str) -> Finding:
+    return Finding(check, "skip", detail)
+
+
+@dataclass
+class Context:
+    """What the checks share. The API bases default to the real services; tests point them at the fakes."""
+
+    settings: VanikeysSettings
+    http: aiohttp.ClientSession
+    discord_api: str = "https://discord.com/api/v10"
+    stripe_api: str = "https://api.stripe.com"
+    ssl_context: ssl.SSLContext | None = None      # None: the system's trust store
+    clock: Callable[[], float] = time.time
+    min_free_bytes: int = 1 << 30
+    max_clock_skew_s: float = 30.0
+    timeout_s: float = 10.0
+    server_dates: list[tuple[str, float, float]] = field(default_factory=list)  # (service, their time, ours)
+
+    async def call(self, service: str, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+        """(HTTP status, JSON body or None); each Date header is kept to measure the clock's skew."""
+        sent = self.clock()
+        async with self.http.request(method, url, ssl=self.ssl_context if self.ssl_context is not None else True,
+                                     timeout=aiohttp.ClientTimeout(total=self.timeout_s), **kwargs) as response:
+            text = await response.text()
+            received = self.clock()
+            stamp = response.headers.get("Date")
+            if stamp:
+                try:
+                    self.server_dates.append((service, parsedate_to_datetime(stamp).timestamp(), (sent + received) / 2))
+                except (TypeError, ValueError):
+                    pass
+            try:
+                body = json.loads(text) if text else None
+            except ValueError:
+                body = None
+            return response.status, body

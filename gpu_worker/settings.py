@@ -1,0 +1,72 @@
+"""The GPU worker's settings (RunPod worker, self-hosted box): its own small model, as bot/ is not installed there.
+
+The same fields as the bot's (gpu_worker/config_fields.py): one per environment
+variable, a .env file honoured (where python-dotenv is installed), one-line
+errors; on pydantic alone, as the Modal image installs no pydantic-settings.
+README's table and .env.example list these too (scripts/gen_config_docs.py).
+Besides this module, only bot/settings.py and the field machinery
+(gpu_worker/config_fields.py, config_model.py) touch the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from gpu_worker.config_fields import ConfigError, PlainSettings, load_one, load_plain, secret, setting
+
+# The RunPod SDK logs every handler output at DEBUG, and an output holds private keys: its level stays here.
+SAFE_LOG_LEVELS = ("NOTSET", "INFO", "WARN", "ERROR")
+SDK_LOG_LEVELS = ("RUNPOD_LOG_LEVEL", "RUNPOD_DEBUG_LEVEL")
+
+SECTIONS = (("worker_backend", "The GPU worker (RunPod image, self-hosted box)"),
+            ("modal_gpu", "Deploying the Modal app (read by `modal deploy deploy/modal_app.py`)"))
+
+
+class WorkerSettings(PlainSettings):
+    worker_backend: Literal["auto", "python", "native", "cuda"] = setting(
+        "VANIKEYS_WORKER_BACKEND", "auto", "the worker's grinder: auto (cuda, else native, else python), python, "
+        "native or cuda (the RunPod image sets cuda, so a broken GPU fails the worker's fitness check)")
+    cache: Path | None = setting("VANIKEYS_CACHE", None, "where the native and CUDA builds are cached (default "
+                                 "~/.cache/vanikeys)")
+    cxx: str | None = setting("CXX", None, "the C++ compiler for the native build (default: g++, clang++ or c++, "
+                              "whichever is found)")
+    selfhosted_token: str | None = secret("VANIKEYS_SELFHOSTED_TOKEN", "the bearer token the self-hosted box "
+                                          "requires, at least 16 characters (the bot sets the same)")
+    runpod_log_level: str | None = setting("RUNPOD_LOG_LEVEL", None, "the RunPod SDK's log level: DEBUG and TRACE "
+                                           "are raised to INFO, as the SDK logs every output (private keys) at "
+                                           "DEBUG")
+    runpod_debug_level: str | None = setting("RUNPOD_DEBUG_LEVEL", None, "the RunPod SDK's other log level "
+                                             "variable, held at INFO or above the same way")
+    runpod_webhook_get_job: str | None = setting("RUNPOD_WEBHOOK_GET_JOB", None, "set by RunPod in its workers: "
+                                                 "run as a serverless worker (with a fitness check)")
+    runpod_webhook_post_output: str | None = setting("RUNPOD_WEBHOOK_POST_OUTPUT", None, "set by RunPod in its "
+                                                     "workers: progress updates go to the job server")
+
+    modal_gpu: str = setting("VANIKEYS_MODAL_GPU", "L4", "the GPU type Modal runs the worker on")
+    modal_max_containers: int = setting("VANIKEYS_MODAL_MAX_CONTAINERS", 10, "the most Modal containers at once "
+                                        "(it takes every job the self-hosted box does not)", ge=1,
+                                        unit="containers")
+
+
+def load_worker_settings(environ: Mapping[str, str] | None = None, *,
+                         dotenv_path: str | Path | None = ".env") -> WorkerSettings:
+    return load_plain(WorkerSettings, environ, dotenv_path)
+
+
+def worker_setting(name: str) -> object:
+    """One field from the process environment alone, cheaply (the native build's cache and compiler)."""
+    return load_one(WorkerSettings, name)
+
+
+def keep_sdk_logs_at_info() -> None:
+    """Before the RunPod SDK is imported (its logger reads the level once, at import): never DEBUG or TRACE."""
+    for name in SDK_LOG_LEVELS:
+        if os.environ.get(name, "INFO").upper() not in SAFE_LOG_LEVELS:
+            os.environ[name] = "INFO"
+    os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
+
+
+__all__ = ["ConfigError", "WorkerSettings", "keep_sdk_logs_at_info", "load_worker_settings", "worker_setting"]
