@@ -179,7 +179,7 @@ async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction
     """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it.
 
     report: records events that cannot be honoured for the operator (None: logged only);
-    extra_routes: more routes on the same server (the bot's /metrics); observe: told every webhook event."""
+    extra_routes: more routes on the same server (the bot's /metrics, only when the operator opts in); observe: told every webhook event."""
     api = api or StripeApi(settings)
     runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report,
                                      extra_routes=extra_routes, observe=observe), access_log=None)
