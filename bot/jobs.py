@@ -707,8 +707,8 @@ def _note_failure(task: asyncio.Task[JobRecord]) -> None:
     if task.cancelled():
         return
     exc = task.exception()
-    if isinstance(exc, StorageUnavailable):
-        log.warning("%s stopped: storage unavailable (%s); the next sweep resumes it", task.get_name(), exc.why)
+    if isinstance(exc, StorageUnavailable):  # the store logged the episode (bot/logs.py)
+        log.debug("%s stopped: storage unavailable (%s); the next sweep resumes it", task.get_name(), exc.why)
     elif exc is not None and not isinstance(exc, ServiceError):
         log.error("%s stopped: %s: %s", task.get_name(), type(exc).__name__, exc)
 

@@ -71,7 +71,8 @@ class Purchase:
         platform, user_id = metadata.get("platform"), metadata.get("user_id")
         pack_id, tokens = metadata.get("pack_id"), metadata.get("tokens")
         if not (isinstance(platform, str) and platform and isinstance(user_id, str) and user_id
-                and isinstance(pack_id, str) and isinstance(tokens, str) and tokens.isdigit() and int(tokens) > 0):
+                and isinstance(pack_id, str) and isinstance(tokens, str) and tokens.isascii() and tokens.isdigit()
+                and int(tokens) > 0):  # isdigit() alone accepts "²", which int() refuses
             return None
         return cls(platform, user_id, pack_id, int(tokens))
 
