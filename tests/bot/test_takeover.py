@@ -313,8 +313,8 @@ async def test_losing_a_lease_ends_the_drive_and_cancels_the_local_provider_jobs
 
         await wait_until(grinding, 30, "the first process grinding the order")
         async with second.db.transaction() as tx:  # the second took it over while the first was away
-            await tx.execute(f"UPDATE jobs SET owner = ?, {second.jobs.leases.renew_sql()} WHERE job_id = ?",
-                             (second.jobs.owner, 600.0, job_id))
+            await tx.execute("UPDATE jobs SET owner = ?, lease_until = lease_until + 600 WHERE job_id = ?",
+                             (second.jobs.owner, job_id))
         await first.jobs.sweep()
         record = await asyncio.wait_for(asyncio.shield(driving), 10)
         assert record.status == "running" and driving.done() and not driving.cancelled()
