@@ -201,6 +201,31 @@ def tree(proc: subprocess.Popen[str]) -> list[psutil.Process]:
     return [top, *top.children(recursive=True)]
 
 
+def cpu_seconds(proc: subprocess.Popen[str]) -> dict[int, float]:
+    """CPU time so far of a bot and its grinding workers, by pid."""
+    used: dict[int, float] = {}
+    for p in tree(proc):
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used[p.pid] = times.user + times.system
+    return used
+
+
+async def goes_quiet(proc: subprocess.Popen[str], within_s: float, window_s: float = 2.0) -> bool:
+    """Whether the bot and its workers use next to no CPU for one window before `within_s` is up.
+    A grind step already running when the process resumed is let finish: its engine does not stop mid-step."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds(proc)
+        await asyncio.sleep(window_s)
+        after = cpu_seconds(proc)
+        if sum(t - before.get(pid, 0.0) for pid, t in after.items()) < 0.05:
+            return True
+    return False
+
+
 def stop_all(bots: list[subprocess.Popen[str]]) -> list[str]:
     """SIGTERM (SIGKILL after 30 s) every bot; their stderr."""
     for bot in bots:
@@ -286,13 +311,14 @@ async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_
                         proc.resume()
                 await asyncio.sleep(0.3)
             assert await taken_over(), "the peer never took over the paused process's order"
-            await asyncio.sleep(lease_s / 3 + 1)  # one sweep of the resumed process, and slack for a busy machine
+            quiet = await goes_quiet(paused, 30.0)  # before the fix it ground on beside the peer for good
             row = await db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (job_id,))
             assert pid_of(row["owner"]) == peer.pid and row["status"] == "running"
         finally:
             await db.close()
     finally:
         errors = stop_all([paused, peer])
+    assert quiet, "the resumed process kept grinding the order its peer had taken over"
     assert f"job {job_id}: lease lost to" in errors[0], errors[0][-3000:]
     assert "taken over" not in errors[0], errors[0][-3000:]  # the order stayed with the peer
 
