@@ -70,8 +70,8 @@ async def _maintain_forever(vault: Vault, jobs: Jobs, lease_s: float) -> None:
             if time.monotonic() - pruned >= PRUNE_INTERVAL_S:
                 pruned = time.monotonic()
                 await jobs.prune()
-        except StorageUnavailable as exc:
-            log.warning("maintenance skipped: storage unavailable (%s)", exc.why)
+        except StorageUnavailable as exc:  # the store logged the episode (bot/logs.py): one line, not one a round
+            log.debug("maintenance skipped: storage unavailable (%s)", exc.why)
         except Exception as exc:  # never let one bad round stop takeovers and purges for good
             log.error("maintenance round failed: %s: %s", type(exc).__name__, exc)
 

@@ -20,6 +20,10 @@ conditional on the state it leaves, so a lost race changes nothing. A claim
 is a compare-and-set on the owner column, and a periodic sweep (`sweep`)
 renews this process's leases and takes over jobs whose owner stopped renewing
 (a process that died) within the lease time, without waiting for a restart.
+Leases are measured on the database's clock (bot/storage/leases.py), never a
+process's own. A process that finds a job it drives owned by a peer (it was
+paused, or cut off, for longer than a lease) stops driving it at once and
+cancels the provider work it started that dies with it (`_lease_lost`).
 Settled jobs' step logs are pruned after the retention period (`prune`).
 """
 
@@ -52,6 +56,7 @@ from bot.ledger import Debit, Ledger, utc_day
 from bot.results import shown_key, shown_key_from_json, shown_key_to_json
 from bot.answers import ServiceError
 from bot.storage import Database, Row, StorageUnavailable, Tx
+from bot.storage.leases import Leases
 from bot.vault import SealedSecret, Vault, VaultError
 
 log = logging.getLogger(__name__)
@@ -197,6 +202,8 @@ class Jobs:
         self.grinder = grinder
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leases = Leases(db, self.owner, settings.job_lease_s)
+        self._lost: set[str] = set()  # jobs whose drive this process is stopping: a peer holds their lease
         self.observer: JobObserver | None = None
         self.deliverer: Deliverer | None = None
         self.hold_delivery: set[str] = set()  # found pulls whose caller reveals them before delivery
@@ -227,7 +234,7 @@ class Jobs:
                  spec.community.community_id if spec.community else None,
                  spec.community.title if spec.community else "", origin, spec.format_id, spec.pattern,
                  spec.case_mode, int(spec.fuzzy), spec.split_pubkey, spec.count, spec.budget, debit.tokens,
-                 debit.free_pulls, spec.expected_keys, self.owner, now + self.settings.job_lease_s, now, now),
+                 debit.free_pulls, spec.expected_keys, self.owner, await self.leases.until(tx), now, now),
             )
             await self._step(tx, job_id, "accepted")
         checkpoint("accepted")
@@ -294,15 +301,24 @@ class Jobs:
 
     async def db_release_all(self) -> None:
         try:
-            async with self.db.transaction() as tx:
-                await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (self.owner,))
+            await self.leases.release_all()
         except StorageUnavailable:
             log.warning("could not release this process's jobs (storage unavailable): peers take them over "
                         "when their leases run out")
 
     async def drive(self, job_id: str) -> JobRecord:
-        async with self._locks.hold(job_id):
-            return await self._drive(job_id)
+        try:
+            async with self._locks.hold(job_id):
+                return await self._drive(job_id)
+        except asyncio.CancelledError:
+            if job_id not in self._lost:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()  # our own cancel (_lease_lost), not a caller's: the drive ends here, normally
+            return await self.get(job_id)
+        finally:
+            self._lost.discard(job_id)
 
     async def sweep(self) -> list[asyncio.Task[JobRecord]]:
         """Renew the leases of the jobs this process drives; take over unsettled jobs nobody live is driving.
@@ -311,21 +327,14 @@ class Jobs:
         died or hung), when its owner is this process but no task drives it (a drive
         that a storage fault interrupted), or when it has no owner while not at rest.
         Found jobs without an owner are at rest (waiting for their platform's front
-        end: deliver_pending) and are left alone.
+        end: deliver_pending) and are left alone. A job this process drives that a
+        peer now owns (it took the job over while this process was paused) is dropped.
         """
-        now = time.time()
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE jobs SET lease_until = ? WHERE owner = ? AND status NOT IN ('delivered', 'refunded')",
-                (now + self.settings.job_lease_s, self.owner),
-            )
-        rows = await self.db.fetchall(
-            "SELECT job_id FROM jobs WHERE (status IN ('accepted', 'submitted', 'running', 'failed') "
-            "AND (owner IS NULL OR owner = ? OR lease_until < ?)) "
-            "OR (status = 'found' AND delivery_attempted_at IS NULL AND owner IS NOT NULL "
-            "AND (owner = ? OR lease_until < ?)) ORDER BY created_at",
-            (self.owner, now, self.owner, now),
-        )
+        await self.leases.renew_all()
+        driving = [job_id for job_id, task in self._tasks.items() if not task.done()]
+        for job_id, owner in (await self.leases.taken_from_us(driving)).items():
+            self._lease_lost(job_id, owner)
+        rows = await self.leases.up_for_takeover()
         return [self.start(r["job_id"]) for r in rows if r["job_id"] not in self._tasks and not self._closing]
 
     async def prune(self, now: float | None = None) -> int:
@@ -355,6 +364,7 @@ class Jobs:
     async def _drive(self, job_id: str) -> JobRecord:
         if not await self._claim(job_id):
             return await self.get(job_id)
+        record: JobRecord | None = None
         try:
             record = await self.get(job_id)
             logs.bind_job(job_id, record.spec.user.platform, record.spec.user.user_id)
@@ -381,6 +391,10 @@ class Jobs:
                     return record
         except StaleTransition:
             return await self.get(job_id)
+        except asyncio.CancelledError:
+            if job_id in self._lost:
+                await self._abandon(record)
+            raise
         finally:
             if not self._closing:
                 await self._release_quietly(job_id)
@@ -495,12 +509,14 @@ class Jobs:
                 timer.progressed()
                 checkpoint("grinding")
             async with self.db.transaction() as tx:
-                await tx.execute(
-                    "UPDATE jobs SET order_state = ?, keys_checked = ?, lease_until = ?, updated_at = ? "
+                kept = await tx.execute(
+                    f"UPDATE jobs SET order_state = ?, keys_checked = ?, {self.leases.renew_sql()}, updated_at = ? "
                     "WHERE job_id = ? AND status = 'running' AND owner = ?",
-                    (progress.state.to_json(), progress.checked, time.time() + self.settings.job_lease_s,
+                    (progress.state.to_json(), progress.checked, self.settings.job_lease_s,
                      time.time(), record.job_id, self.owner),
                 )
+            if not kept and (await self.leases.taken_from_us([record.job_id])):
+                self._lease_lost(record.job_id, "another process")
             now = time.monotonic()
             if self.observer is None or now - last_shown < self.settings.order_progress_interval_s:
                 return
@@ -668,34 +684,46 @@ class Jobs:
 
     async def _claim(self, job_id: str) -> bool:
         """Take the job for this process: a compare-and-set on the owner seen, so two processes never both win."""
-        now = time.time()
-        row = await self.db.fetchone("SELECT owner, lease_until, status FROM jobs WHERE job_id = ?", (job_id,))
-        if row is None or row["status"] in ("delivered", "refunded"):
+        seen = await self.leases.seen(job_id)
+        if seen is None or seen.status in ("delivered", "refunded"):
             return False
-        owner = row["owner"]
-        if owner == self.owner and (row["lease_until"] or 0) > now + self.settings.job_lease_s / 2:
+        owner, until, now = seen.owner, seen.lease_until or 0, seen.now
+        if owner == self.owner and until > now + self.settings.job_lease_s / 2:
             return True  # ours, freshly leased (a job this process just created)
-        free = owner is None or owner == self.owner or (row["lease_until"] or 0) < now or _owner_dead(owner)
+        free = owner is None or owner == self.owner or until < now or _owner_dead(owner)
         if not free:
             return False
-        async with self.db.transaction() as tx:
-            if owner is None:
-                changed = await tx.execute(
-                    "UPDATE jobs SET owner = ?, lease_until = ? WHERE job_id = ? AND owner IS NULL",
-                    (self.owner, now + self.settings.job_lease_s, job_id))
-            else:
-                changed = await tx.execute(
-                    "UPDATE jobs SET owner = ?, lease_until = ? WHERE job_id = ? AND owner = ? "
-                    "AND (lease_until IS NULL OR lease_until = ?)",
-                    (self.owner, now + self.settings.job_lease_s, job_id, owner, row["lease_until"]))
-        if changed == 1 and owner is not None and owner != self.owner:
+        taken = await self.leases.take(job_id, seen)
+        if taken and owner is not None and owner != self.owner:
             log.info("job %s: taken over from %s", job_id, owner)
-        return changed == 1
+        return taken
 
     async def _renew(self, job_id: str) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET lease_until = ? WHERE job_id = ? AND owner = ?",
-                             (time.time() + self.settings.job_lease_s, job_id, self.owner))
+        if not await self.leases.renew(job_id):
+            self._lease_lost(job_id, "another process")
+
+    def _lease_lost(self, job_id: str, owner: str) -> None:
+        """A peer holds the job's lease now: stop driving it here at once (the drive ends in `_abandon`)."""
+        task = self._tasks.get(job_id)
+        if task is None or task.done() or job_id in self._lost:
+            return
+        log.warning("job %s: lease lost to %s (this process was paused or cut off for longer than a lease); "
+                    "stopping its work here", job_id, owner)
+        self._lost.add(job_id)
+        task.cancel()
+
+    async def _abandon(self, record: JobRecord | None) -> None:
+        """After losing a job's lease: cancel its provider jobs that die with this process (local grinding),
+        which the new owner cannot re-attach to. Durable ones (RunPod) are the new owner's to wait on.
+        An order's own fan-out stops its non-durable chunks when cancelled (bot/grinding/orders.py)."""
+        if record is None or record.spec.kind != "pull" or getattr(self.grinder, "durable", False):
+            return
+        for provider_job_id in json.loads(record.backend_job_id or "[]"):
+            try:
+                await self.grinder.cancel(provider_job_id)
+            except Exception as exc:  # the new owner's drive is unaffected; say so and go on
+                log.warning("job %s: cancelling provider job %s failed: %s", record.job_id, provider_job_id,
+                            type(exc).__name__)
 
     async def _release_quietly(self, job_id: str) -> None:
         """Release the claim; when storage is down the claim stays ours and the sweep picks the job up again."""
@@ -705,9 +733,7 @@ class Jobs:
             pass
 
     async def _release(self, job_id: str) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
-                             (job_id, self.owner))
+        await self.leases.release(job_id)
 
 
 def cut_short_refund(record: JobRecord, checked: int, keys_due: int) -> dict[str, int] | None:
@@ -728,8 +754,8 @@ def _note_failure(task: asyncio.Task[JobRecord]) -> None:
     if task.cancelled():
         return
     exc = task.exception()
-    if isinstance(exc, StorageUnavailable):
-        log.warning("%s stopped: storage unavailable (%s); the next sweep resumes it", task.get_name(), exc.why)
+    if isinstance(exc, StorageUnavailable):  # the store logged the episode (bot/logs.py)
+        log.debug("%s stopped: storage unavailable (%s); the next sweep resumes it", task.get_name(), exc.why)
     elif exc is not None and not isinstance(exc, ServiceError):
         log.error("%s stopped: %s: %s", task.get_name(), type(exc).__name__, exc)
 

@@ -10,6 +10,11 @@ tokens (Discord, Telegram, RunPod, Stripe, the vault key) and anything shaped
 like a Stripe secret or a Telegram bot token become `<redacted>`, whichever
 library logged it (httpx, for one, logs Telegram URLs with the token inside).
 Secrets found for users are never passed to a logger in the first place.
+
+A fault that lasts (the database unreachable or its disk full) is an episode
+(`FaultEpisode`, `STORAGE`): one WARNING line with its cause when it starts,
+each failure under it at DEBUG with its traceback, and one line when it clears
+saying how long it lasted and how many operations failed meanwhile.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -54,6 +61,76 @@ def event(name: str, *, job_id: str | None = None, user: str | None = None, prov
         "vk_event": name, "vk_job_id": job_id, "vk_user": user, "vk_provider_job_id": provider_job_id,
         "vk_fields": fields,
     })
+
+
+class FaultEpisode:
+    """One lasting fault of one kind, logged as an episode rather than once per failed operation."""
+
+    def __init__(self, what: str, logger: logging.Logger | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.what = what
+        self._log = logger or logging.getLogger(f"vanikeys.faults.{what}")
+        self._clock = clock
+        self._lock = threading.Lock()  # aiosqlite's and asyncpg's loggers may call from other threads
+        self._since: float | None = None
+        self._failures = 0
+        self._cause = ""
+
+    @property
+    def active(self) -> bool:
+        return self._since is not None
+
+    def failed(self, cause: BaseException | str, *, during: str = "") -> bool:
+        """Note one failure; True when it started the episode (the WARNING line was written)."""
+        text = cause if isinstance(cause, str) else describe(cause)
+        with self._lock:
+            started = self._since is None
+            if started:
+                self._since, self._failures, self._cause = self._clock(), 0, text
+            self._failures += 1
+        if started:
+            self._log.warning("%s unavailable: %s%s; failures are logged at DEBUG until it recovers", self.what,
+                              text, f" (during {during})" if during else "")
+        exc_info = cause if isinstance(cause, BaseException) else None
+        self._log.debug("%s failure%s: %s", self.what, f" during {during}" if during else "", text, exc_info=exc_info)
+        return started
+
+    def cleared(self) -> None:
+        """An operation succeeded: end the episode, if one is open, with its summary."""
+        if self._since is None:
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            lasted, failures, cause = self._clock() - self._since, self._failures, self._cause
+            self._since = None
+        self._log.warning("%s recovered after %.1f s: %d operation%s failed meanwhile (first cause: %s)", self.what,
+                          lasted, failures, "" if failures == 1 else "s", cause)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one line: its type and message (the cause for an operator), no traceback."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# The process's one storage episode: the stores report faults and recoveries, callers only say what they skipped.
+STORAGE = FaultEpisode("storage")
+
+
+class EpisodeFilter(logging.Filter):
+    """For a library logger that logs each retry of a lasting fault with a traceback (asyncpg's pool):
+    its records with an exception join `episode` instead (DEBUG, after the episode's one WARNING)."""
+
+    def __init__(self, episode: FaultEpisode) -> None:
+        super().__init__()
+        self._episode = episode
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        self._episode.failed(record.exc_info[1], during=record.getMessage())
+        return False
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:

@@ -220,9 +220,15 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    mode: str = "auto"              # auto | on | off
+    """Where /metrics is served: a listener of its own, never the webhook's port unless `on_webhook`.
+
+    A reverse proxy on the same host that forwards every path to the webhook would
+    publish anything mounted beside it, loopback or not."""
+
+    mode: str = "auto"              # auto | on (a non-loopback host allowed) | off
     host: str = "127.0.0.1"
-    port: int | None = None         # a listener of its own
+    port: int | None = None         # the listener of its own; None: none
+    on_webhook: bool = False        # VANIKEYS_METRICS_ON_WEBHOOK: the operator's opt-in to the webhook's port
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
@@ -233,19 +239,21 @@ class MetricsConfig:
         if port is not None and mode == "auto" and not is_loopback(host):
             raise ConfigError(f"VANIKEYS_METRICS_HOST={host} would serve /metrics on a public interface: "
                               "set VANIKEYS_METRICS=on to allow it, or bind 127.0.0.1")
-        return cls(mode=mode, host=host, port=port)
+        return cls(mode=mode, host=host, port=port, on_webhook=one.metrics_on_webhook)
 
-    def on_webhook(self, webhook_host: str) -> bool:
-        """Mount /metrics beside the Stripe webhook bound to `webhook_host`?"""
-        return self.mode == "on" or (self.mode == "auto" and is_loopback(webhook_host))
+    def serves_on_webhook(self) -> bool:
+        """Mount /metrics beside the Stripe webhook? Only when the operator asked for it."""
+        return self.mode != "off" and self.on_webhook
 
 
 def webhook_routes(app: App, config: MetricsConfig, webhook_host: str) -> dict[str, Any]:
-    """Keyword arguments for payments.webhook.webhook_server: the /metrics route (where allowed) and event counting."""
-    routes = [web.get("/metrics", metrics_handler(app))] if config.on_webhook(webhook_host) else []
-    if not routes and config.mode != "off":
-        log.info("/metrics is not served on the public webhook address %s: set VANIKEYS_METRICS=on "
-                 "or VANIKEYS_METRICS_PORT", webhook_host)
+    """Keyword arguments for payments.webhook.webhook_server: the /metrics route (when opted in) and event counting."""
+    routes = [web.get("/metrics", metrics_handler(app))] if config.serves_on_webhook() else []
+    if routes:
+        log.warning("/metrics is served on the Stripe webhook's address %s (VANIKEYS_METRICS_ON_WEBHOOK): "
+                    "anything that forwards that port to the internet publishes it", webhook_host)
+    elif config.mode != "off" and config.port is None:
+        log.info("/metrics is not served: set VANIKEYS_METRICS_PORT for a listener of its own")
     return {"extra_routes": routes, "observe": webhook_event}
 
 

@@ -250,12 +250,14 @@ class VanikeysSettings(EnvironmentSettings):
     miniapp_max_age_s: float = setting("VANIKEYS_MINIAPP_MAX_AGE_S", 3600.0, "Telegram Mini App initData older "
                                        "than this is refused", ge=1, unit="seconds")
     metrics: Literal["auto", "on", "off"] = setting(
-        "VANIKEYS_METRICS", "auto", "/metrics for Prometheus: auto (beside the webhook when it listens on "
-        "loopback), on (also on a public webhook), off")
+        "VANIKEYS_METRICS", "auto", "/metrics for Prometheus, on a listener of its own (VANIKEYS_METRICS_PORT): "
+        "auto (that listener on loopback only), on (it may bind a public host), off")
     metrics_host: str = setting("VANIKEYS_METRICS_HOST", "127.0.0.1", "the address of a /metrics listener of its "
                                 "own (another than loopback needs VANIKEYS_METRICS=on)")
     metrics_port: int | None = setting("VANIKEYS_METRICS_PORT", None, "the port of a /metrics listener of its "
                                        "own (default: none)", ge=0, le=65535, unit="port")
+    metrics_on_webhook: bool = setting("VANIKEYS_METRICS_ON_WEBHOOK", False, "also serve /metrics on the Stripe "
+                                       "webhook's port (a reverse proxy forwarding that port would publish it)")
 
     # Telegram
     telegram_api_base_url: str = setting("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot", "the Bot API "

@@ -5,8 +5,9 @@ duplicate event of one payment collapses onto one ledger row:
   stripe:checkout:<session id>   completed (paid) and async_payment_succeeded
   stripe:refund:<refund id>      one per refund of the charge
   stripe:refund-reversed:<refund id>  that refund failed or was cancelled: its clawback undone
-  stripe:dispute:<dispute id>    a dispute (or inquiry) opened
-  stripe:dispute-closed:<dispute id>  tokens returned when it closes in our favour
+  stripe:dispute:<dispute id>    a dispute (or inquiry) opened; also applied by its `closed` event,
+                                 which Stripe may deliver first
+  stripe:dispute-closed:<dispute id>  that clawback undone when it closes in our favour
 Clawbacks are proportional to the money taken back, in whole tokens, rounding
 in the buyer's favour; refunds are counted cumulatively so that partial
 refunds adding up to the whole payment take back exactly what was credited.
@@ -70,7 +71,8 @@ class Purchase:
         platform, user_id = metadata.get("platform"), metadata.get("user_id")
         pack_id, tokens = metadata.get("pack_id"), metadata.get("tokens")
         if not (isinstance(platform, str) and platform and isinstance(user_id, str) and user_id
-                and isinstance(pack_id, str) and isinstance(tokens, str) and tokens.isdigit() and int(tokens) > 0):
+                and isinstance(pack_id, str) and isinstance(tokens, str) and tokens.isascii() and tokens.isdigit()
+                and int(tokens) > 0):  # isdigit() alone accepts "²", which int() refuses
             return None
         return cls(platform, user_id, pack_id, int(tokens))
 
@@ -101,7 +103,7 @@ class Fulfilment:
             return await self._refund_reversed(obj)
         if event_type == "charge.dispute.created":
             return await self._dispute(obj, closed=False)
-        if event_type == "charge.dispute.closed" and obj.get("status") in _RETURNED_DISPUTE_STATUSES:
+        if event_type == "charge.dispute.closed":
             return await self._dispute(obj, closed=True)
         return []
 
@@ -201,6 +203,13 @@ class Fulfilment:
         )]
 
     async def _dispute(self, dispute: dict[str, Any], *, closed: bool) -> list[LedgerInstruction]:
+        """A dispute's clawback; when it closed in the buyer's favour, that clawback undone.
+
+        Stripe may deliver `closed` before `created`: a closed dispute was opened, so its
+        clawback (the same key as `created`'s) is applied first and the return reverses
+        exactly what it took. Crediting the return on its own would give the buyer the
+        disputed tokens twice until `created` arrived.
+        """
         charge = await self._api.charge(dispute["charge"])
         found = await self._purchase_of(charge.get("payment_intent"))
         if found is None:
@@ -211,22 +220,24 @@ class Fulfilment:
         amount, currency = int(dispute["amount"]), str(dispute.get("currency") or "usd")
         tokens = (tokens_for(refunded + amount, paid, purchase.tokens)
                   - tokens_for(refunded, paid, purchase.tokens))
-        if not tokens:
-            return []
         money = format_money(amount, currency)
-        if closed:
-            return [LedgerInstruction(
-                platform=purchase.platform, user_id=purchase.user_id, tokens=tokens,
-                idempotency_key=f"stripe:dispute-closed:{dispute['id']}", reason="dispute_closed",
-                notice=f"The dispute over your payment ({money}) was closed: {tokens:,} tokens returned.",
-                stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
-            )]
-        return [LedgerInstruction(
+        instructions = [] if not tokens else [LedgerInstruction(
             platform=purchase.platform, user_id=purchase.user_id, tokens=-tokens,
             idempotency_key=f"stripe:dispute:{dispute['id']}", reason="dispute",
             notice=f"Your payment ({money}) is disputed with your bank: {tokens:,} tokens taken back.",
             stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
         )]
+        if closed and dispute.get("status") in _RETURNED_DISPUTE_STATUSES:
+            # Reverses whatever the clawback took, even one applied when less of the charge was refunded.
+            instructions.append(LedgerInstruction(
+                platform=purchase.platform, user_id=purchase.user_id, tokens=0,
+                reverses=f"stripe:dispute:{dispute['id']}",
+                idempotency_key=f"stripe:dispute-closed:{dispute['id']}", reason="dispute_closed",
+                notice=f"The dispute over your payment ({money}) was closed in your favour: "
+                       "the tokens it took back are yours again.",
+                stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
+            ))
+        return instructions
 
 
 def _shown(metadata: dict[str, Any]) -> str:

@@ -104,20 +104,22 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
                         exc.reason)
             try:
                 await record(issue)
-            except Exception:
-                log.exception("recording event %s for the operator failed; Stripe will retry", issue.event_id)
+            except Exception as exc:
+                _failed(exc, f"recording event {issue.event_id} for the operator failed; Stripe will retry")
                 return _answer(500, "could not record; retry")
             return _answer(200, f"not credited, recorded for the operator: {exc.reason}")
-        except (KeyError, TypeError, ValueError):
-            log.exception("event %s (%s) is missing fields we need; ignored", body.get("id"), event_type)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("event %s (%s) is missing fields we need (%s); ignored", body.get("id"), event_type,
+                        describe(exc))
+            log.debug("event %s: the malformed object", body.get("id"), exc_info=exc)
             return _answer(200, "ignored: malformed object")
         applied = 0
         for instruction in instructions:
             try:
                 outcome = await apply(instruction)
-            except Exception:
-                log.exception("applying %s for event %s failed; Stripe will retry", instruction.idempotency_key,
-                              body.get("id"))
+            except Exception as exc:
+                _failed(exc, f"applying {instruction.idempotency_key} for event {body.get('id')} failed; "
+                             "Stripe will retry")
                 return _answer(500, "could not apply; retry")
             applied += bool(outcome.applied)
             log.info("event %s %s: %s %s", body.get("id"), event_type, instruction.idempotency_key,
@@ -141,6 +143,20 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
     for prefix, subapp in subapps:  # the bot's public pages (bot/web) under their own prefix
         app.add_subapp(prefix, subapp)
     return app
+
+
+def describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _failed(exc: Exception, what: str) -> None:
+    """A failure Stripe's retry will repair. The bot's storage faults (code "storage_unavailable") are logged by
+    its store once per episode (bot/logs.py), so here at DEBUG; anything else is a bug, with its traceback."""
+    if getattr(exc, "code", None) == "storage_unavailable":
+        log.debug("%s: %s", what, describe(exc), exc_info=exc)
+    else:
+        log.exception(what)
 
 
 def _observed(handler: Callable[[web.Request], Awaitable[web.Response]],
@@ -183,8 +199,8 @@ async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction
     """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it.
 
     report: records events that cannot be honoured for the operator (None: logged only);
-    extra_routes: more routes on the same server (the bot's /metrics); observe: told every webhook event;
-    subapps: (prefix, application) pairs mounted on the same server (the bot's web pages)."""
+    extra_routes: more routes on the same server (the bot's /metrics, only when the operator opts in); observe: told
+    every webhook event; subapps: (prefix, application) pairs mounted on the same server (the bot's web pages)."""
     api = api or StripeApi(settings)
     runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report,
                                      extra_routes=extra_routes, observe=observe, subapps=subapps), access_log=None)

@@ -26,11 +26,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from bot import logs
 from bot.storage.base import Database, PostgresIntegrityError, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
 from bot.storage.sql import to_postgres
 
 log = logging.getLogger(__name__)
+# asyncpg's pool logs each failed reconnection with a traceback: those join the storage episode instead.
+logging.getLogger("asyncpg.pool").addFilter(logs.EpisodeFilter(logs.STORAGE))
 
 MIGRATION_LOCK = 0x76616E69  # pg_advisory_xact_lock key: processes starting together migrate one at a time
 CONNECT_TIMEOUT_S = 5.0      # one connection attempt
@@ -71,6 +74,7 @@ def _translated() -> Iterator[None]:
         raise PostgresIntegrityError(str(exc)) from exc
     except Exception as exc:
         if is_transient(exc):
+            logs.STORAGE.failed(exc)
             raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise
 
@@ -207,6 +211,7 @@ class PostgresDatabase(Database):
                 raise
             with _translated():
                 await transaction.commit()
+            logs.STORAGE.cleared()  # the server answered (a pooled connection alone says nothing)
         finally:
             try:
                 await self._pool.release(conn)
@@ -216,12 +221,16 @@ class PostgresDatabase(Database):
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         with _translated():
             async with self._pool.acquire() as conn:
-                return list(await _run(conn, "fetch", sql, params))
+                rows = list(await _run(conn, "fetch", sql, params))
+        logs.STORAGE.cleared()
+        return rows
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         with _translated():
             async with self._pool.acquire() as conn:
-                return await _run(conn, "fetchrow", sql, params)
+                row = await _run(conn, "fetchrow", sql, params)
+        logs.STORAGE.cleared()
+        return row
 
     async def _migrate(self) -> None:
         async with self.transaction() as tx:

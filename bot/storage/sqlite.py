@@ -25,6 +25,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot import logs
 from bot.storage.base import Database, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
 
@@ -46,6 +47,7 @@ def _faults_answered() -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:
         if is_storage_fault(exc):
+            logs.STORAGE.failed(exc)
             raise StorageUnavailable(str(exc)) from exc
         raise
 
@@ -136,9 +138,12 @@ class SqliteDatabase(Database):
                     if self._conn.in_transaction:  # a ROLLBACK that failed last time (disk full): finish it now
                         await self._finish("ROLLBACK")
                     await self._finish("BEGIN IMMEDIATE")
-                yield SqliteTx(self._conn)
+                tx = SqliteTx(self._conn)
+                yield tx
                 with _faults_answered():
                     await self._finish("COMMIT")
+                if tx.wrote:  # reads succeed on a full disk: only a committed write says the fault is over
+                    logs.STORAGE.cleared()
             except BaseException:
                 if self._conn.in_transaction:
                     try:
@@ -201,10 +206,12 @@ class SqliteDatabase(Database):
 class SqliteTx(Tx):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        self.wrote = False
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         with _faults_answered():
             async with self._conn.execute(sql, tuple(params)) as cursor:
+                self.wrote = self.wrote or cursor.rowcount > 0
                 return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:

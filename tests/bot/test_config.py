@@ -45,8 +45,8 @@ VANIKEYS_WORKER_BACKEND VANIKEYS_CACHE CXX RUNPOD_LOG_LEVEL RUNPOD_DEBUG_LEVEL R
 RUNPOD_WEBHOOK_POST_OUTPUT VANIKEYS_MODAL_GPU VANIKEYS_MODAL_MAX_CONTAINERS VANIKEYS_REQUIRE_GPU
 """.split() + """
 VANIKEYS_ODDS_TIME_CAP_S VANIKEYS_ODDS_MEMORY_MB VANIKEYS_MODAL_MAX_IN_FLIGHT VANIKEYS_WEB
-VANIKEYS_TRUSTED_PROXIES VANIKEYS_WEB_REQUESTS_PER_MINUTE VANIKEYS_MINIAPP_MAX_AGE_S
-""".split()  # added since: the odds workers' caps, Modal's queue limit, the public pages
+VANIKEYS_TRUSTED_PROXIES VANIKEYS_WEB_REQUESTS_PER_MINUTE VANIKEYS_MINIAPP_MAX_AGE_S VANIKEYS_METRICS_ON_WEBHOOK
+""".split()  # added since: the odds workers' caps, Modal's queue limit, the public pages, /metrics' opt-in
 
 # Only these modules may touch the environment; everything else reads a settings field.
 SETTINGS_MODULES = {"bot/settings.py", "gpu_worker/settings.py", "gpu_worker/config_fields.py",
@@ -137,7 +137,7 @@ def test_every_variable_read_before_still_works_under_its_name() -> None:
                "TELEGRAM_ADMIN_IDS": "1,2", "VANIKEYS_DISCORD_SYNC_ON_START": "global", "TELEGRAM_STRIPE_TOPUP": "on",
                "VANIKEYS_WORKER_BACKEND": "python", "TELEGRAM_WEBHOOK_URL": "https://bot.example/tg",
                "VANIKEYS_REQUIRE_GPU": "1", "VANIKEYS_WEB": "on", "VANIKEYS_TRUSTED_PROXIES": "10.0.0.0/8",
-               "VANIKEYS_ODDS_MEMORY_MB": "1024"}
+               "VANIKEYS_ODDS_MEMORY_MB": "1024", "VANIKEYS_METRICS_ON_WEBHOOK": "yes"}
     for name in KNOWN_VARIABLES:
         for model, load in ((VanikeysSettings, load_settings), (WorkerSettings, load_worker_settings)):
             found = model.field_for_env(name)

@@ -1,7 +1,11 @@
 """Three bot processes on one store, driven at once: grants, gifts, pulls, an order, and Stripe webhooks at all three.
 One is killed (SIGKILL) mid-order; a live peer takes its order over within the lease time plus a sweep, with
 no restart. Afterwards every balance equals its ledger, every job was charged once and settled once, and
-every checkout was credited once however many processes received it."""
+every checkout was credited once however many processes received it.
+
+Leases are kept on the database's clock: a process whose own clock runs minutes behind keeps its order (no
+peer grinds it too), and one paused (SIGSTOP) for longer than a lease loses it to a peer and, once it runs
+again (SIGCONT), stops grinding it at once instead of grinding beside the new owner."""
 
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 
 from bot.answers import UserRef
 from bot.app import create_app
+from bot.storage import Database
 from tests.payments.stripe_events import completed_session, event_json, sign
 from tests.postgres import free_port
 
@@ -29,6 +35,11 @@ KEY = "5a" * 32
 LEASE_S = 2.0
 SECRET = "whsec_takeover_test"
 YOU = UserRef("console", "you")
+
+
+# `vanikeys bot` with this process's clock (time.time) running `skew` seconds behind everyone else's.
+SKEWED_BOT = ("import runpy, sys, time; real = time.time; time.time = lambda: real() - {skew}; "
+              "sys.argv = ['bot.cli', 'bot']; runpy.run_module('bot.cli', run_name='__main__', alter_sys=True)")
 
 
 def bot_env(target: str | Path, port: int) -> dict[str, str]:
@@ -43,8 +54,11 @@ def bot_env(target: str | Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_bot(target: str | Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=REPO, env=bot_env(target, port),
+def start_bot(target: str | Path, port: int, *, clock_behind_s: float = 0.0,
+              **env: str) -> subprocess.Popen[str]:
+    argv = ([sys.executable, "-c", SKEWED_BOT.format(skew=clock_behind_s)] if clock_behind_s
+            else [sys.executable, "-m", "bot.cli", "bot"])
+    return subprocess.Popen(argv, cwd=REPO, env={**bot_env(target, port), **env},
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -158,3 +172,178 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+# An order no grinder here finishes during a test (16^7 keys expected), cheap enough at this price.
+LONG_ORDER = "/order ^abcdef0 eth\n"
+CHEAP_KEYS = {"VANIKEYS_KEYS_PER_TOKEN": "1e7"}
+
+
+def pid_of(owner: str | None) -> int | None:
+    return int(owner.split(":")[1]) if owner else None
+
+
+async def started_order(db: Database, bot: subprocess.Popen[str]) -> str:
+    """The job id of the long order `bot` was asked for, once it is running and owned by `bot`."""
+    assert bot.stdin is not None
+    bot.stdin.write(LONG_ORDER)
+    bot.stdin.flush()
+
+    async def running():  # noqa: ANN202
+        row = await db.fetchone("SELECT job_id, owner FROM jobs WHERE kind = 'order' AND status = 'running'")
+        return row if row and pid_of(row["owner"]) == bot.pid else None
+
+    return (await wait_until(running, 90, "the order reaching 'running'"))["job_id"]
+
+
+def tree(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    top = psutil.Process(proc.pid)
+    return [top, *top.children(recursive=True)]
+
+
+def cpu_seconds(proc: subprocess.Popen[str]) -> dict[int, float]:
+    """CPU time so far of a bot and its grinding workers, by pid."""
+    used: dict[int, float] = {}
+    for p in tree(proc):
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used[p.pid] = times.user + times.system
+    return used
+
+
+async def goes_quiet(proc: subprocess.Popen[str], within_s: float, window_s: float = 2.0) -> bool:
+    """Whether the bot and its workers use next to no CPU for one window before `within_s` is up.
+    A grind step already running when the process resumed is let finish: its engine does not stop mid-step."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds(proc)
+        await asyncio.sleep(window_s)
+        after = cpu_seconds(proc)
+        if sum(t - before.get(pid, 0.0) for pid, t in after.items()) < 0.05:
+            return True
+    return False
+
+
+def stop_all(bots: list[subprocess.Popen[str]]) -> list[str]:
+    """SIGTERM (SIGKILL after 30 s) every bot; their stderr."""
+    for bot in bots:
+        if bot.poll() is None:
+            bot.send_signal(signal.SIGTERM)
+    errors = []
+    for bot in bots:
+        if bot.stdin is not None:
+            bot.stdin.close()
+            bot.stdin = None  # communicate() would flush it
+        try:
+            _, err = bot.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            _, err = bot.communicate()
+        errors.append(err or "")
+    return errors
+
+
+async def test_a_process_whose_clock_runs_behind_keeps_its_jobs(tmp_path: Path, db_target: str | Path) -> None:
+    settings = small_settings(tmp_path, vault_key=KEY, **store_overrides(db_target))
+    async with create_app(settings) as app:
+        await app.service.grant(YOU, 300)
+    behind = LEASE_S * 60  # two minutes: every lease it wrote on its own clock had run out for its peer
+    slow = start_bot(db_target, free_port(), clock_behind_s=behind, **CHEAP_KEYS)
+    peer = start_bot(db_target, free_port(), **CHEAP_KEYS)
+    try:
+        assert peer.stdin is not None
+        peer.stdin.close()  # the peer only sweeps, ready to take over what looks abandoned
+        db = await Database.open(db_target)
+        try:
+            job_id = await started_order(db, slow)
+            owners = set()
+            watch_until = time.monotonic() + LEASE_S * 5  # five leases, fifteen of the peer's sweeps
+            while time.monotonic() < watch_until:
+                row = await db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (job_id,))
+                owners.add(pid_of(row["owner"]))
+                await asyncio.sleep(0.1)
+            assert owners == {slow.pid}, f"the order was taken from the live process whose clock runs behind: {owners}"
+        finally:
+            await db.close()
+    finally:
+        errors = stop_all([slow, peer])
+    assert "taken over" not in errors[1], errors[1]
+
+
+async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_again(
+        tmp_path: Path, db_target: str | Path) -> None:
+    settings = small_settings(tmp_path, vault_key=KEY, **store_overrides(db_target))
+    async with create_app(settings) as app:
+        await app.service.grant(YOU, 300)
+    # A longer lease than the other tests': on a loaded machine a 2 s lease can lapse between two sweeps of a
+    # live process, and the peers would hand the order back and forth.
+    lease_s = 6.0
+    env = {**CHEAP_KEYS, "VANIKEYS_JOB_LEASE_S": str(lease_s)}
+    paused = start_bot(db_target, free_port(), **env)
+    peer = start_bot(db_target, free_port(), **env)
+    try:
+        assert peer.stdin is not None
+        peer.stdin.close()
+        db = await Database.open(db_target)
+        try:
+            job_id = await started_order(db, paused)
+            stopped = tree(paused)
+
+            async def taken_over():  # noqa: ANN202
+                row = await db.fetchone("SELECT owner FROM jobs WHERE job_id = ?", (job_id,))
+                return pid_of(row["owner"]) == peer.pid
+
+            # The whole process, grinding workers included, as a frozen VM or container. Frozen inside a SQLite
+            # write transaction it holds the file's lock and every process waits (nobody grinds twice): then
+            # let it run a moment and freeze it again.
+            for _ in range(8):
+                for proc in stopped:
+                    proc.suspend()
+                try:
+                    await wait_until(taken_over, lease_s * 4 / 3 + 6, "the peer taking over the paused order")
+                    break
+                except AssertionError:
+                    pass
+                finally:
+                    for proc in stopped:
+                        proc.resume()
+                await asyncio.sleep(0.3)
+            assert await taken_over(), "the peer never took over the paused process's order"
+            quiet = await goes_quiet(paused, 30.0)  # before the fix it ground on beside the peer for good
+            row = await db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (job_id,))
+            assert pid_of(row["owner"]) == peer.pid and row["status"] == "running"
+        finally:
+            await db.close()
+    finally:
+        errors = stop_all([paused, peer])
+    assert quiet, "the resumed process kept grinding the order its peer had taken over"
+    assert f"job {job_id}: lease lost to" in errors[0], errors[0][-3000:]
+    assert "taken over" not in errors[0], errors[0][-3000:]  # the order stayed with the peer
+
+
+async def test_losing_a_lease_ends_the_drive_and_cancels_the_local_provider_jobs(
+        tmp_path: Path, db_target: str | Path) -> None:
+    """What the resumed process does, seen from inside: its drive of the order ends and its grinder runs nothing."""
+    settings = small_settings(tmp_path, vault_key=KEY, keys_per_token=1e7, max_order_s=1e9,
+                              **store_overrides(db_target))
+    async with create_app(settings) as first, create_app(settings, resume_jobs=False) as second:
+        await first.service.grant(YOU, 100)
+        order = await first.service.order(YOU, None, "^abcdef0", "eth")
+        job_id = order.order.order_id
+        driving = first.jobs._tasks[job_id]
+
+        async def grinding():  # noqa: ANN202
+            return getattr(first.grinder, "_jobs", None)
+
+        await wait_until(grinding, 30, "the first process grinding the order")
+        async with second.db.transaction() as tx:  # the second took it over while the first was away
+            await tx.execute("UPDATE jobs SET owner = ?, lease_until = lease_until + 600 WHERE job_id = ?",
+                             (second.jobs.owner, job_id))
+        await first.jobs.sweep()
+        record = await asyncio.wait_for(asyncio.shield(driving), 10)
+        assert record.status == "running" and driving.done() and not driving.cancelled()
+        assert first.grinder._jobs == {}  # type: ignore[attr-defined]
+        row = await first.db.fetchone("SELECT owner FROM jobs WHERE job_id = ?", (job_id,))
+        assert row["owner"] == second.jobs.owner

@@ -1,5 +1,5 @@
 """A scripted session through the real bot: a Stripe purchase by webhook, pulls delivered and refused, a failed
-pull refunded, an order; the real app on a SQLite file, the real webhook server (with /metrics), the stripe
+pull refunded, an order; the real app on a SQLite file, the real webhook server (with /metrics, opted in), the stripe
 library against the loopback fake. Used by the metrics and the logs tests."""
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ async def scripted_session(tmp_path: Path, fake: FakeStripe, http: aiohttp.Clien
         test_fe, closed_fe = RecordingFrontEnd("test"), RecordingFrontEnd("closed", dms_open=False)
         app.service.register_frontend(test_fe)
         app.service.register_frontend(closed_fe)
-        routes = metrics.webhook_routes(app, metrics.MetricsConfig(), stripe_settings.webhook_host)
+        routes = metrics.webhook_routes(app, metrics.MetricsConfig(on_webhook=True), stripe_settings.webhook_host)
         try:
             async with webhook_server(stripe_settings, app.service.apply_instruction, **routes) as hook:
                 yield Session(app, hook, fake, http, test_fe, closed_fe, tokens)

@@ -1,4 +1,4 @@
-"""`vanikeys bot` as an operator runs it: /metrics where allowed, JSON log lines without the configured keys."""
+"""`vanikeys bot` as an operator runs it: /metrics on its own port (the webhook's only when opted in), JSON log lines without the configured keys."""
 
 from __future__ import annotations
 
@@ -62,13 +62,13 @@ def run_bot(tmp_path: Path, check: Callable[[int], None], **env: str) -> str:
             bot.communicate()
 
 
-def test_metrics_beside_a_loopback_webhook_and_on_their_own_port(tmp_path: Path) -> None:
+def test_metrics_on_their_own_port_and_never_beside_the_webhook(tmp_path: Path) -> None:
     metrics_port = free_port()
 
     def check(webhook_port: int) -> None:
-        for port in (webhook_port, metrics_port):
-            status, text = get(f"http://127.0.0.1:{port}/metrics")
-            assert status == 200 and "vanikeys_tokens_outstanding 0.0" in text and "vanikeys_jobs_total" in text
+        status, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert status == 200 and "vanikeys_tokens_outstanding 0.0" in text and "vanikeys_jobs_total" in text
+        assert get(f"http://127.0.0.1:{webhook_port}/metrics")[0] == 404  # a loopback webhook too
 
     stderr = run_bot(tmp_path, check, VANIKEYS_METRICS_PORT=str(metrics_port), VANIKEYS_LOG_FORMAT="json")
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
@@ -76,15 +76,16 @@ def test_metrics_beside_a_loopback_webhook_and_on_their_own_port(tmp_path: Path)
     assert STRIPE_KEY not in stderr and WEBHOOK_SECRET not in stderr and "44" * 32 not in stderr
 
 
-def test_a_public_webhook_keeps_metrics_to_itself_unless_told(tmp_path: Path) -> None:
+def test_the_webhook_serves_metrics_only_when_the_operator_opts_in(tmp_path: Path) -> None:
     def closed(webhook_port: int) -> None:
         assert get(f"http://127.0.0.1:{webhook_port}/metrics")[0] == 404
 
     def opened(webhook_port: int) -> None:
         assert get(f"http://127.0.0.1:{webhook_port}/metrics")[0] == 200
 
-    run_bot(tmp_path, closed, VANIKEYS_WEBHOOK_HOST="0.0.0.0")
-    run_bot(tmp_path, opened, VANIKEYS_WEBHOOK_HOST="0.0.0.0", VANIKEYS_METRICS="on")
+    run_bot(tmp_path, closed, VANIKEYS_WEBHOOK_HOST="0.0.0.0", VANIKEYS_METRICS="on")
+    stderr = run_bot(tmp_path, opened, VANIKEYS_METRICS_ON_WEBHOOK="yes")
+    assert "VANIKEYS_METRICS_ON_WEBHOOK" in stderr  # the warning that says what it exposes
 
 
 def test_bad_log_and_metrics_settings_stop_the_bot_with_one_line(tmp_path: Path) -> None:

@@ -88,27 +88,41 @@ def test_cooldown_refusals_are_counted_per_platform() -> None:
     assert value("telegram", "paid") - telegram_before == 1
 
 
-def test_metrics_stay_off_public_interfaces_unless_the_operator_says_so() -> None:
+def test_metrics_stay_off_the_webhook_and_public_interfaces_unless_the_operator_says_so() -> None:
     auto = metrics.MetricsConfig.from_env({})
-    assert auto.on_webhook("127.0.0.1") and auto.on_webhook("::1") and auto.on_webhook("localhost")
-    assert not auto.on_webhook("0.0.0.0") and not auto.on_webhook("") and not auto.on_webhook("203.0.113.7")
-    assert metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "on"}).on_webhook("0.0.0.0")
-    assert not metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "off"}).on_webhook("127.0.0.1")
+    assert not auto.serves_on_webhook() and auto.port is None
+    opted = metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_ON_WEBHOOK": "yes"})
+    assert opted.serves_on_webhook()
+    assert not metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "off",
+                                               "VANIKEYS_METRICS_ON_WEBHOOK": "1"}).serves_on_webhook()
+    assert not metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "on"}).serves_on_webhook()
     with pytest.raises(ConfigError, match="VANIKEYS_METRICS=on"):
         metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_HOST": "0.0.0.0", "VANIKEYS_METRICS_PORT": "9100"})
     allowed = metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "on", "VANIKEYS_METRICS_HOST": "0.0.0.0",
                                               "VANIKEYS_METRICS_PORT": "9100"})
     assert (allowed.host, allowed.port) == ("0.0.0.0", 9100)
-    for bad in ({"VANIKEYS_METRICS": "yes"}, {"VANIKEYS_METRICS_PORT": "http"}):
-        with pytest.raises(ConfigError):
+    for bad, says in (({"VANIKEYS_METRICS": "yes"}, "VANIKEYS_METRICS="), ({"VANIKEYS_METRICS_PORT": "http"}, "PORT"),
+                      ({"VANIKEYS_METRICS_ON_WEBHOOK": "maybe"}, "VANIKEYS_METRICS_ON_WEBHOOK")):
+        with pytest.raises(ConfigError, match=says):
             metrics.MetricsConfig.from_env(bad)
 
 
-async def test_a_public_webhook_does_not_serve_metrics_by_default(tmp_path: Path, fake_stripe: FakeStripe,
-                                                                  http: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize("webhook_host", ["127.0.0.1", "0.0.0.0"])
+async def test_the_webhook_port_never_serves_metrics_by_default(
+        webhook_host: str, tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+    """A same-host reverse proxy forwarding every path to a loopback webhook would make it public."""
+    from payments.webhook import webhook_server
+    from tests.payments.helpers import settings_for
+
+    stripe_settings = settings_for(fake_stripe, VANIKEYS_WEBHOOK_HOST=webhook_host)
     async with scripted_session(tmp_path, fake_stripe, http) as session:
-        routes = metrics.webhook_routes(session.app, metrics.MetricsConfig(), "0.0.0.0")
-        assert routes["extra_routes"] == [] and routes["observe"] is metrics.webhook_event
+        for config, status in ((metrics.MetricsConfig.from_env({}), 404),
+                               (metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_ON_WEBHOOK": "yes"}), 200)):
+            routes = metrics.webhook_routes(session.app, config, webhook_host)
+            assert routes["observe"] is metrics.webhook_event
+            async with webhook_server(stripe_settings, session.app.service.apply_instruction, **routes) as hook:
+                async with http.get(f"http://127.0.0.1:{hook.port}/metrics") as response:
+                    assert response.status == status
         # the metrics-only listener, on loopback
         async with metrics.metrics_server(session.app, metrics.MetricsConfig(port=0)) as port:
             assert port
