@@ -6,6 +6,7 @@ against a loopback fake of Discord (tests/discord/fake_discord.py).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
@@ -26,6 +27,16 @@ async def run(app: App, settings: Settings) -> None:
                           "environment or .env, or run `vanikeys console` to try the bot locally")
     from bot.frontends.discord.shards import shard_options
 
+    from bot.startup import check_discord
+
     bot = VaniKeysBot(app.service, settings, DiscordConfig.from_env(), **shard_options())
     async with bot:
-        await bot.start(settings.discord_token)
+        # bot.start() is login + connect: the login (the token, over HTTPS) is retried here with a bounded
+        # wait and ends in one line; the gateway connection then reconnects on its own (discord.py).
+        await check_discord(bot, settings.discord_token, settings.start_retry_s)
+        app.health.watch("discord", lambda: (bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency),
+                                             f"{len(bot.shards)} shard(s), latency {bot.latency:.2f} s"))
+        try:
+            await bot.connect()
+        finally:
+            app.health.stopped("discord")
