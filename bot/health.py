@@ -64,7 +64,8 @@ class Health:
             await asyncio.wait_for(self.db.fetchone("SELECT 1"), STORAGE_TIMEOUT_S)
             storage = {"ok": True, "detail": self.db.description}
         except Exception as exc:  # any failure to answer is what this reports
-            storage = {"ok": False, "detail": f"{self.db.description}: {type(exc).__name__}: {exc}"}
+            why = getattr(exc, "why", None) or exc  # StorageUnavailable's text is for chat users; .why is the cause
+            storage = {"ok": False, "detail": f"{self.db.description}: {type(exc).__name__}: {why}"}
         frontends = {}
         for name, probe in self.probes.items():
             try:
