@@ -98,3 +98,12 @@ def test_the_pinning_script_rewrites_from_lines_keeping_the_tag(tmp_path: Path) 
     for name in DOCKERFILES:
         linted = subprocess.run([hadolint(), "--no-color", str(tmp_path / name)], capture_output=True, text=True)
         assert linted.returncode == 0, linted.stdout
+
+
+def test_the_image_smoke_script_says_so_where_no_docker_engine_runs(tmp_path: Path) -> None:
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "image_smoke.sh")], capture_output=True, text=True,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, timeout=60)
+    assert done.returncode == 2 and "no Docker engine here" in done.stderr
