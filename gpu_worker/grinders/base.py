@@ -200,7 +200,7 @@ class GrindSession:
         return found
 
     def result(self) -> GrindResult:
-        """The result object of DESIGN.md; every hit re-derived and re-scored first."""
+        """The result object of docs/design.md; every hit re-derived and re-scored first."""
         return GrindResult(
             checked=self.checked,
             elapsed_s=round(self.elapsed_s, 6),
