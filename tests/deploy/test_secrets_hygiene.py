@@ -58,7 +58,12 @@ def test_compose_publishes_the_webhook_on_loopback_only_behind_an_https_proxy() 
     caddy = compose["services"]["caddy"]
     [config] = [v for v in caddy["volumes"] if v.endswith(":/etc/caddy/Caddyfile:ro")]
     caddyfile = (ROOT / config.split(":")[0]).read_text()
-    assert "reverse_proxy bot:8080" in caddyfile and "/stripe/webhook" in caddyfile
+    from payments.config import CANCEL_PATH, SUCCESS_PATH
+
+    assert "reverse_proxy bot:8080" in caddyfile and "handle /stripe/webhook {" in caddyfile
+    assert SUCCESS_PATH.startswith("/checkout/") and CANCEL_PATH.startswith("/checkout/")
+    assert "handle /checkout/* {" in caddyfile, "buyers come back to the landing pages through the proxy"
+    assert "/metrics" not in caddyfile.split("{$VANIKEYS_DOMAIN}")[1], "metrics stay private"
 
 
 @needs_git
