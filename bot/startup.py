@@ -118,6 +118,39 @@ async def check_discord(client: object, token: str, deadline_s: float) -> None:
                 unreachable_fix="check this host's internet access and DNS for discord.com, then start again")
 
 
+async def run_discord(client: object, token: str, deadline_s: float, ready_margin_s: float = 5.0) -> None:
+    """Log in (retried, bounded), connect, and serve until closed. The gateway must make the bot ready within
+    `deadline_s + ready_margin_s`: discord.py itself retries a failing shard connection forever."""
+    import aiohttp
+    import discord
+
+    await check_discord(client, token, deadline_s)
+    connecting = asyncio.ensure_future(client.connect())  # type: ignore[attr-defined]
+    ready = asyncio.ensure_future(client.wait_until_ready())  # type: ignore[attr-defined]
+    try:
+        done, _ = await asyncio.wait({connecting, ready}, timeout=deadline_s + ready_margin_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            raise StartupFault(_one_line(
+                f"Discord's gateway did not make the bot ready within {deadline_s + ready_margin_s:.0f} s: check "
+                "this host's access to gateway.discord.gg (outbound WebSocket on port 443), then start again"))
+        await connecting  # serves until the bot is closed; raises what ended it
+    except discord.LoginFailure:
+        raise StartupFault("Discord refused the token while connecting: reset it on the Discord developer portal "
+                           "(your application, Bot, Reset Token) and put it in DISCORD_TOKEN") from None
+    except discord.PrivilegedIntentsRequired as exc:
+        raise StartupFault(f"Discord refused an intent ({exc}): the bot needs no privileged intent; "
+                           "check VANIKEYS_DISCORD_* settings") from None
+    except (discord.GatewayNotFound, discord.ConnectionClosed, discord.HTTPException, aiohttp.ClientError,
+            OSError) as exc:
+        raise StartupFault(_one_line(f"Discord's gateway connection ended ({_describe(exc)}): check this host's "
+                                     "access to discord.com and gateway.discord.gg, then start again")) from None
+    finally:
+        for task in (connecting, ready):
+            task.cancel()
+        await asyncio.gather(connecting, ready, return_exceptions=True)
+
+
 STRIPE = "Stripe's API"
 STRIPE_PROBE_CHARGE = "ch_vanikeys_start_check"  # no such charge: a 404 proves the key is accepted
 

@@ -159,6 +159,23 @@ async def test_discord_through_the_fake_connects_and_reports_healthy(app_setting
             assert not (await app.health.snapshot())["frontends"]["discord"]["ok"]  # type: ignore[index]
 
 
+async def test_discord_gateway_unreachable_is_one_line_in_bounded_time(app_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The API answers (the login passes) but the gateway it names cannot be reached: discord.py would retry the
+    shard forever; the bot gives up after its bounded wait with one line."""
+    from tests.discord.fake_discord import FakeDiscord
+
+    async with FakeDiscord() as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+        monkeypatch.setattr(FakeDiscord, "gateway_url", property(lambda self: f"ws://127.0.0.1:{closed_port()}/gateway"))
+        async with create_app(app_settings, resume_jobs=False) as app:
+            started = time.monotonic()
+            with pytest.raises(StartupFault) as fault:
+                await discord_frontend.run(app, app_settings.replace(start_retry_s=1.0))
+            assert time.monotonic() - started < 30
+    assert str(fault.value).startswith("Discord's gateway did not make the bot ready within")
+    assert "\n" not in str(fault.value)
+
+
 async def test_stripe_refused_unreachable_and_accepted() -> None:
     fake = await FakeStripe(api_key="sk_test_right").start()
     try:

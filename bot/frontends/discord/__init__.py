@@ -27,16 +27,17 @@ async def run(app: App, settings: Settings) -> None:
                           "environment or .env, or run `vanikeys console` to try the bot locally")
     from bot.frontends.discord.shards import shard_options
 
-    from bot.startup import check_discord
+    from bot.startup import run_discord
 
-    bot = VaniKeysBot(app.service, settings, DiscordConfig.from_env(), **shard_options())
+    config = DiscordConfig.from_env()
+    bot = VaniKeysBot(app.service, settings, config, **shard_options())
     async with bot:
-        # bot.start() is login + connect: the login (the token, over HTTPS) is retried here with a bounded
-        # wait and ends in one line; the gateway connection then reconnects on its own (discord.py).
-        await check_discord(bot, settings.discord_token, settings.start_retry_s)
         app.health.watch("discord", lambda: (bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency),
                                              f"{len(bot.shards)} shard(s), latency {bot.latency:.2f} s"))
         try:
-            await bot.connect()
+            # bot.start() is login + connect: the login is retried with a bounded wait, the gateway must make
+            # the bot ready in bounded time, and either failure is one line (bot/startup.py).
+            await run_discord(bot, settings.discord_token, settings.start_retry_s,
+                              ready_margin_s=config.guild_ready_timeout_s + 5.0)
         finally:
             app.health.stopped("discord")
