@@ -118,12 +118,25 @@ async def check_discord(client: object, token: str, deadline_s: float) -> None:
                 unreachable_fix="check this host's internet access and DNS for discord.com, then start again")
 
 
+class _WithoutTraceback(logging.Filter):
+    """discord.py logs each failed shard connection with its traceback, every 5 s: one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg, record.args = f"{record.getMessage()} ({_describe(record.exc_info[1])})", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 async def run_discord(client: object, token: str, deadline_s: float, ready_margin_s: float = 5.0) -> None:
     """Log in (retried, bounded), connect, and serve until closed. The gateway must make the bot ready within
     `deadline_s + ready_margin_s`: discord.py itself retries a failing shard connection forever."""
     import aiohttp
     import discord
 
+    shard_log = logging.getLogger("discord.shard")
+    if not any(isinstance(f, _WithoutTraceback) for f in shard_log.filters):
+        shard_log.addFilter(_WithoutTraceback())
     await check_discord(client, token, deadline_s)
     connecting = asyncio.ensure_future(client.connect())  # type: ignore[attr-defined]
     ready = asyncio.ensure_future(client.wait_until_ready())  # type: ignore[attr-defined]

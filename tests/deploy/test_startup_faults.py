@@ -159,7 +159,8 @@ async def test_discord_through_the_fake_connects_and_reports_healthy(app_setting
             assert not (await app.health.snapshot())["frontends"]["discord"]["ok"]  # type: ignore[index]
 
 
-async def test_discord_gateway_unreachable_is_one_line_in_bounded_time(app_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+async def test_discord_gateway_unreachable_is_one_line_in_bounded_time(app_settings, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
     """The API answers (the login passes) but the gateway it names cannot be reached: discord.py would retry the
     shard forever; the bot gives up after its bounded wait with one line."""
     from tests.discord.fake_discord import FakeDiscord
@@ -174,6 +175,8 @@ async def test_discord_gateway_unreachable_is_one_line_in_bounded_time(app_setti
             assert time.monotonic() - started < 30
     assert str(fault.value).startswith("Discord's gateway did not make the bot ready within")
     assert "\n" not in str(fault.value)
+    retries = [r for r in caplog.records if r.name == "discord.shard"]
+    assert retries and not any(r.exc_info for r in retries), "discord.py's retries are logged without tracebacks"
 
 
 async def test_stripe_refused_unreachable_and_accepted() -> None:
