@@ -61,7 +61,10 @@ class Health:
 
     async def snapshot(self) -> dict[str, object]:
         try:
-            await asyncio.wait_for(self.db.fetchone("SELECT 1"), STORAGE_TIMEOUT_S)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that arrives as the
+            # query finishes, and the bot's shutdown would then wait on this task forever.
+            async with asyncio.timeout(STORAGE_TIMEOUT_S):
+                await self.db.fetchone("SELECT 1")
             storage = {"ok": True, "detail": self.db.description}
         except Exception as exc:  # any failure to answer is what this reports
             why = getattr(exc, "why", None) or exc  # StorageUnavailable's text is for chat users; .why is the cause

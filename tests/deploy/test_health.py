@@ -87,3 +87,34 @@ def test_the_healthcheck_command_reads_the_heartbeat_of_its_own_database(tmp_pat
 @pytest.mark.parametrize("database", ["a.db", "b.db"])
 def test_two_bots_on_one_host_have_their_own_heartbeat(database: str, tmp_path: Path) -> None:
     assert heartbeat_file(tmp_path / "a.db") != heartbeat_file(tmp_path / "b.db")
+
+
+
+async def test_a_stop_that_lands_as_the_heartbeat_query_answers_is_not_lost(tmp_path: Path) -> None:
+    """The bot is stopped in the same moment its heartbeat's storage query answers (a front end refused at start,
+    right after the first beat began). The stop must win: on Python 3.11 asyncio.wait_for returned the answer and
+    dropped the cancel, the heartbeat slept on, and the bot's shutdown waited on it for good."""
+    import asyncio
+
+    from bot.health import Health
+
+    class Storage:
+        description = "stand-in"
+
+        def __init__(self) -> None:
+            self.answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.asked = asyncio.Event()
+
+        async def fetchone(self, sql: str) -> None:
+            self.asked.set()
+            return await self.answer
+
+    storage = Storage()
+    health = Health(storage, tmp_path / "beat.json")  # type: ignore[arg-type]
+    beating = asyncio.create_task(health.beat_forever())
+    await storage.asked.wait()
+    await asyncio.sleep(0)  # the query's own task is now waiting on the answer
+    storage.answer.set_result(None)
+    beating.cancel()
+    done, _ = await asyncio.wait({beating}, timeout=3)
+    assert done, "the heartbeat ignored the stop"
