@@ -104,4 +104,5 @@ def test_compose_builds_this_image_with_a_data_volume() -> None:
     environment = bot["environment"]
     assert environment["VANIKEYS_DB"].startswith("/data/") and environment["VANIKEYS_VAULT_KEY_FILE"].startswith("/data/")
     assert bot["ports"] == [f"127.0.0.1:{environment['VANIKEYS_WEBHOOK_PORT']}:8080"]
+    assert bot["stdin_open"] is True, "a console-only bot would exit at end of input and restart forever"
     assert not any(key in environment for key in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "DISCORD_TOKEN"))
