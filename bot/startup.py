@@ -36,7 +36,8 @@ class Unreachable(Exception):
 
 
 async def reach(what: str, attempt: Callable[[], Awaitable[T]], *, refused_fix: str, unreachable_fix: str,
-                deadline_s: float, clock: Callable[[], float] = time.monotonic) -> T:
+                deadline_s: float, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
     """`attempt()` until it answers, retrying Unreachable with backoff for `deadline_s` seconds."""
     started = clock()
     delay = FIRST_DELAY_S
@@ -53,7 +54,7 @@ async def reach(what: str, attempt: Callable[[], Awaitable[T]], *, refused_fix: 
                 raise StartupFault(_one_line(f"{what} unreachable ({exc}; {tries} tries in {waited:.0f} s): "
                                              f"{unreachable_fix}")) from None
             log.warning("%s unreachable (%s): trying again in %.1f s", what, exc, delay)
-            await asyncio.sleep(delay)
+            await sleep(delay)
             delay = min(delay * 2, MAX_DELAY_S)
 
 
