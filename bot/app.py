@@ -19,7 +19,9 @@ from bot.delivery import Delivery
 from bot.grinder import make_grinder
 from bot.grinding import GrindingClient
 from bot.grinding.router import RouterGrindingClient
+from bot.health import Health, heartbeat_file
 from bot.jobs import Jobs
+from bot.key_hygiene import warn_if_committable
 from bot.ledger import Ledger
 from bot.service import CheckoutProvider, Service
 from bot.storage import Database, StorageUnavailable
@@ -37,6 +39,7 @@ class App:
     jobs: Jobs
     grinder: GrindingClient
     service: Service
+    health: Health  # front ends watch themselves here; `python -m bot.health` reads the heartbeat
 
 
 def make_checkout(settings: Settings) -> CheckoutProvider | None:
@@ -94,6 +97,8 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     except BaseException:
         await db.close()
         raise
+    if configured_key is None:
+        warn_if_committable(settings.resolved_vault_key_file)
     owned_checkout = checkout is None
     checkout = checkout if checkout is not None else make_checkout(settings)
     owned_grinder = grinder is None
@@ -103,6 +108,11 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     jobs: Jobs | None = None
     purging: asyncio.Task[None] | None = None
     health_check: asyncio.Task[None] | None = None
+    heartbeat: asyncio.Task[None] | None = None
+    health = Health(db, heartbeat_file(settings.database))
+    for name, token in (("discord", settings.discord_token), ("telegram", settings.telegram_token)):
+        if token:
+            health.expect(name)
     try:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
                         daily_spend_limit=settings.daily_spend_limit)
@@ -118,9 +128,10 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
                 _maintain_forever(vault, jobs, settings.job_lease_s), name="maintenance")
             if isinstance(grinder, RouterGrindingClient):  # warns (in the log) when an endpoint has no workers
                 health_check = asyncio.get_running_loop().create_task(grinder.check_health(), name="health check")
-        yield App(settings, db, ledger, vault, jobs, grinder, service)
+            heartbeat = asyncio.get_running_loop().create_task(health.beat_forever(), name="heartbeat")
+        yield App(settings, db, ledger, vault, jobs, grinder, service, health)
     finally:
-        for task in (purging, health_check):
+        for task in (purging, health_check, heartbeat):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

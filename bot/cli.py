@@ -254,7 +254,10 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     from bot import metrics
 
+    from bot.startup import check_services
+
     metrics_config = metrics.MetricsConfig.from_env()
+    await check_services(settings, stripe)  # Stripe and the GPU providers reached, or one line and exit 2
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:

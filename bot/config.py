@@ -41,6 +41,7 @@ class Settings:
     db_path: Path = Path("vanikeys.db")
     db_url: str | None = None               # postgresql://… (VANIKEYS_DB): the shared store, in place of db_path
     db_connect_timeout_s: float = 30.0      # keep retrying an unreachable PostgreSQL this long at start
+    start_retry_s: float = 60.0             # keep retrying an unreachable chat API, Stripe or RunPod this long at start
     job_retention_days: float = 30.0        # settled jobs' step logs (and refunded jobs) pruned after this; 0: never
     vault_key: str | None = None            # 32 bytes as 64 hex chars or urlsafe base64
     vault_key_file: Path | None = None      # default: next to the database, "<db>.vaultkey"

@@ -111,6 +111,9 @@ class VanikeysSettings(EnvironmentSettings):
                       accepts="a file path, or a postgresql:// URL")
     db_connect_timeout_s: float = setting("VANIKEYS_DB_CONNECT_TIMEOUT_S", 30.0, "how long to keep retrying an "
                                           "unreachable PostgreSQL at start before exiting", ge=0, unit="seconds")
+    start_retry_s: float = setting("VANIKEYS_START_RETRY_S", 60.0, "how long to keep retrying an unreachable chat "
+                                   "API, Stripe, RunPod or self-hosted box at start before exiting with what to fix",
+                                   ge=0, unit="seconds")
     job_lease_s: float = setting("VANIKEYS_JOB_LEASE_S", 60.0, "a job whose process stops renewing its claim is "
                                  "taken over by a live peer after this", ge=1, unit="seconds")
     job_retention_days: float = setting("VANIKEYS_JOB_RETENTION_DAYS", 30.0, "settled jobs' step logs and refunded "

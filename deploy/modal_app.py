@@ -23,11 +23,18 @@ APP_NAME = os.environ.get("VANIKEYS_MODAL_APP", "vanikeys-grinder")
 FUNCTION_NAME = "grind"
 REPO = Path(__file__).resolve().parents[1]
 
+# The worker image's lock (hashes, one universal lock for CPython 3.11+), so Modal grinds with exactly the
+# dependencies the RunPod image and the tests use: cryptography (sealing) included.
+LOCK = REPO / "requirements-worker.lock"
+# Everything in the package, not only its .py files (add_local_python_source's default): the kernel
+# sources (.cuh, .cu, .cpp) are what the cuda backend compiles. Local cubins stay out: they are built
+# per machine and loaded only when stamped with the sources' digest, so NVRTC compiles them here.
+SOURCE_IGNORE = ["**/__pycache__", "**/*.pyc", "kernels/cubin"]
+
 image = (
     modal.Image.from_registry("nvidia/cuda:12.4.1-runtime-ubuntu22.04", add_python="3.11")
-    .pip_install("coincurve>=21", "base58>=2.1", "pycryptodome>=3.20", "pydantic>=2.6", "cupy-cuda12x>=13",
-                 "nvidia-cuda-nvrtc-cu12>=12.4")  # the engine's bounds, as in Dockerfile.runpod
-    .add_local_python_source("gpu_worker")
+    .pip_install_from_requirements(str(LOCK))
+    .add_local_python_source("gpu_worker", ignore=SOURCE_IGNORE)
 )
 app = modal.App(APP_NAME)
 

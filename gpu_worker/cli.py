@@ -117,7 +117,7 @@ def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     grind_cmd.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="where to grind (default: the fastest here)")
     grind_cmd.add_argument("--split-pubkey", metavar="HEX", help="your public key: grind offsets you add to your own private key")
     grind_cmd.add_argument("--time-limit", type=seconds, default=float(MAX_TIME_LIMIT_S), metavar="SECONDS", help="stop after this long")
-    grind_cmd.add_argument("--json", action="store_true", help="print the result object (DESIGN.md) on stdout")
+    grind_cmd.add_argument("--json", action="store_true", help="print the result object (docs/design.md) on stdout")
     grind_cmd.set_defaults(func=cmd_grind)
 
 

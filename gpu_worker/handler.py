@@ -133,7 +133,7 @@ async def handle_input(
         return error_payload(err)
     except Exception as exc:  # a malformed input must never take the worker down
         log.warning("rejected a job that could not be read (%s)", type(exc).__name__)
-        return {"error": "bad_job: the job could not be read: send one JSON object as DESIGN.md's grind job"}
+        return {"error": "bad_job: the job could not be read: send one JSON object, a grind job (docs/design.md)"}
     log.info("job: format=%s pattern=%r budget=%d stop=%s", job.format, job.pattern, job.budget, job.stop)
     try:
         result = await grind_paced(job, backend, report=report, progress_interval_s=progress_interval_s)

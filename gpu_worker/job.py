@@ -1,6 +1,6 @@
 """The grind job and its result: the JSON that travels to a RunPod worker or a local backend.
 
-docs/architecture.md, "job.py (wire format)". Workers re-validate everything they are
+docs/design.md, "Wire format: a grind job". Workers re-validate everything they are
 given, so every field is checked here, once, for everyone.
 """
 
@@ -58,7 +58,7 @@ class GrindJob(BaseModel):
 
     @model_serializer(mode="wrap")
     def _design_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Without the extensions, the JSON is exactly the original job's: each appears only when set.
+        # Without the extensions, the JSON is exactly docs/design.md's job: each appears only when set.
         data: dict[str, Any] = handler(self)
         for name, unset in (("seal_to", None), ("tag", None), ("pulls", 1)):
             if data.get(name) == unset:
@@ -172,7 +172,7 @@ class GrindResult(BaseModel):
 def error_payload(err: VanikeysError) -> dict[str, str]:
     """A refused or failed job as the worker answers it: `{"error": "code: message"}`.
 
-    A string, not a {"code", "message"} object: RunPod marks a job
+    A string (docs/design.md, "Wire format: errors"), not a {"code", "message"} object: RunPod marks a job
     FAILED and reports its `error` as text, and the client reads the code back
     from before the first colon.
     """

@@ -3,7 +3,7 @@
     pattern := ['^'] term (' ' term)* ['$']
     term    := characters of the format's alphabet, '?' for any one character
 
-Score (DESIGN.md, the one definition everyone uses, the GPU kernel included):
+Score (docs/design.md, "Score": the one definition everyone uses, the GPU kernel included):
 left to right, for each term take the longest prefix of it that occurs at or
 after the current position, at its leftmost occurrence, and move past it. A
 '^'-anchored first term scores the longest prefix of it that starts the body;
@@ -69,7 +69,7 @@ class Pattern:
         )
         object.__setattr__(self, "_classes", classes)
         # Case-insensitive matching also folds body characters outside the
-        # alphabet (DESIGN.md's example body has an 'O'); real bodies never have any.
+        # alphabet (docs/design.md's example body has an 'O'); real bodies never have any.
         flags = re.ASCII | (re.IGNORECASE if self.case_insensitive else 0)
         object.__setattr__(self, "_matchers", tuple(_TermMatcher(term, flags) for term in classes))
 

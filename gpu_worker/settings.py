@@ -35,6 +35,8 @@ class WorkerSettings(PlainSettings):
                               "whichever is found)")
     selfhosted_token: str | None = secret("VANIKEYS_SELFHOSTED_TOKEN", "the bearer token the self-hosted box "
                                           "requires, at least 16 characters (the bot sets the same)")
+    selfhosted_port: int = setting("VANIKEYS_SELFHOSTED_PORT", 8000, "the port the box's health check asks (the "
+                                   "--port the box was started with)", ge=1, le=65535, unit="port")
     runpod_log_level: str | None = setting("RUNPOD_LOG_LEVEL", None, "the RunPod SDK's log level: DEBUG and TRACE "
                                            "are raised to INFO, as the SDK logs every output (private keys) at "
                                            "DEBUG")

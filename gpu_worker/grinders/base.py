@@ -209,7 +209,7 @@ class GrindSession:
         return found
 
     def result(self) -> GrindResult:
-        """The result (gpu_worker/job.py, GrindResult); every hit re-derived and re-scored first."""
+        """The result object of docs/design.md; every hit re-derived and re-scored first."""
         return GrindResult(
             checked=self.checked,
             elapsed_s=round(self.elapsed_s, 6),

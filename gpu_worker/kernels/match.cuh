@@ -1,5 +1,5 @@
 // match.cuh: the pattern as the kernel sees it (compiled by gpu_worker/kernel_plan.py into
-// __constant__ memory on the GPU) and the one scoring rule of DESIGN.md over digit strings.
+// __constant__ memory on the GPU) and the one scoring rule of docs/design.md over digit strings.
 #pragma once
 #include "vk_common.cuh"
 
@@ -46,7 +46,7 @@ VK_HD int vk_common_prefix(const uint64_t* cls, int len, const uint8_t* body, in
   return m;
 }
 
-// The DESIGN.md score: left to right, each term's longest prefix occurring at or after
+// The docs/design.md score: left to right, each term's longest prefix occurring at or after
 // the current position (leftmost occurrence), then move past it; ^ pins the first term's
 // prefix to the start of the body, $ pins the last term's suffix to its end.
 VK_HD_NOINLINE int vk_score(const vk_pattern& pat, const uint8_t* body, int blen) {

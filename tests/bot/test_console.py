@@ -22,6 +22,7 @@ import pytest
 from bot.answers import ServiceError
 from bot.app import App
 from bot.frontends.console import parse_line, run_console, split_order_args, split_pull_args
+from tests.payments.stripe_thread import stripe_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,8 +132,10 @@ def test_vanikeys_bot_keeps_serving_stripe_after_the_console_closes_and_stops_on
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    stripe = contextlib.ExitStack()
+    fake_stripe = stripe.enter_context(stripe_in_thread("sk_test_123"))  # the bot reaches Stripe at start (bot/startup.py)
     env = _bot_env(tmp_path, STRIPE_API_KEY="sk_test_123", STRIPE_WEBHOOK_SECRET="whsec_test",
-                   VANIKEYS_WEBHOOK_PORT=str(port))
+                   VANIKEYS_WEBHOOK_PORT=str(port), STRIPE_API_BASE=fake_stripe.url)
     bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -155,6 +158,7 @@ def test_vanikeys_bot_keeps_serving_stripe_after_the_console_closes_and_stops_on
         if bot.poll() is None:
             bot.kill()
             bot.communicate()
+        stripe.close()
 
 
 def _read_until(fd: int, text: str, timeout_s: float = 60.0) -> str:

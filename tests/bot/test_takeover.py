@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -26,6 +27,7 @@ from bot.answers import UserRef
 from bot.app import create_app
 from bot.storage import Database
 from tests.payments.stripe_events import completed_session, event_json, sign
+from tests.payments.stripe_thread import stripe_in_thread
 from tests.postgres import free_port
 
 from .conftest import small_settings, store_overrides
@@ -42,6 +44,17 @@ SKEWED_BOT = ("import runpy, sys, time; real = time.time; time.time = lambda: re
               "sys.argv = ['bot.cli', 'bot']; runpy.run_module('bot.cli', run_name='__main__', alter_sys=True)")
 
 
+STRIPE = {"url": "http://127.0.0.1:9"}  # replaced by the fake's address while this module's tests run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def reachable_stripe() -> Iterator[None]:
+    """The bot reaches Stripe at start (bot/startup.py): a fake answers on loopback."""
+    with stripe_in_thread("sk_test_takeover") as fake:
+        STRIPE["url"] = fake.url
+        yield
+
+
 def bot_env(target: str | Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
     env.update(VANIKEYS_DB=str(target), VANIKEYS_VAULT_KEY=KEY, VANIKEYS_BACKEND="python",
@@ -49,7 +62,7 @@ def bot_env(target: str | Path, port: int) -> dict[str, str]:
                VANIKEYS_KEYS_PER_TOKEN="10000", VANIKEYS_ORDER_PREMIUM="1", VANIKEYS_CPU_KEYS_PER_S="20000",
                VANIKEYS_ORDER_ATTEMPT_FACTOR="1", VANIKEYS_JOB_LEASE_S=str(LEASE_S),
                STRIPE_API_KEY="sk_test_takeover", STRIPE_WEBHOOK_SECRET=SECRET,
-               STRIPE_API_BASE="http://127.0.0.1:9", VANIKEYS_WEBHOOK_HOST="127.0.0.1",
+               STRIPE_API_BASE=STRIPE["url"], VANIKEYS_WEBHOOK_HOST="127.0.0.1",
                VANIKEYS_WEBHOOK_PORT=str(port))
     return env
 

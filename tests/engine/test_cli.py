@@ -1,4 +1,4 @@
-"""The command line: one-line errors with exit status 2, and DESIGN.md's JSON on stdout."""
+"""The command line: one-line errors with exit status 2, and the result JSON of docs/design.md on stdout."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from gpu_worker.positions import possible_prefix
 
 
 def brute_force_score(pattern: Pattern, body: str) -> int:
-    """DESIGN.md's rule read literally: try every length, every start, no shortcuts."""
+    """docs/design.md's Score rule read literally: try every length, every start, no shortcuts."""
     classes = char_classes(pattern)
     if get_format(pattern.format_id).alphabet == HEX_ALPHABET:
         body = body.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.payments.stripe_thread import stripe_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 STRIPE_KEY, WEBHOOK_SECRET = "sk_test_opsKey0123456789", "whsec_opsSecret0123456789"
@@ -40,6 +43,9 @@ def run_bot(tmp_path: Path, check: Callable[[int], None], **env: str) -> str:
     base.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32,
                 PYTHONPATH=str(REPO), STRIPE_API_KEY=STRIPE_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                 VANIKEYS_WEBHOOK_PORT=str(webhook_port), **env)
+    stripe = contextlib.ExitStack()
+    fake_stripe = stripe.enter_context(stripe_in_thread(STRIPE_KEY))  # the bot reaches Stripe at start (bot/startup.py)
+    base["STRIPE_API_BASE"] = fake_stripe.url
     bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=base, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -60,6 +66,7 @@ def run_bot(tmp_path: Path, check: Callable[[int], None], **env: str) -> str:
         if bot.poll() is None:
             bot.kill()
             bot.communicate()
+        stripe.close()
 
 
 def test_metrics_on_their_own_port_and_never_beside_the_webhook(tmp_path: Path) -> None:

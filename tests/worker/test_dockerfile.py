@@ -123,13 +123,13 @@ def test_every_module_it_runs_exists(instructions: list[Instruction]) -> None:
     assert cmd == '["python", "-m", "gpu_worker"]'
 
 
-def locked() -> dict[str, str]:
-    """requirements-worker.lock as {name: the line's hash}; every entry must carry one."""
-    entries: dict[str, str] = {}
-    text = (REPO / "requirements-worker.lock").read_text()
-    for name, version, digest in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\\n\s+--hash=sha256:([0-9a-f]{64})$", text, re.M):
-        entries[name.lower().replace("_", "-")] = digest
-    assert len(entries) == sum(1 for line in text.splitlines() if "==" in line), "a lock line without a hash"
+def locked() -> dict[str, list[str]]:
+    """requirements-worker.lock as {name: the entry's hashes}; every entry must carry one (tests/deploy/test_locks.py
+    reads it the same way, markers and all)."""
+    from tests.deploy.test_locks import pins
+
+    entries = {name: hashes for name, _, _, hashes in pins(REPO / "requirements-worker.lock")}
+    assert all(entries.values()), "a lock entry without a hash"
     return entries
 
 

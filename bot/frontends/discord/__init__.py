@@ -6,6 +6,7 @@ against a loopback fake of Discord (tests/discord/fake_discord.py).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
@@ -26,6 +27,17 @@ async def run(app: App, settings: Settings) -> None:
                           "environment or .env, or run `vanikeys console` to try the bot locally")
     from bot.frontends.discord.shards import shard_options
 
-    bot = VaniKeysBot(app.service, settings, DiscordConfig.from_env(), **shard_options())
+    from bot.startup import run_discord
+
+    config = DiscordConfig.from_env()
+    bot = VaniKeysBot(app.service, settings, config, **shard_options())
     async with bot:
-        await bot.start(settings.discord_token)
+        app.health.watch("discord", lambda: (bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency),
+                                             f"{len(bot.shards)} shard(s), latency {bot.latency:.2f} s"))
+        try:
+            # bot.start() is login + connect: the login is retried with a bounded wait, the gateway must make
+            # the bot ready in bounded time, and either failure is one line (bot/startup.py).
+            await run_discord(bot, settings.discord_token, settings.start_retry_s,
+                              ready_margin_s=config.guild_ready_timeout_s + 5.0)
+        finally:
+            app.health.stopped("discord")

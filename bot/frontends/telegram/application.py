@@ -31,6 +31,7 @@ from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
 from bot.service import Service
+from bot.startup import check_telegram
 from bot.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,15 @@ async def run(app: object, settings: Settings) -> None:
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token")
     config = TelegramConfig.from_env(settings.telegram_token)
-    async with running(app.service, config):  # type: ignore[attr-defined]
-        log.info("Telegram bot running (%s)", "webhook" if config.webhook_mode else "long polling")
-        await asyncio.Event().wait()
+    # Reached (getMe) before anything starts: a bad token or no network is one line, not a traceback.
+    await check_telegram(config.token, config.api_base_url, config.api_file_url, settings.start_retry_s)
+    health = app.health  # type: ignore[attr-defined]
+    async with running(app.service, config) as (application, _):  # type: ignore[attr-defined]
+        mode = "webhook" if config.webhook_mode else "long polling"
+        health.watch("telegram", lambda: (application.running and (
+            config.webhook_mode or bool(application.updater and application.updater.running)), mode))
+        log.info("Telegram bot running (%s)", mode)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            health.stopped("telegram")
