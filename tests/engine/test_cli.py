@@ -329,3 +329,46 @@ def test_grind_shows_the_tier_with_the_badge_beside_it() -> None:
     score_line = next(line for line in done.stdout.splitlines() if line.startswith("score"))
     assert "Common" in score_line and score_line.endswith("✨ full match")
     assert "this pattern is easy" in done.stdout
+
+
+# -- a command imports only what it runs -----------------------------------------------------------
+
+SERVICE_PACKAGES = {"aiohttp", "discord", "telegram", "stripe", "asyncpg", "aiosqlite", "prometheus_client", "httpx",
+                    "runpod", "modal", "PIL", "payments"}
+
+
+def imported_by(*argv: str) -> set[str]:
+    """Every module `vanikeys ARGV` has imported when it exits: a fresh interpreter, as the script runs it."""
+    probe = ("import json, runpy, sys\n"
+             "sys.argv = ['vanikeys', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "sys.stdout.flush()\n"
+             "print('\\n' + json.dumps(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_help_imports_none_of_the_engine_and_none_of_the_service() -> None:
+    modules = imported_by("--help")
+    assert not {m.split(".")[0] for m in modules} & (SERVICE_PACKAGES | {"numpy", "pydantic", "rich", "coincurve"})
+    assert not any(m.startswith("bot.") and m != "bot.cli" for m in modules), sorted(modules)
+    assert not any(m.startswith("gpu_worker.") and m not in ("gpu_worker.cli", "gpu_worker.errors", "gpu_worker.numbers")
+                   for m in modules), sorted(modules)
+
+
+def test_odds_imports_the_odds_and_nothing_of_the_service() -> None:
+    modules = imported_by("odds", "btc", "^a")
+    assert {"gpu_worker.odds", "gpu_worker.patterns"} <= modules  # what it runs (the probe sees the real command)
+    assert not {m.split(".")[0] for m in modules} & (SERVICE_PACKAGES | {"pydantic"})
+    assert not any(m.startswith("bot.") and m != "bot.cli" for m in modules), sorted(modules)
+    assert not any(m.startswith("gpu_worker.grinders") for m in modules)
+
+
+def test_a_bot_command_imports_its_own_module_only() -> None:
+    modules = imported_by("console", "--help")
+    assert "bot.cli_commands.console" in modules
+    assert not {"bot.app", "bot.admin", "bot.backup", "bot.cli_commands.run", "bot.metrics"} & modules
+    assert not {m.split(".")[0] for m in modules} & SERVICE_PACKAGES
