@@ -8,7 +8,6 @@ at the end of the run: a worker's own output is not shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,25 +16,12 @@ from _pytest.terminal import TerminalReporter
 if TYPE_CHECKING:
     from tests.warm import WarmInterpreter
 
-# What the warm interpreter imports before it forks: the command line and everything `vanikeys console`,
-# `vanikeys bot` and the engine's commands run (importing more changes nothing a child does, only its speed).
-WARM_MODULES = (
-    "bot.cli", "bot.cli_commands.console", "bot.cli_commands.run", "bot.cli_commands.vault", "bot.cli_commands.costs",
-    "bot.app", "bot.frontends.console", "bot.storage.sqlite", "bot.storage.postgres", "bot.admin", "bot.backup",
-    "payments.webhook", "gpu_worker.cli", "gpu_worker.bench", "gpu_worker.grinders.python", "gpu_worker.verify",
-    "rich.progress",
-)
-
 
 @pytest.fixture(scope="session")
-def warm_python() -> Iterator[WarmInterpreter]:
-    from tests.warm import WarmInterpreter
+def warm_python() -> WarmInterpreter:
+    from tests.warm import shared
 
-    warm = WarmInterpreter(WARM_MODULES)
-    try:
-        yield warm
-    finally:
-        warm.close()
+    return shared()
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:

@@ -1,7 +1,7 @@
 """A warm interpreter for tests that run `python -m MODULE ...` processes: each is a fork of a server that
 has already imported the code, so a test pays milliseconds, not seconds of imports, per process.
 
-    warm = WarmInterpreter(["bot.cli", "bot.app"])           # tests/conftest.py's `warm_python` fixture
+    warm = shared()                         # this process's (tests/conftest.py's `warm_python` fixture)
     done = warm.run("bot.cli", ["console", "--json"], env=env, cwd=REPO, input="/balance\\n", timeout=60)
     proc = warm.popen("bot.cli", ["bot"], env=env, cwd=REPO)  # .pid .stdin .stdout .stderr .wait() .kill()
 
@@ -42,6 +42,33 @@ _SERVER_STDIO: list[Any] = []
 
 
 # ---- the client: what tests use ---------------------------------------------------------------
+
+# What the shared warm interpreter imports before it forks: the command line and everything `vanikeys
+# console`, `vanikeys bot` and the other commands run (importing more changes nothing a child does, only its speed).
+WARM_MODULES = (
+    "bot.cli", "bot.cli_commands.console", "bot.cli_commands.run", "bot.cli_commands.vault", "bot.cli_commands.costs",
+    "bot.app", "bot.frontends.console", "bot.storage.sqlite", "bot.storage.postgres", "bot.admin", "bot.backup",
+    "payments.webhook", "gpu_worker.cli", "gpu_worker.bench", "gpu_worker.grinders.python", "gpu_worker.verify",
+    "rich.progress",
+)
+_SHARED: WarmInterpreter | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared() -> WarmInterpreter:
+    """This test process's warm interpreter (one per pytest-xdist worker), started on first use.
+
+    It ends with the process: the server leaves when its stdin (this process's pipe) closes.
+    """
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            import atexit
+
+            _SHARED = WarmInterpreter(WARM_MODULES)
+            atexit.register(_SHARED.close)
+        return _SHARED
+
 
 
 class WarmInterpreter:
