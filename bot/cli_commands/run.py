@@ -74,7 +74,6 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     """Run every front end (the console when no platform is configured) until one stops or SIGTERM."""
     from bot import metrics
     from bot.app import create_app
-    from bot.frontends.console import run_console
 
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
@@ -94,6 +93,8 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]
         if not platforms:
+            from bot.frontends.console import run_console
+
             front_ends.append(asyncio.create_task(
                 run_console(app.service, user_name="you", community_name="console", as_json=False), name="console"))
         stop = asyncio.create_task(stopping.wait(), name="sigterm")
