@@ -131,8 +131,8 @@ def imported(argv: list[str], env: dict[str, str]) -> list[str]:
              f"sys.argv = ['vanikeys', *{argv!r}]\n"
              "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             f"print(' '.join(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r}), "
-             "file=sys.stderr)\n")
+             f"print(' '.join(sorted({{m if m.startswith('bot.') else m.split('.')[0] for m in sys.modules}} "
+             f"& set({HEAVY!r}))), file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
     return done.stderr.strip().splitlines()[-1].split() if done.stderr.strip() else []
 
