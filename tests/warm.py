@@ -12,8 +12,11 @@ stdio flushed), and os._exit, a crash or a SIGKILL end it like any process; its 
 comes back as a Popen's does (negative: the signal). What differs from a fresh interpreter: the
 modules the server imported are not imported again (so nothing the child's environment says can
 change how they were imported: only settings read at import time would notice, and the code under
-test reads its settings when it runs), and the server's hash seed is shared. A test about the
-interpreter itself (startup time, the import set, `python -m` in a fresh process) starts one.
+test reads its settings when it runs; likewise what the C library reads once at process start, such
+as MALLOC_ARENA_MAX), the server's hash seed is shared, and at exit the modules are not torn down, so
+an object nobody closed is not finalized (atexit handlers and weakref.finalize callbacks do run).
+A test about the interpreter itself (startup time, the import set, memory, `python -m` in a fresh
+process) starts a fresh one.
 
 The server forks from its main thread only, with no event loop and nothing but imports done.
 """
