@@ -1,33 +1,38 @@
 """The engine's command line: grind, odds, combine (and bench, from the kernel build).
 
-This interface is stable: scripts and the bot build on it. `build_parser(extra)`
+This interface is stable: scripts and the bot build on it. `build_parser(extra, lazy)`
 lets bot/cli.py add its own subcommands to the same `vanikeys` command; `run`
 turns every mistake a person can make into exit status 2 and one line on
 stderr, never a traceback.
+
+A command starts at once: `vanikeys --help` imports none of the engine, and each
+subcommand's parser and code are imported only when that subcommand runs (`Command`
+entries, loaded by `LazySubcommands`). That is why the engine's modules are imported
+inside the functions below, not at the top.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import math
 import sys
-from typing import Any, Callable, NoReturn, Sequence
-
-import base58
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from .errors import VanikeysError
-from .formats import CURVE_ORDER, AddressFormat, check_secret, get_format, identifier_from_secret, parse_secret_hex
-from .grinders.base import BACKEND_NAMES, GrindProgress, grind
-from .humanize import duration, one_in_pulls
-from .job import MAX_BUDGET, MAX_TIME_LIMIT_S, MAX_TOP, GrindHit, GrindJob, GrindResult
 from .numbers import parse_count, parse_decimal, parse_int
-from .patterns import Pattern, match_spans, parse_pattern
-from .verify import verify_hit
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from .formats import AddressFormat
+    from .grinders.base import GrindProgress
+    from .job import GrindHit, GrindJob, GrindResult
+    from .patterns import Pattern
 
 PROG = "vanikeys"
 DEFAULT_PULL_BUDGET = 1_000_000
@@ -45,6 +50,53 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
+class Command(NamedTuple):
+    """A subcommand that `vanikeys --help` lists by name and help alone.
+
+    adder: a function, or "module:function" to import, that (given the subparsers action) adds
+    this command's parser; it may add other commands that share the same adder. It is called
+    (and its module imported) only when one of those commands is on the command line.
+    """
+
+    name: str
+    help: str
+    adder: str | AddSubcommands
+
+
+class LazySubcommands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subparsers whose `Command` entries are stubs until chosen: then their module adds the real parser."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, Command] = {}
+
+    def add_lazy(self, command: Command) -> None:
+        self.add_parser(command.name, help=command.help)  # a placeholder: only its name and help are ever shown
+        self._lazy[command.name] = command
+
+    def load(self, name: str) -> None:
+        command = self._lazy.get(name)
+        if command is None:
+            return
+        adder = command.adder
+        if isinstance(adder, str):
+            module, _, function = adder.partition(":")
+            adder = getattr(importlib.import_module(module), function)
+        names = {n for n, c in self._lazy.items() if c.adder == command.adder}
+        for n in names:  # argparse refuses a second parser of the same name: the placeholders go first
+            del self._lazy[n], self._name_parser_map[n]
+        self._choices_actions = [a for a in self._choices_actions if a.dest not in names]
+        adder(self)
+        missing = names - set(self._name_parser_map)
+        if missing:
+            raise RuntimeError(f"{command.adder} did not add the command(s) {', '.join(sorted(missing))}")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        self.load(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
 # -- argument types ---------------------------------------------------------------
 # Every number on the command line goes through gpu_worker.numbers: ASCII digits, bounded, one line when wrong.
 
@@ -53,14 +105,20 @@ MIN_TIME_LIMIT_S = 0.001
 
 def key_count(text: str) -> int:
     """A number of keys: 200000, 200_000, 200k, 1.5M, 1e6 or 2^28 (at most MAX_BUDGET)."""
+    from .job import MAX_BUDGET
+
     return parse_count(text, what="--budget, the number of keys", minimum=1, maximum=MAX_BUDGET)
 
 
 def top_count(text: str) -> int:
+    from .job import MAX_TOP
+
     return parse_int(text, what="--top, how many of the best keys to show", minimum=1, maximum=MAX_TOP)
 
 
 def seconds(text: str) -> float:
+    from .job import MAX_TIME_LIMIT_S
+
     return parse_decimal(text, what="--time-limit in seconds", minimum=MIN_TIME_LIMIT_S, maximum=MAX_TIME_LIMIT_S)
 
 
@@ -75,27 +133,22 @@ def console(*, stderr: bool = False) -> Console:
     Rich's defaults would read ':key:' in 'did:key:' as an emoji code and
     '[...]' as markup: both off, and no automatic highlighting.
     """
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 # -- the parser -------------------------------------------------------------------
 
 
-def build_parser(extra: AddSubcommands | None = None) -> argparse.ArgumentParser:
+def build_parser(extra: AddSubcommands | None = None, lazy: Iterable[Command] = ()) -> argparse.ArgumentParser:
+    """The `vanikeys` parser: the engine's commands, then `lazy` ones, then those `extra` adds at once."""
     parser = OneLineArgumentParser(
         prog=PROG, description="Vanity keys for Bitcoin, did:key, Ethereum and TRON: grind, odds, combine."
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    _add_grind(commands)
-    _add_odds(commands)
-    _add_combine(commands)
-    try:
-        bench = importlib.import_module(f"{__package__}.bench")  # the kernel build's `bench` command
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.bench":
-            raise
-    else:
-        bench.add_parser(commands)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", action=LazySubcommands)
+    for command in (*ENGINE_COMMANDS, *lazy):
+        commands.add_lazy(command)
     if extra is not None:
         extra(commands)
     return parser
@@ -109,7 +162,10 @@ def _add_pattern_options(command: argparse.ArgumentParser) -> None:
 
 
 def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    grind_cmd = commands.add_parser("grind", help="grind keys and show the best match", description="Grind keys for a pattern.")
+    from .grinders.base import BACKEND_NAMES
+    from .job import MAX_TIME_LIMIT_S, MAX_TOP
+
+    grind_cmd = commands.add_parser("grind", description="Grind keys for a pattern.")
     _add_pattern_options(grind_cmd)
     grind_cmd.add_argument("--budget", type=key_count, help=f"keys to check (default {DEFAULT_PULL_BUDGET:,}; unlimited with --stop full)")
     grind_cmd.add_argument("--stop", choices=("budget", "full"), default="budget", help="budget: best of the budget; full: until a full match")
@@ -122,7 +178,7 @@ def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _add_odds(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    odds_cmd = commands.add_parser("odds", help="how likely a pattern is", description="The odds of a pattern.")
+    odds_cmd = commands.add_parser("odds", description="The odds of a pattern.")
     _add_pattern_options(odds_cmd)
     odds_cmd.add_argument("--budget", type=key_count, default=DEFAULT_PULL_BUDGET, help=f"keys in one pull (default {DEFAULT_PULL_BUDGET:,})")
     odds_cmd.add_argument("--json", action="store_true", help="print the odds as JSON")
@@ -131,9 +187,7 @@ def _add_odds(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 def _add_combine(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     combine_cmd = commands.add_parser(
-        "combine",
-        help="split-key: your private key + the offset found = your vanity key",
-        description="Add a split-key offset to your private key, on your own machine.",
+        "combine", description="Add a split-key offset to your private key, on your own machine."
     )
     combine_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
     combine_cmd.add_argument("--private-key", required=True, metavar="HEX", help="your private key (64 hex digits; WIF for btc; - reads it from stdin)")
@@ -141,6 +195,16 @@ def _add_combine(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     combine_cmd.add_argument("--identifier", metavar="ID", help="the identifier the grinder returned, to check against")
     combine_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
     combine_cmd.set_defaults(func=cmd_combine)
+
+
+ENGINE_COMMANDS = (
+    Command("grind", "grind keys and show the best match", _add_grind),
+    Command("odds", "how likely a pattern is", _add_odds),
+    Command("combine", "split-key: your private key + the offset found = your vanity key", _add_combine),
+    # the kernel build's `bench` command
+    *([Command("bench", "measure keys per second per backend and format", "gpu_worker.bench:add_parser")]
+      if importlib.util.find_spec("gpu_worker.bench") is not None else []),
+)
 
 
 # -- running ----------------------------------------------------------------------
@@ -178,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_grind(args: argparse.Namespace) -> int:
+    from .grinders.base import grind
+    from .job import GrindJob
+
     budget = args.budget if args.budget is not None else (DEFAULT_ORDER_BUDGET if args.stop == "full" else DEFAULT_PULL_BUDGET)
     fields: dict[str, Any] = {
         "v": 1,
@@ -206,6 +273,9 @@ def cmd_grind(args: argparse.Namespace) -> int:
 
 
 def _grind_with_progress(job: GrindJob, backend: str, err: Console) -> GrindResult:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .grinders.base import grind
     from .odds import odds
 
     expected = odds(job.compiled()).expected_keys
@@ -226,6 +296,8 @@ def _grind_with_progress(job: GrindJob, backend: str, err: Console) -> GrindResu
 
 
 def _progress_status(job: GrindJob, progress: GrindProgress, expected_keys: float) -> str:
+    from .humanize import duration
+
     rate = progress.keys_per_s
     best = "-" if progress.best_score is None else f"{progress.best_score}/{progress.max_score}"
     status = f"{progress.checked:,} keys · {rate:,.0f}/s · best {best}"
@@ -239,7 +311,9 @@ def _progress_status(job: GrindJob, progress: GrindProgress, expected_keys: floa
 
 
 def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
+    from .humanize import compact, one_in_pulls
     from .odds import odds, p_full_in, rarity
+    from .verify import verify_hit
 
     pattern = job.compiled()
     fmt = job.address_format
@@ -255,7 +329,7 @@ def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
         badge = f" {FULL_MATCH_BADGE}" if hit.full else ""
         out.print(
             f"score   {hit.score}/{pattern.max_score} · {tier.tier.value} "
-            f"({one_in_pulls(tier.one_in_pulls)} of {job.budget:,} keys){badge}"
+            f"({one_in_pulls(tier.one_in_pulls)}, a pull being {compact(job.budget)} keys){badge}"
         )
         for label, value in secret_lines(fmt, hit, verified.secret):
             out.print(f"{label:<7} {value}")
@@ -271,6 +345,10 @@ def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
 
 def highlighted(fmt: AddressFormat, pattern: Pattern, identifier: str) -> Text:
     """The identifier with the parts that match the pattern in bold colour."""
+    from rich.text import Text
+
+    from .patterns import match_spans
+
     text = Text(identifier)
     offset = len(fmt.prefix)
     for start, end in match_spans(pattern, fmt.body(identifier)):
@@ -296,7 +374,10 @@ def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[s
 
 
 def cmd_odds(args: argparse.Namespace) -> int:
+    from .formats import get_format
+    from .humanize import one_in_pulls
     from .odds import odds, p_full_in, rarity_table
+    from .patterns import parse_pattern
 
     fmt = get_format(args.format)
     pattern = parse_pattern(fmt.id, args.pattern, case="exact" if args.exact_case else "insensitive", fuzzy=args.fuzzy)
@@ -357,6 +438,8 @@ def _finite(value: float) -> float | None:
 
 
 def cmd_combine(args: argparse.Namespace) -> int:
+    from .formats import CURVE_ORDER, check_secret, get_format, identifier_from_secret, parse_secret_hex
+
     fmt = get_format(args.format)
     private_text = sys.stdin.readline() if args.private_key == "-" else args.private_key
     private_key = parse_private_key(fmt, private_text)
@@ -386,6 +469,10 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
 def parse_private_key(fmt: AddressFormat, text: str) -> int:
     """64 hex digits, or for btc also a compressed mainnet WIF."""
+    import base58
+
+    from .formats import check_secret, parse_secret_hex
+
     cleaned = text.strip()
     if fmt.id == "btc" and len(cleaned) in (51, 52) and cleaned[0] in "5KL":
         try:

@@ -60,6 +60,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """The server's port was bound by another process between free_port() and the server's start."""
+
+
 class PostgresServer:
     def __init__(self, *, durable: bool = False) -> None:
         """durable: fsync every commit, as in production (benchmarks); tests run without, for speed."""
@@ -94,6 +98,17 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout_s: float = 30.0) -> PostgresServer:
+        """Start on self.port; should another process (a parallel test worker) take that port first, on another."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout_s)
+            except PortTaken:
+                if attempt == 2:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout_s: float) -> PostgresServer:
         log = open(self.root / "server.log", "ab")
         fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = subprocess.Popen(
@@ -114,7 +129,8 @@ class PostgresServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
+                tail = (self.root / "server.log").read_text()[-2000:]
+                raise (PortTaken if "Address already in use" in tail else RuntimeError)(f"postgres exited: {tail}")
             ready = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
                                     "-U", "postgres", "-t", "1"], timeout=10)
             if ready.returncode == 0:

@@ -11,6 +11,7 @@ falls back to python (with a warning logged here).
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import logging
 import os
@@ -93,10 +94,15 @@ def build_library(*, gpu_paths: bool = False) -> Path:
         digest.update(name.encode() + b"\0" + (kernels / name).read_bytes())
     digest.update(" ".join(compile_command(cxx, Path("in"), Path("out"), gpu_paths=gpu_paths)).encode())
     target = cache_dir() / f"vanikeys-native-{digest.hexdigest()[:16]}.so"
-    with _build_lock:
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One build per target across threads and processes (test workers, bot processes starting at once): the
+    # others wait for it instead of compiling the same library beside it.
+    with _build_lock, open(target.with_suffix(".lock"), "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
         if target.exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         # Build beside the target and rename: a concurrent process never loads half a file.
         fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
         os.close(fd)

@@ -1,6 +1,11 @@
 """A bot killed right after each job step, then restarted: no double charge, no double delivery,
 no lost key, exactly one refund per failure. The crash is a real process exit (os._exit) at the
-checkpoint named by VANIKEYS_CRASH_AT, after that step's transaction commits."""
+checkpoint named by VANIKEYS_CRASH_AT, after that step's transaction commits.
+
+Each `vanikeys console` is a process of its own, forked from a warm interpreter that has the code
+imported already (tests/warm.py): what dies at the crash and what starts after it are separate
+processes, as in production, without a second of imports per start. The two processes restarting
+at once are fresh interpreters, started exactly as the `vanikeys` command starts."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from bot.jobs import CRASH_EXIT_CODE
 from gpu_worker.formats import get_format, parse_secret_hex
 
 from tests.postgres import PostgresServer
+from tests.warm import WarmInterpreter
 
 from .conftest import small_settings
 from .test_service import btc_address_from_wif
@@ -29,7 +35,7 @@ DAVE = UserRef("console", "dave")
 STEPS = ["accepted", "submitted", "running", "grinding", "found", "delivering", "delivered"]
 
 
-def run_console(tmp_path: Path, lines: list[str], crash_at: str | None = None,
+def run_console(warm: WarmInterpreter, tmp_path: Path, lines: list[str], crash_at: str | None = None,
                 extra: dict[str, str] | None = None, target: str | None = None) -> tuple[int, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
     env.update(VANIKEYS_DB=target or str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
@@ -39,8 +45,8 @@ def run_console(tmp_path: Path, lines: list[str], crash_at: str | None = None,
     env.update(extra or {})
     if crash_at:
         env["VANIKEYS_CRASH_AT"] = crash_at
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", "dave", "--json"], cwd=REPO, env=env,
-                          input="".join(line + "\n" for line in lines), capture_output=True, text=True, timeout=120)
+    proc = warm.run("bot.cli", ["console", "--user", "dave", "--json"], cwd=REPO, env=env,
+                    input="".join(line + "\n" for line in lines), timeout=120)
     return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
 
 
@@ -78,22 +84,22 @@ async def check_invariants(tmp_path: Path, replies: list[dict], *, paid: int, re
 
 
 @pytest.mark.parametrize("step", STEPS)
-async def test_pull_survives_a_crash_after(step: str, tmp_path: Path) -> None:
+async def test_pull_survives_a_crash_after(step: str, tmp_path: Path, warm_python: WarmInterpreter) -> None:
     # progress (the "grinding" checkpoint) is reported between steps: give that case a few steps of keys
     budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
-    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget)
+    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget)
     assert code == CRASH_EXIT_CODE
     assert not any(r["type"] == "pull" for r in first)  # the crash came before the reply
-    code, second = run_console(tmp_path, ["/keys", "/balance"])
+    code, second = run_console(warm_python, tmp_path, ["/keys", "/balance"])
     assert code == 0
     await check_invariants(tmp_path, first + second, paid=1, refunded=False)
 
 
 @pytest.mark.parametrize("step", ["accepted", "running", "grinding", "found", "delivering", "delivered"])
-async def test_order_survives_a_crash_after(step: str, tmp_path: Path) -> None:
-    code, first = run_console(tmp_path, ["/grant dave 100", "/order ^a eth"], crash_at=step)
+async def test_order_survives_a_crash_after(step: str, tmp_path: Path, warm_python: WarmInterpreter) -> None:
+    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/order ^a eth"], crash_at=step)
     assert code == CRASH_EXIT_CODE
-    code, second = run_console(tmp_path, ["/keys"])
+    code, second = run_console(warm_python, tmp_path, ["/keys"])
     assert code == 0
     order = [r for r in first if r["type"] == "order"]
     price = order[0]["data"]["order"]["price"] if order else None
@@ -105,20 +111,21 @@ async def test_order_survives_a_crash_after(step: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("step", ["failed", "refunded"])
-async def test_a_failed_order_is_refunded_exactly_once_across_a_crash_after(step: str, tmp_path: Path) -> None:
+async def test_a_failed_order_is_refunded_exactly_once_across_a_crash_after(step: str, tmp_path: Path,
+                                                                             warm_python: WarmInterpreter) -> None:
     give_up = {"VANIKEYS_ORDER_ATTEMPT_FACTOR": "0.000000001", "VANIKEYS_KEYS_PER_TOKEN": "1000"}
-    code, first = run_console(tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at=step, extra=give_up)
+    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at=step, extra=give_up)
     assert code == CRASH_EXIT_CODE
-    code, second = run_console(tmp_path, ["/balance"], extra=give_up)
+    code, second = run_console(warm_python, tmp_path, ["/balance"], extra=give_up)
     assert code == 0
-    code, third = run_console(tmp_path, ["/balance"], extra=give_up)  # and a third start changes nothing
+    code, third = run_console(warm_python, tmp_path, ["/balance"], extra=give_up)  # and a third start changes nothing
     await check_invariants(tmp_path, first + second + third, paid=0, refunded=True)
     finished = [r for r in second + third if r["type"] == "order_finished"]
     assert [f["data"]["status"] for f in finished] in ([], ["refunded"])
 
 
-async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path) -> None:
-    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at="found")
+async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path, warm_python: WarmInterpreter) -> None:
+    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at="found")
     assert code == CRASH_EXIT_CODE
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
     env.update(VANIKEYS_DB=str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY=VAULT_KEY,
@@ -133,23 +140,25 @@ async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("step", ["grinding", "delivering"])
-async def test_pull_survives_a_crash_on_postgres(step: str, tmp_path: Path, postgres_server: PostgresServer) -> None:
+async def test_pull_survives_a_crash_on_postgres(step: str, tmp_path: Path, postgres_server: PostgresServer,
+                                                 warm_python: WarmInterpreter) -> None:
     target = await postgres_server.fresh_database()
     budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
-    code, first = run_console(tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget, target=target)
+    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget, target=target)
     assert code == CRASH_EXIT_CODE
-    code, second = run_console(tmp_path, ["/keys", "/balance"], target=target)
+    code, second = run_console(warm_python, tmp_path, ["/keys", "/balance"], target=target)
     assert code == 0
     await check_invariants(tmp_path, first + second, paid=1, refunded=False, target=target)
 
 
 async def test_a_failed_order_is_refunded_once_across_a_crash_on_postgres(tmp_path: Path,
-                                                                         postgres_server: PostgresServer) -> None:
+                                                                         postgres_server: PostgresServer,
+                                                                         warm_python: WarmInterpreter) -> None:
     target = await postgres_server.fresh_database()
     give_up = {"VANIKEYS_ORDER_ATTEMPT_FACTOR": "0.000000001", "VANIKEYS_KEYS_PER_TOKEN": "1000"}
-    code, first = run_console(tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at="failed", extra=give_up,
+    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at="failed", extra=give_up,
                               target=target)
     assert code == CRASH_EXIT_CODE
-    code, second = run_console(tmp_path, ["/balance"], extra=give_up, target=target)
-    code, third = run_console(tmp_path, ["/balance"], extra=give_up, target=target)
+    code, second = run_console(warm_python, tmp_path, ["/balance"], extra=give_up, target=target)
+    code, third = run_console(warm_python, tmp_path, ["/balance"], extra=give_up, target=target)
     await check_invariants(tmp_path, first + second + third, paid=0, refunded=True, target=target)

@@ -1,4 +1,8 @@
-"""The command line: one-line errors with exit status 2, and the result JSON of docs/design.md on stdout."""
+"""The command line: one-line errors with exit status 2, and the result JSON of docs/design.md on stdout.
+
+What a person sees from a separate process (no terminal) is checked on processes forked from a warm
+interpreter (the `vanikeys` fixture, tests/warm.py); Ctrl-C and SIGKILL, and the import set, on fresh ones.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,22 +21,19 @@ from gpu_worker.cli import build_parser, key_count, main, run
 from gpu_worker.formats import CURVE_ORDER, identifier_from_secret, get_format
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.verify import verify_hit
+from tests.warm import WarmInterpreter
 
 REPO = Path(__file__).resolve().parents[2]
+Vanikeys = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def vanikeys(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def vanikeys(warm_python: WarmInterpreter) -> Vanikeys:
     """The engine CLI as a person runs it: a separate process, no terminal."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "gpu_worker.cli", *argv],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        cwd=REPO,
-        env=env,
-        timeout=60,
-    )
+    def run_it(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+        return warm_python.run("gpu_worker.cli", argv, input=stdin, cwd=REPO, env=env, timeout=60)
+    return run_it
 
 
 def assert_one_line_error(stderr: str, *expected_words: str) -> None:
@@ -72,13 +74,13 @@ def test_bad_input_is_exit_2_and_one_line(argv: list[str], words: list[str], cap
     assert_one_line_error(captured.err, *words)
 
 
-def test_bad_input_in_a_real_process_is_one_line_without_traceback() -> None:
+def test_bad_input_in_a_real_process_is_one_line_without_traceback(vanikeys: Vanikeys) -> None:
     done = vanikeys("grind", "btc", "O0Il", "--exact-case")
     assert done.returncode == 2 and done.stdout == ""
     assert_one_line_error(done.stderr)
 
 
-def test_grind_json_is_exactly_the_result_object() -> None:
+def test_grind_json_is_exactly_the_result_object(vanikeys: Vanikeys) -> None:
     done = vanikeys("grind", "btc", "^a b", "--budget", "600", "--top", "2", "--backend", "python", "--json")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -126,7 +128,7 @@ def test_split_key_output_tells_how_to_combine(capsys: pytest.CaptureFixture[str
     assert out.splitlines()[0] == identifier_from_secret(get_format("eth"), (1 + offset) % CURVE_ORDER)
 
 
-def test_odds_json_has_the_promised_fields() -> None:
+def test_odds_json_has_the_promised_fields(vanikeys: Vanikeys) -> None:
     done = vanikeys("odds", "btc", "^Love", "--budget", "1M", "--json")
     assert done.returncode == 0, done.stderr
     odds = json.loads(done.stdout)
@@ -139,7 +141,7 @@ def test_odds_json_has_the_promised_fields() -> None:
     assert [tier["p_at_least"] for tier in odds["tiers"]] == sorted((t["p_at_least"] for t in odds["tiers"]), reverse=True)
 
 
-def test_combine_reads_the_private_key_from_stdin_and_checks_it() -> None:
+def test_combine_reads_the_private_key_from_stdin_and_checks_it(vanikeys: Vanikeys) -> None:
     offset = f"{12345:064x}"
     done = vanikeys("combine", "trx", "--private-key", "-", "--offset", offset, "--json", stdin=f"{1:064x}\n")
     assert done.returncode == 0, done.stderr
@@ -288,13 +290,13 @@ def test_random_unicode_arguments_never_crash(capsys: pytest.CaptureFixture[str]
             assert_one_line_error(captured.err)
 
 
-def test_a_400_digit_budget_in_a_real_process_is_one_line() -> None:
+def test_a_400_digit_budget_in_a_real_process_is_one_line(vanikeys: Vanikeys) -> None:
     done = vanikeys("grind", "btc", "ab", "--budget", "9" * 400)
     assert done.returncode == 2 and done.stdout == ""
     assert_one_line_error(done.stderr, "--budget", "too large")
 
 
-def test_did_key_is_printed_verbatim_not_as_an_emoji() -> None:
+def test_did_key_is_printed_verbatim_not_as_an_emoji(vanikeys: Vanikeys) -> None:
     done = vanikeys("grind", "did", "ab", "--budget", "50", "--backend", "python")
     assert done.returncode == 0, done.stderr
     identifier = done.stdout.splitlines()[0]
@@ -302,7 +304,7 @@ def test_did_key_is_printed_verbatim_not_as_an_emoji() -> None:
     assert "🔑" not in done.stdout
 
 
-def test_odds_tiers_carry_the_full_match_badge_and_the_easy_note() -> None:
+def test_odds_tiers_carry_the_full_match_badge_and_the_easy_note(vanikeys: Vanikeys) -> None:
     easy = vanikeys("odds", "btc", "^11")
     assert easy.returncode == 0, easy.stderr
     assert "this pattern is easy" in easy.stdout and "an order is the better buy" in easy.stdout
@@ -316,16 +318,59 @@ def test_odds_tiers_carry_the_full_match_badge_and_the_easy_note() -> None:
     assert "Legendary" in rows[-1] and "1 in " in rows[-1]
 
 
-def test_odds_json_says_easy_and_full() -> None:
+def test_odds_json_says_easy_and_full(vanikeys: Vanikeys) -> None:
     easy = json.loads(vanikeys("odds", "btc", "^11", "--json").stdout)
     assert easy["easy"] is True and easy["tiers"][-1]["full"] is True and easy["tiers"][-1]["tier"] == "Common"
     hard = json.loads(vanikeys("odds", "btc", "^Lovely", "--json").stdout)
     assert hard["easy"] is False and [t["full"] for t in hard["tiers"]] == [False] * 5 + [True]
 
 
-def test_grind_shows_the_tier_with_the_badge_beside_it() -> None:
+def test_grind_shows_the_tier_with_the_badge_beside_it(vanikeys: Vanikeys) -> None:
     done = vanikeys("grind", "btc", "^a", "--budget", "300", "--backend", "python")
     assert done.returncode == 0, done.stderr
     score_line = next(line for line in done.stdout.splitlines() if line.startswith("score"))
     assert "Common" in score_line and score_line.endswith("✨ full match")
     assert "this pattern is easy" in done.stdout
+
+
+# -- a command imports only what it runs -----------------------------------------------------------
+
+SERVICE_PACKAGES = {"aiohttp", "discord", "telegram", "stripe", "asyncpg", "aiosqlite", "prometheus_client", "httpx",
+                    "runpod", "modal", "PIL", "payments"}
+
+
+def imported_by(*argv: str) -> set[str]:
+    """Every module `vanikeys ARGV` has imported when it exits: a fresh interpreter, as the script runs it."""
+    probe = ("import json, runpy, sys\n"
+             "sys.argv = ['vanikeys', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "sys.stdout.flush()\n"
+             "print('\\n' + json.dumps(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_help_imports_none_of_the_engine_and_none_of_the_service() -> None:
+    modules = imported_by("--help")
+    assert not {m.split(".")[0] for m in modules} & (SERVICE_PACKAGES | {"numpy", "pydantic", "rich", "coincurve"})
+    assert not any(m.startswith("bot.") and m != "bot.cli" for m in modules), sorted(modules)
+    assert not any(m.startswith("gpu_worker.") and m not in ("gpu_worker.cli", "gpu_worker.errors", "gpu_worker.numbers")
+                   for m in modules), sorted(modules)
+
+
+def test_odds_imports_the_odds_and_nothing_of_the_service() -> None:
+    modules = imported_by("odds", "btc", "^a")
+    assert {"gpu_worker.odds", "gpu_worker.patterns"} <= modules  # what it runs (the probe sees the real command)
+    assert not {m.split(".")[0] for m in modules} & (SERVICE_PACKAGES | {"pydantic"})
+    assert not any(m.startswith("bot.") and m != "bot.cli" for m in modules), sorted(modules)
+    assert not any(m.startswith("gpu_worker.grinders") for m in modules)
+
+
+def test_a_bot_command_imports_its_own_module_only() -> None:
+    modules = imported_by("console", "--help")
+    assert "bot.cli_commands.console" in modules
+    assert not {"bot.app", "bot.admin", "bot.backup", "bot.cli_commands.run", "bot.metrics"} & modules
+    assert not {m.split(".")[0] for m in modules} & SERVICE_PACKAGES

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from gpu_worker.errors import VanikeysError
+
+# pytest's record_property: ("report", line) lines are printed at the end of the run (tests/conftest.py)
+RecordProperty = Callable[[str, object], None]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,44 @@
+"""`vanikeys card`: a reveal card (PNG) for an identifier and a pattern, never a secret."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.cli_commands import fail, settings
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    card_cmd = commands.add_parser("card", description="Score IDENTIFIER against PATTERN, rate it as the best of one "
+                                                       "pull, and draw its card (never a secret).")
+    card_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
+    card_cmd.add_argument("identifier", metavar="IDENTIFIER", help="the address or DID")
+    card_cmd.add_argument("pattern", metavar="PATTERN", help="the pattern, e.g. ^Love")
+    card_cmd.add_argument("--out", metavar="FILE", help="where to write the PNG (default: a name from the identifier)")
+    card_cmd.add_argument("--exact-case", action="store_true", help="match letters in exact case")
+    card_cmd.add_argument("--fuzzy", action="store_true", help="accept look-alike characters")
+    card_cmd.add_argument("--community", default="", metavar="NAME", help="a server name for the card's footer")
+    card_cmd.set_defaults(func=cmd_card)
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from bot.answers import ServiceError
+    from bot.service import card_for_identifier
+
+    config = settings()
+    try:
+        card = card_for_identifier(args.format, args.identifier, args.pattern, pull_keys=config.pull_budget,
+                                   exact_case=args.exact_case, fuzzy=args.fuzzy,
+                                   community_title=args.community.strip()[:60])
+    except ServiceError as exc:
+        return fail(exc.message)
+    out = Path(args.out) if args.out else Path(card.filename)
+    try:
+        out.write_bytes(card.png)
+    except OSError as exc:
+        return fail(f"cannot write {out}: {exc.strerror or type(exc).__name__}")
+    key = card.key
+    badge = ", full match" if key.full else ""
+    print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, "
+          f"{card.width}x{card.height} PNG")
+    return 0

@@ -1,0 +1,19 @@
+"""`vanikeys doctor`: every configured dependency checked live, one line each with its fix (bot/doctor)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    doctor_cmd = commands.add_parser("doctor", description="Check the chat tokens, Stripe, the GPU providers, "
+                                                           "storage, the vault key, free disk and the clock: one "
+                                                           "line each (bot/doctor).")
+    doctor_cmd.add_argument("--json", action="store_true", help="one JSON object per check")
+    doctor_cmd.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import cmd_doctor as doctor
+
+    return doctor(args)
