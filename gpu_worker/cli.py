@@ -375,7 +375,7 @@ def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[s
 
 def cmd_odds(args: argparse.Namespace) -> int:
     from .formats import get_format
-    from .humanize import one_in_pulls
+    from .humanize import one_in_pulls, plural
     from .odds import odds, p_full_in, rarity_table
     from .patterns import parse_pattern
 
@@ -410,7 +410,7 @@ def cmd_odds(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     out = console()
-    out.print(f"{fmt.title} · pattern {pattern.text!r} · {pattern.max_score} characters to match")
+    out.print(f"{fmt.title} · pattern {pattern.text!r} · {plural(pattern.max_score, 'character')} to match")
     out.print(f"one key matches fully with probability {model.p_full:.3g}: about 1 in {model.expected_keys:,.0f} keys")
     out.print(f"a pull of {budget:,} keys matches fully with probability {p_full_in_pull:.3g}")
     if report["easy"]:

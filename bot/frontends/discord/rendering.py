@@ -14,7 +14,7 @@ import math
 import discord
 from discord.utils import escape_markdown
 
-from gpu_worker.humanize import duration
+from gpu_worker.humanize import duration, plural
 
 from bot.answers import (
     BalanceAnswer,
@@ -317,7 +317,7 @@ def season_embed(answer: SeasonLeaderboardAnswer) -> discord.Embed:
 def profile_embed(answer: ProfileAnswer) -> discord.Embed:
     embed = discord.Embed(title=f"{answer.user.label}'s profile", colour=discord.Colour(NEUTRAL))
     embed.add_field(name="Pulls", value=f"{answer.total_pulls:,}")
-    embed.add_field(name="Streak", value=f"{answer.streak.days} days (best {answer.streak.best_days})")
+    embed.add_field(name="Streak", value=f"{plural(answer.streak.days, 'day')} (best {answer.streak.best_days})")
     embed.add_field(name=f"Season {answer.season}",
                     value=f"rank {answer.season_rank}" if answer.season_rank is not None else "no pull here yet")
     lines = [f"{TIER_EMOJI.get(p.key.tier, '')} {p.key.tier} ({one_in_unit(p.key.one_in_pulls, 'pull')}) · "

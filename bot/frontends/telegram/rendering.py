@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 
-from gpu_worker.humanize import duration
+from gpu_worker.humanize import duration, plural
 
 from bot.answers import (
     BalanceAnswer,
@@ -175,7 +175,8 @@ def render_rolling(user: UserRef, pattern: str, step: int) -> str:
 def render_odds(odds: OddsAnswer) -> str:
     lines = [
         f"🎲 Odds for <code>{esc(odds.pattern)}</code> · {esc(odds.format_title)}",
-        f"Full match ({odds.max_score} characters): 1 in {human_count(odds.expected_keys)} keys",
+        f"Full match ({plural(odds.max_score, 'character')}): "
+        + ("every key" if odds.expected_keys < 1.5 else f"1 in {human_count(odds.expected_keys)} keys"),
         f"One pull ({human_count(odds.pull_keys)} keys): {percent(odds.p_full_in_pull)} for a full match, {odds.pull_price} tokens",
     ]
     if odds.order_price is not None:
