@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from .selfhosted import ENDPOINT_ID
-from .settings import load_worker_settings
+from .settings import ConfigError, load_worker_settings
 
 TINY_JOB: dict[str, Any] = {"v": 1, "format": "btc", "pattern": "a", "budget": 256, "top": 1, "time_limit_s": 20}
 
@@ -61,7 +61,11 @@ def check_here() -> str | None:
 
 
 def main() -> int:
-    worker = load_worker_settings()
+    try:
+        worker = load_worker_settings()
+    except ConfigError as exc:  # a setting the grinder needs is unusable: the grinder cannot load
+        print(f"unhealthy: the grinder did not load: {exc}")
+        return 1
     token = worker.selfhosted_token or ""
     if token:
         problem = check_box(token, worker.selfhosted_port)

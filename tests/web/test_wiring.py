@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 import aiohttp
@@ -147,13 +149,17 @@ def test_vanikeys_bot_serves_the_pages(tmp_path: Path, stripe: bool) -> None:
     import urllib.request
 
     from tests.bot.test_console import _bot_env
+    from tests.payments.stripe_thread import stripe_in_thread
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     extra = {"VANIKEYS_WEB": "on", "VANIKEYS_WEBHOOK_PORT": str(port)}
-    if stripe:
-        extra |= {"STRIPE_API_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": "whsec_test"}
+    fakes = contextlib.ExitStack()
+    if stripe:  # the bot reaches Stripe at start (bot/startup.py): a fake answers on loopback
+        fake_stripe = fakes.enter_context(stripe_in_thread("sk_test_123"))
+        extra |= {"STRIPE_API_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": "whsec_test",
+                  "STRIPE_API_BASE": fake_stripe.url}
     bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=_bot_env(tmp_path, **extra),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -175,3 +181,4 @@ def test_vanikeys_bot_serves_the_pages(tmp_path: Path, stripe: bool) -> None:
         if bot.poll() is None:
             bot.kill()
             bot.communicate()
+        fakes.close()

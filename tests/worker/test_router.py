@@ -317,9 +317,16 @@ async def test_orders_can_have_an_endpoint_of_their_own(emulator: RunpodEmulator
         await orders_endpoint.stop()
 
 
+async def _fresh_database(path: Path) -> None:
+    from bot.storage import Database
+
+    await (await Database.open(path)).close()
+
+
 def test_vanikeys_costs_reports_and_refuses_a_bad_day_count(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "RUNPOD_"))}
     env.update(VANIKEYS_DB=str(tmp_path / "costs.db"), VANIKEYS_USD_PER_TOKEN="0.01")
+    asyncio.run(_fresh_database(tmp_path / "costs.db"))  # operator commands refuse a database that is not there
     done = subprocess.run([sys.executable, "-m", "bot.cli", "costs", "--days", "30"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ import math
 import discord
 from discord.utils import escape_markdown
 
-from gpu_worker.humanize import duration, plural
+from gpu_worker.humanize import compact, duration, plural
 
 from bot.answers import (
     BalanceAnswer,
@@ -94,15 +94,6 @@ def one_in_unit(value: float, unit: str) -> str:
     if text == "every time":
         return f"every {unit}"
     return text if text == "never" else f"{text} {unit}s"
-
-
-def compact(value: float) -> str:
-    if not math.isfinite(value):
-        return "∞"
-    for threshold, suffix in ((1e15, "Q"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= threshold:
-            return f"{value / threshold:.3g}{suffix}"
-    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
 def percent(value: float) -> str:
