@@ -108,6 +108,16 @@ class Ledger:
         # free_pulls_used may be negative: a streak bonus gives free pulls back beyond the day's allowance
         return DayUsage(free_pulls_used=row["free"], spent=max(0, row["spent"]))
 
+    def _insufficient(self, cost: int, balance: int, kind: str) -> ServiceError:
+        if kind == "gift_sent":
+            return ServiceError("insufficient_tokens", f"your balance is {balance} tokens: gift {balance} or fewer"
+                                if balance else "your balance is 0 tokens: there is nothing to gift yet")
+        return ServiceError(
+            "insufficient_tokens",
+            f"this costs {cost} tokens and your balance is {balance}: buy more with /topup"
+            + (" or wait for tomorrow's free pulls" if self.free_pulls_per_day else ""),
+        )
+
     async def debit(self, tx: Tx, user: UserRef, *, pulls: int, pull_price: int, tokens: int = 0, kind: str,
                     idempotency_key: str, job_id: str, reason: str = "") -> Debit:
         """Charge `pulls` pulls (free ones first) plus `tokens` flat, or raise ServiceError.
@@ -132,6 +142,8 @@ class Ledger:
         usage = await self.usage_in(tx, user, day)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))
         cost = (pulls - free) * pull_price + tokens
+        if cost > account.balance:  # the plainer reason first: a /gift past the balance is not about the day's limit
+            raise self._insufficient(cost, account.balance, kind)
         if cost and usage.spent + cost > self.daily_spend_limit:
             left = max(0, self.daily_spend_limit - usage.spent)
             raise ServiceError(
@@ -143,12 +155,8 @@ class Ledger:
             "UPDATE accounts SET balance = balance - ? WHERE platform = ? AND user_id = ? AND balance >= ?",
             (cost, user.platform, user.user_id, cost),
         )
-        if changed != 1:
-            raise ServiceError(
-                "insufficient_tokens",
-                f"this costs {cost} tokens and your balance is {account.balance}: buy more with /topup"
-                + (" or wait for tomorrow's free pulls" if self.free_pulls_per_day else ""),
-            )
+        if changed != 1:  # the balance moved since it was read (another debit in between): the guard decides
+            raise self._insufficient(cost, account.balance, kind)
         balance_after = account.balance - cost
         await tx.execute(
             "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, free_pulls, balance_after, "

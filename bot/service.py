@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
-from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
+from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration, plural
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
@@ -348,8 +348,10 @@ class Service:
         _check_user(user)
         if self.checkout is None:
             free = self.settings.free_pulls_per_day
-            return TopupAnswer(configured=False, message="payments are not configured on this bot, so tokens cannot "
-                               f"be bought here; you still get {free} free pulls a day (ask the operator to set up Stripe)")
+            still = (f"you still get {plural(free, 'free pull')} a day" if free
+                     else "there are no free pulls here either")
+            return TopupAnswer(configured=False, message=f"payments are not configured on this bot, so tokens cannot "
+                               f"be bought here yet; {still}")
         from payments.errors import PaymentsError
 
         catalog = self.checkout.packs

@@ -40,7 +40,7 @@ class GrindJob(BaseModel):
 
     v: Literal[1]
     format: str
-    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
+    pattern: str = Field(max_length=MAX_PATTERN_CHARS)  # emptiness: parse_pattern's words, not pydantic's
     case: Literal["insensitive", "exact"] = "insensitive"
     fuzzy: bool = False
     budget: int = Field(gt=0, le=MAX_BUDGET)
@@ -123,7 +123,40 @@ def _job_error(exc: ValidationError) -> VanikeysError:
     if first["type"] == "json_invalid":
         return VanikeysError("bad_job", "the job is not valid JSON: send one JSON object")
     where = ".".join(str(part) for part in first["loc"]) or "job"
-    return VanikeysError("bad_job", f"invalid job field {where!r}: {first['msg']}")
+    return VanikeysError("bad_job", f"invalid job field {where!r}: {_in_our_words(first)}")
+
+
+def _in_our_words(error: Any) -> str:
+    """What is wrong with a field, in the project's words (pydantic's own, "String should have at least 1
+    character", are not shown to anyone)."""
+    ctx = error.get("ctx", {})
+    kind = error["type"]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "send one JSON object, a dictionary of the job's fields"
+    if kind == "missing":
+        return "it is missing: include it"
+    if kind == "extra_forbidden":
+        return "not a field of a grind job: leave it out"
+    if kind == "string_too_short":
+        return "it is empty" if ctx.get("min_length") == 1 else f"it needs at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"it is longer than {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return "it has characters or a shape this field does not take"
+    bounds = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
+              "less_than_equal": "at most"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"it must be {bounds[kind]} {limit}"
+    if kind.startswith(("int_", "float_")):
+        return "it must be a number" + (" (a whole one)" if kind.startswith("int_") else "")
+    if kind.startswith("bool_"):
+        return "it must be true or false"
+    if kind.startswith("string_"):
+        return "it must be text"
+    if kind == "literal_error":
+        return f"it must be one of {ctx.get('expected', 'the documented values')}"
+    return "it is not a value this field takes (docs/design.md, the grind job)"
 
 
 # A worker's output is parsed from JSON by the bot many times a second: pydantic-core's string cache would keep

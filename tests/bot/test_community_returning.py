@@ -64,6 +64,9 @@ async def test_gifts_are_refused_to_oneself_over_the_limit_from_a_frozen_account
         refusals = [
             (lambda: app.service.gift(ALICE, ALICE, 5, idempotency_key="a"), "bad_gift", "yourself"),
             (lambda: app.service.gift(ALICE, BOB, 31, idempotency_key="b"), "daily_limit", "limit"),
+            # past the balance as well as the limit: the balance is what to fix, not the day's limit
+            (lambda: app.service.gift(ALICE, BOB, 500, idempotency_key="b2"), "insufficient_tokens",
+             "balance is 100 tokens: gift 100 or fewer"),
             (lambda: app.service.gift(ALICE, BOB, 0, idempotency_key="c"), "bad_amount", "from 1"),
             (lambda: app.service.gift(ALICE, UserRef("other", "bob"), 5, idempotency_key="d"), "bad_gift", "platform"),
             (lambda: app.service.gift(BOB, ALICE, 5, idempotency_key="e"), "insufficient_tokens", "balance is 0"),

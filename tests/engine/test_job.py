@@ -71,3 +71,18 @@ def test_hits_never_show_their_secret_in_repr() -> None:
 
 def test_error_payload_shape() -> None:
     assert error_payload(VanikeysError("bad_pattern", "no")) == {"error": "bad_pattern: no"}
+
+
+@pytest.mark.parametrize(("job", "words"), [
+    ({"v": 1, "format": "btc", "pattern": "", "budget": 10}, "the pattern is empty"),
+    ({"v": 1, "format": "btc", "pattern": "a"}, "'budget': it is missing"),
+    ({"v": 1, "format": "btc", "pattern": "a", "budget": 0}, "'budget': it must be more than 0"),
+    ({"v": 1, "format": "btc", "pattern": "a", "budget": "lots"}, "'budget': it must be a number"),
+    ({"v": 1, "format": "btc", "pattern": "a", "budget": 5, "bogus": 1}, "'bogus': not a field of a grind job"),
+    ({"v": 1, "format": "btc", "pattern": "a", "budget": 5, "tag": "x"}, "'tag': it has characters or a shape"),
+])
+def test_a_bad_job_is_told_in_the_projects_words_never_pydantics(job: dict, words: str) -> None:
+    with pytest.raises(VanikeysError) as err:
+        GrindJob.parse(job)
+    assert words in err.value.message
+    assert not any(p in err.value.message for p in ("should", "Input", "Field required", "String"))
