@@ -26,8 +26,6 @@ from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
 from bot.grinding.router import Provider, RouterGrindingClient
-from bot.grinding.runpod_api import RetryPolicy, RunpodApi
-from bot.grinding.runpod_backend import RunpodGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from gpu_worker.errors import VanikeysError
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
@@ -72,6 +70,10 @@ def local_workers(environ: Mapping[str, str] | None = None) -> int:
 
 def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
     """The GPU providers the environment configures (docs/providers.md), for the router."""
+    # Imported here: the RunPod client pulls in aiohttp, which a bot on the local grinder never needs at start.
+    from bot.grinding.runpod_api import RetryPolicy, RunpodApi
+    from bot.grinding.runpod_backend import RunpodGrindingClient
+
     sealer = ResultSealer.from_vault_key(vault_key)
     one = load_settings()
     timings = {name: getattr(one, name) for name in REMOTE_TIMINGS}

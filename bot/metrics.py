@@ -25,12 +25,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config import ConfigError
 
 if TYPE_CHECKING:
+    from aiohttp import web
     from bot.app import App
     from bot.jobs import JobRecord
     from bot.storage import Database
@@ -199,6 +199,8 @@ async def scrape(db: Database, grinder: Any = None) -> bytes:
 
 
 def metrics_handler(app: App) -> Callable[[web.Request], Any]:
+    from aiohttp import web  # the HTTP server only where /metrics is served: not at start-up
+
     async def handle(_: web.Request) -> web.Response:
         body = await scrape(app.db, app.grinder)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -248,6 +250,8 @@ class MetricsConfig:
 
 def webhook_routes(app: App, config: MetricsConfig, webhook_host: str) -> dict[str, Any]:
     """Keyword arguments for payments.webhook.webhook_server: the /metrics route (when opted in) and event counting."""
+    from aiohttp import web
+
     routes = [web.get("/metrics", metrics_handler(app))] if config.serves_on_webhook() else []
     if routes:
         log.warning("/metrics is served on the Stripe webhook's address %s (VANIKEYS_METRICS_ON_WEBHOOK): "
@@ -260,6 +264,8 @@ def webhook_routes(app: App, config: MetricsConfig, webhook_host: str) -> dict[s
 @asynccontextmanager
 async def metrics_server(app: App, config: MetricsConfig) -> AsyncIterator[int | None]:
     """Serve /metrics (and /healthz) on config.host:config.port when a port is set; yields the bound port."""
+    from aiohttp import web
+
     if config.mode == "off" or config.port is None:
         yield None
         return
@@ -284,4 +290,6 @@ async def metrics_server(app: App, config: MetricsConfig) -> AsyncIterator[int |
 
 
 async def _healthz(_: web.Request) -> web.Response:
+    from aiohttp import web
+
     return web.json_response({"ok": True})

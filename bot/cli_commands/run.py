@@ -75,7 +75,6 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     from bot import metrics
     from bot.app import create_app
     from bot.startup import check_services
-    from bot.web.server import web_server, web_subapps
 
     stopping = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
@@ -88,12 +87,15 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
             from payments.webhook import webhook_server
 
             from bot.payment_issues import PaymentIssues
+            from bot.web.server import web_subapps
 
             webhook = await stack.enter_async_context(webhook_server(
                 stripe, app.service.apply_instruction, report=PaymentIssues(app.db).record,
                 subapps=web_subapps(app), **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
             log.info("Stripe webhook listening at %s", webhook.url)
-        else:  # no webhook: the public pages (when on) get the same address to themselves
+        elif settings.web_enabled:  # no webhook: the public pages get the same address to themselves
+            from bot.web.server import web_server
+
             await stack.enter_async_context(web_server(app, settings.webhook_host, settings.webhook_port))
         front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
                                           name=platform) for platform in platforms]

@@ -374,3 +374,19 @@ def test_a_bot_command_imports_its_own_module_only() -> None:
     assert "bot.cli_commands.console" in modules
     assert not {"bot.app", "bot.admin", "bot.backup", "bot.cli_commands.run", "bot.metrics"} & modules
     assert not {m.split(".")[0] for m in modules} & SERVICE_PACKAGES
+
+
+def test_the_console_on_the_local_grinder_starts_without_the_network_stacks(tmp_path: Path) -> None:
+    """The console's whole start (the app wired, the local grinder, SQLite): no HTTP client or server, no
+    PostgreSQL driver; those load when a provider, the webhook, the pages or PostgreSQL are configured."""
+    probe = ("import json, sys\n"
+             "from bot.app import create_app\n"
+             "from bot.config import Settings\n"
+             "from bot.frontends.console import run_console\n"
+             "print(json.dumps(sorted(sys.modules)))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "RUNPOD_", "STRIPE_"))}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                          env={**env, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = {m.split(".")[0] for m in json.loads(done.stdout)}
+    assert not modules & {"aiohttp", "asyncpg", "discord", "telegram", "stripe", "modal", "runpod"}, sorted(modules)
