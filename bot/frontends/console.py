@@ -56,6 +56,8 @@ from bot.frontends import command_args
 from bot.service import Service
 
 PLATFORM = "console"
+PROMPT = "> "
+CLEAR_LINE = "\r\x1b[K"  # to the line's start, erase it: the prompt makes way for what arrived
 _FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy", "--anyway": "anyway",
           "--share": "share", "--hide": "hide"}
 
@@ -266,6 +268,7 @@ class ConsoleFrontEnd:
         self.as_json = as_json
         self.interactive = interactive
         self.owner = owner  # the one person at this terminal: nobody else's keys or notices appear here
+        self.at_prompt = False  # the "> " prompt is on screen, waiting for a line (interactive only)
 
     def emit(self, kind: str, value: Any, *, private: bool = False, to: UserRef | None = None) -> None:
         if self.as_json:
@@ -278,7 +281,12 @@ class ConsoleFrontEnd:
             text = (value if isinstance(value, str) else render_pull_reveal(value) if kind == "pull_reveal"
                     else render(value))
             prefix = f"(private to {to.user_id}) " if private and to is not None else ""
-            self.out.write(prefix + text + "\n")
+            if self.interactive and self.at_prompt:
+                # Something arrived while the person is typing (an order's progress, a key): clear the prompt's
+                # line, print it, and draw the prompt again with what they had typed so far.
+                self.out.write(CLEAR_LINE + prefix + text + "\n" + PROMPT + _typed_so_far())
+            else:
+                self.out.write(prefix + text + "\n")
         self.out.flush()
 
     def error(self, err: ServiceError) -> None:
@@ -437,7 +445,11 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
     if interactive:
         stdout.write(f"VaniKeys console as {user_name}: type /help, /quit to leave\n")
     while True:
-        line = await _next_line(stdin, "> " if interactive else None)
+        frontend.at_prompt = interactive
+        try:
+            line = await _next_line(stdin, PROMPT if interactive else None)
+        finally:
+            frontend.at_prompt = False
         if line is None or not await session.handle(line):
             break
     await service.wait_idle()  # orders placed here, and keys waiting for this user, are delivered before exit
@@ -470,6 +482,15 @@ async def _next_line(stdin: TextIO, prompt: str | None) -> str | None:
 
     threading.Thread(target=read, name="console-stdin", daemon=True).start()
     return await answer
+
+
+def _typed_so_far() -> str:
+    """What the person has typed at the prompt and not yet sent (readline's buffer; "" without readline)."""
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows' Python has no readline
+        return ""
+    return readline.get_line_buffer()
 
 
 def _read_line(stdin: TextIO, prompt: str | None) -> str | None:

@@ -309,3 +309,20 @@ async def test_a_pattern_that_spells_a_coin_pulls_when_the_format_is_named(app: 
     replies = [json.loads(reply) for reply in
                await run_lines(app, ["/grant erin 50", "/pull ^Lo doge btc --anyway"], as_json=True)]
     assert replies[-1]["type"] == "pull" and replies[-1]["data"]["pattern"] == "^Lo doge"
+
+
+def test_output_that_arrives_at_the_prompt_clears_it_and_draws_it_again() -> None:
+    from bot.frontends.console import CLEAR_LINE, PROMPT, ConsoleFrontEnd
+
+    out = io.StringIO()
+    frontend = ConsoleFrontEnd(out, as_json=False, interactive=True)
+    frontend.emit("notice", "your order is 40% done")        # in answer to a command: printed as it is
+    frontend.at_prompt = True
+    frontend.emit("notice", "your order found its match")    # in the background, while "> " waits
+    assert out.getvalue() == ("your order is 40% done\n"
+                              + CLEAR_LINE + "your order found its match\n" + PROMPT)
+    piped = io.StringIO()
+    not_a_terminal = ConsoleFrontEnd(piped, as_json=False, interactive=False)
+    not_a_terminal.at_prompt = True
+    not_a_terminal.emit("notice", "done")
+    assert piped.getvalue() == "done\n", "a pipe gets plain lines, no terminal codes"
