@@ -194,3 +194,16 @@ def test_a_new_personal_best_is_named_with_the_one_it_beat() -> None:
     assert fields["🏆 NEW personal best"] == "best ^abc so far (was 1 in 6 pulls)"
     same = replace(answer, personal_best=PersonalBest("btc ^abc", 80.0, False))
     assert not any("personal best" in f["name"] for f in pull_embed(same, "Ann").to_dict()["fields"])
+
+
+def test_keys_with_closed_dms_says_it_once() -> None:
+    from bot.answers import KeysAnswer
+    from bot.frontends.discord.rendering import keys_text
+
+    text = keys_text(KeysAnswer(delivered=("a",), undelivered=("b", "c"),
+                                message="1 sent privately, 2 could not be sent: open your direct messages to the bot "
+                                        "and send /keys again"))
+    assert text.startswith("1 key sent to you privately; 2 keys could not be sent by DM and wait safely in the vault.")
+    assert text.count("/keys") == 1 and text.count("vault") == 1, text
+    done = keys_text(KeysAnswer(delivered=("a",), undelivered=(), message="1 sent to you privately"))
+    assert done == "1 sent to you privately"

@@ -53,10 +53,9 @@ TIER_EMOJI: dict[str, str] = {
 NEUTRAL = 0x5865F2
 ERROR = 0xED4245
 
-CLOSED_DMS_HELP = (
-    "I couldn't DM you your private key, so it is safe in the vault. To get it: open this server's menu → "
-    "**Privacy Settings** → turn on **Direct Messages**, then send `/keys` (here or in a DM with me)."
-)
+CLOSED_DMS_STEPS = ("To get it: open this server's menu → **Privacy Settings** → turn on **Direct Messages**, then "
+                    "send `/keys` (here or in a DM with me).")
+CLOSED_DMS_HELP = "I couldn't DM you your private key, so it is safe in the vault. " + CLOSED_DMS_STEPS
 FULL_MATCH_BADGE = "✨ full match"
 
 
@@ -271,10 +270,13 @@ def topup_embed(answer: TopupAnswer) -> discord.Embed:
 
 
 def keys_text(answer: KeysAnswer) -> str:
-    text = answer.message
-    if answer.undelivered:
-        text += "\n" + CLOSED_DMS_HELP
-    return _fit(text, MAX_MESSAGE)
+    """What /keys did, said once: the service's line, or with DMs closed, what waits and the steps to get it."""
+    if not answer.undelivered:
+        return _fit(answer.message, MAX_MESSAGE)
+    sent = f"{plural(len(answer.delivered), 'key')} sent to you privately; " if answer.delivered else ""
+    waiting = plural(len(answer.undelivered), "key")
+    return _fit(f"{sent}{waiting} could not be sent by DM and {'wait' if len(answer.undelivered) > 1 else 'waits'} "
+                f"safely in the vault. {CLOSED_DMS_STEPS}", MAX_MESSAGE)
 
 
 def history_embed(answer: HistoryAnswer) -> discord.Embed:
