@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -36,5 +37,8 @@ def test_faults_refund_no_finished_work_run_nothing_twice_and_cost_every_billed_
         assert outcome.refunded_finished == 0 and outcome.run_twice == 0, outcome
         assert outcome.billed_s > 0 and outcome.usage_s == pytest.approx(outcome.billed_s, abs=0.01), outcome
         assert outcome.estimated_s == 0, outcome
-    assert "box took 2 of 12 pulls, at most 2 at once" in outcomes[1].note
+    # The box got exactly its 2 slots' worth and never more at once; whether its two overlapped in time is the
+    # loaded machine's business, so "at most 1" and "at most 2" both hold the guarantee.
+    taken = re.search(r"box took (\d+) of 12 pulls, at most (\d+) at once", outcomes[1].note)
+    assert taken is not None and int(taken[1]) == 2 and 1 <= int(taken[2]) <= 2, outcomes[1].note
     assert statistics.median(added) <= 150
