@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config import ConfigError
+from bot.serving import serving
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -272,21 +273,10 @@ async def metrics_server(app: App, config: MetricsConfig) -> AsyncIterator[int |
     web_app = web.Application()
     web_app.router.add_get("/metrics", metrics_handler(app))
     web_app.router.add_get("/healthz", _healthz)
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    try:
-        await site.start()
-    except OSError as err:
-        await runner.cleanup()
-        raise ConfigError(f"cannot serve /metrics on {config.host}:{config.port} ({err.strerror}): "
-                          "set VANIKEYS_METRICS_PORT to a free port") from err
-    port = int(runner.addresses[0][1])
-    log.info("metrics listening on %s:%d/metrics", config.host, port)
-    try:
+    async with serving(web_app, config.host, config.port, what="/metrics",
+                       port_setting="VANIKEYS_METRICS_PORT") as port:
+        log.info("metrics listening on %s:%d/metrics", config.host, port)
         yield port
-    finally:
-        await runner.cleanup()
 
 
 async def _healthz(_: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from bot.app import App
-from bot.config import ConfigError
+from bot.serving import serving
 from bot.web.app import build_web_app
 from bot.web.paths import WEB_PREFIX
 
@@ -40,18 +40,6 @@ async def web_server(app: App, host: str, port: int) -> AsyncIterator[int | None
     root = web.Application()
     for prefix, sub in subapps:
         root.add_subapp(prefix, sub)
-    runner = web.AppRunner(root, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as err:
-        await runner.cleanup()
-        raise ConfigError(f"cannot serve the web pages on {host}:{port} ({err.strerror}): "
-                          "set VANIKEYS_WEBHOOK_PORT to a free port") from err
-    bound = int(runner.addresses[0][1])
-    log.info("web pages listening on %s:%d%s/", host, bound, WEB_PREFIX)
-    try:
+    async with serving(root, host, port, what="the web pages", port_setting="VANIKEYS_WEBHOOK_PORT") as bound:
+        log.info("web pages listening on %s:%d%s/", host, bound, WEB_PREFIX)
         yield bound
-    finally:
-        await runner.cleanup()
