@@ -50,7 +50,9 @@ def _thread_arenas(limit: int) -> int:
 @pytest.mark.skipif(not GLIBC or not sys.platform.startswith("linux"), reason="glibc's malloc arenas only")
 def test_the_limit_keeps_threads_to_few_arenas() -> None:
     assert _thread_arenas(0) >= 4, "without a limit each allocating thread gets an arena of its own"
-    assert _thread_arenas(2) <= 1, "two arenas: the main one and at most one for every other thread"
+    # An unrelated mapping can land 64 MiB-aligned by chance and count as an arena; chance only ever adds, so the
+    # least of three runs is the count the limit gives.
+    assert min(_thread_arenas(2) for _ in range(3)) <= 1, "two arenas: the main one and at most one for every other thread"
 
 
 def test_the_limit_comes_from_the_environment() -> None:
