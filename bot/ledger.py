@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bot.answers import ServiceError, UserRef
-from bot.storage import Database, StorageUnavailable, Tx
+from bot.storage import Database, Row, StorageUnavailable, Tx
 
 
 def utc_day(at: float | None = None) -> str:
@@ -65,6 +65,19 @@ class DayUsage:
     spent: int
 
 
+# Today's free pulls used and tokens spent by one account: (platform, user_id, day).
+_USAGE_SQL = (
+    "SELECT COALESCE(SUM(free_pulls), 0) AS free, "
+    "COALESCE(-SUM(CASE WHEN kind IN ('pull', 'order', 'refund', 'gift_sent') THEN tokens ELSE 0 END), 0) AS spent "
+    "FROM ledger WHERE platform = ? AND user_id = ? AND day = ?"
+)
+
+
+def _day_usage(row: Row) -> DayUsage:
+    # free_pulls_used may be negative: a streak bonus gives free pulls back beyond the day's allowance
+    return DayUsage(free_pulls_used=row["free"], spent=max(0, row["spent"]))
+
+
 class Ledger:
     def __init__(self, db: Database, *, free_pulls_per_day: int, daily_spend_limit: int) -> None:
         self.db = db
@@ -98,15 +111,9 @@ class Ledger:
         return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
 
     async def usage_in(self, tx: Tx, user: UserRef, day: str) -> DayUsage:
-        row = await tx.fetchone(
-            "SELECT COALESCE(SUM(free_pulls), 0) AS free, "
-            "COALESCE(-SUM(CASE WHEN kind IN ('pull', 'order', 'refund', 'gift_sent') THEN tokens ELSE 0 END), 0) AS spent "
-            "FROM ledger WHERE platform = ? AND user_id = ? AND day = ?",
-            (user.platform, user.user_id, day),
-        )
+        row = await tx.fetchone(_USAGE_SQL, (user.platform, user.user_id, day))
         assert row is not None
-        # free_pulls_used may be negative: a streak bonus gives free pulls back beyond the day's allowance
-        return DayUsage(free_pulls_used=row["free"], spent=max(0, row["spent"]))
+        return _day_usage(row)
 
     def _insufficient(self, cost: int, balance: int, kind: str) -> ServiceError:
         if kind == "gift_sent":
@@ -125,21 +132,28 @@ class Ledger:
         Raises: account_frozen (debt), daily_limit, insufficient_tokens.
         """
         account = await self.ensure_account(tx, user)
-        seen = await tx.fetchone(
-            "SELECT tokens, free_pulls, balance_after FROM ledger WHERE idempotency_key = ?", (idempotency_key,)
+        day = utc_day()
+        # One round trip for what the charge depends on, read after the account row is locked (so it is current):
+        # an earlier row with this idempotency key, a hold on the account, and today's usage.
+        state = await tx.fetchone(
+            "SELECT seen.tokens AS seen_tokens, seen.free_pulls AS seen_free, seen.balance_after AS seen_balance, "
+            "EXISTS (SELECT 1 FROM account_holds h WHERE h.platform = ? AND h.user_id = ?) AS held, "
+            f"today.free AS free, today.spent AS spent FROM ({_USAGE_SQL}) AS today "
+            "LEFT JOIN ledger seen ON seen.idempotency_key = ?",
+            (user.platform, user.user_id, user.platform, user.user_id, day, idempotency_key),
         )
-        if seen is not None:
-            return Debit(-seen["tokens"], seen["free_pulls"], seen["balance_after"], replayed=True)
+        assert state is not None
+        if state["seen_tokens"] is not None:
+            return Debit(-state["seen_tokens"], state["seen_free"], state["seen_balance"], replayed=True)
         if account.frozen:
             raise ServiceError(
                 "account_frozen",
                 f"your account owes {account.debt} tokens after a payment was reversed: "
                 "pulls and orders resume once a top-up (/topup) settles it",
             )
-        if await tx.fetchone("SELECT 1 FROM account_holds WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)):
+        if state["held"]:
             raise ServiceError("account_frozen", "your account is on hold: pulls and orders are paused; contact the operator")
-        day = utc_day()
-        usage = await self.usage_in(tx, user, day)
+        usage = _day_usage(state)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))
         cost = (pulls - free) * pull_price + tokens
         if cost > account.balance:  # the plainer reason first: a /gift past the balance is not about the day's limit
