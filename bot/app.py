@@ -24,7 +24,7 @@ from bot.jobs import Jobs
 from bot.key_hygiene import warn_if_committable
 from bot.ledger import Ledger
 from bot.service import CheckoutProvider, Service
-from bot.storage import Database, StorageUnavailable
+from bot.storage import Database, StorageUnavailable, open_database
 from bot.vault import Vault, guard_key, parse_vault_key
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     """
     settings = settings or Settings.from_env()
     configured_key = parse_vault_key(settings.vault_key) if settings.vault_key else None
-    db = await Database.open(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
+    db = await open_database(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
     try:
         key = await guard_key(db, configured=configured_key, key_file=settings.resolved_vault_key_file)
     except BaseException:

@@ -143,7 +143,7 @@ class Settings:
 
     @property
     def database(self) -> str | Path:
-        """What Database.open takes: the PostgreSQL URL when set, else the SQLite file."""
+        """What open_database takes: the PostgreSQL URL when set, else the SQLite file."""
         return self.db_url or self.db_path
 
     @property
