@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.settings import VanikeysSettings
 
 BACKENDS = ("auto", "local", "python", "native", "cuda", "runpod")
+WEB_PREFIX = "/web"  # every public page sits under this, beside the Stripe webhook on the same server (bot/web)
 GPU_BACKENDS = ("cuda", "runpod")
 
 
@@ -91,8 +92,6 @@ class Settings:
         """The public pages' base address for links in chat answers (None: no public address configured)."""
         if not (self.web_enabled and self.public_url_configured):
             return None
-        from bot.web.paths import WEB_PREFIX
-
         return self.public_base_url.rstrip("/") + WEB_PREFIX
 
     @property

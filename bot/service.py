@@ -68,10 +68,10 @@ from bot.delivery import KEYS_HINT, Delivery
 from bot.frontends import FrontEnd
 from bot.jobs import JobRecord, Jobs, JobSpec
 from bot.ledger import Credit, Debit, Ledger
+from bot.links import gallery_message, odds_page_url
 from bot.odds_cache import shared_odds_cache
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database, StorageUnavailable
-from bot.web.paths import gallery_message, odds_page_url
 
 if TYPE_CHECKING:
     from payments.checkout import CheckoutLink
