@@ -23,7 +23,8 @@ from bot.health import Health, heartbeat_file
 from bot.jobs import Jobs
 from bot.key_hygiene import warn_if_committable
 from bot.ledger import Ledger
-from bot.service import CheckoutProvider, Service
+from bot.ports import CheckoutProvider
+from bot.service import Service
 from bot.storage import Database, StorageUnavailable, open_database
 from bot.vault import Vault, guard_key, parse_vault_key
 
