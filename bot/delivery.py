@@ -13,7 +13,7 @@ import logging
 from gpu_worker.formats import get_format
 
 from bot.answers import DeliveredSecret, KeyDelivery
-from bot.jobs import JobRecord
+from bot.job_records import JobRecord
 from bot.ports import FrontEnd
 from bot.vault import SealedSecret
 

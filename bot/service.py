@@ -65,7 +65,8 @@ from bot.community.calendar import season_of
 from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
-from bot.jobs import JobRecord, Jobs, JobSpec
+from bot.job_records import JobRecord, JobSpec
+from bot.jobs import Jobs
 from bot.ledger import Credit, Debit, Ledger
 from bot.links import gallery_message, odds_page_url
 from bot.odds_cache import shared_odds_cache
