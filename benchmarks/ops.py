@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot import backup as backups  # noqa: E402
 from bot import metrics  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.storage import Database  # noqa: E402
+from bot.storage import open_database  # noqa: E402
 from bot.vault import Vault  # noqa: E402
 
 STATUSES = ("delivered", "delivered", "delivered", "found", "refunded", "running")
 
 
 async def build(path: Path, key: bytes, accounts: int, jobs: int) -> int:
-    db = await Database.open(path)
+    db = await open_database(path)
     vault = Vault(db, key, grace_s=86_400)
     now = time.time()
     sealed = 0
@@ -59,7 +59,7 @@ async def build(path: Path, key: bytes, accounts: int, jobs: int) -> int:
 
 
 async def scrape_times(path: Path, repeat: int) -> list[float]:
-    db = await Database.open(path)
+    db = await open_database(path)
     try:
         times = []
         for _ in range(repeat):

@@ -277,9 +277,9 @@ async def run_scenario(scenario: Scenario, workdir: Path) -> Outcome:
 
 
 async def measure(name: str, db_path: Path, ledgers: list[dict[str, Any]], **extra: Any) -> Outcome:
-    from bot.storage import Database
+    from bot.storage import open_database
 
-    db = await Database.open(db_path)
+    db = await open_database(db_path)
     try:
         jobs = {r["job_id"]: dict(r) for r in await db.fetchall("SELECT job_id, kind, status FROM jobs")}
         usage = await db.fetchall("SELECT provider, gpu_s, estimated, outcome, at FROM grind_usage")

@@ -40,7 +40,7 @@ from bot.app import create_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.grinding import OrderOutcome  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
-from bot.storage import Database  # noqa: E402
+from bot.storage import Database, open_database  # noqa: E402
 from gpu_worker.grinders.base import grind  # noqa: E402
 from gpu_worker.job import GrindJob, GrindResult  # noqa: E402
 
@@ -133,7 +133,7 @@ async def debits(db: Database, total: int, callers: int, tag: str) -> float:
 
 
 async def in_process_debits(target: str | Path, total: int) -> dict[int, float]:
-    db = await Database.open(target)
+    db = await open_database(target)
     try:
         rates = {callers: await debits(db, total, callers, f"p{callers}") for callers in (1, 10, 1000)}
         assert await Ledger(db, free_pulls_per_day=0, daily_spend_limit=0).audit() == []
@@ -143,7 +143,7 @@ async def in_process_debits(target: str | Path, total: int) -> dict[int, float]:
 
 
 async def child(target: str, total: int, callers: int, tag: str, start_at: float) -> None:
-    db = await Database.open(target)
+    db = await open_database(target)
     try:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         began = time.time()

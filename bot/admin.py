@@ -42,7 +42,10 @@ from bot.answers import UserRef
 from bot.committed import ledger_row, read_back
 from bot.config import ConfigError, Settings
 from bot.delivery import KEYS_HINT
-from bot.jobs import ACTIVE, JobRecord, Jobs
+from bot.job_events import JobEvents
+from bot.job_log import JobLog
+from bot.job_records import JobRecord
+from bot.jobs import ACTIVE, Jobs
 from bot.ledger import Ledger
 from bot.storage import Database, StorageUnavailable, Tx
 from bot.storage.opening import open_configured, storage_faults_answered
@@ -109,7 +112,8 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit)
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
         # The admin never grinds: Jobs is used to read jobs and to settle failed ones (no grinder involved).
-        jobs = Jobs(db, ledger, vault, None, settings)  # type: ignore[arg-type]
+        # Its steps are logged like the bot's; no metrics: nothing scrapes a one-shot command.
+        jobs = Jobs(db, ledger, vault, None, settings, events=JobEvents(JobLog()))  # type: ignore[arg-type]
         yield State(settings, db, ledger, vault, jobs)
     finally:
         await db.close()

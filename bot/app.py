@@ -1,7 +1,8 @@
 """Build the whole bot from Settings: `async with create_app(settings) as app: app.service ...`.
 
 Every front end and every test goes through here, so there is one way to
-wire storage, ledger, vault, grinder, jobs and the service together.
+wire storage, ledger, vault, grinder, jobs and the service together, and
+the one place the jobs' step subscribers (log lines, metrics) are wired.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from bot.grinder import make_grinder
 from bot.grinding import GrindingClient
 from bot.grinding.router import RouterGrindingClient
 from bot.health import Health, heartbeat_file
+from bot.job_events import JobEvents
+from bot.job_log import JobLog
 from bot.jobs import Jobs
 from bot.key_hygiene import warn_if_committable
 from bot.ledger import Ledger
-from bot.service import CheckoutProvider, Service
-from bot.storage import Database, StorageUnavailable
+from bot.metrics import JobMetrics
+from bot.ports import CheckoutProvider
+from bot.service import Service
+from bot.storage import Database, StorageUnavailable, open_database
 from bot.vault import Vault, guard_key, parse_vault_key
 
 log = logging.getLogger(__name__)
@@ -91,7 +96,7 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
     """
     settings = settings or Settings.from_env()
     configured_key = parse_vault_key(settings.vault_key) if settings.vault_key else None
-    db = await Database.open(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
+    db = await open_database(settings.database, connect_timeout_s=settings.db_connect_timeout_s)
     try:
         key = await guard_key(db, configured=configured_key, key_file=settings.resolved_vault_key_file)
     except BaseException:
@@ -117,7 +122,7 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
         ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
                         daily_spend_limit=settings.daily_spend_limit)
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
-        jobs = Jobs(db, ledger, vault, grinder, settings)
+        jobs = Jobs(db, ledger, vault, grinder, settings, events=JobEvents(JobLog(), JobMetrics()))
         delivery = Delivery()
         service = Service(settings, db, ledger, jobs, delivery, checkout)
         await vault.purge()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.settings import VanikeysSettings
 
 BACKENDS = ("auto", "local", "python", "native", "cuda", "runpod")
+WEB_PREFIX = "/web"  # every public page sits under this, beside the Stripe webhook on the same server (bot/web)
 GPU_BACKENDS = ("cuda", "runpod")
 
 
@@ -91,8 +92,6 @@ class Settings:
         """The public pages' base address for links in chat answers (None: no public address configured)."""
         if not (self.web_enabled and self.public_url_configured):
             return None
-        from bot.web.paths import WEB_PREFIX
-
         return self.public_base_url.rstrip("/") + WEB_PREFIX
 
     @property
@@ -143,7 +142,7 @@ class Settings:
 
     @property
     def database(self) -> str | Path:
-        """What Database.open takes: the PostgreSQL URL when set, else the SQLite file."""
+        """What open_database takes: the PostgreSQL URL when set, else the SQLite file."""
         return self.db_url or self.db_path
 
     @property

@@ -13,8 +13,8 @@ import logging
 from gpu_worker.formats import get_format
 
 from bot.answers import DeliveredSecret, KeyDelivery
-from bot.frontends import FrontEnd
-from bot.jobs import JobRecord
+from bot.job_records import JobRecord
+from bot.ports import FrontEnd
 from bot.vault import SealedSecret
 
 log = logging.getLogger(__name__)

@@ -38,22 +38,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpu_worker.config_fields import load_one
 from gpu_worker.errors import VanikeysError
-from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
+from gpu_worker.job import MAX_BUDGET, GrindResult
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.verify import verify_hit
 
-from bot import job_events, logs
+from bot import logs
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
-from bot.ledger import Debit, Ledger, utc_day
-from bot.results import shown_key, shown_key_from_json, shown_key_to_json
+from bot.job_events import JobEvents
+from bot.job_records import JobRecord, JobSpec
+from bot.ledger import Debit, Ledger
+from bot.results import shown_key, shown_key_to_json
 from bot.answers import ServiceError
 from bot.storage import Database, Row, StorageUnavailable, Tx
 from bot.storage.leases import Leases
@@ -75,59 +76,6 @@ def checkpoint(step: str) -> None:
 
 class StaleTransition(Exception):
     """The job was not in the state this step leaves: someone else moved it first."""
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    kind: str                    # "pull" | "order"
-    user: UserRef
-    community: CommunityRef | None
-    origin: Origin | None
-    format_id: str
-    pattern: str
-    case_mode: str               # "insensitive" | "exact"
-    fuzzy: bool
-    split_pubkey: str | None
-    count: int                   # pulls in this job (1 or 10); 1 for orders
-    budget: int                  # keys per pull; for orders the total key budget before giving up
-    expected_keys: float
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    job_id: str
-    spec: JobSpec
-    price: int
-    free_pulls: int
-    status: str
-    backend: str
-    backend_job_id: str | None
-    keys_checked: int
-    elapsed_s: float
-    result: dict[str, Any] | None
-    error: str | None
-    delivery_attempted_at: float | None
-    delivered_at: float | None
-    created_at: float
-
-    @property
-    def day(self) -> str:
-        return utc_day(self.created_at)
-
-    @property
-    def shown_keys(self) -> tuple[ShownKey, ...]:
-        if not self.result:
-            return ()
-        return tuple(shown_key_from_json(k) for k in self.result["keys"])
-
-    def grind_job(self, budget: int, *, pulls: int = 1) -> GrindJob:
-        s = self.spec
-        return GrindJob.parse({
-            "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
-            "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
-            "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
-        })
 
 
 class JobObserver(Protocol):
@@ -195,7 +143,8 @@ def _row_to_record(row: Row) -> JobRecord:
 
 
 class Jobs:
-    def __init__(self, db: Database, ledger: Ledger, vault: Vault, grinder: GrindingClient, settings: Settings) -> None:
+    def __init__(self, db: Database, ledger: Ledger, vault: Vault, grinder: GrindingClient, settings: Settings,
+                 events: JobEvents | None = None) -> None:
         self.db = db
         self.ledger = ledger
         self.vault = vault
@@ -204,6 +153,7 @@ class Jobs:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leases = Leases(db, self.owner, settings.job_lease_s)
         self._lost: set[str] = set()  # jobs whose drive this process is stopping: a peer holds their lease
+        self.events = events if events is not None else JobEvents()  # each committed step: log line, metrics
         self.observer: JobObserver | None = None
         self.deliverer: Deliverer | None = None
         self.hold_delivery: set[str] = set()  # found pulls whose caller reveals them before delivery
@@ -239,7 +189,7 @@ class Jobs:
             await self._step(tx, job_id, "accepted")
         checkpoint("accepted")
         assert row is not None
-        return job_events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
+        return self.events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
                                   free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
@@ -436,11 +386,11 @@ class Jobs:
         except (asyncio.CancelledError, StaleTransition, StorageUnavailable):
             raise  # the job stays where it stands; the sweep drives it again once storage answers
         except (VanikeysError, GrindingError) as exc:
-            job_events.failed(record, exc.code)
+            self.events.failed(record, exc.code)
             return await self._fail(record, exc.message)
         except Exception as exc:  # a backend fault: refund rather than keep the money
             log.warning("job %s: grinding failed: %s", record.job_id, type(exc).__name__)
-            job_events.failed(record, "grinder_error")
+            self.events.failed(record, "grinder_error")
             return await self._fail(record, "the grinder failed")
 
     async def _grind_pull(self, record: JobRecord) -> JobRecord:
@@ -452,7 +402,7 @@ class Jobs:
         odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
         crashed_once = False
         renewed = time.monotonic()
-        timer = job_events.ProviderTimer(self.grinder.backend, "pull")
+        timer = self.events.provider_timer(self.grinder.backend, "pull")
 
         async def on_progress(progress: GrindProgress) -> None:
             nonlocal crashed_once, renewed
@@ -500,7 +450,7 @@ class Jobs:
         state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
         last_shown = 0.0
         crashed_once = False
-        timer = job_events.ProviderTimer(self.grinder.backend, "order")
+        timer = self.events.provider_timer(self.grinder.backend, "order")
 
         async def on_progress(progress: OrderProgress) -> None:
             nonlocal last_shown, crashed_once
@@ -529,7 +479,7 @@ class Jobs:
         try:
             outcome = await self.grinder.run_order(template, spec.expected_keys, on_progress, state)
         except GrindingError as exc:
-            job_events.failed(record, exc.code)
+            self.events.failed(record, exc.code)
             checked_row = await self.db.fetchone("SELECT keys_checked FROM jobs WHERE job_id = ?", (record.job_id,))
             return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
         timer.done()
@@ -573,7 +523,7 @@ class Jobs:
                 )
             await self._step(tx, record.job_id, "found")
         checkpoint("found")
-        return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, engine=backend)
+        return self.events.reached("found", updated, keys_checked=checked, grind_s=elapsed, engine=backend)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
@@ -602,9 +552,9 @@ class Jobs:
             async with self.db.transaction() as tx:
                 await tx.execute("UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'",
                                  (record.job_id,))
-            return job_events.reached("delivery_deferred", await self.get(record.job_id))
+            return self.events.reached("delivery_deferred", await self.get(record.job_id))
         if not sent:
-            return job_events.reached("undelivered", await self.get(record.job_id))
+            return self.events.reached("undelivered", await self.get(record.job_id))
         now = time.time()
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
@@ -618,7 +568,7 @@ class Jobs:
         checkpoint("delivered")
         if row is None:  # another process delivered it first (and counted it)
             return await self.get(record.job_id)
-        return job_events.reached("delivered", _row_to_record(row))
+        return self.events.reached("delivered", _row_to_record(row))
 
     async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
         async with self.db.transaction() as tx:
@@ -630,7 +580,7 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "failed")
         checkpoint("failed")
-        return job_events.reached("failed", updated)
+        return self.events.reached("failed", updated)
 
     async def _refund(self, record: JobRecord) -> JobRecord:
         async with self.db.transaction() as tx:
@@ -646,7 +596,7 @@ class Jobs:
             )
             await self._step(tx, record.job_id, "refunded")
         checkpoint("refunded")
-        return job_events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
+        return self.events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
 
     async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
         sets = "".join(f", {name} = ?" for name in columns)
@@ -658,7 +608,7 @@ class Jobs:
             )
             await self._step(tx, record.job_id, status)
         checkpoint(status)
-        return job_events.reached(status, updated)
+        return self.events.reached(status, updated)
 
     @staticmethod
     async def _update(tx: Tx, job_id: str, sql: str, params: tuple[Any, ...]) -> JobRecord:

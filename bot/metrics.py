@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -32,8 +32,7 @@ from bot.serving import serving
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from bot.app import App
-    from bot.jobs import JobRecord
+    from bot.job_records import JobRecord
     from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -122,6 +121,21 @@ def job_failed(record: JobRecord, reason: str) -> None:
     REFUNDS.labels(record.spec.kind, reason or "unknown").inc()
 
 
+class JobMetrics:
+    """The jobs' events as metrics: a subscriber to bot/job_events.py, wired in bot/app.py."""
+
+    def job_step(self, step: str, record: JobRecord, fields: Mapping[str, Any]) -> None:
+        job_step(step, record, keys_checked=int(fields.get("keys_checked", 0) or 0),
+                 grind_s=float(fields.get("grind_s", 0.0) or 0.0))
+
+    def job_failed(self, record: JobRecord, reason: str) -> None:
+        job_failed(record, reason)
+
+    def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
+                        queue_wait_s: float | None = None) -> None:
+        provider_waited(provider, kind, round_trip_s=round_trip_s, queue_wait_s=queue_wait_s)
+
+
 def provider_waited(provider: str, kind: str, *, round_trip_s: float | None = None,
                     queue_wait_s: float | None = None) -> None:
     if round_trip_s is not None:
@@ -199,7 +213,17 @@ async def scrape(db: Database, grinder: Any = None) -> bytes:
     return generate_latest(REGISTRY)
 
 
-def metrics_handler(app: App) -> Callable[[web.Request], Any]:
+class Scraped(Protocol):
+    """What a scrape reads (bot.app.App is one): the database, and the grinder for its provider's health."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def grinder(self) -> Any: ...
+
+
+def metrics_handler(app: Scraped) -> Callable[[web.Request], Any]:
     from aiohttp import web  # the HTTP server only where /metrics is served: not at start-up
 
     async def handle(_: web.Request) -> web.Response:
@@ -249,7 +273,7 @@ class MetricsConfig:
         return self.mode != "off" and self.on_webhook
 
 
-def webhook_routes(app: App, config: MetricsConfig, webhook_host: str) -> dict[str, Any]:
+def webhook_routes(app: Scraped, config: MetricsConfig, webhook_host: str) -> dict[str, Any]:
     """Keyword arguments for payments.webhook.webhook_server: the /metrics route (when opted in) and event counting."""
     from aiohttp import web
 
@@ -263,7 +287,7 @@ def webhook_routes(app: App, config: MetricsConfig, webhook_host: str) -> dict[s
 
 
 @asynccontextmanager
-async def metrics_server(app: App, config: MetricsConfig) -> AsyncIterator[int | None]:
+async def metrics_server(app: Scraped, config: MetricsConfig) -> AsyncIterator[int | None]:
     """Serve /metrics (and /healthz) on config.host:config.port when a port is set; yields the bound port."""
     from aiohttp import web
 

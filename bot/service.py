@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
@@ -65,20 +65,19 @@ from bot.community.calendar import season_of
 from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
-from bot.frontends import FrontEnd
-from bot.jobs import JobRecord, Jobs, JobSpec
+from bot.job_records import JobRecord, JobSpec
+from bot.jobs import Jobs
 from bot.ledger import Credit, Debit, Ledger
+from bot.links import gallery_message, odds_page_url
 from bot.odds_cache import shared_odds_cache
+from bot.ports import CheckoutProvider, FrontEnd
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database, StorageUnavailable
-from bot.web.paths import gallery_message, odds_page_url
 
 if TYPE_CHECKING:
-    from payments.checkout import CheckoutLink
     from payments.events import ApplyOutcome, LedgerInstruction
-    from payments.packs import PackCatalog
 
-__all__ = ["Service", "ServiceError", "UserRef", "CommunityRef", "Origin", "CheckoutProvider"]
+__all__ = ["Service", "ServiceError", "UserRef", "CommunityRef", "Origin"]
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +92,6 @@ ON_ITS_WAY = "the private key is on its way to you privately"
 ANSWERED_KEPT = 4096           # job ids a read-back after a fault must not claim (jobs already answered for)
 
 RevealHook = Callable[[PullAnswer], Awaitable[None]]
-
-
-class CheckoutProvider(Protocol):
-    """What /topup needs from payments/ (payments.checkout.CheckoutClient is one)."""
-
-    @property
-    def packs(self) -> PackCatalog: ...
-
-    async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> CheckoutLink: ...
 
 
 class Service:

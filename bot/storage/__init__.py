@@ -1,7 +1,7 @@
 """Storage: one interface (base.py), two stores: SQLite (sqlite.py, the embedded default) and
 PostgreSQL (postgres.py, `VANIKEYS_DB=postgresql://…`, shared by several processes).
 
-    db = await Database.open("vanikeys.db")            # or "postgresql://user:pass@host/db"
+    db = await open_database("vanikeys.db")            # or "postgresql://user:pass@host/db"
     async with db.transaction() as tx:
         await tx.execute("UPDATE … WHERE x = ?", (x,))
 """

@@ -59,16 +59,10 @@ class Tx(ABC):
 
 
 class Database(ABC):
-    """A store: `await Database.open(target)` with a SQLite path or a postgresql:// URL."""
+    """A store: `await open_database(target)` (bot/storage/opening.py) with a SQLite path or a postgresql:// URL."""
 
     dialect: str  # "sqlite" | "postgresql"
     description: str  # for messages: the file, or the server without its password
-
-    @staticmethod
-    async def open(target: Any, **options: Any) -> Database:
-        from bot.storage.opening import open_database
-
-        return await open_database(target, **options)
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
@@ -83,11 +77,3 @@ class Database(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
-
-    @property
-    def schema_version(self) -> int:
-        from bot.storage.migrations import MIGRATIONS
-
-        return len(MIGRATIONS)
-
-

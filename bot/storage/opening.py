@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.answers import ServiceError
 from bot.storage.base import Database, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -48,14 +49,12 @@ async def open_configured(settings: Settings, target: str | Path | None = None) 
 
 def fault_line(exc: BaseException) -> str | None:
     """One line for a storage fault met by an operator command; None when `exc` is not one."""
-    from bot.vault import VaultError  # bot.vault imports bot.storage: import here, not at the top
-
     if isinstance(exc, StorageError):
         return str(exc)
     if isinstance(exc, StorageUnavailable):
         return (f"the database failed under this command ({exc.why}): nothing this command changes is half-done; "
                 "check the storage, then run the command again")
-    if isinstance(exc, VaultError):
+    if isinstance(exc, ServiceError) and exc.code == "vault_key":  # bot.vault's VaultError (a floor above)
         return exc.message
     return None
 

@@ -31,13 +31,13 @@ from bot.answers import ServiceError, ShownKey, UserRef
 from bot.app import App
 from bot.cards import CardSpec, render_card
 from bot.community import visibility
+from bot.config import WEB_PREFIX
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.rendering import human_count, percent
 from bot.results import TIER_ORDER
 from bot.service import EASY_FULL_SHARE
 from bot.web import gallery as galleries
 from bot.web.initdata import InitDataError, MiniAppUser, PullTokens, verify
-from bot.web.paths import WEB_PREFIX
 from bot.web.security import RateLimiter, TrustedProxies, secure_headers
 from bot.web.stats import tier_chances
 from bot.web.transparency import ReportCache

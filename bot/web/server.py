@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from bot.app import App
+from bot.config import WEB_PREFIX
 from bot.serving import serving
 from bot.web.app import build_web_app
-from bot.web.paths import WEB_PREFIX
 
 log = logging.getLogger(__name__)
 

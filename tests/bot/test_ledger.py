@@ -12,7 +12,8 @@ import pytest
 
 from bot.answers import ServiceError, UserRef
 from bot.ledger import Ledger
-from bot.storage import Database, IntegrityError
+from bot.storage import Database, IntegrityError, open_database
+from bot.storage.migrations import MIGRATIONS
 
 ALICE = UserRef("test", "alice")
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def db(db_target: str | Path):
-    database = await Database.open(db_target)
+    database = await open_database(db_target)
     yield database
     await database.close()
 
@@ -135,11 +136,11 @@ async def test_database_refuses_a_negative_balance_even_by_hand(db: Database) ->
 
 async def test_migrations_are_recorded_and_rerun_safely(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
-    first = await Database.open(path)
+    first = await open_database(path)
     await first.close()
-    again = await Database.open(path)
+    again = await open_database(path)
     rows = await again.fetchall("SELECT version FROM schema_version")
-    assert [r["version"] for r in rows] == list(range(1, again.schema_version + 1))
+    assert [r["version"] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
     mode = await again.fetchone("PRAGMA journal_mode")
     assert mode[0] == "wal"
     await again.close()
@@ -149,10 +150,10 @@ DEBITS_IN_A_PROCESS = textwrap.dedent("""
     import asyncio, sys
     from bot.answers import ServiceError, UserRef
     from bot.ledger import Ledger
-    from bot.storage import Database, IntegrityError
+    from bot.storage import Database, IntegrityError, open_database
 
     async def main(path, tag, n):
-        db = await Database.open(path)
+        db = await open_database(path)
         ledger = Ledger(db, free_pulls_per_day=0, daily_spend_limit=10**9)
         user = UserRef("test", "alice")
         async def one(i):

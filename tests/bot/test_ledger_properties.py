@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.answers import ServiceError, UserRef
 from bot.ledger import Ledger
-from bot.storage import Database
+from bot.storage import open_database
 
 USER = UserRef("test", "prop")
 operations = st.lists(
@@ -22,7 +22,7 @@ operations = st.lists(
 
 async def play(ops: list[tuple[str, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        db = await Database.open(Path(tmp) / "p.db")
+        db = await open_database(Path(tmp) / "p.db")
         ledger = Ledger(db, free_pulls_per_day=0, daily_spend_limit=10**9)
         balance = debt = 0
         keys: list[str] = []

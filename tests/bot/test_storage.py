@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database
+from bot.storage import Database, open_database
 
 
 async def _slow_writer(db: Database, started: asyncio.Event) -> None:
@@ -19,7 +19,7 @@ async def _slow_writer(db: Database, started: asyncio.Event) -> None:
 
 @pytest.fixture
 async def db(db_target: str | Path):
-    database = await Database.open(db_target)
+    database = await open_database(db_target)
     async with database.transaction() as tx:
         await tx.execute("CREATE TABLE scratch (n INTEGER NOT NULL)")
     yield database
@@ -80,7 +80,7 @@ def test_messages_name_the_server_without_its_password() -> None:
 
 async def test_postgres_values_come_back_as_sqlite_would_give_them(tmp_path: Path, postgres_server) -> None:
     """Sums of integers are ints (not Decimal), blobs are bytes, an int for a TEXT column is accepted."""
-    db = await Database.open(await postgres_server.fresh_database())
+    db = await open_database(await postgres_server.fresh_database())
     try:
         async with db.transaction() as tx:
             await tx.execute("CREATE TABLE kinds (n INTEGER, r REAL, b BLOB, s TEXT)")

@@ -25,7 +25,7 @@ import pytest
 
 from bot.answers import UserRef
 from bot.app import create_app
-from bot.storage import Database
+from bot.storage import Database, open_database
 from tests.payments.stripe_events import completed_session, event_json, sign
 from tests.payments.stripe_thread import stripe_in_thread
 from tests.postgres import free_port
@@ -268,7 +268,7 @@ async def test_a_process_whose_clock_runs_behind_keeps_its_jobs(tmp_path: Path, 
     try:
         assert peer.stdin is not None
         peer.stdin.close()  # the peer only sweeps, ready to take over what looks abandoned
-        db = await Database.open(db_target)
+        db = await open_database(db_target)
         try:
             job_id = await started_order(db, slow)
             owners = set()
@@ -299,7 +299,7 @@ async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_
     try:
         assert peer.stdin is not None
         peer.stdin.close()
-        db = await Database.open(db_target)
+        db = await open_database(db_target)
         try:
             job_id = await started_order(db, paused)
             stopped = tree(paused)

@@ -152,6 +152,18 @@ def test_vault_error_is_a_one_line_service_answer() -> None:
     assert json.dumps({"message": err.message})
 
 
+def test_an_operator_command_answers_a_vault_key_fault_in_its_own_words() -> None:
+    """storage_faults_answered sits below the vault (bot/storage/opening.py): it knows VaultError by its code."""
+    from bot.storage.opening import FAULT_EXIT_CODE, fault_line, storage_faults_answered
+
+    assert fault_line(VaultError("the vault key in x is not the one these secrets were sealed with")) == (
+        "the vault key in x is not the one these secrets were sealed with")
+    assert fault_line(ServiceError("busy", "wait")) is None  # another service answer is not a storage fault
+    with pytest.raises(SystemExit) as exited, storage_faults_answered():
+        raise VaultError("no vault key: set VANIKEYS_VAULT_KEY")
+    assert exited.value.code == FAULT_EXIT_CODE
+
+
 async def test_on_postgres_every_process_must_use_the_recorded_key(tmp_path: Path, postgres_server) -> None:
     url = await postgres_server.fresh_database()
     first, second = "5a" * 32, "6b" * 32

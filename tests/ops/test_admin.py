@@ -17,7 +17,7 @@ from bot.answers import ServiceError
 from bot.app import create_app
 from bot.cli import main
 from bot.config import Settings
-from bot.jobs import JobSpec
+from bot.job_records import JobSpec
 from tests.bot.conftest import RecordingFrontEnd, small_settings
 from tests.ops.session import ALICE, CAROL, FAILING_PATTERN, FlakyProvider
 

@@ -29,7 +29,7 @@ from bot.backup import (
     restore,
 )
 from bot.ledger import Ledger
-from bot.storage import Database
+from bot.storage import open_database
 from bot.vault import Vault, fingerprint, parse_vault_key
 from gpu_worker.formats import get_format, identifier_from_secret
 from tests.bot.conftest import RecordingFrontEnd, postgres_server, small_settings  # noqa: F401
@@ -92,7 +92,7 @@ async def test_backup_under_load_restores_into_a_fresh_directory_and_every_secre
     assert json.loads(out)["sealed_secrets_opened"] == manifest.sealed_secrets
 
     # Open every sealed secret in the restored copy ourselves, and re-derive each identifier from it.
-    db = await Database.open(fresh)
+    db = await open_database(fresh)
     try:
         vault = Vault(db, parse_vault_key(settings.vault_key or ""), grace_s=86_400.0)
         rows = await db.fetchall("SELECT job_id, format FROM jobs WHERE status IN ('found', 'delivered')")

@@ -32,7 +32,7 @@ from bot.doctor.local import clock_skew, free_disk, storage, vault_key
 from bot.doctor.model import Context, Finding
 from bot.doctor.services import REQUIRED_EVENTS
 from bot.settings import load_settings
-from bot.storage import Database
+from bot.storage import open_database
 from bot.vault import create_key_file, fingerprint, guard_key
 import gpu_worker.handler
 from gpu_worker.grinders import get_backend
@@ -351,7 +351,7 @@ async def test_modal_finds_the_deployed_function_its_engine_or_says_how_to_deplo
 
 async def test_storage_and_the_vault_key_pass_on_a_migrated_database_with_its_key(tmp_path: Path) -> None:
     db_path = tmp_path / "v.db"
-    db = await Database.open(db_path)
+    db = await open_database(db_path)
     key = await guard_key(db, configured=None, key_file=tmp_path / "v.db.vaultkey")
     await db.close()
     async with context({"VANIKEYS_DB": str(db_path)}) as ctx:
@@ -366,7 +366,7 @@ async def test_storage_faults_are_one_line(tmp_path: Path) -> None:
     corrupt.write_bytes(b"this is not a database" * 100)
     (tmp_path / "dir.db").mkdir()
     old = tmp_path / "old.db"
-    db = await Database.open(old)
+    db = await open_database(old)
     async with db.transaction() as tx:
         await tx.execute("DELETE FROM schema_version WHERE version > 3")
     await db.close()
@@ -384,7 +384,7 @@ async def test_storage_faults_are_one_line(tmp_path: Path) -> None:
 
 async def test_a_vault_key_that_is_not_the_databases_fails(tmp_path: Path) -> None:
     db_path = tmp_path / "v.db"
-    db = await Database.open(db_path)
+    db = await open_database(db_path)
     await guard_key(db, configured=None, key_file=tmp_path / "v.db.vaultkey")
     await db.close()
     other = create_key_file(tmp_path / "other.key")

@@ -160,7 +160,7 @@ async def test_provider_health_gauges_from_the_runpod_endpoint() -> None:
 async def test_provider_jobs_gpu_seconds_and_cost_from_the_routers_usage(tmp_path: Path) -> None:
     from bot.costs import UsageLog
     from bot.grinding.router import Usage
-    from bot.storage import Database
+    from bot.storage import open_database
 
     def value(name: str, **labels: str) -> float:
         return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
@@ -169,7 +169,7 @@ async def test_provider_jobs_gpu_seconds_and_cost_from_the_routers_usage(tmp_pat
               value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
               value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
               value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"))
-    db = await Database.open(tmp_path / "usage.db")
+    db = await open_database(tmp_path / "usage.db")
     try:
         log = UsageLog(db)
         await log.record(Usage("modal", "m-1", "job1-0", "order", 1, 30.0, 0.0125, "completed"))

@@ -105,7 +105,7 @@ async def test_odds_and_reveals_link_to_the_calculator(tmp_path: Path) -> None:
 
 
 def test_odds_page_address_keeps_the_options() -> None:
-    from bot.web.paths import odds_page_url
+    from bot.links import odds_page_url
 
     url = odds_page_url("https://k.example/web", parse_pattern("btc", "ab", fuzzy=True))
     assert url == "https://k.example/web/odds?format=btc&pattern=ab&fuzzy=on"

@@ -20,7 +20,7 @@ from bot.grinding.modal_backend import ModalGrindingClient
 from bot.grinding.router import Provider, RouterGrindingClient, Usage
 from bot.grinding.runpod_api import RunpodApi
 from bot.grinding.runpod_backend import RunpodGrindingClient
-from bot.storage import Database
+from bot.storage import open_database
 from gpu_worker.job import GrindJob
 from gpu_worker.sealing import ResultSealer
 from gpu_worker.verify import verify_hit
@@ -185,7 +185,7 @@ async def test_an_order_fails_over_mid_order_when_the_selfhosted_box_dies(
 ) -> None:
     process, url = selfhosted
     sealer = ResultSealer.generate()
-    db = await Database.open(tmp_path / "usage.db")
+    db = await open_database(tmp_path / "usage.db")
     box = selfhosted_client(url, sealer)
     modal = ModalGrindingClient(modal_calls, poll_interval_s=0.02, sealer=sealer)
     router = RouterGrindingClient(
@@ -248,7 +248,7 @@ async def test_usage_matches_each_providers_own_billing_to_the_second(
     """Before: only collected jobs had a row, at the worker's grind time: an order's cancelled chunks and jobs
     given up on cost GPU time that `vanikeys costs` never showed."""
     sealer = ResultSealer.generate()
-    db = await Database.open(tmp_path / "usage.db")
+    db = await open_database(tmp_path / "usage.db")
     async with box_process(1) as (_, url):
         box = selfhosted_client(url, sealer)
         runpod = make(emulator, sealer=sealer)
@@ -278,7 +278,7 @@ async def test_usage_matches_each_providers_own_billing_to_the_second(
 
 
 async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "costs.db")
+    db = await open_database(tmp_path / "costs.db")
     try:
         log = UsageLog(db)
         await log.record(Usage("runpod", "a", "j1", "pull", 10, 1.0, 0.00031, "completed"))
@@ -318,9 +318,9 @@ async def test_orders_can_have_an_endpoint_of_their_own(emulator: RunpodEmulator
 
 
 async def _fresh_database(path: Path) -> None:
-    from bot.storage import Database
+    from bot.storage import open_database
 
-    await (await Database.open(path)).close()
+    await (await open_database(path)).close()
 
 
 def test_vanikeys_costs_reports_and_refuses_a_bad_day_count(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.grinding import OrderPolicy
 from bot.grinding.router import Provider, RouterGrindingClient
 from bot.grinding.runpod_backend import RunpodGrindingClient
-from bot.storage import Database
+from bot.storage import open_database
 from bot.vault import parse_vault_key
 from gpu_worker.sealing import ResultSealer
 
@@ -136,7 +136,7 @@ async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, 
         db_path = tmp_path / "vanikeys.db"
 
         async def chunk_recorded() -> bool:
-            db = await Database.open(db_path)
+            db = await open_database(db_path)
             try:
                 row = await db.fetchone("SELECT order_state FROM jobs")
             finally:
@@ -148,7 +148,7 @@ async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, 
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)  # no shutdown path at all
         await proc.communicate()
-    db = await Database.open(db_path)
+    db = await open_database(db_path)
     try:
         [row] = await db.fetchall("SELECT job_id, order_state FROM jobs")
     finally:

@@ -38,8 +38,8 @@ from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
+from bot.links import miniapp_url
 from bot.service import Service
-from bot.web.paths import miniapp_url
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
 from gpu_worker.patterns import parse_pattern

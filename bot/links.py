@@ -1,16 +1,16 @@
-"""Where the public pages live, for the web app and for links in chat answers (no aiohttp import here)."""
+"""Links to the public pages (bot/web) in chat answers: the odds calculator, the Mini App, a community's gallery."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from bot.config import WEB_PREFIX
+
 if TYPE_CHECKING:
     from gpu_worker.patterns import Pattern
 
     from bot.config import Settings
-
-WEB_PREFIX = "/web"  # every page sits under this, beside the Stripe webhook on the same server
 
 
 def odds_page_url(web_url: str | None, pattern: Pattern) -> str | None:
