@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import discord  # noqa: E402
+import discord
 
-from bot.app import create_app  # noqa: E402
-from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot  # noqa: E402
-from tests.discord.fake_discord import FakeDiscord, FakeInteraction  # noqa: E402
+from bot.app import create_app
+from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot
+from tests.discord.fake_discord import FakeDiscord, FakeInteraction
 
 MIX = (("pull", 45), ("ten_pull", 10), ("press", 15), ("odds", 10), ("balance", 12), ("leaderboard", 8))
 PATTERNS = ("^abc", "^Love", "^Moon", "cafe$", "^xyz", "^Vani")

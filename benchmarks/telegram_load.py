@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.telegram.fake_bot_api import FakeBotApi  # noqa: E402
-from tests.telegram.harness import reveals_in, running_bot  # noqa: E402
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.harness import reveals_in, running_bot
 
 WIF = re.compile(r"WIF: (\S+)")
 

@@ -25,18 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import uuid
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
-from gpu_worker.cli import UsageError
-from gpu_worker.errors import VanikeysError
-from gpu_worker.numbers import parse_int
 
 from bot.answers import UserRef
 from bot.committed import ledger_row, read_back
@@ -47,6 +43,9 @@ from bot.ledger import Ledger
 from bot.storage import Database, StorageUnavailable, Tx
 from bot.storage.opening import open_configured, storage_faults_answered
 from bot.vault import Vault, parse_vault_key
+from gpu_worker.cli import UsageError
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 
 MAX_TOKENS = 10**12
 RECENT = 20
@@ -187,7 +186,7 @@ class Request:
 
 
 def _when(at: float | None) -> str | None:
-    return None if at is None else datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds")
+    return None if at is None else datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")
 
 
 async def user_view(state: State, user: UserRef) -> dict[str, Any]:
@@ -254,7 +253,7 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
         "SELECT provider, backend_job_id, kind, pulls, gpu_s, cost_usd, outcome, at FROM grind_usage "
         "WHERE job_ref = ? ORDER BY at", (record.job_id,))
     spec = record.spec
-    provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}
+    provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}  # noqa: SIM118 - iterating a sqlite3.Row yields its values, not its names
     return {
         "job_id": record.job_id, "kind": spec.kind, "user": f"{spec.user.platform}:{spec.user.user_id}",
         "status": record.status, "format": spec.format_id, "pattern": spec.pattern, "case": spec.case_mode,
@@ -495,7 +494,7 @@ def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: i
 
     def add(name: str, helptext: str, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]],
             *args: tuple[str, str]) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=helptext, description=helptext, parents=[common])
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=helptext, description=helptext, parents=[common])
         for arg, metavar_help in args:
             parser.add_argument(arg, metavar=arg.upper(), help=metavar_help)
         parser.set_defaults(func=lambda a: _run(a, func))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -32,7 +33,6 @@ import shutil
 import sqlite3
 import subprocess
 import time
-import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -163,7 +163,7 @@ def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) ->
         except VaultError:
             raise wrong_key from None
         _run_tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(data), url], "pg_dump")
-        version, rows = None, {}
+        version, rows = None, dict[str, int]()
         source = "postgresql"
     else:
         data = dest / SQLITE_FILE

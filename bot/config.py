@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpu_worker.config_fields import ConfigError  # noqa: F401  (re-exported: every caller imports it from here)
+from gpu_worker.config_fields import ConfigError as ConfigError  # re-exported: every caller imports it from here
 
 if TYPE_CHECKING:
     from bot.settings import VanikeysSettings
@@ -194,7 +194,7 @@ def _native_compiler_available() -> bool:
 @functools.lru_cache(maxsize=1)
 def _local_gpu_available() -> bool:
     try:
-        import cupy  # type: ignore[import-not-found]  # noqa: F401
+        import cupy  # only whether it imports
     except Exception:
         return False
     try:

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.answers import ServiceError, UserRef
 from bot.storage import Database, StorageUnavailable, Tx
 
 
 def utc_day(at: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(time.time() if at is None else at, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from bot.config import ConfigError
@@ -169,7 +169,7 @@ class _Redacting(logging.Formatter):
 class JsonFormatter(_Redacting):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
         }
@@ -186,7 +186,7 @@ class JsonFormatter(_Redacting):
 
 class HumanFormatter(_Redacting):
     def format(self, record: logging.LogRecord) -> str:
-        at = datetime.fromtimestamp(record.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        at = datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
         name = getattr(record, "vk_event", None)
         head = name if name else self._message(record)
         pairs = {**_context(record), **(getattr(record, "vk_fields", None) or {})}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from bot.answers import ShownKey
 from gpu_worker.formats import get_format
 from gpu_worker.odds import Odds, rarity
 from gpu_worker.patterns import Pattern, match_spans
-
-from bot.answers import ShownKey
 
 
 def shown_key(pattern: Pattern, odds: Odds, identifier: str, score: int, pull_keys: int) -> ShownKey:
@@ -45,12 +45,12 @@ def shown_key_to_json(key: ShownKey) -> dict[str, object]:
     }
 
 
-def shown_key_from_json(data: dict[str, object]) -> ShownKey:
+def shown_key_from_json(data: dict[str, Any]) -> ShownKey:
     return ShownKey(
         format_id=str(data["format_id"]), identifier=str(data["identifier"]),
-        spans=tuple((int(a), int(b)) for a, b in data["spans"]),  # type: ignore[union-attr, misc]
-        score=int(data["score"]), max_score=int(data["max_score"]),  # type: ignore[arg-type]
-        full=bool(data["full"]), tier=str(data["tier"]), one_in_pulls=float(data["one_in_pulls"]),  # type: ignore[arg-type]
+        spans=tuple((int(a), int(b)) for a, b in data["spans"]),
+        score=int(data["score"]), max_score=int(data["max_score"]),
+        full=bool(data["full"]), tier=str(data["tier"]), one_in_pulls=float(data["one_in_pulls"]),
     )
 
 

@@ -377,4 +377,4 @@ def load_settings(environ: Mapping[str, str] | None = None, *,
     return load(VanikeysSettings, environ, dotenv_path)
 
 
-__all__ = ["ConfigError", "SECTIONS", "VanikeysSettings", "load_settings"]
+__all__ = ["SECTIONS", "ConfigError", "VanikeysSettings", "load_settings"]

@@ -108,7 +108,7 @@ async def discord_login(client: object, token: str) -> None:
         raise Refused(_describe(exc)) from None
     except discord.DiscordServerError as exc:
         raise Unreachable(_describe(exc)) from None
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise Unreachable(_describe(exc)) from None
 
 
@@ -174,7 +174,7 @@ async def stripe_key_accepted(api_key: str, api_base: str | None) -> None:
     import stripe
 
     http = stripe.AIOHTTPClient(timeout=10)
-    client = stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,  # type: ignore[arg-type]
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,
                                  http_client=http, max_network_retries=0)
     try:
         await client.v1.charges.retrieve_async(STRIPE_PROBE_CHARGE)
@@ -199,10 +199,10 @@ async def check_stripe(api_key: str, api_base: str | None, deadline_s: float) ->
 
 
 async def runpod_health(api_key: str, endpoint_id: str, base_url: str | None) -> None:
-    from bot.grinding.runpod_api import RetryPolicy, RunpodApi, RunpodApiError
+    from bot.grinding.runpod_api import DEFAULT_BASE_URL, RetryPolicy, RunpodApi, RunpodApiError
 
     api = RunpodApi(api_key, endpoint_id, retry=RetryPolicy(attempts=1), request_timeout_s=10.0,
-                    **({"base_url": base_url} if base_url else {}))
+                    base_url=base_url or DEFAULT_BASE_URL)
     try:
         await api.health()
     except RunpodApiError as exc:

@@ -155,7 +155,7 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
             raise VaultError(f"no vault key: with VANIKEYS_DB on PostgreSQL set {ENV_VAR} (the same in every bot "
                              f"process) or VANIKEYS_VAULT_KEY_FILE to an existing key file ({key_file} does not exist)")
         recorded = await _recorded(db)
-        known = [fp for fp in sealed if fp is not None] or [recorded]
+        known: list[str | None] = [fp for fp in sealed if fp is not None] or [recorded]
         if waiting:
             raise VaultError(
                 f"the vault key file {key_file} is missing, and {waiting} undelivered secret(s) in {db.description} "

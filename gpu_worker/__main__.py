@@ -45,7 +45,7 @@ def _redacting(handler: Any) -> Any:
     """--test_input prints the whole output at INFO: hand it secrets that say they were withheld."""
 
     async def redacted(job: dict[str, Any]) -> dict[str, Any]:
-        answer = await handler(job)
+        answer: dict[str, Any] = await handler(job)
         for hit in answer.get("results", []):
             hit["secret"] = "<withheld in --test_input runs>"
         return answer

@@ -20,7 +20,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
 from .errors import VanikeysError
 from .numbers import parse_count, parse_decimal, parse_int
@@ -146,7 +146,7 @@ def build_parser(extra: AddSubcommands | None = None, lazy: Iterable[Command] = 
     parser = OneLineArgumentParser(
         prog=PROG, description="Vanity keys for Bitcoin, did:key, Ethereum and TRON: grind, odds, combine."
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", action=LazySubcommands)
+    commands = cast(LazySubcommands, parser.add_subparsers(title="commands", metavar="COMMAND", action=LazySubcommands))
     for command in (*ENGINE_COMMANDS, *lazy):
         commands.add_lazy(command)
     if extra is not None:

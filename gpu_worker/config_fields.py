@@ -17,7 +17,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -144,7 +144,8 @@ def load_one(cls: type[BaseModel], name: str, environ: Mapping[str, str] | None 
 @functools.cache
 def _adapter(cls: type[BaseModel], name: str) -> TypeAdapter[Any]:
     info = cls.model_fields[name]
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+    form: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation  # a type form
+    return TypeAdapter(form)
 
 
 # --- loading -----------------------------------------------------------------------------------------------
@@ -195,7 +196,10 @@ class PlainSettings(BaseModel):
         return field_for_env(cls, env)
 
 
-def load_plain(cls: type[PlainSettings], environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> Any:
+_Plain = TypeVar("_Plain", bound=PlainSettings)
+
+
+def load_plain(cls: type[_Plain], environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> _Plain:
     """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path`, when python-dotenv is here."""
     values: dict[str, Any] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -53,8 +53,11 @@ class EnvironmentSettings(BaseSettings):
         return field_for_env(cls, env)
 
 
-def load(cls: type[EnvironmentSettings], environ: Mapping[str, str] | None,
-         dotenv_path: str | Path | None) -> Any:
+_Settings = TypeVar("_Settings", bound=EnvironmentSettings)
+
+
+def load(cls: type[_Settings], environ: Mapping[str, str] | None,
+         dotenv_path: str | Path | None) -> _Settings:
     """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path` (None: none)."""
     dotenv = Path(dotenv_path) if dotenv_path is not None else None
     token = _ENVIRON.set(environ)

@@ -7,7 +7,7 @@ given, so every field is checked here, once, for everyone.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import coincurve
 from pydantic import (
@@ -17,8 +17,8 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
-    model_validator,
     model_serializer,
+    model_validator,
 )
 
 from .errors import VanikeysError
@@ -161,7 +161,7 @@ def _in_our_words(error: Any) -> str:
 
 # A worker's output is parsed from JSON by the bot many times a second: pydantic-core's string cache would keep
 # every identifier it sees (about 1.3 MB, filling over ~16,000 of them), so only field names are cached.
-_NO_VALUE_CACHE = "keys"
+_NO_VALUE_CACHE: Final = "keys"
 
 
 class GrindHit(BaseModel):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .handler import handle_input, load_backend
 from .settings import load_worker_settings
@@ -103,7 +104,7 @@ class SelfHostedWorker:
         return app
 
     @web.middleware
-    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
             return web.json_response({"error": "Unauthorized"}, status=401)
@@ -167,7 +168,7 @@ class SelfHostedWorker:
         if job.task is not None and not job.task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(job.task), wait_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return web.json_response(job.body())
 
@@ -189,7 +190,7 @@ class SelfHostedWorker:
                     handle_input(job.input, self.backend, report=report, progress_interval_s=self.progress_interval_s),
                     job.execution_timeout_s,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._finish(job, "TIMED_OUT")
                 return
             if "error" in answer:

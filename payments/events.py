@@ -9,8 +9,9 @@ bought from.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
 InstructionReason = Literal["purchase", "refund", "refund_reversed", "dispute", "dispute_closed"]
 

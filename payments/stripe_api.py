@@ -58,4 +58,5 @@ class StripeApi:
         except stripe.StripeError as err:
             log.error("Stripe could not %s: %s (%s)", what, type(err).__name__, err.user_message or err)
             raise PaymentsError("stripe_unavailable", "Stripe did not answer as expected: please try again in a minute") from err
-        return result.to_dict(recursive=True)
+        answer: dict[str, Any] = result.to_dict(recursive=True)
+        return answer

@@ -104,8 +104,8 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
                         exc.reason)
             try:
                 await record(issue)
-            except Exception as exc:
-                _failed(exc, f"recording event {issue.event_id} for the operator failed; Stripe will retry")
+            except Exception as err:
+                _failed(err, f"recording event {issue.event_id} for the operator failed; Stripe will retry")
                 return _answer(500, "could not record; retry")
             return _answer(200, f"not credited, recorded for the operator: {exc.reason}")
         except (KeyError, TypeError, ValueError) as exc:

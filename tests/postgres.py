@@ -9,7 +9,6 @@ empty database of its own on the one server a test session shares.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import pwd

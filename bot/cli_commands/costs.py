@@ -6,10 +6,9 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
+from bot.cli_commands import fail, settings
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
-
-from bot.cli_commands import fail, settings
 
 if TYPE_CHECKING:
     from bot.config import Settings

@@ -11,11 +11,10 @@ import re
 import secrets
 import time
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.numbers import parse_int
-
 from bot.answers import CommunityConfig, CommunityRef, ServiceError, UserRef
 from bot.storage import Database
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 
 MAX_CHANNEL_CHARS = 100
 # A channel is stored as the platform's own id: a Discord snowflake, a Telegram chat or topic id (negative for

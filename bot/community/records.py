@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.answers import CommunityRef, LeaderboardEntry, PersonalBest, ProfilePull, ShownKey, UserRef
 from bot.community.calendar import local_day, season_of
@@ -101,7 +101,7 @@ async def season_entries(db: Database, community: CommunityRef | None, season: s
         seen.add(who)
         entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]),
                                         key=shown_key_from_json(json.loads(row["best_key"])), pattern=row["pattern"],
-                                        at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc)))
+                                        at=datetime.fromtimestamp(row["created_at"], tz=UTC)))
         if len(entries) == limit:
             break
     return entries
@@ -132,7 +132,7 @@ async def best_pulls(db: Database, user: UserRef, limit: int = 5) -> tuple[list[
     total = await db.fetchone("SELECT COUNT(*) AS n FROM pull_bests WHERE platform = ? AND user_id = ?",
                               (user.platform, user.user_id))
     pulls = [ProfilePull(key=shown_key_from_json(json.loads(r["best_key"])), pattern=r["pattern"],
-                         at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc),
+                         at=datetime.fromtimestamp(r["created_at"], tz=UTC),
                          community_title=r["community_title"]) for r in rows]
     return pulls, int(total["n"]) if total is not None else 0
 

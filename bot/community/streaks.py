@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 from bot.answers import StreakAnswer, UserRef
 from bot.community.calendar import local_day, previous_day
@@ -31,13 +32,13 @@ def streak_lengths(days_newest_first: list[str], today: str) -> tuple[int, int]:
     if not days_newest_first:
         return 0, 0
     best = run = 1
-    for newer, older in zip(days_newest_first, days_newest_first[1:]):
+    for newer, older in pairwise(days_newest_first):
         run = run + 1 if previous_day(newer) == older else 1
         best = max(best, run)
     current = 0
     if days_newest_first[0] in (today, previous_day(today)):
         current = 1
-        for newer, older in zip(days_newest_first, days_newest_first[1:]):
+        for newer, older in pairwise(days_newest_first):
             if previous_day(newer) != older:
                 break
             current += 1

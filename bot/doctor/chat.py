@@ -63,7 +63,7 @@ def _install_settings(app: dict[str, Any]) -> Finding:
     scopes = set(params.get("scopes") or ())
     missing_scopes = [s for s in DISCORD_SCOPES if s not in scopes]
     granted = int(params.get("permissions") or 0)
-    missing = [label for label, bit in zip(labels, _bits(needed)) if not granted & bit]
+    missing = [label for label, bit in zip(labels, _bits(needed), strict=True) if not granted & bit]
     if missing_scopes or missing:
         what = ([f"scopes lack {', '.join(missing_scopes)}"] if missing_scopes else []) + (
             [f"permissions lack {', '.join(missing)}"] if missing else [])

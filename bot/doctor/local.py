@@ -55,7 +55,7 @@ async def storage(ctx: Context) -> list[Finding]:
                                                               "VANIKEYS_DB to the existing file")]
     try:
         rows = await _query(ctx, "SELECT MAX(version) FROM schema_version")
-    except Exception as exc:  # noqa: BLE001 - any fault of the store is one line
+    except Exception as exc:  # any fault of the store is one line
         return [fail("storage", f"cannot read {where}: {type(exc).__name__}: {_first_line(exc)}",
                      "check VANIKEYS_DB (the file's permissions, or the PostgreSQL server, user and password)")]
     current, newest = int(rows[0][0] or 0) if rows else 0, len(MIGRATIONS)
@@ -83,7 +83,7 @@ async def vault_key(ctx: Context) -> list[Finding]:
         sealed = {fp: n for fp, n in await _query(
             ctx, "SELECT key_fingerprint, COUNT(*) FROM vault WHERE ciphertext IS NOT NULL GROUP BY key_fingerprint")}
         recorded_rows = await _query(ctx, "SELECT value FROM vault_meta WHERE name = 'key_fingerprint'")
-    except Exception:  # noqa: BLE001 - no database yet, or not readable: the storage line says which
+    except Exception:  # no database yet, or not readable: the storage line says which
         sealed, recorded_rows = {}, []
     recorded = recorded_rows[0][0] if recorded_rows else None
     waiting = sum(sealed.values())

@@ -59,7 +59,7 @@ async def _public_webhook(ctx: Context) -> Finding:
                     "serve the bot behind an HTTPS reverse proxy and set VANIKEYS_PUBLIC_URL to its https:// address")
     try:
         # An unsigned event: our webhook refuses it with 400 and changes nothing.
-        status, body = await ctx.call("public URL", "POST", url, data=b"{}",
+        status, _body = await ctx.call("public URL", "POST", url, data=b"{}",
                                       headers={"Content-Type": "application/json"})
     except aiohttp.ClientError as exc:
         return fail("stripe public webhook", f"{url} does not answer ({type(exc).__name__})",
@@ -181,7 +181,7 @@ async def selfhosted(ctx: Context) -> list[Finding]:
     if status != 200 or body is None:
         return [fail("self-hosted box", f"{url} answered HTTP {status}", "start `python -m gpu_worker.selfhosted` "
                                                                           "on the box, or fix the URL")]
-    ready, idle, running, queued = _workers(body)
+    _ready, idle, running, queued = _workers(body)
     return [ok("self-hosted box", f"{settings.selfhosted_url}: {idle} slot(s) idle, {running} running, "
                                   f"{queued} job(s) queued"),
             await _version(ctx, "self-hosted box version", "self-hosted box",
@@ -207,7 +207,7 @@ async def modal(ctx: Context, lookup: ModalLookup | None = None) -> list[Finding
         function = await (lookup or _modal_lookup)(app, MODAL_FUNCTION)
     except ModuleNotFoundError:
         return [fail("modal", "the modal package is not installed", "pip install modal (the bot image has it)")]
-    except Exception as exc:  # noqa: BLE001 - the SDK's NotFoundError, AuthError, a network fault: one line each
+    except Exception as exc:  # the SDK's NotFoundError, AuthError, a network fault: one line each
         return [fail("modal", f"cannot find {app}.{MODAL_FUNCTION}: {type(exc).__name__}: {exc}".strip(),
                      "`modal setup` (or MODAL_TOKEN_ID / MODAL_TOKEN_SECRET), then `modal deploy "
                      "deploy/modal_app.py`")]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from gpu_worker.formats import FORMATS
 from gpu_worker.numbers import parse_int
-
 from gpu_worker.patterns import MAX_PATTERN_LENGTH as MAX_PATTERN_CHARS  # the one pattern-length limit
 
 _PUBKEY = re.compile(r"(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})")

@@ -28,9 +28,9 @@ from .model import (
 )
 
 __all__ = [
+    "GrindProgress",
     "GrindingClient",
     "GrindingError",
-    "GrindProgress",
     "OrderOutcome",
     "OrderPolicy",
     "OrderProgress",

@@ -39,7 +39,7 @@ def _one_core_engine(grinder: str) -> Any:
         from gpu_worker.grinders.python import PythonBackend
 
         return PythonBackend(processes=1)
-    engine = get_backend(grinder)  # type: ignore[arg-type]
+    engine = get_backend(grinder)
     if hasattr(engine, "threads"):  # the native build: its scans use this many threads
         engine.threads = 1
     return engine

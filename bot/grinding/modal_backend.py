@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
-from .model import GrindingError, OrderPolicy, ProgressCallback
+from .model import FailureCode, GrindingError, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .remote import job_to_send
-from .runpod_backend import DEFAULT_ORDER_POLICY, _failure
 from .runpod_api import RunpodStatus
+from .runpod_backend import DEFAULT_ORDER_POLICY, _failure
 from .verification import verified_result
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class ModalGrindingClient(ChunkedOrders):
             except NotReady:
                 interval = min(interval * 1.5, self.max_poll_interval_s)
             except CallGone:
-                code = "cancelled" if job_id in self._cancelled else "lost"
+                code: FailureCode = "cancelled" if job_id in self._cancelled else "lost"
                 raise GrindingError(code, f"Modal no longer has call {job_id}") from None
             except CallTimedOut:
                 raise GrindingError("timed_out", f"Modal call {job_id} ran past its timeout") from None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Awaitable, Callable, Literal, Union
+from typing import Literal
 
 from gpu_worker.job import GrindHit, GrindResult
 
@@ -128,5 +129,5 @@ class OrderPolicy:
             raise ValueError("order policy values must be positive")
 
 
-ProgressCallback = Callable[[GrindProgress], Union[Awaitable[None], None]]
-OrderProgressCallback = Callable[[OrderProgress], Union[Awaitable[None], None]]
+ProgressCallback = Callable[[GrindProgress], Awaitable[None] | None]
+OrderProgressCallback = Callable[[OrderProgress], Awaitable[None] | None]

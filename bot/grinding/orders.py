@@ -201,7 +201,7 @@ class _Order:
                 self.lost += 1
                 log.info("order chunk %s was lost (%s); grinding a new one", chunk.job_id, err.message)
                 if self.lost > self.policy.max_lost:
-                    raise GrindingError("order_failed", f"{self.lost} chunks were lost; the order is refunded")
+                    raise GrindingError("order_failed", f"{self.lost} chunks were lost; the order is refunded") from err
             elif err.code == "unavailable":
                 self._count_outage(err)
             else:

@@ -25,8 +25,9 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from gpu_worker.job import GrindJob, GrindResult
 
@@ -113,7 +114,7 @@ class RouterGrindingClient(ChunkedOrders):
 
     async def ranked(self, kind: str | None = None) -> list[Provider]:
         candidates = [p for p in self.providers.values() if kind is None or kind in p.kinds]
-        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates))))
+        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates)), strict=True))
         return self._order(candidates, queues)
 
     def _order(self, candidates: list[Provider], queues: dict[str, int]) -> list[Provider]:
@@ -166,7 +167,7 @@ class RouterGrindingClient(ChunkedOrders):
         problems: list[str] = []
         kind = _kind(job)
         candidates = [p for p in self.providers.values() if kind in p.kinds]
-        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates))))
+        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates)), strict=True))
         tried: set[str] = set()
         while True:
             # Chosen and reserved with no await in between: concurrent submits see each other's reservations.
@@ -257,7 +258,7 @@ class RouterGrindingClient(ChunkedOrders):
         reported = getattr(provider.client, "billed", None)
         if reported is not None:
             try:
-                billed = await asyncio.wait_for(reported(inner), 5.0)
+                billed: Billed | None = await asyncio.wait_for(reported(inner), 5.0)
             except Exception:  # a provider that cannot answer now: estimate rather than lose the row
                 billed = None
             if billed is not None:

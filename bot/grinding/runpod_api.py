@@ -67,7 +67,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay_s)
-        backoff = min(self.base_delay_s * 2**attempt, self.max_delay_s)
+        backoff = min(self.base_delay_s * 2.0**attempt, self.max_delay_s)
         return backoff * (0.5 + random.random() / 2)  # jitter spreads out retries from parallel chunks
 
 
@@ -196,7 +196,7 @@ class RunpodApi:
                         return body
             except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
                 last_problem = type(exc).__name__
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 last_problem = type(exc).__name__
                 if submit:
                     raise RunpodSubmitUnknown(f"RunPod {route}: {last_problem} after sending: the job may exist") from None

@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
-from .model import Billed, GrindingError, GrindProgress, OrderPolicy, ProgressCallback
+from .model import Billed, FailureCode, GrindingError, GrindProgress, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .progress import notify
 from .remote import job_to_send
@@ -135,7 +136,7 @@ class RunpodGrindingClient(ChunkedOrders):
                     continue
                 raise self._unconfirmed(sent, err) from None
             except RunpodApiError as err:
-                code = "rejected" if err.http_status == 400 else "unavailable"
+                code: FailureCode = "rejected" if err.http_status == 400 else "unavailable"
                 raise GrindingError(code, f"could not submit the job to {self.backend}: {err}") from None
         raise AssertionError("unreachable")
 

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -30,6 +30,12 @@ from bot import logs
 from bot.storage.base import Database, PostgresIntegrityError, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
 from bot.storage.sql import to_postgres
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A pool lends a proxy of one of its connections; both answer the same calls.
+    _Connection = asyncpg.Connection | PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 # asyncpg's pool logs each failed reconnection with a traceback: those join the storage episode instead.
@@ -127,7 +133,7 @@ def _coerce(value: Any, type_name: str) -> Any:
     return value
 
 
-async def _run(conn: asyncpg.Connection, method: str, sql: str, params: Iterable[Any]) -> Any:
+async def _run(conn: _Connection, method: str, sql: str, params: Iterable[Any]) -> Any:
     query, args = to_postgres(sql), tuple(params)
     call: Callable[..., Awaitable[Any]] = getattr(conn, method)
     try:
@@ -139,7 +145,7 @@ async def _run(conn: asyncpg.Connection, method: str, sql: str, params: Iterable
             raise
         statement = await conn.prepare(query)
         types = [p.name for p in statement.get_parameters()]
-        return await call(query, *(_coerce(v, t) for v, t in zip(args, types)))
+        return await call(query, *(_coerce(v, t) for v, t in zip(args, types, strict=True)))
 
 
 class PostgresDatabase(Database):
@@ -190,7 +196,7 @@ class PostgresDatabase(Database):
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._pool.close(), timeout=10)
-        except (asyncio.TimeoutError, OSError, asyncpg.InterfaceError):
+        except (TimeoutError, OSError, asyncpg.InterfaceError):
             self._pool.terminate()
 
     @asynccontextmanager
@@ -239,7 +245,7 @@ class PostgresDatabase(Database):
 
 
 class PostgresTx(Tx):
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: _Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:

@@ -197,10 +197,10 @@ class SqliteDatabase(Database):
             await (await self._conn.execute(f"PRAGMA max_page_count = {int(pages)}")).close()
 
     async def page_count(self) -> int:
-        async with self._lock:
-            async with self._conn.execute("PRAGMA page_count") as cursor:
-                row = await cursor.fetchone()
-                return int(row[0])
+        async with self._lock, self._conn.execute("PRAGMA page_count") as cursor:
+            row = await cursor.fetchone()
+            assert row is not None  # PRAGMA page_count always answers one row
+            return int(row[0])
 
 
 class SqliteTx(Tx):

@@ -15,17 +15,12 @@ import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 import jinja2
 from aiohttp import web
-
-from gpu_worker.formats import FORMATS
-from gpu_worker.humanize import duration, one_in_pulls
-from gpu_worker.odds import Odds
-from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
 from bot.answers import ServiceError, ShownKey, UserRef
 from bot.app import App
@@ -33,7 +28,7 @@ from bot.cards import CardSpec, render_card
 from bot.community import visibility
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.rendering import human_count, percent
-from bot.results import TIER_ORDER
+from bot.results import TIER_ORDER, tier_at_least
 from bot.service import EASY_FULL_SHARE
 from bot.web import gallery as galleries
 from bot.web.initdata import InitDataError, MiniAppUser, PullTokens, verify
@@ -41,6 +36,10 @@ from bot.web.paths import WEB_PREFIX
 from bot.web.security import RateLimiter, TrustedProxies, secure_headers
 from bot.web.stats import tier_chances
 from bot.web.transparency import ReportCache
+from gpu_worker.formats import FORMATS
+from gpu_worker.humanize import duration, one_in_pulls
+from gpu_worker.odds import Odds
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ def _share(value: float) -> str:
 
 
 def _report_time(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ---- the guard ---------------------------------------------------------------------------
@@ -340,7 +339,7 @@ async def miniapp_me(request: web.Request) -> web.Response:
         "name": user.display_name, "total": total, "token": state.tokens.issue(user.user_id),
         "shown": await visibility.is_shown(state.app.db, ref),
         "pulls": [{"ref": p.ref, "pattern": p.pattern, "at": p.at.strftime("%Y-%m-%d %H:%M UTC"),
-                   "where": p.community_title, "card": galleries.tier_at_least(p.key.tier, galleries.CARD_TIER),
+                   "where": p.community_title, "card": tier_at_least(p.key.tier, galleries.CARD_TIER),
                    **_key_json(p.key)} for p in pulls],
     })
 

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
-    from gpu_worker.patterns import Pattern
-
     from bot.config import Settings
+    from gpu_worker.patterns import Pattern
 
 WEB_PREFIX = "/web"  # every page sits under this, beside the Stripe webhook on the same server
 

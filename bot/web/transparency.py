@@ -15,14 +15,13 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.patterns import parse_pattern
-
 from bot.odds_cache import OddsCache
 from bot.results import TIER_ORDER
 from bot.storage import Database
 from bot.web.stats import tier_chances, wilson
 from bot.web.svg import ChartRow, tier_chart
+from gpu_worker.errors import VanikeysError
+from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Rep
         chances = chances_for.get(spec)
         if chances is None:
             try:
-                pattern = parse_pattern(spec[0], spec[1], case=spec[2], fuzzy=spec[3])  # type: ignore[arg-type]
+                pattern = parse_pattern(spec[0], spec[1], case=spec[2], fuzzy=spec[3])
             except VanikeysError:
                 skipped += 1
                 continue
@@ -148,7 +147,7 @@ def _table(title: str, observed: Counter[str], expected: dict[str, float]) -> Ti
         lines.append(TierLine(tier=tier, observed=count, expected=expected[tier],
                               share=count / pulls if pulls else 0.0,
                               predicted=expected[tier] / pulls if pulls else 0.0, low=low, high=high))
-    chart = tier_chart([ChartRow(l.tier, l.predicted, l.share, l.low, l.high) for l in lines],
+    chart = tier_chart([ChartRow(t.tier, t.predicted, t.share, t.low, t.high) for t in lines],
                        f"{title}: predicted and observed share of pulls per tier")
     return TierTable(title=title, pulls=pulls, lines=tuple(lines), svg=chart)
 

@@ -15,8 +15,8 @@ from PIL import Image
 from bot.answers import ShownKey
 from bot.cards import HEIGHT, WIDTH, CardSpec, render_card
 from bot.results import TIER_COLOURS, TIER_ORDER, shown_key
-from gpu_worker.humanize import compact, one_in_pulls
 from gpu_worker.formats import FORMATS, get_format
+from gpu_worker.humanize import compact, one_in_pulls
 from gpu_worker.odds import odds
 from gpu_worker.patterns import parse_pattern, score
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.frontends import discord as discord_frontend
-from bot.startup import StartupFault, check_grinders, check_stripe, reach, Unreachable
+from bot.startup import StartupFault, Unreachable, check_grinders, check_stripe, reach
 from tests.bot.conftest import small_settings
 from tests.payments.fake_stripe import FakeStripe
 from tests.telegram.fake_bot_api import FakeBotApi, TelegramError
@@ -216,8 +216,8 @@ async def runpod_like(status: int) -> tuple[web.AppRunner, str]:
 
 async def test_runpod_refused_unreachable_and_healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The self-hosted box's own server (gpu_worker.selfhosted) answers 401 for a wrong token, as RunPod does."""
-    from gpu_worker.selfhosted import SelfHostedWorker
     from gpu_worker.grinders import get_backend
+    from gpu_worker.selfhosted import SelfHostedWorker
 
     worker = SelfHostedWorker(token="t" * 20, backend=get_backend("python"))
     runner = web.AppRunner(worker.app())

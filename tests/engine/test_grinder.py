@@ -10,7 +10,7 @@ import coincurve
 import pytest
 
 from gpu_worker.errors import VanikeysError
-from gpu_worker.formats import FORMATS, CURVE_ORDER
+from gpu_worker.formats import CURVE_ORDER, FORMATS
 from gpu_worker.grinders import GrindSession, ScanPlan, best_candidates, get_backend, grind
 from gpu_worker.grinders.python import PythonBackend, scan_range, split_range
 from gpu_worker.job import GrindJob

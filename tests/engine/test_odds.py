@@ -13,6 +13,7 @@ from gpu_worker.formats import FORMATS, get_format, identifier_from_secret
 from gpu_worker.odds import (
     Odds,
     Tier,
+    exact as exact_module,
     odds,
     one_in_pulls,
     p_best_at_least,
@@ -21,7 +22,6 @@ from gpu_worker.odds import (
     rarity_table,
     tier_for,
 )
-from gpu_worker.odds import exact as exact_module
 from gpu_worker.odds.bodies import LengthClass, length_classes
 from gpu_worker.odds.chain import ChainModel
 from gpu_worker.odds.exact import ScoreModel

@@ -6,8 +6,7 @@ import random
 import re
 
 import pytest
-from hypothesis import assume, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import BASE58_ALPHABET, HEX_ALPHABET, get_format

@@ -57,7 +57,7 @@ async def live(emulator: RunpodEmulator, tmp_path: Path) -> AsyncIterator[tuple[
             process.terminate()  # the SDK's SIGTERM handler drains and exits
             try:
                 await asyncio.wait_for(process.wait(), 20)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
 
