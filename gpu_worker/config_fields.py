@@ -51,10 +51,12 @@ def _extra(info: FieldInfo) -> dict[str, Any]:
 
 
 def env_name(info: FieldInfo) -> str:
+    """The environment variable a settings field reads (its `env` extra, else its alias); "" for none."""
     return str(_extra(info).get("env") or info.validation_alias or "")
 
 
 def is_secret(info: FieldInfo) -> bool:
+    """Whether the field holds a secret: its value is never shown, in errors or the generated docs."""
     return bool(_extra(info).get("secret"))
 
 
@@ -152,6 +154,7 @@ def _adapter(cls: type[BaseModel], name: str) -> TypeAdapter[Any]:
 
 
 def field_for_env(cls: type[BaseModel], env: str) -> tuple[str, FieldInfo] | None:
+    """The (field name, FieldInfo) of `cls` that reads environment variable `env`, or None."""
     for name, info in cls.model_fields.items():
         if env_name(info) == env:
             return name, info
@@ -193,6 +196,7 @@ class PlainSettings(BaseModel):
 
     @classmethod
     def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
+        """The (field name, FieldInfo) of this class that reads `env`, or None."""
         return field_for_env(cls, env)
 
 

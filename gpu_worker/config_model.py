@@ -31,6 +31,10 @@ class _Environment(EnvSettingsSource):
 
 
 class EnvironmentSettings(BaseSettings):
+    """Base of the typed settings: frozen, case-sensitive names, blank values count as unset.
+
+    Values come from the mapping `load()` was given (default: the process environment), then the .env file.
+    """
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, allow_inf_nan=False,
                                       env_ignore_empty=True, populate_by_name=True)
 
@@ -40,6 +44,7 @@ class EnvironmentSettings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The sources in priority order: explicit init values, the environment, then .env (no secrets directory)."""
         # Real variables win over .env; no secrets directory.
         return init_settings, _Environment(settings_cls), dotenv_settings
 
@@ -50,6 +55,7 @@ class EnvironmentSettings(BaseSettings):
 
     @classmethod
     def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
+        """The (field name, FieldInfo) of this class that reads `env`, or None."""
         return field_for_env(cls, env)
 
 

@@ -36,6 +36,11 @@ SEALED_PREFIX = "sealed:"  # a GrindHit secret sealed to the bot (gpu_worker/sea
 
 
 class GrindJob(BaseModel):
+    """The job a grinder takes (wire format v1): format, pattern, budget in keys, how to stop, and optional split-key
+    and sealing.
+
+    Strict and frozen; a model that validates is a job every backend can run (the pattern is parsed once on validation).
+    """
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     v: Literal[1]
@@ -98,13 +103,16 @@ class GrindJob(BaseModel):
 
     @property
     def address_format(self) -> AddressFormat:
+        """The job's AddressFormat (the format id was validated)."""
         return FORMATS[self.format]
 
     @property
     def split_point(self) -> coincurve.PublicKey | None:
+        """The customer's public key Q in split-key mode (results are offsets k with Q + k·G), else None."""
         return None if self.split_pubkey is None else coincurve.PublicKey(bytes.fromhex(self.split_pubkey))
 
     def compiled(self) -> Pattern:
+        """The parsed pattern, compiled once when the job validated."""
         return self._compiled
 
     @cached_property
@@ -165,6 +173,10 @@ _NO_VALUE_CACHE: Final = "keys"
 
 
 class GrindHit(BaseModel):
+    """One result key: its secret (hex, or sealed to the bot), identifier, score and whether it matches fully.
+
+    repr() and str() never show the secret.
+    """
     model_config = ConfigDict(extra="forbid", frozen=True, cache_strings=_NO_VALUE_CACHE)
 
     secret: str = Field(pattern=r"^(?:[0-9a-f]{64}|sealed:[A-Za-z0-9_-]{40,200}={0,2})$")  # hex, or sealing.py's box
@@ -175,6 +187,7 @@ class GrindHit(BaseModel):
 
     @property
     def sealed(self) -> bool:
+        """Whether the secret is sealed to the bot's key (only the bot can open it) rather than plain hex."""
         return self.secret.startswith(SEALED_PREFIX)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
@@ -184,6 +197,7 @@ class GrindHit(BaseModel):
 
 
 class GrindResult(BaseModel):
+    """A finished job: keys checked, time taken, which backend and device, and its hits, best first."""
     model_config = ConfigDict(extra="forbid", cache_strings=_NO_VALUE_CACHE)
 
     v: Literal[1] = 1
@@ -195,10 +209,12 @@ class GrindResult(BaseModel):
 
     @property
     def best(self) -> GrindHit | None:
+        """The best hit, or None when the job found nothing worth keeping."""
         return self.results[0] if self.results else None
 
     @property
     def found_full(self) -> bool:
+        """Whether any hit matches the pattern fully."""
         return any(hit.full for hit in self.results)
 
 

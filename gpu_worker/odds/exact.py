@@ -97,6 +97,10 @@ class ScoreModel:
         return (placed, chain, run)
 
     def distribution(self, body: LengthClass) -> list[float]:
+        """P(score = s) for s = 0..max_score over bodies of this length class, exactly, by walking the automaton.
+
+        TooManyStates when the walk would exceed MAX_WORK transitions (the caller falls back to the chain model).
+        """
         final = [0.0] * (self.max_score + 1)
         length = body.length
         # Starting states per position, each with the characters excluded at that position.
@@ -177,4 +181,5 @@ class ScoreModel:
 
 
 class TooManyStates(Exception):
+    """The exact model would need more than MAX_WORK transitions for this pattern."""
     pass
