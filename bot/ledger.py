@@ -27,16 +27,19 @@ from bot.storage import Database, StorageUnavailable, Tx
 
 
 def utc_day(at: float | None = None) -> str:
+    """The UTC calendar day of `at` (default: now) as YYYY-MM-DD: the day free pulls and spend limits count in."""
     return datetime.fromtimestamp(time.time() if at is None else at, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
 class Account:
+    """A user's balance and debt in tokens, both never negative; debt (left by clawbacks) freezes spending."""
     balance: int
     debt: int
 
     @property
     def frozen(self) -> bool:
+        """Whether the account owes tokens: it may not spend until credits settle the debt."""
         return self.debt > 0
 
 
@@ -52,6 +55,7 @@ class Debit:
 
 @dataclass(frozen=True)
 class Credit:
+    """What one credit or clawback did: whether it applied (False: a replay of its key) and the amounts after."""
     applied: bool           # False: a replay, nothing changed
     tokens_moved: int       # signed change actually made to the balance
     debt_change: int        # signed change to the debt
@@ -61,11 +65,16 @@ class Credit:
 
 @dataclass(frozen=True)
 class DayUsage:
+    """One user's use of one UTC day: free pulls taken and tokens spent (pulls, orders and gifts, net of refunds)."""
     free_pulls_used: int
     spent: int
 
 
 class Ledger:
+    """Balances and their rows (see the module): every change exactly once per idempotency key, no balance below zero.
+
+    `free_pulls_per_day` and `daily_spend_limit` (tokens) bound what one user takes in a UTC day.
+    """
     def __init__(self, db: Database, *, free_pulls_per_day: int, daily_spend_limit: int) -> None:
         self.db = db
         self.free_pulls_per_day = free_pulls_per_day
@@ -92,12 +101,14 @@ class Ledger:
             await self.ensure_account(tx, user)
 
     async def account_in(self, tx: Tx, user: UserRef) -> Account:
+        """The user's account as `tx` sees it, without creating or locking it; (0, 0) for a user without one."""
         row = await tx.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
         )
         return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
 
     async def usage_in(self, tx: Tx, user: UserRef, day: str) -> DayUsage:
+        """The user's free pulls and spend on `day` (YYYY-MM-DD) as `tx` sees them."""
         row = await tx.fetchone(
             "SELECT COALESCE(SUM(free_pulls), 0) AS free, "
             "COALESCE(-SUM(CASE WHEN kind IN ('pull', 'order', 'refund', 'gift_sent') THEN tokens ELSE 0 END), 0) AS spent "
@@ -203,6 +214,7 @@ class Ledger:
     # --- standalone ----------------------------------------------------------
 
     async def apply(self, user: UserRef, tokens: int, *, kind: str, idempotency_key: str, reason: str = "") -> Credit:
+        """`credit` in a transaction of its own: add (tokens > 0) or claw back (< 0) once per `idempotency_key`."""
         async with self.db.transaction() as tx:
             return await self.credit(tx, user, tokens, kind=kind, idempotency_key=idempotency_key, reason=reason)
 
@@ -222,12 +234,14 @@ class Ledger:
             return await self.credit(tx, user, taken, kind=kind, idempotency_key=idempotency_key, reason=reason)
 
     async def account(self, user: UserRef) -> Account:
+        """The user's account as committed now; (0, 0) for a user without one."""
         row = await self.db.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
         )
         return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
 
     async def usage(self, user: UserRef) -> DayUsage:
+        """The user's free pulls and spend today (UTC), as committed now."""
         async with self.db.transaction() as tx:
             return await self.usage_in(tx, user, utc_day())
 

@@ -52,10 +52,12 @@ class Tx(ABC):
         """Run one statement; returns the number of rows it changed."""
 
     @abstractmethod
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers with `params` bound, or None."""
 
     @abstractmethod
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers with `params` bound."""
 
 
 class Database(ABC):
@@ -66,6 +68,10 @@ class Database(ABC):
 
     @staticmethod
     async def open(target: Any, **options: Any) -> Database:
+        """The store `target` names: a SQLite path or a postgresql:// URL, migrated to the current schema.
+
+        StorageError (one line naming what to fix) when it cannot be opened as configured.
+        """
         from bot.storage.opening import open_database
 
         return await open_database(target, **options)
@@ -76,16 +82,20 @@ class Database(ABC):
         statement changes stays locked against other processes until the end."""
 
     @abstractmethod
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers, outside any transaction; StorageUnavailable when the store fails under it."""
 
     @abstractmethod
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers, or None, outside any transaction; StorageUnavailable when the store fails."""
 
     @abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close the store's connections; no call may follow."""
 
     @property
     def schema_version(self) -> int:
+        """The schema version this code migrates to (the number of migrations)."""
         from bot.storage.migrations import MIGRATIONS
 
         return len(MIGRATIONS)
