@@ -28,6 +28,7 @@ ANONYMOUS = "a member"
 
 @dataclass(frozen=True)
 class GalleryPull:
+    """A pull as a public page shows it: a reference that names nobody, the name (or anonymous), key, pattern, time."""
     ref: str              # the pull's job id: addresses its card, names nobody
     name: str             # display name, or ANONYMOUS
     key: ShownKey
@@ -38,6 +39,7 @@ class GalleryPull:
 
 @dataclass(frozen=True)
 class Gallery:
+    """A community's gallery page: recent cards, this season's table and each member's best."""
     slug: str
     title: str
     season: str
@@ -47,6 +49,7 @@ class Gallery:
 
 
 async def community_for(db: Database, slug: str) -> CommunityRef | None:
+    """The community whose published gallery is at `slug`, with its latest title; None if there is none."""
     row = await db.fetchone("SELECT platform, community_id FROM community_settings WHERE gallery_slug = ? "
                             "AND gallery = 1", (slug,))
     if row is None:
@@ -57,6 +60,7 @@ async def community_for(db: Database, slug: str) -> CommunityRef | None:
 
 
 async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: str) -> Gallery:
+    """The gallery of `community` now; names appear only for members who chose to be shown."""
     rows = await db.fetchall(
         "SELECT job_id, platform, user_id, display_name, pattern, best_key, best_one_in, created_at FROM pull_bests "
         "WHERE community_platform = ? AND community_id = ? ORDER BY created_at DESC LIMIT 2000",
@@ -115,6 +119,7 @@ async def collection(db: Database, user: UserRef) -> tuple[tuple[GalleryPull, ..
 
 
 async def own_pull(db: Database, user: UserRef, ref: str) -> GalleryPull | None:
+    """The user's own pull `ref` with their name, or None when it is not theirs."""
     row = await db.fetchone("SELECT job_id, pattern, best_key, created_at, community_title FROM pull_bests "
                             "WHERE job_id = ? AND platform = ? AND user_id = ?", (ref, user.platform, user.user_id))
     if row is None:

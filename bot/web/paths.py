@@ -25,10 +25,12 @@ def odds_page_url(web_url: str | None, pattern: Pattern) -> str | None:
 
 
 def miniapp_url(web_url: str | None) -> str | None:
+    """The Mini App's address under the public URL, or None without one."""
     return None if web_url is None else f"{web_url}/app"
 
 
 def gallery_message(settings: Settings, slug: str) -> str:
+    """The line that tells an admin where the community's gallery is, or what the operator must set to publish it."""
     if settings.web_url is not None:
         return f"gallery on: {settings.web_url}/c/{slug}"
     if settings.web_enabled:

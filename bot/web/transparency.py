@@ -41,6 +41,7 @@ REFUND_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 @dataclass(frozen=True)
 class TierLine:
+    """One tier's row: pulls observed and expected, the shares, and the observed share's Wilson interval."""
     tier: str
     observed: int
     expected: float
@@ -51,11 +52,13 @@ class TierLine:
 
     @property
     def consistent(self) -> bool:
+        """Whether the predicted share lies inside the observed share's interval."""
         return self.low <= self.predicted <= self.high
 
 
 @dataclass(frozen=True)
 class TierTable:
+    """The tier rows for one group of pulls (all, or one format), with the chart."""
     title: str
     pulls: int
     lines: tuple[TierLine, ...]
@@ -64,17 +67,20 @@ class TierTable:
 
 @dataclass(frozen=True)
 class ProviderLine:
+    """How many jobs one provider took and how many it completed."""
     provider: str
     jobs: int
     completed: int
 
     @property
     def share(self) -> float:
+        """Completed jobs as a share of those taken (0.0 with none)."""
         return self.completed / self.jobs if self.jobs else 0.0
 
 
 @dataclass(frozen=True)
 class Report:
+    """The transparency page's content: tier tables, refunds by reason, providers, when it was built."""
     overall: TierTable
     by_format: tuple[TierTable, ...]
     refunds: tuple[tuple[str, int], ...]
@@ -86,6 +92,7 @@ class Report:
 
 
 def refund_reason(error: str | None) -> str:
+    """The refund reason label a job's error text falls under, or "other"."""
     text = (error or "").lower()
     for label, words in REFUND_REASONS:
         if any(word in text for word in words):
@@ -94,6 +101,7 @@ def refund_reason(error: str | None) -> str:
 
 
 async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Report:
+    """Build the report from the latest MAX_PULL_JOBS delivered pulls (odds from `odds_cache`)."""
     rows = await db.fetchall(
         "SELECT format, pattern, case_mode, fuzzy, budget, result FROM jobs WHERE kind = 'pull' "
         "AND status IN ('found', 'delivered') AND result IS NOT NULL ORDER BY created_at DESC LIMIT ?",
@@ -161,6 +169,7 @@ class ReportCache:
         self._lock = asyncio.Lock()
 
     async def get(self) -> Report:
+        """The report, rebuilt when it is older than `ttl_s` (one build at a time)."""
         async with self._lock:
             if self._report is None or time.time() - self._report.generated_at > self.ttl_s:
                 self._report = await build_report(self.db, self.odds_cache, self.backend)
