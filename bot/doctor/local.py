@@ -49,6 +49,7 @@ def _where(ctx: Context) -> str:
 
 
 async def storage(ctx: Context) -> list[Finding]:
+    """Check the database opens and its schema version is one this code knows."""
     where = _where(ctx)
     if not ctx.settings.is_postgres and not Path(ctx.settings.db).expanduser().exists():
         return [warn("storage", f"no database at {where} yet", "the bot creates it at its first start; or set "
@@ -69,6 +70,7 @@ async def storage(ctx: Context) -> list[Finding]:
 
 
 async def vault_key(ctx: Context) -> list[Finding]:
+    """Check the vault key is set or its file readable, and that it opens what the database holds."""
     from bot.vault import VaultError, fingerprint, parse_vault_key, read_key_file
 
     settings = ctx.settings
@@ -111,6 +113,7 @@ def _key_file(ctx: Context) -> Path:
 
 
 async def free_disk(ctx: Context) -> list[Finding]:
+    """Check the free space where the database lives against the configured minimum."""
     where = Path(".") if ctx.settings.is_postgres else Path(ctx.settings.db).expanduser().resolve().parent
     while not where.exists() and where != where.parent:
         where = where.parent
@@ -123,6 +126,7 @@ async def free_disk(ctx: Context) -> list[Finding]:
 
 
 async def clock_skew(ctx: Context) -> list[Finding]:
+    """Compare this clock with the Date of the services that answered; fail past the allowed skew."""
     if not ctx.server_dates:
         return [skip("clock skew", "no remote service answered to compare with")]
     service, theirs, ours = max(ctx.server_dates, key=lambda d: abs(d[1] - d[2]))

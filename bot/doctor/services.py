@@ -22,6 +22,7 @@ MODAL_FUNCTION = "grind"  # the function deploy/modal_app.py deploys and bot/gri
 
 
 async def stripe(ctx: Context) -> list[Finding]:
+    """Check the Stripe key and webhook secret, the webhook endpoint and the public URL; skipped unconfigured."""
     settings = ctx.settings
     if not settings.stripe_api_key and not settings.stripe_webhook_secret:
         return [skip("stripe", "not configured (set STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET to sell tokens)")]
@@ -129,6 +130,7 @@ def _workers(body: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 async def runpod(ctx: Context) -> list[Finding]:
+    """Check the RunPod key and endpoint(s) answer and have workers; skipped unconfigured, failed if half-set."""
     settings = ctx.settings
     if not settings.runpod_api_key and not settings.runpod_endpoint_id:
         return [skip("runpod", "not configured (set RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID to grind there)")]
@@ -170,6 +172,7 @@ async def runpod(ctx: Context) -> list[Finding]:
 
 
 async def selfhosted(ctx: Context) -> list[Finding]:
+    """Check the self-hosted box answers its health check with the token, and its version; skipped unconfigured."""
     settings = ctx.settings
     if not settings.selfhosted_url:
         return [skip("self-hosted box", "not configured (set VANIKEYS_SELFHOSTED_URL to use one)")]
@@ -200,6 +203,7 @@ async def _modal_lookup(app: str, function: str) -> Any:
 
 
 async def modal(ctx: Context, lookup: ModalLookup | None = None) -> list[Finding]:
+    """Check the Modal app is deployed with the grind function and its version; skipped unconfigured."""
     app = ctx.settings.modal_app
     if not app:
         return [skip("modal", "not configured (set VANIKEYS_MODAL_APP to grind there)")]
