@@ -20,11 +20,16 @@ log = logging.getLogger("vanikeys")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `bot` (run every configured front end) to the subcommands."""
     bot_cmd = commands.add_parser("bot", description="Run every configured front end.")
     bot_cmd.set_defaults(func=cmd_bot)
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
+    """Run the bot until interrupted: every configured front end, or the console when none is.
+
+    Returns 0 on a clean stop, 2 with one line for bad settings, a storage fault or a rejected chat token.
+    """
     from bot import logs
     from bot.config import ConfigError
     from bot.memory import limit_malloc_arenas

@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 
 
 async def notify(callback: Callable[[Any], Any], value: Any) -> None:
+    """Call a progress callback (sync or async) with `value`; its failure is logged, never raised into the job."""
     try:
         outcome = callback(value)
         if inspect.isawaitable(outcome):

@@ -108,6 +108,7 @@ class RunpodGrindingClient(ChunkedOrders):
         return job_to_send(job, self.sealer, self.pull_time_limit_s)
 
     def queue_limit_s(self, job: GrindJob) -> float:
+        """How long the job may wait in RunPod's queue before it is ground elsewhere (pulls wait less)."""
         return self.pull_queue_limit_s if job.stop == "budget" else self.queue_allowance_s
 
     def policy_for(self, job: GrindJob) -> ExecutionPolicy:
@@ -123,6 +124,11 @@ class RunpodGrindingClient(ChunkedOrders):
         return min(job.time_limit_s, self.pull_time_limit_s) if job.stop == "budget" else job.time_limit_s
 
     async def submit(self, job: GrindJob) -> str:
+        """Send the job with /run; returns RunPod's job id.
+
+        GrindingError("unavailable") when RunPod did not take it, ("rejected") for a 400; an unconfirmed send is never
+        repeated unless the endpoint de-duplicates (`idempotent_submit`).
+        """
         sent = self.sent_job(job)
         payload, policy = sent.model_dump(mode="json"), self.policy_for(job)
         attempts = 3 if self.idempotent_submit else 1
@@ -151,6 +157,8 @@ class RunpodGrindingClient(ChunkedOrders):
         return GrindingError("unavailable", f"{self.backend} did not confirm the job: {err}")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """Poll the job until its verified result; GrindingError when it failed, timed out, queued too long or was lost.
+        """
         policy = self.policy_for(job)
         started = self.clock()
         deadline = started + policy.ttl_s + 60.0  # RunPod drops the job by then whatever happens
