@@ -31,6 +31,7 @@ ADDRESS_MIN_SIZE = 14
 
 @dataclass(frozen=True)
 class CardSpec:
+    """What a card shows: the key with its matched spans and tier, the pattern, and optionally where and by whom."""
     key: ShownKey
     pattern: str
     community_title: str = ""     # the server's or group's name, "" in a private chat
@@ -39,6 +40,7 @@ class CardSpec:
 
 @lru_cache(maxsize=64)
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at `size` pixels (cached): cards draw the same on every machine."""
     return ImageFont.load_default(size=size)
 
 

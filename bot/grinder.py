@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 
 def order_policy(settings: Settings) -> OrderPolicy:
+    """The order policy for these settings: rate, chunk length and parallelism fitted to the backend."""
     return OrderPolicy(
         initial_rate=settings.keys_per_s,
         chunk_seconds=60.0 if settings.on_gpu else 5.0,
@@ -58,6 +59,7 @@ SELFHOSTED_OUTAGE_S = 10.0  # a self-hosted box silent this long loses its jobs 
 
 
 def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
+    """The remote providers' timing settings (poll intervals, queue limits) from `environ` or the process."""
     one = load_settings(environ, dotenv_path=".env" if environ is None else None)
     return {name: getattr(one, name) for name in REMOTE_TIMINGS}
 
@@ -172,6 +174,7 @@ class InProcessGrindingClient(TaskGrindingClient):
             return self._engine
 
     async def close(self) -> None:
+        """Cancel the running jobs, close the engine and shut its thread pool down."""
         await super().close()
         if self._engine is not None:
             await self._in_grind_pool(self._engine.close)

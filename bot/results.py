@@ -12,6 +12,9 @@ from gpu_worker.patterns import Pattern, match_spans
 
 
 def shown_key(pattern: Pattern, odds: Odds, identifier: str, score: int, pull_keys: int) -> ShownKey:
+    """An identifier as people see it: its matched spans, score, tier and one-in-N rarity for a pull of `pull_keys`
+    keys.
+    """
     fmt = get_format(pattern.format_id)
     body = fmt.body(identifier)
     offset = len(identifier) - len(body)
@@ -38,6 +41,7 @@ def _tier_name(tier: object) -> str:
 
 
 def shown_key_to_json(key: ShownKey) -> dict[str, object]:
+    """The shown key as JSON-ready data (stored with the pull)."""
     return {
         "format_id": key.format_id, "identifier": key.identifier, "spans": [list(s) for s in key.spans],
         "score": key.score, "max_score": key.max_score, "full": key.full, "tier": key.tier,
@@ -46,6 +50,7 @@ def shown_key_to_json(key: ShownKey) -> dict[str, object]:
 
 
 def shown_key_from_json(data: dict[str, Any]) -> ShownKey:
+    """The shown key `shown_key_to_json` stored; KeyError or ValueError for data it did not write."""
     return ShownKey(
         format_id=str(data["format_id"]), identifier=str(data["identifier"]),
         spans=tuple((int(a), int(b)) for a, b in data["spans"]),

@@ -32,6 +32,7 @@ class ArgError(ValueError):
 
 @dataclass(frozen=True)
 class PatternArgs:
+    """A pull, order or odds command's arguments: pattern, format, count, optional public key and matching options."""
     pattern: str
     format_id: str = "btc"
     count: int = 1
@@ -71,6 +72,7 @@ def _take_format(words: list[str], usage: str) -> str:
 
 
 def parse_pull(args: list[str]) -> PatternArgs:
+    """`/pull <pattern> [format] [10]` as PatternArgs; ArgError says what to type for a bad count, format or pattern."""
     words, exact, fuzzy = _flags(args)
     count = 1
     if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
@@ -91,6 +93,7 @@ def _pattern(words: list[str]) -> str:
 
 
 def parse_order(args: list[str]) -> PatternArgs:
+    """`/order <pattern> [format] [pubkey]` as PatternArgs; ArgError says what to type instead."""
     words, exact, fuzzy = _flags(args)
     pubkey = words.pop() if len(words) > 1 and _PUBKEY.fullmatch(words[-1]) else None
     format_id = _take_format(words, "/order <pattern> [format] [pubkey]")
@@ -100,6 +103,7 @@ def parse_order(args: list[str]) -> PatternArgs:
 
 
 def parse_odds(args: list[str]) -> PatternArgs:
+    """`/odds <pattern> [format]` as PatternArgs; ArgError says what to type instead."""
     words, exact, fuzzy = _flags(args)
     format_id = _take_format(words, "/odds <pattern> [format]")
     if not words:
