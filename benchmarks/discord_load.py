@@ -82,7 +82,7 @@ async def drive(fake: FakeDiscord, bot: object, users_count: int, rate: float, s
         {"type": 1, "components": [{"type": 2, "style": 1, "label": "Pull again",
                                     "custom_id": "vk:pull:1:btc:-:^abc"}]}]}, ephemeral=False, loading=False,
         interaction=None)
-    kinds, weights = zip(*MIX)
+    kinds, weights = zip(*MIX, strict=False)
     sent: list[tuple[str, FakeInteraction]] = []
     rss = [(0.0, rss_mb())]
     rng = random.Random(7)

@@ -380,7 +380,7 @@ async def burst_phase(run: Run) -> None:
     anchor = next(iter(run.telegram.messages_in(run.community.groups[0]["id"])), None)
     jobs = []
     for i in range(min(count, len(tg))):
-        user, group = tg[i]
+        user, _group = tg[i]
         own = run.telegram.button_message(user["id"])  # the 10-pull button on the person's own latest result
         tens = [b["callback_data"] for b in own.buttons() if b.get("callback_data", "").startswith("t|")] if own else []
         message = own if tens else anchor

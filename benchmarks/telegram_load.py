@@ -92,7 +92,7 @@ async def groups(group_count: int, users: int, pulls_each: int) -> None:
                     fake.private_chat(person)
                 started = time.monotonic()
                 for round_ in range(pulls_each):
-                    for chat, group in zip(chats, people):
+                    for chat, group in zip(chats, people, strict=False):
                         for person in group:
                             await fake.push_text(chat, person, f"/pull ^{'abcdefgh'[round_ % 8]}")
                 total = group_count * users * pulls_each

@@ -83,7 +83,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_vanikeys_card_renders_one_from_the_command_line(tmp_path: Path) -> None:
-    key, identifier = real_key("did", "^ab")
+    _key, identifier = real_key("did", "^ab")
     out = tmp_path / "mine.png"
     done = _cli("did", identifier, "^" + identifier[len("did:key:zQ3sh"):][:3], "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
