@@ -223,7 +223,8 @@ async def runpod_health(api_key: str, endpoint_id: str, base_url: str | None) ->
 
 async def check_runpod(what: str, api_key: str, endpoint_id: str, base_url: str | None, deadline_s: float,
                        *, refused_fix: str, unreachable_fix: str) -> None:
-    """Check the RunPod endpoint answers with the key; StartupFault with the given fix when it does not by the deadline.
+    """Check the RunPod endpoint answers with the key; StartupFault with the given fix when it does not
+    by the deadline.
     """
     await reach(what, lambda: runpod_health(api_key, endpoint_id, base_url), deadline_s=deadline_s,
                 refused_fix=refused_fix, unreachable_fix=unreachable_fix)

@@ -382,7 +382,8 @@ def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[s
 
 
 def cmd_odds(args: argparse.Namespace) -> int:
-    """Run `vanikeys odds`: print a pattern's chance per key, its rarity tiers and the expected keys for a full match.
+    """Run `vanikeys odds`: print a pattern's chance per key, its rarity tiers and the expected keys for
+    a full match.
     """
     from .formats import get_format
     from .humanize import one_in_pulls, plural

@@ -56,7 +56,8 @@ class WorkerSettings(PlainSettings):
 
 def load_worker_settings(environ: Mapping[str, str] | None = None, *,
                          dotenv_path: str | Path | None = ".env") -> WorkerSettings:
-    """The worker's settings from `environ` (default: the process environment) over .env; ConfigError names a bad value.
+    """The worker's settings from `environ` (default: the process environment) over .env; ConfigError names
+    a bad value.
     """
     return load_plain(WorkerSettings, environ, dotenv_path)
 

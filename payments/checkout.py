@@ -68,7 +68,8 @@ class CheckoutClient:
         return CheckoutLink(url=url, session_id=session_id, pack=pack)
 
     def session_params(self, buyer: Buyer, pack: Pack) -> dict[str, Any]:
-        """The Checkout Session parameters for `buyer` and `pack`: one line item at the pack's price, with our metadata.
+        """The Checkout Session parameters for `buyer` and `pack`: one line item at the pack's price,
+        with our metadata.
         """
         metadata = purchase_metadata(buyer, pack)
         return {

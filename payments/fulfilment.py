@@ -66,7 +66,8 @@ class Purchase:
 
     @classmethod
     def from_metadata(cls, metadata: Any) -> Purchase | None:
-        """The purchase our checkout metadata describes, or None for metadata we did not write (wrong types, no tokens).
+        """The purchase our checkout metadata describes, or None for metadata we did not write (wrong
+        types, no tokens).
         """
         if not isinstance(metadata, dict):
             return None

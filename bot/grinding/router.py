@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Usage:
-    """One provider job's use, recorded when it ends: GPU seconds, cost, outcome, and whether the seconds are estimated.
+    """One provider job's use, recorded when it ends: GPU seconds, cost, outcome, and whether the
+    seconds are estimated.
     """
     provider: str
     backend_job_id: str

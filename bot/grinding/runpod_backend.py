@@ -157,7 +157,8 @@ class RunpodGrindingClient(ChunkedOrders):
         return GrindingError("unavailable", f"{self.backend} did not confirm the job: {err}")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
-        """Poll the job until its verified result; GrindingError when it failed, timed out, queued too long or was lost.
+        """Poll the job until its verified result; GrindingError when it failed, timed out, queued too long
+        or was lost.
         """
         policy = self.policy_for(job)
         started = self.clock()
