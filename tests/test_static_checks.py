@@ -83,11 +83,39 @@ def test_ruff_format_check_passes() -> None:
     assert result.returncode == 0, result.stdout[-2000:]
 
 
+MYPY_NOT_YET = "# not yet: modules being rewritten"  # where pyproject's not-yet overrides of [tool.mypy] begin
+
+
 @pytest.mark.timeout(600)
-def test_mypy_strict_passes() -> None:
-    """mypy --strict over bot/, gpu_worker/ and payments/ ([tool.mypy]); the cache keeps a second run near 1 s."""
-    result = _run("mypy", "--cache-dir", str(ROOT / ".mypy_cache"), timeout=600)
-    assert result.returncode == 0, f"mypy found:\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
+def test_mypy_strict_passes(tmp_path: Path) -> None:
+    """mypy --strict over bot/, gpu_worker/ and payments/ ([tool.mypy]), and its not-yet list only shrinks.
+
+    One run without the not-yet overrides: every error must be one an override excuses (so `.venv/bin/mypy`
+    with pyproject's configuration passes), and every excuse must still cover an error. The cache keeps a
+    second run near a second.
+    """
+    text = (ROOT / "pyproject.toml").read_text()
+    assert MYPY_NOT_YET in text, "the not-yet overrides moved: update MYPY_NOT_YET"
+    config = tmp_path / "pyproject.toml"
+    config.write_text(text[: text.index(MYPY_NOT_YET)])
+    not_yet = [(module, code) for override in PYPROJECT["tool"]["mypy"].get("overrides", [])
+               for module in override["module"] for code in override.get("disable_error_code", [])]
+    files = PYPROJECT["tool"]["mypy"]["files"]
+    result = _run("mypy", "--config-file", str(config), "--cache-dir", str(ROOT / ".mypy_cache" / "suite"),
+                  "--show-error-codes", "--no-pretty", *files, timeout=600)
+    assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-2000:]
+    errors = []
+    for line in result.stdout.splitlines():
+        found = re.match(r"(?P<path>[^:]+\.py):\d+: error: .*\[(?P<code>[a-z-]+)\]$", line)
+        if found:
+            module = found["path"].removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            errors.append((module, found["code"], line))
+    unexcused = [line for module, code, line in errors
+                 if not any(fnmatch(module, pattern) and code == excused for pattern, excused in not_yet)]
+    assert not unexcused, "mypy --strict found:\n" + "\n".join(unexcused)
+    stale = [f"{pattern}: {excused}" for pattern, excused in not_yet
+             if not any(fnmatch(module, pattern) and code == excused for module, code, _ in errors)]
+    assert not stale, f"these not-yet mypy overrides in pyproject.toml excuse nothing any more; remove them: {stale}"
 
 
 def test_mypy_refuses_an_unannotated_function(tmp_path: Path) -> None:
