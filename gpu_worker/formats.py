@@ -100,7 +100,7 @@ def _b64url(value: int) -> str:
 
 @dataclass(frozen=True)
 class AddressFormat:
-    """One identifier format (btc, eth, tron, did): its fixed prefix, body alphabet, case rule and secret encoding.
+    """One identifier format (btc, did, eth, trx): its fixed prefix, body alphabet, case rule and secret encoding.
 
     The identifier is a pure function of the public point; `body()` strips the fixed prefix patterns are matched
     against.

@@ -110,7 +110,10 @@ async def season_entries(db: Database, community: CommunityRef | None, season: s
 
 
 async def season_rank(db: Database, community: CommunityRef | None, season: str, user: UserRef) -> int | None:
-    """The user's rank (1 = best) in the season among users of `community` (None: everywhere), or None with no pull."""
+    """The user's rank (1 = best) among the season's pullers in `community`, or None if they have no pull there.
+
+    `community` None ranks the pulls made outside any community (private chats).
+    """
     where, params = _where_community(community)
     mine = await db.fetchone(
         f"SELECT MAX(best_one_in) AS best FROM pull_bests WHERE season = ? AND {where} AND platform = ? AND user_id = ?",

@@ -49,7 +49,7 @@ def _where(ctx: Context) -> str:
 
 
 async def storage(ctx: Context) -> list[Finding]:
-    """Check the database opens and its schema version is one this code knows."""
+    """Check the database opens and is migrated: a schema newer than this code fails, an older one warns."""
     where = _where(ctx)
     if not ctx.settings.is_postgres and not Path(ctx.settings.db).expanduser().exists():
         return [warn("storage", f"no database at {where} yet", "the bot creates it at its first start; or set "
@@ -70,7 +70,7 @@ async def storage(ctx: Context) -> list[Finding]:
 
 
 async def vault_key(ctx: Context) -> list[Finding]:
-    """Check the vault key is set or its file readable, and that it opens what the database holds."""
+    """Check the vault key is set or its file readable, and that it is the key the database records."""
     from bot.vault import VaultError, fingerprint, parse_vault_key, read_key_file
 
     settings = ctx.settings
