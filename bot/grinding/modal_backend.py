@@ -48,7 +48,7 @@ class ModalCalls(Protocol):
     async def result(self, call_id: str) -> dict[str, Any]:
         """The call's answer; NotReady, CallGone, CallTimedOut, or another exception for a crashed call."""
     async def cancel(self, call_id: str) -> None:
-        """Cancel the call (a finished or unknown call: no effect)."""
+        """Ask Modal to cancel the call."""
 
 
 class SdkCalls:
