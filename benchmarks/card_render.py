@@ -17,12 +17,11 @@ import time
 
 import coincurve
 
+from bot.cards import CardSpec, font, render_card
+from bot.results import shown_key
 from gpu_worker.formats import FORMATS
 from gpu_worker.odds import odds
 from gpu_worker.patterns import parse_pattern, score
-
-from bot.cards import CardSpec, font, render_card
-from bot.results import shown_key
 
 PULL_KEYS = 1 << 28
 SECRET = 0x1F2E3D4C5B6A79881F2E3D4C5B6A79881F2E3D4C5B6A79881F2E3D4C5B6A7988

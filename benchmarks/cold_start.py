@@ -125,7 +125,7 @@ async def one_start(server: JobServer, backend: str, cache_dir: str) -> tuple[fl
         process.terminate()
         try:
             await asyncio.wait_for(process.wait(), 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
 

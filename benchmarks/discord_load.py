@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import discord  # noqa: E402
+import discord
 
-from bot.app import create_app  # noqa: E402
-from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot  # noqa: E402
-from tests.discord.fake_discord import FakeDiscord, FakeInteraction  # noqa: E402
+from bot.app import create_app
+from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot
+from tests.discord.fake_discord import FakeDiscord, FakeInteraction
 
 MIX = (("pull", 45), ("ten_pull", 10), ("press", 15), ("odds", 10), ("balance", 12), ("leaderboard", 8))
 PATTERNS = ("^abc", "^Love", "^Moon", "cafe$", "^xyz", "^Vani")
@@ -82,7 +82,7 @@ async def drive(fake: FakeDiscord, bot: object, users_count: int, rate: float, s
         {"type": 1, "components": [{"type": 2, "style": 1, "label": "Pull again",
                                     "custom_id": "vk:pull:1:btc:-:^abc"}]}]}, ephemeral=False, loading=False,
         interaction=None)
-    kinds, weights = zip(*MIX)
+    kinds, weights = zip(*MIX, strict=False)
     sent: list[tuple[str, FakeInteraction]] = []
     rss = [(0.0, rss_mb())]
     rng = random.Random(7)

@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import discord  # noqa: E402
+import discord
 
-from bot.app import create_app  # noqa: E402
-from bot.frontends.discord.frontend import DiscordFrontEnd  # noqa: E402
-from bot.frontends.discord.rendering import order_embed  # noqa: E402
-from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot  # noqa: E402
-from tests.discord.fake_discord import FakeDiscord  # noqa: E402
-from tests.discord.test_order_progress import order_view  # noqa: E402
+from bot.app import create_app
+from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.discord.rendering import order_embed
+from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot
+from tests.discord.fake_discord import FakeDiscord
+from tests.discord.test_order_progress import order_view
 
 REPORT_EVERY_S = 2.0
 

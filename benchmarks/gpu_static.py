@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpu_worker.grinders.cuda import THREADS_PER_BLOCK, compile_kernel, nvrtc_version  # noqa: E402
+from gpu_worker.grinders.cuda import THREADS_PER_BLOCK, compile_kernel, nvrtc_version
 
 PER_POINT = ("vk_grind", "vk_check_point", "vk_check_point_btc")
 _FUNCTION = re.compile(r"Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")

@@ -48,9 +48,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.load_platforms import Community, Limits, LoadDiscord, LoadTelegram  # noqa: E402
-from gpu_worker.grinders import native  # noqa: E402
-from tests.discord.fake_discord import FakeInteraction, FakeUser  # noqa: E402
+from benchmarks.load_platforms import Community, Limits, LoadDiscord, LoadTelegram
+from gpu_worker.grinders import native
+from tests.discord.fake_discord import FakeInteraction, FakeUser
 
 ROOT = Path(__file__).resolve().parents[1]
 PULL_PATTERNS = ("^abc", "^kek", "^moon", "^Love", "^zap", "^xyz", "^hodl", "^pump")
@@ -254,7 +254,7 @@ async def sample_rss(run: Run, pid: int, stop: asyncio.Event) -> None:
             run.rss.append(RssSample(round(t - start, 1), round(bot_mb, 1), round(workers_mb, 1), round(busy, 2)))
         try:
             await asyncio.wait_for(stop.wait(), run.options.sample_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -380,7 +380,7 @@ async def burst_phase(run: Run) -> None:
     anchor = next(iter(run.telegram.messages_in(run.community.groups[0]["id"])), None)
     jobs = []
     for i in range(min(count, len(tg))):
-        user, group = tg[i]
+        user, _group = tg[i]
         own = run.telegram.button_message(user["id"])  # the 10-pull button on the person's own latest result
         tens = [b["callback_data"] for b in own.buttons() if b.get("callback_data", "").startswith("t|")] if own else []
         message = own if tens else anchor

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.grinding import make_client  # noqa: E402
-from gpu_worker.job import GrindJob  # noqa: E402
+from bot.grinding import make_client
+from gpu_worker.job import GrindJob
 
 
 async def main() -> None:

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.formats import FORMATS, get_format
-from gpu_worker.patterns import MAX_PATTERN_LENGTH, MAX_TERMS, Pattern, parse_pattern
+from gpu_worker.errors import VanikeysError  # noqa: E402
+from gpu_worker.formats import FORMATS, get_format  # noqa: E402
+from gpu_worker.patterns import MAX_PATTERN_LENGTH, MAX_TERMS, Pattern, parse_pattern  # noqa: E402
 
 Case = tuple[str, str, str, bool]  # format, text, case ("insensitive" | "exact"), fuzzy
 

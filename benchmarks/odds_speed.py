@@ -150,7 +150,7 @@ def main() -> None:
     print(f"worst: {max(c for c, _ in after):.1f} ms CPU" + (f" (before: {max(c for c, _ in before):.1f} ms)" if before else ""))
     if args.random:
         randoms = _random_cases(args.random, args.seed)
-        timed = sorted(zip(_measure(randoms, 1), randoms), reverse=True)
+        timed = sorted(zip(_measure(randoms, 1), randoms, strict=False), reverse=True)
         print(f"\n{args.random} random accepted patterns (seed {args.seed}): "
               f"median {statistics.median(t[0] for t, _ in timed):.1f} ms CPU, "
               f"over 100 ms: {sum(t[0] > 100 for t, _ in timed)}, slowest:")

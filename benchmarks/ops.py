@@ -23,11 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import backup as backups  # noqa: E402
-from bot import metrics  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.storage import open_database  # noqa: E402
-from bot.vault import Vault  # noqa: E402
+from bot import (
+    backup as backups,
+    metrics,
+)
+from bot.config import Settings
+from bot.storage import open_database
+from bot.vault import Vault
 
 STATUSES = ("delivered", "delivered", "delivered", "found", "refunded", "running")
 

@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.grinding.runpod_api import RetryPolicy, RunpodApi  # noqa: E402
-from bot.grinding.runpod_backend import RunpodGrindingClient  # noqa: E402
-from gpu_worker.grinders import get_backend  # noqa: E402
-from gpu_worker.job import GrindJob  # noqa: E402
-from tests.worker.runpod_emulator import RunpodEmulator  # noqa: E402
+from bot.grinding.runpod_api import RetryPolicy, RunpodApi
+from bot.grinding.runpod_backend import RunpodGrindingClient
+from gpu_worker.grinders import get_backend
+from gpu_worker.job import GrindJob
+from tests.worker.runpod_emulator import RunpodEmulator
 
 KEY, ENDPOINT = "bench-key", "bench-endpoint"
 

@@ -59,13 +59,13 @@ class PreGroundClient:
     async def submit(self, job: GrindJob) -> str:
         return "pre-" + secrets.token_hex(6)
 
-    async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:  # noqa: ANN001
+    async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:
         return self.results.pop()
 
     async def cancel(self, job_id: str) -> None:
         return None
 
-    async def run_order(self, *args, **kwargs) -> OrderOutcome:  # noqa: ANN002, ANN003
+    async def run_order(self, *args, **kwargs) -> OrderOutcome:
         raise NotImplementedError("pulls only")
 
     async def close(self) -> None:
@@ -87,7 +87,7 @@ class SilentFrontEnd:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def store_settings(target: str | Path) -> Settings:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.telegram.fake_bot_api import FakeBotApi  # noqa: E402
-from tests.telegram.harness import reveals_in, running_bot  # noqa: E402
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.harness import reveals_in, running_bot
 
 WIF = re.compile(r"WIF: (\S+)")
 
@@ -92,7 +92,7 @@ async def groups(group_count: int, users: int, pulls_each: int) -> None:
                     fake.private_chat(person)
                 started = time.monotonic()
                 for round_ in range(pulls_each):
-                    for chat, group in zip(chats, people):
+                    for chat, group in zip(chats, people, strict=False):
                         for person in group:
                             await fake.push_text(chat, person, f"/pull ^{'abcdefgh'[round_ % 8]}")
                 total = group_count * users * pulls_each

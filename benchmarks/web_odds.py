@@ -80,7 +80,7 @@ async def _client(base: str, address: str, queries: list[str], start: int, count
 
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def _run(base: str, clients: int, requests: int, queries: list[str]) -> dict[str, object]:

@@ -25,18 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import uuid
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
-from gpu_worker.cli import UsageError
-from gpu_worker.errors import VanikeysError
-from gpu_worker.numbers import parse_int
 
 from bot.answers import UserRef
 from bot.committed import ledger_row, read_back
@@ -50,6 +46,9 @@ from bot.ledger import Ledger
 from bot.storage import Database, StorageUnavailable, Tx
 from bot.storage.opening import open_configured, storage_faults_answered
 from bot.vault import Vault, parse_vault_key
+from gpu_worker.cli import UsageError
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 
 MAX_TOKENS = 10**12
 RECENT = 20
@@ -69,6 +68,7 @@ class AdminError(UsageError):
 
 
 def is_url(db_path: Any) -> bool:
+    """Whether the configured database is a PostgreSQL URL rather than a SQLite path."""
     text = str(db_path)
     return text.startswith(("postgresql:", "postgres:"))
 
@@ -94,6 +94,7 @@ def existing_vault_key(settings: Settings) -> bytes:
 
 @dataclass
 class State:
+    """What an admin command works on: the bot's settings, database, ledger, vault and jobs, opened together."""
     settings: Settings
     db: Database
     ledger: Ledger
@@ -103,6 +104,11 @@ class State:
 
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[State]:
+    """Open the bot's database and vault for one admin command and close them after.
+
+    AdminError when there is no database at the configured path; the vault key must be the bot's own (no new key is
+    made).
+    """
     url = database_url(settings)
     if url is None and not settings.db_path.is_file():
         raise AdminError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
@@ -123,6 +129,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
 
 
 def parse_user(text: str) -> UserRef:
+    """A PLATFORM:ID argument as a UserRef; AdminError says the form to write otherwise."""
     platform, sep, user_id = text.strip().partition(":")
     if not sep or not platform or not user_id or any(c.isspace() for c in text.strip()) or len(text) > 200:
         raise AdminError(f"{text!r} is not a user: write PLATFORM:ID, e.g. discord:123456789 or telegram:42")
@@ -130,6 +137,7 @@ def parse_user(text: str) -> UserRef:
 
 
 def parse_tokens(text: str) -> int:
+    """A token amount from 1 to MAX_TOKENS; AdminError names the range otherwise."""
     try:
         return parse_int(text, what="tokens", minimum=1, maximum=MAX_TOKENS)
     except VanikeysError as exc:
@@ -137,6 +145,9 @@ def parse_tokens(text: str) -> int:
 
 
 def operator_name(given: str | None) -> str:
+    """Who makes the change: --by, else $USER, else the login name; AdminError if none, or not 1-64 printable
+    characters.
+    """
     from bot.settings import load_settings
 
     name = (given or load_settings().user or _login_name() or "").strip()
@@ -155,6 +166,7 @@ def _login_name() -> str:
 
 
 def reason_text(given: str | None) -> str:
+    """The --reason with whitespace collapsed; AdminError if empty or over 200 characters (users see it in /history)."""
     reason = " ".join((given or "").split())
     if not reason:
         raise AdminError("say why: --reason TEXT (the user sees it in /history)")
@@ -184,6 +196,7 @@ class Request:
 
     @property
     def kind(self) -> str:
+        """The ledger kind this request writes (admin_grant, admin_take ...)."""
         return f"admin_{self.action}"
 
 
@@ -191,10 +204,14 @@ class Request:
 
 
 def _when(at: float | None) -> str | None:
-    return None if at is None else datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds")
+    return None if at is None else datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")
 
 
 async def user_view(state: State, user: UserRef) -> dict[str, Any]:
+    """One user's account, hold, today's usage, ledger, purchases, jobs and undelivered keys, JSON-ready.
+
+    AdminError for a user without an account.
+    """
     db = state.db
     account_row = await db.fetchone("SELECT display_name, balance, debt, created_at FROM accounts "
                                     "WHERE platform = ? AND user_id = ?", (user.platform, user.user_id))
@@ -244,6 +261,7 @@ async def _hold(db: Database | Tx, user: UserRef) -> dict[str, Any] | None:
 
 
 async def job_view(state: State, job_id: str) -> dict[str, Any]:
+    """One job's row, steps, ledger rows, provider usage and vault state, JSON-ready; AdminError for an unknown job."""
     row = await state.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id.strip(),))
     if row is None:
         raise AdminError(f"no job {job_id!r}: job ids are the 16 hex characters shown by `admin user`")
@@ -258,7 +276,7 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
         "SELECT provider, backend_job_id, kind, pulls, gpu_s, cost_usd, outcome, at FROM grind_usage "
         "WHERE job_ref = ? ORDER BY at", (record.job_id,))
     spec = record.spec
-    provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}
+    provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}  # noqa: SIM118 - iterating a sqlite3.Row yields its values, not its names
     return {
         "job_id": record.job_id, "kind": spec.kind, "user": f"{spec.user.platform}:{spec.user.user_id}",
         "status": record.status, "format": spec.format_id, "pattern": spec.pattern, "case": spec.case_mode,
@@ -307,6 +325,9 @@ def told(record: JobRecord) -> list[str]:
 
 @dataclass(frozen=True)
 class Change:
+    """What an admin change did: whether it applied (False: a replay of its key, or nothing to do), the message, the
+    balances after.
+    """
     action: str
     applied: bool
     key: str
@@ -315,6 +336,7 @@ class Change:
     debt: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The change as the JSON `--json` prints."""
         return {"action": self.action, "applied": self.applied, "idempotency_key": self.key, "message": self.message,
                 "balance": self.balance, "debt": self.debt}
 
@@ -390,6 +412,10 @@ async def _existing_account(tx: Tx, user: UserRef, *, create: bool) -> None:
 
 async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str,
                 create: bool = False) -> Change:
+    """Credit `tokens` to the user once per `key` (settling debt first), signed by `actor`.
+
+    AdminError if the user has no account (unless `create`) or `key` was used for a different change.
+    """
     async with state.db.transaction() as tx:
         if replayed := await _replayed(state, tx, Request("grant", user, tokens, reason), key):
             return replayed
@@ -402,6 +428,9 @@ async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor:
 
 
 async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str) -> Change:
+    """Claw back `tokens` from the user once per `key`; AdminError if they hold fewer, have no account, or the key was
+    used differently.
+    """
     async with state.db.transaction() as tx:
         if replayed := await _replayed(state, tx, Request("take", user, tokens, reason), key):
             return replayed
@@ -416,6 +445,9 @@ async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: 
 
 
 async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, actor: str, key: str) -> Change:
+    """Hold (frozen=True) or release the user's pulls and orders, once per `key`; releasing an account not held changes
+    nothing.
+    """
     action = "freeze" if frozen else "unfreeze"
     async with state.db.transaction() as tx:
         if replayed := await _replayed(state, tx, Request(action, user, 0, reason), key):
@@ -481,6 +513,7 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
 
 
 async def purge(state: State) -> dict[str, Any]:
+    """Erase the vault's delivered secrets older than the grace period now; answers how many."""
     purged = await state.vault.purge()
     return {"action": "purge", "purged": purged, "grace_s": state.vault.grace_s,
             "message": f"purged {purged} delivered secret(s) older than {state.vault.grace_s:g} s"}
@@ -490,6 +523,7 @@ async def purge(state: State) -> dict[str, Any]:
 
 
 def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `admin` and its actions (user, job, grant, take, freeze, unfreeze, refund, purge) to the subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="answer with one JSON object")
     common.add_argument("--by", metavar="NAME", help="who is making the change (default: $USER)")
@@ -499,7 +533,7 @@ def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: i
 
     def add(name: str, helptext: str, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]],
             *args: tuple[str, str]) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=helptext, description=helptext, parents=[common])
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=helptext, description=helptext, parents=[common])
         for arg, metavar_help in args:
             parser.add_argument(arg, metavar=arg.upper(), help=metavar_help)
         parser.set_defaults(func=lambda a: _run(a, func))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -32,7 +33,6 @@ import shutil
 import sqlite3
 import subprocess
 import time
-import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,6 +63,7 @@ class BackupError(AdminError):
 
 @dataclass(frozen=True)
 class Manifest:
+    """What a backup holds, written beside its data file: source, checksum, vault key fingerprint, row counts, HMAC."""
     created_at: float
     source: str                 # "sqlite" | "postgresql"
     file: str
@@ -140,6 +141,11 @@ def _sqlite_summary(path: Path) -> tuple[int | None, dict[str, int], int]:
 
 
 def backup(settings: Settings, dest: Path) -> Manifest:
+    """Copy the live database into the new or empty directory `dest` and write its manifest.
+
+    The copy is checked before it counts: its sealed secrets must open with the vault key. BackupError says what is
+    wrong.
+    """
     key = existing_vault_key(settings)
     url = database_url(settings)
     if url is None and not Path(settings.db_path).is_file():
@@ -163,7 +169,7 @@ def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) ->
         except VaultError:
             raise wrong_key from None
         _run_tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(data), url], "pg_dump")
-        version, rows = None, {}
+        version, rows = None, dict[str, int]()
         source = "postgresql"
     else:
         data = dest / SQLITE_FILE
@@ -189,6 +195,7 @@ def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) ->
 
 
 def read_manifest(src: Path) -> Manifest:
+    """The manifest of the backup in `src`; BackupError if it is missing, unreadable or not a backup's."""
     try:
         data = json.loads((src / MANIFEST_FILE).read_text())
         manifest = Manifest(**data)
@@ -206,6 +213,7 @@ def read_manifest(src: Path) -> Manifest:
 
 @dataclass(frozen=True)
 class Restored:
+    """What a restore put where: the target, how many sealed secrets opened, and the row counts."""
     target: str
     source: str
     sealed_secrets_opened: int
@@ -214,6 +222,7 @@ class Restored:
 
 
 def check_key(manifest: Manifest, key: bytes) -> None:
+    """Refuse (BackupError) a vault key other than the one the backup was made with, before anything is written."""
     given = fingerprint(key)
     if given != manifest.vault_key_fingerprint:
         raise BackupError(f"this backup was sealed with another vault key (backup {manifest.vault_key_fingerprint}, "
@@ -232,6 +241,7 @@ async def open_every_secret(db: Database, key: bytes) -> tuple[int, int]:
 
 
 def check_mac(manifest: Manifest, data: Path, key: bytes) -> None:
+    """Refuse (BackupError) a backup whose HMAC is missing or does not match under `key`: it may have been altered."""
     if not manifest.hmac:
         raise BackupError(f"{data.parent} has no authentication code (made before backups were authenticated, or "
                           "stripped of it): it cannot be told from a forged one; make a new backup of the live bot")
@@ -242,6 +252,11 @@ def check_mac(manifest: Manifest, data: Path, key: bytes) -> None:
 
 def restore(src: Path, key: bytes, *, target: Path | None = None, url: str | None = None,
             force: bool = False, connect_timeout_s: float = 30.0) -> Restored:
+    """Restore the backup in `src` into a SQLite file (`target`) or a PostgreSQL database (`url`).
+
+    Checked whole before anything is replaced: the checksum, the HMAC, and every sealed secret opening with `key`. A
+    SQLite target in use by a running bot is refused unless `force`. BackupError says what is wrong.
+    """
     manifest = read_manifest(src)
     check_key(manifest, key)  # before anything is written
     data = src / manifest.file
@@ -362,6 +377,7 @@ def _run_tool(command: list[str], name: str) -> None:
 
 
 def add_backup_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `backup` and `restore` to the subcommands."""
     backup_cmd = commands.add_parser(
         "backup", help="copy the database while the bot runs, with the vault key's fingerprint",
         description="A consistent copy of the bot's database (SQLite online backup, or pg_dump) in a new directory, "
@@ -384,6 +400,7 @@ def add_backup_commands(commands: argparse._SubParsersAction) -> None:  # type: 
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    """Run `vanikeys backup DEST`: print the manifest (JSON with --json); 0 on success, BackupError otherwise."""
     try:
         with storage_faults_answered():
             manifest = backup(Settings.from_env(), Path(args.dest).expanduser())
@@ -400,6 +417,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    """Run `vanikeys restore SRC`: restore with the vault key from --vault-key-file or the settings; 0 on success."""
     try:
         settings = Settings.from_env()
         if args.vault_key_file:

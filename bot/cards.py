@@ -13,11 +13,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from gpu_worker.formats import get_format
-from gpu_worker.humanize import one_in_pulls
-
 from bot.answers import ShownKey
 from bot.results import TIER_COLOURS
+from gpu_worker.formats import get_format
+from gpu_worker.humanize import one_in_pulls
 
 WIDTH, HEIGHT = 800, 320
 MARGIN = 32
@@ -32,6 +31,7 @@ ADDRESS_MIN_SIZE = 14
 
 @dataclass(frozen=True)
 class CardSpec:
+    """What a card shows: the key with its matched spans and tier, the pattern, and optionally where and by whom."""
     key: ShownKey
     pattern: str
     community_title: str = ""     # the server's or group's name, "" in a private chat
@@ -40,6 +40,7 @@ class CardSpec:
 
 @lru_cache(maxsize=64)
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at `size` pixels (cached): cards draw the same on every machine."""
     return ImageFont.load_default(size=size)
 
 
@@ -89,7 +90,7 @@ def render_card(spec: CardSpec) -> bytes:
     address_font = font(size)
     x = MARGIN + (inner - draw.textlength(key.identifier, font=address_font)) / 2
     y = 134 - size * 0.6
-    tint = tuple((c + 3 * p) // 4 for c, p in zip(colour, PANEL))
+    tint = tuple((c + 3 * p) // 4 for c, p in zip(colour, PANEL, strict=True))
     for text, lit in key.segments():
         w = draw.textlength(text, font=address_font)
         if lit:

@@ -37,6 +37,7 @@ BOT_COMMANDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `vanikeys` command: the engine's commands plus the bot's; returns the exit code."""
     return run(build_parser(lazy=BOT_COMMANDS), argv)
 
 

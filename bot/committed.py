@@ -73,6 +73,7 @@ async def job_status(db: Database, job_id: str) -> str | None:
 
 
 async def ledger_row(db: Database, idempotency_key: str) -> Row | None:
+    """The ledger row written under `idempotency_key`, or None: whether a charge committed."""
     return await db.fetchone("SELECT tokens, debt_change, balance_after FROM ledger WHERE idempotency_key = ?",
                              (idempotency_key,))
 
@@ -110,10 +111,12 @@ def job_words(kind: str, status: str | None, price: int, free_pulls: int) -> tup
 
 
 def nothing_words(kind: str) -> str:
+    """What to tell someone whose `kind` was not charged because the database failed first."""
     return f"nothing was charged: the bot's database failed before your {kind} was paid for; try again shortly"
 
 
 def unknown_words(kind: str) -> str:
+    """What to tell someone when the database failed mid-charge and cannot yet say whether `kind` was paid."""
     return (f"the bot's database failed while your {kind} was being paid for, and cannot say yet whether it was: "
             f"if it was, the {kind} finishes by itself (its key reaches you privately, or a refund); check /balance "
             "in a minute before you send it again")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpu_worker.config_fields import ConfigError  # noqa: F401  (re-exported: every caller imports it from here)
+from gpu_worker.config_fields import ConfigError as ConfigError  # re-exported: every caller imports it from here
 
 if TYPE_CHECKING:
     from bot.settings import VanikeysSettings
@@ -30,6 +30,7 @@ GPU_BACKENDS = ("cuda", "runpod")
 
 @dataclass(frozen=True)
 class Settings:
+    """The bot's settings as the code uses them (bot/settings.py reads and validates them from the environment)."""
     # platforms and services (None: not configured)
     discord_token: str | None = None
     telegram_token: str | None = None
@@ -85,6 +86,7 @@ class Settings:
 
     @property
     def web_enabled(self) -> bool:
+        """Whether the public pages are served: VANIKEYS_WEB=on, or auto with a public URL configured."""
         return self.web_mode == "on" or (self.web_mode == "auto" and self.public_url_configured)
 
     @property
@@ -96,10 +98,12 @@ class Settings:
 
     @property
     def stripe_configured(self) -> bool:
+        """Whether both the Stripe key and webhook secret are set."""
         return bool(self.stripe_api_key and self.stripe_webhook_secret)
 
     @property
     def runpod_configured(self) -> bool:
+        """Whether both the RunPod key and endpoint id are set."""
         return bool(self.runpod_api_key and self.runpod_endpoint_id)
 
     @property
@@ -111,6 +115,7 @@ class Settings:
 
     @property
     def on_gpu(self) -> bool:
+        """Whether pulls grind on a GPU (a GPU provider, or the local backend with CuPy and a device)."""
         return self.effective_backend in GPU_BACKENDS or (
             self.effective_backend in ("local",) and _local_gpu_available()
         )
@@ -124,6 +129,7 @@ class Settings:
 
     @property
     def pull_budget(self) -> int:
+        """Keys one pull checks: the GPU or CPU budget setting, else a default for the CPU build."""
         if self.on_gpu:
             return self.pull_budget_gpu
         if self.pull_budget_cpu is not None:
@@ -132,6 +138,7 @@ class Settings:
 
     @property
     def keys_per_s(self) -> float:
+        """The grinding rate assumed for prices and estimates: the setting, else a measured per-core default."""
         if self.on_gpu:
             return self.gpu_keys_per_s
         if self.cpu_keys_per_s is not None:
@@ -159,13 +166,16 @@ class Settings:
         return self.ten_pull_pulls if count == 10 else count
 
     def order_price(self, expected_keys: float) -> int:
+        """An order's price in tokens: its expected keys at `keys_per_token`, rounded up, plus the premium."""
         return math.ceil(expected_keys / self.keys_per_token) + self.order_premium
 
     def replace(self, **changes: object) -> Settings:
+        """A copy with `changes` applied (tests and derived settings)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+        """The settings from `environ` (default: the process environment) over .env; ConfigError names a bad value."""
         from bot.settings import load_settings  # pydantic-settings loads only when settings are read
 
         return cls.from_settings(load_settings(environ, dotenv_path=dotenv_path))
@@ -193,7 +203,7 @@ def _native_compiler_available() -> bool:
 @functools.lru_cache(maxsize=1)
 def _local_gpu_available() -> bool:
     try:
-        import cupy  # type: ignore[import-not-found]  # noqa: F401
+        import cupy  # only whether it imports
     except Exception:
         return False
     try:

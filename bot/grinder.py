@@ -21,12 +21,12 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bot.config import Settings
-from bot.settings import load_settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
 from bot.grinding.router import Provider, RouterGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
+from bot.settings import load_settings
 from gpu_worker.errors import VanikeysError
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindJob, GrindResult
@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 
 def order_policy(settings: Settings) -> OrderPolicy:
+    """The order policy for these settings: rate, chunk length and parallelism fitted to the backend."""
     return OrderPolicy(
         initial_rate=settings.keys_per_s,
         chunk_seconds=60.0 if settings.on_gpu else 5.0,
@@ -58,6 +59,7 @@ SELFHOSTED_OUTAGE_S = 10.0  # a self-hosted box silent this long loses its jobs 
 
 
 def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
+    """The remote providers' timing settings (poll intervals, queue limits) from `environ` or the process."""
     one = load_settings(environ, dotenv_path=".env" if environ is None else None)
     return {name: getattr(one, name) for name in REMOTE_TIMINGS}
 
@@ -71,7 +73,7 @@ def local_workers(environ: Mapping[str, str] | None = None) -> int:
 def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
     """The GPU providers the environment configures (docs/providers.md), for the router."""
     # Imported here: the RunPod client pulls in aiohttp, which a bot on the local grinder never needs at start.
-    from bot.grinding.runpod_api import RetryPolicy, RunpodApi
+    from bot.grinding.runpod_api import DEFAULT_BASE_URL, RetryPolicy, RunpodApi
     from bot.grinding.runpod_backend import RunpodGrindingClient
 
     sealer = ResultSealer.from_vault_key(vault_key)
@@ -93,7 +95,7 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
     if settings.runpod_configured:
         base_url = one.runpod_base_url or ""  # a RunPod-compatible API (tests, a proxy)
         api = RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "",
-                        **({"base_url": base_url} if base_url else {}))
+                        base_url=base_url or DEFAULT_BASE_URL)
         client = RunpodGrindingClient(api, order_policy=policy, sealer=sealer,
                                       outage_limit_s=300.0 if selfhosted_url or one.modal_app else None, **timings)
         orders_endpoint = one.runpod_orders_endpoint_id or ""
@@ -102,7 +104,7 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
                                   kinds=("pull",) if orders_endpoint else ("pull", "order")))
         if orders_endpoint:  # orders on an endpoint of their own, so they never starve pulls
             orders_api = RunpodApi(settings.runpod_api_key or "", orders_endpoint,
-                                   **({"base_url": base_url} if base_url else {}))
+                                   base_url=base_url or DEFAULT_BASE_URL)
             orders_client = RunpodGrindingClient(orders_api, order_policy=policy, sealer=sealer, name="runpod-orders",
                                                  outage_limit_s=client.outage_limit_s, **timings)
             providers.append(Provider("runpod-orders", orders_client, price, health=orders_client.health,
@@ -172,6 +174,7 @@ class InProcessGrindingClient(TaskGrindingClient):
             return self._engine
 
     async def close(self) -> None:
+        """Cancel the running jobs, close the engine and shut its thread pool down."""
         await super().close()
         if self._engine is not None:
             await self._in_grind_pool(self._engine.close)

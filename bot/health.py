@@ -54,12 +54,15 @@ class Health:
         self.probes[name] = _not_started
 
     def watch(self, name: str, probe: Probe) -> None:
+        """Report `name` (a front end) through `probe` from now on."""
         self.probes[name] = probe
 
     def stopped(self, name: str) -> None:
+        """Report `name` as stopped."""
         self.probes[name] = lambda: (False, "stopped")
 
     async def snapshot(self) -> dict[str, object]:
+        """The heartbeat's content now: storage reachable (within STORAGE_TIMEOUT_S) and each front end's probe."""
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that arrives as the
             # query finishes, and the bot's shutdown would then wait on this task forever.
@@ -79,6 +82,7 @@ class Health:
         return {"at": time.time(), "pid": os.getpid(), "storage": storage, "frontends": frontends}
 
     async def write(self) -> None:
+        """Write the heartbeat file atomically; a failure to write is logged, not raised."""
         body = json.dumps(await self.snapshot())
         partial = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         try:
@@ -88,6 +92,7 @@ class Health:
             log.warning("health heartbeat not written to %s: %s", self.path, exc.strerror or exc)
 
     async def beat_forever(self) -> None:
+        """Write the heartbeat every INTERVAL_S until cancelled; then remove it (a stopped bot is not healthy)."""
         try:
             while True:
                 await self.write()
@@ -120,6 +125,9 @@ def check(path: Path, *, now: float | None = None) -> list[str]:
 
 
 def main() -> int:
+    """The bot container's health check: 0 when the heartbeat is fresh and everything in it is up (and the webhook
+    answers, with Stripe), else 1.
+    """
     from bot.config import ConfigError, Settings
 
     try:

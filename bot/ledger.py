@@ -20,23 +20,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.answers import ServiceError, UserRef
 from bot.storage import Database, Row, StorageUnavailable, Tx
 
 
 def utc_day(at: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc).strftime("%Y-%m-%d")
+    """The UTC calendar day of `at` (default: now) as YYYY-MM-DD: the day free pulls and spend limits count in."""
+    return datetime.fromtimestamp(time.time() if at is None else at, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
 class Account:
+    """A user's balance and debt in tokens, both never negative; debt (left by clawbacks) freezes spending."""
     balance: int
     debt: int
 
     @property
     def frozen(self) -> bool:
+        """Whether the account owes tokens: it may not spend until credits settle the debt."""
         return self.debt > 0
 
 
@@ -52,6 +55,7 @@ class Debit:
 
 @dataclass(frozen=True)
 class Credit:
+    """What one credit or clawback did: whether it applied (False: a replay of its key) and the amounts after."""
     applied: bool           # False: a replay, nothing changed
     tokens_moved: int       # signed change actually made to the balance
     debt_change: int        # signed change to the debt
@@ -61,6 +65,7 @@ class Credit:
 
 @dataclass(frozen=True)
 class DayUsage:
+    """One user's use of one UTC day: free pulls taken and tokens spent (pulls, orders and gifts, net of refunds)."""
     free_pulls_used: int
     spent: int
 
@@ -79,6 +84,10 @@ def _day_usage(row: Row) -> DayUsage:
 
 
 class Ledger:
+    """Balances and their rows (see the module): every change exactly once per idempotency key, no balance below zero.
+
+    `free_pulls_per_day` and `daily_spend_limit` (tokens) bound what one user takes in a UTC day.
+    """
     def __init__(self, db: Database, *, free_pulls_per_day: int, daily_spend_limit: int) -> None:
         self.db = db
         self.free_pulls_per_day = free_pulls_per_day
@@ -105,12 +114,14 @@ class Ledger:
             await self.ensure_account(tx, user)
 
     async def account_in(self, tx: Tx, user: UserRef) -> Account:
+        """The user's account as `tx` sees it, without creating or locking it; (0, 0) for a user without one."""
         row = await tx.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
         )
         return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
 
     async def usage_in(self, tx: Tx, user: UserRef, day: str) -> DayUsage:
+        """The user's free pulls and spend on `day` (YYYY-MM-DD) as `tx` sees them."""
         row = await tx.fetchone(_USAGE_SQL, (user.platform, user.user_id, day))
         assert row is not None
         return _day_usage(row)
@@ -217,6 +228,7 @@ class Ledger:
     # --- standalone ----------------------------------------------------------
 
     async def apply(self, user: UserRef, tokens: int, *, kind: str, idempotency_key: str, reason: str = "") -> Credit:
+        """`credit` in a transaction of its own: add (tokens > 0) or claw back (< 0) once per `idempotency_key`."""
         async with self.db.transaction() as tx:
             return await self.credit(tx, user, tokens, kind=kind, idempotency_key=idempotency_key, reason=reason)
 
@@ -236,12 +248,14 @@ class Ledger:
             return await self.credit(tx, user, taken, kind=kind, idempotency_key=idempotency_key, reason=reason)
 
     async def account(self, user: UserRef) -> Account:
+        """The user's account as committed now; (0, 0) for a user without one."""
         row = await self.db.fetchone(
             "SELECT balance, debt FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
         )
         return Account(0, 0) if row is None else Account(row["balance"], row["debt"])
 
     async def usage(self, user: UserRef) -> DayUsage:
+        """The user's free pulls and spend today (UTC), as committed now."""
         async with self.db.transaction() as tx:
             return await self.usage_in(tx, user, utc_day())
 

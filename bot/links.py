@@ -8,9 +8,8 @@ from urllib.parse import urlencode
 from bot.config import WEB_PREFIX
 
 if TYPE_CHECKING:
-    from gpu_worker.patterns import Pattern
-
     from bot.config import Settings
+    from gpu_worker.patterns import Pattern
 
 
 def odds_page_url(web_url: str | None, pattern: Pattern) -> str | None:
@@ -26,10 +25,12 @@ def odds_page_url(web_url: str | None, pattern: Pattern) -> str | None:
 
 
 def miniapp_url(web_url: str | None) -> str | None:
+    """The Mini App's address under the public URL, or None without one."""
     return None if web_url is None else f"{web_url}/app"
 
 
 def gallery_message(settings: Settings, slug: str) -> str:
+    """The line that tells an admin where the community's gallery is, or what the operator must set to publish it."""
     if settings.web_url is not None:
         return f"gallery on: {settings.web_url}/c/{slug}"
     if settings.web_enabled:

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from bot.config import ConfigError
@@ -46,6 +46,7 @@ log = logging.getLogger("vanikeys.events")
 
 
 def user_ref(platform: str, user_id: str) -> str:
+    """A user as logs name them: "platform:user_id"."""
     return f"{platform}:{user_id}"
 
 
@@ -78,6 +79,7 @@ class FaultEpisode:
 
     @property
     def active(self) -> bool:
+        """Whether the fault is ongoing (failed since it last cleared)."""
         return self._since is not None
 
     def failed(self, cause: BaseException | str, *, during: str = "") -> bool:
@@ -127,6 +129,7 @@ class EpisodeFilter(logging.Filter):
         self._episode = episode
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Pass records without an exception; fold those with one into the episode and drop them."""
         if not record.exc_info or record.exc_info[1] is None:
             return True
         self._episode.failed(record.exc_info[1], during=record.getMessage())
@@ -167,9 +170,11 @@ class _Redacting(logging.Formatter):
 
 
 class JsonFormatter(_Redacting):
+    """One JSON object per line (ts, level, logger, event or message, fields), with known secrets redacted."""
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line, secrets redacted."""
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
         }
@@ -185,8 +190,10 @@ class JsonFormatter(_Redacting):
 
 
 class HumanFormatter(_Redacting):
+    """One readable line per record: time, level, logger, event or message, then key=value fields; secrets redacted."""
     def format(self, record: logging.LogRecord) -> str:
-        at = datetime.fromtimestamp(record.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        """The record as one readable line, secrets redacted."""
+        at = datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
         name = getattr(record, "vk_event", None)
         head = name if name else self._message(record)
         pairs = {**_context(record), **(getattr(record, "vk_fields", None) or {})}
@@ -200,6 +207,9 @@ def _human(value: Any) -> str:
 
 
 def formatter(fmt: str | None = None, secrets: Iterable[str] = ()) -> logging.Formatter:
+    """The formatter VANIKEYS_LOG_FORMAT (or `fmt`) names, redacting `secrets`; ConfigError for a format other than
+    human or json.
+    """
     if fmt is None:
         from bot.settings import load_settings
 

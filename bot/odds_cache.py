@@ -123,7 +123,7 @@ def _serve(connection: Connection, parent: int, memory_mb: int, compute: Compute
         except MemoryError:
             connection.send(("memory", None))
             return  # what failed to allocate may have left the heap fragmented: a fresh worker replaces this one
-        except Exception as exc:  # noqa: BLE001 - the bot shows it as a one-line refusal, the worker goes on
+        except Exception as exc:  # the bot shows it as a one-line refusal, the worker goes on
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -223,7 +223,7 @@ class OddsCache:
     def _in_worker(self, pattern: Pattern) -> Odds:
         """On a thread: take a worker (waiting for one if all are busy), compute, give it back or replace it."""
         case = "insensitive" if pattern.case_insensitive else "exact"
-        for attempt in range(2):  # a worker killed from outside gets one retry on a fresh one
+        for _attempt in range(2):  # a worker killed from outside gets one retry on a fresh one
             worker = self._take()
             if worker is None:
                 return odds(pattern)

@@ -15,10 +15,12 @@ from payments.events import PaymentIssue
 
 
 class PaymentIssues:
+    """Stripe events that could not be credited, kept for the operator until resolved."""
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def record(self, issue: PaymentIssue) -> None:
+        """Keep `issue` (once per event id; a retried event changes nothing)."""
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO payment_issues (event_id, event_type, stripe_id, reason, platform, user_id, amount_cents, "
@@ -28,9 +30,11 @@ class PaymentIssues:
             )
 
     async def open_issues(self) -> list[Row]:
+        """The unresolved issues, oldest first."""
         return await self.db.fetchall("SELECT * FROM payment_issues WHERE resolved_at IS NULL ORDER BY created_at")
 
     async def resolve(self, event_id: str) -> bool:
+        """Mark the issue for `event_id` resolved; False if there is no open one."""
         async with self.db.transaction() as tx:
             return await tx.execute("UPDATE payment_issues SET resolved_at = ? WHERE event_id = ? AND resolved_at IS NULL",
                                     (time.time(), event_id)) == 1

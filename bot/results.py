@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from bot.answers import ShownKey
 from gpu_worker.formats import get_format
 from gpu_worker.odds import Odds, rarity
 from gpu_worker.patterns import Pattern, match_spans
 
-from bot.answers import ShownKey
-
 
 def shown_key(pattern: Pattern, odds: Odds, identifier: str, score: int, pull_keys: int) -> ShownKey:
+    """An identifier as people see it: its matched spans, score, tier and one-in-N rarity for a pull of `pull_keys`
+    keys.
+    """
     fmt = get_format(pattern.format_id)
     body = fmt.body(identifier)
     offset = len(identifier) - len(body)
@@ -38,6 +41,7 @@ def _tier_name(tier: object) -> str:
 
 
 def shown_key_to_json(key: ShownKey) -> dict[str, object]:
+    """The shown key as JSON-ready data (stored with the pull)."""
     return {
         "format_id": key.format_id, "identifier": key.identifier, "spans": [list(s) for s in key.spans],
         "score": key.score, "max_score": key.max_score, "full": key.full, "tier": key.tier,
@@ -45,12 +49,13 @@ def shown_key_to_json(key: ShownKey) -> dict[str, object]:
     }
 
 
-def shown_key_from_json(data: dict[str, object]) -> ShownKey:
+def shown_key_from_json(data: dict[str, Any]) -> ShownKey:
+    """The shown key `shown_key_to_json` stored; KeyError or ValueError for data it did not write."""
     return ShownKey(
         format_id=str(data["format_id"]), identifier=str(data["identifier"]),
-        spans=tuple((int(a), int(b)) for a, b in data["spans"]),  # type: ignore[union-attr, misc]
-        score=int(data["score"]), max_score=int(data["max_score"]),  # type: ignore[arg-type]
-        full=bool(data["full"]), tier=str(data["tier"]), one_in_pulls=float(data["one_in_pulls"]),  # type: ignore[arg-type]
+        spans=tuple((int(a), int(b)) for a, b in data["spans"]),
+        score=int(data["score"]), max_score=int(data["max_score"]),
+        full=bool(data["full"]), tier=str(data["tier"]), one_in_pulls=float(data["one_in_pulls"]),
     )
 
 

@@ -100,6 +100,7 @@ SECTIONS = (
 
 
 class VanikeysSettings(EnvironmentSettings):
+    """The bot's settings, each read from its environment variable (README's table lists them)."""
     # chat front ends
     discord_token: str | None = secret("DISCORD_TOKEN", "run the Discord front end with this bot token")
     telegram_token: str | None = secret("TELEGRAM_TOKEN", "run the Telegram front end with this bot token "
@@ -367,6 +368,7 @@ class VanikeysSettings(EnvironmentSettings):
 
     @property
     def is_postgres(self) -> bool:
+        """Whether VANIKEYS_DB is a PostgreSQL URL rather than a SQLite path."""
         scheme, sep, _ = self.db.partition("://")
         return bool(sep) and scheme in ("postgres", "postgresql")
 
@@ -377,4 +379,4 @@ def load_settings(environ: Mapping[str, str] | None = None, *,
     return load(VanikeysSettings, environ, dotenv_path)
 
 
-__all__ = ["ConfigError", "SECTIONS", "VanikeysSettings", "load_settings"]
+__all__ = ["SECTIONS", "ConfigError", "VanikeysSettings", "load_settings"]

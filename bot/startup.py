@@ -87,6 +87,9 @@ async def telegram_bot_name(token: str, base_url: str, base_file_url: str) -> st
 
 
 async def check_telegram(token: str, base_url: str, base_file_url: str, deadline_s: float) -> str:
+    """The bot's @username once Telegram accepts the token; StartupFault with the fix when refused or unreachable past
+    the deadline.
+    """
     return await reach(
         TELEGRAM, lambda: telegram_bot_name(token, base_url, base_file_url), deadline_s=deadline_s,
         refused_fix="copy the token again from @BotFather (/mybots, API Token) into TELEGRAM_TOKEN",
@@ -108,11 +111,12 @@ async def discord_login(client: object, token: str) -> None:
         raise Refused(_describe(exc)) from None
     except discord.DiscordServerError as exc:
         raise Unreachable(_describe(exc)) from None
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise Unreachable(_describe(exc)) from None
 
 
 async def check_discord(client: object, token: str, deadline_s: float) -> None:
+    """Log in to Discord with the token; StartupFault with the fix when refused or unreachable past the deadline."""
     await reach(DISCORD, lambda: discord_login(client, token), deadline_s=deadline_s,
                 refused_fix="reset the token on the Discord developer portal (your application, Bot, Reset Token) "
                             "and put it in DISCORD_TOKEN",
@@ -174,7 +178,7 @@ async def stripe_key_accepted(api_key: str, api_base: str | None) -> None:
     import stripe
 
     http = stripe.AIOHTTPClient(timeout=10)
-    client = stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,  # type: ignore[arg-type]
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,
                                  http_client=http, max_network_retries=0)
     try:
         await client.v1.charges.retrieve_async(STRIPE_PROBE_CHARGE)
@@ -190,6 +194,7 @@ async def stripe_key_accepted(api_key: str, api_base: str | None) -> None:
 
 
 async def check_stripe(api_key: str, api_base: str | None, deadline_s: float) -> None:
+    """Check Stripe accepts the API key; StartupFault with the fix when refused or unreachable past the deadline."""
     await reach(STRIPE, lambda: stripe_key_accepted(api_key, api_base), deadline_s=deadline_s,
                 refused_fix="copy the secret key (sk_test_... or sk_live_..., or a restricted key with read access "
                             "to Charges and write access to Checkout Sessions) from the Stripe dashboard, "
@@ -199,10 +204,11 @@ async def check_stripe(api_key: str, api_base: str | None, deadline_s: float) ->
 
 
 async def runpod_health(api_key: str, endpoint_id: str, base_url: str | None) -> None:
-    from bot.grinding.runpod_api import RetryPolicy, RunpodApi, RunpodApiError
+    """One /health call to the endpoint; Refused for a key or endpoint RunPod refuses, Unreachable otherwise."""
+    from bot.grinding.runpod_api import DEFAULT_BASE_URL, RetryPolicy, RunpodApi, RunpodApiError
 
     api = RunpodApi(api_key, endpoint_id, retry=RetryPolicy(attempts=1), request_timeout_s=10.0,
-                    **({"base_url": base_url} if base_url else {}))
+                    base_url=base_url or DEFAULT_BASE_URL)
     try:
         await api.health()
     except RunpodApiError as exc:
@@ -217,6 +223,9 @@ async def runpod_health(api_key: str, endpoint_id: str, base_url: str | None) ->
 
 async def check_runpod(what: str, api_key: str, endpoint_id: str, base_url: str | None, deadline_s: float,
                        *, refused_fix: str, unreachable_fix: str) -> None:
+    """Check the RunPod endpoint answers with the key; StartupFault with the given fix when it does not
+    by the deadline.
+    """
     await reach(what, lambda: runpod_health(api_key, endpoint_id, base_url), deadline_s=deadline_s,
                 refused_fix=refused_fix, unreachable_fix=unreachable_fix)
 

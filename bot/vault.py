@@ -155,7 +155,7 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
             raise VaultError(f"no vault key: with VANIKEYS_DB on PostgreSQL set {ENV_VAR} (the same in every bot "
                              f"process) or VANIKEYS_VAULT_KEY_FILE to an existing key file ({key_file} does not exist)")
         recorded = await _recorded(db)
-        known = [fp for fp in sealed if fp is not None] or [recorded]
+        known: list[str | None] = [fp for fp in sealed if fp is not None] or [recorded]
         if waiting:
             raise VaultError(
                 f"the vault key file {key_file} is missing, and {waiting} undelivered secret(s) in {db.description} "
@@ -250,6 +250,7 @@ async def rotate(db: Database, old: bytes, new: bytes) -> int:
 
 @dataclass(frozen=True)
 class SealedSecret:
+    """One opened vault entry: a job's secret at `position`, with the identifier it gives; repr() hides the secret."""
     job_id: str
     position: int
     identifier: str
@@ -263,6 +264,10 @@ class SealedSecret:
 
 
 class Vault:
+    """Found secrets sealed with AES-256-GCM under the vault key, bound to their job, position and identifier.
+
+    VaultError if `key` is not 32 bytes. Delivered secrets are purged `grace_s` seconds after delivery.
+    """
     def __init__(self, db: Database, key: bytes, *, grace_s: float) -> None:
         if len(key) != KEY_BYTES:
             raise VaultError("the vault key must be 32 bytes")
@@ -276,9 +281,13 @@ class Vault:
 
     @staticmethod
     def aad(job_id: str, position: int, identifier: str) -> bytes:
+        """The associated data that binds a ciphertext to its job, position and identifier (a swapped row fails to
+        open).
+        """
         return f"vanikeys-vault-v1|{job_id}|{position}|{identifier}".encode()
 
     async def store(self, tx: Tx, job_id: str, position: int, identifier: str, secret_kind: str, secret: int) -> None:
+        """Seal `secret` (a fresh 96-bit nonce) and insert it in `tx`, with the job and the key's fingerprint."""
         nonce = secrets.token_bytes(12)
         sealed = self._aead.encrypt(nonce, secret.to_bytes(32, "big"), self.aad(job_id, position, identifier))
         await tx.execute(
@@ -322,6 +331,7 @@ class Vault:
         return opened
 
     async def mark_delivered(self, tx: Tx, job_id: str, at: float) -> None:
+        """Record in `tx` that the job's secrets reached their owner at `at` (only the first delivery counts)."""
         await tx.execute("UPDATE vault SET delivered_at = ? WHERE job_id = ? AND delivered_at IS NULL", (at, job_id))
 
     async def purge(self, now: float | None = None) -> int:

@@ -1,0 +1,1 @@
+"""The grinder: key formats, patterns and odds, the backends that grind, and the RunPod and self-hosted worker."""

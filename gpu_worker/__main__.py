@@ -45,7 +45,7 @@ def _redacting(handler: Any) -> Any:
     """--test_input prints the whole output at INFO: hand it secrets that say they were withheld."""
 
     async def redacted(job: dict[str, Any]) -> dict[str, Any]:
-        answer = await handler(job)
+        answer: dict[str, Any] = await handler(job)
         for hit in answer.get("results", []):
             hit["secret"] = "<withheld in --test_input runs>"
         return answer
@@ -73,6 +73,12 @@ def _skip_cpuinfo_probe() -> None:
 
 
 def main() -> None:
+    """The RunPod worker's entry point: set up logging, then serve jobs through the SDK until it exits.
+
+    On RunPod it registers the fitness check first (a grinder that fails to load or computes a wrong key makes the
+    worker unhealthy before it takes a job); with --test_input or --rp_serve_api it runs locally, with secrets in
+    printed output withheld.
+    """
     started = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(levelname)-7s| %(name)s | %(message)s", stream=sys.stdout)
     _keep_sdk_logs_free_of_keys()

@@ -47,6 +47,7 @@ Scan = Callable[[ScanPlan, int, int], list[Candidate]]
 
 @dataclass(frozen=True)
 class Measurement:
+    """One backend's run on one format: keys hashed in `seconds` of wall-clock time, and what it cost in CPU."""
     backend: str
     device: str
     cores: int  # CPU cores used (0 for a GPU)
@@ -62,14 +63,17 @@ class Measurement:
 
     @property
     def keys_per_s(self) -> float:
+        """Keys hashed per wall-clock second."""
         return self.keys / self.seconds
 
     @property
     def keys_per_cpu_s(self) -> float:
+        """Keys hashed per CPU second; 0.0 when no CPU time was measured (a GPU run)."""
         return self.keys / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     @property
     def stopped_early(self) -> bool:
+        """Whether any job stopped before its budget (a full match ends a job early)."""
         return self.early > 0
 
     def note(self) -> str:
@@ -80,11 +84,13 @@ class Measurement:
                 f"{self.keys / max(self.covered, 1):.0%} of the budget hashed")
 
     def as_dict(self) -> dict[str, object]:
+        """The fields plus the derived rates, JSON-ready (rates rounded to 0.1)."""
         return {**asdict(self), "keys_per_s": round(self.keys_per_s, 1),
                 "keys_per_cpu_s": round(self.keys_per_cpu_s, 1), "stopped_early": self.stopped_early}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `bench` (keys per second per backend and format) to the `vanikeys` subcommands."""
     bench = commands.add_parser(
         "bench",
         help="measure keys per second per backend and format",
@@ -99,6 +105,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Run `vanikeys bench`: print the report (JSON with --json) and return the exit code, 0 on success.
+
+    VanikeysError("bad_job") when --seconds is not in (0, 600].
+    """
     if not 0 < args.seconds <= 600:
         raise VanikeysError("bad_job", f"--seconds {args.seconds} is out of range: give more than 0 and at most 600")
     formats = list(FORMATS) if args.format == "all" else [args.format]

@@ -20,7 +20,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
 from .errors import VanikeysError
 from .numbers import parse_count, parse_decimal, parse_int
@@ -46,7 +46,9 @@ class UsageError(Exception):
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors raise UsageError (one line and a --help hint) instead of exiting."""
     def error(self, message: str) -> NoReturn:
+        """Raise UsageError with `message` and where to find help; never returns."""
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
@@ -71,10 +73,12 @@ class LazySubcommands(argparse._SubParsersAction):  # type: ignore[type-arg]
         self._lazy: dict[str, Command] = {}
 
     def add_lazy(self, command: Command) -> None:
+        """Register `command` by name and help only; its module is imported when the command is chosen."""
         self.add_parser(command.name, help=command.help)  # a placeholder: only its name and help are ever shown
         self._lazy[command.name] = command
 
     def load(self, name: str) -> None:
+        """Replace the placeholder for `name` with the real parser its module adds; unknown or loaded names: no-op."""
         command = self._lazy.get(name)
         if command is None:
             return
@@ -93,6 +97,7 @@ class LazySubcommands(argparse._SubParsersAction):  # type: ignore[type-arg]
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
+        """argparse's hook when a subcommand is chosen: load it if lazy, then parse the rest with its parser."""
         self.load(values[0])
         super().__call__(parser, namespace, values, option_string)
 
@@ -111,12 +116,14 @@ def key_count(text: str) -> int:
 
 
 def top_count(text: str) -> int:
+    """The --top argument as an int from 1 to MAX_TOP; VanikeysError("bad_number") names the range otherwise."""
     from .job import MAX_TOP
 
     return parse_int(text, what="--top, how many of the best keys to show", minimum=1, maximum=MAX_TOP)
 
 
 def seconds(text: str) -> float:
+    """The --time-limit argument in seconds within the grinder's limits; VanikeysError("bad_number") otherwise."""
     from .job import MAX_TIME_LIMIT_S
 
     return parse_decimal(text, what="--time-limit in seconds", minimum=MIN_TIME_LIMIT_S, maximum=MAX_TIME_LIMIT_S)
@@ -146,7 +153,7 @@ def build_parser(extra: AddSubcommands | None = None, lazy: Iterable[Command] = 
     parser = OneLineArgumentParser(
         prog=PROG, description="Vanity keys for Bitcoin, did:key, Ethereum and TRON: grind, odds, combine."
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", action=LazySubcommands)
+    commands = cast(LazySubcommands, parser.add_subparsers(title="commands", metavar="COMMAND", action=LazySubcommands))
     for command in (*ENGINE_COMMANDS, *lazy):
         commands.add_lazy(command)
     if extra is not None:
@@ -242,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_grind(args: argparse.Namespace) -> int:
+    """Run `vanikeys grind`: grind one job locally and print its best keys; returns the exit code (0: done)."""
     from .grinders.base import grind
     from .job import GrindJob
 
@@ -374,6 +382,9 @@ def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[s
 
 
 def cmd_odds(args: argparse.Namespace) -> int:
+    """Run `vanikeys odds`: print a pattern's chance per key, its rarity tiers and the expected keys for
+    a full match.
+    """
     from .formats import get_format
     from .humanize import one_in_pulls, plural
     from .odds import odds, p_full_in, rarity_table
@@ -438,6 +449,11 @@ def _finite(value: float) -> float | None:
 
 
 def cmd_combine(args: argparse.Namespace) -> int:
+    """Run `vanikeys combine`: add a split-key offset to a private key (mod n) and print the final key.
+
+    The private key may come from stdin ("-") so it never reaches the shell history; with --identifier, a sum
+    that does not give that identifier is refused (VanikeysError("bad_secret")), as is one that is 0 mod n.
+    """
     from .formats import CURVE_ORDER, check_secret, get_format, identifier_from_secret, parse_secret_hex
 
     fmt = get_format(args.format)

@@ -17,7 +17,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -51,10 +51,12 @@ def _extra(info: FieldInfo) -> dict[str, Any]:
 
 
 def env_name(info: FieldInfo) -> str:
+    """The environment variable a settings field reads (its `env` extra, else its alias); "" for none."""
     return str(_extra(info).get("env") or info.validation_alias or "")
 
 
 def is_secret(info: FieldInfo) -> bool:
+    """Whether the field holds a secret: its value is never shown, in errors or the generated docs."""
     return bool(_extra(info).get("secret"))
 
 
@@ -144,13 +146,15 @@ def load_one(cls: type[BaseModel], name: str, environ: Mapping[str, str] | None 
 @functools.cache
 def _adapter(cls: type[BaseModel], name: str) -> TypeAdapter[Any]:
     info = cls.model_fields[name]
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+    form: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation  # a type form
+    return TypeAdapter(form)
 
 
 # --- loading -----------------------------------------------------------------------------------------------
 
 
 def field_for_env(cls: type[BaseModel], env: str) -> tuple[str, FieldInfo] | None:
+    """The (field name, FieldInfo) of `cls` that reads environment variable `env`, or None."""
     for name, info in cls.model_fields.items():
         if env_name(info) == env:
             return name, info
@@ -192,10 +196,14 @@ class PlainSettings(BaseModel):
 
     @classmethod
     def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
+        """The (field name, FieldInfo) of this class that reads `env`, or None."""
         return field_for_env(cls, env)
 
 
-def load_plain(cls: type[PlainSettings], environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> Any:
+_Plain = TypeVar("_Plain", bound=PlainSettings)
+
+
+def load_plain(cls: type[_Plain], environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> _Plain:
     """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path`, when python-dotenv is here."""
     values: dict[str, Any] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():

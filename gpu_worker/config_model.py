@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -31,6 +31,10 @@ class _Environment(EnvSettingsSource):
 
 
 class EnvironmentSettings(BaseSettings):
+    """Base of the typed settings: frozen, case-sensitive names, blank values count as unset.
+
+    Values come from the mapping `load()` was given (default: the process environment), then the .env file.
+    """
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, allow_inf_nan=False,
                                       env_ignore_empty=True, populate_by_name=True)
 
@@ -40,6 +44,7 @@ class EnvironmentSettings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The sources in priority order: explicit init values, the environment, then .env (no secrets directory)."""
         # Real variables win over .env; no secrets directory.
         return init_settings, _Environment(settings_cls), dotenv_settings
 
@@ -50,11 +55,15 @@ class EnvironmentSettings(BaseSettings):
 
     @classmethod
     def field_for_env(cls, env: str) -> tuple[str, FieldInfo] | None:
+        """The (field name, FieldInfo) of this class that reads `env`, or None."""
         return field_for_env(cls, env)
 
 
-def load(cls: type[EnvironmentSettings], environ: Mapping[str, str] | None,
-         dotenv_path: str | Path | None) -> Any:
+_Settings = TypeVar("_Settings", bound=EnvironmentSettings)
+
+
+def load(cls: type[_Settings], environ: Mapping[str, str] | None,
+         dotenv_path: str | Path | None) -> _Settings:
     """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path` (None: none)."""
     dotenv = Path(dotenv_path) if dotenv_path is not None else None
     token = _ENVIRON.set(environ)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import base58
 import coincurve
@@ -39,10 +40,12 @@ class SecretExport:
 
 
 def sha256(data: bytes) -> bytes:
+    """SHA-256 digest of `data` (32 bytes)."""
     return hashlib.sha256(data).digest()
 
 
 def ripemd160(data: bytes) -> bytes:
+    """RIPEMD-160 digest of `data` (20 bytes), from OpenSSL or, where it lacks one, pycryptodome."""
     # OpenSSL 3 may ship without RIPEMD-160; pycryptodome always has it.
     try:
         return hashlib.new("ripemd160", data).digest()
@@ -51,10 +54,12 @@ def ripemd160(data: bytes) -> bytes:
 
 
 def keccak256(data: bytes) -> bytes:
+    """Keccak-256 digest of `data` (32 bytes; Ethereum's, not NIST SHA3-256)."""
     return keccak.new(data=data, digest_bits=256).digest()
 
 
 def compressed_pubkey(x: int, y: int) -> bytes:
+    """SEC1 compressed encoding of the point (x, y): 0x02/0x03 by y's parity, then x in 32 bytes."""
     return bytes([2 + (y & 1)]) + x.to_bytes(32, "big")
 
 
@@ -95,6 +100,11 @@ def _b64url(value: int) -> str:
 
 @dataclass(frozen=True)
 class AddressFormat:
+    """One identifier format (btc, did, eth, trx): its fixed prefix, body alphabet, case rule and secret encoding.
+
+    The identifier is a pure function of the public point; `body()` strips the fixed prefix patterns are matched
+    against.
+    """
     id: str
     title: str
     prefix: str  # the fixed start every identifier of this format has
@@ -104,13 +114,16 @@ class AddressFormat:
     _from_point: Callable[[int, int], str]
 
     def identifier_from_point(self, x: int, y: int) -> str:
+        """The identifier of the public point (x, y)."""
         return self._from_point(x, y)
 
     def identifier(self, pubkey: coincurve.PublicKey) -> str:
+        """The identifier of a coincurve public key."""
         x, y = pubkey.point()
         return self._from_point(x, y)
 
     def body(self, identifier: str) -> str:
+        """The identifier without its fixed prefix; VanikeysError("bad_format") if it lacks the prefix."""
         if not identifier.startswith(self.prefix):
             raise VanikeysError(
                 "bad_format", f"{identifier!r} is not a {self.title} identifier: it must start with {self.prefix!r}"
@@ -118,6 +131,7 @@ class AddressFormat:
         return identifier[len(self.prefix) :]
 
     def export_secret(self, secret: int) -> SecretExport:
+        """The private key `secret` (1..n-1) as its owner imports it: WIF for btc, hex otherwise (did adds its JWK)."""
         secret_bytes = secret.to_bytes(32, "big")
         if self.secret_kind == "wif":
             # Mainnet WIF for a compressed public key: 0x80 || d || 0x01.
@@ -141,6 +155,7 @@ FORMATS: dict[str, AddressFormat] = {
 
 
 def get_format(format_id: str) -> AddressFormat:
+    """The format named `format_id` (case and spaces ignored); VanikeysError("bad_format") lists the known ones."""
     try:
         return FORMATS[format_id.strip().lower()]
     except (KeyError, AttributeError):
@@ -149,12 +164,14 @@ def get_format(format_id: str) -> AddressFormat:
 
 
 def check_secret(secret: int) -> int:
+    """`secret` unchanged if it is a valid private key (1 <= secret < n); VanikeysError("bad_secret") otherwise."""
     if not 1 <= secret < CURVE_ORDER:
         raise VanikeysError("bad_secret", "a private key must be a number from 1 to n-1 (64 hex digits)")
     return secret
 
 
 def parse_secret_hex(text: str) -> int:
+    """A private key from exactly 64 hex digits (optional 0x); VanikeysError("bad_secret") says what to type."""
     cleaned = text.strip().lower().removeprefix("0x")
     if len(cleaned) != 64 or any(c not in HEX_ALPHABET for c in cleaned):
         raise VanikeysError("bad_secret", "a secret must be exactly 64 hex digits (32 bytes)")
@@ -162,10 +179,12 @@ def parse_secret_hex(text: str) -> int:
 
 
 def public_point(secret: int) -> tuple[int, int]:
+    """The affine public point (x, y) of a valid private key; VanikeysError("bad_secret") for one out of range."""
     return coincurve.PublicKey.from_secret(check_secret(secret).to_bytes(32, "big")).point()
 
 
 def identifier_from_secret(fmt: AddressFormat, secret: int) -> str:
+    """The identifier in `fmt` of the key `secret`."""
     return fmt.identifier_from_point(*public_point(secret))
 
 

@@ -35,6 +35,9 @@ def _answer_is_good(answer: Any) -> str | None:
 
 
 def check_box(token: str, port: int) -> str | None:
+    """Ask the self-hosted box on this machine to grind a tiny job; None if it answered a good result, else what went
+    wrong.
+    """
     url = f"http://127.0.0.1:{port}/v2/{ENDPOINT_ID}/runsync?wait=25000"
     request = urllib.request.Request(url, data=json.dumps({"input": TINY_JOB}).encode(), method="POST",
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -51,6 +54,7 @@ def check_box(token: str, port: int) -> str | None:
 
 
 def check_here() -> str | None:
+    """Grind a tiny job with this process's grinder; None if the result verifies, else one line saying why not."""
     from .handler import handle_input, load_backend
 
     try:
@@ -61,6 +65,7 @@ def check_here() -> str | None:
 
 
 def main() -> int:
+    """The container's health check: print healthy/unhealthy with the reason; exit code 0 when healthy, 1 otherwise."""
     try:
         worker = load_worker_settings()
     except ConfigError as exc:  # a setting the grinder needs is unusable: the grinder cannot load

@@ -7,7 +7,7 @@ given, so every field is checked here, once, for everyone.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import coincurve
 from pydantic import (
@@ -17,8 +17,8 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
-    model_validator,
     model_serializer,
+    model_validator,
 )
 
 from .errors import VanikeysError
@@ -36,6 +36,11 @@ SEALED_PREFIX = "sealed:"  # a GrindHit secret sealed to the bot (gpu_worker/sea
 
 
 class GrindJob(BaseModel):
+    """The job a grinder takes (wire format v1): format, pattern, budget in keys, how to stop, and optional split-key
+    and sealing.
+
+    Strict and frozen; a model that validates is a job every backend can run (the pattern is parsed once on validation).
+    """
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     v: Literal[1]
@@ -98,13 +103,16 @@ class GrindJob(BaseModel):
 
     @property
     def address_format(self) -> AddressFormat:
+        """The job's AddressFormat (the format id was validated)."""
         return FORMATS[self.format]
 
     @property
     def split_point(self) -> coincurve.PublicKey | None:
+        """The customer's public key Q in split-key mode (results are offsets k with Q + k·G), else None."""
         return None if self.split_pubkey is None else coincurve.PublicKey(bytes.fromhex(self.split_pubkey))
 
     def compiled(self) -> Pattern:
+        """The parsed pattern, compiled once when the job validated."""
         return self._compiled
 
     @cached_property
@@ -161,10 +169,14 @@ def _in_our_words(error: Any) -> str:
 
 # A worker's output is parsed from JSON by the bot many times a second: pydantic-core's string cache would keep
 # every identifier it sees (about 1.3 MB, filling over ~16,000 of them), so only field names are cached.
-_NO_VALUE_CACHE = "keys"
+_NO_VALUE_CACHE: Final = "keys"
 
 
 class GrindHit(BaseModel):
+    """One result key: its secret (hex, or sealed to the bot), identifier, score and whether it matches fully.
+
+    repr() and str() never show the secret.
+    """
     model_config = ConfigDict(extra="forbid", frozen=True, cache_strings=_NO_VALUE_CACHE)
 
     secret: str = Field(pattern=r"^(?:[0-9a-f]{64}|sealed:[A-Za-z0-9_-]{40,200}={0,2})$")  # hex, or sealing.py's box
@@ -175,6 +187,7 @@ class GrindHit(BaseModel):
 
     @property
     def sealed(self) -> bool:
+        """Whether the secret is sealed to the bot's key (only the bot can open it) rather than plain hex."""
         return self.secret.startswith(SEALED_PREFIX)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
@@ -184,6 +197,7 @@ class GrindHit(BaseModel):
 
 
 class GrindResult(BaseModel):
+    """A finished job: keys checked, time taken, which backend and device, and its hits, best first."""
     model_config = ConfigDict(extra="forbid", cache_strings=_NO_VALUE_CACHE)
 
     v: Literal[1] = 1
@@ -195,10 +209,12 @@ class GrindResult(BaseModel):
 
     @property
     def best(self) -> GrindHit | None:
+        """The best hit, or None when the job found nothing worth keeping."""
         return self.results[0] if self.results else None
 
     @property
     def found_full(self) -> bool:
+        """Whether any hit matches the pattern fully."""
         return any(hit.full for hit in self.results)
 
 

@@ -51,6 +51,7 @@ class Candidate:
 
 
 def keys_per_point(split: bool) -> int:
+    """Keys per curve point: 6 endomorphism/negation variants, or 1 in split-key mode."""
     return 1 if split else VARIANTS_PER_POINT
 
 
@@ -63,10 +64,12 @@ def draw_start_scalar() -> int:
 
 
 def point_index(key_index: int, split: bool) -> int:
+    """The index j of the point (s + j)·G that key index `key_index` is a variant of."""
     return key_index // keys_per_point(split)
 
 
 def variant_of(key_index: int, split: bool) -> int:
+    """Which of the point's variants (0..5, the module's table) key index `key_index` is; always 0 in split-key mode."""
     return 0 if split else key_index % VARIANTS_PER_POINT
 
 
@@ -77,11 +80,13 @@ def secret_for(start: int, key_index: int, split: bool) -> int:
 
 
 def apply_variant_to_scalar(k: int, variant: int) -> int:
+    """The secret of variant `variant` of the point with secret k: ±λ^(v//2)·k mod n."""
     scaled = k * pow(LAMBDA, variant // 2, CURVE_ORDER) % CURVE_ORDER
     return (CURVE_ORDER - scaled) % CURVE_ORDER if variant % 2 else scaled
 
 
 def apply_variant_to_point(x: int, y: int, variant: int) -> tuple[int, int]:
+    """Variant `variant` of the affine point (x, y): (β^(v//2)·x, ±y) mod p."""
     vx = x * pow(BETA, variant // 2, FIELD_PRIME) % FIELD_PRIME
     vy = (FIELD_PRIME - y) % FIELD_PRIME if variant % 2 else y
     return vx, vy

@@ -190,6 +190,7 @@ def score(pattern: Pattern, body: str) -> int:
 
 
 def is_full(pattern: Pattern, body: str) -> bool:
+    """Whether `body` matches every term of `pattern` (its score is the maximum)."""
     return score(pattern, body) == pattern.max_score
 
 

@@ -44,13 +44,16 @@ class BodyComponent:
 
     @property
     def length(self) -> int:
+        """The body length of identifiers in this component (lead characters plus digits, minus the skipped ones)."""
         return len(self.lead) + self.digits - self.skip
 
     @property
     def radix(self) -> int:
+        """The number base of the component's digits (its alphabet's size)."""
         return len(self.alphabet)
 
     def digit_position(self, body_position: int) -> int:
+        """The digit index that body position `body_position` shows (positions past the lead)."""
         return self.skip + body_position - len(self.lead)
 
     def position_distribution(self, body_position: int) -> dict[str, float]:
@@ -195,6 +198,7 @@ def body_lengths(format_id: str) -> tuple[int, ...]:
 
 
 def max_body_length(format_id: str) -> int:
+    """The longest body an identifier of `format_id` can have."""
     return max(c.length for c in body_components(format_id))
 
 

@@ -56,6 +56,7 @@ class ResultSealer:
 
     @classmethod
     def generate(cls) -> ResultSealer:
+        """A sealer with a fresh X25519 key pair (one per bot process; its public half goes out with each job)."""
         return cls(X25519PrivateKey.generate())
 
     def open_result(self, result: GrindResult) -> GrindResult:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .handler import handle_input, load_backend
 from .settings import load_worker_settings
@@ -45,6 +46,9 @@ MAX_RUNSYNC_WAIT_S = 300.0
 
 @dataclass
 class HostedJob:
+    """One job on the self-hosted box, in RunPod's job states (IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED,
+    TIMED_OUT).
+    """
     id: str
     input: Any
     execution_timeout_s: float
@@ -58,11 +62,13 @@ class HostedJob:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def execution_s(self, now: float) -> float:
+        """Seconds it has run (until `now` if still running); 0.0 before it started."""
         if self.started_at is None:
             return 0.0
         return max(0.0, (self.finished_at if self.finished_at is not None else now) - self.started_at)
 
     def body(self) -> dict[str, Any]:
+        """The job as RunPod's /status answers it: id, status, delay and execution times in ms, output or error."""
         now = time.monotonic()
         answer: dict[str, Any] = {"id": self.id, "status": self.status,
                                   "delayTime": round(((self.started_at or now) - self.submitted) * 1000)}
@@ -77,6 +83,10 @@ class HostedJob:
 
 @dataclass
 class SelfHostedWorker:
+    """RunPod's job API (run, runsync, status, cancel, health, billing) served on one machine.
+
+    Bearer-token auth; at most `slots` jobs grind at once; a finished job's answer is kept `retention_s` seconds.
+    """
     token: str
     backend: Any
     slots: int = 1
@@ -88,6 +98,7 @@ class SelfHostedWorker:
     _slots: asyncio.Semaphore | None = None
 
     def app(self) -> web.Application:
+        """The aiohttp application serving the API; ValueError if the token is shorter than 16 characters."""
         if not self.token or len(self.token) < 16:
             raise ValueError(f"{TOKEN_ENV} must be set to a random token of at least 16 characters")
         self._slots = asyncio.Semaphore(self.slots)
@@ -103,7 +114,7 @@ class SelfHostedWorker:
         return app
 
     @web.middleware
-    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
             return web.json_response({"error": "Unauthorized"}, status=401)
@@ -167,7 +178,7 @@ class SelfHostedWorker:
         if job.task is not None and not job.task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(job.task), wait_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return web.json_response(job.body())
 
@@ -189,7 +200,7 @@ class SelfHostedWorker:
                     handle_input(job.input, self.backend, report=report, progress_interval_s=self.progress_interval_s),
                     job.execution_timeout_s,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._finish(job, "TIMED_OUT")
                 return
             if "error" in answer:
@@ -243,6 +254,7 @@ class SelfHostedWorker:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m gpu_worker.selfhosted`: serve jobs on --host:--port until interrupted."""
     parser = argparse.ArgumentParser(description="Serve grind jobs over RunPod's job API on this machine.")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)

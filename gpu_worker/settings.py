@@ -26,6 +26,7 @@ SECTIONS = (("worker_backend", "The GPU worker (RunPod image, self-hosted box)")
 
 
 class WorkerSettings(PlainSettings):
+    """The worker's settings (grinder choice, build cache, compiler, the self-hosted box); see README's table."""
     worker_backend: Literal["auto", "python", "native", "cuda"] = setting(
         "VANIKEYS_WORKER_BACKEND", "auto", "the worker's grinder: auto (cuda, else native, else python), python, "
         "native or cuda (the RunPod image sets cuda, so a broken GPU fails the worker's fitness check)")
@@ -55,6 +56,9 @@ class WorkerSettings(PlainSettings):
 
 def load_worker_settings(environ: Mapping[str, str] | None = None, *,
                          dotenv_path: str | Path | None = ".env") -> WorkerSettings:
+    """The worker's settings from `environ` (default: the process environment) over .env; ConfigError names
+    a bad value.
+    """
     return load_plain(WorkerSettings, environ, dotenv_path)
 
 

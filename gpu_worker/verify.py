@@ -19,6 +19,7 @@ from .patterns import score
 
 @dataclass(frozen=True)
 class VerifiedHit:
+    """A hit whose secret was recomputed to give its identifier and score; repr() never shows the secret."""
     hit: GrindHit
     secret: int  # the private key, or in split-key mode the offset k
     body: str  # the identifier without its fixed start

@@ -19,6 +19,7 @@ _SOURCES = ("*.py", "kernels/*.cu", "kernels/*.cuh", "kernels/*.h", "kernels/*.c
 
 @functools.cache
 def worker_version() -> str:
+    """12 hex digits of a hash over the worker's sources and kernels: equal digits mean the same grinder code."""
     root = Path(str(resources.files("gpu_worker")))
     digest = hashlib.sha256()
     files = sorted({path for pattern in _SOURCES for path in root.glob(f"**/{pattern}")

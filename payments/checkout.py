@@ -22,6 +22,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 @dataclass(frozen=True)
 class CheckoutLink:
+    """A Checkout Session made for one buyer and pack: its hosted page, its id and the pack."""
     url: str             # Stripe's hosted page; for this buyer only
     session_id: str      # cs_…
     pack: Pack
@@ -36,20 +37,24 @@ class Buyer:
 
     @property
     def reference(self) -> str:
+        """The buyer as Stripe's client_reference_id: "platform-user_id"."""
         return f"{self.platform}-{self.user_id}"
 
 
 def purchase_metadata(buyer: Buyer, pack: Pack) -> dict[str, str]:
+    """The metadata a session carries so the webhook can credit the right account with the right pack."""
     return {"platform": buyer.platform, "user_id": buyer.user_id, "pack_id": pack.pack_id, "tokens": str(pack.tokens)}
 
 
 class CheckoutClient:
+    """Makes Stripe Checkout Sessions for the packs on sale (the webhook credits them once paid)."""
     def __init__(self, settings: StripeSettings, api: StripeApi | None = None) -> None:
         self.settings = settings
         self._api = api or StripeApi(settings)
 
     @property
     def packs(self) -> PackCatalog:
+        """The packs on sale."""
         return self.settings.packs
 
     async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> CheckoutLink:
@@ -63,6 +68,9 @@ class CheckoutClient:
         return CheckoutLink(url=url, session_id=session_id, pack=pack)
 
     def session_params(self, buyer: Buyer, pack: Pack) -> dict[str, Any]:
+        """The Checkout Session parameters for `buyer` and `pack`: one line item at the pack's price,
+        with our metadata.
+        """
         metadata = purchase_metadata(buyer, pack)
         return {
             "mode": "payment",
@@ -82,6 +90,7 @@ class CheckoutClient:
         }
 
     async def close(self) -> None:
+        """Close the Stripe HTTP client."""
         await self._api.close()
 
 

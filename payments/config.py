@@ -27,6 +27,7 @@ CANCEL_PATH = "/checkout/cancel"
 
 @dataclass(frozen=True)
 class StripeSettings:
+    """Stripe's part of the settings: keys, the Checkout return URLs, the packs on sale and the webhook's address."""
     api_key: str = field(repr=False)
     webhook_secret: str = field(repr=False)
     success_url: str
@@ -40,6 +41,10 @@ class StripeSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
                  dotenv_path: str | Path | None = ".env") -> StripeSettings | None:
+        """The Stripe settings from `environ` (default: the process environment) over .env.
+
+        None when payments are not configured; PaymentsError("bad_config") for a half or invalid configuration.
+        """
         return from_settings(_load(environ, dotenv_path))
 
 

@@ -9,14 +9,16 @@ bought from.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
 InstructionReason = Literal["purchase", "refund", "refund_reversed", "dispute", "dispute_closed"]
 
 
 @dataclass(frozen=True)
 class LedgerInstruction:
+    """One change a verified Stripe event asks of a balance: credit or claw back, exactly once per idempotency key."""
     platform: str            # "discord" | "telegram" | "console": where the buyer bought, and is told
     user_id: str             # the buyer's id on that platform
     tokens: int              # signed: > 0 credits, < 0 takes back (clawback); 0 with `reverses`
@@ -41,6 +43,7 @@ class LedgerInstruction:
 
     @property
     def is_clawback(self) -> bool:
+        """Whether this takes tokens back (a refund or a dispute) rather than crediting them."""
         return self.tokens < 0
 
     def notice_for(self, outcome: ApplyOutcome) -> str:
@@ -57,6 +60,7 @@ class LedgerInstruction:
 
 @dataclass(frozen=True)
 class ApplyOutcome:
+    """What applying an instruction did: whether it applied (False: a replay), tokens moved, debt and balance after."""
     applied: bool            # False: this idempotency key was applied before (a replay); nothing changed
     tokens_moved: int = 0    # signed change actually made to the balance (a clawback may take less than asked)
     debt: int = 0            # the account's debt after applying (what clawbacks could not take); paid actions frozen while > 0

@@ -66,6 +66,9 @@ class Purchase:
 
     @classmethod
     def from_metadata(cls, metadata: Any) -> Purchase | None:
+        """The purchase our checkout metadata describes, or None for metadata we did not write (wrong
+        types, no tokens).
+        """
         if not isinstance(metadata, dict):
             return None
         platform, user_id = metadata.get("platform"), metadata.get("user_id")
@@ -85,6 +88,7 @@ def tokens_for(money: int, paid: int, tokens: int) -> int:
 
 
 class Fulfilment:
+    """Turns verified Stripe events into ledger instructions: purchases, refunds and disputes, each idempotent."""
     def __init__(self, api: StripeApi, packs: PackCatalog | None = None) -> None:
         """packs: what is on sale; a checkout is credited only when it names one of them and paid its price."""
         self._api = api

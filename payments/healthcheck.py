@@ -16,6 +16,7 @@ from payments.errors import PaymentsError
 
 
 def main() -> int:
+    """The payments container's health check: 0 when the webhook answers {"ok": true} (or payments are off), else 1."""
     try:
         settings = StripeSettings.from_env()
     except PaymentsError as err:

@@ -25,6 +25,7 @@ _NOT_TWO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg
 
 @dataclass(frozen=True)
 class Pack:
+    """One token pack on sale: the tokens it gives and its price in the smallest currency unit."""
     pack_id: str          # the token count as digits: "500"
     tokens: int
     price_cents: int      # in the smallest unit of `currency`
@@ -32,14 +33,17 @@ class Pack:
 
     @property
     def price(self) -> str:
+        """The price as people read it ("$4.99", or "4.99 CHF" for a currency without a symbol here)."""
         return format_money(self.price_cents, self.currency)
 
     @property
     def title(self) -> str:
+        """The pack's name on the Checkout page."""
         return f"{self.tokens:,} VaniKeys tokens"
 
 
 def format_money(cents: int, currency: str) -> str:
+    """`cents` in `currency` as text with thousands separators and two decimals."""
     amount = f"{cents // 100:,}.{cents % 100:02d}"
     symbol = _SYMBOLS.get(currency)
     return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
@@ -47,6 +51,7 @@ def format_money(cents: int, currency: str) -> str:
 
 @dataclass(frozen=True)
 class PackCatalog:
+    """The packs on sale, smallest first; pack ids are unique."""
     packs: tuple[Pack, ...]
 
     def get(self, pack_id: str) -> Pack:
@@ -58,10 +63,15 @@ class PackCatalog:
         raise PaymentsError("bad_pack", f"there is no pack {pack_id.strip()!r}: choose one of {self.describe()}")
 
     def describe(self) -> str:
+        """The packs as one line: "500 ($4.99), 1200 ($9.99), ..."."""
         return ", ".join(f"{p.pack_id} ({p.price})" for p in self.packs)
 
 
 def load_packs(environ: Mapping[str, str]) -> PackCatalog:
+    """The catalogue from VANIKEYS_PACKS and VANIKEYS_CURRENCY in `environ` (defaults when unset).
+
+    PaymentsError("bad_config") for an unsupported currency, a malformed pack or a pack id given twice.
+    """
     currency = environ.get("VANIKEYS_CURRENCY", "").strip().lower() or DEFAULT_CURRENCY
     if not re.fullmatch(r"[a-z]{3}", currency) or currency in _NOT_TWO_DECIMAL:
         raise PaymentsError("bad_config", f"VANIKEYS_CURRENCY={currency!r} is not supported: "

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class StripeApi:
+    """The few Stripe calls the payments code makes, async; Stripe's failures become
+    PaymentsError("stripe_unavailable").
+    """
     def __init__(self, settings: StripeSettings, *, timeout_s: float = 20) -> None:
         base = {"api": settings.api_base} if settings.api_base else None
         self._http = stripe.AIOHTTPClient(timeout=timeout_s)
@@ -30,12 +33,15 @@ class StripeApi:
         )
 
     async def create_checkout_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Create a Checkout Session from `params`; the session as a dict."""
         return await self._call("create checkout session", self._client.v1.checkout.sessions.create_async(params))  # type: ignore[arg-type]
 
     async def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        """The PaymentIntent with this id, as a dict."""
         return await self._call("retrieve payment intent", self._client.v1.payment_intents.retrieve_async(payment_intent_id))
 
     async def charge(self, charge_id: str) -> dict[str, Any]:
+        """The Charge with this id, as a dict."""
         return await self._call("retrieve charge", self._client.v1.charges.retrieve_async(charge_id))
 
     async def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
@@ -50,6 +56,7 @@ class StripeApi:
             params = {**params, "starting_after": page["data"][-1]["id"]}
 
     async def close(self) -> None:
+        """Close the HTTP client."""
         await self._http.close_async()
 
     async def _call(self, what: str, request: Any) -> dict[str, Any]:
@@ -58,4 +65,5 @@ class StripeApi:
         except stripe.StripeError as err:
             log.error("Stripe could not %s: %s (%s)", what, type(err).__name__, err.user_message or err)
             raise PaymentsError("stripe_unavailable", "Stripe did not answer as expected: please try again in a minute") from err
-        return result.to_dict(recursive=True)
+        answer: dict[str, Any] = result.to_dict(recursive=True)
+        return answer

@@ -39,12 +39,14 @@ EVENT_TYPE = web.RequestKey("event_type", str)
 
 @dataclass
 class RunningWebhook:
+    """A started webhook server: where it listens and the Stripe API it uses; close() stops both."""
     runner: web.AppRunner
     port: int
     url: str              # http://host:port/stripe/webhook as bound
     api: StripeApi
 
     async def close(self) -> None:
+        """Stop serving and close the Stripe API client."""
         await self.runner.cleanup()
         await self.api.close()
 
@@ -66,6 +68,12 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
               report: ReportIssue | None = None, *, extra_routes: Iterable[web.AbstractRouteDef] = (),
               observe: ObserveEvent | None = None,
               subapps: Iterable[tuple[str, web.Application]] = ()) -> web.Application:
+    """The aiohttp app serving Stripe's webhook (and `extra_routes`, `subapps`): verify each event's signature, then
+    apply its instructions.
+
+    A bad signature or body answers 400; a failed Stripe lookup (503) or a failure to apply or record (500) makes
+    Stripe retry; an instruction that cannot be credited is recorded with `report` and answered 200.
+    """
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     record = report or _log_issue
 
@@ -104,8 +112,8 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
                         exc.reason)
             try:
                 await record(issue)
-            except Exception as exc:
-                _failed(exc, f"recording event {issue.event_id} for the operator failed; Stripe will retry")
+            except Exception as err:
+                _failed(err, f"recording event {issue.event_id} for the operator failed; Stripe will retry")
                 return _answer(500, "could not record; retry")
             return _answer(200, f"not credited, recorded for the operator: {exc.reason}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -146,6 +154,7 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
 
 
 def describe(exc: BaseException) -> str:
+    """An exception as one line: its type and its message with whitespace collapsed."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -223,6 +232,7 @@ async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *, a
                          report: ReportIssue | None = None, extra_routes: Iterable[web.AbstractRouteDef] = (),
                          observe: ObserveEvent | None = None,
                          subapps: Iterable[tuple[str, web.Application]] = ()) -> AsyncIterator[RunningWebhook]:
+    """Serve the webhook for the duration of the `async with`; closed on exit."""
     running = await start_webhook_server(settings, apply, api=api, report=report, extra_routes=extra_routes,
                                          observe=observe, subapps=subapps)
     try:

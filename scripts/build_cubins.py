@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpu_worker.grinders.cuda import ARCHITECTURES, compile_kernel, kernel_dir, source_digest  # noqa: E402
+from gpu_worker.grinders.cuda import ARCHITECTURES, compile_kernel, kernel_dir, source_digest
 
 
 def main() -> None:

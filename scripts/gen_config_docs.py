@@ -15,11 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pydantic import BaseModel  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
 from bot.settings import SECTIONS, VanikeysSettings  # noqa: E402
 from gpu_worker.config_fields import accepts, env_name, shown_default  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
 from gpu_worker.settings import SECTIONS as WORKER_SECTIONS, WorkerSettings  # noqa: E402
 
 README = ROOT / "README.md"

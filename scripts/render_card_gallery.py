@@ -18,14 +18,13 @@ from pathlib import Path
 import coincurve
 from PIL import Image
 
+from bot.answers import ShownKey
+from bot.cards import CardSpec, render_card
+from bot.results import TIER_ORDER, shown_key
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import CURVE_ORDER, FORMATS
 from gpu_worker.odds import odds
 from gpu_worker.patterns import parse_pattern, score
-
-from bot.answers import ShownKey
-from bot.cards import CardSpec, render_card
-from bot.results import TIER_ORDER, shown_key
 
 PULL_KEYS = 1 << 28
 

@@ -9,7 +9,6 @@ empty database of its own on the one server a test session shares.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import pwd
@@ -109,7 +108,7 @@ class PostgresServer:
         raise AssertionError("unreachable")
 
     def _start(self, timeout_s: float) -> PostgresServer:
-        log = open(self.root / "server.log", "ab")
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - the server writes to it for its whole life
         fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = subprocess.Popen(
             self._command([str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),

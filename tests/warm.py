@@ -304,8 +304,8 @@ def become(request: dict[str, Any], fds: list[int]) -> int:
     _SERVER_STDIO.extend((sys.stdin, sys.stdout, sys.stderr))
     sys.stdin = sys.__stdin__ = open(0, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stdout = sys.__stdout__ = open(1, "w", encoding=encoding, errors=sys.stdout.errors, closefd=False)  # noqa: SIM115
-    sys.stderr = sys.__stderr__ = open(2, "w", encoding=encoding, errors="backslashreplace", closefd=False,  # noqa: SIM115
-                                       buffering=1)
+    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
+        2, "w", encoding=encoding, errors="backslashreplace", closefd=False, buffering=1)
     sys.argv = ["-m", *request["argv"]]
     if "numpy" in sys.modules:  # as random's own state is after a fork: not the server's sequence
         sys.modules["numpy"].random.seed()

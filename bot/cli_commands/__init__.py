@@ -23,6 +23,7 @@ def settings() -> Settings:
 
 
 def fail(message: str) -> int:
+    """Print `message` as one `vanikeys: error:` line on stderr; returns the exit code 2."""
     print(f"vanikeys: error: {' '.join(message.split())}", file=sys.stderr)
     return 2
 

@@ -9,6 +9,7 @@ from bot.cli_commands import fail, settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `card` (score an identifier against a pattern and draw its card) to the subcommands."""
     card_cmd = commands.add_parser("card", description="Score IDENTIFIER against PATTERN, rate it as the best of one "
                                                        "pull, and draw its card (never a secret).")
     card_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
@@ -22,6 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_card(args: argparse.Namespace) -> int:
+    """Run `vanikeys card`: write the PNG and print where; 0 on success, 2 with one line for bad input."""
     from bot.answers import ServiceError
     from bot.service import card_for_identifier
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `console` (the chat commands typed at a terminal) to the subcommands."""
     console_cmd = commands.add_parser("console", description="The chat commands (/pull, /order, ...) typed at the console.")
     console_cmd.add_argument("--user", default="you", metavar="NAME", help="who you are at the console (default: you)")
     console_cmd.add_argument("--community", default="console", metavar="NAME",
@@ -22,6 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    """Run the console front end until EOF; 2 with one line for a bad --user or a storage fault."""
     user = args.user.strip()
     if not user or len(user) > 64:
         return fail("--user must be a name of 1 to 64 characters")

@@ -6,22 +6,23 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
+from bot.cli_commands import fail, settings
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
-
-from bot.cli_commands import fail, settings
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `costs` (what grinding cost over the last days) to the subcommands."""
     costs_cmd = commands.add_parser("costs", description="What grinding cost over the last days (bot/costs.py).")
     costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
     costs_cmd.set_defaults(func=cmd_costs)
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
+    """Run `vanikeys costs`: print the cost report for --days (1..3650); 2 with one line for a bad number."""
     try:
         days = parse_int(args.days, what="--days", minimum=1, maximum=3650)
     except VanikeysError as exc:

@@ -6,6 +6,7 @@ import argparse
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `doctor` (check every configured service, one line each) to the subcommands."""
     doctor_cmd = commands.add_parser("doctor", description="Check the chat tokens, Stripe, the GPU providers, "
                                                            "storage, the vault key, free disk and the clock: one "
                                                            "line each (bot/doctor).")
@@ -14,6 +15,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Run `vanikeys doctor` (bot/doctor); its exit code."""
     from bot.doctor import cmd_doctor as doctor
 
     return doctor(args)

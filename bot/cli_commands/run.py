@@ -13,19 +13,23 @@ from typing import TYPE_CHECKING
 from bot.cli_commands import fail, settings, storage_faults
 
 if TYPE_CHECKING:
-    from payments.config import StripeSettings
-
     from bot.config import Settings
+    from payments.config import StripeSettings
 
 log = logging.getLogger("vanikeys")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `bot` (run every configured front end) to the subcommands."""
     bot_cmd = commands.add_parser("bot", description="Run every configured front end.")
     bot_cmd.set_defaults(func=cmd_bot)
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
+    """Run the bot until interrupted: every configured front end, or the console when none is.
+
+    Returns 0 on a clean stop, 2 with one line for bad settings, a storage fault or a rejected chat token.
+    """
     from bot import logs
     from bot.config import ConfigError
     from bot.memory import limit_malloc_arenas
@@ -44,7 +48,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
         return asyncio.run(_bot(config, stripe, platforms))
     except KeyboardInterrupt:
         return 0
-    except (ConfigError, *storage_faults()) as exc:
+    except storage_faults() + (ConfigError,) as exc:
         return fail(str(exc))
     except Exception as exc:
         if _is_rejected_token(exc):
@@ -84,10 +88,9 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
-            from payments.webhook import webhook_server
-
             from bot.payment_issues import PaymentIssues
             from bot.web.server import web_subapps
+            from payments.webhook import webhook_server
 
             webhook = await stack.enter_async_context(webhook_server(
                 stripe, app.service.apply_instruction, report=PaymentIssues(app.db).record,

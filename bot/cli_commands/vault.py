@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `vault rotate` (re-seal the waiting secrets under a new key) to the subcommands."""
     vault_cmd = commands.add_parser("vault", description="Manage the vault key.")
     vault_actions = vault_cmd.add_subparsers(dest="vault_action", required=True, metavar="ACTION")
     rotate_cmd = vault_actions.add_parser(
@@ -25,6 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_vault_rotate(args: argparse.Namespace) -> int:
+    """Run `vanikeys vault rotate --old --new`: re-seal every undelivered secret in one transaction."""
     from bot.storage.opening import storage_faults_answered
 
     with storage_faults_answered():

@@ -11,11 +11,10 @@ import re
 import secrets
 import time
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.numbers import parse_int
-
 from bot.answers import CommunityConfig, CommunityRef, ServiceError, UserRef
 from bot.storage import Database
+from gpu_worker.errors import VanikeysError
+from gpu_worker.numbers import parse_int
 
 MAX_CHANNEL_CHARS = 100
 # A channel is stored as the platform's own id: a Discord snowflake, a Telegram chat or topic id (negative for
@@ -40,12 +39,16 @@ SETTINGS: dict[str, str] = {
 
 
 def default_config(community: CommunityRef, operator_free_pulls: int) -> CommunityConfig:
+    """A community's settings before any admin changed them: pulls anywhere, no announcements, the operator's free
+    pulls.
+    """
     return CommunityConfig(community=community, pull_channel=None, pull_channel_label="", announce_channel=None,
                            announce_channel_label="", pulls_allowed=True, free_pulls_per_day=None,
                            operator_free_pulls=operator_free_pulls)
 
 
 async def load_config(db: Database, community: CommunityRef, operator_free_pulls: int) -> CommunityConfig:
+    """The community's stored settings, or `default_config` when it has none."""
     row = await db.fetchone(
         "SELECT * FROM community_settings WHERE platform = ? AND community_id = ?",
         (community.platform, community.community_id),
@@ -138,6 +141,7 @@ async def gallery_slug(db: Database, community: CommunityRef, *, community_title
 
 
 def describe(config: CommunityConfig) -> tuple[str, ...]:
+    """The settings as the lines `/config` shows, one per setting, in the order it lists them."""
     free = (f"{config.effective_free_pulls} a day (override; the operator allows {config.operator_free_pulls})"
             if config.free_pulls_per_day is not None else f"{config.operator_free_pulls} a day (the operator's default)")
     return (

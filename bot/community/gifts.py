@@ -20,18 +20,25 @@ MAX_KEY_CHARS = 200
 
 @dataclass(frozen=True)
 class GiftOutcome:
+    """A gift's result: whether it applied (False: a replay of its idempotency key) and both balances after."""
     applied: bool
     sender_balance: int
     recipient_balance: int
 
 
 def gift_keys(sender: UserRef, idempotency_key: str) -> tuple[str, str]:
+    """The ledger idempotency keys of the sender's debit and the recipient's credit for one gift."""
     base = f"gift:{sender.platform}:{sender.user_id}:{idempotency_key}"
     return f"{base}:sent", f"{base}:received"
 
 
 async def give(db: Database, ledger: Ledger, sender: UserRef, recipient: UserRef, tokens: int,
                idempotency_key: str) -> GiftOutcome:
+    """Move `tokens` from sender to recipient in one transaction, exactly once per (sender, idempotency_key).
+
+    ServiceError for a gift to oneself or across platforms, an amount outside 1..MAX_GIFT_TOKENS, a missing or too-long
+    key, or a sender who cannot afford it; a replay changes nothing and answers applied=False.
+    """
     if sender.key == recipient.key:
         raise ServiceError("bad_gift", "you cannot gift tokens to yourself: name someone else")
     if sender.platform != recipient.platform:

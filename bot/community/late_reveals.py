@@ -22,6 +22,7 @@ CLAIM_LAPSES_S = 600.0
 
 @dataclass(frozen=True)
 class LateReveal:
+    """One stored public reveal: its row id, the chat it was for and the line the group would have seen (no secret)."""
     id: int
     chat_id: str
     line: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.answers import CommunityRef, LeaderboardEntry, PersonalBest, ProfilePull, ShownKey, UserRef
 from bot.community.calendar import local_day, season_of
@@ -30,6 +30,7 @@ def pattern_family(format_id: str, pattern: str) -> str:
 
 @dataclass(frozen=True)
 class PullRecord:
+    """What a finished pull adds to the records: who, where, the pattern and its best key, and when."""
     job_id: str
     user: UserRef
     community: CommunityRef | None
@@ -40,6 +41,7 @@ class PullRecord:
 
 
 async def previous_best(db: Database, user: UserRef, family: str, job_id: str) -> float | None:
+    """The user's best `one_in_pulls` in `family` before the pull `job_id`, or None for a first pull there."""
     row = await db.fetchone(
         "SELECT MAX(best_one_in) AS best FROM pull_bests WHERE platform = ? AND user_id = ? AND family = ? "
         "AND job_id != ?",
@@ -101,13 +103,17 @@ async def season_entries(db: Database, community: CommunityRef | None, season: s
         seen.add(who)
         entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]),
                                         key=shown_key_from_json(json.loads(row["best_key"])), pattern=row["pattern"],
-                                        at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc)))
+                                        at=datetime.fromtimestamp(row["created_at"], tz=UTC)))
         if len(entries) == limit:
             break
     return entries
 
 
 async def season_rank(db: Database, community: CommunityRef | None, season: str, user: UserRef) -> int | None:
+    """The user's rank (1 = best) among the season's pullers in `community`, or None if they have no pull there.
+
+    `community` None ranks the pulls made outside any community (private chats).
+    """
     where, params = _where_community(community)
     mine = await db.fetchone(
         f"SELECT MAX(best_one_in) AS best FROM pull_bests WHERE season = ? AND {where} AND platform = ? AND user_id = ?",
@@ -124,6 +130,7 @@ async def season_rank(db: Database, community: CommunityRef | None, season: str,
 
 
 async def best_pulls(db: Database, user: UserRef, limit: int = 5) -> tuple[list[ProfilePull], int]:
+    """The user's `limit` best pulls, rarest first, and how many pulls they have in all."""
     rows = await db.fetchall(
         "SELECT pattern, best_key, created_at, community_title FROM pull_bests WHERE platform = ? AND user_id = ? "
         "ORDER BY best_one_in DESC, created_at LIMIT ?",
@@ -132,12 +139,13 @@ async def best_pulls(db: Database, user: UserRef, limit: int = 5) -> tuple[list[
     total = await db.fetchone("SELECT COUNT(*) AS n FROM pull_bests WHERE platform = ? AND user_id = ?",
                               (user.platform, user.user_id))
     pulls = [ProfilePull(key=shown_key_from_json(json.loads(r["best_key"])), pattern=r["pattern"],
-                         at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc),
+                         at=datetime.fromtimestamp(r["created_at"], tz=UTC),
                          community_title=r["community_title"]) for r in rows]
     return pulls, int(total["n"]) if total is not None else 0
 
 
 async def latest_job(db: Database, user: UserRef) -> str | None:
+    """The job id of the user's most recent recorded pull, or None."""
     row = await db.fetchone(
         "SELECT job_id FROM pull_bests WHERE platform = ? AND user_id = ? ORDER BY created_at DESC LIMIT 1",
         (user.platform, user.user_id),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 from bot.answers import StreakAnswer, UserRef
 from bot.community.calendar import local_day, previous_day
@@ -20,6 +21,9 @@ from bot.storage import Database
 
 @dataclass(frozen=True)
 class StreakRules:
+    """The operator's streak rules: the days count in `time_zone`; each milestone reached grants `bonus_pulls` free
+    pulls.
+    """
     time_zone: str
     milestones: tuple[int, ...]
     bonus_pulls: int
@@ -31,13 +35,13 @@ def streak_lengths(days_newest_first: list[str], today: str) -> tuple[int, int]:
     if not days_newest_first:
         return 0, 0
     best = run = 1
-    for newer, older in zip(days_newest_first, days_newest_first[1:]):
+    for newer, older in pairwise(days_newest_first):
         run = run + 1 if previous_day(newer) == older else 1
         best = max(best, run)
     current = 0
     if days_newest_first[0] in (today, previous_day(today)):
         current = 1
-        for newer, older in zip(days_newest_first, days_newest_first[1:]):
+        for newer, older in pairwise(days_newest_first):
             if previous_day(newer) != older:
                 break
             current += 1
@@ -45,15 +49,18 @@ def streak_lengths(days_newest_first: list[str], today: str) -> tuple[int, int]:
 
 
 def next_milestone(rules: StreakRules, days: int) -> int | None:
+    """The first milestone above a streak of `days` days, or None when every one is reached."""
     return next((m for m in rules.milestones if m > days), None)
 
 
 async def bonus_granted_today(db: Database, user: UserRef, day: str) -> int:
+    """The bonus free pulls the user was granted on `day` (0 if none)."""
     row = await db.fetchone("SELECT free_pulls FROM ledger WHERE idempotency_key = ?", (_bonus_key(user, day),))
     return 0 if row is None else -int(row["free_pulls"])
 
 
 async def streak_of(db: Database, user: UserRef, rules: StreakRules, now: float | None = None) -> StreakAnswer:
+    """The user's current and best streak, the next milestone and today's bonus, as `/streak` answers."""
     today = local_day(time.time() if now is None else now, rules.time_zone)
     days = await pull_days(db, user)
     current, best = streak_lengths(days, today)

@@ -13,6 +13,7 @@ from bot.storage import Database
 
 
 async def set_shown(db: Database, user: UserRef, shown: bool) -> None:
+    """Record whether the user's name may appear on public pages (galleries, season tables)."""
     async with db.transaction() as tx:
         await tx.execute(
             "INSERT INTO profile_visibility (platform, user_id, shown, updated_at) VALUES (?, ?, ?, ?) "
@@ -22,6 +23,7 @@ async def set_shown(db: Database, user: UserRef, shown: bool) -> None:
 
 
 async def is_shown(db: Database, user: UserRef) -> bool:
+    """Whether the user chose to show their name publicly; False until they opt in."""
     row = await db.fetchone("SELECT shown FROM profile_visibility WHERE platform = ? AND user_id = ?",
                             (user.platform, user.user_id))
     return row is not None and bool(row["shown"])

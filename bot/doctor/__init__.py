@@ -34,17 +34,18 @@ CHECK_LIMIT_S = 60.0  # no check holds the others up longer than this, whatever 
 
 
 async def run_checks(ctx: Context, checks: Sequence[tuple[str, Check]] = CHECKS) -> list[Finding]:
+    """Run each check in turn, each within CHECK_LIMIT_S; a check that times out or breaks is one failed finding."""
     findings: list[Finding] = []
     for name, check in checks:
         try:
             findings += await asyncio.wait_for(check(ctx), CHECK_LIMIT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             findings.append(fail(name, f"no answer within {CHECK_LIMIT_S:.0f} s",
                                  "check the network, the URL and any proxy or firewall in between"))
         except (aiohttp.ClientError, OSError) as exc:
             findings.append(fail(name, f"cannot reach it: {type(exc).__name__}{_said(exc)}",
                                  "check the network, the URL and any proxy or firewall in between"))
-        except Exception as exc:  # noqa: BLE001 - a check that breaks is one line, and the others still run
+        except Exception as exc:  # a check that breaks is one line, and the others still run
             findings.append(fail(name, f"the check failed: {type(exc).__name__}{_said(exc)}",
                                  "run `vanikeys doctor` again; report this line if it stays"))
     return [_redacted(finding, _secrets(ctx)) for finding in findings]
@@ -70,11 +71,15 @@ def _said(exc: BaseException) -> str:
 
 
 async def doctor(ctx_factory: Callable[[aiohttp.ClientSession], Context]) -> list[Finding]:
+    """Every check against the configured services, over one HTTP session."""
     async with aiohttp.ClientSession() as http:
         return await run_checks(ctx_factory(http))
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Run `vanikeys doctor`: print one line per finding (JSON with --json); exit 1 on a failure, 2 on bad settings,
+    else 0.
+    """
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -23,12 +23,14 @@ def discord_permissions() -> tuple[int, list[str]]:
 
 
 def invite_url(application_id: str) -> str:
+    """The Discord invite link for the application, with the scopes and the permissions a reveal needs."""
     permissions, _ = discord_permissions()
     return "https://discord.com/oauth2/authorize?" + urlencode(
         {"client_id": application_id, "scope": " ".join(DISCORD_SCOPES), "permissions": str(permissions)})
 
 
 async def discord(ctx: Context) -> list[Finding]:
+    """Check DISCORD_TOKEN, the application's install settings and the invite link; skipped without a token."""
     token = ctx.settings.discord_token
     if not token:
         return [skip("discord", "not configured (set DISCORD_TOKEN to run it)")]
@@ -63,7 +65,7 @@ def _install_settings(app: dict[str, Any]) -> Finding:
     scopes = set(params.get("scopes") or ())
     missing_scopes = [s for s in DISCORD_SCOPES if s not in scopes]
     granted = int(params.get("permissions") or 0)
-    missing = [label for label, bit in zip(labels, _bits(needed)) if not granted & bit]
+    missing = [label for label, bit in zip(labels, _bits(needed), strict=True) if not granted & bit]
     if missing_scopes or missing:
         what = ([f"scopes lack {', '.join(missing_scopes)}"] if missing_scopes else []) + (
             [f"permissions lack {', '.join(missing)}"] if missing else [])
@@ -79,6 +81,9 @@ def _bits(value: int) -> list[int]:
 
 
 async def telegram(ctx: Context) -> list[Finding]:
+    """Check TELEGRAM_TOKEN, the group privacy mode and how updates arrive (webhook or polling); skipped without a
+    token.
+    """
     settings = ctx.settings
     token = settings.telegram_token
     if not token:

@@ -49,13 +49,14 @@ def _where(ctx: Context) -> str:
 
 
 async def storage(ctx: Context) -> list[Finding]:
+    """Check the database opens and is migrated: a schema newer than this code fails, an older one warns."""
     where = _where(ctx)
     if not ctx.settings.is_postgres and not Path(ctx.settings.db).expanduser().exists():
         return [warn("storage", f"no database at {where} yet", "the bot creates it at its first start; or set "
                                                               "VANIKEYS_DB to the existing file")]
     try:
         rows = await _query(ctx, "SELECT MAX(version) FROM schema_version")
-    except Exception as exc:  # noqa: BLE001 - any fault of the store is one line
+    except Exception as exc:  # any fault of the store is one line
         return [fail("storage", f"cannot read {where}: {type(exc).__name__}: {_first_line(exc)}",
                      "check VANIKEYS_DB (the file's permissions, or the PostgreSQL server, user and password)")]
     current, newest = int(rows[0][0] or 0) if rows else 0, len(MIGRATIONS)
@@ -69,6 +70,7 @@ async def storage(ctx: Context) -> list[Finding]:
 
 
 async def vault_key(ctx: Context) -> list[Finding]:
+    """Check the vault key is set or its file readable, and that it is the key the database records."""
     from bot.vault import VaultError, fingerprint, parse_vault_key, read_key_file
 
     settings = ctx.settings
@@ -83,7 +85,7 @@ async def vault_key(ctx: Context) -> list[Finding]:
         sealed = {fp: n for fp, n in await _query(
             ctx, "SELECT key_fingerprint, COUNT(*) FROM vault WHERE ciphertext IS NOT NULL GROUP BY key_fingerprint")}
         recorded_rows = await _query(ctx, "SELECT value FROM vault_meta WHERE name = 'key_fingerprint'")
-    except Exception:  # noqa: BLE001 - no database yet, or not readable: the storage line says which
+    except Exception:  # no database yet, or not readable: the storage line says which
         sealed, recorded_rows = {}, []
     recorded = recorded_rows[0][0] if recorded_rows else None
     waiting = sum(sealed.values())
@@ -111,6 +113,7 @@ def _key_file(ctx: Context) -> Path:
 
 
 async def free_disk(ctx: Context) -> list[Finding]:
+    """Check the free space where the database lives against the configured minimum."""
     where = Path(".") if ctx.settings.is_postgres else Path(ctx.settings.db).expanduser().resolve().parent
     while not where.exists() and where != where.parent:
         where = where.parent
@@ -123,6 +126,7 @@ async def free_disk(ctx: Context) -> list[Finding]:
 
 
 async def clock_skew(ctx: Context) -> list[Finding]:
+    """Compare this clock with the Date of the services that answered; fail past the allowed skew."""
     if not ctx.server_dates:
         return [skip("clock skew", "no remote service answered to compare with")]
     service, theirs, ours = max(ctx.server_dates, key=lambda d: abs(d[1] - d[2]))

@@ -20,34 +20,41 @@ SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "✗", "skip": "-"}
 
 @dataclass(frozen=True)
 class Finding:
+    """One check's result: ok, warn (worth fixing, not required), fail (exit code 1) or skip, and how to fix it."""
     check: str                 # "discord token"
     status: Status             # fail: a required check failed (non-zero exit); warn: worth fixing, not fatal
     detail: str
     fix: str = ""
 
     def line(self) -> str:
+        """The finding as one printed line, with its fix for a warning or failure."""
         text = f"{SYMBOLS[self.status]} {self.check}: {self.detail}"
         if self.status == "warn":
             text += " (not required)"
         return f"{text} — fix: {self.fix}" if self.fix and self.status in ("fail", "warn") else text
 
     def to_json(self) -> dict[str, Any]:
+        """The finding as a JSON object."""
         return asdict(self)
 
 
 def ok(check: str, detail: str) -> Finding:
+    """A passed check."""
     return Finding(check, "ok", detail)
 
 
 def fail(check: str, detail: str, fix: str) -> Finding:
+    """A failed required check, with what to do about it."""
     return Finding(check, "fail", detail, fix)
 
 
 def warn(check: str, detail: str, fix: str) -> Finding:
+    """A problem worth fixing that does not stop the bot, with what to do about it."""
     return Finding(check, "warn", detail, fix)
 
 
 def skip(check: str, detail: str) -> Finding:
+    """A check not run (its service is not configured), with why."""
     return Finding(check, "skip", detail)
 
 

@@ -22,6 +22,7 @@ MODAL_FUNCTION = "grind"  # the function deploy/modal_app.py deploys and bot/gri
 
 
 async def stripe(ctx: Context) -> list[Finding]:
+    """Check the Stripe key and webhook secret, the webhook endpoint and the public URL; skipped unconfigured."""
     settings = ctx.settings
     if not settings.stripe_api_key and not settings.stripe_webhook_secret:
         return [skip("stripe", "not configured (set STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET to sell tokens)")]
@@ -59,7 +60,7 @@ async def _public_webhook(ctx: Context) -> Finding:
                     "serve the bot behind an HTTPS reverse proxy and set VANIKEYS_PUBLIC_URL to its https:// address")
     try:
         # An unsigned event: our webhook refuses it with 400 and changes nothing.
-        status, body = await ctx.call("public URL", "POST", url, data=b"{}",
+        status, _body = await ctx.call("public URL", "POST", url, data=b"{}",
                                       headers={"Content-Type": "application/json"})
     except aiohttp.ClientError as exc:
         return fail("stripe public webhook", f"{url} does not answer ({type(exc).__name__})",
@@ -129,6 +130,7 @@ def _workers(body: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 async def runpod(ctx: Context) -> list[Finding]:
+    """Check the RunPod key and endpoint(s) answer and have workers; skipped unconfigured, failed if half-set."""
     settings = ctx.settings
     if not settings.runpod_api_key and not settings.runpod_endpoint_id:
         return [skip("runpod", "not configured (set RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID to grind there)")]
@@ -170,6 +172,7 @@ async def runpod(ctx: Context) -> list[Finding]:
 
 
 async def selfhosted(ctx: Context) -> list[Finding]:
+    """Check the self-hosted box answers its health check with the token, and its version; skipped unconfigured."""
     settings = ctx.settings
     if not settings.selfhosted_url:
         return [skip("self-hosted box", "not configured (set VANIKEYS_SELFHOSTED_URL to use one)")]
@@ -181,7 +184,7 @@ async def selfhosted(ctx: Context) -> list[Finding]:
     if status != 200 or body is None:
         return [fail("self-hosted box", f"{url} answered HTTP {status}", "start `python -m gpu_worker.selfhosted` "
                                                                           "on the box, or fix the URL")]
-    ready, idle, running, queued = _workers(body)
+    _ready, idle, running, queued = _workers(body)
     return [ok("self-hosted box", f"{settings.selfhosted_url}: {idle} slot(s) idle, {running} running, "
                                   f"{queued} job(s) queued"),
             await _version(ctx, "self-hosted box version", "self-hosted box",
@@ -200,6 +203,7 @@ async def _modal_lookup(app: str, function: str) -> Any:
 
 
 async def modal(ctx: Context, lookup: ModalLookup | None = None) -> list[Finding]:
+    """Check the Modal app is deployed with the grind function and its version; skipped unconfigured."""
     app = ctx.settings.modal_app
     if not app:
         return [skip("modal", "not configured (set VANIKEYS_MODAL_APP to grind there)")]
@@ -207,7 +211,7 @@ async def modal(ctx: Context, lookup: ModalLookup | None = None) -> list[Finding
         function = await (lookup or _modal_lookup)(app, MODAL_FUNCTION)
     except ModuleNotFoundError:
         return [fail("modal", "the modal package is not installed", "pip install modal (the bot image has it)")]
-    except Exception as exc:  # noqa: BLE001 - the SDK's NotFoundError, AuthError, a network fault: one line each
+    except Exception as exc:  # the SDK's NotFoundError, AuthError, a network fault: one line each
         return [fail("modal", f"cannot find {app}.{MODAL_FUNCTION}: {type(exc).__name__}: {exc}".strip(),
                      "`modal setup` (or MODAL_TOKEN_ID / MODAL_TOKEN_SECRET), then `modal deploy "
                      "deploy/modal_app.py`")]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from gpu_worker.formats import FORMATS
 from gpu_worker.numbers import parse_int
-
 from gpu_worker.patterns import MAX_PATTERN_LENGTH as MAX_PATTERN_CHARS  # the one pattern-length limit
 
 _PUBKEY = re.compile(r"(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})")
@@ -33,6 +32,7 @@ class ArgError(ValueError):
 
 @dataclass(frozen=True)
 class PatternArgs:
+    """A pull, order or odds command's arguments: pattern, format, count, optional public key and matching options."""
     pattern: str
     format_id: str = "btc"
     count: int = 1
@@ -72,6 +72,7 @@ def _take_format(words: list[str], usage: str) -> str:
 
 
 def parse_pull(args: list[str]) -> PatternArgs:
+    """`/pull <pattern> [format] [10]` as PatternArgs; ArgError says what to type for a bad count, format or pattern."""
     words, exact, fuzzy = _flags(args)
     count = 1
     if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
@@ -92,6 +93,7 @@ def _pattern(words: list[str]) -> str:
 
 
 def parse_order(args: list[str]) -> PatternArgs:
+    """`/order <pattern> [format] [pubkey]` as PatternArgs; ArgError says what to type instead."""
     words, exact, fuzzy = _flags(args)
     pubkey = words.pop() if len(words) > 1 and _PUBKEY.fullmatch(words[-1]) else None
     format_id = _take_format(words, "/order <pattern> [format] [pubkey]")
@@ -101,6 +103,7 @@ def parse_order(args: list[str]) -> PatternArgs:
 
 
 def parse_odds(args: list[str]) -> PatternArgs:
+    """`/odds <pattern> [format]` as PatternArgs; ArgError says what to type instead."""
     words, exact, fuzzy = _flags(args)
     format_id = _take_format(words, "/odds <pattern> [format]")
     if not words:

@@ -28,9 +28,9 @@ from .model import (
 )
 
 __all__ = [
+    "GrindProgress",
     "GrindingClient",
     "GrindingError",
-    "GrindProgress",
     "OrderOutcome",
     "OrderPolicy",
     "OrderProgress",
@@ -41,6 +41,7 @@ __all__ = [
 
 
 class GrindingClient(Protocol):
+    """What the bot needs from a grinding backend: submit a job, wait for its verified result, cancel it."""
     backend: str  # "local" | "runpod" | "selfhosted" | "modal" | "router" | an in-process engine's name
     durable: bool  # jobs outlive this process (remote providers): a shutdown leaves them running to re-attach
 
@@ -62,7 +63,8 @@ class GrindingClient(Protocol):
     ) -> OrderOutcome:
         """Grind chunk jobs until a verified full match; GrindingError("order_failed") means refund."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the client's resources; in-process jobs stop, durable ones keep running remotely."""
 
 
 def make_client(backend: str = "local", **settings: Any) -> GrindingClient:

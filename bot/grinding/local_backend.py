@@ -39,7 +39,7 @@ def _one_core_engine(grinder: str) -> Any:
         from gpu_worker.grinders.python import PythonBackend
 
         return PythonBackend(processes=1)
-    engine = get_backend(grinder)  # type: ignore[arg-type]
+    engine = get_backend(grinder)
     if hasattr(engine, "threads"):  # the native build: its scans use this many threads
         engine.threads = 1
     return engine
@@ -106,6 +106,10 @@ class _Worker:
 
 
 class LocalGrindingClient(TaskGrindingClient):
+    """Grinds in this process's worker threads with the local engine (python, native or cuda).
+
+    Jobs die with the process (not durable); at most `max_parallel` grind at once.
+    """
     backend = "local"
 
     def __init__(
@@ -202,6 +206,7 @@ class LocalGrindingClient(TaskGrindingClient):
                 pass
 
     async def close(self) -> None:
+        """Cancel the running jobs and stop the grinder workers."""
         await super().close()
         workers, self._all = list(self._all), set()
         self._idle = None

@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
-from .model import GrindingError, OrderPolicy, ProgressCallback
+from .model import FailureCode, GrindingError, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .remote import job_to_send
-from .runpod_backend import DEFAULT_ORDER_POLICY, _failure
 from .runpod_api import RunpodStatus
+from .runpod_backend import DEFAULT_ORDER_POLICY, _failure
 from .verification import verified_result
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,12 @@ class CallTimedOut(Exception):
 class ModalCalls(Protocol):
     """The four things the client needs from Modal (the SDK below; a local runner in tests)."""
 
-    async def spawn(self, job_input: dict[str, Any]) -> str: ...
+    async def spawn(self, job_input: dict[str, Any]) -> str:
+        """Start the grind function on `job_input`; returns the call id."""
     async def result(self, call_id: str) -> dict[str, Any]:
         """The call's answer; NotReady, CallGone, CallTimedOut, or another exception for a crashed call."""
-    async def cancel(self, call_id: str) -> None: ...
+    async def cancel(self, call_id: str) -> None:
+        """Ask Modal to cancel the call."""
 
 
 class SdkCalls:
@@ -57,6 +60,7 @@ class SdkCalls:
         self._function: Any = None
 
     async def spawn(self, job_input: dict[str, Any]) -> str:
+        """Spawn the deployed function (looked up once) on `job_input`; returns the call's id."""
         import modal
 
         if self._function is None:
@@ -65,6 +69,7 @@ class SdkCalls:
         return str(call.object_id)
 
     async def result(self, call_id: str) -> dict[str, Any]:
+        """The call's answer now; NotReady while it runs, CallGone when expired, CallTimedOut when it timed out."""
         import modal
         import modal.exception as errors
 
@@ -83,12 +88,17 @@ class SdkCalls:
         return answer
 
     async def cancel(self, call_id: str) -> None:
+        """Cancel the call at Modal."""
         import modal
 
         await modal.FunctionCall.from_id(call_id).cancel.aio()
 
 
 class ModalGrindingClient(ChunkedOrders):
+    """Grinds on Modal: each job is a call of the deployed function, polled until it answers.
+
+    Durable: calls outlive the bot, and a restarted bot waits on them again by id.
+    """
     backend = "modal"
     durable = True
 
@@ -119,6 +129,9 @@ class ModalGrindingClient(ChunkedOrders):
         self._cancelled: set[str] = set()
 
     async def submit(self, job: GrindJob) -> str:
+        """Spawn the job (sealed to this bot); returns the call id. GrindingError("unavailable") if Modal did not take
+        it.
+        """
         sent = job_to_send(job, self.sealer, self.pull_time_limit_s)
         try:
             return await self.calls.spawn(sent.model_dump(mode="json"))
@@ -127,6 +140,9 @@ class ModalGrindingClient(ChunkedOrders):
             raise GrindingError("unavailable", f"Modal did not take the job ({type(exc).__name__})") from None
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """Poll the call until its verified result; GrindingError past the queue and run deadline, or if it failed or
+        lied.
+        """
         pull = job.stop == "budget"
         limit = min(job.time_limit_s, self.pull_time_limit_s) if pull else job.time_limit_s
         # Modal does not say whether a call is queued or running, so a pull gets RunPod's queue limit on top of
@@ -140,7 +156,7 @@ class ModalGrindingClient(ChunkedOrders):
             except NotReady:
                 interval = min(interval * 1.5, self.max_poll_interval_s)
             except CallGone:
-                code = "cancelled" if job_id in self._cancelled else "lost"
+                code: FailureCode = "cancelled" if job_id in self._cancelled else "lost"
                 raise GrindingError(code, f"Modal no longer has call {job_id}") from None
             except CallTimedOut:
                 raise GrindingError("timed_out", f"Modal call {job_id} ran past its timeout") from None
@@ -161,6 +177,7 @@ class ModalGrindingClient(ChunkedOrders):
             await asyncio.sleep(interval)
 
     async def cancel(self, job_id: str) -> None:
+        """Cancel the call, best effort: a failure is logged, never raised."""
         self._cancelled.add(job_id)
         try:
             await self.calls.cancel(job_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Awaitable, Callable, Literal, Union
+from typing import Literal
 
 from gpu_worker.job import GrindHit, GrindResult
 
@@ -30,6 +31,7 @@ class GrindingError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Whether another provider may succeed where this one failed (all but "rejected")."""
         return self.code != "rejected"
 
     def __repr__(self) -> str:
@@ -73,10 +75,12 @@ class OrderState:
     running: tuple[RunningChunk, ...] = ()
 
     def to_json(self) -> str:
+        """The state as JSON text, for the job row."""
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> OrderState:
+        """The state `to_json` wrote; KeyError or ValueError for text it did not write."""
         data = json.loads(text)
         return cls(
             checked=int(data["checked"]),
@@ -92,6 +96,7 @@ class OrderState:
 
 @dataclass(frozen=True)
 class OrderProgress:
+    """An order's progress as the front ends show it: keys checked, rate, expected keys, time to go."""
     checked: int  # finished chunks plus what running chunks last reported
     rate: float  # keys per second across all running chunks
     expected_keys: float
@@ -115,6 +120,7 @@ class OrderOutcome:
 
 @dataclass(frozen=True)
 class OrderPolicy:
+    """How orders are split into chunk jobs and when an order gives up (and is refunded)."""
     chunk_seconds: float = 60.0  # GPU time one chunk aims for
     initial_rate: float = 2e9  # keys/s assumed until a chunk reports its own
     max_parallel: int = 4
@@ -128,5 +134,5 @@ class OrderPolicy:
             raise ValueError("order policy values must be positive")
 
 
-ProgressCallback = Callable[[GrindProgress], Union[Awaitable[None], None]]
-OrderProgressCallback = Callable[[OrderProgress], Union[Awaitable[None], None]]
+ProgressCallback = Callable[[GrindProgress], Awaitable[None] | None]
+OrderProgressCallback = Callable[[OrderProgress], Awaitable[None] | None]

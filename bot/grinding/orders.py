@@ -42,11 +42,15 @@ MAX_RESUBMIT_DELAY_S = 30.0
 
 
 class ChunkRunner(Protocol):
+    """Runs one chunk job at a time on a backend: what `run_order` needs."""
     durable: bool  # True: jobs outlive this process (RunPod): a shutdown leaves them running, to re-attach
 
-    async def submit(self, job: GrindJob) -> str: ...
-    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
-    async def cancel(self, job_id: str) -> None: ...
+    async def submit(self, job: GrindJob) -> str:
+        """Start a chunk job; returns its id."""
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """The chunk's verified result; GrindingError if it failed."""
+    async def cancel(self, job_id: str) -> None:
+        """Stop the chunk job."""
 
 
 async def run_order(
@@ -57,6 +61,11 @@ async def run_order(
     on_progress: OrderProgressCallback | None = None,
     resume_state: OrderState | None = None,
 ) -> OrderOutcome:
+    """Grind an order as chunk jobs until one finds a full match, carrying on from `resume_state`.
+
+    Returns the winning hit; GrindingError("order_failed") past the policy's failures, lost chunks, outage or expected-
+    keys multiple. ValueError for an expected_keys that is not a finite number >= 1.
+    """
     if not math.isfinite(expected_keys) or expected_keys < 1:
         raise ValueError("expected_keys must be a finite number of keys, at least 1")
     return await _Order(client, job_template, expected_keys, policy, on_progress, resume_state).run()
@@ -69,13 +78,16 @@ class ChunkedOrders(ABC):
     durable: bool = False
 
     @abstractmethod
-    async def submit(self, job: GrindJob) -> str: ...
+    async def submit(self, job: GrindJob) -> str:
+        """Start one job; returns its id."""
 
     @abstractmethod
-    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """The job's verified result; GrindingError if it failed."""
 
     @abstractmethod
-    async def cancel(self, job_id: str) -> None: ...
+    async def cancel(self, job_id: str) -> None:
+        """Stop the job."""
 
     async def run_order(
         self,
@@ -84,10 +96,12 @@ class ChunkedOrders(ABC):
         on_progress: OrderProgressCallback | None = None,
         resume_state: OrderState | None = None,
     ) -> OrderOutcome:
+        """`run_order` on this client with its own order policy."""
         return await run_order(self, job_template, expected_keys, self.order_policy, on_progress, resume_state)
 
 
 def chunk_job(template: GrindJob, budget: int, time_limit_s: float) -> GrindJob:
+    """The order's job as one chunk: `budget` keys, stop at a full match, best hit only, within `time_limit_s`."""
     fields = template.model_dump(mode="json")
     fields.update(budget=budget, stop="full", top=1, time_limit_s=time_limit_s)
     return GrindJob.parse(fields)
@@ -201,7 +215,7 @@ class _Order:
                 self.lost += 1
                 log.info("order chunk %s was lost (%s); grinding a new one", chunk.job_id, err.message)
                 if self.lost > self.policy.max_lost:
-                    raise GrindingError("order_failed", f"{self.lost} chunks were lost; the order is refunded")
+                    raise GrindingError("order_failed", f"{self.lost} chunks were lost; the order is refunded") from err
             elif err.code == "unavailable":
                 self._count_outage(err)
             else:

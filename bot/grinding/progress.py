@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 async def notify(callback: Callable[[Any], Any], value: Any) -> None:
+    """Call a progress callback (sync or async) with `value`; its failure is logged, never raised into the job."""
     try:
         outcome = callback(value)
         if inspect.isawaitable(outcome):

@@ -25,8 +25,9 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from gpu_worker.job import GrindJob, GrindResult
 
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Usage:
+    """One provider job's use, recorded when it ends: GPU seconds, cost, outcome, and whether the
+    seconds are estimated.
+    """
     provider: str
     backend_job_id: str
     job_ref: str | None  # the bot's job id, when the job was tagged with it
@@ -50,21 +54,30 @@ class Usage:
 
 
 class UsageSink(Protocol):
-    async def record(self, usage: Usage) -> None: ...
+    """Where the router records each provider job's usage (the grind_usage table)."""
+
+    async def record(self, usage: Usage) -> None:
+        """Record one provider job's usage."""
 
 
 class ProviderClient(Protocol):
+    """A provider's grinding client, as the router drives it."""
     backend: str
     durable: bool
 
-    async def submit(self, job: GrindJob) -> str: ...
-    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult: ...
-    async def cancel(self, job_id: str) -> None: ...
-    async def close(self) -> None: ...
+    async def submit(self, job: GrindJob) -> str:
+        """Start the job at this provider; returns its id there."""
+    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """The job's verified result; GrindingError if it failed."""
+    async def cancel(self, job_id: str) -> None:
+        """Stop the job at this provider."""
+    async def close(self) -> None:
+        """Release the client's resources."""
 
 
 @dataclass
 class Provider:
+    """One provider the router may send jobs to: its client, price, capacity, preference and job kinds."""
     name: str
     client: ProviderClient
     usd_per_gpu_s: float
@@ -77,6 +90,11 @@ class Provider:
 
 
 class RouterGrindingClient(ChunkedOrders):
+    """Sends each job to the best provider that can take it now, and grinds it elsewhere if that one fails.
+
+    Job ids are "provider:inner id", so a restarted bot waits on each at the provider that has it; usage is recorded per
+    provider job.
+    """
     durable = True
 
     def __init__(
@@ -112,8 +130,12 @@ class RouterGrindingClient(ChunkedOrders):
     # --- choosing ----------------------------------------------------------------
 
     async def ranked(self, kind: str | None = None) -> list[Provider]:
+        """The providers that take `kind` jobs (None: any), best first.
+
+        Order: with room before full, not resting after a failure, preferred, not backed up, then cheapest.
+        """
         candidates = [p for p in self.providers.values() if kind is None or kind in p.kinds]
-        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates))))
+        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates)), strict=True))
         return self._order(candidates, queues)
 
     def _order(self, candidates: list[Provider], queues: dict[str, int]) -> list[Provider]:
@@ -163,10 +185,14 @@ class RouterGrindingClient(ChunkedOrders):
     # --- the client ----------------------------------------------------------------
 
     async def submit(self, job: GrindJob) -> str:
+        """Submit to the first provider in rank order that takes the job; returns "provider:id".
+
+        GrindingError("unavailable") naming each provider's problem when none takes it.
+        """
         problems: list[str] = []
         kind = _kind(job)
         candidates = [p for p in self.providers.values() if kind in p.kinds]
-        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates))))
+        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates)), strict=True))
         tried: set[str] = set()
         while True:
             # Chosen and reserved with no await in between: concurrent submits see each other's reservations.
@@ -192,6 +218,9 @@ class RouterGrindingClient(ChunkedOrders):
         raise GrindingError("unavailable", "no grinding provider took the job (" + "; ".join(problems) + ")")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """The job's verified result from the provider that has it; a provider that becomes unavailable has the job
+        ground elsewhere.
+        """
         provider, inner = self._split(job_id)
         self.in_flight[provider.name].add(inner)  # also after a restart
         self._watched.setdefault((provider.name, inner), (self.clock(), job))
@@ -224,6 +253,7 @@ class RouterGrindingClient(ChunkedOrders):
             await self._record(provider, inner, watched[1], "cancelled")
 
     async def close(self) -> None:
+        """Close every provider's client."""
         await asyncio.gather(*(p.client.close() for p in self.providers.values()), return_exceptions=True)
 
     def _split(self, job_id: str) -> tuple[Provider, str]:
@@ -257,7 +287,7 @@ class RouterGrindingClient(ChunkedOrders):
         reported = getattr(provider.client, "billed", None)
         if reported is not None:
             try:
-                billed = await asyncio.wait_for(reported(inner), 5.0)
+                billed: Billed | None = await asyncio.wait_for(reported(inner), 5.0)
             except Exception:  # a provider that cannot answer now: estimate rather than lose the row
                 billed = None
             if billed is not None:

@@ -27,6 +27,7 @@ MAX_POLICY_S = 7 * 24 * 3600.0
 
 
 class RunpodStatus(str, Enum):
+    """A RunPod job's status, as its API spells it."""
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
@@ -36,6 +37,7 @@ class RunpodStatus(str, Enum):
 
     @property
     def finished(self) -> bool:
+        """Whether the job has ended (completed, failed, cancelled or timed out)."""
         return self not in (RunpodStatus.IN_QUEUE, RunpodStatus.IN_PROGRESS)
 
 
@@ -55,24 +57,30 @@ class ExecutionPolicy:
             raise ValueError("ttl counts queue time too: it must be at least the execution timeout")
 
     def to_json(self) -> dict[str, int]:
+        """The policy as RunPod's /run takes it (milliseconds)."""
         return {"executionTimeout": round(self.execution_timeout_s * 1000), "ttl": round(self.ttl_s * 1000)}
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to retry a RunPod request that failed in a retryable way."""
     attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 15.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `attempt`: the server's Retry-After if given, else jittered exponential
+        backoff (capped).
+        """
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay_s)
-        backoff = min(self.base_delay_s * 2**attempt, self.max_delay_s)
+        backoff = min(self.base_delay_s * 2.0**attempt, self.max_delay_s)
         return backoff * (0.5 + random.random() / 2)  # jitter spreads out retries from parallel chunks
 
 
 @dataclass(frozen=True)
 class JobStatus:
+    """A job's status as /status answers; the output may hold secrets and is never in a repr."""
     job_id: str
     status: RunpodStatus
     output: Any = field(default=None, repr=False)  # may hold private keys: never in a repr or a log
@@ -83,6 +91,7 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class EndpointHealth:
+    """An endpoint's /health: jobs queued and running, workers idle and running."""
     jobs_in_queue: int
     jobs_in_progress: int
     workers_idle: int
@@ -106,6 +115,11 @@ class RunpodJobNotFound(RunpodApiError):
 
 
 class RunpodApi:
+    """RunPod's serverless job API for one endpoint: run, status, cancel, health.
+
+    ValueError for an empty key or an endpoint id that is not one. Retryable failures are retried per `retry`; others
+    raise RunpodApiError.
+    """
     def __init__(
         self,
         api_key: str,
@@ -131,6 +145,7 @@ class RunpodApi:
         return f"RunpodApi({self._endpoint_url!r})"
 
     async def close(self) -> None:
+        """Close the HTTP session if this client made it."""
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
@@ -141,13 +156,16 @@ class RunpodApi:
         return _job_id(body)
 
     async def status(self, job_id: str) -> JobStatus:
+        """The job's status; RunpodJobNotFound for an id RunPod does not know (or no longer keeps)."""
         body = await self._request("GET", f"/status/{job_id}", job_id=job_id)
         return _parse_status(job_id, body)
 
     async def cancel(self, job_id: str) -> None:
+        """Ask RunPod to cancel the job."""
         await self._request("POST", f"/cancel/{job_id}", job_id=job_id)
 
     async def health(self) -> EndpointHealth:
+        """The endpoint's queue and worker counts."""
         body = await self._request("GET", "/health")
         jobs = body.get("jobs") or {}
         workers = body.get("workers") or {}
@@ -196,7 +214,7 @@ class RunpodApi:
                         return body
             except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
                 last_problem = type(exc).__name__
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 last_problem = type(exc).__name__
                 if submit:
                     raise RunpodSubmitUnknown(f"RunPod {route}: {last_problem} after sending: the job may exist") from None

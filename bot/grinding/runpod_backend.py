@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 
-from .model import Billed, GrindingError, GrindProgress, OrderPolicy, ProgressCallback
+from .model import Billed, FailureCode, GrindingError, GrindProgress, OrderPolicy, ProgressCallback
 from .orders import ChunkedOrders
 from .progress import notify
 from .remote import job_to_send
@@ -107,6 +108,7 @@ class RunpodGrindingClient(ChunkedOrders):
         return job_to_send(job, self.sealer, self.pull_time_limit_s)
 
     def queue_limit_s(self, job: GrindJob) -> float:
+        """How long the job may wait in RunPod's queue before it is ground elsewhere (pulls wait less)."""
         return self.pull_queue_limit_s if job.stop == "budget" else self.queue_allowance_s
 
     def policy_for(self, job: GrindJob) -> ExecutionPolicy:
@@ -122,6 +124,11 @@ class RunpodGrindingClient(ChunkedOrders):
         return min(job.time_limit_s, self.pull_time_limit_s) if job.stop == "budget" else job.time_limit_s
 
     async def submit(self, job: GrindJob) -> str:
+        """Send the job with /run; returns RunPod's job id.
+
+        GrindingError("unavailable") when RunPod did not take it, ("rejected") for a 400; an unconfirmed send is never
+        repeated unless the endpoint de-duplicates (`idempotent_submit`).
+        """
         sent = self.sent_job(job)
         payload, policy = sent.model_dump(mode="json"), self.policy_for(job)
         attempts = 3 if self.idempotent_submit else 1
@@ -135,7 +142,7 @@ class RunpodGrindingClient(ChunkedOrders):
                     continue
                 raise self._unconfirmed(sent, err) from None
             except RunpodApiError as err:
-                code = "rejected" if err.http_status == 400 else "unavailable"
+                code: FailureCode = "rejected" if err.http_status == 400 else "unavailable"
                 raise GrindingError(code, f"could not submit the job to {self.backend}: {err}") from None
         raise AssertionError("unreachable")
 
@@ -150,6 +157,9 @@ class RunpodGrindingClient(ChunkedOrders):
         return GrindingError("unavailable", f"{self.backend} did not confirm the job: {err}")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """Poll the job until its verified result; GrindingError when it failed, timed out, queued too long
+        or was lost.
+        """
         policy = self.policy_for(job)
         started = self.clock()
         deadline = started + policy.ttl_s + 60.0  # RunPod drops the job by then whatever happens

@@ -21,12 +21,14 @@ from .verification import verified_result
 
 @dataclass
 class RunningJob:
+    """A job grinding in this process: its task and who is told its progress."""
     job: GrindJob
     task: asyncio.Task[GrindResult] | None = None
     listeners: list[ProgressCallback] = field(default_factory=list)  # told the job's progress by `_run`
 
 
 class TaskGrindingClient(ChunkedOrders):
+    """A grinding client whose jobs are asyncio tasks in this process (not durable)."""
     backend: str
 
     def __init__(self, order_policy: OrderPolicy) -> None:
@@ -38,6 +40,7 @@ class TaskGrindingClient(ChunkedOrders):
         """Grind `running.job`, telling `running.listeners` its progress; a failure is a GrindingError."""
 
     async def submit(self, job: GrindJob) -> str:
+        """Start the job as a task; returns its id (valid only in this process)."""
         job_id = f"{self.backend}-{secrets.token_hex(8)}"
         running = RunningJob(job)
         running.task = asyncio.get_running_loop().create_task(self._run(running), name=job_id)
@@ -45,6 +48,10 @@ class TaskGrindingClient(ChunkedOrders):
         return job_id
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """The job's result; GrindingError("lost") for an id this process does not run.
+
+        A caller that stops waiting leaves the job running; only `cancel` stops it.
+        """
         running = self._jobs.get(job_id)
         if running is None or running.task is None:
             raise GrindingError("lost", f"{self.backend} job {job_id} is not running in this process (the bot restarted)")
@@ -65,10 +72,12 @@ class TaskGrindingClient(ChunkedOrders):
         return verified_result(job, result, source=f"{self.backend} job {job_id}")
 
     async def cancel(self, job_id: str) -> None:
+        """Cancel the job's task and wait for it to end (unknown ids: no-op)."""
         running = self._jobs.pop(job_id, None)
         if running is not None and running.task is not None and not running.task.done():
             running.task.cancel()
             await asyncio.gather(running.task, return_exceptions=True)
 
     async def close(self) -> None:
+        """Cancel every job this client runs."""
         await asyncio.gather(*(self.cancel(job_id) for job_id in list(self._jobs)), return_exceptions=True)

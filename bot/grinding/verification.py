@@ -26,13 +26,13 @@ def verified_result(job: GrindJob, output: Any, *, source: str, sealer: ResultSe
 
     try:
         result = output if isinstance(output, GrindResult) else GrindResult.model_validate(output)
-    except ValidationError:
-        raise _fault(source, "returned output that is not a grind result")
+    except ValidationError as err:
+        raise _fault(source, "returned output that is not a grind result") from err
     if sealer is not None:
         try:
             result = sealer.open_result(result)
         except VanikeysError as err:
-            raise _fault(source, f"returned a secret we cannot accept ({err.message})")
+            raise _fault(source, f"returned a secret we cannot accept ({err.message})") from err
     if result.checked > job.budget * job.pulls:
         raise _fault(source, f"claims {result.checked} keys checked of a budget of {job.budget * job.pulls}")
     most_hits = job.pulls if job.pulls > 1 else job.top
@@ -49,7 +49,7 @@ def verified_result(job: GrindJob, output: Any, *, source: str, sealer: ResultSe
         try:
             verify_hit(job, hit)
         except VanikeysError as err:
-            raise _fault(source, f"returned a hit that does not verify ({err.code}: {hit.identifier[:48]!r})")
+            raise _fault(source, f"returned a hit that does not verify ({err.code}: {hit.identifier[:48]!r})") from err
     return result
 
 

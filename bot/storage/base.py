@@ -52,10 +52,12 @@ class Tx(ABC):
         """Run one statement; returns the number of rows it changed."""
 
     @abstractmethod
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers with `params` bound, or None."""
 
     @abstractmethod
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers with `params` bound."""
 
 
 class Database(ABC):
@@ -70,10 +72,13 @@ class Database(ABC):
         statement changes stays locked against other processes until the end."""
 
     @abstractmethod
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers, outside any transaction; StorageUnavailable when the store fails under it."""
 
     @abstractmethod
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers, or None, outside any transaction; StorageUnavailable when the store fails."""
 
     @abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close the store's connections; no call may follow."""

@@ -29,6 +29,7 @@ SETTLED = ("delivered", "refunded")
 
 @dataclass(frozen=True)
 class Claim:
+    """A job row's owner, lease end and status as read, with the database's clock at that moment."""
     owner: str | None        # the owner seen before the claim
     lease_until: float | None
     status: str
@@ -36,6 +37,10 @@ class Claim:
 
 
 class Leases:
+    """This process's leases on the jobs it drives (owner + lease_until), on the database's clock.
+
+    A lease lasts `lease_s` seconds from each renewal; a job whose lease ran out may be claimed by another owner.
+    """
     def __init__(self, db: Database, owner: str, lease_s: float) -> None:
         self.db = db
         self.owner = owner
@@ -53,6 +58,7 @@ class Leases:
         return f"lease_until = {self.now_sql} + ?"
 
     async def seen(self, job_id: str) -> Claim | None:
+        """The job's current claim (owner, lease, status, database time), or None for an unknown job."""
         row = await self.db.fetchone(
             f"SELECT owner, lease_until, status, {self.now_sql} AS now FROM jobs WHERE job_id = ?", (job_id,))
         return None if row is None else Claim(row["owner"], row["lease_until"], row["status"], float(row["now"]))
@@ -78,6 +84,7 @@ class Leases:
                                     (self.lease_s, job_id, self.owner)) == 1
 
     async def renew_all(self) -> None:
+        """Extend by `lease_s` every unsettled job this owner holds (the periodic sweep)."""
         async with self.db.transaction() as tx:
             await tx.execute(f"UPDATE jobs SET {self.renew_sql()} WHERE owner = ? AND status NOT IN (?, ?)",
                              (self.lease_s, self.owner, *SETTLED))
@@ -104,10 +111,12 @@ class Leases:
         )
 
     async def release(self, job_id: str) -> None:
+        """Give up this owner's lease on one job (no-op if another owner holds it)."""
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
                              (job_id, self.owner))
 
     async def release_all(self) -> None:
+        """Give up every lease this owner holds (clean shutdown: peers take the jobs over at once)."""
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (self.owner,))

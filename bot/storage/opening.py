@@ -25,6 +25,10 @@ FAULT_EXIT_CODE = 2
 
 
 async def open_database(target: str | Path, *, connect_timeout_s: float = 30.0, **_: Any) -> Database:
+    """The store `target` names (postgresql:// URL or SQLite path), connected and migrated.
+
+    StorageError names what to fix when it cannot be opened; other keyword options are ignored.
+    """
     from bot.storage.postgres import is_postgres_url
 
     if is_postgres_url(str(target)):

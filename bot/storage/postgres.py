@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -30,6 +30,12 @@ from bot import logs
 from bot.storage.base import Database, PostgresIntegrityError, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
 from bot.storage.sql import to_postgres
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A pool lends a proxy of one of its connections; both answer the same calls.
+    _Connection = asyncpg.Connection | PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 # asyncpg's pool logs each failed reconnection with a traceback: those join the storage episode instead.
@@ -47,6 +53,7 @@ _FATAL_AT_START = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpe
 
 
 def is_postgres_url(target: object) -> bool:
+    """Whether `target` is a postgres:// or postgresql:// URL (anything else is a SQLite path)."""
     return isinstance(target, str) and target.split("://", 1)[0] in ("postgres", "postgresql")
 
 
@@ -60,6 +67,7 @@ def redacted(url: str) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is a fault of the connection or server (retry later), not of the statement."""
     if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError)):
         return True
     state = getattr(exc, "sqlstate", None)
@@ -127,7 +135,7 @@ def _coerce(value: Any, type_name: str) -> Any:
     return value
 
 
-async def _run(conn: asyncpg.Connection, method: str, sql: str, params: Iterable[Any]) -> Any:
+async def _run(conn: _Connection, method: str, sql: str, params: Iterable[Any]) -> Any:
     query, args = to_postgres(sql), tuple(params)
     call: Callable[..., Awaitable[Any]] = getattr(conn, method)
     try:
@@ -139,10 +147,14 @@ async def _run(conn: asyncpg.Connection, method: str, sql: str, params: Iterable
             raise
         statement = await conn.prepare(query)
         types = [p.name for p in statement.get_parameters()]
-        return await call(query, *(_coerce(v, t) for v, t in zip(args, types)))
+        return await call(query, *(_coerce(v, t) for v, t in zip(args, types, strict=True)))
 
 
 class PostgresDatabase(Database):
+    """The PostgreSQL store: a connection pool; statements in SQLite style are translated (bot/storage/sql.py).
+
+    Server and connection faults surface as StorageUnavailable, constraint violations as PostgresIntegrityError.
+    """
     dialect = "postgresql"
 
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
@@ -188,13 +200,15 @@ class PostgresDatabase(Database):
         return db
 
     async def close(self) -> None:
+        """Close the pool, waiting up to 10 s for borrowed connections; then terminate it."""
         try:
             await asyncio.wait_for(self._pool.close(), timeout=10)
-        except (asyncio.TimeoutError, OSError, asyncpg.InterfaceError):
+        except (TimeoutError, OSError, asyncpg.InterfaceError):
             self._pool.terminate()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction on one pooled connection: commit on success, roll back on any exception."""
         with _translated():
             conn = await self._pool.acquire()
         try:
@@ -219,6 +233,7 @@ class PostgresDatabase(Database):
                 pass
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers, on a pooled connection outside any transaction."""
         with _translated():
             async with self._pool.acquire() as conn:
                 rows = list(await _run(conn, "fetch", sql, params))
@@ -226,6 +241,7 @@ class PostgresDatabase(Database):
         return rows
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers, or None, on a pooled connection outside any transaction."""
         with _translated():
             async with self._pool.acquire() as conn:
                 row = await _run(conn, "fetchrow", sql, params)
@@ -239,17 +255,21 @@ class PostgresDatabase(Database):
 
 
 class PostgresTx(Tx):
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    """The statements of one PostgreSQL transaction, on the connection it holds."""
+    def __init__(self, conn: _Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
         with _translated():
             return _rowcount(await _run(self._conn, "execute", sql, params))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers, or None."""
         with _translated():
             return await _run(self._conn, "fetchrow", sql, params)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers."""
         with _translated():
             return list(await _run(self._conn, "fetch", sql, params))

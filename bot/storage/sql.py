@@ -57,6 +57,10 @@ def _segments(sql: str) -> list[tuple[bool, str]]:
 
 @functools.lru_cache(maxsize=4096)
 def to_postgres(sql: str) -> str:
+    """`sql` with `?` numbered as $1, $2 ... and the portable upper-case type names as PostgreSQL's.
+
+    Text in string literals, quoted identifiers and comments is unchanged; the result is cached per statement.
+    """
     out: list[str] = []
     number = 0
     for is_code, text in _segments(sql):

@@ -37,6 +37,7 @@ _FAULTS = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to
 
 
 def is_storage_fault(exc: BaseException) -> bool:
+    """Whether `exc` is a fault of the file (full, read-only, locked, corrupt, I/O), not of the statement."""
     return (isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError)
             and any(fault in str(exc).lower() for fault in _FAULTS))
 
@@ -79,6 +80,7 @@ async def _thread_gone(conn: aiosqlite.Connection) -> None:
 
 
 class SqliteDatabase(Database):
+    """The SQLite store: one connection, its calls serialised by a lock; file faults become StorageUnavailable."""
     dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
@@ -89,6 +91,10 @@ class SqliteDatabase(Database):
 
     @classmethod
     async def connect(cls, path: Path | str) -> SqliteDatabase:
+        """Open (creating if needed) the database file at `path` and migrate it.
+
+        StorageError names what to fix: a directory given, a folder that cannot be made, a file that is not a database.
+        """
         path = Path(path)
         if path.is_dir():
             raise StorageError(f"VANIKEYS_DB={path} is a directory: set it to a file path such as {path / 'vanikeys.db'}")
@@ -126,6 +132,7 @@ class SqliteDatabase(Database):
             raise
 
     async def close(self) -> None:
+        """Close the connection after any call in progress."""
         async with self._lock:
             await self._conn.close()
 
@@ -176,12 +183,14 @@ class SqliteDatabase(Database):
             raise asyncio.CancelledError
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers, outside any transaction."""
         async with self._lock:
             with _faults_answered():
                 async with self._conn.execute(sql, tuple(params)) as cursor:
                     return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers, or None, outside any transaction."""
         async with self._lock:
             with _faults_answered():
                 async with self._conn.execute(sql, tuple(params)) as cursor:
@@ -197,29 +206,34 @@ class SqliteDatabase(Database):
             await (await self._conn.execute(f"PRAGMA max_page_count = {int(pages)}")).close()
 
     async def page_count(self) -> int:
-        async with self._lock:
-            async with self._conn.execute("PRAGMA page_count") as cursor:
-                row = await cursor.fetchone()
-                return int(row[0])
+        """The database file's size in pages."""
+        async with self._lock, self._conn.execute("PRAGMA page_count") as cursor:
+            row = await cursor.fetchone()
+            assert row is not None  # PRAGMA page_count always answers one row
+            return int(row[0])
 
 
 class SqliteTx(Tx):
+    """The statements of one SQLite write transaction; `wrote` says whether any statement changed a row."""
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self.wrote = False
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
         with _faults_answered():
             async with self._conn.execute(sql, tuple(params)) as cursor:
                 self.wrote = self.wrote or cursor.rowcount > 0
                 return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """The first row `sql` answers, or None."""
         with _faults_answered():
             async with self._conn.execute(sql, tuple(params)) as cursor:
                 return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Every row `sql` answers."""
         with _faults_answered():
             async with self._conn.execute(sql, tuple(params)) as cursor:
                 return list(await cursor.fetchall())

@@ -15,17 +15,12 @@ import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 import jinja2
 from aiohttp import web
-
-from gpu_worker.formats import FORMATS
-from gpu_worker.humanize import duration, one_in_pulls
-from gpu_worker.odds import Odds
-from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
 from bot.answers import ServiceError, ShownKey, UserRef
 from bot.app import App
@@ -34,13 +29,17 @@ from bot.community import visibility
 from bot.config import WEB_PREFIX
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.rendering import human_count, percent
-from bot.results import TIER_ORDER
+from bot.results import TIER_ORDER, tier_at_least
 from bot.service import EASY_FULL_SHARE
 from bot.web import gallery as galleries
 from bot.web.initdata import InitDataError, MiniAppUser, PullTokens, verify
 from bot.web.security import RateLimiter, TrustedProxies, secure_headers
 from bot.web.stats import tier_chances
 from bot.web.transparency import ReportCache
+from gpu_worker.formats import FORMATS
+from gpu_worker.humanize import duration, one_in_pulls
+from gpu_worker.odds import Odds
+from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,9 @@ class BadInput(Exception):
 
 @dataclass
 class Web:
+    """What the web handlers share: the bot's App, the templates, rate limits, trusted proxies, caches and Mini App
+    tokens.
+    """
     app: App
     env: jinja2.Environment
     limiter: RateLimiter
@@ -112,7 +114,7 @@ def _share(value: float) -> str:
 
 
 def _report_time(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ---- the guard ---------------------------------------------------------------------------
@@ -183,11 +185,13 @@ def _error(state: Web, status: int, title: str, message: str, *, miniapp: bool) 
 
 
 async def index(request: web.Request) -> web.Response:
+    """GET /: the landing page."""
     return _page(request.app[WEB], "index.html", cache=PUBLIC_CACHE)
 
 
 @dataclass(frozen=True)
 class OddsForm:
+    """The odds page's query: format, pattern and the two matching options, defaults for anything missing."""
     format_id: str = "btc"
     pattern: str = ""
     exact_case: bool = False
@@ -211,6 +215,7 @@ def _odds_form(query: Any) -> OddsForm:
 
 
 async def odds_page(request: web.Request) -> web.Response:
+    """GET /odds: the form, and for a pattern its odds or the one-line reason it is refused."""
     state = request.app[WEB]
     service = state.app.service
     form = _odds_form(request.query)
@@ -227,6 +232,7 @@ async def odds_page(request: web.Request) -> web.Response:
 
 
 async def transparency_page(request: web.Request) -> web.Response:
+    """GET /transparency: observed against predicted tiers, refunds and providers (cached report)."""
     state = request.app[WEB]
     report = await state.reports.get()
     return _page(state, "transparency.html", cache=PUBLIC_CACHE, report=report)
@@ -247,6 +253,7 @@ def _ref(request: web.Request) -> str:
 
 
 async def gallery_page(request: web.Request) -> web.Response:
+    """GET /c/{slug}: a community's public gallery; 404 when it has none or turned it off."""
     state = request.app[WEB]
     slug = _slug(request)
     community = await galleries.community_for(state.app.db, slug)
@@ -257,6 +264,7 @@ async def gallery_page(request: web.Request) -> web.Response:
 
 
 async def gallery_card(request: web.Request) -> web.Response:
+    """GET /c/{slug}/card/{ref}.png: a pull's card in a community gallery; 404 for a pull not shown there."""
     state = request.app[WEB]
     slug, ref = _slug(request), _ref(request)
     community = await galleries.community_for(state.app.db, slug)
@@ -286,6 +294,7 @@ def _png(png: bytes, cache: str) -> web.Response:
 
 
 async def static_file(request: web.Request) -> web.Response:
+    """GET /static/{name}: one of the bundled static files, with a long cache; 404 for any other name."""
     name = request.match_info["name"]
     if name not in STATIC_FILES:
         raise web.HTTPNotFound(reason="No such file")
@@ -299,6 +308,7 @@ async def static_file(request: web.Request) -> web.Response:
 
 
 async def miniapp_page(request: web.Request) -> web.Response:
+    """GET /app: the Telegram Mini App page; 404 when the bot has no Telegram token."""
     state = request.app[WEB]
     if state.bot_token is None:
         raise web.HTTPNotFound(reason="No Mini App on this bot")
@@ -332,6 +342,7 @@ def _key_json(key: ShownKey) -> dict[str, Any]:
 
 
 async def miniapp_me(request: web.Request) -> web.Response:
+    """The Mini App user's collection (from signed initData), visibility and a fresh pull token, as JSON."""
     state = request.app[WEB]
     user = _mini_user(request)
     ref = _user_ref(user)
@@ -340,12 +351,13 @@ async def miniapp_me(request: web.Request) -> web.Response:
         "name": user.display_name, "total": total, "token": state.tokens.issue(user.user_id),
         "shown": await visibility.is_shown(state.app.db, ref),
         "pulls": [{"ref": p.ref, "pattern": p.pattern, "at": p.at.strftime("%Y-%m-%d %H:%M UTC"),
-                   "where": p.community_title, "card": galleries.tier_at_least(p.key.tier, galleries.CARD_TIER),
+                   "where": p.community_title, "card": tier_at_least(p.key.tier, galleries.CARD_TIER),
                    **_key_json(p.key)} for p in pulls],
     })
 
 
 async def miniapp_card(request: web.Request) -> web.Response:
+    """The Mini App user's own card for one pull, as PNG; 404 for a pull that is not theirs."""
     state = request.app[WEB]
     user = _mini_user(request)
     ref = _ref(request)
@@ -402,6 +414,7 @@ async def miniapp_pull(request: web.Request) -> web.Response:
 
 
 async def miniapp_visibility(request: web.Request) -> web.Response:
+    """Set whether the Mini App user's name is shown publicly (signed body {"shown": bool})."""
     state = request.app[WEB]
     user, body = await _signed_body(request)
     shown = body.get("shown")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.answers import CommunityRef, ShownKey, UserRef
 from bot.community import records, visibility
@@ -28,6 +28,7 @@ ANONYMOUS = "a member"
 
 @dataclass(frozen=True)
 class GalleryPull:
+    """A pull as a public page shows it: a reference that names nobody, the name (or anonymous), key, pattern, time."""
     ref: str              # the pull's job id: addresses its card, names nobody
     name: str             # display name, or ANONYMOUS
     key: ShownKey
@@ -38,6 +39,7 @@ class GalleryPull:
 
 @dataclass(frozen=True)
 class Gallery:
+    """A community's gallery page: recent cards, this season's table and each member's best."""
     slug: str
     title: str
     season: str
@@ -47,6 +49,7 @@ class Gallery:
 
 
 async def community_for(db: Database, slug: str) -> CommunityRef | None:
+    """The community whose published gallery is at `slug`, with its latest title; None if there is none."""
     row = await db.fetchone("SELECT platform, community_id FROM community_settings WHERE gallery_slug = ? "
                             "AND gallery = 1", (slug,))
     if row is None:
@@ -57,6 +60,7 @@ async def community_for(db: Database, slug: str) -> CommunityRef | None:
 
 
 async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: str) -> Gallery:
+    """The gallery of `community` now; names appear only for members who chose to be shown."""
     rows = await db.fetchall(
         "SELECT job_id, platform, user_id, display_name, pattern, best_key, best_one_in, created_at FROM pull_bests "
         "WHERE community_platform = ? AND community_id = ? ORDER BY created_at DESC LIMIT 2000",
@@ -67,7 +71,7 @@ async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: s
         who = (row["platform"], row["user_id"])
         return GalleryPull(ref=row["job_id"], name=(row["display_name"] or ANONYMOUS) if who in shown else ANONYMOUS,
                            key=shown_key_from_json(json.loads(row["best_key"])), pattern=row["pattern"],
-                           at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc))
+                           at=datetime.fromtimestamp(row["created_at"], tz=UTC))
 
     pulls = [pull(r) for r in rows]
     recent = tuple(p for p in pulls if tier_at_least(p.key.tier, CARD_TIER))[:RECENT_CARDS]
@@ -76,7 +80,7 @@ async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: s
     season_rows = tuple(GalleryPull(ref="", name=(e.user.display_name or ANONYMOUS) if e.user.key in shown else ANONYMOUS,
                                     key=e.key, pattern=e.pattern, at=e.at) for e in entries)
     best: dict[tuple[str, str], GalleryPull] = {}
-    for row, p in sorted(zip(rows, pulls), key=lambda rp: -float(rp[0]["best_one_in"])):
+    for row, p in sorted(zip(rows, pulls, strict=True), key=lambda rp: -float(rp[0]["best_one_in"])):
         who = (row["platform"], row["user_id"])
         if who in shown and who not in best:
             best[who] = p
@@ -97,7 +101,7 @@ async def gallery_card(db: Database, community: CommunityRef, ref: str) -> tuple
     shown = await visibility.is_shown(db, UserRef(row["platform"], row["user_id"]))
     name = (row["display_name"] or "") if shown else ""
     return GalleryPull(ref=ref, name=name or ANONYMOUS, key=key, pattern=row["pattern"],
-                       at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc),
+                       at=datetime.fromtimestamp(row["created_at"], tz=UTC),
                        community_title=row["community_title"] or ""), name
 
 
@@ -109,16 +113,17 @@ async def collection(db: Database, user: UserRef) -> tuple[tuple[GalleryPull, ..
     total = await db.fetchone("SELECT COUNT(*) AS n FROM pull_bests WHERE platform = ? AND user_id = ?",
                               (user.platform, user.user_id))
     pulls = tuple(GalleryPull(ref=r["job_id"], name=user.display_name, key=shown_key_from_json(json.loads(r["best_key"])),
-                              pattern=r["pattern"], at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc),
+                              pattern=r["pattern"], at=datetime.fromtimestamp(r["created_at"], tz=UTC),
                               community_title=r["community_title"] or "") for r in rows)
     return pulls, int(total["n"]) if total is not None else 0
 
 
 async def own_pull(db: Database, user: UserRef, ref: str) -> GalleryPull | None:
+    """The user's own pull `ref` with their name, or None when it is not theirs."""
     row = await db.fetchone("SELECT job_id, pattern, best_key, created_at, community_title FROM pull_bests "
                             "WHERE job_id = ? AND platform = ? AND user_id = ?", (ref, user.platform, user.user_id))
     if row is None:
         return None
     return GalleryPull(ref=ref, name=user.display_name, key=shown_key_from_json(json.loads(row["best_key"])),
-                       pattern=row["pattern"], at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc),
+                       pattern=row["pattern"], at=datetime.fromtimestamp(row["created_at"], tz=UTC),
                        community_title=row["community_title"] or "")

@@ -31,6 +31,7 @@ class InitDataError(Exception):
 
 @dataclass(frozen=True)
 class MiniAppUser:
+    """The Telegram user a verified initData names, when it was signed, and its hash (an id for the session)."""
     user_id: str
     display_name: str
     auth_date: int
@@ -38,6 +39,7 @@ class MiniAppUser:
 
 
 def secret_key(bot_token: str) -> bytes:
+    """The HMAC key Telegram signs a bot's Mini App initData with: HMAC-SHA256("WebAppData", bot token)."""
     return hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
 
 
@@ -48,6 +50,11 @@ def sign(fields: dict[str, str], bot_token: str) -> str:
 
 
 def verify(init_data: str | None, bot_token: str, *, max_age_s: float, now: float | None = None) -> MiniAppUser:
+    """The user of a Telegram Mini App's initData, after checking Telegram's signature for this bot and its age.
+
+    InitDataError (one line) for data that is missing, too long, malformed, unsigned, undated, dated in the future,
+    older than `max_age_s` or without a user.
+    """
     if not init_data:
         raise InitDataError("open this page from the bot's button in Telegram")
     if len(init_data) > MAX_INIT_DATA_CHARS:
@@ -92,6 +99,7 @@ class PullTokens:
         self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def issue(self, user_id: str, now: float | None = None) -> str:
+        """A fresh single-use token for `user_id`, valid `ttl_s` seconds (the oldest are dropped past MAX_TOKENS)."""
         now = time.monotonic() if now is None else now
         token = secrets.token_urlsafe(18)
         self._tokens[token] = (user_id, now + self.ttl_s)
@@ -100,6 +108,7 @@ class PullTokens:
         return token
 
     def consume(self, token: str, user_id: str, now: float | None = None) -> bool:
+        """Use up `token`: True only if it was issued to `user_id` and has not expired; never valid twice."""
         now = time.monotonic() if now is None else now
         held = self._tokens.pop(token, None) if isinstance(token, str) else None
         return held is not None and held[0] == user_id and held[1] >= now

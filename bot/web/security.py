@@ -28,6 +28,7 @@ class TrustedProxies:
         self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
 
     def trusts(self, address: str | None) -> bool:
+        """Whether `address` is in one of the configured proxy networks (whose X-Forwarded-For is believed)."""
         if not address or not self.networks:
             return False
         try:
@@ -85,6 +86,10 @@ class RateLimiter:
 
 
 def secure_headers(response: web.StreamResponse, *, miniapp: bool) -> None:
+    """Set the security headers on `response`: CSP, no sniffing, no referrer, no framing.
+
+    With `miniapp`, the CSP lets Telegram's web clients frame the page and the page show blob: card images.
+    """
     response.headers["Content-Security-Policy"] = MINIAPP_CSP if miniapp else CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"

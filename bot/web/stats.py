@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-from gpu_worker.odds import Odds, rarity_table
-
 from bot.results import TIER_ORDER
+from gpu_worker.odds import Odds, rarity_table
 
 
 def tier_chances(odds: Odds, pull_keys: int) -> dict[str, float]:

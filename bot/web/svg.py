@@ -10,6 +10,7 @@ from html import escape
 
 @dataclass(frozen=True)
 class ChartRow:
+    """One tier in the chart: predicted and observed shares and the observed share's interval (all 0..1)."""
     label: str
     predicted: float
     observed: float
@@ -26,6 +27,7 @@ def _x(share: float) -> float:
 
 
 def tier_chart(rows: Sequence[ChartRow], title: str) -> str:
+    """An inline SVG bar chart of predicted against observed share per tier, with its intervals; text escaped."""
     height = TOP + ROW_H * len(rows) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="{escape(title)}"><title>{escape(title)}</title>']

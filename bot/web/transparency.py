@@ -15,14 +15,13 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.patterns import parse_pattern
-
 from bot.odds_cache import OddsCache
 from bot.results import TIER_ORDER
 from bot.storage import Database
 from bot.web.stats import tier_chances, wilson
 from bot.web.svg import ChartRow, tier_chart
+from gpu_worker.errors import VanikeysError
+from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,7 @@ REFUND_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 @dataclass(frozen=True)
 class TierLine:
+    """One tier's row: pulls observed and expected, the shares, and the observed share's Wilson interval."""
     tier: str
     observed: int
     expected: float
@@ -52,11 +52,13 @@ class TierLine:
 
     @property
     def consistent(self) -> bool:
+        """Whether the predicted share lies inside the observed share's interval."""
         return self.low <= self.predicted <= self.high
 
 
 @dataclass(frozen=True)
 class TierTable:
+    """The tier rows for one group of pulls (all, or one format), with the chart."""
     title: str
     pulls: int
     lines: tuple[TierLine, ...]
@@ -65,17 +67,20 @@ class TierTable:
 
 @dataclass(frozen=True)
 class ProviderLine:
+    """How many jobs one provider took and how many it completed."""
     provider: str
     jobs: int
     completed: int
 
     @property
     def share(self) -> float:
+        """Completed jobs as a share of those taken (0.0 with none)."""
         return self.completed / self.jobs if self.jobs else 0.0
 
 
 @dataclass(frozen=True)
 class Report:
+    """The transparency page's content: tier tables, refunds by reason, providers, when it was built."""
     overall: TierTable
     by_format: tuple[TierTable, ...]
     refunds: tuple[tuple[str, int], ...]
@@ -87,6 +92,7 @@ class Report:
 
 
 def refund_reason(error: str | None) -> str:
+    """The refund reason label a job's error text falls under, or "other"."""
     text = (error or "").lower()
     for label, words in REFUND_REASONS:
         if any(word in text for word in words):
@@ -95,6 +101,7 @@ def refund_reason(error: str | None) -> str:
 
 
 async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Report:
+    """Build the report from the latest MAX_PULL_JOBS delivered pulls (odds from `odds_cache`)."""
     rows = await db.fetchall(
         "SELECT format, pattern, case_mode, fuzzy, budget, result FROM jobs WHERE kind = 'pull' "
         "AND status IN ('found', 'delivered') AND result IS NOT NULL ORDER BY created_at DESC LIMIT ?",
@@ -109,7 +116,7 @@ async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Rep
         chances = chances_for.get(spec)
         if chances is None:
             try:
-                pattern = parse_pattern(spec[0], spec[1], case=spec[2], fuzzy=spec[3])  # type: ignore[arg-type]
+                pattern = parse_pattern(spec[0], spec[1], case=spec[2], fuzzy=spec[3])
             except VanikeysError:
                 skipped += 1
                 continue
@@ -148,7 +155,7 @@ def _table(title: str, observed: Counter[str], expected: dict[str, float]) -> Ti
         lines.append(TierLine(tier=tier, observed=count, expected=expected[tier],
                               share=count / pulls if pulls else 0.0,
                               predicted=expected[tier] / pulls if pulls else 0.0, low=low, high=high))
-    chart = tier_chart([ChartRow(l.tier, l.predicted, l.share, l.low, l.high) for l in lines],
+    chart = tier_chart([ChartRow(t.tier, t.predicted, t.share, t.low, t.high) for t in lines],
                        f"{title}: predicted and observed share of pulls per tier")
     return TierTable(title=title, pulls=pulls, lines=tuple(lines), svg=chart)
 
@@ -162,6 +169,7 @@ class ReportCache:
         self._lock = asyncio.Lock()
 
     async def get(self) -> Report:
+        """The report, rebuilt when it is older than `ttl_s` (one build at a time)."""
         async with self._lock:
             if self._report is None or time.time() - self._report.generated_at > self.ttl_s:
                 self._report = await build_report(self.db, self.odds_cache, self.backend)

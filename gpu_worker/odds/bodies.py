@@ -43,7 +43,7 @@ def length_classes(pattern: Pattern) -> list[LengthClass]:
         masses.append([(counts[j] - counts[j + 1]) / size for j in range(len(first) + 1)])
     candidates = []
     for length in sorted({c.length for c in components}):
-        members = [(c, m) for c, m in zip(components, masses) if c.length == length]
+        members = [(c, m) for c, m in zip(components, masses, strict=True) if c.length == length]
         weight = sum(c.weight for c, _ in members)
         if first is None:
             if weight < NEGLIGIBLE_SHARE:
@@ -51,7 +51,8 @@ def length_classes(pattern: Pattern) -> list[LengthClass]:
             first_masses = None
         else:
             first_masses = tuple(
-                sum(c.weight * m[j] for c, m in members) / weight for j in range(len(first) + 1)  # type: ignore[index]
+                sum((c.weight * m[j] for c, m in members), 0.0) / weight  # type: ignore[index]  # with `first`, every m is a list
+                for j in range(len(first) + 1)
             )
             if not any(first_masses):
                 continue
@@ -59,11 +60,12 @@ def length_classes(pattern: Pattern) -> list[LengthClass]:
     if first is not None:
         # A length whose share of every anchored outcome (the first term taking j) is negligible is left out:
         # btc's rare short bodies (many leading zero bytes) matter only to patterns like '^1111'.
-        totals = [sum(w * m[j] for _, w, _, m in candidates) for j in range(len(first) + 1)]  # type: ignore[index]
+        totals = [sum((w * m[j] for _, w, _, m in candidates), 0.0)  # type: ignore[index]  # with `first`, every m is set
+                  for j in range(len(first) + 1)]
         candidates = [
             (length, weight, members, m)
             for length, weight, members, m in candidates
-            if any(weight * m[j] >= NEGLIGIBLE_SHARE * totals[j] > 0 for j in range(len(first) + 1))  # type: ignore[index]
+            if any(weight * m[j] >= NEGLIGIBLE_SHARE * totals[j] > 0 for j in range(len(first) + 1))  # type: ignore[index]  # as above
         ]
     return [
         LengthClass(length, weight, _marginals(pattern.format_id, length), first_masses)

@@ -47,6 +47,7 @@ def _cache_key(pattern: Pattern) -> _PatternKey:
 
 
 def clear_odds_cache() -> None:
+    """Forget every memoised odds result (tests and benchmarks that must start cold)."""
     with _CACHE_LOCK:
         _CACHE.clear()
 

@@ -72,8 +72,8 @@ class ChainModel:
         keep = np.array([[not (e >> g & 1) for g in range(groups)] for e in excluded], dtype=float)
         kept = self.probability[:, None, :, :] * keep[None, :, None, :]
         total = kept.sum(axis=3, keepdims=True)
-        kept = np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
-        return kept.reshape(-1, self.length, groups)
+        normalised: np.ndarray = np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
+        return normalised.reshape(-1, self.length, groups)
 
     def _guarded_lengths(self, t: int) -> frozenset[int]:
         """The j for which term t taking j constrains term t + 1: its first j + 1 characters fit inside term t + 1."""
@@ -84,7 +84,7 @@ class ChainModel:
         span = self.model.lengths[t + 1]
 
         def fits(i: int, k: int) -> bool:
-            return any(m >> i & 1 and n >> k & 1 for m, n in zip(this, following))
+            return any(m >> i & 1 and n >> k & 1 for m, n in zip(this, following, strict=True))
 
         return frozenset(
             j
@@ -147,6 +147,7 @@ class ChainModel:
                 if work <= share:
                     break
             if keys:
+                assert search is not None  # the last level builds its search uncapped
                 budget -= work
                 outcomes = search.outcomes(self._conditioned(excluded), pairs, starts)  # [pair, start, kind, end]
                 nothing_kind = search.kinds.index((0, None))
@@ -173,7 +174,8 @@ class ChainModel:
                     final[:, run:] += at_end[:, : top + 1 - run, run]
             else:
                 final += at.sum(axis=2)
-        return (self.weights @ final).tolist()
+        per_score: list[float] = (self.weights @ final).tolist()
+        return per_score
 
     def _merged(
         self,

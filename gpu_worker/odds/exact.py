@@ -54,10 +54,10 @@ class ScoreModel:
         self.max_score = pattern.max_score
         # Transitions depend on the positions left only when few are left.
         self.horizon = max(self.lengths) + 2
-        self._memo: dict[tuple[_State, int, int], _State | int] = {}
+        self._memo: dict[tuple[_State, int, int], _State] = {}
         self.work = 0  # transitions followed, new ones weighted by step_work: bounded by MAX_WORK
         self.step_work = STEP_WORK * (len(self.chain_terms) + 1)
-        self.searches: dict[tuple, TermSearch] = {}  # the chain model's automata, shared by body lengths
+        self.searches: dict[tuple[int, tuple[tuple[int, int], ...]], TermSearch] = {}  # the chain model's automata, shared by body lengths
         self._group_characters(get_format(pattern.format_id).alphabet)
 
     def _group_characters(self, alphabet: str) -> None:
@@ -97,6 +97,10 @@ class ScoreModel:
         return (placed, chain, run)
 
     def distribution(self, body: LengthClass) -> list[float]:
+        """P(score = s) for s = 0..max_score over bodies of this length class, exactly, by walking the automaton.
+
+        TooManyStates when the walk would exceed MAX_WORK transitions (the caller falls back to the chain model).
+        """
         final = [0.0] * (self.max_score + 1)
         length = body.length
         # Starting states per position, each with the characters excluded at that position.
@@ -151,7 +155,7 @@ class ScoreModel:
         placed, chain, run = state
         new_chain = []
         restarted = False
-        for (best, mask), t in zip(chain, self.chain_terms[len(self.chain_terms) - len(chain) :]):
+        for (best, mask), t in zip(chain, self.chain_terms[len(self.chain_terms) - len(chain) :], strict=True):
             if restarted:
                 new_chain.append((0, 0))
                 continue
@@ -177,4 +181,5 @@ class ScoreModel:
 
 
 class TooManyStates(Exception):
+    """The exact model would need more than MAX_WORK transitions for this pattern."""
     pass

@@ -51,7 +51,7 @@ class TermSearch:
         one = self._automaton(masks, term_length, signatures, guards, 1, max_states)
         if one is None:
             raise SearchTooBig
-        built: tuple | None = None
+        built: tuple[dict[tuple[int, int, int, int], int], dict[tuple[int, int], list[int]], bool] | None = None
         if one[2]:
             for partials in (None, 3, 2):
                 built = self._automaton(masks, term_length, signatures, guards, partials, MAX_SEARCH_STATES)
@@ -200,4 +200,5 @@ class TermSearch:
             ).reshape(begun, width, states)
         outcomes = np.moveaxis(outcomes, 1, 0)
         total = outcomes.sum(axis=(2, 3), keepdims=True)
-        return np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)
+        normalised: np.ndarray = np.divide(outcomes, total, out=np.zeros_like(outcomes), where=total > 0)
+        return normalised

@@ -15,8 +15,8 @@ from PIL import Image
 from bot.answers import ShownKey
 from bot.cards import HEIGHT, WIDTH, CardSpec, render_card
 from bot.results import TIER_COLOURS, TIER_ORDER, shown_key
-from gpu_worker.humanize import compact, one_in_pulls
 from gpu_worker.formats import FORMATS, get_format
+from gpu_worker.humanize import compact, one_in_pulls
 from gpu_worker.odds import odds
 from gpu_worker.patterns import parse_pattern, score
 
@@ -83,7 +83,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_vanikeys_card_renders_one_from_the_command_line(tmp_path: Path) -> None:
-    key, identifier = real_key("did", "^ab")
+    _key, identifier = real_key("did", "^ab")
     out = tmp_path / "mine.png"
     done = _cli("did", identifier, "^" + identifier[len("did:key:zQ3sh"):][:3], "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -12,8 +12,8 @@ from bot.answers import CommunityRef, PullAnswer, ServiceError
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.grinder import InProcessGrindingClient
-from bot.results import tier_at_least
 from bot.grinding.tasks import RunningJob
+from bot.results import tier_at_least
 from gpu_worker.job import GrindResult
 
 from .conftest import ALICE, BOB, GUILD, RecordingFrontEnd, small_settings

@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.answers import PullAnswer, ServiceError, UserRef
-from bot.app import App, create_app
-
 import pytest
 
+from bot.answers import PullAnswer, ServiceError, UserRef
+from bot.app import App, create_app
 from bot.config import Settings
 
 from .conftest import ALICE, RecordingFrontEnd, small_settings, store_overrides

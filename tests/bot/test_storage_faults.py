@@ -123,7 +123,7 @@ async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_r
             filler: list[Path] = []
             refund = app.jobs._refund
 
-            async def refund_on_a_full_disk(record):  # noqa: ANN001, ANN202
+            async def refund_on_a_full_disk(record):
                 if not filler:
                     filler.append(fill(disk))
                 return await refund(record)

@@ -14,7 +14,7 @@ import pytest
 from bot.answers import ServiceError
 from bot.app import create_app
 from bot.config import Settings
-from bot.vault import Vault, VaultError, fingerprint, parse_vault_key, rotate
+from bot.vault import VaultError, fingerprint, parse_vault_key, rotate
 
 from .conftest import ALICE, RecordingFrontEnd, small_settings, store_overrides
 

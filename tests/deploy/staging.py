@@ -29,7 +29,6 @@ from pathlib import Path, PurePosixPath
 
 from dockerfile_parse import DockerfileParser
 
-
 # ---- .dockerignore -------------------------------------------------------------------------------
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:

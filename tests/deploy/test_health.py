@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import create_app
-from bot.storage import StorageUnavailable
 from bot.health import STALE_AFTER_S, check, heartbeat_file
+from bot.storage import StorageUnavailable
 from tests.bot.conftest import small_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,6 @@ import yaml
 
 from bot.app import create_app
 from bot.key_hygiene import committable
-
 from tests.bot.conftest import small_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -269,7 +269,7 @@ def test_the_modal_function_grinds_from_only_what_its_image_mounts(tmp_path: Pat
                f"print(json.dumps(asyncio.run(modal_app.run_job({JOB!r}))))\n")
     done = run([str(python), "-c", program], cwd=container_root, env=env)
     assert done.returncode == 0, done.stderr
-    digest, answer = done.stdout.strip().splitlines()[-2:]
+    _digest, answer = done.stdout.strip().splitlines()[-2:]
     result = json.loads(answer)
     assert "error" not in result, result
     assert result["checked"] == JOB["budget"] and result["backend"] == CPU_BACKEND and len(result["results"]) == 1

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.frontends import discord as discord_frontend
-from bot.startup import StartupFault, check_grinders, check_stripe, reach, Unreachable
+from bot.startup import StartupFault, Unreachable, check_grinders, check_stripe, reach
 from tests.bot.conftest import small_settings
 from tests.payments.fake_stripe import FakeStripe
 from tests.telegram.fake_bot_api import FakeBotApi, TelegramError
@@ -183,11 +183,11 @@ async def test_stripe_refused_unreachable_and_accepted() -> None:
     fake = await FakeStripe(api_key="sk_test_right").start()
     try:
         await check_stripe("sk_test_right", fake.url, deadline_s=5)  # a 404 for the probe charge: accepted
-        with pytest.raises(StartupFault, match="Stripe's API refused the credentials .*STRIPE_API_KEY"):
+        with pytest.raises(StartupFault, match=r"Stripe's API refused the credentials .*STRIPE_API_KEY"):
             await check_stripe("sk_test_wrong", fake.url, deadline_s=5)
     finally:
         await fake.stop()
-    with pytest.raises(StartupFault, match="Stripe's API unreachable .*api.stripe.com") as fault:
+    with pytest.raises(StartupFault, match=r"Stripe's API unreachable .*api.stripe.com") as fault:
         await check_stripe("sk_test_right", f"http://127.0.0.1:{closed_port()}", deadline_s=1)
     assert "\n" not in str(fault.value)
 
@@ -216,8 +216,8 @@ async def runpod_like(status: int) -> tuple[web.AppRunner, str]:
 
 async def test_runpod_refused_unreachable_and_healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The self-hosted box's own server (gpu_worker.selfhosted) answers 401 for a wrong token, as RunPod does."""
-    from gpu_worker.selfhosted import SelfHostedWorker
     from gpu_worker.grinders import get_backend
+    from gpu_worker.selfhosted import SelfHostedWorker
 
     worker = SelfHostedWorker(token="t" * 20, backend=get_backend("python"))
     runner = web.AppRunner(worker.app())
@@ -231,12 +231,12 @@ async def test_runpod_refused_unreachable_and_healthy(tmp_path: Path, monkeypatc
         monkeypatch.setenv("VANIKEYS_SELFHOSTED_TOKEN", "t" * 20)
         await check_grinders(settings, deadline_s=5)
         monkeypatch.setenv("VANIKEYS_SELFHOSTED_TOKEN", "wrong-token-of-some-length")
-        with pytest.raises(StartupFault, match="self-hosted grinder .* refused the credentials .*HTTP 401"):
+        with pytest.raises(StartupFault, match=r"self-hosted grinder .* refused the credentials .*HTTP 401"):
             await check_grinders(settings, deadline_s=5)
     finally:
         await runner.cleanup()
     monkeypatch.setenv("VANIKEYS_SELFHOSTED_URL", f"http://127.0.0.1:{closed_port()}")
-    with pytest.raises(StartupFault, match="unreachable .*gpu_worker.selfhosted"):
+    with pytest.raises(StartupFault, match=r"unreachable .*gpu_worker.selfhosted"):
         await check_grinders(settings, deadline_s=1)
 
 
@@ -245,7 +245,7 @@ async def test_runpod_endpoint_refusing_the_key(tmp_path: Path, monkeypatch: pyt
     try:
         monkeypatch.setenv("RUNPOD_BASE_URL", base)
         settings = small_settings(tmp_path, backend="runpod", runpod_api_key="rpa_wrong", runpod_endpoint_id="ep1")
-        with pytest.raises(StartupFault, match="RunPod endpoint ep1 refused the credentials .*RUNPOD_API_KEY"):
+        with pytest.raises(StartupFault, match=r"RunPod endpoint ep1 refused the credentials .*RUNPOD_API_KEY"):
             await check_grinders(settings, deadline_s=5)
     finally:
         await runner.cleanup()
@@ -262,7 +262,7 @@ async def test_backoff_is_bounded_by_the_deadline() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    with pytest.raises(StartupFault, match="X unreachable .*7 tries in 26 s.*fix it"):
+    with pytest.raises(StartupFault, match=r"X unreachable .*7 tries in 26 s.*fix it"):
         await reach("X", never, refused_fix="", unreachable_fix="fix it", deadline_s=30, clock=lambda: now[0],
                     sleep=sleep)
     assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0] and sum(slept) <= 30

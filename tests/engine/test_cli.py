@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gpu_worker.cli import build_parser, key_count, main, run
-from gpu_worker.formats import CURVE_ORDER, identifier_from_secret, get_format
+from gpu_worker.formats import CURVE_ORDER, get_format, identifier_from_secret
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.verify import verify_hit
 from tests.warm import WarmInterpreter

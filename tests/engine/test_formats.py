@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-import base64
 
 import base58
 import coincurve
 import ecdsa
 import pytest
 from eth_keys import keys as eth_keys
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import (

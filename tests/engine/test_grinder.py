@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -10,7 +11,7 @@ import coincurve
 import pytest
 
 from gpu_worker.errors import VanikeysError
-from gpu_worker.formats import FORMATS, CURVE_ORDER
+from gpu_worker.formats import CURVE_ORDER, FORMATS
 from gpu_worker.grinders import GrindSession, ScanPlan, best_candidates, get_backend, grind
 from gpu_worker.grinders.python import PythonBackend, scan_range, split_range
 from gpu_worker.job import GrindJob
@@ -222,7 +223,7 @@ def test_process_pool_matches_one_process_from_several_threads_and_shuts_down() 
         assert len(workers) == 2
     finally:
         backend.close()
-    for plan, found in zip(plans, pooled):
+    for plan, found in zip(plans, pooled, strict=False):
         assert found == best_candidates(scan_range(plan, 7, n_keys), plan.max_candidates)
     assert all(not worker.is_alive() for worker in workers)
 
@@ -230,7 +231,7 @@ def test_process_pool_matches_one_process_from_several_threads_and_shuts_down() 
 def test_split_range_covers_the_range_once_at_point_boundaries() -> None:
     pieces = split_range(7, 1000, 3, 6)
     assert pieces[0][0] == 7 and sum(count for _, count in pieces) == 1000
-    assert all(a + n == b for (a, n), (b, _) in zip(pieces, pieces[1:]))
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(pieces))
     assert all(first % 6 == 0 for first, _ in pieces[1:])
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import coincurve
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from gpu_worker.formats import CURVE_ORDER, FIELD_PRIME, public_point
 from gpu_worker.keyspace import (

@@ -13,6 +13,7 @@ from gpu_worker.formats import FORMATS, get_format, identifier_from_secret
 from gpu_worker.odds import (
     Odds,
     Tier,
+    exact as exact_module,
     odds,
     one_in_pulls,
     p_best_at_least,
@@ -21,7 +22,6 @@ from gpu_worker.odds import (
     rarity_table,
     tier_for,
 )
-from gpu_worker.odds import exact as exact_module
 from gpu_worker.odds.bodies import LengthClass, length_classes
 from gpu_worker.odds.chain import ChainModel
 from gpu_worker.odds.exact import ScoreModel
@@ -94,7 +94,7 @@ def test_probabilities_are_a_tail() -> None:
     model = odds(parse_pattern("btc", "GO BE AWE SOME"))
     assert model.p_at_least[0] == 1.0
     assert len(model.p_at_least) == 12
-    assert all(a >= b for a, b in zip(model.p_at_least, model.p_at_least[1:]))
+    assert all(a >= b for a, b in zip(model.p_at_least, model.p_at_least[1:], strict=False))
     assert model.p_full == model.p_at_least[-1] > 0
     assert model.expected_keys == 1 / model.p_full
 
@@ -249,7 +249,7 @@ def test_rarity_table_for_the_cli() -> None:
     assert rows[-1].tier is Tier.COMMON  # a full ^Love is found in most pulls of 2^20 keys: Common, not Mythic
     hard = rarity_table(odds(parse_pattern("btc", "^Lovely")), 2**20)
     assert [row.tier for row in hard][-2:] == [Tier.RARE, Tier.LEGENDARY]
-    assert all(a.one_in_pulls <= b.one_in_pulls for a, b in zip(rows, rows[1:]))
+    assert all(a.one_in_pulls <= b.one_in_pulls for a, b in itertools.pairwise(rows))
     assert rows[1].p_at_least == model.p_at_least[1]
 
 

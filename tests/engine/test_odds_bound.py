@@ -13,8 +13,7 @@ import time
 import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from benchmarks.odds_bound import NAMED, ORDINARY, adversarial, parsed, percentile
 from gpu_worker.errors import VanikeysError

@@ -19,8 +19,7 @@ from bot.odds_cache import (
     odds_workers,
     shared_odds_cache,
 )
-from gpu_worker.odds import cache as cache_module
-from gpu_worker.odds import cached_odds, odds
+from gpu_worker.odds import cache as cache_module, cached_odds, odds
 from gpu_worker.odds.model import compute
 from gpu_worker.patterns import parse_pattern
 

@@ -9,8 +9,7 @@ import weakref
 import pytest
 
 import gpu_worker.odds as odds_module
-from gpu_worker.odds import cache as cache_module
-from gpu_worker.odds import cached_odds, odds
+from gpu_worker.odds import cache as cache_module, cached_odds, odds
 from gpu_worker.patterns import parse_pattern
 
 

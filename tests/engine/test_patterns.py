@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
 import pytest
-from hypothesis import assume, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import BASE58_ALPHABET, HEX_ALPHABET, get_format
@@ -131,7 +131,7 @@ def test_spans_are_ordered_disjoint_matches(case: tuple[Pattern, str]) -> None:
     spans = match_spans(pattern, body)
     assert sum(end - start for start, end in spans) == score(pattern, body) <= pattern.max_score
     assert all(0 <= start < end <= len(body) for start, end in spans)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
 @settings(max_examples=100, deadline=None)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_worker.grinders.native import KERNEL_SOURCES, cache_dir, kernel_dir
-
 from tests.locks import file_lock
 
 

@@ -16,8 +16,7 @@ import secrets
 import base58
 import coincurve
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from gpu_worker.formats import BASE58_ALPHABET, CURVE_ORDER, FIELD_PRIME, FORMATS, keccak256, ripemd160
 from gpu_worker.kernel_plan import FORMAT_IDS, compile_pattern

@@ -13,7 +13,7 @@ import coincurve
 import pytest
 
 from gpu_worker.formats import CURVE_ORDER
-from gpu_worker.grinders.native import NativeBackend, POINTS_PER_ITEM
+from gpu_worker.grinders.native import POINTS_PER_ITEM, NativeBackend
 from gpu_worker.grinders.python import scan_range
 from gpu_worker.kernel_plan import ScanParams, ScanWindow, WalkState
 

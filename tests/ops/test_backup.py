@@ -152,12 +152,12 @@ async def test_backup_refuses_a_used_destination_and_a_missing_database(tmp_path
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "file").write_text("x")
     env = {"VANIKEYS_DB": str(tmp_path / "missing.db"), "VANIKEYS_VAULT_KEY": secrets.token_hex(32)}
-    code, out, err = await vanikeys("backup", str(tmp_path / "new"), env=env)
+    code, _out, err = await vanikeys("backup", str(tmp_path / "new"), env=env)
     assert code == 2 and "no database" in err and err.count("\n") == 1
     async with create_app(small_settings(tmp_path)) as _:
         pass
     env["VANIKEYS_DB"] = str(tmp_path / "vanikeys.db")
-    code, out, err = await vanikeys("backup", str(tmp_path / "used"), env=env)
+    code, _out, err = await vanikeys("backup", str(tmp_path / "used"), env=env)
     assert code == 2 and "not an empty directory" in err and err.count("\n") == 1
 
 
@@ -245,7 +245,7 @@ def test_restore_over_a_database_with_data_needs_force_and_says_what_it_holds(tm
 
 
 async def test_postgres_restore_refuses_a_database_with_data_without_force(tmp_path: Path,
-                                                                        postgres_server) -> None:  # noqa: F811
+                                                                        postgres_server) -> None:
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         pytest.skip("pg_dump / pg_restore are not installed")
     settings = small_settings(tmp_path, db_url=await postgres_server.fresh_database())

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import gpu_worker.handler
 from bot.doctor import CHECKS, run_checks, services
 from bot.doctor.chat import discord_permissions
 from bot.doctor.local import clock_skew, free_disk, storage, vault_key
@@ -34,10 +35,9 @@ from bot.doctor.services import REQUIRED_EVENTS
 from bot.settings import load_settings
 from bot.storage import open_database
 from bot.vault import create_key_file, fingerprint, guard_key
-import gpu_worker.handler
 from gpu_worker.grinders import get_backend
-from gpu_worker.version import PROBE, worker_version
 from gpu_worker.selfhosted import SelfHostedWorker
+from gpu_worker.version import PROBE, worker_version
 from payments.config import settings_from
 from payments.fulfilment import Fulfilment
 from payments.stripe_api import StripeApi
@@ -146,7 +146,7 @@ def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) TLS contexts for 127.0.0.1 with a self-signed certificate the client trusts."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
             .not_valid_after(now + datetime.timedelta(hours=1))

@@ -139,7 +139,7 @@ def assert_one_episode(lines: list[dict], cause: str) -> None:
     assert failed == len(debug) > 3 and any("Traceback" in line["message"] for line in debug)
 
 
-async def ride_out_a_fault(app, grinder, start_fault, end_fault, seconds: float) -> None:  # noqa: ANN001
+async def ride_out_a_fault(app, grinder, start_fault, end_fault, seconds: float) -> None:
     """A pull grinding when the fault starts, commands every 0.2 s and maintenance rounds through it, then recovery."""
     import asyncio
     import time

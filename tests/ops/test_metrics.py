@@ -181,4 +181,4 @@ async def test_provider_jobs_gpu_seconds_and_cost_from_the_routers_usage(tmp_pat
              value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
              value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
              value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"))
-    assert [a - b for a, b in zip(after, before)] == pytest.approx([1, 42.5, 0.0175, 1])
+    assert [a - b for a, b in zip(after, before, strict=False)] == pytest.approx([1, 42.5, 0.0175, 1])

@@ -58,8 +58,7 @@ def test_odds_calculator_matches_the_bots_own_odds(site: LiveSite, page_for: Any
     assert rows.count() == len(TIER_ORDER)
     shown = {rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(1).inner_text()
              for i in range(rows.count())}
-    env = site.app  # the page's numbers are the model's, formatted
-    from bot.web.app import _share
+    from bot.web.app import _share  # the page's numbers are the model's, formatted
 
     assert shown == {tier: _share(chances[tier]) for tier in TIER_ORDER}
     text = page.inner_text("section.result")

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from tests.discord.conftest import app, config, fake, harness  # noqa: F401  (Discord's own test fixtures)
-from tests.discord.conftest import Harness, discord_settings
+from tests.discord.conftest import Harness, app, config, discord_settings, fake, harness  # noqa: F401  (Discord's own test fixtures)
 from tests.discord.fake_discord import ALL_PERMISSIONS, MANAGE_GUILD
 
 

@@ -303,7 +303,7 @@ class RunpodEmulator:
                 answer = await asyncio.wait_for(
                     _run_handler(job.input, self.backend, report, self.progress_interval_s), execution_timeout_s
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._finish(job, "TIMED_OUT")
                 return
             if "error" in answer:
@@ -341,7 +341,7 @@ class RunpodEmulator:
         assert self._handoff is not None
         try:
             job = await asyncio.wait_for(self._handoff.get(), timeout=1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return web.Response(status=204)
         if job.status != "IN_QUEUE":  # cancelled while queued
             return web.Response(status=204)
@@ -370,7 +370,7 @@ class RunpodEmulator:
         assert self._stops is not None
         try:
             first = await asyncio.wait_for(self._stops.get(), timeout=1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return web.Response(status=204)
         ids = [first]
         while not self._stops.empty():

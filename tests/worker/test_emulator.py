@@ -86,7 +86,7 @@ async def test_the_selfhosted_api_wants_its_token_and_runs_a_tag_once(box: str) 
         status, cancelled = await call(session, "POST", f"{box}/cancel/{other['id']}", "t" * 24)
         assert cancelled["status"] in ("CANCELLED", "COMPLETED")
         assert (await call(session, "GET", f"{box}/status/nope", "t" * 24))[0] == 404
-        status, bad = await call(session, "POST", f"{box}/run", "t" * 24, {"input": JOB, "policy": {"ttl": 5}})
+        status, _bad = await call(session, "POST", f"{box}/run", "t" * 24, {"input": JOB, "policy": {"ttl": 5}})
         assert status == 400
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
 import signal
@@ -46,7 +47,7 @@ async def test_a_local_pull_is_verified_and_the_loop_stays_free(client: LocalGri
     assert result.checked == 300 and len(result.results) == 2
     for hit in result.results:
         verify_hit(PULL, hit)
-    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.5
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.5
 
 
 async def slow_job_reporting(

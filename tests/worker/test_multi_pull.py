@@ -128,7 +128,7 @@ async def test_short_work_on_the_default_executor_never_waits_behind_grinds() ->
         pattern = job.compiled()
         try:
             figures = await asyncio.wait_for(asyncio.to_thread(odds, pattern), timeout=20)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pytest.fail("the odds waited behind grind steps on the default executor", pytrace=False)
         assert figures is not None
         assert not engine.gate.is_set()  # the odds came back while the grinds were still held

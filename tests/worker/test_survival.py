@@ -184,7 +184,7 @@ async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: Runp
 
 
 async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_path: Path, emulator: RunpodEmulator) -> None:
-    async with bot(tmp_path, emulator) as (app, frontend):
+    async with bot(tmp_path, emulator) as (app, _frontend):
         await app.service.grant(ALICE, 100)
         whole = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
         assert len(whole.keys) == 10 and whole.delivered
@@ -252,7 +252,7 @@ async def test_an_order_that_fails_after_a_restart_is_refunded_once_with_nothing
     for chunk in emulator.running():
         emulator.finish_now(chunk, "FAILED", error="worker_error: the grinder failed (RuntimeError)")
     emulator.job_faults.extend(["fail"] * 10)
-    async with bot(tmp_path, emulator) as (app, frontend):
+    async with bot(tmp_path, emulator) as (app, _frontend):
         assert await settled(app, job_id) == "refunded"
         assert await ledger_kinds(app, job_id) == ["order", "refund"]
         assert await app.ledger.audit() == []

@@ -57,7 +57,7 @@ async def live(emulator: RunpodEmulator, tmp_path: Path) -> AsyncIterator[tuple[
             process.terminate()  # the SDK's SIGTERM handler drains and exits
             try:
                 await asyncio.wait_for(process.wait(), 20)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
 
@@ -79,7 +79,7 @@ async def test_a_pull_runs_on_the_real_worker_and_verifies(live: tuple[RunpodEmu
 async def test_progress_then_a_cancel_stops_the_job_and_the_worker_goes_on(
     live: tuple[RunpodEmulator, RunpodGrindingClient, Path],
 ) -> None:
-    emulator, client, log_path = live
+    _emulator, client, log_path = live
     seen: list[GrindProgress] = []
     job_id = await client.submit(SLOW)
     waiter = asyncio.create_task(client.wait(job_id, SLOW, seen.append))
