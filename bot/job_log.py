@@ -18,6 +18,8 @@ class JobLog:
     """The `job.<step>` log line of every step (bot/logs.py: job id, user, provider job ids, kind, format)."""
 
     def job_step(self, step: str, record: JobRecord, fields: Mapping[str, Any]) -> None:
+        """Log the committed `step` of `record` with its `fields` (a pattern and price on acceptance, the error on
+        failure), as one INFO line through bot/logs.py (which redacts)."""
         spec = record.spec
         logs.event(f"job.{step}", job_id=record.job_id, user=logs.user_ref(spec.user.platform, spec.user.user_id),
                    provider_job_id=provider_job_ids(record.backend_job_id), kind=spec.kind, format=spec.format_id,

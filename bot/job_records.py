@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_worker.job import MAX_TIME_LIMIT_S, GrindJob
-
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.ledger import utc_day
 from bot.results import shown_key_from_json
+from gpu_worker.job import MAX_TIME_LIMIT_S, GrindJob
 
 
 @dataclass(frozen=True)
 class JobSpec:
+    """What was asked and paid for: fixed when the job is created, never changed after."""
+
     kind: str                    # "pull" | "order"
     user: UserRef
     community: CommunityRef | None
@@ -34,6 +35,8 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class JobRecord:
+    """A job's row as last read: its spec, price and where it stands (status, provider, progress, result)."""
+
     job_id: str
     spec: JobSpec
     price: int
@@ -51,15 +54,18 @@ class JobRecord:
 
     @property
     def day(self) -> str:
+        """The UTC day (YYYY-MM-DD) the job was created on: the day its charge and any refund count against."""
         return utc_day(self.created_at)
 
     @property
     def shown_keys(self) -> tuple[ShownKey, ...]:
+        """The verified hits as shown in a channel (no secrets), best first; empty before a result."""
         if not self.result:
             return ()
         return tuple(shown_key_from_json(k) for k in self.result["keys"])
 
     def grind_job(self, budget: int, *, pulls: int = 1) -> GrindJob:
+        """The wire job for this spec: `budget` keys for each of `pulls` pulls (an order stops at a full match)."""
         s = self.spec
         return GrindJob.parse({
             "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,

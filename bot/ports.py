@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class FrontEnd(Protocol):
+    """What the service needs from a front end to reach a person later or privately; never raises to the service."""
+
     platform: str  # "discord" | "telegram" | "console"; matches UserRef.platform
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
@@ -40,6 +42,8 @@ class CheckoutProvider(Protocol):
     """What /topup needs from payments/ (payments.checkout.CheckoutClient is one)."""
 
     @property
-    def packs(self) -> PackCatalog: ...
+    def packs(self) -> PackCatalog:
+        """The token packs on sale, with their prices."""
 
-    async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> CheckoutLink: ...
+    async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> CheckoutLink:
+        """A payment page for `pack_id` that credits `platform`:`user_id` once paid."""
