@@ -23,14 +23,17 @@ from jsonschema.exceptions import ValidationError, best_match
 
 SPEC_PATH = Path(__file__).parent / "discord" / "openapi.json"
 
-# Where the bot and Discord legitimately part from the letter of the spec. One entry per deviation:
-# the name the checker applies it by, and why it is not a fault.
-DEVIATIONS: dict[str, str] = {
-    "integer snowflakes in requests": (
-        "discord.py sends some ids as JSON integers (e.g. a DM's recipient_id, allowed_mentions ids); the spec "
-        "types every snowflake as a decimal string, and Discord's API documentation says it accepts either "
-        "for requests (its Snowflake type note). Answers are held to the string form."
-    ),
+# Where the bot and Discord legitimately part from the letter of the spec: here and nowhere else.
+# (schema, property) of a request -> why an integer is accepted there where the spec says a snowflake string.
+# The spec types every id as a decimal string; discord.py sends these two as JSON numbers, Discord reads
+# a number there as the same id, and its own documentation writes them as numbers. Answers are held to the
+# string form, and every other id in a request too.
+DEVIATIONS: dict[tuple[str, str], str] = {
+    ("CreatePrivateChannelRequest", "recipient_id"):
+        "discord.py's DM channel request (POST /users/@me/channels) sends the user id as an integer",
+    ("MessageAttachmentRequest", "id"):
+        "an uploaded file's attachments[].id is its index in the multipart form (0, 1, ...), which discord.py "
+        "sends as an integer and Discord's upload examples write as one",
 }
 
 _METHODS = ("get", "put", "post", "patch", "delete")
@@ -65,8 +68,9 @@ class DiscordSpec:
         # Two copies, references resolved in place: answers to the letter, requests with the DEVIATIONS.
         self._answers = _inlined(json.loads(json.dumps(document)))   # a deep copy, faster than copy's
         requests = json.loads(json.dumps(document))
-        snowflake = requests["components"]["schemas"]["SnowflakeType"]   # "integer snowflakes in requests"
-        requests["components"]["schemas"]["SnowflakeType"] = {"anyOf": [snowflake, {"type": "integer", "minimum": 0}]}
+        for schema_name, field in DEVIATIONS:
+            properties = requests["components"]["schemas"][schema_name]["properties"]
+            properties[field] = {"anyOf": [properties[field], {"type": "integer", "minimum": 0}]}
         self._requests = _inlined(requests)
         self.operations: list[Operation] = []
         for template, item in self._answers["paths"].items():
@@ -269,8 +273,12 @@ def _reason(error: ValidationError) -> ValidationError:
         # a branch for another kind of object (its `type` is another enum value) is not the one meant
         return any(e.validator in ("enum", "const") and list(e.relative_path)[-1:] == ["type"] for e in errors)
 
-    candidates = [errors for errors in branches.values() if not discriminator_mismatch(errors)] \
-        or list(branches.values())
+    def wrong_kind(errors: list[ValidationError]) -> bool:
+        # a branch for another JSON type (the null of a nullable object) is not the one meant either
+        return any(e.validator == "type" and not e.relative_path for e in errors)
+
+    candidates = [errors for errors in branches.values() if not discriminator_mismatch(errors)
+                  and not wrong_kind(errors)] or list(branches.values())
     chosen = min(candidates, key=len)
     return _reason(best_match(chosen) or chosen[0])
 
