@@ -24,16 +24,16 @@ from jsonschema.exceptions import ValidationError, best_match
 SPEC_PATH = Path(__file__).parent / "discord" / "openapi.json"
 
 # Where the bot and Discord legitimately part from the letter of the spec: here and nowhere else.
-# (schema, property) of a request -> why an integer is accepted there where the spec says a snowflake string.
-# The spec types every id as a decimal string; discord.py sends these two as JSON numbers, Discord reads
-# a number there as the same id, and its own documentation writes them as numbers. Answers are held to the
-# string form, and every other id in a request too.
-DEVIATIONS: dict[tuple[str, str], str] = {
-    ("CreatePrivateChannelRequest", "recipient_id"):
-        "discord.py's DM channel request (POST /users/@me/channels) sends the user id as an integer",
-    ("MessageAttachmentRequest", "id"):
-        "an uploaded file's attachments[].id is its index in the multipart form (0, 1, ...), which discord.py "
-        "sends as an integer and Discord's upload examples write as one",
+# The name the checker applies each by -> why it is not a fault.
+DEVIATIONS: dict[str, str] = {
+    "integer snowflakes in requests": (
+        "The spec types every id as a decimal string (SnowflakeType). discord.py's to_dict() methods send ids "
+        "as JSON numbers: a DM's recipient_id, message_reference's message_id/channel_id/guild_id, an uploaded "
+        "file's attachments[].id (its index in the form), allowed_mentions' users and roles. Discord reads a "
+        "number there as the same id; it sends ids as strings only so that clients without 64-bit integers "
+        "can read them (its Snowflakes reference). So a request may carry an id as a non-negative integer; "
+        "every answer, update and event a fake sends is held to the string form."
+    ),
 }
 
 _METHODS = ("get", "put", "post", "patch", "delete")
@@ -68,9 +68,8 @@ class DiscordSpec:
         # Two copies, references resolved in place: answers to the letter, requests with the DEVIATIONS.
         self._answers = _inlined(json.loads(json.dumps(document)))   # a deep copy, faster than copy's
         requests = json.loads(json.dumps(document))
-        for schema_name, field in DEVIATIONS:
-            properties = requests["components"]["schemas"][schema_name]["properties"]
-            properties[field] = {"anyOf": [properties[field], {"type": "integer", "minimum": 0}]}
+        schemas = requests["components"]["schemas"]   # DEVIATIONS["integer snowflakes in requests"]
+        schemas["SnowflakeType"] = {"anyOf": [schemas["SnowflakeType"], {"type": "integer", "minimum": 0}]}
         self._requests = _inlined(requests)
         self.operations: list[Operation] = []
         for template, item in self._answers["paths"].items():
