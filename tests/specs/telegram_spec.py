@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 SPEC_PATH = Path(__file__).parent / "telegram" / "api.json"
 
@@ -211,14 +212,14 @@ def _kind(value: Any) -> str:
 @cache
 def spec() -> TelegramSpec:
     """The Bot API tables, read once per process."""
-    from tests.telegram.fake_bot_api import parse_telegram_html
+    from tests.telegram.fake_bot_api import TelegramError, parse_telegram_html
 
     def visible_text(text: str, parse_mode: str | None) -> str:
         if parse_mode != "HTML":
             return text
         try:
             return parse_telegram_html(text)[0]
-        except Exception:  # markup Telegram refuses: the fake answers 400 for it; measure the source
+        except TelegramError:  # markup Telegram refuses: the fake answers 400 for it; measure the source
             return text
 
     return TelegramSpec(json.loads(SPEC_PATH.read_text(encoding="utf-8")), visible_text=visible_text)
