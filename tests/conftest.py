@@ -2,12 +2,15 @@
 
 warm_python   one warm interpreter per worker process: `python -m MODULE` children forked from it
               (tests/warm.py), for tests that run the command line as a separate process
+spec_conformance  (every test) fails a test during which the Discord or Telegram fake saw a request, or
+              sent an answer or event, that the platform's published spec does not allow (tests/specs)
 A test's `record_property("report", line)` lines (the kernels' register and spill figures) are printed
 at the end of the run: a worker's own output is not shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +25,19 @@ def warm_python() -> WarmInterpreter:
     from tests.warm import shared
 
     return shared()
+
+
+@pytest.fixture(autouse=True)
+def spec_conformance() -> Iterator[None]:
+    from tests.specs import conformance
+
+    conformance.take()
+    yield
+    faults = conformance.take()
+    if faults:
+        shown = "\n".join(faults[:20]) + (f"\n... and {len(faults) - 20} more" if len(faults) > 20 else "")
+        pytest.fail(f"{len(faults)} exchange(s) with a fake do not conform to the platform's spec "
+                    f"(tests/specs):\n{shown}", pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:

@@ -45,6 +45,8 @@ from typing import Any, Callable
 
 from aiohttp import WSMsgType, web
 
+from tests.specs import conformance
+
 EPHEMERAL = 64
 LOADING = 128
 ACK_DEADLINE_S = 3.0
@@ -94,11 +96,17 @@ class FakeUser:
     permissions: int = ALL_PERMISSIONS   # the member's permissions in the guild channel
 
     def payload(self) -> dict[str, Any]:
+        """As Discord's API answers a user (OpenAPI UserResponse: every required field)."""
         data: dict[str, Any] = {"id": str(self.id), "username": self.username, "discriminator": "0",
-                                "global_name": self.global_name, "avatar": None, "public_flags": 0}
+                                "global_name": self.global_name, "avatar": None, "public_flags": 0, "flags": 0,
+                                "primary_guild": None}
         if self.bot:
             data["bot"] = True
         return data
+
+    def private_payload(self) -> dict[str, Any]:
+        """The bot's own user as GET /users/@me answers it (UserPIIResponse)."""
+        return self.payload() | {"verified": True, "mfa_enabled": False, "locale": "en-US"}
 
 
 @dataclass
@@ -145,8 +153,8 @@ class RouteLimit:
 
     def too_many(self, major: str, now: float) -> web.Response:
         retry_after = round(max(self.reset_after(major, now), 0.001), 3)
-        response = _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
-                         status=429)
+        response = _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False,
+                          "code": 0}, status=429)
         response.headers["Retry-After"] = str(retry_after)
         response.headers["X-RateLimit-Scope"] = "user"
         response.headers["Via"] = "1.1 google"  # discord.py reads a 429 without it as a Cloudflare ban
@@ -290,13 +298,14 @@ class FakeDiscord:
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         if self._ws is None or self._ws.closed:
             raise RuntimeError("no gateway connection: the bot has not connected")
+        conformance.discord_event(event, data)
         self._seq += 1
         await self._ws.send_str(json.dumps({"op": 0, "s": self._seq, "t": event, "d": data}))
 
     def _ready_payload(self, identify: dict[str, Any]) -> dict[str, Any]:
         return {
             "v": 10,
-            "user": self.bot_user.payload() | {"verified": True, "mfa_enabled": False, "flags": 0},
+            "user": self.bot_user.private_payload(),
             "guilds": [{"id": str(self.guild_id), "unavailable": True}],
             "session_id": "fake-session",
             "resume_gateway_url": self.gateway_url,
@@ -306,10 +315,17 @@ class FakeDiscord:
         }
 
     def _guild_payload(self) -> dict[str, Any]:
+        """GUILD_CREATE: the guild as REST answers it (GuildResponse) plus the gateway's own fields."""
         return {
             "id": str(self.guild_id),
             "name": "VaniKeys Community",
-            "icon": None,
+            "icon": None, "description": None, "home_header": None, "splash": None, "discovery_splash": None,
+            "banner": None, "application_id": None, "region": "deprecated", "afk_channel_id": None,
+            "system_channel_id": None, "widget_enabled": False, "widget_channel_id": None, "max_presences": None,
+            "max_members": 25000000, "max_stage_video_channel_users": 50, "max_video_channel_users": 25,
+            "vanity_url_code": None, "premium_subscription_count": 0, "rules_channel_id": None,
+            "safety_alerts_channel_id": None, "public_updates_channel_id": None, "nsfw": False,
+            "incidents_data": None,
             "owner_id": str(self.owner.id),
             "afk_timeout": 300,
             "verification_level": 0,
@@ -328,13 +344,12 @@ class FakeDiscord:
             "joined_at": _now(),
             "roles": [{"id": str(self.guild_id), "name": "@everyone", "permissions": "2248473465835073",
                        "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False,
-                       "flags": 0}],
+                       "flags": 0, "icon": None, "unicode_emoji": None,
+                       "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None}}],
             "emojis": [],
             "stickers": [],
             "members": [self._member(self.bot_user)],
-            "channels": [{"id": str(self.channel_id), "type": 0, "name": "pulls", "position": 0,
-                          "permission_overwrites": [], "nsfw": False, "parent_id": None,
-                          "guild_id": str(self.guild_id)}],
+            "channels": [self._guild_channel()],
             "threads": [],
             "voice_states": [],
             "presences": [],
@@ -342,9 +357,17 @@ class FakeDiscord:
             "guild_scheduled_events": [],
         }
 
+    def _guild_channel(self) -> dict[str, Any]:
+        """The guild's text channel as Discord sends it (GuildChannelResponse)."""
+        return {"id": str(self.channel_id), "type": 0, "name": "pulls", "guild_id": str(self.guild_id),
+                "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None, "flags": 0,
+                "last_message_id": None, "rate_limit_per_user": 0, "topic": None}
+
     def _member(self, user: FakeUser) -> dict[str, Any]:
+        """A guild member as Discord sends one (GuildMemberResponse's fields, with the interaction's permissions)."""
         return {"user": user.payload(), "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                "flags": 0, "permissions": str(user.permissions)}
+                "flags": 0, "permissions": str(user.permissions), "avatar": None, "banner": None, "nick": None,
+                "communication_disabled_until": None, "pending": False, "premium_since": None}
 
     # --- sending events as users ---------------------------------------------
 
@@ -365,9 +388,8 @@ class FakeDiscord:
                 resolved.setdefault("members", {})[str(value.id)] = member
             elif value is CHANNEL:
                 data["options"].append({"name": key, "type": 7, "value": str(self.channel_id)})
-                resolved.setdefault("channels", {})[str(self.channel_id)] = {
-                    "id": str(self.channel_id), "type": 0, "name": "pulls", "guild_id": str(self.guild_id),
-                    "permissions": str(ALL_PERMISSIONS), "parent_id": None, "position": 0, "nsfw": False}
+                resolved.setdefault("channels", {})[str(self.channel_id)] = self._guild_channel() | {
+                    "permissions": str(ALL_PERMISSIONS)}
             else:
                 data["options"].append({"name": key, "type": _option_type(value), "value": value})
         if resolved:
@@ -416,7 +438,8 @@ class FakeDiscord:
         }
         if in_dm:
             payload["user"] = user.payload()
-            payload["channel"] = {"id": str(interaction.channel_id), "type": 1, "recipients": [user.payload()]}
+            payload["channel"] = {"id": str(interaction.channel_id), "type": 1, "flags": 0, "last_message_id": None,
+                                  "recipients": [user.payload()]}
             payload["context"] = 1
             payload["authorizing_integration_owners"] = {"0": "0"}
         else:
@@ -424,9 +447,7 @@ class FakeDiscord:
             payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
             payload["guild_locale"] = "en-US"
             payload["member"] = self._member(user)
-            payload["channel"] = {"id": str(self.channel_id), "type": 0, "name": "pulls",
-                                  "guild_id": str(self.guild_id), "position": 0, "permission_overwrites": [],
-                                  "nsfw": False, "parent_id": None}
+            payload["channel"] = self._guild_channel()
             payload["context"] = 0
             payload["authorizing_integration_owners"] = {"0": str(self.guild_id)}
         if message is not None:
@@ -498,6 +519,8 @@ class FakeDiscord:
         if bucket is not None and response.status != 429:
             bucket[0].take(bucket[1], self.now(), response)
         record.status = response.status
+        conformance.discord_exchange(request.method, path, record.query, body, response.status,
+                                     response.body if isinstance(response.body, bytes) else b"")
         async with self._changed:
             self._changed.notify_all()
         return response
@@ -512,7 +535,7 @@ class FakeDiscord:
         parts = path.strip("/").split("/")
         match (method, parts):
             case ("GET", ["users", "@me"]):
-                return _json(self.bot_user.payload() | {"verified": True, "flags": 0})
+                return _json(self.bot_user.private_payload())
             case ("GET", ["gateway", "bot"]):
                 return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
                     "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
@@ -546,7 +569,7 @@ class FakeDiscord:
                     raise DiscordError(400, 50033, "Invalid Recipients")
                 channel = self.dm_channel_for(user_id)
                 return _json({"id": str(channel), "type": 1, "last_message_id": None, "flags": 0,
-                                          "recipients": [self.users[user_id].payload()]})
+                              "recipients": [self.users[user_id].payload()]})
             case ("POST", ["channels", channel_id, "messages"]):
                 return _json(self._channel_post(int(channel_id), body))
             case ("PATCH", ["channels", channel_id, "messages", message_id]):
@@ -569,9 +592,15 @@ class FakeDiscord:
         raise DiscordError(404, 0, f"404: Not Found ({method} {path})")
 
     def _application(self) -> dict[str, Any]:
-        return {"id": str(self.app_id), "name": "VaniKeys", "icon": None, "description": "", "summary": "",
+        """The bot's application as GET /applications/@me answers it (PrivateApplicationResponse)."""
+        return {"id": str(self.app_id), "name": "VaniKeys", "icon": None, "description": "", "type": None,
                 "bot_public": True, "bot_require_code_grant": False, "verify_key": "00" * 32, "flags": 0,
-                "owner": self.owner.payload(), "team": None, "rpc_origins": []} | (
+                "flags_new": "0", "redirect_uris": [], "interactions_endpoint_url": None,
+                "role_connections_verification_url": None, "approximate_guild_count": 1,
+                "approximate_user_install_count": 0, "approximate_user_authorization_count": 0,
+                "explicit_content_filter": 0, "eligible_oauth2_scopes": ["bot", "applications.commands"],
+                "owner": self.owner.payload(), "team": None, "rpc_origins": [], "bot": self.bot_user.payload(),
+                "integration_types_config": {"0": {}, "1": {}}} | (
                     {"install_params": self.install_params,
                      "integration_types_config": {"0": {"oauth2_install_params": self.install_params}}}
                     if self.install_params is not None else {})
@@ -582,11 +611,23 @@ class FakeDiscord:
         synced = []
         for command in body:
             _check_command(command)
-            synced.append({"default_member_permissions": None} | command
-                          | {"id": str(self._next_id()), "application_id": str(self.app_id),
-                             "version": str(self._next_id()), "type": command.get("type", 1)})
+            synced.append(self._command_answer(command, None if scope == "global" else scope))
         self.commands[scope] = synced
         return synced
+
+    def _command_answer(self, command: dict[str, Any], guild_id: str | None) -> dict[str, Any]:
+        """A synced command as Discord answers it (ApplicationCommandResponse): its defaults filled in,
+        permissions as a string."""
+        permissions = command.get("default_member_permissions")
+        answer = command | {"id": str(self._next_id()), "application_id": str(self.app_id),
+                            "version": str(self._next_id()), "type": command.get("type", 1),
+                            "default_member_permissions": None if permissions is None else str(permissions),
+                            "integration_types": command.get("integration_types") or [0],
+                            "contexts": command.get("contexts"), "nsfw": bool(command.get("nsfw")),
+                            "description": command.get("description", "")}
+        if guild_id is not None:
+            answer["guild_id"] = guild_id
+        return answer
 
     # interactions
 
@@ -638,11 +679,14 @@ class FakeDiscord:
             interaction.autocomplete_choices = choices
         elif kind != DEFERRED_UPDATE:
             raise DiscordError(400, 50035, f"Invalid Form Body: unknown callback type {kind}")
-        answer = {"interaction": {"id": str(interaction.id), "type": interaction.type,
-                                  "response_message_id": str(interaction.original_id) if interaction.original_id else None,
-                                  "response_message_loading": kind == DEFERRED_CHANNEL_MESSAGE,
-                                  "response_message_ephemeral": interaction.original_ephemeral},
-                  "resource": resource}
+        answer: dict[str, Any] = {"interaction": {"id": str(interaction.id), "type": interaction.type,
+                                                  "response_message_loading": kind == DEFERRED_CHANNEL_MESSAGE,
+                                                  "response_message_ephemeral": interaction.original_ephemeral}}
+        if interaction.original_id:
+            answer["interaction"]["response_message_id"] = str(interaction.original_id)
+        if kind in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
+            # the spec's InteractionCallbackResponse carries a resource only for a message sent or updated
+            answer["resource"] = resource
         if query.get("with_response") in ("1", "true", "True"):
             return _json(answer)
         return web.Response(status=204)
@@ -669,8 +713,8 @@ class FakeDiscord:
         flags = (EPHEMERAL if ephemeral else 0) | (LOADING if loading else 0)
         message: dict[str, Any] = {
             "id": str(message_id), "channel_id": str(channel_id), "author": self.bot_user.payload(),
-            "content": body.get("content") or "", "embeds": body.get("embeds") or [],
-            "components": body.get("components") or [], "flags": flags, "timestamp": _now(),
+            "content": body.get("content") or "", "embeds": _embeds_answer(body.get("embeds") or []),
+            "components": _components_answer(body.get("components") or []), "flags": flags, "timestamp": _now(),
             "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [],
             "mention_roles": [], "attachments": self._attachments(body), "pinned": False,
             "type": 20 if interaction else 0,
@@ -702,6 +746,8 @@ class FakeDiscord:
         for key in ("content", "embeds", "components"):
             if key in body:
                 message[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
+        message["embeds"] = _embeds_answer(message["embeds"])
+        message["components"] = _components_answer(message["components"])
         if self._files:
             message["attachments"] = self._attachments(body)
         message["flags"] &= ~LOADING  # any edit with content replaces the thinking state
@@ -736,6 +782,32 @@ class FakeDiscord:
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in message.items() if k not in ("interaction_id", "visible_to", "deleted", "edits", "history")}
+
+
+# --- what Discord adds to a message it stores (MessageResponse) ------------------------
+
+
+def _embeds_answer(embeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Embeds as Discord answers them: a "rich" type, every field's `inline` given."""
+    return [{"type": "rich"} | embed | ({"fields": [{"inline": False} | f for f in embed["fields"]]}
+                                        if embed.get("fields") else {})
+            for embed in embeds]
+
+
+def _components_answer(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Components as Discord answers them: each with a numeric `id` (numbered in order where the bot set none),
+    a Unicode emoji without the null `id` a request may carry (ComponentEmojiResponse)."""
+    ids = itertools.count(1)
+
+    def numbered(component: dict[str, Any]) -> dict[str, Any]:
+        answer = {"id": next(ids)} | component
+        if isinstance(component.get("emoji"), dict) and component["emoji"].get("id") is None:
+            answer["emoji"] = {k: v for k, v in component["emoji"].items() if k != "id"}   # a Unicode emoji
+        if "components" in component:
+            answer["components"] = [numbered(child) for child in component["components"]]
+        return answer
+
+    return [numbered(component) for component in components]
 
 
 # --- validation: Discord's limits ---------------------------------------------------

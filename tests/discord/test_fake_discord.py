@@ -6,6 +6,7 @@ import aiohttp
 import pytest
 
 from tests.discord.fake_discord import FakeDiscord
+from tests.specs.conformance import expecting_faults
 
 
 async def call(fake: FakeDiscord, method: str, path: str, body: object = None) -> tuple[int, dict]:
@@ -52,12 +53,15 @@ async def test_closed_dms_are_a_403_50007_and_limits_are_enforced(bare: _NoGatew
     assert (status, body["code"]) == (403, 50007)
     status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {"content": "x" * 2001})
     assert (status, body["code"]) == (400, 50035)
-    status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {
-        "embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]})
-    assert status == 400
-    status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {"content": "ok", "components": [
-        {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "c" * 101}]}]})
-    assert status == 400
+    with expecting_faults() as faults:  # requests the spec refuses, sent on purpose: the checker sees them too
+        status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {
+            "embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]})
+        assert status == 400
+        assert len(faults) == 1 and "embeds/0/fields/0/value" in faults[0], faults
+        status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {"content": "ok", "components": [
+            {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "c" * 101}]}]})
+        assert status == 400
+        assert len(faults) == 2 and "components/0/components/0" in faults[1], faults
 
 
 async def test_the_first_follow_up_replaces_the_thinking_message_and_keeps_its_flags(bare: _NoGateway) -> None:

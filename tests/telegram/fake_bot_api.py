@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 from aiohttp import ClientSession, web
 
+from tests.specs import conformance
+
 MAX_MESSAGE_CHARS = 4096
 MAX_CALLBACK_DATA_BYTES = 64
 
@@ -463,7 +465,8 @@ class FakeBotApi:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        params = await self._params(request)
+        raw = await self._raw_params(request)
+        params = self._decoded(raw)
         record = Recorded(method, params, time.monotonic())
         try:
             if request.match_info["token"] != self.token:
@@ -485,6 +488,8 @@ class FakeBotApi:
             record.error = err
             body, status = err.payload(), err.code
         self.requests.append(record)
+        if request.match_info["token"] == self.token:
+            conformance.telegram_exchange(method, raw, body)
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(body, status=status)
@@ -510,17 +515,20 @@ class FakeBotApi:
         return [r for r in self.requests if r.error is not None and r.error.code == 429]
 
     @staticmethod
-    async def _params(request: web.Request) -> dict[str, Any]:
+    async def _raw_params(request: web.Request) -> dict[str, Any]:
+        """The parameters as sent: a form's strings (and bytes for a file), or a JSON body's values."""
         raw: dict[str, Any]
         if request.content_type == "application/json":
             raw = await request.json()
         else:
             raw = dict((await request.post()).items())
             raw.update(request.query)
+        return {key: value.file.read() if isinstance(value, web.FileField) else value for key, value in raw.items()}
+
+    @staticmethod
+    def _decoded(raw: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for key, value in raw.items():
-            if isinstance(value, web.FileField):
-                value = value.file.read()
             if isinstance(value, str) and key in JSON_PARAMS:
                 value = json.loads(value)
             elif isinstance(value, str) and key in INT_PARAMS and re.fullmatch(r"-?\d+", value):
@@ -856,6 +864,7 @@ class FakeBotApi:
     # ---- webhook delivery --------------------------------------------------------
 
     async def _post_to_webhook(self, update: dict[str, Any]) -> None:
+        conformance.telegram_update(update)
         headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
         async with ClientSession() as session:
             async with session.post(self.webhook_url, json=update, headers=headers) as response:
