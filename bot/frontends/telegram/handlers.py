@@ -38,6 +38,7 @@ from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
+from bot.frontends.telegram.reveal import PullReveal, RevealPorts
 from bot.service import Service
 from bot.web.paths import miniapp_url
 from gpu_worker.errors import VanikeysError
@@ -293,85 +294,68 @@ class TelegramHandlers:
 
     async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
                     *, allow_easy: bool = False) -> None:
-        """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and only then the DM."""
+        """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and the DM (see reveal.py)."""
         await self._after_answers()
-        typing: asyncio.Task[None] | None = None
         rolling = await self._roll(chat, user, args, reply_to)
-        stepping = (asyncio.create_task(self._step_rolling(rolling, user, args.pattern))
-                    if rolling is not None else None)
-        revealed: list[asyncio.Future] = []
-        held: list[str] = []  # the job whose private reveal waits to go out with its key
-        release_slot: Callable[[], None] | None = None
+        reveal = self._pull_reveal(chat, user, args, reply_to, rolling)
+        if rolling is not None:
+            reveal.start(self._step_rolling(rolling, user, args.pattern))
+        kwargs = self._pull_options(chat, args, reply_to, allow_easy, reveal)
+        try:
+            async with self._slot() as release_slot, reveal.grinding(release_slot):
+                # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
+                # send a chat action each every few seconds, hundreds under load, for nothing.
+                reveal.start(self._typing(chat.id))
+                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
+                                                 args.count, **kwargs)
+        except BaseException as err:
+            await self._pull_failed(chat, user, args, reply_to, rolling, err)
+            return
+        reveal.after_pull(answer)
 
-        async def on_reveal(answer: PullAnswer) -> None:
-            if release_slot is not None:
-                release_slot()  # the grind is done: what is left is sending
-            if stepping is not None:
-                stepping.cancel()
-            if typing is not None:
-                typing.cancel()
-            if chat.type == Chat.PRIVATE and not answer.card_png:
-                # In a private chat the reveal heads the key's own message: one message, not two, under
-                # Telegram's 30 a second (a card is a photo, and goes on its own).
-                text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=True, key_below=True)
-                self.frontend.hold_reveal(answer.job_id, text, markup, _message_id(reply_to))
-                held.append(answer.job_id)
-                return
-            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
-            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
-            # slot and slow every other pull down to the group's pace.
-            # A private card and its DM share one queue, which keeps their order: no wait at all.
-            prompt = chat.type != Chat.PRIVATE and self.outbox.free_in(chat.id) > 0
-            posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
-            revealed.append(posted)
-            if not prompt:
-                return
-            try:
-                await asyncio.wait_for(asyncio.shield(posted), self.config.reveal_wait_s)
-            except (asyncio.TimeoutError, TelegramError):
-                pass
+    def _pull_reveal(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
+                     rolling: Origin | None) -> PullReveal:
+        def hold(answer: PullAnswer) -> None:
+            text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=True, key_below=True)
+            self.frontend.hold_reveal(answer.job_id, text, markup, _message_id(reply_to))
 
+        ports = RevealPorts(
+            post=lambda answer, before: self._post_reveal(chat, user, args, answer, reply_to, rolling,
+                                                          before_delivery=before),
+            hold=hold,
+            take_held=lambda job_id: self.frontend.take_held_reveal(job_id) is not None,
+            has_room=lambda: self.outbox.free_in(chat.id) > 0)
+        return PullReveal(ports, in_group=chat.type != Chat.PRIVATE, wait_s=self.config.reveal_wait_s)
+
+    def _pull_options(self, chat: Chat, args: PatternArgs, reply_to: Message | None, allow_easy: bool,
+                      reveal: PullReveal) -> dict[str, Any]:
+        """The service's pull options this front end and that service both know."""
         kwargs: dict[str, Any] = {"exact_case": args.exact_case, "fuzzy": args.fuzzy}
         if self._channel_hook and chat.type != Chat.PRIVATE:
             kwargs["channel"] = channel_of(chat, reply_to)
         if self._reveal_hook:
-            kwargs["on_reveal"] = on_reveal
+            kwargs["on_reveal"] = reveal.on_reveal
         if allow_easy and self._easy_hook:
             kwargs["allow_easy"] = True
-        try:
-            async with self._slot() as release_slot:
-                # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
-                # send a chat action each every few seconds, hundreds under load, for nothing.
-                typing = asyncio.create_task(self._typing(chat.id))
-                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                                 args.count, **kwargs)
-        except BaseException as err:
-            for job_id in held:
-                self.frontend.take_held_reveal(job_id)
-            if rolling is not None:
-                if isinstance(err, ServiceError) and err.code == "easy_pattern":
-                    text = "🎰 On hold: this pattern is easy (see below)."
-                elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
-                    text = f"🎰 {rendering.esc(err.message)}"
-                else:
-                    text = "🎰 This one did not go through; nothing was charged."
-                await self.frontend.edit_text_unless_finished(rolling, text, final=True)
-            if isinstance(err, ServiceError) and err.code == "easy_pattern":
-                self.cooldowns.give_back(str(user.id))  # nothing happened yet
-                self._easy_warning(chat, user, args, reply_to, err)
-                return
-            raise
-        finally:
-            if typing is not None:
-                typing.cancel()
-            if stepping is not None:
-                stepping.cancel()
-        if held:
-            if self.frontend.take_held_reveal(held[0]) is not None or not answer.delivered:
-                # no key message carried it (the delivery never came, or failed): the reveal on its own
-                self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
-        elif not revealed:  # a service without the reveal hook: the DM already went; reveal now
-            self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
+        return kwargs
+
+    async def _pull_failed(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
+                           rolling: Origin | None, err: BaseException) -> None:
+        """The rolling message says how it ended; an easy pattern gets its choices; anything else re-raises."""
+        easy = isinstance(err, ServiceError) and err.code == "easy_pattern"
+        if rolling is not None:
+            if easy:
+                text = "🎰 On hold: this pattern is easy (see below)."
+            elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
+                text = f"🎰 {rendering.esc(err.message)}"
+            else:
+                text = "🎰 This one did not go through; nothing was charged."
+            await self.frontend.edit_text_unless_finished(rolling, text, final=True)
+        if not easy:
+            raise err
+        assert isinstance(err, ServiceError)
+        self.cooldowns.give_back(str(user.id))  # nothing happened yet
+        self._easy_warning(chat, user, args, reply_to, err)
 
     def _reveal_parts(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, *,
                       before_delivery: bool, key_below: bool = False) -> tuple[str, InlineKeyboardMarkup]:
