@@ -38,6 +38,7 @@ from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
+from bot.frontends.telegram.outbox import Kept
 from bot.frontends.telegram.reveal import PullReveal, RevealPorts
 from bot.service import Service
 from bot.web.paths import miniapp_url
@@ -157,10 +158,12 @@ class TelegramHandlers:
 
     async def _to_person(self, chat: Chat, message: Message | None, user: User, text: str, *,
                          markup: InlineKeyboardMarkup | None = None, start: str = "help",
-                         pointer: str = "📬 Sent to you privately.") -> bool:
+                         pointer: str = "📬 Sent to you privately.", public_fallback: bool = False) -> bool:
         """Something personal: here in a private chat; from a group, privately, with a pointer in the group.
 
-        The pointer is a reply that names and links no one. False when the person could not be reached."""
+        The pointer is a reply that names and links no one. False when the person could not be reached; then
+        the group is told how to open the private chat, or (`public_fallback`, for what the group may see) gets
+        the text itself, ahead of everything waiting there."""
         if chat.type == Chat.PRIVATE:
             self._reply(chat, message, text, markup)
             return True
@@ -169,6 +172,9 @@ class TelegramHandlers:
                 chat_id=user.id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
                 link_preview_options=NO_PREVIEW))
         except TelegramError:
+            if public_fallback:
+                self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message), urgent=True)
+                return False
             self._reply(chat, message, "🔒 That is private, and I cannot write to you yet: open a private chat "
                         "with the bot, then try again.", InlineKeyboardMarkup([[self._bot_button(start, "🔒 Open the bot")]]))
             return False
@@ -280,7 +286,7 @@ class TelegramHandlers:
             return None
         try:
             sent = await self.frontend.send_text(chat.id, rendering.render_rolling(user_ref(user), args.pattern, 0),
-                                                 reply_to=_message_id(reply_to))
+                                                 reply_to=_message_id(reply_to), keepable=False)
         except TelegramError:
             return None
         return Origin(PLATFORM, str(chat.id), str(sent.message_id))
@@ -383,8 +389,10 @@ class TelegramHandlers:
                 asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
             return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
                                             markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
-        if rolling is not None:
-            return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup))
+        if rolling is not None:  # kept like any reveal if it cannot land before a stop (never folded: an edit)
+            keep = Kept(chat.id, "reveal", digest) if digest is not None else None
+            return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup,
+                                                                                 keep=keep))
         return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
 
     def _announce(self, chat: Chat, answer: PullAnswer, text: str) -> None:
@@ -427,7 +435,7 @@ class TelegramHandlers:
         await self._after_answers()
         placeholder = await self.frontend.send_text(
             chat.id, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for "
-                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to))
+                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to), keepable=False)
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
             async with self._slot():
@@ -532,7 +540,11 @@ class TelegramHandlers:
         return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
     async def config_command(self, update: Update, context: Context) -> None:
-        """/config shows the group's settings; /config <setting> <value> changes one (group admins only)."""
+        """/config shows the group's settings; /config <setting> <value> changes one (group admins only).
+
+        The answer goes to the admin privately: a group's ~20 messages a minute may be spent for the next minute,
+        and an admin's answer must not wait behind that public traffic. Someone the bot cannot write to yet
+        gets it in the group, ahead of everything waiting there (docs/operators.md)."""
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
 
         async def work() -> None:
@@ -545,7 +557,8 @@ class TelegramHandlers:
                                                       is_admin=is_admin, label=args[1])
             else:
                 answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
-            self._reply(chat, message, rendering.render_config(answer))
+            await self._to_person(chat, message, user, rendering.render_config(answer), start="help",
+                                  pointer="⚙️ The group's settings went to you privately.", public_fallback=True)
 
         await self._guard(chat, message, user, work)
 

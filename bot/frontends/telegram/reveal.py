@@ -91,7 +91,7 @@ class PullReveal:
             return
         try:
             await asyncio.wait_for(asyncio.shield(posted), self.wait_s)
-        except (asyncio.TimeoutError, TelegramError):
+        except (TimeoutError, TelegramError):
             pass  # late or refused: the key goes all the same
 
     def after_pull(self, answer: PullAnswer) -> None:
