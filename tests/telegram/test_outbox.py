@@ -315,3 +315,21 @@ async def test_an_urgent_message_goes_before_everything_waiting_in_its_chat() ->
     await asyncio.gather(*backlog, reveal, urgent)
     order = [text for _, text, _ in recorder.sent]
     assert order[:3] == ["config", "reveal", "answer 0"], "before the reveals too: one message, never folded"
+
+
+async def test_a_floods_cooldown_notices_go_privately_once_per_wait_and_cost_the_group_nothing(
+        fake: FakeBotApi, tmp_path: Path) -> None:
+    """Before: the first notices went out publicly one each while the group still had room (14 of 49 in the load
+    benchmark), spending the budget everyone else's answers needed."""
+    spammer = fake.user(5111, "Flood")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, config={"cooldown_s": 30.0}):
+        await fake.push_text(fake.private_chat(spammer), spammer, "/start")
+        await fake.wait_for_message(spammer["id"], "VaniKeys")
+        for _ in range(20):
+            await fake.push_text(group, spammer, "/pull ^a")
+        await fake.wait_for_message(group["id"], " pulled ", timeout=30)
+        await fake.wait_for_message(spammer["id"], "Slow down", timeout=30)
+        await asyncio.sleep(1.0)  # any later notice would have gone by now
+    assert not [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
+    assert len([m for m in fake.messages_in(spammer["id"]) if "Slow down" in m.text]) == 1, "once per wait"

@@ -107,6 +107,7 @@ class TelegramHandlers:
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
+        self._told_until: dict[tuple[int, str], float] = {}  # (person, cooldown) -> until when their notice holds
         pull_params = inspect.signature(service.pull).parameters
         self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
         self._easy_hook = "allow_easy" in pull_params
@@ -142,11 +143,27 @@ class TelegramHandlers:
         return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message),
                                        owner=_author_id(message))
 
-    def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float) -> None:
-        """A cooldown notice: pointless once the wait is over (dropped if still queued then), and one person's
-        notices in a chat fold into the newest, so spamming a command never floods the group's budget."""
-        self.frontend.send_text(chat.id, text, reply_to=_message_id(message), owner=user.id,
-                                stale_after_s=max(1.0, wait_s), fold_key=("slow_down", user.id))
+    async def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float,
+                         what: str = "paid") -> None:
+        """A cooldown notice, once per wait: it says when the person may go again, so a second one before then
+        repeats it. From a group it goes privately, costing the group none of its ~20 messages a minute; to
+        someone the bot cannot write to yet, in the group. Either way it is pointless once the wait is over
+        (dropped if still queued then), and one person's queued notices fold into the newest."""
+        now = time.monotonic()
+        if self._told_until.get((user.id, what), 0.0) > now:
+            return
+        if len(self._told_until) > 10_000:  # bounded: forgetting only risks one more notice
+            self._told_until = {uid: t for uid, t in self._told_until.items() if t > now}
+        self._told_until[(user.id, what)] = now + wait_s
+        notice = {"owner": user.id, "stale_after_s": max(1.0, wait_s), "fold_key": ("slow_down", user.id)}
+        if chat.type != Chat.PRIVATE:
+            try:
+                await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
+                    chat_id=user.id, text=text, parse_mode=ParseMode.HTML), **notice)
+                return
+            except TelegramError:
+                pass
+        self.frontend.send_text(chat.id, text, reply_to=_message_id(message), **notice)  # type: ignore[arg-type]
 
     def _collection_button(self) -> InlineKeyboardButton | None:
         """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
@@ -258,7 +275,7 @@ class TelegramHandlers:
             args = parse_pull(context.args or [])
             wait = self._cooldown_wait(user)
             if wait is not None:
-                self._slow_down(chat, message, user, *wait)
+                await self._slow_down(chat, message, user, *wait)
                 return
             await self._paid(user, lambda: self._pull(chat, user, args, reply_to=message))
 
@@ -424,7 +441,7 @@ class TelegramHandlers:
             args = parse_order(context.args or [])
             wait = self._cooldown_wait(user)
             if wait is not None:
-                self._slow_down(chat, message, user, *wait)
+                await self._slow_down(chat, message, user, *wait)
                 return
             await self._paid(user, lambda: self._order(chat, user, args, reply_to=message))
 
@@ -468,7 +485,8 @@ class TelegramHandlers:
             args = parse_odds(context.args or [])
             wait = self.odds_cooldowns.wait_left(str(user.id))
             if wait > 0:
-                self._slow_down(chat, message, user, f"Slow down: /odds again in {max(1, round(wait))} s.", wait)
+                await self._slow_down(chat, message, user, f"Slow down: /odds again in {max(1, round(wait))} s.", wait,
+                                      what="odds")
                 return
             async with self._slot():
                 answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
