@@ -133,7 +133,7 @@ async def spam(others_count: int, flood: int = 50) -> None:
             for person in [spammer, *others]:
                 fake.started_users.add(person["id"])
                 fake.private_chat(person)
-            async with running_bot(fake, Path(tmp), config={"cooldown_s": 3.0}):
+            async with running_bot(fake, Path(tmp), config={"cooldown_s": 3.0}) as running:
                 started = time.monotonic()
                 asked: dict[str, float] = {}
 
@@ -156,6 +156,7 @@ async def spam(others_count: int, flood: int = 50) -> None:
                                  and name in str(r.params.get("text", r.params.get("caption", "")))), None)
 
                 await fake.wait_for(lambda: all(first_answer(p["first_name"]) is not None for p in others), timeout=600)
+                await running.handlers.outbox.idle(timeout=300)  # the keys' DMs too, before the bot stops
                 waits = [first_answer(p["first_name"]) - asked[p["first_name"]] for p in others]  # type: ignore[operator]
                 spam_first = first_answer("Spammer")
                 slow_downs = [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]

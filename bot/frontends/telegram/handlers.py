@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -103,7 +104,11 @@ class TelegramHandlers:
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
         self.stopping = False  # set on shutdown: work still waiting for a slot is refused, nothing charged
+        # The suspense's share of a group's budget (see _spare): the rolling message needs half of it free, each
+        # step three quarters: ten people pulling at once in a 20-a-minute group leave room for all ten reveals.
         self._rolling_room = max(4, config.outbox.group_messages // 2)
+        self._step_room = max(3, config.outbox.group_messages * 3 // 4)
+        self._pulls_in: Counter[int] = Counter()  # chat -> pulls running there, each owing the chat a reveal
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
@@ -292,9 +297,9 @@ class TelegramHandlers:
     async def _roll(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> Origin | None:
         """The suspense: a short "rolling…" message, stepped while the grind runs (tier hidden).
 
-        It costs the group two or three of its ~20 messages a minute, so it runs only while the group has
-        at least half its budget free: in a busy group the reveals matter more (and can be folded)."""
-        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < self._rolling_room:
+        It costs the group two to four of its ~20 messages a minute, so it runs only while the group has at
+        least half its budget to spare: in a busy group the reveals matter more (and can be folded)."""
+        if chat.type == Chat.PRIVATE or self._spare(chat.id) < self._rolling_room:
             return None
         try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
             parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
@@ -311,13 +316,27 @@ class TelegramHandlers:
     async def _step_rolling(self, origin: Origin, user: User, pattern: str) -> None:
         for step in (1, 2):
             await asyncio.sleep(self.config.rolling_step_s)
-            if self.outbox.free_in(int(origin.chat_id)) < self._rolling_room // 2:
-                return  # the group got busy: keep its budget for the reveal
+            if self._spare(int(origin.chat_id)) < self._step_room:
+                return  # the group got busy: keep its budget for the reveals
             await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
+
+    def _spare(self, chat_id: int) -> int:
+        """Messages the chat may send now beyond the reveals its running pulls still owe it."""
+        return self.outbox.free_in(chat_id) - self._pulls_in[chat_id]
 
     async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
                     *, allow_easy: bool = False) -> None:
         """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and the DM (see reveal.py)."""
+        self._pulls_in[chat.id] += 1
+        try:
+            await self._pull_counted(chat, user, args, reply_to, allow_easy=allow_easy)
+        finally:
+            self._pulls_in[chat.id] -= 1
+            if not self._pulls_in[chat.id]:
+                del self._pulls_in[chat.id]
+
+    async def _pull_counted(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
+                            *, allow_easy: bool) -> None:
         await self._after_answers()
         rolling = await self._roll(chat, user, args, reply_to)
         reveal = self._pull_reveal(chat, user, args, reply_to, rolling)
