@@ -223,7 +223,8 @@ async def stop_handlers(application: Application, handlers: TelegramHandlers, gr
     if pending:
         log.info("stopping: %d queued Telegram messages kept to send after the restart", pending)
     if handlers.outbox.dropped_at_close:
-        log.warning("stopping: %d queued Telegram messages could not be kept (pictures) and were not sent",
+        log.warning("stopping: %d queued Telegram messages could not be kept (a /card picture, a private answer "
+                    "its handler was waiting on) and were not sent",
                     handlers.outbox.dropped_at_close)
     await application.stop()
 

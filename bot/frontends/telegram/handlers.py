@@ -11,10 +11,8 @@ never holds up command handling.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,48 +26,29 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatAction, ChatMemberStatus, MessageEntityType, ParseMode
-from telegram.error import TelegramError
+from telegram.constants import ChatMemberStatus, MessageEntityType, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.answers import CommunityRef, Origin, PullAnswer, ServiceError, UserRef
+from bot.answers import Origin, ServiceError
 from bot.frontends.command_args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
 from bot.frontends.telegram import rendering, stars
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
-from bot.frontends.telegram.outbox import Kept
-from bot.frontends.telegram.reveal import PullReveal, RevealPorts
+from bot.frontends.telegram.pulls import PullFlow
+from bot.frontends.telegram.refs import community_ref, message_id, user_ref
 from bot.service import Service
 from bot.web.paths import miniapp_url
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
-from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 USER_ERRORS = (ServiceError, VanikeysError, ArgError)
 GENERIC_FAILURE = "Something went wrong on our side; nothing was charged for it. Try again in a minute."
-TYPING_EVERY_S = 4.5  # Telegram shows "typing…" for about 5 s per chat action
-
-
-def user_ref(user: User) -> UserRef:
-    return UserRef(PLATFORM, str(user.id), user.full_name or (user.username or ""))
-
-
-def community_ref(chat: Chat) -> CommunityRef | None:
-    if chat.type == Chat.PRIVATE:
-        return None
-    return CommunityRef(PLATFORM, str(chat.id), chat.title or "")
-
-
-def channel_of(chat: Chat, message: Message | None) -> str:
-    """A Telegram group's "channel" for /config pull_channel: the forum topic a message is in, else the group."""
-    if message is not None and message.is_topic_message and message.message_thread_id:
-        return str(message.message_thread_id)
-    return str(chat.id)
 
 
 def gift_recipient(message: Message | None) -> User | None:
@@ -83,10 +62,6 @@ def gift_recipient(message: Message | None) -> User | None:
     if replied is not None and replied.from_user is not None:
         return replied.from_user
     return None
-
-
-def _message_id(message: Message | None) -> int | None:
-    return message.message_id if message is not None else None
 
 
 def _author_id(message: Message | None) -> int | None:
@@ -104,19 +79,13 @@ class TelegramHandlers:
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
         self.stopping = False  # set on shutdown: work still waiting for a slot is refused, nothing charged
-        # The suspense's share of a group's budget (see _spare): the rolling message needs half of it free, each
-        # step three quarters: ten people pulling at once in a 20-a-minute group leave room for all ten reveals.
-        self._rolling_room = max(4, config.outbox.group_messages // 2)
-        self._step_room = max(3, config.outbox.group_messages * 3 // 4)
-        self._pulls_in: Counter[int] = Counter()  # chat -> pulls running there, each owing the chat a reveal
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
         self._told_until: dict[tuple[int, str], float] = {}  # (person, cooldown) -> until when their notice holds
-        pull_params = inspect.signature(service.pull).parameters
-        self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
-        self._easy_hook = "allow_easy" in pull_params
-        self._channel_hook = "channel" in pull_params
+        self.pulls = PullFlow(service, config, frontend, self.codec, self.cooldowns, slot=self._slot,
+                              after_answers=self._after_answers, reply=self._reply, bot_button=self._bot_button,
+                              collection_button=self._collection_button)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[Callable[[], None]]:
@@ -145,7 +114,7 @@ class TelegramHandlers:
 
     def _reply(self, chat: Chat, message: Message | None, text: str,
                markup: InlineKeyboardMarkup | None = None) -> asyncio.Future:
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message),
+        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message),
                                        owner=_author_id(message))
 
     async def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float,
@@ -168,7 +137,7 @@ class TelegramHandlers:
                 return
             except TelegramError:
                 pass
-        self.frontend.send_text(chat.id, text, reply_to=_message_id(message), **notice)  # type: ignore[arg-type]
+        self.frontend.send_text(chat.id, text, reply_to=message_id(message), **notice)  # type: ignore[arg-type]
 
     def _collection_button(self) -> InlineKeyboardButton | None:
         """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
@@ -193,12 +162,15 @@ class TelegramHandlers:
             await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
                 chat_id=user.id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
                 link_preview_options=NO_PREVIEW))
-        except TelegramError:
+        except (Forbidden, BadRequest):  # never started, blocked, or no such chat
             if public_fallback:
-                self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message), urgent=True)
+                self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message), urgent=True)
                 return False
             self._reply(chat, message, "🔒 That is private, and I cannot write to you yet: open a private chat "
                         "with the bot, then try again.", InlineKeyboardMarkup([[self._bot_button(start, "🔒 Open the bot")]]))
+            return False
+        except TelegramError as err:  # the bot is stopping, or Telegram kept failing: not the person's doing
+            log.info("a private answer was not sent: %s", type(err).__name__)
             return False
         if message is not None:
             self._reply(chat, message, pointer)
@@ -282,176 +254,9 @@ class TelegramHandlers:
             if wait is not None:
                 await self._slow_down(chat, message, user, *wait)
                 return
-            await self._paid(user, lambda: self._pull(chat, user, args, reply_to=message))
+            await self._paid(user, lambda: self.pulls.run(chat, user, args, reply_to=message))
 
         await self._guard(chat, message, user, work)
-
-    async def _typing(self, chat_id: int) -> None:
-        while True:
-            try:
-                await self.frontend.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
-            except TelegramError:
-                return
-            await asyncio.sleep(TYPING_EVERY_S)
-
-    async def _roll(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> Origin | None:
-        """The suspense: a short "rolling…" message, stepped while the grind runs (tier hidden).
-
-        It costs the group two to four of its ~20 messages a minute, so it runs only while the group has at
-        least half its budget to spare: in a busy group the reveals matter more (and can be folded)."""
-        if chat.type == Chat.PRIVATE or self._spare(chat.id) < self._rolling_room:
-            return None
-        try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
-            parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
-                          fuzzy=args.fuzzy)
-        except VanikeysError:
-            return None
-        try:
-            sent = await self.frontend.send_text(chat.id, rendering.render_rolling(user_ref(user), args.pattern, 0),
-                                                 reply_to=_message_id(reply_to), keepable=False)
-        except TelegramError:
-            return None
-        return Origin(PLATFORM, str(chat.id), str(sent.message_id))
-
-    async def _step_rolling(self, origin: Origin, user: User, pattern: str) -> None:
-        for step in (1, 2):
-            await asyncio.sleep(self.config.rolling_step_s)
-            if self._spare(int(origin.chat_id)) < self._step_room:
-                return  # the group got busy: keep its budget for the reveals
-            await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
-
-    def _spare(self, chat_id: int) -> int:
-        """Messages the chat may send now beyond the reveals its running pulls still owe it."""
-        return self.outbox.free_in(chat_id) - self._pulls_in[chat_id]
-
-    async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                    *, allow_easy: bool = False) -> None:
-        """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and the DM (see reveal.py)."""
-        self._pulls_in[chat.id] += 1
-        try:
-            await self._pull_counted(chat, user, args, reply_to, allow_easy=allow_easy)
-        finally:
-            self._pulls_in[chat.id] -= 1
-            if not self._pulls_in[chat.id]:
-                del self._pulls_in[chat.id]
-
-    async def _pull_counted(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                            *, allow_easy: bool) -> None:
-        await self._after_answers()
-        rolling = await self._roll(chat, user, args, reply_to)
-        reveal = self._pull_reveal(chat, user, args, reply_to, rolling)
-        if rolling is not None:
-            reveal.start(self._step_rolling(rolling, user, args.pattern))
-        kwargs = self._pull_options(chat, args, reply_to, allow_easy, reveal)
-        try:
-            async with self._slot() as release_slot, reveal.grinding(release_slot):
-                # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
-                # send a chat action each every few seconds, hundreds under load, for nothing.
-                reveal.start(self._typing(chat.id))
-                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                                 args.count, **kwargs)
-        except BaseException as err:
-            await self._pull_failed(chat, user, args, reply_to, rolling, err)
-            return
-        reveal.after_pull(answer)
-
-    def _pull_reveal(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                     rolling: Origin | None) -> PullReveal:
-        def hold(answer: PullAnswer) -> None:
-            text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=True, key_below=True)
-            self.frontend.hold_reveal(answer.job_id, text, markup, _message_id(reply_to))
-
-        ports = RevealPorts(
-            post=lambda answer, before: self._post_reveal(chat, user, args, answer, reply_to, rolling,
-                                                          before_delivery=before),
-            hold=hold,
-            take_held=lambda job_id: self.frontend.take_held_reveal(job_id) is not None,
-            has_room=lambda: self.outbox.free_in(chat.id) > 0)
-        return PullReveal(ports, in_group=chat.type != Chat.PRIVATE, wait_s=self.config.reveal_wait_s)
-
-    def _pull_options(self, chat: Chat, args: PatternArgs, reply_to: Message | None, allow_easy: bool,
-                      reveal: PullReveal) -> dict[str, Any]:
-        """The service's pull options this front end and that service both know."""
-        kwargs: dict[str, Any] = {"exact_case": args.exact_case, "fuzzy": args.fuzzy}
-        if self._channel_hook and chat.type != Chat.PRIVATE:
-            kwargs["channel"] = channel_of(chat, reply_to)
-        if self._reveal_hook:
-            kwargs["on_reveal"] = reveal.on_reveal
-        if allow_easy and self._easy_hook:
-            kwargs["allow_easy"] = True
-        return kwargs
-
-    async def _pull_failed(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                           rolling: Origin | None, err: BaseException) -> None:
-        """The rolling message says how it ended; an easy pattern gets its choices; anything else re-raises."""
-        easy = isinstance(err, ServiceError) and err.code == "easy_pattern"
-        if rolling is not None:
-            if easy:
-                text = "🎰 On hold: this pattern is easy (see below)."
-            elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
-                text = f"🎰 {rendering.esc(err.message)}"
-            else:
-                text = "🎰 This one did not go through; nothing was charged."
-            await self.frontend.edit_text_unless_finished(rolling, text, final=True)
-        if not easy:
-            raise err
-        assert isinstance(err, ServiceError)
-        self.cooldowns.give_back(str(user.id))  # nothing happened yet
-        self._easy_warning(chat, user, args, reply_to, err)
-
-    def _reveal_parts(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, *,
-                      before_delivery: bool, key_below: bool = False) -> tuple[str, InlineKeyboardMarkup]:
-        """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link)."""
-        in_group = chat.type != Chat.PRIVATE
-        link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
-        extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
-        collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
-        if collection is not None:
-            extra = [*(extra or []), collection]
-        markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
-                                            extra)
-        return rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery,
-                                     key_below=key_below), markup
-
-    def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
-                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future:
-        in_group = chat.type != Chat.PRIVATE
-        text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=before_delivery)
-        digest = rendering.render_pull_digest_line(answer) if in_group else None
-        if answer.announce_channel:
-            self._announce(chat, answer, text)
-        if answer.card_png:  # Rare and up: the card, with the reveal as its caption
-            if rolling is not None:
-                asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
-            return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
-                                            markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
-        if rolling is not None:  # kept like any reveal if it cannot land before a stop (never folded: an edit)
-            keep = Kept(chat.id, "reveal", digest) if digest is not None else None
-            return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup,
-                                                                                 keep=keep))
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
-
-    def _announce(self, chat: Chat, answer: PullAnswer, text: str) -> None:
-        """Epic and up: the reveal also goes to the announcement chat an admin set (a chat id on Telegram)."""
-        try:
-            target = int(answer.announce_channel or "")
-        except ValueError:
-            log.info("announcement channel %r is not a Telegram chat id", answer.announce_channel)
-            return
-        where = f"\n📣 in {rendering.esc(chat.title or 'a group')}"
-        self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
-
-    def _easy_warning(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                      err: ServiceError) -> None:
-        """The pattern is easy enough to order: say so before charging, with choices only the asker can press."""
-        action = ButtonAction("pull_easy", user.id, args.format_id, args.pattern, args.exact_case, args.fuzzy,
-                              args.count)
-        if chat.type == Chat.PRIVATE:
-            text = f"🎯 {rendering.esc(str(err))}"
-        else:
-            text = (f"🎯 {rendering.user_label(user_ref(user))}, this pattern is easy: a single pull matches it fully "
-                    "more often than not, so an exact order may suit you better. Nothing was charged.")
-        self._reply(chat, reply_to, text, self.codec.easy_keyboard(action))
 
     async def order(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
@@ -471,7 +276,7 @@ class TelegramHandlers:
         await self._after_answers()
         placeholder = await self.frontend.send_text(
             chat.id, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for "
-                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to), keepable=False)
+                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=message_id(reply_to), keepable=False)
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
             async with self._slot():
@@ -661,7 +466,7 @@ class TelegramHandlers:
             job_id = context.args[0] if context.args else None
             answer = await self.service.card(user_ref(user), community_ref(chat), job_id)
             self.frontend.send_photo(chat.id, answer.png, rendering.render_card_caption(answer),
-                                     reply_to=_message_id(message))
+                                     reply_to=message_id(message))
 
         await self._guard(chat, message, user, work)
 
@@ -704,7 +509,7 @@ class TelegramHandlers:
         if action.action == "order":
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._order(chat, user, args, None)))
         else:
-            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._pull(
+            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self.pulls.run(
                 chat, user, args, None, allow_easy=action.action == "pull_easy")))
 
     async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> bool:
