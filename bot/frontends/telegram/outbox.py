@@ -352,29 +352,16 @@ class Outbox:
         try:
             while queue:
                 if self._should_fold(chat_id, queue):
-                    reveals = [item for item in queue if item.digest_line is not None]
-                    folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals],
-                                                          self.limits.digest_chars)]
-                    for item in folded:
-                        queue.remove(item)
-                    in_flight = folded
-                    lines = [item.digest_line or "" for item in folded]
-                    item = _Item(lambda lines=lines: self.digest(chat_id, lines), asyncio.get_running_loop().create_future(),
-                                 None, True)
-                    await self._send(chat_id, item)
-                    self.folded += len(folded)
-                    for original in folded:
-                        _settle_like(original.future, item.future)
-                        self._went(original)
-                    in_flight = []
-                    continue
-                await self._until_free(chat_id)  # choose what goes only once it can go: fair, and never stale
-                item = self._take_next(chat_id, queue)
-                if item is None:
-                    continue
-                in_flight = [item]
-                await self._send(chat_id, item)
-                self._went(item)
+                    in_flight = self._take_digest(queue)
+                    await self._send_folded(chat_id, in_flight)
+                else:
+                    await self._until_free(chat_id)  # choose what goes only once it can go: fair, and never stale
+                    chosen = self._take_next(chat_id, queue)
+                    if chosen is None:
+                        continue
+                    in_flight = [chosen]
+                    await self._send(chat_id, chosen)
+                    self._went(chosen)
                 in_flight = []
         except asyncio.CancelledError:
             # In flight at the stop: it may or may not have reached Telegram. It is kept to post again (seen
@@ -388,6 +375,27 @@ class Outbox:
             if not queue:
                 self._queues.pop(chat_id, None)
             self._forget_idle_windows()
+
+    def _take_digest(self, queue: deque[_Item]) -> list[_Item]:
+        """The waiting reveals that fit one digest message, off the queue (oldest first)."""
+        reveals = [item for item in queue if item.digest_line is not None]
+        folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals], self.limits.digest_chars)]
+        for item in folded:
+            queue.remove(item)
+        return folded
+
+    async def _send_folded(self, chat_id: int, folded: list[_Item]) -> None:
+        lines = [item.digest_line or "" for item in folded]
+
+        def send() -> Awaitable[Any]:
+            return self.digest(chat_id, lines)
+
+        digest = _Item(send, asyncio.get_running_loop().create_future(), None, True)
+        await self._send(chat_id, digest)
+        self.folded += len(folded)
+        for original in folded:
+            _settle_like(original.future, digest.future)
+            self._went(original)
 
     async def _send(self, chat_id: int, item: _Item) -> None:
         # Waiting out a 429 holds the chat's queue: only what must arrive (or an ordinary answer) waits; a
