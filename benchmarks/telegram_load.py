@@ -156,7 +156,9 @@ async def spam(others_count: int, flood: int = 50) -> None:
                                  and name in str(r.params.get("text", r.params.get("caption", "")))), None)
 
                 await fake.wait_for(lambda: all(first_answer(p["first_name"]) is not None for p in others), timeout=600)
-                await running.handlers.outbox.idle(timeout=300)  # the keys' DMs too, before the bot stops
+                await fake.wait_for(lambda: all(any(WIF.search(m.text) for m in fake.messages_in(p["id"]))
+                                                for p in [spammer, *others]), timeout=300)  # every key out
+                await running.handlers.outbox.idle(timeout=300)
                 waits = [first_answer(p["first_name"]) - asked[p["first_name"]] for p in others]  # type: ignore[operator]
                 spam_first = first_answer("Spammer")
                 slow_downs = [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
