@@ -223,8 +223,8 @@ async def stop_handlers(application: Application, handlers: TelegramHandlers, gr
     if pending:
         log.info("stopping: %d queued Telegram messages kept to send after the restart", pending)
     if handlers.outbox.dropped_at_close:
-        log.warning("stopping: %d queued Telegram messages could not be kept (a /card picture, a private answer "
-                    "its handler was waiting on) and were not sent",
+        log.warning("stopping: %d queued Telegram messages were not kept (pictures, invoices, key deliveries: "
+                    "those keys wait in the vault for /keys)",
                     handlers.outbox.dropped_at_close)
     await application.stop()
 

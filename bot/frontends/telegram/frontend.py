@@ -192,8 +192,7 @@ class TelegramFrontEnd:
         if user.platform != PLATFORM:
             return
         try:
-            await self.outbox.call(int(user.user_id), lambda: self.bot.send_message(
-                chat_id=int(user.user_id), text=esc(text), parse_mode=ParseMode.HTML))
+            await asyncio.shield(self.send_text(int(user.user_id), esc(text)))  # kept if the bot stops first
         except TelegramError as err:
             log.info("notice to a user not sent: %s", type(err).__name__)
 

@@ -36,7 +36,7 @@ from bot.frontends.telegram import rendering, stars
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
-from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
+from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd, deep_link
 from bot.frontends.telegram.pulls import PullFlow
 from bot.frontends.telegram.refs import community_ref, message_id, user_ref
 from bot.service import Service
@@ -159,9 +159,7 @@ class TelegramHandlers:
             self._reply(chat, message, text, markup)
             return True
         try:
-            await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
-                chat_id=user.id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
-                link_preview_options=NO_PREVIEW))
+            await asyncio.shield(self.frontend.send_text(user.id, text, markup=markup))  # kept if the bot stops first
         except (Forbidden, BadRequest):  # never started, blocked, or no such chat
             if public_fallback:
                 self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message), urgent=True)
@@ -295,8 +293,7 @@ class TelegramHandlers:
             await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
         if chat.type != Chat.PRIVATE:
             try:  # what it cost goes privately; /history has it too
-                await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
-                    chat_id=user.id, text=rendering.render_order_receipt(answer), parse_mode=ParseMode.HTML))
+                await asyncio.shield(self.frontend.send_text(user.id, rendering.render_order_receipt(answer)))
             except TelegramError:
                 pass
         else:
