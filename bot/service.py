@@ -566,7 +566,7 @@ class Service:
         """Kept reveals nobody live holds (a stop released them, or a killed process's claim lapsed after
         `job_lease_s`), claimed for `owner` to post."""
         return await late_reveals.claim(self.db, platform, f"{owner}:posting:{uuid.uuid4().hex}",
-                                        lapse_s=self.settings.job_lease_s)
+                                        lapse_s=self.settings.job_lease_s, owner=owner)
 
     async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
         if community is None:

@@ -45,17 +45,20 @@ async def keep(db: Database, platform: str, lines_by_chat: Mapping[str, Sequence
 
 
 async def claim(db: Database, platform: str, claimant: str | None = None,
-                clock: Callable[[], float] = time.time, lapse_s: float = CLAIM_LAPSES_S) -> dict[str, list[LateReveal]]:
+                clock: Callable[[], float] = time.time, lapse_s: float = CLAIM_LAPSES_S,
+                owner: str | None = None) -> dict[str, list[LateReveal]]:
     """The stored reveals of one platform, per chat, oldest first, claimed for this process: two processes
     starting at once (PostgreSQL) do not both post them. A claim not followed by `forget` (the process died
     while posting, or while the reveal waited) lapses after `lapse_s`, and a live process posts them.
-    `claimant` must be new for each call: the rows returned are those this call claimed."""
+    `claimant` must be new for each call: the rows returned are those this call claimed. `owner`: the running
+    process's own rows are never taken back by itself (a late renewal would post a queued reveal twice)."""
     claimant = claimant or uuid.uuid4().hex
     now = clock()
+    own = f"{owner}:%" if owner else ""
     async with db.transaction() as tx:
         await tx.execute("UPDATE late_reveals SET claim = ?, claimed_at = ? "
-                         "WHERE platform = ? AND (claim IS NULL OR claimed_at < ?)",
-                         (claimant, now, platform, now - lapse_s))
+                         "WHERE platform = ? AND (claim IS NULL OR (claimed_at < ? AND claim NOT LIKE ?))",
+                         (claimant, now, platform, now - lapse_s, own))
         rows = await tx.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE claim = ? ORDER BY id",
                                  (claimant,))
     by_chat: dict[str, list[LateReveal]] = {}

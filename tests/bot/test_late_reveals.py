@@ -81,3 +81,12 @@ async def test_a_stopping_process_releases_what_it_holds_for_the_next_start(app:
     await late_reveals.keep_waiting(app.db, "telegram", "-100", "another's", "proc-c")
     await late_reveals.release(app.db, "proc-b")
     assert lines(await app.service.claim_late_reveals("telegram")) == {"-100": ["still queued"]}
+
+
+async def test_a_process_never_takes_back_its_own_waiting_reveal_even_when_its_renewal_is_late(app: App) -> None:
+    now = [1_000_000.0]
+    await late_reveals.keep_waiting(app.db, "telegram", "-100", "still in my queue", "proc-d", clock=lambda: now[0])
+    now[0] += 120  # the renewal is late (a busy event loop, a slow database)
+    assert await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60, owner="proc-d") == {}
+    assert lines(await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60,
+                                          owner="proc-e")) == {"-100": ["still in my queue"]}
