@@ -10,8 +10,15 @@ budgets, so the front end is what is measured):
   groups:  G groups, U people each, every person pulls P times in a burst:
            reveals shown (alone or folded into a digest), reveals lost, private
            deliveries, 429s, time to the last reveal, and RSS.
+  spam:    one person sends 50 /pull in one second in a group at 20 messages a
+           minute (the production cooldown, 3 s), while O others each send one
+           /pull there during that second and the next two: how long the others
+           wait for their first answer in the group (the first message there
+           naming them: rolling, reveal or digest line), p50/p95/max, the
+           spammer's public "slow down" notices, and 429s.
 
     /work/venv/bin/python benchmarks/telegram_load.py --presses 100 --groups 5 --users 20 --pulls 2
+    /work/venv/bin/python benchmarks/telegram_load.py --only spam --others 10
 """
 
 from __future__ import annotations
@@ -115,16 +122,71 @@ async def groups(group_count: int, users: int, pulls_each: int) -> None:
         await fake.stop()
 
 
+async def spam(others_count: int, flood: int = 50) -> None:
+    fake = FakeBotApi()  # Telegram's limits: 20 a minute per group, 30 a second overall
+    await fake.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            group = fake.group_chat()
+            spammer = fake.user(30_000, "Spammer")
+            others = [fake.user(30_001 + i, f"Other{i}") for i in range(others_count)]
+            for person in [spammer, *others]:
+                fake.started_users.add(person["id"])
+                fake.private_chat(person)
+            async with running_bot(fake, Path(tmp), config={"cooldown_s": 3.0}) as running:
+                started = time.monotonic()
+                asked: dict[str, float] = {}
+
+                async def flood_it() -> None:
+                    for _ in range(flood):
+                        await fake.push_text(group, spammer, "/pull ^a")
+                        await asyncio.sleep(1.0 / flood)
+
+                async def others_ask() -> None:
+                    for i, person in enumerate(others):
+                        await asyncio.sleep(3.0 * i / max(1, len(others)))  # spread over the flood's second and two more
+                        asked[person["first_name"]] = time.monotonic()
+                        await fake.push_text(group, person, f"/pull ^{'bcdefgh'[i % 7]}")
+
+                await asyncio.gather(flood_it(), others_ask())
+
+                def first_answer(name: str) -> float | None:
+                    return next((r.at for r in fake.requests if r.error is None and r.params.get("chat_id") == group["id"]
+                                 and r.method in ("sendMessage", "sendPhoto", "editMessageText")
+                                 and name in str(r.params.get("text", r.params.get("caption", "")))), None)
+
+                await fake.wait_for(lambda: all(first_answer(p["first_name"]) is not None for p in others), timeout=600)
+                await fake.wait_for(lambda: all(any(WIF.search(m.text) for m in fake.messages_in(p["id"]))
+                                                for p in [spammer, *others]), timeout=300)  # every key out
+                await running.handlers.outbox.idle(timeout=300)
+                waits = [first_answer(p["first_name"]) - asked[p["first_name"]] for p in others]  # type: ignore[operator]
+                spam_first = first_answer("Spammer")
+                slow_downs = [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
+                limited = [r for r in fake.rate_limited() if r.params.get("chat_id") == group["id"]]
+            print(f"spam: 1 person x {flood} /pull in 1 s + {others_count} others' /pull in a group at 20/min: others' "
+                  f"first answer p50 {pct(waits, 0.5):.2f} s, p95 {pct(waits, 0.95):.2f} s, max {max(waits):.2f} s; "
+                  f"spammer's first answer after {(spam_first or float('nan')) - started:.2f} s; public slow-down "
+                  f"notices {len(slow_downs)}; 429s in the group {len(limited)}, overall {len(fake.rate_limited())}")
+    finally:
+        await fake.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presses", type=int, default=100)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--pulls", type=int, default=2)
+    parser.add_argument("--others", type=int, default=10, help="spam: people asking beside the spammer")
+    parser.add_argument("--only", choices=("presses", "groups", "spam"), help="run one scenario")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}; fake limits: 20 msgs/min per group, 30/s overall, 15 s callbacks")
-    asyncio.run(presses(args.presses))
-    asyncio.run(groups(args.groups, args.users, args.pulls))
+    if args.only in (None, "presses"):
+        asyncio.run(presses(args.presses))
+    if args.only in (None, "groups"):
+        asyncio.run(groups(args.groups, args.users, args.pulls))
+    if args.only in (None, "spam"):
+        asyncio.run(spam(args.others))
 
 
 if __name__ == "__main__":

@@ -541,6 +541,23 @@ class Service:
     async def forget_late_reveals(self, ids: Iterable[int]) -> None:
         await late_reveals.forget(self.db, ids)
 
+    async def keep_waiting_reveal(self, platform: str, chat_id: str, line: str, owner: str) -> int:
+        """A reveal waiting in a running front end's queue, stored so that a hard kill does not lose it; its id
+        for `forget_late_reveals` once it went out. `owner` (this process's front end) renews its claim."""
+        return await late_reveals.keep_waiting(self.db, platform, chat_id, line, owner)
+
+    async def renew_late_reveals(self, owner: str) -> None:
+        await late_reveals.renew(self.db, owner)
+
+    async def release_late_reveals(self, owner: str) -> None:
+        await late_reveals.release(self.db, owner)
+
+    async def claim_lapsed_reveals(self, platform: str, owner: str) -> dict[str, list[LateReveal]]:
+        """Kept reveals nobody live holds (a stop released them, or a killed process's claim lapsed after
+        `job_lease_s`), claimed for `owner` to post."""
+        return await late_reveals.claim(self.db, platform, f"{owner}:posting:{uuid.uuid4().hex}",
+                                        lapse_s=self.settings.job_lease_s, owner=owner)
+
     async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
         if community is None:
             return None

@@ -6,6 +6,12 @@ here, and after the restart the front end posts it late, as a digest. Only what
 the group would have seen is stored (a name, the pattern, the address, the
 tier), never a secret. Delivery is at least once: a reveal that was in flight at
 the stop may be seen twice, never lost.
+
+A front end may also keep a reveal while it waits (`keep_waiting`), so that a
+hard kill does not lose it: the row is claimed by the running process
+(`<owner>:waiting`), which renews its claims (`renew`) until the reveal went out
+(`forget`) or the process stops (`release`: the next start posts them at once).
+A killed process stops renewing, and a live one claims the rows after the lapse.
 """
 
 from __future__ import annotations
@@ -40,16 +46,20 @@ async def keep(db: Database, platform: str, lines_by_chat: Mapping[str, Sequence
 
 
 async def claim(db: Database, platform: str, claimant: str | None = None,
-                clock: Callable[[], float] = time.time) -> dict[str, list[LateReveal]]:
+                clock: Callable[[], float] = time.time, lapse_s: float = CLAIM_LAPSES_S,
+                owner: str | None = None) -> dict[str, list[LateReveal]]:
     """The stored reveals of one platform, per chat, oldest first, claimed for this process: two processes
     starting at once (PostgreSQL) do not both post them. A claim not followed by `forget` (the process died
-    while posting) lapses after CLAIM_LAPSES_S, and the next start posts them."""
+    while posting, or while the reveal waited) lapses after `lapse_s`, and a live process posts them.
+    `claimant` must be new for each call: the rows returned are those this call claimed. `owner`: the running
+    process's own rows are never taken back by itself (a late renewal would post a queued reveal twice)."""
     claimant = claimant or uuid.uuid4().hex
     now = clock()
+    own = f"{owner}:%" if owner else ""
     async with db.transaction() as tx:
         await tx.execute("UPDATE late_reveals SET claim = ?, claimed_at = ? "
-                         "WHERE platform = ? AND (claim IS NULL OR claimed_at < ?)",
-                         (claimant, now, platform, now - CLAIM_LAPSES_S))
+                         "WHERE platform = ? AND (claim IS NULL OR (claimed_at < ? AND claim NOT LIKE ?))",
+                         (claimant, now, platform, now - lapse_s, own))
         rows = await tx.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE claim = ? ORDER BY id",
                                  (claimant,))
     by_chat: dict[str, list[LateReveal]] = {}
@@ -65,3 +75,28 @@ async def forget(db: Database, ids: Iterable[int]) -> None:
         async with db.transaction() as tx:
             for reveal_id in ids:
                 await tx.execute("DELETE FROM late_reveals WHERE id = ?", (reveal_id,))
+
+
+async def keep_waiting(db: Database, platform: str, chat_id: str, line: str, owner: str,
+                       clock: Callable[[], float] = time.time) -> int:
+    """Store one reveal (or kept message) that waits in a running process's queue, claimed by that process
+    (`owner`); returns its id, for `forget` once it went out."""
+    now = clock()
+    async with db.transaction() as tx:
+        row = await tx.fetchone("INSERT INTO late_reveals (platform, chat_id, line, created_at, claim, claimed_at) "
+                                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                                (platform, chat_id, line, now, f"{owner}:waiting", now))
+    assert row is not None
+    return int(row["id"])
+
+
+async def renew(db: Database, owner: str, clock: Callable[[], float] = time.time) -> None:
+    """This process is alive: its claims (waiting rows, rows it is posting) do not lapse."""
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE late_reveals SET claimed_at = ? WHERE claim LIKE ?", (clock(), f"{owner}:%"))
+
+
+async def release(db: Database, owner: str) -> None:
+    """This process stops: what it still holds is unclaimed, for the next start to post at once."""
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE late_reveals SET claim = NULL, claimed_at = NULL WHERE claim LIKE ?", (f"{owner}:%",))

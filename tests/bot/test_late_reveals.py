@@ -60,3 +60,33 @@ async def test_kept_reveals_survive_closing_the_database(settings: Settings) -> 
     async with create_app(settings) as app:
         (reveal,) = (await app.service.claim_late_reveals("telegram"))["-100"]
     assert reveal.line == "🎰 someone ^abc: 1abc Rare"
+
+
+async def test_a_waiting_reveal_is_held_by_its_live_process_and_posted_once_that_process_is_gone(app: App) -> None:
+    db = app.db
+    now = [1_000_000.0]
+    row = await late_reveals.keep_waiting(db, "telegram", "-100", "waits", "proc-a", clock=lambda: now[0])
+    assert await late_reveals.claim(db, "telegram", clock=lambda: now[0], lapse_s=60) == {}, "its process holds it"
+    now[0] += 50
+    await late_reveals.renew(db, "proc-a", clock=lambda: now[0])
+    now[0] += 50  # 100 s after it was kept, 50 s after the renewal: still held
+    assert await late_reveals.claim(db, "telegram", clock=lambda: now[0], lapse_s=60) == {}
+    now[0] += 20  # proc-a died (no renewal for 70 s): a live process claims it
+    claimed = await late_reveals.claim(db, "telegram", clock=lambda: now[0], lapse_s=60)
+    assert [r.id for r in claimed["-100"]] == [row]
+
+
+async def test_a_stopping_process_releases_what_it_holds_for_the_next_start(app: App) -> None:
+    await late_reveals.keep_waiting(app.db, "telegram", "-100", "still queued", "proc-b")
+    await late_reveals.keep_waiting(app.db, "telegram", "-100", "another's", "proc-c")
+    await late_reveals.release(app.db, "proc-b")
+    assert lines(await app.service.claim_late_reveals("telegram")) == {"-100": ["still queued"]}
+
+
+async def test_a_process_never_takes_back_its_own_waiting_reveal_even_when_its_renewal_is_late(app: App) -> None:
+    now = [1_000_000.0]
+    await late_reveals.keep_waiting(app.db, "telegram", "-100", "still in my queue", "proc-d", clock=lambda: now[0])
+    now[0] += 120  # the renewal is late (a busy event loop, a slow database)
+    assert await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60, owner="proc-d") == {}
+    assert lines(await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60,
+                                          owner="proc-e")) == {"-100": ["still in my queue"]}

@@ -185,3 +185,33 @@ async def test_late_reveals_for_a_chat_that_refuses_them_are_dropped_and_the_res
         left = await app.db.fetchall("SELECT chat_id FROM late_reveals")
     assert left == []
     assert reveals_in(fake, here["id"]) == 1 and reveals_in(fake, gone["id"]) == 0
+
+
+async def test_answers_queued_at_a_stop_are_kept_and_posted_after_the_restart(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Before: only reveals were kept; every other queued message was dropped at a stop ("stopping: 8 queued
+    Telegram messages not sent"). Now each is posted after the restart as it was, replying to its command."""
+    fake.group_limit, fake.group_window_s = 1, 120.0
+    group = fake.group_chat()
+    asker = fake.user(3750, "Asker")
+    config = make_config(fake, outbox=OutboxLimits(group_messages=1, group_window_s=120.0), stop_grace_s=0.2)
+    async with create_app(make_settings(fake, tmp_path)) as app:
+        async with running(app.service, config) as (_, handlers):
+            await fake.push_text(group, asker, "/help")  # takes the group's one message
+            await fake.wait_for_message(group["id"], "/pull")
+            await fake.push_text(group, asker, "/leaderboard")
+            await fake.push_text(group, asker, "/season")
+            await fake.wait_for(lambda: handlers.outbox.pending() == 2, timeout=10)
+        kept = await app.db.fetchall("SELECT line FROM late_reveals ORDER BY id")
+    assert len(kept) == 2
+    assert len(fake.messages_in(group["id"])) == 1  # the /help answer: nothing else went
+
+    fake.group_limit, fake.group_window_s = 20, 60.0
+    async with create_app(make_settings(fake, tmp_path)) as app:
+        async with running(app.service, make_config(fake)) as (_, handlers):
+            await fake.wait_for(lambda: len([r for r in fake.calls("sendMessage") if r.error is None
+                                             and r.params.get("chat_id") == group["id"]]) == 3, timeout=30)
+            await handlers.outbox.idle()
+        left = await app.db.fetchall("SELECT id FROM late_reveals")
+    late = [r for r in fake.calls("sendMessage") if r.error is None and r.params.get("chat_id") == group["id"]][1:]
+    assert all(r.params.get("reply_parameters") for r in late), "each still answers its command"
+    assert left == []

@@ -39,6 +39,38 @@ async def test_config_is_for_group_admins_only(fake: FakeBotApi, tmp_path: Path)
     assert "pulls off" in disabled  # refused because pulls are off here
 
 
+async def test_an_admins_config_answer_does_not_wait_behind_a_busy_groups_traffic(fake: FakeBotApi,
+                                                                                   tmp_path: Path) -> None:
+    """Before: the answer queued behind the group's 20 a minute and came more than a minute late. Now it goes
+    privately (the group gets a pointer in its turn); an admin the bot cannot write to gets it in the group,
+    ahead of everything waiting there."""
+    from bot.frontends.telegram.outbox import OutboxLimits
+
+    ann, cid, dee = fake.user(4111, "Ann"), fake.user(4112, "Cid"), fake.user(4113, "Dee")
+    group = fake.group_chat()
+    fake.admins[(group["id"], ann["id"])] = "creator"
+    fake.admins[(group["id"], dee["id"])] = "administrator"
+    fake.group_limit, fake.group_window_s = 1, 10.0  # Telegram's 20 a minute, scaled down
+    async with running_bot(fake, tmp_path, config={"outbox": OutboxLimits(group_messages=1, group_window_s=10.0)}):
+        await fake.push_text(fake.private_chat(ann), ann, "/start")
+        await fake.wait_for_message(ann["id"], "VaniKeys")
+        await fake.push_text(group, cid, "/help")  # takes the group's one message for the next 10 s
+        await fake.wait_for_message(group["id"], "/pull")
+        for _ in range(3):
+            await fake.push_text(group, cid, "/leaderboard")  # public traffic queued ahead
+        await fake.push_text(group, ann, "/config pulls off")
+        answer = await fake.wait_for_message(ann["id"], "Settings for this group", timeout=30)
+        await fake.push_text(group, dee, "/config")  # never opened a private chat with the bot
+        public = await fake.wait_for_message(group["id"], "Settings for this group", timeout=60)
+    sent = [r for r in fake.requests if r.method == "sendMessage" and r.error is None]
+    answered_at = next(r.at for r in sent if r.params.get("chat_id") == ann["id"] and "Settings" in r.params["text"])
+    group_after_help = [r for r in sent if r.params.get("chat_id") == group["id"]][1:]
+    assert "pulls" in answer.text
+    assert answered_at < group_after_help[0].at, "privately, before the group's next message could go"
+    assert "Settings for this group" in group_after_help[0].params["text"], "ahead of the leaderboards queued first"
+    assert public.text
+
+
 async def test_gift_by_reply_moves_tokens_once_and_tells_both_privately(fake: FakeBotApi, tmp_path: Path) -> None:
     cat, dov = fake.user(4201, "Cat"), fake.user(4202, "Dov")
     group = fake.group_chat()

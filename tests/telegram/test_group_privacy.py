@@ -139,7 +139,7 @@ async def test_refused_pull_does_not_start_the_cooldown(fake: FakeBotApi, tmp_pa
         await fake.push_text(group, dan, "/pull ^a")
         await fake.wait_for(lambda: pulls_in(fake, group["id"]))
         await fake.push_text(group, dan, "/pull ^a")
-        await fake.wait_for_message(group["id"], "Slow down")  # an accepted pull does start it
+        await fake.wait_for_message(dan["id"], "Slow down")  # an accepted pull does start it (told privately)
     assert len(pulls_in(fake, group["id"])) == 1
 
 

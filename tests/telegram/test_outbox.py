@@ -194,7 +194,7 @@ async def test_close_keeps_the_reveals_it_could_not_send_and_those_revealed_afte
     for future in queued:
         with pytest.raises(NetworkError):
             await future
-    assert outbox.unsent == {GROUP: ["line 0", "line 1", "line 2"], -200: ["line late"]}
+    assert outbox.keeper.unsent == {GROUP: ["line 0", "line 1", "line 2"], -200: ["line late"]}
 
 
 async def test_one_persons_flood_waits_behind_everyone_elses_answers_and_reveals() -> None:
@@ -237,3 +237,99 @@ async def test_fifty_pulls_in_a_second_from_one_person_do_not_hold_up_the_others
         slow_downs = [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
     assert answered is not None and waited < 5, f"the quiet person waited {waited:.1f} s"
     assert len(slow_downs) <= 1, "one person's cooldown notices folded, not 49 public replies"
+
+
+async def test_a_message_waiting_behind_the_group_limit_is_kept_at_once_and_forgotten_once_sent() -> None:
+    from bot.frontends.telegram.outbox import Kept, UnsentKeeper
+
+    recorder = Recorder()
+    keeper = UnsentKeeper()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=0.5, fold_after=100), keeper=keeper)
+    first = outbox.post(GROUP, recorder.send(GROUP, "goes at once"), keep=Kept(GROUP, "message", "a"))
+    waiting = outbox.post(GROUP, recorder.send(GROUP, "reveal"), digest_line="line 1")
+    answer = outbox.post(GROUP, recorder.send(GROUP, "an answer"), keep=Kept(GROUP, "message", "b"))
+    # kept while they wait (a hard kill now loses neither); the first was never kept: it could go at once
+    assert sorted(k.text for k in keeper.kept.values()) == ["b", "line 1"]
+    await asyncio.gather(first, waiting, answer)
+    assert keeper.kept == {}, "forgotten once sent"
+    private = outbox.post(42, recorder.send(42, "dm"), keep=Kept(42, "message", "c"))
+    assert keeper.kept == {}, "a private chat has no group limit to wait behind"
+    await private
+
+
+async def test_at_a_stop_every_queued_message_is_kept_and_only_pictures_are_counted_as_dropped() -> None:
+    from bot.frontends.telegram.outbox import Kept, UnsentKeeper
+
+    recorder = Recorder()
+    keeper = UnsentKeeper()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=600.0), keeper=keeper)
+    await outbox.call(GROUP, recorder.send(GROUP, "takes the group's one message"))
+    outbox.post(GROUP, recorder.send(GROUP, "an answer"), keep=Kept(GROUP, "message", "answer"))
+    outbox.post(GROUP, recorder.send(GROUP, "a /card picture"))
+    outbox.post(GROUP, recorder.send(GROUP, "slow down"), stale_after_s=30.0, owner=1, fold_key=("slow_down", 1))
+    outbox.post(GROUP, recorder.send(GROUP, "a progress edit"), best_effort=True)
+    await outbox.close()
+    assert [k.text for k in keeper.kept.values()] == ["answer"]
+    assert outbox.dropped_at_close == 1, "the picture; a cooldown notice and a progress edit are no loss"
+
+
+async def test_a_message_refused_for_good_is_forgotten_and_one_that_failed_otherwise_stays_kept() -> None:
+    from telegram.error import Forbidden, NetworkError
+
+    from bot.frontends.telegram.outbox import Kept, UnsentKeeper
+
+    recorder = Recorder()
+    keeper = UnsentKeeper()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=0.3, fold_after=100), keeper=keeper)
+    await outbox.call(GROUP, recorder.send(GROUP, "first"))
+    recorder.fail_with = [Forbidden("bot was kicked"), NetworkError("connection reset")]
+    refused = outbox.post(GROUP, recorder.send(GROUP, "refused"), keep=Kept(GROUP, "message", "refused"))
+    failed = outbox.post(GROUP, recorder.send(GROUP, "failed"), keep=Kept(GROUP, "message", "failed"))
+    for future in (refused, failed):
+        with pytest.raises((Forbidden, NetworkError)):
+            await future
+    assert [k.text for k in keeper.kept.values()] == ["failed"], "posted again after the restart"
+
+
+def test_a_send_counts_from_when_its_answer_came_back() -> None:
+    """The fake (and Telegram) count a message when it arrives. Counted only when it started, a slow send let
+    the next one start a full window after the first started but less than a window after Telegram saw the
+    first: a 429 the outbox did not predict."""
+    now = [0.0]
+    window = SlidingWindow(1, 10.0, lambda: now[0])
+    cell = window.record()          # the send starts at 0 ...
+    now[0] = 0.4
+    window.settle(cell)             # ... and its answer comes back at 0.4
+    now[0] = 10.1
+    assert window.wait_s() == pytest.approx(0.3), "not free until a window after the answer"
+    now[0] = 10.41
+    assert window.wait_s() == 0
+
+
+async def test_an_urgent_message_goes_before_everything_waiting_in_its_chat() -> None:
+    recorder = Recorder()
+    outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=0.2, fold_after=100))
+    backlog = [outbox.post(GROUP, recorder.send(GROUP, f"answer {i}"), owner=i) for i in range(4)]
+    reveal = outbox.post(GROUP, recorder.send(GROUP, "reveal"), digest_line="a line")
+    urgent = outbox.post(GROUP, recorder.send(GROUP, "config"), owner=99, urgent=True)
+    await asyncio.gather(*backlog, reveal, urgent)
+    order = [text for _, text, _ in recorder.sent]
+    assert order[:3] == ["config", "reveal", "answer 0"], "before the reveals too: one message, never folded"
+
+
+async def test_a_floods_cooldown_notices_go_privately_once_per_wait_and_cost_the_group_nothing(
+        fake: FakeBotApi, tmp_path: Path) -> None:
+    """Before: the first notices went out publicly one each while the group still had room (14 of 49 in the load
+    benchmark), spending the budget everyone else's answers needed."""
+    spammer = fake.user(5111, "Flood")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, config={"cooldown_s": 30.0}):
+        await fake.push_text(fake.private_chat(spammer), spammer, "/start")
+        await fake.wait_for_message(spammer["id"], "VaniKeys")
+        for _ in range(20):
+            await fake.push_text(group, spammer, "/pull ^a")
+        await fake.wait_for_message(group["id"], " pulled ", timeout=30)
+        await fake.wait_for_message(spammer["id"], "Slow down", timeout=30)
+        await asyncio.sleep(1.0)  # any later notice would have gone by now
+    assert not [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
+    assert len([m for m in fake.messages_in(spammer["id"]) if "Slow down" in m.text]) == 1, "once per wait"

@@ -88,3 +88,18 @@ async def test_per_order_state_is_bounded(fake: FakeBotApi, tmp_path: Path,
             assert not await front.edit_text_unless_finished(origin, "late progress")  # never after the final edit
         assert len(front._finished) == 5 and not front._edit_locks
     assert fake.message(group["id"], sent[-1].message_id).text == "done"
+
+
+async def test_ten_people_pulling_at_once_in_a_group_all_see_their_reveals_within_its_first_minute(
+        fake: FakeBotApi, tmp_path: Path) -> None:
+    """Telegram's 20 a minute: before, the rolling suspense (a message and up to three edits per pull) took the
+    group's budget whenever half of it was free, and the last reveals waited for the next minute. The suspense
+    now only spends what the running pulls' reveals do not need."""
+    group = fake.group_chat()
+    people = [fake.user(3400 + i, f"T{i}") for i in range(10)]
+    async with running_bot(fake, tmp_path, config={"rolling_step_s": 0.3}) as running:
+        await asyncio.gather(*(fake.push_text(group, person, "/pull ^a") for person in people))
+        await fake.wait_for(lambda: reveals_in(fake, group["id"]) >= len(people), timeout=45)
+        await running.handlers.outbox.idle()
+    assert reveals_in(fake, group["id"]) == len(people)
+    assert not fake.rate_limited()

@@ -28,11 +28,11 @@ from telegram.ext import (
 
 from bot.config import ConfigError, Settings
 from bot.frontends.telegram.config import TelegramConfig
-from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd
+from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
+from bot.frontends.telegram.kept import CLOSE_TIMEOUT_S, StoredKeeper, post_kept_forever
 from bot.service import Service
 from bot.startup import check_telegram
-from bot.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Applica
         builder = builder.updater(None)
     application = builder.build()
     frontend = TelegramFrontEnd(application.bot, config.outbox)
+    frontend.outbox.keeper = StoredKeeper(service, renew_every_s=_kept_every_s(service))
     handlers = TelegramHandlers(service, config, frontend)
     application.add_handler(TypeHandler(Update, handlers.refuse_stale), group=-1)
     commands = {
@@ -179,17 +180,32 @@ async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tup
             await application.updater.start_polling(  # type: ignore[union-attr]
                 timeout=int(config.poll_timeout_s), allowed_updates=Update.ALL_TYPES)
         await application.start()
-        late = asyncio.create_task(post_late_reveals(handlers), name="telegram-late-reveals")
+        keeper = handlers.outbox.keeper
+        assert isinstance(keeper, StoredKeeper)
+        keeper.start()
+        stop_posting = asyncio.Event()
+        late = asyncio.create_task(post_kept_forever(service, handlers.frontend, keeper.owner, _kept_every_s(service),
+                                                     stop_posting), name="telegram-late-reveals")
         try:
             yield application, handlers
         finally:
+            stop_posting.set()
             if webhook is not None:
                 await webhook.stop()
             elif application.updater is not None and application.updater.running:
                 await application.updater.stop()
             await stop_handlers(application, handlers, config.stop_grace_s)
-            await asyncio.gather(late, return_exceptions=True)  # ended by the closed outbox
-            await keep_unsent_reveals(handlers)
+            try:  # ended by the closed outbox, once what went out is forgotten
+                await asyncio.wait_for(late, CLOSE_TIMEOUT_S)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("stopping: posting kept messages did not end in time")
+            await keeper.close()
+
+
+def _kept_every_s(service: Service) -> float:
+    """How often kept messages' claims are renewed, and lapsed ones looked for: a third of the lapse, which is
+    the jobs' lease (a killed process's kept reveals are posted about as soon as its jobs are taken over)."""
+    return max(0.2, service.settings.job_lease_s / 3)
 
 
 async def stop_handlers(application: Application, handlers: TelegramHandlers, grace_s: float) -> None:
@@ -198,43 +214,19 @@ async def stop_handlers(application: Application, handlers: TelegramHandlers, gr
 
     Nothing paid is lost: work that has not got a slot yet is refused before anything is charged; a pull
     already running finishes its grind, and its DM then fails, so the service keeps the key in the vault
-    for /keys; a reveal still queued (or revealed after the close) is kept in the outbox's `unsent`."""
+    for /keys; a reveal or message still queued (or revealed after the close) is kept (kept.py) and posted
+    after the restart."""
     handlers.stopping = True
     await handlers.outbox.idle(timeout=grace_s)
     pending = handlers.outbox.pending()
-    if pending:
-        log.warning("stopping: %d queued Telegram messages not sent", pending)
     await handlers.outbox.close()
+    if pending:
+        log.info("stopping: %d queued Telegram messages kept to send after the restart", pending)
+    if handlers.outbox.dropped_at_close:
+        log.warning("stopping: %d queued Telegram messages were not kept (pictures, invoices, key deliveries: "
+                    "those keys wait in the vault for /keys)",
+                    handlers.outbox.dropped_at_close)
     await application.stop()
-
-
-async def keep_unsent_reveals(handlers: TelegramHandlers) -> None:
-    """The reveals the stop left unposted go to the database, to be posted after the restart."""
-    unsent = {str(chat_id): lines for chat_id, lines in handlers.outbox.unsent.items()}
-    if not unsent:
-        return
-    try:
-        kept = await handlers.service.keep_late_reveals(PLATFORM, unsent)
-    except Exception:  # the database is what failed: say so, and stop all the same
-        log.exception("stopping: %d unposted reveals could not be kept", sum(map(len, unsent.values())))
-        return
-    handlers.outbox.unsent.clear()
-    log.info("stopping: %d unposted reveals kept, to be posted after the restart", kept)
-
-
-async def post_late_reveals(handlers: TelegramHandlers) -> None:
-    """At start: post the reveals a previous stop kept, then forget each digest that went out."""
-    service = handlers.service
-    try:
-        waiting = await service.claim_late_reveals(PLATFORM)
-        if waiting:
-            log.info("posting %d reveals kept from before the restart", sum(map(len, waiting.values())))
-        async for posted in handlers.frontend.post_late_reveals(waiting):
-            await service.forget_late_reveals(posted)
-    except StorageUnavailable as err:
-        log.warning("late reveals not posted now (%s): they stay kept for the next start", err.why)
-    except Exception:
-        log.exception("late reveals not posted now: they stay kept for the next start")
 
 
 async def run(app: object, settings: Settings) -> None:

@@ -61,7 +61,7 @@ class TelegramConfig:
     # executor, the odds worker process), and a pull gives its slot back once its result is stored. At 8 the
     # slots were the ceiling under load (Telegram pulls waited ~50 s for one while Discord's, unbounded, did not).
     heavy_concurrency: int = 64
-    stop_grace_s: float = 3.0            # on shutdown, how long queued messages get before they are dropped
+    stop_grace_s: float = 3.0            # on shutdown, how long queued messages get to go before they are kept for after the restart
 
     @property
     def webhook_mode(self) -> bool:

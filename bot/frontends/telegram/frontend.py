@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
@@ -19,7 +21,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.answers import KeyDelivery, OrderView, Origin, UserRef
 from bot.community.late_reveals import LateReveal
-from bot.frontends.telegram.outbox import Outbox, OutboxLimits
+from bot.frontends.telegram.kept import KeptMessage, kept_message
+from bot.frontends.telegram.outbox import Kept, Outbox, OutboxLimits
 from bot.frontends.telegram.rendering import (
     esc,
     fit,
@@ -73,15 +76,19 @@ class TelegramFrontEnd:
     def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
                   reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
                   must_deliver: bool = False, owner: int | None = None, stale_after_s: float | None = None,
-                  fold_key: object = None) -> asyncio.Future:
+                  fold_key: object = None, urgent: bool = False, keepable: bool = True) -> asyncio.Future:
         """Queue an HTML message for chat_id; the future holds the sent Message (None: a notice dropped as
-        stale or folded, see Outbox.post)."""
+        stale or folded, see Outbox.post). Kept across a stop unless it is protected (a key), a notice that
+        goes stale, or not `keepable` (a message whose sender waits for it: it is of no use late)."""
+        keep = None
+        if keepable and digest_line is None and not protect and stale_after_s is None:
+            keep = kept_message(chat_id, text, reply_to, markup)
         return self.outbox.post(chat_id, lambda: self.bot.send_message(
             chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
             reply_parameters=_replying_to(reply_to),
             link_preview_options=NO_PREVIEW, protect_content=protect or None),
             digest_line=digest_line, must_deliver=must_deliver, owner=owner, stale_after_s=stale_after_s,
-            fold_key=fold_key)
+            fold_key=fold_key, keep=keep, urgent=urgent)
 
     def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
                    reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:
@@ -110,23 +117,42 @@ class TelegramFrontEnd:
         return await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
                                            link_preview_options=NO_PREVIEW)
 
-    async def post_late_reveals(self, waiting: dict[str, list[LateReveal]]) -> AsyncIterator[list[int]]:
-        """Reveals kept from before a restart, as digests per chat; yields the ids of each digest that went out
-        (or that the chat refuses for good: the bot was removed, the group is gone). Stops at the first other
-        failure (the bot stopping again): what is left stays kept."""
-        for chat_id, reveals in waiting.items():
+    async def post_late(self, waiting: dict[str, list[LateReveal]]) -> AsyncIterator[list[int]]:
+        """Reveals and messages kept from before a restart: reveals as digests per chat, other messages as
+        they were; yields the ids of each that went out (or that the chat refuses for good: the bot was removed,
+        the group is gone). Stops at the first other failure (the bot stopping again): what is left stays kept."""
+        for chat_key, kept in waiting.items():
+            chat_id = int(chat_key)
+            reveals = [r for r in kept if KeptMessage.decode(r.line) is None]
+            for row in kept:
+                message = KeptMessage.decode(row.line)
+                if message is None:
+                    continue
+                if not await self._post_late_one(chat_id, self._late_message(chat_id, message)):
+                    return
+                yield [row.id]
             while reveals:
                 count = lines_in_one_digest([r.line for r in reveals], self.outbox.limits.digest_chars)
                 chunk, reveals = reveals[:count], reveals[count:]
                 lines = [r.line for r in chunk]
-                try:
-                    await self.outbox.call(int(chat_id), lambda lines=lines: self._send_digest(
-                        int(chat_id), lines, late=True), must_deliver=True)
-                except (Forbidden, BadRequest) as err:
-                    log.info("late reveals for chat %s not postable (%s): dropped", chat_id, type(err).__name__)
-                except TelegramError:
+                if not await self._post_late_one(chat_id, partial(self._send_digest, chat_id, lines, late=True)):
                     return
                 yield [r.id for r in chunk]
+
+    def _late_message(self, chat_id: int, message: KeptMessage) -> Callable[[], Awaitable[Any]]:
+        return partial(self.bot.send_message, chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML,
+                       reply_markup=message.keyboard(), reply_parameters=_replying_to(message.reply_to),
+                       link_preview_options=NO_PREVIEW)
+
+    async def _post_late_one(self, chat_id: int, send: Callable[[], Awaitable[Any]]) -> bool:
+        """False when the bot is stopping again (or Telegram keeps failing): stop posting, the rest stays kept."""
+        try:
+            await self.outbox.call(chat_id, send, must_deliver=True)
+        except (Forbidden, BadRequest) as err:
+            log.info("kept messages for chat %s not postable (%s): dropped", chat_id, type(err).__name__)
+        except TelegramError:
+            return False
+        return True
 
     def hold_reveal(self, job_id: str, text: str, markup: InlineKeyboardMarkup | None,
                     reply_to: int | None = None) -> None:
@@ -166,8 +192,7 @@ class TelegramFrontEnd:
         if user.platform != PLATFORM:
             return
         try:
-            await self.outbox.call(int(user.user_id), lambda: self.bot.send_message(
-                chat_id=int(user.user_id), text=esc(text), parse_mode=ParseMode.HTML))
+            await asyncio.shield(self.send_text(int(user.user_id), esc(text)))  # kept if the bot stops first
         except TelegramError as err:
             log.info("notice to a user not sent: %s", type(err).__name__)
 
@@ -176,7 +201,7 @@ class TelegramFrontEnd:
 
     async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False,
                                         markup: InlineKeyboardMarkup | None = None,
-                                        must_deliver: bool | None = None) -> bool:
+                                        must_deliver: bool | None = None, keep: Kept | None = None) -> bool:
         """Edit the message at origin in place, serialised per message; never after the final edit.
 
         Progress edits are best effort (one try: a 429 skips the step). A final edit waits out 429s until it
@@ -201,7 +226,8 @@ class TelegramFrontEnd:
                     await self.outbox.call(int(origin.chat_id), lambda: self.bot.edit_message_text(
                         chat_id=int(origin.chat_id), message_id=int(origin.message_id or 0), text=text,
                         parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW),
-                        must_deliver=final if must_deliver is None else must_deliver, best_effort=not final)
+                        must_deliver=final if must_deliver is None else must_deliver, best_effort=not final,
+                        keep=keep)
                 except BadRequest as err:
                     if "not modified" not in err.message:
                         log.info("message not edited: %s", err.message)

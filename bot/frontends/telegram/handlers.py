@@ -11,7 +11,6 @@ never holds up command handling.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,46 +26,29 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatAction, ChatMemberStatus, MessageEntityType, ParseMode
-from telegram.error import TelegramError
+from telegram.constants import ChatMemberStatus, MessageEntityType, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.answers import CommunityRef, Origin, PullAnswer, ServiceError, UserRef
+from bot.answers import Origin, ServiceError
 from bot.frontends.command_args import ArgError, PatternArgs, parse_odds, parse_order, parse_pull
 from bot.frontends.telegram import rendering, stars
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.cooldown import Cooldowns
-from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontEnd, deep_link
+from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd, deep_link
+from bot.frontends.telegram.pulls import PullFlow
+from bot.frontends.telegram.refs import community_ref, message_id, user_ref
 from bot.links import miniapp_url
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
 from gpu_worker.numbers import parse_int
-from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 USER_ERRORS = (ServiceError, VanikeysError, ArgError)
 GENERIC_FAILURE = "Something went wrong on our side; nothing was charged for it. Try again in a minute."
-TYPING_EVERY_S = 4.5  # Telegram shows "typing…" for about 5 s per chat action
-
-
-def user_ref(user: User) -> UserRef:
-    return UserRef(PLATFORM, str(user.id), user.full_name or (user.username or ""))
-
-
-def community_ref(chat: Chat) -> CommunityRef | None:
-    if chat.type == Chat.PRIVATE:
-        return None
-    return CommunityRef(PLATFORM, str(chat.id), chat.title or "")
-
-
-def channel_of(chat: Chat, message: Message | None) -> str:
-    """A Telegram group's "channel" for /config pull_channel: the forum topic a message is in, else the group."""
-    if message is not None and message.is_topic_message and message.message_thread_id:
-        return str(message.message_thread_id)
-    return str(chat.id)
 
 
 def gift_recipient(message: Message | None) -> User | None:
@@ -80,10 +62,6 @@ def gift_recipient(message: Message | None) -> User | None:
     if replied is not None and replied.from_user is not None:
         return replied.from_user
     return None
-
-
-def _message_id(message: Message | None) -> int | None:
-    return message.message_id if message is not None else None
 
 
 def _author_id(message: Message | None) -> int | None:
@@ -101,14 +79,13 @@ class TelegramHandlers:
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
         self.stopping = False  # set on shutdown: work still waiting for a slot is refused, nothing charged
-        self._rolling_room = max(4, config.outbox.group_messages // 2)
         self._answering = 0                 # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
-        pull_params = inspect.signature(service.pull).parameters
-        self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
-        self._easy_hook = "allow_easy" in pull_params
-        self._channel_hook = "channel" in pull_params
+        self._told_until: dict[tuple[int, str], float] = {}  # (person, cooldown) -> until when their notice holds
+        self.pulls = PullFlow(service, config, frontend, self.codec, self.cooldowns, slot=self._slot,
+                              after_answers=self._after_answers, reply=self._reply, bot_button=self._bot_button,
+                              collection_button=self._collection_button)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[Callable[[], None]]:
@@ -137,14 +114,30 @@ class TelegramHandlers:
 
     def _reply(self, chat: Chat, message: Message | None, text: str,
                markup: InlineKeyboardMarkup | None = None) -> asyncio.Future:
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(message),
+        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message),
                                        owner=_author_id(message))
 
-    def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float) -> None:
-        """A cooldown notice: pointless once the wait is over (dropped if still queued then), and one person's
-        notices in a chat fold into the newest, so spamming a command never floods the group's budget."""
-        self.frontend.send_text(chat.id, text, reply_to=_message_id(message), owner=user.id,
-                                stale_after_s=max(1.0, wait_s), fold_key=("slow_down", user.id))
+    async def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float,
+                         what: str = "paid") -> None:
+        """A cooldown notice, once per wait: it says when the person may go again, so a second one before then
+        repeats it. From a group it goes privately, costing the group none of its ~20 messages a minute; to
+        someone the bot cannot write to yet, in the group. Either way it is pointless once the wait is over
+        (dropped if still queued then), and one person's queued notices fold into the newest."""
+        now = time.monotonic()
+        if self._told_until.get((user.id, what), 0.0) > now:
+            return
+        if len(self._told_until) > 10_000:  # bounded: forgetting only risks one more notice
+            self._told_until = {uid: t for uid, t in self._told_until.items() if t > now}
+        self._told_until[(user.id, what)] = now + wait_s
+        notice = {"owner": user.id, "stale_after_s": max(1.0, wait_s), "fold_key": ("slow_down", user.id)}
+        if chat.type != Chat.PRIVATE:
+            try:
+                await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
+                    chat_id=user.id, text=text, parse_mode=ParseMode.HTML), **notice)
+                return
+            except TelegramError:
+                pass
+        self.frontend.send_text(chat.id, text, reply_to=message_id(message), **notice)  # type: ignore[arg-type]
 
     def _collection_button(self) -> InlineKeyboardButton | None:
         """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
@@ -156,20 +149,26 @@ class TelegramHandlers:
 
     async def _to_person(self, chat: Chat, message: Message | None, user: User, text: str, *,
                          markup: InlineKeyboardMarkup | None = None, start: str = "help",
-                         pointer: str = "📬 Sent to you privately.") -> bool:
+                         pointer: str = "📬 Sent to you privately.", public_fallback: bool = False) -> bool:
         """Something personal: here in a private chat; from a group, privately, with a pointer in the group.
 
-        The pointer is a reply that names and links no one. False when the person could not be reached."""
+        The pointer is a reply that names and links no one. False when the person could not be reached; then
+        the group is told how to open the private chat, or (`public_fallback`, for what the group may see) gets
+        the text itself, ahead of everything waiting there."""
         if chat.type == Chat.PRIVATE:
             self._reply(chat, message, text, markup)
             return True
         try:
-            await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
-                chat_id=user.id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
-                link_preview_options=NO_PREVIEW))
-        except TelegramError:
+            await asyncio.shield(self.frontend.send_text(user.id, text, markup=markup))  # kept if the bot stops first
+        except (Forbidden, BadRequest):  # never started, blocked, or no such chat
+            if public_fallback:
+                self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message), urgent=True)
+                return False
             self._reply(chat, message, "🔒 That is private, and I cannot write to you yet: open a private chat "
                         "with the bot, then try again.", InlineKeyboardMarkup([[self._bot_button(start, "🔒 Open the bot")]]))
+            return False
+        except TelegramError as err:  # the bot is stopping, or Telegram kept failing: not the person's doing
+            log.info("a private answer was not sent: %s", type(err).__name__)
             return False
         if message is not None:
             self._reply(chat, message, pointer)
@@ -251,179 +250,11 @@ class TelegramHandlers:
             args = parse_pull(context.args or [])
             wait = self._cooldown_wait(user)
             if wait is not None:
-                self._slow_down(chat, message, user, *wait)
+                await self._slow_down(chat, message, user, *wait)
                 return
-            await self._paid(user, lambda: self._pull(chat, user, args, reply_to=message))
+            await self._paid(user, lambda: self.pulls.run(chat, user, args, reply_to=message))
 
         await self._guard(chat, message, user, work)
-
-    async def _typing(self, chat_id: int) -> None:
-        while True:
-            try:
-                await self.frontend.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
-            except TelegramError:
-                return
-            await asyncio.sleep(TYPING_EVERY_S)
-
-    async def _roll(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> Origin | None:
-        """The suspense: a short "rolling…" message, stepped while the grind runs (tier hidden).
-
-        It costs the group two or three of its ~20 messages a minute, so it runs only while the group has
-        at least half its budget free: in a busy group the reveals matter more (and can be folded)."""
-        if chat.type == Chat.PRIVATE or self.outbox.free_in(chat.id) < self._rolling_room:
-            return None
-        try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
-            parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
-                          fuzzy=args.fuzzy)
-        except VanikeysError:
-            return None
-        try:
-            sent = await self.frontend.send_text(chat.id, rendering.render_rolling(user_ref(user), args.pattern, 0),
-                                                 reply_to=_message_id(reply_to))
-        except TelegramError:
-            return None
-        return Origin(PLATFORM, str(chat.id), str(sent.message_id))
-
-    async def _step_rolling(self, origin: Origin, user: User, pattern: str) -> None:
-        for step in (1, 2):
-            await asyncio.sleep(self.config.rolling_step_s)
-            if self.outbox.free_in(int(origin.chat_id)) < self._rolling_room // 2:
-                return  # the group got busy: keep its budget for the reveal
-            await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
-
-    async def _pull(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                    *, allow_easy: bool = False) -> None:
-        """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and only then the DM."""
-        await self._after_answers()
-        typing: asyncio.Task[None] | None = None
-        rolling = await self._roll(chat, user, args, reply_to)
-        stepping = (asyncio.create_task(self._step_rolling(rolling, user, args.pattern))
-                    if rolling is not None else None)
-        revealed: list[asyncio.Future] = []
-        held: list[str] = []  # the job whose private reveal waits to go out with its key
-        release_slot: Callable[[], None] | None = None
-
-        async def on_reveal(answer: PullAnswer) -> None:
-            if release_slot is not None:
-                release_slot()  # the grind is done: what is left is sending
-            if stepping is not None:
-                stepping.cancel()
-            if typing is not None:
-                typing.cancel()
-            if chat.type == Chat.PRIVATE and not answer.card_png:
-                # In a private chat the reveal heads the key's own message: one message, not two, under
-                # Telegram's 30 a second (a card is a photo, and goes on its own).
-                text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=True, key_below=True)
-                self.frontend.hold_reveal(answer.job_id, text, markup, _message_id(reply_to))
-                held.append(answer.job_id)
-                return
-            # The DM waits for the reveal when the reveal can go out now. In a group at its message limit the
-            # reveal is queued (late, or in a digest) and the DM goes at once: waiting would hold this pull's
-            # slot and slow every other pull down to the group's pace.
-            # A private card and its DM share one queue, which keeps their order: no wait at all.
-            prompt = chat.type != Chat.PRIVATE and self.outbox.free_in(chat.id) > 0
-            posted = self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=True)
-            revealed.append(posted)
-            if not prompt:
-                return
-            try:
-                await asyncio.wait_for(asyncio.shield(posted), self.config.reveal_wait_s)
-            except (asyncio.TimeoutError, TelegramError):
-                pass
-
-        kwargs: dict[str, Any] = {"exact_case": args.exact_case, "fuzzy": args.fuzzy}
-        if self._channel_hook and chat.type != Chat.PRIVATE:
-            kwargs["channel"] = channel_of(chat, reply_to)
-        if self._reveal_hook:
-            kwargs["on_reveal"] = on_reveal
-        if allow_easy and self._easy_hook:
-            kwargs["allow_easy"] = True
-        try:
-            async with self._slot() as release_slot:
-                # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
-                # send a chat action each every few seconds, hundreds under load, for nothing.
-                typing = asyncio.create_task(self._typing(chat.id))
-                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                                 args.count, **kwargs)
-        except BaseException as err:
-            for job_id in held:
-                self.frontend.take_held_reveal(job_id)
-            if rolling is not None:
-                if isinstance(err, ServiceError) and err.code == "easy_pattern":
-                    text = "🎰 On hold: this pattern is easy (see below)."
-                elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
-                    text = f"🎰 {rendering.esc(err.message)}"
-                else:
-                    text = "🎰 This one did not go through; nothing was charged."
-                await self.frontend.edit_text_unless_finished(rolling, text, final=True)
-            if isinstance(err, ServiceError) and err.code == "easy_pattern":
-                self.cooldowns.give_back(str(user.id))  # nothing happened yet
-                self._easy_warning(chat, user, args, reply_to, err)
-                return
-            raise
-        finally:
-            if typing is not None:
-                typing.cancel()
-            if stepping is not None:
-                stepping.cancel()
-        if held:
-            if self.frontend.take_held_reveal(held[0]) is not None or not answer.delivered:
-                # no key message carried it (the delivery never came, or failed): the reveal on its own
-                self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
-        elif not revealed:  # a service without the reveal hook: the DM already went; reveal now
-            self._post_reveal(chat, user, args, answer, reply_to, rolling, before_delivery=False)
-
-    def _reveal_parts(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, *,
-                      before_delivery: bool, key_below: bool = False) -> tuple[str, InlineKeyboardMarkup]:
-        """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link)."""
-        in_group = chat.type != Chat.PRIVATE
-        link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
-        extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
-        collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
-        if collection is not None:
-            extra = [*(extra or []), collection]
-        markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
-                                            extra)
-        return rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery,
-                                     key_below=key_below), markup
-
-    def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
-                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future:
-        in_group = chat.type != Chat.PRIVATE
-        text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=before_delivery)
-        digest = rendering.render_pull_digest_line(answer) if in_group else None
-        if answer.announce_channel:
-            self._announce(chat, answer, text)
-        if answer.card_png:  # Rare and up: the card, with the reveal as its caption
-            if rolling is not None:
-                asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
-            return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
-                                            markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
-        if rolling is not None:
-            return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup))
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=_message_id(reply_to), digest_line=digest)
-
-    def _announce(self, chat: Chat, answer: PullAnswer, text: str) -> None:
-        """Epic and up: the reveal also goes to the announcement chat an admin set (a chat id on Telegram)."""
-        try:
-            target = int(answer.announce_channel or "")
-        except ValueError:
-            log.info("announcement channel %r is not a Telegram chat id", answer.announce_channel)
-            return
-        where = f"\n📣 in {rendering.esc(chat.title or 'a group')}"
-        self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
-
-    def _easy_warning(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                      err: ServiceError) -> None:
-        """The pattern is easy enough to order: say so before charging, with choices only the asker can press."""
-        action = ButtonAction("pull_easy", user.id, args.format_id, args.pattern, args.exact_case, args.fuzzy,
-                              args.count)
-        if chat.type == Chat.PRIVATE:
-            text = f"🎯 {rendering.esc(str(err))}"
-        else:
-            text = (f"🎯 {rendering.user_label(user_ref(user))}, this pattern is easy: a single pull matches it fully "
-                    "more often than not, so an exact order may suit you better. Nothing was charged.")
-        self._reply(chat, reply_to, text, self.codec.easy_keyboard(action))
 
     async def order(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
@@ -432,7 +263,7 @@ class TelegramHandlers:
             args = parse_order(context.args or [])
             wait = self._cooldown_wait(user)
             if wait is not None:
-                self._slow_down(chat, message, user, *wait)
+                await self._slow_down(chat, message, user, *wait)
                 return
             await self._paid(user, lambda: self._order(chat, user, args, reply_to=message))
 
@@ -443,7 +274,7 @@ class TelegramHandlers:
         await self._after_answers()
         placeholder = await self.frontend.send_text(
             chat.id, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for "
-                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=_message_id(reply_to))
+                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=message_id(reply_to), keepable=False)
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
             async with self._slot():
@@ -462,8 +293,7 @@ class TelegramHandlers:
             await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
         if chat.type != Chat.PRIVATE:
             try:  # what it cost goes privately; /history has it too
-                await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
-                    chat_id=user.id, text=rendering.render_order_receipt(answer), parse_mode=ParseMode.HTML))
+                await asyncio.shield(self.frontend.send_text(user.id, rendering.render_order_receipt(answer)))
             except TelegramError:
                 pass
         else:
@@ -476,7 +306,8 @@ class TelegramHandlers:
             args = parse_odds(context.args or [])
             wait = self.odds_cooldowns.wait_left(str(user.id))
             if wait > 0:
-                self._slow_down(chat, message, user, f"Slow down: /odds again in {max(1, round(wait))} s.", wait)
+                await self._slow_down(chat, message, user, f"Slow down: /odds again in {max(1, round(wait))} s.", wait,
+                                      what="odds")
                 return
             async with self._slot():
                 answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
@@ -548,7 +379,11 @@ class TelegramHandlers:
         return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
     async def config_command(self, update: Update, context: Context) -> None:
-        """/config shows the group's settings; /config <setting> <value> changes one (group admins only)."""
+        """/config shows the group's settings; /config <setting> <value> changes one (group admins only).
+
+        The answer goes to the admin privately: a group's ~20 messages a minute may be spent for the next minute,
+        and an admin's answer must not wait behind that public traffic. Someone the bot cannot write to yet
+        gets it in the group, ahead of everything waiting there (docs/operators.md)."""
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
 
         async def work() -> None:
@@ -561,7 +396,8 @@ class TelegramHandlers:
                                                       is_admin=is_admin, label=args[1])
             else:
                 answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
-            self._reply(chat, message, rendering.render_config(answer))
+            await self._to_person(chat, message, user, rendering.render_config(answer), start="help",
+                                  pointer="⚙️ The group's settings went to you privately.", public_fallback=True)
 
         await self._guard(chat, message, user, work)
 
@@ -627,7 +463,7 @@ class TelegramHandlers:
             job_id = context.args[0] if context.args else None
             answer = await self.service.card(user_ref(user), community_ref(chat), job_id)
             self.frontend.send_photo(chat.id, answer.png, rendering.render_card_caption(answer),
-                                     reply_to=_message_id(message))
+                                     reply_to=message_id(message))
 
         await self._guard(chat, message, user, work)
 
@@ -670,7 +506,7 @@ class TelegramHandlers:
         if action.action == "order":
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._order(chat, user, args, None)))
         else:
-            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._pull(
+            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self.pulls.run(
                 chat, user, args, None, allow_easy=action.action == "pull_easy")))
 
     async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> bool:

@@ -7,9 +7,20 @@ needs its id (`call`). Each chat has one worker task, alive only while its queue
 holds work, so a busy group delays only itself. A reveal that has to wait is
 sent late; when several reveals wait in one busy group they are folded into
 digest messages ("3 more pulls: …"), as many lines as one message holds, rather
-than dropped. A reveal still waiting when the outbox closes (the bot stopping),
-or posted after that, is kept in `unsent` for the front end to store and post
-after the restart.
+than dropped.
+
+What a group would lose at a stop is handed to a `Keeper` (`keep=`, or a reveal's
+digest line): a message that has to wait in a group is kept as soon as it is
+queued, so it survives a hard kill too, and forgotten once it went out; whatever
+is still queued when the outbox closes (the bot stopping), or posted after that,
+is kept then. The front end stores what is kept and posts it after the restart
+(bot/frontends/telegram/kept.py). Key deliveries are never kept: an undelivered
+key waits in the vault.
+
+Pacing: each send is counted in its chat's window when it starts and counted
+again at the moment Telegram's answer arrives, which is no earlier than Telegram
+saw it: a send that was slow to arrive cannot make the next one look early to
+Telegram (a 429 that the bot's own count did not predict).
 
 A group's budget is shared fairly: reveals go first, then whoever has waited
 longest since the bot last answered them (`owner`), first come first served
@@ -17,7 +28,8 @@ within one person. So one person sending fifty commands a second delays only
 their own answers. A notice that only matters for a while (a cooldown's "slow
 down") carries `stale_after_s` and is dropped once stale, and one person's
 notices with the same `fold_key` are folded into the newest: these are the only
-messages ever dropped.
+messages ever dropped. An `urgent` message (an admin's /config answer) goes
+before everything else waiting in its chat.
 """
 
 from __future__ import annotations
@@ -30,9 +42,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.frontends.telegram.text_size import lines_in_one_digest
 
@@ -50,35 +62,85 @@ def retry_after_s(err: RetryAfter) -> float:
 
 
 class SlidingWindow:
-    """At most `limit` events in any `window_s` seconds."""
+    """At most `limit` events in any `window_s` seconds. An event may be moved later (`settle`): a send counts
+    from when Telegram's answer came back, the latest moment Telegram can have counted it."""
 
     def __init__(self, limit: int, window_s: float, clock: Callable[[], float]) -> None:
         self.limit = limit
         self.window_s = window_s
         self._clock = clock
-        self._times: deque[float] = deque()
+        self._times: list[list[float]] = []  # one cell per event, so that `settle` can move it; at most `limit`-ish
 
     def _prune(self, now: float) -> None:
-        while self._times and self._times[0] <= now - self.window_s:
-            self._times.popleft()
+        self._times = [cell for cell in self._times if cell[0] > now - self.window_s]
 
     def wait_s(self) -> float:
         now = self._clock()
         self._prune(now)
         if len(self._times) < self.limit:
             return 0.0
-        return self._times[0] + self.window_s - now
+        return min(cell[0] for cell in self._times) + self.window_s - now
 
     def free(self) -> int:
         self._prune(self._clock())
         return max(0, self.limit - len(self._times))
 
-    def record(self) -> None:
-        self._times.append(self._clock())
+    def record(self) -> list[float]:
+        cell = [self._clock()]
+        self._times.append(cell)
+        return cell
+
+    def settle(self, cell: list[float]) -> None:
+        """The event happened no earlier than now (its answer just came back)."""
+        cell[0] = max(cell[0], self._clock())
 
     def idle(self) -> bool:
         self._prune(self._clock())
         return not self._times
+
+
+@dataclass(eq=False)
+class Kept:
+    """A message the outbox may have to keep for after a stop: a reveal's digest line (`kind` "reveal") or a
+    whole message (`kind` "message", `text` as the front end encodes it). `row` is the keeper's own mark."""
+
+    chat_id: int
+    kind: str
+    text: str
+    row: object = None
+    waiting: bool = False  # handed to the keeper (and not yet forgotten)
+
+
+class Keeper(Protocol):
+    """Where kept messages go. Both calls return at once (a keeper that writes to a database queues the write)."""
+
+    def keep(self, kept: Kept) -> None:
+        """It waits (or the outbox closed before it went): keep it to post after a restart."""
+
+    def forget(self, kept: Kept) -> None:
+        """It went out, or its chat refuses it for good: no longer kept."""
+
+
+class UnsentKeeper:
+    """Keeps in memory: what is left in `kept` when the outbox closes is what the front end must store."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, Kept] = {}
+
+    def keep(self, kept: Kept) -> None:
+        self.kept[id(kept)] = kept
+
+    def forget(self, kept: Kept) -> None:
+        self.kept.pop(id(kept), None)
+
+    @property
+    def unsent(self) -> dict[int, list[str]]:
+        """Chat id -> the digest lines of reveals kept, in the order they were kept."""
+        lines: dict[int, list[str]] = {}
+        for kept in self.kept.values():
+            if kept.kind == "reveal":
+                lines.setdefault(kept.chat_id, []).append(kept.text)
+        return lines
 
 
 @dataclass
@@ -91,6 +153,8 @@ class _Item:
     expires_at: float | None = None  # a notice that is pointless after this (on the outbox's clock): dropped
     fold_key: object = None         # a newer item with the same key replaces this one while it waits
     best_effort: bool = False       # tried once: a 429 drops it (a progress edit the next one supersedes)
+    keep: Kept | None = None        # what to keep of it if it cannot go before a stop (None: nothing)
+    urgent: bool = False            # goes before everything else waiting in its chat
 
 
 @dataclass(frozen=True)
@@ -110,6 +174,7 @@ class Outbox:
     digest: DigestSender
     limits: OutboxLimits = field(default_factory=OutboxLimits)
     clock: Callable[[], float] = time.monotonic
+    keeper: Keeper = field(default_factory=UnsentKeeper)
 
     def __post_init__(self) -> None:
         self._queues: dict[int, deque[_Item]] = {}
@@ -118,27 +183,32 @@ class Outbox:
         self._answered: dict[tuple[int, int | None], float] = {}  # (chat, person) -> when the bot last answered them there
         self._overall = SlidingWindow(self.limits.overall_per_s, 1.0, self.clock)
         self.folded = 0  # reveals that went out inside a digest
+        self.dropped_at_close = 0  # messages nothing could keep (a /card picture) that a stop left unsent
         self.closed = False
-        self.unsent: dict[int, list[str]] = {}  # chat id -> digest lines of reveals that never went out
 
     # ---- what handlers call ------------------------------------------------------
 
     def post(self, chat_id: int, send: Send, *, digest_line: str | None = None, must_deliver: bool = False,
              owner: int | None = None, stale_after_s: float | None = None, fold_key: object = None,
-             best_effort: bool = False) -> asyncio.Future[Any]:
+             best_effort: bool = False, keep: Kept | None = None, urgent: bool = False) -> asyncio.Future[Any]:
         """Queue send() for chat_id and return at once; the future holds its result (or error; None when a
-        notice went stale or was folded into a newer one before it could go)."""
+        notice went stale or was folded into a newer one before it could go). A reveal's `digest_line` is
+        also what is kept of it, unless `keep` says otherwise."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
+        if keep is None and digest_line is not None:
+            keep = Kept(chat_id, "reveal", digest_line)
         if self.closed:  # stopping: fail at once, so no handler waits on a message that will never go
-            if digest_line is not None:
-                self._keep_unsent(chat_id, [digest_line])
+            self._keep(keep)
             future.set_exception(NetworkError("the bot is stopping"))
             return future
         expires_at = None if stale_after_s is None else self.clock() + stale_after_s
         item = _Item(send, future, digest_line, must_deliver or digest_line is not None, owner, expires_at, fold_key,
-                     best_effort)
+                     best_effort, keep, urgent)
         queue = self._queues.setdefault(chat_id, deque())
+        window = self._window(chat_id)
+        if window is not None and (queue or chat_id in self._workers or window.wait_s() > 0):
+            self._keep(keep)  # it waits behind the group's limit: kept now, so even a hard kill does not lose it
         if fold_key is not None:
             for index, waiting in enumerate(queue):
                 if waiting.fold_key == fold_key:  # the newer notice takes the older one's place in the queue
@@ -181,7 +251,7 @@ class Outbox:
     async def close(self) -> None:
         """Stop sending: whatever is still queued fails with NetworkError (a TelegramError), so a handler
         waiting on it goes on at once (a key delivery then answers False and the key stays in the vault).
-        Reveals among it are kept in `unsent`."""
+        What can be kept of it is handed to the keeper; the rest is counted in `dropped_at_close`."""
         self.closed = True
         for task in list(self._workers.values()):
             task.cancel()
@@ -190,16 +260,34 @@ class Outbox:
                 await task
             except asyncio.CancelledError:
                 pass
-        for chat_id, queue in self._queues.items():
-            self._keep_unsent(chat_id, [item.digest_line for item in queue if item.digest_line is not None])
+        for queue in self._queues.values():
             for item in queue:
+                self._keep_at_close(item)
                 _fail(item.future, NetworkError("the bot is stopping"))
         self._queues.clear()
         self._workers.clear()
 
-    def _keep_unsent(self, chat_id: int, lines: list[str]) -> None:
-        if lines:
-            self.unsent.setdefault(chat_id, []).extend(lines)
+    def _keep(self, kept: Kept | None) -> None:
+        if kept is not None and not kept.waiting:
+            kept.waiting = True
+            self.keeper.keep(kept)
+
+    def _keep_at_close(self, item: _Item) -> None:
+        if item.keep is not None:
+            self._keep(item.keep)
+        elif not item.best_effort and item.expires_at is None and not item.future.done():
+            self.dropped_at_close += 1  # a progress edit or a cooldown notice is no loss; anything else is counted
+
+    def _went(self, item: _Item) -> None:
+        """The item's send is over: forget what was kept of it, unless it may still have to go (the outbox
+        closing, a network failure, 429s past their retries): that stays kept for after the restart."""
+        kept = item.keep
+        if kept is None or not kept.waiting or not item.future.done() or item.future.cancelled():
+            return
+        error = item.future.exception()
+        if error is None or isinstance(error, (BadRequest, Forbidden)):
+            kept.waiting = False
+            self.keeper.forget(kept)
 
     # ---- the worker ------------------------------------------------------------------
 
@@ -221,12 +309,17 @@ class Outbox:
                 return
             await asyncio.sleep(wait)
 
-    async def _permit(self, chat_id: int) -> None:
+    async def _permit(self, chat_id: int) -> Callable[[], None]:
+        """Wait for room, count the send, and return what to call when Telegram's answer has come back."""
         await self._until_free(chat_id)
         window = self._window(chat_id)
-        if window is not None:
-            window.record()
-        self._overall.record()
+        counted = [(window, window.record())] if window is not None else []
+        counted.append((self._overall, self._overall.record()))
+
+        def settle() -> None:
+            for which, cell in counted:
+                which.settle(cell)
+        return settle
 
     def _take_next(self, chat_id: int, queue: deque[_Item]) -> _Item | None:
         """The next message for this chat, off the queue: stale notices dropped first; in a group, a reveal,
@@ -237,8 +330,8 @@ class Outbox:
             _settle_dropped(stale.future)
         if not queue:
             return None
-        chosen = queue[0]
-        if self._window(chat_id) is not None and chosen.digest_line is None:
+        chosen = next((item for item in queue if item.urgent), queue[0])
+        if self._window(chat_id) is not None and chosen.digest_line is None and not chosen.urgent:
             chosen = next((item for item in queue if item.digest_line is not None), None) or min(
                 queue, key=lambda item: self._answered.get((chat_id, item.owner), 0.0))  # min: the first of equals
         queue.remove(chosen)
@@ -259,33 +352,22 @@ class Outbox:
         try:
             while queue:
                 if self._should_fold(chat_id, queue):
-                    reveals = [item for item in queue if item.digest_line is not None]
-                    folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals],
-                                                          self.limits.digest_chars)]
-                    for item in folded:
-                        queue.remove(item)
-                    in_flight = folded
-                    lines = [item.digest_line or "" for item in folded]
-                    item = _Item(lambda lines=lines: self.digest(chat_id, lines), asyncio.get_running_loop().create_future(),
-                                 None, True)
-                    await self._send(chat_id, item)
-                    self.folded += len(folded)
-                    for original in folded:
-                        _settle_like(original.future, item.future)
-                    in_flight = []
-                    continue
-                await self._until_free(chat_id)  # choose what goes only once it can go: fair, and never stale
-                item = self._take_next(chat_id, queue)
-                if item is None:
-                    continue
-                in_flight = [item]
-                await self._send(chat_id, item)
+                    in_flight = self._take_digest(queue)
+                    await self._send_folded(chat_id, in_flight)
+                else:
+                    await self._until_free(chat_id)  # choose what goes only once it can go: fair, and never stale
+                    chosen = self._take_next(chat_id, queue)
+                    if chosen is None:
+                        continue
+                    in_flight = [chosen]
+                    await self._send(chat_id, chosen)
+                    self._went(chosen)
                 in_flight = []
         except asyncio.CancelledError:
-            # In flight at the stop: it may or may not have reached Telegram. A reveal is kept to post again
-            # (seen twice at worst, never lost).
-            self._keep_unsent(chat_id, [item.digest_line for item in in_flight if item.digest_line is not None])
+            # In flight at the stop: it may or may not have reached Telegram. It is kept to post again (seen
+            # twice at worst, never lost).
             for item in in_flight:
+                self._keep_at_close(item)
                 _fail(item.future, NetworkError("the bot is stopping"))
             raise
         finally:
@@ -294,15 +376,39 @@ class Outbox:
                 self._queues.pop(chat_id, None)
             self._forget_idle_windows()
 
+    def _take_digest(self, queue: deque[_Item]) -> list[_Item]:
+        """The waiting reveals that fit one digest message, off the queue (oldest first)."""
+        reveals = [item for item in queue if item.digest_line is not None]
+        folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals], self.limits.digest_chars)]
+        for item in folded:
+            queue.remove(item)
+        return folded
+
+    async def _send_folded(self, chat_id: int, folded: list[_Item]) -> None:
+        lines = [item.digest_line or "" for item in folded]
+
+        def send() -> Awaitable[Any]:
+            return self.digest(chat_id, lines)
+
+        digest = _Item(send, asyncio.get_running_loop().create_future(), None, True)
+        await self._send(chat_id, digest)
+        self.folded += len(folded)
+        for original in folded:
+            _settle_like(original.future, digest.future)
+            self._went(original)
+
     async def _send(self, chat_id: int, item: _Item) -> None:
         # Waiting out a 429 holds the chat's queue: only what must arrive (or an ordinary answer) waits; a
         # best-effort message gives up at once rather than delay everything behind it.
         attempts = (self.limits.must_retries if item.must_deliver else 0 if item.best_effort
                     else self.limits.retries)
         for attempt in range(attempts + 1):
-            await self._permit(chat_id)
+            settle = await self._permit(chat_id)
             try:
-                result = await item.send()
+                try:
+                    result = await item.send()
+                finally:
+                    settle()
             except RetryAfter as err:
                 wait = retry_after_s(err)
                 if attempt == attempts or wait > self.limits.max_retry_wait_s:
