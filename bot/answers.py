@@ -397,6 +397,7 @@ class CommunityConfig:
     operator_free_pulls: int          # the operator's daily free pulls: the cap of any override
     gallery: bool = False             # a public gallery page (bot/web): Rare-and-up cards, season, named bests
     gallery_slug: str | None = None   # its address: /web/c/<slug>, random, never a platform id
+    language: str | None = None       # public messages' locale ("es"); None: the language of whoever is answered
 
     @property
     def effective_free_pulls(self) -> int:

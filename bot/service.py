@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
 from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration, plural
+from gpu_worker.i18n import N_, _, ngettext, number
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
@@ -117,6 +118,7 @@ class Service:
         self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
         self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
+        self._languages: dict[tuple[str, str], str | None] = {}  # community -> its locale (community_language)
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
         jobs.deliverer = delivery
@@ -149,7 +151,7 @@ class Service:
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
         pulls, tokens = await self._pull_charge(user, config, count)
-        created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
+        created, _fresh = await self._create(spec, pulls=pulls, tokens=tokens)
         job_id = created.job_id
         self._awaited.add(job_id)
         self.jobs.hold_delivery.add(job_id)
@@ -241,7 +243,7 @@ class Service:
         share = p_full_in(odds, self.settings.pull_budget)
         if share <= EASY_FULL_SHARE:
             return
-        price, _ = self._order_price(odds)
+        price, _why = self._order_price(odds)
         offer = (f"/order {compiled.text} {compiled.format_id} gets an exact match for {price} tokens"
                  if price is not None else "an order gets an exact match")
         raise ServiceError("easy_pattern", f"{compiled.text!r} is easy: a pull matches it fully {share:.0%} of the "
@@ -449,6 +451,7 @@ class Service:
                                              self.settings.free_pulls_per_day)
         config = await self._config_for(community)
         assert config is not None
+        self._languages[(community.platform, community.community_id)] = config.language
         if config.gallery and config.gallery_slug and change.startswith("gallery on"):
             change = gallery_message(self.settings, config.gallery_slug)
         return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
@@ -551,6 +554,19 @@ class Service:
     async def forget_late_reveals(self, ids: Iterable[int]) -> None:
         await late_reveals.forget(self.db, ids)
 
+    async def community_language(self, community: CommunityRef | None) -> str | None:
+        """The locale an admin set for a community's public messages (None: not set), remembered after the first
+        look so a busy group costs no query per update; /config language through this service updates it."""
+        if community is None:
+            return None
+        key = (community.platform, community.community_id)
+        if key not in self._languages:
+            config = await self._config_for(community)
+            if len(self._languages) >= 10_000:
+                self._languages.pop(next(iter(self._languages)))
+            self._languages[key] = config.language if config is not None else None
+        return self._languages[key]
+
     async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
         if community is None:
             return None
@@ -565,25 +581,28 @@ class Service:
         s = self.settings
         formats = ", ".join(FORMATS)
         commands = (
-            CommandHelp("pull", "/pull <pattern> [format] [count]",
-                        f"grind {s.pull_budget:,} keys and get the best match with its rarity; count 1 or 10 "
-                        f"(a 10-pull costs {s.ten_pull_pulls}); {s.pull_price} tokens a pull after "
-                        f"{s.free_pulls_per_day} free a day"),
-            CommandHelp("order", "/order <pattern> [format] [pubkey]",
-                        "grind until an exact match; priced by difficulty; give your public key for a split-key "
-                        "order (you get an offset, never a private key)"),
-            CommandHelp("odds", "/odds <pattern> [format]", "the chance of a match, the rarity table and an order's price"),
-            CommandHelp("balance", "/balance", "your tokens, free pulls left today and your daily limit"),
-            CommandHelp("topup", "/topup [pack]", "buy tokens"),
-            CommandHelp("keys", "/keys", "get the private keys that could not be sent to you"),
-            CommandHelp("history", "/history", "your recent spending, refunds and purchases"),
-            CommandHelp("leaderboard", "/leaderboard", "the rarest pulls here"),
-            CommandHelp("help", "/help", "this list"),
+            CommandHelp("pull", _("/pull <pattern> [format] [count]"),
+                        _("grind {keys} keys and get the best match with its rarity; count 1 or 10 (a 10-pull costs "
+                          "{ten}); {price} tokens a pull after {free} free a day", keys=number(s.pull_budget),
+                          ten=s.ten_pull_pulls, price=s.pull_price, free=s.free_pulls_per_day)),
+            CommandHelp("order", _("/order <pattern> [format] [pubkey]"),
+                        _("grind until an exact match; priced by difficulty; give your public key for a split-key "
+                          "order (you get an offset, never a private key)")),
+            CommandHelp("odds", _("/odds <pattern> [format]"),
+                        _("the chance of a match, the rarity table and an order's price")),
+            CommandHelp("balance", "/balance", _("your tokens, free pulls left today and your daily limit")),
+            CommandHelp("topup", _("/topup [pack]"), _("buy tokens")),
+            CommandHelp("keys", "/keys", _("get the private keys that could not be sent to you")),
+            CommandHelp("history", "/history", _("your recent spending, refunds and purchases")),
+            CommandHelp("leaderboard", "/leaderboard", _("the rarest pulls here")),
+            CommandHelp("help", "/help", _("this list")),
         )
         notes = (
-            f"formats: {formats} (default btc)",
-            "patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any character",
-            "matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, 1/i/l, ...)",
+            _("formats: {formats} (default btc)", formats=formats),
+            _("patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any "
+              "character"),
+            _("matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, "
+              "1/i/l, ...)"),
         )
         return HelpAnswer(commands=commands, formats=tuple((f.id, f.title) for f in FORMATS.values()), notes=notes)
 

@@ -12,6 +12,7 @@ import secrets
 import time
 
 from gpu_worker.errors import VanikeysError
+from gpu_worker.i18n import LOCALES, NAMES, negotiate
 from gpu_worker.numbers import parse_int
 
 from bot.answers import CommunityConfig, CommunityRef, ServiceError, UserRef
@@ -36,6 +37,7 @@ SETTINGS: dict[str, str] = {
     "pulls": "whether pulls are allowed here at all (on or off)",
     "free_pulls": "free pulls a day for pulls here, at most the operator's daily free pulls (a number, or default)",
     "gallery": "a public web page of this community's Rare-and-up cards and season (on or off; off by default)",
+    "language": f"the language of the bot's public messages here ({', '.join(LOCALES)}, or default: each person's own)",
 }
 
 
@@ -57,6 +59,7 @@ async def load_config(db: Database, community: CommunityRef, operator_free_pulls
         announce_channel=row["announce_channel"], announce_channel_label=row["announce_channel_label"],
         pulls_allowed=bool(row["pulls_allowed"]), free_pulls_per_day=row["free_pulls_per_day"],
         operator_free_pulls=operator_free_pulls, gallery=bool(row["gallery"]), gallery_slug=row["gallery_slug"],
+        language=row["language"],
     )
 
 
@@ -85,6 +88,16 @@ async def save_setting(db: Database, community: CommunityRef, admin: UserRef, se
         allowed = _on_off(text, "pulls")
         columns = {"pulls_allowed": int(allowed)}
         change = "pulls allowed here" if allowed else "pulls turned off here"
+    elif name == "language":
+        if not text or text.lower() in CLEAR_WORDS:
+            columns = {"language": None}
+            change = "language back to the default: each answer in the language of the person it answers"
+        else:
+            language = negotiate(text, pseudo=False) if len(text) <= 20 else None
+            if language is None:
+                raise ServiceError("bad_setting", f"language takes one of {', '.join(LOCALES)}, or default")
+            columns = {"language": language}
+            change = f"language set to {NAMES[language]} ({language})"
     elif name == "gallery":
         shown = _on_off(text, "gallery")
         slug = await gallery_slug(db, community, community_title=community.title) if shown else None
@@ -146,6 +159,7 @@ def describe(config: CommunityConfig) -> tuple[str, ...]:
         f"pulls: {'on' if config.pulls_allowed else 'off'}",
         f"free_pulls: {free}",
         f"gallery: {f'on (/web/c/{config.gallery_slug})' if config.gallery else 'off'}",
+        f"language: {f'{NAMES[config.language]} ({config.language})' if config.language in NAMES else 'default'}",
     )
 
 
