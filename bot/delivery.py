@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from gpu_worker.formats import get_format
+from gpu_worker.i18n import N_
 
 from bot.answers import DeliveredSecret, KeyDelivery
 from bot.frontends import FrontEnd
@@ -19,7 +20,7 @@ from bot.vault import SealedSecret
 
 log = logging.getLogger(__name__)
 
-KEYS_HINT = "send /keys in a private chat with the bot (open your DMs first) to get it"
+KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) to get it")
 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:

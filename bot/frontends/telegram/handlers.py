@@ -199,7 +199,7 @@ class TelegramHandlers:
         wait = self.cooldowns.wait_left(str(user.id))
         if wait <= 0:
             return None
-        return _("Slow down: your next pull or order is possible in {seconds} s.", seconds=f"{wait:.0f}"), wait
+        return _("Slow down: your next pull or order is possible in {seconds} s.", seconds=round(wait)), wait
 
     async def _paid(self, user: User, work: Callable[[], Awaitable[Any]]) -> None:
         """A pull or order that passed its cooldown check: a refusal gives the cooldown back."""
