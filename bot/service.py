@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
 from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration, plural
-from gpu_worker.i18n import N_, _, ngettext, number
+from gpu_worker.i18n import N_, _, ngettext, number, percent
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
@@ -254,7 +254,7 @@ class Service:
                  if price is not None else _("an order gets an exact match"))
         raise ServiceError("easy_pattern", _("{pattern} is easy: a pull matches it fully {share} of the time, which "
                                              "rates Common; {offer}, or pull anyway", pattern=repr(compiled.text),
-                                             share=f"{share:.0%}", offer=offer))
+                                             share=format(share, ".0%"), offer=offer))
 
     async def _pull_charge(self, user: UserRef, config: CommunityConfig | None, count: int) -> tuple[int, int]:
         """(pulls, tokens) to charge: a community's lower free-pull allowance turns the rest into paid pulls."""
@@ -739,8 +739,8 @@ class Service:
         found = keys[0] if keys else None
         # Past the expected number of keys there is no "time left": every key has the same chance.
         eta = (expected - checked) / rate if rate > 0 and checked < expected else None
-        running = (_("{checked} keys checked, {percent}% of the expected {expected}", checked=number(checked),
-                     percent=f"{100 * checked / expected:.1f}", expected=number(round(expected)))
+        running = (_("{checked} keys checked, {percent} of the expected {expected}", checked=number(checked),
+                     percent=percent(checked / expected), expected=number(round(expected)))
                    if checked <= expected else
                    _("{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
                      "match may come at any moment", checked=number(checked), expected=number(round(expected))))

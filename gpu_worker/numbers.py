@@ -86,13 +86,13 @@ def parse_decimal(text: str, *, what: str, minimum: float, maximum: float) -> fl
     if match is None:
         _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         raise VanikeysError("bad_number", _("{text} is not a number: give {what} as e.g. 30 or 2.5, from {minimum} "
-                                            "to {maximum}", text=_shown(text), what=what, minimum=f"{minimum:,g}",
-                                            maximum=f"{maximum:,g}"))
+                                            "to {maximum}", text=_shown(text), what=what, minimum=format(minimum, ",g"),
+                                            maximum=format(maximum, ",g")))
     value = float(cleaned)
     if not minimum <= value <= maximum:
         raise VanikeysError("bad_number", _("{text} is out of range: give {what} from {minimum} to {maximum}",
-                                            text=_shown(text), what=what, minimum=f"{minimum:,g}",
-                                            maximum=f"{maximum:,g}"))
+                                            text=_shown(text), what=what, minimum=format(minimum, ",g"),
+                                            maximum=format(maximum, ",g")))
     return value
 
 

@@ -12,6 +12,7 @@ import math
 
 from gpu_worker.humanize import duration, large, tier_name
 from gpu_worker.i18n import N_, _, fixed, ngettext, number
+from gpu_worker.i18n import percent as share
 
 from bot.answers import (
     BalanceAnswer,
@@ -199,8 +200,8 @@ def _keys_progress(order: OrderView) -> str:
     if order.keys_checked > order.expected_keys:  # luck, not a percentage past 100
         return _("{keys} keys, past the ~{expected} expected", keys=human_count(order.keys_checked),
                  expected=human_count(order.expected_keys))
-    return _("{keys} of ~{expected} keys ({percent}%)", keys=human_count(order.keys_checked),
-             expected=human_count(order.expected_keys), percent=fixed(order.percent))
+    return _("{keys} of ~{expected} keys ({percent})", keys=human_count(order.keys_checked),
+             expected=human_count(order.expected_keys), percent=share(order.percent / 100))
 
 
 def web_odds_link(url: str) -> str:
