@@ -41,7 +41,8 @@ from bot.frontends.telegram.frontend import NO_PREVIEW, PLATFORM, TelegramFrontE
 from bot.service import Service
 from bot.web.paths import miniapp_url
 from gpu_worker.errors import VanikeysError
-from gpu_worker.i18n import N_, _, ngettext, set_locale
+from bot.i18n import public_locale
+from gpu_worker.i18n import N_, _, negotiate, ngettext, set_locale
 from gpu_worker.numbers import parse_int
 from gpu_worker.patterns import parse_pattern
 
@@ -564,13 +565,13 @@ class TelegramHandlers:
             if len(args) == 1 or len(args) > 2:
                 raise ArgError(_("Type /config to see the settings, or /config <setting> <value> to change one."))
             is_admin = await self._is_admin(chat, user)
+            if args and args[0].lower() == "language":  # a new group language answers in itself
+                set_locale(public_locale(negotiate(args[1], pseudo=False), user.language_code))
             if args:
                 answer = await self.service.configure(user_ref(user), community_ref(chat), args[0], args[1],
                                                       is_admin=is_admin, label=args[1])
             else:
                 answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
-            if args:  # a new group language answers in itself
-                set_locale(answer.config.language or user.language_code)
             self._reply(chat, message, rendering.render_config(answer))
 
         await self._guard(chat, message, user, work)
