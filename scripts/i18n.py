@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOCALE_DIR = REPO / "gpu_worker" / "locale"
 TEMPLATE = LOCALE_DIR / "vanikeys.pot"
 DOMAIN = "vanikeys"
-KEYWORDS = ["-k", "_", "-k", "ngettext:1,2", "-k", "N_"]
+KEYWORDS = ["-k", "_", "-k", "ngettext:1,2", "-k", "N_", "-k", "locale_str"]  # locale_str: Discord commands
 
 
 def pybabel(*args: str) -> None:

@@ -20,7 +20,7 @@ from gpu_worker.i18n import LOCALE_DIR, TRANSLATED, _, ngettext, pseudo, use_loc
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
 TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a|tg-spoiler)\b[^>]*>|&[a-z]+;")  # Telegram HTML; <pattern> is text
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "locale_str": None}
 
 
 def catalog(locale: str) -> Catalog:

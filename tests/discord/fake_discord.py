@@ -180,6 +180,8 @@ class FakeDiscord:
         self.dm_channels: dict[int, int] = {}           # user id -> DM channel id
         self.interactions: dict[int, FakeInteraction] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> synced commands
+        self.locales: dict[int, str] = {}  # user id -> their Discord client's language (default en-US)
+        self.guild_locale = "en-US"          # the server's preferred locale
         self.identified = asyncio.Event()
         self.ready_sent = asyncio.Event()
         self.identify_payload: dict[str, Any] | None = None
@@ -409,7 +411,8 @@ class FakeDiscord:
         self.interactions[interaction.id] = interaction
         payload: dict[str, Any] = {
             "id": str(interaction.id), "application_id": str(self.app_id), "type": kind, "data": data,
-            "token": interaction.token, "version": 1, "locale": "en-US", "entitlements": [],
+            "token": interaction.token, "version": 1, "locale": self.locales.get(user.id, "en-US"),
+            "entitlements": [],
             "app_permissions": str(self.bot_permissions if not in_dm else ALL_PERMISSIONS),
             "attachment_size_limit": 8388608,
             "channel_id": str(interaction.channel_id),
@@ -421,8 +424,8 @@ class FakeDiscord:
             payload["authorizing_integration_owners"] = {"0": "0"}
         else:
             payload["guild_id"] = str(self.guild_id)
-            payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
-            payload["guild_locale"] = "en-US"
+            payload["guild"] = {"id": str(self.guild_id), "locale": self.guild_locale, "features": []}
+            payload["guild_locale"] = self.guild_locale
             payload["member"] = self._member(user)
             payload["channel"] = {"id": str(self.channel_id), "type": 0, "name": "pulls",
                                   "guild_id": str(self.guild_id), "position": 0, "permission_overwrites": [],
