@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
 from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration, plural
-from gpu_worker.i18n import N_, _, ngettext, number, percent
+from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
@@ -67,6 +67,7 @@ from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.frontends import FrontEnd
+from bot.i18n import PEOPLE
 from bot.jobs import JobRecord, Jobs, JobSpec
 from bot.ledger import Credit, Debit, Ledger
 from bot.odds_cache import shared_odds_cache
@@ -482,8 +483,11 @@ class Service:
         except StorageUnavailable as fault:
             outcome = await self._gift_fault(fault, sender, recipient, tokens, idempotency_key)
         if outcome.applied:
-            await self._notify(recipient, f"{sender.label} gifted you {tokens:,} tokens; your balance is now "
-                                          f"{outcome.recipient_balance:,}")
+            with use_locale(PEOPLE.of(recipient.platform, recipient.user_id) or current()):  # their language
+                told = ngettext("{who} gifted you {n} token; your balance is now {balance}",
+                                "{who} gifted you {n} tokens; your balance is now {balance}", tokens,
+                                who=sender.label, balance=number(outcome.recipient_balance))
+            await self._notify(recipient, told)
         message = (ngettext("you gifted {n} token to {who}; your balance is {balance}",
                             "you gifted {n} tokens to {who}; your balance is {balance}", tokens, who=recipient.label,
                             balance=number(outcome.sender_balance))
