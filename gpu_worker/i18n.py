@@ -199,3 +199,10 @@ def unit(value: float, measure: str, *, short: bool = False) -> str:
     text = format_unit(figure, measure, length="short" if short else "long", locale=babel_locale(),
                        format="#,##0.#")
     return pseudo(text) if current() == PSEUDO else text
+
+
+def short_datetime(moment: object) -> str:
+    """A date and time as the locale writes it, short: "Sun 07 Dec 23:59", "dom 07 dic 23:59"."""
+    from babel.dates import format_datetime
+
+    return format_datetime(moment, "EEE dd MMM HH:mm", locale=babel_locale())

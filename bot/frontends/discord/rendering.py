@@ -16,6 +16,7 @@ from discord.utils import escape_markdown
 
 from gpu_worker.humanize import compact, duration, tier_name
 from gpu_worker.i18n import N_, _, ngettext, number
+from gpu_worker.i18n import short_datetime as when
 
 from bot.answers import (
     BalanceAnswer,
@@ -235,15 +236,6 @@ def order_finished_text(order: OrderView, mention: str) -> str:
 
 ORDER_TITLES = {"accepted": N_("placed"), "submitted": N_("queued"), "running": N_("grinding"), "found": N_("found"),
                 "delivered": N_("complete"), "failed": N_("failed"), "refunded": N_("refunded")}
-
-
-def when(moment: object) -> str:
-    """A date and time as the locale writes it, short ("Sun 07 Dec 23:59" in English)."""
-    from babel.dates import format_datetime
-
-    from gpu_worker.i18n import babel_locale
-
-    return format_datetime(moment, "EEE dd MMM HH:mm", locale=babel_locale())
 
 
 def progress_bar(value_percent: float, width: int = 16) -> str:

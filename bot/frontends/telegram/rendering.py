@@ -12,6 +12,7 @@ import math
 
 from gpu_worker.humanize import duration, large, tier_name
 from gpu_worker.i18n import N_, _, fixed, ngettext, number
+from gpu_worker.i18n import short_datetime as when
 from gpu_worker.i18n import percent as share
 
 from bot.answers import (
@@ -217,15 +218,6 @@ ORDER_STATUS = {
     "failed": N_("❌ failed"),
     "refunded": N_("↩️ refunded"),
 }
-
-
-def when(moment: object) -> str:
-    """A date and time as the locale writes it, short ("Sun 07 Dec 23:59" in English)."""
-    from babel.dates import format_datetime
-
-    from gpu_worker.i18n import babel_locale
-
-    return format_datetime(moment, "EEE dd MMM HH:mm", locale=babel_locale())
 
 
 def render_order(order: OrderView, *, public: bool = True) -> str:
