@@ -19,6 +19,7 @@ from bot.frontends.discord.rendering import (
     profile_embed,
     season_embed,
 )
+from gpu_worker.i18n import _
 from gpu_worker.numbers import parse_int
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class CommunityCog(commands.Cog, name="Community"):
     async def gift(self, interaction: discord.Interaction[VaniKeysBot], user: discord.User,
                    tokens: app_commands.Range[str, 1, 40]) -> None:
         async def render() -> dict[str, Any]:
-            amount = parse_int(tokens, what="the tokens to give", minimum=1, maximum=MAX_GIFT)
+            amount = parse_int(tokens, what=_("the tokens to give"), minimum=1, maximum=MAX_GIFT)
             answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
                                                  idempotency_key=f"discord:{interaction.id}", recipient_is_bot=user.bot)
             return {"content": answer.message}
