@@ -87,3 +87,27 @@ async def test_command_menus_are_published_in_every_language(fake: FakeBotApi, t
     assert described["pt"]["streak"] == "Sua sequência diária de giros"
     assert described["ru"]["streak"] == "Твоя ежедневная серия круток"
     assert described["es"]["balance"] == "tus tokens, tiradas gratis de hoy y tu límite diario"
+
+
+async def test_the_main_flows_in_the_pseudo_locale_fit_and_parse(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Every answer of the main flows, 40% longer and accented, still parses as Telegram HTML and fits."""
+    from tests.telegram.fake_bot_api import parse_telegram_html, utf16_len
+
+    xavi = speaking(fake.user(5401, "Xavi"), "en-XA")
+    group = fake.group_chat(title="Pseudo Lounge")
+    chat = fake.private_chat(xavi)
+    async with running_bot(fake, tmp_path):
+        for command in ("/help", "/balance", "/odds ^a", "/pull ^a", "/pull ^b btc 10", "/history", "/topup"):
+            await fake.push_text(chat, xavi, command)
+        await fake.push_text(group, xavi, "/pull ^c")
+        await fake.push_text(group, xavi, "/leaderboard")
+        await fake.wait_for(lambda: len([m for m in fake.messages_in(chat["id"]) if "ƒöŕ ýöûŕ éýéš öñļý" in m.text])
+                            == 3, timeout=30)  # the keys of the three pulls, in the person's (pseudo) language
+        await fake.wait_for(lambda: [m for m in fake.messages_in(group["id"]) if "Ŕåŕéšţ þûļļš" in m.text], timeout=30)
+    sent = [m for m in fake.messages_in(chat["id"]) + fake.messages_in(group["id"]) if m.data["from"]["is_bot"]]
+    assert len(sent) >= 10
+    for message in sent:
+        text, _links = parse_telegram_html(message.html or message.text)
+        assert utf16_len(message.text) <= 4096 and utf16_len(text) <= 4096
+        assert "·" in message.text or not any(c.isalpha() and c.isascii() for c in message.text.split()[0]), \
+            message.text[:80]
