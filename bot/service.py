@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
-from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration, plural
+from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
 from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of

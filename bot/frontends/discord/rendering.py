@@ -257,8 +257,8 @@ def delivery_messages(delivery: KeyDelivery) -> list[str]:
             if delivery.kind == "order" else
             _("🔑 **Your pull** · `{pattern}` · {format}", pattern=delivery.pattern, format=delivery.format_id))
     blocks = []
-    for number, secret in enumerate(delivery.secrets, 1):
-        lines = [f"**{number}.** `{secret.identifier}`" + (f" · {tier_name(secret.tier)} {secret.score}/"
+    for position, secret in enumerate(delivery.secrets, 1):
+        lines = [f"**{position}.** `{secret.identifier}`" + (f" · {tier_name(secret.tier)} {secret.score}/"
                                                              f"{secret.max_score}" if secret.tier else "")]
         label = _("offset (combine with your key)") if secret.secret_kind == "offset" else secret.export_kind.upper()
         lines.append(f"{label}: ||`{secret.value}`||")
