@@ -161,12 +161,13 @@ class Service:
             try:
                 record = await asyncio.shield(self.jobs.start(job_id))
                 if record.status == "refunded":
-                    raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; "
-                                                       "try again", committed="refunded")
+                    raise ServiceError("grind_failed", _("the pull failed ({error}): {given_back}; try again",
+                                                         error=record.error, given_back=_given_back(record)),
+                                       committed="refunded")
                 if record.status not in ("found", "delivered"):
-                    raise ServiceError("busy", "the pull was charged and is still being worked on by another bot "
-                                               "process: its key will reach you privately, or use /keys in a minute",
-                                       committed="charged")
+                    raise ServiceError("busy", _("the pull was charged and is still being worked on by another bot "
+                                                 "process: its key will reach you privately, or use /keys in a "
+                                                 "minute"), committed="charged")
                 answer = await self._pull_answer(record, compiled, odds, config)
                 if on_reveal is not None:
                     await self._reveal(on_reveal, answer)
