@@ -91,6 +91,7 @@ CARD_TIER = "Rare"             # a reveal of this tier or rarer comes with a car
 ANNOUNCE_TIER = "Epic"         # ... and of this tier or rarer is also posted to the announcement channel
 EASY_FULL_SHARE = 0.5          # a pull that matches fully more often than this is an "easy pattern"
 REVEAL_TIMEOUT_S = 120.0       # the front end's reveal may take this long before the key goes out anyway
+LANGUAGE_TTL_S = 60.0  # a community's language, as read, is trusted this long (community_language)
 ON_ITS_WAY = N_("the private key is on its way to you privately")
 ANSWERED_KEPT = 4096           # job ids a read-back after a fault must not claim (jobs already answered for)
 
@@ -119,7 +120,7 @@ class Service:
         self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
         self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
-        self._languages: dict[tuple[str, str], str | None] = {}  # community -> its locale (community_language)
+        self._languages: dict[tuple[str, str], tuple[str | None, float]] = {}  # community -> (locale, when read)
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
         jobs.deliverer = delivery
@@ -464,7 +465,7 @@ class Service:
                                              self.settings.free_pulls_per_day)
         config = await self._config_for(community)
         assert config is not None
-        self._languages[(community.platform, community.community_id)] = config.language
+        self._languages[(community.platform, community.community_id)] = (config.language, time.monotonic())
         if config.gallery and config.gallery_slug and change.startswith("gallery on"):
             change = gallery_message(self.settings, config.gallery_slug)
         return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
@@ -574,17 +575,21 @@ class Service:
         await late_reveals.forget(self.db, ids)
 
     async def community_language(self, community: CommunityRef | None) -> str | None:
-        """The locale an admin set for a community's public messages (None: not set), remembered after the first
-        look so a busy group costs no query per update; /config language through this service updates it."""
+        """The locale an admin set for a community's public messages (None: not set), remembered for a minute so a
+        busy group costs no query per update; /config language through this process updates it at once, through
+        another process (several bots on one database) within LANGUAGE_TTL_S."""
         if community is None:
             return None
         key = (community.platform, community.community_id)
-        if key not in self._languages:
+        known = self._languages.get(key)
+        if known is None or time.monotonic() - known[1] > LANGUAGE_TTL_S:
             config = await self._config_for(community)
+            self._languages.pop(key, None)
             if len(self._languages) >= 10_000:
                 self._languages.pop(next(iter(self._languages)))
-            self._languages[key] = config.language if config is not None else None
-        return self._languages[key]
+            known = (config.language if config is not None else None, time.monotonic())
+            self._languages[key] = known
+        return known[0]
 
     async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
         if community is None:
