@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from gpu_worker.i18n import _
+
 
 # --- who and where -------------------------------------------------------
 
@@ -185,8 +187,9 @@ class CutShort:
     @property
     def note(self) -> str:
         """One line for the reveal (no amounts: what was paid is the puller's business, not the channel's)."""
-        back = "the unground share was refunded" if self.tokens_back or self.free_pulls_back else "nothing to refund"
-        return f"cut short by its time limit at {self.ground_pct}% of its keys: {back}"
+        back = _("the unground share was refunded") if self.tokens_back or self.free_pulls_back else _("nothing to "
+                                                                                                       "refund")
+        return _("cut short by its time limit at {share} of its keys: {back}", share=str(self.ground_pct) + "%", back=back)
 
 
 @dataclass(frozen=True)
@@ -397,6 +400,7 @@ class CommunityConfig:
     operator_free_pulls: int          # the operator's daily free pulls: the cap of any override
     gallery: bool = False             # a public gallery page (bot/web): Rare-and-up cards, season, named bests
     gallery_slug: str | None = None   # its address: /web/c/<slug>, random, never a platform id
+    language: str | None = None       # public messages' locale ("es"); None: the language of whoever is answered
 
     @property
     def effective_free_pulls(self) -> int:

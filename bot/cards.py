@@ -17,6 +17,7 @@ from bot.answers import ShownKey
 from bot.results import TIER_COLOURS
 from gpu_worker.formats import get_format
 from gpu_worker.humanize import one_in_pulls
+from gpu_worker.i18n import DEFAULT, use_locale
 
 WIDTH, HEIGHT = 800, 320
 MARGIN = 32
@@ -81,7 +82,8 @@ def render_card(spec: CardSpec) -> bytes:
         w = draw.textlength(label, font=font(18))
         draw.rounded_rectangle((badge_x, 40, badge_x + w + 20, 70), radius=8, fill=colour)
         draw.text((badge_x + 10, 44), label, font=font(18), fill=BACKGROUND)
-    odds = one_in_pulls(key.one_in_pulls)
+    with use_locale(DEFAULT):  # the card's font draws ASCII only: its words stay English in every language
+        odds = one_in_pulls(key.one_in_pulls)
     draw.text((WIDTH - MARGIN - draw.textlength(odds, font=font(24)), 40), odds, font=font(24), fill=TEXT)
 
     # the address, matched characters in the tier colour and underlined

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from bot.answers import Committed
 from bot.storage import Database, Row, StorageUnavailable
+from gpu_worker.i18n import N_, _, ngettext
 
 T = TypeVar("T")
 
@@ -82,41 +83,63 @@ def paid(price: int, free_pulls: int) -> str:
     """"1 token", "2 free pulls", "10 tokens and 1 free pull"."""
     parts = []
     if price:
-        parts.append(f"{price:,} token{'s' if price != 1 else ''}")
+        parts.append(ngettext("{n} token", "{n} tokens", price))
     if free_pulls:
-        parts.append(f"{free_pulls} free pull{'s' if free_pulls != 1 else ''}")
-    return " and ".join(parts) or "nothing"
+        parts.append(ngettext("{n} free pull", "{n} free pulls", free_pulls))
+    return _(" and ").join(parts) or _("nothing")
+
+
+# (status, kind) -> what committed and how to say it; the words name the pull or the order, so each language can
+# say it its own way (a pull and an order differ in gender in most of them).
+_JOB_WORDS: dict[tuple[str, str], tuple[Committed, str]] = {
+    ("refunded", "pull"): ("refunded", N_("your pull failed and was refunded ({cost})")),
+    ("refunded", "order"): ("refunded", N_("your order failed and was refunded ({cost})")),
+    ("failed", "pull"): ("charged", N_("your pull failed after it was charged ({cost}): the refund is made by itself "
+                                       "as soon as the bot's database is back")),
+    ("failed", "order"): ("charged", N_("your order failed after it was charged ({cost}): the refund is made by "
+                                        "itself as soon as the bot's database is back")),
+    ("delivered", "pull"): ("charged", N_("your pull was charged ({cost}) and its key was sent to you privately")),
+    ("delivered", "order"): ("charged", N_("your order was charged ({cost}) and its key was sent to you privately")),
+    ("found-attempted", "pull"): ("charged", N_("your pull was charged ({cost}) and found its key, which could not "
+                                                "be sent: send /keys to get it once the bot's database is back")),
+    ("found-attempted", "order"): ("charged", N_("your order was charged ({cost}) and found its key, which could "
+                                                 "not be sent: send /keys to get it once the bot's database is back")),
+    ("found", "pull"): ("charged", N_("your pull was charged ({cost}) and found its key: it reaches you privately "
+                                      "once the bot's database is back (if it does not, send /keys)")),
+    ("found", "order"): ("charged", N_("your order was charged ({cost}) and found its key: it reaches you privately "
+                                       "once the bot's database is back (if it does not, send /keys)")),
+    ("running", "pull"): ("charged", N_("your pull was charged ({cost}) and is running; the result will reach you "
+                                        "privately once the bot's database is back (if it does not, send /keys; a "
+                                        "refund if it fails): do not send it again")),
+    ("running", "order"): ("charged", N_("your order was charged ({cost}) and is running; the result will reach you "
+                                         "privately once the bot's database is back (if it does not, send /keys; a "
+                                         "refund if it fails): do not send it again")),
+}
+_NOTHING = {"pull": N_("nothing was charged: the bot's database failed before your pull was paid for; try again "
+                       "shortly"),
+            "order": N_("nothing was charged: the bot's database failed before your order was paid for; try again "
+                        "shortly")}
+_UNKNOWN = {"pull": N_("the bot's database failed while your pull was being paid for, and cannot say yet whether it "
+                       "was: if it was, the pull finishes by itself (its key reaches you privately, or a refund); "
+                       "check /balance in a minute before you send it again"),
+            "order": N_("the bot's database failed while your order was being paid for, and cannot say yet whether "
+                        "it was: if it was, the order finishes by itself (its key reaches you privately, or a "
+                        "refund); check /balance in a minute before you send it again")}
 
 
 def job_words(kind: str, status: str | None, price: int, free_pulls: int) -> tuple[Committed, str]:
     """What to tell the person about a charged job whose drive the fault stopped, by its last known status
     (None: storage could not say)."""
-    cost = paid(price, free_pulls)
-    if status == "refunded":
-        return "refunded", f"your {kind} failed and was refunded ({cost})"
-    if status == "failed":
-        return "charged", (f"your {kind} failed after it was charged ({cost}): the refund is made by itself as soon "
-                           "as the bot's database is back")
-    if status == "delivered":
-        return "charged", f"your {kind} was charged ({cost}) and its key was sent to you privately"
-    if status == "found-attempted":
-        return "charged", (f"your {kind} was charged ({cost}) and found its key, which could not be sent: send /keys "
-                           "to get it once the bot's database is back")
-    if status == "found":
-        return "charged", (f"your {kind} was charged ({cost}) and found its key: it reaches you privately once the "
-                           "bot's database is back (if it does not, send /keys)")
-    return "charged", (f"your {kind} was charged ({cost}) and is running; the result will reach you privately once "
-                       "the bot's database is back (if it does not, send /keys; a refund if it fails): do not send "
-                       "it again")
+    known = status if status in ("refunded", "failed", "delivered", "found-attempted", "found") else "running"
+    committed, words = _JOB_WORDS[(known, "order" if kind == "order" else "pull")]
+    return committed, _(words, cost=paid(price, free_pulls))
 
 
 def nothing_words(kind: str) -> str:
     """What to tell someone whose `kind` was not charged because the database failed first."""
-    return f"nothing was charged: the bot's database failed before your {kind} was paid for; try again shortly"
+    return _(_NOTHING["order" if kind == "order" else "pull"])
 
 
 def unknown_words(kind: str) -> str:
     """What to tell someone when the database failed mid-charge and cannot yet say whether `kind` was paid."""
-    return (f"the bot's database failed while your {kind} was being paid for, and cannot say yet whether it was: "
-            f"if it was, the {kind} finishes by itself (its key reaches you privately, or a refund); check /balance "
-            "in a minute before you send it again")
+    return _(_UNKNOWN["order" if kind == "order" else "pull"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from gpu_worker.formats import get_format
+from gpu_worker.i18n import N_, _
 
 from bot.answers import DeliveredSecret, KeyDelivery
 from bot.job_records import JobRecord
@@ -19,24 +20,25 @@ from bot.vault import SealedSecret
 
 log = logging.getLogger(__name__)
 
-KEYS_HINT = "send /keys in a private chat with the bot (open your DMs first) to get it"
+KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) to get it")
 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
-    return (
-        "Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
-        f"offset; compute it on your machine: vanikeys combine {format_id} --private-key YOUR_SECRET_HEX "
-        f"--offset {offset_hex} --identifier {identifier}"
-    )
+    command = " ".join(("vanikeys combine", format_id, "--private-key YOUR_SECRET_HEX --offset", offset_hex,
+                        "--identifier", identifier))
+    return _("Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
+             "offset; compute it on your machine: {command}", command=command)
 
 
 def import_note(format_id: str) -> str:
     fmt = get_format(format_id)
-    how = {"btc": "import the WIF into a Bitcoin wallet (compressed key, P2PKH)",
-           "did": "use the hex secret or the JWK with your DID tooling",
-           "eth": "import the hex private key into an Ethereum wallet",
-           "trx": "import the hex private key into a TRON wallet"}.get(fmt.id, "import the secret into your wallet")
-    return f"Keep this secret; anyone with it controls the {fmt.title} identifier. To use it: {how}."
+    how = {"btc": N_("import the WIF into a Bitcoin wallet (compressed key, P2PKH)"),
+           "did": N_("use the hex secret or the JWK with your DID tooling"),
+           "eth": N_("import the hex private key into an Ethereum wallet"),
+           "trx": N_("import the hex private key into a TRON wallet")}.get(fmt.id,
+                                                                          N_("import the secret into your wallet"))
+    return _("Keep this secret; anyone with it controls the {title} identifier. To use it: {how}.", title=fmt.title,
+             how=_(how))
 
 
 def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDelivery:

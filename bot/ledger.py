@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from bot.answers import ServiceError, UserRef
 from bot.storage import Database, Row, StorageUnavailable, Tx
+from gpu_worker.i18n import _, ngettext, number
 
 
 def utc_day(at: float | None = None) -> str:
@@ -128,12 +129,18 @@ class Ledger:
 
     def _insufficient(self, cost: int, balance: int, kind: str) -> ServiceError:
         if kind == "gift_sent":
-            return ServiceError("insufficient_tokens", f"your balance is {balance} tokens: gift {balance} or fewer"
-                                if balance else "your balance is 0 tokens: there is nothing to gift yet")
+            return ServiceError("insufficient_tokens", ngettext(
+                "your balance is {n} token: gift {n} or fewer", "your balance is {n} tokens: gift {n} or fewer",
+                balance) if balance else _("your balance is 0 tokens: there is nothing to gift yet"))
         return ServiceError(
             "insufficient_tokens",
-            f"this costs {cost} tokens and your balance is {balance}: buy more with /topup"
-            + (" or wait for tomorrow's free pulls" if self.free_pulls_per_day else ""),
+            (ngettext("this costs {n} token and your balance is {balance}: buy more with /topup or wait for "
+                      "tomorrow's free pulls",
+                      "this costs {n} tokens and your balance is {balance}: buy more with /topup or wait for "
+                      "tomorrow's free pulls", cost, balance=number(balance)) if self.free_pulls_per_day else
+             ngettext("this costs {n} token and your balance is {balance}: buy more with /topup",
+                      "this costs {n} tokens and your balance is {balance}: buy more with /topup", cost,
+                      balance=number(balance))),
         )
 
     async def debit(self, tx: Tx, user: UserRef, *, pulls: int, pull_price: int, tokens: int = 0, kind: str,
@@ -159,11 +166,14 @@ class Ledger:
         if account.frozen:
             raise ServiceError(
                 "account_frozen",
-                f"your account owes {account.debt} tokens after a payment was reversed: "
-                "pulls and orders resume once a top-up (/topup) settles it",
+                ngettext("your account owes {n} token after a payment was reversed: pulls and orders resume once a "
+                         "top-up (/topup) settles it",
+                         "your account owes {n} tokens after a payment was reversed: pulls and orders resume once a "
+                         "top-up (/topup) settles it", account.debt),
             )
         if state["held"]:
-            raise ServiceError("account_frozen", "your account is on hold: pulls and orders are paused; contact the operator")
+            raise ServiceError("account_frozen", _("your account is on hold: pulls and orders are paused; contact the "
+                                                   "operator"))
         usage = _day_usage(state)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))
         cost = (pulls - free) * pull_price + tokens
@@ -173,8 +183,10 @@ class Ledger:
             left = max(0, self.daily_spend_limit - usage.spent)
             raise ServiceError(
                 "daily_limit",
-                f"this costs {cost} tokens but your daily spend limit leaves {left} today: "
-                "try something smaller or come back tomorrow (UTC)",
+                ngettext("this costs {n} token but your daily spend limit leaves {left} today: try something smaller "
+                         "or come back tomorrow (UTC)",
+                         "this costs {n} tokens but your daily spend limit leaves {left} today: try something smaller "
+                         "or come back tomorrow (UTC)", cost, left=number(left)),
             )
         changed = await tx.execute(
             "UPDATE accounts SET balance = balance - ? WHERE platform = ? AND user_id = ? AND balance >= ?",

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS, get_format, parse_pubkey
-from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration, plural
+from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
+from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
 from gpu_worker.odds import Odds, p_full_in
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
@@ -67,6 +68,7 @@ from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.job_records import JobRecord, JobSpec
 from bot.jobs import Jobs
+from bot.i18n import PEOPLE
 from bot.ledger import Credit, Debit, Ledger
 from bot.links import gallery_message, odds_page_url
 from bot.odds_cache import shared_odds_cache
@@ -88,7 +90,8 @@ CARD_TIER = "Rare"             # a reveal of this tier or rarer comes with a car
 ANNOUNCE_TIER = "Epic"         # ... and of this tier or rarer is also posted to the announcement channel
 EASY_FULL_SHARE = 0.5          # a pull that matches fully more often than this is an "easy pattern"
 REVEAL_TIMEOUT_S = 120.0       # the front end's reveal may take this long before the key goes out anyway
-ON_ITS_WAY = "the private key is on its way to you privately"
+LANGUAGE_TTL_S = 60.0  # a community's language, as read, is trusted this long (community_language)
+ON_ITS_WAY = N_("the private key is on its way to you privately")
 ANSWERED_KEPT = 4096           # job ids a read-back after a fault must not claim (jobs already answered for)
 
 RevealHook = Callable[[PullAnswer], Awaitable[None]]
@@ -107,6 +110,7 @@ class Service:
         self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
         self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
+        self._languages: dict[tuple[str, str], tuple[str | None, float]] = {}  # community -> (locale, when read)
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
         jobs.deliverer = delivery
@@ -127,8 +131,9 @@ class Service:
         """
         _check_user(user)
         if isinstance(count, bool) or not isinstance(count, int) or count not in PULL_COUNTS:
-            raise ServiceError("bad_count", f"count must be 1 or 10, not {count!r}: type /pull <pattern> [format] 10 "
-                                            f"for a 10-pull (it costs {self.settings.ten_pull_pulls} pulls)")
+            raise ServiceError("bad_count", _("count must be 1 or 10, not {count}: type /pull <pattern> [format] 10 "
+                                              "for a 10-pull (it costs {pulls} pulls)", count=repr(count)[:20],
+                                              pulls=self.settings.ten_pull_pulls))
         config = await self._config_for(community)
         _check_pull_allowed(config, channel)
         compiled = _compile(pattern, format, exact_case, fuzzy)
@@ -139,7 +144,7 @@ class Service:
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
         pulls, tokens = await self._pull_charge(user, config, count)
-        created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
+        created, _fresh = await self._create(spec, pulls=pulls, tokens=tokens)
         job_id = created.job_id
         self._awaited.add(job_id)
         self.jobs.hold_delivery.add(job_id)
@@ -147,12 +152,13 @@ class Service:
             try:
                 record = await asyncio.shield(self.jobs.start(job_id))
                 if record.status == "refunded":
-                    raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; "
-                                                       "try again", committed="refunded")
+                    raise ServiceError("grind_failed", _("the pull failed ({error}): {given_back}; try again",
+                                                         error=record.error, given_back=_given_back(record)),
+                                       committed="refunded")
                 if record.status not in ("found", "delivered"):
-                    raise ServiceError("busy", "the pull was charged and is still being worked on by another bot "
-                                               "process: its key will reach you privately, or use /keys in a minute",
-                                       committed="charged")
+                    raise ServiceError("busy", _("the pull was charged and is still being worked on by another bot "
+                                                 "process: its key will reach you privately, or use /keys in a "
+                                                 "minute"), committed="charged")
                 answer = await self._pull_answer(record, compiled, odds, config)
                 if on_reveal is not None:
                     await self._reveal(on_reveal, answer)
@@ -165,11 +171,15 @@ class Service:
             account = await self.ledger.account(user)
         except StorageUnavailable as fault:  # charged: say so, and how the job goes on
             raise await self._job_fault(fault, created) from None
-        noun, verb = ("private keys", "were") if answer.count > 1 else ("private key", "was")
-        return dataclasses.replace(
-            answer, delivered=delivered, balance_after=account.balance,
-            delivery_note=f"the {noun} {verb} sent to you privately" if delivered
-            else f"the {noun} could not be sent to you privately and {verb} kept safe: {KEYS_HINT}")
+        many = answer.count > 1
+        if delivered:
+            note = _("the private keys were sent to you privately") if many else _("the private key was sent to you "
+                                                                                  "privately")
+        else:
+            note = (_("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
+                    if many else _("the private key could not be sent to you privately and was kept safe: {hint}",
+                                   hint=_(KEYS_HINT)))
+        return dataclasses.replace(answer, delivered=delivered, balance_after=account.balance, delivery_note=note)
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:
@@ -200,7 +210,7 @@ class Service:
             balance_after=account.balance, keys_checked=record.keys_checked,
             backend=str(record.result.get("backend", record.backend)), elapsed_s=record.elapsed_s,
             odds=self._odds_answer(compiled, odds), delivered=delivered,
-            delivery_note="the private key was sent to you privately" if delivered else ON_ITS_WAY,
+            delivery_note=_("the private key was sent to you privately") if delivered else _(ON_ITS_WAY),
             personal_best=personal_best, announce_channel=announce, card_png=card, streak=streak,
             cut_short=_cut_short(record.result),
         )
@@ -231,11 +241,13 @@ class Service:
         share = p_full_in(odds, self.settings.pull_budget)
         if share <= EASY_FULL_SHARE:
             return
-        price, _ = self._order_price(odds)
-        offer = (f"/order {compiled.text} {compiled.format_id} gets an exact match for {price} tokens"
-                 if price is not None else "an order gets an exact match")
-        raise ServiceError("easy_pattern", f"{compiled.text!r} is easy: a pull matches it fully {share:.0%} of the "
-                                           f"time, which rates Common; {offer}, or pull anyway")
+        price, _why = self._order_price(odds)
+        offer = (_("/order {pattern} {format} gets an exact match for {price} tokens", pattern=compiled.text,
+                   format=compiled.format_id, price=price)
+                 if price is not None else _("an order gets an exact match"))
+        raise ServiceError("easy_pattern", _("{pattern} is easy: a pull matches it fully {share} of the time, which "
+                                             "rates Common; {offer}, or pull anyway", pattern=repr(compiled.text),
+                                             share=format(share, ".0%"), offer=offer))
 
     async def _pull_charge(self, user: UserRef, config: CommunityConfig | None, count: int) -> tuple[int, int]:
         """(pulls, tokens) to charge: a community's lower free-pull allowance turns the rest into paid pulls."""
@@ -260,7 +272,7 @@ class Service:
         odds = await self.odds_cache.get(compiled)
         price, refusal = self._order_price(odds)
         if price is None:
-            raise ServiceError("too_hard", refusal or "this pattern is too hard to order")
+            raise ServiceError("too_hard", refusal or _("this pattern is too hard to order"))
         budget = max(1, math.ceil(odds.expected_keys * self.settings.order_attempt_factor))
         spec = JobSpec(kind="order", user=user, community=community, origin=origin, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=split,
@@ -268,10 +280,11 @@ class Service:
         record, debit = await self._create(spec, pulls=0, tokens=price)
         self.jobs.start(record.job_id)
         expected_s = odds.expected_keys / self.settings.keys_per_s
-        note = ("your offset will arrive privately; combine it with your own secret using `vanikeys combine`"
-                if split else "your private key will arrive privately when the match is found")
+        note = (_("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
+                if split else _("your private key will arrive privately when the match is found"))
         return OrderAnswer(order=self.order_view(record, record.keys_checked, 0.0), balance_after=debit.balance_after,
-                           expected_s=expected_s, note=f"expected time about {duration(expected_s)}; {note}")
+                           expected_s=expected_s, note=_("expected time about {time}; {note}",
+                                                         time=duration(expected_s), note=note))
 
     async def _create(self, spec: JobSpec, *, pulls: int, tokens: int) -> tuple[JobRecord, Debit]:
         """Charge and record a job; a storage fault is answered with what committed, read back when the fault
@@ -338,25 +351,28 @@ class Service:
         _check_user(user)
         if self.checkout is None:
             free = self.settings.free_pulls_per_day
-            still = (f"you still get {plural(free, 'free pull')} a day" if free
-                     else "there are no free pulls here either")
-            return TopupAnswer(configured=False, message=f"payments are not configured on this bot, so tokens cannot "
-                               f"be bought here yet; {still}")
+            still = (ngettext("you still get {n} free pull a day", "you still get {n} free pulls a day", free) if free
+                     else _("there are no free pulls here either"))
+            return TopupAnswer(configured=False, message=_("payments are not configured on this bot, so tokens cannot "
+                                                           "be bought here yet; {still}", still=still))
         from payments.errors import PaymentsError
 
         catalog = self.checkout.packs
         packs = tuple(TopupPack(p.pack_id, p.tokens, p.price) for p in catalog.packs)
         if pack is None or not pack.strip():
             return TopupAnswer(configured=True, packs=packs,
-                               message=f"choose a pack with /topup <pack>: {catalog.describe()}")
+                               message=_("choose a pack with /topup <pack>: {packs}", packs=catalog.describe()))
         try:
             link = await self.checkout.create_checkout(user.platform, user.user_id, pack)
         except PaymentsError as exc:
             raise ServiceError(exc.code, exc.message) from None
         chosen = TopupPack(link.pack.pack_id, link.pack.tokens, link.pack.price)
         return TopupAnswer(configured=True, url=link.url, pack=chosen, packs=packs,
-                           message=f"pay {chosen.price} for {chosen.tokens:,} tokens at this link (it is yours "
-                                   "alone); the tokens arrive as soon as Stripe confirms the payment")
+                           message=ngettext("pay {price} for {n} token at this link (it is yours alone); the token "
+                                            "arrives as soon as Stripe confirms the payment",
+                                            "pay {price} for {n} tokens at this link (it is yours alone); the tokens "
+                                            "arrive as soon as Stripe confirms the payment", chosen.tokens,
+                                            price=chosen.price))
 
     async def keys(self, user: UserRef) -> KeysAnswer:
         _check_user(user)
@@ -367,12 +383,12 @@ class Service:
         for record in pending:
             (delivered if await self.jobs.deliver_again(record) else undelivered).append(record.job_id)
         if not pending:
-            message = "you have no undelivered keys: every key found for you has been delivered"
+            message = _("you have no undelivered keys: every key found for you has been delivered")
         elif undelivered:
-            message = (f"{len(delivered)} sent privately, {len(undelivered)} could not be sent: open your direct "
-                       "messages to the bot and send /keys again")
+            message = _("{sent} sent privately, {waiting} could not be sent: open your direct messages to the bot and "
+                        "send /keys again", sent=len(delivered), waiting=len(undelivered))
         else:
-            message = f"{len(delivered)} sent to you privately"
+            message = _("{sent} sent to you privately", sent=len(delivered))
         return KeysAnswer(delivered=tuple(delivered), undelivered=tuple(undelivered), message=message)
 
     async def history(self, user: UserRef) -> HistoryAnswer:
@@ -426,7 +442,7 @@ class Service:
         assert config is not None
         names = ", ".join(controls.SETTINGS)
         return ConfigAnswer(config=config, changed=None, lines=controls.describe(config),
-                            message=f"change one with /config <setting> <value>; settings: {names}")
+                            message=_("change one with /config <setting> <value>; settings: {names}", names=names))
 
     async def configure(self, user: UserRef, community: CommunityRef | None, setting: str, value: str, *,
                         is_admin: bool, label: str = "") -> ConfigAnswer:
@@ -439,6 +455,7 @@ class Service:
                                              self.settings.free_pulls_per_day)
         config = await self._config_for(community)
         assert config is not None
+        self._languages[(community.platform, community.community_id)] = (config.language, time.monotonic())
         if config.gallery and config.gallery_slug and change.startswith("gallery on"):
             change = gallery_message(self.settings, config.gallery_slug)
         return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
@@ -452,16 +469,22 @@ class Service:
         _check_user(sender)
         _check_user(recipient)
         if recipient_is_bot:
-            raise ServiceError("bad_recipient", "bots cannot receive tokens: gift them to a person")
+            raise ServiceError("bad_recipient", _("bots cannot receive tokens: gift them to a person"))
         try:
             outcome = await gifts.give(self.db, self.ledger, sender, recipient, tokens, idempotency_key)
         except StorageUnavailable as fault:
             outcome = await self._gift_fault(fault, sender, recipient, tokens, idempotency_key)
         if outcome.applied:
-            await self._notify(recipient, f"{sender.label} gifted you {tokens:,} tokens; your balance is now "
-                                          f"{outcome.recipient_balance:,}")
-        message = (f"you gifted {tokens:,} tokens to {recipient.label}; your balance is {outcome.sender_balance:,}"
-                   if outcome.applied else f"that gift was already made; your balance is {outcome.sender_balance:,}")
+            with use_locale(PEOPLE.of(recipient.platform, recipient.user_id) or current()):  # their language
+                told = ngettext("{who} gifted you {n} token; your balance is now {balance}",
+                                "{who} gifted you {n} tokens; your balance is now {balance}", tokens,
+                                who=sender.label, balance=number(outcome.recipient_balance))
+            await self._notify(recipient, told)
+        message = (ngettext("you gifted {n} token to {who}; your balance is {balance}",
+                            "you gifted {n} tokens to {who}; your balance is {balance}", tokens, who=recipient.label,
+                            balance=number(outcome.sender_balance))
+                   if outcome.applied else _("that gift was already made; your balance is {balance}",
+                                             balance=number(outcome.sender_balance)))
         return GiftAnswer(sender=sender, recipient=recipient, tokens=tokens, balance_after=outcome.sender_balance,
                           applied=outcome.applied, message=message)
 
@@ -511,14 +534,14 @@ class Service:
         if job_id is None or not str(job_id).strip():
             job_id = await records.latest_job(self.db, user)
             if job_id is None:
-                raise ServiceError("not_found", "you have no pulls yet: /pull a pattern first, then /card")
+                raise ServiceError("not_found", _("you have no pulls yet: /pull a pattern first, then /card"))
         try:
             record = await self.jobs.get(str(job_id).strip()[:64])
         except KeyError:
             record = None
         if (record is None or record.spec.user.key != user.key or record.spec.kind != "pull"
                 or record.status not in ("found", "delivered")):
-            raise ServiceError("not_found", "no pull of yours has that id: /card alone shows your latest pull")
+            raise ServiceError("not_found", _("no pull of yours has that id: /card alone shows your latest pull"))
         key = best_first(record.shown_keys)[0]
         png = await asyncio.to_thread(render_card, CardSpec(key, record.spec.pattern,
                                                             community.title if community else "", user.label))
@@ -558,6 +581,23 @@ class Service:
         return await late_reveals.claim(self.db, platform, f"{owner}:posting:{uuid.uuid4().hex}",
                                         lapse_s=self.settings.job_lease_s, owner=owner)
 
+    async def community_language(self, community: CommunityRef | None) -> str | None:
+        """The locale an admin set for a community's public messages (None: not set), remembered for a minute so a
+        busy group costs no query per update; /config language through this process updates it at once, through
+        another process (several bots on one database) within LANGUAGE_TTL_S."""
+        if community is None:
+            return None
+        key = (community.platform, community.community_id)
+        known = self._languages.get(key)
+        if known is None or time.monotonic() - known[1] > LANGUAGE_TTL_S:
+            config = await self._config_for(community)
+            self._languages.pop(key, None)
+            if len(self._languages) >= 10_000:
+                self._languages.pop(next(iter(self._languages)))
+            known = (config.language if config is not None else None, time.monotonic())
+            self._languages[key] = known
+        return known[0]
+
     async def _config_for(self, community: CommunityRef | None) -> CommunityConfig | None:
         if community is None:
             return None
@@ -572,25 +612,28 @@ class Service:
         s = self.settings
         formats = ", ".join(FORMATS)
         commands = (
-            CommandHelp("pull", "/pull <pattern> [format] [count]",
-                        f"grind {s.pull_budget:,} keys and get the best match with its rarity; count 1 or 10 "
-                        f"(a 10-pull costs {s.ten_pull_pulls}); {s.pull_price} tokens a pull after "
-                        f"{s.free_pulls_per_day} free a day"),
-            CommandHelp("order", "/order <pattern> [format] [pubkey]",
-                        "grind until an exact match; priced by difficulty; give your public key for a split-key "
-                        "order (you get an offset, never a private key)"),
-            CommandHelp("odds", "/odds <pattern> [format]", "the chance of a match, the rarity table and an order's price"),
-            CommandHelp("balance", "/balance", "your tokens, free pulls left today and your daily limit"),
-            CommandHelp("topup", "/topup [pack]", "buy tokens"),
-            CommandHelp("keys", "/keys", "get the private keys that could not be sent to you"),
-            CommandHelp("history", "/history", "your recent spending, refunds and purchases"),
-            CommandHelp("leaderboard", "/leaderboard", "the rarest pulls here"),
-            CommandHelp("help", "/help", "this list"),
+            CommandHelp("pull", _("/pull <pattern> [format] [count]"),
+                        _("grind {keys} keys and get the best match with its rarity; count 1 or 10 (a 10-pull costs "
+                          "{ten}); {price} tokens a pull after {free} free a day", keys=number(s.pull_budget),
+                          ten=s.ten_pull_pulls, price=s.pull_price, free=s.free_pulls_per_day)),
+            CommandHelp("order", _("/order <pattern> [format] [pubkey]"),
+                        _("grind until an exact match; priced by difficulty; give your public key for a split-key "
+                          "order (you get an offset, never a private key)")),
+            CommandHelp("odds", _("/odds <pattern> [format]"),
+                        _("the chance of a match, the rarity table and an order's price")),
+            CommandHelp("balance", "/balance", _("your tokens, free pulls left today and your daily limit")),
+            CommandHelp("topup", _("/topup [pack]"), _("buy tokens")),
+            CommandHelp("keys", "/keys", _("get the private keys that could not be sent to you")),
+            CommandHelp("history", "/history", _("your recent spending, refunds and purchases")),
+            CommandHelp("leaderboard", "/leaderboard", _("the rarest pulls here")),
+            CommandHelp("help", "/help", _("this list")),
         )
         notes = (
-            f"formats: {formats} (default btc)",
-            "patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any character",
-            "matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, 1/i/l, ...)",
+            _("formats: {formats} (default btc)", formats=formats),
+            _("patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any "
+              "character"),
+            _("matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, "
+              "1/i/l, ...)"),
         )
         return HelpAnswer(commands=commands, formats=tuple((f.id, f.title) for f in FORMATS.values()), notes=notes)
 
@@ -713,18 +756,22 @@ class Service:
         found = keys[0] if keys else None
         # Past the expected number of keys there is no "time left": every key has the same chance.
         eta = (expected - checked) / rate if rate > 0 and checked < expected else None
-        running = (f"{checked:,} keys checked, {100 * checked / expected:.1f}% of the expected {expected:,.0f}"
-                   if checked <= expected else f"{checked:,} keys checked, past the {expected:,.0f} expected: every "
-                   "key has the same chance, so the match may come at any moment")
+        running = (_("{checked} keys checked, {percent} of the expected {expected}", checked=number(checked),
+                     percent=percent(checked / expected), expected=number(round(expected)))
+                   if checked <= expected else
+                   _("{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
+                     "match may come at any moment", checked=number(checked), expected=number(round(expected))))
+        identifier = found.identifier if found else ""
         messages = {
-            "accepted": "order accepted and paid; grinding starts now",
-            "submitted": "order submitted to the grinder",
+            "accepted": _("order accepted and paid; grinding starts now"),
+            "submitted": _("order submitted to the grinder"),
             "running": running,
-            "found": f"found {found.identifier if found else ''}; " + (
-                "the secret could not be sent privately: " + KEYS_HINT),
-            "delivered": f"found {found.identifier if found else ''}; the secret was sent to you privately",
-            "failed": f"the order failed ({record.error}); a refund follows",
-            "refunded": f"the order failed ({record.error}): {_given_back(record)}",
+            "found": _("found {identifier}; the secret could not be sent privately: {hint}", identifier=identifier,
+                       hint=_(KEYS_HINT)),
+            "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
+            "failed": _("the order failed ({error}); a refund follows", error=record.error),
+            "refunded": _("the order failed ({error}): {given_back}", error=record.error,
+                          given_back=_given_back(record)),
         }
         return OrderView(
             order_id=record.job_id, user=spec.user, community=spec.community, origin=spec.origin,
@@ -751,10 +798,11 @@ class Service:
     def _order_price(self, odds: Odds) -> tuple[int | None, str | None]:
         expected_s = odds.expected_keys / self.settings.keys_per_s
         if not math.isfinite(odds.expected_keys) or expected_s > self.settings.max_order_s:
-            needs = (f"about {odds.expected_keys:,.3g} keys, about {duration(expected_s)} of grinding"
-                     if expected_s < FAR_BEYOND_S else f"about {odds.expected_keys:,.3g} keys, {FAR_BEYOND}")
-            return None, (f"an exact match needs {needs}, past the {duration(self.settings.max_order_s)} limit: "
-                          "shorten the pattern, or /pull for the best partial match")
+            keys = f"{odds.expected_keys:,.3g}" if math.isfinite(odds.expected_keys) else "∞"
+            needs = (_("about {keys} keys, about {time} of grinding", keys=keys, time=duration(expected_s))
+                     if expected_s < FAR_BEYOND_S else _("about {keys} keys, {far}", keys=keys, far=_(FAR_BEYOND)))
+            return None, _("an exact match needs {needs}, past the {limit} limit: shorten the pattern, or /pull for "
+                           "the best partial match", needs=needs, limit=duration(self.settings.max_order_s))
         return self.settings.order_price(odds.expected_keys), None
 
     async def _notify(self, user: UserRef, text: str) -> None:
@@ -776,9 +824,9 @@ def _check_user(user: Any) -> None:
 
 def _require_admin(community: CommunityRef | None, is_admin: bool) -> CommunityRef:
     if community is None:
-        raise ServiceError("not_admin", "/config works in a server or group, not in a private chat")
+        raise ServiceError("not_admin", _("/config works in a server or group, not in a private chat"))
     if is_admin is not True:
-        raise ServiceError("not_admin", "only this community's admins can use /config")
+        raise ServiceError("not_admin", _("only this community's admins can use /config"))
     return community
 
 
@@ -786,7 +834,7 @@ def _check_pull_allowed(config: CommunityConfig | None, channel: str | None) -> 
     if config is None:
         return
     if not config.pulls_allowed:
-        raise ServiceError("pulls_disabled", "an admin turned pulls off here; pull in a private chat with the bot")
+        raise ServiceError("pulls_disabled", _("an admin turned pulls off here; pull in a private chat with the bot"))
     if config.pull_channel and channel is not None and str(channel) != config.pull_channel:
         raise WrongChannel(config.pull_channel, config.pull_channel_label)
 
@@ -798,12 +846,13 @@ def card_for_identifier(format: str, identifier: str, pattern: str, *, pull_keys
     fmt = get_format(compiled.format_id)
     text = identifier.strip() if isinstance(identifier, str) else ""
     if not text.startswith(fmt.prefix) or len(text) > 120 or len(text) <= len(fmt.prefix):
-        raise ServiceError("bad_identifier", f"that is not a {fmt.title} identifier: it starts with {fmt.prefix!r}")
+        raise ServiceError("bad_identifier", _("that is not a {format} identifier: it starts with {prefix}",
+                                               format=fmt.title, prefix=repr(fmt.prefix)))
     body = fmt.body(text)
     allowed = set(fmt.alphabet) | (set(fmt.alphabet.upper()) if not fmt.case_sensitive else set())
     if any(ch not in allowed for ch in body):
-        raise ServiceError("bad_identifier", f"that is not a {fmt.title} identifier: it has characters outside "
-                                             "its alphabet")
+        raise ServiceError("bad_identifier", _("that is not a {format} identifier: it has characters outside its "
+                                               "alphabet", format=fmt.title))
     from gpu_worker.patterns import score as score_of
 
     key = shown_key(compiled, odds_of(compiled), text, score_of(compiled, body), pull_keys)
@@ -824,11 +873,11 @@ def _case(exact_case: bool) -> str:
 
 def _compile(pattern: Any, format: Any, exact_case: bool, fuzzy: bool) -> Pattern:
     if not isinstance(format, str) or not format.strip():
-        raise ServiceError("bad_format", f"say which format: one of {', '.join(FORMATS)}")
+        raise ServiceError("bad_format", _("say which format: one of {formats}", formats=", ".join(FORMATS)))
     if not isinstance(pattern, str) or not pattern.strip():
-        raise ServiceError("bad_pattern", "give a pattern, for example /pull ^Love btc")
+        raise ServiceError("bad_pattern", _("give a pattern, for example /pull ^Love btc"))
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise ServiceError("bad_pattern", f"a pattern is at most {MAX_PATTERN_CHARS} characters; shorten it")
+        raise ServiceError("bad_pattern", _("a pattern is at most {n} characters; shorten it", n=MAX_PATTERN_CHARS))
     try:
         return parse_pattern(format.strip().lower(), pattern.strip(), case="exact" if exact_case else "insensitive",
                              fuzzy=fuzzy)
@@ -847,10 +896,10 @@ def _cut_short(result: dict[str, Any]) -> CutShort | None:
 def _given_back(record: JobRecord) -> str:
     parts = []
     if record.price:
-        parts.append(f"{record.price} tokens")
+        parts.append(ngettext("{n} token", "{n} tokens", record.price))
     if record.free_pulls:
-        parts.append(f"{record.free_pulls} free pull{'s' if record.free_pulls != 1 else ''}")
-    return ("refunded " + " and ".join(parts)) if parts else "nothing was charged"
+        parts.append(ngettext("{n} free pull", "{n} free pulls", record.free_pulls))
+    return _("refunded {what}", what=_(" and ").join(parts)) if parts else _("nothing was charged")
 
 
 def _history_detail(row: sqlite3.Row) -> str:

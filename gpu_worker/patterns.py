@@ -34,12 +34,15 @@ from typing import Literal
 
 from .errors import VanikeysError
 from .formats import HEX_ALPHABET, AddressFormat, get_format
+from .i18n import N_, _
 from .positions import body_components, max_body_length, possible_prefix
 
 # The longest pattern anyone may type, in characters as typed: the service, every
 # front end and the command line take it from here.
 MAX_PATTERN_LENGTH = 64
 MAX_TERMS = 8
+FOR_EXAMPLE = N_(", e.g. {examples}")  # the suggestions a refusal ends with
+TRY = N_(": try {examples}")
 WILDCARD = "?"
 LOOKALIKE_GROUPS = ("0o", "1il", "3e", "4a", "5s", "7t", "8b")
 _LOOKALIKES = {c: group for group in LOOKALIKE_GROUPS for c in group}
@@ -127,9 +130,11 @@ def parse_pattern(
         raise _bad(f"unknown case option {case!r}: use 'insensitive' or 'exact'")
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
-        raise _bad(f"the pattern is empty: type the characters you want{_for_example(fmt, case, fuzzy)}")
+        raise _bad(_("the pattern is empty: type the characters you want{examples}",
+                     examples=_for_example(fmt, case, fuzzy)))
     if len(raw) > MAX_PATTERN_LENGTH:
-        raise _bad(f"the pattern is {len(raw)} characters long: use at most {MAX_PATTERN_LENGTH}")
+        raise _bad(_("the pattern is {length} characters long: use at most {most}", length=len(raw),
+                     most=MAX_PATTERN_LENGTH))
     anchored_start, anchored_end = raw.startswith("^"), raw.endswith("$")
     inner = raw[1 if anchored_start else 0 : len(raw) - 1 if anchored_end else len(raw)]
     terms = inner.split()
@@ -139,10 +144,11 @@ def parse_pattern(
             terms.pop(0)
             anchored_start = False
             if not terms:
-                raise _bad(
-                    f"every {fmt.title} {_noun(fmt)} starts with {fmt.prefix!r}: type what should follow it"
-                    + _for_example(fmt, case, fuzzy, f"^{fmt.prefix}{_example(fmt)}")
-                )
+                starts = (N_("every {title} identifier starts with {prefix}: type what should follow it{examples}")
+                          if fmt.id == "did" else
+                          N_("every {title} address starts with {prefix}: type what should follow it{examples}"))
+                raise _bad(_(starts, title=fmt.title, prefix=repr(fmt.prefix),
+                             examples=_for_example(fmt, case, fuzzy, f"^{fmt.prefix}{_example(fmt)}")))
     if not fmt.case_sensitive:
         terms = [term.lower() for term in terms]
     case_insensitive = case == "insensitive" or not fmt.case_sensitive
@@ -155,28 +161,26 @@ def parse_pattern(
         fixed = ("^" if anchored_start else "") + " ".join(
             " ".join(term.replace("^", " ").replace("$", " ").split()) for term in terms
         ) + ("$" if anchored_end else "")
-        raise _bad(
-            "misplaced anchor: '^' goes only at the very start of a pattern and '$' only at the very end"
-            + _for_example(fmt, case, fuzzy, fixed, f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$", prefix=": try ")
-        )
+        raise _bad(_("misplaced anchor: '^' goes only at the very start of a pattern and '$' only at the very "
+                     "end{examples}", examples=_for_example(fmt, case, fuzzy, fixed,
+                                                          f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$", prefix=TRY)))
     if not terms:
-        raise _bad(f"the pattern has no characters to look for: type some{_for_example(fmt, case, fuzzy)}")
+        raise _bad(_("the pattern has no characters to look for: type some{examples}",
+                     examples=_for_example(fmt, case, fuzzy)))
     if len(terms) > MAX_TERMS:
-        raise _bad(f"the pattern has {len(terms)} terms: use at most {MAX_TERMS}, separated by single spaces")
+        raise _bad(_("the pattern has {count} terms: use at most {most}, separated by single spaces",
+                     count=len(terms), most=MAX_TERMS))
     if anchored_start and anchored_end and len(terms) == 1:
         term = terms[0]
-        raise _bad(
-            f"'^{term}$' anchors one term at both ends: split it into a start and an end"
-            + _for_example(fmt, case, fuzzy, f"^{term[:2]} {term[2:]}$", f"^{term[:1]} {term[1:]}$",
-                           f"^{term} {_example(fmt)}$", f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$")
-        )
+        raise _bad(_("{typed} anchors one term at both ends: split it into a start and an end{examples}",
+                     typed=f"'^{term}$'", examples=_for_example(
+                         fmt, case, fuzzy, f"^{term[:2]} {term[2:]}$", f"^{term[:1]} {term[1:]}$",
+                         f"^{term} {_example(fmt)}$", f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$")))
     pattern = Pattern(fmt.id, text, tuple(terms), anchored_start, anchored_end, case_insensitive, fuzzy)
     body_max = max_body_length(fmt.id)
     if pattern.max_score > body_max:
-        raise _bad(
-            f"the pattern has {pattern.max_score} characters but {_an(fmt)} has at most {body_max} "
-            f"after {fmt.prefix!r}: shorten it"
-        )
+        raise _bad(_("the pattern has {count} characters but {where} has at most {most} after {prefix}: shorten it",
+                     count=pattern.max_score, where=_an(fmt), most=body_max, prefix=repr(fmt.prefix)))
     if anchored_start:
         _check_anchored_start(fmt, pattern)
     if anchored_end:
@@ -278,7 +282,7 @@ _suggesting = threading.local()  # set while a suggestion is being checked: no s
 
 
 def _for_example(
-    fmt: AddressFormat, case: str, fuzzy: bool, *candidates: str, prefix: str = ", e.g. "
+    fmt: AddressFormat, case: str, fuzzy: bool, *candidates: str, prefix: str = FOR_EXAMPLE
 ) -> str:
     """', e.g. ...': the first candidate (else the format's own examples) that parses, or '' if none does."""
     if getattr(_suggesting, "active", False):
@@ -296,7 +300,7 @@ def _for_example(
             good = [c for c in fallbacks if _parses(fmt, c, case, fuzzy)][:1]
     finally:
         _suggesting.active = False
-    return prefix + " or ".join(f"'{c}'" for c in good) if good else ""
+    return _(prefix, examples=_(" or ").join(f"'{c}'" for c in good)) if good else ""
 
 
 def _parses(fmt: AddressFormat, candidate: str, case: str, fuzzy: bool) -> bool:
@@ -328,41 +332,36 @@ def _impossible_char_message(fmt: AddressFormat, typed: str, case_insensitive: b
     char = typed if typed.isprintable() else ascii(typed)[1:-1]  # a control or invisible character, spelled out
     if fmt.alphabet == HEX_ALPHABET:
         alike = accepted_chars(fmt, typed, case_insensitive=True, fuzzy=True)
-        hint = f" (with fuzzy matching '{char}' matches {_listing(alike)})" if alike and not fuzzy else ""
-        return f"'{char}' is not a hex digit and never appears in {where}: use only 0-9 and a-f{hint}"
+        hint = (_(" (with fuzzy matching {char} matches {alike})", char=f"'{char}'", alike=_listing(alike))
+                if alike and not fuzzy else "")
+        return _("{char} is not a hex digit and never appears in {where}: use only 0-9 and a-f{hint}",
+                 char=f"'{char}'", where=where, hint=hint)
     if typed.isalnum() and typed.isascii():
         if not case_insensitive:
             other = accepted_chars(fmt, typed, case_insensitive=True, fuzzy=False)
             if other:
-                return (
-                    f"'{char}' never appears in {where} (base58 has no 0, O, I or l): drop exact case "
-                    f"and '{char}' matches {_listing(other)}"
-                )
+                return _("{char} never appears in {where} (base58 has no 0, O, I or l): drop exact case and {char} "
+                         "matches {other}", char=f"'{char}'", where=where, other=_listing(other))
         alike = accepted_chars(fmt, typed, case_insensitive=case_insensitive, fuzzy=True)
         if alike and not fuzzy:
-            return (
-                f"'{char}' never appears in {where} (base58 has no 0, O, I or l): type {_listing(alike)} "
-                "instead, or turn on fuzzy look-alikes"
-            )
-        return f"'{char}' never appears in {where} (base58 has no 0, O, I or l): leave it out"
-    return (
-        f"'{char}' is not a base58 character and never appears in {where}: use letters and digits "
-        "(no 0, O, I or l), '?' for any character, spaces between terms"
-    )
+            return _("{char} never appears in {where} (base58 has no 0, O, I or l): type {alike} instead, or turn on "
+                     "fuzzy look-alikes", char=f"'{char}'", where=where, alike=_listing(alike))
+        return _("{char} never appears in {where} (base58 has no 0, O, I or l): leave it out", char=f"'{char}'",
+                 where=where)
+    return _("{char} is not a base58 character and never appears in {where}: use letters and digits (no 0, O, I or "
+             "l), '?' for any character, spaces between terms", char=f"'{char}'", where=where)
 
 
 def _an(fmt: AddressFormat) -> str:
     """'a Bitcoin (P2PKH) address', 'an Ethereum address', 'a did:key (secp256k1) identifier'."""
-    article = "an" if fmt.title[0].lower() in "aeiou" else "a"
-    return f"{article} {fmt.title} {_noun(fmt)}"
-
-
-def _noun(fmt: AddressFormat) -> str:
-    return "identifier" if fmt.id == "did" else "address"
+    if fmt.id == "did":
+        return _("a {title} identifier", title=fmt.title)
+    return _("an {title} address", title=fmt.title) if fmt.title[0].lower() in "aeiou" else _(
+        "a {title} address", title=fmt.title)
 
 
 def _listing(chars: frozenset[str]) -> str:
-    return " or ".join(f"'{c}'" for c in sorted(chars))
+    return _(" or ").join(f"'{c}'" for c in sorted(chars))
 
 
 def _check_anchored_start(fmt: AddressFormat, pattern: Pattern) -> None:
@@ -375,10 +374,9 @@ def _check_anchored_start(fmt: AddressFormat, pattern: Pattern) -> None:
             c for c in fmt.alphabet if possible_prefix(fmt.id, first[: k - 1] + (frozenset(c),))
         )
         start = fmt.prefix + typed[: k - 1]
-        raise _bad(
-            f"{_an(fmt)} starting {start!r} never continues with '{typed[k - 1]}' "
-            f"(after ^ it can only be {_ranges(possible, fmt.alphabet)}): change that character or drop the '^'"
-        )
+        raise _bad(_("{where} starting {start} never continues with {char} (after ^ it can only be {possible}): "
+                     "change that character or drop the '^'", where=_an(fmt), start=repr(start),
+                     char=f"'{typed[k - 1]}'", possible=_ranges(possible, fmt.alphabet)))
 
 
 def _check_anchored_end(fmt: AddressFormat, pattern: Pattern) -> None:
@@ -389,7 +387,9 @@ def _check_anchored_end(fmt: AddressFormat, pattern: Pattern) -> None:
             accepted & component.position_distribution(start + q).keys() for q, accepted in enumerate(last)
         ):
             return
-    raise _bad(f"no {fmt.title} {_noun(fmt)} ends with '{pattern.terms[-1]}': change it or drop the '$'")
+    ends = (N_("no {title} identifier ends with {term}: change it or drop the '$'") if fmt.id == "did"
+            else N_("no {title} address ends with {term}: change it or drop the '$'"))
+    raise _bad(_(ends, title=fmt.title, term=repr(pattern.terms[-1])))
 
 
 def _ranges(chars: list[str], alphabet: str) -> str:

@@ -14,6 +14,7 @@ import time
 from bot.answers import CommunityConfig, CommunityRef, ServiceError, UserRef
 from bot.storage import Database
 from gpu_worker.errors import VanikeysError
+from gpu_worker.i18n import LOCALES, N_, NAMES, _, negotiate
 from gpu_worker.numbers import parse_int
 
 MAX_CHANNEL_CHARS = 100
@@ -21,9 +22,10 @@ MAX_CHANNEL_CHARS = 100
 # groups). A mention (<#123>) is read as its id; any other text (@everyone, on, <b>x</b>) is refused.
 _CHANNEL_ID = re.compile(r"<#(?P<mention>[0-9]{1,20})>|(?P<id>-?[0-9]{1,20})")
 _CHANNEL_HINT = {
-    "discord": "choose it in the command's channel option",
-    "telegram": "give the chat id, a number such as -1001234567890",
+    "discord": N_("choose it in the command's channel option"),
+    "telegram": N_("give the chat id, a number such as -1001234567890"),
 }
+_CHANNEL_ID_HINT = N_("give the channel's id (digits)")
 MAX_LABEL_CHARS = 100
 CLEAR_WORDS = ("none", "off", "clear", "default", "-")
 ON_WORDS = ("on", "yes", "true", "1", "allow", "allowed")
@@ -35,6 +37,7 @@ SETTINGS: dict[str, str] = {
     "pulls": "whether pulls are allowed here at all (on or off)",
     "free_pulls": "free pulls a day for pulls here, at most the operator's daily free pulls (a number, or default)",
     "gallery": "a public web page of this community's Rare-and-up cards and season (on or off; off by default)",
+    "language": f"the language of the bot's public messages here ({', '.join(LOCALES)}, or default: each person's own)",
 }
 
 
@@ -60,6 +63,7 @@ async def load_config(db: Database, community: CommunityRef, operator_free_pulls
         announce_channel=row["announce_channel"], announce_channel_label=row["announce_channel_label"],
         pulls_allowed=bool(row["pulls_allowed"]), free_pulls_per_day=row["free_pulls_per_day"],
         operator_free_pulls=operator_free_pulls, gallery=bool(row["gallery"]), gallery_slug=row["gallery_slug"],
+        language=row["language"],
     )
 
 
@@ -68,42 +72,56 @@ async def save_setting(db: Database, community: CommunityRef, admin: UserRef, se
     """Validate and store one setting; returns the one-line description of the change."""
     name = setting.strip().lower().replace("-", "_") if isinstance(setting, str) else ""
     if name not in SETTINGS:
-        raise ServiceError("bad_setting", f"{_shown(setting)} is not a setting: use one of {', '.join(SETTINGS)}")
+        raise ServiceError("bad_setting", _("{setting} is not a setting: use one of {names}", setting=_shown(setting),
+                                            names=", ".join(SETTINGS)))
     text = value.strip() if isinstance(value, str) else ""
     label = "".join(ch for ch in (label or "") if ch.isprintable()).strip()[:MAX_LABEL_CHARS]
     columns: dict[str, object]
     if name in ("pull_channel", "announce_channel"):
         if not text or text.lower() in CLEAR_WORDS:
             columns = {name: None, f"{name}_label": ""}
-            change = f"{name} cleared" + (": pulls run in any channel" if name == "pull_channel" else "")
+            change = (_("pull_channel cleared: pulls run in any channel") if name == "pull_channel"
+                      else _("{name} cleared", name=name))
         else:
             channel = _CHANNEL_ID.fullmatch(text) if len(text) <= MAX_CHANNEL_CHARS else None
             if channel is None:
-                hint = _CHANNEL_HINT.get(community.platform, "give the channel's id (digits)")
-                raise ServiceError("bad_setting", f"{name} takes a channel, not that text: {hint}, or none to clear it")
+                hint = _(_CHANNEL_HINT.get(community.platform, _CHANNEL_ID_HINT))
+                raise ServiceError("bad_setting", _("{name} takes a channel, not that text: {hint}, or none to clear "
+                                                    "it", name=name, hint=hint))
             channel_id = channel["mention"] or channel["id"]
             columns = {name: channel_id, f"{name}_label": label}
-            change = f"{name} set to {label or channel_id}"
+            change = _("{name} set to {channel}", name=name, channel=label or channel_id)
     elif name == "pulls":
         allowed = _on_off(text, "pulls")
         columns = {"pulls_allowed": int(allowed)}
-        change = "pulls allowed here" if allowed else "pulls turned off here"
+        change = _("pulls allowed here") if allowed else _("pulls turned off here")
+    elif name == "language":
+        if not text or text.lower() in CLEAR_WORDS:
+            columns = {"language": None}
+            change = _("language back to the default: each answer in the language of the person it answers")
+        else:
+            language = negotiate(text, pseudo=False) if len(text) <= 20 else None
+            if language is None:
+                raise ServiceError("bad_setting", _("language takes one of {codes}, or default",
+                                                    codes=", ".join(LOCALES)))
+            columns = {"language": language}
+            change = _("language set to {name} ({code})", name=NAMES[language], code=language)
     elif name == "gallery":
         shown = _on_off(text, "gallery")
         slug = await gallery_slug(db, community, community_title=community.title) if shown else None
         columns = {"gallery": int(shown)} | ({"gallery_slug": slug} if slug else {})
-        change = f"gallery on: /web/c/{slug}" if shown else "gallery off: the page is gone"
+        change = f"gallery on: /web/c/{slug}" if shown else _("gallery off: the page is gone")
     else:
         if not text or text.lower() in CLEAR_WORDS:
             columns = {"free_pulls_per_day": None}
-            change = f"free pulls back to the operator's {operator_free_pulls} a day"
+            change = _("free pulls back to the operator's {n} a day", n=operator_free_pulls)
         else:
             try:
-                count = parse_int(text, what="free pulls a day", minimum=0, maximum=operator_free_pulls)
+                count = parse_int(text, what=_("free pulls a day"), minimum=0, maximum=operator_free_pulls)
             except VanikeysError as exc:
                 raise ServiceError("bad_setting", exc.message) from None
             columns = {"free_pulls_per_day": count}
-            change = f"free pulls here set to {count} a day"
+            change = _("free pulls here set to {n} a day", n=count)
     await _upsert(db, community, admin, columns)
     return change
 
@@ -126,7 +144,7 @@ def _on_off(text: str, name: str) -> bool:
         return True
     if text.lower() in OFF_WORDS:
         return False
-    raise ServiceError("bad_setting", f"{name} takes on or off")
+    raise ServiceError("bad_setting", _("{name} takes on or off", name=name))
 
 
 async def gallery_slug(db: Database, community: CommunityRef, *, community_title: str = "") -> str:
@@ -142,14 +160,20 @@ async def gallery_slug(db: Database, community: CommunityRef, *, community_title
 
 def describe(config: CommunityConfig) -> tuple[str, ...]:
     """The settings as the lines `/config` shows, one per setting, in the order it lists them."""
-    free = (f"{config.effective_free_pulls} a day (override; the operator allows {config.operator_free_pulls})"
-            if config.free_pulls_per_day is not None else f"{config.operator_free_pulls} a day (the operator's default)")
+    free = (_("{n} a day (override; the operator allows {operator})", n=config.effective_free_pulls,
+              operator=config.operator_free_pulls)
+            if config.free_pulls_per_day is not None
+            else _("{n} a day (the operator's default)", n=config.operator_free_pulls))
+    on, off = _("on"), _("off")
+    language = (f"{NAMES[config.language]} ({config.language})" if config.language in NAMES
+                else _("default (each person's own)"))
     return (
-        f"pull_channel: {config.pull_channel_label or config.pull_channel or 'any channel'}",
-        f"announce_channel: {config.announce_channel_label or config.announce_channel or 'none'}",
-        f"pulls: {'on' if config.pulls_allowed else 'off'}",
+        f"pull_channel: {config.pull_channel_label or config.pull_channel or _('any channel')}",
+        f"announce_channel: {config.announce_channel_label or config.announce_channel or _('none')}",
+        f"pulls: {on if config.pulls_allowed else off}",
         f"free_pulls: {free}",
-        f"gallery: {f'on (/web/c/{config.gallery_slug})' if config.gallery else 'off'}",
+        f"gallery: {f'{on} (/web/c/{config.gallery_slug})' if config.gallery else off}",
+        f"language: {language}",
     )
 
 

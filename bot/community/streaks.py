@@ -17,6 +17,7 @@ from bot.community.calendar import local_day, previous_day
 from bot.community.records import pull_days
 from bot.ledger import Ledger
 from bot.storage import Database
+from gpu_worker.i18n import _, ngettext
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,11 @@ def _bonus_key(user: UserRef, day: str) -> str:
 def _answer(user: UserRef, rules: StreakRules, last_day: str | None, current: int, best: int,
             bonus: int) -> StreakAnswer:
     upcoming = next_milestone(rules, current)
-    parts = [f"{current}-day streak" if current else "no streak yet: pull today to start one"]
+    parts = [ngettext("{n}-day streak", "{n}-day streak", current) if current
+             else _("no streak yet: pull today to start one")]
     if bonus:
-        parts.append(f"{bonus} bonus free pull{'s' if bonus != 1 else ''} today")
+        parts.append(ngettext("{n} bonus free pull today", "{n} bonus free pulls today", bonus))
     if upcoming is not None and rules.bonus_pulls > 0:
-        parts.append(f"next bonus at {upcoming} days")
+        parts.append(ngettext("next bonus at {n} day", "next bonus at {n} days", upcoming))
     return StreakAnswer(user=user, days=current, best_days=best, last_day=last_day, time_zone=rules.time_zone,
                         next_milestone=upcoming, bonus_pulls_today=bonus, message="; ".join(parts))

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from gpu_worker.formats import FORMATS
+from gpu_worker.i18n import _
 from gpu_worker.numbers import parse_int
 from gpu_worker.patterns import MAX_PATTERN_LENGTH as MAX_PATTERN_CHARS  # the one pattern-length limit
 
@@ -62,12 +63,13 @@ def _take_format(words: list[str], usage: str) -> str:
         format_id = words.pop().lower()
     elif len(words) > 1 and words[-1].lower() in UNSUPPORTED_COINS:
         coin = words[-1].lower()
-        raise ArgError(f"VaniKeys makes {_FORMAT_LIST} keys, not {coin}. To look for the letters "
-                       f"'{coin}' instead, name the format after the pattern: {usage}, ending in '{coin} btc'",
-                       "bad_format")
+        raise ArgError(_("VaniKeys makes {formats} keys, not {coin}. To look for the letters '{coin}' instead, name "
+                         "the format after the pattern: {usage}, ending in '{coin} btc'", formats=_FORMAT_LIST,
+                         coin=coin, usage=usage), "bad_format")
     misplaced = next((w.lower() for w in words if w.lower() in FORMATS), None)
     if misplaced is not None and len(words) > 1:
-        raise ArgError(f"'{misplaced}' is a format: put it right after the pattern, as in {usage}", "bad_format")
+        raise ArgError(_("'{format}' is a format: put it right after the pattern, as in {usage}", format=misplaced,
+                         usage=usage), "bad_format")
     return format_id
 
 
@@ -78,17 +80,17 @@ def parse_pull(args: list[str]) -> PatternArgs:
     if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
         count = parse_int(words.pop(), what="the number of pulls (1 or 10)", minimum=1, maximum=10)
         if count not in (1, 10):
-            raise ArgError("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull.", "bad_count")
+            raise ArgError(_("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull."), "bad_count")
     format_id = _take_format(words, "/pull <pattern> [format] [10]")
     if not words:
-        raise ArgError("Say what to look for: /pull <pattern> [format] [10], e.g. /pull ^Love btc")
+        raise ArgError(_("Say what to look for: /pull <pattern> [format] [10], e.g. /pull ^Love btc"))
     return PatternArgs(_pattern(words), format_id, count, None, exact, fuzzy)
 
 
 def _pattern(words: list[str]) -> str:
     pattern = " ".join(words)
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise ArgError(f"A pattern is at most {MAX_PATTERN_CHARS} characters; shorten it.")
+        raise ArgError(_("A pattern is at most {n} characters; shorten it.", n=MAX_PATTERN_CHARS))
     return pattern
 
 
@@ -98,7 +100,7 @@ def parse_order(args: list[str]) -> PatternArgs:
     pubkey = words.pop() if len(words) > 1 and _PUBKEY.fullmatch(words[-1]) else None
     format_id = _take_format(words, "/order <pattern> [format] [pubkey]")
     if not words:
-        raise ArgError("Say what to order: /order <pattern> [format] [pubkey], e.g. /order ^Love btc")
+        raise ArgError(_("Say what to order: /order <pattern> [format] [pubkey], e.g. /order ^Love btc"))
     return PatternArgs(_pattern(words), format_id, 1, pubkey, exact, fuzzy)
 
 
@@ -107,5 +109,5 @@ def parse_odds(args: list[str]) -> PatternArgs:
     words, exact, fuzzy = _flags(args)
     format_id = _take_format(words, "/odds <pattern> [format]")
     if not words:
-        raise ArgError("Say which pattern: /odds <pattern> [format], e.g. /odds ^Love btc")
+        raise ArgError(_("Say which pattern: /odds <pattern> [format], e.g. /odds ^Love btc"))
     return PatternArgs(_pattern(words), format_id, 1, None, exact, fuzzy)

@@ -222,6 +222,11 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE grind_usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0",
     ],
+    # i18n: the language a community's public messages are in (a shipped locale such as "es"); NULL: each
+    # answer in the language of the person it answers
+    [
+        "ALTER TABLE community_settings ADD COLUMN language TEXT",
+    ],
 ]
 
 

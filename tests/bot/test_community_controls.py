@@ -101,3 +101,27 @@ async def test_a_lower_free_pull_override_charges_the_rest(tmp_path: Path) -> No
         third = await app.service.pull(BOB, GUILD, "^ab")
         assert (third.free_pulls_used, third.tokens_spent) == (1, 0)
         assert await app.ledger.audit() == []
+
+
+async def test_a_community_language_is_stored_cached_and_seen_by_other_processes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/config language: one of the shipped languages (any platform spelling), remembered per process, and a change
+    made through another bot process on the same database is seen within the cache's lifetime."""
+    import bot.service as service_module
+
+    settings = small_settings(tmp_path)
+    async with create_app(settings) as app, create_app(settings) as other:
+        changed = await app.service.configure(ALICE, GUILD, "language", "pt-BR", is_admin=True)
+        assert changed.config.language == "pt_BR" and "language: Português (Brasil) (pt_BR)" in changed.lines
+        assert await app.service.community_language(GUILD) == "pt_BR"
+        assert await other.service.community_language(GUILD) == "pt_BR"
+        with pytest.raises(ServiceError) as err:
+            await app.service.configure(ALICE, GUILD, "language", "klingon", is_admin=True)
+        assert err.value.code == "bad_setting" and "en, es, pt_BR, ru" in err.value.message
+        await app.service.configure(ALICE, GUILD, "language", "ru", is_admin=True)
+        assert await app.service.community_language(GUILD) == "ru"
+        assert await other.service.community_language(GUILD) == "pt_BR", "cached in the other process"
+        monkeypatch.setattr(service_module, "LANGUAGE_TTL_S", 0.0)
+        assert await other.service.community_language(GUILD) == "ru", "read again once the cache expires"
+        await app.service.configure(ALICE, GUILD, "language", "default", is_admin=True)
+        assert await app.service.community_language(GUILD) is None

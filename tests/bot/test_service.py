@@ -194,7 +194,7 @@ async def test_a_forged_worker_result_is_refused_and_the_pull_refunded(settings:
         await app.service.grant(ALICE, 3)
         with pytest.raises(ServiceError) as err:
             await app.service.pull(ALICE, None, "ab", allow_easy=True)
-        assert err.value.code == "grind_failed" and "refunded 1 tokens" in err.value.message
+        assert err.value.code == "grind_failed" and "refunded 1 token;" in err.value.message
         assert fe.deliveries == []
         assert (await app.service.balance(ALICE)).tokens == 3
         assert await app.db.fetchone("SELECT COUNT(*) AS n FROM vault") is not None

@@ -188,6 +188,8 @@ class FakeDiscord:
         self.dm_channels: dict[int, int] = {}           # user id -> DM channel id
         self.interactions: dict[int, FakeInteraction] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> synced commands
+        self.locales: dict[int, str] = {}  # user id -> their Discord client's language (default en-US)
+        self.guild_locale = "en-US"          # the server's preferred locale
         self.identified = asyncio.Event()
         self.ready_sent = asyncio.Event()
         self.identify_payload: dict[str, Any] | None = None
@@ -431,7 +433,8 @@ class FakeDiscord:
         self.interactions[interaction.id] = interaction
         payload: dict[str, Any] = {
             "id": str(interaction.id), "application_id": str(self.app_id), "type": kind, "data": data,
-            "token": interaction.token, "version": 1, "locale": "en-US", "entitlements": [],
+            "token": interaction.token, "version": 1, "locale": self.locales.get(user.id, "en-US"),
+            "entitlements": [],
             "app_permissions": str(self.bot_permissions if not in_dm else ALL_PERMISSIONS),
             "attachment_size_limit": 8388608,
             "channel_id": str(interaction.channel_id),
@@ -444,8 +447,8 @@ class FakeDiscord:
             payload["authorizing_integration_owners"] = {"0": "0"}
         else:
             payload["guild_id"] = str(self.guild_id)
-            payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
-            payload["guild_locale"] = "en-US"
+            payload["guild"] = {"id": str(self.guild_id), "locale": self.guild_locale, "features": []}
+            payload["guild_locale"] = self.guild_locale
             payload["member"] = self._member(user)
             payload["channel"] = self._guild_channel()
             payload["context"] = 0

@@ -242,6 +242,7 @@ class FakeBotApi:
         self._callback_pushed: dict[str, float] = {}
         self.callback_answer_delay: dict[str, float] = {}
         self.scoped_commands: dict[str, list[dict[str, Any]]] = {}
+        self.localized_commands: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (scope, language_code)
         self.chat_actions: list[tuple[int, str, float]] = []
         self.deleted: list[StoredMessage] = []
         self.admins: dict[tuple[int, int], str] = {}  # (chat, user) -> "administrator" | "creator"
@@ -595,6 +596,12 @@ class FakeBotApi:
             if not 1 <= len(command.get("description", "")) <= 256:
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
         scope = (params.get("scope") or {"type": "default"})["type"]
+        language = params.get("language_code") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):  # "two-letter ISO 639-1 language code"
+            raise bad_request("LANG_CODE_INVALID")
+        self.localized_commands[(scope, language)] = commands
+        if language:
+            return True
         self.scoped_commands[scope] = commands
         if scope == "default":
             self.commands = commands
@@ -602,7 +609,7 @@ class FakeBotApi:
 
     async def _api_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         scope = (params.get("scope") or {"type": "default"})["type"]
-        return self.scoped_commands.get(scope, [])
+        return self.localized_commands.get((scope, params.get("language_code") or ""), [])
 
     async def _api_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chats.get(params.get("chat_id"))  # type: ignore[arg-type]

@@ -124,7 +124,7 @@ async def test_profile_streak_season_and_card(fake: FakeBotApi, tmp_path: Path) 
         card = await fake.wait_for(lambda: next((m for m in fake.messages_in(group["id"]) if m.photo), None))
         await fake.push_text(group, eva, "/profile share")
         await fake.wait_for_message(group["id"], "👤")
-    assert "1 pulls" in profile.text and "Eva" in season.text
+    assert "Eva · 1 pull ·" in profile.text and "Eva" in season.text
     assert png_size(card.photo)[0] >= 400 and "^a" in card.text
 
 

@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.frontends.discord.translator import CatalogTranslator
 from bot.frontends.discord.cogs import ALL_COGS
 from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 from bot.frontends.discord.cooldowns import Cooldowns
@@ -62,6 +63,7 @@ class VaniKeysBot(commands.AutoShardedBot):
         self.tree.on_error = self._on_app_command_error  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())  # descriptions in each person's Discord language
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for cog in ALL_COGS:
             await self.add_cog(cog(self))

@@ -34,6 +34,7 @@ from bot.frontends.discord.rendering import (
 from bot.frontends.discord.reveal import PullReveal
 from bot.frontends.discord.turns import Turn
 from bot.frontends.discord.views import PatternRequest, confirm_view, easy_pattern_view, link_view
+from bot.i18n import PEOPLE, N_, _, current, negotiate, ngettext, set_locale, use_locale
 from gpu_worker.errors import VanikeysError
 
 if TYPE_CHECKING:
@@ -44,10 +45,14 @@ log = logging.getLogger(__name__)
 
 PULL, ORDER, ODDS, COMMAND = "pull", "order", "odds", "command"
 EASY_PATTERN = "easy_pattern"
-GENERIC_FAILURE = ("Something went wrong on our side. Nothing was lost: `/history` shows every token movement "
-                   "and `/keys` any key not yet sent. Please try again in a minute.")
+GENERIC_FAILURE = N_("Something went wrong on our side. Nothing was lost: `/history` shows every token movement "
+                     "and `/keys` any key not yet sent. Please try again in a minute.")
 
 Interaction = discord.Interaction[Any]
+SLOW_DOWN = {PULL: N_("Easy there: you can pull again in {seconds} s."),
+             ORDER: N_("Easy there: you can order again in {seconds} s."),
+             ODDS: N_("Easy there: you can ask for odds again in {seconds} s."),
+             COMMAND: N_("Easy there: you can use a command again in {seconds} s.")}
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
@@ -113,8 +118,10 @@ class Flows:
                 await turn.private(f"{order_receipt_text(answer)}\n{missing_permissions_text(missing)}",
                                    embed=order_embed(latest))
                 return
+            with use_locale(turn.public_locale):
+                shown = order_embed(latest)
             await self.bot.outbox.must(turn.channel_id, lambda: turn.replace_public(
-                {"content": None, "embed": order_embed(latest)}, lambda: {"embed": order_embed(latest)}))
+                {"content": None, "embed": shown}, lambda: {"embed": shown}))
             await turn.private(order_receipt_text(answer))
 
         await self._answer(interaction, body, public=not missing, action=ORDER)
@@ -125,9 +132,11 @@ class Flows:
             odds = await self.service.odds(request.pattern, request.format_id, exact_case=request.exact_case,
                                            fuzzy=request.fuzzy)
             if odds.order_price is None:
-                raise ServiceError("too_hard", odds.order_refusal or "this pattern is too hard to order")
+                raise ServiceError("too_hard", odds.order_refusal or _("this pattern is too hard to order"))
             view = confirm_view(request, interaction.user.id, odds.order_price)
-            text = f"An exact match for `{request.pattern}` costs **{odds.order_price} tokens**. Confirm to order it."
+            text = ngettext("An exact match for `{pattern}` costs **{n} token**. Confirm to order it.",
+                            "An exact match for `{pattern}` costs **{n} tokens**. Confirm to order it.",
+                            odds.order_price, pattern=request.pattern)
             if view is None:
                 await interaction.followup.send(text, embed=odds_embed(odds), ephemeral=True)
             else:
@@ -178,7 +187,8 @@ class Flows:
             answer = await self.service.topup(user_ref(interaction.user), pack)
             if answer.url and answer.pack:
                 return {"embed": topup_embed(answer),
-                        "view": link_view(f"Pay {answer.pack.price} for {answer.pack.tokens} tokens", answer.url)}
+                        "view": link_view(ngettext("Pay {price} for {n} token", "Pay {price} for {n} tokens",
+                                                   answer.pack.tokens, price=answer.pack.price), answer.url)}
             return {"embed": topup_embed(answer)}
         await self.private(interaction, render)
 
@@ -186,14 +196,17 @@ class Flows:
 
     async def _answer(self, interaction: Interaction, body: Callable[[Turn], Awaitable[None]], *, public: bool,
                       action: str, count: int = 1, request: PatternRequest | None = None) -> None:
+        person = interaction.locale.value if interaction.locale else None
+        set_locale(person)  # everything for this person, in their own language
+        PEOPLE.remember("discord", str(interaction.user.id), person)
         wait = self.bot.cooldowns.wait_left(action, interaction.user.id)
         if wait > 0:
-            noun = {PULL: "pull", ORDER: "order", ODDS: "ask for odds"}.get(action, "use a command")
-            await interaction.response.send_message(
-                error_text(f"Easy there: you can {noun} again in {math.ceil(wait)} s."), ephemeral=True)
+            await interaction.response.send_message(error_text(_(SLOW_DOWN.get(action, SLOW_DOWN[COMMAND]),
+                                                                 seconds=math.ceil(wait))), ephemeral=True)
             return
         turn = Turn(self.bot, interaction)
         await interaction.response.defer(thinking=True, ephemeral=not public)
+        turn.public_locale = await self._public_locale(interaction)
         try:
             await body(turn)
         except (ServiceError, VanikeysError) as err:
@@ -203,8 +216,10 @@ class Flows:
             if getattr(err, "code", "") == EASY_PATTERN and request is not None:
                 await self._offer_order(turn, str(err), request, count)
             elif isinstance(err, WrongChannel):
-                where = f"<#{err.channel_id}>" if err.channel_id.isdigit() else (err.channel_label or "another channel")
-                await turn.private_error(f"Pulls in this server go in {where}: pull there (this one was not charged).")
+                where = (f"<#{err.channel_id}>" if err.channel_id.isdigit()
+                         else (err.channel_label or _("another channel")))
+                await turn.private_error(_("Pulls in this server go in {where}: pull there (this one was not "
+                                           "charged).", where=where))
             else:
                 await turn.private_error(str(err))
         except discord.HTTPException as exc:
@@ -214,6 +229,17 @@ class Flows:
         except Exception:
             log.exception("interaction %s (%s) failed", interaction.id, action)
             await self._fail(turn, public)
+
+    async def _public_locale(self, interaction: Interaction) -> str:
+        """A server's public reveals: the language its admins set (/config language), else the server's preferred
+        locale on Discord (community servers), else the language of the person who pulled."""
+        community = community_ref(interaction)
+        try:
+            chosen = await self.service.community_language(community) if community is not None else None
+        except ServiceError:  # the database: answer in a language all the same
+            chosen = None
+        guild = interaction.guild_locale.value if interaction.guild_locale else None
+        return negotiate(chosen) or negotiate(guild) or current()
 
     async def _offer_order(self, turn: Turn, message: str, request: PatternRequest, count: int) -> None:
         """The easy-pattern warning, privately, with "Pull anyway" / "Order instead" for this person only."""
@@ -230,7 +256,7 @@ class Flows:
     async def _fail(self, turn: Turn, public: bool) -> None:
         if public and not turn.posted:
             await self._delete_quietly(turn)
-        await turn.private_error(GENERIC_FAILURE)
+        await turn.private_error(_(GENERIC_FAILURE))
 
     @staticmethod
     async def _delete_quietly(turn: Turn) -> None:

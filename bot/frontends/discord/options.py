@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from bot.answers import ServiceError
 from bot.frontends.discord.flows import user_ref
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 MAX_CHOICE = 100
 AUTOCOMPLETE = "autocomplete"   # a cooldown action: odds while typing cost CPU for each new pattern
 FORMAT_CHOICES = [app_commands.Choice(name=f"{fmt.title} ({fmt.prefix}…)", value=fmt.id) for fmt in FORMATS.values()]
-COUNT_CHOICES = [app_commands.Choice(name="1 pull", value=1), app_commands.Choice(name="10-pull", value=10)]
+COUNT_CHOICES = [app_commands.Choice(name=locale_str("1 pull"), value=1),
+                 app_commands.Choice(name=locale_str("10-pull"), value=10)]
 PATTERN_EXAMPLES = ("^Love", "cafe$", "^Moon ?", "Vani Keys")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import discord
 
+from bot.i18n import _
+
 # What a reveal uses: the channel, messages, the embed, the card image, and the message it edits later.
 REVEAL_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("view_channel", "View Channel"),
@@ -31,5 +33,5 @@ def missing_reveal_permissions(interaction: discord.Interaction[Any]) -> list[st
 
 def missing_permissions_text(missing: list[str]) -> str:
     names = ", ".join(f"**{name}**" for name in missing)
-    return (f"I can't post results in this channel: I'm missing {names} here. Your result is shown only to you. "
-            "A server admin can fix it in the channel's settings → Permissions → VaniKeys.")
+    return _("I can't post results in this channel: I'm missing {names} here. Your result is shown only to you. A "
+             "server admin can fix it in the channel's settings → Permissions → VaniKeys.", names=names)

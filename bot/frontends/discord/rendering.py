@@ -14,7 +14,9 @@ import math
 import discord
 from discord.utils import escape_markdown
 
-from gpu_worker.humanize import compact, duration, plural
+from gpu_worker.humanize import compact, duration, tier_name
+from gpu_worker.i18n import N_, _, ngettext, number
+from gpu_worker.i18n import short_datetime as when
 
 from bot.answers import (
     BalanceAnswer,
@@ -38,6 +40,11 @@ from bot.answers import (
 MAX_MESSAGE = 2000
 MAX_FIELD = 1024
 MAX_DESCRIPTION = 4096
+MAX_TITLE = 256
+MAX_AUTHOR = 256
+MAX_FIELD_NAME = 256
+MAX_FOOTER = 2048
+MAX_EMBED = 6000  # all of an embed's text together
 
 TIER_COLOURS: dict[str, int] = {
     "Common": 0x95A5A6,
@@ -53,10 +60,12 @@ TIER_EMOJI: dict[str, str] = {
 NEUTRAL = 0x5865F2
 ERROR = 0xED4245
 
-CLOSED_DMS_STEPS = ("To get it: open this server's menu → **Privacy Settings** → turn on **Direct Messages**, then "
-                    "send `/keys` (here or in a DM with me).")
-CLOSED_DMS_HELP = "I couldn't DM you your private key, so it is safe in the vault. " + CLOSED_DMS_STEPS
-FULL_MATCH_BADGE = "✨ full match"
+CLOSED_DMS_STEPS = N_("To get it: open this server's menu → **Privacy Settings** → turn on **Direct Messages**, "
+                      "then send `/keys` (here or in a DM with me).")
+CLOSED_DMS_HELP = N_("I couldn't DM you your private key, so it is safe in the vault. To get it: open this server's "
+                     "menu → **Privacy Settings** → turn on **Direct Messages**, then send `/keys` (here or in a DM "
+                     "with me).")
+FULL_MATCH_BADGE = N_("✨ full match")
 
 
 def tier_colour(tier: str) -> discord.Colour:
@@ -81,24 +90,30 @@ def caret_block(key: ShownKey) -> str:
 def one_in(value: float) -> str:
     """"1 in 4.2M" style, for odds and rarity."""
     if not math.isfinite(value) or value <= 0:
-        return "never"
+        return _("never")
     if value < 1.5:
-        return "every time"
-    return f"1 in {compact(value)}"
+        return _("every time")
+    return _("1 in {count}", count=compact(value))
 
 
 def one_in_unit(value: float, unit: str) -> str:
-    """"1 in 4.2M pulls", "every pull" or "never": a count of `unit`s that reads as English."""
-    text = one_in(value)
-    if text == "every time":
-        return f"every {unit}"
-    return text if text == "never" else f"{text} {unit}s"
+    """"1 in 4.2M pulls", "every pull" or "never"; unit is "pull" or "key"."""
+    if not math.isfinite(value) or value <= 0:
+        return _("never")
+    if unit == "key":
+        return _("every key") if value < 1.5 else _("1 in {count} keys", count=compact(value))
+    return _("every pull") if value < 1.5 else _("1 in {count} pulls", count=compact(value))
 
 
 def percent(value: float) -> str:
     if value <= 0:
         return "0%"
-    return f"{value * 100:.3g}%" if value < 0.995 else f"{value * 100:.1f}%"
+    from babel.numbers import get_decimal_symbol
+
+    from gpu_worker.i18n import babel_locale
+
+    shown = f"{value * 100:.3g}" if value < 0.995 else f"{value * 100:.1f}"
+    return shown.replace(".", get_decimal_symbol(babel_locale())) + "%"
 
 
 # --- pulls ---------------------------------------------------------------------
@@ -107,36 +122,44 @@ def percent(value: float) -> str:
 def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = None) -> discord.Embed:
     """The reveal: the best key as the headline, a 10-pull's keys best first below it."""
     best = answer.best
-    title = f"{TIER_EMOJI.get(best.tier, '')} {best.tier}" + (f" · {FULL_MATCH_BADGE}" if best.full else "")
+    title = f"{TIER_EMOJI.get(best.tier, '')} {tier_name(best.tier)}" + (f" · {_(FULL_MATCH_BADGE)}" if best.full
+                                                                           else "")
     if answer.count > 1:
-        title += f" · best of {answer.count}"
+        title += _(" · best of {count}", count=answer.count)
     embed = discord.Embed(title=title.strip(), colour=tier_colour(best.tier),
                           description=f"{highlighted(best)}\n{caret_block(best)}", url=answer.odds.web_url)
-    embed.set_author(name=f"{puller_name} pulled {answer.pattern} ({answer.format_title})", icon_url=avatar_url)
-    embed.add_field(name="Score", value=f"{best.score}/{best.max_score}")
-    embed.add_field(name="Rarity", value=one_in_unit(best.one_in_pulls, "pull"))
-    embed.add_field(name="Full match odds", value=f"{percent(answer.odds.p_full_in_pull)} per pull "
-                                                  f"({one_in_unit(answer.odds.expected_keys, 'key')})")
+    embed.set_author(name=_fit(_("{who} pulled {pattern} ({format})", who=puller_name, pattern=answer.pattern,
+                                 format=answer.format_title), MAX_AUTHOR), icon_url=avatar_url)
+    embed.add_field(name=_("Score"), value=f"{best.score}/{best.max_score}")
+    embed.add_field(name=_("Rarity"), value=one_in_unit(best.one_in_pulls, "pull"))
+    embed.add_field(name=_("Full match odds"), value=_("{chance} per pull ({odds})",
+                                                       chance=percent(answer.odds.p_full_in_pull),
+                                                       odds=one_in_unit(answer.odds.expected_keys, "key")))
     if answer.count > 1:
         lines = [f"{TIER_EMOJI.get(k.tier, '')} `{k.score}/{k.max_score}` {_key_line(k)}" for k in best_first(answer)]
-        for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
-            name = f"All {answer.count} pulls, best first" if number == 0 else f"All {answer.count} pulls (continued)"
+        for index, value in enumerate(_split_lines(lines, MAX_FIELD)):
+            name = (_("All {count} pulls, best first", count=answer.count) if index == 0
+                    else _("All {count} pulls (continued)", count=answer.count))
             embed.add_field(name=name, value=value, inline=False)
     if answer.is_new_personal_best and answer.personal_best is not None:
         previous = answer.personal_best.previous_one_in
-        was = f" (was {one_in_unit(previous, 'pull')})" if previous is not None else ""
-        embed.add_field(name="🏆 NEW personal best", value=f"best {answer.pattern} so far{was}", inline=False)
+        value = (_("best {pattern} so far (was {before})", pattern=answer.pattern,
+                   before=one_in_unit(previous, "pull")) if previous is not None
+                 else _("best {pattern} so far", pattern=answer.pattern))
+        embed.add_field(name=_("🏆 NEW personal best"), value=_fit(value, MAX_FIELD), inline=False)
     # what it cost is the puller's business (/history), not the channel's; the reveal comes before the DM
     cut_short = f"{answer.cut_short.note} · " if answer.cut_short is not None else ""
-    embed.set_footer(text=f"{answer.keys_checked:,} keys in {answer.elapsed_s:.2f} s on {answer.backend} · "
-                          f"{cut_short}private key by DM (or /keys)")
+    embed.set_footer(text=_("{keys} keys in {seconds} s on {backend} · {cut_short}private key by DM (or /keys)",
+                            keys=number(answer.keys_checked), seconds=number(answer.elapsed_s, digits=2),
+                            backend=answer.backend, cut_short=cut_short))
     return embed
 
 
 def rolling_embed(puller_name: str, step: int) -> discord.Embed:
     """The suspense before a reveal: neutral colour, nothing about the tier, one more die per step."""
-    return discord.Embed(title=f"{'🎲' * (step + 1)} Rolling…", colour=discord.Colour(NEUTRAL),
-                         description=f"{escape_markdown(puller_name)} is pulling. The result lands here in a moment.")
+    return discord.Embed(title=_("{dice} Rolling…", dice="🎲" * (step + 1)), colour=discord.Colour(NEUTRAL),
+                         description=_("{who} is pulling. The result lands here in a moment.",
+                                       who=escape_markdown(puller_name)))
 
 
 def best_first(answer: PullAnswer) -> list[ShownKey]:
@@ -156,7 +179,7 @@ def _key_line(key: ShownKey) -> str:
 
 
 def closed_dms_text() -> str:
-    return CLOSED_DMS_HELP
+    return _(CLOSED_DMS_HELP)
 
 
 # --- orders --------------------------------------------------------------------
@@ -170,36 +193,49 @@ def order_embed(order: OrderView) -> discord.Embed:
         colour = discord.Colour(ERROR)
     else:
         colour = discord.Colour(NEUTRAL)
-    embed = discord.Embed(title=f"Order {_status_title(order)}: {order.pattern}", colour=colour,
-                          description=escape_markdown(order.message))
-    embed.set_author(name=f"{order.user.label}'s order ({order.format_id})")
+    embed = discord.Embed(title=_fit(_("Order {status}: {pattern}", status=_status_title(order), pattern=order.pattern),
+                                     MAX_TITLE), colour=colour, description=escape_markdown(order.message))
+    embed.set_author(name=_fit(_("{who}'s order ({format})", who=order.user.label, format=order.format_id), MAX_AUTHOR))
     if found is not None:
-        embed.add_field(name="Found", value=_fit(f"{highlighted(found)}\n{caret_block(found)}", MAX_FIELD), inline=False)
+        embed.add_field(name=_("Found"), value=_fit(f"{highlighted(found)}\n{caret_block(found)}", MAX_FIELD),
+                        inline=False)
     else:
-        progress = (f"{progress_bar(order.percent)} {order.percent:.1f}% of expected" if order.percent <= 100
-                    else f"{progress_bar(100)} past the expected keys: the match may come at any moment")
-        embed.add_field(name="Progress", value=progress, inline=False)
-    embed.add_field(name="Keys checked", value=f"{order.keys_checked:,} of ~{compact(order.expected_keys)}")
+        progress = (_("{bar} {percent} of expected", bar=progress_bar(order.percent),
+                      percent=number(order.percent, digits=1) + "%") if order.percent <= 100
+                    else _("{bar} past the expected keys: the match may come at any moment", bar=progress_bar(100)))
+        embed.add_field(name=_("Progress"), value=progress, inline=False)
+    embed.add_field(name=_("Keys checked"), value=_("{checked} of ~{expected}", checked=number(order.keys_checked),
+                                                    expected=compact(order.expected_keys)))
     if order.rate_keys_per_s > 0:
-        embed.add_field(name="Speed", value=f"{compact(order.rate_keys_per_s)} keys/s")
+        embed.add_field(name=_("Speed"), value=_("{rate} keys/s", rate=compact(order.rate_keys_per_s)))
     if order.eta_s is not None and found is None and order.status not in ("failed", "refunded"):
-        embed.add_field(name="ETA", value=duration(order.eta_s, short=True))
-    embed.set_footer(text=f"order {order.order_id}"
-                          + (" · split-key: the secret is an offset for `vanikeys combine`" if order.split else ""))
+        embed.add_field(name=_("ETA"), value=duration(order.eta_s, short=True))
+    embed.set_footer(text=_("order {id}", id=order.order_id)
+                          + (_(" · split-key: the secret is an offset for `vanikeys combine`") if order.split else ""))
     return embed
 
 
 def order_receipt_text(answer: OrderAnswer) -> str:
     """Private to the buyer: what was paid and what is left (never in a channel)."""
-    return (f"Paid {answer.order.price} tokens for your order of `{answer.order.pattern}`; "
-            f"your balance is now {answer.balance_after} tokens. {answer.note[:1].upper()}{answer.note[1:]}.")
+    return ngettext("Paid {n} token for your order of `{pattern}`; your balance is now {balance}. {note}.",
+                    "Paid {n} tokens for your order of `{pattern}`; your balance is now {balance}. {note}.",
+                    answer.order.price, pattern=answer.order.pattern, balance=number(answer.balance_after),
+                    note=answer.note[:1].upper() + answer.note[1:])
 
 
 def order_finished_text(order: OrderView, mention: str) -> str:
     if order.found is not None:
-        where = "by DM" if order.delivered else "in the vault: DMs are closed, open them and send /keys"
-        return f"🎉 {mention} your order for `{order.pattern}` is done: your key is {where}."
-    return f"{mention} your order for `{order.pattern}` ended: {order.message}"
+        if order.delivered:
+            return _("🎉 {mention} your order for `{pattern}` is done: your key is by DM.", mention=mention,
+                     pattern=order.pattern)
+        return _("🎉 {mention} your order for `{pattern}` is done: your key is in the vault: DMs are closed, open "
+                 "them and send /keys.", mention=mention, pattern=order.pattern)
+    return _("{mention} your order for `{pattern}` ended: {why}", mention=mention, pattern=order.pattern,
+             why=order.message)
+
+
+ORDER_TITLES = {"accepted": N_("placed"), "submitted": N_("queued"), "running": N_("grinding"), "found": N_("found"),
+                "delivered": N_("complete"), "failed": N_("failed"), "refunded": N_("refunded")}
 
 
 def progress_bar(value_percent: float, width: int = 16) -> str:
@@ -208,8 +244,8 @@ def progress_bar(value_percent: float, width: int = 16) -> str:
 
 
 def _status_title(order: OrderView) -> str:
-    return {"accepted": "placed", "submitted": "queued", "running": "grinding", "found": "found",
-            "delivered": "complete", "failed": "failed", "refunded": "refunded"}.get(order.status, order.status)
+    title = ORDER_TITLES.get(order.status)
+    return _(title) if title else order.status
 
 
 # --- private delivery (DM only) --------------------------------------------------------
@@ -217,12 +253,14 @@ def _status_title(order: OrderView) -> str:
 
 def delivery_messages(delivery: KeyDelivery) -> list[str]:
     """The DM text carrying the secrets, cut into messages Discord accepts. Only ever sent to a DM."""
-    head = f"🔑 **Your {delivery.kind}** · `{delivery.pattern}` · {delivery.format_id}"
+    head = (_("🔑 **Your order** · `{pattern}` · {format}", pattern=delivery.pattern, format=delivery.format_id)
+            if delivery.kind == "order" else
+            _("🔑 **Your pull** · `{pattern}` · {format}", pattern=delivery.pattern, format=delivery.format_id))
     blocks = []
-    for number, secret in enumerate(delivery.secrets, 1):
-        lines = [f"**{number}.** `{secret.identifier}`" + (f" · {secret.tier} {secret.score}/{secret.max_score}"
-                                                             if secret.tier else "")]
-        label = "offset (combine with your key)" if secret.secret_kind == "offset" else secret.export_kind.upper()
+    for position, secret in enumerate(delivery.secrets, 1):
+        lines = [f"**{position}.** `{secret.identifier}`" + (f" · {tier_name(secret.tier)} {secret.score}/"
+                                                             f"{secret.max_score}" if secret.tier else "")]
+        label = _("offset (combine with your key)") if secret.secret_kind == "offset" else secret.export_kind.upper()
         lines.append(f"{label}: ||`{secret.value}`||")
         if secret.jwk:
             lines.append(f"JWK: ||`{secret.jwk}`||")
@@ -235,37 +273,50 @@ def delivery_messages(delivery: KeyDelivery) -> list[str]:
 
 
 def odds_embed(answer: OddsAnswer) -> discord.Embed:
-    embed = discord.Embed(title=f"Odds for {answer.pattern} ({answer.format_title})", colour=discord.Colour(NEUTRAL),
-                          url=answer.web_url)  # the title links to the web calculator when there is one
-    embed.add_field(name="One key matches fully", value=one_in(answer.expected_keys))
-    embed.add_field(name="One pull finds it", value=f"{percent(answer.p_full_in_pull)} ({answer.pull_keys:,} keys)")
-    embed.add_field(name="Pull price", value=f"{answer.pull_price} tokens")
-    scores = [f"≥{s}: {one_in(1 / p) if p > 0 else 'never'}" for s, p in enumerate(answer.p_at_least) if s > 0]
+    embed = discord.Embed(title=_fit(_("Odds for {pattern} ({format})", pattern=answer.pattern,
+                                       format=answer.format_title), MAX_TITLE),
+                          colour=discord.Colour(NEUTRAL), url=answer.web_url)  # links to the web calculator
+    embed.add_field(name=_("One key matches fully"), value=one_in(answer.expected_keys))
+    embed.add_field(name=_("One pull finds it"), value=_("{chance} ({keys} keys)", chance=percent(answer.p_full_in_pull),
+                                                         keys=number(answer.pull_keys)))
+    embed.add_field(name=_("Pull price"), value=ngettext("{n} token", "{n} tokens", answer.pull_price))
+    scores = [f"≥{s}: {one_in(1 / p) if p > 0 else _('never')}" for s, p in enumerate(answer.p_at_least) if s > 0]
     if scores:
-        embed.add_field(name="Per key, score at least", value=_fit(" · ".join(scores), MAX_FIELD), inline=False)
+        embed.add_field(name=_("Per key, score at least"), value=_fit(" · ".join(scores), MAX_FIELD), inline=False)
     if answer.order_price is not None:
-        embed.add_field(name="Exact order", value=f"{answer.order_price} tokens, about {duration(answer.order_expected_s, short=True)}",
+        embed.add_field(name=_("Exact order"), value=ngettext("{n} token, about {time}", "{n} tokens, about {time}",
+                                                              answer.order_price,
+                                                              time=duration(answer.order_expected_s, short=True)),
                         inline=False)
     else:
-        embed.add_field(name="Exact order", value=escape_markdown(answer.order_refusal or "not available"), inline=False)
+        embed.add_field(name=_("Exact order"), value=_fit(escape_markdown(answer.order_refusal or _("not available")),
+                                                          MAX_FIELD), inline=False)
     return embed
 
 
 def balance_embed(answer: BalanceAnswer) -> discord.Embed:
-    embed = discord.Embed(title=f"{answer.tokens} tokens", colour=discord.Colour(ERROR if answer.frozen else NEUTRAL))
-    embed.add_field(name="Free pulls today", value=f"{answer.free_pulls_left} of {answer.free_pulls_per_day}")
-    embed.add_field(name="Spent today", value=f"{answer.spent_today} of {answer.daily_spend_limit}")
-    embed.add_field(name="Prices", value=f"pull {answer.pull_price} · 10-pull {answer.ten_pull_price}")
+    embed = discord.Embed(title=ngettext("{n} token", "{n} tokens", answer.tokens),
+                          colour=discord.Colour(ERROR if answer.frozen else NEUTRAL))
+    embed.add_field(name=_("Free pulls today"), value=_("{left} of {per_day}", left=answer.free_pulls_left,
+                                                        per_day=answer.free_pulls_per_day))
+    embed.add_field(name=_("Spent today"), value=_("{spent} of {limit}", spent=number(answer.spent_today),
+                                                   limit=number(answer.daily_spend_limit)))
+    embed.add_field(name=_("Prices"), value=_("pull {pull} · 10-pull {ten}", pull=number(answer.pull_price),
+                                              ten=number(answer.ten_pull_price)))
     if answer.debt:
-        embed.add_field(name="Owed", value=f"{answer.debt} tokens: pulls and orders are paused until a top-up "
-                                           "settles it (`/topup`)", inline=False)
+        embed.add_field(name=_("Owed"), value=ngettext("{n} token: pulls and orders are paused until a top-up settles "
+                                                       "it (`/topup`)",
+                                                       "{n} tokens: pulls and orders are paused until a top-up settles "
+                                                       "it (`/topup`)", answer.debt), inline=False)
     return embed
 
 
 def topup_embed(answer: TopupAnswer) -> discord.Embed:
-    embed = discord.Embed(title="Top up", description=escape_markdown(answer.message), colour=discord.Colour(NEUTRAL))
+    embed = discord.Embed(title=_("Top up"), description=escape_markdown(answer.message),
+                          colour=discord.Colour(NEUTRAL))
     for pack in answer.packs:
-        embed.add_field(name=pack.pack_id, value=f"{pack.tokens} tokens · {pack.price}")
+        embed.add_field(name=pack.pack_id, value=ngettext("{n} token · {price}", "{n} tokens · {price}", pack.tokens,
+                                                          price=pack.price))
     return embed
 
 
@@ -273,65 +324,74 @@ def keys_text(answer: KeysAnswer) -> str:
     """What /keys did, said once: the service's line, or with DMs closed, what waits and the steps to get it."""
     if not answer.undelivered:
         return _fit(answer.message, MAX_MESSAGE)
-    sent = f"{plural(len(answer.delivered), 'key')} sent to you privately; " if answer.delivered else ""
-    waiting = plural(len(answer.undelivered), "key")
-    return _fit(f"{sent}{waiting} could not be sent by DM and {'wait' if len(answer.undelivered) > 1 else 'waits'} "
-                f"safely in the vault. {CLOSED_DMS_STEPS}", MAX_MESSAGE)
+    sent = (ngettext("{n} key sent to you privately; ", "{n} keys sent to you privately; ", len(answer.delivered))
+            if answer.delivered else "")
+    waiting = ngettext("{n} key could not be sent by DM and waits safely in the vault.",
+                       "{n} keys could not be sent by DM and wait safely in the vault.", len(answer.undelivered))
+    return _fit(f"{sent}{waiting} {_(CLOSED_DMS_STEPS)}", MAX_MESSAGE)
 
 
 def history_embed(answer: HistoryAnswer) -> discord.Embed:
     lines = [f"<t:{int(e.at.timestamp())}:d> `{e.tokens:+}` {e.kind} · {escape_markdown(e.detail)}"
              for e in answer.entries]
-    embed = discord.Embed(title=f"History · balance {answer.balance} tokens", colour=discord.Colour(NEUTRAL),
-                          description=_fit_lines(lines, MAX_DESCRIPTION) or "Nothing yet: try `/pull`.")
+    embed = discord.Embed(title=ngettext("History · balance {n} token", "History · balance {n} tokens", answer.balance),
+                          colour=discord.Colour(NEUTRAL),
+                          description=_fit_lines(lines, MAX_DESCRIPTION) or _("Nothing yet: try `/pull`."))
     return embed
 
 
 def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
-    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {e.key.tier} "
+    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {tier_name(e.key.tier)} "
              f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
              for e in answer.entries]
-    title = f"Rarest pulls in {answer.community.title}" if answer.community and answer.community.title else "Rarest pulls"
-    return discord.Embed(title=title, colour=discord.Colour(TIER_COLOURS["Legendary"]),
-                         description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls yet: be the first with `/pull`.")
+    title = (_("Rarest pulls in {where}", where=answer.community.title) if answer.community and answer.community.title
+             else _("Rarest pulls"))
+    return discord.Embed(title=_fit(title, MAX_TITLE), colour=discord.Colour(TIER_COLOURS["Legendary"]),
+                         description=_fit_lines(lines, MAX_DESCRIPTION) or _("No pulls yet: be the first with `/pull`."))
 
 
 def season_embed(answer: SeasonLeaderboardAnswer) -> discord.Embed:
-    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {e.key.tier} "
+    lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {tier_name(e.key.tier)} "
              f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
              for e in answer.entries]
-    where = answer.community.title if answer.community and answer.community.title else "everywhere"
-    embed = discord.Embed(title=f"Season {answer.season} in {where}", colour=discord.Colour(TIER_COLOURS["Epic"]),
-                          description=_fit_lines(lines, MAX_DESCRIPTION) or "No pulls this week yet: be the first.")
-    embed.set_footer(text=f"ends {answer.ends_at:%a %d %b %H:%M} ({answer.ends_at.tzname()})")
+    where = answer.community.title if answer.community and answer.community.title else _("everywhere")
+    embed = discord.Embed(title=_fit(_("Season {season} in {where}", season=answer.season, where=where), MAX_TITLE),
+                          colour=discord.Colour(TIER_COLOURS["Epic"]),
+                          description=_fit_lines(lines, MAX_DESCRIPTION) or _("No pulls this week yet: be the first."))
+    embed.set_footer(text=_("ends {when} ({zone})", when=when(answer.ends_at), zone=answer.ends_at.tzname()))
     return embed
 
 
 def profile_embed(answer: ProfileAnswer) -> discord.Embed:
-    embed = discord.Embed(title=f"{answer.user.label}'s profile", colour=discord.Colour(NEUTRAL))
-    embed.add_field(name="Pulls", value=f"{answer.total_pulls:,}")
-    embed.add_field(name="Streak", value=f"{plural(answer.streak.days, 'day')} (best {answer.streak.best_days})")
-    embed.add_field(name=f"Season {answer.season}",
-                    value=f"rank {answer.season_rank}" if answer.season_rank is not None else "no pull here yet")
-    lines = [f"{TIER_EMOJI.get(p.key.tier, '')} {p.key.tier} ({one_in_unit(p.key.one_in_pulls, 'pull')}) · "
+    embed = discord.Embed(title=_fit(_("{who}'s profile", who=answer.user.label), MAX_TITLE),
+                          colour=discord.Colour(NEUTRAL))
+    embed.add_field(name=_("Pulls"), value=number(answer.total_pulls))
+    embed.add_field(name=_("Streak"), value=ngettext("{n} day (best {best})", "{n} days (best {best})",
+                                                     answer.streak.days, best=answer.streak.best_days))
+    embed.add_field(name=_("Season {season}", season=answer.season),
+                    value=_("rank {rank}", rank=answer.season_rank) if answer.season_rank is not None
+                    else _("no pull here yet"))
+    lines = [f"{TIER_EMOJI.get(p.key.tier, '')} {tier_name(p.key.tier)} ({one_in_unit(p.key.one_in_pulls, 'pull')}) · "
              f"`{p.pattern}`\n{_key_line(p.key)}" for p in answer.best_pulls]
-    for number, value in enumerate(_split_lines(lines, MAX_FIELD)):
-        embed.add_field(name="Best pulls" if number == 0 else "Best pulls (continued)", value=value, inline=False)
+    for index, value in enumerate(_split_lines(lines, MAX_FIELD)):
+        embed.add_field(name=_("Best pulls") if index == 0 else _("Best pulls (continued)"), value=value, inline=False)
     return embed
 
 
 def config_embed(answer: ConfigAnswer) -> discord.Embed:
-    embed = discord.Embed(title=f"Settings for {answer.config.community.title or 'this server'}",
-                          colour=discord.Colour(NEUTRAL), description=escape_markdown(answer.message))
+    embed = discord.Embed(title=_fit(_("Settings for {where}", where=answer.config.community.title or _("this server")),
+                                     MAX_TITLE), colour=discord.Colour(NEUTRAL),
+                          description=escape_markdown(answer.message))
     if answer.lines:
-        embed.add_field(name="Now", value=_fit("\n".join(escape_markdown(line) for line in answer.lines), MAX_FIELD),
+        embed.add_field(name=_("Now"), value=_fit("\n".join(escape_markdown(line) for line in answer.lines), MAX_FIELD),
                         inline=False)
     return embed
 
 
 def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
     key = answer.key
-    embed = discord.Embed(title=f"{TIER_EMOJI.get(key.tier, '')} {key.tier} · {answer.pattern}".strip(),
+    embed = discord.Embed(title=_fit(f"{TIER_EMOJI.get(key.tier, '')} {tier_name(key.tier)} · {answer.pattern}".strip(),
+                                     MAX_TITLE),
                           colour=tier_colour(key.tier), description=highlighted(key))
     embed.set_image(url=f"attachment://{filename}")
     return embed
@@ -339,12 +399,14 @@ def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
 
 def help_embed(answer: HelpAnswer) -> discord.Embed:
     embed = discord.Embed(title="VaniKeys", colour=discord.Colour(NEUTRAL),
-                          description="Pull for vanity crypto addresses. Results are public, private keys come by DM.")
+                          description=_("Pull for vanity crypto addresses. Results are public, private keys come by "
+                                        "DM."))
     for command in answer.commands:
-        embed.add_field(name=command.usage, value=command.summary, inline=False)
-    embed.add_field(name="Formats", value=", ".join(f"`{fid}` {title}" for fid, title in answer.formats), inline=False)
+        embed.add_field(name=command.usage, value=_fit(command.summary, MAX_FIELD), inline=False)
+    embed.add_field(name=_("Formats"), value=", ".join(f"`{fid}` {title}" for fid, title in answer.formats),
+                    inline=False)
     if answer.notes:
-        embed.add_field(name="Good to know", value=_fit("\n".join(answer.notes), MAX_FIELD), inline=False)
+        embed.add_field(name=_("Good to know"), value=_fit("\n".join(answer.notes), MAX_FIELD), inline=False)
     return embed
 
 

@@ -23,6 +23,7 @@ from bot.answers import PullAnswer
 from bot.frontends.discord.rendering import pull_embed, rolling_embed
 from bot.frontends.discord.turns import Turn
 from bot.frontends.discord.views import PatternRequest, reveal_view
+from bot.i18n import current, use_locale
 
 if TYPE_CHECKING:
     from bot.frontends.discord.outbox import Outbox
@@ -67,7 +68,8 @@ class PullReveal:
             return
         await self.turn.learn_message()
         for step in range(ROLL_STEPS):
-            embed = rolling_embed(self.name, step)
+            with use_locale(self.turn.public_locale):
+                embed = rolling_embed(self.name, step)
             if await self.outbox.maybe(self.turn.channel_id, lambda: self.turn.edit_public(embed=embed)):
                 self.rolled_steps += 1
             if await self._wait(ROLL_STEP_S):
@@ -100,12 +102,13 @@ class PullReveal:
     def _message(self, answer: PullAnswer, *, edit: bool) -> dict[str, Any]:
         """The reveal's message fields; built afresh for every try (an uploaded file is read once)."""
         user = self.turn.interaction.user
-        embed = pull_embed(answer, user.display_name, user.display_avatar.url if user.display_avatar else None)
+        with use_locale(self.turn.public_locale if self.public else current()):  # a public reveal: the server's
+            embed = pull_embed(answer, user.display_name, user.display_avatar.url if user.display_avatar else None)
+            view = reveal_view(PatternRequest(answer.pattern, answer.format_id, self.request.exact_case,
+                                              self.request.fuzzy))
         fields: dict[str, Any] = {"embed": embed}
         if edit:
             fields["content"] = None
-        shown = PatternRequest(answer.pattern, answer.format_id, self.request.exact_case, self.request.fuzzy)
-        view = reveal_view(shown)
         if view is not None:
             fields["view"] = view
         if answer.card_png:

@@ -48,6 +48,7 @@ class Turn:
     received: float = 0.0           # on the bot's clock
     message_id: int | None = None   # the public message this interaction created (thinking, rolling, reveal)
     posted: bool = False            # a public answer is out: an error after this must not delete it
+    public_locale: str = "en"       # public reveals: the server's language (/config language, else Discord's)
 
     def __post_init__(self) -> None:
         self.received = self.bot.clock()

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.i18n import _, ngettext, use_locale
+
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
@@ -74,9 +76,10 @@ async def is_owner(interaction: discord.Interaction[Any], owner_id: int) -> bool
     """True when the presser is the button's owner; anyone else is told privately and nothing happens."""
     if interaction.user.id == owner_id:
         return True
-    await interaction.response.send_message(
-        f"⚠️ That button belongs to <@{owner_id}>, so it did nothing for you. Use `/pull` or `/order` "
-        "to do it yourself.", ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    with use_locale(interaction.locale.value if interaction.locale else None):
+        text = _("⚠️ That button belongs to {owner}, so it did nothing for you. Use `/pull` or `/order` to do it "
+                 "yourself.", owner="<@" + str(owner_id) + ">")
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
     return False
 
 
@@ -85,7 +88,7 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
         self.request = request
         self.count = count
         super().__init__(discord.ui.Button(
-            label="Pull this too" if count == 1 else "10-pull this too",  # whoever presses pulls for themselves
+            label=_("Pull this too") if count == 1 else _("10-pull this too"),  # whoever presses pulls for themselves
             emoji="🎲" if count == 1 else "🎰",
             style=discord.ButtonStyle.primary if count == 1 else discord.ButtonStyle.success,
             custom_id=f"vk:pull:{count}:{request.tail}",
@@ -103,7 +106,7 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
 class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:quote:" + _TAIL):
     def __init__(self, request: PatternRequest) -> None:
         self.request = request
-        super().__init__(discord.ui.Button(label="Order this too", emoji="🎯",
+        super().__init__(discord.ui.Button(label=_("Order this too"), emoji="🎯",
                                            style=discord.ButtonStyle.secondary, custom_id=request.custom_id("quote")))
 
     @classmethod
@@ -116,7 +119,8 @@ class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
 
 
 class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:order:" + _OWNER + _TAIL):
-    def __init__(self, request: PatternRequest, owner_id: int, label: str = "Confirm order") -> None:
+    def __init__(self, request: PatternRequest, owner_id: int, label: str | None = None) -> None:
+        label = label or _("Confirm order")
         self.request = request
         self.owner_id = owner_id
         super().__init__(discord.ui.Button(label=label[:80], style=discord.ButtonStyle.danger,
@@ -138,7 +142,7 @@ class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
 
     def __init__(self, request: PatternRequest, owner_id: int, count: int) -> None:
         self.request, self.owner_id, self.count = request, owner_id, count
-        super().__init__(discord.ui.Button(label="Pull anyway", emoji="🎲", style=discord.ButtonStyle.primary,
+        super().__init__(discord.ui.Button(label=_("Pull anyway"), emoji="🎲", style=discord.ButtonStyle.primary,
                                            custom_id=f"vk:pa:{encode_owner(owner_id)}:{count}:{request.tail}"))
 
     @classmethod
@@ -156,7 +160,7 @@ class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
 
     def __init__(self, request: PatternRequest, owner_id: int) -> None:
         self.request, self.owner_id = request, owner_id
-        super().__init__(discord.ui.Button(label="Order instead", emoji="🎯", style=discord.ButtonStyle.success,
+        super().__init__(discord.ui.Button(label=_("Order instead"), emoji="🎯", style=discord.ButtonStyle.success,
                                            custom_id=f"vk:oi:{encode_owner(owner_id)}:{request.tail}"))
 
     @classmethod
@@ -185,7 +189,7 @@ def reveal_view(request: PatternRequest) -> discord.ui.View | None:
 
 
 def confirm_view(request: PatternRequest, owner_id: int, price: int) -> discord.ui.View | None:
-    button = ConfirmOrderButton(request, owner_id, f"Order for {price} tokens")
+    button = ConfirmOrderButton(request, owner_id, ngettext("Order for {n} token", "Order for {n} tokens", price))
     if len(button.item.custom_id or "") > MAX_CUSTOM_ID:
         return None
     view = discord.ui.View(timeout=None)

@@ -31,6 +31,8 @@ from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
 from bot.frontends.telegram.kept import CLOSE_TIMEOUT_S, StoredKeeper, post_kept_forever
+from bot.frontends.telegram.language import UpdateLanguage
+from bot.i18n import DEFAULT, LOCALES, N_, _, use_locale
 from bot.service import Service
 from bot.startup import check_telegram
 
@@ -67,6 +69,7 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Applica
     frontend = TelegramFrontEnd(application.bot, config.outbox)
     frontend.outbox.keeper = StoredKeeper(service, renew_every_s=_kept_every_s(service))
     handlers = TelegramHandlers(service, config, frontend)
+    application.add_handler(TypeHandler(Update, UpdateLanguage(service)), group=-2)  # before any answer
     application.add_handler(TypeHandler(Update, handlers.refuse_stale), group=-1)
     commands = {
         "start": handlers.start,
@@ -107,27 +110,39 @@ async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None
 
 # What makes sense in a group; the rest (balance, keys, history, top-ups) is personal: private chats.
 GROUP_COMMANDS = frozenset({"pull", "order", "odds", "leaderboard", "season", "config", "gift", "card", "help"})
-# Telegram's own community commands, beside the service's list.
+# Telegram's own community commands, beside the service's list (translated where they are published).
 COMMUNITY_COMMANDS = (
-    BotCommand("config", "Group admins: where pulls go, announcements, free pulls"),
-    BotCommand("gift", "Reply to someone's message with /gift TOKENS"),
-    BotCommand("profile", "Your best pulls, streak and season rank ('share' shows it, 'hide' unnames you on the web)"),
-    BotCommand("streak", "Your daily pull streak"),
-    BotCommand("season", "This week's rarest pulls here"),
-    BotCommand("card", "A picture of your latest pull"),
+    ("config", N_("Group admins: where pulls go, announcements, free pulls, language")),
+    ("gift", N_("Reply to someone's message with /gift TOKENS")),
+    ("profile", N_("Your best pulls, streak and season rank ('share' shows it, 'hide' unnames you on the web)")),
+    ("streak", N_("Your daily pull streak")),
+    ("season", N_("This week's rarest pulls here")),
+    ("card", N_("A picture of your latest pull")),
 )
 
 
-async def publish_commands(application: Application, service: Service) -> None:
-    """The command menus people see, per scope, from the service's own help (one source of truth)."""
+def command_menu(service: Service) -> list[BotCommand]:
+    """The commands and their descriptions (at most 256 characters) in the current locale."""
     commands = [BotCommand(c.name, c.summary[:256] or c.name) for c in service.help().commands]
     if not any(c.command == "help" for c in commands):
-        commands.append(BotCommand("help", "How to use the bot"))
-    commands += [c for c in COMMUNITY_COMMANDS if c.command not in {k.command for k in commands}]
-    group = [c for c in commands if c.command in GROUP_COMMANDS]
-    await application.bot.set_my_commands(commands)
-    await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
-    await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats())
+        commands.append(BotCommand("help", _("How to use the bot")))
+    commands += [BotCommand(name, _(summary)[:256]) for name, summary in COMMUNITY_COMMANDS
+                 if name not in {k.command for k in commands}]
+    return commands
+
+
+async def publish_commands(application: Application, service: Service) -> None:
+    """The command menus people see, per scope and per language (Telegram shows the one for a person's
+    language_code, else the default), from the service's own help (one source of truth)."""
+    for locale in LOCALES:
+        with use_locale(locale):
+            commands = command_menu(service)
+        group = [c for c in commands if c.command in GROUP_COMMANDS]
+        language = {} if locale == DEFAULT else {"language_code": locale.split("_")[0]}
+        if not language:
+            await application.bot.set_my_commands(commands)
+        await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), **language)
+        await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), **language)
 
 
 class WebhookServer:
@@ -237,7 +252,7 @@ async def run(app: object, settings: Settings) -> None:
     # Reached (getMe) before anything starts: a bad token or no network is one line, not a traceback.
     await check_telegram(config.token, config.api_base_url, config.api_file_url, settings.start_retry_s)
     health = app.health  # type: ignore[attr-defined]
-    async with running(app.service, config) as (application, _):  # type: ignore[attr-defined]
+    async with running(app.service, config) as (application, _handlers):  # type: ignore[attr-defined]
         mode = "webhook" if config.webhook_mode else "long polling"
         health.watch("telegram", lambda: (application.running and (
             config.webhook_mode or bool(application.updater and application.updater.running)), mode))

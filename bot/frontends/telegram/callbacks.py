@@ -19,6 +19,8 @@ from typing import Literal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from gpu_worker.i18n import _
+
 MAX_CALLBACK_BYTES = 64
 Action = Literal["pull", "pull10", "quote", "order", "pull_easy"]
 _CODES: dict[Action, str] = {"pull": "p", "pull10": "t", "quote": "q", "order": "o", "pull_easy": "e"}
@@ -98,16 +100,16 @@ class CallbackCodec:
     def result_keyboard(self, owner: int, format_id: str, pattern: str, exact_case: bool, fuzzy: bool,
                         extra: list[InlineKeyboardButton] | None = None) -> InlineKeyboardMarkup:
         base = ButtonAction("pull", owner, format_id, pattern, exact_case, fuzzy)
-        rows = [[self.button("🎰 Pull this too", base), self.button("🔟 10-pull this too", base.with_action("pull10")),
-                 self.button("🧾 Order this too", base.with_action("quote"))]]
+        rows = [[self.button(_("🎰 Pull this too"), base), self.button(_("🔟 10-pull this too"), base.with_action("pull10")),
+                 self.button(_("🧾 Order this too"), base.with_action("quote"))]]
         if extra:
             rows.append(extra)
         return InlineKeyboardMarkup(rows)
 
     def confirm_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:
-        return InlineKeyboardMarkup([[self.button("✅ Confirm order", action.with_action("order"))]])
+        return InlineKeyboardMarkup([[self.button(_("✅ Confirm order"), action.with_action("order"))]])
 
     def easy_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:
         """The easy-pattern warning's choices, for the person who asked."""
-        return InlineKeyboardMarkup([[self.button("🎰 Pull anyway", action.with_action("pull_easy")),
-                                      self.button("🧾 Order instead", action.with_action("quote"))]])
+        return InlineKeyboardMarkup([[self.button(_("🎰 Pull anyway"), action.with_action("pull_easy")),
+                                      self.button(_("🧾 Order instead"), action.with_action("quote"))]])

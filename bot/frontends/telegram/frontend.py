@@ -23,6 +23,7 @@ from bot.answers import KeyDelivery, OrderView, Origin, UserRef
 from bot.community.late_reveals import LateReveal
 from bot.frontends.telegram.kept import KeptMessage, kept_message
 from bot.frontends.telegram.outbox import Kept, Outbox, OutboxLimits
+from bot.i18n import PEOPLE, _, current, ngettext, use_locale
 from bot.frontends.telegram.rendering import (
     esc,
     fit,
@@ -111,8 +112,9 @@ class TelegramFrontEnd:
             log.info("message not deleted: %s", type(err).__name__)
 
     async def _send_digest(self, chat_id: int, lines: list[str], *, late: bool = False) -> object:
-        title = f"🎰 {len(lines)} more pull{'s' if len(lines) != 1 else ''}"
-        title += " (from before the bot restarted):" if late else ":"
+        title = (ngettext("🎰 {n} more pull (from before the bot restarted):",
+                          "🎰 {n} more pulls (from before the bot restarted):", len(lines)) if late
+                 else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines)))
         text = fit([title] + [f"• {line}" for line in lines])
         return await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
                                            link_preview_options=NO_PREVIEW)
@@ -170,7 +172,8 @@ class TelegramFrontEnd:
         if user.platform != PLATFORM:
             return False
         chat_id = int(user.user_id)
-        messages = [PrivateMessage(text, protect=True) for text in render_delivery(delivery)]
+        with use_locale(PEOPLE.of(PLATFORM, user.user_id) or current()):  # a DM: the person's own language
+            messages = [PrivateMessage(text, protect=True) for text in render_delivery(delivery)]
         held = self.take_held_reveal(delivery.job_id)
         if held is not None and utf16_len(held.text) + 2 + utf16_len(messages[0].text) <= MAX_MESSAGE:
             messages[0] = PrivateMessage(f"{held.text}\n\n{messages[0].text}", held.markup, held.reply_to, protect=True)
@@ -261,19 +264,23 @@ class TelegramFrontEnd:
         reply = int(origin.message_id) if in_chat and origin is not None and origin.message_id else None
         markup = None
         if order.found is not None and not order.delivered:
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton("🔑 Get my key", url=self.keys_link)]])
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(_("🔑 Get my key"), url=self.keys_link)]])
         try:
             await self.send_text(chat_id, self._finished_text(order), markup=markup, reply_to=reply, must_deliver=True)
         except TelegramError as err:
             log.info("order %s completion not announced: %s", order.order_id, type(err).__name__)
         if order.found is None and chat_id < 0:
-            await self.notify(order.user, f"your order for {order.pattern} ended: {order.message}")
+            with use_locale(PEOPLE.of(PLATFORM, order.user.user_id) or current()):
+                ended = _("your order for {pattern} ended: {why}", pattern=order.pattern, why=order.message)
+            await self.notify(order.user, ended)
 
     def _finished_text(self, order: OrderView) -> str:
         """Public: what happened, never what it cost or what was refunded (that goes privately)."""
         who = user_label(order.user)
         if order.found is None:
-            return f"❌ {who}'s order for <code>{esc(order.pattern)}</code> ended without a match; the details went privately."
-        where = ("The key went to the buyer's private chat with the bot." if order.delivered
-                 else "The key is safe in the vault until the buyer opens a private chat with the bot.")
-        return f"✅ {who}'s order for <code>{esc(order.pattern)}</code> is done: {highlighted(order.found)}\n{where}"
+            return _("❌ {who}'s order for <code>{pattern}</code> ended without a match; the details went privately.",
+                     who=who, pattern=esc(order.pattern))
+        where = (_("The key went to the buyer's private chat with the bot.") if order.delivered
+                 else _("The key is safe in the vault until the buyer opens a private chat with the bot."))
+        return _("✅ {who}'s order for <code>{pattern}</code> is done: {key}", who=who, pattern=esc(order.pattern),
+                 key=highlighted(order.found)) + "\n" + where

@@ -42,13 +42,15 @@ from bot.frontends.telegram.refs import community_ref, message_id, user_ref
 from bot.links import miniapp_url
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
+from bot.i18n import public_locale
+from gpu_worker.i18n import N_, _, negotiate, ngettext, set_locale
 from gpu_worker.numbers import parse_int
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 USER_ERRORS = (ServiceError, VanikeysError, ArgError)
-GENERIC_FAILURE = "Something went wrong on our side; nothing was charged for it. Try again in a minute."
+GENERIC_FAILURE = N_("Something went wrong on our side; nothing was charged for it. Try again in a minute.")
 
 
 def gift_recipient(message: Message | None) -> User | None:
@@ -105,7 +107,7 @@ class TelegramHandlers:
 
         try:
             if self.stopping:
-                raise ServiceError("busy", "The bot is restarting: nothing was charged, send it again in a minute.")
+                raise ServiceError("busy", _("The bot is restarting: nothing was charged, send it again in a minute."))
             yield release
         finally:
             release()
@@ -142,19 +144,20 @@ class TelegramHandlers:
     def _collection_button(self) -> InlineKeyboardButton | None:
         """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
         url = miniapp_url(self.service.settings.web_url)
-        return InlineKeyboardButton("🗂 My collection", web_app=WebAppInfo(url)) if url else None
+        return InlineKeyboardButton(_("🗂 My collection"), web_app=WebAppInfo(url)) if url else None
 
     def _bot_button(self, start: str, label: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
 
     async def _to_person(self, chat: Chat, message: Message | None, user: User, text: str, *,
                          markup: InlineKeyboardMarkup | None = None, start: str = "help",
-                         pointer: str = "📬 Sent to you privately.", public_fallback: bool = False) -> bool:
+                         pointer: str | None = None, public_fallback: bool = False) -> bool:
         """Something personal: here in a private chat; from a group, privately, with a pointer in the group.
 
         The pointer is a reply that names and links no one. False when the person could not be reached; then
         the group is told how to open the private chat, or (`public_fallback`, for what the group may see) gets
         the text itself, ahead of everything waiting there."""
+        pointer = pointer or _("📬 Sent to you privately.")
         if chat.type == Chat.PRIVATE:
             self._reply(chat, message, text, markup)
             return True
@@ -164,8 +167,9 @@ class TelegramHandlers:
             if public_fallback:
                 self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message), urgent=True)
                 return False
-            self._reply(chat, message, "🔒 That is private, and I cannot write to you yet: open a private chat "
-                        "with the bot, then try again.", InlineKeyboardMarkup([[self._bot_button(start, "🔒 Open the bot")]]))
+            self._reply(chat, message, _("🔒 That is private, and I cannot write to you yet: open a private chat "
+                                         "with the bot, then try again."),
+                        InlineKeyboardMarkup([[self._bot_button(start, _("🔒 Open the bot"))]]))
             return False
         except TelegramError as err:  # the bot is stopping, or Telegram kept failing: not the person's doing
             log.info("a private answer was not sent: %s", type(err).__name__)
@@ -182,12 +186,12 @@ class TelegramHandlers:
             self._reply(chat, message, f"⚠️ {rendering.esc(str(err))}")
         except (ServiceError, VanikeysError) as err:
             await self._to_person(chat, message, user, f"⚠️ {rendering.esc(str(err))}",
-                                  pointer="⚠️ That did not work: I told you why privately.")
+                                  pointer=_("⚠️ That did not work: I told you why privately."))
         except TelegramError as err:
             log.info("a Telegram call failed: %s", type(err).__name__)
         except Exception:
             log.exception("handler failed")
-            self._reply(chat, message, GENERIC_FAILURE)
+            self._reply(chat, message, _(GENERIC_FAILURE))
 
     def _cooldown_wait(self, user: User) -> tuple[str, float] | None:
         """None when the person may pull or order now (their cooldown starts); else what to tell them and how
@@ -195,7 +199,7 @@ class TelegramHandlers:
         wait = self.cooldowns.wait_left(str(user.id))
         if wait <= 0:
             return None
-        return f"Slow down: your next pull or order is possible in {wait:.0f} s.", wait
+        return _("Slow down: your next pull or order is possible in {seconds} s.", seconds=round(wait)), wait
 
     async def _paid(self, user: User, work: Callable[[], Awaitable[Any]]) -> None:
         """A pull or order that passed its cooldown check: a refusal gives the cooldown back."""
@@ -216,8 +220,11 @@ class TelegramHandlers:
         if age <= self.config.stale_after_s:
             return
         minutes = max(1, round(age / 60))
-        self._reply(message.chat, message, f"⏱ This command reached me {minutes} min late (I was offline), so I "
-                    "did not run it and nothing was charged: send it again if you still want it.")
+        self._reply(message.chat, message, ngettext(
+            "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
+            "send it again if you still want it.",
+            "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
+            "send it again if you still want it.", minutes))
         raise ApplicationHandlerStop
 
     # ---- commands --------------------------------------------------------------
@@ -273,8 +280,8 @@ class TelegramHandlers:
         """Post the message that will show the order's progress first, so the service knows where it is."""
         await self._after_answers()
         placeholder = await self.frontend.send_text(
-            chat.id, f"🧾 Placing {rendering.user_label(user_ref(user))}'s order for "
-                     f"<code>{rendering.esc(args.pattern)}</code>…", reply_to=message_id(reply_to), keepable=False)
+            chat.id, _("🧾 Placing {who}'s order for <code>{pattern}</code>…", who=rendering.user_label(user_ref(user)),
+                       pattern=rendering.esc(args.pattern)), reply_to=message_id(reply_to), keepable=False)
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
             async with self._slot():
@@ -306,8 +313,8 @@ class TelegramHandlers:
             args = parse_odds(context.args or [])
             wait = self.odds_cooldowns.wait_left(str(user.id))
             if wait > 0:
-                await self._slow_down(chat, message, user, f"Slow down: /odds again in {max(1, round(wait))} s.", wait,
-                                      what="odds")
+                await self._slow_down(chat, message, user, _("Slow down: /odds again in {seconds} s.",
+                                                             seconds=max(1, round(wait))), wait, what="odds")
                 return
             async with self._slot():
                 answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
@@ -349,24 +356,25 @@ class TelegramHandlers:
 
     async def _keys(self, chat: Chat, message: Message | None, user: User) -> None:
         answer = await self.service.keys(user_ref(user))
-        markup = InlineKeyboardMarkup([[self._bot_button("keys", "🔑 Get my key")]]) if answer.undelivered else None
+        markup = InlineKeyboardMarkup([[self._bot_button("keys", _("🔑 Get my key"))]]) if answer.undelivered else None
         await self._to_person(chat, message, user, rendering.render_keys(answer), markup=markup, start="keys")
 
     async def topup(self, update: Update, context: Context) -> None:
         chat, message, user = update.effective_chat, update.effective_message, update.effective_user
         if chat.type != Chat.PRIVATE:
-            self._reply(chat, message, "💳 Top-ups are private: open a chat with the bot.",
-                        InlineKeyboardMarkup([[self._bot_button("topup", "💳 Top up privately")]]))
+            self._reply(chat, message, _("💳 Top-ups are private: open a chat with the bot."),
+                        InlineKeyboardMarkup([[self._bot_button("topup", _("💳 Top up privately"))]]))
             return
         pack = (context.args or [None])[0]
         await self._guard(chat, message, user, lambda: self._topup(chat, message, user, pack))
 
     async def _topup(self, chat: Chat, message: Message | None, user: User, pack: str | None) -> None:
         answer = await self.service.topup(user_ref(user), pack) if self.config.stripe_topup else None
-        rows = [[InlineKeyboardButton(f"⭐ {p.stars} Stars: {p.tokens} tokens", callback_data=f"s|{p.pack_id}")]
+        rows = [[InlineKeyboardButton(ngettext("⭐ {stars} Stars: {n} token", "⭐ {stars} Stars: {n} tokens", p.tokens,
+                                               stars=p.stars), callback_data=f"s|{p.pack_id}")]
                 for p in self.config.stars_packs]
         if answer is not None and answer.url:
-            rows.insert(0, [InlineKeyboardButton("💳 Pay by card", url=answer.url)])
+            rows.insert(0, [InlineKeyboardButton(_("💳 Pay by card"), url=answer.url)])
         text = rendering.render_topup(answer, self.config.stars_packs, self.service.settings.free_pulls_per_day)
         self._reply(chat, message, text, InlineKeyboardMarkup(rows) if rows else None)
 
@@ -389,15 +397,17 @@ class TelegramHandlers:
         async def work() -> None:
             args = context.args or []
             if len(args) == 1 or len(args) > 2:
-                raise ArgError("Type /config to see the settings, or /config <setting> <value> to change one.")
+                raise ArgError(_("Type /config to see the settings, or /config <setting> <value> to change one."))
             is_admin = await self._is_admin(chat, user)
+            if args and args[0].lower() == "language":  # a new group language answers in itself
+                set_locale(public_locale(negotiate(args[1], pseudo=False), user.language_code))
             if args:
                 answer = await self.service.configure(user_ref(user), community_ref(chat), args[0], args[1],
                                                       is_admin=is_admin, label=args[1])
             else:
                 answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
             await self._to_person(chat, message, user, rendering.render_config(answer), start="help",
-                                  pointer="⚙️ The group's settings went to you privately.", public_fallback=True)
+                                  pointer=_("⚙️ The group's settings went to you privately."), public_fallback=True)
 
         await self._guard(chat, message, user, work)
 
@@ -408,13 +418,13 @@ class TelegramHandlers:
         async def work() -> None:
             recipient = gift_recipient(message)
             if recipient is None or not context.args:
-                raise ArgError("Reply to the person's message with /gift TOKENS, e.g. /gift 50.")
-            tokens = parse_int(context.args[-1], what="the tokens to give", minimum=1, maximum=10**9)
+                raise ArgError(_("Reply to the person's message with /gift TOKENS, e.g. /gift 50."))
+            tokens = parse_int(context.args[-1], what=_("the tokens to give"), minimum=1, maximum=10**9)
             answer = await self.service.gift(user_ref(user), user_ref(recipient), tokens,
                                              idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}",
                                              recipient_is_bot=recipient.is_bot)
             await self._to_person(chat, message, user, f"🎁 {rendering.esc(answer.message)}",
-                                  pointer="🎁 Done: the details went to you privately.")
+                                  pointer=_("🎁 Done: the details went to you privately."))
 
         await self._guard(chat, message, user, work)
 
@@ -426,8 +436,8 @@ class TelegramHandlers:
 
         async def work() -> None:
             answer = await self.service.profile(user_ref(user), community_ref(chat), share=share, hide=hide)
-            text = rendering.render_profile(answer) + ("\n🙈 Your name no longer shows on community gallery pages."
-                                                       if hide else "")
+            text = rendering.render_profile(answer) + ("\n" + _("🙈 Your name no longer shows on community gallery "
+                                                                  "pages.") if hide else "")
             collection = self._collection_button()
             markup = InlineKeyboardMarkup([[collection]]) if collection is not None else None
             if share:
@@ -481,11 +491,12 @@ class TelegramHandlers:
             return
         action = self.codec.decode(query.data or "")
         if action is None or chat is None:
-            await self._answer(query, "This button has expired; type the command again.", show_alert=True)
+            await self._answer(query, _("This button has expired; type the command again."), show_alert=True)
             return
         pressed = action.for_presser(user.id)
         if pressed is None:
-            await self._answer(query, f"This button is someone else's. To do it yourself, type {action.command()}"[:200],
+            await self._answer(query, _("This button is someone else's. To do it yourself, type {command}",
+                                        command=action.command())[:200],
                                show_alert=True)
             return
         action = pressed
@@ -500,7 +511,7 @@ class TelegramHandlers:
             return
         count = 10 if action.action == "pull10" else action.count if action.action == "pull_easy" else 1
         args = PatternArgs(action.pattern, action.format_id, count, None, action.exact_case, action.fuzzy)
-        if not await self._answer(query, "Placing your order…" if action.action == "order" else "Pulling…"):
+        if not await self._answer(query, _("Placing your order…") if action.action == "order" else _("Pulling…")):
             self.cooldowns.give_back(str(user.id))  # a stale press: Telegram gave up on it, so do we
             return
         if action.action == "order":
@@ -542,10 +553,10 @@ class TelegramHandlers:
     async def _stars_button(self, query: Any, chat: Chat | None, user: User) -> None:
         pack = self.config.stars_pack(query.data[2:])
         if pack is None:
-            await self._answer(query, "That pack is no longer on sale; send /topup again.", show_alert=True)
+            await self._answer(query, _("That pack is no longer on sale; send /topup again."), show_alert=True)
             return
         if chat is None or chat.type != Chat.PRIVATE:
-            await self._answer(query, "Stars invoices are sent in a private chat with the bot.", show_alert=True)
+            await self._answer(query, _("Stars invoices are sent in a private chat with the bot."), show_alert=True)
             return
         await self._answer(query)
         await self.outbox.call(chat.id, lambda: stars.send_invoice(self.frontend.bot, chat.id, user.id, pack))
@@ -568,15 +579,16 @@ class TelegramHandlers:
         if instruction is None:
             log.error("a Stars payment with an unrecognised payload was not credited (charge %s)",
                       payment.telegram_payment_charge_id)
-            self._reply(message.chat, None, "⚠️ We could not match this payment to a pack; it will be refunded. "
-                        "Send /paysupport if it is not.")
+            self._reply(message.chat, None, _("⚠️ We could not match this payment to a pack; it will be refunded. "
+                                              "Send /paysupport if it is not."))
             return
         # Exactly once by the charge id, however often this update arrives; the service tells the buyer.
         await self.service.apply_instruction(instruction)
 
     async def pay_support(self, update: Update, context: Context) -> None:
-        self._reply(update.effective_chat, update.effective_message, "⭐ For a refund of a Stars payment, write to "
-                    "the bot's operator with the payment's date; refunds go back to your Stars balance.")
+        self._reply(update.effective_chat, update.effective_message, _(
+            "⭐ For a refund of a Stars payment, write to the bot's operator with the payment's date; refunds go back "
+            "to your Stars balance."))
 
     async def refunded_payment(self, update: Update, context: Context) -> None:
         """Telegram refunded a Stars payment itself: take the tokens back like a Stripe refund (debt and a

@@ -30,6 +30,7 @@ from bot.frontends.telegram.refs import channel_of, community_ref, message_id, u
 from bot.frontends.telegram.reveal import PullReveal, RevealPorts
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
+from gpu_worker.i18n import _
 from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,11 @@ class PullFlow:
         easy = isinstance(err, ServiceError) and err.code == "easy_pattern"
         if rolling is not None:
             if easy:
-                text = "🎰 On hold: this pattern is easy (see below)."
+                text = _("🎰 On hold: this pattern is easy (see below).")
             elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
                 text = f"🎰 {rendering.esc(err.message)}"
             else:
-                text = "🎰 This one did not go through; nothing was charged."
+                text = _("🎰 This one did not go through; nothing was charged.")
             await self.frontend.edit_text_unless_finished(rolling, text, final=True)
         if not easy:
             raise err
@@ -185,7 +186,7 @@ class PullFlow:
         """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link)."""
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
-        extra = [self._bot_button("keys", "🔑 Get my key")] if link else None
+        extra = [self._bot_button("keys", _("🔑 Get my key"))] if link else None
         collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
         if collection is not None:
             extra = [*(extra or []), collection]
@@ -219,7 +220,7 @@ class PullFlow:
         except ValueError:
             log.info("announcement channel %r is not a Telegram chat id", answer.announce_channel)
             return
-        where = f"\n📣 in {rendering.esc(chat.title or 'a group')}"
+        where = "\n" + _("📣 in {where}", where=rendering.esc(chat.title or _("a group")))
         self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
 
     def _easy_warning(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
@@ -230,6 +231,6 @@ class PullFlow:
         if chat.type == Chat.PRIVATE:
             text = f"🎯 {rendering.esc(str(err))}"
         else:
-            text = (f"🎯 {rendering.user_label(user_ref(user))}, this pattern is easy: a single pull matches it fully "
-                    "more often than not, so an exact order may suit you better. Nothing was charged.")
+            text = _("🎯 {who}, this pattern is easy: a single pull matches it fully more often than not, so an exact "
+                     "order may suit you better. Nothing was charged.", who=rendering.user_label(user_ref(user)))
         self._reply(chat, reply_to, text, self.codec.easy_keyboard(action))

@@ -10,7 +10,10 @@ from __future__ import annotations
 import html
 import math
 
-from gpu_worker.humanize import duration, plural
+from gpu_worker.humanize import duration, large, tier_name
+from gpu_worker.i18n import N_, _, fixed, ngettext, number
+from gpu_worker.i18n import short_datetime as when
+from gpu_worker.i18n import percent as share
 
 from bot.answers import (
     BalanceAnswer,
@@ -59,7 +62,7 @@ def fit(lines: list[str], limit: int = MAX_MESSAGE) -> str:
     kept: list[str] = []
     used = 0
     for index, line in enumerate(lines):
-        marker = f"\n… {len(lines) - index} more lines not shown"
+        marker = "\n" + ngettext("… {n} more line not shown", "… {n} more lines not shown", len(lines) - index)
         cost = utf16_len(line) + (1 if kept else 0)
         if used + cost + utf16_len(marker) > limit:
             return "\n".join(kept) + marker
@@ -71,20 +74,15 @@ def fit(lines: list[str], limit: int = MAX_MESSAGE) -> str:
 def human_count(value: float) -> str:
     if math.isinf(value) or math.isnan(value):
         return "∞"
-    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
-        if value >= size:
-            return f"{value / size:.1f} {word}"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+    return large(value)
 
 
 def percent(p: float) -> str:
     if p >= 0.01:
-        return f"{p * 100:.1f}%"
+        return f"{fixed(p * 100)}%"
     if p <= 0:
         return "0%"
-    return f"1 in {human_count(1 / p)}"
+    return _("1 in {count}", count=human_count(1 / p))
 
 
 def no_mentions(text: str) -> str:
@@ -104,9 +102,10 @@ def highlighted(key: ShownKey) -> str:
 def rarity_line(key: ShownKey) -> str:
     """Tier by "1 in X pulls"; a full match is a badge beside the tier, never a tier of its own."""
     mark = TIER_MARKS.get(key.tier, "")
-    badge = " · ✨ full match" if key.full else ""
-    return (f"{mark} <b>{esc(key.tier)}</b> · score {key.score}/{key.max_score} · "
-            f"1 in {human_count(key.one_in_pulls)} pulls{badge}")
+    badge = _(" · ✨ full match") if key.full else ""
+    return _("{mark} <b>{tier}</b> · score {score}/{max_score} · 1 in {count} pulls{badge}",
+             mark=mark, tier=esc(tier_name(key.tier)), score=key.score, max_score=key.max_score,
+             count=human_count(key.one_in_pulls), badge=badge)
 
 
 def best_first(answer: PullAnswer) -> list[ShownKey]:
@@ -115,8 +114,9 @@ def best_first(answer: PullAnswer) -> list[ShownKey]:
 
 
 def odds_line(odds: OddsAnswer) -> str:
-    return (f"Odds: a full match is 1 in {human_count(odds.expected_keys)} keys; "
-            f"one pull ({human_count(odds.pull_keys)} keys) finds one {percent(odds.p_full_in_pull)}")
+    return _("Odds: a full match is 1 in {expected} keys; one pull ({keys} keys) finds one {chance}",
+             expected=human_count(odds.expected_keys), keys=human_count(odds.pull_keys),
+             chance=percent(odds.p_full_in_pull))
 
 
 def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: bool = False,
@@ -125,13 +125,14 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
 
     key_below: the reveal heads the private message that carries the key, so it says nothing of delivery."""
     lines = [
-        f"🎰 {user_label(answer.user)} pulled <code>{esc(answer.pattern)}</code> · {esc(answer.format_title)}",
+        _("🎰 {who} pulled <code>{pattern}</code> · {format}", who=user_label(answer.user),
+          pattern=esc(answer.pattern), format=esc(answer.format_title)),
     ]
     ordered = best_first(answer)
     if len(ordered) == 1:
         lines += [highlighted(ordered[0]), rarity_line(ordered[0])]
     else:
-        lines.append(f"Best of {len(ordered)}: {highlighted(ordered[0])}")
+        lines.append(_("Best of {count}: {key}", count=len(ordered), key=highlighted(ordered[0])))
         lines.append(rarity_line(ordered[0]))
         for index, key in enumerate(ordered, 1):
             mark = TIER_MARKS.get(key.tier, "")
@@ -141,18 +142,20 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
     if answer.odds.web_url:
         lines.append(web_odds_link(answer.odds.web_url))
     # What it cost is private (the balance and purchases never go to a group).
-    lines.append(f"<i>{human_count(answer.keys_checked)} keys in {answer.elapsed_s:.1f} s on {esc(answer.backend)}</i>")
+    lines.append("<i>" + _("{keys} keys in {seconds} s on {backend}", keys=human_count(answer.keys_checked),
+                           seconds=fixed(answer.elapsed_s), backend=esc(answer.backend)) + "</i>")
     if answer.cut_short is not None:
         lines.append(f"<i>{esc(answer.cut_short.note)}</i>")
     if key_below:
         pass
     elif before_delivery:
-        lines.append("🔑 The private key goes to the puller's private chat with the bot (the button fetches it "
-                     "if it does not arrive).")
+        lines.append(_("🔑 The private key goes to the puller's private chat with the bot (the button fetches it "
+                       "if it does not arrive)."))
     elif answer.delivered:
-        lines.append("🔑 The private key went to a private chat with the bot.")
+        lines.append(_("🔑 The private key went to a private chat with the bot."))
     elif deep_link:
-        lines.append(f'🔒 The key is safe in the vault: <a href="{esc(deep_link)}">open a private chat with the bot</a> to receive it.')
+        lines.append(_('🔒 The key is safe in the vault: <a href="{link}">open a private chat with the bot</a> to '
+                       'receive it.', link=esc(deep_link)))
     elif answer.delivery_note:
         lines.append(f"🔒 {esc(answer.delivery_note)}")
     return fit(lines)
@@ -163,26 +166,32 @@ def render_pull_digest_line(answer: PullAnswer) -> str:
     best = best_first(answer)[0]
     count = f" ×{len(answer.keys)}" if len(answer.keys) > 1 else ""
     return (f"{user_label(answer.user)} <code>{esc(answer.pattern)}</code>{count}: {highlighted(best)} "
-            f"{TIER_MARKS.get(best.tier, '')} {esc(best.tier)}{' ✨' if best.full else ''}")
+            f"{TIER_MARKS.get(best.tier, '')} {esc(tier_name(best.tier))}{' ✨' if best.full else ''}")
 
 
 def render_rolling(user: UserRef, pattern: str, step: int) -> str:
     """The suspense before a reveal: no tier colour, just the reels turning."""
     reels = ["🎰 ▫️▫️▫️", "🎰 ✴️▫️▫️", "🎰 ✴️✴️▫️", "🎰 ✴️✴️✴️"][min(step, 3)]
-    return f"{reels} {user_label(user)} is pulling <code>{esc(pattern)}</code>… rolling"
+    return _("{reels} {who} is pulling <code>{pattern}</code>… rolling", reels=reels, who=user_label(user),
+             pattern=esc(pattern))
 
 
 def render_odds(odds: OddsAnswer) -> str:
     lines = [
-        f"🎲 Odds for <code>{esc(odds.pattern)}</code> · {esc(odds.format_title)}",
-        f"Full match ({plural(odds.max_score, 'character')}): "
-        + ("every key" if odds.expected_keys < 1.5 else f"1 in {human_count(odds.expected_keys)} keys"),
-        f"One pull ({human_count(odds.pull_keys)} keys): {percent(odds.p_full_in_pull)} for a full match, {odds.pull_price} tokens",
+        _("🎲 Odds for <code>{pattern}</code> · {format}", pattern=esc(odds.pattern), format=esc(odds.format_title)),
+        ngettext("Full match ({n} character): {odds}", "Full match ({n} characters): {odds}", odds.max_score,
+                 odds=_("every key") if odds.expected_keys < 1.5
+                 else _("1 in {count} keys", count=human_count(odds.expected_keys))),
+        ngettext("One pull ({keys} keys): {chance} for a full match, {n} token",
+                 "One pull ({keys} keys): {chance} for a full match, {n} tokens", odds.pull_price,
+                 keys=human_count(odds.pull_keys), chance=percent(odds.p_full_in_pull)),
     ]
     if odds.order_price is not None:
-        lines.append(f"Order the exact match: {odds.order_price} tokens, about {duration(odds.order_expected_s)}")
+        lines.append(ngettext("Order the exact match: {n} token, about {time}",
+                              "Order the exact match: {n} tokens, about {time}", odds.order_price,
+                              time=duration(odds.order_expected_s)))
     elif odds.order_refusal:
-        lines.append(f"Order: {esc(odds.order_refusal)}")
+        lines.append(_("Order: {why}", why=esc(odds.order_refusal)))
     if odds.web_url:
         lines.append(web_odds_link(odds.web_url))
     return fit(lines)
@@ -190,30 +199,38 @@ def render_odds(odds: OddsAnswer) -> str:
 
 def _keys_progress(order: OrderView) -> str:
     if order.keys_checked > order.expected_keys:  # luck, not a percentage past 100
-        return f"{human_count(order.keys_checked)} keys, past the ~{human_count(order.expected_keys)} expected"
-    return f"{human_count(order.keys_checked)} of ~{human_count(order.expected_keys)} keys ({order.percent:.1f}%)"
+        return _("{keys} keys, past the ~{expected} expected", keys=human_count(order.keys_checked),
+                 expected=human_count(order.expected_keys))
+    return _("{keys} of ~{expected} keys ({percent})", keys=human_count(order.keys_checked),
+             expected=human_count(order.expected_keys), percent=share(order.percent / 100))
 
 
 def web_odds_link(url: str) -> str:
-    return f'📊 <a href="{esc(url)}">Every tier\'s chance, on the web</a>'
+    return _('📊 <a href="{url}">Every tier\'s chance, on the web</a>', url=esc(url))
+
+
+ORDER_STATUS = {
+    "accepted": N_("⏳ accepted"),
+    "submitted": N_("⏳ submitted"),
+    "running": N_("⚙️ grinding"),
+    "found": N_("✅ found"),
+    "delivered": N_("✅ delivered"),
+    "failed": N_("❌ failed"),
+    "refunded": N_("↩️ refunded"),
+}
 
 
 def render_order(order: OrderView, *, public: bool = True) -> str:
     """The order's progress message. In public it says what is happening, never money or refunds."""
-    status = {
-        "accepted": "⏳ accepted",
-        "submitted": "⏳ submitted",
-        "running": "⚙️ grinding",
-        "found": "✅ found",
-        "delivered": "✅ delivered",
-        "failed": "❌ failed",
-        "refunded": "↩️ refunded",
-    }.get(order.status, esc(order.status))
+    status = ORDER_STATUS.get(order.status)
     lines = [
-        f"🧾 Order for <code>{esc(order.pattern)}</code> ({esc(order.format_id)}) by {user_label(order.user)}: {status}",
+        _("🧾 Order for <code>{pattern}</code> ({format}) by {who}: {status}", pattern=esc(order.pattern),
+          format=esc(order.format_id), who=user_label(order.user),
+          status=_(status) if status else esc(order.status)),
         _keys_progress(order)
-        + (f" · {human_count(order.rate_keys_per_s)} keys/s" if order.rate_keys_per_s else "")
-        + (f" · about {duration(order.eta_s)} left" if order.eta_s is not None and order.status == "running" else ""),
+        + (_(" · {rate} keys/s", rate=human_count(order.rate_keys_per_s)) if order.rate_keys_per_s else "")
+        + (_(" · about {time} left", time=duration(order.eta_s))
+           if order.eta_s is not None and order.status == "running" else ""),
     ]
     if order.found is not None:
         lines += [highlighted(order.found), rarity_line(order.found)]
@@ -232,27 +249,36 @@ def render_order_accepted(answer: OrderAnswer) -> str:
 
 def render_order_receipt(answer: OrderAnswer) -> str:
     """Private: what the order cost and what is left."""
-    return (f"🧾 Your order for <code>{esc(answer.order.pattern)}</code> ({esc(answer.order.format_id)}): "
-            f"paid {answer.order.price} tokens; your balance is now {answer.balance_after}.")
+    return ngettext("🧾 Your order for <code>{pattern}</code> ({format}): paid {n} token; your balance is now "
+                    "{balance}.",
+                    "🧾 Your order for <code>{pattern}</code> ({format}): paid {n} tokens; your balance is now "
+                    "{balance}.", answer.order.price, pattern=esc(answer.order.pattern),
+                    format=esc(answer.order.format_id), balance=number(answer.balance_after))
 
 
 def render_order_quote(odds: OddsAnswer) -> str:
     if odds.order_price is None:
-        return f"🧾 <code>{esc(odds.pattern)}</code> cannot be ordered: {esc(odds.order_refusal or 'too hard')}"
-    return (f"🧾 Order the exact match <code>{esc(odds.pattern)}</code> ({esc(odds.format_id)}) for "
-            f"<b>{odds.order_price} tokens</b>? Expected about {duration(odds.order_expected_s)} "
-            f"(1 in {human_count(odds.expected_keys)} keys).")
+        return _("🧾 <code>{pattern}</code> cannot be ordered: {why}", pattern=esc(odds.pattern),
+                 why=esc(odds.order_refusal or _("too hard")))
+    return ngettext("🧾 Order the exact match <code>{pattern}</code> ({format}) for <b>{n} token</b>? Expected about "
+                    "{time} (1 in {expected} keys).",
+                    "🧾 Order the exact match <code>{pattern}</code> ({format}) for <b>{n} tokens</b>? Expected about "
+                    "{time} (1 in {expected} keys).", odds.order_price, pattern=esc(odds.pattern),
+                    format=esc(odds.format_id), time=duration(odds.order_expected_s),
+                    expected=human_count(odds.expected_keys))
 
 
 def render_delivery(delivery: KeyDelivery) -> list[str]:
     """The private messages that carry secrets: one, or more when a 10-pull would pass 4096 characters."""
-    what = "order" if delivery.kind == "order" else "pull"
-    header = f"🔑 Your {what} for <code>{esc(delivery.pattern)}</code> ({esc(delivery.format_id)}), for your eyes only."
+    header = (_("🔑 Your order for <code>{pattern}</code> ({format}), for your eyes only.", pattern=esc(delivery.pattern),
+                format=esc(delivery.format_id)) if delivery.kind == "order"
+              else _("🔑 Your pull for <code>{pattern}</code> ({format}), for your eyes only.",
+                     pattern=esc(delivery.pattern), format=esc(delivery.format_id)))
     footer = esc(delivery.note) if delivery.note else ""
     blocks = []
     for secret in delivery.secrets:
-        label = "Offset (combine it with your key)" if secret.secret_kind == "offset" else esc(secret.export_kind.upper())
-        tier = f" · {esc(secret.tier)} {secret.score}/{secret.max_score}" if secret.tier else ""
+        label = _("Offset (combine it with your key)") if secret.secret_kind == "offset" else esc(secret.export_kind.upper())
+        tier = f" · {esc(tier_name(secret.tier))} {secret.score}/{secret.max_score}" if secret.tier else ""
         block = f"<code>{esc(secret.identifier)}</code>{tier}\n{label}: <tg-spoiler><code>{esc(secret.value)}</code></tg-spoiler>"
         if secret.jwk:
             block += f"\nJWK: <pre>{esc(secret.jwk)}</pre>"
@@ -271,34 +297,43 @@ def render_delivery(delivery: KeyDelivery) -> list[str]:
 
 def render_balance(answer: BalanceAnswer) -> str:
     lines = [
-        f"💰 {user_label(answer.user)}: <b>{answer.tokens}</b> tokens",
-        f"Free pulls left today: {answer.free_pulls_left}/{answer.free_pulls_per_day}",
-        f"Pull {answer.pull_price} · 10-pull {answer.ten_pull_price} tokens · spent today {answer.spent_today}/{answer.daily_spend_limit}",
+        ngettext("💰 {who}: <b>{n}</b> token", "💰 {who}: <b>{n}</b> tokens", answer.tokens,
+                 who=user_label(answer.user)),
+        _("Free pulls left today: {left}/{per_day}", left=answer.free_pulls_left, per_day=answer.free_pulls_per_day),
+        _("Pull {pull} · 10-pull {ten} tokens · spent today {spent}/{limit}", pull=number(answer.pull_price),
+          ten=number(answer.ten_pull_price), spent=number(answer.spent_today), limit=number(answer.daily_spend_limit)),
     ]
     if answer.debt:
-        lines.append(f"⚠️ You owe {answer.debt} tokens after a reversed payment; paid actions are paused until it is paid.")
+        lines.append(ngettext("⚠️ You owe {n} token after a reversed payment; paid actions are paused until it is paid.",
+                              "⚠️ You owe {n} tokens after a reversed payment; paid actions are paused until it is "
+                              "paid.", answer.debt))
     return fit(lines)
 
 
 def render_topup(answer: TopupAnswer | None, stars_packs: tuple[StarsPack, ...], free_pulls_per_day: int = 0) -> str:
     """Stars first (Telegram's rule for digital goods); a card link only where the operator enabled it."""
-    lines = ["💳 Top up"]
+    lines = [_("💳 Top up")]
     if stars_packs:
-        lines.append("⭐ Pay with Telegram Stars:")
+        lines.append(_("⭐ Pay with Telegram Stars:"))
         for star_pack in stars_packs:
-            lines.append(f"• {star_pack.tokens} tokens for {star_pack.stars} ⭐")
+            lines.append(ngettext("• {n} token for {stars} ⭐", "• {n} tokens for {stars} ⭐", star_pack.tokens,
+                                  stars=number(star_pack.stars)))
     if answer is not None:
         if answer.url:
-            lines.append(f'<a href="{esc(answer.url)}">Pay by card (Stripe)</a>: {esc(answer.message)}')
+            lines.append(_('<a href="{url}">Pay by card (Stripe)</a>: {message}', url=esc(answer.url),
+                           message=esc(answer.message)))
         elif not answer.configured:
-            lines.append("💳 Card payments: " + esc(answer.message))
+            lines.append(_("💳 Card payments: {message}", message=esc(answer.message)))
         else:
-            lines.append("💳 Or by card: " + esc(answer.message))
+            lines.append(_("💳 Or by card: {message}", message=esc(answer.message)))
             for pack in answer.packs:
-                lines.append(f"• <code>{esc(pack.pack_id)}</code>: {pack.tokens} tokens for {esc(pack.price)} "
-                             f"(/topup {esc(pack.pack_id)})")
+                lines.append(ngettext("• <code>{pack}</code>: {n} token for {price} (/topup {pack})",
+                                      "• <code>{pack}</code>: {n} tokens for {price} (/topup {pack})", pack.tokens,
+                                      pack=esc(pack.pack_id), price=esc(pack.price)))
     if len(lines) == 1:
-        lines.append(f"Buying tokens is not set up on this bot; you still get {free_pulls_per_day} free pulls a day.")
+        lines.append(ngettext("Buying tokens is not set up on this bot; you still get {n} free pull a day.",
+                              "Buying tokens is not set up on this bot; you still get {n} free pulls a day.",
+                              free_pulls_per_day))
     return fit(lines)
 
 
@@ -307,9 +342,10 @@ def render_keys(answer: KeysAnswer) -> str:
 
 
 def render_history(answer: HistoryAnswer) -> str:
-    lines = [f"📜 {user_label(answer.user)}: balance {answer.balance} tokens"]
+    lines = [ngettext("📜 {who}: balance {n} token", "📜 {who}: balance {n} tokens", answer.balance,
+                      who=user_label(answer.user))]
     if not answer.entries:
-        lines.append("Nothing yet: try /pull.")
+        lines.append(_("Nothing yet: try /pull."))
     for entry in answer.entries:
         tokens = f"{entry.tokens:+d}" if entry.tokens else "±0"
         lines.append(f"{entry.at:%Y-%m-%d %H:%M} · {esc(entry.kind)} · {tokens} · {esc(entry.detail)}")
@@ -317,21 +353,23 @@ def render_history(answer: HistoryAnswer) -> str:
 
 
 def render_leaderboard(answer: LeaderboardAnswer) -> str:
-    where = esc(answer.community.title) if answer.community and answer.community.title else "everyone"
-    lines = [f"🏆 Rarest pulls · {where}"]
+    where = esc(answer.community.title) if answer.community and answer.community.title else _("everyone")
+    lines = [_("🏆 Rarest pulls · {where}", where=where)]
     if not answer.entries:
-        lines.append("No pulls yet: be the first with /pull.")
+        lines.append(_("No pulls yet: be the first with /pull."))
     for entry in answer.entries:
         lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> {highlighted(entry.key)} · {rarity_line(entry.key)}")
     return fit(lines)
 
 
 def render_help(answer: HelpAnswer) -> str:
-    lines = ["🔑 <b>VaniKeys</b>: pull for vanity crypto keys."]
+    lines = [_("🔑 <b>VaniKeys</b>: pull for vanity crypto keys.")]
     for command in answer.commands:
         lines.append(f"<code>{esc(command.usage)}</code>: {esc(command.summary)}")
-    lines.append("Formats: " + ", ".join(f"<code>{esc(fid)}</code> {esc(title)}" for fid, title in answer.formats))
-    lines.append("Options: add <code>--exact</code> for exact case, <code>--fuzzy</code> for look-alikes (0/o, 1/i/l…).")
+    lines.append(_("Formats: {formats}", formats=", ".join(f"<code>{esc(fid)}</code> {esc(title)}"
+                                                          for fid, title in answer.formats)))
+    lines.append(_("Options: add <code>--exact</code> for exact case, <code>--fuzzy</code> for look-alikes "
+                   "(0/o, 1/i/l…)."))
     for note in answer.notes:
         lines.append(esc(note))
     return fit(lines)
@@ -341,25 +379,26 @@ def render_reveal_extras(answer: PullAnswer) -> list[str]:
     """Lines a reveal gains from the community features: a new personal best, a streak."""
     lines = []
     if answer.is_new_personal_best:
-        lines.append("🏅 <b>NEW personal best</b> for this pattern!")
+        lines.append(_("🏅 <b>NEW personal best</b> for this pattern!"))
     if answer.streak is not None and answer.streak.days >= 2:
-        lines.append(f"🔥 {answer.streak.days}-day streak")
+        lines.append(ngettext("🔥 {n}-day streak", "🔥 {n}-day streak", answer.streak.days))
     return lines
 
 
 def render_config(answer: ConfigAnswer) -> str:
-    lines = ["⚙️ <b>Settings for this group</b>"] + [f"• {esc(line)}" for line in answer.lines]
+    lines = [_("⚙️ <b>Settings for this group</b>")] + [f"• {esc(line)}" for line in answer.lines]
     lines.append(esc(answer.message))
-    lines.append("Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
-                 "a channel here is a topic's id (or the group's own id).")
+    lines.append(_("Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
+                   "a channel here is a topic's id (or the group's own id)."))
     return fit(lines)
 
 
 def render_season(answer: SeasonLeaderboardAnswer) -> str:
-    where = esc(answer.community.title) if answer.community and answer.community.title else "everyone"
-    lines = [f"🏆 Season {esc(answer.season)} · {where} · until {answer.ends_at:%a %d %b %H:%M}"]
+    where = esc(answer.community.title) if answer.community and answer.community.title else _("everyone")
+    lines = [_("🏆 Season {season} · {where} · until {ends}", season=esc(answer.season), where=where,
+               ends=when(answer.ends_at))]
     if not answer.entries:
-        lines.append("No pulls this season yet: be the first with /pull.")
+        lines.append(_("No pulls this season yet: be the first with /pull."))
     for entry in answer.entries:
         lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> "
                      f"{highlighted(entry.key)} · {rarity_line(entry.key)}")
@@ -367,11 +406,12 @@ def render_season(answer: SeasonLeaderboardAnswer) -> str:
 
 
 def render_profile(answer: ProfileAnswer) -> str:
-    rank = f"#{answer.season_rank}" if answer.season_rank else "no pull yet"
-    lines = [f"👤 {user_label(answer.user)} · {answer.total_pulls} pulls · season {esc(answer.season)}: {rank}",
+    rank = f"#{answer.season_rank}" if answer.season_rank else _("no pull yet")
+    lines = [ngettext("👤 {who} · {n} pull · season {season}: {rank}", "👤 {who} · {n} pulls · season {season}: {rank}",
+                      answer.total_pulls, who=user_label(answer.user), season=esc(answer.season), rank=rank),
              f"🔥 {esc(answer.streak.message)}"]
     if not answer.best_pulls:
-        lines.append("No pulls yet: try /pull.")
+        lines.append(_("No pulls yet: try /pull."))
     for best in answer.best_pulls:
         lines.append(f"• <code>{esc(best.pattern)}</code> {highlighted(best.key)} · {rarity_line(best.key)}")
     return fit(lines)

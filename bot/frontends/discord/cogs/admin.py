@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL
@@ -24,9 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCOPES = [
-    app_commands.Choice(name="everywhere (up to an hour to show)", value="global"),
-    app_commands.Choice(name="this server, at once", value="here"),
-    app_commands.Choice(name="remove this server's copies", value="clear"),
+    app_commands.Choice(name=locale_str("everywhere (up to an hour to show)"), value="global"),
+    app_commands.Choice(name=locale_str("this server, at once"), value="here"),
+    app_commands.Choice(name=locale_str("remove this server's copies"), value="clear"),
 ]
 
 
@@ -34,8 +35,8 @@ class AdminCog(commands.Cog, name="Admin"):
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="sync", description="Owner only: publish VaniKeys' slash commands")
-    @app_commands.describe(scope="Where to publish them")
+    @app_commands.command(name="sync", description=locale_str("Owner only: publish VaniKeys' slash commands"))
+    @app_commands.describe(scope=locale_str("Where to publish them"))
     @app_commands.choices(scope=SCOPES)
     @app_commands.guild_only()
     @app_commands.default_permissions(administrator=True)

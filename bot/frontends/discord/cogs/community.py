@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.frontends.discord.flows import community_ref, user_ref
@@ -18,6 +19,7 @@ from bot.frontends.discord.rendering import (
     profile_embed,
     season_embed,
 )
+from gpu_worker.i18n import _
 from gpu_worker.numbers import parse_int
 
 if TYPE_CHECKING:
@@ -26,11 +28,12 @@ if TYPE_CHECKING:
 MAX_GIFT = 10**9
 CHANNEL_SETTINGS = ("pull_channel", "announce_channel")
 CONFIG_SETTINGS = [
-    app_commands.Choice(name="pull channel (pulls only there)", value="pull_channel"),
-    app_commands.Choice(name="announcement channel (Epic and up)", value="announce_channel"),
-    app_commands.Choice(name="pulls allowed (on/off)", value="pulls"),
-    app_commands.Choice(name="free pulls a day", value="free_pulls"),
-    app_commands.Choice(name="public gallery page (on/off)", value="gallery"),
+    app_commands.Choice(name=locale_str("pull channel (pulls only there)"), value="pull_channel"),
+    app_commands.Choice(name=locale_str("announcement channel (Epic and up)"), value="announce_channel"),
+    app_commands.Choice(name=locale_str("pulls allowed (on/off)"), value="pulls"),
+    app_commands.Choice(name=locale_str("free pulls a day"), value="free_pulls"),
+    app_commands.Choice(name=locale_str("public gallery page (on/off)"), value="gallery"),
+    app_commands.Choice(name=locale_str("language of public reveals (en, es, pt_BR, ru)"), value="language"),
 ]
 
 
@@ -38,22 +41,22 @@ class CommunityCog(commands.Cog, name="Community"):
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="leaderboard", description="The rarest pulls in this server")
+    @app_commands.command(name="leaderboard", description=locale_str("The rarest pulls in this server"))
     async def leaderboard(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         async def render() -> dict[str, Any]:
             return {"embed": leaderboard_embed(await self.bot.service.leaderboard(community_ref(interaction)))}
         await self.bot.flows.public(interaction, render)
 
-    @app_commands.command(name="season", description="This week's rarest pulls in this server")
+    @app_commands.command(name="season", description=locale_str("This week's rarest pulls in this server"))
     @app_commands.guild_only()
     async def season(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         async def render() -> dict[str, Any]:
             return {"embed": season_embed(await self.bot.service.season_leaderboard(community_ref(interaction)))}
         await self.bot.flows.public(interaction, render)
 
-    @app_commands.command(name="profile", description="Your best pulls, streak and season rank")
-    @app_commands.describe(share="Show it to the channel, and your name on community gallery pages",
-                           hide="Stop showing your name on community gallery pages")
+    @app_commands.command(name="profile", description=locale_str("Your best pulls, streak and season rank"))
+    @app_commands.describe(share=locale_str("Show it to the channel, and your name on community gallery pages"),
+                           hide=locale_str("Stop showing your name on community gallery pages"))
     async def profile(self, interaction: discord.Interaction[VaniKeysBot], share: bool = False,
                       hide: bool = False) -> None:
         async def render() -> dict[str, Any]:
@@ -65,14 +68,14 @@ class CommunityCog(commands.Cog, name="Community"):
         else:
             await self.bot.flows.private(interaction, render)
 
-    @app_commands.command(name="streak", description="Your daily pull streak and the next bonus")
+    @app_commands.command(name="streak", description=locale_str("Your daily pull streak and the next bonus"))
     async def streak(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         async def render() -> dict[str, Any]:
             return {"content": (await self.bot.service.streak(user_ref(interaction.user))).message}
         await self.bot.flows.private(interaction, render)
 
-    @app_commands.command(name="card", description="A picture of your latest pull (or the pull id you give)")
-    @app_commands.describe(pull_id="Which pull (from /history); default: your latest")
+    @app_commands.command(name="card", description=locale_str("A picture of your latest pull (or the pull id you give)"))
+    @app_commands.describe(pull_id=locale_str("Which pull (from /history); default: your latest"))
     async def card(self, interaction: discord.Interaction[VaniKeysBot], pull_id: str | None = None) -> None:
         async def render() -> dict[str, Any]:
             answer = await self.bot.service.card(user_ref(interaction.user), community_ref(interaction), pull_id)
@@ -80,21 +83,21 @@ class CommunityCog(commands.Cog, name="Community"):
                     "file": discord.File(io.BytesIO(answer.png), filename=answer.filename)}
         await self.bot.flows.public(interaction, render)
 
-    @app_commands.command(name="gift", description="Give some of your tokens to someone")
-    @app_commands.describe(user="Who gets them", tokens="How many tokens, e.g. 25")
+    @app_commands.command(name="gift", description=locale_str("Give some of your tokens to someone"))
+    @app_commands.describe(user=locale_str("Who gets them"), tokens=locale_str("How many tokens, e.g. 25"))
     async def gift(self, interaction: discord.Interaction[VaniKeysBot], user: discord.User,
                    tokens: app_commands.Range[str, 1, 40]) -> None:
         async def render() -> dict[str, Any]:
-            amount = parse_int(tokens, what="the tokens to give", minimum=1, maximum=MAX_GIFT)
+            amount = parse_int(tokens, what=_("the tokens to give"), minimum=1, maximum=MAX_GIFT)
             answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
                                                  idempotency_key=f"discord:{interaction.id}", recipient_is_bot=user.bot)
             return {"content": answer.message}
         await self.bot.flows.private(interaction, render)
 
-    @app_commands.command(name="config", description="Server admins: where and how this server pulls")
-    @app_commands.describe(setting="What to change (leave empty to see the settings)",
-                           value="on/off, a number, or none to clear a channel",
-                           channel="The channel, for the channel settings")
+    @app_commands.command(name="config", description=locale_str("Server admins: where and how this server pulls"))
+    @app_commands.describe(setting=locale_str("What to change (leave empty to see the settings)"),
+                           value=locale_str("on/off, a number, or none to clear a channel"),
+                           channel=locale_str("The channel, for the channel settings"))
     @app_commands.choices(setting=CONFIG_SETTINGS)
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
@@ -114,7 +117,7 @@ class CommunityCog(commands.Cog, name="Community"):
             return {"embed": config_embed(answer)}
         await self.bot.flows.private(interaction, render)
 
-    @app_commands.command(name="help", description="How VaniKeys works: commands, patterns and formats")
+    @app_commands.command(name="help", description=locale_str("How VaniKeys works: commands, patterns and formats"))
     async def help(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         async def render() -> dict[str, Any]:
             return {"embed": help_embed(self.bot.service.help())}

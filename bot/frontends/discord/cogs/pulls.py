@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.frontends.discord.options import COUNT_CHOICES, FORMAT_CHOICES, pattern_autocomplete
@@ -16,28 +17,28 @@ if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
 PatternText = app_commands.Range[str, 1, MAX_PATTERN_LENGTH]  # the one limit: Discord refuses longer ones
-PATTERN_HELP = "Terms in order, e.g. ^Love (start), cafe$ (end), ? for any character"
+PATTERN_HELP = locale_str("Terms in order, e.g. ^Love (start), cafe$ (end), ? for any character")
 
 
 class PullsCog(commands.Cog, name="Pulls"):
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="pull", description="Grind keys and reveal the best match for your pattern, with its rarity")
-    @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
-                           count="One pull, or a 10-pull at a discount", exact_case="Match upper/lower case exactly",
-                           fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
+    @app_commands.command(name="pull", description=locale_str("Grind keys and reveal the best match for your pattern, with its rarity"))
+    @app_commands.describe(pattern=PATTERN_HELP, format=locale_str("Address format (default: Bitcoin)"),
+                           count=locale_str("One pull, or a 10-pull at a discount"), exact_case=locale_str("Match upper/lower case exactly"),
+                           fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"))
     @app_commands.choices(format=FORMAT_CHOICES, count=COUNT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
     async def pull(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                    format: str = "btc", count: int = 1, exact_case: bool = False, fuzzy: bool = False) -> None:
         await self.bot.flows.pull(interaction, PatternRequest(pattern, format, exact_case, fuzzy), count)
 
-    @app_commands.command(name="order", description="Order an exact match: we grind until it is found, progress shown live")
-    @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
-                           pubkey="Your public key (hex) for a split-key order: you get an offset, never our key",
-                           exact_case="Match upper/lower case exactly",
-                           fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
+    @app_commands.command(name="order", description=locale_str("Order an exact match: we grind until it is found, progress shown live"))
+    @app_commands.describe(pattern=PATTERN_HELP, format=locale_str("Address format (default: Bitcoin)"),
+                           pubkey=locale_str("Your public key (hex) for a split-key order: you get an offset, never our key"),
+                           exact_case=locale_str("Match upper/lower case exactly"),
+                           fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"))
     @app_commands.choices(format=FORMAT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
     async def order(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
@@ -45,10 +46,10 @@ class PullsCog(commands.Cog, name="Pulls"):
                     fuzzy: bool = False) -> None:
         await self.bot.flows.order(interaction, PatternRequest(pattern, format, exact_case, fuzzy), pubkey)
 
-    @app_commands.command(name="odds", description="The chance of a match, the rarity table and an exact order's price")
-    @app_commands.describe(pattern=PATTERN_HELP, format="Address format (default: Bitcoin)",
-                           exact_case="Match upper/lower case exactly",
-                           fuzzy="Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
+    @app_commands.command(name="odds", description=locale_str("The chance of a match, the rarity table and an exact order's price"))
+    @app_commands.describe(pattern=PATTERN_HELP, format=locale_str("Address format (default: Bitcoin)"),
+                           exact_case=locale_str("Match upper/lower case exactly"),
+                           fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"))
     @app_commands.choices(format=FORMAT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
     async def odds(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,

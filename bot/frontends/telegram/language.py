@@ -1,0 +1,40 @@
+"""Sets the language each Telegram update is answered in, before any handler runs (docs/i18n.md).
+
+In a private chat: the person's `language_code`. In a group: the language its admins set with
+`/config language`, else the person's. The locale is a context variable (gpu_worker/i18n.py): the handlers
+python-telegram-bot starts for this update afterwards inherit it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Chat, Update
+from telegram.ext import ContextTypes
+
+from bot.answers import CommunityRef
+from bot.i18n import PEOPLE, public_locale, set_locale
+from bot.service import Service
+from bot.storage import StorageUnavailable
+
+log = logging.getLogger(__name__)
+PLATFORM = "telegram"
+
+
+class UpdateLanguage:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        code = user.language_code if user is not None else None
+        if user is not None:
+            PEOPLE.remember(PLATFORM, str(user.id), code)
+        group_language = None
+        if chat is not None and chat.type != Chat.PRIVATE:
+            try:
+                group_language = await self.service.community_language(
+                    CommunityRef(PLATFORM, str(chat.id), chat.title or ""))
+            except StorageUnavailable as err:  # answer in the person's language rather than not at all
+                log.info("group language not read (%s)", err.why)
+        set_locale(public_locale(group_language, code))

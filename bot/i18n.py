@@ -1,0 +1,57 @@
+"""Which language each answer is in, for the front ends (the catalogs and formatting: gpu_worker/i18n.py).
+
+- A person's own answers (private chats, DMs, a key's delivery): their platform language (Telegram's
+  `language_code`, Discord's interaction locale), remembered here so a DM sent later (a key found after the
+  command's answer) is in it too.
+- A community's public messages: the language an admin set with `/config language <code>`, else the language
+  of the person being answered.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from gpu_worker.i18n import (  # noqa: F401  (the front ends' one import for text)
+    DEFAULT,
+    LOCALES,
+    N_,
+    NAMES,
+    PSEUDO,
+    _,
+    current,
+    negotiate,
+    ngettext,
+    set_locale,
+    use_locale,
+)
+
+PEOPLE_REMEMBERED = 50_000  # bounded: only the most recently seen people
+
+
+class PeopleLanguages:
+    """The language each recently seen person uses, by (platform, user id): most recent last."""
+
+    def __init__(self, limit: int = PEOPLE_REMEMBERED) -> None:
+        self._seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._limit = limit
+
+    def remember(self, platform: str, user_id: str, code: str | None) -> None:
+        locale = negotiate(code)
+        if locale is None:
+            return
+        key = (platform, str(user_id))
+        self._seen[key] = locale
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._limit:
+            self._seen.popitem(last=False)
+
+    def of(self, platform: str, user_id: str) -> str | None:
+        return self._seen.get((platform, str(user_id)))
+
+
+PEOPLE = PeopleLanguages()
+
+
+def public_locale(community_language: str | None, person_code: str | None) -> str:
+    """A community's messages: its admin's choice, else the language of whoever is answered, else English."""
+    return negotiate(community_language) or negotiate(person_code) or DEFAULT
