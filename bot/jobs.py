@@ -41,13 +41,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gpu_worker.config_fields import load_one
 from gpu_worker.errors import VanikeysError
 from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.verify import verify_hit
 
 from bot import job_events, logs
+from bot.faults import fault_point
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
@@ -62,17 +62,6 @@ from bot.vault import SealedSecret, Vault, VaultError
 log = logging.getLogger(__name__)
 
 ACTIVE = ("accepted", "submitted", "running")
-CRASH_ENV = "VANIKEYS_CRASH_AT"  # tests only: exit abruptly right after this step commits
-CRASH_EXIT_CODE = 77
-
-
-def checkpoint(step: str) -> None:
-    from bot.settings import VanikeysSettings
-
-    if load_one(VanikeysSettings, "crash_at") == step:
-        os._exit(CRASH_EXIT_CODE)
-
-
 class StaleTransition(Exception):
     """The job was not in the state this step leaves: someone else moved it first."""
 
@@ -237,7 +226,7 @@ class Jobs:
                  debit.free_pulls, spec.expected_keys, self.owner, await self.leases.until(tx), now, now),
             )
             await self._step(tx, job_id, "accepted")
-        checkpoint("accepted")
+        fault_point("job.accepted")
         assert row is not None
         return job_events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
                                   free_pulls=debit.free_pulls), debit
@@ -459,7 +448,7 @@ class Jobs:
             if not crashed_once:
                 crashed_once = True
                 timer.progressed()
-                checkpoint("grinding")
+                fault_point("job.grinding")
             if time.monotonic() - renewed > self.settings.job_lease_s / 3:
                 renewed = time.monotonic()
                 await self._renew(record.job_id)
@@ -507,7 +496,7 @@ class Jobs:
             if not crashed_once:
                 crashed_once = True
                 timer.progressed()
-                checkpoint("grinding")
+                fault_point("job.grinding")
             async with self.db.transaction() as tx:
                 kept = await tx.execute(
                     f"UPDATE jobs SET order_state = ?, keys_checked = ?, {self.leases.renew_sql()}, updated_at = ? "
@@ -572,7 +561,7 @@ class Jobs:
                                                  "ground", day=record.day,
                 )
             await self._step(tx, record.job_id, "found")
-        checkpoint("found")
+        fault_point("job.found")
         return job_events.reached("found", updated, keys_checked=checked, grind_s=elapsed, engine=backend)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
@@ -586,7 +575,7 @@ class Jobs:
             )
             if changed != 1:
                 raise StaleTransition(record.job_id)
-        checkpoint("delivering")
+        fault_point("job.delivering")
         try:
             secrets = await self.vault.open_job(record.job_id)
         except VaultError as exc:  # the operator's to fix; the key stays sealed for /keys
@@ -615,7 +604,7 @@ class Jobs:
             if row is not None:
                 await self.vault.mark_delivered(tx, record.job_id, now)
                 await self._step(tx, record.job_id, "delivered")
-        checkpoint("delivered")
+        fault_point("job.delivered")
         if row is None:  # another process delivered it first (and counted it)
             return await self.get(record.job_id)
         return job_events.reached("delivered", _row_to_record(row))
@@ -629,7 +618,7 @@ class Jobs:
                 (why, keys_checked, time.time(), record.job_id, record.status),
             )
             await self._step(tx, record.job_id, "failed")
-        checkpoint("failed")
+        fault_point("job.failed")
         return job_events.reached("failed", updated)
 
     async def _refund(self, record: JobRecord) -> JobRecord:
@@ -645,7 +634,7 @@ class Jobs:
                 day=record.day,
             )
             await self._step(tx, record.job_id, "refunded")
-        checkpoint("refunded")
+        fault_point("job.refunded")
         return job_events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
 
     async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
@@ -657,7 +646,7 @@ class Jobs:
                 (status, time.time(), *columns.values(), record.job_id, record.status),
             )
             await self._step(tx, record.job_id, status)
-        checkpoint(status)
+        fault_point(f"job.{status}")
         return job_events.reached(status, updated)
 
     @staticmethod
