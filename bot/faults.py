@@ -43,9 +43,8 @@ def armed() -> str | None:
     """The fault point VANIKEYS_CRASH_AT names (None: none; the usual case)."""
     global _armed
     if _armed is _UNREAD:
-        from gpu_worker.config_fields import load_one
-
         from bot.settings import VanikeysSettings
+        from gpu_worker.config_fields import load_one
 
         name = load_one(VanikeysSettings, "crash_at")
         if name is not None and name not in FAULT_POINTS:

@@ -152,25 +152,28 @@ class Service:
         created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
         job_id = created.job_id
         self._awaited.add(job_id)
-        self.jobs.hold_delivery.add(job_id)
+        revealed: list[PullAnswer] = []
+
+        async def reveal(found: JobRecord) -> None:  # the drive awaits it between found and the private delivery
+            revealed.append(await self._pull_answer(found, compiled, odds, config))
+            if on_reveal is not None:
+                await self._reveal(on_reveal, revealed[0])
+
         try:
+            driving = self.jobs.start(job_id, reveal=reveal)  # one drive: found, revealed, then delivered
+            driving.add_done_callback(lambda _: self._awaited.discard(job_id))
             try:
-                record = await asyncio.shield(self.jobs.start(job_id))
-                if record.status == "refunded":
-                    raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; "
-                                                       "try again", committed="refunded")
-                if record.status not in ("found", "delivered"):
-                    raise ServiceError("busy", "the pull was charged and is still being worked on by another bot "
-                                               "process: its key will reach you privately, or use /keys in a minute",
-                                       committed="charged")
-                answer = await self._pull_answer(record, compiled, odds, config)
-                if on_reveal is not None:
-                    await self._reveal(on_reveal, answer)
+                record = await asyncio.shield(driving)
             finally:
-                self.jobs.hold_delivery.discard(job_id)
-                delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
-                delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
-            record = await asyncio.shield(delivering)
+                self.jobs.forget_reveal(job_id)  # a caller that gave up: the key goes out without its reveal
+            if record.status == "refunded":
+                raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; "
+                                                   "try again", committed="refunded")
+            if record.status not in ("found", "delivered"):
+                raise ServiceError("busy", "the pull was charged and is still being worked on by another bot "
+                                           "process: its key will reach you privately, or use /keys in a minute",
+                                   committed="charged")
+            answer = revealed[0] if revealed else await self._pull_answer(record, compiled, odds, config)
             delivered = record.status == "delivered"
             account = await self.ledger.account(user)
         except StorageUnavailable as fault:  # charged: say so, and how the job goes on
@@ -685,6 +688,22 @@ class Service:
         if frontend is not None and record.spec.kind == "order":
             await frontend.order_progress(self.order_view(record, checked, rate))
 
+    async def job_found(self, record: JobRecord) -> None:
+        """An order's result, announced where it was placed before its key goes out privately (pulls awaited
+        by pull() are revealed by their caller). The delivery waits at most REVEAL_TIMEOUT_S for it."""
+        frontend = self.delivery.frontend_for(record.spec.user.platform)
+        if frontend is None or record.spec.kind != "order":
+            return
+        announcing = asyncio.create_task(frontend.order_finished(self.order_view(record, record.keys_checked, 0.0)))
+        self._background.add(announcing)
+        announcing.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(announcing), REVEAL_TIMEOUT_S)
+        except TimeoutError:  # it goes on in the background; the key does not wait for it any longer
+            log.warning("order %s: the result is still being announced after %.0f s; delivering the key",
+                        record.job_id, REVEAL_TIMEOUT_S)
+            announcing.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: front ends log their own
+
     async def job_settled(self, record: JobRecord) -> None:
         if record.spec.kind == "pull" and record.status in ("found", "delivered"):
             keys = best_first(record.shown_keys)
@@ -694,7 +713,8 @@ class Service:
         if frontend is None:
             return
         if record.spec.kind == "order":
-            await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
+            if record.status not in ("found", "delivered"):  # a found order was announced before its delivery
+                await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
         elif record.status == "refunded" and record.job_id not in self._awaited:
             await frontend.notify(record.spec.user, f"your pull for {record.spec.pattern!r} failed ({record.error}): "
                                                     f"{_given_back(record)}")
@@ -709,12 +729,14 @@ class Service:
         running = (f"{checked:,} keys checked, {100 * checked / expected:.1f}% of the expected {expected:,.0f}"
                    if checked <= expected else f"{checked:,} keys checked, past the {expected:,.0f} expected: every "
                    "key has the same chance, so the match may come at any moment")
+        pending = record.status == "found" and record.delivery_attempted_at is None
         messages = {
             "accepted": "order accepted and paid; grinding starts now",
             "submitted": "order submitted to the grinder",
             "running": running,
             "found": f"found {found.identifier if found else ''}; " + (
-                "the secret could not be sent privately: " + KEYS_HINT),
+                "the secret is on its way to you privately" if pending
+                else "the secret could not be sent privately: " + KEYS_HINT),
             "delivered": f"found {found.identifier if found else ''}; the secret was sent to you privately",
             "failed": f"the order failed ({record.error}); a refund follows",
             "refunded": f"the order failed ({record.error}): {_given_back(record)}",
@@ -725,6 +747,7 @@ class Service:
             status=record.status, price=record.price, keys_checked=checked,  # type: ignore[arg-type]
             expected_keys=expected, percent=100.0 * checked / expected, rate_keys_per_s=rate, eta_s=eta,
             found=found, delivered=record.status == "delivered", message=messages.get(record.status, record.status),
+            delivery_pending=pending,
         )
 
     # --- helpers ---------------------------------------------------------------------

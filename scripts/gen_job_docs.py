@@ -1,4 +1,5 @@
-"""The docs' generated job tables: the fault points (docs/operations.md) from bot/faults.py.
+"""The docs' generated job tables: the state machine (docs/architecture.md) from bot/job_states.py and
+the fault points (docs/operations.md) from bot/faults.py.
 
     python scripts/gen_job_docs.py           rewrite them from the code
     python scripts/gen_job_docs.py --check   exit 1 when a document differs from what would be generated
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.faults import FAULT_POINTS  # noqa: E402
+from bot.job_states import markdown_table  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ def fault_points() -> str:
 
 
 SECTIONS = [
+    Section("docs/architecture.md", "job state table", markdown_table),
     Section("docs/operations.md", "fault points table", fault_points),
 ]
 

@@ -33,6 +33,7 @@ class Claim:
     lease_until: float | None
     status: str
     now: float               # the database's clock when read
+    row: Row                 # the whole job row as read with it
 
 
 class Leases:
@@ -53,9 +54,11 @@ class Leases:
         return f"lease_until = {self.now_sql} + ?"
 
     async def seen(self, job_id: str) -> Claim | None:
-        row = await self.db.fetchone(
-            f"SELECT owner, lease_until, status, {self.now_sql} AS now FROM jobs WHERE job_id = ?", (job_id,))
-        return None if row is None else Claim(row["owner"], row["lease_until"], row["status"], float(row["now"]))
+        """The job's row and its claim, with the database's clock, in one read."""
+        row = await self.db.fetchone(f"SELECT *, {self.now_sql} AS now FROM jobs WHERE job_id = ?", (job_id,))
+        if row is None:
+            return None
+        return Claim(row["owner"], row["lease_until"], row["status"], float(row["now"]), row)
 
     async def take(self, job_id: str, seen: Claim) -> bool:
         """Compare-and-set: the job becomes ours only if its owner and lease are still what `seen` read."""

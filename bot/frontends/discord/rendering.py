@@ -197,7 +197,10 @@ def order_receipt_text(answer: OrderAnswer) -> str:
 
 def order_finished_text(order: OrderView, mention: str) -> str:
     if order.found is not None:
-        where = "by DM" if order.delivered else "in the vault: DMs are closed, open them and send /keys"
+        if order.delivery_pending:  # announced before the DM goes out
+            where = "on its way by DM (if it does not arrive, open your DMs and send /keys)"
+        else:
+            where = "by DM" if order.delivered else "in the vault: DMs are closed, open them and send /keys"
         return f"🎉 {mention} your order for `{order.pattern}` is done: your key is {where}."
     return f"{mention} your order for `{order.pattern}` ended: {order.message}"
 
@@ -208,6 +211,8 @@ def progress_bar(value_percent: float, width: int = 16) -> str:
 
 
 def _status_title(order: OrderView) -> str:
+    if order.delivery_pending:
+        return "complete"
     return {"accepted": "placed", "submitted": "queued", "running": "grinding", "found": "found",
             "delivered": "complete", "failed": "failed", "refunded": "refunded"}.get(order.status, order.status)
 

@@ -248,6 +248,11 @@ class TelegramFrontEnd:
         who = user_label(order.user)
         if order.found is None:
             return f"❌ {who}'s order for <code>{esc(order.pattern)}</code> ended without a match; the details went privately."
-        where = ("The key went to the buyer's private chat with the bot." if order.delivered
-                 else "The key is safe in the vault until the buyer opens a private chat with the bot.")
+        if order.delivery_pending:  # announced before the private delivery goes out
+            where = ("The key goes to the buyer's private chat with the bot (the button fetches it if it does not "
+                     "arrive).")
+        elif order.delivered:
+            where = "The key went to the buyer's private chat with the bot."
+        else:
+            where = "The key is safe in the vault until the buyer opens a private chat with the bot."
         return f"✅ {who}'s order for <code>{esc(order.pattern)}</code> is done: {highlighted(order.found)}\n{where}"
