@@ -233,13 +233,13 @@ class Jobs:
             origin = None if spec.origin is None else json.dumps(
                 {"platform": spec.origin.platform, "chat_id": spec.origin.chat_id, "message_id": spec.origin.message_id})
             row = await tx.fetchone(
-                q.INSERT_JOB,
+                q.insert_job(self.leases.until_sql()),
                 (job_id, spec.kind, spec.user.platform, spec.user.user_id, spec.user.display_name,
                  spec.community.platform if spec.community else None,
                  spec.community.community_id if spec.community else None,
                  spec.community.title if spec.community else "", origin, spec.format_id, spec.pattern,
                  spec.case_mode, int(spec.fuzzy), spec.split_pubkey, spec.count, spec.budget, debit.tokens,
-                 debit.free_pulls, spec.expected_keys, self.owner, await self.leases.until(tx), now, now),
+                 debit.free_pulls, spec.expected_keys, self.owner, self.settings.job_lease_s, now, now),
             )
             await self._step(tx, job_id, transition("", "paid").to)
         fault_point("job.accepted")
@@ -362,6 +362,7 @@ class Jobs:
         record = await self._claim(job_id)
         if record is None:  # settled, or a live peer drives it
             return await self.get(job_id)
+        released = False
         try:
             logs.bind_job(job_id, record.spec.user.platform, record.spec.user.user_id)
             # Each state's step (bot/job_states.py) commits one transition; a step that leaves the job in the
@@ -371,6 +372,7 @@ class Jobs:
                 record = await getattr(self, step)(record)
                 if record.status == left:
                     break
+            released = record.status in SETTLED  # by the transition that settled it (_move_in)
             return record
         except StaleTransition:
             return await self.get(job_id)
@@ -379,7 +381,7 @@ class Jobs:
                 await self._abandon(record)
             raise
         finally:
-            if not self._closing:
+            if not self._closing and not released:
                 await self._release_quietly(job_id)
 
     async def deliver_again(self, record: JobRecord) -> bool:
@@ -633,6 +635,8 @@ class Jobs:
         """Within `tx`: move the job along the table's row for `event`, only if it is still in the state it
         leaves (StaleTransition: another process moved it first), and log the step. The row as it now stands."""
         to = transition(record.status, event).to
+        if to in SETTLED:  # nothing more will happen to it: its claim goes in the same statement
+            columns = {**columns, "owner": None, "lease_until": None}
         row = await tx.fetchone(q.move(tuple(columns)), (to, time.time() if now is None else now,
                                                         *columns.values(), record.job_id, record.status))
         if row is None:

@@ -114,6 +114,7 @@ class Service:
         self.delivery = delivery
         self.checkout = checkout
         self._awaited: set[str] = set()  # pulls whose caller gets the answer directly
+        self._recorded: set[str] = set()  # pulls their caller recorded (bests, streaks) before the job settled
         self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
         self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
@@ -175,12 +176,13 @@ class Service:
                                    committed="charged")
             answer = revealed[0] if revealed else await self._pull_answer(record, compiled, odds, config)
             delivered = record.status == "delivered"
-            account = await self.ledger.account(user)
+            # read just before the delivery when revealed (a delivery changes no balance); after it otherwise
+            balance = answer.balance_after if revealed else (await self.ledger.account(user)).balance
         except StorageUnavailable as fault:  # charged: say so, and how the job goes on
             raise await self._job_fault(fault, created) from None
         noun, verb = ("private keys", "were") if answer.count > 1 else ("private key", "was")
         return dataclasses.replace(
-            answer, delivered=delivered, balance_after=account.balance,
+            answer, delivered=delivered, balance_after=balance,
             delivery_note=f"the {noun} {verb} sent to you privately" if delivered
             else f"the {noun} could not be sent to you privately and {verb} kept safe: {KEYS_HINT}")
 
@@ -226,6 +228,8 @@ class Service:
                 self.db, records.PullRecord(record.job_id, spec.user, spec.community, spec.format_id, spec.pattern,
                                             best, record.created_at), self.settings.time_zone)
             streak = await streaks.after_pull(self.db, self.ledger, spec.user, self._streak_rules)
+            if record.status == "found" and record.delivery_attempted_at is None:  # revealed before delivery:
+                self._recorded.add(record.job_id)  # job_settled, which follows the delivery, need not record it
             return personal_best, streak
         except Exception as exc:
             log.warning("pull %s: community records failed: %s", record.job_id, type(exc).__name__)
@@ -707,8 +711,9 @@ class Service:
     async def job_settled(self, record: JobRecord) -> None:
         if record.spec.kind == "pull" and record.status in ("found", "delivered"):
             keys = best_first(record.shown_keys)
-            if keys:
+            if keys and record.job_id not in self._recorded:
                 await self._after_pull(record, keys[0])  # once per job: a no-op when pull() recorded it
+        self._recorded.discard(record.job_id)
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is None:
             return

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 
-INSERT_JOB = (
+_INSERT_JOB = (
     "INSERT INTO jobs (job_id, kind, platform, user_id, display_name, community_platform, community_id, "
     "community_title, origin, format, pattern, case_mode, fuzzy, split_pubkey, count, budget, price, "
     "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?) RETURNING *"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, {lease_until}, ?, ?) RETURNING *"
 )
 JOB = "SELECT * FROM jobs WHERE job_id = ?"
 LOG_STEP = "INSERT INTO job_steps (job_id, status, at) VALUES (?, ?, ?)"
@@ -44,6 +44,13 @@ PRUNE_STEPS = f"DELETE FROM job_steps WHERE job_id IN ({_SETTLED_BEFORE})"
 PRUNE_REFUNDED = ("DELETE FROM jobs WHERE status = 'refunded' AND updated_at < ? "
                   "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id) "
                   "AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = jobs.job_id)")
+
+
+@functools.lru_cache(maxsize=4)
+def insert_job(lease_until_sql: str) -> str:
+    """A new job, leased to its creator: `lease_until_sql` is the store's lease end (bot/storage/leases.py),
+    so the row is written with its lease in one statement."""
+    return _INSERT_JOB.format(lease_until=lease_until_sql)
 
 
 @functools.lru_cache(maxsize=64)

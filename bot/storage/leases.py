@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.storage.base import Database, Row, Tx
+from bot.storage.base import Database, Row
 
 # Seconds since the epoch on the database's clock, per store.
 _NOW = {
@@ -43,11 +43,9 @@ class Leases:
         self.lease_s = lease_s
         self.now_sql = _NOW[db.dialect]
 
-    async def until(self, tx: Tx) -> float:
-        """A fresh lease's end on the database's clock, for a row written in `tx` (a job just created)."""
-        row = await tx.fetchone(f"SELECT {self.now_sql} + ? AS until", (self.lease_s,))
-        assert row is not None
-        return float(row["until"])
+    def until_sql(self) -> str:
+        """A fresh lease's end on the database's clock, `<now> + ?`, for a caller's own INSERT (pass `lease_s`)."""
+        return f"{self.now_sql} + ?"
 
     def renew_sql(self) -> str:
         """`lease_until = <now> + ?` for a caller's own UPDATE (pass `lease_s` as its parameter)."""
