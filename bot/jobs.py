@@ -43,11 +43,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpu_worker.errors import VanikeysError
-from gpu_worker.job import MAX_BUDGET, MAX_TIME_LIMIT_S, GrindJob, GrindResult
+from gpu_worker.job import MAX_BUDGET, GrindJob
 from gpu_worker.odds import Odds
 from gpu_worker.odds import odds as odds_of
 from gpu_worker.patterns import Pattern
@@ -55,15 +54,16 @@ from gpu_worker.verify import verify_hit
 
 from bot import job_events, logs
 from bot.faults import fault_point
-from bot.answers import CommunityRef, Origin, ShownKey, UserRef
+from bot.answers import ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
-from bot.ledger import Debit, Ledger, utc_day
-from bot.results import shown_key, shown_key_from_json, shown_key_to_json
+from bot.ledger import Debit, Ledger
+from bot.results import shown_key, shown_key_to_json
 from bot.answers import ServiceError
+from bot.job_records import JobRecord, JobSpec, cut_short_refund, record_from_row
 from bot.job_states import ACTIVE, SETTLED, STEPS, transition
-from bot.storage import Database, Row, StorageUnavailable, Tx
+from bot.storage import Database, StorageUnavailable, Tx
 from bot.storage import job_queries as q
 from bot.storage.leases import Leases
 from bot.vault import SealedSecret, Vault, VaultError
@@ -72,61 +72,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ACTIVE", "Deliverer", "JobLocks", "JobObserver", "JobRecord", "JobSpec", "Jobs", "RevealHook",
            "StaleTransition", "cut_short_refund"]
+
+
 class StaleTransition(Exception):
     """The job was not in the state this step leaves: someone else moved it first."""
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    kind: str                    # "pull" | "order"
-    user: UserRef
-    community: CommunityRef | None
-    origin: Origin | None
-    format_id: str
-    pattern: str
-    case_mode: str               # "insensitive" | "exact"
-    fuzzy: bool
-    split_pubkey: str | None
-    count: int                   # pulls in this job (1 or 10); 1 for orders
-    budget: int                  # keys per pull; for orders the total key budget before giving up
-    expected_keys: float
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    job_id: str
-    spec: JobSpec
-    price: int
-    free_pulls: int
-    status: str
-    backend: str
-    backend_job_id: str | None
-    keys_checked: int
-    elapsed_s: float
-    result: dict[str, Any] | None
-    error: str | None
-    delivery_attempted_at: float | None
-    delivered_at: float | None
-    created_at: float
-
-    @property
-    def day(self) -> str:
-        return utc_day(self.created_at)
-
-    @property
-    def shown_keys(self) -> tuple[ShownKey, ...]:
-        if not self.result:
-            return ()
-        return tuple(shown_key_from_json(k) for k in self.result["keys"])
-
-    def grind_job(self, budget: int, *, pulls: int = 1) -> GrindJob:
-        s = self.spec
-        return GrindJob.parse({
-            "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
-            "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
-            "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
-        })
 
 
 class JobObserver(Protocol):
@@ -143,7 +92,7 @@ class JobObserver(Protocol):
 
 
 # A pull's caller reveals the found result itself, before the key goes out privately (Jobs.start).
-RevealHook = Callable[["JobRecord"], Awaitable[None]]
+RevealHook = Callable[[JobRecord], Awaitable[None]]
 
 
 class Deliverer(Protocol):
@@ -176,30 +125,6 @@ class JobLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
-
-
-def _row_to_record(row: Row) -> JobRecord:
-    community = None
-    if row["community_id"] is not None:
-        community = CommunityRef(row["community_platform"], row["community_id"], row["community_title"])
-    origin = None
-    if row["origin"]:
-        data = json.loads(row["origin"])
-        origin = Origin(data["platform"], data["chat_id"], data.get("message_id"))
-    result = json.loads(row["result"]) if row["result"] else None
-    spec = JobSpec(
-        kind=row["kind"], user=UserRef(row["platform"], row["user_id"], row["display_name"]), community=community,
-        origin=origin, format_id=row["format"], pattern=row["pattern"], case_mode=row["case_mode"],
-        fuzzy=bool(row["fuzzy"]), split_pubkey=row["split_pubkey"], count=row["count"], budget=row["budget"],
-        expected_keys=row["expected_keys"],
-    )
-    return JobRecord(
-        job_id=row["job_id"], spec=spec, price=row["price"], free_pulls=row["free_pulls"], status=row["status"],
-        backend=row["backend"], backend_job_id=row["backend_job_id"], keys_checked=row["keys_checked"],
-        elapsed_s=row["elapsed_s"], result=result, error=row["error"],
-        delivery_attempted_at=row["delivery_attempted_at"], delivered_at=row["delivered_at"],
-        created_at=row["created_at"],
-    )
 
 
 class Jobs:
@@ -244,18 +169,18 @@ class Jobs:
             await self._step(tx, job_id, transition("", "paid").to)
         fault_point("job.accepted")
         assert row is not None
-        return job_events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
+        return job_events.reached("accepted", record_from_row(row), tokens=debit.tokens,
                                   free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
         row = await self.db.fetchone(q.JOB, (job_id,))
         if row is None:
             raise KeyError(job_id)
-        return _row_to_record(row)
+        return record_from_row(row)
 
     async def for_user(self, user: UserRef, *, statuses: tuple[str, ...]) -> list[JobRecord]:
         rows = await self.db.fetchall(q.for_user(len(statuses)), (user.platform, user.user_id, *statuses))
-        return [_row_to_record(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     # --- driving ---------------------------------------------------------------
 
@@ -642,7 +567,7 @@ class Jobs:
         if row is None:
             raise StaleTransition(record.job_id)
         await self._step(tx, record.job_id, to)
-        return _row_to_record(row)
+        return record_from_row(row)
 
     async def _observe_settled(self, record: JobRecord) -> None:
         if self.observer is None:
@@ -666,7 +591,7 @@ class Jobs:
             return None
         owner, until, now = seen.owner, seen.lease_until or 0, seen.now
         if owner == self.owner and until > now + self.settings.job_lease_s / 2:
-            return _row_to_record(seen.row)  # ours, freshly leased (a job this process just created): as read
+            return record_from_row(seen.row)  # ours, freshly leased (a job this process just created): as read
         free = owner is None or owner == self.owner or until < now or _owner_dead(owner)
         if not free or not await self.leases.take(job_id, seen):
             return None
@@ -746,18 +671,6 @@ class GrindWatch:
 
     def done(self) -> None:
         self.timer.done()
-
-
-def cut_short_refund(record: JobRecord, checked: int, keys_due: int) -> dict[str, int] | None:
-    """What a pull cut short by its time limit gives back: the unground share of its tokens (rounded down, so
-    never more than was paid) and of its free pulls (to the nearest whole one: a free pull cut short at a
-    quarter of its keys is given back whole). None for a pull that ground all its keys."""
-    if checked >= keys_due or keys_due <= 0:
-        return None
-    unground = keys_due - max(0, checked)
-    return {"tokens": record.price * unground // keys_due,
-            "free_pulls": (2 * record.free_pulls * unground + keys_due) // (2 * keys_due),
-            "ground_pct": 100 * max(0, checked) // keys_due}
 
 
 def _note_failure(task: asyncio.Task[JobRecord]) -> None:
