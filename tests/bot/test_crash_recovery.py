@@ -27,6 +27,7 @@ from tests.postgres import PostgresServer
 from tests.warm import WarmInterpreter
 
 from .conftest import small_settings
+from .faults import crash_at as fault_at
 from .test_service import btc_address_from_wif
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def run_console(warm: WarmInterpreter, tmp_path: Path, lines: list[str], crash_a
                VANIKEYS_MAX_ORDER_S="3600")
     env.update(extra or {})
     if crash_at:
-        env["VANIKEYS_CRASH_AT"] = f"job.{crash_at}"
+        env.update(fault_at(f"job.{crash_at}"))
     proc = warm.run("bot.cli", ["console", "--user", "dave", "--json"], cwd=REPO, env=env,
                     input="".join(line + "\n" for line in lines), timeout=120)
     return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
