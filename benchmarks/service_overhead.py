@@ -1,14 +1,16 @@
 """Service overhead per pull (everything but grinding) and ledger debits per second, on SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/service_overhead.py [--store both|sqlite|postgresql] [--pulls 200] [--debits 2000]
-                                                    [--pg-url postgresql://…]
+                                                    [--pg-url postgresql://…] [--pulls-only]
 
 A pull here runs the whole service path on a real store: the charge and job
 row, every persisted state transition, re-verification of the hit with
 coincurve, sealing it in the vault, private delivery through a front end and
 the answer with its rarity. Grinding is replaced by a client that hands back
 a real result ground once beforehand (it still verifies), so what is timed is
-the service's own cost.
+the service's own cost. It also counts the store's statements and
+transactions per pull (on PostgreSQL each statement is a round trip, and each
+transaction two more: BEGIN and COMMIT).
 
 Debits: each is one transaction (lock the account, check the idempotency key,
 today's usage and the balance, conditional update, ledger row), from 1, 10 and
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +48,30 @@ from gpu_worker.grinders.base import grind  # noqa: E402
 from gpu_worker.job import GrindJob, GrindResult  # noqa: E402
 
 BUDGET = 600
+COUNTS: Counter[str] = Counter()  # statements and transactions the stores ran (count_statements)
+
+
+def count_statements() -> None:
+    """Count every statement and transaction both stores run, from here on (this process only)."""
+    from bot.storage import postgres, sqlite
+
+    def counted(original, what: str):  # noqa: ANN001, ANN202
+        if what == "transactions":
+            def transaction(self):  # noqa: ANN001, ANN202
+                COUNTS[what] += 1
+                return original(self)
+            return transaction
+
+        async def statement(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            COUNTS[what] += 1
+            return await original(self, *args, **kwargs)
+        return statement
+
+    for cls in (sqlite.SqliteDatabase, sqlite.SqliteTx, postgres.PostgresDatabase, postgres.PostgresTx):
+        for name in ("execute", "fetchone", "fetchall", "transaction"):
+            if name in cls.__dict__:
+                setattr(cls, name, counted(cls.__dict__[name], "transactions" if name == "transaction"
+                                           else "statements"))
 
 
 class PreGroundClient:
@@ -106,10 +133,13 @@ async def pull_overhead(target: str | Path, pulls: int) -> list[float]:
         await app.service.grant(user, pulls + 10)
         for _ in range(10):  # warm up caches and the odds model
             await app.service.pull(user, None, "ab", allow_easy=True)
+        await app.service.wait_idle()
+        COUNTS.clear()
         for _ in range(pulls):
             began = time.perf_counter()
             await app.service.pull(user, None, "ab", allow_easy=True)
             timings.append(time.perf_counter() - began)
+        await app.service.wait_idle()
     return timings
 
 
@@ -168,6 +198,13 @@ def across_processes(target: str | Path, total: int, processes: int = 3, callers
 
 async def measure(name: str, target: str | Path, args: argparse.Namespace) -> dict[str, float]:
     ms = [t * 1000 for t in await pull_overhead(target, args.pulls)]
+    statements, transactions = COUNTS["statements"] / len(ms), COUNTS["transactions"] / len(ms)
+    if args.pulls_only:
+        print(f"{name}: pull overhead ({len(ms)} pulls) p50 {percentile(ms, 0.5):.1f} ms, "
+              f"p99 {percentile(ms, 0.99):.1f} ms; per pull {statements:.1f} statements in "
+              f"{transactions:.1f} transactions", flush=True)
+        return {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "statements": statements,
+                "transactions": transactions}
     rates = await in_process_debits(target, args.debits)
     spread = across_processes(target, args.debits)
     figures = {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "mean": statistics.fmean(ms),
@@ -184,6 +221,7 @@ async def main() -> None:
     parser.add_argument("--pulls", type=int, default=200)
     parser.add_argument("--debits", type=int, default=2000)
     parser.add_argument("--pg-url", default=None, help="an empty PostgreSQL database (default: start one here)")
+    parser.add_argument("--pulls-only", action="store_true", help="the pull overhead alone, without the debits")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--callers", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="x", help=argparse.SUPPRESS)
@@ -192,7 +230,9 @@ async def main() -> None:
     if args.child:
         await child(args.child, args.debits, args.callers, args.tag, args.start_at)
         return
-    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
+    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    count_statements()
     with tempfile.TemporaryDirectory() as tmp:
         if args.store in ("both", "sqlite"):
             await measure("sqlite (WAL, synchronous=FULL)", Path(tmp) / "bench.db", args)

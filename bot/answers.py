@@ -251,6 +251,7 @@ class OrderView:
     found: ShownKey | None
     delivered: bool
     message: str                  # one line for people: progress, success, or why it failed / was refunded
+    delivery_pending: bool = False  # found, shown before the private delivery, which has not been attempted yet
 
 
 @dataclass(frozen=True)

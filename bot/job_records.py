@@ -6,12 +6,14 @@ step subscribers, the service's answers) does not import the engine (docs/archit
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from bot.answers import CommunityRef, Origin, ShownKey, UserRef
 from bot.ledger import utc_day
 from bot.results import shown_key_from_json
+from bot.storage import Row
 from gpu_worker.job import MAX_TIME_LIMIT_S, GrindJob
 
 
@@ -73,3 +75,40 @@ class JobRecord:
             "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
             "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
         })
+
+
+def record_from_row(row: Row) -> JobRecord:
+    """The record a `jobs` row (every column, as `SELECT *` reads it) stands for."""
+    community = None
+    if row["community_id"] is not None:
+        community = CommunityRef(row["community_platform"], row["community_id"], row["community_title"])
+    origin = None
+    if row["origin"]:
+        data = json.loads(row["origin"])
+        origin = Origin(data["platform"], data["chat_id"], data.get("message_id"))
+    result = json.loads(row["result"]) if row["result"] else None
+    spec = JobSpec(
+        kind=row["kind"], user=UserRef(row["platform"], row["user_id"], row["display_name"]), community=community,
+        origin=origin, format_id=row["format"], pattern=row["pattern"], case_mode=row["case_mode"],
+        fuzzy=bool(row["fuzzy"]), split_pubkey=row["split_pubkey"], count=row["count"], budget=row["budget"],
+        expected_keys=row["expected_keys"],
+    )
+    return JobRecord(
+        job_id=row["job_id"], spec=spec, price=row["price"], free_pulls=row["free_pulls"], status=row["status"],
+        backend=row["backend"], backend_job_id=row["backend_job_id"], keys_checked=row["keys_checked"],
+        elapsed_s=row["elapsed_s"], result=result, error=row["error"],
+        delivery_attempted_at=row["delivery_attempted_at"], delivered_at=row["delivered_at"],
+        created_at=row["created_at"],
+    )
+
+
+def cut_short_refund(record: JobRecord, checked: int, keys_due: int) -> dict[str, int] | None:
+    """What a pull cut short by its time limit gives back: the unground share of its tokens (rounded down, so
+    never more than was paid) and of its free pulls (to the nearest whole one: a free pull cut short at a
+    quarter of its keys is given back whole). None for a pull that ground all its keys."""
+    if checked >= keys_due or keys_due <= 0:
+        return None
+    unground = keys_due - max(0, checked)
+    return {"tokens": record.price * unground // keys_due,
+            "free_pulls": (2 * record.free_pulls * unground + keys_due) // (2 * keys_due),
+            "ground_pct": 100 * max(0, checked) // keys_due}

@@ -3,12 +3,17 @@
     accepted ─> submitted ─> running ─> found ─> delivered
        └───────────┴────────────┴─> failed ─> refunded
 
+The table of states × events, and what each transition commits, is bot/job_states.py: the drive below
+runs the step `STEPS` names for a job's state, and every change a step commits is a row of that table.
+Its SQL is bot/storage/job_queries.py.
+
 - accepted: paid. The charge and the job row commit in one transaction.
 - submitted: the backend and its job id are recorded.
 - running: grinding. A restart grinds again (orders keep their keys-checked
   count); nothing was shown or delivered yet, so nothing is lost or doubled.
 - found: the verified secrets are in the vault and the public result in the
-  row, in one transaction. Delivery is attempted once automatically: the
+  row, in one transaction. The public result is shown first (a pull's reveal,
+  an order's announcement), then delivery is attempted once automatically: the
   attempt is recorded before the message goes out, so a crash mid-send never
   sends twice; an undelivered key stays in the vault for /keys.
 - failed -> refunded: the refund row's idempotency key is the job id, so a
@@ -36,42 +41,38 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from gpu_worker.config_fields import load_one
 from gpu_worker.errors import VanikeysError
-from gpu_worker.job import MAX_BUDGET, GrindResult
+from gpu_worker.job import MAX_BUDGET, GrindJob
+from gpu_worker.odds import Odds
 from gpu_worker.odds import odds as odds_of
+from gpu_worker.patterns import Pattern
 from gpu_worker.verify import verify_hit
 
 from bot import logs
-from bot.answers import CommunityRef, Origin, ShownKey, UserRef
+from bot.faults import fault_point
+from bot.answers import ShownKey, UserRef
 from bot.config import Settings
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
-from bot.job_events import JobEvents
-from bot.job_records import JobRecord, JobSpec
 from bot.ledger import Debit, Ledger
 from bot.results import shown_key, shown_key_to_json
 from bot.answers import ServiceError
-from bot.storage import Database, Row, StorageUnavailable, Tx
+from bot.job_events import JobEvents
+from bot.job_records import JobRecord, JobSpec, cut_short_refund, record_from_row
+from bot.job_states import ACTIVE, SETTLED, STEPS, transition
+from bot.storage import Database, StorageUnavailable, Tx
+from bot.storage import job_queries as q
 from bot.storage.leases import Leases
 from bot.vault import SealedSecret, Vault, VaultError
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("accepted", "submitted", "running")
-CRASH_ENV = "VANIKEYS_CRASH_AT"  # tests only: exit abruptly right after this step commits
-CRASH_EXIT_CODE = 77
-
-
-def checkpoint(step: str) -> None:
-    from bot.settings import VanikeysSettings
-
-    if load_one(VanikeysSettings, "crash_at") == step:
-        os._exit(CRASH_EXIT_CODE)
+__all__ = ["ACTIVE", "Deliverer", "JobLocks", "JobObserver", "JobRecord", "JobSpec", "Jobs", "RevealHook",
+           "StaleTransition", "cut_short_refund"]
 
 
 class StaleTransition(Exception):
@@ -81,9 +82,18 @@ class StaleTransition(Exception):
 class JobObserver(Protocol):
     async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None: ...
 
+    async def job_found(self, record: JobRecord) -> None:
+        """The job's result is stored and nothing was delivered yet: show it publicly now, before the private
+        delivery (a pull whose caller reveals it is not told here: its RevealHook is)."""
+        ...
+
     async def job_settled(self, record: JobRecord) -> None:
         """The job reached found (delivered or not) or refunded."""
         ...
+
+
+# A pull's caller reveals the found result itself, before the key goes out privately (Jobs.start).
+RevealHook = Callable[[JobRecord], Awaitable[None]]
 
 
 class Deliverer(Protocol):
@@ -118,30 +128,6 @@ class JobLocks:
         return len(self._locks)
 
 
-def _row_to_record(row: Row) -> JobRecord:
-    community = None
-    if row["community_id"] is not None:
-        community = CommunityRef(row["community_platform"], row["community_id"], row["community_title"])
-    origin = None
-    if row["origin"]:
-        data = json.loads(row["origin"])
-        origin = Origin(data["platform"], data["chat_id"], data.get("message_id"))
-    result = json.loads(row["result"]) if row["result"] else None
-    spec = JobSpec(
-        kind=row["kind"], user=UserRef(row["platform"], row["user_id"], row["display_name"]), community=community,
-        origin=origin, format_id=row["format"], pattern=row["pattern"], case_mode=row["case_mode"],
-        fuzzy=bool(row["fuzzy"]), split_pubkey=row["split_pubkey"], count=row["count"], budget=row["budget"],
-        expected_keys=row["expected_keys"],
-    )
-    return JobRecord(
-        job_id=row["job_id"], spec=spec, price=row["price"], free_pulls=row["free_pulls"], status=row["status"],
-        backend=row["backend"], backend_job_id=row["backend_job_id"], keys_checked=row["keys_checked"],
-        elapsed_s=row["elapsed_s"], result=result, error=row["error"],
-        delivery_attempted_at=row["delivery_attempted_at"], delivered_at=row["delivered_at"],
-        created_at=row["created_at"],
-    )
-
-
 class Jobs:
     def __init__(self, db: Database, ledger: Ledger, vault: Vault, grinder: GrindingClient, settings: Settings,
                  events: JobEvents | None = None) -> None:
@@ -156,7 +142,7 @@ class Jobs:
         self.events = events if events is not None else JobEvents()  # each committed step: log line, metrics
         self.observer: JobObserver | None = None
         self.deliverer: Deliverer | None = None
-        self.hold_delivery: set[str] = set()  # found pulls whose caller reveals them before delivery
+        self._reveals: dict[str, RevealHook] = {}  # found pulls whose caller reveals them before delivery
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
         self._locks = JobLocks()  # one step-runner per job inside this process
         self._closing = False
@@ -175,41 +161,39 @@ class Jobs:
             origin = None if spec.origin is None else json.dumps(
                 {"platform": spec.origin.platform, "chat_id": spec.origin.chat_id, "message_id": spec.origin.message_id})
             row = await tx.fetchone(
-                "INSERT INTO jobs (job_id, kind, platform, user_id, display_name, community_platform, community_id, "
-                "community_title, origin, format, pattern, case_mode, fuzzy, split_pubkey, count, budget, price, "
-                "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?) RETURNING *",
+                q.insert_job(self.leases.until_sql()),
                 (job_id, spec.kind, spec.user.platform, spec.user.user_id, spec.user.display_name,
                  spec.community.platform if spec.community else None,
                  spec.community.community_id if spec.community else None,
                  spec.community.title if spec.community else "", origin, spec.format_id, spec.pattern,
                  spec.case_mode, int(spec.fuzzy), spec.split_pubkey, spec.count, spec.budget, debit.tokens,
-                 debit.free_pulls, spec.expected_keys, self.owner, await self.leases.until(tx), now, now),
+                 debit.free_pulls, spec.expected_keys, self.owner, self.settings.job_lease_s, now, now),
             )
-            await self._step(tx, job_id, "accepted")
-        checkpoint("accepted")
+            await self._step(tx, job_id, transition("", "paid").to)
+        fault_point("job.accepted")
         assert row is not None
-        return self.events.reached("accepted", _row_to_record(row), tokens=debit.tokens,
+        return self.events.reached("accepted", record_from_row(row), tokens=debit.tokens,
                                   free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
-        row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        row = await self.db.fetchone(q.JOB, (job_id,))
         if row is None:
             raise KeyError(job_id)
-        return _row_to_record(row)
+        return record_from_row(row)
 
     async def for_user(self, user: UserRef, *, statuses: tuple[str, ...]) -> list[JobRecord]:
-        marks = ",".join("?" * len(statuses))
-        rows = await self.db.fetchall(
-            f"SELECT * FROM jobs WHERE platform = ? AND user_id = ? AND status IN ({marks}) ORDER BY created_at",
-            (user.platform, user.user_id, *statuses),
-        )
-        return [_row_to_record(r) for r in rows]
+        rows = await self.db.fetchall(q.for_user(len(statuses)), (user.platform, user.user_id, *statuses))
+        return [record_from_row(r) for r in rows]
 
     # --- driving ---------------------------------------------------------------
 
-    def start(self, job_id: str) -> asyncio.Task[JobRecord]:
-        """Drive the job in a task of its own (a caller giving up does not stop it)."""
+    def start(self, job_id: str, *, reveal: RevealHook | None = None) -> asyncio.Task[JobRecord]:
+        """Drive the job in a task of its own (a caller giving up does not stop it).
+
+        reveal: awaited by the drive once the job is found, before the private delivery (a pull's caller shows
+        its result first); it stays registered until the drive reaches found or `forget_reveal` drops it."""
+        if reveal is not None:
+            self._reveals[job_id] = reveal
         task = self._tasks.get(job_id)
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.drive(job_id), name=f"job-{job_id}")
@@ -218,20 +202,18 @@ class Jobs:
             task.add_done_callback(_note_failure)
         return task
 
+    def forget_reveal(self, job_id: str) -> None:
+        """The caller no longer reveals the job (it gave up, or the drive ended): deliver without waiting for it."""
+        self._reveals.pop(job_id, None)
+
     async def resume_all(self) -> list[asyncio.Task[JobRecord]]:
         """Start every job that is not settled (and not driven by a live process)."""
-        rows = await self.db.fetchall(
-            "SELECT job_id FROM jobs WHERE status IN ('accepted', 'submitted', 'running', 'failed') "
-            "OR (status = 'found' AND delivery_attempted_at IS NULL) ORDER BY created_at"
-        )
+        rows = await self.db.fetchall(q.UNSETTLED)
         return [self.start(r["job_id"]) for r in rows]
 
     async def deliver_pending(self, platform: str) -> None:
         """Found keys never offered to anyone (no front end was running then): offer them now."""
-        rows = await self.db.fetchall(
-            "SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL AND platform = ?",
-            (platform,),
-        )
+        rows = await self.db.fetchall(q.UNOFFERED_ON_PLATFORM, (platform,))
         for row in rows:
             self.start(row["job_id"])
 
@@ -299,46 +281,27 @@ class Jobs:
         if days <= 0:
             return 0
         cutoff = (time.time() if now is None else now) - days * 86400
-        settled = ("SELECT job_id FROM jobs WHERE status IN ('delivered', 'refunded') AND updated_at < ? "
-                   "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id AND v.ciphertext IS NOT NULL)")
         async with self.db.transaction() as tx:
-            removed = await tx.execute(f"DELETE FROM job_steps WHERE job_id IN ({settled})", (cutoff,))
-            removed += await tx.execute(
-                "DELETE FROM jobs WHERE status = 'refunded' AND updated_at < ? "
-                "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id) "
-                "AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = jobs.job_id)",
-                (cutoff,),
-            )
+            removed = await tx.execute(q.PRUNE_STEPS, (cutoff,))
+            removed += await tx.execute(q.PRUNE_REFUNDED, (cutoff,))
         return removed
 
     async def _drive(self, job_id: str) -> JobRecord:
-        if not await self._claim(job_id):
+        record = await self._claim(job_id)
+        if record is None:  # settled, or a live peer drives it
             return await self.get(job_id)
-        record: JobRecord | None = None
+        released = False
         try:
-            record = await self.get(job_id)
             logs.bind_job(job_id, record.spec.user.platform, record.spec.user.user_id)
-            while True:
-                if record.status == "accepted":
-                    record = await self._submit(record)
-                elif record.status == "submitted":
-                    record = await self._transition(record, "running")
-                elif record.status == "running":
-                    record = await self._grind(record)
-                elif record.status == "found":
-                    if record.job_id in self.hold_delivery:
-                        return record  # the caller reveals first, then drives the job again to deliver
-                    if record.delivery_attempted_at is None:
-                        record = await self._deliver(record, automatic=True)
-                        if self.observer is not None:
-                            await self._observe_settled(record)
-                    return record
-                elif record.status == "failed":
-                    record = await self._refund(record)
-                    await self._observe_settled(record)
-                    return record
-                else:
-                    return record
+            # Each state's step (bot/job_states.py) commits one transition; a step that leaves the job in the
+            # state it found it in has brought it to rest there (a found key offered once, or not offered yet).
+            while (step := STEPS.get(record.status)) is not None:
+                left = record.status
+                record = await getattr(self, step)(record)
+                if record.status == left:
+                    break
+            released = record.status in SETTLED  # by the transition that settled it (_move_in)
+            return record
         except StaleTransition:
             return await self.get(job_id)
         except asyncio.CancelledError:
@@ -346,7 +309,7 @@ class Jobs:
                 await self._abandon(record)
             raise
         finally:
-            if not self._closing:
+            if not self._closing and not released:
                 await self._release_quietly(job_id)
 
     async def deliver_again(self, record: JobRecord) -> bool:
@@ -355,7 +318,7 @@ class Jobs:
             record = await self.get(record.job_id)
             if record.status != "found":
                 return record.status == "delivered"
-            if not await self._claim(record.job_id):
+            if await self._claim(record.job_id) is None:
                 return False
             try:
                 record = await self._deliver(record, automatic=False)
@@ -365,18 +328,20 @@ class Jobs:
             finally:
                 await self._release_quietly(record.job_id)
 
-    # --- the steps -------------------------------------------------------------
+    # --- the steps (bot/job_states.py's STEPS names one per state) ----------------
 
     async def _submit(self, record: JobRecord) -> JobRecord:
-        if record.spec.kind == "order":
-            return await self._transition(record, "submitted", backend=self.grinder.backend)
+        if record.spec.kind == "order":  # an order's chunks are submitted as it runs (bot/grinding/orders.py)
+            return await self._move(record, "submitted", backend=self.grinder.backend)
         job = record.grind_job(record.spec.budget, pulls=record.spec.count)  # a 10-pull is one job
         try:
             ids = [await self.grinder.submit(job)]
         except GrindingError as exc:  # refused, or not confirmed (never blindly resubmitted): refund
-            return await self._fail(record, exc.message)
-        return await self._transition(record, "submitted", backend=self.grinder.backend,
-                                      backend_job_id=json.dumps(ids))
+            return await self._fail(record, exc.message, event="refused")
+        return await self._move(record, "submitted", backend=self.grinder.backend, backend_job_id=json.dumps(ids))
+
+    async def _start(self, record: JobRecord) -> JobRecord:
+        return await self._move(record, "started")
 
     async def _grind(self, record: JobRecord) -> JobRecord:
         try:
@@ -398,21 +363,11 @@ class Jobs:
         ids: list[str] = json.loads(record.backend_job_id or "[]")
         # One job of spec.count pulls (rows from before that: one job per pull).
         job = record.grind_job(spec.budget, pulls=spec.count if len(ids) <= 1 else 1)
-        pattern = job.compiled()
-        odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
-        crashed_once = False
-        renewed = time.monotonic()
-        timer = self.events.provider_timer(self.grinder.backend, "pull")
+        watch = await GrindWatch.start(self, record, job)
 
         async def on_progress(progress: GrindProgress) -> None:
-            nonlocal crashed_once, renewed
-            if not crashed_once:
-                crashed_once = True
-                timer.progressed()
-                checkpoint("grinding")
-            if time.monotonic() - renewed > self.settings.job_lease_s / 3:
-                renewed = time.monotonic()
-                await self._renew(record.job_id)
+            watch.progressed()
+            await watch.keep_lease()
 
         try:
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
@@ -422,20 +377,20 @@ class Jobs:
             # The backend forgot the job (a restart, an expiry, a cancel not ours): nothing was shown, grind afresh.
             job = record.grind_job(spec.budget, pulls=spec.count)
             ids = [await self.grinder.submit(job)]
+            transition(record.status, "lost")
             async with self.db.transaction() as tx:
-                if await tx.execute("UPDATE jobs SET backend_job_id = ? WHERE job_id = ? AND status = 'running'",
-                                    (json.dumps(ids), record.job_id)) != 1:
+                if await tx.execute(q.RESUBMITTED, (json.dumps(ids), record.job_id)) != 1:
                     raise StaleTransition(record.job_id) from None
             results = await asyncio.gather(*(self.grinder.wait(i, job, on_progress) for i in ids))
-        timer.done()
+        watch.done()
         hits = [hit for result in results for hit in result.results[: job.pulls]]
         if not hits:
             raise VanikeysError("verification_failed", "the grinder returned no key: the pull was refunded")
         found: list[tuple[ShownKey, int, str]] = []
         for raw in hits[: spec.count]:
             hit = verify_hit(job, raw)  # the trust boundary: re-derived and re-scored here
-            found.append((shown_key(pattern, odds, hit.hit.identifier, hit.score, spec.budget), hit.secret,
-                          hit.hit.secret_kind))
+            found.append((shown_key(watch.pattern, watch.odds, hit.hit.identifier, hit.score, spec.budget),
+                          hit.secret, hit.hit.secret_kind))
         checked = sum(r.checked for r in results)
         elapsed = sum(r.elapsed_s for r in results)
         return await self._found(record, found, checked, elapsed, results[0].backend,
@@ -444,27 +399,20 @@ class Jobs:
     async def _grind_order(self, record: JobRecord) -> JobRecord:
         spec = record.spec
         template = record.grind_job(max(1, min(MAX_BUDGET, spec.budget)))
-        pattern = template.compiled()
-        odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
-        row = await self.db.fetchone("SELECT order_state FROM jobs WHERE job_id = ?", (record.job_id,))
+        watch = await GrindWatch.start(self, record, template)
+        row = await self.db.fetchone(q.ORDER_STATE, (record.job_id,))
         state = OrderState.from_json(row["order_state"]) if row and row["order_state"] else None
         last_shown = 0.0
-        crashed_once = False
-        timer = self.events.provider_timer(self.grinder.backend, "order")
+        save_progress = q.save_order_progress(self.leases.renew_sql())
 
         async def on_progress(progress: OrderProgress) -> None:
-            nonlocal last_shown, crashed_once
-            if not crashed_once:
-                crashed_once = True
-                timer.progressed()
-                checkpoint("grinding")
+            nonlocal last_shown
+            watch.progressed()
+            transition(record.status, "progress")
             async with self.db.transaction() as tx:
-                kept = await tx.execute(
-                    f"UPDATE jobs SET order_state = ?, keys_checked = ?, {self.leases.renew_sql()}, updated_at = ? "
-                    "WHERE job_id = ? AND status = 'running' AND owner = ?",
-                    (progress.state.to_json(), progress.checked, self.settings.job_lease_s,
-                     time.time(), record.job_id, self.owner),
-                )
+                kept = await tx.execute(save_progress, (progress.state.to_json(), progress.checked,
+                                                        self.settings.job_lease_s, time.time(), record.job_id,
+                                                        self.owner))
             if not kept and (await self.leases.taken_from_us([record.job_id])):
                 self._lease_lost(record.job_id, "another process")
             now = time.monotonic()
@@ -480,14 +428,14 @@ class Jobs:
             outcome = await self.grinder.run_order(template, spec.expected_keys, on_progress, state)
         except GrindingError as exc:
             self.events.failed(record, exc.code)
-            checked_row = await self.db.fetchone("SELECT keys_checked FROM jobs WHERE job_id = ?", (record.job_id,))
+            checked_row = await self.db.fetchone(q.KEYS_CHECKED, (record.job_id,))
             return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
-        timer.done()
+        watch.done()
         verified = verify_hit(template, outcome.hit)
         if not verified.full:
             raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
         # Rated as a pull would rate the same address (its rarity in pulls of the configured budget), not per key.
-        shown = shown_key(pattern, odds, verified.hit.identifier, verified.score, self.settings.pull_budget)
+        shown = shown_key(watch.pattern, watch.odds, verified.hit.identifier, verified.score, self.settings.pull_budget)
         return await self._found(record, [(shown, verified.secret, verified.hit.secret_kind)], outcome.checked,
                                  outcome.result.elapsed_s, outcome.result.backend)
 
@@ -506,12 +454,8 @@ class Jobs:
             if await self.vault.issued_elsewhere(tx, record.job_id, [k.identifier for k in keys]):
                 raise VanikeysError("verification_failed", "the grinder returned a key that was already handed out "
                                                            "(a replayed result): the job was refunded")
-            updated = await self._update(
-                tx, record.job_id,
-                "UPDATE jobs SET status = 'found', result = ?, keys_checked = ?, elapsed_s = ?, best_one_in = ?, "
-                "updated_at = ? WHERE job_id = ? AND status = 'running'",
-                (json.dumps(result), checked, elapsed, keys[best_index].one_in_pulls, time.time(), record.job_id),
-            )
+            updated = await self._move_in(tx, record, "verified", result=json.dumps(result), keys_checked=checked,
+                                          elapsed_s=elapsed, best_one_in=keys[best_index].one_in_pulls)
             for position, (shown, secret, kind) in enumerate(found):
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
             if refund is not None and (refund["tokens"] or refund["free_pulls"]):
@@ -521,22 +465,43 @@ class Jobs:
                     job_id=record.job_id, reason=f"cut short by its time limit: {refund['ground_pct']}% of its keys "
                                                  "ground", day=record.day,
                 )
-            await self._step(tx, record.job_id, "found")
-        checkpoint("found")
+        fault_point("job.found")
         return self.events.reached("found", updated, keys_checked=checked, grind_s=elapsed, engine=backend)
+
+    async def _reveal_and_deliver(self, record: JobRecord) -> JobRecord:
+        """Found: the public result first (the caller's reveal, or the observer's), then the private delivery,
+        attempted once automatically (after that, /keys delivers)."""
+        if record.delivery_attempted_at is not None:
+            return record
+        await self._reveal(record)
+        record = await self._deliver(record, automatic=True)
+        await self._observe_settled(record)
+        return record
+
+    async def _reveal(self, record: JobRecord) -> None:
+        """Show the found result publicly; a reveal that fails never keeps the key from its owner."""
+        hook = self._reveals.pop(record.job_id, None)
+        try:
+            if hook is not None:
+                await hook(record)
+            elif self.observer is not None:
+                await self.observer.job_found(record)
+        except (asyncio.CancelledError, StorageUnavailable):
+            raise
+        except Exception as exc:
+            log.warning("job %s: the public result was not shown (%s); delivering the key anyway", record.job_id,
+                        type(exc).__name__)
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
             return record
+        transition(record.status, "delivering")
         async with self.db.transaction() as tx:
-            condition = "delivery_attempted_at IS NULL" if automatic else "TRUE"
-            changed = await tx.execute(
-                f"UPDATE jobs SET delivery_attempted_at = ? WHERE job_id = ? AND status = 'found' AND {condition}",
-                (time.time(), record.job_id),
-            )
+            changed = await tx.execute(q.ATTEMPT_DELIVERY_ONCE if automatic else q.ATTEMPT_DELIVERY_AGAIN,
+                                       (time.time(), record.job_id))
             if changed != 1:
                 raise StaleTransition(record.job_id)
-        checkpoint("delivering")
+        fault_point("job.delivering")
         try:
             secrets = await self.vault.open_job(record.job_id)
         except VaultError as exc:  # the operator's to fix; the key stays sealed for /keys
@@ -549,74 +514,63 @@ class Jobs:
             return await self.get(record.job_id)
         sent = await self.deliverer.deliver(record, secrets)
         if sent is None:  # nothing went out: offer it again when a front end is there
+            transition(record.status, "deferred")
             async with self.db.transaction() as tx:
-                await tx.execute("UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'",
-                                 (record.job_id,))
+                await tx.execute(q.DEFER_DELIVERY, (record.job_id,))
             return self.events.reached("delivery_deferred", await self.get(record.job_id))
         if not sent:
+            transition(record.status, "undelivered")
             return self.events.reached("undelivered", await self.get(record.job_id))
         now = time.time()
-        async with self.db.transaction() as tx:
-            row = await tx.fetchone(
-                "UPDATE jobs SET status = 'delivered', delivered_at = ?, updated_at = ? "
-                "WHERE job_id = ? AND status = 'found' RETURNING *",
-                (now, now, record.job_id),
-            )
-            if row is not None:
+        try:
+            async with self.db.transaction() as tx:
+                updated = await self._move_in(tx, record, "delivered", delivered_at=now, now=now)
                 await self.vault.mark_delivered(tx, record.job_id, now)
-                await self._step(tx, record.job_id, "delivered")
-        checkpoint("delivered")
-        if row is None:  # another process delivered it first (and counted it)
+        except StaleTransition:  # another process delivered it first (and counted it)
             return await self.get(record.job_id)
-        return self.events.reached("delivered", _row_to_record(row))
+        fault_point("job.delivered")
+        return self.events.reached("delivered", updated)
 
-    async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None) -> JobRecord:
-        async with self.db.transaction() as tx:
-            updated = await self._update(
-                tx, record.job_id,
-                "UPDATE jobs SET status = 'failed', error = ?, keys_checked = COALESCE(?, keys_checked), "
-                "updated_at = ? WHERE job_id = ? AND status = ?",
-                (why, keys_checked, time.time(), record.job_id, record.status),
-            )
-            await self._step(tx, record.job_id, "failed")
-        checkpoint("failed")
-        return self.events.reached("failed", updated)
+    async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None,
+                    event: str = "failed") -> JobRecord:
+        columns: dict[str, Any] = {"error": why}
+        if keys_checked is not None:
+            columns["keys_checked"] = keys_checked
+        return await self._move(record, event, **columns)
 
     async def _refund(self, record: JobRecord) -> JobRecord:
         async with self.db.transaction() as tx:
-            updated = await self._update(
-                tx, record.job_id,
-                "UPDATE jobs SET status = 'refunded', updated_at = ? WHERE job_id = ? AND status = 'failed'",
-                (time.time(), record.job_id),
-            )
+            updated = await self._move_in(tx, record, "refund")
             await self.ledger.credit(
                 tx, record.spec.user, record.price, kind="refund", idempotency_key=f"refund:{record.job_id}",
                 free_pulls_back=record.free_pulls, job_id=record.job_id, reason=record.error or "job failed",
                 day=record.day,
             )
-            await self._step(tx, record.job_id, "refunded")
-        checkpoint("refunded")
-        return self.events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
+        fault_point("job.refunded")
+        self.events.reached("refunded", updated, tokens=record.price, free_pulls=record.free_pulls)
+        await self._observe_settled(updated)
+        return updated
 
-    async def _transition(self, record: JobRecord, status: str, **columns: Any) -> JobRecord:
-        sets = "".join(f", {name} = ?" for name in columns)
+    async def _move(self, record: JobRecord, event: str, **columns: Any) -> JobRecord:
+        """Commit the table's transition for `event` with `columns` in a transaction of its own."""
         async with self.db.transaction() as tx:
-            updated = await self._update(
-                tx, record.job_id,
-                f"UPDATE jobs SET status = ?, updated_at = ?{sets} WHERE job_id = ? AND status = ?",
-                (status, time.time(), *columns.values(), record.job_id, record.status),
-            )
-            await self._step(tx, record.job_id, status)
-        checkpoint(status)
-        return self.events.reached(status, updated)
+            updated = await self._move_in(tx, record, event, **columns)
+        fault_point(f"job.{updated.status}")
+        return self.events.reached(updated.status, updated)
 
-    @staticmethod
-    async def _update(tx: Tx, job_id: str, sql: str, params: tuple[Any, ...]) -> JobRecord:
-        """A conditional update of one job row, returning the row as it now stands (StaleTransition: no row matched)."""
-        row = await tx.fetchone(sql + " RETURNING *", params)
+    async def _move_in(self, tx: Tx, record: JobRecord, event: str, *, now: float | None = None,
+                       **columns: Any) -> JobRecord:
+        """Within `tx`: move the job along the table's row for `event`, only if it is still in the state it
+        leaves (StaleTransition: another process moved it first), and log the step. The row as it now stands."""
+        to = transition(record.status, event).to
+        if to in SETTLED:  # nothing more will happen to it: its claim goes in the same statement
+            columns = {**columns, "owner": None, "lease_until": None}
+        row = await tx.fetchone(q.move(tuple(columns)), (to, time.time() if now is None else now,
+                                                        *columns.values(), record.job_id, record.status))
         if row is None:
-            raise StaleTransition(job_id)
-        return _row_to_record(row)
+            raise StaleTransition(record.job_id)
+        await self._step(tx, record.job_id, to)
+        return record_from_row(row)
 
     async def _observe_settled(self, record: JobRecord) -> None:
         if self.observer is None:
@@ -628,25 +582,25 @@ class Jobs:
 
     @staticmethod
     async def _step(tx: Tx, job_id: str, status: str) -> None:
-        await tx.execute("INSERT INTO job_steps (job_id, status, at) VALUES (?, ?, ?)", (job_id, status, time.time()))
+        await tx.execute(q.LOG_STEP, (job_id, status, time.time()))
 
     # --- claims ------------------------------------------------------------------
 
-    async def _claim(self, job_id: str) -> bool:
-        """Take the job for this process: a compare-and-set on the owner seen, so two processes never both win."""
+    async def _claim(self, job_id: str) -> JobRecord | None:
+        """Take the job for this process: a compare-and-set on the owner seen, so two processes never both win.
+        The job as it stands once ours; None when it is settled or a live peer drives it."""
         seen = await self.leases.seen(job_id)
-        if seen is None or seen.status in ("delivered", "refunded"):
-            return False
+        if seen is None or seen.status in SETTLED:
+            return None
         owner, until, now = seen.owner, seen.lease_until or 0, seen.now
         if owner == self.owner and until > now + self.settings.job_lease_s / 2:
-            return True  # ours, freshly leased (a job this process just created)
+            return record_from_row(seen.row)  # ours, freshly leased (a job this process just created): as read
         free = owner is None or owner == self.owner or until < now or _owner_dead(owner)
-        if not free:
-            return False
-        taken = await self.leases.take(job_id, seen)
-        if taken and owner is not None and owner != self.owner:
+        if not free or not await self.leases.take(job_id, seen):
+            return None
+        if owner is not None and owner != self.owner:
             log.info("job %s: taken over from %s", job_id, owner)
-        return taken
+        return await self.get(job_id)  # read again: its last owner may have moved it since it was seen
 
     async def _renew(self, job_id: str) -> None:
         if not await self.leases.renew(job_id):
@@ -686,16 +640,40 @@ class Jobs:
         await self.leases.release(job_id)
 
 
-def cut_short_refund(record: JobRecord, checked: int, keys_due: int) -> dict[str, int] | None:
-    """What a pull cut short by its time limit gives back: the unground share of its tokens (rounded down, so
-    never more than was paid) and of its free pulls (to the nearest whole one: a free pull cut short at a
-    quarter of its keys is given back whole). None for a pull that ground all its keys."""
-    if checked >= keys_due or keys_due <= 0:
-        return None
-    unground = keys_due - max(0, checked)
-    return {"tokens": record.price * unground // keys_due,
-            "free_pulls": (2 * record.free_pulls * unground + keys_due) // (2 * keys_due),
-            "ground_pct": 100 * max(0, checked) // keys_due}
+class GrindWatch:
+    """The set-up pulls and orders share around one grind: the pattern and its odds (computed on a thread),
+    the provider's timer, the `job.grinding` fault point at the first progress, and the lease kept alive."""
+
+    def __init__(self, jobs: Jobs, record: JobRecord, pattern: Pattern, odds: Odds) -> None:
+        self.jobs = jobs
+        self.record = record
+        self.pattern = pattern
+        self.odds = odds
+        self.timer = jobs.events.provider_timer(jobs.grinder.backend, record.spec.kind)
+        self._progressed = False
+        self._renewed = time.monotonic()
+
+    @classmethod
+    async def start(cls, jobs: Jobs, record: JobRecord, job: GrindJob) -> GrindWatch:
+        pattern = job.compiled()
+        odds = await asyncio.to_thread(odds_of, pattern)  # up to a second for many-term patterns
+        return cls(jobs, record, pattern, odds)
+
+    def progressed(self) -> None:
+        """The provider reported progress: the first report ends its queue wait and is a fault point."""
+        if not self._progressed:
+            self._progressed = True
+            self.timer.progressed()
+            fault_point("job.grinding")
+
+    async def keep_lease(self) -> None:
+        """Renew the job's lease every third of a lease (a grind that reports progress keeps its claim)."""
+        if time.monotonic() - self._renewed > self.jobs.settings.job_lease_s / 3:
+            self._renewed = time.monotonic()
+            await self.jobs._renew(self.record.job_id)
+
+    def done(self) -> None:
+        self.timer.done()
 
 
 def _note_failure(task: asyncio.Task[JobRecord]) -> None:

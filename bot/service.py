@@ -107,6 +107,7 @@ class Service:
         self.delivery = delivery
         self.checkout = checkout
         self._awaited: set[str] = set()  # pulls whose caller gets the answer directly
+        self._recorded: set[str] = set()  # pulls their caller recorded (bests, streaks) before the job settled
         self._answered: dict[str, None] = {}  # jobs created and answered for, oldest first (see _account_for)
         self._unsure_payments: set[str] = set()  # payment keys a fault left unknown: their buyer is not told yet
         self._background: set[asyncio.Task[None]] = set()
@@ -147,28 +148,32 @@ class Service:
         created, _fresh = await self._create(spec, pulls=pulls, tokens=tokens)
         job_id = created.job_id
         self._awaited.add(job_id)
-        self.jobs.hold_delivery.add(job_id)
+        revealed: list[PullAnswer] = []
+
+        async def reveal(found: JobRecord) -> None:  # the drive awaits it between found and the private delivery
+            revealed.append(await self._pull_answer(found, compiled, odds, config))
+            if on_reveal is not None:
+                await self._reveal(on_reveal, revealed[0])
+
         try:
+            driving = self.jobs.start(job_id, reveal=reveal)  # one drive: found, revealed, then delivered
+            driving.add_done_callback(lambda _: self._awaited.discard(job_id))
             try:
-                record = await asyncio.shield(self.jobs.start(job_id))
-                if record.status == "refunded":
-                    raise ServiceError("grind_failed", _("the pull failed ({error}): {given_back}; try again",
-                                                         error=record.error, given_back=_given_back(record)),
-                                       committed="refunded")
-                if record.status not in ("found", "delivered"):
-                    raise ServiceError("busy", _("the pull was charged and is still being worked on by another bot "
-                                                 "process: its key will reach you privately, or use /keys in a "
-                                                 "minute"), committed="charged")
-                answer = await self._pull_answer(record, compiled, odds, config)
-                if on_reveal is not None:
-                    await self._reveal(on_reveal, answer)
+                record = await asyncio.shield(driving)
             finally:
-                self.jobs.hold_delivery.discard(job_id)
-                delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
-                delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
-            record = await asyncio.shield(delivering)
+                self.jobs.forget_reveal(job_id)  # a caller that gave up: the key goes out without its reveal
+            if record.status == "refunded":
+                raise ServiceError("grind_failed", _("the pull failed ({error}): {given_back}; try again",
+                                                     error=record.error, given_back=_given_back(record)),
+                                   committed="refunded")
+            if record.status not in ("found", "delivered"):
+                raise ServiceError("busy", _("the pull was charged and is still being worked on by another bot "
+                                             "process: its key will reach you privately, or use /keys in a "
+                                             "minute"), committed="charged")
+            answer = revealed[0] if revealed else await self._pull_answer(record, compiled, odds, config)
             delivered = record.status == "delivered"
-            account = await self.ledger.account(user)
+            # read just before the delivery when revealed (a delivery changes no balance); after it otherwise
+            balance = answer.balance_after if revealed else (await self.ledger.account(user)).balance
         except StorageUnavailable as fault:  # charged: say so, and how the job goes on
             raise await self._job_fault(fault, created) from None
         many = answer.count > 1
@@ -179,7 +184,7 @@ class Service:
             note = (_("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
                     if many else _("the private key could not be sent to you privately and was kept safe: {hint}",
                                    hint=_(KEYS_HINT)))
-        return dataclasses.replace(answer, delivered=delivered, balance_after=account.balance, delivery_note=note)
+        return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:
@@ -223,6 +228,8 @@ class Service:
                 self.db, records.PullRecord(record.job_id, spec.user, spec.community, spec.format_id, spec.pattern,
                                             best, record.created_at), self.settings.time_zone)
             streak = await streaks.after_pull(self.db, self.ledger, spec.user, self._streak_rules)
+            if record.status == "found" and record.delivery_attempted_at is None:  # revealed before delivery:
+                self._recorded.add(record.job_id)  # job_settled, which follows the delivery, need not record it
             return personal_best, streak
         except Exception as exc:
             log.warning("pull %s: community records failed: %s", record.job_id, type(exc).__name__)
@@ -735,16 +742,34 @@ class Service:
         if frontend is not None and record.spec.kind == "order":
             await frontend.order_progress(self.order_view(record, checked, rate))
 
+    async def job_found(self, record: JobRecord) -> None:
+        """An order's result, announced where it was placed before its key goes out privately (pulls awaited
+        by pull() are revealed by their caller). The delivery waits at most REVEAL_TIMEOUT_S for it."""
+        frontend = self.delivery.frontend_for(record.spec.user.platform)
+        if frontend is None or record.spec.kind != "order":
+            return
+        announcing = asyncio.create_task(frontend.order_finished(self.order_view(record, record.keys_checked, 0.0)))
+        self._background.add(announcing)
+        announcing.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(announcing), REVEAL_TIMEOUT_S)
+        except TimeoutError:  # it goes on in the background; the key does not wait for it any longer
+            log.warning("order %s: the result is still being announced after %.0f s; delivering the key",
+                        record.job_id, REVEAL_TIMEOUT_S)
+            announcing.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: front ends log their own
+
     async def job_settled(self, record: JobRecord) -> None:
         if record.spec.kind == "pull" and record.status in ("found", "delivered"):
             keys = best_first(record.shown_keys)
-            if keys:
+            if keys and record.job_id not in self._recorded:
                 await self._after_pull(record, keys[0])  # once per job: a no-op when pull() recorded it
+        self._recorded.discard(record.job_id)
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is None:
             return
         if record.spec.kind == "order":
-            await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
+            if record.status not in ("found", "delivered"):  # a found order was announced before its delivery
+                await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
         elif record.status == "refunded" and record.job_id not in self._awaited:
             await frontend.notify(record.spec.user, f"your pull for {record.spec.pattern!r} failed ({record.error}): "
                                                     f"{_given_back(record)}")
@@ -762,12 +787,14 @@ class Service:
                    _("{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
                      "match may come at any moment", checked=number(checked), expected=number(round(expected))))
         identifier = found.identifier if found else ""
+        pending = record.status == "found" and record.delivery_attempted_at is None
         messages = {
             "accepted": _("order accepted and paid; grinding starts now"),
             "submitted": _("order submitted to the grinder"),
             "running": running,
-            "found": _("found {identifier}; the secret could not be sent privately: {hint}", identifier=identifier,
-                       hint=_(KEYS_HINT)),
+            "found": (_("found {identifier}; the secret is on its way to you privately", identifier=identifier)
+                      if pending else _("found {identifier}; the secret could not be sent privately: {hint}",
+                                        identifier=identifier, hint=_(KEYS_HINT))),
             "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
             "failed": _("the order failed ({error}); a refund follows", error=record.error),
             "refunded": _("the order failed ({error}): {given_back}", error=record.error,
@@ -779,6 +806,7 @@ class Service:
             status=record.status, price=record.price, keys_checked=checked,  # type: ignore[arg-type]
             expected_keys=expected, percent=100.0 * checked / expected, rate_keys_per_s=rate, eta_s=eta,
             found=found, delivered=record.status == "delivered", message=messages.get(record.status, record.status),
+            delivery_pending=pending,
         )
 
     # --- helpers ---------------------------------------------------------------------

@@ -329,8 +329,9 @@ class VanikeysSettings(EnvironmentSettings):
                                "given (the login name otherwise)")
 
     # tests and benchmarks
-    crash_at: str | None = setting("VANIKEYS_CRASH_AT", None, "tests only: the process exits abruptly right "
-                                   "after this job step commits")
+    crash_at: str | None = setting("VANIKEYS_CRASH_AT", None, "tests only: the process exits abruptly at this "
+                                   "fault point (bot/faults.py, e.g. job.found)",
+                                   accepts="a fault point named in bot/faults.py (job.accepted … job.refunded)")
     require_gpu: bool = setting("VANIKEYS_REQUIRE_GPU", False, "tests only: a missing GPU or CuPy fails the GPU "
                                 "tests instead of skipping them (scripts/gpu_check.sh)")
     peers: Path | None = setting("VANIKEYS_PEERS", None, "benchmarks only: where VanitySearch is built for the "
@@ -346,6 +347,15 @@ class VanikeysSettings(EnvironmentSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("not a time zone") from None
         return zone
+
+    @field_validator("crash_at")
+    @classmethod
+    def _declared_fault_point(cls, name: str | None) -> str | None:
+        from bot.fault_points import FAULT_POINTS
+
+        if name is not None and name not in FAULT_POINTS:
+            raise ValueError(f"not a fault point: use one of {', '.join(FAULT_POINTS)}")
+        return name
 
     @field_validator("telegram_webhook_url")
     @classmethod

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.storage.base import Database, Row, Tx
+from bot.storage.base import Database, Row
 
 # Seconds since the epoch on the database's clock, per store.
 _NOW = {
@@ -34,6 +34,7 @@ class Claim:
     lease_until: float | None
     status: str
     now: float               # the database's clock when read
+    row: Row                 # the whole job row as read with it
 
 
 class Leases:
@@ -47,21 +48,20 @@ class Leases:
         self.lease_s = lease_s
         self.now_sql = _NOW[db.dialect]
 
-    async def until(self, tx: Tx) -> float:
-        """A fresh lease's end on the database's clock, for a row written in `tx` (a job just created)."""
-        row = await tx.fetchone(f"SELECT {self.now_sql} + ? AS until", (self.lease_s,))
-        assert row is not None
-        return float(row["until"])
+    def until_sql(self) -> str:
+        """A fresh lease's end on the database's clock, `<now> + ?`, for a caller's own INSERT (pass `lease_s`)."""
+        return f"{self.now_sql} + ?"
 
     def renew_sql(self) -> str:
         """`lease_until = <now> + ?` for a caller's own UPDATE (pass `lease_s` as its parameter)."""
         return f"lease_until = {self.now_sql} + ?"
 
     async def seen(self, job_id: str) -> Claim | None:
-        """The job's current claim (owner, lease, status, database time), or None for an unknown job."""
-        row = await self.db.fetchone(
-            f"SELECT owner, lease_until, status, {self.now_sql} AS now FROM jobs WHERE job_id = ?", (job_id,))
-        return None if row is None else Claim(row["owner"], row["lease_until"], row["status"], float(row["now"]))
+        """The job's row and its claim, with the database's clock, in one read."""
+        row = await self.db.fetchone(f"SELECT *, {self.now_sql} AS now FROM jobs WHERE job_id = ?", (job_id,))
+        if row is None:
+            return None
+        return Claim(row["owner"], row["lease_until"], row["status"], float(row["now"]), row)
 
     async def take(self, job_id: str, seen: Claim) -> bool:
         """Compare-and-set: the job becomes ours only if its owner and lease are still what `seen` read."""

@@ -200,11 +200,6 @@ class SqliteDatabase(Database):
         async with self.transaction() as tx:
             await apply_migrations(tx)
 
-    async def limit_size_for_tests(self, pages: int) -> None:
-        """Tests only: cap the file at `pages` pages, so the next growth fails as on a full disk."""
-        async with self._lock:
-            await (await self._conn.execute(f"PRAGMA max_page_count = {int(pages)}")).close()
-
     async def page_count(self) -> int:
         """The database file's size in pages."""
         async with self._lock, self._conn.execute("PRAGMA page_count") as cursor:

@@ -48,8 +48,10 @@ class RecordingFrontEnd:
         self.progress: list[OrderView] = []
         self.finished: list[OrderView] = []
         self.notices: list[tuple[UserRef, str]] = []
+        self.calls: list[str] = []  # the protocol's methods in the order they were called
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+        self.calls.append("deliver_private")
         if not self.dms_open:
             return False
         self.deliveries.append((user, delivery))
@@ -59,6 +61,7 @@ class RecordingFrontEnd:
         self.progress.append(order)
 
     async def order_finished(self, order: OrderView) -> None:
+        self.calls.append("order_finished")
         self.finished.append(order)
 
     async def notify(self, user: UserRef, text: str) -> None:

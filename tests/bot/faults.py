@@ -1,5 +1,5 @@
 """Faults made real for tests: files this process cannot read or write even as root, a disk that fills up,
-and a grinder that fails when told to."""
+a grinder that fails when told to, and a bot process that dies at a named fault point (bot/faults.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bot.faults import FAULT_POINTS
 from bot.grinding import GrindingError
 from gpu_worker.job import GrindJob, GrindResult
 
@@ -29,6 +30,13 @@ def without_file_privileges() -> None:
     for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
         if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def crash_at(point: str) -> dict[str, str]:
+    """The environment that makes a bot process exit abruptly (bot.faults.CRASH_EXIT_CODE) at `point`."""
+    if point not in FAULT_POINTS:
+        raise ValueError(f"{point!r} is not a fault point: one of {', '.join(FAULT_POINTS)}")
+    return {"VANIKEYS_CRASH_AT": point}
 
 
 def small_disk_unavailable() -> str | None:

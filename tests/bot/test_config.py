@@ -138,7 +138,8 @@ def test_every_variable_read_before_still_works_under_its_name() -> None:
                "TELEGRAM_ADMIN_IDS": "1,2", "VANIKEYS_DISCORD_SYNC_ON_START": "global", "TELEGRAM_STRIPE_TOPUP": "on",
                "VANIKEYS_WORKER_BACKEND": "python", "TELEGRAM_WEBHOOK_URL": "https://bot.example/tg",
                "VANIKEYS_REQUIRE_GPU": "1", "VANIKEYS_WEB": "on", "VANIKEYS_TRUSTED_PROXIES": "10.0.0.0/8",
-               "VANIKEYS_ODDS_MEMORY_MB": "1024", "VANIKEYS_METRICS_ON_WEBHOOK": "yes"}
+               "VANIKEYS_ODDS_MEMORY_MB": "1024", "VANIKEYS_METRICS_ON_WEBHOOK": "yes",
+               "VANIKEYS_CRASH_AT": "job.found"}
     for name in KNOWN_VARIABLES:
         for model, load in ((VanikeysSettings, load_settings), (WorkerSettings, load_worker_settings)):
             found = model.field_for_env(name)

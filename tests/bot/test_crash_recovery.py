@@ -1,6 +1,6 @@
 """A bot killed right after each job step, then restarted: no double charge, no double delivery,
 no lost key, exactly one refund per failure. The crash is a real process exit (os._exit) at the
-checkpoint named by VANIKEYS_CRASH_AT, after that step's transaction commits.
+fault point (bot/faults.py) named by VANIKEYS_CRASH_AT, after that step's transaction commits.
 
 Each `vanikeys console` is a process of its own, forked from a warm interpreter that has the code
 imported already (tests/warm.py): what dies at the crash and what starts after it are separate
@@ -20,13 +20,14 @@ import pytest
 
 from bot.answers import UserRef
 from bot.app import create_app
-from bot.jobs import CRASH_EXIT_CODE
+from bot.faults import CRASH_EXIT_CODE
 from gpu_worker.formats import get_format, parse_secret_hex
 
 from tests.postgres import PostgresServer
 from tests.warm import WarmInterpreter
 
 from .conftest import small_settings
+from .faults import crash_at as fault_at
 from .test_service import btc_address_from_wif
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def run_console(warm: WarmInterpreter, tmp_path: Path, lines: list[str], crash_a
                VANIKEYS_MAX_ORDER_S="3600")
     env.update(extra or {})
     if crash_at:
-        env["VANIKEYS_CRASH_AT"] = crash_at
+        env.update(fault_at(f"job.{crash_at}"))
     proc = warm.run("bot.cli", ["console", "--user", "dave", "--json"], cwd=REPO, env=env,
                     input="".join(line + "\n" for line in lines), timeout=120)
     return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]

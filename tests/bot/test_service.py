@@ -106,13 +106,39 @@ async def test_order_finds_an_exact_match_reports_progress_and_delivers(app: App
     assert answer.order.origin == where and answer.order.expected_keys > 1
     assert answer.balance_after == 100 - answer.order.price
     await app.jobs.wait_idle()
-    [finished] = frontend.finished
-    assert finished.status == "delivered" and finished.found is not None and finished.found.full
+    [finished] = frontend.finished  # announced before the private delivery, which then went out
+    assert finished.status == "found" and finished.delivery_pending and not finished.delivered
+    assert finished.found is not None and finished.found.full
+    assert "on its way to you privately" in finished.message
     assert finished.origin == where and frontend.progress
     assert all(p.origin == where and p.order_id == answer.order.order_id and p.percent >= 0 for p in frontend.progress)
     assert finished.found.identifier[1].lower() == "a"
     [(_, delivery)] = frontend.deliveries
     assert btc_address_from_wif(delivery.secrets[0].value) == finished.found.identifier
+
+
+async def test_an_orders_result_is_announced_before_its_key_goes_out_privately(
+        app: App, frontend: RecordingFrontEnd) -> None:
+    """Like a pull's reveal: the public result first, then the private message (never the other way round)."""
+    await app.service.grant(ALICE, 100)
+    await app.service.order(ALICE, GUILD, "^a", "btc", origin=Origin("test", "channel-9", "message-3"))
+    await app.jobs.wait_idle()
+    assert frontend.calls == ["order_finished", "deliver_private"]
+    [job] = await app.db.fetchall("SELECT status FROM jobs")
+    assert job["status"] == "delivered"
+
+
+async def test_an_order_whose_private_delivery_is_refused_was_announced_once_before_it(
+        app: App, frontend: RecordingFrontEnd) -> None:
+    frontend.dms_open = False
+    await app.service.grant(ALICE, 100)
+    await app.service.order(ALICE, GUILD, "^a", "btc")
+    await app.jobs.wait_idle()
+    assert frontend.calls == ["order_finished", "deliver_private"]
+    [finished] = frontend.finished
+    assert finished.delivery_pending and finished.found is not None
+    [job] = await app.db.fetchall("SELECT status, delivery_attempted_at FROM jobs")
+    assert job["status"] == "found" and job["delivery_attempted_at"] is not None  # waits in the vault for /keys
 
 
 async def test_an_orders_rarity_is_rated_in_pulls_as_a_pull_would_rate_the_same_address(

@@ -109,6 +109,7 @@ async def test_an_order_placed_before_a_restart_is_finished_in_its_message_after
         bot, task = await start_bot(fake, app, quiet_config())
         try:
             await fake.wait_for(lambda: announcements(fake, rex), timeout=60)
+            await fake.wait_for(lambda: fake.dms_to(rex.id), timeout=30)  # the DM follows the announcement
         finally:
             await stop_bot(bot, task)
     message = fake.messages[interaction.original_id]
@@ -119,3 +120,19 @@ async def test_an_order_placed_before_a_restart_is_finished_in_its_message_after
     edits_after_restart = [r for r in fake.requests[requests_before_restart:] if r.method == "PATCH"
                            and r.path == f"/channels/{fake.channel_id}/messages/{interaction.original_id}"]
     assert edits_after_restart, "the second process edited the original message"
+
+
+async def test_an_orders_result_is_announced_in_the_channel_before_its_key_is_dmd(harness: Harness) -> None:
+    """Like a pull (rolling, reveal, DM): the public result first, then the private message."""
+    fake = harness.fake
+    una = fake.add_user("una")
+    await grant(harness, una, 1000)
+    await fake.slash(una, "order", {"pattern": "^abc"})
+    await fake.wait_for(lambda: announcements(fake, una), timeout=60)
+    await fake.wait_for(lambda: fake.dms_to(una.id), timeout=30)
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
+    announced = next(i for i, r in enumerate(posts) if r.path == f"/channels/{fake.channel_id}/messages"
+                     and r.body.get("content", "").startswith("🎉"))
+    dm = next(i for i, r in enumerate(posts) if r.path == f"/channels/{fake.dm_channels[una.id]}/messages")
+    assert announced < dm, "the announcement went out before the DM"
+    assert "on its way by DM" in posts[announced].body["content"]

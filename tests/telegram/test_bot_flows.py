@@ -224,3 +224,23 @@ async def test_private_pull_reveals_in_the_message_that_carries_the_key(fake: Fa
     pulls = [m for m in fake.messages_in(kim["id"]) if " pulled " in m.text]
     assert len(pulls) == 2  # one reveal per pull: the 10-pull's too, alone or with its keys
     assert "WIF" not in alone.text and "🔒" in alone.text  # the key waits in the vault; the reveal says so
+
+
+async def test_an_orders_result_is_announced_before_its_key_goes_privately(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Like a pull (rolling, reveal, DM): the group hears the result first, then the buyer gets the key."""
+    jo = fake.user(717, "Jo")
+    group = fake.group_chat()
+    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0}) as running:
+        from bot.answers import UserRef
+
+        await running.app.service.grant(UserRef("telegram", str(jo["id"]), "Jo"), 1000)
+        await fake.push_text(fake.private_chat(jo), jo, "/start")
+        await fake.push_text(group, jo, "/order ^ab")
+        await fake.wait_for_message(group["id"], "is done", timeout=30)
+        await fake.wait_for(lambda: wifs(fake.messages_in(jo["id"])))
+    sends = [(i, r) for i, r in enumerate(fake.requests) if r.method == "sendMessage" and r.error is None]
+    announced = next(i for i, r in sends if r.params.get("chat_id") == group["id"] and "is done" in r.params["text"])
+    delivered = next(i for i, r in sends if r.params.get("chat_id") == jo["id"] and "WIF" in r.params.get("text", ""))
+    assert announced < delivered, "the group's announcement went out before the private key"
+    text = next(r.params["text"] for i, r in sends if i == announced)
+    assert "goes to the buyer's private chat" in text

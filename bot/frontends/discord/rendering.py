@@ -225,6 +225,9 @@ def order_receipt_text(answer: OrderAnswer) -> str:
 
 def order_finished_text(order: OrderView, mention: str) -> str:
     if order.found is not None:
+        if order.delivery_pending:  # announced before the DM goes out
+            return _("🎉 {mention} your order for `{pattern}` is done: your key is on its way by DM (if it does not "
+                     "arrive, open your DMs and send /keys).", mention=mention, pattern=order.pattern)
         if order.delivered:
             return _("🎉 {mention} your order for `{pattern}` is done: your key is by DM.", mention=mention,
                      pattern=order.pattern)
@@ -244,6 +247,8 @@ def progress_bar(value_percent: float, width: int = 16) -> str:
 
 
 def _status_title(order: OrderView) -> str:
+    if order.delivery_pending:
+        return _(ORDER_TITLES["delivered"])
     title = ORDER_TITLES.get(order.status)
     return _(title) if title else order.status
 

@@ -280,7 +280,12 @@ class TelegramFrontEnd:
         if order.found is None:
             return _("❌ {who}'s order for <code>{pattern}</code> ended without a match; the details went privately.",
                      who=who, pattern=esc(order.pattern))
-        where = (_("The key went to the buyer's private chat with the bot.") if order.delivered
-                 else _("The key is safe in the vault until the buyer opens a private chat with the bot."))
+        if order.delivery_pending:  # announced before the private delivery goes out
+            where = _("The key goes to the buyer's private chat with the bot (the button fetches it if it does not "
+                      "arrive).")
+        elif order.delivered:
+            where = _("The key went to the buyer's private chat with the bot.")
+        else:
+            where = _("The key is safe in the vault until the buyer opens a private chat with the bot.")
         return _("✅ {who}'s order for <code>{pattern}</code> is done: {key}", who=who, pattern=esc(order.pattern),
                  key=highlighted(order.found)) + "\n" + where
