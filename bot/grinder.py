@@ -219,5 +219,5 @@ class InProcessGrindingClient(TaskGrindingClient):
             progress = session.progress()
             for listener in list(running.listeners):
                 await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
-                                                     progress.best_score))
+                                                     progress.best_score, progress.elapsed_s))
         return await self._in_grind_pool(session.result)

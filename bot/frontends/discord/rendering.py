@@ -10,6 +10,8 @@ goes to a DM alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import discord
 from discord.utils import escape_markdown
@@ -20,6 +22,7 @@ from bot.answers import (
     BalanceAnswer,
     CardAnswer,
     ConfigAnswer,
+    GiftAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -32,6 +35,7 @@ from bot.answers import (
     PullAnswer,
     SeasonLeaderboardAnswer,
     ShownKey,
+    StreakAnswer,
     TopupAnswer,
 )
 
@@ -401,3 +405,34 @@ def _pack(blocks: list[str], limit: int) -> list[str]:
     if current:
         messages.append(current)
     return messages
+
+
+def gift_text(answer: GiftAnswer) -> str:
+    return answer.message
+
+
+def streak_text(answer: StreakAnswer) -> str:
+    return answer.message
+
+
+# Every answer type (bot/answers.py) and what renders it on Discord, with the platform's extra arguments filled
+# in; tests/bot/test_render_registry.py fails when a type has no entry here or its entry cannot render it.
+RENDERERS: dict[type, Callable[[Any], object]] = {
+    PullAnswer: lambda answer: pull_embed(answer, answer.user.label),
+    OrderView: order_embed,
+    OrderAnswer: order_receipt_text,
+    OddsAnswer: odds_embed,
+    BalanceAnswer: balance_embed,
+    TopupAnswer: topup_embed,
+    KeysAnswer: keys_text,
+    KeyDelivery: delivery_messages,
+    HistoryAnswer: history_embed,
+    LeaderboardAnswer: leaderboard_embed,
+    SeasonLeaderboardAnswer: season_embed,
+    ProfileAnswer: profile_embed,
+    ConfigAnswer: config_embed,
+    CardAnswer: lambda answer: card_embed(answer, answer.filename),
+    HelpAnswer: help_embed,
+    GiftAnswer: gift_text,
+    StreakAnswer: streak_text,
+}
