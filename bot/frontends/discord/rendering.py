@@ -407,6 +407,33 @@ def _pack(blocks: list[str], limit: int) -> list[str]:
     return messages
 
 
+def pull_digest_line(answer: PullAnswer, puller_name: str) -> str:
+    """One reveal the bot could not post before it stopped, for the digest it posts after the restart."""
+    best = best_first(answer)[0]
+    count = f" ×{len(answer.keys)}" if len(answer.keys) > 1 else ""
+    return _fit(f"**{escape_markdown(puller_name)}** `{answer.pattern}`{count}: {_key_line(best)} {best.tier}"
+                f"{' ✨' if best.full else ''}", MAX_MESSAGE // 4)
+
+
+def late_reveal_digests(lines: list[str]) -> list[tuple[int, str]]:
+    """Kept reveal lines as digest messages: (how many lines, the message), each within a Discord message."""
+    digests: list[tuple[int, str]] = []
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len(_late_digest([*chunk, line])) > MAX_MESSAGE:
+            digests.append((len(chunk), _late_digest(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        digests.append((len(chunk), _fit(_late_digest(chunk), MAX_MESSAGE)))
+    return digests
+
+
+def _late_digest(lines: list[str]) -> str:
+    title = f"🎰 {plural(len(lines), 'more pull')} (from before the bot restarted):"
+    return "\n".join([title, *(f"• {line}" for line in lines)])
+
+
 def gift_text(answer: GiftAnswer) -> str:
     return answer.message
 
