@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bot.config import Settings
+from bot.fair_share import REMOTE_SLOTS
 from bot.settings import load_settings
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
@@ -127,6 +128,19 @@ def local_parallel(settings: Settings) -> int:
     if load_settings().local_workers is None and settings.on_gpu:
         return 1  # several processes would only queue on the one device
     return local_workers()
+
+
+def grind_slots(settings: Settings) -> int:
+    """Pulls ground at once, the capacity front ends share (bot/fair_share.py): VANIKEYS_GRIND_SLOTS, else what
+    the grinder runs side by side (the local workers, the in-process grind threads, REMOTE_SLOTS remotely)."""
+    if settings.grind_slots is not None:
+        return settings.grind_slots
+    backend = settings.effective_backend
+    if backend == "local":
+        return local_parallel(settings)
+    if backend == "runpod":
+        return REMOTE_SLOTS
+    return GRIND_THREADS
 
 
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:

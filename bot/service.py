@@ -65,6 +65,7 @@ from bot.community.calendar import season_of
 from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
+from bot.fair_share import REMOTE_SLOTS, FairShare
 from bot.frontends import FrontEnd
 from bot.jobs import JobRecord, Jobs, JobSpec
 from bot.ledger import Credit, Debit, Ledger
@@ -106,8 +107,10 @@ class CheckoutProvider(Protocol):
 
 class Service:
     def __init__(self, settings: Settings, db: Database, ledger: Ledger, jobs: Jobs, delivery: Delivery,
-                 checkout: CheckoutProvider | None = None) -> None:
+                 checkout: CheckoutProvider | None = None, *, fair_share: FairShare | None = None) -> None:
         self.settings = settings
+        # The grinders' capacity, shared fairly by the front ends (bot/fair_share.py has the rule).
+        self.fair_share = fair_share or FairShare(settings.grind_slots or REMOTE_SLOTS)
         self.db = db
         self.ledger = ledger
         self.jobs = jobs
@@ -148,14 +151,22 @@ class Service:
         spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
-        pulls, tokens = await self._pull_charge(user, config, count)
-        created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
+        release = await self.fair_share.acquire(user.platform, count)  # this front end's share of the grinders
+        try:
+            pulls, tokens = await self._pull_charge(user, config, count)
+            created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
+        except BaseException:
+            release()
+            raise
         job_id = created.job_id
         self._awaited.add(job_id)
         self.jobs.hold_delivery.add(job_id)
+        grinding: asyncio.Task[JobRecord] | None = None
         try:
             try:
-                record = await asyncio.shield(self.jobs.start(job_id))
+                grinding = self.jobs.start(job_id)
+                grinding.add_done_callback(lambda _: release())  # ground and stored: the reveal and DM need no share
+                record = await asyncio.shield(grinding)
                 if record.status == "refunded":
                     raise ServiceError("grind_failed", f"the pull failed ({record.error}): {_given_back(record)}; "
                                                        "try again", committed="refunded")
@@ -167,6 +178,8 @@ class Service:
                 if on_reveal is not None:
                     await self._reveal(on_reveal, answer)
             finally:
+                if grinding is None:
+                    release()  # the grind never started (else its end gives the share back)
                 self.jobs.hold_delivery.discard(job_id)
                 delivering = self.jobs.start(job_id)  # a found key always goes out, whatever happened above
                 delivering.add_done_callback(lambda _: self._awaited.discard(job_id))
