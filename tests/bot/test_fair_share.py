@@ -83,7 +83,7 @@ async def test_one_front_end_alone_may_use_all_of_it() -> None:
 
 
 async def test_a_ten_pull_waits_its_turn_and_is_not_overtaken() -> None:
-    share = FairShare(4)
+    share = FairShare(4, side_by_side=True)
     ones = [await share.acquire("discord") for _ in range(4)]
     ten = asyncio.create_task(share.acquire("telegram", 10))   # takes the whole capacity (4 units)
     await asyncio.sleep(0)
@@ -124,3 +124,13 @@ async def test_a_front_ends_line_is_bounded() -> None:
     for task in (*line, other):
         task.cancel()
     await asyncio.gather(*line, other, return_exceptions=True)
+
+
+async def test_a_ten_pull_takes_one_unit_where_its_pulls_grind_one_after_another() -> None:
+    share = FairShare(2)
+    ten = await share.acquire("telegram", 10)
+    assert share.free == 1 and share.in_use["telegram"] == 1
+    ten()
+    wide = FairShare(2, side_by_side=True)
+    await wide.acquire("telegram", 10)
+    assert wide.free == 0
