@@ -3,8 +3,8 @@
 Every pull takes a share of the grinding capacity from the time it is charged until its keys are ground and
 stored (not while its reveal and DM wait on the platform). The rule:
 
-- The capacity is `slots` units (VANIKEYS_GRIND_SLOTS; by default what the grinder runs at once: the local
-  workers, the in-process grind threads, or REMOTE_SLOTS with remote GPUs). A pull takes one unit; a 10-pull
+- The capacity is `slots` units (VANIKEYS_GRIND_SLOTS; by default 4 per grind the grinder runs at once, a
+  pull's database steps being inside its share too (bot/grinder.py), or REMOTE_SLOTS with remote GPUs). A pull takes one unit; a 10-pull
   one too where the grinder runs its pulls one after another (in-process, one remote job), and as many as it
   grinds side by side where it spreads them over workers (`side_by_side`: the local backend), up to the whole
   capacity.

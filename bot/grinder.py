@@ -38,6 +38,10 @@ IN_PROCESS_BACKENDS = ("python", "native", "cuda")
 # step over all its processes), so one grind thread keeps the engine busy; a second lets the next
 # job's step start the moment one ends. Jobs beyond that wait their turn for the engine anyway.
 GRIND_THREADS = 2
+# A pull holds its share through its database steps (charge, job states) as well as its grind, so one share per
+# grinder would leave grinders idle while pulls commit; with four per grinder the grinders' own queue stays fed,
+# and a front end still waits behind at most that many of another's pulls, never its whole backlog.
+SLOTS_PER_GRINDER = 4
 T = TypeVar("T")
 
 
@@ -131,16 +135,15 @@ def local_parallel(settings: Settings) -> int:
 
 
 def grind_slots(settings: Settings) -> int:
-    """Pulls ground at once, the capacity front ends share (bot/fair_share.py): VANIKEYS_GRIND_SLOTS, else what
-    the grinder runs side by side (the local workers, the in-process grind threads, REMOTE_SLOTS remotely)."""
+    """Pulls in flight at once, the capacity front ends share (bot/fair_share.py): VANIKEYS_GRIND_SLOTS, else
+    SLOTS_PER_GRINDER times what the grinder runs side by side (the local workers, the in-process grind threads),
+    or REMOTE_SLOTS remotely."""
     if settings.grind_slots is not None:
         return settings.grind_slots
     backend = settings.effective_backend
-    if backend == "local":
-        return local_parallel(settings)
     if backend == "runpod":
         return REMOTE_SLOTS
-    return GRIND_THREADS
+    return SLOTS_PER_GRINDER * (local_parallel(settings) if backend == "local" else GRIND_THREADS)
 
 
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
