@@ -121,8 +121,7 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
         jobs = Jobs(db, ledger, vault, grinder, settings)
         delivery = Delivery()
         service = Service(settings, db, ledger, jobs, delivery, checkout,
-                          fair_share=FairShare(grind_slots(settings),
-                                               side_by_side=settings.effective_backend == "local"))
+                          fair_share=FairShare(grind_slots(settings)))
         await vault.purge()
         await jobs.prune()
         if resume_jobs:

@@ -3,11 +3,9 @@
 Every pull takes a share of the grinding capacity from the time it is charged until its keys are ground and
 stored (not while its reveal and DM wait on the platform). The rule:
 
-- The capacity is `slots` units (VANIKEYS_GRIND_SLOTS; by default 4 per grind the grinder runs at once, a
-  pull's database steps being inside its share too (bot/grinder.py), or REMOTE_SLOTS with remote GPUs). A pull takes one unit; a 10-pull
-  one too where the grinder runs its pulls one after another (in-process, one remote job), and as many as it
-  grinds side by side where it spreads them over workers (`side_by_side`: the local backend), up to the whole
-  capacity.
+- The capacity is `slots` units (VANIKEYS_GRIND_SLOTS; by default 16 per grind the grinder runs at once, a
+  pull's database steps being inside its share too (bot/grinder.py), or REMOTE_SLOTS with remote GPUs). A
+  pull or a 10-pull is one job and takes one unit.
 - While nobody waits, a pull takes its units at once: one front end alone may use all of it.
 - Once pulls wait, units go to the front end holding the fewest of them, its oldest pull first (ties: the
   front end whose first pull has waited longest). Two front ends saturating the box so hold about half each,
@@ -42,11 +40,10 @@ class _Waiter:
 
 
 class FairShare:
-    def __init__(self, slots: int, *, side_by_side: bool = False, max_waiting: int = MAX_WAITING) -> None:
+    def __init__(self, slots: int, *, max_waiting: int = MAX_WAITING) -> None:
         if slots < 1 or max_waiting < 0:
             raise ValueError("slots must be at least 1 and max_waiting not negative")
         self.slots = slots
-        self.side_by_side = side_by_side  # a job of several pulls grinds them at once, one unit each
         self.max_waiting = max_waiting
         self.in_use: defaultdict[str, int] = defaultdict(int)      # front end -> units held
         self._lines: dict[str, deque[_Waiter]] = {}                 # front end -> its pulls waiting, oldest first
@@ -59,10 +56,10 @@ class FairShare:
     def waiting(self, platform: str) -> int:
         return len(self._lines.get(platform, ()))
 
-    async def acquire(self, platform: str, pulls: int = 1) -> Release:
-        """Wait for a job of `pulls` pulls' units for this front end; returns the release (idempotent: call it
+    async def acquire(self, platform: str, weight: int = 1) -> Release:
+        """Wait for `weight` units (a job: one) for this front end; returns the release (idempotent: call it
         once done). ServiceError("busy") at once when this front end already has MAX_WAITING pulls waiting."""
-        weight = max(1, min(pulls, self.slots)) if self.side_by_side else 1
+        weight = max(1, min(weight, self.slots))
         if not self._lines and self.free >= weight:
             self.in_use[platform] += weight
             return self._release_once(platform, weight)

@@ -151,7 +151,7 @@ class Service:
         spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
-        release = await self.fair_share.acquire(user.platform, count)  # this front end's share of the grinders
+        release = await self.fair_share.acquire(user.platform)  # this front end's share of the grinders (one job)
         try:
             pulls, tokens = await self._pull_charge(user, config, count)
             created, _ = await self._create(spec, pulls=pulls, tokens=tokens)
