@@ -3,7 +3,7 @@
 Every pull takes a share of the grinding capacity from the time it is charged until its keys are ground and
 stored (not while its reveal and DM wait on the platform). The rule:
 
-- The capacity is `slots` units (VANIKEYS_GRIND_SLOTS; by default 16 per grind the grinder runs at once, a
+- The capacity is `slots` units (VANIKEYS_GRIND_SLOTS; by default 4 per grind the grinder runs at once, a
   pull's database steps being inside its share too (bot/grinder.py), or REMOTE_SLOTS with remote GPUs). A
   pull or a 10-pull is one job and takes one unit.
 - While nobody waits, a pull takes its units at once: one front end alone may use all of it.

@@ -38,11 +38,11 @@ IN_PROCESS_BACKENDS = ("python", "native", "cuda")
 # step over all its processes), so one grind thread keeps the engine busy; a second lets the next
 # job's step start the moment one ends. Jobs beyond that wait their turn for the engine anyway.
 GRIND_THREADS = 2
-# A pull holds its share through its database steps (charge, job states) as well as its grind. At one or four
-# per grinder the share throttled the box (the load benchmark's pulls waited ~9 s for one, both front ends alike,
-# BENCHMARKS.md); at 16 the grinders' own queue stays fed, and a front end still waits behind at most that many
-# of another's pulls, never its whole backlog.
-SLOTS_PER_GRINDER = 16
+# A pull holds its share through its database steps (charge, job states) as well as its grind, so a few per
+# grinder keep the grinders fed while pulls commit; a front end then waits behind at most that many of another's
+# pulls in the grinders' own first-come queue, never its whole backlog. (The load benchmark could not tell 2, 8,
+# 32 and 64 on 2 cores apart from the shared machine's noise: BENCHMARKS.md.)
+SLOTS_PER_GRINDER = 4
 T = TypeVar("T")
 
 
