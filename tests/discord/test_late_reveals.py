@@ -34,11 +34,11 @@ async def test_a_reveal_waiting_at_a_stop_is_posted_after_the_restart(fake: Fake
             limit.used[""] = [fake.now()]
             await fake.slash(alice, "pull", {"pattern": "^ab"})
             await fake.wait_for(lambda: fake.rate_limited)
-            for _ in range(500):  # until the reveal itself waits (a roll step may have met the 429 first)
-                if bot.outbox.pending():
+            for _ in range(500):  # until the reveal waits (behind a roll step that met the 429, or in the outbox)
+                if bot.frontend.revealing:
                     break
                 await asyncio.sleep(0.02)
-            assert bot.outbox.pending() == 1
+            assert bot.frontend.revealing == 1
         finally:
             started = time.monotonic()
             await stop_bot(bot, task)

@@ -39,6 +39,7 @@ class DiscordFrontEnd:
         self._latest: OrderedDict[str, OrderView] = OrderedDict()
         self.progress = ProgressEdits(bot.outbox, gap_s=bot.config.order_progress_gap_s)
         self._keeping: set[asyncio.Task[int]] = set()   # reveals being stored at a stop
+        self.revealing = 0                                # reveals in progress (PullReveal.show)
 
     # --- FrontEnd protocol ----------------------------------------------------------
 
@@ -107,9 +108,13 @@ class DiscordFrontEnd:
             self._keeping.discard(task)
 
     async def kept(self, timeout: float) -> None:
-        """Wait (bounded) for the reveals being stored at a stop."""
+        """At a stop, once the outbox is closed: wait (bounded) for the reveals in progress to end (each one
+        posted, or kept) and for those being stored."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.revealing and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
         if self._keeping:
-            await asyncio.wait(set(self._keeping), timeout=timeout)
+            await asyncio.wait(set(self._keeping), timeout=max(0.1, deadline - asyncio.get_running_loop().time()))
 
     async def post_late_reveals(self) -> None:
         """At start: post the reveals a previous stop kept, as digests per channel, and forget each one posted

@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 ROLL_DELAY_S = 0.4
 ROLL_STEP_S = 0.5
 ROLL_STEPS = 4
-ROLL_STOP_WAIT_S = 1.0   # the reveal waits this long for a roll step in flight, then cancels it (decoration)
 CARD_FILENAME = "vanikeys-card.png"
 _ANNOUNCING: set[asyncio.Task[None]] = set()   # announcements in flight (a reference keeps each task alive)
 
@@ -65,9 +64,9 @@ class PullReveal:
     async def stop(self) -> None:
         self._stop.set()
         if self._roller is not None:
-            await asyncio.wait({self._roller}, timeout=ROLL_STOP_WAIT_S)
-            if not self._roller.done():  # a roll step Discord holds back (its bucket's wait) is never waited out
-                self._roller.cancel()
+            # Never cancelled: discord.py's webhook adapter leaves its per-token lock held when a request is
+            # cancelled in its post-request delay, and every later edit of that interaction (the reveal) hangs.
+            # At a stop the outbox's close ends a roll step still waiting (the bot is going anyway).
             await asyncio.gather(self._roller, return_exceptions=True)
 
     async def _roll(self) -> None:
@@ -91,6 +90,14 @@ class PullReveal:
 
     async def show(self, answer: PullAnswer) -> None:
         """The reveal (the service's on_reveal, before the DM): in place of the roll, or privately as a fallback."""
+        frontend = self.turn.bot.frontend
+        frontend.revealing += 1
+        try:
+            await self._show(answer)
+        finally:
+            frontend.revealing -= 1
+
+    async def _show(self, answer: PullAnswer) -> None:
         await self.stop()
         if self.public:
             try:
