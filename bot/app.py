@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.costs import UsageLog
 from bot.delivery import Delivery
-from bot.grinder import make_grinder
+from bot.fair_share import FairShare
+from bot.grinder import grind_slots, make_grinder
 from bot.grinding import GrindingClient
 from bot.grinding.router import RouterGrindingClient
 from bot.health import Health, heartbeat_file
@@ -124,7 +125,8 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
         jobs = Jobs(db, ledger, vault, grinder, settings, events=JobEvents(JobLog(), JobMetrics()))
         delivery = Delivery()
-        service = Service(settings, db, ledger, jobs, delivery, checkout)
+        service = Service(settings, db, ledger, jobs, delivery, checkout,
+                          fair_share=FairShare(grind_slots(settings)))
         await vault.purge()
         await jobs.prune()
         if resume_jobs:

@@ -55,6 +55,7 @@ class Settings:
     pull_budget_cpu: int | None = None      # keys per pull on a CPU; None: about a second's work (cpu_build)
     gpu_keys_per_s: float = 2.0e9           # planning rate for order time estimates
     cpu_keys_per_s: float | None = None     # None: estimated from the core count and cpu_build
+    grind_slots: int | None = None          # pulls ground at once, shared fairly by front ends; None: the grinder's own
 
     # prices and limits (tokens are integers)
     pull_price: int = 10                    # tokens per pull once the free pulls are used

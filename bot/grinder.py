@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bot.config import Settings
+from bot.fair_share import REMOTE_SLOTS
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
@@ -37,6 +38,11 @@ IN_PROCESS_BACKENDS = ("python", "native", "cuda")
 # step over all its processes), so one grind thread keeps the engine busy; a second lets the next
 # job's step start the moment one ends. Jobs beyond that wait their turn for the engine anyway.
 GRIND_THREADS = 2
+# A pull holds its share through its database steps (charge, job states) as well as its grind, so a few per
+# grinder keep the grinders fed while pulls commit; a front end then waits behind at most that many of another's
+# pulls in the grinders' own first-come queue, never its whole backlog. (The load benchmark could not tell 2, 8,
+# 32 and 64 on 2 cores apart from the shared machine's noise: BENCHMARKS.md.)
+SLOTS_PER_GRINDER = 4
 T = TypeVar("T")
 
 
@@ -131,6 +137,18 @@ def local_parallel(settings: Settings) -> int:
     return local_workers()
 
 
+def grind_slots(settings: Settings) -> int:
+    """Pulls in flight at once, the capacity front ends share (bot/fair_share.py): VANIKEYS_GRIND_SLOTS, else
+    SLOTS_PER_GRINDER times what the grinder runs side by side (the local workers, the in-process grind threads),
+    or REMOTE_SLOTS remotely."""
+    if settings.grind_slots is not None:
+        return settings.grind_slots
+    backend = settings.effective_backend
+    if backend == "runpod":
+        return REMOTE_SLOTS
+    return SLOTS_PER_GRINDER * (local_parallel(settings) if backend == "local" else GRIND_THREADS)
+
+
 def make_grinder(settings: Settings, vault_key: bytes) -> GrindingClient:
     """vault_key: RunPod results come back sealed to a key pair derived from it (gpu_worker/sealing.py)."""
     backend = settings.effective_backend
@@ -222,5 +240,5 @@ class InProcessGrindingClient(TaskGrindingClient):
             progress = session.progress()
             for listener in list(running.listeners):
                 await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
-                                                     progress.best_score))
+                                                     progress.best_score, progress.elapsed_s))
         return await self._in_grind_pool(session.result)

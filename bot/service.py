@@ -66,9 +66,10 @@ from bot.community.calendar import season_of
 from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
+from bot.fair_share import REMOTE_SLOTS, FairShare
+from bot.i18n import PEOPLE
 from bot.job_records import JobRecord, JobSpec
 from bot.jobs import Jobs
-from bot.i18n import PEOPLE
 from bot.ledger import Credit, Debit, Ledger
 from bot.links import gallery_message, odds_page_url
 from bot.odds_cache import shared_odds_cache
@@ -99,8 +100,10 @@ RevealHook = Callable[[PullAnswer], Awaitable[None]]
 
 class Service:
     def __init__(self, settings: Settings, db: Database, ledger: Ledger, jobs: Jobs, delivery: Delivery,
-                 checkout: CheckoutProvider | None = None) -> None:
+                 checkout: CheckoutProvider | None = None, *, fair_share: FairShare | None = None) -> None:
         self.settings = settings
+        # The grinders' capacity, shared fairly by the front ends (bot/fair_share.py has the rule).
+        self.fair_share = fair_share or FairShare(settings.grind_slots or REMOTE_SLOTS)
         self.db = db
         self.ledger = ledger
         self.jobs = jobs
@@ -144,20 +147,30 @@ class Service:
         spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
                        pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
                        count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
-        pulls, tokens = await self._pull_charge(user, config, count)
-        created, _fresh = await self._create(spec, pulls=pulls, tokens=tokens)
+        release = await self.fair_share.acquire(user.platform)  # this front end's share of the grinders (one job)
+        try:
+            pulls, tokens = await self._pull_charge(user, config, count)
+            created, _fresh = await self._create(spec, pulls=pulls, tokens=tokens)
+        except BaseException:
+            release()
+            raise
         job_id = created.job_id
         self._awaited.add(job_id)
         revealed: list[PullAnswer] = []
 
         async def reveal(found: JobRecord) -> None:  # the drive awaits it between found and the private delivery
+            release()  # ground and stored: the reveal and the DM need no share of the grinders
             revealed.append(await self._pull_answer(found, compiled, odds, config))
             if on_reveal is not None:
                 await self._reveal(on_reveal, revealed[0])
 
+        def settled(_: object) -> None:
+            release()  # a drive that ended without the reveal (failed, or its caller gave up) gives it back here
+            self._awaited.discard(job_id)
+
         try:
             driving = self.jobs.start(job_id, reveal=reveal)  # one drive: found, revealed, then delivered
-            driving.add_done_callback(lambda _: self._awaited.discard(job_id))
+            driving.add_done_callback(settled)
             try:
                 record = await asyncio.shield(driving)
             finally:

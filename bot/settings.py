@@ -141,6 +141,9 @@ class VanikeysSettings(EnvironmentSettings):
     local_workers: int | None = setting("VANIKEYS_LOCAL_WORKERS", None, "grinds the local backend runs at once, "
                                         "in worker processes kept alive (default: one per core; one on a local "
                                         "GPU)", ge=1, le=1024, unit="processes")
+    grind_slots: int | None = setting("VANIKEYS_GRIND_SLOTS", None, "pulls in flight at once across every front "
+                                      "end, shared fairly between them (bot/fair_share.py; default: 4 per "
+                                      "grind the grinder runs side by side, 64 with remote GPUs)", ge=1, le=100_000, unit="pulls")
     odds_workers: int = setting("VANIKEYS_ODDS_WORKERS", 1, "processes that compute odds for new patterns, so a "
                                 "burst of /odds never holds the event loop (0: a thread of the bot's process)",
                                 ge=0, le=8, unit="processes")

@@ -247,6 +247,8 @@ def render(answer: Any) -> str:
         lines.append(f"{'/streak, /season, /profile [--share|--hide]':<38} your streak, this week's leaderboard, your profile")
         lines.append(f"{'/card [pull id]':<38} save a card image of your latest (or that) pull")
         return "\n".join(lines + list(answer.notes))
+    if isinstance(answer, CardAnswer):
+        return f"card for {answer.key.identifier} ({answer.key.tier})"
     if isinstance(answer, KeyDelivery):
         lines = [f"[private] for this user only: {answer.kind} {answer.job_id} ({answer.format_id}, {answer.pattern!r})"]
         for item in answer.secrets:
@@ -255,7 +257,15 @@ def render(answer: Any) -> str:
                 lines.append(f"[private] jwk: {item.jwk}")
         lines.append(f"[private] {answer.note}")
         return "\n".join(lines)
-    return str(answer)
+    raise TypeError(f"no console renderer for {type(answer).__name__}: add it to render() and RENDERERS")
+
+
+# Every answer type (bot/answers.py) that render() draws; tests/bot/test_render_registry.py fails when a type
+# has no entry here or render() has no branch for it (it raises rather than print a repr).
+RENDERERS: dict[type, Callable[[Any], str]] = dict.fromkeys(
+    (PullAnswer, OrderView, OrderAnswer, OddsAnswer, BalanceAnswer, TopupAnswer, KeysAnswer, KeyDelivery,
+     HistoryAnswer, LeaderboardAnswer, SeasonLeaderboardAnswer, ProfileAnswer, ConfigAnswer, CardAnswer, HelpAnswer,
+     GiftAnswer, StreakAnswer), render)
 
 
 class ConsoleFrontEnd:
@@ -357,7 +367,7 @@ class ConsoleSession:
         path = self.cards_dir / card.filename
         self.cards_dir.mkdir(parents=True, exist_ok=True)
         path.write_bytes(card.png)
-        return f"card for {card.key.identifier} ({card.key.tier}) saved to {path}"
+        return f"{render(card)} saved to {path}"
 
     async def _dispatch(self, c: ParsedCommand) -> tuple[str, Any]:
         s, user = self.service, self.user

@@ -192,7 +192,8 @@ class LocalGrindingClient(TaskGrindingClient):
                     progress = _progress(message[1])
                     if live is not None:
                         live[0][live[1]] = progress.checked
-                    shown = GrindProgress(offset() + progress.checked, progress.rate, progress.best_score)
+                    shown = GrindProgress(offset() + progress.checked, progress.rate, progress.best_score,
+                                          progress.elapsed_s)
                     for listener in list(entry.listeners):
                         await notify(listener, shown)
                 elif kind == "result":
@@ -241,7 +242,9 @@ def _pipe_messages(reader: Connection) -> asyncio.Queue[Any]:
 
 def _progress(data: dict[str, Any]) -> GrindProgress:
     best = data.get("best_score")
-    return GrindProgress(checked=int(data["checked"]), rate=float(data["rate"]), best_score=best if isinstance(best, int) else None)
+    elapsed = data.get("elapsed_s")
+    return GrindProgress(checked=int(data["checked"]), rate=float(data["rate"]), best_score=best if isinstance(best, int) else None,
+                         elapsed_s=float(elapsed) if isinstance(elapsed, (int, float)) else None)
 
 
 async def _stop(process: Any) -> None:

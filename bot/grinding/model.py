@@ -45,6 +45,7 @@ class GrindProgress:
     checked: int
     rate: float  # keys per second
     best_score: int | None = None
+    elapsed_s: float | None = None  # the worker's seconds since the job started, where it reports them
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,10 @@ class _Order:
         self.resumed = {chunk.job_id for chunk in self.state.running}
         self.key_cap = max(1, int(expected_keys * policy.max_expected_multiple))
         self.rate_per_chunk = self.state.checked / self.state.elapsed_s if self.state.elapsed_s > 0 else policy.initial_rate
+        self.rate_measured = self.state.elapsed_s > 0  # rate_per_chunk is a finished chunk's figure, not the plan
         self.live: dict[str, GrindProgress] = {}
+        self.samples: dict[str, tuple[int, float]] = {}  # chunk job id -> (checked, seconds) of its last report
+        self.steady: dict[str, float] = {}  # chunk job id -> its rate between its last two reports
         self.tasks: dict[asyncio.Task[GrindResult], RunningChunk] = {}
         self.last_report = 0.0
         self.last_rate = 0.0
@@ -199,13 +202,36 @@ class _Order:
 
         async def on_chunk_progress(progress: GrindProgress) -> None:
             self.live[chunk.job_id] = progress
+            self._sample(chunk.job_id, progress)
             await self._report(force=False)
 
         task = asyncio.create_task(self.client.wait(chunk.job_id, job, on_chunk_progress))
         self.tasks[task] = chunk
 
+    def _sample(self, job_id: str, progress: GrindProgress) -> None:
+        """A chunk's rate between two of its reports: its first report's own rate is a start-up sample (the
+        worker loading, the first small step), far below what the chunk then grinds at."""
+        at = progress.elapsed_s if progress.elapsed_s is not None else time.monotonic()
+        last = self.samples.get(job_id)
+        self.samples[job_id] = (progress.checked, at)
+        if last is not None and at > last[1] and progress.checked >= last[0]:
+            self.steady[job_id] = (progress.checked - last[0]) / (at - last[1])
+
+    def _measured_rate(self) -> float | None:
+        """Keys per second across the running chunks, from measurements only; None until there is one.
+
+        A chunk not yet measured counts at the mean of those that are (or at a finished chunk's rate)."""
+        known = [self.steady[c.job_id] for c in self.state.running if c.job_id in self.steady]
+        if not known and not self.rate_measured:
+            return None
+        each = sum(known) / len(known) if known else self.rate_per_chunk
+        unknown = sum(1 for c in self.state.running if c.job_id not in self.steady)
+        return sum(known) + unknown * each
+
     def _settle(self, chunk: RunningChunk, task: asyncio.Task[GrindResult]) -> OrderOutcome | None:
         self.live.pop(chunk.job_id, None)
+        self.samples.pop(chunk.job_id, None)
+        self.steady.pop(chunk.job_id, None)
         self.state = replace(self.state, running=tuple(c for c in self.state.running if c.job_id != chunk.job_id))
         try:
             result = task.result()
@@ -229,6 +255,7 @@ class _Order:
         )
         if result.elapsed_s > 0 and result.checked > 0:
             self.rate_per_chunk = result.checked / result.elapsed_s
+            self.rate_measured = True
         winner = next((hit for hit in result.results if hit.full), None)
         if winner is None:
             return None
@@ -280,8 +307,11 @@ class _Order:
         self.last_report = now
         live = [self.live[c.job_id] for c in self.state.running if c.job_id in self.live]
         checked = self.state.checked + sum(p.checked for p in live)
-        if live:
-            self.last_rate = sum(p.rate for p in live)
+        # The rate (and so the ETA) comes from measurements alone: until a chunk has been timed past its start-up,
+        # the last known rate stands (none at first: the ETA waits rather than quote hours for minutes of work).
+        measured = self._measured_rate() if self.state.running else None
+        if measured is not None:
+            self.last_rate = measured
         remaining = self.expected_keys - checked
         eta = remaining / self.last_rate if self.last_rate > 0 and remaining > 0 else None
         await notify(

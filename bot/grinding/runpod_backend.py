@@ -289,4 +289,6 @@ def _parse_progress(output: Any) -> GrindProgress | None:
         return None
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0:
         return None
-    return GrindProgress(checked=checked, rate=float(rate), best_score=best if isinstance(best, int) and not isinstance(best, bool) else None)
+    elapsed = output.get("elapsed_s")
+    return GrindProgress(checked=checked, rate=float(rate), best_score=best if isinstance(best, int) and not isinstance(best, bool) else None,
+                         elapsed_s=float(elapsed) if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) else None)

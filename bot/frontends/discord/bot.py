@@ -8,6 +8,7 @@ come back to it and are never kept in memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class VaniKeysBot(commands.AutoShardedBot):
                                     ODDS: self.config.odds_cooldown_s, COMMAND: self.config.command_cooldown_s,
                                     AUTOCOMPLETE: self.config.autocomplete_cooldown_s})
         self.outbox = Outbox()
+        self._late_reveals: asyncio.Task[None] | None = None
         self.frontend = DiscordFrontEnd(self)
         self.flows = Flows(self)
         self.tree.on_error = self._on_app_command_error  # type: ignore[method-assign]
@@ -70,8 +72,17 @@ class VaniKeysBot(commands.AutoShardedBot):
         self.service.register_frontend(self.frontend)
         if self.config.sync_on_start:
             await self.sync_commands(self.config.sync_on_start)
+        # Logged in (REST works): the reveals a previous stop kept go to their channels.
+        self._late_reveals = asyncio.create_task(self.frontend.post_late_reveals(), name="discord-late-reveals")
 
     async def close(self) -> None:
+        if not self.is_closed():
+            # What is in flight gets the grace period; reveals still waiting after it (a channel's 429) are kept
+            # in the database and posted after the restart (reveal.py), before the connection closes.
+            await self.outbox.close(self.config.stop_grace_s)
+            await self.frontend.kept(self.config.stop_grace_s)
+            if self._late_reveals is not None:
+                await asyncio.gather(self._late_reveals, return_exceptions=True)  # ended by the closed outbox
         await self.frontend.progress.close()   # progress still waiting is droppable; endings go through the outbox
         await super().close()
 

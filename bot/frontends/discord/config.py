@@ -29,6 +29,7 @@ class DiscordConfig:
     autocomplete_cooldown_s: float = 0.5  # per user, between pattern autocompletes that compute odds
     guild_ready_timeout_s: float = 2.0    # how long discord.py waits for GUILD_CREATEs before on_ready
     order_progress_gap_s: float = 2.5     # per channel, between order progress edits (2 of the 5 edits / 5 s)
+    stop_grace_s: float = 3.0             # at a stop, how long sends in flight get before what waits is kept
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,

@@ -7,6 +7,7 @@ expires and after a restart: the Origin stored with the order is all it takes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.answers import KeyDelivery, OrderView, UserRef
+from bot.frontends.discord.outbox import OutboxClosed
 from bot.frontends.discord.progress import ProgressEdits
-from bot.frontends.discord.rendering import delivery_messages, order_embed, order_finished_text
+from bot.frontends.discord.rendering import delivery_messages, late_reveal_digests, order_embed, order_finished_text
+from bot.storage import StorageUnavailable
 
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
@@ -35,6 +38,8 @@ class DiscordFrontEnd:
         self.bot = bot
         self._latest: OrderedDict[str, OrderView] = OrderedDict()
         self.progress = ProgressEdits(bot.outbox, gap_s=bot.config.order_progress_gap_s)
+        self._keeping: set[asyncio.Task[int]] = set()   # reveals being stored at a stop
+        self.revealing = 0                                # reveals in progress (PullReveal.show)
 
     # --- FrontEnd protocol ----------------------------------------------------------
 
@@ -73,7 +78,7 @@ class DiscordFrontEnd:
             await self.bot.outbox.must(channel_id, lambda: channel.send(
                 order_finished_text(order, f"<@{order.user.user_id}>"), reference=reference,
                 allowed_mentions=mentions))
-        except (discord.HTTPException, TimeoutError) as exc:
+        except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
             log.warning("order %s: completion notice in channel %s failed (%s)", order.order_id, channel_id,
                         type(exc).__name__)
 
@@ -86,6 +91,62 @@ class DiscordFrontEnd:
             await channel.send(text[:2000], allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.info("notice to user %s not delivered (status %s, code %s)", user_id, exc.status, exc.code)
+
+    # --- reveals across a stop ---------------------------------------------------------
+
+    async def keep_late_reveal(self, channel_id: int, line: str) -> None:
+        """A public reveal the stop kept from its channel: stored (the storage Telegram's late reveals use,
+        bot/community/late_reveals.py) and posted there after the restart."""
+        task = asyncio.create_task(self.bot.service.keep_late_reveals(PLATFORM, {str(channel_id): [line]}))
+        self._keeping.add(task)
+        try:
+            await asyncio.shield(task)
+            log.info("stopping: a reveal for channel %s kept, to be posted after the restart", channel_id)
+        except Exception:  # the database is what failed: say so; the key itself is delivered or in the vault
+            log.exception("stopping: a reveal for channel %s could not be kept", channel_id)
+        finally:
+            self._keeping.discard(task)
+
+    async def kept(self, timeout: float) -> None:
+        """At a stop, once the outbox is closed: wait (bounded) for the reveals in progress to end (each one
+        posted, or kept) and for those being stored."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.revealing and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        if self._keeping:
+            await asyncio.wait(set(self._keeping), timeout=max(0.1, deadline - asyncio.get_running_loop().time()))
+
+    async def post_late_reveals(self) -> None:
+        """At start: post the reveals a previous stop kept, as digests per channel, and forget each one posted
+        (or that its channel refuses for good: gone, or the bot no longer allowed there). On any other failure
+        what is left stays kept for the next start."""
+        service = self.bot.service
+        try:
+            waiting = await service.claim_late_reveals(PLATFORM)
+            if waiting:
+                log.info("posting %d reveals kept from before the restart", sum(map(len, waiting.values())))
+            for chat_id, reveals in waiting.items():
+                channel_id = _snowflake(chat_id)
+                if channel_id is None:
+                    await service.forget_late_reveals(r.id for r in reveals)
+                    continue
+                channel = self.bot.get_partial_messageable(channel_id)
+                for count, text in late_reveal_digests([r.line for r in reveals]):
+                    chunk, reveals = reveals[:count], reveals[count:]
+                    try:
+                        await self.bot.outbox.must(channel_id, lambda text=text: channel.send(
+                            text, allowed_mentions=NO_MENTIONS))
+                    except (discord.Forbidden, discord.NotFound) as exc:
+                        log.info("late reveals for channel %s not postable (%s): dropped", channel_id,
+                                 type(exc).__name__)
+                    await service.forget_late_reveals(r.id for r in chunk)
+        except StorageUnavailable as err:
+            log.warning("late reveals not posted now (%s): they stay kept for the next start", err.why)
+        except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
+            log.warning("late reveals not all posted now (%s): the rest stay kept for the next start",
+                        type(exc).__name__)
+        except Exception:
+            log.exception("late reveals not all posted now: the rest stay kept for the next start")
 
     # --- for the command flows --------------------------------------------------------
 
@@ -120,7 +181,7 @@ class DiscordFrontEnd:
         await self.progress.settle(channel_id, message_id)   # the ending is the message's last edit
         try:
             await self.bot.outbox.must(channel_id, lambda: message.edit(content=None, embed=embed))
-        except (discord.HTTPException, TimeoutError) as exc:
+        except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
             log.warning("order %s: edit in channel %s failed (%s)", order.order_id, channel_id, type(exc).__name__)
 
 

@@ -11,6 +11,11 @@ cooling down after a 429, and otherwise skips it.
 Everything runs in the task that asks (the command's own task), never in the
 path that acknowledges interactions, so a busy channel slows its reveals
 down, not the bot's answers to anyone else.
+
+At a stop, `close` gives what is in flight a grace period, then every `must`
+still waiting (a 429's wait, a request discord.py holds for its bucket) ends
+with `OutboxClosed`, and so does any `must` after it: the caller keeps what
+did not go out (a reveal is stored and posted after the restart, reveal.py).
 """
 
 from __future__ import annotations
@@ -31,10 +36,15 @@ DEFAULT_RETRY_S = 1.0
 PRUNE_AT = 10_000
 
 
+class OutboxClosed(RuntimeError):
+    """The bot is stopping: this send did not go out (and will not from this process)."""
+
+
 class Outbox:
     def __init__(self, *, give_up_after_s: float = 15 * 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._give_up_after_s = give_up_after_s
         self._clock = clock
+        self._closed = asyncio.Event()
         self._pending: defaultdict[int, int] = defaultdict(int)   # channel id -> `must` sends in flight
         self._cool_until: dict[int, float] = {}                     # channel id -> end of its last 429's wait
         self.retries = 0                                            # 429s waited out here, for metrics and tests
@@ -43,14 +53,51 @@ class Outbox:
     def busy(self, channel_id: int) -> bool:
         return self._pending.get(channel_id, 0) > 0 or self._cool_until.get(channel_id, 0.0) > self._clock()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def pending(self) -> int:
+        """`must` sends in flight or waiting, over every channel."""
+        return sum(self._pending.values())
+
+    async def close(self, grace_s: float) -> None:
+        """Let sends in flight finish for up to `grace_s`, then end every one still waiting with OutboxClosed."""
+        await self._idle(grace_s)
+        self._closed.set()
+        await self._idle(grace_s)  # the ones woken unwind (their callers keep what did not go out)
+
+    async def _idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def _unless_closed(self, step: Awaitable[T]) -> T:
+        """Await `step`, or raise OutboxClosed (cancelling it) as soon as the outbox closes."""
+        task = asyncio.ensure_future(step)
+        closing = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled():
+            raise OutboxClosed("the bot is stopping")
+        return task.result()
+
     async def must(self, channel_id: int, send: Callable[[], Awaitable[T]]) -> T:
-        """Send until Discord takes it: a 429 waits its retry_after and tries again; other errors propagate."""
+        """Send until Discord takes it: a 429 waits its retry_after and tries again; other errors propagate.
+        OutboxClosed once the bot is stopping (close): the send did not go out."""
+        if self.closed:
+            raise OutboxClosed("the bot is stopping")
         self._pending[channel_id] += 1
         deadline = self._clock() + self._give_up_after_s
         try:
             while True:
                 try:
-                    return await send()
+                    return await self._unless_closed(send())
                 except discord.RateLimited as exc:
                     wait = exc.retry_after
                 except discord.HTTPException as exc:
@@ -62,7 +109,7 @@ class Outbox:
                 self.retries += 1
                 self._cool(channel_id, wait)
                 log.info("channel %s rate-limited: retrying in %.2f s", channel_id, wait)
-                await asyncio.sleep(wait)
+                await self._unless_closed(asyncio.sleep(wait))
         finally:
             self._pending[channel_id] -= 1
             if not self._pending[channel_id]:
@@ -76,11 +123,14 @@ class Outbox:
 
     async def maybe(self, channel_id: int, send: Callable[[], Awaitable[object]]) -> bool:
         """Send decoration unless the channel is busy; a refusal of any kind only skips it. True when sent."""
-        if self.busy(channel_id):
+        if self.busy(channel_id) or self.closed:
             self.skipped += 1
             return False
         try:
-            await send()
+            await self._unless_closed(send())
+        except OutboxClosed:
+            self.skipped += 1
+            return False
         except discord.RateLimited as exc:
             self._cool(channel_id, exc.retry_after)
             self.skipped += 1

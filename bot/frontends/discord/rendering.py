@@ -10,6 +10,8 @@ goes to a DM alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import discord
 from discord.utils import escape_markdown
@@ -22,6 +24,7 @@ from bot.answers import (
     BalanceAnswer,
     CardAnswer,
     ConfigAnswer,
+    GiftAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -34,6 +37,7 @@ from bot.answers import (
     PullAnswer,
     SeasonLeaderboardAnswer,
     ShownKey,
+    StreakAnswer,
     TopupAnswer,
 )
 
@@ -468,3 +472,62 @@ def _pack(blocks: list[str], limit: int) -> list[str]:
     if current:
         messages.append(current)
     return messages
+
+
+def pull_digest_line(answer: PullAnswer, puller_name: str) -> str:
+    """One reveal the bot could not post before it stopped, for the digest it posts after the restart."""
+    best = best_first(answer)[0]
+    count = f" ×{len(answer.keys)}" if len(answer.keys) > 1 else ""
+    return _fit(f"**{escape_markdown(puller_name)}** `{answer.pattern}`{count}: {_key_line(best)} {best.tier}"
+                f"{' ✨' if best.full else ''}", MAX_MESSAGE // 4)
+
+
+def late_reveal_digests(lines: list[str]) -> list[tuple[int, str]]:
+    """Kept reveal lines as digest messages: (how many lines, the message), each within a Discord message."""
+    digests: list[tuple[int, str]] = []
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len(_late_digest([*chunk, line])) > MAX_MESSAGE:
+            digests.append((len(chunk), _late_digest(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        digests.append((len(chunk), _fit(_late_digest(chunk), MAX_MESSAGE)))
+    return digests
+
+
+def _late_digest(lines: list[str]) -> str:
+    title = ngettext("🎰 {n} more pull (from before the bot restarted):",
+                     "🎰 {n} more pulls (from before the bot restarted):", len(lines))
+    return "\n".join([title, *(f"• {line}" for line in lines)])
+
+
+def gift_text(answer: GiftAnswer) -> str:
+    return answer.message
+
+
+def streak_text(answer: StreakAnswer) -> str:
+    return answer.message
+
+
+# Every answer type (bot/answers.py) and what renders it on Discord, with the platform's extra arguments filled
+# in; tests/bot/test_render_registry.py fails when a type has no entry here or its entry cannot render it.
+RENDERERS: dict[type, Callable[[Any], object]] = {
+    PullAnswer: lambda answer: pull_embed(answer, answer.user.label),
+    OrderView: order_embed,
+    OrderAnswer: order_receipt_text,
+    OddsAnswer: odds_embed,
+    BalanceAnswer: balance_embed,
+    TopupAnswer: topup_embed,
+    KeysAnswer: keys_text,
+    KeyDelivery: delivery_messages,
+    HistoryAnswer: history_embed,
+    LeaderboardAnswer: leaderboard_embed,
+    SeasonLeaderboardAnswer: season_embed,
+    ProfileAnswer: profile_embed,
+    ConfigAnswer: config_embed,
+    CardAnswer: lambda answer: card_embed(answer, answer.filename),
+    HelpAnswer: help_embed,
+    GiftAnswer: gift_text,
+    StreakAnswer: streak_text,
+}

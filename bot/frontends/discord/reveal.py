@@ -7,7 +7,10 @@ is a few edits of the same message in a neutral colour (the tier stays
 hidden), one every `ROLL_STEP_S`, for as long as the grind runs and at most
 `ROLL_STEPS` steps; it is decoration, skipped when the channel is busy. The
 reveal replaces it and always arrives (the outbox retries 429s), through the
-channel endpoint once the interaction token is no longer fresh.
+channel endpoint once the interaction token is no longer fresh. A reveal
+still waiting when the bot stops (a channel's 429, Discord holding the
+request) is kept in the database and posted in its channel after the restart,
+in a digest (DiscordFrontEnd.keep_late_reveal / post_late_reveals).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.answers import PullAnswer
-from bot.frontends.discord.rendering import pull_embed, rolling_embed
+from bot.frontends.discord.outbox import OutboxClosed
+from bot.frontends.discord.rendering import pull_digest_line, pull_embed, rolling_embed
 from bot.frontends.discord.turns import Turn
 from bot.frontends.discord.views import PatternRequest, reveal_view
 from bot.i18n import current, use_locale
@@ -61,6 +65,9 @@ class PullReveal:
     async def stop(self) -> None:
         self._stop.set()
         if self._roller is not None:
+            # Never cancelled: discord.py's webhook adapter leaves its per-token lock held when a request is
+            # cancelled in its post-request delay, and every later edit of that interaction (the reveal) hangs.
+            # At a stop the outbox's close ends a roll step still waiting (the bot is going anyway).
             await asyncio.gather(self._roller, return_exceptions=True)
 
     async def _roll(self) -> None:
@@ -85,10 +92,24 @@ class PullReveal:
 
     async def show(self, answer: PullAnswer) -> None:
         """The reveal (the service's on_reveal, before the DM): in place of the roll, or privately as a fallback."""
+        frontend = self.turn.bot.frontend
+        frontend.revealing += 1
+        try:
+            await self._show(answer)
+        finally:
+            frontend.revealing -= 1
+
+    async def _show(self, answer: PullAnswer) -> None:
         await self.stop()
         if self.public:
-            await self.outbox.must(self.turn.channel_id, lambda: self.turn.replace_public(
-                self._message(answer, edit=True), lambda: self._message(answer, edit=False)))
+            try:
+                await self.outbox.must(self.turn.channel_id, lambda: self.turn.replace_public(
+                    self._message(answer, edit=True), lambda: self._message(answer, edit=False)))
+            except OutboxClosed:  # the bot is stopping: kept, and posted in the channel after the restart
+                await self.turn.bot.frontend.keep_late_reveal(self.turn.channel_id,
+                                                              pull_digest_line(answer, self.name))
+                self.revealed = True
+                return
             self.turn.posted = True
         else:
             await self.turn.private(self.private_note, **self._message(answer, edit=False))
@@ -125,7 +146,7 @@ class PullReveal:
         channel = self.turn.bot.get_partial_messageable(channel_id)
         try:
             await self.outbox.must(channel_id, lambda: channel.send(**_without_view(self._message(answer, edit=False))))
-        except (discord.HTTPException, TimeoutError) as exc:
+        except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
             log.warning("announcement in channel %s failed (%s)", channel_id, type(exc).__name__)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
+from typing import Any
 
 from gpu_worker.humanize import duration, large, tier_name
 from gpu_worker.i18n import N_, _, fixed, ngettext, number
@@ -19,6 +21,7 @@ from bot.answers import (
     BalanceAnswer,
     CardAnswer,
     ConfigAnswer,
+    GiftAnswer,
     ProfileAnswer,
     SeasonLeaderboardAnswer,
     HelpAnswer,
@@ -31,6 +34,7 @@ from bot.answers import (
     OrderView,
     PullAnswer,
     ShownKey,
+    StreakAnswer,
     TopupAnswer,
     UserRef,
 )
@@ -420,3 +424,34 @@ def render_profile(answer: ProfileAnswer) -> str:
 def render_card_caption(card: CardAnswer) -> str:
     return fit([f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key),
                 rarity_line(card.key)], 1024)
+
+
+def render_gift(answer: GiftAnswer) -> str:
+    return f"🎁 {esc(answer.message)}"
+
+
+def render_streak(answer: StreakAnswer) -> str:
+    return f"🔥 {esc(answer.message)}"
+
+
+# Every answer type (bot/answers.py) and what renders it on Telegram, with the platform's extra arguments filled
+# in; tests/bot/test_render_registry.py fails when a type has no entry here or its entry cannot render it.
+RENDERERS: dict[type, Callable[[Any], object]] = {
+    PullAnswer: lambda answer: render_pull(answer, deep_link=None),
+    OrderView: render_order,
+    OrderAnswer: render_order_receipt,
+    OddsAnswer: render_odds,
+    BalanceAnswer: render_balance,
+    TopupAnswer: lambda answer: render_topup(answer, ()),
+    KeysAnswer: render_keys,
+    KeyDelivery: render_delivery,
+    HistoryAnswer: render_history,
+    LeaderboardAnswer: render_leaderboard,
+    SeasonLeaderboardAnswer: render_season,
+    ProfileAnswer: render_profile,
+    ConfigAnswer: render_config,
+    CardAnswer: render_card_caption,
+    HelpAnswer: render_help,
+    GiftAnswer: render_gift,
+    StreakAnswer: render_streak,
+}

@@ -14,10 +14,12 @@ from bot.frontends.discord.flows import community_ref, user_ref
 from bot.frontends.discord.rendering import (
     card_embed,
     config_embed,
+    gift_text,
     help_embed,
     leaderboard_embed,
     profile_embed,
     season_embed,
+    streak_text,
 )
 from gpu_worker.i18n import _
 from gpu_worker.numbers import parse_int
@@ -71,7 +73,7 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.command(name="streak", description=locale_str("Your daily pull streak and the next bonus"))
     async def streak(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         async def render() -> dict[str, Any]:
-            return {"content": (await self.bot.service.streak(user_ref(interaction.user))).message}
+            return {"content": streak_text(await self.bot.service.streak(user_ref(interaction.user)))}
         await self.bot.flows.private(interaction, render)
 
     @app_commands.command(name="card", description=locale_str("A picture of your latest pull (or the pull id you give)"))
@@ -91,7 +93,7 @@ class CommunityCog(commands.Cog, name="Community"):
             amount = parse_int(tokens, what=_("the tokens to give"), minimum=1, maximum=MAX_GIFT)
             answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
                                                  idempotency_key=f"discord:{interaction.id}", recipient_is_bot=user.bot)
-            return {"content": answer.message}
+            return {"content": gift_text(answer)}
         await self.bot.flows.private(interaction, render)
 
     @app_commands.command(name="config", description=locale_str("Server admins: where and how this server pulls"))
