@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from gpu_worker.job import GrindJob
 
@@ -24,6 +24,10 @@ from .remote import (
     RemoteSettings,
     RemoteStatus,
 )
+from .router import Provider
+
+if TYPE_CHECKING:
+    from .remote import ProviderBuild
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +136,11 @@ class ModalGrindingClient(RemoteProvider):
             await self.calls.cancel(job_id)
         except Exception as exc:
             raise ProviderUnreachable(type(exc).__name__) from None
+
+
+def configured(build: ProviderBuild) -> list[Provider]:
+    env = build.env
+    if not env.modal_app:
+        return []
+    client = ModalGrindingClient(SdkCalls(env.modal_app), **build.remote)
+    return [Provider("modal", client, env.modal_usd_per_s, max_in_flight=env.modal_max_in_flight)]

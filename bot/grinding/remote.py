@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
@@ -39,6 +39,10 @@ from .model import Billed, GrindingError, GrindProgress, OrderPolicy, ProgressCa
 from .orders import ChunkedOrders
 from .progress import notify
 from .verification import verified_result
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.settings import VanikeysSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,26 @@ class RemoteSettings(TypedDict, total=False):
     name: str | None
     idempotent_submit: bool
     outage_limit_s: float | None
+
+
+@dataclass(frozen=True)
+class ProviderBuild:
+    """What each provider module's `configured(build)` gets (providers.py): the settings and the shared client ones."""
+
+    settings: Settings  # the bot's settings (RunPod's key and endpoint)
+    env: VanikeysSettings  # the typed configuration: every provider's own settings
+    remote: RemoteSettings  # what every remote client gets
+
+    def client_settings(self, **extra: Unpack[RemoteSettings]) -> RemoteSettings:
+        """`remote`, with what this one client sets differently."""
+        merged = self.remote.copy()
+        merged.update(extra)
+        return merged
+
+    @property
+    def others_than_runpod(self) -> bool:
+        """A provider besides RunPod is configured: RunPod's jobs then fail over on an outage."""
+        return bool(self.env.selfhosted_url or self.env.modal_app)
 
 
 class ProviderUnreachable(Exception):

@@ -10,7 +10,7 @@ longer knows, is `lost`: grind it again, it is not a failure.
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from gpu_worker.job import GrindJob
 
@@ -24,7 +24,9 @@ from .remote import (
     RemoteStatus,
     SubmitUnconfirmed,
 )
+from .router import Provider
 from .runpod_api import (
+    DEFAULT_BASE_URL,
     MAX_POLICY_S,
     EndpointHealth,
     ExecutionPolicy,
@@ -35,6 +37,9 @@ from .runpod_api import (
     RunpodStatus,
     RunpodSubmitUnknown,
 )
+
+if TYPE_CHECKING:
+    from .remote import ProviderBuild
 
 __all__ = ["DEFAULT_ORDER_POLICY", "RunpodGrindingClient"]
 
@@ -112,3 +117,23 @@ def _billed_s(status: JobStatus) -> float | None:
     if status.execution_s is None and status.status is RunpodStatus.CANCELLED:
         return 0.0
     return status.execution_s
+
+
+def configured(build: ProviderBuild) -> list[Provider]:
+    """RunPod's endpoint, and its orders endpoint where one is set (so orders never starve pulls)."""
+    settings, env = build.settings, build.env
+    if not settings.runpod_configured:
+        return []
+    base_url = env.runpod_base_url or DEFAULT_BASE_URL  # or a RunPod-compatible API (tests, a proxy)
+    outage_limit_s = 300.0 if build.others_than_runpod else None
+    client = RunpodGrindingClient(RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "", base_url=base_url),
+                                  **build.client_settings(outage_limit_s=outage_limit_s))
+    orders_endpoint = env.runpod_orders_endpoint_id or ""
+    price = env.runpod_usd_per_s
+    providers = [Provider("runpod", client, price, health=client.health,
+                          kinds=("pull",) if orders_endpoint else ("pull", "order"))]
+    if orders_endpoint:
+        orders = RunpodGrindingClient(RunpodApi(settings.runpod_api_key or "", orders_endpoint, base_url=base_url),
+                                      **build.client_settings(name="runpod-orders", outage_limit_s=outage_limit_s))
+        providers.append(Provider("runpod-orders", orders, price, health=orders.health, kinds=("order",)))
+    return providers

@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 
 from bot.grinding import GrindingError
-from bot.grinding.model import Billed
 from bot.grinding.modal_backend import ModalGrindingClient, NotReady
-from bot.grinding.remote import Phase, ProviderUnreachable, RemoteProvider, RemoteStatus, SubmitUnconfirmed
+from bot.grinding.model import Billed
+from bot.grinding.remote import (
+    Phase,
+    ProviderUnreachable,
+    RemoteProvider,
+    RemoteStatus,
+    SubmitUnconfirmed,
+)
 from gpu_worker.job import GrindJob
 
 from .modal_local import LocalModalCalls
