@@ -3,7 +3,7 @@
 Each provider module has a `configured(build)` that returns the providers its settings ask for (none
 when they ask for none): its client, a RemoteProvider subclass given `build.remote` (the order
 policy, the sealer and the timings every remote client shares), and its price per GPU-second.
-Adding a provider is its module, its settings in bot/settings.py, and its builder in `BUILDERS`.
+Adding a provider is its module, its settings in bot/settings.py, and its builder in `builders()`.
 """
 
 from __future__ import annotations
