@@ -94,6 +94,8 @@ class SdkCalls:
 
 
 class ModalGrindingClient(RemoteProvider):
+    """Jobs as spawned calls of the Modal function: they outlive the bot, which collects them by call id."""
+
     backend = "modal"
     noun = "Modal call"
     reports_gpu_s = False  # the SDK gives no per-call billed seconds: the router records its own estimate
@@ -139,6 +141,7 @@ class ModalGrindingClient(RemoteProvider):
 
 
 def configured(build: ProviderBuild) -> list[Provider]:
+    """Modal, where VANIKEYS_MODAL_APP names the app; it has no /health, so `max_in_flight` bounds it."""
     env = build.env
     if not env.modal_app:
         return []

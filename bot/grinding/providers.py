@@ -18,11 +18,6 @@ from .model import OrderPolicy
 from .remote import ProviderBuild, RemoteSettings
 from .router import Provider
 
-# Remote-provider timings (seconds): the client setting of each, read from the settings field of the same name.
-REMOTE_TIMINGS = ("pull_time_limit_s", "pull_queue_limit_s", "first_poll_s", "downtime_allowance_s",
-                  "poll_interval_s")
-
-
 Builder = Callable[[ProviderBuild], list[Provider]]
 
 
@@ -37,9 +32,12 @@ def builders() -> tuple[Builder, ...]:
 def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
     """Every configured provider; ValueError (saying what to set) when none is."""
     env = load_settings()
-    remote: RemoteSettings = {"order_policy": policy, "sealer": ResultSealer.from_vault_key(vault_key)}
-    for name in REMOTE_TIMINGS:
-        remote[name] = getattr(env, name)  # type: ignore[literal-required]
+    remote: RemoteSettings = {
+        "order_policy": policy, "sealer": ResultSealer.from_vault_key(vault_key),
+        "pull_time_limit_s": env.pull_time_limit_s, "pull_queue_limit_s": env.pull_queue_limit_s,
+        "first_poll_s": env.first_poll_s, "poll_interval_s": env.poll_interval_s,
+        "downtime_allowance_s": env.downtime_allowance_s,
+    }
     build = ProviderBuild(settings, env, remote)
     providers = [provider for configured in builders() for provider in configured(build)]
     if not providers:

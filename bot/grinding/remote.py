@@ -220,9 +220,11 @@ class RemoteProvider(ChunkedOrders):
     # --- the same for every provider -----------------------------------------------------------------
 
     def queue_limit_s(self, job: GrindJob) -> float:
+        """How long the job may wait for a worker: a pull's short limit, or an order chunk's allowance."""
         return self.pull_queue_limit_s if job.stop == "budget" else self.queue_allowance_s
 
     def time_limit_s(self, job: GrindJob) -> float:
+        """The job's run as sent: a pull's time limit is cut to `pull_time_limit_s`."""
         return min(job.time_limit_s, self.pull_time_limit_s) if job.stop == "budget" else job.time_limit_s
 
     def sent_job(self, job: GrindJob) -> GrindJob:
@@ -230,6 +232,7 @@ class RemoteProvider(ChunkedOrders):
         return job_to_send(job, self.sealer, self.pull_time_limit_s)
 
     async def submit(self, job: GrindJob) -> str:
+        """The provider's id for the job (store it before waiting); GrindingError where it was not taken."""
         sent = self.sent_job(job)
         attempts = 3 if self.idempotent_submit else 1
         for attempt in range(attempts):
@@ -247,6 +250,7 @@ class RemoteProvider(ChunkedOrders):
         raise AssertionError("unreachable")
 
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
+        """Poll until the job's verified result; GrindingError when it failed, was lost or was given up on."""
         started = self.clock()
         deadline = started + self._deadline_s(job)
         queue_deadline = started + self.queue_limit_s(job) if self.tells_queued else float("inf")

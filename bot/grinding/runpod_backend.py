@@ -50,6 +50,8 @@ _TTL_SLACK_S = 60.0  # RunPod drops a job by its ttl whatever happens; past this
 
 
 class RunpodGrindingClient(RemoteProvider):
+    """Jobs on a RunPod endpoint (or a server speaking its API): they live at RunPod, not in this process."""
+
     backend = "runpod"
     noun = "RunPod job"
 

@@ -21,6 +21,7 @@ OUTAGE_S = 10.0  # a self-hosted box silent this long loses its jobs to another 
 
 
 def configured(build: ProviderBuild) -> list[Provider]:
+    """The box at VANIKEYS_SELFHOSTED_URL: preferred while it has a free slot (its GPU is paid for anyway)."""
     env = build.env
     url = env.selfhosted_url or ""
     if not url:
