@@ -25,13 +25,13 @@ from bot.fair_share import REMOTE_SLOTS
 from bot.grinding import GrindingClient, GrindingError, OrderPolicy, make_client
 from bot.grinding.model import GrindProgress
 from bot.grinding.progress import notify
-from bot.grinding.router import Provider, RouterGrindingClient
+from bot.grinding.providers import remote_providers
+from bot.grinding.router import RouterGrindingClient
 from bot.grinding.tasks import RunningJob, TaskGrindingClient
 from bot.settings import load_settings
 from gpu_worker.errors import VanikeysError
 from gpu_worker.grinders.base import FIRST_STEP_KEYS, Backend, GrindSession, get_backend, timed_step
 from gpu_worker.job import GrindJob, GrindResult
-from gpu_worker.sealing import ResultSealer
 
 IN_PROCESS_BACKENDS = ("python", "native", "cuda")
 # Each backend scans one step at a time (native and cuda launch behind a lock; python spreads one
@@ -56,76 +56,10 @@ def order_policy(settings: Settings) -> OrderPolicy:
     )
 
 
-# Remote-provider timings (seconds): the client setting of each, read from the settings field of the same name.
-REMOTE_TIMINGS = ("pull_time_limit_s", "pull_queue_limit_s", "first_poll_s", "downtime_allowance_s",
-                  "poll_interval_s")
-
-
-SELFHOSTED_OUTAGE_S = 10.0  # a self-hosted box silent this long loses its jobs to another provider
-
-
-def remote_timings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
-    """The remote providers' timing settings (poll intervals, queue limits) from `environ` or the process."""
-    one = load_settings(environ, dotenv_path=".env" if environ is None else None)
-    return {name: getattr(one, name) for name in REMOTE_TIMINGS}
-
-
 def local_workers(environ: Mapping[str, str] | None = None) -> int:
     """VANIKEYS_LOCAL_WORKERS: grinds the local backend runs at once (default: one per core)."""
     configured = load_settings(environ, dotenv_path=".env" if environ is None else None).local_workers
     return configured if configured is not None else os.cpu_count() or 1
-
-
-def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) -> list[Provider]:
-    """The GPU providers the environment configures (docs/providers.md), for the router."""
-    # Imported here: the RunPod client pulls in aiohttp, which a bot on the local grinder never needs at start.
-    from bot.grinding.runpod_api import DEFAULT_BASE_URL, RetryPolicy, RunpodApi
-    from bot.grinding.runpod_backend import RunpodGrindingClient
-
-    sealer = ResultSealer.from_vault_key(vault_key)
-    one = load_settings()
-    timings = {name: getattr(one, name) for name in REMOTE_TIMINGS}
-    providers: list[Provider] = []
-    selfhosted_url = one.selfhosted_url or ""
-    if selfhosted_url:
-        # A box that stops answering loses its jobs to another provider within SELFHOSTED_OUTAGE_S: short
-        # requests and few retries, so a dead box is noticed in seconds, not after RunPod-sized backoffs.
-        client = RunpodGrindingClient(
-            RunpodApi(one.selfhosted_token or "", "selfhosted",
-                      base_url=selfhosted_url.rstrip("/") + "/v2", request_timeout_s=3.0,
-                      retry=RetryPolicy(attempts=2, base_delay_s=0.2, max_delay_s=1.0)),
-            name="selfhosted", idempotent_submit=True, outage_limit_s=SELFHOSTED_OUTAGE_S, order_policy=policy,
-            sealer=sealer, **timings)
-        providers.append(Provider("selfhosted", client, one.selfhosted_usd_per_s,
-                                  slots=one.selfhosted_slots, preferred=True, health=client.health))
-    if settings.runpod_configured:
-        base_url = one.runpod_base_url or ""  # a RunPod-compatible API (tests, a proxy)
-        api = RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "",
-                        base_url=base_url or DEFAULT_BASE_URL)
-        client = RunpodGrindingClient(api, order_policy=policy, sealer=sealer,
-                                      outage_limit_s=300.0 if selfhosted_url or one.modal_app else None, **timings)
-        orders_endpoint = one.runpod_orders_endpoint_id or ""
-        price = one.runpod_usd_per_s
-        providers.append(Provider("runpod", client, price, health=client.health,
-                                  kinds=("pull",) if orders_endpoint else ("pull", "order")))
-        if orders_endpoint:  # orders on an endpoint of their own, so they never starve pulls
-            orders_api = RunpodApi(settings.runpod_api_key or "", orders_endpoint,
-                                   base_url=base_url or DEFAULT_BASE_URL)
-            orders_client = RunpodGrindingClient(orders_api, order_policy=policy, sealer=sealer, name="runpod-orders",
-                                                 outage_limit_s=client.outage_limit_s, **timings)
-            providers.append(Provider("runpod-orders", orders_client, price, health=orders_client.health,
-                                      kinds=("order",)))
-    if one.modal_app:
-        from bot.grinding.modal_backend import ModalGrindingClient, SdkCalls
-
-        providers.append(Provider("modal", ModalGrindingClient(
-            SdkCalls(one.modal_app), order_policy=policy, sealer=sealer,
-            pull_time_limit_s=timings["pull_time_limit_s"], pull_queue_limit_s=timings["pull_queue_limit_s"]),
-            one.modal_usd_per_s, max_in_flight=one.modal_max_in_flight))
-    if not providers:
-        raise ValueError("VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
-                         "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)")
-    return providers
 
 
 def local_parallel(settings: Settings) -> int:

@@ -1,29 +1,33 @@
 """The `modal` provider: grind jobs as calls of the Modal function in deploy/modal_app.py.
 
-submit spawns a call (its FunctionCall id is the job id, so a restarted bot finds it again), wait
-polls `get(timeout=0)` until the answer or the job's deadline, cancel cancels the call. The answer
-is the RunPod worker's answer (the same handler), verified and unsealed like RunPod's. Modal keeps a
-spawned call's result for about a day, so a bot restart re-attaches. Transport errors are ridden out
-until the deadline, like RunPod's.
+What Modal adds to the remote base (remote.py): submit spawns a call (its FunctionCall id is the job
+id, so a restarted bot finds it again), a status read is `get(timeout=0)`, cancel cancels the call.
+The answer is the RunPod worker's answer (the same handler), verified and unsealed like RunPod's.
+Modal keeps a spawned call's result for about a day, so a bot restart re-attaches. Modal does not
+say whether a call is queued or running, and reports no billed seconds per call (the router
+estimates them). Transport errors are ridden out until the deadline, like RunPod's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
-from gpu_worker.job import GrindJob, GrindResult
-from gpu_worker.sealing import ResultSealer
+from gpu_worker.job import GrindJob
 
-from .model import FailureCode, GrindingError, OrderPolicy, ProgressCallback
-from .orders import ChunkedOrders
-from .remote import job_to_send
-from .runpod_api import RunpodStatus
-from .runpod_backend import DEFAULT_ORDER_POLICY, _failure
-from .verification import verified_result
+from .model import FailureCode, GrindingError
+from .remote import (
+    Phase,
+    ProviderUnreachable,
+    RemoteProvider,
+    RemoteSettings,
+    RemoteStatus,
+)
+from .router import Provider
+
+if TYPE_CHECKING:
+    from .remote import ProviderBuild
 
 log = logging.getLogger(__name__)
 
@@ -94,98 +98,57 @@ class SdkCalls:
         await modal.FunctionCall.from_id(call_id).cancel.aio()
 
 
-class ModalGrindingClient(ChunkedOrders):
-    """Grinds on Modal: each job is a call of the deployed function, polled until it answers.
+class ModalGrindingClient(RemoteProvider):
+    """Jobs as spawned calls of the Modal function: they outlive the bot, which collects them by call id."""
 
-    Durable: calls outlive the bot, and a restarted bot waits on them again by id.
-    """
     backend = "modal"
-    durable = True
+    noun = "Modal call"
+    reports_gpu_s = False  # the SDK gives no per-call billed seconds: the router records its own estimate
+    tells_queued = False  # a pull's queue limit is in its deadline instead (remote.py, `_deadline_s`)
 
-    def __init__(
-        self,
-        calls: ModalCalls,
-        *,
-        poll_interval_s: float = 1.0,
-        max_poll_interval_s: float = 5.0,
-        queue_allowance_s: float = 900.0,
-        pull_queue_limit_s: float = 120.0,
-        execution_grace_s: float = 30.0,
-        pull_time_limit_s: float = 60.0,
-        order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
-        clock: Callable[[], float] = time.monotonic,
-        sealer: ResultSealer | None = None,
-    ) -> None:
+    def __init__(self, calls: ModalCalls, **settings: Unpack[RemoteSettings]) -> None:
+        settings.setdefault("max_poll_interval_s", 5.0)
+        super().__init__(**settings)
         self.calls = calls
-        self.sealer = sealer or ResultSealer.generate()
-        self.poll_interval_s = poll_interval_s
-        self.max_poll_interval_s = max_poll_interval_s
-        self.queue_allowance_s = queue_allowance_s
-        self.pull_queue_limit_s = pull_queue_limit_s
-        self.execution_grace_s = execution_grace_s
-        self.pull_time_limit_s = pull_time_limit_s
-        self.order_policy = order_policy
-        self.clock = clock
-        self._cancelled: set[str] = set()
 
-    async def submit(self, job: GrindJob) -> str:
-        """Spawn the job (sealed to this bot); returns the call id. GrindingError("unavailable") if Modal did not take
-        it.
-        """
-        sent = job_to_send(job, self.sealer, self.pull_time_limit_s)
+    async def _send(self, sent: GrindJob, job: GrindJob) -> str:
         try:
             return await self.calls.spawn(sent.model_dump(mode="json"))
         except Exception as exc:  # the SDK raises many kinds; none of them means a call surely exists
             log.warning("Modal did not confirm job %s (%s)", sent.tag, type(exc).__name__)
             raise GrindingError("unavailable", f"Modal did not take the job ({type(exc).__name__})") from None
 
-    async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
-        """Poll the call until its verified result; GrindingError past the queue and run deadline, or if it failed or
-        lied.
-        """
-        pull = job.stop == "budget"
-        limit = min(job.time_limit_s, self.pull_time_limit_s) if pull else job.time_limit_s
-        # Modal does not say whether a call is queued or running, so a pull gets RunPod's queue limit on top of
-        # its run: past both it is cancelled and ground elsewhere (or refunded), not waited on for 15 minutes.
-        queue_s = self.pull_queue_limit_s if pull else self.queue_allowance_s
-        deadline = self.clock() + queue_s + limit + self.execution_grace_s
-        interval = self.poll_interval_s
-        while True:
-            try:
-                answer = await self.calls.result(job_id)
-            except NotReady:
-                interval = min(interval * 1.5, self.max_poll_interval_s)
-            except CallGone:
-                code: FailureCode = "cancelled" if job_id in self._cancelled else "lost"
-                raise GrindingError(code, f"Modal no longer has call {job_id}") from None
-            except CallTimedOut:
-                raise GrindingError("timed_out", f"Modal call {job_id} ran past its timeout") from None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a crashed call, or Modal unreachable: ride it out to the deadline
-                if job_id in self._cancelled:
-                    raise GrindingError("cancelled", f"Modal call {job_id} was cancelled") from None
-                log.warning("Modal call %s: %s; asking again", job_id, type(exc).__name__)
-                interval = min(interval * 2, self.max_poll_interval_s)
-            else:
-                if "error" in answer:
-                    raise _failure(job_id, RunpodStatus.FAILED, str(answer["error"]))
-                return verified_result(job, answer, source=f"modal call {job_id}", sealer=self.sealer)
-            if self.clock() + interval > deadline:
-                await self.cancel(job_id)
-                raise GrindingError("unavailable", f"Modal call {job_id} did not finish by its deadline; cancelled it")
-            await asyncio.sleep(interval)
+    async def _read(self, job_id: str) -> RemoteStatus:
+        try:
+            answer = await self.calls.result(job_id)
+        except NotReady:
+            return RemoteStatus(Phase.PENDING)
+        except CallGone:
+            code: FailureCode = "cancelled" if job_id in self._cancelled else "lost"
+            raise GrindingError(code, f"Modal no longer has call {job_id}") from None
+        except CallTimedOut:
+            return RemoteStatus(Phase.TIMED_OUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a crashed call, or Modal unreachable: ride it out to the deadline
+            if job_id in self._cancelled:
+                return RemoteStatus(Phase.CANCELLED)
+            raise ProviderUnreachable(type(exc).__name__) from None
+        if "error" in answer:
+            return RemoteStatus(Phase.FAILED, error=str(answer["error"]))
+        return RemoteStatus(Phase.COMPLETED, output=answer)
 
-    async def cancel(self, job_id: str) -> None:
-        """Cancel the call, best effort: a failure is logged, never raised."""
-        self._cancelled.add(job_id)
+    async def _stop(self, job_id: str) -> None:
         try:
             await self.calls.cancel(job_id)
         except Exception as exc:
-            log.warning("could not cancel Modal call %s: %s", job_id, type(exc).__name__)
+            raise ProviderUnreachable(type(exc).__name__) from None
 
-    async def billed(self, job_id: str) -> None:
-        """Modal's SDK gives no per-call billed seconds: the router records its own estimate, marked as one."""
 
-    async def close(self) -> None:
-        """Calls run on at Modal; a restarted bot collects them."""
+def configured(build: ProviderBuild) -> list[Provider]:
+    """Modal, where VANIKEYS_MODAL_APP names the app; it has no /health, so `max_in_flight` bounds it."""
+    env = build.env
+    if not env.modal_app:
+        return []
+    client = ModalGrindingClient(SdkCalls(env.modal_app), **build.remote)
+    return [Provider("modal", client, env.modal_usd_per_s, max_in_flight=env.modal_max_in_flight)]
