@@ -301,12 +301,99 @@ static inline void vk_btc_bodies(uint8_t (*body)[VK_MAX_BODY], int* blen, const 
 }
 #endif
 
+#if VK_HOST_LANES
+// The n keys of one btc point from their hash160 words: the head filter first, or, with no
+// head filter, all of them checksummed and encoded at once.
+static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
+                                     uint64_t first_key, const uint32_t (*h160)[5], int n, vk_candidate* cands,
+                                     vk_scan_out* out) {
+  if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
+    // No head filter: every key needs its checksum, so all six at once.
+    uint32_t sums[6];
+    vk_btc_checksums(sums, h160, n);
+    uint8_t bodies[6][VK_MAX_BODY];
+    int blens[6];
+    vk_btc_bodies(bodies, blens, h160, sums, n);
+    for (int k = 0; k < n; k++) {
+      const uint64_t key = first_key + (uint64_t)k;
+      if (key < prm.key_lo || key >= prm.key_hi || vk_threshold(best) > pat.max_score) continue;
+      vk_report(prm, best, key, vk_score(pat, bodies[k], blens[k]), cands, out);
+    }
+    return;
+  }
+  for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
+}
+
+// The host hashes the btc keys of VK_BATCH_POINTS points together: their SHA-256 rounds
+// interleaved, their RIPEMD-160s in every lane of 512-bit vectors (48 keys: 3 x 16).
+// The walk queues each point (its three x's words and y's parity); vk_run_item flushes
+// the rest at the end of the item. One batch per thread (OpenMP runs an item on one thread).
+#define VK_BATCH_POINTS 8
+typedef struct {
+  uint32_t xw[VK_BATCH_POINTS][3][8];
+  uint32_t parity[VK_BATCH_POINTS];
+  uint64_t first_key[VK_BATCH_POINTS];
+  int n;
+} vk_btc_batch;
+
+static thread_local vk_btc_batch vk_batch;
+
+static __attribute__((noinline)) void vk_flush_btc_batch(const vk_pattern& pat, const vk_scan_params& prm,
+                                                         vk_local_best& best, vk_candidate* cands, vk_scan_out* out) {
+  vk_btc_batch& batch = vk_batch;
+  const int points = batch.n;
+  if (points == 0) return;
+  batch.n = 0;
+  const int keys = 6 * points;
+  uint32_t blocks[6 * VK_BATCH_POINTS][16], sha[6 * VK_BATCH_POINTS][8], h160[6 * VK_BATCH_POINTS][5];
+  const uint32_t init[8] = VK_SHA256_INIT;
+  for (int k = 0; k < keys; k++) {
+    const int p = k / 6, j = k % 6;
+    vk_pub33_block(blocks[k], 2 + (batch.parity[p] ^ (uint32_t)(j & 1)), batch.xw[p][j >> 1]);
+    for (int i = 0; i < 8; i++) sha[k][i] = init[i];
+  }
+  for (int k = 0; k < keys; k += 6) {
+    sha256_compress_lanes<3>(sha + k, blocks + k);
+    sha256_compress_lanes<3>(sha + k + 3, blocks + k + 3);
+  }
+  for (int k = 0; k < keys; k += 16) {
+    if (k + 16 <= keys) {
+      ripemd160_of_sha256_x16(h160 + k, sha + k);
+    } else {
+      for (int m = k; m < keys; m += 8) ripemd160_of_sha256_many(h160 + m, sha + m, keys - m < 8 ? keys - m : 8);
+    }
+  }
+  for (int p = 0; p < points; p++)
+    vk_btc_point_keys(pat, prm, best, batch.first_key[p], h160 + 6 * p, 6, cands, out);
+}
+#endif
+
 // The btc keys of one point: key 2e + s has x = beta^e x and prefix 02/03 by y's parity.
 VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
                               uint64_t first_key, const vk_affine& p, vk_candidate* cands, vk_scan_out* out) {
   const uint32_t parity = (uint32_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
   const int n_x = prm.split ? 1 : 3;
   const int per_x = prm.split ? 1 : 2;
+#if VK_HOST_LANES && VK_SHA_NI
+  if (!prm.split) {
+    // Host: queued with the next points' keys, hashed together.
+    vk_btc_batch& batch = vk_batch;
+    const int at = batch.n;
+    const fe beta = VK_BETA_INIT;
+    const fe beta2 = VK_BETA2_INIT;
+    fe vx;
+    fe_to_words(batch.xw[at][0], p.x);
+    fe_mul(vx, p.x, beta);
+    fe_to_words(batch.xw[at][1], vx);
+    fe_mul(vx, p.x, beta2);
+    fe_to_words(batch.xw[at][2], vx);
+    batch.parity[at] = parity;
+    batch.first_key[at] = first_key;
+    batch.n = at + 1;
+    if (batch.n == VK_BATCH_POINTS) vk_flush_btc_batch(pat, prm, best, cands, out);
+    return;
+  }
+#endif
 #if VK_HOST_LANES
   // Host: all six keys' hashes at once (interleaved SHA rounds, RIPEMD-160 in vector lanes).
   uint32_t xw[3][8], blocks[6][16], sha[6][8], h160[6][5];
@@ -324,21 +411,7 @@ VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_para
   for (int k = 0; k < n; k++) vk_pub33_block(blocks[k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
   sha256_blocks(sha, blocks, n);
   ripemd160_of_sha256_many(h160, sha, n);
-  if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
-    // No head filter: every key needs its checksum, so all six at once.
-    uint32_t sums[6];
-    vk_btc_checksums(sums, h160, n);
-    uint8_t bodies[6][VK_MAX_BODY];
-    int blens[6];
-    vk_btc_bodies(bodies, blens, h160, sums, n);
-    for (int k = 0; k < n; k++) {
-      const uint64_t key = first_key + (uint64_t)k;
-      if (key < prm.key_lo || key >= prm.key_hi || vk_threshold(best) > pat.max_score) continue;
-      vk_report(prm, best, key, vk_score(pat, bodies[k], blens[k]), cands, out);
-    }
-    return;
-  }
-  for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
+  vk_btc_point_keys(pat, prm, best, first_key, h160, n, cands, out);
 #else
   // GPU: one key at a time, everything in registers.
   for (int e = 0; e < n_x; e++) {
@@ -473,6 +546,9 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   best.held = 0;
   best.want = prm.max_candidates <= VK_LOCAL_TOP ? prm.max_candidates : 0;
   best.floor = prm.min_score;
+#if VK_HOST_LANES && VK_SHA_NI
+  vk_batch.n = 0;  // a degenerate item before may have left points queued (its launch's results are not used)
+#endif
 
   // Running products for the batch inversion; the last two slots park the next centre
   // (computed first, used last: in memory rather than in registers for the whole walk).
@@ -533,4 +609,7 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
       centre.y = prefix[half + 2];
     }
   }
+#if VK_HOST_LANES && VK_SHA_NI
+  vk_flush_btc_batch(pat, prm, best, cands, out);
+#endif
 }
