@@ -302,22 +302,110 @@ static inline void vk_btc_bodies(uint8_t (*body)[VK_MAX_BODY], int* blen, const 
 #endif
 
 #if VK_HOST_LANES
+// A single term's score with the body's digits from `known` on unknown: each may be any digit.
+// The most the key can score (a term's longest prefix at a position only grows when digits may
+// be anything); more than one term is not bounded this way (a longer first match moves the
+// second term's start).
+static inline int vk_single_term_bound(const vk_pattern& pat, const uint8_t* body, int known, int blen) {
+  const uint64_t* cls = pat.cls + pat.term_start[0];
+  const int len = pat.term_len[0];
+  if (!pat.anchored_start && pat.anchored_end) {  // vk_score: the term's last m characters end the body
+    for (int m = len; m > 0; m--) {
+      const int at = blen - m;
+      if (at < 0) continue;
+      int i = 0;
+      while (i < m && (at + i >= known || vk_accepts(cls[len - m + i], body[at + i]))) i++;
+      if (i == m) return m;
+    }
+    return 0;
+  }
+  int best = 0;
+  for (int at = 0; at < blen && best < len; at++) {
+    const int limit = blen - at < len ? blen - at : len;
+    int m = 0;
+    while (m < limit && (at + m >= known || vk_accepts(cls[m], body[at + m]))) m++;
+    if (pat.anchored_start) return m;  // its prefix at the start only
+    if (m > best) best = m;
+  }
+  return best;
+}
+
+// Certainly below `threshold` whatever its checksum? A btc body is base58 of hash160 || checksum:
+// N = H * 2^32 + C. When every C < 2^32 leaves N / 58^6 the same (about 89% of keys), the
+// body is the digits of that quotient then 6 digits that depend on C; scored with those 6 as
+// wildcards, a single-term pattern's score cannot be higher. Then the two SHA-256 passes of
+// the checksum and the full base58 are skipped for most keys of an unanchored pattern.
+static inline int vk_btc_cannot_reach(const vk_pattern& pat, const uint32_t h[5], int threshold) {
+  // The 6 unknown digits alone can hold 6 characters of an unanchored term: below 7 the bound
+  // never rejects, and working it out would only cost time.
+  if (pat.n_terms != 1 || threshold <= 0 || (!pat.anchored_start && threshold <= 6)) return 0;
+  uint32_t w[6];
+  for (int i = 0; i < 5; i++) w[i] = vk_bswap32(h[i]);
+  w[5] = 0;
+  if ((w[0] >> 24) == 0) return 0;  // a leading zero byte is a '1' of its own: the exact path
+  // N0 = H * 2^32 divided by 58^6 as two divisions by 58^3 (64-bit throughout).
+  const uint64_t a = 195112;  // 58^3
+  uint64_t r1 = 0, r2 = 0;
+  uint32_t q[6];
+  for (int i = 0; i < 6; i++) {
+    const uint64_t cur = (r1 << 32) | w[i];
+    w[i] = (uint32_t)(cur / a);
+    r1 = cur % a;
+  }
+  for (int i = 0; i < 6; i++) {
+    const uint64_t cur = (r2 << 32) | w[i];
+    q[i] = (uint32_t)(cur / a);
+    r2 = cur % a;
+  }
+  const uint64_t low = r2 * a + r1;  // N0 mod 58^6
+  if (low + 0xFFFFFFFFull >= a * a) return 0;  // some C carries into the quotient
+  uint8_t rev[36];
+  int digits = 0;
+  for (int pass = 0; pass < 7; pass++) {
+    uint32_t r = 0;
+    for (int i = 0; i < 6; i++) {
+      const uint64_t cur = ((uint64_t)r << 32) | q[i];
+      q[i] = (uint32_t)(cur / VK_58_POW5);
+      r = (uint32_t)(cur % VK_58_POW5);
+    }
+    for (int d = 0; d < 5; d++) {
+      rev[digits++] = (uint8_t)(r % 58);
+      r /= 58;
+    }
+  }
+  while (digits > 0 && rev[digits - 1] == 0) digits--;
+  uint8_t body[VK_MAX_BODY];
+  for (int i = 0; i < digits; i++) body[i] = rev[digits - 1 - i];
+  return vk_single_term_bound(pat, body, digits, digits + 6) < threshold;
+}
+
 // The n keys of one btc point from their hash160 words: the head filter first, or, with no
 // head filter, all of them checksummed and encoded at once.
 static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
                                      uint64_t first_key, const uint32_t (*h160)[5], int n, vk_candidate* cands,
                                      vk_scan_out* out) {
   if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
-    // No head filter: every key needs its checksum, so all six at once.
-    uint32_t sums[6];
-    vk_btc_checksums(sums, h160, n);
-    uint8_t bodies[6][VK_MAX_BODY];
-    int blens[6];
-    vk_btc_bodies(bodies, blens, h160, sums, n);
+    // No head filter: the keys that may still reach the threshold without their checksum
+    // known, then their checksums all at once.
+    uint32_t hs[6][5];
+    uint64_t keys[6];
+    int m = 0;
     for (int k = 0; k < n; k++) {
       const uint64_t key = first_key + (uint64_t)k;
-      if (key < prm.key_lo || key >= prm.key_hi || vk_threshold(best) > pat.max_score) continue;
-      vk_report(prm, best, key, vk_score(pat, bodies[k], blens[k]), cands, out);
+      if (key < prm.key_lo || key >= prm.key_hi) continue;
+      if (vk_btc_cannot_reach(pat, h160[k], vk_threshold(best))) continue;
+      for (int i = 0; i < 5; i++) hs[m][i] = h160[k][i];
+      keys[m++] = key;
+    }
+    if (m == 0) return;
+    uint32_t sums[6];
+    vk_btc_checksums(sums, hs, m);
+    uint8_t bodies[6][VK_MAX_BODY];
+    int blens[6];
+    vk_btc_bodies(bodies, blens, hs, sums, m);
+    for (int k = 0; k < m; k++) {
+      if (vk_threshold(best) > pat.max_score) continue;
+      vk_report(prm, best, keys[k], vk_score(pat, bodies[k], blens[k]), cands, out);
     }
     return;
   }
