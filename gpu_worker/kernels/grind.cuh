@@ -573,9 +573,35 @@ VK_HD_NOINLINE void vk_check_point(const vk_pattern& pat, const vk_scan_params& 
   }
 }
 
-// A point read back from memory rather than held in 16 registers across calls whose call trees
-// take them (held, they were spilled and refilled around every call): the walk's centre (in the
-// thread's frame: its address goes to vk_check_point) at each step, a kept centre after fe_inv.
+// One work item: points [item * points_per_item, ...) of the scan, in groups of
+// group_size around a centre P: P itself, P + iG (i < G/2) and P - iG (i <= G/2) all
+// from one batch inversion of (iG.x - P.x), plus the jump to the next centre.
+// table[i - 1] = i*G for i = 1..group_size/2.
+// An item's first centre: from the centre it kept in the previous launch (one affine addition)
+// when the host says it may, else by a scalar multiplication. 0 on a degenerate point.
+VK_HD_NOINLINE int vk_first_centre(vk_affine& centre, const vk_scan_params& prm, uint64_t item, const uint64_t scalar[4],
+                          vk_affine* centres) {
+  if (item < prm.resume_items) {
+    const vk_affine kept = centres[item];
+    if (!prm.resume_moves) {
+      centre = kept;
+      return 1;
+    }
+    fe dx, inv;
+    fe_sub(dx, prm.resume_jump.x, kept.x);
+    if (fe_is_zero(dx)) return 0;  // kept = +-jump
+    fe_inv(inv, dx);
+    affine_add_with_inverse(centre, kept, prm.resume_jump.x, prm.resume_jump.y, inv);
+  } else if (!scalar_mult_base(centre, scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
+    return 0;
+  }
+  if (item < prm.state_items) centres[item] = centre;
+  return 1;
+}
+
+// The walk's centre (in the thread's frame: its address goes to vk_check_point), read back
+// at each step rather than held in 16 registers across the calls to vk_check_point, whose
+// call tree takes them: held, they were spilled and refilled around every call.
 VK_HD void vk_read_frame(vk_affine& r, const vk_affine& slot) {
 #if VK_ON_GPU
   const volatile uint64_t* x = slot.x.v;
@@ -587,35 +613,6 @@ VK_HD void vk_read_frame(vk_affine& r, const vk_affine& slot) {
 #else
   r = slot;
 #endif
-}
-
-// One work item: points [item * points_per_item, ...) of the scan, in groups of
-// group_size around a centre P: P itself, P + iG (i < G/2) and P - iG (i <= G/2) all
-// from one batch inversion of (iG.x - P.x), plus the jump to the next centre.
-// table[i - 1] = i*G for i = 1..group_size/2.
-// An item's first centre: from the centre it kept in the previous launch (one affine addition)
-// when the host says it may, else by a scalar multiplication. 0 on a degenerate point.
-VK_HD_NOINLINE int vk_first_centre(vk_affine& centre, const vk_scan_params& prm, uint64_t item, const uint64_t scalar[4],
-                          vk_affine* centres) {
-  // Only this pointer lives across the calls below (sm_80-89 spilled the arguments kept for the store).
-  vk_affine* keep = item < prm.state_items ? centres + item : (vk_affine*)0;
-  if (item < prm.resume_items && keep) {  // resume_items <= state_items (WalkState)
-    if (!prm.resume_moves) {
-      centre = *keep;
-      return 1;
-    }
-    fe dx, inv;
-    fe_sub(dx, prm.resume_jump.x, keep->x);
-    if (fe_is_zero(dx)) return 0;  // kept = +-jump
-    fe_inv(inv, dx);
-    vk_affine kept;  // read again after the inversion rather than held in 16 registers across it
-    vk_read_frame(kept, *keep);
-    affine_add_with_inverse(centre, kept, prm.resume_jump.x, prm.resume_jump.y, inv);
-  } else if (!scalar_mult_base(centre, scalar, prm.split ? &prm.split_q : (const vk_affine*)0)) {
-    return 0;
-  }
-  if (keep) *keep = centre;
-  return 1;
 }
 
 VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const vk_affine* table, uint64_t item,
