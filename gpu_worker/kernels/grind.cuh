@@ -320,7 +320,12 @@ static inline int vk_single_term_bound(const vk_pattern& pat, const uint8_t* bod
     return 0;
   }
   int best = 0;
+  const uint64_t first = cls[0];
   for (int at = 0; at < blen && best < len; at++) {
+    if (at < known && !vk_accepts(first, body[at])) {  // most positions: not even the first character
+      if (pat.anchored_start) return 0;
+      continue;
+    }
     const int limit = blen - at < len ? blen - at : len;
     int m = 0;
     while (m < limit && (at + m >= known || vk_accepts(cls[m], body[at + m]))) m++;
