@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from gpu_worker.grinders.launch import KernelDriver
 from gpu_worker.grinders.native import CAPACITY, STATE_ITEMS, NativeDevice
 from gpu_worker.grinders.python import scan_range
-from gpu_worker.kernel_plan import KernelCandidate, KernelPattern, ScanOut, ScanParams
 from gpu_worker.job import GrindJob
+from gpu_worker.kernel_plan import KernelCandidate, KernelPattern, ScanOut, ScanParams
 
 from .test_native_vs_python import STARTS, _plan, assert_grinds_like_the_reference
 
