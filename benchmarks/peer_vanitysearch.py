@@ -2,13 +2,15 @@
 
     /work/venv/bin/python benchmarks/peer_vanitysearch.py [--seconds 20] [--rounds 2] [--threads 1,2]
 
-VanitySearch (GPL-3.0) is built from the source snapshot in ../shared/peers/
-into a cache directory outside the repository (~/.cache/vanikeys-peers, or
-$VANIKEYS_PEERS), with its stock Makefile, only for this comparison: nothing
-of it is part of VaniKeys.
+VanitySearch (GPL-3.0) is built from a source snapshot (the peers/ folder of
+the shared checkout beside the repository) into a cache directory outside the
+repository (~/.cache/vanikeys-peers, or $VANIKEYS_PEERS) twice: with its stock
+Makefile (g++ -O2 -mssse3) and tuned (-O3 -march=native, the flags our native
+build uses), only for this comparison: nothing of it is part of VaniKeys.
 
-Each point (pattern pair, thread count) runs both programs for --seconds in
-interleaved rounds (ours, then theirs, then theirs, then ours, ...). Both count
+Each point (pattern pair, thread count) runs the three programs for --seconds
+in interleaved rounds (ours, stock, tuned, then tuned, stock, ours, ...): the
+ratios of one point come from one run at one load. Both count
 six keys per curve point, each hashed. VanitySearch prints its running total
 of keys every 2 s; we read it together with the process's CPU time from
 /proc, after a warm-up sample. Ours runs an "order" scan (every key checked
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -67,20 +70,34 @@ def peers_dir() -> Path:
     return Path(os.environ.get("VANIKEYS_PEERS", Path.home() / ".cache" / "vanikeys-peers"))
 
 
-def build_vanitysearch() -> Path:
-    """The VanitySearch binary, extracted and built on first use."""
-    home = peers_dir() / "VanitySearch"
+# VanitySearch's Makefile flags (CXXFLAGS of its CPU build), and the tuned build's.
+BUILDS = {
+    "stock": None,
+    "tuned": "-m64 -O3 -march=native -Wno-write-strings -I.",
+}
+
+
+def build_vanitysearch(flavour: str = "stock") -> Path:
+    """The VanitySearch binary of one build flavour, extracted and built on first use."""
+    home = peers_dir() / ("VanitySearch" if flavour == "stock" else f"VanitySearch-{flavour}")
     binary = home / "VanitySearch"
     if binary.exists():
         return binary
     source = PEERS_SOURCE if PEERS_SOURCE.exists() else FALLBACK_SOURCE
     if not source.exists():
         sys.exit(f"VanitySearch source not found at {PEERS_SOURCE}: nothing to compare against")
-    peers_dir().mkdir(parents=True, exist_ok=True)
+    unpacked = peers_dir() / f".unpack-{flavour}"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    unpacked.mkdir(parents=True)
     with tarfile.open(source) as archive:
-        archive.extractall(peers_dir(), filter="data")
-    print(f"building VanitySearch in {home} (make -j2) ...", file=sys.stderr)
-    subprocess.run(["make", "-j2"], cwd=home, check=True, stdout=subprocess.DEVNULL)
+        archive.extractall(unpacked, filter="data")
+    shutil.rmtree(home, ignore_errors=True)
+    (unpacked / "VanitySearch").rename(home)
+    unpacked.rmdir()
+    flags = BUILDS[flavour]
+    print(f"building VanitySearch ({flavour}) in {home} (make -j2) ...", file=sys.stderr)
+    subprocess.run(["make", "-j2", *([f"CXXFLAGS={flags}"] if flags else [])], cwd=home, check=True,
+                   stdout=subprocess.DEVNULL)
     return binary
 
 
@@ -171,55 +188,62 @@ def main() -> None:
         ours_worker(*json.loads(args.ours_worker))
         return
     os.environ.setdefault("VANIKEYS_CACHE", str(REPO / ".vanikeys"))
-    binary = build_vanitysearch()
+    binaries = {flavour: build_vanitysearch(flavour) for flavour in BUILDS}
     threads_list = [int(t) for t in args.threads.split(",")]
     rows = []
     for label, pattern, case, peer_args in POINTS:
         if args.only and args.only not in label:
             continue
         for threads in threads_list:
-            ours: list[Run] = []
-            theirs: list[Run] = []
+            runs: dict[str, list[Run]] = {"ours": [], **{flavour: [] for flavour in BUILDS}}
             for round_no in range(args.rounds):
-                order = ("ours", "theirs") if round_no % 2 == 0 else ("theirs", "ours")
+                order = list(runs) if round_no % 2 == 0 else list(reversed(runs))
                 for who in order:
                     if who == "ours":
-                        ours.append(run_ours(pattern, case, threads, args.seconds))
+                        runs[who].append(run_ours(pattern, case, threads, args.seconds))
                     else:
-                        theirs.append(run_vanitysearch(binary, peer_args, threads, args.seconds))
-            row = _row(label, pattern, case, " ".join(peer_args), threads, ours, theirs)
+                        runs[who].append(run_vanitysearch(binaries[who], peer_args, threads, args.seconds))
+            row = _row(label, pattern, case, " ".join(peer_args), threads, runs)
             rows.append(row)
-            print(f"  measured {label}, {threads} thread(s): ours/VanitySearch {row['ratio_cpu']:.2f} per CPU s, "
-                  f"{row['ratio_wall']:.2f} wall", file=sys.stderr, flush=True)
+            print(f"  measured {label}, {threads} thread(s): ours/VanitySearch per CPU s "
+                  + ", ".join(f"{flavour} {row[flavour]['ratio_cpu']:.2f}" for flavour in BUILDS)
+                  + f" (load average {row['load_average']:.1f})", file=sys.stderr, flush=True)
     _print_table(rows, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"load_average": os.getloadavg(), "rows": rows}, indent=2))
 
 
-def _row(label: str, pattern: str, case: str, peer: str, threads: int, ours: list[Run], theirs: list[Run]) -> dict:
-    def rate(runs: list[Run], attribute: str) -> float:
-        return sum(getattr(r, attribute) for r in runs) / len(runs)
+def _rate(runs: list[Run], attribute: str) -> float:
+    return sum(getattr(r, attribute) for r in runs) / len(runs)
 
-    ours_cpu, theirs_cpu = rate(ours, "per_cpu_s"), rate(theirs, "per_cpu_s")
-    ours_wall, theirs_wall = rate(ours, "per_wall_s"), rate(theirs, "per_wall_s")
-    return {
+
+def _row(label: str, pattern: str, case: str, peer: str, threads: int, runs: dict[str, list[Run]]) -> dict:
+    ours_cpu, ours_wall = _rate(runs["ours"], "per_cpu_s"), _rate(runs["ours"], "per_wall_s")
+    row: dict = {
         "label": label, "ours": f"{pattern}" + (" --exact-case" if case == "exact" else ""), "vanitysearch": peer,
-        "threads": threads, "ratio_cpu": ours_cpu / theirs_cpu, "ratio_wall": ours_wall / theirs_wall,
-        "ours_per_cpu_s": ours_cpu, "theirs_per_cpu_s": theirs_cpu, "ours_per_wall_s": ours_wall,
-        "theirs_per_wall_s": theirs_wall, "ours_runs": [r.__dict__ for r in ours], "theirs_runs": [r.__dict__ for r in theirs],
+        "threads": threads, "load_average": os.getloadavg()[0], "ours_per_cpu_s": ours_cpu,
+        "ours_per_wall_s": ours_wall, "ours_runs": [r.__dict__ for r in runs["ours"]],
     }
+    for flavour in BUILDS:
+        theirs_cpu, theirs_wall = _rate(runs[flavour], "per_cpu_s"), _rate(runs[flavour], "per_wall_s")
+        row[flavour] = {
+            "ratio_cpu": ours_cpu / theirs_cpu, "ratio_wall": ours_wall / theirs_wall, "per_cpu_s": theirs_cpu,
+            "per_wall_s": theirs_wall, "runs": [r.__dict__ for r in runs[flavour]],
+        }
+    return row
 
 
 def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
-    print(f"# ours (native) vs VanitySearch CPU build, btc; {args.rounds} interleaved runs of {args.seconds:g} s each; "
-          f"load average now {os.getloadavg()[0]:.1f}")
-    print("| ours | VanitySearch | threads | ours ÷ VS, per CPU s | ours ÷ VS, wall | ours M keys/CPU s | VS M keys/CPU s "
-          "| ours M keys/s | VS M keys/s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"# ours (native) vs VanitySearch CPU builds (stock: its Makefile; tuned: -O3 -march=native), btc; "
+          f"{args.rounds} interleaved runs of {args.seconds:g} s each; load average now {os.getloadavg()[0]:.1f}")
+    print("| ours | VanitySearch | threads | ours ÷ tuned, per CPU s | ours ÷ stock, per CPU s | ours ÷ tuned, wall "
+          "| ours M keys/CPU s | tuned M keys/CPU s | stock M keys/CPU s | load |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| `{r['ours']}` | `{r['vanitysearch']}` | {r['threads']} | **{r['ratio_cpu']:.2f}** | {r['ratio_wall']:.2f} "
-              f"| {r['ours_per_cpu_s'] / 1e6:.2f} | {r['theirs_per_cpu_s'] / 1e6:.2f} | {r['ours_per_wall_s'] / 1e6:.2f} "
-              f"| {r['theirs_per_wall_s'] / 1e6:.2f} |")
+        tuned, stock = r["tuned"], r["stock"]
+        print(f"| `{r['ours']}` | `{r['vanitysearch']}` | {r['threads']} | **{tuned['ratio_cpu']:.2f}** "
+              f"| {stock['ratio_cpu']:.2f} | {tuned['ratio_wall']:.2f} | {r['ours_per_cpu_s'] / 1e6:.2f} "
+              f"| {tuned['per_cpu_s'] / 1e6:.2f} | {stock['per_cpu_s'] / 1e6:.2f} | {r['load_average']:.1f} |")
 
 
 if __name__ == "__main__":

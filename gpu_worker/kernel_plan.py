@@ -1,6 +1,6 @@
 """A scan as the kernel (gpu_worker/kernels/grind.cu) sees it: compiled pattern, launch window, candidates.
 
-Both device backends (native, cuda) share this host side:
+Both device backends (native, cuda) share this host side (driven by grinders/launch.py):
 
 - `compile_pattern` turns a Pattern into the kernel's `vk_pattern`: one bitmask
   of accepted alphabet indices per term character (the automaton's states,

@@ -7,9 +7,10 @@ source hash like the native build). `compile_cubin` drives NVRTC through
 ctypes, so compiling needs no GPU and no CuPy: CI uses it to compile for every
 supported architecture.
 
-The host side (pattern compiler, launch window, exact candidate handling) is
-gpu_worker/kernel_plan.py, shared with the native backend; the pattern goes to
-__constant__ memory once per job.
+The launch plan (launch window, kept centres, exact candidate handling, the
+next launch queued ahead) is grinders/launch.py's KernelDriver, shared with the
+native backend; this module is only the device: cubin, stream, buffers, copies.
+The pattern goes to __constant__ memory once per job.
 """
 
 from __future__ import annotations
@@ -21,30 +22,21 @@ import hashlib
 import logging
 import os
 import sys
-import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import VanikeysError
 from ..kernel_plan import (
-    ERROR_DEGENERATE,
     Affine,
     KernelCandidate,
     KernelPattern,
-    LaunchResult,
     ScanOut,
     ScanParams,
-    ScanWindow,
-    WalkState,
     generator_table,
-    launch_params,
-    scan_plan,
-    walk_is_safe,
 )
-from ..keyspace import Candidate
-from .base import ScanPlan
+from .launch import KernelDriver
 from .native import KERNEL_SOURCES, cache_dir, kernel_dir
 
 log = logging.getLogger(__name__)
@@ -151,17 +143,6 @@ EARLY_CANDIDATES = 4096  # candidates copied back with every launch; more only w
 STATE_ITEMS_PER_THREAD = 4  # item centres kept for the next launch, per resident thread
 
 
-@dataclass
-class _Queued:
-    """A launch in the stream: what it scans, so a later request can take its results."""
-
-    walk: tuple[object, ...]  # the plan without its minimum score
-    first_key: int
-    n_keys: int
-    min_score: int
-    window: ScanWindow
-
-
 class _Slot:
     """One launch's device buffers and their pinned host mirrors, allocated once and reused."""
 
@@ -175,30 +156,29 @@ class _Slot:
         self.host_out = self._host.ptr + params_size
         self.host_candidates = self.host_out + out_size
         self.done = cupy.cuda.Event()  # recorded after this slot's copies back
-        self.queued: _Queued | None = None
 
 
-class CudaBackend:
-    """Launches on one stream, two launch slots used in turn.
+class CudaDevice:
+    """The kernel on one GPU: one stream, two launch slots used in turn (the driver queues ahead).
 
-    Each scan queues its launch and then, before reading the results, the launch of
-    the next window of the same size (a pull's next step, when its step sizes have
-    settled); the GPU never waits for the host between steps. A queued launch whose
-    window the next request does not ask for is simply not read. Every item keeps its
-    first centre on the device (WalkState): a pull's later launches move it with one
-    affine addition instead of a scalar multiplication per thread.
+    Results come back by asynchronous copies recorded behind each slot's event: the
+    count, histogram and the first EARLY_CANDIDATES candidates with every launch, the
+    rest only when a launch reports more. The pattern goes to __constant__ memory once
+    per job; every item's first centre stays on the device for the next launch.
     """
 
     name = "cuda"
+    group_size = GROUP_SIZE
+    slots = 2
 
-    def __init__(self, device_id: int = 0, *, capacity: int = CAPACITY) -> None:
-        import cupy  # noqa: F401  (optional dependency: the "gpu" extra)
+    def __init__(self, device_id: int, capacity: int) -> None:
+        import cupy  # optional dependency: the "gpu" extra
 
         self._cp = cupy
         self._device = cupy.cuda.Device(device_id)
         self._device.use()
         props = cupy.cuda.runtime.getDeviceProperties(device_id)
-        self.device = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        self.description = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self._sms = int(props["multiProcessorCount"])
         arch = f"sm_{props['major']}{props['minor']}"
         self._module = cupy.RawModule(path=str(cubin_for(arch)))
@@ -206,22 +186,15 @@ class CudaBackend:
         self._table = cupy.asarray(_host_bytes(generator_table(GROUP_SIZE // 2)))
         self.capacity = capacity
         self._stream = cupy.cuda.Stream(non_blocking=True)
-        self._slots = [_Slot(cupy, capacity), _Slot(cupy, capacity)]
-        self._next_slot = 0
-        state_items = self._threads() * STATE_ITEMS_PER_THREAD
-        self._centres = cupy.empty(state_items * ctypes.sizeof(Affine), dtype=cupy.uint8)
-        self._walk = WalkState(state_items)
+        self._slots = [_Slot(cupy, capacity) for _ in range(self.slots)]
+        self.state_items = self._threads() * STATE_ITEMS_PER_THREAD
+        self._centres = cupy.empty(self.state_items * ctypes.sizeof(Affine), dtype=cupy.uint8)
         self._pattern_loaded: KernelPattern | None = None
-        self._lock = threading.Lock()
 
     def _threads(self) -> int:
         return self._sms * 8 * THREADS_PER_BLOCK  # enough resident warps to hide latency on any sm_80+
 
-    def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
-        with self._lock:
-            return scan_plan(plan, first_key, n_keys, self._launch, self.capacity)
-
-    def _points_per_item(self, n_points: int) -> int:
+    def points_per_item(self, n_points: int) -> int:
         # Enough work per thread to amortise its first centre, but spread small scans over
         # many threads. A power of two of groups: steady pulls keep one item size (and so
         # their kept centres) from launch to launch.
@@ -229,80 +202,40 @@ class CudaBackend:
         groups = max(1, min(GROUPS_PER_THREAD * 64, -(-per_thread // GROUP_SIZE)))
         return (1 << (groups - 1).bit_length()) * GROUP_SIZE
 
-    def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
-        walk = (plan.format.id, plan.pattern, plan.start_scalar, plan.split_point, plan.max_candidates)
-        slot = next((s for s in self._slots if _takes(s.queued, walk, first_key, n_keys, min_score)), None)
-        if slot is None:
-            slot = self._queue(plan, pattern, walk, first_key, n_keys, min_score)
-            if slot is None:
-                return LaunchResult([], 0, (), degenerate=True)
-        for other in self._slots:  # anything else queued is stale now
-            if other is not slot:
-                other.queued = None
-        # The next window of the same size goes into the stream before this one is read.
-        self._queue(plan, pattern, walk, first_key + n_keys, n_keys, min_score, avoid=slot)
-        result = self._collect(slot, min_score)
-        if result.degenerate:  # kept centres may be stale: the queued launch resumed from them
-            self._walk.forget()
-            for other in self._slots:
-                other.queued = None
-        return result
-
-    def _queue(self, plan: ScanPlan, pattern: KernelPattern, walk: tuple[object, ...], first_key: int, n_keys: int,
-               min_score: int, avoid: _Slot | None = None) -> _Slot | None:
-        """Queue one launch in a free slot (returned), or None when its walk is not safe."""
-        cp = self._cp
-        window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)
-        points_per_item = self._points_per_item(window.n_points)
-        if not walk_is_safe(plan.start_scalar, window, points_per_item):
-            return None
-        slot = self._slots[self._next_slot] if self._slots[self._next_slot] is not avoid else self._slots[1 - self._next_slot]
-        self._next_slot = 1 - self._slots.index(slot)
-        slot.done.synchronize()  # its pinned memory is ours again (its copies have run)
+    def submit(self, slot: int, params: ScanParams, pattern: KernelPattern) -> None:
+        buffers = self._slots[slot]
+        buffers.done.synchronize()  # its pinned memory is ours again (its copies have run)
         if self._pattern_loaded is not pattern:
             self._stream.synchronize()  # no launch in flight reads the constant being replaced
             constant = self._module.get_global("c_pattern")
             constant.copy_from_host(ctypes.c_void_p(ctypes.addressof(pattern)), ctypes.sizeof(pattern))
             self._pattern_loaded = pattern
-        params = launch_params(
-            plan.format, plan.start_scalar, plan.split_point, window,
-            group_size=GROUP_SIZE, points_per_item=points_per_item, min_score=min_score,
-            max_candidates=plan.max_candidates, capacity=self.capacity,
-        )
-        self._walk.prepare(params, plan.start_scalar, plan.split_point, window)
-        ctypes.memmove(slot.host_params, ctypes.addressof(params), ctypes.sizeof(params))
+        ctypes.memmove(buffers.host_params, ctypes.addressof(params), ctypes.sizeof(params))
         blocks = -(-int(params.n_items) // THREADS_PER_BLOCK)
         with self._stream:
-            slot.params.data.copy_from_host_async(ctypes.c_void_p(slot.host_params), ctypes.sizeof(params), self._stream)
-            slot.out.data.memset_async(0, ctypes.sizeof(ScanOut), self._stream)
-            self._kernel((blocks,), (THREADS_PER_BLOCK,), (slot.params, self._table, slot.candidates, slot.out, self._centres))
-            slot.out.data.copy_to_host_async(ctypes.c_void_p(slot.host_out), ctypes.sizeof(ScanOut), self._stream)
+            buffers.params.data.copy_from_host_async(ctypes.c_void_p(buffers.host_params), ctypes.sizeof(params),
+                                                     self._stream)
+            buffers.out.data.memset_async(0, ctypes.sizeof(ScanOut), self._stream)
+            self._kernel((blocks,), (THREADS_PER_BLOCK,),
+                         (buffers.params, self._table, buffers.candidates, buffers.out, self._centres))
+            buffers.out.data.copy_to_host_async(ctypes.c_void_p(buffers.host_out), ctypes.sizeof(ScanOut), self._stream)
             early = EARLY_CANDIDATES * ctypes.sizeof(KernelCandidate)
-            slot.candidates.data.copy_to_host_async(ctypes.c_void_p(slot.host_candidates), early, self._stream)
-            slot.done.record(self._stream)
-        slot.queued = _Queued(walk, first_key, n_keys, min_score, window)
-        return slot
+            buffers.candidates.data.copy_to_host_async(ctypes.c_void_p(buffers.host_candidates), early, self._stream)
+            buffers.done.record(self._stream)
 
-    def _collect(self, slot: _Slot, min_score: int) -> LaunchResult:
-        """The results of a queued launch, for a request whose minimum is at least the launch's."""
-        assert slot.queued is not None
-        queued, slot.queued = slot.queued, None
-        slot.done.synchronize()
-        out = ScanOut.from_buffer_copy(ctypes.string_at(slot.host_out, ctypes.sizeof(ScanOut)))
-        degenerate = bool(out.error & ERROR_DEGENERATE)
-        if out.count > self.capacity or degenerate:
-            return LaunchResult([], out.count, tuple(out.hist), degenerate=degenerate)
-        held = int(out.count)
+    def read_out(self, slot: int) -> ScanOut:
+        buffers = self._slots[slot]
+        buffers.done.synchronize()
+        return ScanOut.from_buffer_copy(ctypes.string_at(buffers.host_out, ctypes.sizeof(ScanOut)))
+
+    def read_candidates(self, slot: int, held: int) -> Sequence[KernelCandidate]:
+        buffers = self._slots[slot]
         size = ctypes.sizeof(KernelCandidate)
         if held <= EARLY_CANDIDATES:
-            raw = ctypes.string_at(slot.host_candidates, held * size)
+            raw = ctypes.string_at(buffers.host_candidates, held * size)
         else:  # rare (a pull's first steps): the rest straight from the device
-            raw = slot.candidates[: held * size].get(stream=self._stream).tobytes()
-        cands = (KernelCandidate * held).from_buffer_copy(raw) if held else []
-        # A launch queued with a lower minimum reports a superset: keep what this request asks.
-        found = [Candidate(queued.window.key_index(c.key), c.score) for c in cands if c.score >= min_score]
-        histogram = tuple(n if score >= min_score else 0 for score, n in enumerate(out.hist))
-        return LaunchResult(found, len(found), histogram, degenerate=False)
+            raw = buffers.candidates[: held * size].get(stream=self._stream).tobytes()
+        return list((KernelCandidate * held).from_buffer_copy(raw)) if held else []
 
     def close(self) -> None:
         if self._stream is not None:
@@ -312,10 +245,20 @@ class CudaBackend:
         self._table = None
 
 
-def _takes(queued: _Queued | None, walk: tuple[object, ...], first_key: int, n_keys: int, min_score: int) -> bool:
-    """Does a queued launch answer this request? Same walk and window, a minimum no higher."""
-    return (queued is not None and queued.walk == walk and queued.first_key == first_key and queued.n_keys == n_keys
-            and queued.min_score <= min_score)
+class CudaBackend(KernelDriver):
+    """The cuda backend: the shared launch plan (launch.py) over CudaDevice.
+
+    Each scan submits its launch and then, before reading the results, the launch of
+    the next window of the same size (a pull's next step, when its step sizes have
+    settled); the GPU never waits for the host between steps. A queued launch whose
+    window the next request does not ask for is simply not read. Every item keeps its
+    first centre on the device (WalkState): a pull's later launches move it with one
+    affine addition instead of a scalar multiplication per thread.
+    """
+
+    def __init__(self, device_id: int = 0, *, capacity: int = CAPACITY) -> None:
+        kernel = CudaDevice(device_id, capacity)
+        super().__init__(kernel, kernel.state_items)
 
 
 def _host_bytes(struct: Any) -> Any:

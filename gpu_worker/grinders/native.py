@@ -19,28 +19,21 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from ..errors import VanikeysError
 from ..kernel_plan import (
-    ERROR_DEGENERATE,
     Affine,
     KernelCandidate,
     KernelPattern,
-    LaunchResult,
     ScanOut,
     ScanParams,
-    ScanWindow,
-    WalkState,
     generator_table,
-    launch_params,
-    scan_plan,
-    walk_is_safe,
 )
-from ..keyspace import Candidate
-from .base import ScanPlan
+from .launch import KernelDriver
 
 log = logging.getLogger(__name__)
 
@@ -134,50 +127,48 @@ def load_library(*, gpu_paths: bool = False) -> ctypes.CDLL:
     return lib
 
 
-class NativeBackend:
-    name = "native"
+class NativeDevice:
+    """The kernel as a shared library on this CPU: one launch slot, each launch run to the end when submitted."""
 
-    def __init__(self, threads: int | None = None, *, capacity: int = CAPACITY, gpu_paths: bool = False) -> None:
-        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
-        self.device = f"CPU x{self.threads} (native)"
+    name = "native"
+    group_size = GROUP_SIZE
+    slots = 1
+
+    def __init__(self, threads: int, capacity: int, gpu_paths: bool) -> None:
+        self.threads = threads
+        self.description = f"CPU x{threads} (native)"
         self.capacity = capacity
         self._lib = load_library(gpu_paths=gpu_paths)
         self._candidates = (KernelCandidate * capacity)()
         self._centres = (Affine * STATE_ITEMS)()
-        self._walk = WalkState(STATE_ITEMS)
-        self._launch_lock = threading.Lock()  # one launch at a time uses the candidate buffer
+        self._out = ScanOut()
 
-    def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
-        return scan_plan(plan, first_key, n_keys, self._launch, self.capacity)
+    def points_per_item(self, n_points: int) -> int:
+        return POINTS_PER_ITEM
 
-    def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
-        window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)
-        if not walk_is_safe(plan.start_scalar, window, POINTS_PER_ITEM):
-            return LaunchResult([], 0, (), degenerate=True)
-        params = launch_params(
-            plan.format, plan.start_scalar, plan.split_point, window,
-            group_size=GROUP_SIZE, points_per_item=POINTS_PER_ITEM, min_score=min_score,
-            max_candidates=plan.max_candidates, capacity=self.capacity,
-        )
-        out = ScanOut()
-        with self._launch_lock:
-            self._walk.prepare(params, plan.start_scalar, plan.split_point, window)
-            result = self._run(params, pattern, window, out)
-            if result.degenerate:
-                self._walk.forget()
-            return result
-
-    def _run(self, params: ScanParams, pattern: KernelPattern, window: ScanWindow, out: ScanOut) -> LaunchResult:
+    def submit(self, slot: int, params: ScanParams, pattern: KernelPattern) -> None:
+        self._out = ScanOut()
         status = self._lib.vk_native_scan(ctypes.byref(pattern), ctypes.byref(params), generator_table(GROUP_SIZE // 2),
-                                          self._candidates, ctypes.byref(out), self.threads, self._centres)
+                                          self._candidates, ctypes.byref(self._out), self.threads, self._centres)
         if status != 0:
             raise VanikeysError("backend_unavailable", "the native kernel rejected its launch parameters: use --backend python")
-        held = min(out.count, self.capacity)
-        found = [Candidate(window.key_index(self._candidates[i].key), self._candidates[i].score) for i in range(held)]
-        return LaunchResult(found, out.count, tuple(out.hist), degenerate=bool(out.error & ERROR_DEGENERATE))
+
+    def read_out(self, slot: int) -> ScanOut:
+        return self._out
+
+    def read_candidates(self, slot: int, held: int) -> Sequence[KernelCandidate]:
+        return self._candidates[:held]
 
     def close(self) -> None:
         pass
+
+
+class NativeBackend(KernelDriver):
+    """The native backend: the shared launch plan (launch.py) over NativeDevice."""
+
+    def __init__(self, threads: int | None = None, *, capacity: int = CAPACITY, gpu_paths: bool = False) -> None:
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        super().__init__(NativeDevice(self.threads, capacity, gpu_paths), STATE_ITEMS)
 
 
 def load_backend() -> NativeBackend:

@@ -301,12 +301,192 @@ static inline void vk_btc_bodies(uint8_t (*body)[VK_MAX_BODY], int* blen, const 
 }
 #endif
 
+#if VK_HOST_LANES
+// A single term's score with the body's digits from `known` on unknown: each may be any digit.
+// The most the key can score (a term's longest prefix at a position only grows when digits may
+// be anything); more than one term is not bounded this way (a longer first match moves the
+// second term's start).
+static inline int vk_single_term_bound(const vk_pattern& pat, const uint8_t* body, int known, int blen) {
+  const uint64_t* cls = pat.cls + pat.term_start[0];
+  const int len = pat.term_len[0];
+  if (!pat.anchored_start && pat.anchored_end) {  // vk_score: the term's last m characters end the body
+    for (int m = len; m > 0; m--) {
+      const int at = blen - m;
+      if (at < 0) continue;
+      int i = 0;
+      while (i < m && (at + i >= known || vk_accepts(cls[len - m + i], body[at + i]))) i++;
+      if (i == m) return m;
+    }
+    return 0;
+  }
+  int best = 0;
+  const uint64_t first = cls[0];
+  for (int at = 0; at < blen && best < len; at++) {
+    if (at < known && !vk_accepts(first, body[at])) {  // most positions: not even the first character
+      if (pat.anchored_start) return 0;
+      continue;
+    }
+    const int limit = blen - at < len ? blen - at : len;
+    int m = 0;
+    while (m < limit && (at + m >= known || vk_accepts(cls[m], body[at + m]))) m++;
+    if (pat.anchored_start) return m;  // its prefix at the start only
+    if (m > best) best = m;
+  }
+  return best;
+}
+
+// Certainly below `threshold` whatever its checksum? A btc body is base58 of hash160 || checksum:
+// N = H * 2^32 + C. When every C < 2^32 leaves N / 58^6 the same (about 89% of keys), the
+// body is the digits of that quotient then 6 digits that depend on C; scored with those 6 as
+// wildcards, a single-term pattern's score cannot be higher. Then the two SHA-256 passes of
+// the checksum and the full base58 are skipped for most keys of an unanchored pattern.
+static inline int vk_btc_cannot_reach(const vk_pattern& pat, const uint32_t h[5], int threshold) {
+  // The 6 unknown digits alone can hold 6 characters of an unanchored term: below 7 the bound
+  // never rejects, and working it out would only cost time.
+  if (pat.n_terms != 1 || threshold <= 0 || (!pat.anchored_start && threshold <= 6)) return 0;
+  uint32_t w[6];
+  for (int i = 0; i < 5; i++) w[i] = vk_bswap32(h[i]);
+  w[5] = 0;
+  if ((w[0] >> 24) == 0) return 0;  // a leading zero byte is a '1' of its own: the exact path
+  // N0 = H * 2^32 divided by 58^6 as two divisions by 58^3 (64-bit throughout).
+  const uint64_t a = 195112;  // 58^3
+  uint64_t r1 = 0, r2 = 0;
+  uint32_t q[6];
+  for (int i = 0; i < 6; i++) {
+    const uint64_t cur = (r1 << 32) | w[i];
+    w[i] = (uint32_t)(cur / a);
+    r1 = cur % a;
+  }
+  for (int i = 0; i < 6; i++) {
+    const uint64_t cur = (r2 << 32) | w[i];
+    q[i] = (uint32_t)(cur / a);
+    r2 = cur % a;
+  }
+  const uint64_t low = r2 * a + r1;  // N0 mod 58^6
+  if (low + 0xFFFFFFFFull >= a * a) return 0;  // some C carries into the quotient
+  uint8_t rev[36];
+  int digits = 0;
+  for (int pass = 0; pass < 7; pass++) {
+    uint32_t r = 0;
+    for (int i = 0; i < 6; i++) {
+      const uint64_t cur = ((uint64_t)r << 32) | q[i];
+      q[i] = (uint32_t)(cur / VK_58_POW5);
+      r = (uint32_t)(cur % VK_58_POW5);
+    }
+    for (int d = 0; d < 5; d++) {
+      rev[digits++] = (uint8_t)(r % 58);
+      r /= 58;
+    }
+  }
+  while (digits > 0 && rev[digits - 1] == 0) digits--;
+  uint8_t body[VK_MAX_BODY];
+  for (int i = 0; i < digits; i++) body[i] = rev[digits - 1 - i];
+  return vk_single_term_bound(pat, body, digits, digits + 6) < threshold;
+}
+
+// The n keys of one btc point from their hash160 words: the head filter first, or, with no
+// head filter, all of them checksummed and encoded at once.
+static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
+                                     uint64_t first_key, const uint32_t (*h160)[5], int n, vk_candidate* cands,
+                                     vk_scan_out* out) {
+  if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
+    // No head filter: the keys that may still reach the threshold without their checksum
+    // known, then their checksums all at once.
+    uint32_t hs[6][5];
+    uint64_t keys[6];
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+      const uint64_t key = first_key + (uint64_t)k;
+      if (key < prm.key_lo || key >= prm.key_hi) continue;
+      if (vk_btc_cannot_reach(pat, h160[k], vk_threshold(best))) continue;
+      for (int i = 0; i < 5; i++) hs[m][i] = h160[k][i];
+      keys[m++] = key;
+    }
+    if (m == 0) return;
+    uint32_t sums[6];
+    vk_btc_checksums(sums, hs, m);
+    uint8_t bodies[6][VK_MAX_BODY];
+    int blens[6];
+    vk_btc_bodies(bodies, blens, hs, sums, m);
+    for (int k = 0; k < m; k++) {
+      if (vk_threshold(best) > pat.max_score) continue;
+      vk_report(prm, best, keys[k], vk_score(pat, bodies[k], blens[k]), cands, out);
+    }
+    return;
+  }
+  for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
+}
+
+// The host hashes the btc keys of VK_BATCH_POINTS points together: their SHA-256 rounds
+// interleaved, their RIPEMD-160s in every lane of 512-bit vectors (48 keys: 3 x 16).
+// The walk queues each point (its three x's words and y's parity); vk_run_item flushes
+// the rest at the end of the item. One batch per thread (OpenMP runs an item on one thread).
+#define VK_BATCH_POINTS 8
+typedef struct {
+  uint32_t xw[VK_BATCH_POINTS][3][8];
+  uint32_t parity[VK_BATCH_POINTS];
+  uint64_t first_key[VK_BATCH_POINTS];
+  int n;
+} vk_btc_batch;
+
+static thread_local vk_btc_batch vk_batch;
+
+static __attribute__((noinline)) void vk_flush_btc_batch(const vk_pattern& pat, const vk_scan_params& prm,
+                                                         vk_local_best& best, vk_candidate* cands, vk_scan_out* out) {
+  vk_btc_batch& batch = vk_batch;
+  const int points = batch.n;
+  if (points == 0) return;
+  batch.n = 0;
+  const int keys = 6 * points;
+  uint32_t blocks[6 * VK_BATCH_POINTS][16], sha[6 * VK_BATCH_POINTS][8], h160[6 * VK_BATCH_POINTS][5];
+  const uint32_t init[8] = VK_SHA256_INIT;
+  for (int k = 0; k < keys; k++) {
+    const int p = k / 6, j = k % 6;
+    vk_pub33_block(blocks[k], 2 + (batch.parity[p] ^ (uint32_t)(j & 1)), batch.xw[p][j >> 1]);
+    for (int i = 0; i < 8; i++) sha[k][i] = init[i];
+  }
+  for (int k = 0; k < keys; k += 6) {
+    sha256_compress_lanes<3>(sha + k, blocks + k);
+    sha256_compress_lanes<3>(sha + k + 3, blocks + k + 3);
+  }
+  for (int k = 0; k < keys; k += 16) {
+    if (k + 16 <= keys) {
+      ripemd160_of_sha256_x16(h160 + k, sha + k);
+    } else {
+      for (int m = k; m < keys; m += 8) ripemd160_of_sha256_many(h160 + m, sha + m, keys - m < 8 ? keys - m : 8);
+    }
+  }
+  for (int p = 0; p < points; p++)
+    vk_btc_point_keys(pat, prm, best, batch.first_key[p], h160 + 6 * p, 6, cands, out);
+}
+#endif
+
 // The btc keys of one point: key 2e + s has x = beta^e x and prefix 02/03 by y's parity.
 VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
                               uint64_t first_key, const vk_affine& p, vk_candidate* cands, vk_scan_out* out) {
   const uint32_t parity = (uint32_t)(p.y.v[0] & 1);  // -y has the other parity (y != 0)
   const int n_x = prm.split ? 1 : 3;
   const int per_x = prm.split ? 1 : 2;
+#if VK_HOST_LANES && VK_SHA_NI
+  if (!prm.split) {
+    // Host: queued with the next points' keys, hashed together.
+    vk_btc_batch& batch = vk_batch;
+    const int at = batch.n;
+    const fe beta = VK_BETA_INIT;
+    const fe beta2 = VK_BETA2_INIT;
+    fe vx;
+    fe_to_words(batch.xw[at][0], p.x);
+    fe_mul(vx, p.x, beta);
+    fe_to_words(batch.xw[at][1], vx);
+    fe_mul(vx, p.x, beta2);
+    fe_to_words(batch.xw[at][2], vx);
+    batch.parity[at] = parity;
+    batch.first_key[at] = first_key;
+    batch.n = at + 1;
+    if (batch.n == VK_BATCH_POINTS) vk_flush_btc_batch(pat, prm, best, cands, out);
+    return;
+  }
+#endif
 #if VK_HOST_LANES
   // Host: all six keys' hashes at once (interleaved SHA rounds, RIPEMD-160 in vector lanes).
   uint32_t xw[3][8], blocks[6][16], sha[6][8], h160[6][5];
@@ -324,21 +504,7 @@ VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_para
   for (int k = 0; k < n; k++) vk_pub33_block(blocks[k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
   sha256_blocks(sha, blocks, n);
   ripemd160_of_sha256_many(h160, sha, n);
-  if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
-    // No head filter: every key needs its checksum, so all six at once.
-    uint32_t sums[6];
-    vk_btc_checksums(sums, h160, n);
-    uint8_t bodies[6][VK_MAX_BODY];
-    int blens[6];
-    vk_btc_bodies(bodies, blens, h160, sums, n);
-    for (int k = 0; k < n; k++) {
-      const uint64_t key = first_key + (uint64_t)k;
-      if (key < prm.key_lo || key >= prm.key_hi || vk_threshold(best) > pat.max_score) continue;
-      vk_report(prm, best, key, vk_score(pat, bodies[k], blens[k]), cands, out);
-    }
-    return;
-  }
-  for (int k = 0; k < n; k++) vk_check_hash160(pat, prm, best, first_key + (uint64_t)k, h160[k], cands, out);
+  vk_btc_point_keys(pat, prm, best, first_key, h160, n, cands, out);
 #else
   // GPU: one key at a time, everything in registers.
   for (int e = 0; e < n_x; e++) {
@@ -473,6 +639,9 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
   best.held = 0;
   best.want = prm.max_candidates <= VK_LOCAL_TOP ? prm.max_candidates : 0;
   best.floor = prm.min_score;
+#if VK_HOST_LANES && VK_SHA_NI
+  vk_batch.n = 0;  // a degenerate item before may have left points queued (its launch's results are not used)
+#endif
 
   // Running products for the batch inversion; the last two slots park the next centre
   // (computed first, used last: in memory rather than in registers for the whole walk).
@@ -533,4 +702,7 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
       centre.y = prefix[half + 2];
     }
   }
+#if VK_HOST_LANES && VK_SHA_NI
+  vk_flush_btc_batch(pat, prm, best, cands, out);
+#endif
 }

@@ -133,6 +133,20 @@ int vk_test_btc_bodies(uint8_t* out, int* lens, const uint8_t* payloads, int n) 
 #endif
 }
 
+// 1 when the host's bound rules out every checksum of the btc key with this hash160 (20 bytes)
+// at `threshold`; -1 without host lanes (no such bound in this build).
+int vk_test_btc_cannot_reach(const vk_pattern* pattern, const uint8_t* hash160, int threshold) {
+#if VK_HOST_LANES
+  uint32_t h[5];
+  for (int i = 0; i < 5; i++)
+    h[i] = (uint32_t)hash160[4 * i] | ((uint32_t)hash160[4 * i + 1] << 8) | ((uint32_t)hash160[4 * i + 2] << 16) |
+           ((uint32_t)hash160[4 * i + 3] << 24);
+  return vk_btc_cannot_reach(*pattern, h, threshold);
+#else
+  return -1;
+#endif
+}
+
 int vk_sizeof_pattern(void) { return (int)sizeof(vk_pattern); }
 int vk_sizeof_params(void) { return (int)sizeof(vk_scan_params); }
 int vk_sizeof_out(void) { return (int)sizeof(vk_scan_out); }

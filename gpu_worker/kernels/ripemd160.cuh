@@ -100,6 +100,24 @@ VK_HD void ripemd160_block_of_sha256(uint32_t x[16], const uint32_t sha[8]) {
   x[14] = 256u;
 }
 
+#if VK_HOST_LANES
+// hash160 words of 16 SHA-256 states, one per lane of a 512-bit vector (the host's batches
+// of points: 16 keys fill every lane, where one point's six left a quarter of 8 lanes idle).
+static inline void ripemd160_of_sha256_x16(uint32_t (*h)[5], const uint32_t (*sha)[8]) {
+  const uint32_t init[5] = VK_RIPEMD160_INIT;
+  vk_u32x16 x[16], hv[5];
+  for (int i = 0; i < 16; i++) x[i] = vk_u32x16{};
+  for (int lane = 0; lane < 16; lane++)
+    for (int i = 0; i < 8; i++) x[i][lane] = vk_bswap32(sha[lane][i]);
+  x[8] = x[8] + 0x80u;
+  x[14] = x[14] + 256u;
+  for (int i = 0; i < 5; i++) hv[i] = vk_u32x16{} + init[i];
+  ripemd160_compress(hv, x);
+  for (int lane = 0; lane < 16; lane++)
+    for (int i = 0; i < 5; i++) h[lane][i] = hv[i][lane];
+}
+#endif
+
 // hash160 words of n <= 8 SHA-256 states: h[k][i] little-endian (digest byte b is
 // h[k][b / 4] >> 8 (b % 4)). On the host side by side in vector lanes.
 VK_HD void ripemd160_of_sha256_many(uint32_t (*h)[5], const uint32_t (*sha)[8], int n) {

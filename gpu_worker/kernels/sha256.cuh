@@ -51,9 +51,17 @@ VK_HD void sha256_compress_portable(uint32_t state[8], const uint32_t block[16])
 
 // N independent messages, their rounds interleaved: one SHA-256 round instruction waits
 // for the previous one of its own message only, so N messages fill the pipeline.
+//
+// The SHA instructions exist only in the legacy SSE encoding. Run while a 256/512-bit
+// instruction has left the vector registers' upper halves dirty, each switch between the two
+// encodings costs a state transition: cheap on bare metal, but about 0.5 us where a
+// hypervisor handles it (measured on the shared dev box). So the rounds run in a function of
+// their own (no vector register lives across a call) that first clears the upper halves, and
+// inside it every other instruction is 128-bit VEX, which keeps them clear.
 template <int N>
-static inline void sha256_compress_lanes(uint32_t (*state)[8], const uint32_t (*block)[16]) {
+static __attribute__((noinline)) void sha256_compress_lanes(uint32_t (*state)[8], const uint32_t (*block)[16]) {
   static const uint32_t k[64] __attribute__((aligned(16))) = VK_SHA256_K;
+  _mm256_zeroupper();
   __m128i state0[N], state1[N], abef[N], cdgh[N], m[N][4];
   VK_UNROLL
   for (int l = 0; l < N; l++) {

@@ -49,6 +49,7 @@ typedef long long int64_t;
 #if !VK_ON_GPU && !defined(__CUDACC__) && !defined(__CUDACC_RTC__) && defined(__GNUC__) && !defined(VK_PORTABLE_HOST)
 #define VK_HOST_LANES 1
 typedef uint32_t vk_u32x8 __attribute__((vector_size(32)));
+typedef uint32_t vk_u32x16 __attribute__((vector_size(64)));
 typedef uint64_t vk_u64x8 __attribute__((vector_size(64)));
 #else
 #define VK_HOST_LANES 0

@@ -65,6 +65,20 @@ def test_thresholds_and_the_range_filter(native_backend: NativeBackend, format_i
     assert native_backend.scan(nothing, 0, 600) == []
 
 
+@pytest.mark.parametrize(("text", "case", "min_score"), [
+    ("ab", "insensitive", 2),  # about one key in 26 has it, a sixth of those in the checksum's last digits
+    ("Ab", "exact", 1),
+    ("9zk", "insensitive", 2),
+    ("Zk$", "exact", 1),
+    ("vanikey", "insensitive", 0),  # a pull's rising threshold: the thread's best so far
+    ("vanikey", "insensitive", 7),  # an order: the checksum bound rules out nearly every key
+])
+def test_single_term_btc_patterns(native_backend: NativeBackend, text: str, case: str, min_score: int) -> None:
+    """Single-term btc patterns, where the host may skip a key's checksum (its bound: test_primitives.py)."""
+    plan = _plan("btc", text, case, False, STARTS[1], min_score=min_score, top=100 if min_score else 3)
+    assert native_backend.scan(plan, 0, 3000) == scan_range(plan, 0, 3000)
+
+
 @pytest.mark.parametrize("format_id", ["btc", "did", "eth", "trx"])
 def test_split_key_mode(native_backend: NativeBackend, format_id: str) -> None:
     text = {"btc": "^Q a", "did": "^N", "eth": "^b e", "trx": "^Ra"}[format_id]

@@ -273,3 +273,42 @@ def test_batched_btc_bodies_match_base58_including_leading_zero_bytes(native_lib
         for k, payload in enumerate(batch):
             digits = "".join(BASE58_ALPHABET[d] for d in out.raw[64 * k : 64 * k + lens[k]])
             assert digits == base58.b58encode(payload).decode()[1:], payload.hex()
+
+
+def test_btc_checksum_bound_never_rules_out_a_key_that_reaches_the_threshold(native_lib: ctypes.CDLL) -> None:
+    """The host skips a single-term btc key's checksum when its other digits rule it out (vk_btc_cannot_reach).
+
+    Terms are cut from a real body across the digits the checksum decides (so some checksum
+    reaches the threshold and the bound must let the key through) and drawn at random (so it
+    does rule keys out); every ruled-out key is then scored with its real checksum and with
+    random ones: none may reach the threshold.
+    """
+    rng = random.Random(27)
+    fn = native_lib.vk_test_btc_cannot_reach
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    ruled_out = let_through = 0
+    for trial in range(400):
+        hash160 = bytes(rng.getrandbits(8) for _ in range(20))
+        checksum = hashlib.sha256(hashlib.sha256(b"\0" + hash160).digest()).digest()[:4]
+        body = base58.b58encode(b"\0" + hash160 + checksum).decode()[1:]
+        if trial % 2 == 0:  # a window ending in the last 8 digits
+            end = len(body) - rng.randrange(0, 8)
+            length = rng.randrange(7, 10)
+            term = body[end - length : end]
+        else:
+            term = "".join(rng.choice(BASE58_ALPHABET) for _ in range(rng.randrange(7, 10)))
+        anchor = rng.choice(["", "$"])
+        pattern = parse_pattern("btc", term + anchor, case=rng.choice(["exact", "insensitive"]))
+        compiled = compile_pattern(pattern)
+        threshold = rng.randrange(7, pattern.max_score + 1)
+        verdict = fn(ctypes.addressof(compiled), hash160, threshold)
+        if verdict == -1:
+            pytest.skip("this build has no host vector lanes")
+        if verdict == 0:
+            let_through += 1
+            continue
+        ruled_out += 1
+        for tail in [checksum] + [bytes(rng.getrandbits(8) for _ in range(4)) for _ in range(20)]:
+            candidate = base58.b58encode(b"\0" + hash160 + tail).decode()[1:]
+            assert score(pattern, candidate) < threshold, (hash160.hex(), term, threshold, tail.hex())
+    assert ruled_out > 100 and let_through > 100
