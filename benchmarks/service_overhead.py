@@ -55,14 +55,14 @@ def count_statements() -> None:
     """Count every statement and transaction both stores run, from here on (this process only)."""
     from bot.storage import postgres, sqlite
 
-    def counted(original, what: str):  # noqa: ANN001, ANN202
+    def counted(original, what: str):
         if what == "transactions":
-            def transaction(self):  # noqa: ANN001, ANN202
+            def transaction(self):
                 COUNTS[what] += 1
                 return original(self)
             return transaction
 
-        async def statement(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        async def statement(self, *args, **kwargs):
             COUNTS[what] += 1
             return await original(self, *args, **kwargs)
         return statement

@@ -40,6 +40,10 @@ class _Waiter:
 
 
 class FairShare:
+    """`slots` units of grinding capacity shared by the front ends: taken at once while nobody waits, else the
+    next freed unit goes to the front end holding the fewest (its oldest pull first); each line holds at most
+    `max_waiting` pulls."""
+
     def __init__(self, slots: int, *, max_waiting: int = MAX_WAITING) -> None:
         if slots < 1 or max_waiting < 0:
             raise ValueError("slots must be at least 1 and max_waiting not negative")
@@ -51,9 +55,11 @@ class FairShare:
 
     @property
     def free(self) -> int:
+        """Units nobody holds right now."""
         return self.slots - sum(self.in_use.values())
 
     def waiting(self, platform: str) -> int:
+        """Pulls of this front end waiting for a unit."""
         return len(self._lines.get(platform, ()))
 
     async def acquire(self, platform: str, weight: int = 1) -> Release:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from gpu_worker.i18n import (  # noqa: F401  (the front ends' one import for text)
+from gpu_worker.i18n import (  # the front ends' one import for text
     DEFAULT,
     LOCALES,
     N_,
@@ -25,6 +25,23 @@ from gpu_worker.i18n import (  # noqa: F401  (the front ends' one import for tex
     use_locale,
 )
 
+__all__ = [
+    "DEFAULT",
+    "LOCALES",
+    "NAMES",
+    "N_",
+    "PEOPLE",
+    "PSEUDO",
+    "PeopleLanguages",
+    "_",
+    "current",
+    "negotiate",
+    "ngettext",
+    "public_locale",
+    "set_locale",
+    "use_locale",
+]
+
 PEOPLE_REMEMBERED = 50_000  # bounded: only the most recently seen people
 
 
@@ -36,6 +53,7 @@ class PeopleLanguages:
         self._limit = limit
 
     def remember(self, platform: str, user_id: str, code: str | None) -> None:
+        """Note the language `code` a person's client reports (ignored when no shipped locale matches it)."""
         locale = negotiate(code)
         if locale is None:
             return
@@ -46,6 +64,7 @@ class PeopleLanguages:
             self._seen.popitem(last=False)
 
     def of(self, platform: str, user_id: str) -> str | None:
+        """The locale last seen for this person, or None when not seen recently."""
         return self._seen.get((platform, str(user_id)))
 
 

@@ -20,6 +20,8 @@ STATES = ("accepted", "submitted", "running", "found", "delivered", "failed", "r
 
 @dataclass(frozen=True)
 class Transition:
+    """One row of the table: in `state`, `event` moves the job `to` a state once `effect` has committed."""
+
     state: str      # the state the event happens in ("" for the job's creation)
     event: str      # what happened
     to: str         # the state the job is in once the effect is committed (the same state: a step within it)

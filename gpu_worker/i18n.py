@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def negotiate(code: str | None, *, pseudo: bool = True) -> str | None:
 
 
 def current() -> str:
+    """The locale of the task running now (DEFAULT when none was set)."""
     return _current.get()
 
 
@@ -139,6 +141,7 @@ def gettext_now(message: str) -> str:
 # ---- numbers, as the locale writes them ------------------------------------------------------------------------
 
 def babel_locale(locale: str | None = None) -> str:
+    """The locale Babel formats numbers in: `locale` or the current one, English for the pseudo-locale."""
     found = locale or current()
     return DEFAULT if found == PSEUDO else found
 
@@ -174,7 +177,7 @@ def compact(value: float) -> str:
     if not math.isfinite(value) or value >= 1e300:
         return "∞"
     if value >= 1e15:  # past the locales' largest word: a power of ten reads better than "1000000 bn"
-        exponent = int(math.floor(math.log10(value)))
+        exponent = math.floor(math.log10(value))
         return f"{number(value / 10 ** exponent, digits=1)}×10^{exponent}"
     if value < 1000:
         return number(value, digits=2 if value < 10 else 0)
@@ -201,7 +204,7 @@ def unit(value: float, measure: str, *, short: bool = False) -> str:
     return pseudo(text) if current() == PSEUDO else text
 
 
-def short_datetime(moment: object) -> str:
+def short_datetime(moment: datetime | float) -> str:
     """A date and time as the locale writes it, short: "Sun 07 Dec 23:59", "dom 07 dic 23:59"."""
     from babel.dates import format_datetime
 

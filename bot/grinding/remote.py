@@ -63,6 +63,8 @@ def job_to_send(job: GrindJob, sealer: ResultSealer, pull_time_limit_s: float) -
 
 
 class Phase(Enum):
+    """Where a remote job stands, as the provider's own status reads."""
+
     QUEUED = "queued"  # waiting for a worker: the queue limit applies
     RUNNING = "running"  # a worker has it
     PENDING = "pending"  # not finished, and the provider does not say whether queued or running (Modal)
@@ -73,11 +75,14 @@ class Phase(Enum):
 
     @property
     def finished(self) -> bool:
+        """True once the job will not change again (completed, cancelled, timed out or failed)."""
         return self not in (Phase.QUEUED, Phase.RUNNING, Phase.PENDING)
 
 
 @dataclass(frozen=True)
 class RemoteStatus:
+    """One read of a remote job's status: its phase and, when it has them, its output, error and GPU-seconds."""
+
     phase: Phase
     output: Any = field(default=None, repr=False)  # the answer, or a running job's progress: may hold keys
     error: str | None = field(default=None, repr=False)  # FAILED: the worker's error

@@ -60,7 +60,7 @@ async def test_neither_front_end_starves_the_other_when_both_saturate_the_grinde
         pulls = telegram + discord
         for done in range(1, len(pulls) + 1):  # one grind at a time finishes; the next start shows who got it
             grinder.permits.release()
-            await settle(lambda: sum(t.done() for t in pulls) >= done)
+            await settle(lambda done=done: sum(t.done() for t in pulls) >= done)
         answers = await asyncio.gather(*pulls)
     assert all(a.keys for a in answers)
     order = grinder.started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -89,4 +90,4 @@ async def test_a_job_steps_log_walks_the_table(app: App, frontend: RecordingFron
     moves = {(t.state, t.to) for t in TRANSITIONS}
     for steps in by_job.values():
         assert steps[0] == "accepted" and steps[-1] == "delivered", steps
-        assert all((a, b) in moves for a, b in zip(steps, steps[1:])), steps
+        assert all((a, b) in moves for a, b in itertools.pairwise(steps)), steps

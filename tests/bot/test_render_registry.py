@@ -12,7 +12,7 @@ import dataclasses
 import inspect
 import types
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -61,7 +61,7 @@ def sample(hint: Any, name: str = "") -> Any:
     if hint is bytes:
         return b"\x89PNG"
     if hint is datetime:
-        return datetime(2026, 12, 6, tzinfo=timezone.utc)
+        return datetime(2026, 12, 6, tzinfo=UTC)
     raise TypeError(f"no sample for {hint!r} ({name})")
 
 

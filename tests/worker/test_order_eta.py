@@ -12,8 +12,7 @@ import itertools
 
 import pytest
 
-from bot.grinding import OrderPolicy, OrderProgress
-from bot.grinding import orders
+from bot.grinding import OrderPolicy, OrderProgress, orders
 from bot.grinding.model import GrindProgress
 from gpu_worker.job import GrindJob, GrindResult
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -134,8 +135,8 @@ class DiscordFrontEnd:
                 for count, text in late_reveal_digests([r.line for r in reveals]):
                     chunk, reveals = reveals[:count], reveals[count:]
                     try:
-                        await self.bot.outbox.must(channel_id, lambda text=text: channel.send(
-                            text, allowed_mentions=NO_MENTIONS))
+                        await self.bot.outbox.must(channel_id, partial(channel.send, text,
+                                                                       allowed_mentions=NO_MENTIONS))
                     except (discord.Forbidden, discord.NotFound) as exc:
                         log.info("late reveals for channel %s not postable (%s): dropped", channel_id,
                                  type(exc).__name__)

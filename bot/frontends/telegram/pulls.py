@@ -196,7 +196,7 @@ class PullFlow:
                                      key_below=key_below), markup
 
     def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
-                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future:
+                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future[object]:
         in_group = chat.type != Chat.PRIVATE
         text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=before_delivery)
         digest = rendering.render_pull_digest_line(answer) if in_group else None
