@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.answers import ServiceError
+from gpu_worker.i18n import _
 
 MAX_WAITING = 256   # pulls one front end may have waiting for the grinders; past it the next one is refused
 REMOTE_SLOTS = 64   # remote GPUs scale out: this bounds pulls in flight to them, the front ends sharing it fairly
@@ -73,7 +74,7 @@ class FairShare:
         if len(line) >= self.max_waiting:
             if not line:
                 del self._lines[platform]
-            raise ServiceError("busy", "the grinders are busy with many pulls right now: try again in a minute")
+            raise ServiceError("busy", _("the grinders are busy with many pulls right now: try again in a minute"))
         waiter = _Waiter(weight, next(self._order), asyncio.get_running_loop().create_future())
         line.append(waiter)
         self._grant()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.answers import ServiceError, UserRef
 from bot.ledger import Ledger
 from bot.storage import Database
+from gpu_worker.i18n import _, number
 
 MAX_GIFT_TOKENS = 1_000_000_000
 MAX_KEY_CHARS = 200
@@ -40,11 +41,11 @@ async def give(db: Database, ledger: Ledger, sender: UserRef, recipient: UserRef
     key, or a sender who cannot afford it; a replay changes nothing and answers applied=False.
     """
     if sender.key == recipient.key:
-        raise ServiceError("bad_gift", "you cannot gift tokens to yourself: name someone else")
+        raise ServiceError("bad_gift", _("you cannot gift tokens to yourself: name someone else"))
     if sender.platform != recipient.platform:
-        raise ServiceError("bad_gift", "gifts go to someone on the same platform")
+        raise ServiceError("bad_gift", _("gifts go to someone on the same platform"))
     if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_GIFT_TOKENS:
-        raise ServiceError("bad_amount", f"gift a whole number of tokens from 1 to {MAX_GIFT_TOKENS:,}")
+        raise ServiceError("bad_amount", _("gift a whole number of tokens from 1 to {max}", max=number(MAX_GIFT_TOKENS)))
     if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > MAX_KEY_CHARS:
         raise ServiceError("bad_gift", "a gift needs an idempotency key of 1 to 200 characters")
     sent_key, received_key = gift_keys(sender, idempotency_key)
