@@ -103,6 +103,21 @@ async def _reach_telegram(settings: Settings) -> None:
                          settings.start_retry_s)
 
 
+async def _reached(reaching: asyncio.Task[None], stopping: asyncio.Event) -> bool:
+    """Wait for the Telegram check (its StartupFault raised here, one line) or SIGTERM, whichever comes first:
+    False when SIGTERM came first."""
+    stop = asyncio.create_task(stopping.wait(), name="sigterm")
+    try:
+        await asyncio.wait([reaching, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        await asyncio.gather(stop, return_exceptions=True)
+    if not reaching.done():
+        return False
+    reaching.result()
+    return True
+
+
 async def _serve(settings: Settings, stripe: StripeSettings | None, platforms: list[str], stopping: asyncio.Event,
                  reaching: asyncio.Task[None] | None) -> int:
     if reaching is not None:  # the app's modules load on a worker thread while the event loop connects to Telegram
@@ -114,8 +129,8 @@ async def _serve(settings: Settings, stripe: StripeSettings | None, platforms: l
     metrics_config = metrics.MetricsConfig.from_env()
     await check_services(settings, stripe)  # Stripe and the GPU providers reached, or one line and exit 2
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
-        if reaching is not None:
-            await reaching  # Telegram refused or unreachable: StartupFault, one line, before anything is served
+        if reaching is not None and not await _reached(reaching, stopping):
+            return 0  # SIGTERM while Telegram was still being reached
         await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
             from bot.payment_issues import PaymentIssues
