@@ -129,8 +129,10 @@ async def _serve(settings: Settings, stripe: StripeSettings | None, platforms: l
     metrics_config = metrics.MetricsConfig.from_env()
     await check_services(settings, stripe)  # Stripe and the GPU providers reached, or one line and exit 2
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
-        if reaching is not None and not await _reached(reaching, stopping):
-            return 0  # SIGTERM while Telegram was still being reached
+        if reaching is not None:
+            if not await _reached(reaching, stopping):
+                return 0  # SIGTERM while Telegram was still being reached
+            app.reached.add("telegram")
         await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
             from bot.payment_issues import PaymentIssues
