@@ -14,7 +14,8 @@ spawn:
                      stand-in that answers getMe with a bot, getUpdates with no update and anything else
                      with true; then SIGTERM
 --against DIR times another checkout (the code before a change) in the same run, each of its runs right
-after the same command's run here, so that both see the same load; --only bot times the bot's two rows.
+after the same command's run here, so that both see the same load; --only bot times the bot's two rows;
+--getme-delay S makes the stand-in answer getMe S seconds late, as a real network's round trip would.
 The minimum is the figure to compare (the machine's other load only ever adds); the median says how
 noisy the run was. CPU is the child's user+system seconds (min over runs): for the bot's rows, what it had
 used by that moment (/proc/PID/stat), which is about the wall time it would take on an idle core. Also printed: the modules
@@ -146,9 +147,10 @@ class _BotApi(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, getme_delay_s: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), _BotApiHandler)
         self.polled = threading.Event()
+        self.getme_delay_s = getme_delay_s
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a bot stopped mid-poll hangs up on its getUpdates: not this benchmark's business
@@ -162,6 +164,7 @@ class _BotApiHandler(BaseHTTPRequestHandler):
         method = self.path.rsplit("/", 1)[-1]
         result: object = True
         if method == "getMe":
+            time.sleep(self.server.getme_delay_s)
             result = {"id": 7012345678, "is_bot": True, "first_name": "Bench", "username": "bench_bot",
                       "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
         elif method == "getUpdates":
@@ -179,10 +182,10 @@ class _BotApiHandler(BaseHTTPRequestHandler):
         pass
 
 
-def _bot_serving(env: dict[str, str], tmp: Path) -> Callable[[], tuple[float, float]]:
+def _bot_serving(env: dict[str, str], tmp: Path, getme_delay_s: float = 0.0) -> Callable[[], tuple[float, float]]:
     def once() -> tuple[float, float]:
         (tmp / "bench.db").unlink(missing_ok=True)
-        api = _BotApi()
+        api = _BotApi(getme_delay_s)
         serving = threading.Thread(target=api.serve_forever, daemon=True)
         serving.start()
         bot_env = env | {"TELEGRAM_TOKEN": "7012345678:AAbenchmarkbenchmarkbenchmarkbench",
@@ -250,6 +253,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
     parser.add_argument("--against", type=Path, help="another checkout, timed in the same run (interleaved)")
     parser.add_argument("--only", choices=["bot"], help="time only the bot's rows")
+    parser.add_argument("--getme-delay", type=float, default=0.0, metavar="S",
+                        help="the Bot API stand-in answers getMe S seconds late (default 0)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="vanikeys-cli-bench-") as folder, \
@@ -270,11 +275,12 @@ def main() -> int:
             rows += timed("vanikeys odds btc ^a", lambda e, _: _to_exit([*vanikeys, "odds", "btc", "^a"], e))
             rows += timed("vanikeys console: prompt", _console_prompt)
         rows += timed("vanikeys bot: first connection", _bot_first_connection)
-        rows += timed("vanikeys bot: serving (getUpdates)", _bot_serving)
+        rows += timed("vanikeys bot: serving (getUpdates)", lambda e, t: _bot_serving(e, t, args.getme_delay))
         heavy = {" ".join(argv): imported(argv, env) for argv in (["--help"], ["odds", "btc", "^a"])}
     print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after; {args.runs} runs each (+1 warm-up), wall from spawn"
-          + (f"; (--against) rows: {args.against}, each run right after this checkout's" if args.against else ""))
+          + (f"; (--against) rows: {args.against}, each run right after this checkout's" if args.against else "")
+          + (f"; getMe answered {args.getme_delay} s late" if args.getme_delay else ""))
     print(f"{'command':<50} {'min s':>7} {'median s':>9} {'cpu s':>7}")
     for row in rows:
         print(f"{row['name']:<50} {row['min_s']:>7.3f} {row['median_s']:>9.3f} {row['cpu_s']:>7.3f}")
