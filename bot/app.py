@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.costs import UsageLog
@@ -46,6 +46,9 @@ class App:
     grinder: GrindingClient
     service: Service
     health: Health  # front ends watch themselves here; `python -m bot.health` reads the heartbeat
+    # Platforms whose start-up check (bot/startup.py) already passed in this start: `vanikeys bot` reaches
+    # Telegram while storage opens, and the front end then does not ask again.
+    reached: set[str] = field(default_factory=set)
 
 
 def make_checkout(settings: Settings) -> CheckoutProvider | None:

@@ -289,11 +289,11 @@ def webhook_routes(app: Scraped, config: MetricsConfig, webhook_host: str) -> di
 @asynccontextmanager
 async def metrics_server(app: Scraped, config: MetricsConfig) -> AsyncIterator[int | None]:
     """Serve /metrics (and /healthz) on config.host:config.port when a port is set; yields the bound port."""
-    from aiohttp import web
-
     if config.mode == "off" or config.port is None:
         yield None
         return
+    from aiohttp import web
+
     web_app = web.Application()
     web_app.router.add_get("/metrics", metrics_handler(app))
     web_app.router.add_get("/healthz", _healthz)

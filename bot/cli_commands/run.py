@@ -76,16 +76,63 @@ def _is_rejected_token(exc: BaseException) -> bool:
 
 async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: list[str]) -> int:
     """Run every front end (the console when no platform is configured) until one stops or SIGTERM."""
+    stopping = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    # Telegram is reached first, while storage opens: the bot's own modules load and the database migrates during
+    # the round trip. No front end accepts a command before create_app has opened, migrated and checked the vault.
+    reaching = asyncio.create_task(_reach_telegram(settings), name="telegram check") if "telegram" in platforms \
+        else None
+    await asyncio.sleep(0)  # its first step: python-telegram-bot imported, the request under way
+    try:
+        return await _serve(settings, stripe, platforms, stopping, reaching)
+    finally:
+        if reaching is not None:
+            reaching.cancel()
+            await asyncio.gather(reaching, return_exceptions=True)
+
+
+async def _reach_telegram(settings: Settings) -> None:
+    """Telegram's getMe with the token (retried like every start-up check): a refused token or no network ends the
+    start with one line, before any front end starts."""
+    from bot.settings import load_settings
+    from bot.startup import check_telegram
+
+    one = load_settings()
+    await check_telegram(settings.telegram_token or "", one.telegram_api_base_url, one.telegram_api_file_url,
+                         settings.start_retry_s)
+
+
+async def _reached(reaching: asyncio.Task[None], stopping: asyncio.Event) -> bool:
+    """Wait for the Telegram check (its StartupFault raised here, one line) or SIGTERM, whichever comes first:
+    False when SIGTERM came first."""
+    stop = asyncio.create_task(stopping.wait(), name="sigterm")
+    try:
+        await asyncio.wait([reaching, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        await asyncio.gather(stop, return_exceptions=True)
+    if not reaching.done():
+        return False
+    reaching.result()
+    return True
+
+
+async def _serve(settings: Settings, stripe: StripeSettings | None, platforms: list[str], stopping: asyncio.Event,
+                 reaching: asyncio.Task[None] | None) -> int:
+    if reaching is not None:  # the app's modules load on a worker thread while the event loop connects to Telegram
+        await asyncio.to_thread(importlib.import_module, "bot.app")
     from bot import metrics
     from bot.app import create_app
     from bot.startup import check_services
 
-    stopping = asyncio.Event()
-    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     metrics_config = metrics.MetricsConfig.from_env()
     await check_services(settings, stripe)  # Stripe and the GPU providers reached, or one line and exit 2
     async with create_app(settings) as app, contextlib.AsyncExitStack() as stack:
+        if reaching is not None:
+            if not await _reached(reaching, stopping):
+                return 0  # SIGTERM while Telegram was still being reached
+            app.reached.add("telegram")
         await stack.enter_async_context(metrics.metrics_server(app, metrics_config))
         if stripe is not None:
             from bot.payment_issues import PaymentIssues

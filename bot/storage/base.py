@@ -25,6 +25,11 @@ Row = Any  # sqlite3.Row or asyncpg.Record: both read by column name
 IntegrityError = sqlite3.IntegrityError
 
 
+def is_postgres_url(target: object) -> bool:
+    """Whether `target` is a postgres:// or postgresql:// URL (anything else is a SQLite path)."""
+    return isinstance(target, str) and target.split("://", 1)[0] in ("postgres", "postgresql")
+
+
 class PostgresIntegrityError(sqlite3.IntegrityError):
     """A PostgreSQL constraint violation, catchable as bot.storage.IntegrityError."""
 

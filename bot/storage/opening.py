@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.answers import ServiceError
-from bot.storage.base import Database, StorageError, StorageUnavailable
+from bot.storage.base import Database, StorageError, StorageUnavailable, is_postgres_url
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -29,8 +29,6 @@ async def open_database(target: str | Path, *, connect_timeout_s: float = 30.0, 
 
     StorageError names what to fix when it cannot be opened; other keyword options are ignored.
     """
-    from bot.storage.postgres import is_postgres_url
-
     if is_postgres_url(str(target)):
         from bot.storage.postgres import PostgresDatabase
 
@@ -43,8 +41,6 @@ async def open_database(target: str | Path, *, connect_timeout_s: float = 30.0, 
 async def open_configured(settings: Settings, target: str | Path | None = None) -> Database:
     """The store VANIKEYS_DB names (or `target`), waiting for an unreachable server no longer than the
     configured VANIKEYS_DB_CONNECT_TIMEOUT_S. An operator command never creates the bot's SQLite file."""
-    from bot.storage.postgres import is_postgres_url
-
     target = settings.database if target is None else target
     if not is_postgres_url(str(target)) and not Path(target).exists():
         raise StorageError(f"no database at {target}: set VANIKEYS_DB to the bot's database")

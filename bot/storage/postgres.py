@@ -52,11 +52,6 @@ _FATAL_AT_START = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpe
                    asyncpg.InvalidCatalogNameError)
 
 
-def is_postgres_url(target: object) -> bool:
-    """Whether `target` is a postgres:// or postgresql:// URL (anything else is a SQLite path)."""
-    return isinstance(target, str) and target.split("://", 1)[0] in ("postgres", "postgresql")
-
-
 def redacted(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)

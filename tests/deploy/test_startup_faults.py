@@ -266,3 +266,33 @@ async def test_backoff_is_bounded_by_the_deadline() -> None:
         await reach("X", never, refused_fix="", unreachable_fix="fix it", deadline_s=30, clock=lambda: now[0],
                     sleep=sleep)
     assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0] and sum(slept) <= 30
+
+
+async def test_the_bot_checks_telegram_once_at_start_then_polls(tmp_path: Path) -> None:
+    """`vanikeys bot` reaches Telegram while its storage opens; the front end does not ask again (getMe twice: that
+    check and python-telegram-bot's own initialize), then it polls, and SIGTERM stops it cleanly."""
+    import signal
+
+    fake = FakeBotApi()
+    await fake.start()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_",
+                                                                       "RUNPOD_"))}
+    clean.update(VANIKEYS_BACKEND="python", VANIKEYS_DB=str(tmp_path / "v.db"), VANIKEYS_VAULT_KEY="55" * 32,
+                 VANIKEYS_METRICS="off", PYTHONPATH=str(ROOT), TELEGRAM_TOKEN=fake.token,
+                 TELEGRAM_API_BASE_URL=fake.base_url, TELEGRAM_API_FILE_URL=fake.base_file_url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "bot", cwd=tmp_path, env=clean, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.method == "getUpdates" for r in fake.requests) and time.monotonic() < deadline \
+                and process.returncode is None:
+            await asyncio.sleep(0.05)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        await fake.stop()
+    assert any(r.method == "getUpdates" for r in fake.requests), stderr.decode()[-2000:]
+    assert [r.method for r in fake.requests].count("getMe") == 2, [r.method for r in fake.requests]
+    assert process.returncode == 0, stderr.decode()[-2000:]

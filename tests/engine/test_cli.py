@@ -391,3 +391,73 @@ def test_the_console_on_the_local_grinder_starts_without_the_network_stacks(tmp_
     assert done.returncode == 0, done.stderr
     modules = {m.split(".")[0] for m in json.loads(done.stdout)}
     assert not modules & {"aiohttp", "asyncpg", "discord", "telegram", "stripe", "modal", "runpod"}, sorted(modules)
+
+
+def _bot_started_against_a_silent_telegram(tmp_path: Path, vault_key: str = "55" * 32,
+                                           stop: bool = True) -> tuple[int, str, set[str]]:
+    """`vanikeys bot` with TELEGRAM_TOKEN set and the Bot API on a loopback listener that accepts and never answers
+    (as benchmarks/cli_startup.py runs it), stopped with SIGTERM once it has connected (`stop`): exit code, stderr
+    and every module it imported (its whole start: storage, vault and app while Telegram has not answered)."""
+    import socket
+
+    probe = ("import json, runpy, sys\n"
+             "sys.argv = ['vanikeys', 'bot']\n"
+             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    code = exc.code\n"
+             "sys.stdout.flush()\n"
+             "print('\\n' + json.dumps(sorted(sys.modules)))\n"
+             "sys.exit(code)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_",
+                                                                    "RUNPOD_"))}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.2)
+        env.update(PYTHONPATH=str(REPO), VANIKEYS_DB=str(tmp_path / "bot.db"), VANIKEYS_VAULT_KEY=vault_key,
+                   VANIKEYS_BACKEND="python", VANIKEYS_METRICS="off",
+                   TELEGRAM_TOKEN="7012345678:AAbenchmarkbenchmarkbenchmarkbench",
+                   TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{listener.getsockname()[1]}/bot")
+        proc = subprocess.Popen([sys.executable, "-c", probe], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        connections = []  # held open, unanswered, until the bot has exited
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:  # connected, or ended before it did
+                try:
+                    connections.append(listener.accept()[0])
+                except TimeoutError:
+                    continue
+                if stop:
+                    proc.send_signal(signal.SIGTERM)
+                break
+            out, err = proc.communicate(timeout=60)
+        finally:
+            for connection in connections:
+                connection.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return proc.returncode, err, set(json.loads(out.splitlines()[-1])) if out.strip() else set()
+
+
+def test_the_bot_on_telegram_starts_without_discord_the_servers_or_the_postgresql_driver(tmp_path: Path) -> None:
+    """Only Telegram configured: no discord.py, no aiohttp (/metrics off, no webhook, no pages, the local grinder),
+    no asyncpg for a SQLite file, no Stripe, no web pages; and SIGTERM before Telegram answers is a clean stop."""
+    code, err, modules = _bot_started_against_a_silent_telegram(tmp_path)
+    assert code == 0, err
+    assert {"telegram", "bot.startup"} <= modules  # it did reach for Telegram
+    assert not {m.split(".")[0] for m in modules} & {"discord", "aiohttp", "asyncpg", "stripe", "jinja2", "runpod",
+                                                     "modal"}, sorted(modules)
+    assert not {m for m in modules if m.startswith(("bot.web", "bot.frontends.discord", "bot.admin"))}
+
+
+def test_a_wrong_vault_key_stops_the_bot_while_telegram_is_still_being_reached(tmp_path: Path) -> None:
+    """The Telegram check runs while storage opens; the vault check still decides: a key that does not match the
+    database's is one line and exit 2, without waiting for Telegram (which never answers here)."""
+    code, err, _ = _bot_started_against_a_silent_telegram(tmp_path)
+    assert code == 0, err  # the first start seals the database to key 55...
+    began = time.monotonic()
+    code, err, _ = _bot_started_against_a_silent_telegram(tmp_path, vault_key="66" * 32, stop=False)
+    assert code == 2, err
+    assert err.strip().startswith("vanikeys: error: VANIKEYS_VAULT_KEY") and "Traceback" not in err, err
+    assert time.monotonic() - began < 30  # not the Telegram check's retries (60 s)

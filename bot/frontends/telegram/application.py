@@ -250,7 +250,8 @@ async def run(app: object, settings: Settings) -> None:
         raise ConfigError("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token")
     config = TelegramConfig.from_env(settings.telegram_token)
     # Reached (getMe) before anything starts: a bad token or no network is one line, not a traceback.
-    await check_telegram(config.token, config.api_base_url, config.api_file_url, settings.start_retry_s)
+    if "telegram" not in getattr(app, "reached", ()):  # `vanikeys bot` checks while storage opens
+        await check_telegram(config.token, config.api_base_url, config.api_file_url, settings.start_retry_s)
     health = app.health  # type: ignore[attr-defined]
     async with running(app.service, config) as (application, _handlers):  # type: ignore[attr-defined]
         mode = "webhook" if config.webhook_mode else "long polling"
