@@ -19,7 +19,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.frontends.discord.translator import CatalogTranslator
 from bot.frontends.discord.cogs import ALL_COGS
 from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 from bot.frontends.discord.cooldowns import Cooldowns
@@ -29,6 +28,7 @@ from bot.frontends.discord.options import AUTOCOMPLETE
 from bot.frontends.discord.outbox import Outbox
 from bot.frontends.discord.privacy import install_log_redaction
 from bot.frontends.discord.rendering import error_text
+from bot.frontends.discord.translator import CatalogTranslator
 from bot.frontends.discord.views import DYNAMIC_ITEMS
 from bot.service import Service
 

@@ -34,7 +34,7 @@ from bot.frontends.discord.rendering import (
 from bot.frontends.discord.reveal import PullReveal
 from bot.frontends.discord.turns import Turn
 from bot.frontends.discord.views import PatternRequest, confirm_view, easy_pattern_view, link_view
-from bot.i18n import PEOPLE, N_, _, current, negotiate, ngettext, set_locale, use_locale
+from bot.i18n import N_, PEOPLE, _, current, negotiate, ngettext, set_locale, use_locale
 from gpu_worker.errors import VanikeysError
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from collections import OrderedDict
+from functools import partial
 from typing import TYPE_CHECKING
 
 import discord
@@ -75,10 +75,15 @@ class DiscordFrontEnd:
             reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
                                                  fail_if_not_exists=False)
         mentions = discord.AllowedMentions(users=True, everyone=False, roles=False, replied_user=False)
+        text = order_finished_text(order, f"<@{order.user.user_id}>")
+
+        async def send() -> discord.Message:
+            if reference is None:  # left out: discord.py's default (None) is no reply
+                return await channel.send(text, allowed_mentions=mentions)
+            return await channel.send(text, reference=reference, allowed_mentions=mentions)
+
         try:
-            await self.bot.outbox.must(channel_id, lambda: channel.send(
-                order_finished_text(order, f"<@{order.user.user_id}>"), reference=reference,
-                allowed_mentions=mentions))
+            await self.bot.outbox.must(channel_id, send)
         except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
             log.warning("order %s: completion notice in channel %s failed (%s)", order.order_id, channel_id,
                         type(exc).__name__)

@@ -16,10 +16,6 @@ from typing import Any
 import discord
 from discord.utils import escape_markdown
 
-from gpu_worker.humanize import compact, duration, tier_name
-from gpu_worker.i18n import N_, _, ngettext, number
-from gpu_worker.i18n import short_datetime as when
-
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -40,6 +36,8 @@ from bot.answers import (
     StreakAnswer,
     TopupAnswer,
 )
+from gpu_worker.humanize import compact, duration, tier_name
+from gpu_worker.i18n import N_, _, ngettext, number, short_datetime as when
 
 MAX_MESSAGE = 2000
 MAX_FIELD = 1024

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -77,7 +78,7 @@ class PullReveal:
         for step in range(ROLL_STEPS):
             with use_locale(self.turn.public_locale):
                 embed = rolling_embed(self.name, step)
-            if await self.outbox.maybe(self.turn.channel_id, lambda: self.turn.edit_public(embed=embed)):
+            if await self.outbox.maybe(self.turn.channel_id, partial(self.turn.edit_public, embed=embed)):
                 self.rolled_steps += 1
             if await self._wait(ROLL_STEP_S):
                 return
@@ -86,7 +87,7 @@ class PullReveal:
         """Sleep, or return True at once when the reveal is ready."""
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

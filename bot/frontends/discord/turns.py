@@ -114,7 +114,11 @@ class Turn:
         """Something for this person only: an ephemeral follow-up while the token lives, else a DM."""
         if self.token_fresh():
             try:
-                await self.interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **fields)
+                followup = self.interaction.followup
+                if content is None:  # left out, as discord.py's signature has it (the same message as a null)
+                    await followup.send(ephemeral=True, allowed_mentions=NO_MENTIONS, **fields)
+                else:
+                    await followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **fields)
                 return
             except discord.HTTPException as exc:
                 if not token_gone(exc):

@@ -83,6 +83,17 @@ async def is_owner(interaction: discord.Interaction[Any], owner_id: int) -> bool
     return False
 
 
+def _bot(interaction: discord.Interaction[discord.Client]) -> VaniKeysBot:
+    """The bot a press reached. discord.py types an item's callback for any client; these items are added to
+    VaniKeysBot only (its DYNAMIC_ITEMS), so any other client is a wiring bug: TypeError."""
+    from bot.frontends.discord.bot import VaniKeysBot  # at run time only: bot.py imports this module
+
+    client = interaction.client
+    if not isinstance(client, VaniKeysBot):
+        raise TypeError(f"a VaniKeys button pressed on {type(client).__name__}, not VaniKeysBot")
+    return client
+
+
 class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:pull:(?P<count>1|10):" + _TAIL):
     def __init__(self, request: PatternRequest, count: int) -> None:
         self.request = request
@@ -99,8 +110,8 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
                              match: re.Match[str], /) -> PullButton:
         return cls(PatternRequest.from_match(match), int(match["count"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
-        await interaction.client.flows.pull(interaction, self.request, self.count)
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        await _bot(interaction).flows.pull(interaction, self.request, self.count)
 
 
 class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:quote:" + _TAIL):
@@ -114,8 +125,8 @@ class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
                              match: re.Match[str], /) -> QuoteOrderButton:
         return cls(PatternRequest.from_match(match))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
-        await interaction.client.flows.quote_order(interaction, self.request)
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        await _bot(interaction).flows.quote_order(interaction, self.request)
 
 
 class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:order:" + _OWNER + _TAIL):
@@ -131,9 +142,9 @@ class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
                              match: re.Match[str], /) -> ConfirmOrderButton:
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
         if await is_owner(interaction, self.owner_id):
-            await interaction.client.flows.order(interaction, self.request, pubkey=None)
+            await _bot(interaction).flows.order(interaction, self.request, pubkey=None)
 
 
 class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -150,9 +161,9 @@ class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
                              match: re.Match[str], /) -> PullAnywayButton:
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]), int(match["count"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
         if await is_owner(interaction, self.owner_id):
-            await interaction.client.flows.pull(interaction, self.request, self.count, allow_easy=True)
+            await _bot(interaction).flows.pull(interaction, self.request, self.count, allow_easy=True)
 
 
 class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:oi:" + _OWNER + _TAIL):
@@ -168,9 +179,9 @@ class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
                              match: re.Match[str], /) -> OrderInsteadButton:
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
         if await is_owner(interaction, self.owner_id):
-            await interaction.client.flows.quote_order(interaction, self.request)
+            await _bot(interaction).flows.quote_order(interaction, self.request)
 
 
 DYNAMIC_ITEMS = (PullButton, QuoteOrderButton, ConfirmOrderButton, PullAnywayButton, OrderInsteadButton)

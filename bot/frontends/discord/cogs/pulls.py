@@ -28,7 +28,8 @@ class PullsCog(commands.Cog, name="Pulls"):
     @app_commands.describe(pattern=PATTERN_HELP, format=locale_str("Address format (default: Bitcoin)"),
                            count=locale_str("One pull, or a 10-pull at a discount"), exact_case=locale_str("Match upper/lower case exactly"),
                            fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"))
-    @app_commands.choices(format=FORMAT_CHOICES, count=COUNT_CHOICES)
+    @app_commands.choices(format=FORMAT_CHOICES)  # one decorator per choice type: they merge
+    @app_commands.choices(count=COUNT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
     async def pull(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                    format: str = "btc", count: int = 1, exact_case: bool = False, fuzzy: bool = False) -> None:
