@@ -26,7 +26,6 @@ async def run(app: App, settings: Settings) -> None:
         raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
                           "environment or .env, or run `vanikeys console` to try the bot locally")
     from bot.frontends.discord.shards import shard_options
-
     from bot.startup import run_discord
 
     config = DiscordConfig.from_env()

@@ -19,7 +19,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.frontends.discord.translator import CatalogTranslator
 from bot.frontends.discord.cogs import ALL_COGS
 from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 from bot.frontends.discord.cooldowns import Cooldowns
@@ -29,6 +28,7 @@ from bot.frontends.discord.options import AUTOCOMPLETE
 from bot.frontends.discord.outbox import Outbox
 from bot.frontends.discord.privacy import install_log_redaction
 from bot.frontends.discord.rendering import error_text
+from bot.frontends.discord.translator import CatalogTranslator
 from bot.frontends.discord.views import DYNAMIC_ITEMS
 from bot.service import Service
 
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 
 class VaniKeysBot(commands.AutoShardedBot):
+    """The Discord bot: the guilds intent only (no message content), the cogs and the buttons, and what the front end
+    shares (Flows, Cooldowns, Outbox, DiscordFrontEnd). Log redaction is installed before anything connects;
+    service and settings are kept, never owned: closing the bot does not close the service."""
+
     def __init__(self, service: Service, settings: Settings, config: DiscordConfig | None = None,
                  **options: Any) -> None:
         install_log_redaction()
@@ -65,6 +69,9 @@ class VaniKeysBot(commands.AutoShardedBot):
         self.tree.on_error = self._on_app_command_error  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
+        """Called by discord.py once logged in, before the gateway: translator, buttons and cogs in, the front end
+        registered with the service, the commands synced when config.sync_on_start asks, the kept late reveals
+        started in the background."""
         await self.tree.set_translator(CatalogTranslator())  # descriptions in each person's Discord language
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for cog in ALL_COGS:
@@ -76,6 +83,8 @@ class VaniKeysBot(commands.AutoShardedBot):
         self._late_reveals = asyncio.create_task(self.frontend.post_late_reveals(), name="discord-late-reveals")
 
     async def close(self) -> None:
+        """Stops in order: sends in flight get config.stop_grace_s (reveals still waiting are kept for the next start),
+        then progress edits still waiting are dropped and the connection closes."""
         if not self.is_closed():
             # What is in flight gets the grace period; reveals still waiting after it (a channel's 429) are kept
             # in the database and posted after the restart (reveal.py), before the connection closes.

@@ -21,6 +21,8 @@ SYNC_CLEAR = "clear:"   # "clear:<guild id>": remove that server's copies
 
 @dataclass(frozen=True)
 class DiscordConfig:
+    """The Discord front end's knobs (cooldowns, sync on start, pacing, the stop's grace), defaults as above."""
+
     sync_on_start: tuple[str, ...] = ()   # "global" and/or guild ids; empty: never sync on start
     pull_cooldown_s: float = 4.0          # per user, between pulls (slash command or button)
     order_cooldown_s: float = 15.0        # per user, between orders
@@ -34,10 +36,13 @@ class DiscordConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
                  dotenv_path: str | Path | None = ".env") -> DiscordConfig:
+        """from_settings over load_settings(environ, dotenv_path): the process environment and .env by default."""
         return cls.from_settings(load_settings(environ, dotenv_path=dotenv_path))
 
     @classmethod
     def from_settings(cls, one: VanikeysSettings) -> DiscordConfig:
+        """sync_on_start, the pull/order/odds/command cooldowns and the progress gap from the settings; the autocomplete
+        cooldown, the guild-ready timeout and the stop's grace keep their defaults."""
         return cls(sync_on_start=one.discord_sync_on_start, pull_cooldown_s=one.discord_pull_cooldown_s,
                    order_cooldown_s=one.discord_order_cooldown_s, odds_cooldown_s=one.discord_odds_cooldown_s,
                    command_cooldown_s=one.discord_command_cooldown_s,

@@ -11,6 +11,9 @@ PRUNE_AT = 50_000
 
 
 class Cooldowns:
+    """Per (action, user id): seconds per action (an action not named has none); clock is monotonic seconds. Past
+    PRUNE_AT entries the expired ones are dropped."""
+
     def __init__(self, seconds: Mapping[str, float], clock: Callable[[], float] = time.monotonic) -> None:
         self._seconds = dict(seconds)
         self._clock = clock

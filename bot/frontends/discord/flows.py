@@ -34,7 +34,7 @@ from bot.frontends.discord.rendering import (
 from bot.frontends.discord.reveal import PullReveal
 from bot.frontends.discord.turns import Turn
 from bot.frontends.discord.views import PatternRequest, confirm_view, easy_pattern_view, link_view
-from bot.i18n import PEOPLE, N_, _, current, negotiate, ngettext, set_locale, use_locale
+from bot.i18n import N_, PEOPLE, _, current, negotiate, ngettext, set_locale, use_locale
 from gpu_worker.errors import VanikeysError
 
 if TYPE_CHECKING:
@@ -56,10 +56,12 @@ SLOW_DOWN = {PULL: N_("Easy there: you can pull again in {seconds} s."),
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
+    """The service's reference to a Discord user: its id, and the display name shown in answers."""
     return UserRef("discord", str(user.id), user.display_name)
 
 
 def community_ref(interaction: Interaction) -> CommunityRef | None:
+    """The server the interaction came from; None in DMs. The name is "" when the bot does not know the guild."""
     if interaction.guild_id is None:
         return None
     guild = interaction.guild
@@ -67,17 +69,24 @@ def community_ref(interaction: Interaction) -> CommunityRef | None:
 
 
 class Flows:
+    """Every slash command and button answered one way (_answer): cooldown, the person's language, a deferred reply,
+    errors told privately, a public message removed when nothing was posted in it."""
+
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
     @property
     def service(self) -> Service:
+        """The bot's Service."""
         return self.bot.service
 
     # --- pulls and orders (public in a server) ------------------------------------------
 
     async def pull(self, interaction: Interaction, request: PatternRequest, count: int, *,
                    allow_easy: bool = False) -> None:
+        """A pull for the presser: rolled and revealed in public (privately, with a note, where the bot lacks
+        permissions). The key goes by DM; closed DMs and a streak bonus are told privately. An easy pattern is
+        refused with "Pull anyway" / "Order instead" unless allow_easy."""
         missing = missing_reveal_permissions(interaction)
 
         async def body(turn: Turn) -> None:
@@ -102,6 +111,8 @@ class Flows:
         await self._answer(interaction, body, public=not missing, action=PULL, count=count, request=request)
 
     async def order(self, interaction: Interaction, request: PatternRequest, pubkey: str | None) -> None:
+        """Places an order (split-key with pubkey): its public message shows the order, and the receipt is private;
+        where the bot lacks permissions all of it is private. Once paid, a later failure does not remove the message."""
         missing = missing_reveal_permissions(interaction)
 
         async def body(turn: Turn) -> None:
@@ -147,6 +158,7 @@ class Flows:
     # --- information ------------------------------------------------------------------
 
     async def odds(self, interaction: Interaction, request: PatternRequest) -> None:
+        """The pattern's odds as an embed: public where the bot may post, else privately."""
         async def body(turn: Turn) -> None:
             odds = await self.service.odds(request.pattern, request.format_id, exact_case=request.exact_case,
                                            fuzzy=request.fuzzy)
@@ -162,27 +174,32 @@ class Flows:
         await self._answer(interaction, body, public=False, action=COMMAND)
 
     async def public(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """A public answer where the bot may post (else ephemeral): render() returns followup.send keyword arguments."""
         async def body(turn: Turn) -> None:
             await interaction.followup.send(**await render())
 
         await self._answer(interaction, body, public=missing_reveal_permissions(interaction) == [], action=COMMAND)
 
     async def balance(self, interaction: Interaction) -> None:
+        """Privately: the balance embed."""
         async def render() -> dict[str, Any]:
             return {"embed": balance_embed(await self.service.balance(user_ref(interaction.user)))}
         await self.private(interaction, render)
 
     async def keys(self, interaction: Interaction) -> None:
+        """Privately: the keys not delivered yet, as text."""
         async def render() -> dict[str, Any]:
             return {"content": keys_text(await self.service.keys(user_ref(interaction.user)))}
         await self.private(interaction, render)
 
     async def history(self, interaction: Interaction) -> None:
+        """Privately: the history embed."""
         async def render() -> dict[str, Any]:
             return {"embed": history_embed(await self.service.history(user_ref(interaction.user)))}
         await self.private(interaction, render)
 
     async def topup(self, interaction: Interaction, pack: str | None) -> None:
+        """Privately: the packs, or the chosen pack with a link button to pay."""
         async def render() -> dict[str, Any]:
             answer = await self.service.topup(user_ref(interaction.user), pack)
             if answer.url and answer.pack:

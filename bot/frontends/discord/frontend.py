@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from collections import OrderedDict
+from functools import partial
 from typing import TYPE_CHECKING
 
 import discord
@@ -33,6 +33,10 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 
 class DiscordFrontEnd:
+    """The service's port to Discord (bot.ports.FrontEnd): keys by DM, an order's progress and ending on its public
+    message, notices by DM. It also keeps the newest view of each recent order (LATEST_KEPT of them) and the
+    reveals a stop kept from their channels."""
+
     platform = PLATFORM
 
     def __init__(self, bot: VaniKeysBot) -> None:
@@ -45,6 +49,8 @@ class DiscordFrontEnd:
     # --- FrontEnd protocol ----------------------------------------------------------
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+        """The key by DM, in as many messages as it takes; False (never raises) for an id that is not a snowflake or
+        when Discord refuses the DM (closed DMs, no shared server): the key stays in the vault for /keys."""
         user_id = _snowflake(user.user_id)
         if user_id is None:
             return False
@@ -60,10 +66,15 @@ class DiscordFrontEnd:
         return True
 
     async def order_progress(self, order: OrderView) -> None:
+        """Edit the order's public message with its progress, unless an older view than one already shown: droppable,
+        paced per channel (ProgressEdits), never waited on by the grinder."""
         if self._remember(order):
             await self._edit_origin(order, final=False)
 
     async def order_finished(self, order: OrderView) -> None:
+        """The ending, as the public message's last edit (retried through 429s), then a notice in the order's channel
+        that mentions its owner (a reply to the message when it is known). Discord's refusals, timeouts and a
+        stop are logged, not raised."""
         self._remember(order)
         await self._edit_origin(order, final=True)
         origin = order.origin
@@ -75,15 +86,21 @@ class DiscordFrontEnd:
             reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
                                                  fail_if_not_exists=False)
         mentions = discord.AllowedMentions(users=True, everyone=False, roles=False, replied_user=False)
+        text = order_finished_text(order, f"<@{order.user.user_id}>")
+
+        async def send() -> discord.Message:
+            if reference is None:  # left out: discord.py's default (None) is no reply
+                return await channel.send(text, allowed_mentions=mentions)
+            return await channel.send(text, reference=reference, allowed_mentions=mentions)
+
         try:
-            await self.bot.outbox.must(channel_id, lambda: channel.send(
-                order_finished_text(order, f"<@{order.user.user_id}>"), reference=reference,
-                allowed_mentions=mentions))
+            await self.bot.outbox.must(channel_id, send)
         except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
             log.warning("order %s: completion notice in channel %s failed (%s)", order.order_id, channel_id,
                         type(exc).__name__)
 
     async def notify(self, user: UserRef, text: str) -> None:
+        """A private notice by DM, cut to 2000 characters; undeliverable ones are logged and dropped."""
         user_id = _snowflake(user.user_id)
         if user_id is None:
             return

@@ -50,6 +50,7 @@ async def pattern_autocomplete(interaction: discord.Interaction[VaniKeysBot], cu
 
 async def pack_autocomplete(interaction: discord.Interaction[VaniKeysBot], current: str
                             ) -> list[app_commands.Choice[str]]:
+    """The packs whose id contains what was typed (at most 25, Discord's limit); none when the service refuses."""
     try:
         answer = await interaction.client.service.topup(user_ref(interaction.user), None)
     except (ServiceError, VanikeysError):

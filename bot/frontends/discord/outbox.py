@@ -41,6 +41,9 @@ class OutboxClosed(RuntimeError):
 
 
 class Outbox:
+    """Sends per channel: `must` (retried through 429s up to give_up_after_s) and `maybe` (skipped when the channel is
+    busy). `retries` and `skipped` count what happened, for metrics and tests."""
+
     def __init__(self, *, give_up_after_s: float = 15 * 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._give_up_after_s = give_up_after_s
         self._clock = clock
@@ -51,10 +54,12 @@ class Outbox:
         self.skipped = 0                                            # decoration left out because the channel was busy
 
     def busy(self, channel_id: int) -> bool:
+        """True while a `must` send is in flight on the channel or it is cooling down after a 429."""
         return self._pending.get(channel_id, 0) > 0 or self._cool_until.get(channel_id, 0.0) > self._clock()
 
     @property
     def closed(self) -> bool:
+        """True once close has begun: a `must` from then on raises OutboxClosed, a `maybe` is skipped."""
         return self._closed.is_set()
 
     def pending(self) -> int:

@@ -22,7 +22,10 @@ _PAYLOAD_ARGS: dict[str, dict[str, int]] = {
 
 
 class PayloadRedactor(logging.Filter):
+    """A logging filter that blanks the payload argument of discord.py's request and gateway log lines (_PAYLOAD_ARGS)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redacts the record in place when its message is a known payload line; always True (the line is kept)."""
         index = _PAYLOAD_ARGS.get(record.name, {}).get(str(record.msg))
         if index is not None and isinstance(record.args, tuple) and len(record.args) > index:
             args = list(record.args)

@@ -30,6 +30,9 @@ BUSY_POLL_S = 0.1   # how often a drainer looks again at a channel busy with rev
 
 
 class ProgressEdits:
+    """The order progress edits waiting per channel and their drainers (module docstring); `sent`, `replaced` and
+    `dropped` count the outcomes, for tests and metrics."""
+
     def __init__(self, outbox: Outbox, *, gap_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._outbox = outbox
         self._gap_s = gap_s
@@ -66,6 +69,7 @@ class ProgressEdits:
         return sum(len(w) for w in self._waiting.values()) + len(self._in_flight)
 
     async def close(self) -> None:
+        """Cancel every drainer and forget the waiting edits (progress is droppable); an edit in flight is cut short."""
         drainers = list(self._drainers.values())
         for task in drainers:
             task.cancel()

@@ -16,10 +16,6 @@ from typing import Any
 import discord
 from discord.utils import escape_markdown
 
-from gpu_worker.humanize import compact, duration, tier_name
-from gpu_worker.i18n import N_, _, ngettext, number
-from gpu_worker.i18n import short_datetime as when
-
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
@@ -40,6 +36,8 @@ from bot.answers import (
     StreakAnswer,
     TopupAnswer,
 )
+from gpu_worker.humanize import compact, duration, tier_name
+from gpu_worker.i18n import N_, _, ngettext, number, short_datetime as when
 
 MAX_MESSAGE = 2000
 MAX_FIELD = 1024
@@ -73,6 +71,7 @@ FULL_MATCH_BADGE = N_("✨ full match")
 
 
 def tier_colour(tier: str) -> discord.Colour:
+    """The tier's embed colour; NEUTRAL for a tier not in TIER_COLOURS."""
     return discord.Colour(TIER_COLOURS.get(tier, NEUTRAL))
 
 
@@ -110,6 +109,8 @@ def one_in_unit(value: float, unit: str) -> str:
 
 
 def percent(value: float) -> str:
+    """value (a fraction, 0.0123 = 1.23%) as a percentage with 3 significant digits (one decimal from 99.5%), the
+    decimal sign of the current locale; "0%" for zero or less."""
     if value <= 0:
         return "0%"
     from babel.numbers import get_decimal_symbol
@@ -183,6 +184,7 @@ def _key_line(key: ShownKey) -> str:
 
 
 def closed_dms_text() -> str:
+    """The private note, in the current language, that the key stays in the vault until DMs are open and /keys is sent."""
     return _(CLOSED_DMS_HELP)
 
 
@@ -190,6 +192,8 @@ def closed_dms_text() -> str:
 
 
 def order_embed(order: OrderView) -> discord.Embed:
+    """The order's public message: status and pattern, the key found (highlighted, with carets) or the progress,
+    keys checked, speed and ETA; coloured by the tier found, red when failed or refunded, else neutral."""
     found = order.found
     if found is not None:
         colour = tier_colour(found.tier)
@@ -228,6 +232,8 @@ def order_receipt_text(answer: OrderAnswer) -> str:
 
 
 def order_finished_text(order: OrderView, mention: str) -> str:
+    """The notice in the channel at an order's end, mentioning `mention`: where the key went (on its way by DM, by DM,
+    or the vault) or, with no key found, why it ended."""
     if order.found is not None:
         if order.delivery_pending:  # announced before the DM goes out
             return _("🎉 {mention} your order for `{pattern}` is done: your key is on its way by DM (if it does not "
@@ -246,6 +252,7 @@ ORDER_TITLES = {"accepted": N_("placed"), "submitted": N_("queued"), "running": 
 
 
 def progress_bar(value_percent: float, width: int = 16) -> str:
+    """A bar of `width` blocks, value_percent (0-100, clamped) of them filled."""
     filled = max(0, min(width, round(value_percent / 100 * width)))
     return "█" * filled + "░" * (width - filled)
 
@@ -282,6 +289,8 @@ def delivery_messages(delivery: KeyDelivery) -> list[str]:
 
 
 def odds_embed(answer: OddsAnswer) -> discord.Embed:
+    """The pattern's odds: a full match per key and per pull, the pull price, the per-score odds and, where it can be
+    ordered, the exact order's price and time (else why not). The title links to the web calculator."""
     embed = discord.Embed(title=_fit(_("Odds for {pattern} ({format})", pattern=answer.pattern,
                                        format=answer.format_title), MAX_TITLE),
                           colour=discord.Colour(NEUTRAL), url=answer.web_url)  # links to the web calculator
@@ -304,6 +313,7 @@ def odds_embed(answer: OddsAnswer) -> discord.Embed:
 
 
 def balance_embed(answer: BalanceAnswer) -> discord.Embed:
+    """Tokens (red when the account is frozen), free pulls left, spending against the daily limit, prices, and any debt."""
     embed = discord.Embed(title=ngettext("{n} token", "{n} tokens", answer.tokens),
                           colour=discord.Colour(ERROR if answer.frozen else NEUTRAL))
     embed.add_field(name=_("Free pulls today"), value=_("{left} of {per_day}", left=answer.free_pulls_left,
@@ -321,6 +331,7 @@ def balance_embed(answer: BalanceAnswer) -> discord.Embed:
 
 
 def topup_embed(answer: TopupAnswer) -> discord.Embed:
+    """The service's message and one field per pack (tokens and price)."""
     embed = discord.Embed(title=_("Top up"), description=escape_markdown(answer.message),
                           colour=discord.Colour(NEUTRAL))
     for pack in answer.packs:
@@ -341,6 +352,7 @@ def keys_text(answer: KeysAnswer) -> str:
 
 
 def history_embed(answer: HistoryAnswer) -> discord.Embed:
+    """The balance and one line per entry (date, token change, kind, detail), as many as fit the description."""
     lines = [f"<t:{int(e.at.timestamp())}:d> `{e.tokens:+}` {e.kind} · {escape_markdown(e.detail)}"
              for e in answer.entries]
     embed = discord.Embed(title=ngettext("History · balance {n} token", "History · balance {n} tokens", answer.balance),
@@ -350,6 +362,7 @@ def history_embed(answer: HistoryAnswer) -> discord.Embed:
 
 
 def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
+    """The server's (or everyone's) rarest pulls, one ranked entry each, as many as fit the description."""
     lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {tier_name(e.key.tier)} "
              f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
              for e in answer.entries]
@@ -360,6 +373,7 @@ def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
 
 
 def season_embed(answer: SeasonLeaderboardAnswer) -> discord.Embed:
+    """This season's ranking in the server (or everywhere), as many as fit, with when the season ends in the footer."""
     lines = [f"**{e.rank}.** {escape_markdown(e.user.label)} · {TIER_EMOJI.get(e.key.tier, '')} {tier_name(e.key.tier)} "
              f"({one_in_unit(e.key.one_in_pulls, 'pull')}) · `{e.pattern}`\n{highlighted(e.key)}"
              for e in answer.entries]
@@ -372,6 +386,7 @@ def season_embed(answer: SeasonLeaderboardAnswer) -> discord.Embed:
 
 
 def profile_embed(answer: ProfileAnswer) -> discord.Embed:
+    """Pulls, streak, season rank and the best pulls (over as many fields as they need)."""
     embed = discord.Embed(title=_fit(_("{who}'s profile", who=answer.user.label), MAX_TITLE),
                           colour=discord.Colour(NEUTRAL))
     embed.add_field(name=_("Pulls"), value=number(answer.total_pulls))
@@ -388,6 +403,7 @@ def profile_embed(answer: ProfileAnswer) -> discord.Embed:
 
 
 def config_embed(answer: ConfigAnswer) -> discord.Embed:
+    """The service's message and the server's current settings, one per line."""
     embed = discord.Embed(title=_fit(_("Settings for {where}", where=answer.config.community.title or _("this server")),
                                      MAX_TITLE), colour=discord.Colour(NEUTRAL),
                           description=escape_markdown(answer.message))
@@ -398,6 +414,7 @@ def config_embed(answer: ConfigAnswer) -> discord.Embed:
 
 
 def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
+    """A pull's card: tier and pattern, the highlighted identifier, and the image from the attachment named filename."""
     key = answer.key
     embed = discord.Embed(title=_fit(f"{TIER_EMOJI.get(key.tier, '')} {tier_name(key.tier)} · {answer.pattern}".strip(),
                                      MAX_TITLE),
@@ -407,6 +424,7 @@ def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
 
 
 def help_embed(answer: HelpAnswer) -> discord.Embed:
+    """The commands with their summaries, the formats, and any notes."""
     embed = discord.Embed(title="VaniKeys", colour=discord.Colour(NEUTRAL),
                           description=_("Pull for vanity crypto addresses. Results are public, private keys come by "
                                         "DM."))
@@ -420,6 +438,7 @@ def help_embed(answer: HelpAnswer) -> discord.Embed:
 
 
 def error_text(message: str) -> str:
+    """The message as an error line ("⚠️ ..."), cut to a message's 2000 characters."""
     return _fit(f"⚠️ {message}", MAX_MESSAGE)
 
 
@@ -503,10 +522,12 @@ def _late_digest(lines: list[str]) -> str:
 
 
 def gift_text(answer: GiftAnswer) -> str:
+    """The service's message for the gift, as it is."""
     return answer.message
 
 
 def streak_text(answer: StreakAnswer) -> str:
+    """The service's message for the streak."""
     return answer.message
 
 

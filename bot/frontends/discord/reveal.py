@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -42,6 +43,9 @@ _ANNOUNCING: set[asyncio.Task[None]] = set()   # announcements in flight (a refe
 
 
 class PullReveal:
+    """One pull's roll and reveal on a Turn (module docstring): public in the channel, or privately with private_note
+    above it. `revealed` is True once the reveal is shown; `rolled_steps` counts the roll's edits that went out."""
+
     def __init__(self, turn: Turn, outbox: Outbox, request: PatternRequest, *, public: bool,
                  private_note: str | None = None) -> None:
         self.turn = turn
@@ -56,13 +60,17 @@ class PullReveal:
 
     @property
     def name(self) -> str:
+        """The puller's display name, as the roll and the reveal show it."""
         return self.turn.interaction.user.display_name
 
     def start(self) -> None:
+        """Start the roll in the background (public reveals only); it waits ROLL_DELAY_S first."""
         if self.public:
             self._roller = asyncio.create_task(self._roll(), name=f"roll-{self.turn.interaction.id}")
 
     async def stop(self) -> None:
+        """End the roll and wait for it to finish (never cancelled: see the comment); called once the service's pull
+        returned or failed."""
         self._stop.set()
         if self._roller is not None:
             # Never cancelled: discord.py's webhook adapter leaves its per-token lock held when a request is
@@ -77,7 +85,7 @@ class PullReveal:
         for step in range(ROLL_STEPS):
             with use_locale(self.turn.public_locale):
                 embed = rolling_embed(self.name, step)
-            if await self.outbox.maybe(self.turn.channel_id, lambda: self.turn.edit_public(embed=embed)):
+            if await self.outbox.maybe(self.turn.channel_id, partial(self.turn.edit_public, embed=embed)):
                 self.rolled_steps += 1
             if await self._wait(ROLL_STEP_S):
                 return
@@ -86,7 +94,7 @@ class PullReveal:
         """Sleep, or return True at once when the reveal is ready."""
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -17,6 +17,8 @@ from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 
 
 def parse_targets(values: Sequence[str]) -> tuple[str, ...]:
+    """The sync targets, trimmed and lower-cased; none given means ("global",). ConfigError for a target that is not
+    "global", a server id or clear:<server id>."""
     targets = tuple(v.strip().lower() for v in values if v.strip()) or (SYNC_GLOBAL,)
     for target in targets:
         guild = target.removeprefix(SYNC_CLEAR)
@@ -27,6 +29,8 @@ def parse_targets(values: Sequence[str]) -> tuple[str, ...]:
 
 
 async def sync(settings: Settings, targets: tuple[str, ...]) -> int:
+    """Log in over HTTP only (no gateway), sync the commands to each target and return how many the last sync
+    published. ConfigError without DISCORD_TOKEN. Opens and closes the app for it (the bot needs a service)."""
     from bot.app import create_app
     from bot.frontends.discord.bot import VaniKeysBot
 
@@ -41,6 +45,7 @@ async def sync(settings: Settings, targets: tuple[str, ...]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI: 0 when synced, 2 on a configuration error (told on stderr)."""
     parser = argparse.ArgumentParser(prog="python -m bot.frontends.discord.sync",
                                      description="Publish VaniKeys' Discord slash commands")
     parser.add_argument("targets", nargs="*", help="'global' (default), a server id, or clear:<server id>")

@@ -19,8 +19,12 @@ MAX_DESCRIPTION = 100  # Discord's limit for command, option and choice texts (c
 
 
 class CatalogTranslator(app_commands.Translator):
+    """discord.py's translator for the published commands: descriptions and choice names from the message catalogs."""
+
     async def translate(self, string: locale_str, locale: discord.Locale,
                         context: TranslationContextTypes) -> str | None:
+        """The text in the locale's catalog language, cut to MAX_DESCRIPTION; None (Discord shows the source text) for
+        names, for the default or an unknown language, and where the catalog has no translation."""
         if context.location in UNTRANSLATED:
             return None
         target = negotiate(locale.value, pseudo=False)

@@ -36,6 +36,7 @@ class PublicMessageUnknown(RuntimeError):
 
 
 def token_gone(exc: discord.HTTPException) -> bool:
+    """True when Discord says the interaction token no longer works (401, Invalid Webhook Token, Unknown Webhook)."""
     return exc.status == 401 or exc.code in EXPIRED_TOKEN_CODES
 
 
@@ -55,9 +56,11 @@ class Turn:
 
     @property
     def channel_id(self) -> int:
+        """The interaction's channel id; 0 when Discord sent none."""
         return self.interaction.channel_id or 0
 
     def token_fresh(self) -> bool:
+        """True while the token is within TOKEN_SAFE_S of the interaction's arrival (on the bot's clock)."""
         return self.bot.clock() - self.received < TOKEN_SAFE_S
 
     async def learn_message(self) -> int | None:
@@ -114,7 +117,11 @@ class Turn:
         """Something for this person only: an ephemeral follow-up while the token lives, else a DM."""
         if self.token_fresh():
             try:
-                await self.interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **fields)
+                followup = self.interaction.followup
+                if content is None:  # left out, as discord.py's signature has it (the same message as a null)
+                    await followup.send(ephemeral=True, allowed_mentions=NO_MENTIONS, **fields)
+                else:
+                    await followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS, **fields)
                 return
             except discord.HTTPException as exc:
                 if not token_gone(exc):
@@ -123,6 +130,7 @@ class Turn:
         await channel.send(content, allowed_mentions=NO_MENTIONS, **fields)
 
     async def private_error(self, message: str) -> None:
+        """An error, privately; a refusal from Discord is logged, never raised (this is already the failure path)."""
         try:
             await self.private(error_text(message))
         except discord.HTTPException as exc:

@@ -39,18 +39,22 @@ class PatternRequest:
 
     @property
     def flags(self) -> str:
+        """The custom_id flags field: "e" exact case, "f" fuzzy, both, or "-" for neither."""
         return ("e" if self.exact_case else "") + ("f" if self.fuzzy else "") or "-"
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> PatternRequest:
+        """The request a button's custom_id carries, from a match of its template (groups fmt, flags, pattern)."""
         flags = match["flags"]
         return cls(match["pattern"], match["fmt"], "e" in flags, "f" in flags)
 
     @property
     def tail(self) -> str:
+        """"<format>:<flags>:<pattern>", the end of every custom_id (the pattern last, so it may hold any character)."""
         return f"{self.format_id}:{self.flags}:{self.pattern}"
 
     def custom_id(self, action: str) -> str:
+        """"vk:<action>:<tail>"; may exceed MAX_CUSTOM_ID: the views check the length."""
         return f"vk:{action}:{self.tail}"
 
 
@@ -59,6 +63,7 @@ _OWNER = r"(?P<owner>[0-9a-z]{1,13}):"
 
 
 def encode_owner(user_id: int) -> str:
+    """A non-negative user id in base 36 (digits, then lower-case letters): the <owner> field of a custom_id."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     text = ""
     while True:
@@ -69,6 +74,7 @@ def encode_owner(user_id: int) -> str:
 
 
 def decode_owner(text: str) -> int:
+    """The user id from encode_owner's text; ValueError when it is not base 36."""
     return int(text, 36)
 
 
@@ -83,7 +89,20 @@ async def is_owner(interaction: discord.Interaction[Any], owner_id: int) -> bool
     return False
 
 
+def _bot(interaction: discord.Interaction[discord.Client]) -> VaniKeysBot:
+    """The bot a press reached. discord.py types an item's callback for any client; these items are added to
+    VaniKeysBot only (its DYNAMIC_ITEMS), so any other client is a wiring bug: TypeError."""
+    from bot.frontends.discord.bot import VaniKeysBot  # at run time only: bot.py imports this module
+
+    client = interaction.client
+    if not isinstance(client, VaniKeysBot):
+        raise TypeError(f"a VaniKeys button pressed on {type(client).__name__}, not VaniKeysBot")
+    return client
+
+
 class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:pull:(?P<count>1|10):" + _TAIL):
+    """"Pull this too" (count 1) / "10-pull this too" (count 10) under a public reveal: the presser pulls for themselves."""
+
     def __init__(self, request: PatternRequest, count: int) -> None:
         self.request = request
         self.count = count
@@ -97,13 +116,17 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> PullButton:
+        """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), int(match["count"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
-        await interaction.client.flows.pull(interaction, self.request, self.count)
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """A pull of the same pattern, for whoever pressed, with their own tokens."""
+        await _bot(interaction).flows.pull(interaction, self.request, self.count)
 
 
 class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:quote:" + _TAIL):
+    """"Order this too" under a public reveal: whoever presses gets the exact order's price, privately."""
+
     def __init__(self, request: PatternRequest) -> None:
         self.request = request
         super().__init__(discord.ui.Button(label=_("Order this too"), emoji="🎯",
@@ -112,13 +135,17 @@ class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> QuoteOrderButton:
+        """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
-        await interaction.client.flows.quote_order(interaction, self.request)
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """The price and odds, privately, with a button to confirm the order."""
+        await _bot(interaction).flows.quote_order(interaction, self.request)
 
 
 class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:order:" + _OWNER + _TAIL):
+    """Confirms a quoted order; it answers its owner only (label cut to 80 characters, Discord's limit)."""
+
     def __init__(self, request: PatternRequest, owner_id: int, label: str | None = None) -> None:
         label = label or _("Confirm order")
         self.request = request
@@ -129,11 +156,13 @@ class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> ConfirmOrderButton:
+        """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """Places the order for its owner (no pubkey); anyone else is told privately and nothing happens."""
         if await is_owner(interaction, self.owner_id):
-            await interaction.client.flows.order(interaction, self.request, pubkey=None)
+            await _bot(interaction).flows.order(interaction, self.request, pubkey=None)
 
 
 class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -148,11 +177,13 @@ class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> PullAnywayButton:
+        """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]), int(match["count"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """The pull the easy-pattern warning stopped, with the warning waived; for the owner only."""
         if await is_owner(interaction, self.owner_id):
-            await interaction.client.flows.pull(interaction, self.request, self.count, allow_easy=True)
+            await _bot(interaction).flows.pull(interaction, self.request, self.count, allow_easy=True)
 
 
 class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:oi:" + _OWNER + _TAIL):
@@ -166,11 +197,13 @@ class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> OrderInsteadButton:
+        """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
-    async def callback(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """The exact order's price, privately, with a button to confirm; for the owner only."""
         if await is_owner(interaction, self.owner_id):
-            await interaction.client.flows.quote_order(interaction, self.request)
+            await _bot(interaction).flows.quote_order(interaction, self.request)
 
 
 DYNAMIC_ITEMS = (PullButton, QuoteOrderButton, ConfirmOrderButton, PullAnywayButton, OrderInsteadButton)
@@ -189,6 +222,7 @@ def reveal_view(request: PatternRequest) -> discord.ui.View | None:
 
 
 def confirm_view(request: PatternRequest, owner_id: int, price: int) -> discord.ui.View | None:
+    """The owner's "Order for N tokens" button; None when the pattern is too long for a custom_id."""
     button = ConfirmOrderButton(request, owner_id, ngettext("Order for {n} token", "Order for {n} tokens", price))
     if len(button.item.custom_id or "") > MAX_CUSTOM_ID:
         return None
@@ -209,6 +243,7 @@ def easy_pattern_view(request: PatternRequest, owner_id: int, count: int) -> dis
 
 
 def link_view(label: str, url: str) -> discord.ui.View:
+    """One link button to url (label cut to 80 characters); a link button sends no interaction."""
     view = discord.ui.View(timeout=None)
     view.add_item(discord.ui.Button(label=label[:80], url=url, style=discord.ButtonStyle.link))
     return view

@@ -32,6 +32,8 @@ SCOPES = [
 
 
 class AdminCog(commands.Cog, name="Admin"):
+    """The owner's /sync (server administrators see it; only the bot's owner may run it)."""
+
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
@@ -41,6 +43,8 @@ class AdminCog(commands.Cog, name="Admin"):
     @app_commands.guild_only()
     @app_commands.default_permissions(administrator=True)
     async def sync(self, interaction: discord.Interaction[VaniKeysBot], scope: str = "global") -> None:
+        """Publish the slash commands globally, to this server, or clear this server's copies; answered privately.
+        Anyone but the owner is refused; a refusal from Discord is logged and told, never raised."""
         if not await self.bot.is_owner(interaction.user):
             await interaction.response.send_message(error_text("Only the bot's owner can sync commands."),
                                                     ephemeral=True)

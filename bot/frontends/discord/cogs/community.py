@@ -40,11 +40,14 @@ CONFIG_SETTINGS = [
 
 
 class CommunityCog(commands.Cog, name="Community"):
+    """/leaderboard, /season, /profile, /streak, /card, /gift, /config, /help, each through the bot's Flows."""
+
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="leaderboard", description=locale_str("The rarest pulls in this server"))
     async def leaderboard(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        """The server's rarest pulls: public where the bot may post here, else privately."""
         async def render() -> dict[str, Any]:
             return {"embed": leaderboard_embed(await self.bot.service.leaderboard(community_ref(interaction)))}
         await self.bot.flows.public(interaction, render)
@@ -52,6 +55,7 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.command(name="season", description=locale_str("This week's rarest pulls in this server"))
     @app_commands.guild_only()
     async def season(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        """This week's rarest pulls in the server (servers only): public where the bot may post, else privately."""
         async def render() -> dict[str, Any]:
             return {"embed": season_embed(await self.bot.service.season_leaderboard(community_ref(interaction)))}
         await self.bot.flows.public(interaction, render)
@@ -61,6 +65,8 @@ class CommunityCog(commands.Cog, name="Community"):
                            hide=locale_str("Stop showing your name on community gallery pages"))
     async def profile(self, interaction: discord.Interaction[VaniKeysBot], share: bool = False,
                       hide: bool = False) -> None:
+        """The person's profile: public with share (which also shows their name on gallery pages), else private; hide
+        takes the name off the gallery pages and wins over share."""
         async def render() -> dict[str, Any]:
             answer = await self.bot.service.profile(user_ref(interaction.user), community_ref(interaction),
                                                     share=share and not hide, hide=hide)
@@ -72,6 +78,7 @@ class CommunityCog(commands.Cog, name="Community"):
 
     @app_commands.command(name="streak", description=locale_str("Your daily pull streak and the next bonus"))
     async def streak(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        """Privately: the daily streak and the next bonus."""
         async def render() -> dict[str, Any]:
             return {"content": streak_text(await self.bot.service.streak(user_ref(interaction.user)))}
         await self.bot.flows.private(interaction, render)
@@ -79,6 +86,7 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.command(name="card", description=locale_str("A picture of your latest pull (or the pull id you give)"))
     @app_commands.describe(pull_id=locale_str("Which pull (from /history); default: your latest"))
     async def card(self, interaction: discord.Interaction[VaniKeysBot], pull_id: str | None = None) -> None:
+        """A picture of the latest pull (or pull_id), posted publicly where the bot may post, else privately."""
         async def render() -> dict[str, Any]:
             answer = await self.bot.service.card(user_ref(interaction.user), community_ref(interaction), pull_id)
             return {"embed": card_embed(answer, answer.filename),
@@ -89,6 +97,7 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.describe(user=locale_str("Who gets them"), tokens=locale_str("How many tokens, e.g. 25"))
     async def gift(self, interaction: discord.Interaction[VaniKeysBot], user: discord.User,
                    tokens: app_commands.Range[str, 1, 40]) -> None:
+        """Privately: gives tokens (1 to MAX_GIFT) to someone; the interaction id keys it, so a retry gives once."""
         async def render() -> dict[str, Any]:
             amount = parse_int(tokens, what=_("the tokens to give"), minimum=1, maximum=MAX_GIFT)
             answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
@@ -105,6 +114,7 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.default_permissions(manage_guild=True)
     async def config(self, interaction: discord.Interaction[VaniKeysBot], setting: str | None = None,
                      value: str | None = None, channel: discord.TextChannel | None = None) -> None:
+        """Privately: the server's settings, or one of them changed (the service refuses a change from a non-admin)."""
         is_admin = interaction.permissions.manage_guild  # Discord hides it from others; this is the real check
 
         async def render() -> dict[str, Any]:
@@ -121,6 +131,7 @@ class CommunityCog(commands.Cog, name="Community"):
 
     @app_commands.command(name="help", description=locale_str("How VaniKeys works: commands, patterns and formats"))
     async def help(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
+        """Privately: how the bot works (commands, patterns, formats)."""
         async def render() -> dict[str, Any]:
             return {"embed": help_embed(self.bot.service.help())}
         await self.bot.flows.private(interaction, render)

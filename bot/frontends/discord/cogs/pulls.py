@@ -21,6 +21,8 @@ PATTERN_HELP = locale_str("Terms in order, e.g. ^Love (start), cafe$ (end), ? fo
 
 
 class PullsCog(commands.Cog, name="Pulls"):
+    """/pull, /order, /odds: the pattern and its options become a PatternRequest for the bot's Flows."""
+
     def __init__(self, bot: VaniKeysBot) -> None:
         self.bot = bot
 
@@ -28,10 +30,12 @@ class PullsCog(commands.Cog, name="Pulls"):
     @app_commands.describe(pattern=PATTERN_HELP, format=locale_str("Address format (default: Bitcoin)"),
                            count=locale_str("One pull, or a 10-pull at a discount"), exact_case=locale_str("Match upper/lower case exactly"),
                            fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"))
-    @app_commands.choices(format=FORMAT_CHOICES, count=COUNT_CHOICES)
+    @app_commands.choices(format=FORMAT_CHOICES)  # one decorator per choice type: they merge
+    @app_commands.choices(count=COUNT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
     async def pull(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                    format: str = "btc", count: int = 1, exact_case: bool = False, fuzzy: bool = False) -> None:
+        """A pull (or a 10-pull) for the pattern: revealed in public where the bot may post, else privately."""
         await self.bot.flows.pull(interaction, PatternRequest(pattern, format, exact_case, fuzzy), count)
 
     @app_commands.command(name="order", description=locale_str("Order an exact match: we grind until it is found, progress shown live"))
@@ -44,6 +48,8 @@ class PullsCog(commands.Cog, name="Pulls"):
     async def order(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                     format: str = "btc", pubkey: str | None = None, exact_case: bool = False,
                     fuzzy: bool = False) -> None:
+        """An exact-match order, paid now; its public message follows the grind (a private receipt where the bot may
+        not post). With pubkey a split-key order: the key found is an offset to it."""
         await self.bot.flows.order(interaction, PatternRequest(pattern, format, exact_case, fuzzy), pubkey)
 
     @app_commands.command(name="odds", description=locale_str("The chance of a match, the rarity table and an exact order's price"))
@@ -54,4 +60,5 @@ class PullsCog(commands.Cog, name="Pulls"):
     @app_commands.autocomplete(pattern=pattern_autocomplete)
     async def odds(self, interaction: discord.Interaction[VaniKeysBot], pattern: PatternText,
                    format: str = "btc", exact_case: bool = False, fuzzy: bool = False) -> None:
+        """The match odds, the rarity table and the order price: public where the bot may post, else privately."""
         await self.bot.flows.odds(interaction, PatternRequest(pattern, format, exact_case, fuzzy))
