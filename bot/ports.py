@@ -24,9 +24,11 @@ class FrontEnd(Protocol):
 
     platform: str  # "discord" | "telegram" | "console"; matches UserRef.platform
 
-    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+    async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool | None:
         """Send the secrets to the user privately. False (never raise) when that is impossible
-        (DMs closed, chat never started); the key then stays in the vault for /keys."""
+        (DMs closed, chat never started); the key then stays in the vault for /keys. None when this front
+        end cannot reach that person at all (the console is one person's screen): nothing was attempted,
+        and the key is offered again when their own front end runs."""
 
     async def order_progress(self, order: OrderView) -> None:
         """Show an order's progress, editing in place at order.origin where the platform allows."""

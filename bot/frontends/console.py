@@ -471,9 +471,7 @@ async def run_console(service: Service, *, user_name: str, community_name: str |
     interactive = stdin.isatty() and not as_json
     user = UserRef(PLATFORM, user_name, user_name)
     frontend = ConsoleFrontEnd(stdout, as_json=as_json, interactive=interactive, owner=user)
-    # ports.FrontEnd.deliver_private says `-> bool`; the console also answers None (someone else's key: not
-    # attempted), the third outcome bot/delivery.py handles. The port's annotation is to widen, not this one.
-    service.register_frontend(frontend, only_user=user)  # type: ignore[arg-type]
+    service.register_frontend(frontend, only_user=user)
     community = CommunityRef(PLATFORM, community_name, community_name) if community_name else None
     session = ConsoleSession(service, frontend, user, community)
     if interactive:
