@@ -11,6 +11,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -20,6 +21,8 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
+    JobQueue,
     MessageHandler,
     PreCheckoutQueryHandler,
     TypeHandler,
@@ -38,6 +41,10 @@ from bot.startup import check_telegram
 
 log = logging.getLogger(__name__)
 
+# The Application ApplicationBuilder().build() makes: python-telegram-bot's default context, bot and stores.
+TelegramApplication = Application[ExtBot[None], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any],
+                                  dict[Any, Any], JobQueue[ContextTypes.DEFAULT_TYPE]]
+
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -50,7 +57,7 @@ def quiet_secret_logging() -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def build_application(service: Service, config: TelegramConfig) -> tuple[Application, TelegramHandlers]:
+def build_application(service: Service, config: TelegramConfig) -> tuple[TelegramApplication, TelegramHandlers]:
     quiet_secret_logging()
     builder = (
         ApplicationBuilder()
@@ -131,24 +138,24 @@ def command_menu(service: Service) -> list[BotCommand]:
     return commands
 
 
-async def publish_commands(application: Application, service: Service) -> None:
+async def publish_commands(application: TelegramApplication, service: Service) -> None:
     """The command menus people see, per scope and per language (Telegram shows the one for a person's
     language_code, else the default), from the service's own help (one source of truth)."""
     for locale in LOCALES:
         with use_locale(locale):
             commands = command_menu(service)
         group = [c for c in commands if c.command in GROUP_COMMANDS]
-        language = {} if locale == DEFAULT else {"language_code": locale.split("_")[0]}
-        if not language:
+        language = None if locale == DEFAULT else locale.split("_")[0]  # None: not sent, the default menus
+        if language is None:
             await application.bot.set_my_commands(commands)
-        await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), **language)
-        await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), **language)
+        await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language)
+        await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), language_code=language)
 
 
 class WebhookServer:
     """Receives Telegram's POSTs (checking the secret header) and queues them for the Application."""
 
-    def __init__(self, application: Application, config: TelegramConfig) -> None:
+    def __init__(self, application: TelegramApplication, config: TelegramConfig) -> None:
         self.application = application
         self.config = config
         self._runner: web.AppRunner | None = None
@@ -182,7 +189,7 @@ class WebhookServer:
 
 
 @asynccontextmanager
-async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[Application, TelegramHandlers]]:
+async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[TelegramApplication, TelegramHandlers]]:
     application, handlers = build_application(service, config)
     async with application:
         await publish_commands(application, service)
@@ -223,7 +230,7 @@ def _kept_every_s(service: Service) -> float:
     return max(0.2, service.settings.job_lease_s / 3)
 
 
-async def stop_handlers(application: Application, handlers: TelegramHandlers, grace_s: float) -> None:
+async def stop_handlers(application: TelegramApplication, handlers: TelegramHandlers, grace_s: float) -> None:
     """Bounded shutdown: what is queued gets `grace_s` to go out, then the outbox closes and every message
     still waiting fails at once, so no handler waits on it (`Application.stop()` waits for every handler).
 

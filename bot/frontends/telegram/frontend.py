@@ -77,7 +77,7 @@ class TelegramFrontEnd:
     def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
                   reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
                   must_deliver: bool = False, owner: int | None = None, stale_after_s: float | None = None,
-                  fold_key: object = None, urgent: bool = False, keepable: bool = True) -> asyncio.Future:
+                  fold_key: object = None, urgent: bool = False, keepable: bool = True) -> asyncio.Future[Any]:
         """Queue an HTML message for chat_id; the future holds the sent Message (None: a notice dropped as
         stale or folded, see Outbox.post). Kept across a stop unless it is protected (a key), a notice that
         goes stale, or not `keepable` (a message whose sender waits for it: it is of no use late)."""
@@ -92,7 +92,7 @@ class TelegramFrontEnd:
             fold_key=fold_key, keep=keep, urgent=urgent)
 
     def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
-                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:
+                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future[Any]:
         """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
         return self.outbox.post(chat_id, lambda: self.bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
@@ -181,9 +181,10 @@ class TelegramFrontEnd:
             messages.insert(0, PrivateMessage(held.text, held.markup, held.reply_to, protect=False))
         try:
             for message in messages:
-                await self.outbox.call(chat_id, lambda message=message: self.bot.send_message(
-                    chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML, reply_markup=message.markup,
-                    reply_parameters=_replying_to(message.reply_to), protect_content=message.protect or None))
+                await self.outbox.call(chat_id, partial(
+                    self.bot.send_message, chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML,
+                    reply_markup=message.markup, reply_parameters=_replying_to(message.reply_to),
+                    protect_content=message.protect or None))
         except Forbidden:
             return False  # never started, or blocked: the key waits in the vault for /start keys
         except TelegramError as err:

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from telegram import Bot, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment
+from telegram import Bot, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment, TransactionPartnerUser
 from telegram.error import BadRequest
 
 from bot.frontends.telegram.config import StarsPack, TelegramConfig
@@ -112,12 +112,12 @@ async def find_charge(bot: Bot, charge_id: str, *, pages: int = 50) -> StarCharg
         batch = await bot.get_star_transactions(offset=page * 100, limit=100)
         for tx in batch.transactions:
             source = tx.source
-            if tx.id != charge_id or source is None or getattr(source, "user", None) is None:
+            if tx.id != charge_id or not isinstance(source, TransactionPartnerUser):  # only a user's partner pays
                 continue
-            payload = StarsPayload.decode(getattr(source, "invoice_payload", "") or "")
+            payload = StarsPayload.decode(source.invoice_payload or "")
             if payload is None:
                 return None
-            return StarCharge(charge_id, source.user.id, payload)  # type: ignore[union-attr]
+            return StarCharge(charge_id, source.user.id, payload)
         if len(batch.transactions) < 100:
             return None
     return None
