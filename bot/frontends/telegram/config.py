@@ -55,7 +55,7 @@ class TelegramConfig:
     odds_cooldown_s: float = 2.0         # per user, between /odds (CPU-costly)
     reveal_wait_s: float = 10.0          # how long a pull waits for its public reveal before the DM goes anyway
     rolling_step_s: float = 0.6          # the suspense edit's pace (two steps, then the reveal)
-    outbox: OutboxLimits = OutboxLimits()
+    outbox: OutboxLimits = field(default_factory=OutboxLimits)
     # Pulls, orders and /odds in flight at once from this front end; the rest wait their turn (already
     # acknowledged). A safety bound, not the pace: the grinding itself runs off the event loop (its own
     # executor, the odds worker process), and a pull gives its slot back once its result is stored. At 8 the

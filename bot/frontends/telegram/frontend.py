@@ -23,7 +23,6 @@ from bot.answers import KeyDelivery, OrderView, Origin, UserRef
 from bot.community.late_reveals import LateReveal
 from bot.frontends.telegram.kept import KeptMessage, kept_message
 from bot.frontends.telegram.outbox import Kept, Outbox, OutboxLimits
-from bot.i18n import PEOPLE, _, current, ngettext, use_locale
 from bot.frontends.telegram.rendering import (
     esc,
     fit,
@@ -33,6 +32,7 @@ from bot.frontends.telegram.rendering import (
     user_label,
 )
 from bot.frontends.telegram.text_size import MAX_MESSAGE, lines_in_one_digest, utf16_len
+from bot.i18n import PEOPLE, _, current, ngettext, use_locale
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    WebAppInfo,
     Update,
     User,
+    WebAppInfo,
 )
 from telegram.constants import ChatMemberStatus, MessageEntityType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -40,10 +40,10 @@ from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd, deep_link
 from bot.frontends.telegram.pulls import PullFlow
 from bot.frontends.telegram.refs import community_ref, message_id, user_ref
+from bot.i18n import public_locale
 from bot.links import miniapp_url
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
-from bot.i18n import public_locale
 from gpu_worker.i18n import N_, _, negotiate, ngettext, set_locale
 from gpu_worker.numbers import parse_int
 

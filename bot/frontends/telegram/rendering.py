@@ -12,18 +12,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gpu_worker.humanize import duration, large, tier_name
-from gpu_worker.i18n import N_, _, fixed, ngettext, number
-from gpu_worker.i18n import short_datetime as when
-from gpu_worker.i18n import percent as share
-
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
     ConfigAnswer,
     GiftAnswer,
-    ProfileAnswer,
-    SeasonLeaderboardAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -32,15 +25,18 @@ from bot.answers import (
     OddsAnswer,
     OrderAnswer,
     OrderView,
+    ProfileAnswer,
     PullAnswer,
+    SeasonLeaderboardAnswer,
     ShownKey,
     StreakAnswer,
     TopupAnswer,
     UserRef,
 )
-
 from bot.frontends.telegram.config import StarsPack
 from bot.frontends.telegram.text_size import MAX_MESSAGE, utf16_len
+from gpu_worker.humanize import duration, large, tier_name
+from gpu_worker.i18n import N_, _, fixed, ngettext, number, percent as share, short_datetime as when
 
 TIER_MARKS = {
     "Common": "⚪",
