@@ -81,6 +81,11 @@ def _author_id(message: Message | None) -> int | None:
 
 
 class TelegramHandlers:
+    """The Telegram commands, button presses and payment updates, each answered through the frontend's Outbox.
+
+    Holds the per-person cooldowns (pulls and orders share one, /odds has its own), the few slots for grinding and
+    odds work, and `stopping`, which refuses work still waiting for a slot once the bot shuts down. A user error
+    becomes its one-line message (privately in a group); anything unexpected is logged and apologised for."""
     def __init__(self, service: Service, config: TelegramConfig, frontend: TelegramFrontEnd) -> None:
         self.service = service
         self.config = config
@@ -242,6 +247,7 @@ class TelegramHandlers:
     # ---- commands --------------------------------------------------------------
 
     async def start(self, update: Update, context: Context) -> None:
+        """/start [keys|topup|history|balance]: a deep link's target (topup only in a private chat), else the help."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -258,6 +264,7 @@ class TelegramHandlers:
             await self._guard(chat, message, user, lambda: self._help(chat, message))
 
     async def help(self, update: Update, context: Context) -> None:
+        """/help: the service's command list, answered where it was asked."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -267,6 +274,7 @@ class TelegramHandlers:
         self._reply(chat, message, rendering.render_help(self.service.help()))
 
     async def pull(self, update: Update, context: Context) -> None:
+        """/pull [args]: a paid pull after the person's cooldown check (refused ones give the cooldown back)."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -282,6 +290,7 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def order(self, update: Update, context: Context) -> None:
+        """/order <pattern> [args]: an order after the shared cooldown check; its progress message is posted first."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -327,6 +336,7 @@ class TelegramHandlers:
             self._reply(chat, None, rendering.render_order_receipt(answer))
 
     async def odds(self, update: Update, context: Context) -> None:
+        """/odds <pattern> [args]: the odds and prices, with buttons to pull or order; its own per-person cooldown."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -347,6 +357,7 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def balance(self, update: Update, context: Context) -> None:
+        """/balance: the person's tokens, debt, free pulls and daily spend; personal, so from a group it goes privately."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -368,6 +379,7 @@ class TelegramHandlers:
         await self._to_person(chat, message, user, text, start="history")
 
     async def leaderboard(self, update: Update, context: Context) -> None:
+        """/leaderboard: the group's rarest pulls (in a private chat: those made outside any group), answered where asked."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -379,6 +391,7 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def keys(self, update: Update, context: Context) -> None:
+        """/keys: the service delivers the person's found keys privately; a button opens the private chat for any it could not."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -390,6 +403,8 @@ class TelegramHandlers:
         await self._to_person(chat, message, user, rendering.render_keys(answer), markup=markup, start="keys")
 
     async def topup(self, update: Update, context: Context) -> None:
+        """/topup [pack]: in a private chat the Stars packs (and a card payment link when Stripe is on); in a group only a
+        button to the private chat, nothing personal."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -487,6 +502,7 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def streak(self, update: Update, context: Context) -> None:
+        """/streak: the person's daily pull streak, privately."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -498,6 +514,7 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def season(self, update: Update, context: Context) -> None:
+        """/season: this week's rarest pull per person here, answered where asked."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -611,6 +628,8 @@ class TelegramHandlers:
     # ---- payments ----------------------------------------------------------------
 
     async def pre_checkout(self, update: Update, context: Context) -> None:
+        """Answer Telegram's pre-checkout query: ok for our invoice, paid by its own person at the current pack's price;
+        else refused with the reason shown to the payer (stars.pre_checkout_problem)."""
         query = update.pre_checkout_query
         if query is None:
             return
@@ -621,6 +640,8 @@ class TelegramHandlers:
             await query.answer(ok=False, error_message=problem)
 
     async def successful_payment(self, update: Update, context: Context) -> None:
+        """Credit a Stars payment exactly once by its charge id (the service tells the buyer); an unrecognised payload is
+        logged, credits nothing, and the payer is told to expect a refund (nothing here refunds it)."""
         message = update.effective_message
         payment = message.successful_payment if message is not None else None
         payer = update.effective_user
@@ -637,6 +658,7 @@ class TelegramHandlers:
         await self.service.apply_instruction(instruction)
 
     async def pay_support(self, update: Update, context: Context) -> None:
+        """/paysupport: how to get a Stars payment refunded (Telegram requires the command)."""
         if update.effective_chat is None:
             return
         self._reply(update.effective_chat, update.effective_message, _(
