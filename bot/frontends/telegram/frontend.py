@@ -57,10 +57,15 @@ def _replying_to(message_id: int | None) -> ReplyParameters | None:
 
 
 def deep_link(bot_username: str, start: str = "keys") -> str:
+    """The t.me link that opens a private chat with the bot and sends it `/start <start>`."""
     return f"https://t.me/{bot_username}?start={start}"
 
 
 class TelegramFrontEnd:
+    """The service's Telegram side (its FrontEnd): key deliveries, order progress and notices, all through `outbox`.
+
+    Remembers which order messages had their final edit (the newest FINISHED_ORDERS_KEPT), so no later progress
+    edit overwrites a result, and holds private reveals until their key goes out with them."""
     platform = PLATFORM
 
     def __init__(self, bot: Bot, limits: OutboxLimits | None = None) -> None:
@@ -72,6 +77,7 @@ class TelegramFrontEnd:
 
     @property
     def keys_link(self) -> str:
+        """The deep link that opens the private chat with `/start keys` (the person's keys)."""
         return deep_link(self.bot.username, "keys")
 
     def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
@@ -166,9 +172,13 @@ class TelegramFrontEnd:
             self._held_reveals.pop(next(iter(self._held_reveals)))
 
     def take_held_reveal(self, job_id: str) -> PrivateMessage | None:
+        """The private reveal held for `job_id`, removed; None when none is held (or it was delivered with the key)."""
         return self._held_reveals.pop(job_id, None)
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+        """Send a found key (the held reveal with it, when one fits) privately, protected from forwarding, in the person's
+        language. Never raises: False when the person is not on Telegram, never started or blocked the bot, or
+        Telegram kept failing; the key then stays in the vault."""
         if user.platform != PLATFORM:
             return False
         chat_id = int(user.user_id)
@@ -193,6 +203,8 @@ class TelegramFrontEnd:
         return True
 
     async def notify(self, user: UserRef, text: str) -> None:
+        """A notice to a person's private chat (the text is escaped); not sent to someone the bot cannot write to
+        (logged, never raised), and a no-op for people on another platform."""
         if user.platform != PLATFORM:
             return
         try:
@@ -201,6 +213,7 @@ class TelegramFrontEnd:
             log.info("notice to a user not sent: %s", type(err).__name__)
 
     def is_finished(self, origin: Origin) -> bool:
+        """True once the message at `origin` had its final edit or was removed: no edit reaches it any more."""
         return (origin.chat_id, origin.message_id or "") in self._finished
 
     async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False,
@@ -245,6 +258,7 @@ class TelegramFrontEnd:
         return True
 
     async def order_progress(self, order: OrderView) -> None:
+        """Edit the order's message to show its progress (best effort: a busy group skips a step)."""
         if order.origin is not None:
             await self.edit_text_unless_finished(order.origin, render_order(order))
 
