@@ -58,6 +58,8 @@ def quiet_secret_logging() -> None:
 
 
 def build_application(service: Service, config: TelegramConfig) -> tuple[TelegramApplication, TelegramHandlers]:
+    """The Application (not started) with every handler registered, its front end's outbox keeping to the database,
+    and the front end registered with the service; returns it with the handlers (tests reach into them)."""
     quiet_secret_logging()
     builder = (
         ApplicationBuilder()
@@ -161,6 +163,7 @@ class WebhookServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        """Serve the webhook on `webhook_listen:webhook_port` and register `webhook_url` and its secret with Telegram."""
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/" + self.config.webhook_path, self._receive)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
@@ -171,6 +174,7 @@ class WebhookServer:
             allowed_updates=Update.ALL_TYPES)
 
     async def stop(self) -> None:
+        """Stop serving; the webhook stays registered, so Telegram holds updates until the next start."""
         # The webhook stays registered: Telegram keeps updates for us until we are back.
         if self._runner is not None:
             await self._runner.cleanup()
@@ -190,6 +194,8 @@ class WebhookServer:
 
 @asynccontextmanager
 async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[TelegramApplication, TelegramHandlers]]:
+    """The running bot, for the block's duration: commands published, updates by webhook or long polling, kept
+    messages from earlier runs posted. On exit, a bounded shutdown (stop_handlers): what is still queued is kept."""
     application, handlers = build_application(service, config)
     async with application:
         await publish_commands(application, service)
