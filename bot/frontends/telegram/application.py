@@ -11,7 +11,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -38,6 +38,9 @@ from bot.frontends.telegram.language import UpdateLanguage
 from bot.i18n import DEFAULT, LOCALES, N_, _, use_locale
 from bot.service import Service
 from bot.startup import check_telegram
+
+if TYPE_CHECKING:  # for the annotation only: importing bot.app would load the grinders and storage for nothing
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +208,9 @@ async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tup
             await webhook.start()
         else:
             await application.bot.delete_webhook()
-            await application.updater.start_polling(  # type: ignore[union-attr]
+            updater = application.updater
+            assert updater is not None  # polling mode: build_application kept the updater
+            await updater.start_polling(
                 timeout=int(config.poll_timeout_s), allowed_updates=Update.ALL_TYPES)
         await application.start()
         keeper = handlers.outbox.keeper
@@ -257,15 +262,15 @@ async def stop_handlers(application: TelegramApplication, handlers: TelegramHand
     await application.stop()
 
 
-async def run(app: object, settings: Settings) -> None:
+async def run(app: App, settings: Settings) -> None:
     """Run the Telegram bot until cancelled. `app` is bot.app.App (its .service is used)."""
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token")
     config = TelegramConfig.from_env(settings.telegram_token)
     # Reached (getMe) before anything starts: a bad token or no network is one line, not a traceback.
     await check_telegram(config.token, config.api_base_url, config.api_file_url, settings.start_retry_s)
-    health = app.health  # type: ignore[attr-defined]
-    async with running(app.service, config) as (application, _handlers):  # type: ignore[attr-defined]
+    health = app.health
+    async with running(app.service, config) as (application, _handlers):
         mode = "webhook" if config.webhook_mode else "long polling"
         health.watch("telegram", lambda: (application.running and (
             config.webhook_mode or bool(application.updater and application.updater.running)), mode))

@@ -469,7 +469,7 @@ def _settle_like(target: asyncio.Future[Any], source: asyncio.Future[Any]) -> No
         return
     if source.cancelled():
         target.cancel()
-    elif source.exception() is not None:
-        target.set_exception(source.exception())  # type: ignore[arg-type]
+    elif (err := source.exception()) is not None:
+        target.set_exception(err)
     else:
         target.set_result(source.result())
