@@ -21,4 +21,4 @@ from bot.frontends.telegram.application import build_application, run, running
 from bot.frontends.telegram.config import TelegramConfig
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 
-__all__ = ["run", "running", "build_application", "TelegramConfig", "TelegramFrontEnd"]
+__all__ = ["TelegramConfig", "TelegramFrontEnd", "build_application", "run", "running"]

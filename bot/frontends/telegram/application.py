@@ -11,6 +11,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -20,6 +21,8 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
+    JobQueue,
     MessageHandler,
     PreCheckoutQueryHandler,
     TypeHandler,
@@ -36,7 +39,14 @@ from bot.i18n import DEFAULT, LOCALES, N_, _, use_locale
 from bot.service import Service
 from bot.startup import check_telegram
 
+if TYPE_CHECKING:  # for the annotation only: importing bot.app would load the grinders and storage for nothing
+    from bot.app import App
+
 log = logging.getLogger(__name__)
+
+# The Application ApplicationBuilder().build() makes: python-telegram-bot's default context, bot and stores.
+TelegramApplication = Application[ExtBot[None], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any],
+                                  dict[Any, Any], JobQueue[ContextTypes.DEFAULT_TYPE]]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -50,7 +60,9 @@ def quiet_secret_logging() -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def build_application(service: Service, config: TelegramConfig) -> tuple[Application, TelegramHandlers]:
+def build_application(service: Service, config: TelegramConfig) -> tuple[TelegramApplication, TelegramHandlers]:
+    """The Application (not started) with every handler registered, its front end's outbox keeping to the database,
+    and the front end registered with the service; returns it with the handlers (tests reach into them)."""
     quiet_secret_logging()
     builder = (
         ApplicationBuilder()
@@ -131,29 +143,30 @@ def command_menu(service: Service) -> list[BotCommand]:
     return commands
 
 
-async def publish_commands(application: Application, service: Service) -> None:
+async def publish_commands(application: TelegramApplication, service: Service) -> None:
     """The command menus people see, per scope and per language (Telegram shows the one for a person's
     language_code, else the default), from the service's own help (one source of truth)."""
     for locale in LOCALES:
         with use_locale(locale):
             commands = command_menu(service)
         group = [c for c in commands if c.command in GROUP_COMMANDS]
-        language = {} if locale == DEFAULT else {"language_code": locale.split("_")[0]}
-        if not language:
+        language = None if locale == DEFAULT else locale.split("_")[0]  # None: not sent, the default menus
+        if language is None:
             await application.bot.set_my_commands(commands)
-        await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), **language)
-        await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), **language)
+        await application.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=language)
+        await application.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), language_code=language)
 
 
 class WebhookServer:
     """Receives Telegram's POSTs (checking the secret header) and queues them for the Application."""
 
-    def __init__(self, application: Application, config: TelegramConfig) -> None:
+    def __init__(self, application: TelegramApplication, config: TelegramConfig) -> None:
         self.application = application
         self.config = config
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        """Serve the webhook on `webhook_listen:webhook_port` and register `webhook_url` and its secret with Telegram."""
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/" + self.config.webhook_path, self._receive)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
@@ -164,6 +177,7 @@ class WebhookServer:
             allowed_updates=Update.ALL_TYPES)
 
     async def stop(self) -> None:
+        """Stop serving; the webhook stays registered, so Telegram holds updates until the next start."""
         # The webhook stays registered: Telegram keeps updates for us until we are back.
         if self._runner is not None:
             await self._runner.cleanup()
@@ -182,7 +196,9 @@ class WebhookServer:
 
 
 @asynccontextmanager
-async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[Application, TelegramHandlers]]:
+async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[TelegramApplication, TelegramHandlers]]:
+    """The running bot, for the block's duration: commands published, updates by webhook or long polling, kept
+    messages from earlier runs posted. On exit, a bounded shutdown (stop_handlers): what is still queued is kept."""
     application, handlers = build_application(service, config)
     async with application:
         await publish_commands(application, service)
@@ -192,7 +208,9 @@ async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tup
             await webhook.start()
         else:
             await application.bot.delete_webhook()
-            await application.updater.start_polling(  # type: ignore[union-attr]
+            updater = application.updater
+            assert updater is not None  # polling mode: build_application kept the updater
+            await updater.start_polling(
                 timeout=int(config.poll_timeout_s), allowed_updates=Update.ALL_TYPES)
         await application.start()
         keeper = handlers.outbox.keeper
@@ -223,7 +241,7 @@ def _kept_every_s(service: Service) -> float:
     return max(0.2, service.settings.job_lease_s / 3)
 
 
-async def stop_handlers(application: Application, handlers: TelegramHandlers, grace_s: float) -> None:
+async def stop_handlers(application: TelegramApplication, handlers: TelegramHandlers, grace_s: float) -> None:
     """Bounded shutdown: what is queued gets `grace_s` to go out, then the outbox closes and every message
     still waiting fails at once, so no handler waits on it (`Application.stop()` waits for every handler).
 
@@ -244,16 +262,16 @@ async def stop_handlers(application: Application, handlers: TelegramHandlers, gr
     await application.stop()
 
 
-async def run(app: object, settings: Settings) -> None:
+async def run(app: App, settings: Settings) -> None:
     """Run the Telegram bot until cancelled. `app` is bot.app.App (its .service is used)."""
     if not settings.telegram_token:
         raise ConfigError("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token")
     config = TelegramConfig.from_env(settings.telegram_token)
     # Reached (getMe) before anything starts: a bad token or no network is one line, not a traceback.
-    if "telegram" not in getattr(app, "reached", ()):  # `vanikeys bot` checks while storage opens
+    if "telegram" not in app.reached:  # `vanikeys bot` checks while storage opens
         await check_telegram(config.token, config.api_base_url, config.api_file_url, settings.start_retry_s)
-    health = app.health  # type: ignore[attr-defined]
-    async with running(app.service, config) as (application, _handlers):  # type: ignore[attr-defined]
+    health = app.health
+    async with running(app.service, config) as (application, _handlers):
         mode = "webhook" if config.webhook_mode else "long polling"
         health.watch("telegram", lambda: (application.running and (
             config.webhook_mode or bool(application.updater and application.updater.running)), mode))

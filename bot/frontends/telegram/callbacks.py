@@ -30,6 +30,7 @@ OPEN_ACTIONS: frozenset[Action] = frozenset({"pull", "pull10", "quote"})  # act 
 
 @dataclass(frozen=True)
 class ButtonAction:
+    """What one button does (`action`, on `pattern` in `format_id` with its flags) and the person it acts for (`owner`)."""
     action: Action
     owner: int          # the Telegram user id the button acts for
     format_id: str
@@ -39,12 +40,15 @@ class ButtonAction:
     count: int = 1      # for pull_easy: the count the person asked for
 
     def flags(self) -> str:
+        """The flags field: `e` exact case (else `i`), `f` fuzzy, `x` a count of 10 (any other count decodes as 1)."""
         return ("e" if self.exact_case else "i") + ("f" if self.fuzzy else "") + ("x" if self.count == 10 else "")
 
     def inline(self) -> str:
+        """The inline payload `code|owner|format|flags|pattern`; it may be longer than callback_data allows (see encode)."""
         return f"{_CODES[self.action]}|{self.owner}|{self.format_id}|{self.flags()}|{self.pattern}"
 
     def belongs_to(self, user_id: int) -> bool:
+        """True when `user_id` is the button's owner."""
         return self.owner == user_id
 
     def for_presser(self, user_id: int) -> ButtonAction | None:
@@ -55,6 +59,7 @@ class ButtonAction:
         return self if self.belongs_to(user_id) else None
 
     def with_action(self, action: Action) -> ButtonAction:
+        """The same button doing `action` instead, for the same owner, pattern and flags."""
         return ButtonAction(action, self.owner, self.format_id, self.pattern, self.exact_case, self.fuzzy, self.count)
 
     def command(self) -> str:
@@ -66,11 +71,16 @@ class ButtonAction:
 
 
 class CallbackCodec:
+    """Turns ButtonActions into callback_data and back, and builds the keyboards that carry them.
+
+    Payloads too long for callback_data are kept in memory (the newest `capacity`, the oldest forgotten), so such
+    a button expires when the bot restarts or the table overflows."""
     def __init__(self, capacity: int = 10_000) -> None:
         self._stored: OrderedDict[str, ButtonAction] = OrderedDict()
         self._capacity = capacity
 
     def encode(self, action: ButtonAction) -> str:
+        """The callback_data for `action`: its inline payload when that fits 64 bytes, else `k|<random ref>` to the table."""
         data = action.inline()
         if len(data.encode()) <= MAX_CALLBACK_BYTES:
             return data
@@ -95,10 +105,13 @@ class CallbackCodec:
                             count=10 if "x" in flags else 1)
 
     def button(self, label: str, action: ButtonAction) -> InlineKeyboardButton:
+        """An inline button with `label` that does `action` when pressed."""
         return InlineKeyboardButton(label, callback_data=self.encode(action))
 
     def result_keyboard(self, owner: int, format_id: str, pattern: str, exact_case: bool, fuzzy: bool,
                         extra: list[InlineKeyboardButton] | None = None) -> InlineKeyboardMarkup:
+        """The open buttons under a result (pull this too, 10-pull, order this), acting for whoever presses them; `extra`
+        buttons go on a second row."""
         base = ButtonAction("pull", owner, format_id, pattern, exact_case, fuzzy)
         rows = [[self.button(_("🎰 Pull this too"), base), self.button(_("🔟 10-pull this too"), base.with_action("pull10")),
                  self.button(_("🧾 Order this too"), base.with_action("quote"))]]
@@ -107,6 +120,7 @@ class CallbackCodec:
         return InlineKeyboardMarkup(rows)
 
     def confirm_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:
+        """The Confirm button under an order quote: places the quoted order, for its owner only."""
         return InlineKeyboardMarkup([[self.button(_("✅ Confirm order"), action.with_action("order"))]])
 
     def easy_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.config import ConfigError
@@ -35,6 +35,8 @@ DEFAULT_STARS_PACKS = (
 
 @dataclass(frozen=True)
 class TelegramConfig:
+    """How the Telegram front end runs: the bot token, the Bot API's address, polling or webhook, cooldowns, Stars packs,
+    operators, and the outbox's and handlers' bounds. Immutable; every field but the token has a default."""
     token: str
     api_base_url: str = "https://api.telegram.org/bot"
     api_file_url: str = "https://api.telegram.org/file/bot"
@@ -55,7 +57,7 @@ class TelegramConfig:
     odds_cooldown_s: float = 2.0         # per user, between /odds (CPU-costly)
     reveal_wait_s: float = 10.0          # how long a pull waits for its public reveal before the DM goes anyway
     rolling_step_s: float = 0.6          # the suspense edit's pace (two steps, then the reveal)
-    outbox: OutboxLimits = OutboxLimits()
+    outbox: OutboxLimits = field(default_factory=OutboxLimits)
     # Pulls, orders and /odds in flight at once from this front end; the rest wait their turn (already
     # acknowledged). A safety bound, not the pace: the grinding itself runs off the event loop (its own
     # executor, the odds worker process), and a pull gives its slot back once its result is stored. At 8 the
@@ -65,35 +67,40 @@ class TelegramConfig:
 
     @property
     def webhook_mode(self) -> bool:
+        """True when updates arrive by webhook (`webhook_url` is set); long polling otherwise."""
         return bool(self.webhook_url)
 
     @property
     def webhook_path(self) -> str:
+        """The path the webhook server listens on: `webhook_url`'s path, or `telegram` when it has none."""
         path = self.webhook_url.split("://", 1)[-1].partition("/")[2] if self.webhook_url else ""
         return path or "telegram"
 
     def stars_pack(self, pack_id: str) -> StarsPack | None:
+        """The pack on sale with this id, or None (unknown, or Stars top-ups are off)."""
         return next((p for p in self.stars_packs if p.pack_id == pack_id), None)
 
     @classmethod
     def from_env(cls, token: str, environ: Mapping[str, str] | None = None,
                  *, dotenv_path: str | Path | None = ".env") -> TelegramConfig:
+        """From `environ` (default: the process environment) over the .env file at `dotenv_path`, through the one
+        typed configuration; ConfigError names a bad value."""
         return cls.from_settings(token, load_settings(environ, dotenv_path=dotenv_path))
 
     @classmethod
     def from_settings(cls, token: str, one: VanikeysSettings) -> TelegramConfig:
-        kwargs: dict[str, object] = {}
-        if one.telegram_webhook_secret is not None:
-            kwargs["webhook_secret"] = one.telegram_webhook_secret
-        if one.telegram_stars_packs is not None:
-            kwargs["stars_packs"] = parse_stars_packs(one.telegram_stars_packs)
-        return cls(token=token, api_base_url=one.telegram_api_base_url, api_file_url=one.telegram_api_file_url,
+        """The Telegram view of already loaded settings; raises ConfigError for a malformed TELEGRAM_STARS_PACKS."""
+        config = cls(token=token, api_base_url=one.telegram_api_base_url, api_file_url=one.telegram_api_file_url,
                    webhook_url=one.telegram_webhook_url, webhook_listen=one.telegram_webhook_listen,
                    webhook_port=one.telegram_webhook_port, cooldown_s=one.telegram_cooldown_s,
                    admin_ids=frozenset(one.telegram_admin_ids), stripe_topup=one.telegram_stripe_topup,
                    stale_after_s=one.telegram_stale_after_s, odds_cooldown_s=one.telegram_odds_cooldown_s,
-                   outbox=OutboxLimits(group_messages=one.telegram_group_messages_per_minute),
-                   **kwargs)  # type: ignore[arg-type]
+                   outbox=OutboxLimits(group_messages=one.telegram_group_messages_per_minute))
+        if one.telegram_webhook_secret is not None:
+            config = replace(config, webhook_secret=one.telegram_webhook_secret)
+        if one.telegram_stars_packs is not None:
+            config = replace(config, stars_packs=parse_stars_packs(one.telegram_stars_packs))
+        return config
 
 
 def parse_stars_packs(text: str) -> tuple[StarsPack, ...]:

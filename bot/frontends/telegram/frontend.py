@@ -23,7 +23,6 @@ from bot.answers import KeyDelivery, OrderView, Origin, UserRef
 from bot.community.late_reveals import LateReveal
 from bot.frontends.telegram.kept import KeptMessage, kept_message
 from bot.frontends.telegram.outbox import Kept, Outbox, OutboxLimits
-from bot.i18n import PEOPLE, _, current, ngettext, use_locale
 from bot.frontends.telegram.rendering import (
     esc,
     fit,
@@ -33,6 +32,7 @@ from bot.frontends.telegram.rendering import (
     user_label,
 )
 from bot.frontends.telegram.text_size import MAX_MESSAGE, lines_in_one_digest, utf16_len
+from bot.i18n import PEOPLE, _, current, ngettext, use_locale
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,15 @@ def _replying_to(message_id: int | None) -> ReplyParameters | None:
 
 
 def deep_link(bot_username: str, start: str = "keys") -> str:
+    """The t.me link that opens a private chat with the bot and sends it `/start <start>`."""
     return f"https://t.me/{bot_username}?start={start}"
 
 
 class TelegramFrontEnd:
+    """The service's Telegram side (its FrontEnd): key deliveries, order progress and notices, all through `outbox`.
+
+    Remembers which order messages had their final edit (the newest FINISHED_ORDERS_KEPT), so no later progress
+    edit overwrites a result, and holds private reveals until their key goes out with them."""
     platform = PLATFORM
 
     def __init__(self, bot: Bot, limits: OutboxLimits | None = None) -> None:
@@ -72,12 +77,13 @@ class TelegramFrontEnd:
 
     @property
     def keys_link(self) -> str:
+        """The deep link that opens the private chat with `/start keys` (the person's keys)."""
         return deep_link(self.bot.username, "keys")
 
     def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
                   reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
                   must_deliver: bool = False, owner: int | None = None, stale_after_s: float | None = None,
-                  fold_key: object = None, urgent: bool = False, keepable: bool = True) -> asyncio.Future:
+                  fold_key: object = None, urgent: bool = False, keepable: bool = True) -> asyncio.Future[Any]:
         """Queue an HTML message for chat_id; the future holds the sent Message (None: a notice dropped as
         stale or folded, see Outbox.post). Kept across a stop unless it is protected (a key), a notice that
         goes stale, or not `keepable` (a message whose sender waits for it: it is of no use late)."""
@@ -92,7 +98,7 @@ class TelegramFrontEnd:
             fold_key=fold_key, keep=keep, urgent=urgent)
 
     def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
-                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future:
+                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future[Any]:
         """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
         return self.outbox.post(chat_id, lambda: self.bot.send_photo(
             chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
@@ -166,9 +172,13 @@ class TelegramFrontEnd:
             self._held_reveals.pop(next(iter(self._held_reveals)))
 
     def take_held_reveal(self, job_id: str) -> PrivateMessage | None:
+        """The private reveal held for `job_id`, removed; None when none is held (or it was delivered with the key)."""
         return self._held_reveals.pop(job_id, None)
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
+        """Send a found key (the held reveal with it, when one fits) privately, protected from forwarding, in the person's
+        language. Never raises: False when the person is not on Telegram, never started or blocked the bot, or
+        Telegram kept failing; the key then stays in the vault."""
         if user.platform != PLATFORM:
             return False
         chat_id = int(user.user_id)
@@ -181,9 +191,10 @@ class TelegramFrontEnd:
             messages.insert(0, PrivateMessage(held.text, held.markup, held.reply_to, protect=False))
         try:
             for message in messages:
-                await self.outbox.call(chat_id, lambda message=message: self.bot.send_message(
-                    chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML, reply_markup=message.markup,
-                    reply_parameters=_replying_to(message.reply_to), protect_content=message.protect or None))
+                await self.outbox.call(chat_id, partial(
+                    self.bot.send_message, chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML,
+                    reply_markup=message.markup, reply_parameters=_replying_to(message.reply_to),
+                    protect_content=message.protect or None))
         except Forbidden:
             return False  # never started, or blocked: the key waits in the vault for /start keys
         except TelegramError as err:
@@ -192,6 +203,8 @@ class TelegramFrontEnd:
         return True
 
     async def notify(self, user: UserRef, text: str) -> None:
+        """A notice to a person's private chat (the text is escaped); not sent to someone the bot cannot write to
+        (logged, never raised), and a no-op for people on another platform."""
         if user.platform != PLATFORM:
             return
         try:
@@ -200,6 +213,7 @@ class TelegramFrontEnd:
             log.info("notice to a user not sent: %s", type(err).__name__)
 
     def is_finished(self, origin: Origin) -> bool:
+        """True once the message at `origin` had its final edit or was removed: no edit reaches it any more."""
         return (origin.chat_id, origin.message_id or "") in self._finished
 
     async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False,
@@ -244,6 +258,7 @@ class TelegramFrontEnd:
         return True
 
     async def order_progress(self, order: OrderView) -> None:
+        """Edit the order's message to show its progress (best effort: a busy group skips a step)."""
         if order.origin is not None:
             await self.edit_text_unless_finished(order.origin, render_order(order))
 

@@ -18,13 +18,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import (
+    CallbackQuery,
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    WebAppInfo,
     Update,
     User,
+    WebAppInfo,
 )
 from telegram.constants import ChatMemberStatus, MessageEntityType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -39,10 +40,10 @@ from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd, deep_link
 from bot.frontends.telegram.pulls import PullFlow
 from bot.frontends.telegram.refs import community_ref, message_id, user_ref
+from bot.i18n import public_locale
 from bot.links import miniapp_url
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
-from bot.i18n import public_locale
 from gpu_worker.i18n import N_, _, negotiate, ngettext, set_locale
 from gpu_worker.numbers import parse_int
 
@@ -66,11 +67,25 @@ def gift_recipient(message: Message | None) -> User | None:
     return None
 
 
+def _parties(update: Update) -> tuple[Chat, Message | None, User] | None:
+    """The chat, message and person of a command; None for an update without a chat or a sender (never a command:
+    Telegram names both for every message, a group's anonymous admin and a channel's voice as stand-in users)."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return None
+    return chat, update.effective_message, user
+
+
 def _author_id(message: Message | None) -> int | None:
     return message.from_user.id if message is not None and message.from_user is not None else None
 
 
 class TelegramHandlers:
+    """The Telegram commands, button presses and payment updates, each answered through the frontend's Outbox.
+
+    Holds the per-person cooldowns (pulls and orders share one, /odds has its own), the few slots for grinding and
+    odds work, and `stopping`, which refuses work still waiting for a slot once the bot shuts down. A user error
+    becomes its one-line message (privately in a group); anything unexpected is logged and apologised for."""
     def __init__(self, service: Service, config: TelegramConfig, frontend: TelegramFrontEnd) -> None:
         self.service = service
         self.config = config
@@ -115,7 +130,7 @@ class TelegramHandlers:
     # ---- sending -----------------------------------------------------------------
 
     def _reply(self, chat: Chat, message: Message | None, text: str,
-               markup: InlineKeyboardMarkup | None = None) -> asyncio.Future:
+               markup: InlineKeyboardMarkup | None = None) -> asyncio.Future[Any]:
         return self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message),
                                        owner=_author_id(message))
 
@@ -131,15 +146,17 @@ class TelegramHandlers:
         if len(self._told_until) > 10_000:  # bounded: forgetting only risks one more notice
             self._told_until = {uid: t for uid, t in self._told_until.items() if t > now}
         self._told_until[(user.id, what)] = now + wait_s
-        notice = {"owner": user.id, "stale_after_s": max(1.0, wait_s), "fold_key": ("slow_down", user.id)}
+        stale_after_s, fold_key = max(1.0, wait_s), ("slow_down", user.id)
         if chat.type != Chat.PRIVATE:
             try:
                 await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
-                    chat_id=user.id, text=text, parse_mode=ParseMode.HTML), **notice)
+                    chat_id=user.id, text=text, parse_mode=ParseMode.HTML), owner=user.id, stale_after_s=stale_after_s,
+                    fold_key=fold_key)
                 return
             except TelegramError:
                 pass
-        self.frontend.send_text(chat.id, text, reply_to=message_id(message), **notice)  # type: ignore[arg-type]
+        self.frontend.send_text(chat.id, text, reply_to=message_id(message), owner=user.id,
+                                stale_after_s=stale_after_s, fold_key=fold_key)
 
     def _collection_button(self) -> InlineKeyboardButton | None:
         """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
@@ -230,7 +247,10 @@ class TelegramHandlers:
     # ---- commands --------------------------------------------------------------
 
     async def start(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/start [keys|topup|history|balance]: a deep link's target (topup only in a private chat), else the help."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         arg = (context.args or [""])[0].lower()
         if arg == "keys":
             await self._guard(chat, message, user, lambda: self._keys(chat, message, user))
@@ -244,14 +264,20 @@ class TelegramHandlers:
             await self._guard(chat, message, user, lambda: self._help(chat, message))
 
     async def help(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/help: the service's command list, answered where it was asked."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         await self._guard(chat, message, user, lambda: self._help(chat, message))
 
     async def _help(self, chat: Chat, message: Message | None) -> None:
         self._reply(chat, message, rendering.render_help(self.service.help()))
 
     async def pull(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/pull [args]: a paid pull after the person's cooldown check (refused ones give the cooldown back)."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             args = parse_pull(context.args or [])
@@ -264,7 +290,10 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def order(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/order <pattern> [args]: an order after the shared cooldown check; its progress message is posted first."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             args = parse_order(context.args or [])
@@ -307,7 +336,10 @@ class TelegramHandlers:
             self._reply(chat, None, rendering.render_order_receipt(answer))
 
     async def odds(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/odds <pattern> [args]: the odds and prices, with buttons to pull or order; its own per-person cooldown."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             args = parse_odds(context.args or [])
@@ -325,7 +357,10 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def balance(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/balance: the person's tokens, debt, free pulls and daily spend; personal, so from a group it goes privately."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         await self._guard(chat, message, user, lambda: self._balance(chat, message, user))
 
     async def _balance(self, chat: Chat, message: Message | None, user: User) -> None:
@@ -334,7 +369,9 @@ class TelegramHandlers:
 
     async def history(self, update: Update, context: Context) -> None:
         """Spending history is personal: in a group it goes to the private chat."""
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         await self._guard(chat, message, user, lambda: self._history(chat, message, user))
 
     async def _history(self, chat: Chat, message: Message | None, user: User) -> None:
@@ -342,7 +379,10 @@ class TelegramHandlers:
         await self._to_person(chat, message, user, text, start="history")
 
     async def leaderboard(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/leaderboard: the group's rarest pulls (in a private chat: those made outside any group), answered where asked."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             answer = await self.service.leaderboard(community_ref(chat))
@@ -351,7 +391,10 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def keys(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/keys: the service delivers the person's found keys privately; a button opens the private chat for any it could not."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         await self._guard(chat, message, user, lambda: self._keys(chat, message, user))
 
     async def _keys(self, chat: Chat, message: Message | None, user: User) -> None:
@@ -360,12 +403,16 @@ class TelegramHandlers:
         await self._to_person(chat, message, user, rendering.render_keys(answer), markup=markup, start="keys")
 
     async def topup(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/topup [pack]: in a private chat the Stars packs (and a card payment link when Stripe is on); in a group only a
+        button to the private chat, nothing personal."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         if chat.type != Chat.PRIVATE:
             self._reply(chat, message, _("💳 Top-ups are private: open a chat with the bot."),
                         InlineKeyboardMarkup([[self._bot_button("topup", _("💳 Top up privately"))]]))
             return
-        pack = (context.args or [None])[0]
+        pack = context.args[0] if context.args else None
         await self._guard(chat, message, user, lambda: self._topup(chat, message, user, pack))
 
     async def _topup(self, chat: Chat, message: Message | None, user: User, pack: str | None) -> None:
@@ -392,7 +439,9 @@ class TelegramHandlers:
         The answer goes to the admin privately: a group's ~20 messages a minute may be spent for the next minute,
         and an admin's answer must not wait behind that public traffic. Someone the bot cannot write to yet
         gets it in the group, ahead of everything waiting there (docs/operators.md)."""
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             args = context.args or []
@@ -413,11 +462,13 @@ class TelegramHandlers:
 
     async def gift(self, update: Update, context: Context) -> None:
         """/gift TOKENS as a reply to the recipient's message (bots cannot look up @usernames on Telegram)."""
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             recipient = gift_recipient(message)
-            if recipient is None or not context.args:
+            if recipient is None or message is None or not context.args:  # a recipient comes with a message
                 raise ArgError(_("Reply to the person's message with /gift TOKENS, e.g. /gift 50."))
             tokens = parse_int(context.args[-1], what=_("the tokens to give"), minimum=1, maximum=10**9)
             answer = await self.service.gift(user_ref(user), user_ref(recipient), tokens,
@@ -430,9 +481,12 @@ class TelegramHandlers:
 
     async def profile(self, update: Update, context: Context) -> None:
         """Private unless the person asks to show it: /profile share."""
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
-        share = bool(context.args) and context.args[0].lower() in ("share", "--share", "show")
-        hide = bool(context.args) and context.args[0].lower() in ("hide", "--hide")
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
+        first = context.args[0].lower() if context.args else None
+        share = first in ("share", "--share", "show")
+        hide = first in ("hide", "--hide")
 
         async def work() -> None:
             answer = await self.service.profile(user_ref(user), community_ref(chat), share=share, hide=hide)
@@ -448,7 +502,10 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def streak(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/streak: the person's daily pull streak, privately."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             answer = await self.service.streak(user_ref(user))
@@ -457,7 +514,10 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def season(self, update: Update, context: Context) -> None:
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        """/season: this week's rarest pull per person here, answered where asked."""
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             answer = await self.service.season_leaderboard(community_ref(chat))
@@ -467,7 +527,9 @@ class TelegramHandlers:
 
     async def card(self, update: Update, context: Context) -> None:
         """/card [pull id]: the card of one's latest (or a given) pull, posted where asked: it holds no secret."""
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
 
         async def work() -> None:
             job_id = context.args[0] if context.args else None
@@ -484,6 +546,8 @@ class TelegramHandlers:
         buttons act for whoever presses them; a personal button pressed by anyone but its owner does nothing and
         says so to the presser alone."""
         query = update.callback_query
+        if query is None:
+            return
         chat = update.effective_chat
         user = query.from_user
         if query.data and query.data.startswith("s|"):
@@ -520,7 +584,7 @@ class TelegramHandlers:
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self.pulls.run(
                 chat, user, args, None, allow_easy=action.action == "pull_easy")))
 
-    async def _answer(self, query: Any, text: str | None = None, *, show_alert: bool = False) -> bool:
+    async def _answer(self, query: CallbackQuery, text: str | None = None, *, show_alert: bool = False) -> bool:
         """Acknowledge a press. While any are being acknowledged, slow work waits (see _after_answers):
         on a busy bot the ~15 s deadline is met for every press, not only the first ones.
 
@@ -550,8 +614,8 @@ class TelegramHandlers:
         text = f"{rendering.user_label(user_ref(user))}: {rendering.render_order_quote(odds)}"
         self._reply(chat, None, text, markup)
 
-    async def _stars_button(self, query: Any, chat: Chat | None, user: User) -> None:
-        pack = self.config.stars_pack(query.data[2:])
+    async def _stars_button(self, query: CallbackQuery, chat: Chat | None, user: User) -> None:
+        pack = self.config.stars_pack((query.data or "")[2:])
         if pack is None:
             await self._answer(query, _("That pack is no longer on sale; send /topup again."), show_alert=True)
             return
@@ -564,7 +628,11 @@ class TelegramHandlers:
     # ---- payments ----------------------------------------------------------------
 
     async def pre_checkout(self, update: Update, context: Context) -> None:
+        """Answer Telegram's pre-checkout query: ok for our invoice, paid by its own person at the current pack's price;
+        else refused with the reason shown to the payer (stars.pre_checkout_problem)."""
         query = update.pre_checkout_query
+        if query is None:
+            return
         problem = stars.pre_checkout_problem(query, self.config)
         if problem is None:
             await query.answer(ok=True)
@@ -572,9 +640,13 @@ class TelegramHandlers:
             await query.answer(ok=False, error_message=problem)
 
     async def successful_payment(self, update: Update, context: Context) -> None:
+        """Credit a Stars payment exactly once by its charge id (the service tells the buyer); an unrecognised payload is
+        logged, credits nothing, and the payer is told to expect a refund (nothing here refunds it)."""
         message = update.effective_message
-        payment = message.successful_payment
+        payment = message.successful_payment if message is not None else None
         payer = update.effective_user
+        if message is None or payment is None or payer is None:  # the filter lets only a payer's payment in
+            return
         instruction = stars.credit_instruction(payment, payer.id)
         if instruction is None:
             log.error("a Stars payment with an unrecognised payload was not credited (charge %s)",
@@ -586,6 +658,9 @@ class TelegramHandlers:
         await self.service.apply_instruction(instruction)
 
     async def pay_support(self, update: Update, context: Context) -> None:
+        """/paysupport: how to get a Stars payment refunded (Telegram requires the command)."""
+        if update.effective_chat is None:
+            return
         self._reply(update.effective_chat, update.effective_message, _(
             "⭐ For a refund of a Stars payment, write to the bot's operator with the payment's date; refunds go back "
             "to your Stars balance."))
@@ -594,8 +669,10 @@ class TelegramHandlers:
         """Telegram refunded a Stars payment itself: take the tokens back like a Stripe refund (debt and a
         freeze when already spent), exactly once: the same ledger key as /refundstars uses."""
         message = update.effective_message
-        refund = message.refunded_payment
+        refund = message.refunded_payment if message is not None else None
         payer = update.effective_user
+        if refund is None:  # the filter lets only a refund in
+            return
         payload = stars.StarsPayload.decode(refund.invoice_payload or "")
         if payload is None or payer is None or payload.user_id != payer.id or refund.currency != stars.CURRENCY:
             log.error("a Stars refund for an unrecognised payment (charge %s) took nothing back",
@@ -606,16 +683,19 @@ class TelegramHandlers:
 
     async def refund_stars(self, update: Update, context: Context) -> None:
         """Operators only: /refundstars <telegram_payment_charge_id>."""
-        chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+        if (parties := _parties(update)) is None:
+            return
+        chat, message, user = parties
         if user.id not in self.config.admin_ids:
             self._reply(chat, message, "Only the bot's operators can refund payments.")
             return
         if not context.args:
             self._reply(chat, message, "Usage: /refundstars <telegram_payment_charge_id>")
             return
+        charge_id = context.args[0]
 
         async def work() -> None:
-            text = await refund_star_payment(self.service, self.frontend, context.args[0])
+            text = await refund_star_payment(self.service, self.frontend, charge_id)
             self._reply(chat, message, rendering.esc(text))
 
         await self._guard(chat, message, user, work)

@@ -35,11 +35,20 @@ CLOSE_TIMEOUT_S = 5.0  # at a stop, how long the last writes get (a database tha
 class KeptStore(Protocol):
     """The service's late-reveal methods this module uses."""
 
-    async def keep_waiting_reveal(self, platform: str, chat_id: str, line: str, owner: str) -> int: ...
-    async def forget_late_reveals(self, ids: list[int]) -> None: ...
-    async def renew_late_reveals(self, owner: str) -> None: ...
-    async def release_late_reveals(self, owner: str) -> None: ...
-    async def claim_lapsed_reveals(self, platform: str, owner: str) -> dict[str, list[LateReveal]]: ...
+    async def keep_waiting_reveal(self, platform: str, chat_id: str, line: str, owner: str) -> int:
+        """Store one waiting message's line, claimed by `owner`; returns its row id."""
+
+    async def forget_late_reveals(self, ids: list[int]) -> None:
+        """Delete these rows: their messages went out (or never will)."""
+
+    async def renew_late_reveals(self, owner: str) -> None:
+        """Extend `owner`'s claims, so no peer takes them while this process lives."""
+
+    async def release_late_reveals(self, owner: str) -> None:
+        """Give up `owner`'s claims: the next claim_lapsed_reveals takes them at once."""
+
+    async def claim_lapsed_reveals(self, platform: str, owner: str) -> dict[str, list[LateReveal]]:
+        """Claim for `owner` the rows nobody live holds on `platform`, by chat id."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class KeptMessage:
     markup: dict[str, Any] | None = None
 
     def encode(self) -> str:
+        """The stored line: the message as a JSON object (a reveal's digest line never starts with `{`)."""
         return json.dumps({"text": self.text, "reply_to": self.reply_to, "markup": self.markup})
 
     @classmethod
@@ -65,10 +75,12 @@ class KeptMessage:
             return None
 
     def keyboard(self) -> InlineKeyboardMarkup | None:
+        """The message's inline keyboard rebuilt from its stored dict; None when it had none."""
         return InlineKeyboardMarkup.de_json(self.markup, None) if self.markup else None
 
 
 def kept_message(chat_id: int, text: str, reply_to: int | None, markup: InlineKeyboardMarkup | None) -> Kept:
+    """What the outbox keeps for a whole message to `chat_id` while it waits: sent as it was after a restart."""
     return Kept(chat_id, "message", KeptMessage(text, reply_to, markup.to_dict() if markup else None).encode())
 
 
@@ -84,16 +96,20 @@ class StoredKeeper:
         self._renewer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Start the writer and the claim renewer; call once, inside the running loop."""
         self._writer = asyncio.get_running_loop().create_task(self._write_forever(), name="telegram-kept-writer")
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever(), name="telegram-kept-renewer")
 
     def keep(self, kept: Kept) -> None:
+        """Queue storing `kept` (its row id is set once written); returns at once, the write happens in order later."""
         self._ops.put_nowait(("keep", kept))
 
     def forget(self, kept: Kept) -> None:
+        """Queue deleting `kept`'s row (it went out); queued after its keep, so a row written late is still deleted."""
         self._ops.put_nowait(("forget", kept))
 
     def pending(self) -> int:
+        """How many writes are queued and not done yet."""
         return self._ops.qsize()
 
     async def _write_forever(self) -> None:
@@ -161,4 +177,8 @@ async def post_kept_forever(store: KeptStore, poster: LatePoster, owner: str, ev
 
 
 class LatePoster(Protocol):
-    def post_late(self, waiting: dict[str, list[LateReveal]]) -> AsyncIterator[list[int]]: ...
+    """What posts kept messages: TelegramFrontEnd."""
+
+    def post_late(self, waiting: dict[str, list[LateReveal]]) -> AsyncIterator[list[int]]:
+        """Post the claimed rows by chat; yield the ids of each batch that went out (or can never go)."""
+        ...

@@ -22,10 +22,13 @@ PLATFORM = "telegram"
 
 
 class UpdateLanguage:
+    """The update handler (group -2, ahead of every answer) that sets the locale from the service's group languages."""
     def __init__(self, service: Service) -> None:
         self.service = service
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Remember the sender's language_code, then set this update's locale: the group's language when it has one (a
+        storage outage falls back to the person's), else the person's. Never raises for storage being down."""
         user, chat = update.effective_user, update.effective_chat
         code = user.language_code if user is not None else None
         if user is not None:

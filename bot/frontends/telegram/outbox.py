@@ -55,6 +55,7 @@ DigestSender = Callable[[int, list[str]], Awaitable[Any]]
 
 
 def retry_after_s(err: RetryAfter) -> float:
+    """The seconds a 429 asks us to wait, whether python-telegram-bot gives them as a number or a timedelta."""
     with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
         warnings.simplefilter("ignore")
         value = err.retry_after
@@ -75,6 +76,7 @@ class SlidingWindow:
         self._times = [cell for cell in self._times if cell[0] > now - self.window_s]
 
     def wait_s(self) -> float:
+        """Seconds until one more event fits in the window; 0 when it fits now."""
         now = self._clock()
         self._prune(now)
         if len(self._times) < self.limit:
@@ -82,10 +84,12 @@ class SlidingWindow:
         return min(cell[0] for cell in self._times) + self.window_s - now
 
     def free(self) -> int:
+        """How many more events fit in the window now."""
         self._prune(self._clock())
         return max(0, self.limit - len(self._times))
 
     def record(self) -> list[float]:
+        """Count one event now; returns its cell, for `settle` to move later."""
         cell = [self._clock()]
         self._times.append(cell)
         return cell
@@ -95,6 +99,7 @@ class SlidingWindow:
         cell[0] = max(cell[0], self._clock())
 
     def idle(self) -> bool:
+        """True when no event is left in the window."""
         self._prune(self._clock())
         return not self._times
 
@@ -128,9 +133,11 @@ class UnsentKeeper:
         self.kept: dict[int, Kept] = {}
 
     def keep(self, kept: Kept) -> None:
+        """Hold `kept` until it is forgotten."""
         self.kept[id(kept)] = kept
 
     def forget(self, kept: Kept) -> None:
+        """Drop `kept`; nothing happens when it is not held."""
         self.kept.pop(id(kept), None)
 
     @property
@@ -159,6 +166,7 @@ class _Item:
 
 @dataclass(frozen=True)
 class OutboxLimits:
+    """Telegram's pace, as the outbox keeps to it: per-group and overall budgets, retries on 429, digest sizes."""
     group_messages: int = 20       # per group ...
     group_window_s: float = 60.0   # ... per this many seconds
     overall_per_s: int = 30        # all chats together, per second
@@ -171,6 +179,10 @@ class OutboxLimits:
 
 @dataclass
 class Outbox:
+    """Per-chat queues of sends paced to `limits`, each drained by its own worker task while it holds work.
+
+    `digest` sends a busy group's folded reveals as one message; `keeper` is told what to keep for after a stop.
+    Once `close` ran, every post fails at once (what it carries is kept). See the module docstring for the order."""
     digest: DigestSender
     limits: OutboxLimits = field(default_factory=OutboxLimits)
     clock: Callable[[], float] = time.monotonic
@@ -236,6 +248,7 @@ class Outbox:
         return max(0, room - pending)
 
     def pending(self) -> int:
+        """How many sends still wait in the queues, over all chats (one taken for sending no longer counts)."""
         return sum(len(q) for q in self._queues.values())
 
     def tracked_chats(self) -> int:
@@ -456,7 +469,7 @@ def _settle_like(target: asyncio.Future[Any], source: asyncio.Future[Any]) -> No
         return
     if source.cancelled():
         target.cancel()
-    elif source.exception() is not None:
-        target.set_exception(source.exception())  # type: ignore[arg-type]
+    elif (err := source.exception()) is not None:
+        target.set_exception(err)
     else:
         target.set_result(source.result())

@@ -67,6 +67,7 @@ class PullFlow:
         self._reveal_hook = "on_reveal" in pull_params  # the community contract: reveal before the DM
         self._easy_hook = "allow_easy" in pull_params
         self._channel_hook = "channel" in pull_params
+        self._deleting: set[asyncio.Future[None]] = set()  # rolling messages being removed: held until done
 
     async def _typing(self, chat_id: int) -> None:
         while True:
@@ -204,7 +205,9 @@ class PullFlow:
             self._announce(chat, answer, text)
         if answer.card_png:  # Rare and up: the card, with the reveal as its caption
             if rolling is not None:
-                asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
+                deleting = asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
+                self._deleting.add(deleting)
+                deleting.add_done_callback(self._deleting.discard)
             return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
                                             markup=markup, reply_to=message_id(reply_to), digest_line=digest)
         if rolling is not None:  # kept like any reveal if it cannot land before a stop (never folded: an edit)

@@ -9,10 +9,12 @@ from bot.frontends.telegram.frontend import PLATFORM
 
 
 def user_ref(user: User) -> UserRef:
+    """How the service names a Telegram person: their id, and their full name (else username, else empty) to show."""
     return UserRef(PLATFORM, str(user.id), user.full_name or (user.username or ""))
 
 
 def community_ref(chat: Chat) -> CommunityRef | None:
+    """The service's community for a group or channel chat; None for a private chat (no community)."""
     if chat.type == Chat.PRIVATE:
         return None
     return CommunityRef(PLATFORM, str(chat.id), chat.title or "")
@@ -26,4 +28,5 @@ def channel_of(chat: Chat, message: Message | None) -> str:
 
 
 def message_id(message: Message | None) -> int | None:
+    """The id of `message`, or None when there is none (what a reply-to parameter takes)."""
     return message.message_id if message is not None else None

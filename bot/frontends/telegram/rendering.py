@@ -12,18 +12,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gpu_worker.humanize import duration, large, tier_name
-from gpu_worker.i18n import N_, _, fixed, ngettext, number
-from gpu_worker.i18n import short_datetime as when
-from gpu_worker.i18n import percent as share
-
 from bot.answers import (
     BalanceAnswer,
     CardAnswer,
     ConfigAnswer,
     GiftAnswer,
-    ProfileAnswer,
-    SeasonLeaderboardAnswer,
     HelpAnswer,
     HistoryAnswer,
     KeyDelivery,
@@ -32,15 +25,18 @@ from bot.answers import (
     OddsAnswer,
     OrderAnswer,
     OrderView,
+    ProfileAnswer,
     PullAnswer,
+    SeasonLeaderboardAnswer,
     ShownKey,
     StreakAnswer,
     TopupAnswer,
     UserRef,
 )
-
 from bot.frontends.telegram.config import StarsPack
 from bot.frontends.telegram.text_size import MAX_MESSAGE, utf16_len
+from gpu_worker.humanize import duration, large, tier_name
+from gpu_worker.i18n import N_, _, fixed, ngettext, number, percent as share, short_datetime as when
 
 TIER_MARKS = {
     "Common": "⚪",
@@ -53,6 +49,7 @@ TIER_MARKS = {
 
 
 def esc(text: object) -> str:
+    """`text` as HTML-safe text for Telegram's HTML parse mode (quotes escaped too: safe inside attributes)."""
     return html.escape(str(text), quote=True)
 
 
@@ -76,12 +73,14 @@ def fit(lines: list[str], limit: int = MAX_MESSAGE) -> str:
 
 
 def human_count(value: float) -> str:
+    """A key count in words (`large`); `∞` for an infinite or undefined count."""
     if math.isinf(value) or math.isnan(value):
         return "∞"
     return large(value)
 
 
 def percent(p: float) -> str:
+    """A probability as a percentage from 1% up, as "1 in N" below it, and `0%` for none."""
     if p >= 0.01:
         return f"{fixed(p * 100)}%"
     if p <= 0:
@@ -95,6 +94,7 @@ def no_mentions(text: str) -> str:
 
 
 def user_label(user: UserRef) -> str:
+    """The person's name, bold, HTML-escaped and never a mention."""
     return f"<b>{no_mentions(esc(user.label))}</b>"
 
 
@@ -118,6 +118,7 @@ def best_first(answer: PullAnswer) -> list[ShownKey]:
 
 
 def odds_line(odds: OddsAnswer) -> str:
+    """One line: a full match's odds in keys, and one pull's chance of one."""
     return _("Odds: a full match is 1 in {expected} keys; one pull ({keys} keys) finds one {chance}",
              expected=human_count(odds.expected_keys), keys=human_count(odds.pull_keys),
              chance=percent(odds.p_full_in_pull))
@@ -181,6 +182,8 @@ def render_rolling(user: UserRef, pattern: str, step: int) -> str:
 
 
 def render_odds(odds: OddsAnswer) -> str:
+    """The /odds answer: the full match's odds, one pull's chance and price, the order price and time (or why it
+    cannot be ordered), and the web link when there is one. Fits one message."""
     lines = [
         _("🎲 Odds for <code>{pattern}</code> · {format}", pattern=esc(odds.pattern), format=esc(odds.format_title)),
         ngettext("Full match ({n} character): {odds}", "Full match ({n} characters): {odds}", odds.max_score,
@@ -210,6 +213,7 @@ def _keys_progress(order: OrderView) -> str:
 
 
 def web_odds_link(url: str) -> str:
+    """A link to the web page with every tier's chance."""
     return _('📊 <a href="{url}">Every tier\'s chance, on the web</a>', url=esc(url))
 
 
@@ -261,6 +265,7 @@ def render_order_receipt(answer: OrderAnswer) -> str:
 
 
 def render_order_quote(odds: OddsAnswer) -> str:
+    """The quote under the Order button: price, expected time and odds for the exact match; or why it cannot be ordered."""
     if odds.order_price is None:
         return _("🧾 <code>{pattern}</code> cannot be ordered: {why}", pattern=esc(odds.pattern),
                  why=esc(odds.order_refusal or _("too hard")))
@@ -300,6 +305,7 @@ def render_delivery(delivery: KeyDelivery) -> list[str]:
 
 
 def render_balance(answer: BalanceAnswer) -> str:
+    """The /balance answer: tokens, today's free pulls, prices and spend against the daily limit, and any debt."""
     lines = [
         ngettext("💰 {who}: <b>{n}</b> token", "💰 {who}: <b>{n}</b> tokens", answer.tokens,
                  who=user_label(answer.user)),
@@ -342,10 +348,12 @@ def render_topup(answer: TopupAnswer | None, stars_packs: tuple[StarsPack, ...],
 
 
 def render_keys(answer: KeysAnswer) -> str:
+    """The service's /keys message, escaped."""
     return esc(answer.message)
 
 
 def render_history(answer: HistoryAnswer) -> str:
+    """The /history answer: the balance, then one line per ledger entry (time, kind, tokens, detail); cut to fit."""
     lines = [ngettext("📜 {who}: balance {n} token", "📜 {who}: balance {n} tokens", answer.balance,
                       who=user_label(answer.user))]
     if not answer.entries:
@@ -357,6 +365,7 @@ def render_history(answer: HistoryAnswer) -> str:
 
 
 def render_leaderboard(answer: LeaderboardAnswer) -> str:
+    """The /leaderboard answer: the ranked rarest pulls here (for no community: `everyone`); cut to fit."""
     where = esc(answer.community.title) if answer.community and answer.community.title else _("everyone")
     lines = [_("🏆 Rarest pulls · {where}", where=where)]
     if not answer.entries:
@@ -367,6 +376,7 @@ def render_leaderboard(answer: LeaderboardAnswer) -> str:
 
 
 def render_help(answer: HelpAnswer) -> str:
+    """The /help answer: each command's usage and summary, the formats, the match options, the service's notes."""
     lines = [_("🔑 <b>VaniKeys</b>: pull for vanity crypto keys.")]
     for command in answer.commands:
         lines.append(f"<code>{esc(command.usage)}</code>: {esc(command.summary)}")
@@ -390,6 +400,7 @@ def render_reveal_extras(answer: PullAnswer) -> list[str]:
 
 
 def render_config(answer: ConfigAnswer) -> str:
+    """The /config answer: the group's settings, the service's message, and how admins change a setting."""
     lines = [_("⚙️ <b>Settings for this group</b>")] + [f"• {esc(line)}" for line in answer.lines]
     lines.append(esc(answer.message))
     lines.append(_("Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
@@ -398,6 +409,7 @@ def render_config(answer: ConfigAnswer) -> str:
 
 
 def render_season(answer: SeasonLeaderboardAnswer) -> str:
+    """The /season answer: this season's ranked rarest pulls here and when the season ends; cut to fit."""
     where = esc(answer.community.title) if answer.community and answer.community.title else _("everyone")
     lines = [_("🏆 Season {season} · {where} · until {ends}", season=esc(answer.season), where=where,
                ends=when(answer.ends_at))]
@@ -410,6 +422,7 @@ def render_season(answer: SeasonLeaderboardAnswer) -> str:
 
 
 def render_profile(answer: ProfileAnswer) -> str:
+    """The /profile answer: pulls, season rank, streak, and the person's best pulls; cut to fit."""
     rank = f"#{answer.season_rank}" if answer.season_rank else _("no pull yet")
     lines = [ngettext("👤 {who} · {n} pull · season {season}: {rank}", "👤 {who} · {n} pulls · season {season}: {rank}",
                       answer.total_pulls, who=user_label(answer.user), season=esc(answer.season), rank=rank),
@@ -422,15 +435,18 @@ def render_profile(answer: ProfileAnswer) -> str:
 
 
 def render_card_caption(card: CardAnswer) -> str:
+    """A card photo's caption: pattern, format, the highlighted key and its rarity, within a caption's 1,024 characters."""
     return fit([f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key),
                 rarity_line(card.key)], 1024)
 
 
 def render_gift(answer: GiftAnswer) -> str:
+    """A gift's outcome, as the service words it."""
     return f"🎁 {esc(answer.message)}"
 
 
 def render_streak(answer: StreakAnswer) -> str:
+    """A streak's state, as the service words it."""
     return f"🔥 {esc(answer.message)}"
 
 

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from telegram import Bot, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment
+from telegram import Bot, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment, TransactionPartnerUser
 from telegram.error import BadRequest
 
 from bot.frontends.telegram.config import StarsPack, TelegramConfig
@@ -27,16 +27,19 @@ _PAYLOAD = re.compile(r"stars1:([a-z0-9_]{1,16}):(\d{1,9}):(\d{1,9}):(\d{1,20})"
 
 @dataclass(frozen=True)
 class StarsPayload:
+    """What an invoice's payload carries: the pack, its tokens and price in Stars, and the buyer's Telegram id."""
     pack_id: str
     tokens: int
     stars: int
     user_id: int
 
     def encode(self) -> str:
+        """The payload string (`stars1:pack:tokens:stars:user`), at most 64 bytes as Telegram requires."""
         return f"stars1:{self.pack_id}:{self.tokens}:{self.stars}:{self.user_id}"
 
     @classmethod
     def decode(cls, text: str) -> StarsPayload | None:
+        """The payload in `text`, or None when it is not one of ours (or malformed)."""
         match = _PAYLOAD.fullmatch(text)
         if not match:
             return None
@@ -44,14 +47,18 @@ class StarsPayload:
 
 
 def credit_key(charge_id: str) -> str:
+    """The ledger's idempotency key for crediting this charge: a payment update that arrives twice credits once."""
     return f"telegram-stars:{charge_id}"
 
 
 def refund_key(charge_id: str) -> str:
+    """The ledger's idempotency key for taking this charge's tokens back, distinct from its credit's."""
     return f"telegram-stars-refund:{charge_id}"
 
 
 async def send_invoice(bot: Bot, chat_id: int, user_id: int, pack: StarsPack) -> Message:
+    """Send `pack`'s Stars invoice to `chat_id`, payable by `user_id` alone (pre-checkout refuses anyone else);
+    returns the sent message, raises TelegramError when Telegram refuses."""
     payload = StarsPayload(pack.pack_id, pack.tokens, pack.stars, user_id)
     return await bot.send_invoice(
         chat_id=chat_id,
@@ -101,6 +108,7 @@ def credit_instruction(payment: SuccessfulPayment, payer_id: int) -> LedgerInstr
 
 @dataclass(frozen=True)
 class StarCharge:
+    """A Stars payment found among the bot's transactions: its charge id, its payer and what it bought."""
     charge_id: str
     user_id: int
     payload: StarsPayload
@@ -112,18 +120,19 @@ async def find_charge(bot: Bot, charge_id: str, *, pages: int = 50) -> StarCharg
         batch = await bot.get_star_transactions(offset=page * 100, limit=100)
         for tx in batch.transactions:
             source = tx.source
-            if tx.id != charge_id or source is None or getattr(source, "user", None) is None:
+            if tx.id != charge_id or not isinstance(source, TransactionPartnerUser):  # only a user's partner pays
                 continue
-            payload = StarsPayload.decode(getattr(source, "invoice_payload", "") or "")
+            payload = StarsPayload.decode(source.invoice_payload or "")
             if payload is None:
                 return None
-            return StarCharge(charge_id, source.user.id, payload)  # type: ignore[union-attr]
+            return StarCharge(charge_id, source.user.id, payload)
         if len(batch.transactions) < 100:
             return None
     return None
 
 
 def refund_instruction(charge: StarCharge) -> LedgerInstruction:
+    """The ledger debit that takes `charge`'s tokens back (debt when already spent), exactly once by its refund key."""
     return LedgerInstruction(
         platform="telegram",
         user_id=str(charge.user_id),

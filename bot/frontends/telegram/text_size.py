@@ -7,6 +7,7 @@ MAX_MESSAGE = 4096
 
 
 def utf16_len(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (a character outside the BMP, such as most emoji, is two)."""
     return len(text.encode("utf-16-le")) // 2
 
 
