@@ -104,6 +104,7 @@ class Sent:
     query_id: str | None = None
     interaction: FakeInteraction | None = None
     is_pull: bool = False
+    user_id: int | None = None  # Telegram: who sent it (a cooldown notice goes to them privately)
 
 
 @dataclass
@@ -303,7 +304,7 @@ async def telegram_act(run: Run, kind: str, user: dict[str, Any], group: dict[st
     t0 = time.monotonic()
     message = await fake.command(chat, user, text)
     run.sent.append(Sent("telegram", kind, label, t0, phase, chat_id=chat["id"], message_id=message["message_id"],
-                         is_pull=kind in ("pull", "pull10")))
+                         is_pull=kind in ("pull", "pull10"), user_id=user["id"]))
 
 
 async def discord_act(run: Run, kind: str, person: FakeUser, phase: str) -> None:
@@ -489,6 +490,29 @@ def telegram_answers(run: Run) -> dict[int, float]:
     return {mid: at for (_, mid), at in first.items()}
 
 
+def telegram_cooldown_notices(run: Run) -> dict[int, list[tuple[float, float]]]:
+    """Each person's private cooldown notices: (sent at, the wait it names). A group command refused by a
+    cooldown is answered by one of these (sent to the person, not the group), or folded into an earlier one whose
+    wait it falls in (the bot says it once per wait)."""
+    notices: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for r in run.telegram.requests:
+        chat_id = r.params.get("chat_id") or 0
+        if r.error is None and r.method == "sendMessage" and isinstance(chat_id, int) and chat_id > 0:
+            found = re.match(r"Slow down:.*? (\d+) s\.", str(r.params.get("text") or ""))
+            if found:
+                notices[chat_id].append((r.at, float(found.group(1))))
+    return notices
+
+
+def cooldown_answer(notices: list[tuple[float, float]], t0: float) -> float | None | bool:
+    """The latency of the private notice answering a command sent at t0; True when an earlier notice's wait
+    covers it (folded); None when neither."""
+    after = [at for at, _ in notices if at >= t0]
+    if after:
+        return min(after) - t0
+    return any(at <= t0 <= at + wait + 1.0 for at, wait in notices) or None
+
+
 def discord_answers(run: Run) -> dict[str, float]:
     """For every interaction token: when its first answer with content went out (callback 4/7, follow-up, edit)."""
     first: dict[str, float] = {}
@@ -643,6 +667,8 @@ def per_10s(run: Run, times: list[float]) -> list[int]:
 def measure(run: Run) -> dict[str, Any]:
     seen, times = reveals_seen(run)
     tg_answers = telegram_answers(run)
+    tg_notices = telegram_cooldown_notices(run)
+    folded: Counter[str] = Counter()
     dc_answers = discord_answers(run)
     by_kind: dict[str, list[float]] = defaultdict(list)
     unanswered: Counter[str] = Counter()
@@ -665,6 +691,12 @@ def measure(run: Run) -> dict[str, Any]:
             if at is None and s.is_pull:  # a group pull with no rolling message, revealed inside a digest
                 at = min((t for t in times.get(f"telegram:{s.label}", []) if t >= s.t0), default=None)
             latency = None if at is None else at - s.t0
+            if latency is None and s.user_id is not None:  # refused by a cooldown: told privately, or folded
+                notice = cooldown_answer(tg_notices.get(s.user_id, []), s.t0)
+                if notice is True:
+                    folded[key] += 1
+                    continue
+                latency = notice if isinstance(notice, float) else None
         elif s.interaction is not None:
             i = s.interaction
             if i.acked_with is None or (i.ack_delay_s or 0) > 3.0:
@@ -697,6 +729,7 @@ def measure(run: Run) -> dict[str, Any]:
         "latency": {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99)}
                     for k, v in sorted(by_kind.items())},
         "unanswered": dict(unanswered),
+        "folded_cooldowns": dict(folded),  # refused by a cooldown inside a wait the person was already told of
         "acks": {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99),
                      "max": max(v) if v else float("nan"), "over_3s": sum(1 for x in v if x > 3.0)}
                  for k, v in sorted(acks.items())},
