@@ -15,7 +15,6 @@ from typing import Literal
 
 from gpu_worker.i18n import _
 
-
 # --- who and where -------------------------------------------------------
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from gpu_worker.formats import get_format
-from gpu_worker.i18n import N_, _
-
 from bot.answers import DeliveredSecret, KeyDelivery
 from bot.job_records import JobRecord
 from bot.ports import FrontEnd
 from bot.vault import SealedSecret
+from gpu_worker.formats import get_format
+from gpu_worker.i18n import N_, _
 
 log = logging.getLogger(__name__)
 

@@ -45,29 +45,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.job import MAX_BUDGET, GrindJob
-from gpu_worker.odds import Odds
-from gpu_worker.odds import odds as odds_of
-from gpu_worker.patterns import Pattern
-from gpu_worker.verify import verify_hit
-
 from bot import logs
-from bot.faults import fault_point
-from bot.answers import ShownKey, UserRef
+from bot.answers import ServiceError, ShownKey, UserRef
 from bot.config import Settings
+from bot.faults import fault_point
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
-from bot.ledger import Debit, Ledger
-from bot.results import shown_key, shown_key_to_json
-from bot.answers import ServiceError
 from bot.job_events import JobEvents
 from bot.job_records import JobRecord, JobSpec, cut_short_refund, record_from_row
 from bot.job_states import ACTIVE, SETTLED, STEPS, transition
-from bot.storage import Database, StorageUnavailable, Tx
-from bot.storage import job_queries as q
+from bot.ledger import Debit, Ledger
+from bot.results import shown_key, shown_key_to_json
+from bot.storage import Database, StorageUnavailable, Tx, job_queries as q
 from bot.storage.leases import Leases
 from bot.vault import SealedSecret, Vault, VaultError
+from gpu_worker.errors import VanikeysError
+from gpu_worker.job import MAX_BUDGET, GrindJob
+from gpu_worker.odds import Odds, odds as odds_of
+from gpu_worker.patterns import Pattern
+from gpu_worker.verify import verify_hit
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from bot.serving import serving
 
 if TYPE_CHECKING:
     from aiohttp import web
+
     from bot.job_records import JobRecord
     from bot.storage import Database
 

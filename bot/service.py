@@ -16,16 +16,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from gpu_worker.errors import VanikeysError
-from gpu_worker.formats import FORMATS, get_format, parse_pubkey
-from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
-from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
-from gpu_worker.odds import Odds, p_full_in
-from gpu_worker.odds import odds as odds_of
-from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
 from bot import committed, logs
 from bot.answers import (
@@ -76,11 +68,17 @@ from bot.odds_cache import shared_odds_cache
 from bot.ports import CheckoutProvider, FrontEnd
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database, StorageUnavailable
+from gpu_worker.errors import VanikeysError
+from gpu_worker.formats import FORMATS, get_format, parse_pubkey
+from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
+from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
+from gpu_worker.odds import Odds, odds as odds_of, p_full_in
+from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
 if TYPE_CHECKING:
     from payments.events import ApplyOutcome, LedgerInstruction
 
-__all__ = ["Service", "ServiceError", "UserRef", "CommunityRef", "Origin"]
+__all__ = ["CommunityRef", "Origin", "Service", "ServiceError", "UserRef"]
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +417,7 @@ class Service:
             (user.platform, user.user_id),
         )
         entries = tuple(
-            HistoryEntry(at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc), kind=r["kind"],
+            HistoryEntry(at=datetime.fromtimestamp(r["created_at"], tz=UTC), kind=r["kind"],
                          tokens=r["tokens"], detail=_history_detail(r))
             for r in rows
         )
@@ -447,7 +445,7 @@ class Service:
             key = shown_key_from_json(result["keys"][result["best_index"]])
             entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]), key=key,
                                             pattern=row["pattern"],
-                                            at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc)))
+                                            at=datetime.fromtimestamp(row["created_at"], tz=UTC)))
             if len(entries) == 10:
                 break
         return LeaderboardAnswer(community=community, entries=tuple(entries))

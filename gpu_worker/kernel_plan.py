@@ -22,9 +22,10 @@ side needs the same change on the other.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .formats import CURVE_ORDER, HEX_ALPHABET, AddressFormat
 from .keyspace import Candidate

@@ -11,6 +11,7 @@ across one process pool per backend instance.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import signal
@@ -192,7 +193,7 @@ def split_range(first_key: int, n_keys: int, pieces: int, per_point: int) -> lis
         if cuts[-1] < cut < end:
             cuts.append(cut)
     cuts.append(end)
-    return [(a, b - a) for a, b in zip(cuts, cuts[1:])]
+    return [(a, b - a) for a, b in itertools.pairwise(cuts)]
 
 
 def load_backend() -> PythonBackend:
