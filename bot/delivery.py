@@ -51,14 +51,14 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
 
     for sealed in sorted(secrets, key=rank):
         key = shown[sealed.position] if sealed.position < len(shown) else None
-        common = {"score": key.score if key else 0, "max_score": key.max_score if key else 0,
-                  "tier": key.tier if key else ""}
+        score, max_score, tier = (key.score, key.max_score, key.tier) if key else (0, 0, "")
         if sealed.secret_kind == "offset":
-            items.append(DeliveredSecret(sealed.identifier, "offset", "hex", f"{sealed.secret:064x}", None, **common))
+            items.append(DeliveredSecret(sealed.identifier, "offset", "hex", f"{sealed.secret:064x}", None,
+                                         score=score, max_score=max_score, tier=tier))
         else:
             export = fmt.export_secret(sealed.secret)
             items.append(DeliveredSecret(sealed.identifier, "private_key", export.kind, export.value, export.jwk,
-                                         **common))
+                                         score=score, max_score=max_score, tier=tier))
     if items and items[0].secret_kind == "offset":
         note = combine_note(fmt.id, items[0].value, items[0].identifier)
     else:

@@ -194,7 +194,12 @@ class Jobs:
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.drive(job_id), name=f"job-{job_id}")
             self._tasks[job_id] = task
-            task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
+
+            def unregister(t: asyncio.Task[JobRecord], j: str = job_id) -> None:
+                if self._tasks.get(j) is t:
+                    self._tasks.pop(j, None)
+
+            task.add_done_callback(unregister)
             task.add_done_callback(_note_failure)
         return task
 

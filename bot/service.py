@@ -425,6 +425,7 @@ class Service:
         return HistoryAnswer(user=user, entries=entries, balance=account.balance)
 
     async def leaderboard(self, community: CommunityRef | None) -> LeaderboardAnswer:
+        params: tuple[str, ...]
         if community is None:
             where, params = "community_id IS NULL", ()
         else:
@@ -943,7 +944,7 @@ def _given_back(record: JobRecord) -> str:
 
 def _history_detail(row: sqlite3.Row) -> str:
     kind, free = row["kind"], row["free_pulls"]
-    base = row["reason"] or kind
+    base: str = row["reason"] or kind
     if free > 0:
         return f"{base} ({free} free pull{'s' if free != 1 else ''})"
     if free < 0:

@@ -164,7 +164,7 @@ def compile_pattern(pattern: Pattern) -> KernelPattern:
     compiled.max_score = pattern.max_score
     compiled.rest_len = pattern.max_score - len(classes[0])
     if pattern.anchored_start and fmt.alphabet != HEX_ALPHABET:
-        _add_prefix_ranges(compiled, fmt, [[index[c] for c in sorted(a, key=index.get)] for a in classes[0]])
+        _add_prefix_ranges(compiled, fmt, [[index[c] for c in sorted(a, key=index.__getitem__)] for a in classes[0]])
     return compiled
 
 
@@ -185,9 +185,10 @@ def _add_prefix_ranges(compiled: KernelPattern, fmt: AddressFormat, first: list[
         compiled.head_has_pass = 1
     prefixes: list[tuple[int, int]] = [(0, 1)]  # ranges [a, b) of t-digit prefix values
     for level in range(1, min(len(first), RANGE_LEVELS) + 1):
-        prefixes = _extend(prefixes, first[level - 1])
-        if prefixes is None:
+        extended = _extend(prefixes, first[level - 1])
+        if extended is None:
             break
+        prefixes = extended
         intervals = []
         for c in plain:
             free = c.digits - c.skip - level

@@ -265,7 +265,8 @@ def _load(name: str) -> Backend:
                 "backend_unavailable", f"the {name} backend needs {exc.name}, which is not installed: use --backend python"
             ) from None
         raise VanikeysError("backend_unavailable", f"the {name} backend is not built in: use --backend python") from None
-    return module.load_backend()
+    backend: Backend = module.load_backend()
+    return backend
 
 
 FIRST_STEP_KEYS = 4096

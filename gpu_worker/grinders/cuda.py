@@ -271,7 +271,8 @@ def gpu_present() -> bool:
     try:
         import cupy
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        count: int = cupy.cuda.runtime.getDeviceCount()
+        return count > 0
     except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
         return False
 

@@ -61,8 +61,8 @@ def compiler() -> str | None:
     from ..settings import worker_setting
 
     for name in (worker_setting("cxx"), "g++", "clang++", "c++"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+        if isinstance(name, str) and name and (found := shutil.which(name)):  # the setting is a str or None
+            return found
     return None
 
 

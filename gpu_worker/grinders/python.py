@@ -126,7 +126,7 @@ class PythonBackend:
         self.device = f"CPU x{self.processes} (python)"
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[[ProcessPoolExecutor], PythonBackend] | None = None
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
         pieces = min(self.processes, n_keys // MIN_KEYS_PER_PROCESS)
