@@ -119,6 +119,11 @@ def _sigint_ignored_by_new_workers() -> Iterator[None]:
 
 
 class PythonBackend:
+    """The pure-Python backend: scans on this process, or split across a spawned process pool for large ranges.
+
+    The pool is made on the first scan large enough to split, shared by threads, and shut down by `close`
+    (or when the backend is collected); a scan below MIN_KEYS_PER_PROCESS per process runs in the caller.
+    """
     name = "python"
 
     def __init__(self, processes: int | None = None) -> None:
@@ -129,6 +134,10 @@ class PythonBackend:
         self._finalizer: weakref.finalize[[ProcessPoolExecutor], PythonBackend] | None = None
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
+        """Backend.scan: the qualifying keys of [first_key, first_key + n_keys), at most plan.max_candidates, best first.
+
+        Blocks until every piece is done; if one raises, the pieces not started are cancelled and it re-raises.
+        """
         pieces = min(self.processes, n_keys // MIN_KEYS_PER_PROCESS)
         if pieces <= 1:
             return scan_range(plan, first_key, n_keys)
@@ -161,6 +170,7 @@ class PythonBackend:
             return self._pool, True
 
     def close(self) -> None:
+        """Shut the process pool down (if one was made): queued pieces are cancelled, workers finish or are terminated."""
         with self._lock:
             finalizer, self._pool, self._finalizer = self._finalizer, None, None
         if finalizer is not None:
@@ -197,4 +207,5 @@ def split_range(first_key: int, n_keys: int, pieces: int, per_point: int) -> lis
 
 
 def load_backend() -> PythonBackend:
+    """A PythonBackend with one process per CPU; always available."""
     return PythonBackend()
