@@ -23,6 +23,7 @@ KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) 
 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
+    """The note for a split-key delivery: the secret is an offset, and the `vanikeys combine` command that makes the key."""
     command = " ".join(("vanikeys combine", format_id, "--private-key YOUR_SECRET_HEX --offset", offset_hex,
                         "--identifier", identifier))
     return _("Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
@@ -30,6 +31,7 @@ def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
 
 
 def import_note(format_id: str) -> str:
+    """The note for a private key of `format_id`: keep it secret, and how to import it into that format's wallets."""
     fmt = get_format(format_id)
     how = {"btc": N_("import the WIF into a Bitcoin wallet (compressed key, P2PKH)"),
            "did": N_("use the hex secret or the JWK with your DID tooling"),
@@ -41,6 +43,7 @@ def import_note(format_id: str) -> str:
 
 
 def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDelivery:
+    """The private message for a job's opened secrets, best first like the reveal, with the note on how to use them."""
     fmt = get_format(record.spec.format_id)
     shown = record.shown_keys
     items: list[DeliveredSecret] = []
@@ -68,16 +71,24 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
 
 
 class Delivery:
+    """The front ends by platform, and the one step that sends a job's secrets to its owner privately."""
     def __init__(self) -> None:
         self.frontends: dict[str, FrontEnd] = {}
 
     def register(self, frontend: FrontEnd) -> None:
+        """Make `frontend` the one that delivers to people on its platform (replacing any earlier one)."""
         self.frontends[frontend.platform] = frontend
 
     def frontend_for(self, platform: str) -> FrontEnd | None:
+        """The front end registered for `platform`, or None."""
         return self.frontends.get(platform)
 
     async def deliver(self, record: JobRecord, secrets: list[SealedSecret]) -> bool | None:
+        """Send the job's secrets to its owner through the owner's platform's front end; never raises.
+
+        True: sent. False: the front end could not (or failed; logged without the secret). None: no front end of
+        that platform is registered, or it cannot reach that person at all; nothing was attempted.
+        """
         frontend = self.frontends.get(record.spec.user.platform)
         if frontend is None:
             return None
