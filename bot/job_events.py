@@ -17,9 +17,12 @@ from bot.job_records import JobRecord
 
 
 class StepSubscriber(Protocol):
-    """What hears the jobs' committed steps: the log line and the metrics. Each method is called synchronously by
-    the step that committed, so it must be quick: an exception propagates into that step.
+    """What hears the jobs' committed steps (the log line, the metrics).
+
+    Each method is called synchronously by the step that committed, so it must be quick: an exception
+    propagates into that step.
     """
+
     def job_step(self, step: str, record: JobRecord, fields: Mapping[str, Any]) -> None:
         """The job committed `step`; `fields` are what the step adds (keys_checked, grind_s, tokens ...)."""
 
