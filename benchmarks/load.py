@@ -504,7 +504,7 @@ def telegram_cooldown_notices(run: Run) -> dict[int, list[tuple[float, float]]]:
     return notices
 
 
-def cooldown_answer(notices: list[tuple[float, float]], t0: float) -> float | None | bool:
+def cooldown_answer(notices: list[tuple[float, float]], t0: float) -> float | bool | None:
     """The latency of the private notice answering a command sent at t0; True when an earlier notice's wait
     covers it (folded); None when neither."""
     after = [at for at, _ in notices if at >= t0]

@@ -15,7 +15,6 @@ from typing import Literal
 
 from gpu_worker.i18n import _
 
-
 # --- who and where -------------------------------------------------------
 
 
@@ -29,10 +28,12 @@ class UserRef:
 
     @property
     def key(self) -> tuple[str, str]:
+        """The identity as a (platform, user_id) pair: the key accounts and jobs are stored under."""
         return (self.platform, self.user_id)
 
     @property
     def label(self) -> str:
+        """The name to show: the display name, else the user id."""
         return self.display_name or self.user_id
 
 
@@ -132,6 +133,7 @@ class ShownKey:
 
 @dataclass(frozen=True)
 class OddsAnswer:
+    """The odds of a pattern, with what a pull and an order of it would cost and take on this deployment."""
     format_id: str
     format_title: str
     pattern: str                  # as typed
@@ -194,6 +196,7 @@ class CutShort:
 
 @dataclass(frozen=True)
 class PullAnswer:
+    """The result of one pull or 10-pull: the keys shown (no secrets), what it cost, and whether the secrets went out."""
     job_id: str
     user: UserRef
     community: CommunityRef | None
@@ -220,10 +223,12 @@ class PullAnswer:
 
     @property
     def best(self) -> ShownKey:
+        """The rarest key of the pull (keys[best_index])."""
         return self.keys[self.best_index]
 
     @property
     def is_new_personal_best(self) -> bool:
+        """True when this pull beat the person's earlier best of the same pattern family."""
         return self.personal_best is not None and self.personal_best.is_new
 
 
@@ -256,6 +261,7 @@ class OrderView:
 
 @dataclass(frozen=True)
 class OrderAnswer:
+    """The answer to an order just placed: its first view, the balance left, and the expected grinding time."""
     order: OrderView
     balance_after: int
     expected_s: float
@@ -264,6 +270,7 @@ class OrderAnswer:
 
 @dataclass(frozen=True)
 class BalanceAnswer:
+    """A person's balance, debt, free pulls and daily spend, with the current prices."""
     user: UserRef
     tokens: int
     debt: int                     # owed after a clawback; paid actions frozen while > 0
@@ -278,6 +285,7 @@ class BalanceAnswer:
 
 @dataclass(frozen=True)
 class TopupPack:
+    """One token pack on sale: its id, the tokens it gives, and its display price."""
     pack_id: str
     tokens: int
     price: str                    # display price, e.g. "$5.00"
@@ -285,6 +293,7 @@ class TopupPack:
 
 @dataclass(frozen=True)
 class TopupAnswer:
+    """How to buy tokens: a checkout link for this user (when payments are configured), or why there is none."""
     configured: bool
     message: str                  # one line: where to pay, or that payments are not configured
     url: str | None = None        # Stripe Checkout URL, for this user only
@@ -297,6 +306,7 @@ class TopupAnswer:
 
 @dataclass(frozen=True)
 class DeliveredSecret:
+    """One secret of a job, for a private channel only: repr() and str() redact the value."""
     identifier: str
     secret_kind: Literal["private_key", "offset"]
     export_kind: str              # "wif" | "hex"
@@ -332,6 +342,7 @@ class KeyDelivery:
 
 @dataclass(frozen=True)
 class KeysAnswer:
+    """What /keys did: the jobs whose secrets went out privately just now, those still waiting, and a line to show."""
     delivered: tuple[str, ...]    # job ids whose keys went out privately just now
     undelivered: tuple[str, ...]  # job ids still waiting (private channel closed)
     message: str
@@ -342,6 +353,7 @@ class KeysAnswer:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One line of a person's history: a change to the balance (or a free pull) and what it was for."""
     at: datetime
     kind: str                     # "pull", "order", "refund", "purchase", "clawback", "grant", ...
     tokens: int                   # signed change to the balance (0 for free pulls)
@@ -350,6 +362,7 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class HistoryAnswer:
+    """A person's recent history, newest first, with the balance now."""
     user: UserRef
     entries: tuple[HistoryEntry, ...]  # newest first
     balance: int
@@ -357,6 +370,7 @@ class HistoryAnswer:
 
 @dataclass(frozen=True)
 class LeaderboardEntry:
+    """One row of a leaderboard: a person's rarest pull, ranked."""
     rank: int
     user: UserRef
     key: ShownKey
@@ -366,12 +380,14 @@ class LeaderboardEntry:
 
 @dataclass(frozen=True)
 class LeaderboardAnswer:
+    """A community's all-time leaderboard (None: the global one), rarest pull first, one row per person."""
     community: CommunityRef | None
     entries: tuple[LeaderboardEntry, ...]  # rarest pulls first, one per user
 
 
 @dataclass(frozen=True)
 class CommandHelp:
+    """One command in the help: its name, usage line and summary."""
     name: str                     # "pull"
     usage: str                    # "/pull <pattern> [format] [count]"
     summary: str
@@ -379,6 +395,7 @@ class CommandHelp:
 
 @dataclass(frozen=True)
 class HelpAnswer:
+    """What /help shows: the commands, the formats (id, title), and extra notes."""
     commands: tuple[CommandHelp, ...]
     formats: tuple[tuple[str, str], ...]  # (id, title)
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -405,6 +422,7 @@ class CommunityConfig:
 
     @property
     def effective_free_pulls(self) -> int:
+        """The free pulls a day members get here: the community's override capped by the operator's, else the operator's."""
         if self.free_pulls_per_day is None:
             return self.operator_free_pulls
         return min(self.free_pulls_per_day, self.operator_free_pulls)
@@ -412,6 +430,7 @@ class CommunityConfig:
 
 @dataclass(frozen=True)
 class ConfigAnswer:
+    """What /config did: the community's settings now, the one just changed (if any), and a line to show."""
     config: CommunityConfig
     changed: str | None               # the setting just changed; None when only shown
     message: str                      # one line: what changed, or how to change things
@@ -420,6 +439,7 @@ class ConfigAnswer:
 
 @dataclass(frozen=True)
 class GiftAnswer:
+    """What /gift did: the sender's balance after it and whether it moved tokens (a repeated key moves nothing)."""
     sender: UserRef
     recipient: UserRef
     tokens: int
@@ -430,6 +450,7 @@ class GiftAnswer:
 
 @dataclass(frozen=True)
 class SeasonLeaderboardAnswer:
+    """A community's leaderboard for the current season (an ISO week in the operator's time zone)."""
     community: CommunityRef | None
     season: str                       # ISO week in the operator's time zone, e.g. "2026-W49"
     starts_at: datetime               # aware, in the operator's time zone
@@ -439,6 +460,7 @@ class SeasonLeaderboardAnswer:
 
 @dataclass(frozen=True)
 class ProfilePull:
+    """One of a profile's best pulls: the key shown, its pattern, when, and where."""
     key: ShownKey
     pattern: str
     at: datetime
@@ -447,6 +469,7 @@ class ProfilePull:
 
 @dataclass(frozen=True)
 class ProfileAnswer:
+    """A person's profile in a community: best pulls, total pulls, streak and season rank; `share` says who sees it."""
     user: UserRef
     community: CommunityRef | None
     best_pulls: tuple[ProfilePull, ...]   # rarest first, at most 5

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class App:
+    """The bot's assembled parts, sharing one database; front ends reach everything through `service`."""
     settings: Settings
     db: Database
     ledger: Ledger

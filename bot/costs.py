@@ -28,6 +28,10 @@ class UsageLog:
         self.db = db
 
     async def record(self, usage: Usage) -> None:
+        """Count the usage in metrics and insert its row; a (provider, job) already recorded is left as it was.
+
+        Raises the storage's errors if the insert cannot commit.
+        """
         metrics.provider_usage(usage)
         job_ref = usage.job_ref.split("-", 1)[0] if usage.job_ref else None  # the tag's bot job id part
         async with self.db.transaction() as tx:
@@ -41,6 +45,7 @@ class UsageLog:
 
 @dataclass(frozen=True)
 class ProviderCost:
+    """One provider's jobs of one kind over the report's days: their count, GPU-seconds and dollars."""
     provider: str
     kind: str
     jobs: int
@@ -51,6 +56,10 @@ class ProviderCost:
 
 @dataclass(frozen=True)
 class CostReport:
+    """`vanikeys costs`: GPU cost per provider and kind over some days, beside the pulls, orders and revenue settled.
+
+    Pulls and orders are jobs created in those days now found or delivered; revenue is their tokens less refunds.
+    """
     days: float
     by_provider: list[ProviderCost]
     pulls: int  # pulls delivered or found (a 10-pull counts 10)
@@ -59,17 +68,21 @@ class CostReport:
     usd_per_token: float | None
 
     def cost(self, kind: str) -> float:
+        """The dollars recorded for provider jobs of `kind` ("pull" or "order"), all providers together."""
         return sum(row.cost_usd for row in self.by_provider if row.kind == kind)
 
     @property
     def cost_per_pull(self) -> float | None:
+        """Dollars per pull settled, or None when no pull was."""
         return self.cost("pull") / self.pulls if self.pulls else None
 
     @property
     def cost_per_order(self) -> float | None:
+        """Dollars per order settled, or None when no order was."""
         return self.cost("order") / self.orders if self.orders else None
 
     def render(self) -> str:
+        """The report as plain text lines for the terminal."""
         lines = [f"grinding costs over the last {self.days:g} days"]
         if not self.by_provider:
             lines.append("  no provider jobs recorded (the local backend costs no GPU time)")
@@ -89,6 +102,7 @@ class CostReport:
 
 
 async def cost_report(db: Database, days: float, *, usd_per_token: float | None = None) -> CostReport:
+    """The report over the last `days` days, from grind_usage, jobs and the ledger (read only)."""
     since = time.time() - days * 86400
     rows = await db.fetchall(
         "SELECT provider, kind, COUNT(*) AS jobs, SUM(gpu_s) AS gpu_s, SUM(cost_usd) AS cost, "

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from gpu_worker.formats import get_format
-from gpu_worker.i18n import N_, _
-
 from bot.answers import DeliveredSecret, KeyDelivery
 from bot.job_records import JobRecord
 from bot.ports import FrontEnd
 from bot.vault import SealedSecret
+from gpu_worker.formats import get_format
+from gpu_worker.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +23,7 @@ KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) 
 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
+    """The note for a split-key delivery: the secret is an offset, and the `vanikeys combine` command that makes the key."""
     command = " ".join(("vanikeys combine", format_id, "--private-key YOUR_SECRET_HEX --offset", offset_hex,
                         "--identifier", identifier))
     return _("Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
@@ -31,6 +31,7 @@ def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
 
 
 def import_note(format_id: str) -> str:
+    """The note for a private key of `format_id`: keep it secret, and how to import it into that format's wallets."""
     fmt = get_format(format_id)
     how = {"btc": N_("import the WIF into a Bitcoin wallet (compressed key, P2PKH)"),
            "did": N_("use the hex secret or the JWK with your DID tooling"),
@@ -42,6 +43,7 @@ def import_note(format_id: str) -> str:
 
 
 def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDelivery:
+    """The private message for a job's opened secrets, best first like the reveal, with the note on how to use them."""
     fmt = get_format(record.spec.format_id)
     shown = record.shown_keys
     items: list[DeliveredSecret] = []
@@ -52,14 +54,14 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
 
     for sealed in sorted(secrets, key=rank):
         key = shown[sealed.position] if sealed.position < len(shown) else None
-        common = {"score": key.score if key else 0, "max_score": key.max_score if key else 0,
-                  "tier": key.tier if key else ""}
+        score, max_score, tier = (key.score, key.max_score, key.tier) if key else (0, 0, "")
         if sealed.secret_kind == "offset":
-            items.append(DeliveredSecret(sealed.identifier, "offset", "hex", f"{sealed.secret:064x}", None, **common))
+            items.append(DeliveredSecret(sealed.identifier, "offset", "hex", f"{sealed.secret:064x}", None,
+                                         score=score, max_score=max_score, tier=tier))
         else:
             export = fmt.export_secret(sealed.secret)
             items.append(DeliveredSecret(sealed.identifier, "private_key", export.kind, export.value, export.jwk,
-                                         **common))
+                                         score=score, max_score=max_score, tier=tier))
     if items and items[0].secret_kind == "offset":
         note = combine_note(fmt.id, items[0].value, items[0].identifier)
     else:
@@ -69,16 +71,24 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
 
 
 class Delivery:
+    """The front ends by platform, and the one step that sends a job's secrets to its owner privately."""
     def __init__(self) -> None:
         self.frontends: dict[str, FrontEnd] = {}
 
     def register(self, frontend: FrontEnd) -> None:
+        """Make `frontend` the one that delivers to people on its platform (replacing any earlier one)."""
         self.frontends[frontend.platform] = frontend
 
     def frontend_for(self, platform: str) -> FrontEnd | None:
+        """The front end registered for `platform`, or None."""
         return self.frontends.get(platform)
 
     async def deliver(self, record: JobRecord, secrets: list[SealedSecret]) -> bool | None:
+        """Send the job's secrets to its owner through the owner's platform's front end; never raises.
+
+        True: sent. False: the front end could not (or failed; logged without the secret). None: no front end of
+        that platform is registered, or it cannot reach that person at all; nothing was attempted.
+        """
         frontend = self.frontends.get(record.spec.user.platform)
         if frontend is None:
             return None

@@ -17,6 +17,12 @@ from bot.job_records import JobRecord
 
 
 class StepSubscriber(Protocol):
+    """What hears the jobs' committed steps (the log line, the metrics).
+
+    Each method is called synchronously by the step that committed, so it must be quick: an exception
+    propagates into that step.
+    """
+
     def job_step(self, step: str, record: JobRecord, fields: Mapping[str, Any]) -> None:
         """The job committed `step`; `fields` are what the step adds (keys_checked, grind_s, tokens ...)."""
 
@@ -35,6 +41,7 @@ class JobEvents:
         self._subscribers = list(subscribers)
 
     def subscribe(self, subscriber: StepSubscriber) -> None:
+        """Add `subscriber` after the existing ones: it hears events from now on."""
         self._subscribers.append(subscriber)
 
     def reached(self, step: str, record: JobRecord, **fields: Any) -> JobRecord:
@@ -45,6 +52,7 @@ class JobEvents:
         return record
 
     def failed(self, record: JobRecord, reason: str) -> None:
+        """Grinding failed with `reason`: tell every subscriber, in order."""
         for subscriber in self._subscribers:
             subscriber.job_failed(record, reason)
 
@@ -54,6 +62,7 @@ class JobEvents:
 
     def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
                         queue_wait_s: float | None = None) -> None:
+        """Tell every subscriber about one wait on `provider` (ProviderTimer sets one of round_trip_s, queue_wait_s a call)."""
         for subscriber in self._subscribers:
             subscriber.provider_waited(provider, kind, round_trip_s=round_trip_s, queue_wait_s=queue_wait_s)
 
@@ -69,10 +78,12 @@ class ProviderTimer:
         self._progressed = False
 
     def progressed(self) -> None:
+        """Note the first progress: the first call reports the queue wait; later calls do nothing."""
         if not self._progressed:
             self._progressed = True
             self.events.provider_waited(self.provider, self.kind, queue_wait_s=time.monotonic() - self.started)
 
     def done(self) -> None:
+        """Note the result: report the queue wait if no progress came first, then the round trip."""
         self.progressed()  # a job too quick to report progress waited no longer than its whole trip
         self.events.provider_waited(self.provider, self.kind, round_trip_s=time.monotonic() - self.started)

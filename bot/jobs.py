@@ -45,29 +45,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from gpu_worker.errors import VanikeysError
-from gpu_worker.job import MAX_BUDGET, GrindJob
-from gpu_worker.odds import Odds
-from gpu_worker.odds import odds as odds_of
-from gpu_worker.patterns import Pattern
-from gpu_worker.verify import verify_hit
-
 from bot import logs
-from bot.faults import fault_point
-from bot.answers import ShownKey, UserRef
+from bot.answers import ServiceError, ShownKey, UserRef
 from bot.config import Settings
+from bot.faults import fault_point
 from bot.grinding import GrindingClient, GrindingError, OrderState
 from bot.grinding.model import GrindProgress, OrderProgress
-from bot.ledger import Debit, Ledger
-from bot.results import shown_key, shown_key_to_json
-from bot.answers import ServiceError
 from bot.job_events import JobEvents
 from bot.job_records import JobRecord, JobSpec, cut_short_refund, record_from_row
 from bot.job_states import ACTIVE, SETTLED, STEPS, transition
-from bot.storage import Database, StorageUnavailable, Tx
-from bot.storage import job_queries as q
+from bot.ledger import Debit, Ledger
+from bot.results import shown_key, shown_key_to_json
+from bot.storage import Database, StorageUnavailable, Tx, job_queries as q
 from bot.storage.leases import Leases
 from bot.vault import SealedSecret, Vault, VaultError
+from gpu_worker.errors import VanikeysError
+from gpu_worker.job import MAX_BUDGET, GrindJob
+from gpu_worker.odds import Odds, odds as odds_of
+from gpu_worker.patterns import Pattern
+from gpu_worker.verify import verify_hit
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +76,11 @@ class StaleTransition(Exception):
 
 
 class JobObserver(Protocol):
-    async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None: ...
+    """What a job's drive tells the front ends through (the service): progress, a found result, the end."""
+
+    async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None:
+        """A running job reported progress: `checked` keys so far at `rate` keys per second."""
+        ...
 
     async def job_found(self, record: JobRecord) -> None:
         """The job's result is stored and nothing was delivered yet: show it publicly now, before the private
@@ -97,6 +97,7 @@ RevealHook = Callable[[JobRecord], Awaitable[None]]
 
 
 class Deliverer(Protocol):
+    """Where a found job's secrets go: the front end of its owner's platform (bot/delivery.py)."""
     async def deliver(self, record: JobRecord, secrets: list[SealedSecret]) -> bool | None:
         """True: sent privately. False: the platform refused (DMs closed). None: no front end to send with."""
         ...
@@ -110,6 +111,7 @@ class JobLocks:
 
     @asynccontextmanager
     async def hold(self, job_id: str) -> AsyncIterator[None]:
+        """Hold the job's lock for the body: at most one holder per job id in this process, waiting in turn."""
         lock, users = self._locks.get(job_id, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
@@ -129,6 +131,11 @@ class JobLocks:
 
 
 class Jobs:
+    """The job engine: creates jobs (charge and record in one transaction) and drives each through its steps.
+
+    Each process is one lease owner; a job is driven by at most one process at a time (its lease holder),
+    and inside it by one task (its lock). Steps commit one transition each and are published on `events`.
+    """
     def __init__(self, db: Database, ledger: Ledger, vault: Vault, grinder: GrindingClient, settings: Settings,
                  events: JobEvents | None = None) -> None:
         self.db = db
@@ -176,12 +183,14 @@ class Jobs:
                                   free_pulls=debit.free_pulls), debit
 
     async def get(self, job_id: str) -> JobRecord:
+        """The job as stored now; raises KeyError when there is no such job."""
         row = await self.db.fetchone(q.JOB, (job_id,))
         if row is None:
             raise KeyError(job_id)
         return record_from_row(row)
 
     async def for_user(self, user: UserRef, *, statuses: tuple[str, ...]) -> list[JobRecord]:
+        """The user's jobs in any of `statuses`, oldest first."""
         rows = await self.db.fetchall(q.for_user(len(statuses)), (user.platform, user.user_id, *statuses))
         return [record_from_row(r) for r in rows]
 
@@ -198,7 +207,12 @@ class Jobs:
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.drive(job_id), name=f"job-{job_id}")
             self._tasks[job_id] = task
-            task.add_done_callback(lambda t, j=job_id: self._tasks.pop(j, None) if self._tasks.get(j) is t else None)
+
+            def unregister(t: asyncio.Task[JobRecord], j: str = job_id) -> None:
+                if self._tasks.get(j) is t:
+                    self._tasks.pop(j, None)
+
+            task.add_done_callback(unregister)
             task.add_done_callback(_note_failure)
         return task
 
@@ -232,6 +246,7 @@ class Jobs:
         await self.db_release_all()
 
     async def db_release_all(self) -> None:
+        """Release every lease this process holds; storage being unavailable is logged, not raised (leases then expire)."""
         try:
             await self.leases.release_all()
         except StorageUnavailable:
@@ -239,6 +254,11 @@ class Jobs:
                         "when their leases run out")
 
     async def drive(self, job_id: str) -> JobRecord:
+        """Drive the job until it settles or comes to rest, and return it as it stands then.
+
+        Returns at once when the job is settled or a live peer drives it. When a peer takes the lease over, the drive
+        stops here and returns the job as stored; a cancel from anyone else propagates.
+        """
         try:
             async with self._locks.hold(job_id):
                 return await self._drive(job_id)

@@ -32,6 +32,7 @@ from bot.serving import serving
 
 if TYPE_CHECKING:
     from aiohttp import web
+
     from bot.job_records import JobRecord
     from bot.storage import Database
 
@@ -118,6 +119,7 @@ def job_step(step: str, record: JobRecord, *, now: float | None = None, keys_che
 
 
 def job_failed(record: JobRecord, reason: str) -> None:
+    """Count a failed job's refund under its kind and `reason` ("unknown" when empty)."""
     REFUNDS.labels(record.spec.kind, reason or "unknown").inc()
 
 
@@ -125,19 +127,23 @@ class JobMetrics:
     """The jobs' events as metrics: a subscriber to bot/job_events.py, wired in bot/app.py."""
 
     def job_step(self, step: str, record: JobRecord, fields: Mapping[str, Any]) -> None:
+        """StepSubscriber.job_step: count the step (keys and seconds ground on found, the latency on delivered)."""
         job_step(step, record, keys_checked=int(fields.get("keys_checked", 0) or 0),
                  grind_s=float(fields.get("grind_s", 0.0) or 0.0))
 
     def job_failed(self, record: JobRecord, reason: str) -> None:
+        """StepSubscriber.job_failed: count the refund by reason."""
         job_failed(record, reason)
 
     def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
                         queue_wait_s: float | None = None) -> None:
+        """StepSubscriber.provider_waited: observe whichever of the two waits is given."""
         provider_waited(provider, kind, round_trip_s=round_trip_s, queue_wait_s=queue_wait_s)
 
 
 def provider_waited(provider: str, kind: str, *, round_trip_s: float | None = None,
                     queue_wait_s: float | None = None) -> None:
+    """Observe one wait on a provider: the round trip and/or the queue wait, whichever is not None (negatives as 0)."""
     if round_trip_s is not None:
         PROVIDER_ROUND_TRIP.labels(provider, kind).observe(max(0.0, round_trip_s))
     if queue_wait_s is not None:
@@ -152,10 +158,12 @@ def provider_usage(usage: Any) -> None:
 
 
 def webhook_event(event_type: str, outcome: str) -> None:
+    """Count one Stripe webhook request by event type (cut to 64 characters) and outcome."""
     WEBHOOK_EVENTS.labels(event_type[:64], outcome).inc()
 
 
 def rate_limited(platform: str, action: str) -> None:
+    """Count one command a front end refused because the user's cooldown had not passed."""
     RATE_LIMITED.labels(platform, action).inc()
 
 
@@ -163,6 +171,10 @@ def rate_limited(platform: str, action: str) -> None:
 
 
 async def refresh_database_gauges(db: Database) -> None:
+    """Set the gauges read from the database: tokens and debt, frozen accounts, jobs in flight, undelivered keys.
+
+    Storage errors propagate (the scrape fails).
+    """
     totals = await db.fetchone("SELECT COALESCE(SUM(balance), 0) AS tokens, COALESCE(SUM(debt), 0) AS debt FROM accounts")
     TOKENS_OUTSTANDING.set(totals["tokens"] if totals else 0)
     DEBT.set(totals["debt"] if totals else 0)
@@ -217,13 +229,18 @@ class Scraped(Protocol):
     """What a scrape reads (bot.app.App is one): the database, and the grinder for its provider's health."""
 
     @property
-    def db(self) -> Database: ...
+    def db(self) -> Database:
+        """The database the gauges count from."""
+        ...
 
     @property
-    def grinder(self) -> Any: ...
+    def grinder(self) -> Any:
+        """The grinding client; its provider's health is read when it has a `health` coroutine."""
+        ...
 
 
 def metrics_handler(app: Scraped) -> Callable[[web.Request], Any]:
+    """An aiohttp handler serving the scrape of `app` as Prometheus exposition text."""
     from aiohttp import web  # the HTTP server only where /metrics is served: not at start-up
 
     async def handle(_: web.Request) -> web.Response:
@@ -237,6 +254,7 @@ def metrics_handler(app: Scraped) -> Callable[[web.Request], Any]:
 
 
 def is_loopback(host: str) -> bool:
+    """True for "localhost" and any loopback IP address; False for anything else, names included."""
     if host == "localhost":
         return True
     try:
@@ -259,6 +277,10 @@ class MetricsConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
+        """The config from the settings (the process environment and .env when `environ` is None).
+
+        Raises ConfigError when a listener of its own is asked for on a non-loopback host in auto mode.
+        """
         from bot.settings import load_settings
 
         one = load_settings(environ, dotenv_path=".env" if environ is None else None)

@@ -16,16 +16,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from gpu_worker.errors import VanikeysError
-from gpu_worker.formats import FORMATS, get_format, parse_pubkey
-from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
-from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
-from gpu_worker.odds import Odds, p_full_in
-from gpu_worker.odds import odds as odds_of
-from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
 from bot import committed, logs
 from bot.answers import (
@@ -76,11 +68,17 @@ from bot.odds_cache import shared_odds_cache
 from bot.ports import CheckoutProvider, FrontEnd
 from bot.results import best_first, shown_key, shown_key_from_json, tier_at_least
 from bot.storage import Database, StorageUnavailable
+from gpu_worker.errors import VanikeysError
+from gpu_worker.formats import FORMATS, get_format, parse_pubkey
+from gpu_worker.humanize import FAR_BEYOND, FAR_BEYOND_S, duration
+from gpu_worker.i18n import N_, _, current, ngettext, number, percent, use_locale
+from gpu_worker.odds import Odds, odds as odds_of, p_full_in
+from gpu_worker.patterns import MAX_PATTERN_LENGTH, Pattern, parse_pattern
 
 if TYPE_CHECKING:
     from payments.events import ApplyOutcome, LedgerInstruction
 
-__all__ = ["Service", "ServiceError", "UserRef", "CommunityRef", "Origin"]
+__all__ = ["CommunityRef", "Origin", "Service", "ServiceError", "UserRef"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +97,12 @@ RevealHook = Callable[[PullAnswer], Awaitable[None]]
 
 
 class Service:
+    """The bot's commands, the same for every front end: each takes plain values and returns an answer (bot/answers.py).
+
+    A refusal is a ServiceError with a one-line message; a storage fault under a command is a FaultAnswer (a
+    StorageUnavailable) saying what committed. The service is also the jobs' observer: it pushes order progress and results to the front end
+    of the platform that placed them.
+    """
     def __init__(self, settings: Settings, db: Database, ledger: Ledger, jobs: Jobs, delivery: Delivery,
                  checkout: CheckoutProvider | None = None, *, fair_share: FairShare | None = None) -> None:
         self.settings = settings
@@ -281,6 +285,11 @@ class Service:
     async def order(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
                     pubkey: str | None = None, *, exact_case: bool = False, fuzzy: bool = False,
                     origin: Origin | None = None) -> OrderAnswer:
+        """Charge an order's price and start grinding until an exact match; its key (or offset) is delivered privately.
+
+        pubkey: the person's public key for a split-key order (they get an offset, never a private key).
+        Raises ServiceError (bad_pattern, bad_pubkey, too_hard past the order time limit, insufficient_tokens ...).
+        """
         _check_user(user)
         compiled = _compile(pattern, format, exact_case, fuzzy)
         split = None
@@ -352,10 +361,12 @@ class Service:
 
     async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
                    fuzzy: bool = False) -> OddsAnswer:
+        """The odds of a pattern, and what a pull and an order of it would cost; charges nothing, needs no user."""
         compiled = _compile(pattern, format, exact_case, fuzzy)
         return self._odds_answer(compiled, await self.odds_cache.get(compiled))
 
     async def balance(self, user: UserRef) -> BalanceAnswer:
+        """The person's tokens, debt, free pulls left today and spending today, with the current prices."""
         _check_user(user)
         account = await self.ledger.account(user)
         usage = await self.ledger.usage(user)
@@ -368,6 +379,10 @@ class Service:
         )
 
     async def topup(self, user: UserRef, pack: str | None = None) -> TopupAnswer:
+        """/topup: the packs on sale, or a checkout link for `pack` that is this user's alone.
+
+        Without payments configured, says so (configured=False) instead. Raises ServiceError for an unknown pack.
+        """
         _check_user(user)
         if self.checkout is None:
             free = self.settings.free_pulls_per_day
@@ -395,6 +410,7 @@ class Service:
                                             price=chosen.price))
 
     async def keys(self, user: UserRef) -> KeysAnswer:
+        """/keys: purge secrets past their grace period, then deliver every found, undelivered job of the person again."""
         _check_user(user)
         await self.jobs.vault.purge()
         pending = await self.jobs.for_user(user, statuses=("found",))
@@ -412,6 +428,7 @@ class Service:
         return KeysAnswer(delivered=tuple(delivered), undelivered=tuple(undelivered), message=message)
 
     async def history(self, user: UserRef) -> HistoryAnswer:
+        """The person's last 25 ledger entries, newest first, with the balance now."""
         _check_user(user)
         rows = await self.db.fetchall(
             "SELECT kind, tokens, free_pulls, reason, created_at FROM ledger WHERE platform = ? AND user_id = ? "
@@ -419,7 +436,7 @@ class Service:
             (user.platform, user.user_id),
         )
         entries = tuple(
-            HistoryEntry(at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc), kind=r["kind"],
+            HistoryEntry(at=datetime.fromtimestamp(r["created_at"], tz=UTC), kind=r["kind"],
                          tokens=r["tokens"], detail=_history_detail(r))
             for r in rows
         )
@@ -427,6 +444,8 @@ class Service:
         return HistoryAnswer(user=user, entries=entries, balance=account.balance)
 
     async def leaderboard(self, community: CommunityRef | None) -> LeaderboardAnswer:
+        """The rarest pulls here (community None: pulls made outside any community), at most 10, one per person."""
+        params: tuple[str, ...]
         if community is None:
             where, params = "community_id IS NULL", ()
         else:
@@ -447,7 +466,7 @@ class Service:
             key = shown_key_from_json(result["keys"][result["best_index"]])
             entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]), key=key,
                                             pattern=row["pattern"],
-                                            at=datetime.fromtimestamp(row["created_at"], tz=timezone.utc)))
+                                            at=datetime.fromtimestamp(row["created_at"], tz=UTC)))
             if len(entries) == 10:
                 break
         return LeaderboardAnswer(community=community, entries=tuple(entries))
@@ -525,6 +544,7 @@ class Service:
         return gifts.GiftOutcome(True, sent["balance_after"], received["balance_after"])
 
     async def streak(self, user: UserRef) -> StreakAnswer:
+        """The person's current and best streak of days with a pull, in the operator's time zone."""
         _check_user(user)
         return await streaks.streak_of(self.db, user, self._streak_rules)
 
@@ -582,6 +602,7 @@ class Service:
         return await late_reveals.claim(self.db, platform)
 
     async def forget_late_reveals(self, ids: Iterable[int]) -> None:
+        """Drop kept reveals by id (posted, or never postable there)."""
         await late_reveals.forget(self.db, ids)
 
     async def keep_waiting_reveal(self, platform: str, chat_id: str, line: str, owner: str) -> int:
@@ -590,9 +611,11 @@ class Service:
         return await late_reveals.keep_waiting(self.db, platform, chat_id, line, owner)
 
     async def renew_late_reveals(self, owner: str) -> None:
+        """Keep `owner`'s claims on kept reveals alive (the process is running): they do not lapse."""
         await late_reveals.renew(self.db, owner)
 
     async def release_late_reveals(self, owner: str) -> None:
+        """Unclaim everything `owner` holds, for the next start to post at once."""
         await late_reveals.release(self.db, owner)
 
     async def claim_lapsed_reveals(self, platform: str, owner: str) -> dict[str, list[LateReveal]]:
@@ -629,6 +652,7 @@ class Service:
         return streaks.StreakRules(s.time_zone, s.streak_milestones, s.streak_bonus_pulls)
 
     def help(self) -> HelpAnswer:
+        """/help: every command with its usage and summary at this deployment's prices, the formats, and notes."""
         s = self.settings
         formats = ", ".join(FORMATS)
         commands = (
@@ -751,6 +775,7 @@ class Service:
     # --- job observer (orders' progress and endings) -------------------------------
 
     async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None:
+        """JobObserver.job_progress: an order's progress goes to its platform's front end (edited in place at its origin)."""
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is not None and record.spec.kind == "order":
             await frontend.order_progress(self.order_view(record, checked, rate))
@@ -772,6 +797,11 @@ class Service:
             announcing.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: front ends log their own
 
     async def job_settled(self, record: JobRecord) -> None:
+        """JobObserver.job_settled: record a settled pull's best (bests, streaks) once, then tell the front end.
+
+        An order that failed is shown at its origin (a found one was already announced); a pull refunded while its
+        caller was not waiting for the answer is told to its owner.
+        """
         if record.spec.kind == "pull" and record.status in ("found", "delivered"):
             keys = best_first(record.shown_keys)
             if keys and record.job_id not in self._recorded:
@@ -788,6 +818,7 @@ class Service:
                                                     f"{_given_back(record)}")
 
     def order_view(self, record: JobRecord, checked: int, rate: float) -> OrderView:
+        """The order as the person sees it now: status, progress at `checked` keys and `rate` keys/s, and one line to show."""
         spec = record.spec
         expected = spec.expected_keys or 1.0
         keys = record.shown_keys
@@ -816,7 +847,7 @@ class Service:
         return OrderView(
             order_id=record.job_id, user=spec.user, community=spec.community, origin=spec.origin,
             pattern=spec.pattern, format_id=spec.format_id, split=spec.split_pubkey is not None,
-            status=record.status, price=record.price, keys_checked=checked,  # type: ignore[arg-type]
+            status=record.status, price=record.price, keys_checked=checked,  # type: ignore[arg-type]  # an order's status (a str) is one of OrderStatus
             expected_keys=expected, percent=100.0 * checked / expected, rate_keys_per_s=rate, eta_s=eta,
             found=found, delivered=record.status == "delivered", message=messages.get(record.status, record.status),
             delivery_pending=pending,
@@ -945,7 +976,7 @@ def _given_back(record: JobRecord) -> str:
 
 def _history_detail(row: sqlite3.Row) -> str:
     kind, free = row["kind"], row["free_pulls"]
-    base = row["reason"] or kind
+    base: str = row["reason"] or kind
     if free > 0:
         return f"{base} ({free} free pull{'s' if free != 1 else ''})"
     if free < 0:

@@ -22,9 +22,10 @@ side needs the same change on the other.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .formats import CURVE_ORDER, HEX_ALPHABET, AddressFormat
 from .keyspace import Candidate
@@ -54,10 +55,12 @@ _Words = ctypes.c_uint32 * RANGE_WORDS
 
 
 class Fe(ctypes.Structure):
+    """A field element as the kernel holds it: four little-endian 64-bit limbs."""
     _fields_ = [("v", ctypes.c_uint64 * 4)]
 
 
 class Affine(ctypes.Structure):
+    """An affine curve point (x, y) as the kernel holds it."""
     _fields_ = [("x", Fe), ("y", Fe)]
 
 
@@ -112,10 +115,14 @@ class ScanParams(ctypes.Structure):
 
 
 class KernelCandidate(ctypes.Structure):
+    """vk_candidate (grind.cuh): one reported key, its index relative to the launch's window, and its score."""
     _fields_ = [("key", ctypes.c_uint64), ("score", ctypes.c_uint32), ("reserved", ctypes.c_uint32)]
 
 
 class ScanOut(ctypes.Structure):
+    """vk_scan_out (grind.cuh): `count` of candidates reported (may exceed the buffer's capacity), `error` bits
+    (ERROR_DEGENERATE: fall back to the python reference), and `hist[s]`, the candidates reported with score s.
+    """
     _fields_ = [("count", ctypes.c_uint32), ("error", ctypes.c_uint32), ("hist", ctypes.c_uint32 * (MAX_SCORE + 1))]
 
 
@@ -125,6 +132,7 @@ def limbs(value: int) -> ctypes.Array[ctypes.c_uint64]:
 
 
 def affine(point: tuple[int, int]) -> Affine:
+    """An (x, y) point as the kernel's Affine."""
     return Affine(Fe(limbs(point[0])), Fe(limbs(point[1])))
 
 
@@ -163,7 +171,7 @@ def compile_pattern(pattern: Pattern) -> KernelPattern:
     compiled.max_score = pattern.max_score
     compiled.rest_len = pattern.max_score - len(classes[0])
     if pattern.anchored_start and fmt.alphabet != HEX_ALPHABET:
-        _add_prefix_ranges(compiled, fmt, [[index[c] for c in sorted(a, key=index.get)] for a in classes[0]])
+        _add_prefix_ranges(compiled, fmt, [[index[c] for c in sorted(a, key=index.__getitem__)] for a in classes[0]])
     return compiled
 
 
@@ -184,9 +192,10 @@ def _add_prefix_ranges(compiled: KernelPattern, fmt: AddressFormat, first: list[
         compiled.head_has_pass = 1
     prefixes: list[tuple[int, int]] = [(0, 1)]  # ranges [a, b) of t-digit prefix values
     for level in range(1, min(len(first), RANGE_LEVELS) + 1):
-        prefixes = _extend(prefixes, first[level - 1])
-        if prefixes is None:
+        extended = _extend(prefixes, first[level - 1])
+        if extended is None:
             break
+        prefixes = extended
         intervals = []
         for c in plain:
             free = c.digits - c.skip - level
@@ -281,12 +290,14 @@ class ScanWindow:
 
     @classmethod
     def of(cls, first_key: int, n_keys: int, keys_per_point: int) -> ScanWindow:
+        """The smallest whole-point window covering [first_key, first_key + n_keys); key_lo/key_hi cut it back to the keys."""
         first_point = first_key // keys_per_point
         end_point = -(-(first_key + n_keys) // keys_per_point)
         key_lo = first_key - first_point * keys_per_point
         return cls(first_point, end_point - first_point, key_lo, key_lo + n_keys, keys_per_point)
 
     def key_index(self, relative_key: int) -> int:
+        """The absolute key index of a key index relative to the window's first point."""
         return self.first_point * self.keys_per_point + relative_key
 
 
@@ -302,6 +313,7 @@ def launch_params(
     max_candidates: int,
     capacity: int,
 ) -> ScanParams:
+    """The kernel's parameters for one launch over `window`; the walk-state (resume) fields are left for WalkState."""
     params = ScanParams()
     params.base_scalar = limbs((start_scalar + window.first_point) % CURVE_ORDER)
     if split_point is not None:
@@ -337,6 +349,11 @@ class WalkState:
     _items: int = 0
 
     def prepare(self, params: ScanParams, start_scalar: int, split_point: tuple[int, int] | None, window: ScanWindow) -> None:
+        """Fill the launch's state_items and resume fields, and remember what the state buffer holds after it.
+
+        When the walk (start, split point, points per item) is the one of the last launch, the kept centres resume,
+        moved by the window's offset; otherwise resume_items is 0 and every item multiplies afresh.
+        """
         walk = (start_scalar, split_point, int(params.points_per_item))
         n_items = int(params.n_items)
         params.state_items = min(n_items, self.slots)
@@ -370,6 +387,9 @@ def walk_is_safe(start_scalar: int, window: ScanWindow, points_per_item: int) ->
 
 @dataclass(frozen=True)
 class LaunchResult:
+    """What one kernel launch reported: candidates (relative key indices), the kernel's count (more than the
+    candidates held means the buffer overflowed), the score histogram, and whether the walk hit a degenerate point.
+    """
     candidates: list[Candidate]  # relative key indices
     count: int  # how many the kernel reported (more than the buffer held: overflow)
     histogram: tuple[int, ...]

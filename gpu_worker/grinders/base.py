@@ -45,14 +45,17 @@ class ScanPlan:
 
     @property
     def split(self) -> bool:
+        """True in split-key mode: the walk is offsets from the person's public key, variant 0 only."""
         return self.split_point is not None
 
     @property
     def keys_per_point(self) -> int:
+        """Keys one curve point of the walk yields: 6 variants, or 1 in split-key mode."""
         return keys_per_point(self.split)
 
     @classmethod
     def from_job(cls, job: GrindJob, start_scalar: int) -> ScanPlan:
+        """The plan for `job` walking from `start_scalar`, with min_score 0 and max_candidates the job's top K."""
         split = job.split_point
         return cls(
             format=job.address_format,
@@ -66,6 +69,10 @@ class ScanPlan:
 
 @runtime_checkable
 class Backend(Protocol):
+    """What a grinder backend implements: `scan` a range of key indices, then `close`.
+
+    `name` and `device` are what a result reports as its backend and device.
+    """
     name: str  # "python" | "native" | "cuda"
     device: str  # "CPU x2 (python)", "NVIDIA H100 80GB HBM3", ...
 
@@ -89,6 +96,7 @@ def best_candidates(found: list[Candidate], limit: int) -> list[Candidate]:
 
 @dataclass(frozen=True)
 class GrindProgress:
+    """A session's progress as its callback sees it: keys covered of the budget, time, best score so far."""
     checked: int
     budget: int
     elapsed_s: float
@@ -97,6 +105,7 @@ class GrindProgress:
 
     @property
     def keys_per_s(self) -> float:
+        """Keys covered per second so far; 0.0 before any time has passed."""
         return self.checked / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
@@ -131,6 +140,7 @@ class GrindSession:
 
     @property
     def done(self) -> bool:
+        """True once the budget is covered, a full match has ended a stop="full" job, or the time limit has passed."""
         # stop="budget" checks the whole budget even once the top K are full matches: a pull is
         # `budget` keys on every backend, so a worker's count of keys per pull can be checked exactly
         # (bot/grinding/verification.py); only stop="full" or the time limit ends a session early.
@@ -138,17 +148,21 @@ class GrindSession:
 
     @property
     def found_full(self) -> bool:
+        """True once a stop="full" job has found a key scoring the pattern's maximum."""
         return self._found_full
 
     @property
     def best(self) -> list[Candidate]:
+        """A copy of the best candidates so far, best first (at most the job's top K)."""
         return list(self._best)
 
     @property
     def elapsed_s(self) -> float:
+        """Seconds since the session was created (monotonic clock)."""
         return time.monotonic() - self._started
 
     def progress(self) -> GrindProgress:
+        """A snapshot of the session now, for a progress callback."""
         return GrindProgress(
             checked=self.checked,
             budget=self.job.budget,
@@ -265,7 +279,8 @@ def _load(name: str) -> Backend:
                 "backend_unavailable", f"the {name} backend needs {exc.name}, which is not installed: use --backend python"
             ) from None
         raise VanikeysError("backend_unavailable", f"the {name} backend is not built in: use --backend python") from None
-    return module.load_backend()
+    backend: Backend = module.load_backend()
+    return backend
 
 
 FIRST_STEP_KEYS = 4096

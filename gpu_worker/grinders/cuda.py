@@ -69,6 +69,7 @@ def nvrtc() -> ctypes.CDLL:
 
 
 def nvrtc_version() -> str:
+    """The loaded NVRTC's version as "major.minor"; raises VanikeysError("backend_unavailable") if NVRTC is absent."""
     major, minor = ctypes.c_int(), ctypes.c_int()
     nvrtc().nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
     return f"{major.value}.{minor.value}"
@@ -109,6 +110,7 @@ def compile_kernel(arch: str = "sm_80", *, cubin: bool = True, extra_options: tu
 
 
 def source_digest() -> str:
+    """A 16-hex-digit digest of every kernel source (names and bytes): what a shipped cubin's .sha stamp must match."""
     digest = hashlib.sha256()
     for name in KERNEL_SOURCES:
         digest.update(name.encode() + b"\0" + (kernel_dir() / name).read_bytes())
@@ -116,6 +118,7 @@ def source_digest() -> str:
 
 
 def shipped_cubin(arch: str) -> Path:
+    """Where the package ships the prebuilt cubin for `arch` (the file may not exist)."""
     return kernel_dir() / "cubin" / f"grind_{arch}.cubin"
 
 
@@ -195,6 +198,7 @@ class CudaDevice:
         return self._sms * 8 * THREADS_PER_BLOCK  # enough resident warps to hide latency on any sm_80+
 
     def points_per_item(self, n_points: int) -> int:
+        """KernelDevice.points_per_item: a power of two of groups per thread, enough to spread n_points over every thread."""
         # Enough work per thread to amortise its first centre, but spread small scans over
         # many threads. A power of two of groups: steady pulls keep one item size (and so
         # their kept centres) from launch to launch.
@@ -203,6 +207,10 @@ class CudaDevice:
         return (1 << (groups - 1).bit_length()) * GROUP_SIZE
 
     def submit(self, slot: int, params: ScanParams, pattern: KernelPattern) -> None:
+        """KernelDevice.submit: queues the launch and its copies back on the stream and returns without waiting.
+
+        Waits first for the slot's previous copies, and for every launch in flight when the pattern changes.
+        """
         buffers = self._slots[slot]
         buffers.done.synchronize()  # its pinned memory is ours again (its copies have run)
         if self._pattern_loaded is not pattern:
@@ -224,11 +232,13 @@ class CudaDevice:
             buffers.done.record(self._stream)
 
     def read_out(self, slot: int) -> ScanOut:
+        """KernelDevice.read_out: waits for the slot's launch and copies, then returns its ScanOut."""
         buffers = self._slots[slot]
         buffers.done.synchronize()
         return ScanOut.from_buffer_copy(ctypes.string_at(buffers.host_out, ctypes.sizeof(ScanOut)))
 
     def read_candidates(self, slot: int, held: int) -> Sequence[KernelCandidate]:
+        """KernelDevice.read_candidates: the first `held` from the early host copy, or from the device when more."""
         buffers = self._slots[slot]
         size = ctypes.sizeof(KernelCandidate)
         if held <= EARLY_CANDIDATES:
@@ -238,6 +248,7 @@ class CudaDevice:
         return list((KernelCandidate * held).from_buffer_copy(raw)) if held else []
 
     def close(self) -> None:
+        """Wait for the stream, then drop the device buffers; the device is not used afterwards."""
         if self._stream is not None:
             self._stream.synchronize()
         self._slots = []
@@ -268,15 +279,18 @@ def _host_bytes(struct: Any) -> Any:
 
 
 def gpu_present() -> bool:
+    """True if CuPy imports and sees at least one CUDA device; any failure reads as no GPU."""
     try:
         import cupy
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        count: int = cupy.cuda.runtime.getDeviceCount()
+        return count > 0
     except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
         return False
 
 
 def load_backend() -> Any:
+    """A CudaBackend on device 0; raises VanikeysError("backend_unavailable") when there is no GPU or no CuPy."""
     if not gpu_present():
         raise VanikeysError("backend_unavailable", "the cuda backend needs an NVIDIA GPU and CuPy (pip install 'vanikeys[gpu]'): use --backend native")
     return CudaBackend()

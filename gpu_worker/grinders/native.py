@@ -47,10 +47,12 @@ STATE_ITEMS = 1024  # work items whose centres carry over to the next launch of 
 
 
 def kernel_dir() -> Path:
+    """The package's directory of kernel sources (shared by the native and cuda builds)."""
     return Path(str(resources.files("gpu_worker") / "kernels"))
 
 
 def cache_dir() -> Path:
+    """Where built libraries are kept: the worker's `cache` setting when set, else ~/.cache/vanikeys."""
     from ..settings import worker_setting
 
     configured = worker_setting("cache")
@@ -58,11 +60,12 @@ def cache_dir() -> Path:
 
 
 def compiler() -> str | None:
+    """The path of the first C++ compiler found on PATH: the `cxx` setting, then g++, clang++, c++; None if none is."""
     from ..settings import worker_setting
 
     for name in (worker_setting("cxx"), "g++", "clang++", "c++"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+        if isinstance(name, str) and name and (found := shutil.which(name)):  # the setting is a str or None
+            return found
     return None
 
 
@@ -114,6 +117,11 @@ def build_library(*, gpu_paths: bool = False) -> Path:
 
 @cache
 def load_library(*, gpu_paths: bool = False) -> ctypes.CDLL:
+    """The native kernel library, built if needed and loaded once per gpu_paths.
+
+    Raises VanikeysError("backend_unavailable") when it cannot be built or its ABI version or struct sizes do not
+    match this module's.
+    """
     lib = ctypes.CDLL(str(build_library(gpu_paths=gpu_paths)))
     if lib.vk_abi_version() != ABI_VERSION:
         raise VanikeysError("backend_unavailable", "a stale native kernel build was found: clear ~/.cache/vanikeys")
@@ -144,9 +152,14 @@ class NativeDevice:
         self._out = ScanOut()
 
     def points_per_item(self, n_points: int) -> int:
+        """KernelDevice.points_per_item: always POINTS_PER_ITEM, whatever the launch size."""
         return POINTS_PER_ITEM
 
     def submit(self, slot: int, params: ScanParams, pattern: KernelPattern) -> None:
+        """KernelDevice.submit: runs the whole launch on `threads` OpenMP threads before returning.
+
+        Raises VanikeysError("backend_unavailable") if the kernel rejects the parameters.
+        """
         self._out = ScanOut()
         status = self._lib.vk_native_scan(ctypes.byref(pattern), ctypes.byref(params), generator_table(GROUP_SIZE // 2),
                                           self._candidates, ctypes.byref(self._out), self.threads, self._centres)
@@ -154,12 +167,15 @@ class NativeDevice:
             raise VanikeysError("backend_unavailable", "the native kernel rejected its launch parameters: use --backend python")
 
     def read_out(self, slot: int) -> ScanOut:
+        """KernelDevice.read_out: the last launch's count, error bits and histogram (there is one slot)."""
         return self._out
 
     def read_candidates(self, slot: int, held: int) -> Sequence[KernelCandidate]:
+        """KernelDevice.read_candidates: the last launch's first `held` candidates."""
         return self._candidates[:held]
 
     def close(self) -> None:
+        """Nothing to release: the buffers are ordinary memory."""
         pass
 
 
@@ -172,6 +188,7 @@ class NativeBackend(KernelDriver):
 
 
 def load_backend() -> NativeBackend:
+    """A NativeBackend on every CPU; raises VanikeysError("backend_unavailable") (and logs it) if the kernel cannot load."""
     try:
         return NativeBackend()
     except VanikeysError as exc:

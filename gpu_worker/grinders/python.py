@@ -11,6 +11,7 @@ across one process pool per backend instance.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import signal
@@ -118,6 +119,11 @@ def _sigint_ignored_by_new_workers() -> Iterator[None]:
 
 
 class PythonBackend:
+    """The pure-Python backend: scans on this process, or split across a spawned process pool for large ranges.
+
+    The pool is made on the first scan large enough to split, shared by threads, and shut down by `close`
+    (or when the backend is collected); a scan below MIN_KEYS_PER_PROCESS per process runs in the caller.
+    """
     name = "python"
 
     def __init__(self, processes: int | None = None) -> None:
@@ -125,9 +131,13 @@ class PythonBackend:
         self.device = f"CPU x{self.processes} (python)"
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[[ProcessPoolExecutor], PythonBackend] | None = None
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
+        """Backend.scan: the qualifying keys of [first_key, first_key + n_keys), at most plan.max_candidates, best first.
+
+        Blocks until every piece is done; if one raises, the pieces not started are cancelled and it re-raises.
+        """
         pieces = min(self.processes, n_keys // MIN_KEYS_PER_PROCESS)
         if pieces <= 1:
             return scan_range(plan, first_key, n_keys)
@@ -160,6 +170,7 @@ class PythonBackend:
             return self._pool, True
 
     def close(self) -> None:
+        """Shut the process pool down (if one was made): queued pieces are cancelled, workers finish or are terminated."""
         with self._lock:
             finalizer, self._pool, self._finalizer = self._finalizer, None, None
         if finalizer is not None:
@@ -192,8 +203,9 @@ def split_range(first_key: int, n_keys: int, pieces: int, per_point: int) -> lis
         if cuts[-1] < cut < end:
             cuts.append(cut)
     cuts.append(end)
-    return [(a, b - a) for a, b in zip(cuts, cuts[1:])]
+    return [(a, b - a) for a, b in itertools.pairwise(cuts)]
 
 
 def load_backend() -> PythonBackend:
+    """A PythonBackend with one process per CPU; always available."""
     return PythonBackend()

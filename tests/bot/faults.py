@@ -90,7 +90,7 @@ class GatedGrinder:
     async def submit(self, job: GrindJob) -> str:
         return "gated-" + secrets.token_hex(4)
 
-    async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:  # noqa: ANN001
+    async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:
         self.waiting.set()
         await self.release.wait()
         raise GrindingError("failed", "the grinder failed on purpose")
@@ -98,7 +98,7 @@ class GatedGrinder:
     async def cancel(self, job_id: str) -> None:
         return None
 
-    async def run_order(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    async def run_order(self, *args, **kwargs):
         raise GrindingError("failed", "orders are not gated")
 
     async def close(self) -> None:
@@ -142,7 +142,7 @@ class StorageFaults:
         raise StorageUnavailable("injected: the storage went away")
 
     @contextlib.asynccontextmanager
-    async def transaction(self):  # noqa: ANN201
+    async def transaction(self):
         from bot.storage import StorageUnavailable
 
         if self.down:
@@ -154,12 +154,12 @@ class StorageFaults:
             self.down = True
             raise StorageUnavailable("injected: the connection was lost as the commit went through")
 
-    async def fetchone(self, sql: str, params=()):  # noqa: ANN001, ANN201
+    async def fetchone(self, sql: str, params=()):
         if self.down and self.reads_down:
             self._refuse()
         return await self._fetchone(sql, params)
 
-    async def fetchall(self, sql: str, params=()):  # noqa: ANN001, ANN201
+    async def fetchall(self, sql: str, params=()):
         if self.down and self.reads_down:
             self._refuse()
         return await self._fetchall(sql, params)

@@ -22,7 +22,6 @@ from bot.answers import UserRef
 from bot.app import create_app
 from bot.faults import CRASH_EXIT_CODE
 from gpu_worker.formats import get_format, parse_secret_hex
-
 from tests.postgres import PostgresServer
 from tests.warm import WarmInterpreter
 

@@ -132,7 +132,7 @@ async def test_a_fault_at_the_charge_of_an_order_says_what_committed(store_setti
         with pytest.raises(FaultAnswer) as answered:
             await app.service.order(ALICE, None, "ab")
         await _settle(app, faults)
-        [(job_id, kind, tokens)] = [c for c in await _charges(app) if c[1] == "order"]
+        [(job_id, _kind, tokens)] = [c for c in await _charges(app) if c[1] == "order"]
         if reads == "down":
             assert answered.value.committed == "unknown" and "cannot say yet" in answered.value.message
         else:
@@ -184,9 +184,9 @@ async def test_a_fault_at_a_gift_or_a_grant_says_whether_it_was_made(store_setti
         faults.heal()
         assert (await app.service.balance(BOB)).tokens == 5
         faults.down, faults.reads_down = True, False  # nothing commits
-        with pytest.raises(FaultAnswer, match="^nothing was given"):
+        with pytest.raises(FaultAnswer, match=r"^nothing was given"):
             await app.service.gift(ALICE, BOB, 1, idempotency_key="m-2")
-        with pytest.raises(FaultAnswer, match="^nothing was granted"):
+        with pytest.raises(FaultAnswer, match=r"^nothing was granted"):
             await app.service.grant(BOB, 1)
         faults.heal()
         assert (await app.service.balance(BOB)).tokens == 5

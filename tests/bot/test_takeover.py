@@ -10,7 +10,6 @@ again (SIGCONT), stops grinding it at once instead of grinding beside the new ow
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -75,7 +74,7 @@ def start_bot(target: str | Path, port: int, *, clock_behind_s: float = 0.0,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-async def wait_until(check, deadline_s: float, what: str):  # noqa: ANN001, ANN201
+async def wait_until(check, deadline_s: float, what: str):
     """Poll `check` (async, returning a truthy value when done) until it answers, or fail saying what never came."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
@@ -125,7 +124,7 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
         assert statuses == [200] * 24
 
         async with create_app(settings, resume_jobs=False) as app:
-            async def running_order():  # noqa: ANN202
+            async def running_order():
                 return await app.db.fetchone("SELECT job_id, owner FROM jobs WHERE kind = 'order' AND status = 'running'")
 
             order = await wait_until(running_order, 60, "the order reaching 'running'")
@@ -136,7 +135,7 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
             at_death = await app.db.fetchone("SELECT status FROM jobs WHERE job_id = ?", (order["job_id"],))
             assert at_death["status"] == "running", "the order finished before its process was killed: nothing to take over"
 
-            async def taken_over():  # noqa: ANN202
+            async def taken_over():
                 row = await app.db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (order["job_id"],))
                 if row["status"] in ("found", "delivered", "refunded"):
                     return row
@@ -147,7 +146,7 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
             # The lease, plus a third of it for the sweep to come round, plus slack for a busy 2-core machine.
             await wait_until(taken_over, LEASE_S * 4 / 3 + 20, "a live peer taking over the dead process's order")
 
-            async def settled():  # noqa: ANN202
+            async def settled():
                 rows = await app.db.fetchall("SELECT status FROM jobs")
                 return rows and all(r["status"] in ("delivered", "refunded", "found") for r in rows)
 
@@ -202,7 +201,7 @@ async def started_order(db: Database, bot: subprocess.Popen[str]) -> str:
     bot.stdin.write(LONG_ORDER)
     bot.stdin.flush()
 
-    async def running():  # noqa: ANN202
+    async def running():
         row = await db.fetchone("SELECT job_id, owner FROM jobs WHERE kind = 'order' AND status = 'running'")
         return row if row and pid_of(row["owner"]) == bot.pid else None
 
@@ -304,7 +303,7 @@ async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_
             job_id = await started_order(db, paused)
             stopped = tree(paused)
 
-            async def taken_over():  # noqa: ANN202
+            async def taken_over():
                 row = await db.fetchone("SELECT owner FROM jobs WHERE job_id = ?", (job_id,))
                 return pid_of(row["owner"]) == peer.pid
 
@@ -347,7 +346,7 @@ async def test_losing_a_lease_ends_the_drive_and_cancels_the_local_provider_jobs
         job_id = order.order.order_id
         driving = first.jobs._tasks[job_id]
 
-        async def grinding():  # noqa: ANN202
+        async def grinding():
             return getattr(first.grinder, "_jobs", None)
 
         await wait_until(grinding, 30, "the first process grinding the order")

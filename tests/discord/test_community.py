@@ -51,8 +51,8 @@ async def test_a_shared_pull_rolls_then_reveals_then_sends_the_key(harness: Harn
     for request in fake.requests:
         body = request.body if isinstance(request.body, dict) else {}
         title = ((body.get("embeds") or [{}])[0]).get("title", "")
-        if request.method == "PATCH" and str(interaction.original_id) in request.path + request.text() \
-                or request.method == "PATCH" and "@original" in request.path and title:
+        if (request.method == "PATCH" and str(interaction.original_id) in request.path + request.text()) \
+                or (request.method == "PATCH" and "@original" in request.path and title):
             events.append("roll" if "Rolling" in title else "reveal")
         elif request.method == "POST" and request.path == f"/channels/{dm_channel}/messages":
             events.append("dm")
@@ -83,7 +83,7 @@ async def test_a_rare_or_better_reveal_carries_its_card_as_the_embed_image(harne
     for _ in range(40):  # with 120 keys a pull, a 10-pull's best of ^ab (exact case) is Rare+ 59% of the time
         before = len(reveal_of(fake, vic))
         await fake.slash(vic, "pull", {"pattern": "^ab", "exact_case": True, "count": 10})
-        reveals = await fake.wait_for(lambda: len(reveal_of(fake, vic)) > before and reveal_of(fake, vic), timeout=30)
+        reveals = await fake.wait_for(lambda before=before: len(reveal_of(fake, vic)) > before and reveal_of(fake, vic), timeout=30)
         embed = reveals[-1]["embeds"][0]
         if embed["title"].split()[1] in RARE_AND_UP:
             break
@@ -161,7 +161,7 @@ async def test_gifts_move_tokens_once_and_bad_amounts_get_one_clean_line(harness
 
     for bad in ("²5", "٣", "1e309", "9" * 400, "-3"):
         interaction = await fake.slash(zed, "gift", {"user": amy, "tokens": bad})
-        note = (await fake.wait_for(lambda: [m for m in fake.messages_of(interaction) if m["content"]]))[0]
+        note = (await fake.wait_for(lambda interaction=interaction: [m for m in fake.messages_of(interaction) if m["content"]]))[0]
         assert note["flags"] & EPHEMERAL and note["content"].startswith("⚠️") and "\n" not in note["content"]
     await fake.slash(zed, "gift", {"user": zed, "tokens": "5"})
     await fake.wait_for(lambda: len([m for m in fake.ephemeral_messages(zed.id)

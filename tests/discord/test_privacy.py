@@ -96,7 +96,7 @@ async def test_the_easy_pattern_buttons_belong_to_the_asker(harness: Harness) ->
         {"type": 1, "components": buttons}]}, ephemeral=False, loading=False, interaction=None)
     for custom_id in custom_ids:
         press = await fake.press(ned, int(message["id"]), custom_id)
-        note = (await fake.wait_for(lambda: fake.messages_of(press)))[0]
+        note = (await fake.wait_for(lambda press=press: fake.messages_of(press)))[0]
         assert note["flags"] & EPHEMERAL and "belongs to" in note["content"]
     balance = await harness.app.service.balance(UserRef("discord", str(ned.id)))
     assert balance.free_pulls_left == balance.free_pulls_per_day, "nothing was pulled for ned"

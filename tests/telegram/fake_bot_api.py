@@ -26,13 +26,14 @@ import asyncio
 import collections
 import html
 import itertools
-import math
 import json
+import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import ClientSession, web
 
@@ -281,7 +282,7 @@ class FakeBotApi:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeBotApi":
+    async def __aenter__(self) -> FakeBotApi:
         await self.start()
         return self
 
@@ -454,7 +455,7 @@ class FakeBotApi:
                     raise AssertionError(f"timed out; requests so far: {[r.method for r in self.requests]}")
                 try:
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def wait_for_message(self, chat_id: int, contains: str, timeout: float = 10.0) -> StoredMessage:
@@ -563,7 +564,7 @@ class FakeBotApi:
                     return []
                 try:
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return []
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:

@@ -12,8 +12,7 @@ from bot.app import create_app
 from bot.frontends.telegram import running
 from bot.frontends.telegram.outbox import OutboxLimits
 from tests.telegram.fake_bot_api import FakeBotApi
-from tests.telegram.harness import btc_address_from_wif, make_config, make_settings, running_bot
-from tests.telegram.harness import reveals_in
+from tests.telegram.harness import btc_address_from_wif, make_config, make_settings, reveals_in, running_bot
 
 WIF = re.compile(r"WIF: (\S+)")
 

@@ -36,7 +36,7 @@ async def test_every_command_answers(fake: FakeBotApi, tmp_path: Path) -> None:
         ]:
             before = len(fake.messages_in(where["id"]))
             await fake.push_text(where, nia, command)
-            got = await fake.wait_for(lambda: fake.messages_in(where["id"])[before:])
+            got = await fake.wait_for(lambda where=where, before=before: fake.messages_in(where["id"])[before:])
             assert expect in got[-1].text, (command, got[-1].text)
         await fake.wait_for_message(nia["id"], "Free pulls left")
         history = await fake.wait_for_message(nia["id"], "balance")

@@ -53,7 +53,7 @@ async def test_limits_and_edits(fake: FakeBotApi, tg_bot: Bot) -> None:
         with pytest.raises(BadRequest, match="too long"):
             await tg_bot.send_message(group["id"], "x" * 4097)
         too_long = InlineKeyboardMarkup([[InlineKeyboardButton("b", callback_data="x" * 65)]])
-        with pytest.raises(BadRequest, match="(?i)button_data_invalid"):
+        with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
             await tg_bot.send_message(group["id"], "x", reply_markup=too_long)
     assert faults == ["sendMessage.text: 4097 characters, the spec allows 1-4096",
                       "sendMessage.reply_markup.inline_keyboard[0][0].callback_data: 65 bytes, the spec allows 1-64"]

@@ -7,12 +7,11 @@ import asyncio
 import re
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from bot.answers import UserRef
-from bot.frontends.telegram.outbox import OutboxLimits
 from bot.frontends.command_args import ArgError, parse_odds, parse_order, parse_pull
+from bot.frontends.telegram.outbox import OutboxLimits
 from gpu_worker.errors import VanikeysError
 from tests.telegram.fake_bot_api import FakeBotApi, StoredMessage, too_many_requests
 from tests.telegram.harness import running_bot

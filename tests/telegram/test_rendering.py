@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,11 +16,11 @@ from bot.answers import (
     ShownKey,
     UserRef,
 )
-from bot.frontends.telegram import rendering
 from bot.frontends.command_args import ArgError, parse_order, parse_pull
+from bot.frontends.telegram import rendering
 from bot.frontends.telegram.callbacks import ButtonAction, CallbackCodec
-from gpu_worker.errors import VanikeysError
 from bot.frontends.telegram.cooldown import Cooldowns
+from gpu_worker.errors import VanikeysError
 from tests.telegram.fake_bot_api import parse_telegram_html, utf16_len
 
 HOSTILE = '<b>Eve</b> & "co" <script>'
@@ -67,7 +67,7 @@ def test_delivery_is_private_html_and_split_when_long() -> None:
 
 
 def test_long_history_is_cut_to_whole_lines() -> None:
-    entries = tuple(HistoryEntry(datetime(2026, 1, 1, tzinfo=timezone.utc), "pull", -10, "🎰 <b>" * 20)
+    entries = tuple(HistoryEntry(datetime(2026, 1, 1, tzinfo=UTC), "pull", -10, "🎰 <b>" * 20)
                     for _ in range(200))
     text = rendering.render_history(HistoryAnswer(UserRef("telegram", "1", "A"), entries, 5))
     assert utf16_len(text) <= 4096
