@@ -41,14 +41,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}"
+    )
     specs = {f: spec_for(f) for f in FORMATS}
     font.cache_clear()
     began = time.perf_counter()
     render_card(specs["btc"])
-    print(f"cold, first card in the process (the service draws one at start-up): "
-          f"{1000 * (time.perf_counter() - began):.1f} ms")
+    print(
+        f"cold, first card in the process (the service draws one at start-up): "
+        f"{1000 * (time.perf_counter() - began):.1f} ms"
+    )
     print(f"{'format':<7} {'median ms':>9} {'p95 ms':>7} {'bytes':>7}  identifier length")
     for format_id, spec in specs.items():
         times, size = [], 0

@@ -43,15 +43,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("aiohttp", "discord", "telegram", "stripe", "asyncpg", "aiosqlite", "prometheus_client", "bot.app",
-         "bot.admin", "bot.jobs", "bot.metrics")
+HEAVY = (
+    "aiohttp",
+    "discord",
+    "telegram",
+    "stripe",
+    "asyncpg",
+    "aiosqlite",
+    "prometheus_client",
+    "bot.app",
+    "bot.admin",
+    "bot.jobs",
+    "bot.metrics",
+)
 
 
 def _env(tmp: Path, repo: Path = REPO) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(PYTHONPATH=str(repo), VANIKEYS_DB=str(tmp / "bench.db"), VANIKEYS_VAULT_KEY="55" * 32,
-               VANIKEYS_BACKEND="python", VANIKEYS_METRICS="off")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        PYTHONPATH=str(repo),
+        VANIKEYS_DB=str(tmp / "bench.db"),
+        VANIKEYS_VAULT_KEY="55" * 32,
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_METRICS="off",
+    )
     return env
 
 
@@ -70,11 +89,14 @@ def _to_exit(argv: list[str], env: dict[str, str]) -> Callable[[], tuple[float, 
     def once() -> tuple[float, float]:
         cpu = _child_cpu()
         began = time.perf_counter()
-        done = subprocess.run(argv, env=env, cwd=env["PYTHONPATH"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        done = subprocess.run(
+            argv, env=env, cwd=env["PYTHONPATH"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60
+        )
         wall = time.perf_counter() - began
         if done.returncode != 0:
             raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr.decode()[-400:]}")
         return wall, _child_cpu() - cpu
+
     return once
 
 
@@ -84,8 +106,15 @@ def _console_prompt(env: dict[str, str], tmp: Path) -> Callable[[], tuple[float,
         cpu = _child_cpu()
         primary, secondary = pty.openpty()
         began = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "console"], env=env, cwd=env["PYTHONPATH"], stdin=secondary,
-                                stdout=secondary, stderr=secondary, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "console"],
+            env=env,
+            cwd=env["PYTHONPATH"],
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            close_fds=True,
+        )
         os.close(secondary)
         seen = b""
         try:
@@ -104,6 +133,7 @@ def _console_prompt(env: dict[str, str], tmp: Path) -> Callable[[], tuple[float,
                 proc.wait()
             os.close(primary)
         return wall, _child_cpu() - cpu
+
     return once
 
 
@@ -114,11 +144,19 @@ def _bot_first_connection(env: dict[str, str], tmp: Path) -> Callable[[], tuple[
             listener.bind(("127.0.0.1", 0))
             listener.listen(8)
             port = listener.getsockname()[1]
-            bot_env = env | {"TELEGRAM_TOKEN": "7012345678:AAbenchmarkbenchmarkbenchmarkbench",
-                             "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot"}
+            bot_env = env | {
+                "TELEGRAM_TOKEN": "7012345678:AAbenchmarkbenchmarkbenchmarkbench",
+                "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
+            }
             began = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], env=bot_env, cwd=env["PYTHONPATH"],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "bot"],
+                env=bot_env,
+                cwd=env["PYTHONPATH"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             try:
                 listener.settimeout(30)
                 try:
@@ -138,6 +176,7 @@ def _bot_first_connection(env: dict[str, str], tmp: Path) -> Callable[[], tuple[
                 if proc.stderr is not None:
                     proc.stderr.close()
         return wall, cpu
+
     return once
 
 
@@ -165,8 +204,15 @@ class _BotApiHandler(BaseHTTPRequestHandler):
         result: object = True
         if method == "getMe":
             time.sleep(self.server.getme_delay_s)
-            result = {"id": 7012345678, "is_bot": True, "first_name": "Bench", "username": "bench_bot",
-                      "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+            result = {
+                "id": 7012345678,
+                "is_bot": True,
+                "first_name": "Bench",
+                "username": "bench_bot",
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
         elif method == "getUpdates":
             self.server.polled.set()
             time.sleep(0.2)
@@ -188,12 +234,20 @@ def _bot_serving(env: dict[str, str], tmp: Path, getme_delay_s: float = 0.0) -> 
         api = _BotApi(getme_delay_s)
         serving = threading.Thread(target=api.serve_forever, daemon=True)
         serving.start()
-        bot_env = env | {"TELEGRAM_TOKEN": "7012345678:AAbenchmarkbenchmarkbenchmarkbench",
-                         "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{api.server_address[1]}/bot",
-                         "TELEGRAM_API_FILE_URL": f"http://127.0.0.1:{api.server_address[1]}/file/bot"}
+        bot_env = env | {
+            "TELEGRAM_TOKEN": "7012345678:AAbenchmarkbenchmarkbenchmarkbench",
+            "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{api.server_address[1]}/bot",
+            "TELEGRAM_API_FILE_URL": f"http://127.0.0.1:{api.server_address[1]}/file/bot",
+        }
         began = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], env=bot_env, cwd=env["PYTHONPATH"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "bot"],
+            env=bot_env,
+            cwd=env["PYTHONPATH"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = began + 60
             while not api.polled.wait(0.1):
@@ -214,23 +268,32 @@ def _bot_serving(env: dict[str, str], tmp: Path, getme_delay_s: float = 0.0) -> 
             api.shutdown()
             api.server_close()
         return wall, cpu
+
     return once
 
 
 def imported(argv: list[str], env: dict[str, str]) -> list[str]:
     """The modules of HEAVY that `vanikeys ARGV` imports."""
-    probe = ("import runpy, sys\n"
-             f"sys.argv = ['vanikeys', *{argv!r}]\n"
-             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
-             f"print(' '.join(sorted({{m if m.startswith('bot.') else m.split('.')[0] for m in sys.modules}} "
-             f"& set({HEAVY!r}))), file=sys.stderr)\n")
-    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=env["PYTHONPATH"], capture_output=True, text=True, timeout=60)
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['vanikeys', *{argv!r}]\n"
+        "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print(' '.join(sorted({{m if m.startswith('bot.') else m.split('.')[0] for m in sys.modules}} "
+        f"& set({HEAVY!r}))), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=env["PYTHONPATH"], capture_output=True, text=True, timeout=60
+    )
     return done.stderr.strip().splitlines()[-1].split() if done.stderr.strip() else []
 
 
-def measure(name: str, once: Callable[[], tuple[float, float]], runs: int,
-            other: Callable[[], tuple[float, float]] | None = None) -> list[dict[str, float | str]]:
+def measure(
+    name: str,
+    once: Callable[[], tuple[float, float]],
+    runs: int,
+    other: Callable[[], tuple[float, float]] | None = None,
+) -> list[dict[str, float | str]]:
     """`runs` timed runs after a warm-up; with `other` (the same command in another checkout), each of its runs
     right after one of these: one row each."""
     takes = [once] if other is None else [once, other]
@@ -244,8 +307,10 @@ def measure(name: str, once: Callable[[], tuple[float, float]], runs: int,
             walls[i].append(wall)
             cpus[i].append(cpu)
     names = [name] if other is None else [name, f"  {name} (--against)"]
-    return [{"name": label, "min_s": min(w), "median_s": statistics.median(w), "cpu_s": min(c)}
-            for label, w, c in zip(names, walls, cpus, strict=True)]
+    return [
+        {"name": label, "min_s": min(w), "median_s": statistics.median(w), "cpu_s": min(c)}
+        for label, w, c in zip(names, walls, cpus, strict=True)
+    ]
 
 
 def main() -> int:
@@ -253,18 +318,26 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
     parser.add_argument("--against", type=Path, help="another checkout, timed in the same run (interleaved)")
     parser.add_argument("--only", choices=["bot"], help="time only the bot's rows")
-    parser.add_argument("--getme-delay", type=float, default=0.0, metavar="S",
-                        help="the Bot API stand-in answers getMe S seconds late (default 0)")
+    parser.add_argument(
+        "--getme-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the Bot API stand-in answers getMe S seconds late (default 0)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="vanikeys-cli-bench-") as folder, \
-            tempfile.TemporaryDirectory(prefix="vanikeys-cli-bench-against-") as other_folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="vanikeys-cli-bench-") as folder,
+        tempfile.TemporaryDirectory(prefix="vanikeys-cli-bench-against-") as other_folder,
+    ):
         tmp, other_tmp = Path(folder), Path(other_folder)
         env = _env(tmp)
         other_env = _env(other_tmp, args.against.resolve()) if args.against else None
 
-        def timed(name: str, make: Callable[[dict[str, str], Path], Callable[[], tuple[float, float]]]
-                  ) -> list[dict[str, float | str]]:
+        def timed(
+            name: str, make: Callable[[dict[str, str], Path], Callable[[], tuple[float, float]]]
+        ) -> list[dict[str, float | str]]:
             other = make(other_env, other_tmp) if other_env is not None else None
             return measure(name, make(env, tmp), args.runs, other)
 
@@ -277,10 +350,12 @@ def main() -> int:
         rows += timed("vanikeys bot: first connection", _bot_first_connection)
         rows += timed("vanikeys bot: serving (getUpdates)", lambda e, t: _bot_serving(e, t, args.getme_delay))
         heavy = {" ".join(argv): imported(argv, env) for argv in (["--help"], ["odds", "btc", "^a"])}
-    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after; {args.runs} runs each (+1 warm-up), wall from spawn"
-          + (f"; (--against) rows: {args.against}, each run right after this checkout's" if args.against else "")
-          + (f"; getMe answered {args.getme_delay} s late" if args.getme_delay else ""))
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after; {args.runs} runs each (+1 warm-up), wall from spawn"
+        + (f"; (--against) rows: {args.against}, each run right after this checkout's" if args.against else "")
+        + (f"; getMe answered {args.getme_delay} s late" if args.getme_delay else "")
+    )
     print(f"{'command':<50} {'min s':>7} {'median s':>9} {'cpu s':>7}")
     for row in rows:
         print(f"{row['name']:<50} {row['min_s']:>7.3f} {row['median_s']:>9.3f} {row['cpu_s']:>7.3f}")

@@ -113,8 +113,13 @@ class JobServer:
 async def one_start(server: JobServer, backend: str, cache_dir: str) -> tuple[float, float]:
     server.reset()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gpu_worker", cwd=REPO, env=server.worker_env(backend, cache_dir),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "gpu_worker",
+        cwd=REPO,
+        env=server.worker_env(backend, cache_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert server.answered is not None
@@ -152,7 +157,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, backend {args.backend}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, backend {args.backend}"
+    )
     print(f"import runpod:               {import_time('import runpod'):6.2f} s")
     skipped = "from gpu_worker.__main__ import _skip_cpuinfo_probe; _skip_cpuinfo_probe(); import runpod"
     print(f"  without its cpuinfo probe: {import_time(skipped):6.2f} s  (what python -m gpu_worker does)")
@@ -164,7 +171,9 @@ def main() -> None:
         print(f"{label:<22}{ready:>10.2f}{first:>15.2f}")
     if len(runs) > 1:
         warm = runs[1:]
-        print(f"{'warm median':<22}{statistics.median(r for r, _ in warm):>10.2f}{statistics.median(f for _, f in warm):>15.2f}")
+        print(
+            f"{'warm median':<22}{statistics.median(r for r, _ in warm):>10.2f}{statistics.median(f for _, f in warm):>15.2f}"
+        )
 
 
 if __name__ == "__main__":

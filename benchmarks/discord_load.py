@@ -52,8 +52,10 @@ def quantiles(values: list[float]) -> str:
         return "-"
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return (f"p50 {statistics.median(ordered) * 1000:.0f} ms · p95 {pick(0.95) * 1000:.0f} ms · "
-            f"p99 {pick(0.99) * 1000:.0f} ms")
+    return (
+        f"p50 {statistics.median(ordered) * 1000:.0f} ms · p95 {pick(0.95) * 1000:.0f} ms · "
+        f"p99 {pick(0.99) * 1000:.0f} ms"
+    )
 
 
 async def run(users: int, rate: float, seconds: float, edit_limit: int, shared_edits: bool) -> None:
@@ -75,13 +77,30 @@ async def run(users: int, rate: float, seconds: float, edit_limit: int, shared_e
     await fake.stop()
 
 
-async def drive(fake: FakeDiscord, bot: object, users_count: int, rate: float, seconds: float,
-                wait_idle: Callable[[], Awaitable[None]]) -> None:
+async def drive(
+    fake: FakeDiscord,
+    bot: object,
+    users_count: int,
+    rate: float,
+    seconds: float,
+    wait_idle: Callable[[], Awaitable[None]],
+) -> None:
     users = [fake.add_user(f"user{n:04d}") for n in range(users_count)]
-    button = fake._store(fake.channel_id, {"content": "an earlier reveal", "components": [
-        {"type": 1, "components": [{"type": 2, "style": 1, "label": "Pull again",
-                                    "custom_id": "vk:pull:1:btc:-:^abc"}]}]}, ephemeral=False, loading=False,
-        interaction=None)
+    button = fake._store(
+        fake.channel_id,
+        {
+            "content": "an earlier reveal",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [{"type": 2, "style": 1, "label": "Pull again", "custom_id": "vk:pull:1:btc:-:^abc"}],
+                }
+            ],
+        },
+        ephemeral=False,
+        loading=False,
+        interaction=None,
+    )
     kinds, weights = zip(*MIX, strict=False)
     sent: list[tuple[str, FakeInteraction]] = []
     rss = [(0.0, rss_mb())]
@@ -109,8 +128,11 @@ async def drive(fake: FakeDiscord, bot: object, users_count: int, rate: float, s
 
     def answered_ids() -> set[int]:
         """One pass over the fake's messages (the measuring must not eat the bot's CPU)."""
-        return {m["interaction_id"] for m in list(fake.messages.values())
-                if "interaction_id" in m and not m.get("deleted") and (m["content"] or m["embeds"])}
+        return {
+            m["interaction_id"]
+            for m in list(fake.messages.values())
+            if "interaction_id" in m and not m.get("deleted") and (m["content"] or m["embeds"])
+        }
 
     wanted = {i.id for _, i in sent}
     deadline = time.monotonic() + 600
@@ -118,7 +140,7 @@ async def drive(fake: FakeDiscord, bot: object, users_count: int, rate: float, s
         await asyncio.sleep(0.5)
     total_s = time.monotonic() - started
     answered = answered_ids()
-    await asyncio.wait_for(wait_idle(), 600)   # every job settled: a reveal still missing now is lost
+    await asyncio.wait_for(wait_idle(), 600)  # every job settled: a reveal still missing now is lost
     rss.append((total_s, rss_mb()))
 
     acks: defaultdict[str, list[float]] = defaultdict(list)
@@ -127,22 +149,35 @@ async def drive(fake: FakeDiscord, bot: object, users_count: int, rate: float, s
             acks[kind].append(interaction.ack_delay_s)
     late = sum(1 for _, i in sent if i.ack_delay_s is None or i.ack_delay_s >= 3.0)
     paid_pulls = [i for kind, i in sent if kind in PULL_KINDS and i.acked_with == 5]
-    revealed = sum(1 for i in paid_pulls if any(m["embeds"] and "pulled" in m["embeds"][0].get("author", {}).get(
-        "name", "") for m in fake.messages_of(i)))
+    revealed = sum(
+        1
+        for i in paid_pulls
+        if any(
+            m["embeds"] and "pulled" in m["embeds"][0].get("author", {}).get("name", "") for m in fake.messages_of(i)
+        )
+    )
     refused = sum(1 for i in paid_pulls if fake.messages.get(i.original_id or 0, {}).get("deleted"))
     unanswered = len(wanted - answered)
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} · {os.cpu_count()} CPUs · "
-          f"Python {platform.python_version()} · discord.py {discord.__version__}")
-    print(f"{len(sent)} commands from {len(users)} users over {sending_s:.1f} s; all answered after {total_s:.1f} s "
-          f"({len(sent) / total_s:.1f} commands/s); unanswered: {unanswered}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} · {os.cpu_count()} CPUs · "
+        f"Python {platform.python_version()} · discord.py {discord.__version__}"
+    )
+    print(
+        f"{len(sent)} commands from {len(users)} users over {sending_s:.1f} s; all answered after {total_s:.1f} s "
+        f"({len(sent) / total_s:.1f} commands/s); unanswered: {unanswered}"
+    )
     for kind, values in sorted(acks.items()):
         print(f"  ack {kind:<12} n={len(values):<4} {quantiles(values)}")
     print(f"late acknowledgements (>= 3 s): {late}")
-    print(f"pulls acknowledged publicly: {len(paid_pulls)}; revealed: {revealed}; "
-          f"refused privately (e.g. easy pattern): {refused}; lost reveals: {len(paid_pulls) - revealed - refused}")
-    print(f"429s met: {len(fake.rate_limited)}; outbox retries past discord.py: {bot.outbox.retries}; "
-          f"rolling steps skipped: {bot.outbox.skipped}")
+    print(
+        f"pulls acknowledged publicly: {len(paid_pulls)}; revealed: {revealed}; "
+        f"refused privately (e.g. easy pattern): {refused}; lost reveals: {len(paid_pulls) - revealed - refused}"
+    )
+    print(
+        f"429s met: {len(fake.rate_limited)}; outbox retries past discord.py: {bot.outbox.retries}; "
+        f"rolling steps skipped: {bot.outbox.skipped}"
+    )
     print("RSS MB over time: " + ", ".join(f"{t:.0f}s {mb:.0f}" for t, mb in rss))
 
 

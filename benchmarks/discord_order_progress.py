@@ -50,8 +50,9 @@ async def run(mode: str, orders: int, seconds: float) -> dict[str, object]:
         await fake.stop()
 
 
-async def _orders(fake: FakeDiscord, frontend: DiscordFrontEnd, mode: str, orders: int,
-                  seconds: float) -> dict[str, object]:
+async def _orders(
+    fake: FakeDiscord, frontend: DiscordFrontEnd, mode: str, orders: int, seconds: float
+) -> dict[str, object]:
     channel = frontend.bot.get_partial_messageable(fake.channel_id)
     messages = [await channel.send(f"order {n} placed") for n in range(orders)]
     fake.limit_route("PATCH", r"/channels/(\d+)/messages/\d+", limit=5, window_s=5.0)
@@ -73,15 +74,22 @@ async def _orders(fake: FakeDiscord, frontend: DiscordFrontEnd, mode: str, order
 
     await asyncio.gather(*(grinder(n) for n in range(orders)))
     progress_429 = len([r for r in fake.rate_limited if r.method == "PATCH"])
-    await asyncio.gather(*(frontend.order_finished(order_view(n, m.id, fake.channel_id, checked=10**6,
-                                                              status="refunded"))
-                           for n, m in enumerate(messages)))
+    await asyncio.gather(
+        *(
+            frontend.order_finished(order_view(n, m.id, fake.channel_id, checked=10**6, status="refunded"))
+            for n, m in enumerate(messages)
+        )
+    )
     patches = [r for r in fake.requests[first_patch:] if r.method == "PATCH"]
     ended = sum(fake.messages[m.id]["embeds"][0]["title"].startswith("Order refunded") for m in messages)
-    return {"mode": mode, "progress reports": orders * int(seconds / REPORT_EVERY_S),
-            "PATCH requests": len(patches), "429 during progress": progress_429,
-            "429 in all": len([r for r in fake.rate_limited if r.method == "PATCH"]),
-            "messages ending right": f"{ended} of {orders}"}
+    return {
+        "mode": mode,
+        "progress reports": orders * int(seconds / REPORT_EVERY_S),
+        "PATCH requests": len(patches),
+        "429 during progress": progress_429,
+        "429 in all": len([r for r in fake.rate_limited if r.method == "PATCH"]),
+        "messages ending right": f"{ended} of {orders}",
+    }
 
 
 def main() -> None:

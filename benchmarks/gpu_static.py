@@ -42,7 +42,9 @@ ARCHITECTURES = "sm_80,sm_86,sm_89,sm_90"
 POINT_ROOTS = {"btc": ("vk_check_point_btc", ()), "eth/trx/did": ("vk_check_point", ("vk_check_point_btc",))}
 FILTERED = "vk_check_payload"
 _CALL = re.compile(r"CALL\.REL(?:\.NOINC)?\s+`\((?:\$vk_grind\$)?([A-Za-z_][\w$]*)\)")
-_FUNCTION = re.compile(r"Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_FUNCTION = re.compile(
+    r"Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads"
+)
 _REGISTERS = re.compile(r"Compiling entry function '(\w+)'.*?Used (\d+) registers", re.DOTALL)
 
 
@@ -137,7 +139,11 @@ def shape(arch: str, tool: str | None) -> dict[str, object]:
     cubin, log = compile_kernel(arch, extra_options=("--ptxas-options=-v",))
     registers = {m.group(1): int(m.group(2)) for m in _REGISTERS.finditer(log)}
     frames = {
-        _demangled(m.group(1)): {"stack": int(m.group(2)), "spill_stores": int(m.group(3)), "spill_loads": int(m.group(4))}
+        _demangled(m.group(1)): {
+            "stack": int(m.group(2)),
+            "spill_stores": int(m.group(3)),
+            "spill_loads": int(m.group(4)),
+        }
         for m in _FUNCTION.finditer(log)
     }
     local = local_memory_by_function(cubin, tool) if tool else {}
@@ -189,27 +195,35 @@ def main() -> None:
         print("(nvdisasm not found: pip install nvidia-cuda-nvdisasm; local-memory counts skipped)", file=sys.stderr)
     results = [shape(arch, tool) for arch in args.arch.split(",")]
     print(f"NVRTC {nvrtc_version()}, nvdisasm {'yes' if tool else 'no'}; {THREADS_PER_BLOCK} threads per block")
-    print("| arch | registers (vk_grind) | warps/SM by registers | spill bytes | vk_grind stack | "
-          "LDL+STL vk_grind | LDL+STL vk_check_point (eth/trx/did) | LDL+STL vk_check_point_btc | "
-          "LDL+STL elsewhere (cold) |")
+    print(
+        "| arch | registers (vk_grind) | warps/SM by registers | spill bytes | vk_grind stack | "
+        "LDL+STL vk_grind | LDL+STL vk_check_point (eth/trx/did) | LDL+STL vk_check_point_btc | "
+        "LDL+STL elsewhere (cold) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         local = r["local_memory"]
         per_point = r["per_point_local_instructions"]
         cold = sum(v["LDL"] + v["STL"] for k, v in local.items() if k not in PER_POINT)
         frame = r["frames"].get("vk_grind", {}).get("stack", "?")
-        print(f"| {r['arch']} | {r['registers']} | {r['resident_warps_per_sm']} | {r['spills']} | {frame} B | "
-              f"{per_point.get('vk_grind', '?')} | {per_point.get('vk_check_point', '?')} | "
-              f"{per_point.get('vk_check_point_btc', '?')} | {cold} |")
+        print(
+            f"| {r['arch']} | {r['registers']} | {r['resident_warps_per_sm']} | {r['spills']} | {frame} B | "
+            f"{per_point.get('vk_grind', '?')} | {per_point.get('vk_check_point', '?')} | "
+            f"{per_point.get('vk_check_point_btc', '?')} | {cold} |"
+        )
     print("\nPer point, through the call graph (LDL+STL; static instructions, each function once):")
-    print("| arch | family | root alone | root + callees | callees | vk_check_payload subtree "
-          "(per key passing an anchored head filter; every key unanchored) |")
+    print(
+        "| arch | family | root alone | root + callees | callees | vk_check_payload subtree "
+        "(per key passing an anchored head filter; every key unanchored) |"
+    )
     print("|---|---|---:|---:|---|---:|")
     for r in results:
         for family, path in r["point_path"].items():
             callees = ", ".join(f"{n} {c}" for n, c in path["callees"].items()) or "-"
-            print(f"| {r['arch']} | {family} | {path['own']} | **{path['with_callees']}** | {callees} "
-                  f"| {path['filtered_subtree']} |")
+            print(
+                f"| {r['arch']} | {family} | {path['own']} | **{path['with_callees']}** | {callees} "
+                f"| {path['filtered_subtree']} |"
+            )
     print("\nSpills per function (bytes stored / loaded; functions with none left out):")
     print("| arch | function | spill stores | spill loads | runs |")
     print("|---|---|---:|---:|---|")
@@ -224,9 +238,11 @@ def main() -> None:
         for name, counts in sorted(r["local_memory"].items(), key=lambda kv: -kv[1]["instructions"]):
             frame = r["frames"].get(name, {})
             calls = ", ".join(f"{c} x{n}" for c, n in counts["calls"].items())
-            print(f"  {name:<28} {counts['LDL']:>5} {counts['STL']:>5} {counts['instructions']:>7}   "
-                  f"stack {frame.get('stack', '-')}, spills {frame.get('spill_stores', '-')}/{frame.get('spill_loads', '-')}"
-                  + (f"; calls {calls}" if calls else ""))
+            print(
+                f"  {name:<28} {counts['LDL']:>5} {counts['STL']:>5} {counts['instructions']:>7}   "
+                f"stack {frame.get('stack', '-')}, spills {frame.get('spill_stores', '-')}/{frame.get('spill_loads', '-')}"
+                + (f"; calls {calls}" if calls else "")
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -75,7 +75,7 @@ class Options:
     soak_s: float = 0.0
     sample_s: float = 5.0
     drain_s: float = 150.0
-    warmup_s: float = 10.0   # a short mix before the measured one (caches, the kernel, connections)
+    warmup_s: float = 10.0  # a short mix before the measured one (caches, the kernel, connections)
     # the drain ends once neither fake has seen a request for this long (default: 15 s, and with platform limits
     # a group's whole 60 s window more, since a message waiting for its group's next minute sends nothing)
     quiet_s: float | None = None
@@ -83,10 +83,10 @@ class Options:
     group_share: float = 0.15
     seed: int = 17
     json_out: str | None = None
-    workdir: str | None = None   # the bot's database and log (default: a new directory under /tmp, kept)
+    workdir: str | None = None  # the bot's database and log (default: a new directory under /tmp, kept)
     trace_memory: str | None = None  # a directory for the bot's tracemalloc snapshots (benchmarks/memtrace.py)
     trace_every_s: float = 0.0
-    bot_env: tuple[str, ...] = ()   # KEY=VALUE settings for the bot only (say VANIKEYS_MALLOC_ARENAS=0)
+    bot_env: tuple[str, ...] = ()  # KEY=VALUE settings for the bot only (say VANIKEYS_MALLOC_ARENAS=0)
     malloc_stats: str | None = None  # a file for the bot's memory breakdown every sample_s (benchmarks/mallocstats.py)
 
 
@@ -112,7 +112,7 @@ class RssSample:
     t: float
     bot_mb: float
     workers_mb: float
-    bot_cpu: float = 0.0   # share of one core the bot process used since the previous sample
+    bot_cpu: float = 0.0  # share of one core the bot process used since the previous sample
 
 
 @dataclass
@@ -135,21 +135,26 @@ class Run:
 
 def bot_environment(run: Run, workdir: Path) -> dict[str, str]:
     opts = run.options
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "TELEGRAM_", "DISCORD_", "STRIPE_",
-                                                                      "RUNPOD_"))}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "VANIKEYS_DB": str(run.db_path),
-        "VANIKEYS_BACKEND": opts.backend,
-        "VANIKEYS_PULL_BUDGET_CPU": str(opts.budget or DEFAULT_BUDGET[opts.backend]),
-        "VANIKEYS_DAILY_SPEND_LIMIT": str(10**9),
-        "TELEGRAM_TOKEN": run.telegram.token,
-        "TELEGRAM_API_BASE_URL": run.telegram.base_url,
-        "TELEGRAM_API_FILE_URL": run.telegram.base_file_url,
-        "DISCORD_TOKEN": "fake-token",
-        "VANIKEYS_LOAD_DISCORD_API": run.discord.api_base,
-        "HOME": str(workdir),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "TELEGRAM_", "DISCORD_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "VANIKEYS_DB": str(run.db_path),
+            "VANIKEYS_BACKEND": opts.backend,
+            "VANIKEYS_PULL_BUDGET_CPU": str(opts.budget or DEFAULT_BUDGET[opts.backend]),
+            "VANIKEYS_DAILY_SPEND_LIMIT": str(10**9),
+            "TELEGRAM_TOKEN": run.telegram.token,
+            "TELEGRAM_API_BASE_URL": run.telegram.base_url,
+            "TELEGRAM_API_FILE_URL": run.telegram.base_file_url,
+            "DISCORD_TOKEN": "fake-token",
+            "VANIKEYS_LOAD_DISCORD_API": run.discord.api_base,
+            "HOME": str(workdir),
+        }
+    )
     # The native kernel's build cache, as this process sees it (HOME is the run's directory): compiled before
     # the bot starts (run_load), never inside the measured run.
     env["VANIKEYS_CACHE"] = str(native.cache_dir())
@@ -280,8 +285,18 @@ async def telegram_act(run: Run, kind: str, user: dict[str, Any], group: dict[st
                 data = rng.choice(datas)
                 t0 = time.monotonic()
                 query = await fake.push_callback(user, message, data)
-                run.sent.append(Sent("telegram", "button", label, t0, phase, chat_id=message.data["chat"]["id"],
-                                     query_id=query, is_pull=True))
+                run.sent.append(
+                    Sent(
+                        "telegram",
+                        "button",
+                        label,
+                        t0,
+                        phase,
+                        chat_id=message.data["chat"]["id"],
+                        query_id=query,
+                        is_pull=True,
+                    )
+                )
                 return
         kind = "pull"  # nothing to press yet: pull instead
     chat, text = group, ""
@@ -303,8 +318,19 @@ async def telegram_act(run: Run, kind: str, user: dict[str, Any], group: dict[st
         text = f"/order {rng.choice(ORDER_PATTERNS)}"
     t0 = time.monotonic()
     message = await fake.command(chat, user, text)
-    run.sent.append(Sent("telegram", kind, label, t0, phase, chat_id=chat["id"], message_id=message["message_id"],
-                         is_pull=kind in ("pull", "pull10"), user_id=user["id"]))
+    run.sent.append(
+        Sent(
+            "telegram",
+            kind,
+            label,
+            t0,
+            phase,
+            chat_id=chat["id"],
+            message_id=message["message_id"],
+            is_pull=kind in ("pull", "pull10"),
+            user_id=user["id"],
+        )
+    )
 
 
 async def discord_act(run: Run, kind: str, person: FakeUser, phase: str) -> None:
@@ -330,8 +356,9 @@ async def discord_act(run: Run, kind: str, person: FakeUser, phase: str) -> None
         options = {"pattern": rng.choice(ORDER_PATTERNS)}
     t0 = time.monotonic()
     interaction = await fake.slash(person, name, options)
-    run.sent.append(Sent("discord", kind, label, t0, phase, interaction=interaction,
-                         is_pull=kind in ("pull", "pull10")))
+    run.sent.append(
+        Sent("discord", kind, label, t0, phase, interaction=interaction, is_pull=kind in ("pull", "pull10"))
+    )
 
 
 async def act(run: Run, index: int, phase: str) -> None:
@@ -394,8 +421,15 @@ async def burst_phase(run: Run) -> None:
     # discord.py ignores a custom_id that is not on the message, so it must be the message's own button.
     reveals = sorted(run.discord.latest_reveal.values())
     target = run.discord.messages.get(reveals[-1]) if reveals else None
-    ten = next((item["custom_id"] for row in (target or {}).get("components", []) for item in row["components"]
-                if item.get("custom_id", "").startswith("vk:pull:10:")), None)
+    ten = next(
+        (
+            item["custom_id"]
+            for row in (target or {}).get("components", [])
+            for item in row["components"]
+            if item.get("custom_id", "").startswith("vk:pull:10:")
+        ),
+        None,
+    )
     people = run.community.discord_people
     if ten is None:
         print("  no Discord reveal with a 10-pull button to press: Discord burst skipped", file=sys.stderr)
@@ -408,8 +442,18 @@ async def burst_phase(run: Run) -> None:
         t0 = time.monotonic()
         if platform_name == "telegram":
             query = await run.telegram.push_callback(who, message, data)
-            run.sent.append(Sent("telegram", "burst", label, t0, "burst", chat_id=message.data["chat"]["id"],
-                                 query_id=query, is_pull=True))
+            run.sent.append(
+                Sent(
+                    "telegram",
+                    "burst",
+                    label,
+                    t0,
+                    "burst",
+                    chat_id=message.data["chat"]["id"],
+                    query_id=query,
+                    is_pull=True,
+                )
+            )
         else:
             interaction = await run.discord.press(who, message, data)
             run.sent.append(Sent("discord", "burst", label, t0, "burst", interaction=interaction, is_pull=True))
@@ -434,8 +478,11 @@ async def drain(run: Run) -> None:
     request for quiet_s (bounded by drain_s)."""
     deadline = time.monotonic() + run.options.drain_s
     while time.monotonic() < deadline:
-        last = max([r.at for r in run.telegram.requests if r.method != "getUpdates"] +
-                   [r.at for r in run.discord.requests] + [0.0])
+        last = max(
+            [r.at for r in run.telegram.requests if r.method != "getUpdates"]
+            + [r.at for r in run.discord.requests]
+            + [0.0]
+        )
         if time.monotonic() - last > quiet_s(run.options) and not unsettled_jobs(run):
             return
         await asyncio.sleep(1.0)
@@ -462,8 +509,9 @@ async def mark_memory(run: Run, bot: subprocess.Popen[bytes]) -> None:
 def unsettled_jobs(run: Run) -> int:
     try:
         with sqlite3.connect(f"file:{run.db_path}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('accepted', 'submitted', 'running', "
-                              "'found')").fetchone()[0]
+            return db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status IN ('accepted', 'submitted', 'running', 'found')"
+            ).fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -619,10 +667,20 @@ def reveal_latencies(run: Run, times: dict[str, list[float]]) -> list[float]:
 
 
 # What a sent Telegram message was, from how its text starts (the first that matches names it).
-SEND_KINDS = (("key", "(?s).*WIF:"), ("digest", "🎰 \\d+ more pull"), ("rolling", "🎰 \\S+ \\S+ is pulling"),
-              ("reveal", "🎰 .* pulled "), ("odds", "🎲 Odds"), ("help", "🔑 <b>VaniKeys</b>"), ("balance", "💰"),
-              ("leaderboard", "🏆"), ("order receipt", "🧾 Your order"), ("order", "(🧾|⏳|⚙️|✅|❌)"),
-              ("slow down", "Slow down"), ("easy pattern", "(🎯|🎰 On hold)"))
+SEND_KINDS = (
+    ("key", "(?s).*WIF:"),
+    ("digest", "🎰 \\d+ more pull"),
+    ("rolling", "🎰 \\S+ \\S+ is pulling"),
+    ("reveal", "🎰 .* pulled "),
+    ("odds", "🎲 Odds"),
+    ("help", "🔑 <b>VaniKeys</b>"),
+    ("balance", "💰"),
+    ("leaderboard", "🏆"),
+    ("order receipt", "🧾 Your order"),
+    ("order", "(🧾|⏳|⚙️|✅|❌)"),
+    ("slow down", "Slow down"),
+    ("easy pattern", "(🎯|🎰 On hold)"),
+)
 
 
 def telegram_sends_by_kind(run: Run) -> dict[str, int]:
@@ -653,8 +711,13 @@ def rss_trend(run: Run, name: str) -> dict[str, float] | None:
     if len(window) < 3:
         return None
     slope = statistics.linear_regression([s.t for s in window], [s.bot_mb for s in window]).slope
-    return {"from_s": window[0].t, "to_s": window[-1].t, "first_mb": window[0].bot_mb, "last_mb": window[-1].bot_mb,
-            "mb_per_min": round(slope * 60, 2)}
+    return {
+        "from_s": window[0].t,
+        "to_s": window[-1].t,
+        "first_mb": window[0].bot_mb,
+        "last_mb": window[-1].bot_mb,
+        "mb_per_min": round(slope * 60, 2),
+    }
 
 
 def per_10s(run: Run, times: list[float]) -> list[int]:
@@ -726,13 +789,23 @@ def measure(run: Run) -> dict[str, Any]:
         "mix_seconds": round(end - start, 1),
         "offered_per_s": round(sent_in_mix / max(end - start, 1e-9), 1),
         "answered_per_s": round(answered_in_mix / max(end - start, 1e-9), 1),
-        "latency": {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99)}
-                    for k, v in sorted(by_kind.items())},
+        "latency": {
+            k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99)}
+            for k, v in sorted(by_kind.items())
+        },
         "unanswered": dict(unanswered),
         "folded_cooldowns": dict(folded),  # refused by a cooldown inside a wait the person was already told of
-        "acks": {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99),
-                     "max": max(v) if v else float("nan"), "over_3s": sum(1 for x in v if x > 3.0)}
-                 for k, v in sorted(acks.items())},
+        "acks": {
+            k: {
+                "n": len(v),
+                "p50": percentile(v, 50),
+                "p95": percentile(v, 95),
+                "p99": percentile(v, 99),
+                "max": max(v) if v else float("nan"),
+                "over_3s": sum(1 for x in v if x > 3.0),
+            }
+            for k, v in sorted(acks.items())
+        },
         "late_acks": dict(late_acks),
         "public_pulls_settled": sum(public.values()),
         "found_not_delivered_at_stop": statuses.get("found", 0),
@@ -741,15 +814,23 @@ def measure(run: Run) -> dict[str, Any]:
         "lost_reveals": sum(lost.values()),
         "lost_by_person": dict(sorted(lost.items())[:10]),
         "reveals_without_pull": sum(extra.values()),
-        "reveal_latency": {"n": 0} if not times else (lambda v: {"n": len(v), "p50": percentile(v, 50),
-                                                                "p95": percentile(v, 95), "p99": percentile(v, 99)})(
-            reveal_latencies(run, times)),
+        "reveal_latency": {"n": 0}
+        if not times
+        else (lambda v: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99)})(
+            reveal_latencies(run, times)
+        ),
         "pull_jobs": dict(statuses),
         "telegram_429": rl_tg,
         "telegram_sends_by_kind": telegram_sends_by_kind(run),
         "discord_429": len(run.discord.rate_limited),
-        "telegram_sends_per_10s": per_10s(run, [r.at for r in run.telegram.requests if r.error is None
-                                                 and r.method in ("sendMessage", "sendPhoto", "editMessageText")]),
+        "telegram_sends_per_10s": per_10s(
+            run,
+            [
+                r.at
+                for r in run.telegram.requests
+                if r.error is None and r.method in ("sendMessage", "sendPhoto", "editMessageText")
+            ],
+        ),
         "discord_requests_per_10s": per_10s(run, [r.at for r in run.discord.requests if r.status < 300]),
         "rss": [asdict(s) for s in run.rss],
         "rss_trend": rss_trend(run, mix_phase_name),
@@ -768,32 +849,44 @@ def fmt_s(value: float) -> str:
 
 def report(run: Run, result: dict[str, Any]) -> None:
     o = run.options
-    print(f"\nVaniKeys load: backend {o.backend}, budget {o.budget or DEFAULT_BUDGET[o.backend]} keys/pull, "
-          f"limits {o.limits}, {len(run.community.tg_people)} Telegram people in {o.groups} groups + "
-          f"{len(run.community.discord_people)} Discord people")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
-          f"at the end, Python {platform.python_version()}")
-    print(f"mix: {result['mix_seconds']} s offered {result['offered_per_s']}/s, answered {result['answered_per_s']} "
-          f"commands/s; {result['sent']} commands and presses in all")
+    print(
+        f"\nVaniKeys load: backend {o.backend}, budget {o.budget or DEFAULT_BUDGET[o.backend]} keys/pull, "
+        f"limits {o.limits}, {len(run.community.tg_people)} Telegram people in {o.groups} groups + "
+        f"{len(run.community.discord_people)} Discord people"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+        f"at the end, Python {platform.python_version()}"
+    )
+    print(
+        f"mix: {result['mix_seconds']} s offered {result['offered_per_s']}/s, answered {result['answered_per_s']} "
+        f"commands/s; {result['sent']} commands and presses in all"
+    )
     print(f"{'kind':<24}{'n':>6}{'p50':>10}{'p95':>10}{'p99':>10}")
     for kind, row in result["latency"].items():
         print(f"{kind:<24}{row['n']:>6}{fmt_s(row['p50']):>10}{fmt_s(row['p95']):>10}{fmt_s(row['p99']):>10}")
     print(f"unanswered: {result['unanswered'] or 'none'}")
     print("acknowledgements (button presses: Telegram answerCallbackQuery; Discord: every interaction):")
     for kind, row in result["acks"].items():
-        print(f"  {kind:<22}{row['n']:>6}  p50 {fmt_s(row['p50'])}  p95 {fmt_s(row['p95'])}  p99 "
-              f"{fmt_s(row['p99'])}  max {fmt_s(row['max'])}  over 3 s: {row['over_3s']}")
+        print(
+            f"  {kind:<22}{row['n']:>6}  p50 {fmt_s(row['p50'])}  p95 {fmt_s(row['p95'])}  p99 "
+            f"{fmt_s(row['p99'])}  max {fmt_s(row['max'])}  over 3 s: {row['over_3s']}"
+        )
     print(f"late acknowledgements (Telegram > 15 s or never, Discord > 3 s or never): {result['late_acks'] or 'none'}")
     rl = result["reveal_latency"]
-    print(f"reveals: {result['public_pulls_settled']} delivered public pulls, {result['reveals_seen']} reveals seen, "
-          f"{result['reveals_kept_for_restart']} kept at the stop to post after the restart, "
-          f"lost {result['lost_reveals']}, unmatched {result['reveals_without_pull']}; reveal after the pull command "
-          f"p50 {fmt_s(rl.get('p50', float('nan')))} p95 {fmt_s(rl.get('p95', float('nan')))} "
-          f"p99 {fmt_s(rl.get('p99', float('nan')))}")
+    print(
+        f"reveals: {result['public_pulls_settled']} delivered public pulls, {result['reveals_seen']} reveals seen, "
+        f"{result['reveals_kept_for_restart']} kept at the stop to post after the restart, "
+        f"lost {result['lost_reveals']}, unmatched {result['reveals_without_pull']}; reveal after the pull command "
+        f"p50 {fmt_s(rl.get('p50', float('nan')))} p95 {fmt_s(rl.get('p95', float('nan')))} "
+        f"p99 {fmt_s(rl.get('p99', float('nan')))}"
+    )
     if result["lost_by_person"]:
         print(f"  lost, first people: {result['lost_by_person']}")
-    print(f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
-          f"Discord {result['discord_429']}")
+    print(
+        f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
+        f"Discord {result['discord_429']}"
+    )
     print(f"Telegram messages sent per 10 s from the warm-up on: {result['telegram_sends_per_10s']}")
     print(f"Telegram messages sent, by kind: {result['telegram_sends_by_kind']}")
     print(f"Discord requests answered per 10 s: {result['discord_requests_per_10s']}")
@@ -801,15 +894,19 @@ def report(run: Run, result: dict[str, Any]) -> None:
     if rss:
         step = max(1, len(rss) // 12)
         series = ", ".join(f"{s['t']:.0f}s {s['bot_mb']:.0f}+{s['workers_mb']:.0f}" for s in rss[::step])
-        print(f"RSS MB (bot + worker processes) over time: {series}; last {rss[-1]['bot_mb']:.0f}+"
-              f"{rss[-1]['workers_mb']:.0f}")
+        print(
+            f"RSS MB (bot + worker processes) over time: {series}; last {rss[-1]['bot_mb']:.0f}+"
+            f"{rss[-1]['workers_mb']:.0f}"
+        )
         cpu = ", ".join(f"{s['t']:.0f}s {s['bot_cpu']:.2f}" for s in rss[::step])
         print(f"bot process CPU (cores) over time: {cpu}")
         trend = result["rss_trend"]
         if trend:
-            print(f"  bot RSS over the last two thirds of the {result['mix_phase']} (burst and "
-                  f"drain excluded), {trend['from_s']:.0f} s to {trend['to_s']:.0f} s: {trend['first_mb']:.1f} -> "
-                  f"{trend['last_mb']:.1f} MB, trend {trend['mb_per_min']:+.2f} MB/min")
+            print(
+                f"  bot RSS over the last two thirds of the {result['mix_phase']} (burst and "
+                f"drain excluded), {trend['from_s']:.0f} s to {trend['to_s']:.0f} s: {trend['first_mb']:.1f} -> "
+                f"{trend['last_mb']:.1f} MB, trend {trend['mb_per_min']:+.2f} MB/min"
+            )
     print(f"bot exit status: {result['bot_exit']}")
 
 
@@ -820,8 +917,9 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
     limits = Limits() if options.limits == "platform" else Limits.off()
     workdir = Path(options.workdir) if options.workdir else Path(tempfile.mkdtemp(prefix="vanikeys-load-"))
     telegram, discord_fake = LoadTelegram(limits), LoadDiscord(limits)
-    community = Community.build(telegram, discord_fake, groups=options.groups, per_group=options.per_group,
-                                discord_people=options.discord_users)
+    community = Community.build(
+        telegram, discord_fake, groups=options.groups, per_group=options.per_group, discord_people=options.discord_users
+    )
     run = Run(options, telegram, discord_fake, community, workdir / "vanikeys.db", rng=random.Random(options.seed))
     await telegram.start()
     await discord_fake.start()
@@ -833,8 +931,13 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
         if options.backend == "native":
             await asyncio.get_running_loop().run_in_executor(None, native.build_library)
         await seed_balances(run)
-        bot = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "load_bot.py")], cwd=workdir,
-                               env=bot_environment(run, workdir), stdout=log_file, stderr=subprocess.STDOUT)
+        bot = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "load_bot.py")],
+            cwd=workdir,
+            env=bot_environment(run, workdir),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
         sampler = asyncio.create_task(sample_rss(run, bot.pid, stop_sampling))
         await wait_ready(run, bot)
         print(f"bot ready (pid {bot.pid}, log {workdir / 'bot.log'}); warming up", file=sys.stderr)
@@ -870,36 +973,65 @@ async def run_load(options: Options) -> tuple[Run, dict[str, Any]]:
 
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("native", "local", "python"), default="native",
-                        help="native: the C++ kernel in the bot's process; local: the default (worker processes); "
-                             "python: the pure-python reference in the bot's process (the smoke test's)")
+    parser.add_argument(
+        "--backend",
+        choices=("native", "local", "python"),
+        default="native",
+        help="native: the C++ kernel in the bot's process; local: the default (worker processes); "
+        "python: the pure-python reference in the bot's process (the smoke test's)",
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the mix (default 60)")
     parser.add_argument("--rate", type=float, default=30.0, help="commands a second offered (default 30)")
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--per-group", type=int, default=20, help="Telegram people per group (default 20)")
     parser.add_argument("--discord-users", type=int, default=100)
     parser.add_argument("--presses", type=int, default=100, help="simultaneous 10-pull presses per platform")
-    parser.add_argument("--limits", choices=("platform", "off"), default="platform",
-                        help="platform: the fakes enforce Telegram's and Discord's limits; off: lifted")
+    parser.add_argument(
+        "--limits",
+        choices=("platform", "off"),
+        default="platform",
+        help="platform: the fakes enforce Telegram's and Discord's limits; off: lifted",
+    )
     parser.add_argument("--budget", type=int, default=None, help="keys per pull (default: 16384 native, 2048 local)")
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="a long mix, RSS sampled")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples (default 5)")
     parser.add_argument("--drain", type=float, default=150.0, help="at most this long for queued work at the end")
-    parser.add_argument("--group-share", type=float, default=0.15,
-                        help="the share of Telegram commands sent in the group rather than the private chat "
-                             "(default 0.15: a group takes only 20 messages a minute)")
+    parser.add_argument(
+        "--group-share",
+        type=float,
+        default=0.15,
+        help="the share of Telegram commands sent in the group rather than the private chat "
+        "(default 0.15: a group takes only 20 messages a minute)",
+    )
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--json", dest="json_out", help="also write the figures to this file")
-    parser.add_argument("--trace-memory", metavar="DIR", help="tracemalloc in the bot (slower): the soak runs in two "
-                        "halves and the bot writes a snapshot into DIR once quiet after the warm-up and after each "
-                        "half (mark-1..3.tracemalloc); compare two with benchmarks/memtrace.py")
-    parser.add_argument("--bot-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="an environment variable for the bot only (repeatable), e.g. VANIKEYS_MALLOC_ARENAS=0")
-    parser.add_argument("--malloc-stats", metavar="FILE", help="the bot appends a JSON line every --sample s: "
-                        "RSS anonymous/file, Python's allocated blocks, glibc malloc in use / free but held "
-                        "(benchmarks/mallocstats.py); cheap enough for a normal soak")
-    parser.add_argument("--trace-every", type=float, default=0.0,
-                        help="with --trace-memory, also a snapshot every this many seconds (default 0: none)")
+    parser.add_argument(
+        "--trace-memory",
+        metavar="DIR",
+        help="tracemalloc in the bot (slower): the soak runs in two "
+        "halves and the bot writes a snapshot into DIR once quiet after the warm-up and after each "
+        "half (mark-1..3.tracemalloc); compare two with benchmarks/memtrace.py",
+    )
+    parser.add_argument(
+        "--bot-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the bot only (repeatable), e.g. VANIKEYS_MALLOC_ARENAS=0",
+    )
+    parser.add_argument(
+        "--malloc-stats",
+        metavar="FILE",
+        help="the bot appends a JSON line every --sample s: "
+        "RSS anonymous/file, Python's allocated blocks, glibc malloc in use / free but held "
+        "(benchmarks/mallocstats.py); cheap enough for a normal soak",
+    )
+    parser.add_argument(
+        "--trace-every",
+        type=float,
+        default=0.0,
+        help="with --trace-memory, also a snapshot every this many seconds (default 0: none)",
+    )
     args = parser.parse_args(argv)
     for name in ("duration", "rate", "sample"):
         if getattr(args, name) <= 0:
@@ -910,12 +1042,27 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error("--group-share is a fraction from 0 to 1")
     if args.groups < 1 or args.per_group < 1 or args.discord_users < 1:
         parser.error("--groups, --per-group and --discord-users must be at least 1")
-    return Options(backend=args.backend, duration_s=args.duration, rate=args.rate, groups=args.groups,
-                   per_group=args.per_group, discord_users=args.discord_users, presses=args.presses,
-                   limits=args.limits, budget=args.budget, soak_s=args.soak, sample_s=args.sample,
-                   drain_s=args.drain, group_share=args.group_share, seed=args.seed, json_out=args.json_out,
-                   trace_memory=args.trace_memory, trace_every_s=args.trace_every, malloc_stats=args.malloc_stats,
-                   bot_env=tuple(args.bot_env))
+    return Options(
+        backend=args.backend,
+        duration_s=args.duration,
+        rate=args.rate,
+        groups=args.groups,
+        per_group=args.per_group,
+        discord_users=args.discord_users,
+        presses=args.presses,
+        limits=args.limits,
+        budget=args.budget,
+        soak_s=args.soak,
+        sample_s=args.sample,
+        drain_s=args.drain,
+        group_share=args.group_share,
+        seed=args.seed,
+        json_out=args.json_out,
+        trace_memory=args.trace_memory,
+        trace_every_s=args.trace_every,
+        malloc_stats=args.malloc_stats,
+        bot_env=tuple(args.bot_env),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,8 @@ class Limits:
     group_messages_per_min: int = 20
     overall_per_s: int = 30
     callback_deadline_s: float = 15.0
-    discord_channel_posts: tuple[int, float] = (5, 5.0)     # per channel: Discord's 5 messages / 5 s
-    discord_followups: tuple[int, float] = (5, 2.0)         # per interaction token (webhook bucket)
+    discord_channel_posts: tuple[int, float] = (5, 5.0)  # per channel: Discord's 5 messages / 5 s
+    discord_followups: tuple[int, float] = (5, 2.0)  # per interaction token (webhook bucket)
     enforced: bool = True
 
     @classmethod
@@ -38,9 +38,13 @@ class LoadTelegram(FakeBotApi):
     """FakeBotApi plus: `command()` returns the pushed message; each user's latest result buttons."""
 
     def __init__(self, limits: Limits) -> None:
-        super().__init__(group_limit=limits.group_messages_per_min, group_window_s=60.0,
-                         overall_per_s=limits.overall_per_s, callback_deadline_s=limits.callback_deadline_s)
-        self.latest_buttons: dict[int, tuple[int, int]] = {}   # owner id -> (chat id, message id)
+        super().__init__(
+            group_limit=limits.group_messages_per_min,
+            group_window_s=60.0,
+            overall_per_s=limits.overall_per_s,
+            callback_deadline_s=limits.callback_deadline_s,
+        )
+        self.latest_buttons: dict[int, tuple[int, int]] = {}  # owner id -> (chat id, message id)
 
     async def command(self, chat: dict[str, Any], user: dict[str, Any], text: str) -> dict[str, Any]:
         """A person types `text` in `chat` (as push_text, but the message comes back for timing)."""
@@ -84,7 +88,7 @@ class LoadDiscord(FakeDiscord):
 
     def __init__(self, limits: Limits) -> None:
         super().__init__()
-        self.latest_reveal: dict[str, int] = {}   # display name -> message id
+        self.latest_reveal: dict[str, int] = {}  # display name -> message id
         if limits.enforced:
             posts, window = limits.discord_channel_posts
             self.limit_route("POST", r"/channels/(\d+)/messages", limit=posts, window_s=window)
@@ -114,8 +118,12 @@ class LoadDiscord(FakeDiscord):
         message = self.messages.get(message_id or 0)
         if message is None:
             return None
-        ids = [item["custom_id"] for row in message.get("components") or [] for item in row.get("components", [])
-               if item.get("custom_id", "").startswith("vk:pull:")]
+        ids = [
+            item["custom_id"]
+            for row in message.get("components") or []
+            for item in row.get("components", [])
+            if item.get("custom_id", "").startswith("vk:pull:")
+        ]
         return (message_id, ids) if ids else None  # type: ignore[return-value]
 
 
@@ -130,8 +138,9 @@ class Community:
     discord_people: list[FakeUser] = field(default_factory=list)
 
     @classmethod
-    def build(cls, telegram: LoadTelegram, discord: LoadDiscord, *, groups: int, per_group: int,
-              discord_people: int) -> Community:
+    def build(
+        cls, telegram: LoadTelegram, discord: LoadDiscord, *, groups: int, per_group: int, discord_people: int
+    ) -> Community:
         community = cls(telegram, discord)
         for g in range(groups):
             group = telegram.group_chat(-100_200_000_0000 - g, f"Load Group {g + 1}")
@@ -140,7 +149,7 @@ class Community:
                 number = g * per_group + i
                 user = telegram.user(700_000 + number, f"T{number:03d}")
                 telegram.private_chat(user)
-                telegram.started_users.add(user["id"])   # each person has opened a private chat with the bot
+                telegram.started_users.add(user["id"])  # each person has opened a private chat with the bot
                 community.tg_people.append((user, group))
         for i in range(discord_people):
             community.discord_people.append(discord.add_user(f"d{i:03d}"))

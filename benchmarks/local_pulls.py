@@ -33,8 +33,10 @@ async def main() -> None:
     args = parser.parse_args()
     pull = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": args.budget})
     client = make_client("local", grinder=args.grinder, max_parallel=args.workers)
-    print(f"# {platform.machine()} cpus={os.cpu_count()} grinder={args.grinder} workers={args.workers} "
-          f"budget={args.budget}")
+    print(
+        f"# {platform.machine()} cpus={os.cpu_count()} grinder={args.grinder} workers={args.workers} "
+        f"budget={args.budget}"
+    )
     try:
         warm = [await client.submit(pull) for _ in range(args.workers)]
         await asyncio.gather(*(client.wait(i, pull) for i in warm))

@@ -31,9 +31,21 @@ MB = 1024 * 1024
 
 
 class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _mallinfo2() -> _Mallinfo2 | None:
@@ -54,15 +66,21 @@ def _status_kb(field: str) -> int:
 
 
 def sample(started: float) -> dict[str, float]:
-    row: dict[str, float] = {"t": round(time.monotonic() - started, 1),
-                             "rss_anon_mb": round(_status_kb("RssAnon") / 1024, 2),
-                             "rss_file_mb": round(_status_kb("RssFile") / 1024, 2),
-                             "py_blocks": sys.getallocatedblocks(),
-                             "asyncio_tasks": len(asyncio.tasks._all_tasks)}
+    row: dict[str, float] = {
+        "t": round(time.monotonic() - started, 1),
+        "rss_anon_mb": round(_status_kb("RssAnon") / 1024, 2),
+        "rss_file_mb": round(_status_kb("RssFile") / 1024, 2),
+        "py_blocks": sys.getallocatedblocks(),
+        "asyncio_tasks": len(asyncio.tasks._all_tasks),
+    }
     info = _mallinfo2()
     if info is not None:
-        row.update(in_use_mb=round(info.uordblks / MB, 2), free_held_mb=round(info.fordblks / MB, 2),
-                   mmapped_mb=round(info.hblkhd / MB, 2), arena_mb=round(info.arena / MB, 2))
+        row.update(
+            in_use_mb=round(info.uordblks / MB, 2),
+            free_held_mb=round(info.fordblks / MB, 2),
+            mmapped_mb=round(info.hblkhd / MB, 2),
+            arena_mb=round(info.arena / MB, 2),
+        )
     return row
 
 

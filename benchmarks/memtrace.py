@@ -37,14 +37,21 @@ ENV_FRAMES = "VANIKEYS_LOAD_TRACEMALLOC_FRAMES"
 ENV_EVERY = "VANIKEYS_LOAD_TRACEMALLOC_EVERY"
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("/bot/", "/gpu_worker/", "/payments/")
-IGNORED = (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-           tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"), tracemalloc.Filter(False, __file__))
+IGNORED = (
+    tracemalloc.Filter(False, tracemalloc.__file__),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+    tracemalloc.Filter(False, __file__),
+)
 
 
 def counts() -> dict[str, int]:
     """Safe to read from another thread: no walk over the interpreter's objects."""
-    return {"asyncio_tasks": len(asyncio.tasks._all_tasks), "threads": threading.active_count(),
-            "traced_bytes": tracemalloc.get_traced_memory()[0]}
+    return {
+        "asyncio_tasks": len(asyncio.tasks._all_tasks),
+        "threads": threading.active_count(),
+        "traced_bytes": tracemalloc.get_traced_memory()[0],
+    }
 
 
 def dump(directory: Path, started: float) -> None:
@@ -98,6 +105,7 @@ def innermost_project_frame(trace: tracemalloc.Traceback) -> str:
 
 def by_project_frame(old: tracemalloc.Snapshot, new: tracemalloc.Snapshot) -> list[tuple[str, int, int]]:
     """Growth grouped by the innermost project frame of each traceback: (where, bytes, blocks)."""
+
     def group(snapshot: tracemalloc.Snapshot) -> dict[str, list[int]]:
         totals: dict[str, list[int]] = {}
         for stat in snapshot.statistics("traceback"):
@@ -106,9 +114,12 @@ def by_project_frame(old: tracemalloc.Snapshot, new: tracemalloc.Snapshot) -> li
             entry[0] += stat.size
             entry[1] += stat.count
         return totals
+
     before, after = group(old), group(new)
-    rows = [(k, after.get(k, [0, 0])[0] - before.get(k, [0, 0])[0], after.get(k, [0, 0])[1] - before.get(k, [0, 0])[1])
-            for k in set(before) | set(after)]
+    rows = [
+        (k, after.get(k, [0, 0])[0] - before.get(k, [0, 0])[0], after.get(k, [0, 0])[1] - before.get(k, [0, 0])[1])
+        for k in set(before) | set(after)
+    ]
     return sorted(rows, key=lambda r: -r[1])
 
 
@@ -123,11 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     new = tracemalloc.Snapshot.load(args.new)
     total_old = sum(s.size for s in old.statistics("filename"))
     total_new = sum(s.size for s in new.statistics("filename"))
-    print(f"traced: {total_old / 2**20:.1f} MB -> {total_new / 2**20:.1f} MB ({(total_new - total_old) / 2**20:+.2f} MB)")
+    print(
+        f"traced: {total_old / 2**20:.1f} MB -> {total_new / 2**20:.1f} MB ({(total_new - total_old) / 2**20:+.2f} MB)"
+    )
     print(f"\ntop {args.top} growth by allocating line:")
     for stat in new.compare_to(old, "lineno")[: args.top]:
         frame = stat.traceback[-1]
-        print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {frame.filename.split('/lib/')[-1]}:{frame.lineno}")
+        print(
+            f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {frame.filename.split('/lib/')[-1]}:{frame.lineno}"
+        )
     print(f"\ntop {args.top} growth by innermost project frame:")
     for where, size, count in by_project_frame(old, new)[: args.top]:
         print(f"  {size / 1024:+9.1f} KiB {count:+7d} blocks  {where}")
@@ -136,8 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
         for line in stat.traceback.format(most_recent_first=True)[:24]:
             print(f"      {line}")
-    old_counts, new_counts = (Path(p).with_name(Path(p).name.replace("snap-", "counts-").replace("mark-", "counts-mark-").replace(".tracemalloc", ".json"))
-                              for p in (args.old, args.new))
+    old_counts, new_counts = (
+        Path(p).with_name(
+            Path(p).name.replace("snap-", "counts-").replace("mark-", "counts-mark-").replace(".tracemalloc", ".json")
+        )
+        for p in (args.old, args.new)
+    )
     if old_counts.exists() and new_counts.exists():
         before, after = json.loads(old_counts.read_text()), json.loads(new_counts.read_text())
         print("\n" + ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in after))

@@ -29,9 +29,15 @@ from gpu_worker.job import GrindJob
 
 def _backend(path: str, threads: int) -> native.NativeBackend:
     lib = ctypes.CDLL(path)
-    lib.vk_native_scan.argtypes = [ctypes.POINTER(native.KernelPattern), ctypes.POINTER(native.ScanParams),
-                                   ctypes.POINTER(native.Affine), ctypes.POINTER(native.KernelCandidate),
-                                   ctypes.POINTER(native.ScanOut), ctypes.c_int, ctypes.POINTER(native.Affine)]
+    lib.vk_native_scan.argtypes = [
+        ctypes.POINTER(native.KernelPattern),
+        ctypes.POINTER(native.ScanParams),
+        ctypes.POINTER(native.Affine),
+        ctypes.POINTER(native.KernelCandidate),
+        ctypes.POINTER(native.ScanOut),
+        ctypes.c_int,
+        ctypes.POINTER(native.Affine),
+    ]
     lib.vk_native_scan.restype = ctypes.c_int
     loader = native.load_library
     native.load_library = lambda gpu_paths=False: lib  # type: ignore[assignment]
@@ -66,8 +72,12 @@ def main() -> None:
     best = [max(r) for r in rates]
     for path, median, top in zip(libs, medians, best, strict=True):
         print(f"{Path(path).name}: median {median:.2f}, best {top:.2f} M keys per CPU s")
-    print("ratios to the first build, medians: " + " ".join(f"{m / medians[0]:.3f}" for m in medians)
-          + "; best-of: " + " ".join(f"{b / best[0]:.3f}" for b in best))
+    print(
+        "ratios to the first build, medians: "
+        + " ".join(f"{m / medians[0]:.3f}" for m in medians)
+        + "; best-of: "
+        + " ".join(f"{b / best[0]:.3f}" for b in best)
+    )
 
 
 if __name__ == "__main__":

@@ -77,16 +77,24 @@ def adversarial(seed: int = 20261206, count: int = 400) -> list[Case]:
         few = rng.choice([2, 3, 10, len(alphabet)])  # few distinct characters: repeats, self-overlapping terms
         shape = rng.choice(["runs", "many", "mixed"])
         if shape == "runs":  # long '?' runs inside terms
-            terms = ["".join(rng.choice(alphabet[:few]) + "?" * rng.randint(3, 20) + rng.choice(alphabet[:few]))
-                     for _ in range(rng.randint(1, 3))]
+            terms = [
+                "".join(rng.choice(alphabet[:few]) + "?" * rng.randint(3, 20) + rng.choice(alphabet[:few]))
+                for _ in range(rng.randint(1, 3))
+            ]
         elif shape == "many":  # many short terms
-            terms = ["".join(rng.choice(alphabet[:few] + "?") for _ in range(rng.randint(1, 5)))
-                     for _ in range(rng.randint(4, MAX_TERMS))]
+            terms = [
+                "".join(rng.choice(alphabet[:few] + "?") for _ in range(rng.randint(1, 5)))
+                for _ in range(rng.randint(4, MAX_TERMS))
+            ]
         else:
             wild = rng.choice([0.0, 0.3, 0.7])
-            terms = ["".join("?" if rng.random() < wild else rng.choice(alphabet[:few])
-                             for _ in range(rng.choice([1, 3, 6, 12, 20])))
-                     for _ in range(rng.randint(1, 4))]
+            terms = [
+                "".join(
+                    "?" if rng.random() < wild else rng.choice(alphabet[:few])
+                    for _ in range(rng.choice([1, 3, 6, 12, 20]))
+                )
+                for _ in range(rng.randint(1, 4))
+            ]
         text = ("^" if rng.random() < 0.25 else "") + " ".join(terms) + ("$" if rng.random() < 0.25 else "")
         case = (format_id, text[:MAX_PATTERN_LENGTH].strip(), rng.choice(["insensitive", "exact"]), rng.random() < 0.4)
         if parsed(case) is not None:
@@ -135,8 +143,10 @@ def rss_mb() -> float:
 def run_set(label: str, cases: list[Case]) -> list[tuple[float, Case]]:
     timed = [(cpu_ms(p), c) for c in cases if (p := parsed(c)) is not None]
     times = [t for t, _ in timed]
-    print(f"{label:<28} {len(times):>5} {statistics.median(times):>8.1f} {percentile(times, 0.99):>8.1f} "
-          f"{max(times):>8.1f}")
+    print(
+        f"{label:<28} {len(times):>5} {statistics.median(times):>8.1f} {percentile(times, 0.99):>8.1f} "
+        f"{max(times):>8.1f}"
+    )
     return timed
 
 
@@ -145,14 +155,16 @@ def before(rev: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "archive", rev, "gpu_worker"], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        script = ("import sys, time, resource\n"
-                  "from gpu_worker.patterns import parse_pattern\n"
-                  "from gpu_worker.odds import odds\n"
-                  "odds(parse_pattern(sys.argv[1], 'ab'))\n"
-                  "p = parse_pattern(sys.argv[1], sys.argv[2])\n"
-                  "t = time.process_time(); odds(p)\n"
-                  "print(f'{(time.process_time() - t) * 1000:.0f} '\n"
-                  "      f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}')\n")
+        script = (
+            "import sys, time, resource\n"
+            "from gpu_worker.patterns import parse_pattern\n"
+            "from gpu_worker.odds import odds\n"
+            "odds(parse_pattern(sys.argv[1], 'ab'))\n"
+            "p = parse_pattern(sys.argv[1], sys.argv[2])\n"
+            "t = time.process_time(); odds(p)\n"
+            "print(f'{(time.process_time() - t) * 1000:.0f} '\n"
+            "      f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}')\n"
+        )
 
         def cap() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
@@ -160,12 +172,22 @@ def before(rev: str) -> None:
         print(f"\n{rev} (60 s timeout, 3 GB address space):")
         for format_id, text, _, _ in NAMED[:3]:
             try:
-                done = subprocess.run([sys.executable, "-c", script, format_id, text], check=False, cwd=tmp,
-                                      capture_output=True, text=True, timeout=60, preexec_fn=cap,
-                                      env={"PYTHONPATH": tmp, "PATH": "/usr/bin"})
+                done = subprocess.run(
+                    [sys.executable, "-c", script, format_id, text],
+                    check=False,
+                    cwd=tmp,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    preexec_fn=cap,
+                    env={"PYTHONPATH": tmp, "PATH": "/usr/bin"},
+                )
                 figures = done.stdout.split()
-                line = (f"{float(figures[0]):>10.0f} ms CPU, peak RSS {figures[1]} MB" if done.returncode == 0
-                        else f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+                line = (
+                    f"{float(figures[0]):>10.0f} ms CPU, peak RSS {figures[1]} MB"
+                    if done.returncode == 0
+                    else f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+                )
             except subprocess.TimeoutExpired:
                 line = "did not finish in 60 s"
             print(f"  {format_id} {text!r}: {line}")
@@ -186,16 +208,23 @@ def sampled_errors(bodies_per_format: int) -> None:
             bodies[case[0]] = [sampled_body(case[0], rng) for _ in range(bodies_per_format)]
         rows = against_sample(pattern, odds(pattern), bodies[case[0]], at_least=1000)
         worst = max(rows, key=lambda r: abs(r.error))
-        print(f"  {case[0]} {case[1]!r}: {len(rows)} scores, worst {worst.error:+.1%} at score {worst.score} "
-              f"(noise about {1 / worst.expected ** 0.5:.1%})")
+        print(
+            f"  {case[0]} {case[1]!r}: {len(rows)} scores, worst {worst.error:+.1%} at score {worst.score} "
+            f"(noise about {1 / worst.expected**0.5:.1%})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=400, help="adversarial patterns (default 400)")
     parser.add_argument("--before", metavar="REV", help="also the issue's three patterns on REV's model")
-    parser.add_argument("--sample", type=int, default=0, metavar="N",
-                        help="also check the named patterns against N sampled bodies per format")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also check the named patterns against N sampled bodies per format",
+    )
     args = parser.parse_args()
     with open("/proc/loadavg") as load:
         print(f"load average {load.read().split()[0]} on {len(__import__('os').sched_getaffinity(0))} cores")
@@ -207,8 +236,10 @@ def main() -> None:
     generated = run_set("adversarial (seeded)", adversarial(count=args.count))
     everything = named + ordinary + generated
     run_set_summary = [t for t, _ in everything]
-    print(f"{'all':<28} {len(run_set_summary):>5} {statistics.median(run_set_summary):>8.1f} "
-          f"{percentile(run_set_summary, 0.99):>8.1f} {max(run_set_summary):>8.1f}")
+    print(
+        f"{'all':<28} {len(run_set_summary):>5} {statistics.median(run_set_summary):>8.1f} "
+        f"{percentile(run_set_summary, 0.99):>8.1f} {max(run_set_summary):>8.1f}"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"RSS once warm {warm:.0f} MB, peak over the whole run {peak:.0f} MB")
     print("slowest:")

@@ -108,7 +108,9 @@ def _random_cases(count: int, seed: int) -> list[tuple[str, str, dict]]:
 
 def _run_before(rev: str, cases: list[tuple[str, str, dict]], repeat: int) -> list[tuple[float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", rev, "gpu_worker"], cwd=ROOT, check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", rev, "gpu_worker"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         code = (
             "import json, sys\n"
@@ -118,8 +120,15 @@ def _run_before(rev: str, cases: list[tuple[str, str, dict]], repeat: int) -> li
             f"print(json.dumps(_measure([tuple(c) for c in cases], {repeat})))\n"
         )
         env = {**os.environ, "PYTHONPATH": tmp}
-        done = subprocess.run([sys.executable, "-c", code], input=json.dumps(cases), env=env, cwd=tmp,
-                              check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            input=json.dumps(cases),
+            env=env,
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return [tuple(x) for x in json.loads(done.stdout)]
 
 
@@ -147,17 +156,20 @@ def main() -> None:
         if before:
             line += f" {before[i][0]:10.1f} {before[i][1]:8.1f} {before[i][0] / after[i][0]:7.1f}x"
         print(line)
-    print(f"worst: {max(c for c, _ in after):.1f} ms CPU" + (f" (before: {max(c for c, _ in before):.1f} ms)" if before else ""))
+    print(
+        f"worst: {max(c for c, _ in after):.1f} ms CPU"
+        + (f" (before: {max(c for c, _ in before):.1f} ms)" if before else "")
+    )
     if args.random:
         randoms = _random_cases(args.random, args.seed)
         timed = sorted(zip(_measure(randoms, 1), randoms, strict=False), reverse=True)
-        print(f"\n{args.random} random accepted patterns (seed {args.seed}): "
-              f"median {statistics.median(t[0] for t, _ in timed):.1f} ms CPU, "
-              f"over 100 ms: {sum(t[0] > 100 for t, _ in timed)}, slowest:")
+        print(
+            f"\n{args.random} random accepted patterns (seed {args.seed}): "
+            f"median {statistics.median(t[0] for t, _ in timed):.1f} ms CPU, "
+            f"over 100 ms: {sum(t[0] > 100 for t, _ in timed)}, slowest:"
+        )
         for (cpu, wall), (format_id, text, options) in timed[:5]:
             print(f"{format_id:6} {text:48} {json.dumps(options):18} {cpu:7.1f} {wall:8.1f}")
-
-
 
 
 async def _loop_stall(workers: int, patterns: list[tuple[str, str, dict]]) -> tuple[float, float, float]:
@@ -207,7 +219,9 @@ def loop_main() -> None:
 
     sys.path.insert(0, str(ROOT))
     burst = WORST_CASES[:12]
-    print(f"burst of {len(burst)} uncached hard patterns; a ticker every 5 ms and another user's cached /odds meanwhile")
+    print(
+        f"burst of {len(burst)} uncached hard patterns; a ticker every 5 ms and another user's cached /odds meanwhile"
+    )
     print(f"{'where odds run':28} {'worst loop lag ms':>18} {'worst cached /odds ms':>22} {'burst done s':>13}")
     for label, workers in (("thread (VANIKEYS_ODDS_WORKERS=0)", 0), ("1 worker process (default)", 1)):
         lag, p50, elapsed = asyncio.run(_loop_stall(workers, burst))

@@ -96,8 +96,9 @@ def build_vanitysearch(flavour: str = "stock") -> Path:
     unpacked.rmdir()
     flags = BUILDS[flavour]
     print(f"building VanitySearch ({flavour}) in {home} (make -j2) ...", file=sys.stderr)
-    subprocess.run(["make", "-j2", *([f"CXXFLAGS={flags}"] if flags else [])], cwd=home, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["make", "-j2", *([f"CXXFLAGS={flags}"] if flags else [])], cwd=home, check=True, stdout=subprocess.DEVNULL
+    )
     return binary
 
 
@@ -108,8 +109,9 @@ def _cpu_seconds(pid: int) -> float:
 
 def run_vanitysearch(binary: Path, args: list[str], threads: int, seconds: float) -> Run:
     """Keys counted between the first progress line and the last one within `seconds`."""
-    proc = subprocess.Popen([str(binary), "-t", str(threads), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, cwd=binary.parent)
+    proc = subprocess.Popen(
+        [str(binary), "-t", str(threads), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=binary.parent
+    )
     samples: list[tuple[float, float, float]] = []  # (wall, keys, cpu)
 
     def read() -> None:
@@ -140,9 +142,15 @@ def run_vanitysearch(binary: Path, args: list[str], threads: int, seconds: float
 
 
 def run_ours(pattern: str, case: str, threads: int, seconds: float) -> Run:
-    command = [sys.executable, str(Path(__file__).resolve()), "--ours-worker", json.dumps([pattern, case, threads, seconds])]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--ours-worker",
+        json.dumps([pattern, case, threads, seconds]),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO, check=False, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     if done.returncode != 0:
         raise RuntimeError(f"our scan failed:\n{done.stderr[-2000:]}")
     keys, wall, cpu = json.loads(done.stdout.strip().splitlines()[-1])
@@ -205,9 +213,13 @@ def main() -> None:
                         runs[who].append(run_vanitysearch(binaries[who], peer_args, threads, args.seconds))
             row = _row(label, pattern, case, " ".join(peer_args), threads, runs)
             rows.append(row)
-            print(f"  measured {label}, {threads} thread(s): ours/VanitySearch per CPU s "
-                  + ", ".join(f"{flavour} {row[flavour]['ratio_cpu']:.2f}" for flavour in BUILDS)
-                  + f" (load average {row['load_average']:.1f})", file=sys.stderr, flush=True)
+            print(
+                f"  measured {label}, {threads} thread(s): ours/VanitySearch per CPU s "
+                + ", ".join(f"{flavour} {row[flavour]['ratio_cpu']:.2f}" for flavour in BUILDS)
+                + f" (load average {row['load_average']:.1f})",
+                file=sys.stderr,
+                flush=True,
+            )
     _print_table(rows, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"load_average": os.getloadavg(), "rows": rows}, indent=2))
@@ -220,30 +232,44 @@ def _rate(runs: list[Run], attribute: str) -> float:
 def _row(label: str, pattern: str, case: str, peer: str, threads: int, runs: dict[str, list[Run]]) -> dict:
     ours_cpu, ours_wall = _rate(runs["ours"], "per_cpu_s"), _rate(runs["ours"], "per_wall_s")
     row: dict = {
-        "label": label, "ours": f"{pattern}" + (" --exact-case" if case == "exact" else ""), "vanitysearch": peer,
-        "threads": threads, "load_average": os.getloadavg()[0], "ours_per_cpu_s": ours_cpu,
-        "ours_per_wall_s": ours_wall, "ours_runs": [r.__dict__ for r in runs["ours"]],
+        "label": label,
+        "ours": f"{pattern}" + (" --exact-case" if case == "exact" else ""),
+        "vanitysearch": peer,
+        "threads": threads,
+        "load_average": os.getloadavg()[0],
+        "ours_per_cpu_s": ours_cpu,
+        "ours_per_wall_s": ours_wall,
+        "ours_runs": [r.__dict__ for r in runs["ours"]],
     }
     for flavour in BUILDS:
         theirs_cpu, theirs_wall = _rate(runs[flavour], "per_cpu_s"), _rate(runs[flavour], "per_wall_s")
         row[flavour] = {
-            "ratio_cpu": ours_cpu / theirs_cpu, "ratio_wall": ours_wall / theirs_wall, "per_cpu_s": theirs_cpu,
-            "per_wall_s": theirs_wall, "runs": [r.__dict__ for r in runs[flavour]],
+            "ratio_cpu": ours_cpu / theirs_cpu,
+            "ratio_wall": ours_wall / theirs_wall,
+            "per_cpu_s": theirs_cpu,
+            "per_wall_s": theirs_wall,
+            "runs": [r.__dict__ for r in runs[flavour]],
         }
     return row
 
 
 def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
-    print(f"# ours (native) vs VanitySearch CPU builds (stock: its Makefile; tuned: -O3 -march=native), btc; "
-          f"{args.rounds} interleaved runs of {args.seconds:g} s each; load average now {os.getloadavg()[0]:.1f}")
-    print("| ours | VanitySearch | threads | ours ÷ tuned, per CPU s | ours ÷ stock, per CPU s | ours ÷ tuned, wall "
-          "| ours M keys/CPU s | tuned M keys/CPU s | stock M keys/CPU s | load |")
+    print(
+        f"# ours (native) vs VanitySearch CPU builds (stock: its Makefile; tuned: -O3 -march=native), btc; "
+        f"{args.rounds} interleaved runs of {args.seconds:g} s each; load average now {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "| ours | VanitySearch | threads | ours ÷ tuned, per CPU s | ours ÷ stock, per CPU s | ours ÷ tuned, wall "
+        "| ours M keys/CPU s | tuned M keys/CPU s | stock M keys/CPU s | load |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         tuned, stock = r["tuned"], r["stock"]
-        print(f"| `{r['ours']}` | `{r['vanitysearch']}` | {r['threads']} | **{tuned['ratio_cpu']:.2f}** "
-              f"| {stock['ratio_cpu']:.2f} | {tuned['ratio_wall']:.2f} | {r['ours_per_cpu_s'] / 1e6:.2f} "
-              f"| {tuned['per_cpu_s'] / 1e6:.2f} | {stock['per_cpu_s'] / 1e6:.2f} | {r['load_average']:.1f} |")
+        print(
+            f"| `{r['ours']}` | `{r['vanitysearch']}` | {r['threads']} | **{tuned['ratio_cpu']:.2f}** "
+            f"| {stock['ratio_cpu']:.2f} | {tuned['ratio_wall']:.2f} | {r['ours_per_cpu_s'] / 1e6:.2f} "
+            f"| {tuned['per_cpu_s'] / 1e6:.2f} | {stock['per_cpu_s'] / 1e6:.2f} | {r['load_average']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

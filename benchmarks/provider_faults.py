@@ -56,6 +56,7 @@ def free_port() -> int:
 
 # --- the bot as a process ---------------------------------------------------------------------------------------
 
+
 async def drive(args: argparse.Namespace) -> None:
     """The bot: create_app from the environment, the pulls and orders asked for, until every job settles."""
     from bot.answers import UserRef
@@ -72,8 +73,10 @@ async def drive(args: argparse.Namespace) -> None:
         async def timed_pull(count: int) -> None:
             started = time.time()
             answer = await app.service.pull(user, None, "ab", "btc", count, allow_easy=True)
-            print(json.dumps({"event": "pull", "job_id": answer.job_id, "started": started, "ended": time.time()}),
-                  flush=True)
+            print(
+                json.dumps({"event": "pull", "job_id": answer.job_id, "started": started, "ended": time.time()}),
+                flush=True,
+            )
 
         if not args.resume:
             await app.service.grant(user, 10**7)
@@ -97,6 +100,7 @@ async def drive(args: argparse.Namespace) -> None:
 
 
 # --- provider processes --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Providers:
@@ -130,8 +134,9 @@ class Providers:
 
 async def _request(method: str, url: str, key: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session:
-        async with session.request(method, url, json=body, headers={"Authorization": f"Bearer {key}"},
-                                   timeout=aiohttp.ClientTimeout(total=10)) as response:
+        async with session.request(
+            method, url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=aiohttp.ClientTimeout(total=10)
+        ) as response:
             return dict(await response.json())
 
 
@@ -146,18 +151,51 @@ async def _wait_up(url: str, key: str) -> None:
 
 
 async def start_providers(*, box_slots: int | None) -> Providers:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "EMULATOR_API_KEY": API_KEY, "VANIKEYS_WORKER_BACKEND": "python",
-           "VANIKEYS_SELFHOSTED_TOKEN": BOX_TOKEN}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "EMULATOR_API_KEY": API_KEY,
+        "VANIKEYS_WORKER_BACKEND": "python",
+        "VANIKEYS_SELFHOSTED_TOKEN": BOX_TOKEN,
+    }
     port = free_port()
-    emulator = subprocess.Popen([sys.executable, "-m", "tests.worker.runpod_emulator", "--port", str(port),
-                                 "--endpoint", "bench", "--queue-delay", "0.25"], cwd=REPO, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    emulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.worker.runpod_emulator",
+            "--port",
+            str(port),
+            "--endpoint",
+            "bench",
+            "--queue-delay",
+            "0.25",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     providers = Providers(emulator_url=f"http://127.0.0.1:{port}/v2", emulator=emulator)
     if box_slots is not None:
         box_port = free_port()
         providers.box = subprocess.Popen(
-            [sys.executable, "-m", "gpu_worker.selfhosted", "--host", "127.0.0.1", "--port", str(box_port),
-             "--slots", str(box_slots)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "gpu_worker.selfhosted",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(box_port),
+                "--slots",
+                str(box_slots),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         providers.box_url = f"http://127.0.0.1:{box_port}/v2"
     try:
         await _wait_up(providers.emulator_url.removesuffix("/v2") + "/emulator/billing", API_KEY)
@@ -171,6 +209,7 @@ async def start_providers(*, box_slots: int | None) -> Providers:
 
 # --- one scenario ----------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Bot:
     env: dict[str, str]
@@ -179,9 +218,14 @@ class Bot:
     pulls: list[dict[str, Any]] = field(default_factory=list)
 
     async def start(self, *extra: str) -> None:
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "drive", *self.args, *extra],
-                                        cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "drive", *self.args, *extra],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         await self._until("started")
 
     async def _until(self, event: str) -> None:
@@ -226,8 +270,10 @@ class Outcome:
         failover = "-" if self.failover_s is None else f"{self.failover_s:.1f}"
         stop = "" if self.stop_s is None else f"; bot stopped {self.stop_s:.1f} s after the signal"
         estimated = f" ({self.estimated_s:.1f} estimated)" if self.estimated_s else ""
-        return (f"{self.name:34s} {self.refunded_finished:>8d} {self.run_twice:>6d} {self.usage_s:>9.2f}"
-                f"{estimated:<18s} {self.billed_s:>9.2f} {failover:>8s}  {self.note}{stop}")
+        return (
+            f"{self.name:34s} {self.refunded_finished:>8d} {self.run_twice:>6d} {self.usage_s:>9.2f}"
+            f"{estimated:<18s} {self.billed_s:>9.2f} {failover:>8s}  {self.note}{stop}"
+        )
 
 
 Fault = Callable[[Providers, Bot], Awaitable[dict[str, Any]]]
@@ -251,18 +297,44 @@ async def run_scenario(scenario: Scenario, workdir: Path) -> Outcome:
     if scenario.before:
         await providers.fault(**scenario.before)
     db = workdir / f"{scenario.name.replace(' ', '_')}.db"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_", "MODAL_"))}
-    env.update(PYTHONPATH=str(REPO), VANIKEYS_DB=str(db), VANIKEYS_VAULT_KEY=VAULT_KEY, VANIKEYS_BACKEND="runpod",
-               RUNPOD_API_KEY=API_KEY, RUNPOD_ENDPOINT_ID="bench", RUNPOD_BASE_URL=providers.emulator_url,
-               VANIKEYS_PULL_BUDGET_GPU=str(scenario.pull_budget), VANIKEYS_GPU_KEYS_PER_S="20000",
-               VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_DAILY_SPEND_LIMIT="100000000", VANIKEYS_JOB_LEASE_S="5",
-               )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_", "MODAL_"))
+    }
+    env.update(
+        PYTHONPATH=str(REPO),
+        VANIKEYS_DB=str(db),
+        VANIKEYS_VAULT_KEY=VAULT_KEY,
+        VANIKEYS_BACKEND="runpod",
+        RUNPOD_API_KEY=API_KEY,
+        RUNPOD_ENDPOINT_ID="bench",
+        RUNPOD_BASE_URL=providers.emulator_url,
+        VANIKEYS_PULL_BUDGET_GPU=str(scenario.pull_budget),
+        VANIKEYS_GPU_KEYS_PER_S="20000",
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+        VANIKEYS_DAILY_SPEND_LIMIT="100000000",
+        VANIKEYS_JOB_LEASE_S="5",
+    )
     if providers.box_url is not None:
-        env.update(VANIKEYS_SELFHOSTED_URL=providers.box_url.removesuffix("/v2"), VANIKEYS_SELFHOSTED_TOKEN=BOX_TOKEN,
-                   VANIKEYS_SELFHOSTED_SLOTS=str(scenario.box_slots))
-    bot = Bot(env, ["--pulls", str(scenario.pulls), "--ten-pulls", str(scenario.ten_pulls),
-                    "--orders", str(scenario.orders), "--order-pattern", scenario.order_pattern])
+        env.update(
+            VANIKEYS_SELFHOSTED_URL=providers.box_url.removesuffix("/v2"),
+            VANIKEYS_SELFHOSTED_TOKEN=BOX_TOKEN,
+            VANIKEYS_SELFHOSTED_SLOTS=str(scenario.box_slots),
+        )
+    bot = Bot(
+        env,
+        [
+            "--pulls",
+            str(scenario.pulls),
+            "--ten-pulls",
+            str(scenario.ten_pulls),
+            "--orders",
+            str(scenario.orders),
+            "--order-pattern",
+            scenario.order_pattern,
+        ],
+    )
     try:
         await bot.start()
         extra = await scenario.fault(providers, bot)
@@ -288,35 +360,53 @@ async def measure(name: str, db_path: Path, ledgers: list[dict[str, Any]], **ext
     by_job: dict[str, list[dict[str, Any]]] = {}
     for line in ledgers:
         by_job.setdefault(str(line["tag"]).split("-", 1)[0], []).append(line)
-    refunded_finished = sum(1 for job_id, job in jobs.items() if job["status"] == "refunded"
-                            and any(line["status"] == "COMPLETED" for line in by_job.get(job_id, [])))
+    refunded_finished = sum(
+        1
+        for job_id, job in jobs.items()
+        if job["status"] == "refunded" and any(line["status"] == "COMPLETED" for line in by_job.get(job_id, []))
+    )
     run_twice = sum(1 for job_id, job in jobs.items() if job["kind"] == "pull" and len(by_job.get(job_id, [])) > 1)
     unsettled = [j for j in jobs.values() if j["status"] not in SETTLED]
     note = extra.pop("note", "")
     killed_at = extra.pop("killed_at", None)
     if killed_at is not None:  # from the box's kill to the first job RunPod took after the router gave up on the box
         given_up = [r["at"] for r in usage if r["provider"] == "selfhosted" and r["outcome"] == "unavailable"]
-        replaced = [float(line["submitted_at"]) for line in ledgers
-                    if line["provider"] == "runpod" and given_up and float(line["submitted_at"]) >= min(given_up)]
+        replaced = [
+            float(line["submitted_at"])
+            for line in ledgers
+            if line["provider"] == "runpod" and given_up and float(line["submitted_at"]) >= min(given_up)
+        ]
         if replaced:
             extra["failover_s"] = min(replaced) - killed_at
         else:
             note = "no chunk failed over from the box; " + note
     if unsettled:
         note = f"{len(unsettled)} jobs NOT settled; " + note
-    return Outcome(name=name, refunded_finished=refunded_finished, run_twice=run_twice,
-                   usage_s=sum(r["gpu_s"] for r in usage), billed_s=sum(float(line["billed_s"]) for line in ledgers),
-                   estimated_s=sum(r["gpu_s"] for r in usage if r["estimated"]), note=note, **extra)
+    return Outcome(
+        name=name,
+        refunded_finished=refunded_finished,
+        run_twice=run_twice,
+        usage_s=sum(r["gpu_s"] for r in usage),
+        billed_s=sum(float(line["billed_s"]) for line in ledgers),
+        estimated_s=sum(r["gpu_s"] for r in usage if r["estimated"]),
+        note=note,
+        **extra,
+    )
 
 
 # --- the faults ------------------------------------------------------------------------------------------------------
 
-async def until_running(providers: Providers, count: int = 1, provider: str | None = None,
-                        limit_s: float = 60.0) -> list[dict[str, Any]]:
+
+async def until_running(
+    providers: Providers, count: int = 1, provider: str | None = None, limit_s: float = 60.0
+) -> list[dict[str, Any]]:
     ends = time.monotonic() + limit_s
     while time.monotonic() < ends:
-        lines = [line for line in await providers.ledgers() if line["finished_at"] is None
-                 and (provider is None or line["provider"] == provider)]
+        lines = [
+            line
+            for line in await providers.ledgers()
+            if line["finished_at"] is None and (provider is None or line["provider"] == provider)
+        ]
         if len(lines) >= count:
             return lines
         await asyncio.sleep(0.05)
@@ -328,6 +418,7 @@ def outage(seconds: float) -> Fault:
         await until_running(providers)
         await providers.fault(outage=seconds, mode="drop")  # held connections drop; nothing answers
         return {"note": f"API down {seconds:g} s mid-pull"}
+
     return fault
 
 
@@ -350,6 +441,7 @@ def restart(how: signal.Signals, running: int = 1, lose_answers: int = 0) -> Fau
         await bot.start("--resume")
         lost = f", {lose_answers} finished answers dropped after it" if lose_answers else ""
         return {"stop_s": took if how == signal.SIGTERM else None, "note": f"{how.name} mid-job, then a restart{lost}"}
+
     return fault
 
 
@@ -402,8 +494,9 @@ async def added_latency(pulls: int, **polling: float) -> list[float]:
 def scenarios(short: bool) -> list[Scenario]:
     if short:
         return [
-            Scenario("SIGKILL mid-pull, answers lost", restart(signal.SIGKILL, lose_answers=3), pulls=2,
-                     pull_budget=20_000),
+            Scenario(
+                "SIGKILL mid-pull, answers lost", restart(signal.SIGKILL, lose_answers=3), pulls=2, pull_budget=20_000
+            ),
             Scenario("12 pulls at a 2-slot box", twelve_at_a_box, pulls=12, box_slots=2, pull_budget=2_000),
         ]
     return [
@@ -424,10 +517,15 @@ async def main(args: argparse.Namespace) -> tuple[list[Outcome], list[float]]:
 
     chosen = [s for s in scenarios(args.short) if not args.only or s.name in args.only]
     outcomes: list[Outcome] = []
-    print(f"# {os.cpu_count()} cpus, python engine, emulator queue delay 0.25 s; "
-          f"{'short' if args.short else 'full'} run", flush=True)
-    print(f"{'scenario':34s} {'refunded':>8s} {'twice':>6s} {'usage s':>9s}{'':<18s} {'billed s':>9s} "
-          f"{'failover':>8s}  note", flush=True)
+    print(
+        f"# {os.cpu_count()} cpus, python engine, emulator queue delay 0.25 s; {'short' if args.short else 'full'} run",
+        flush=True,
+    )
+    print(
+        f"{'scenario':34s} {'refunded':>8s} {'twice':>6s} {'usage s':>9s}{'':<18s} {'billed s':>9s} "
+        f"{'failover':>8s}  note",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as workdir:
         if args.short:  # independent processes: side by side, so the suite's copy stays short
             outcomes = list(await asyncio.gather(*(run_scenario(s, Path(workdir)) for s in chosen)))
@@ -440,9 +538,10 @@ async def main(args: argparse.Namespace) -> tuple[list[Outcome], list[float]]:
     added = await added_latency(6 if args.short else 30)  # alone: nothing else competes for the CPU
     print(f"added pull latency, /run + polling from 50 ms growing 15% a poll: {_summary(added)}", flush=True)
     if not args.short:  # the schemes it was chosen over, measured the same way
-        for name, polling in (("/run + polling every 0.25 s", {"first_poll_s": 0.25, "poll_growth": 1.0,
-                                                                "poll_interval_s": 0.25}),
-                              ("/run + polling every 1 s", {"first_poll_s": 1.0, "poll_growth": 1.0})):
+        for name, polling in (
+            ("/run + polling every 0.25 s", {"first_poll_s": 0.25, "poll_growth": 1.0, "poll_interval_s": 0.25}),
+            ("/run + polling every 1 s", {"first_poll_s": 1.0, "poll_growth": 1.0}),
+        ):
             print(f"added pull latency, {name}: {_summary(await added_latency(30, **polling))}", flush=True)
     if args.json:
         print(json.dumps({"outcomes": [o.__dict__ for o in outcomes], "added_ms": added}))

@@ -37,8 +37,9 @@ from tests.worker.runpod_emulator import RunpodEmulator
 KEY, ENDPOINT = "bench-key", "bench-endpoint"
 
 
-async def timed_pulls(emu: RunpodEmulator, job: GrindJob, runs: int, *, jobs_per_pull: int = 1,
-                      **client_settings: float) -> float:
+async def timed_pulls(
+    emu: RunpodEmulator, job: GrindJob, runs: int, *, jobs_per_pull: int = 1, **client_settings: float
+) -> float:
     api = RunpodApi(KEY, ENDPOINT, base_url=emu.base_url, retry=RetryPolicy(attempts=3, base_delay_s=0.05))
     client = RunpodGrindingClient(api, **client_settings)  # type: ignore[arg-type]
     times = []
@@ -60,20 +61,32 @@ async def main() -> None:
     parser.add_argument("--budget", type=int, default=2000, help="keys per pull")
     args = parser.parse_args()
     backend = get_backend("python")
-    emu = RunpodEmulator(api_key=KEY, endpoint_id=ENDPOINT, backend=backend, queue_delay_s=args.queue_delay,
-                         progress_interval_s=0.5)
+    emu = RunpodEmulator(
+        api_key=KEY, endpoint_id=ENDPOINT, backend=backend, queue_delay_s=args.queue_delay, progress_interval_s=0.5
+    )
     await emu.start()
     one = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": args.budget})
     ten = one.model_copy(update={"pulls": 10})
-    print(f"# {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} python backend, "
-          f"queue delay {args.queue_delay:g} s, budget {args.budget} keys, median of {args.pulls}")
+    print(
+        f"# {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} python backend, "
+        f"queue delay {args.queue_delay:g} s, budget {args.budget} keys, median of {args.pulls}"
+    )
     try:
         cases = [
-            ("pull, /run + poll 2 s (before)", one, 1, {"poll_interval_s": 2.0, "first_poll_s": 2.0, "poll_growth": 1.0}),
+            (
+                "pull, /run + poll 2 s (before)",
+                one,
+                1,
+                {"poll_interval_s": 2.0, "first_poll_s": 2.0, "poll_growth": 1.0},
+            ),
             ("pull, /run + poll 1 s", one, 1, {"poll_interval_s": 1.0, "first_poll_s": 1.0, "poll_growth": 1.0}),
             ("pull, /run + fast polling (now)", one, 1, {}),
-            ("10-pull as ten jobs, poll 2 s (before)", one, 10,
-             {"poll_interval_s": 2.0, "first_poll_s": 2.0, "poll_growth": 1.0}),
+            (
+                "10-pull as ten jobs, poll 2 s (before)",
+                one,
+                10,
+                {"poll_interval_s": 2.0, "first_poll_s": 2.0, "poll_growth": 1.0},
+            ),
             ("10-pull as one job, fast polling (now)", ten, 1, {}),
         ]
         for name, job, jobs_per_pull, settings in cases:

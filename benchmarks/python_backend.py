@@ -49,7 +49,9 @@ def all_cores_rate(backend: PythonBackend, plan: ScanPlan, n_keys: int) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each measurement")
-    parser.add_argument("--repeat", type=int, default=3, help="measurements per figure; the best is printed (a shared box is noisy)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="measurements per figure; the best is printed (a shared box is noisy)"
+    )
     parser.add_argument("--formats", default=",".join(sorted(FORMATS)), help="comma-separated format ids")
     args = parser.parse_args()
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]

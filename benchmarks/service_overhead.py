@@ -57,21 +57,25 @@ def count_statements() -> None:
 
     def counted(original, what: str):
         if what == "transactions":
+
             def transaction(self):
                 COUNTS[what] += 1
                 return original(self)
+
             return transaction
 
         async def statement(self, *args, **kwargs):
             COUNTS[what] += 1
             return await original(self, *args, **kwargs)
+
         return statement
 
     for cls in (sqlite.SqliteDatabase, sqlite.SqliteTx, postgres.PostgresDatabase, postgres.PostgresTx):
         for name in ("execute", "fetchone", "fetchall", "transaction"):
             if name in cls.__dict__:
-                setattr(cls, name, counted(cls.__dict__[name], "transactions" if name == "transaction"
-                                           else "statements"))
+                setattr(
+                    cls, name, counted(cls.__dict__[name], "transactions" if name == "transaction" else "statements")
+                )
 
 
 class PreGroundClient:
@@ -119,8 +123,15 @@ def percentile(values: list[float], q: float) -> float:
 
 def store_settings(target: str | Path) -> Settings:
     where = {"db_url": target} if isinstance(target, str) else {"db_path": target}
-    return Settings(vault_key=secrets.token_hex(32), backend="python", pull_budget_cpu=BUDGET, pull_price=1,
-                    free_pulls_per_day=0, daily_spend_limit=10**12, **where)  # type: ignore[arg-type]
+    return Settings(
+        vault_key=secrets.token_hex(32),
+        backend="python",
+        pull_budget_cpu=BUDGET,
+        pull_price=1,
+        free_pulls_per_day=0,
+        daily_spend_limit=10**12,
+        **where,
+    )  # type: ignore[arg-type]
 
 
 async def pull_overhead(target: str | Path, pulls: int) -> list[float]:
@@ -154,8 +165,9 @@ async def debits(db: Database, total: int, callers: int, tag: str) -> float:
     async def caller(user: UserRef) -> None:
         for i in range(per_caller):
             async with db.transaction() as tx:
-                await ledger.debit(tx, user, pulls=1, pull_price=1, kind="pull",
-                                   idempotency_key=f"d-{user.user_id}-{i}", job_id=None)
+                await ledger.debit(
+                    tx, user, pulls=1, pull_price=1, kind="pull", idempotency_key=f"d-{user.user_id}-{i}", job_id=None
+                )
 
     began = time.perf_counter()
     await asyncio.gather(*(caller(u) for u in users))
@@ -186,9 +198,28 @@ async def child(target: str, total: int, callers: int, tag: str, start_at: float
 def across_processes(target: str | Path, total: int, processes: int = 3, callers: int = 10) -> float:
     """Debits per second summed over `processes` processes debiting at once (wall clock over all of them)."""
     start_at = time.time() + 3.0  # after every child has connected
-    procs = [subprocess.Popen([sys.executable, __file__, "--child", str(target), "--debits", str(total),
-                               "--callers", str(callers), "--tag", f"x{n}", "--start-at", str(start_at)],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True) for n in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(target),
+                "--debits",
+                str(total),
+                "--callers",
+                str(callers),
+                "--tag",
+                f"x{n}",
+                "--start-at",
+                str(start_at),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(processes)
+    ]
     lines = [p.communicate(timeout=600)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     began = min(float(line[1]) for line in lines)
@@ -200,18 +231,33 @@ async def measure(name: str, target: str | Path, args: argparse.Namespace) -> di
     ms = [t * 1000 for t in await pull_overhead(target, args.pulls)]
     statements, transactions = COUNTS["statements"] / len(ms), COUNTS["transactions"] / len(ms)
     if args.pulls_only:
-        print(f"{name}: pull overhead ({len(ms)} pulls) p50 {percentile(ms, 0.5):.1f} ms, "
-              f"p99 {percentile(ms, 0.99):.1f} ms; per pull {statements:.1f} statements in "
-              f"{transactions:.1f} transactions", flush=True)
-        return {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "statements": statements,
-                "transactions": transactions}
+        print(
+            f"{name}: pull overhead ({len(ms)} pulls) p50 {percentile(ms, 0.5):.1f} ms, "
+            f"p99 {percentile(ms, 0.99):.1f} ms; per pull {statements:.1f} statements in "
+            f"{transactions:.1f} transactions",
+            flush=True,
+        )
+        return {
+            "p50": percentile(ms, 0.5),
+            "p99": percentile(ms, 0.99),
+            "statements": statements,
+            "transactions": transactions,
+        }
     rates = await in_process_debits(target, args.debits)
     spread = across_processes(target, args.debits)
-    figures = {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "mean": statistics.fmean(ms),
-               **{f"debits_{c}": r for c, r in rates.items()}, "debits_3proc": spread}
-    print(f"{name}: pull overhead ({len(ms)} pulls) p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms; "
-          f"debits/s: 1 caller {rates[1]:,.0f}, 10 callers {rates[10]:,.0f}, 1000 callers {rates[1000]:,.0f}, "
-          f"3 processes x 10 callers {spread:,.0f}", flush=True)
+    figures = {
+        "p50": percentile(ms, 0.5),
+        "p99": percentile(ms, 0.99),
+        "mean": statistics.fmean(ms),
+        **{f"debits_{c}": r for c, r in rates.items()},
+        "debits_3proc": spread,
+    }
+    print(
+        f"{name}: pull overhead ({len(ms)} pulls) p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms; "
+        f"debits/s: 1 caller {rates[1]:,.0f}, 10 callers {rates[10]:,.0f}, 1000 callers {rates[1000]:,.0f}, "
+        f"3 processes x 10 callers {spread:,.0f}",
+        flush=True,
+    )
     return figures
 
 
@@ -230,8 +276,10 @@ async def main() -> None:
     if args.child:
         await child(args.child, args.debits, args.callers, args.tag, args.start_at)
         return
-    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python "
-          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
     count_statements()
     with tempfile.TemporaryDirectory() as tmp:
         if args.store in ("both", "sqlite"):

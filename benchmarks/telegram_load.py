@@ -68,18 +68,23 @@ async def presses(count: int) -> None:
                 await fake.push_text(group, people[0], "/help")
                 anchor = await fake.wait_for_message(group["id"], "/pull")
                 started = time.monotonic()
-                queries = await asyncio.gather(*(fake.push_callback(p, anchor, f"p|{p['id']}|btc|i|^ab")
-                                                 for p in people))
-                await fake.wait_for(lambda: all(fake.callback_answered(q) or q in fake.callback_answer_delay
-                                                for q in queries), timeout=60)
+                queries = await asyncio.gather(
+                    *(fake.push_callback(p, anchor, f"p|{p['id']}|btc|i|^ab") for p in people)
+                )
+                await fake.wait_for(
+                    lambda: all(fake.callback_answered(q) or q in fake.callback_answer_delay for q in queries),
+                    timeout=60,
+                )
                 acked = time.monotonic() - started
                 await fake.wait_for(lambda: reveals_in(fake, group["id"]) >= count, timeout=600)
                 done = time.monotonic() - started
             delays = [fake.callback_answer_delay[q] for q in queries if q in fake.callback_answer_delay]
             late = count - len(delays)
-            print(f"presses: {count} simultaneous pull presses; acknowledged p50 {pct(delays, 0.5):.3f} s, "
-                  f"p95 {pct(delays, 0.95):.3f} s, max {max(delays):.3f} s; late or lost {late}; "
-                  f"all acknowledged after {acked:.2f} s; all {count} pulls revealed after {done:.1f} s")
+            print(
+                f"presses: {count} simultaneous pull presses; acknowledged p50 {pct(delays, 0.5):.3f} s, "
+                f"p95 {pct(delays, 0.95):.3f} s, max {max(delays):.3f} s; late or lost {late}; "
+                f"all acknowledged after {acked:.2f} s; all {count} pulls revealed after {done:.1f} s"
+            )
     finally:
         await fake.stop()
 
@@ -91,8 +96,7 @@ async def groups(group_count: int, users: int, pulls_each: int) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             chats = [fake.group_chat(-1_000_000 - g, f"Group {g}") for g in range(group_count)]
-            people = [[fake.user(20_000 + g * 1000 + u, f"G{g}U{u}") for u in range(users)]
-                      for g in range(group_count)]
+            people = [[fake.user(20_000 + g * 1000 + u, f"G{g}U{u}") for u in range(users)] for g in range(group_count)]
             async with running_bot(fake, Path(tmp), settings={"cpu_keys_per_s": 2_000.0}) as running:
                 for person in (p for group in people for p in group):
                     fake.started_users.add(person["id"])
@@ -105,8 +109,13 @@ async def groups(group_count: int, users: int, pulls_each: int) -> None:
                 total = group_count * users * pulls_each
                 await fake.wait_for(lambda: sum(reveals_in(fake, c["id"]) for c in chats) >= total, timeout=900)
                 last_reveal = time.monotonic() - started
-                await fake.wait_for(lambda: sum(len(WIF.findall(m.text)) for g in people for p in g
-                                                for m in fake.messages_in(p["id"])) >= total, timeout=300)
+                await fake.wait_for(
+                    lambda: (
+                        sum(len(WIF.findall(m.text)) for g in people for p in g for m in fake.messages_in(p["id"]))
+                        >= total
+                    ),
+                    timeout=300,
+                )
                 await running.handlers.outbox.idle(timeout=120)
                 shown = sum(reveals_in(fake, c["id"]) for c in chats)
                 folded = running.handlers.outbox.folded
@@ -114,10 +123,12 @@ async def groups(group_count: int, users: int, pulls_each: int) -> None:
             delivered = sum(len(WIF.findall(m.text)) for g in people for p in g for m in fake.messages_in(p["id"]))
             group_ids = {c["id"] for c in chats}
             limited = [r for r in fake.rate_limited() if r.params.get("chat_id") in group_ids]
-            print(f"groups: {group_count} groups x {users} people x {pulls_each} pulls = {total} pulls in "
-                  f"{last_reveal:.1f} s to the last reveal; reveals shown {shown} (lost {total - shown}, "
-                  f"{folded} folded into digests); private deliveries {delivered}/{total}; 429s in groups "
-                  f"{len(limited)}; outbox chats tracked after {state}; max RSS {rss_before:.0f} -> {rss_mb():.0f} MB")
+            print(
+                f"groups: {group_count} groups x {users} people x {pulls_each} pulls = {total} pulls in "
+                f"{last_reveal:.1f} s to the last reveal; reveals shown {shown} (lost {total - shown}, "
+                f"{folded} folded into digests); private deliveries {delivered}/{total}; 429s in groups "
+                f"{len(limited)}; outbox chats tracked after {state}; max RSS {rss_before:.0f} -> {rss_mb():.0f} MB"
+            )
     finally:
         await fake.stop()
 
@@ -144,29 +155,43 @@ async def spam(others_count: int, flood: int = 50) -> None:
 
                 async def others_ask() -> None:
                     for i, person in enumerate(others):
-                        await asyncio.sleep(3.0 * i / max(1, len(others)))  # spread over the flood's second and two more
+                        await asyncio.sleep(
+                            3.0 * i / max(1, len(others))
+                        )  # spread over the flood's second and two more
                         asked[person["first_name"]] = time.monotonic()
                         await fake.push_text(group, person, f"/pull ^{'bcdefgh'[i % 7]}")
 
                 await asyncio.gather(flood_it(), others_ask())
 
                 def first_answer(name: str) -> float | None:
-                    return next((r.at for r in fake.requests if r.error is None and r.params.get("chat_id") == group["id"]
-                                 and r.method in ("sendMessage", "sendPhoto", "editMessageText")
-                                 and name in str(r.params.get("text", r.params.get("caption", "")))), None)
+                    return next(
+                        (
+                            r.at
+                            for r in fake.requests
+                            if r.error is None
+                            and r.params.get("chat_id") == group["id"]
+                            and r.method in ("sendMessage", "sendPhoto", "editMessageText")
+                            and name in str(r.params.get("text", r.params.get("caption", "")))
+                        ),
+                        None,
+                    )
 
                 await fake.wait_for(lambda: all(first_answer(p["first_name"]) is not None for p in others), timeout=600)
-                await fake.wait_for(lambda: all(any(WIF.search(m.text) for m in fake.messages_in(p["id"]))
-                                                for p in [spammer, *others]), timeout=300)  # every key out
+                await fake.wait_for(
+                    lambda: all(any(WIF.search(m.text) for m in fake.messages_in(p["id"])) for p in [spammer, *others]),
+                    timeout=300,
+                )  # every key out
                 await running.handlers.outbox.idle(timeout=300)
                 waits = [first_answer(p["first_name"]) - asked[p["first_name"]] for p in others]  # type: ignore[operator]
                 spam_first = first_answer("Spammer")
                 slow_downs = [m for m in fake.messages_in(group["id"]) if "Slow down" in m.text]
                 limited = [r for r in fake.rate_limited() if r.params.get("chat_id") == group["id"]]
-            print(f"spam: 1 person x {flood} /pull in 1 s + {others_count} others' /pull in a group at 20/min: others' "
-                  f"first answer p50 {pct(waits, 0.5):.2f} s, p95 {pct(waits, 0.95):.2f} s, max {max(waits):.2f} s; "
-                  f"spammer's first answer after {(spam_first or float('nan')) - started:.2f} s; public slow-down "
-                  f"notices {len(slow_downs)}; 429s in the group {len(limited)}, overall {len(fake.rate_limited())}")
+            print(
+                f"spam: 1 person x {flood} /pull in 1 s + {others_count} others' /pull in a group at 20/min: others' "
+                f"first answer p50 {pct(waits, 0.5):.2f} s, p95 {pct(waits, 0.95):.2f} s, max {max(waits):.2f} s; "
+                f"spammer's first answer after {(spam_first or float('nan')) - started:.2f} s; public slow-down "
+                f"notices {len(slow_downs)}; 429s in the group {len(limited)}, overall {len(fake.rate_limited())}"
+            )
     finally:
         await fake.stop()
 

@@ -44,8 +44,14 @@ def _serve(port_out: multiprocessing.connection.Connection, folder: str) -> None
     from bot.web.server import web_server
 
     async def main() -> None:
-        settings = Settings(db_path=Path(folder) / "bench.db", vault_key=secrets.token_hex(32), backend="python",
-                            web_mode="on", trusted_proxies=("127.0.0.1",), web_requests_per_minute=600)
+        settings = Settings(
+            db_path=Path(folder) / "bench.db",
+            vault_key=secrets.token_hex(32),
+            backend="python",
+            web_mode="on",
+            trusted_proxies=("127.0.0.1",),
+            web_requests_per_minute=600,
+        )
         async with create_app(settings, resume_jobs=False) as app, web_server(app, "127.0.0.1", 0) as port:
             port_out.send(port)
             await asyncio.get_running_loop().run_in_executor(None, port_out.recv)  # until told to stop
@@ -62,8 +68,16 @@ def _queries(patterns: int) -> list[str]:
     return out
 
 
-async def _client(base: str, address: str, queries: list[str], start: int, count: int,
-                  timings: list[tuple[float, bool]], seen: set[str], statuses: dict[int, int]) -> None:
+async def _client(
+    base: str,
+    address: str,
+    queries: list[str],
+    start: int,
+    count: int,
+    timings: list[tuple[float, bool]],
+    seen: set[str],
+    statuses: dict[int, int],
+) -> None:
     import aiohttp
 
     async with aiohttp.ClientSession(headers={"X-Forwarded-For": address}) as http:
@@ -88,14 +102,25 @@ async def _run(base: str, clients: int, requests: int, queries: list[str]) -> di
     statuses: dict[int, int] = {}
     seen: set[str] = set()
     began = time.perf_counter()
-    await asyncio.gather(*(_client(base, f"198.18.{i // 250}.{i % 250 + 1}", queries, i, requests, timings, seen,
-                                   statuses) for i in range(clients)))
+    await asyncio.gather(
+        *(
+            _client(base, f"198.18.{i // 250}.{i % 250 + 1}", queries, i, requests, timings, seen, statuses)
+            for i in range(clients)
+        )
+    )
     wall = time.perf_counter() - began
     every = [t for t, _ in timings]
     warm = [t for t, cold in timings if not cold] or every
-    return {"requests": len(every), "wall_s": wall, "per_s": len(every) / wall, "statuses": statuses,
-            "p50_ms": 1000 * statistics.median(every), "p99_ms": 1000 * _percentile(every, 99),
-            "warm_p50_ms": 1000 * statistics.median(warm), "warm_p99_ms": 1000 * _percentile(warm, 99)}
+    return {
+        "requests": len(every),
+        "wall_s": wall,
+        "per_s": len(every) / wall,
+        "statuses": statuses,
+        "p50_ms": 1000 * statistics.median(every),
+        "p99_ms": 1000 * _percentile(every, 99),
+        "warm_p50_ms": 1000 * statistics.median(warm),
+        "warm_p99_ms": 1000 * _percentile(warm, 99),
+    }
 
 
 def main() -> int:
@@ -121,18 +146,26 @@ def main() -> int:
             if server.is_alive():
                 server.terminate()
     if any(set(run["statuses"]) != {200} for run in (cold, loaded, single)):
-        print(f"not every request was answered 200: {cold['statuses']} {loaded['statuses']} {single['statuses']}",
-              file=sys.stderr)
+        print(
+            f"not every request was answered 200: {cold['statuses']} {loaded['statuses']} {single['statuses']}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"{args.clients} clients x {args.requests} requests over {args.patterns} patterns: "
-          f"{loaded['requests']} requests in {loaded['wall_s']:.1f} s ({loaded['per_s']:.0f}/s), "
-          f"statuses {loaded['statuses']}")
+    print(
+        f"{args.clients} clients x {args.requests} requests over {args.patterns} patterns: "
+        f"{loaded['requests']} requests in {loaded['wall_s']:.1f} s ({loaded['per_s']:.0f}/s), "
+        f"statuses {loaded['statuses']}"
+    )
     print(f"  p50 {loaded['p50_ms']:.1f} ms   p99 {loaded['p99_ms']:.1f} ms   (odds cached: the pages' own cost)")
-    print(f"1 client, same pages: p50 {single['p50_ms']:.1f} ms   p99 {single['p99_ms']:.1f} ms   "
-          f"({single['per_s']:.0f}/s); {args.clients}-client p50 / 1-client p50 = "
-          f"{loaded['p50_ms'] / single['p50_ms']:.1f}x")
-    print(f"first request of each pattern (odds computed, 1 client): p50 {cold['p50_ms']:.1f} ms   "
-          f"max {cold['p99_ms']:.1f} ms")
+    print(
+        f"1 client, same pages: p50 {single['p50_ms']:.1f} ms   p99 {single['p99_ms']:.1f} ms   "
+        f"({single['per_s']:.0f}/s); {args.clients}-client p50 / 1-client p50 = "
+        f"{loaded['p50_ms'] / single['p50_ms']:.1f}x"
+    )
+    print(
+        f"first request of each pattern (odds computed, 1 client): p50 {cold['p50_ms']:.1f} ms   "
+        f"max {cold['p99_ms']:.1f} ms"
+    )
     return 0
 
 

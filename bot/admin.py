@@ -53,11 +53,44 @@ from gpu_worker.numbers import parse_int
 MAX_TOKENS = 10**12
 RECENT = 20
 # The jobs table's own columns; any other column (a provider's cost, GPU-seconds ...) is shown as it is.
-_JOB_COLUMNS = frozenset((
-    "job_id", "kind", "platform", "user_id", "display_name", "community_platform", "community_id", "community_title",
-    "origin", "format", "pattern", "case_mode", "fuzzy", "split_pubkey", "count", "budget", "expected_keys", "price",
-    "free_pulls", "status", "backend", "backend_job_id", "order_state", "keys_checked", "elapsed_s", "result", "error",
-    "delivery_attempted_at", "delivered_at", "best_one_in", "owner", "lease_until", "created_at", "updated_at"))
+_JOB_COLUMNS = frozenset(
+    (
+        "job_id",
+        "kind",
+        "platform",
+        "user_id",
+        "display_name",
+        "community_platform",
+        "community_id",
+        "community_title",
+        "origin",
+        "format",
+        "pattern",
+        "case_mode",
+        "fuzzy",
+        "split_pubkey",
+        "count",
+        "budget",
+        "expected_keys",
+        "price",
+        "free_pulls",
+        "status",
+        "backend",
+        "backend_job_id",
+        "order_state",
+        "keys_checked",
+        "elapsed_s",
+        "result",
+        "error",
+        "delivery_attempted_at",
+        "delivered_at",
+        "best_one_in",
+        "owner",
+        "lease_until",
+        "created_at",
+        "updated_at",
+    )
+)
 
 
 class AdminError(UsageError):
@@ -87,14 +120,16 @@ def existing_vault_key(settings: Settings) -> bytes:
         return parse_vault_key(settings.vault_key)
     path = settings.resolved_vault_key_file
     if not path.is_file():
-        raise AdminError(f"no vault key: {path} does not exist; set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE "
-                         "to the bot's key")
+        raise AdminError(
+            f"no vault key: {path} does not exist; set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE to the bot's key"
+        )
     return parse_vault_key(path.read_text())
 
 
 @dataclass
 class State:
     """What an admin command works on: the bot's settings, database, ledger, vault and jobs, opened together."""
+
     settings: Settings
     db: Database
     ledger: Ledger
@@ -115,7 +150,9 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     key = existing_vault_key(settings)
     db = await open_configured(settings, url or settings.db_path)
     try:
-        ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit)
+        ledger = Ledger(
+            db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit
+        )
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
         # The admin never grinds: Jobs is used to read jobs and to settle failed ones (no grinder involved).
         # Its steps are logged like the bot's; no metrics: nothing scrapes a one-shot command.
@@ -189,9 +226,9 @@ def change_key(given: str | None, action: str) -> str:
 class Request:
     """What one admin change asks for: a key already in the ledger must have asked for exactly this."""
 
-    action: str                 # grant | take | freeze | unfreeze
+    action: str  # grant | take | freeze | unfreeze
     user: UserRef
-    tokens: int                 # asked for (grant and take: positive), 0 for freeze and unfreeze
+    tokens: int  # asked for (grant and take: positive), 0 for freeze and unfreeze
     reason: str
 
     @property
@@ -213,38 +250,56 @@ async def user_view(state: State, user: UserRef) -> dict[str, Any]:
     AdminError for a user without an account.
     """
     db = state.db
-    account_row = await db.fetchone("SELECT display_name, balance, debt, created_at FROM accounts "
-                                    "WHERE platform = ? AND user_id = ?", (user.platform, user.user_id))
+    account_row = await db.fetchone(
+        "SELECT display_name, balance, debt, created_at FROM accounts WHERE platform = ? AND user_id = ?",
+        (user.platform, user.user_id),
+    )
     if account_row is None:
-        raise AdminError(f"no account {user.platform}:{user.user_id}: check the platform and id "
-                         "(a user has an account once they have pulled, bought or been granted tokens)")
+        raise AdminError(
+            f"no account {user.platform}:{user.user_id}: check the platform and id "
+            "(a user has an account once they have pulled, bought or been granted tokens)"
+        )
     account = await state.ledger.account(user)
     usage = await state.ledger.usage(user)
     hold = await _hold(db, user)
     ledger_rows = await db.fetchall(
         "SELECT id, idempotency_key, kind, tokens, debt_change, free_pulls, balance_after, job_id, reason, actor, "
         "created_at FROM ledger WHERE platform = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
-        (user.platform, user.user_id, RECENT))
+        (user.platform, user.user_id, RECENT),
+    )
     purchases = await db.fetchall(
         "SELECT idempotency_key, kind, tokens, debt_change, reason, created_at FROM ledger "
         "WHERE platform = ? AND user_id = ? AND kind LIKE 'payment_%' ORDER BY id DESC LIMIT ?",
-        (user.platform, user.user_id, RECENT))
+        (user.platform, user.user_id, RECENT),
+    )
     job_rows = await db.fetchall(
         "SELECT job_id, kind, status, format, pattern, price, free_pulls, error, created_at FROM jobs "
-        "WHERE platform = ? AND user_id = ? ORDER BY created_at DESC LIMIT ?", (user.platform, user.user_id, RECENT))
+        "WHERE platform = ? AND user_id = ? ORDER BY created_at DESC LIMIT ?",
+        (user.platform, user.user_id, RECENT),
+    )
     undelivered = []
     for record in await state.jobs.for_user(user, statuses=("found",)):
-        keys = await db.fetchall("SELECT position, identifier, purged_at FROM vault WHERE job_id = ? ORDER BY position",
-                                 (record.job_id,))
-        undelivered.append({"job_id": record.job_id, "kind": record.spec.kind, "format": record.spec.format_id,
-                            "identifiers": [k["identifier"] for k in keys],
-                            "purged": any(k["purged_at"] is not None for k in keys)})
+        keys = await db.fetchall(
+            "SELECT position, identifier, purged_at FROM vault WHERE job_id = ? ORDER BY position", (record.job_id,)
+        )
+        undelivered.append(
+            {
+                "job_id": record.job_id,
+                "kind": record.spec.kind,
+                "format": record.spec.format_id,
+                "identifiers": [k["identifier"] for k in keys],
+                "purged": any(k["purged_at"] is not None for k in keys),
+            }
+        )
     return {
-        "user": f"{user.platform}:{user.user_id}", "display_name": account_row["display_name"],
+        "user": f"{user.platform}:{user.user_id}",
+        "display_name": account_row["display_name"],
         "since": _when(account_row["created_at"]),
-        "balance": account.balance, "debt": account.debt,
+        "balance": account.balance,
+        "debt": account.debt,
         "frozen": account.frozen or hold is not None,
-        "frozen_by_debt": account.frozen, "hold": hold,
+        "frozen_by_debt": account.frozen,
+        "hold": hold,
         "free_pulls_left_today": max(0, state.settings.free_pulls_per_day - usage.free_pulls_used),
         "spent_today": usage.spent,
         "ledger": [{**dict(r), "created_at": _when(r["created_at"])} for r in ledger_rows],
@@ -255,8 +310,10 @@ async def user_view(state: State, user: UserRef) -> dict[str, Any]:
 
 
 async def _hold(db: Database | Tx, user: UserRef) -> dict[str, Any] | None:
-    row = await db.fetchone("SELECT reason, actor, created_at FROM account_holds WHERE platform = ? AND user_id = ?",
-                            (user.platform, user.user_id))
+    row = await db.fetchone(
+        "SELECT reason, actor, created_at FROM account_holds WHERE platform = ? AND user_id = ?",
+        (user.platform, user.user_id),
+    )
     return None if row is None else {"reason": row["reason"], "by": row["actor"], "since": _when(row["created_at"])}
 
 
@@ -269,30 +326,57 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
     steps = await state.db.fetchall("SELECT status, at FROM job_steps WHERE job_id = ? ORDER BY id", (record.job_id,))
     ledger_rows = await state.db.fetchall(
         "SELECT idempotency_key, kind, tokens, free_pulls, reason, actor, created_at FROM ledger WHERE job_id = ? "
-        "ORDER BY id", (record.job_id,))
-    keys = await state.db.fetchall("SELECT position, identifier, secret_kind, delivered_at, purged_at FROM vault "
-                                   "WHERE job_id = ? ORDER BY position", (record.job_id,))
+        "ORDER BY id",
+        (record.job_id,),
+    )
+    keys = await state.db.fetchall(
+        "SELECT position, identifier, secret_kind, delivered_at, purged_at FROM vault "
+        "WHERE job_id = ? ORDER BY position",
+        (record.job_id,),
+    )
     usage = await state.db.fetchall(
         "SELECT provider, backend_job_id, kind, pulls, gpu_s, cost_usd, outcome, at FROM grind_usage "
-        "WHERE job_ref = ? ORDER BY at", (record.job_id,))
+        "WHERE job_ref = ? ORDER BY at",
+        (record.job_id,),
+    )
     spec = record.spec
     provider_columns = {name: row[name] for name in row.keys() if name not in _JOB_COLUMNS}  # noqa: SIM118 - iterating a sqlite3.Row yields its values, not its names
     return {
-        "job_id": record.job_id, "kind": spec.kind, "user": f"{spec.user.platform}:{spec.user.user_id}",
-        "status": record.status, "format": spec.format_id, "pattern": spec.pattern, "case": spec.case_mode,
-        "fuzzy": spec.fuzzy, "split_key": spec.split_pubkey is not None, "count": spec.count,
-        "price_tokens": record.price, "free_pulls": record.free_pulls,
+        "job_id": record.job_id,
+        "kind": spec.kind,
+        "user": f"{spec.user.platform}:{spec.user.user_id}",
+        "status": record.status,
+        "format": spec.format_id,
+        "pattern": spec.pattern,
+        "case": spec.case_mode,
+        "fuzzy": spec.fuzzy,
+        "split_key": spec.split_pubkey is not None,
+        "count": spec.count,
+        "price_tokens": record.price,
+        "free_pulls": record.free_pulls,
         "provider": (record.result or {}).get("backend") or record.backend or None,
-        "provider_job_ids": record.backend_job_id, "keys_checked": record.keys_checked,
-        "grind_seconds": record.elapsed_s, **provider_columns,
+        "provider_job_ids": record.backend_job_id,
+        "keys_checked": record.keys_checked,
+        "grind_seconds": record.elapsed_s,
+        **provider_columns,
         "provider_cost_usd": round(sum(float(u["cost_usd"]) for u in usage), 6),
         "provider_gpu_seconds": round(sum(float(u["gpu_s"]) for u in usage), 3),
         "provider_jobs": [{**dict(u), "at": _when(u["at"])} for u in usage],
-        "error": record.error, "created_at": _when(record.created_at), "delivered_at": _when(record.delivered_at),
+        "error": record.error,
+        "created_at": _when(record.created_at),
+        "delivered_at": _when(record.delivered_at),
         "history": [{"status": s["status"], "at": _when(s["at"])} for s in steps],
         "ledger": [{**dict(r), "created_at": _when(r["created_at"])} for r in ledger_rows],
-        "keys": [{"position": k["position"], "identifier": k["identifier"], "secret_kind": k["secret_kind"],
-                  "delivered_at": _when(k["delivered_at"]), "purged_at": _when(k["purged_at"])} for k in keys],
+        "keys": [
+            {
+                "position": k["position"],
+                "identifier": k["identifier"],
+                "secret_kind": k["secret_kind"],
+                "delivered_at": _when(k["delivered_at"]),
+                "purged_at": _when(k["purged_at"]),
+            }
+            for k in keys
+        ],
         "told": told(record),
     }
 
@@ -300,21 +384,31 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
 def told(record: JobRecord) -> list[str]:
     """What the user was shown, step by step (the service's own wording where it is fixed)."""
     spec = record.spec
-    lines = [f"{spec.kind} accepted: {record.price} tokens"
-             + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")]
+    lines = [
+        f"{spec.kind} accepted: {record.price} tokens"
+        + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")
+    ]
     shown = record.shown_keys
     if shown:
         best = shown[int((record.result or {}).get("best_index", 0))]
-        lines.append(f"result shown: {best.identifier} ({best.tier}, 1 in {best.one_in_pulls:,.0f} pulls"
-                     + (", full match" if best.full else "") + ")")
+        lines.append(
+            f"result shown: {best.identifier} ({best.tier}, 1 in {best.one_in_pulls:,.0f} pulls"
+            + (", full match" if best.full else "")
+            + ")"
+        )
     if record.status == "delivered":
         lines.append("the secret was sent privately")
     elif record.status == "found":
-        lines.append(("the secret could not be sent privately: " + KEYS_HINT) if record.delivery_attempted_at
-                     else "the secret is waiting for a front end to deliver it")
+        lines.append(
+            ("the secret could not be sent privately: " + KEYS_HINT)
+            if record.delivery_attempted_at
+            else "the secret is waiting for a front end to deliver it"
+        )
     elif record.status in ("failed", "refunded"):
-        lines.append(f"the {spec.kind} failed ({record.error})"
-                     + (": refunded" if record.status == "refunded" else "; a refund follows"))
+        lines.append(
+            f"the {spec.kind} failed ({record.error})"
+            + (": refunded" if record.status == "refunded" else "; a refund follows")
+        )
     elif record.status in ACTIVE:
         lines.append(f"in progress ({record.status}, {record.keys_checked:,} keys checked)")
     return lines
@@ -328,6 +422,7 @@ class Change:
     """What an admin change did: whether it applied (False: a replay of its key, or nothing to do), the message, the
     balances after.
     """
+
     action: str
     applied: bool
     key: str
@@ -337,8 +432,14 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         """The change as the JSON `--json` prints."""
-        return {"action": self.action, "applied": self.applied, "idempotency_key": self.key, "message": self.message,
-                "balance": self.balance, "debt": self.debt}
+        return {
+            "action": self.action,
+            "applied": self.applied,
+            "idempotency_key": self.key,
+            "message": self.message,
+            "balance": self.balance,
+            "debt": self.debt,
+        }
 
 
 async def _seen(tx: Tx, key: str) -> bool:
@@ -348,17 +449,21 @@ async def _seen(tx: Tx, key: str) -> bool:
 async def _replayed(state: State, tx: Tx, request: Request, key: str) -> Change | None:
     """The same request again (its key is in the ledger already): nothing changes, and it says so. The key of
     another request (another user, amount, reason or action) is refused, naming each difference."""
-    row = await tx.fetchone("SELECT platform, user_id, kind, tokens, debt_change, reason FROM ledger "
-                            "WHERE idempotency_key = ?", (key,))
+    row = await tx.fetchone(
+        "SELECT platform, user_id, kind, tokens, debt_change, reason FROM ledger WHERE idempotency_key = ?", (key,)
+    )
     if row is None:
         return None
     differences = _differences(request, row)
     if differences:
-        raise AdminError(f"--key {key} was used for another change ({'; '.join(differences)}): nothing changed; "
-                         "leave out --key for a new change, or repeat that one exactly")
+        raise AdminError(
+            f"--key {key} was used for another change ({'; '.join(differences)}): nothing changed; "
+            "leave out --key for a new change, or repeat that one exactly"
+        )
     account = await state.ledger.account_in(tx, request.user)
-    return Change(request.action, False, key, f"already applied ({key}): nothing changed", account.balance,
-                  account.debt)
+    return Change(
+        request.action, False, key, f"already applied ({key}): nothing changed", account.balance, account.debt
+    )
 
 
 def _differences(request: Request, row: Any) -> list[str]:
@@ -367,8 +472,9 @@ def _differences(request: Request, row: Any) -> list[str]:
     if row["kind"] != request.kind:
         differences.append(f"action {str(row['kind']).removeprefix('admin_')}, not {request.action}")
     if (row["platform"], row["user_id"]) != request.user.key:
-        differences.append(f"user {row['platform']}:{row['user_id']}, not {request.user.platform}:"
-                           f"{request.user.user_id}")
+        differences.append(
+            f"user {row['platform']}:{row['user_id']}, not {request.user.platform}:{request.user.user_id}"
+        )
     asked = abs(int(row["tokens"]) - int(row["debt_change"]))  # a grant that settled debt moved less than asked
     if asked != request.tokens:
         differences.append(f"tokens {asked}, not {request.tokens}")
@@ -377,8 +483,9 @@ def _differences(request: Request, row: Any) -> list[str]:
     return differences
 
 
-async def said_after_fault(state: State, action: str, key: str, change: Coroutine[Any, Any, Change], *,
-                           retry: str = "") -> Change:
+async def said_after_fault(
+    state: State, action: str, key: str, change: Coroutine[Any, Any, Change], *, retry: str = ""
+) -> Change:
     """Run a change; when storage fails under it, say what committed, read back by its key: applied (an answer,
     exit 0), not applied, or unknown while the storage stays down (how to finish it safely, exit 2)."""
     retry = retry or f"the same command with --key {key}"
@@ -389,14 +496,24 @@ async def said_after_fault(state: State, action: str, key: str, change: Coroutin
     try:
         row = await read_back(lambda: ledger_row(state.db, key))
     except StorageUnavailable:
-        raise AdminError(f"the database failed during this {action} ({why}) and cannot tell yet whether it was "
-                         f"applied: once it is back, run {retry}: it applies the change once, or says it already "
-                         "was") from None
+        raise AdminError(
+            f"the database failed during this {action} ({why}) and cannot tell yet whether it was "
+            f"applied: once it is back, run {retry}: it applies the change once, or says it already "
+            "was"
+        ) from None
     if row is None:
-        raise AdminError(f"the database failed during this {action} ({why}): it was not applied, nothing changed; "
-                         f"run {retry} (a retry can never apply it twice)")
-    return Change(action, True, key, f"{action} applied ({key}); the database failed just after it ({why}): "
-                  "do not run it again", row["balance_after"], None)
+        raise AdminError(
+            f"the database failed during this {action} ({why}): it was not applied, nothing changed; "
+            f"run {retry} (a retry can never apply it twice)"
+        )
+    return Change(
+        action,
+        True,
+        key,
+        f"{action} applied ({key}); the database failed just after it ({why}): do not run it again",
+        row["balance_after"],
+        None,
+    )
 
 
 async def _sign(tx: Tx, key: str, actor: str) -> None:
@@ -404,14 +521,18 @@ async def _sign(tx: Tx, key: str, actor: str) -> None:
 
 
 async def _existing_account(tx: Tx, user: UserRef, *, create: bool) -> None:
-    found = await tx.fetchone("SELECT 1 FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id))
+    found = await tx.fetchone(
+        "SELECT 1 FROM accounts WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
+    )
     if found is None and not create:
-        raise AdminError(f"no account {user.platform}:{user.user_id}: check the platform and id, or add --create "
-                         "to open one")
+        raise AdminError(
+            f"no account {user.platform}:{user.user_id}: check the platform and id, or add --create to open one"
+        )
 
 
-async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str,
-                create: bool = False) -> Change:
+async def grant(
+    state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str, create: bool = False
+) -> Change:
     """Credit `tokens` to the user once per `key` (settling debt first), signed by `actor`.
 
     AdminError if the user has no account (unless `create`) or `key` was used for a different change.
@@ -423,8 +544,14 @@ async def grant(state: State, user: UserRef, tokens: int, *, reason: str, actor:
         credit = await state.ledger.credit(tx, user, tokens, kind="admin_grant", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
     settled = f" ({-credit.debt_change} settled debt)" if credit.debt_change else ""
-    return Change("grant", True, key, f"granted {tokens} tokens to {user.platform}:{user.user_id}{settled}",
-                  credit.balance_after, credit.debt_after)
+    return Change(
+        "grant",
+        True,
+        key,
+        f"granted {tokens} tokens to {user.platform}:{user.user_id}{settled}",
+        credit.balance_after,
+        credit.debt_after,
+    )
 
 
 async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: str, key: str) -> Change:
@@ -440,8 +567,14 @@ async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: 
             raise AdminError(f"{user.platform}:{user.user_id} has {account.balance} tokens: take at most that")
         credit = await state.ledger.credit(tx, user, -tokens, kind="admin_take", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
-    return Change("take", True, key, f"took {tokens} tokens from {user.platform}:{user.user_id}", credit.balance_after,
-                  credit.debt_after)
+    return Change(
+        "take",
+        True,
+        key,
+        f"took {tokens} tokens from {user.platform}:{user.user_id}",
+        credit.balance_after,
+        credit.debt_after,
+    )
 
 
 async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, actor: str, key: str) -> Change:
@@ -456,25 +589,47 @@ async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, acto
         await _existing_account(tx, user, create=False)
         hold = await _hold(tx, user)
         if frozen and hold is not None:
-            return Change(action, False, key, f"already frozen by {hold['by']} since {hold['since']}: {hold['reason']}",
-                          account.balance, account.debt)
+            return Change(
+                action,
+                False,
+                key,
+                f"already frozen by {hold['by']} since {hold['since']}: {hold['reason']}",
+                account.balance,
+                account.debt,
+            )
         if not frozen and hold is None:
-            return Change(action, False, key, "not frozen by an operator: nothing changed"
-                          + (f" (debt of {account.debt} tokens still freezes pulls)" if account.debt else ""),
-                          account.balance, account.debt)
+            return Change(
+                action,
+                False,
+                key,
+                "not frozen by an operator: nothing changed"
+                + (f" (debt of {account.debt} tokens still freezes pulls)" if account.debt else ""),
+                account.balance,
+                account.debt,
+            )
         await state.ledger.credit(tx, user, 0, kind=f"admin_{action}", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
         if frozen:
-            await tx.execute("INSERT INTO account_holds (platform, user_id, reason, actor, created_at) "
-                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, user_id) DO NOTHING",
-                             (user.platform, user.user_id, reason, actor, time.time()))
+            await tx.execute(
+                "INSERT INTO account_holds (platform, user_id, reason, actor, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, user_id) DO NOTHING",
+                (user.platform, user.user_id, reason, actor, time.time()),
+            )
         else:
-            await tx.execute("DELETE FROM account_holds WHERE platform = ? AND user_id = ?",
-                             (user.platform, user.user_id))
+            await tx.execute(
+                "DELETE FROM account_holds WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
+            )
     note = f"; debt of {account.debt} tokens still freezes pulls" if not frozen and account.debt else ""
-    return Change(action, True, key, f"{'froze' if frozen else 'unfroze'} {user.platform}:{user.user_id}: "
-                  + ("pulls and orders refused until unfrozen" if frozen else "pulls and orders allowed again") + note,
-                  account.balance, account.debt)
+    return Change(
+        action,
+        True,
+        key,
+        f"{'froze' if frozen else 'unfroze'} {user.platform}:{user.user_id}: "
+        + ("pulls and orders refused until unfrozen" if frozen else "pulls and orders allowed again")
+        + note,
+        account.balance,
+        account.debt,
+    )
 
 
 async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Change:
@@ -486,8 +641,10 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
     key = f"refund:{record.job_id}"
     user = record.spec.user
     if record.status in ACTIVE:
-        raise AdminError(f"job {record.job_id} is still {record.status}: a job that fails is refunded by itself; "
-                         "check it again with `vanikeys admin job` once it settles")
+        raise AdminError(
+            f"job {record.job_id} is still {record.status}: a job that fails is refunded by itself; "
+            "check it again with `vanikeys admin job` once it settles"
+        )
     if record.status == "failed":  # its automatic refund has not run (a crash): settle it the bot's own way
         record = await state.jobs.drive(record.job_id)
         if record.status != "refunded":
@@ -495,28 +652,59 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
         async with state.db.transaction() as tx:
             await _sign(tx, key, actor)
         account = await state.ledger.account(user)
-        return Change("refund", True, key, f"settled failed job {record.job_id}: refunded {record.price} tokens"
-                      + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else ""),
-                      account.balance, account.debt)
+        return Change(
+            "refund",
+            True,
+            key,
+            f"settled failed job {record.job_id}: refunded {record.price} tokens"
+            + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else ""),
+            account.balance,
+            account.debt,
+        )
     async with state.db.transaction() as tx:
         if await _seen(tx, key):
             account = await state.ledger.account_in(tx, user)
-            return Change("refund", False, key, f"job {record.job_id} is already refunded: nothing changed",
-                          account.balance, account.debt)
-        credit = await state.ledger.credit(tx, user, record.price, kind="refund", idempotency_key=key,
-                                           free_pulls_back=record.free_pulls, job_id=record.job_id,
-                                           reason=reason, day=record.day)
+            return Change(
+                "refund",
+                False,
+                key,
+                f"job {record.job_id} is already refunded: nothing changed",
+                account.balance,
+                account.debt,
+            )
+        credit = await state.ledger.credit(
+            tx,
+            user,
+            record.price,
+            kind="refund",
+            idempotency_key=key,
+            free_pulls_back=record.free_pulls,
+            job_id=record.job_id,
+            reason=reason,
+            day=record.day,
+        )
         await _sign(tx, key, actor)
-    return Change("refund", True, key, f"refunded job {record.job_id} ({record.status}): {record.price} tokens"
-                  + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")
-                  + f" to {user.platform}:{user.user_id}", credit.balance_after, credit.debt_after)
+    return Change(
+        "refund",
+        True,
+        key,
+        f"refunded job {record.job_id} ({record.status}): {record.price} tokens"
+        + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")
+        + f" to {user.platform}:{user.user_id}",
+        credit.balance_after,
+        credit.debt_after,
+    )
 
 
 async def purge(state: State) -> dict[str, Any]:
     """Erase the vault's delivered secrets older than the grace period now; answers how many."""
     purged = await state.vault.purge()
-    return {"action": "purge", "purged": purged, "grace_s": state.vault.grace_s,
-            "message": f"purged {purged} delivered secret(s) older than {state.vault.grace_s:g} s"}
+    return {
+        "action": "purge",
+        "purged": purged,
+        "grace_s": state.vault.grace_s,
+        "message": f"purged {purged} delivered secret(s) older than {state.vault.grace_s:g} s",
+    }
 
 
 # --- the command line --------------------------------------------------------------------------------
@@ -527,12 +715,16 @@ def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="answer with one JSON object")
     common.add_argument("--by", metavar="NAME", help="who is making the change (default: $USER)")
-    admin = commands.add_parser("admin", help="the operator's command line (see: vanikeys admin --help)",
-                                description="Look up users and jobs; grant, take, freeze, refund; purge the vault.")
+    admin = commands.add_parser(
+        "admin",
+        help="the operator's command line (see: vanikeys admin --help)",
+        description="Look up users and jobs; grant, take, freeze, refund; purge the vault.",
+    )
     sub = admin.add_subparsers(title="admin commands", metavar="ACTION")
 
-    def add(name: str, helptext: str, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]],
-            *args: tuple[str, str]) -> argparse.ArgumentParser:
+    def add(
+        name: str, helptext: str, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]], *args: tuple[str, str]
+    ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=helptext, description=helptext, parents=[common])
         for arg, metavar_help in args:
             parser.add_argument(arg, metavar=arg.upper(), help=metavar_help)
@@ -541,16 +733,22 @@ def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: i
 
     user_arg = ("user", "PLATFORM:ID, e.g. discord:123456789")
     add("user", "a user's balance, debt, freeze, ledger, jobs, purchases and undelivered keys", _cmd_user, user_arg)
-    add("job", "a job's state history, provider, cost and what the user was told", _cmd_job,
-        ("job_id", "the job id"))
+    add("job", "a job's state history, provider, cost and what the user was told", _cmd_job, ("job_id", "the job id"))
     for name, helptext in (("grant", "add tokens to a user's balance"), ("take", "take tokens from a user's balance")):
-        p = add(name, helptext, _cmd_grant if name == "grant" else _cmd_take, user_arg,
-                ("tokens", "a whole number of tokens"))
+        p = add(
+            name,
+            helptext,
+            _cmd_grant if name == "grant" else _cmd_take,
+            user_arg,
+            ("tokens", "a whole number of tokens"),
+        )
         _change_options(p)
         if name == "grant":
             p.add_argument("--create", action="store_true", help="open the account if it does not exist yet")
-    for name, helptext in (("freeze", "refuse a user's pulls and orders until unfrozen"),
-                           ("unfreeze", "lift an operator's freeze")):
+    for name, helptext in (
+        ("freeze", "refuse a user's pulls and orders until unfrozen"),
+        ("unfreeze", "lift an operator's freeze"),
+    ):
         _change_options(add(name, helptext, _cmd_freeze if name == "freeze" else _cmd_unfreeze, user_arg))
     p = add("refund", "refund a job's price, once", _cmd_refund, ("job_id", "the job id"))
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
@@ -559,14 +757,20 @@ def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: i
 
 
 def _no_action(_: argparse.Namespace) -> int:
-    raise AdminError("choose an admin command: user, job, grant, take, freeze, unfreeze, refund or purge "
-                     "(see: vanikeys admin --help)")
+    raise AdminError(
+        "choose an admin command: user, job, grant, take, freeze, unfreeze, refund or purge "
+        "(see: vanikeys admin --help)"
+    )
 
 
 def _change_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
-    parser.add_argument("--key", metavar="KEY", help="idempotency key naming this one change: repeat a change safely with the key its answer "
-                             "showed (default: a new key, so a new change)")
+    parser.add_argument(
+        "--key",
+        metavar="KEY",
+        help="idempotency key naming this one change: repeat a change safely with the key its answer "
+        "showed (default: a new key, so a new change)",
+    )
 
 
 def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> int:
@@ -580,8 +784,9 @@ def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutin
     return 0
 
 
-async def _with_state(settings: Settings, args: argparse.Namespace,
-                      func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> Any:
+async def _with_state(
+    settings: Settings, args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]
+) -> Any:
     async with open_state(settings) as state:
         args.state = state
         return await func(args)
@@ -596,27 +801,47 @@ async def _cmd_job(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _cmd_grant(args: argparse.Namespace) -> dict[str, Any]:
-    user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
-        operator_name(args.by)
+    user, tokens, reason, actor = (
+        parse_user(args.user),
+        parse_tokens(args.tokens),
+        reason_text(args.reason),
+        operator_name(args.by),
+    )
     key = change_key(args.key, "grant")
-    return (await said_after_fault(args.state, "grant", key, grant(args.state, user, tokens, reason=reason, actor=actor,
-                                                                    key=key, create=args.create))).to_json()
+    return (
+        await said_after_fault(
+            args.state,
+            "grant",
+            key,
+            grant(args.state, user, tokens, reason=reason, actor=actor, key=key, create=args.create),
+        )
+    ).to_json()
 
 
 async def _cmd_take(args: argparse.Namespace) -> dict[str, Any]:
-    user, tokens, reason, actor = parse_user(args.user), parse_tokens(args.tokens), reason_text(args.reason), \
-        operator_name(args.by)
+    user, tokens, reason, actor = (
+        parse_user(args.user),
+        parse_tokens(args.tokens),
+        reason_text(args.reason),
+        operator_name(args.by),
+    )
     key = change_key(args.key, "take")
-    return (await said_after_fault(args.state, "take", key, take(args.state, user, tokens, reason=reason, actor=actor,
-                                                                  key=key))).to_json()
+    return (
+        await said_after_fault(
+            args.state, "take", key, take(args.state, user, tokens, reason=reason, actor=actor, key=key)
+        )
+    ).to_json()
 
 
 async def _cmd_freeze(args: argparse.Namespace, frozen: bool = True) -> dict[str, Any]:
     user, reason, actor = parse_user(args.user), reason_text(args.reason), operator_name(args.by)
     action = "freeze" if frozen else "unfreeze"
     key = change_key(args.key, action)
-    return (await said_after_fault(args.state, action, key, freeze(args.state, user, frozen=frozen, reason=reason,
-                                                                    actor=actor, key=key))).to_json()
+    return (
+        await said_after_fault(
+            args.state, action, key, freeze(args.state, user, frozen=frozen, reason=reason, actor=actor, key=key)
+        )
+    ).to_json()
 
 
 async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
@@ -626,8 +851,15 @@ async def _cmd_unfreeze(args: argparse.Namespace) -> dict[str, Any]:
 async def _cmd_refund(args: argparse.Namespace) -> dict[str, Any]:
     reason, actor = reason_text(args.reason), operator_name(args.by)
     key = f"refund:{args.job_id.strip()}"
-    return (await said_after_fault(args.state, "refund", key, refund(args.state, args.job_id, reason=reason, actor=actor),
-                                   retry="the same refund again")).to_json()
+    return (
+        await said_after_fault(
+            args.state,
+            "refund",
+            key,
+            refund(args.state, args.job_id, reason=reason, actor=actor),
+            retry="the same refund again",
+        )
+    ).to_json()
 
 
 async def _cmd_purge(args: argparse.Namespace) -> dict[str, Any]:
@@ -649,8 +881,9 @@ def _human(answer: dict[str, Any], indent: str = "") -> list[str]:
             lines.append(f"{indent}{name}: {len(value)}" + ("" if value else " (none)"))
             for item in value:
                 if isinstance(item, dict):
-                    lines.append(f"{indent}  - " + ", ".join(f"{k}={_flat(v)}" for k, v in item.items()
-                                                              if v is not None))
+                    lines.append(
+                        f"{indent}  - " + ", ".join(f"{k}={_flat(v)}" for k, v in item.items() if v is not None)
+                    )
                 else:
                     lines.append(f"{indent}  - {_flat(item)}")
         elif isinstance(value, dict):
@@ -663,4 +896,3 @@ def _human(answer: dict[str, Any], indent: str = "") -> list[str]:
 
 def _flat(value: Any) -> str:
     return "-" if value is None else " ".join(str(value).split())
-

@@ -109,12 +109,12 @@ class ShownKey:
 
     format_id: str
     identifier: str
-    spans: tuple[Span, ...]       # matched parts, offsets into `identifier`
+    spans: tuple[Span, ...]  # matched parts, offsets into `identifier`
     score: int
     max_score: int
     full: bool
-    tier: str                     # "Common" .. "Mythic"
-    one_in_pulls: float           # how many pulls it takes on average to do this well (inf-safe: float)
+    tier: str  # "Common" .. "Mythic"
+    one_in_pulls: float  # how many pulls it takes on average to do this well (inf-safe: float)
 
     def segments(self) -> list[tuple[str, bool]]:
         """The identifier cut into (text, highlighted) pieces, in order, for renderers."""
@@ -124,7 +124,7 @@ class ShownKey:
             if start > at:
                 pieces.append((self.identifier[at:start], False))
             if end > start:
-                pieces.append((self.identifier[max(start, at):end], True))
+                pieces.append((self.identifier[max(start, at) : end], True))
             at = max(at, end)
         if at < len(self.identifier):
             pieces.append((self.identifier[at:], False))
@@ -134,20 +134,21 @@ class ShownKey:
 @dataclass(frozen=True)
 class OddsAnswer:
     """The odds of a pattern, with what a pull and an order of it would cost and take on this deployment."""
+
     format_id: str
     format_title: str
-    pattern: str                  # as typed
+    pattern: str  # as typed
     max_score: int
-    p_full: float                 # one random key matches fully
-    expected_keys: float          # 1 / p_full
-    pull_keys: int                # keys ground per pull on the configured backend
-    p_full_in_pull: float         # chance that one pull finds a full match
+    p_full: float  # one random key matches fully
+    expected_keys: float  # 1 / p_full
+    pull_keys: int  # keys ground per pull on the configured backend
+    p_full_in_pull: float  # chance that one pull finds a full match
     p_at_least: tuple[float, ...]  # index s: P(one key scores >= s)
-    pull_price: int               # tokens per pull (after free pulls)
-    order_price: int | None       # tokens; None when an order is refused
-    order_expected_s: float       # expected grinding time of an order at the configured rate
-    order_refusal: str | None     # why an order would be refused (too hard), else None
-    web_url: str | None = None    # this pattern in the public odds calculator (None: no public address set)
+    pull_price: int  # tokens per pull (after free pulls)
+    order_price: int | None  # tokens; None when an order is refused
+    order_expected_s: float  # expected grinding time of an order at the configured rate
+    order_refusal: str | None  # why an order would be refused (too hard), else None
+    web_url: str | None = None  # this pattern in the public odds calculator (None: no public address set)
 
 
 @dataclass(frozen=True)
@@ -169,13 +170,13 @@ class StreakAnswer:
     """Consecutive days with a pull, counted in the operator's time zone."""
 
     user: UserRef
-    days: int                     # current streak (0 when the last pull was before yesterday)
-    best_days: int                # longest streak ever
-    last_day: str | None          # local date (YYYY-MM-DD) of the last pull, None: never pulled
-    time_zone: str                # e.g. "UTC", "Europe/Berlin"
-    next_milestone: int | None    # next streak length that gives bonus free pulls (None: no more)
-    bonus_pulls_today: int        # bonus free pulls this streak gave today (0 usually)
-    message: str                  # one line, e.g. "3-day streak: 1 bonus free pull today; next bonus at 7 days"
+    days: int  # current streak (0 when the last pull was before yesterday)
+    best_days: int  # longest streak ever
+    last_day: str | None  # local date (YYYY-MM-DD) of the last pull, None: never pulled
+    time_zone: str  # e.g. "UTC", "Europe/Berlin"
+    next_milestone: int | None  # next streak length that gives bonus free pulls (None: no more)
+    bonus_pulls_today: int  # bonus free pulls this streak gave today (0 usually)
+    message: str  # one line, e.g. "3-day streak: 1 bonus free pull today; next bonus at 7 days"
 
 
 @dataclass(frozen=True)
@@ -189,23 +190,27 @@ class CutShort:
     @property
     def note(self) -> str:
         """One line for the reveal (no amounts: what was paid is the puller's business, not the channel's)."""
-        back = _("the unground share was refunded") if self.tokens_back or self.free_pulls_back else _("nothing to "
-                                                                                                       "refund")
-        return _("cut short by its time limit at {share} of its keys: {back}", share=str(self.ground_pct) + "%", back=back)
+        back = (
+            _("the unground share was refunded") if self.tokens_back or self.free_pulls_back else _("nothing to refund")
+        )
+        return _(
+            "cut short by its time limit at {share} of its keys: {back}", share=str(self.ground_pct) + "%", back=back
+        )
 
 
 @dataclass(frozen=True)
 class PullAnswer:
     """The result of one pull or 10-pull: the keys shown (no secrets), what it cost, and whether the secrets went out."""
+
     job_id: str
     user: UserRef
     community: CommunityRef | None
     pattern: str
     format_id: str
     format_title: str
-    count: int                    # 1 or 10
-    keys: tuple[ShownKey, ...]    # one per pull, best first (rarest, then highest score)
-    best_index: int               # index into keys of the rarest: always 0
+    count: int  # 1 or 10
+    keys: tuple[ShownKey, ...]  # one per pull, best first (rarest, then highest score)
+    best_index: int  # index into keys of the rarest: always 0
     tokens_spent: int
     free_pulls_used: int
     balance_after: int
@@ -213,10 +218,10 @@ class PullAnswer:
     backend: str
     elapsed_s: float
     odds: OddsAnswer
-    delivered: bool               # True: the secrets went out privately
-    delivery_note: str            # what to do when not delivered (e.g. "send /keys in a private chat")
+    delivered: bool  # True: the secrets went out privately
+    delivery_note: str  # what to do when not delivered (e.g. "send /keys in a private chat")
     personal_best: PersonalBest | None = None
-    announce_channel: str | None = None   # Epic and up in a community with an announcement channel: post there too
+    announce_channel: str | None = None  # Epic and up in a community with an announcement channel: post there too
     card_png: bytes | None = field(default=None, repr=False)  # Rare and up: the reveal's card (PNG, no secret)
     streak: StreakAnswer | None = None
     cut_short: CutShort | None = None  # the time limit stopped it early; the unground share was refunded
@@ -245,35 +250,37 @@ class OrderView:
     origin: Origin | None
     pattern: str
     format_id: str
-    split: bool                   # split-key order: the secret delivered is an offset
+    split: bool  # split-key order: the secret delivered is an offset
     status: OrderStatus
     price: int
     keys_checked: int
     expected_keys: float
-    percent: float                # of expected keys; can pass 100
+    percent: float  # of expected keys; can pass 100
     rate_keys_per_s: float
-    eta_s: float | None           # None until a rate is known
+    eta_s: float | None  # None until a rate is known
     found: ShownKey | None
     delivered: bool
-    message: str                  # one line for people: progress, success, or why it failed / was refunded
+    message: str  # one line for people: progress, success, or why it failed / was refunded
     delivery_pending: bool = False  # found, shown before the private delivery, which has not been attempted yet
 
 
 @dataclass(frozen=True)
 class OrderAnswer:
     """The answer to an order just placed: its first view, the balance left, and the expected grinding time."""
+
     order: OrderView
     balance_after: int
     expected_s: float
-    note: str                     # e.g. "your key will arrive by private message"
+    note: str  # e.g. "your key will arrive by private message"
 
 
 @dataclass(frozen=True)
 class BalanceAnswer:
     """A person's balance, debt, free pulls and daily spend, with the current prices."""
+
     user: UserRef
     tokens: int
-    debt: int                     # owed after a clawback; paid actions frozen while > 0
+    debt: int  # owed after a clawback; paid actions frozen while > 0
     frozen: bool
     free_pulls_left: int
     free_pulls_per_day: int
@@ -286,17 +293,19 @@ class BalanceAnswer:
 @dataclass(frozen=True)
 class TopupPack:
     """One token pack on sale: its id, the tokens it gives, and its display price."""
+
     pack_id: str
     tokens: int
-    price: str                    # display price, e.g. "$5.00"
+    price: str  # display price, e.g. "$5.00"
 
 
 @dataclass(frozen=True)
 class TopupAnswer:
     """How to buy tokens: a checkout link for this user (when payments are configured), or why there is none."""
+
     configured: bool
-    message: str                  # one line: where to pay, or that payments are not configured
-    url: str | None = None        # Stripe Checkout URL, for this user only
+    message: str  # one line: where to pay, or that payments are not configured
+    url: str | None = None  # Stripe Checkout URL, for this user only
     pack: TopupPack | None = None
     packs: tuple[TopupPack, ...] = ()
 
@@ -307,18 +316,18 @@ class TopupAnswer:
 @dataclass(frozen=True)
 class DeliveredSecret:
     """One secret of a job, for a private channel only: repr() and str() redact the value."""
+
     identifier: str
     secret_kind: Literal["private_key", "offset"]
-    export_kind: str              # "wif" | "hex"
-    value: str                    # what the user imports (private key) or combines (offset)
+    export_kind: str  # "wif" | "hex"
+    value: str  # what the user imports (private key) or combines (offset)
     jwk: str | None = None
     score: int = 0
     max_score: int = 0
     tier: str = ""
 
     def __repr__(self) -> str:
-        return (f"DeliveredSecret(identifier={self.identifier!r}, secret_kind={self.secret_kind!r}, "
-                "value=<redacted>)")
+        return f"DeliveredSecret(identifier={self.identifier!r}, secret_kind={self.secret_kind!r}, value=<redacted>)"
 
     __str__ = __repr__
 
@@ -332,7 +341,7 @@ class KeyDelivery:
     format_id: str
     pattern: str
     secrets: tuple[DeliveredSecret, ...]
-    note: str                     # how to import; for split-key, how to run `vanikeys combine`
+    note: str  # how to import; for split-key, how to run `vanikeys combine`
 
     def __repr__(self) -> str:
         return f"KeyDelivery(job_id={self.job_id!r}, kind={self.kind!r}, secrets={len(self.secrets)}, <redacted>)"
@@ -343,7 +352,8 @@ class KeyDelivery:
 @dataclass(frozen=True)
 class KeysAnswer:
     """What /keys did: the jobs whose secrets went out privately just now, those still waiting, and a line to show."""
-    delivered: tuple[str, ...]    # job ids whose keys went out privately just now
+
+    delivered: tuple[str, ...]  # job ids whose keys went out privately just now
     undelivered: tuple[str, ...]  # job ids still waiting (private channel closed)
     message: str
 
@@ -354,15 +364,17 @@ class KeysAnswer:
 @dataclass(frozen=True)
 class HistoryEntry:
     """One line of a person's history: a change to the balance (or a free pull) and what it was for."""
+
     at: datetime
-    kind: str                     # "pull", "order", "refund", "purchase", "clawback", "grant", ...
-    tokens: int                   # signed change to the balance (0 for free pulls)
+    kind: str  # "pull", "order", "refund", "purchase", "clawback", "grant", ...
+    tokens: int  # signed change to the balance (0 for free pulls)
     detail: str
 
 
 @dataclass(frozen=True)
 class HistoryAnswer:
     """A person's recent history, newest first, with the balance now."""
+
     user: UserRef
     entries: tuple[HistoryEntry, ...]  # newest first
     balance: int
@@ -371,6 +383,7 @@ class HistoryAnswer:
 @dataclass(frozen=True)
 class LeaderboardEntry:
     """One row of a leaderboard: a person's rarest pull, ranked."""
+
     rank: int
     user: UserRef
     key: ShownKey
@@ -381,6 +394,7 @@ class LeaderboardEntry:
 @dataclass(frozen=True)
 class LeaderboardAnswer:
     """A community's all-time leaderboard (None: the global one), rarest pull first, one row per person."""
+
     community: CommunityRef | None
     entries: tuple[LeaderboardEntry, ...]  # rarest pulls first, one per user
 
@@ -388,14 +402,16 @@ class LeaderboardAnswer:
 @dataclass(frozen=True)
 class CommandHelp:
     """One command in the help: its name, usage line and summary."""
-    name: str                     # "pull"
-    usage: str                    # "/pull <pattern> [format] [count]"
+
+    name: str  # "pull"
+    usage: str  # "/pull <pattern> [format] [count]"
     summary: str
 
 
 @dataclass(frozen=True)
 class HelpAnswer:
     """What /help shows: the commands, the formats (id, title), and extra notes."""
+
     commands: tuple[CommandHelp, ...]
     formats: tuple[tuple[str, str], ...]  # (id, title)
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -409,16 +425,16 @@ class CommunityConfig:
     """One server's or group's settings (an admin changes them with /config)."""
 
     community: CommunityRef
-    pull_channel: str | None          # platform channel id; None: pulls anywhere
-    pull_channel_label: str           # how to name it to people ("#pulls")
-    announce_channel: str | None      # Epic and up are also posted here; None: nowhere
+    pull_channel: str | None  # platform channel id; None: pulls anywhere
+    pull_channel_label: str  # how to name it to people ("#pulls")
+    announce_channel: str | None  # Epic and up are also posted here; None: nowhere
     announce_channel_label: str
     pulls_allowed: bool
-    free_pulls_per_day: int | None    # the community's override; None: the operator's default
-    operator_free_pulls: int          # the operator's daily free pulls: the cap of any override
-    gallery: bool = False             # a public gallery page (bot/web): Rare-and-up cards, season, named bests
-    gallery_slug: str | None = None   # its address: /web/c/<slug>, random, never a platform id
-    language: str | None = None       # public messages' locale ("es"); None: the language of whoever is answered
+    free_pulls_per_day: int | None  # the community's override; None: the operator's default
+    operator_free_pulls: int  # the operator's daily free pulls: the cap of any override
+    gallery: bool = False  # a public gallery page (bot/web): Rare-and-up cards, season, named bests
+    gallery_slug: str | None = None  # its address: /web/c/<slug>, random, never a platform id
+    language: str | None = None  # public messages' locale ("es"); None: the language of whoever is answered
 
     @property
     def effective_free_pulls(self) -> int:
@@ -431,29 +447,32 @@ class CommunityConfig:
 @dataclass(frozen=True)
 class ConfigAnswer:
     """What /config did: the community's settings now, the one just changed (if any), and a line to show."""
+
     config: CommunityConfig
-    changed: str | None               # the setting just changed; None when only shown
-    message: str                      # one line: what changed, or how to change things
-    lines: tuple[str, ...] = ()       # each setting as "name: value", for display
+    changed: str | None  # the setting just changed; None when only shown
+    message: str  # one line: what changed, or how to change things
+    lines: tuple[str, ...] = ()  # each setting as "name: value", for display
 
 
 @dataclass(frozen=True)
 class GiftAnswer:
     """What /gift did: the sender's balance after it and whether it moved tokens (a repeated key moves nothing)."""
+
     sender: UserRef
     recipient: UserRef
     tokens: int
-    balance_after: int                # the sender's (private: show it to the sender only)
-    applied: bool                     # False: this gift's idempotency key was seen before; nothing moved again
-    message: str                      # for the sender, privately
+    balance_after: int  # the sender's (private: show it to the sender only)
+    applied: bool  # False: this gift's idempotency key was seen before; nothing moved again
+    message: str  # for the sender, privately
 
 
 @dataclass(frozen=True)
 class SeasonLeaderboardAnswer:
     """A community's leaderboard for the current season (an ISO week in the operator's time zone)."""
+
     community: CommunityRef | None
-    season: str                       # ISO week in the operator's time zone, e.g. "2026-W49"
-    starts_at: datetime               # aware, in the operator's time zone
+    season: str  # ISO week in the operator's time zone, e.g. "2026-W49"
+    starts_at: datetime  # aware, in the operator's time zone
     ends_at: datetime
     entries: tuple[LeaderboardEntry, ...]  # rarest pull this season first, one per user
 
@@ -461,6 +480,7 @@ class SeasonLeaderboardAnswer:
 @dataclass(frozen=True)
 class ProfilePull:
     """One of a profile's best pulls: the key shown, its pattern, when, and where."""
+
     key: ShownKey
     pattern: str
     at: datetime
@@ -470,14 +490,15 @@ class ProfilePull:
 @dataclass(frozen=True)
 class ProfileAnswer:
     """A person's profile in a community: best pulls, total pulls, streak and season rank; `share` says who sees it."""
+
     user: UserRef
     community: CommunityRef | None
-    best_pulls: tuple[ProfilePull, ...]   # rarest first, at most 5
+    best_pulls: tuple[ProfilePull, ...]  # rarest first, at most 5
     total_pulls: int
     streak: StreakAnswer
     season: str
-    season_rank: int | None               # rank in this community's season leaderboard; None: no pull this season
-    share: bool                           # False: show privately (ephemeral / private chat); True: the person chose to show it
+    season_rank: int | None  # rank in this community's season leaderboard; None: no pull this season
+    share: bool  # False: show privately (ephemeral / private chat); True: the person chose to show it
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class App:
     """The bot's assembled parts, sharing one database; front ends reach everything through `service`."""
+
     settings: Settings
     db: Database
     ledger: Ledger
@@ -90,8 +91,13 @@ async def _maintain_forever(vault: Vault, jobs: Jobs, lease_s: float) -> None:
 
 
 @asynccontextmanager
-async def create_app(settings: Settings | None = None, *, checkout: CheckoutProvider | None = None,
-                     grinder: GrindingClient | None = None, resume_jobs: bool = True) -> AsyncIterator[App]:
+async def create_app(
+    settings: Settings | None = None,
+    *,
+    checkout: CheckoutProvider | None = None,
+    grinder: GrindingClient | None = None,
+    resume_jobs: bool = True,
+) -> AsyncIterator[App]:
     """Open the database (migrating it), the vault, the grinder and the service.
 
     settings: None means Settings.from_env(). checkout: the /topup provider
@@ -124,19 +130,20 @@ async def create_app(settings: Settings | None = None, *, checkout: CheckoutProv
         if token:
             health.expect(name)
     try:
-        ledger = Ledger(db, free_pulls_per_day=settings.free_pulls_per_day,
-                        daily_spend_limit=settings.daily_spend_limit)
+        ledger = Ledger(
+            db, free_pulls_per_day=settings.free_pulls_per_day, daily_spend_limit=settings.daily_spend_limit
+        )
         vault = Vault(db, key, grace_s=settings.vault_grace_s)
         jobs = Jobs(db, ledger, vault, grinder, settings, events=JobEvents(JobLog(), JobMetrics()))
         delivery = Delivery()
-        service = Service(settings, db, ledger, jobs, delivery, checkout,
-                          fair_share=FairShare(grind_slots(settings)))
+        service = Service(settings, db, ledger, jobs, delivery, checkout, fair_share=FairShare(grind_slots(settings)))
         await vault.purge()
         await jobs.prune()
         if resume_jobs:
             await jobs.resume_all()
             purging = asyncio.get_running_loop().create_task(
-                _maintain_forever(vault, jobs, settings.job_lease_s), name="maintenance")
+                _maintain_forever(vault, jobs, settings.job_lease_s), name="maintenance"
+            )
             if isinstance(grinder, RouterGrindingClient):  # warns (in the log) when an endpoint has no workers
                 health_check = asyncio.get_running_loop().create_task(grinder.check_health(), name="health check")
             heartbeat = asyncio.get_running_loop().create_task(health.beat_forever(), name="heartbeat")

@@ -52,8 +52,12 @@ PG_FILE = "vanikeys.pgdump"
 FINGERPRINT_FILE = "vault-key.fingerprint"
 MANIFEST_FILE = "manifest.json"
 _COUNTED = ("accounts", "ledger", "jobs")
-_HELD = (("account", "accounts", "1=1"), ("ledger row", "ledger", "1=1"), ("job", "jobs", "1=1"),
-         ("sealed secret", "vault", "ciphertext IS NOT NULL"))  # what a restore would overwrite
+_HELD = (
+    ("account", "accounts", "1=1"),
+    ("ledger row", "ledger", "1=1"),
+    ("job", "jobs", "1=1"),
+    ("sealed secret", "vault", "ciphertext IS NOT NULL"),
+)  # what a restore would overwrite
 _MAC_LABEL = b"vanikeys backup authentication v1"
 
 
@@ -64,15 +68,16 @@ class BackupError(AdminError):
 @dataclass(frozen=True)
 class Manifest:
     """What a backup holds, written beside its data file: source, checksum, vault key fingerprint, row counts, HMAC."""
+
     created_at: float
-    source: str                 # "sqlite" | "postgresql"
+    source: str  # "sqlite" | "postgresql"
     file: str
     sha256: str
     vault_key_fingerprint: str
     schema_version: int | None
     rows: dict[str, int]
-    sealed_secrets: int         # vault rows still holding ciphertext (PostgreSQL: just before pg_dump's snapshot)
-    hmac: str = ""              # HMAC-SHA256 over the rest of the manifest and the data file (backup_mac)
+    sealed_secrets: int  # vault rows still holding ciphertext (PostgreSQL: just before pg_dump's snapshot)
+    hmac: str = ""  # HMAC-SHA256 over the rest of the manifest and the data file (backup_mac)
 
 
 def _file_sha256(path: Path) -> str:
@@ -160,8 +165,10 @@ def backup(settings: Settings, dest: Path) -> Manifest:
 
 def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) -> Manifest:
     timeout = settings.db_connect_timeout_s
-    wrong_key = BackupError("a sealed secret does not open with this vault key: back up with the key the bot uses "
-                            "(VANIKEYS_VAULT_KEY or its key file)")
+    wrong_key = BackupError(
+        "a sealed secret does not open with this vault key: back up with the key the bot uses "
+        "(VANIKEYS_VAULT_KEY or its key file)"
+    )
     if url is not None:
         data = dest / PG_FILE
         try:  # the fingerprint must name a key that opens what the database holds
@@ -185,9 +192,16 @@ def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) ->
         if opened != sealed:
             raise BackupError(f"opened {opened} of the {sealed} sealed secrets in the copy")
         source = "sqlite"
-    manifest = Manifest(created_at=time.time(), source=source, file=data.name, sha256=_file_sha256(data),
-                        vault_key_fingerprint=fingerprint(key), schema_version=version, rows=rows,
-                        sealed_secrets=sealed)
+    manifest = Manifest(
+        created_at=time.time(),
+        source=source,
+        file=data.name,
+        sha256=_file_sha256(data),
+        vault_key_fingerprint=fingerprint(key),
+        schema_version=version,
+        rows=rows,
+        sealed_secrets=sealed,
+    )
     manifest = dataclasses.replace(manifest, hmac=backup_mac(manifest, data, key))
     _write(dest / FINGERPRINT_FILE, manifest.vault_key_fingerprint + "\n")
     _write(dest / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2) + "\n")
@@ -200,8 +214,10 @@ def read_manifest(src: Path) -> Manifest:
         data = json.loads((src / MANIFEST_FILE).read_text())
         manifest = Manifest(**data)
     except (OSError, ValueError, TypeError) as exc:
-        raise BackupError(f"{src} is not a vanikeys backup ({MANIFEST_FILE} unreadable: {type(exc).__name__}): "
-                          "give the directory `vanikeys backup` wrote") from None
+        raise BackupError(
+            f"{src} is not a vanikeys backup ({MANIFEST_FILE} unreadable: {type(exc).__name__}): "
+            "give the directory `vanikeys backup` wrote"
+        ) from None
     try:
         written = (src / FINGERPRINT_FILE).read_text().strip()
     except OSError:
@@ -214,6 +230,7 @@ def read_manifest(src: Path) -> Manifest:
 @dataclass(frozen=True)
 class Restored:
     """What a restore put where: the target, how many sealed secrets opened, and the row counts."""
+
     target: str
     source: str
     sealed_secrets_opened: int
@@ -225,9 +242,11 @@ def check_key(manifest: Manifest, key: bytes) -> None:
     """Refuse (BackupError) a vault key other than the one the backup was made with, before anything is written."""
     given = fingerprint(key)
     if given != manifest.vault_key_fingerprint:
-        raise BackupError(f"this backup was sealed with another vault key (backup {manifest.vault_key_fingerprint}, "
-                          f"given {given}): give the key the bot used when the backup was made; "
-                          "with this one no found key would open")
+        raise BackupError(
+            f"this backup was sealed with another vault key (backup {manifest.vault_key_fingerprint}, "
+            f"given {given}): give the key the bot used when the backup was made; "
+            "with this one no found key would open"
+        )
 
 
 async def open_every_secret(db: Database, key: bytes) -> tuple[int, int]:
@@ -243,15 +262,26 @@ async def open_every_secret(db: Database, key: bytes) -> tuple[int, int]:
 def check_mac(manifest: Manifest, data: Path, key: bytes) -> None:
     """Refuse (BackupError) a backup whose HMAC is missing or does not match under `key`: it may have been altered."""
     if not manifest.hmac:
-        raise BackupError(f"{data.parent} has no authentication code (made before backups were authenticated, or "
-                          "stripped of it): it cannot be told from a forged one; make a new backup of the live bot")
+        raise BackupError(
+            f"{data.parent} has no authentication code (made before backups were authenticated, or "
+            "stripped of it): it cannot be told from a forged one; make a new backup of the live bot"
+        )
     if not hmac.compare_digest(manifest.hmac, backup_mac(manifest, data, key)):
-        raise BackupError(f"{data.parent} does not authenticate with this vault key: the backup was altered after "
-                          "it was made; restore another backup")
+        raise BackupError(
+            f"{data.parent} does not authenticate with this vault key: the backup was altered after "
+            "it was made; restore another backup"
+        )
 
 
-def restore(src: Path, key: bytes, *, target: Path | None = None, url: str | None = None,
-            force: bool = False, connect_timeout_s: float = 30.0) -> Restored:
+def restore(
+    src: Path,
+    key: bytes,
+    *,
+    target: Path | None = None,
+    url: str | None = None,
+    force: bool = False,
+    connect_timeout_s: float = 30.0,
+) -> Restored:
     """Restore the backup in `src` into a SQLite file (`target`) or a PostgreSQL database (`url`).
 
     Checked whole before anything is replaced: the checksum, the HMAC, and every sealed secret opening with `key`. A
@@ -297,16 +327,20 @@ def restore(src: Path, key: bytes, *, target: Path | None = None, url: str | Non
 
 def _refuse_unaudited(problems: list[str], what: str) -> None:
     if problems:
-        raise BackupError(f"{what} does not audit: {len(problems)} balance(s) disagree with the ledger "
-                          f"({problems[0]}): do not start the bot on it; restore another backup")
+        raise BackupError(
+            f"{what} does not audit: {len(problems)} balance(s) disagree with the ledger "
+            f"({problems[0]}): do not start the bot on it; restore another backup"
+        )
 
 
 def _refuse_if_held(where: str, held: dict[str, int]) -> None:
     """Refuse to overwrite a target that holds anything, naming what it holds."""
     if any(held.values()):
         what = ", ".join(f"{n:,} {name}{'' if n == 1 else 's'}" for name, n in held.items() if n)
-        raise BackupError(f"{where} is not empty: it holds {what}, which the restore would overwrite: restore into "
-                          "a new, empty database, or stop every bot process using it and add --force")
+        raise BackupError(
+            f"{where} is not empty: it holds {what}, which the restore would overwrite: restore into "
+            "a new, empty database, or stop every bot process using it and add --force"
+        )
 
 
 def _sqlite_holds(path: Path) -> dict[str, int]:
@@ -317,13 +351,18 @@ def _sqlite_holds(path: Path) -> dict[str, int]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            return {name: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0]
-                    for name, table, where in _HELD if table in tables}
+            return {
+                name: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0]
+                for name, table, where in _HELD
+                if table in tables
+            }
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise BackupError(f"{path} exists and cannot be read as a database ({exc}): restore into a new path, or add "
-                          "--force to replace it") from None
+        raise BackupError(
+            f"{path} exists and cannot be read as a database ({exc}): restore into a new path, or add "
+            "--force to replace it"
+        ) from None
 
 
 async def _postgres_holds(url: str, connect_timeout_s: float) -> dict[str, int]:
@@ -334,8 +373,10 @@ async def _postgres_holds(url: str, connect_timeout_s: float) -> dict[str, int]:
         conn = await asyncpg.connect(dsn=url, timeout=max(0.5, connect_timeout_s))
     except Exception as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise StorageError(f"cannot use PostgreSQL at {_redacted(url)} to restore into ({why}): check VANIKEYS_DB "
-                           "(create the database with `createdb`)") from None
+        raise StorageError(
+            f"cannot use PostgreSQL at {_redacted(url)} to restore into ({why}): check VANIKEYS_DB "
+            "(create the database with `createdb`)"
+        ) from None
     try:
         held = {}
         for name, table, where in _HELD:
@@ -365,8 +406,9 @@ async def _inspect(target: Path | str, key: bytes, connect_timeout_s: float) -> 
 
 def _run_tool(command: list[str], name: str) -> None:
     if shutil.which(command[0]) is None:
-        raise BackupError(f"{name} is not installed: install the PostgreSQL client tools (same major version as "
-                          "the server)")
+        raise BackupError(
+            f"{name} is not installed: install the PostgreSQL client tools (same major version as the server)"
+        )
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
@@ -379,22 +421,30 @@ def _run_tool(command: list[str], name: str) -> None:
 def add_backup_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `backup` and `restore` to the subcommands."""
     backup_cmd = commands.add_parser(
-        "backup", help="copy the database while the bot runs, with the vault key's fingerprint",
+        "backup",
+        help="copy the database while the bot runs, with the vault key's fingerprint",
         description="A consistent copy of the bot's database (SQLite online backup, or pg_dump) in a new directory, "
-                    "with the vault key's fingerprint (not the key: keep the key safe separately).")
+        "with the vault key's fingerprint (not the key: keep the key safe separately).",
+    )
     backup_cmd.add_argument("dest", metavar="DEST", help="a new (or empty) directory")
     backup_cmd.add_argument("--json", action="store_true", help="print the manifest as JSON")
     backup_cmd.set_defaults(func=cmd_backup)
     restore_cmd = commands.add_parser(
-        "restore", help="restore a backup, refusing a vault key that does not match",
+        "restore",
+        help="restore a backup, refusing a vault key that does not match",
         description="Restore a `vanikeys backup` directory; refuses a vault key whose fingerprint does not match, "
-                    "then opens every sealed secret to prove the restore is whole.")
+        "then opens every sealed secret to prove the restore is whole.",
+    )
     restore_cmd.add_argument("src", metavar="SRC", help="the backup directory")
     restore_cmd.add_argument("--db", metavar="PATH", help="the SQLite file to create (default: VANIKEYS_DB)")
-    restore_cmd.add_argument("--vault-key-file", metavar="FILE",
-                             help="the vault key (default: VANIKEYS_VAULT_KEY or the bot's key file)")
-    restore_cmd.add_argument("--force", action="store_true",
-                             help="replace a database that holds data (SQLite or PostgreSQL; stop the bot first)")
+    restore_cmd.add_argument(
+        "--vault-key-file", metavar="FILE", help="the vault key (default: VANIKEYS_VAULT_KEY or the bot's key file)"
+    )
+    restore_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a database that holds data (SQLite or PostgreSQL; stop the bot first)",
+    )
     restore_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
     restore_cmd.set_defaults(func=cmd_restore)
 
@@ -409,9 +459,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(manifest), indent=2))
     else:
-        print(f"backed up {manifest.source} to {args.dest}/{manifest.file} "
-              f"({', '.join(f'{n} {t}' for t, n in manifest.rows.items()) or 'pg_dump'}; "
-              f"{manifest.sealed_secrets} sealed secrets); vault key fingerprint {manifest.vault_key_fingerprint}")
+        print(
+            f"backed up {manifest.source} to {args.dest}/{manifest.file} "
+            f"({', '.join(f'{n} {t}' for t, n in manifest.rows.items()) or 'pg_dump'}; "
+            f"{manifest.sealed_secrets} sealed secrets); vault key fingerprint {manifest.vault_key_fingerprint}"
+        )
         print("keep the vault key itself somewhere else: without it no found key in this backup opens")
     return 0
 
@@ -430,13 +482,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
         url = database_url(settings)
         target = Path(args.db).expanduser() if args.db else (None if url else Path(settings.db_path))
         with storage_faults_answered():
-            result = restore(Path(args.src).expanduser(), key, target=target, url=None if args.db else url,
-                             force=args.force, connect_timeout_s=settings.db_connect_timeout_s)
+            result = restore(
+                Path(args.src).expanduser(),
+                key,
+                target=target,
+                url=None if args.db else url,
+                force=args.force,
+                connect_timeout_s=settings.db_connect_timeout_s,
+            )
     except (ConfigError, VaultError, OSError, sqlite3.Error) as exc:
         raise BackupError(f"restore failed: {exc}") from None
     if args.json:
         print(json.dumps(asdict(result), indent=2))
     else:
-        print(f"restored {result.source} into {result.target}: {result.sealed_secrets_opened} sealed secrets of "
-              f"{result.jobs_with_secrets} jobs open with the key")
+        print(
+            f"restored {result.source} into {result.target}: {result.sealed_secrets_opened} sealed secrets of "
+            f"{result.jobs_with_secrets} jobs open with the key"
+        )
     return 0

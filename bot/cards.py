@@ -33,10 +33,11 @@ ADDRESS_MIN_SIZE = 14
 @dataclass(frozen=True)
 class CardSpec:
     """What a card shows: the key with its matched spans and tier, the pattern, and optionally where and by whom."""
+
     key: ShownKey
     pattern: str
-    community_title: str = ""     # the server's or group's name, "" in a private chat
-    user_label: str = ""          # who pulled it ("" to leave out)
+    community_title: str = ""  # the server's or group's name, "" in a private chat
+    user_label: str = ""  # who pulled it ("" to leave out)
 
 
 @lru_cache(maxsize=64)

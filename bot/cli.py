@@ -22,16 +22,24 @@ from collections.abc import Sequence
 from gpu_worker.cli import Command, build_parser, run
 
 BOT_COMMANDS = (
-    Command("bot", "run the bot: Discord and/or Telegram when their tokens are set, else the console",
-            "bot.cli_commands.run:add_parser"),
+    Command(
+        "bot",
+        "run the bot: Discord and/or Telegram when their tokens are set, else the console",
+        "bot.cli_commands.run:add_parser",
+    ),
     Command("console", "use the bot from this terminal (or a pipe)", "bot.cli_commands.console:add_parser"),
     Command("vault", "manage the vault of undelivered private keys", "bot.cli_commands.vault:add_parser"),
     Command("card", "render a reveal card (PNG) for an identifier and a pattern", "bot.cli_commands.card:add_parser"),
     Command("admin", "the operator's command line (see: vanikeys admin --help)", "bot.admin:add_admin_commands"),
-    Command("backup", "copy the database while the bot runs, with the vault key's fingerprint",
-            "bot.backup:add_backup_commands"),
+    Command(
+        "backup",
+        "copy the database while the bot runs, with the vault key's fingerprint",
+        "bot.backup:add_backup_commands",
+    ),
     Command("restore", "restore a backup, refusing a vault key that does not match", "bot.backup:add_backup_commands"),
-    Command("costs", "GPU cost per pull and per order, by provider, beside revenue", "bot.cli_commands.costs:add_parser"),
+    Command(
+        "costs", "GPU cost per pull and per order, by provider, beside revenue", "bot.cli_commands.costs:add_parser"
+    ),
     Command("doctor", "check every configured dependency live, with each fix", "bot.cli_commands.doctor:add_parser"),
 )
 

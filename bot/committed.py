@@ -52,14 +52,25 @@ async def read_back(read: Callable[[], Awaitable[T]]) -> T:
     raise last
 
 
-async def job_created_after(db: Database, *, owner: str, platform: str, user_id: str, kind: str, format_id: str,
-                            pattern: str, since: float, exclude: set[str]) -> Row | None:
+async def job_created_after(
+    db: Database,
+    *,
+    owner: str,
+    platform: str,
+    user_id: str,
+    kind: str,
+    format_id: str,
+    pattern: str,
+    since: float,
+    exclude: set[str],
+) -> Row | None:
     """The job a create that failed at its commit may have left: this process's (owner), this person's, this
     pattern's, created since the attempt began, not one already accounted for."""
     rows = await db.fetchall(
         "SELECT job_id, price, free_pulls, status FROM jobs WHERE owner = ? AND platform = ? AND user_id = ? "
         "AND kind = ? AND format = ? AND pattern = ? AND created_at >= ? ORDER BY created_at",
-        (owner, platform, user_id, kind, format_id, pattern, since))
+        (owner, platform, user_id, kind, format_id, pattern, since),
+    )
     return next((row for row in rows if row["job_id"] not in exclude), None)
 
 
@@ -75,12 +86,13 @@ async def job_status(db: Database, job_id: str) -> str | None:
 
 async def ledger_row(db: Database, idempotency_key: str) -> Row | None:
     """The ledger row written under `idempotency_key`, or None: whether a charge committed."""
-    return await db.fetchone("SELECT tokens, debt_change, balance_after FROM ledger WHERE idempotency_key = ?",
-                             (idempotency_key,))
+    return await db.fetchone(
+        "SELECT tokens, debt_change, balance_after FROM ledger WHERE idempotency_key = ?", (idempotency_key,)
+    )
 
 
 def paid(price: int, free_pulls: int) -> str:
-    """"1 token", "2 free pulls", "10 tokens and 1 free pull"."""
+    """ "1 token", "2 free pulls", "10 tokens and 1 free pull"."""
     parts = []
     if price:
         parts.append(ngettext("{n} token", "{n} tokens", price))
@@ -94,37 +106,83 @@ def paid(price: int, free_pulls: int) -> str:
 _JOB_WORDS: dict[tuple[str, str], tuple[Committed, str]] = {
     ("refunded", "pull"): ("refunded", N_("your pull failed and was refunded ({cost})")),
     ("refunded", "order"): ("refunded", N_("your order failed and was refunded ({cost})")),
-    ("failed", "pull"): ("charged", N_("your pull failed after it was charged ({cost}): the refund is made by itself "
-                                       "as soon as the bot's database is back")),
-    ("failed", "order"): ("charged", N_("your order failed after it was charged ({cost}): the refund is made by "
-                                        "itself as soon as the bot's database is back")),
+    ("failed", "pull"): (
+        "charged",
+        N_(
+            "your pull failed after it was charged ({cost}): the refund is made by itself "
+            "as soon as the bot's database is back"
+        ),
+    ),
+    ("failed", "order"): (
+        "charged",
+        N_(
+            "your order failed after it was charged ({cost}): the refund is made by "
+            "itself as soon as the bot's database is back"
+        ),
+    ),
     ("delivered", "pull"): ("charged", N_("your pull was charged ({cost}) and its key was sent to you privately")),
     ("delivered", "order"): ("charged", N_("your order was charged ({cost}) and its key was sent to you privately")),
-    ("found-attempted", "pull"): ("charged", N_("your pull was charged ({cost}) and found its key, which could not "
-                                                "be sent: send /keys to get it once the bot's database is back")),
-    ("found-attempted", "order"): ("charged", N_("your order was charged ({cost}) and found its key, which could "
-                                                 "not be sent: send /keys to get it once the bot's database is back")),
-    ("found", "pull"): ("charged", N_("your pull was charged ({cost}) and found its key: it reaches you privately "
-                                      "once the bot's database is back (if it does not, send /keys)")),
-    ("found", "order"): ("charged", N_("your order was charged ({cost}) and found its key: it reaches you privately "
-                                       "once the bot's database is back (if it does not, send /keys)")),
-    ("running", "pull"): ("charged", N_("your pull was charged ({cost}) and is running; the result will reach you "
-                                        "privately once the bot's database is back (if it does not, send /keys; a "
-                                        "refund if it fails): do not send it again")),
-    ("running", "order"): ("charged", N_("your order was charged ({cost}) and is running; the result will reach you "
-                                         "privately once the bot's database is back (if it does not, send /keys; a "
-                                         "refund if it fails): do not send it again")),
+    ("found-attempted", "pull"): (
+        "charged",
+        N_(
+            "your pull was charged ({cost}) and found its key, which could not "
+            "be sent: send /keys to get it once the bot's database is back"
+        ),
+    ),
+    ("found-attempted", "order"): (
+        "charged",
+        N_(
+            "your order was charged ({cost}) and found its key, which could "
+            "not be sent: send /keys to get it once the bot's database is back"
+        ),
+    ),
+    ("found", "pull"): (
+        "charged",
+        N_(
+            "your pull was charged ({cost}) and found its key: it reaches you privately "
+            "once the bot's database is back (if it does not, send /keys)"
+        ),
+    ),
+    ("found", "order"): (
+        "charged",
+        N_(
+            "your order was charged ({cost}) and found its key: it reaches you privately "
+            "once the bot's database is back (if it does not, send /keys)"
+        ),
+    ),
+    ("running", "pull"): (
+        "charged",
+        N_(
+            "your pull was charged ({cost}) and is running; the result will reach you "
+            "privately once the bot's database is back (if it does not, send /keys; a "
+            "refund if it fails): do not send it again"
+        ),
+    ),
+    ("running", "order"): (
+        "charged",
+        N_(
+            "your order was charged ({cost}) and is running; the result will reach you "
+            "privately once the bot's database is back (if it does not, send /keys; a "
+            "refund if it fails): do not send it again"
+        ),
+    ),
 }
-_NOTHING = {"pull": N_("nothing was charged: the bot's database failed before your pull was paid for; try again "
-                       "shortly"),
-            "order": N_("nothing was charged: the bot's database failed before your order was paid for; try again "
-                        "shortly")}
-_UNKNOWN = {"pull": N_("the bot's database failed while your pull was being paid for, and cannot say yet whether it "
-                       "was: if it was, the pull finishes by itself (its key reaches you privately, or a refund); "
-                       "check /balance in a minute before you send it again"),
-            "order": N_("the bot's database failed while your order was being paid for, and cannot say yet whether "
-                        "it was: if it was, the order finishes by itself (its key reaches you privately, or a "
-                        "refund); check /balance in a minute before you send it again")}
+_NOTHING = {
+    "pull": N_("nothing was charged: the bot's database failed before your pull was paid for; try again shortly"),
+    "order": N_("nothing was charged: the bot's database failed before your order was paid for; try again shortly"),
+}
+_UNKNOWN = {
+    "pull": N_(
+        "the bot's database failed while your pull was being paid for, and cannot say yet whether it "
+        "was: if it was, the pull finishes by itself (its key reaches you privately, or a refund); "
+        "check /balance in a minute before you send it again"
+    ),
+    "order": N_(
+        "the bot's database failed while your order was being paid for, and cannot say yet whether "
+        "it was: if it was, the order finishes by itself (its key reaches you privately, or a "
+        "refund); check /balance in a minute before you send it again"
+    ),
+}
 
 
 def job_words(kind: str, status: str | None, price: int, free_pulls: int) -> tuple[Committed, str]:

@@ -31,6 +31,7 @@ GPU_BACKENDS = ("cuda", "runpod")
 @dataclass(frozen=True)
 class Settings:
     """The bot's settings as the code uses them (bot/settings.py reads and validates them from the environment)."""
+
     # platforms and services (None: not configured)
     discord_token: str | None = None
     telegram_token: str | None = None
@@ -41,49 +42,49 @@ class Settings:
 
     # storage and keys
     db_path: Path = Path("vanikeys.db")
-    db_url: str | None = None               # postgresql://… (VANIKEYS_DB): the shared store, in place of db_path
-    db_connect_timeout_s: float = 30.0      # keep retrying an unreachable PostgreSQL this long at start
-    start_retry_s: float = 60.0             # keep retrying an unreachable chat API, Stripe or RunPod this long at start
-    job_retention_days: float = 30.0        # settled jobs' step logs (and refunded jobs) pruned after this; 0: never
-    vault_key: str | None = None            # 32 bytes as 64 hex chars or urlsafe base64
-    vault_key_file: Path | None = None      # default: next to the database, "<db>.vaultkey"
-    vault_grace_s: float = 24 * 3600        # keep delivered secrets this long, then purge
+    db_url: str | None = None  # postgresql://… (VANIKEYS_DB): the shared store, in place of db_path
+    db_connect_timeout_s: float = 30.0  # keep retrying an unreachable PostgreSQL this long at start
+    start_retry_s: float = 60.0  # keep retrying an unreachable chat API, Stripe or RunPod this long at start
+    job_retention_days: float = 30.0  # settled jobs' step logs (and refunded jobs) pruned after this; 0: never
+    vault_key: str | None = None  # 32 bytes as 64 hex chars or urlsafe base64
+    vault_key_file: Path | None = None  # default: next to the database, "<db>.vaultkey"
+    vault_grace_s: float = 24 * 3600  # keep delivered secrets this long, then purge
 
     # grinding
-    backend: str = "auto"                   # auto | local | python | native | cuda | runpod
-    pull_budget_gpu: int = 1 << 28          # keys per pull on a GPU
-    pull_budget_cpu: int | None = None      # keys per pull on a CPU; None: about a second's work (cpu_build)
-    gpu_keys_per_s: float = 2.0e9           # planning rate for order time estimates
-    cpu_keys_per_s: float | None = None     # None: estimated from the core count and cpu_build
-    grind_slots: int | None = None          # pulls ground at once, shared fairly by front ends; None: the grinder's own
+    backend: str = "auto"  # auto | local | python | native | cuda | runpod
+    pull_budget_gpu: int = 1 << 28  # keys per pull on a GPU
+    pull_budget_cpu: int | None = None  # keys per pull on a CPU; None: about a second's work (cpu_build)
+    gpu_keys_per_s: float = 2.0e9  # planning rate for order time estimates
+    cpu_keys_per_s: float | None = None  # None: estimated from the core count and cpu_build
+    grind_slots: int | None = None  # pulls ground at once, shared fairly by front ends; None: the grinder's own
 
     # prices and limits (tokens are integers)
-    pull_price: int = 10                    # tokens per pull once the free pulls are used
-    ten_pull_pulls: int = 9                 # a 10-pull costs this many pulls
+    pull_price: int = 10  # tokens per pull once the free pulls are used
+    ten_pull_pulls: int = 9  # a 10-pull costs this many pulls
     free_pulls_per_day: int = 3
-    daily_spend_limit: int = 1000           # tokens a user may spend per UTC day
-    keys_per_token: float = 1.0e9           # order price: ceil(expected keys / this) ...
-    order_premium: int = 20                 # ... plus this
-    max_order_s: float = 24 * 3600          # refuse orders expected to take longer than this
-    order_attempt_factor: float = 8.0       # give up (and refund) after this many times the expected keys
+    daily_spend_limit: int = 1000  # tokens a user may spend per UTC day
+    keys_per_token: float = 1.0e9  # order price: ceil(expected keys / this) ...
+    order_premium: int = 20  # ... plus this
+    max_order_s: float = 24 * 3600  # refuse orders expected to take longer than this
+    order_attempt_factor: float = 8.0  # give up (and refund) after this many times the expected keys
     order_progress_interval_s: float = 2.0
-    job_lease_s: float = 60.0               # a job claimed by a process that stops renewing is taken over after this
-    malloc_arenas: int = 2                  # glibc malloc arenas for the bot's process (bot/memory.py); 0: glibc's default
+    job_lease_s: float = 60.0  # a job claimed by a process that stops renewing is taken over after this
+    malloc_arenas: int = 2  # glibc malloc arenas for the bot's process (bot/memory.py); 0: glibc's default
 
     # community: streak days and weekly seasons are counted in this time zone
-    time_zone: str = "UTC"                  # an IANA name, e.g. "Europe/Berlin"
+    time_zone: str = "UTC"  # an IANA name, e.g. "Europe/Berlin"
     streak_milestones: tuple[int, ...] = (3, 7, 14, 30)  # streak lengths that give bonus free pulls
-    streak_bonus_pulls: int = 1             # free pulls per milestone (never tokens)
+    streak_bonus_pulls: int = 1  # free pulls per milestone (never tokens)
 
     # web
     public_base_url: str = "http://localhost:8080"
-    public_url_configured: bool = False     # VANIKEYS_PUBLIC_URL was set: chat answers may link to the web pages
+    public_url_configured: bool = False  # VANIKEYS_PUBLIC_URL was set: chat answers may link to the web pages
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
-    web_mode: str = "auto"                  # VANIKEYS_WEB: auto (on when VANIKEYS_PUBLIC_URL is set) | on | off
-    trusted_proxies: tuple[str, ...] = ()   # VANIKEYS_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto count
-    web_requests_per_minute: int = 60       # per client, across the web pages (bot/web/)
-    miniapp_max_age_s: float = 3600.0       # Telegram Mini App initData older than this is refused
+    web_mode: str = "auto"  # VANIKEYS_WEB: auto (on when VANIKEYS_PUBLIC_URL is set) | on | off
+    trusted_proxies: tuple[str, ...] = ()  # VANIKEYS_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto count
+    web_requests_per_minute: int = 60  # per client, across the web pages (bot/web/)
+    miniapp_max_age_s: float = 3600.0  # Telegram Mini App initData older than this is refused
 
     @property
     def web_enabled(self) -> bool:

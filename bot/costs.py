@@ -38,14 +38,25 @@ class UsageLog:
             await tx.execute(
                 "INSERT INTO grind_usage (provider, backend_job_id, job_ref, kind, pulls, gpu_s, cost_usd, outcome, "
                 "estimated, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (usage.provider, usage.backend_job_id, job_ref, usage.kind, usage.pulls, usage.gpu_s, usage.cost_usd,
-                 usage.outcome, int(usage.estimated), time.time()),
+                (
+                    usage.provider,
+                    usage.backend_job_id,
+                    job_ref,
+                    usage.kind,
+                    usage.pulls,
+                    usage.gpu_s,
+                    usage.cost_usd,
+                    usage.outcome,
+                    int(usage.estimated),
+                    time.time(),
+                ),
             )
 
 
 @dataclass(frozen=True)
 class ProviderCost:
     """One provider's jobs of one kind over the report's days: their count, GPU-seconds and dollars."""
+
     provider: str
     kind: str
     jobs: int
@@ -60,6 +71,7 @@ class CostReport:
 
     Pulls and orders are jobs created in those days now found or delivered; revenue is their tokens less refunds.
     """
+
     days: float
     by_provider: list[ProviderCost]
     pulls: int  # pulls delivered or found (a 10-pull counts 10)
@@ -88,8 +100,10 @@ class CostReport:
             lines.append("  no provider jobs recorded (the local backend costs no GPU time)")
         for row in self.by_provider:
             estimated = f" ({row.estimated_gpu_s:,.1f} estimated)" if row.estimated_gpu_s else ""
-            lines.append(f"  {row.provider:<11} {row.kind:<5} {row.jobs:>7,} jobs {row.gpu_s:>12,.1f} GPU-s "
-                         f"${row.cost_usd:>10,.4f}{estimated}")
+            lines.append(
+                f"  {row.provider:<11} {row.kind:<5} {row.jobs:>7,} jobs {row.gpu_s:>12,.1f} GPU-s "
+                f"${row.cost_usd:>10,.4f}{estimated}"
+            )
         per_pull = "n/a" if self.cost_per_pull is None else f"${self.cost_per_pull:.5f}"
         per_order = "n/a" if self.cost_per_order is None else f"${self.cost_per_order:.4f}"
         lines.append(f"  pulls: {self.pulls:,} at {per_pull} each; orders: {self.orders:,} at {per_order} each")
@@ -107,18 +121,33 @@ async def cost_report(db: Database, days: float, *, usd_per_token: float | None 
     rows = await db.fetchall(
         "SELECT provider, kind, COUNT(*) AS jobs, SUM(gpu_s) AS gpu_s, SUM(cost_usd) AS cost, "
         "SUM(CASE WHEN estimated = 1 THEN gpu_s ELSE 0 END) AS estimated_s FROM grind_usage "
-        "WHERE at >= ? GROUP BY provider, kind ORDER BY provider, kind", (since,))
+        "WHERE at >= ? GROUP BY provider, kind ORDER BY provider, kind",
+        (since,),
+    )
     settled = await db.fetchall(
         "SELECT kind, COALESCE(SUM(count), 0) AS pulls, COUNT(*) AS jobs FROM jobs "
-        "WHERE status IN ('found', 'delivered') AND created_at >= ? GROUP BY kind", (since,))
+        "WHERE status IN ('found', 'delivered') AND created_at >= ? GROUP BY kind",
+        (since,),
+    )
     by_kind = {r["kind"]: r for r in settled}
     revenue = await db.fetchone(
         "SELECT COALESCE(-SUM(tokens), 0) AS tokens FROM ledger WHERE kind IN ('pull', 'order', 'refund') "
-        "AND job_id IN (SELECT job_id FROM jobs WHERE created_at >= ?)", (since,))
+        "AND job_id IN (SELECT job_id FROM jobs WHERE created_at >= ?)",
+        (since,),
+    )
     return CostReport(
         days=days,
-        by_provider=[ProviderCost(r["provider"], r["kind"], int(r["jobs"]), float(r["gpu_s"] or 0),
-                                  float(r["cost"] or 0), float(r["estimated_s"] or 0)) for r in rows],
+        by_provider=[
+            ProviderCost(
+                r["provider"],
+                r["kind"],
+                int(r["jobs"]),
+                float(r["gpu_s"] or 0),
+                float(r["cost"] or 0),
+                float(r["estimated_s"] or 0),
+            )
+            for r in rows
+        ],
         pulls=int(by_kind["pull"]["pulls"]) if "pull" in by_kind else 0,
         orders=int(by_kind["order"]["jobs"]) if "order" in by_kind else 0,
         revenue_tokens=int(revenue["tokens"]) if revenue else 0,

@@ -24,22 +24,37 @@ KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
     """The note for a split-key delivery: the secret is an offset, and the `vanikeys combine` command that makes the key."""
-    command = " ".join(("vanikeys combine", format_id, "--private-key YOUR_SECRET_HEX --offset", offset_hex,
-                        "--identifier", identifier))
-    return _("Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
-             "offset; compute it on your machine: {command}", command=command)
+    command = " ".join(
+        (
+            "vanikeys combine",
+            format_id,
+            "--private-key YOUR_SECRET_HEX --offset",
+            offset_hex,
+            "--identifier",
+            identifier,
+        )
+    )
+    return _(
+        "Split-key order: this is an offset, not a private key. Your private key is your own secret plus this "
+        "offset; compute it on your machine: {command}",
+        command=command,
+    )
 
 
 def import_note(format_id: str) -> str:
     """The note for a private key of `format_id`: keep it secret, and how to import it into that format's wallets."""
     fmt = get_format(format_id)
-    how = {"btc": N_("import the WIF into a Bitcoin wallet (compressed key, P2PKH)"),
-           "did": N_("use the hex secret or the JWK with your DID tooling"),
-           "eth": N_("import the hex private key into an Ethereum wallet"),
-           "trx": N_("import the hex private key into a TRON wallet")}.get(fmt.id,
-                                                                          N_("import the secret into your wallet"))
-    return _("Keep this secret; anyone with it controls the {title} identifier. To use it: {how}.", title=fmt.title,
-             how=_(how))
+    how = {
+        "btc": N_("import the WIF into a Bitcoin wallet (compressed key, P2PKH)"),
+        "did": N_("use the hex secret or the JWK with your DID tooling"),
+        "eth": N_("import the hex private key into an Ethereum wallet"),
+        "trx": N_("import the hex private key into a TRON wallet"),
+    }.get(fmt.id, N_("import the secret into your wallet"))
+    return _(
+        "Keep this secret; anyone with it controls the {title} identifier. To use it: {how}.",
+        title=fmt.title,
+        how=_(how),
+    )
 
 
 def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDelivery:
@@ -56,22 +71,49 @@ def build_delivery(record: JobRecord, secrets: list[SealedSecret]) -> KeyDeliver
         key = shown[sealed.position] if sealed.position < len(shown) else None
         score, max_score, tier = (key.score, key.max_score, key.tier) if key else (0, 0, "")
         if sealed.secret_kind == "offset":
-            items.append(DeliveredSecret(sealed.identifier, "offset", "hex", f"{sealed.secret:064x}", None,
-                                         score=score, max_score=max_score, tier=tier))
+            items.append(
+                DeliveredSecret(
+                    sealed.identifier,
+                    "offset",
+                    "hex",
+                    f"{sealed.secret:064x}",
+                    None,
+                    score=score,
+                    max_score=max_score,
+                    tier=tier,
+                )
+            )
         else:
             export = fmt.export_secret(sealed.secret)
-            items.append(DeliveredSecret(sealed.identifier, "private_key", export.kind, export.value, export.jwk,
-                                         score=score, max_score=max_score, tier=tier))
+            items.append(
+                DeliveredSecret(
+                    sealed.identifier,
+                    "private_key",
+                    export.kind,
+                    export.value,
+                    export.jwk,
+                    score=score,
+                    max_score=max_score,
+                    tier=tier,
+                )
+            )
     if items and items[0].secret_kind == "offset":
         note = combine_note(fmt.id, items[0].value, items[0].identifier)
     else:
         note = import_note(fmt.id)
-    return KeyDelivery(job_id=record.job_id, kind="order" if record.spec.kind == "order" else "pull",
-                       format_id=fmt.id, pattern=record.spec.pattern, secrets=tuple(items), note=note)
+    return KeyDelivery(
+        job_id=record.job_id,
+        kind="order" if record.spec.kind == "order" else "pull",
+        format_id=fmt.id,
+        pattern=record.spec.pattern,
+        secrets=tuple(items),
+        note=note,
+    )
 
 
 class Delivery:
     """The front ends by platform, and the one step that sends a job's secrets to its owner privately."""
+
     def __init__(self) -> None:
         self.frontends: dict[str, FrontEnd] = {}
 
@@ -99,6 +141,7 @@ class Delivery:
             # nothing was attempted, the key is offered again when their own front end runs
             return None if sent is None else bool(sent)
         except Exception as exc:
-            log.warning("job %s: private delivery failed on %s: %s", record.job_id, frontend.platform,
-                        type(exc).__name__)
+            log.warning(
+                "job %s: private delivery failed on %s: %s", record.job_id, frontend.platform, type(exc).__name__
+            )
             return False

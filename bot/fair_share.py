@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from bot.answers import ServiceError
 from gpu_worker.i18n import _
 
-MAX_WAITING = 256   # pulls one front end may have waiting for the grinders; past it the next one is refused
-REMOTE_SLOTS = 64   # remote GPUs scale out: this bounds pulls in flight to them, the front ends sharing it fairly
+MAX_WAITING = 256  # pulls one front end may have waiting for the grinders; past it the next one is refused
+REMOTE_SLOTS = 64  # remote GPUs scale out: this bounds pulls in flight to them, the front ends sharing it fairly
 
 Release = Callable[[], None]
 
@@ -50,8 +50,8 @@ class FairShare:
             raise ValueError("slots must be at least 1 and max_waiting not negative")
         self.slots = slots
         self.max_waiting = max_waiting
-        self.in_use: defaultdict[str, int] = defaultdict(int)      # front end -> units held
-        self._lines: dict[str, deque[_Waiter]] = {}                 # front end -> its pulls waiting, oldest first
+        self.in_use: defaultdict[str, int] = defaultdict(int)  # front end -> units held
+        self._lines: dict[str, deque[_Waiter]] = {}  # front end -> its pulls waiting, oldest first
         self._order = itertools.count()
 
     @property

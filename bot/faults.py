@@ -38,8 +38,9 @@ def armed() -> str | None:
 
         name = load_one(VanikeysSettings, "crash_at")
         if name is not None and name not in FAULT_POINTS:
-            raise UnknownFaultPoint(f"VANIKEYS_CRASH_AT={name!r} is not a fault point: use one of "
-                                    f"{', '.join(FAULT_POINTS)}")
+            raise UnknownFaultPoint(
+                f"VANIKEYS_CRASH_AT={name!r} is not a fault point: use one of {', '.join(FAULT_POINTS)}"
+            )
         _armed = name
     return _armed  # type: ignore[return-value]
 

@@ -102,8 +102,14 @@ class InProcessGrindingClient(TaskGrindingClient):
     renders cards and computes odds, which must not queue behind grinds.
     """
 
-    def __init__(self, grinder: str = "python", *, order_policy: OrderPolicy = OrderPolicy(),
-                 step_target_s: float = 0.25, grind_threads: int = GRIND_THREADS) -> None:
+    def __init__(
+        self,
+        grinder: str = "python",
+        *,
+        order_policy: OrderPolicy = OrderPolicy(),
+        step_target_s: float = 0.25,
+        grind_threads: int = GRIND_THREADS,
+    ) -> None:
         super().__init__(order_policy)
         if grind_threads < 1:
             raise ValueError("grind_threads must be at least 1")
@@ -162,8 +168,13 @@ class InProcessGrindingClient(TaskGrindingClient):
                 break
             results.append(result)
         engine = await self._backend()
-        return GrindResult(checked=sum(r.checked for r in results), elapsed_s=round(time.monotonic() - started, 6),
-                           backend=engine.name, device=engine.device, results=[r.results[0] for r in results])
+        return GrindResult(
+            checked=sum(r.checked for r in results),
+            elapsed_s=round(time.monotonic() - started, 6),
+            backend=engine.name,
+            device=engine.device,
+            results=[r.results[0] for r in results],
+        )
 
     async def _grind_one(self, running: RunningJob, job: GrindJob, done_before: int) -> GrindResult:
         engine = await self._backend()
@@ -173,6 +184,10 @@ class InProcessGrindingClient(TaskGrindingClient):
             size = await self._in_grind_pool(timed_step, session, size, target_s=self.step_target_s)
             progress = session.progress()
             for listener in list(running.listeners):
-                await notify(listener, GrindProgress(done_before + progress.checked, progress.keys_per_s,
-                                                     progress.best_score, progress.elapsed_s))
+                await notify(
+                    listener,
+                    GrindProgress(
+                        done_before + progress.checked, progress.keys_per_s, progress.best_score, progress.elapsed_s
+                    ),
+                )
         return await self._in_grind_pool(session.result)

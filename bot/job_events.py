@@ -29,8 +29,9 @@ class StepSubscriber(Protocol):
     def job_failed(self, record: JobRecord, reason: str) -> None:
         """Grinding failed with `reason` (an error code, or grinder_error); the failed step and the refund follow."""
 
-    def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
-                        queue_wait_s: float | None = None) -> None:
+    def provider_waited(
+        self, provider: str, kind: str, *, round_trip_s: float | None = None, queue_wait_s: float | None = None
+    ) -> None:
         """One wait on a provider: until its first progress (queue_wait_s), or until its result (round_trip_s)."""
 
 
@@ -60,8 +61,9 @@ class JobEvents:
         """A timer for one wait on `provider` (a pull's jobs, or an order's run)."""
         return ProviderTimer(self, provider, kind)
 
-    def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
-                        queue_wait_s: float | None = None) -> None:
+    def provider_waited(
+        self, provider: str, kind: str, *, round_trip_s: float | None = None, queue_wait_s: float | None = None
+    ) -> None:
         """Tell every subscriber about one wait on `provider` (ProviderTimer sets one of round_trip_s, queue_wait_s a call)."""
         for subscriber in self._subscribers:
             subscriber.provider_waited(provider, kind, round_trip_s=round_trip_s, queue_wait_s=queue_wait_s)

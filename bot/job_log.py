@@ -21,15 +21,23 @@ class JobLog:
         """Log the committed `step` of `record` with its `fields` (a pattern and price on acceptance, the error on
         failure), as one INFO line through bot/logs.py (which redacts)."""
         spec = record.spec
-        logs.event(f"job.{step}", job_id=record.job_id, user=logs.user_ref(spec.user.platform, spec.user.user_id),
-                   provider_job_id=provider_job_ids(record.backend_job_id), kind=spec.kind, format=spec.format_id,
-                   status=record.status, **_loggable(step, record, fields))
+        logs.event(
+            f"job.{step}",
+            job_id=record.job_id,
+            user=logs.user_ref(spec.user.platform, spec.user.user_id),
+            provider_job_id=provider_job_ids(record.backend_job_id),
+            kind=spec.kind,
+            format=spec.format_id,
+            status=record.status,
+            **_loggable(step, record, fields),
+        )
 
     def job_failed(self, record: JobRecord, reason: str) -> None:
         """Nothing of its own: the failed step's line follows, with the error."""
 
-    def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
-                        queue_wait_s: float | None = None) -> None:
+    def provider_waited(
+        self, provider: str, kind: str, *, round_trip_s: float | None = None, queue_wait_s: float | None = None
+    ) -> None:
         """Nothing: waits are measured by the metrics, not logged."""
 
 

@@ -21,17 +21,17 @@ from gpu_worker.job import MAX_TIME_LIMIT_S, GrindJob
 class JobSpec:
     """What was asked and paid for: fixed when the job is created, never changed after."""
 
-    kind: str                    # "pull" | "order"
+    kind: str  # "pull" | "order"
     user: UserRef
     community: CommunityRef | None
     origin: Origin | None
     format_id: str
     pattern: str
-    case_mode: str               # "insensitive" | "exact"
+    case_mode: str  # "insensitive" | "exact"
     fuzzy: bool
     split_pubkey: str | None
-    count: int                   # pulls in this job (1 or 10); 1 for orders
-    budget: int                  # keys per pull; for orders the total key budget before giving up
+    count: int  # pulls in this job (1 or 10); 1 for orders
+    budget: int  # keys per pull; for orders the total key budget before giving up
     expected_keys: float
 
 
@@ -69,12 +69,22 @@ class JobRecord:
     def grind_job(self, budget: int, *, pulls: int = 1) -> GrindJob:
         """The wire job for this spec: `budget` keys for each of `pulls` pulls (an order stops at a full match)."""
         s = self.spec
-        return GrindJob.parse({
-            "v": 1, "format": s.format_id, "pattern": s.pattern, "case": s.case_mode, "fuzzy": s.fuzzy,
-            "budget": budget, "stop": "full" if s.kind == "order" else "budget", "top": 1,
-            "split_pubkey": s.split_pubkey, "pulls": pulls, "tag": self.job_id,  # providers' usage names the job
-            "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
-        })
+        return GrindJob.parse(
+            {
+                "v": 1,
+                "format": s.format_id,
+                "pattern": s.pattern,
+                "case": s.case_mode,
+                "fuzzy": s.fuzzy,
+                "budget": budget,
+                "stop": "full" if s.kind == "order" else "budget",
+                "top": 1,
+                "split_pubkey": s.split_pubkey,
+                "pulls": pulls,
+                "tag": self.job_id,  # providers' usage names the job
+                "time_limit_s": MAX_TIME_LIMIT_S if s.kind == "order" else 3600.0,
+            }
+        )
 
 
 def record_from_row(row: Row) -> JobRecord:
@@ -88,16 +98,33 @@ def record_from_row(row: Row) -> JobRecord:
         origin = Origin(data["platform"], data["chat_id"], data.get("message_id"))
     result = json.loads(row["result"]) if row["result"] else None
     spec = JobSpec(
-        kind=row["kind"], user=UserRef(row["platform"], row["user_id"], row["display_name"]), community=community,
-        origin=origin, format_id=row["format"], pattern=row["pattern"], case_mode=row["case_mode"],
-        fuzzy=bool(row["fuzzy"]), split_pubkey=row["split_pubkey"], count=row["count"], budget=row["budget"],
+        kind=row["kind"],
+        user=UserRef(row["platform"], row["user_id"], row["display_name"]),
+        community=community,
+        origin=origin,
+        format_id=row["format"],
+        pattern=row["pattern"],
+        case_mode=row["case_mode"],
+        fuzzy=bool(row["fuzzy"]),
+        split_pubkey=row["split_pubkey"],
+        count=row["count"],
+        budget=row["budget"],
         expected_keys=row["expected_keys"],
     )
     return JobRecord(
-        job_id=row["job_id"], spec=spec, price=row["price"], free_pulls=row["free_pulls"], status=row["status"],
-        backend=row["backend"], backend_job_id=row["backend_job_id"], keys_checked=row["keys_checked"],
-        elapsed_s=row["elapsed_s"], result=result, error=row["error"],
-        delivery_attempted_at=row["delivery_attempted_at"], delivered_at=row["delivered_at"],
+        job_id=row["job_id"],
+        spec=spec,
+        price=row["price"],
+        free_pulls=row["free_pulls"],
+        status=row["status"],
+        backend=row["backend"],
+        backend_job_id=row["backend_job_id"],
+        keys_checked=row["keys_checked"],
+        elapsed_s=row["elapsed_s"],
+        result=result,
+        error=row["error"],
+        delivery_attempted_at=row["delivery_attempted_at"],
+        delivered_at=row["delivered_at"],
         created_at=row["created_at"],
     )
 
@@ -109,6 +136,8 @@ def cut_short_refund(record: JobRecord, checked: int, keys_due: int) -> dict[str
     if checked >= keys_due or keys_due <= 0:
         return None
     unground = keys_due - max(0, checked)
-    return {"tokens": record.price * unground // keys_due,
-            "free_pulls": (2 * record.free_pulls * unground + keys_due) // (2 * keys_due),
-            "ground_pct": 100 * max(0, checked) // keys_due}
+    return {
+        "tokens": record.price * unground // keys_due,
+        "free_pulls": (2 * record.free_pulls * unground + keys_due) // (2 * keys_due),
+        "ground_pct": 100 * max(0, checked) // keys_due,
+    }

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ACTIVE = ("accepted", "submitted", "running")   # grinding or about to: a restart drives them on
-SETTLED = ("delivered", "refunded")             # nothing more ever happens to them
+ACTIVE = ("accepted", "submitted", "running")  # grinding or about to: a restart drives them on
+SETTLED = ("delivered", "refunded")  # nothing more ever happens to them
 STATES = ("accepted", "submitted", "running", "found", "delivered", "failed", "refunded")
 
 
@@ -22,34 +22,67 @@ STATES = ("accepted", "submitted", "running", "found", "delivered", "failed", "r
 class Transition:
     """One row of the table: in `state`, `event` moves the job `to` a state once `effect` has committed."""
 
-    state: str      # the state the event happens in ("" for the job's creation)
-    event: str      # what happened
-    to: str         # the state the job is in once the effect is committed (the same state: a step within it)
-    effect: str     # what is committed with it, in one transaction
+    state: str  # the state the event happens in ("" for the job's creation)
+    event: str  # what happened
+    to: str  # the state the job is in once the effect is committed (the same state: a step within it)
+    effect: str  # what is committed with it, in one transaction
 
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("", "paid", "accepted", "the charge (a ledger debit) and the job row, with this process's lease"),
-    Transition("accepted", "submitted", "submitted", "the backend and the provider's job id (an order's chunks "
-                                                     "are submitted while running)"),
+    Transition(
+        "accepted",
+        "submitted",
+        "submitted",
+        "the backend and the provider's job id (an order's chunks are submitted while running)",
+    ),
     Transition("accepted", "refused", "failed", "the provider's refusal as the job's error"),
     Transition("submitted", "started", "running", "the state alone"),
     Transition("running", "progress", "running", "an order's fan-out state and keys checked, its lease renewed"),
-    Transition("running", "lost", "running", "the provider job id of a fresh submission (the provider forgot the "
-                                             "job; nothing was shown, so it is ground afresh)"),
-    Transition("running", "verified", "found", "the verified secrets sealed in the vault, the public result in the "
-                                               "row, and a pull cut short by its time limit refunded its unground "
-                                               "share"),
+    Transition(
+        "running",
+        "lost",
+        "running",
+        "the provider job id of a fresh submission (the provider forgot the "
+        "job; nothing was shown, so it is ground afresh)",
+    ),
+    Transition(
+        "running",
+        "verified",
+        "found",
+        "the verified secrets sealed in the vault, the public result in the "
+        "row, and a pull cut short by its time limit refunded its unground "
+        "share",
+    ),
     Transition("running", "failed", "failed", "the error and the keys checked"),
-    Transition("found", "delivering", "found", "the delivery attempt's time, after the public result was shown "
-                                               "and before the private message goes out (never sent twice)"),
-    Transition("found", "deferred", "found", "the delivery attempt cleared: no front end of the job's platform is "
-                                             "running, the key is offered when one starts"),
-    Transition("found", "undelivered", "found", "nothing more: the platform refused the private message, the key "
-                                                "waits in the vault for /keys"),
+    Transition(
+        "found",
+        "delivering",
+        "found",
+        "the delivery attempt's time, after the public result was shown "
+        "and before the private message goes out (never sent twice)",
+    ),
+    Transition(
+        "found",
+        "deferred",
+        "found",
+        "the delivery attempt cleared: no front end of the job's platform is "
+        "running, the key is offered when one starts",
+    ),
+    Transition(
+        "found",
+        "undelivered",
+        "found",
+        "nothing more: the platform refused the private message, the key waits in the vault for /keys",
+    ),
     Transition("found", "delivered", "delivered", "the delivery time, and the vault row marked delivered"),
-    Transition("failed", "refund", "refunded", "the refund's ledger row, whose idempotency key is the job id "
-                                               "(refunded once however often the step is retried)"),
+    Transition(
+        "failed",
+        "refund",
+        "refunded",
+        "the refund's ledger row, whose idempotency key is the job id "
+        "(refunded once however often the step is retried)",
+    ),
 )
 
 # The step of bot/jobs.py's Jobs that handles each state a job is driven in (by method name, so a test can wrap one).

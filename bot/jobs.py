@@ -67,8 +67,18 @@ from gpu_worker.verify import verify_hit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTIVE", "Deliverer", "JobLocks", "JobObserver", "JobRecord", "JobSpec", "Jobs", "RevealHook",
-           "StaleTransition", "cut_short_refund"]
+__all__ = [
+    "ACTIVE",
+    "Deliverer",
+    "JobLocks",
+    "JobObserver",
+    "JobRecord",
+    "JobSpec",
+    "Jobs",
+    "RevealHook",
+    "StaleTransition",
+    "cut_short_refund",
+]
 
 
 class StaleTransition(Exception):
@@ -98,6 +108,7 @@ RevealHook = Callable[[JobRecord], Awaitable[None]]
 
 class Deliverer(Protocol):
     """Where a found job's secrets go: the front end of its owner's platform (bot/delivery.py)."""
+
     async def deliver(self, record: JobRecord, secrets: list[SealedSecret]) -> bool | None:
         """True: sent privately. False: the platform refused (DMs closed). None: no front end to send with."""
         ...
@@ -136,8 +147,16 @@ class Jobs:
     Each process is one lease owner; a job is driven by at most one process at a time (its lease holder),
     and inside it by one task (its lock). Steps commit one transition each and are published on `events`.
     """
-    def __init__(self, db: Database, ledger: Ledger, vault: Vault, grinder: GrindingClient, settings: Settings,
-                 events: JobEvents | None = None) -> None:
+
+    def __init__(
+        self,
+        db: Database,
+        ledger: Ledger,
+        vault: Vault,
+        grinder: GrindingClient,
+        settings: Settings,
+        events: JobEvents | None = None,
+    ) -> None:
         self.db = db
         self.ledger = ledger
         self.vault = vault
@@ -162,25 +181,61 @@ class Jobs:
         now = time.time()
         async with self.db.transaction() as tx:
             debit = await self.ledger.debit(
-                tx, spec.user, pulls=pulls, pull_price=self.settings.pull_price, tokens=tokens, kind=spec.kind,
-                idempotency_key=f"charge:{job_id}", job_id=job_id, reason=f"{spec.kind} {spec.format_id} {spec.pattern}",
+                tx,
+                spec.user,
+                pulls=pulls,
+                pull_price=self.settings.pull_price,
+                tokens=tokens,
+                kind=spec.kind,
+                idempotency_key=f"charge:{job_id}",
+                job_id=job_id,
+                reason=f"{spec.kind} {spec.format_id} {spec.pattern}",
             )
-            origin = None if spec.origin is None else json.dumps(
-                {"platform": spec.origin.platform, "chat_id": spec.origin.chat_id, "message_id": spec.origin.message_id})
+            origin = (
+                None
+                if spec.origin is None
+                else json.dumps(
+                    {
+                        "platform": spec.origin.platform,
+                        "chat_id": spec.origin.chat_id,
+                        "message_id": spec.origin.message_id,
+                    }
+                )
+            )
             row = await tx.fetchone(
                 q.insert_job(self.leases.until_sql()),
-                (job_id, spec.kind, spec.user.platform, spec.user.user_id, spec.user.display_name,
-                 spec.community.platform if spec.community else None,
-                 spec.community.community_id if spec.community else None,
-                 spec.community.title if spec.community else "", origin, spec.format_id, spec.pattern,
-                 spec.case_mode, int(spec.fuzzy), spec.split_pubkey, spec.count, spec.budget, debit.tokens,
-                 debit.free_pulls, spec.expected_keys, self.owner, self.settings.job_lease_s, now, now),
+                (
+                    job_id,
+                    spec.kind,
+                    spec.user.platform,
+                    spec.user.user_id,
+                    spec.user.display_name,
+                    spec.community.platform if spec.community else None,
+                    spec.community.community_id if spec.community else None,
+                    spec.community.title if spec.community else "",
+                    origin,
+                    spec.format_id,
+                    spec.pattern,
+                    spec.case_mode,
+                    int(spec.fuzzy),
+                    spec.split_pubkey,
+                    spec.count,
+                    spec.budget,
+                    debit.tokens,
+                    debit.free_pulls,
+                    spec.expected_keys,
+                    self.owner,
+                    self.settings.job_lease_s,
+                    now,
+                    now,
+                ),
             )
             await self._step(tx, job_id, transition("", "paid").to)
         fault_point("job.accepted")
         assert row is not None
-        return self.events.reached("accepted", record_from_row(row), tokens=debit.tokens,
-                                  free_pulls=debit.free_pulls), debit
+        return self.events.reached(
+            "accepted", record_from_row(row), tokens=debit.tokens, free_pulls=debit.free_pulls
+        ), debit
 
     async def get(self, job_id: str) -> JobRecord:
         """The job as stored now; raises KeyError when there is no such job."""
@@ -250,8 +305,10 @@ class Jobs:
         try:
             await self.leases.release_all()
         except StorageUnavailable:
-            log.warning("could not release this process's jobs (storage unavailable): peers take them over "
-                        "when their leases run out")
+            log.warning(
+                "could not release this process's jobs (storage unavailable): peers take them over "
+                "when their leases run out"
+            )
 
     async def drive(self, job_id: str) -> JobRecord:
         """Drive the job until it settles or comes to rest, and return it as it stands then.
@@ -409,12 +466,16 @@ class Jobs:
         found: list[tuple[ShownKey, int, str]] = []
         for raw in hits[: spec.count]:
             hit = verify_hit(job, raw)  # the trust boundary: re-derived and re-scored here
-            found.append((shown_key(watch.pattern, watch.odds, hit.hit.identifier, hit.score, spec.budget),
-                          hit.secret, hit.hit.secret_kind))
+            found.append(
+                (
+                    shown_key(watch.pattern, watch.odds, hit.hit.identifier, hit.score, spec.budget),
+                    hit.secret,
+                    hit.hit.secret_kind,
+                )
+            )
         checked = sum(r.checked for r in results)
         elapsed = sum(r.elapsed_s for r in results)
-        return await self._found(record, found, checked, elapsed, results[0].backend,
-                                 keys_due=spec.budget * spec.count)
+        return await self._found(record, found, checked, elapsed, results[0].backend, keys_due=spec.budget * spec.count)
 
     async def _grind_order(self, record: JobRecord) -> JobRecord:
         spec = record.spec
@@ -430,9 +491,17 @@ class Jobs:
             watch.progressed()
             transition(record.status, "progress")
             async with self.db.transaction() as tx:
-                kept = await tx.execute(save_progress, (progress.state.to_json(), progress.checked,
-                                                        self.settings.job_lease_s, time.time(), record.job_id,
-                                                        self.owner))
+                kept = await tx.execute(
+                    save_progress,
+                    (
+                        progress.state.to_json(),
+                        progress.checked,
+                        self.settings.job_lease_s,
+                        time.time(),
+                        record.job_id,
+                        self.owner,
+                    ),
+                )
             if not kept and (await self.leases.taken_from_us([record.job_id])):
                 self._lease_lost(record.job_id, "another process")
             now = time.monotonic()
@@ -449,22 +518,40 @@ class Jobs:
         except GrindingError as exc:
             self.events.failed(record, exc.code)
             checked_row = await self.db.fetchone(q.KEYS_CHECKED, (record.job_id,))
-            return await self._fail(record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None)
+            return await self._fail(
+                record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None
+            )
         watch.done()
         verified = verify_hit(template, outcome.hit)
         if not verified.full:
             raise VanikeysError("verification_failed", "the worker's match did not verify: the order was refunded")
         # Rated as a pull would rate the same address (its rarity in pulls of the configured budget), not per key.
         shown = shown_key(watch.pattern, watch.odds, verified.hit.identifier, verified.score, self.settings.pull_budget)
-        return await self._found(record, [(shown, verified.secret, verified.hit.secret_kind)], outcome.checked,
-                                 outcome.result.elapsed_s, outcome.result.backend)
+        return await self._found(
+            record,
+            [(shown, verified.secret, verified.hit.secret_kind)],
+            outcome.checked,
+            outcome.result.elapsed_s,
+            outcome.result.backend,
+        )
 
-    async def _found(self, record: JobRecord, found: list[tuple[ShownKey, int, str]], checked: int,
-                     elapsed: float, backend: str, *, keys_due: int | None = None) -> JobRecord:
+    async def _found(
+        self,
+        record: JobRecord,
+        found: list[tuple[ShownKey, int, str]],
+        checked: int,
+        elapsed: float,
+        backend: str,
+        *,
+        keys_due: int | None = None,
+    ) -> JobRecord:
         keys = [k for k, _, _ in found]
         best_index = max(range(len(keys)), key=lambda i: (keys[i].one_in_pulls, keys[i].score, -i))
-        result: dict[str, Any] = {"keys": [shown_key_to_json(k) for k in keys], "best_index": best_index,
-                                  "backend": backend}
+        result: dict[str, Any] = {
+            "keys": [shown_key_to_json(k) for k in keys],
+            "best_index": best_index,
+            "backend": backend,
+        }
         # Cut short by its time limit (a single pull short of its keys, or a 10-pull short of whole pulls):
         # the unground share is refunded the same way for both, and the reveal says so.
         refund = None if keys_due is None else cut_short_refund(record, checked, keys_due)
@@ -472,18 +559,32 @@ class Jobs:
             result["cut_short"] = refund
         async with self.db.transaction() as tx:
             if await self.vault.issued_elsewhere(tx, record.job_id, [k.identifier for k in keys]):
-                raise VanikeysError("verification_failed", "the grinder returned a key that was already handed out "
-                                                           "(a replayed result): the job was refunded")
-            updated = await self._move_in(tx, record, "verified", result=json.dumps(result), keys_checked=checked,
-                                          elapsed_s=elapsed, best_one_in=keys[best_index].one_in_pulls)
+                raise VanikeysError(
+                    "verification_failed",
+                    "the grinder returned a key that was already handed out (a replayed result): the job was refunded",
+                )
+            updated = await self._move_in(
+                tx,
+                record,
+                "verified",
+                result=json.dumps(result),
+                keys_checked=checked,
+                elapsed_s=elapsed,
+                best_one_in=keys[best_index].one_in_pulls,
+            )
             for position, (shown, secret, kind) in enumerate(found):
                 await self.vault.store(tx, record.job_id, position, shown.identifier, kind, secret)
             if refund is not None and (refund["tokens"] or refund["free_pulls"]):
                 await self.ledger.credit(
-                    tx, record.spec.user, refund["tokens"], kind="refund",
-                    idempotency_key=f"refund:{record.job_id}:pulls", free_pulls_back=refund["free_pulls"],
-                    job_id=record.job_id, reason=f"cut short by its time limit: {refund['ground_pct']}% of its keys "
-                                                 "ground", day=record.day,
+                    tx,
+                    record.spec.user,
+                    refund["tokens"],
+                    kind="refund",
+                    idempotency_key=f"refund:{record.job_id}:pulls",
+                    free_pulls_back=refund["free_pulls"],
+                    job_id=record.job_id,
+                    reason=f"cut short by its time limit: {refund['ground_pct']}% of its keys ground",
+                    day=record.day,
                 )
         fault_point("job.found")
         return self.events.reached("found", updated, keys_checked=checked, grind_s=elapsed, engine=backend)
@@ -509,16 +610,20 @@ class Jobs:
         except (asyncio.CancelledError, StorageUnavailable):
             raise
         except Exception as exc:
-            log.warning("job %s: the public result was not shown (%s); delivering the key anyway", record.job_id,
-                        type(exc).__name__)
+            log.warning(
+                "job %s: the public result was not shown (%s); delivering the key anyway",
+                record.job_id,
+                type(exc).__name__,
+            )
 
     async def _deliver(self, record: JobRecord, *, automatic: bool) -> JobRecord:
         if self.deliverer is None:
             return record
         transition(record.status, "delivering")
         async with self.db.transaction() as tx:
-            changed = await tx.execute(q.ATTEMPT_DELIVERY_ONCE if automatic else q.ATTEMPT_DELIVERY_AGAIN,
-                                       (time.time(), record.job_id))
+            changed = await tx.execute(
+                q.ATTEMPT_DELIVERY_ONCE if automatic else q.ATTEMPT_DELIVERY_AGAIN, (time.time(), record.job_id)
+            )
             if changed != 1:
                 raise StaleTransition(record.job_id)
         fault_point("job.delivering")
@@ -528,8 +633,11 @@ class Jobs:
             log.error("job %s: not delivered: %s", record.job_id, exc.message)
             if automatic:
                 return await self.get(record.job_id)
-            raise ServiceError("vault_unavailable", "your key is safe in the vault, but this bot cannot open it right "
-                                                    "now (its operator has been told): try /keys again later") from None
+            raise ServiceError(
+                "vault_unavailable",
+                "your key is safe in the vault, but this bot cannot open it right "
+                "now (its operator has been told): try /keys again later",
+            ) from None
         if not secrets:
             return await self.get(record.job_id)
         sent = await self.deliverer.deliver(record, secrets)
@@ -551,8 +659,9 @@ class Jobs:
         fault_point("job.delivered")
         return self.events.reached("delivered", updated)
 
-    async def _fail(self, record: JobRecord, why: str, *, keys_checked: int | None = None,
-                    event: str = "failed") -> JobRecord:
+    async def _fail(
+        self, record: JobRecord, why: str, *, keys_checked: int | None = None, event: str = "failed"
+    ) -> JobRecord:
         columns: dict[str, Any] = {"error": why}
         if keys_checked is not None:
             columns["keys_checked"] = keys_checked
@@ -562,8 +671,14 @@ class Jobs:
         async with self.db.transaction() as tx:
             updated = await self._move_in(tx, record, "refund")
             await self.ledger.credit(
-                tx, record.spec.user, record.price, kind="refund", idempotency_key=f"refund:{record.job_id}",
-                free_pulls_back=record.free_pulls, job_id=record.job_id, reason=record.error or "job failed",
+                tx,
+                record.spec.user,
+                record.price,
+                kind="refund",
+                idempotency_key=f"refund:{record.job_id}",
+                free_pulls_back=record.free_pulls,
+                job_id=record.job_id,
+                reason=record.error or "job failed",
                 day=record.day,
             )
         fault_point("job.refunded")
@@ -578,15 +693,18 @@ class Jobs:
         fault_point(f"job.{updated.status}")
         return self.events.reached(updated.status, updated)
 
-    async def _move_in(self, tx: Tx, record: JobRecord, event: str, *, now: float | None = None,
-                       **columns: Any) -> JobRecord:
+    async def _move_in(
+        self, tx: Tx, record: JobRecord, event: str, *, now: float | None = None, **columns: Any
+    ) -> JobRecord:
         """Within `tx`: move the job along the table's row for `event`, only if it is still in the state it
         leaves (StaleTransition: another process moved it first), and log the step. The row as it now stands."""
         to = transition(record.status, event).to
         if to in SETTLED:  # nothing more will happen to it: its claim goes in the same statement
             columns = {**columns, "owner": None, "lease_until": None}
-        row = await tx.fetchone(q.move(tuple(columns)), (to, time.time() if now is None else now,
-                                                        *columns.values(), record.job_id, record.status))
+        row = await tx.fetchone(
+            q.move(tuple(columns)),
+            (to, time.time() if now is None else now, *columns.values(), record.job_id, record.status),
+        )
         if row is None:
             raise StaleTransition(record.job_id)
         await self._step(tx, record.job_id, to)
@@ -631,8 +749,12 @@ class Jobs:
         task = self._tasks.get(job_id)
         if task is None or task.done() or job_id in self._lost:
             return
-        log.warning("job %s: lease lost to %s (this process was paused or cut off for longer than a lease); "
-                    "stopping its work here", job_id, owner)
+        log.warning(
+            "job %s: lease lost to %s (this process was paused or cut off for longer than a lease); "
+            "stopping its work here",
+            job_id,
+            owner,
+        )
         self._lost.add(job_id)
         task.cancel()
 
@@ -646,8 +768,9 @@ class Jobs:
             try:
                 await self.grinder.cancel(provider_job_id)
             except Exception as exc:  # the new owner's drive is unaffected; say so and go on
-                log.warning("job %s: cancelling provider job %s failed: %s", record.job_id, provider_job_id,
-                            type(exc).__name__)
+                log.warning(
+                    "job %s: cancelling provider job %s failed: %s", record.job_id, provider_job_id, type(exc).__name__
+                )
 
     async def _release_quietly(self, job_id: str) -> None:
         """Release the claim; when storage is down the claim stays ours and the sweep picks the job up again."""

@@ -34,8 +34,9 @@ def committable(key_file: Path) -> Path | None:
     if git is None:
         return tree
     try:
-        checked = subprocess.run([git, "-C", str(tree), "check-ignore", "-q", str(key_file.resolve())],
-                                 capture_output=True, timeout=10)
+        checked = subprocess.run(
+            [git, "-C", str(tree), "check-ignore", "-q", str(key_file.resolve())], capture_output=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return tree
     return None if checked.returncode == 0 else tree  # 0: ignored; 1: not ignored; 128: not a repository
@@ -46,7 +47,12 @@ def warn_if_committable(key_file: Path) -> bool:
     tree = committable(key_file)
     if tree is None:
         return False
-    log.warning("the vault key file %s is inside the git work tree %s and not ignored: `git add` would commit the "
-                "key that opens every sealed private key. Add `*.vaultkey` to %s/.gitignore, or move the file "
-                "(VANIKEYS_VAULT_KEY_FILE) or the database (VANIKEYS_DB) out of the work tree", key_file, tree, tree)
+    log.warning(
+        "the vault key file %s is inside the git work tree %s and not ignored: `git add` would commit the "
+        "key that opens every sealed private key. Add `*.vaultkey` to %s/.gitignore, or move the file "
+        "(VANIKEYS_VAULT_KEY_FILE) or the database (VANIKEYS_DB) out of the work tree",
+        key_file,
+        tree,
+        tree,
+    )
     return True

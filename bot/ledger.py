@@ -35,6 +35,7 @@ def utc_day(at: float | None = None) -> str:
 @dataclass(frozen=True)
 class Account:
     """A user's balance and debt in tokens, both never negative; debt (left by clawbacks) freezes spending."""
+
     balance: int
     debt: int
 
@@ -57,9 +58,10 @@ class Debit:
 @dataclass(frozen=True)
 class Credit:
     """What one credit or clawback did: whether it applied (False: a replay of its key) and the amounts after."""
-    applied: bool           # False: a replay, nothing changed
-    tokens_moved: int       # signed change actually made to the balance
-    debt_change: int        # signed change to the debt
+
+    applied: bool  # False: a replay, nothing changed
+    tokens_moved: int  # signed change actually made to the balance
+    debt_change: int  # signed change to the debt
     balance_after: int
     debt_after: int
 
@@ -67,6 +69,7 @@ class Credit:
 @dataclass(frozen=True)
 class DayUsage:
     """One user's use of one UTC day: free pulls taken and tokens spent (pulls, orders and gifts, net of refunds)."""
+
     free_pulls_used: int
     spent: int
 
@@ -89,6 +92,7 @@ class Ledger:
 
     `free_pulls_per_day` and `daily_spend_limit` (tokens) bound what one user takes in a UTC day.
     """
+
     def __init__(self, db: Database, *, free_pulls_per_day: int, daily_spend_limit: int) -> None:
         self.db = db
         self.free_pulls_per_day = free_pulls_per_day
@@ -129,22 +133,50 @@ class Ledger:
 
     def _insufficient(self, cost: int, balance: int, kind: str) -> ServiceError:
         if kind == "gift_sent":
-            return ServiceError("insufficient_tokens", ngettext(
-                "your balance is {n} token: gift {n} or fewer", "your balance is {n} tokens: gift {n} or fewer",
-                balance) if balance else _("your balance is 0 tokens: there is nothing to gift yet"))
+            return ServiceError(
+                "insufficient_tokens",
+                ngettext(
+                    "your balance is {n} token: gift {n} or fewer",
+                    "your balance is {n} tokens: gift {n} or fewer",
+                    balance,
+                )
+                if balance
+                else _("your balance is 0 tokens: there is nothing to gift yet"),
+            )
         return ServiceError(
             "insufficient_tokens",
-            (ngettext("this costs {n} token and your balance is {balance}: buy more with /topup or wait for "
-                      "tomorrow's free pulls",
-                      "this costs {n} tokens and your balance is {balance}: buy more with /topup or wait for "
-                      "tomorrow's free pulls", cost, balance=number(balance)) if self.free_pulls_per_day else
-             ngettext("this costs {n} token and your balance is {balance}: buy more with /topup",
-                      "this costs {n} tokens and your balance is {balance}: buy more with /topup", cost,
-                      balance=number(balance))),
+            (
+                ngettext(
+                    "this costs {n} token and your balance is {balance}: buy more with /topup or wait for "
+                    "tomorrow's free pulls",
+                    "this costs {n} tokens and your balance is {balance}: buy more with /topup or wait for "
+                    "tomorrow's free pulls",
+                    cost,
+                    balance=number(balance),
+                )
+                if self.free_pulls_per_day
+                else ngettext(
+                    "this costs {n} token and your balance is {balance}: buy more with /topup",
+                    "this costs {n} tokens and your balance is {balance}: buy more with /topup",
+                    cost,
+                    balance=number(balance),
+                )
+            ),
         )
 
-    async def debit(self, tx: Tx, user: UserRef, *, pulls: int, pull_price: int, tokens: int = 0, kind: str,
-                    idempotency_key: str, job_id: str, reason: str = "") -> Debit:
+    async def debit(
+        self,
+        tx: Tx,
+        user: UserRef,
+        *,
+        pulls: int,
+        pull_price: int,
+        tokens: int = 0,
+        kind: str,
+        idempotency_key: str,
+        job_id: str,
+        reason: str = "",
+    ) -> Debit:
         """Charge `pulls` pulls (free ones first) plus `tokens` flat, or raise ServiceError.
 
         Raises: account_frozen (debt), daily_limit, insufficient_tokens.
@@ -166,14 +198,18 @@ class Ledger:
         if account.frozen:
             raise ServiceError(
                 "account_frozen",
-                ngettext("your account owes {n} token after a payment was reversed: pulls and orders resume once a "
-                         "top-up (/topup) settles it",
-                         "your account owes {n} tokens after a payment was reversed: pulls and orders resume once a "
-                         "top-up (/topup) settles it", account.debt),
+                ngettext(
+                    "your account owes {n} token after a payment was reversed: pulls and orders resume once a "
+                    "top-up (/topup) settles it",
+                    "your account owes {n} tokens after a payment was reversed: pulls and orders resume once a "
+                    "top-up (/topup) settles it",
+                    account.debt,
+                ),
             )
         if state["held"]:
-            raise ServiceError("account_frozen", _("your account is on hold: pulls and orders are paused; contact the "
-                                                   "operator"))
+            raise ServiceError(
+                "account_frozen", _("your account is on hold: pulls and orders are paused; contact the operator")
+            )
         usage = _day_usage(state)
         free = min(pulls, max(0, self.free_pulls_per_day - usage.free_pulls_used))
         cost = (pulls - free) * pull_price + tokens
@@ -183,10 +219,14 @@ class Ledger:
             left = max(0, self.daily_spend_limit - usage.spent)
             raise ServiceError(
                 "daily_limit",
-                ngettext("this costs {n} token but your daily spend limit leaves {left} today: try something smaller "
-                         "or come back tomorrow (UTC)",
-                         "this costs {n} tokens but your daily spend limit leaves {left} today: try something smaller "
-                         "or come back tomorrow (UTC)", cost, left=number(left)),
+                ngettext(
+                    "this costs {n} token but your daily spend limit leaves {left} today: try something smaller "
+                    "or come back tomorrow (UTC)",
+                    "this costs {n} tokens but your daily spend limit leaves {left} today: try something smaller "
+                    "or come back tomorrow (UTC)",
+                    cost,
+                    left=number(left),
+                ),
             )
         changed = await tx.execute(
             "UPDATE accounts SET balance = balance - ? WHERE platform = ? AND user_id = ? AND balance >= ?",
@@ -198,14 +238,35 @@ class Ledger:
         await tx.execute(
             "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, free_pulls, balance_after, "
             "job_id, reason, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (idempotency_key, user.platform, user.user_id, kind, -cost, free, balance_after, job_id, reason,
-             day, time.time()),
+            (
+                idempotency_key,
+                user.platform,
+                user.user_id,
+                kind,
+                -cost,
+                free,
+                balance_after,
+                job_id,
+                reason,
+                day,
+                time.time(),
+            ),
         )
         return Debit(cost, free, balance_after, replayed=False)
 
-    async def credit(self, tx: Tx, user: UserRef, tokens: int, *, kind: str, idempotency_key: str,
-                     free_pulls_back: int = 0, job_id: str | None = None, reason: str = "",
-                     day: str | None = None) -> Credit:
+    async def credit(
+        self,
+        tx: Tx,
+        user: UserRef,
+        tokens: int,
+        *,
+        kind: str,
+        idempotency_key: str,
+        free_pulls_back: int = 0,
+        job_id: str | None = None,
+        reason: str = "",
+        day: str | None = None,
+    ) -> Credit:
         """Add (tokens > 0) or claw back (tokens < 0) exactly once per idempotency key.
 
         A credit pays debt first; a clawback takes what the balance has and
@@ -232,8 +293,20 @@ class Ledger:
         await tx.execute(
             "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
             "balance_after, job_id, reason, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (idempotency_key, user.platform, user.user_id, kind, moved, debt_change, -free_pulls_back,
-             balance_after, job_id, reason, day or utc_day(), time.time()),
+            (
+                idempotency_key,
+                user.platform,
+                user.user_id,
+                kind,
+                moved,
+                debt_change,
+                -free_pulls_back,
+                balance_after,
+                job_id,
+                reason,
+                day or utc_day(),
+                time.time(),
+            ),
         )
         return Credit(True, moved, debt_change, balance_after, debt_after)
 
@@ -244,8 +317,9 @@ class Ledger:
         async with self.db.transaction() as tx:
             return await self.credit(tx, user, tokens, kind=kind, idempotency_key=idempotency_key, reason=reason)
 
-    async def reverse(self, user: UserRef, clawback_key: str, *, kind: str, idempotency_key: str,
-                      reason: str = "") -> Credit:
+    async def reverse(
+        self, user: UserRef, clawback_key: str, *, kind: str, idempotency_key: str, reason: str = ""
+    ) -> Credit:
         """Give back exactly what the clawback row `clawback_key` took from `user` (balance and debt alike),
         once per idempotency key. Nothing to give back (no such clawback) is not applied."""
         async with self.db.transaction() as tx:

@@ -35,5 +35,7 @@ def gallery_message(settings: Settings, slug: str) -> str:
         return f"gallery on: {settings.web_url}/c/{slug}"
     if settings.web_enabled:
         return f"gallery on: {WEB_PREFIX}/c/{slug} on this bot's web address"
-    return (f"gallery on ({WEB_PREFIX}/c/{slug}), but the web pages are off: the operator sets "
-            "VANIKEYS_PUBLIC_URL (or VANIKEYS_WEB=on) to publish it")
+    return (
+        f"gallery on ({WEB_PREFIX}/c/{slug}), but the web pages are off: the operator sets "
+        "VANIKEYS_PUBLIC_URL (or VANIKEYS_WEB=on) to publish it"
+    )

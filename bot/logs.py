@@ -35,9 +35,9 @@ from bot.config import ConfigError
 FORMAT_ENV = "VANIKEYS_LOG_FORMAT"
 REDACTED = "<redacted>"
 _SECRET_SHAPES = re.compile(
-    r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}"          # Stripe API keys
-    r"|whsec_[A-Za-z0-9+/=_-]{8,}"                         # Stripe webhook signing secrets
-    r"|(?<![0-9])[0-9]{6,12}:[A-Za-z0-9_-]{30,}"                     # Telegram bot tokens
+    r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}"  # Stripe API keys
+    r"|whsec_[A-Za-z0-9+/=_-]{8,}"  # Stripe webhook signing secrets
+    r"|(?<![0-9])[0-9]{6,12}:[A-Za-z0-9_-]{30,}"  # Telegram bot tokens
 )
 
 _job: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("vanikeys_job", default=None)
@@ -55,20 +55,36 @@ def bind_job(job_id: str, platform: str, user_id: str) -> None:
     _job.set((job_id, user_ref(platform, user_id)))
 
 
-def event(name: str, *, job_id: str | None = None, user: str | None = None, provider_job_id: str | None = None,
-          level: int = logging.INFO, logger: logging.Logger | None = None, **fields: Any) -> None:
+def event(
+    name: str,
+    *,
+    job_id: str | None = None,
+    user: str | None = None,
+    provider_job_id: str | None = None,
+    level: int = logging.INFO,
+    logger: logging.Logger | None = None,
+    **fields: Any,
+) -> None:
     """Log one event: `name` (e.g. job.found) and its fields, never a secret."""
-    (logger or log).log(level, name, extra={
-        "vk_event": name, "vk_job_id": job_id, "vk_user": user, "vk_provider_job_id": provider_job_id,
-        "vk_fields": fields,
-    })
+    (logger or log).log(
+        level,
+        name,
+        extra={
+            "vk_event": name,
+            "vk_job_id": job_id,
+            "vk_user": user,
+            "vk_provider_job_id": provider_job_id,
+            "vk_fields": fields,
+        },
+    )
 
 
 class FaultEpisode:
     """One lasting fault of one kind, logged as an episode rather than once per failed operation."""
 
-    def __init__(self, what: str, logger: logging.Logger | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, what: str, logger: logging.Logger | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.what = what
         self._log = logger or logging.getLogger(f"vanikeys.faults.{what}")
         self._clock = clock
@@ -91,8 +107,12 @@ class FaultEpisode:
                 self._since, self._failures, self._cause = self._clock(), 0, text
             self._failures += 1
         if started:
-            self._log.warning("%s unavailable: %s%s; failures are logged at DEBUG until it recovers", self.what,
-                              text, f" (during {during})" if during else "")
+            self._log.warning(
+                "%s unavailable: %s%s; failures are logged at DEBUG until it recovers",
+                self.what,
+                text,
+                f" (during {during})" if during else "",
+            )
         exc_info = cause if isinstance(cause, BaseException) else None
         self._log.debug("%s failure%s: %s", self.what, f" during {during}" if during else "", text, exc_info=exc_info)
         return started
@@ -106,8 +126,14 @@ class FaultEpisode:
                 return
             lasted, failures, cause = self._clock() - self._since, self._failures, self._cause
             self._since = None
-        self._log.warning("%s recovered after %.1f s: %d operation%s failed meanwhile (first cause: %s)", self.what,
-                          lasted, failures, "" if failures == 1 else "s", cause)
+        self._log.warning(
+            "%s recovered after %.1f s: %d operation%s failed meanwhile (first cause: %s)",
+            self.what,
+            lasted,
+            failures,
+            "" if failures == 1 else "s",
+            cause,
+        )
 
 
 def describe(exc: BaseException) -> str:
@@ -171,6 +197,7 @@ class _Redacting(logging.Formatter):
 
 class JsonFormatter(_Redacting):
     """One JSON object per line (ts, level, logger, event or message, fields), with known secrets redacted."""
+
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON line, secrets redacted."""
         line: dict[str, Any] = {
@@ -191,6 +218,7 @@ class JsonFormatter(_Redacting):
 
 class HumanFormatter(_Redacting):
     """One readable line per record: time, level, logger, event or message, then key=value fields; secrets redacted."""
+
     def format(self, record: logging.LogRecord) -> str:
         """The record as one readable line, secrets redacted."""
         at = datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -222,14 +250,24 @@ def formatter(fmt: str | None = None, secrets: Iterable[str] = ()) -> logging.Fo
 
 def configured_secrets(settings: Any = None, stripe: Any = None) -> list[str]:
     """Every token the configuration holds: these never appear in a log line."""
-    values = [getattr(settings, name, None) for name in (
-        "discord_token", "telegram_token", "runpod_api_key", "stripe_api_key", "stripe_webhook_secret", "vault_key")]
+    values = [
+        getattr(settings, name, None)
+        for name in (
+            "discord_token",
+            "telegram_token",
+            "runpod_api_key",
+            "stripe_api_key",
+            "stripe_webhook_secret",
+            "vault_key",
+        )
+    ]
     values += [getattr(stripe, name, None) for name in ("api_key", "webhook_secret")]
     return [v for v in values if isinstance(v, str) and v]
 
 
-def setup(level: int = logging.INFO, *, fmt: str | None = None, secrets: Iterable[str] = (),
-          stream: IO[str] | None = None) -> logging.Handler:
+def setup(
+    level: int = logging.INFO, *, fmt: str | None = None, secrets: Iterable[str] = (), stream: IO[str] | None = None
+) -> logging.Handler:
     """Replace the root logger's handlers with one that writes redacted lines in the chosen format."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter(fmt, secrets))

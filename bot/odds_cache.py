@@ -178,8 +178,9 @@ class _Worker:
 class OddsCache:
     """`await get(pattern)`: the pattern's odds, computed at most once at a time, never on the event loop."""
 
-    def __init__(self, workers: int | None = None, caps: OddsCaps | None = None,
-                 compute: Compute = compute_odds) -> None:
+    def __init__(
+        self, workers: int | None = None, caps: OddsCaps | None = None, compute: Compute = compute_odds
+    ) -> None:
         self.workers = odds_workers() if workers is None else workers
         self.caps = odds_caps() if caps is None else caps
         self._compute_fn = compute
@@ -272,7 +273,10 @@ class OddsCache:
 
     def _replace(self, worker: _Worker, why: str) -> None:
         """Kill a worker that tripped a cap (or died); its slot is free for the next request to start a fresh one."""
-        reason = {"time": f"over its {self.caps.time_s:g} s time cap", "memory": f"over its {self.caps.memory_mb} MB cap"}
+        reason = {
+            "time": f"over its {self.caps.time_s:g} s time cap",
+            "memory": f"over its {self.caps.memory_mb} MB cap",
+        }
         log.warning("odds worker %s %s: replacing it", worker.process.pid, reason.get(why, "died"))
         self.replaced += 1
         worker.kill()

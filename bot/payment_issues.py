@@ -16,6 +16,7 @@ from payments.events import PaymentIssue
 
 class PaymentIssues:
     """Stripe events that could not be credited, kept for the operator until resolved."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -25,8 +26,17 @@ class PaymentIssues:
             await tx.execute(
                 "INSERT INTO payment_issues (event_id, event_type, stripe_id, reason, platform, user_id, amount_cents, "
                 "currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-                (issue.event_id, issue.event_type, issue.stripe_id, issue.reason[:500], issue.platform, issue.user_id,
-                 issue.amount_cents, issue.currency, time.time()),
+                (
+                    issue.event_id,
+                    issue.event_type,
+                    issue.stripe_id,
+                    issue.reason[:500],
+                    issue.platform,
+                    issue.user_id,
+                    issue.amount_cents,
+                    issue.currency,
+                    time.time(),
+                ),
             )
 
     async def open_issues(self) -> list[Row]:
@@ -36,5 +46,10 @@ class PaymentIssues:
     async def resolve(self, event_id: str) -> bool:
         """Mark the issue for `event_id` resolved; False if there is no open one."""
         async with self.db.transaction() as tx:
-            return await tx.execute("UPDATE payment_issues SET resolved_at = ? WHERE event_id = ? AND resolved_at IS NULL",
-                                    (time.time(), event_id)) == 1
+            return (
+                await tx.execute(
+                    "UPDATE payment_issues SET resolved_at = ? WHERE event_id = ? AND resolved_at IS NULL",
+                    (time.time(), event_id),
+                )
+                == 1
+            )

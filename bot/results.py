@@ -43,8 +43,13 @@ def _tier_name(tier: object) -> str:
 def shown_key_to_json(key: ShownKey) -> dict[str, object]:
     """The shown key as JSON-ready data (stored with the pull)."""
     return {
-        "format_id": key.format_id, "identifier": key.identifier, "spans": [list(s) for s in key.spans],
-        "score": key.score, "max_score": key.max_score, "full": key.full, "tier": key.tier,
+        "format_id": key.format_id,
+        "identifier": key.identifier,
+        "spans": [list(s) for s in key.spans],
+        "score": key.score,
+        "max_score": key.max_score,
+        "full": key.full,
+        "tier": key.tier,
         "one_in_pulls": key.one_in_pulls,
     }
 
@@ -52,10 +57,14 @@ def shown_key_to_json(key: ShownKey) -> dict[str, object]:
 def shown_key_from_json(data: dict[str, Any]) -> ShownKey:
     """The shown key `shown_key_to_json` stored; KeyError or ValueError for data it did not write."""
     return ShownKey(
-        format_id=str(data["format_id"]), identifier=str(data["identifier"]),
+        format_id=str(data["format_id"]),
+        identifier=str(data["identifier"]),
         spans=tuple((int(a), int(b)) for a, b in data["spans"]),
-        score=int(data["score"]), max_score=int(data["max_score"]),
-        full=bool(data["full"]), tier=str(data["tier"]), one_in_pulls=float(data["one_in_pulls"]),
+        score=int(data["score"]),
+        max_score=int(data["max_score"]),
+        full=bool(data["full"]),
+        tier=str(data["tier"]),
+        one_in_pulls=float(data["one_in_pulls"]),
     )
 
 

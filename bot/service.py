@@ -85,13 +85,13 @@ log = logging.getLogger(__name__)
 MAX_PATTERN_CHARS = MAX_PATTERN_LENGTH  # the one limit, from gpu_worker.patterns
 MAX_NAME_CHARS = 200
 PULL_COUNTS = (1, 10)
-CARD_TIER = "Rare"             # a reveal of this tier or rarer comes with a card image
-ANNOUNCE_TIER = "Epic"         # ... and of this tier or rarer is also posted to the announcement channel
-EASY_FULL_SHARE = 0.5          # a pull that matches fully more often than this is an "easy pattern"
-REVEAL_TIMEOUT_S = 120.0       # the front end's reveal may take this long before the key goes out anyway
+CARD_TIER = "Rare"  # a reveal of this tier or rarer comes with a card image
+ANNOUNCE_TIER = "Epic"  # ... and of this tier or rarer is also posted to the announcement channel
+EASY_FULL_SHARE = 0.5  # a pull that matches fully more often than this is an "easy pattern"
+REVEAL_TIMEOUT_S = 120.0  # the front end's reveal may take this long before the key goes out anyway
 LANGUAGE_TTL_S = 60.0  # a community's language, as read, is trusted this long (community_language)
 ON_ITS_WAY = N_("the private key is on its way to you privately")
-ANSWERED_KEPT = 4096           # job ids a read-back after a fault must not claim (jobs already answered for)
+ANSWERED_KEPT = 4096  # job ids a read-back after a fault must not claim (jobs already answered for)
 
 RevealHook = Callable[[PullAnswer], Awaitable[None]]
 
@@ -103,8 +103,18 @@ class Service:
     StorageUnavailable) saying what committed. The service is also the jobs' observer: it pushes order progress and results to the front end
     of the platform that placed them.
     """
-    def __init__(self, settings: Settings, db: Database, ledger: Ledger, jobs: Jobs, delivery: Delivery,
-                 checkout: CheckoutProvider | None = None, *, fair_share: FairShare | None = None) -> None:
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        ledger: Ledger,
+        jobs: Jobs,
+        delivery: Delivery,
+        checkout: CheckoutProvider | None = None,
+        *,
+        fair_share: FairShare | None = None,
+    ) -> None:
         self.settings = settings
         # The grinders' capacity, shared fairly by the front ends (bot/fair_share.py has the rule).
         self.fair_share = fair_share or FairShare(settings.grind_slots or REMOTE_SLOTS)
@@ -126,9 +136,20 @@ class Service:
 
     # --- commands ----------------------------------------------------------------
 
-    async def pull(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
-                   count: int = 1, *, exact_case: bool = False, fuzzy: bool = False, channel: str | None = None,
-                   allow_easy: bool = False, on_reveal: RevealHook | None = None) -> PullAnswer:
+    async def pull(
+        self,
+        user: UserRef,
+        community: CommunityRef | None,
+        pattern: str,
+        format: str = "btc",
+        count: int = 1,
+        *,
+        exact_case: bool = False,
+        fuzzy: bool = False,
+        channel: str | None = None,
+        allow_easy: bool = False,
+        on_reveal: RevealHook | None = None,
+    ) -> PullAnswer:
         """Charge, grind, verify and store a pull; reveal it (`on_reveal`), then deliver the key privately.
 
         channel: where the command was typed (a platform channel id), checked against the community's
@@ -139,18 +160,35 @@ class Service:
         """
         _check_user(user)
         if isinstance(count, bool) or not isinstance(count, int) or count not in PULL_COUNTS:
-            raise ServiceError("bad_count", _("count must be 1 or 10, not {count}: type /pull <pattern> [format] 10 "
-                                              "for a 10-pull (it costs {pulls} pulls)", count=repr(count)[:20],
-                                              pulls=self.settings.ten_pull_pulls))
+            raise ServiceError(
+                "bad_count",
+                _(
+                    "count must be 1 or 10, not {count}: type /pull <pattern> [format] 10 "
+                    "for a 10-pull (it costs {pulls} pulls)",
+                    count=repr(count)[:20],
+                    pulls=self.settings.ten_pull_pulls,
+                ),
+            )
         config = await self._config_for(community)
         _check_pull_allowed(config, channel)
         compiled = _compile(pattern, format, exact_case, fuzzy)
         odds = await self.odds_cache.get(compiled)
         if not allow_easy:
             self._refuse_easy(compiled, odds)
-        spec = JobSpec(kind="pull", user=user, community=community, origin=None, format_id=compiled.format_id,
-                       pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=None,
-                       count=count, budget=self.settings.pull_budget, expected_keys=odds.expected_keys)
+        spec = JobSpec(
+            kind="pull",
+            user=user,
+            community=community,
+            origin=None,
+            format_id=compiled.format_id,
+            pattern=compiled.text,
+            case_mode=_case(exact_case),
+            fuzzy=fuzzy,
+            split_pubkey=None,
+            count=count,
+            budget=self.settings.pull_budget,
+            expected_keys=odds.expected_keys,
+        )
         release = await self.fair_share.acquire(user.platform)  # this front end's share of the grinders (one job)
         try:
             pulls, tokens = await self._pull_charge(user, config, count)
@@ -180,13 +218,25 @@ class Service:
             finally:
                 self.jobs.forget_reveal(job_id)  # a caller that gave up: the key goes out without its reveal
             if record.status == "refunded":
-                raise ServiceError("grind_failed", _("the pull failed ({error}): {given_back}; try again",
-                                                     error=record.error, given_back=_given_back(record)),
-                                   committed="refunded")
+                raise ServiceError(
+                    "grind_failed",
+                    _(
+                        "the pull failed ({error}): {given_back}; try again",
+                        error=record.error,
+                        given_back=_given_back(record),
+                    ),
+                    committed="refunded",
+                )
             if record.status not in ("found", "delivered"):
-                raise ServiceError("busy", _("the pull was charged and is still being worked on by another bot "
-                                             "process: its key will reach you privately, or use /keys in a "
-                                             "minute"), committed="charged")
+                raise ServiceError(
+                    "busy",
+                    _(
+                        "the pull was charged and is still being worked on by another bot "
+                        "process: its key will reach you privately, or use /keys in a "
+                        "minute"
+                    ),
+                    committed="charged",
+                )
             answer = revealed[0] if revealed else await self._pull_answer(record, compiled, odds, config)
             delivered = record.status == "delivered"
             # read just before the delivery when revealed (a delivery changes no balance); after it otherwise
@@ -195,23 +245,30 @@ class Service:
             raise await self._job_fault(fault, created) from None
         many = answer.count > 1
         if delivered:
-            note = _("the private keys were sent to you privately") if many else _("the private key was sent to you "
-                                                                                  "privately")
+            note = (
+                _("the private keys were sent to you privately")
+                if many
+                else _("the private key was sent to you privately")
+            )
         else:
-            note = (_("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
-                    if many else _("the private key could not be sent to you privately and was kept safe: {hint}",
-                                   hint=_(KEYS_HINT)))
+            note = (
+                _("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
+                if many
+                else _(
+                    "the private key could not be sent to you privately and was kept safe: {hint}", hint=_(KEYS_HINT)
+                )
+            )
         return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:
             await asyncio.wait_for(on_reveal(answer), REVEAL_TIMEOUT_S)
         except Exception as exc:  # the reveal failing must not keep the key from its owner
-            log.warning("pull %s: the reveal failed (%s); delivering the key anyway", answer.job_id,
-                        type(exc).__name__)
+            log.warning("pull %s: the reveal failed (%s); delivering the key anyway", answer.job_id, type(exc).__name__)
 
-    async def _pull_answer(self, record: JobRecord, compiled: Pattern, odds: Odds,
-                           config: CommunityConfig | None) -> PullAnswer:
+    async def _pull_answer(
+        self, record: JobRecord, compiled: Pattern, odds: Odds, config: CommunityConfig | None
+    ) -> PullAnswer:
         spec = record.spec
         assert record.result is not None
         keys = best_first(record.shown_keys)
@@ -226,14 +283,28 @@ class Service:
             card = await self._card_png(best, compiled.text, spec.community, spec.user)
         delivered = record.status == "delivered"
         return PullAnswer(
-            job_id=record.job_id, user=spec.user, community=spec.community, pattern=compiled.text,
-            format_id=compiled.format_id, format_title=get_format(compiled.format_id).title, count=spec.count,
-            keys=keys, best_index=0, tokens_spent=record.price, free_pulls_used=record.free_pulls,
-            balance_after=account.balance, keys_checked=record.keys_checked,
-            backend=str(record.result.get("backend", record.backend)), elapsed_s=record.elapsed_s,
-            odds=self._odds_answer(compiled, odds), delivered=delivered,
+            job_id=record.job_id,
+            user=spec.user,
+            community=spec.community,
+            pattern=compiled.text,
+            format_id=compiled.format_id,
+            format_title=get_format(compiled.format_id).title,
+            count=spec.count,
+            keys=keys,
+            best_index=0,
+            tokens_spent=record.price,
+            free_pulls_used=record.free_pulls,
+            balance_after=account.balance,
+            keys_checked=record.keys_checked,
+            backend=str(record.result.get("backend", record.backend)),
+            elapsed_s=record.elapsed_s,
+            odds=self._odds_answer(compiled, odds),
+            delivered=delivered,
             delivery_note=_("the private key was sent to you privately") if delivered else _(ON_ITS_WAY),
-            personal_best=personal_best, announce_channel=announce, card_png=card, streak=streak,
+            personal_best=personal_best,
+            announce_channel=announce,
+            card_png=card,
+            streak=streak,
             cut_short=_cut_short(record.result),
         )
 
@@ -242,8 +313,12 @@ class Service:
         spec = record.spec
         try:
             personal_best = await records.record_pull(
-                self.db, records.PullRecord(record.job_id, spec.user, spec.community, spec.format_id, spec.pattern,
-                                            best, record.created_at), self.settings.time_zone)
+                self.db,
+                records.PullRecord(
+                    record.job_id, spec.user, spec.community, spec.format_id, spec.pattern, best, record.created_at
+                ),
+                self.settings.time_zone,
+            )
             streak = await streaks.after_pull(self.db, self.ledger, spec.user, self._streak_rules)
             if record.status == "found" and record.delivery_attempted_at is None:  # revealed before delivery:
                 self._recorded.add(record.job_id)  # job_settled, which follows the delivery, need not record it
@@ -252,11 +327,13 @@ class Service:
             log.warning("pull %s: community records failed: %s", record.job_id, type(exc).__name__)
             return None, None
 
-    async def _card_png(self, key: ShownKey, pattern: str, community: CommunityRef | None,
-                        user: UserRef | None) -> bytes | None:
+    async def _card_png(
+        self, key: ShownKey, pattern: str, community: CommunityRef | None, user: UserRef | None
+    ) -> bytes | None:
         try:
-            return await asyncio.to_thread(render_card, CardSpec(key, pattern, community.title if community else "",
-                                                                 user.label if user else ""))
+            return await asyncio.to_thread(
+                render_card, CardSpec(key, pattern, community.title if community else "", user.label if user else "")
+            )
         except Exception as exc:
             log.warning("card not rendered: %s", type(exc).__name__)
             return None
@@ -266,25 +343,52 @@ class Service:
         if share <= EASY_FULL_SHARE:
             return
         price, _why = self._order_price(odds)
-        offer = (_("/order {pattern} {format} gets an exact match for {price} tokens", pattern=compiled.text,
-                   format=compiled.format_id, price=price)
-                 if price is not None else _("an order gets an exact match"))
-        raise ServiceError("easy_pattern", _("{pattern} is easy: a pull matches it fully {share} of the time, which "
-                                             "rates Common; {offer}, or pull anyway", pattern=repr(compiled.text),
-                                             share=format(share, ".0%"), offer=offer))
+        offer = (
+            _(
+                "/order {pattern} {format} gets an exact match for {price} tokens",
+                pattern=compiled.text,
+                format=compiled.format_id,
+                price=price,
+            )
+            if price is not None
+            else _("an order gets an exact match")
+        )
+        raise ServiceError(
+            "easy_pattern",
+            _(
+                "{pattern} is easy: a pull matches it fully {share} of the time, which "
+                "rates Common; {offer}, or pull anyway",
+                pattern=repr(compiled.text),
+                share=format(share, ".0%"),
+                offer=offer,
+            ),
+        )
 
     async def _pull_charge(self, user: UserRef, config: CommunityConfig | None, count: int) -> tuple[int, int]:
         """(pulls, tokens) to charge: a community's lower free-pull allowance turns the rest into paid pulls."""
         pulls = self.settings.pull_cost_pulls(count)
-        if config is None or config.free_pulls_per_day is None or config.free_pulls_per_day >= config.operator_free_pulls:
+        if (
+            config is None
+            or config.free_pulls_per_day is None
+            or config.free_pulls_per_day >= config.operator_free_pulls
+        ):
             return pulls, 0
         usage = await self.ledger.usage(user)
         free = min(pulls, max(0, config.effective_free_pulls - usage.free_pulls_used))
         return free, (pulls - free) * self.settings.pull_price
 
-    async def order(self, user: UserRef, community: CommunityRef | None, pattern: str, format: str = "btc",
-                    pubkey: str | None = None, *, exact_case: bool = False, fuzzy: bool = False,
-                    origin: Origin | None = None) -> OrderAnswer:
+    async def order(
+        self,
+        user: UserRef,
+        community: CommunityRef | None,
+        pattern: str,
+        format: str = "btc",
+        pubkey: str | None = None,
+        *,
+        exact_case: bool = False,
+        fuzzy: bool = False,
+        origin: Origin | None = None,
+    ) -> OrderAnswer:
         """Charge an order's price and start grinding until an exact match; its key (or offset) is delivered privately.
 
         pubkey: the person's public key for a split-key order (they get an offset, never a private key).
@@ -303,17 +407,34 @@ class Service:
         if price is None:
             raise ServiceError("too_hard", refusal or _("this pattern is too hard to order"))
         budget = max(1, math.ceil(odds.expected_keys * self.settings.order_attempt_factor))
-        spec = JobSpec(kind="order", user=user, community=community, origin=origin, format_id=compiled.format_id,
-                       pattern=compiled.text, case_mode=_case(exact_case), fuzzy=fuzzy, split_pubkey=split,
-                       count=1, budget=budget, expected_keys=odds.expected_keys)
+        spec = JobSpec(
+            kind="order",
+            user=user,
+            community=community,
+            origin=origin,
+            format_id=compiled.format_id,
+            pattern=compiled.text,
+            case_mode=_case(exact_case),
+            fuzzy=fuzzy,
+            split_pubkey=split,
+            count=1,
+            budget=budget,
+            expected_keys=odds.expected_keys,
+        )
         record, debit = await self._create(spec, pulls=0, tokens=price)
         self.jobs.start(record.job_id)
         expected_s = odds.expected_keys / self.settings.keys_per_s
-        note = (_("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
-                if split else _("your private key will arrive privately when the match is found"))
-        return OrderAnswer(order=self.order_view(record, record.keys_checked, 0.0), balance_after=debit.balance_after,
-                           expected_s=expected_s, note=_("expected time about {time}; {note}",
-                                                         time=duration(expected_s), note=note))
+        note = (
+            _("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
+            if split
+            else _("your private key will arrive privately when the match is found")
+        )
+        return OrderAnswer(
+            order=self.order_view(record, record.keys_checked, 0.0),
+            balance_after=debit.balance_after,
+            expected_s=expected_s,
+            note=_("expected time about {time}; {note}", time=duration(expected_s), note=note),
+        )
 
     async def _create(self, spec: JobSpec, *, pulls: int, tokens: int) -> tuple[JobRecord, Debit]:
         """Charge and record a job; a storage fault is answered with what committed, read back when the fault
@@ -334,13 +455,26 @@ class Service:
 
     async def _create_fault(self, fault: StorageUnavailable, spec: JobSpec, since: float) -> FaultAnswer:
         try:
-            row = await read_back(lambda: committed.job_created_after(
-                self.db, owner=self.jobs.owner, platform=spec.user.platform, user_id=spec.user.user_id,
-                kind=spec.kind, format_id=spec.format_id, pattern=spec.pattern, since=since,
-                exclude=set(self._answered)))
+            row = await read_back(
+                lambda: committed.job_created_after(
+                    self.db,
+                    owner=self.jobs.owner,
+                    platform=spec.user.platform,
+                    user_id=spec.user.user_id,
+                    kind=spec.kind,
+                    format_id=spec.format_id,
+                    pattern=spec.pattern,
+                    since=since,
+                    exclude=set(self._answered),
+                )
+            )
         except StorageUnavailable:
-            log.warning("%s for %s: storage failed at the charge and could not be read back (%s)", spec.kind,
-                        logs.user_ref(spec.user.platform, spec.user.user_id), fault.why)
+            log.warning(
+                "%s for %s: storage failed at the charge and could not be read back (%s)",
+                spec.kind,
+                logs.user_ref(spec.user.platform, spec.user.user_id),
+                fault.why,
+            )
             return FaultAnswer(fault.why, "unknown", committed.unknown_words(spec.kind))
         if row is None:
             return FaultAnswer(fault.why, "nothing", committed.nothing_words(spec.kind))
@@ -359,8 +493,9 @@ class Service:
         said, words = committed.job_words(created.spec.kind, status, created.price, created.free_pulls)
         return FaultAnswer(fault.why, said, words, job_id=created.job_id)
 
-    async def odds(self, pattern: str, format: str = "btc", *, exact_case: bool = False,
-                   fuzzy: bool = False) -> OddsAnswer:
+    async def odds(
+        self, pattern: str, format: str = "btc", *, exact_case: bool = False, fuzzy: bool = False
+    ) -> OddsAnswer:
         """The odds of a pattern, and what a pull and an order of it would cost; charges nothing, needs no user."""
         compiled = _compile(pattern, format, exact_case, fuzzy)
         return self._odds_answer(compiled, await self.odds_cache.get(compiled))
@@ -372,10 +507,16 @@ class Service:
         usage = await self.ledger.usage(user)
         s = self.settings
         return BalanceAnswer(
-            user=user, tokens=account.balance, debt=account.debt, frozen=account.frozen,
+            user=user,
+            tokens=account.balance,
+            debt=account.debt,
+            frozen=account.frozen,
             free_pulls_left=max(0, s.free_pulls_per_day - usage.free_pulls_used),
-            free_pulls_per_day=s.free_pulls_per_day, spent_today=usage.spent, daily_spend_limit=s.daily_spend_limit,
-            pull_price=s.pull_price, ten_pull_price=s.pull_cost_pulls(10) * s.pull_price,
+            free_pulls_per_day=s.free_pulls_per_day,
+            spent_today=usage.spent,
+            daily_spend_limit=s.daily_spend_limit,
+            pull_price=s.pull_price,
+            ten_pull_price=s.pull_cost_pulls(10) * s.pull_price,
         )
 
     async def topup(self, user: UserRef, pack: str | None = None) -> TopupAnswer:
@@ -386,28 +527,46 @@ class Service:
         _check_user(user)
         if self.checkout is None:
             free = self.settings.free_pulls_per_day
-            still = (ngettext("you still get {n} free pull a day", "you still get {n} free pulls a day", free) if free
-                     else _("there are no free pulls here either"))
-            return TopupAnswer(configured=False, message=_("payments are not configured on this bot, so tokens cannot "
-                                                           "be bought here yet; {still}", still=still))
+            still = (
+                ngettext("you still get {n} free pull a day", "you still get {n} free pulls a day", free)
+                if free
+                else _("there are no free pulls here either")
+            )
+            return TopupAnswer(
+                configured=False,
+                message=_(
+                    "payments are not configured on this bot, so tokens cannot be bought here yet; {still}", still=still
+                ),
+            )
         from payments.errors import PaymentsError
 
         catalog = self.checkout.packs
         packs = tuple(TopupPack(p.pack_id, p.tokens, p.price) for p in catalog.packs)
         if pack is None or not pack.strip():
-            return TopupAnswer(configured=True, packs=packs,
-                               message=_("choose a pack with /topup <pack>: {packs}", packs=catalog.describe()))
+            return TopupAnswer(
+                configured=True,
+                packs=packs,
+                message=_("choose a pack with /topup <pack>: {packs}", packs=catalog.describe()),
+            )
         try:
             link = await self.checkout.create_checkout(user.platform, user.user_id, pack)
         except PaymentsError as exc:
             raise ServiceError(exc.code, exc.message) from None
         chosen = TopupPack(link.pack.pack_id, link.pack.tokens, link.pack.price)
-        return TopupAnswer(configured=True, url=link.url, pack=chosen, packs=packs,
-                           message=ngettext("pay {price} for {n} token at this link (it is yours alone); the token "
-                                            "arrives as soon as Stripe confirms the payment",
-                                            "pay {price} for {n} tokens at this link (it is yours alone); the tokens "
-                                            "arrive as soon as Stripe confirms the payment", chosen.tokens,
-                                            price=chosen.price))
+        return TopupAnswer(
+            configured=True,
+            url=link.url,
+            pack=chosen,
+            packs=packs,
+            message=ngettext(
+                "pay {price} for {n} token at this link (it is yours alone); the token "
+                "arrives as soon as Stripe confirms the payment",
+                "pay {price} for {n} tokens at this link (it is yours alone); the tokens "
+                "arrive as soon as Stripe confirms the payment",
+                chosen.tokens,
+                price=chosen.price,
+            ),
+        )
 
     async def keys(self, user: UserRef) -> KeysAnswer:
         """/keys: purge secrets past their grace period, then deliver every found, undelivered job of the person again."""
@@ -421,8 +580,12 @@ class Service:
         if not pending:
             message = _("you have no undelivered keys: every key found for you has been delivered")
         elif undelivered:
-            message = _("{sent} sent privately, {waiting} could not be sent: open your direct messages to the bot and "
-                        "send /keys again", sent=len(delivered), waiting=len(undelivered))
+            message = _(
+                "{sent} sent privately, {waiting} could not be sent: open your direct messages to the bot and "
+                "send /keys again",
+                sent=len(delivered),
+                waiting=len(undelivered),
+            )
         else:
             message = _("{sent} sent to you privately", sent=len(delivered))
         return KeysAnswer(delivered=tuple(delivered), undelivered=tuple(undelivered), message=message)
@@ -436,8 +599,12 @@ class Service:
             (user.platform, user.user_id),
         )
         entries = tuple(
-            HistoryEntry(at=datetime.fromtimestamp(r["created_at"], tz=UTC), kind=r["kind"],
-                         tokens=r["tokens"], detail=_history_detail(r))
+            HistoryEntry(
+                at=datetime.fromtimestamp(r["created_at"], tz=UTC),
+                kind=r["kind"],
+                tokens=r["tokens"],
+                detail=_history_detail(r),
+            )
             for r in rows
         )
         account = await self.ledger.account(user)
@@ -464,9 +631,15 @@ class Service:
             seen.add(who)
             result = json.loads(row["result"])
             key = shown_key_from_json(result["keys"][result["best_index"]])
-            entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]), key=key,
-                                            pattern=row["pattern"],
-                                            at=datetime.fromtimestamp(row["created_at"], tz=UTC)))
+            entries.append(
+                LeaderboardEntry(
+                    rank=len(entries) + 1,
+                    user=UserRef(*who, row["display_name"]),
+                    key=key,
+                    pattern=row["pattern"],
+                    at=datetime.fromtimestamp(row["created_at"], tz=UTC),
+                )
+            )
             if len(entries) == 10:
                 break
         return LeaderboardAnswer(community=community, entries=tuple(entries))
@@ -480,28 +653,46 @@ class Service:
         config = await self._config_for(community)
         assert config is not None
         names = ", ".join(controls.SETTINGS)
-        return ConfigAnswer(config=config, changed=None, lines=controls.describe(config),
-                            message=_("change one with /config <setting> <value>; settings: {names}", names=names))
+        return ConfigAnswer(
+            config=config,
+            changed=None,
+            lines=controls.describe(config),
+            message=_("change one with /config <setting> <value>; settings: {names}", names=names),
+        )
 
-    async def configure(self, user: UserRef, community: CommunityRef | None, setting: str, value: str, *,
-                        is_admin: bool, label: str = "") -> ConfigAnswer:
+    async def configure(
+        self,
+        user: UserRef,
+        community: CommunityRef | None,
+        setting: str,
+        value: str,
+        *,
+        is_admin: bool,
+        label: str = "",
+    ) -> ConfigAnswer:
         """/config <setting> <value> (admins only). Settings: pull_channel, announce_channel (a channel id, or
         none; `label` is how to name it to people, e.g. "#pulls"), pulls (on/off), free_pulls (a number up to the
         operator's daily free pulls, or default)."""
         _check_user(user)
         community = _require_admin(community, is_admin)
-        change = await controls.save_setting(self.db, community, user, setting, value, label,
-                                             self.settings.free_pulls_per_day)
+        change = await controls.save_setting(
+            self.db, community, user, setting, value, label, self.settings.free_pulls_per_day
+        )
         config = await self._config_for(community)
         assert config is not None
         self._languages[(community.platform, community.community_id)] = (config.language, time.monotonic())
         if config.gallery and config.gallery_slug and change.startswith("gallery on"):
             change = gallery_message(self.settings, config.gallery_slug)
-        return ConfigAnswer(config=config, changed=setting.strip().lower().replace("-", "_"),
-                            lines=controls.describe(config), message=change)
+        return ConfigAnswer(
+            config=config,
+            changed=setting.strip().lower().replace("-", "_"),
+            lines=controls.describe(config),
+            message=change,
+        )
 
-    async def gift(self, sender: UserRef, recipient: UserRef, tokens: int, *, idempotency_key: str,
-                   recipient_is_bot: bool = False) -> GiftAnswer:
+    async def gift(
+        self, sender: UserRef, recipient: UserRef, tokens: int, *, idempotency_key: str, recipient_is_bot: bool = False
+    ) -> GiftAnswer:
         """/gift @user TOKENS: move tokens, both ledger rows exactly once per idempotency key (use the
         platform's interaction or message id). The recipient is told privately; the answer is for the sender.
         A bot account (the platform says which) can hold no tokens: refused before anything moves."""
@@ -515,32 +706,60 @@ class Service:
             outcome = await self._gift_fault(fault, sender, recipient, tokens, idempotency_key)
         if outcome.applied:
             with use_locale(PEOPLE.of(recipient.platform, recipient.user_id) or current()):  # their language
-                told = ngettext("{who} gifted you {n} token; your balance is now {balance}",
-                                "{who} gifted you {n} tokens; your balance is now {balance}", tokens,
-                                who=sender.label, balance=number(outcome.recipient_balance))
+                told = ngettext(
+                    "{who} gifted you {n} token; your balance is now {balance}",
+                    "{who} gifted you {n} tokens; your balance is now {balance}",
+                    tokens,
+                    who=sender.label,
+                    balance=number(outcome.recipient_balance),
+                )
             await self._notify(recipient, told)
-        message = (ngettext("you gifted {n} token to {who}; your balance is {balance}",
-                            "you gifted {n} tokens to {who}; your balance is {balance}", tokens, who=recipient.label,
-                            balance=number(outcome.sender_balance))
-                   if outcome.applied else _("that gift was already made; your balance is {balance}",
-                                             balance=number(outcome.sender_balance)))
-        return GiftAnswer(sender=sender, recipient=recipient, tokens=tokens, balance_after=outcome.sender_balance,
-                          applied=outcome.applied, message=message)
+        message = (
+            ngettext(
+                "you gifted {n} token to {who}; your balance is {balance}",
+                "you gifted {n} tokens to {who}; your balance is {balance}",
+                tokens,
+                who=recipient.label,
+                balance=number(outcome.sender_balance),
+            )
+            if outcome.applied
+            else _("that gift was already made; your balance is {balance}", balance=number(outcome.sender_balance))
+        )
+        return GiftAnswer(
+            sender=sender,
+            recipient=recipient,
+            tokens=tokens,
+            balance_after=outcome.sender_balance,
+            applied=outcome.applied,
+            message=message,
+        )
 
-    async def _gift_fault(self, fault: StorageUnavailable, sender: UserRef, recipient: UserRef, tokens: int,
-                          idempotency_key: str) -> gifts.GiftOutcome:
+    async def _gift_fault(
+        self, fault: StorageUnavailable, sender: UserRef, recipient: UserRef, tokens: int, idempotency_key: str
+    ) -> gifts.GiftOutcome:
         """Both rows commit together: read the sender's back to know whether the gift was made."""
         sent_key, received_key = gifts.gift_keys(sender, idempotency_key)
         try:
-            sent, received = await read_back(lambda: asyncio.gather(committed.ledger_row(self.db, sent_key),
-                                                                    committed.ledger_row(self.db, received_key)))
+            sent, received = await read_back(
+                lambda: asyncio.gather(
+                    committed.ledger_row(self.db, sent_key), committed.ledger_row(self.db, received_key)
+                )
+            )
         except StorageUnavailable:
-            raise FaultAnswer(fault.why, "unknown", f"the bot's database failed while your gift of {tokens:,} tokens "
-                              "was being made, and cannot say yet whether it was: check /balance in a minute before "
-                              "you send it again") from None
+            raise FaultAnswer(
+                fault.why,
+                "unknown",
+                f"the bot's database failed while your gift of {tokens:,} tokens "
+                "was being made, and cannot say yet whether it was: check /balance in a minute before "
+                "you send it again",
+            ) from None
         if sent is None or received is None:
-            raise FaultAnswer(fault.why, "nothing", f"nothing was given: the bot's database failed before your gift "
-                              f"of {tokens:,} tokens was made; try again shortly") from None
+            raise FaultAnswer(
+                fault.why,
+                "nothing",
+                f"nothing was given: the bot's database failed before your gift "
+                f"of {tokens:,} tokens was made; try again shortly",
+            ) from None
         return gifts.GiftOutcome(True, sent["balance_after"], received["balance_after"])
 
     async def streak(self, user: UserRef) -> StreakAnswer:
@@ -552,11 +771,17 @@ class Service:
         """This week's rarest pull per person here (weeks start Monday 00:00 in the operator's time zone)."""
         season = season_of(time.time(), self.settings.time_zone)
         entries = await records.season_entries(self.db, community, season.label)
-        return SeasonLeaderboardAnswer(community=community, season=season.label, starts_at=season.starts_at,
-                                       ends_at=season.ends_at, entries=tuple(entries))
+        return SeasonLeaderboardAnswer(
+            community=community,
+            season=season.label,
+            starts_at=season.starts_at,
+            ends_at=season.ends_at,
+            entries=tuple(entries),
+        )
 
-    async def profile(self, user: UserRef, community: CommunityRef | None, *, share: bool = False,
-                      hide: bool = False) -> ProfileAnswer:
+    async def profile(
+        self, user: UserRef, community: CommunityRef | None, *, share: bool = False, hide: bool = False
+    ) -> ProfileAnswer:
         """/profile: best pulls, streak, this season's rank here. Show privately unless `share` (the person
         chose to show it). Sharing also names the person on community gallery pages (bot/web); `hide` stops that."""
         _check_user(user)
@@ -565,8 +790,16 @@ class Service:
         pulls, total = await records.best_pulls(self.db, user)
         season = season_of(time.time(), self.settings.time_zone)
         rank = await records.season_rank(self.db, community, season.label, user)
-        return ProfileAnswer(user=user, community=community, best_pulls=tuple(pulls), total_pulls=total,
-                             streak=await self.streak(user), season=season.label, season_rank=rank, share=bool(share))
+        return ProfileAnswer(
+            user=user,
+            community=community,
+            best_pulls=tuple(pulls),
+            total_pulls=total,
+            streak=await self.streak(user),
+            season=season.label,
+            season_rank=rank,
+            share=bool(share),
+        )
 
     async def card(self, user: UserRef, community: CommunityRef | None, job_id: str | None = None) -> CardAnswer:
         """/card: the card of the person's pull `job_id` (default: their latest), best key; never a secret."""
@@ -579,19 +812,39 @@ class Service:
             record = await self.jobs.get(str(job_id).strip()[:64])
         except KeyError:
             record = None
-        if (record is None or record.spec.user.key != user.key or record.spec.kind != "pull"
-                or record.status not in ("found", "delivered")):
+        if (
+            record is None
+            or record.spec.user.key != user.key
+            or record.spec.kind != "pull"
+            or record.status not in ("found", "delivered")
+        ):
             raise ServiceError("not_found", _("no pull of yours has that id: /card alone shows your latest pull"))
         key = best_first(record.shown_keys)[0]
-        png = await asyncio.to_thread(render_card, CardSpec(key, record.spec.pattern,
-                                                            community.title if community else "", user.label))
+        png = await asyncio.to_thread(
+            render_card, CardSpec(key, record.spec.pattern, community.title if community else "", user.label)
+        )
         return _card_answer(key, record.spec.pattern, png)
 
-    def render_card(self, format: str, identifier: str, pattern: str, *, exact_case: bool = False,
-                    fuzzy: bool = False, community_title: str = "") -> CardAnswer:
+    def render_card(
+        self,
+        format: str,
+        identifier: str,
+        pattern: str,
+        *,
+        exact_case: bool = False,
+        fuzzy: bool = False,
+        community_title: str = "",
+    ) -> CardAnswer:
         """`vanikeys card`: a card for any identifier of the format, scored and rated as one pull's best."""
-        return card_for_identifier(format, identifier, pattern, pull_keys=self.settings.pull_budget,
-                                   exact_case=exact_case, fuzzy=fuzzy, community_title=community_title)
+        return card_for_identifier(
+            format,
+            identifier,
+            pattern,
+            pull_keys=self.settings.pull_budget,
+            exact_case=exact_case,
+            fuzzy=fuzzy,
+            community_title=community_title,
+        )
 
     async def keep_late_reveals(self, platform: str, lines_by_chat: Mapping[str, Sequence[str]]) -> int:
         """A stopping front end's reveals that never went out (digest lines per chat), for after the restart."""
@@ -621,8 +874,9 @@ class Service:
     async def claim_lapsed_reveals(self, platform: str, owner: str) -> dict[str, list[LateReveal]]:
         """Kept reveals nobody live holds (a stop released them, or a killed process's claim lapsed after
         `job_lease_s`), claimed for `owner` to post."""
-        return await late_reveals.claim(self.db, platform, f"{owner}:posting:{uuid.uuid4().hex}",
-                                        lapse_s=self.settings.job_lease_s, owner=owner)
+        return await late_reveals.claim(
+            self.db, platform, f"{owner}:posting:{uuid.uuid4().hex}", lapse_s=self.settings.job_lease_s, owner=owner
+        )
 
     async def community_language(self, community: CommunityRef | None) -> str | None:
         """The locale an admin set for a community's public messages (None: not set), remembered for a minute so a
@@ -656,15 +910,29 @@ class Service:
         s = self.settings
         formats = ", ".join(FORMATS)
         commands = (
-            CommandHelp("pull", _("/pull <pattern> [format] [count]"),
-                        _("grind {keys} keys and get the best match with its rarity; count 1 or 10 (a 10-pull costs "
-                          "{ten}); {price} tokens a pull after {free} free a day", keys=number(s.pull_budget),
-                          ten=s.ten_pull_pulls, price=s.pull_price, free=s.free_pulls_per_day)),
-            CommandHelp("order", _("/order <pattern> [format] [pubkey]"),
-                        _("grind until an exact match; priced by difficulty; give your public key for a split-key "
-                          "order (you get an offset, never a private key)")),
-            CommandHelp("odds", _("/odds <pattern> [format]"),
-                        _("the chance of a match, the rarity table and an order's price")),
+            CommandHelp(
+                "pull",
+                _("/pull <pattern> [format] [count]"),
+                _(
+                    "grind {keys} keys and get the best match with its rarity; count 1 or 10 (a 10-pull costs "
+                    "{ten}); {price} tokens a pull after {free} free a day",
+                    keys=number(s.pull_budget),
+                    ten=s.ten_pull_pulls,
+                    price=s.pull_price,
+                    free=s.free_pulls_per_day,
+                ),
+            ),
+            CommandHelp(
+                "order",
+                _("/order <pattern> [format] [pubkey]"),
+                _(
+                    "grind until an exact match; priced by difficulty; give your public key for a split-key "
+                    "order (you get an offset, never a private key)"
+                ),
+            ),
+            CommandHelp(
+                "odds", _("/odds <pattern> [format]"), _("the chance of a match, the rarity table and an order's price")
+            ),
             CommandHelp("balance", "/balance", _("your tokens, free pulls left today and your daily limit")),
             CommandHelp("topup", _("/topup [pack]"), _("buy tokens")),
             CommandHelp("keys", "/keys", _("get the private keys that could not be sent to you")),
@@ -674,10 +942,14 @@ class Service:
         )
         notes = (
             _("formats: {formats} (default btc)", formats=formats),
-            _("patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any "
-              "character"),
-            _("matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, "
-              "1/i/l, ...)"),
+            _(
+                "patterns: terms separated by spaces, found in order; ^ anchors the start, $ the end, ? is any "
+                "character"
+            ),
+            _(
+                "matching is case-insensitive unless you ask for exact case; fuzzy also accepts look-alikes (0/o, "
+                "1/i/l, ...)"
+            ),
         )
         return HelpAnswer(commands=commands, formats=tuple((f.id, f.title) for f in FORMATS.values()), notes=notes)
 
@@ -689,8 +961,9 @@ class Service:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        pending = (self.jobs.deliver_pending(frontend.platform) if only_user is None
-                   else self._deliver_pending_for(only_user))
+        pending = (
+            self.jobs.deliver_pending(frontend.platform) if only_user is None else self._deliver_pending_for(only_user)
+        )
         task = loop.create_task(pending)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -704,7 +977,9 @@ class Service:
     async def _deliver_pending_for(self, user: UserRef) -> None:
         rows = await self.db.fetchall(
             "SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL AND platform = ? "
-            "AND user_id = ?", (user.platform, user.user_id))
+            "AND user_id = ?",
+            (user.platform, user.user_id),
+        )
         for row in rows:
             self.jobs.start(row["job_id"])
 
@@ -717,11 +992,13 @@ class Service:
         key = instruction.idempotency_key
         try:
             if instruction.reverses is not None:
-                credit = await self.ledger.reverse(user, instruction.reverses, kind=kind, idempotency_key=key,
-                                                   reason=reason)
+                credit = await self.ledger.reverse(
+                    user, instruction.reverses, kind=kind, idempotency_key=key, reason=reason
+                )
             else:
-                credit = await self.ledger.apply(user, instruction.tokens, kind=kind, idempotency_key=key,
-                                                 reason=reason)
+                credit = await self.ledger.apply(
+                    user, instruction.tokens, kind=kind, idempotency_key=key, reason=reason
+                )
         except StorageUnavailable as fault:
             # Applied or not? Read back: applied, the buyer is told and Stripe gets its 200; not (or unknown),
             # the fault goes to the webhook, which answers 503 so that Stripe retries (once per key).
@@ -736,10 +1013,18 @@ class Service:
         if not credit.applied and key in self._unsure_payments:  # applied as storage failed, never told
             credit = await self._applied_credit(user, key) or credit
         self._unsure_payments.discard(key)
-        outcome = ApplyOutcome(applied=credit.applied, tokens_moved=credit.tokens_moved, debt=credit.debt_after,
-                               balance=credit.balance_after)
-        logs.event("payment.applied" if credit.applied else "payment.replayed", key=instruction.idempotency_key,
-                   user=logs.user_ref(user.platform, user.user_id), tokens=credit.tokens_moved)
+        outcome = ApplyOutcome(
+            applied=credit.applied,
+            tokens_moved=credit.tokens_moved,
+            debt=credit.debt_after,
+            balance=credit.balance_after,
+        )
+        logs.event(
+            "payment.applied" if credit.applied else "payment.replayed",
+            key=instruction.idempotency_key,
+            user=logs.user_ref(user.platform, user.user_id),
+            tokens=credit.tokens_moved,
+        )
         if credit.applied:
             await self._notify(user, instruction.notice_for(outcome))
         return outcome
@@ -759,17 +1044,27 @@ class Service:
             raise ServiceError("bad_amount", f"grant a whole number of tokens from 1 to 10^12, not {tokens!r}")
         key = f"grant:{uuid.uuid4().hex}"
         try:
-            return (await self.ledger.apply(user, tokens, kind="grant", idempotency_key=key, reason=reason)).balance_after
+            return (
+                await self.ledger.apply(user, tokens, kind="grant", idempotency_key=key, reason=reason)
+            ).balance_after
         except StorageUnavailable as fault:
             try:
                 row = await read_back(lambda: committed.ledger_row(self.db, key))
             except StorageUnavailable:
-                raise FaultAnswer(fault.why, "unknown", f"the bot's database failed during the grant of {tokens:,} "
-                                  "tokens and cannot say yet whether it was made: check the balance in a minute "
-                                  "before granting again") from None
+                raise FaultAnswer(
+                    fault.why,
+                    "unknown",
+                    f"the bot's database failed during the grant of {tokens:,} "
+                    "tokens and cannot say yet whether it was made: check the balance in a minute "
+                    "before granting again",
+                ) from None
             if row is None:
-                raise FaultAnswer(fault.why, "nothing", f"nothing was granted: the bot's database failed before the "
-                                  f"grant of {tokens:,} tokens was made; try again shortly") from None
+                raise FaultAnswer(
+                    fault.why,
+                    "nothing",
+                    f"nothing was granted: the bot's database failed before the "
+                    f"grant of {tokens:,} tokens was made; try again shortly",
+                ) from None
             return int(row["balance_after"])
 
     # --- job observer (orders' progress and endings) -------------------------------
@@ -792,9 +1087,14 @@ class Service:
         try:
             await asyncio.wait_for(asyncio.shield(announcing), REVEAL_TIMEOUT_S)
         except TimeoutError:  # it goes on in the background; the key does not wait for it any longer
-            log.warning("order %s: the result is still being announced after %.0f s; delivering the key",
-                        record.job_id, REVEAL_TIMEOUT_S)
-            announcing.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: front ends log their own
+            log.warning(
+                "order %s: the result is still being announced after %.0f s; delivering the key",
+                record.job_id,
+                REVEAL_TIMEOUT_S,
+            )
+            announcing.add_done_callback(
+                lambda t: t.cancelled() or t.exception()
+            )  # retrieved: front ends log their own
 
     async def job_settled(self, record: JobRecord) -> None:
         """JobObserver.job_settled: record a settled pull's best (bests, streaks) once, then tell the front end.
@@ -814,8 +1114,10 @@ class Service:
             if record.status not in ("found", "delivered"):  # a found order was announced before its delivery
                 await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
         elif record.status == "refunded" and record.job_id not in self._awaited:
-            await frontend.notify(record.spec.user, f"your pull for {record.spec.pattern!r} failed ({record.error}): "
-                                                    f"{_given_back(record)}")
+            await frontend.notify(
+                record.spec.user,
+                f"your pull for {record.spec.pattern!r} failed ({record.error}): {_given_back(record)}",
+            )
 
     def order_view(self, record: JobRecord, checked: int, rate: float) -> OrderView:
         """The order as the person sees it now: status, progress at `checked` keys and `rate` keys/s, and one line to show."""
@@ -825,31 +1127,60 @@ class Service:
         found = keys[0] if keys else None
         # Past the expected number of keys there is no "time left": every key has the same chance.
         eta = (expected - checked) / rate if rate > 0 and checked < expected else None
-        running = (_("{checked} keys checked, {percent} of the expected {expected}", checked=number(checked),
-                     percent=percent(checked / expected), expected=number(round(expected)))
-                   if checked <= expected else
-                   _("{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
-                     "match may come at any moment", checked=number(checked), expected=number(round(expected))))
+        running = (
+            _(
+                "{checked} keys checked, {percent} of the expected {expected}",
+                checked=number(checked),
+                percent=percent(checked / expected),
+                expected=number(round(expected)),
+            )
+            if checked <= expected
+            else _(
+                "{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
+                "match may come at any moment",
+                checked=number(checked),
+                expected=number(round(expected)),
+            )
+        )
         identifier = found.identifier if found else ""
         pending = record.status == "found" and record.delivery_attempted_at is None
         messages = {
             "accepted": _("order accepted and paid; grinding starts now"),
             "submitted": _("order submitted to the grinder"),
             "running": running,
-            "found": (_("found {identifier}; the secret is on its way to you privately", identifier=identifier)
-                      if pending else _("found {identifier}; the secret could not be sent privately: {hint}",
-                                        identifier=identifier, hint=_(KEYS_HINT))),
+            "found": (
+                _("found {identifier}; the secret is on its way to you privately", identifier=identifier)
+                if pending
+                else _(
+                    "found {identifier}; the secret could not be sent privately: {hint}",
+                    identifier=identifier,
+                    hint=_(KEYS_HINT),
+                )
+            ),
             "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
             "failed": _("the order failed ({error}); a refund follows", error=record.error),
-            "refunded": _("the order failed ({error}): {given_back}", error=record.error,
-                          given_back=_given_back(record)),
+            "refunded": _(
+                "the order failed ({error}): {given_back}", error=record.error, given_back=_given_back(record)
+            ),
         }
         return OrderView(
-            order_id=record.job_id, user=spec.user, community=spec.community, origin=spec.origin,
-            pattern=spec.pattern, format_id=spec.format_id, split=spec.split_pubkey is not None,
-            status=record.status, price=record.price, keys_checked=checked,  # type: ignore[arg-type]  # an order's status (a str) is one of OrderStatus
-            expected_keys=expected, percent=100.0 * checked / expected, rate_keys_per_s=rate, eta_s=eta,
-            found=found, delivered=record.status == "delivered", message=messages.get(record.status, record.status),
+            order_id=record.job_id,
+            user=spec.user,
+            community=spec.community,
+            origin=spec.origin,
+            pattern=spec.pattern,
+            format_id=spec.format_id,
+            split=spec.split_pubkey is not None,
+            status=record.status,
+            price=record.price,
+            keys_checked=checked,  # type: ignore[arg-type]  # an order's status (a str) is one of OrderStatus
+            expected_keys=expected,
+            percent=100.0 * checked / expected,
+            rate_keys_per_s=rate,
+            eta_s=eta,
+            found=found,
+            delivered=record.status == "delivered",
+            message=messages.get(record.status, record.status),
             delivery_pending=pending,
         )
 
@@ -859,11 +1190,19 @@ class Service:
         price, refusal = self._order_price(odds)
         budget = self.settings.pull_budget
         return OddsAnswer(
-            format_id=pattern.format_id, format_title=get_format(pattern.format_id).title, pattern=pattern.text,
-            max_score=pattern.max_score, p_full=odds.p_full, expected_keys=odds.expected_keys, pull_keys=budget,
-            p_full_in_pull=p_full_in(odds, budget), p_at_least=tuple(odds.p_at_least),
-            pull_price=self.settings.pull_price, order_price=price,
-            order_expected_s=odds.expected_keys / self.settings.keys_per_s, order_refusal=refusal,
+            format_id=pattern.format_id,
+            format_title=get_format(pattern.format_id).title,
+            pattern=pattern.text,
+            max_score=pattern.max_score,
+            p_full=odds.p_full,
+            expected_keys=odds.expected_keys,
+            pull_keys=budget,
+            p_full_in_pull=p_full_in(odds, budget),
+            p_at_least=tuple(odds.p_at_least),
+            pull_price=self.settings.pull_price,
+            order_price=price,
+            order_expected_s=odds.expected_keys / self.settings.keys_per_s,
+            order_refusal=refusal,
             web_url=odds_page_url(self.settings.web_url, pattern),
         )
 
@@ -871,10 +1210,17 @@ class Service:
         expected_s = odds.expected_keys / self.settings.keys_per_s
         if not math.isfinite(odds.expected_keys) or expected_s > self.settings.max_order_s:
             keys = f"{odds.expected_keys:,.3g}" if math.isfinite(odds.expected_keys) else "∞"
-            needs = (_("about {keys} keys, about {time} of grinding", keys=keys, time=duration(expected_s))
-                     if expected_s < FAR_BEYOND_S else _("about {keys} keys, {far}", keys=keys, far=_(FAR_BEYOND)))
-            return None, _("an exact match needs {needs}, past the {limit} limit: shorten the pattern, or /pull for "
-                           "the best partial match", needs=needs, limit=duration(self.settings.max_order_s))
+            needs = (
+                _("about {keys} keys, about {time} of grinding", keys=keys, time=duration(expected_s))
+                if expected_s < FAR_BEYOND_S
+                else _("about {keys} keys, {far}", keys=keys, far=_(FAR_BEYOND))
+            )
+            return None, _(
+                "an exact match needs {needs}, past the {limit} limit: shorten the pattern, or /pull for "
+                "the best partial match",
+                needs=needs,
+                limit=duration(self.settings.max_order_s),
+            )
         return self.settings.order_price(odds.expected_keys), None
 
     async def _notify(self, user: UserRef, text: str) -> None:
@@ -911,20 +1257,32 @@ def _check_pull_allowed(config: CommunityConfig | None, channel: str | None) -> 
         raise WrongChannel(config.pull_channel, config.pull_channel_label)
 
 
-def card_for_identifier(format: str, identifier: str, pattern: str, *, pull_keys: int, exact_case: bool = False,
-                        fuzzy: bool = False, community_title: str = "") -> CardAnswer:
+def card_for_identifier(
+    format: str,
+    identifier: str,
+    pattern: str,
+    *,
+    pull_keys: int,
+    exact_case: bool = False,
+    fuzzy: bool = False,
+    community_title: str = "",
+) -> CardAnswer:
     """A card for an identifier typed by someone: validated against the format, scored, rated as a pull's best."""
     compiled = _compile(pattern, format, exact_case, fuzzy)
     fmt = get_format(compiled.format_id)
     text = identifier.strip() if isinstance(identifier, str) else ""
     if not text.startswith(fmt.prefix) or len(text) > 120 or len(text) <= len(fmt.prefix):
-        raise ServiceError("bad_identifier", _("that is not a {format} identifier: it starts with {prefix}",
-                                               format=fmt.title, prefix=repr(fmt.prefix)))
+        raise ServiceError(
+            "bad_identifier",
+            _("that is not a {format} identifier: it starts with {prefix}", format=fmt.title, prefix=repr(fmt.prefix)),
+        )
     body = fmt.body(text)
     allowed = set(fmt.alphabet) | (set(fmt.alphabet.upper()) if not fmt.case_sensitive else set())
     if any(ch not in allowed for ch in body):
-        raise ServiceError("bad_identifier", _("that is not a {format} identifier: it has characters outside its "
-                                               "alphabet", format=fmt.title))
+        raise ServiceError(
+            "bad_identifier",
+            _("that is not a {format} identifier: it has characters outside its alphabet", format=fmt.title),
+        )
     from gpu_worker.patterns import score as score_of
 
     key = shown_key(compiled, odds_of(compiled), text, score_of(compiled, body), pull_keys)
@@ -935,8 +1293,15 @@ def _card_answer(key: ShownKey, pattern: str, png: bytes) -> CardAnswer:
     from bot.cards import HEIGHT, WIDTH
 
     safe = "".join(ch for ch in key.identifier[-12:] if ch.isalnum())
-    return CardAnswer(key=key, pattern=pattern, format_id=key.format_id, png=png, width=WIDTH, height=HEIGHT,
-                      filename=f"vanikeys-{key.format_id}-{safe}.png")
+    return CardAnswer(
+        key=key,
+        pattern=pattern,
+        format_id=key.format_id,
+        png=png,
+        width=WIDTH,
+        height=HEIGHT,
+        filename=f"vanikeys-{key.format_id}-{safe}.png",
+    )
 
 
 def _case(exact_case: bool) -> str:
@@ -951,8 +1316,9 @@ def _compile(pattern: Any, format: Any, exact_case: bool, fuzzy: bool) -> Patter
     if len(pattern) > MAX_PATTERN_CHARS:
         raise ServiceError("bad_pattern", _("a pattern is at most {n} characters; shorten it", n=MAX_PATTERN_CHARS))
     try:
-        return parse_pattern(format.strip().lower(), pattern.strip(), case="exact" if exact_case else "insensitive",
-                             fuzzy=fuzzy)
+        return parse_pattern(
+            format.strip().lower(), pattern.strip(), case="exact" if exact_case else "insensitive", fuzzy=fuzzy
+        )
     except VanikeysError as exc:
         raise ServiceError(exc.code, exc.message) from None
 
@@ -961,8 +1327,11 @@ def _cut_short(result: dict[str, Any]) -> CutShort | None:
     refund = result.get("cut_short")
     if not isinstance(refund, dict):
         return None
-    return CutShort(ground_pct=int(refund["ground_pct"]), tokens_back=int(refund["tokens"]),
-                    free_pulls_back=int(refund["free_pulls"]))
+    return CutShort(
+        ground_pct=int(refund["ground_pct"]),
+        tokens_back=int(refund["tokens"]),
+        free_pulls_back=int(refund["free_pulls"]),
+    )
 
 
 def _given_back(record: JobRecord) -> str:

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 @asynccontextmanager
-async def serving(application: web.Application, host: str, port: int, *, what: str,
-                  port_setting: str) -> AsyncIterator[int]:
+async def serving(
+    application: web.Application, host: str, port: int, *, what: str, port_setting: str
+) -> AsyncIterator[int]:
     """Listen on host:port (0: any free port) and yield the bound port; a port that cannot be had is one
     ConfigError naming `what` and the setting to change, never a traceback."""
     from aiohttp import web
@@ -27,8 +28,9 @@ async def serving(application: web.Application, host: str, port: int, *, what: s
         await site.start()
     except OSError as err:
         await runner.cleanup()
-        raise ConfigError(f"cannot serve {what} on {host}:{port} ({err.strerror}): "
-                          f"set {port_setting} to a free port") from err
+        raise ConfigError(
+            f"cannot serve {what} on {host}:{port} ({err.strerror}): set {port_setting} to a free port"
+        ) from err
     try:
         yield int(runner.addresses[0][1])
     finally:

@@ -35,9 +35,16 @@ class Unreachable(Exception):
     """No usable answer (connection refused, DNS, timeout, 5xx): worth retrying."""
 
 
-async def reach(what: str, attempt: Callable[[], Awaitable[T]], *, refused_fix: str, unreachable_fix: str,
-                deadline_s: float, clock: Callable[[], float] = time.monotonic,
-                sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
+async def reach(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    refused_fix: str,
+    unreachable_fix: str,
+    deadline_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
     """`attempt()` until it answers, retrying Unreachable with backoff for `deadline_s` seconds."""
     started = clock()
     delay = FIRST_DELAY_S
@@ -51,8 +58,9 @@ async def reach(what: str, attempt: Callable[[], Awaitable[T]], *, refused_fix: 
         except Unreachable as exc:
             waited = clock() - started
             if waited + delay > deadline_s:
-                raise StartupFault(_one_line(f"{what} unreachable ({exc}; {tries} tries in {waited:.0f} s): "
-                                             f"{unreachable_fix}")) from None
+                raise StartupFault(
+                    _one_line(f"{what} unreachable ({exc}; {tries} tries in {waited:.0f} s): {unreachable_fix}")
+                ) from None
             log.warning("%s unreachable (%s): trying again in %.1f s", what, exc, delay)
             await sleep(delay)
             delay = min(delay * 2, MAX_DELAY_S)
@@ -91,10 +99,13 @@ async def check_telegram(token: str, base_url: str, base_file_url: str, deadline
     the deadline.
     """
     return await reach(
-        TELEGRAM, lambda: telegram_bot_name(token, base_url, base_file_url), deadline_s=deadline_s,
+        TELEGRAM,
+        lambda: telegram_bot_name(token, base_url, base_file_url),
+        deadline_s=deadline_s,
         refused_fix="copy the token again from @BotFather (/mybots, API Token) into TELEGRAM_TOKEN",
         unreachable_fix=f"check this host's internet access and DNS for {base_url.split('/bot')[0]} "
-                        "(TELEGRAM_API_BASE_URL), then start again")
+        "(TELEGRAM_API_BASE_URL), then start again",
+    )
 
 
 DISCORD = "Discord's API"
@@ -117,10 +128,14 @@ async def discord_login(client: object, token: str) -> None:
 
 async def check_discord(client: object, token: str, deadline_s: float) -> None:
     """Log in to Discord with the token; StartupFault with the fix when refused or unreachable past the deadline."""
-    await reach(DISCORD, lambda: discord_login(client, token), deadline_s=deadline_s,
-                refused_fix="reset the token on the Discord developer portal (your application, Bot, Reset Token) "
-                            "and put it in DISCORD_TOKEN",
-                unreachable_fix="check this host's internet access and DNS for discord.com, then start again")
+    await reach(
+        DISCORD,
+        lambda: discord_login(client, token),
+        deadline_s=deadline_s,
+        refused_fix="reset the token on the Discord developer portal (your application, Bot, Reset Token) "
+        "and put it in DISCORD_TOKEN",
+        unreachable_fix="check this host's internet access and DNS for discord.com, then start again",
+    )
 
 
 class _WithoutTraceback(logging.Filter):
@@ -146,23 +161,39 @@ async def run_discord(client: object, token: str, deadline_s: float, ready_margi
     connecting = asyncio.ensure_future(client.connect())  # type: ignore[attr-defined]
     ready = asyncio.ensure_future(client.wait_until_ready())  # type: ignore[attr-defined]
     try:
-        done, _ = await asyncio.wait({connecting, ready}, timeout=deadline_s + ready_margin_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {connecting, ready}, timeout=deadline_s + ready_margin_s, return_when=asyncio.FIRST_COMPLETED
+        )
         if not done:
-            raise StartupFault(_one_line(
-                f"Discord's gateway did not make the bot ready within {deadline_s + ready_margin_s:.0f} s: check "
-                "this host's access to gateway.discord.gg (outbound WebSocket on port 443), then start again"))
+            raise StartupFault(
+                _one_line(
+                    f"Discord's gateway did not make the bot ready within {deadline_s + ready_margin_s:.0f} s: check "
+                    "this host's access to gateway.discord.gg (outbound WebSocket on port 443), then start again"
+                )
+            )
         await connecting  # serves until the bot is closed; raises what ended it
     except discord.LoginFailure:
-        raise StartupFault("Discord refused the token while connecting: reset it on the Discord developer portal "
-                           "(your application, Bot, Reset Token) and put it in DISCORD_TOKEN") from None
+        raise StartupFault(
+            "Discord refused the token while connecting: reset it on the Discord developer portal "
+            "(your application, Bot, Reset Token) and put it in DISCORD_TOKEN"
+        ) from None
     except discord.PrivilegedIntentsRequired as exc:
-        raise StartupFault(f"Discord refused an intent ({exc}): the bot needs no privileged intent; "
-                           "check VANIKEYS_DISCORD_* settings") from None
-    except (discord.GatewayNotFound, discord.ConnectionClosed, discord.HTTPException, aiohttp.ClientError,
-            OSError) as exc:
-        raise StartupFault(_one_line(f"Discord's gateway connection ended ({_describe(exc)}): check this host's "
-                                     "access to discord.com and gateway.discord.gg, then start again")) from None
+        raise StartupFault(
+            f"Discord refused an intent ({exc}): the bot needs no privileged intent; check VANIKEYS_DISCORD_* settings"
+        ) from None
+    except (
+        discord.GatewayNotFound,
+        discord.ConnectionClosed,
+        discord.HTTPException,
+        aiohttp.ClientError,
+        OSError,
+    ) as exc:
+        raise StartupFault(
+            _one_line(
+                f"Discord's gateway connection ended ({_describe(exc)}): check this host's "
+                "access to discord.com and gateway.discord.gg, then start again"
+            )
+        ) from None
     finally:
         for task in (connecting, ready):
             task.cancel()
@@ -178,8 +209,9 @@ async def stripe_key_accepted(api_key: str, api_base: str | None) -> None:
     import stripe
 
     http = stripe.AIOHTTPClient(timeout=10)
-    client = stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,
-                                 http_client=http, max_network_retries=0)
+    client = stripe.StripeClient(
+        api_key, base_addresses={"api": api_base} if api_base else None, http_client=http, max_network_retries=0
+    )
     try:
         await client.v1.charges.retrieve_async(STRIPE_PROBE_CHARGE)
     except stripe.InvalidRequestError:
@@ -195,20 +227,29 @@ async def stripe_key_accepted(api_key: str, api_base: str | None) -> None:
 
 async def check_stripe(api_key: str, api_base: str | None, deadline_s: float) -> None:
     """Check Stripe accepts the API key; StartupFault with the fix when refused or unreachable past the deadline."""
-    await reach(STRIPE, lambda: stripe_key_accepted(api_key, api_base), deadline_s=deadline_s,
-                refused_fix="copy the secret key (sk_test_... or sk_live_..., or a restricted key with read access "
-                            "to Charges and write access to Checkout Sessions) from the Stripe dashboard, "
-                            "Developers, API keys, into STRIPE_API_KEY",
-                unreachable_fix="check this host's internet access and DNS for api.stripe.com (STRIPE_API_BASE), "
-                                "then start again")
+    await reach(
+        STRIPE,
+        lambda: stripe_key_accepted(api_key, api_base),
+        deadline_s=deadline_s,
+        refused_fix="copy the secret key (sk_test_... or sk_live_..., or a restricted key with read access "
+        "to Charges and write access to Checkout Sessions) from the Stripe dashboard, "
+        "Developers, API keys, into STRIPE_API_KEY",
+        unreachable_fix="check this host's internet access and DNS for api.stripe.com (STRIPE_API_BASE), "
+        "then start again",
+    )
 
 
 async def runpod_health(api_key: str, endpoint_id: str, base_url: str | None) -> None:
     """One /health call to the endpoint; Refused for a key or endpoint RunPod refuses, Unreachable otherwise."""
     from bot.grinding.runpod_api import DEFAULT_BASE_URL, RetryPolicy, RunpodApi, RunpodApiError
 
-    api = RunpodApi(api_key, endpoint_id, retry=RetryPolicy(attempts=1), request_timeout_s=10.0,
-                    base_url=base_url or DEFAULT_BASE_URL)
+    api = RunpodApi(
+        api_key,
+        endpoint_id,
+        retry=RetryPolicy(attempts=1),
+        request_timeout_s=10.0,
+        base_url=base_url or DEFAULT_BASE_URL,
+    )
     try:
         await api.health()
     except RunpodApiError as exc:
@@ -221,13 +262,26 @@ async def runpod_health(api_key: str, endpoint_id: str, base_url: str | None) ->
         await api.close()
 
 
-async def check_runpod(what: str, api_key: str, endpoint_id: str, base_url: str | None, deadline_s: float,
-                       *, refused_fix: str, unreachable_fix: str) -> None:
+async def check_runpod(
+    what: str,
+    api_key: str,
+    endpoint_id: str,
+    base_url: str | None,
+    deadline_s: float,
+    *,
+    refused_fix: str,
+    unreachable_fix: str,
+) -> None:
     """Check the RunPod endpoint answers with the key; StartupFault with the given fix when it does not
     by the deadline.
     """
-    await reach(what, lambda: runpod_health(api_key, endpoint_id, base_url), deadline_s=deadline_s,
-                refused_fix=refused_fix, unreachable_fix=unreachable_fix)
+    await reach(
+        what,
+        lambda: runpod_health(api_key, endpoint_id, base_url),
+        deadline_s=deadline_s,
+        refused_fix=refused_fix,
+        unreachable_fix=unreachable_fix,
+    )
 
 
 async def check_grinders(settings: object, deadline_s: float) -> None:
@@ -242,21 +296,30 @@ async def check_grinders(settings: object, deadline_s: float) -> None:
     selfhosted = (one.selfhosted_url or "").strip()
     if selfhosted:
         await check_runpod(
-            f"the self-hosted grinder at {selfhosted}", one.selfhosted_token or "", "selfhosted",
-            selfhosted.rstrip("/") + "/v2", deadline_s,
+            f"the self-hosted grinder at {selfhosted}",
+            one.selfhosted_token or "",
+            "selfhosted",
+            selfhosted.rstrip("/") + "/v2",
+            deadline_s,
             refused_fix="set VANIKEYS_SELFHOSTED_TOKEN to the token the box was started with",
             unreachable_fix="start `python -m gpu_worker.selfhosted` on the box (or the container), and check "
-                            "VANIKEYS_SELFHOSTED_URL and the firewall between the two")
+            "VANIKEYS_SELFHOSTED_URL and the firewall between the two",
+        )
     if settings.runpod_configured:
         base = one.runpod_base_url or None
         for endpoint in filter(None, (settings.runpod_endpoint_id, one.runpod_orders_endpoint_id)):
             await check_runpod(
-                f"RunPod endpoint {endpoint}", settings.runpod_api_key or "", endpoint, base, deadline_s,
+                f"RunPod endpoint {endpoint}",
+                settings.runpod_api_key or "",
+                endpoint,
+                base,
+                deadline_s,
                 refused_fix="create an API key with access to Serverless in the RunPod console (Settings, API Keys) "
-                            "for RUNPOD_API_KEY, and copy the endpoint's id (Serverless, your endpoint) into "
-                            "RUNPOD_ENDPOINT_ID / RUNPOD_ORDERS_ENDPOINT_ID",
+                "for RUNPOD_API_KEY, and copy the endpoint's id (Serverless, your endpoint) into "
+                "RUNPOD_ENDPOINT_ID / RUNPOD_ORDERS_ENDPOINT_ID",
                 unreachable_fix="check this host's internet access and DNS for api.runpod.ai (RUNPOD_BASE_URL), "
-                                "then start again")
+                "then start again",
+            )
 
 
 async def check_services(settings: object, stripe_settings: object | None) -> None:
@@ -265,6 +328,9 @@ async def check_services(settings: object, stripe_settings: object | None) -> No
 
     assert isinstance(settings, Settings)
     if stripe_settings is not None:
-        await check_stripe(stripe_settings.api_key, stripe_settings.api_base,  # type: ignore[attr-defined]
-                           settings.start_retry_s)
+        await check_stripe(
+            stripe_settings.api_key,
+            stripe_settings.api_base,  # type: ignore[attr-defined]
+            settings.start_retry_s,
+        )
     await check_grinders(settings, settings.start_retry_s)

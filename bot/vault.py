@@ -50,16 +50,24 @@ def parse_vault_key(text: str, *, source: str = ENV_VAR) -> bytes:
     """32 bytes from 64 hex characters or urlsafe base64; `source` names where the text came from in errors."""
     text = text.strip()
     try:
-        raw = bytes.fromhex(text) if len(text) == 2 * KEY_BYTES else base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = (
+            bytes.fromhex(text)
+            if len(text) == 2 * KEY_BYTES
+            else base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        )
     except (ValueError, binascii.Error):
         raw = b""
     where = source if source == ENV_VAR else f"the vault key file {source}"
     if len(raw) != KEY_BYTES:
-        raise VaultError(f"{where} must hold 32 bytes as 64 hex characters or urlsafe base64: "
-                         "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`")
+        raise VaultError(
+            f"{where} must hold 32 bytes as 64 hex characters or urlsafe base64: "
+            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
     if not any(raw):
-        raise VaultError(f"{where} is all zeros, a placeholder rather than a key: "
-                         "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`")
+        raise VaultError(
+            f"{where} is all zeros, a placeholder rather than a key: "
+            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
     return raw
 
 
@@ -76,8 +84,10 @@ def read_key_file(path: Path) -> bytes | None:
     except IsADirectoryError:
         raise VaultError(f"the vault key file {path} is a directory: set VANIKEYS_VAULT_KEY_FILE to a file") from None
     except (PermissionError, UnicodeDecodeError) as exc:
-        raise VaultError(f"cannot read the vault key file {path} ({type(exc).__name__}): let this user read it, "
-                         "or set VANIKEYS_VAULT_KEY") from None
+        raise VaultError(
+            f"cannot read the vault key file {path} ({type(exc).__name__}): let this user read it, "
+            "or set VANIKEYS_VAULT_KEY"
+        ) from None
     raise VaultError(f"the vault key file {path} is empty: restore it from backup or set VANIKEYS_VAULT_KEY")
 
 
@@ -91,8 +101,10 @@ def create_key_file(path: Path) -> bytes:
         assert key is not None
         return key
     except OSError as exc:
-        raise VaultError(f"cannot create the vault key file {path} ({exc.strerror}): make its folder writable, "
-                         "or set VANIKEYS_VAULT_KEY_FILE / VANIKEYS_VAULT_KEY") from None
+        raise VaultError(
+            f"cannot create the vault key file {path} ({exc.strerror}): make its folder writable, "
+            "or set VANIKEYS_VAULT_KEY_FILE / VANIKEYS_VAULT_KEY"
+        ) from None
     key = secrets.token_bytes(KEY_BYTES)
     with os.fdopen(fd, "w") as handle:
         handle.write(key.hex() + "\n")
@@ -152,19 +164,23 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
     waiting = sum(sealed.values())
     if key is None:
         if db.dialect != "sqlite":
-            raise VaultError(f"no vault key: with VANIKEYS_DB on PostgreSQL set {ENV_VAR} (the same in every bot "
-                             f"process) or VANIKEYS_VAULT_KEY_FILE to an existing key file ({key_file} does not exist)")
+            raise VaultError(
+                f"no vault key: with VANIKEYS_DB on PostgreSQL set {ENV_VAR} (the same in every bot "
+                f"process) or VANIKEYS_VAULT_KEY_FILE to an existing key file ({key_file} does not exist)"
+            )
         recorded = await _recorded(db)
         known: list[str | None] = [fp for fp in sealed if fp is not None] or [recorded]
         if waiting:
             raise VaultError(
                 f"the vault key file {key_file} is missing, and {waiting} undelivered secret(s) in {db.description} "
                 f"were sealed with key {', '.join(fp for fp in known if fp) or '(unrecorded)'}: restore that file "
-                f"from backup (or set {ENV_VAR} to that key); starting with a new key would lose them")
+                f"from backup (or set {ENV_VAR} to that key); starting with a new key would lose them"
+            )
         if recorded is not None:  # a key was in use here: a new one would silently part ways with it
             raise VaultError(
                 f"the vault key file {key_file} is missing, and {db.description} records the vault key {recorded}: "
-                f"restore that file from backup (or set {ENV_VAR} to that key), or change keys with {ROTATE_HINT}")
+                f"restore that file from backup (or set {ENV_VAR} to that key), or change keys with {ROTATE_HINT}"
+            )
         key = create_key_file(key_file)
     mine = fingerprint(key)
     foreign = {fp: n for fp, n in sealed.items() if fp is not None and fp != mine}
@@ -172,7 +188,8 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
         count = sum(foreign.values())
         raise VaultError(
             f"{source} (key {mine}) is not the key that sealed {count} undelivered secret(s) in {db.description} "
-            f"(key {', '.join(foreign)}): restore that key, or re-seal them under this one with {ROTATE_HINT}")
+            f"(key {', '.join(foreign)}): restore that key, or re-seal them under this one with {ROTATE_HINT}"
+        )
     if None in sealed:
         await _stamp_unrecorded(db, key, source)
     recorded = await _recorded(db)
@@ -181,10 +198,14 @@ async def guard_key(db: Database, *, configured: bytes | None, key_file: Path) -
         # file, or any peer on PostgreSQL), even when nothing waits sealed yet.
         raise VaultError(
             f"{source} (key {mine}) is not the vault key {db.description} records ({recorded}), which every bot "
-            f"process sharing it must use: set {ENV_VAR} to that key, or change keys for all with {ROTATE_HINT}")
+            f"process sharing it must use: set {ENV_VAR} to that key, or change keys for all with {ROTATE_HINT}"
+        )
     async with db.transaction() as tx:
-        await tx.execute("INSERT INTO vault_meta (name, value) VALUES ('key_fingerprint', ?) "
-                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (mine,))
+        await tx.execute(
+            "INSERT INTO vault_meta (name, value) VALUES ('key_fingerprint', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (mine,),
+        )
     return key
 
 
@@ -197,19 +218,26 @@ async def _stamp_unrecorded(db: Database, key: bytes, source: str) -> None:
     """Secrets sealed before fingerprints were recorded: prove they open with this key, then record it."""
     aead, mine = AESGCM(key), fingerprint(key)
     async with db.transaction() as tx:
-        rows = await tx.fetchall("SELECT job_id, position, identifier, nonce, ciphertext FROM vault "
-                                 "WHERE ciphertext IS NOT NULL AND key_fingerprint IS NULL")
+        rows = await tx.fetchall(
+            "SELECT job_id, position, identifier, nonce, ciphertext FROM vault "
+            "WHERE ciphertext IS NOT NULL AND key_fingerprint IS NULL"
+        )
         for row in rows:
             try:
-                aead.decrypt(bytes(row["nonce"]), bytes(row["ciphertext"]),
-                             Vault.aad(row["job_id"], row["position"], row["identifier"]))
+                aead.decrypt(
+                    bytes(row["nonce"]),
+                    bytes(row["ciphertext"]),
+                    Vault.aad(row["job_id"], row["position"], row["identifier"]),
+                )
             except InvalidTag:
                 raise VaultError(
                     f"{source} (key {mine}) does not open {len(rows)} undelivered secret(s) sealed before key "
                     f"fingerprints were recorded: restore the key they were sealed with, then re-seal with "
-                    f"{ROTATE_HINT} if you want to change it") from None
-        await tx.execute("UPDATE vault SET key_fingerprint = ? WHERE ciphertext IS NOT NULL AND key_fingerprint IS NULL",
-                         (mine,))
+                    f"{ROTATE_HINT} if you want to change it"
+                ) from None
+        await tx.execute(
+            "UPDATE vault SET key_fingerprint = ? WHERE ciphertext IS NOT NULL AND key_fingerprint IS NULL", (mine,)
+        )
 
 
 async def rotate(db: Database, old: bytes, new: bytes) -> int:
@@ -224,37 +252,48 @@ async def rotate(db: Database, old: bytes, new: bytes) -> int:
     old_aead, new_aead = AESGCM(old), AESGCM(new)
     moved = 0
     async with db.transaction() as tx:
-        rows = await tx.fetchall("SELECT job_id, position, identifier, nonce, ciphertext, key_fingerprint FROM vault "
-                                 "WHERE ciphertext IS NOT NULL ORDER BY job_id, position")
+        rows = await tx.fetchall(
+            "SELECT job_id, position, identifier, nonce, ciphertext, key_fingerprint FROM vault "
+            "WHERE ciphertext IS NOT NULL ORDER BY job_id, position"
+        )
         for row in rows:
             if row["key_fingerprint"] == new_fp:
                 continue
             if row["key_fingerprint"] not in (old_fp, None):
-                raise VaultError(f"a secret of job {row['job_id']} was sealed with key {row['key_fingerprint']}, "
-                                 f"neither --old ({old_fp}) nor --new ({new_fp}): nothing was changed")
+                raise VaultError(
+                    f"a secret of job {row['job_id']} was sealed with key {row['key_fingerprint']}, "
+                    f"neither --old ({old_fp}) nor --new ({new_fp}): nothing was changed"
+                )
             aad = Vault.aad(row["job_id"], row["position"], row["identifier"])
             try:
                 plain = old_aead.decrypt(bytes(row["nonce"]), bytes(row["ciphertext"]), aad)
             except InvalidTag:
-                raise VaultError(f"a secret of job {row['job_id']} does not open with --old (key {old_fp}): "
-                                 "give the key it was sealed with; nothing was changed") from None
+                raise VaultError(
+                    f"a secret of job {row['job_id']} does not open with --old (key {old_fp}): "
+                    "give the key it was sealed with; nothing was changed"
+                ) from None
             nonce = secrets.token_bytes(12)
-            await tx.execute("UPDATE vault SET nonce = ?, ciphertext = ?, key_fingerprint = ? "
-                             "WHERE job_id = ? AND position = ?",
-                             (nonce, new_aead.encrypt(nonce, plain, aad), new_fp, row["job_id"], row["position"]))
+            await tx.execute(
+                "UPDATE vault SET nonce = ?, ciphertext = ?, key_fingerprint = ? WHERE job_id = ? AND position = ?",
+                (nonce, new_aead.encrypt(nonce, plain, aad), new_fp, row["job_id"], row["position"]),
+            )
             moved += 1
-        await tx.execute("INSERT INTO vault_meta (name, value) VALUES ('key_fingerprint', ?) "
-                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (new_fp,))
+        await tx.execute(
+            "INSERT INTO vault_meta (name, value) VALUES ('key_fingerprint', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (new_fp,),
+        )
     return moved
 
 
 @dataclass(frozen=True)
 class SealedSecret:
     """One opened vault entry: a job's secret at `position`, with the identifier it gives; repr() hides the secret."""
+
     job_id: str
     position: int
     identifier: str
-    secret_kind: str   # "private_key" | "offset"
+    secret_kind: str  # "private_key" | "offset"
     secret: int
 
     def __repr__(self) -> str:
@@ -268,6 +307,7 @@ class Vault:
 
     VaultError if `key` is not 32 bytes. Delivered secrets are purged `grace_s` seconds after delivery.
     """
+
     def __init__(self, db: Database, key: bytes, *, grace_s: float) -> None:
         if len(key) != KEY_BYTES:
             raise VaultError("the vault key must be 32 bytes")
@@ -304,8 +344,9 @@ class Vault:
         """
         repeated = [i for n, i in enumerate(identifiers) if i in identifiers[:n]]
         for identifier in dict.fromkeys(identifiers):
-            if await tx.fetchone("SELECT 1 FROM vault WHERE identifier = ? AND job_id != ? LIMIT 1",
-                                 (identifier, job_id)):
+            if await tx.fetchone(
+                "SELECT 1 FROM vault WHERE identifier = ? AND job_id != ? LIMIT 1", (identifier, job_id)
+            ):
                 repeated.append(identifier)
         return repeated
 
@@ -320,14 +361,20 @@ class Vault:
         for row in rows:
             sealed_by = row["key_fingerprint"]
             try:
-                plain = self._aead.decrypt(bytes(row["nonce"]), bytes(row["ciphertext"]),
-                                           self.aad(job_id, row["position"], row["identifier"]))
+                plain = self._aead.decrypt(
+                    bytes(row["nonce"]), bytes(row["ciphertext"]), self.aad(job_id, row["position"], row["identifier"])
+                )
             except InvalidTag:
-                raise VaultError(f"a vault entry was sealed with key {sealed_by or '(unrecorded)'}, not this process's "
-                                 f"key {self.fingerprint}: give every bot process the same VANIKEYS_VAULT_KEY "
-                                 f"(or key file), or re-seal with {ROTATE_HINT}") from None
-            opened.append(SealedSecret(job_id, row["position"], row["identifier"], row["secret_kind"],
-                                       int.from_bytes(plain, "big")))
+                raise VaultError(
+                    f"a vault entry was sealed with key {sealed_by or '(unrecorded)'}, not this process's "
+                    f"key {self.fingerprint}: give every bot process the same VANIKEYS_VAULT_KEY "
+                    f"(or key file), or re-seal with {ROTATE_HINT}"
+                ) from None
+            opened.append(
+                SealedSecret(
+                    job_id, row["position"], row["identifier"], row["secret_kind"], int.from_bytes(plain, "big")
+                )
+            )
         return opened
 
     async def mark_delivered(self, tx: Tx, job_id: str, at: float) -> None:

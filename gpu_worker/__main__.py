@@ -88,7 +88,11 @@ def main() -> None:
     from . import handler as worker
 
     test_input = _given(sys.argv, "--test_input")
-    on_runpod = bool(load_worker_settings().runpod_webhook_get_job) and not test_input and not _given(sys.argv, "--rp_serve_api")
+    on_runpod = (
+        bool(load_worker_settings().runpod_webhook_get_job)
+        and not test_input
+        and not _given(sys.argv, "--rp_serve_api")
+    )
     if on_runpod:
         # As a fitness check, a backend that fails to load or computes a wrong key is reported
         # to RunPod as an unhealthy worker (and the worker exits) before it takes a job.

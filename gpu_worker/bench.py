@@ -48,6 +48,7 @@ Scan = Callable[[ScanPlan, int, int], list[Candidate]]
 @dataclass(frozen=True)
 class Measurement:
     """One backend's run on one format: keys hashed in `seconds` of wall-clock time, and what it cost in CPU."""
+
     backend: str
     device: str
     cores: int  # CPU cores used (0 for a GPU)
@@ -80,13 +81,19 @@ class Measurement:
         """What the row's figure does not show: pulls that stopped hashing early."""
         if not self.early:
             return ""
-        return (f"stopped early: {self.early} of {self.pulls} pulls found a full match, "
-                f"{self.keys / max(self.covered, 1):.0%} of the budget hashed")
+        return (
+            f"stopped early: {self.early} of {self.pulls} pulls found a full match, "
+            f"{self.keys / max(self.covered, 1):.0%} of the budget hashed"
+        )
 
     def as_dict(self) -> dict[str, object]:
         """The fields plus the derived rates, JSON-ready (rates rounded to 0.1)."""
-        return {**asdict(self), "keys_per_s": round(self.keys_per_s, 1),
-                "keys_per_cpu_s": round(self.keys_per_cpu_s, 1), "stopped_early": self.stopped_early}
+        return {
+            **asdict(self),
+            "keys_per_s": round(self.keys_per_s, 1),
+            "keys_per_cpu_s": round(self.keys_per_cpu_s, 1),
+            "stopped_early": self.stopped_early,
+        }
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -96,9 +103,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="measure keys per second per backend and format",
         description="Keys per second per backend and format, after warm-up.",
     )
-    bench.add_argument("--backend", choices=("all", *BACKENDS), default="all", help="which backend (default: every one available)")
+    bench.add_argument(
+        "--backend", choices=("all", *BACKENDS), default="all", help="which backend (default: every one available)"
+    )
     bench.add_argument("--format", choices=("all", *FORMATS), default="all", help="which format (default: all four)")
-    bench.add_argument("--pattern", help="measure this pattern only (default: an anchored prefix and a two-term pattern)")
+    bench.add_argument(
+        "--pattern", help="measure this pattern only (default: an anchored prefix and a two-term pattern)"
+    )
     bench.add_argument("--seconds", type=bench_seconds, default=2.0, help="seconds per measurement (default 2)")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.set_defaults(func=cmd_bench)
@@ -113,7 +124,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise VanikeysError("bad_job", f"--seconds {args.seconds} is out of range: give more than 0 and at most 600")
     formats = list(FORMATS) if args.format == "all" else [args.format]
     backends = list(BACKENDS) if args.backend == "all" else [args.backend]
-    report = run_bench(backends, formats, args.pattern, args.seconds, explicit=args.backend != "all", log=None if args.json else print)
+    report = run_bench(
+        backends, formats, args.pattern, args.seconds, explicit=args.backend != "all", log=None if args.json else print
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -131,23 +144,37 @@ def run_bench(
     """Measure every (backend, format, pattern); returns the JSON report (figures and per-core ratios)."""
     say = log or (lambda _line: None)
     cores = os.cpu_count() or 1
-    say(f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure".strip())
+    say(
+        f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure".strip()
+    )
     runners = _runners(backends, cores, explicit, say)
     measurements: list[Measurement] = []
-    say(f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>14} {'per core':>12} "
-        f"{'keys/CPU-s':>12}")
+    say(
+        f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>14} {'per core':>12} "
+        f"{'keys/CPU-s':>12}"
+    )
     for format_id in formats:
         patterns = [pattern] if pattern else [ANCHORED[format_id], TWO_TERMS[format_id]]
         for text in patterns:
             for name, device, used_cores, scan in runners:
-                job = GrindJob.parse({"v": 1, "format": format_id, "pattern": text, "budget": PULL_BUDGET[name],
-                                      "stop": "budget", "top": 1})
+                job = GrindJob.parse(
+                    {
+                        "v": 1,
+                        "format": format_id,
+                        "pattern": text,
+                        "budget": PULL_BUDGET[name],
+                        "stop": "budget",
+                        "top": 1,
+                    }
+                )
                 m = measure(scan, job, seconds, name, device, used_cores)
                 measurements.append(m)
                 per_core = f"{m.keys_per_s / m.cores:>12,.0f}" if m.cores else f"{'-':>12}"
                 note = f"  ({m.note()})" if m.early else ""
-                say(f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} {m.keys_per_s:>14,.0f} "
-                    f"{per_core} {m.keys_per_cpu_s:>12,.0f}{note}")
+                say(
+                    f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} {m.keys_per_s:>14,.0f} "
+                    f"{per_core} {m.keys_per_cpu_s:>12,.0f}{note}"
+                )
     ratios = per_core_ratios(measurements)
     for line in ratios:
         say(f"native vs python per core, {line['format']} {line['pattern']!r}: {line['ratio']:.1f}x")
@@ -159,7 +186,9 @@ def run_bench(
     }
 
 
-def _runners(backends: list[str], cores: int, explicit: bool, say: Callable[[str], None]) -> list[tuple[str, str, int, Scan]]:
+def _runners(
+    backends: list[str], cores: int, explicit: bool, say: Callable[[str], None]
+) -> list[tuple[str, str, int, Scan]]:
     runners: list[tuple[str, str, int, Scan]] = []
     for name in backends:
         if name == "python":
@@ -221,8 +250,19 @@ def measure(scan: Scan, job: GrindJob, seconds: float, name: str, device: str, c
             pulls += 1
             early += session.hashed < session.checked
     took, cpu = time.perf_counter() - began, time.process_time() - cpu_began
-    return Measurement(name, device, cores, job.format, job.pattern, keys, took, pulls=pulls, cpu_seconds=cpu,
-                       covered=covered, early=early)
+    return Measurement(
+        name,
+        device,
+        cores,
+        job.format,
+        job.pattern,
+        keys,
+        took,
+        pulls=pulls,
+        cpu_seconds=cpu,
+        covered=covered,
+        early=early,
+    )
 
 
 def per_core_ratios(measurements: list[Measurement]) -> list[dict[str, object]]:

@@ -47,6 +47,7 @@ class UsageError(Exception):
 
 class OneLineArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors raise UsageError (one line and a --help hint) instead of exiting."""
+
     def error(self, message: str) -> NoReturn:
         """Raise UsageError with `message` and where to find help; never returns."""
         raise UsageError(f"{message} (see: {self.prog} --help)")
@@ -95,8 +96,13 @@ class LazySubcommands(argparse._SubParsersAction):  # type: ignore[type-arg]
         if missing:
             raise RuntimeError(f"{command.adder} did not add the command(s) {', '.join(sorted(missing))}")
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         """argparse's hook when a subcommand is chosen: load it if lazy, then parse the rest with its parser."""
         self.load(values[0])
         super().__call__(parser, namespace, values, option_string)
@@ -163,7 +169,9 @@ def build_parser(extra: AddSubcommands | None = None, lazy: Iterable[Command] = 
 
 def _add_pattern_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
-    command.add_argument("pattern", metavar="PATTERN", help="terms found in order; ^ anchors the start, $ the end, ? is any character")
+    command.add_argument(
+        "pattern", metavar="PATTERN", help="terms found in order; ^ anchors the start, $ the end, ? is any character"
+    )
     command.add_argument("--exact-case", action="store_true", help="match letter case exactly (base58 formats)")
     command.add_argument("--fuzzy", action="store_true", help="also accept look-alikes: 0/o 1/i/l 3/e 4/a 5/s 7/t 8/b")
 
@@ -174,12 +182,25 @@ def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     grind_cmd = commands.add_parser("grind", description="Grind keys for a pattern.")
     _add_pattern_options(grind_cmd)
-    grind_cmd.add_argument("--budget", type=key_count, help=f"keys to check (default {DEFAULT_PULL_BUDGET:,}; unlimited with --stop full)")
-    grind_cmd.add_argument("--stop", choices=("budget", "full"), default="budget", help="budget: best of the budget; full: until a full match")
+    grind_cmd.add_argument(
+        "--budget", type=key_count, help=f"keys to check (default {DEFAULT_PULL_BUDGET:,}; unlimited with --stop full)"
+    )
+    grind_cmd.add_argument(
+        "--stop",
+        choices=("budget", "full"),
+        default="budget",
+        help="budget: best of the budget; full: until a full match",
+    )
     grind_cmd.add_argument("--top", type=top_count, default=1, help=f"how many of the best keys to show (1-{MAX_TOP})")
-    grind_cmd.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="where to grind (default: the fastest here)")
-    grind_cmd.add_argument("--split-pubkey", metavar="HEX", help="your public key: grind offsets you add to your own private key")
-    grind_cmd.add_argument("--time-limit", type=seconds, default=float(MAX_TIME_LIMIT_S), metavar="SECONDS", help="stop after this long")
+    grind_cmd.add_argument(
+        "--backend", choices=BACKEND_NAMES, default="auto", help="where to grind (default: the fastest here)"
+    )
+    grind_cmd.add_argument(
+        "--split-pubkey", metavar="HEX", help="your public key: grind offsets you add to your own private key"
+    )
+    grind_cmd.add_argument(
+        "--time-limit", type=seconds, default=float(MAX_TIME_LIMIT_S), metavar="SECONDS", help="stop after this long"
+    )
     grind_cmd.add_argument("--json", action="store_true", help="print the result object (docs/design.md) on stdout")
     grind_cmd.set_defaults(func=cmd_grind)
 
@@ -187,7 +208,12 @@ def _add_grind(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _add_odds(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     odds_cmd = commands.add_parser("odds", description="The odds of a pattern.")
     _add_pattern_options(odds_cmd)
-    odds_cmd.add_argument("--budget", type=key_count, default=DEFAULT_PULL_BUDGET, help=f"keys in one pull (default {DEFAULT_PULL_BUDGET:,})")
+    odds_cmd.add_argument(
+        "--budget",
+        type=key_count,
+        default=DEFAULT_PULL_BUDGET,
+        help=f"keys in one pull (default {DEFAULT_PULL_BUDGET:,})",
+    )
     odds_cmd.add_argument("--json", action="store_true", help="print the odds as JSON")
     odds_cmd.set_defaults(func=cmd_odds)
 
@@ -197,8 +223,15 @@ def _add_combine(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "combine", description="Add a split-key offset to your private key, on your own machine."
     )
     combine_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
-    combine_cmd.add_argument("--private-key", required=True, metavar="HEX", help="your private key (64 hex digits; WIF for btc; - reads it from stdin)")
-    combine_cmd.add_argument("--offset", required=True, metavar="HEX", help="the offset the grinder returned (64 hex digits)")
+    combine_cmd.add_argument(
+        "--private-key",
+        required=True,
+        metavar="HEX",
+        help="your private key (64 hex digits; WIF for btc; - reads it from stdin)",
+    )
+    combine_cmd.add_argument(
+        "--offset", required=True, metavar="HEX", help="the offset the grinder returned (64 hex digits)"
+    )
     combine_cmd.add_argument("--identifier", metavar="ID", help="the identifier the grinder returned, to check against")
     combine_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
     combine_cmd.set_defaults(func=cmd_combine)
@@ -209,8 +242,11 @@ ENGINE_COMMANDS = (
     Command("odds", "how likely a pattern is", _add_odds),
     Command("combine", "split-key: your private key + the offset found = your vanity key", _add_combine),
     # the kernel build's `bench` command
-    *([Command("bench", "measure keys per second per backend and format", "gpu_worker.bench:add_parser")]
-      if importlib.util.find_spec("gpu_worker.bench") is not None else []),
+    *(
+        [Command("bench", "measure keys per second per backend and format", "gpu_worker.bench:add_parser")]
+        if importlib.util.find_spec("gpu_worker.bench") is not None
+        else []
+    ),
 )
 
 
@@ -253,7 +289,11 @@ def cmd_grind(args: argparse.Namespace) -> int:
     from .grinders.base import grind
     from .job import GrindJob
 
-    budget = args.budget if args.budget is not None else (DEFAULT_ORDER_BUDGET if args.stop == "full" else DEFAULT_PULL_BUDGET)
+    budget = (
+        args.budget
+        if args.budget is not None
+        else (DEFAULT_ORDER_BUDGET if args.stop == "full" else DEFAULT_PULL_BUDGET)
+    )
     fields: dict[str, Any] = {
         "v": 1,
         "format": args.format,
@@ -369,7 +409,10 @@ def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[s
     if hit.secret_kind == "offset":
         return [
             ("offset", hit.secret),
-            ("combine", f"{PROG} combine {fmt.id} --private-key YOUR_PRIVATE_KEY --offset {hit.secret} --identifier {hit.identifier}"),
+            (
+                "combine",
+                f"{PROG} combine {fmt.id} --private-key YOUR_PRIVATE_KEY --offset {hit.secret} --identifier {hit.identifier}",
+            ),
         ]
     export = fmt.export_secret(secret)
     lines = [("WIF" if export.kind == "wif" else "hex", export.value)]
@@ -437,7 +480,9 @@ def cmd_odds(args: argparse.Namespace) -> int:
 
 
 FULL_MATCH_BADGE = "✨ full match"
-EASY_PATTERN_NOTE = "this pattern is easy: a pull of {budget:,} keys matches fully more often than not, so an order is the better buy"
+EASY_PATTERN_NOTE = (
+    "this pattern is easy: a pull of {budget:,} keys matches fully more often than not, so an order is the better buy"
+)
 
 
 def _finite(value: float) -> float | None:
@@ -462,7 +507,10 @@ def cmd_combine(args: argparse.Namespace) -> int:
     offset = parse_secret_hex(args.offset)
     final = (private_key + offset) % CURVE_ORDER
     if final == 0:
-        raise VanikeysError("bad_secret", "this offset cancels your private key: use the offset the grinder returned for your own public key")
+        raise VanikeysError(
+            "bad_secret",
+            "this offset cancels your private key: use the offset the grinder returned for your own public key",
+        )
     identifier = identifier_from_secret(fmt, check_secret(final))
     if args.identifier is not None and args.identifier.strip() != identifier:
         raise VanikeysError(
@@ -472,14 +520,26 @@ def cmd_combine(args: argparse.Namespace) -> int:
         )
     export = fmt.export_secret(final)
     if args.json:
-        print(json.dumps({"format": fmt.id, "identifier": identifier, "secret_kind": export.kind, "secret": export.value, "jwk": export.jwk}))
+        print(
+            json.dumps(
+                {
+                    "format": fmt.id,
+                    "identifier": identifier,
+                    "secret_kind": export.kind,
+                    "secret": export.value,
+                    "jwk": export.jwk,
+                }
+            )
+        )
         return 0
     out = console()
     out.print(identifier)
     out.print(f"{'WIF' if export.kind == 'wif' else 'hex':<7} {export.value}")
     if export.jwk is not None:
         out.print(f"{'JWK':<7} {export.jwk}")
-    out.print("check   ok: this private key derives the identifier above" + (" (as expected)" if args.identifier else ""))
+    out.print(
+        "check   ok: this private key derives the identifier above" + (" (as expected)" if args.identifier else "")
+    )
     return 0
 
 

@@ -28,13 +28,29 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the variable and what to set."""
 
 
-def setting(env: str, default: Any, description: str, *, ge: float | None = None, gt: float | None = None,
-            le: float | None = None, unit: str = "", accepts: str = "",
-            is_secret: bool = False) -> Any:
+def setting(
+    env: str,
+    default: Any,
+    description: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    unit: str = "",
+    accepts: str = "",
+    is_secret: bool = False,
+) -> Any:
     """One setting: its environment variable, default, bounds and a one-line description (for the docs)."""
-    return Field(default, validation_alias=env, description=description, ge=ge, gt=gt, le=le,
-                 repr=not is_secret, json_schema_extra={"env": env, "unit": unit, "accepts": accepts,
-                                                         "secret": is_secret})
+    return Field(
+        default,
+        validation_alias=env,
+        description=description,
+        ge=ge,
+        gt=gt,
+        le=le,
+        repr=not is_secret,
+        json_schema_extra={"env": env, "unit": unit, "accepts": accepts, "secret": is_secret},
+    )
 
 
 def secret(env: str, description: str, **kwargs: Any) -> Any:
@@ -75,8 +91,19 @@ def _bounds(info: FieldInfo) -> dict[str, float]:
     for item in info.metadata:
         for kind in ("ge", "gt", "le", "lt"):
             value = getattr(item, kind, None)
-            if isinstance(item, (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt,
-                                 annotated_types.Interval)) and value is not None:
+            if (
+                isinstance(
+                    item,
+                    (
+                        annotated_types.Ge,
+                        annotated_types.Gt,
+                        annotated_types.Le,
+                        annotated_types.Lt,
+                        annotated_types.Interval,
+                    ),
+                )
+                and value is not None
+            ):
                 found[kind] = value
     return found
 
@@ -100,8 +127,11 @@ def accepts(info: FieldInfo) -> str:
     if kind not in (int, float):
         return "text" + (f" matching {info.metadata}" if info.metadata else "")
     unit = str(extra.get("unit") or "")
-    text = ("a port number" if unit == "port" else
-            ("a whole number" if kind is int else "a number") + (f" of {unit}" if unit else ""))
+    text = (
+        "a port number"
+        if unit == "port"
+        else ("a whole number" if kind is int else "a number") + (f" of {unit}" if unit else "")
+    )
     bounds = _bounds(info)
     if "ge" in bounds and "le" in bounds:
         return f"{text}, from {_number(bounds['ge'])} to {_number(bounds['le'])}"
@@ -165,8 +195,11 @@ def blank_is_unset(data: Any) -> Any:
     """Surrounding spaces never count, and a blank value means the default, as an unset one does."""
     if not isinstance(data, dict):
         return data
-    return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()
-            if not (isinstance(value, str) and not value.strip())}
+    return {
+        key: value.strip() if isinstance(value, str) else value
+        for key, value in data.items()
+        if not (isinstance(value, str) and not value.strip())
+    }
 
 
 def explain(cls: type[BaseModel], err: ValidationError) -> str:

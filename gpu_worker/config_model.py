@@ -35,15 +35,25 @@ class EnvironmentSettings(BaseSettings):
 
     Values come from the mapping `load()` was given (default: the process environment), then the .env file.
     """
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, allow_inf_nan=False,
-                                      env_ignore_empty=True, populate_by_name=True)
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
+        env_ignore_empty=True,
+        populate_by_name=True,
+    )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The sources in priority order: explicit init values, the environment, then .env (no secrets directory)."""
         # Real variables win over .env; no secrets directory.
         return init_settings, _Environment(settings_cls), dotenv_settings
@@ -62,8 +72,7 @@ class EnvironmentSettings(BaseSettings):
 _Settings = TypeVar("_Settings", bound=EnvironmentSettings)
 
 
-def load(cls: type[_Settings], environ: Mapping[str, str] | None,
-         dotenv_path: str | Path | None) -> _Settings:
+def load(cls: type[_Settings], environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> _Settings:
     """`cls` from `environ` (default: os.environ) over the .env file at `dotenv_path` (None: none)."""
     dotenv = Path(dotenv_path) if dotenv_path is not None else None
     token = _ENVIRON.set(environ)

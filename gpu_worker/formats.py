@@ -81,9 +81,7 @@ def eip55(address20: bytes) -> str:
     """EIP-55 mixed-case checksum encoding of a 20-byte address."""
     lower = address20.hex()
     digest = keccak256(lower.encode()).hex()
-    return "0x" + "".join(
-        c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower)
-    )
+    return "0x" + "".join(c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower))
 
 
 def _eth_identifier(x: int, y: int) -> str:
@@ -105,6 +103,7 @@ class AddressFormat:
     The identifier is a pure function of the public point; `body()` strips the fixed prefix patterns are matched
     against.
     """
+
     id: str
     title: str
     prefix: str  # the fixed start every identifier of this format has

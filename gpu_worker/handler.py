@@ -100,8 +100,13 @@ async def _grind_pulls(
         checked += result.checked
         hits.append(result.results[0])
         device = result.device
-    return GrindResult(checked=checked, elapsed_s=round(time.monotonic() - started, 6), backend=backend.name,
-                       device=device, results=hits)
+    return GrindResult(
+        checked=checked,
+        elapsed_s=round(time.monotonic() - started, 6),
+        backend=backend.name,
+        device=device,
+        results=hits,
+    )
 
 
 def _progress(progress: GrindProgress) -> dict[str, Any]:
@@ -143,7 +148,10 @@ async def handle_input(
     except Exception as exc:
         # The exception text is not logged: a grinder's message could quote key material.
         log.error("grinder failed with %s; asking RunPod for a fresh worker", type(exc).__name__)
-        return {"error": f"worker_error: the grinder failed ({type(exc).__name__}); resubmit the job", "refresh_worker": True}
+        return {
+            "error": f"worker_error: the grinder failed ({type(exc).__name__}); resubmit the job",
+            "refresh_worker": True,
+        }
     best = result.best
     log.info(
         "done: checked=%d in %.2f s, best=%s score=%s full=%s",
@@ -157,8 +165,12 @@ async def handle_input(
         try:
             result = seal_result(result, job.seal_to)
         except ValueError:  # a low-order X25519 point: no shared secret, so nothing could be sealed
-            return error_payload(VanikeysError("bad_job", "seal_to is not a usable X25519 public key: send the "
-                                                          "bot's own public key, or omit seal_to"))
+            return error_payload(
+                VanikeysError(
+                    "bad_job",
+                    "seal_to is not a usable X25519 public key: send the bot's own public key, or omit seal_to",
+                )
+            )
     return result.model_dump(mode="json")
 
 
@@ -184,10 +196,14 @@ async def fitness_check() -> None:
     """
     backend = load_backend()
     for format_id in ("btc", "did", "eth", "trx"):
-        job = GrindJob.parse({"v": 1, "format": format_id, "pattern": "a", "budget": 1024, "top": 2, "time_limit_s": 60})
+        job = GrindJob.parse(
+            {"v": 1, "format": format_id, "pattern": "a", "budget": 1024, "top": 2, "time_limit_s": 60}
+        )
         result = await grind_paced(job, backend)
         if result.checked != job.budget or len(result.results) != job.top:
-            raise RuntimeError(f"the {backend.name} backend checked {result.checked} of {job.budget} keys in its warm-up")
+            raise RuntimeError(
+                f"the {backend.name} backend checked {result.checked} of {job.budget} keys in its warm-up"
+            )
     log.info("fitness check passed on %s (%s)", backend.name, backend.device)
 
 
@@ -205,5 +221,5 @@ def _progress_reporter(job: dict[str, Any]) -> ProgressReport | None:
 async def handler(job: dict[str, Any]) -> dict[str, Any]:
     """The function runpod.serverless.start calls with each job: {"id": ..., "input": {...}}."""
     if not isinstance(job, dict):
-        return {"error": "bad_job: the request has no input: send {\"input\": <grind job>}"}
+        return {"error": 'bad_job: the request has no input: send {"input": <grind job>}'}
     return await handle_input(job.get("input"), load_backend(), report=_progress_reporter(job))

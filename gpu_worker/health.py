@@ -39,8 +39,12 @@ def check_box(token: str, port: int) -> str | None:
     wrong.
     """
     url = f"http://127.0.0.1:{port}/v2/{ENDPOINT_ID}/runsync?wait=25000"
-    request = urllib.request.Request(url, data=json.dumps({"input": TINY_JOB}).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"input": TINY_JOB}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())

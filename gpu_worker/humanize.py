@@ -12,20 +12,25 @@ import math
 
 from gpu_worker.i18n import DEFAULT, N_, _, babel_locale, compact as _compact, unit
 
-FAR_BEYOND_S = 1000 * 365 * 86400.0   # past a thousand years, a time is no figure anyone can use
+FAR_BEYOND_S = 1000 * 365 * 86400.0  # past a thousand years, a time is no figure anyone can use
 FAR_BEYOND = N_("far beyond any budget")
-_UNITS = ((365 * 86400, "year", "y"), (86400, "day", "d"), (3600, "hour", "h"), (60, "minute", "min"),
-          (1, "second", "s"))
+_UNITS = (
+    (365 * 86400, "year", "y"),
+    (86400, "day", "d"),
+    (3600, "hour", "h"),
+    (60, "minute", "min"),
+    (1, "second", "s"),
+)
 
 
 def plural(count: float, word: str, many: str | None = None) -> str:
-    """"1 pull", "2 pulls", "1.5 days": the word agrees with the figure as shown (thousands separated)."""
+    """ "1 pull", "2 pulls", "1.5 days": the word agrees with the figure as shown (thousands separated)."""
     shown = f"{count:,}" if isinstance(count, int) else _figure(count)
     return f"{shown} {word if shown == '1' else (many or word + 's')}"
 
 
 def duration(seconds: float | None, *, short: bool = False) -> str:
-    """"about 3.4 minutes" style figures: "3.4 minutes" ("3.4 min" when `short`), "under a second",
+    """ "about 3.4 minutes" style figures: "3.4 minutes" ("3.4 min" when `short`), "under a second",
     FAR_BEYOND past a thousand years or forever, "unknown" for no figure at all."""
     if seconds is None or math.isnan(seconds):
         return _("unknown")
@@ -71,8 +76,14 @@ def one_in_pulls(one_in: float) -> str:
     return _("1 in {count} pulls", count=compact(one_in))
 
 
-TIERS = {"Common": N_("Common"), "Uncommon": N_("Uncommon"), "Rare": N_("Rare"), "Epic": N_("Epic"),
-         "Legendary": N_("Legendary"), "Mythic": N_("Mythic")}
+TIERS = {
+    "Common": N_("Common"),
+    "Uncommon": N_("Uncommon"),
+    "Rare": N_("Rare"),
+    "Epic": N_("Epic"),
+    "Legendary": N_("Legendary"),
+    "Mythic": N_("Mythic"),
+}
 
 
 def tier_name(tier: object) -> str:

@@ -80,8 +80,9 @@ def use_locale(code: str | None) -> Iterator[str]:
 # ---- catalogs ------------------------------------------------------------------------------------------------
 
 _PROTECTED = re.compile(r"(\{[^{}]*\}|<[^<>]*>|&[a-z#0-9]+;|/[a-z_]+|--[a-z_]+|https?://\S+|\\n|%\w)")
-_ACCENTS = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                         "åƀçðéƒĝĥîĵķļɱñöþǫŕšţûṽŵẋýžÅƁÇÐÉƑĜĤÎĴĶĻṀÑÖÞǪŔŠŢÛṼŴẊÝŽ")
+_ACCENTS = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "åƀçðéƒĝĥîĵķļɱñöþǫŕšţûṽŵẋýžÅƁÇÐÉƑĜĤÎĴĶĻṀÑÖÞǪŔŠŢÛṼŴẊÝŽ"
+)
 
 
 def pseudo(text: str) -> str:
@@ -140,6 +141,7 @@ def gettext_now(message: str) -> str:
 
 # ---- numbers, as the locale writes them ------------------------------------------------------------------------
 
+
 def babel_locale(locale: str | None = None) -> str:
     """The locale Babel formats numbers in: `locale` or the current one, English for the pseudo-locale."""
     found = locale or current()
@@ -178,7 +180,7 @@ def compact(value: float) -> str:
         return "∞"
     if value >= 1e15:  # past the locales' largest word: a power of ten reads better than "1000000 bn"
         exponent = math.floor(math.log10(value))
-        return f"{number(value / 10 ** exponent, digits=1)}×10^{exponent}"
+        return f"{number(value / 10**exponent, digits=1)}×10^{exponent}"
     if value < 1000:
         return number(value, digits=2 if value < 10 else 0)
     return format_compact_decimal(value, format_type="short", fraction_digits=1, locale=babel_locale())
@@ -199,8 +201,7 @@ def unit(value: float, measure: str, *, short: bool = False) -> str:
 
     rounded = round(value) if abs(value) >= 10 else round(value, 1)
     figure = int(rounded) if float(rounded).is_integer() else rounded
-    text = format_unit(figure, measure, length="short" if short else "long", locale=babel_locale(),
-                       format="#,##0.#")
+    text = format_unit(figure, measure, length="short" if short else "long", locale=babel_locale(), format="#,##0.#")
     return pseudo(text) if current() == PSEUDO else text
 
 

@@ -41,6 +41,7 @@ class GrindJob(BaseModel):
 
     Strict and frozen; a model that validates is a job every backend can run (the pattern is parsed once on validation).
     """
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     v: Literal[1]
@@ -151,8 +152,12 @@ def _in_our_words(error: Any) -> str:
         return f"it is longer than {ctx.get('max_length')} characters"
     if kind == "string_pattern_mismatch":
         return "it has characters or a shape this field does not take"
-    bounds = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
-              "less_than_equal": "at most"}
+    bounds = {
+        "greater_than": "more than",
+        "greater_than_equal": "at least",
+        "less_than": "less than",
+        "less_than_equal": "at most",
+    }
     if kind in bounds:
         limit = next(iter(ctx.values()), "?")
         return f"it must be {bounds[kind]} {limit}"
@@ -177,6 +182,7 @@ class GrindHit(BaseModel):
 
     repr() and str() never show the secret.
     """
+
     model_config = ConfigDict(extra="forbid", frozen=True, cache_strings=_NO_VALUE_CACHE)
 
     secret: str = Field(pattern=r"^(?:[0-9a-f]{64}|sealed:[A-Za-z0-9_-]{40,200}={0,2})$")  # hex, or sealing.py's box
@@ -198,6 +204,7 @@ class GrindHit(BaseModel):
 
 class GrindResult(BaseModel):
     """A finished job: keys checked, time taken, which backend and device, and its hits, best first."""
+
     model_config = ConfigDict(extra="forbid", cache_strings=_NO_VALUE_CACHE)
 
     v: Literal[1] = 1

@@ -56,11 +56,13 @@ _Words = ctypes.c_uint32 * RANGE_WORDS
 
 class Fe(ctypes.Structure):
     """A field element as the kernel holds it: four little-endian 64-bit limbs."""
+
     _fields_ = [("v", ctypes.c_uint64 * 4)]
 
 
 class Affine(ctypes.Structure):
     """An affine curve point (x, y) as the kernel holds it."""
+
     _fields_ = [("x", Fe), ("y", Fe)]
 
 
@@ -116,6 +118,7 @@ class ScanParams(ctypes.Structure):
 
 class KernelCandidate(ctypes.Structure):
     """vk_candidate (grind.cuh): one reported key, its index relative to the launch's window, and its score."""
+
     _fields_ = [("key", ctypes.c_uint64), ("score", ctypes.c_uint32), ("reserved", ctypes.c_uint32)]
 
 
@@ -123,6 +126,7 @@ class ScanOut(ctypes.Structure):
     """vk_scan_out (grind.cuh): `count` of candidates reported (may exceed the buffer's capacity), `error` bits
     (ERROR_DEGENERATE: fall back to the python reference), and `hist[s]`, the candidates reported with score s.
     """
+
     _fields_ = [("count", ctypes.c_uint32), ("error", ctypes.c_uint32), ("hist", ctypes.c_uint32 * (MAX_SCORE + 1))]
 
 
@@ -348,7 +352,9 @@ class WalkState:
     _first_point: int = 0
     _items: int = 0
 
-    def prepare(self, params: ScanParams, start_scalar: int, split_point: tuple[int, int] | None, window: ScanWindow) -> None:
+    def prepare(
+        self, params: ScanParams, start_scalar: int, split_point: tuple[int, int] | None, window: ScanWindow
+    ) -> None:
         """Fill the launch's state_items and resume fields, and remember what the state buffer holds after it.
 
         When the walk (start, split point, points per item) is the one of the last launch, the kept centres resume,
@@ -390,6 +396,7 @@ class LaunchResult:
     """What one kernel launch reported: candidates (relative key indices), the kernel's count (more than the
     candidates held means the buffer overflowed), the score histogram, and whether the walk hit a degenerate point.
     """
+
     candidates: list[Candidate]  # relative key indices
     count: int  # how many the kernel reported (more than the buffer held: overflow)
     histogram: tuple[int, ...]
@@ -417,8 +424,15 @@ def scan_plan(
 
         return scan_range(replace(plan, min_score=min_score), first, count)
 
-    return scan_exactly(lambda first, count, min_score: launch(plan, pattern, first, count, min_score),
-                        fallback, first_key, n_keys, plan.min_score, plan.max_candidates, capacity)
+    return scan_exactly(
+        lambda first, count, min_score: launch(plan, pattern, first, count, min_score),
+        fallback,
+        first_key,
+        n_keys,
+        plan.min_score,
+        plan.max_candidates,
+        capacity,
+    )
 
 
 def scan_exactly(

@@ -29,9 +29,16 @@ def is_ascii_number(text: str) -> bool:
 def _refuse_negative(cleaned: str, text: str, *, what: str, minimum: float, maximum: float) -> None:
     """A minus sign in front of what is otherwise a number is a negative number, not "not a number"."""
     if cleaned.startswith("-") and _HUGE.fullmatch(cleaned[1:].lower()) is not None:
-        raise VanikeysError("bad_number", _("{text} is negative: give {what} from {minimum} to {maximum}",
-                                            text=_shown(text), what=what, minimum=number(minimum),
-                                            maximum=number(maximum)))
+        raise VanikeysError(
+            "bad_number",
+            _(
+                "{text} is negative: give {what} from {minimum} to {maximum}",
+                text=_shown(text),
+                what=what,
+                minimum=number(minimum),
+                maximum=number(maximum),
+            ),
+        )
 
 
 def parse_int(text: str, *, what: str, minimum: int, maximum: int) -> int:
@@ -40,12 +47,26 @@ def parse_int(text: str, *, what: str, minimum: int, maximum: int) -> int:
     if _PLAIN.fullmatch(cleaned) is None:
         _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         if cleaned.isascii() and cleaned.isdigit():
-            raise VanikeysError("bad_number", _("{text} is far too large: give {what} from {minimum} to {maximum}",
-                                                text=_shown(text), what=what, minimum=number(minimum),
-                                                maximum=number(maximum)))
-        raise VanikeysError("bad_number", _("{text} is not a number: give {what} as digits, from {minimum} to "
-                                            "{maximum}", text=_shown(text), what=what, minimum=number(minimum),
-                                            maximum=number(maximum)))
+            raise VanikeysError(
+                "bad_number",
+                _(
+                    "{text} is far too large: give {what} from {minimum} to {maximum}",
+                    text=_shown(text),
+                    what=what,
+                    minimum=number(minimum),
+                    maximum=number(maximum),
+                ),
+            )
+        raise VanikeysError(
+            "bad_number",
+            _(
+                "{text} is not a number: give {what} as digits, from {minimum} to {maximum}",
+                text=_shown(text),
+                what=what,
+                minimum=number(minimum),
+                maximum=number(maximum),
+            ),
+        )
     return _in_range(int(cleaned), text, what=what, minimum=minimum, maximum=maximum)
 
 
@@ -61,18 +82,32 @@ def parse_count(text: str, *, what: str, minimum: int, maximum: int) -> int:
     if scaled is None:
         _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         if _HUGE.fullmatch(cleaned):  # a number, but past any bound (a 400-digit count, 1e309, 2^4096)
-            raise VanikeysError("bad_number", _("{text} is far too large: give {what} from {minimum} to {maximum}",
-                                                text=_shown(text), what=what, minimum=number(minimum),
-                                                maximum=number(maximum)))
-        raise VanikeysError("bad_number", _("{text} is not a number: give {what} as e.g. 200000, 200k, 1M, 1e6 or "
-                                            "2^28", text=_shown(text), what=what))
+            raise VanikeysError(
+                "bad_number",
+                _(
+                    "{text} is far too large: give {what} from {minimum} to {maximum}",
+                    text=_shown(text),
+                    what=what,
+                    minimum=number(minimum),
+                    maximum=number(maximum),
+                ),
+            )
+        raise VanikeysError(
+            "bad_number",
+            _(
+                "{text} is not a number: give {what} as e.g. 200000, 200k, 1M, 1e6 or 2^28",
+                text=_shown(text),
+                what=what,
+            ),
+        )
     whole, _dot, fraction = scaled["mantissa"].partition(".")
     # Exact integer arithmetic: mantissa * 10^exponent * suffix, with no float rounding or overflow.
     numerator = int(whole + fraction) * 10 ** int(scaled["exponent"] or 0) * _SUFFIX[scaled["suffix"]]
     value, remainder = divmod(numerator, 10 ** len(fraction))
     if remainder:
-        raise VanikeysError("bad_number", _("{text} is not a whole number: give {what} as e.g. 200000",
-                                            text=_shown(text), what=what))
+        raise VanikeysError(
+            "bad_number", _("{text} is not a whole number: give {what} as e.g. 200000", text=_shown(text), what=what)
+        )
     return _in_range(value, text, what=what, minimum=minimum, maximum=maximum)
 
 
@@ -85,22 +120,43 @@ def parse_decimal(text: str, *, what: str, minimum: float, maximum: float) -> fl
     match = _DECIMAL.fullmatch(cleaned)
     if match is None:
         _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
-        raise VanikeysError("bad_number", _("{text} is not a number: give {what} as e.g. 30 or 2.5, from {minimum} "
-                                            "to {maximum}", text=_shown(text), what=what, minimum=format(minimum, ",g"),
-                                            maximum=format(maximum, ",g")))
+        raise VanikeysError(
+            "bad_number",
+            _(
+                "{text} is not a number: give {what} as e.g. 30 or 2.5, from {minimum} to {maximum}",
+                text=_shown(text),
+                what=what,
+                minimum=format(minimum, ",g"),
+                maximum=format(maximum, ",g"),
+            ),
+        )
     value = float(cleaned)
     if not minimum <= value <= maximum:
-        raise VanikeysError("bad_number", _("{text} is out of range: give {what} from {minimum} to {maximum}",
-                                            text=_shown(text), what=what, minimum=format(minimum, ",g"),
-                                            maximum=format(maximum, ",g")))
+        raise VanikeysError(
+            "bad_number",
+            _(
+                "{text} is out of range: give {what} from {minimum} to {maximum}",
+                text=_shown(text),
+                what=what,
+                minimum=format(minimum, ",g"),
+                maximum=format(maximum, ",g"),
+            ),
+        )
     return value
 
 
 def _in_range(value: int, text: str, *, what: str, minimum: int, maximum: int) -> int:
     if not minimum <= value <= maximum:
-        raise VanikeysError("bad_number", _("{text} is out of range: give {what} from {minimum} to {maximum}",
-                                            text=_shown(text), what=what, minimum=number(minimum),
-                                            maximum=number(maximum)))
+        raise VanikeysError(
+            "bad_number",
+            _(
+                "{text} is out of range: give {what} from {minimum} to {maximum}",
+                text=_shown(text),
+                what=what,
+                minimum=number(minimum),
+                maximum=number(maximum),
+            ),
+        )
     return value
 
 

@@ -130,11 +130,13 @@ def parse_pattern(
         raise _bad(f"unknown case option {case!r}: use 'insensitive' or 'exact'")
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
-        raise _bad(_("the pattern is empty: type the characters you want{examples}",
-                     examples=_for_example(fmt, case, fuzzy)))
+        raise _bad(
+            _("the pattern is empty: type the characters you want{examples}", examples=_for_example(fmt, case, fuzzy))
+        )
     if len(raw) > MAX_PATTERN_LENGTH:
-        raise _bad(_("the pattern is {length} characters long: use at most {most}", length=len(raw),
-                     most=MAX_PATTERN_LENGTH))
+        raise _bad(
+            _("the pattern is {length} characters long: use at most {most}", length=len(raw), most=MAX_PATTERN_LENGTH)
+        )
     anchored_start, anchored_end = raw.startswith("^"), raw.endswith("$")
     inner = raw[1 if anchored_start else 0 : len(raw) - 1 if anchored_end else len(raw)]
     terms = inner.split()
@@ -144,11 +146,19 @@ def parse_pattern(
             terms.pop(0)
             anchored_start = False
             if not terms:
-                starts = (N_("every {title} identifier starts with {prefix}: type what should follow it{examples}")
-                          if fmt.id == "did" else
-                          N_("every {title} address starts with {prefix}: type what should follow it{examples}"))
-                raise _bad(_(starts, title=fmt.title, prefix=repr(fmt.prefix),
-                             examples=_for_example(fmt, case, fuzzy, f"^{fmt.prefix}{_example(fmt)}")))
+                starts = (
+                    N_("every {title} identifier starts with {prefix}: type what should follow it{examples}")
+                    if fmt.id == "did"
+                    else N_("every {title} address starts with {prefix}: type what should follow it{examples}")
+                )
+                raise _bad(
+                    _(
+                        starts,
+                        title=fmt.title,
+                        prefix=repr(fmt.prefix),
+                        examples=_for_example(fmt, case, fuzzy, f"^{fmt.prefix}{_example(fmt)}"),
+                    )
+                )
     if not fmt.case_sensitive:
         terms = [term.lower() for term in terms]
     case_insensitive = case == "insensitive" or not fmt.case_sensitive
@@ -158,29 +168,60 @@ def parse_pattern(
             if char not in "^$" and not accepted_chars(fmt, char, case_insensitive=case_insensitive, fuzzy=fuzzy):
                 raise _bad(_impossible_char_message(fmt, char, case_insensitive, fuzzy))
     if any("^" in term or "$" in term for term in terms):
-        fixed = ("^" if anchored_start else "") + " ".join(
-            " ".join(term.replace("^", " ").replace("$", " ").split()) for term in terms
-        ) + ("$" if anchored_end else "")
-        raise _bad(_("misplaced anchor: '^' goes only at the very start of a pattern and '$' only at the very "
-                     "end{examples}", examples=_for_example(fmt, case, fuzzy, fixed,
-                                                          f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$", prefix=TRY)))
+        fixed = (
+            ("^" if anchored_start else "")
+            + " ".join(" ".join(term.replace("^", " ").replace("$", " ").split()) for term in terms)
+            + ("$" if anchored_end else "")
+        )
+        raise _bad(
+            _(
+                "misplaced anchor: '^' goes only at the very start of a pattern and '$' only at the very end{examples}",
+                examples=_for_example(
+                    fmt, case, fuzzy, fixed, f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$", prefix=TRY
+                ),
+            )
+        )
     if not terms:
-        raise _bad(_("the pattern has no characters to look for: type some{examples}",
-                     examples=_for_example(fmt, case, fuzzy)))
+        raise _bad(
+            _("the pattern has no characters to look for: type some{examples}", examples=_for_example(fmt, case, fuzzy))
+        )
     if len(terms) > MAX_TERMS:
-        raise _bad(_("the pattern has {count} terms: use at most {most}, separated by single spaces",
-                     count=len(terms), most=MAX_TERMS))
+        raise _bad(
+            _(
+                "the pattern has {count} terms: use at most {most}, separated by single spaces",
+                count=len(terms),
+                most=MAX_TERMS,
+            )
+        )
     if anchored_start and anchored_end and len(terms) == 1:
         term = terms[0]
-        raise _bad(_("{typed} anchors one term at both ends: split it into a start and an end{examples}",
-                     typed=f"'^{term}$'", examples=_for_example(
-                         fmt, case, fuzzy, f"^{term[:2]} {term[2:]}$", f"^{term[:1]} {term[1:]}$",
-                         f"^{term} {_example(fmt)}$", f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$")))
+        raise _bad(
+            _(
+                "{typed} anchors one term at both ends: split it into a start and an end{examples}",
+                typed=f"'^{term}$'",
+                examples=_for_example(
+                    fmt,
+                    case,
+                    fuzzy,
+                    f"^{term[:2]} {term[2:]}$",
+                    f"^{term[:1]} {term[1:]}$",
+                    f"^{term} {_example(fmt)}$",
+                    f"^{_example(fmt)[:2]} {_example(fmt)[2:]}$",
+                ),
+            )
+        )
     pattern = Pattern(fmt.id, text, tuple(terms), anchored_start, anchored_end, case_insensitive, fuzzy)
     body_max = max_body_length(fmt.id)
     if pattern.max_score > body_max:
-        raise _bad(_("the pattern has {count} characters but {where} has at most {most} after {prefix}: shorten it",
-                     count=pattern.max_score, where=_an(fmt), most=body_max, prefix=repr(fmt.prefix)))
+        raise _bad(
+            _(
+                "the pattern has {count} characters but {where} has at most {most} after {prefix}: shorten it",
+                count=pattern.max_score,
+                where=_an(fmt),
+                most=body_max,
+                prefix=repr(fmt.prefix),
+            )
+        )
     if anchored_start:
         _check_anchored_start(fmt, pattern)
     if anchored_end:
@@ -281,9 +322,7 @@ def _bad(message: str) -> VanikeysError:
 _suggesting = threading.local()  # set while a suggestion is being checked: no suggestions for suggestions
 
 
-def _for_example(
-    fmt: AddressFormat, case: str, fuzzy: bool, *candidates: str, prefix: str = FOR_EXAMPLE
-) -> str:
+def _for_example(fmt: AddressFormat, case: str, fuzzy: bool, *candidates: str, prefix: str = FOR_EXAMPLE) -> str:
     """', e.g. ...': the first candidate (else the format's own examples) that parses, or '' if none does."""
     if getattr(_suggesting, "active", False):
         return ""
@@ -332,32 +371,57 @@ def _impossible_char_message(fmt: AddressFormat, typed: str, case_insensitive: b
     char = typed if typed.isprintable() else ascii(typed)[1:-1]  # a control or invisible character, spelled out
     if fmt.alphabet == HEX_ALPHABET:
         alike = accepted_chars(fmt, typed, case_insensitive=True, fuzzy=True)
-        hint = (_(" (with fuzzy matching {char} matches {alike})", char=f"'{char}'", alike=_listing(alike))
-                if alike and not fuzzy else "")
-        return _("{char} is not a hex digit and never appears in {where}: use only 0-9 and a-f{hint}",
-                 char=f"'{char}'", where=where, hint=hint)
+        hint = (
+            _(" (with fuzzy matching {char} matches {alike})", char=f"'{char}'", alike=_listing(alike))
+            if alike and not fuzzy
+            else ""
+        )
+        return _(
+            "{char} is not a hex digit and never appears in {where}: use only 0-9 and a-f{hint}",
+            char=f"'{char}'",
+            where=where,
+            hint=hint,
+        )
     if typed.isalnum() and typed.isascii():
         if not case_insensitive:
             other = accepted_chars(fmt, typed, case_insensitive=True, fuzzy=False)
             if other:
-                return _("{char} never appears in {where} (base58 has no 0, O, I or l): drop exact case and {char} "
-                         "matches {other}", char=f"'{char}'", where=where, other=_listing(other))
+                return _(
+                    "{char} never appears in {where} (base58 has no 0, O, I or l): drop exact case and {char} "
+                    "matches {other}",
+                    char=f"'{char}'",
+                    where=where,
+                    other=_listing(other),
+                )
         alike = accepted_chars(fmt, typed, case_insensitive=case_insensitive, fuzzy=True)
         if alike and not fuzzy:
-            return _("{char} never appears in {where} (base58 has no 0, O, I or l): type {alike} instead, or turn on "
-                     "fuzzy look-alikes", char=f"'{char}'", where=where, alike=_listing(alike))
-        return _("{char} never appears in {where} (base58 has no 0, O, I or l): leave it out", char=f"'{char}'",
-                 where=where)
-    return _("{char} is not a base58 character and never appears in {where}: use letters and digits (no 0, O, I or "
-             "l), '?' for any character, spaces between terms", char=f"'{char}'", where=where)
+            return _(
+                "{char} never appears in {where} (base58 has no 0, O, I or l): type {alike} instead, or turn on "
+                "fuzzy look-alikes",
+                char=f"'{char}'",
+                where=where,
+                alike=_listing(alike),
+            )
+        return _(
+            "{char} never appears in {where} (base58 has no 0, O, I or l): leave it out", char=f"'{char}'", where=where
+        )
+    return _(
+        "{char} is not a base58 character and never appears in {where}: use letters and digits (no 0, O, I or "
+        "l), '?' for any character, spaces between terms",
+        char=f"'{char}'",
+        where=where,
+    )
 
 
 def _an(fmt: AddressFormat) -> str:
     """'a Bitcoin (P2PKH) address', 'an Ethereum address', 'a did:key (secp256k1) identifier'."""
     if fmt.id == "did":
         return _("a {title} identifier", title=fmt.title)
-    return _("an {title} address", title=fmt.title) if fmt.title[0].lower() in "aeiou" else _(
-        "a {title} address", title=fmt.title)
+    return (
+        _("an {title} address", title=fmt.title)
+        if fmt.title[0].lower() in "aeiou"
+        else _("a {title} address", title=fmt.title)
+    )
 
 
 def _listing(chars: frozenset[str]) -> str:
@@ -370,13 +434,18 @@ def _check_anchored_start(fmt: AddressFormat, pattern: Pattern) -> None:
         if possible_prefix(fmt.id, first[:k]):
             continue
         typed = pattern.terms[0]
-        possible = sorted(
-            c for c in fmt.alphabet if possible_prefix(fmt.id, first[: k - 1] + (frozenset(c),))
-        )
+        possible = sorted(c for c in fmt.alphabet if possible_prefix(fmt.id, first[: k - 1] + (frozenset(c),)))
         start = fmt.prefix + typed[: k - 1]
-        raise _bad(_("{where} starting {start} never continues with {char} (after ^ it can only be {possible}): "
-                     "change that character or drop the '^'", where=_an(fmt), start=repr(start),
-                     char=f"'{typed[k - 1]}'", possible=_ranges(possible, fmt.alphabet)))
+        raise _bad(
+            _(
+                "{where} starting {start} never continues with {char} (after ^ it can only be {possible}): "
+                "change that character or drop the '^'",
+                where=_an(fmt),
+                start=repr(start),
+                char=f"'{typed[k - 1]}'",
+                possible=_ranges(possible, fmt.alphabet),
+            )
+        )
 
 
 def _check_anchored_end(fmt: AddressFormat, pattern: Pattern) -> None:
@@ -387,8 +456,11 @@ def _check_anchored_end(fmt: AddressFormat, pattern: Pattern) -> None:
             accepted & component.position_distribution(start + q).keys() for q, accepted in enumerate(last)
         ):
             return
-    ends = (N_("no {title} identifier ends with {term}: change it or drop the '$'") if fmt.id == "did"
-            else N_("no {title} address ends with {term}: change it or drop the '$'"))
+    ends = (
+        N_("no {title} identifier ends with {term}: change it or drop the '$'")
+        if fmt.id == "did"
+        else N_("no {title} address ends with {term}: change it or drop the '$'")
+    )
     raise _bad(_(ends, title=fmt.title, term=repr(pattern.terms[-1])))
 
 
@@ -401,6 +473,4 @@ def _ranges(chars: list[str], alphabet: str) -> str:
             runs[-1].append(i)
         else:
             runs.append([i])
-    return ", ".join(
-        alphabet[r[0]] if len(r) == 1 else f"{alphabet[r[0]]}-{alphabet[r[-1]]}" for r in runs
-    )
+    return ", ".join(alphabet[r[0]] if len(r) == 1 else f"{alphabet[r[0]]}-{alphabet[r[-1]]}" for r in runs)

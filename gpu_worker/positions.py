@@ -145,7 +145,9 @@ def _split_by_length(
             for end in (part_lo, part_hi - 1):
                 assert _digits_of(end, alphabet).startswith(fixed_digits), (fixed_digits, end)
             parts.append(
-                BodyComponent(weight * (part_hi - part_lo) / (hi - lo), lead, alphabet, width, len(fixed_digits), part_lo, part_hi)
+                BodyComponent(
+                    weight * (part_hi - part_lo) / (hi - lo), lead, alphabet, width, len(fixed_digits), part_lo, part_hi
+                )
             )
         width += 1
     return parts

@@ -67,10 +67,10 @@ class ResultSealer:
         if not hit.sealed:
             raise VanikeysError("verification_failed", "a hit's secret was not sealed: the worker ignored seal_to")
         try:
-            box = base64.urlsafe_b64decode(hit.secret[len(SEALED_PREFIX):])
+            box = base64.urlsafe_b64decode(hit.secret[len(SEALED_PREFIX) :])
         except (binascii.Error, ValueError):
             raise VanikeysError("verification_failed", "a sealed secret is not base64") from None
-        ephemeral, nonce, sealed = box[:32], box[32:32 + _NONCE_BYTES], box[32 + _NONCE_BYTES:]
+        ephemeral, nonce, sealed = box[:32], box[32 : 32 + _NONCE_BYTES], box[32 + _NONCE_BYTES :]
         if len(ephemeral) != 32 or len(nonce) != _NONCE_BYTES:
             raise VanikeysError("verification_failed", "a sealed secret is too short")
         shared = self._private.exchange(X25519PublicKey.from_public_bytes(ephemeral))

@@ -49,6 +49,7 @@ class HostedJob:
     """One job on the self-hosted box, in RunPod's job states (IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED,
     TIMED_OUT).
     """
+
     id: str
     input: Any
     execution_timeout_s: float
@@ -70,8 +71,11 @@ class HostedJob:
     def body(self) -> dict[str, Any]:
         """The job as RunPod's /status answers it: id, status, delay and execution times in ms, output or error."""
         now = time.monotonic()
-        answer: dict[str, Any] = {"id": self.id, "status": self.status,
-                                  "delayTime": round(((self.started_at or now) - self.submitted) * 1000)}
+        answer: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "delayTime": round(((self.started_at or now) - self.submitted) * 1000),
+        }
         if self.started_at is not None:
             answer["executionTime"] = round(self.execution_s(now) * 1000)
         if self.output is not None:
@@ -87,6 +91,7 @@ class SelfHostedWorker:
 
     Bearer-token auth; at most `slots` jobs grind at once; a finished job's answer is kept `retention_s` seconds.
     """
+
     token: str
     backend: Any
     slots: int = 1
@@ -139,7 +144,7 @@ class SelfHostedWorker:
         try:
             body = await request.json()
         except ValueError:
-            return web.json_response({"error": "the body must be JSON: {\"input\": <grind job>}"}, status=400)
+            return web.json_response({"error": 'the body must be JSON: {"input": <grind job>}'}, status=400)
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
             return web.json_response({"error": "input is required"}, status=400)
         tag = body["input"].get("tag")
@@ -153,8 +158,13 @@ class SelfHostedWorker:
             return web.json_response({"error": "policy values are milliseconds"}, status=400)
         if execution_s < 5 or ttl_s < 10:
             return web.json_response({"error": "policy out of range"}, status=400)
-        job = HostedJob(id=f"sh-{secrets.token_hex(8)}", input=body["input"], execution_timeout_s=execution_s,
-                        ttl_s=ttl_s, submitted=time.monotonic())
+        job = HostedJob(
+            id=f"sh-{secrets.token_hex(8)}",
+            input=body["input"],
+            execution_timeout_s=execution_s,
+            ttl_s=ttl_s,
+            submitted=time.monotonic(),
+        )
         self.jobs[job.id] = job
         if isinstance(tag, str):
             self.by_tag[tag] = job.id
@@ -231,20 +241,37 @@ class SelfHostedWorker:
     async def _health(self, request: web.Request) -> web.Response:
         statuses = [job.status for job in self.jobs.values()]
         running = statuses.count("IN_PROGRESS")
-        return web.json_response({
-            "jobs": {"inQueue": statuses.count("IN_QUEUE"), "inProgress": running,
-                     "completed": statuses.count("COMPLETED"), "failed": statuses.count("FAILED")},
-            "workers": {"idle": max(0, self.slots - running), "running": running},
-        })
+        return web.json_response(
+            {
+                "jobs": {
+                    "inQueue": statuses.count("IN_QUEUE"),
+                    "inProgress": running,
+                    "completed": statuses.count("COMPLETED"),
+                    "failed": statuses.count("FAILED"),
+                },
+                "workers": {"idle": max(0, self.slots - running), "running": running},
+            }
+        )
 
     async def _billing(self, request: web.Request) -> web.Response:
         now = time.monotonic()
         wall = time.time() - now
-        return web.json_response({"jobs": [
-            {"id": job.id, "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
-             "status": job.status, "billed_s": round(job.execution_s(now), 3), "submitted_at": wall + job.submitted,
-             "started_at": wall + (job.started_at or job.submitted),
-             "finished_at": None if job.finished_at is None else wall + job.finished_at} for job in self.ledger]})
+        return web.json_response(
+            {
+                "jobs": [
+                    {
+                        "id": job.id,
+                        "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
+                        "status": job.status,
+                        "billed_s": round(job.execution_s(now), 3),
+                        "submitted_at": wall + job.submitted,
+                        "started_at": wall + (job.started_at or job.submitted),
+                        "finished_at": None if job.finished_at is None else wall + job.finished_at,
+                    }
+                    for job in self.ledger
+                ]
+            }
+        )
 
     async def _stop_all(self, app: web.Application) -> None:
         tasks = [job.task for job in self.jobs.values() if job.task is not None]

@@ -21,41 +21,71 @@ from gpu_worker.config_fields import ConfigError, PlainSettings, load_one, load_
 SAFE_LOG_LEVELS = ("NOTSET", "INFO", "WARN", "ERROR")
 SDK_LOG_LEVELS = ("RUNPOD_LOG_LEVEL", "RUNPOD_DEBUG_LEVEL")
 
-SECTIONS = (("worker_backend", "The GPU worker (RunPod image, self-hosted box)"),
-            ("modal_gpu", "Deploying the Modal app (read by `modal deploy deploy/modal_app.py`)"))
+SECTIONS = (
+    ("worker_backend", "The GPU worker (RunPod image, self-hosted box)"),
+    ("modal_gpu", "Deploying the Modal app (read by `modal deploy deploy/modal_app.py`)"),
+)
 
 
 class WorkerSettings(PlainSettings):
     """The worker's settings (grinder choice, build cache, compiler, the self-hosted box); see README's table."""
+
     worker_backend: Literal["auto", "python", "native", "cuda"] = setting(
-        "VANIKEYS_WORKER_BACKEND", "auto", "the worker's grinder: auto (cuda, else native, else python), python, "
-        "native or cuda (the RunPod image sets cuda, so a broken GPU fails the worker's fitness check)")
-    cache: Path | None = setting("VANIKEYS_CACHE", None, "where the native and CUDA builds are cached (default "
-                                 "~/.cache/vanikeys)")
-    cxx: str | None = setting("CXX", None, "the C++ compiler for the native build (default: g++, clang++ or c++, "
-                              "whichever is found)")
-    selfhosted_token: str | None = secret("VANIKEYS_SELFHOSTED_TOKEN", "the bearer token the self-hosted box "
-                                          "requires, at least 16 characters (the bot sets the same)")
-    selfhosted_port: int = setting("VANIKEYS_SELFHOSTED_PORT", 8000, "the port the box's health check asks (the "
-                                   "--port the box was started with)", ge=1, le=65535, unit="port")
-    runpod_log_level: str | None = setting("RUNPOD_LOG_LEVEL", None, "the RunPod SDK's log level: DEBUG and TRACE "
-                                           "are raised to INFO, as the SDK logs every output (private keys) at "
-                                           "DEBUG")
-    runpod_debug_level: str | None = setting("RUNPOD_DEBUG_LEVEL", None, "the RunPod SDK's other log level "
-                                             "variable, held at INFO or above the same way")
-    runpod_webhook_get_job: str | None = setting("RUNPOD_WEBHOOK_GET_JOB", None, "set by RunPod in its workers: "
-                                                 "run as a serverless worker (with a fitness check)")
-    runpod_webhook_post_output: str | None = setting("RUNPOD_WEBHOOK_POST_OUTPUT", None, "set by RunPod in its "
-                                                     "workers: progress updates go to the job server")
+        "VANIKEYS_WORKER_BACKEND",
+        "auto",
+        "the worker's grinder: auto (cuda, else native, else python), python, "
+        "native or cuda (the RunPod image sets cuda, so a broken GPU fails the worker's fitness check)",
+    )
+    cache: Path | None = setting(
+        "VANIKEYS_CACHE", None, "where the native and CUDA builds are cached (default ~/.cache/vanikeys)"
+    )
+    cxx: str | None = setting(
+        "CXX", None, "the C++ compiler for the native build (default: g++, clang++ or c++, whichever is found)"
+    )
+    selfhosted_token: str | None = secret(
+        "VANIKEYS_SELFHOSTED_TOKEN",
+        "the bearer token the self-hosted box requires, at least 16 characters (the bot sets the same)",
+    )
+    selfhosted_port: int = setting(
+        "VANIKEYS_SELFHOSTED_PORT",
+        8000,
+        "the port the box's health check asks (the --port the box was started with)",
+        ge=1,
+        le=65535,
+        unit="port",
+    )
+    runpod_log_level: str | None = setting(
+        "RUNPOD_LOG_LEVEL",
+        None,
+        "the RunPod SDK's log level: DEBUG and TRACE "
+        "are raised to INFO, as the SDK logs every output (private keys) at "
+        "DEBUG",
+    )
+    runpod_debug_level: str | None = setting(
+        "RUNPOD_DEBUG_LEVEL", None, "the RunPod SDK's other log level variable, held at INFO or above the same way"
+    )
+    runpod_webhook_get_job: str | None = setting(
+        "RUNPOD_WEBHOOK_GET_JOB",
+        None,
+        "set by RunPod in its workers: run as a serverless worker (with a fitness check)",
+    )
+    runpod_webhook_post_output: str | None = setting(
+        "RUNPOD_WEBHOOK_POST_OUTPUT", None, "set by RunPod in its workers: progress updates go to the job server"
+    )
 
     modal_gpu: str = setting("VANIKEYS_MODAL_GPU", "L4", "the GPU type Modal runs the worker on")
-    modal_max_containers: int = setting("VANIKEYS_MODAL_MAX_CONTAINERS", 10, "the most Modal containers at once "
-                                        "(it takes every job the self-hosted box does not)", ge=1,
-                                        unit="containers")
+    modal_max_containers: int = setting(
+        "VANIKEYS_MODAL_MAX_CONTAINERS",
+        10,
+        "the most Modal containers at once (it takes every job the self-hosted box does not)",
+        ge=1,
+        unit="containers",
+    )
 
 
-def load_worker_settings(environ: Mapping[str, str] | None = None, *,
-                         dotenv_path: str | Path | None = ".env") -> WorkerSettings:
+def load_worker_settings(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
+) -> WorkerSettings:
     """The worker's settings from `environ` (default: the process environment) over .env; ConfigError names
     a bad value.
     """

@@ -20,6 +20,7 @@ from .patterns import score
 @dataclass(frozen=True)
 class VerifiedHit:
     """A hit whose secret was recomputed to give its identifier and score; repr() never shows the secret."""
+
     hit: GrindHit
     secret: int  # the private key, or in split-key mode the offset k
     body: str  # the identifier without its fixed start
@@ -27,7 +28,9 @@ class VerifiedHit:
     full: bool
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
-        return f"VerifiedHit(identifier={self.hit.identifier!r}, score={self.score}, full={self.full}, secret=<redacted>)"
+        return (
+            f"VerifiedHit(identifier={self.hit.identifier!r}, score={self.score}, full={self.full}, secret=<redacted>)"
+        )
 
     __str__ = __repr__
 
@@ -44,7 +47,9 @@ def derive_identifier(job: GrindJob, secret: int) -> str:
     try:
         walked = coincurve.PublicKey.combine_keys([split, offset_point])
     except ValueError:  # Q + k·G is the point at infinity: k = -d, no key at all
-        raise VanikeysError("verification_failed", "a split-key offset cancels the public key: the result was discarded") from None
+        raise VanikeysError(
+            "verification_failed", "a split-key offset cancels the public key: the result was discarded"
+        ) from None
     return fmt.identifier(walked)
 
 
@@ -70,4 +75,6 @@ def verify_hit(job: GrindJob, hit: GrindHit) -> VerifiedHit:
 
 
 def _failed(hit: GrindHit, why: str) -> VanikeysError:
-    return VanikeysError("verification_failed", f"result {hit.identifier!r} failed verification: {why}; it was discarded")
+    return VanikeysError(
+        "verification_failed", f"result {hit.identifier!r} failed verification: {why}; it was discarded"
+    )

@@ -22,8 +22,9 @@ def worker_version() -> str:
     """12 hex digits of a hash over the worker's sources and kernels: equal digits mean the same grinder code."""
     root = Path(str(resources.files("gpu_worker")))
     digest = hashlib.sha256()
-    files = sorted({path for pattern in _SOURCES for path in root.glob(f"**/{pattern}")
-                    if "__pycache__" not in path.parts})
+    files = sorted(
+        {path for pattern in _SOURCES for path in root.glob(f"**/{pattern}") if "__pycache__" not in path.parts}
+    )
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]

@@ -23,8 +23,9 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 @dataclass(frozen=True)
 class CheckoutLink:
     """A Checkout Session made for one buyer and pack: its hosted page, its id and the pack."""
-    url: str             # Stripe's hosted page; for this buyer only
-    session_id: str      # cs_…
+
+    url: str  # Stripe's hosted page; for this buyer only
+    session_id: str  # cs_…
     pack: Pack
 
 
@@ -48,6 +49,7 @@ def purchase_metadata(buyer: Buyer, pack: Pack) -> dict[str, str]:
 
 class CheckoutClient:
     """Makes Stripe Checkout Sessions for the packs on sale (the webhook credits them once paid)."""
+
     def __init__(self, settings: StripeSettings, api: StripeApi | None = None) -> None:
         self.settings = settings
         self._api = api or StripeApi(settings)
@@ -64,7 +66,9 @@ class CheckoutClient:
         session = await self._api.create_checkout_session(self.session_params(buyer, pack))
         url, session_id = session.get("url"), session.get("id")
         if not isinstance(url, str) or not isinstance(session_id, str):
-            raise PaymentsError("stripe_unavailable", "Stripe did not return a payment page: please try again in a minute")
+            raise PaymentsError(
+                "stripe_unavailable", "Stripe did not return a payment page: please try again in a minute"
+            )
         return CheckoutLink(url=url, session_id=session_id, pack=pack)
 
     def session_params(self, buyer: Buyer, pack: Pack) -> dict[str, Any]:
@@ -75,14 +79,16 @@ class CheckoutClient:
         return {
             "mode": "payment",
             "client_reference_id": buyer.reference,
-            "line_items": [{
-                "quantity": 1,
-                "price_data": {
-                    "currency": pack.currency,
-                    "unit_amount": pack.price_cents,
-                    "product_data": {"name": pack.title},
-                },
-            }],
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": pack.currency,
+                        "unit_amount": pack.price_cents,
+                        "product_data": {"name": pack.title},
+                    },
+                }
+            ],
             "metadata": metadata,
             "payment_intent_data": {"metadata": metadata},
             "success_url": self.settings.success_url,
@@ -96,6 +102,7 @@ class CheckoutClient:
 
 def _buyer(platform: str, user_id: str) -> Buyer:
     if not _ID.fullmatch(platform) or not _ID.fullmatch(user_id):
-        raise PaymentsError("bad_user", "this account cannot be named in a payment: "
-                                        "top up from Discord or Telegram instead")
+        raise PaymentsError(
+            "bad_user", "this account cannot be named in a payment: top up from Discord or Telegram instead"
+        )
     return Buyer(platform, user_id)

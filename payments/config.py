@@ -28,19 +28,21 @@ CANCEL_PATH = "/checkout/cancel"
 @dataclass(frozen=True)
 class StripeSettings:
     """Stripe's part of the settings: keys, the Checkout return URLs, the packs on sale and the webhook's address."""
+
     api_key: str = field(repr=False)
     webhook_secret: str = field(repr=False)
     success_url: str
     cancel_url: str
     packs: PackCatalog
     webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8080            # 0: any free port (tests)
-    api_base: str | None = None         # None: Stripe's own; tests point it at a loopback fake
+    webhook_port: int = 8080  # 0: any free port (tests)
+    api_base: str | None = None  # None: Stripe's own; tests point it at a loopback fake
     max_network_retries: int = 2
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *,
-                 dotenv_path: str | Path | None = ".env") -> StripeSettings | None:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
+    ) -> StripeSettings | None:
         """The Stripe settings from `environ` (default: the process environment) over .env.
 
         None when payments are not configured; PaymentsError("bad_config") for a half or invalid configuration.
@@ -70,14 +72,23 @@ def from_settings(one: VanikeysSettings) -> StripeSettings | None:
         return None
     if not api_key or not secret:
         missing = "STRIPE_API_KEY" if not api_key else "STRIPE_WEBHOOK_SECRET"
-        raise PaymentsError("bad_config", f"{missing} is not set: set both STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET, "
-                                          "or neither to run without payments")
+        raise PaymentsError(
+            "bad_config",
+            f"{missing} is not set: set both STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET, "
+            "or neither to run without payments",
+        )
     if not api_key.startswith(("sk_", "rk_")):
-        raise PaymentsError("bad_config", "STRIPE_API_KEY does not look like a Stripe secret key: "
-                                          "use the sk_… (or restricted rk_…) key from the Stripe dashboard")
+        raise PaymentsError(
+            "bad_config",
+            "STRIPE_API_KEY does not look like a Stripe secret key: "
+            "use the sk_… (or restricted rk_…) key from the Stripe dashboard",
+        )
     if not secret.startswith("whsec_"):
-        raise PaymentsError("bad_config", "STRIPE_WEBHOOK_SECRET does not look like a webhook signing secret: "
-                                          "use the whsec_… secret of your webhook endpoint")
+        raise PaymentsError(
+            "bad_config",
+            "STRIPE_WEBHOOK_SECRET does not look like a webhook signing secret: "
+            "use the whsec_… secret of your webhook endpoint",
+        )
     public = one.public_base_url.rstrip("/") or "http://localhost:8080"
     success_url = _url("STRIPE_SUCCESS_URL", one.stripe_success_url or public + SUCCESS_PATH)
     cancel_url = _url("STRIPE_CANCEL_URL", one.stripe_cancel_url or public + CANCEL_PATH)
@@ -99,7 +110,10 @@ def from_settings(one: VanikeysSettings) -> StripeSettings | None:
 def _url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PaymentsError("bad_config", f"{name}={url!r} is not an http(s) URL: set a full address such as "
-                                          "https://example.com/path (for the success and cancel pages, "
-                                          "VANIKEYS_PUBLIC_URL alone is enough)")
+        raise PaymentsError(
+            "bad_config",
+            f"{name}={url!r} is not an http(s) URL: set a full address such as "
+            "https://example.com/path (for the success and cancel pages, "
+            "VANIKEYS_PUBLIC_URL alone is enough)",
+        )
     return url

@@ -19,15 +19,16 @@ InstructionReason = Literal["purchase", "refund", "refund_reversed", "dispute", 
 @dataclass(frozen=True)
 class LedgerInstruction:
     """One change a verified Stripe event asks of a balance: credit or claw back, exactly once per idempotency key."""
-    platform: str            # "discord" | "telegram" | "console": where the buyer bought, and is told
-    user_id: str             # the buyer's id on that platform
-    tokens: int              # signed: > 0 credits, < 0 takes back (clawback); 0 with `reverses`
-    idempotency_key: str     # stable across Stripe retries and duplicate events: "stripe:checkout:cs_…"
+
+    platform: str  # "discord" | "telegram" | "console": where the buyer bought, and is told
+    user_id: str  # the buyer's id on that platform
+    tokens: int  # signed: > 0 credits, < 0 takes back (clawback); 0 with `reverses`
+    idempotency_key: str  # stable across Stripe retries and duplicate events: "stripe:checkout:cs_…"
     reason: InstructionReason
-    notice: str              # one line for the buyer, ready to show; tell them notice_for(outcome)
-    stripe_id: str           # the Stripe object this came from: cs_… / re_… / dp_…
+    notice: str  # one line for the buyer, ready to show; tell them notice_for(outcome)
+    stripe_id: str  # the Stripe object this came from: cs_… / re_… / dp_…
     pack_id: str | None = None
-    amount_cents: int = 0    # money involved (paid, refunded or disputed), in the smallest currency unit
+    amount_cents: int = 0  # money involved (paid, refunded or disputed), in the smallest currency unit
     currency: str = "usd"
     # The idempotency key of a clawback to undo: the bot gives back exactly what that row took
     # (a refund that failed after its tokens were taken back). `tokens` is then 0.
@@ -49,11 +50,13 @@ class LedgerInstruction:
     def notice_for(self, outcome: ApplyOutcome) -> str:
         """What to tell the buyer once applied: `notice`, plus what debt changed."""
         if self.is_clawback and outcome.tokens_moved > self.tokens:
-            return (f"{self.notice} Your balance covered {-outcome.tokens_moved:,} of them, so you owe "
-                    f"{outcome.debt:,} tokens: pulls and orders are paused until a top-up (/topup) settles it.")
+            return (
+                f"{self.notice} Your balance covered {-outcome.tokens_moved:,} of them, so you owe "
+                f"{outcome.debt:,} tokens: pulls and orders are paused until a top-up (/topup) settles it."
+            )
         if not self.is_clawback and outcome.tokens_moved < self.tokens:
             settled = self.tokens - outcome.tokens_moved
-            rest = (f"you still owe {outcome.debt:,}" if outcome.debt > 0 else "pulls and orders are open again")
+            rest = f"you still owe {outcome.debt:,}" if outcome.debt > 0 else "pulls and orders are open again"
             return f"{self.notice} {settled:,} of them settled what your account owed; {rest}."
         return self.notice
 
@@ -61,9 +64,10 @@ class LedgerInstruction:
 @dataclass(frozen=True)
 class ApplyOutcome:
     """What applying an instruction did: whether it applied (False: a replay), tokens moved, debt and balance after."""
-    applied: bool            # False: this idempotency key was applied before (a replay); nothing changed
-    tokens_moved: int = 0    # signed change actually made to the balance (a clawback may take less than asked)
-    debt: int = 0            # the account's debt after applying (what clawbacks could not take); paid actions frozen while > 0
+
+    applied: bool  # False: this idempotency key was applied before (a replay); nothing changed
+    tokens_moved: int = 0  # signed change actually made to the balance (a clawback may take less than asked)
+    debt: int = 0  # the account's debt after applying (what clawbacks could not take); paid actions frozen while > 0
     balance: int | None = None  # balance after applying, when known
 
 
@@ -74,8 +78,8 @@ class PaymentIssue:
 
     event_id: str
     event_type: str
-    stripe_id: str           # the checkout session (or other object) concerned
-    reason: str              # one line: what did not match
+    stripe_id: str  # the checkout session (or other object) concerned
+    reason: str  # one line: what did not match
     platform: str | None = None
     user_id: str | None = None
     amount_cents: int = 0

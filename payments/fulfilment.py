@@ -44,7 +44,9 @@ _RETURNED_DISPUTE_STATUSES = ("won", "warning_closed")
 class Unhonourable(Exception):
     """A verified event whose metadata or amount cannot be honoured: recorded for the operator, never credited."""
 
-    def __init__(self, reason: str, purchase: Purchase | None = None, amount_cents: int = 0, currency: str = "") -> None:
+    def __init__(
+        self, reason: str, purchase: Purchase | None = None, amount_cents: int = 0, currency: str = ""
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.purchase = purchase
@@ -73,9 +75,17 @@ class Purchase:
             return None
         platform, user_id = metadata.get("platform"), metadata.get("user_id")
         pack_id, tokens = metadata.get("pack_id"), metadata.get("tokens")
-        if not (isinstance(platform, str) and platform and isinstance(user_id, str) and user_id
-                and isinstance(pack_id, str) and isinstance(tokens, str) and tokens.isascii() and tokens.isdigit()
-                and int(tokens) > 0):  # isdigit() alone accepts "²", which int() refuses
+        if not (
+            isinstance(platform, str)
+            and platform
+            and isinstance(user_id, str)
+            and user_id
+            and isinstance(pack_id, str)
+            and isinstance(tokens, str)
+            and tokens.isascii()
+            and tokens.isdigit()
+            and int(tokens) > 0
+        ):  # isdigit() alone accepts "²", which int() refuses
             return None
         return cls(platform, user_id, pack_id, int(tokens))
 
@@ -89,6 +99,7 @@ def tokens_for(money: int, paid: int, tokens: int) -> int:
 
 class Fulfilment:
     """Turns verified Stripe events into ledger instructions: purchases, refunds and disputes, each idempotent."""
+
     def __init__(self, api: StripeApi, packs: PackCatalog | None = None) -> None:
         """packs: what is on sale; a checkout is credited only when it names one of them and paid its price."""
         self._api = api
@@ -102,8 +113,10 @@ class Fulfilment:
             return self._purchase(obj)
         if event_type == "charge.refunded":
             return await self._refunds(obj)
-        if event_type in ("refund.failed", "refund.updated", "charge.refund.updated") \
-                and obj.get("status") in _DEAD_REFUND_STATUSES:
+        if (
+            event_type in ("refund.failed", "refund.updated", "charge.refund.updated")
+            and obj.get("status") in _DEAD_REFUND_STATUSES
+        ):
             return await self._refund_reversed(obj)
         if event_type == "charge.dispute.created":
             return await self._dispute(obj, closed=False)
@@ -116,20 +129,35 @@ class Fulfilment:
         purchase = Purchase.from_metadata(metadata)
         paid, currency = int(session.get("amount_total") or 0), str(session.get("currency") or "")
         if session.get("mode") != "payment" or purchase is None:
-            if session.get("mode") == "payment" and isinstance(metadata, dict) \
-                    and any(name in metadata for name in OUR_METADATA):
-                raise Unhonourable(f"checkout {session.get('id')} carries VaniKeys metadata that cannot be honoured "
-                                   f"({_shown(metadata)})", amount_cents=paid, currency=currency)
+            if (
+                session.get("mode") == "payment"
+                and isinstance(metadata, dict)
+                and any(name in metadata for name in OUR_METADATA)
+            ):
+                raise Unhonourable(
+                    f"checkout {session.get('id')} carries VaniKeys metadata that cannot be honoured "
+                    f"({_shown(metadata)})",
+                    amount_cents=paid,
+                    currency=currency,
+                )
             log.warning("checkout session %s is not a VaniKeys pack purchase; ignored", session.get("id"))
             return []
         self._check_against_pack(session, purchase, paid, currency)
-        return [LedgerInstruction(
-            platform=purchase.platform, user_id=purchase.user_id, tokens=purchase.tokens,
-            idempotency_key=f"stripe:checkout:{session['id']}", reason="purchase",
-            notice=f"Payment received ({format_money(paid, currency)}): {purchase.tokens:,} tokens "
-                   "added to your balance. Thank you!",
-            stripe_id=session["id"], pack_id=purchase.pack_id, amount_cents=paid, currency=currency,
-        )]
+        return [
+            LedgerInstruction(
+                platform=purchase.platform,
+                user_id=purchase.user_id,
+                tokens=purchase.tokens,
+                idempotency_key=f"stripe:checkout:{session['id']}",
+                reason="purchase",
+                notice=f"Payment received ({format_money(paid, currency)}): {purchase.tokens:,} tokens "
+                "added to your balance. Thank you!",
+                stripe_id=session["id"],
+                pack_id=purchase.pack_id,
+                amount_cents=paid,
+                currency=currency,
+            )
+        ]
 
     def _check_against_pack(self, session: dict[str, Any], purchase: Purchase, paid: int, currency: str) -> None:
         """Defence in depth behind the signature: credit only a pack on sale, for its tokens, at its price."""
@@ -139,14 +167,23 @@ class Fulfilment:
         try:
             pack = self._packs.get(purchase.pack_id)
         except PaymentsError:
-            raise Unhonourable(f"{where} names pack {purchase.pack_id!r}, which is not on sale", purchase, paid,
-                               currency) from None
+            raise Unhonourable(
+                f"{where} names pack {purchase.pack_id!r}, which is not on sale", purchase, paid, currency
+            ) from None
         if purchase.tokens != pack.tokens:
-            raise Unhonourable(f"{where} asks for {purchase.tokens:,} tokens but pack {pack.pack_id} holds "
-                               f"{pack.tokens:,}", purchase, paid, currency)
+            raise Unhonourable(
+                f"{where} asks for {purchase.tokens:,} tokens but pack {pack.pack_id} holds {pack.tokens:,}",
+                purchase,
+                paid,
+                currency,
+            )
         if paid != pack.price_cents or currency != pack.currency:
-            raise Unhonourable(f"{where} paid {format_money(paid, currency or '?')} but pack {pack.pack_id} costs "
-                               f"{pack.price}", purchase, paid, currency)
+            raise Unhonourable(
+                f"{where} paid {format_money(paid, currency or '?')} but pack {pack.pack_id} costs {pack.price}",
+                purchase,
+                paid,
+                currency,
+            )
 
     async def _purchase_of(self, payment_intent_id: Any) -> tuple[Purchase, dict[str, Any]] | None:
         if not isinstance(payment_intent_id, str):
@@ -173,14 +210,21 @@ class Fulfilment:
             take = tokens_for(refunded, paid, purchase.tokens) - taken
             taken += take
             if take:
-                instructions.append(LedgerInstruction(
-                    platform=purchase.platform, user_id=purchase.user_id, tokens=-take,
-                    idempotency_key=f"stripe:refund:{refund['id']}", reason="refund",
-                    notice=f"Your payment was refunded ({format_money(int(refund['amount']), currency)}): "
-                           f"{take:,} tokens taken back.",
-                    stripe_id=refund["id"], pack_id=purchase.pack_id, amount_cents=int(refund["amount"]),
-                    currency=currency,
-                ))
+                instructions.append(
+                    LedgerInstruction(
+                        platform=purchase.platform,
+                        user_id=purchase.user_id,
+                        tokens=-take,
+                        idempotency_key=f"stripe:refund:{refund['id']}",
+                        reason="refund",
+                        notice=f"Your payment was refunded ({format_money(int(refund['amount']), currency)}): "
+                        f"{take:,} tokens taken back.",
+                        stripe_id=refund["id"],
+                        pack_id=purchase.pack_id,
+                        amount_cents=int(refund["amount"]),
+                        currency=currency,
+                    )
+                )
         return instructions
 
     async def _refund_reversed(self, refund: dict[str, Any]) -> list[LedgerInstruction]:
@@ -197,14 +241,22 @@ class Fulfilment:
             return []
         purchase, _ = found
         amount, currency = int(refund["amount"]), str(refund.get("currency") or "usd")
-        return [LedgerInstruction(
-            platform=purchase.platform, user_id=purchase.user_id, tokens=0,
-            reverses=f"stripe:refund:{refund['id']}",
-            idempotency_key=f"stripe:refund-reversed:{refund['id']}", reason="refund_reversed",
-            notice=f"The refund of {format_money(amount, currency)} did not go through ({refund['status']}), "
-                   "so the tokens it took back are yours again.",
-            stripe_id=refund["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
-        )]
+        return [
+            LedgerInstruction(
+                platform=purchase.platform,
+                user_id=purchase.user_id,
+                tokens=0,
+                reverses=f"stripe:refund:{refund['id']}",
+                idempotency_key=f"stripe:refund-reversed:{refund['id']}",
+                reason="refund_reversed",
+                notice=f"The refund of {format_money(amount, currency)} did not go through ({refund['status']}), "
+                "so the tokens it took back are yours again.",
+                stripe_id=refund["id"],
+                pack_id=purchase.pack_id,
+                amount_cents=amount,
+                currency=currency,
+            )
+        ]
 
     async def _dispute(self, dispute: dict[str, Any], *, closed: bool) -> list[LedgerInstruction]:
         """A dispute's clawback; when it closed in the buyer's favour, that clawback undone.
@@ -222,25 +274,44 @@ class Fulfilment:
         paid, refunded = int(charge["amount"]), int(charge.get("amount_refunded") or 0)
         # A refunded part was already clawed back by its refund: a dispute only reaches the rest.
         amount, currency = int(dispute["amount"]), str(dispute.get("currency") or "usd")
-        tokens = (tokens_for(refunded + amount, paid, purchase.tokens)
-                  - tokens_for(refunded, paid, purchase.tokens))
+        tokens = tokens_for(refunded + amount, paid, purchase.tokens) - tokens_for(refunded, paid, purchase.tokens)
         money = format_money(amount, currency)
-        instructions = [] if not tokens else [LedgerInstruction(
-            platform=purchase.platform, user_id=purchase.user_id, tokens=-tokens,
-            idempotency_key=f"stripe:dispute:{dispute['id']}", reason="dispute",
-            notice=f"Your payment ({money}) is disputed with your bank: {tokens:,} tokens taken back.",
-            stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
-        )]
+        instructions = (
+            []
+            if not tokens
+            else [
+                LedgerInstruction(
+                    platform=purchase.platform,
+                    user_id=purchase.user_id,
+                    tokens=-tokens,
+                    idempotency_key=f"stripe:dispute:{dispute['id']}",
+                    reason="dispute",
+                    notice=f"Your payment ({money}) is disputed with your bank: {tokens:,} tokens taken back.",
+                    stripe_id=dispute["id"],
+                    pack_id=purchase.pack_id,
+                    amount_cents=amount,
+                    currency=currency,
+                )
+            ]
+        )
         if closed and dispute.get("status") in _RETURNED_DISPUTE_STATUSES:
             # Reverses whatever the clawback took, even one applied when less of the charge was refunded.
-            instructions.append(LedgerInstruction(
-                platform=purchase.platform, user_id=purchase.user_id, tokens=0,
-                reverses=f"stripe:dispute:{dispute['id']}",
-                idempotency_key=f"stripe:dispute-closed:{dispute['id']}", reason="dispute_closed",
-                notice=f"The dispute over your payment ({money}) was closed in your favour: "
-                       "the tokens it took back are yours again.",
-                stripe_id=dispute["id"], pack_id=purchase.pack_id, amount_cents=amount, currency=currency,
-            ))
+            instructions.append(
+                LedgerInstruction(
+                    platform=purchase.platform,
+                    user_id=purchase.user_id,
+                    tokens=0,
+                    reverses=f"stripe:dispute:{dispute['id']}",
+                    idempotency_key=f"stripe:dispute-closed:{dispute['id']}",
+                    reason="dispute_closed",
+                    notice=f"The dispute over your payment ({money}) was closed in your favour: "
+                    "the tokens it took back are yours again.",
+                    stripe_id=dispute["id"],
+                    pack_id=purchase.pack_id,
+                    amount_cents=amount,
+                    currency=currency,
+                )
+            )
         return instructions
 
 

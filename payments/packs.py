@@ -19,17 +19,42 @@ DEFAULT_CURRENCY = "usd"
 STRIPE_MINIMUM_CENTS = 50  # Stripe refuses smaller charges in the main two-decimal currencies
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 # Stripe's zero- and three-decimal currencies: prices here are always in cents, so refuse them.
-_NOT_TWO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-                    "xaf", "xof", "xpf", "bhd", "jod", "kwd", "omr", "tnd", "isk", "huf", "twd"}
+_NOT_TWO_DECIMAL = {
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
+    "bhd",
+    "jod",
+    "kwd",
+    "omr",
+    "tnd",
+    "isk",
+    "huf",
+    "twd",
+}
 
 
 @dataclass(frozen=True)
 class Pack:
     """One token pack on sale: the tokens it gives and its price in the smallest currency unit."""
-    pack_id: str          # the token count as digits: "500"
+
+    pack_id: str  # the token count as digits: "500"
     tokens: int
-    price_cents: int      # in the smallest unit of `currency`
-    currency: str         # ISO code, lower case: "usd"
+    price_cents: int  # in the smallest unit of `currency`
+    currency: str  # ISO code, lower case: "usd"
 
     @property
     def price(self) -> str:
@@ -52,6 +77,7 @@ def format_money(cents: int, currency: str) -> str:
 @dataclass(frozen=True)
 class PackCatalog:
     """The packs on sale, smallest first; pack ids are unique."""
+
     packs: tuple[Pack, ...]
 
     def get(self, pack_id: str) -> Pack:
@@ -74,30 +100,41 @@ def load_packs(environ: Mapping[str, str]) -> PackCatalog:
     """
     currency = environ.get("VANIKEYS_CURRENCY", "").strip().lower() or DEFAULT_CURRENCY
     if not re.fullmatch(r"[a-z]{3}", currency) or currency in _NOT_TWO_DECIMAL:
-        raise PaymentsError("bad_config", f"VANIKEYS_CURRENCY={currency!r} is not supported: "
-                                          "set a three-letter code with cents, such as usd, eur or gbp")
+        raise PaymentsError(
+            "bad_config",
+            f"VANIKEYS_CURRENCY={currency!r} is not supported: "
+            "set a three-letter code with cents, such as usd, eur or gbp",
+        )
     spec = environ.get("VANIKEYS_PACKS", "").strip() or DEFAULT_PACKS
     packs = sorted((_parse_pack(item, currency) for item in spec.split(",")), key=lambda p: p.tokens)
     if len({p.pack_id for p in packs}) != len(packs):
-        raise PaymentsError("bad_config", "VANIKEYS_PACKS lists the same token count twice: give each pack its own count")
+        raise PaymentsError(
+            "bad_config", "VANIKEYS_PACKS lists the same token count twice: give each pack its own count"
+        )
     return PackCatalog(tuple(packs))
 
 
 def _parse_pack(item: str, currency: str) -> Pack:
     tokens_text, sep, price_text = item.partition("=")
-    fix = "write packs as tokens=price, e.g. VANIKEYS_PACKS=\"100=0.99,500=3.99\""
+    fix = 'write packs as tokens=price, e.g. VANIKEYS_PACKS="100=0.99,500=3.99"'
     if not sep or not tokens_text.strip().isdigit():
         raise PaymentsError("bad_config", f"VANIKEYS_PACKS entry {item.strip()!r} is not tokens=price: {fix}")
     tokens = int(tokens_text.strip())
     try:
         price = Decimal(price_text.strip())
     except InvalidOperation:
-        raise PaymentsError("bad_config", f"VANIKEYS_PACKS price {price_text.strip()!r} is not a number: {fix}") from None
+        raise PaymentsError(
+            "bad_config", f"VANIKEYS_PACKS price {price_text.strip()!r} is not a number: {fix}"
+        ) from None
     cents = price * 100
     if not price.is_finite() or cents != cents.to_integral_value():
-        raise PaymentsError("bad_config", f"VANIKEYS_PACKS price {price_text.strip()!r} is not a whole number of cents: {fix}")
+        raise PaymentsError(
+            "bad_config", f"VANIKEYS_PACKS price {price_text.strip()!r} is not a whole number of cents: {fix}"
+        )
     if tokens <= 0 or cents < STRIPE_MINIMUM_CENTS:
-        raise PaymentsError("bad_config", f"VANIKEYS_PACKS entry {item.strip()!r} needs at least 1 token and a price "
-                                          f"of at least {format_money(STRIPE_MINIMUM_CENTS, currency)} (Stripe's minimum)")
+        raise PaymentsError(
+            "bad_config",
+            f"VANIKEYS_PACKS entry {item.strip()!r} needs at least 1 token and a price "
+            f"of at least {format_money(STRIPE_MINIMUM_CENTS, currency)} (Stripe's minimum)",
+        )
     return Pack(pack_id=str(tokens), tokens=tokens, price_cents=int(cents), currency=currency)
-

@@ -22,6 +22,7 @@ class StripeApi:
     """The few Stripe calls the payments code makes, async; Stripe's failures become
     PaymentsError("stripe_unavailable").
     """
+
     def __init__(self, settings: StripeSettings, *, timeout_s: float = 20) -> None:
         base = {"api": settings.api_base} if settings.api_base else None
         self._http = stripe.AIOHTTPClient(timeout=timeout_s)
@@ -38,7 +39,9 @@ class StripeApi:
 
     async def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         """The PaymentIntent with this id, as a dict."""
-        return await self._call("retrieve payment intent", self._client.v1.payment_intents.retrieve_async(payment_intent_id))
+        return await self._call(
+            "retrieve payment intent", self._client.v1.payment_intents.retrieve_async(payment_intent_id)
+        )
 
     async def charge(self, charge_id: str) -> dict[str, Any]:
         """The Charge with this id, as a dict."""
@@ -64,6 +67,8 @@ class StripeApi:
             result = await request
         except stripe.StripeError as err:
             log.error("Stripe could not %s: %s (%s)", what, type(err).__name__, err.user_message or err)
-            raise PaymentsError("stripe_unavailable", "Stripe did not answer as expected: please try again in a minute") from err
+            raise PaymentsError(
+                "stripe_unavailable", "Stripe did not answer as expected: please try again in a minute"
+            ) from err
         answer: dict[str, Any] = result.to_dict(recursive=True)
         return answer

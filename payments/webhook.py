@@ -40,9 +40,10 @@ EVENT_TYPE = web.RequestKey("event_type", str)
 @dataclass
 class RunningWebhook:
     """A started webhook server: where it listens and the Stripe API it uses; close() stops both."""
+
     runner: web.AppRunner
     port: int
-    url: str              # http://host:port/stripe/webhook as bound
+    url: str  # http://host:port/stripe/webhook as bound
     api: StripeApi
 
     async def close(self) -> None:
@@ -64,10 +65,16 @@ async def _log_issue(issue: PaymentIssue) -> None:
     return None
 
 
-def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Fulfilment,
-              report: ReportIssue | None = None, *, extra_routes: Iterable[web.AbstractRouteDef] = (),
-              observe: ObserveEvent | None = None,
-              subapps: Iterable[tuple[str, web.Application]] = ()) -> web.Application:
+def build_app(
+    settings: StripeSettings,
+    apply: ApplyInstruction,
+    fulfilment: Fulfilment,
+    report: ReportIssue | None = None,
+    *,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+    observe: ObserveEvent | None = None,
+    subapps: Iterable[tuple[str, web.Application]] = (),
+) -> web.Application:
     """The aiohttp app serving Stripe's webhook (and `extra_routes`, `subapps`): verify each event's signature, then
     apply its instructions.
 
@@ -104,12 +111,19 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
             return _answer(503, "Stripe lookup failed; retry")
         except Unhonourable as exc:
             purchase = exc.purchase
-            issue = PaymentIssue(event_id=str(body.get("id")), event_type=event_type, stripe_id=str(obj.get("id")),
-                                 reason=exc.reason, platform=purchase.platform if purchase else None,
-                                 user_id=purchase.user_id if purchase else None, amount_cents=exc.amount_cents,
-                                 currency=exc.currency)
-            log.warning("event %s (%s) not credited, recorded for the operator: %s", issue.event_id, event_type,
-                        exc.reason)
+            issue = PaymentIssue(
+                event_id=str(body.get("id")),
+                event_type=event_type,
+                stripe_id=str(obj.get("id")),
+                reason=exc.reason,
+                platform=purchase.platform if purchase else None,
+                user_id=purchase.user_id if purchase else None,
+                amount_cents=exc.amount_cents,
+                currency=exc.currency,
+            )
+            log.warning(
+                "event %s (%s) not credited, recorded for the operator: %s", issue.event_id, event_type, exc.reason
+            )
             try:
                 await record(issue)
             except Exception as err:
@@ -117,8 +131,9 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
                 return _answer(500, "could not record; retry")
             return _answer(200, f"not credited, recorded for the operator: {exc.reason}")
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("event %s (%s) is missing fields we need (%s); ignored", body.get("id"), event_type,
-                        describe(exc))
+            log.warning(
+                "event %s (%s) is missing fields we need (%s); ignored", body.get("id"), event_type, describe(exc)
+            )
             log.debug("event %s: the malformed object", body.get("id"), exc_info=exc)
             return _answer(200, "ignored: malformed object")
         applied = 0
@@ -126,19 +141,27 @@ def build_app(settings: StripeSettings, apply: ApplyInstruction, fulfilment: Ful
             try:
                 outcome = await apply(instruction)
             except Exception as exc:
-                _failed(exc, f"applying {instruction.idempotency_key} for event {body.get('id')} failed; "
-                             "Stripe will retry")
+                _failed(
+                    exc, f"applying {instruction.idempotency_key} for event {body.get('id')} failed; Stripe will retry"
+                )
                 return _answer(500, "could not apply; retry")
             applied += bool(outcome.applied)
-            log.info("event %s %s: %s %s", body.get("id"), event_type, instruction.idempotency_key,
-                     f"applied, {outcome.tokens_moved:+d} tokens" if outcome.applied else "not applied (seen before)")
+            log.info(
+                "event %s %s: %s %s",
+                body.get("id"),
+                event_type,
+                instruction.idempotency_key,
+                f"applied, {outcome.tokens_moved:+d} tokens" if outcome.applied else "not applied (seen before)",
+            )
         return web.json_response({"received": True, "instructions": len(instructions), "applied": applied})
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     async def success(_: web.Request) -> web.Response:
-        return web.Response(text="Payment received. Your tokens arrive in the chat in a moment; you can close this page.")
+        return web.Response(
+            text="Payment received. Your tokens arrive in the chat in a moment; you can close this page."
+        )
 
     async def cancel(_: web.Request) -> web.Response:
         return web.Response(text="Payment cancelled: nothing was charged. Use /topup in the chat to try again.")
@@ -168,8 +191,9 @@ def _failed(exc: Exception, what: str) -> None:
         log.exception(what)
 
 
-def _observed(handler: Callable[[web.Request], Awaitable[web.Response]],
-              observe: ObserveEvent | None) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _observed(
+    handler: Callable[[web.Request], Awaitable[web.Response]], observe: ObserveEvent | None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Tell `observe` each request's event type (or "unverified") and what came of it."""
     if observe is None:
         return handler
@@ -196,23 +220,39 @@ def _outcome(response: web.Response) -> str:
 
 
 def _answer(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message} if status >= 300 else {"received": True, "note": message},
-                             status=status)
+    return web.json_response(
+        {"error": message} if status >= 300 else {"received": True, "note": message}, status=status
+    )
 
 
-async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction, *,
-                               api: StripeApi | None = None, report: ReportIssue | None = None,
-                               extra_routes: Iterable[web.AbstractRouteDef] = (),
-                               observe: ObserveEvent | None = None,
-                               subapps: Iterable[tuple[str, web.Application]] = ()) -> RunningWebhook:
+async def start_webhook_server(
+    settings: StripeSettings,
+    apply: ApplyInstruction,
+    *,
+    api: StripeApi | None = None,
+    report: ReportIssue | None = None,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+    observe: ObserveEvent | None = None,
+    subapps: Iterable[tuple[str, web.Application]] = (),
+) -> RunningWebhook:
     """Serve the webhook on settings.webhook_host:webhook_port (0: any free port); close() stops it.
 
     report: records events that cannot be honoured for the operator (None: logged only);
     extra_routes: more routes on the same server (the bot's /metrics, only when the operator opts in); observe: told
     every webhook event; subapps: (prefix, application) pairs mounted on the same server (the bot's web pages)."""
     api = api or StripeApi(settings)
-    runner = web.AppRunner(build_app(settings, apply, Fulfilment(api, settings.packs), report,
-                                     extra_routes=extra_routes, observe=observe, subapps=subapps), access_log=None)
+    runner = web.AppRunner(
+        build_app(
+            settings,
+            apply,
+            Fulfilment(api, settings.packs),
+            report,
+            extra_routes=extra_routes,
+            observe=observe,
+            subapps=subapps,
+        ),
+        access_log=None,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     try:
@@ -220,21 +260,31 @@ async def start_webhook_server(settings: StripeSettings, apply: ApplyInstruction
     except OSError as err:
         await runner.cleanup()
         await api.close()
-        raise PaymentsError("bad_config", f"cannot listen on {settings.webhook_host}:{settings.webhook_port} ({err.strerror}): "
-                                          "set VANIKEYS_WEBHOOK_PORT to a free port") from err
+        raise PaymentsError(
+            "bad_config",
+            f"cannot listen on {settings.webhook_host}:{settings.webhook_port} ({err.strerror}): "
+            "set VANIKEYS_WEBHOOK_PORT to a free port",
+        ) from err
     host, port = _bound(runner)
     log.info("Stripe webhook listening on %s:%d%s", host, port, WEBHOOK_PATH)
     return RunningWebhook(runner=runner, port=port, url=f"http://{host}:{port}{WEBHOOK_PATH}", api=api)
 
 
 @asynccontextmanager
-async def webhook_server(settings: StripeSettings, apply: ApplyInstruction, *, api: StripeApi | None = None,
-                         report: ReportIssue | None = None, extra_routes: Iterable[web.AbstractRouteDef] = (),
-                         observe: ObserveEvent | None = None,
-                         subapps: Iterable[tuple[str, web.Application]] = ()) -> AsyncIterator[RunningWebhook]:
+async def webhook_server(
+    settings: StripeSettings,
+    apply: ApplyInstruction,
+    *,
+    api: StripeApi | None = None,
+    report: ReportIssue | None = None,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+    observe: ObserveEvent | None = None,
+    subapps: Iterable[tuple[str, web.Application]] = (),
+) -> AsyncIterator[RunningWebhook]:
     """Serve the webhook for the duration of the `async with`; closed on exit."""
-    running = await start_webhook_server(settings, apply, api=api, report=report, extra_routes=extra_routes,
-                                         observe=observe, subapps=subapps)
+    running = await start_webhook_server(
+        settings, apply, api=api, report=report, extra_routes=extra_routes, observe=observe, subapps=subapps
+    )
     try:
         yield running
     finally:

@@ -24,9 +24,9 @@ from bot.job_states import markdown_table  # noqa: E402
 
 @dataclass(frozen=True)
 class Section:
-    document: str                 # relative to ROOT
-    name: str                     # names the markers
-    render: Callable[[], str]     # the text between them
+    document: str  # relative to ROOT
+    name: str  # names the markers
+    render: Callable[[], str]  # the text between them
 
     @property
     def begin(self) -> str:
@@ -51,8 +51,10 @@ SECTIONS = [
 
 def regenerated(text: str, section: Section) -> str:
     if section.begin not in text or section.end not in text:
-        raise SystemExit(f"{section.document} has no markers for the {section.name}: put {section.begin!r} and "
-                         f"{section.end!r} where it goes")
+        raise SystemExit(
+            f"{section.document} has no markers for the {section.name}: put {section.begin!r} and "
+            f"{section.end!r} where it goes"
+        )
     head, _, rest = text.partition(section.begin)
     _, _, tail = rest.partition(section.end)
     return f"{head}{section.begin}\n{section.render()}\n{section.end}{tail}"

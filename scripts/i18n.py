@@ -30,15 +30,43 @@ def pybabel(*args: str) -> None:
 
 
 def extract() -> None:
-    pybabel("extract", "-F", str(REPO / "babel.cfg"), "--no-default-keywords", *KEYWORDS, "--sort-by-file",
-            "--project", "VaniKeys", "--copyright-holder", "VaniKeys", "--add-location", "file",
-            "--width", "120",
-            "-o", str(TEMPLATE.relative_to(REPO)), "gpu_worker", "bot", "payments")
+    pybabel(
+        "extract",
+        "-F",
+        str(REPO / "babel.cfg"),
+        "--no-default-keywords",
+        *KEYWORDS,
+        "--sort-by-file",
+        "--project",
+        "VaniKeys",
+        "--copyright-holder",
+        "VaniKeys",
+        "--add-location",
+        "file",
+        "--width",
+        "120",
+        "-o",
+        str(TEMPLATE.relative_to(REPO)),
+        "gpu_worker",
+        "bot",
+        "payments",
+    )
 
 
 def update() -> None:
-    pybabel("update", "-i", str(TEMPLATE), "-d", str(LOCALE_DIR), "-D", DOMAIN, "--width", "120",
-            "--ignore-obsolete", "--no-fuzzy-matching")
+    pybabel(
+        "update",
+        "-i",
+        str(TEMPLATE),
+        "-d",
+        str(LOCALE_DIR),
+        "-D",
+        DOMAIN,
+        "--width",
+        "120",
+        "--ignore-obsolete",
+        "--no-fuzzy-matching",
+    )
 
 
 def init(language: str) -> None:

@@ -21,8 +21,12 @@ ARG = re.compile(r"^ARG\s+(\w+)=(\S+)\s*$")
 
 
 def digest_of(image: str) -> str:
-    answer = subprocess.run(["docker", "buildx", "imagetools", "inspect", image, "--format", "{{.Manifest.Digest}}"],
-                            capture_output=True, text=True, timeout=120)
+    answer = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", image, "--format", "{{.Manifest.Digest}}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     digest = answer.stdout.strip().strip('"')
     if answer.returncode != 0 or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise SystemExit(f"cannot read the digest of {image}: {answer.stderr.strip() or answer.stdout.strip()}")

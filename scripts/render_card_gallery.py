@@ -35,9 +35,9 @@ def candidates(body: str, rng: random.Random) -> list[str]:
         out.append("^" + body[:n])
         out.append("^" + body[:n] + rng.choice("abcdefghjk"))  # one character more than matches: a near miss
         start = rng.randrange(3, max(4, len(body) - n))
-        out.append(body[start:start + n])
+        out.append(body[start : start + n])
         if n >= 2:
-            out.append(f"{body[:n // 2]} {body[-(n - n // 2):]}$")
+            out.append(f"{body[: n // 2]} {body[-(n - n // 2) :]}$")
     return out
 
 

@@ -36,14 +36,21 @@ def spec_conformance() -> Iterator[None]:
     faults = conformance.take()
     if faults:
         shown = "\n".join(faults[:20]) + (f"\n... and {len(faults) - 20} more" if len(faults) > 20 else "")
-        pytest.fail(f"{len(faults)} exchange(s) with a fake do not conform to the platform's spec "
-                    f"(tests/specs):\n{shown}", pytrace=False)
+        pytest.fail(
+            f"{len(faults)} exchange(s) with a fake do not conform to the platform's spec (tests/specs):\n{shown}",
+            pytrace=False,
+        )
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
-    lines = [str(value) for reports in terminalreporter.stats.values() for report in reports
-             if getattr(report, "when", None) == "call"
-             for name, value in report.user_properties if name == "report"]
+    lines = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == "report"
+    ]
     if lines:
         terminalreporter.section("reports")
         for line in lines:

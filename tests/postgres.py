@@ -29,9 +29,15 @@ SERVER_USER = "postgres"
 def find_binaries() -> Path | None:
     """The newest installed PostgreSQL bin directory holding initdb and postgres, or None."""
     env = os.environ.get("VANIKEYS_PG_BIN")
-    candidates = [env] if env else sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                                          key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
-                                          reverse=True)
+    candidates = (
+        [env]
+        if env
+        else sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"),
+            key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+            reverse=True,
+        )
+    )
     for folder in candidates:
         if folder and (Path(folder) / "initdb").exists() and (Path(folder) / "postgres").exists():
             return Path(folder)
@@ -80,8 +86,21 @@ class PostgresServer:
             account = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, account.pw_uid, account.pw_gid)
         os.chmod(self.root, 0o700)
-        self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                   "--no-sync", "--no-instructions"], check=True)
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+        )
 
     def _command(self, argv: list[str]) -> list[str]:
         return ["runuser", "-u", SERVER_USER, "--", *argv] if self._as_root else argv
@@ -111,10 +130,28 @@ class PostgresServer:
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - the server writes to it for its whole life
         fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = subprocess.Popen(
-            self._command([str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                           "-k", str(self.root), "-c", "listen_addresses=127.0.0.1", *fast,
-                           "-c", "max_connections=300", "-c", "shared_buffers=64MB"]),
-            stdout=log, stderr=log, start_new_session=True)
+            self._command(
+                [
+                    str(self.bindir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.root),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    *fast,
+                    "-c",
+                    "max_connections=300",
+                    "-c",
+                    "shared_buffers=64MB",
+                ]
+            ),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         log.close()
         try:
             self._wait_ready(timeout_s)
@@ -130,8 +167,21 @@ class PostgresServer:
             if self.process.poll() is not None:
                 tail = (self.root / "server.log").read_text()[-2000:]
                 raise (PortTaken if "Address already in use" in tail else RuntimeError)(f"postgres exited: {tail}")
-            ready = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
-                                    "-U", "postgres", "-t", "1"], timeout=10)
+            ready = subprocess.run(
+                [
+                    str(self.bindir / "pg_isready"),
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-t",
+                    "1",
+                ],
+                timeout=10,
+            )
             if ready.returncode == 0:
                 return
             time.sleep(0.05)

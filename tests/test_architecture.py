@@ -21,7 +21,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """lint-imports over the packages under `root` (it puts its working directory first on the import path)."""
     if not LINT_IMPORTS.exists():
-        pytest.fail(f"{LINT_IMPORTS} is missing: install the test extra (pip install '.[test]'), which has import-linter")
+        pytest.fail(
+            f"{LINT_IMPORTS} is missing: install the test extra (pip install '.[test]'), which has import-linter"
+        )
     return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
 
 

@@ -27,8 +27,9 @@ def warm() -> Iterator[WarmInterpreter]:
         interpreter.close()
 
 
-def probe(warm: WarmInterpreter, *argv: str, env: dict[str, str] | None = None, cwd: Path = REPO,
-          stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def probe(
+    warm: WarmInterpreter, *argv: str, env: dict[str, str] | None = None, cwd: Path = REPO, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return warm.run("tests.warm_probe", argv, env=env or dict(os.environ), cwd=cwd, input=stdin, timeout=30)
 
 
@@ -36,8 +37,14 @@ def test_a_child_has_its_own_environment_directory_arguments_and_stdio(warm: War
     done = probe(warm, "echo", "x y", env={**os.environ, "PROBE": "child's"}, cwd=tmp_path, stdin="typed\n")
     assert done.returncode == 0 and done.stderr == "to stderr\n"
     seen = json.loads(done.stdout)
-    assert seen == {"argv": ["echo", "x y"], "cwd": str(tmp_path), "env": "child's", "pid": seen["pid"],
-                    "stdin": "typed\n", "main": "__main__"}
+    assert seen == {
+        "argv": ["echo", "x y"],
+        "cwd": str(tmp_path),
+        "env": "child's",
+        "pid": seen["pid"],
+        "stdin": "typed\n",
+        "main": "__main__",
+    }
     assert seen["pid"] not in (os.getpid(), json.loads(probe(warm, "echo").stdout)["pid"])
 
 

@@ -49,9 +49,22 @@ _SERVER_STDIO: list[Any] = []
 # What the shared warm interpreter imports before it forks: the command line and everything `vanikeys
 # console`, `vanikeys bot` and the other commands run (importing more changes nothing a child does, only its speed).
 WARM_MODULES = (
-    "bot.cli", "bot.cli_commands.console", "bot.cli_commands.run", "bot.cli_commands.vault", "bot.cli_commands.costs",
-    "bot.app", "bot.frontends.console", "bot.storage.sqlite", "bot.storage.postgres", "bot.admin", "bot.backup",
-    "payments.webhook", "gpu_worker.cli", "gpu_worker.bench", "gpu_worker.grinders.python", "gpu_worker.verify",
+    "bot.cli",
+    "bot.cli_commands.console",
+    "bot.cli_commands.run",
+    "bot.cli_commands.vault",
+    "bot.cli_commands.costs",
+    "bot.app",
+    "bot.frontends.console",
+    "bot.storage.sqlite",
+    "bot.storage.postgres",
+    "bot.admin",
+    "bot.backup",
+    "payments.webhook",
+    "gpu_worker.cli",
+    "gpu_worker.bench",
+    "gpu_worker.grinders.python",
+    "gpu_worker.verify",
     "rich.progress",
 )
 _SHARED: WarmInterpreter | None = None
@@ -73,30 +86,52 @@ def shared() -> WarmInterpreter:
         return _SHARED
 
 
-
 class WarmInterpreter:
     def __init__(self, modules: Sequence[str]) -> None:
         self._folder = tempfile.mkdtemp(prefix="vanikeys-warm-")
         self.address = os.path.join(self._folder, "server")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
         # stdin: the server exits when this process closes it (or dies), so it never outlives the test session.
-        self._server = subprocess.Popen([sys.executable, "-m", "tests.warm", self.address, *modules], cwd=REPO, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", "tests.warm", self.address, *modules],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert self._server.stdout is not None
         ready = self._server.stdout.readline()
         if ready != b"ready\n":
             _, err = self._server.communicate(timeout=30)
             raise RuntimeError(f"the warm interpreter did not start: {err.decode(errors='replace')[-2000:]}")
 
-    def popen(self, module: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | str,
-              stdin: int | None = subprocess.PIPE) -> WarmProcess:
+    def popen(
+        self,
+        module: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | str,
+        stdin: int | None = subprocess.PIPE,
+    ) -> WarmProcess:
         """Start `python -m MODULE ARGV` as a fork of the server; stdout and stderr are pipes (text)."""
         return WarmProcess(self.address, module, argv, env, cwd, stdin)
 
-    def run(self, module: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | str,
-            input: str | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        module: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | str,
+        input: str | None = None,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """subprocess.run(..., capture_output=True, text=True) for a warm `python -m MODULE ARGV`."""
-        proc = self.popen(module, argv, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+        proc = self.popen(
+            module, argv, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL
+        )
         out, err = proc.communicate(input, timeout=timeout)
         return subprocess.CompletedProcess([sys.executable, "-m", module, *argv], proc.returncode, out, err)
 
@@ -120,8 +155,9 @@ class WarmInterpreter:
 class WarmProcess:
     """The part of subprocess.Popen tests use, for a forked child of the warm server."""
 
-    def __init__(self, address: str, module: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path | str,
-                 stdin: int | None) -> None:
+    def __init__(
+        self, address: str, module: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path | str, stdin: int | None
+    ) -> None:
         self.args = [sys.executable, "-m", module, *argv]
         self.returncode: int | None = None
         ends: list[int] = []  # the child's ends, closed here once sent
@@ -185,8 +221,11 @@ class WarmProcess:
             results[name] = pipe.read()
             pipe.close()
 
-        readers = [threading.Thread(target=read, args=(name, pipe), daemon=True)
-                   for name, pipe in (("out", self.stdout), ("err", self.stderr)) if pipe is not None]
+        readers = [
+            threading.Thread(target=read, args=(name, pipe), daemon=True)
+            for name, pipe in (("out", self.stdout), ("err", self.stderr))
+            if pipe is not None
+        ]
         for reader in readers:
             reader.start()
         if self.stdin is not None:
@@ -305,7 +344,8 @@ def become(request: dict[str, Any], fds: list[int]) -> int:
     sys.stdin = sys.__stdin__ = open(0, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stdout = sys.__stdout__ = open(1, "w", encoding=encoding, errors=sys.stdout.errors, closefd=False)  # noqa: SIM115
     sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
-        2, "w", encoding=encoding, errors="backslashreplace", closefd=False, buffering=1)
+        2, "w", encoding=encoding, errors="backslashreplace", closefd=False, buffering=1
+    )
     sys.argv = ["-m", *request["argv"]]
     if "numpy" in sys.modules:  # as random's own state is after a fork: not the server's sequence
         sys.modules["numpy"].random.seed()

@@ -14,8 +14,18 @@ import tests.warm as shared_module  # imported by the server too: its state must
 
 def main(action: str, arg: str = "") -> int:
     if action == "echo":
-        print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "env": os.environ.get("PROBE"), "pid": os.getpid(),
-                          "stdin": sys.stdin.read(), "main": __name__}))
+        print(
+            json.dumps(
+                {
+                    "argv": sys.argv[1:],
+                    "cwd": os.getcwd(),
+                    "env": os.environ.get("PROBE"),
+                    "pid": os.getpid(),
+                    "stdin": sys.stdin.read(),
+                    "main": __name__,
+                }
+            )
+        )
         print("to stderr", file=sys.stderr)
         return 0
     if action == "exit":

@@ -10,8 +10,11 @@ from bot.cli_commands import fail, settings
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `card` (score an identifier against a pattern and draw its card) to the subcommands."""
-    card_cmd = commands.add_parser("card", description="Score IDENTIFIER against PATTERN, rate it as the best of one "
-                                                       "pull, and draw its card (never a secret).")
+    card_cmd = commands.add_parser(
+        "card",
+        description="Score IDENTIFIER against PATTERN, rate it as the best of one "
+        "pull, and draw its card (never a secret).",
+    )
     card_cmd.add_argument("format", metavar="FORMAT", help="btc, did, eth or trx")
     card_cmd.add_argument("identifier", metavar="IDENTIFIER", help="the address or DID")
     card_cmd.add_argument("pattern", metavar="PATTERN", help="the pattern, e.g. ^Love")
@@ -29,9 +32,15 @@ def cmd_card(args: argparse.Namespace) -> int:
 
     config = settings()
     try:
-        card = card_for_identifier(args.format, args.identifier, args.pattern, pull_keys=config.pull_budget,
-                                   exact_case=args.exact_case, fuzzy=args.fuzzy,
-                                   community_title=args.community.strip()[:60])
+        card = card_for_identifier(
+            args.format,
+            args.identifier,
+            args.pattern,
+            pull_keys=config.pull_budget,
+            exact_case=args.exact_case,
+            fuzzy=args.fuzzy,
+            community_title=args.community.strip()[:60],
+        )
     except ServiceError as exc:
         return fail(exc.message)
     out = Path(args.out) if args.out else Path(card.filename)
@@ -41,6 +50,5 @@ def cmd_card(args: argparse.Namespace) -> int:
         return fail(f"cannot write {out}: {exc.strerror or type(exc).__name__}")
     key = card.key
     badge = ", full match" if key.full else ""
-    print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, "
-          f"{card.width}x{card.height} PNG")
+    print(f"{out}: {key.identifier} {key.score}/{key.max_score} {key.tier}{badge}, {card.width}x{card.height} PNG")
     return 0

@@ -14,10 +14,13 @@ if TYPE_CHECKING:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `console` (the chat commands typed at a terminal) to the subcommands."""
-    console_cmd = commands.add_parser("console", description="The chat commands (/pull, /order, ...) typed at the console.")
+    console_cmd = commands.add_parser(
+        "console", description="The chat commands (/pull, /order, ...) typed at the console."
+    )
     console_cmd.add_argument("--user", default="you", metavar="NAME", help="who you are at the console (default: you)")
-    console_cmd.add_argument("--community", default="console", metavar="NAME",
-                             help="the community for leaderboards (default: console)")
+    console_cmd.add_argument(
+        "--community", default="console", metavar="NAME", help="the community for leaderboards (default: console)"
+    )
     console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
     console_cmd.set_defaults(func=cmd_console)
 

@@ -7,9 +7,12 @@ import argparse
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `doctor` (check every configured service, one line each) to the subcommands."""
-    doctor_cmd = commands.add_parser("doctor", description="Check the chat tokens, Stripe, the GPU providers, "
-                                                           "storage, the vault key, free disk and the clock: one "
-                                                           "line each (bot/doctor).")
+    doctor_cmd = commands.add_parser(
+        "doctor",
+        description="Check the chat tokens, Stripe, the GPU providers, "
+        "storage, the vault key, free disk and the clock: one "
+        "line each (bot/doctor).",
+    )
     doctor_cmd.add_argument("--json", action="store_true", help="one JSON object per check")
     doctor_cmd.set_defaults(func=cmd_doctor)
 

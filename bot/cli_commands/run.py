@@ -36,8 +36,9 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     config = settings()
     stripe = _stripe_settings()
-    platforms = [name for name, token in (("discord", config.discord_token), ("telegram", config.telegram_token))
-                 if token]
+    platforms = [
+        name for name, token in (("discord", config.discord_token), ("telegram", config.telegram_token)) if token
+    ]
     # With no chat platform the console is the front end, and log lines would interleave with it.
     try:
         logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(config, stripe))
@@ -81,8 +82,9 @@ async def _bot(settings: Settings, stripe: StripeSettings | None, platforms: lis
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     # Telegram is reached first, while storage opens: the bot's own modules load and the database migrates during
     # the round trip. No front end accepts a command before create_app has opened, migrated and checked the vault.
-    reaching = asyncio.create_task(_reach_telegram(settings), name="telegram check") if "telegram" in platforms \
-        else None
+    reaching = (
+        asyncio.create_task(_reach_telegram(settings), name="telegram check") if "telegram" in platforms else None
+    )
     await asyncio.sleep(0)  # its first step: python-telegram-bot imported, the request under way
     try:
         return await _serve(settings, stripe, platforms, stopping, reaching)
@@ -99,8 +101,9 @@ async def _reach_telegram(settings: Settings) -> None:
     from bot.startup import check_telegram
 
     one = load_settings()
-    await check_telegram(settings.telegram_token or "", one.telegram_api_base_url, one.telegram_api_file_url,
-                         settings.start_retry_s)
+    await check_telegram(
+        settings.telegram_token or "", one.telegram_api_base_url, one.telegram_api_file_url, settings.start_retry_s
+    )
 
 
 async def _reached(reaching: asyncio.Task[None], stopping: asyncio.Event) -> bool:
@@ -118,8 +121,13 @@ async def _reached(reaching: asyncio.Task[None], stopping: asyncio.Event) -> boo
     return True
 
 
-async def _serve(settings: Settings, stripe: StripeSettings | None, platforms: list[str], stopping: asyncio.Event,
-                 reaching: asyncio.Task[None] | None) -> int:
+async def _serve(
+    settings: Settings,
+    stripe: StripeSettings | None,
+    platforms: list[str],
+    stopping: asyncio.Event,
+    reaching: asyncio.Task[None] | None,
+) -> int:
     if reaching is not None:  # the app's modules load on a worker thread while the event loop connects to Telegram
         await asyncio.to_thread(importlib.import_module, "bot.app")
     from bot import metrics
@@ -139,21 +147,32 @@ async def _serve(settings: Settings, stripe: StripeSettings | None, platforms: l
             from bot.web.server import web_subapps
             from payments.webhook import webhook_server
 
-            webhook = await stack.enter_async_context(webhook_server(
-                stripe, app.service.apply_instruction, report=PaymentIssues(app.db).record,
-                subapps=web_subapps(app), **metrics.webhook_routes(app, metrics_config, stripe.webhook_host)))
+            webhook = await stack.enter_async_context(
+                webhook_server(
+                    stripe,
+                    app.service.apply_instruction,
+                    report=PaymentIssues(app.db).record,
+                    subapps=web_subapps(app),
+                    **metrics.webhook_routes(app, metrics_config, stripe.webhook_host),
+                )
+            )
             log.info("Stripe webhook listening at %s", webhook.url)
         elif settings.web_enabled:  # no webhook: the public pages get the same address to themselves
             from bot.web.server import web_server
 
             await stack.enter_async_context(web_server(app, settings.webhook_host, settings.webhook_port))
-        front_ends = [asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings),
-                                          name=platform) for platform in platforms]
+        front_ends = [
+            asyncio.create_task(importlib.import_module(f"bot.frontends.{platform}").run(app, settings), name=platform)
+            for platform in platforms
+        ]
         if not platforms:
             from bot.frontends.console import run_console
 
-            front_ends.append(asyncio.create_task(
-                run_console(app.service, user_name="you", community_name="console", as_json=False), name="console"))
+            front_ends.append(
+                asyncio.create_task(
+                    run_console(app.service, user_name="you", community_name="console", as_json=False), name="console"
+                )
+            )
         stop = asyncio.create_task(stopping.wait(), name="sigterm")
         try:
             done, _ = await asyncio.wait([*front_ends, stop], return_when=asyncio.FIRST_COMPLETED)

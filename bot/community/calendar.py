@@ -27,9 +27,10 @@ def previous_day(day: str) -> str:
 @dataclass(frozen=True)
 class Season:
     """One weekly season: its ISO-week label and its start and end, Monday 00:00 in the community's time zone."""
-    label: str          # "2026-W49"
+
+    label: str  # "2026-W49"
     starts_at: datetime  # Monday 00:00 local, aware
-    ends_at: datetime    # the next Monday 00:00 local
+    ends_at: datetime  # the next Monday 00:00 local
 
 
 def season_of(at: float, time_zone: str) -> Season:

@@ -45,9 +45,16 @@ def default_config(community: CommunityRef, operator_free_pulls: int) -> Communi
     """A community's settings before any admin changed them: pulls anywhere, no announcements, the operator's free
     pulls.
     """
-    return CommunityConfig(community=community, pull_channel=None, pull_channel_label="", announce_channel=None,
-                           announce_channel_label="", pulls_allowed=True, free_pulls_per_day=None,
-                           operator_free_pulls=operator_free_pulls)
+    return CommunityConfig(
+        community=community,
+        pull_channel=None,
+        pull_channel_label="",
+        announce_channel=None,
+        announce_channel_label="",
+        pulls_allowed=True,
+        free_pulls_per_day=None,
+        operator_free_pulls=operator_free_pulls,
+    )
 
 
 async def load_config(db: Database, community: CommunityRef, operator_free_pulls: int) -> CommunityConfig:
@@ -59,35 +66,55 @@ async def load_config(db: Database, community: CommunityRef, operator_free_pulls
     if row is None:
         return default_config(community, operator_free_pulls)
     return CommunityConfig(
-        community=community, pull_channel=row["pull_channel"], pull_channel_label=row["pull_channel_label"],
-        announce_channel=row["announce_channel"], announce_channel_label=row["announce_channel_label"],
-        pulls_allowed=bool(row["pulls_allowed"]), free_pulls_per_day=row["free_pulls_per_day"],
-        operator_free_pulls=operator_free_pulls, gallery=bool(row["gallery"]), gallery_slug=row["gallery_slug"],
+        community=community,
+        pull_channel=row["pull_channel"],
+        pull_channel_label=row["pull_channel_label"],
+        announce_channel=row["announce_channel"],
+        announce_channel_label=row["announce_channel_label"],
+        pulls_allowed=bool(row["pulls_allowed"]),
+        free_pulls_per_day=row["free_pulls_per_day"],
+        operator_free_pulls=operator_free_pulls,
+        gallery=bool(row["gallery"]),
+        gallery_slug=row["gallery_slug"],
         language=row["language"],
     )
 
 
-async def save_setting(db: Database, community: CommunityRef, admin: UserRef, setting: str, value: str,
-                       label: str, operator_free_pulls: int) -> str:
+async def save_setting(
+    db: Database,
+    community: CommunityRef,
+    admin: UserRef,
+    setting: str,
+    value: str,
+    label: str,
+    operator_free_pulls: int,
+) -> str:
     """Validate and store one setting; returns the one-line description of the change."""
     name = setting.strip().lower().replace("-", "_") if isinstance(setting, str) else ""
     if name not in SETTINGS:
-        raise ServiceError("bad_setting", _("{setting} is not a setting: use one of {names}", setting=_shown(setting),
-                                            names=", ".join(SETTINGS)))
+        raise ServiceError(
+            "bad_setting",
+            _("{setting} is not a setting: use one of {names}", setting=_shown(setting), names=", ".join(SETTINGS)),
+        )
     text = value.strip() if isinstance(value, str) else ""
     label = "".join(ch for ch in (label or "") if ch.isprintable()).strip()[:MAX_LABEL_CHARS]
     columns: dict[str, object]
     if name in ("pull_channel", "announce_channel"):
         if not text or text.lower() in CLEAR_WORDS:
             columns = {name: None, f"{name}_label": ""}
-            change = (_("pull_channel cleared: pulls run in any channel") if name == "pull_channel"
-                      else _("{name} cleared", name=name))
+            change = (
+                _("pull_channel cleared: pulls run in any channel")
+                if name == "pull_channel"
+                else _("{name} cleared", name=name)
+            )
         else:
             channel = _CHANNEL_ID.fullmatch(text) if len(text) <= MAX_CHANNEL_CHARS else None
             if channel is None:
                 hint = _(_CHANNEL_HINT.get(community.platform, _CHANNEL_ID_HINT))
-                raise ServiceError("bad_setting", _("{name} takes a channel, not that text: {hint}, or none to clear "
-                                                    "it", name=name, hint=hint))
+                raise ServiceError(
+                    "bad_setting",
+                    _("{name} takes a channel, not that text: {hint}, or none to clear it", name=name, hint=hint),
+                )
             channel_id = channel["mention"] or channel["id"]
             columns = {name: channel_id, f"{name}_label": label}
             change = _("{name} set to {channel}", name=name, channel=label or channel_id)
@@ -102,8 +129,9 @@ async def save_setting(db: Database, community: CommunityRef, admin: UserRef, se
         else:
             language = negotiate(text, pseudo=False) if len(text) <= 20 else None
             if language is None:
-                raise ServiceError("bad_setting", _("language takes one of {codes}, or default",
-                                                    codes=", ".join(LOCALES)))
+                raise ServiceError(
+                    "bad_setting", _("language takes one of {codes}, or default", codes=", ".join(LOCALES))
+                )
             columns = {"language": language}
             change = _("language set to {name} ({code})", name=NAMES[language], code=language)
     elif name == "gallery":
@@ -149,8 +177,10 @@ def _on_off(text: str, name: str) -> bool:
 
 async def gallery_slug(db: Database, community: CommunityRef, *, community_title: str = "") -> str:
     """The community's gallery address: kept once made, so a link shared earlier keeps working."""
-    row = await db.fetchone("SELECT gallery_slug FROM community_settings WHERE platform = ? AND community_id = ?",
-                            (community.platform, community.community_id))
+    row = await db.fetchone(
+        "SELECT gallery_slug FROM community_settings WHERE platform = ? AND community_id = ?",
+        (community.platform, community.community_id),
+    )
     if row is not None and row["gallery_slug"]:
         return str(row["gallery_slug"])
     words = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in community_title.lower())
@@ -160,13 +190,21 @@ async def gallery_slug(db: Database, community: CommunityRef, *, community_title
 
 def describe(config: CommunityConfig) -> tuple[str, ...]:
     """The settings as the lines `/config` shows, one per setting, in the order it lists them."""
-    free = (_("{n} a day (override; the operator allows {operator})", n=config.effective_free_pulls,
-              operator=config.operator_free_pulls)
-            if config.free_pulls_per_day is not None
-            else _("{n} a day (the operator's default)", n=config.operator_free_pulls))
+    free = (
+        _(
+            "{n} a day (override; the operator allows {operator})",
+            n=config.effective_free_pulls,
+            operator=config.operator_free_pulls,
+        )
+        if config.free_pulls_per_day is not None
+        else _("{n} a day (the operator's default)", n=config.operator_free_pulls)
+    )
     on, off = _("on"), _("off")
-    language = (f"{NAMES[config.language]} ({config.language})" if config.language in NAMES
-                else _("default (each person's own)"))
+    language = (
+        f"{NAMES[config.language]} ({config.language})"
+        if config.language in NAMES
+        else _("default (each person's own)")
+    )
     return (
         f"pull_channel: {config.pull_channel_label or config.pull_channel or _('any channel')}",
         f"announce_channel: {config.announce_channel_label or config.announce_channel or _('none')}",

@@ -22,6 +22,7 @@ MAX_KEY_CHARS = 200
 @dataclass(frozen=True)
 class GiftOutcome:
     """A gift's result: whether it applied (False: a replay of its idempotency key) and both balances after."""
+
     applied: bool
     sender_balance: int
     recipient_balance: int
@@ -33,8 +34,9 @@ def gift_keys(sender: UserRef, idempotency_key: str) -> tuple[str, str]:
     return f"{base}:sent", f"{base}:received"
 
 
-async def give(db: Database, ledger: Ledger, sender: UserRef, recipient: UserRef, tokens: int,
-               idempotency_key: str) -> GiftOutcome:
+async def give(
+    db: Database, ledger: Ledger, sender: UserRef, recipient: UserRef, tokens: int, idempotency_key: str
+) -> GiftOutcome:
     """Move `tokens` from sender to recipient in one transaction, exactly once per (sender, idempotency_key).
 
     ServiceError for a gift to oneself or across platforms, an amount outside 1..MAX_GIFT_TOKENS, a missing or too-long
@@ -45,18 +47,34 @@ async def give(db: Database, ledger: Ledger, sender: UserRef, recipient: UserRef
     if sender.platform != recipient.platform:
         raise ServiceError("bad_gift", _("gifts go to someone on the same platform"))
     if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_GIFT_TOKENS:
-        raise ServiceError("bad_amount", _("gift a whole number of tokens from 1 to {max}", max=number(MAX_GIFT_TOKENS)))
+        raise ServiceError(
+            "bad_amount", _("gift a whole number of tokens from 1 to {max}", max=number(MAX_GIFT_TOKENS))
+        )
     if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > MAX_KEY_CHARS:
         raise ServiceError("bad_gift", "a gift needs an idempotency key of 1 to 200 characters")
     sent_key, received_key = gift_keys(sender, idempotency_key)
     async with db.transaction() as tx:
         await ledger.lock_accounts(tx, sender, recipient)  # one order across gifts: no deadlock on PostgreSQL
-        debit = await ledger.debit(tx, sender, pulls=0, pull_price=0, tokens=tokens, kind="gift_sent",
-                                   idempotency_key=sent_key, job_id=None,  # type: ignore[arg-type]
-                                   reason=f"gift to {recipient.label}")
+        debit = await ledger.debit(
+            tx,
+            sender,
+            pulls=0,
+            pull_price=0,
+            tokens=tokens,
+            kind="gift_sent",
+            idempotency_key=sent_key,
+            job_id=None,  # type: ignore[arg-type]
+            reason=f"gift to {recipient.label}",
+        )
         if debit.replayed:
             recipient_account = await ledger.account_in(tx, recipient)
             return GiftOutcome(False, debit.balance_after, recipient_account.balance)
-        credit = await ledger.credit(tx, recipient, tokens, kind="gift_received", idempotency_key=received_key,
-                                     reason=f"gift from {sender.label}")
+        credit = await ledger.credit(
+            tx,
+            recipient,
+            tokens,
+            kind="gift_received",
+            idempotency_key=received_key,
+            reason=f"gift from {sender.label}",
+        )
     return GiftOutcome(True, debit.balance_after, credit.balance_after)

@@ -29,6 +29,7 @@ CLAIM_LAPSES_S = 600.0
 @dataclass(frozen=True)
 class LateReveal:
     """One stored public reveal: its row id, the chat it was for and the line the group would have seen (no secret)."""
+
     id: int
     chat_id: str
     line: str
@@ -40,14 +41,20 @@ async def keep(db: Database, platform: str, lines_by_chat: Mapping[str, Sequence
     if rows:
         async with db.transaction() as tx:
             for row in rows:
-                await tx.execute("INSERT INTO late_reveals (platform, chat_id, line, created_at) VALUES (?, ?, ?, ?)",
-                                 row)
+                await tx.execute(
+                    "INSERT INTO late_reveals (platform, chat_id, line, created_at) VALUES (?, ?, ?, ?)", row
+                )
     return len(rows)
 
 
-async def claim(db: Database, platform: str, claimant: str | None = None,
-                clock: Callable[[], float] = time.time, lapse_s: float = CLAIM_LAPSES_S,
-                owner: str | None = None) -> dict[str, list[LateReveal]]:
+async def claim(
+    db: Database,
+    platform: str,
+    claimant: str | None = None,
+    clock: Callable[[], float] = time.time,
+    lapse_s: float = CLAIM_LAPSES_S,
+    owner: str | None = None,
+) -> dict[str, list[LateReveal]]:
     """The stored reveals of one platform, per chat, oldest first, claimed for this process: two processes
     starting at once (PostgreSQL) do not both post them. A claim not followed by `forget` (the process died
     while posting, or while the reveal waited) lapses after `lapse_s`, and a live process posts them.
@@ -57,11 +64,12 @@ async def claim(db: Database, platform: str, claimant: str | None = None,
     now = clock()
     own = f"{owner}:%" if owner else ""
     async with db.transaction() as tx:
-        await tx.execute("UPDATE late_reveals SET claim = ?, claimed_at = ? "
-                         "WHERE platform = ? AND (claim IS NULL OR (claimed_at < ? AND claim NOT LIKE ?))",
-                         (claimant, now, platform, now - lapse_s, own))
-        rows = await tx.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE claim = ? ORDER BY id",
-                                 (claimant,))
+        await tx.execute(
+            "UPDATE late_reveals SET claim = ?, claimed_at = ? "
+            "WHERE platform = ? AND (claim IS NULL OR (claimed_at < ? AND claim NOT LIKE ?))",
+            (claimant, now, platform, now - lapse_s, own),
+        )
+        rows = await tx.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE claim = ? ORDER BY id", (claimant,))
     by_chat: dict[str, list[LateReveal]] = {}
     for row in rows:
         by_chat.setdefault(row["chat_id"], []).append(LateReveal(row["id"], row["chat_id"], row["line"]))
@@ -77,15 +85,18 @@ async def forget(db: Database, ids: Iterable[int]) -> None:
                 await tx.execute("DELETE FROM late_reveals WHERE id = ?", (reveal_id,))
 
 
-async def keep_waiting(db: Database, platform: str, chat_id: str, line: str, owner: str,
-                       clock: Callable[[], float] = time.time) -> int:
+async def keep_waiting(
+    db: Database, platform: str, chat_id: str, line: str, owner: str, clock: Callable[[], float] = time.time
+) -> int:
     """Store one reveal (or kept message) that waits in a running process's queue, claimed by that process
     (`owner`); returns its id, for `forget` once it went out."""
     now = clock()
     async with db.transaction() as tx:
-        row = await tx.fetchone("INSERT INTO late_reveals (platform, chat_id, line, created_at, claim, claimed_at) "
-                                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                                (platform, chat_id, line, now, f"{owner}:waiting", now))
+        row = await tx.fetchone(
+            "INSERT INTO late_reveals (platform, chat_id, line, created_at, claim, claimed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (platform, chat_id, line, now, f"{owner}:waiting", now),
+        )
     assert row is not None
     return int(row["id"])
 

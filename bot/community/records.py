@@ -31,6 +31,7 @@ def pattern_family(format_id: str, pattern: str) -> str:
 @dataclass(frozen=True)
 class PullRecord:
     """What a finished pull adds to the records: who, where, the pattern and its best key, and when."""
+
     job_id: str
     user: UserRef
     community: CommunityRef | None
@@ -60,14 +61,26 @@ async def record_pull(db: Database, pull: PullRecord, time_zone: str) -> Persona
             "INSERT INTO pull_bests (job_id, platform, user_id, display_name, community_platform, community_id, "
             "community_title, family, pattern, best_key, best_one_in, local_day, season, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
-            (pull.job_id, pull.user.platform, pull.user.user_id, pull.user.display_name,
-             community.platform if community else None, community.community_id if community else None,
-             community.title if community else "", family, pull.pattern, json.dumps(shown_key_to_json(pull.best)),
-             pull.best.one_in_pulls, local_day(pull.created_at, time_zone),
-             season_of(pull.created_at, time_zone).label, pull.created_at),
+            (
+                pull.job_id,
+                pull.user.platform,
+                pull.user.user_id,
+                pull.user.display_name,
+                community.platform if community else None,
+                community.community_id if community else None,
+                community.title if community else "",
+                family,
+                pull.pattern,
+                json.dumps(shown_key_to_json(pull.best)),
+                pull.best.one_in_pulls,
+                local_day(pull.created_at, time_zone),
+                season_of(pull.created_at, time_zone).label,
+                pull.created_at,
+            ),
         )
-    return PersonalBest(family=family, previous_one_in=previous,
-                        is_new=previous is not None and pull.best.one_in_pulls > previous)
+    return PersonalBest(
+        family=family, previous_one_in=previous, is_new=previous is not None and pull.best.one_in_pulls > previous
+    )
 
 
 async def pull_days(db: Database, user: UserRef, limit: int = 400) -> list[str]:
@@ -85,8 +98,9 @@ def _where_community(community: CommunityRef | None) -> tuple[str, tuple[str, ..
     return "community_platform = ? AND community_id = ?", (community.platform, community.community_id)
 
 
-async def season_entries(db: Database, community: CommunityRef | None, season: str,
-                         limit: int = 10) -> list[LeaderboardEntry]:
+async def season_entries(
+    db: Database, community: CommunityRef | None, season: str, limit: int = 10
+) -> list[LeaderboardEntry]:
     """The season's rarest pull per person in this community, rarest first."""
     where, params = _where_community(community)
     rows = await db.fetchall(
@@ -101,9 +115,15 @@ async def season_entries(db: Database, community: CommunityRef | None, season: s
         if who in seen:
             continue
         seen.add(who)
-        entries.append(LeaderboardEntry(rank=len(entries) + 1, user=UserRef(*who, row["display_name"]),
-                                        key=shown_key_from_json(json.loads(row["best_key"])), pattern=row["pattern"],
-                                        at=datetime.fromtimestamp(row["created_at"], tz=UTC)))
+        entries.append(
+            LeaderboardEntry(
+                rank=len(entries) + 1,
+                user=UserRef(*who, row["display_name"]),
+                key=shown_key_from_json(json.loads(row["best_key"])),
+                pattern=row["pattern"],
+                at=datetime.fromtimestamp(row["created_at"], tz=UTC),
+            )
+        )
         if len(entries) == limit:
             break
     return entries
@@ -136,11 +156,18 @@ async def best_pulls(db: Database, user: UserRef, limit: int = 5) -> tuple[list[
         "ORDER BY best_one_in DESC, created_at LIMIT ?",
         (user.platform, user.user_id, limit),
     )
-    total = await db.fetchone("SELECT COUNT(*) AS n FROM pull_bests WHERE platform = ? AND user_id = ?",
-                              (user.platform, user.user_id))
-    pulls = [ProfilePull(key=shown_key_from_json(json.loads(r["best_key"])), pattern=r["pattern"],
-                         at=datetime.fromtimestamp(r["created_at"], tz=UTC),
-                         community_title=r["community_title"]) for r in rows]
+    total = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM pull_bests WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
+    )
+    pulls = [
+        ProfilePull(
+            key=shown_key_from_json(json.loads(r["best_key"])),
+            pattern=r["pattern"],
+            at=datetime.fromtimestamp(r["created_at"], tz=UTC),
+            community_title=r["community_title"],
+        )
+        for r in rows
+    ]
     return pulls, int(total["n"]) if total is not None else 0
 
 

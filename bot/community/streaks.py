@@ -25,6 +25,7 @@ class StreakRules:
     """The operator's streak rules: the days count in `time_zone`; each milestone reached grants `bonus_pulls` free
     pulls.
     """
+
     time_zone: str
     milestones: tuple[int, ...]
     bonus_pulls: int
@@ -69,8 +70,9 @@ async def streak_of(db: Database, user: UserRef, rules: StreakRules, now: float 
     return _answer(user, rules, days[0] if days else None, current, best, bonus)
 
 
-async def after_pull(db: Database, ledger: Ledger, user: UserRef, rules: StreakRules,
-                     now: float | None = None) -> StreakAnswer:
+async def after_pull(
+    db: Database, ledger: Ledger, user: UserRef, rules: StreakRules, now: float | None = None
+) -> StreakAnswer:
     """Called once a pull is recorded: grant today's milestone bonus if the streak just reached one."""
     at = time.time() if now is None else now
     today = local_day(at, rules.time_zone)
@@ -78,8 +80,15 @@ async def after_pull(db: Database, ledger: Ledger, user: UserRef, rules: StreakR
     current, best = streak_lengths(days, today)
     if rules.bonus_pulls > 0 and current in rules.milestones and days and days[0] == today:
         async with db.transaction() as tx:
-            await ledger.credit(tx, user, 0, kind="streak_bonus", idempotency_key=_bonus_key(user, today),
-                                free_pulls_back=rules.bonus_pulls, reason=f"{current}-day streak bonus")
+            await ledger.credit(
+                tx,
+                user,
+                0,
+                kind="streak_bonus",
+                idempotency_key=_bonus_key(user, today),
+                free_pulls_back=rules.bonus_pulls,
+                reason=f"{current}-day streak bonus",
+            )
     bonus = await bonus_granted_today(db, user, today)
     return _answer(user, rules, days[0] if days else None, current, best, bonus)
 
@@ -88,14 +97,26 @@ def _bonus_key(user: UserRef, day: str) -> str:
     return f"streak:{user.platform}:{user.user_id}:{day}"
 
 
-def _answer(user: UserRef, rules: StreakRules, last_day: str | None, current: int, best: int,
-            bonus: int) -> StreakAnswer:
+def _answer(
+    user: UserRef, rules: StreakRules, last_day: str | None, current: int, best: int, bonus: int
+) -> StreakAnswer:
     upcoming = next_milestone(rules, current)
-    parts = [ngettext("{n}-day streak", "{n}-day streak", current) if current
-             else _("no streak yet: pull today to start one")]
+    parts = [
+        ngettext("{n}-day streak", "{n}-day streak", current)
+        if current
+        else _("no streak yet: pull today to start one")
+    ]
     if bonus:
         parts.append(ngettext("{n} bonus free pull today", "{n} bonus free pulls today", bonus))
     if upcoming is not None and rules.bonus_pulls > 0:
         parts.append(ngettext("next bonus at {n} day", "next bonus at {n} days", upcoming))
-    return StreakAnswer(user=user, days=current, best_days=best, last_day=last_day, time_zone=rules.time_zone,
-                        next_milestone=upcoming, bonus_pulls_today=bonus, message="; ".join(parts))
+    return StreakAnswer(
+        user=user,
+        days=current,
+        best_days=best,
+        last_day=last_day,
+        time_zone=rules.time_zone,
+        next_milestone=upcoming,
+        bonus_pulls_today=bonus,
+        message="; ".join(parts),
+    )

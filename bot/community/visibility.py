@@ -24,8 +24,9 @@ async def set_shown(db: Database, user: UserRef, shown: bool) -> None:
 
 async def is_shown(db: Database, user: UserRef) -> bool:
     """Whether the user chose to show their name publicly; False until they opt in."""
-    row = await db.fetchone("SELECT shown FROM profile_visibility WHERE platform = ? AND user_id = ?",
-                            (user.platform, user.user_id))
+    row = await db.fetchone(
+        "SELECT shown FROM profile_visibility WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
+    )
     return row is not None and bool(row["shown"])
 
 

@@ -23,9 +23,15 @@ from gpu_worker.config_fields import is_secret
 Check = Callable[[Context], Awaitable[list[Finding]]]
 # Remote checks first: their answers' Date headers measure the clock's skew, checked last.
 CHECKS: tuple[tuple[str, Check], ...] = (
-    ("discord", chat.discord), ("telegram", chat.telegram), ("stripe", services.stripe),
-    ("runpod", services.runpod), ("self-hosted box", services.selfhosted), ("modal", services.modal),
-    ("storage", local.storage), ("vault key", local.vault_key), ("free disk", local.free_disk),
+    ("discord", chat.discord),
+    ("telegram", chat.telegram),
+    ("stripe", services.stripe),
+    ("runpod", services.runpod),
+    ("self-hosted box", services.selfhosted),
+    ("modal", services.modal),
+    ("storage", local.storage),
+    ("vault key", local.vault_key),
+    ("free disk", local.free_disk),
     ("clock skew", local.clock_skew),
 )
 
@@ -40,21 +46,39 @@ async def run_checks(ctx: Context, checks: Sequence[tuple[str, Check]] = CHECKS)
         try:
             findings += await asyncio.wait_for(check(ctx), CHECK_LIMIT_S)
         except TimeoutError:
-            findings.append(fail(name, f"no answer within {CHECK_LIMIT_S:.0f} s",
-                                 "check the network, the URL and any proxy or firewall in between"))
+            findings.append(
+                fail(
+                    name,
+                    f"no answer within {CHECK_LIMIT_S:.0f} s",
+                    "check the network, the URL and any proxy or firewall in between",
+                )
+            )
         except (aiohttp.ClientError, OSError) as exc:
-            findings.append(fail(name, f"cannot reach it: {type(exc).__name__}{_said(exc)}",
-                                 "check the network, the URL and any proxy or firewall in between"))
+            findings.append(
+                fail(
+                    name,
+                    f"cannot reach it: {type(exc).__name__}{_said(exc)}",
+                    "check the network, the URL and any proxy or firewall in between",
+                )
+            )
         except Exception as exc:  # a check that breaks is one line, and the others still run
-            findings.append(fail(name, f"the check failed: {type(exc).__name__}{_said(exc)}",
-                                 "run `vanikeys doctor` again; report this line if it stays"))
+            findings.append(
+                fail(
+                    name,
+                    f"the check failed: {type(exc).__name__}{_said(exc)}",
+                    "run `vanikeys doctor` again; report this line if it stays",
+                )
+            )
     return [_redacted(finding, _secrets(ctx)) for finding in findings]
 
 
 def _secrets(ctx: Context) -> list[str]:
     """Every secret the settings hold: a URL in an error (Telegram's carries the token) must not show one."""
-    values = [getattr(ctx.settings, name) for name, info in type(ctx.settings).model_fields.items()
-              if is_secret(info) and info.default is None]  # tokens and keys (VANIKEYS_DB is shown redacted)
+    values = [
+        getattr(ctx.settings, name)
+        for name, info in type(ctx.settings).model_fields.items()
+        if is_secret(info) and info.default is None
+    ]  # tokens and keys (VANIKEYS_DB is shown redacted)
     return sorted((v for v in values if isinstance(v, str) and len(v) >= 4), key=len, reverse=True)
 
 

@@ -52,20 +52,40 @@ async def storage(ctx: Context) -> list[Finding]:
     """Check the database opens and is migrated: a schema newer than this code fails, an older one warns."""
     where = _where(ctx)
     if not ctx.settings.is_postgres and not Path(ctx.settings.db).expanduser().exists():
-        return [warn("storage", f"no database at {where} yet", "the bot creates it at its first start; or set "
-                                                              "VANIKEYS_DB to the existing file")]
+        return [
+            warn(
+                "storage",
+                f"no database at {where} yet",
+                "the bot creates it at its first start; or set VANIKEYS_DB to the existing file",
+            )
+        ]
     try:
         rows = await _query(ctx, "SELECT MAX(version) FROM schema_version")
     except Exception as exc:  # any fault of the store is one line
-        return [fail("storage", f"cannot read {where}: {type(exc).__name__}: {_first_line(exc)}",
-                     "check VANIKEYS_DB (the file's permissions, or the PostgreSQL server, user and password)")]
+        return [
+            fail(
+                "storage",
+                f"cannot read {where}: {type(exc).__name__}: {_first_line(exc)}",
+                "check VANIKEYS_DB (the file's permissions, or the PostgreSQL server, user and password)",
+            )
+        ]
     current, newest = int(rows[0][0] or 0) if rows else 0, len(MIGRATIONS)
     if current > newest:
-        return [fail("storage", f"{where} is at schema {current}, newer than this code's {newest}",
-                     "run the newer VaniKeys that migrated it, or restore a backup made for this version")]
+        return [
+            fail(
+                "storage",
+                f"{where} is at schema {current}, newer than this code's {newest}",
+                "run the newer VaniKeys that migrated it, or restore a backup made for this version",
+            )
+        ]
     if current < newest:
-        return [warn("storage", f"{where} is at schema {current} of {newest}",
-                     f"the bot applies the {newest - current} new migration(s) at its next start: {BACKUP_FIRST}")]
+        return [
+            warn(
+                "storage",
+                f"{where} is at schema {current} of {newest}",
+                f"the bot applies the {newest - current} new migration(s) at its next start: {BACKUP_FIRST}",
+            )
+        ]
     return [ok("storage", f"{where} reachable, migrations current (schema {current})")]
 
 
@@ -79,11 +99,20 @@ async def vault_key(ctx: Context) -> list[Finding]:
     try:
         key = parse_vault_key(settings.vault_key) if settings.vault_key else read_key_file(key_file)
     except VaultError as exc:
-        return [fail("vault key", exc.message, "set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE to the key "
-                                               "the secrets were sealed with")]
+        return [
+            fail(
+                "vault key",
+                exc.message,
+                "set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE to the key the secrets were sealed with",
+            )
+        ]
     try:
-        sealed = {fp: n for fp, n in await _query(
-            ctx, "SELECT key_fingerprint, COUNT(*) FROM vault WHERE ciphertext IS NOT NULL GROUP BY key_fingerprint")}
+        sealed = {
+            fp: n
+            for fp, n in await _query(
+                ctx, "SELECT key_fingerprint, COUNT(*) FROM vault WHERE ciphertext IS NOT NULL GROUP BY key_fingerprint"
+            )
+        }
         recorded_rows = await _query(ctx, "SELECT value FROM vault_meta WHERE name = 'key_fingerprint'")
     except Exception:  # no database yet, or not readable: the storage line says which
         sealed, recorded_rows = {}, []
@@ -91,19 +120,38 @@ async def vault_key(ctx: Context) -> list[Finding]:
     waiting = sum(sealed.values())
     if key is None:
         if waiting or recorded:
-            return [fail("vault key", f"{source} is missing and the database records key {recorded or '?'} "
-                                      f"({waiting} undelivered secret(s) sealed)",
-                         "restore the key file from backup, or set VANIKEYS_VAULT_KEY to that key")]
-        return [warn("vault key", f"{source} does not exist yet", "the bot creates it at its first start (SQLite); "
-                                                                   "on PostgreSQL set VANIKEYS_VAULT_KEY")]
+            return [
+                fail(
+                    "vault key",
+                    f"{source} is missing and the database records key {recorded or '?'} "
+                    f"({waiting} undelivered secret(s) sealed)",
+                    "restore the key file from backup, or set VANIKEYS_VAULT_KEY to that key",
+                )
+            ]
+        return [
+            warn(
+                "vault key",
+                f"{source} does not exist yet",
+                "the bot creates it at its first start (SQLite); on PostgreSQL set VANIKEYS_VAULT_KEY",
+            )
+        ]
     mine = fingerprint(key)
     foreign = sorted(fp for fp in sealed if fp is not None and fp != mine)
     if foreign or (recorded is not None and recorded != mine):
-        return [fail("vault key", f"{source} (key {mine}) is not the key the database records "
-                                  f"({', '.join(foreign) or recorded})",
-                     "restore that key, or re-seal with `vanikeys vault rotate --old OLD --new NEW`")]
-    return [ok("vault key", f"{source} present, fingerprint {mine}"
-               + (" matches the database" if recorded else " (no key recorded yet)"))]
+        return [
+            fail(
+                "vault key",
+                f"{source} (key {mine}) is not the key the database records ({', '.join(foreign) or recorded})",
+                "restore that key, or re-seal with `vanikeys vault rotate --old OLD --new NEW`",
+            )
+        ]
+    return [
+        ok(
+            "vault key",
+            f"{source} present, fingerprint {mine}"
+            + (" matches the database" if recorded else " (no key recorded yet)"),
+        )
+    ]
 
 
 def _key_file(ctx: Context) -> Path:
@@ -120,8 +168,14 @@ async def free_disk(ctx: Context) -> list[Finding]:
     free = shutil.disk_usage(where).free
     shown = f"{free / (1 << 30):.1f} GiB free at {where.resolve()}"
     if free < ctx.min_free_bytes:
-        return [fail("free disk", f"only {shown}", f"free space there: the database and its WAL need room to write "
-                                                   f"(at least {ctx.min_free_bytes / (1 << 30):.1f} GiB)")]
+        return [
+            fail(
+                "free disk",
+                f"only {shown}",
+                f"free space there: the database and its WAL need room to write "
+                f"(at least {ctx.min_free_bytes / (1 << 30):.1f} GiB)",
+            )
+        ]
     return [ok("free disk", shown)]
 
 
@@ -133,11 +187,20 @@ async def clock_skew(ctx: Context) -> list[Finding]:
     skew = ours - theirs
     shown = f"{abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} {service}"
     if abs(skew) > ctx.max_clock_skew_s:
-        return [fail("clock skew", f"this clock is {shown}",
-                     "sync the clock (e.g. `timedatectl set-ntp true`): Stripe refuses webhooks signed more than "
-                     "300 s off, and streak days and seasons follow this clock")]
-    return [ok("clock skew", f"within {ctx.max_clock_skew_s:.0f} s of {len({d[0] for d in ctx.server_dates})} "
-                             f"service(s) ({shown})")]
+        return [
+            fail(
+                "clock skew",
+                f"this clock is {shown}",
+                "sync the clock (e.g. `timedatectl set-ntp true`): Stripe refuses webhooks signed more than "
+                "300 s off, and streak days and seasons follow this clock",
+            )
+        ]
+    return [
+        ok(
+            "clock skew",
+            f"within {ctx.max_clock_skew_s:.0f} s of {len({d[0] for d in ctx.server_dates})} service(s) ({shown})",
+        )
+    ]
 
 
 def _first_line(exc: BaseException) -> str:

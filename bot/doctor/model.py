@@ -21,8 +21,9 @@ SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "✗", "skip": "-"}
 @dataclass(frozen=True)
 class Finding:
     """One check's result: ok, warn (worth fixing, not required), fail (exit code 1) or skip, and how to fix it."""
-    check: str                 # "discord token"
-    status: Status             # fail: a required check failed (non-zero exit); warn: worth fixing, not fatal
+
+    check: str  # "discord token"
+    status: Status  # fail: a required check failed (non-zero exit); warn: worth fixing, not fatal
     detail: str
     fix: str = ""
 
@@ -66,7 +67,7 @@ class Context:
     http: aiohttp.ClientSession
     discord_api: str = "https://discord.com/api/v10"
     stripe_api: str = "https://api.stripe.com"
-    ssl_context: ssl.SSLContext | None = None      # None: the system's trust store
+    ssl_context: ssl.SSLContext | None = None  # None: the system's trust store
     clock: Callable[[], float] = time.time
     min_free_bytes: int = 1 << 30
     max_clock_skew_s: float = 30.0
@@ -76,8 +77,13 @@ class Context:
     async def call(self, service: str, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
         """(HTTP status, JSON body or None); each Date header is kept to measure the clock's skew."""
         sent = self.clock()
-        async with self.http.request(method, url, ssl=self.ssl_context if self.ssl_context is not None else True,
-                                     timeout=aiohttp.ClientTimeout(total=self.timeout_s), **kwargs) as response:
+        async with self.http.request(
+            method,
+            url,
+            ssl=self.ssl_context if self.ssl_context is not None else True,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            **kwargs,
+        ) as response:
             text = await response.text()
             received = self.clock()
             stamp = response.headers.get("Date")

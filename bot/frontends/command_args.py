@@ -34,6 +34,7 @@ class ArgError(ValueError):
 @dataclass(frozen=True)
 class PatternArgs:
     """A pull, order or odds command's arguments: pattern, format, count, optional public key and matching options."""
+
     pattern: str
     format_id: str = "btc"
     count: int = 1
@@ -50,10 +51,37 @@ def _flags(args: list[str]) -> tuple[list[str], bool, bool]:
 
 # Tickers people type in the format's place that VaniKeys does not make keys for. A pattern term that happens
 # to spell one needs the format named after it (`/pull ^Lov doge btc`), which the refusal says.
-UNSUPPORTED_COINS = frozenset({
-    "ada", "algo", "atom", "avax", "bch", "bnb", "bsc", "btg", "dash", "doge", "dot", "etc", "fil", "ltc",
-    "matic", "near", "pol", "sol", "sui", "ton", "usdc", "usdt", "xlm", "xmr", "xrp", "xtz", "zec",
-})
+UNSUPPORTED_COINS = frozenset(
+    {
+        "ada",
+        "algo",
+        "atom",
+        "avax",
+        "bch",
+        "bnb",
+        "bsc",
+        "btg",
+        "dash",
+        "doge",
+        "dot",
+        "etc",
+        "fil",
+        "ltc",
+        "matic",
+        "near",
+        "pol",
+        "sol",
+        "sui",
+        "ton",
+        "usdc",
+        "usdt",
+        "xlm",
+        "xmr",
+        "xrp",
+        "xtz",
+        "zec",
+    }
+)
 _FORMAT_LIST = ", ".join(FORMATS)
 
 
@@ -63,13 +91,22 @@ def _take_format(words: list[str], usage: str) -> str:
         format_id = words.pop().lower()
     elif len(words) > 1 and words[-1].lower() in UNSUPPORTED_COINS:
         coin = words[-1].lower()
-        raise ArgError(_("VaniKeys makes {formats} keys, not {coin}. To look for the letters '{coin}' instead, name "
-                         "the format after the pattern: {usage}, ending in '{coin} btc'", formats=_FORMAT_LIST,
-                         coin=coin, usage=usage), "bad_format")
+        raise ArgError(
+            _(
+                "VaniKeys makes {formats} keys, not {coin}. To look for the letters '{coin}' instead, name "
+                "the format after the pattern: {usage}, ending in '{coin} btc'",
+                formats=_FORMAT_LIST,
+                coin=coin,
+                usage=usage,
+            ),
+            "bad_format",
+        )
     misplaced = next((w.lower() for w in words if w.lower() in FORMATS), None)
     if misplaced is not None and len(words) > 1:
-        raise ArgError(_("'{format}' is a format: put it right after the pattern, as in {usage}", format=misplaced,
-                         usage=usage), "bad_format")
+        raise ArgError(
+            _("'{format}' is a format: put it right after the pattern, as in {usage}", format=misplaced, usage=usage),
+            "bad_format",
+        )
     return format_id
 
 

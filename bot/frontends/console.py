@@ -57,8 +57,14 @@ from gpu_worker.numbers import parse_int
 PLATFORM = "console"
 PROMPT = "> "
 CLEAR_LINE = "\r\x1b[K"  # to the line's start, erase it: the prompt makes way for what arrived
-_FLAGS = {"--exact-case": "exact_case", "--exact": "exact_case", "--fuzzy": "fuzzy", "--anyway": "anyway",
-          "--share": "share", "--hide": "hide"}
+_FLAGS = {
+    "--exact-case": "exact_case",
+    "--exact": "exact_case",
+    "--fuzzy": "fuzzy",
+    "--anyway": "anyway",
+    "--share": "share",
+    "--hide": "hide",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +75,9 @@ class ParsedCommand:
     args: list[str]
     exact_case: bool
     fuzzy: bool
-    anyway: bool = False   # /pull: pull even an easy pattern (one a pull matches fully more often than not)
-    share: bool = False    # /profile: show it to everyone here (and name the person on gallery pages)
-    hide: bool = False     # /profile: stop naming the person on gallery pages
+    anyway: bool = False  # /pull: pull even an easy pattern (one a pull matches fully more often than not)
+    share: bool = False  # /profile: show it to everyone here (and name the person on gallery pages)
+    hide: bool = False  # /profile: stop naming the person on gallery pages
 
 
 def parse_line(line: str) -> ParsedCommand | None:
@@ -84,7 +90,9 @@ def parse_line(line: str) -> ParsedCommand | None:
     try:
         words = shlex.split(text[1:])
     except ValueError:
-        raise ServiceError("bad_command", "a quote is not closed: close it, or type the pattern without quotes") from None
+        raise ServiceError(
+            "bad_command", "a quote is not closed: close it, or type the pattern without quotes"
+        ) from None
     if not words:
         raise ServiceError("bad_command", "type a command after '/': try /help")
     name, rest = words[0].lower(), words[1:]
@@ -94,12 +102,16 @@ def parse_line(line: str) -> ParsedCommand | None:
         if word.lower() in _FLAGS:
             flags[_FLAGS[word.lower()]] = True
         elif word.startswith("--"):
-            raise ServiceError("bad_command", f"unknown option {word[:30]!r}: the options are --exact-case, --fuzzy, "
-                                              "--anyway (/pull), --share and --hide (/profile)")
+            raise ServiceError(
+                "bad_command",
+                f"unknown option {word[:30]!r}: the options are --exact-case, --fuzzy, "
+                "--anyway (/pull), --share and --hide (/profile)",
+            )
         else:
             args.append(word)
-    return ParsedCommand(name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"],
-                         flags["hide"])
+    return ParsedCommand(
+        name, args, flags["exact_case"], flags["fuzzy"], flags["anyway"], flags["share"], flags["hide"]
+    )
 
 
 def split_pull_args(args: list[str]) -> tuple[str, str, int]:
@@ -169,8 +181,9 @@ def _badge(key: ShownKey) -> str:
 
 def render_pull_done(answer: PullAnswer) -> str:
     """After the reveal: what it cost and where the key went (private: the console is the user's own screen)."""
-    paid = f"{answer.tokens_spent} tokens" + (f" + {plural(answer.free_pulls_used, 'free pull')}"
-                                              if answer.free_pulls_used else "")
+    paid = f"{answer.tokens_spent} tokens" + (
+        f" + {plural(answer.free_pulls_used, 'free pull')}" if answer.free_pulls_used else ""
+    )
     return f"  cost {paid}; balance {answer.balance_after}; {answer.delivery_note}"
 
 
@@ -182,11 +195,15 @@ def render_pull_reveal(answer: PullAnswer) -> str:
 def render(answer: Any) -> str:
     """An answer (any type in RENDERERS) as the console's plain text; TypeError for a type it does not draw."""
     if isinstance(answer, PullAnswer):
-        lines = [f"{answer.user.label} pulled {answer.pattern!r} ({answer.format_title}), {answer.keys_checked:,} keys:"]
+        lines = [
+            f"{answer.user.label} pulled {answer.pattern!r} ({answer.format_title}), {answer.keys_checked:,} keys:"
+        ]
         for i, key in enumerate(answer.keys):
             star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
-            lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
-                         f"({one_in_pulls(key.one_in_pulls)}){_badge(key)}")
+            lines.append(
+                f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
+                f"({one_in_pulls(key.one_in_pulls)}){_badge(key)}"
+            )
         if answer.cut_short is not None:
             lines.append(f"  {answer.cut_short.note}")
         if answer.is_new_personal_best:
@@ -200,29 +217,47 @@ def render(answer: Any) -> str:
     if isinstance(answer, GiftAnswer):
         return answer.message
     if isinstance(answer, StreakAnswer):
-        return answer.message + (f" (best {answer.best_days} days, days in {answer.time_zone})" if answer.best_days else "")
+        return answer.message + (
+            f" (best {answer.best_days} days, days in {answer.time_zone})" if answer.best_days else ""
+        )
     if isinstance(answer, SeasonLeaderboardAnswer):
         head = f"season {answer.season} (until {answer.ends_at:%Y-%m-%d %H:%M %Z})"
         if not answer.entries:
             return f"{head}: no pulls yet this season: be the first with /pull"
-        return "\n".join([head] + [f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} "
-                                    f"({one_in_pulls(e.key.one_in_pulls)})" for e in answer.entries])
+        return "\n".join(
+            [head]
+            + [
+                f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({one_in_pulls(e.key.one_in_pulls)})"
+                for e in answer.entries
+            ]
+        )
     if isinstance(answer, ProfileAnswer):
         rank = f"#{answer.season_rank}" if answer.season_rank else "unranked"
-        lines = [f"{answer.user.label}: {plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
-                 f"season {answer.season}: {rank}"]
-        lines += [f"  {highlight(p.key)} {p.key.tier} ({one_in_pulls(p.key.one_in_pulls)}){_badge(p.key)} "
-                  f"for {p.pattern!r}" for p in answer.best_pulls]
+        lines = [
+            f"{answer.user.label}: {plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
+            f"season {answer.season}: {rank}"
+        ]
+        lines += [
+            f"  {highlight(p.key)} {p.key.tier} ({one_in_pulls(p.key.one_in_pulls)}){_badge(p.key)} for {p.pattern!r}"
+            for p in answer.best_pulls
+        ]
         return "\n".join(lines)
     if isinstance(answer, OddsAnswer):
-        price = f"order price {answer.order_price} tokens (about {answer.order_expected_s:,.0f} s)" \
-            if answer.order_price is not None else f"orders refused: {answer.order_refusal}"
-        return (f"{answer.pattern!r} ({answer.format_title}): one key in {answer.expected_keys:,.0f} matches fully; "
-                f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}"
-                + (f"; every tier's chance: {answer.web_url}" if answer.web_url else ""))
+        price = (
+            f"order price {answer.order_price} tokens (about {answer.order_expected_s:,.0f} s)"
+            if answer.order_price is not None
+            else f"orders refused: {answer.order_refusal}"
+        )
+        return (
+            f"{answer.pattern!r} ({answer.format_title}): one key in {answer.expected_keys:,.0f} matches fully; "
+            f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}"
+            + (f"; every tier's chance: {answer.web_url}" if answer.web_url else "")
+        )
     if isinstance(answer, OrderAnswer):
-        return f"order {answer.order.order_id} for {answer.order.pattern!r}: {answer.order.price} tokens paid, " \
-               f"balance {answer.balance_after}; {answer.note}"
+        return (
+            f"order {answer.order.order_id} for {answer.order.pattern!r}: {answer.order.price} tokens paid, "
+            f"balance {answer.balance_after}; {answer.note}"
+        )
     if isinstance(answer, OrderView):
         eta = f", ETA {duration(answer.eta_s, short=True)}" if answer.eta_s is not None else ""
         speed = f" at {answer.rate_keys_per_s:,.0f} keys/s" if answer.rate_keys_per_s > 0 else ""
@@ -230,9 +265,11 @@ def render(answer: Any) -> str:
         return f"order {answer.order_id} [{answer.status}] {done}{speed}{eta}: {answer.message}"
     if isinstance(answer, BalanceAnswer):
         debt = f"; owes {answer.debt} (pulls and orders frozen until settled)" if answer.debt else ""
-        return (f"{answer.user.label}: {answer.tokens} tokens; {answer.free_pulls_left}/{answer.free_pulls_per_day} "
-                f"free pulls left today; spent {answer.spent_today}/{answer.daily_spend_limit} today; "
-                f"a pull costs {answer.pull_price}, a 10-pull {answer.ten_pull_price}{debt}")
+        return (
+            f"{answer.user.label}: {answer.tokens} tokens; {answer.free_pulls_left}/{answer.free_pulls_per_day} "
+            f"free pulls left today; spent {answer.spent_today}/{answer.daily_spend_limit} today; "
+            f"a pull costs {answer.pull_price}, a 10-pull {answer.ten_pull_price}{debt}"
+        )
     if isinstance(answer, TopupAnswer):
         return answer.message + (f"\n{answer.url}" if answer.url else "")
     if isinstance(answer, KeysAnswer):
@@ -245,20 +282,26 @@ def render(answer: Any) -> str:
     if isinstance(answer, LeaderboardAnswer):
         if not answer.entries:
             return "no pulls here yet: be the first with /pull"
-        return "\n".join(f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({one_in_pulls(e.key.one_in_pulls)})"
-                         for e in answer.entries)
+        return "\n".join(
+            f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({one_in_pulls(e.key.one_in_pulls)})"
+            for e in answer.entries
+        )
     if isinstance(answer, HelpAnswer):
         lines = [f"{c.usage:<38} {c.summary}" for c in answer.commands]
         lines.append(f"{'/grant <user> <tokens>':<38} console admin: add tokens")
         lines.append(f"{'/gift <user> <tokens>':<38} give some of your tokens to someone")
         lines.append(f"{'/config [<setting> <value>]':<38} this community's settings (the console is its admin)")
-        lines.append(f"{'/streak, /season, /profile [--share|--hide]':<38} your streak, this week's leaderboard, your profile")
+        lines.append(
+            f"{'/streak, /season, /profile [--share|--hide]':<38} your streak, this week's leaderboard, your profile"
+        )
         lines.append(f"{'/card [pull id]':<38} save a card image of your latest (or that) pull")
         return "\n".join(lines + list(answer.notes))
     if isinstance(answer, CardAnswer):
         return f"card for {answer.key.identifier} ({answer.key.tier})"
     if isinstance(answer, KeyDelivery):
-        lines = [f"[private] for this user only: {answer.kind} {answer.job_id} ({answer.format_id}, {answer.pattern!r})"]
+        lines = [
+            f"[private] for this user only: {answer.kind} {answer.job_id} ({answer.format_id}, {answer.pattern!r})"
+        ]
         for item in answer.secrets:
             lines.append(f"[private] {item.identifier} {item.secret_kind} ({item.export_kind}): {item.value}")
             if item.jwk:
@@ -271,9 +314,27 @@ def render(answer: Any) -> str:
 # Every answer type (bot/answers.py) that render() draws; tests/bot/test_render_registry.py fails when a type
 # has no entry here or render() has no branch for it (it raises rather than print a repr).
 RENDERERS: dict[type, Callable[[Any], str]] = dict.fromkeys(
-    (PullAnswer, OrderView, OrderAnswer, OddsAnswer, BalanceAnswer, TopupAnswer, KeysAnswer, KeyDelivery,
-     HistoryAnswer, LeaderboardAnswer, SeasonLeaderboardAnswer, ProfileAnswer, ConfigAnswer, CardAnswer, HelpAnswer,
-     GiftAnswer, StreakAnswer), render)
+    (
+        PullAnswer,
+        OrderView,
+        OrderAnswer,
+        OddsAnswer,
+        BalanceAnswer,
+        TopupAnswer,
+        KeysAnswer,
+        KeyDelivery,
+        HistoryAnswer,
+        LeaderboardAnswer,
+        SeasonLeaderboardAnswer,
+        ProfileAnswer,
+        ConfigAnswer,
+        CardAnswer,
+        HelpAnswer,
+        GiftAnswer,
+        StreakAnswer,
+    ),
+    render,
+)
 
 
 class ConsoleFrontEnd:
@@ -298,8 +359,13 @@ class ConsoleFrontEnd:
             payload["data"] = to_json(value)
             self.out.write(json.dumps(payload) + "\n")
         else:
-            text = (value if isinstance(value, str) else render_pull_reveal(value) if kind == "pull_reveal"
-                    else render(value))
+            text = (
+                value
+                if isinstance(value, str)
+                else render_pull_reveal(value)
+                if kind == "pull_reveal"
+                else render(value)
+            )
             prefix = f"(private to {to.user_id}) " if private and to is not None else ""
             if self.interactive and self.at_prompt:
                 # Something arrived while the person is typing (an order's progress, a key): clear the prompt's
@@ -312,8 +378,18 @@ class ConsoleFrontEnd:
     def error(self, err: ServiceError) -> None:
         """Write a refusal: a JSON "error" line (code, message, committed) with as_json, else "error: <message>"."""
         if self.as_json:
-            self.out.write(json.dumps({"type": "error", "private": False, "code": err.code, "message": err.message,
-                                       "committed": err.committed}) + "\n")
+            self.out.write(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "private": False,
+                        "code": err.code,
+                        "message": err.message,
+                        "committed": err.committed,
+                    }
+                )
+                + "\n"
+            )
         else:
             self.out.write(f"error: {err.message}\n")
         self.out.flush()
@@ -349,8 +425,15 @@ class ConsoleSession:
     """One person at the console: typed lines run as that user (in community, if any) through the service; cards are
     saved under cards_dir (./vanikeys-cards by default)."""
 
-    def __init__(self, service: Service, frontend: ConsoleFrontEnd, user: UserRef, community: CommunityRef | None,
-                 *, cards_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        frontend: ConsoleFrontEnd,
+        user: UserRef,
+        community: CommunityRef | None,
+        *,
+        cards_dir: Path | None = None,
+    ) -> None:
         self.service = service
         self.frontend = frontend
         self.user = user
@@ -393,16 +476,26 @@ class ConsoleSession:
         if c.name == "pull":
             pattern, fmt, count = split_pull_args(c.args)
             try:
-                return "pull", await s.pull(user, self.community, pattern, fmt, count, exact_case=c.exact_case,
-                                            fuzzy=c.fuzzy, allow_easy=c.anyway, on_reveal=self._reveal)
+                return "pull", await s.pull(
+                    user,
+                    self.community,
+                    pattern,
+                    fmt,
+                    count,
+                    exact_case=c.exact_case,
+                    fuzzy=c.fuzzy,
+                    allow_easy=c.anyway,
+                    on_reveal=self._reveal,
+                )
             except ServiceError as err:
                 if err.code == "easy_pattern":
                     raise ServiceError(err.code, f"{err.message} (add --anyway)") from None
                 raise
         if c.name == "order":
             pattern, fmt, pubkey = split_order_args(c.args)
-            return "order", await s.order(user, self.community, pattern, fmt, pubkey, exact_case=c.exact_case,
-                                          fuzzy=c.fuzzy)
+            return "order", await s.order(
+                user, self.community, pattern, fmt, pubkey, exact_case=c.exact_case, fuzzy=c.fuzzy
+            )
         if c.name == "odds":
             pattern, fmt = split_odds_args(c.args)
             return "odds", await s.odds(pattern, fmt, exact_case=c.exact_case, fuzzy=c.fuzzy)
@@ -437,8 +530,9 @@ class ConsoleSession:
                 return "config", await s.config(user, self.community, is_admin=True)
             if len(c.args) != 2:
                 raise ServiceError("bad_command", "usage: /config [<setting> <value>], e.g. /config pulls off")
-            return "config", await s.configure(user, self.community, c.args[0], c.args[1], is_admin=True,
-                                               label=c.args[1])
+            return "config", await s.configure(
+                user, self.community, c.args[0], c.args[1], is_admin=True, label=c.args[1]
+            )
         if c.name == "profile":
             self._no_args(c)
             return "profile", await s.profile(user, self.community, share=c.share, hide=c.hide)
@@ -461,8 +555,15 @@ class ConsoleSession:
             raise ServiceError("bad_command", f"/{c.name} takes no arguments: type just /{c.name}")
 
 
-async def run_console(service: Service, *, user_name: str, community_name: str | None, as_json: bool,
-                      stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+async def run_console(
+    service: Service,
+    *,
+    user_name: str,
+    community_name: str | None,
+    as_json: bool,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
     """Read commands from stdin (prompted when it is a terminal and not as_json) as user_name until EOF, /quit or /exit,
     printing to stdout; registers the console front end for that user only. Waits for the service to go idle
     (orders placed here delivered) before it returns 0."""

@@ -42,6 +42,7 @@ __all__ = [
 
 class GrindingClient(Protocol):
     """What the bot needs from a grinding backend: submit a job, wait for its verified result, cancel it."""
+
     backend: str  # "local" | "runpod" | "selfhosted" | "modal" | "router" | an in-process engine's name
     durable: bool  # jobs outlive this process (remote providers): a shutdown leaves them running to re-attach
 

@@ -78,8 +78,12 @@ def _worker_main(grinder: str, progress_interval_s: float, conn: Connection) -> 
                     raise load_error
                 job = GrindJob.parse(job_json)
                 result = child_asyncio.run(
-                    grind_paced(job, engine, report=lambda progress: conn.send(("progress", progress)),
-                                progress_interval_s=progress_interval_s)
+                    grind_paced(
+                        job,
+                        engine,
+                        report=lambda progress: conn.send(("progress", progress)),
+                        progress_interval_s=progress_interval_s,
+                    )
                 )
                 conn.send(("result", result.model_dump_json()))
             except VanikeysError as err:
@@ -96,7 +100,9 @@ class _Worker:
     def __init__(self, context: Any, grinder: str, progress_interval_s: float) -> None:
         self.conn, child_end = context.Pipe(duplex=True)
         # Not a daemon: an engine may run helpers of its own. Every exit path stops it (stop()).
-        self.process = context.Process(target=_worker_main, args=(grinder, progress_interval_s, child_end), daemon=False)
+        self.process = context.Process(
+            target=_worker_main, args=(grinder, progress_interval_s, child_end), daemon=False
+        )
         self.process.start()
         child_end.close()  # the worker holds the only other end: its exit ends our reads
 
@@ -110,6 +116,7 @@ class LocalGrindingClient(TaskGrindingClient):
 
     Jobs die with the process (not durable); at most `max_parallel` grind at once.
     """
+
     backend = "local"
 
     def __init__(
@@ -154,12 +161,17 @@ class LocalGrindingClient(TaskGrindingClient):
         if not results:
             failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
             raise failure if failure is not None else GrindingError("failed", "no pull of the job finished")
-        return GrindResult(checked=sum(r.checked for r in results), elapsed_s=max(r.elapsed_s for r in results),
-                           backend=results[0].backend, device=f"{results[0].device} x{self.workers} workers",
-                           results=[r.results[0] for r in results])
+        return GrindResult(
+            checked=sum(r.checked for r in results),
+            elapsed_s=max(r.elapsed_s for r in results),
+            backend=results[0].backend,
+            device=f"{results[0].device} x{self.workers} workers",
+            results=[r.results[0] for r in results],
+        )
 
-    async def _run_one(self, job: GrindJob, entry: RunningJob, *, offset: Any,
-                       live: tuple[list[int], int] | None = None) -> GrindResult:
+    async def _run_one(
+        self, job: GrindJob, entry: RunningJob, *, offset: Any, live: tuple[list[int], int] | None = None
+    ) -> GrindResult:
         slots = self._slots()
         worker = await slots.get()
         if worker is None:
@@ -179,8 +191,9 @@ class LocalGrindingClient(TaskGrindingClient):
                 slots.put_nowait(None)
                 await asyncio.shield(worker.stop())
 
-    async def _collect(self, entry: RunningJob, conn: Connection, offset: Any,
-                       live: tuple[list[int], int] | None) -> GrindResult:
+    async def _collect(
+        self, entry: RunningJob, conn: Connection, offset: Any, live: tuple[list[int], int] | None
+    ) -> GrindResult:
         messages = _pipe_messages(conn)
         try:
             while True:
@@ -192,8 +205,9 @@ class LocalGrindingClient(TaskGrindingClient):
                     progress = _progress(message[1])
                     if live is not None:
                         live[0][live[1]] = progress.checked
-                    shown = GrindProgress(offset() + progress.checked, progress.rate, progress.best_score,
-                                          progress.elapsed_s)
+                    shown = GrindProgress(
+                        offset() + progress.checked, progress.rate, progress.best_score, progress.elapsed_s
+                    )
                     for listener in list(entry.listeners):
                         await notify(listener, shown)
                 elif kind == "result":
@@ -243,8 +257,12 @@ def _pipe_messages(reader: Connection) -> asyncio.Queue[Any]:
 def _progress(data: dict[str, Any]) -> GrindProgress:
     best = data.get("best_score")
     elapsed = data.get("elapsed_s")
-    return GrindProgress(checked=int(data["checked"]), rate=float(data["rate"]), best_score=best if isinstance(best, int) else None,
-                         elapsed_s=float(elapsed) if isinstance(elapsed, (int, float)) else None)
+    return GrindProgress(
+        checked=int(data["checked"]),
+        rate=float(data["rate"]),
+        best_score=best if isinstance(best, int) else None,
+        elapsed_s=float(elapsed) if isinstance(elapsed, (int, float)) else None,
+    )
 
 
 async def _stop(process: Any) -> None:

@@ -49,8 +49,10 @@ class ModalCalls(Protocol):
 
     async def spawn(self, job_input: dict[str, Any]) -> str:
         """Start the grind function on `job_input`; returns the call id."""
+
     async def result(self, call_id: str) -> dict[str, Any]:
         """The call's answer; NotReady, CallGone, CallTimedOut, or another exception for a crashed call."""
+
     async def cancel(self, call_id: str) -> None:
         """Ask Modal to cancel the call."""
 

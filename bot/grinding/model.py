@@ -98,6 +98,7 @@ class OrderState:
 @dataclass(frozen=True)
 class OrderProgress:
     """An order's progress as the front ends show it: keys checked, rate, expected keys, time to go."""
+
     checked: int  # finished chunks plus what running chunks last reported
     rate: float  # keys per second across all running chunks
     expected_keys: float
@@ -122,6 +123,7 @@ class OrderOutcome:
 @dataclass(frozen=True)
 class OrderPolicy:
     """How orders are split into chunk jobs and when an order gives up (and is refunded)."""
+
     chunk_seconds: float = 60.0  # GPU time one chunk aims for
     initial_rate: float = 2e9  # keys/s assumed until a chunk reports its own
     max_parallel: int = 4

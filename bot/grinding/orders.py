@@ -43,12 +43,15 @@ MAX_RESUBMIT_DELAY_S = 30.0
 
 class ChunkRunner(Protocol):
     """Runs one chunk job at a time on a backend: what `run_order` needs."""
+
     durable: bool  # True: jobs outlive this process (RunPod): a shutdown leaves them running, to re-attach
 
     async def submit(self, job: GrindJob) -> str:
         """Start a chunk job; returns its id."""
+
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
         """The chunk's verified result; GrindingError if it failed."""
+
     async def cancel(self, job_id: str) -> None:
         """Stop the chunk job."""
 
@@ -125,7 +128,9 @@ class _Order:
         self.state = resume_state or OrderState()
         self.resumed = {chunk.job_id for chunk in self.state.running}
         self.key_cap = max(1, int(expected_keys * policy.max_expected_multiple))
-        self.rate_per_chunk = self.state.checked / self.state.elapsed_s if self.state.elapsed_s > 0 else policy.initial_rate
+        self.rate_per_chunk = (
+            self.state.checked / self.state.elapsed_s if self.state.elapsed_s > 0 else policy.initial_rate
+        )
         self.rate_measured = self.state.elapsed_s > 0  # rate_per_chunk is a finished chunk's figure, not the plan
         self.live: dict[str, GrindProgress] = {}
         self.samples: dict[str, tuple[int, float]] = {}  # chunk job id -> (checked, seconds) of its last report
@@ -177,7 +182,9 @@ class _Order:
             planned = self._planned_keys()
             if planned >= self.key_cap:
                 return
-            budget = max(1, min(int(self.rate_per_chunk * self.policy.chunk_seconds), MAX_BUDGET, self.key_cap - planned))
+            budget = max(
+                1, min(int(self.rate_per_chunk * self.policy.chunk_seconds), MAX_BUDGET, self.key_cap - planned)
+            )
             job = chunk_job(self.template, budget, self.policy.chunk_seconds * 2)
             try:
                 job_id = await self.client.submit(job)
@@ -259,14 +266,23 @@ class _Order:
         winner = next((hit for hit in result.results if hit.full), None)
         if winner is None:
             return None
-        log.info("order found %s after %d keys in %d chunks", winner.identifier, self.state.checked, self.state.chunks_done)
+        log.info(
+            "order found %s after %d keys in %d chunks", winner.identifier, self.state.checked, self.state.chunks_done
+        )
         return OrderOutcome(result=result, hit=winner, checked=self.state.checked, chunks=self.state.chunks_done)
 
     def _count_failure(self, err: GrindingError) -> None:
         if err.code == "rejected":
-            raise GrindingError("order_failed", f"the worker refused the order's job ({err.message}); the order is refunded")
+            raise GrindingError(
+                "order_failed", f"the worker refused the order's job ({err.message}); the order is refunded"
+            )
         self.state = replace(self.state, failures=self.state.failures + 1)
-        log.warning("order chunk failed (%d failures, %d allowed): %s", self.state.failures, self.policy.max_failures, err.message)
+        log.warning(
+            "order chunk failed (%d failures, %d allowed): %s",
+            self.state.failures,
+            self.policy.max_failures,
+            err.message,
+        )
         if self.state.failures > self.policy.max_failures:
             raise GrindingError(
                 "order_failed", f"{self.state.failures} chunks failed (last: {err.message}); the order is refunded"
@@ -280,8 +296,11 @@ class _Order:
         self._submit_backoff_s = min(self._submit_backoff_s * 2, MAX_RESUBMIT_DELAY_S)
         log.warning("order chunk not started (%s); trying again in %.0f s", err.message, self._submit_backoff_s)
         if now - self._outage_since > self.policy.max_outage_s:
-            raise GrindingError("order_failed", f"the grinder was unavailable for over {self.policy.max_outage_s:.0f} s "
-                                                f"({err.message}); the order is refunded")
+            raise GrindingError(
+                "order_failed",
+                f"the grinder was unavailable for over {self.policy.max_outage_s:.0f} s "
+                f"({err.message}); the order is refunded",
+            )
 
     async def _stop_watching(self) -> None:
         """Stop following the chunks without cancelling them (they keep running where they are)."""

@@ -33,14 +33,19 @@ def remote_providers(settings: Settings, vault_key: bytes, policy: OrderPolicy) 
     """Every configured provider; ValueError (saying what to set) when none is."""
     env = load_settings()
     remote: RemoteSettings = {
-        "order_policy": policy, "sealer": ResultSealer.from_vault_key(vault_key),
-        "pull_time_limit_s": env.pull_time_limit_s, "pull_queue_limit_s": env.pull_queue_limit_s,
-        "first_poll_s": env.first_poll_s, "poll_interval_s": env.poll_interval_s,
+        "order_policy": policy,
+        "sealer": ResultSealer.from_vault_key(vault_key),
+        "pull_time_limit_s": env.pull_time_limit_s,
+        "pull_queue_limit_s": env.pull_queue_limit_s,
+        "first_poll_s": env.first_poll_s,
+        "poll_interval_s": env.poll_interval_s,
         "downtime_allowance_s": env.downtime_allowance_s,
     }
     build = ProviderBuild(settings, env, remote)
     providers = [provider for configured in builders() for provider in configured(build)]
     if not providers:
-        raise ValueError("VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
-                         "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)")
+        raise ValueError(
+            "VANIKEYS_BACKEND=runpod needs a provider: RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID, "
+            "VANIKEYS_SELFHOSTED_URL, or VANIKEYS_MODAL_APP (docs/providers.md)"
+        )
     return providers

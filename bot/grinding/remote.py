@@ -245,12 +245,16 @@ class RemoteProvider(ChunkedOrders):
                 return await self._send(sent, job)
             except SubmitUnconfirmed as err:
                 if attempt + 1 < attempts:
-                    log.warning("%s did not confirm job %s (%s); sending it again (same tag)", self.backend, sent.tag, err)
+                    log.warning(
+                        "%s did not confirm job %s (%s); sending it again (same tag)", self.backend, sent.tag, err
+                    )
                     await asyncio.sleep(0.5 * 2**attempt)
                     continue
                 # No lookup by input: resubmitting could run the job twice. Fail over or refund; the job
                 # that may exist stops at the provider's own limit (a pull: about a minute).
-                log.warning("%s may hold an unseen job tagged %s (%s); not resubmitting it", self.backend, sent.tag, err)
+                log.warning(
+                    "%s may hold an unseen job tagged %s (%s); not resubmitting it", self.backend, sent.tag, err
+                )
                 raise GrindingError("unavailable", f"{self.backend} did not confirm the job: {err}") from None
         raise AssertionError("unreachable")
 
@@ -280,7 +284,9 @@ class RemoteProvider(ChunkedOrders):
                     self._keep_final(job_id, status)
                 if status.phase is Phase.COMPLETED:
                     self._cancelled.discard(job_id)
-                    return verified_result(job, status.output, source=f"{self.backend} job {job_id}", sealer=self.sealer)
+                    return verified_result(
+                        job, status.output, source=f"{self.backend} job {job_id}", sealer=self.sealer
+                    )
                 if status.phase.finished:
                     raise self._failure(job_id, status)
                 if status.phase is Phase.RUNNING:
@@ -295,13 +301,17 @@ class RemoteProvider(ChunkedOrders):
                 interval = min(max(interval, self.poll_interval_s) * 2, self._outage_poll_cap())
                 if self.outage_limit_s is not None and self.clock() - last_answer > self.outage_limit_s:
                     await self.cancel(job_id)  # best effort: the provider may be down
-                    raise GrindingError("unavailable", f"{self.backend} unreachable for over "
-                                                       f"{self.outage_limit_s:.0f} s while running job {job_id}")
+                    raise GrindingError(
+                        "unavailable",
+                        f"{self.backend} unreachable for over {self.outage_limit_s:.0f} s while running job {job_id}",
+                    )
             now = self.clock()
             if now >= queue_deadline:
                 await self.cancel(job_id)
-                raise GrindingError("unavailable", f"{self.noun} {job_id} waited in the queue over "
-                                                   f"{self.queue_limit_s(job):.0f} s; cancelled it")
+                raise GrindingError(
+                    "unavailable",
+                    f"{self.noun} {job_id} waited in the queue over {self.queue_limit_s(job):.0f} s; cancelled it",
+                )
             if now + interval > deadline:
                 await self.cancel(job_id)
                 raise self._overdue(job_id)
@@ -378,4 +388,8 @@ def parse_progress(output: Any) -> GrindProgress | None:
         return None
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0:
         return None
-    return GrindProgress(checked=checked, rate=float(rate), best_score=best if isinstance(best, int) and not isinstance(best, bool) else None)
+    return GrindProgress(
+        checked=checked,
+        rate=float(rate),
+        best_score=best if isinstance(best, int) and not isinstance(best, bool) else None,
+    )

@@ -42,6 +42,7 @@ class Usage:
     """One provider job's use, recorded when it ends: GPU seconds, cost, outcome, and whether the
     seconds are estimated.
     """
+
     provider: str
     backend_job_id: str
     job_ref: str | None  # the bot's job id, when the job was tagged with it
@@ -62,15 +63,19 @@ class UsageSink(Protocol):
 
 class ProviderClient(Protocol):
     """A provider's grinding client, as the router drives it."""
+
     backend: str
     durable: bool
 
     async def submit(self, job: GrindJob) -> str:
         """Start the job at this provider; returns its id there."""
+
     async def wait(self, job_id: str, job: GrindJob, on_progress: ProgressCallback | None = None) -> GrindResult:
         """The job's verified result; GrindingError if it failed."""
+
     async def cancel(self, job_id: str) -> None:
         """Stop the job at this provider."""
+
     async def close(self) -> None:
         """Release the client's resources."""
 
@@ -78,6 +83,7 @@ class ProviderClient(Protocol):
 @dataclass
 class Provider:
     """One provider the router may send jobs to: its client, price, capacity, preference and job kinds."""
+
     name: str
     client: ProviderClient
     usd_per_gpu_s: float
@@ -95,6 +101,7 @@ class RouterGrindingClient(ChunkedOrders):
     Job ids are "provider:inner id", so a restarted bot waits on each at the provider that has it; usage is recorded per
     provider job.
     """
+
     durable = True
 
     def __init__(
@@ -135,7 +142,13 @@ class RouterGrindingClient(ChunkedOrders):
         Order: with room before full, not resting after a failure, preferred, not backed up, then cheapest.
         """
         candidates = [p for p in self.providers.values() if kind is None or kind in p.kinds]
-        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates)), strict=True))
+        queues = dict(
+            zip(
+                (p.name for p in candidates),
+                await asyncio.gather(*(self._queue_depth(p) for p in candidates)),
+                strict=True,
+            )
+        )
         return self._order(candidates, queues)
 
     def _order(self, candidates: list[Provider], queues: dict[str, int]) -> list[Provider]:
@@ -147,8 +160,11 @@ class RouterGrindingClient(ChunkedOrders):
             has_room = provider.slots is None or in_flight < provider.slots
             resting = self.down_until.get(provider.name, 0.0) > now
             first_choice = provider.preferred and has_room
-            backed_up = queues.get(provider.name, 0) > provider.max_queue or not has_room or (
-                provider.max_in_flight is not None and in_flight >= provider.max_in_flight)
+            backed_up = (
+                queues.get(provider.name, 0) > provider.max_queue
+                or not has_room
+                or (provider.max_in_flight is not None and in_flight >= provider.max_in_flight)
+            )
             return (not has_room, resting, not first_choice, backed_up, provider.usd_per_gpu_s)
 
         return sorted(candidates, key=key)
@@ -165,8 +181,11 @@ class RouterGrindingClient(ChunkedOrders):
             workers = int(getattr(health, "workers_idle", 0)) + int(getattr(health, "workers_running", 0))
             if workers == 0 and provider.name not in self._warned_no_workers:
                 self._warned_no_workers.add(provider.name)
-                log.warning("%s reports no workers: the next job waits for a cold start; if this lasts, check "
-                            "the endpoint's max workers and GPU availability (docs/runpod.md)", provider.name)
+                log.warning(
+                    "%s reports no workers: the next job waits for a cold start; if this lasts, check "
+                    "the endpoint's max workers and GPU availability (docs/runpod.md)",
+                    provider.name,
+                )
         except Exception as exc:  # an unreadable health endpoint is a warning sign, not a verdict
             log.info("health of %s unreadable (%s)", provider.name, type(exc).__name__)
         self._queues[provider.name] = (self.clock(), depth)
@@ -192,7 +211,13 @@ class RouterGrindingClient(ChunkedOrders):
         problems: list[str] = []
         kind = _kind(job)
         candidates = [p for p in self.providers.values() if kind in p.kinds]
-        queues = dict(zip((p.name for p in candidates), await asyncio.gather(*(self._queue_depth(p) for p in candidates)), strict=True))
+        queues = dict(
+            zip(
+                (p.name for p in candidates),
+                await asyncio.gather(*(self._queue_depth(p) for p in candidates)),
+                strict=True,
+            )
+        )
         tried: set[str] = set()
         while True:
             # Chosen and reserved with no await in between: concurrent submits see each other's reservations.
@@ -230,7 +255,9 @@ class RouterGrindingClient(ChunkedOrders):
             if err.code == "unavailable":  # queued too long or unreachable to its deadline: grind elsewhere
                 self._rest(provider.name, err.message)
                 await self._record(provider, inner, job, err.code)
-                raise GrindingError("lost", f"{provider.name} did not run job {inner} in time; grinding it elsewhere") from None
+                raise GrindingError(
+                    "lost", f"{provider.name} did not run job {inner} in time; grinding it elsewhere"
+                ) from None
             if err.code == "lost":
                 self._rest(provider.name, err.message)
             await self._record(provider, inner, job, err.code)
@@ -263,8 +290,9 @@ class RouterGrindingClient(ChunkedOrders):
             raise GrindingError("lost", f"job {job_id} belongs to no configured provider; grinding it again")
         return provider, inner
 
-    async def _record(self, provider: Provider, inner: str, job: GrindJob, outcome: str,
-                      result: GrindResult | None = None) -> None:
+    async def _record(
+        self, provider: Provider, inner: str, job: GrindJob, outcome: str, result: GrindResult | None = None
+    ) -> None:
         watched = self._watched.pop((provider.name, inner), None)
         sent_at = watched[0] if watched is not None else None
         if self.usage is None:
@@ -272,16 +300,23 @@ class RouterGrindingClient(ChunkedOrders):
         try:
             billed = await self._billed(provider, inner, result, sent_at)
             usage = Usage(
-                provider=provider.name, backend_job_id=inner, job_ref=(job.tag or None), kind=_kind(job),
-                pulls=job.pulls, gpu_s=billed.gpu_s, cost_usd=billed.gpu_s * provider.usd_per_gpu_s, outcome=outcome,
+                provider=provider.name,
+                backend_job_id=inner,
+                job_ref=(job.tag or None),
+                kind=_kind(job),
+                pulls=job.pulls,
+                gpu_s=billed.gpu_s,
+                cost_usd=billed.gpu_s * provider.usd_per_gpu_s,
+                outcome=outcome,
                 estimated=billed.estimated,
             )
             await self.usage.record(usage)
         except Exception as exc:  # bookkeeping must never fail a paid job
             log.warning("usage of %s job %s not recorded: %s", provider.name, inner, type(exc).__name__)
 
-    async def _billed(self, provider: Provider, inner: str, result: GrindResult | None,
-                      sent_at: float | None) -> Billed:
+    async def _billed(
+        self, provider: Provider, inner: str, result: GrindResult | None, sent_at: float | None
+    ) -> Billed:
         """The provider's own billed seconds; where it gives none, the longer of the worker's grind time and
         the time since we sent (or, after a restart, first watched) the job: an upper bound, marked estimated."""
         reported = getattr(provider.client, "billed", None)

@@ -28,6 +28,7 @@ MAX_POLICY_S = 7 * 24 * 3600.0
 
 class RunpodStatus(str, Enum):
     """A RunPod job's status, as its API spells it."""
+
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
@@ -64,6 +65,7 @@ class ExecutionPolicy:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry a RunPod request that failed in a retryable way."""
+
     attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 15.0
@@ -81,6 +83,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class JobStatus:
     """A job's status as /status answers; the output may hold secrets and is never in a repr."""
+
     job_id: str
     status: RunpodStatus
     output: Any = field(default=None, repr=False)  # may hold private keys: never in a repr or a log
@@ -92,6 +95,7 @@ class JobStatus:
 @dataclass(frozen=True)
 class EndpointHealth:
     """An endpoint's /health: jobs queued and running, workers idle and running."""
+
     jobs_in_queue: int
     jobs_in_progress: int
     workers_idle: int
@@ -120,6 +124,7 @@ class RunpodApi:
     ValueError for an empty key or an endpoint id that is not one. Retryable failures are retried per `retry`; others
     raise RunpodApiError.
     """
+
     def __init__(
         self,
         api_key: str,
@@ -196,15 +201,21 @@ class RunpodApi:
         for attempt in range(self._retry.attempts):
             retry_after: float | None = None
             try:
-                async with session.request(method, url, json=payload, headers=self._headers, timeout=timeout) as response:
+                async with session.request(
+                    method, url, json=payload, headers=self._headers, timeout=timeout
+                ) as response:
                     if response.status == 404 and job_id is not None:
-                        raise RunpodJobNotFound(f"RunPod has no job {job_id} (expired or never submitted)", http_status=404)
+                        raise RunpodJobNotFound(
+                            f"RunPod has no job {job_id} (expired or never submitted)", http_status=404
+                        )
                     if response.status == 429 or response.status >= 500:
                         last_problem = f"HTTP {response.status}"
                         retry_after = _retry_after(response.headers.get("Retry-After"))
                         if submit and response.status != 429:
-                            raise RunpodSubmitUnknown(f"RunPod answered {route} with {last_problem}: the job may exist",
-                                                      http_status=response.status)
+                            raise RunpodSubmitUnknown(
+                                f"RunPod answered {route} with {last_problem}: the job may exist",
+                                http_status=response.status,
+                            )
                     elif response.status >= 400:
                         raise RunpodApiError(_client_error(response.status, method, path), http_status=response.status)
                     else:
@@ -217,7 +228,9 @@ class RunpodApi:
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 last_problem = type(exc).__name__
                 if submit:
-                    raise RunpodSubmitUnknown(f"RunPod {route}: {last_problem} after sending: the job may exist") from None
+                    raise RunpodSubmitUnknown(
+                        f"RunPod {route}: {last_problem} after sending: the job may exist"
+                    ) from None
             except ValueError:  # aiohttp.ContentTypeError and json.JSONDecodeError: a proxy's error page
                 last_problem = "a body that is not JSON"
                 if submit:
@@ -249,8 +262,14 @@ def _parse_status(job_id: str, body: dict[str, Any]) -> JobStatus:
     except ValueError:
         raise RunpodApiError(f"RunPod reported an unknown status {str(raw)[:40]!r} for job {job_id}") from None
     error = body.get("error")
-    return JobStatus(job_id=job_id, status=status, output=body.get("output"), error=None if error is None else str(error),
-                     execution_s=_seconds(body.get("executionTime")), delay_s=_seconds(body.get("delayTime")))
+    return JobStatus(
+        job_id=job_id,
+        status=status,
+        output=body.get("output"),
+        error=None if error is None else str(error),
+        execution_s=_seconds(body.get("executionTime")),
+        delay_s=_seconds(body.get("delayTime")),
+    )
 
 
 def _seconds(milliseconds: Any) -> float | None:

@@ -43,9 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ORDER_POLICY", "RunpodGrindingClient"]
 
-_PHASES = {RunpodStatus.IN_QUEUE: Phase.QUEUED, RunpodStatus.IN_PROGRESS: Phase.RUNNING,
-           RunpodStatus.COMPLETED: Phase.COMPLETED, RunpodStatus.CANCELLED: Phase.CANCELLED,
-           RunpodStatus.TIMED_OUT: Phase.TIMED_OUT, RunpodStatus.FAILED: Phase.FAILED}
+_PHASES = {
+    RunpodStatus.IN_QUEUE: Phase.QUEUED,
+    RunpodStatus.IN_PROGRESS: Phase.RUNNING,
+    RunpodStatus.COMPLETED: Phase.COMPLETED,
+    RunpodStatus.CANCELLED: Phase.CANCELLED,
+    RunpodStatus.TIMED_OUT: Phase.TIMED_OUT,
+    RunpodStatus.FAILED: Phase.FAILED,
+}
 _TTL_SLACK_S = 60.0  # RunPod drops a job by its ttl whatever happens; past this more, stop asking
 
 
@@ -85,8 +90,7 @@ class RunpodGrindingClient(RemoteProvider):
             raise GrindingError("lost", f"RunPod no longer has job {job_id} (expired or dropped)") from None
         except RunpodApiError as err:
             raise ProviderUnreachable(str(err)) from None
-        return RemoteStatus(_PHASES[status.status], output=status.output, error=status.error,
-                            gpu_s=_billed_s(status))
+        return RemoteStatus(_PHASES[status.status], output=status.output, error=status.error, gpu_s=_billed_s(status))
 
     async def _stop(self, job_id: str) -> None:
         try:
@@ -128,14 +132,21 @@ def configured(build: ProviderBuild) -> list[Provider]:
         return []
     base_url = env.runpod_base_url or DEFAULT_BASE_URL  # or a RunPod-compatible API (tests, a proxy)
     outage_limit_s = 300.0 if build.others_than_runpod else None
-    client = RunpodGrindingClient(RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "", base_url=base_url),
-                                  **build.client_settings(outage_limit_s=outage_limit_s))
+    client = RunpodGrindingClient(
+        RunpodApi(settings.runpod_api_key or "", settings.runpod_endpoint_id or "", base_url=base_url),
+        **build.client_settings(outage_limit_s=outage_limit_s),
+    )
     orders_endpoint = env.runpod_orders_endpoint_id or ""
     price = env.runpod_usd_per_s
-    providers = [Provider("runpod", client, price, health=client.health,
-                          kinds=("pull",) if orders_endpoint else ("pull", "order"))]
+    providers = [
+        Provider(
+            "runpod", client, price, health=client.health, kinds=("pull",) if orders_endpoint else ("pull", "order")
+        )
+    ]
     if orders_endpoint:
-        orders = RunpodGrindingClient(RunpodApi(settings.runpod_api_key or "", orders_endpoint, base_url=base_url),
-                                      **build.client_settings(name="runpod-orders", outage_limit_s=outage_limit_s))
+        orders = RunpodGrindingClient(
+            RunpodApi(settings.runpod_api_key or "", orders_endpoint, base_url=base_url),
+            **build.client_settings(name="runpod-orders", outage_limit_s=outage_limit_s),
+        )
         providers.append(Provider("runpod-orders", orders, price, health=orders.health, kinds=("order",)))
     return providers

@@ -26,9 +26,23 @@ def configured(build: ProviderBuild) -> list[Provider]:
     url = env.selfhosted_url or ""
     if not url:
         return []
-    api = RunpodApi(env.selfhosted_token or "", "selfhosted", base_url=url.rstrip("/") + "/v2", request_timeout_s=3.0,
-                    retry=RetryPolicy(attempts=2, base_delay_s=0.2, max_delay_s=1.0))
-    client = RunpodGrindingClient(api, **build.client_settings(name="selfhosted", idempotent_submit=True,
-                                                                outage_limit_s=OUTAGE_S))
-    return [Provider("selfhosted", client, env.selfhosted_usd_per_s, slots=env.selfhosted_slots, preferred=True,
-                     health=client.health)]
+    api = RunpodApi(
+        env.selfhosted_token or "",
+        "selfhosted",
+        base_url=url.rstrip("/") + "/v2",
+        request_timeout_s=3.0,
+        retry=RetryPolicy(attempts=2, base_delay_s=0.2, max_delay_s=1.0),
+    )
+    client = RunpodGrindingClient(
+        api, **build.client_settings(name="selfhosted", idempotent_submit=True, outage_limit_s=OUTAGE_S)
+    )
+    return [
+        Provider(
+            "selfhosted",
+            client,
+            env.selfhosted_usd_per_s,
+            slots=env.selfhosted_slots,
+            preferred=True,
+            health=client.health,
+        )
+    ]

@@ -22,6 +22,7 @@ from .verification import verified_result
 @dataclass
 class RunningJob:
     """A job grinding in this process: its task and who is told its progress."""
+
     job: GrindJob
     task: asyncio.Task[GrindResult] | None = None
     listeners: list[ProgressCallback] = field(default_factory=list)  # told the job's progress by `_run`
@@ -29,6 +30,7 @@ class RunningJob:
 
 class TaskGrindingClient(ChunkedOrders):
     """A grinding client whose jobs are asyncio tasks in this process (not durable)."""
+
     backend: str
 
     def __init__(self, order_policy: OrderPolicy) -> None:
@@ -54,7 +56,9 @@ class TaskGrindingClient(ChunkedOrders):
         """
         running = self._jobs.get(job_id)
         if running is None or running.task is None:
-            raise GrindingError("lost", f"{self.backend} job {job_id} is not running in this process (the bot restarted)")
+            raise GrindingError(
+                "lost", f"{self.backend} job {job_id} is not running in this process (the bot restarted)"
+            )
         if on_progress is not None:
             running.listeners.append(on_progress)
         try:

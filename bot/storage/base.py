@@ -43,9 +43,11 @@ class StorageUnavailable(ServiceError):
     "try again shortly", the front end keeps running, and nothing half-done is committed."""
 
     def __init__(self, why: str) -> None:
-        super().__init__("storage_unavailable",
-                         "the bot's database is unavailable right now: nothing was charged or changed by this "
-                         "command; try again shortly")
+        super().__init__(
+            "storage_unavailable",
+            "the bot's database is unavailable right now: nothing was charged or changed by this "
+            "command; try again shortly",
+        )
         self.why = why
 
 

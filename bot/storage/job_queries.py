@@ -20,30 +20,40 @@ JOB = "SELECT * FROM jobs WHERE job_id = ?"
 LOG_STEP = "INSERT INTO job_steps (job_id, status, at) VALUES (?, ?, ?)"
 
 # Jobs a restart drives on: unsettled, or found and never offered to anyone.
-UNSETTLED = ("SELECT job_id FROM jobs WHERE status IN ('accepted', 'submitted', 'running', 'failed') "
-             "OR (status = 'found' AND delivery_attempted_at IS NULL) ORDER BY created_at")
-UNOFFERED_ON_PLATFORM = ("SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL "
-                         "AND platform = ?")
+UNSETTLED = (
+    "SELECT job_id FROM jobs WHERE status IN ('accepted', 'submitted', 'running', 'failed') "
+    "OR (status = 'found' AND delivery_attempted_at IS NULL) ORDER BY created_at"
+)
+UNOFFERED_ON_PLATFORM = (
+    "SELECT job_id FROM jobs WHERE status = 'found' AND delivery_attempted_at IS NULL AND platform = ?"
+)
 
 ORDER_STATE = "SELECT order_state FROM jobs WHERE job_id = ?"
 KEYS_CHECKED = "SELECT keys_checked FROM jobs WHERE job_id = ?"
 # The progress of a running order, kept only by its owner; renews the lease in the same statement.
-SAVE_ORDER_PROGRESS = ("UPDATE jobs SET order_state = ?, keys_checked = ?, {renew}, updated_at = ? "
-                       "WHERE job_id = ? AND status = 'running' AND owner = ?")
+SAVE_ORDER_PROGRESS = (
+    "UPDATE jobs SET order_state = ?, keys_checked = ?, {renew}, updated_at = ? "
+    "WHERE job_id = ? AND status = 'running' AND owner = ?"
+)
 RESUBMITTED = "UPDATE jobs SET backend_job_id = ? WHERE job_id = ? AND status = 'running'"
 
-ATTEMPT_DELIVERY_ONCE = ("UPDATE jobs SET delivery_attempted_at = ? WHERE job_id = ? AND status = 'found' "
-                         "AND delivery_attempted_at IS NULL")
+ATTEMPT_DELIVERY_ONCE = (
+    "UPDATE jobs SET delivery_attempted_at = ? WHERE job_id = ? AND status = 'found' AND delivery_attempted_at IS NULL"
+)
 ATTEMPT_DELIVERY_AGAIN = "UPDATE jobs SET delivery_attempted_at = ? WHERE job_id = ? AND status = 'found'"
 DEFER_DELIVERY = "UPDATE jobs SET delivery_attempted_at = NULL WHERE job_id = ? AND status = 'found'"
 
 # Settled jobs past the retention period: their step logs, and refunded jobs themselves (never a sealed secret).
-_SETTLED_BEFORE = ("SELECT job_id FROM jobs WHERE status IN ('delivered', 'refunded') AND updated_at < ? "
-                   "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id AND v.ciphertext IS NOT NULL)")
+_SETTLED_BEFORE = (
+    "SELECT job_id FROM jobs WHERE status IN ('delivered', 'refunded') AND updated_at < ? "
+    "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id AND v.ciphertext IS NOT NULL)"
+)
 PRUNE_STEPS = f"DELETE FROM job_steps WHERE job_id IN ({_SETTLED_BEFORE})"
-PRUNE_REFUNDED = ("DELETE FROM jobs WHERE status = 'refunded' AND updated_at < ? "
-                  "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id) "
-                  "AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = jobs.job_id)")
+PRUNE_REFUNDED = (
+    "DELETE FROM jobs WHERE status = 'refunded' AND updated_at < ? "
+    "AND NOT EXISTS (SELECT 1 FROM vault v WHERE v.job_id = jobs.job_id) "
+    "AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = jobs.job_id)"
+)
 
 
 @functools.lru_cache(maxsize=4)

@@ -30,11 +30,12 @@ SETTLED = ("delivered", "refunded")
 @dataclass(frozen=True)
 class Claim:
     """A job row's owner, lease end and status as read, with the database's clock at that moment."""
-    owner: str | None        # the owner seen before the claim
+
+    owner: str | None  # the owner seen before the claim
     lease_until: float | None
     status: str
-    now: float               # the database's clock when read
-    row: Row                 # the whole job row as read with it
+    now: float  # the database's clock when read
+    row: Row  # the whole job row as read with it
 
 
 class Leases:
@@ -42,6 +43,7 @@ class Leases:
 
     A lease lasts `lease_s` seconds from each renewal; a job whose lease ran out may be claimed by another owner.
     """
+
     def __init__(self, db: Database, owner: str, lease_s: float) -> None:
         self.db = db
         self.owner = owner
@@ -69,25 +71,34 @@ class Leases:
             if seen.owner is None:
                 changed = await tx.execute(
                     f"UPDATE jobs SET owner = ?, {self.renew_sql()} WHERE job_id = ? AND owner IS NULL",
-                    (self.owner, self.lease_s, job_id))
+                    (self.owner, self.lease_s, job_id),
+                )
             else:
                 changed = await tx.execute(
                     f"UPDATE jobs SET owner = ?, {self.renew_sql()} WHERE job_id = ? AND owner = ? "
                     "AND (lease_until IS NULL OR lease_until = ?)",
-                    (self.owner, self.lease_s, job_id, seen.owner, seen.lease_until))
+                    (self.owner, self.lease_s, job_id, seen.owner, seen.lease_until),
+                )
         return changed == 1
 
     async def renew(self, job_id: str) -> bool:
         """Extend our lease on one job; False when it is no longer ours (taken over)."""
         async with self.db.transaction() as tx:
-            return await tx.execute(f"UPDATE jobs SET {self.renew_sql()} WHERE job_id = ? AND owner = ?",
-                                    (self.lease_s, job_id, self.owner)) == 1
+            return (
+                await tx.execute(
+                    f"UPDATE jobs SET {self.renew_sql()} WHERE job_id = ? AND owner = ?",
+                    (self.lease_s, job_id, self.owner),
+                )
+                == 1
+            )
 
     async def renew_all(self) -> None:
         """Extend by `lease_s` every unsettled job this owner holds (the periodic sweep)."""
         async with self.db.transaction() as tx:
-            await tx.execute(f"UPDATE jobs SET {self.renew_sql()} WHERE owner = ? AND status NOT IN (?, ?)",
-                             (self.lease_s, self.owner, *SETTLED))
+            await tx.execute(
+                f"UPDATE jobs SET {self.renew_sql()} WHERE owner = ? AND status NOT IN (?, ?)",
+                (self.lease_s, self.owner, *SETTLED),
+            )
 
     async def taken_from_us(self, job_ids: list[str]) -> dict[str, str]:
         """Of `job_ids` (jobs this process is driving), those another process now owns: job id -> owner."""
@@ -96,7 +107,8 @@ class Leases:
         marks = ",".join("?" * len(job_ids))
         rows = await self.db.fetchall(
             f"SELECT job_id, owner FROM jobs WHERE job_id IN ({marks}) AND owner IS NOT NULL AND owner <> ?",
-            (*job_ids, self.owner))
+            (*job_ids, self.owner),
+        )
         return {r["job_id"]: r["owner"] for r in rows}
 
     async def up_for_takeover(self) -> list[Row]:
@@ -113,8 +125,9 @@ class Leases:
     async def release(self, job_id: str) -> None:
         """Give up this owner's lease on one job (no-op if another owner holds it)."""
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
-                             (job_id, self.owner))
+            await tx.execute(
+                "UPDATE jobs SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?", (job_id, self.owner)
+            )
 
     async def release_all(self) -> None:
         """Give up every lease this owner holds (clean shutdown: peers take the jobs over at once)."""

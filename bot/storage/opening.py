@@ -52,8 +52,10 @@ def fault_line(exc: BaseException) -> str | None:
     if isinstance(exc, StorageError):
         return str(exc)
     if isinstance(exc, StorageUnavailable):
-        return (f"the database failed under this command ({exc.why}): nothing this command changes is half-done; "
-                "check the storage, then run the command again")
+        return (
+            f"the database failed under this command ({exc.why}): nothing this command changes is half-done; "
+            "check the storage, then run the command again"
+        )
     if isinstance(exc, ServiceError) and exc.code == "vault_key":  # bot.vault's VaultError (a floor above)
         return exc.message
     return None

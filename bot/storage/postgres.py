@@ -42,14 +42,17 @@ log = logging.getLogger(__name__)
 logging.getLogger("asyncpg.pool").addFilter(logs.EpisodeFilter(logs.STORAGE))
 
 MIGRATION_LOCK = 0x76616E69  # pg_advisory_xact_lock key: processes starting together migrate one at a time
-CONNECT_TIMEOUT_S = 5.0      # one connection attempt
+CONNECT_TIMEOUT_S = 5.0  # one connection attempt
 POOL_SIZE = 10
 # SQLSTATE classes that mean "the server, not our SQL": connection (08), rollback (40: serialization,
 # deadlock), resources (53: disk full, too many connections), operator intervention (57: shutdown).
 _TRANSIENT_CLASSES = ("08", "40", "53", "57")
 # Faults that retrying the same URL will not cure: wrong password, no such role or database.
-_FATAL_AT_START = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError,
-                   asyncpg.InvalidCatalogNameError)
+_FATAL_AT_START = (
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 def redacted(url: str) -> str:
@@ -150,6 +153,7 @@ class PostgresDatabase(Database):
 
     Server and connection faults surface as StorageUnavailable, constraint violations as PostgresIntegrityError.
     """
+
     dialect = "postgresql"
 
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
@@ -158,28 +162,41 @@ class PostgresDatabase(Database):
         self.description = redacted(url)
 
     @classmethod
-    async def connect(cls, url: str, *, connect_timeout_s: float = 30.0, pool_size: int = POOL_SIZE) -> PostgresDatabase:
+    async def connect(
+        cls, url: str, *, connect_timeout_s: float = 30.0, pool_size: int = POOL_SIZE
+    ) -> PostgresDatabase:
         """Connect (retrying with backoff for up to connect_timeout_s while the server is unreachable) and migrate."""
         where = redacted(url)
         deadline = time.monotonic() + connect_timeout_s
         delay = 0.2
         while True:
             try:
-                pool = await asyncpg.create_pool(dsn=url, min_size=1, max_size=pool_size, init=_init_connection, reset=_reset,
-                                                 timeout=min(CONNECT_TIMEOUT_S, max(0.5, deadline - time.monotonic())))
+                pool = await asyncpg.create_pool(
+                    dsn=url,
+                    min_size=1,
+                    max_size=pool_size,
+                    init=_init_connection,
+                    reset=_reset,
+                    timeout=min(CONNECT_TIMEOUT_S, max(0.5, deadline - time.monotonic())),
+                )
                 break
             except _FATAL_AT_START as exc:
-                raise StorageError(f"PostgreSQL at {where} refused us ({exc}): fix the user, password or database "
-                                   "name in VANIKEYS_DB (create the database with `createdb`)") from None
+                raise StorageError(
+                    f"PostgreSQL at {where} refused us ({exc}): fix the user, password or database "
+                    "name in VANIKEYS_DB (create the database with `createdb`)"
+                ) from None
             except Exception as exc:
                 if not is_transient(exc):
-                    raise StorageError(f"cannot use PostgreSQL at {where} ({type(exc).__name__}: {exc}): "
-                                       "check VANIKEYS_DB") from None
+                    raise StorageError(
+                        f"cannot use PostgreSQL at {where} ({type(exc).__name__}: {exc}): check VANIKEYS_DB"
+                    ) from None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-                    raise StorageError(f"cannot reach PostgreSQL at {where} after {connect_timeout_s:g} s ({why}): "
-                                       "start the server or fix the host and port in VANIKEYS_DB") from None
+                    raise StorageError(
+                        f"cannot reach PostgreSQL at {where} after {connect_timeout_s:g} s ({why}): "
+                        "start the server or fix the host and port in VANIKEYS_DB"
+                    ) from None
                 log.info("PostgreSQL at %s not reachable yet (%s); retrying", where, type(exc).__name__)
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, 2.0)
@@ -189,8 +206,9 @@ class PostgresDatabase(Database):
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, StorageUnavailable):
-                raise StorageError(f"PostgreSQL at {where} went away while migrating ({exc.why}): start again "
-                                   "once it is up") from None
+                raise StorageError(
+                    f"PostgreSQL at {where} went away while migrating ({exc.why}): start again once it is up"
+                ) from None
             raise
         return db
 
@@ -251,6 +269,7 @@ class PostgresDatabase(Database):
 
 class PostgresTx(Tx):
     """The statements of one PostgreSQL transaction, on the connection it holds."""
+
     def __init__(self, conn: _Connection) -> None:
         self._conn = conn
 

@@ -32,14 +32,27 @@ from bot.storage.migrations import apply_migrations
 BUSY_TIMEOUT_MS = 30_000
 
 # Messages of faults in the file or the disk under it, as opposed to faults in our SQL.
-_FAULTS = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open", "database is locked",
-           "malformed", "not a database", "no such file", "out of memory")
+_FAULTS = (
+    "disk is full",
+    "readonly",
+    "read-only",
+    "disk i/o error",
+    "unable to open",
+    "database is locked",
+    "malformed",
+    "not a database",
+    "no such file",
+    "out of memory",
+)
 
 
 def is_storage_fault(exc: BaseException) -> bool:
     """Whether `exc` is a fault of the file (full, read-only, locked, corrupt, I/O), not of the statement."""
-    return (isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError)
-            and any(fault in str(exc).lower() for fault in _FAULTS))
+    return (
+        isinstance(exc, sqlite3.DatabaseError)
+        and not isinstance(exc, sqlite3.IntegrityError)
+        and any(fault in str(exc).lower() for fault in _FAULTS)
+    )
 
 
 @contextmanager
@@ -58,16 +71,26 @@ def describe_open_failure(path: Path, exc: BaseException) -> str:
     text = str(exc).lower()
     folder = path.parent if str(path.parent) else Path(".")
     if "not a database" in text or "malformed" in text:
-        return (f"the database {path} is corrupt (not a readable SQLite database): restore it from a backup, "
-                f"or move it aside to start an empty one, or set VANIKEYS_DB to another file")
+        return (
+            f"the database {path} is corrupt (not a readable SQLite database): restore it from a backup, "
+            f"or move it aside to start an empty one, or set VANIKEYS_DB to another file"
+        )
     if "disk is full" in text or "no space" in text:
         return f"the disk holding the database {path} is full: free some space, then start again"
     if path.exists() and not os.access(path, os.R_OK):
-        return f"cannot read the database {path} (permission denied): let this user read and write it, or set VANIKEYS_DB"
-    if "readonly" in text or "read-only" in text or (path.exists() and not os.access(path, os.W_OK)) \
-            or not os.access(folder, os.W_OK):
-        return (f"the database {path} is read-only here: make the file and its folder writable by this user "
-                "(SQLite writes a -wal file beside it), or set VANIKEYS_DB to a writable path")
+        return (
+            f"cannot read the database {path} (permission denied): let this user read and write it, or set VANIKEYS_DB"
+        )
+    if (
+        "readonly" in text
+        or "read-only" in text
+        or (path.exists() and not os.access(path, os.W_OK))
+        or not os.access(folder, os.W_OK)
+    ):
+        return (
+            f"the database {path} is read-only here: make the file and its folder writable by this user "
+            "(SQLite writes a -wal file beside it), or set VANIKEYS_DB to a writable path"
+        )
     return f"cannot open the database {path} ({exc}): check the path and its folder, or set VANIKEYS_DB"
 
 
@@ -81,6 +104,7 @@ async def _thread_gone(conn: aiosqlite.Connection) -> None:
 
 class SqliteDatabase(Database):
     """The SQLite store: one connection, its calls serialised by a lock; file faults become StorageUnavailable."""
+
     dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
@@ -97,13 +121,17 @@ class SqliteDatabase(Database):
         """
         path = Path(path)
         if path.is_dir():
-            raise StorageError(f"VANIKEYS_DB={path} is a directory: set it to a file path such as {path / 'vanikeys.db'}")
+            raise StorageError(
+                f"VANIKEYS_DB={path} is a directory: set it to a file path such as {path / 'vanikeys.db'}"
+            )
         try:
             if path.parent != Path(""):
                 path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the folder {path.parent} for the database ({exc.strerror}): "
-                               "create it or set VANIKEYS_DB to a writable path") from None
+            raise StorageError(
+                f"cannot create the folder {path.parent} for the database ({exc.strerror}): "
+                "create it or set VANIKEYS_DB to a writable path"
+            ) from None
         pending = aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn: aiosqlite.Connection | None = None
         try:
@@ -210,6 +238,7 @@ class SqliteDatabase(Database):
 
 class SqliteTx(Tx):
     """The statements of one SQLite write transaction; `wrote` says whether any statement changed a row."""
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self.wrote = False

@@ -63,6 +63,7 @@ class Web:
     """What the web handlers share: the bot's App, the templates, rate limits, trusted proxies, caches and Mini App
     tokens.
     """
+
     app: App
     env: jinja2.Environment
     limiter: RateLimiter
@@ -80,16 +81,34 @@ WEB = web.AppKey("vanikeys_web", Web)
 def build_web_app(app: App, *, bot_token: str | None = None, pull_cooldown_s: float = 3.0) -> web.Application:
     """The /web sub-application. bot_token: Telegram's, which signs the Mini App's initData (None: no Mini App)."""
     settings = app.settings
-    env = jinja2.Environment(loader=jinja2.PackageLoader("bot.web", "templates"),
-                             autoescape=jinja2.select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(prefix=WEB_PREFIX, human_count=human_count, percent=percent, one_in_pulls=one_in_pulls,
-                       duration=duration, tiers=TIER_ORDER, share=_share, report_time=_report_time)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.web", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        prefix=WEB_PREFIX,
+        human_count=human_count,
+        percent=percent,
+        one_in_pulls=one_in_pulls,
+        duration=duration,
+        tiers=TIER_ORDER,
+        share=_share,
+        report_time=_report_time,
+    )
     sub = web.Application(middlewares=[_guard], client_max_size=MAX_JSON_BYTES)
-    sub[WEB] = Web(app=app, env=env, limiter=RateLimiter(settings.web_requests_per_minute),
-                   proxies=TrustedProxies(settings.trusted_proxies),
-                   reports=ReportCache(app.db, app.service.odds_cache, settings.effective_backend),
-                   tokens=PullTokens(), bot_token=bot_token, cards=OrderedDict(),
-                   pull_cooldowns=Cooldowns(pull_cooldown_s))
+    sub[WEB] = Web(
+        app=app,
+        env=env,
+        limiter=RateLimiter(settings.web_requests_per_minute),
+        proxies=TrustedProxies(settings.trusted_proxies),
+        reports=ReportCache(app.db, app.service.odds_cache, settings.effective_backend),
+        tokens=PullTokens(),
+        bot_token=bot_token,
+        cards=OrderedDict(),
+        pull_cooldowns=Cooldowns(pull_cooldown_s),
+    )
     sub.router.add_get("/", index)
     sub.router.add_get("/odds", odds_page)
     sub.router.add_get("/transparency", transparency_page)
@@ -141,8 +160,13 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == WEB_PREFIX:
             response = web.Response(status=308, headers={"Location": f"{WEB_PREFIX}/", "Cache-Control": PUBLIC_CACHE})
         elif wait > 0:
-            response = _error(state, 429, "Slow down", f"Too many requests from your address: try again in "
-                                                         f"{math.ceil(wait)} s.", miniapp=miniapp)
+            response = _error(
+                state,
+                429,
+                "Slow down",
+                f"Too many requests from your address: try again in {math.ceil(wait)} s.",
+                miniapp=miniapp,
+            )
             response.headers["Retry-After"] = str(math.ceil(wait))
         else:
             response = await handler(request)
@@ -152,7 +176,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         message = {404: "There is no page here.", 405: "This address only answers GET and HEAD."}.get(
-            exc.status, exc.reason)
+            exc.status, exc.reason
+        )
         response = _error(state, exc.status, exc.reason, message, miniapp=miniapp)
         if exc.status == 405:
             response.headers["Allow"] = "GET, HEAD"
@@ -160,8 +185,9 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     except Exception as exc:  # never a traceback to the client; the log says what broke
         log.error("web %s %s failed: %s: %s", request.method, request.path, type(exc).__name__, exc)
-        response = _error(state, 500, "Something broke", "Something went wrong on our side; try again shortly.",
-                          miniapp=miniapp)
+        response = _error(
+            state, 500, "Something broke", "Something went wrong on our side; try again shortly.", miniapp=miniapp
+        )
     secure_headers(response, miniapp=request.path == f"{WEB_PREFIX}/app")
     return response
 
@@ -192,6 +218,7 @@ async def index(request: web.Request) -> web.Response:
 @dataclass(frozen=True)
 class OddsForm:
     """The odds page's query: format, pattern and the two matching options, defaults for anything missing."""
+
     format_id: str = "btc"
     pattern: str = ""
     exact_case: bool = False
@@ -226,8 +253,9 @@ async def odds_page(request: web.Request) -> web.Response:
         except ServiceError as exc:
             return _page(state, "odds.html", status=400, refusal=exc.message, **context)
         model = Odds(answer.p_full, answer.p_at_least, answer.expected_keys)
-        context.update(answer=answer, chances=tier_chances(model, answer.pull_keys),
-                       easy=answer.p_full_in_pull > EASY_FULL_SHARE)
+        context.update(
+            answer=answer, chances=tier_chances(model, answer.pull_keys), easy=answer.p_full_in_pull > EASY_FULL_SHARE
+        )
     return _page(state, "odds.html", cache=PUBLIC_CACHE, refusal=None, **context)
 
 
@@ -276,8 +304,9 @@ async def gallery_card(request: web.Request) -> web.Response:
     return _png(png, GALLERY_CACHE)
 
 
-async def _card_png(state: Web, cache_key: tuple[str, str, str], key: ShownKey, pattern: str, community: str,
-                    name: str) -> bytes:
+async def _card_png(
+    state: Web, cache_key: tuple[str, str, str], key: ShownKey, pattern: str, community: str, name: str
+) -> bytes:
     png = state.cards.get(cache_key)
     if png is None:
         png = await asyncio.to_thread(render_card, CardSpec(key, pattern, community, name))
@@ -320,8 +349,9 @@ def _mini_user(request: web.Request) -> MiniAppUser:
     if state.bot_token is None:
         raise web.HTTPNotFound(reason="No Mini App on this bot")
     try:
-        return verify(request.headers.get(INIT_DATA_HEADER), state.bot_token,
-                      max_age_s=state.app.settings.miniapp_max_age_s)
+        return verify(
+            request.headers.get(INIT_DATA_HEADER), state.bot_token, max_age_s=state.app.settings.miniapp_max_age_s
+        )
     except InitDataError as exc:
         raise web.HTTPUnauthorized(reason=str(exc)) from None
 
@@ -337,8 +367,15 @@ def _json(data: dict[str, Any], status: int = 200) -> web.Response:
 
 
 def _key_json(key: ShownKey) -> dict[str, Any]:
-    return {"identifier": key.identifier, "segments": key.segments(), "tier": key.tier, "full": key.full,
-            "rarity": one_in_pulls(key.one_in_pulls), "score": key.score, "max_score": key.max_score}
+    return {
+        "identifier": key.identifier,
+        "segments": key.segments(),
+        "tier": key.tier,
+        "full": key.full,
+        "rarity": one_in_pulls(key.one_in_pulls),
+        "score": key.score,
+        "max_score": key.max_score,
+    }
 
 
 async def miniapp_me(request: web.Request) -> web.Response:
@@ -347,13 +384,25 @@ async def miniapp_me(request: web.Request) -> web.Response:
     user = _mini_user(request)
     ref = _user_ref(user)
     pulls, total = await galleries.collection(state.app.db, ref)
-    return _json({
-        "name": user.display_name, "total": total, "token": state.tokens.issue(user.user_id),
-        "shown": await visibility.is_shown(state.app.db, ref),
-        "pulls": [{"ref": p.ref, "pattern": p.pattern, "at": p.at.strftime("%Y-%m-%d %H:%M UTC"),
-                   "where": p.community_title, "card": tier_at_least(p.key.tier, galleries.CARD_TIER),
-                   **_key_json(p.key)} for p in pulls],
-    })
+    return _json(
+        {
+            "name": user.display_name,
+            "total": total,
+            "token": state.tokens.issue(user.user_id),
+            "shown": await visibility.is_shown(state.app.db, ref),
+            "pulls": [
+                {
+                    "ref": p.ref,
+                    "pattern": p.pattern,
+                    "at": p.at.strftime("%Y-%m-%d %H:%M UTC"),
+                    "where": p.community_title,
+                    "card": tier_at_least(p.key.tier, galleries.CARD_TIER),
+                    **_key_json(p.key),
+                }
+                for p in pulls
+            ],
+        }
+    )
 
 
 async def miniapp_card(request: web.Request) -> web.Response:
@@ -364,8 +413,9 @@ async def miniapp_card(request: web.Request) -> web.Response:
     pull = await galleries.own_pull(state.app.db, _user_ref(user), ref)
     if pull is None:
         raise web.HTTPNotFound(reason="No card here")
-    png = await _card_png(state, ("own", ref, user.display_name), pull.key, pull.pattern, pull.community_title,
-                          user.display_name)
+    png = await _card_png(
+        state, ("own", ref, user.display_name), pull.key, pull.pattern, pull.community_title, user.display_name
+    )
     return _png(png, "private, max-age=3600")
 
 
@@ -403,14 +453,28 @@ async def miniapp_pull(request: web.Request) -> web.Response:
     if wait > 0:
         return _json({"error": f"slow down: pull again in {math.ceil(wait)} s", "token": token}, 429)
     try:
-        answer = await state.app.service.pull(_user_ref(user), None, args.pattern, args.format_id, args.count,
-                                              exact_case=args.exact_case, fuzzy=args.fuzzy)
+        answer = await state.app.service.pull(
+            _user_ref(user),
+            None,
+            args.pattern,
+            args.format_id,
+            args.count,
+            exact_case=args.exact_case,
+            fuzzy=args.fuzzy,
+        )
     except ServiceError as exc:
         state.pull_cooldowns.give_back(user.user_id)  # refused: the corrected retry need not wait
         return _json({"error": exc.message, "token": token}, 400)
-    return _json({"token": token, "pattern": answer.pattern, "format": answer.format_title,
-                  "keys": [_key_json(k) for k in answer.keys], "note": answer.delivery_note,
-                  "odds_url": answer.odds.web_url})
+    return _json(
+        {
+            "token": token,
+            "pattern": answer.pattern,
+            "format": answer.format_title,
+            "keys": [_key_json(k) for k in answer.keys],
+            "note": answer.delivery_note,
+            "odds_url": answer.odds.web_url,
+        }
+    )
 
 
 async def miniapp_visibility(request: web.Request) -> web.Response:

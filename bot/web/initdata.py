@@ -32,10 +32,11 @@ class InitDataError(Exception):
 @dataclass(frozen=True)
 class MiniAppUser:
     """The Telegram user a verified initData names, when it was signed, and its hash (an id for the session)."""
+
     user_id: str
     display_name: str
     auth_date: int
-    digest: str          # the verified hash: identifies this initData without keeping it
+    digest: str  # the verified hash: identifies this initData without keeping it
 
 
 def secret_key(bot_token: str) -> bytes:
@@ -87,8 +88,12 @@ def verify(init_data: str | None, bot_token: str, *, max_age_s: float, now: floa
     except (ValueError, KeyError, TypeError):
         raise InitDataError("initData names no user") from None
     name = " ".join(str(user.get(k, "")) for k in ("first_name", "last_name") if user.get(k)).strip()
-    return MiniAppUser(user_id=user_id, display_name=name[:64] or str(user.get("username", ""))[:64],
-                       auth_date=auth_date, digest=expected)
+    return MiniAppUser(
+        user_id=user_id,
+        display_name=name[:64] or str(user.get("username", ""))[:64],
+        auth_date=auth_date,
+        digest=expected,
+    )
 
 
 class PullTokens:

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from aiohttp import web
 
 # A strict policy: everything from this origin only. The Mini App is framed by Telegram's web client.
-CSP = ("default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
-       "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 # The Mini App shows card images it fetched with its signed header (blob: URLs of its own making).
 MINIAPP_CSP = CSP.replace("img-src 'self'", "img-src 'self' blob:").replace(
-    "frame-ancestors 'none'", "frame-ancestors https://web.telegram.org https://*.telegram.org")
+    "frame-ancestors 'none'", "frame-ancestors https://web.telegram.org https://*.telegram.org"
+)
 MAX_CLIENTS = 20_000  # rate-limit buckets kept; the least recently seen go first
 
 

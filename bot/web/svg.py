@@ -11,6 +11,7 @@ from html import escape
 @dataclass(frozen=True)
 class ChartRow:
     """One tier in the chart: predicted and observed shares and the observed share's interval (all 0..1)."""
+
     label: str
     predicted: float
     observed: float
@@ -29,24 +30,35 @@ def _x(share: float) -> float:
 def tier_chart(rows: Sequence[ChartRow], title: str) -> str:
     """An inline SVG bar chart of predicted against observed share per tier, with its intervals; text escaped."""
     height = TOP + ROW_H * len(rows) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
-             f'aria-label="{escape(title)}"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
     for tick in (0.0, 0.01, 0.1, 0.25, 0.5, 1.0):
         x = _x(tick)
-        parts.append(f'<line class="grid" x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{height - 24}"/>'
-                     f'<text class="tick" x="{x:.1f}" y="{height - 8}" text-anchor="middle">{tick:.0%}</text>')
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{height - 24}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{height - 8}" text-anchor="middle">{tick:.0%}</text>'
+        )
     for i, row in enumerate(rows):
         y = TOP + i * ROW_H
         parts.append(f'<text class="label" x="{LEFT - 8}" y="{y + 19}" text-anchor="end">{escape(row.label)}</text>')
-        parts.append(f'<rect class="predicted" x="{LEFT}" y="{y + 3}" width="{_x(row.predicted) - LEFT:.1f}" '
-                     f'height="11"><title>predicted {row.predicted:.3%}</title></rect>')
-        parts.append(f'<rect class="observed" x="{LEFT}" y="{y + 16}" width="{_x(row.observed) - LEFT:.1f}" '
-                     f'height="11"><title>observed {row.observed:.3%} ({row.low:.3%} to {row.high:.3%})</title></rect>')
-        parts.append(f'<line class="interval" x1="{_x(row.low):.1f}" y1="{y + 21.5}" x2="{_x(row.high):.1f}" '
-                     f'y2="{y + 21.5}"/>')
-    parts.append(f'<rect class="predicted" x="{LEFT}" y="4" width="10" height="10"/>'
-                 f'<text class="tick" x="{LEFT + 14}" y="14">predicted</text>'
-                 f'<rect class="observed" x="{LEFT + 90}" y="4" width="10" height="10"/>'
-                 f'<text class="tick" x="{LEFT + 104}" y="14">observed, with its 95% interval</text>')
+        parts.append(
+            f'<rect class="predicted" x="{LEFT}" y="{y + 3}" width="{_x(row.predicted) - LEFT:.1f}" '
+            f'height="11"><title>predicted {row.predicted:.3%}</title></rect>'
+        )
+        parts.append(
+            f'<rect class="observed" x="{LEFT}" y="{y + 16}" width="{_x(row.observed) - LEFT:.1f}" '
+            f'height="11"><title>observed {row.observed:.3%} ({row.low:.3%} to {row.high:.3%})</title></rect>'
+        )
+        parts.append(
+            f'<line class="interval" x1="{_x(row.low):.1f}" y1="{y + 21.5}" x2="{_x(row.high):.1f}" y2="{y + 21.5}"/>'
+        )
+    parts.append(
+        f'<rect class="predicted" x="{LEFT}" y="4" width="10" height="10"/>'
+        f'<text class="tick" x="{LEFT + 14}" y="14">predicted</text>'
+        f'<rect class="observed" x="{LEFT + 90}" y="4" width="10" height="10"/>'
+        f'<text class="tick" x="{LEFT + 104}" y="14">observed, with its 95% interval</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)

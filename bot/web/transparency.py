@@ -25,7 +25,7 @@ from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
 
-MAX_PULL_JOBS = 20_000   # the newest settled pull jobs the report reads
+MAX_PULL_JOBS = 20_000  # the newest settled pull jobs the report reads
 CACHE_S = 300.0
 USAGE_DAYS = 7.0
 
@@ -42,6 +42,7 @@ REFUND_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 @dataclass(frozen=True)
 class TierLine:
     """One tier's row: pulls observed and expected, the shares, and the observed share's Wilson interval."""
+
     tier: str
     observed: int
     expected: float
@@ -59,6 +60,7 @@ class TierLine:
 @dataclass(frozen=True)
 class TierTable:
     """The tier rows for one group of pulls (all, or one format), with the chart."""
+
     title: str
     pulls: int
     lines: tuple[TierLine, ...]
@@ -68,6 +70,7 @@ class TierTable:
 @dataclass(frozen=True)
 class ProviderLine:
     """How many jobs one provider took and how many it completed."""
+
     provider: str
     jobs: int
     completed: int
@@ -81,13 +84,14 @@ class ProviderLine:
 @dataclass(frozen=True)
 class Report:
     """The transparency page's content: tier tables, refunds by reason, providers, when it was built."""
+
     overall: TierTable
     by_format: tuple[TierTable, ...]
     refunds: tuple[tuple[str, int], ...]
     providers: tuple[ProviderLine, ...]
     backend: str
     generated_at: float
-    skipped: int = 0          # pulls whose pattern no longer parses (left out of both sides)
+    skipped: int = 0  # pulls whose pattern no longer parses (left out of both sides)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -134,16 +138,27 @@ async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Rep
         await asyncio.sleep(0)  # a long report never holds the event loop in one go
     overall = _table("All formats", observed["all"], expected["all"])
     formats = tuple(_table(fmt, observed[fmt], expected[fmt]) for fmt in sorted(k for k in observed if k != "all"))
-    refund_rows = await db.fetchall("SELECT error, COUNT(*) AS n FROM jobs WHERE status = 'refunded' GROUP BY error", ())
+    refund_rows = await db.fetchall(
+        "SELECT error, COUNT(*) AS n FROM jobs WHERE status = 'refunded' GROUP BY error", ()
+    )
     refunds: Counter[str] = Counter()
     for row in refund_rows:
         refunds[refund_reason(row["error"])] += int(row["n"])
     usage_rows = await db.fetchall(
         "SELECT provider, COUNT(*) AS n, SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END) AS ok "
-        "FROM grind_usage WHERE at >= ? GROUP BY provider ORDER BY provider", (time.time() - USAGE_DAYS * 86400,))
+        "FROM grind_usage WHERE at >= ? GROUP BY provider ORDER BY provider",
+        (time.time() - USAGE_DAYS * 86400,),
+    )
     providers = tuple(ProviderLine(str(r["provider"]), int(r["n"]), int(r["ok"] or 0)) for r in usage_rows)
-    return Report(overall=overall, by_format=formats, refunds=tuple(sorted(refunds.items(), key=lambda kv: -kv[1])),
-                  providers=providers, backend=backend, generated_at=time.time(), skipped=skipped)
+    return Report(
+        overall=overall,
+        by_format=formats,
+        refunds=tuple(sorted(refunds.items(), key=lambda kv: -kv[1])),
+        providers=providers,
+        backend=backend,
+        generated_at=time.time(),
+        skipped=skipped,
+    )
 
 
 def _table(title: str, observed: Counter[str], expected: dict[str, float]) -> TierTable:
@@ -152,11 +167,21 @@ def _table(title: str, observed: Counter[str], expected: dict[str, float]) -> Ti
     for tier in TIER_ORDER:
         count = observed[tier]
         low, high = wilson(count, pulls)
-        lines.append(TierLine(tier=tier, observed=count, expected=expected[tier],
-                              share=count / pulls if pulls else 0.0,
-                              predicted=expected[tier] / pulls if pulls else 0.0, low=low, high=high))
-    chart = tier_chart([ChartRow(t.tier, t.predicted, t.share, t.low, t.high) for t in lines],
-                       f"{title}: predicted and observed share of pulls per tier")
+        lines.append(
+            TierLine(
+                tier=tier,
+                observed=count,
+                expected=expected[tier],
+                share=count / pulls if pulls else 0.0,
+                predicted=expected[tier] / pulls if pulls else 0.0,
+                low=low,
+                high=high,
+            )
+        )
+    chart = tier_chart(
+        [ChartRow(t.tier, t.predicted, t.share, t.low, t.high) for t in lines],
+        f"{title}: predicted and observed share of pulls per tier",
+    )
     return TierTable(title=title, pulls=pulls, lines=tuple(lines), svg=chart)
 
 

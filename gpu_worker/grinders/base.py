@@ -73,6 +73,7 @@ class Backend(Protocol):
 
     `name` and `device` are what a result reports as its backend and device.
     """
+
     name: str  # "python" | "native" | "cuda"
     device: str  # "CPU x2 (python)", "NVIDIA H100 80GB HBM3", ...
 
@@ -97,6 +98,7 @@ def best_candidates(found: list[Candidate], limit: int) -> list[Candidate]:
 @dataclass(frozen=True)
 class GrindProgress:
     """A session's progress as its callback sees it: keys covered of the budget, time, best score so far."""
+
     checked: int
     budget: int
     elapsed_s: float
@@ -276,9 +278,12 @@ def _load(name: str) -> Backend:
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise VanikeysError(
-                "backend_unavailable", f"the {name} backend needs {exc.name}, which is not installed: use --backend python"
+                "backend_unavailable",
+                f"the {name} backend needs {exc.name}, which is not installed: use --backend python",
             ) from None
-        raise VanikeysError("backend_unavailable", f"the {name} backend is not built in: use --backend python") from None
+        raise VanikeysError(
+            "backend_unavailable", f"the {name} backend is not built in: use --backend python"
+        ) from None
     backend: Backend = module.load_backend()
     return backend
 

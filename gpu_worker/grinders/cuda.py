@@ -65,7 +65,9 @@ def nvrtc() -> ctypes.CDLL:
             return ctypes.CDLL(path)
         except OSError:
             continue
-    raise VanikeysError("backend_unavailable", "NVRTC (libnvrtc.so.12) is not installed: pip install nvidia-cuda-nvrtc-cu12")
+    raise VanikeysError(
+        "backend_unavailable", "NVRTC (libnvrtc.so.12) is not installed: pip install nvidia-cuda-nvrtc-cu12"
+    )
 
 
 def nvrtc_version() -> str:
@@ -82,7 +84,9 @@ def _check(lib: ctypes.CDLL, status: int, what: str, log_text: str = "") -> None
         raise RuntimeError(f"NVRTC {what} failed: {reason}\n{log_text}")
 
 
-def compile_kernel(arch: str = "sm_80", *, cubin: bool = True, extra_options: tuple[str, ...] = ()) -> tuple[bytes, str]:
+def compile_kernel(
+    arch: str = "sm_80", *, cubin: bool = True, extra_options: tuple[str, ...] = ()
+) -> tuple[bytes, str]:
     """(cubin or PTX, the compiler log) for grind.cu on one architecture."""
     lib = nvrtc()
     source = (kernel_dir() / "grind.cu").read_bytes()
@@ -90,8 +94,14 @@ def compile_kernel(arch: str = "sm_80", *, cubin: bool = True, extra_options: tu
     _check(lib, lib.nvrtcCreateProgram(ctypes.byref(program), source, b"grind.cu", 0, None, None), "create")
     try:
         target = arch if cubin else arch.replace("sm_", "compute_")
-        options = [f"--gpu-architecture={target}", f"--include-path={kernel_dir()}", "--std=c++17",
-                   "-default-device", "--extra-device-vectorization", *extra_options]
+        options = [
+            f"--gpu-architecture={target}",
+            f"--include-path={kernel_dir()}",
+            "--std=c++17",
+            "-default-device",
+            "--extra-device-vectorization",
+            *extra_options,
+        ]
         encoded = [o.encode() for o in options]
         status = lib.nvrtcCompileProgram(program, len(encoded), (ctypes.c_char_p * len(encoded))(*encoded))
         size = ctypes.c_size_t()
@@ -154,7 +164,9 @@ class _Slot:
         self.out = cupy.empty(ctypes.sizeof(ScanOut), dtype=cupy.uint8)
         self.candidates = cupy.empty(capacity * ctypes.sizeof(KernelCandidate), dtype=cupy.uint8)
         params_size, out_size = ctypes.sizeof(ScanParams), ctypes.sizeof(ScanOut)
-        self._host = cupy.cuda.alloc_pinned_memory(params_size + out_size + EARLY_CANDIDATES * ctypes.sizeof(KernelCandidate))
+        self._host = cupy.cuda.alloc_pinned_memory(
+            params_size + out_size + EARLY_CANDIDATES * ctypes.sizeof(KernelCandidate)
+        )
         self.host_params = self._host.ptr
         self.host_out = self._host.ptr + params_size
         self.host_candidates = self.host_out + out_size
@@ -221,11 +233,15 @@ class CudaDevice:
         ctypes.memmove(buffers.host_params, ctypes.addressof(params), ctypes.sizeof(params))
         blocks = -(-int(params.n_items) // THREADS_PER_BLOCK)
         with self._stream:
-            buffers.params.data.copy_from_host_async(ctypes.c_void_p(buffers.host_params), ctypes.sizeof(params),
-                                                     self._stream)
+            buffers.params.data.copy_from_host_async(
+                ctypes.c_void_p(buffers.host_params), ctypes.sizeof(params), self._stream
+            )
             buffers.out.data.memset_async(0, ctypes.sizeof(ScanOut), self._stream)
-            self._kernel((blocks,), (THREADS_PER_BLOCK,),
-                         (buffers.params, self._table, buffers.candidates, buffers.out, self._centres))
+            self._kernel(
+                (blocks,),
+                (THREADS_PER_BLOCK,),
+                (buffers.params, self._table, buffers.candidates, buffers.out, self._centres),
+            )
             buffers.out.data.copy_to_host_async(ctypes.c_void_p(buffers.host_out), ctypes.sizeof(ScanOut), self._stream)
             early = EARLY_CANDIDATES * ctypes.sizeof(KernelCandidate)
             buffers.candidates.data.copy_to_host_async(ctypes.c_void_p(buffers.host_candidates), early, self._stream)
@@ -292,5 +308,8 @@ def gpu_present() -> bool:
 def load_backend() -> Any:
     """A CudaBackend on device 0; raises VanikeysError("backend_unavailable") when there is no GPU or no CuPy."""
     if not gpu_present():
-        raise VanikeysError("backend_unavailable", "the cuda backend needs an NVIDIA GPU and CuPy (pip install 'vanikeys[gpu]'): use --backend native")
+        raise VanikeysError(
+            "backend_unavailable",
+            "the cuda backend needs an NVIDIA GPU and CuPy (pip install 'vanikeys[gpu]'): use --backend native",
+        )
     return CudaBackend()

@@ -105,7 +105,9 @@ class KernelDriver:
         self._queued = [None] * len(self._queued)
         self.kernel.close()
 
-    def _launch(self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int) -> LaunchResult:
+    def _launch(
+        self, plan: ScanPlan, pattern: KernelPattern, first_key: int, n_keys: int, min_score: int
+    ) -> LaunchResult:
         walk = (plan.format.id, plan.pattern, plan.start_scalar, plan.split_point, plan.max_candidates)
         slot = next((s for s, q in enumerate(self._queued) if _takes(q, walk, first_key, n_keys, min_score)), None)
         if slot is None:
@@ -124,8 +126,16 @@ class KernelDriver:
             self._queued = [None] * len(self._queued)
         return result
 
-    def _submit(self, plan: ScanPlan, pattern: KernelPattern, walk: tuple[object, ...], first_key: int, n_keys: int,
-                min_score: int, avoid: int | None = None) -> int | None:
+    def _submit(
+        self,
+        plan: ScanPlan,
+        pattern: KernelPattern,
+        walk: tuple[object, ...],
+        first_key: int,
+        n_keys: int,
+        min_score: int,
+        avoid: int | None = None,
+    ) -> int | None:
         """Submit one launch into a slot (returned), or None when its walk is not safe."""
         window = ScanWindow.of(first_key, n_keys, plan.keys_per_point)
         points_per_item = self.kernel.points_per_item(window.n_points)
@@ -134,9 +144,15 @@ class KernelDriver:
         slot = self._next_slot if self._next_slot != avoid else (self._next_slot + 1) % len(self._queued)
         self._next_slot = (slot + 1) % len(self._queued)
         params = launch_params(
-            plan.format, plan.start_scalar, plan.split_point, window,
-            group_size=self.kernel.group_size, points_per_item=points_per_item, min_score=min_score,
-            max_candidates=plan.max_candidates, capacity=self.capacity,
+            plan.format,
+            plan.start_scalar,
+            plan.split_point,
+            window,
+            group_size=self.kernel.group_size,
+            points_per_item=points_per_item,
+            min_score=min_score,
+            max_candidates=plan.max_candidates,
+            capacity=self.capacity,
         )
         self._walk.prepare(params, plan.start_scalar, plan.split_point, window)
         self._queued[slot] = None
@@ -165,5 +181,10 @@ class KernelDriver:
 
 def _takes(queued: _Queued | None, walk: tuple[object, ...], first_key: int, n_keys: int, min_score: int) -> bool:
     """Does a submitted launch answer this request? Same walk and window, a minimum no higher."""
-    return (queued is not None and queued.walk == walk and queued.first_key == first_key and queued.n_keys == n_keys
-            and queued.min_score <= min_score)
+    return (
+        queued is not None
+        and queued.walk == walk
+        and queued.first_key == first_key
+        and queued.n_keys == n_keys
+        and queued.min_score <= min_score
+    )

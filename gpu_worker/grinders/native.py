@@ -37,8 +37,19 @@ from .launch import KernelDriver
 
 log = logging.getLogger(__name__)
 
-KERNEL_SOURCES = ("vk_common.cuh", "field.cuh", "point.cuh", "sha256.cuh", "ripemd160.cuh", "keccak.cuh",
-                  "encode.cuh", "match.cuh", "grind.cuh", "grind.cu", "native_driver.cpp")
+KERNEL_SOURCES = (
+    "vk_common.cuh",
+    "field.cuh",
+    "point.cuh",
+    "sha256.cuh",
+    "ripemd160.cuh",
+    "keccak.cuh",
+    "encode.cuh",
+    "match.cuh",
+    "grind.cuh",
+    "grind.cu",
+    "native_driver.cpp",
+)
 ABI_VERSION = 2
 GROUP_SIZE = 512  # points per batch inversion: 16 KiB of running products, comfortably in L1/L2
 POINTS_PER_ITEM = 16 * GROUP_SIZE  # one work item (an OpenMP iteration): one scalar multiplication per 8,192 points
@@ -72,8 +83,19 @@ def compiler() -> str | None:
 def compile_command(cxx: str, source: Path, output: Path, *, gpu_paths: bool = False) -> list[str]:
     """gpu_paths: build with the GPU's own hash code (no SHA extensions, no vector lanes), for tests."""
     flags = ["-O1", "-DVK_PORTABLE_HOST"] if gpu_paths else ["-O3"]
-    return [cxx, *flags, "-march=native", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-w",
-            "-o", str(output), str(source)]
+    return [
+        cxx,
+        *flags,
+        "-march=native",
+        "-std=c++17",
+        "-fopenmp",
+        "-shared",
+        "-fPIC",
+        "-w",
+        "-o",
+        str(output),
+        str(source),
+    ]
 
 
 _build_lock = threading.Lock()
@@ -83,7 +105,10 @@ def build_library(*, gpu_paths: bool = False) -> Path:
     """Compile (once per source hash and flags) and return the path of the shared library."""
     cxx = compiler()
     if cxx is None:
-        raise VanikeysError("backend_unavailable", "the native backend needs a C++ compiler (g++ or clang++): install one or use --backend python")
+        raise VanikeysError(
+            "backend_unavailable",
+            "the native backend needs a C++ compiler (g++ or clang++): install one or use --backend python",
+        )
     kernels = kernel_dir()
     digest = hashlib.sha256()
     for name in KERNEL_SOURCES:
@@ -103,11 +128,16 @@ def build_library(*, gpu_paths: bool = False) -> Path:
         fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
         os.close(fd)
         try:
-            built = subprocess.run(compile_command(cxx, kernels / "native_driver.cpp", Path(partial), gpu_paths=gpu_paths),
-                                   capture_output=True, text=True)
+            built = subprocess.run(
+                compile_command(cxx, kernels / "native_driver.cpp", Path(partial), gpu_paths=gpu_paths),
+                capture_output=True,
+                text=True,
+            )
             if built.returncode != 0:
                 log.warning("native kernel build failed:\n%s", built.stderr[-4000:])
-                raise VanikeysError("backend_unavailable", "the native kernel did not compile on this machine: use --backend python")
+                raise VanikeysError(
+                    "backend_unavailable", "the native kernel did not compile on this machine: use --backend python"
+                )
             os.replace(partial, target)
         finally:
             if os.path.exists(partial):
@@ -125,12 +155,22 @@ def load_library(*, gpu_paths: bool = False) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(build_library(gpu_paths=gpu_paths)))
     if lib.vk_abi_version() != ABI_VERSION:
         raise VanikeysError("backend_unavailable", "a stale native kernel build was found: clear ~/.cache/vanikeys")
-    for name, struct in (("vk_sizeof_pattern", KernelPattern), ("vk_sizeof_params", ScanParams), ("vk_sizeof_out", ScanOut)):
+    for name, struct in (
+        ("vk_sizeof_pattern", KernelPattern),
+        ("vk_sizeof_params", ScanParams),
+        ("vk_sizeof_out", ScanOut),
+    ):
         if getattr(lib, name)() != ctypes.sizeof(struct):
             raise VanikeysError("backend_unavailable", f"native kernel layout mismatch ({name}): use --backend python")
-    lib.vk_native_scan.argtypes = [ctypes.POINTER(KernelPattern), ctypes.POINTER(ScanParams), ctypes.POINTER(Affine),
-                                   ctypes.POINTER(KernelCandidate), ctypes.POINTER(ScanOut), ctypes.c_int,
-                                   ctypes.POINTER(Affine)]
+    lib.vk_native_scan.argtypes = [
+        ctypes.POINTER(KernelPattern),
+        ctypes.POINTER(ScanParams),
+        ctypes.POINTER(Affine),
+        ctypes.POINTER(KernelCandidate),
+        ctypes.POINTER(ScanOut),
+        ctypes.c_int,
+        ctypes.POINTER(Affine),
+    ]
     lib.vk_native_scan.restype = ctypes.c_int
     return lib
 
@@ -161,10 +201,19 @@ class NativeDevice:
         Raises VanikeysError("backend_unavailable") if the kernel rejects the parameters.
         """
         self._out = ScanOut()
-        status = self._lib.vk_native_scan(ctypes.byref(pattern), ctypes.byref(params), generator_table(GROUP_SIZE // 2),
-                                          self._candidates, ctypes.byref(self._out), self.threads, self._centres)
+        status = self._lib.vk_native_scan(
+            ctypes.byref(pattern),
+            ctypes.byref(params),
+            generator_table(GROUP_SIZE // 2),
+            self._candidates,
+            ctypes.byref(self._out),
+            self.threads,
+            self._centres,
+        )
         if status != 0:
-            raise VanikeysError("backend_unavailable", "the native kernel rejected its launch parameters: use --backend python")
+            raise VanikeysError(
+                "backend_unavailable", "the native kernel rejected its launch parameters: use --backend python"
+            )
 
     def read_out(self, slot: int) -> ScanOut:
         """KernelDevice.read_out: the last launch's count, error bits and histogram (there is one slot)."""

@@ -124,6 +124,7 @@ class PythonBackend:
     The pool is made on the first scan large enough to split, shared by threads, and shut down by `close`
     (or when the backend is collected); a scan below MIN_KEYS_PER_PROCESS per process runs in the caller.
     """
+
     name = "python"
 
     def __init__(self, processes: int | None = None) -> None:

@@ -60,8 +60,10 @@ def length_classes(pattern: Pattern) -> list[LengthClass]:
     if first is not None:
         # A length whose share of every anchored outcome (the first term taking j) is negligible is left out:
         # btc's rare short bodies (many leading zero bytes) matter only to patterns like '^1111'.
-        totals = [sum((w * m[j] for _, w, _, m in candidates), 0.0)  # type: ignore[index]  # with `first`, every m is set
-                  for j in range(len(first) + 1)]
+        totals = [
+            sum((w * m[j] for _, w, _, m in candidates), 0.0)  # type: ignore[index]  # with `first`, every m is set
+            for j in range(len(first) + 1)
+        ]
         candidates = [
             (length, weight, members, m)
             for length, weight, members, m in candidates

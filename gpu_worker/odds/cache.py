@@ -42,8 +42,15 @@ def remember_odds(pattern: Pattern, known: Odds) -> None:
 def _cache_key(pattern: Pattern) -> _PatternKey:
     """What makes two patterns equal, without the Pattern itself: a Pattern carries its compiled regular
     expressions (two per character), about 5 KB, and a full cache of Pattern keys held some 10 MB."""
-    return (pattern.format_id, pattern.text, pattern.terms, pattern.anchored_start, pattern.anchored_end,
-            pattern.case_insensitive, pattern.fuzzy)
+    return (
+        pattern.format_id,
+        pattern.text,
+        pattern.terms,
+        pattern.anchored_start,
+        pattern.anchored_end,
+        pattern.case_insensitive,
+        pattern.fuzzy,
+    )
 
 
 def clear_odds_cache() -> None:
@@ -57,5 +64,3 @@ ODDS_CACHE_SIZE = 2048
 _PatternKey = tuple[str, str, tuple[str, ...], bool, bool, bool, bool]
 _CACHE: OrderedDict[_PatternKey, Odds] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-
-

@@ -124,7 +124,10 @@ class ChainModel:
                 guards = sorted({(0, 0) if guard is None else (guard[0] + 1, guard[1]) for _, guard in keys})
                 starts = np.flatnonzero(sum(frontier[key].any(axis=(0, 1)) for key in keys))  # where the term may start
                 pairs = [
-                    (b * len(excluded) + excluded.index(e), guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1])))
+                    (
+                        b * len(excluded) + excluded.index(e),
+                        guards.index((0, 0) if guard is None else (guard[0] + 1, guard[1])),
+                    )
                     for e, guard in keys
                     for b in range(count)
                 ]

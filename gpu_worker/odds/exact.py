@@ -57,7 +57,9 @@ class ScoreModel:
         self._memo: dict[tuple[_State, int, int], _State] = {}
         self.work = 0  # transitions followed, new ones weighted by step_work: bounded by MAX_WORK
         self.step_work = STEP_WORK * (len(self.chain_terms) + 1)
-        self.searches: dict[tuple[int, tuple[tuple[int, int], ...]], TermSearch] = {}  # the chain model's automata, shared by body lengths
+        self.searches: dict[
+            tuple[int, tuple[tuple[int, int], ...]], TermSearch
+        ] = {}  # the chain model's automata, shared by body lengths
         self._group_characters(get_format(pattern.format_id).alphabet)
 
     def _group_characters(self, alphabet: str) -> None:
@@ -182,4 +184,5 @@ class ScoreModel:
 
 class TooManyStates(Exception):
     """The exact model would need more than MAX_WORK transitions for this pattern."""
+
     pass

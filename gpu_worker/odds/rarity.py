@@ -14,6 +14,7 @@ from enum import Enum
 @dataclass(frozen=True)
 class Odds:
     """A pattern's odds for one random key: the full-match chance and P(score >= s) for every score."""
+
     p_full: float  # P(one random key matches fully)
     p_at_least: tuple[float, ...]  # index s: P(score >= s), s = 0..max_score
     expected_keys: float  # 1 / p_full: keys to grind, on average, for a full match
@@ -26,6 +27,7 @@ class Odds:
 
 class Tier(str, Enum):
     """The rarity tiers, rarest last; the value is the name people see."""
+
     COMMON = "Common"
     UNCOMMON = "Uncommon"
     RARE = "Rare"
@@ -48,6 +50,7 @@ TIER_THRESHOLDS: tuple[tuple[float, Tier], ...] = (
 @dataclass(frozen=True)
 class Rarity:
     """How rare a best result is: its tier and the pulls it takes, on average, to get one this good."""
+
     tier: Tier
     one_in_pulls: float  # X: pulls it takes, on average, for a best this good (inf: never)
 

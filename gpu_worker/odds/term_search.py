@@ -166,7 +166,9 @@ class TermSearch:
         no_growth = np.ones((sets, length + 1, states))
         for q in range(length - 1, -1, -1):
             values = keep_p[:, q] * no_growth[:, q + 1, keep_targets]
-            no_growth[:, q] = np.bincount(keep_rows, weights=values.ravel(), minlength=sets * states).reshape(sets, states)
+            no_growth[:, q] = np.bincount(keep_rows, weights=values.ravel(), minlength=sets * states).reshape(
+                sets, states
+            )
         kinds, count, width = len(self.kinds), len(starts), len(pairs)
         pair_sets = np.array([p for p, _ in pairs])
         pair_initial = np.array([self.initial[g] for _, g in pairs])

@@ -52,8 +52,12 @@ def small_disk_unavailable() -> str | None:
 def small_disk(megabytes: int = 4) -> Iterator[Path]:
     """A real tmpfs of `megabytes`, unmounted after."""
     where = Path(tempfile.mkdtemp(prefix="vanikeys-disk-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(where)], check=True,
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(where)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     try:
         yield where
     finally:

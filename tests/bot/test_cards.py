@@ -78,14 +78,15 @@ def test_rarity_is_written_the_way_people_read_it() -> None:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_")}
     env.update(VANIKEYS_BACKEND="python", PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "bot.cli", "card", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "card", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_vanikeys_card_renders_one_from_the_command_line(tmp_path: Path) -> None:
     _key, identifier = real_key("did", "^ab")
     out = tmp_path / "mine.png"
-    done = _cli("did", identifier, "^" + identifier[len("did:key:zQ3sh"):][:3], "--out", str(out), cwd=tmp_path)
+    done = _cli("did", identifier, "^" + identifier[len("did:key:zQ3sh") :][:3], "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{out}: {identifier} 3/3 ") and "full match" in done.stdout
     assert ":key:" in done.stdout  # printed verbatim, no emoji markup
@@ -96,8 +97,12 @@ def test_vanikeys_card_renders_one_from_the_command_line(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("args", "words"),
-    [(("btc", "0xabc", "^ab"), "starts with '1'"), (("eth", "0x12", "^zz"), "hex digit"),
-     (("doge", "D123", "^ab"), "btc"), (("btc", "1Lo0ve", "^Lo"), "alphabet")],
+    [
+        (("btc", "0xabc", "^ab"), "starts with '1'"),
+        (("eth", "0x12", "^zz"), "hex digit"),
+        (("doge", "D123", "^ab"), "btc"),
+        (("btc", "1Lo0ve", "^Lo"), "alphabet"),
+    ],
 )
 def test_vanikeys_card_refuses_bad_input_in_one_line(tmp_path: Path, args: tuple[str, ...], words: str) -> None:
     done = _cli(*args, cwd=tmp_path)

@@ -15,9 +15,11 @@ ADMIN = ALICE
 
 
 async def test_a_non_admin_is_refused_and_nothing_changes(app: App) -> None:
-    for call in (lambda: app.service.config(BOB, GUILD, is_admin=False),
-                 lambda: app.service.configure(BOB, GUILD, "pulls", "off", is_admin=False),
-                 lambda: app.service.configure(BOB, GUILD, "pulls", "off", is_admin="yes")):  # type: ignore[arg-type]
+    for call in (
+        lambda: app.service.config(BOB, GUILD, is_admin=False),
+        lambda: app.service.configure(BOB, GUILD, "pulls", "off", is_admin=False),
+        lambda: app.service.configure(BOB, GUILD, "pulls", "off", is_admin="yes"),
+    ):  # type: ignore[arg-type]
         with pytest.raises(ServiceError) as err:
             await call()
         assert err.value.code == "not_admin" and "admins" in err.value.message
@@ -47,10 +49,18 @@ async def test_settings_are_stored_shown_and_cleared(app: App) -> None:
 
 @pytest.mark.parametrize(
     ("setting", "value", "words"),
-    [("colour", "red", "not a setting"), ("pulls", "maybe", "on or off"), ("free_pulls", "²", "not a number"),
-     ("free_pulls", "99", "from 0 to 3"), ("free_pulls", "-1", "is negative"), ("pull_channel", "x" * 500, "channel"),
-     ("announce_channel", "@everyone", "takes a channel"), ("announce_channel", "on", "takes a channel"),
-     ("announce_channel", "<b>x</b>", "takes a channel"), ("pull_channel", "#pulls", "takes a channel")],
+    [
+        ("colour", "red", "not a setting"),
+        ("pulls", "maybe", "on or off"),
+        ("free_pulls", "²", "not a number"),
+        ("free_pulls", "99", "from 0 to 3"),
+        ("free_pulls", "-1", "is negative"),
+        ("pull_channel", "x" * 500, "channel"),
+        ("announce_channel", "@everyone", "takes a channel"),
+        ("announce_channel", "on", "takes a channel"),
+        ("announce_channel", "<b>x</b>", "takes a channel"),
+        ("pull_channel", "#pulls", "takes a channel"),
+    ],
 )
 async def test_bad_settings_get_one_clear_line(tmp_path: Path, setting: str, value: str, words: str) -> None:
     async with create_app(small_settings(tmp_path, free_pulls_per_day=3)) as app:
@@ -104,7 +114,8 @@ async def test_a_lower_free_pull_override_charges_the_rest(tmp_path: Path) -> No
 
 
 async def test_a_community_language_is_stored_cached_and_seen_by_other_processes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """/config language: one of the shipped languages (any platform spelling), remembered per process, and a change
     made through another bot process on the same database is seen within the cache's lifetime."""
     import bot.service as service_module

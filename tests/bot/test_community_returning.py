@@ -31,17 +31,26 @@ def key(one_in: float, identifier: str = "1AbXyz") -> ShownKey:
     return ShownKey("btc", identifier, ((1, 3),), 2, 2, True, "Rare", one_in)
 
 
-async def add_pull(app: App, user: UserRef, when: float, one_in: float = 5.0, community: CommunityRef | None = GUILD,
-                   pattern: str = "^ab") -> None:
+async def add_pull(
+    app: App,
+    user: UserRef,
+    when: float,
+    one_in: float = 5.0,
+    community: CommunityRef | None = GUILD,
+    pattern: str = "^ab",
+) -> None:
     job_id = f"job-{user.user_id}-{when}-{random.random()}"
-    await records.record_pull(app.db, records.PullRecord(job_id, user, community, "btc", pattern, key(one_in), when),
-                              app.settings.time_zone)
+    await records.record_pull(
+        app.db, records.PullRecord(job_id, user, community, "btc", pattern, key(one_in), when), app.settings.time_zone
+    )
 
 
 # --- gifts --------------------------------------------------------------------------
 
 
-async def test_a_gift_moves_tokens_once_and_tells_the_recipient_privately(app: App, frontend: RecordingFrontEnd) -> None:
+async def test_a_gift_moves_tokens_once_and_tells_the_recipient_privately(
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     await app.service.grant(ALICE, 50)
     answer = await app.service.gift(ALICE, BOB, 20, idempotency_key="interaction-1")
     assert answer.applied and answer.balance_after == 30 and "Bob" in answer.message
@@ -56,7 +65,8 @@ async def test_a_gift_moves_tokens_once_and_tells_the_recipient_privately(app: A
 
 
 async def test_gifts_are_refused_to_oneself_over_the_limit_from_a_frozen_account_and_past_the_balance(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with create_app(small_settings(tmp_path, daily_spend_limit=30)) as app:
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
@@ -65,8 +75,11 @@ async def test_gifts_are_refused_to_oneself_over_the_limit_from_a_frozen_account
             (lambda: app.service.gift(ALICE, ALICE, 5, idempotency_key="a"), "bad_gift", "yourself"),
             (lambda: app.service.gift(ALICE, BOB, 31, idempotency_key="b"), "daily_limit", "limit"),
             # past the balance as well as the limit: the balance is what to fix, not the day's limit
-            (lambda: app.service.gift(ALICE, BOB, 500, idempotency_key="b2"), "insufficient_tokens",
-             "balance is 100 tokens: gift 100 or fewer"),
+            (
+                lambda: app.service.gift(ALICE, BOB, 500, idempotency_key="b2"),
+                "insufficient_tokens",
+                "balance is 100 tokens: gift 100 or fewer",
+            ),
             (lambda: app.service.gift(ALICE, BOB, 0, idempotency_key="c"), "bad_amount", "from 1"),
             (lambda: app.service.gift(ALICE, UserRef("other", "bob"), 5, idempotency_key="d"), "bad_gift", "platform"),
             (lambda: app.service.gift(BOB, ALICE, 5, idempotency_key="e"), "insufficient_tokens", "balance is 0"),
@@ -104,8 +117,11 @@ async def test_a_hundred_gifts_racing_spends_keep_every_balance_equal_to_its_led
         calls = [app.service.gift(s, r, n, idempotency_key=k) for s, r, n, k in gifts] + pulls
         rng.shuffle(calls)
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
-        unexpected = [o for o in outcomes if isinstance(o, BaseException)
-                      and not (isinstance(o, ServiceError) and o.code == "insufficient_tokens")]
+        unexpected = [
+            o
+            for o in outcomes
+            if isinstance(o, BaseException) and not (isinstance(o, ServiceError) and o.code == "insufficient_tokens")
+        ]
         assert unexpected == []
         assert await app.ledger.audit() == []  # every balance equals the sum of its ledger rows
         total = sum([(await app.service.balance(p)).tokens for p in people])
@@ -133,8 +149,8 @@ async def test_a_streak_rolls_over_at_midnight_in_the_configured_time_zone(tmp_p
     settings = small_settings(tmp_path, time_zone=NEW_YORK, streak_milestones=(2,), streak_bonus_pulls=1)
     async with create_app(settings) as app:
         rules = streaks.StreakRules(NEW_YORK, (2,), 1)
-        late = at(NEW_YORK, 2026, 3, 9, 23, 59)   # 03:59 UTC on the 10th
-        early = at(NEW_YORK, 2026, 3, 10, 0, 1)   # 04:01 UTC on the 10th: the same UTC day, the next local day
+        late = at(NEW_YORK, 2026, 3, 9, 23, 59)  # 03:59 UTC on the 10th
+        early = at(NEW_YORK, 2026, 3, 10, 0, 1)  # 04:01 UTC on the 10th: the same UTC day, the next local day
         await add_pull(app, ALICE, late)
         first = await streaks.after_pull(app.db, app.ledger, ALICE, rules, now=late)
         assert (first.days, first.bonus_pulls_today, first.next_milestone) == (1, 0, 2)
@@ -174,12 +190,24 @@ async def test_a_milestone_pull_gives_a_free_pull_usable_at_once(tmp_path: Path)
 
 
 def test_streak_and_time_zone_settings_from_the_environment() -> None:
-    settings = Settings.from_env({"VANIKEYS_TIME_ZONE": "Europe/Berlin", "VANIKEYS_STREAK_MILESTONES": "7, 3,30",
-                                  "VANIKEYS_STREAK_BONUS_PULLS": "2"}, dotenv_path=None)
-    assert (settings.time_zone, settings.streak_milestones, settings.streak_bonus_pulls) == ("Europe/Berlin", (3, 7, 30), 2)
+    settings = Settings.from_env(
+        {
+            "VANIKEYS_TIME_ZONE": "Europe/Berlin",
+            "VANIKEYS_STREAK_MILESTONES": "7, 3,30",
+            "VANIKEYS_STREAK_BONUS_PULLS": "2",
+        },
+        dotenv_path=None,
+    )
+    assert (settings.time_zone, settings.streak_milestones, settings.streak_bonus_pulls) == (
+        "Europe/Berlin",
+        (3, 7, 30),
+        2,
+    )
     assert Settings.from_env({"VANIKEYS_STREAK_MILESTONES": "none"}, dotenv_path=None).streak_milestones == ()
-    for env, words in (({"VANIKEYS_TIME_ZONE": "Mars/Olympus"}, "IANA"),
-                       ({"VANIKEYS_STREAK_MILESTONES": "3,²"}, "3,7,30")):
+    for env, words in (
+        ({"VANIKEYS_TIME_ZONE": "Mars/Olympus"}, "IANA"),
+        ({"VANIKEYS_STREAK_MILESTONES": "3,²"}, "3,7,30"),
+    ):
         with pytest.raises(ConfigError) as err:
             Settings.from_env(env, dotenv_path=None)
         assert words in str(err.value)
@@ -205,8 +233,10 @@ async def test_the_season_leaderboard_ranks_this_weeks_best_per_person_beside_th
     await add_pull(app, CAROL, now, one_in=999.0, community=CommunityRef("test", "other"))
     season = await app.service.season_leaderboard(GUILD)
     assert season.season == season_of(now, app.settings.time_zone).label
-    assert [(e.rank, e.user.user_id, e.key.one_in_pulls) for e in season.entries] == [(1, "bob", 300.0),
-                                                                                      (2, "alice", 50.0)]
+    assert [(e.rank, e.user.user_id, e.key.one_in_pulls) for e in season.entries] == [
+        (1, "bob", 300.0),
+        (2, "alice", 50.0),
+    ]
     assert season.starts_at.timestamp() <= now < season.ends_at.timestamp()
     profile = await app.service.profile(ALICE, GUILD)
     assert profile.season_rank == 2 and profile.total_pulls == 2 and not profile.share

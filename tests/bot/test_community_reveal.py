@@ -84,8 +84,9 @@ async def test_the_key_is_delivered_when_the_reveal_raises(app: App, frontend: R
     assert user == ALICE and delivery.job_id == final.job_id
 
 
-async def test_the_key_is_delivered_when_the_caller_gives_up_during_the_reveal(app: App,
-                                                                               frontend: RecordingFrontEnd) -> None:
+async def test_the_key_is_delivered_when_the_caller_gives_up_during_the_reveal(
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     await app.service.grant(ALICE, 5)
     revealing = asyncio.Event()
 
@@ -106,8 +107,9 @@ async def test_the_key_is_delivered_when_the_caller_gives_up_during_the_reveal(a
     assert row is not None and row["status"] == "delivered"
 
 
-async def test_a_ten_pull_is_best_first_in_the_reveal_and_in_the_private_message(app: App,
-                                                                                 frontend: RecordingFrontEnd) -> None:
+async def test_a_ten_pull_is_best_first_in_the_reveal_and_in_the_private_message(
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     await app.service.grant(ALICE, 9)
     answer = await app.service.pull(ALICE, None, "^abc", "btc", 10)
     assert answer.best_index == 0 and answer.best is answer.keys[0]
@@ -181,8 +183,9 @@ async def test_a_rare_pull_in_a_community_without_an_announcement_channel_is_not
     assert tier_at_least(answer.best.tier, "Epic") and answer.announce_channel is None
 
 
-async def test_card_on_request_shows_the_latest_pull_and_refuses_other_peoples(app: App,
-                                                                               frontend: RecordingFrontEnd) -> None:
+async def test_card_on_request_shows_the_latest_pull_and_refuses_other_peoples(
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     with pytest.raises(ServiceError) as err:
         await app.service.card(ALICE, GUILD)
     assert err.value.code == "not_found" and "/pull" in err.value.message
@@ -197,8 +200,9 @@ async def test_card_on_request_shows_the_latest_pull_and_refuses_other_peoples(a
     assert err.value.code == "not_found"
 
 
-async def test_a_pull_whose_caller_vanished_still_counts_for_streak_and_season(settings: Settings,
-                                                                               tmp_path: Path) -> None:
+async def test_a_pull_whose_caller_vanished_still_counts_for_streak_and_season(
+    settings: Settings, tmp_path: Path
+) -> None:
     async with create_app(settings) as app:
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
@@ -215,8 +219,9 @@ async def test_a_pull_whose_caller_vanished_still_counts_for_streak_and_season(s
         assert (await app.service.streak(ALICE)).days == 1
 
 
-async def test_a_reveal_that_hangs_does_not_hold_the_key_back(app: App, frontend: RecordingFrontEnd,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_reveal_that_hangs_does_not_hold_the_key_back(
+    app: App, frontend: RecordingFrontEnd, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import bot.service
 
     monkeypatch.setattr(bot.service, "REVEAL_TIMEOUT_S", 0.2)

@@ -27,8 +27,9 @@ def settings(store_settings: Settings) -> Settings:
 
 async def test_two_hundred_concurrent_pulls_against_fifty_tokens(app: App, frontend: RecordingFrontEnd) -> None:
     await app.service.grant(ALICE, 50)
-    outcomes = await asyncio.gather(*(app.service.pull(ALICE, None, "a", allow_easy=True) for _ in range(200)),
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(app.service.pull(ALICE, None, "a", allow_easy=True) for _ in range(200)), return_exceptions=True
+    )
     pulled = [o for o in outcomes if isinstance(o, PullAnswer)]
     refused = [o for o in outcomes if isinstance(o, ServiceError)]
     assert len(pulled) == 50 and len(refused) == 150
@@ -46,14 +47,32 @@ def console(db_env: dict[str, str], user: str, lines: list[str]) -> subprocess.P
     script = Path(db_env["TEST_INPUT_DIR"]) / f"input-{user}-{os.urandom(4).hex()}.txt"
     script.write_text("".join(line + "\n" for line in lines))
     with script.open() as stdin:
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "console", "--user", user, "--json"], cwd=REPO,
-                                env=db_env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "console", "--user", user, "--json"],
+            cwd=REPO,
+            env=db_env,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 def env_for(tmp_path: Path, target: str | Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(TEST_INPUT_DIR=str(tmp_path), VANIKEYS_DB=str(target or tmp_path / "shared.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
-               VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_VAULT_KEY="11" * 32)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        TEST_INPUT_DIR=str(tmp_path),
+        VANIKEYS_DB=str(target or tmp_path / "shared.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_PULL_BUDGET_CPU="60",
+        VANIKEYS_PULL_PRICE="1",
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+        VANIKEYS_VAULT_KEY="11" * 32,
+    )
     return env
 
 

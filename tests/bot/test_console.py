@@ -40,8 +40,13 @@ def test_pull_arguments_read_from_the_right() -> None:
 
 @pytest.mark.parametrize(
     ("line", "words"),
-    [("pull ab", "start with '/'"), ("/", "after '/'"), ('/pull "ab', "quote is not closed"),
-     ("/pull ab --turbo", "unknown option"), ("/pull", "Say what to look for")],
+    [
+        ("pull ab", "start with '/'"),
+        ("/", "after '/'"),
+        ('/pull "ab', "quote is not closed"),
+        ("/pull ab --turbo", "unknown option"),
+        ("/pull", "Say what to look for"),
+    ],
 )
 def test_bad_lines_are_one_clear_error(line: str, words: str) -> None:
     with pytest.raises(ServiceError) as err:
@@ -53,25 +58,64 @@ def test_bad_lines_are_one_clear_error(line: str, words: str) -> None:
 
 async def run_lines(app: App, lines: list[str], *, as_json: bool, user: str = "erin") -> list[str]:
     out = io.StringIO()
-    await run_console(app.service, user_name=user, community_name="desk", as_json=as_json,
-                      stdin=io.StringIO("".join(line + "\n" for line in lines)), stdout=out)
+    await run_console(
+        app.service,
+        user_name=user,
+        community_name="desk",
+        as_json=as_json,
+        stdin=io.StringIO("".join(line + "\n" for line in lines)),
+        stdout=out,
+    )
     return out.getvalue().splitlines()
 
 
 async def test_json_mode_one_object_per_reply_and_private_deliveries_marked(app: App) -> None:
-    lines = await run_lines(app, ["/grant erin 5", "/pull ab --anyway", "/balance", "/pull ab btc 3", "/nope", "/balance extra",
-                                  "/grant erin lots", "/leaderboard", "/history", "/odds ^ab", "/topup", "/keys", "/help"],
-                            as_json=True)
+    lines = await run_lines(
+        app,
+        [
+            "/grant erin 5",
+            "/pull ab --anyway",
+            "/balance",
+            "/pull ab btc 3",
+            "/nope",
+            "/balance extra",
+            "/grant erin lots",
+            "/leaderboard",
+            "/history",
+            "/odds ^ab",
+            "/topup",
+            "/keys",
+            "/help",
+        ],
+        as_json=True,
+    )
     replies = [json.loads(line) for line in lines]
     kinds = [r["type"] for r in replies]
     # the reveal, then the private key, then the final answer (delivered)
-    assert kinds == ["grant", "pull_reveal", "private_delivery", "pull", "balance", "error", "error", "error", "error",
-                     "leaderboard", "history", "odds", "topup", "keys", "help"]
+    assert kinds == [
+        "grant",
+        "pull_reveal",
+        "private_delivery",
+        "pull",
+        "balance",
+        "error",
+        "error",
+        "error",
+        "error",
+        "leaderboard",
+        "history",
+        "odds",
+        "topup",
+        "keys",
+        "help",
+    ]
     reveal, delivery, pull = replies[1]["data"], replies[2], replies[3]["data"]
     assert reveal["delivered"] is False and pull["delivered"] is True
     assert delivery["private"] is True and delivery["to"] == "erin" and delivery["data"]["secrets"][0]["value"]
     assert all(r["private"] is False for r in replies if r["type"] != "private_delivery")
-    assert pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"] == reveal["keys"][0]["identifier"]
+    assert (
+        pull["keys"][0]["identifier"] == delivery["data"]["secrets"][0]["identifier"] == reveal["keys"][0]["identifier"]
+    )
     assert replies[4]["data"]["tokens"] == 4
     assert [r["code"] for r in replies[5:9]] == ["bad_count", "bad_command", "bad_command", "bad_number"]
     assert replies[9]["data"]["entries"][0]["user"]["user_id"] == "erin"
@@ -88,41 +132,79 @@ async def test_text_mode_marks_private_lines_and_highlights(app: App) -> None:
 def test_vanikeys_console_in_a_pipe_and_engine_commands_still_there(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_")}
     env.update(VANIKEYS_DB=str(tmp_path / "c.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="33" * 32)
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", "fay"], cwd=REPO, env=env,
-                          input="/balance\n/odds ^ab\n", capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--user", "fay"],
+        cwd=REPO,
+        env=env,
+        input="/balance\n/odds ^ab\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("fay: 0 tokens; 3/3 free pulls")
     assert len(done.stdout.splitlines()) == 2
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", ""], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--user", ""],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--user" in bad.stderr
-    engine = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=60)
+    engine = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--help"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert all(name in engine.stdout for name in ("grind", "odds", "combine", "bot", "console"))
 
 
 def test_vanikeys_bot_with_no_platform_token_runs_the_console(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
     env.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32)
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=env | {"PYTHONPATH": str(REPO)},
-                          input="/topup\n", capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(REPO)},
+        input="/topup\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "payments are not configured" in done.stdout
 
 
 def _bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32,
-               PYTHONPATH=str(REPO), **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        VANIKEYS_DB=str(tmp_path / "b.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_VAULT_KEY="44" * 32,
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
     return env
 
 
 def test_vanikeys_bot_refuses_half_a_stripe_configuration(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path,
-                          env=_bot_env(tmp_path, STRIPE_API_KEY="sk_test_123"), input="/balance\n",
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=tmp_path,
+        env=_bot_env(tmp_path, STRIPE_API_KEY="sk_test_123"),
+        input="/balance\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "STRIPE_WEBHOOK_SECRET is not set" in done.stderr
     assert done.stdout == "", "nothing starts on a bad configuration"
@@ -133,11 +215,25 @@ def test_vanikeys_bot_keeps_serving_stripe_after_the_console_closes_and_stops_on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     stripe = contextlib.ExitStack()
-    fake_stripe = stripe.enter_context(stripe_in_thread("sk_test_123"))  # the bot reaches Stripe at start (bot/startup.py)
-    env = _bot_env(tmp_path, STRIPE_API_KEY="sk_test_123", STRIPE_WEBHOOK_SECRET="whsec_test",
-                   VANIKEYS_WEBHOOK_PORT=str(port), STRIPE_API_BASE=fake_stripe.url)
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fake_stripe = stripe.enter_context(
+        stripe_in_thread("sk_test_123")
+    )  # the bot reaches Stripe at start (bot/startup.py)
+    env = _bot_env(
+        tmp_path,
+        STRIPE_API_KEY="sk_test_123",
+        STRIPE_WEBHOOK_SECRET="whsec_test",
+        VANIKEYS_WEBHOOK_PORT=str(port),
+        STRIPE_API_BASE=fake_stripe.url,
+    )
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         healthy = None
@@ -233,8 +329,9 @@ async def test_startup_shows_only_the_console_users_own_pending_keys(tmp_path: P
 
 
 async def test_unicode_digits_get_one_line_and_grant_nothing(app: App) -> None:
-    lines = await run_lines(app, ["/grant erin 5", "/pull ab btc ²", "/grant bob ٣", "/grant bob 1e3", "/balance"],
-                            as_json=False)
+    lines = await run_lines(
+        app, ["/grant erin 5", "/pull ab btc ²", "/grant bob ٣", "/grant bob 1e3", "/balance"], as_json=False
+    )
     assert lines[0] == "granted 5 tokens to erin; balance now 5"
     assert lines[1].startswith("error: ") and "'²' is not a number" in lines[1]
     assert lines[2].startswith("error: ") and "'٣' is not a number" in lines[2]
@@ -247,9 +344,26 @@ async def test_unicode_digits_get_one_line_and_grant_nothing(app: App) -> None:
 
 async def test_the_community_commands_at_the_console(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    lines = await run_lines(app, ["/grant erin 20", "/gift bob 5", "/gift erin 1", "/gift bob ²", "/config",
-                                  "/config pulls off", "/pull ^ab", "/config pulls on", "/pull ^ab", "/streak",
-                                  "/season", "/profile --share", "/card", "/help"], as_json=True)
+    lines = await run_lines(
+        app,
+        [
+            "/grant erin 20",
+            "/gift bob 5",
+            "/gift erin 1",
+            "/gift bob ²",
+            "/config",
+            "/config pulls off",
+            "/pull ^ab",
+            "/config pulls on",
+            "/pull ^ab",
+            "/streak",
+            "/season",
+            "/profile --share",
+            "/card",
+            "/help",
+        ],
+        as_json=True,
+    )
     replies = [json.loads(line) for line in lines]
     by_type: dict[str, list[dict]] = {}
     for reply in replies:
@@ -278,9 +392,7 @@ async def test_random_unicode_and_numbers_never_break_the_console(app: App) -> N
     commands = ["/pull", "/grant", "/gift", "/config", "/card", "/odds", "/profile", "/topup", "/streak", "/season"]
     lines = []
     for _ in range(150):
-        words = [
-            "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 6))) for _ in range(rng.randrange(0, 4))
-        ]
+        words = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 6))) for _ in range(rng.randrange(0, 4))]
         lines.append(" ".join([rng.choice(commands), *words]))
     replies = [json.loads(line) for line in await run_lines(app, lines, as_json=True)]
     answered = [r for r in replies if r["type"] not in ("pull_reveal", "private_delivery", "notice")]
@@ -290,24 +402,29 @@ async def test_random_unicode_and_numbers_never_break_the_console(app: App) -> N
             assert reply["message"] and "\n" not in reply["message"] and "Traceback" not in reply["message"]
 
 
-@pytest.mark.parametrize(("line", "code", "words"), [
-    ("/pull ^Lov doge", "bad_format", "not doge"),           # an unsupported coin in the format's place
-    ("/pull ^Lo btc 1e3", "bad_format", "'btc' is a format"),  # a format inside the pattern
-    ("/order ^Lo eth ab", "bad_format", "'eth' is a format"),
-    ("/odds ^Lo sol", "bad_format", "not sol"),
-])
-async def test_a_misplaced_or_unknown_format_is_refused_and_nothing_is_spent(app: App, line: str, code: str,
-                                                                             words: str) -> None:
-    replies = [json.loads(reply) for reply in
-               await run_lines(app, ["/grant erin 50", line, "/balance"], as_json=True)]
+@pytest.mark.parametrize(
+    ("line", "code", "words"),
+    [
+        ("/pull ^Lov doge", "bad_format", "not doge"),  # an unsupported coin in the format's place
+        ("/pull ^Lo btc 1e3", "bad_format", "'btc' is a format"),  # a format inside the pattern
+        ("/order ^Lo eth ab", "bad_format", "'eth' is a format"),
+        ("/odds ^Lo sol", "bad_format", "not sol"),
+    ],
+)
+async def test_a_misplaced_or_unknown_format_is_refused_and_nothing_is_spent(
+    app: App, line: str, code: str, words: str
+) -> None:
+    replies = [json.loads(reply) for reply in await run_lines(app, ["/grant erin 50", line, "/balance"], as_json=True)]
     assert [r["type"] for r in replies] == ["grant", "error", "balance"]
     assert replies[1]["code"] == code and words in replies[1]["message"]
     assert replies[2]["data"]["tokens"] == 50
 
 
 async def test_a_pattern_that_spells_a_coin_pulls_when_the_format_is_named(app: App) -> None:
-    replies = [json.loads(reply) for reply in
-               await run_lines(app, ["/grant erin 50", "/pull ^Lo doge btc --anyway"], as_json=True)]
+    replies = [
+        json.loads(reply)
+        for reply in await run_lines(app, ["/grant erin 50", "/pull ^Lo doge btc --anyway"], as_json=True)
+    ]
     assert replies[-1]["type"] == "pull" and replies[-1]["data"]["pattern"] == "^Lo doge"
 
 
@@ -316,11 +433,10 @@ def test_output_that_arrives_at_the_prompt_clears_it_and_draws_it_again() -> Non
 
     out = io.StringIO()
     frontend = ConsoleFrontEnd(out, as_json=False, interactive=True)
-    frontend.emit("notice", "your order is 40% done")        # in answer to a command: printed as it is
+    frontend.emit("notice", "your order is 40% done")  # in answer to a command: printed as it is
     frontend.at_prompt = True
-    frontend.emit("notice", "your order found its match")    # in the background, while "> " waits
-    assert out.getvalue() == ("your order is 40% done\n"
-                              + CLEAR_LINE + "your order found its match\n" + PROMPT)
+    frontend.emit("notice", "your order found its match")  # in the background, while "> " waits
+    assert out.getvalue() == ("your order is 40% done\n" + CLEAR_LINE + "your order found its match\n" + PROMPT)
     piped = io.StringIO()
     not_a_terminal = ConsoleFrontEnd(piped, as_json=False, interactive=False)
     not_a_terminal.at_prompt = True

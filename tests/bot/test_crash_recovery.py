@@ -35,18 +35,38 @@ DAVE = UserRef("console", "dave")
 STEPS = ["accepted", "submitted", "running", "grinding", "found", "delivering", "delivered"]
 
 
-def run_console(warm: WarmInterpreter, tmp_path: Path, lines: list[str], crash_at: str | None = None,
-                extra: dict[str, str] | None = None, target: str | None = None) -> tuple[int, list[dict]]:
+def run_console(
+    warm: WarmInterpreter,
+    tmp_path: Path,
+    lines: list[str],
+    crash_at: str | None = None,
+    extra: dict[str, str] | None = None,
+    target: str | None = None,
+) -> tuple[int, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
-    env.update(VANIKEYS_DB=target or str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
-               VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_VAULT_KEY=VAULT_KEY,
-               VANIKEYS_KEYS_PER_TOKEN="10", VANIKEYS_ORDER_PREMIUM="1", VANIKEYS_CPU_KEYS_PER_S="20000",
-               VANIKEYS_MAX_ORDER_S="3600")
+    env.update(
+        VANIKEYS_DB=target or str(tmp_path / "crash.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_PULL_BUDGET_CPU="60",
+        VANIKEYS_PULL_PRICE="1",
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+        VANIKEYS_VAULT_KEY=VAULT_KEY,
+        VANIKEYS_KEYS_PER_TOKEN="10",
+        VANIKEYS_ORDER_PREMIUM="1",
+        VANIKEYS_CPU_KEYS_PER_S="20000",
+        VANIKEYS_MAX_ORDER_S="3600",
+    )
     env.update(extra or {})
     if crash_at:
         env.update(fault_at(f"job.{crash_at}"))
-    proc = warm.run("bot.cli", ["console", "--user", "dave", "--json"], cwd=REPO, env=env,
-                    input="".join(line + "\n" for line in lines), timeout=120)
+    proc = warm.run(
+        "bot.cli",
+        ["console", "--user", "dave", "--json"],
+        cwd=REPO,
+        env=env,
+        input="".join(line + "\n" for line in lines),
+        timeout=120,
+    )
     return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
 
 
@@ -54,10 +74,12 @@ def store_of(tmp_path: Path, target: str | None) -> dict[str, object]:
     return {"db_url": target} if target else {"db_path": tmp_path / "crash.db"}
 
 
-async def check_invariants(tmp_path: Path, replies: list[dict], *, paid: int, refunded: bool,
-                           target: str | None = None) -> None:
-    async with create_app(small_settings(tmp_path, vault_key=VAULT_KEY, **store_of(tmp_path, target)),
-                          resume_jobs=False) as app:
+async def check_invariants(
+    tmp_path: Path, replies: list[dict], *, paid: int, refunded: bool, target: str | None = None
+) -> None:
+    async with create_app(
+        small_settings(tmp_path, vault_key=VAULT_KEY, **store_of(tmp_path, target)), resume_jobs=False
+    ) as app:
         [job] = await app.db.fetchall("SELECT job_id, status, kind, format FROM jobs")
         rows = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE job_id = ?", (job["job_id"],))
         kinds = sorted(r["kind"] for r in rows)
@@ -87,7 +109,9 @@ async def check_invariants(tmp_path: Path, replies: list[dict], *, paid: int, re
 async def test_pull_survives_a_crash_after(step: str, tmp_path: Path, warm_python: WarmInterpreter) -> None:
     # progress (the "grinding" checkpoint) is reported between steps: give that case a few steps of keys
     budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
-    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget)
+    code, first = run_console(
+        warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget
+    )
     assert code == CRASH_EXIT_CODE
     assert not any(r["type"] == "pull" for r in first)  # the crash came before the reply
     code, second = run_console(warm_python, tmp_path, ["/keys", "/balance"])
@@ -103,18 +127,22 @@ async def test_order_survives_a_crash_after(step: str, tmp_path: Path, warm_pyth
     assert code == 0
     order = [r for r in first if r["type"] == "order"]
     price = order[0]["data"]["order"]["price"] if order else None
-    async with create_app(small_settings(tmp_path, db_path=tmp_path / "crash.db", vault_key=VAULT_KEY),
-                          resume_jobs=False) as app:
+    async with create_app(
+        small_settings(tmp_path, db_path=tmp_path / "crash.db", vault_key=VAULT_KEY), resume_jobs=False
+    ) as app:
         row = await app.db.fetchone("SELECT price FROM jobs")
     assert price in (None, row["price"])
     await check_invariants(tmp_path, first + second, paid=row["price"], refunded=False)
 
 
 @pytest.mark.parametrize("step", ["failed", "refunded"])
-async def test_a_failed_order_is_refunded_exactly_once_across_a_crash_after(step: str, tmp_path: Path,
-                                                                             warm_python: WarmInterpreter) -> None:
+async def test_a_failed_order_is_refunded_exactly_once_across_a_crash_after(
+    step: str, tmp_path: Path, warm_python: WarmInterpreter
+) -> None:
     give_up = {"VANIKEYS_ORDER_ATTEMPT_FACTOR": "0.000000001", "VANIKEYS_KEYS_PER_TOKEN": "1000"}
-    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at=step, extra=give_up)
+    code, first = run_console(
+        warm_python, tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at=step, extra=give_up
+    )
     assert code == CRASH_EXIT_CODE
     code, second = run_console(warm_python, tmp_path, ["/balance"], extra=give_up)
     assert code == 0
@@ -128,11 +156,24 @@ async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path, war
     code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at="found")
     assert code == CRASH_EXIT_CODE
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
-    env.update(VANIKEYS_DB=str(tmp_path / "crash.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY=VAULT_KEY,
-               VANIKEYS_FREE_PULLS_PER_DAY="0")
-    procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "console", "--user", "dave", "--json"], cwd=REPO,
-                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    env.update(
+        VANIKEYS_DB=str(tmp_path / "crash.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_VAULT_KEY=VAULT_KEY,
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "console", "--user", "dave", "--json"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate("/keys\n/keys\n", timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
     replies = [json.loads(line) for out, _ in outputs for line in out.splitlines()]
@@ -140,24 +181,28 @@ async def test_two_processes_restarting_at_once_deliver_once(tmp_path: Path, war
 
 
 @pytest.mark.parametrize("step", ["grinding", "delivering"])
-async def test_pull_survives_a_crash_on_postgres(step: str, tmp_path: Path, postgres_server: PostgresServer,
-                                                 warm_python: WarmInterpreter) -> None:
+async def test_pull_survives_a_crash_on_postgres(
+    step: str, tmp_path: Path, postgres_server: PostgresServer, warm_python: WarmInterpreter
+) -> None:
     target = await postgres_server.fresh_database()
     budget = {"VANIKEYS_PULL_BUDGET_CPU": "20000"} if step == "grinding" else None
-    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget, target=target)
+    code, first = run_console(
+        warm_python, tmp_path, ["/grant dave 100", "/pull ab --anyway"], crash_at=step, extra=budget, target=target
+    )
     assert code == CRASH_EXIT_CODE
     code, second = run_console(warm_python, tmp_path, ["/keys", "/balance"], target=target)
     assert code == 0
     await check_invariants(tmp_path, first + second, paid=1, refunded=False, target=target)
 
 
-async def test_a_failed_order_is_refunded_once_across_a_crash_on_postgres(tmp_path: Path,
-                                                                         postgres_server: PostgresServer,
-                                                                         warm_python: WarmInterpreter) -> None:
+async def test_a_failed_order_is_refunded_once_across_a_crash_on_postgres(
+    tmp_path: Path, postgres_server: PostgresServer, warm_python: WarmInterpreter
+) -> None:
     target = await postgres_server.fresh_database()
     give_up = {"VANIKEYS_ORDER_ATTEMPT_FACTOR": "0.000000001", "VANIKEYS_KEYS_PER_TOKEN": "1000"}
-    code, first = run_console(warm_python, tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at="failed", extra=give_up,
-                              target=target)
+    code, first = run_console(
+        warm_python, tmp_path, ["/grant dave 100", "/order ^abc eth"], crash_at="failed", extra=give_up, target=target
+    )
     assert code == CRASH_EXIT_CODE
     code, second = run_console(warm_python, tmp_path, ["/balance"], extra=give_up, target=target)
     code, third = run_console(warm_python, tmp_path, ["/balance"], extra=give_up, target=target)

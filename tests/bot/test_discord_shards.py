@@ -13,8 +13,10 @@ def test_unset_runs_every_shard_here() -> None:
     assert shard_options({}) == {}
 
 
-@pytest.mark.parametrize(("text", "ids", "total"), [("0-3/8", [0, 1, 2, 3], 8), ("4,5,6,7/8", [4, 5, 6, 7], 8),
-                                                    ("0/1", [0], 1), ("1-2,5/6", [1, 2, 5], 6)])
+@pytest.mark.parametrize(
+    ("text", "ids", "total"),
+    [("0-3/8", [0, 1, 2, 3], 8), ("4,5,6,7/8", [4, 5, 6, 7], 8), ("0/1", [0], 1), ("1-2,5/6", [1, 2, 5], 6)],
+)
 def test_ranges_and_lists(text: str, ids: list[int], total: int) -> None:
     options = shard_options({"VANIKEYS_DISCORD_SHARDS": text})
     assert options == {"shard_ids": ids, "shard_count": total}

@@ -42,6 +42,7 @@ async def settle(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-u
     async def poll() -> None:
         while not predicate():
             await asyncio.sleep(0.01)
+
     await asyncio.wait_for(poll(), timeout)
 
 
@@ -51,11 +52,15 @@ async def test_neither_front_end_starves_the_other_when_both_saturate_the_grinde
     async with create_app(settings, grinder=grinder) as app:
         for platform in ("telegram", "discord"):
             app.service.register_frontend(RecordingFrontEnd(platform))
-        telegram = [asyncio.create_task(app.service.pull(UserRef("telegram", f"t{i}"), None, TELEGRAM_PATTERN,
-                                                         allow_easy=True)) for i in range(12)]
+        telegram = [
+            asyncio.create_task(app.service.pull(UserRef("telegram", f"t{i}"), None, TELEGRAM_PATTERN, allow_easy=True))
+            for i in range(12)
+        ]
         await settle(lambda: len(grinder.started) == 2 and app.service.fair_share.waiting("telegram") == 10)
-        discord = [asyncio.create_task(app.service.pull(UserRef("discord", f"d{i}"), None, DISCORD_PATTERN,
-                                                        allow_easy=True)) for i in range(4)]
+        discord = [
+            asyncio.create_task(app.service.pull(UserRef("discord", f"d{i}"), None, DISCORD_PATTERN, allow_easy=True))
+            for i in range(4)
+        ]
         await settle(lambda: app.service.fair_share.waiting("discord") == 4)
         pulls = telegram + discord
         for done in range(1, len(pulls) + 1):  # one grind at a time finishes; the next start shows who got it
@@ -85,7 +90,7 @@ async def test_one_front_end_alone_may_use_all_of_it() -> None:
 async def test_a_larger_share_waits_its_turn_and_is_not_overtaken() -> None:
     share = FairShare(4)
     ones = [await share.acquire("discord") for _ in range(4)]
-    ten = asyncio.create_task(share.acquire("telegram", 10))   # more than there is: the whole capacity (4 units)
+    ten = asyncio.create_task(share.acquire("telegram", 10))  # more than there is: the whole capacity (4 units)
     await asyncio.sleep(0)
     later = asyncio.create_task(share.acquire("discord"))
     await asyncio.sleep(0)

@@ -36,8 +36,9 @@ async def _settle(app: App, faults: StorageFaults) -> None:
 
 
 async def _charges(app: App) -> list[tuple[str, str, int]]:
-    rows = await app.db.fetchall("SELECT job_id, kind, tokens FROM ledger WHERE user_id = ? AND job_id IS NOT NULL "
-                                 "ORDER BY id", (ALICE.user_id,))
+    rows = await app.db.fetchall(
+        "SELECT job_id, kind, tokens FROM ledger WHERE user_id = ? AND job_id IS NOT NULL ORDER BY id", (ALICE.user_id,)
+    )
     return [(r["job_id"], r["kind"], r["tokens"]) for r in rows]
 
 
@@ -67,8 +68,9 @@ def _check_words(err: FaultAnswer) -> None:
 
 
 @pytest.mark.parametrize("reads", ["down", "back"], ids=["reads-down", "reads-back"])
-async def test_a_fault_after_each_commit_of_a_pull_is_answered_with_what_committed(store_settings: Settings,
-                                                                                 reads: str) -> None:
+async def test_a_fault_after_each_commit_of_a_pull_is_answered_with_what_committed(
+    store_settings: Settings, reads: str
+) -> None:
     points = await _commit_points(store_settings)
     assert points >= 5  # charge, submitted, running, found, delivered at least
     said: list[str] = []
@@ -89,7 +91,7 @@ async def test_a_fault_after_each_commit_of_a_pull_is_answered_with_what_committ
                 pytest.fail(f"commit point {point}: answered with fixed words: {err.message}")
             await _settle(app, faults)
             after = await _charges(app)
-            new = after[len(before):]
+            new = after[len(before) :]
             balance = (await app.service.balance(ALICE)).tokens
             assert await app.ledger.audit() == []
             if answer is None:  # the fault came after everything the answer needed (community records)
@@ -197,9 +199,15 @@ async def test_a_top_up_applied_as_storage_failed_is_told_once_and_not_retried(s
     async with create_app(store_settings) as app:
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
-        instruction = LedgerInstruction(platform=ALICE.platform, user_id=ALICE.user_id, tokens=500,
-                                        idempotency_key="stripe:cs_1", reason="purchase",
-                                        notice="500 tokens added", stripe_id="cs_1")
+        instruction = LedgerInstruction(
+            platform=ALICE.platform,
+            user_id=ALICE.user_id,
+            tokens=500,
+            idempotency_key="stripe:cs_1",
+            reason="purchase",
+            notice="500 tokens added",
+            stripe_id="cs_1",
+        )
         faults = StorageFaults(app.db)
         faults.after_commits(1, reads_fail=False)
         outcome = await app.service.apply_instruction(instruction)  # applied: Stripe must get its 200
@@ -209,9 +217,15 @@ async def test_a_top_up_applied_as_storage_failed_is_told_once_and_not_retried(s
         assert not (await app.service.apply_instruction(instruction)).applied  # Stripe's retry: once per key
         assert (await app.service.balance(ALICE)).tokens == 500
         faults.down = True  # nothing commits, and nothing can be read back: the webhook answers 503, Stripe retries
-        second = LedgerInstruction(platform=ALICE.platform, user_id=ALICE.user_id, tokens=100,
-                                   idempotency_key="stripe:cs_2", reason="purchase", notice="100 tokens added",
-                                   stripe_id="cs_2")
+        second = LedgerInstruction(
+            platform=ALICE.platform,
+            user_id=ALICE.user_id,
+            tokens=100,
+            idempotency_key="stripe:cs_2",
+            reason="purchase",
+            notice="100 tokens added",
+            stripe_id="cs_2",
+        )
         with pytest.raises(StorageUnavailable):
             await app.service.apply_instruction(second)
         faults.heal()
@@ -222,9 +236,15 @@ async def test_a_top_up_whose_fault_left_it_unknown_is_told_when_the_retry_finds
     async with create_app(store_settings) as app:
         fe = RecordingFrontEnd()
         app.service.register_frontend(fe)
-        instruction = LedgerInstruction(platform=ALICE.platform, user_id=ALICE.user_id, tokens=500,
-                                        idempotency_key="stripe:cs_3", reason="purchase",
-                                        notice="500 tokens added", stripe_id="cs_3")
+        instruction = LedgerInstruction(
+            platform=ALICE.platform,
+            user_id=ALICE.user_id,
+            tokens=500,
+            idempotency_key="stripe:cs_3",
+            reason="purchase",
+            notice="500 tokens added",
+            stripe_id="cs_3",
+        )
         faults = StorageFaults(app.db)
         faults.after_commits(1, reads_fail=True)  # it commits, and nothing can be read back: Stripe retries
         with pytest.raises(StorageUnavailable):
@@ -259,9 +279,14 @@ async def test_telegram_shows_the_charge_a_fault_left_never_nothing_was_charged(
             faults = StorageFaults(bot.app.db)
             faults.after_commits(1, reads_fail=False)  # the charge commits; its caller hears storage failed
             await api.push_text(group, alice, "/pull ^a")
-            told = await api.wait_for(lambda: [r.params["text"] for r in api.requests
-                                               if r.params.get("chat_id") == group["id"]
-                                               and "was charged (1 free pull)" in r.params.get("text", "")])
+            told = await api.wait_for(
+                lambda: [
+                    r.params["text"]
+                    for r in api.requests
+                    if r.params.get("chat_id") == group["id"]
+                    and "was charged (1 free pull)" in r.params.get("text", "")
+                ]
+            )
             faults.heal()
             await _settle(bot.app, faults)
             await api.wait_for(lambda: [m for m in api.messages_in(alice["id"]) if "WIF" in m.text])

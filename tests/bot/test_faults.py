@@ -29,8 +29,13 @@ def fault_point_names(path: Path) -> list[str]:
     """The literal names passed to fault_point(...) in one module."""
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "fault_point"
-                and node.args and isinstance(node.args[0], ast.Constant)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "fault_point"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             names.append(node.args[0].value)
     return names
 
@@ -43,9 +48,12 @@ def test_every_fault_point_called_in_production_is_declared() -> None:
 
 def test_only_the_fault_seam_reads_the_crash_switch() -> None:
     allowed = {REPO / "bot" / "faults.py", REPO / "bot" / "settings.py"}
-    readers = [p.relative_to(REPO).as_posix() for p in production_files()
-               if p not in allowed and ("crash_at" in (text := p.read_text(encoding="utf-8"))
-                                        or "CRASH_AT" in text or "CRASH_EXIT_CODE" in text)]
+    readers = [
+        p.relative_to(REPO).as_posix()
+        for p in production_files()
+        if p not in allowed
+        and ("crash_at" in (text := p.read_text(encoding="utf-8")) or "CRASH_AT" in text or "CRASH_EXIT_CODE" in text)
+    ]
     assert readers == []
 
 
@@ -75,8 +83,10 @@ def run_points(points: list[str], crash_at: str | None) -> subprocess.CompletedP
     env["PYTHONPATH"] = str(REPO)
     if crash_at is not None:
         env["VANIKEYS_CRASH_AT"] = crash_at
-    code = ("import sys\nfrom bot.faults import fault_point\n"
-            f"for name in {points!r}:\n    print(name, flush=True)\n    fault_point(name)\nprint('end')\n")
+    code = (
+        "import sys\nfrom bot.faults import fault_point\n"
+        f"for name in {points!r}:\n    print(name, flush=True)\n    fault_point(name)\nprint('end')\n"
+    )
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
 
 

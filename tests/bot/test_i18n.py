@@ -42,7 +42,8 @@ def test_the_template_holds_every_string_the_code_marks() -> None:
     marked = set()
     for package in ("gpu_worker", "bot", "payments"):
         for _filename, _line, message, _comments, _context in extract_from_dir(
-                REPO / package, method_map=[("**.py", "python")], keywords=KEYWORDS):
+            REPO / package, method_map=[("**.py", "python")], keywords=KEYWORDS
+        ):
             marked.add(message if isinstance(message, str) else tuple(m for m in message if m is not None))
     normalised = {m if isinstance(m, str) else tuple(m) for m in ids(template())}
     assert marked - normalised == set(), "run: python scripts/i18n.py all"
@@ -53,8 +54,9 @@ def test_the_template_holds_every_string_the_code_marks() -> None:
 def test_every_message_is_translated_in_every_locale(locale: str) -> None:
     cat = catalog(locale)
     assert ids(cat) == ids(template()), "python scripts/i18n.py update, then translate what is new"
-    untranslated = [m.id for m in cat if m.id and (m.fuzzy or not all(
-        m.string if isinstance(m.string, tuple) else (m.string,)))]
+    untranslated = [
+        m.id for m in cat if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else (m.string,)))
+    ]
     assert not untranslated
 
 
@@ -81,12 +83,15 @@ def test_plural_messages_have_every_form_the_language_has(locale: str) -> None:
             assert len(set(message.string)) >= min(2, cat.num_plurals) or message.id[0] == message.id[1]
 
 
-@pytest.mark.parametrize(("locale", "expected"), [
-    ("en", ["0 tokens", "1 token", "2 tokens", "5 tokens", "21 tokens"]),
-    ("es", ["0 tokens", "1 token", "2 tokens", "5 tokens", "21 tokens"]),
-    ("pt_BR", ["0 token", "1 token", "2 tokens", "5 tokens", "21 tokens"]),
-    ("ru", ["0 токенов", "1 токен", "2 токена", "5 токенов", "21 токен"]),
-])
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("en", ["0 tokens", "1 token", "2 tokens", "5 tokens", "21 tokens"]),
+        ("es", ["0 tokens", "1 token", "2 tokens", "5 tokens", "21 tokens"]),
+        ("pt_BR", ["0 token", "1 token", "2 tokens", "5 tokens", "21 tokens"]),
+        ("ru", ["0 токенов", "1 токен", "2 токена", "5 токенов", "21 токен"]),
+    ],
+)
 def test_plural_forms_for_0_1_2_5_21(locale: str, expected: list[str]) -> None:
     with use_locale(locale):
         assert [ngettext("{n} token", "{n} tokens", n) for n in (0, 1, 2, 5, 21)] == expected
@@ -95,8 +100,13 @@ def test_plural_forms_for_0_1_2_5_21(locale: str, expected: list[str]) -> None:
 def test_russian_takes_its_three_forms_everywhere_a_count_is_said() -> None:
     with use_locale("ru"):
         pulls = [ngettext("{n} free pull", "{n} free pulls", n) for n in (1, 3, 11, 22, 25)]
-    assert pulls == ["1 бесплатная крутка", "3 бесплатные крутки", "11 бесплатных круток", "22 бесплатные крутки",
-                     "25 бесплатных круток"]
+    assert pulls == [
+        "1 бесплатная крутка",
+        "3 бесплатные крутки",
+        "11 бесплатных круток",
+        "22 бесплатные крутки",
+        "25 бесплатных круток",
+    ]
 
 
 @pytest.mark.parametrize("locale", TRANSLATED)
@@ -133,16 +143,17 @@ def test_no_trillion_year_figures_in_any_locale(locale: str) -> None:
     with use_locale(locale):
         far = _(FAR_BEYOND)
         for exponent in range(0, 300, 7):
-            text = duration(10.0 ** exponent)
+            text = duration(10.0**exponent)
             assert text == far or int(re.match(r"\d+", text).group(0)) < 1000, (locale, text)
         assert duration(math.inf) == far
     assert (far == FAR_BEYOND) == (locale == "en")
 
 
 def test_language_tags_from_the_platforms_reach_a_shipped_locale() -> None:
-    assert [i18n.negotiate(tag) for tag in ("es", "es-419", "ES_mx", "pt-br", "pt-PT", "pt", "ru-RU", "en-GB", "de",
-                                              "", None, "en-XA")] == \
-        ["es", "es", "es", "pt_BR", "pt_BR", "pt_BR", "ru", "en", None, None, None, i18n.PSEUDO]
+    assert [
+        i18n.negotiate(tag)
+        for tag in ("es", "es-419", "ES_mx", "pt-br", "pt-PT", "pt", "ru-RU", "en-GB", "de", "", None, "en-XA")
+    ] == ["es", "es", "es", "pt_BR", "pt_BR", "pt_BR", "ru", "en", None, None, None, i18n.PSEUDO]
     assert i18n.negotiate("en-XA", pseudo=False) == "en"
 
 

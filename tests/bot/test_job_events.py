@@ -23,8 +23,9 @@ class Recorder:
     def job_failed(self, record: Any, reason: str) -> None:
         self.seen.append(("failed", record.job_id, reason))
 
-    def provider_waited(self, provider: str, kind: str, *, round_trip_s: float | None = None,
-                        queue_wait_s: float | None = None) -> None:
+    def provider_waited(
+        self, provider: str, kind: str, *, round_trip_s: float | None = None, queue_wait_s: float | None = None
+    ) -> None:
         self.seen.append(("waited", provider, kind, "round_trip" if round_trip_s is not None else "queue"))
 
 
@@ -35,8 +36,13 @@ async def test_a_pull_publishes_each_committed_step_in_order(app: App, frontend:
     answer = await app.service.pull(ALICE, GUILD, "^ab", "btc")
     steps = [event[1:4] for event in recorder.seen if event[0] == "step"]
     job = answer.job_id
-    assert steps == [("accepted", job, "accepted"), ("submitted", job, "submitted"), ("running", job, "running"),
-                     ("found", job, "found"), ("delivered", job, "delivered")]
+    assert steps == [
+        ("accepted", job, "accepted"),
+        ("submitted", job, "submitted"),
+        ("running", job, "running"),
+        ("found", job, "found"),
+        ("delivered", job, "delivered"),
+    ]
     [found] = [event[4] for event in recorder.seen if event[1] == "found"]
     assert found["keys_checked"] == app.settings.pull_budget  # what a step adds reaches the subscribers
     waits = [event[1:] for event in recorder.seen if event[0] == "waited"]
@@ -51,6 +57,8 @@ def test_every_subscriber_hears_every_event_in_the_order_they_subscribed() -> No
     timer.progressed()
     timer.progressed()  # the queue wait is measured once, at the first progress
     timer.done()
-    assert first.seen == second.seen == [("waited", "runpod", "order", "queue"),
-                                         ("waited", "runpod", "order", "round_trip")]
-
+    assert (
+        first.seen
+        == second.seen
+        == [("waited", "runpod", "order", "queue"), ("waited", "runpod", "order", "round_trip")]
+    )

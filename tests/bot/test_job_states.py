@@ -68,8 +68,10 @@ def test_the_check_fails_when_the_doc_and_the_code_differ(tmp_path: Path, monkey
         (tmp_path / document).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / document).write_text((REPO / document).read_text(encoding="utf-8"), encoding="utf-8")
     stale = tmp_path / "docs" / "architecture.md"
-    stale.write_text(stale.read_text(encoding="utf-8").replace("| failed | refund | refunded |",
-                                                               "| failed | refund | delivered |"), encoding="utf-8")
+    stale.write_text(
+        stale.read_text(encoding="utf-8").replace("| failed | refund | refunded |", "| failed | refund | delivered |"),
+        encoding="utf-8",
+    )
     monkeypatch.setattr(gen_job_docs, "ROOT", tmp_path)
     assert gen_job_docs.main(["--check"]) == 1
     assert gen_job_docs.main([]) == 0

@@ -49,7 +49,9 @@ async def test_prune_drops_old_settled_history_and_nothing_unsettled_or_undelive
         await app.service.grant(ALICE, 10)
         delivered = await app.service.pull(ALICE, None, "ab", allow_easy=True)
         app.service.register_frontend(RecordingFrontEnd(dms_open=False))
-        kept = await app.service.pull(ALICE, None, "cd", allow_easy=True)  # found, undelivered: its secret waits in the vault
+        kept = await app.service.pull(
+            ALICE, None, "cd", allow_easy=True
+        )  # found, undelivered: its secret waits in the vault
         async with app.db.transaction() as tx:  # a refunded job and an unsettled one
             now = time.time()
             for job_id, status in (("old-refunded", "refunded"), ("old-running", "running")):
@@ -57,7 +59,8 @@ async def test_prune_drops_old_settled_history_and_nothing_unsettled_or_undelive
                     "INSERT INTO jobs (job_id, kind, platform, user_id, format, pattern, case_mode, fuzzy, count, "
                     "budget, price, free_pulls, status, created_at, updated_at) "
                     "VALUES (?, 'pull', 'test', 'alice', 'btc', 'ab', 'insensitive', 0, 1, 60, 1, 0, ?, ?, ?)",
-                    (job_id, status, now, now))
+                    (job_id, status, now, now),
+                )
                 await tx.execute("INSERT INTO job_steps (job_id, status, at) VALUES (?, ?, ?)", (job_id, status, now))
         await app.vault.purge(now=time.time() + 10**7)  # the delivered secret's grace period is over
         assert await app.jobs.prune(now=time.time() + 10**5) == 0  # nothing is 30 days old yet

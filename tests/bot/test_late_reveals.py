@@ -88,5 +88,6 @@ async def test_a_process_never_takes_back_its_own_waiting_reveal_even_when_its_r
     await late_reveals.keep_waiting(app.db, "telegram", "-100", "still in my queue", "proc-d", clock=lambda: now[0])
     now[0] += 120  # the renewal is late (a busy event loop, a slow database)
     assert await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60, owner="proc-d") == {}
-    assert lines(await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60,
-                                          owner="proc-e")) == {"-100": ["still in my queue"]}
+    assert lines(await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60, owner="proc-e")) == {
+        "-100": ["still in my queue"]
+    }

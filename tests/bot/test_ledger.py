@@ -32,7 +32,9 @@ def make_ledger(db: Database, free: int = 0, limit: int = 10_000) -> Ledger:
 
 async def debit(ledger: Ledger, key: str, pulls: int = 1, price: int = 1):
     async with ledger.db.transaction() as tx:
-        return await ledger.debit(tx, ALICE, pulls=pulls, pull_price=price, kind="pull", idempotency_key=key, job_id=key)
+        return await ledger.debit(
+            tx, ALICE, pulls=pulls, pull_price=price, kind="pull", idempotency_key=key, job_id=key
+        )
 
 
 async def test_debit_takes_tokens_and_refuses_past_zero(db: Database) -> None:
@@ -111,13 +113,14 @@ async def test_clawback_records_debt_freezes_and_credit_settles(db: Database) ->
 async def test_reversing_a_clawback_gives_back_exactly_what_it_took_once(db: Database) -> None:
     ledger = make_ledger(db)
     await ledger.apply(ALICE, 30, kind="payment_purchase", idempotency_key="p1")
-    await debit(ledger, "spend", pulls=20)                                     # balance 10
+    await debit(ledger, "spend", pulls=20)  # balance 10
     await ledger.apply(ALICE, -30, kind="payment_refund", idempotency_key="r1")  # 10 taken, 20 owed
     await ledger.apply(ALICE, 5, kind="payment_purchase", idempotency_key="p2")  # settles 5 of the debt
     back = await ledger.reverse(ALICE, "r1", kind="payment_refund_reversed", idempotency_key="rr1")
-    assert back.applied and (back.balance_after, back.debt_after) == (15, 0)    # as if r1 never happened: 30-20+5
-    again = await asyncio.gather(*(ledger.reverse(ALICE, "r1", kind="payment_refund_reversed",
-                                                  idempotency_key="rr1") for _ in range(10)))
+    assert back.applied and (back.balance_after, back.debt_after) == (15, 0)  # as if r1 never happened: 30-20+5
+    again = await asyncio.gather(
+        *(ledger.reverse(ALICE, "r1", kind="payment_refund_reversed", idempotency_key="rr1") for _ in range(10))
+    )
     assert not any(credit.applied for credit in again)
     nothing = await ledger.reverse(ALICE, "no-such-clawback", kind="payment_refund_reversed", idempotency_key="rr2")
     credit_is_no_clawback = await ledger.reverse(ALICE, "p1", kind="payment_refund_reversed", idempotency_key="rr3")
@@ -176,8 +179,13 @@ async def test_processes_sharing_the_store_never_overdraw(db: Database, db_targe
     ledger = make_ledger(db)
     await ledger.apply(ALICE, 50, kind="grant", idempotency_key="g")
     procs = [
-        subprocess.Popen([sys.executable, "-c", DEBITS_IN_A_PROCESS, str(db_target), f"p{i}", "40"],
-                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", DEBITS_IN_A_PROCESS, str(db_target), f"p{i}", "40"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(3)
     ]
     outputs = [p.communicate(timeout=60) for p in procs]

@@ -15,7 +15,8 @@ from bot.storage import open_database
 USER = UserRef("test", "prop")
 operations = st.lists(
     st.tuples(st.sampled_from(["buy", "spend", "clawback", "replay"]), st.integers(min_value=1, max_value=40)),
-    min_size=1, max_size=25,
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -43,8 +44,9 @@ async def play(ops: list[tuple[str, int]]) -> None:
             else:
                 try:
                     async with db.transaction() as tx:
-                        await ledger.debit(tx, USER, pulls=amount, pull_price=1, kind="pull", idempotency_key=key,
-                                           job_id=None)
+                        await ledger.debit(
+                            tx, USER, pulls=amount, pull_price=1, kind="pull", idempotency_key=key, job_id=None
+                        )
                     assert debt == 0 and amount <= balance
                     balance -= amount
                 except ServiceError as err:

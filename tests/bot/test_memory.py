@@ -42,8 +42,15 @@ print(aligned)
 
 def _thread_arenas(limit: int) -> int:
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    out = subprocess.run([sys.executable, "-c", ARENAS, str(limit)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", ARENAS, str(limit)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return int(out.split()[-1])
 
 
@@ -52,7 +59,9 @@ def test_the_limit_keeps_threads_to_few_arenas() -> None:
     assert _thread_arenas(0) >= 4, "without a limit each allocating thread gets an arena of its own"
     # An unrelated mapping can land 64 MiB-aligned by chance and count as an arena; chance only ever adds, so the
     # least of three runs is the count the limit gives.
-    assert min(_thread_arenas(2) for _ in range(3)) <= 1, "two arenas: the main one and at most one for every other thread"
+    assert min(_thread_arenas(2) for _ in range(3)) <= 1, (
+        "two arenas: the main one and at most one for every other thread"
+    )
 
 
 def test_the_limit_comes_from_the_environment() -> None:

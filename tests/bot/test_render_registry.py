@@ -22,15 +22,23 @@ from bot.frontends import console
 from bot.frontends.discord import rendering as discord_rendering
 from bot.frontends.telegram import rendering as telegram_rendering
 
-FRONT_ENDS = {"console": console.RENDERERS, "discord": discord_rendering.RENDERERS,
-              "telegram": telegram_rendering.RENDERERS}
+FRONT_ENDS = {
+    "console": console.RENDERERS,
+    "discord": discord_rendering.RENDERERS,
+    "telegram": telegram_rendering.RENDERERS,
+}
 HANDED_TO_FRONT_ENDS = ("OrderView", "KeyDelivery")  # what the FrontEnd protocol receives besides command answers
 
 
 def answer_types() -> list[type]:
-    found = [cls for name, cls in vars(answers).items()
-             if inspect.isclass(cls) and dataclasses.is_dataclass(cls) and cls.__module__ == answers.__name__
-             and (name.endswith("Answer") or name in HANDED_TO_FRONT_ENDS)]
+    found = [
+        cls
+        for name, cls in vars(answers).items()
+        if inspect.isclass(cls)
+        and dataclasses.is_dataclass(cls)
+        and cls.__module__ == answers.__name__
+        and (name.endswith("Answer") or name in HANDED_TO_FRONT_ENDS)
+    ]
     return sorted(found, key=lambda cls: cls.__name__)
 
 
@@ -49,9 +57,19 @@ def sample(hint: Any, name: str = "") -> Any:
     if dataclasses.is_dataclass(hint):
         return build(hint)
     if hint is str:
-        return {"format_id": "btc", "identifier": "1AbcdefghijkmnopqrstuvwxyzABCDEFG", "tier": "Rare",
-                "platform": "discord", "user_id": "42", "community_id": "7", "chat_id": "7",
-                "time_zone": "UTC", "season": "2026-W49", "pattern": "^Abc", "status": "running"}.get(name, name or "x")
+        return {
+            "format_id": "btc",
+            "identifier": "1AbcdefghijkmnopqrstuvwxyzABCDEFG",
+            "tier": "Rare",
+            "platform": "discord",
+            "user_id": "42",
+            "community_id": "7",
+            "chat_id": "7",
+            "time_zone": "UTC",
+            "season": "2026-W49",
+            "pattern": "^Abc",
+            "status": "running",
+        }.get(name, name or "x")
     if hint is bool:
         return True
     if hint is int:

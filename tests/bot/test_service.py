@@ -33,7 +33,9 @@ def btc_address_from_wif(wif: str) -> str:
     return base58.b58encode_check(b"\x00" + h160).decode()
 
 
-async def test_pull_answers_best_key_and_delivers_a_secret_that_derives_it(app: App, frontend: RecordingFrontEnd) -> None:
+async def test_pull_answers_best_key_and_delivers_a_secret_that_derives_it(
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     await app.service.grant(ALICE, 5)
     answer = await app.service.pull(ALICE, GUILD, "^ab", "btc")
     assert answer.count == 1 and len(answer.keys) == 1 and answer.tokens_spent == 1 and answer.balance_after == 4
@@ -53,7 +55,9 @@ async def test_pull_answers_best_key_and_delivers_a_secret_that_derives_it(app: 
     assert 0 < answer.odds.p_full < 1 and answer.odds.pull_keys == app.settings.pull_budget
 
 
-async def test_ten_pull_costs_nine_and_returns_ten_keys_in_one_private_message(app: App, frontend: RecordingFrontEnd) -> None:
+async def test_ten_pull_costs_nine_and_returns_ten_keys_in_one_private_message(
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     await app.service.grant(ALICE, 9)
     answer = await app.service.pull(ALICE, None, "xy", "trx", 10, allow_easy=True)
     assert answer.count == 10 and len(answer.keys) == 10 and answer.tokens_spent == 9 and answer.balance_after == 0
@@ -118,7 +122,8 @@ async def test_order_finds_an_exact_match_reports_progress_and_delivers(app: App
 
 
 async def test_an_orders_result_is_announced_before_its_key_goes_out_privately(
-        app: App, frontend: RecordingFrontEnd) -> None:
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     """Like a pull's reveal: the public result first, then the private message (never the other way round)."""
     await app.service.grant(ALICE, 100)
     await app.service.order(ALICE, GUILD, "^a", "btc", origin=Origin("test", "channel-9", "message-3"))
@@ -129,7 +134,8 @@ async def test_an_orders_result_is_announced_before_its_key_goes_out_privately(
 
 
 async def test_an_order_whose_private_delivery_is_refused_was_announced_once_before_it(
-        app: App, frontend: RecordingFrontEnd) -> None:
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     frontend.dms_open = False
     await app.service.grant(ALICE, 100)
     await app.service.order(ALICE, GUILD, "^a", "btc")
@@ -142,7 +148,8 @@ async def test_an_order_whose_private_delivery_is_refused_was_announced_once_bef
 
 
 async def test_an_orders_rarity_is_rated_in_pulls_as_a_pull_would_rate_the_same_address(
-        app: App, frontend: RecordingFrontEnd) -> None:
+    app: App, frontend: RecordingFrontEnd
+) -> None:
     await app.service.grant(ALICE, 500)
     await app.service.order(ALICE, GUILD, "^ab", "btc")
     await app.jobs.wait_idle()
@@ -208,8 +215,13 @@ class ForgingGrinder(InProcessGrindingClient):
     async def wait(self, job_id: str, job: GrindJob, on_progress=None) -> GrindResult:
         real = await super().wait(job_id, job, on_progress)
         hit = real.results[0]
-        forged = GrindHit(secret=f"{(int(hit.secret, 16) + 1) % CURVE_ORDER:064x}", secret_kind=hit.secret_kind,
-                          identifier=hit.identifier, score=hit.score, full=hit.full)
+        forged = GrindHit(
+            secret=f"{(int(hit.secret, 16) + 1) % CURVE_ORDER:064x}",
+            secret_kind=hit.secret_kind,
+            identifier=hit.identifier,
+            score=hit.score,
+            full=hit.full,
+        )
         return real.model_copy(update={"results": [forged]})
 
 
@@ -256,16 +268,30 @@ async def test_a_replayed_worker_result_is_never_handed_to_a_second_person(setti
 
 
 async def test_payments_credit_once_claw_back_into_debt_and_freeze(app: App, frontend: RecordingFrontEnd) -> None:
-    buy = LedgerInstruction(platform="test", user_id="alice", tokens=10, idempotency_key="stripe:checkout:cs_1",
-                            reason="purchase", notice="10 tokens have arrived", stripe_id="cs_1")
+    buy = LedgerInstruction(
+        platform="test",
+        user_id="alice",
+        tokens=10,
+        idempotency_key="stripe:checkout:cs_1",
+        reason="purchase",
+        notice="10 tokens have arrived",
+        stripe_id="cs_1",
+    )
     outcomes = await asyncio.gather(*(app.service.apply_instruction(buy) for _ in range(10)))
     assert sum(o.applied for o in outcomes) == 1
     assert (await app.service.balance(ALICE)).tokens == 10
     assert frontend.notices == [(UserRef("test", "alice"), "10 tokens have arrived")]
     await app.service.pull(ALICE, None, "a", allow_easy=True)
     await app.service.pull(ALICE, None, "a", allow_easy=True)
-    back = LedgerInstruction(platform="test", user_id="alice", tokens=-10, idempotency_key="stripe:refund:re_1",
-                             reason="refund", notice="refunded", stripe_id="re_1")
+    back = LedgerInstruction(
+        platform="test",
+        user_id="alice",
+        tokens=-10,
+        idempotency_key="stripe:refund:re_1",
+        reason="refund",
+        notice="refunded",
+        stripe_id="re_1",
+    )
     out = await app.service.apply_instruction(back)
     assert (out.applied, out.tokens_moved, out.debt, out.balance) == (True, -8, 2, 0)
     assert "you owe 2 tokens" in frontend.notices[-1][1]
@@ -276,8 +302,15 @@ async def test_payments_credit_once_claw_back_into_debt_and_freeze(app: App, fro
     assert err.value.code == "account_frozen"
     with pytest.raises(ServiceError):
         await app.service.order(ALICE, None, "^a", "btc")
-    more = LedgerInstruction(platform="test", user_id="alice", tokens=5, idempotency_key="stripe:checkout:cs_2",
-                             reason="purchase", notice="5 tokens", stripe_id="cs_2")
+    more = LedgerInstruction(
+        platform="test",
+        user_id="alice",
+        tokens=5,
+        idempotency_key="stripe:checkout:cs_2",
+        reason="purchase",
+        notice="5 tokens",
+        stripe_id="cs_2",
+    )
     settled = await app.service.apply_instruction(more)
     assert (settled.debt, settled.balance) == (0, 3)
     await app.service.pull(ALICE, None, "a", allow_easy=True)

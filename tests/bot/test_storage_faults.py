@@ -29,14 +29,31 @@ KEY = "5a" * 32
 
 def bot_env(database: str | Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
-    env.update(VANIKEYS_DB=str(database), VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60",
-               VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_VAULT_KEY=KEY, **extra)
+    env.update(
+        VANIKEYS_DB=str(database),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_PULL_BUDGET_CPU="60",
+        VANIKEYS_PULL_PRICE="1",
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+        VANIKEYS_VAULT_KEY=KEY,
+        **extra,
+    )
     return env
 
 
-def console_once(env: dict[str, str], lines: str = "/balance\n", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "console", "--user", "ann", "--json"], cwd=REPO, env=env,
-                          input=lines, capture_output=True, text=True, timeout=timeout, preexec_fn=without_file_privileges)
+def console_once(
+    env: dict[str, str], lines: str = "/balance\n", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--user", "ann", "--json"],
+        cwd=REPO,
+        env=env,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=without_file_privileges,
+    )
 
 
 def make_healthy_db(path: Path) -> None:
@@ -44,12 +61,15 @@ def make_healthy_db(path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize(("fault", "expected"), [
-    ("directory", "is a directory"),
-    ("corrupt", "is corrupt"),
-    ("unreadable", "cannot read the database"),
-    ("read_only", "is read-only"),
-])
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("directory", "is a directory"),
+        ("corrupt", "is corrupt"),
+        ("unreadable", "cannot read the database"),
+        ("read_only", "is read-only"),
+    ],
+)
 def test_a_database_that_cannot_be_opened_exits_with_one_line(tmp_path: Path, fault: str, expected: str) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
@@ -100,8 +120,9 @@ def test_postgres_that_comes_up_within_the_retry_window_is_used(tmp_path: Path) 
     try:
         starter = threading.Timer(1.0, server.start)  # the bot starts first and waits for it
         starter.start()
-        done = console_once(bot_env(server.url("postgres"), VANIKEYS_DB_CONNECT_TIMEOUT_S="30"),
-                            "/grant ann 3\n/balance\n")
+        done = console_once(
+            bot_env(server.url("postgres"), VANIKEYS_DB_CONNECT_TIMEOUT_S="30"), "/grant ann 3\n/balance\n"
+        )
         starter.join()
         assert done.returncode == 0, done.stderr
         balance = [json.loads(line) for line in done.stdout.splitlines()][-1]
@@ -134,8 +155,10 @@ async def test_a_full_disk_during_a_refund_answers_and_refunds_once_when_space_r
                 await app.service.pull(ALICE, None, "ab", allow_easy=True)
             # charged, and the refund could not be written: said so, never "nothing was charged; try again"
             assert answered.value.committed == "charged"
-            assert answered.value.message == ("your pull failed after it was charged (1 token): the refund is made "
-                                              "by itself as soon as the bot's database is back")
+            assert answered.value.message == (
+                "your pull failed after it was charged (1 token): the refund is made "
+                "by itself as soon as the bot's database is back"
+            )
             with pytest.raises(StorageUnavailable) as granted:  # still full: the grant is answered too
                 await app.service.grant(ALICE, 1)
             assert granted.value.committed == "nothing" and granted.value.message.startswith("nothing was granted")
@@ -157,9 +180,15 @@ def test_the_console_keeps_running_through_a_full_disk(tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
     with small_disk(8) as disk:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "console", "--user", "ann", "--json"], cwd=REPO,
-                                env=bot_env(disk / "vanikeys.db"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "console", "--user", "ann", "--json"],
+            cwd=REPO,
+            env=bot_env(disk / "vanikeys.db"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdin is not None and proc.stdout is not None
 
         def ask(line: str, until: tuple[str, ...]) -> dict:
@@ -197,16 +226,16 @@ async def test_postgres_lost_mid_run_answers_then_recovers_refunding_once(tmp_pa
             app.service.register_frontend(RecordingFrontEnd())
             await app.service.grant(ALICE, 5)
             pulling = asyncio.create_task(app.service.pull(ALICE, None, "ab", allow_easy=True))
-            await grinder.waiting.wait()          # charged, grinding
+            await grinder.waiting.wait()  # charged, grinding
             await asyncio.to_thread(server.stop)  # the server goes away mid-job
-            grinder.release.set()                 # the grind fails: its refund cannot be written
+            grinder.release.set()  # the grind fails: its refund cannot be written
             with pytest.raises(StorageUnavailable) as answered:
                 await pulling
             assert answered.value.committed == "charged" and "charged (1 token)" in answered.value.message
             with pytest.raises(StorageUnavailable):
                 await app.service.balance(ALICE)
             await asyncio.to_thread(server.start)
-            await app.jobs.sweep()                # what the maintenance loop does every third of a lease
+            await app.jobs.sweep()  # what the maintenance loop does every third of a lease
             await app.jobs.wait_idle()
             await app.jobs.sweep()
             await app.jobs.wait_idle()
@@ -231,9 +260,16 @@ def _fake_backup(where: Path, source: str) -> Path:
     data = where / (PG_FILE if source == "postgresql" else SQLITE_FILE)
     data.write_bytes(b"not read: the target is checked first")
     key = bytes.fromhex(KEY)
-    manifest = Manifest(created_at=time.time(), source=source, file=data.name,
-                        sha256=hashlib.sha256(data.read_bytes()).hexdigest(), vault_key_fingerprint=fingerprint(key),
-                        schema_version=None, rows={}, sealed_secrets=0)
+    manifest = Manifest(
+        created_at=time.time(),
+        source=source,
+        file=data.name,
+        sha256=hashlib.sha256(data.read_bytes()).hexdigest(),
+        vault_key_fingerprint=fingerprint(key),
+        schema_version=None,
+        rows={},
+        sealed_secrets=0,
+    )
     manifest = replace(manifest, hmac=backup_mac(manifest, data, key))
     (where / MANIFEST_FILE).write_text(json.dumps(asdict(manifest)))
     (where / FINGERPRINT_FILE).write_text(manifest.vault_key_fingerprint + "\n")
@@ -251,7 +287,8 @@ OPERATOR_COMMANDS = {
 
 @pytest.mark.parametrize("fault", ["unreachable", "missing_database", "bad_role", "corrupt_sqlite"])
 def test_operator_commands_answer_a_storage_fault_in_one_line_exit_2_within_the_timeout(
-        tmp_path: Path, fault: str, request: pytest.FixtureRequest) -> None:
+    tmp_path: Path, fault: str, request: pytest.FixtureRequest
+) -> None:
     if fault == "unreachable":
         database = f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/vanikeys"
     elif fault == "corrupt_sqlite":
@@ -260,15 +297,24 @@ def test_operator_commands_answer_a_storage_fault_in_one_line_exit_2_within_the_
     else:
         require_postgres()
         server: PostgresServer = request.getfixturevalue("postgres_server")
-        database = (server.url("no_such_database") if fault == "missing_database"
-                    else f"postgresql://no_such_role:s3cret@127.0.0.1:{server.port}/postgres")
+        database = (
+            server.url("no_such_database")
+            if fault == "missing_database"
+            else f"postgresql://no_such_role:s3cret@127.0.0.1:{server.port}/postgres"
+        )
     env = bot_env(database, VANIKEYS_DB_CONNECT_TIMEOUT_S="1.5")
     for name, argv in OPERATOR_COMMANDS.items():
         if fault == "corrupt_sqlite" and name == "restore":
             argv = lambda tmp: ["restore", str(_fake_backup(tmp / "sqlite-backup", "sqlite")), "--db", database]  # noqa: E731
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "bot.cli", *argv(tmp_path)], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *argv(tmp_path)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         took = time.monotonic() - started
         assert done.returncode == 2, (name, done.stderr)
         assert done.stdout == "" and "Traceback" not in done.stderr, (name, done.stderr)

@@ -39,8 +39,10 @@ YOU = UserRef("console", "you")
 
 
 # `vanikeys bot` with this process's clock (time.time) running `skew` seconds behind everyone else's.
-SKEWED_BOT = ("import runpy, sys, time; real = time.time; time.time = lambda: real() - {skew}; "
-              "sys.argv = ['bot.cli', 'bot']; runpy.run_module('bot.cli', run_name='__main__', alter_sys=True)")
+SKEWED_BOT = (
+    "import runpy, sys, time; real = time.time; time.time = lambda: real() - {skew}; "
+    "sys.argv = ['bot.cli', 'bot']; runpy.run_module('bot.cli', run_name='__main__', alter_sys=True)"
+)
 
 
 STRIPE = {"url": "http://127.0.0.1:9"}  # replaced by the fake's address while this module's tests run
@@ -56,22 +58,42 @@ def reachable_stripe() -> Iterator[None]:
 
 def bot_env(target: str | Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
-    env.update(VANIKEYS_DB=str(target), VANIKEYS_VAULT_KEY=KEY, VANIKEYS_BACKEND="python",
-               VANIKEYS_PULL_BUDGET_CPU="60", VANIKEYS_PULL_PRICE="1", VANIKEYS_FREE_PULLS_PER_DAY="0",
-               VANIKEYS_KEYS_PER_TOKEN="10000", VANIKEYS_ORDER_PREMIUM="1", VANIKEYS_CPU_KEYS_PER_S="20000",
-               VANIKEYS_ORDER_ATTEMPT_FACTOR="1", VANIKEYS_JOB_LEASE_S=str(LEASE_S),
-               STRIPE_API_KEY="sk_test_takeover", STRIPE_WEBHOOK_SECRET=SECRET,
-               STRIPE_API_BASE=STRIPE["url"], VANIKEYS_WEBHOOK_HOST="127.0.0.1",
-               VANIKEYS_WEBHOOK_PORT=str(port))
+    env.update(
+        VANIKEYS_DB=str(target),
+        VANIKEYS_VAULT_KEY=KEY,
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_PULL_BUDGET_CPU="60",
+        VANIKEYS_PULL_PRICE="1",
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+        VANIKEYS_KEYS_PER_TOKEN="10000",
+        VANIKEYS_ORDER_PREMIUM="1",
+        VANIKEYS_CPU_KEYS_PER_S="20000",
+        VANIKEYS_ORDER_ATTEMPT_FACTOR="1",
+        VANIKEYS_JOB_LEASE_S=str(LEASE_S),
+        STRIPE_API_KEY="sk_test_takeover",
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        STRIPE_API_BASE=STRIPE["url"],
+        VANIKEYS_WEBHOOK_HOST="127.0.0.1",
+        VANIKEYS_WEBHOOK_PORT=str(port),
+    )
     return env
 
 
-def start_bot(target: str | Path, port: int, *, clock_behind_s: float = 0.0,
-              **env: str) -> subprocess.Popen[str]:
-    argv = ([sys.executable, "-c", SKEWED_BOT.format(skew=clock_behind_s)] if clock_behind_s
-            else [sys.executable, "-m", "bot.cli", "bot"])
-    return subprocess.Popen(argv, cwd=REPO, env={**bot_env(target, port), **env},
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_bot(target: str | Path, port: int, *, clock_behind_s: float = 0.0, **env: str) -> subprocess.Popen[str]:
+    argv = (
+        [sys.executable, "-c", SKEWED_BOT.format(skew=clock_behind_s)]
+        if clock_behind_s
+        else [sys.executable, "-m", "bot.cli", "bot"]
+    )
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env={**bot_env(target, port), **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 async def wait_until(check, deadline_s: float, what: str):
@@ -88,14 +110,21 @@ async def wait_until(check, deadline_s: float, what: str):
 async def post_checkouts(ports: list[int], sessions: int) -> list[int]:
     """Each checkout delivered to every process at once, as a retrying Stripe could."""
     async with aiohttp.ClientSession() as http:
+
         async def post(port: int, n: int) -> int:
-            obj = completed_session(f"cs_test_takeover_{n}", {"platform": "console", "user_id": "you",
-                                                               "pack_id": "100", "tokens": "100"}, 99)
+            obj = completed_session(
+                f"cs_test_takeover_{n}",
+                {"platform": "console", "user_id": "you", "pack_id": "100", "tokens": "100"},
+                99,
+            )
             payload = event_json("checkout.session.completed", obj)
             for _ in range(100):  # the server may still be starting
                 try:
-                    async with http.post(f"http://127.0.0.1:{port}/stripe/webhook", data=payload.encode(),
-                                         headers={"Stripe-Signature": sign(payload, SECRET)}) as response:
+                    async with http.post(
+                        f"http://127.0.0.1:{port}/stripe/webhook",
+                        data=payload.encode(),
+                        headers={"Stripe-Signature": sign(payload, SECRET)},
+                    ) as response:
                         return response.status
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
@@ -117,15 +146,19 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
         doomed.stdin.flush()
         for peer in peers:
             assert peer.stdin is not None
-            peer.stdin.write("/pull ab --anyway\n" * 6 + "/grant you 5\n" + "/gift bob 3\n" * 3
-                             + "/pull cd 10 --anyway\n")
+            peer.stdin.write(
+                "/pull ab --anyway\n" * 6 + "/grant you 5\n" + "/gift bob 3\n" * 3 + "/pull cd 10 --anyway\n"
+            )
             peer.stdin.close()  # the console ends; the webhook keeps the process serving
         statuses = await post_checkouts(ports, sessions=8)
         assert statuses == [200] * 24
 
         async with create_app(settings, resume_jobs=False) as app:
+
             async def running_order():
-                return await app.db.fetchone("SELECT job_id, owner FROM jobs WHERE kind = 'order' AND status = 'running'")
+                return await app.db.fetchone(
+                    "SELECT job_id, owner FROM jobs WHERE kind = 'order' AND status = 'running'"
+                )
 
             order = await wait_until(running_order, 60, "the order reaching 'running'")
             assert order["owner"].split(":")[1] == str(doomed.pid)
@@ -133,7 +166,9 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
             doomed.wait(timeout=10)
             killed_at = time.time()
             at_death = await app.db.fetchone("SELECT status FROM jobs WHERE job_id = ?", (order["job_id"],))
-            assert at_death["status"] == "running", "the order finished before its process was killed: nothing to take over"
+            assert at_death["status"] == "running", (
+                "the order finished before its process was killed: nothing to take over"
+            )
 
             async def taken_over():
                 row = await app.db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (order["job_id"],))
@@ -151,8 +186,9 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
                 return rows and all(r["status"] in ("delivered", "refunded", "found") for r in rows)
 
             await wait_until(settled, 120, "every job settling")
-            later = await app.db.fetchall("SELECT status FROM job_steps WHERE job_id = ? AND at > ?",
-                                          (order["job_id"], killed_at))
+            later = await app.db.fetchall(
+                "SELECT status FROM job_steps WHERE job_id = ? AND at > ?", (order["job_id"], killed_at)
+            )
             assert {s["status"] for s in later} & {"found", "failed"}, "no live process finished the dead one's order"
             for peer in peers:
                 peer.send_signal(signal.SIGTERM)
@@ -172,9 +208,12 @@ async def test_three_processes_one_killed_mid_order(tmp_path: Path, db_target: s
                 steps = await app.db.fetchall("SELECT status FROM job_steps WHERE job_id = ?", (job["job_id"],))
                 for once in ("accepted", "found", "delivered", "failed", "refunded"):
                     assert [s["status"] for s in steps].count(once) <= 1, (job["job_id"], steps)
-            purchases = await app.db.fetchall("SELECT idempotency_key, tokens FROM ledger WHERE kind = 'payment_purchase'")
-            assert sorted(p["idempotency_key"] for p in purchases) == [f"stripe:checkout:cs_test_takeover_{n}"
-                                                                       for n in range(8)]
+            purchases = await app.db.fetchall(
+                "SELECT idempotency_key, tokens FROM ledger WHERE kind = 'payment_purchase'"
+            )
+            assert sorted(p["idempotency_key"] for p in purchases) == [
+                f"stripe:checkout:cs_test_takeover_{n}" for n in range(8)
+            ]
             assert all(p["tokens"] == 100 for p in purchases)
             gifts = await app.db.fetchall("SELECT kind, tokens FROM ledger WHERE user_id = 'bob'")
             assert [g["kind"] for g in gifts] == ["gift_received"] * 6 and sum(g["tokens"] for g in gifts) == 18
@@ -285,7 +324,8 @@ async def test_a_process_whose_clock_runs_behind_keeps_its_jobs(tmp_path: Path, 
 
 
 async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_again(
-        tmp_path: Path, db_target: str | Path) -> None:
+    tmp_path: Path, db_target: str | Path
+) -> None:
     settings = small_settings(tmp_path, vault_key=KEY, **store_overrides(db_target))
     async with create_app(settings) as app:
         await app.service.grant(YOU, 300)
@@ -336,10 +376,12 @@ async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_
 
 
 async def test_losing_a_lease_ends_the_drive_and_cancels_the_local_provider_jobs(
-        tmp_path: Path, db_target: str | Path) -> None:
+    tmp_path: Path, db_target: str | Path
+) -> None:
     """What the resumed process does, seen from inside: its drive of the order ends and its grinder runs nothing."""
-    settings = small_settings(tmp_path, vault_key=KEY, keys_per_token=1e7, max_order_s=1e9,
-                              **store_overrides(db_target))
+    settings = small_settings(
+        tmp_path, vault_key=KEY, keys_per_token=1e7, max_order_s=1e9, **store_overrides(db_target)
+    )
     async with create_app(settings) as first, create_app(settings, resume_jobs=False) as second:
         await first.service.grant(YOU, 100)
         order = await first.service.order(YOU, None, "^abcdef0", "eth")
@@ -351,8 +393,10 @@ async def test_losing_a_lease_ends_the_drive_and_cancels_the_local_provider_jobs
 
         await wait_until(grinding, 30, "the first process grinding the order")
         async with second.db.transaction() as tx:  # the second took it over while the first was away
-            await tx.execute("UPDATE jobs SET owner = ?, lease_until = lease_until + 600 WHERE job_id = ?",
-                             (second.jobs.owner, job_id))
+            await tx.execute(
+                "UPDATE jobs SET owner = ?, lease_until = lease_until + 600 WHERE job_id = ?",
+                (second.jobs.owner, job_id),
+            )
         await first.jobs.sweep()
         record = await asyncio.wait_for(asyncio.shield(driving), 10)
         assert record.status == "running" and driving.done() and not driving.cancelled()

@@ -43,7 +43,9 @@ async def test_no_secret_in_the_database_files_or_the_logs(tmp_path: Path, caplo
         await app.jobs.wait_idle()
         closed = RecordingFrontEnd(dms_open=False)
         app.service.register_frontend(closed)
-        await app.service.pull(ALICE, GUILD, "zz", "btc", allow_easy=True)  # undelivered: stays (encrypted) in the vault
+        await app.service.pull(
+            ALICE, GUILD, "zz", "btc", allow_easy=True
+        )  # undelivered: stays (encrypted) in the vault
         for _, delivery in fe.deliveries:
             for item in delivery.secrets:
                 secrets_seen.append((item.value, item.export_kind))
@@ -91,8 +93,10 @@ async def test_a_wrong_key_or_a_swapped_row_does_not_open(store_settings: Settin
             await wrong.open_job(first.job_id)
         async with app.db.transaction() as tx:  # move one sealed secret under the other job's row
             row = await tx.fetchone("SELECT nonce, ciphertext FROM vault WHERE job_id = ?", (first.job_id,))
-            await tx.execute("UPDATE vault SET nonce = ?, ciphertext = ? WHERE job_id = ?",
-                             (row["nonce"], row["ciphertext"], second.job_id))
+            await tx.execute(
+                "UPDATE vault SET nonce = ?, ciphertext = ? WHERE job_id = ?",
+                (row["nonce"], row["ciphertext"], second.job_id),
+            )
         with pytest.raises(VaultError):
             await app.vault.open_job(second.job_id)
 
@@ -109,8 +113,9 @@ async def test_delivered_secrets_are_purged_after_the_grace_period_undelivered_n
         assert await app.vault.purge(now=time.time() + 3601) == 1
         assert await app.vault.open_job(delivered.job_id) == []
         assert len(await app.vault.open_job(kept.job_id)) == 1
-        row = await app.db.fetchone("SELECT nonce, ciphertext, purged_at FROM vault WHERE job_id = ?",
-                                    (delivered.job_id,))
+        row = await app.db.fetchone(
+            "SELECT nonce, ciphertext, purged_at FROM vault WHERE job_id = ?", (delivered.job_id,)
+        )
         assert row["ciphertext"] is None and row["nonce"] is None and row["purged_at"] is not None
 
 

@@ -32,8 +32,15 @@ async def seal_one_undelivered(settings: Settings) -> str:
 def cli(env_extra: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
     env.update(VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60", **env_extra)
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=REPO, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_a_lost_key_file_refuses_to_start_naming_the_file(tmp_path: Path) -> None:
@@ -125,14 +132,18 @@ async def test_postgres_needs_a_key_given_to_every_process(tmp_path: Path, postg
             pass
 
 
-@pytest.mark.parametrize(("where", "text", "named"), [
-    ("env", "not-a-key", "VANIKEYS_VAULT_KEY must"),
-    ("env", "00" * 32, "VANIKEYS_VAULT_KEY is all zeros"),
-    ("file", "zz" * 32, "the vault key file"),
-    ("file", "00" * 32, "is all zeros"),
-])
-def test_malformed_or_zero_keys_are_refused_naming_where_they_came_from(tmp_path: Path, where: str, text: str,
-                                                                        named: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "text", "named"),
+    [
+        ("env", "not-a-key", "VANIKEYS_VAULT_KEY must"),
+        ("env", "00" * 32, "VANIKEYS_VAULT_KEY is all zeros"),
+        ("file", "zz" * 32, "the vault key file"),
+        ("file", "00" * 32, "is all zeros"),
+    ],
+)
+def test_malformed_or_zero_keys_are_refused_naming_where_they_came_from(
+    tmp_path: Path, where: str, text: str, named: str
+) -> None:
     env = {"VANIKEYS_DB": str(tmp_path / "v.db")}
     if where == "env":
         env["VANIKEYS_VAULT_KEY"] = text
@@ -157,7 +168,8 @@ def test_an_operator_command_answers_a_vault_key_fault_in_its_own_words() -> Non
     from bot.storage.opening import FAULT_EXIT_CODE, fault_line, storage_faults_answered
 
     assert fault_line(VaultError("the vault key in x is not the one these secrets were sealed with")) == (
-        "the vault key in x is not the one these secrets were sealed with")
+        "the vault key in x is not the one these secrets were sealed with"
+    )
     assert fault_line(ServiceError("busy", "wait")) is None  # another service answer is not a storage fault
     with pytest.raises(SystemExit) as exited, storage_faults_answered():
         raise VaultError("no vault key: set VANIKEYS_VAULT_KEY")
@@ -179,7 +191,8 @@ async def test_on_postgres_every_process_must_use_the_recorded_key(tmp_path: Pat
 
 
 async def test_every_store_refuses_a_process_with_another_key_even_with_nothing_sealed(
-        tmp_path: Path, db_target: str | Path) -> None:
+    tmp_path: Path, db_target: str | Path
+) -> None:
     """SQLite checks the recorded fingerprint exactly as PostgreSQL does: a second process given another key would
     seal secrets the first cannot open, so it is refused before anything is sealed."""
     store = store_overrides(db_target)

@@ -31,6 +31,7 @@ from dockerfile_parse import DockerfileParser
 
 # ---- .dockerignore -------------------------------------------------------------------------------
 
+
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     """moby's patternmatcher: `**` any number of directories, `*` and `?` within one, [classes], escapes."""
     out = ["^"]
@@ -54,7 +55,7 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
             if end < 0:
                 out.append(re.escape(char))
             else:
-                body = pattern[i + 1:end]
+                body = pattern[i + 1 : end]
                 out.append("[" + ("^" + body[1:] if body.startswith("^") else body) + "]")
                 i = end
         elif char == "\\" and i + 1 < len(pattern):
@@ -97,11 +98,12 @@ class DockerIgnore:
 
 # ---- Dockerfiles ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Stage:
     name: str
     base: str
-    root: Path                      # stands for the image's "/"
+    root: Path  # stands for the image's "/"
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
     user: str = "root"
@@ -109,7 +111,7 @@ class Stage:
     healthcheck: list[str] | None = None
     healthcheck_options: str = ""
     cmd: list[str] | None = None
-    copied: list[str] = field(default_factory=list)   # image paths written by COPY/ADD
+    copied: list[str] = field(default_factory=list)  # image paths written by COPY/ADD
     made_by_run: list[str] = field(default_factory=list)  # COPY --from paths a RUN made (a venv): stood in for
 
     def path(self, image_path: str, workdir: str | None = None) -> Path:
@@ -217,7 +219,8 @@ def _copy(stages: list[Stage], kind: str, value: str, context: Path, ignore: Doc
             found = source_stage.path(source)
             if not found.exists():
                 assert any(source in line for _, line in source_stage.runs), (
-                    f"{kind} --from={flags['from']} {source}: nothing there in that stage, and no RUN makes it")
+                    f"{kind} --from={flags['from']} {source}: nothing there in that stage, and no RUN makes it"
+                )
                 stage.made_by_run.append(source)
                 continue
             target = stage.path(destination) / found.name if into_dir else stage.path(destination)
@@ -232,8 +235,7 @@ def _copy(stages: list[Stage], kind: str, value: str, context: Path, ignore: Doc
             assert found.exists(), f"{kind} {source}: not in the build context"
             assert not ignore.excludes(relative), f"{kind} {source}: .dockerignore leaves it out of the context"
             target = stage.path(destination) / found.name if (into_dir and found.is_file()) else stage.path(destination)
-            _copy_tree(found, target,
-                       lambda p: not ignore.excludes(p.relative_to(context).as_posix()))
+            _copy_tree(found, target, lambda p: not ignore.excludes(p.relative_to(context).as_posix()))
             stage.copied.append(str(PurePosixPath(stage.workdir, destination)))
 
 
@@ -252,12 +254,17 @@ def shell_commands(run: str) -> list[list[str]]:
 
 # ---- virtual environments ------------------------------------------------------------------------
 
+
 def layered_venv(path: Path) -> Path:
     """A new virtual environment over the test environment's packages; its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(purelib, "zz_test_environment.pth").write_text("\n".join(sorted(ours)) + "\n")
     return python
@@ -266,8 +273,11 @@ def layered_venv(path: Path) -> Path:
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment a container starts with: no VANIKEYS_/chat/payment variables from this shell,
     no PYTHONPATH pointing at the checkout."""
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_", "PYTHON"))}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_", "PYTHON"))
+    }
     if "VANIKEYS_CACHE" in os.environ:  # the native kernel build cache: shared, so it compiles once per run
         keep["VANIKEYS_CACHE"] = os.environ["VANIKEYS_CACHE"]
     keep.update(extra)

@@ -53,7 +53,8 @@ def test_every_ignored_rule_says_why(name: str) -> None:
             reason = " ".join(lines[above:number])
             rules = line.split("=", 1)[1].split(",")
             assert reason and all(f"{rule.strip()} (" in reason for rule in rules), (
-                f"{name}:{number + 1}: say why {rules} is ignored on the comment line above")
+                f"{name}:{number + 1}: say why {rules} is ignored on the comment line above"
+            )
     assert not (ROOT / ".hadolint.yaml").exists(), "ignore rules where they apply, each with its reason"
 
 
@@ -79,22 +80,21 @@ def test_the_pinning_script_rewrites_from_lines_keeping_the_tag(tmp_path: Path) 
         shutil.copy(ROOT / name, tmp_path / name)
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\n# docker buildx imagetools inspect IMAGE --format ...\n"
-                    "printf 'sha256:%064d\\n' 7\n")
+    fake.write_text("#!/bin/sh\n# docker buildx imagetools inspect IMAGE --format ...\nprintf 'sha256:%064d\\n' 7\n")
     fake.chmod(0o755)
     env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
     script = [sys.executable, str(ROOT / "scripts" / "pin_base_images.py"), str(tmp_path)]
-    done = subprocess.run(script, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     digest = "@sha256:" + "0" * 63 + "7"
     bot = (tmp_path / "Dockerfile.bot").read_text()
     assert f"FROM python:3.11-slim{digest}\n" in bot
     runpod = (tmp_path / "Dockerfile.runpod").read_text()
     assert f"-devel-${{UBUNTU}}{digest} AS build" in runpod and f"-base-${{UBUNTU}}{digest}\n" in runpod
-    again = subprocess.run(script, env=env,
-                           capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and (tmp_path / "Dockerfile.bot").read_text() == bot, "re-pinning replaces, not appends"
+    again = subprocess.run(script, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and (tmp_path / "Dockerfile.bot").read_text() == bot, (
+        "re-pinning replaces, not appends"
+    )
     for name in DOCKERFILES:
         linted = subprocess.run([hadolint(), "--no-color", str(tmp_path / name)], capture_output=True, text=True)
         assert linted.returncode == 0, linted.stdout
@@ -104,6 +104,11 @@ def test_the_image_smoke_script_says_so_where_no_docker_engine_runs(tmp_path: Pa
     fake = tmp_path / "docker"
     fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
     fake.chmod(0o755)
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "image_smoke.sh")], capture_output=True, text=True,
-                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, timeout=60)
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "image_smoke.sh")],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        timeout=60,
+    )
     assert done.returncode == 2 and "no Docker engine here" in done.stderr

@@ -28,16 +28,24 @@ def test_the_quick_start_commands_make_and_use_a_virtual_environment() -> None:
 
 def test_ci_runs_exactly_the_readmes_test_command() -> None:
     script = (ROOT / ".ci" / "run").read_text()
-    extracted = subprocess.run(["bash", "-c", re.search(r'command="\$\((.+)\)"', script)[1]], cwd=ROOT,  # type: ignore[index]
-                               capture_output=True, text=True, check=True).stdout.strip()
+    extracted = subprocess.run(
+        ["bash", "-c", re.search(r'command="\$\((.+)\)"', script)[1]],
+        cwd=ROOT,  # type: ignore[index]
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert extracted == readme_command("Run the tests:")
     assert 'bash -c "$command"' in script
 
 
 def tracked_text_files() -> list[Path]:
     listed = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout
-    paths = [ROOT / name for name in listed.split() if name.endswith((".py", ".md", ".cuh", ".cu", ".toml", ".yml",
-                                                                       ".sh", ".in")) or name.startswith("Dockerfile")]
+    paths = [
+        ROOT / name
+        for name in listed.split()
+        if name.endswith((".py", ".md", ".cuh", ".cu", ".toml", ".yml", ".sh", ".in")) or name.startswith("Dockerfile")
+    ]
     return [p for p in paths if p.is_file()]
 
 

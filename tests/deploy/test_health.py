@@ -29,7 +29,8 @@ async def test_a_running_bot_writes_a_fresh_heartbeat_and_removes_it_when_it_sto
             await app.health.write()
         beat = json.loads(path.read_text())
         assert beat["storage"]["ok"] and beat["frontends"] == {
-            "telegram": {"ok": False, "detail": "configured but not started"}}
+            "telegram": {"ok": False, "detail": "configured but not started"}
+        }
         assert check(path) == ["telegram not connected: configured but not started"]
         app.health.watch("telegram", lambda: (True, "long polling"))
         await app.health.write()
@@ -58,8 +59,9 @@ async def test_storage_that_stops_answering_is_unhealthy(tmp_path: Path) -> None
 
 def test_a_stale_heartbeat_is_unhealthy(tmp_path: Path) -> None:
     path = tmp_path / "beat.json"
-    path.write_text(json.dumps({"at": time.time() - STALE_AFTER_S - 5, "storage": {"ok": True, "detail": ""},
-                                "frontends": {}}))
+    path.write_text(
+        json.dumps({"at": time.time() - STALE_AFTER_S - 5, "storage": {"ok": True, "detail": ""}, "frontends": {}})
+    )
     [problem] = check(path)
     assert "old" in problem and "stuck" in problem
 
@@ -69,16 +71,32 @@ def test_the_healthcheck_command_reads_the_heartbeat_of_its_own_database(tmp_pat
     path = heartbeat_file(settings.database)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "STRIPE_", "DISCORD_", "TELEGRAM_"))}
     env.update(PYTHONPATH=str(ROOT), VANIKEYS_DB=str(settings.database))
-    path.write_text(json.dumps({"at": time.time(), "storage": {"ok": True, "detail": "x"},
-                                "frontends": {"discord": {"ok": True, "detail": "1 shard(s)"}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "at": time.time(),
+                "storage": {"ok": True, "detail": "x"},
+                "frontends": {"discord": {"ok": True, "detail": "1 shard(s)"}},
+            }
+        )
+    )
     try:
-        healthy = subprocess.run([sys.executable, "-m", "bot.health"], cwd=tmp_path, env=env, capture_output=True,
-                                 text=True, timeout=60)
+        healthy = subprocess.run(
+            [sys.executable, "-m", "bot.health"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
-        path.write_text(json.dumps({"at": time.time(), "storage": {"ok": True, "detail": "x"},
-                                    "frontends": {"discord": {"ok": False, "detail": "stopped"}}}))
-        unhealthy = subprocess.run([sys.executable, "-m", "bot.health"], cwd=tmp_path, env=env, capture_output=True,
-                                   text=True, timeout=60)
+        path.write_text(
+            json.dumps(
+                {
+                    "at": time.time(),
+                    "storage": {"ok": True, "detail": "x"},
+                    "frontends": {"discord": {"ok": False, "detail": "stopped"}},
+                }
+            )
+        )
+        unhealthy = subprocess.run(
+            [sys.executable, "-m", "bot.health"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
         assert unhealthy.returncode == 1 and unhealthy.stdout.strip() == "unhealthy: discord not connected: stopped"
     finally:
         path.unlink(missing_ok=True)
@@ -87,7 +105,6 @@ def test_the_healthcheck_command_reads_the_heartbeat_of_its_own_database(tmp_pat
 @pytest.mark.parametrize("database", ["a.db", "b.db"])
 def test_two_bots_on_one_host_have_their_own_heartbeat(database: str, tmp_path: Path) -> None:
     assert heartbeat_file(tmp_path / "a.db") != heartbeat_file(tmp_path / "b.db")
-
 
 
 async def test_a_stop_that_lands_as_the_heartbeat_query_answers_is_not_lost(tmp_path: Path) -> None:

@@ -35,9 +35,17 @@ def pins(lock: Path) -> list[tuple[str, str, Marker | None, list[str]]]:
 
 
 def environment(python: str) -> dict[str, str]:
-    return {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
-            "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-            "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+    return {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
 
 
 def resolved(lock: Path, python: str) -> dict[str, str]:
@@ -50,13 +58,16 @@ def resolved(lock: Path, python: str) -> dict[str, str]:
 
 
 def inputs(path: Path) -> list[Requirement]:
-    return [Requirement(line.split("#")[0].strip()) for line in path.read_text().splitlines()
-            if line.split("#")[0].strip()]
+    return [
+        Requirement(line.split("#")[0].strip()) for line in path.read_text().splitlines() if line.split("#")[0].strip()
+    ]
 
 
 LOCKS = {
-    "requirements-bot.lock": lambda: [Requirement(r) for r in tomllib.loads(
-        (ROOT / "pyproject.toml").read_text())["project"]["dependencies"]] + inputs(ROOT / "requirements-bot.in"),
+    "requirements-bot.lock": lambda: (
+        [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+        + inputs(ROOT / "requirements-bot.in")
+    ),
     "requirements-worker.lock": lambda: inputs(ROOT / "requirements-worker.in"),
 }
 
@@ -79,7 +90,8 @@ def test_the_lock_satisfies_its_inputs_for_each_python(lock: str, python: str) -
         name = canonicalize_name(requirement.name)
         assert name in chosen, f"{lock} does not pin {requirement} for Python {python}: run python scripts/lock.py"
         assert requirement.specifier.contains(chosen[name], prereleases=True), (
-            f"{lock} pins {name}=={chosen[name]}, outside {requirement}: run python scripts/lock.py")
+            f"{lock} pins {name}=={chosen[name]}, outside {requirement}: run python scripts/lock.py"
+        )
 
 
 def third_party_imports(*packages: str) -> dict[str, set[str]]:
@@ -118,12 +130,16 @@ def distributions_of(module: str) -> set[str]:
     return installed or GPU_DISTRIBUTIONS.get(module, set())
 
 
-@pytest.mark.parametrize(("lock", "packages", "absent"), [
-    ("requirements-bot.lock", ("bot", "payments", "gpu_worker"), NOT_IN_THE_BOT_IMAGE),
-    ("requirements-worker.lock", ("gpu_worker",), {}),  # the RunPod image, the box and the Modal app
-])
-def test_every_module_the_shipped_code_imports_is_locked(lock: str, packages: tuple[str, ...],
-                                                        absent: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("lock", "packages", "absent"),
+    [
+        ("requirements-bot.lock", ("bot", "payments", "gpu_worker"), NOT_IN_THE_BOT_IMAGE),
+        ("requirements-worker.lock", ("gpu_worker",), {}),  # the RunPod image, the box and the Modal app
+    ],
+)
+def test_every_module_the_shipped_code_imports_is_locked(
+    lock: str, packages: tuple[str, ...], absent: dict[str, str]
+) -> None:
     locked = {name for name, _, _, _ in pins(ROOT / lock)}
     missing = []
     for module, where in sorted(third_party_imports(*packages).items()):

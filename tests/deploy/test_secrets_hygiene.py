@@ -15,8 +15,15 @@ from bot.key_hygiene import committable
 from tests.bot.conftest import small_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = ("vanikeys.db.vaultkey", "vanikeys.vaultkey", "vanikeys.db", "vanikeys.db-wal", ".env", ".env.production",
-           "vanikeys-cards/btc-epic.png")
+SECRETS = (
+    "vanikeys.db.vaultkey",
+    "vanikeys.vaultkey",
+    "vanikeys.db",
+    "vanikeys.db-wal",
+    ".env",
+    ".env.production",
+    "vanikeys-cards/btc-epic.png",
+)
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git executable")
 
@@ -67,7 +74,8 @@ def test_compose_publishes_the_webhook_on_loopback_only_behind_an_https_proxy() 
 
 @needs_git
 async def test_a_key_file_in_a_work_tree_that_does_not_ignore_it_is_warned_about(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     git(tmp_path, "init", "-q")
     settings = small_settings(tmp_path, vault_key=None)
     with caplog.at_level(logging.WARNING, logger="bot.key_hygiene"):
@@ -101,4 +109,6 @@ def test_a_key_file_outside_any_work_tree_or_already_tracked(tmp_path: Path) -> 
     (tree / "vanikeys.db.vaultkey").write_text("k")
     git(tree, "add", "vanikeys.db.vaultkey")
     shutil.copy(ROOT / ".gitignore", tree / ".gitignore")
-    assert committable(tree / "vanikeys.db.vaultkey") == tree.resolve(), "a tracked key is committed whatever ignores it"
+    assert committable(tree / "vanikeys.db.vaultkey") == tree.resolve(), (
+        "a tracked key is committed whatever ignores it"
+    )

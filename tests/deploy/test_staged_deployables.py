@@ -37,8 +37,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 180,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 180, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
@@ -66,11 +67,13 @@ def assert_imported_from(python: Path, module: str, where: Path, env: dict[str, 
     found = run([str(python), "-c", f"import {module}; print({module}.__file__)"], cwd=cwd, env=env, timeout=60)
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()).resolve().is_relative_to(where.resolve()), (
-        f"{module} came from {found.stdout.strip()}, not from what the deployable ships ({where})")
+        f"{module} came from {found.stdout.strip()}, not from what the deployable ships ({where})"
+    )
     assert not Path(found.stdout.strip()).resolve().is_relative_to(ROOT), "imported from the checkout"
 
 
 # ---- the bot image -----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def bot_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stage, Path]:
@@ -78,8 +81,12 @@ def bot_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stage, Path]:
     into = tmp_path_factory.mktemp("bot-image")
     [stage] = stage_dockerfile(ROOT / "Dockerfile.bot", ROOT, into)
     python = layered_venv(into / "venv")
-    installs = [(workdir, words) for workdir, line in stage.runs for words in shell_commands(line)
-                if words[:2] == ["pip", "install"]]
+    installs = [
+        (workdir, words)
+        for workdir, line in stage.runs
+        for words in shell_commands(line)
+        if words[:2] == ["pip", "install"]
+    ]
     workdir, lock_step = installs[0]
     assert [w for w in lock_step if w.startswith("-")] == ["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"]
     assert stage.path(lock_step[-1], workdir).is_file(), "the lock the image installs was copied in first"
@@ -93,8 +100,14 @@ def test_the_bot_image_ships_only_what_it_needs(bot_image: tuple[Stage, Path]) -
     stage, _ = bot_image
     shipped = {p.relative_to(stage.path("/app")).as_posix() for p in stage.path("/app").rglob("*") if p.is_file()}
     assert "bot/cli.py" in shipped and "gpu_worker/kernels/grind.cuh" in shipped and "payments/webhook.py" in shipped
-    assert not [p for p in shipped if p.startswith(("tests/", "docs/", "benchmarks/", ".git")) or "__pycache__" in p
-                or p.endswith((".db", ".vaultkey")) or ".env" in p]
+    assert not [
+        p
+        for p in shipped
+        if p.startswith(("tests/", "docs/", "benchmarks/", ".git"))
+        or "__pycache__" in p
+        or p.endswith((".db", ".vaultkey"))
+        or ".env" in p
+    ]
 
 
 def test_the_bot_image_starts_grinds_a_pull_is_healthy_and_stops_on_sigterm(bot_image: tuple[Stage, Path]) -> None:
@@ -105,15 +118,28 @@ def test_the_bot_image_starts_grinds_a_pull_is_healthy_and_stops_on_sigterm(bot_
     async def scenario() -> None:
         fake = await FakeStripe(api_key="sk_test_staged").start()
         port = free_port()
-        env = image_env(stage, python, VANIKEYS_WEBHOOK_HOST="127.0.0.1", VANIKEYS_WEBHOOK_PORT=str(port),
-                        STRIPE_API_KEY="sk_test_staged", STRIPE_WEBHOOK_SECRET="whsec_staged",
-                        STRIPE_API_BASE=fake.url, VANIKEYS_PUBLIC_URL="https://bot.example",
-                        VANIKEYS_BACKEND=CPU_BACKEND, VANIKEYS_PULL_BUDGET_CPU="2048")
+        env = image_env(
+            stage,
+            python,
+            VANIKEYS_WEBHOOK_HOST="127.0.0.1",
+            VANIKEYS_WEBHOOK_PORT=str(port),
+            STRIPE_API_KEY="sk_test_staged",
+            STRIPE_WEBHOOK_SECRET="whsec_staged",
+            STRIPE_API_BASE=fake.url,
+            VANIKEYS_PUBLIC_URL="https://bot.example",
+            VANIKEYS_BACKEND=CPU_BACKEND,
+            VANIKEYS_PULL_BUDGET_CPU="2048",
+        )
         try:
             assert_imported_from(python, "bot.cli", python.parent.parent, env, data)
             process = await asyncio.create_subprocess_exec(
-                *command(stage, stage.cmd or [], python), cwd=data, env=env, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                *command(stage, stage.cmd or [], python),
+                cwd=data,
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
             assert process.stdin is not None
             process.stdin.write(b"/pull ^Love\n")
             process.stdin.close()  # a container has no console: it keeps serving the webhook
@@ -147,13 +173,15 @@ def test_the_bot_image_starts_grinds_a_pull_is_healthy_and_stops_on_sigterm(bot_
 
 # ---- the RunPod image and the self-hosted box ---------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def worker_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stage, Path]:
     into = tmp_path_factory.mktemp("worker-image")
     stages = stage_dockerfile(ROOT / "Dockerfile.runpod", ROOT, into)
     build, final = stages[0], stages[-1]
-    [(workdir, install)] = [(workdir, words) for workdir, line in build.runs for words in shell_commands(line)
-                            if words[0].endswith("/pip")]
+    [(workdir, install)] = [
+        (workdir, words) for workdir, line in build.runs for words in shell_commands(line) if words[0].endswith("/pip")
+    ]
     assert [w for w in install if w.startswith("-")] == ["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"]
     assert build.path(install[-1], workdir).is_file(), "the lock the image installs was copied in first"
     assert final.made_by_run == ["/opt/venv"] and install[0] == "/opt/venv/bin/pip"  # the layered venv stands in
@@ -164,18 +192,25 @@ def test_the_worker_image_ships_the_kernel_sources(worker_image: tuple[Stage, Pa
     stage, python = worker_image
     env = image_env(stage, python, VANIKEYS_WORKER_BACKEND=CPU_BACKEND)
     assert_imported_from(python, "gpu_worker.grinders.cuda", stage.path("/app"), env, stage.path(stage.workdir))
-    digest = run([str(python), "-c", "from gpu_worker.grinders.cuda import source_digest; print(source_digest())"],
-                 cwd=stage.path(stage.workdir), env=env)
+    digest = run(
+        [str(python), "-c", "from gpu_worker.grinders.cuda import source_digest; print(source_digest())"],
+        cwd=stage.path(stage.workdir),
+        env=env,
+    )
     assert digest.returncode == 0 and len(digest.stdout.strip()) == 16, digest.stderr
 
 
 def test_the_runpod_worker_grinds_a_job_through_the_sdk_and_its_healthcheck_passes(
-        worker_image: tuple[Stage, Path]) -> None:
+    worker_image: tuple[Stage, Path],
+) -> None:
     stage, python = worker_image
     # The image says cuda (a GPU worker must not grind on a CPU at GPU prices); here the CPU stands in.
     env = image_env(stage, python, VANIKEYS_WORKER_BACKEND=CPU_BACKEND)
-    done = run([*command(stage, stage.cmd or [], python), "--test_input", json.dumps({"input": JOB})],
-               cwd=stage.path(stage.workdir), env=env)
+    done = run(
+        [*command(stage, stage.cmd or [], python), "--test_input", json.dumps({"input": JOB})],
+        cwd=stage.path(stage.workdir),
+        env=env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Job local_test completed successfully" in done.stdout and "'checked': 2048" in done.stdout, done.stdout
     health = run(command(stage, stage.healthcheck or [], python), cwd=stage.path(stage.workdir), env=env)
@@ -192,11 +227,21 @@ def test_the_worker_healthcheck_fails_when_the_grinder_cannot_load(worker_image:
 def test_the_self_hosted_box_serves_a_job_and_its_healthcheck_goes_through_it(worker_image: tuple[Stage, Path]) -> None:
     stage, python = worker_image
     port, token = free_port(), "box-token-0123456789abcdef"
-    env = image_env(stage, python, VANIKEYS_WORKER_BACKEND=CPU_BACKEND, VANIKEYS_SELFHOSTED_TOKEN=token,
-                    VANIKEYS_SELFHOSTED_PORT=str(port))
-    box = subprocess.Popen([str(python), "-m", "gpu_worker.selfhosted", "--host", "127.0.0.1", "--port", str(port)],
-                           cwd=stage.path(stage.workdir), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+    env = image_env(
+        stage,
+        python,
+        VANIKEYS_WORKER_BACKEND=CPU_BACKEND,
+        VANIKEYS_SELFHOSTED_TOKEN=token,
+        VANIKEYS_SELFHOSTED_PORT=str(port),
+    )
+    box = subprocess.Popen(
+        [str(python), "-m", "gpu_worker.selfhosted", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=stage.path(stage.workdir),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         health = None
         for _ in range(240):
@@ -206,8 +251,11 @@ def test_the_self_hosted_box_serves_a_job_and_its_healthcheck_goes_through_it(wo
             time.sleep(0.5)
         assert health is not None and health.returncode == 0, health and health.stdout
         assert "self-hosted box answered" in health.stdout
-        wrong = run(command(stage, stage.healthcheck or [], python), cwd=stage.path(stage.workdir),
-                    env={**env, "VANIKEYS_SELFHOSTED_TOKEN": "not-the-token-at-all"})
+        wrong = run(
+            command(stage, stage.healthcheck or [], python),
+            cwd=stage.path(stage.workdir),
+            env={**env, "VANIKEYS_SELFHOSTED_TOKEN": "not-the-token-at-all"},
+        )
         assert wrong.returncode == 1 and "HTTP 401" in wrong.stdout
     finally:
         box.send_signal(signal.SIGINT)
@@ -219,6 +267,7 @@ def test_the_self_hosted_box_serves_a_job_and_its_healthcheck_goes_through_it(wo
 
 
 # ---- the Modal app: only what its image definition mounts ---------------------------------------
+
 
 def modal_mounted_files(image: object) -> list[tuple[Path, str]]:
     """(local file, path in the container) for every file the image's mounts upload (Modal's own walk)."""
@@ -236,7 +285,7 @@ def modal_mounted_files(image: object) -> list[tuple[Path, str]]:
             for entry in obj._entries:
                 found.extend((Path(local), str(remote)) for local, remote in entry.get_files_to_upload())
         deps = getattr(obj, "_deps", None)
-        for dep in (deps() if deps else []):
+        for dep in deps() if deps else []:
             walk(dep)
 
     walk(synchronizer._translate_in(image))
@@ -263,10 +312,12 @@ def test_the_modal_function_grinds_from_only_what_its_image_mounts(tmp_path: Pat
     python = layered_venv(tmp_path / "venv")
     env = clean_env(PYTHONPATH=str(container_root), VANIKEYS_WORKER_BACKEND=CPU_BACKEND)
     assert_imported_from(python, "gpu_worker.handler", container_root, env, container_root)
-    program = ("import asyncio, json, modal_app\n"
-               "from gpu_worker.grinders.cuda import source_digest\n"
-               "print(source_digest())\n"
-               f"print(json.dumps(asyncio.run(modal_app.run_job({JOB!r}))))\n")
+    program = (
+        "import asyncio, json, modal_app\n"
+        "from gpu_worker.grinders.cuda import source_digest\n"
+        "print(source_digest())\n"
+        f"print(json.dumps(asyncio.run(modal_app.run_job({JOB!r}))))\n"
+    )
     done = run([str(python), "-c", program], cwd=container_root, env=env)
     assert done.returncode == 0, done.stderr
     _digest, answer = done.stdout.strip().splitlines()[-2:]
@@ -289,6 +340,7 @@ def test_the_modal_image_installs_the_worker_lock() -> None:
 
 # ---- the wheel --------------------------------------------------------------------------------
 
+
 def test_a_non_editable_install_from_outside_the_repository_grinds(tmp_path: Path) -> None:
     sources = tmp_path / "src"
     listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=False)
@@ -299,17 +351,26 @@ def test_a_non_editable_install_from_outside_the_repository_grinds(tmp_path: Pat
             (sources / name).parent.mkdir(parents=True, exist_ok=True)
             (sources / name).write_bytes((ROOT / name).read_bytes())
     python = layered_venv(tmp_path / "venv")
-    installed = run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "."],
-                    cwd=sources, env=clean_env())
+    installed = run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "."],
+        cwd=sources,
+        env=clean_env(),
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = clean_env()
     assert_imported_from(python, "gpu_worker.grinders.cuda", python.parent.parent, env, elsewhere)
-    kernels = run([str(python), "-c", "from gpu_worker.grinders.cuda import source_digest; print(source_digest())"],
-                  cwd=elsewhere, env=env)
+    kernels = run(
+        [str(python), "-c", "from gpu_worker.grinders.cuda import source_digest; print(source_digest())"],
+        cwd=elsewhere,
+        env=env,
+    )
     assert kernels.returncode == 0, kernels.stderr
-    grind = run([str(python.parent / "vanikeys"), "grind", "btc", "^a", "--budget", "2048", "--backend", CPU_BACKEND,
-                 "--json"], cwd=elsewhere, env=env)
+    grind = run(
+        [str(python.parent / "vanikeys"), "grind", "btc", "^a", "--budget", "2048", "--backend", CPU_BACKEND, "--json"],
+        cwd=elsewhere,
+        env=env,
+    )
     assert grind.returncode == 0, grind.stderr
     assert json.loads(grind.stdout)["checked"] == 2048

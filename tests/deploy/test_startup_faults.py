@@ -36,13 +36,24 @@ def closed_port() -> int:
 
 async def vanikeys_bot(tmp_path: Path, **env: str) -> tuple[int, str, float]:
     """`vanikeys bot` as an operator runs it; (exit status, stderr, seconds)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_",
-                                                                       "RUNPOD_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
     clean.update(VANIKEYS_BACKEND="python", VANIKEYS_DB=str(tmp_path / "v.db"), PYTHONPATH=str(ROOT), **env)
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "bot", cwd=tmp_path, env=clean, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "bot",
+        cwd=tmp_path,
+        env=clean,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, stderr = await asyncio.wait_for(process.communicate(), 90)
     return process.returncode or 0, stderr.decode(), time.monotonic() - started
 
@@ -56,8 +67,12 @@ def one_line_error(stderr: str) -> str:
 
 async def test_telegram_unreachable_retries_for_the_bounded_time_then_one_line(tmp_path: Path) -> None:
     port = closed_port()
-    status, stderr, took = await vanikeys_bot(tmp_path, TELEGRAM_TOKEN="123:abc", VANIKEYS_START_RETRY_S="3",
-                                              TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot")
+    status, stderr, took = await vanikeys_bot(
+        tmp_path,
+        TELEGRAM_TOKEN="123:abc",
+        VANIKEYS_START_RETRY_S="3",
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot",
+    )
     line = one_line_error(stderr)
     assert status == 2
     assert "Telegram Bot API unreachable" in line and "TELEGRAM_API_BASE_URL" in line
@@ -69,8 +84,12 @@ async def test_telegram_refusing_the_token_is_not_retried(tmp_path: Path) -> Non
     fake = FakeBotApi()
     await fake.start()
     try:
-        status, stderr, _ = await vanikeys_bot(tmp_path, TELEGRAM_TOKEN="999:not-the-token",
-                                               VANIKEYS_START_RETRY_S="60", TELEGRAM_API_BASE_URL=fake.base_url)
+        status, stderr, _ = await vanikeys_bot(
+            tmp_path,
+            TELEGRAM_TOKEN="999:not-the-token",
+            VANIKEYS_START_RETRY_S="60",
+            TELEGRAM_API_BASE_URL=fake.base_url,
+        )
     finally:
         await fake.stop()
     line = one_line_error(stderr)
@@ -137,14 +156,17 @@ async def test_discord_refusing_the_token_is_one_line_at_once(app_settings, disc
     assert discord_401 == ["/api/v10/users/@me"], "refused once, not retried"
 
 
-async def test_discord_through_the_fake_connects_and_reports_healthy(app_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+async def test_discord_through_the_fake_connects_and_reports_healthy(
+    app_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     from tests.discord.fake_discord import FakeDiscord
 
     async with FakeDiscord() as fake:
         monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
         async with create_app(app_settings, resume_jobs=False) as app:
             assert (await app.health.snapshot())["frontends"] == {
-                "discord": {"ok": False, "detail": "configured but not started"}}
+                "discord": {"ok": False, "detail": "configured but not started"}
+            }
             running = asyncio.create_task(discord_frontend.run(app, app_settings))
             try:
                 for _ in range(200):
@@ -159,15 +181,20 @@ async def test_discord_through_the_fake_connects_and_reports_healthy(app_setting
             assert not (await app.health.snapshot())["frontends"]["discord"]["ok"]  # type: ignore[index]
 
 
-async def test_discord_gateway_unreachable_is_one_line_in_bounded_time(app_settings, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_discord_gateway_unreachable_is_one_line_in_bounded_time(
+    app_settings,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The API answers (the login passes) but the gateway it names cannot be reached: discord.py would retry the
     shard forever; the bot gives up after its bounded wait with one line."""
     from tests.discord.fake_discord import FakeDiscord
 
     async with FakeDiscord() as fake:
         monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        monkeypatch.setattr(FakeDiscord, "gateway_url", property(lambda self: f"ws://127.0.0.1:{closed_port()}/gateway"))
+        monkeypatch.setattr(
+            FakeDiscord, "gateway_url", property(lambda self: f"ws://127.0.0.1:{closed_port()}/gateway")
+        )
         async with create_app(app_settings, resume_jobs=False) as app:
             started = time.monotonic()
             with pytest.raises(StartupFault) as fault:
@@ -194,8 +221,13 @@ async def test_stripe_refused_unreachable_and_accepted() -> None:
 
 async def test_stripe_unreachable_from_the_command_line(tmp_path: Path) -> None:
     status, stderr, _ = await vanikeys_bot(
-        tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x", VANIKEYS_START_RETRY_S="1",
-        STRIPE_API_BASE=f"http://127.0.0.1:{closed_port()}", VANIKEYS_WEBHOOK_PORT=str(closed_port()))
+        tmp_path,
+        STRIPE_API_KEY="sk_test_x",
+        STRIPE_WEBHOOK_SECRET="whsec_x",
+        VANIKEYS_START_RETRY_S="1",
+        STRIPE_API_BASE=f"http://127.0.0.1:{closed_port()}",
+        VANIKEYS_WEBHOOK_PORT=str(closed_port()),
+    )
     assert status == 2 and "Stripe's API unreachable" in one_line_error(stderr)
 
 
@@ -263,8 +295,9 @@ async def test_backoff_is_bounded_by_the_deadline() -> None:
         now[0] += seconds
 
     with pytest.raises(StartupFault, match=r"X unreachable .*7 tries in 26 s.*fix it"):
-        await reach("X", never, refused_fix="", unreachable_fix="fix it", deadline_s=30, clock=lambda: now[0],
-                    sleep=sleep)
+        await reach(
+            "X", never, refused_fix="", unreachable_fix="fix it", deadline_s=30, clock=lambda: now[0], sleep=sleep
+        )
     assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0] and sum(slept) <= 30
 
 
@@ -275,18 +308,39 @@ async def test_the_bot_checks_telegram_once_at_start_then_polls(tmp_path: Path) 
 
     fake = FakeBotApi()
     await fake.start()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_",
-                                                                       "RUNPOD_"))}
-    clean.update(VANIKEYS_BACKEND="python", VANIKEYS_DB=str(tmp_path / "v.db"), VANIKEYS_VAULT_KEY="55" * 32,
-                 VANIKEYS_METRICS="off", PYTHONPATH=str(ROOT), TELEGRAM_TOKEN=fake.token,
-                 TELEGRAM_API_BASE_URL=fake.base_url, TELEGRAM_API_FILE_URL=fake.base_file_url)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    clean.update(
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_DB=str(tmp_path / "v.db"),
+        VANIKEYS_VAULT_KEY="55" * 32,
+        VANIKEYS_METRICS="off",
+        PYTHONPATH=str(ROOT),
+        TELEGRAM_TOKEN=fake.token,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        TELEGRAM_API_FILE_URL=fake.base_file_url,
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "bot", cwd=tmp_path, env=clean, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "bot",
+        cwd=tmp_path,
+        env=clean,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
-        while not any(r.method == "getUpdates" for r in fake.requests) and time.monotonic() < deadline \
-                and process.returncode is None:
+        while (
+            not any(r.method == "getUpdates" for r in fake.requests)
+            and time.monotonic() < deadline
+            and process.returncode is None
+        ):
             await asyncio.sleep(0.05)
     finally:
         if process.returncode is None:

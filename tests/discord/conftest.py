@@ -19,15 +19,21 @@ from tests.discord.fake_discord import FakeDiscord
 
 
 def discord_settings(tmp_path: Path, **overrides: object) -> Settings:
-    return small_settings(tmp_path, pull_budget_cpu=120, free_pulls_per_day=20, discord_token="fake-token",
-                          job_lease_s=60.0).replace(**overrides)
+    return small_settings(
+        tmp_path, pull_budget_cpu=120, free_pulls_per_day=20, discord_token="fake-token", job_lease_s=60.0
+    ).replace(**overrides)
 
 
 def quiet_config(**overrides: object) -> DiscordConfig:
     """No cooldowns (tests act fast on purpose) and a short wait for guilds before on_ready."""
-    values: dict[str, object] = {"pull_cooldown_s": 0.0, "order_cooldown_s": 0.0, "command_cooldown_s": 0.0,
-                                 "odds_cooldown_s": 0.0, "autocomplete_cooldown_s": 0.0,
-                                 "guild_ready_timeout_s": 0.05}
+    values: dict[str, object] = {
+        "pull_cooldown_s": 0.0,
+        "order_cooldown_s": 0.0,
+        "command_cooldown_s": 0.0,
+        "odds_cooldown_s": 0.0,
+        "autocomplete_cooldown_s": 0.0,
+        "guild_ready_timeout_s": 0.05,
+    }
     values.update(overrides)
     return DiscordConfig(**values)  # type: ignore[arg-type]
 

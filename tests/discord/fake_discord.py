@@ -57,7 +57,7 @@ TOKEN_TTL_S = 15 * 60.0
 VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 14, 1 << 15
 ALL_PERMISSIONS = 2248473465835073
 MANAGE_GUILD = 1 << 5
-CHANNEL = object()   # as a slash option's value: the guild's text channel (a channel option)
+CHANNEL = object()  # as a slash option's value: the guild's text channel (a channel option)
 
 # Interaction callback types
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 1, 4, 5, 6, 7, 8
@@ -77,9 +77,9 @@ class DiscordError(Exception):
 @dataclass
 class RecordedRequest:
     method: str
-    path: str             # without the /api/v10 prefix
+    path: str  # without the /api/v10 prefix
     query: dict[str, str]
-    body: Any             # parsed JSON (or the payload_json of a multipart form), None when empty
+    body: Any  # parsed JSON (or the payload_json of a multipart form), None when empty
     status: int = 0
     at: float = field(default_factory=time.monotonic)
     files: list[tuple[str, int]] = field(default_factory=list)  # (filename, size) of uploaded attachments
@@ -94,13 +94,20 @@ class FakeUser:
     username: str
     global_name: str | None = None
     bot: bool = False
-    permissions: int = ALL_PERMISSIONS   # the member's permissions in the guild channel
+    permissions: int = ALL_PERMISSIONS  # the member's permissions in the guild channel
 
     def payload(self) -> dict[str, Any]:
         """As Discord's API answers a user (OpenAPI UserResponse: every required field)."""
-        data: dict[str, Any] = {"id": str(self.id), "username": self.username, "discriminator": "0",
-                                "global_name": self.global_name, "avatar": None, "public_flags": 0, "flags": 0,
-                                "primary_guild": None}
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "username": self.username,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": None,
+            "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,
+        }
         if self.bot:
             data["bot"] = True
         return data
@@ -118,10 +125,10 @@ class FakeInteraction:
     user: FakeUser
     channel_id: int
     guild_id: int | None
-    created: float                       # on the fake's clock
+    created: float  # on the fake's clock
     acked_with: int | None = None
     ack_delay_s: float | None = None
-    original_id: int | None = None      # message created by the callback (or the component's message for 6/7)
+    original_id: int | None = None  # message created by the callback (or the component's message for 6/7)
     original_ephemeral: bool = False
     autocomplete_choices: list[dict[str, Any]] | None = None
 
@@ -134,7 +141,7 @@ class RouteLimit:
     pattern: re.Pattern[str]
     limit: int
     window_s: float
-    used: dict[str, list[float]] = field(default_factory=dict)   # major parameter -> request times
+    used: dict[str, list[float]] = field(default_factory=dict)  # major parameter -> request times
 
     def _recent(self, major: str, now: float) -> list[float]:
         times = [t for t in self.used.get(major, []) if now - t < self.window_s]
@@ -154,8 +161,10 @@ class RouteLimit:
 
     def too_many(self, major: str, now: float) -> web.Response:
         retry_after = round(max(self.reset_after(major, now), 0.001), 3)
-        response = _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False,
-                          "code": 0}, status=429)
+        response = _json(
+            {"message": "You are being rate limited.", "retry_after": retry_after, "global": False, "code": 0},
+            status=429,
+        )
         response.headers["Retry-After"] = str(retry_after)
         response.headers["X-RateLimit-Scope"] = "user"
         response.headers["Via"] = "1.1 google"  # discord.py reads a 429 without it as a Cloudflare ban
@@ -186,11 +195,11 @@ class FakeDiscord:
         self.closed_dms: set[int] = set(closed_dms or ())
         self.requests: list[RecordedRequest] = []
         self.messages: dict[int, dict[str, Any]] = {}
-        self.dm_channels: dict[int, int] = {}           # user id -> DM channel id
+        self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.interactions: dict[int, FakeInteraction] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> synced commands
         self.locales: dict[int, str] = {}  # user id -> their Discord client's language (default en-US)
-        self.guild_locale = "en-US"          # the server's preferred locale
+        self.guild_locale = "en-US"  # the server's preferred locale
         self.identified = asyncio.Event()
         self.ready_sent = asyncio.Event()
         self.identify_payload: dict[str, Any] | None = None
@@ -200,12 +209,12 @@ class FakeDiscord:
         self._changed = asyncio.Condition()
         self.port = 0
         self.clock_offset = 0.0
-        self.bot_permissions = ALL_PERMISSIONS            # the bot's permissions in the guild channel
+        self.bot_permissions = ALL_PERMISSIONS  # the bot's permissions in the guild channel
         self.route_limits: list[RouteLimit] = []
-        self.rate_limited: list[RecordedRequest] = []     # every request answered 429
-        self._files: list[tuple[str, int]] = []           # the files of the request being handled
-        self.uploads: list[tuple[str, bytes]] = []         # every file uploaded, in order
-        self.bot_token: str | None = None                  # set: REST calls with another "Bot <token>" get 401
+        self.rate_limited: list[RecordedRequest] = []  # every request answered 429
+        self._files: list[tuple[str, int]] = []  # the files of the request being handled
+        self.uploads: list[tuple[str, bytes]] = []  # every file uploaded, in order
+        self.bot_token: str | None = None  # set: REST calls with another "Bot <token>" get 401
         # The application's default install link (Installation → Guild Install), as GET /applications/@me
         # reports it in install_params (OpenAPI ApplicationOAuth2InstallParamsResponse); None: not set.
         self.install_params: dict[str, Any] | None = None
@@ -322,12 +331,28 @@ class FakeDiscord:
         return {
             "id": str(self.guild_id),
             "name": "VaniKeys Community",
-            "icon": None, "description": None, "home_header": None, "splash": None, "discovery_splash": None,
-            "banner": None, "application_id": None, "region": "deprecated", "afk_channel_id": None,
-            "system_channel_id": None, "widget_enabled": False, "widget_channel_id": None, "max_presences": None,
-            "max_members": 25000000, "max_stage_video_channel_users": 50, "max_video_channel_users": 25,
-            "vanity_url_code": None, "premium_subscription_count": 0, "rules_channel_id": None,
-            "safety_alerts_channel_id": None, "public_updates_channel_id": None, "nsfw": False,
+            "icon": None,
+            "description": None,
+            "home_header": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "application_id": None,
+            "region": "deprecated",
+            "afk_channel_id": None,
+            "system_channel_id": None,
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "max_presences": None,
+            "max_members": 25000000,
+            "max_stage_video_channel_users": 50,
+            "max_video_channel_users": 25,
+            "vanity_url_code": None,
+            "premium_subscription_count": 0,
+            "rules_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "public_updates_channel_id": None,
+            "nsfw": False,
             "incidents_data": None,
             "owner_id": str(self.owner.id),
             "afk_timeout": 300,
@@ -345,10 +370,22 @@ class FakeDiscord:
             "unavailable": False,
             "member_count": len(self.users),
             "joined_at": _now(),
-            "roles": [{"id": str(self.guild_id), "name": "@everyone", "permissions": "2248473465835073",
-                       "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False,
-                       "flags": 0, "icon": None, "unicode_emoji": None,
-                       "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None}}],
+            "roles": [
+                {
+                    "id": str(self.guild_id),
+                    "name": "@everyone",
+                    "permissions": "2248473465835073",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                    "icon": None,
+                    "unicode_emoji": None,
+                    "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+                }
+            ],
             "emojis": [],
             "stickers": [],
             "members": [self._member(self.bot_user)],
@@ -362,20 +399,44 @@ class FakeDiscord:
 
     def _guild_channel(self) -> dict[str, Any]:
         """The guild's text channel as Discord sends it (GuildChannelResponse)."""
-        return {"id": str(self.channel_id), "type": 0, "name": "pulls", "guild_id": str(self.guild_id),
-                "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None, "flags": 0,
-                "last_message_id": None, "rate_limit_per_user": 0, "topic": None}
+        return {
+            "id": str(self.channel_id),
+            "type": 0,
+            "name": "pulls",
+            "guild_id": str(self.guild_id),
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "flags": 0,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "topic": None,
+        }
 
     def _member(self, user: FakeUser) -> dict[str, Any]:
         """A guild member as Discord sends one (GuildMemberResponse's fields, with the interaction's permissions)."""
-        return {"user": user.payload(), "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                "flags": 0, "permissions": str(user.permissions), "avatar": None, "banner": None, "nick": None,
-                "communication_disabled_until": None, "pending": False, "premium_since": None}
+        return {
+            "user": user.payload(),
+            "roles": [],
+            "joined_at": _now(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": str(user.permissions),
+            "avatar": None,
+            "banner": None,
+            "nick": None,
+            "communication_disabled_until": None,
+            "pending": False,
+            "premium_since": None,
+        }
 
     # --- sending events as users ---------------------------------------------
 
-    async def slash(self, user: FakeUser, name: str, options: dict[str, Any] | None = None, *,
-                    in_dm: bool = False) -> FakeInteraction:
+    async def slash(
+        self, user: FakeUser, name: str, options: dict[str, Any] | None = None, *, in_dm: bool = False
+    ) -> FakeInteraction:
         """A user runs /name with options (a chat-input command interaction).
 
         An option's value may be a FakeUser (a user option) or CHANNEL (the guild channel, a channel option):
@@ -392,7 +453,8 @@ class FakeDiscord:
             elif value is CHANNEL:
                 data["options"].append({"name": key, "type": 7, "value": str(self.channel_id)})
                 resolved.setdefault("channels", {})[str(self.channel_id)] = self._guild_channel() | {
-                    "permissions": str(ALL_PERMISSIONS)}
+                    "permissions": str(ALL_PERMISSIONS)
+                }
             else:
                 data["options"].append({"name": key, "type": _option_type(value), "value": value})
         if resolved:
@@ -400,41 +462,72 @@ class FakeDiscord:
         return await self._interact(user, 2, data, in_dm=in_dm)
 
     async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:
-        data = {"id": str(self._next_id()), "name": name, "type": 1,
-                "options": [{"name": k, "type": _option_type(v), "value": v, **({"focused": True} if k == focused else {})}
-                            for k, v in options.items()]}
+        data = {
+            "id": str(self._next_id()),
+            "name": name,
+            "type": 1,
+            "options": [
+                {"name": k, "type": _option_type(v), "value": v, **({"focused": True} if k == focused else {})}
+                for k, v in options.items()
+            ],
+        }
         return await self._interact(user, 4, data, in_dm=False)
 
     async def press(self, user: FakeUser, message_id: int, custom_id: str) -> FakeInteraction:
         """A user presses a button on a message (a component interaction, type 3)."""
         message = self.messages[message_id]
         in_dm = message["channel_id"] != str(self.channel_id)
-        return await self._interact(user, 3, {"custom_id": custom_id, "component_type": 2},
-                                    in_dm=in_dm, message=message)
+        return await self._interact(
+            user, 3, {"custom_id": custom_id, "component_type": 2}, in_dm=in_dm, message=message
+        )
 
     async def say(self, user: FakeUser, content: str, *, mention_bot: bool = True) -> int:
         """A user posts a message in the guild channel (MESSAGE_CREATE)."""
         message_id = self._next_id()
         data = {
-            "id": str(message_id), "channel_id": str(self.channel_id), "guild_id": str(self.guild_id),
-            "author": user.payload(), "member": {k: v for k, v in self._member(user).items() if k != "user"},
-            "content": content, "timestamp": _now(), "edited_timestamp": None, "tts": False,
-            "mention_everyone": False, "mentions": [self.bot_user.payload()] if mention_bot else [],
-            "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
+            "id": str(message_id),
+            "channel_id": str(self.channel_id),
+            "guild_id": str(self.guild_id),
+            "author": user.payload(),
+            "member": {k: v for k, v in self._member(user).items() if k != "user"},
+            "content": content,
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [self.bot_user.payload()] if mention_bot else [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
             "components": [],
         }
         await self.dispatch("MESSAGE_CREATE", data)
         return message_id
 
-    async def _interact(self, user: FakeUser, kind: int, data: dict[str, Any], *, in_dm: bool,
-                        message: dict[str, Any] | None = None) -> FakeInteraction:
-        interaction = FakeInteraction(id=self._next_id(), token=f"tok-{self._next_id()}", type=kind, user=user,
-                                      channel_id=self.dm_channel_for(user.id) if in_dm else self.channel_id,
-                                      guild_id=None if in_dm else self.guild_id, created=self.now())
+    async def _interact(
+        self, user: FakeUser, kind: int, data: dict[str, Any], *, in_dm: bool, message: dict[str, Any] | None = None
+    ) -> FakeInteraction:
+        interaction = FakeInteraction(
+            id=self._next_id(),
+            token=f"tok-{self._next_id()}",
+            type=kind,
+            user=user,
+            channel_id=self.dm_channel_for(user.id) if in_dm else self.channel_id,
+            guild_id=None if in_dm else self.guild_id,
+            created=self.now(),
+        )
         self.interactions[interaction.id] = interaction
         payload: dict[str, Any] = {
-            "id": str(interaction.id), "application_id": str(self.app_id), "type": kind, "data": data,
-            "token": interaction.token, "version": 1, "locale": self.locales.get(user.id, "en-US"),
+            "id": str(interaction.id),
+            "application_id": str(self.app_id),
+            "type": kind,
+            "data": data,
+            "token": interaction.token,
+            "version": 1,
+            "locale": self.locales.get(user.id, "en-US"),
             "entitlements": [],
             "app_permissions": str(self.bot_permissions if not in_dm else ALL_PERMISSIONS),
             "attachment_size_limit": 8388608,
@@ -442,8 +535,13 @@ class FakeDiscord:
         }
         if in_dm:
             payload["user"] = user.payload()
-            payload["channel"] = {"id": str(interaction.channel_id), "type": 1, "flags": 0, "last_message_id": None,
-                                  "recipients": [user.payload()]}
+            payload["channel"] = {
+                "id": str(interaction.channel_id),
+                "type": 1,
+                "flags": 0,
+                "last_message_id": None,
+                "recipients": [user.payload()],
+            }
             payload["context"] = 1
             payload["authorizing_integration_owners"] = {"0": "0"}
         else:
@@ -469,11 +567,13 @@ class FakeDiscord:
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until predicate() is truthy (re-checked on every request), and return its value."""
+
         async def check() -> Any:
             async with self._changed:
                 while not (value := predicate()):
                     await self._changed.wait()
                 return value
+
         return await asyncio.wait_for(check(), timeout)
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
@@ -484,15 +584,22 @@ class FakeDiscord:
 
     def dms_to(self, user_id: int) -> list[dict[str, Any]]:
         channel = self.dm_channels.get(user_id)
-        return [] if channel is None else [m for m in self.channel_messages(channel) if m["author"]["id"] == str(self.bot_user.id)]
+        return (
+            []
+            if channel is None
+            else [m for m in self.channel_messages(channel) if m["author"]["id"] == str(self.bot_user.id)]
+        )
 
     def public_messages(self) -> list[dict[str, Any]]:
         """What everyone in the guild channel can see: non-ephemeral, non-deleted messages."""
         return [m for m in self.channel_messages(self.channel_id) if not m["flags"] & EPHEMERAL]
 
     def ephemeral_messages(self, user_id: int) -> list[dict[str, Any]]:
-        return [m for m in self.messages.values() if m["flags"] & EPHEMERAL and m.get("visible_to") == str(user_id)
-                and not m.get("deleted")]
+        return [
+            m
+            for m in self.messages.values()
+            if m["flags"] & EPHEMERAL and m.get("visible_to") == str(user_id) and not m.get("deleted")
+        ]
 
     def messages_of(self, interaction: FakeInteraction) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m.get("interaction_id") == interaction.id and not m.get("deleted")]
@@ -523,8 +630,14 @@ class FakeDiscord:
         if bucket is not None and response.status != 429:
             bucket[0].take(bucket[1], self.now(), response)
         record.status = response.status
-        conformance.discord_exchange(request.method, path, record.query, body, response.status,
-                                     response.body if isinstance(response.body, bytes) else b"")
+        conformance.discord_exchange(
+            request.method,
+            path,
+            record.query,
+            body,
+            response.status,
+            response.body if isinstance(response.body, bytes) else b"",
+        )
         async with self._changed:
             self._changed.notify_all()
         return response
@@ -541,8 +654,18 @@ class FakeDiscord:
             case ("GET", ["users", "@me"]):
                 return _json(self.bot_user.private_payload())
             case ("GET", ["gateway", "bot"]):
-                return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
-                    "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+                return _json(
+                    {
+                        "url": self.gateway_url,
+                        "shards": 1,
+                        "session_start_limit": {
+                            "total": 1000,
+                            "remaining": 999,
+                            "reset_after": 0,
+                            "max_concurrency": 1,
+                        },
+                    }
+                )
             case ("GET", ["oauth2", "applications", "@me"]) | ("GET", ["applications", "@me"]):
                 return _json(self._application())
             case ("PUT", ["applications", _, "commands"]):
@@ -560,7 +683,10 @@ class FakeDiscord:
             case ("PATCH", ["webhooks", _, token, "messages", message_id]):
                 interaction = self._by_token(token)
                 target = self._original(token) if message_id == "@original" else int(message_id)
-                if self.messages.get(target, {}).get("interaction_id") != interaction.id and target != interaction.original_id:
+                if (
+                    self.messages.get(target, {}).get("interaction_id") != interaction.id
+                    and target != interaction.original_id
+                ):
                     raise DiscordError(404, 10008, "Unknown Message")
                 return _json(self._edit(target, body))
             case ("DELETE", ["webhooks", _, token, "messages", message_id]):
@@ -572,8 +698,15 @@ class FakeDiscord:
                 if user_id not in self.users:
                     raise DiscordError(400, 50033, "Invalid Recipients")
                 channel = self.dm_channel_for(user_id)
-                return _json({"id": str(channel), "type": 1, "last_message_id": None, "flags": 0,
-                              "recipients": [self.users[user_id].payload()]})
+                return _json(
+                    {
+                        "id": str(channel),
+                        "type": 1,
+                        "last_message_id": None,
+                        "flags": 0,
+                        "recipients": [self.users[user_id].payload()],
+                    }
+                )
             case ("POST", ["channels", channel_id, "messages"]):
                 return _json(self._channel_post(int(channel_id), body))
             case ("PATCH", ["channels", channel_id, "messages", message_id]):
@@ -597,17 +730,38 @@ class FakeDiscord:
 
     def _application(self) -> dict[str, Any]:
         """The bot's application as GET /applications/@me answers it (PrivateApplicationResponse)."""
-        return {"id": str(self.app_id), "name": "VaniKeys", "icon": None, "description": "", "type": None,
-                "bot_public": True, "bot_require_code_grant": False, "verify_key": "00" * 32, "flags": 0,
-                "flags_new": "0", "redirect_uris": [], "interactions_endpoint_url": None,
-                "role_connections_verification_url": None, "approximate_guild_count": 1,
-                "approximate_user_install_count": 0, "approximate_user_authorization_count": 0,
-                "explicit_content_filter": 0, "eligible_oauth2_scopes": ["bot", "applications.commands"],
-                "owner": self.owner.payload(), "team": None, "rpc_origins": [], "bot": self.bot_user.payload(),
-                "integration_types_config": {"0": {}, "1": {}}} | (
-                    {"install_params": self.install_params,
-                     "integration_types_config": {"0": {"oauth2_install_params": self.install_params}}}
-                    if self.install_params is not None else {})
+        return {
+            "id": str(self.app_id),
+            "name": "VaniKeys",
+            "icon": None,
+            "description": "",
+            "type": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "00" * 32,
+            "flags": 0,
+            "flags_new": "0",
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "approximate_guild_count": 1,
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "eligible_oauth2_scopes": ["bot", "applications.commands"],
+            "owner": self.owner.payload(),
+            "team": None,
+            "rpc_origins": [],
+            "bot": self.bot_user.payload(),
+            "integration_types_config": {"0": {}, "1": {}},
+        } | (
+            {
+                "install_params": self.install_params,
+                "integration_types_config": {"0": {"oauth2_install_params": self.install_params}},
+            }
+            if self.install_params is not None
+            else {}
+        )
 
     def _sync(self, scope: str, body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, list):
@@ -623,12 +777,17 @@ class FakeDiscord:
         """A synced command as Discord answers it (ApplicationCommandResponse): its defaults filled in,
         permissions as a string."""
         permissions = command.get("default_member_permissions")
-        answer = command | {"id": str(self._next_id()), "application_id": str(self.app_id),
-                            "version": str(self._next_id()), "type": command.get("type", 1),
-                            "default_member_permissions": None if permissions is None else str(permissions),
-                            "integration_types": command.get("integration_types") or [0],
-                            "contexts": command.get("contexts"), "nsfw": bool(command.get("nsfw")),
-                            "description": command.get("description", "")}
+        answer = command | {
+            "id": str(self._next_id()),
+            "application_id": str(self.app_id),
+            "version": str(self._next_id()),
+            "type": command.get("type", 1),
+            "default_member_permissions": None if permissions is None else str(permissions),
+            "integration_types": command.get("integration_types") or [0],
+            "contexts": command.get("contexts"),
+            "nsfw": bool(command.get("nsfw")),
+            "description": command.get("description", ""),
+        }
         if guild_id is not None:
             answer["guild_id"] = guild_id
         return answer
@@ -666,9 +825,13 @@ class FakeDiscord:
         resource: dict[str, Any] = {"type": kind}
         if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
             ephemeral = bool(data.get("flags", 0) & EPHEMERAL)
-            message = self._store(interaction.channel_id, data if kind == CHANNEL_MESSAGE else {},
-                                  ephemeral=ephemeral, loading=kind == DEFERRED_CHANNEL_MESSAGE,
-                                  interaction=interaction)
+            message = self._store(
+                interaction.channel_id,
+                data if kind == CHANNEL_MESSAGE else {},
+                ephemeral=ephemeral,
+                loading=kind == DEFERRED_CHANNEL_MESSAGE,
+                interaction=interaction,
+            )
             interaction.original_id = int(message["id"])
             interaction.original_ephemeral = ephemeral
             resource["message"] = message
@@ -683,9 +846,14 @@ class FakeDiscord:
             interaction.autocomplete_choices = choices
         elif kind != DEFERRED_UPDATE:
             raise DiscordError(400, 50035, f"Invalid Form Body: unknown callback type {kind}")
-        answer: dict[str, Any] = {"interaction": {"id": str(interaction.id), "type": interaction.type,
-                                                  "response_message_loading": kind == DEFERRED_CHANNEL_MESSAGE,
-                                                  "response_message_ephemeral": interaction.original_ephemeral}}
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "response_message_loading": kind == DEFERRED_CHANNEL_MESSAGE,
+                "response_message_ephemeral": interaction.original_ephemeral,
+            }
+        }
         if interaction.original_id:
             answer["interaction"]["response_message_id"] = str(interaction.original_id)
         if kind in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
@@ -702,25 +870,47 @@ class FakeDiscord:
             # Discord: the first follow-up after a defer replaces the thinking message, keeping its flags.
             message = self._edit(interaction.original_id, body)  # type: ignore[arg-type]
         else:
-            message = self._store(interaction.channel_id, body, ephemeral=bool(body.get("flags", 0) & EPHEMERAL),
-                                  loading=False, interaction=interaction)
+            message = self._store(
+                interaction.channel_id,
+                body,
+                ephemeral=bool(body.get("flags", 0) & EPHEMERAL),
+                loading=False,
+                interaction=interaction,
+            )
         if query.get("wait") in ("1", "true", "True"):
             return _json(message)
         return web.Response(status=204)
 
     # messages
 
-    def _store(self, channel_id: int, body: dict[str, Any], *, ephemeral: bool, loading: bool,
-               interaction: FakeInteraction | None) -> dict[str, Any]:
+    def _store(
+        self,
+        channel_id: int,
+        body: dict[str, Any],
+        *,
+        ephemeral: bool,
+        loading: bool,
+        interaction: FakeInteraction | None,
+    ) -> dict[str, Any]:
         _check_message(body, allow_empty=loading)
         message_id = self._next_id()
         flags = (EPHEMERAL if ephemeral else 0) | (LOADING if loading else 0)
         message: dict[str, Any] = {
-            "id": str(message_id), "channel_id": str(channel_id), "author": self.bot_user.payload(),
-            "content": body.get("content") or "", "embeds": _embeds_answer(body.get("embeds") or []),
-            "components": _components_answer(body.get("components") or []), "flags": flags, "timestamp": _now(),
-            "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [],
-            "mention_roles": [], "attachments": self._attachments(body), "pinned": False,
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "author": self.bot_user.payload(),
+            "content": body.get("content") or "",
+            "embeds": _embeds_answer(body.get("embeds") or []),
+            "components": _components_answer(body.get("components") or []),
+            "flags": flags,
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": self._attachments(body),
+            "pinned": False,
             "type": 20 if interaction else 0,
         }
         if interaction is not None:
@@ -735,9 +925,20 @@ class FakeDiscord:
         return self._public(message)
 
     def _attachments(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"id": str(self._next_id()), "filename": name, "size": size,
-                 "url": f"https://cdn.fake/{name}", "proxy_url": f"https://cdn.fake/{name}"}
-                for name, size in self._files] if self._files else []
+        return (
+            [
+                {
+                    "id": str(self._next_id()),
+                    "filename": name,
+                    "size": size,
+                    "url": f"https://cdn.fake/{name}",
+                    "proxy_url": f"https://cdn.fake/{name}",
+                }
+                for name, size in self._files
+            ]
+            if self._files
+            else []
+        )
 
     def _message(self, message_id: int) -> dict[str, Any]:
         message = self.messages.get(message_id)
@@ -785,7 +986,9 @@ class FakeDiscord:
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in message.items() if k not in ("interaction_id", "visible_to", "deleted", "edits", "history")}
+        return {
+            k: v for k, v in message.items() if k not in ("interaction_id", "visible_to", "deleted", "edits", "history")
+        }
 
 
 # --- what Discord adds to a message it stores (MessageResponse) ------------------------
@@ -793,9 +996,12 @@ class FakeDiscord:
 
 def _embeds_answer(embeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Embeds as Discord answers them: a "rich" type, every field's `inline` given."""
-    return [{"type": "rich"} | embed | ({"fields": [{"inline": False} | f for f in embed["fields"]]}
-                                        if embed.get("fields") else {})
-            for embed in embeds]
+    return [
+        {"type": "rich"}
+        | embed
+        | ({"fields": [{"inline": False} | f for f in embed["fields"]]} if embed.get("fields") else {})
+        for embed in embeds
+    ]
 
 
 def _components_answer(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -806,7 +1012,7 @@ def _components_answer(components: list[dict[str, Any]]) -> list[dict[str, Any]]
     def numbered(component: dict[str, Any]) -> dict[str, Any]:
         answer = {"id": next(ids)} | component
         if isinstance(component.get("emoji"), dict) and component["emoji"].get("id") is None:
-            answer["emoji"] = {k: v for k, v in component["emoji"].items() if k != "id"}   # a Unicode emoji
+            answer["emoji"] = {k: v for k, v in component["emoji"].items() if k != "id"}  # a Unicode emoji
         if "components" in component:
             answer["components"] = [numbered(child) for child in component["components"]]
         return answer
@@ -881,7 +1087,9 @@ def _check_command(command: dict[str, Any]) -> None:
         raise DiscordError(400, 50035, f"Invalid Form Body: /{name} needs a 1-100 character description")
     for option in command.get("options", []):
         if not 1 <= len(option.get("description", "")) <= 100:
-            raise DiscordError(400, 50035, f"Invalid Form Body: option {option.get('name')} of /{name} needs a description")
+            raise DiscordError(
+                400, 50035, f"Invalid Form Body: option {option.get('name')} of /{name} needs a description"
+            )
         if len(option.get("choices") or []) > 25:
             raise DiscordError(400, 50035, "Invalid Form Body: at most 25 choices")
 
@@ -907,8 +1115,11 @@ async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]
             raw = raw.file.read()
         if isinstance(raw, (bytes, bytearray)):
             raw = raw.decode()
-        files = [(value.filename, value.file.read()) for name, value in form.items()
-                 if isinstance(value, web.FileField) and name != "payload_json"]
+        files = [
+            (value.filename, value.file.read())
+            for name, value in form.items()
+            if isinstance(value, web.FileField) and name != "payload_json"
+        ]
         return (json.loads(str(raw)) if raw is not None else None), files
     text = await request.text()
     return (json.loads(text) if text else None), []

@@ -14,8 +14,24 @@ from tests.discord.conftest import Harness, quiet_config, start_bot, stop_bot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.test_pulls import WIF_IN_DM
 
-SERVICE_COMMANDS = {"pull", "order", "odds", "balance", "topup", "keys", "history", "leaderboard", "help", "sync",
-                    "season", "profile", "streak", "card", "gift", "config"}
+SERVICE_COMMANDS = {
+    "pull",
+    "order",
+    "odds",
+    "balance",
+    "topup",
+    "keys",
+    "history",
+    "leaderboard",
+    "help",
+    "sync",
+    "season",
+    "profile",
+    "streak",
+    "card",
+    "gift",
+    "config",
+}
 
 
 async def answer_to(fake: FakeDiscord, interaction) -> dict:
@@ -122,8 +138,9 @@ async def test_sync_on_start_is_opt_in(fake: FakeDiscord, app) -> None:
         await stop_bot(bot, task)
 
 
-async def test_private_keys_never_reach_the_logs_even_at_debug(harness: Harness,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_private_keys_never_reach_the_logs_even_at_debug(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     fake = harness.fake
     pia = fake.add_user("pia")
     with caplog.at_level(logging.DEBUG):
@@ -144,8 +161,7 @@ async def test_interactions_are_acknowledged_within_three_seconds(harness: Harne
     await fake.wait_for(lambda: len([m for m in fake.public_messages() if m["embeds"]]) == 3, timeout=30)
     for interaction in interactions:
         assert interaction.ack_delay_s is not None and interaction.ack_delay_s < 3.0
-    assert all(re.search(r"/callback$", r.path) and r.status == 200
-               for r in fake.requests if "/callback" in r.path)
+    assert all(re.search(r"/callback$", r.path) and r.status == 200 for r in fake.requests if "/callback" in r.path)
 
 
 async def test_run_needs_a_token(app) -> None:
@@ -156,8 +172,9 @@ async def test_run_needs_a_token(app) -> None:
         await run(app, app.settings.replace(discord_token=None))
 
 
-async def test_run_connects_and_stops_cleanly_when_cancelled(fake: FakeDiscord, app,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_run_connects_and_stops_cleanly_when_cancelled(
+    fake: FakeDiscord, app, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     from bot.frontends.discord import run

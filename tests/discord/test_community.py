@@ -27,8 +27,9 @@ def private_to(fake: FakeDiscord, user: FakeUser, text: str) -> list[dict]:
     return [m for m in fake.ephemeral_messages(user.id) if text in m["content"] or text in str(m["embeds"])]
 
 
-async def test_a_shared_pull_rolls_then_reveals_then_sends_the_key(harness: Harness,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_shared_pull_rolls_then_reveals_then_sends_the_key(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = harness.fake
     gate = asyncio.Event()
     real_pull = harness.app.service.pull
@@ -41,8 +42,13 @@ async def test_a_shared_pull_rolls_then_reveals_then_sends_the_key(harness: Harn
     monkeypatch.setattr(harness.app.service, "pull", slow_pull)
     uma = fake.add_user("uma")
     interaction = await fake.slash(uma, "pull", {"pattern": "^abc", "count": 10})
-    await fake.wait_for(lambda: (m := fake.messages.get(interaction.original_id or 0))
-                        and len([h for h in m.get("history", []) if h["embeds"]]) >= 2, timeout=10)
+    await fake.wait_for(
+        lambda: (
+            (m := fake.messages.get(interaction.original_id or 0))
+            and len([h for h in m.get("history", []) if h["embeds"]]) >= 2
+        ),
+        timeout=10,
+    )
     gate.set()
     await fake.wait_for(lambda: reveal_of(fake, uma) and len(secrets_in_dms(fake, uma)) == 10, timeout=30)
 
@@ -51,8 +57,9 @@ async def test_a_shared_pull_rolls_then_reveals_then_sends_the_key(harness: Harn
     for request in fake.requests:
         body = request.body if isinstance(request.body, dict) else {}
         title = ((body.get("embeds") or [{}])[0]).get("title", "")
-        if (request.method == "PATCH" and str(interaction.original_id) in request.path + request.text()) \
-                or (request.method == "PATCH" and "@original" in request.path and title):
+        if (request.method == "PATCH" and str(interaction.original_id) in request.path + request.text()) or (
+            request.method == "PATCH" and "@original" in request.path and title
+        ):
             events.append("roll" if "Rolling" in title else "reveal")
         elif request.method == "POST" and request.path == f"/channels/{dm_channel}/messages":
             events.append("dm")
@@ -73,6 +80,7 @@ async def test_a_shared_pull_rolls_then_reveals_then_sends_the_key(harness: Harn
 def _tier_of(line: str) -> str:
     emoji = line.split()[0]
     from bot.frontends.discord.rendering import TIER_EMOJI
+
     return next(tier for tier, e in TIER_EMOJI.items() if e == emoji)
 
 
@@ -83,7 +91,9 @@ async def test_a_rare_or_better_reveal_carries_its_card_as_the_embed_image(harne
     for _ in range(40):  # with 120 keys a pull, a 10-pull's best of ^ab (exact case) is Rare+ 59% of the time
         before = len(reveal_of(fake, vic))
         await fake.slash(vic, "pull", {"pattern": "^ab", "exact_case": True, "count": 10})
-        reveals = await fake.wait_for(lambda before=before: len(reveal_of(fake, vic)) > before and reveal_of(fake, vic), timeout=30)
+        reveals = await fake.wait_for(
+            lambda before=before: len(reveal_of(fake, vic)) > before and reveal_of(fake, vic), timeout=30
+        )
         embed = reveals[-1]["embeds"][0]
         if embed["title"].split()[1] in RARE_AND_UP:
             break
@@ -161,11 +171,14 @@ async def test_gifts_move_tokens_once_and_bad_amounts_get_one_clean_line(harness
 
     for bad in ("²5", "٣", "1e309", "9" * 400, "-3"):
         interaction = await fake.slash(zed, "gift", {"user": amy, "tokens": bad})
-        note = (await fake.wait_for(lambda interaction=interaction: [m for m in fake.messages_of(interaction) if m["content"]]))[0]
+        note = (
+            await fake.wait_for(
+                lambda interaction=interaction: [m for m in fake.messages_of(interaction) if m["content"]]
+            )
+        )[0]
         assert note["flags"] & EPHEMERAL and note["content"].startswith("⚠️") and "\n" not in note["content"]
     await fake.slash(zed, "gift", {"user": zed, "tokens": "5"})
-    await fake.wait_for(lambda: len([m for m in fake.ephemeral_messages(zed.id)
-                                     if m["content"].startswith("⚠️")]) == 6)
+    await fake.wait_for(lambda: len([m for m in fake.ephemeral_messages(zed.id) if m["content"].startswith("⚠️")]) == 6)
     assert (await harness.app.service.balance(ref(zed))).tokens == 75
     assert not fake.public_messages(), "gifts are between the two people"
 
@@ -196,8 +209,9 @@ async def test_profile_streak_season_and_card(harness: Harness) -> None:
     assert Image.open(io.BytesIO(png)).size == (800, 320)
 
 
-async def test_an_epic_reveal_is_also_posted_to_the_announcement_channel(harness: Harness,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_epic_reveal_is_also_posted_to_the_announcement_channel(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The service decides (Epic and up, a channel set); the front end posts the same reveal there, no buttons."""
     import dataclasses
 
@@ -208,6 +222,7 @@ async def test_an_epic_reveal_is_also_posted_to_the_announcement_channel(harness
     async def announcing_pull(*args: object, on_reveal: object = None, **kwargs: object) -> object:
         async def reveal(answer: object) -> None:
             await on_reveal(dataclasses.replace(answer, announce_channel=str(fake.channel_id)))  # type: ignore
+
         return await real_pull(*args, on_reveal=reveal, **kwargs)
 
     monkeypatch.setattr(harness.app.service, "pull", announcing_pull)

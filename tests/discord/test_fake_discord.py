@@ -28,8 +28,9 @@ async def bare() -> _NoGateway:
     await fake.stop()
 
 
-async def test_an_interaction_is_acknowledged_once_and_within_three_seconds(bare: _NoGateway,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_interaction_is_acknowledged_once_and_within_three_seconds(
+    bare: _NoGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user = bare.add_user("u")
     first = await bare.slash(user, "pull", {"pattern": "^a"})
     status, _ = await call(bare, "POST", f"/webhooks/{bare.app_id}/{first.token}", {"content": "too early"})
@@ -54,12 +55,25 @@ async def test_closed_dms_are_a_403_50007_and_limits_are_enforced(bare: _NoGatew
     status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {"content": "x" * 2001})
     assert (status, body["code"]) == (400, 50035)
     with expecting_faults() as faults:  # requests the spec refuses, sent on purpose: the checker sees them too
-        status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {
-            "embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]})
+        status, body = await call(
+            bare,
+            "POST",
+            f"/channels/{bare.channel_id}/messages",
+            {"embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]},
+        )
         assert status == 400
         assert len(faults) == 1 and "embeds/0/fields/0/value" in faults[0], faults
-        status, body = await call(bare, "POST", f"/channels/{bare.channel_id}/messages", {"content": "ok", "components": [
-            {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "c" * 101}]}]})
+        status, body = await call(
+            bare,
+            "POST",
+            f"/channels/{bare.channel_id}/messages",
+            {
+                "content": "ok",
+                "components": [
+                    {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "c" * 101}]}
+                ],
+            },
+        )
         assert status == 400
         assert len(faults) == 2 and "components/0/components/0" in faults[1], faults
 
@@ -67,13 +81,19 @@ async def test_closed_dms_are_a_403_50007_and_limits_are_enforced(bare: _NoGatew
 async def test_the_first_follow_up_replaces_the_thinking_message_and_keeps_its_flags(bare: _NoGateway) -> None:
     user = bare.add_user("u")
     interaction = await bare.slash(user, "balance")
-    await call(bare, "POST", f"/interactions/{interaction.id}/{interaction.token}/callback?with_response=1",
-               {"type": 5, "data": {"flags": 64}})
-    status, first = await call(bare, "POST", f"/webhooks/{bare.app_id}/{interaction.token}?wait=1",
-                               {"content": "answer"})
+    await call(
+        bare,
+        "POST",
+        f"/interactions/{interaction.id}/{interaction.token}/callback?with_response=1",
+        {"type": 5, "data": {"flags": 64}},
+    )
+    status, first = await call(
+        bare, "POST", f"/webhooks/{bare.app_id}/{interaction.token}?wait=1", {"content": "answer"}
+    )
     assert status == 200 and first["id"] == str(interaction.original_id) and first["flags"] & 64
-    status, second = await call(bare, "POST", f"/webhooks/{bare.app_id}/{interaction.token}?wait=1",
-                                {"content": "more"})
+    status, second = await call(
+        bare, "POST", f"/webhooks/{bare.app_id}/{interaction.token}?wait=1", {"content": "more"}
+    )
     assert second["id"] != first["id"] and not second["flags"] & 64
 
 
@@ -85,15 +105,20 @@ async def test_interaction_tokens_expire_after_fifteen_minutes_on_the_fakes_cloc
     status, _ = await call(bare, "POST", f"/webhooks/{bare.app_id}/{interaction.token}", {"content": "in time"})
     assert status == 204
     bare.advance(61)
-    for method, path, body in (("POST", f"/webhooks/{bare.app_id}/{interaction.token}", {"content": "late"}),
-                               ("PATCH", f"/webhooks/{bare.app_id}/{interaction.token}/messages/@original",
-                                {"content": "late"}),
-                               ("DELETE", f"/webhooks/{bare.app_id}/{interaction.token}/messages/@original", None)):
+    for method, path, body in (
+        ("POST", f"/webhooks/{bare.app_id}/{interaction.token}", {"content": "late"}),
+        ("PATCH", f"/webhooks/{bare.app_id}/{interaction.token}/messages/@original", {"content": "late"}),
+        ("DELETE", f"/webhooks/{bare.app_id}/{interaction.token}/messages/@original", None),
+    ):
         status, body = await call(bare, method, path, body)
         assert (status, body["code"]) == (401, 50027), method
     # the message itself lives on: the channel endpoint still edits it
-    status, _ = await call(bare, "PATCH", f"/channels/{bare.channel_id}/messages/{interaction.original_id}",
-                           {"content": "edited through the channel"})
+    status, _ = await call(
+        bare,
+        "PATCH",
+        f"/channels/{bare.channel_id}/messages/{interaction.original_id}",
+        {"content": "edited through the channel"},
+    )
     assert status == 200
 
 
@@ -101,8 +126,7 @@ async def test_the_three_second_deadline_reads_the_fakes_clock(bare: _NoGateway)
     user = bare.add_user("u")
     interaction = await bare.slash(user, "pull", {"pattern": "^a"})
     bare.advance(3.1)
-    status, body = await call(bare, "POST", f"/interactions/{interaction.id}/{interaction.token}/callback",
-                              {"type": 5})
+    status, body = await call(bare, "POST", f"/interactions/{interaction.id}/{interaction.token}/callback", {"type": 5})
     assert (status, body["code"]) == (404, 10062)
 
 
@@ -156,8 +180,12 @@ async def test_the_bots_channel_permissions_are_enforced(bare: _NoGateway) -> No
     assert (status, body["code"]) == (403, 50013)
     interaction = await bare.slash(bare.add_user("u"), "pull", {"pattern": "^a"})
     assert int(bare.dispatched[-1][1]["app_permissions"]) == ALL_PERMISSIONS & ~SEND_MESSAGES
-    status, _ = await call(bare, "POST", f"/interactions/{interaction.id}/{interaction.token}/callback",
-                           {"type": 4, "data": {"content": "interaction answers need no channel permission"}})
+    status, _ = await call(
+        bare,
+        "POST",
+        f"/interactions/{interaction.id}/{interaction.token}/callback",
+        {"type": 4, "data": {"content": "interaction answers need no channel permission"}},
+    )
     assert status == 204
 
     bare.bot_permissions = ALL_PERMISSIONS & ~EMBED_LINKS

@@ -11,8 +11,13 @@ from bot.frontends.discord.flows import GENERIC_FAILURE
 from tests.discord.conftest import Harness
 from tests.discord.fake_discord import ALL_PERMISSIONS, EPHEMERAL, MANAGE_GUILD
 
-ALPHABETS = ("0123456789", "²³¹٣۳߃१০੩૩୩௩౩೩൩๓໓༣၃႓០᠓", "^$? abcXYZ_*~`|<>@#&:/\\\"'",
-             "éßøΩЖ中文🙂\u200b\u202e\u0000\ufeff", "1e309 2^99 -0 +5 0x10 1_000 9,999")
+ALPHABETS = (
+    "0123456789",
+    "²³¹٣۳߃१০੩૩୩௩౩೩൩๓໓༣၃႓០᠓",
+    "^$? abcXYZ_*~`|<>@#&:/\\\"'",
+    "éßøΩЖ中文🙂\u200b\u202e\u0000\ufeff",
+    "1e309 2^99 -0 +5 0x10 1_000 9,999",
+)
 
 
 def hostile(rng: random.Random) -> str:
@@ -22,7 +27,8 @@ def hostile(rng: random.Random) -> str:
 
 
 async def test_random_unicode_and_numbers_in_every_typed_option_get_one_clean_answer(
-        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     fake = harness.fake
     rng = random.Random(13)
     admin = fake.add_user("admin", permissions=ALL_PERMISSIONS | MANAGE_GUILD)

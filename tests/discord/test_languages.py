@@ -56,7 +56,8 @@ DISCORD_LOCALES = ("es-ES", "es-419", "pt-BR", "ru")  # Discord's locales for th
 
 
 async def test_a_spanish_server_sees_the_reveal_in_spanish_and_each_person_answers_in_their_own(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     fake = harness.fake
     fake.guild_locale = "es-ES"
     lara, ivan = fake.add_user("lara"), fake.add_user("ivan")
@@ -98,8 +99,11 @@ async def test_slash_commands_are_described_in_every_language(harness: Harness) 
     count = next(o for o in pull["options"] if o["name"] == "count")
     assert {c["name_localizations"]["es-ES"] for c in count["choices"]} == {"1 tirada", "tirada x10"}
     for command in synced.values():
-        texts = [command] + command.get("options", []) + [c for o in command.get("options", [])
-                                                          for c in o.get("choices", [])]
+        texts = (
+            [command]
+            + command.get("options", [])
+            + [c for o in command.get("options", []) for c in o.get("choices", [])]
+        )
         for item in texts:
             for text in (item.get("description_localizations") or {}).values():
                 assert 1 <= len(text) <= 100, (command["name"], text)
@@ -110,8 +114,16 @@ async def test_slash_commands_are_described_in_every_language(harness: Harness) 
 
 # --- Discord's limits, every locale ---------------------------------------------------------------------------
 
-EMBED_LIMITS = {"title": 256, "description": 4096, "field name": 256, "field value": 1024, "footer": 2048,
-                "author": 256, "fields": 25, "total": 6000}
+EMBED_LIMITS = {
+    "title": 256,
+    "description": 4096,
+    "field name": 256,
+    "field value": 1024,
+    "footer": 2048,
+    "author": 256,
+    "fields": 25,
+    "total": 6000,
+}
 
 
 def embeds() -> Iterator[tuple[str, discord.Embed]]:
@@ -122,18 +134,39 @@ def embeds() -> Iterator[tuple[str, discord.Embed]]:
     for status in ("accepted", "running", "found", "delivered", "failed", "refunded"):
         yield f"order {status}", rendering.order_embed(order(status, status in ("found", "delivered")))
     yield "odds", rendering.odds_embed(ODDS)
-    yield "odds, orderable", rendering.odds_embed(type(ODDS)(**{**ODDS.__dict__, "order_price": 10**9,
-                                                                 "order_refusal": None}))
-    yield "balance", rendering.balance_embed(BalanceAnswer(USER, 10**12, 10**12, True, 10**6, 10**6, 10**12, 10**12,
-                                                           10**6, 10**7))
+    yield (
+        "odds, orderable",
+        rendering.odds_embed(type(ODDS)(**{**ODDS.__dict__, "order_price": 10**9, "order_refusal": None})),
+    )
+    yield (
+        "balance",
+        rendering.balance_embed(BalanceAnswer(USER, 10**12, 10**12, True, 10**6, 10**6, 10**12, 10**12, 10**6, 10**7)),
+    )
     packs = tuple(TopupPack("p" * 32, 10**9, "$" + "9" * 12) for _ in range(8))
     yield "topup", rendering.topup_embed(TopupAnswer(True, "m" * 300, None, None, packs))
-    yield "history", rendering.history_embed(HistoryAnswer(USER, tuple(
-        HistoryEntry(WHEN, "purchase", -10**12, "d" * 100) for _ in range(25)), 10**12))
+    yield (
+        "history",
+        rendering.history_embed(
+            HistoryAnswer(USER, tuple(HistoryEntry(WHEN, "purchase", -(10**12), "d" * 100) for _ in range(25)), 10**12)
+        ),
+    )
     yield "leaderboard", rendering.leaderboard_embed(LeaderboardAnswer(GROUP, entries()))
     yield "season", rendering.season_embed(SeasonLeaderboardAnswer(None, "2026-W53", WHEN, WHEN, entries()))
-    yield "profile", rendering.profile_embed(ProfileAnswer(USER, GROUP, tuple(
-        ProfilePull(key(), PATTERN, WHEN, TITLE) for _ in range(5)), 10**9, STREAK, "2026-W53", 10**6, True))
+    yield (
+        "profile",
+        rendering.profile_embed(
+            ProfileAnswer(
+                USER,
+                GROUP,
+                tuple(ProfilePull(key(), PATTERN, WHEN, TITLE) for _ in range(5)),
+                10**9,
+                STREAK,
+                "2026-W53",
+                10**6,
+                True,
+            )
+        ),
+    )
     config = config_answer()
     yield "config", rendering.config_embed(ConfigAnswer(config.config, "language", config.message, config.lines))
     yield "card", rendering.card_embed(CardAnswer(key(), PATTERN, "did", b"", 1, 1, "x.png"), "x.png")
@@ -144,14 +177,29 @@ def texts() -> Iterator[tuple[str, str]]:
     accepted = OrderAnswer(order("accepted", False), 10**12, 1e12, "n" * 300)
     yield "receipt", rendering.order_receipt_text(accepted)
     for status in ("delivered", "found", "failed"):
-        yield f"finished {status}", rendering.order_finished_text(order(status, status != "failed"), "<@" + "9" * 19 + ">")
+        yield (
+            f"finished {status}",
+            rendering.order_finished_text(order(status, status != "failed"), "<@" + "9" * 19 + ">"),
+        )
     yield "closed dms", rendering.closed_dms_text()
     yield "keys", rendering.keys_text(KeysAnswer(("a",) * 10, ("b",) * 10, "k" * 300))
-    yield "missing permissions", missing_permissions_text(["View Channel", "Send Messages", "Embed Links",
-                                                           "Attach Files", "Read Message History"])
+    yield (
+        "missing permissions",
+        missing_permissions_text(
+            ["View Channel", "Send Messages", "Embed Links", "Attach Files", "Read Message History"]
+        ),
+    )
     yield "error", rendering.error_text("e" * 3000)
-    secret = DeliveredSecret("did:key:zQ3sh" + "Z" * 44, "offset", "hex", "ab" * 32, jwk="{" + "j" * 300 + "}",
-                             score=44, max_score=44, tier="Mythic")
+    secret = DeliveredSecret(
+        "did:key:zQ3sh" + "Z" * 44,
+        "offset",
+        "hex",
+        "ab" * 32,
+        jwk="{" + "j" * 300 + "}",
+        score=44,
+        max_score=44,
+        tier="Mythic",
+    )
     for kind in ("pull", "order"):
         for text in rendering.delivery_messages(KeyDelivery("job", kind, "did", PATTERN, (secret,) * 10, "n" * 500)):
             yield f"delivery {kind}", text
@@ -160,13 +208,22 @@ def texts() -> Iterator[tuple[str, str]]:
 def embed_sizes(embed: discord.Embed) -> dict[str, int]:
     data = embed.to_dict()
     fields = data.get("fields", [])
-    sizes = {"title": len(data.get("title", "")), "description": len(data.get("description", "")),
-             "footer": len(data.get("footer", {}).get("text", "")),
-             "author": len(data.get("author", {}).get("name", "")),
-             "field name": max((len(f["name"]) for f in fields), default=0),
-             "field value": max((len(f["value"]) for f in fields), default=0), "fields": len(fields)}
-    sizes["total"] = (sizes["title"] + sizes["description"] + sizes["footer"] + sizes["author"]
-                      + sum(len(f["name"]) + len(f["value"]) for f in fields))
+    sizes = {
+        "title": len(data.get("title", "")),
+        "description": len(data.get("description", "")),
+        "footer": len(data.get("footer", {}).get("text", "")),
+        "author": len(data.get("author", {}).get("name", "")),
+        "field name": max((len(f["name"]) for f in fields), default=0),
+        "field value": max((len(f["value"]) for f in fields), default=0),
+        "fields": len(fields),
+    }
+    sizes["total"] = (
+        sizes["title"]
+        + sizes["description"]
+        + sizes["footer"]
+        + sizes["author"]
+        + sum(len(f["name"]) + len(f["value"]) for f in fields)
+    )
     assert all(f["name"] and f["value"] for f in fields), "Discord refuses an empty field"
     return sizes
 
@@ -189,8 +246,12 @@ def test_every_embed_and_message_fits_discord_in_every_locale(locale: str) -> No
 def test_every_button_fits_discord_in_every_locale(locale: str) -> None:
     request = PatternRequest("^" + "Ab" * 20, "did", True, True)
     with use_locale(locale):
-        views = [reveal_view(request), confirm_view(request, 2**63 - 1, 10**12),
-                 easy_pattern_view(request, 2**63 - 1, 10), link_view("Pay $999,999.99 for 1,000,000,000 tokens", "https://checkout.example/" + "c" * 300)]
+        views = [
+            reveal_view(request),
+            confirm_view(request, 2**63 - 1, 10**12),
+            easy_pattern_view(request, 2**63 - 1, 10),
+            link_view("Pay $999,999.99 for 1,000,000,000 tokens", "https://checkout.example/" + "c" * 300),
+        ]
     buttons = [getattr(item, "item", item) for view in views if view is not None for item in view.children]
     assert len(buttons) >= 6
     for button in buttons:

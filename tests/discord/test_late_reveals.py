@@ -20,7 +20,7 @@ from bot.frontends.discord.rendering import late_reveal_digests
 from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot
 from tests.discord.fake_discord import FakeDiscord
 
-REVEAL_EDIT = r"/webhooks/\d+/[^/]+/messages/@original"   # the reveal replaces the interaction's message
+REVEAL_EDIT = r"/webhooks/\d+/[^/]+/messages/@original"  # the reveal replaces the interaction's message
 
 
 async def test_a_reveal_waiting_at_a_stop_is_posted_after_the_restart(fake: FakeDiscord, tmp_path: Path) -> None:
@@ -57,8 +57,9 @@ async def test_a_reveal_waiting_at_a_stop_is_posted_after_the_restart(fake: Fake
     async with create_app(settings) as app:  # the restart: a new process on the same database
         bot, task = await start_bot(fake, app, quiet_config())
         try:
-            digest = await fake.wait_for(lambda: [m for m in fake.public_messages()
-                                                  if "from before the bot restarted" in m["content"]])
+            digest = await fake.wait_for(
+                lambda: [m for m in fake.public_messages() if "from before the bot restarted" in m["content"]]
+            )
             assert "1 more pull" in digest[0]["content"] and kept[0]["line"] in digest[0]["content"]
             assert await fake.wait_for(lambda: True) and not await app.db.fetchall("SELECT id FROM late_reveals")
         finally:

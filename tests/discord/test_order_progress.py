@@ -22,11 +22,25 @@ EDIT_ROUTE = r"/channels/(\d+)/messages/\d+"
 
 
 def order_view(n: int, message_id: int, channel_id: int, *, checked: int, status: str = "running") -> OrderView:
-    return OrderView(order_id=f"order-{n}", user=UserRef("discord", str(1000 + n), f"user{n}"), community=None,
-                     origin=Origin("discord", str(channel_id), str(message_id)), pattern=f"^ab{n}", format_id="btc",
-                     split=False, status=status, price=10, keys_checked=checked, expected_keys=1e6,  # type: ignore[arg-type]
-                     percent=checked / 1e4, rate_keys_per_s=1000.0, eta_s=60.0, found=None, delivered=False,
-                     message="refunded: test ending" if status == "refunded" else f"checked {checked}")
+    return OrderView(
+        order_id=f"order-{n}",
+        user=UserRef("discord", str(1000 + n), f"user{n}"),
+        community=None,
+        origin=Origin("discord", str(channel_id), str(message_id)),
+        pattern=f"^ab{n}",
+        format_id="btc",
+        split=False,
+        status=status,
+        price=10,
+        keys_checked=checked,
+        expected_keys=1e6,  # type: ignore[arg-type]
+        percent=checked / 1e4,
+        rate_keys_per_s=1000.0,
+        eta_s=60.0,
+        found=None,
+        delivered=False,
+        message="refunded: test ending" if status == "refunded" else f"checked {checked}",
+    )
 
 
 def edits_429(fake: FakeDiscord) -> list:
@@ -35,15 +49,17 @@ def edits_429(fake: FakeDiscord) -> list:
 
 async def drained(progress: ProgressEdits, timeout_s: float = 30.0) -> None:
     """Until no progress edit waits or is in flight (the fake's wait_for re-checks only on requests)."""
+
     async def check() -> None:
         while progress.waiting():
             await asyncio.sleep(0.02)
+
     await asyncio.wait_for(check(), timeout_s)
 
 
 @pytest.fixture
 def config() -> DiscordConfig:
-    return quiet_config(order_progress_gap_s=1.0 / (EDITS_PER_S - 1))   # pace a little under the bucket
+    return quiet_config(order_progress_gap_s=1.0 / (EDITS_PER_S - 1))  # pace a little under the bucket
 
 
 @pytest.fixture
@@ -61,15 +77,21 @@ async def test_many_orders_progress_stays_under_the_edit_bucket_and_ends_correct
     channel = limited.bot.get_partial_messageable(fake.channel_id)
     messages = [await channel.send(f"order {n} placed") for n in range(ORDERS)]
 
-    for round_ in range(1, ROUNDS + 1):   # every order's grinder reports at once, faster than the bucket allows
+    for round_ in range(1, ROUNDS + 1):  # every order's grinder reports at once, faster than the bucket allows
         requests_before = len(fake.requests)
-        await asyncio.gather(*(frontend.order_progress(order_view(n, m.id, fake.channel_id, checked=round_ * 1000))
-                               for n, m in enumerate(messages)))
+        await asyncio.gather(
+            *(
+                frontend.order_progress(order_view(n, m.id, fake.channel_id, checked=round_ * 1000))
+                for n, m in enumerate(messages)
+            )
+        )
         assert len(fake.requests) - requests_before <= 1, "a progress report returns without waiting on Discord"
         await asyncio.sleep(0.05)
     await drained(frontend.progress)
 
-    progress_edits = [r for r in fake.requests if r.method == "PATCH" and r.path.startswith(f"/channels/{fake.channel_id}/")]
+    progress_edits = [
+        r for r in fake.requests if r.method == "PATCH" and r.path.startswith(f"/channels/{fake.channel_id}/")
+    ]
     assert not edits_429(fake), f"{len(edits_429(fake))} progress edits answered 429"
     assert 0 < len(progress_edits) < ORDERS * ROUNDS, "progress is coalesced: older steps of a message give way"
     assert frontend.progress.replaced > 0
@@ -77,9 +99,12 @@ async def test_many_orders_progress_stays_under_the_edit_bucket_and_ends_correct
     assert latest_shown, "some progress was shown"
 
     # every order ends at once (as its job settles); the ending is each message's last edit
-    await asyncio.gather(*(frontend.order_finished(order_view(n, m.id, fake.channel_id, checked=ROUNDS * 1000,
-                                                              status="refunded"))
-                           for n, m in enumerate(messages)))
+    await asyncio.gather(
+        *(
+            frontend.order_finished(order_view(n, m.id, fake.channel_id, checked=ROUNDS * 1000, status="refunded"))
+            for n, m in enumerate(messages)
+        )
+    )
     for n, message in enumerate(messages):
         stored = fake.messages[message.id]
         assert stored["embeds"][0]["title"] == f"Order refunded: ^ab{n}", stored["embeds"][0]["title"]
@@ -103,7 +128,7 @@ async def test_progress_waits_while_a_reveal_is_in_flight_and_never_blocks_the_r
 
     sending = asyncio.create_task(outbox.must(7, reveal))
     await asyncio.sleep(0)
-    for n in range(5):   # returns at once, whatever the channel is doing
+    for n in range(5):  # returns at once, whatever the channel is doing
         progress.offer(7, 70, lambda n=n: step(n))
     await asyncio.sleep(0.3)
     assert log == [] and progress.waiting() == 1, "only the newest step waits, behind the reveal"
@@ -123,7 +148,7 @@ async def test_settle_drops_waiting_progress_so_the_ending_is_the_last_edit() ->
         log.append(name)
 
     progress.offer(3, 30, lambda: step("first"))
-    await asyncio.sleep(0.05)             # sent at once; the next must wait the gap
+    await asyncio.sleep(0.05)  # sent at once; the next must wait the gap
     progress.offer(3, 30, lambda: step("second"))
     await progress.settle(3, 30)
     assert progress.waiting() == 0 and log == ["first"]
@@ -134,8 +159,6 @@ def test_progress_gap_is_configurable() -> None:
     config = DiscordConfig.from_env({"VANIKEYS_DISCORD_ORDER_PROGRESS_GAP_S": "1.5"}, dotenv_path=None)
     assert config.order_progress_gap_s == 1.5
     assert DiscordConfig().order_progress_gap_s == 2.5
-
-
 
 
 async def test_a_429_on_a_progress_edit_cools_the_channel_and_the_next_step_follows_the_wait() -> None:

@@ -45,8 +45,11 @@ async def test_an_order_edits_its_message_with_progress_and_announces_completion
 
     # the announcement replies to the order's message in the same channel, mentioning the buyer
     assert done[0]["channel_id"] == str(fake.channel_id)
-    notice = next(r for r in fake.requests_to("POST", f"/channels/{fake.channel_id}/messages")
-                  if r.body.get("content", "").startswith("🎉"))
+    notice = next(
+        r
+        for r in fake.requests_to("POST", f"/channels/{fake.channel_id}/messages")
+        if r.body.get("content", "").startswith("🎉")
+    )
     assert str(notice.body["message_reference"]["message_id"]) == str(interaction.original_id)
 
     # the key went by DM and is the key of the address shown
@@ -86,8 +89,9 @@ async def test_order_button_quotes_privately_then_confirm_places_the_order(harne
     assert balance_after < balance_before
 
 
-async def test_an_order_placed_before_a_restart_is_finished_in_its_message_after_it(fake: FakeDiscord,
-                                                                                     tmp_path) -> None:
+async def test_an_order_placed_before_a_restart_is_finished_in_its_message_after_it(
+    fake: FakeDiscord, tmp_path
+) -> None:
     """The Origin stored with the order is all a new process needs to keep editing the same message."""
     from bot.app import create_app
     from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot
@@ -117,8 +121,11 @@ async def test_an_order_placed_before_a_restart_is_finished_in_its_message_after
     assert len(announcements(fake, rex)) == 1, "announced once, by whichever process finished it"
     wifs = WIF_IN_DM.findall(" ".join(m["content"] for m in fake.dms_to(rex.id)))
     assert len(wifs) == 1, "delivered exactly once across the restart"
-    edits_after_restart = [r for r in fake.requests[requests_before_restart:] if r.method == "PATCH"
-                           and r.path == f"/channels/{fake.channel_id}/messages/{interaction.original_id}"]
+    edits_after_restart = [
+        r
+        for r in fake.requests[requests_before_restart:]
+        if r.method == "PATCH" and r.path == f"/channels/{fake.channel_id}/messages/{interaction.original_id}"
+    ]
     assert edits_after_restart, "the second process edited the original message"
 
 
@@ -131,8 +138,11 @@ async def test_an_orders_result_is_announced_in_the_channel_before_its_key_is_dm
     await fake.wait_for(lambda: announcements(fake, una), timeout=60)
     await fake.wait_for(lambda: fake.dms_to(una.id), timeout=30)
     posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
-    announced = next(i for i, r in enumerate(posts) if r.path == f"/channels/{fake.channel_id}/messages"
-                     and r.body.get("content", "").startswith("🎉"))
+    announced = next(
+        i
+        for i, r in enumerate(posts)
+        if r.path == f"/channels/{fake.channel_id}/messages" and r.body.get("content", "").startswith("🎉")
+    )
     dm = next(i for i, r in enumerate(posts) if r.path == f"/channels/{fake.dm_channels[una.id]}/messages")
     assert announced < dm, "the announcement went out before the DM"
     assert "on its way by DM" in posts[announced].body["content"]

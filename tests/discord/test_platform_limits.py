@@ -18,9 +18,18 @@ SIXTEEN_MINUTES = 16 * 60.0
 
 
 def pull_button_message(fake: FakeDiscord, custom_id: str = "vk:pull:1:btc:-:^ab") -> int:
-    message = fake._store(fake.channel_id, {"content": "an earlier reveal", "components": [
-        {"type": 1, "components": [{"type": 2, "style": 1, "label": "Pull again", "custom_id": custom_id}]}]},
-        ephemeral=False, loading=False, interaction=None)
+    message = fake._store(
+        fake.channel_id,
+        {
+            "content": "an earlier reveal",
+            "components": [
+                {"type": 1, "components": [{"type": 2, "style": 1, "label": "Pull again", "custom_id": custom_id}]}
+            ],
+        },
+        ephemeral=False,
+        loading=False,
+        interaction=None,
+    )
     return int(message["id"])
 
 
@@ -49,7 +58,8 @@ async def test_a_hundred_simultaneous_presses_are_all_acknowledged_in_time_and_a
 
 @pytest.mark.parametrize("bot_knows", [True, False], ids=["bot-clock-says-stale", "discord-says-expired"])
 async def test_a_pull_that_outlives_its_interaction_token_still_reveals_through_the_channel(
-        harness: Harness, monkeypatch: pytest.MonkeyPatch, bot_knows: bool) -> None:
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, bot_knows: bool
+) -> None:
     fake, bot = harness.fake, harness.bot
     gate = asyncio.Event()
     real_pull = harness.app.service.pull
@@ -62,8 +72,13 @@ async def test_a_pull_that_outlives_its_interaction_token_still_reveals_through_
     monkeypatch.setattr(harness.app.service, "pull", queued_pull)
     sam = fake.add_user("sam")
     interaction = await fake.slash(sam, "pull", {"pattern": "^ab"})
-    await fake.wait_for(lambda: (m := fake.messages.get(interaction.original_id or 0)) and m["embeds"]
-                        and "Rolling" in m["embeds"][0]["title"])
+    await fake.wait_for(
+        lambda: (
+            (m := fake.messages.get(interaction.original_id or 0))
+            and m["embeds"]
+            and "Rolling" in m["embeds"][0]["title"]
+        )
+    )
     assert fake.messages[interaction.original_id]["embeds"][0]["color"] == 0x5865F2, "tier colour hidden"
 
     fake.advance(SIXTEEN_MINUTES)
@@ -76,8 +91,13 @@ async def test_a_pull_that_outlives_its_interaction_token_still_reveals_through_
 
     assert reveal["id"] == str(interaction.original_id), "the roll became the reveal, in place"
     later = fake.requests[mark:]
-    through_channel = [r for r in later if r.method == "PATCH" and r.status == 200
-                       and r.path == f"/channels/{fake.channel_id}/messages/{interaction.original_id}"]
+    through_channel = [
+        r
+        for r in later
+        if r.method == "PATCH"
+        and r.status == 200
+        and r.path == f"/channels/{fake.channel_id}/messages/{interaction.original_id}"
+    ]
     assert through_channel, "the reveal went through the channel endpoint"
     webhook_uses = [r for r in later if r.path.startswith("/webhooks/")]
     if bot_knows:
@@ -87,7 +107,8 @@ async def test_a_pull_that_outlives_its_interaction_token_still_reveals_through_
 
 
 async def test_a_reveal_whose_token_discord_dropped_before_its_message_was_known_is_posted_in_the_channel(
-        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = harness.fake
     gate = asyncio.Event()
     real_pull = harness.app.service.pull
@@ -103,19 +124,22 @@ async def test_a_reveal_whose_token_discord_dropped_before_its_message_was_known
     await fake.wait_for(lambda: interaction.acked_with is not None)
     fake.advance(SIXTEEN_MINUTES)  # Discord drops the token before the roll asks for its message: the id stays unknown
     mark = len(fake.requests)
-    await asyncio.sleep(1.0)       # the roll's first step (and its 401s) come and go
+    await asyncio.sleep(1.0)  # the roll's first step (and its 401s) come and go
     gate.set()
     reveal = (await fake.wait_for(lambda: reveal_of(fake, uma), timeout=30))[0]
     await fake.wait_for(lambda: secrets_in_dms(fake, uma))
 
     assert reveal["id"] != str(interaction.original_id), "the reveal was posted anew in the channel"
-    assert any(r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages" and r.status == 200
-               for r in fake.requests[mark:])
+    assert any(
+        r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages" and r.status == 200
+        for r in fake.requests[mark:]
+    )
     assert not [m for m in fake.dms_to(uma.id) if "went wrong" in m["content"]]
 
 
 async def test_an_error_after_the_token_expired_reaches_the_person_by_dm(
-        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bot.answers import ServiceError
 
     fake, bot = harness.fake, harness.bot

@@ -50,8 +50,9 @@ async def test_a_whole_session_shows_no_balance_purchase_history_or_key_in_the_c
 
     public = everything_public(fake)
     assert len(public) >= 6
-    amounts = {str((await harness.app.service.balance(UserRef("discord", str(u.id)))).tokens)
-               for u in (ann, ben, cat)} | {"777"}
+    amounts = {
+        str((await harness.app.service.balance(UserRef("discord", str(u.id)))).tokens) for u in (ann, ben, cat)
+    } | {"777"}
     order_price = re.search(r"Paid (\d+) tokens", receipt[0]["content"]).group(1)
     for text in public:
         assert not PRIVATE_WORDS.search(text), text
@@ -63,7 +64,8 @@ async def test_a_whole_session_shows_no_balance_purchase_history_or_key_in_the_c
 
 
 async def test_a_foreign_press_on_a_confirm_button_does_nothing_and_tells_the_presser_privately(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     fake = harness.fake
     kim, lou = fake.add_user("kim"), fake.add_user("lou")
     await grant(harness, kim, 1000)
@@ -74,7 +76,7 @@ async def test_a_foreign_press_on_a_confirm_button_does_nothing_and_tells_the_pr
     offer = (await fake.wait_for(lambda: [m for m in fake.messages_of(quote) if m["content"]]))[0]
     confirm_id = offer["components"][0]["components"][0]["custom_id"]
 
-    press = await fake.press(lou, int(offer["id"]), confirm_id)   # lou replays kim's button
+    press = await fake.press(lou, int(offer["id"]), confirm_id)  # lou replays kim's button
     note = (await fake.wait_for(lambda: fake.messages_of(press)))[0]
     assert note["flags"] & EPHEMERAL and note["visible_to"] == str(lou.id) and "belongs to" in note["content"]
     for user in (kim, lou):
@@ -92,8 +94,13 @@ async def test_the_easy_pattern_buttons_belong_to_the_asker(harness: Harness) ->
     max_, ned = fake.add_user("max"), fake.add_user("ned")
     custom_ids = (f"vk:pa:{encode_owner(max_.id)}:10:btc:-:^a", f"vk:oi:{encode_owner(max_.id)}:btc:-:^a")
     buttons = [{"type": 2, "style": 1, "label": "b", "custom_id": custom_id} for custom_id in custom_ids]
-    message = fake._store(fake.channel_id, {"content": "warning for max", "components": [
-        {"type": 1, "components": buttons}]}, ephemeral=False, loading=False, interaction=None)
+    message = fake._store(
+        fake.channel_id,
+        {"content": "warning for max", "components": [{"type": 1, "components": buttons}]},
+        ephemeral=False,
+        loading=False,
+        interaction=None,
+    )
     for custom_id in custom_ids:
         press = await fake.press(ned, int(message["id"]), custom_id)
         note = (await fake.wait_for(lambda press=press: fake.messages_of(press)))[0]

@@ -18,8 +18,11 @@ ADDRESS_IN_CODE = re.compile(r"```\n(1[1-9A-HJ-NP-Za-km-z]{25,34})\n")
 
 def reveal_of(fake: FakeDiscord, user: FakeUser) -> list[dict]:
     """Public reveals in the guild channel that name this user."""
-    return [m for m in fake.public_messages() if m["embeds"]
-            and user.global_name in m["embeds"][0].get("author", {}).get("name", "")]
+    return [
+        m
+        for m in fake.public_messages()
+        if m["embeds"] and user.global_name in m["embeds"][0].get("author", {}).get("name", "")
+    ]
 
 
 def secrets_in_dms(fake: FakeDiscord, user: FakeUser) -> list[str]:
@@ -126,10 +129,16 @@ async def test_buttons_pull_again_and_ten_pull_for_whoever_presses(harness: Harn
 
     await fake.press(carol, int(reveal["id"]), "vk:pull:10:btc:-:^ab")
     ten = await fake.wait_for(lambda: [m for m in reveal_of(fake, carol) if "best of 10" in m["embeds"][0]["title"]])
-    listed = [line for f in ten[0]["embeds"][0]["fields"] if f["name"].startswith("All 10 pulls")
-              for line in f["value"].splitlines()]
+    listed = [
+        line
+        for f in ten[0]["embeds"][0]["fields"]
+        if f["name"].startswith("All 10 pulls")
+        for line in f["value"].splitlines()
+    ]
     assert len(listed) == 10
-    assert len(await fake.wait_for(lambda: len(secrets_in_dms(fake, carol)) == 11 and secrets_in_dms(fake, carol))) == 11
+    assert (
+        len(await fake.wait_for(lambda: len(secrets_in_dms(fake, carol)) == 11 and secrets_in_dms(fake, carol))) == 11
+    )
     balance = await harness.app.service.balance(UserRef("discord", str(carol.id)))
     assert balance.free_pulls_left == harness.app.settings.free_pulls_per_day - 1 - harness.app.settings.ten_pull_pulls
 
@@ -138,10 +147,21 @@ async def test_a_button_on_a_message_from_before_a_restart_still_pulls(harness: 
     """Buttons are persistent: the custom_id alone says what to do, no view state is needed."""
     fake = harness.fake
     dave = fake.add_user("dave")
-    old = fake._store(fake.channel_id, {"content": "from yesterday", "components": [
-        {"type": 1, "components": [{"type": 2, "style": 1, "label": "Pull again",
-                                    "custom_id": "vk:pull:1:trx:-:^ab"}]}]}, ephemeral=False, loading=False,
-        interaction=None)
+    old = fake._store(
+        fake.channel_id,
+        {
+            "content": "from yesterday",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [{"type": 2, "style": 1, "label": "Pull again", "custom_id": "vk:pull:1:trx:-:^ab"}],
+                }
+            ],
+        },
+        ephemeral=False,
+        loading=False,
+        interaction=None,
+    )
     await fake.press(dave, int(old["id"]), "vk:pull:1:trx:-:^ab")
     reveal = await fake.wait_for(lambda: reveal_of(fake, dave))
     assert "TRON" in reveal[0]["embeds"][0]["author"]["name"]

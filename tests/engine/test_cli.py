@@ -30,9 +30,11 @@ Vanikeys = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def vanikeys(warm_python: WarmInterpreter) -> Vanikeys:
     """The engine CLI as a person runs it: a separate process, no terminal."""
+
     def run_it(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
         return warm_python.run("gpu_worker.cli", argv, input=stdin, cwd=REPO, env=env, timeout=60)
+
     return run_it
 
 
@@ -64,10 +66,22 @@ def assert_one_line_error(stderr: str, *expected_words: str) -> None:
         (["combine", "btc", "--private-key", "12", "--offset", "1" * 64], ["64 hex digits"]),
         (["combine", "btc", "--private-key", "0" * 64, "--offset", "1" * 64], ["1 to n-1"]),
         (["combine", "btc", "--private-key", "1" * 64], ["--offset"]),
-        (["combine", "btc", "--private-key", "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWX", "--offset", "1" * 64], ["checksum"]),
+        (
+            [
+                "combine",
+                "btc",
+                "--private-key",
+                "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWX",
+                "--offset",
+                "1" * 64,
+            ],
+            ["checksum"],
+        ),
     ],
 )
-def test_bad_input_is_exit_2_and_one_line(argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_exit_2_and_one_line(
+    argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -138,7 +152,9 @@ def test_odds_json_has_the_promised_fields(vanikeys: Vanikeys) -> None:
     assert 0 < odds["p_full_in_budget"] < 1
     scores = [tier["score"] for tier in odds["tiers"]]
     assert scores == [1, 2, 3, 4]
-    assert [tier["p_at_least"] for tier in odds["tiers"]] == sorted((t["p_at_least"] for t in odds["tiers"]), reverse=True)
+    assert [tier["p_at_least"] for tier in odds["tiers"]] == sorted(
+        (t["p_at_least"] for t in odds["tiers"]), reverse=True
+    )
 
 
 def test_combine_reads_the_private_key_from_stdin_and_checks_it(vanikeys: Vanikeys) -> None:
@@ -184,8 +200,22 @@ def test_extra_subcommands_share_the_error_handling(capsys: pytest.CaptureFixtur
 
 def test_ctrl_c_exits_130_with_one_line_and_stops_the_workers() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-m", "gpu_worker.cli", "grind", "btc", "^zzzzzzzz", "--budget", "1G", "--backend", "python", "--json"]
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "gpu_worker.cli",
+        "grind",
+        "btc",
+        "^zzzzzzzz",
+        "--budget",
+        "1G",
+        "--backend",
+        "python",
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while len(children := _child_pids(proc.pid)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)  # wait for the process pool to be grinding
@@ -234,7 +264,19 @@ def _child_pids(pid: int) -> list[int]:
 
 def test_workers_exit_when_the_grinding_process_is_killed_outright() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-m", "gpu_worker.cli", "grind", "eth", "^c0ffee c0ffee", "--budget", "1G", "--backend", "python", "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gpu_worker.cli",
+        "grind",
+        "eth",
+        "^c0ffee c0ffee",
+        "--budget",
+        "1G",
+        "--backend",
+        "python",
+        "--json",
+    ]
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -254,9 +296,33 @@ def test_workers_exit_when_the_grinding_process_is_killed_outright() -> None:
 
 # -- hostile numbers, verbatim identifiers, tiers with the full-match badge ----------------------
 
-HOSTILE_NUMBERS = ["1e309", "9" * 400, "2^4096", "²", "٣", "١٠", "-5", "0", "nan", "inf", "1e", "", " ", "1.5.2",
-                   "0x10", "1_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0", "１２", "3\u200b", "1e-3",
-                   "+7", "7 7", "\x00", "1" * 31, "99999999999999999999t", "𝟗"]
+HOSTILE_NUMBERS = [
+    "1e309",
+    "9" * 400,
+    "2^4096",
+    "²",
+    "٣",
+    "١٠",
+    "-5",
+    "0",
+    "nan",
+    "inf",
+    "1e",
+    "",
+    " ",
+    "1.5.2",
+    "0x10",
+    "1_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0_0",
+    "１２",
+    "3\u200b",
+    "1e-3",
+    "+7",
+    "7 7",
+    "\x00",
+    "1" * 31,
+    "99999999999999999999t",
+    "𝟗",
+]
 
 
 @pytest.mark.parametrize("text", HOSTILE_NUMBERS)
@@ -282,8 +348,20 @@ def test_random_unicode_arguments_never_crash(capsys: pytest.CaptureFixture[str]
     for _ in range(150):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         option = rng.choice(["--budget", "--top", "--time-limit"])
-        code = main(["odds" if option == "--budget" and rng.random() < 0.5 else "grind", "btc", text or "a", option, text,
-                     "--backend", "python", "--json"] if option != "--budget" else ["odds", "btc", "ab", option, text, "--json"])
+        code = main(
+            [
+                "odds" if option == "--budget" and rng.random() < 0.5 else "grind",
+                "btc",
+                text or "a",
+                option,
+                text,
+                "--backend",
+                "python",
+                "--json",
+            ]
+            if option != "--budget"
+            else ["odds", "btc", "ab", option, text, "--json"]
+        )
         captured = capsys.readouterr()
         if code != 0:
             assert code == 2
@@ -335,20 +413,40 @@ def test_grind_shows_the_tier_with_the_badge_beside_it(vanikeys: Vanikeys) -> No
 
 # -- a command imports only what it runs -----------------------------------------------------------
 
-SERVICE_PACKAGES = {"aiohttp", "discord", "telegram", "stripe", "asyncpg", "aiosqlite", "prometheus_client", "httpx",
-                    "runpod", "modal", "PIL", "payments"}
+SERVICE_PACKAGES = {
+    "aiohttp",
+    "discord",
+    "telegram",
+    "stripe",
+    "asyncpg",
+    "aiosqlite",
+    "prometheus_client",
+    "httpx",
+    "runpod",
+    "modal",
+    "PIL",
+    "payments",
+}
 
 
 def imported_by(*argv: str) -> set[str]:
     """Every module `vanikeys ARGV` has imported when it exits: a fresh interpreter, as the script runs it."""
-    probe = ("import json, runpy, sys\n"
-             "sys.argv = ['vanikeys', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
-             "sys.stdout.flush()\n"
-             "print('\\n' + json.dumps(sorted(sys.modules)))\n")
-    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    probe = (
+        "import json, runpy, sys\n"
+        "sys.argv = ['vanikeys', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "sys.stdout.flush()\n"
+        "print('\\n' + json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
 
@@ -357,7 +455,12 @@ def test_help_imports_none_of_the_engine_and_none_of_the_service() -> None:
     modules = imported_by("--help")
     assert not {m.split(".")[0] for m in modules} & (SERVICE_PACKAGES | {"numpy", "pydantic", "rich", "coincurve"})
     assert not any(m.startswith("bot.") and m != "bot.cli" for m in modules), sorted(modules)
-    light = ("gpu_worker.cli", "gpu_worker.errors", "gpu_worker.numbers", "gpu_worker.i18n")  # i18n: stdlib gettext only
+    light = (
+        "gpu_worker.cli",
+        "gpu_worker.errors",
+        "gpu_worker.numbers",
+        "gpu_worker.i18n",
+    )  # i18n: stdlib gettext only
     assert not any(m.startswith("gpu_worker.") and m not in light for m in modules), sorted(modules)
     assert "babel" not in {m.split(".")[0] for m in modules}, "CLDR data is loaded only to write a number"
 
@@ -380,45 +483,71 @@ def test_a_bot_command_imports_its_own_module_only() -> None:
 def test_the_console_on_the_local_grinder_starts_without_the_network_stacks(tmp_path: Path) -> None:
     """The console's whole start (the app wired, the local grinder, SQLite): no HTTP client or server, no
     PostgreSQL driver; those load when a provider, the webhook, the pages or PostgreSQL are configured."""
-    probe = ("import json, sys\n"
-             "from bot.app import create_app\n"
-             "from bot.config import Settings\n"
-             "from bot.frontends.console import run_console\n"
-             "print(json.dumps(sorted(sys.modules)))\n")
+    probe = (
+        "import json, sys\n"
+        "from bot.app import create_app\n"
+        "from bot.config import Settings\n"
+        "from bot.frontends.console import run_console\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "RUNPOD_", "STRIPE_"))}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
-                          env={**env, "PYTHONPATH": str(REPO)}, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     modules = {m.split(".")[0] for m in json.loads(done.stdout)}
     assert not modules & {"aiohttp", "asyncpg", "discord", "telegram", "stripe", "modal", "runpod"}, sorted(modules)
 
 
-def _bot_started_against_a_silent_telegram(tmp_path: Path, vault_key: str = "55" * 32,
-                                           stop: bool = True) -> tuple[int, str, set[str]]:
+def _bot_started_against_a_silent_telegram(
+    tmp_path: Path, vault_key: str = "55" * 32, stop: bool = True
+) -> tuple[int, str, set[str]]:
     """`vanikeys bot` with TELEGRAM_TOKEN set and the Bot API on a loopback listener that accepts and never answers
     (as benchmarks/cli_startup.py runs it), stopped with SIGTERM once it has connected (`stop`): exit code, stderr
     and every module it imported (its whole start: storage, vault and app while Telegram has not answered)."""
     import socket
 
-    probe = ("import json, runpy, sys\n"
-             "sys.argv = ['vanikeys', 'bot']\n"
-             "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
-             "except SystemExit as exc:\n    code = exc.code\n"
-             "sys.stdout.flush()\n"
-             "print('\\n' + json.dumps(sorted(sys.modules)))\n"
-             "sys.exit(code)\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_",
-                                                                    "RUNPOD_"))}
+    probe = (
+        "import json, runpy, sys\n"
+        "sys.argv = ['vanikeys', 'bot']\n"
+        "try:\n    runpy.run_module('bot.cli', run_name='__main__')\n"
+        "except SystemExit as exc:\n    code = exc.code\n"
+        "sys.stdout.flush()\n"
+        "print('\\n' + json.dumps(sorted(sys.modules)))\n"
+        "sys.exit(code)\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         listener.settimeout(0.2)
-        env.update(PYTHONPATH=str(REPO), VANIKEYS_DB=str(tmp_path / "bot.db"), VANIKEYS_VAULT_KEY=vault_key,
-                   VANIKEYS_BACKEND="python", VANIKEYS_METRICS="off",
-                   TELEGRAM_TOKEN="7012345678:AAbenchmarkbenchmarkbenchmarkbench",
-                   TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{listener.getsockname()[1]}/bot")
-        proc = subprocess.Popen([sys.executable, "-c", probe], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env.update(
+            PYTHONPATH=str(REPO),
+            VANIKEYS_DB=str(tmp_path / "bot.db"),
+            VANIKEYS_VAULT_KEY=vault_key,
+            VANIKEYS_BACKEND="python",
+            VANIKEYS_METRICS="off",
+            TELEGRAM_TOKEN="7012345678:AAbenchmarkbenchmarkbenchmarkbench",
+            TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{listener.getsockname()[1]}/bot",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", probe],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         connections = []  # held open, unanswered, until the bot has exited
         try:
             deadline = time.monotonic() + 60
@@ -446,8 +575,15 @@ def test_the_bot_on_telegram_starts_without_discord_the_servers_or_the_postgresq
     code, err, modules = _bot_started_against_a_silent_telegram(tmp_path)
     assert code == 0, err
     assert {"telegram", "bot.startup"} <= modules  # it did reach for Telegram
-    assert not {m.split(".")[0] for m in modules} & {"discord", "aiohttp", "asyncpg", "stripe", "jinja2", "runpod",
-                                                     "modal"}, sorted(modules)
+    assert not {m.split(".")[0] for m in modules} & {
+        "discord",
+        "aiohttp",
+        "asyncpg",
+        "stripe",
+        "jinja2",
+        "runpod",
+        "modal",
+    }, sorted(modules)
     assert not {m for m in modules if m.startswith(("bot.web", "bot.frontends.discord", "bot.admin"))}
 
 

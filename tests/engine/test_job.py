@@ -10,8 +10,16 @@ from gpu_worker.errors import VanikeysError
 from gpu_worker.job import GrindHit, GrindJob, GrindResult, error_payload
 
 DESIGN_EXAMPLE = {
-    "v": 1, "format": "btc", "pattern": "^Love", "case": "insensitive", "fuzzy": False,
-    "budget": 268435456, "stop": "budget", "top": 1, "split_pubkey": None, "time_limit_s": 60,
+    "v": 1,
+    "format": "btc",
+    "pattern": "^Love",
+    "case": "insensitive",
+    "fuzzy": False,
+    "budget": 268435456,
+    "stop": "budget",
+    "top": 1,
+    "split_pubkey": None,
+    "time_limit_s": 60,
 }
 
 
@@ -73,14 +81,17 @@ def test_error_payload_shape() -> None:
     assert error_payload(VanikeysError("bad_pattern", "no")) == {"error": "bad_pattern: no"}
 
 
-@pytest.mark.parametrize(("job", "words"), [
-    ({"v": 1, "format": "btc", "pattern": "", "budget": 10}, "the pattern is empty"),
-    ({"v": 1, "format": "btc", "pattern": "a"}, "'budget': it is missing"),
-    ({"v": 1, "format": "btc", "pattern": "a", "budget": 0}, "'budget': it must be more than 0"),
-    ({"v": 1, "format": "btc", "pattern": "a", "budget": "lots"}, "'budget': it must be a number"),
-    ({"v": 1, "format": "btc", "pattern": "a", "budget": 5, "bogus": 1}, "'bogus': not a field of a grind job"),
-    ({"v": 1, "format": "btc", "pattern": "a", "budget": 5, "tag": "x"}, "'tag': it has characters or a shape"),
-])
+@pytest.mark.parametrize(
+    ("job", "words"),
+    [
+        ({"v": 1, "format": "btc", "pattern": "", "budget": 10}, "the pattern is empty"),
+        ({"v": 1, "format": "btc", "pattern": "a"}, "'budget': it is missing"),
+        ({"v": 1, "format": "btc", "pattern": "a", "budget": 0}, "'budget': it must be more than 0"),
+        ({"v": 1, "format": "btc", "pattern": "a", "budget": "lots"}, "'budget': it must be a number"),
+        ({"v": 1, "format": "btc", "pattern": "a", "budget": 5, "bogus": 1}, "'bogus': not a field of a grind job"),
+        ({"v": 1, "format": "btc", "pattern": "a", "budget": 5, "tag": "x"}, "'tag': it has characters or a shape"),
+    ],
+)
 def test_a_bad_job_is_told_in_the_projects_words_never_pydantics(job: dict, words: str) -> None:
     with pytest.raises(VanikeysError) as err:
         GrindJob.parse(job)

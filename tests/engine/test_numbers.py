@@ -11,7 +11,14 @@ from gpu_worker.numbers import is_ascii_number, parse_count, parse_decimal, pars
 def test_counts_the_way_people_write_them() -> None:
     texts = ["200000", "200_000", "200,000", "200k", "1.5M", "1e6", "2^28", " 7 "]
     assert [parse_count(t, what="keys", minimum=1, maximum=10**15) for t in texts] == [
-        200_000, 200_000, 200_000, 200_000, 1_500_000, 1_000_000, 1 << 28, 7
+        200_000,
+        200_000,
+        200_000,
+        200_000,
+        1_500_000,
+        1_000_000,
+        1 << 28,
+        7,
     ]
 
 

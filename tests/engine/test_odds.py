@@ -159,8 +159,9 @@ def _sampled_body(format_id: str) -> str:
     return sampled_body(format_id, rng)
 
 
-def _check_against_sample(format_id: str, patterns: list, bodies: list[str], *, rel: float = 0.10,
-                          at_least: int = 500) -> int:
+def _check_against_sample(
+    format_id: str, patterns: list, bodies: list[str], *, rel: float = 0.10, at_least: int = 500
+) -> int:
     """Model within `rel` of the measured frequency for every score seen at least `at_least` times expected."""
     checked = 0
     for pattern in patterns:
@@ -171,8 +172,16 @@ def _check_against_sample(format_id: str, patterns: list, bodies: list[str], *, 
 
 
 SAMPLED_PATTERNS = {
-    "btc": [("^a", {}), ("^Z", {"case": "exact"}), ("^2", {}), ("GO BE AWE SOME", {}), ("go go", {}), ("ab$", {}),
-            ("^? z k$", {}), ("te st", {"fuzzy": True})],
+    "btc": [
+        ("^a", {}),
+        ("^Z", {"case": "exact"}),
+        ("^2", {}),
+        ("GO BE AWE SOME", {}),
+        ("go go", {}),
+        ("ab$", {}),
+        ("^? z k$", {}),
+        ("te st", {"fuzzy": True}),
+    ],
     "trx": [("^TZ", {}), ("^Tm", {}), ("^T?a b", {}), ("xy z$", {})],
     "did": [("^zQ3shM", {}), ("^zQ3shw", {}), ("^zQ3shz", {}), ("ab cd", {})],
     "eth": [("dead beef", {}), ("^a?c 0f$", {}), ("c0ffee", {})],
@@ -307,8 +316,14 @@ def test_one_term_patterns_are_exact_in_the_chain_model(monkeypatch: pytest.Monk
 
 # Patterns past the exact simulation's budget (the ones that took seconds): the chain model answers them.
 HARD_PATTERNS = {
-    "btc": [("abcd efgh ijkm nopq", {}), ("ab cd ef gh jk mn pq rs", {}), ("Love Love Love Love", {"fuzzy": True}),
-            ("abcd abcd abcd abcd abcd abcd abcd abcd", {}), ("a?c? e?g? i?k? m?o?", {}), ("^abc defg hijk mnop$", {})],
+    "btc": [
+        ("abcd efgh ijkm nopq", {}),
+        ("ab cd ef gh jk mn pq rs", {}),
+        ("Love Love Love Love", {"fuzzy": True}),
+        ("abcd abcd abcd abcd abcd abcd abcd abcd", {}),
+        ("a?c? e?g? i?k? m?o?", {}),
+        ("^abc defg hijk mnop$", {}),
+    ],
     # Not here: a term repeated further on than the next one ('dead beef cafe babe dead beef cafe babe'): the
     # guard covers only the next term, and that pattern's middle scores come out up to 15% high.
     "eth": [("dead beef cafe babe", {}), ("beef beef cafe cafe", {}), ("1eet 5a1e 7ea5 0b0e", {"fuzzy": True})],

@@ -159,8 +159,14 @@ def test_workers_let_go_of_the_terminal_and_die_with_a_crashed_bot() -> None:
         "print(*cache.worker_pids(), flush=True)\n"
         "os._exit(0)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(repo)})  # returns only once nobody holds stdout
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )  # returns only once nobody holds stdout
     assert done.returncode == 0, done.stderr
     pids = [int(pid) for pid in done.stdout.split()]
     assert pids

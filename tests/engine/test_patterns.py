@@ -317,7 +317,21 @@ def test_the_misplaced_anchor_fix_for_everyone_is_not_suggested() -> None:
 def test_every_suggested_pattern_parses(format_id: str) -> None:
     rng = random.Random(format_id)
     pool = "^$ ?@aAbBcdeFlLoO0123xzZ:!" + get_format(format_id).alphabet[:10]
-    typed = ["^@everyone$", "^abc$", "a$b", "^^", "$", "^$", "", "^0x", "^did:key:zQ3sh", "^T", "^1", "ab ^cd", "^l0ve$"]
+    typed = [
+        "^@everyone$",
+        "^abc$",
+        "a$b",
+        "^^",
+        "$",
+        "^$",
+        "",
+        "^0x",
+        "^did:key:zQ3sh",
+        "^T",
+        "^1",
+        "ab ^cd",
+        "^l0ve$",
+    ]
     typed += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(400)]
     suggested = 0
     for text in typed:

@@ -12,8 +12,10 @@ from gpu_worker.job import GrindResult
 
 def result_json(identifier: str) -> str:
     # %-formatting: with str.format or an f-string every brace of the JSON would be doubled.
-    return ('{"v":1,"checked":256,"elapsed_s":0.1,"backend":"native","device":"cpu","results":[{"secret":"%s",'  # noqa: UP031
-            '"secret_kind":"private_key","identifier":"%s","score":1,"full":false}]}' % (secrets.token_hex(32), identifier))
+    return (
+        '{"v":1,"checked":256,"elapsed_s":0.1,"backend":"native","device":"cpu","results":[{"secret":"%s",'  # noqa: UP031
+        '"secret_kind":"private_key","identifier":"%s","score":1,"full":false}]}' % (secrets.token_hex(32), identifier)
+    )
 
 
 def test_identifiers_are_not_kept_by_a_parse_cache() -> None:

@@ -58,8 +58,9 @@ def test_another_key_a_moved_box_a_flipped_bit_or_no_box_is_refused(plain: Grind
     box[-1] ^= 1
     flipped = first.model_copy(update={"secret": "sealed:" + base64.urlsafe_b64encode(bytes(box)).decode()})
     _refused(sealer, sealed.model_copy(update={"results": [flipped]}), "does not open")
-    _refused(sealer, sealed.model_copy(update={"results": [first.model_copy(update={"secret": "sealed:AAAA"})]}),
-             "too short")
+    _refused(
+        sealer, sealed.model_copy(update={"results": [first.model_copy(update={"secret": "sealed:AAAA"})]}), "too short"
+    )
     _refused(sealer, plain, "not sealed")
 
 

@@ -30,7 +30,14 @@ def persons_key() -> tuple[int, coincurve.PublicKey]:
 def test_offsets_combine_into_the_returned_identifier(format_id: str, compressed: bool) -> None:
     d, q = persons_key()
     job = GrindJob.parse(
-        {"v": 1, "format": format_id, "pattern": "ab", "budget": 20, "top": 3, "split_pubkey": q.format(compressed).hex()}
+        {
+            "v": 1,
+            "format": format_id,
+            "pattern": "ab",
+            "budget": 20,
+            "top": 3,
+            "split_pubkey": q.format(compressed).hex(),
+        }
     )
     result = grind(job, PythonBackend(processes=1), start_scalar=START)
     assert result.checked == 20 and len(result.results) == 3
@@ -54,7 +61,19 @@ def test_cli_combine_forms_the_key_the_grinder_promised(capsys: pytest.CaptureFi
     d, q = persons_key()
     job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^a", "budget": 8, "split_pubkey": q.format().hex()})
     hit = grind(job, PythonBackend(processes=1)).results[0]
-    code = main(["combine", "btc", "--private-key", f"{d:064x}", "--offset", hit.secret, "--identifier", hit.identifier, "--json"])
+    code = main(
+        [
+            "combine",
+            "btc",
+            "--private-key",
+            f"{d:064x}",
+            "--offset",
+            hit.secret,
+            "--identifier",
+            hit.identifier,
+            "--json",
+        ]
+    )
     assert code == 0
     combined = json.loads(capsys.readouterr().out)
     assert combined["identifier"] == hit.identifier
@@ -68,7 +87,9 @@ def test_cli_combine_refuses_the_wrong_private_key(capsys: pytest.CaptureFixture
     job = GrindJob.parse({"v": 1, "format": "eth", "pattern": "ab", "budget": 6, "split_pubkey": q.format().hex()})
     hit = grind(job, PythonBackend(processes=1)).results[0]
     wrong = (d + 1) % CURVE_ORDER
-    code = main(["combine", "eth", "--private-key", f"{wrong:064x}", "--offset", hit.secret, "--identifier", hit.identifier])
+    code = main(
+        ["combine", "eth", "--private-key", f"{wrong:064x}", "--offset", hit.secret, "--identifier", hit.identifier]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "private key of the public key you gave" in err

@@ -41,8 +41,13 @@ def entry_name(compiler: str, version: str, flags: Sequence[str]) -> str:
     return f"{compiler}-{digest.hexdigest()[:20]}"
 
 
-def compiled(compiler: str, version: str, flags: Sequence[str], compile_now: Callable[[], tuple[bytes, str]],
-             folder: Path | None = None) -> Compiled:
+def compiled(
+    compiler: str,
+    version: str,
+    flags: Sequence[str],
+    compile_now: Callable[[], tuple[bytes, str]],
+    folder: Path | None = None,
+) -> Compiled:
     """The cached result for these sources, compiler version and flags; else compile_now() once and keep it."""
     root = (folder or cache_dir()) / "kernel-compiles"
     name = entry_name(compiler, version, flags)

@@ -43,8 +43,9 @@ def test_native_build_is_cached_by_source_hash(native_backend: object) -> None:
     assert built.parent == native.cache_dir()
 
 
-def test_no_compiler_means_python_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_no_compiler_means_python_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(native, "compiler", lambda: None)
     monkeypatch.setenv("VANIKEYS_CACHE", str(tmp_path))
     native.load_library.cache_clear()
@@ -125,7 +126,9 @@ def test_the_bench_of_an_easy_pattern_counts_only_keys_hashed() -> None:
     from gpu_worker.job import GrindJob
 
     def bench(pattern: str):
-        job = GrindJob.parse({"v": 1, "format": "eth", "pattern": pattern, "budget": 1 << 16, "stop": "budget", "top": 1})
+        job = GrindJob.parse(
+            {"v": 1, "format": "eth", "pattern": pattern, "budget": 1 << 16, "stop": "budget", "top": 1}
+        )
         return measure(scan_range, job, 1.2, "python", "CPU x1 (python)", 1)
 
     easy, hard = bench("^d"), bench("^dead beef")  # a full match every 16 keys; about one in 4e9

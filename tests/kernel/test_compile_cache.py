@@ -22,6 +22,7 @@ def counting_compiler(calls: list[int], image: bytes = b"\x7fELF image", delay_s
         calls.append(1)
         time.sleep(delay_s)
         return image, "Used 64 registers"
+
     return compile_now
 
 
@@ -34,10 +35,16 @@ def test_a_second_request_reads_the_first_compile_back(tmp_path: Path) -> None:
     assert again.image == first.image == b"\x7fELF image" and again.report == "Used 64 registers"
 
 
-def test_another_compiler_version_flag_or_source_compiles_afresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_another_compiler_version_flag_or_source_compiles_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
-    for version, flags in (("12.4", ["-arch=sm_80"]), ("12.5", ["-arch=sm_80"]), ("12.4", ["-arch=sm_86"]),
-                           ("12.4", ["-arch=sm_80", "-O3"])):
+    for version, flags in (
+        ("12.4", ["-arch=sm_80"]),
+        ("12.5", ["-arch=sm_80"]),
+        ("12.4", ["-arch=sm_86"]),
+        ("12.4", ["-arch=sm_80", "-O3"]),
+    ):
         assert not compiled("nvcc", version, flags, counting_compiler(calls), folder=tmp_path).cached
     assert compiled("nvrtc", "12.4", ["-arch=sm_80"], counting_compiler(calls), folder=tmp_path).cached is False
     names = {entry_name("nvcc", "12.4", ["-arch=sm_80"])}
@@ -89,8 +96,16 @@ print(native.build_library())
 def test_two_processes_building_the_native_library_at_once_build_it_once(tmp_path: Path) -> None:
     counter, go = tmp_path / "builds", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO), "VANIKEYS_CACHE": str(tmp_path / "cache")}
-    procs = [subprocess.Popen([sys.executable, "-c", NATIVE_BUILD, str(counter), str(go)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", NATIVE_BUILD, str(counter), str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         for proc in procs:  # both imported and waiting: then both ask for the library within milliseconds
             assert proc.stdout is not None and proc.stdout.readline() == "ready\n"

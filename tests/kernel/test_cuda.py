@@ -24,7 +24,9 @@ from .test_native_vs_python import CASES, STARTS, _jobs, _plan, assert_grinds_li
 REQUIRED = os.environ.get("VANIKEYS_REQUIRE_GPU") == "1"
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not REQUIRED and not gpu_present(), reason="needs an NVIDIA GPU and CuPy (pip install 'vanikeys[gpu]')"),
+    pytest.mark.skipif(
+        not REQUIRED and not gpu_present(), reason="needs an NVIDIA GPU and CuPy (pip install 'vanikeys[gpu]')"
+    ),
 ]
 
 

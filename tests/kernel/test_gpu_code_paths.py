@@ -31,8 +31,9 @@ def gpu_paths_backend() -> NativeBackend:
 
 
 @pytest.mark.parametrize(("format_id", "text", "case", "fuzzy"), CASES)
-def test_gpu_code_paths_equal_reference(gpu_paths_backend: NativeBackend, format_id: str, text: str, case: str,
-                                        fuzzy: bool) -> None:
+def test_gpu_code_paths_equal_reference(
+    gpu_paths_backend: NativeBackend, format_id: str, text: str, case: str, fuzzy: bool
+) -> None:
     plan = _plan(format_id, text, case, fuzzy, STARTS[3])
     assert gpu_paths_backend.scan(plan, 5, 901) == scan_range(plan, 5, 901)
     split = _plan(format_id, text, case, fuzzy, STARTS[2], split=True)

@@ -58,7 +58,11 @@ def gpu_static() -> ModuleType:
 def test_functions_their_local_memory_and_their_calls(gpu_static: ModuleType) -> None:
     functions = gpu_static.parse_sass(SASS)
     assert functions["vk_grind"]["calls"] == {"vk_first_centre": 1, "vk_check_point": 2}  # no labels, no internals
-    assert (functions["vk_grind"]["STL"], functions["keccak256_64"]["LDL"], functions["keccak256_64"]["STL"]) == (1, 1, 1)
+    assert (functions["vk_grind"]["STL"], functions["keccak256_64"]["LDL"], functions["keccak256_64"]["STL"]) == (
+        1,
+        1,
+        1,
+    )
     assert functions["vk_check_payload"]["LDL"] == 2
 
 

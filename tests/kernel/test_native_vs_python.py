@@ -40,15 +40,36 @@ CASES = [
 ]
 
 
-def _plan(format_id: str, text: str, case: str, fuzzy: bool, start: int, *, min_score: int = 0, top: int = 25,
-          split: bool = False) -> ScanPlan:
-    job = GrindJob.parse({"v": 1, "format": format_id, "pattern": text, "case": case, "fuzzy": fuzzy, "budget": 10**9,
-                          "top": top, "split_pubkey": SPLIT_PUBKEY if split else None})
+def _plan(
+    format_id: str,
+    text: str,
+    case: str,
+    fuzzy: bool,
+    start: int,
+    *,
+    min_score: int = 0,
+    top: int = 25,
+    split: bool = False,
+) -> ScanPlan:
+    job = GrindJob.parse(
+        {
+            "v": 1,
+            "format": format_id,
+            "pattern": text,
+            "case": case,
+            "fuzzy": fuzzy,
+            "budget": 10**9,
+            "top": top,
+            "split_pubkey": SPLIT_PUBKEY if split else None,
+        }
+    )
     return replace(ScanPlan.from_job(job, start), min_score=min_score)
 
 
 @pytest.mark.parametrize(("format_id", "text", "case", "fuzzy"), CASES)
-def test_scan_equals_reference(native_backend: NativeBackend, format_id: str, text: str, case: str, fuzzy: bool) -> None:
+def test_scan_equals_reference(
+    native_backend: NativeBackend, format_id: str, text: str, case: str, fuzzy: bool
+) -> None:
     for start in STARTS[1:3]:
         plan = _plan(format_id, text, case, fuzzy, start)
         # Odd first key and length: partial points at both ends.
@@ -65,14 +86,17 @@ def test_thresholds_and_the_range_filter(native_backend: NativeBackend, format_i
     assert native_backend.scan(nothing, 0, 600) == []
 
 
-@pytest.mark.parametrize(("text", "case", "min_score"), [
-    ("ab", "insensitive", 2),  # about one key in 26 has it, a sixth of those in the checksum's last digits
-    ("Ab", "exact", 1),
-    ("9zk", "insensitive", 2),
-    ("Zk$", "exact", 1),
-    ("vanikey", "insensitive", 0),  # a pull's rising threshold: the thread's best so far
-    ("vanikey", "insensitive", 7),  # an order: the checksum bound rules out nearly every key
-])
+@pytest.mark.parametrize(
+    ("text", "case", "min_score"),
+    [
+        ("ab", "insensitive", 2),  # about one key in 26 has it, a sixth of those in the checksum's last digits
+        ("Ab", "exact", 1),
+        ("9zk", "insensitive", 2),
+        ("Zk$", "exact", 1),
+        ("vanikey", "insensitive", 0),  # a pull's rising threshold: the thread's best so far
+        ("vanikey", "insensitive", 7),  # an order: the checksum bound rules out nearly every key
+    ],
+)
 def test_single_term_btc_patterns(native_backend: NativeBackend, text: str, case: str, min_score: int) -> None:
     """Single-term btc patterns, where the host may skip a key's checksum (its bound: test_primitives.py)."""
     plan = _plan("btc", text, case, False, STARTS[1], min_score=min_score, top=100 if min_score else 3)
@@ -115,7 +139,15 @@ def _jobs() -> list[dict[str, object]]:
         {"v": 1, "format": "btc", "pattern": "^Ki ng", "budget": 4000, "top": 3},
         {"v": 1, "format": "eth", "pattern": "^b", "budget": 6000, "stop": "full"},
         {"v": 1, "format": "did", "pattern": "^N", "case": "exact", "budget": 5000, "stop": "full", "top": 2},
-        {"v": 1, "format": "trx", "pattern": "ab cd", "fuzzy": True, "budget": 3000, "top": 2, "split_pubkey": SPLIT_PUBKEY},
+        {
+            "v": 1,
+            "format": "trx",
+            "pattern": "ab cd",
+            "fuzzy": True,
+            "budget": 3000,
+            "top": 2,
+            "split_pubkey": SPLIT_PUBKEY,
+        },
         {"v": 1, "format": "eth", "pattern": "fffffff", "budget": 1200, "stop": "full"},  # budget runs out first
     ]
 

@@ -43,27 +43,36 @@ def nvcc() -> tuple[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_the_image_build_compiles_the_kernel(arch: str, nvcc: tuple[str, str], tmp_path: Path,
-                                             record_property: RecordProperty) -> None:
+def test_the_image_build_compiles_the_kernel(
+    arch: str, nvcc: tuple[str, str], tmp_path: Path, record_property: RecordProperty
+) -> None:
     path, version = nvcc
     argv = ["-cubin", f"-arch={arch}", *dockerfile_nvcc_flags(), "-Xptxas", "-v"]
 
     def compile_now() -> tuple[bytes, str]:
         cubin = tmp_path / f"grind_{arch}.cubin"
-        done = subprocess.run([path, *argv, "-I", str(kernel_dir()), "-o", str(cubin), str(kernel_dir() / "grind.cu")],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [path, *argv, "-I", str(kernel_dir()), "-o", str(cubin), str(kernel_dir() / "grind.cu")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-4000:]
         return cubin.read_bytes(), done.stderr + done.stdout
 
     result = compiled("nvcc", version, argv, compile_now)
     assert result.image[:4] == b"\x7fELF"
     report = result.report
-    entry = report[report.index("Function properties for vk_grind"):]
+    entry = report[report.index("Function properties for vk_grind") :]
     used = re.search(r"Used (\d+) registers", entry)
     frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", entry)
     assert used is not None and frame is not None, report[-4000:]
     release = re.search(r"release ([\d.]+)", version)
-    record_property("report", (
-        f"[nvcc {release.group(1) if release else '?'}] vk_grind {arch}: {used.group(1)} registers, "
-        f"{frame.group(1)} B stack frame, {frame.group(2)} B spill stores, {frame.group(3)} B spill loads"
-        + (" (cached compile)" if result.cached else "")))
+    record_property(
+        "report",
+        (
+            f"[nvcc {release.group(1) if release else '?'}] vk_grind {arch}: {used.group(1)} registers, "
+            f"{frame.group(1)} B stack frame, {frame.group(2)} B spill stores, {frame.group(3)} B spill loads"
+            + (" (cached compile)" if result.cached else "")
+        ),
+    )

@@ -35,8 +35,9 @@ def nvrtc_available() -> str:
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_kernel_compiles_to_a_cubin(nvrtc_available: str, arch: str, record_property: RecordProperty) -> None:
     options = ("--ptxas-options=-v",)
-    result = compiled("nvrtc", nvrtc_available, (arch, "cubin", *options),
-                      lambda: compile_kernel(arch, extra_options=options))
+    result = compiled(
+        "nvrtc", nvrtc_available, (arch, "cubin", *options), lambda: compile_kernel(arch, extra_options=options)
+    )
     image, log = result.image, result.report
     assert image[:4] == b"\x7fELF"
     entry = log[log.index("Function properties for vk_grind") :]
@@ -45,10 +46,14 @@ def test_kernel_compiles_to_a_cubin(nvrtc_available: str, arch: str, record_prop
     assert used is not None and frame is not None, log
     registers = int(used.group(1))
     assert registers <= 128  # __launch_bounds__(128 threads, 4 blocks per SM)
-    record_property("report", (
-        f"[nvrtc {nvrtc_version()}] vk_grind {arch}: {registers} registers, {frame.group(1)} B stack frame, "
-        f"{frame.group(2)} B spill stores, {frame.group(3)} B spill loads, cubin {len(image) // 1024} KiB"
-        + (" (cached compile)" if result.cached else "")))
+    record_property(
+        "report",
+        (
+            f"[nvrtc {nvrtc_version()}] vk_grind {arch}: {registers} registers, {frame.group(1)} B stack frame, "
+            f"{frame.group(2)} B spill stores, {frame.group(3)} B spill loads, cubin {len(image) // 1024} KiB"
+            + (" (cached compile)" if result.cached else "")
+        ),
+    )
 
 
 def test_kernel_compiles_to_ptx_with_the_gpu_field_arithmetic(nvrtc_available: str) -> None:

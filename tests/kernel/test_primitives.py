@@ -219,7 +219,10 @@ def _forced_start(format_id: str, payload: bytes, body: str, wanted: str) -> tup
     head = encoded[: len(encoded) - len(body)]
     for tail in (body[len(wanted) :], body[len(wanted) + 1 :]):
         forced = base58.b58decode(head + wanted + tail)
-        if len(forced) == len(payload) and forced[: 3 if format_id == "did" else 1] == payload[: 3 if format_id == "did" else 1]:
+        if (
+            len(forced) == len(payload)
+            and forced[: 3 if format_id == "did" else 1] == payload[: 3 if format_id == "did" else 1]
+        ):
             return forced, _body_of(format_id, forced)
     return None
 
@@ -243,8 +246,9 @@ def test_range_filter_never_rejects_a_body_that_starts_right(
         for level in range(1, compiled.range_levels + 1):
             starts_right = len(body) >= level and all(body[q] in first[q] for q in range(level))
             possible = native_lib.vk_test_prefix_possible(ctypes.addressof(compiled), level, payload, len(payload))
-            head_possible = native_lib.vk_test_head_possible(ctypes.addressof(compiled), level, payload,
-                                                             FORMAT_IDS[format_id])
+            head_possible = native_lib.vk_test_head_possible(
+                ctypes.addressof(compiled), level, payload, FORMAT_IDS[format_id]
+            )
             # The head filter runs first in the kernel: it may only pass more than the exact one.
             assert head_possible >= possible, (payload.hex(), body, level)
             head_rejected += not head_possible

@@ -42,7 +42,11 @@ def _asm_blocks() -> dict[str, tuple[list[str], list[str], list[str]]]:
         template_part, outputs, inputs = asm.group(1).split(":")
         template = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', template_part)).replace("\\n", "\n").replace("\\t", " ")
         blocks[match.group(1)] = (
-            [line.strip().rstrip(";") for line in template.replace("{", "\n").replace("}", "\n").split("\n") if line.strip()],
+            [
+                line.strip().rstrip(";")
+                for line in template.replace("{", "\n").replace("}", "\n").split("\n")
+                if line.strip()
+            ],
             re.findall(r'"([=+]l)"\(([^)]*)\)', outputs),
             re.findall(r'"(l)"\(([^)]*)\)', inputs),
         )
@@ -189,8 +193,22 @@ def number(v: list[int]) -> int:
     return sum(limb << (64 * i) for i, limb in enumerate(v))
 
 
-EDGES = [0, 1, 2, C, FIELD_PRIME - 1, FIELD_PRIME - 2, FIELD_PRIME - C, 2**64 - 1, 2**128 - 1, 2**192, 2**255,
-         2**256 - 2**32 - 978, (FIELD_PRIME - 1) // 2, 0xFFFFFFFFFFFFFFFF0000000000000000FFFFFFFFFFFFFFFF0000000000000000]
+EDGES = [
+    0,
+    1,
+    2,
+    C,
+    FIELD_PRIME - 1,
+    FIELD_PRIME - 2,
+    FIELD_PRIME - C,
+    2**64 - 1,
+    2**128 - 1,
+    2**192,
+    2**255,
+    2**256 - 2**32 - 978,
+    (FIELD_PRIME - 1) // 2,
+    0xFFFFFFFFFFFFFFFF0000000000000000FFFFFFFFFFFFFFFF0000000000000000,
+]
 
 
 def _values() -> list[int]:
@@ -205,17 +223,22 @@ def test_the_emulator_reads_every_asm_block_of_the_gpu_branch() -> None:
         assert instructions and outputs and inputs
 
 
-@pytest.mark.parametrize(("name", "operation", "expected"), [
-    ("add", fe_add, lambda x, y: (x + y) % FIELD_PRIME),
-    ("sub", fe_sub, lambda x, y: (x - y) % FIELD_PRIME),
-    ("mul", fe_mul, lambda x, y: x * y % FIELD_PRIME),
-    ("sqr", fe_sqr, lambda x, _y: x * x % FIELD_PRIME),
-])
+@pytest.mark.parametrize(
+    ("name", "operation", "expected"),
+    [
+        ("add", fe_add, lambda x, y: (x + y) % FIELD_PRIME),
+        ("sub", fe_sub, lambda x, y: (x - y) % FIELD_PRIME),
+        ("mul", fe_mul, lambda x, y: x * y % FIELD_PRIME),
+        ("sqr", fe_sqr, lambda x, _y: x * x % FIELD_PRIME),
+    ],
+)
 def test_field_operations_on_the_ptx_primitives_match_python(
     name: str, operation: Callable[[list[int], list[int]], list[int]], expected: Callable[[int, int], int]
 ) -> None:
     values = _values()
-    pairs = [(x, y) for x in values[:14] for y in values[:14]] + list(zip(values[14:], reversed(values[14:]), strict=False))
+    pairs = [(x, y) for x in values[:14] for y in values[:14]] + list(
+        zip(values[14:], reversed(values[14:]), strict=False)
+    )
     for x, y in pairs:
         assert number(operation(limbs(x), limbs(y))) == expected(x, y), (name, hex(x), hex(y))
 
@@ -238,5 +261,10 @@ def test_the_raw_carry_chains() -> None:
     assert vk_add256(ones, limbs(1)) == ([0, 0, 0, 0], 1)
     assert vk_sub256(limbs(0), limbs(1)) == (ones, 1)
     # the square's doubling carries out of every limb, and its top limb is full
-    for x in (2**256 - 1, 2**255, 2**192 + 2**64 - 1, 0xFFFFFFFFFFFFFFFF0000000000000000FFFFFFFFFFFFFFFF0000000000000000):
+    for x in (
+        2**256 - 1,
+        2**255,
+        2**192 + 2**64 - 1,
+        0xFFFFFFFFFFFFFFFF0000000000000000FFFFFFFFFFFFFFFF0000000000000000,
+    ):
         assert number(vk_sqr512(limbs(x))) == x * x, hex(x)

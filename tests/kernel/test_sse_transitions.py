@@ -29,8 +29,9 @@ FUNCTION = re.compile(r"^[0-9a-f]+ <(.+)>:$")
 
 
 def _functions(library: str) -> Iterator[tuple[str, list[str]]]:
-    listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", library], capture_output=True, text=True,
-                             check=True).stdout
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", library], capture_output=True, text=True, check=True
+    ).stdout
     name, body = "", []
     for line in listing.splitlines():
         header = FUNCTION.match(line)
@@ -82,12 +83,12 @@ def test_the_check_finds_a_dirty_transition(tmp_path: object) -> None:
     source = Path(str(tmp_path)) / "mixed.cpp"
     source.write_text(
         "#include <immintrin.h>\n"
-        "extern \"C\" __m256i wide_then_sha(__m256i x, __m128i *a, __m128i b) {\n"
+        'extern "C" __m256i wide_then_sha(__m256i x, __m128i *a, __m128i b) {\n'
         "  x = _mm256_add_epi32(x, x);\n"
         "  *a = _mm_sha256rnds2_epu32(*a, b, b);\n"
         "  return x;\n"
         "}\n"
-        "extern \"C\" void clean_sha(__m128i *a, __m128i b) { _mm256_zeroupper(); *a = _mm_sha256rnds2_epu32(*a, b, b); }\n"
+        'extern "C" void clean_sha(__m128i *a, __m128i b) { _mm256_zeroupper(); *a = _mm_sha256rnds2_epu32(*a, b, b); }\n'
     )
     output = Path(str(tmp_path)) / "mixed.so"
     subprocess.run([cxx, "-O2", "-mavx2", "-msha", "-shared", "-fPIC", "-o", str(output), str(source)], check=True)

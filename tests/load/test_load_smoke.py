@@ -9,12 +9,26 @@ from benchmarks.load import Options, Sent, percentile, reveal_latencies, run_loa
 
 
 async def test_a_short_load_run_measures_every_command_reveal_and_ack(tmp_path: Path) -> None:
-    options = Options(workdir=str(tmp_path), backend="python", duration_s=3.0, rate=4.0, groups=1, per_group=3, discord_users=3,
-                      presses=3, group_share=0.5, warmup_s=1.0, drain_s=40.0, quiet_s=1.5, sample_s=0.5, ready_s=60.0)
+    options = Options(
+        workdir=str(tmp_path),
+        backend="python",
+        duration_s=3.0,
+        rate=4.0,
+        groups=1,
+        per_group=3,
+        discord_users=3,
+        presses=3,
+        group_share=0.5,
+        warmup_s=1.0,
+        drain_s=40.0,
+        quiet_s=1.5,
+        sample_s=0.5,
+        ready_s=60.0,
+    )
     run, result = await run_load(options)
-    assert result["bot_exit"] == 0                          # stopped by SIGTERM, cleanly
+    assert result["bot_exit"] == 0  # stopped by SIGTERM, cleanly
     assert {s.phase for s in run.sent} >= {"warmup", "mix", "burst"}
-    assert result["unanswered"] == {}                       # every command and press got an answer
+    assert result["unanswered"] == {}  # every command and press got an answer
     assert result["late_acks"] == {}
     assert result["public_pulls_settled"] > 0
     assert result["lost_reveals"] == 0
@@ -22,7 +36,7 @@ async def test_a_short_load_run_measures_every_command_reveal_and_ack(tmp_path: 
     assert sum(1 for s in run.sent if s.phase == "burst" and s.platform == "telegram") == 3
     assert result["rss"] and all(sample["bot_mb"] > 0 for sample in result["rss"])
     platforms = {kind.split()[0] for kind in result["latency"]}
-    assert platforms == {"telegram", "discord"}             # both front ends answered, in one bot process
+    assert platforms == {"telegram", "discord"}  # both front ends answered, in one bot process
 
 
 def test_percentile_picks_the_nearest_rank() -> None:

@@ -22,8 +22,19 @@ def test_the_diff_names_the_line_that_grew(tmp_path: Path, capsys: pytest.Captur
         tracemalloc.take_snapshot().dump(str(tmp_path / "mark-2.tracemalloc"))
     finally:
         tracemalloc.stop()
-    assert memtrace.main([str(tmp_path / "mark-1.tracemalloc"), str(tmp_path / "mark-2.tracemalloc"),
-                          "--top", "3", "--tracebacks", "1"]) == 0
+    assert (
+        memtrace.main(
+            [
+                str(tmp_path / "mark-1.tracemalloc"),
+                str(tmp_path / "mark-2.tracemalloc"),
+                "--top",
+                "3",
+                "--tracebacks",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert len(kept) == 5000
     assert "traced:" in out and "test_memory_tools.py:" in out

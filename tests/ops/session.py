@@ -28,7 +28,7 @@ from tests.payments.helpers import API_KEY, WEBHOOK_SECRET, post_event, settings
 from tests.payments.stripe_events import completed_session, event_json
 
 ALICE = UserRef("test", "alice", "Alice")
-CAROL = UserRef("closed", "carol", "Carol")       # her DMs are closed
+CAROL = UserRef("closed", "carol", "Carol")  # her DMs are closed
 FAILING_PATTERN = "zz"
 
 
@@ -73,8 +73,11 @@ class Session:
         async with self.http.get(self.metrics_url) as response:
             assert response.status == 200
             text = await response.text()
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(text) for s in family.samples}
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
 
     async def run_script(self) -> None:
         """What happens, in order (the tests check exactly this happened, in metrics and in logs)."""
@@ -83,10 +86,12 @@ class Session:
         answer = await service.topup(ALICE, "500")
         assert answer.url
         form = self.fake.created_sessions[-1]
-        metadata = {k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")}
+        metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
         intent, _ = self.fake.add_payment(metadata, 399)
-        event = event_json("checkout.session.completed",
-                           completed_session(answer.url.rsplit("/", 1)[1], metadata, 399, payment_intent=intent))
+        event = event_json(
+            "checkout.session.completed",
+            completed_session(answer.url.rsplit("/", 1)[1], metadata, 399, payment_intent=intent),
+        )
         assert (await post_event(self.http, self.hook.url, event))[1]["applied"] == 1
         assert (await post_event(self.http, self.hook.url, event))[1]["applied"] == 0
         assert (await post_event(self.http, self.hook.url, event, secret="whsec_forged"))[0] == 400
@@ -126,8 +131,12 @@ def session_settings(tmp_path: Path, tokens: dict[str, str]) -> Settings:
 async def scripted_session(tmp_path: Path, fake: FakeStripe, http: aiohttp.ClientSession) -> AsyncIterator[Session]:
     tokens = configured_tokens()
     stripe_settings = settings_for(fake)
-    async with create_app(session_settings(tmp_path, tokens), checkout=CheckoutClient(stripe_settings),
-                          grinder=FlakyProvider("python"), resume_jobs=False) as app:
+    async with create_app(
+        session_settings(tmp_path, tokens),
+        checkout=CheckoutClient(stripe_settings),
+        grinder=FlakyProvider("python"),
+        resume_jobs=False,
+    ) as app:
         test_fe, closed_fe = RecordingFrontEnd("test"), RecordingFrontEnd("closed", dms_open=False)
         app.service.register_frontend(test_fe)
         app.service.register_frontend(closed_fe)

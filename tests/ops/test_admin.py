@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 class World:
     settings: Settings
     env: dict[str, str]
-    delivered: list[str]        # jobs delivered to Alice
-    failed: str                 # Alice's pull that the provider failed (refunded by the bot)
-    undelivered: str            # Carol's pull (DMs closed): found, waiting for /keys
-    waiting: str                # an accepted job nobody drives yet
-    secrets: list[str]          # every secret value delivered
+    delivered: list[str]  # jobs delivered to Alice
+    failed: str  # Alice's pull that the provider failed (refunded by the bot)
+    undelivered: str  # Carol's pull (DMs closed): found, waiting for /keys
+    waiting: str  # an accepted job nobody drives yet
+    secrets: list[str]  # every secret value delivered
 
 
 async def _build(settings: Settings) -> World:
@@ -47,14 +47,31 @@ async def _build(settings: Settings) -> World:
             await app.service.pull(ALICE, None, FAILING_PATTERN, allow_easy=True)
         [failed] = [r["job_id"] for r in await app.db.fetchall("SELECT job_id FROM jobs WHERE status = 'refunded'")]
         undelivered = (await app.service.pull(CAROL, None, "ab", allow_easy=True)).job_id
-        spec = JobSpec(kind="pull", user=ALICE, community=None, origin=None, format_id="btc", pattern="ab",
-                       case_mode="insensitive", fuzzy=False, split_pubkey=None, count=1, budget=240, expected_keys=1.0)
+        spec = JobSpec(
+            kind="pull",
+            user=ALICE,
+            community=None,
+            origin=None,
+            format_id="btc",
+            pattern="ab",
+            case_mode="insensitive",
+            fuzzy=False,
+            split_pubkey=None,
+            count=1,
+            budget=240,
+            expected_keys=1.0,
+        )
         waiting, _ = await app.jobs.create(spec, pulls=1, tokens=0)
         await app.jobs.db_release_all()
         secrets = [item.value for _, d in fe.deliveries for item in d.secrets]
-    env = {"VANIKEYS_DB": str(settings.db_path), "VANIKEYS_VAULT_KEY": settings.vault_key or "",
-           "VANIKEYS_PULL_PRICE": "1", "VANIKEYS_FREE_PULLS_PER_DAY": "0", "VANIKEYS_BACKEND": "python",
-           "VANIKEYS_VAULT_GRACE_S": "0"}
+    env = {
+        "VANIKEYS_DB": str(settings.db_path),
+        "VANIKEYS_VAULT_KEY": settings.vault_key or "",
+        "VANIKEYS_PULL_PRICE": "1",
+        "VANIKEYS_FREE_PULLS_PER_DAY": "0",
+        "VANIKEYS_BACKEND": "python",
+        "VANIKEYS_VAULT_GRACE_S": "0",
+    }
     return World(settings, env, delivered, failed, undelivered, waiting.job_id, secrets)
 
 
@@ -114,8 +131,9 @@ def test_job_view_has_history_provider_and_what_the_user_was_told(world: World, 
         from bot.grinding.router import Usage
 
         async with admin.open_state(world.settings) as state:
-            await UsageLog(state.db).record(Usage("runpod", "rp-1", f"{world.delivered[1]}-0", "pull", 1, 2.5,
-                                                  0.00075, "completed"))
+            await UsageLog(state.db).record(
+                Usage("runpod", "rp-1", f"{world.delivered[1]}-0", "pull", 1, 2.5, 0.00075, "completed")
+            )
 
     asyncio.run(billed())
     code, paid, _ = cli(capsys, "job", world.delivered[1], "--json")
@@ -135,7 +153,12 @@ def test_grant_is_one_ledger_row_with_reason_operator_and_key_exactly_once(world
     assert code == 0 and not retried["applied"] and retried["balance"] == 67
     assert "already applied" in retried["message"]
     [row] = asyncio.run(_ledger_rows(world.settings, first["idempotency_key"]))
-    assert (row["kind"], row["tokens"], row["reason"], row["actor"]) == ("admin_grant", 50, "outage goodwill", "ops-anna")
+    assert (row["kind"], row["tokens"], row["reason"], row["actor"]) == (
+        "admin_grant",
+        50,
+        "outage goodwill",
+        "ops-anna",
+    )
     code, keyed, _ = cli(capsys, "grant", "test:alice", "5", "--reason", "contest", "--key", "contest-7", "--json")
     assert keyed["applied"] and keyed["balance"] == 72
     [row] = asyncio.run(_ledger_rows(world.settings, "admin:contest-7"))
@@ -161,16 +184,19 @@ def test_freeze_unfreeze_freeze_again_the_same_day_freezes(world: World, capsys)
     assert cli(capsys, "user", "test:alice", "--json")[1]["frozen"] is True
 
 
-@pytest.mark.parametrize(("changed", "names"), [
-    (("grant", "test:alice", "9", "--reason", "contest"), "tokens 5, not 9"),
-    (("grant", "closed:carol", "5", "--reason", "contest"), "user test:alice, not closed:carol"),
-    (("grant", "test:alice", "5", "--reason", "other"), "reason 'contest', not 'other'"),
-    (("take", "test:alice", "5", "--reason", "contest"), "action grant, not take"),
-    (("freeze", "test:alice", "--reason", "contest"), "action grant, not freeze"),
-])
-def test_a_reused_key_with_other_arguments_is_refused_naming_the_difference(world: World, capsys,
-                                                                             changed: tuple[str, ...],
-                                                                             names: str) -> None:
+@pytest.mark.parametrize(
+    ("changed", "names"),
+    [
+        (("grant", "test:alice", "9", "--reason", "contest"), "tokens 5, not 9"),
+        (("grant", "closed:carol", "5", "--reason", "contest"), "user test:alice, not closed:carol"),
+        (("grant", "test:alice", "5", "--reason", "other"), "reason 'contest', not 'other'"),
+        (("take", "test:alice", "5", "--reason", "contest"), "action grant, not take"),
+        (("freeze", "test:alice", "--reason", "contest"), "action grant, not freeze"),
+    ],
+)
+def test_a_reused_key_with_other_arguments_is_refused_naming_the_difference(
+    world: World, capsys, changed: tuple[str, ...], names: str
+) -> None:
     assert cli(capsys, "grant", "test:alice", "5", "--reason", "contest", "--key", "k-1", "--json")[1]["applied"]
     code, out, err = cli(capsys, *changed, "--key", "k-1")
     assert code == 2 and out == "" and err.count("\n") == 1
@@ -178,19 +204,21 @@ def test_a_reused_key_with_other_arguments_is_refused_naming_the_difference(worl
     assert cli(capsys, "user", "test:alice", "--json")[1]["balance"] == 22  # only the first grant moved
 
 
-
-@pytest.mark.parametrize("argv, says", [
-    (("grant", "test:nobody", "5", "--reason", "x"), "no account test:nobody"),
-    (("grant", "test:alice", "0", "--reason", "x"), "out of range"),
-    (("grant", "test:alice", "12abc", "--reason", "x"), "not a number"),
-    (("grant", "alice", "5", "--reason", "x"), "PLATFORM:ID"),
-    (("grant", "test:alice", "5"), "--reason"),
-    (("grant", "test:alice", "5", "--reason", "   "), "say why"),
-    (("take", "test:alice", "1000", "--reason", "x"), "take at most"),
-    (("refund", "f" * 16, "--reason", "x"), "no job"),
-    (("job", "nope"), "no job"),
-    (("user", "test:ghost"), "no account"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (("grant", "test:nobody", "5", "--reason", "x"), "no account test:nobody"),
+        (("grant", "test:alice", "0", "--reason", "x"), "out of range"),
+        (("grant", "test:alice", "12abc", "--reason", "x"), "not a number"),
+        (("grant", "alice", "5", "--reason", "x"), "PLATFORM:ID"),
+        (("grant", "test:alice", "5"), "--reason"),
+        (("grant", "test:alice", "5", "--reason", "   "), "say why"),
+        (("take", "test:alice", "1000", "--reason", "x"), "take at most"),
+        (("refund", "f" * 16, "--reason", "x"), "no job"),
+        (("job", "nope"), "no job"),
+        (("user", "test:ghost"), "no account"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(world: World, capsys, argv: tuple[str, ...], says: str) -> None:
     code, out, err = cli(capsys, *argv)
     assert code == 2 and out == ""
@@ -200,8 +228,9 @@ def test_bad_input_is_one_line_and_exit_2(world: World, capsys, argv: tuple[str,
 def test_take_freeze_unfreeze_refund_and_purge(world: World, capsys) -> None:
     code, took, _ = cli(capsys, "take", "test:alice", "7", "--reason", "chargeback by hand", "--json")
     assert took["applied"] and took["balance"] == 10
-    assert not cli(capsys, "take", "test:alice", "7", "--reason", "chargeback by hand", "--key",
-                   took["idempotency_key"], "--json")[1]["applied"]
+    assert not cli(
+        capsys, "take", "test:alice", "7", "--reason", "chargeback by hand", "--key", took["idempotency_key"], "--json"
+    )[1]["applied"]
 
     code, froze, _ = cli(capsys, "freeze", "test:alice", "--reason", "abuse review", "--json")
     assert code == 0 and froze["applied"]
@@ -246,8 +275,9 @@ def test_take_freeze_unfreeze_refund_and_purge(world: World, capsys) -> None:
 def test_a_failed_job_left_unrefunded_by_a_crash_is_settled_once(world: World, capsys) -> None:
     async def crash_after_failing() -> None:  # the state a crash between "failed" and "refunded" leaves
         async with admin.open_state(world.settings) as state, state.db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET status = 'failed', error = 'provider lost it' WHERE job_id = ?",
-                             (world.waiting,))
+            await tx.execute(
+                "UPDATE jobs SET status = 'failed', error = 'provider lost it' WHERE job_id = ?", (world.waiting,)
+            )
 
     asyncio.run(crash_after_failing())
     code, settled, _ = cli(capsys, "refund", world.waiting, "--reason", "stuck", "--by", "ops-anna", "--json")
@@ -259,8 +289,14 @@ def test_a_failed_job_left_unrefunded_by_a_crash_is_settled_once(world: World, c
 
 def test_the_installed_command_answers_bad_input_in_one_line(world: World) -> None:
     env = {**os.environ, **world.env}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "admin", "grant", "test:alice", "-5", "--reason", "x"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "admin", "grant", "test:alice", "-5", "--reason", "x"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
@@ -279,7 +315,8 @@ def test_a_storage_fault_under_a_change_says_what_committed(world: World, fault:
             key = "admin:fault-1"
             try:
                 said: admin.Change | str = await admin.said_after_fault(
-                    state, "grant", key, admin.grant(state, ALICE, 4, reason="goodwill", actor="anna", key=key))
+                    state, "grant", key, admin.grant(state, ALICE, 4, reason="goodwill", actor="anna", key=key)
+                )
             except admin.AdminError as exc:
                 said = str(exc)
             faults.heal()

@@ -40,8 +40,15 @@ PULLERS = [UserRef("test", f"user{i}") for i in range(3)] + [UserRef("closed", f
 
 async def vanikeys(*argv: str, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *argv, cwd=REPO, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *argv,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 90)
     return process.returncode or 0, out.decode(), err.decode()
 
@@ -86,8 +93,14 @@ async def test_backup_under_load_restores_into_a_fresh_directory_and_every_secre
     assert manifest.sealed_secrets >= 5
 
     fresh = tmp_path / "fresh" / "vanikeys.db"
-    code, out, err = await vanikeys("restore", str(tmp_path / "backup"), "--db", str(fresh), "--json",
-                                    env={"VANIKEYS_VAULT_KEY": settings.vault_key or "", "VANIKEYS_DB": ""})
+    code, out, err = await vanikeys(
+        "restore",
+        str(tmp_path / "backup"),
+        "--db",
+        str(fresh),
+        "--json",
+        env={"VANIKEYS_VAULT_KEY": settings.vault_key or "", "VANIKEYS_DB": ""},
+    )
     assert code == 0, err
     assert json.loads(out)["sealed_secrets_opened"] == manifest.sealed_secrets
 
@@ -181,15 +194,21 @@ def _forge(src: Path, statements: list[str]) -> None:
 
 
 GIVE_999K = "UPDATE accounts SET balance = 999999 WHERE user_id = 'x'"
-GIVE_999K_LEDGER = ("INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
-                     "balance_after, reason, day, created_at) SELECT 'forged', platform, user_id, 'grant', "
-                     "999999 - balance, 0, 0, 999999, 'forged', '2026-12-06', 0 FROM accounts WHERE user_id = 'x'")
+GIVE_999K_LEDGER = (
+    "INSERT INTO ledger (idempotency_key, platform, user_id, kind, tokens, debt_change, free_pulls, "
+    "balance_after, reason, day, created_at) SELECT 'forged', platform, user_id, 'grant', "
+    "999999 - balance, 0, 0, 999999, 'forged', '2026-12-06', 0 FROM accounts WHERE user_id = 'x'"
+)
 
 
-@pytest.mark.parametrize("statements", [[GIVE_999K], [GIVE_999K_LEDGER, GIVE_999K]],
-                         ids=["balance-only", "balance-and-a-matching-ledger-row"])
-def test_a_forged_backup_with_its_hash_recomputed_is_refused(tmp_path: Path, backup_dir: tuple[Path, str],
-                                                            statements: list[str]) -> None:
+@pytest.mark.parametrize(
+    "statements",
+    [[GIVE_999K], [GIVE_999K_LEDGER, GIVE_999K]],
+    ids=["balance-only", "balance-and-a-matching-ledger-row"],
+)
+def test_a_forged_backup_with_its_hash_recomputed_is_refused(
+    tmp_path: Path, backup_dir: tuple[Path, str], statements: list[str]
+) -> None:
     src, key = backup_dir
     _forge(src, statements)
     target = tmp_path / "restored.db"
@@ -205,8 +224,9 @@ def test_the_backup_key_is_derived_not_the_vault_key(backup_dir: tuple[Path, str
     assert read_manifest(src).hmac and mac_key(vault_key).hex() not in (src / MANIFEST_FILE).read_text()
 
 
-def test_a_backup_that_authenticates_but_does_not_audit_is_refused(tmp_path: Path,
-                                                                   backup_dir: tuple[Path, str]) -> None:
+def test_a_backup_that_authenticates_but_does_not_audit_is_refused(
+    tmp_path: Path, backup_dir: tuple[Path, str]
+) -> None:
     """Someone holding the vault key re-signs an edited copy (or the live ledger was already wrong): the audit
     still refuses it, before the target is touched."""
     src, key = backup_dir
@@ -230,8 +250,9 @@ def test_a_backup_without_an_authentication_code_is_refused(tmp_path: Path, back
         restore(src, parse_vault_key(key), target=tmp_path / "restored.db")
 
 
-def test_restore_over_a_database_with_data_needs_force_and_says_what_it_holds(tmp_path: Path,
-                                                                           backup_dir: tuple[Path, str]) -> None:
+def test_restore_over_a_database_with_data_needs_force_and_says_what_it_holds(
+    tmp_path: Path, backup_dir: tuple[Path, str]
+) -> None:
     src, key = backup_dir
     live = tmp_path / "live" / "vanikeys.db"  # the database the backup was made from, with its data
     before = live.read_bytes()
@@ -244,8 +265,7 @@ def test_restore_over_a_database_with_data_needs_force_and_says_what_it_holds(tm
     assert restore(src, parse_vault_key(key), target=live, force=True).sealed_secrets_opened == 1
 
 
-async def test_postgres_restore_refuses_a_database_with_data_without_force(tmp_path: Path,
-                                                                        postgres_server) -> None:
+async def test_postgres_restore_refuses_a_database_with_data_without_force(tmp_path: Path, postgres_server) -> None:
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         pytest.skip("pg_dump / pg_restore are not installed")
     settings = small_settings(tmp_path, db_url=await postgres_server.fresh_database())

@@ -37,17 +37,34 @@ def get(url: str) -> tuple[int, str]:
 
 def run_bot(tmp_path: Path, check: Callable[[int], None], **env: str) -> str:
     """Start `vanikeys bot` (console closed, Stripe configured), wait for /healthz, run check(), SIGTERM; stderr."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
     webhook_port = free_port()
-    base.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32,
-                PYTHONPATH=str(REPO), STRIPE_API_KEY=STRIPE_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                VANIKEYS_WEBHOOK_PORT=str(webhook_port), **env)
+    base.update(
+        VANIKEYS_DB=str(tmp_path / "b.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_VAULT_KEY="44" * 32,
+        PYTHONPATH=str(REPO),
+        STRIPE_API_KEY=STRIPE_KEY,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        VANIKEYS_WEBHOOK_PORT=str(webhook_port),
+        **env,
+    )
     stripe = contextlib.ExitStack()
     fake_stripe = stripe.enter_context(stripe_in_thread(STRIPE_KEY))  # the bot reaches Stripe at start (bot/startup.py)
     base["STRIPE_API_BASE"] = fake_stripe.url
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=base, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=tmp_path,
+        env=base,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and bot.poll() is None:
@@ -96,13 +113,29 @@ def test_the_webhook_serves_metrics_only_when_the_operator_opts_in(tmp_path: Pat
 
 
 def test_bad_log_and_metrics_settings_stop_the_bot_with_one_line(tmp_path: Path) -> None:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    base.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32,
-                PYTHONPATH=str(REPO))
-    for bad, says in (({"VANIKEYS_LOG_FORMAT": "xml"}, "VANIKEYS_LOG_FORMAT"),
-                      ({"VANIKEYS_METRICS_PORT": "9100", "VANIKEYS_METRICS_HOST": "0.0.0.0"}, "VANIKEYS_METRICS=on")):
-        done = subprocess.run([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env={**base, **bad},
-                              input="", capture_output=True, text=True, timeout=60)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    base.update(
+        VANIKEYS_DB=str(tmp_path / "b.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_VAULT_KEY="44" * 32,
+        PYTHONPATH=str(REPO),
+    )
+    for bad, says in (
+        ({"VANIKEYS_LOG_FORMAT": "xml"}, "VANIKEYS_LOG_FORMAT"),
+        ({"VANIKEYS_METRICS_PORT": "9100", "VANIKEYS_METRICS_HOST": "0.0.0.0"}, "VANIKEYS_METRICS=on"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "bot"],
+            cwd=tmp_path,
+            env={**base, **bad},
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2, done.stderr
         assert done.stderr.count("\n") == 1 and says in done.stderr and "Traceback" not in done.stderr

@@ -16,12 +16,26 @@ STOP_LIMIT_S = 5.0
 def test_sigterm_stops_the_bot_while_its_console_input_stays_open(tmp_path: Path) -> None:
     """Before: the console read standard input in asyncio's executor thread, and the event loop's shutdown waited
     for that read, so with stdin open (a terminal multiplexer, a pipe) the bot ignored SIGTERM until killed."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="45" * 32,
-               PYTHONPATH=str(REPO))
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=env, stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        VANIKEYS_DB=str(tmp_path / "b.db"),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_VAULT_KEY="45" * 32,
+        PYTHONPATH=str(REPO),
+    )
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert bot.stdin is not None and bot.stdout is not None
         bot.stdin.write("/balance\n")

@@ -115,7 +115,10 @@ async def test_telegram_passes_when_polling_with_privacy_mode_off() -> None:
         async with context({"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_BASE_URL": fake.base_url}) as ctx:
             found = by_check(await CHECKS[1][1](ctx))
     assert {k: f.status for k, f in found.items()} == {
-        "telegram token": "ok", "telegram privacy mode": "ok", "telegram updates": "ok"}
+        "telegram token": "ok",
+        "telegram privacy mode": "ok",
+        "telegram updates": "ok",
+    }
     assert fake.bot_username in found["telegram token"].detail and "polling" in found["telegram updates"].detail
 
 
@@ -126,16 +129,24 @@ async def test_telegram_fails_on_a_bad_token_a_failing_webhook_and_warns_of_priv
             rejected = await CHECKS[1][1](ctx)
         fake.webhook_url = "https://bot.example/tg"
         fake.webhook_last_error = "SSL error {error:0A000086:SSL routines::certificate verify failed}"
-        env = {"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_BASE_URL": fake.base_url,
-               "TELEGRAM_WEBHOOK_URL": "https://bot.example/tg"}
+        env = {
+            "TELEGRAM_TOKEN": fake.token,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example/tg",
+        }
         async with context(env) as ctx:
             found = by_check(await CHECKS[1][1](ctx))
         async with context({**env, "TELEGRAM_WEBHOOK_URL": "https://elsewhere.example/tg"}) as ctx:
             elsewhere = by_check(await CHECKS[1][1](ctx))
     assert [(f.check, f.status) for f in rejected] == [("telegram token", "fail")] and "BotFather" in rejected[0].fix
     assert found["telegram privacy mode"].status == "warn" and "/setprivacy" in found["telegram privacy mode"].fix
-    assert found["telegram updates"].status == "fail" and "certificate verify failed" in found["telegram updates"].detail
-    assert elsewhere["telegram updates"].status == "fail" and "https://bot.example/tg" in elsewhere["telegram updates"].detail
+    assert (
+        found["telegram updates"].status == "fail" and "certificate verify failed" in found["telegram updates"].detail
+    )
+    assert (
+        elsewhere["telegram updates"].status == "fail"
+        and "https://bot.example/tg" in elsewhere["telegram updates"].detail
+    )
     assert_one_line(rejected + list(found.values()))
 
 
@@ -147,16 +158,23 @@ def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert_file, key_file)
     return server, ssl.create_default_context(cafile=str(cert_file))
@@ -166,8 +184,9 @@ def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 async def public_webhook(tmp_path: Path, fake: FakeStripe) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
     """The real Stripe webhook app served over HTTPS on loopback, as a reverse proxy would publish it."""
     server_tls, client_tls = _certificate(tmp_path)
-    stripe_settings = settings_from({"STRIPE_API_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WHSEC,
-                                     "STRIPE_API_BASE": fake.url})
+    stripe_settings = settings_from(
+        {"STRIPE_API_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WHSEC, "STRIPE_API_BASE": fake.url}
+    )
     assert stripe_settings is not None
 
     async def apply(_: Any) -> None:
@@ -185,8 +204,12 @@ async def public_webhook(tmp_path: Path, fake: FakeStripe) -> AsyncIterator[tupl
 
 
 def _stripe_env(fake: FakeStripe, public: str, key: str = STRIPE_KEY) -> dict[str, str]:
-    return {"STRIPE_API_KEY": key, "STRIPE_WEBHOOK_SECRET": WHSEC, "STRIPE_API_BASE": fake.url,
-            "VANIKEYS_PUBLIC_URL": public}
+    return {
+        "STRIPE_API_KEY": key,
+        "STRIPE_WEBHOOK_SECRET": WHSEC,
+        "STRIPE_API_BASE": fake.url,
+        "VANIKEYS_PUBLIC_URL": public,
+    }
 
 
 async def test_stripe_passes_with_the_key_the_secret_the_public_https_webhook_and_its_events(tmp_path: Path) -> None:
@@ -199,7 +222,11 @@ async def test_stripe_passes_with_the_key_the_secret_the_public_https_webhook_an
     finally:
         await fake.stop()
     assert {k: f.status for k, f in found.items()} == {
-        "stripe webhook secret": "ok", "stripe key": "ok", "stripe public webhook": "ok", "stripe events": "ok"}
+        "stripe webhook secret": "ok",
+        "stripe key": "ok",
+        "stripe public webhook": "ok",
+        "stripe events": "ok",
+    }
     assert "acct_test_fake (test mode)" in found["stripe key"].detail
     assert "400 to an unsigned event" in found["stripe public webhook"].detail
 
@@ -221,7 +248,11 @@ async def test_stripe_fails_on_a_bad_key_missing_events_plain_http_and_a_dead_pu
         await fake.stop()
     assert rejected["stripe key"].status == "fail" and "apikeys" in rejected["stripe key"].fix
     events = missing["stripe events"]
-    assert events.status == "fail" and "charge.refunded" in events.detail and "checkout.session.completed," not in events.detail
+    assert (
+        events.status == "fail"
+        and "charge.refunded" in events.detail
+        and "checkout.session.completed," not in events.detail
+    )
     assert dead["stripe public webhook"].status == "fail" and "does not answer" in dead["stripe public webhook"].detail
     assert dead["stripe webhook secret"].status == "fail"
     assert plain["stripe public webhook"].status == "fail" and "not https://" in plain["stripe public webhook"].detail
@@ -247,8 +278,11 @@ async def test_runpod_endpoint_health_passes_and_fails(monkeypatch: pytest.Monke
         async with context(env) as ctx:
             unhealthy = await services.runpod(ctx)
         emulator.unhealthy_workers = 0
-        monkeypatch.setattr(gpu_worker.handler, "version_answer",
-                            lambda raw: {"worker_version": "0123456789ab"} if raw == PROBE else None)
+        monkeypatch.setattr(
+            gpu_worker.handler,
+            "version_answer",
+            lambda raw: {"worker_version": "0123456789ab"} if raw == PROBE else None,
+        )
         async with context(env) as ctx:
             other_engine = await services.runpod(ctx)
         monkeypatch.setattr(gpu_worker.handler, "version_answer", lambda raw: None)
@@ -320,13 +354,15 @@ class DeployedFunction:
 
 
 async def test_modal_finds_the_deployed_function_its_engine_or_says_how_to_deploy_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     warm, cold = DeployedFunction(runners=1), DeployedFunction(runners=0)
 
     def lookup(function: DeployedFunction) -> Any:
         async def found(app: str, name: str) -> Any:
             assert (app, name) == ("vanikeys-grinder", "grind")
             return function
+
         return found
 
     async def missing(app: str, function: str) -> Any:
@@ -420,7 +456,9 @@ async def test_free_disk_and_clock_skew(tmp_path: Path) -> None:
     assert roomy[0].status == "ok" and full[0].status == "fail" and "GiB" in full[0].fix
     assert in_step[0].status == "ok" and "Telegram" in in_step[0].detail
     # The Date header counts whole seconds.
-    assert ahead[0].status == "fail" and re.fullmatch(r"this clock is (599|600|601) s ahead of Telegram", ahead[0].detail)
+    assert ahead[0].status == "fail" and re.fullmatch(
+        r"this clock is (599|600|601) s ahead of Telegram", ahead[0].detail
+    )
     assert alone[0].status == "skip"
     assert_one_line(roomy + full + in_step + ahead + alone)
 
@@ -453,23 +491,37 @@ async def test_a_check_that_hangs_is_one_line_after_its_limit(monkeypatch: pytes
 
 async def _doctor(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "doctor", *args, cwd=cwd, env={**_clean_env(), **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "doctor",
+        *args,
+        cwd=cwd,
+        env={**_clean_env(), **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
 def _clean_env() -> dict[str, str]:
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_",
-                                                                      "RUNPOD_"))}
+    kept = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
     return {**kept, "PYTHONPATH": str(ROOT)}
 
 
 async def test_the_command_exits_non_zero_on_a_required_failure_and_speaks_json(tmp_path: Path) -> None:
     async with FakeBotApi(privacy_mode=False) as fake:
-        good = {"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_BASE_URL": fake.base_url,
-                "VANIKEYS_DB": str(tmp_path / "v.db")}
+        good = {
+            "TELEGRAM_TOKEN": fake.token,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "VANIKEYS_DB": str(tmp_path / "v.db"),
+        }
         code, out, err = await _doctor([], good, tmp_path)
         assert code == 0 and err == "", err
         assert "✓ telegram token: bot @VaniKeysTestBot" in out and "- discord: not configured" in out
@@ -478,8 +530,10 @@ async def test_the_command_exits_non_zero_on_a_required_failure_and_speaks_json(
     findings = {f["check"]: f for f in json.loads(out)}
     assert findings["telegram token"]["status"] == "fail" and findings["telegram token"]["fix"]
     code, out, err = await _doctor([], {"VANIKEYS_PULL_PRICE": "abc"}, tmp_path)
-    assert code == 2 and out == ("✗ configuration: VANIKEYS_PULL_PRICE='abc': a whole number of tokens, 0 or more "
-                                 "— fix: set a value it accepts, or unset it for the default\n")
+    assert code == 2 and out == (
+        "✗ configuration: VANIKEYS_PULL_PRICE='abc': a whole number of tokens, 0 or more "
+        "— fix: set a value it accepts, or unset it for the default\n"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -34,9 +34,9 @@ def every_form_of(values: list[str]) -> list[str]:
     return forms
 
 
-async def test_a_session_logs_each_job_step_with_ids_and_no_secret(tmp_path: Path, fake_stripe: FakeStripe,
-                                                                     http: aiohttp.ClientSession,
-                                                                     root_logging: logging.Logger) -> None:
+async def test_a_session_logs_each_job_step_with_ids_and_no_secret(
+    tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession, root_logging: logging.Logger
+) -> None:
     stream = io.StringIO()
     async with scripted_session(tmp_path, fake_stripe, http) as session:
         logs.setup(logging.DEBUG, fmt="json", secrets=logs.configured_secrets(session.app.settings), stream=stream)
@@ -67,20 +67,24 @@ async def test_a_session_logs_each_job_step_with_ids_and_no_secret(tmp_path: Pat
     assert refunded["job_id"] == failed["job_id"] and refunded["tokens"] == 1
     [undelivered] = [line for line in events if line["event"] == "job.undelivered"]
     assert undelivered["user"] == "closed:carol"
-    payments = [(line["event"], line["user"], line["tokens"]) for line in events if line["event"].startswith("payment.")]
+    payments = [
+        (line["event"], line["user"], line["tokens"]) for line in events if line["event"].startswith("payment.")
+    ]
     assert payments == [("payment.applied", "test:alice", 500), ("payment.replayed", "test:alice", 0)]
 
 
-def test_the_default_is_one_human_line_per_event(root_logging: logging.Logger,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_is_one_human_line_per_event(root_logging: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(logs.FORMAT_ENV, raising=False)
     stream = io.StringIO()
     logs.setup(logging.INFO, stream=stream)
-    logs.event("job.found", job_id="abc123", user="discord:42", provider_job_id="rp-9", keys_checked=240,
-               note="two words")
+    logs.event(
+        "job.found", job_id="abc123", user="discord:42", provider_job_id="rp-9", keys_checked=240, note="two words"
+    )
     [line] = stream.getvalue().splitlines()
-    assert " INFO vanikeys.events: job.found job_id=abc123 user=discord:42 provider_job_id=rp-9 keys_checked=240 " \
-           'note="two words"' in line
+    assert (
+        " INFO vanikeys.events: job.found job_id=abc123 user=discord:42 provider_job_id=rp-9 keys_checked=240 "
+        'note="two words"' in line
+    )
     with pytest.raises(ConfigError, match="human or json"):
         logs.setup(logging.INFO, fmt="xml", stream=stream)
 
@@ -91,8 +95,9 @@ def test_tokens_in_any_library_line_are_redacted(root_logging: logging.Logger, f
     telegram = "7012345678:AAH" + "x" * 32
     logs.setup(logging.INFO, fmt=fmt, secrets=["configured-discord-token-value"], stream=stream)
     # as httpx logs a request (the front end quiets httpx itself; any library may do the same)
-    logging.getLogger("tests.ops.a_library").info('HTTP Request: POST https://api.telegram.org/bot%s/getMe '
-                                                  '"HTTP/1.1 200 OK"', telegram)
+    logging.getLogger("tests.ops.a_library").info(
+        'HTTP Request: POST https://api.telegram.org/bot%s/getMe "HTTP/1.1 200 OK"', telegram
+    )
     logging.getLogger("discord.http").warning("login with configured-discord-token-value failed")
     logging.getLogger("stripe").info("key sk_live_%s and secret whsec_%s", "A1b2" * 6, "Z9" * 10)
     text = stream.getvalue()
@@ -115,7 +120,11 @@ async def test_lines_logged_while_a_job_runs_carry_its_id(root_logging: logging.
     await asyncio.create_task(a_job_task())
     logging.getLogger("elsewhere").info("not in a job")
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
-    assert (first["job_id"], first["user"], first["message"]) == ("job-1", "telegram:77", "RunPod job rp-1 failed: boom")
+    assert (first["job_id"], first["user"], first["message"]) == (
+        "job-1",
+        "telegram:77",
+        "RunPod job rp-1 failed: boom",
+    )
     assert "job_id" not in second
 
 
@@ -168,8 +177,9 @@ async def ride_out_a_fault(app, grinder, start_fault, end_fault, seconds: float)
     await app.service.grant(ALICE, 1)  # a write that succeeds: the episode's end
 
 
-async def test_a_postgres_outage_logs_one_episode_without_tracebacks(tmp_path: Path,
-                                                                     root_logging: logging.Logger) -> None:
+async def test_a_postgres_outage_logs_one_episode_without_tracebacks(
+    tmp_path: Path, root_logging: logging.Logger
+) -> None:
     import asyncio
 
     from bot.app import create_app
@@ -182,8 +192,9 @@ async def test_a_postgres_outage_logs_one_episode_without_tracebacks(tmp_path: P
     stream = io.StringIO()
     try:
         grinder = GatedGrinder()
-        async with create_app(small_settings(tmp_path, db_url=server.url("postgres"), job_lease_s=1.5),
-                              grinder=grinder) as app:
+        async with create_app(
+            small_settings(tmp_path, db_url=server.url("postgres"), job_lease_s=1.5), grinder=grinder
+        ) as app:
             app.service.register_frontend(RecordingFrontEnd())
             logs.STORAGE.cleared()
             logs.setup(logging.DEBUG, fmt="json", stream=stream)
@@ -211,8 +222,9 @@ async def test_a_full_disk_logs_one_episode_without_tracebacks(tmp_path: Path, r
     stream = io.StringIO()
     with small_disk(8) as disk:
         grinder = GatedGrinder()
-        async with create_app(small_settings(tmp_path, db_path=disk / "vanikeys.db", job_lease_s=1.5),
-                              grinder=grinder) as app:
+        async with create_app(
+            small_settings(tmp_path, db_path=disk / "vanikeys.db", job_lease_s=1.5), grinder=grinder
+        ) as app:
             app.service.register_frontend(RecordingFrontEnd())
             logs.STORAGE.cleared()
             logs.setup(logging.DEBUG, fmt="json", stream=stream)
@@ -229,7 +241,8 @@ async def test_a_full_disk_logs_one_episode_without_tracebacks(tmp_path: Path, r
 
 
 async def test_a_stripe_event_with_unusable_token_metadata_is_one_warning_and_a_recorded_issue(
-        tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession, root_logging: logging.Logger) -> None:
+    tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession, root_logging: logging.Logger
+) -> None:
     from bot.app import create_app
     from bot.payment_issues import PaymentIssues
     from payments.webhook import webhook_server
@@ -241,11 +254,15 @@ async def test_a_stripe_event_with_unusable_token_metadata_is_one_warning_and_a_
     metadata = {"platform": "test", "user_id": "alice", "pack_id": "500", "tokens": "\u00b2"}
     async with create_app(small_settings(tmp_path), resume_jobs=False) as app:
         issues = PaymentIssues(app.db)
-        async with webhook_server(settings_for(fake_stripe), app.service.apply_instruction,
-                                  report=issues.record) as hook:
+        async with webhook_server(
+            settings_for(fake_stripe), app.service.apply_instruction, report=issues.record
+        ) as hook:
             logs.setup(logging.INFO, fmt="json", stream=stream)
-            event = event_json("checkout.session.completed", completed_session("cs_test_sq", metadata, 399),
-                               event_id="evt_test_superscript")
+            event = event_json(
+                "checkout.session.completed",
+                completed_session("cs_test_sq", metadata, 399),
+                event_id="evt_test_superscript",
+            )
             status, body = await post_event(http, hook.url, event)
             assert status == 200 and body["note"].startswith("not credited")
             [issue] = await issues.open_issues()

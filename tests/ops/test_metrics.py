@@ -24,8 +24,9 @@ def delta(before: dict, after: dict, name: str, **values: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-async def test_counters_move_by_exactly_what_the_session_did(tmp_path: Path, fake_stripe: FakeStripe,
-                                                               http: aiohttp.ClientSession) -> None:
+async def test_counters_move_by_exactly_what_the_session_did(
+    tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     async with scripted_session(tmp_path, fake_stripe, http) as session:
         before = await session.scrape()
         await session.run_script()
@@ -53,9 +54,12 @@ async def test_counters_move_by_exactly_what_the_session_did(tmp_path: Path, fak
 
     found = [r for r in rows if r["status"] in ("found", "delivered")]
     assert len(found) == 4
-    assert delta(before, after, "vanikeys_keys_ground_total", provider="python") == sum(r["keys_checked"] for r in found)
+    assert delta(before, after, "vanikeys_keys_ground_total", provider="python") == sum(
+        r["keys_checked"] for r in found
+    )
     assert delta(before, after, "vanikeys_grind_seconds_total", provider="python") == pytest.approx(
-        sum(r["elapsed_s"] for r in found))
+        sum(r["elapsed_s"] for r in found)
+    )
     # every wait on the provider that came back (3 pulls found, the order) had its round trip timed
     assert delta(before, after, "vanikeys_provider_round_trip_seconds_count", provider="python", kind="pull") == 3
     assert delta(before, after, "vanikeys_provider_round_trip_seconds_count", provider="python", kind="order") == 1
@@ -76,8 +80,12 @@ async def test_counters_move_by_exactly_what_the_session_did(tmp_path: Path, fak
 
 def test_cooldown_refusals_are_counted_per_platform() -> None:
     def value(platform: str, action: str) -> float:
-        return metrics.REGISTRY.get_sample_value("vanikeys_rate_limit_waits_total",
-                                                 {"platform": platform, "action": action}) or 0.0
+        return (
+            metrics.REGISTRY.get_sample_value(
+                "vanikeys_rate_limit_waits_total", {"platform": platform, "action": action}
+            )
+            or 0.0
+        )
 
     discord_before, telegram_before = value("discord", "pull"), value("telegram", "paid")
     discord = DiscordCooldowns({"pull": 60.0})
@@ -93,31 +101,39 @@ def test_metrics_stay_off_the_webhook_and_public_interfaces_unless_the_operator_
     assert not auto.serves_on_webhook() and auto.port is None
     opted = metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_ON_WEBHOOK": "yes"})
     assert opted.serves_on_webhook()
-    assert not metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "off",
-                                               "VANIKEYS_METRICS_ON_WEBHOOK": "1"}).serves_on_webhook()
+    assert not metrics.MetricsConfig.from_env(
+        {"VANIKEYS_METRICS": "off", "VANIKEYS_METRICS_ON_WEBHOOK": "1"}
+    ).serves_on_webhook()
     assert not metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "on"}).serves_on_webhook()
     with pytest.raises(ConfigError, match="VANIKEYS_METRICS=on"):
         metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_HOST": "0.0.0.0", "VANIKEYS_METRICS_PORT": "9100"})
-    allowed = metrics.MetricsConfig.from_env({"VANIKEYS_METRICS": "on", "VANIKEYS_METRICS_HOST": "0.0.0.0",
-                                              "VANIKEYS_METRICS_PORT": "9100"})
+    allowed = metrics.MetricsConfig.from_env(
+        {"VANIKEYS_METRICS": "on", "VANIKEYS_METRICS_HOST": "0.0.0.0", "VANIKEYS_METRICS_PORT": "9100"}
+    )
     assert (allowed.host, allowed.port) == ("0.0.0.0", 9100)
-    for bad, says in (({"VANIKEYS_METRICS": "yes"}, "VANIKEYS_METRICS="), ({"VANIKEYS_METRICS_PORT": "http"}, "PORT"),
-                      ({"VANIKEYS_METRICS_ON_WEBHOOK": "maybe"}, "VANIKEYS_METRICS_ON_WEBHOOK")):
+    for bad, says in (
+        ({"VANIKEYS_METRICS": "yes"}, "VANIKEYS_METRICS="),
+        ({"VANIKEYS_METRICS_PORT": "http"}, "PORT"),
+        ({"VANIKEYS_METRICS_ON_WEBHOOK": "maybe"}, "VANIKEYS_METRICS_ON_WEBHOOK"),
+    ):
         with pytest.raises(ConfigError, match=says):
             metrics.MetricsConfig.from_env(bad)
 
 
 @pytest.mark.parametrize("webhook_host", ["127.0.0.1", "0.0.0.0"])
 async def test_the_webhook_port_never_serves_metrics_by_default(
-        webhook_host: str, tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+    webhook_host: str, tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     """A same-host reverse proxy forwarding every path to a loopback webhook would make it public."""
     from payments.webhook import webhook_server
     from tests.payments.helpers import settings_for
 
     stripe_settings = settings_for(fake_stripe, VANIKEYS_WEBHOOK_HOST=webhook_host)
     async with scripted_session(tmp_path, fake_stripe, http) as session:
-        for config, status in ((metrics.MetricsConfig.from_env({}), 404),
-                               (metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_ON_WEBHOOK": "yes"}), 200)):
+        for config, status in (
+            (metrics.MetricsConfig.from_env({}), 404),
+            (metrics.MetricsConfig.from_env({"VANIKEYS_METRICS_ON_WEBHOOK": "yes"}), 200),
+        ):
             routes = metrics.webhook_routes(session.app, config, webhook_host)
             assert routes["observe"] is metrics.webhook_event
             async with webhook_server(stripe_settings, session.app.service.apply_instruction, **routes) as hook:
@@ -143,8 +159,9 @@ async def test_provider_health_gauges_from_the_runpod_endpoint() -> None:
 
     emulator = RunpodEmulator(api_key=API_KEY, endpoint_id=ENDPOINT_ID, backend=None)
     await emulator.start()
-    client = make_client("runpod", api_key=API_KEY, endpoint_id=ENDPOINT_ID, base_url=emulator.base_url,
-                         retry=FAST_RETRY)
+    client = make_client(
+        "runpod", api_key=API_KEY, endpoint_id=ENDPOINT_ID, base_url=emulator.base_url, retry=FAST_RETRY
+    )
     try:
         await metrics.refresh_provider_gauges(client)
         assert gauge("vanikeys_provider_health_up", provider="runpod") == 1
@@ -165,10 +182,12 @@ async def test_provider_jobs_gpu_seconds_and_cost_from_the_routers_usage(tmp_pat
     def value(name: str, **labels: str) -> float:
         return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
 
-    before = (value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="completed"),
-              value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
-              value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
-              value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"))
+    before = (
+        value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="completed"),
+        value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
+        value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
+        value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"),
+    )
     db = await open_database(tmp_path / "usage.db")
     try:
         log = UsageLog(db)
@@ -177,8 +196,10 @@ async def test_provider_jobs_gpu_seconds_and_cost_from_the_routers_usage(tmp_pat
         assert (await db.fetchone("SELECT COUNT(*) AS n FROM grind_usage"))["n"] == 2
     finally:
         await db.close()
-    after = (value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="completed"),
-             value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
-             value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
-             value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"))
+    after = (
+        value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="completed"),
+        value("vanikeys_provider_gpu_seconds_total", provider="modal", kind="order"),
+        value("vanikeys_provider_cost_usd_total", provider="modal", kind="order"),
+        value("vanikeys_provider_job_results_total", provider="modal", kind="order", outcome="timed_out"),
+    )
     assert [a - b for a, b in zip(after, before, strict=False)] == pytest.approx([1, 42.5, 0.0175, 1])

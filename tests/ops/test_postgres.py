@@ -18,8 +18,7 @@ from tests.ops.session import ALICE, CAROL, FAILING_PATTERN, FlakyProvider
 from tests.postgres import PostgresServer
 
 
-async def test_admin_metrics_and_backups_on_postgres(tmp_path: Path,
-                                                     postgres_server: PostgresServer) -> None:
+async def test_admin_metrics_and_backups_on_postgres(tmp_path: Path, postgres_server: PostgresServer) -> None:
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         pytest.skip("pg_dump / pg_restore are not installed")
     settings = small_settings(tmp_path, db_url=await postgres_server.fresh_database())

@@ -22,14 +22,20 @@ def _id(prefix: str) -> str:
 @dataclass
 class FakeStripe:
     api_key: str
-    created_sessions: list[dict[str, str]] = field(default_factory=list)   # posted form fields, flat
+    created_sessions: list[dict[str, str]] = field(default_factory=list)  # posted form fields, flat
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by charge id, oldest first
     requests: list[str] = field(default_factory=list)
     fail_lookups: bool = False
-    account: dict[str, Any] = field(default_factory=lambda: {
-        "id": "acct_test_fake", "object": "account", "charges_enabled": True, "details_submitted": True})
+    account: dict[str, Any] = field(
+        default_factory=lambda: {
+            "id": "acct_test_fake",
+            "object": "account",
+            "charges_enabled": True,
+            "details_submitted": True,
+        }
+    )
     webhook_endpoints: list[dict[str, Any]] = field(default_factory=list)  # add_webhook_endpoint() seeds them
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -40,39 +46,72 @@ class FakeStripe:
         """A succeeded payment intent with its charge; returns (payment_intent_id, charge_id)."""
         intent_id, charge_id = _id("pi"), _id("ch")
         self.payment_intents[intent_id] = {
-            "id": intent_id, "object": "payment_intent", "amount": amount, "amount_received": amount,
-            "currency": currency, "status": "succeeded", "metadata": dict(metadata), "latest_charge": charge_id,
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount,
+            "currency": currency,
+            "status": "succeeded",
+            "metadata": dict(metadata),
+            "latest_charge": charge_id,
         }
         self.charges[charge_id] = self.charge_object(charge_id, intent_id, amount, currency)
         self.refunds[charge_id] = []
         return intent_id, charge_id
 
     def charge_object(self, charge_id: str, intent_id: str, amount: int, currency: str) -> dict[str, Any]:
-        refunded = sum(r["amount"] for r in self.refunds.get(charge_id, []) if r["status"] not in ("failed", "canceled"))
-        return {"id": charge_id, "object": "charge", "amount": amount, "amount_refunded": refunded,
-                "currency": currency, "payment_intent": intent_id, "paid": True, "refunded": refunded >= amount,
-                "status": "succeeded", "metadata": {}}
+        refunded = sum(
+            r["amount"] for r in self.refunds.get(charge_id, []) if r["status"] not in ("failed", "canceled")
+        )
+        return {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_refunded": refunded,
+            "currency": currency,
+            "payment_intent": intent_id,
+            "paid": True,
+            "refunded": refunded >= amount,
+            "status": "succeeded",
+            "metadata": {},
+        }
 
     def add_refund(self, charge_id: str, amount: int, status: str = "succeeded") -> dict[str, Any]:
-        refund = {"id": _id("re"), "object": "refund", "amount": amount, "charge": charge_id,
-                  "currency": self.charges[charge_id]["currency"], "status": status, "created": int(time.time())}
+        refund = {
+            "id": _id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge_id,
+            "currency": self.charges[charge_id]["currency"],
+            "status": status,
+            "created": int(time.time()),
+        }
         self.refunds[charge_id].append(refund)
         charge = self.charges[charge_id]
-        self.charges[charge_id] = self.charge_object(charge_id, charge["payment_intent"], charge["amount"],
-                                                     charge["currency"])
+        self.charges[charge_id] = self.charge_object(
+            charge_id, charge["payment_intent"], charge["amount"], charge["currency"]
+        )
         return refund
 
     def fail_refund(self, refund: dict[str, Any], status: str = "failed") -> dict[str, Any]:
         """The card network sends a refund back (or it is cancelled): what refund.failed carries."""
         refund["status"] = status
         charge = self.charges[refund["charge"]]
-        self.charges[refund["charge"]] = self.charge_object(refund["charge"], charge["payment_intent"],
-                                                            charge["amount"], charge["currency"])
+        self.charges[refund["charge"]] = self.charge_object(
+            refund["charge"], charge["payment_intent"], charge["amount"], charge["currency"]
+        )
         return refund
 
     def add_webhook_endpoint(self, url: str, events: list[str], status: str = "enabled") -> dict[str, Any]:
-        endpoint = {"id": _id("we"), "object": "webhook_endpoint", "url": url, "enabled_events": list(events),
-                    "status": status, "api_version": None, "livemode": False}
+        endpoint = {
+            "id": _id("we"),
+            "object": "webhook_endpoint",
+            "url": url,
+            "enabled_events": list(events),
+            "status": status,
+            "api_version": None,
+            "livemode": False,
+        }
         self.webhook_endpoints.append(endpoint)
         return endpoint
 
@@ -114,15 +153,23 @@ class FakeStripe:
             if required not in form:
                 return _error(400, "invalid_request_error", f"Missing required param: {required}.", param=required)
         session_id = _id("cs")
-        metadata = {k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")}
-        return web.json_response({
-            "id": session_id, "object": "checkout.session", "mode": form["mode"], "status": "open",
-            "payment_status": "unpaid", "client_reference_id": form.get("client_reference_id"),
-            "metadata": metadata, "url": f"https://checkout.stripe.com/c/pay/{session_id}",
-            "success_url": form["success_url"], "cancel_url": form.get("cancel_url"),
-            "amount_total": int(form.get("line_items[0][price_data][unit_amount]", "0")),
-            "currency": form.get("line_items[0][price_data][currency]"),
-        })
+        metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
+        return web.json_response(
+            {
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": form["mode"],
+                "status": "open",
+                "payment_status": "unpaid",
+                "client_reference_id": form.get("client_reference_id"),
+                "metadata": metadata,
+                "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+                "success_url": form["success_url"],
+                "cancel_url": form.get("cancel_url"),
+                "amount_total": int(form.get("line_items[0][price_data][unit_amount]", "0")),
+                "currency": form.get("line_items[0][price_data][currency]"),
+            }
+        )
 
     async def _payment_intent(self, request: web.Request) -> web.Response:
         intent = self.payment_intents.get(request.match_info["id"])
@@ -141,18 +188,30 @@ class FakeStripe:
 
     async def _list_webhook_endpoints(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "10"))
-        return web.json_response({"object": "list", "url": "/v1/webhook_endpoints",
-                                  "data": self.webhook_endpoints[:limit], "has_more": len(self.webhook_endpoints) > limit})
+        return web.json_response(
+            {
+                "object": "list",
+                "url": "/v1/webhook_endpoints",
+                "data": self.webhook_endpoints[:limit],
+                "has_more": len(self.webhook_endpoints) > limit,
+            }
+        )
 
     async def _list_refunds(self, request: web.Request) -> web.Response:
         newest_first = list(reversed(self.refunds.get(request.query.get("charge", ""), [])))
         after = request.query.get("starting_after")
         if after:
             ids = [r["id"] for r in newest_first]
-            newest_first = newest_first[ids.index(after) + 1:]
+            newest_first = newest_first[ids.index(after) + 1 :]
         limit = int(request.query.get("limit", "10"))
-        return web.json_response({"object": "list", "url": "/v1/refunds", "data": newest_first[:limit],
-                                  "has_more": len(newest_first) > limit})
+        return web.json_response(
+            {
+                "object": "list",
+                "url": "/v1/refunds",
+                "data": newest_first[:limit],
+                "has_more": len(newest_first) > limit,
+            }
+        )
 
 
 def _error(status: int, kind: str, message: str, **extra: str) -> web.Response:

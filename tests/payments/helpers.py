@@ -56,17 +56,25 @@ class RecordingLedger:
 
 
 def settings_for(fake: FakeStripe, **env: str) -> StripeSettings:
-    settings = settings_from({
-        "STRIPE_API_KEY": API_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": fake.url,
-        "VANIKEYS_PUBLIC_URL": "https://vanikeys.example", "VANIKEYS_WEBHOOK_PORT": "0", **env,
-    })
+    settings = settings_from(
+        {
+            "STRIPE_API_KEY": API_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": fake.url,
+            "VANIKEYS_PUBLIC_URL": "https://vanikeys.example",
+            "VANIKEYS_WEBHOOK_PORT": "0",
+            **env,
+        }
+    )
     assert settings is not None
     return dataclasses.replace(settings, max_network_retries=0)
 
 
-async def post_event(http: aiohttp.ClientSession, url: str, payload: str, *, signature: str | None = None,
-                     secret: str = WEBHOOK_SECRET) -> tuple[int, dict]:
+async def post_event(
+    http: aiohttp.ClientSession, url: str, payload: str, *, signature: str | None = None, secret: str = WEBHOOK_SECRET
+) -> tuple[int, dict]:
     header = sign(payload, secret) if signature is None else signature
-    async with http.post(url, data=payload.encode(), headers={"Stripe-Signature": header,
-                                                              "Content-Type": "application/json"}) as response:
+    async with http.post(
+        url, data=payload.encode(), headers={"Stripe-Signature": header, "Content-Type": "application/json"}
+    ) as response:
         return response.status, await response.json(content_type=None)

@@ -46,8 +46,9 @@ async def test_pack_named_with_thousands_separator(checkout: CheckoutClient, fak
     assert fake_stripe.created_sessions[0]["line_items[0][price_data][unit_amount]"] == "1499"
 
 
-async def test_unknown_pack_lists_the_real_ones_and_never_calls_stripe(checkout: CheckoutClient,
-                                                                       fake_stripe: FakeStripe) -> None:
+async def test_unknown_pack_lists_the_real_ones_and_never_calls_stripe(
+    checkout: CheckoutClient, fake_stripe: FakeStripe
+) -> None:
     with pytest.raises(PaymentsError) as caught:
         await checkout.create_checkout("discord", "1", "300")
     assert caught.value.code == "bad_pack"
@@ -57,8 +58,9 @@ async def test_unknown_pack_lists_the_real_ones_and_never_calls_stripe(checkout:
 
 
 @pytest.mark.parametrize("user_id", ["", "a b", "x" * 101, "1/2", "id\nnext"])
-async def test_user_ids_stripe_cannot_carry_are_refused(checkout: CheckoutClient, fake_stripe: FakeStripe,
-                                                        user_id: str) -> None:
+async def test_user_ids_stripe_cannot_carry_are_refused(
+    checkout: CheckoutClient, fake_stripe: FakeStripe, user_id: str
+) -> None:
     with pytest.raises(PaymentsError) as caught:
         await checkout.create_checkout("discord", user_id, "100")
     assert caught.value.code == "bad_user"

@@ -59,13 +59,25 @@ def test_everything_copied_exists_and_every_package_is_copied() -> None:
 
 def test_dependencies_come_from_the_hashed_lock_before_the_sources_and_the_package_adds_none() -> None:
     steps = instructions()
-    first_source = next(i for i, (keyword, args) in enumerate(steps)
-                        if keyword == "COPY" and any(p in args.split() for p in ("bot", "gpu_worker")))
-    installs = [(i, words) for i, (keyword, args) in enumerate(steps) if keyword == "RUN"
-                for words in shell_commands(args) if words[:2] == ["pip", "install"]]
+    first_source = next(
+        i
+        for i, (keyword, args) in enumerate(steps)
+        if keyword == "COPY" and any(p in args.split() for p in ("bot", "gpu_worker"))
+    )
+    installs = [
+        (i, words)
+        for i, (keyword, args) in enumerate(steps)
+        if keyword == "RUN"
+        for words in shell_commands(args)
+        if words[:2] == ["pip", "install"]
+    ]
     (lock_at, lock_step), (package_at, package_step) = installs
     assert lock_at < first_source < package_at, "install the dependencies before copying the sources"
-    assert "--require-hashes" in lock_step and "--no-deps" in lock_step and lock_step[-2:] == ["-r", "requirements-bot.lock"]
+    assert (
+        "--require-hashes" in lock_step
+        and "--no-deps" in lock_step
+        and lock_step[-2:] == ["-r", "requirements-bot.lock"]
+    )
     assert [w for w in package_step[2:] if not w.startswith("-")] == ["."], "the package alone, without extras"
     assert {"--no-deps", "--no-index", "--no-build-isolation"} <= set(package_step), "nothing unpinned gets in"
 
@@ -89,7 +101,7 @@ def test_command_is_vanikeys_bot_from_the_package_scripts() -> None:
 
 def test_healthcheck_runs_the_bots_health_module() -> None:
     [(_, args)] = [i for i in instructions() if i[0] == "HEALTHCHECK"]
-    command = exec_form(args[args.index("CMD") + 3:].strip())
+    command = exec_form(args[args.index("CMD") + 3 :].strip())
     assert command == ["python", "-m", "bot.health"]
     assert (ROOT / "bot" / "health.py").is_file()
 
@@ -102,7 +114,9 @@ def test_compose_builds_this_image_with_a_data_volume() -> None:
     name, mount = volume.split(":")
     assert name in compose["volumes"] and mount == "/data"
     environment = bot["environment"]
-    assert environment["VANIKEYS_DB"].startswith("/data/") and environment["VANIKEYS_VAULT_KEY_FILE"].startswith("/data/")
+    assert environment["VANIKEYS_DB"].startswith("/data/") and environment["VANIKEYS_VAULT_KEY_FILE"].startswith(
+        "/data/"
+    )
     assert bot["ports"] == [f"127.0.0.1:{environment['VANIKEYS_WEBHOOK_PORT']}:8080"]
     assert bot["stdin_open"] is True, "a console-only bot would exit at end of input and restart forever"
     assert not any(key in environment for key in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "DISCORD_TOKEN"))

@@ -56,7 +56,7 @@ class Stack:
         answer = await self.app.service.topup(BUYER, pack)
         assert answer.configured and answer.url and answer.pack is not None
         form = self.fake.created_sessions[-1]
-        metadata = {k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")}
+        metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
         price = int(form["line_items[0][price_data][unit_amount]"])
         intent, charge = self.fake.add_payment(metadata, price)
         session_id = answer.url.rsplit("/", 1)[1]
@@ -77,8 +77,14 @@ class Stack:
 
 @pytest.fixture
 async def stack(tmp_path: Path, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> AsyncIterator[Stack]:
-    settings = Settings(db_path=tmp_path / "vanikeys.db", vault_key_file=tmp_path / "vault.key", backend="python",
-                        pull_budget_cpu=60, free_pulls_per_day=0, pull_price=10)
+    settings = Settings(
+        db_path=tmp_path / "vanikeys.db",
+        vault_key_file=tmp_path / "vault.key",
+        backend="python",
+        pull_budget_cpu=60,
+        free_pulls_per_day=0,
+        pull_price=10,
+    )
     stripe_settings = settings_for(fake_stripe)
     async with create_app(settings, checkout=CheckoutClient(stripe_settings), resume_jobs=False) as app:
         frontend = RecordingFrontEnd()
@@ -95,13 +101,14 @@ async def test_purchase_replayed_100_times_concurrently_credits_once(stack: Stac
     assert sum(body["applied"] for _, body in answers) == 1
     assert await stack.account() == (500, 0)
     assert [text for _, text in stack.frontend.notices] == [
-        "Payment received ($3.99): 500 tokens added to your balance. Thank you!"]
+        "Payment received ($3.99): 500 tokens added to your balance. Thank you!"
+    ]
     assert await stack.app.ledger.audit() == []
 
 
 async def test_refund_after_spending_records_debt_freezes_and_a_top_up_settles(stack: Stack) -> None:
     charge = await stack.buy("100")
-    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)                    # a real pull: 10 tokens
+    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)  # a real pull: 10 tokens
     assert await stack.account() == (90, 0)
     stack.fake.add_refund(charge, 99)
     refunded = event_json("charge.refunded", stack.fake.charges[charge])
@@ -126,14 +133,14 @@ async def test_refund_after_spending_records_debt_freezes_and_a_top_up_settles(s
 
 async def test_a_failed_refund_gives_back_exactly_what_it_took_through_the_real_ledger(stack: Stack) -> None:
     charge = await stack.buy("100")
-    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)                    # 10 tokens spent
+    await stack.app.service.pull(BUYER, None, "ab", allow_easy=True)  # 10 tokens spent
     refund = stack.fake.add_refund(charge, 99)
     await post_event(stack.http, stack.hook.url, event_json("charge.refunded", stack.fake.charges[charge]))
-    assert await stack.account() == (0, 10)                             # 90 from the balance, 10 owed
+    assert await stack.account() == (0, 10)  # 90 from the balance, 10 owed
     failed = event_json("refund.failed", stack.fake.fail_refund(refund))
     answers = await asyncio.gather(*(post_event(stack.http, stack.hook.url, failed) for _ in range(20)))
     assert sum(body["applied"] for _, body in answers) == 1
-    assert await stack.account() == (90, 0)                             # as if the refund had never been
+    assert await stack.account() == (90, 0)  # as if the refund had never been
     assert (await stack.app.service.balance(BUYER)).frozen is False
     notices = [text for _, text in stack.frontend.notices if "did not go through" in text]
     assert notices == ["The refund of $0.99 did not go through (failed), so the tokens it took back are yours again."]

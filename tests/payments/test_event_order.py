@@ -65,16 +65,16 @@ class Life:
         refund = self.fake.add_refund(self.charge, amount)
         return self._sent("charge.refunded", self.fake.charges[self.charge]), refund
 
-    def refund_fails(self, refund: dict[str, Any], event_type: str = "refund.failed",
-                     status: str = "failed") -> Life:
+    def refund_fails(self, refund: dict[str, Any], event_type: str = "refund.failed", status: str = "failed") -> Life:
         return self._sent(event_type, self.fake.fail_refund(refund, status))
 
     def refund_updated(self, refund: dict[str, Any]) -> Life:
         return self._sent("refund.updated", refund)
 
     def dispute(self, amount: int, *, closed: str | None, inquiry: bool = False) -> Life:
-        opened = dispute(self.fake.charges[self.charge], amount,
-                         status="warning_needs_response" if inquiry else "needs_response")
+        opened = dispute(
+            self.fake.charges[self.charge], amount, status="warning_needs_response" if inquiry else "needs_response"
+        )
         self._sent("charge.dispute.created", opened)
         return self if closed is None else self._sent("charge.dispute.closed", {**opened, "status": closed})
 
@@ -128,8 +128,12 @@ def _whole_life(life: Life) -> int:
 
 # (life, how many orders to try: None = every permutation, else that many drawn with a fixed seed)
 LIVES: list[tuple[Callable[[Life], int], int | None]] = [
-    (_dispute_won, None), (_async_dispute_won, None), (_refund_then_dispute_lost, None),
-    (_refunds_one_failing, None), (_inquiry_closed_then_refunded, None), (_whole_life, 90),
+    (_dispute_won, None),
+    (_async_dispute_won, None),
+    (_refund_then_dispute_lost, None),
+    (_refunds_one_failing, None),
+    (_inquiry_closed_then_refunded, None),
+    (_whole_life, 90),
 ]
 
 
@@ -171,8 +175,12 @@ async def hook(settings: Settings, fake_stripe: FakeStripe) -> AsyncIterator[tup
 
 @pytest.mark.parametrize(("life", "sample"), LIVES, ids=[life.__name__.strip("_") for life, _ in LIVES])
 async def test_every_delivery_order_keeps_the_balance_within_what_was_paid(
-        life: Callable[[Life], int], sample: int | None, hook: tuple[RunningWebhook, Watch], fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    life: Callable[[Life], int],
+    sample: int | None,
+    hook: tuple[RunningWebhook, Watch],
+    fake_stripe: FakeStripe,
+    http: aiohttp.ClientSession,
+) -> None:
     running, watch = hook
     events = len(_history(life, fake_stripe, "probe")[0].steps)
     for n, order in enumerate(_orders(events, sample, life.__name__)):
@@ -186,7 +194,8 @@ async def test_every_delivery_order_keeps_the_balance_within_what_was_paid(
             assert status == 200, (order, step.event_type, body)
             assert watch.highest.get(history.user_id, 0) <= PACK_TOKENS, (
                 f"delivered in the order {[history.steps[i].event_type for i in order]}, the balance reached "
-                f"{watch.highest[history.user_id]} for {PACK_TOKENS} tokens paid")
+                f"{watch.highest[history.user_id]} for {PACK_TOKENS} tokens paid"
+            )
         account = await watch.app.ledger.account(UserRef("test", history.user_id))
         assert (account.balance, account.debt) == (expected, 0), [history.steps[i].event_type for i in order]
     assert await watch.app.ledger.audit() == []

@@ -20,8 +20,14 @@ def use_env(monkeypatch: pytest.MonkeyPatch, tmp_path, **env: str) -> None:
 
 async def test_healthy_while_the_webhook_answers_and_not_after(fake_stripe: FakeStripe, monkeypatch, tmp_path) -> None:
     async with webhook_server(settings_for(fake_stripe), RecordingLedger().apply) as running:
-        use_env(monkeypatch, tmp_path, STRIPE_API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                VANIKEYS_WEBHOOK_HOST="0.0.0.0", VANIKEYS_WEBHOOK_PORT=str(running.port))
+        use_env(
+            monkeypatch,
+            tmp_path,
+            STRIPE_API_KEY=API_KEY,
+            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            VANIKEYS_WEBHOOK_HOST="0.0.0.0",
+            VANIKEYS_WEBHOOK_PORT=str(running.port),
+        )
         assert await asyncio.to_thread(healthcheck.main) == 0
     assert healthcheck.main() == 1
 

@@ -18,15 +18,20 @@ WHO = ("discord", "1001")
 async def bought(fake_stripe: FakeStripe, http: aiohttp.ClientSession, webhook: RunningWebhook, session_id: str) -> str:
     """BUYER pays 399 cents for the 500 pack and Stripe says so once; returns the charge id."""
     intent, charge_id = fake_stripe.add_payment(BUYER, 399)
-    await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session(session_id, BUYER, 399, payment_intent=intent)))
+    await post_event(
+        http,
+        webhook.url,
+        event_json("checkout.session.completed", completed_session(session_id, BUYER, 399, payment_intent=intent)),
+    )
     return charge_id
 
 
-async def test_paid_checkout_credits_the_buyer(webhook: RunningWebhook, ledger: RecordingLedger,
-                                               http: aiohttp.ClientSession) -> None:
-    status, body = await post_event(http, webhook.url, event_json(
-        "checkout.session.completed", completed_session("cs_test_a", BUYER, 399)))
+async def test_paid_checkout_credits_the_buyer(
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
+    status, body = await post_event(
+        http, webhook.url, event_json("checkout.session.completed", completed_session("cs_test_a", BUYER, 399))
+    )
     assert (status, body["applied"]) == (200, 1)
     assert ledger.balances[WHO] == 500
     [instruction] = ledger.applied.values()
@@ -36,7 +41,8 @@ async def test_paid_checkout_credits_the_buyer(webhook: RunningWebhook, ledger: 
 
 
 async def test_same_event_replayed_100_times_concurrently_credits_once(
-        webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
     payload = event_json("checkout.session.completed", completed_session("cs_test_b", BUYER, 399))
     answers = await asyncio.gather(*(post_event(http, webhook.url, payload) for _ in range(100)))
     assert {status for status, _ in answers} == {200}
@@ -45,7 +51,8 @@ async def test_same_event_replayed_100_times_concurrently_credits_once(
 
 
 async def test_completed_then_async_succeeded_credit_once_in_either_order(
-        webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
     unpaid = completed_session("cs_test_c", BUYER, 399, payment_status="unpaid")
     paid = completed_session("cs_test_c", BUYER, 399)
     assert (await post_event(http, webhook.url, event_json("checkout.session.completed", unpaid)))[0] == 200
@@ -57,21 +64,26 @@ async def test_completed_then_async_succeeded_credit_once_in_either_order(
 
 
 async def test_failed_async_payment_and_foreign_sessions_credit_nothing(
-        webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
     failed = completed_session("cs_test_d", BUYER, 399, payment_status="unpaid")
     foreign = completed_session("cs_test_e", {"order": "t-shirt"}, 2000)
-    for event in (event_json("checkout.session.async_payment_failed", failed),
-                  event_json("checkout.session.completed", foreign),
-                  event_json("checkout.session.completed", {**completed_session("cs_test_f", BUYER, 399),
-                                                            "mode": "subscription"}),
-                  event_json("customer.created", {"id": "cus_1", "object": "customer"})):
+    for event in (
+        event_json("checkout.session.async_payment_failed", failed),
+        event_json("checkout.session.completed", foreign),
+        event_json(
+            "checkout.session.completed", {**completed_session("cs_test_f", BUYER, 399), "mode": "subscription"}
+        ),
+        event_json("customer.created", {"id": "cus_1", "object": "customer"}),
+    ):
         status, body = await post_event(http, webhook.url, event)
         assert status == 200 and body.get("applied", 0) == 0
     assert ledger.calls == 0
 
 
 async def test_forged_expired_and_tampered_signatures_get_400_and_credit_nothing(
-        webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
     payload = event_json("checkout.session.completed", completed_session("cs_test_g", BUYER, 399))
     now = int(time.time())
     tampered = payload.replace('"tokens": "500"', '"tokens": "50000"')
@@ -94,18 +106,22 @@ async def test_forged_expired_and_tampered_signatures_get_400_and_credit_nothing
     assert ledger.calls == 0
 
 
-async def test_signature_within_tolerance_is_accepted(webhook: RunningWebhook, ledger: RecordingLedger,
-                                                      http: aiohttp.ClientSession) -> None:
+async def test_signature_within_tolerance_is_accepted(
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
     payload = event_json("checkout.session.completed", completed_session("cs_test_h", BUYER, 399))
     header = sign(payload, WEBHOOK_SECRET, timestamp=int(time.time()) - 280)
     assert (await post_event(http, webhook.url, payload, signature=header))[0] == 200
     assert ledger.balances[WHO] == 500
 
 
-async def test_bad_json_gets_400(webhook: RunningWebhook, ledger: RecordingLedger,
-                                 http: aiohttp.ClientSession) -> None:
-    for payload in ('{"type": "checkout.session.completed", "data": ', "[1, 2]", '"event"',
-                    '{"id": "evt_1", "type": "checkout.session.completed"}'):
+async def test_bad_json_gets_400(webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession) -> None:
+    for payload in (
+        '{"type": "checkout.session.completed", "data": ',
+        "[1, 2]",
+        '"event"',
+        '{"id": "evt_1", "type": "checkout.session.completed"}',
+    ):
         status, _ = await post_event(http, webhook.url, payload)  # correctly signed, unusable inside
         assert (payload, status) == (payload, 400)
     raw = b'{"type": "\xff\xfe"}'
@@ -114,8 +130,9 @@ async def test_bad_json_gets_400(webhook: RunningWebhook, ledger: RecordingLedge
     assert ledger.calls == 0
 
 
-async def test_ledger_failure_answers_500_so_stripe_retries(webhook: RunningWebhook, ledger: RecordingLedger,
-                                                            http: aiohttp.ClientSession) -> None:
+async def test_ledger_failure_answers_500_so_stripe_retries(
+    webhook: RunningWebhook, ledger: RecordingLedger, http: aiohttp.ClientSession
+) -> None:
     payload = event_json("checkout.session.completed", completed_session("cs_test_i", BUYER, 399))
     ledger.fail_next = 1
     assert (await post_event(http, webhook.url, payload))[0] == 500
@@ -125,8 +142,8 @@ async def test_ledger_failure_answers_500_so_stripe_retries(webhook: RunningWebh
 
 
 async def test_full_refund_after_tokens_were_spent_leaves_debt(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_j")
     ledger.balances[WHO] -= 430  # spent on pulls
     refund = fake_stripe.add_refund(charge_id, 399)
@@ -140,8 +157,8 @@ async def test_full_refund_after_tokens_were_spent_leaves_debt(
 
 
 async def test_partial_refunds_take_back_exactly_what_was_credited(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_k")
     taken = []
     for cents in (100, 100, 99, 100):  # 399 in all, none a whole number of tokens
@@ -155,8 +172,8 @@ async def test_partial_refunds_take_back_exactly_what_was_credited(
 
 
 async def test_refunds_beyond_one_page_are_all_counted(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_r")
     for _ in range(120):
         fake_stripe.add_refund(charge_id, 1)
@@ -165,8 +182,9 @@ async def test_refunds_beyond_one_page_are_all_counted(
     assert sum("starting_after=" in request for request in fake_stripe.requests) == 1
 
 
-async def test_failed_refunds_take_nothing(webhook: RunningWebhook, ledger: RecordingLedger,
-                                           fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+async def test_failed_refunds_take_nothing(
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_l")
     fake_stripe.add_refund(charge_id, 399, status="failed")
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
@@ -174,7 +192,8 @@ async def test_failed_refunds_take_nothing(webhook: RunningWebhook, ledger: Reco
 
 
 async def test_a_refund_that_fails_later_gives_its_tokens_back_once(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_rf")
     refund = fake_stripe.add_refund(charge_id, 200)
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
@@ -192,7 +211,8 @@ async def test_a_refund_that_fails_later_gives_its_tokens_back_once(
 
 
 async def test_a_refund_that_succeeds_or_failed_before_any_clawback_moves_nothing_back(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_rg")
     refund = fake_stripe.add_refund(charge_id, 399)
     _, answer = await post_event(http, webhook.url, event_json("refund.updated", refund))
@@ -202,8 +222,8 @@ async def test_a_refund_that_succeeds_or_failed_before_any_clawback_moves_nothin
 
 
 async def test_dispute_claws_back_and_a_won_dispute_returns_the_tokens(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_m")
     ledger.balances[WHO] -= 100
     opened = dispute(fake_stripe.charges[charge_id], 399)
@@ -221,8 +241,8 @@ async def test_dispute_claws_back_and_a_won_dispute_returns_the_tokens(
 
 
 async def test_inquiry_closed_without_chargeback_returns_the_tokens(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_o")
     inquiry = dispute(fake_stripe.charges[charge_id], 399, status="warning_needs_response")
     await post_event(http, webhook.url, event_json("charge.dispute.created", inquiry))
@@ -233,8 +253,8 @@ async def test_inquiry_closed_without_chargeback_returns_the_tokens(
 
 
 async def test_dispute_after_a_refund_takes_back_only_the_unrefunded_part(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_p")
     fake_stripe.add_refund(charge_id, 100)
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
@@ -245,21 +265,22 @@ async def test_dispute_after_a_refund_takes_back_only_the_unrefunded_part(
 
 
 async def test_dispute_of_a_fully_refunded_payment_takes_nothing_more(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_q")
     ledger.balances[WHO] += 50  # tokens from elsewhere, which a dispute must not reach
     fake_stripe.add_refund(charge_id, 399)
     await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
-    status, body = await post_event(http, webhook.url, event_json(
-        "charge.dispute.created", dispute(fake_stripe.charges[charge_id], 399)))
+    status, body = await post_event(
+        http, webhook.url, event_json("charge.dispute.created", dispute(fake_stripe.charges[charge_id], 399))
+    )
     assert (status, body["instructions"]) == (200, 0)
     assert (ledger.balances[WHO], ledger.debts.get(WHO, 0)) == (50, 0)
 
 
 async def test_refund_of_a_payment_that_is_not_ours_is_ignored(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     _, charge_id = fake_stripe.add_payment({"order": "t-shirt"}, 2000)
     fake_stripe.add_refund(charge_id, 2000)
     status, body = await post_event(http, webhook.url, event_json("charge.refunded", fake_stripe.charges[charge_id]))
@@ -267,8 +288,8 @@ async def test_refund_of_a_payment_that_is_not_ours_is_ignored(
 
 
 async def test_stripe_lookup_failure_answers_503_then_the_retry_claws_back(
-        webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe,
-        http: aiohttp.ClientSession) -> None:
+    webhook: RunningWebhook, ledger: RecordingLedger, fake_stripe: FakeStripe, http: aiohttp.ClientSession
+) -> None:
     charge_id = await bought(fake_stripe, http, webhook, "cs_test_n")
     fake_stripe.add_refund(charge_id, 399)
     payload = event_json("charge.refunded", fake_stripe.charges[charge_id])

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 _faults: list[str] = []
-_expected: list[list[str]] = []   # the innermost expecting_faults() collects instead of the test's list
+_expected: list[list[str]] = []  # the innermost expecting_faults() collects instead of the test's list
 
 
 def report(faults: list[str]) -> None:
@@ -39,8 +39,7 @@ def expecting_faults() -> Iterator[list[str]]:
         _expected.remove(caught)
 
 
-def discord_exchange(method: str, path: str, query: dict[str, str], body: Any, status: int,
-                     answer: bytes) -> None:
+def discord_exchange(method: str, path: str, query: dict[str, str], body: Any, status: int, answer: bytes) -> None:
     from tests.specs.discord_spec import spec
 
     checker = spec()
@@ -61,8 +60,11 @@ def telegram_exchange(method: str, params: dict[str, Any], answer: dict[str, Any
     if answer.get("ok") and method in checker.returns:
         faults += checker.check_result(method, answer["result"])
     elif not answer.get("ok"):
-        faults += checker.check_object("ResponseParameters", answer["parameters"], f"{method} error parameters") \
-            if "parameters" in answer else []
+        faults += (
+            checker.check_object("ResponseParameters", answer["parameters"], f"{method} error parameters")
+            if "parameters" in answer
+            else []
+        )
     report(faults)
 
 

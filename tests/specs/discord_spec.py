@@ -43,10 +43,17 @@ _METHODS = ("get", "put", "post", "patch", "delete")
 # "*" for every item of a list or value of a map.
 GATEWAY_OBJECTS: dict[str, tuple[tuple[str, str], ...]] = {
     "READY": (("user", "UserPIIResponse"),),
-    "GUILD_CREATE": (("", "GuildResponse"), ("channels.*", "GuildChannelResponse"),
-                     ("members.*", "GuildMemberResponse")),
-    "INTERACTION_CREATE": (("user", "UserResponse"), ("member", "GuildMemberResponse"),
-                           ("message", "MessageResponse"), ("data.resolved.users.*", "UserResponse")),
+    "GUILD_CREATE": (
+        ("", "GuildResponse"),
+        ("channels.*", "GuildChannelResponse"),
+        ("members.*", "GuildMemberResponse"),
+    ),
+    "INTERACTION_CREATE": (
+        ("user", "UserResponse"),
+        ("member", "GuildMemberResponse"),
+        ("message", "MessageResponse"),
+        ("data.resolved.users.*", "UserResponse"),
+    ),
     "MESSAGE_CREATE": (("", "MessageResponse"),),
 }
 
@@ -56,19 +63,19 @@ class Operation:
     method: str
     template: str
     pattern: re.Pattern[str]
-    literal_segments: int          # more literal segments win: /messages/@original before /messages/{id}
-    body: dict[str, Any] | None    # the request body's schema
+    literal_segments: int  # more literal segments win: /messages/@original before /messages/{id}
+    body: dict[str, Any] | None  # the request body's schema
     query: dict[str, dict[str, Any]]
-    responses: dict[str, dict[str, Any] | None]   # status ("200", "4XX") -> body schema (None: no body)
+    responses: dict[str, dict[str, Any] | None]  # status ("200", "4XX") -> body schema (None: no body)
 
 
 class DiscordSpec:
     def __init__(self, document: dict[str, Any]) -> None:
         self.version = document["info"]["version"]
         # Two copies, references resolved in place: answers to the letter, requests with the DEVIATIONS.
-        self._answers = _inlined(json.loads(json.dumps(document)))   # a deep copy, faster than copy's
+        self._answers = _inlined(json.loads(json.dumps(document)))  # a deep copy, faster than copy's
         requests = json.loads(json.dumps(document))
-        schemas = requests["components"]["schemas"]   # DEVIATIONS["integer snowflakes in requests"]
+        schemas = requests["components"]["schemas"]  # DEVIATIONS["integer snowflakes in requests"]
         schemas["SnowflakeType"] = {"anyOf": [schemas["SnowflakeType"], {"type": "integer", "minimum": 0}]}
         self._requests = _inlined(requests)
         self.operations: list[Operation] = []
@@ -76,10 +83,11 @@ class DiscordSpec:
             for method in _METHODS:
                 if method in item:
                     asked = self._requests["paths"][template]
-                    self.operations.append(_operation(method.upper(), template, asked[method],
-                                                      asked.get("parameters", []), item[method]))
+                    self.operations.append(
+                        _operation(method.upper(), template, asked[method], asked.get("parameters", []), item[method])
+                    )
         self.operations.sort(key=lambda o: -o.literal_segments)
-        self._validators: dict[int, Draft202012Validator] = {}   # by id() of a schema in the copies kept here
+        self._validators: dict[int, Draft202012Validator] = {}  # by id() of a schema in the copies kept here
 
     def operation(self, method: str, path: str) -> Operation | None:
         for op in self.operations:
@@ -153,9 +161,11 @@ def _union(keyword: str) -> Any:
     def validate(validator: Any, branches: list[Any], instance: Any, schema: dict[str, Any]) -> Any:
         if isinstance(instance, dict) and "type" in instance:
             if id(branches) not in kinds:
-                found = [((b.get("properties") or {}).get("type") or {}).get("enum") if isinstance(b, dict) else None
-                         for b in branches]
-                kinds[id(branches)] = found if all(found) else None   # type: ignore[assignment]
+                found = [
+                    ((b.get("properties") or {}).get("type") or {}).get("enum") if isinstance(b, dict) else None
+                    for b in branches
+                ]
+                kinds[id(branches)] = found if all(found) else None  # type: ignore[assignment]
             values = kinds[id(branches)]
             if values is not None:
                 meant = [i for i, allowed in enumerate(values) if instance["type"] in allowed]
@@ -183,8 +193,9 @@ def _at(data: Any, path: str, where: str) -> list[tuple[str, Any]]:
     return _at(data[key], rest, f"{where}.{key}")
 
 
-def _operation(method: str, template: str, op: dict[str, Any], shared: list[dict[str, Any]],
-               answered: dict[str, Any]) -> Operation:
+def _operation(
+    method: str, template: str, op: dict[str, Any], shared: list[dict[str, Any]], answered: dict[str, Any]
+) -> Operation:
     """An operation: its request side from the requests' copy, its answers from the answers' copy."""
     literal = [segment for segment in template.strip("/").split("/") if not segment.startswith("{")]
     pattern = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
@@ -206,8 +217,8 @@ def _inlined(document: dict[str, Any]) -> dict[str, Any]:
     Recursive schemas become cyclic objects, which a validator walks only as deep as the instance goes;
     without references to look up, a validation costs about a third of what it does through a registry.
     """
-    done: dict[int, Any] = {}     # a reference object -> what it became (each is resolved once)
-    seen: set[int] = set()         # containers already walked (the result has cycles)
+    done: dict[int, Any] = {}  # a reference object -> what it became (each is resolved once)
+    seen: set[int] = set()  # containers already walked (the result has cycles)
 
     def target(ref: str) -> Any:
         node: Any = document
@@ -229,13 +240,17 @@ def _inlined(document: dict[str, Any]) -> dict[str, Any]:
         if id(node) in seen:
             return
         seen.add(id(node))
-        if isinstance(node, dict) and isinstance(node.get("oneOf"), list) and node["oneOf"] and \
-                all(isinstance(b, dict) and "const" in b for b in node["oneOf"]):
-            node["enum"] = [b["const"] for b in node.pop("oneOf")]   # Discord's enums: the same, checked at once
+        if (
+            isinstance(node, dict)
+            and isinstance(node.get("oneOf"), list)
+            and node["oneOf"]
+            and all(isinstance(b, dict) and "const" in b for b in node["oneOf"])
+        ):
+            node["enum"] = [b["const"] for b in node.pop("oneOf")]  # Discord's enums: the same, checked at once
         children = node.items() if isinstance(node, dict) else enumerate(node)
         for key, child in list(children):
             if isinstance(child, dict) and "$ref" in child:
-                node[key] = resolved(child)   # its target is walked where it lives in the document
+                node[key] = resolved(child)  # its target is walked where it lives in the document
             elif isinstance(child, (dict, list)):
                 visit(child)
 
@@ -276,8 +291,9 @@ def _reason(error: ValidationError) -> ValidationError:
         # a branch for another JSON type (the null of a nullable object) is not the one meant either
         return any(e.validator == "type" and not e.relative_path for e in errors)
 
-    candidates = [errors for errors in branches.values() if not discriminator_mismatch(errors)
-                  and not wrong_kind(errors)] or list(branches.values())
+    candidates = [
+        errors for errors in branches.values() if not discriminator_mismatch(errors) and not wrong_kind(errors)
+    ] or list(branches.values())
     chosen = min(candidates, key=len)
     return _reason(best_match(chosen) or chosen[0])
 

@@ -26,7 +26,9 @@ SPEC_PATH = Path(__file__).parent / "telegram" / "api.json"
 _RANGE = re.compile(r"(?<![\w.-])(\d+)-(\d+) (characters|bytes|Bytes)( after entit(?:y|ies) parsing)?")
 _VALUES_BETWEEN = re.compile(r"Values between (\d+)-(\d+) are accepted")
 _ALWAYS = re.compile(r'\balways "([^"]+)"')
-_EITHER = re.compile(r'\b(?:can be either|can be one of|must be one of|Must be one of|Currently, can be)\s+((?:"[^"]+"(?: \([^)]*\))?(?:, | or |, or )?)+)')
+_EITHER = re.compile(
+    r'\b(?:can be either|can be one of|must be one of|Must be one of|Currently, can be)\s+((?:"[^"]+"(?: \([^)]*\))?(?:, | or |, or )?)+)'
+)
 _QUOTED = re.compile(r'"([^"]+)"')
 
 
@@ -38,7 +40,7 @@ def utf16_len(text: str) -> int:
 class Limit:
     low: int
     high: int
-    unit: str            # "characters" (UTF-16 code units, as Telegram counts) or "bytes" (UTF-8)
+    unit: str  # "characters" (UTF-16 code units, as Telegram counts) or "bytes" (UTF-8)
     after_entities: bool  # counted on the text Telegram shows, after parse_mode is applied
 
     def measure(self, text: str) -> int:
@@ -75,11 +77,13 @@ class TelegramSpec:
 
     def __init__(self, document: dict[str, Any], *, visible_text: Callable[[str, str | None], str]) -> None:
         self.version: str = document["version"]
-        self.methods = {name: {f.name: f for f in map(_field, m.get("fields", []))}
-                        for name, m in document["methods"].items()}
+        self.methods = {
+            name: {f.name: f for f in map(_field, m.get("fields", []))} for name, m in document["methods"].items()
+        }
         self.returns = {name: tuple(m["returns"]) for name, m in document["methods"].items()}
-        self.types = {name: {f.name: f for f in map(_field, t.get("fields", []))}
-                      for name, t in document["types"].items()}
+        self.types = {
+            name: {f.name: f for f in map(_field, t.get("fields", []))} for name, t in document["types"].items()
+        }
         self.subtypes = {name: tuple(t["subtypes"]) for name, t in document["types"].items() if "subtypes" in t}
         self._visible_text = visible_text
 
@@ -90,8 +94,11 @@ class TelegramSpec:
         fields = self.methods.get(method)
         if fields is None:
             return [f"{method}: no such method in {self.version}"]
-        faults = [f"{method}: required field {name!r} missing"
-                  for name, f in fields.items() if f.required and name not in params]
+        faults = [
+            f"{method}: required field {name!r} missing"
+            for name, f in fields.items()
+            if f.required and name not in params
+        ]
         for name, raw in params.items():
             field = fields.get(name)
             if field is None:
@@ -146,8 +153,11 @@ class TelegramSpec:
             return [f"{where}: unknown type {type_name}"]
         if not isinstance(value, dict):
             return [f"{where}: {type_name} object expected, got {_kind(value)}"]
-        faults = [f"{where}: {type_name} lacks required field {name!r}"
-                  for name, f in fields.items() if f.required and name not in value]
+        faults = [
+            f"{where}: {type_name} lacks required field {name!r}"
+            for name, f in fields.items()
+            if f.required and name not in value
+        ]
         for name, item in value.items():
             field = fields.get(name)
             if field is None:
@@ -164,14 +174,21 @@ class TelegramSpec:
             if field.allowed is not None and value not in field.allowed:
                 faults.append(f"{where}: {value!r} is not one of {sorted(field.allowed)}")
             if field.limit is not None:
-                text = self._visible_text(value, parse_mode if isinstance(parse_mode, str) else None) \
-                    if field.limit.after_entities else value
+                text = (
+                    self._visible_text(value, parse_mode if isinstance(parse_mode, str) else None)
+                    if field.limit.after_entities
+                    else value
+                )
                 size = field.limit.measure(text)
                 if not field.limit.low <= size <= field.limit.high:
-                    faults.append(f"{where}: {size} {field.limit.unit}, the spec allows "
-                                  f"{field.limit.low}-{field.limit.high}")
-        if field.number_range is not None and isinstance(value, int) and \
-                not field.number_range[0] <= value <= field.number_range[1]:
+                    faults.append(
+                        f"{where}: {size} {field.limit.unit}, the spec allows {field.limit.low}-{field.limit.high}"
+                    )
+        if (
+            field.number_range is not None
+            and isinstance(value, int)
+            and not field.number_range[0] <= value <= field.number_range[1]
+        ):
             faults.append(f"{where}: {value} is outside {field.number_range[0]}-{field.number_range[1]}")
         return faults
 
@@ -190,11 +207,11 @@ def _decode(raw: Any, types: tuple[str, ...]) -> tuple[Any, str | None]:
     if isinstance(raw, (bytes, bytearray)):
         return raw, None if "InputFile" in types else "a file was uploaded where the spec takes no file"
     if not isinstance(raw, str):
-        return raw, None    # a JSON body: already typed
+        return raw, None  # a JSON body: already typed
     if "String" in types:
         if types == ("String",):
             return raw, None
-        try:   # "Integer or String" (chat_id): a number when it reads as one
+        try:  # "Integer or String" (chat_id): a number when it reads as one
             decoded = json.loads(raw)
         except ValueError:
             return raw, None

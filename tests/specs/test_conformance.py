@@ -25,7 +25,8 @@ def test_expecting_faults_collects_instead_of_failing() -> None:
 
 def test_a_fault_seen_by_a_fake_fails_the_test_that_caused_it(tmp_path: Path, warm_python: WarmInterpreter) -> None:
     (tmp_path / "conftest.py").write_text("from tests.conftest import spec_conformance  # noqa: F401\n")
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent("""
+    (tmp_path / "test_inner.py").write_text(
+        textwrap.dedent("""
         import aiohttp
         from tests.telegram.fake_bot_api import FakeBotApi
 
@@ -44,11 +45,25 @@ def test_a_fault_seen_by_a_fake_fails_the_test_that_caused_it(tmp_path: Path, wa
                 markup = '{"inline_keyboard": [[{"text": "b", "callback_data": "%s"}]]}' % ("x" * 65)
                 assert await post(fake, "sendMessage", {"chat_id": "-1001234567890", "text": "hi",
                                                         "reply_markup": markup}) == 400
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = warm_python.run("pytest", ["-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto",
-                                      "-o", "asyncio_default_fixture_loop_scope=function",
-                                      str(tmp_path)], env=env, cwd=tmp_path, timeout=120)
+    done = warm_python.run(
+        "pytest",
+        [
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            str(tmp_path),
+        ],
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     output = done.stdout + done.stderr
     assert re.search(r"\b2 passed\b.*\b1 error\b", output), output  # both ran; the second errs at teardown
     assert "ERROR at teardown of test_callback_data_too_long" in output, output

@@ -108,8 +108,22 @@ NOT_MODIFIED = (
 )
 
 _ALLOWED_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
-    "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
 }
 _ENTITY = re.compile(r"&(#[0-9]+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
 
@@ -150,13 +164,13 @@ def parse_telegram_html(source: str) -> tuple[str, list[str]]:
             raise bad_request("can't parse entities: Character '&' is reserved and must be escaped")
     # A '<' that does not open or close a tag is an error too.
     for match in re.finditer(r"<", source):
-        if not re.match(r"</?[a-zA-Z][a-zA-Z0-9-]*[\s>/]", source[match.start():]):
+        if not re.match(r"</?[a-zA-Z][a-zA-Z0-9-]*[\s>/]", source[match.start() :]):
             raise bad_request("can't parse entities: Character '<' is reserved and must be escaped")
     parser = _TelegramHtml()
     parser.feed(source)
     parser.close()
     if parser.open:
-        raise bad_request(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{parser.open[-1]}"')
+        raise bad_request(f"can't parse entities: Can't find end tag corresponding to start tag \"{parser.open[-1]}\"")
     return "".join(parser.text), parser.links
 
 
@@ -190,8 +204,10 @@ class StoredMessage:
     def mentions(self) -> list[dict[str, Any]]:
         """Mentions and links Telegram detected by itself in what the bot wrote, with their text."""
         encoded = self.text.encode("utf-16-le")
-        return [{**e, "text": encoded[2 * e["offset"]:2 * (e["offset"] + e["length"])].decode("utf-16-le")}
-                for e in self.data.get("entities", [])]
+        return [
+            {**e, "text": encoded[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")}
+            for e in self.data.get("entities", [])
+        ]
 
     @property
     def reply_markup(self) -> dict[str, Any] | None:
@@ -230,12 +246,12 @@ class FakeBotApi:
     webhook_url: str = ""
     webhook_secret: str = ""
     charges: dict[str, StarCharge] = field(default_factory=dict)
-    group_limit: int = 20             # messages per group ...
-    group_window_s: float = 60.0      # ... per this many seconds
-    overall_per_s: int = 30           # all chats together, per second
+    group_limit: int = 20  # messages per group ...
+    group_window_s: float = 60.0  # ... per this many seconds
+    overall_per_s: int = 30  # all chats together, per second
     callback_deadline_s: float = 15.0
-    privacy_mode: bool = True         # BotFather's group privacy (getMe's can_read_all_group_messages is its inverse)
-    webhook_last_error: str = ""      # getWebhookInfo's last_error_message: why Telegram could not deliver
+    privacy_mode: bool = True  # BotFather's group privacy (getMe's can_read_all_group_messages is its inverse)
+    webhook_last_error: str = ""  # getWebhookInfo's last_error_message: why Telegram could not deliver
 
     def __post_init__(self) -> None:
         self._sent_at: dict[Any, collections.deque[float]] = {}
@@ -303,8 +319,9 @@ class FakeBotApi:
 
     # ---- test controls ---------------------------------------------------------
 
-    def fail_next(self, method: str, error: TelegramError, times: int = 1,
-                  when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+    def fail_next(
+        self, method: str, error: TelegramError, times: int = 1, when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> None:
         """The next `times` calls of `method` (those whose params pass `when`) get `error` (429, 403, 5xx, ...)."""
         self._injected.setdefault(method, []).extend([(error, when)] * times)
 
@@ -352,8 +369,15 @@ class FakeBotApi:
             self._updates.append(update)
             self._changed.notify_all()
 
-    async def push_text(self, chat: dict[str, Any], user: dict[str, Any], text: str, *, age_s: float = 0,
-                        reply_to: StoredMessage | None = None) -> int:
+    async def push_text(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        text: str,
+        *,
+        age_s: float = 0,
+        reply_to: StoredMessage | None = None,
+    ) -> int:
         """A user types `text` in `chat` (`age_s` seconds ago: an update queued while the bot was down);
         a /start in a private chat lets the bot write to them."""
         if chat["type"] == "private":
@@ -383,7 +407,9 @@ class FakeBotApi:
         )
         return query_id
 
-    async def push_pre_checkout(self, user: dict[str, Any], total_amount: int, payload: str, currency: str = "XTR") -> str:
+    async def push_pre_checkout(
+        self, user: dict[str, Any], total_amount: int, payload: str, currency: str = "XTR"
+    ) -> str:
         query_id = f"pcq{next(self._query_ids)}"
         self._pre_checkout[query_id] = time.monotonic()
         await self.push_update(
@@ -436,7 +462,9 @@ class FakeBotApi:
 
     def messages_in(self, chat_id: int) -> list[StoredMessage]:
         return [
-            m for (cid, _), m in sorted(self._messages.items()) if cid == chat_id and m.data["from"]["id"] == self.bot_id
+            m
+            for (cid, _), m in sorted(self._messages.items())
+            if cid == chat_id and m.data["from"]["id"] == self.bot_id
         ]
 
     def message(self, chat_id: int, message_id: int) -> StoredMessage:
@@ -543,12 +571,19 @@ class FakeBotApi:
     # ---- Bot API methods ---------------------------------------------------------
 
     async def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": not self.privacy_mode,
-                "supports_inline_queries": False}
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": not self.privacy_mode,
+            "supports_inline_queries": False,
+        }
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook_url:
-            raise TelegramError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+            raise TelegramError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            )
         offset = int(params.get("offset", 0) or 0)
         limit = int(params.get("limit", 100) or 100)
         timeout = float(params.get("timeout", 0) or 0)
@@ -658,6 +693,7 @@ class FakeBotApi:
         """The mentions and links Telegram finds in plain text by itself (not inside code or pre)."""
         source = params.get("text", params.get("caption", ""))
         if params.get("parse_mode") == "HTML":
+
             def blank(match: re.Match[str]) -> str:
                 inner = html.unescape(re.sub(r"<[^>]+>", "", match.group(2)))
                 return f"<{match.group(1)}>{'~' * len(inner)}</{match.group(1)}>"
@@ -665,9 +701,14 @@ class FakeBotApi:
             plain, _ = parse_telegram_html(re.sub(r"<(code|pre)>(.*?)</\1>", blank, source, flags=re.S))
         else:
             plain = source
-        return [{"type": "mention" if m.group(0).startswith("@") else "url",
-                 "offset": utf16_len(plain[:m.start()]), "length": utf16_len(m.group(0))}
-                for m in _AUTO_ENTITY.finditer(plain)]
+        return [
+            {
+                "type": "mention" if m.group(0).startswith("@") else "url",
+                "offset": utf16_len(plain[: m.start()]),
+                "length": utf16_len(m.group(0)),
+            }
+            for m in _AUTO_ENTITY.finditer(plain)
+        ]
 
     def _new_message(self, chat: dict[str, Any], sender: dict[str, Any], text: str | None) -> dict[str, Any]:
         message: dict[str, Any] = {
@@ -707,12 +748,21 @@ class FakeBotApi:
         if size > 10 * 1024 * 1024:
             raise bad_request("PHOTO_INVALID_DIMENSIONS")
         caption = params.get("caption", "")
-        text, source = (parse_telegram_html(caption)[0], caption) if params.get("parse_mode") == "HTML" else (caption, None)
+        text, source = (
+            (parse_telegram_html(caption)[0], caption) if params.get("parse_mode") == "HTML" else (caption, None)
+        )
         if utf16_len(text) > 1024:
             raise bad_request("message caption is too long")
         message = self._new_message(chat, self.bot_user, None)
-        message["photo"] = [{"file_id": f"photo{message['message_id']}", "file_unique_id": "u", "width": 0,
-                             "height": 0, "file_size": size}]
+        message["photo"] = [
+            {
+                "file_id": f"photo{message['message_id']}",
+                "file_unique_id": "u",
+                "width": 0,
+                "height": 0,
+                "file_size": size,
+            }
+        ]
         message["caption"] = text
         entities = self._auto_entities(params, text)
         if entities:
@@ -738,10 +788,25 @@ class FakeBotApi:
         status = self.admins.get((chat_id, user_id), "member")  # type: ignore[arg-type]
         member: dict[str, Any] = {"status": status, "user": self.user(int(user_id))}  # type: ignore[arg-type]
         if status == "administrator":
-            member.update({key: True for key in (
-                "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
-                "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
-                "can_post_stories", "can_edit_stories", "can_delete_stories")})
+            member.update(
+                {
+                    key: True
+                    for key in (
+                        "can_be_edited",
+                        "is_anonymous",
+                        "can_manage_chat",
+                        "can_delete_messages",
+                        "can_manage_video_chats",
+                        "can_restrict_members",
+                        "can_promote_members",
+                        "can_change_info",
+                        "can_invite_users",
+                        "can_post_stories",
+                        "can_edit_stories",
+                        "can_delete_stories",
+                    )
+                }
+            )
         if status == "creator":
             member["is_anonymous"] = False
         return member
@@ -848,7 +913,7 @@ class FakeBotApi:
     async def _api_getStarTransactions(self, params: dict[str, Any]) -> dict[str, Any]:
         offset = int(params.get("offset", 0) or 0)
         limit = int(params.get("limit", 100) or 100)
-        newest_first = list(reversed(self.charges.items()))[offset:offset + limit]
+        newest_first = list(reversed(self.charges.items()))[offset : offset + limit]
         return {
             "transactions": [
                 {
@@ -878,4 +943,3 @@ class FakeBotApi:
             async with session.post(self.webhook_url, json=update, headers=headers) as response:
                 if response.status != 200:
                     raise AssertionError(f"webhook answered {response.status}")
-

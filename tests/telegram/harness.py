@@ -54,8 +54,9 @@ class RunningBot:
 
 
 @asynccontextmanager
-async def running_bot(fake: FakeBotApi, tmp_path: Path, *, settings: dict | None = None,
-                      config: dict | None = None) -> AsyncIterator[RunningBot]:
+async def running_bot(
+    fake: FakeBotApi, tmp_path: Path, *, settings: dict | None = None, config: dict | None = None
+) -> AsyncIterator[RunningBot]:
     async with create_app(make_settings(fake, tmp_path, **(settings or {}))) as app:
         async with running(app.service, make_config(fake, **(config or {}))) as (application, handlers):
             yield RunningBot(app, application, handlers)

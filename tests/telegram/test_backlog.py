@@ -21,8 +21,9 @@ def keys_sent_to(fake: FakeBotApi, person: dict) -> list[str]:
     return [wif for m in fake.messages_in(person["id"]) for wif in WIF.findall(m.text)]
 
 
-async def test_many_pulls_in_one_busy_group_all_finish_without_starving_others(fake: FakeBotApi,
-                                                                                tmp_path: Path) -> None:
+async def test_many_pulls_in_one_busy_group_all_finish_without_starving_others(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     fake.group_limit, fake.group_window_s = 2, 2.0  # Telegram's 20 a minute, scaled down
     busy, quiet = fake.group_chat(), fake.group_chat(-1009876543210, "Quiet")
     crowd = [fake.user(3400 + i, f"C{i}") for i in range(12)]
@@ -38,8 +39,11 @@ async def test_many_pulls_in_one_busy_group_all_finish_without_starving_others(f
         await fake.push_text(fake.private_chat(loner), loner, "/pull ^b")
         await fake.push_text(quiet, other, "/pull ^c")
         await fake.wait_for(lambda: all(keys_sent_to(fake, p) for p in crowd + [loner, other]), timeout=60)
-        delivered_all_at = max(r.at for r in fake.requests if r.method == "sendMessage" and r.error is None
-                               and "WIF:" in str(r.params.get("text", "")))
+        delivered_all_at = max(
+            r.at
+            for r in fake.requests
+            if r.method == "sendMessage" and r.error is None and "WIF:" in str(r.params.get("text", ""))
+        )
         await fake.wait_for(lambda: reveals_in(fake, busy["id"]) >= len(crowd), timeout=60)
         await running.handlers.outbox.idle()
     for person in crowd + [loner, other]:
@@ -47,8 +51,11 @@ async def test_many_pulls_in_one_busy_group_all_finish_without_starving_others(f
         assert btc_address_from_wif(wif)
     assert reveals_in(fake, busy["id"]) == len(crowd)  # every reveal, late or in a digest; none twice
     assert reveals_in(fake, quiet["id"]) == 1
-    busy_sends = [r.at for r in fake.requests if r.params.get("chat_id") == busy["id"]
-                  and r.method in ("sendMessage", "sendPhoto") and r.error is None]
+    busy_sends = [
+        r.at
+        for r in fake.requests
+        if r.params.get("chat_id") == busy["id"] and r.method in ("sendMessage", "sendPhoto") and r.error is None
+    ]
     # The keys did not wait for the busy group's reveals: every key was out before its last reveal went.
     assert delivered_all_at < max(busy_sends)
 
@@ -80,7 +87,6 @@ async def test_stop_is_prompt_with_a_backlog_and_loses_no_key(fake: FakeBotApi, 
     assert {r["status"] for r in rows} == {"delivered"}  # every paid pull's key went out
     for person in people:
         assert btc_address_from_wif(keys_sent_to(fake, person)[0])
-
 
 
 async def test_pulls_waiting_for_a_slot_send_no_chat_actions(fake: FakeBotApi, tmp_path: Path) -> None:
@@ -150,33 +156,50 @@ async def test_a_pull_gives_its_slot_back_once_its_result_is_stored(fake: FakeBo
         for person in (a, b):
             await fake.push_text(fake.private_chat(person), person, "/start")
         await fake.wait_for(lambda: len(fake.calls("sendMessage")) >= 2)
-        fake.fail_next("sendMessage", too_many_requests(3),
-                       when=lambda params: params.get("chat_id") == a["id"] and "WIF" in str(params.get("text")))
+        fake.fail_next(
+            "sendMessage",
+            too_many_requests(3),
+            when=lambda params: params.get("chat_id") == a["id"] and "WIF" in str(params.get("text")),
+        )
         await fake.push_text(fake.private_chat(a), a, "/pull ^ab")
         await fake.wait_for(lambda: fake.rate_limited(), timeout=10)  # A's key is waiting out its 429
         await fake.push_text(fake.private_chat(b), b, "/pull ^ab")
         await fake.wait_for(lambda: keys_sent_to(fake, a) and keys_sent_to(fake, b), timeout=30)
-    delivered = {p["first_name"]: min(r.at for r in fake.requests if r.method == "sendMessage" and r.error is None
-                                      and r.params.get("chat_id") == p["id"] and "WIF" in str(r.params.get("text")))
-                 for p in (a, b)}
+    delivered = {
+        p["first_name"]: min(
+            r.at
+            for r in fake.requests
+            if r.method == "sendMessage"
+            and r.error is None
+            and r.params.get("chat_id") == p["id"]
+            and "WIF" in str(r.params.get("text"))
+        )
+        for p in (a, b)
+    }
     assert delivered["SlotB"] < delivered["SlotA"]
 
 
-async def test_late_reveals_for_a_chat_that_refuses_them_are_dropped_and_the_rest_posted(fake: FakeBotApi,
-                                                                                          tmp_path: Path) -> None:
+async def test_late_reveals_for_a_chat_that_refuses_them_are_dropped_and_the_rest_posted(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     """After a restart: a group that removed the bot (403) drops its kept reveals for good; another group still
     gets its own; the bot runs on."""
     from tests.telegram.fake_bot_api import forbidden_blocked
 
     gone, here = fake.group_chat(-1001111, "Gone"), fake.group_chat(-1002222, "Here")
     async with create_app(make_settings(fake, tmp_path)) as app:
-        await app.service.keep_late_reveals("telegram", {str(gone["id"]): ["<b>A</b> ^a: 1a Common"],
-                                                         str(here["id"]): ["<b>B</b> ^b: 1b Common"]})
+        await app.service.keep_late_reveals(
+            "telegram", {str(gone["id"]): ["<b>A</b> ^a: 1a Common"], str(here["id"]): ["<b>B</b> ^b: 1b Common"]}
+        )
         fake.fail_next("sendMessage", forbidden_blocked(), when=lambda params: params.get("chat_id") == gone["id"])
         async with running(app.service, make_config(fake)) as (_, handlers):
             await fake.wait_for_message(here["id"], "before the bot restarted")
-            await fake.wait_for(lambda: fake.rate_limited() or any(
-                r.error is not None and r.params.get("chat_id") == gone["id"] for r in fake.requests))
+            await fake.wait_for(
+                lambda: (
+                    fake.rate_limited()
+                    or any(r.error is not None and r.params.get("chat_id") == gone["id"] for r in fake.requests)
+                )
+            )
             await handlers.outbox.idle()
             alice = fake.user(3900, "Alice")
             await fake.push_text(fake.private_chat(alice), alice, "/help")
@@ -207,8 +230,19 @@ async def test_answers_queued_at_a_stop_are_kept_and_posted_after_the_restart(fa
     fake.group_limit, fake.group_window_s = 20, 60.0
     async with create_app(make_settings(fake, tmp_path)) as app:
         async with running(app.service, make_config(fake)) as (_, handlers):
-            await fake.wait_for(lambda: len([r for r in fake.calls("sendMessage") if r.error is None
-                                             and r.params.get("chat_id") == group["id"]]) == 3, timeout=30)
+            await fake.wait_for(
+                lambda: (
+                    len(
+                        [
+                            r
+                            for r in fake.calls("sendMessage")
+                            if r.error is None and r.params.get("chat_id") == group["id"]
+                        ]
+                    )
+                    == 3
+                ),
+                timeout=30,
+            )
             await handlers.outbox.idle()
         left = await app.db.fetchall("SELECT id FROM late_reveals")
     late = [r for r in fake.calls("sendMessage") if r.error is None and r.params.get("chat_id") == group["id"]][1:]

@@ -32,14 +32,30 @@ async def test_group_pull_posts_publicly_and_delivers_privately(fake: FakeBotApi
     assert "Odds:" in post.text and "private chat" in post.text
     shown = ADDRESS.search(post.text).group(0)
     assert btc_address_from_wif(private[0]) == shown
-    assert private[0] not in post.text and all(private[0] not in r.params.get("text", "")
-                                               for r in fake.calls("sendMessage")
-                                               if r.params["chat_id"] == group["id"])
+    assert private[0] not in post.text and all(
+        private[0] not in r.params.get("text", "")
+        for r in fake.calls("sendMessage")
+        if r.params["chat_id"] == group["id"]
+    )
     delivery = next(r for r in fake.calls("sendMessage") if private[0] in r.params["text"])
     assert delivery.params["chat_id"] == alice["id"] and delivery.params.get("protect_content") is True
-    assert [b["text"] for b in post.buttons()] == ["🎰 Pull this too", "🔟 10-pull this too", "🧾 Order this too", "🔑 Get my key"]
-    assert {c["command"] for c in fake.commands} >= {"pull", "order", "odds", "balance", "topup", "keys",
-                                                       "history", "leaderboard", "help"}
+    assert [b["text"] for b in post.buttons()] == [
+        "🎰 Pull this too",
+        "🔟 10-pull this too",
+        "🧾 Order this too",
+        "🔑 Get my key",
+    ]
+    assert {c["command"] for c in fake.commands} >= {
+        "pull",
+        "order",
+        "odds",
+        "balance",
+        "topup",
+        "keys",
+        "history",
+        "leaderboard",
+        "help",
+    }
 
 
 async def test_never_started_user_gets_deep_link_and_start_keys_delivers(fake: FakeBotApi, tmp_path: Path) -> None:
@@ -48,8 +64,12 @@ async def test_never_started_user_gets_deep_link_and_start_keys_delivers(fake: F
     async with running_bot(fake, tmp_path):
         await fake.push_text(group, bob, "/pull ^b")
         post = await fake.wait_for_message(group["id"], "pulled")
-        await fake.wait_for(lambda: any(r.error is not None and r.error.code == 403 and r.params["chat_id"] == bob["id"]
-                                        for r in fake.calls("sendMessage")))
+        await fake.wait_for(
+            lambda: any(
+                r.error is not None and r.error.code == 403 and r.params["chat_id"] == bob["id"]
+                for r in fake.calls("sendMessage")
+            )
+        )
         link = f"https://t.me/{fake.bot_username}?start=keys"
         assert post.button("Get my key")["url"] == link
         assert "button fetches it" in post.text
@@ -167,14 +187,20 @@ async def test_reveal_sequence_rolling_then_reveal_then_dm(fake: FakeBotApi, tmp
         await fake.wait_for(lambda: wifs(fake.messages_in(ivan["id"])))
         await fake.push_text(group, mia, "/pull ^a 10")  # Mia's buttons and Ivan's are their own
         await fake.wait_for(lambda: len([m for m in fake.messages_in(group["id"]) if "Best of 10" in m.text]) == 2)
-    group_calls = [(i, r) for i, r in enumerate(fake.requests)
-                   if r.params.get("chat_id") == group["id"] and r.method in ("sendMessage", "editMessageText")]
+    group_calls = [
+        (i, r)
+        for i, r in enumerate(fake.requests)
+        if r.params.get("chat_id") == group["id"] and r.method in ("sendMessage", "editMessageText")
+    ]
     rolling = [(i, r) for i, r in group_calls if "rolling" in r.params.get("text", "")]
     assert rolling and rolling[0][1].method == "sendMessage"
     assert not any(tier in r.params["text"] for _, r in rolling for tier in ("Common", "Rare", "Epic", "Mythic"))
     reveal_at = next(i for i, r in group_calls if "Best of 10" in r.params.get("text", ""))
-    dm_at = next(i for i, r in enumerate(fake.requests) if r.method == "sendMessage"
-                 and r.params.get("chat_id") == ivan["id"] and "WIF" in r.params.get("text", ""))
+    dm_at = next(
+        i
+        for i, r in enumerate(fake.requests)
+        if r.method == "sendMessage" and r.params.get("chat_id") == ivan["id"] and "WIF" in r.params.get("text", "")
+    )
     assert rolling[0][0] < reveal_at < dm_at
     assert any(chat == group["id"] and action == "typing" for chat, action, _ in fake.chat_actions)
     # best first: the listed scores never rise

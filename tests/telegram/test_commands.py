@@ -78,8 +78,9 @@ async def test_delivery_waits_out_rate_limits(fake: FakeBotApi, tmp_path: Path) 
     assert len(limited) == 1
 
 
-async def test_run_entry_point_polls_until_cancelled(fake: FakeBotApi, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_run_entry_point_polls_until_cancelled(
+    fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
     monkeypatch.setenv("TELEGRAM_API_FILE_URL", fake.base_file_url)
     monkeypatch.delenv("TELEGRAM_WEBHOOK_URL", raising=False)

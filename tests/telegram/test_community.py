@@ -39,8 +39,9 @@ async def test_config_is_for_group_admins_only(fake: FakeBotApi, tmp_path: Path)
     assert "pulls off" in disabled  # refused because pulls are off here
 
 
-async def test_an_admins_config_answer_does_not_wait_behind_a_busy_groups_traffic(fake: FakeBotApi,
-                                                                                   tmp_path: Path) -> None:
+async def test_an_admins_config_answer_does_not_wait_behind_a_busy_groups_traffic(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     """Before: the answer queued behind the group's 20 a minute and came more than a minute late. Now it goes
     privately (the group gets a pointer in its turn); an admin the bot cannot write to gets it in the group,
     ahead of everything waiting there."""
@@ -100,10 +101,22 @@ async def test_a_gift_to_a_bot_is_refused_and_nothing_moves(fake: FakeBotApi, tm
         for author in (helper_bot, fake.bot_user):  # another bot, and VaniKeys itself
             posted = fake.user_message(group, author, "beep")
             await fake.push_text(group, cat, "/gift 5", reply_to=posted)
-        await fake.wait_for(lambda: len([m for m in fake.messages_in(cat["id"]) + fake.messages_in(group["id"])
-                                         if "bots cannot receive tokens" in m.text]) == 2)
-        balances = [(await running.app.service.balance(UserRef("telegram", str(p["id"])))).tokens
-                    for p in (cat, helper_bot, fake.bot_user)]
+        await fake.wait_for(
+            lambda: (
+                len(
+                    [
+                        m
+                        for m in fake.messages_in(cat["id"]) + fake.messages_in(group["id"])
+                        if "bots cannot receive tokens" in m.text
+                    ]
+                )
+                == 2
+            )
+        )
+        balances = [
+            (await running.app.service.balance(UserRef("telegram", str(p["id"])))).tokens
+            for p in (cat, helper_bot, fake.bot_user)
+        ]
     assert balances == [100, 0, 0]
 
 
@@ -142,6 +155,7 @@ async def test_a_rare_reveal_is_a_card_with_its_caption(fake: FakeBotApi, tmp_pa
             async def reveal(answer):  # type: ignore[no-untyped-def]
                 card = service.render_card(answer.format_id, answer.best.identifier, answer.pattern)
                 await on_reveal(dataclasses.replace(answer, card_png=card.png))
+
             return await real_pull(*args, on_reveal=reveal, **kwargs)
 
         service.pull = pull_with_card  # type: ignore[method-assign]

@@ -55,8 +55,10 @@ async def test_limits_and_edits(fake: FakeBotApi, tg_bot: Bot) -> None:
         too_long = InlineKeyboardMarkup([[InlineKeyboardButton("b", callback_data="x" * 65)]])
         with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
             await tg_bot.send_message(group["id"], "x", reply_markup=too_long)
-    assert faults == ["sendMessage.text: 4097 characters, the spec allows 1-4096",
-                      "sendMessage.reply_markup.inline_keyboard[0][0].callback_data: 65 bytes, the spec allows 1-64"]
+    assert faults == [
+        "sendMessage.text: 4097 characters, the spec allows 1-4096",
+        "sendMessage.reply_markup.inline_keyboard[0][0].callback_data: 65 bytes, the spec allows 1-64",
+    ]
     sent = await tg_bot.send_message(group["id"], "one")
     await tg_bot.edit_message_text("two", chat_id=group["id"], message_id=sent.message_id)
     with pytest.raises(BadRequest, match="not modified"):
@@ -125,11 +127,14 @@ async def test_mentions_links_photos_deletes_members_and_scoped_commands(fake: F
     group = fake.group_chat()
     plain = await tg_bot.send_message(group["id"], "hi @durov see https://example.com")
     coded = await tg_bot.send_message(group["id"], "<code>^@durov$</code> and @\u2060durov", parse_mode="HTML")
-    assert [(e.type, plain.parse_entity(e)) for e in plain.entities] == [("mention", "@durov"),
-                                                                          ("url", "https://example.com")]
+    assert [(e.type, plain.parse_entity(e)) for e in plain.entities] == [
+        ("mention", "@durov"),
+        ("url", "https://example.com"),
+    ]
     assert coded.entities == ()
-    photo = await tg_bot.send_photo(group["id"], b"\x89PNG\r\n\x1a\n" + b"0" * 100, caption="<b>card</b>",
-                                    parse_mode="HTML")
+    photo = await tg_bot.send_photo(
+        group["id"], b"\x89PNG\r\n\x1a\n" + b"0" * 100, caption="<b>card</b>", parse_mode="HTML"
+    )
     assert fake.message(group["id"], photo.message_id).photo.startswith(b"\x89PNG")
     assert fake.message(group["id"], photo.message_id).text == "card"
     assert await tg_bot.delete_message(group["id"], photo.message_id)
@@ -143,8 +148,9 @@ async def test_mentions_links_photos_deletes_members_and_scoped_commands(fake: F
     assert await tg_bot.send_chat_action(group["id"], "typing") and fake.chat_actions[0][1] == "typing"
 
 
-async def test_refunded_payment_and_old_messages_reach_the_bot_as_telegram_sends_them(fake: FakeBotApi,
-                                                                                    tg_bot: Bot) -> None:
+async def test_refunded_payment_and_old_messages_reach_the_bot_as_telegram_sends_them(
+    fake: FakeBotApi, tg_bot: Bot
+) -> None:
     buyer = fake.user(77, "Buyer")
     fake.successful_payment_update(buyer, 50, "stars1:small:100:50:77", "stxFAKE")
     await fake.replay_update(fake.refunded_payment_update(buyer, "stxFAKE"))

@@ -21,10 +21,20 @@ ALL_STATUSES = ("accepted", "submitted", "running", "found", "delivered", "faile
 WIF = re.compile(r"WIF: (\S+)")
 # What must never reach a group: balances, what someone paid, spent or got back, debts, keys.
 PRIVATE_IN_GROUP = [
-    re.compile(p) for p in (
-        r"(?i)balance\W{0,4}\d", r"(?i)\bpaid \d", r"(?i)refunded \d", r"(?i)\bowe\b", r"(?i)free pulls left",
-        r"(?i)spent today", r"(?i)tokens have arrived", r"(?i)\d+ tokens · ", r"WIF", r"(?i)private key:",
-        r"(?i)this costs \d", r"\b[5KL][1-9A-HJ-NP-Za-km-z]{50,51}\b",
+    re.compile(p)
+    for p in (
+        r"(?i)balance\W{0,4}\d",
+        r"(?i)\bpaid \d",
+        r"(?i)refunded \d",
+        r"(?i)\bowe\b",
+        r"(?i)free pulls left",
+        r"(?i)spent today",
+        r"(?i)tokens have arrived",
+        r"(?i)\d+ tokens · ",
+        r"WIF",
+        r"(?i)private key:",
+        r"(?i)this costs \d",
+        r"\b[5KL][1-9A-HJ-NP-Za-km-z]{50,51}\b",
     )
 ]
 
@@ -35,9 +45,12 @@ def user_ref(user: dict) -> UserRef:
 
 def group_texts(fake: FakeBotApi, group_id: int) -> list[str]:
     """Every text the bot tried to show in the group: each send and each edit, accepted or not."""
-    return [r.params.get("text", r.params.get("caption", "")) for r in fake.requests
-            if r.method in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption")
-            and r.params.get("chat_id") == group_id]
+    return [
+        r.params.get("text", r.params.get("caption", ""))
+        for r in fake.requests
+        if r.method in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption")
+        and r.params.get("chat_id") == group_id
+    ]
 
 
 def pulls_in(fake: FakeBotApi, chat_id: int) -> list[StoredMessage]:
@@ -50,11 +63,13 @@ async def answer_text(fake: FakeBotApi, query: str) -> dict:
 
 
 async def test_open_buttons_act_for_the_presser_and_personal_ones_only_for_their_owner(
-        fake: FakeBotApi, tmp_path: Path) -> None:
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     alice, bob = fake.user(2101, "Alice"), fake.user(2102, "Bob")
     group = fake.group_chat()
-    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0,
-                                                     "free_pulls_per_day": 0}) as running:
+    async with running_bot(
+        fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0, "free_pulls_per_day": 0}
+    ) as running:
         for person in (alice, bob):
             await running.app.service.grant(user_ref(person), 500)
             await fake.push_text(fake.private_chat(person), person, "/start")
@@ -66,7 +81,9 @@ async def test_open_buttons_act_for_the_presser_and_personal_ones_only_for_their
         # Alice's quote is hers: Bob's press on its Confirm is refused and spends nothing
         refused = await fake.push_callback(bob, quote, quote.button("Confirm order")["callback_data"])
         refusal = await answer_text(fake, refused)
-        assert refusal["show_alert"] is True and "someone else's" in refusal["text"] and "/order ^a btc" in refusal["text"]
+        assert (
+            refusal["show_alert"] is True and "someone else's" in refusal["text"] and "/order ^a btc" in refusal["text"]
+        )
         assert not await running.app.jobs.for_user(user_ref(bob), statuses=ALL_STATUSES)
         # the reveal's open button pulls for Bob, with Bob's tokens, never Alice's
         pressed = await fake.push_callback(bob, post, post.button("Pull this too")["callback_data"])
@@ -79,8 +96,12 @@ async def test_open_buttons_act_for_the_presser_and_personal_ones_only_for_their
         # "Order this too" quotes for Bob, and that quote's Confirm is Bob's own
         asked = await fake.push_callback(bob, post, post.button("Order this")["callback_data"])
         await answer_text(fake, asked)
-        bobs_quote = await fake.wait_for(lambda: next((m for m in fake.messages_in(group["id"])
-                                                       if "Order the exact match" in m.text and "Bob" in m.text), None))
+        bobs_quote = await fake.wait_for(
+            lambda: next(
+                (m for m in fake.messages_in(group["id"]) if "Order the exact match" in m.text and "Bob" in m.text),
+                None,
+            )
+        )
         mine = await fake.push_callback(bob, bobs_quote, bobs_quote.button("Confirm order")["callback_data"])
         assert (await answer_text(fake, mine)).get("show_alert") is not True
         await fake.wait_for_message(group["id"], "is done", timeout=30)
@@ -91,20 +112,38 @@ async def test_a_whole_session_posts_nothing_personal_in_the_group(fake: FakeBot
     group = fake.group_chat()
     wifs: list[str] = []
     fake.group_limit = 200  # a long session: pacing is tested elsewhere
-    async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0,
-                                                     "free_pulls_per_day": 1, "pull_price": 5},
-                           config={"outbox": OutboxLimits(group_messages=200)}) as running:
+    async with running_bot(
+        fake,
+        tmp_path,
+        settings={"order_premium": 1, "keys_per_token": 10.0, "free_pulls_per_day": 1, "pull_price": 5},
+        config={"outbox": OutboxLimits(group_messages=200)},
+    ) as running:
         await running.app.service.grant(user_ref(alice), 300)
         await fake.push_text(fake.private_chat(alice), alice, "/start")
         await fake.push_text(fake.private_chat(bob), bob, "/start")
         payload = await buy_small_pack(fake, alice)
         await fake.replay_update(fake.successful_payment_update(alice, 50, payload, "stxSESSION"))
         await fake.wait_for_message(alice["id"], "have arrived")
-        for person, command in [(alice, "/pull ^a"), (alice, "/pull ^b"), (bob, "/pull ^c"), (alice, "/pull ^d 10"),
-                                (carol, "/pull ^e"), (carol, "/pull ^f"), (bob, "/pull ^@durov$"),
-                                (alice, "/balance"), (bob, "/balance"), (carol, "/balance"), (alice, "/history"),
-                                (carol, "/history"), (alice, "/keys"), (carol, "/keys"), (alice, "/topup"),
-                                (bob, "/pull ^g btc ²"), (bob, "/order ^1O0"), (alice, "/order ^ab")]:
+        for person, command in [
+            (alice, "/pull ^a"),
+            (alice, "/pull ^b"),
+            (bob, "/pull ^c"),
+            (alice, "/pull ^d 10"),
+            (carol, "/pull ^e"),
+            (carol, "/pull ^f"),
+            (bob, "/pull ^@durov$"),
+            (alice, "/balance"),
+            (bob, "/balance"),
+            (carol, "/balance"),
+            (alice, "/history"),
+            (carol, "/history"),
+            (alice, "/keys"),
+            (carol, "/keys"),
+            (alice, "/topup"),
+            (bob, "/pull ^g btc ²"),
+            (bob, "/order ^1O0"),
+            (alice, "/order ^ab"),
+        ]:
             before = len(fake.messages_in(group["id"]))
             await fake.push_text(group, person, command)
             await fake.wait_for(lambda before=before: len(fake.messages_in(group["id"])) > before, timeout=30)
@@ -208,19 +247,23 @@ async def test_final_order_edit_survives_a_429(fake: FakeBotApi, tmp_path: Path)
     async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0}) as running:
         await running.app.service.grant(user_ref(ida), 1000)
         await fake.push_text(fake.private_chat(ida), ida, "/start")
-        fake.fail_next("editMessageText", too_many_requests(1), times=2,
-                       when=lambda params: "✅" in params.get("text", ""))
+        fake.fail_next(
+            "editMessageText", too_many_requests(1), times=2, when=lambda params: "✅" in params.get("text", "")
+        )
         await fake.push_text(group, ida, "/order ^ab")
         await fake.wait_for_message(group["id"], "is done", timeout=30)
-        placeholder = await fake.wait_for(lambda: next(
-            (m for m in fake.messages_in(group["id"]) if "✅" in m.text and "Order for" in m.text), None), timeout=15)
+        placeholder = await fake.wait_for(
+            lambda: next((m for m in fake.messages_in(group["id"]) if "✅" in m.text and "Order for" in m.text), None),
+            timeout=15,
+        )
     final_edits = [r for r in fake.calls("editMessageText") if "✅" in r.params.get("text", "")]
     assert [r.error.code if r.error else 200 for r in final_edits] == [429, 429, 200]
     assert "Placing" not in placeholder.text
 
 
 async def test_an_order_whose_every_edit_is_refused_is_still_announced_promptly_and_never_stays_placing(
-        fake: FakeBotApi, tmp_path: Path) -> None:
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     gina = fake.user(2802, "Gina")
     group = fake.group_chat()
     async with running_bot(fake, tmp_path, settings={"order_premium": 1, "keys_per_token": 10.0}) as running:
@@ -245,9 +288,16 @@ async def test_commands_are_published_per_scope(fake: FakeBotApi, tmp_path: Path
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.text(max_size=12), st.integers(-10**30, 10**30).map(str),
-                          st.sampled_from(["²", "٣", "1e309", "10", "btc", "--exact", "--fuzzy", "02" + "ab" * 32])),
-                max_size=6))
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=12),
+            st.integers(-(10**30), 10**30).map(str),
+            st.sampled_from(["²", "٣", "1e309", "10", "btc", "--exact", "--fuzzy", "02" + "ab" * 32]),
+        ),
+        max_size=6,
+    )
+)
 def test_argument_parsers_answer_cleanly_whatever_is_typed(words: list[str]) -> None:
     for parse in (parse_pull, parse_order, parse_odds):
         try:
@@ -282,8 +332,9 @@ async def test_a_press_telegram_gave_up_on_does_nothing(fake: FakeBotApi, tmp_pa
         anchor = await fake.wait_for_message(group["id"], "/pull")
         fake.callback_deadline_s = 0.0  # every answer now comes too late for Telegram
         query = await fake.push_callback(kit, anchor, f"p|{kit['id']}|btc|i|^ab")
-        await fake.wait_for(lambda: any(r.params.get("callback_query_id") == query
-                                        for r in fake.calls("answerCallbackQuery")))
+        await fake.wait_for(
+            lambda: any(r.params.get("callback_query_id") == query for r in fake.calls("answerCallbackQuery"))
+        )
         await asyncio.sleep(0.3)
         assert not await running.app.jobs.for_user(user_ref(kit), statuses=ALL_STATUSES)
         assert (await running.app.service.balance(user_ref(kit))).tokens == 100
@@ -295,7 +346,7 @@ async def test_a_refused_order_in_a_group_leaves_one_public_message(fake: FakeBo
     group = fake.group_chat()
     async with running_bot(fake, tmp_path):
         await fake.push_text(fake.private_chat(poor), poor, "/start")
-        await fake.push_text(group, poor, "/order ^abc")   # no tokens: refused
+        await fake.push_text(group, poor, "/order ^abc")  # no tokens: refused
         await fake.wait_for_message(poor["id"], "⚠️")
         await fake.wait_for_message(group["id"], "told you why privately")
         await asyncio.sleep(0.3)

@@ -18,18 +18,38 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def start_bot(fake: FakeBotApi, db: Path, group_per_minute: int) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(PYTHONPATH=str(REPO), VANIKEYS_DB=str(db), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="47" * 32,
-               VANIKEYS_PULL_BUDGET_CPU="8", VANIKEYS_CPU_KEYS_PER_S="2000", VANIKEYS_FREE_PULLS_PER_DAY="100",
-               VANIKEYS_WEBHOOK_PORT=str(free_port()),
-               VANIKEYS_JOB_LEASE_S="1",  # a killed process's claims lapse after this (60 s in production)
-               TELEGRAM_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.base_url,
-               TELEGRAM_API_FILE_URL=fake.base_file_url, TELEGRAM_COOLDOWN_S="0",
-               TELEGRAM_GROUP_MESSAGES_PER_MINUTE=str(group_per_minute))
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "bot", cwd=db.parent, env=env,
-                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        PYTHONPATH=str(REPO),
+        VANIKEYS_DB=str(db),
+        VANIKEYS_BACKEND="python",
+        VANIKEYS_VAULT_KEY="47" * 32,
+        VANIKEYS_PULL_BUDGET_CPU="8",
+        VANIKEYS_CPU_KEYS_PER_S="2000",
+        VANIKEYS_FREE_PULLS_PER_DAY="100",
+        VANIKEYS_WEBHOOK_PORT=str(free_port()),
+        VANIKEYS_JOB_LEASE_S="1",  # a killed process's claims lapse after this (60 s in production)
+        TELEGRAM_TOKEN=fake.token,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        TELEGRAM_API_FILE_URL=fake.base_file_url,
+        TELEGRAM_COOLDOWN_S="0",
+        TELEGRAM_GROUP_MESSAGES_PER_MINUTE=str(group_per_minute),
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "bot",
+        cwd=db.parent,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 def kept_rows(db: Path) -> list[tuple[str, str | None]]:
@@ -50,8 +70,9 @@ async def test_reveals_waiting_behind_the_group_limit_survive_a_sigkill(fake: Fa
         await fake.wait_for_message(group["id"], "/pull", timeout=60)
         for person in people:
             await fake.push_text(group, person, "/pull ^a")
-        await fake.wait_for(lambda: all(any("WIF" in m.text for m in fake.messages_in(p["id"])) for p in people),
-                            timeout=60)  # every key went privately; the reveals wait for the group's next minute
+        await fake.wait_for(
+            lambda: all(any("WIF" in m.text for m in fake.messages_in(p["id"])) for p in people), timeout=60
+        )  # every key went privately; the reveals wait for the group's next minute
         await fake.wait_for(lambda: len(kept_rows(db)) == len(people), timeout=30)
     finally:
         first.send_signal(signal.SIGKILL)

@@ -30,7 +30,9 @@ async def test_a_pull_in_a_spanish_group_is_answered_in_spanish(fake: FakeBotApi
         changed = await fake.wait_for_message(group["id"], "Ajustes de este grupo")
         await fake.push_text(group, bob, "/pull ^b")
         spanish = await fake.wait_for_message(group["id"], " tiró ")
-        await fake.wait_for(lambda: len([m for m in fake.messages_in(bob["id"]) if "for your eyes only" in m.text]) == 2)
+        await fake.wait_for(
+            lambda: len([m for m in fake.messages_in(bob["id"]) if "for your eyes only" in m.text]) == 2
+        )
     assert "idioma fijado en Español (es)" in changed.text and "language: Español (es)" in changed.text
     assert "🔑 La clave privada" in spanish.text and "Probabilidad: una coincidencia total es 1 de cada" in spanish.text
     assert "pulled" not in spanish.text and "Odds" not in spanish.text
@@ -80,8 +82,10 @@ async def test_command_menus_are_published_in_every_language(fake: FakeBotApi, t
         group = fake.localized_commands[("all_group_chats", code)]
         assert {c["command"] for c in group} < {c["command"] for c in private}
         assert all(1 <= len(c["description"]) <= 256 for c in private + group)
-    described = {code: {c["command"]: c["description"] for c in fake.localized_commands[("all_private_chats", code)]}
-                 for code in ("", "es", "pt", "ru")}
+    described = {
+        code: {c["command"]: c["description"] for c in fake.localized_commands[("all_private_chats", code)]}
+        for code in ("", "es", "pt", "ru")
+    }
     assert described[""]["streak"] == "Your daily pull streak"
     assert described["es"]["streak"] == "Tu racha diaria de tiradas"
     assert described["pt"]["streak"] == "Sua sequência diária de giros"
@@ -101,13 +105,15 @@ async def test_the_main_flows_in_the_pseudo_locale_fit_and_parse(fake: FakeBotAp
             await fake.push_text(chat, xavi, command)
         await fake.push_text(group, xavi, "/pull ^c")
         await fake.push_text(group, xavi, "/leaderboard")
-        await fake.wait_for(lambda: len([m for m in fake.messages_in(chat["id"]) if "ƒöŕ ýöûŕ éýéš öñļý" in m.text])
-                            == 3, timeout=30)  # the keys of the three pulls, in the person's (pseudo) language
+        await fake.wait_for(
+            lambda: len([m for m in fake.messages_in(chat["id"]) if "ƒöŕ ýöûŕ éýéš öñļý" in m.text]) == 3, timeout=30
+        )  # the keys of the three pulls, in the person's (pseudo) language
         await fake.wait_for(lambda: [m for m in fake.messages_in(group["id"]) if "Ŕåŕéšţ þûļļš" in m.text], timeout=30)
     sent = [m for m in fake.messages_in(chat["id"]) + fake.messages_in(group["id"]) if m.data["from"]["is_bot"]]
     assert len(sent) >= 10
     for message in sent:
         text, _links = parse_telegram_html(message.html or message.text)
         assert utf16_len(message.text) <= 4096 and utf16_len(text) <= 4096
-        assert "·" in message.text or not any(c.isalpha() and c.isascii() for c in message.text.split()[0]), \
+        assert "·" in message.text or not any(c.isalpha() and c.isascii() for c in message.text.split()[0]), (
             message.text[:80]
+        )

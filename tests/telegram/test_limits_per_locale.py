@@ -66,27 +66,83 @@ def key(tier: str = "Legendary", full: bool = True) -> ShownKey:
     return ShownKey("did", DID, ((13, 20), (30, 40), (50, 57)), 44, 44, full, tier, 1.2e299)
 
 
-ODDS = OddsAnswer("did", "did:key (secp256k1)", PATTERN, 44, 1e-300, 1e300, 10**12, 1e-288,
-                  (1.0,) * 45, 10**9, None, 1e293, "an exact match needs about 1e+300 keys, " * 3, "https://x.example/"
-                  + "w" * 200)
-STREAK = StreakAnswer(USER, 9999, 9999, "2026-12-31", "America/Argentina/ComodRivadavia", 10000, 99,
-                      "9999-day streak: 99 bonus free pulls today; next bonus at 10000 days")
+ODDS = OddsAnswer(
+    "did",
+    "did:key (secp256k1)",
+    PATTERN,
+    44,
+    1e-300,
+    1e300,
+    10**12,
+    1e-288,
+    (1.0,) * 45,
+    10**9,
+    None,
+    1e293,
+    "an exact match needs about 1e+300 keys, " * 3,
+    "https://x.example/" + "w" * 200,
+)
+STREAK = StreakAnswer(
+    USER,
+    9999,
+    9999,
+    "2026-12-31",
+    "America/Argentina/ComodRivadavia",
+    10000,
+    99,
+    "9999-day streak: 99 bonus free pulls today; next bonus at 10000 days",
+)
 
 
 def pull(count: int, **changes: object) -> PullAnswer:
     tiers = ("Mythic", "Legendary", "Epic", "Rare", "Uncommon", "Common")
     keys = tuple(key(tiers[i % 6], i % 2 == 0) for i in range(count))
-    base = PullAnswer("job", USER, GROUP, PATTERN, "did", "did:key (secp256k1)", count, keys, 0, 10**9, 10, 10**12,
-                      10**13, "native-cuda-remote", 99999.9, ODDS, False,
-                      "the private keys could not be sent to you privately and were kept safe",
-                      personal_best=PersonalBest("did " + PATTERN, 1e290, True), streak=STREAK,
-                      cut_short=CutShort(99, 10**9, 10))
+    base = PullAnswer(
+        "job",
+        USER,
+        GROUP,
+        PATTERN,
+        "did",
+        "did:key (secp256k1)",
+        count,
+        keys,
+        0,
+        10**9,
+        10,
+        10**12,
+        10**13,
+        "native-cuda-remote",
+        99999.9,
+        ODDS,
+        False,
+        "the private keys could not be sent to you privately and were kept safe",
+        personal_best=PersonalBest("did " + PATTERN, 1e290, True),
+        streak=STREAK,
+        cut_short=CutShort(99, 10**9, 10),
+    )
     return PullAnswer(**{**base.__dict__, **changes})
 
 
 def order(status: str, found: bool) -> OrderView:
-    return OrderView("order", USER, GROUP, None, PATTERN, "did", True, status, 10**12, 10**15, 1e300, 1e-285,
-                     1e12, 1e290, key() if found else None, status == "delivered", "x" * 300)
+    return OrderView(
+        "order",
+        USER,
+        GROUP,
+        None,
+        PATTERN,
+        "did",
+        True,
+        status,
+        10**12,
+        10**15,
+        1e300,
+        1e-285,
+        1e12,
+        1e290,
+        key() if found else None,
+        status == "delivered",
+        "x" * 300,
+    )
 
 
 def entries() -> tuple[LeaderboardEntry, ...]:
@@ -94,8 +150,19 @@ def entries() -> tuple[LeaderboardEntry, ...]:
 
 
 def config_answer() -> ConfigAnswer:
-    config = CommunityConfig(GROUP, "-100" + "9" * 12, "#" + "c" * 99, "-100" + "8" * 12, "#" + "a" * 99, True,
-                             10**6, 10**6, True, "s" * 30, "pt_BR")
+    config = CommunityConfig(
+        GROUP,
+        "-100" + "9" * 12,
+        "#" + "c" * 99,
+        "-100" + "8" * 12,
+        "#" + "a" * 99,
+        True,
+        10**6,
+        10**6,
+        True,
+        "s" * 30,
+        "pt_BR",
+    )
     return ConfigAnswer(config, "language", "language set to Português (Brasil) (pt_BR)", controls.describe(config))
 
 
@@ -111,18 +178,29 @@ def messages() -> Iterator[tuple[str, str, int]]:
     for count in (1, 10):
         for branch in ({"delivered": True}, {"delivered": False}):
             answer = pull(count, **branch)
-            yield f"pull x{count}", rendering.render_pull(answer, deep_link="https://t.me/" + "B" * 32 + "?start=keys"), 4096
-            yield f"pull x{count} before delivery", rendering.render_pull(answer, deep_link=None,
-                                                                           before_delivery=True), 4096
-            caption = rendering.fit(rendering.render_pull(answer, deep_link=None, before_delivery=True).split("\n"),
-                                    MAX_CAPTION)
+            yield (
+                f"pull x{count}",
+                rendering.render_pull(answer, deep_link="https://t.me/" + "B" * 32 + "?start=keys"),
+                4096,
+            )
+            yield (
+                f"pull x{count} before delivery",
+                rendering.render_pull(answer, deep_link=None, before_delivery=True),
+                4096,
+            )
+            caption = rendering.fit(
+                rendering.render_pull(answer, deep_link=None, before_delivery=True).split("\n"), MAX_CAPTION
+            )
             yield f"pull x{count} card caption", caption, MAX_CAPTION
         yield f"digest line x{count}", rendering.render_pull_digest_line(pull(count)), 4096
     for step in range(4):
         yield "rolling", rendering.render_rolling(USER, PATTERN, step), 4096
     yield "odds", rendering.render_odds(ODDS), 4096
-    yield "odds, orderable", rendering.render_odds(OddsAnswer(**{**ODDS.__dict__, "order_price": 10**9,
-                                                                  "order_refusal": None})), 4096
+    yield (
+        "odds, orderable",
+        rendering.render_odds(OddsAnswer(**{**ODDS.__dict__, "order_price": 10**9, "order_refusal": None})),
+        4096,
+    )
     for status in ("accepted", "submitted", "running", "found", "delivered", "failed", "refunded"):
         view = order(status, status in ("found", "delivered"))
         yield f"order {status}", rendering.render_order(view), 4096
@@ -133,32 +211,66 @@ def messages() -> Iterator[tuple[str, str, int]]:
     yield "order receipt", rendering.render_order_receipt(accepted), 4096
     yield "order quote", rendering.render_order_quote(OddsAnswer(**{**ODDS.__dict__, "order_price": 10**9})), 4096
     yield "order refused", rendering.render_order_quote(ODDS), 4096
-    secret = DeliveredSecret(DID, "offset", "hex", "ab" * 32, jwk='{"kty":"EC","d":"' + "A" * 43 + '"}', score=44,
-                             max_score=44, tier="Mythic")
+    secret = DeliveredSecret(
+        DID,
+        "offset",
+        "hex",
+        "ab" * 32,
+        jwk='{"kty":"EC","d":"' + "A" * 43 + '"}',
+        score=44,
+        max_score=44,
+        tier="Mythic",
+    )
     for kind in ("pull", "order"):
         for text in rendering.render_delivery(KeyDelivery("job", kind, "did", PATTERN, (secret,) * 10, "n" * 500)):
             yield f"delivery {kind}", text, 4096
-    yield "balance", rendering.render_balance(BalanceAnswer(USER, 10**12, 10**12, True, 10**6, 10**6, 10**12,
-                                                            10**12, 10**6, 10**7)), 4096
+    yield (
+        "balance",
+        rendering.render_balance(BalanceAnswer(USER, 10**12, 10**12, True, 10**6, 10**6, 10**12, 10**12, 10**6, 10**7)),
+        4096,
+    )
     packs = tuple(TopupPack("p" * 32, 10**9, "$" + "9" * 12) for _ in range(8))
     stars = tuple(StarsPack("s" * 20, 10**9, 10**6) for _ in range(8))
-    for answer in (None, TopupAnswer(True, "m" * 300, None, None, packs), TopupAnswer(True, "m" * 300, "https://"
-                   + "c" * 500, packs[0], packs), TopupAnswer(False, "m" * 300)):
+    for answer in (
+        None,
+        TopupAnswer(True, "m" * 300, None, None, packs),
+        TopupAnswer(True, "m" * 300, "https://" + "c" * 500, packs[0], packs),
+        TopupAnswer(False, "m" * 300),
+    ):
         yield "topup", rendering.render_topup(answer, stars, 10**6), 4096
     yield "topup, nothing on sale", rendering.render_topup(None, (), 10**6), 4096
     yield "keys", rendering.render_keys(KeysAnswer(("a",) * 10, ("b",) * 10, "k" * 300)), 4096
-    yield "history", rendering.render_history(HistoryAnswer(USER, tuple(
-        HistoryEntry(WHEN, "purchase", -10**12, "d" * 100) for _ in range(25)), 10**12)), 4096
+    yield (
+        "history",
+        rendering.render_history(
+            HistoryAnswer(USER, tuple(HistoryEntry(WHEN, "purchase", -(10**12), "d" * 100) for _ in range(25)), 10**12)
+        ),
+        4096,
+    )
     yield "leaderboard", rendering.render_leaderboard(LeaderboardAnswer(GROUP, entries())), 4096
-    yield "season", rendering.render_season(SeasonLeaderboardAnswer(GROUP, "2026-W53", WHEN - timedelta(days=7), WHEN,
-                                                                    entries())), 4096
-    profile = ProfileAnswer(USER, GROUP, tuple(ProfilePull(key(), PATTERN, WHEN, TITLE) for _ in range(5)), 10**9,
-                            STREAK, "2026-W53", 10**6, True)
+    yield (
+        "season",
+        rendering.render_season(SeasonLeaderboardAnswer(GROUP, "2026-W53", WHEN - timedelta(days=7), WHEN, entries())),
+        4096,
+    )
+    profile = ProfileAnswer(
+        USER,
+        GROUP,
+        tuple(ProfilePull(key(), PATTERN, WHEN, TITLE) for _ in range(5)),
+        10**9,
+        STREAK,
+        "2026-W53",
+        10**6,
+        True,
+    )
     yield "profile", rendering.render_profile(profile), 4096
     yield "config", rendering.render_config(config_answer()), 4096
     yield "help", rendering.render_help(help_answer()), 4096
-    yield "card caption", rendering.render_card_caption(CardAnswer(key(), PATTERN, "did", b"", 1, 1, "x.png")), \
-        MAX_CAPTION
+    yield (
+        "card caption",
+        rendering.render_card_caption(CardAnswer(key(), PATTERN, "did", b"", 1, 1, "x.png")),
+        MAX_CAPTION,
+    )
 
 
 class CutSpy:
@@ -202,8 +314,11 @@ def test_buttons_fit_in_every_locale(locale: str) -> None:
     codec = CallbackCodec()
     action = ButtonAction("pull_easy", 10**12, "did", PATTERN, True, True, 10)
     with use_locale(locale):
-        keyboards = [codec.result_keyboard(10**12, "did", PATTERN, True, True), codec.confirm_keyboard(action),
-                     codec.easy_keyboard(action)]
+        keyboards = [
+            codec.result_keyboard(10**12, "did", PATTERN, True, True),
+            codec.confirm_keyboard(action),
+            codec.easy_keyboard(action),
+        ]
     for keyboard in keyboards:
         for row in keyboard.inline_keyboard:
             assert utf16_len("".join(b.text for b in row)) <= 120, (locale, [b.text for b in row])

@@ -31,6 +31,7 @@ class Recorder:
                 raise self.fail_with.pop(0)
             self.sent.append((chat_id, text, time.monotonic()))
             return text
+
         return go
 
     async def digest(self, chat_id: int, lines: list[str]) -> str:
@@ -74,7 +75,8 @@ async def test_busy_group_folds_waiting_reveals_into_a_digest_and_loses_none() -
     folded = [line for lines in recorder.digests for line in lines]
     assert len(individually) + len(folded) == 8  # every reveal went out, alone or in a digest
     assert sorted(individually + [f"reveal {line.split()[1]}" for line in folded]) == sorted(
-        f"reveal {i}" for i in range(8))
+        f"reveal {i}" for i in range(8)
+    )
     assert folded and outbox.folded == len(folded)
     assert all(r == "digest" or r.startswith("reveal") for r in results)
 
@@ -145,8 +147,9 @@ async def test_a_long_backlog_of_reveals_goes_out_in_whole_digests_none_cut() ->
     limits = OutboxLimits(group_messages=1, group_window_s=0.2, fold_after=2, digest_chars=400)
     outbox = Outbox(recorder.digest, limits)
     lines = [f"person{i:02d} ^abc: 1abcXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX Rare" for i in range(60)]
-    futures = [outbox.post(GROUP, recorder.send(GROUP, f"reveal {i}"), digest_line=line)
-               for i, line in enumerate(lines)]
+    futures = [
+        outbox.post(GROUP, recorder.send(GROUP, f"reveal {i}"), digest_line=line) for i, line in enumerate(lines)
+    ]
     await asyncio.wait_for(asyncio.gather(*futures), 20)
     alone = [text for _, text, _ in recorder.sent if text.startswith("reveal")]
     assert len(recorder.digests) >= 2
@@ -213,9 +216,13 @@ async def test_one_persons_flood_waits_behind_everyone_elses_answers_and_reveals
 async def test_a_slow_down_notice_is_folded_into_the_newest_and_dropped_once_stale() -> None:
     recorder = Recorder()
     outbox = Outbox(recorder.digest, OutboxLimits(group_messages=1, group_window_s=0.6))
-    busy = outbox.post(GROUP, recorder.send(GROUP, "first"), owner=7)   # takes the group's only slot
-    notices = [outbox.post(GROUP, recorder.send(GROUP, f"slow down {i}"), owner=1, stale_after_s=0.2,
-                           fold_key=("slow_down", 1)) for i in range(50)]
+    busy = outbox.post(GROUP, recorder.send(GROUP, "first"), owner=7)  # takes the group's only slot
+    notices = [
+        outbox.post(
+            GROUP, recorder.send(GROUP, f"slow down {i}"), owner=1, stale_after_s=0.2, fold_key=("slow_down", 1)
+        )
+        for i in range(50)
+    ]
     await busy
     assert outbox.pending() == 1, "fifty notices from one person fold into one"
     assert all(n.done() and n.result() is None for n in notices[:-1])
@@ -225,7 +232,8 @@ async def test_a_slow_down_notice_is_folded_into_the_newest_and_dropped_once_sta
 
 
 async def test_fifty_pulls_in_a_second_from_one_person_do_not_hold_up_the_others_in_the_group(
-        fake: FakeBotApi, tmp_path: Path) -> None:
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     spammer, other = fake.user(5101, "Spam"), fake.user(5102, "Quiet")
     group = fake.group_chat()
     async with running_bot(fake, tmp_path, config={"cooldown_s": 30.0}):
@@ -297,9 +305,9 @@ def test_a_send_counts_from_when_its_answer_came_back() -> None:
     first: a 429 the outbox did not predict."""
     now = [0.0]
     window = SlidingWindow(1, 10.0, lambda: now[0])
-    cell = window.record()          # the send starts at 0 ...
+    cell = window.record()  # the send starts at 0 ...
     now[0] = 0.4
-    window.settle(cell)             # ... and its answer comes back at 0.4
+    window.settle(cell)  # ... and its answer comes back at 0.4
     now[0] = 10.1
     assert window.wait_s() == pytest.approx(0.3), "not free until a window after the answer"
     now[0] = 10.41
@@ -318,7 +326,8 @@ async def test_an_urgent_message_goes_before_everything_waiting_in_its_chat() ->
 
 
 async def test_a_floods_cooldown_notices_go_privately_once_per_wait_and_cost_the_group_nothing(
-        fake: FakeBotApi, tmp_path: Path) -> None:
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     """Before: the first notices went out publicly one each while the group still had room (14 of 49 in the load
     benchmark), spending the budget everyone else's answers needed."""
     spammer = fake.user(5111, "Flood")

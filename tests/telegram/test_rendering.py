@@ -31,13 +31,32 @@ def shown(identifier: str = "1LoveXyzabcdefghijkmnopqrstuvwx", spans=((1, 5),)) 
 
 
 def odds() -> OddsAnswer:
-    return OddsAnswer("btc", "Bitcoin (P2PKH)", "^Love<&>", 4, 1e-7, 1e7, 64, 6.4e-6, (1.0, 0.1, 0.01, 0.001, 1e-7),
-                      10, 30, 5.0, None)
+    return OddsAnswer(
+        "btc", "Bitcoin (P2PKH)", "^Love<&>", 4, 1e-7, 1e7, 64, 6.4e-6, (1.0, 0.1, 0.01, 0.001, 1e-7), 10, 30, 5.0, None
+    )
 
 
 def pull_answer(user: UserRef, delivered: bool) -> PullAnswer:
-    return PullAnswer("job1", user, None, "^Love<&>", "btc", "Bitcoin (P2PKH)", 1, (shown(),), 0, 0, 1, 0,
-                      64, "python", 0.2, odds(), delivered, "send /keys in a private chat")
+    return PullAnswer(
+        "job1",
+        user,
+        None,
+        "^Love<&>",
+        "btc",
+        "Bitcoin (P2PKH)",
+        1,
+        (shown(),),
+        0,
+        0,
+        1,
+        0,
+        64,
+        "python",
+        0.2,
+        odds(),
+        delivered,
+        "send /keys in a private chat",
+    )
 
 
 def test_pull_escapes_names_and_patterns_and_highlights() -> None:
@@ -53,9 +72,16 @@ def test_pull_escapes_names_and_patterns_and_highlights() -> None:
 
 
 def test_delivery_is_private_html_and_split_when_long() -> None:
-    secret = DeliveredSecret("did:key:zQ3sh" + "x" * 40, "private_key", "hex", "ab" * 32,
-                             jwk='{"kty":"EC","crv":"secp256k1","d":"' + "A" * 43 + '","x":"' + "B" * 43 + '"}' * 3,
-                             score=3, max_score=4, tier="Rare")
+    secret = DeliveredSecret(
+        "did:key:zQ3sh" + "x" * 40,
+        "private_key",
+        "hex",
+        "ab" * 32,
+        jwk='{"kty":"EC","crv":"secp256k1","d":"' + "A" * 43 + '","x":"' + "B" * 43 + '"}' * 3,
+        score=3,
+        max_score=4,
+        tier="Rare",
+    )
     delivery = KeyDelivery("job", "pull", "did", "<x>", (secret,) * 10, note="Import & enjoy")
     messages = rendering.render_delivery(delivery)
     assert len(messages) > 1
@@ -67,8 +93,7 @@ def test_delivery_is_private_html_and_split_when_long() -> None:
 
 
 def test_long_history_is_cut_to_whole_lines() -> None:
-    entries = tuple(HistoryEntry(datetime(2026, 1, 1, tzinfo=UTC), "pull", -10, "🎰 <b>" * 20)
-                    for _ in range(200))
+    entries = tuple(HistoryEntry(datetime(2026, 1, 1, tzinfo=UTC), "pull", -10, "🎰 <b>" * 20) for _ in range(200))
     text = rendering.render_history(HistoryAnswer(UserRef("telegram", "1", "A"), entries, 5))
     assert utf16_len(text) <= 4096
     plain, _ = parse_telegram_html(text)
@@ -77,7 +102,13 @@ def test_long_history_is_cut_to_whole_lines() -> None:
 
 def test_args_read_options_from_the_end() -> None:
     assert parse_pull(["GO", "BE", "eth", "10", "--fuzzy"]).__dict__ == {
-        "pattern": "GO BE", "format_id": "eth", "count": 10, "pubkey": None, "exact_case": False, "fuzzy": True}
+        "pattern": "GO BE",
+        "format_id": "eth",
+        "count": 10,
+        "pubkey": None,
+        "exact_case": False,
+        "fuzzy": True,
+    }
     assert parse_pull(["btc"]).pattern == "btc"  # a lone word is the pattern, not the format
     with pytest.raises(ArgError, match="1 or 10"):
         parse_pull(["^Ab", "5"])

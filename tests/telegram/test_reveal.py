@@ -14,8 +14,11 @@ from bot.frontends.telegram.reveal import PullReveal, RevealPorts
 
 
 def answer(job_id: str = "job-1", *, card: bool = False, delivered: bool = True) -> PullAnswer:
-    fields: dict[str, Any] = {f.name: None for f in dataclasses.fields(PullAnswer)
-                              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    fields: dict[str, Any] = {
+        f.name: None
+        for f in dataclasses.fields(PullAnswer)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     fields.update(job_id=job_id)
     made = PullAnswer(**fields)
     return dataclasses.replace(made, card_png=b"png" if card else None, delivered=delivered)

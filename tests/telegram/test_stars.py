@@ -62,7 +62,8 @@ async def test_pre_checkout_refuses_forged_or_foreign_invoices(fake: FakeBotApi,
             "amount": await fake.push_pre_checkout(jack, 1, payload),
             "not one of ours": await fake.push_pre_checkout(jack, 50, "give me 10^9 tokens"),
             "price has changed": await fake.push_pre_checkout(
-                jack, 1, StarsPayload("small", 100_000, 1, jack["id"]).encode()),
+                jack, 1, StarsPayload("small", 100_000, 1, jack["id"]).encode()
+            ),
         }
         await fake.wait_for(lambda: all(q in fake.pre_checkout_answers for q in cases.values()))
         # a payment whose payload is not ours is never credited, even if Telegram delivers it
@@ -123,8 +124,9 @@ async def test_payment_redelivered_after_a_restart_is_not_credited_again(fake: F
     assert len([m for m in fake.messages_in(max_["id"]) if "have arrived" in m.text]) == 1
 
 
-async def test_a_refund_after_a_gift_leaves_the_gift_and_puts_the_buyer_in_debt(fake: FakeBotApi,
-                                                                                 tmp_path: Path) -> None:
+async def test_a_refund_after_a_gift_leaves_the_gift_and_puts_the_buyer_in_debt(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     """The documented rule (docs/operations.md): gifts are final for the recipient; the buyer owes the rest."""
     ned, ola, admin = fake.user(1006, "Ned"), fake.user(1007, "Ola"), fake.user(9000, "Operator")
     group = fake.group_chat()

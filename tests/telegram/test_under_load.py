@@ -30,12 +30,16 @@ async def test_a_rate_limited_group_gets_every_reveal(fake: FakeBotApi, tmp_path
             for pattern in ("^a", "^b"):
                 await fake.push_text(group, person, f"/pull {pattern}")
         await fake.wait_for(lambda: reveals_in(fake, group["id"]) >= 12, timeout=60)
-        await fake.wait_for(lambda: sum(len(WIF.findall(m.text)) for p in people
-                                        for m in fake.messages_in(p["id"])) == 12, timeout=30)
+        await fake.wait_for(
+            lambda: sum(len(WIF.findall(m.text)) for p in people for m in fake.messages_in(p["id"])) == 12, timeout=30
+        )
         await running.handlers.outbox.idle()
     assert reveals_in(fake, group["id"]) == 12  # none lost, none twice
-    group_sends = [r for r in fake.requests if r.params.get("chat_id") == group["id"]
-                   and r.method in ("sendMessage", "editMessageText") and r.error is None]
+    group_sends = [
+        r
+        for r in fake.requests
+        if r.params.get("chat_id") == group["id"] and r.method in ("sendMessage", "editMessageText") and r.error is None
+    ]
     assert len(group_sends) < 12 + 6  # folded into digests rather than one message each plus suspense
 
 
@@ -53,8 +57,9 @@ async def test_a_hundred_simultaneous_presses_are_all_acknowledged(fake: FakeBot
         queries = await asyncio.gather(*(fake.push_callback(p, anchor, f"q|{p['id']}|btc|i|^ab") for p in people))
         await fake.wait_for(lambda: all(fake.callback_answered(q) for q in queries), timeout=20)
         late = [q for q in queries if fake.callback_answer_delay.get(q, 99) > fake.callback_deadline_s]
-        await fake.wait_for(lambda: len([m for m in fake.messages_in(group["id"]) if "Order the exact" in m.text]) == 100,
-                            timeout=60)
+        await fake.wait_for(
+            lambda: len([m for m in fake.messages_in(group["id"]) if "Order the exact" in m.text]) == 100, timeout=60
+        )
     assert not late
     assert not [r for r in fake.calls("answerCallbackQuery") if r.error is not None]
 
@@ -73,8 +78,7 @@ async def test_odds_has_a_per_user_cooldown(fake: FakeBotApi, tmp_path: Path) ->
     assert not [m for m in fake.messages_in(group["id"]) if "^abd" in m.text]
 
 
-async def test_per_order_state_is_bounded(fake: FakeBotApi, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_per_order_state_is_bounded(fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(frontend_module, "FINISHED_ORDERS_KEPT", 5)
     fake.group_limit = 1000
     group = fake.group_chat()
@@ -91,7 +95,8 @@ async def test_per_order_state_is_bounded(fake: FakeBotApi, tmp_path: Path,
 
 
 async def test_ten_people_pulling_at_once_in_a_group_all_see_their_reveals_within_its_first_minute(
-        fake: FakeBotApi, tmp_path: Path) -> None:
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
     """Telegram's 20 a minute: before, the rolling suspense (a message and up to three edits per pull) took the
     group's budget whenever half of it was free, and the last reveals waited for the next minute. The suspense
     now only spends what the running pulls' reveals do not need."""

@@ -31,17 +31,20 @@ ALICE = UserRef("telegram", "7000001", "Alice Shown")
 BOB = UserRef("telegram", "7000002", "Bob Hidden")
 GROUP = CommunityRef("telegram", "-100555000111", "Rollers Club")
 OTHER_GROUP = CommunityRef("telegram", "-100555000222", "Quiet Corner")
-GRANT = 987_653                 # a distinctive balance: no page may show it
+GRANT = 987_653  # a distinctive balance: no page may show it
 PATTERN = "^abc xyz"  # at 24 keys a pull, about 9% of keys rate Rare or better
 
 
-def init_data(user: UserRef, *, token: str = BOT_TOKEN, auth_date: float | None = None,
-              extra: dict[str, str] | None = None) -> str:
+def init_data(
+    user: UserRef, *, token: str = BOT_TOKEN, auth_date: float | None = None, extra: dict[str, str] | None = None
+) -> str:
     """initData as Telegram signs it for this user."""
-    fields = {"auth_date": str(int(time.time() if auth_date is None else auth_date)),
-              "query_id": "AAH-test-query",
-              "user": json.dumps({"id": int(user.user_id), "first_name": user.display_name}, separators=(",", ":")),
-              **(extra or {})}
+    fields = {
+        "auth_date": str(int(time.time() if auth_date is None else auth_date)),
+        "query_id": "AAH-test-query",
+        "user": json.dumps({"id": int(user.user_id), "first_name": user.display_name}, separators=(",", ":")),
+        **(extra or {}),
+    }
     return urlencode({**fields, "hash": sign(fields, token)})
 
 
@@ -117,7 +120,8 @@ class LiveSite:
 
 
 def site_settings(tmp: Path, **overrides: Any) -> Settings:
-    base = dict(web_mode="on", telegram_token=BOT_TOKEN, free_pulls_per_day=0, pull_price=1,
-                web_requests_per_minute=100_000)
+    base = dict(
+        web_mode="on", telegram_token=BOT_TOKEN, free_pulls_per_day=0, pull_price=1, web_requests_per_minute=100_000
+    )
     base.update(overrides)
     return small_settings(tmp, **base)

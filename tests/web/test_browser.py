@@ -27,8 +27,14 @@ def page_for(browser: Any) -> Any:
         page = context.new_page()
         problems: list[str] = []  # console errors (a CSP violation is one) and requests that left this origin
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("request", lambda r: problems.append(f"outside request {r.url}")
-                if not r.url.startswith(("http://127.0.0.1", "blob:", "data:")) else None)
+        page.on(
+            "request",
+            lambda r: (
+                problems.append(f"outside request {r.url}")
+                if not r.url.startswith(("http://127.0.0.1", "blob:", "data:"))
+                else None
+            ),
+        )
         return page, problems
 
     yield make
@@ -56,8 +62,10 @@ def test_odds_calculator_matches_the_bots_own_odds(site: LiveSite, page_for: Any
     chances = tier_chances(Odds(answer.p_full, answer.p_at_least, answer.expected_keys), answer.pull_keys)
     rows = page.locator("table.tiers tbody tr")
     assert rows.count() == len(TIER_ORDER)
-    shown = {rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(1).inner_text()
-             for i in range(rows.count())}
+    shown = {
+        rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(1).inner_text()
+        for i in range(rows.count())
+    }
     from bot.web.app import _share  # the page's numbers are the model's, formatted
 
     assert shown == {tier: _share(chances[tier]) for tier in TIER_ORDER}
@@ -97,8 +105,11 @@ def test_transparency_page(site: LiveSite, page_for: Any, shots: Path) -> None:
     assert page.locator("svg.chart").count() == 3  # all formats, btc, eth
     heading = page.inner_text("section.tier-table h3 >> nth=0")
     pulls = int(heading.split()[-2].replace(",", ""))
-    keys = site.call(site.app.db.fetchone("SELECT SUM(count) AS n FROM jobs WHERE kind = 'pull' "
-                                          "AND status IN ('found', 'delivered')"))["n"]
+    keys = site.call(
+        site.app.db.fetchone(
+            "SELECT SUM(count) AS n FROM jobs WHERE kind = 'pull' AND status IN ('found', 'delivered')"
+        )
+    )["n"]
     assert pulls == keys
     assert "How randomness is drawn" in page.inner_text("main")
     _shoot(page, shots, "transparency-desktop")
@@ -139,8 +150,9 @@ def test_miniapp_signed_shows_own_collection_and_pulls(site: LiveSite, page_for:
     page.goto(f"{site.url}/web/app#tgWebAppData={_fragment(init_data(ALICE))}&tgWebAppVersion=8.0")
     page.wait_for_selector("#pulls li")
     status = page.inner_text("#status")
-    total = site.call(site.app.db.fetchone("SELECT COUNT(*) AS n FROM pull_bests WHERE user_id = ?",
-                                           (ALICE.user_id,)))["n"]
+    total = site.call(site.app.db.fetchone("SELECT COUNT(*) AS n FROM pull_bests WHERE user_id = ?", (ALICE.user_id,)))[
+        "n"
+    ]
     assert status == f"{ALICE.display_name}: {total} pulls"
     assert page.locator("#pulls li").count() == min(total, 50)
     before = len(site.frontend.deliveries)

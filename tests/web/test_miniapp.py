@@ -25,7 +25,7 @@ def test_telegram_signature_as_documented() -> None:
     import hmac
 
     fields = {"auth_date": "1700000000", "query_id": "Q", "user": '{"id":1,"first_name":"A"}'}
-    check = "auth_date=1700000000\nquery_id=Q\nuser={\"id\":1,\"first_name\":\"A\"}"
+    check = 'auth_date=1700000000\nquery_id=Q\nuser={"id":1,"first_name":"A"}'
     key = hmac.new(b"WebAppData", BOT_TOKEN.encode(), hashlib.sha256).digest()
     assert sign(fields, BOT_TOKEN) == hmac.new(key, check.encode(), hashlib.sha256).hexdigest()
 
@@ -35,8 +35,22 @@ def test_a_correctly_signed_fresh_init_data_names_the_user() -> None:
     assert (user.user_id, user.display_name) == (ALICE.user_id, ALICE.display_name)
 
 
-@pytest.mark.parametrize("case", ["other token", "changed user", "dropped field", "added field", "no hash",
-                                  "repeated field", "not a query", "empty", "too long", "future", "stale"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "other token",
+        "changed user",
+        "dropped field",
+        "added field",
+        "no hash",
+        "repeated field",
+        "not a query",
+        "empty",
+        "too long",
+        "future",
+        "stale",
+    ],
+)
 def test_forged_or_stale_init_data_is_refused(case: str) -> None:
     now = time.time()
     good = init_data(ALICE)
@@ -70,12 +84,12 @@ def test_forged_or_stale_init_data_is_refused(case: str) -> None:
 def test_pull_tokens_are_single_use_per_user_and_expire() -> None:
     tokens = PullTokens(ttl_s=10)
     token = tokens.issue("1", now=0)
-    assert not tokens.consume(token, "2", now=1)          # someone else's token: refused (and spent)
+    assert not tokens.consume(token, "2", now=1)  # someone else's token: refused (and spent)
     token = tokens.issue("1", now=0)
     assert tokens.consume(token, "1", now=1)
-    assert not tokens.consume(token, "1", now=1)          # replayed
+    assert not tokens.consume(token, "1", now=1)  # replayed
     late = tokens.issue("1", now=0)
-    assert not tokens.consume(late, "1", now=11)          # expired
+    assert not tokens.consume(late, "1", now=11)  # expired
 
 
 def _post(site: LiveSite, path: str, body: dict[str, object], data: str) -> requests.Response:
@@ -99,9 +113,11 @@ def test_pull_over_http_once_per_token_and_never_forged(site: LiveSite) -> None:
     assert replayed.status_code == 409 and "already sent" in replayed.json()["error"]
     again = _post(site, "/web/app/pull", {"command": "^abq btc", "token": body["token"]}, data)
     assert again.status_code == 429 and "slow down" in again.json()["error"]  # /pull's cooldown (30 s here)
-    assert len(site.frontend.deliveries) == before + 1   # one pull, one private key
+    assert len(site.frontend.deliveries) == before + 1  # one pull, one private key
     stale = init_data(ALICE, auth_date=time.time() - 10 * 86400)
-    assert requests.get(site.url + "/web/app/me", headers={"X-Telegram-Init-Data": stale}, timeout=30).status_code == 401
+    assert (
+        requests.get(site.url + "/web/app/me", headers={"X-Telegram-Init-Data": stale}, timeout=30).status_code == 401
+    )
     assert requests.get(site.url + "/web/app/me", timeout=30).status_code == 401
 
 
@@ -140,7 +156,11 @@ def test_no_mini_app_without_a_telegram_token(tmp_path) -> None:  # type: ignore
     live = LiveSite(site_settings(tmp_path, telegram_token=None)).start()
     try:
         assert requests.get(live.url + "/web/app", timeout=30).status_code == 404
-        assert requests.get(live.url + "/web/app/me", headers={"X-Telegram-Init-Data": init_data(ALICE)},
-                            timeout=30).status_code == 404
+        assert (
+            requests.get(
+                live.url + "/web/app/me", headers={"X-Telegram-Init-Data": init_data(ALICE)}, timeout=30
+            ).status_code
+            == 404
+        )
     finally:
         live.stop()

@@ -32,7 +32,7 @@ def test_tier_chances_come_from_the_rarity_model(pattern: str, budget: int) -> N
 
 def test_wilson_interval() -> None:
     low, high = wilson(50, 100)
-    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)   # the textbook value
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)  # the textbook value
     assert wilson(0, 10) == pytest.approx((0.0, 3.8415 / 13.8415), abs=1e-4)  # z²/(n+z²) with none seen
     assert wilson(0, 0) == (0.0, 1.0)
     low, high = wilson(3, 1000)
@@ -50,7 +50,9 @@ def test_refund_reasons_are_categories_never_the_raw_text() -> None:
 def test_chart_is_svg_with_a_bar_pair_per_tier() -> None:
     svg = tier_chart([ChartRow(t, 0.2, 0.1, 0.05, 0.3) for t in TIER_ORDER], "a <title>")
     assert svg.startswith("<svg") and svg.endswith("</svg>") and "a &lt;title&gt;" in svg
-    assert svg.count('class="predicted"') == len(TIER_ORDER) + 1 and svg.count('class="observed"') == len(TIER_ORDER) + 1
+    assert (
+        svg.count('class="predicted"') == len(TIER_ORDER) + 1 and svg.count('class="observed"') == len(TIER_ORDER) + 1
+    )
 
 
 async def test_report_adds_up_each_pulls_own_prediction(tmp_path: Path) -> None:
@@ -65,9 +67,12 @@ async def test_report_adds_up_each_pulls_own_prediction(tmp_path: Path) -> None:
         report = await build_report(app.db, app.service.odds_cache, "python")
     assert report.overall.pulls == 12 and [t.title for t in report.by_format] == ["btc", "eth"]
     assert report.by_format[0].pulls == 11 and report.by_format[1].pulls == 1
-    expected = {t: 10 * tier_chances(odds(parse_pattern("btc", "^abc xyz")), 24)[t]
-                + tier_chances(odds(parse_pattern("btc", "^Zz")), 24)[t]
-                + tier_chances(odds(parse_pattern("eth", "beef")), 24)[t] for t in TIER_ORDER}
+    expected = {
+        t: 10 * tier_chances(odds(parse_pattern("btc", "^abc xyz")), 24)[t]
+        + tier_chances(odds(parse_pattern("btc", "^Zz")), 24)[t]
+        + tier_chances(odds(parse_pattern("eth", "beef")), 24)[t]
+        for t in TIER_ORDER
+    }
     assert {line.tier: line.expected for line in report.overall.lines} == pytest.approx(expected)
     assert sum(line.observed for line in report.overall.lines) == 12
     assert all(line.low <= line.share <= line.high for line in report.overall.lines)
@@ -81,4 +86,5 @@ async def _refunded_row(app: App) -> None:
             "INSERT INTO jobs (job_id, kind, platform, user_id, format, pattern, case_mode, fuzzy, count, budget, "
             "price, free_pulls, status, error, created_at, updated_at) VALUES (?, 'pull', ?, ?, 'btc', '^ab', "
             "'insensitive', 0, 1, 24, 1, 0, 'refunded', ?, ?, ?)",
-            ("refunded-1", ALICE.platform, ALICE.user_id, "RunPod endpoint unavailable", now, now))
+            ("refunded-1", ALICE.platform, ALICE.user_id, "RunPod endpoint unavailable", now, now),
+        )

@@ -17,9 +17,18 @@ def _pages(site: LiveSite) -> list[str]:
     gallery = requests.get(f"{site.url}/web/c/{site.slug}", timeout=30).text
     cards = sorted(set(re.findall(r'src="(/web/c/[^"]+\.png)"', gallery)))
     assert cards
-    return ["/web/", "/web/odds", "/web/odds?pattern=%5Eabc+xyz&format=btc", "/web/odds?pattern=dead&format=eth",
-            "/web/transparency", f"/web/c/{site.slug}", "/web/app", "/web/static/style.css",
-            "/web/static/miniapp.js", *cards]
+    return [
+        "/web/",
+        "/web/odds",
+        "/web/odds?pattern=%5Eabc+xyz&format=btc",
+        "/web/odds?pattern=dead&format=eth",
+        "/web/transparency",
+        f"/web/c/{site.slug}",
+        "/web/app",
+        "/web/static/style.css",
+        "/web/static/miniapp.js",
+        *cards,
+    ]
 
 
 def _forbidden(site: LiveSite) -> list[str]:
@@ -107,16 +116,24 @@ def test_only_get_and_head(site: LiveSite, method: str) -> None:
 
 
 def test_head_and_headers(site: LiveSite) -> None:
-    for path, cache in (("/web/odds?pattern=abc", "public, max-age=300"), ("/web/transparency", "public, max-age=300"),
-                        (f"/web/c/{site.slug}", "public, max-age=60"), ("/web/static/style.css", "public, max-age=86400"),
-                        ("/web/app", "no-cache"), ("/web/odds?format=zz", "no-store")):
+    for path, cache in (
+        ("/web/odds?pattern=abc", "public, max-age=300"),
+        ("/web/transparency", "public, max-age=300"),
+        (f"/web/c/{site.slug}", "public, max-age=60"),
+        ("/web/static/style.css", "public, max-age=86400"),
+        ("/web/app", "no-cache"),
+        ("/web/odds?format=zz", "no-store"),
+    ):
         head = requests.head(site.url + path, timeout=30)
         assert head.status_code in (200, 400) and head.content == b""
         headers = requests.get(site.url + path, timeout=30).headers
         assert headers["Cache-Control"] == cache, path
         csp = headers["Content-Security-Policy"]
-        assert "default-src 'self'" in csp and "script-src 'self'" in csp and "http" not in csp.replace(
-            "https://web.telegram.org https://*.telegram.org", "")
+        assert (
+            "default-src 'self'" in csp
+            and "script-src 'self'" in csp
+            and "http" not in csp.replace("https://web.telegram.org https://*.telegram.org", "")
+        )
         assert headers["X-Content-Type-Options"] == "nosniff"
     page_csp = requests.get(site.url + "/web/odds", timeout=30).headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in page_csp and "img-src 'self';" in page_csp
@@ -152,8 +169,10 @@ def test_rate_limit_per_client_behind_a_trusted_proxy(limited: LiveSite) -> None
 def test_forwarded_headers_are_ignored_from_an_untrusted_peer(tmp_path: Path) -> None:
     live = LiveSite(site_settings(tmp_path, web_requests_per_minute=9)).start()  # no trusted proxy (a burst of 3)
     try:
-        answers = [requests.get(live.url + "/web/odds", headers={"X-Forwarded-For": f"198.51.100.{i}"},
-                                timeout=30).status_code for i in range(5)]
+        answers = [
+            requests.get(live.url + "/web/odds", headers={"X-Forwarded-For": f"198.51.100.{i}"}, timeout=30).status_code
+            for i in range(5)
+        ]
         assert answers == [200, 200, 200, 429, 429]  # spoofed addresses all count as the one real peer
     finally:
         live.stop()

@@ -25,8 +25,12 @@ def test_settings_switch_the_pages_on() -> None:
     assert not off.web_enabled and off.web_url is None
     proxies = Settings.from_env({"VANIKEYS_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"}, dotenv_path=None)
     assert proxies.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
-    for env in ({"VANIKEYS_WEB": "maybe"}, {"VANIKEYS_TRUSTED_PROXIES": "proxy.local"},
-                {"VANIKEYS_WEB_REQUESTS_PER_MINUTE": "0"}, {"VANIKEYS_MINIAPP_MAX_AGE_S": "x"}):
+    for env in (
+        {"VANIKEYS_WEB": "maybe"},
+        {"VANIKEYS_TRUSTED_PROXIES": "proxy.local"},
+        {"VANIKEYS_WEB_REQUESTS_PER_MINUTE": "0"},
+        {"VANIKEYS_MINIAPP_MAX_AGE_S": "x"},
+    ):
         with pytest.raises(ConfigError) as err:
             Settings.from_env(env, dotenv_path=None)
         assert next(iter(env)) in str(err.value)
@@ -36,10 +40,17 @@ async def test_mounted_on_the_stripe_webhook_server(tmp_path: Path) -> None:
     from payments.config import settings_from
     from payments.webhook import webhook_server
 
-    stripe = settings_from({"STRIPE_API_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
-                            "VANIKEYS_WEBHOOK_PORT": "0", "STRIPE_API_BASE": "http://127.0.0.1:9"})
+    stripe = settings_from(
+        {
+            "STRIPE_API_KEY": "sk_test_x",
+            "STRIPE_WEBHOOK_SECRET": "whsec_x",
+            "VANIKEYS_WEBHOOK_PORT": "0",
+            "STRIPE_API_BASE": "http://127.0.0.1:9",
+        }
+    )
     assert stripe is not None
     async with create_app(small_settings(tmp_path, web_mode="on")) as app:
+
         async def apply(_: object) -> object:
             raise AssertionError("no event is applied here")
 
@@ -62,8 +73,9 @@ async def test_off_means_no_pages(tmp_path: Path) -> None:
 
 
 async def test_config_gallery_on_and_off(tmp_path: Path) -> None:
-    settings = small_settings(tmp_path, web_mode="auto", public_url_configured=True,
-                              public_base_url="https://keys.example")
+    settings = small_settings(
+        tmp_path, web_mode="auto", public_url_configured=True, public_base_url="https://keys.example"
+    )
     async with create_app(settings) as app:
         shown = await app.service.config(ALICE, GUILD, is_admin=True)
         assert not shown.config.gallery and "gallery: off" in shown.lines  # off by default
@@ -92,12 +104,15 @@ async def test_odds_and_reveals_link_to_the_calculator(tmp_path: Path) -> None:
     async with create_app(linked) as app:
         answer = await app.service.odds("^Love", "btc", exact_case=True)
         assert answer.web_url == "https://keys.example/web/odds?format=btc&pattern=%5ELove&case=exact"
-        assert 'href="https://keys.example/web/odds?format=btc&amp;pattern=%5ELove&amp;case=exact"' in \
-            rendering.render_odds(answer)
+        assert (
+            'href="https://keys.example/web/odds?format=btc&amp;pattern=%5ELove&amp;case=exact"'
+            in rendering.render_odds(answer)
+        )
         await app.service.grant(ALICE, 100)
         pulled = await app.service.pull(ALICE, None, "^abc xyz", "btc")
         assert pulled.odds.web_url is not None and pulled.odds.web_url in rendering.render_pull(
-            pulled, deep_link=None).replace("&amp;", "&")
+            pulled, deep_link=None
+        ).replace("&amp;", "&")
     async with create_app(small_settings(tmp_path / "plain")) as app:
         answer = await app.service.odds("^Love", "btc")
         assert answer.web_url is None and "href" not in rendering.render_odds(answer)
@@ -157,10 +172,20 @@ def test_vanikeys_bot_serves_the_pages(tmp_path: Path, stripe: bool) -> None:
     fakes = contextlib.ExitStack()
     if stripe:  # the bot reaches Stripe at start (bot/startup.py): a fake answers on loopback
         fake_stripe = fakes.enter_context(stripe_in_thread("sk_test_123"))
-        extra |= {"STRIPE_API_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": "whsec_test",
-                  "STRIPE_API_BASE": fake_stripe.url}
-    bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"], cwd=tmp_path, env=_bot_env(tmp_path, **extra),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        extra |= {
+            "STRIPE_API_KEY": "sk_test_123",
+            "STRIPE_WEBHOOK_SECRET": "whsec_test",
+            "STRIPE_API_BASE": fake_stripe.url,
+        }
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=tmp_path,
+        env=_bot_env(tmp_path, **extra),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         page = None
         deadline = time.monotonic() + 60

@@ -42,7 +42,15 @@ WORKER_PREFIX = "/v2/worker-side"
 CONTROL_PREFIX = "/emulator"  # a test's own handle on an emulator run as a process: billing, faults
 
 JobFault = Literal[
-    "none", "fail", "reject", "self_check", "timed_out", "garbage", "wrong_key", "unsealed", "hang",
+    "none",
+    "fail",
+    "reject",
+    "self_check",
+    "timed_out",
+    "garbage",
+    "wrong_key",
+    "unsealed",
+    "hang",
     "short",  # a job of several pulls whose last three did not finish (the worker's time limit cut them)
     "cut",  # a single pull the worker's time limit stopped at a quarter of its keys (its best so far comes back)
 ]
@@ -174,12 +182,19 @@ class RunpodEmulator:
         bill it: execution seconds from the moment a worker took the job to the moment it stopped."""
         now = time.monotonic()
         wall = time.time() - now  # monotonic to wall-clock time, so another process can line events up
-        return [{"id": job.id, "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
-                 "status": job.status, "billed_s": round(job.execution_s(now), 3),
-                 "submitted_at": wall + job.submitted,
-                 "started_at": wall + (job.started_at or job.submitted),
-                 "finished_at": None if job.finished_at is None else wall + job.finished_at}
-                for job in self._ledger if job.started_at is not None]
+        return [
+            {
+                "id": job.id,
+                "tag": job.input.get("tag") if isinstance(job.input, dict) else None,
+                "status": job.status,
+                "billed_s": round(job.execution_s(now), 3),
+                "submitted_at": wall + job.submitted,
+                "started_at": wall + (job.started_at or job.submitted),
+                "finished_at": None if job.finished_at is None else wall + job.finished_at,
+            }
+            for job in self._ledger
+            if job.started_at is not None
+        ]
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -316,8 +331,9 @@ class RunpodEmulator:
                 self._finish(job, "COMPLETED", output={**answer, "checked": job.input["budget"] // 4})
             elif job.fault == "short":
                 kept = answer["results"][:-3]
-                self._finish(job, "COMPLETED", output={**answer, "results": kept,
-                                                       "checked": job.input["budget"] * len(kept)})
+                self._finish(
+                    job, "COMPLETED", output={**answer, "results": kept, "checked": job.input["budget"] * len(kept)}
+                )
             else:
                 self._finish(job, "COMPLETED", output=answer)
 
@@ -449,9 +465,14 @@ class RunpodEmulator:
                     "inQueue": statuses.count("IN_QUEUE"),
                     "retried": 0,
                 },
-                "workers": {"idle": self.idle_workers, "ready": self.idle_workers, "initializing": 0,
-                            "running": statuses.count("IN_PROGRESS"), "throttled": 0,
-                            "unhealthy": self.unhealthy_workers},
+                "workers": {
+                    "idle": self.idle_workers,
+                    "ready": self.idle_workers,
+                    "initializing": 0,
+                    "running": statuses.count("IN_PROGRESS"),
+                    "throttled": 0,
+                    "unhealthy": self.unhealthy_workers,
+                },
             }
         )
 
@@ -464,7 +485,9 @@ async def _run_handler(job_input: Any, backend: Any, report: Any, interval: floa
 def _tampered(answer: dict[str, Any], seal_to: str | None) -> dict[str, Any]:
     """The same answer with each secret replaced by another valid key, sealed as asked: what a lying worker sends."""
     result = GrindResult.model_validate(answer)
-    lies = [hit.model_copy(update={"secret": f"{secrets.randbelow(CURVE_ORDER - 1) + 1:064x}"}) for hit in result.results]
+    lies = [
+        hit.model_copy(update={"secret": f"{secrets.randbelow(CURVE_ORDER - 1) + 1:064x}"}) for hit in result.results
+    ]
     lying = result.model_copy(update={"results": lies})
     return (seal_result(lying, seal_to) if seal_to else lying).model_dump(mode="json")
 
@@ -485,9 +508,14 @@ def main(argv: list[str] | None = None) -> None:
     api_key = os.environ["EMULATOR_API_KEY"]
 
     async def serve() -> None:
-        emu = RunpodEmulator(api_key=api_key, endpoint_id=args.endpoint, backend=get_backend("python"),
-                             queue_delay_s=args.queue_delay, max_concurrent=args.max_concurrent,
-                             progress_interval_s=0.5)
+        emu = RunpodEmulator(
+            api_key=api_key,
+            endpoint_id=args.endpoint,
+            backend=get_backend("python"),
+            queue_delay_s=args.queue_delay,
+            max_concurrent=args.max_concurrent,
+            progress_interval_s=0.5,
+        )
         await emu.start(port=args.port)
         print(f"emulator ready on {emu.base_url}", flush=True)
         await asyncio.Event().wait()

@@ -56,7 +56,9 @@ def build_args(instructions: list[Instruction]) -> dict[str, str]:
 
 
 def ignored(path: str) -> bool:
-    patterns = [p.strip() for p in (REPO / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in (REPO / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
     return any(fnmatch.fnmatch(path, p.rstrip("/")) or path.startswith(p.rstrip("/") + "/") for p in patterns)
 
 
@@ -113,7 +115,9 @@ def test_the_kernel_build_compiles_every_architecture_from_real_sources(instruct
 
 def test_every_module_it_runs_exists(instructions: list[Instruction]) -> None:
     commands = [i.args for i in instructions if i.keyword in ("RUN", "CMD", "ENTRYPOINT")]
-    modules = [m for c in commands for m in re.findall(r"python3? -m ([\w.]+)", c.replace('", "', " ").replace('"', ""))]
+    modules = [
+        m for c in commands for m in re.findall(r"python3? -m ([\w.]+)", c.replace('", "', " ").replace('"', ""))
+    ]
     local = [m for m in modules if m.split(".")[0] in ("gpu_worker", "bot", "payments")]
     assert "gpu_worker" in local
     for module in local:
@@ -135,7 +139,9 @@ def locked() -> dict[str, list[str]]:
 
 def direct_requirements() -> set[str]:
     lines = (REPO / "requirements-worker.in").read_text().splitlines()
-    return {re.split(r"[<>=\[ ]", line.strip())[0].lower() for line in lines if line.strip() and not line.startswith("#")}
+    return {
+        re.split(r"[<>=\[ ]", line.strip())[0].lower() for line in lines if line.strip() and not line.startswith("#")
+    }
 
 
 def test_it_installs_the_engine_alone_from_a_hashed_lock(instructions: list[Instruction]) -> None:
@@ -154,12 +160,33 @@ def test_it_installs_the_engine_alone_from_a_hashed_lock(instructions: list[Inst
 
 def test_worker_imports_are_covered_by_what_it_installs() -> None:
     # Third-party imports of every module the worker loads, against the direct requirements.
-    provides = {"coincurve": "coincurve", "base58": "base58", "Crypto": "pycryptodome", "pydantic": "pydantic",
-                "runpod": "runpod", "cupy": "cupy-cuda12x", "aiohttp": "aiohttp", "cryptography": "cryptography"}
+    provides = {
+        "coincurve": "coincurve",
+        "base58": "base58",
+        "Crypto": "pycryptodome",
+        "pydantic": "pydantic",
+        "runpod": "runpod",
+        "cupy": "cupy-cuda12x",
+        "aiohttp": "aiohttp",
+        "cryptography": "cryptography",
+    }
     direct = direct_requirements()
-    worker_modules = ["__main__.py", "handler.py", "job.py", "errors.py", "formats.py", "patterns.py", "verify.py",
-                      "keyspace.py", "positions.py", "grinders/__init__.py", "grinders/base.py", "grinders/cuda.py",
-                      "selfhosted.py", "sealing.py"]
+    worker_modules = [
+        "__main__.py",
+        "handler.py",
+        "job.py",
+        "errors.py",
+        "formats.py",
+        "patterns.py",
+        "verify.py",
+        "keyspace.py",
+        "positions.py",
+        "grinders/__init__.py",
+        "grinders/base.py",
+        "grinders/cuda.py",
+        "selfhosted.py",
+        "sealing.py",
+    ]
     for name in worker_modules:
         source = REPO / "gpu_worker" / name
         if not source.exists():
@@ -179,9 +206,21 @@ def test_runtime_environment_is_safe(instructions: list[Instruction]) -> None:
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
-    for path in (".env", ".venv/bin/python", "vanikeys.db", ".git/config", "gpu_worker/kernels/cubin/grind_sm_80.cubin"):
+    for path in (
+        ".env",
+        ".venv/bin/python",
+        "vanikeys.db",
+        ".git/config",
+        "gpu_worker/kernels/cubin/grind_sm_80.cubin",
+    ):
         assert ignored(path), f"{path} would be sent to the Docker daemon"
-    for path in ("gpu_worker/handler.py", "gpu_worker/kernels/grind.cu", "bot/__init__.py", "pyproject.toml", "README.md"):
+    for path in (
+        "gpu_worker/handler.py",
+        "gpu_worker/kernels/grind.cu",
+        "bot/__init__.py",
+        "pyproject.toml",
+        "README.md",
+    ):
         assert not ignored(path), f"{path} is needed by a Dockerfile but ignored"
 
 

@@ -28,7 +28,9 @@ async def call(session: aiohttp.ClientSession, method: str, url: str, token: str
 async def test_ttl_counts_from_submission_and_removes_a_finished_result(emulator: RunpodEmulator) -> None:
     root = f"{emulator.base_url}/{EMULATED_ENDPOINT}"
     async with aiohttp.ClientSession() as session:
-        status, body = await call(session, "POST", f"{root}/runsync?wait=5000", API_KEY, {"input": JOB, "policy": POLICY})
+        status, body = await call(
+            session, "POST", f"{root}/runsync?wait=5000", API_KEY, {"input": JOB, "policy": POLICY}
+        )
         assert status == 200 and body["status"] == "COMPLETED"
         job = emulator.jobs[body["id"]]
         job.finished_at -= 59  # a /runsync result lives one minute ...
@@ -76,7 +78,9 @@ async def test_the_selfhosted_api_wants_its_token_and_runs_a_tag_once(box: str) 
         assert (await call(session, "GET", f"{box}/health", "wrong-token"))[0] == 401
         status, first = await call(session, "POST", f"{box}/run", "t" * 24, {"input": tagged, "policy": POLICY})
         assert status == 200
-        status, again = await call(session, "POST", f"{box}/runsync?wait=5000", "t" * 24, {"input": tagged, "policy": POLICY})
+        status, again = await call(
+            session, "POST", f"{box}/runsync?wait=5000", "t" * 24, {"input": tagged, "policy": POLICY}
+        )
         assert again["id"] == first["id"] and again["status"] == "COMPLETED"  # the resubmission found the job
         assert again["output"]["checked"] == 200
         status, other = await call(session, "POST", f"{box}/run", "t" * 24, {"input": JOB, "policy": POLICY})

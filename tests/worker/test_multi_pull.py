@@ -50,11 +50,14 @@ NATIVE = pytest.mark.skipif(not native_available(), reason="no C++ compiler for 
 
 # Budgets above the first step (4096 keys) and not powers of two; "a" gives a full match in
 # almost every pull's first step, "abc" in some.
-@pytest.mark.parametrize(("backend", "budget", "pattern"), [
-    pytest.param("python", 4500, "a", id="python-a"),
-    pytest.param("native", 10007, "a", id="native-a", marks=NATIVE),
-    pytest.param("native", 10007, "abc", id="native-abc", marks=NATIVE),
-])
+@pytest.mark.parametrize(
+    ("backend", "budget", "pattern"),
+    [
+        pytest.param("python", 4500, "a", id="python-a"),
+        pytest.param("native", 10007, "a", id="native-a", marks=NATIVE),
+        pytest.param("native", 10007, "abc", id="native-abc", marks=NATIVE),
+    ],
+)
 async def test_a_ten_pull_is_accepted_with_ten_whole_budgets(backend: str, budget: int, pattern: str) -> None:
     job = ten_pull(budget, pattern)
     result = await run_through_client(InProcessGrindingClient(backend), job)

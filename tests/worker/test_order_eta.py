@@ -17,8 +17,8 @@ from bot.grinding.model import GrindProgress
 from gpu_worker.job import GrindJob, GrindResult
 
 JOB = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^abcd", "budget": 1, "stop": "full"})
-STEADY = 22_000.0          # keys/s the chunk grinds at once started
-EXPECTED = STEADY * 204    # about 3.4 minutes of work at that rate
+STEADY = 22_000.0  # keys/s the chunk grinds at once started
+EXPECTED = STEADY * 204  # about 3.4 minutes of work at that rate
 POLICY = OrderPolicy(chunk_seconds=60.0, initial_rate=STEADY, max_parallel=1)
 
 
@@ -63,7 +63,7 @@ def every_report(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_the_start_up_sample_gives_no_eta_and_the_measured_rate_does() -> None:
-    start_up = GrindProgress(checked=689, rate=689.0, elapsed_s=1.0)           # the first report: mostly start-up
+    start_up = GrindProgress(checked=689, rate=689.0, elapsed_s=1.0)  # the first report: mostly start-up
     steady = GrindProgress(checked=689 + int(2 * STEADY), rate=14_900.0, elapsed_s=3.0)
     reports = await progress_of([start_up, steady])
 

@@ -31,7 +31,9 @@ async def client(emulator: RunpodEmulator) -> AsyncIterator[RunpodGrindingClient
     await c.close()
 
 
-async def test_first_full_match_wins_and_the_rest_are_cancelled(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+async def test_first_full_match_wins_and_the_rest_are_cancelled(
+    emulator: RunpodEmulator, client: RunpodGrindingClient
+) -> None:
     emulator.job_faults.append("hang")  # the first chunk never finishes: it must be cancelled, not waited for
     reports: list[OrderProgress] = []
     outcome = await asyncio.wait_for(client.run_order(EASY, 26.0, reports.append), ORDER_LIMIT_S)
@@ -71,7 +73,9 @@ async def test_too_many_failed_chunks_fail_the_order(emulator: RunpodEmulator, c
     assert 3 <= emulator.count("/run") <= TINY_CHUNKS.max_failures + TINY_CHUNKS.max_parallel
 
 
-async def test_a_chunk_the_worker_refuses_fails_the_order_at_once(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+async def test_a_chunk_the_worker_refuses_fails_the_order_at_once(
+    emulator: RunpodEmulator, client: RunpodGrindingClient
+) -> None:
     emulator.job_faults.append("reject")
     emulator.max_concurrent = 1
     with pytest.raises(GrindingError) as caught:
@@ -133,7 +137,9 @@ async def test_a_shutdown_leaves_chunks_running_and_a_new_client_reattaches(emul
     assert not any(job.status in ("IN_QUEUE", "IN_PROGRESS") for job in emulator.jobs.values())
 
 
-async def test_an_order_resumes_from_its_persisted_state(emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+async def test_an_order_resumes_from_its_persisted_state(
+    emulator: RunpodEmulator, client: RunpodGrindingClient
+) -> None:
     running = chunk_job(ANY, 10, 1.0)
     job_id = await client.submit(running)  # submitted before the "crash"
     saved = OrderState(

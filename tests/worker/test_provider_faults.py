@@ -27,7 +27,8 @@ def load_benchmark():  # type: ignore[no-untyped-def]
 
 
 def test_faults_refund_no_finished_work_run_nothing_twice_and_cost_every_billed_second(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     bench = load_benchmark()
     outcomes, added = asyncio.run(bench.main(bench.parse(["--short"])))
     print(capsys.readouterr().out)

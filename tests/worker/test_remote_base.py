@@ -73,8 +73,9 @@ async def test_a_job_queued_past_the_queue_limit_is_cancelled_and_goes_elsewhere
 
 
 async def test_a_provider_that_cannot_tell_queued_from_running_is_held_to_the_deadline_instead() -> None:
-    client = Scripted([RemoteStatus(Phase.PENDING)], pull_queue_limit_s=0.05, pull_time_limit_s=0.05,
-                      execution_grace_s=0.05, **FAST)
+    client = Scripted(
+        [RemoteStatus(Phase.PENDING)], pull_queue_limit_s=0.05, pull_time_limit_s=0.05, execution_grace_s=0.05, **FAST
+    )
     client.tells_queued = False
     started = time.monotonic()
     error = await outcome(client)
@@ -107,8 +108,9 @@ async def test_an_outage_past_the_outage_limit_gives_the_job_up() -> None:
 
 
 async def test_billed_seconds_come_from_the_final_status_without_asking_again() -> None:
-    client = Scripted([RemoteStatus(Phase.RUNNING), RemoteStatus(Phase.FAILED, error="worker_error: x", gpu_s=2.5)],
-                      **FAST)
+    client = Scripted(
+        [RemoteStatus(Phase.RUNNING), RemoteStatus(Phase.FAILED, error="worker_error: x", gpu_s=2.5)], **FAST
+    )
     await outcome(client)
     reads = client.reads
     assert await client.billed("s-1") == Billed(gpu_s=2.5) and client.reads == reads

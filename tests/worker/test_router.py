@@ -56,16 +56,31 @@ def python_worker_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 async def box_process(slots: int) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     env = {**os.environ, "VANIKEYS_SELFHOSTED_TOKEN": TOKEN, "VANIKEYS_WORKER_BACKEND": "python"}
-    process = subprocess.Popen([sys.executable, "-m", "gpu_worker.selfhosted", "--host", "127.0.0.1", "--port",
-                                str(port), "--slots", str(slots)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gpu_worker.selfhosted",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--slots",
+            str(slots),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/v2"
     try:
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
                 try:
-                    async with session.get(f"{url}/selfhosted/health",
-                                           headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+                    async with session.get(
+                        f"{url}/selfhosted/health", headers={"Authorization": f"Bearer {TOKEN}"}
+                    ) as response:
                         if response.status == 200:
                             break
                 except aiohttp.ClientConnectionError:
@@ -94,9 +109,17 @@ async def box_billing(url: str) -> list[dict[str, object]]:
 
 def selfhosted_client(url: str, sealer: ResultSealer, **settings: object) -> RunpodGrindingClient:
     api = RunpodApi(TOKEN, "selfhosted", base_url=url, retry=FAST_RETRY, request_timeout_s=5)
-    return RunpodGrindingClient(api, name="selfhosted", idempotent_submit=True, poll_interval_s=0.05,
-                                max_poll_interval_s=0.1, outage_limit_s=1.0, order_policy=CHUNKS, sealer=sealer,
-                                **settings)  # type: ignore[arg-type]
+    return RunpodGrindingClient(
+        api,
+        name="selfhosted",
+        idempotent_submit=True,
+        poll_interval_s=0.05,
+        max_poll_interval_s=0.1,
+        outage_limit_s=1.0,
+        order_policy=CHUNKS,
+        sealer=sealer,
+        **settings,
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -132,9 +155,13 @@ async def test_selfhosted_is_preferred_while_it_has_room_then_runpod_takes_the_o
     box = selfhosted_client(url, sealer)
     runpod = make(emulator, sealer=sealer)
     router = RouterGrindingClient(
-        [Provider("runpod", runpod, 0.00031, health=runpod.health),
-         Provider("selfhosted", box, 0.0, slots=1, preferred=True, health=box.health)],
-        order_policy=CHUNKS, usage=recorded)
+        [
+            Provider("runpod", runpod, 0.00031, health=runpod.health),
+            Provider("selfhosted", box, 0.0, slots=1, preferred=True, health=box.health),
+        ],
+        order_policy=CHUNKS,
+        usage=recorded,
+    )
     try:
         first = await router.submit(SLOW)
         second = await router.submit(SLOW)
@@ -147,7 +174,10 @@ async def test_selfhosted_is_preferred_while_it_has_room_then_runpod_takes_the_o
     finally:
         await router.close()
     assert sorted((u.provider, u.kind, u.outcome) for u in recorded.usage) == [
-        ("runpod", "pull", "completed"), ("selfhosted", "pull", "completed"), ("selfhosted", "pull", "completed")]
+        ("runpod", "pull", "completed"),
+        ("selfhosted", "pull", "completed"),
+        ("selfhosted", "pull", "completed"),
+    ]
     [on_runpod] = [u for u in recorded.usage if u.provider == "runpod"]
     assert on_runpod.gpu_s > 0 and on_runpod.cost_usd == pytest.approx(on_runpod.gpu_s * 0.00031)
     assert recorded.usage[-1].job_ref == PULL.tag and recorded.usage[-1].cost_usd == 0.0
@@ -157,8 +187,9 @@ async def test_a_submit_fails_over_when_runpod_is_down(emulator: RunpodEmulator,
     sealer = ResultSealer.generate()
     runpod = make(emulator, sealer=sealer)
     modal = ModalGrindingClient(modal_calls, poll_interval_s=0.02, sealer=sealer)
-    router = RouterGrindingClient([Provider("runpod", runpod, 0.0002), Provider("modal", modal, 0.0003)],
-                                  order_policy=CHUNKS, cooldown_s=60)
+    router = RouterGrindingClient(
+        [Provider("runpod", runpod, 0.0002), Provider("modal", modal, 0.0003)], order_policy=CHUNKS, cooldown_s=60
+    )
     try:
         emulator.outage(30.0)
         job_id = await router.submit(PULL)  # runpod is cheaper, but its /runsync answers 503: modal takes it
@@ -175,7 +206,9 @@ async def test_a_submit_fails_over_when_runpod_is_down(emulator: RunpodEmulator,
         modal_calls.down = True
         with pytest.raises(GrindingError) as caught:  # nobody takes it: unavailable, named per provider
             await router.submit(PULL)
-        assert caught.value.code == "unavailable" and "runpod" in caught.value.message and "modal" in caught.value.message
+        assert (
+            caught.value.code == "unavailable" and "runpod" in caught.value.message and "modal" in caught.value.message
+        )
     finally:
         await router.close()
 
@@ -190,7 +223,10 @@ async def test_an_order_fails_over_mid_order_when_the_selfhosted_box_dies(
     modal = ModalGrindingClient(modal_calls, poll_interval_s=0.02, sealer=sealer)
     router = RouterGrindingClient(
         [Provider("selfhosted", box, 0.0, slots=2, preferred=True), Provider("modal", modal, 0.0003)],
-        order_policy=CHUNKS, usage=UsageLog(db), cooldown_s=60)
+        order_policy=CHUNKS,
+        usage=UsageLog(db),
+        cooldown_s=60,
+    )
     chunks_on_box: list[str] = []
 
     async def progress(report: object) -> None:
@@ -198,8 +234,9 @@ async def test_an_order_fails_over_mid_order_when_the_selfhosted_box_dies(
             if chunk.job_id.startswith("selfhosted:") and chunk.job_id not in chunks_on_box:
                 chunks_on_box.append(chunk.job_id)
 
-    order = asyncio.create_task(router.run_order(ORDER.model_copy(update={"tag": "order0123456789a"}), 65536.0,
-                                                 progress))
+    order = asyncio.create_task(
+        router.run_order(ORDER.model_copy(update={"tag": "order0123456789a"}), 65536.0, progress)
+    )
     try:
         for _ in range(400):
             await asyncio.sleep(0.05)
@@ -232,8 +269,12 @@ async def test_twelve_pulls_at_once_give_a_two_slot_box_two_and_the_rest_elsewhe
         box = selfhosted_client(url, sealer)
         runpod = make(emulator, sealer=sealer)
         router = RouterGrindingClient(
-            [Provider("runpod", runpod, 0.00031, health=runpod.health),
-             Provider("selfhosted", box, 0.0, slots=2, preferred=True, health=box.health)], order_policy=CHUNKS)
+            [
+                Provider("runpod", runpod, 0.00031, health=runpod.health),
+                Provider("selfhosted", box, 0.0, slots=2, preferred=True, health=box.health),
+            ],
+            order_policy=CHUNKS,
+        )
         try:
             ids = await asyncio.gather(*(router.submit(SLOW) for _ in range(12)))
             placed = [job_id.split(":", 1)[0] for job_id in ids]
@@ -243,8 +284,7 @@ async def test_twelve_pulls_at_once_give_a_two_slot_box_two_and_the_rest_elsewhe
             await router.close()
 
 
-async def test_usage_matches_each_providers_own_billing_to_the_second(
-        emulator: RunpodEmulator, tmp_path: Path) -> None:
+async def test_usage_matches_each_providers_own_billing_to_the_second(emulator: RunpodEmulator, tmp_path: Path) -> None:
     """Before: only collected jobs had a row, at the worker's grind time: an order's cancelled chunks and jobs
     given up on cost GPU time that `vanikeys costs` never showed."""
     sealer = ResultSealer.generate()
@@ -255,16 +295,20 @@ async def test_usage_matches_each_providers_own_billing_to_the_second(
         router = RouterGrindingClient(
             [Provider("runpod", runpod, 0.00031), Provider("selfhosted", box, 0.0, slots=1, preferred=True)],
             order_policy=OrderPolicy(chunk_seconds=0.3, initial_rate=2e4, max_parallel=3, max_failures=2),
-            usage=UsageLog(db))
+            usage=UsageLog(db),
+        )
         try:
-            outcome = await asyncio.wait_for(router.run_order(ORDER.model_copy(update={"tag": "order0123456789a"}),
-                                                              65536.0), LIMIT_S)
+            outcome = await asyncio.wait_for(
+                router.run_order(ORDER.model_copy(update={"tag": "order0123456789a"}), 65536.0), LIMIT_S
+            )
             verify_hit(ORDER, outcome.hit)
             slow = await router.submit(SLOW)  # given up on while it runs: cancelled, and billed to that moment
             await asyncio.sleep(0.5)
             await router.cancel(slow)
-            billed = {"runpod": sum(float(j["billed_s"]) for j in emulator.billing()),
-                      "selfhosted": sum(float(j["billed_s"]) for j in await box_billing(url))}  # type: ignore[arg-type]
+            billed = {
+                "runpod": sum(float(j["billed_s"]) for j in emulator.billing()),
+                "selfhosted": sum(float(j["billed_s"]) for j in await box_billing(url)),
+            }  # type: ignore[arg-type]
         finally:
             await router.close()
     rows = await db.fetchall("SELECT provider, outcome, gpu_s, estimated FROM grind_usage")
@@ -289,7 +333,10 @@ async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:
     finally:
         await db.close()
     assert [(r.provider, r.kind, r.jobs) for r in report.by_provider] == [
-        ("modal", "order", 1), ("runpod", "pull", 1), ("selfhosted", "order", 1)]
+        ("modal", "order", 1),
+        ("runpod", "pull", 1),
+        ("selfhosted", "order", 1),
+    ]
     assert report.cost("order") == pytest.approx(0.00666) and report.cost("pull") == pytest.approx(0.00031)
     text = report.render()
     assert "runpod" in text and "selfhosted" in text and "revenue 0 tokens ($0.00)" in text
@@ -303,8 +350,12 @@ async def test_orders_can_have_an_endpoint_of_their_own(emulator: RunpodEmulator
     pulls = make(emulator, sealer=sealer)
     orders = make(orders_endpoint, sealer=sealer)
     router = RouterGrindingClient(
-        [Provider("runpod", pulls, 0.0003, kinds=("pull",)), Provider("runpod-orders", orders, 0.0003, kinds=("order",))],
-        order_policy=CHUNKS)
+        [
+            Provider("runpod", pulls, 0.0003, kinds=("pull",)),
+            Provider("runpod-orders", orders, 0.0003, kinds=("order",)),
+        ],
+        order_policy=CHUNKS,
+    )
     try:
         pull_id = await router.submit(PULL)
         chunk = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 400, "stop": "full"})
@@ -327,17 +378,30 @@ def test_vanikeys_costs_reports_and_refuses_a_bad_day_count(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "RUNPOD_"))}
     env.update(VANIKEYS_DB=str(tmp_path / "costs.db"), VANIKEYS_USD_PER_TOKEN="0.01")
     asyncio.run(_fresh_database(tmp_path / "costs.db"))  # operator commands refuse a database that is not there
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "costs", "--days", "30"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "costs", "--days", "30"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "grinding costs over the last 30 days" in done.stdout and "revenue 0 tokens ($0.00)" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "costs", "--days", "lots"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "costs", "--days", "lots"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--days" in bad.stderr
 
 
 async def test_start_up_warns_when_an_endpoint_reports_no_workers(
-        emulator: RunpodEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    emulator: RunpodEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
     emulator.idle_workers = 0
     client = make(emulator, sealer=ResultSealer.generate())
     router = RouterGrindingClient([Provider("runpod", client, 0.0003, health=client.health)], order_policy=CHUNKS)
@@ -373,12 +437,15 @@ class NeverDone:
         self.cancelled.append(call_id)
 
 
-async def test_a_modal_pull_stops_at_runpods_queue_limit_and_modal_counts_as_backed_up(emulator: RunpodEmulator) -> None:
+async def test_a_modal_pull_stops_at_runpods_queue_limit_and_modal_counts_as_backed_up(
+    emulator: RunpodEmulator,
+) -> None:
     """Before: a Modal pull waited up to 900 s where RunPod stops at 120 s, and Modal was never backed up."""
     calls = NeverDone()
     skew = [0.0]
-    modal = ModalGrindingClient(calls, poll_interval_s=0.01, max_poll_interval_s=0.02,
-                                clock=lambda: asyncio.get_running_loop().time() + skew[0])
+    modal = ModalGrindingClient(
+        calls, poll_interval_s=0.01, max_poll_interval_s=0.02, clock=lambda: asyncio.get_running_loop().time() + skew[0]
+    )
     job_id = await modal.submit(PULL)
     waiter = asyncio.create_task(modal.wait(job_id, PULL))
     await asyncio.sleep(0.05)
@@ -393,8 +460,12 @@ async def test_a_modal_pull_stops_at_runpods_queue_limit_and_modal_counts_as_bac
     sealer = ResultSealer.generate()
     runpod = make(emulator, sealer=sealer)
     router = RouterGrindingClient(
-        [Provider("modal", ModalGrindingClient(NeverDone(), sealer=sealer), 0.0001, max_in_flight=2),
-         Provider("runpod", runpod, 0.00031)], order_policy=CHUNKS)
+        [
+            Provider("modal", ModalGrindingClient(NeverDone(), sealer=sealer), 0.0001, max_in_flight=2),
+            Provider("runpod", runpod, 0.00031),
+        ],
+        order_policy=CHUNKS,
+    )
     try:
         placed = [(await router.submit(PULL)).split(":", 1)[0] for _ in range(3)]
         assert placed == ["modal", "modal", "runpod"]  # cheaper, until two of ours are in flight there

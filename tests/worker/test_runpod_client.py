@@ -65,7 +65,10 @@ async def test_a_pull_comes_back_verified(emulator: RunpodEmulator, client: Runp
     policy = emulator.jobs[job_id].policy
     assert policy["executionTimeout"] == round((client.pull_time_limit_s + client.execution_grace_s) * 1000)
     # ttl counts from submission: the queue limit, the run and the bot's allowed downtime all fit in it.
-    assert policy["ttl"] == round((client.pull_queue_limit_s + client.downtime_allowance_s) * 1000) + policy["executionTimeout"]
+    assert (
+        policy["ttl"]
+        == round((client.pull_queue_limit_s + client.downtime_allowance_s) * 1000) + policy["executionTimeout"]
+    )
     assert emulator.count("/runsync") == 0 and emulator.count("/run") == 1  # never /runsync: the id comes first
 
 
@@ -90,7 +93,9 @@ async def test_queue_delay_and_progress_are_followed(emulator: RunpodEmulator, p
     assert seen[-1].checked <= result.checked
 
 
-async def test_async_progress_callbacks_and_failing_ones_are_fine(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
+async def test_async_progress_callbacks_and_failing_ones_are_fine(
+    emulator: RunpodEmulator, polling: RunpodGrindingClient
+) -> None:
     calls: list[int] = []
 
     async def shaky(progress: GrindProgress) -> None:
@@ -102,7 +107,9 @@ async def test_async_progress_callbacks_and_failing_ones_are_fine(emulator: Runp
     assert calls and result.checked > 0
 
 
-async def test_429s_and_5xx_while_polling_are_ridden_out(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
+async def test_429s_and_5xx_while_polling_are_ridden_out(
+    emulator: RunpodEmulator, polling: RunpodGrindingClient
+) -> None:
     emulator.request_faults.extend([429, 429])  # a 429 is a refusal: the job was not taken, so it is retried
     job_id = await polling.submit(PULL)
     assert len(emulator.jobs) == 1
@@ -125,7 +132,8 @@ async def test_a_5xx_after_runpod_took_the_job_is_not_resubmitted(emulator: Runp
 
 
 async def test_the_job_id_comes_back_before_the_job_ends_and_a_lost_answer_is_collected(
-        emulator: RunpodEmulator, client: RunpodGrindingClient) -> None:
+    emulator: RunpodEmulator, client: RunpodGrindingClient
+) -> None:
     """Before: a pull went out with /runsync, whose id came back only with the result, so a dropped answer
     (an outage, a hung request) lost a finished job. Now submit returns the id while the job is still queued,
     and a dropped answer to the poll that carries the result is simply asked again."""
@@ -137,8 +145,9 @@ async def test_the_job_id_comes_back_before_the_job_ends_and_a_lost_answer_is_co
     assert result.checked == 400 and emulator.drop_answers == 0 and len(emulator.jobs) == 1
 
 
-async def test_a_slow_submit_answer_is_waited_for_not_resubmitted(emulator: RunpodEmulator,
-                                                                 client: RunpodGrindingClient) -> None:
+async def test_a_slow_submit_answer_is_waited_for_not_resubmitted(
+    emulator: RunpodEmulator, client: RunpodGrindingClient
+) -> None:
     emulator.hold_run_answer.append(0.5)  # the job exists at once; its id arrives half a second later
     job_id = await client.submit(PULL)
     result = await asyncio.wait_for(client.wait(job_id, PULL), WAIT_LIMIT_S)
@@ -208,7 +217,9 @@ async def emulator_submit_raw(client: RunpodGrindingClient, raw: dict[str, objec
     return await client.api.run(raw, client.policy_for(PULL))
 
 
-async def test_cancel_while_running_is_reported_as_cancelled(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
+async def test_cancel_while_running_is_reported_as_cancelled(
+    emulator: RunpodEmulator, polling: RunpodGrindingClient
+) -> None:
     job_id = await polling.submit(SLOW)
     waiter = asyncio.create_task(polling.wait(job_id, SLOW))
     await asyncio.sleep(0.2)

@@ -57,8 +57,18 @@ def worker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerSe
     with log_path.open("w") as log_file:
         # DEBUG asked for twice: the worker must still keep the SDK from logging outputs (they hold keys).
         process = subprocess.Popen(
-            [sys.executable, "-m", "gpu_worker", "--rp_serve_api", "--rp_api_host", "127.0.0.1",
-             "--rp_api_port", str(port), "--rp_log_level", "DEBUG"],
+            [
+                sys.executable,
+                "-m",
+                "gpu_worker",
+                "--rp_serve_api",
+                "--rp_api_host",
+                "127.0.0.1",
+                "--rp_api_port",
+                str(port),
+                "--rp_log_level",
+                "DEBUG",
+            ],
             cwd=REPO,
             env=_worker_env(RUNPOD_LOG_LEVEL="DEBUG", UVICORN_LOG_LEVEL="warning"),
             stdout=log_file,
@@ -139,7 +149,11 @@ def test_test_input_mode_runs_one_job_and_withholds_the_key() -> None:
     job = json.dumps({"input": {**PULL, "top": 2}})
     completed = subprocess.run(
         [sys.executable, "-m", "gpu_worker", "--test_input", job],
-        cwd=REPO, env=_worker_env(), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=_worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
@@ -151,7 +165,11 @@ def test_test_input_with_a_bad_job_exits_non_zero() -> None:
     job = json.dumps({"input": {**PULL, "format": "doge"}})
     completed = subprocess.run(
         [sys.executable, "-m", "gpu_worker", "--test_input", job],
-        cwd=REPO, env=_worker_env(), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=_worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 1
     assert "bad_format: " in completed.stdout + completed.stderr

@@ -41,8 +41,16 @@ CHUNKS = OrderPolicy(chunk_seconds=0.3, initial_rate=2e4, max_parallel=2, max_fa
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
-    return small_settings(tmp_path, **{"vault_key": VAULT_KEY, "pull_budget_cpu": 300, "job_lease_s": 5.0,
-                                       "daily_spend_limit": 1_000_000, **overrides})
+    return small_settings(
+        tmp_path,
+        **{
+            "vault_key": VAULT_KEY,
+            "pull_budget_cpu": 300,
+            "job_lease_s": 5.0,
+            "daily_spend_limit": 1_000_000,
+            **overrides,
+        },
+    )
 
 
 def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClient:
@@ -51,10 +59,16 @@ def client_for(emulator: RunpodEmulator, **overrides: Any) -> RunpodGrindingClie
 
 
 @asynccontextmanager
-async def bot(tmp_path: Path, emulator: RunpodEmulator, platform: str = "test", settings: dict[str, Any] | None = None,
-              **overrides: Any) -> AsyncIterator[tuple[App, RecordingFrontEnd]]:
-    client = RouterGrindingClient([Provider("runpod", client_for(emulator, **overrides), 0.00031)],
-                                  order_policy=CHUNKS)  # what make_grinder builds for VANIKEYS_BACKEND=runpod
+async def bot(
+    tmp_path: Path,
+    emulator: RunpodEmulator,
+    platform: str = "test",
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[tuple[App, RecordingFrontEnd]]:
+    client = RouterGrindingClient(
+        [Provider("runpod", client_for(emulator, **overrides), 0.00031)], order_policy=CHUNKS
+    )  # what make_grinder builds for VANIKEYS_BACKEND=runpod
     try:
         async with create_app(settings_for(tmp_path, **(settings or {})), grinder=client) as app:
             frontend = RecordingFrontEnd(platform)
@@ -111,19 +125,46 @@ async def test_a_graceful_restart_mid_order_reattaches_to_its_chunks(tmp_path: P
         assert await ledger_kinds(app, job_id) == ["order"]
         assert len(frontend.deliveries) == 1
     await no_job_left_running(emulator)
-    assert not any(job.status == "CANCELLED" and job_id not in emulator.cancelled for job_id, job in emulator.jobs.items())
+    assert not any(
+        job.status == "CANCELLED" and job_id not in emulator.cancelled for job_id, job in emulator.jobs.items()
+    )
 
 
 async def test_a_killed_bot_mid_order_resumes_and_delivers_once(tmp_path: Path, emulator: RunpodEmulator) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))}
-    env.update(VANIKEYS_DB=str(tmp_path / "vanikeys.db"), VANIKEYS_BACKEND="runpod", VANIKEYS_VAULT_KEY=VAULT_KEY,
-               VANIKEYS_FREE_PULLS_PER_DAY="0", VANIKEYS_DAILY_SPEND_LIMIT="100000", VANIKEYS_KEYS_PER_TOKEN="50", VANIKEYS_ORDER_PREMIUM="2",
-               VANIKEYS_GPU_KEYS_PER_S="20000", RUNPOD_API_KEY=API_KEY, RUNPOD_ENDPOINT_ID=ENDPOINT_ID,
-               RUNPOD_BASE_URL=emulator.base_url, VANIKEYS_POLL_INTERVAL_S="0.05")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
+    }
+    env.update(
+        VANIKEYS_DB=str(tmp_path / "vanikeys.db"),
+        VANIKEYS_BACKEND="runpod",
+        VANIKEYS_VAULT_KEY=VAULT_KEY,
+        VANIKEYS_FREE_PULLS_PER_DAY="0",
+        VANIKEYS_DAILY_SPEND_LIMIT="100000",
+        VANIKEYS_KEYS_PER_TOKEN="50",
+        VANIKEYS_ORDER_PREMIUM="2",
+        VANIKEYS_GPU_KEYS_PER_S="20000",
+        RUNPOD_API_KEY=API_KEY,
+        RUNPOD_ENDPOINT_ID=ENDPOINT_ID,
+        RUNPOD_BASE_URL=emulator.base_url,
+        VANIKEYS_POLL_INTERVAL_S="0.05",
+    )
     emulator.queue_delay_s = 0.5  # the kill lands while the first chunk is queued or running
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "console", "--user", "alice", "--json", cwd=REPO, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "console",
+        "--user",
+        "alice",
+        "--json",
+        cwd=REPO,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stdin is not None
         proc.stdin.write(f"/grant alice 100000\n/order {ORDER_PATTERN} eth\n".encode())
@@ -183,7 +224,9 @@ async def test_a_pull_rides_through_an_api_outage(tmp_path: Path, emulator: Runp
     await no_job_left_running(emulator)
 
 
-async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_path: Path, emulator: RunpodEmulator) -> None:
+async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(
+    tmp_path: Path, emulator: RunpodEmulator
+) -> None:
     async with bot(tmp_path, emulator) as (app, _frontend):
         await app.service.grant(ALICE, 100)
         whole = await app.service.pull(ALICE, None, "ab", "btc", 10, allow_easy=True)
@@ -204,7 +247,8 @@ async def test_a_ten_pull_is_one_job_and_refunds_only_what_did_not_finish(tmp_pa
 
 
 async def test_a_single_pull_cut_short_refunds_its_unground_share_like_a_ten_pull(
-        tmp_path: Path, emulator: RunpodEmulator) -> None:
+    tmp_path: Path, emulator: RunpodEmulator
+) -> None:
     """Before: a single pull its time limit stopped at a quarter of its keys was charged in full, while a 10-pull
     in the same state refunded its unfinished pulls."""
     from bot.frontends.console import render
@@ -218,8 +262,9 @@ async def test_a_single_pull_cut_short_refunds_its_unground_share_like_a_ten_pul
         await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)  # the free pull again, ground in full
         emulator.job_faults.append("cut")
         cut = await app.service.pull(ALICE, None, "ab", "btc", allow_easy=True)
-        rows = await app.db.fetchall("SELECT kind, tokens, free_pulls FROM ledger WHERE job_id = ? ORDER BY id",
-                                     (cut.job_id,))
+        rows = await app.db.fetchall(
+            "SELECT kind, tokens, free_pulls FROM ledger WHERE job_id = ? ORDER BY id", (cut.job_id,)
+        )
         assert [r["kind"] for r in rows] == ["pull", "refund"]
         assert (rows[0]["tokens"], rows[1]["tokens"]) == (-10, 7)  # 10 tokens, three quarters unground: 7 back
         assert cut.cut_short is not None and cut.cut_short.ground_pct == 25
@@ -228,7 +273,9 @@ async def test_a_single_pull_cut_short_refunds_its_unground_share_like_a_ten_pul
     await no_job_left_running(emulator)
 
 
-async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(tmp_path: Path, emulator: RunpodEmulator) -> None:
+async def test_an_ambiguous_submit_refunds_the_pull_without_a_second_job(
+    tmp_path: Path, emulator: RunpodEmulator
+) -> None:
     async with bot(tmp_path, emulator) as (app, _):
         await app.service.grant(ALICE, 100)
         emulator.accept_then_fail.append(502)

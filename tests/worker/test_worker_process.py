@@ -32,7 +32,9 @@ LIMIT_S = 60
 
 
 @pytest.fixture
-async def live(emulator: RunpodEmulator, tmp_path: Path) -> AsyncIterator[tuple[RunpodEmulator, RunpodGrindingClient, Path]]:
+async def live(
+    emulator: RunpodEmulator, tmp_path: Path
+) -> AsyncIterator[tuple[RunpodEmulator, RunpodGrindingClient, Path]]:
     emulator.remote_worker = True
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
     env.update(emulator.worker_env())
@@ -62,7 +64,9 @@ async def live(emulator: RunpodEmulator, tmp_path: Path) -> AsyncIterator[tuple[
                 await process.wait()
 
 
-async def test_a_pull_runs_on_the_real_worker_and_verifies(live: tuple[RunpodEmulator, RunpodGrindingClient, Path]) -> None:
+async def test_a_pull_runs_on_the_real_worker_and_verifies(
+    live: tuple[RunpodEmulator, RunpodGrindingClient, Path],
+) -> None:
     emulator, client, log_path = live
     job_id = await client.submit(PULL)
     result = await asyncio.wait_for(client.wait(job_id, PULL), LIMIT_S)
@@ -101,7 +105,9 @@ async def test_progress_then_a_cancel_stops_the_job_and_the_worker_goes_on(
     assert (await asyncio.wait_for(client.wait(next_id, PULL), LIMIT_S)).checked == 2000
 
 
-async def test_an_order_and_faults_through_the_real_worker(live: tuple[RunpodEmulator, RunpodGrindingClient, Path]) -> None:
+async def test_an_order_and_faults_through_the_real_worker(
+    live: tuple[RunpodEmulator, RunpodGrindingClient, Path],
+) -> None:
     emulator, client, _ = live
     emulator.job_faults.append("wrong_key")  # a lying first chunk costs one failure, not the order
     template = GrindJob.parse({"v": 1, "format": "trx", "pattern": "ab", "budget": 1, "stop": "full"})

@@ -23,20 +23,28 @@ async def run(app: App, settings: Settings) -> None:
     from bot.frontends.discord.config import DiscordConfig
 
     if not settings.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
-                          "environment or .env, or run `vanikeys console` to try the bot locally")
+        raise ConfigError(
+            "DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
+            "environment or .env, or run `vanikeys console` to try the bot locally"
+        )
     from bot.frontends.discord.shards import shard_options
     from bot.startup import run_discord
 
     config = DiscordConfig.from_env()
     bot = VaniKeysBot(app.service, settings, config, **shard_options())
     async with bot:
-        app.health.watch("discord", lambda: (bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency),
-                                             f"{len(bot.shards)} shard(s), latency {bot.latency:.2f} s"))
+        app.health.watch(
+            "discord",
+            lambda: (
+                bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency),
+                f"{len(bot.shards)} shard(s), latency {bot.latency:.2f} s",
+            ),
+        )
         try:
             # bot.start() is login + connect: the login is retried with a bounded wait, the gateway must make
             # the bot ready in bounded time, and either failure is one line (bot/startup.py).
-            await run_discord(bot, settings.discord_token, settings.start_retry_s,
-                              ready_margin_s=config.guild_ready_timeout_s + 5.0)
+            await run_discord(
+                bot, settings.discord_token, settings.start_retry_s, ready_margin_s=config.guild_ready_timeout_s + 5.0
+            )
         finally:
             app.health.stopped("discord")

@@ -40,8 +40,9 @@ class VaniKeysBot(commands.AutoShardedBot):
     shares (Flows, Cooldowns, Outbox, DiscordFrontEnd). Log redaction is installed before anything connects;
     service and settings are kept, never owned: closing the bot does not close the service."""
 
-    def __init__(self, service: Service, settings: Settings, config: DiscordConfig | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, service: Service, settings: Settings, config: DiscordConfig | None = None, **options: Any
+    ) -> None:
         install_log_redaction()
         self.config = config or DiscordConfig()
         intents = discord.Intents.none()
@@ -58,10 +59,16 @@ class VaniKeysBot(commands.AutoShardedBot):
         )
         self.service = service
         self.settings = settings
-        self.clock: Callable[[], float] = time.monotonic   # interaction-token freshness is measured on it
-        self.cooldowns = Cooldowns({PULL: self.config.pull_cooldown_s, ORDER: self.config.order_cooldown_s,
-                                    ODDS: self.config.odds_cooldown_s, COMMAND: self.config.command_cooldown_s,
-                                    AUTOCOMPLETE: self.config.autocomplete_cooldown_s})
+        self.clock: Callable[[], float] = time.monotonic  # interaction-token freshness is measured on it
+        self.cooldowns = Cooldowns(
+            {
+                PULL: self.config.pull_cooldown_s,
+                ORDER: self.config.order_cooldown_s,
+                ODDS: self.config.odds_cooldown_s,
+                COMMAND: self.config.command_cooldown_s,
+                AUTOCOMPLETE: self.config.autocomplete_cooldown_s,
+            }
+        )
         self.outbox = Outbox()
         self._late_reveals: asyncio.Task[None] | None = None
         self.frontend = DiscordFrontEnd(self)
@@ -92,7 +99,7 @@ class VaniKeysBot(commands.AutoShardedBot):
             await self.frontend.kept(self.config.stop_grace_s)
             if self._late_reveals is not None:
                 await asyncio.gather(self._late_reveals, return_exceptions=True)  # ended by the closed outbox
-        await self.frontend.progress.close()   # progress still waiting is droppable; endings go through the outbox
+        await self.frontend.progress.close()  # progress still waiting is droppable; endings go through the outbox
         await super().close()
 
     async def sync_commands(self, targets: tuple[str, ...]) -> int:
@@ -111,8 +118,9 @@ class VaniKeysBot(commands.AutoShardedBot):
             log.info("synced %d application commands to %s", len(synced), target)
         return len(synced) if targets else 0
 
-    async def _on_app_command_error(self, interaction: discord.Interaction[Any],
-                                    error: app_commands.AppCommandError) -> None:
+    async def _on_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
         """Errors before a command body runs (an option Discord let through that does not convert)."""
         if isinstance(error, app_commands.TransformerError):
             text = f"`{error.value}` is not a valid value for that option: pick one from the list."

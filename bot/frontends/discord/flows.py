@@ -45,14 +45,18 @@ log = logging.getLogger(__name__)
 
 PULL, ORDER, ODDS, COMMAND = "pull", "order", "odds", "command"
 EASY_PATTERN = "easy_pattern"
-GENERIC_FAILURE = N_("Something went wrong on our side. Nothing was lost: `/history` shows every token movement "
-                     "and `/keys` any key not yet sent. Please try again in a minute.")
+GENERIC_FAILURE = N_(
+    "Something went wrong on our side. Nothing was lost: `/history` shows every token movement "
+    "and `/keys` any key not yet sent. Please try again in a minute."
+)
 
 Interaction = discord.Interaction[Any]
-SLOW_DOWN = {PULL: N_("Easy there: you can pull again in {seconds} s."),
-             ORDER: N_("Easy there: you can order again in {seconds} s."),
-             ODDS: N_("Easy there: you can ask for odds again in {seconds} s."),
-             COMMAND: N_("Easy there: you can use a command again in {seconds} s.")}
+SLOW_DOWN = {
+    PULL: N_("Easy there: you can pull again in {seconds} s."),
+    ORDER: N_("Easy there: you can order again in {seconds} s."),
+    ODDS: N_("Easy there: you can ask for odds again in {seconds} s."),
+    COMMAND: N_("Easy there: you can use a command again in {seconds} s."),
+}
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
@@ -82,23 +86,36 @@ class Flows:
 
     # --- pulls and orders (public in a server) ------------------------------------------
 
-    async def pull(self, interaction: Interaction, request: PatternRequest, count: int, *,
-                   allow_easy: bool = False) -> None:
+    async def pull(
+        self, interaction: Interaction, request: PatternRequest, count: int, *, allow_easy: bool = False
+    ) -> None:
         """A pull for the presser: rolled and revealed in public (privately, with a note, where the bot lacks
         permissions). The key goes by DM; closed DMs and a streak bonus are told privately. An easy pattern is
         refused with "Pull anyway" / "Order instead" unless allow_easy."""
         missing = missing_reveal_permissions(interaction)
 
         async def body(turn: Turn) -> None:
-            reveal = PullReveal(turn, self.bot.outbox, request, public=not missing,
-                                private_note=missing_permissions_text(missing) if missing else None)
+            reveal = PullReveal(
+                turn,
+                self.bot.outbox,
+                request,
+                public=not missing,
+                private_note=missing_permissions_text(missing) if missing else None,
+            )
             reveal.start()
             try:
-                answer = await self.service.pull(user_ref(interaction.user), community_ref(interaction),
-                                                 request.pattern, request.format_id, count,
-                                                 exact_case=request.exact_case, fuzzy=request.fuzzy,
-                                                 channel=str(interaction.channel_id) if interaction.guild_id else None,
-                                                 allow_easy=allow_easy, on_reveal=reveal.show)
+                answer = await self.service.pull(
+                    user_ref(interaction.user),
+                    community_ref(interaction),
+                    request.pattern,
+                    request.format_id,
+                    count,
+                    exact_case=request.exact_case,
+                    fuzzy=request.fuzzy,
+                    channel=str(interaction.channel_id) if interaction.guild_id else None,
+                    allow_easy=allow_easy,
+                    on_reveal=reveal.show,
+                )
             finally:
                 await reveal.stop()
             if not reveal.revealed:  # on_reveal failed (e.g. Discord refused): the key is delivered; show it now
@@ -120,34 +137,49 @@ class Flows:
             if not missing:
                 message_id = await turn.learn_message()
                 origin = Origin("discord", str(interaction.channel_id), str(message_id) if message_id else None)
-            answer = await self.service.order(user_ref(interaction.user), community_ref(interaction), request.pattern,
-                                              request.format_id, pubkey, exact_case=request.exact_case,
-                                              fuzzy=request.fuzzy, origin=origin)
+            answer = await self.service.order(
+                user_ref(interaction.user),
+                community_ref(interaction),
+                request.pattern,
+                request.format_id,
+                pubkey,
+                exact_case=request.exact_case,
+                fuzzy=request.fuzzy,
+                origin=origin,
+            )
             latest = self.bot.frontend.latest(answer.order)
             turn.posted = True  # paid: from here on the message shows the order, whatever else fails
             if missing:
-                await turn.private(f"{order_receipt_text(answer)}\n{missing_permissions_text(missing)}",
-                                   embed=order_embed(latest))
+                await turn.private(
+                    f"{order_receipt_text(answer)}\n{missing_permissions_text(missing)}", embed=order_embed(latest)
+                )
                 return
             with use_locale(turn.public_locale):
                 shown = order_embed(latest)
-            await self.bot.outbox.must(turn.channel_id, lambda: turn.replace_public(
-                {"content": None, "embed": shown}, lambda: {"embed": shown}))
+            await self.bot.outbox.must(
+                turn.channel_id,
+                lambda: turn.replace_public({"content": None, "embed": shown}, lambda: {"embed": shown}),
+            )
             await turn.private(order_receipt_text(answer))
 
         await self._answer(interaction, body, public=not missing, action=ORDER)
 
     async def quote_order(self, interaction: Interaction, request: PatternRequest) -> None:
         """The Order button: the price and the odds, privately, with a button to confirm."""
+
         async def body(turn: Turn) -> None:
-            odds = await self.service.odds(request.pattern, request.format_id, exact_case=request.exact_case,
-                                           fuzzy=request.fuzzy)
+            odds = await self.service.odds(
+                request.pattern, request.format_id, exact_case=request.exact_case, fuzzy=request.fuzzy
+            )
             if odds.order_price is None:
                 raise ServiceError("too_hard", odds.order_refusal or _("this pattern is too hard to order"))
             view = confirm_view(request, interaction.user.id, odds.order_price)
-            text = ngettext("An exact match for `{pattern}` costs **{n} token**. Confirm to order it.",
-                            "An exact match for `{pattern}` costs **{n} tokens**. Confirm to order it.",
-                            odds.order_price, pattern=request.pattern)
+            text = ngettext(
+                "An exact match for `{pattern}` costs **{n} token**. Confirm to order it.",
+                "An exact match for `{pattern}` costs **{n} tokens**. Confirm to order it.",
+                odds.order_price,
+                pattern=request.pattern,
+            )
             if view is None:
                 await interaction.followup.send(text, embed=odds_embed(odds), ephemeral=True)
             else:
@@ -159,15 +191,18 @@ class Flows:
 
     async def odds(self, interaction: Interaction, request: PatternRequest) -> None:
         """The pattern's odds as an embed: public where the bot may post, else privately."""
+
         async def body(turn: Turn) -> None:
-            odds = await self.service.odds(request.pattern, request.format_id, exact_case=request.exact_case,
-                                           fuzzy=request.fuzzy)
+            odds = await self.service.odds(
+                request.pattern, request.format_id, exact_case=request.exact_case, fuzzy=request.fuzzy
+            )
             await interaction.followup.send(embed=odds_embed(odds))
 
         await self._answer(interaction, body, public=missing_reveal_permissions(interaction) == [], action=ODDS)
 
     async def private(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """An ephemeral answer: render() returns followup.send keyword arguments."""
+
         async def body(turn: Turn) -> None:
             await turn.private(**await render())
 
@@ -175,6 +210,7 @@ class Flows:
 
     async def public(self, interaction: Interaction, render: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """A public answer where the bot may post (else ephemeral): render() returns followup.send keyword arguments."""
+
         async def body(turn: Turn) -> None:
             await interaction.followup.send(**await render())
 
@@ -182,44 +218,70 @@ class Flows:
 
     async def balance(self, interaction: Interaction) -> None:
         """Privately: the balance embed."""
+
         async def render() -> dict[str, Any]:
             return {"embed": balance_embed(await self.service.balance(user_ref(interaction.user)))}
+
         await self.private(interaction, render)
 
     async def keys(self, interaction: Interaction) -> None:
         """Privately: the keys not delivered yet, as text."""
+
         async def render() -> dict[str, Any]:
             return {"content": keys_text(await self.service.keys(user_ref(interaction.user)))}
+
         await self.private(interaction, render)
 
     async def history(self, interaction: Interaction) -> None:
         """Privately: the history embed."""
+
         async def render() -> dict[str, Any]:
             return {"embed": history_embed(await self.service.history(user_ref(interaction.user)))}
+
         await self.private(interaction, render)
 
     async def topup(self, interaction: Interaction, pack: str | None) -> None:
         """Privately: the packs, or the chosen pack with a link button to pay."""
+
         async def render() -> dict[str, Any]:
             answer = await self.service.topup(user_ref(interaction.user), pack)
             if answer.url and answer.pack:
-                return {"embed": topup_embed(answer),
-                        "view": link_view(ngettext("Pay {price} for {n} token", "Pay {price} for {n} tokens",
-                                                   answer.pack.tokens, price=answer.pack.price), answer.url)}
+                return {
+                    "embed": topup_embed(answer),
+                    "view": link_view(
+                        ngettext(
+                            "Pay {price} for {n} token",
+                            "Pay {price} for {n} tokens",
+                            answer.pack.tokens,
+                            price=answer.pack.price,
+                        ),
+                        answer.url,
+                    ),
+                }
             return {"embed": topup_embed(answer)}
+
         await self.private(interaction, render)
 
     # --- the one way every interaction is answered ----------------------------------------
 
-    async def _answer(self, interaction: Interaction, body: Callable[[Turn], Awaitable[None]], *, public: bool,
-                      action: str, count: int = 1, request: PatternRequest | None = None) -> None:
+    async def _answer(
+        self,
+        interaction: Interaction,
+        body: Callable[[Turn], Awaitable[None]],
+        *,
+        public: bool,
+        action: str,
+        count: int = 1,
+        request: PatternRequest | None = None,
+    ) -> None:
         person = interaction.locale.value if interaction.locale else None
         set_locale(person)  # everything for this person, in their own language
         PEOPLE.remember("discord", str(interaction.user.id), person)
         wait = self.bot.cooldowns.wait_left(action, interaction.user.id)
         if wait > 0:
-            await interaction.response.send_message(error_text(_(SLOW_DOWN.get(action, SLOW_DOWN[COMMAND]),
-                                                                 seconds=math.ceil(wait))), ephemeral=True)
+            await interaction.response.send_message(
+                error_text(_(SLOW_DOWN.get(action, SLOW_DOWN[COMMAND]), seconds=math.ceil(wait))), ephemeral=True
+            )
             return
         turn = Turn(self.bot, interaction)
         await interaction.response.defer(thinking=True, ephemeral=not public)
@@ -233,15 +295,18 @@ class Flows:
             if getattr(err, "code", "") == EASY_PATTERN and request is not None:
                 await self._offer_order(turn, str(err), request, count)
             elif isinstance(err, WrongChannel):
-                where = (f"<#{err.channel_id}>" if err.channel_id.isdigit()
-                         else (err.channel_label or _("another channel")))
-                await turn.private_error(_("Pulls in this server go in {where}: pull there (this one was not "
-                                           "charged).", where=where))
+                where = (
+                    f"<#{err.channel_id}>" if err.channel_id.isdigit() else (err.channel_label or _("another channel"))
+                )
+                await turn.private_error(
+                    _("Pulls in this server go in {where}: pull there (this one was not charged).", where=where)
+                )
             else:
                 await turn.private_error(str(err))
         except discord.HTTPException as exc:
-            log.warning("interaction %s: Discord refused a reply (status %s, code %s)", interaction.id, exc.status,
-                        exc.code)
+            log.warning(
+                "interaction %s: Discord refused a reply (status %s, code %s)", interaction.id, exc.status, exc.code
+            )
             await self._fail(turn, public)
         except Exception:
             log.exception("interaction %s (%s) failed", interaction.id, action)
@@ -267,8 +332,12 @@ class Flows:
             else:
                 await turn.private(error_text(message), view=view)
         except discord.HTTPException as exc:
-            log.warning("interaction %s: could not send the easy-pattern offer (status %s, code %s)",
-                        turn.interaction.id, exc.status, exc.code)
+            log.warning(
+                "interaction %s: could not send the easy-pattern offer (status %s, code %s)",
+                turn.interaction.id,
+                exc.status,
+                exc.code,
+            )
 
     async def _fail(self, turn: Turn, public: bool) -> None:
         if public and not turn.posted:
@@ -280,5 +349,9 @@ class Flows:
         try:
             await turn.delete_public()
         except discord.HTTPException as exc:
-            log.warning("interaction %s: could not remove the public message (status %s, code %s)",
-                        turn.interaction.id, exc.status, exc.code)
+            log.warning(
+                "interaction %s: could not remove the public message (status %s, code %s)",
+                turn.interaction.id,
+                exc.status,
+                exc.code,
+            )

@@ -43,8 +43,8 @@ class DiscordFrontEnd:
         self.bot = bot
         self._latest: OrderedDict[str, OrderView] = OrderedDict()
         self.progress = ProgressEdits(bot.outbox, gap_s=bot.config.order_progress_gap_s)
-        self._keeping: set[asyncio.Task[int]] = set()   # reveals being stored at a stop
-        self.revealing = 0                                # reveals in progress (PullReveal.show)
+        self._keeping: set[asyncio.Task[int]] = set()  # reveals being stored at a stop
+        self.revealing = 0  # reveals in progress (PullReveal.show)
 
     # --- FrontEnd protocol ----------------------------------------------------------
 
@@ -60,8 +60,9 @@ class DiscordFrontEnd:
                 await channel.send(text, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             # 50007: the user closed DMs (or shares no server with the bot); the key stays in the vault
-            log.info("job %s: DM to user %s refused (status %s, code %s)", delivery.job_id, user_id, exc.status,
-                     exc.code)
+            log.info(
+                "job %s: DM to user %s refused (status %s, code %s)", delivery.job_id, user_id, exc.status, exc.code
+            )
             return False
         return True
 
@@ -83,8 +84,7 @@ class DiscordFrontEnd:
         channel = self.bot.get_partial_messageable(channel_id)
         reference = None
         if origin.message_id and (message_id := _snowflake(origin.message_id)) is not None:
-            reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
-                                                 fail_if_not_exists=False)
+            reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
         mentions = discord.AllowedMentions(users=True, everyone=False, roles=False, replied_user=False)
         text = order_finished_text(order, f"<@{order.user.user_id}>")
 
@@ -96,8 +96,9 @@ class DiscordFrontEnd:
         try:
             await self.bot.outbox.must(channel_id, send)
         except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
-            log.warning("order %s: completion notice in channel %s failed (%s)", order.order_id, channel_id,
-                        type(exc).__name__)
+            log.warning(
+                "order %s: completion notice in channel %s failed (%s)", order.order_id, channel_id, type(exc).__name__
+            )
 
     async def notify(self, user: UserRef, text: str) -> None:
         """A private notice by DM, cut to 2000 characters; undeliverable ones are logged and dropped."""
@@ -152,17 +153,20 @@ class DiscordFrontEnd:
                 for count, text in late_reveal_digests([r.line for r in reveals]):
                     chunk, reveals = reveals[:count], reveals[count:]
                     try:
-                        await self.bot.outbox.must(channel_id, partial(channel.send, text,
-                                                                       allowed_mentions=NO_MENTIONS))
+                        await self.bot.outbox.must(
+                            channel_id, partial(channel.send, text, allowed_mentions=NO_MENTIONS)
+                        )
                     except (discord.Forbidden, discord.NotFound) as exc:
-                        log.info("late reveals for channel %s not postable (%s): dropped", channel_id,
-                                 type(exc).__name__)
+                        log.info(
+                            "late reveals for channel %s not postable (%s): dropped", channel_id, type(exc).__name__
+                        )
                     await service.forget_late_reveals(r.id for r in chunk)
         except StorageUnavailable as err:
             log.warning("late reveals not posted now (%s): they stay kept for the next start", err.why)
         except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:
-            log.warning("late reveals not all posted now (%s): the rest stay kept for the next start",
-                        type(exc).__name__)
+            log.warning(
+                "late reveals not all posted now (%s): the rest stay kept for the next start", type(exc).__name__
+            )
         except Exception:
             log.exception("late reveals not all posted now: the rest stay kept for the next start")
 
@@ -196,7 +200,7 @@ class DiscordFrontEnd:
         if not final:  # droppable: coalesced per message and paced per channel, never awaited by the grinder
             self.progress.offer(channel_id, message_id, lambda: message.edit(content=None, embed=embed))
             return
-        await self.progress.settle(channel_id, message_id)   # the ending is the message's last edit
+        await self.progress.settle(channel_id, message_id)  # the ending is the message's last edit
         try:
             await self.bot.outbox.must(channel_id, lambda: message.edit(content=None, embed=embed))
         except (discord.HTTPException, TimeoutError, OutboxClosed) as exc:

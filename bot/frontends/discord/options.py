@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
 
 MAX_CHOICE = 100
-AUTOCOMPLETE = "autocomplete"   # a cooldown action: odds while typing cost CPU for each new pattern
+AUTOCOMPLETE = "autocomplete"  # a cooldown action: odds while typing cost CPU for each new pattern
 FORMAT_CHOICES = [app_commands.Choice(name=f"{fmt.title} ({fmt.prefix}…)", value=fmt.id) for fmt in FORMATS.values()]
-COUNT_CHOICES = [app_commands.Choice(name=locale_str("1 pull"), value=1),
-                 app_commands.Choice(name=locale_str("10-pull"), value=10)]
+COUNT_CHOICES = [
+    app_commands.Choice(name=locale_str("1 pull"), value=1),
+    app_commands.Choice(name=locale_str("10-pull"), value=10),
+]
 PATTERN_EXAMPLES = ("^Love", "cafe$", "^Moon ?", "Vani Keys")
 
 
@@ -29,8 +31,9 @@ def _fit(text: str) -> str:
     return text if len(text) <= MAX_CHOICE else text[: MAX_CHOICE - 1] + "…"
 
 
-async def pattern_autocomplete(interaction: discord.Interaction[VaniKeysBot], current: str
-                               ) -> list[app_commands.Choice[str]]:
+async def pattern_autocomplete(
+    interaction: discord.Interaction[VaniKeysBot], current: str
+) -> list[app_commands.Choice[str]]:
     """The typed pattern with its odds, or with what is wrong with it, before anyone pays."""
     text = current.strip()[:MAX_CHOICE]
     if not text:
@@ -48,13 +51,17 @@ async def pattern_autocomplete(interaction: discord.Interaction[VaniKeysBot], cu
     return [app_commands.Choice(name=_fit(f"{text} · exact match {one_in(odds.expected_keys)} keys"), value=text)]
 
 
-async def pack_autocomplete(interaction: discord.Interaction[VaniKeysBot], current: str
-                            ) -> list[app_commands.Choice[str]]:
+async def pack_autocomplete(
+    interaction: discord.Interaction[VaniKeysBot], current: str
+) -> list[app_commands.Choice[str]]:
     """The packs whose id contains what was typed (at most 25, Discord's limit); none when the service refuses."""
     try:
         answer = await interaction.client.service.topup(user_ref(interaction.user), None)
     except (ServiceError, VanikeysError):
         return []
     typed = current.strip().lower()
-    return [app_commands.Choice(name=_fit(f"{p.pack_id}: {p.tokens:,} tokens for {p.price}"), value=p.pack_id)
-            for p in answer.packs if typed in p.pack_id.lower()][:25]
+    return [
+        app_commands.Choice(name=_fit(f"{p.pack_id}: {p.tokens:,} tokens for {p.price}"), value=p.pack_id)
+        for p in answer.packs
+        if typed in p.pack_id.lower()
+    ][:25]

@@ -48,10 +48,10 @@ class Outbox:
         self._give_up_after_s = give_up_after_s
         self._clock = clock
         self._closed = asyncio.Event()
-        self._pending: defaultdict[int, int] = defaultdict(int)   # channel id -> `must` sends in flight
-        self._cool_until: dict[int, float] = {}                     # channel id -> end of its last 429's wait
-        self.retries = 0                                            # 429s waited out here, for metrics and tests
-        self.skipped = 0                                            # decoration left out because the channel was busy
+        self._pending: defaultdict[int, int] = defaultdict(int)  # channel id -> `must` sends in flight
+        self._cool_until: dict[int, float] = {}  # channel id -> end of its last 429's wait
+        self.retries = 0  # 429s waited out here, for metrics and tests
+        self.skipped = 0  # decoration left out because the channel was busy
 
     def busy(self, channel_id: int) -> bool:
         """True while a `must` send is in flight on the channel or it is cooling down after a 429."""

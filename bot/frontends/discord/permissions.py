@@ -34,5 +34,8 @@ def missing_reveal_permissions(interaction: discord.Interaction[Any]) -> list[st
 def missing_permissions_text(missing: list[str]) -> str:
     """The person's notice that the result is private because the bot lacks the named permissions here."""
     names = ", ".join(f"**{name}**" for name in missing)
-    return _("I can't post results in this channel: I'm missing {names} here. Your result is shown only to you. A "
-             "server admin can fix it in the channel's settings → Permissions → VaniKeys.", names=names)
+    return _(
+        "I can't post results in this channel: I'm missing {names} here. Your result is shown only to you. A "
+        "server admin can fix it in the channel's settings → Permissions → VaniKeys.",
+        names=names,
+    )

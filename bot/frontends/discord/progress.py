@@ -26,7 +26,7 @@ from bot.frontends.discord.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-BUSY_POLL_S = 0.1   # how often a drainer looks again at a channel busy with reveals
+BUSY_POLL_S = 0.1  # how often a drainer looks again at a channel busy with reveals
 
 
 class ProgressEdits:
@@ -37,19 +37,19 @@ class ProgressEdits:
         self._outbox = outbox
         self._gap_s = gap_s
         self._clock = clock
-        self._waiting: dict[int, OrderedDict[int, Callable[[], Awaitable[object]]]] = {}   # channel -> message -> edit
-        self._next_at: dict[int, float] = {}                 # channel -> earliest time of its next progress edit
+        self._waiting: dict[int, OrderedDict[int, Callable[[], Awaitable[object]]]] = {}  # channel -> message -> edit
+        self._next_at: dict[int, float] = {}  # channel -> earliest time of its next progress edit
         self._in_flight: dict[tuple[int, int], asyncio.Event] = {}
         self._drainers: dict[int, asyncio.Task[None]] = {}
-        self.sent = 0        # progress edits Discord took
-        self.replaced = 0    # progress edits dropped for a newer one of the same message
-        self.dropped = 0     # progress edits refused (429, channel busy) or cut short by the order's ending
+        self.sent = 0  # progress edits Discord took
+        self.replaced = 0  # progress edits dropped for a newer one of the same message
+        self.dropped = 0  # progress edits refused (429, channel busy) or cut short by the order's ending
 
     def offer(self, channel_id: int, message_id: int, edit: Callable[[], Awaitable[object]]) -> None:
         """Show this progress when the channel allows; an older edit still waiting for the message is dropped."""
         waiting = self._waiting.setdefault(channel_id, OrderedDict())
         if message_id in waiting:
-            self.replaced += 1   # keeps its place in the line: every order's message gets its turn
+            self.replaced += 1  # keeps its place in the line: every order's message gets its turn
         waiting[message_id] = edit
         if channel_id not in self._drainers:
             task = asyncio.create_task(self._drain(channel_id), name=f"progress-{channel_id}")

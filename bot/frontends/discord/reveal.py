@@ -39,20 +39,21 @@ ROLL_DELAY_S = 0.4
 ROLL_STEP_S = 0.5
 ROLL_STEPS = 4
 CARD_FILENAME = "vanikeys-card.png"
-_ANNOUNCING: set[asyncio.Task[None]] = set()   # announcements in flight (a reference keeps each task alive)
+_ANNOUNCING: set[asyncio.Task[None]] = set()  # announcements in flight (a reference keeps each task alive)
 
 
 class PullReveal:
     """One pull's roll and reveal on a Turn (module docstring): public in the channel, or privately with private_note
     above it. `revealed` is True once the reveal is shown; `rolled_steps` counts the roll's edits that went out."""
 
-    def __init__(self, turn: Turn, outbox: Outbox, request: PatternRequest, *, public: bool,
-                 private_note: str | None = None) -> None:
+    def __init__(
+        self, turn: Turn, outbox: Outbox, request: PatternRequest, *, public: bool, private_note: str | None = None
+    ) -> None:
         self.turn = turn
         self.outbox = outbox
         self.request = request
         self.public = public
-        self.private_note = private_note   # shown above a private reveal (e.g. what permission to grant)
+        self.private_note = private_note  # shown above a private reveal (e.g. what permission to grant)
         self.revealed = False
         self.rolled_steps = 0
         self._stop = asyncio.Event()
@@ -111,11 +112,14 @@ class PullReveal:
         await self.stop()
         if self.public:
             try:
-                await self.outbox.must(self.turn.channel_id, lambda: self.turn.replace_public(
-                    self._message(answer, edit=True), lambda: self._message(answer, edit=False)))
+                await self.outbox.must(
+                    self.turn.channel_id,
+                    lambda: self.turn.replace_public(
+                        self._message(answer, edit=True), lambda: self._message(answer, edit=False)
+                    ),
+                )
             except OutboxClosed:  # the bot is stopping: kept, and posted in the channel after the restart
-                await self.turn.bot.frontend.keep_late_reveal(self.turn.channel_id,
-                                                              pull_digest_line(answer, self.name))
+                await self.turn.bot.frontend.keep_late_reveal(self.turn.channel_id, pull_digest_line(answer, self.name))
                 self.revealed = True
                 return
             self.turn.posted = True
@@ -133,8 +137,9 @@ class PullReveal:
         user = self.turn.interaction.user
         with use_locale(self.turn.public_locale if self.public else current()):  # a public reveal: the server's
             embed = pull_embed(answer, user.display_name, user.display_avatar.url if user.display_avatar else None)
-            view = reveal_view(PatternRequest(answer.pattern, answer.format_id, self.request.exact_case,
-                                              self.request.fuzzy))
+            view = reveal_view(
+                PatternRequest(answer.pattern, answer.format_id, self.request.exact_case, self.request.fuzzy)
+            )
         fields: dict[str, Any] = {"embed": embed}
         if edit:
             fields["content"] = None

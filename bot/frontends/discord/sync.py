@@ -23,8 +23,10 @@ def parse_targets(values: Sequence[str]) -> tuple[str, ...]:
     for target in targets:
         guild = target.removeprefix(SYNC_CLEAR)
         if target != SYNC_GLOBAL and not (guild.isascii() and guild.isdigit()):
-            raise ConfigError(f"{target!r} is not a sync target: give 'global', a server id such as "
-                              "123456789012345678, or clear:<server id>")
+            raise ConfigError(
+                f"{target!r} is not a sync target: give 'global', a server id such as "
+                "123456789012345678, or clear:<server id>"
+            )
     return targets
 
 
@@ -35,19 +37,21 @@ async def sync(settings: Settings, targets: tuple[str, ...]) -> int:
     from bot.frontends.discord.bot import VaniKeysBot
 
     if not settings.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
-                          "environment or .env")
+        raise ConfigError(
+            "DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the environment or .env"
+        )
     async with create_app(settings) as app:
         bot = VaniKeysBot(app.service, settings, DiscordConfig())
         async with bot:
-            await bot.login(settings.discord_token)   # HTTP only: loads the commands, opens no gateway
+            await bot.login(settings.discord_token)  # HTTP only: loads the commands, opens no gateway
             return await bot.sync_commands(targets)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI: 0 when synced, 2 on a configuration error (told on stderr)."""
-    parser = argparse.ArgumentParser(prog="python -m bot.frontends.discord.sync",
-                                     description="Publish VaniKeys' Discord slash commands")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.frontends.discord.sync", description="Publish VaniKeys' Discord slash commands"
+    )
     parser.add_argument("targets", nargs="*", help="'global' (default), a server id, or clear:<server id>")
     args = parser.parse_args(argv)
     try:

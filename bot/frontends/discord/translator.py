@@ -13,16 +13,22 @@ from discord.app_commands import TranslationContextLocation, TranslationContextT
 
 from bot.i18n import DEFAULT, _, negotiate, use_locale
 
-UNTRANSLATED = frozenset({TranslationContextLocation.command_name, TranslationContextLocation.group_name,
-                          TranslationContextLocation.parameter_name})
+UNTRANSLATED = frozenset(
+    {
+        TranslationContextLocation.command_name,
+        TranslationContextLocation.group_name,
+        TranslationContextLocation.parameter_name,
+    }
+)
 MAX_DESCRIPTION = 100  # Discord's limit for command, option and choice texts (choice names too)
 
 
 class CatalogTranslator(app_commands.Translator):
     """discord.py's translator for the published commands: descriptions and choice names from the message catalogs."""
 
-    async def translate(self, string: locale_str, locale: discord.Locale,
-                        context: TranslationContextTypes) -> str | None:
+    async def translate(
+        self, string: locale_str, locale: discord.Locale, context: TranslationContextTypes
+    ) -> str | None:
         """The text in the locale's catalog language, cut to MAX_DESCRIPTION; None (Discord shows the source text) for
         names, for the default or an unknown language, and where the catalog has no translation."""
         if context.location in UNTRANSLATED:

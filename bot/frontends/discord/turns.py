@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_TTL_S = 15 * 60.0
-TOKEN_SAFE_S = TOKEN_TTL_S - 60.0   # a minute's margin for clock drift and slow requests
+TOKEN_SAFE_S = TOKEN_TTL_S - 60.0  # a minute's margin for clock drift and slow requests
 EXPIRED_TOKEN_CODES = {50027, 10015}  # Invalid Webhook Token, Unknown Webhook
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -46,10 +46,10 @@ class Turn:
 
     bot: VaniKeysBot
     interaction: Interaction
-    received: float = 0.0           # on the bot's clock
-    message_id: int | None = None   # the public message this interaction created (thinking, rolling, reveal)
-    posted: bool = False            # a public answer is out: an error after this must not delete it
-    public_locale: str = "en"       # public reveals: the server's language (/config language, else Discord's)
+    received: float = 0.0  # on the bot's clock
+    message_id: int | None = None  # the public message this interaction created (thinking, rolling, reveal)
+    posted: bool = False  # a public answer is out: an error after this must not delete it
+    public_locale: str = "en"  # public reveals: the server's language (/config language, else Discord's)
 
     def __post_init__(self) -> None:
         self.received = self.bot.clock()
@@ -69,8 +69,12 @@ class Turn:
             try:
                 self.message_id = (await self.interaction.original_response()).id
             except discord.HTTPException as exc:
-                log.info("interaction %s: no original response (status %s, code %s)", self.interaction.id,
-                         exc.status, exc.code)
+                log.info(
+                    "interaction %s: no original response (status %s, code %s)",
+                    self.interaction.id,
+                    exc.status,
+                    exc.code,
+                )
         return self.message_id
 
     async def edit_public(self, **fields: Any) -> None:
@@ -134,5 +138,9 @@ class Turn:
         try:
             await self.private(error_text(message))
         except discord.HTTPException as exc:
-            log.warning("interaction %s: could not send the error (status %s, code %s)", self.interaction.id,
-                        exc.status, exc.code)
+            log.warning(
+                "interaction %s: could not send the error (status %s, code %s)",
+                self.interaction.id,
+                exc.status,
+                exc.code,
+            )

@@ -50,11 +50,11 @@ class PatternRequest:
 
     @property
     def tail(self) -> str:
-        """"<format>:<flags>:<pattern>", the end of every custom_id (the pattern last, so it may hold any character)."""
+        """ "<format>:<flags>:<pattern>", the end of every custom_id (the pattern last, so it may hold any character)."""
         return f"{self.format_id}:{self.flags}:{self.pattern}"
 
     def custom_id(self, action: str) -> str:
-        """"vk:<action>:<tail>"; may exceed MAX_CUSTOM_ID: the views check the length."""
+        """ "vk:<action>:<tail>"; may exceed MAX_CUSTOM_ID: the views check the length."""
         return f"vk:{action}:{self.tail}"
 
 
@@ -83,8 +83,10 @@ async def is_owner(interaction: discord.Interaction[Any], owner_id: int) -> bool
     if interaction.user.id == owner_id:
         return True
     with use_locale(interaction.locale.value if interaction.locale else None):
-        text = _("⚠️ That button belongs to {owner}, so it did nothing for you. Use `/pull` or `/order` to do it "
-                 "yourself.", owner="<@" + str(owner_id) + ">")
+        text = _(
+            "⚠️ That button belongs to {owner}, so it did nothing for you. Use `/pull` or `/order` to do it yourself.",
+            owner="<@" + str(owner_id) + ">",
+        )
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
     return False
 
@@ -101,21 +103,26 @@ def _bot(interaction: discord.Interaction[discord.Client]) -> VaniKeysBot:
 
 
 class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:pull:(?P<count>1|10):" + _TAIL):
-    """"Pull this too" (count 1) / "10-pull this too" (count 10) under a public reveal: the presser pulls for themselves."""
+    """ "Pull this too" (count 1) / "10-pull this too" (count 10) under a public reveal: the presser pulls for themselves."""
 
     def __init__(self, request: PatternRequest, count: int) -> None:
         self.request = request
         self.count = count
-        super().__init__(discord.ui.Button(
-            label=_("Pull this too") if count == 1 else _("10-pull this too"),  # whoever presses pulls for themselves
-            emoji="🎲" if count == 1 else "🎰",
-            style=discord.ButtonStyle.primary if count == 1 else discord.ButtonStyle.success,
-            custom_id=f"vk:pull:{count}:{request.tail}",
-        ))
+        super().__init__(
+            discord.ui.Button(
+                label=_("Pull this too")
+                if count == 1
+                else _("10-pull this too"),  # whoever presses pulls for themselves
+                emoji="🎲" if count == 1 else "🎰",
+                style=discord.ButtonStyle.primary if count == 1 else discord.ButtonStyle.success,
+                custom_id=f"vk:pull:{count}:{request.tail}",
+            )
+        )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> PullButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PullButton:
         """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), int(match["count"]))
 
@@ -125,16 +132,23 @@ class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:p
 
 
 class QuoteOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:quote:" + _TAIL):
-    """"Order this too" under a public reveal: whoever presses gets the exact order's price, privately."""
+    """ "Order this too" under a public reveal: whoever presses gets the exact order's price, privately."""
 
     def __init__(self, request: PatternRequest) -> None:
         self.request = request
-        super().__init__(discord.ui.Button(label=_("Order this too"), emoji="🎯",
-                                           style=discord.ButtonStyle.secondary, custom_id=request.custom_id("quote")))
+        super().__init__(
+            discord.ui.Button(
+                label=_("Order this too"),
+                emoji="🎯",
+                style=discord.ButtonStyle.secondary,
+                custom_id=request.custom_id("quote"),
+            )
+        )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> QuoteOrderButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> QuoteOrderButton:
         """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match))
 
@@ -150,12 +164,18 @@ class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
         label = label or _("Confirm order")
         self.request = request
         self.owner_id = owner_id
-        super().__init__(discord.ui.Button(label=label[:80], style=discord.ButtonStyle.danger,
-                                           custom_id=f"vk:order:{encode_owner(owner_id)}:{request.tail}"))
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80],
+                style=discord.ButtonStyle.danger,
+                custom_id=f"vk:order:{encode_owner(owner_id)}:{request.tail}",
+            )
+        )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> ConfirmOrderButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ConfirmOrderButton:
         """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
@@ -165,18 +185,26 @@ class ConfirmOrderButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
             await _bot(interaction).flows.order(interaction, self.request, pubkey=None)
 
 
-class PullAnywayButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                       template=r"vk:pa:" + _OWNER + r"(?P<count>1|10):" + _TAIL):
+class PullAnywayButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:pa:" + _OWNER + r"(?P<count>1|10):" + _TAIL
+):
     """After the easy-pattern warning: pull it all the same (the asker only)."""
 
     def __init__(self, request: PatternRequest, owner_id: int, count: int) -> None:
         self.request, self.owner_id, self.count = request, owner_id, count
-        super().__init__(discord.ui.Button(label=_("Pull anyway"), emoji="🎲", style=discord.ButtonStyle.primary,
-                                           custom_id=f"vk:pa:{encode_owner(owner_id)}:{count}:{request.tail}"))
+        super().__init__(
+            discord.ui.Button(
+                label=_("Pull anyway"),
+                emoji="🎲",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"vk:pa:{encode_owner(owner_id)}:{count}:{request.tail}",
+            )
+        )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> PullAnywayButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PullAnywayButton:
         """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]), int(match["count"]))
 
@@ -191,12 +219,19 @@ class OrderInsteadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], templat
 
     def __init__(self, request: PatternRequest, owner_id: int) -> None:
         self.request, self.owner_id = request, owner_id
-        super().__init__(discord.ui.Button(label=_("Order instead"), emoji="🎯", style=discord.ButtonStyle.success,
-                                           custom_id=f"vk:oi:{encode_owner(owner_id)}:{request.tail}"))
+        super().__init__(
+            discord.ui.Button(
+                label=_("Order instead"),
+                emoji="🎯",
+                style=discord.ButtonStyle.success,
+                custom_id=f"vk:oi:{encode_owner(owner_id)}:{request.tail}",
+            )
+        )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> OrderInsteadButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> OrderInsteadButton:
         """Rebuilt from its custom_id (after a restart too)."""
         return cls(PatternRequest.from_match(match), decode_owner(match["owner"]))
 
@@ -232,7 +267,7 @@ def confirm_view(request: PatternRequest, owner_id: int, price: int) -> discord.
 
 
 def easy_pattern_view(request: PatternRequest, owner_id: int, count: int) -> discord.ui.View | None:
-    """"Pull anyway" / "Order instead", for the person who was warned; None when the pattern is too long."""
+    """ "Pull anyway" / "Order instead", for the person who was warned; None when the pattern is too long."""
     buttons = [PullAnywayButton(request, owner_id, count), OrderInsteadButton(request, owner_id)]
     if any(len(b.item.custom_id or "") > MAX_CUSTOM_ID for b in buttons):
         return None

@@ -45,8 +45,14 @@ if TYPE_CHECKING:  # for the annotation only: importing bot.app would load the g
 log = logging.getLogger(__name__)
 
 # The Application ApplicationBuilder().build() makes: python-telegram-bot's default context, bot and stores.
-TelegramApplication = Application[ExtBot[None], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any],
-                                  dict[Any, Any], JobQueue[ContextTypes.DEFAULT_TYPE]]
+TelegramApplication = Application[
+    ExtBot[None],
+    ContextTypes.DEFAULT_TYPE,
+    dict[Any, Any],
+    dict[Any, Any],
+    dict[Any, Any],
+    JobQueue[ContextTypes.DEFAULT_TYPE],
+]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -138,8 +144,11 @@ def command_menu(service: Service) -> list[BotCommand]:
     commands = [BotCommand(c.name, c.summary[:256] or c.name) for c in service.help().commands]
     if not any(c.command == "help" for c in commands):
         commands.append(BotCommand("help", _("How to use the bot")))
-    commands += [BotCommand(name, _(summary)[:256]) for name, summary in COMMUNITY_COMMANDS
-                 if name not in {k.command for k in commands}]
+    commands += [
+        BotCommand(name, _(summary)[:256])
+        for name, summary in COMMUNITY_COMMANDS
+        if name not in {k.command for k in commands}
+    ]
     return commands
 
 
@@ -173,8 +182,8 @@ class WebhookServer:
         await self._runner.setup()
         await web.TCPSite(self._runner, self.config.webhook_listen, self.config.webhook_port).start()
         await self.application.bot.set_webhook(
-            url=self.config.webhook_url or "", secret_token=self.config.webhook_secret,
-            allowed_updates=Update.ALL_TYPES)
+            url=self.config.webhook_url or "", secret_token=self.config.webhook_secret, allowed_updates=Update.ALL_TYPES
+        )
 
     async def stop(self) -> None:
         """Stop serving; the webhook stays registered, so Telegram holds updates until the next start."""
@@ -196,7 +205,9 @@ class WebhookServer:
 
 
 @asynccontextmanager
-async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tuple[TelegramApplication, TelegramHandlers]]:
+async def running(
+    service: Service, config: TelegramConfig
+) -> AsyncIterator[tuple[TelegramApplication, TelegramHandlers]]:
     """The running bot, for the block's duration: commands published, updates by webhook or long polling, kept
     messages from earlier runs posted. On exit, a bounded shutdown (stop_handlers): what is still queued is kept."""
     application, handlers = build_application(service, config)
@@ -210,15 +221,16 @@ async def running(service: Service, config: TelegramConfig) -> AsyncIterator[tup
             await application.bot.delete_webhook()
             updater = application.updater
             assert updater is not None  # polling mode: build_application kept the updater
-            await updater.start_polling(
-                timeout=int(config.poll_timeout_s), allowed_updates=Update.ALL_TYPES)
+            await updater.start_polling(timeout=int(config.poll_timeout_s), allowed_updates=Update.ALL_TYPES)
         await application.start()
         keeper = handlers.outbox.keeper
         assert isinstance(keeper, StoredKeeper)
         keeper.start()
         stop_posting = asyncio.Event()
-        late = asyncio.create_task(post_kept_forever(service, handlers.frontend, keeper.owner, _kept_every_s(service),
-                                                     stop_posting), name="telegram-late-reveals")
+        late = asyncio.create_task(
+            post_kept_forever(service, handlers.frontend, keeper.owner, _kept_every_s(service), stop_posting),
+            name="telegram-late-reveals",
+        )
         try:
             yield application, handlers
         finally:
@@ -256,9 +268,11 @@ async def stop_handlers(application: TelegramApplication, handlers: TelegramHand
     if pending:
         log.info("stopping: %d queued Telegram messages kept to send after the restart", pending)
     if handlers.outbox.dropped_at_close:
-        log.warning("stopping: %d queued Telegram messages were not kept (pictures, invoices, key deliveries: "
-                    "those keys wait in the vault for /keys)",
-                    handlers.outbox.dropped_at_close)
+        log.warning(
+            "stopping: %d queued Telegram messages were not kept (pictures, invoices, key deliveries: "
+            "those keys wait in the vault for /keys)",
+            handlers.outbox.dropped_at_close,
+        )
     await application.stop()
 
 
@@ -273,8 +287,14 @@ async def run(app: App, settings: Settings) -> None:
     health = app.health
     async with running(app.service, config) as (application, _handlers):
         mode = "webhook" if config.webhook_mode else "long polling"
-        health.watch("telegram", lambda: (application.running and (
-            config.webhook_mode or bool(application.updater and application.updater.running)), mode))
+        health.watch(
+            "telegram",
+            lambda: (
+                application.running
+                and (config.webhook_mode or bool(application.updater and application.updater.running)),
+                mode,
+            ),
+        )
         log.info("Telegram bot running (%s)", mode)
         try:
             await asyncio.Event().wait()

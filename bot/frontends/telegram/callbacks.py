@@ -31,13 +31,14 @@ OPEN_ACTIONS: frozenset[Action] = frozenset({"pull", "pull10", "quote"})  # act 
 @dataclass(frozen=True)
 class ButtonAction:
     """What one button does (`action`, on `pattern` in `format_id` with its flags) and the person it acts for (`owner`)."""
+
     action: Action
-    owner: int          # the Telegram user id the button acts for
+    owner: int  # the Telegram user id the button acts for
     format_id: str
     pattern: str
     exact_case: bool = False
     fuzzy: bool = False
-    count: int = 1      # for pull_easy: the count the person asked for
+    count: int = 1  # for pull_easy: the count the person asked for
 
     def flags(self) -> str:
         """The flags field: `e` exact case (else `i`), `f` fuzzy, `x` a count of 10 (any other count decodes as 1)."""
@@ -54,8 +55,9 @@ class ButtonAction:
     def for_presser(self, user_id: int) -> ButtonAction | None:
         """What a press by `user_id` does: an open button acts for them; another's personal button, nothing."""
         if self.action in OPEN_ACTIONS:
-            return ButtonAction(self.action, user_id, self.format_id, self.pattern, self.exact_case, self.fuzzy,
-                                self.count)
+            return ButtonAction(
+                self.action, user_id, self.format_id, self.pattern, self.exact_case, self.fuzzy, self.count
+            )
         return self if self.belongs_to(user_id) else None
 
     def with_action(self, action: Action) -> ButtonAction:
@@ -64,7 +66,9 @@ class ButtonAction:
 
     def command(self) -> str:
         """What to type for the same thing, for when a button has expired or is someone else's."""
-        verb = {"pull": "/pull", "pull10": "/pull", "quote": "/order", "order": "/order", "pull_easy": "/pull"}[self.action]
+        verb = {"pull": "/pull", "pull10": "/pull", "quote": "/order", "order": "/order", "pull_easy": "/pull"}[
+            self.action
+        ]
         extra = " 10" if self.action == "pull10" or (self.action == "pull_easy" and self.count == 10) else ""
         flags = (" --exact" if self.exact_case else "") + (" --fuzzy" if self.fuzzy else "")
         return f"{verb} {self.pattern} {self.format_id}{extra}{flags}"
@@ -75,6 +79,7 @@ class CallbackCodec:
 
     Payloads too long for callback_data are kept in memory (the newest `capacity`, the oldest forgotten), so such
     a button expires when the bot restarts or the table overflows."""
+
     def __init__(self, capacity: int = 10_000) -> None:
         self._stored: OrderedDict[str, ButtonAction] = OrderedDict()
         self._capacity = capacity
@@ -101,20 +106,39 @@ class CallbackCodec:
         flags, sep, pattern = rest.partition("|")
         if action is None or not sep or not format_id or not pattern or not owner.isascii() or not owner.isdigit():
             return None
-        return ButtonAction(action, int(owner), format_id, pattern, exact_case="e" in flags, fuzzy="f" in flags,
-                            count=10 if "x" in flags else 1)
+        return ButtonAction(
+            action,
+            int(owner),
+            format_id,
+            pattern,
+            exact_case="e" in flags,
+            fuzzy="f" in flags,
+            count=10 if "x" in flags else 1,
+        )
 
     def button(self, label: str, action: ButtonAction) -> InlineKeyboardButton:
         """An inline button with `label` that does `action` when pressed."""
         return InlineKeyboardButton(label, callback_data=self.encode(action))
 
-    def result_keyboard(self, owner: int, format_id: str, pattern: str, exact_case: bool, fuzzy: bool,
-                        extra: list[InlineKeyboardButton] | None = None) -> InlineKeyboardMarkup:
+    def result_keyboard(
+        self,
+        owner: int,
+        format_id: str,
+        pattern: str,
+        exact_case: bool,
+        fuzzy: bool,
+        extra: list[InlineKeyboardButton] | None = None,
+    ) -> InlineKeyboardMarkup:
         """The open buttons under a result (pull this too, 10-pull, order this), acting for whoever presses them; `extra`
         buttons go on a second row."""
         base = ButtonAction("pull", owner, format_id, pattern, exact_case, fuzzy)
-        rows = [[self.button(_("🎰 Pull this too"), base), self.button(_("🔟 10-pull this too"), base.with_action("pull10")),
-                 self.button(_("🧾 Order this too"), base.with_action("quote"))]]
+        rows = [
+            [
+                self.button(_("🎰 Pull this too"), base),
+                self.button(_("🔟 10-pull this too"), base.with_action("pull10")),
+                self.button(_("🧾 Order this too"), base.with_action("quote")),
+            ]
+        ]
         if extra:
             rows.append(extra)
         return InlineKeyboardMarkup(rows)
@@ -125,5 +149,11 @@ class CallbackCodec:
 
     def easy_keyboard(self, action: ButtonAction) -> InlineKeyboardMarkup:
         """The easy-pattern warning's choices, for the person who asked."""
-        return InlineKeyboardMarkup([[self.button(_("🎰 Pull anyway"), action.with_action("pull_easy")),
-                                      self.button(_("🧾 Order instead"), action.with_action("quote"))]])
+        return InlineKeyboardMarkup(
+            [
+                [
+                    self.button(_("🎰 Pull anyway"), action.with_action("pull_easy")),
+                    self.button(_("🧾 Order instead"), action.with_action("quote")),
+                ]
+            ]
+        )

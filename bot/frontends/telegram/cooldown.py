@@ -18,6 +18,7 @@ class Cooldowns:
     """One kind of per-user cooldown (`action` labels its metric): `seconds` between accepted actions, in memory.
 
     Expired entries are forgotten once more than MAX_TRACKED people are tracked; a restart forgets them all."""
+
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, *, action: str = "paid") -> None:
         self._seconds = seconds
         self._action = action  # the metric's label: "paid" (pulls, orders) or "odds"

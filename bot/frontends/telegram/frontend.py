@@ -66,6 +66,7 @@ class TelegramFrontEnd:
 
     Remembers which order messages had their final edit (the newest FINISHED_ORDERS_KEPT), so no later progress
     edit overwrites a result, and holds private reveals until their key goes out with them."""
+
     platform = PLATFORM
 
     def __init__(self, bot: Bot, limits: OutboxLimits | None = None) -> None:
@@ -80,29 +81,72 @@ class TelegramFrontEnd:
         """The deep link that opens the private chat with `/start keys` (the person's keys)."""
         return deep_link(self.bot.username, "keys")
 
-    def send_text(self, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
-                  reply_to: int | None = None, protect: bool = False, digest_line: str | None = None,
-                  must_deliver: bool = False, owner: int | None = None, stale_after_s: float | None = None,
-                  fold_key: object = None, urgent: bool = False, keepable: bool = True) -> asyncio.Future[Any]:
+    def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        markup: InlineKeyboardMarkup | None = None,
+        reply_to: int | None = None,
+        protect: bool = False,
+        digest_line: str | None = None,
+        must_deliver: bool = False,
+        owner: int | None = None,
+        stale_after_s: float | None = None,
+        fold_key: object = None,
+        urgent: bool = False,
+        keepable: bool = True,
+    ) -> asyncio.Future[Any]:
         """Queue an HTML message for chat_id; the future holds the sent Message (None: a notice dropped as
         stale or folded, see Outbox.post). Kept across a stop unless it is protected (a key), a notice that
         goes stale, or not `keepable` (a message whose sender waits for it: it is of no use late)."""
         keep = None
         if keepable and digest_line is None and not protect and stale_after_s is None:
             keep = kept_message(chat_id, text, reply_to, markup)
-        return self.outbox.post(chat_id, lambda: self.bot.send_message(
-            chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup,
-            reply_parameters=_replying_to(reply_to),
-            link_preview_options=NO_PREVIEW, protect_content=protect or None),
-            digest_line=digest_line, must_deliver=must_deliver, owner=owner, stale_after_s=stale_after_s,
-            fold_key=fold_key, keep=keep, urgent=urgent)
+        return self.outbox.post(
+            chat_id,
+            lambda: self.bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                reply_parameters=_replying_to(reply_to),
+                link_preview_options=NO_PREVIEW,
+                protect_content=protect or None,
+            ),
+            digest_line=digest_line,
+            must_deliver=must_deliver,
+            owner=owner,
+            stale_after_s=stale_after_s,
+            fold_key=fold_key,
+            keep=keep,
+            urgent=urgent,
+        )
 
-    def send_photo(self, chat_id: int, png: bytes, caption: str, *, markup: InlineKeyboardMarkup | None = None,
-                   reply_to: int | None = None, digest_line: str | None = None) -> asyncio.Future[Any]:
+    def send_photo(
+        self,
+        chat_id: int,
+        png: bytes,
+        caption: str,
+        *,
+        markup: InlineKeyboardMarkup | None = None,
+        reply_to: int | None = None,
+        digest_line: str | None = None,
+    ) -> asyncio.Future[Any]:
         """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
-        return self.outbox.post(chat_id, lambda: self.bot.send_photo(
-            chat_id=chat_id, photo=png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
-            reply_parameters=_replying_to(reply_to)), digest_line=digest_line, must_deliver=True)
+        return self.outbox.post(
+            chat_id,
+            lambda: self.bot.send_photo(
+                chat_id=chat_id,
+                photo=png,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                reply_parameters=_replying_to(reply_to),
+            ),
+            digest_line=digest_line,
+            must_deliver=True,
+        )
 
     async def delete_unless_finished(self, origin: Origin) -> None:
         """Remove a message (the rolling step a card replaces); no edit reaches it afterwards."""
@@ -118,12 +162,19 @@ class TelegramFrontEnd:
             log.info("message not deleted: %s", type(err).__name__)
 
     async def _send_digest(self, chat_id: int, lines: list[str], *, late: bool = False) -> object:
-        title = (ngettext("🎰 {n} more pull (from before the bot restarted):",
-                          "🎰 {n} more pulls (from before the bot restarted):", len(lines)) if late
-                 else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines)))
+        title = (
+            ngettext(
+                "🎰 {n} more pull (from before the bot restarted):",
+                "🎰 {n} more pulls (from before the bot restarted):",
+                len(lines),
+            )
+            if late
+            else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines))
+        )
         text = fit([title] + [f"• {line}" for line in lines])
-        return await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
-                                           link_preview_options=NO_PREVIEW)
+        return await self.bot.send_message(
+            chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+        )
 
     async def post_late(self, waiting: dict[str, list[LateReveal]]) -> AsyncIterator[list[int]]:
         """Reveals and messages kept from before a restart: reveals as digests per chat, other messages as
@@ -148,9 +199,15 @@ class TelegramFrontEnd:
                 yield [r.id for r in chunk]
 
     def _late_message(self, chat_id: int, message: KeptMessage) -> Callable[[], Awaitable[Any]]:
-        return partial(self.bot.send_message, chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML,
-                       reply_markup=message.keyboard(), reply_parameters=_replying_to(message.reply_to),
-                       link_preview_options=NO_PREVIEW)
+        return partial(
+            self.bot.send_message,
+            chat_id=chat_id,
+            text=message.text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=message.keyboard(),
+            reply_parameters=_replying_to(message.reply_to),
+            link_preview_options=NO_PREVIEW,
+        )
 
     async def _post_late_one(self, chat_id: int, send: Callable[[], Awaitable[Any]]) -> bool:
         """False when the bot is stopping again (or Telegram keeps failing): stop posting, the rest stays kept."""
@@ -162,8 +219,9 @@ class TelegramFrontEnd:
             return False
         return True
 
-    def hold_reveal(self, job_id: str, text: str, markup: InlineKeyboardMarkup | None,
-                    reply_to: int | None = None) -> None:
+    def hold_reveal(
+        self, job_id: str, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None = None
+    ) -> None:
         """A private chat's reveal, held to go out in the same message as the job's key (deliver_private):
         one message instead of two, which counts under Telegram's 30 messages a second. The pull's handler
         takes it back (take_held_reveal) if no delivery came for it."""
@@ -191,10 +249,18 @@ class TelegramFrontEnd:
             messages.insert(0, PrivateMessage(held.text, held.markup, held.reply_to, protect=False))
         try:
             for message in messages:
-                await self.outbox.call(chat_id, partial(
-                    self.bot.send_message, chat_id=chat_id, text=message.text, parse_mode=ParseMode.HTML,
-                    reply_markup=message.markup, reply_parameters=_replying_to(message.reply_to),
-                    protect_content=message.protect or None))
+                await self.outbox.call(
+                    chat_id,
+                    partial(
+                        self.bot.send_message,
+                        chat_id=chat_id,
+                        text=message.text,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=message.markup,
+                        reply_parameters=_replying_to(message.reply_to),
+                        protect_content=message.protect or None,
+                    ),
+                )
         except Forbidden:
             return False  # never started, or blocked: the key waits in the vault for /start keys
         except TelegramError as err:
@@ -216,9 +282,16 @@ class TelegramFrontEnd:
         """True once the message at `origin` had its final edit or was removed: no edit reaches it any more."""
         return (origin.chat_id, origin.message_id or "") in self._finished
 
-    async def edit_text_unless_finished(self, origin: Origin, text: str, *, final: bool = False,
-                                        markup: InlineKeyboardMarkup | None = None,
-                                        must_deliver: bool | None = None, keep: Kept | None = None) -> bool:
+    async def edit_text_unless_finished(
+        self,
+        origin: Origin,
+        text: str,
+        *,
+        final: bool = False,
+        markup: InlineKeyboardMarkup | None = None,
+        must_deliver: bool | None = None,
+        keep: Kept | None = None,
+    ) -> bool:
         """Edit the message at origin in place, serialised per message; never after the final edit.
 
         Progress edits are best effort (one try: a 429 skips the step). A final edit waits out 429s until it
@@ -240,11 +313,20 @@ class TelegramFrontEnd:
                 elif self.outbox.free_in(int(origin.chat_id)) <= 1:
                     return True  # the group is busy: skip this progress step, keep room for the result
                 try:
-                    await self.outbox.call(int(origin.chat_id), lambda: self.bot.edit_message_text(
-                        chat_id=int(origin.chat_id), message_id=int(origin.message_id or 0), text=text,
-                        parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW),
-                        must_deliver=final if must_deliver is None else must_deliver, best_effort=not final,
-                        keep=keep)
+                    await self.outbox.call(
+                        int(origin.chat_id),
+                        lambda: self.bot.edit_message_text(
+                            chat_id=int(origin.chat_id),
+                            message_id=int(origin.message_id or 0),
+                            text=text,
+                            parse_mode=ParseMode.HTML,
+                            reply_markup=markup,
+                            link_preview_options=NO_PREVIEW,
+                        ),
+                        must_deliver=final if must_deliver is None else must_deliver,
+                        best_effort=not final,
+                        keep=keep,
+                    )
                 except BadRequest as err:
                     if "not modified" not in err.message:
                         log.info("message not edited: %s", err.message)
@@ -293,14 +375,26 @@ class TelegramFrontEnd:
         """Public: what happened, never what it cost or what was refunded (that goes privately)."""
         who = user_label(order.user)
         if order.found is None:
-            return _("❌ {who}'s order for <code>{pattern}</code> ended without a match; the details went privately.",
-                     who=who, pattern=esc(order.pattern))
+            return _(
+                "❌ {who}'s order for <code>{pattern}</code> ended without a match; the details went privately.",
+                who=who,
+                pattern=esc(order.pattern),
+            )
         if order.delivery_pending:  # announced before the private delivery goes out
-            where = _("The key goes to the buyer's private chat with the bot (the button fetches it if it does not "
-                      "arrive).")
+            where = _(
+                "The key goes to the buyer's private chat with the bot (the button fetches it if it does not arrive)."
+            )
         elif order.delivered:
             where = _("The key went to the buyer's private chat with the bot.")
         else:
             where = _("The key is safe in the vault until the buyer opens a private chat with the bot.")
-        return _("✅ {who}'s order for <code>{pattern}</code> is done: {key}", who=who, pattern=esc(order.pattern),
-                 key=highlighted(order.found)) + "\n" + where
+        return (
+            _(
+                "✅ {who}'s order for <code>{pattern}</code> is done: {key}",
+                who=who,
+                pattern=esc(order.pattern),
+                key=highlighted(order.found),
+            )
+            + "\n"
+            + where
+        )

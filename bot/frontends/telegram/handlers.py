@@ -86,6 +86,7 @@ class TelegramHandlers:
     Holds the per-person cooldowns (pulls and orders share one, /odds has its own), the few slots for grinding and
     odds work, and `stopping`, which refuses work still waiting for a slot once the bot shuts down. A user error
     becomes its one-line message (privately in a group); anything unexpected is logged and apologised for."""
+
     def __init__(self, service: Service, config: TelegramConfig, frontend: TelegramFrontEnd) -> None:
         self.service = service
         self.config = config
@@ -96,13 +97,22 @@ class TelegramHandlers:
         self.odds_cooldowns = Cooldowns(config.odds_cooldown_s, action="odds")
         self._heavy = asyncio.Semaphore(config.heavy_concurrency)
         self.stopping = False  # set on shutdown: work still waiting for a slot is refused, nothing charged
-        self._answering = 0                 # button presses being acknowledged right now
+        self._answering = 0  # button presses being acknowledged right now
         self._answers_done = asyncio.Event()
         self._answers_done.set()
         self._told_until: dict[tuple[int, str], float] = {}  # (person, cooldown) -> until when their notice holds
-        self.pulls = PullFlow(service, config, frontend, self.codec, self.cooldowns, slot=self._slot,
-                              after_answers=self._after_answers, reply=self._reply, bot_button=self._bot_button,
-                              collection_button=self._collection_button)
+        self.pulls = PullFlow(
+            service,
+            config,
+            frontend,
+            self.codec,
+            self.cooldowns,
+            slot=self._slot,
+            after_answers=self._after_answers,
+            reply=self._reply,
+            bot_button=self._bot_button,
+            collection_button=self._collection_button,
+        )
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[Callable[[], None]]:
@@ -129,13 +139,16 @@ class TelegramHandlers:
 
     # ---- sending -----------------------------------------------------------------
 
-    def _reply(self, chat: Chat, message: Message | None, text: str,
-               markup: InlineKeyboardMarkup | None = None) -> asyncio.Future[Any]:
-        return self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message),
-                                       owner=_author_id(message))
+    def _reply(
+        self, chat: Chat, message: Message | None, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> asyncio.Future[Any]:
+        return self.frontend.send_text(
+            chat.id, text, markup=markup, reply_to=message_id(message), owner=_author_id(message)
+        )
 
-    async def _slow_down(self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float,
-                         what: str = "paid") -> None:
+    async def _slow_down(
+        self, chat: Chat, message: Message | None, user: User, text: str, wait_s: float, what: str = "paid"
+    ) -> None:
         """A cooldown notice, once per wait: it says when the person may go again, so a second one before then
         repeats it. From a group it goes privately, costing the group none of its ~20 messages a minute; to
         someone the bot cannot write to yet, in the group. Either way it is pointless once the wait is over
@@ -149,14 +162,19 @@ class TelegramHandlers:
         stale_after_s, fold_key = max(1.0, wait_s), ("slow_down", user.id)
         if chat.type != Chat.PRIVATE:
             try:
-                await self.outbox.call(user.id, lambda: self.frontend.bot.send_message(
-                    chat_id=user.id, text=text, parse_mode=ParseMode.HTML), owner=user.id, stale_after_s=stale_after_s,
-                    fold_key=fold_key)
+                await self.outbox.call(
+                    user.id,
+                    lambda: self.frontend.bot.send_message(chat_id=user.id, text=text, parse_mode=ParseMode.HTML),
+                    owner=user.id,
+                    stale_after_s=stale_after_s,
+                    fold_key=fold_key,
+                )
                 return
             except TelegramError:
                 pass
-        self.frontend.send_text(chat.id, text, reply_to=message_id(message), owner=user.id,
-                                stale_after_s=stale_after_s, fold_key=fold_key)
+        self.frontend.send_text(
+            chat.id, text, reply_to=message_id(message), owner=user.id, stale_after_s=stale_after_s, fold_key=fold_key
+        )
 
     def _collection_button(self) -> InlineKeyboardButton | None:
         """The Mini App (bot/web) with the person's collection, when the bot has a public address."""
@@ -166,9 +184,18 @@ class TelegramHandlers:
     def _bot_button(self, start: str, label: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, url=deep_link(self.frontend.bot.username, start))
 
-    async def _to_person(self, chat: Chat, message: Message | None, user: User, text: str, *,
-                         markup: InlineKeyboardMarkup | None = None, start: str = "help",
-                         pointer: str | None = None, public_fallback: bool = False) -> bool:
+    async def _to_person(
+        self,
+        chat: Chat,
+        message: Message | None,
+        user: User,
+        text: str,
+        *,
+        markup: InlineKeyboardMarkup | None = None,
+        start: str = "help",
+        pointer: str | None = None,
+        public_fallback: bool = False,
+    ) -> bool:
         """Something personal: here in a private chat; from a group, privately, with a pointer in the group.
 
         The pointer is a reply that names and links no one. False when the person could not be reached; then
@@ -184,9 +211,15 @@ class TelegramHandlers:
             if public_fallback:
                 self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message), urgent=True)
                 return False
-            self._reply(chat, message, _("🔒 That is private, and I cannot write to you yet: open a private chat "
-                                         "with the bot, then try again."),
-                        InlineKeyboardMarkup([[self._bot_button(start, _("🔒 Open the bot"))]]))
+            self._reply(
+                chat,
+                message,
+                _(
+                    "🔒 That is private, and I cannot write to you yet: open a private chat "
+                    "with the bot, then try again."
+                ),
+                InlineKeyboardMarkup([[self._bot_button(start, _("🔒 Open the bot"))]]),
+            )
             return False
         except TelegramError as err:  # the bot is stopping, or Telegram kept failing: not the person's doing
             log.info("a private answer was not sent: %s", type(err).__name__)
@@ -202,8 +235,13 @@ class TelegramHandlers:
         except ArgError as err:  # our own usage lines: they repeat nothing typed, so the group may see them
             self._reply(chat, message, f"⚠️ {rendering.esc(str(err))}")
         except (ServiceError, VanikeysError) as err:
-            await self._to_person(chat, message, user, f"⚠️ {rendering.esc(str(err))}",
-                                  pointer=_("⚠️ That did not work: I told you why privately."))
+            await self._to_person(
+                chat,
+                message,
+                user,
+                f"⚠️ {rendering.esc(str(err))}",
+                pointer=_("⚠️ That did not work: I told you why privately."),
+            )
         except TelegramError as err:
             log.info("a Telegram call failed: %s", type(err).__name__)
         except Exception:
@@ -237,11 +275,17 @@ class TelegramHandlers:
         if age <= self.config.stale_after_s:
             return
         minutes = max(1, round(age / 60))
-        self._reply(message.chat, message, ngettext(
-            "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
-            "send it again if you still want it.",
-            "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
-            "send it again if you still want it.", minutes))
+        self._reply(
+            message.chat,
+            message,
+            ngettext(
+                "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
+                "send it again if you still want it.",
+                "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
+                "send it again if you still want it.",
+                minutes,
+            ),
+        )
         raise ApplicationHandlerStop
 
     # ---- commands --------------------------------------------------------------
@@ -309,14 +353,28 @@ class TelegramHandlers:
         """Post the message that will show the order's progress first, so the service knows where it is."""
         await self._after_answers()
         placeholder = await self.frontend.send_text(
-            chat.id, _("🧾 Placing {who}'s order for <code>{pattern}</code>…", who=rendering.user_label(user_ref(user)),
-                       pattern=rendering.esc(args.pattern)), reply_to=message_id(reply_to), keepable=False)
+            chat.id,
+            _(
+                "🧾 Placing {who}'s order for <code>{pattern}</code>…",
+                who=rendering.user_label(user_ref(user)),
+                pattern=rendering.esc(args.pattern),
+            ),
+            reply_to=message_id(reply_to),
+            keepable=False,
+        )
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
             async with self._slot():
-                answer = await self.service.order(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                                  args.pubkey, exact_case=args.exact_case, fuzzy=args.fuzzy,
-                                                  origin=origin)
+                answer = await self.service.order(
+                    user_ref(user),
+                    community_ref(chat),
+                    args.pattern,
+                    args.format_id,
+                    args.pubkey,
+                    exact_case=args.exact_case,
+                    fuzzy=args.fuzzy,
+                    origin=origin,
+                )
         except BaseException as err:
             if isinstance(err, ServiceError) and err.committed != "nothing":  # a fault after the charge: say so here
                 await self.frontend.edit_text_unless_finished(origin, f"🧾 {rendering.esc(err.message)}", final=True)
@@ -345,12 +403,19 @@ class TelegramHandlers:
             args = parse_odds(context.args or [])
             wait = self.odds_cooldowns.wait_left(str(user.id))
             if wait > 0:
-                await self._slow_down(chat, message, user, _("Slow down: /odds again in {seconds} s.",
-                                                             seconds=max(1, round(wait))), wait, what="odds")
+                await self._slow_down(
+                    chat,
+                    message,
+                    user,
+                    _("Slow down: /odds again in {seconds} s.", seconds=max(1, round(wait))),
+                    wait,
+                    what="odds",
+                )
                 return
             async with self._slot():
-                answer = await self.service.odds(args.pattern, args.format_id, exact_case=args.exact_case,
-                                                 fuzzy=args.fuzzy)
+                answer = await self.service.odds(
+                    args.pattern, args.format_id, exact_case=args.exact_case, fuzzy=args.fuzzy
+                )
             markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy)
             self._reply(chat, message, rendering.render_odds(answer), markup)
 
@@ -409,17 +474,27 @@ class TelegramHandlers:
             return
         chat, message, user = parties
         if chat.type != Chat.PRIVATE:
-            self._reply(chat, message, _("💳 Top-ups are private: open a chat with the bot."),
-                        InlineKeyboardMarkup([[self._bot_button("topup", _("💳 Top up privately"))]]))
+            self._reply(
+                chat,
+                message,
+                _("💳 Top-ups are private: open a chat with the bot."),
+                InlineKeyboardMarkup([[self._bot_button("topup", _("💳 Top up privately"))]]),
+            )
             return
         pack = context.args[0] if context.args else None
         await self._guard(chat, message, user, lambda: self._topup(chat, message, user, pack))
 
     async def _topup(self, chat: Chat, message: Message | None, user: User, pack: str | None) -> None:
         answer = await self.service.topup(user_ref(user), pack) if self.config.stripe_topup else None
-        rows = [[InlineKeyboardButton(ngettext("⭐ {stars} Stars: {n} token", "⭐ {stars} Stars: {n} tokens", p.tokens,
-                                               stars=p.stars), callback_data=f"s|{p.pack_id}")]
-                for p in self.config.stars_packs]
+        rows = [
+            [
+                InlineKeyboardButton(
+                    ngettext("⭐ {stars} Stars: {n} token", "⭐ {stars} Stars: {n} tokens", p.tokens, stars=p.stars),
+                    callback_data=f"s|{p.pack_id}",
+                )
+            ]
+            for p in self.config.stars_packs
+        ]
         if answer is not None and answer.url:
             rows.insert(0, [InlineKeyboardButton(_("💳 Pay by card"), url=answer.url)])
         text = rendering.render_topup(answer, self.config.stars_packs, self.service.settings.free_pulls_per_day)
@@ -451,12 +526,20 @@ class TelegramHandlers:
             if args and args[0].lower() == "language":  # a new group language answers in itself
                 set_locale(public_locale(negotiate(args[1], pseudo=False), user.language_code))
             if args:
-                answer = await self.service.configure(user_ref(user), community_ref(chat), args[0], args[1],
-                                                      is_admin=is_admin, label=args[1])
+                answer = await self.service.configure(
+                    user_ref(user), community_ref(chat), args[0], args[1], is_admin=is_admin, label=args[1]
+                )
             else:
                 answer = await self.service.config(user_ref(user), community_ref(chat), is_admin=is_admin)
-            await self._to_person(chat, message, user, rendering.render_config(answer), start="help",
-                                  pointer=_("⚙️ The group's settings went to you privately."), public_fallback=True)
+            await self._to_person(
+                chat,
+                message,
+                user,
+                rendering.render_config(answer),
+                start="help",
+                pointer=_("⚙️ The group's settings went to you privately."),
+                public_fallback=True,
+            )
 
         await self._guard(chat, message, user, work)
 
@@ -471,11 +554,20 @@ class TelegramHandlers:
             if recipient is None or message is None or not context.args:  # a recipient comes with a message
                 raise ArgError(_("Reply to the person's message with /gift TOKENS, e.g. /gift 50."))
             tokens = parse_int(context.args[-1], what=_("the tokens to give"), minimum=1, maximum=10**9)
-            answer = await self.service.gift(user_ref(user), user_ref(recipient), tokens,
-                                             idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}",
-                                             recipient_is_bot=recipient.is_bot)
-            await self._to_person(chat, message, user, f"🎁 {rendering.esc(answer.message)}",
-                                  pointer=_("🎁 Done: the details went to you privately."))
+            answer = await self.service.gift(
+                user_ref(user),
+                user_ref(recipient),
+                tokens,
+                idempotency_key=f"telegram-gift:{chat.id}:{message.message_id}",
+                recipient_is_bot=recipient.is_bot,
+            )
+            await self._to_person(
+                chat,
+                message,
+                user,
+                f"🎁 {rendering.esc(answer.message)}",
+                pointer=_("🎁 Done: the details went to you privately."),
+            )
 
         await self._guard(chat, message, user, work)
 
@@ -490,8 +582,9 @@ class TelegramHandlers:
 
         async def work() -> None:
             answer = await self.service.profile(user_ref(user), community_ref(chat), share=share, hide=hide)
-            text = rendering.render_profile(answer) + ("\n" + _("🙈 Your name no longer shows on community gallery "
-                                                                  "pages.") if hide else "")
+            text = rendering.render_profile(answer) + (
+                "\n" + _("🙈 Your name no longer shows on community gallery pages.") if hide else ""
+            )
             collection = self._collection_button()
             markup = InlineKeyboardMarkup([[collection]]) if collection is not None else None
             if share:
@@ -534,8 +627,9 @@ class TelegramHandlers:
         async def work() -> None:
             job_id = context.args[0] if context.args else None
             answer = await self.service.card(user_ref(user), community_ref(chat), job_id)
-            self.frontend.send_photo(chat.id, answer.png, rendering.render_card_caption(answer),
-                                     reply_to=message_id(message))
+            self.frontend.send_photo(
+                chat.id, answer.png, rendering.render_card_caption(answer), reply_to=message_id(message)
+            )
 
         await self._guard(chat, message, user, work)
 
@@ -559,9 +653,11 @@ class TelegramHandlers:
             return
         pressed = action.for_presser(user.id)
         if pressed is None:
-            await self._answer(query, _("This button is someone else's. To do it yourself, type {command}",
-                                        command=action.command())[:200],
-                               show_alert=True)
+            await self._answer(
+                query,
+                _("This button is someone else's. To do it yourself, type {command}", command=action.command())[:200],
+                show_alert=True,
+            )
             return
         action = pressed
         if action.action == "quote":
@@ -581,8 +677,14 @@ class TelegramHandlers:
         if action.action == "order":
             await self._guard(chat, None, user, lambda: self._paid(user, lambda: self._order(chat, user, args, None)))
         else:
-            await self._guard(chat, None, user, lambda: self._paid(user, lambda: self.pulls.run(
-                chat, user, args, None, allow_easy=action.action == "pull_easy")))
+            await self._guard(
+                chat,
+                None,
+                user,
+                lambda: self._paid(
+                    user, lambda: self.pulls.run(chat, user, args, None, allow_easy=action.action == "pull_easy")
+                ),
+            )
 
     async def _answer(self, query: CallbackQuery, text: str | None = None, *, show_alert: bool = False) -> bool:
         """Acknowledge a press. While any are being acknowledged, slow work waits (see _after_answers):
@@ -608,8 +710,9 @@ class TelegramHandlers:
 
     async def _quote(self, chat: Chat, user: User, action: ButtonAction) -> None:
         async with self._slot():
-            odds = await self.service.odds(action.pattern, action.format_id, exact_case=action.exact_case,
-                                           fuzzy=action.fuzzy)
+            odds = await self.service.odds(
+                action.pattern, action.format_id, exact_case=action.exact_case, fuzzy=action.fuzzy
+            )
         markup = self.codec.confirm_keyboard(action) if odds.order_price is not None else None
         text = f"{rendering.user_label(user_ref(user))}: {rendering.render_order_quote(odds)}"
         self._reply(chat, None, text, markup)
@@ -649,10 +752,15 @@ class TelegramHandlers:
             return
         instruction = stars.credit_instruction(payment, payer.id)
         if instruction is None:
-            log.error("a Stars payment with an unrecognised payload was not credited (charge %s)",
-                      payment.telegram_payment_charge_id)
-            self._reply(message.chat, None, _("⚠️ We could not match this payment to a pack; it will be refunded. "
-                                              "Send /paysupport if it is not."))
+            log.error(
+                "a Stars payment with an unrecognised payload was not credited (charge %s)",
+                payment.telegram_payment_charge_id,
+            )
+            self._reply(
+                message.chat,
+                None,
+                _("⚠️ We could not match this payment to a pack; it will be refunded. Send /paysupport if it is not."),
+            )
             return
         # Exactly once by the charge id, however often this update arrives; the service tells the buyer.
         await self.service.apply_instruction(instruction)
@@ -661,9 +769,14 @@ class TelegramHandlers:
         """/paysupport: how to get a Stars payment refunded (Telegram requires the command)."""
         if update.effective_chat is None:
             return
-        self._reply(update.effective_chat, update.effective_message, _(
-            "⭐ For a refund of a Stars payment, write to the bot's operator with the payment's date; refunds go back "
-            "to your Stars balance."))
+        self._reply(
+            update.effective_chat,
+            update.effective_message,
+            _(
+                "⭐ For a refund of a Stars payment, write to the bot's operator with the payment's date; refunds go back "
+                "to your Stars balance."
+            ),
+        )
 
     async def refunded_payment(self, update: Update, context: Context) -> None:
         """Telegram refunded a Stars payment itself: take the tokens back like a Stripe refund (debt and a
@@ -675,8 +788,10 @@ class TelegramHandlers:
             return
         payload = stars.StarsPayload.decode(refund.invoice_payload or "")
         if payload is None or payer is None or payload.user_id != payer.id or refund.currency != stars.CURRENCY:
-            log.error("a Stars refund for an unrecognised payment (charge %s) took nothing back",
-                      refund.telegram_payment_charge_id)
+            log.error(
+                "a Stars refund for an unrecognised payment (charge %s) took nothing back",
+                refund.telegram_payment_charge_id,
+            )
             return
         charge = stars.StarCharge(refund.telegram_payment_charge_id, payer.id, payload)
         await self.service.apply_instruction(stars.refund_instruction(charge))  # tells the payer when first applied
@@ -714,13 +829,17 @@ async def refund_star_payment(service: Service, frontend: TelegramFrontEnd, char
     try:
         await stars.refund_on_telegram(frontend.bot, charge)
     except TelegramError as err:
-        return (f"The tokens were taken back but Telegram refused the refund ({err.message}); "
-                f"send /refundstars {charge_id} again to retry.")
+        return (
+            f"The tokens were taken back but Telegram refused the refund ({err.message}); "
+            f"send /refundstars {charge_id} again to retry."
+        )
     done = f"Refunded {charge.payload.stars} Stars to user {charge.user_id}; "
     short = charge.payload.tokens - abs(outcome.tokens_moved)
     if outcome.applied and short > 0:
         # Spent or gifted already: gifts stay with their recipients; the buyer owes the rest (docs/operations.md).
-        return (done + f"{abs(outcome.tokens_moved)} of {charge.payload.tokens} tokens taken back; the other {short} "
-                f"were already spent or gifted, so the buyer now owes {outcome.debt} and cannot pull or order until "
-                "later credits settle it.")
+        return (
+            done + f"{abs(outcome.tokens_moved)} of {charge.payload.tokens} tokens taken back; the other {short} "
+            f"were already spent or gifted, so the buyer now owes {outcome.debt} and cannot pull or order until "
+            "later credits settle it."
+        )
     return done + f"{charge.payload.tokens} tokens taken back."

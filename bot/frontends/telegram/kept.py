@@ -118,8 +118,11 @@ class StoredKeeper:
             try:
                 await self._write(op, kept)
             except Exception as exc:  # the database failed: that reveal is not kept; say so, go on
-                log.warning("a waiting Telegram message was not %s (%s)", "kept" if op == "keep" else "forgotten",
-                            type(exc).__name__)
+                log.warning(
+                    "a waiting Telegram message was not %s (%s)",
+                    "kept" if op == "keep" else "forgotten",
+                    type(exc).__name__,
+                )
             finally:
                 self._ops.task_done()
 
@@ -156,8 +159,9 @@ class StoredKeeper:
         return self._ops.qsize()
 
 
-async def post_kept_forever(store: KeptStore, poster: LatePoster, owner: str, every_s: float,
-                            stop: asyncio.Event) -> None:
+async def post_kept_forever(
+    store: KeptStore, poster: LatePoster, owner: str, every_s: float, stop: asyncio.Event
+) -> None:
     """Post what earlier runs kept, now and every `every_s` (a killed process's claims lapse while this runs),
     until `stop` is set. Not cancelled at a stop: a digest that went out is forgotten before this ends (the
     closing outbox ends a post that waits)."""

@@ -23,6 +23,7 @@ PLATFORM = "telegram"
 
 class UpdateLanguage:
     """The update handler (group -2, ahead of every answer) that sets the locale from the service's group languages."""
+
     def __init__(self, service: Service) -> None:
         self.service = service
 
@@ -37,7 +38,8 @@ class UpdateLanguage:
         if chat is not None and chat.type != Chat.PRIVATE:
             try:
                 group_language = await self.service.community_language(
-                    CommunityRef(PLATFORM, str(chat.id), chat.title or ""))
+                    CommunityRef(PLATFORM, str(chat.id), chat.title or "")
+                )
             except StorageUnavailable as err:  # answer in the person's language rather than not at all
                 log.info("group language not read (%s)", err.why)
         set_locale(public_locale(group_language, code))

@@ -155,26 +155,27 @@ class _Item:
     send: Send
     future: asyncio.Future[Any]
     digest_line: str | None = None  # set for a reveal: what it becomes inside a digest
-    must_deliver: bool = False      # retried through 429s until it goes (reveals, final edits)
-    owner: int | None = None        # the person it answers: a group's budget is shared fairly between people
+    must_deliver: bool = False  # retried through 429s until it goes (reveals, final edits)
+    owner: int | None = None  # the person it answers: a group's budget is shared fairly between people
     expires_at: float | None = None  # a notice that is pointless after this (on the outbox's clock): dropped
-    fold_key: object = None         # a newer item with the same key replaces this one while it waits
-    best_effort: bool = False       # tried once: a 429 drops it (a progress edit the next one supersedes)
-    keep: Kept | None = None        # what to keep of it if it cannot go before a stop (None: nothing)
-    urgent: bool = False            # goes before everything else waiting in its chat
+    fold_key: object = None  # a newer item with the same key replaces this one while it waits
+    best_effort: bool = False  # tried once: a 429 drops it (a progress edit the next one supersedes)
+    keep: Kept | None = None  # what to keep of it if it cannot go before a stop (None: nothing)
+    urgent: bool = False  # goes before everything else waiting in its chat
 
 
 @dataclass(frozen=True)
 class OutboxLimits:
     """Telegram's pace, as the outbox keeps to it: per-group and overall budgets, retries on 429, digest sizes."""
-    group_messages: int = 20       # per group ...
-    group_window_s: float = 60.0   # ... per this many seconds
-    overall_per_s: int = 30        # all chats together, per second
-    fold_after: int = 2            # reveals waiting in one busy group before they become a digest
-    retries: int = 8               # 429 retries for ordinary messages (off the handlers' path: cheap to wait)
-    must_retries: int = 20         # ... and for reveals and final edits
+
+    group_messages: int = 20  # per group ...
+    group_window_s: float = 60.0  # ... per this many seconds
+    overall_per_s: int = 30  # all chats together, per second
+    fold_after: int = 2  # reveals waiting in one busy group before they become a digest
+    retries: int = 8  # 429 retries for ordinary messages (off the handlers' path: cheap to wait)
+    must_retries: int = 20  # ... and for reveals and final edits
     max_retry_wait_s: float = 120.0
-    digest_chars: int = 3600       # digest lines per message, in UTF-16 units (Telegram's 4096 with the title)
+    digest_chars: int = 3600  # digest lines per message, in UTF-16 units (Telegram's 4096 with the title)
 
 
 @dataclass
@@ -183,6 +184,7 @@ class Outbox:
 
     `digest` sends a busy group's folded reveals as one message; `keeper` is told what to keep for after a stop.
     Once `close` ran, every post fails at once (what it carries is kept). See the module docstring for the order."""
+
     digest: DigestSender
     limits: OutboxLimits = field(default_factory=OutboxLimits)
     clock: Callable[[], float] = time.monotonic
@@ -192,7 +194,9 @@ class Outbox:
         self._queues: dict[int, deque[_Item]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._groups: dict[int, SlidingWindow] = {}
-        self._answered: dict[tuple[int, int | None], float] = {}  # (chat, person) -> when the bot last answered them there
+        self._answered: dict[
+            tuple[int, int | None], float
+        ] = {}  # (chat, person) -> when the bot last answered them there
         self._overall = SlidingWindow(self.limits.overall_per_s, 1.0, self.clock)
         self.folded = 0  # reveals that went out inside a digest
         self.dropped_at_close = 0  # messages nothing could keep (a /card picture) that a stop left unsent
@@ -200,9 +204,20 @@ class Outbox:
 
     # ---- what handlers call ------------------------------------------------------
 
-    def post(self, chat_id: int, send: Send, *, digest_line: str | None = None, must_deliver: bool = False,
-             owner: int | None = None, stale_after_s: float | None = None, fold_key: object = None,
-             best_effort: bool = False, keep: Kept | None = None, urgent: bool = False) -> asyncio.Future[Any]:
+    def post(
+        self,
+        chat_id: int,
+        send: Send,
+        *,
+        digest_line: str | None = None,
+        must_deliver: bool = False,
+        owner: int | None = None,
+        stale_after_s: float | None = None,
+        fold_key: object = None,
+        best_effort: bool = False,
+        keep: Kept | None = None,
+        urgent: bool = False,
+    ) -> asyncio.Future[Any]:
         """Queue send() for chat_id and return at once; the future holds its result (or error; None when a
         notice went stale or was folded into a newer one before it could go). A reveal's `digest_line` is
         also what is kept of it, unless `keep` says otherwise."""
@@ -215,8 +230,18 @@ class Outbox:
             future.set_exception(NetworkError("the bot is stopping"))
             return future
         expires_at = None if stale_after_s is None else self.clock() + stale_after_s
-        item = _Item(send, future, digest_line, must_deliver or digest_line is not None, owner, expires_at, fold_key,
-                     best_effort, keep, urgent)
+        item = _Item(
+            send,
+            future,
+            digest_line,
+            must_deliver or digest_line is not None,
+            owner,
+            expires_at,
+            fold_key,
+            best_effort,
+            keep,
+            urgent,
+        )
         queue = self._queues.setdefault(chat_id, deque())
         window = self._window(chat_id)
         if window is not None and (queue or chat_id in self._workers or window.wait_s() > 0):
@@ -309,8 +334,9 @@ class Outbox:
             return None  # private chats: only the overall budget (and Telegram's 429s) apply
         window = self._groups.get(chat_id)
         if window is None:
-            window = self._groups[chat_id] = SlidingWindow(self.limits.group_messages, self.limits.group_window_s,
-                                                           self.clock)
+            window = self._groups[chat_id] = SlidingWindow(
+                self.limits.group_messages, self.limits.group_window_s, self.clock
+            )
         return window
 
     async def _until_free(self, chat_id: int) -> None:
@@ -332,6 +358,7 @@ class Outbox:
         def settle() -> None:
             for which, cell in counted:
                 which.settle(cell)
+
         return settle
 
     def _take_next(self, chat_id: int, queue: deque[_Item]) -> _Item | None:
@@ -346,7 +373,8 @@ class Outbox:
         chosen = next((item for item in queue if item.urgent), queue[0])
         if self._window(chat_id) is not None and chosen.digest_line is None and not chosen.urgent:
             chosen = next((item for item in queue if item.digest_line is not None), None) or min(
-                queue, key=lambda item: self._answered.get((chat_id, item.owner), 0.0))  # min: the first of equals
+                queue, key=lambda item: self._answered.get((chat_id, item.owner), 0.0)
+            )  # min: the first of equals
         queue.remove(chosen)
         if len(self._answered) > 4096:  # bounded: forgetting who was answered only costs a little fairness
             self._answered.clear()
@@ -392,7 +420,7 @@ class Outbox:
     def _take_digest(self, queue: deque[_Item]) -> list[_Item]:
         """The waiting reveals that fit one digest message, off the queue (oldest first)."""
         reveals = [item for item in queue if item.digest_line is not None]
-        folded = reveals[:lines_in_one_digest([item.digest_line or "" for item in reveals], self.limits.digest_chars)]
+        folded = reveals[: lines_in_one_digest([item.digest_line or "" for item in reveals], self.limits.digest_chars)]
         for item in folded:
             queue.remove(item)
         return folded
@@ -413,8 +441,7 @@ class Outbox:
     async def _send(self, chat_id: int, item: _Item) -> None:
         # Waiting out a 429 holds the chat's queue: only what must arrive (or an ordinary answer) waits; a
         # best-effort message gives up at once rather than delay everything behind it.
-        attempts = (self.limits.must_retries if item.must_deliver else 0 if item.best_effort
-                    else self.limits.retries)
+        attempts = self.limits.must_retries if item.must_deliver else 0 if item.best_effort else self.limits.retries
         for attempt in range(attempts + 1):
             settle = await self._permit(chat_id)
             try:

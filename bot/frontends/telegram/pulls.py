@@ -41,12 +41,20 @@ TYPING_EVERY_S = 4.5  # Telegram shows "typing…" for about 5 s per chat action
 class PullFlow:
     """Runs pulls for the handlers; `slot`, `after_answers`, `reply` and the two buttons are theirs."""
 
-    def __init__(self, service: Service, config: TelegramConfig, frontend: TelegramFrontEnd, codec: CallbackCodec,
-                 cooldowns: Cooldowns, *, slot: Callable[[], AbstractAsyncContextManager[Callable[[], None]]],
-                 after_answers: Callable[[], Awaitable[None]],
-                 reply: Callable[..., Any],
-                 bot_button: Callable[[str, str], InlineKeyboardButton],
-                 collection_button: Callable[[], InlineKeyboardButton | None]) -> None:
+    def __init__(
+        self,
+        service: Service,
+        config: TelegramConfig,
+        frontend: TelegramFrontEnd,
+        codec: CallbackCodec,
+        cooldowns: Cooldowns,
+        *,
+        slot: Callable[[], AbstractAsyncContextManager[Callable[[], None]]],
+        after_answers: Callable[[], Awaitable[None]],
+        reply: Callable[..., Any],
+        bot_button: Callable[[str, str], InlineKeyboardButton],
+        collection_button: Callable[[], InlineKeyboardButton | None],
+    ) -> None:
         self.service = service
         self.config = config
         self.frontend = frontend
@@ -85,13 +93,18 @@ class PullFlow:
         if chat.type == Chat.PRIVATE or self._spare(chat.id) < self._rolling_room:
             return None
         try:  # a pattern the service will refuse is never shown in the group, not even as "rolling"
-            parse_pattern(args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive",
-                          fuzzy=args.fuzzy)
+            parse_pattern(
+                args.format_id, args.pattern, case="exact" if args.exact_case else "insensitive", fuzzy=args.fuzzy
+            )
         except VanikeysError:
             return None
         try:
-            sent = await self.frontend.send_text(chat.id, rendering.render_rolling(user_ref(user), args.pattern, 0),
-                                                 reply_to=message_id(reply_to), keepable=False)
+            sent = await self.frontend.send_text(
+                chat.id,
+                rendering.render_rolling(user_ref(user), args.pattern, 0),
+                reply_to=message_id(reply_to),
+                keepable=False,
+            )
         except TelegramError:
             return None
         return Origin(PLATFORM, str(chat.id), str(sent.message_id))
@@ -101,14 +114,17 @@ class PullFlow:
             await asyncio.sleep(self.config.rolling_step_s)
             if self._spare(int(origin.chat_id)) < self._step_room:
                 return  # the group got busy: keep its budget for the reveals
-            await self.frontend.edit_text_unless_finished(origin, rendering.render_rolling(user_ref(user), pattern, step))
+            await self.frontend.edit_text_unless_finished(
+                origin, rendering.render_rolling(user_ref(user), pattern, step)
+            )
 
     def _spare(self, chat_id: int) -> int:
         """Messages the chat may send now beyond the reveals its running pulls still owe it."""
         return self.outbox.free_in(chat_id) - self._pulls_in[chat_id]
 
-    async def run(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                  *, allow_easy: bool = False) -> None:
+    async def run(
+        self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None, *, allow_easy: bool = False
+    ) -> None:
         """Acknowledge, "typing…" and a rolling message while it runs, the reveal, and the DM (see reveal.py)."""
         self._pulls_in[chat.id] += 1
         try:
@@ -118,8 +134,9 @@ class PullFlow:
             if not self._pulls_in[chat.id]:
                 del self._pulls_in[chat.id]
 
-    async def _pull_counted(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                            *, allow_easy: bool) -> None:
+    async def _pull_counted(
+        self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None, *, allow_easy: bool
+    ) -> None:
         await self._after_answers()
         rolling = await self._roll(chat, user, args, reply_to)
         reveal = self._pull_reveal(chat, user, args, reply_to, rolling)
@@ -131,29 +148,34 @@ class PullFlow:
                 # "typing…" only while this pull holds a slot: the pulls waiting for one would otherwise
                 # send a chat action each every few seconds, hundreds under load, for nothing.
                 reveal.start(self._typing(chat.id))
-                answer = await self.service.pull(user_ref(user), community_ref(chat), args.pattern, args.format_id,
-                                                 args.count, **kwargs)
+                answer = await self.service.pull(
+                    user_ref(user), community_ref(chat), args.pattern, args.format_id, args.count, **kwargs
+                )
         except BaseException as err:
             await self._pull_failed(chat, user, args, reply_to, rolling, err)
             return
         reveal.after_pull(answer)
 
-    def _pull_reveal(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                     rolling: Origin | None) -> PullReveal:
+    def _pull_reveal(
+        self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None, rolling: Origin | None
+    ) -> PullReveal:
         def hold(answer: PullAnswer) -> None:
             text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=True, key_below=True)
             self.frontend.hold_reveal(answer.job_id, text, markup, message_id(reply_to))
 
         ports = RevealPorts(
-            post=lambda answer, before: self._post_reveal(chat, user, args, answer, reply_to, rolling,
-                                                          before_delivery=before),
+            post=lambda answer, before: self._post_reveal(
+                chat, user, args, answer, reply_to, rolling, before_delivery=before
+            ),
             hold=hold,
             take_held=lambda job_id: self.frontend.take_held_reveal(job_id) is not None,
-            has_room=lambda: self.outbox.free_in(chat.id) > 0)
+            has_room=lambda: self.outbox.free_in(chat.id) > 0,
+        )
         return PullReveal(ports, in_group=chat.type != Chat.PRIVATE, wait_s=self.config.reveal_wait_s)
 
-    def _pull_options(self, chat: Chat, args: PatternArgs, reply_to: Message | None, allow_easy: bool,
-                      reveal: PullReveal) -> dict[str, Any]:
+    def _pull_options(
+        self, chat: Chat, args: PatternArgs, reply_to: Message | None, allow_easy: bool, reveal: PullReveal
+    ) -> dict[str, Any]:
         """The service's pull options this front end and that service both know."""
         kwargs: dict[str, Any] = {"exact_case": args.exact_case, "fuzzy": args.fuzzy}
         if self._channel_hook and chat.type != Chat.PRIVATE:
@@ -164,8 +186,15 @@ class PullFlow:
             kwargs["allow_easy"] = True
         return kwargs
 
-    async def _pull_failed(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                           rolling: Origin | None, err: BaseException) -> None:
+    async def _pull_failed(
+        self,
+        chat: Chat,
+        user: User,
+        args: PatternArgs,
+        reply_to: Message | None,
+        rolling: Origin | None,
+        err: BaseException,
+    ) -> None:
         """The rolling message says how it ended; an easy pattern gets its choices; anything else re-raises."""
         easy = isinstance(err, ServiceError) and err.code == "easy_pattern"
         if rolling is not None:
@@ -182,8 +211,16 @@ class PullFlow:
         self.cooldowns.give_back(str(user.id))  # nothing happened yet
         self._easy_warning(chat, user, args, reply_to, err)
 
-    def _reveal_parts(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, *,
-                      before_delivery: bool, key_below: bool = False) -> tuple[str, InlineKeyboardMarkup]:
+    def _reveal_parts(
+        self,
+        chat: Chat,
+        user: User,
+        args: PatternArgs,
+        answer: PullAnswer,
+        *,
+        before_delivery: bool,
+        key_below: bool = False,
+    ) -> tuple[str, InlineKeyboardMarkup]:
         """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link)."""
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
@@ -191,13 +228,24 @@ class PullFlow:
         collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
         if collection is not None:
             extra = [*(extra or []), collection]
-        markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy,
-                                            extra)
-        return rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery,
-                                     key_below=key_below), markup
+        markup = self.codec.result_keyboard(
+            user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy, extra
+        )
+        return rendering.render_pull(
+            answer, deep_link=link, before_delivery=before_delivery, key_below=key_below
+        ), markup
 
-    def _post_reveal(self, chat: Chat, user: User, args: PatternArgs, answer: PullAnswer, reply_to: Message | None,
-                     rolling: Origin | None, *, before_delivery: bool) -> asyncio.Future[object]:
+    def _post_reveal(
+        self,
+        chat: Chat,
+        user: User,
+        args: PatternArgs,
+        answer: PullAnswer,
+        reply_to: Message | None,
+        rolling: Origin | None,
+        *,
+        before_delivery: bool,
+    ) -> asyncio.Future[object]:
         in_group = chat.type != Chat.PRIVATE
         text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=before_delivery)
         digest = rendering.render_pull_digest_line(answer) if in_group else None
@@ -208,12 +256,19 @@ class PullFlow:
                 deleting = asyncio.ensure_future(self.frontend.delete_unless_finished(rolling))
                 self._deleting.add(deleting)
                 deleting.add_done_callback(self._deleting.discard)
-            return self.frontend.send_photo(chat.id, answer.card_png, rendering.fit(text.split("\n"), 1024),
-                                            markup=markup, reply_to=message_id(reply_to), digest_line=digest)
+            return self.frontend.send_photo(
+                chat.id,
+                answer.card_png,
+                rendering.fit(text.split("\n"), 1024),
+                markup=markup,
+                reply_to=message_id(reply_to),
+                digest_line=digest,
+            )
         if rolling is not None:  # kept like any reveal if it cannot land before a stop (never folded: an edit)
             keep = Kept(chat.id, "reveal", digest) if digest is not None else None
-            return asyncio.ensure_future(self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup,
-                                                                                 keep=keep))
+            return asyncio.ensure_future(
+                self.frontend.edit_text_unless_finished(rolling, text, final=True, markup=markup, keep=keep)
+            )
         return self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(reply_to), digest_line=digest)
 
     def _announce(self, chat: Chat, answer: PullAnswer, text: str) -> None:
@@ -226,14 +281,19 @@ class PullFlow:
         where = "\n" + _("📣 in {where}", where=rendering.esc(chat.title or _("a group")))
         self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
 
-    def _easy_warning(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None,
-                      err: ServiceError) -> None:
+    def _easy_warning(
+        self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None, err: ServiceError
+    ) -> None:
         """The pattern is easy enough to order: say so before charging, with choices only the asker can press."""
-        action = ButtonAction("pull_easy", user.id, args.format_id, args.pattern, args.exact_case, args.fuzzy,
-                              args.count)
+        action = ButtonAction(
+            "pull_easy", user.id, args.format_id, args.pattern, args.exact_case, args.fuzzy, args.count
+        )
         if chat.type == Chat.PRIVATE:
             text = f"🎯 {rendering.esc(str(err))}"
         else:
-            text = _("🎯 {who}, this pattern is easy: a single pull matches it fully more often than not, so an exact "
-                     "order may suit you better. Nothing was charged.", who=rendering.user_label(user_ref(user)))
+            text = _(
+                "🎯 {who}, this pattern is easy: a single pull matches it fully more often than not, so an exact "
+                "order may suit you better. Nothing was charged.",
+                who=rendering.user_label(user_ref(user)),
+            )
         self._reply(chat, reply_to, text, self.codec.easy_keyboard(action))

@@ -107,9 +107,15 @@ def rarity_line(key: ShownKey) -> str:
     """Tier by "1 in X pulls"; a full match is a badge beside the tier, never a tier of its own."""
     mark = TIER_MARKS.get(key.tier, "")
     badge = _(" · ✨ full match") if key.full else ""
-    return _("{mark} <b>{tier}</b> · score {score}/{max_score} · 1 in {count} pulls{badge}",
-             mark=mark, tier=esc(tier_name(key.tier)), score=key.score, max_score=key.max_score,
-             count=human_count(key.one_in_pulls), badge=badge)
+    return _(
+        "{mark} <b>{tier}</b> · score {score}/{max_score} · 1 in {count} pulls{badge}",
+        mark=mark,
+        tier=esc(tier_name(key.tier)),
+        score=key.score,
+        max_score=key.max_score,
+        count=human_count(key.one_in_pulls),
+        badge=badge,
+    )
 
 
 def best_first(answer: PullAnswer) -> list[ShownKey]:
@@ -119,19 +125,27 @@ def best_first(answer: PullAnswer) -> list[ShownKey]:
 
 def odds_line(odds: OddsAnswer) -> str:
     """One line: a full match's odds in keys, and one pull's chance of one."""
-    return _("Odds: a full match is 1 in {expected} keys; one pull ({keys} keys) finds one {chance}",
-             expected=human_count(odds.expected_keys), keys=human_count(odds.pull_keys),
-             chance=percent(odds.p_full_in_pull))
+    return _(
+        "Odds: a full match is 1 in {expected} keys; one pull ({keys} keys) finds one {chance}",
+        expected=human_count(odds.expected_keys),
+        keys=human_count(odds.pull_keys),
+        chance=percent(odds.p_full_in_pull),
+    )
 
 
-def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: bool = False,
-                key_below: bool = False) -> str:
+def render_pull(
+    answer: PullAnswer, *, deep_link: str | None, before_delivery: bool = False, key_below: bool = False
+) -> str:
     """The public result: who pulled, the address with the match highlighted, rarity, score, odds.
 
     key_below: the reveal heads the private message that carries the key, so it says nothing of delivery."""
     lines = [
-        _("🎰 {who} pulled <code>{pattern}</code> · {format}", who=user_label(answer.user),
-          pattern=esc(answer.pattern), format=esc(answer.format_title)),
+        _(
+            "🎰 {who} pulled <code>{pattern}</code> · {format}",
+            who=user_label(answer.user),
+            pattern=esc(answer.pattern),
+            format=esc(answer.format_title),
+        ),
     ]
     ordered = best_first(answer)
     if len(ordered) == 1:
@@ -147,20 +161,36 @@ def render_pull(answer: PullAnswer, *, deep_link: str | None, before_delivery: b
     if answer.odds.web_url:
         lines.append(web_odds_link(answer.odds.web_url))
     # What it cost is private (the balance and purchases never go to a group).
-    lines.append("<i>" + _("{keys} keys in {seconds} s on {backend}", keys=human_count(answer.keys_checked),
-                           seconds=fixed(answer.elapsed_s), backend=esc(answer.backend)) + "</i>")
+    lines.append(
+        "<i>"
+        + _(
+            "{keys} keys in {seconds} s on {backend}",
+            keys=human_count(answer.keys_checked),
+            seconds=fixed(answer.elapsed_s),
+            backend=esc(answer.backend),
+        )
+        + "</i>"
+    )
     if answer.cut_short is not None:
         lines.append(f"<i>{esc(answer.cut_short.note)}</i>")
     if key_below:
         pass
     elif before_delivery:
-        lines.append(_("🔑 The private key goes to the puller's private chat with the bot (the button fetches it "
-                       "if it does not arrive)."))
+        lines.append(
+            _(
+                "🔑 The private key goes to the puller's private chat with the bot (the button fetches it "
+                "if it does not arrive)."
+            )
+        )
     elif answer.delivered:
         lines.append(_("🔑 The private key went to a private chat with the bot."))
     elif deep_link:
-        lines.append(_('🔒 The key is safe in the vault: <a href="{link}">open a private chat with the bot</a> to '
-                       'receive it.', link=esc(deep_link)))
+        lines.append(
+            _(
+                '🔒 The key is safe in the vault: <a href="{link}">open a private chat with the bot</a> to receive it.',
+                link=esc(deep_link),
+            )
+        )
     elif answer.delivery_note:
         lines.append(f"🔒 {esc(answer.delivery_note)}")
     return fit(lines)
@@ -170,15 +200,21 @@ def render_pull_digest_line(answer: PullAnswer) -> str:
     """One reveal inside a busy group's digest ("3 more pulls: …")."""
     best = best_first(answer)[0]
     count = f" ×{len(answer.keys)}" if len(answer.keys) > 1 else ""
-    return (f"{user_label(answer.user)} <code>{esc(answer.pattern)}</code>{count}: {highlighted(best)} "
-            f"{TIER_MARKS.get(best.tier, '')} {esc(tier_name(best.tier))}{' ✨' if best.full else ''}")
+    return (
+        f"{user_label(answer.user)} <code>{esc(answer.pattern)}</code>{count}: {highlighted(best)} "
+        f"{TIER_MARKS.get(best.tier, '')} {esc(tier_name(best.tier))}{' ✨' if best.full else ''}"
+    )
 
 
 def render_rolling(user: UserRef, pattern: str, step: int) -> str:
     """The suspense before a reveal: no tier colour, just the reels turning."""
     reels = ["🎰 ▫️▫️▫️", "🎰 ✴️▫️▫️", "🎰 ✴️✴️▫️", "🎰 ✴️✴️✴️"][min(step, 3)]
-    return _("{reels} {who} is pulling <code>{pattern}</code>… rolling", reels=reels, who=user_label(user),
-             pattern=esc(pattern))
+    return _(
+        "{reels} {who} is pulling <code>{pattern}</code>… rolling",
+        reels=reels,
+        who=user_label(user),
+        pattern=esc(pattern),
+    )
 
 
 def render_odds(odds: OddsAnswer) -> str:
@@ -186,17 +222,31 @@ def render_odds(odds: OddsAnswer) -> str:
     cannot be ordered), and the web link when there is one. Fits one message."""
     lines = [
         _("🎲 Odds for <code>{pattern}</code> · {format}", pattern=esc(odds.pattern), format=esc(odds.format_title)),
-        ngettext("Full match ({n} character): {odds}", "Full match ({n} characters): {odds}", odds.max_score,
-                 odds=_("every key") if odds.expected_keys < 1.5
-                 else _("1 in {count} keys", count=human_count(odds.expected_keys))),
-        ngettext("One pull ({keys} keys): {chance} for a full match, {n} token",
-                 "One pull ({keys} keys): {chance} for a full match, {n} tokens", odds.pull_price,
-                 keys=human_count(odds.pull_keys), chance=percent(odds.p_full_in_pull)),
+        ngettext(
+            "Full match ({n} character): {odds}",
+            "Full match ({n} characters): {odds}",
+            odds.max_score,
+            odds=_("every key")
+            if odds.expected_keys < 1.5
+            else _("1 in {count} keys", count=human_count(odds.expected_keys)),
+        ),
+        ngettext(
+            "One pull ({keys} keys): {chance} for a full match, {n} token",
+            "One pull ({keys} keys): {chance} for a full match, {n} tokens",
+            odds.pull_price,
+            keys=human_count(odds.pull_keys),
+            chance=percent(odds.p_full_in_pull),
+        ),
     ]
     if odds.order_price is not None:
-        lines.append(ngettext("Order the exact match: {n} token, about {time}",
-                              "Order the exact match: {n} tokens, about {time}", odds.order_price,
-                              time=duration(odds.order_expected_s)))
+        lines.append(
+            ngettext(
+                "Order the exact match: {n} token, about {time}",
+                "Order the exact match: {n} tokens, about {time}",
+                odds.order_price,
+                time=duration(odds.order_expected_s),
+            )
+        )
     elif odds.order_refusal:
         lines.append(_("Order: {why}", why=esc(odds.order_refusal)))
     if odds.web_url:
@@ -206,10 +256,17 @@ def render_odds(odds: OddsAnswer) -> str:
 
 def _keys_progress(order: OrderView) -> str:
     if order.keys_checked > order.expected_keys:  # luck, not a percentage past 100
-        return _("{keys} keys, past the ~{expected} expected", keys=human_count(order.keys_checked),
-                 expected=human_count(order.expected_keys))
-    return _("{keys} of ~{expected} keys ({percent})", keys=human_count(order.keys_checked),
-             expected=human_count(order.expected_keys), percent=share(order.percent / 100))
+        return _(
+            "{keys} keys, past the ~{expected} expected",
+            keys=human_count(order.keys_checked),
+            expected=human_count(order.expected_keys),
+        )
+    return _(
+        "{keys} of ~{expected} keys ({percent})",
+        keys=human_count(order.keys_checked),
+        expected=human_count(order.expected_keys),
+        percent=share(order.percent / 100),
+    )
 
 
 def web_odds_link(url: str) -> str:
@@ -232,13 +289,20 @@ def render_order(order: OrderView, *, public: bool = True) -> str:
     """The order's progress message. In public it says what is happening, never money or refunds."""
     status = ORDER_STATUS.get(order.status)
     lines = [
-        _("🧾 Order for <code>{pattern}</code> ({format}) by {who}: {status}", pattern=esc(order.pattern),
-          format=esc(order.format_id), who=user_label(order.user),
-          status=_(status) if status else esc(order.status)),
+        _(
+            "🧾 Order for <code>{pattern}</code> ({format}) by {who}: {status}",
+            pattern=esc(order.pattern),
+            format=esc(order.format_id),
+            who=user_label(order.user),
+            status=_(status) if status else esc(order.status),
+        ),
         _keys_progress(order)
         + (_(" · {rate} keys/s", rate=human_count(order.rate_keys_per_s)) if order.rate_keys_per_s else "")
-        + (_(" · about {time} left", time=duration(order.eta_s))
-           if order.eta_s is not None and order.status == "running" else ""),
+        + (
+            _(" · about {time} left", time=duration(order.eta_s))
+            if order.eta_s is not None and order.status == "running"
+            else ""
+        ),
     ]
     if order.found is not None:
         lines += [highlighted(order.found), rarity_line(order.found)]
@@ -257,36 +321,60 @@ def render_order_accepted(answer: OrderAnswer) -> str:
 
 def render_order_receipt(answer: OrderAnswer) -> str:
     """Private: what the order cost and what is left."""
-    return ngettext("🧾 Your order for <code>{pattern}</code> ({format}): paid {n} token; your balance is now "
-                    "{balance}.",
-                    "🧾 Your order for <code>{pattern}</code> ({format}): paid {n} tokens; your balance is now "
-                    "{balance}.", answer.order.price, pattern=esc(answer.order.pattern),
-                    format=esc(answer.order.format_id), balance=number(answer.balance_after))
+    return ngettext(
+        "🧾 Your order for <code>{pattern}</code> ({format}): paid {n} token; your balance is now {balance}.",
+        "🧾 Your order for <code>{pattern}</code> ({format}): paid {n} tokens; your balance is now {balance}.",
+        answer.order.price,
+        pattern=esc(answer.order.pattern),
+        format=esc(answer.order.format_id),
+        balance=number(answer.balance_after),
+    )
 
 
 def render_order_quote(odds: OddsAnswer) -> str:
     """The quote under the Order button: price, expected time and odds for the exact match; or why it cannot be ordered."""
     if odds.order_price is None:
-        return _("🧾 <code>{pattern}</code> cannot be ordered: {why}", pattern=esc(odds.pattern),
-                 why=esc(odds.order_refusal or _("too hard")))
-    return ngettext("🧾 Order the exact match <code>{pattern}</code> ({format}) for <b>{n} token</b>? Expected about "
-                    "{time} (1 in {expected} keys).",
-                    "🧾 Order the exact match <code>{pattern}</code> ({format}) for <b>{n} tokens</b>? Expected about "
-                    "{time} (1 in {expected} keys).", odds.order_price, pattern=esc(odds.pattern),
-                    format=esc(odds.format_id), time=duration(odds.order_expected_s),
-                    expected=human_count(odds.expected_keys))
+        return _(
+            "🧾 <code>{pattern}</code> cannot be ordered: {why}",
+            pattern=esc(odds.pattern),
+            why=esc(odds.order_refusal or _("too hard")),
+        )
+    return ngettext(
+        "🧾 Order the exact match <code>{pattern}</code> ({format}) for <b>{n} token</b>? Expected about "
+        "{time} (1 in {expected} keys).",
+        "🧾 Order the exact match <code>{pattern}</code> ({format}) for <b>{n} tokens</b>? Expected about "
+        "{time} (1 in {expected} keys).",
+        odds.order_price,
+        pattern=esc(odds.pattern),
+        format=esc(odds.format_id),
+        time=duration(odds.order_expected_s),
+        expected=human_count(odds.expected_keys),
+    )
 
 
 def render_delivery(delivery: KeyDelivery) -> list[str]:
     """The private messages that carry secrets: one, or more when a 10-pull would pass 4096 characters."""
-    header = (_("🔑 Your order for <code>{pattern}</code> ({format}), for your eyes only.", pattern=esc(delivery.pattern),
-                format=esc(delivery.format_id)) if delivery.kind == "order"
-              else _("🔑 Your pull for <code>{pattern}</code> ({format}), for your eyes only.",
-                     pattern=esc(delivery.pattern), format=esc(delivery.format_id)))
+    header = (
+        _(
+            "🔑 Your order for <code>{pattern}</code> ({format}), for your eyes only.",
+            pattern=esc(delivery.pattern),
+            format=esc(delivery.format_id),
+        )
+        if delivery.kind == "order"
+        else _(
+            "🔑 Your pull for <code>{pattern}</code> ({format}), for your eyes only.",
+            pattern=esc(delivery.pattern),
+            format=esc(delivery.format_id),
+        )
+    )
     footer = esc(delivery.note) if delivery.note else ""
     blocks = []
     for secret in delivery.secrets:
-        label = _("Offset (combine it with your key)") if secret.secret_kind == "offset" else esc(secret.export_kind.upper())
+        label = (
+            _("Offset (combine it with your key)")
+            if secret.secret_kind == "offset"
+            else esc(secret.export_kind.upper())
+        )
         tier = f" · {esc(tier_name(secret.tier))} {secret.score}/{secret.max_score}" if secret.tier else ""
         block = f"<code>{esc(secret.identifier)}</code>{tier}\n{label}: <tg-spoiler><code>{esc(secret.value)}</code></tg-spoiler>"
         if secret.jwk:
@@ -307,16 +395,26 @@ def render_delivery(delivery: KeyDelivery) -> list[str]:
 def render_balance(answer: BalanceAnswer) -> str:
     """The /balance answer: tokens, today's free pulls, prices and spend against the daily limit, and any debt."""
     lines = [
-        ngettext("💰 {who}: <b>{n}</b> token", "💰 {who}: <b>{n}</b> tokens", answer.tokens,
-                 who=user_label(answer.user)),
+        ngettext(
+            "💰 {who}: <b>{n}</b> token", "💰 {who}: <b>{n}</b> tokens", answer.tokens, who=user_label(answer.user)
+        ),
         _("Free pulls left today: {left}/{per_day}", left=answer.free_pulls_left, per_day=answer.free_pulls_per_day),
-        _("Pull {pull} · 10-pull {ten} tokens · spent today {spent}/{limit}", pull=number(answer.pull_price),
-          ten=number(answer.ten_pull_price), spent=number(answer.spent_today), limit=number(answer.daily_spend_limit)),
+        _(
+            "Pull {pull} · 10-pull {ten} tokens · spent today {spent}/{limit}",
+            pull=number(answer.pull_price),
+            ten=number(answer.ten_pull_price),
+            spent=number(answer.spent_today),
+            limit=number(answer.daily_spend_limit),
+        ),
     ]
     if answer.debt:
-        lines.append(ngettext("⚠️ You owe {n} token after a reversed payment; paid actions are paused until it is paid.",
-                              "⚠️ You owe {n} tokens after a reversed payment; paid actions are paused until it is "
-                              "paid.", answer.debt))
+        lines.append(
+            ngettext(
+                "⚠️ You owe {n} token after a reversed payment; paid actions are paused until it is paid.",
+                "⚠️ You owe {n} tokens after a reversed payment; paid actions are paused until it is paid.",
+                answer.debt,
+            )
+        )
     return fit(lines)
 
 
@@ -326,24 +424,45 @@ def render_topup(answer: TopupAnswer | None, stars_packs: tuple[StarsPack, ...],
     if stars_packs:
         lines.append(_("⭐ Pay with Telegram Stars:"))
         for star_pack in stars_packs:
-            lines.append(ngettext("• {n} token for {stars} ⭐", "• {n} tokens for {stars} ⭐", star_pack.tokens,
-                                  stars=number(star_pack.stars)))
+            lines.append(
+                ngettext(
+                    "• {n} token for {stars} ⭐",
+                    "• {n} tokens for {stars} ⭐",
+                    star_pack.tokens,
+                    stars=number(star_pack.stars),
+                )
+            )
     if answer is not None:
         if answer.url:
-            lines.append(_('<a href="{url}">Pay by card (Stripe)</a>: {message}', url=esc(answer.url),
-                           message=esc(answer.message)))
+            lines.append(
+                _(
+                    '<a href="{url}">Pay by card (Stripe)</a>: {message}',
+                    url=esc(answer.url),
+                    message=esc(answer.message),
+                )
+            )
         elif not answer.configured:
             lines.append(_("💳 Card payments: {message}", message=esc(answer.message)))
         else:
             lines.append(_("💳 Or by card: {message}", message=esc(answer.message)))
             for pack in answer.packs:
-                lines.append(ngettext("• <code>{pack}</code>: {n} token for {price} (/topup {pack})",
-                                      "• <code>{pack}</code>: {n} tokens for {price} (/topup {pack})", pack.tokens,
-                                      pack=esc(pack.pack_id), price=esc(pack.price)))
+                lines.append(
+                    ngettext(
+                        "• <code>{pack}</code>: {n} token for {price} (/topup {pack})",
+                        "• <code>{pack}</code>: {n} tokens for {price} (/topup {pack})",
+                        pack.tokens,
+                        pack=esc(pack.pack_id),
+                        price=esc(pack.price),
+                    )
+                )
     if len(lines) == 1:
-        lines.append(ngettext("Buying tokens is not set up on this bot; you still get {n} free pull a day.",
-                              "Buying tokens is not set up on this bot; you still get {n} free pulls a day.",
-                              free_pulls_per_day))
+        lines.append(
+            ngettext(
+                "Buying tokens is not set up on this bot; you still get {n} free pull a day.",
+                "Buying tokens is not set up on this bot; you still get {n} free pulls a day.",
+                free_pulls_per_day,
+            )
+        )
     return fit(lines)
 
 
@@ -354,8 +473,11 @@ def render_keys(answer: KeysAnswer) -> str:
 
 def render_history(answer: HistoryAnswer) -> str:
     """The /history answer: the balance, then one line per ledger entry (time, kind, tokens, detail); cut to fit."""
-    lines = [ngettext("📜 {who}: balance {n} token", "📜 {who}: balance {n} tokens", answer.balance,
-                      who=user_label(answer.user))]
+    lines = [
+        ngettext(
+            "📜 {who}: balance {n} token", "📜 {who}: balance {n} tokens", answer.balance, who=user_label(answer.user)
+        )
+    ]
     if not answer.entries:
         lines.append(_("Nothing yet: try /pull."))
     for entry in answer.entries:
@@ -371,7 +493,9 @@ def render_leaderboard(answer: LeaderboardAnswer) -> str:
     if not answer.entries:
         lines.append(_("No pulls yet: be the first with /pull."))
     for entry in answer.entries:
-        lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> {highlighted(entry.key)} · {rarity_line(entry.key)}")
+        lines.append(
+            f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> {highlighted(entry.key)} · {rarity_line(entry.key)}"
+        )
     return fit(lines)
 
 
@@ -380,10 +504,15 @@ def render_help(answer: HelpAnswer) -> str:
     lines = [_("🔑 <b>VaniKeys</b>: pull for vanity crypto keys.")]
     for command in answer.commands:
         lines.append(f"<code>{esc(command.usage)}</code>: {esc(command.summary)}")
-    lines.append(_("Formats: {formats}", formats=", ".join(f"<code>{esc(fid)}</code> {esc(title)}"
-                                                          for fid, title in answer.formats)))
-    lines.append(_("Options: add <code>--exact</code> for exact case, <code>--fuzzy</code> for look-alikes "
-                   "(0/o, 1/i/l…)."))
+    lines.append(
+        _(
+            "Formats: {formats}",
+            formats=", ".join(f"<code>{esc(fid)}</code> {esc(title)}" for fid, title in answer.formats),
+        )
+    )
+    lines.append(
+        _("Options: add <code>--exact</code> for exact case, <code>--fuzzy</code> for look-alikes (0/o, 1/i/l…).")
+    )
     for note in answer.notes:
         lines.append(esc(note))
     return fit(lines)
@@ -403,30 +532,50 @@ def render_config(answer: ConfigAnswer) -> str:
     """The /config answer: the group's settings, the service's message, and how admins change a setting."""
     lines = [_("⚙️ <b>Settings for this group</b>")] + [f"• {esc(line)}" for line in answer.lines]
     lines.append(esc(answer.message))
-    lines.append(_("Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
-                   "a channel here is a topic's id (or the group's own id)."))
+    lines.append(
+        _(
+            "Admins change them with <code>/config &lt;setting&gt; &lt;value&gt;</code>; "
+            "a channel here is a topic's id (or the group's own id)."
+        )
+    )
     return fit(lines)
 
 
 def render_season(answer: SeasonLeaderboardAnswer) -> str:
     """The /season answer: this season's ranked rarest pulls here and when the season ends; cut to fit."""
     where = esc(answer.community.title) if answer.community and answer.community.title else _("everyone")
-    lines = [_("🏆 Season {season} · {where} · until {ends}", season=esc(answer.season), where=where,
-               ends=when(answer.ends_at))]
+    lines = [
+        _(
+            "🏆 Season {season} · {where} · until {ends}",
+            season=esc(answer.season),
+            where=where,
+            ends=when(answer.ends_at),
+        )
+    ]
     if not answer.entries:
         lines.append(_("No pulls this season yet: be the first with /pull."))
     for entry in answer.entries:
-        lines.append(f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> "
-                     f"{highlighted(entry.key)} · {rarity_line(entry.key)}")
+        lines.append(
+            f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> "
+            f"{highlighted(entry.key)} · {rarity_line(entry.key)}"
+        )
     return fit(lines)
 
 
 def render_profile(answer: ProfileAnswer) -> str:
     """The /profile answer: pulls, season rank, streak, and the person's best pulls; cut to fit."""
     rank = f"#{answer.season_rank}" if answer.season_rank else _("no pull yet")
-    lines = [ngettext("👤 {who} · {n} pull · season {season}: {rank}", "👤 {who} · {n} pulls · season {season}: {rank}",
-                      answer.total_pulls, who=user_label(answer.user), season=esc(answer.season), rank=rank),
-             f"🔥 {esc(answer.streak.message)}"]
+    lines = [
+        ngettext(
+            "👤 {who} · {n} pull · season {season}: {rank}",
+            "👤 {who} · {n} pulls · season {season}: {rank}",
+            answer.total_pulls,
+            who=user_label(answer.user),
+            season=esc(answer.season),
+            rank=rank,
+        ),
+        f"🔥 {esc(answer.streak.message)}",
+    ]
     if not answer.best_pulls:
         lines.append(_("No pulls yet: try /pull."))
     for best in answer.best_pulls:
@@ -436,8 +585,10 @@ def render_profile(answer: ProfileAnswer) -> str:
 
 def render_card_caption(card: CardAnswer) -> str:
     """A card photo's caption: pattern, format, the highlighted key and its rarity, within a caption's 1,024 characters."""
-    return fit([f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key),
-                rarity_line(card.key)], 1024)
+    return fit(
+        [f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key), rarity_line(card.key)],
+        1024,
+    )
 
 
 def render_gift(answer: GiftAnswer) -> str:

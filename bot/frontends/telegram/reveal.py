@@ -41,9 +41,9 @@ class RevealPorts:
     whether the chat may send a message now."""
 
     post: PostReveal
-    hold: Callable[[PullAnswer], None]        # keep the reveal to head the key's own message
-    take_held: Callable[[str], bool]          # by job id: True when it was still held (no DM carried it)
-    has_room: Callable[[], bool]              # the chat may send a message now, without waiting
+    hold: Callable[[PullAnswer], None]  # keep the reveal to head the key's own message
+    take_held: Callable[[str], bool]  # by job id: True when it was still held (no DM carried it)
+    has_room: Callable[[], bool]  # the chat may send a message now, without waiting
 
 
 @dataclass

@@ -28,6 +28,7 @@ _PAYLOAD = re.compile(r"stars1:([a-z0-9_]{1,16}):(\d{1,9}):(\d{1,9}):(\d{1,20})"
 @dataclass(frozen=True)
 class StarsPayload:
     """What an invoice's payload carries: the pack, its tokens and price in Stars, and the buyer's Telegram id."""
+
     pack_id: str
     tokens: int
     stars: int
@@ -89,8 +90,12 @@ def pre_checkout_problem(query: PreCheckoutQuery, config: TelegramConfig) -> str
 def credit_instruction(payment: SuccessfulPayment, payer_id: int) -> LedgerInstruction | None:
     """The ledger credit for a completed Stars payment, or None when it cannot be ours."""
     payload = StarsPayload.decode(payment.invoice_payload)
-    if (payload is None or payload.user_id != payer_id or payment.currency != CURRENCY
-            or payment.total_amount != payload.stars):
+    if (
+        payload is None
+        or payload.user_id != payer_id
+        or payment.currency != CURRENCY
+        or payment.total_amount != payload.stars
+    ):
         return None
     return LedgerInstruction(
         platform="telegram",
@@ -109,6 +114,7 @@ def credit_instruction(payment: SuccessfulPayment, payer_id: int) -> LedgerInstr
 @dataclass(frozen=True)
 class StarCharge:
     """A Stars payment found among the bot's transactions: its charge id, its payer and what it bought."""
+
     charge_id: str
     user_id: int
     payload: StarsPayload

@@ -46,22 +46,25 @@ class AdminCog(commands.Cog, name="Admin"):
         """Publish the slash commands globally, to this server, or clear this server's copies; answered privately.
         Anyone but the owner is refused; a refusal from Discord is logged and told, never raised."""
         if not await self.bot.is_owner(interaction.user):
-            await interaction.response.send_message(error_text("Only the bot's owner can sync commands."),
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                error_text("Only the bot's owner can sync commands."), ephemeral=True
+            )
             return
         await interaction.response.defer(thinking=True, ephemeral=True)
         guild_id = interaction.guild_id
         target = {"global": SYNC_GLOBAL, "here": str(guild_id), "clear": f"{SYNC_CLEAR}{guild_id}"}.get(scope)
         if target is None:
-            await interaction.followup.send(error_text(f"Unknown scope {scope!r}: pick one from the list."),
-                                            ephemeral=True)
+            await interaction.followup.send(
+                error_text(f"Unknown scope {scope!r}: pick one from the list."), ephemeral=True
+            )
             return
         try:
             count = await self.bot.sync_commands((target,))
         except discord.HTTPException as exc:
             log.warning("sync failed (status %s, code %s)", exc.status, exc.code)
-            await interaction.followup.send(error_text(f"Discord refused the sync ({exc.status}); try again later."),
-                                            ephemeral=True)
+            await interaction.followup.send(
+                error_text(f"Discord refused the sync ({exc.status}); try again later."), ephemeral=True
+            )
             return
         where = {"global": "globally", "here": "to this server", "clear": "to this server (cleared)"}[scope]
         await interaction.followup.send(f"Synced {count} commands {where}.", ephemeral=True)

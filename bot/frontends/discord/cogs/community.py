@@ -48,29 +48,39 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.command(name="leaderboard", description=locale_str("The rarest pulls in this server"))
     async def leaderboard(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         """The server's rarest pulls: public where the bot may post here, else privately."""
+
         async def render() -> dict[str, Any]:
             return {"embed": leaderboard_embed(await self.bot.service.leaderboard(community_ref(interaction)))}
+
         await self.bot.flows.public(interaction, render)
 
     @app_commands.command(name="season", description=locale_str("This week's rarest pulls in this server"))
     @app_commands.guild_only()
     async def season(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         """This week's rarest pulls in the server (servers only): public where the bot may post, else privately."""
+
         async def render() -> dict[str, Any]:
             return {"embed": season_embed(await self.bot.service.season_leaderboard(community_ref(interaction)))}
+
         await self.bot.flows.public(interaction, render)
 
     @app_commands.command(name="profile", description=locale_str("Your best pulls, streak and season rank"))
-    @app_commands.describe(share=locale_str("Show it to the channel, and your name on community gallery pages"),
-                           hide=locale_str("Stop showing your name on community gallery pages"))
-    async def profile(self, interaction: discord.Interaction[VaniKeysBot], share: bool = False,
-                      hide: bool = False) -> None:
+    @app_commands.describe(
+        share=locale_str("Show it to the channel, and your name on community gallery pages"),
+        hide=locale_str("Stop showing your name on community gallery pages"),
+    )
+    async def profile(
+        self, interaction: discord.Interaction[VaniKeysBot], share: bool = False, hide: bool = False
+    ) -> None:
         """The person's profile: public with share (which also shows their name on gallery pages), else private; hide
         takes the name off the gallery pages and wins over share."""
+
         async def render() -> dict[str, Any]:
-            answer = await self.bot.service.profile(user_ref(interaction.user), community_ref(interaction),
-                                                    share=share and not hide, hide=hide)
+            answer = await self.bot.service.profile(
+                user_ref(interaction.user), community_ref(interaction), share=share and not hide, hide=hide
+            )
             return {"embed": profile_embed(answer)}
+
         if share and not hide:
             await self.bot.flows.public(interaction, render)
         else:
@@ -79,41 +89,64 @@ class CommunityCog(commands.Cog, name="Community"):
     @app_commands.command(name="streak", description=locale_str("Your daily pull streak and the next bonus"))
     async def streak(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         """Privately: the daily streak and the next bonus."""
+
         async def render() -> dict[str, Any]:
             return {"content": streak_text(await self.bot.service.streak(user_ref(interaction.user)))}
+
         await self.bot.flows.private(interaction, render)
 
-    @app_commands.command(name="card", description=locale_str("A picture of your latest pull (or the pull id you give)"))
+    @app_commands.command(
+        name="card", description=locale_str("A picture of your latest pull (or the pull id you give)")
+    )
     @app_commands.describe(pull_id=locale_str("Which pull (from /history); default: your latest"))
     async def card(self, interaction: discord.Interaction[VaniKeysBot], pull_id: str | None = None) -> None:
         """A picture of the latest pull (or pull_id), posted publicly where the bot may post, else privately."""
+
         async def render() -> dict[str, Any]:
             answer = await self.bot.service.card(user_ref(interaction.user), community_ref(interaction), pull_id)
-            return {"embed": card_embed(answer, answer.filename),
-                    "file": discord.File(io.BytesIO(answer.png), filename=answer.filename)}
+            return {
+                "embed": card_embed(answer, answer.filename),
+                "file": discord.File(io.BytesIO(answer.png), filename=answer.filename),
+            }
+
         await self.bot.flows.public(interaction, render)
 
     @app_commands.command(name="gift", description=locale_str("Give some of your tokens to someone"))
     @app_commands.describe(user=locale_str("Who gets them"), tokens=locale_str("How many tokens, e.g. 25"))
-    async def gift(self, interaction: discord.Interaction[VaniKeysBot], user: discord.User,
-                   tokens: app_commands.Range[str, 1, 40]) -> None:
+    async def gift(
+        self, interaction: discord.Interaction[VaniKeysBot], user: discord.User, tokens: app_commands.Range[str, 1, 40]
+    ) -> None:
         """Privately: gives tokens (1 to MAX_GIFT) to someone; the interaction id keys it, so a retry gives once."""
+
         async def render() -> dict[str, Any]:
             amount = parse_int(tokens, what=_("the tokens to give"), minimum=1, maximum=MAX_GIFT)
-            answer = await self.bot.service.gift(user_ref(interaction.user), user_ref(user), amount,
-                                                 idempotency_key=f"discord:{interaction.id}", recipient_is_bot=user.bot)
+            answer = await self.bot.service.gift(
+                user_ref(interaction.user),
+                user_ref(user),
+                amount,
+                idempotency_key=f"discord:{interaction.id}",
+                recipient_is_bot=user.bot,
+            )
             return {"content": gift_text(answer)}
+
         await self.bot.flows.private(interaction, render)
 
     @app_commands.command(name="config", description=locale_str("Server admins: where and how this server pulls"))
-    @app_commands.describe(setting=locale_str("What to change (leave empty to see the settings)"),
-                           value=locale_str("on/off, a number, or none to clear a channel"),
-                           channel=locale_str("The channel, for the channel settings"))
+    @app_commands.describe(
+        setting=locale_str("What to change (leave empty to see the settings)"),
+        value=locale_str("on/off, a number, or none to clear a channel"),
+        channel=locale_str("The channel, for the channel settings"),
+    )
     @app_commands.choices(setting=CONFIG_SETTINGS)
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
-    async def config(self, interaction: discord.Interaction[VaniKeysBot], setting: str | None = None,
-                     value: str | None = None, channel: discord.TextChannel | None = None) -> None:
+    async def config(
+        self,
+        interaction: discord.Interaction[VaniKeysBot],
+        setting: str | None = None,
+        value: str | None = None,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
         """Privately: the server's settings, or one of them changed (the service refuses a change from a non-admin)."""
         is_admin = interaction.permissions.manage_guild  # Discord hides it from others; this is the real check
 
@@ -127,11 +160,14 @@ class CommunityCog(commands.Cog, name="Community"):
                 typed, label = str(channel.id), f"#{channel.name}"
             answer = await service.configure(user, community, setting, typed, is_admin=is_admin, label=label)
             return {"embed": config_embed(answer)}
+
         await self.bot.flows.private(interaction, render)
 
     @app_commands.command(name="help", description=locale_str("How VaniKeys works: commands, patterns and formats"))
     async def help(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
         """Privately: how the bot works (commands, patterns, formats)."""
+
         async def render() -> dict[str, Any]:
             return {"embed": help_embed(self.bot.service.help())}
+
         await self.bot.flows.private(interaction, render)
