@@ -67,11 +67,6 @@ def test_private_and_test_code_need_no_docstrings() -> None:
     assert _ruff("--stdin-filename", "tests/test_probe.py", "-", stdin=test).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not yet: `ruff format` runs once over the tree after the parallel work "
-    "merges; then this marker goes and the check gates like the others",
-)
 def test_ruff_format_check_passes() -> None:
     result = _run("ruff", "format", "--check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout[-2000:]
