@@ -18,8 +18,8 @@ after the same command's run here, so that both see the same load; --only bot ti
 --getme-delay S makes the stand-in answer getMe S seconds late, as a real network's round trip would.
 The minimum is the figure to compare (the machine's other load only ever adds); the median says how
 noisy the run was. CPU is the child's user+system seconds (min over runs): for the bot's rows, what it had
-used by that moment (/proc/PID/stat), which is about the wall time it would take on an idle core. Also printed: the modules
-the first two import that they must not (aiohttp, discord, telegram, stripe, asyncpg, ...).
+used by that moment (/proc/PID/stat), which is about the wall time it would take on an idle core. Also printed: the
+modules the first two import that they must not (aiohttp, discord, telegram, stripe, asyncpg, ...).
 """
 
 from __future__ import annotations

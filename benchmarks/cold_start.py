@@ -158,7 +158,8 @@ def main() -> None:
     args = parser.parse_args()
 
     print(
-        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, backend {args.backend}"
+        f"machine: {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, backend {args.backend}"
     )
     print(f"import runpod:               {import_time('import runpod'):6.2f} s")
     skipped = "from gpu_worker.__main__ import _skip_cpuinfo_probe; _skip_cpuinfo_probe(); import runpod"
@@ -172,7 +173,8 @@ def main() -> None:
     if len(runs) > 1:
         warm = runs[1:]
         print(
-            f"{'warm median':<22}{statistics.median(r for r, _ in warm):>10.2f}{statistics.median(f for _, f in warm):>15.2f}"
+            f"{'warm median':<22}{statistics.median(r for r, _ in warm):>10.2f}"
+            f"{statistics.median(f for _, f in warm):>15.2f}"
         )
 
 

@@ -43,7 +43,8 @@ POINT_ROOTS = {"btc": ("vk_check_point_btc", ()), "eth/trx/did": ("vk_check_poin
 FILTERED = "vk_check_payload"
 _CALL = re.compile(r"CALL\.REL(?:\.NOINC)?\s+`\((?:\$vk_grind\$)?([A-Za-z_][\w$]*)\)")
 _FUNCTION = re.compile(
-    r"Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads"
+    r"Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, "
+    r"(\d+) bytes spill stores, (\d+) bytes spill loads"
 )
 _REGISTERS = re.compile(r"Compiling entry function '(\w+)'.*?Used (\d+) registers", re.DOTALL)
 
@@ -240,7 +241,8 @@ def main() -> None:
             calls = ", ".join(f"{c} x{n}" for c, n in counts["calls"].items())
             print(
                 f"  {name:<28} {counts['LDL']:>5} {counts['STL']:>5} {counts['instructions']:>7}   "
-                f"stack {frame.get('stack', '-')}, spills {frame.get('spill_stores', '-')}/{frame.get('spill_loads', '-')}"
+                f"stack {frame.get('stack', '-')}, "
+                f"spills {frame.get('spill_stores', '-')}/{frame.get('spill_loads', '-')}"
                 + (f"; calls {calls}" if calls else "")
             )
     if args.json:

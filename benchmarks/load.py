@@ -884,7 +884,8 @@ def report(run: Run, result: dict[str, Any]) -> None:
     if result["lost_by_person"]:
         print(f"  lost, first people: {result['lost_by_person']}")
     print(
-        f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); 429s answered: Telegram {result['telegram_429']}, "
+        f"pull jobs by status: {result['pull_jobs']} ('found': not yet delivered when the bot was stopped); "
+        f"429s answered: Telegram {result['telegram_429']}, "
         f"Discord {result['discord_429']}"
     )
     print(f"Telegram messages sent per 10 s from the warm-up on: {result['telegram_sends_per_10s']}")

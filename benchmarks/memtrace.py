@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     for stat in new.compare_to(old, "lineno")[: args.top]:
         frame = stat.traceback[-1]
         print(
-            f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {frame.filename.split('/lib/')[-1]}:{frame.lineno}"
+            f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+            f"{frame.filename.split('/lib/')[-1]}:{frame.lineno}"
         )
     print(f"\ntop {args.top} growth by innermost project frame:")
     for where, size, count in by_project_frame(old, new)[: args.top]:

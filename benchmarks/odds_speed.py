@@ -8,8 +8,8 @@
 Each figure is the median of --repeat cold computations (the model's pattern
 cache cleared; the per-format body tables stay warm, as in a running bot), in
 milliseconds of this process's CPU time (the dev box is shared: wall time
-there says more about the neighbours than about the model; it is printed too). --before runs REV's gpu_worker (extracted with `git archive`)
-in a subprocess on the same machine, interleaved with this tree's runs.
+there says more about the neighbours than about the model; it is printed too). --before runs REV's gpu_worker
+(extracted with `git archive`) in a subprocess on the same machine, interleaved with this tree's runs.
 """
 
 from __future__ import annotations

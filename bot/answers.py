@@ -200,7 +200,8 @@ class CutShort:
 
 @dataclass(frozen=True)
 class PullAnswer:
-    """The result of one pull or 10-pull: the keys shown (no secrets), what it cost, and whether the secrets went out."""
+    """The result of one pull or 10-pull: the keys shown (no secrets), what it cost, and whether the secrets went
+    out."""
 
     job_id: str
     user: UserRef
@@ -438,7 +439,8 @@ class CommunityConfig:
 
     @property
     def effective_free_pulls(self) -> int:
-        """The free pulls a day members get here: the community's override capped by the operator's, else the operator's."""
+        """The free pulls a day members get here: the community's override capped by the operator's, else the
+        operator's."""
         if self.free_pulls_per_day is None:
             return self.operator_free_pulls
         return min(self.free_pulls_per_day, self.operator_free_pulls)

@@ -23,7 +23,8 @@ KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) 
 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:
-    """The note for a split-key delivery: the secret is an offset, and the `vanikeys combine` command that makes the key."""
+    """The note for a split-key delivery: the secret is an offset, and the `vanikeys combine` command that makes the
+    key."""
     command = " ".join(
         (
             "vanikeys combine",

@@ -64,7 +64,8 @@ class JobEvents:
     def provider_waited(
         self, provider: str, kind: str, *, round_trip_s: float | None = None, queue_wait_s: float | None = None
     ) -> None:
-        """Tell every subscriber about one wait on `provider` (ProviderTimer sets one of round_trip_s, queue_wait_s a call)."""
+        """Tell every subscriber about one wait on `provider` (ProviderTimer sets one of round_trip_s, queue_wait_s a
+        call)."""
         for subscriber in self._subscribers:
             subscriber.provider_waited(provider, kind, round_trip_s=round_trip_s, queue_wait_s=queue_wait_s)
 

@@ -301,7 +301,8 @@ class Jobs:
         await self.db_release_all()
 
     async def db_release_all(self) -> None:
-        """Release every lease this process holds; storage being unavailable is logged, not raised (leases then expire)."""
+        """Release every lease this process holds; storage being unavailable is logged, not raised (leases then
+        expire)."""
         try:
             await self.leases.release_all()
         except StorageUnavailable:

@@ -354,7 +354,8 @@ class Ledger:
             "AND l.user_id = a.user_id), 0) AS debt_sum FROM accounts a"
         )
         return [
-            f"{r['platform']}:{r['user_id']} balance {r['balance']} != ledger {r['tokens']} or debt {r['debt']} != {r['debt_sum']}"
+            f"{r['platform']}:{r['user_id']} balance {r['balance']} != ledger {r['tokens']} "
+            f"or debt {r['debt']} != {r['debt_sum']}"
             for r in rows
             if r["balance"] != r["tokens"] or r["debt"] != r["debt_sum"]
         ]

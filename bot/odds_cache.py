@@ -134,9 +134,9 @@ def _exit_with_parent(parent: int) -> None:
 
 
 ORPHAN_CHECK_S = 0.5
-START_TIMEOUT_S = 120
+START_TIMEOUT_S = 120  # a cold start imports numpy and builds the body tables: seconds on a loaded machine
 WAIT_POLL_S = 0.1  # how often a request waiting for a busy worker looks for a freed slot
-MAX_WAITING = 64  # uncached patterns in flight at once (each waits on a thread; more queue behind them)  # a cold start imports numpy and builds the body tables: seconds on a loaded machine
+MAX_WAITING = 64  # uncached patterns in flight at once (each waits on a thread; more queue behind them)
 
 
 class _Worker:

@@ -100,8 +100,8 @@ class Service:
     """The bot's commands, the same for every front end: each takes plain values and returns an answer (bot/answers.py).
 
     A refusal is a ServiceError with a one-line message; a storage fault under a command is a FaultAnswer (a
-    StorageUnavailable) saying what committed. The service is also the jobs' observer: it pushes order progress and results to the front end
-    of the platform that placed them.
+    StorageUnavailable) saying what committed. The service is also the jobs' observer: it pushes order progress and
+    results to the front end of the platform that placed them.
     """
 
     def __init__(
@@ -569,7 +569,8 @@ class Service:
         )
 
     async def keys(self, user: UserRef) -> KeysAnswer:
-        """/keys: purge secrets past their grace period, then deliver every found, undelivered job of the person again."""
+        """/keys: purge secrets past their grace period, then deliver every found, undelivered job of the person
+        again."""
         _check_user(user)
         await self.jobs.vault.purge()
         pending = await self.jobs.for_user(user, statuses=("found",))
@@ -1070,7 +1071,8 @@ class Service:
     # --- job observer (orders' progress and endings) -------------------------------
 
     async def job_progress(self, record: JobRecord, checked: int, rate: float) -> None:
-        """JobObserver.job_progress: an order's progress goes to its platform's front end (edited in place at its origin)."""
+        """JobObserver.job_progress: an order's progress goes to its platform's front end (edited in place at its
+        origin)."""
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is not None and record.spec.kind == "order":
             await frontend.order_progress(self.order_view(record, checked, rate))
@@ -1120,7 +1122,8 @@ class Service:
             )
 
     def order_view(self, record: JobRecord, checked: int, rate: float) -> OrderView:
-        """The order as the person sees it now: status, progress at `checked` keys and `rate` keys/s, and one line to show."""
+        """The order as the person sees it now: status, progress at `checked` keys and `rate` keys/s, and one line to
+        show."""
         spec = record.spec
         expected = spec.expected_keys or 1.0
         keys = record.shown_keys

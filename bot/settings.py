@@ -664,7 +664,8 @@ class VanikeysSettings(EnvironmentSettings):
 def load_settings(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
 ) -> VanikeysSettings:
-    """The settings from `environ` (default: the process environment) over the .env file; ConfigError names a bad value."""
+    """The settings from `environ` (default: the process environment) over the .env file; ConfigError names a bad
+    value."""
     return load(VanikeysSettings, environ, dotenv_path)
 
 

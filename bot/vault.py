@@ -141,7 +141,8 @@ def _looks_like_key(text: str) -> bool:
 
 
 async def sealed_by_key(db: Database) -> dict[str | None, int]:
-    """How many secrets wait sealed in the vault, by the fingerprint of the key that sealed them (None: not recorded)."""
+    """How many secrets wait sealed in the vault, by the fingerprint of the key that sealed them (None: not
+    recorded)."""
     rows = await db.fetchall(
         "SELECT key_fingerprint, COUNT(*) AS n FROM vault WHERE ciphertext IS NOT NULL GROUP BY key_fingerprint"
     )
@@ -297,7 +298,10 @@ class SealedSecret:
     secret: int
 
     def __repr__(self) -> str:
-        return f"SealedSecret(job_id={self.job_id!r}, position={self.position}, identifier={self.identifier!r}, secret=<redacted>)"
+        return (
+            f"SealedSecret(job_id={self.job_id!r}, position={self.position}, "
+            f"identifier={self.identifier!r}, secret=<redacted>)"
+        )
 
     __str__ = __repr__
 

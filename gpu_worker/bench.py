@@ -145,7 +145,9 @@ def run_bench(
     say = log or (lambda _line: None)
     cores = os.cpu_count() or 1
     say(
-        f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure".strip()
+        (
+            f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure"
+        ).strip()
     )
     runners = _runners(backends, cores, explicit, say)
     measurements: list[Measurement] = []
@@ -172,7 +174,8 @@ def run_bench(
                 per_core = f"{m.keys_per_s / m.cores:>12,.0f}" if m.cores else f"{'-':>12}"
                 note = f"  ({m.note()})" if m.early else ""
                 say(
-                    f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} {m.keys_per_s:>14,.0f} "
+                    f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} "
+                    f"{m.keys_per_s:>14,.0f} "
                     f"{per_core} {m.keys_per_cpu_s:>12,.0f}{note}"
                 )
     ratios = per_core_ratios(measurements)

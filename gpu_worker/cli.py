@@ -387,7 +387,8 @@ def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
         out.print(f"no full match in {result.checked:,} keys; the best is shown")
     rate = result.checked / result.elapsed_s if result.elapsed_s > 0 else 0.0
     out.print(
-        f"checked {result.checked:,} keys in {result.elapsed_s:.2f} s ({rate:,.0f} keys/s) on {result.backend} · {result.device}"
+        f"checked {result.checked:,} keys in {result.elapsed_s:.2f} s ({rate:,.0f} keys/s) "
+        f"on {result.backend} · {result.device}"
     )
 
 
@@ -411,7 +412,8 @@ def secret_lines(fmt: AddressFormat, hit: GrindHit, secret: int) -> list[tuple[s
             ("offset", hit.secret),
             (
                 "combine",
-                f"{PROG} combine {fmt.id} --private-key YOUR_PRIVATE_KEY --offset {hit.secret} --identifier {hit.identifier}",
+                f"{PROG} combine {fmt.id} --private-key YOUR_PRIVATE_KEY "
+                f"--offset {hit.secret} --identifier {hit.identifier}",
             ),
         ]
     export = fmt.export_secret(secret)

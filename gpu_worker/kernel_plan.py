@@ -294,7 +294,8 @@ class ScanWindow:
 
     @classmethod
     def of(cls, first_key: int, n_keys: int, keys_per_point: int) -> ScanWindow:
-        """The smallest whole-point window covering [first_key, first_key + n_keys); key_lo/key_hi cut it back to the keys."""
+        """The smallest whole-point window covering [first_key, first_key + n_keys); key_lo/key_hi cut it back to the
+        keys."""
         first_point = first_key // keys_per_point
         end_point = -(-(first_key + n_keys) // keys_per_point)
         key_lo = first_key - first_point * keys_per_point

@@ -136,7 +136,8 @@ async def season_rank(db: Database, community: CommunityRef | None, season: str,
     """
     where, params = _where_community(community)
     mine = await db.fetchone(
-        f"SELECT MAX(best_one_in) AS best FROM pull_bests WHERE season = ? AND {where} AND platform = ? AND user_id = ?",
+        f"SELECT MAX(best_one_in) AS best FROM pull_bests WHERE season = ? AND {where} "
+        "AND platform = ? AND user_id = ?",
         (season, *params, user.platform, user.user_id),
     )
     if mine is None or mine["best"] is None:

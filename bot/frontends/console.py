@@ -350,8 +350,8 @@ class ConsoleFrontEnd:
         self.at_prompt = False  # the "> " prompt is on screen, waiting for a line (interactive only)
 
     def emit(self, kind: str, value: Any, *, private: bool = False, to: UserRef | None = None) -> None:
-        """Write one event: a JSON line (type, private, data, and `to` when addressed) with as_json, else its text, redrawing the
-        prompt when it arrives while the person types. Flushed at once."""
+        """Write one event: a JSON line (type, private, data, and `to` when addressed) with as_json, else its text,
+        redrawing the prompt when it arrives while the person types. Flushed at once."""
         if self.as_json:
             payload: dict[str, Any] = {"type": kind, "private": private}
             if to is not None:

@@ -116,8 +116,8 @@ async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: s
 async def gallery_card(db: Database, community: CommunityRef, ref: str) -> tuple[GalleryPull, str] | None:
     """A Rare-and-up pull of this community (and the name to put on its card), or None."""
     row = await db.fetchone(
-        "SELECT job_id, platform, user_id, display_name, pattern, best_key, created_at, community_title FROM pull_bests "
-        "WHERE job_id = ? AND community_platform = ? AND community_id = ?",
+        "SELECT job_id, platform, user_id, display_name, pattern, best_key, created_at, community_title "
+        "FROM pull_bests WHERE job_id = ? AND community_platform = ? AND community_id = ?",
         (ref, community.platform, community.community_id),
     )
     if row is None:
@@ -140,8 +140,8 @@ async def gallery_card(db: Database, community: CommunityRef, ref: str) -> tuple
 async def collection(db: Database, user: UserRef) -> tuple[tuple[GalleryPull, ...], int]:
     """The person's own pulls, newest first (their best key each), and how many they have made."""
     rows = await db.fetchall(
-        "SELECT job_id, pattern, best_key, created_at, community_title FROM pull_bests WHERE platform = ? AND user_id = ? "
-        "ORDER BY created_at DESC LIMIT ?",
+        "SELECT job_id, pattern, best_key, created_at, community_title FROM pull_bests "
+        "WHERE platform = ? AND user_id = ? ORDER BY created_at DESC LIMIT ?",
         (user.platform, user.user_id, COLLECTION_ROWS),
     )
     total = await db.fetchone(

@@ -210,7 +210,8 @@ class CudaDevice:
         return self._sms * 8 * THREADS_PER_BLOCK  # enough resident warps to hide latency on any sm_80+
 
     def points_per_item(self, n_points: int) -> int:
-        """KernelDevice.points_per_item: a power of two of groups per thread, enough to spread n_points over every thread."""
+        """KernelDevice.points_per_item: a power of two of groups per thread, enough to spread n_points over every
+        thread."""
         # Enough work per thread to amortise its first centre, but spread small scans over
         # many threads. A power of two of groups: steady pulls keep one item size (and so
         # their kept centres) from launch to launch.

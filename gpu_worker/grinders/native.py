@@ -237,7 +237,8 @@ class NativeBackend(KernelDriver):
 
 
 def load_backend() -> NativeBackend:
-    """A NativeBackend on every CPU; raises VanikeysError("backend_unavailable") (and logs it) if the kernel cannot load."""
+    """A NativeBackend on every CPU; raises VanikeysError("backend_unavailable") (and logs it) if the kernel cannot
+    load."""
     try:
         return NativeBackend()
     except VanikeysError as exc:

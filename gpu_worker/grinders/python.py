@@ -135,7 +135,8 @@ class PythonBackend:
         self._finalizer: weakref.finalize[[ProcessPoolExecutor], PythonBackend] | None = None
 
     def scan(self, plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
-        """Backend.scan: the qualifying keys of [first_key, first_key + n_keys), at most plan.max_candidates, best first.
+        """Backend.scan: the qualifying keys of [first_key, first_key + n_keys), at most plan.max_candidates, best
+        first.
 
         Blocks until every piece is done; if one raises, the pieces not started are cancelled and it re-raises.
         """
@@ -171,7 +172,8 @@ class PythonBackend:
             return self._pool, True
 
     def close(self) -> None:
-        """Shut the process pool down (if one was made): queued pieces are cancelled, workers finish or are terminated."""
+        """Shut the process pool down (if one was made): queued pieces are cancelled, workers finish or are
+        terminated."""
         with self._lock:
             finalizer, self._pool, self._finalizer = self._finalizer, None, None
         if finalizer is not None:

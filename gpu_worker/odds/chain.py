@@ -157,7 +157,8 @@ class ChainModel:
                 for i, (e, guard) in enumerate(keys):
                     at = frontier[(e, guard)][:, :, starts]
                     found = outcomes[i * count : (i + 1) * count]
-                    # taken[body, score, kind, after] = sum over starts of at[., score, start] * found[., start, kind, after]
+                    # taken[body, score, kind, after] =
+                    #     sum over starts of at[., score, start] * found[., start, kind, after]
                     taken = np.einsum("bcs,bske->bcke", at, found)
                     for kind, (j, next_guard) in enumerate(search.kinds):
                         if j == 0:

@@ -47,10 +47,12 @@ RUNPOD_WEBHOOK_POST_OUTPUT VANIKEYS_MODAL_GPU VANIKEYS_MODAL_MAX_CONTAINERS VANI
 """.split()
     + """
 VANIKEYS_ODDS_TIME_CAP_S VANIKEYS_ODDS_MEMORY_MB VANIKEYS_MODAL_MAX_IN_FLIGHT VANIKEYS_WEB
-VANIKEYS_TRUSTED_PROXIES VANIKEYS_WEB_REQUESTS_PER_MINUTE VANIKEYS_MINIAPP_MAX_AGE_S VANIKEYS_METRICS_ON_WEBHOOK VANIKEYS_START_RETRY_S
+VANIKEYS_TRUSTED_PROXIES VANIKEYS_WEB_REQUESTS_PER_MINUTE VANIKEYS_MINIAPP_MAX_AGE_S VANIKEYS_METRICS_ON_WEBHOOK
+VANIKEYS_START_RETRY_S
 VANIKEYS_SELFHOSTED_PORT
 """.split()
-)  # added since: the odds workers' caps, Modal's queue limit, the public pages, /metrics' opt-in, start-up retries, the box's health check port
+)  # added since: the odds workers' caps, Modal's queue limit, the public pages, /metrics' opt-in, start-up retries,
+# the box's health check port
 
 # Only these modules may touch the environment; everything else reads a settings field.
 SETTINGS_MODULES = {

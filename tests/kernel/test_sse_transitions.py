@@ -88,7 +88,8 @@ def test_the_check_finds_a_dirty_transition(tmp_path: object) -> None:
         "  *a = _mm_sha256rnds2_epu32(*a, b, b);\n"
         "  return x;\n"
         "}\n"
-        'extern "C" void clean_sha(__m128i *a, __m128i b) { _mm256_zeroupper(); *a = _mm_sha256rnds2_epu32(*a, b, b); }\n'
+        'extern "C" void clean_sha(__m128i *a, __m128i b) { _mm256_zeroupper(); '
+        "*a = _mm_sha256rnds2_epu32(*a, b, b); }\n"
     )
     output = Path(str(tmp_path)) / "mixed.so"
     subprocess.run([cxx, "-O2", "-mavx2", "-msha", "-shared", "-fPIC", "-o", str(output), str(source)], check=True)

@@ -1,4 +1,5 @@
-"""`vanikeys bot` as an operator runs it: /metrics on its own port (the webhook's only when opted in), JSON log lines without the configured keys."""
+"""`vanikeys bot` as an operator runs it: /metrics on its own port (the webhook's only when opted in), JSON log lines
+without the configured keys."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ _RANGE = re.compile(r"(?<![\w.-])(\d+)-(\d+) (characters|bytes|Bytes)( after ent
 _VALUES_BETWEEN = re.compile(r"Values between (\d+)-(\d+) are accepted")
 _ALWAYS = re.compile(r'\balways "([^"]+)"')
 _EITHER = re.compile(
-    r'\b(?:can be either|can be one of|must be one of|Must be one of|Currently, can be)\s+((?:"[^"]+"(?: \([^)]*\))?(?:, | or |, or )?)+)'
+    r"\b(?:can be either|can be one of|must be one of|Must be one of|Currently, can be)\s+"
+    r'((?:"[^"]+"(?: \([^)]*\))?(?:, | or |, or )?)+)'
 )
 _QUOTED = re.compile(r'"([^"]+)"')
 

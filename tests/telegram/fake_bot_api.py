@@ -582,7 +582,8 @@ class FakeBotApi:
         if self.webhook_url:
             raise TelegramError(
                 409,
-                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
             )
         offset = int(params.get("offset", 0) or 0)
         limit = int(params.get("limit", 100) or 100)

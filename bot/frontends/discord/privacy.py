@@ -22,7 +22,8 @@ _PAYLOAD_ARGS: dict[str, dict[str, int]] = {
 
 
 class PayloadRedactor(logging.Filter):
-    """A logging filter that blanks the payload argument of discord.py's request and gateway log lines (_PAYLOAD_ARGS)."""
+    """A logging filter that blanks the payload argument of discord.py's request and gateway log lines
+    (_PAYLOAD_ARGS)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redacts the record in place when its message is a known payload line; always True (the line is kept)."""

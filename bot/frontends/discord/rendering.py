@@ -220,7 +220,8 @@ def _key_line(key: ShownKey) -> str:
 
 
 def closed_dms_text() -> str:
-    """The private note, in the current language, that the key stays in the vault until DMs are open and /keys is sent."""
+    """The private note, in the current language, that the key stays in the vault until DMs are open and /keys is
+    sent."""
     return _(CLOSED_DMS_HELP)
 
 
@@ -403,7 +404,8 @@ def odds_embed(answer: OddsAnswer) -> discord.Embed:
 
 
 def balance_embed(answer: BalanceAnswer) -> discord.Embed:
-    """Tokens (red when the account is frozen), free pulls left, spending against the daily limit, prices, and any debt."""
+    """Tokens (red when the account is frozen), free pulls left, spending against the daily limit, prices, and any
+    debt."""
     embed = discord.Embed(
         title=ngettext("{n} token", "{n} tokens", answer.tokens),
         colour=discord.Colour(ERROR if answer.frozen else NEUTRAL),

@@ -50,7 +50,8 @@ class PatternRequest:
 
     @property
     def tail(self) -> str:
-        """ "<format>:<flags>:<pattern>", the end of every custom_id (the pattern last, so it may hold any character)."""
+        """ "<format>:<flags>:<pattern>", the end of every custom_id (the pattern last, so it may hold any
+        character)."""
         return f"{self.format_id}:{self.flags}:{self.pattern}"
 
     def custom_id(self, action: str) -> str:
@@ -103,7 +104,8 @@ def _bot(interaction: discord.Interaction[discord.Client]) -> VaniKeysBot:
 
 
 class PullButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"vk:pull:(?P<count>1|10):" + _TAIL):
-    """ "Pull this too" (count 1) / "10-pull this too" (count 10) under a public reveal: the presser pulls for themselves."""
+    """ "Pull this too" (count 1) / "10-pull this too" (count 10) under a public reveal: the presser pulls for
+    themselves."""
 
     def __init__(self, request: PatternRequest, count: int) -> None:
         self.request = request

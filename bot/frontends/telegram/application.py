@@ -175,7 +175,8 @@ class WebhookServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        """Serve the webhook on `webhook_listen:webhook_port` and register `webhook_url` and its secret with Telegram."""
+        """Serve the webhook on `webhook_listen:webhook_port` and register `webhook_url` and its secret with
+        Telegram."""
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/" + self.config.webhook_path, self._receive)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)

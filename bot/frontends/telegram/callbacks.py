@@ -30,7 +30,8 @@ OPEN_ACTIONS: frozenset[Action] = frozenset({"pull", "pull10", "quote"})  # act 
 
 @dataclass(frozen=True)
 class ButtonAction:
-    """What one button does (`action`, on `pattern` in `format_id` with its flags) and the person it acts for (`owner`)."""
+    """What one button does (`action`, on `pattern` in `format_id` with its flags) and the person it acts for
+    (`owner`)."""
 
     action: Action
     owner: int  # the Telegram user id the button acts for
@@ -45,7 +46,8 @@ class ButtonAction:
         return ("e" if self.exact_case else "i") + ("f" if self.fuzzy else "") + ("x" if self.count == 10 else "")
 
     def inline(self) -> str:
-        """The inline payload `code|owner|format|flags|pattern`; it may be longer than callback_data allows (see encode)."""
+        """The inline payload `code|owner|format|flags|pattern`; it may be longer than callback_data allows (see
+        encode)."""
         return f"{_CODES[self.action]}|{self.owner}|{self.format_id}|{self.flags()}|{self.pattern}"
 
     def belongs_to(self, user_id: int) -> bool:
@@ -85,7 +87,8 @@ class CallbackCodec:
         self._capacity = capacity
 
     def encode(self, action: ButtonAction) -> str:
-        """The callback_data for `action`: its inline payload when that fits 64 bytes, else `k|<random ref>` to the table."""
+        """The callback_data for `action`: its inline payload when that fits 64 bytes, else `k|<random ref>` to the
+        table."""
         data = action.inline()
         if len(data.encode()) <= MAX_CALLBACK_BYTES:
             return data
@@ -129,8 +132,8 @@ class CallbackCodec:
         fuzzy: bool,
         extra: list[InlineKeyboardButton] | None = None,
     ) -> InlineKeyboardMarkup:
-        """The open buttons under a result (pull this too, 10-pull, order this), acting for whoever presses them; `extra`
-        buttons go on a second row."""
+        """The open buttons under a result (pull this too, 10-pull, order this), acting for whoever presses them;
+        `extra` buttons go on a second row."""
         base = ButtonAction("pull", owner, format_id, pattern, exact_case, fuzzy)
         rows = [
             [

@@ -35,8 +35,8 @@ DEFAULT_STARS_PACKS = (
 
 @dataclass(frozen=True)
 class TelegramConfig:
-    """How the Telegram front end runs: the bot token, the Bot API's address, polling or webhook, cooldowns, Stars packs,
-    operators, and the outbox's and handlers' bounds. Immutable; every field but the token has a default."""
+    """How the Telegram front end runs: the bot token, the Bot API's address, polling or webhook, cooldowns, Stars
+    packs, operators, and the outbox's and handlers' bounds. Immutable; every field but the token has a default."""
 
     token: str
     api_base_url: str = "https://api.telegram.org/bot"
@@ -124,7 +124,8 @@ def parse_stars_packs(text: str) -> tuple[StarsPack, ...]:
         match = re.fullmatch(r"\s*([a-z0-9_]{1,16})=(\d+):(\d+)\s*", part)
         if not match or int(match.group(2)) < 1 or int(match.group(3)) < 1:
             raise ConfigError(
-                f"TELEGRAM_STARS_PACKS part {part.strip()!r} is not pack=tokens:stars; write e.g. small=100:50,large=1200:500 or off"
+                f"TELEGRAM_STARS_PACKS part {part.strip()!r} is not pack=tokens:stars; "
+                "write e.g. small=100:50,large=1200:500 or off"
             )
         packs.append(StarsPack(match.group(1), int(match.group(2)), int(match.group(3))))
     return tuple(packs)

@@ -234,9 +234,9 @@ class TelegramFrontEnd:
         return self._held_reveals.pop(job_id, None)
 
     async def deliver_private(self, user: UserRef, delivery: KeyDelivery) -> bool:
-        """Send a found key (the held reveal with it, when one fits) privately, protected from forwarding, in the person's
-        language. Never raises: False when the person is not on Telegram, never started or blocked the bot, or
-        Telegram kept failing; the key then stays in the vault."""
+        """Send a found key (the held reveal with it, when one fits) privately, protected from forwarding, in the
+        person's language. Never raises: False when the person is not on Telegram, never started or blocked the bot,
+        or Telegram kept failing; the key then stays in the vault."""
         if user.platform != PLATFORM:
             return False
         chat_id = int(user.user_id)

@@ -422,7 +422,8 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def balance(self, update: Update, context: Context) -> None:
-        """/balance: the person's tokens, debt, free pulls and daily spend; personal, so from a group it goes privately."""
+        """/balance: the person's tokens, debt, free pulls and daily spend; personal, so from a group it goes
+        privately."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -444,7 +445,8 @@ class TelegramHandlers:
         await self._to_person(chat, message, user, text, start="history")
 
     async def leaderboard(self, update: Update, context: Context) -> None:
-        """/leaderboard: the group's rarest pulls (in a private chat: those made outside any group), answered where asked."""
+        """/leaderboard: the group's rarest pulls (in a private chat: those made outside any group), answered where
+        asked."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -456,7 +458,8 @@ class TelegramHandlers:
         await self._guard(chat, message, user, work)
 
     async def keys(self, update: Update, context: Context) -> None:
-        """/keys: the service delivers the person's found keys privately; a button opens the private chat for any it could not."""
+        """/keys: the service delivers the person's found keys privately; a button opens the private chat for any it
+        could not."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -468,8 +471,8 @@ class TelegramHandlers:
         await self._to_person(chat, message, user, rendering.render_keys(answer), markup=markup, start="keys")
 
     async def topup(self, update: Update, context: Context) -> None:
-        """/topup [pack]: in a private chat the Stars packs (and a card payment link when Stripe is on); in a group only a
-        button to the private chat, nothing personal."""
+        """/topup [pack]: in a private chat the Stars packs (and a card payment link when Stripe is on); in a group only
+        a button to the private chat, nothing personal."""
         if (parties := _parties(update)) is None:
             return
         chat, message, user = parties
@@ -743,8 +746,8 @@ class TelegramHandlers:
             await query.answer(ok=False, error_message=problem)
 
     async def successful_payment(self, update: Update, context: Context) -> None:
-        """Credit a Stars payment exactly once by its charge id (the service tells the buyer); an unrecognised payload is
-        logged, credits nothing, and the payer is told to expect a refund (nothing here refunds it)."""
+        """Credit a Stars payment exactly once by its charge id (the service tells the buyer); an unrecognised payload
+        is logged, credits nothing, and the payer is told to expect a refund (nothing here refunds it)."""
         message = update.effective_message
         payment = message.successful_payment if message is not None else None
         payer = update.effective_user
@@ -773,8 +776,8 @@ class TelegramHandlers:
             update.effective_chat,
             update.effective_message,
             _(
-                "⭐ For a refund of a Stars payment, write to the bot's operator with the payment's date; refunds go back "
-                "to your Stars balance."
+                "⭐ For a refund of a Stars payment, write to the bot's operator with the payment's date; "
+                "refunds go back to your Stars balance."
             ),
         )
 

@@ -332,7 +332,8 @@ def render_order_receipt(answer: OrderAnswer) -> str:
 
 
 def render_order_quote(odds: OddsAnswer) -> str:
-    """The quote under the Order button: price, expected time and odds for the exact match; or why it cannot be ordered."""
+    """The quote under the Order button: price, expected time and odds for the exact match; or why it cannot be
+    ordered."""
     if odds.order_price is None:
         return _(
             "🧾 <code>{pattern}</code> cannot be ordered: {why}",
@@ -376,7 +377,10 @@ def render_delivery(delivery: KeyDelivery) -> list[str]:
             else esc(secret.export_kind.upper())
         )
         tier = f" · {esc(tier_name(secret.tier))} {secret.score}/{secret.max_score}" if secret.tier else ""
-        block = f"<code>{esc(secret.identifier)}</code>{tier}\n{label}: <tg-spoiler><code>{esc(secret.value)}</code></tg-spoiler>"
+        block = (
+            f"<code>{esc(secret.identifier)}</code>{tier}\n"
+            f"{label}: <tg-spoiler><code>{esc(secret.value)}</code></tg-spoiler>"
+        )
         if secret.jwk:
             block += f"\nJWK: <pre>{esc(secret.jwk)}</pre>"
         blocks.append(block)
@@ -494,7 +498,8 @@ def render_leaderboard(answer: LeaderboardAnswer) -> str:
         lines.append(_("No pulls yet: be the first with /pull."))
     for entry in answer.entries:
         lines.append(
-            f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> {highlighted(entry.key)} · {rarity_line(entry.key)}"
+            f"{entry.rank}. {user_label(entry.user)} <code>{esc(entry.pattern)}</code> "
+            f"{highlighted(entry.key)} · {rarity_line(entry.key)}"
         )
     return fit(lines)
 
@@ -584,7 +589,8 @@ def render_profile(answer: ProfileAnswer) -> str:
 
 
 def render_card_caption(card: CardAnswer) -> str:
-    """A card photo's caption: pattern, format, the highlighted key and its rarity, within a caption's 1,024 characters."""
+    """A card photo's caption: pattern, format, the highlighted key and its rarity, within a caption's 1,024
+    characters."""
     return fit(
         [f"🃏 <code>{esc(card.pattern)}</code> · {esc(card.format_id)}", highlighted(card.key), rarity_line(card.key)],
         1024,
