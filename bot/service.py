@@ -1174,9 +1174,9 @@ class Service:
             pattern=spec.pattern,
             format_id=spec.format_id,
             split=spec.split_pubkey is not None,
-            status=record.status,
+            status=record.status,  # type: ignore[arg-type]  # an order's status (a str) is one of OrderStatus
             price=record.price,
-            keys_checked=checked,  # type: ignore[arg-type]  # an order's status (a str) is one of OrderStatus
+            keys_checked=checked,
             expected_keys=expected,
             percent=100.0 * checked / expected,
             rate_keys_per_s=rate,

@@ -12,9 +12,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.config import ConfigError
+
+if TYPE_CHECKING:
+    from payments.config import StripeSettings
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +325,7 @@ async def check_grinders(settings: object, deadline_s: float) -> None:
             )
 
 
-async def check_services(settings: object, stripe_settings: object | None) -> None:
+async def check_services(settings: object, stripe_settings: StripeSettings | None) -> None:
     """Stripe and the remote grinders, before the bot opens its doors (the chat front ends check their own)."""
     from bot.config import Settings
 
@@ -330,7 +333,7 @@ async def check_services(settings: object, stripe_settings: object | None) -> No
     if stripe_settings is not None:
         await check_stripe(
             stripe_settings.api_key,
-            stripe_settings.api_base,  # type: ignore[attr-defined]
+            stripe_settings.api_base,
             settings.start_retry_s,
         )
     await check_grinders(settings, settings.start_retry_s)
