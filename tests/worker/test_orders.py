@@ -104,16 +104,17 @@ async def test_a_shutdown_leaves_chunks_running_and_a_new_client_reattaches(emul
     try:
         for _ in range(200):
             await asyncio.sleep(0.05)
-            if any(r.rate > 0 and r.checked > 0 for r in reports):
+            if any(r.checked > 0 and r.chunks_running == 2 for r in reports):
                 break
         order.cancel()  # what the bot's shutdown does to its order tasks
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(order, ORDER_LIMIT_S)
     finally:
         await client.close()
-    live = [r for r in reports if r.rate > 0]
-    assert live, "no progress with a rate was reported"
-    assert live[-1].eta_s is not None and live[-1].eta_s > 0 and live[-1].chunks_running == 2
+    # Progress was reported from both chunks; a rate (and an ETA) only once measured between two reports of a
+    # chunk, never from a chunk's start-up sample (tests/worker/test_order_eta.py), so not asserted here.
+    assert any(r.checked > 0 and r.chunks_running == 2 for r in reports), "no progress was reported"
+    assert all(r.eta_s is None or r.eta_s > 0 for r in reports)
     assert len(emulator.jobs) == 2 and emulator.cancelled == []
     assert all(job.status == "IN_PROGRESS" for job in emulator.jobs.values())
     saved = OrderState.from_json(reports[-1].state.to_json())
