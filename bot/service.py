@@ -199,12 +199,21 @@ class Service:
         job_id = created.job_id
         self._awaited.add(job_id)
         revealed: list[PullAnswer] = []
+        showing: list[asyncio.Task[None]] = []  # the front end's reveal in flight, cancelled if the caller gives up
 
         async def reveal(found: JobRecord) -> None:  # the drive awaits it between found and the private delivery
             release()  # ground and stored: the reveal and the DM need no share of the grinders
             revealed.append(await self._pull_answer(found, compiled, odds, config))
-            if on_reveal is not None:
-                await self._reveal(on_reveal, revealed[0])
+            if on_reveal is None:
+                return
+            showing.append(asyncio.ensure_future(self._reveal(on_reveal, revealed[0])))
+            try:
+                await showing[0]
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not showing[0].cancelled() or (current is not None and current.cancelling()):
+                    raise  # the drive itself is being stopped
+                # the caller gave up mid-reveal: the key goes out now, not when the reveal would have ended
 
         def settled(_: object) -> None:
             release()  # a drive that ended without the reveal (failed, or its caller gave up) gives it back here
@@ -217,6 +226,8 @@ class Service:
                 record = await asyncio.shield(driving)
             finally:
                 self.jobs.forget_reveal(job_id)  # a caller that gave up: the key goes out without its reveal
+                for shown in showing:
+                    shown.cancel()  # no-op once the reveal ended
             if record.status == "refunded":
                 raise ServiceError(
                     "grind_failed",
