@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from bot import logs
 from bot.storage.base import Database, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -188,41 +190,23 @@ class SqliteDatabase(Database):
                 raise
 
     async def _finish(self, statement: str) -> None:
-        """Run a transaction boundary to completion even if our task is cancelled meanwhile.
-
-        aiosqlite runs statements on its own thread: a cancelled await does not
-        stop the statement, it only stops us waiting for it. Were BEGIN or
-        ROLLBACK abandoned that way, the lock would be released while the shared
-        connection sits inside a transaction, and the next BEGIN would fail.
-        The cancellation is re-raised once the statement is done, so that
-        `connection.in_transaction` is true exactly when a ROLLBACK is owed.
-        """
-        step = asyncio.ensure_future(self._conn.execute(statement))
-        cancelled = False
-        while not step.done():
-            try:
-                await asyncio.shield(step)
-            except asyncio.CancelledError:
-                if step.cancelled():
-                    raise
-                cancelled = True
-        await (await step).close()
-        if cancelled:
-            raise asyncio.CancelledError
+        """Run a transaction boundary to completion even if our task is cancelled meanwhile (`_to_the_end`):
+        were BEGIN or ROLLBACK abandoned, the lock would be released while the shared connection sits inside a
+        transaction, and the next BEGIN would fail. So `connection.in_transaction` is true exactly when a
+        ROLLBACK is owed."""
+        await _to_the_end(_execute(self._conn, statement, ()))
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """Every row `sql` answers, outside any transaction."""
         async with self._lock:
             with _faults_answered():
-                async with self._conn.execute(sql, tuple(params)) as cursor:
-                    return list(await cursor.fetchall())
+                return await _to_the_end(_fetchall(self._conn, sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """The first row `sql` answers, or None, outside any transaction."""
         async with self._lock:
             with _faults_answered():
-                async with self._conn.execute(sql, tuple(params)) as cursor:
-                    return await cursor.fetchone()
+                return await _to_the_end(_fetchone(self._conn, sql, tuple(params)))
 
     async def _migrate(self) -> None:
         async with self.transaction() as tx:
@@ -246,18 +230,55 @@ class SqliteTx(Tx):
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
         with _faults_answered():
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                self.wrote = self.wrote or cursor.rowcount > 0
-                return cursor.rowcount
+            changed = await _to_the_end(_execute(self._conn, sql, tuple(params)))
+        self.wrote = self.wrote or changed > 0
+        return changed
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """The first row `sql` answers, or None."""
         with _faults_answered():
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
+            return await _to_the_end(_fetchone(self._conn, sql, tuple(params)))
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """Every row `sql` answers."""
         with _faults_answered():
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            return await _to_the_end(_fetchall(self._conn, sql, tuple(params)))
+
+
+# One statement on the shared connection, run to its end: stepped, read and its cursor closed, even when the task
+# awaiting it is cancelled meanwhile. aiosqlite runs statements on its own thread, so a cancelled await does not
+# stop a statement, it only stops us waiting for it; a statement abandoned that way stays in progress on the
+# connection after the lock is released, and the next COMMIT fails ("SQL statements in progress": seen at a
+# shutdown that cancelled the jobs' tasks mid-read).
+
+
+async def _to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` to completion even if our task is cancelled meanwhile; the cancellation is re-raised after."""
+    step = asyncio.ensure_future(work)
+    cancelled = False
+    while not step.done():
+        try:
+            await asyncio.shield(step)
+        except asyncio.CancelledError:
+            if step.cancelled():
+                raise
+            cancelled = True
+    result = step.result()
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+async def _execute(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    async with conn.execute(sql, params) as cursor:
+        return cursor.rowcount
+
+
+async def _fetchone(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Row | None:
+    async with conn.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _fetchall(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
+    async with conn.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
