@@ -47,16 +47,7 @@ def parse_int(text: str, *, what: str, minimum: int, maximum: int) -> int:
     if _PLAIN.fullmatch(cleaned) is None:
         _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         if cleaned.isascii() and cleaned.isdigit():
-            raise VanikeysError(
-                "bad_number",
-                _(
-                    "{text} is far too large: give {what} from {minimum} to {maximum}",
-                    text=_shown(text),
-                    what=what,
-                    minimum=number(minimum),
-                    maximum=number(maximum),
-                ),
-            )
+            raise _too_large(text, what=what, minimum=minimum, maximum=maximum)
         raise VanikeysError(
             "bad_number",
             _(
@@ -82,16 +73,7 @@ def parse_count(text: str, *, what: str, minimum: int, maximum: int) -> int:
     if scaled is None:
         _refuse_negative(cleaned, text, what=what, minimum=minimum, maximum=maximum)
         if _HUGE.fullmatch(cleaned):  # a number, but past any bound (a 400-digit count, 1e309, 2^4096)
-            raise VanikeysError(
-                "bad_number",
-                _(
-                    "{text} is far too large: give {what} from {minimum} to {maximum}",
-                    text=_shown(text),
-                    what=what,
-                    minimum=number(minimum),
-                    maximum=number(maximum),
-                ),
-            )
+            raise _too_large(text, what=what, minimum=minimum, maximum=maximum)
         raise VanikeysError(
             "bad_number",
             _(
@@ -143,6 +125,20 @@ def parse_decimal(text: str, *, what: str, minimum: float, maximum: float) -> fl
             ),
         )
     return value
+
+
+def _too_large(text: str, *, what: str, minimum: int, maximum: int) -> VanikeysError:
+    """A number past any bound (more digits than fit, 1e309, 2^4096): the refusal for both parsers."""
+    return VanikeysError(
+        "bad_number",
+        _(
+            "{text} is far too large: give {what} from {minimum} to {maximum}",
+            text=_shown(text),
+            what=what,
+            minimum=number(minimum),
+            maximum=number(maximum),
+        ),
+    )
 
 
 def _in_range(value: int, text: str, *, what: str, minimum: int, maximum: int) -> int:
