@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 PatternText = app_commands.Range[str, 1, MAX_PATTERN_LENGTH]  # the one limit: Discord refuses longer ones
 PATTERN_HELP = locale_str("Terms in order, e.g. ^Love (start), cafe$ (end), ? for any character")
+FORMAT_HELP = locale_str("Address format (default: Bitcoin)")
+EXACT_CASE_HELP = locale_str("Match upper/lower case exactly")
+FUZZY_HELP = locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b")
 
 
 class PullsCog(commands.Cog, name="Pulls"):
@@ -31,10 +34,10 @@ class PullsCog(commands.Cog, name="Pulls"):
     )
     @app_commands.describe(
         pattern=PATTERN_HELP,
-        format=locale_str("Address format (default: Bitcoin)"),
+        format=FORMAT_HELP,
         count=locale_str("One pull, or a 10-pull at a discount"),
-        exact_case=locale_str("Match upper/lower case exactly"),
-        fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"),
+        exact_case=EXACT_CASE_HELP,
+        fuzzy=FUZZY_HELP,
     )
     @app_commands.choices(format=FORMAT_CHOICES)  # one decorator per choice type: they merge
     @app_commands.choices(count=COUNT_CHOICES)
@@ -56,10 +59,10 @@ class PullsCog(commands.Cog, name="Pulls"):
     )
     @app_commands.describe(
         pattern=PATTERN_HELP,
-        format=locale_str("Address format (default: Bitcoin)"),
+        format=FORMAT_HELP,
         pubkey=locale_str("Your public key (hex) for a split-key order: you get an offset, never our key"),
-        exact_case=locale_str("Match upper/lower case exactly"),
-        fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"),
+        exact_case=EXACT_CASE_HELP,
+        fuzzy=FUZZY_HELP,
     )
     @app_commands.choices(format=FORMAT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
@@ -81,9 +84,9 @@ class PullsCog(commands.Cog, name="Pulls"):
     )
     @app_commands.describe(
         pattern=PATTERN_HELP,
-        format=locale_str("Address format (default: Bitcoin)"),
-        exact_case=locale_str("Match upper/lower case exactly"),
-        fuzzy=locale_str("Also accept look-alikes: 0/o, 1/i/l, 3/e, 4/a, 5/s, 7/t, 8/b"),
+        format=FORMAT_HELP,
+        exact_case=EXACT_CASE_HELP,
+        fuzzy=FUZZY_HELP,
     )
     @app_commands.choices(format=FORMAT_CHOICES)
     @app_commands.autocomplete(pattern=pattern_autocomplete)
