@@ -64,24 +64,37 @@ async def send_invoice(bot: Bot, chat_id: int, user_id: int, pack: StarsPack) ->
     """Send `pack`'s Stars invoice to `chat_id`, payable by `user_id` alone (pre-checkout refuses anyone else);
     returns the sent message, raises TelegramError when Telegram refuses."""
     payload = StarsPayload(pack.pack_id, pack.tokens, pack.stars, user_id)
-    return await bot.send_invoice(chat_id=chat_id, payload=payload.encode(), provider_token="", **invoice_texts(pack))
+    texts = invoice_texts(pack)
+    return await bot.send_invoice(
+        chat_id=chat_id,
+        title=texts.title,
+        description=texts.description,
+        payload=payload.encode(),
+        provider_token="",
+        currency=CURRENCY,
+        prices=[LabeledPrice(texts.label, pack.stars)],
+    )
 
 
-def invoice_texts(pack: StarsPack) -> dict[str, object]:
-    """An invoice's title, description, currency and price label in the current locale (the buyer's), each within
-    Telegram's limits whatever the language."""
+@dataclass(frozen=True)
+class InvoiceTexts:
+    """What a Stars invoice says, in the buyer's language: its title, description and price label."""
+
+    title: str  # 1-32 characters (Telegram's limit)
+    description: str  # 1-255 characters
+    label: str
+
+
+def invoice_texts(pack: StarsPack) -> InvoiceTexts:
+    """An invoice's texts in the current locale (the buyer's), each within Telegram's limits whatever the language."""
     title = ngettext("{n} VaniKeys token", "{n} VaniKeys tokens", pack.tokens)
     description = ngettext(
         "{n} token for pulls and orders, credited as soon as the payment clears.",
         "{n} tokens for pulls and orders, credited as soon as the payment clears.",
         pack.tokens,
     )
-    return {
-        "title": _fit(title, TITLE_MAX),
-        "description": _fit(description, DESCRIPTION_MAX),
-        "currency": CURRENCY,
-        "prices": [LabeledPrice(ngettext("{n} token", "{n} tokens", pack.tokens), pack.stars)],
-    }
+    label = ngettext("{n} token", "{n} tokens", pack.tokens)
+    return InvoiceTexts(_fit(title, TITLE_MAX), _fit(description, DESCRIPTION_MAX), label)
 
 
 def _fit(text: str, limit: int) -> str:
