@@ -15,8 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.config import WEB_PREFIX
 from bot.i18n import _, ngettext, use_locale
+from bot.links import odds_page_url
 from bot.web.app import build_web_app
 from bot.web.language import accepted, page_language
+from gpu_worker.patterns import parse_pattern
 from tests.bot.conftest import small_settings
 from tests.web.site import ALICE, BOT_TOKEN, GROUP, init_data
 
@@ -151,3 +153,12 @@ async def test_the_transparency_chart_and_the_mini_app_speak_the_readers_languag
             "/web/app/pull", data="{", headers={"X-Telegram-Init-Data": user, "Content-Type": "application/json"}
         )
         assert refused.status == 400 and (await refused.json())["error"] == said("pt_BR", "send the form as JSON")
+
+
+def test_a_bot_answer_links_to_the_odds_page_in_its_own_language() -> None:
+    pattern = parse_pattern("btc", "^Love")
+    assert odds_page_url("https://k.example/web", pattern) == "https://k.example/web/odds?format=btc&pattern=%5ELove"
+    with use_locale("pt-BR"):
+        url = odds_page_url("https://k.example/web", pattern)
+    assert url == "https://k.example/web/odds?format=btc&pattern=%5ELove&lang=pt_BR"
+    assert page_language("pt_BR", "ru").locale == "pt_BR"  # and the page reads it back as the language to use
