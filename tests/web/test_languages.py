@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.config import WEB_PREFIX
 from bot.i18n import _, ngettext, use_locale
-from bot.links import odds_page_url
+from bot.links import gallery_message, odds_page_url
 from bot.web.app import build_web_app
 from bot.web.language import accepted, page_language
 from gpu_worker.patterns import parse_pattern
@@ -162,3 +162,14 @@ def test_a_bot_answer_links_to_the_odds_page_in_its_own_language() -> None:
         url = odds_page_url("https://k.example/web", pattern)
     assert url == "https://k.example/web/odds?format=btc&pattern=%5ELove&lang=pt_BR"
     assert page_language("pt_BR", "ru").locale == "pt_BR"  # and the page reads it back as the language to use
+
+
+def test_the_config_gallery_answer_is_in_the_admins_language(tmp_path: Path) -> None:
+    public = small_settings(tmp_path, public_url_configured=True, public_base_url="https://k.example/")
+    with use_locale("es"):
+        assert gallery_message(public, "abc") == "galería activada: https://k.example/web/c/abc"
+        off = gallery_message(small_settings(tmp_path), "abc")
+    assert (
+        off.startswith("galería activada (/web/c/abc), pero las páginas web están apagadas")
+        and "VANIKEYS_WEB=on" in off
+    )
