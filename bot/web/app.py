@@ -30,7 +30,7 @@ from bot.community import visibility
 from bot.config import WEB_PREFIX
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.rendering import human_count, percent
-from bot.i18n import N_, _, current, ngettext, set_locale, use_locale
+from bot.i18n import N_, _, negotiate, ngettext, set_locale, use_locale
 from bot.results import TIER_ORDER, tier_at_least
 from bot.service import EASY_FULL_SHARE
 from bot.web import gallery as galleries
@@ -432,8 +432,9 @@ def _mini_user(request: web.Request) -> MiniAppUser:
         )
     except InitDataError as exc:
         raise web.HTTPUnauthorized(reason=str(exc)) from None
-    if not explicit_lang():  # the signed profile's language, as the chat answers it; the guard's choice otherwise
-        set_locale(user.language_code or current())
+    spoken = negotiate(user.language_code)
+    if spoken is not None and not explicit_lang():  # the signed profile's language, as the chat answers it
+        set_locale(spoken)
     return user
 
 

@@ -194,6 +194,8 @@ async def test_a_russian_buyer_and_a_spanish_operator(fake: FakeBotApi, tmp_path
         await fake.wait_for_message(buyer["id"], "Зачислено 100 токенов")
 
         chat = fake.private_chat(operator)
+        await fake.push_text(chat, operator, "/refundstars")  # its <placeholder> is text, not a tag Telegram refuses
+        await fake.wait_for_message(operator["id"], "Uso: /refundstars <telegram_payment_charge_id>")
         await fake.push_text(chat, operator, "/refundstars stxNONE")
         await fake.wait_for_message(operator["id"], "No se encontró ningún pago en Stars stxNONE")
         await fake.push_text(chat, operator, "/refundstars stxRU")
