@@ -445,7 +445,8 @@ def _print_result(job: GrindJob, result: GrindResult, out: Console) -> None:
             odds=one_in_pulls(tier.one_in_pulls),
             keys=compact(job.budget),
         )
-        out.print(f"{_label(_('score'))} {hit.score}/{pattern.max_score} · {rated}{badge}")
+        score = _label(_("score"))
+        out.print(f"{score} {hit.score}/{pattern.max_score} · {rated}{badge}")
         for label, value in secret_lines(fmt, hit, verified.secret):
             out.print(f"{_label(label)} {value}")
     if job.stop == "budget" and p_full_in(model, job.budget) > 0.5:
@@ -671,7 +672,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
         if args.identifier
         else _("ok: this private key derives the identifier above")
     )
-    out.print(f"{_label(_('check'))} {checked}")
+    out.print(_label(_("check")) + " " + checked)
     return 0
 
 

@@ -54,7 +54,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except Exception as exc:
         if _is_rejected_token(exc):
-            return fail(_("{error}. Check DISCORD_TOKEN / TELEGRAM_TOKEN.", error=f"{type(exc).__name__}: {exc}"))
+            error = f"{type(exc).__name__}: {exc}"
+            return fail(_("{error}. Check DISCORD_TOKEN / TELEGRAM_TOKEN.", error=error))
         raise
 
 

@@ -460,7 +460,8 @@ def test_help_imports_none_of_the_engine_and_none_of_the_service() -> None:
         "gpu_worker.errors",
         "gpu_worker.numbers",
         "gpu_worker.i18n",
-    )  # i18n: stdlib gettext only
+        "gpu_worker.terminal_language",
+    )  # i18n: stdlib gettext only; terminal_language: the environment's language, without pydantic
     assert not any(m.startswith("gpu_worker.") and m not in light for m in modules), sorted(modules)
     assert "babel" not in {m.split(".")[0] for m in modules}, "CLDR data is loaded only to write a number"
 
