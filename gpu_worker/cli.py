@@ -25,7 +25,8 @@ import importlib.util
 import json
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
 from .errors import VanikeysError
@@ -325,8 +326,45 @@ def run_in_terminal_language(
     The locale is set for this call only (a context variable), so a test calling `main` leaves none behind."""
     from .terminal_language import terminal_locale
 
-    with use_locale(terminal_locale()):
+    with use_locale(terminal_locale()), _argparse_words_translated():
         return run(make_parser(), argv)
+
+
+# argparse's own words: the usage line, its section titles, -h's help and its parse errors. argparse looks each up
+# through its module's `_` (the standard library's gettext, which has no catalog for them); while `vanikeys` runs,
+# that `_` is our catalogs' (English: the words themselves), so a help screen or an error is in one language.
+# Their %-placeholders are argparse's: translations keep them (tests/engine/test_cli.py formats each one).
+ARGPARSE_WORDS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("expected one argument"),
+    N_("expected at most one argument"),
+    N_("expected at least one argument"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("unexpected option string: %s"),
+    N_("ignored explicit argument %r"),
+    N_("one of the arguments %s is required"),
+    N_("not allowed with argument %s"),
+)
+
+
+@contextmanager
+def _argparse_words_translated() -> Iterator[None]:
+    """argparse's `_` looks its words up in the current locale for the duration of the block."""
+    module = vars(argparse)
+    saved = module["_"]
+    module["_"] = gettext_now
+    try:
+        yield
+    finally:
+        module["_"] = saved
 
 
 def main(argv: Sequence[str] | None = None) -> int:

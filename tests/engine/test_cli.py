@@ -656,3 +656,40 @@ def test_machine_readable_output_is_byte_identical_in_every_language(
         seen.append((code, captured.out, captured.err))
     assert seen[0] == seen[1] == seen[2]
     assert seen[0][1] or seen[0][2].startswith("vanikeys: error: ")
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "pt_BR", "ru", "en_XA"])
+def test_argparses_own_words_keep_its_placeholders_in_every_locale(locale: str) -> None:
+    """argparse %-formats its words after looking them up: a translation that lost or renamed one would crash."""
+    import re
+
+    from gpu_worker.cli import ARGPARSE_WORDS
+    from gpu_worker.i18n import gettext_now, use_locale
+
+    placeholder = re.compile(r"%\(\w+\)\w|%\w")
+    values = {"argument_name": "--x", "message": "m", "value": "v", "choices": "a, b", "type": "int"}
+    values |= {"option": "--e", "matches": "--ex, --ey"}
+    with use_locale(locale):
+        for word in ARGPARSE_WORDS:
+            shown = gettext_now(word)
+            assert sorted(placeholder.findall(shown)) == sorted(placeholder.findall(word)), (word, shown)
+            shown % (values if "%(" in word else ("x",) if "%" in word else ())  # formats as argparse does
+            assert locale == "en" or shown != word, word
+
+
+def test_a_usage_error_and_the_help_screen_are_in_one_language(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speaking(monkeypatch, "es_ES.UTF-8")
+    assert main(["grind", "btc", "ab", "--backend", "abacus"]) == 2
+    assert capsys.readouterr().err == (
+        "vanikeys: error: argumento --backend: opción no válida: 'abacus' (elige entre 'auto', 'python', 'native',"
+        " 'cuda') (mira: vanikeys grind --help)\n"
+    )
+    assert main(["odds", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("uso: vanikeys odds") and "\nopciones:\n" in shown and "muestra esta ayuda y sale" in shown
+    import argparse
+    import gettext
+
+    assert vars(argparse)["_"] is gettext.gettext  # argparse's own lookup is back as it was, for anyone else
