@@ -56,7 +56,7 @@ from bot.frontends import command_args
 from bot.i18n import DEFAULT, N_, _, current, ngettext, public_locale, use_locale
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
-from gpu_worker.humanize import duration, one_in_pulls, tier_name
+from gpu_worker.humanize import duration, large, one_in_pulls, tier_name
 from gpu_worker.i18n import fixed, number
 from gpu_worker.numbers import parse_int
 
@@ -316,7 +316,7 @@ def _render_odds(answer: OddsAnswer) -> str:
         "a pull of {pull_keys} keys finds a full match with p={p}; {price}",
         pattern=repr(answer.pattern),
         format=answer.format_title,
-        keys=number(round(answer.expected_keys)) if math.isfinite(answer.expected_keys) else "∞",
+        keys=large(answer.expected_keys),
         pull_keys=number(answer.pull_keys),
         p=_probability(answer.p_full_in_pull),
         price=price,
