@@ -693,3 +693,15 @@ def test_a_usage_error_and_the_help_screen_are_in_one_language(
     import gettext
 
     assert vars(argparse)["_"] is gettext.gettext  # argparse's own lookup is back as it was, for anyone else
+
+
+def test_the_progress_line_of_a_grind_is_in_the_locale() -> None:
+    from gpu_worker.cli import _progress_status
+    from gpu_worker.grinders.base import GrindProgress
+    from gpu_worker.i18n import use_locale
+
+    job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^abc", "budget": 100_000, "stop": "budget", "top": 1})
+    progress = GrindProgress(checked=12_345, budget=100_000, elapsed_s=2.0, best_score=2, max_score=3)
+    with use_locale("ru"):
+        assert _progress_status(job, progress, 1e6) == "12\xa0345 ключей · 6\xa0172/с · лучший 2/3 · осталось 14 с"
+    assert _progress_status(job, progress, 1e6) == "12,345 keys · 6,172/s · best 2/3 · ETA 14 s"
