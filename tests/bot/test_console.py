@@ -478,7 +478,8 @@ def test_a_spanish_terminal_gets_a_spanish_console_end_to_end(
         monkeypatch,
         capsys,
         tmp_path,
-        ["/balance", "/grant you 20", "/pull ab --anyway", "/nope", "/pull ab --turbo", "/history", "/help"],
+        ["/balance", "/grant you 20", "/pull ab --anyway", "/nope", "/pull ab --turbo", "/history", "/help"]
+        + ["/grant you 30", "/order ^ab"],
     )
     assert out.startswith("you: 0 tokens; te quedan 3/3 tiradas gratis hoy; gastado hoy 0/1.000;"), out
     for spanish in (
@@ -491,10 +492,13 @@ def test_a_spanish_terminal_gets_a_spanish_console_end_to_end(
         "\nsaldo 20\n",
         "/grant <usuario> <tokens>",
         "admin de consola: añade tokens",
+        " de '^ab': 21 tokens pagados, saldo 29;",
     ):
         assert spanish in out, spanish
     for english in ("free pulls", "pulled", "[private]", "unknown", "; balance", "cost ", "console admin"):
         assert english not in out, english
+    finished = [line for line in out.splitlines() if line.startswith("pedido ") and "[" in line]
+    assert finished and ("[encontrado]" in finished[-1] or "[completado]" in finished[-1]), out  # printed later
 
 
 async def test_config_language_sets_the_consoles_language_until_set_back(app: App) -> None:
