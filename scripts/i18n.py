@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 LOCALE_DIR = REPO / "gpu_worker" / "locale"
 TEMPLATE = LOCALE_DIR / "vanikeys.pot"
 DOMAIN = "vanikeys"
-KEYWORDS = ["-k", "_", "-k", "ngettext:1,2", "-k", "N_", "-k", "locale_str"]  # locale_str: Discord commands
+KEYWORDS = ["-k", "_", "-k", "ngettext:1,2", "-k", "N_", "-k", "NC_:1c,2", "-k", "pgettext:1c,2", "-k", "locale_str"]
+# locale_str: Discord command texts; NC_/pgettext: text under a context (Discord command and option names)
 
 
 def pybabel(*args: str) -> None:
