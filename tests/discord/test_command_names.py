@@ -1,0 +1,171 @@
+"""Discord command and option names in every shipped language: valid by Discord's naming rule and unique among
+siblings, typed by people in their own language and handled; answers that tell someone to run a command name it
+as that person's client shows it (its mention once the ids are known, else the localized /name). Telegram's and
+the console's answers keep the English /name."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+import regex
+from discord import app_commands
+
+from bot.answers import ServiceError, UserRef
+from bot.app import App
+from bot.command_refs import command
+from bot.frontends.discord.config import DiscordConfig
+from bot.frontends.discord.translator import COMMAND_NAMES, OPTION_NAMES, CatalogTranslator, valid_name
+from gpu_worker.i18n import use_locale
+from tests.discord.conftest import Harness, start_bot, stop_bot
+from tests.discord.fake_discord import DiscordError, FakeDiscord
+from tests.discord.test_commands import answer_to
+from tests.discord.test_pulls import reveal_of, secrets_in_dms
+
+SHIPPED = ("es-ES", "es-419", "pt-BR", "ru")  # Discord's locales for Spanish, Brazilian Portuguese and Russian
+# Discord's documented rule (Application Command Naming), with the unicode flag; lower case where a letter has one
+DISCORD_NAME = regex.compile(r"^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$")
+
+
+async def sync(fake: FakeDiscord) -> dict[str, dict]:
+    await answer_to(fake, await fake.slash(fake.owner, "sync"))
+    return {c["name"]: c for c in fake.commands["global"]}
+
+
+def shown(item: dict, locale: str) -> str:
+    return (item.get("name_localizations") or {}).get(locale, item["name"])
+
+
+async def test_every_command_and_option_is_named_in_every_shipped_language_by_discords_rule(harness: Harness) -> None:
+    synced = await sync(harness.fake)
+    assert {c: synced[c]["name_localizations"]["es-ES"] for c in ("pull", "order", "balance", "topup")} == {
+        "pull": "tirar",
+        "order": "pedir",
+        "balance": "saldo",
+        "topup": "recargar",
+    }
+    assert synced["pull"]["name_localizations"]["pt-BR"] == "girar"
+    assert synced["pull"]["name_localizations"]["ru"] == "крутить"
+    for command_ in synced.values():
+        assert set(command_["name_localizations"]) == set(SHIPPED), command_["name"]
+        assert {o["name"] for o in command_["options"] if "ru" not in (o.get("name_localizations") or {})} == set()
+    for locale in ("en-US", *SHIPPED):
+        names = [shown(c, locale) for c in synced.values()]
+        assert len(names) == len(set(names)), f"two commands share a name in {locale}"
+        for command_ in synced.values():
+            options = [shown(o, locale) for o in command_["options"]]
+            assert len(options) == len(set(options)), (locale, command_["name"])
+            for name in [shown(command_, locale), *options]:
+                assert DISCORD_NAME.match(name) and name == name.lower(), (locale, name)
+
+
+def test_the_marked_names_are_exactly_the_commands_and_options(harness: Harness) -> None:
+    """translator.py marks every name for the catalogs: none missing (it would stay English), none left over."""
+    commands = [c for c in harness.bot.tree.get_commands() if isinstance(c, app_commands.Command)]
+    assert {c.name for c in commands} == set(COMMAND_NAMES)
+    assert {p.name for c in commands for p in c.parameters} == set(OPTION_NAMES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["tirar", "clave_pública", "открытый_ключ", "top-up", "नमस्ते", "สวัสดี", "x" * 32, "10pull"]
+    + ["Tirar", "clave pública", "x" * 33, "", "tirar!", "🎰", "a/b", "ÉCLAIR"],
+)
+def test_valid_name_agrees_with_discords_regex(name: str) -> None:
+    assert valid_name(name) == bool(DISCORD_NAME.match(name) and name == name.lower())
+
+
+async def test_a_catalog_name_discord_would_refuse_is_not_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.frontends.discord import translator
+
+    monkeypatch.setattr(translator, "pgettext", lambda context, message: "Tirar Ya")
+    context = app_commands.TranslationContext(app_commands.TranslationContextLocation.command_name, None)
+    shown_name = await CatalogTranslator().translate(
+        app_commands.locale_str("pull"), discord.Locale.spain_spanish, context
+    )
+    assert shown_name is None, "an invalid translation would make Discord refuse the whole sync"
+
+
+def test_the_fake_refuses_the_names_discord_refuses(fake: FakeDiscord) -> None:
+    base = {"type": 1, "description": "d", "options": []}
+    with pytest.raises(DiscordError, match="INVALID_NAME"):
+        fake._sync("global", [base | {"name": "pull", "name_localizations": {"es-ES": "Tirar"}}])
+    with pytest.raises(DiscordError, match="DUPLICATE_NAME"):
+        fake._sync(
+            "global",
+            [
+                base | {"name": "pull", "name_localizations": {"es-ES": "tirar"}},
+                base | {"name": "throw", "name_localizations": {"es-ES": "tirar"}},
+            ],
+        )
+
+
+async def test_a_spanish_person_types_the_spanish_command_and_option_and_it_runs(harness: Harness) -> None:
+    fake = harness.fake
+    await sync(fake)
+    lara = fake.add_user("lara")
+    fake.locales[lara.id] = fake.guild_locale = "es-ES"
+    with pytest.raises(LookupError):
+        await fake.type_command(lara, "pull", {"pattern": "^ab"})  # her client shows /tirar, not /pull
+    await fake.type_command(lara, "tirar", {"patrón": "^ab", "cantidad": 1, "mayúsculas": False})
+    reveal = (await fake.wait_for(lambda: reveal_of(fake, lara), timeout=30))[0]["embeds"][0]
+    await fake.wait_for(lambda: secrets_in_dms(fake, lara))
+    assert " tiró ^ab " in reveal["author"]["name"]
+
+
+async def test_a_spanish_help_names_each_command_as_her_client_shows_it(harness: Harness) -> None:
+    fake = harness.fake
+    lara = fake.add_user("lara")
+    fake.locales[lara.id] = "es-ES"
+    before = await answer_to(fake, await fake.slash(lara, "help"))  # nothing published yet: no ids
+    fields = {f["name"]: f["value"] for f in before["embeds"][0]["fields"]}
+    assert "/tirar <patrón> [formato] [cantidad] [mayúsculas] [parecidos]" in fields
+    assert "/saldo" in fields and not any("</" in value for value in fields.values())
+    synced = await sync(fake)
+    after = await answer_to(fake, await fake.slash(lara, "help"))
+    values = [f["value"] for f in after["embeds"][0]["fields"]]
+    pull_id = synced["pull"]["id"]
+    assert any(v.startswith(f"</pull:{pull_id}> · ") for v in values), values
+    assert synced["pull"]["name_localizations"]["es-ES"] == "tirar"  # what her client draws that mention as
+
+
+async def test_a_spanish_refusal_names_the_commands_by_mention_once_known(harness: Harness) -> None:
+    fake = harness.fake
+    lara = fake.add_user("lara")
+    fake.locales[lara.id] = "es-ES"
+    plain = await answer_to(fake, await fake.slash(lara, "card"))
+    assert "`/tirar`" in plain["content"] and "`/carta`" in plain["content"], plain["content"]
+    synced = await sync(fake)
+    refused = await answer_to(fake, await fake.slash(lara, "card"))
+    text = refused["content"]
+    assert f"</pull:{synced['pull']['id']}>" in text and f"</card:{synced['card']['id']}>" in text, text
+    assert "/pull" not in text.replace(f"</pull:{synced['pull']['id']}>", "")
+
+
+async def test_ids_published_before_are_fetched_when_the_bot_starts(fake: FakeDiscord, app: App) -> None:
+    config = DiscordConfig(command_cooldown_s=0.0, guild_ready_timeout_s=0.05)
+    first, task = await start_bot(fake, app, config)
+    try:
+        synced = await sync(fake)
+    finally:
+        await stop_bot(first, task)
+    second, task = await start_bot(fake, app, config)
+    try:
+        lee = fake.add_user("lee")
+        await fake.wait_for(lambda: second.mentions.mention("pull"))
+        answer = await answer_to(fake, await fake.slash(lee, "help"))
+        assert any(f["value"].startswith(f"</pull:{synced['pull']['id']}> · ") for f in answer["embeds"][0]["fields"])
+    finally:
+        await stop_bot(second, task)
+
+
+async def test_telegram_and_the_console_keep_the_english_slash_command(app: App) -> None:
+    """Outside Discord the writer is /name, in every language: Telegram command names are English."""
+    user = UserRef("telegram", "1", "Ana")
+    with pytest.raises(ServiceError) as refused:
+        await app.service.card(user, None)
+    assert str(refused.value) == "you have no pulls yet: /pull a pattern first, then /card"
+    with use_locale("es"):
+        assert command("topup") == "/topup"
+        with pytest.raises(ServiceError) as refused:
+            await app.service.card(user, None)
+    assert "/pull" in str(refused.value) and "/card" in str(refused.value) and "tirar" not in str(refused.value)
