@@ -169,3 +169,35 @@ async def test_telegram_and_the_console_keep_the_english_slash_command(app: App)
         with pytest.raises(ServiceError) as refused:
             await app.service.card(user, None)
     assert "/pull" in str(refused.value) and "/card" in str(refused.value) and "tirar" not in str(refused.value)
+
+
+async def test_a_command_named_in_a_localized_description_is_that_languages_name(harness: Harness) -> None:
+    """A description may point at another command ("from /history"): in Spanish it says /historial."""
+    synced = await sync(harness.fake)
+    pointed = 0
+    for locale in SHIPPED:
+        names = {shown(c, locale) for c in synced.values()}
+        for command_ in synced.values():
+            for item in [command_, *command_["options"]]:
+                text = (item.get("description_localizations") or {}).get(locale, item["description"])
+                for word in regex.findall(r"(?<![\w/])/(\w+)", text):
+                    assert word in names, (locale, command_["name"], text)
+                    pointed += 1
+    assert pointed >= len(SHIPPED), "the /card option names /history: the check saw it"
+
+
+def test_mentions_prefer_the_servers_own_copy_and_fall_back_to_the_localized_name() -> None:
+    from types import SimpleNamespace
+
+    from bot.frontends.discord.mentions import CommandMentions
+
+    mentions = CommandMentions()
+    with use_locale("ru"):
+        assert mentions.refer("pull") == "`/крутить`"
+        assert mentions.refer("config language") == "`/настройки language`"  # no such option name: kept
+    mentions.learn([SimpleNamespace(name="pull", id=11), SimpleNamespace(name="config", id=12)])  # type: ignore[list-item]
+    mentions.learn([SimpleNamespace(name="pull", id=21)], guild_id=5)  # type: ignore[list-item]
+    assert mentions.refer("pull") == "</pull:11>"
+    assert mentions.refer("pull", guild_id=5) == "</pull:21>"
+    assert mentions.refer("config language", guild_id=5) == "</config language:12>"
+    assert mentions.writer(5)("pull") == "</pull:21>"
