@@ -16,6 +16,7 @@ from bot.command_refs import command
 from bot.frontends.discord.config import DiscordConfig
 from bot.frontends.discord.translator import COMMAND_NAMES, OPTION_NAMES, CatalogTranslator, valid_name
 from gpu_worker.i18n import use_locale
+from payments.packs import Pack, PackCatalog
 from tests.discord.conftest import Harness, start_bot, stop_bot
 from tests.discord.fake_discord import DiscordError, FakeDiscord
 from tests.discord.test_commands import answer_to
@@ -133,7 +134,7 @@ async def test_a_spanish_refusal_names_the_commands_by_mention_once_known(harnes
     lara = fake.add_user("lara")
     fake.locales[lara.id] = "es-ES"
     plain = await answer_to(fake, await fake.slash(lara, "card"))
-    assert "`/tirar`" in plain["content"] and "`/carta`" in plain["content"], plain["content"]
+    assert "/tirar " in plain["content"] and "/carta" in plain["content"], plain["content"]
     synced = await sync(fake)
     refused = await answer_to(fake, await fake.slash(lara, "card"))
     text = refused["content"]
@@ -193,11 +194,33 @@ def test_mentions_prefer_the_servers_own_copy_and_fall_back_to_the_localized_nam
 
     mentions = CommandMentions()
     with use_locale("ru"):
-        assert mentions.refer("pull") == "`/крутить`"
-        assert mentions.refer("config language") == "`/настройки language`"  # no such option name: kept
+        assert mentions.refer("pull") == "/крутить"
+        assert mentions.refer("config language") == "/настройки language"  # no such option name: kept
     mentions.learn([SimpleNamespace(name="pull", id=11), SimpleNamespace(name="config", id=12)])  # type: ignore[list-item]
     mentions.learn([SimpleNamespace(name="pull", id=21)], guild_id=5)  # type: ignore[list-item]
     assert mentions.refer("pull") == "</pull:11>"
     assert mentions.refer("pull", guild_id=5) == "</pull:21>"
     assert mentions.refer("config language", guild_id=5) == "</config language:12>"
     assert mentions.writer(5)("pull") == "</pull:21>"
+
+
+async def test_a_spanish_top_up_hint_keeps_its_command_readable_through_markdown_escaping(harness: Harness) -> None:
+    """The top-up embed escapes the service's message: a mention (or the plain /name) comes through as it is."""
+    fake = harness.fake
+    lara = fake.add_user("lara")
+    fake.locales[lara.id] = "es-ES"
+    harness.app.service.checkout = _FakeCheckout()  # type: ignore[assignment]
+    plain = (await answer_to(fake, await fake.slash(lara, "topup")))["embeds"][0]["description"]
+    synced = await sync(fake)
+    shown = (await answer_to(fake, await fake.slash(lara, "topup")))["embeds"][0]["description"]
+    assert "/recargar <" in plain and "\\" not in plain, plain
+    assert f"</topup:{synced['topup']['id']}> <" in shown, shown
+
+
+class _FakeCheckout:
+    """Packs on sale, no payment page needed: /topup without a pack lists them with the hint to pick one."""
+
+    packs = PackCatalog((Pack("500", 500, 499, "usd"),))
+
+    async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> object:
+        raise AssertionError("no pack is bought here")

@@ -57,8 +57,9 @@ class CommandMentions:
         return f"</{name}:{command_id}>" if command_id else None
 
     def refer(self, name: str, guild_id: int | None = None) -> str:
-        """Discord's one way to write a command in an answer: its mention, else `/name` in the answer's language."""
-        return self.mention(name, guild_id) or f"`{plain(name)}`"
+        """Discord's one way to write a command in an answer: its mention, else /name in the answer's language (no
+        markup: answers may pass through escape_markdown, which keeps a mention but not code marks)."""
+        return self.mention(name, guild_id) or plain(name)
 
     def writer(self, guild_id: int | None) -> CommandWriter:
         """`refer` for answers in one server (None: a DM, or a message whose server is not known)."""
