@@ -89,7 +89,7 @@ class VaniKeysBot(commands.AutoShardedBot):
         self.service.register_frontend(self.frontend)
         if self.config.sync_on_start:
             await self.sync_commands(self.config.sync_on_start)
-        else:  # the ids of the commands published before, for mentions; until then answers write /name
+        if SYNC_GLOBAL not in self.config.sync_on_start:  # the ids published before, for mentions (until then: /name)
             self._command_ids = asyncio.create_task(self._learn_command_ids(), name="discord-command-ids")
         # Logged in (REST works): the reveals a previous stop kept go to their channels.
         self._late_reveals = asyncio.create_task(self.frontend.post_late_reveals(), name="discord-late-reveals")

@@ -37,18 +37,21 @@ class CommandMentions:
     def __init__(self) -> None:
         self._global: dict[str, int] = {}
         self._guilds: dict[int, dict[str, int]] = {}
+        self._global_known = False
 
     def learn(self, commands: Iterable[app_commands.AppCommand], guild_id: int | None = None) -> None:
         """Remember the commands a sync published (or a fetch listed) globally, or in one server."""
         ids = {command.name: command.id for command in commands}
         if guild_id is None:
-            self._global = ids
+            self._global, self._global_known = ids, True
         else:
             self._guilds[guild_id] = ids
 
     async def fetch(self, tree: CommandTree[Any]) -> None:
-        """Learn the global commands' ids from Discord (once logged in)."""
-        self.learn(await tree.fetch_commands())
+        """Learn the global commands' ids from Discord (once logged in), unless a sync told them meanwhile."""
+        listed = await tree.fetch_commands()
+        if not self._global_known:
+            self.learn(listed)
 
     def mention(self, name: str, guild_id: int | None = None) -> str | None:
         """`</name:id>` for a command whose id is known (the server's own copy first), else None."""
