@@ -5,21 +5,24 @@ the console's answers keep the English /name."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import discord
 import pytest
 import regex
 from discord import app_commands
 
 from bot.answers import ServiceError, UserRef
-from bot.app import App
+from bot.app import App, create_app
 from bot.command_refs import command
 from bot.frontends.discord.config import DiscordConfig
 from bot.frontends.discord.translator import COMMAND_NAMES, OPTION_NAMES, CatalogTranslator, valid_name
 from gpu_worker.i18n import use_locale
 from payments.packs import Pack, PackCatalog
-from tests.discord.conftest import Harness, start_bot, stop_bot
+from tests.discord.conftest import Harness, discord_settings, quiet_config, start_bot, stop_bot
 from tests.discord.fake_discord import DiscordError, FakeDiscord
 from tests.discord.test_commands import answer_to
+from tests.discord.test_orders import announcements
 from tests.discord.test_pulls import reveal_of, secrets_in_dms
 
 SHIPPED = ("es-ES", "es-419", "pt-BR", "ru")  # Discord's locales for Spanish, Brazilian Portuguese and Russian
@@ -224,3 +227,26 @@ class _FakeCheckout:
 
     async def create_checkout(self, platform: str, user_id: str, pack_id: str) -> object:
         raise AssertionError("no pack is bought here")
+
+
+async def test_an_order_finished_after_a_restart_names_keys_by_its_mention(fake: FakeDiscord, tmp_path: Path) -> None:
+    """The recovered order's task runs outside any interaction: its notice still writes commands Discord's way."""
+    settings = discord_settings(tmp_path, job_lease_s=1.0)
+    async with create_app(settings) as app:
+        bot, task = await start_bot(fake, app, quiet_config())
+        try:
+            synced = await sync(fake)
+            rex = fake.add_user("rex")
+            await app.service.grant(UserRef("discord", str(rex.id), "Rex"), 1000)
+            interaction = await fake.slash(rex, "order", {"pattern": "^abc"})
+            await fake.wait_for(lambda: interaction.original_id and fake.messages[interaction.original_id].get("edits"))
+        finally:
+            await stop_bot(bot, task)
+    async with create_app(settings) as app:
+        bot, task = await start_bot(fake, app, quiet_config())
+        try:
+            notice = (await fake.wait_for(lambda: announcements(fake, rex), timeout=60))[0]["content"]
+            await fake.wait_for(lambda: fake.dms_to(rex.id), timeout=30)
+        finally:
+            await stop_bot(bot, task)
+    assert f"</keys:{synced['keys']['id']}>" in notice, notice
