@@ -445,14 +445,20 @@ class FakeDiscord:
         options: dict[str, Any] | None = None,
         *,
         in_dm: bool = False,
-        command_id: int | None = None,
     ) -> FakeInteraction:
         """A user runs /name with options (a chat-input command interaction).
 
         An option's value may be a FakeUser (a user option) or CHANNEL (the guild channel, a channel option):
         both are sent as ids with their `resolved` data, as Discord does.
         """
-        data: dict[str, Any] = {"id": str(command_id or self._next_id()), "name": name, "type": 1, "options": []}
+        data: dict[str, Any] = {"id": str(self._next_id()), "name": name, "type": 1, "options": []}
+        # As Discord does: the published command's id, and its server for a server's own copy (tests may also run
+        # a command nothing published yet: a fresh id then)
+        published = [*self.commands.get("global", []), *([] if in_dm else self.commands.get(str(self.guild_id), []))]
+        for command in published[::-1]:  # a server's own copy first
+            if command["name"] == name:
+                data |= {"id": command["id"]} | ({"guild_id": command["guild_id"]} if command.get("guild_id") else {})
+                break
         resolved: dict[str, dict[str, Any]] = {}
         for key, value in (options or {}).items():
             if isinstance(value, FakeUser):
@@ -493,7 +499,7 @@ class FakeDiscord:
             if option is None:
                 raise LookupError(f"/{typed} has no option {key!r} in {locale}")
             named[option["name"]] = value
-        return await self.slash(user, command["name"], named, in_dm=in_dm, command_id=int(command["id"]))
+        return await self.slash(user, command["name"], named, in_dm=in_dm)
 
     async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:
         data = {

@@ -120,10 +120,10 @@ async def test_a_spanish_help_names_each_command_as_her_client_shows_it(harness:
     fake = harness.fake
     lara = fake.add_user("lara")
     fake.locales[lara.id] = "es-ES"
-    before = await answer_to(fake, await fake.slash(lara, "help"))  # nothing published yet: no ids
+    before = await answer_to(fake, await fake.slash(lara, "help"))  # nothing published yet: only /help's id known
     fields = {f["name"]: f["value"] for f in before["embeds"][0]["fields"]}
     assert "/tirar <patrón> [formato] [cantidad] [mayúsculas] [parecidos]" in fields
-    assert "/saldo" in fields and not any("</" in value for value in fields.values())
+    assert "/saldo" in fields and not fields["/saldo"].startswith("</")
     synced = await sync(fake)
     after = await answer_to(fake, await fake.slash(lara, "help"))
     values = [f["value"] for f in after["embeds"][0]["fields"]]
@@ -136,8 +136,8 @@ async def test_a_spanish_refusal_names_the_commands_by_mention_once_known(harnes
     fake = harness.fake
     lara = fake.add_user("lara")
     fake.locales[lara.id] = "es-ES"
-    plain = await answer_to(fake, await fake.slash(lara, "card"))
-    assert "/tirar " in plain["content"] and "/carta" in plain["content"], plain["content"]
+    plain = await answer_to(fake, await fake.slash(lara, "card"))  # only /card's own id is known (it ran)
+    assert "/tirar " in plain["content"] and "</pull:" not in plain["content"], plain["content"]
     synced = await sync(fake)
     refused = await answer_to(fake, await fake.slash(lara, "card"))
     text = refused["content"]
@@ -207,17 +207,24 @@ def test_mentions_prefer_the_servers_own_copy_and_fall_back_to_the_localized_nam
     assert mentions.writer(5)("pull") == "</pull:21>"
 
 
-async def test_a_spanish_top_up_hint_keeps_its_command_readable_through_markdown_escaping(harness: Harness) -> None:
-    """The top-up embed escapes the service's message: a mention (or the plain /name) comes through as it is."""
+async def test_a_spanish_hint_keeps_its_command_readable_through_markdown_escaping(harness: Harness) -> None:
+    """Embeds escape the service's messages: a mention, or the plain /name, comes through as it is."""
     fake = harness.fake
     lara = fake.add_user("lara")
     fake.locales[lara.id] = "es-ES"
     harness.app.service.checkout = _FakeCheckout()  # type: ignore[assignment]
-    plain = (await answer_to(fake, await fake.slash(lara, "topup")))["embeds"][0]["description"]
+
+    async def refusal() -> str:  # /odds for a pattern too hard to order points at /pull
+        odds = await answer_to(fake, await fake.slash(lara, "odds", {"pattern": "^" + "Ab" * 12}))
+        return next(f["value"] for f in odds["embeds"][0]["fields"] if "tirar" in f["value"] or "</pull" in f["value"])
+
+    plain = await refusal()
     synced = await sync(fake)
-    shown = (await answer_to(fake, await fake.slash(lara, "topup")))["embeds"][0]["description"]
-    assert "/recargar <" in plain and "\\" not in plain, plain
-    assert f"</topup:{synced['topup']['id']}> <" in shown, shown
+    shown = await refusal()
+    topup = (await answer_to(fake, await fake.slash(lara, "topup")))["embeds"][0]["description"]
+    assert "/tirar " in plain and "\\" not in plain, plain
+    assert f"</pull:{synced['pull']['id']}> " in shown, shown
+    assert f"</topup:{synced['topup']['id']}> <" in topup, topup
 
 
 class _FakeCheckout:
@@ -250,3 +257,27 @@ async def test_an_order_finished_after_a_restart_names_keys_by_its_mention(fake:
         finally:
             await stop_bot(bot, task)
     assert f"</keys:{synced['keys']['id']}>" in notice, notice
+
+
+async def test_a_servers_own_commands_are_learned_from_the_interactions_that_run_them(
+    fake: FakeDiscord, app: App
+) -> None:
+    """Commands synced to one server only are not in the global list a new bot fetches: the first one someone runs
+    there tells its id (and server), as Discord's interaction data does."""
+    config = DiscordConfig(command_cooldown_s=0.0, guild_ready_timeout_s=0.05)
+    first, task = await start_bot(fake, app, config)
+    try:
+        await answer_to(fake, await fake.slash(fake.owner, "sync", {"scope": "here"}))
+    finally:
+        await stop_bot(first, task)
+    here = {c["name"]: c for c in fake.commands[str(fake.guild_id)]}
+    second, task = await start_bot(fake, app, config)
+    try:
+        lara = fake.add_user("lara")
+        fake.locales[lara.id] = "es-ES"
+        answer = await answer_to(fake, await fake.type_command(lara, "ayuda"))
+    finally:
+        await stop_bot(second, task)
+    values = [f["value"] for f in answer["embeds"][0]["fields"]]
+    assert any(v.startswith(f"</help:{here['help']['id']}> · ") for v in values), values
+    assert not fake.commands.get("global")

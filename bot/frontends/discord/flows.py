@@ -277,6 +277,7 @@ class Flows:
     ) -> None:
         person = interaction.locale.value if interaction.locale else None
         set_locale(person)  # everything for this person, in their own language
+        self.bot.mentions.seen(interaction)
         set_command_writer(self.bot.mentions.writer(interaction.guild_id))  # commands as their client shows them
         PEOPLE.remember("discord", str(interaction.user.id), person)
         wait = self.bot.cooldowns.wait_left(action, interaction.user.id)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import discord
 from discord import app_commands
 
 from bot.command_refs import CommandWriter
@@ -52,6 +53,15 @@ class CommandMentions:
         listed = await tree.fetch_commands()
         if not self._global_known:
             self.learn(listed)
+
+    def seen(self, interaction: discord.Interaction[Any]) -> None:
+        """Learn the id of the command an interaction ran (Discord sends it, and its server for a server's copy)."""
+        data: Any = interaction.data or {}
+        if interaction.type is not discord.InteractionType.application_command or not str(data.get("id", "")).isdigit():
+            return
+        guild = str(data.get("guild_id", ""))
+        known = self._guilds.setdefault(int(guild), {}) if guild.isdigit() else self._global
+        known[str(data.get("name", ""))] = int(data["id"])
 
     def mention(self, name: str, guild_id: int | None = None) -> str | None:
         """`</name:id>` for a command whose id is known (the server's own copy first), else None."""
