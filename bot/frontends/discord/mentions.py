@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 def plain(name: str, locale: str | None = None) -> str:
     """The command as typed in `locale` (default: the current one): "pull" -> "/tirar" in Spanish."""
     where = locale or current()
-    parts = name.split(" ")
-    shown = [localized_name(parts[0], where), *(localized_name(part, where) for part in parts[1:])]
-    return "/" + " ".join(shown)
+    return "/" + " ".join(localized_name(part, where) for part in name.split(" "))
 
 
 class CommandMentions:
