@@ -78,7 +78,7 @@ class CommandMentions:
 
 
 def usage(command: app_commands.Command[Any, ..., Any] | None, name: str) -> str:
-    """A command with its options as the current language's client shows them: "/tirar <patron> [formato]"."""
+    """A command with its options as the current language's client shows them: "/tirar <patrón> [formato]"."""
     if command is None:
         return plain(name)
     where = current()
