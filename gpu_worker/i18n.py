@@ -129,6 +129,17 @@ def ngettext(singular: str, plural: str, count: int | float, /, **values: object
     return text.format(**values)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` in the current locale as translated in `context` (the catalogs' msgctxt): the same English word
+    may read differently as a Discord command's name and in a sentence."""
+    return translations(current()).pgettext(context, message)
+
+
+def NC_(context: str, message: str) -> str:
+    """Marks text for extraction under a context (msgctxt), translated later with pgettext."""
+    return message
+
+
 def N_(message: str) -> str:
     """Marks text for extraction that is translated later, where it is shown (tables of labels)."""
     return message

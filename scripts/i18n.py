@@ -22,8 +22,24 @@ REPO = Path(__file__).resolve().parents[1]
 LOCALE_DIR = REPO / "gpu_worker" / "locale"
 TEMPLATE = LOCALE_DIR / "vanikeys.pot"
 DOMAIN = "vanikeys"
-# locale_str: Discord commands; _html: the web pages' messages that keep their own tags (bot/web/templates).
-KEYWORDS = ["-k", "_", "-k", "ngettext:1,2", "-k", "N_", "-k", "locale_str", "-k", "_html"]
+# locale_str: Discord command texts; NC_/pgettext: text under a context (Discord command and option names);
+# _html: the web pages' messages that keep their own tags (bot/web/templates).
+KEYWORDS = [
+    "-k",
+    "_",
+    "-k",
+    "ngettext:1,2",
+    "-k",
+    "N_",
+    "-k",
+    "NC_:1c,2",
+    "-k",
+    "pgettext:1c,2",
+    "-k",
+    "locale_str",
+    "-k",
+    "_html",
+]
 
 
 def pybabel(*args: str) -> None:

@@ -20,7 +20,15 @@ from gpu_worker.i18n import LOCALE_DIR, TRANSLATED, _, ngettext, pseudo, use_loc
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
 TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a|tg-spoiler)\b[^>]*>|&[a-z]+;")  # Telegram HTML; <pattern> is text
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "locale_str": None, "_html": None}  # _html: web pages
+KEYWORDS = {
+    "_": None,
+    "ngettext": (1, 2),
+    "N_": None,
+    "NC_": ((1, "c"), 2),
+    "pgettext": ((1, "c"), 2),
+    "locale_str": None,
+    "_html": None,  # the web pages
+}
 # How scripts/i18n.py reads each kind of file (babel.cfg): the code, and the web pages' Jinja2 templates.
 METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
@@ -125,6 +133,8 @@ def test_the_compiled_catalog_is_the_source_compiled(locale: str) -> None:
         if isinstance(message.id, tuple):
             for n in (0, 1, 2, 5, 21):
                 assert mo.ngettext(message.id[0], message.id[1], n) == message.string[form_of(n)], message.id
+        elif message.context:  # a name under its msgctxt (Discord command and option names)
+            assert mo.pgettext(message.context, message.id) == message.string, (message.context, message.id)
         else:
             assert mo.gettext(message.id) == message.string, message.id
 
