@@ -20,7 +20,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.answers import KeyDelivery, OrderView, Origin, UserRef
-from bot.community.late_reveals import LateReveal
+from bot.community.late_reveals import LateReveal, digest_title
 from bot.frontends.telegram.kept import KeptMessage, kept_message
 from bot.frontends.telegram.outbox import Kept, Outbox, OutboxLimits
 from bot.frontends.telegram.rendering import (
@@ -162,15 +162,7 @@ class TelegramFrontEnd:
             log.info("message not deleted: %s", type(err).__name__)
 
     async def _send_digest(self, chat_id: int, lines: list[str], *, late: bool = False) -> object:
-        title = (
-            ngettext(
-                "🎰 {n} more pull (from before the bot restarted):",
-                "🎰 {n} more pulls (from before the bot restarted):",
-                len(lines),
-            )
-            if late
-            else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines))
-        )
+        title = digest_title(len(lines)) if late else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines))
         text = fit([title] + [f"• {line}" for line in lines])
         return await self.bot.send_message(
             chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
