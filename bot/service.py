@@ -59,7 +59,8 @@ from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.fair_share import REMOTE_SLOTS, FairShare
-from bot.i18n import PEOPLE
+from bot.grinding.failures import failure_reason
+from bot.i18n import PEOPLE, public_now
 from bot.job_records import JobRecord, JobSpec
 from bot.jobs import Jobs
 from bot.ledger import Credit, Debit, Ledger
@@ -188,6 +189,7 @@ class Service:
             count=count,
             budget=self.settings.pull_budget,
             expected_keys=odds.expected_keys,
+            locale=public_now(),
         )
         release = await self.fair_share.acquire(user.platform)  # this front end's share of the grinders (one job)
         try:
@@ -233,7 +235,7 @@ class Service:
                     "grind_failed",
                     _(
                         "the pull failed ({error}): {given_back}; try again",
-                        error=record.error,
+                        error=failure_reason(record.error_kind),
                         given_back=_given_back(record),
                     ),
                     committed="refunded",
@@ -431,6 +433,7 @@ class Service:
             count=1,
             budget=budget,
             expected_keys=odds.expected_keys,
+            locale=public_now(),  # its progress after a restart, when no update says which language
         )
         record, debit = await self._create(spec, pulls=0, tokens=price)
         self.jobs.start(record.job_id)
@@ -1086,7 +1089,8 @@ class Service:
         origin)."""
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is not None and record.spec.kind == "order":
-            await frontend.order_progress(self.order_view(record, checked, rate))
+            with use_locale(record.spec.locale or current()):  # as placed, also after a restart
+                await frontend.order_progress(self.order_view(record, checked, rate))
 
     async def job_found(self, record: JobRecord) -> None:
         """An order's result, announced where it was placed before its key goes out privately (pulls awaited
@@ -1094,7 +1098,8 @@ class Service:
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is None or record.spec.kind != "order":
             return
-        announcing = asyncio.create_task(frontend.order_finished(self.order_view(record, record.keys_checked, 0.0)))
+        with use_locale(record.spec.locale or current()):  # the task copies the locale
+            announcing = asyncio.create_task(frontend.order_finished(self.order_view(record, record.keys_checked, 0.0)))
         self._background.add(announcing)
         announcing.add_done_callback(self._background.discard)
         try:
@@ -1125,12 +1130,18 @@ class Service:
             return
         if record.spec.kind == "order":
             if record.status not in ("found", "delivered"):  # a found order was announced before its delivery
-                await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
+                with use_locale(record.spec.locale or current()):
+                    await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
         elif record.status == "refunded" and record.job_id not in self._awaited:
-            await frontend.notify(
-                record.spec.user,
-                f"your pull for {record.spec.pattern!r} failed ({record.error}): {_given_back(record)}",
-            )
+            user = record.spec.user
+            with use_locale(PEOPLE.of(user.platform, user.user_id) or record.spec.locale or current()):  # a DM
+                told = _(
+                    "your pull for {pattern} failed ({error}): {given_back}",
+                    pattern=repr(record.spec.pattern),
+                    error=failure_reason(record.error_kind),
+                    given_back=_given_back(record),
+                )
+            await frontend.notify(user, told)
 
     def order_view(self, record: JobRecord, checked: int, rate: float) -> OrderView:
         """The order as the person sees it now: status, progress at `checked` keys and `rate` keys/s, and one line to
@@ -1172,9 +1183,11 @@ class Service:
                 )
             ),
             "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
-            "failed": _("the order failed ({error}); a refund follows", error=record.error),
+            "failed": _("the order failed ({error}); a refund follows", error=failure_reason(record.error_kind)),
             "refunded": _(
-                "the order failed ({error}): {given_back}", error=record.error, given_back=_given_back(record)
+                "the order failed ({error}): {given_back}",
+                error=failure_reason(record.error_kind),
+                given_back=_given_back(record),
             ),
         }
         return OrderView(
