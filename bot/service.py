@@ -257,21 +257,23 @@ class Service:
         except StorageUnavailable as fault:  # charged: say so, and how the job goes on
             raise await self._job_fault(fault, created) from None
         many = answer.count > 1
+        with use_locale(created.spec.locale or current()):  # the reveal's language: public in a community
+            note = self._delivery_note(delivered, many)
+        return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
+
+    @staticmethod
+    def _delivery_note(delivered: bool, many: bool) -> str:
         if delivered:
-            note = (
+            return (
                 _("the private keys were sent to you privately")
                 if many
                 else _("the private key was sent to you privately")
             )
-        else:
-            note = (
-                _("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
-                if many
-                else _(
-                    "the private key could not be sent to you privately and was kept safe: {hint}", hint=_(KEYS_HINT)
-                )
-            )
-        return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
+        return (
+            _("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
+            if many
+            else _("the private key could not be sent to you privately and was kept safe: {hint}", hint=_(KEYS_HINT))
+        )
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:
@@ -280,6 +282,13 @@ class Service:
             log.warning("pull %s: the reveal failed (%s); delivering the key anyway", answer.job_id, type(exc).__name__)
 
     async def _pull_answer(
+        self, record: JobRecord, compiled: Pattern, odds: Odds, config: CommunityConfig | None
+    ) -> PullAnswer:
+        """The pull's answer in the language of its reveal (public in a community: its language), card and all."""
+        with use_locale(record.spec.locale or current()):
+            return await self._pull_answer_here(record, compiled, odds, config)
+
+    async def _pull_answer_here(
         self, record: JobRecord, compiled: Pattern, odds: Odds, config: CommunityConfig | None
     ) -> PullAnswer:
         spec = record.spec
@@ -438,17 +447,18 @@ class Service:
         record, debit = await self._create(spec, pulls=0, tokens=price)
         self.jobs.start(record.job_id)
         expected_s = odds.expected_keys / self.settings.keys_per_s
-        note = (
-            _("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
-            if split
-            else _("your private key will arrive privately when the match is found")
-        )
-        return OrderAnswer(
-            order=self.order_view(record, record.keys_checked, 0.0),
-            balance_after=debit.balance_after,
-            expected_s=expected_s,
-            note=_("expected time about {time}; {note}", time=duration(expected_s), note=note),
-        )
+        with use_locale(spec.locale):  # shown where it was placed, in that language
+            note = (
+                _("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
+                if split
+                else _("your private key will arrive privately when the match is found")
+            )
+            return OrderAnswer(
+                order=self.order_view(record, record.keys_checked, 0.0),
+                balance_after=debit.balance_after,
+                expected_s=expected_s,
+                note=_("expected time about {time}; {note}", time=duration(expected_s), note=note),
+            )
 
     async def _create(self, spec: JobSpec, *, pulls: int, tokens: int) -> tuple[JobRecord, Debit]:
         """Charge and record a job; a storage fault is answered with what committed, read back when the fault

@@ -117,3 +117,34 @@ async def test_the_main_flows_in_the_pseudo_locale_fit_and_parse(fake: FakeBotAp
         assert "·" in message.text or not any(c.isalpha() and c.isascii() for c in message.text.split()[0]), (
             message.text[:80]
         )
+
+
+async def test_in_a_spanish_group_a_russian_members_private_answers_are_in_russian(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Personal answers to commands typed in a group (a refusal, /balance, the key's DM) are in the person's own
+    language; what the group sees (the pointer, the reveal) in the group's (docs/i18n.md)."""
+    ana, ivan = speaking(fake.user(5501, "Ana"), "es"), speaking(fake.user(5502, "Ivan"), "ru")
+    group = fake.group_chat(title="Los Vanidosos")
+    fake.admins[(group["id"], ana["id"])] = "creator"
+    cyrillic = {chr(c) for c in range(0x430, 0x450)}
+    async with running_bot(fake, tmp_path) as bot:
+        await bot.app.service.grant(UserRef("telegram", str(ivan["id"])), 5)
+        await fake.push_text(fake.private_chat(ana), ana, "/start")
+        await fake.push_text(fake.private_chat(ivan), ivan, "/start")
+        await fake.push_text(group, ana, "/config language es")
+        await fake.wait_for_message(ana["id"], "Ajustes de este grupo")
+        await fake.push_text(group, ivan, "/pull ^0OI")  # refused: not a btc address's alphabet
+        refusal = await fake.wait_for_message(ivan["id"], "⚠️")
+        pointer = await fake.wait_for_message(group["id"], "⚠️")
+        await fake.push_text(group, ivan, "/balance")
+        balance = await fake.wait_for_message(ivan["id"], "💰")
+        await fake.push_text(group, ivan, "/pull ^a")
+        reveal = await fake.wait_for_message(group["id"], " tiró ")
+        await fake.wait_for(lambda: [m for m in fake.messages_in(ivan["id"]) if "WIF" in m.text])
+    assert cyrillic & set(refusal.text), refusal.text  # the refusal, privately: Russian
+    assert pointer.text == "⚠️ Eso no funcionó: te conté por qué en privado."  # the group's pointer: Spanish
+    assert "<b>5</b> токен" in balance.html, balance.html
+    assert not cyrillic & set(reveal.text) and "Probabilidad" in reveal.text  # the public reveal: Spanish
+    keys = [m for m in fake.messages_in(ivan["id"]) if "WIF" in m.text]
+    assert keys and all(cyrillic & set(m.text.split("\n")[0]) for m in keys), [m.text for m in keys]  # Russian
