@@ -51,7 +51,7 @@ from bot.answers import (
     UserRef,
     WrongChannel,
 )
-from bot.cards import CardSpec, render_card, warm_up
+from bot.cards import CardSpec, render_card, use_font, warm_up
 from bot.committed import FaultAnswer, read_back
 from bot.community import controls, gifts, late_reveals, records, streaks, visibility
 from bot.community.calendar import season_of
@@ -133,6 +133,7 @@ class Service:
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
         jobs.deliverer = delivery
+        use_font(settings.card_font)
         warm_up()  # the first reveal's card is then as quick as the rest
 
     # --- commands ----------------------------------------------------------------
