@@ -80,8 +80,8 @@ def test_rarity_is_written_the_way_people_read_it() -> None:
     assert one_in_pulls(1.0) == one_in_pulls(1.2) == "every pull", "a full match of an easy pattern: not '1 in 1 pulls'"
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_")}
+def _cli(*args: str, cwd: Path, keep: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_") or k in keep}
     env.update(VANIKEYS_BACKEND="python", PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "card", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
@@ -204,3 +204,15 @@ def test_card_text_fits_the_card_in_every_locale(locale: str, default_font: None
     assert all(a.box[2] <= b.box[0] for a, b in itertools.pairwise(header)), [p.box for p in header]
     if locale == PSEUDO and cards.font_path() is not None:
         assert all("·" in p.text for p in header), [p.text for p in header]  # the long words, not English
+
+
+def test_vanikeys_card_draws_with_the_configured_font(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bold = cards.DEJAVU.with_name("DejaVuSans-Bold.ttf")
+    if not bold.is_file():
+        pytest.skip(f"{bold} is not installed")
+    _key, identifier = real_key("btc", "^ab")
+    assert _cli("btc", identifier, "^ab", "--out", "plain.png", cwd=tmp_path).returncode == 0
+    monkeypatch.setenv("VANIKEYS_CARD_FONT", str(bold))
+    done = _cli("btc", identifier, "^ab", "--out", "bold.png", cwd=tmp_path, keep=("VANIKEYS_CARD_FONT",))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plain.png").read_bytes() != (tmp_path / "bold.png").read_bytes()
