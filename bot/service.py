@@ -707,7 +707,7 @@ class Service:
         config = await self._config_for(community)
         assert config is not None
         self._languages[(community.platform, community.community_id)] = (config.language, time.monotonic())
-        if config.gallery and config.gallery_slug and change.startswith("gallery on"):
+        if config.gallery and config.gallery_slug and setting.strip().lower() == "gallery":  # where it is now
             change = gallery_message(self.settings, config.gallery_slug)
         return ConfigAnswer(
             config=config,

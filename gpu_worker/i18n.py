@@ -79,7 +79,7 @@ def use_locale(code: str | None) -> Iterator[str]:
 
 # ---- catalogs ------------------------------------------------------------------------------------------------
 
-_PROTECTED = re.compile(r"(\{[^{}]*\}|<[^<>]*>|&[a-z#0-9]+;|/[a-z_]+|--[a-z_]+|https?://\S+|\\n|%\w)")
+_PROTECTED = re.compile(r"(\{[^{}]*\}|<[^<>]*>|&[a-z#0-9]+;|/[a-z_]+|--[a-z_]+|https?://\S+|\\n|%\(\w+\)\w|%\w)")
 _ACCENTS = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "åƀçðéƒĝĥîĵķļɱñöþǫŕšţûṽŵẋýžÅƁÇÐÉƑĜĤÎĴĶĻṀÑÖÞǪŔŠŢÛṼŴẊÝŽ"
 )

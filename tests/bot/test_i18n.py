@@ -20,7 +20,10 @@ from gpu_worker.i18n import LOCALE_DIR, TRANSLATED, _, ngettext, pseudo, use_loc
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
 TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a|tg-spoiler)\b[^>]*>|&[a-z]+;")  # Telegram HTML; <pattern> is text
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "locale_str": None}
+KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "locale_str": None, "_html": None}  # _html: web pages
+# How scripts/i18n.py reads each kind of file (babel.cfg): the code, and the web pages' Jinja2 templates.
+METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 
 
 def catalog(locale: str) -> Catalog:
@@ -42,7 +45,7 @@ def test_the_template_holds_every_string_the_code_marks() -> None:
     marked = set()
     for package in ("gpu_worker", "bot", "payments"):
         for _filename, _line, message, _comments, _context in extract_from_dir(
-            REPO / package, method_map=[("**.py", "python")], keywords=KEYWORDS
+            REPO / package, method_map=METHODS, options_map=OPTIONS, keywords=KEYWORDS
         ):
             marked.add(message if isinstance(message, str) else tuple(m for m in message if m is not None))
     normalised = {m if isinstance(m, str) else tuple(m) for m in ids(template())}
