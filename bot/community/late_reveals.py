@@ -22,8 +22,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.storage import Database
+from gpu_worker.i18n import ngettext
 
 CLAIM_LAPSES_S = 600.0
+
+
+def digest_title(count: int) -> str:
+    """The title of a digest of `count` kept reveals, posted after the restart (every front end's one wording)."""
+    return ngettext(
+        "🎰 {n} more pull (from before the bot restarted):",
+        "🎰 {n} more pulls (from before the bot restarted):",
+        count,
+    )
 
 
 @dataclass(frozen=True)

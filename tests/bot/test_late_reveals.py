@@ -91,3 +91,24 @@ async def test_a_process_never_takes_back_its_own_waiting_reveal_even_when_its_r
     assert lines(await late_reveals.claim(app.db, "telegram", clock=lambda: now[0], lapse_s=60, owner="proc-e")) == {
         "-100": ["still in my queue"]
     }
+
+
+def test_the_late_digest_title_is_one_function_below_both_front_ends() -> None:
+    """ "N more pulls (from before the bot restarted)" is written once, in bot/community/late_reveals.py, and
+    Discord's digests (and Telegram's, which calls the same function) start with it in every locale."""
+    from pathlib import Path
+
+    from bot.frontends.discord.rendering import late_reveal_digests
+    from gpu_worker.i18n import use_locale
+
+    root = Path(__file__).resolve().parents[2]
+    writing = sorted(
+        str(path.relative_to(root))
+        for path in (root / "bot").rglob("*.py")
+        if "more pulls (from before the bot restarted)" in path.read_text(encoding="utf-8")
+    )
+    assert writing == ["bot/community/late_reveals.py"]
+    for locale in ("en", "ru"):
+        with use_locale(locale):
+            [(count, text)] = late_reveal_digests(["a", "b"])
+            assert count == 2 and text.startswith(late_reveals.digest_title(2) + "\n")
