@@ -30,7 +30,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import discord
 
@@ -57,7 +57,7 @@ class Outbox:
         self._cool_until: dict[int, float] = {}  # channel id -> end of its last 429's wait
         self.retries = 0  # 429s waited out here, for metrics and tests
         self.skipped = 0  # decoration left out because the channel was busy
-        self._orphans: set[asyncio.Future[object]] = set()  # sends whose caller gave up, running to their end
+        self._orphans: set[asyncio.Future[Any]] = set()  # sends whose caller gave up, running to their end
 
     def busy(self, channel_id: int) -> bool:
         """True while a `must` send is in flight on the channel or it is cooling down after a 429."""
@@ -106,7 +106,7 @@ class Outbox:
             raise OutboxClosed("the bot is stopping")
         return task.result()
 
-    def _orphan_done(self, task: asyncio.Future[object]) -> None:
+    def _orphan_done(self, task: asyncio.Future[Any]) -> None:
         self._orphans.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.info("a send whose caller gave up failed: %s", type(task.exception()).__name__)
