@@ -122,13 +122,13 @@ VK_HD void sha256_blocks(uint32_t (*state)[8], const uint32_t (*block)[16], int 
   for (int l = 0; l < n; l++)
     for (int i = 0; i < 8; i++) state[l][i] = init[i];
 #if VK_SHA_NI
-  if (n == 6) {
-    sha256_compress_lanes<3>(state, block);
-    sha256_compress_lanes<3>(state + 3, block + 3);
-    return;
-  }
-#endif
+  int l = 0;
+  for (; l + 3 <= n; l += 3) sha256_compress_lanes<3>(state + l, block + l);
+  if (n - l == 2) sha256_compress_lanes<2>(state + l, block + l);
+  if (n - l == 1) sha256_compress_lanes<1>(state + l, block + l);
+#else
   for (int l = 0; l < n; l++) sha256_compress(state[l], block[l]);
+#endif
 }
 
 // digest = SHA-256(msg[0..len)), len <= 55; digest as 32 big-endian bytes.
