@@ -376,11 +376,9 @@ static inline int vk_btc_cannot_reach(const vk_pattern& pat, const uint32_t h[5]
   if (low + 0xFFFFFFFFull >= a * a) return 0;  // some C carries into the quotient
   uint8_t rev[36];
   int digits = 0;
-  // q < 2^192 / 58^6 < 2^157, and each pass divides it by 58^5 > 2^29: before pass p it is
-  // below 2^(157 - 29p), so its words above (35 + 29p) / 32 are zero (none left after pass 5).
-  for (int pass = 0; pass < 6; pass++) {
+  for (int pass = 0; pass < 7; pass++) {
     uint32_t r = 0;
-    for (int i = (35 + 29 * pass) / 32; i < 6; i++) {
+    for (int i = 0; i < 6; i++) {
       const uint64_t cur = ((uint64_t)r << 32) | q[i];
       q[i] = (uint32_t)(cur / VK_58_POW5);
       r = (uint32_t)(cur % VK_58_POW5);
@@ -403,7 +401,6 @@ static inline int vk_btc_cannot_reach(const vk_pattern& pat, const uint32_t h[5]
 static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params& prm, vk_local_best& best,
                                      const uint64_t* first_keys, int points, int per_point,
                                      const uint32_t (*h160)[5], vk_candidate* cands, vk_scan_out* out) {
-  const int n = points * per_point;
   if (pat.range_levels == 0 && vk_threshold(best) <= pat.max_score) {
     // No head filter: the keys that may still reach the threshold without their checksum
     // known, then their checksums (their SHA-256 passes interleaved: of a whole batch, most
@@ -411,12 +408,15 @@ static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params
     uint32_t hs[VK_BTC_KEYS_MAX][5];
     uint64_t keys[VK_BTC_KEYS_MAX];
     int m = 0;
-    for (int k = 0; k < n; k++) {
-      const uint64_t key = first_keys[k / per_point] + (uint64_t)(k % per_point);
-      if (key < prm.key_lo || key >= prm.key_hi) continue;
-      if (vk_btc_cannot_reach(pat, h160[k], vk_threshold(best))) continue;
-      for (int i = 0; i < 5; i++) hs[m][i] = h160[k][i];
-      keys[m++] = key;
+    for (int p = 0; p < points; p++) {
+      for (int j = 0; j < per_point; j++) {
+        const uint64_t key = first_keys[p] + (uint64_t)j;
+        const uint32_t* h = h160[p * per_point + j];
+        if (key < prm.key_lo || key >= prm.key_hi) continue;
+        if (vk_btc_cannot_reach(pat, h, vk_threshold(best))) continue;
+        for (int i = 0; i < 5; i++) hs[m][i] = h[i];
+        keys[m++] = key;
+      }
     }
     for (int c = 0; c < m; c += 6) {
       const int chunk = m - c < 6 ? m - c : 6;
@@ -432,32 +432,43 @@ static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params
     }
     return;
   }
-  for (int k = 0; k < n; k++)
-    vk_check_hash160(pat, prm, best, first_keys[k / per_point] + (uint64_t)(k % per_point), h160[k], cands, out);
+  for (int p = 0; p < points; p++)
+    for (int j = 0; j < per_point; j++)
+      vk_check_hash160(pat, prm, best, first_keys[p] + (uint64_t)j, h160[p * per_point + j], cands, out);
 }
 
 #if VK_BTC_PIPE
-// The host hashes btc keys in a pipeline. The walk queues each point's six SHA-256 message
-// blocks; between its field operations it hashes the next three queued blocks
-// (vk_btc_hash_some): the SHA rounds wait on their one execution unit while the field
-// arithmetic, independent of them, runs on the others, and the core overlaps the two. Once
-// VK_BATCH_POINTS points are hashed, their RIPEMD-160s run in every lane of 512-bit vectors
-// (48 keys: 3 x 16) and their keys are checked (vk_btc_drain). The batch lives in
-// vk_run_item's frame (OpenMP runs an item on one thread).
+// The host hashes btc keys in batches of VK_BATCH_POINTS points (48 keys), in one of two ways.
+//  - SHA extensions: the walk queues each point's six SHA-256 message blocks and, between its
+//    field operations, hashes the next three queued ones (vk_btc_hash_some): the SHA round
+//    instruction has a single execution unit, and the field arithmetic beside it is
+//    independent (1.02-1.03x on ^Vanik against hashing the batch at once). Once 8 points are
+//    hashed, their RIPEMD-160s run in every lane of 512-bit vectors (3 x 16) and their keys
+//    are checked (vk_btc_drain).
+//  - "wide", with 512-bit vectors and a pattern whose keys are mostly rejected on their
+//    hash160's head (anchored prefixes): the drain hashes SHA-256 in 16 lanes too
+//    (sha256_pub33_x16), 1.17-1.21x on ^Vanik on the Xeon dev box. Unanchored patterns keep
+//    the SHA extensions: their time is in the checksum bound's scalar code, and the wide
+//    path measured 0.97x on vanikey.
+// The batch lives in vk_run_item's frame (OpenMP runs an item on one thread).
 #define VK_BATCH_POINTS 8
 #define VK_QUEUE_POINTS 12  // a batch, plus the points queued while it is being hashed
 struct vk_btc_batch {
-  uint32_t block[6 * VK_QUEUE_POINTS][16];  // each queued key's message block
+  uint32_t block[6 * VK_QUEUE_POINTS][16];  // each queued key's message block (SHA extensions)
   uint32_t sha[6 * VK_QUEUE_POINTS][8];     // its SHA-256 state, once hashed
+#if VK_SHA_X16
+  uint32_t words[9][6 * VK_QUEUE_POINTS];   // wide: the blocks' key-dependent words, word-major
+#endif
   uint64_t first_key[VK_QUEUE_POINTS];
   int points;  // queued
   int hashed;  // keys hashed, counted from the first queued (a multiple of 3)
+  int wide;    // hashed 16 at a time by the drain
 };
 
-// Hash the next three queued keys, if there are three.
+// Hash the next three queued keys, if there are three (wide: the drain hashes).
 static inline void vk_btc_hash_some(vk_btc_batch& batch) {
   const int k = batch.hashed;
-  if (k + 3 > 6 * batch.points) return;
+  if (batch.wide || k + 3 > 6 * batch.points) return;
   const uint32_t init[8] = VK_SHA256_INIT;
   for (int l = 0; l < 3; l++)
     for (int i = 0; i < 8; i++) batch.sha[k + l][i] = init[i];
@@ -472,28 +483,47 @@ static __attribute__((noinline)) void vk_btc_drain(const vk_pattern& pat, const 
   vk_btc_batch& batch = *best.batch;
   const int keys = 6 * points;
   uint32_t h160[6 * VK_BATCH_POINTS][5];
-  for (int k = 0; k < keys; k += 16) {
-    if (k + 16 <= keys) {
-      ripemd160_of_sha256_x16(h160 + k, batch.sha + k);
-    } else {
-      for (int m = k; m < keys; m += 8) ripemd160_of_sha256_many(h160 + m, batch.sha + m, keys - m < 8 ? keys - m : 8);
+#if VK_SHA_X16
+  if (batch.wide) {
+    for (int k = 0; k < keys; k += 16) {  // lanes past `keys` hash stale words, never read
+      vk_u32x16 words[9], state[8], h[5];
+      for (int i = 0; i < 9; i++) memcpy(&words[i], &batch.words[i][k], sizeof(words[i]));
+      sha256_pub33_x16(state, words);
+      ripemd160_of_sha256_vec16(h, state);
+      for (int lane = 0; lane < 16; lane++)
+        for (int i = 0; i < 5; i++) h160[k + lane][i] = h[i][lane];
+    }
+  } else
+#endif
+  {
+    for (int k = 0; k < keys; k += 16) {
+      if (k + 16 <= keys) {
+        ripemd160_of_sha256_x16(h160 + k, batch.sha + k);
+      } else {
+        for (int m = k; m < keys; m += 8)
+          ripemd160_of_sha256_many(h160 + m, batch.sha + m, keys - m < 8 ? keys - m : 8);
+      }
     }
   }
   vk_btc_point_keys(pat, prm, best, batch.first_key, points, 6, h160, cands, out);
   const int rest = batch.points - points;
   for (int p = 0; p < rest; p++) batch.first_key[p] = batch.first_key[points + p];
   for (int k = 0; k < 6 * rest; k++) {
+#if VK_SHA_X16
+    for (int i = 0; i < 9; i++) batch.words[i][k] = batch.words[i][keys + k];
+#endif
     for (int i = 0; i < 16; i++) batch.block[k][i] = batch.block[keys + k][i];
     for (int i = 0; i < 8; i++) batch.sha[k][i] = batch.sha[keys + k][i];
   }
   batch.points = rest;
-  batch.hashed -= keys;
+  batch.hashed = batch.wide ? 6 * rest : batch.hashed - keys;
 }
 
 // Everything queued, hashed and checked (the end of an item).
 static __attribute__((noinline)) void vk_btc_flush(const vk_pattern& pat, const vk_scan_params& prm,
                                                    vk_local_best& best, vk_candidate* cands, vk_scan_out* out) {
   vk_btc_batch& batch = *best.batch;
+  if (batch.wide) batch.hashed = 6 * batch.points;
   while (batch.hashed < 6 * batch.points) vk_btc_hash_some(batch);
   while (batch.points > 0)
     vk_btc_drain(pat, prm, best, cands, out, batch.points < VK_BATCH_POINTS ? batch.points : VK_BATCH_POINTS);
@@ -522,9 +552,20 @@ VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_para
     fe_to_words(xw[0], p.x);
     fe_to_words(xw[1], bx);
     fe_to_words(xw[2], b2x);
-    for (int k = 0; k < 6; k++) vk_pub33_block(batch.block[6 * at + k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
     batch.first_key[at] = first_key;
     batch.points = at + 1;
+#if VK_SHA_X16
+    if (batch.wide) {
+      for (int k = 0; k < 6; k++) {
+        uint32_t block[16];
+        vk_pub33_block(block, 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
+        for (int i = 0; i < 9; i++) batch.words[i][6 * at + k] = block[i];
+      }
+      if (batch.points == VK_BATCH_POINTS) vk_btc_drain(pat, prm, best, cands, out, VK_BATCH_POINTS);
+      return;
+    }
+#endif
+    for (int k = 0; k < 6; k++) vk_pub33_block(batch.block[6 * at + k], 2 + (parity ^ (uint32_t)(k & 1)), xw[k >> 1]);
     if (batch.hashed >= 6 * VK_BATCH_POINTS) vk_btc_drain(pat, prm, best, cands, out, VK_BATCH_POINTS);
     return;
   }
@@ -678,6 +719,7 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
 #if VK_BTC_PIPE
   vk_btc_batch batch;
   batch.points = batch.hashed = 0;
+  batch.wide = VK_SHA_X16 && pat.range_levels > 0;
   best.batch = prm.format == VK_BTC && !prm.split ? &batch : 0;
 #define VK_BTC_HASH_SOME() \
   if (best.batch) vk_btc_hash_some(batch)

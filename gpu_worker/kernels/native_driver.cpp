@@ -121,6 +121,30 @@ void vk_test_sha256_pub33_many(uint8_t* out, const uint8_t* keys, int n) {
     for (int i = 0; i < 32; i++) out[32 * k + i] = (uint8_t)(state[k][i >> 2] >> (24 - 8 * (i & 3)));
 }
 
+// hash160 of n <= 16 compressed public keys as the wide btc batch computes them (SHA-256 and
+// RIPEMD-160 in the lanes of 512-bit vectors); returns 0 in a build without them.
+int vk_test_hash160_pub33_x16(uint8_t* out, const uint8_t* keys, int n) {
+#if VK_SHA_X16
+  vk_u32x16 words[9], state[8], h[5];
+  for (int i = 0; i < 9; i++) words[i] = vk_u32x16{};
+  for (int k = 0; k < n; k++) {
+    fe x;
+    fe_from_bytes(x, keys + 33 * k + 1);
+    uint32_t xw[8], block[16];
+    fe_to_words(xw, x);
+    vk_pub33_block(block, keys[33 * k], xw);
+    for (int i = 0; i < 9; i++) words[i][k] = block[i];
+  }
+  sha256_pub33_x16(state, words);
+  ripemd160_of_sha256_vec16(h, state);
+  for (int k = 0; k < n; k++)
+    for (int i = 0; i < 20; i++) out[20 * k + i] = (uint8_t)(h[i >> 2][k] >> (8 * (i & 3)));
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 void vk_test_keccak256_64_many(uint8_t* out, const uint8_t* msgs, int n) {
   keccak256_64_many((uint8_t(*)[32])out, (const uint8_t(*)[64])msgs, n);
 }

@@ -121,6 +121,18 @@ def test_compressed_keys_hashed_side_by_side_match_hashlib(native_lib: ctypes.CD
     assert digests.raw == b"".join(hashlib.sha256(key).digest() for key in keys)
 
 
+@pytest.mark.parametrize("n", [1, 7, 16])
+def test_compressed_keys_hashed_in_512_bit_lanes_match_hashlib(native_lib: ctypes.CDLL, n: int) -> None:
+    # The wide btc batch (anchored patterns on AVX-512 hosts): SHA-256 with the 33-byte
+    # message's padding folded in, then RIPEMD-160, 16 keys per vector.
+    keys = [bytes([2 + i % 2]) + secrets.token_bytes(32) for i in range(n)]
+    keys[-1] = b"\x03" + b32(P - 1)
+    digests = out_buffer(20 * n)
+    if not native_lib.vk_test_hash160_pub33_x16(digests, b"".join(keys), n):
+        pytest.skip("this build has no 512-bit lanes")
+    assert digests.raw == b"".join(ripemd160(hashlib.sha256(key).digest()) for key in keys)
+
+
 @pytest.mark.parametrize("n", [1, 5, 6, 8])
 def test_batched_hashes_match_one_at_a_time(native_lib: ctypes.CDLL, n: int) -> None:
     # The host hashes a point's keys side by side in vector lanes; the GPU one by one.
