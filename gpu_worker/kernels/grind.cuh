@@ -439,18 +439,16 @@ static inline void vk_btc_point_keys(const vk_pattern& pat, const vk_scan_params
 
 #if VK_BTC_PIPE
 // The host hashes btc keys in batches of VK_BATCH_POINTS points (48 keys), in one of two ways.
-//  - SHA extensions: the walk queues each point's six SHA-256 message blocks and, between its
-//    field operations, hashes the next three queued ones (vk_btc_hash_some): the SHA round
-//    instruction has a single execution unit, and the field arithmetic beside it is
-//    independent (1.02-1.03x on ^Vanik against hashing the batch at once). Once 8 points are
-//    hashed, their RIPEMD-160s run in every lane of 512-bit vectors (3 x 16) and their keys
-//    are checked (vk_btc_drain).
-//  - "wide", with 512-bit vectors and a pattern whose keys are mostly rejected on their
-//    hash160's head (anchored prefixes): the drain hashes SHA-256 in 16 lanes too
-//    (sha256_pub33_x16), 1.17-1.21x on ^Vanik on the Xeon dev box. Unanchored patterns keep
-//    the SHA extensions: their time is in the checksum bound's scalar code, and the wide
-//    path measured 0.97x on vanikey.
-// The batch lives in vk_run_item's frame (OpenMP runs an item on one thread).
+//  - "wide", with 512-bit vectors: the drain hashes SHA-256 in 16 lanes (sha256_pub33_x16)
+//    and RIPEMD-160 likewise: 1.17-1.21x on ^Vanik and 1.05-1.10x on vanikey against the
+//    SHA extensions on the Xeon dev box.
+//  - SHA extensions (hosts without 512-bit vectors): the walk queues each point's six SHA-256
+//    message blocks and, between its field operations, hashes the next three queued ones
+//    (vk_btc_hash_some): the SHA round instruction has a single execution unit, and the field
+//    arithmetic beside it is independent (1.02-1.03x on ^Vanik against hashing the batch at
+//    once). Once 8 points are hashed, their RIPEMD-160s run in vector lanes (3 x 16).
+// Then the batch's keys are checked (vk_btc_drain). The batch lives in vk_run_item's frame
+// (OpenMP runs an item on one thread).
 #define VK_BATCH_POINTS 8
 #define VK_QUEUE_POINTS 12  // a batch, plus the points queued while it is being hashed
 struct vk_btc_batch {
@@ -719,7 +717,7 @@ VK_HD void vk_run_item(const vk_pattern& pat, const vk_scan_params& prm, const v
 #if VK_BTC_PIPE
   vk_btc_batch batch;
   batch.points = batch.hashed = 0;
-  batch.wide = VK_SHA_X16 && pat.range_levels > 0;
+  batch.wide = VK_SHA_X16;
   best.batch = prm.format == VK_BTC && !prm.split ? &batch : 0;
 #define VK_BTC_HASH_SOME() \
   if (best.batch) vk_btc_hash_some(batch)
