@@ -537,7 +537,7 @@ VK_HD_NOINLINE void vk_check_point_btc(const vk_pattern& pat, const vk_scan_para
   const int per_x = prm.split ? 1 : 2;
 #if VK_BTC_PIPE
   if (best.batch) {
-    // Host: queued, hashed by the walk (vk_btc_batch).
+    // Host: queued; hashed by the walk, or (wide) by the drain (vk_btc_batch).
     vk_btc_batch& batch = *best.batch;
     if (batch.points == VK_QUEUE_POINTS) {  // the walk fell behind: catch up
       while (batch.hashed < 6 * batch.points) vk_btc_hash_some(batch);
