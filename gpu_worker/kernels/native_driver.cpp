@@ -96,6 +96,55 @@ int vk_test_body(uint8_t* out, int format, const uint8_t xy[64]) {
 void vk_test_ripemd160_32_many(uint8_t* out, const uint8_t* msgs, int n) {
   ripemd160_32_many((uint8_t(*)[20])out, (const uint8_t(*)[32])msgs, n);
 }
+// beta x || beta^2 x (the endomorphism's two other x's, from one multiplication).
+void vk_test_endo_xs(uint8_t out[64], const uint8_t x32[32]) {
+  fe x, bx, b2x;
+  fe_from_bytes(x, x32);
+  vk_endo_xs(bx, b2x, x);
+  fe_to_bytes(out, bx);
+  fe_to_bytes(out + 32, b2x);
+}
+
+// SHA-256 of n <= 6 compressed public keys (33 bytes each, back to back) as the btc walk
+// hashes them: vk_pub33_block's padded block, then sha256_blocks (side by side on the host).
+void vk_test_sha256_pub33_many(uint8_t* out, const uint8_t* keys, int n) {
+  uint32_t blocks[6][16], state[6][8];
+  for (int k = 0; k < n; k++) {
+    fe x;
+    fe_from_bytes(x, keys + 33 * k + 1);
+    uint32_t xw[8];
+    fe_to_words(xw, x);
+    vk_pub33_block(blocks[k], keys[33 * k], xw);
+  }
+  sha256_blocks(state, blocks, n);
+  for (int k = 0; k < n; k++)
+    for (int i = 0; i < 32; i++) out[32 * k + i] = (uint8_t)(state[k][i >> 2] >> (24 - 8 * (i & 3)));
+}
+
+// hash160 of n <= 16 compressed public keys as the wide btc batch computes them (SHA-256 and
+// RIPEMD-160 in the lanes of 512-bit vectors); returns 0 in a build without them.
+int vk_test_hash160_pub33_x16(uint8_t* out, const uint8_t* keys, int n) {
+#if VK_SHA_X16
+  vk_u32x16 words[9], state[8], h[5];
+  for (int i = 0; i < 9; i++) words[i] = vk_u32x16{};
+  for (int k = 0; k < n; k++) {
+    fe x;
+    fe_from_bytes(x, keys + 33 * k + 1);
+    uint32_t xw[8], block[16];
+    fe_to_words(xw, x);
+    vk_pub33_block(block, keys[33 * k], xw);
+    for (int i = 0; i < 9; i++) words[i][k] = block[i];
+  }
+  sha256_pub33_x16(state, words);
+  ripemd160_of_sha256_vec16(h, state);
+  for (int k = 0; k < n; k++)
+    for (int i = 0; i < 20; i++) out[20 * k + i] = (uint8_t)(h[i >> 2][k] >> (8 * (i & 3)));
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 void vk_test_keccak256_64_many(uint8_t* out, const uint8_t* msgs, int n) {
   keccak256_64_many((uint8_t(*)[32])out, (const uint8_t(*)[64])msgs, n);
 }

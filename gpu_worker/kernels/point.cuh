@@ -13,6 +13,15 @@ typedef struct { fe x, y, z; int infinity; } vk_jacobian;
 #define VK_GX_INIT {{0x59F2815B16F81798ULL, 0x029BFCDB2DCE28D9ULL, 0x55A06295CE870B07ULL, 0x79BE667EF9DCBBACULL}}
 #define VK_GY_INIT {{0x9C47D08FFB10D4B8ULL, 0xFD17B448A6855419ULL, 0x5DA4FBFC0E1108A8ULL, 0x483ADA7726A3C465ULL}}
 
+// x's other two endomorphism images from one multiplication: beta is a primitive cube root of
+// unity mod p, so 1 + beta + beta^2 = 0 and beta^2 x = -(x + beta x).
+VK_HD void vk_endo_xs(fe& bx, fe& b2x, const fe& x) {
+  const fe beta = VK_BETA_INIT;
+  fe_mul(bx, x, beta);
+  fe_add(b2x, x, bx);
+  fe_neg(b2x, b2x);
+}
+
 // Group order n, for adding a thread's offset to the start scalar.
 #define VK_N_INIT {0xBFD25E8CD0364141ULL, 0xBAAEDCE6AF48A03BULL, 0xFFFFFFFFFFFFFFFEULL, 0xFFFFFFFFFFFFFFFFULL}
 

@@ -118,6 +118,23 @@ static inline void ripemd160_of_sha256_x16(uint32_t (*h)[5], const uint32_t (*sh
 }
 #endif
 
+#if VK_HOST_LANES && defined(__AVX512F__)
+// hash160 words of 16 SHA-256 states given as vectors (lane = key): h[i][lane].
+static inline void ripemd160_of_sha256_vec16(vk_u32x16 h[5], const vk_u32x16 sha[8]) {
+  const uint32_t init[5] = VK_RIPEMD160_INIT;
+  vk_u32x16 x[16];
+  for (int i = 0; i < 8; i++) {
+    const vk_u32x16 v = sha[i];  // to little-endian words: a byte swap in every lane
+    x[i] = (v >> 24) | ((v >> 8) & 0xFF00u) | ((v << 8) & 0xFF0000u) | (v << 24);
+  }
+  for (int i = 8; i < 16; i++) x[i] = vk_u32x16{};
+  x[8] = x[8] + 0x80u;
+  x[14] = x[14] + 256u;
+  for (int i = 0; i < 5; i++) h[i] = vk_u32x16{} + init[i];
+  ripemd160_compress(h, x);
+}
+#endif
+
 // hash160 words of n <= 8 SHA-256 states: h[k][i] little-endian (digest byte b is
 // h[k][b / 4] >> 8 (b % 4)). On the host side by side in vector lanes.
 VK_HD void ripemd160_of_sha256_many(uint32_t (*h)[5], const uint32_t (*sha)[8], int n) {

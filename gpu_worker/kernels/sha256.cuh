@@ -115,6 +115,45 @@ VK_HD void sha256_compress(uint32_t state[8], const uint32_t block[16]) { sha256
 
 #define VK_SHA256_INIT {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
 
+#if VK_HOST_LANES && defined(__AVX512F__)
+// 512-bit vectors: SHA-256 of 16 compressed public keys at once, one per lane, in plain
+// vector instructions (rotates and three-input logic are one instruction each). On the
+// Xeon dev box this beats the SHA extensions, whose round instruction has a single unit:
+// their 32 rounds per block waited on it while the vector ports idled.
+#define VK_SHA_X16 1
+
+// The compress of sha256_compress_portable, W = 16 lanes, its schedule kept as a rolling
+// window of 16 words. `words` are the 9 words of the block that depend on the key: the
+// padding of a 33-byte message (words 9..14 zero, 15 its bit length) and the initial state
+// are constants, so the compiler folds what they feed (the schedule terms of zero words,
+// the first rounds' state-only parts).
+static inline void sha256_pub33_x16(vk_u32x16 state[8], const vk_u32x16 words[9]) {
+  typedef vk_u32x16 W;
+  const uint32_t k[64] = VK_SHA256_K;
+  const uint32_t init[8] = VK_SHA256_INIT;
+  W w[16];
+  VK_UNROLL
+  for (int i = 0; i < 9; i++) w[i] = words[i];
+  VK_UNROLL
+  for (int i = 9; i < 15; i++) w[i] = W{};
+  w[15] = W{} + (uint32_t)(33 * 8);
+  W a = W{} + init[0], b = W{} + init[1], c = W{} + init[2], d = W{} + init[3];
+  W e = W{} + init[4], f = W{} + init[5], g = W{} + init[6], h = W{} + init[7];
+  VK_UNROLL
+  for (int i = 0; i < 64; i++) {
+    if (i >= 16)
+      w[i & 15] = w[i & 15] + VK_SHA_G0(w[(i - 15) & 15]) + w[(i - 7) & 15] + VK_SHA_G1(w[(i - 2) & 15]);
+    const W t1 = h + VK_SHA_S1(e) + VK_SHA_CH(e, f, g) + k[i] + w[i & 15];
+    const W t2 = VK_SHA_S0(a) + VK_SHA_MAJ(a, b, c);
+    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  state[0] = a + init[0]; state[1] = b + init[1]; state[2] = c + init[2]; state[3] = d + init[3];
+  state[4] = e + init[4]; state[5] = f + init[5]; state[6] = g + init[6]; state[7] = h + init[7];
+}
+#else
+#define VK_SHA_X16 0
+#endif
+
 // n <= 6 one-block messages (already padded words) from the initial state; the host
 // interleaves them where it has the SHA extensions, the GPU hashes one after another.
 VK_HD void sha256_blocks(uint32_t (*state)[8], const uint32_t (*block)[16], int n) {
@@ -122,13 +161,13 @@ VK_HD void sha256_blocks(uint32_t (*state)[8], const uint32_t (*block)[16], int 
   for (int l = 0; l < n; l++)
     for (int i = 0; i < 8; i++) state[l][i] = init[i];
 #if VK_SHA_NI
-  if (n == 6) {
-    sha256_compress_lanes<3>(state, block);
-    sha256_compress_lanes<3>(state + 3, block + 3);
-    return;
-  }
-#endif
+  int l = 0;
+  for (; l + 3 <= n; l += 3) sha256_compress_lanes<3>(state + l, block + l);
+  if (n - l == 2) sha256_compress_lanes<2>(state + l, block + l);
+  if (n - l == 1) sha256_compress_lanes<1>(state + l, block + l);
+#else
   for (int l = 0; l < n; l++) sha256_compress(state[l], block[l]);
+#endif
 }
 
 // digest = SHA-256(msg[0..len)), len <= 55; digest as 32 big-endian bytes.

@@ -20,6 +20,7 @@ from hypothesis import given, settings, strategies as st
 
 from gpu_worker.formats import BASE58_ALPHABET, CURVE_ORDER, FIELD_PRIME, FORMATS, keccak256, ripemd160
 from gpu_worker.kernel_plan import FORMAT_IDS, compile_pattern
+from gpu_worker.keyspace import BETA
 from gpu_worker.patterns import parse_pattern, score
 
 P = FIELD_PRIME
@@ -54,6 +55,16 @@ def test_field_inverse(native_lib: ctypes.CDLL, a: int) -> None:
     inverse = out_buffer(32)
     native_lib.vk_test_fe_inv(inverse, b32(a))
     assert int.from_bytes(inverse.raw, "big") == pow(a, -1, P)
+
+
+@settings(max_examples=200, deadline=None)
+@given(field_elements)
+def test_endomorphism_xs_from_one_multiplication(native_lib: ctypes.CDLL, x: int) -> None:
+    # beta^2 x is worked out as -(x + beta x): it must equal the product by beta^2 exactly.
+    out = out_buffer(64)
+    native_lib.vk_test_endo_xs(out, b32(x))
+    assert int.from_bytes(out.raw[:32], "big") == x * BETA % P
+    assert int.from_bytes(out.raw[32:], "big") == x * BETA * BETA % P
 
 
 def _point(secret: int) -> tuple[int, int]:
@@ -98,6 +109,28 @@ def test_keccak256_of_a_public_key(native_lib: ctypes.CDLL) -> None:
         digest = out_buffer(32)
         native_lib.vk_test_keccak256_64(digest, message)
         assert digest.raw == keccak256(message)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_compressed_keys_hashed_side_by_side_match_hashlib(native_lib: ctypes.CDLL, n: int) -> None:
+    # The btc walk's padded blocks of 33-byte keys, hashed 3, 2 or 1 at a time on the host.
+    keys = [bytes([2 + i % 2]) + secrets.token_bytes(32) for i in range(n)]
+    keys[0] = b"\x03" + b32(P - 1)  # the largest x, with the odd parity byte
+    digests = out_buffer(32 * n)
+    native_lib.vk_test_sha256_pub33_many(digests, b"".join(keys), n)
+    assert digests.raw == b"".join(hashlib.sha256(key).digest() for key in keys)
+
+
+@pytest.mark.parametrize("n", [1, 7, 16])
+def test_compressed_keys_hashed_in_512_bit_lanes_match_hashlib(native_lib: ctypes.CDLL, n: int) -> None:
+    # The wide btc batch (anchored patterns on AVX-512 hosts): SHA-256 with the 33-byte
+    # message's padding folded in, then RIPEMD-160, 16 keys per vector.
+    keys = [bytes([2 + i % 2]) + secrets.token_bytes(32) for i in range(n)]
+    keys[-1] = b"\x03" + b32(P - 1)
+    digests = out_buffer(20 * n)
+    if not native_lib.vk_test_hash160_pub33_x16(digests, b"".join(keys), n):
+        pytest.skip("this build has no 512-bit lanes")
+    assert digests.raw == b"".join(ripemd160(hashlib.sha256(key).digest()) for key in keys)
 
 
 @pytest.mark.parametrize("n", [1, 5, 6, 8])
