@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import discord
 import pytest
@@ -306,7 +307,17 @@ async def test_the_bot_checks_telegram_once_at_start_then_polls(tmp_path: Path) 
     check and python-telegram-bot's own initialize), then it polls, and SIGTERM stops it cleanly."""
     import signal
 
-    fake = FakeBotApi()
+    class PollWatchingFake(FakeBotApi):
+        """The fake records a request once answered, and a long poll is answered only after its timeout (10 s):
+        this one also notes each getUpdates as it arrives, so the test sees the polling start at once."""
+
+        polls_arrived = 0
+
+        async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+            self.polls_arrived += 1
+            return await super()._api_getUpdates(params)
+
+    fake = PollWatchingFake()
     await fake.start()
     clean = {
         k: v
@@ -336,17 +347,13 @@ async def test_the_bot_checks_telegram_once_at_start_then_polls(tmp_path: Path) 
     )
     try:
         deadline = time.monotonic() + 60
-        while (
-            not any(r.method == "getUpdates" for r in fake.requests)
-            and time.monotonic() < deadline
-            and process.returncode is None
-        ):
+        while not fake.polls_arrived and time.monotonic() < deadline and process.returncode is None:
             await asyncio.sleep(0.05)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
         await fake.stop()
-    assert any(r.method == "getUpdates" for r in fake.requests), stderr.decode()[-2000:]
+    assert fake.polls_arrived, stderr.decode()[-2000:]
     assert [r.method for r in fake.requests].count("getMe") == 2, [r.method for r in fake.requests]
     assert process.returncode == 0, stderr.decode()[-2000:]
