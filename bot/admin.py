@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.answers import UserRef
+from bot.command_refs import commands
 from bot.committed import ledger_row, read_back
 from bot.config import ConfigError, Settings
 from bot.delivery import KEYS_HINT
@@ -400,7 +401,7 @@ def told(record: JobRecord) -> list[str]:
         lines.append("the secret was sent privately")
     elif record.status == "found":
         lines.append(
-            ("the secret could not be sent privately: " + KEYS_HINT)
+            ("the secret could not be sent privately: " + KEYS_HINT.format(**commands("keys")))
             if record.delivery_attempted_at
             else "the secret is waiting for a front end to deliver it"
         )

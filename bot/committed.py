@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bot.answers import Committed
+from bot.command_refs import commands
 from bot.storage import Database, Row, StorageUnavailable
 from gpu_worker.i18n import N_, _, ngettext
 
@@ -126,35 +127,35 @@ _JOB_WORDS: dict[tuple[str, str], tuple[Committed, str]] = {
         "charged",
         N_(
             "your pull was charged ({cost}) and found its key, which could not "
-            "be sent: send /keys to get it once the bot's database is back"
+            "be sent: send {cmd_keys} to get it once the bot's database is back"
         ),
     ),
     ("found-attempted", "order"): (
         "charged",
         N_(
             "your order was charged ({cost}) and found its key, which could "
-            "not be sent: send /keys to get it once the bot's database is back"
+            "not be sent: send {cmd_keys} to get it once the bot's database is back"
         ),
     ),
     ("found", "pull"): (
         "charged",
         N_(
             "your pull was charged ({cost}) and found its key: it reaches you privately "
-            "once the bot's database is back (if it does not, send /keys)"
+            "once the bot's database is back (if it does not, send {cmd_keys})"
         ),
     ),
     ("found", "order"): (
         "charged",
         N_(
             "your order was charged ({cost}) and found its key: it reaches you privately "
-            "once the bot's database is back (if it does not, send /keys)"
+            "once the bot's database is back (if it does not, send {cmd_keys})"
         ),
     ),
     ("running", "pull"): (
         "charged",
         N_(
             "your pull was charged ({cost}) and is running; the result will reach you "
-            "privately once the bot's database is back (if it does not, send /keys; a "
+            "privately once the bot's database is back (if it does not, send {cmd_keys}; a "
             "refund if it fails): do not send it again"
         ),
     ),
@@ -162,7 +163,7 @@ _JOB_WORDS: dict[tuple[str, str], tuple[Committed, str]] = {
         "charged",
         N_(
             "your order was charged ({cost}) and is running; the result will reach you "
-            "privately once the bot's database is back (if it does not, send /keys; a "
+            "privately once the bot's database is back (if it does not, send {cmd_keys}; a "
             "refund if it fails): do not send it again"
         ),
     ),
@@ -175,12 +176,12 @@ _UNKNOWN = {
     "pull": N_(
         "the bot's database failed while your pull was being paid for, and cannot say yet whether it "
         "was: if it was, the pull finishes by itself (its key reaches you privately, or a refund); "
-        "check /balance in a minute before you send it again"
+        "check {cmd_balance} in a minute before you send it again"
     ),
     "order": N_(
         "the bot's database failed while your order was being paid for, and cannot say yet whether "
         "it was: if it was, the order finishes by itself (its key reaches you privately, or a "
-        "refund); check /balance in a minute before you send it again"
+        "refund); check {cmd_balance} in a minute before you send it again"
     ),
 }
 
@@ -190,7 +191,7 @@ def job_words(kind: str, status: str | None, price: int, free_pulls: int) -> tup
     (None: storage could not say)."""
     known = status if status in ("refunded", "failed", "delivered", "found-attempted", "found") else "running"
     committed, words = _JOB_WORDS[(known, "order" if kind == "order" else "pull")]
-    return committed, _(words, cost=paid(price, free_pulls))
+    return committed, _(words, cost=paid(price, free_pulls), **commands("keys"))
 
 
 def nothing_words(kind: str) -> str:
@@ -200,4 +201,4 @@ def nothing_words(kind: str) -> str:
 
 def unknown_words(kind: str) -> str:
     """What to tell someone when the database failed mid-charge and cannot yet say whether `kind` was paid."""
-    return _(_UNKNOWN["order" if kind == "order" else "pull"])
+    return _(_UNKNOWN["order" if kind == "order" else "pull"], **commands("balance"))

@@ -19,7 +19,7 @@ from gpu_worker.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
-KEYS_HINT = N_("send /keys in a private chat with the bot (open your DMs first) to get it")
+KEYS_HINT = N_("send {cmd_keys} in a private chat with the bot (open your DMs first) to get it")
 
 
 def combine_note(format_id: str, offset_hex: str, identifier: str) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.answers import ServiceError, UserRef
+from bot.command_refs import commands
 from bot.storage import Database, Row, StorageUnavailable, Tx
 from gpu_worker.i18n import _, ngettext, number
 
@@ -147,19 +148,21 @@ class Ledger:
             "insufficient_tokens",
             (
                 ngettext(
-                    "this costs {n} token and your balance is {balance}: buy more with /topup or wait for "
+                    "this costs {n} token and your balance is {balance}: buy more with {cmd_topup} or wait for "
                     "tomorrow's free pulls",
-                    "this costs {n} tokens and your balance is {balance}: buy more with /topup or wait for "
+                    "this costs {n} tokens and your balance is {balance}: buy more with {cmd_topup} or wait for "
                     "tomorrow's free pulls",
                     cost,
                     balance=number(balance),
+                    **commands("topup"),
                 )
                 if self.free_pulls_per_day
                 else ngettext(
-                    "this costs {n} token and your balance is {balance}: buy more with /topup",
-                    "this costs {n} tokens and your balance is {balance}: buy more with /topup",
+                    "this costs {n} token and your balance is {balance}: buy more with {cmd_topup}",
+                    "this costs {n} tokens and your balance is {balance}: buy more with {cmd_topup}",
                     cost,
                     balance=number(balance),
+                    **commands("topup"),
                 )
             ),
         )
@@ -200,10 +203,11 @@ class Ledger:
                 "account_frozen",
                 ngettext(
                     "your account owes {n} token after a payment was reversed: pulls and orders resume once a "
-                    "top-up (/topup) settles it",
+                    "top-up ({cmd_topup}) settles it",
                     "your account owes {n} tokens after a payment was reversed: pulls and orders resume once a "
-                    "top-up (/topup) settles it",
+                    "top-up ({cmd_topup}) settles it",
                     account.debt,
+                    **commands("topup"),
                 ),
             )
         if state["held"]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from bot.config import WEB_PREFIX
+from gpu_worker.i18n import DEFAULT, _, current
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -21,6 +22,8 @@ def odds_page_url(web_url: str | None, pattern: Pattern) -> str | None:
         query["case"] = "exact"
     if pattern.fuzzy:
         query["fuzzy"] = "on"
+    if current() != DEFAULT:  # the page opens in the language of the answer that links to it
+        query["lang"] = current()
     return f"{web_url}/odds?{urlencode(query)}"
 
 
@@ -32,10 +35,11 @@ def miniapp_url(web_url: str | None) -> str | None:
 def gallery_message(settings: Settings, slug: str) -> str:
     """The line that tells an admin where the community's gallery is, or what the operator must set to publish it."""
     if settings.web_url is not None:
-        return f"gallery on: {settings.web_url}/c/{slug}"
+        return _("gallery on: {url}", url=f"{settings.web_url}/c/{slug}")
     if settings.web_enabled:
-        return f"gallery on: {WEB_PREFIX}/c/{slug} on this bot's web address"
-    return (
-        f"gallery on ({WEB_PREFIX}/c/{slug}), but the web pages are off: the operator sets "
-        "VANIKEYS_PUBLIC_URL (or VANIKEYS_WEB=on) to publish it"
+        return _("gallery on: {path} on this bot's web address", path=f"{WEB_PREFIX}/c/{slug}")
+    return _(
+        "gallery on ({path}), but the web pages are off: the operator sets VANIKEYS_PUBLIC_URL (or VANIKEYS_WEB=on) "
+        "to publish it",
+        path=f"{WEB_PREFIX}/c/{slug}",
     )

@@ -52,6 +52,7 @@ from bot.answers import (
     WrongChannel,
 )
 from bot.cards import CardSpec, render_card, warm_up
+from bot.command_refs import commands
 from bot.committed import FaultAnswer, read_back
 from bot.community import controls, gifts, late_reveals, records, streaks, visibility
 from bot.community.calendar import season_of
@@ -243,8 +244,9 @@ class Service:
                     "busy",
                     _(
                         "the pull was charged and is still being worked on by another bot "
-                        "process: its key will reach you privately, or use /keys in a "
-                        "minute"
+                        "process: its key will reach you privately, or use {cmd_keys} in a "
+                        "minute",
+                        **commands("keys"),
                     ),
                     committed="charged",
                 )
@@ -263,10 +265,14 @@ class Service:
             )
         else:
             note = (
-                _("the private keys could not be sent to you privately and were kept safe: {hint}", hint=_(KEYS_HINT))
+                _(
+                    "the private keys could not be sent to you privately and were kept safe: {hint}",
+                    hint=_(KEYS_HINT, **commands("keys")),
+                )
                 if many
                 else _(
-                    "the private key could not be sent to you privately and was kept safe: {hint}", hint=_(KEYS_HINT)
+                    "the private key could not be sent to you privately and was kept safe: {hint}",
+                    hint=_(KEYS_HINT, **commands("keys")),
                 )
             )
         return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
@@ -356,7 +362,8 @@ class Service:
         price, _why = self._order_price(odds)
         offer = (
             _(
-                "/order {pattern} {format} gets an exact match for {price} tokens",
+                "{cmd_order} {pattern} {format} gets an exact match for {price} tokens",
+                **commands("order"),
                 pattern=compiled.text,
                 format=compiled.format_id,
                 price=price,
@@ -557,7 +564,9 @@ class Service:
             return TopupAnswer(
                 configured=True,
                 packs=packs,
-                message=_("choose a pack with /topup <pack>: {packs}", packs=catalog.describe()),
+                message=_(
+                    "choose a pack with {cmd_topup} <pack>: {packs}", packs=catalog.describe(), **commands("topup")
+                ),
             )
         try:
             link = await self.checkout.create_checkout(user.platform, user.user_id, pack)
@@ -594,8 +603,9 @@ class Service:
         elif undelivered:
             message = _(
                 "{sent} sent privately, {waiting} could not be sent: open your direct messages to the bot and "
-                "send /keys again",
+                "send {cmd_keys} again",
                 sent=len(delivered),
+                **commands("keys"),
                 waiting=len(undelivered),
             )
         else:
@@ -669,7 +679,9 @@ class Service:
             config=config,
             changed=None,
             lines=controls.describe(config),
-            message=_("change one with /config <setting> <value>; settings: {names}", names=names),
+            message=_(
+                "change one with {cmd_config} <setting> <value>; settings: {names}", names=names, **commands("config")
+            ),
         )
 
     async def configure(
@@ -693,7 +705,7 @@ class Service:
         config = await self._config_for(community)
         assert config is not None
         self._languages[(community.platform, community.community_id)] = (config.language, time.monotonic())
-        if config.gallery and config.gallery_slug and change.startswith("gallery on"):
+        if config.gallery and config.gallery_slug and setting.strip().lower() == "gallery":  # where it is now
             change = gallery_message(self.settings, config.gallery_slug)
         return ConfigAnswer(
             config=config,
@@ -819,7 +831,10 @@ class Service:
         if job_id is None or not str(job_id).strip():
             job_id = await records.latest_job(self.db, user)
             if job_id is None:
-                raise ServiceError("not_found", _("you have no pulls yet: /pull a pattern first, then /card"))
+                raise ServiceError(
+                    "not_found",
+                    _("you have no pulls yet: {cmd_pull} a pattern first, then {cmd_card}", **commands("pull", "card")),
+                )
         try:
             record = await self.jobs.get(str(job_id).strip()[:64])
         except KeyError:
@@ -830,7 +845,10 @@ class Service:
             or record.spec.kind != "pull"
             or record.status not in ("found", "delivered")
         ):
-            raise ServiceError("not_found", _("no pull of yours has that id: /card alone shows your latest pull"))
+            raise ServiceError(
+                "not_found",
+                _("no pull of yours has that id: {cmd_card} alone shows your latest pull", **commands("card")),
+            )
         key = best_first(record.shown_keys)[0]
         png = await asyncio.to_thread(
             render_card, CardSpec(key, record.spec.pattern, community.title if community else "", user.label)
@@ -1168,7 +1186,7 @@ class Service:
                 else _(
                     "found {identifier}; the secret could not be sent privately: {hint}",
                     identifier=identifier,
-                    hint=_(KEYS_HINT),
+                    hint=_(KEYS_HINT, **commands("keys")),
                 )
             ),
             "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
@@ -1230,9 +1248,10 @@ class Service:
                 else _("about {keys} keys, {far}", keys=keys, far=_(FAR_BEYOND))
             )
             return None, _(
-                "an exact match needs {needs}, past the {limit} limit: shorten the pattern, or /pull for "
+                "an exact match needs {needs}, past the {limit} limit: shorten the pattern, or {cmd_pull} for "
                 "the best partial match",
                 needs=needs,
+                **commands("pull"),
                 limit=duration(self.settings.max_order_s),
             )
         return self.settings.order_price(odds.expected_keys), None
@@ -1256,9 +1275,11 @@ def _check_user(user: Any) -> None:
 
 def _require_admin(community: CommunityRef | None, is_admin: bool) -> CommunityRef:
     if community is None:
-        raise ServiceError("not_admin", _("/config works in a server or group, not in a private chat"))
+        raise ServiceError(
+            "not_admin", _("{cmd_config} works in a server or group, not in a private chat", **commands("config"))
+        )
     if is_admin is not True:
-        raise ServiceError("not_admin", _("only this community's admins can use /config"))
+        raise ServiceError("not_admin", _("only this community's admins can use {cmd_config}", **commands("config")))
     return community
 
 
@@ -1326,7 +1347,7 @@ def _compile(pattern: Any, format: Any, exact_case: bool, fuzzy: bool) -> Patter
     if not isinstance(format, str) or not format.strip():
         raise ServiceError("bad_format", _("say which format: one of {formats}", formats=", ".join(FORMATS)))
     if not isinstance(pattern, str) or not pattern.strip():
-        raise ServiceError("bad_pattern", _("give a pattern, for example /pull ^Love btc"))
+        raise ServiceError("bad_pattern", _("give a pattern, for example {cmd_pull} ^Love btc", **commands("pull")))
     if len(pattern) > MAX_PATTERN_CHARS:
         raise ServiceError("bad_pattern", _("a pattern is at most {n} characters; shorten it", n=MAX_PATTERN_CHARS))
     try:

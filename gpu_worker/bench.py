@@ -30,11 +30,13 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import cast
 
 from .cli import bench_seconds
 from .errors import VanikeysError
 from .formats import FORMATS
 from .grinders.base import FIRST_STEP_KEYS, GrindSession, ScanPlan, timed_step
+from .i18n import N_, _, fixed, number, percent
 from .job import GrindJob
 from .keyspace import Candidate
 
@@ -81,9 +83,11 @@ class Measurement:
         """What the row's figure does not show: pulls that stopped hashing early."""
         if not self.early:
             return ""
-        return (
-            f"stopped early: {self.early} of {self.pulls} pulls found a full match, "
-            f"{self.keys / max(self.covered, 1):.0%} of the budget hashed"
+        return _(
+            "stopped early: {early} of {pulls} pulls found a full match, {share} of the budget hashed",
+            early=self.early,
+            pulls=self.pulls,
+            share=percent(self.keys / max(self.covered, 1), 0),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -100,18 +104,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add `bench` (keys per second per backend and format) to the `vanikeys` subcommands."""
     bench = commands.add_parser(
         "bench",
-        help="measure keys per second per backend and format",
-        description="Keys per second per backend and format, after warm-up.",
+        help=_("measure keys per second per backend and format"),
+        description=_("Keys per second per backend and format, after warm-up."),
     )
     bench.add_argument(
-        "--backend", choices=("all", *BACKENDS), default="all", help="which backend (default: every one available)"
+        "--backend", choices=("all", *BACKENDS), default="all", help=_("which backend (default: every one available)")
     )
-    bench.add_argument("--format", choices=("all", *FORMATS), default="all", help="which format (default: all four)")
+    bench.add_argument("--format", choices=("all", *FORMATS), default="all", help=_("which format (default: all four)"))
     bench.add_argument(
-        "--pattern", help="measure this pattern only (default: an anchored prefix and a two-term pattern)"
+        "--pattern", help=_("measure this pattern only (default: an anchored prefix and a two-term pattern)")
     )
-    bench.add_argument("--seconds", type=bench_seconds, default=2.0, help="seconds per measurement (default 2)")
-    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument("--seconds", type=bench_seconds, default=2.0, help=_("seconds per measurement (default 2)"))
+    bench.add_argument("--json", action="store_true", help=_("print the figures as JSON (English, for scripts)"))
     bench.set_defaults(func=cmd_bench)
 
 
@@ -121,7 +125,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     VanikeysError("bad_job") when --seconds is not in (0, 600].
     """
     if not 0 < args.seconds <= 600:
-        raise VanikeysError("bad_job", f"--seconds {args.seconds} is out of range: give more than 0 and at most 600")
+        raise VanikeysError(
+            "bad_job",
+            _(
+                "--seconds {seconds} is out of range: give more than 0 and at most 600",
+                seconds=format(args.seconds, "g"),
+            ),
+        )
     formats = list(FORMATS) if args.format == "all" else [args.format]
     backends = list(BACKENDS) if args.backend == "all" else [args.backend]
     report = run_bench(
@@ -144,17 +154,21 @@ def run_bench(
     """Measure every (backend, format, pattern); returns the JSON report (figures and per-core ratios)."""
     say = log or (lambda _line: None)
     cores = os.cpu_count() or 1
+    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     say(
-        (
-            f"vanikeys bench: {platform.machine()} {platform.processor() or ''} {cores} cores, {seconds:g} s per figure"
-        ).strip()
+        _(
+            "vanikeys bench: {machine}, {cores} cores, {seconds} s per figure",
+            machine=machine,
+            cores=cores,
+            seconds=format(seconds, "g"),
+        )
     )
     runners = _runners(backends, cores, explicit, say)
     measurements: list[Measurement] = []
-    say(
-        f"{'backend':<8} {'device':<28} {'format':<6} {'pattern':<12} {'mode':<10} {'keys/s':>14} {'per core':>12} "
-        f"{'keys/CPU-s':>12}"
-    )
+    # The columns' widths fit their headings in any language; the figures are right-aligned under them.
+    headings = [_(heading) for heading, _width in COLUMNS]
+    widths = [max(width, len(heading)) for heading, (_heading, width) in zip(headings, COLUMNS, strict=True)]
+    say(" ".join(f"{h:<{w}}" if i < 5 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(headings, widths, strict=True))))
     for format_id in formats:
         patterns = [pattern] if pattern else [ANCHORED[format_id], TWO_TERMS[format_id]]
         for text in patterns:
@@ -171,16 +185,27 @@ def run_bench(
                 )
                 m = measure(scan, job, seconds, name, device, used_cores)
                 measurements.append(m)
-                per_core = f"{m.keys_per_s / m.cores:>12,.0f}" if m.cores else f"{'-':>12}"
+                per_core = number(round(m.keys_per_s / m.cores)) if m.cores else "-"
                 note = f"  ({m.note()})" if m.early else ""
+                cells = (m.backend, m.device[:28], m.format, m.pattern, m.mode)
+                figures = (number(round(m.keys_per_s)), per_core, number(round(m.keys_per_cpu_s)))
                 say(
-                    f"{m.backend:<8} {m.device[:28]:<28} {m.format:<6} {m.pattern:<12} {m.mode:<10} "
-                    f"{m.keys_per_s:>14,.0f} "
-                    f"{per_core} {m.keys_per_cpu_s:>12,.0f}{note}"
+                    " ".join(
+                        [f"{c:<{w}}" for c, w in zip(cells, widths[:5], strict=True)]
+                        + [f"{f:>{w}}" for f, w in zip(figures, widths[5:], strict=True)]
+                    )
+                    + note
                 )
     ratios = per_core_ratios(measurements)
     for line in ratios:
-        say(f"native vs python per core, {line['format']} {line['pattern']!r}: {line['ratio']:.1f}x")
+        say(
+            _(
+                "native vs python per core, {format} {pattern}: {ratio}x",
+                format=line["format"],
+                pattern=repr(line["pattern"]),
+                ratio=fixed(cast(float, line["ratio"]), 1),
+            )
+        )
     return {
         "machine": {"arch": platform.machine(), "cores": cores, "python": platform.python_version()},
         "seconds_per_figure": seconds,
@@ -214,9 +239,21 @@ def _runners(
         except VanikeysError as exc:
             if explicit:
                 raise
-            say(f"({name} skipped: {exc})")
+            say(_("({backend} skipped: {why})", backend=name, why=exc))
     return runners
 
+
+# The report's columns: heading and least width (backend, device, format, pattern, mode; then the figures).
+COLUMNS = (
+    (N_("backend"), 8),
+    (N_("device"), 28),
+    (N_("format"), 6),
+    (N_("pattern"), 12),
+    (N_("mode"), 10),
+    (N_("keys/s"), 14),
+    (N_("per core"), 12),
+    (N_("keys/CPU-s"), 12),
+)
 
 # Keys per pull per backend: the bot's GPU default, and about a second's work on a CPU.
 PULL_BUDGET = {"cuda": 1 << 28, "native": 1 << 22, "python": 1 << 15}

@@ -79,7 +79,7 @@ def use_locale(code: str | None) -> Iterator[str]:
 
 # ---- catalogs ------------------------------------------------------------------------------------------------
 
-_PROTECTED = re.compile(r"(\{[^{}]*\}|<[^<>]*>|&[a-z#0-9]+;|/[a-z_]+|--[a-z_]+|https?://\S+|\\n|%\w)")
+_PROTECTED = re.compile(r"(\{[^{}]*\}|<[^<>]*>|&[a-z#0-9]+;|/[a-z_]+|--[a-z_]+|https?://\S+|\\n|%\(\w+\)\w|%\w)")
 _ACCENTS = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "åƀçðéƒĝĥîĵķļɱñöþǫŕšţûṽŵẋýžÅƁÇÐÉƑĜĤÎĴĶĻṀÑÖÞǪŔŠŢÛṼŴẊÝŽ"
 )
@@ -127,6 +127,17 @@ def ngettext(singular: str, plural: str, count: int | float, /, **values: object
     text = translations(current()).ngettext(singular, plural, abs(whole))
     values.setdefault("n", number(count))
     return text.format(**values)
+
+
+def pgettext(context: str, message: str) -> str:
+    """`message` in the current locale as translated in `context` (the catalogs' msgctxt): the same English word
+    may read differently as a Discord command's name and in a sentence."""
+    return translations(current()).pgettext(context, message)
+
+
+def NC_(context: str, message: str) -> str:
+    """Marks text for extraction under a context (msgctxt), translated later with pgettext."""
+    return message
 
 
 def N_(message: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from gpu_worker.config_fields import ConfigError, PlainSettings, load_one, load_plain, secret, setting
+from gpu_worker.terminal_language import OVERRIDE, POSIX_VARIABLES
 
 # The RunPod SDK logs every handler output at DEBUG, and an output holds private keys: its level stays here.
 SAFE_LOG_LEVELS = ("NOTSET", "INFO", "WARN", "ERROR")
@@ -24,7 +25,9 @@ SDK_LOG_LEVELS = ("RUNPOD_LOG_LEVEL", "RUNPOD_DEBUG_LEVEL")
 SECTIONS = (
     ("worker_backend", "The GPU worker (RunPod image, self-hosted box)"),
     ("modal_gpu", "Deploying the Modal app (read by `modal deploy deploy/modal_app.py`)"),
+    ("language", "The command line's and the console's language (docs/i18n.md)"),
 )
+_LANGUAGE_ACCEPTS = "a language tag such as es, pt_BR, ru_RU.UTF-8 (any other language, C or POSIX: English)"
 
 
 class WorkerSettings(PlainSettings):
@@ -80,6 +83,29 @@ class WorkerSettings(PlainSettings):
         "the most Modal containers at once (it takes every job the self-hosted box does not)",
         ge=1,
         unit="containers",
+    )
+
+    # Read once at start by gpu_worker/terminal_language.py (without pydantic, so `vanikeys --help` stays fast).
+    language: str | None = setting(
+        OVERRIDE,
+        None,
+        "the language of `vanikeys` and the console (en, es, pt_BR, ru); wins over the POSIX variables below",
+        accepts=_LANGUAGE_ACCEPTS,
+    )
+    posix_language: str | None = setting(
+        POSIX_VARIABLES[0],
+        None,
+        "the system's own: a list of languages, first choice first (es:en)",
+        accepts=_LANGUAGE_ACCEPTS,
+    )
+    lc_all: str | None = setting(
+        POSIX_VARIABLES[1], None, "the system's own: when LANGUAGE is unset, the language", accepts=_LANGUAGE_ACCEPTS
+    )
+    lc_messages: str | None = setting(
+        POSIX_VARIABLES[2], None, "the system's own: when neither of the above is set", accepts=_LANGUAGE_ACCEPTS
+    )
+    lang: str | None = setting(
+        POSIX_VARIABLES[3], None, "the system's own: the last the language is read from", accepts=_LANGUAGE_ACCEPTS
     )
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_worker.i18n import PSEUDO, _, current
 from payments.config import StripeSettings
 from payments.errors import PaymentsError
 from payments.packs import Pack, PackCatalog
@@ -18,6 +19,14 @@ from payments.stripe_api import StripeApi
 
 # Stripe accepts only letters, digits, dashes and underscores in client_reference_id.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+# Our locales as Stripe Checkout's `locale` parameter names them (its list: the stripe library's
+# SessionCreateParams.locale); the pseudo-locale's page is English.
+STRIPE_LOCALES = {"en": "en", "es": "es", "pt_BR": "pt-BR", "ru": "ru", PSEUDO: "en"}
+
+
+def stripe_locale(locale: str) -> str:
+    """The Checkout page's language for one of our locales; "auto" (the browser's) for any other."""
+    return STRIPE_LOCALES.get(locale, "auto")
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,15 @@ class Buyer:
 
 
 def purchase_metadata(buyer: Buyer, pack: Pack) -> dict[str, str]:
-    """The metadata a session carries so the webhook can credit the right account with the right pack."""
-    return {"platform": buyer.platform, "user_id": buyer.user_id, "pack_id": pack.pack_id, "tokens": str(pack.tokens)}
+    """The metadata a session carries so the webhook can credit the right account with the right pack, and tell the
+    buyer in the language they bought in (the current locale)."""
+    return {
+        "platform": buyer.platform,
+        "user_id": buyer.user_id,
+        "pack_id": pack.pack_id,
+        "tokens": str(pack.tokens),
+        "locale": current(),
+    }
 
 
 class CheckoutClient:
@@ -67,25 +83,26 @@ class CheckoutClient:
         url, session_id = session.get("url"), session.get("id")
         if not isinstance(url, str) or not isinstance(session_id, str):
             raise PaymentsError(
-                "stripe_unavailable", "Stripe did not return a payment page: please try again in a minute"
+                "stripe_unavailable", _("Stripe did not return a payment page: please try again in a minute")
             )
         return CheckoutLink(url=url, session_id=session_id, pack=pack)
 
     def session_params(self, buyer: Buyer, pack: Pack) -> dict[str, Any]:
-        """The Checkout Session parameters for `buyer` and `pack`: one line item at the pack's price,
-        with our metadata.
+        """The Checkout Session parameters for `buyer` and `pack`: one line item at the pack's price, with our
+        metadata; the page, the pack's name and its description in the current locale.
         """
         metadata = purchase_metadata(buyer, pack)
         return {
             "mode": "payment",
             "client_reference_id": buyer.reference,
+            "locale": stripe_locale(current()),
             "line_items": [
                 {
                     "quantity": 1,
                     "price_data": {
                         "currency": pack.currency,
                         "unit_amount": pack.price_cents,
-                        "product_data": {"name": pack.title},
+                        "product_data": {"name": pack.title, "description": pack.description},
                     },
                 }
             ],
@@ -103,6 +120,6 @@ class CheckoutClient:
 def _buyer(platform: str, user_id: str) -> Buyer:
     if not _ID.fullmatch(platform) or not _ID.fullmatch(user_id):
         raise PaymentsError(
-            "bad_user", "this account cannot be named in a payment: top up from Discord or Telegram instead"
+            "bad_user", _("this account cannot be named in a payment: top up from Discord or Telegram instead")
         )
     return Buyer(platform, user_id)

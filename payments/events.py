@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from gpu_worker.i18n import current, ngettext, use_locale
+
 InstructionReason = Literal["purchase", "refund", "refund_reversed", "dispute", "dispute_closed"]
 
 
@@ -33,6 +35,7 @@ class LedgerInstruction:
     # The idempotency key of a clawback to undo: the bot gives back exactly what that row took
     # (a refund that failed after its tokens were taken back). `tokens` is then 0.
     reverses: str | None = None
+    locale: str | None = None  # the buyer's language: `notice` is in it, and so is what notice_for() adds
 
     def __post_init__(self) -> None:
         if (self.tokens == 0) != (self.reverses is not None):
@@ -48,16 +51,37 @@ class LedgerInstruction:
         return self.tokens < 0
 
     def notice_for(self, outcome: ApplyOutcome) -> str:
-        """What to tell the buyer once applied: `notice`, plus what debt changed."""
+        """What to tell the buyer once applied: `notice`, plus what debt changed (in the buyer's language)."""
+        with use_locale(self.locale or current()):
+            return self._told(outcome)
+
+    def _told(self, outcome: ApplyOutcome) -> str:
         if self.is_clawback and outcome.tokens_moved > self.tokens:
-            return (
-                f"{self.notice} Your balance covered {-outcome.tokens_moved:,} of them, so you owe "
-                f"{outcome.debt:,} tokens: pulls and orders are paused until a top-up (/topup) settles it."
+            owed = ngettext(
+                "Your balance covered {covered} of them, so you owe {n} token: pulls and orders are paused until a "
+                "top-up (/topup) settles it.",
+                "Your balance covered {covered} of them, so you owe {n} tokens: pulls and orders are paused until a "
+                "top-up (/topup) settles it.",
+                outcome.debt,
+                covered=-outcome.tokens_moved,
             )
+            return f"{self.notice} {owed}"
         if not self.is_clawback and outcome.tokens_moved < self.tokens:
             settled = self.tokens - outcome.tokens_moved
-            rest = f"you still owe {outcome.debt:,}" if outcome.debt > 0 else "pulls and orders are open again"
-            return f"{self.notice} {settled:,} of them settled what your account owed; {rest}."
+            if outcome.debt > 0:
+                said = ngettext(
+                    "{settled} of them settled what your account owed; you still owe {n}.",
+                    "{settled} of them settled what your account owed; you still owe {n}.",
+                    outcome.debt,
+                    settled=settled,
+                )
+            else:
+                said = ngettext(
+                    "{n} of them settled what your account owed; pulls and orders are open again.",
+                    "{n} of them settled what your account owed; pulls and orders are open again.",
+                    settled,
+                )
+            return f"{self.notice} {said}"
         return self.notice
 
 

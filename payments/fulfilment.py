@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_worker.i18n import _, ngettext, use_locale
 from payments.errors import PaymentsError
 from payments.events import LedgerInstruction
 from payments.packs import PackCatalog, format_money
@@ -65,6 +66,7 @@ class Purchase:
     user_id: str
     pack_id: str
     tokens: int
+    locale: str | None = None  # the language the buyer bought in: what they are told about this payment is in it
 
     @classmethod
     def from_metadata(cls, metadata: Any) -> Purchase | None:
@@ -87,7 +89,8 @@ class Purchase:
             and int(tokens) > 0
         ):  # isdigit() alone accepts "²", which int() refuses
             return None
-        return cls(platform, user_id, pack_id, int(tokens))
+        locale = metadata.get("locale")
+        return cls(platform, user_id, pack_id, int(tokens), locale if isinstance(locale, str) else None)
 
 
 def tokens_for(money: int, paid: int, tokens: int) -> int:
@@ -143,6 +146,13 @@ class Fulfilment:
             log.warning("checkout session %s is not a VaniKeys pack purchase; ignored", session.get("id"))
             return []
         self._check_against_pack(session, purchase, paid, currency)
+        with use_locale(purchase.locale):
+            notice = ngettext(
+                "Payment received ({money}): {n} token added to your balance. Thank you!",
+                "Payment received ({money}): {n} tokens added to your balance. Thank you!",
+                purchase.tokens,
+                money=format_money(paid, currency),
+            )
         return [
             LedgerInstruction(
                 platform=purchase.platform,
@@ -150,12 +160,12 @@ class Fulfilment:
                 tokens=purchase.tokens,
                 idempotency_key=f"stripe:checkout:{session['id']}",
                 reason="purchase",
-                notice=f"Payment received ({format_money(paid, currency)}): {purchase.tokens:,} tokens "
-                "added to your balance. Thank you!",
+                notice=notice,
                 stripe_id=session["id"],
                 pack_id=purchase.pack_id,
                 amount_cents=paid,
                 currency=currency,
+                locale=purchase.locale,
             )
         ]
 
@@ -199,7 +209,7 @@ class Fulfilment:
         found = await self._purchase_of(charge.get("payment_intent"))
         if found is None:
             return []
-        purchase, _ = found
+        purchase, _intent = found
         paid, currency = int(charge["amount"]), str(charge.get("currency") or "usd")
         instructions: list[LedgerInstruction] = []
         refunded = taken = 0
@@ -210,6 +220,13 @@ class Fulfilment:
             take = tokens_for(refunded, paid, purchase.tokens) - taken
             taken += take
             if take:
+                with use_locale(purchase.locale):
+                    notice = ngettext(
+                        "Your payment was refunded ({money}): {n} token taken back.",
+                        "Your payment was refunded ({money}): {n} tokens taken back.",
+                        take,
+                        money=format_money(int(refund["amount"]), currency),
+                    )
                 instructions.append(
                     LedgerInstruction(
                         platform=purchase.platform,
@@ -217,12 +234,12 @@ class Fulfilment:
                         tokens=-take,
                         idempotency_key=f"stripe:refund:{refund['id']}",
                         reason="refund",
-                        notice=f"Your payment was refunded ({format_money(int(refund['amount']), currency)}): "
-                        f"{take:,} tokens taken back.",
+                        notice=notice,
                         stripe_id=refund["id"],
                         pack_id=purchase.pack_id,
                         amount_cents=int(refund["amount"]),
                         currency=currency,
+                        locale=purchase.locale,
                     )
                 )
         return instructions
@@ -239,8 +256,14 @@ class Fulfilment:
         found = await self._purchase_of(charge.get("payment_intent"))
         if found is None:
             return []
-        purchase, _ = found
+        purchase, _intent = found
         amount, currency = int(refund["amount"]), str(refund.get("currency") or "usd")
+        with use_locale(purchase.locale):
+            notice = _(
+                "The refund of {money} did not go through ({status}), so the tokens it took back are yours again.",
+                money=format_money(amount, currency),
+                status=refund["status"],
+            )
         return [
             LedgerInstruction(
                 platform=purchase.platform,
@@ -249,12 +272,12 @@ class Fulfilment:
                 reverses=f"stripe:refund:{refund['id']}",
                 idempotency_key=f"stripe:refund-reversed:{refund['id']}",
                 reason="refund_reversed",
-                notice=f"The refund of {format_money(amount, currency)} did not go through ({refund['status']}), "
-                "so the tokens it took back are yours again.",
+                notice=notice,
                 stripe_id=refund["id"],
                 pack_id=purchase.pack_id,
                 amount_cents=amount,
                 currency=currency,
+                locale=purchase.locale,
             )
         ]
 
@@ -270,12 +293,24 @@ class Fulfilment:
         found = await self._purchase_of(charge.get("payment_intent"))
         if found is None:
             return []
-        purchase, _ = found
+        purchase, _intent = found
         paid, refunded = int(charge["amount"]), int(charge.get("amount_refunded") or 0)
         # A refunded part was already clawed back by its refund: a dispute only reaches the rest.
         amount, currency = int(dispute["amount"]), str(dispute.get("currency") or "usd")
         tokens = tokens_for(refunded + amount, paid, purchase.tokens) - tokens_for(refunded, paid, purchase.tokens)
-        money = format_money(amount, currency)
+        with use_locale(purchase.locale):
+            money = format_money(amount, currency)
+            disputed = ngettext(
+                "Your payment ({money}) is disputed with your bank: {n} token taken back.",
+                "Your payment ({money}) is disputed with your bank: {n} tokens taken back.",
+                tokens,
+                money=money,
+            )
+            returned = _(
+                "The dispute over your payment ({money}) was closed in your favour: the tokens it took back are "
+                "yours again.",
+                money=money,
+            )
         instructions = (
             []
             if not tokens
@@ -286,11 +321,12 @@ class Fulfilment:
                     tokens=-tokens,
                     idempotency_key=f"stripe:dispute:{dispute['id']}",
                     reason="dispute",
-                    notice=f"Your payment ({money}) is disputed with your bank: {tokens:,} tokens taken back.",
+                    notice=disputed,
                     stripe_id=dispute["id"],
                     pack_id=purchase.pack_id,
                     amount_cents=amount,
                     currency=currency,
+                    locale=purchase.locale,
                 )
             ]
         )
@@ -304,12 +340,12 @@ class Fulfilment:
                     reverses=f"stripe:dispute:{dispute['id']}",
                     idempotency_key=f"stripe:dispute-closed:{dispute['id']}",
                     reason="dispute_closed",
-                    notice=f"The dispute over your payment ({money}) was closed in your favour: "
-                    "the tokens it took back are yours again.",
+                    notice=returned,
                     stripe_id=dispute["id"],
                     pack_id=purchase.pack_id,
                     amount_cents=amount,
                     currency=currency,
+                    locale=purchase.locale,
                 )
             )
         return instructions

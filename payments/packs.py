@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from gpu_worker.i18n import _, babel_locale, ngettext
 from payments.errors import PaymentsError
 
 DEFAULT_PACKS = "100=0.99,500=3.99,2500=14.99,10000=49.99"
@@ -63,15 +64,25 @@ class Pack:
 
     @property
     def title(self) -> str:
-        """The pack's name on the Checkout page."""
-        return f"{self.tokens:,} VaniKeys tokens"
+        """The pack's name on Stripe's Checkout page and a Stars invoice, in the current locale (at most 32
+        characters in every shipped locale for any pack up to 10^9 tokens: Telegram's limit for a title)."""
+        return ngettext("{n} VaniKeys token", "{n} VaniKeys tokens", self.tokens)
+
+    @property
+    def description(self) -> str:
+        """What the pack is for, one line under its name, in the current locale."""
+        return _("Tokens for pulls and orders, credited as soon as the payment clears.")
 
 
 def format_money(cents: int, currency: str) -> str:
-    """`cents` in `currency` as text with thousands separators and two decimals."""
-    amount = f"{cents // 100:,}.{cents % 100:02d}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+    """`cents` in `currency` as the current locale writes money: "$4.99", "4,99 US$", "US$ 4,99"."""
+    from babel.numbers import format_currency
+
+    if babel_locale() == "en":  # the English form needs no CLDR data, and names a currency without a symbol after it
+        amount = f"{cents // 100:,}.{cents % 100:02d}"
+        symbol = _SYMBOLS.get(currency)
+        return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+    return format_currency(Decimal(cents) / 100, currency.upper(), locale=babel_locale())
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,10 @@ class PackCatalog:
         for pack in self.packs:
             if pack.pack_id == wanted:
                 return pack
-        raise PaymentsError("bad_pack", f"there is no pack {pack_id.strip()!r}: choose one of {self.describe()}")
+        raise PaymentsError(
+            "bad_pack",
+            _("there is no pack {pack}: choose one of {packs}", pack=repr(pack_id.strip()[:20]), packs=self.describe()),
+        )
 
     def describe(self) -> str:
         """The packs as one line: "500 ($4.99), 1200 ($9.99), ..."."""

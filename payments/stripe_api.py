@@ -12,6 +12,7 @@ from typing import Any
 
 import stripe
 
+from gpu_worker.i18n import _
 from payments.config import StripeSettings
 from payments.errors import PaymentsError
 
@@ -68,7 +69,7 @@ class StripeApi:
         except stripe.StripeError as err:
             log.error("Stripe could not %s: %s (%s)", what, type(err).__name__, err.user_message or err)
             raise PaymentsError(
-                "stripe_unavailable", "Stripe did not answer as expected: please try again in a minute"
+                "stripe_unavailable", _("Stripe did not answer as expected: please try again in a minute")
             ) from err
         answer: dict[str, Any] = result.to_dict(recursive=True)
         return answer

@@ -1,6 +1,7 @@
 """The message catalogs (gpu_worker/locale): extract, update, compile, check. docs/i18n.md says when to run which.
 
     python scripts/i18n.py extract        the template (vanikeys.pot) from every _() / ngettext() / N_() in the code
+                                          and the web pages' templates (babel.cfg says which files, read how)
     python scripts/i18n.py update         merge the template into each language's .po (new text untranslated)
     python scripts/i18n.py init LANG      start a new language's .po from the template
     python scripts/i18n.py compile        each .po -> the .mo the bot reads
@@ -21,7 +22,24 @@ REPO = Path(__file__).resolve().parents[1]
 LOCALE_DIR = REPO / "gpu_worker" / "locale"
 TEMPLATE = LOCALE_DIR / "vanikeys.pot"
 DOMAIN = "vanikeys"
-KEYWORDS = ["-k", "_", "-k", "ngettext:1,2", "-k", "N_", "-k", "locale_str"]  # locale_str: Discord commands
+# locale_str: Discord command texts; NC_/pgettext: text under a context (Discord command and option names);
+# _html: the web pages' messages that keep their own tags (bot/web/templates).
+KEYWORDS = [
+    "-k",
+    "_",
+    "-k",
+    "ngettext:1,2",
+    "-k",
+    "N_",
+    "-k",
+    "NC_:1c,2",
+    "-k",
+    "pgettext:1c,2",
+    "-k",
+    "locale_str",
+    "-k",
+    "_html",
+]
 
 
 def pybabel(*args: str) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from bot.cli_commands import fail, settings, storage_faults
+from gpu_worker.i18n import _
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -15,13 +16,19 @@ if TYPE_CHECKING:
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `console` (the chat commands typed at a terminal) to the subcommands."""
     console_cmd = commands.add_parser(
-        "console", description="The chat commands (/pull, /order, ...) typed at the console."
+        "console", description=_("The chat commands (/pull, /order, ...) typed at the console.")
     )
-    console_cmd.add_argument("--user", default="you", metavar="NAME", help="who you are at the console (default: you)")
     console_cmd.add_argument(
-        "--community", default="console", metavar="NAME", help="the community for leaderboards (default: console)"
+        "--user", default="you", metavar="NAME", help=_("who you are at the console (default: you)")
     )
-    console_cmd.add_argument("--json", action="store_true", help="one JSON object per reply, private deliveries marked")
+    console_cmd.add_argument(
+        "--community", default="console", metavar="NAME", help=_("the community for leaderboards (default: console)")
+    )
+    console_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help=_("one JSON object per reply, private deliveries marked (English, for scripts)"),
+    )
     console_cmd.set_defaults(func=cmd_console)
 
 
@@ -29,7 +36,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     """Run the console front end until EOF; 2 with one line for a bad --user or a storage fault."""
     user = args.user.strip()
     if not user or len(user) > 64:
-        return fail("--user must be a name of 1 to 64 characters")
+        return fail(_("--user must be a name of 1 to 64 characters"))
     try:
         return asyncio.run(_console(settings(), user, args.community.strip() or None, args.json))
     except storage_faults() as exc:

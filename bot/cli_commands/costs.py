@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli_commands import fail, settings
 from gpu_worker.errors import VanikeysError
+from gpu_worker.i18n import _
 from gpu_worker.numbers import parse_int
 
 if TYPE_CHECKING:
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `costs` (what grinding cost over the last days) to the subcommands."""
-    costs_cmd = commands.add_parser("costs", description="What grinding cost over the last days (bot/costs.py).")
-    costs_cmd.add_argument("--days", default="7", metavar="N", help="how many days back (default 7)")
+    costs_cmd = commands.add_parser("costs", description=_("What grinding cost over the last days (bot/costs.py)."))
+    costs_cmd.add_argument("--days", default="7", metavar="N", help=_("how many days back (default 7)"))
     costs_cmd.set_defaults(func=cmd_costs)
 
 

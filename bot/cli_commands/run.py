@@ -11,6 +11,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from bot.cli_commands import fail, settings, storage_faults
+from gpu_worker.i18n import _
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -21,7 +22,7 @@ log = logging.getLogger("vanikeys")
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `bot` (run every configured front end) to the subcommands."""
-    bot_cmd = commands.add_parser("bot", description="Run every configured front end.")
+    bot_cmd = commands.add_parser("bot", description=_("Run every configured front end."))
     bot_cmd.set_defaults(func=cmd_bot)
 
 
@@ -53,7 +54,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except Exception as exc:
         if _is_rejected_token(exc):
-            return fail(f"{type(exc).__name__}: {exc}. Check DISCORD_TOKEN / TELEGRAM_TOKEN.")
+            error = f"{type(exc).__name__}: {exc}"
+            return fail(_("{error}. Check DISCORD_TOKEN / TELEGRAM_TOKEN.", error=error))
         raise
 
 

@@ -138,7 +138,7 @@ async def save_setting(
         shown = _on_off(text, "gallery")
         slug = await gallery_slug(db, community, community_title=community.title) if shown else None
         columns = {"gallery": int(shown)} | ({"gallery_slug": slug} if slug else {})
-        change = f"gallery on: /web/c/{slug}" if shown else _("gallery off: the page is gone")
+        change = _("gallery on: {url}", url=f"/web/c/{slug}") if shown else _("gallery off: the page is gone")
     else:
         if not text or text.lower() in CLEAR_WORDS:
             columns = {"free_pulls_per_day": None}

@@ -7,6 +7,10 @@ prints every reply (and every event: private deliveries, order progress) as
 one JSON object per line. Private deliveries are always marked private: the
 console is the user's own screen, the one place a secret is meant to appear.
 The console-only admin command `/grant USER TOKENS` adds tokens.
+
+Everything a person reads is in the terminal's language (VANIKEYS_LANGUAGE, else LANGUAGE, LC_ALL,
+LC_MESSAGES, LANG: the CLI sets it as it starts), or the one `/config language` set for the console's
+community. `--json` is for scripts: it is English and byte-stable whatever the language.
 """
 
 from __future__ import annotations
@@ -49,9 +53,11 @@ from bot.answers import (
     UserRef,
 )
 from bot.frontends import command_args
+from bot.i18n import DEFAULT, N_, _, current, ngettext, public_locale, use_locale
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
-from gpu_worker.humanize import duration, one_in_pulls, plural
+from gpu_worker.humanize import duration, large, one_in_pulls, tier_name
+from gpu_worker.i18n import fixed, number
 from gpu_worker.numbers import parse_int
 
 PLATFORM = "console"
@@ -86,15 +92,17 @@ def parse_line(line: str) -> ParsedCommand | None:
     if not text or text.startswith("#"):
         return None
     if not text.startswith("/"):
-        raise ServiceError("bad_command", f"commands start with '/': try /help (you typed {text[:40]!r})")
+        raise ServiceError(
+            "bad_command", _("commands start with '/': try /help (you typed {text})", text=repr(text[:40]))
+        )
     try:
         words = shlex.split(text[1:])
     except ValueError:
         raise ServiceError(
-            "bad_command", "a quote is not closed: close it, or type the pattern without quotes"
+            "bad_command", _("a quote is not closed: close it, or type the pattern without quotes")
         ) from None
     if not words:
-        raise ServiceError("bad_command", "type a command after '/': try /help")
+        raise ServiceError("bad_command", _("type a command after '/': try /help"))
     name, rest = words[0].lower(), words[1:]
     flags = {flag: False for flag in _FLAGS.values()}
     args = []
@@ -104,8 +112,11 @@ def parse_line(line: str) -> ParsedCommand | None:
         elif word.startswith("--"):
             raise ServiceError(
                 "bad_command",
-                f"unknown option {word[:30]!r}: the options are --exact-case, --fuzzy, "
-                "--anyway (/pull), --share and --hide (/profile)",
+                _(
+                    "unknown option {option}: the options are --exact-case, --fuzzy, "
+                    "--anyway (/pull), --share and --hide (/profile)",
+                    option=repr(word[:30]),
+                ),
             )
         else:
             args.append(word)
@@ -176,15 +187,50 @@ def highlight(key: ShownKey) -> str:
 
 
 def _badge(key: ShownKey) -> str:
-    return " ✨ full match" if key.full else ""
+    return f" {_(FULL_MATCH)}" if key.full else ""
+
+
+FULL_MATCH = N_("✨ full match")
+# An order's status as the console writes it in brackets ("[grinding]").
+ORDER_STATUS = {
+    "accepted": N_("placed"),
+    "submitted": N_("queued"),
+    "running": N_("grinding"),
+    "found": N_("found"),
+    "delivered": N_("complete"),
+    "failed": N_("failed"),
+    "refunded": N_("refunded"),
+}
+# The console's own commands, beside the service's /help list: (usage, what it does).
+CONSOLE_HELP = (
+    (N_("/grant <user> <tokens>"), N_("console admin: add tokens")),
+    (N_("/gift <user> <tokens>"), N_("give some of your tokens to someone")),
+    (N_("/config [<setting> <value>]"), N_("this community's settings (the console is its admin)")),
+    ("/streak, /season, /profile [--share|--hide]", N_("your streak, this week's leaderboard, your profile")),
+    (N_("/card [pull id]"), N_("save a card image of your latest (or that) pull")),
+)
+
+
+def _rated(key: ShownKey) -> str:
+    """ "Rare (1 in 12.4K pulls)": a key's tier and how rare it is, in the locale."""
+    return f"{tier_name(key.tier)} ({one_in_pulls(key.one_in_pulls)})"
 
 
 def render_pull_done(answer: PullAnswer) -> str:
     """After the reveal: what it cost and where the key went (private: the console is the user's own screen)."""
-    paid = f"{answer.tokens_spent} tokens" + (
-        f" + {plural(answer.free_pulls_used, 'free pull')}" if answer.free_pulls_used else ""
+    paid = ngettext("{n} token", "{n} tokens", answer.tokens_spent)
+    if answer.free_pulls_used:
+        paid = _(
+            "{tokens} + {free}",
+            tokens=paid,
+            free=ngettext("{n} free pull", "{n} free pulls", answer.free_pulls_used),
+        )
+    return "  " + _(
+        "cost {paid}; balance {balance}; {note}",
+        paid=paid,
+        balance=number(answer.balance_after),
+        note=answer.delivery_note,
     )
-    return f"  cost {paid}; balance {answer.balance_after}; {answer.delivery_note}"
 
 
 def render_pull_reveal(answer: PullAnswer) -> str:
@@ -192,123 +238,219 @@ def render_pull_reveal(answer: PullAnswer) -> str:
     return render(answer).rsplit("\n", 1)[0]
 
 
+def _render_pull(answer: PullAnswer) -> str:
+    lines = [
+        ngettext(
+            "{who} pulled {pattern} ({format}), {n} key:",
+            "{who} pulled {pattern} ({format}), {n} keys:",
+            answer.keys_checked,
+            who=answer.user.label,
+            pattern=repr(answer.pattern),
+            format=answer.format_title,
+        )
+    ]
+    for i, key in enumerate(answer.keys):
+        star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
+        lines.append(f"{star} {highlight(key)}  {key.score}/{key.max_score}  {_rated(key)}{_badge(key)}")
+    if answer.cut_short is not None:
+        lines.append(f"  {answer.cut_short.note}")
+    if answer.is_new_personal_best:
+        lines.append("  " + _("NEW personal best for this pattern!"))
+    if answer.streak is not None and answer.streak.days:
+        lines.append(f"  {answer.streak.message}")
+    lines.append(render_pull_done(answer))
+    return "\n".join(lines)
+
+
+def _render_ranked(entries: Any) -> list[str]:
+    """Leaderboard lines: "1. erin: [ab]c… Rare (1 in 12 pulls)"."""
+    return [f"{e.rank}. {e.user.label}: {highlight(e.key)} {_rated(e.key)}" for e in entries]
+
+
+def _render_season(answer: SeasonLeaderboardAnswer) -> str:
+    ends = answer.ends_at.strftime("%Y-%m-%d %H:%M %Z")
+    head = _("season {season} (until {end})", season=answer.season, end=ends)
+    if not answer.entries:
+        return _("{season}: no pulls yet this season: be the first with /pull", season=head)
+    return "\n".join([head, *_render_ranked(answer.entries)])
+
+
+def _render_profile(answer: ProfileAnswer) -> str:
+    rank = f"#{answer.season_rank}" if answer.season_rank else _("unranked")
+    lines = [
+        _(
+            "{who}: {pulls}; {streak}; season {season}: {rank}",
+            who=answer.user.label,
+            pulls=ngettext("{n} pull", "{n} pulls", answer.total_pulls),
+            streak=answer.streak.message,
+            season=answer.season,
+            rank=rank,
+        )
+    ]
+    lines += [
+        "  "
+        + _(
+            "{key} {rated}{badge} for {pattern}",
+            key=highlight(p.key),
+            rated=_rated(p.key),
+            badge=_badge(p.key),
+            pattern=repr(p.pattern),
+        )
+        for p in answer.best_pulls
+    ]
+    return "\n".join(lines)
+
+
+def _render_odds(answer: OddsAnswer) -> str:
+    if answer.order_price is not None:
+        price = ngettext(
+            "order price {n} token (~{time})",
+            "order price {n} tokens (~{time})",
+            answer.order_price,
+            time=duration(answer.order_expected_s),
+        )
+    else:
+        price = _("orders refused: {why}", why=answer.order_refusal)
+    text = _(
+        "{pattern} ({format}): one key in {keys} matches fully; "
+        "a pull of {pull_keys} keys finds a full match with p={p}; {price}",
+        pattern=repr(answer.pattern),
+        format=answer.format_title,
+        keys=large(answer.expected_keys),
+        pull_keys=number(answer.pull_keys),
+        p=_probability(answer.p_full_in_pull),
+        price=price,
+    )
+    return text + (_("; every tier's chance: {url}", url=answer.web_url) if answer.web_url else "")
+
+
+def _probability(p: float) -> str:
+    from gpu_worker.cli import probability
+
+    return probability(p)
+
+
+def _render_order_view(answer: OrderView) -> str:
+    eta = ", " + _("ETA {time}", time=duration(answer.eta_s, short=True)) if answer.eta_s is not None else ""
+    speed = (
+        " " + _("at {rate} keys/s", rate=number(round(answer.rate_keys_per_s))) if answer.rate_keys_per_s > 0 else ""
+    )
+    done = f"{fixed(answer.percent)}%" if answer.percent <= 100 else _("past the expected keys")
+    status = ORDER_STATUS.get(answer.status)
+    return _(
+        "order {id} [{status}] {done}{speed}{eta}: {message}",
+        id=answer.order_id,
+        status=_(status) if status else answer.status,
+        done=done,
+        speed=speed,
+        eta=eta,
+        message=answer.message,
+    )
+
+
+def _render_balance(answer: BalanceAnswer) -> str:
+    debt = _("; owes {debt} (pulls and orders frozen until settled)", debt=number(answer.debt)) if answer.debt else ""
+    return (
+        _(
+            "{who}: {tokens}; {left}/{per_day} free pulls left today; spent {spent}/{limit} today; "
+            "a pull costs {pull}, a 10-pull {ten}",
+            who=answer.user.label,
+            tokens=ngettext("{n} token", "{n} tokens", answer.tokens),
+            left=answer.free_pulls_left,
+            per_day=answer.free_pulls_per_day,
+            spent=number(answer.spent_today),
+            limit=number(answer.daily_spend_limit),
+            pull=number(answer.pull_price),
+            ten=number(answer.ten_pull_price),
+        )
+        + debt
+    )
+
+
+def _render_history(answer: HistoryAnswer) -> str:
+    balance = _("balance {balance}", balance=number(answer.balance))
+    if not answer.entries:
+        return _("no history yet; {balance}", balance=balance)
+    rows = [f"{e.at:%Y-%m-%d %H:%M} {e.kind:<10} {e.tokens:+d}  {e.detail}" for e in answer.entries]
+    return "\n".join([*rows, balance])
+
+
+def _render_help(answer: HelpAnswer) -> str:
+    rows = [(c.usage, c.summary) for c in answer.commands]
+    rows += [(_(usage), _(summary)) for usage, summary in CONSOLE_HELP]
+    return "\n".join([f"{usage:<38} {summary}" for usage, summary in rows] + list(answer.notes))
+
+
+def _render_delivery(answer: KeyDelivery) -> str:
+    private = _("[private]")
+    kind = _("pull") if answer.kind == "pull" else _("order")
+    lines = [
+        private
+        + " "
+        + _(
+            "for this user only: {kind} {id} ({format}, {pattern})",
+            kind=kind,
+            id=answer.job_id,
+            format=answer.format_id,
+            pattern=repr(answer.pattern),
+        )
+    ]
+    for item in answer.secrets:
+        lines.append(f"{private} {item.identifier} {item.secret_kind} ({item.export_kind}): {item.value}")
+        if item.jwk:
+            lines.append(f"{private} jwk: {item.jwk}")
+    lines.append(f"{private} {answer.note}")
+    return "\n".join(lines)
+
+
 def render(answer: Any) -> str:
-    """An answer (any type in RENDERERS) as the console's plain text; TypeError for a type it does not draw."""
-    if isinstance(answer, PullAnswer):
-        lines = [
-            f"{answer.user.label} pulled {answer.pattern!r} ({answer.format_title}), {answer.keys_checked:,} keys:"
-        ]
-        for i, key in enumerate(answer.keys):
-            star = "*" if i == answer.best_index and len(answer.keys) > 1 else " "
-            lines.append(
-                f"{star} {highlight(key)}  {key.score}/{key.max_score}  {key.tier} "
-                f"({one_in_pulls(key.one_in_pulls)}){_badge(key)}"
+    """An answer (any type in RENDERERS) as the console's plain text in the current locale; TypeError for a type it
+    does not draw."""
+    drawn = _DRAW.get(type(answer))
+    if drawn is None:
+        raise TypeError(f"no console renderer for {type(answer).__name__}: add it to render() and RENDERERS")
+    return drawn(answer)
+
+
+_DRAW: dict[type, Callable[[Any], str]] = {
+    PullAnswer: _render_pull,
+    ConfigAnswer: lambda a: "\n".join([a.message, *a.lines]),
+    GiftAnswer: lambda a: a.message,
+    StreakAnswer: lambda a: (
+        a.message
+        + (
+            " "
+            + ngettext(
+                "(best {n} day, days in {zone})", "(best {n} days, days in {zone})", a.best_days, zone=a.time_zone
             )
-        if answer.cut_short is not None:
-            lines.append(f"  {answer.cut_short.note}")
-        if answer.is_new_personal_best:
-            lines.append("  NEW personal best for this pattern!")
-        if answer.streak is not None and answer.streak.days:
-            lines.append(f"  {answer.streak.message}")
-        lines.append(render_pull_done(answer))
-        return "\n".join(lines)
-    if isinstance(answer, ConfigAnswer):
-        return "\n".join([answer.message, *answer.lines])
-    if isinstance(answer, GiftAnswer):
-        return answer.message
-    if isinstance(answer, StreakAnswer):
-        return answer.message + (
-            f" (best {answer.best_days} days, days in {answer.time_zone})" if answer.best_days else ""
+            if a.best_days
+            else ""
         )
-    if isinstance(answer, SeasonLeaderboardAnswer):
-        head = f"season {answer.season} (until {answer.ends_at:%Y-%m-%d %H:%M %Z})"
-        if not answer.entries:
-            return f"{head}: no pulls yet this season: be the first with /pull"
-        return "\n".join(
-            [head]
-            + [
-                f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({one_in_pulls(e.key.one_in_pulls)})"
-                for e in answer.entries
-            ]
-        )
-    if isinstance(answer, ProfileAnswer):
-        rank = f"#{answer.season_rank}" if answer.season_rank else "unranked"
-        lines = [
-            f"{answer.user.label}: {plural(answer.total_pulls, 'pull')}; {answer.streak.message}; "
-            f"season {answer.season}: {rank}"
-        ]
-        lines += [
-            f"  {highlight(p.key)} {p.key.tier} ({one_in_pulls(p.key.one_in_pulls)}){_badge(p.key)} for {p.pattern!r}"
-            for p in answer.best_pulls
-        ]
-        return "\n".join(lines)
-    if isinstance(answer, OddsAnswer):
-        price = (
-            f"order price {answer.order_price} tokens (about {answer.order_expected_s:,.0f} s)"
-            if answer.order_price is not None
-            else f"orders refused: {answer.order_refusal}"
-        )
-        return (
-            f"{answer.pattern!r} ({answer.format_title}): one key in {answer.expected_keys:,.0f} matches fully; "
-            f"a pull of {answer.pull_keys:,} keys finds a full match with p={answer.p_full_in_pull:.3g}; {price}"
-            + (f"; every tier's chance: {answer.web_url}" if answer.web_url else "")
-        )
-    if isinstance(answer, OrderAnswer):
-        return (
-            f"order {answer.order.order_id} for {answer.order.pattern!r}: {answer.order.price} tokens paid, "
-            f"balance {answer.balance_after}; {answer.note}"
-        )
-    if isinstance(answer, OrderView):
-        eta = f", ETA {duration(answer.eta_s, short=True)}" if answer.eta_s is not None else ""
-        speed = f" at {answer.rate_keys_per_s:,.0f} keys/s" if answer.rate_keys_per_s > 0 else ""
-        done = f"{answer.percent:.1f}%" if answer.percent <= 100 else "past the expected keys"
-        return f"order {answer.order_id} [{answer.status}] {done}{speed}{eta}: {answer.message}"
-    if isinstance(answer, BalanceAnswer):
-        debt = f"; owes {answer.debt} (pulls and orders frozen until settled)" if answer.debt else ""
-        return (
-            f"{answer.user.label}: {answer.tokens} tokens; {answer.free_pulls_left}/{answer.free_pulls_per_day} "
-            f"free pulls left today; spent {answer.spent_today}/{answer.daily_spend_limit} today; "
-            f"a pull costs {answer.pull_price}, a 10-pull {answer.ten_pull_price}{debt}"
-        )
-    if isinstance(answer, TopupAnswer):
-        return answer.message + (f"\n{answer.url}" if answer.url else "")
-    if isinstance(answer, KeysAnswer):
-        return answer.message
-    if isinstance(answer, HistoryAnswer):
-        if not answer.entries:
-            return f"no history yet; balance {answer.balance}"
-        rows = [f"{e.at:%Y-%m-%d %H:%M} {e.kind:<10} {e.tokens:+d}  {e.detail}" for e in answer.entries]
-        return "\n".join(rows + [f"balance {answer.balance}"])
-    if isinstance(answer, LeaderboardAnswer):
-        if not answer.entries:
-            return "no pulls here yet: be the first with /pull"
-        return "\n".join(
-            f"{e.rank}. {e.user.label}: {highlight(e.key)} {e.key.tier} ({one_in_pulls(e.key.one_in_pulls)})"
-            for e in answer.entries
-        )
-    if isinstance(answer, HelpAnswer):
-        lines = [f"{c.usage:<38} {c.summary}" for c in answer.commands]
-        lines.append(f"{'/grant <user> <tokens>':<38} console admin: add tokens")
-        lines.append(f"{'/gift <user> <tokens>':<38} give some of your tokens to someone")
-        lines.append(f"{'/config [<setting> <value>]':<38} this community's settings (the console is its admin)")
-        lines.append(
-            f"{'/streak, /season, /profile [--share|--hide]':<38} your streak, this week's leaderboard, your profile"
-        )
-        lines.append(f"{'/card [pull id]':<38} save a card image of your latest (or that) pull")
-        return "\n".join(lines + list(answer.notes))
-    if isinstance(answer, CardAnswer):
-        return f"card for {answer.key.identifier} ({answer.key.tier})"
-    if isinstance(answer, KeyDelivery):
-        lines = [
-            f"[private] for this user only: {answer.kind} {answer.job_id} ({answer.format_id}, {answer.pattern!r})"
-        ]
-        for item in answer.secrets:
-            lines.append(f"[private] {item.identifier} {item.secret_kind} ({item.export_kind}): {item.value}")
-            if item.jwk:
-                lines.append(f"[private] jwk: {item.jwk}")
-        lines.append(f"[private] {answer.note}")
-        return "\n".join(lines)
-    raise TypeError(f"no console renderer for {type(answer).__name__}: add it to render() and RENDERERS")
+    ),
+    SeasonLeaderboardAnswer: _render_season,
+    ProfileAnswer: _render_profile,
+    OddsAnswer: _render_odds,
+    OrderAnswer: lambda a: ngettext(
+        "order {id} for {pattern}: {n} token paid, balance {balance}; {note}",
+        "order {id} for {pattern}: {n} tokens paid, balance {balance}; {note}",
+        a.order.price,
+        id=a.order.order_id,
+        pattern=repr(a.order.pattern),
+        balance=number(a.balance_after),
+        note=a.note,
+    ),
+    OrderView: _render_order_view,
+    BalanceAnswer: _render_balance,
+    TopupAnswer: lambda a: a.message + (f"\n{a.url}" if a.url else ""),
+    KeysAnswer: lambda a: a.message,
+    HistoryAnswer: _render_history,
+    LeaderboardAnswer: lambda a: (
+        "\n".join(_render_ranked(a.entries)) if a.entries else _("no pulls here yet: be the first with /pull")
+    ),
+    HelpAnswer: _render_help,
+    CardAnswer: lambda a: _("card for {identifier} ({tier})", identifier=a.key.identifier, tier=tier_name(a.key.tier)),
+    KeyDelivery: _render_delivery,
+}
 
 
 # Every answer type (bot/answers.py) that render() draws; tests/bot/test_render_registry.py fails when a type
@@ -366,7 +508,7 @@ class ConsoleFrontEnd:
                 if kind == "pull_reveal"
                 else render(value)
             )
-            prefix = f"(private to {to.user_id}) " if private and to is not None else ""
+            prefix = _("(private to {user}) ", user=to.user_id) if private and to is not None else ""
             if self.interactive and self.at_prompt:
                 # Something arrived while the person is typing (an order's progress, a key): clear the prompt's
                 # line, print it, and draw the prompt again with what they had typed so far.
@@ -391,7 +533,7 @@ class ConsoleFrontEnd:
                 + "\n"
             )
         else:
-            self.out.write(f"error: {err.message}\n")
+            self.out.write(_("error: {message}", message=err.message) + "\n")
         self.out.flush()
 
     def _is_mine(self, user: UserRef) -> bool:
@@ -442,9 +584,20 @@ class ConsoleSession:
         self._session_id = uuid.uuid4().hex[:12]
         self._gifts = 0
         self._revealed: set[str] = set()
+        self.locale = DEFAULT if frontend.as_json else current()  # the terminal's, as the CLI started
 
     async def handle(self, line: str) -> bool:
-        """Run one line; False when the session should end."""
+        """Run one line in the session's language; False when the session should end."""
+        with use_locale(await self._language()):
+            return await self._handle(line)
+
+    async def _language(self) -> str:
+        """--json: English, for scripts. Else the console community's `/config language`, else the terminal's."""
+        if self.frontend.as_json:
+            return DEFAULT
+        return public_locale(await self.service.community_language(self.community), self.locale)
+
+    async def _handle(self, line: str) -> bool:
         try:
             command = parse_line(line)
             if command is None:
@@ -469,7 +622,7 @@ class ConsoleSession:
         path = self.cards_dir / card.filename
         self.cards_dir.mkdir(parents=True, exist_ok=True)
         path.write_bytes(card.png)
-        return f"{render(card)} saved to {path}"
+        return _("{card} saved to {path}", card=render(card), path=path)
 
     async def _dispatch(self, c: ParsedCommand) -> tuple[str, Any]:
         s, user = self.service, self.user
@@ -489,7 +642,7 @@ class ConsoleSession:
                 )
             except ServiceError as err:
                 if err.code == "easy_pattern":
-                    raise ServiceError(err.code, f"{err.message} (add --anyway)") from None
+                    raise ServiceError(err.code, _("{refusal} (add --anyway)", refusal=err.message)) from None
                 raise
         if c.name == "order":
             pattern, fmt, pubkey = split_order_args(c.args)
@@ -505,7 +658,7 @@ class ConsoleSession:
             return c.name, await no_args[c.name](user)
         if c.name == "topup":
             if len(c.args) > 1:
-                raise ServiceError("bad_command", "usage: /topup [pack], e.g. /topup 500")
+                raise ServiceError("bad_command", _("usage: /topup [pack], e.g. /topup 500"))
             return "topup", await s.topup(user, c.args[0] if c.args else None)
         if c.name == "leaderboard":
             self._no_args(c)
@@ -514,14 +667,20 @@ class ConsoleSession:
             return "help", s.help()
         if c.name == "grant":
             if len(c.args) != 2:
-                raise ServiceError("bad_command", "usage: /grant <user> <tokens>, e.g. /grant alice 100")
-            tokens = _number(c.args[1], what="the tokens to grant", minimum=1, maximum=10**12)
+                raise ServiceError("bad_command", _("usage: /grant <user> <tokens>, e.g. /grant alice 100"))
+            tokens = _number(c.args[1], what=_("the tokens to grant"), minimum=1, maximum=10**12)
             balance = await s.grant(UserRef(PLATFORM, c.args[0], c.args[0]), tokens)
-            return "grant", f"granted {tokens:,} tokens to {c.args[0]}; balance now {balance:,}"
+            return "grant", ngettext(
+                "granted {n} token to {user}; balance now {balance}",
+                "granted {n} tokens to {user}; balance now {balance}",
+                tokens,
+                user=c.args[0],
+                balance=number(balance),
+            )
         if c.name == "gift":
             if len(c.args) != 2:
-                raise ServiceError("bad_command", "usage: /gift <user> <tokens>, e.g. /gift bob 10")
-            tokens = _number(c.args[1], what="the tokens to gift", minimum=1, maximum=10**9)
+                raise ServiceError("bad_command", _("usage: /gift <user> <tokens>, e.g. /gift bob 10"))
+            tokens = _number(c.args[1], what=_("the tokens to gift"), minimum=1, maximum=10**9)
             self._gifts += 1
             key = f"console:{self._session_id}:{self._gifts}"
             return "gift", await s.gift(user, UserRef(PLATFORM, c.args[0], c.args[0]), tokens, idempotency_key=key)
@@ -529,7 +688,7 @@ class ConsoleSession:
             if not c.args:
                 return "config", await s.config(user, self.community, is_admin=True)
             if len(c.args) != 2:
-                raise ServiceError("bad_command", "usage: /config [<setting> <value>], e.g. /config pulls off")
+                raise ServiceError("bad_command", _("usage: /config [<setting> <value>], e.g. /config pulls off"))
             return "config", await s.configure(
                 user, self.community, c.args[0], c.args[1], is_admin=True, label=c.args[1]
             )
@@ -544,15 +703,15 @@ class ConsoleSession:
             return "season", await s.season_leaderboard(self.community)
         if c.name == "card":
             if len(c.args) > 1:
-                raise ServiceError("bad_command", "usage: /card [pull id]; without an id, your latest pull")
+                raise ServiceError("bad_command", _("usage: /card [pull id]; without an id, your latest pull"))
             card = await s.card(user, self.community, c.args[0] if c.args else None)
             return "card", self._save_card(card)
-        raise ServiceError("bad_command", f"unknown command /{c.name}: try /help")
+        raise ServiceError("bad_command", _("unknown command /{name}: try /help", name=c.name))
 
     @staticmethod
     def _no_args(c: ParsedCommand) -> None:
         if c.args:
-            raise ServiceError("bad_command", f"/{c.name} takes no arguments: type just /{c.name}")
+            raise ServiceError("bad_command", _("/{name} takes no arguments: type just /{name}", name=c.name))
 
 
 async def run_console(
@@ -567,8 +726,13 @@ async def run_console(
     """Read commands from stdin (prompted when it is a terminal and not as_json) as user_name until EOF, /quit or /exit,
     printing to stdout; registers the console front end for that user only. Waits for the service to go idle
     (orders placed here delivered) before it returns 0."""
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
+    with use_locale(DEFAULT if as_json else current()):  # --json: English, whatever the terminal's language
+        return await _run_console(service, user_name, community_name, as_json, stdin or sys.stdin, stdout or sys.stdout)
+
+
+async def _run_console(
+    service: Service, user_name: str, community_name: str | None, as_json: bool, stdin: TextIO, stdout: TextIO
+) -> int:
     interactive = stdin.isatty() and not as_json
     user = UserRef(PLATFORM, user_name, user_name)
     frontend = ConsoleFrontEnd(stdout, as_json=as_json, interactive=interactive, owner=user)
@@ -576,7 +740,7 @@ async def run_console(
     community = CommunityRef(PLATFORM, community_name, community_name) if community_name else None
     session = ConsoleSession(service, frontend, user, community)
     if interactive:
-        stdout.write(f"VaniKeys console as {user_name}: type /help, /quit to leave\n")
+        stdout.write(_("VaniKeys console as {user}: type /help, /quit to leave", user=user_name) + "\n")
     while True:
         frontend.at_prompt = interactive
         try:

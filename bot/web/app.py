@@ -21,6 +21,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from bot.answers import ServiceError, ShownKey, UserRef
 from bot.app import App
@@ -29,15 +30,18 @@ from bot.community import visibility
 from bot.config import WEB_PREFIX
 from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.rendering import human_count, percent
+from bot.i18n import N_, _, negotiate, ngettext, set_locale, use_locale
 from bot.results import TIER_ORDER, tier_at_least
 from bot.service import EASY_FULL_SHARE
 from bot.web import gallery as galleries
 from bot.web.initdata import InitDataError, MiniAppUser, PullTokens, verify
+from bot.web.language import explicit_lang, html_lang, link, page_language, remember_explicit
 from bot.web.security import RateLimiter, TrustedProxies, secure_headers
 from bot.web.stats import tier_chances
 from bot.web.transparency import ReportCache
 from gpu_worker.formats import FORMATS
-from gpu_worker.humanize import duration, one_in_pulls
+from gpu_worker.humanize import duration, one_in_pulls, tier_name
+from gpu_worker.i18n import babel_locale, fixed, gettext_now, number, percent as locale_percent, short_datetime
 from gpu_worker.odds import Odds
 from gpu_worker.patterns import MAX_PATTERN_LENGTH
 
@@ -86,16 +90,30 @@ def build_web_app(app: App, *, bot_token: str | None = None, pull_cooldown_s: fl
         autoescape=jinja2.select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # The chat's own catalog calls: `_("{n} keys", n=...)` fills str.format placeholders (as in the code), the
+    # result is escaped like any value; `_html` keeps the catalog's own tags and escapes only the values.
+    env.install_gettext_callables(_, ngettext, newstyle=False)  # type: ignore[attr-defined]
     env.globals.update(
+        _html=_html,
         prefix=WEB_PREFIX,
         human_count=human_count,
         percent=percent,
         one_in_pulls=one_in_pulls,
         duration=duration,
         tiers=TIER_ORDER,
+        tier_name=tier_name,
         share=_share,
+        number=number,
+        fixed=fixed,
         report_time=_report_time,
+        day=_day,
+        html_lang=html_lang,
+        link=link,
+        explicit_lang=explicit_lang,
+        shown_name=galleries.shown_name,
+        translated=gettext_now,  # a label marked with N_ where it is made (a refund reason)
     )
     sub = web.Application(middlewares=[_guard], client_max_size=MAX_JSON_BYTES)
     sub[WEB] = Web(
@@ -123,17 +141,33 @@ def build_web_app(app: App, *, bot_token: str | None = None, pull_cooldown_s: fl
     return sub
 
 
+def _html(message: str, /, **values: object) -> Markup:
+    """A catalog message whose own markup (<code>, <em>) is kept, its {placeholders} filled with escaped values."""
+    return Markup(gettext_now(message)).format(**values)
+
+
 def _share(value: float) -> str:
-    """A share for tables: enough digits for Mythic's tiny ones."""
+    """A share for tables, as the locale writes a percentage: enough digits for Mythic's tiny ones."""
     if value <= 0:
-        return "0%"
+        return locale_percent(0.0, 0)
     if value >= 0.001:
-        return f"{value:.2%}"
-    return f"{value * 100:.2g}%"
+        return locale_percent(value, 2)
+    digits = max(2, -math.floor(math.log10(value * 100)) + 1)  # two significant figures
+    return locale_percent(value, digits)
 
 
 def _report_time(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """When a report was made, as the locale writes a date and time (UTC)."""
+    from babel.dates import format_datetime
+
+    return format_datetime(datetime.fromtimestamp(at, tz=UTC), "medium", tzinfo=UTC, locale=babel_locale()) + " UTC"
+
+
+def _day(at: datetime) -> str:
+    """A day as the locale writes it: "Dec 6, 2026", "6 dic 2026"."""
+    from babel.dates import format_date
+
+    return format_date(at, "medium", locale=babel_locale())
 
 
 # ---- the guard ---------------------------------------------------------------------------
@@ -147,6 +181,16 @@ def _allowed(request: web.Request) -> bool:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    language = page_language(request.query.get("lang"), request.headers.get("Accept-Language"))
+    with use_locale(language.locale):
+        remember_explicit(language)
+        response = await _guarded(request, handler)
+    if response.content_type in ("text/html", "application/json"):  # the words depend on the reader's language
+        response.headers["Vary"] = "Accept-Language"
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[WEB]
     miniapp = request.path.startswith(f"{WEB_PREFIX}/app")
     response: web.StreamResponse
@@ -154,7 +198,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not _allowed(request):
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
         if len(request.query_string) > MAX_QUERY_CHARS:
-            raise BadInput("that address is too long: use the form on the page")
+            raise BadInput(_("that address is too long: use the form on the page"))
         static = request.path.startswith(f"{WEB_PREFIX}/static/")  # cheap and cached by the browser: not counted
         wait = 0.0 if static else state.limiter.wait_s(state.proxies.client(request))
         if request.path == WEB_PREFIX:
@@ -163,22 +207,20 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = _error(
                 state,
                 429,
-                "Slow down",
-                f"Too many requests from your address: try again in {math.ceil(wait)} s.",
+                _("Slow down"),
+                _("Too many requests from your address: try again in {seconds} s.", seconds=math.ceil(wait)),
                 miniapp=miniapp,
             )
             response.headers["Retry-After"] = str(math.ceil(wait))
         else:
             response = await handler(request)
     except BadInput as exc:
-        response = _error(state, 400, "That did not work", str(exc), miniapp=miniapp)
+        response = _error(state, 400, _("That did not work"), str(exc), miniapp=miniapp)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = {404: "There is no page here.", 405: "This address only answers GET and HEAD."}.get(
-            exc.status, exc.reason
-        )
-        response = _error(state, exc.status, exc.reason, message, miniapp=miniapp)
+        message = gettext_now(_STATUS_MESSAGES.get(exc.status, exc.reason))
+        response = _error(state, exc.status, gettext_now(exc.reason), message, miniapp=miniapp)
         if exc.status == 405:
             response.headers["Allow"] = "GET, HEAD"
     except asyncio.CancelledError:
@@ -186,10 +228,29 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:  # never a traceback to the client; the log says what broke
         log.error("web %s %s failed: %s: %s", request.method, request.path, type(exc).__name__, exc)
         response = _error(
-            state, 500, "Something broke", "Something went wrong on our side; try again shortly.", miniapp=miniapp
+            state,
+            500,
+            _("Something broke"),
+            _("Something went wrong on our side; try again shortly."),
+            miniapp=miniapp,
         )
     secure_headers(response, miniapp=request.path == f"{WEB_PREFIX}/app")
     return response
+
+
+# What an error page says for a status; its reason (the title) is one of REASONS, also shown translated.
+_STATUS_MESSAGES = {404: N_("There is no page here."), 405: N_("This address only answers GET and HEAD.")}
+STALE = N_("this request was already sent, or the page is stale: reload the Mini App")
+REASONS = (
+    N_("No gallery here"),
+    N_("No card here"),
+    N_("No such file"),
+    N_("No Mini App on this bot"),
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Unauthorized"),
+    N_("Conflict"),
+)
 
 
 def _page(state: Web, template: str, *, status: int = 200, cache: str = "no-store", **context: Any) -> web.Response:
@@ -228,16 +289,22 @@ class OddsForm:
 def _odds_form(query: Any) -> OddsForm:
     format_id = query.get("format", "btc").strip().lower() or "btc"
     if format_id not in FORMATS:
-        raise BadInput(f"there is no format {format_id[:12]!r}: choose one of {', '.join(FORMATS)}")
+        raise BadInput(
+            _(
+                "there is no format {name}: choose one of {formats}",
+                name=repr(format_id[:12]),
+                formats=", ".join(FORMATS),
+            )
+        )
     pattern = query.get("pattern", "")
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise BadInput(f"a pattern is at most {MAX_PATTERN_LENGTH} characters; shorten it")
+        raise BadInput(_("a pattern is at most {n} characters; shorten it", n=MAX_PATTERN_LENGTH))
     case = query.get("case", "insensitive")
     if case not in ("insensitive", "exact"):
-        raise BadInput("case is insensitive or exact")
+        raise BadInput(_("case is insensitive or exact"))
     fuzzy = query.get("fuzzy", "")
     if fuzzy not in ("", "on", "1", "true"):
-        raise BadInput("fuzzy is on or left out")
+        raise BadInput(_("fuzzy is on or left out"))
     return OddsForm(format_id, pattern.strip(), case == "exact", bool(fuzzy))
 
 
@@ -269,14 +336,14 @@ async def transparency_page(request: web.Request) -> web.Response:
 def _slug(request: web.Request) -> str:
     slug = request.match_info["slug"]
     if not (0 < len(slug) <= 40 and all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in slug)):
-        raise BadInput("that is not a gallery address: it is letters, digits and dashes, as the bot gave it")
+        raise BadInput(_("that is not a gallery address: it is letters, digits and dashes, as the bot gave it"))
     return slug
 
 
 def _ref(request: web.Request) -> str:
     ref = request.match_info["ref"]
     if not (0 < len(ref) <= 64 and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in ref)):
-        raise BadInput("that is not a card's address")
+        raise BadInput(_("that is not a card's address"))
     return ref
 
 
@@ -341,7 +408,18 @@ async def miniapp_page(request: web.Request) -> web.Response:
     state = request.app[WEB]
     if state.bot_token is None:
         raise web.HTTPNotFound(reason="No Mini App on this bot")
-    return _page(state, "miniapp.html", cache="no-cache", formats=FORMATS)
+    return _page(state, "miniapp.html", cache="no-cache", formats=FORMATS, texts=_miniapp_texts())
+
+
+def _miniapp_texts() -> dict[str, str]:
+    """The words the Mini App's script writes itself, in the page's language (the script holds no text)."""
+    return {
+        "you": _("You"),
+        "not_signed_in": _("Not signed in: {why}"),
+        "pulling": _("Pulling…"),
+        "card": _("{tier} card"),
+        "error": _("error {status}"),
+    }
 
 
 def _mini_user(request: web.Request) -> MiniAppUser:
@@ -349,11 +427,15 @@ def _mini_user(request: web.Request) -> MiniAppUser:
     if state.bot_token is None:
         raise web.HTTPNotFound(reason="No Mini App on this bot")
     try:
-        return verify(
+        user = verify(
             request.headers.get(INIT_DATA_HEADER), state.bot_token, max_age_s=state.app.settings.miniapp_max_age_s
         )
     except InitDataError as exc:
         raise web.HTTPUnauthorized(reason=str(exc)) from None
+    spoken = negotiate(user.language_code)
+    if spoken is not None and not explicit_lang():  # the signed profile's language, as the chat answers it
+        set_locale(spoken)
+    return user
 
 
 def _user_ref(user: MiniAppUser) -> UserRef:
@@ -371,6 +453,7 @@ def _key_json(key: ShownKey) -> dict[str, Any]:
         "identifier": key.identifier,
         "segments": key.segments(),
         "tier": key.tier,
+        "tier_name": tier_name(key.tier),
         "full": key.full,
         "rarity": one_in_pulls(key.one_in_pulls),
         "score": key.score,
@@ -388,13 +471,14 @@ async def miniapp_me(request: web.Request) -> web.Response:
         {
             "name": user.display_name,
             "total": total,
+            "summary": ngettext("{name}: {n} pull", "{name}: {n} pulls", total, name=user.display_name or _("You")),
             "token": state.tokens.issue(user.user_id),
             "shown": await visibility.is_shown(state.app.db, ref),
             "pulls": [
                 {
                     "ref": p.ref,
                     "pattern": p.pattern,
-                    "at": p.at.strftime("%Y-%m-%d %H:%M UTC"),
+                    "at": short_datetime(p.at) + " UTC",
                     "where": p.community_title,
                     "card": tier_at_least(p.key.tier, galleries.CARD_TIER),
                     **_key_json(p.key),
@@ -426,11 +510,11 @@ async def _signed_body(request: web.Request) -> tuple[MiniAppUser, dict[str, Any
     try:
         body = await request.json()
     except ValueError:
-        raise BadInput("send the form as JSON") from None
+        raise BadInput(_("send the form as JSON")) from None
     if not isinstance(body, dict):
-        raise BadInput("send the form as a JSON object")
+        raise BadInput(_("send the form as a JSON object"))
     if not state.tokens.consume(str(body.get("token", "")), user.user_id):
-        raise web.HTTPConflict(reason="this request was already sent, or the page is stale: reload the Mini App")
+        raise web.HTTPConflict(reason=STALE)
     return user, body
 
 
@@ -444,14 +528,14 @@ async def miniapp_pull(request: web.Request) -> web.Response:
     token = state.tokens.issue(user.user_id)
     text = body.get("command", "")
     if not isinstance(text, str) or len(text) > MAX_PATTERN_LENGTH + 40:
-        return _json({"error": "type a pattern, as after /pull", "token": token}, 400)
+        return _json({"error": _("type a pattern, as after /pull"), "token": token}, 400)
     try:
         args = parse_pull(text.split())
     except (ArgError, VanikeysError) as exc:
         return _json({"error": str(exc), "token": token}, 400)
     wait = state.pull_cooldowns.wait_left(user.user_id)
     if wait > 0:
-        return _json({"error": f"slow down: pull again in {math.ceil(wait)} s", "token": token}, 429)
+        return _json({"error": _("slow down: pull again in {seconds} s", seconds=math.ceil(wait)), "token": token}, 429)
     try:
         answer = await state.app.service.pull(
             _user_ref(user),
@@ -483,6 +567,6 @@ async def miniapp_visibility(request: web.Request) -> web.Response:
     user, body = await _signed_body(request)
     shown = body.get("shown")
     if not isinstance(shown, bool):
-        raise BadInput("shown is true or false")
+        raise BadInput(_("shown is true or false"))
     await visibility.set_shown(state.app.db, _user_ref(user), shown)
     return _json({"shown": shown, "token": state.tokens.issue(user.user_id)})

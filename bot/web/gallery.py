@@ -15,15 +15,23 @@ from datetime import UTC, datetime
 from bot.answers import CommunityRef, ShownKey, UserRef
 from bot.community import records, visibility
 from bot.community.calendar import season_of
+from bot.i18n import N_
 from bot.results import shown_key_from_json, tier_at_least
 from bot.storage import Database, Row
+from gpu_worker.i18n import gettext_now
 
 CARD_TIER = "Rare"
 RECENT_CARDS = 12
 SEASON_ROWS = 10
 BEST_ROWS = 10
 COLLECTION_ROWS = 50
-ANONYMOUS = "a member"
+ANONYMOUS = N_("a member")  # stored and compared in English; shown_name() translates it on the page
+A_COMMUNITY = N_("A community")
+
+
+def shown_name(name: str) -> str:
+    """A name as the page shows it: the anonymous stand-ins in the reader's language, a person's name as it is."""
+    return gettext_now(name) if name in (ANONYMOUS, A_COMMUNITY) else name
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ async def gallery(db: Database, slug: str, community: CommunityRef, time_zone: s
             best[who] = p
     return Gallery(
         slug=slug,
-        title=community.title or "A community",
+        title=community.title or A_COMMUNITY,
         season=season,
         recent=recent,
         season_rows=season_rows,

@@ -19,6 +19,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from bot.i18n import N_
+
 MAX_INIT_DATA_CHARS = 4096
 FUTURE_SKEW_S = 60.0
 TOKEN_TTL_S = 600.0
@@ -37,6 +39,7 @@ class MiniAppUser:
     display_name: str
     auth_date: int
     digest: str  # the verified hash: identifies this initData without keeping it
+    language_code: str | None = None  # the person's Telegram language, as their updates carry it
 
 
 def secret_key(bot_token: str) -> bytes:
@@ -57,7 +60,7 @@ def verify(init_data: str | None, bot_token: str, *, max_age_s: float, now: floa
     older than `max_age_s` or without a user.
     """
     if not init_data:
-        raise InitDataError("open this page from the bot's button in Telegram")
+        raise InitDataError(N_("open this page from the bot's button in Telegram"))
     if len(init_data) > MAX_INIT_DATA_CHARS:
         raise InitDataError("initData is too long")
     try:
@@ -72,7 +75,7 @@ def verify(init_data: str | None, bot_token: str, *, max_age_s: float, now: floa
     given = fields.pop("hash", "")
     expected = sign(fields, bot_token)
     if not given or not hmac.compare_digest(given.lower(), expected):
-        raise InitDataError("initData is not signed by Telegram for this bot")
+        raise InitDataError(N_("initData is not signed by Telegram for this bot"))
     try:
         auth_date = int(fields.get("auth_date", ""))
     except ValueError:
@@ -81,7 +84,7 @@ def verify(init_data: str | None, bot_token: str, *, max_age_s: float, now: floa
     if auth_date > now + FUTURE_SKEW_S:
         raise InitDataError("initData is dated in the future")
     if now - auth_date > max_age_s:
-        raise InitDataError("this Mini App session has expired: close it and open it again from the bot")
+        raise InitDataError(N_("this Mini App session has expired: close it and open it again from the bot"))
     try:
         user = json.loads(fields.get("user", ""))
         user_id = str(int(user["id"]))
@@ -93,6 +96,7 @@ def verify(init_data: str | None, bot_token: str, *, max_age_s: float, now: floa
         display_name=name[:64] or str(user.get("username", ""))[:64],
         auth_date=auth_date,
         digest=expected,
+        language_code=code[:20] if isinstance(code := user.get("language_code"), str) else None,
     )
 
 

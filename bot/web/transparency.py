@@ -15,12 +15,15 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from bot.i18n import N_, _
 from bot.odds_cache import OddsCache
 from bot.results import TIER_ORDER
 from bot.storage import Database
 from bot.web.stats import tier_chances, wilson
 from bot.web.svg import ChartRow, tier_chart
 from gpu_worker.errors import VanikeysError
+from gpu_worker.humanize import tier_name
+from gpu_worker.i18n import gettext_now
 from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
@@ -30,13 +33,19 @@ CACHE_S = 300.0
 USAGE_DAYS = 7.0
 
 # A refund's reason as a category: the job's error text is free-form and never shown as such.
+# The labels are English here and translated where the page shows them.
 REFUND_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("verification failed", ("verif",)),
-    ("provider unavailable", ("unavailable", "no worker", "provider", "endpoint", "runpod", "modal", "self-hosted")),
-    ("time limit reached", ("time limit", "timed out", "timeout", "too long")),
-    ("order gave up", ("gave up", "give up", "attempt")),
-    ("grinder error", ("grinder", "failed")),
+    (N_("verification failed"), ("verif",)),
+    (
+        N_("provider unavailable"),
+        ("unavailable", "no worker", "provider", "endpoint", "runpod", "modal", "self-hosted"),
+    ),
+    (N_("time limit reached"), ("time limit", "timed out", "timeout", "too long")),
+    (N_("order gave up"), ("gave up", "give up", "attempt")),
+    (N_("grinder error"), ("grinder", "failed")),
 )
+OTHER_REASON = N_("other")
+ALL_FORMATS = N_("All formats")
 
 
 @dataclass(frozen=True)
@@ -59,12 +68,25 @@ class TierLine:
 
 @dataclass(frozen=True)
 class TierTable:
-    """The tier rows for one group of pulls (all, or one format), with the chart."""
+    """The tier rows for one group of pulls (all, or one format), and their chart drawn in the reader's language."""
 
-    title: str
+    title: str  # ALL_FORMATS or a format id
     pulls: int
     lines: tuple[TierLine, ...]
-    svg: str
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the current locale (a format id stays as it is)."""
+        return gettext_now(self.title) if self.title == ALL_FORMATS else self.title
+
+    @property
+    def svg(self) -> str:
+        """The chart of predicted against observed shares, its words in the current locale (the report is cached for
+        every reader; the chart is drawn for each)."""
+        return tier_chart(
+            [ChartRow(tier_name(t.tier), t.predicted, t.share, t.low, t.high) for t in self.lines],
+            _("{title}: predicted and observed share of pulls per tier", title=self.shown_title),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +123,7 @@ def refund_reason(error: str | None) -> str:
     for label, words in REFUND_REASONS:
         if any(word in text for word in words):
             return label
-    return "other"
+    return OTHER_REASON
 
 
 async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Report:
@@ -136,7 +158,7 @@ async def build_report(db: Database, odds_cache: OddsCache, backend: str) -> Rep
                 for name, chance in chances.items():
                     expected[scope][name] += chance
         await asyncio.sleep(0)  # a long report never holds the event loop in one go
-    overall = _table("All formats", observed["all"], expected["all"])
+    overall = _table(ALL_FORMATS, observed["all"], expected["all"])
     formats = tuple(_table(fmt, observed[fmt], expected[fmt]) for fmt in sorted(k for k in observed if k != "all"))
     refund_rows = await db.fetchall(
         "SELECT error, COUNT(*) AS n FROM jobs WHERE status = 'refunded' GROUP BY error", ()
@@ -178,11 +200,7 @@ def _table(title: str, observed: Counter[str], expected: dict[str, float]) -> Ti
                 high=high,
             )
         )
-    chart = tier_chart(
-        [ChartRow(t.tier, t.predicted, t.share, t.low, t.high) for t in lines],
-        f"{title}: predicted and observed share of pulls per tier",
-    )
-    return TierTable(title=title, pulls=pulls, lines=tuple(lines), svg=chart)
+    return TierTable(title=title, pulls=pulls, lines=tuple(lines))
 
 
 class ReportCache:

@@ -50,9 +50,10 @@ VANIKEYS_ODDS_TIME_CAP_S VANIKEYS_ODDS_MEMORY_MB VANIKEYS_MODAL_MAX_IN_FLIGHT VA
 VANIKEYS_TRUSTED_PROXIES VANIKEYS_WEB_REQUESTS_PER_MINUTE VANIKEYS_MINIAPP_MAX_AGE_S VANIKEYS_METRICS_ON_WEBHOOK
 VANIKEYS_START_RETRY_S
 VANIKEYS_SELFHOSTED_PORT
+VANIKEYS_LANGUAGE LANGUAGE LC_ALL LC_MESSAGES LANG
 """.split()
 )  # added since: the odds workers' caps, Modal's queue limit, the public pages, /metrics' opt-in, start-up retries,
-# the box's health check port
+# the box's health check port, the command line's language
 
 # Only these modules may touch the environment; everything else reads a settings field.
 SETTINGS_MODULES = {
@@ -60,6 +61,7 @@ SETTINGS_MODULES = {
     "gpu_worker/settings.py",
     "gpu_worker/config_fields.py",
     "gpu_worker/config_model.py",
+    "gpu_worker/terminal_language.py",  # the language at start, without pydantic (`vanikeys --help` stays fast)
 }
 HOW_TO_ADD = (
     "read settings, not the environment. To add a setting: add one field to VanikeysSettings in bot/settings.py "

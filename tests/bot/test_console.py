@@ -442,3 +442,104 @@ def test_output_that_arrives_at_the_prompt_clears_it_and_draws_it_again() -> Non
     not_a_terminal.at_prompt = True
     not_a_terminal.emit("notice", "done")
     assert piped.getvalue() == "done\n", "a pipe gets plain lines, no terminal codes"
+
+
+# --- the console in the terminal's language -------------------------------------------------------------------------
+
+LANGUAGE_VARIABLES = ("VANIKEYS_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def console_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], *argv: str
+) -> str:
+    """`vanikeys console ARGV` as a person runs it, in this process (bot.cli.main): `lines` typed, what it printed."""
+    from bot.cli import main
+
+    monkeypatch.setenv("VANIKEYS_DB", str(tmp_path / "console.db"))
+    monkeypatch.setenv("VANIKEYS_BACKEND", "python")
+    monkeypatch.setenv("VANIKEYS_VAULT_KEY", "33" * 32)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(line + "\n" for line in lines)))
+    assert main(["console", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def speaking(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    for name in LANGUAGE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_spanish_terminal_gets_a_spanish_console_end_to_end(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    speaking(monkeypatch, LANG="es_ES.UTF-8")
+    out = console_in_process(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["/balance", "/grant you 20", "/pull ab --anyway", "/nope", "/pull ab --turbo", "/history", "/help"]
+        + ["/grant you 30", "/order ^ab"],
+    )
+    assert out.startswith("you: 0 tokens; te quedan 3/3 tiradas gratis hoy; gastado hoy 0/1.000;"), out
+    for spanish in (
+        "20 tokens dados a you; saldo ahora 20",
+        "you tiró 'ab' (Bitcoin (P2PKH)), 32.768 claves:",
+        "[privado] solo para este usuario: tirada ",
+        "  costó 0 tokens + 1 tirada gratis; saldo 20;",
+        "error: comando desconocido /nope: prueba /help",
+        "error: opción desconocida '--turbo'",
+        "\nsaldo 20\n",
+        "/grant <usuario> <tokens>",
+        "admin de consola: añade tokens",
+        " de '^ab': 21 tokens pagados, saldo 29;",
+    ):
+        assert spanish in out, spanish
+    for english in ("free pulls", "pulled", "[private]", "unknown", "; balance", "cost ", "console admin"):
+        assert english not in out, english
+    finished = [line for line in out.splitlines() if line.startswith("pedido ") and "[" in line]
+    assert finished and ("[encontrado]" in finished[-1] or "[completado]" in finished[-1]), out  # printed later
+
+
+async def test_config_language_sets_the_consoles_language_until_set_back(app: App) -> None:
+    lines = await run_lines(
+        app, ["/balance", "/config language ru", "/balance", "/config language default", "/balance"], as_json=False
+    )
+    balances = [line for line in lines if line.startswith("erin: ")]
+    assert len(balances) == 3
+    assert "free pulls left today" in balances[0] and "free pulls left today" in balances[2]
+    assert "бесплатных круток на сегодня" in balances[1] and "free pulls" not in balances[1]
+
+
+async def test_the_main_flows_at_the_console_in_the_pseudo_locale(app: App) -> None:
+    """The main flows every front end runs in the pseudo-locale: every line the console prints came through the
+    catalogs (accented, or padded with "·"), bar the ledger's own rows (a date, a kind, tokens)."""
+    from bot.i18n import PSEUDO, use_locale
+    from tests.telegram.test_languages import MAIN_FLOWS
+
+    with use_locale(PSEUDO):
+        lines = await run_lines(
+            app, ["/grant erin 100", *MAIN_FLOWS, "/leaderboard", "/order ^a", "/nope"], as_json=False
+        )
+    assert len(lines) >= 20
+    untranslated = [
+        line
+        for line in lines
+        if any(c.isascii() and c.isalpha() for c in line)
+        and not any(c == "·" or (c.isalpha() and not c.isascii()) for c in line)
+        and not line[:4].isdigit()  # a ledger row: "2026-12-06 06:32 pull +0 ..."
+    ]
+    assert not untranslated, untranslated
+    assert any(line.startswith("[þŕîṽåţé]") for line in lines)  # the key, delivered privately
+
+
+def test_console_json_is_byte_identical_in_every_language(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    typed = ["/balance", "/odds ^ab", "/help", "/nope", "/pull", "/pull ab --turbo", "/grant you x", "/history"]
+    seen = []
+    for lang in ("C.UTF-8", "ru_RU.UTF-8"):
+        speaking(monkeypatch, LANG=lang)
+        seen.append(console_in_process(monkeypatch, capsys, tmp_path / lang, typed, "--json"))
+    assert seen[0] == seen[1]
+    assert [json.loads(line)["type"] for line in seen[0].splitlines()][:3] == ["balance", "odds", "help"]

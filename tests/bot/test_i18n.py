@@ -20,7 +20,18 @@ from gpu_worker.i18n import LOCALE_DIR, TRANSLATED, _, ngettext, pseudo, use_loc
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
 TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a|tg-spoiler)\b[^>]*>|&[a-z]+;")  # Telegram HTML; <pattern> is text
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "locale_str": None}
+KEYWORDS = {
+    "_": None,
+    "ngettext": (1, 2),
+    "N_": None,
+    "NC_": ((1, "c"), 2),
+    "pgettext": ((1, "c"), 2),
+    "locale_str": None,
+    "_html": None,  # the web pages
+}
+# How scripts/i18n.py reads each kind of file (babel.cfg): the code, and the web pages' Jinja2 templates.
+METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 
 
 def catalog(locale: str) -> Catalog:
@@ -42,7 +53,7 @@ def test_the_template_holds_every_string_the_code_marks() -> None:
     marked = set()
     for package in ("gpu_worker", "bot", "payments"):
         for _filename, _line, message, _comments, _context in extract_from_dir(
-            REPO / package, method_map=[("**.py", "python")], keywords=KEYWORDS
+            REPO / package, method_map=METHODS, options_map=OPTIONS, keywords=KEYWORDS
         ):
             marked.add(message if isinstance(message, str) else tuple(m for m in message if m is not None))
     normalised = {m if isinstance(m, str) else tuple(m) for m in ids(template())}
@@ -122,6 +133,8 @@ def test_the_compiled_catalog_is_the_source_compiled(locale: str) -> None:
         if isinstance(message.id, tuple):
             for n in (0, 1, 2, 5, 21):
                 assert mo.ngettext(message.id[0], message.id[1], n) == message.string[form_of(n)], message.id
+        elif message.context:  # a name under its msgctxt (Discord command and option names)
+            assert mo.pgettext(message.context, message.id) == message.string, (message.context, message.id)
         else:
             assert mo.gettext(message.id) == message.string, message.id
 

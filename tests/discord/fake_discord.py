@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import regex
 from aiohttp import WSMsgType, web
 
 from tests.specs import conformance
@@ -58,6 +59,9 @@ VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 
 ALL_PERMISSIONS = 2248473465835073
 MANAGE_GUILD = 1 << 5
 CHANNEL = object()  # as a slash option's value: the guild's text channel (a channel option)
+
+# Discord's rule for slash command and option names, and their localizations (docs: Application Command Naming)
+COMMAND_NAME = regex.compile(r"^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$")
 
 # Interaction callback types
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 1, 4, 5, 6, 7, 8
@@ -435,7 +439,12 @@ class FakeDiscord:
     # --- sending events as users ---------------------------------------------
 
     async def slash(
-        self, user: FakeUser, name: str, options: dict[str, Any] | None = None, *, in_dm: bool = False
+        self,
+        user: FakeUser,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        in_dm: bool = False,
     ) -> FakeInteraction:
         """A user runs /name with options (a chat-input command interaction).
 
@@ -443,6 +452,13 @@ class FakeDiscord:
         both are sent as ids with their `resolved` data, as Discord does.
         """
         data: dict[str, Any] = {"id": str(self._next_id()), "name": name, "type": 1, "options": []}
+        # As Discord does: the published command's id, and its server for a server's own copy (tests may also run
+        # a command nothing published yet: a fresh id then)
+        published = [*self.commands.get("global", []), *([] if in_dm else self.commands.get(str(self.guild_id), []))]
+        for command in published[::-1]:  # a server's own copy first
+            if command["name"] == name:
+                data |= {"id": command["id"]} | ({"guild_id": command["guild_id"]} if command.get("guild_id") else {})
+                break
         resolved: dict[str, dict[str, Any]] = {}
         for key, value in (options or {}).items():
             if isinstance(value, FakeUser):
@@ -460,6 +476,30 @@ class FakeDiscord:
         if resolved:
             data["resolved"] = resolved
         return await self._interact(user, 2, data, in_dm=in_dm)
+
+    async def type_command(
+        self, user: FakeUser, typed: str, options: dict[str, Any] | None = None, *, in_dm: bool = False
+    ) -> FakeInteraction:
+        """A user runs a command as their client shows it, in their client's language (`fake.locales`): the command
+        and option names they typed may be localized ones. As Discord does, the interaction carries the published
+        command's id and its DEFAULT names. LookupError for a name the client would not show (nothing published
+        under it in that locale)."""
+        locale = self.locales.get(user.id, "en-US")
+        published = [*self.commands.get("global", []), *([] if in_dm else self.commands.get(str(self.guild_id), []))]
+
+        def shown(item: dict[str, Any]) -> str:
+            return str((item.get("name_localizations") or {}).get(locale, item["name"]))
+
+        command = next((c for c in published if shown(c) == typed), None)
+        if command is None:
+            raise LookupError(f"a {locale} client shows no command /{typed}")
+        named = {}
+        for key, value in (options or {}).items():
+            option = next((o for o in command.get("options", []) if shown(o) == key), None)
+            if option is None:
+                raise LookupError(f"/{typed} has no option {key!r} in {locale}")
+            named[option["name"]] = value
+        return await self.slash(user, command["name"], named, in_dm=in_dm)
 
     async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:
         data = {
@@ -674,6 +714,8 @@ class FakeDiscord:
                 return _json(self._sync(guild_id, body))
             case ("GET", ["applications", _, "commands"]):
                 return _json(self.commands.get("global", []))
+            case ("GET", ["applications", _, "guilds", guild_id, "commands"]):
+                return _json(self.commands.get(guild_id, []))
             case ("POST", ["interactions", interaction_id, token, "callback"]):
                 return self._callback(int(interaction_id), token, body, query)
             case ("POST", ["webhooks", _, token]):
@@ -767,6 +809,7 @@ class FakeDiscord:
         if not isinstance(body, list):
             raise DiscordError(400, 50035, "Invalid Form Body")
         synced = []
+        _check_unique(body)
         for command in body:
             _check_command(command)
             synced.append(self._command_answer(command, None if scope == "global" else scope))
@@ -1079,8 +1122,32 @@ def _check_embed(embed: dict[str, Any]) -> int:
     return size + len(footer) + len(author)
 
 
+def _check_name(item: dict[str, Any]) -> None:
+    """A chat-input command's or option's name and each of its localizations: Discord's regex, lower case."""
+    for name in [item.get("name", ""), *(item.get("name_localizations") or {}).values()]:
+        if not COMMAND_NAME.match(name) or name != name.lower():
+            raise DiscordError(400, 50035, f"Invalid Form Body: APPLICATION_COMMAND_INVALID_NAME {name!r}")
+
+
+def _check_unique(siblings: list[dict[str, Any]]) -> None:
+    """Names are unique among siblings (commands of one sync, options of one command), in every locale."""
+    locales = {locale for item in siblings for locale in item.get("name_localizations") or {}}
+    for locale in (None, *locales):
+        names = [
+            (item.get("name_localizations") or {}).get(locale, item.get("name")) if locale else item.get("name")
+            for item in siblings
+        ]
+        if len(names) != len(set(names)):
+            raise DiscordError(400, 50035, f"Invalid Form Body: APPLICATION_COMMANDS_DUPLICATE_NAME ({locale})")
+
+
 def _check_command(command: dict[str, Any]) -> None:
     name = command.get("name", "")
+    if command.get("type", 1) == 1:
+        _check_name(command)
+        _check_unique(command.get("options", []))
+        for option in command.get("options", []):
+            _check_name(option)
     if not name or len(name) > 32 or name != name.lower():
         raise DiscordError(400, 50035, f"Invalid Form Body: bad command name {name!r}")
     if command.get("type", 1) == 1 and not 1 <= len(command.get("description", "")) <= 100:

@@ -26,7 +26,9 @@ from bot.answers import (
     TopupAnswer,
     TopupPack,
 )
+from bot.command_refs import use_command_writer
 from bot.frontends.discord import rendering
+from bot.frontends.discord.mentions import usage
 from bot.frontends.discord.permissions import missing_permissions_text
 from bot.frontends.discord.views import PatternRequest, confirm_view, easy_pattern_view, link_view, reveal_view
 from gpu_worker.i18n import LOCALES, PSEUDO, use_locale
@@ -53,6 +55,11 @@ from tests.telegram.test_limits_per_locale import (
 
 EVERY_LOCALE = (*LOCALES, PSEUDO)
 DISCORD_LOCALES = ("es-ES", "es-419", "pt-BR", "ru")  # Discord's locales for the shipped languages
+
+
+def mention(name: str) -> str:
+    """A command's mention with the longest id a snowflake has."""
+    return f"</{name}:{'9' * 20}>"
 
 
 async def test_a_spanish_server_sees_the_reveal_in_spanish_and_each_person_answers_in_their_own(
@@ -95,7 +102,7 @@ async def test_slash_commands_are_described_in_every_language(harness: Harness) 
     assert pull["description_localizations"]["es-ES"].startswith("Genera claves y revela")
     assert pull["description_localizations"]["pt-BR"].startswith("Gera chaves")
     assert pull["description_localizations"]["ru"].startswith("Перебрать ключи")
-    assert not pull.get("name_localizations"), "names stay what the docs and help say to type"
+    assert pull["name_localizations"] == {"es-ES": "tirar", "es-419": "tirar", "pt-BR": "girar", "ru": "крутить"}
     count = next(o for o in pull["options"] if o["name"] == "count")
     assert {c["name_localizations"]["es-ES"] for c in count["choices"]} == {"1 tirada", "tirada x10"}
     for command in synced.values():
@@ -170,7 +177,7 @@ def embeds() -> Iterator[tuple[str, discord.Embed]]:
     config = config_answer()
     yield "config", rendering.config_embed(ConfigAnswer(config.config, "language", config.message, config.lines))
     yield "card", rendering.card_embed(CardAnswer(key(), PATTERN, "did", b"", 1, 1, "x.png"), "x.png")
-    yield "help", rendering.help_embed(help_answer())
+    yield "help", rendering.help_embed(help_answer(), lambda name: usage(None, name), mention)
 
 
 def texts() -> Iterator[tuple[str, str]]:
@@ -231,15 +238,18 @@ def embed_sizes(embed: discord.Embed) -> dict[str, int]:
 @pytest.mark.parametrize("locale", EVERY_LOCALE)
 def test_every_embed_and_message_fits_discord_in_every_locale(locale: str) -> None:
     seen = 0
-    with use_locale(locale):
+    with use_locale(locale), use_command_writer(mention):  # commands as the longest they are written: mentions
         for what, embed in embeds():
             for limit_name, size in embed_sizes(embed).items():
                 assert size <= EMBED_LIMITS[limit_name], (locale, what, limit_name, size)
             seen += 1
+        mentioned = 0
         for what, text in texts():
             assert 1 <= len(text) <= rendering.MAX_MESSAGE, (locale, what, len(text))
             seen += 1
+            mentioned += mention("keys") in text
     assert seen > 30
+    assert mentioned >= 3, "the closed-DMs, keys and order texts were measured with a mention in them"
 
 
 @pytest.mark.parametrize("locale", EVERY_LOCALE)

@@ -429,8 +429,9 @@ SERVICE_PACKAGES = {
 }
 
 
-def imported_by(*argv: str) -> set[str]:
-    """Every module `vanikeys ARGV` has imported when it exits: a fresh interpreter, as the script runs it."""
+def imported_by(*argv: str, env: dict[str, str] | None = None) -> set[str]:
+    """Every module `vanikeys ARGV` has imported when it exits: a fresh interpreter, as the script runs it (with
+    `env` over this process's environment)."""
     probe = (
         "import json, runpy, sys\n"
         "sys.argv = ['vanikeys', *sys.argv[1:]]\n"
@@ -444,7 +445,7 @@ def imported_by(*argv: str) -> set[str]:
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         timeout=60,
     )
     assert "Traceback" not in done.stderr, done.stderr
@@ -452,7 +453,9 @@ def imported_by(*argv: str) -> set[str]:
 
 
 def test_help_imports_none_of_the_engine_and_none_of_the_service() -> None:
-    modules = imported_by("--help")
+    """In Russian, so the translated help is what is checked: the catalogs cost no more than stdlib gettext."""
+    modules = imported_by("--help", env={"VANIKEYS_LANGUAGE": "ru"})
+    assert "gpu_worker.terminal_language" in modules  # it did read the language
     assert not {m.split(".")[0] for m in modules} & (SERVICE_PACKAGES | {"numpy", "pydantic", "rich", "coincurve"})
     assert not any(m.startswith("bot.") and m != "bot.cli" for m in modules), sorted(modules)
     light = (
@@ -460,7 +463,8 @@ def test_help_imports_none_of_the_engine_and_none_of_the_service() -> None:
         "gpu_worker.errors",
         "gpu_worker.numbers",
         "gpu_worker.i18n",
-    )  # i18n: stdlib gettext only
+        "gpu_worker.terminal_language",
+    )  # i18n: stdlib gettext only; terminal_language: the environment's language, without pydantic
     assert not any(m.startswith("gpu_worker.") and m not in light for m in modules), sorted(modules)
     assert "babel" not in {m.split(".")[0] for m in modules}, "CLDR data is loaded only to write a number"
 
@@ -597,3 +601,107 @@ def test_a_wrong_vault_key_stops_the_bot_while_telegram_is_still_being_reached(t
     assert code == 2, err
     assert err.strip().startswith("vanikeys: error: VANIKEYS_VAULT_KEY") and "Traceback" not in err, err
     assert time.monotonic() - began < 30  # not the Telegram check's retries (60 s)
+
+
+# --- the terminal's language ----------------------------------------------------------------------------------------
+
+LANGUAGE_VARIABLES = ("VANIKEYS_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def speaking(monkeypatch: pytest.MonkeyPatch, lang: str) -> None:
+    """This process's environment as a terminal whose only language variable is LANG=lang."""
+    for name in LANGUAGE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", lang)
+
+
+def test_a_command_answers_in_the_terminals_language(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speaking(monkeypatch, "ru_RU.UTF-8")
+    assert main(["odds", "btc", "^ab"]) == 0
+    out = capsys.readouterr().out
+    assert "шаблон '^ab' · 2 символа для совпадения" in out
+    assert "один ключ совпадает полностью с вероятностью 0,00153: примерно 1 из 654 ключей" in out
+    assert "очки" in out and "Обычный" in out and "✨ полное совпадение" in out
+    assert not {"pattern", "characters", "probability", "Common", "full match"} & set(out.replace("'", " ").split())
+    assert main(["grind", "btc", "abc", "--budget", "lots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vanikeys: error: ") and "--budget, число ключей" in err and err.count("\n") == 1, err
+    assert main(["--help"]) == 0
+    assert "команды:" in capsys.readouterr().out
+    speaking(monkeypatch, "C.UTF-8")
+    assert main(["odds", "btc", "^ab"]) == 0
+    assert "pattern '^ab' · 2 characters to match" in capsys.readouterr().out  # and nothing stayed Russian
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["odds", "btc", "^ab", "--json"],
+        ["odds", "eth", "^dead", "--budget", "2^20", "--fuzzy", "--json"],
+        ["combine", "btc", "--private-key", "1" * 64, "--offset", "2" * 64, "--json"],
+        ["combine", "eth", "--private-key", "1" * 64, "--offset", "2" * 64, "--identifier", "0xdead", "--json"],
+        ["odds", "btc", "O0Il", "--exact-case", "--json"],  # refused: the error line of a --json run is English too
+    ],
+)
+def test_machine_readable_output_is_byte_identical_in_every_language(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen = []
+    for lang in ("C.UTF-8", "ru_RU.UTF-8", "es_ES.UTF-8"):
+        speaking(monkeypatch, lang)
+        code = main(argv)
+        captured = capsys.readouterr()
+        seen.append((code, captured.out, captured.err))
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][1] or seen[0][2].startswith("vanikeys: error: ")
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "pt_BR", "ru", "en_XA"])
+def test_argparses_own_words_keep_its_placeholders_in_every_locale(locale: str) -> None:
+    """argparse %-formats its words after looking them up: a translation that lost or renamed one would crash."""
+    import re
+
+    from gpu_worker.cli import ARGPARSE_WORDS
+    from gpu_worker.i18n import gettext_now, use_locale
+
+    placeholder = re.compile(r"%\(\w+\)\w|%\w")
+    values = {"argument_name": "--x", "message": "m", "value": "v", "choices": "a, b", "type": "int"}
+    values |= {"option": "--e", "matches": "--ex, --ey"}
+    with use_locale(locale):
+        for word in ARGPARSE_WORDS:
+            shown = gettext_now(word)
+            assert sorted(placeholder.findall(shown)) == sorted(placeholder.findall(word)), (word, shown)
+            shown % (values if "%(" in word else ("x",) if "%" in word else ())  # formats as argparse does
+            assert locale == "en" or shown != word, word
+
+
+def test_a_usage_error_and_the_help_screen_are_in_one_language(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speaking(monkeypatch, "es_ES.UTF-8")
+    assert main(["grind", "btc", "ab", "--backend", "abacus"]) == 2
+    assert capsys.readouterr().err == (
+        "vanikeys: error: argumento --backend: opción no válida: 'abacus' (elige entre 'auto', 'python', 'native',"
+        " 'cuda') (mira: vanikeys grind --help)\n"
+    )
+    assert main(["odds", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("uso: vanikeys odds") and "\nopciones:\n" in shown and "muestra esta ayuda y sale" in shown
+    import argparse
+    import gettext
+
+    assert vars(argparse)["_"] is gettext.gettext  # argparse's own lookup is back as it was, for anyone else
+
+
+def test_the_progress_line_of_a_grind_is_in_the_locale() -> None:
+    from gpu_worker.cli import _progress_status
+    from gpu_worker.grinders.base import GrindProgress
+    from gpu_worker.i18n import use_locale
+
+    job = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^abc", "budget": 100_000, "stop": "budget", "top": 1})
+    progress = GrindProgress(checked=12_345, budget=100_000, elapsed_s=2.0, best_score=2, max_score=3)
+    with use_locale("ru"):
+        assert _progress_status(job, progress, 1e6) == "12\xa0345 ключей · 6\xa0172/с · лучший 2/3 · осталось 14 с"
+    assert _progress_status(job, progress, 1e6) == "12,345 keys · 6,172/s · best 2/3 · ETA 14 s"

@@ -14,6 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
+# The Checkout Session `locale` values Stripe takes (the stripe library's SessionCreateParams.locale, v16).
+CHECKOUT_LOCALES = frozenset(
+    "auto bg cs da de el en en-GB es es-419 et fi fil fr fr-CA hi-IN hr hu id it ja ko lt lv ms mt nb nl pl pt "
+    "pt-BR ro ru sk sl sv th tr vi zh zh-HK zh-TW".split()
+)
+
 
 def _id(prefix: str) -> str:
     return f"{prefix}_test_{secrets.token_hex(12)}"
@@ -152,6 +158,8 @@ class FakeStripe:
         for required in ("mode", "success_url", "line_items[0][quantity]"):
             if required not in form:
                 return _error(400, "invalid_request_error", f"Missing required param: {required}.", param=required)
+        if form.get("locale", "auto") not in CHECKOUT_LOCALES:
+            return _error(400, "invalid_request_error", f"Invalid locale: {form['locale']}", param="locale")
         session_id = _id("cs")
         metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
         return web.json_response(

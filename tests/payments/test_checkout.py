@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from gpu_worker.i18n import _, ngettext, use_locale
 from payments.checkout import CheckoutClient
 from payments.errors import PaymentsError
+from payments.events import ApplyOutcome
+from payments.fulfilment import Fulfilment
+from payments.stripe_api import StripeApi
 from tests.payments.fake_stripe import FakeStripe
 from tests.payments.helpers import settings_for
 
@@ -78,3 +82,56 @@ async def test_stripe_refusing_the_key_is_a_retry_later_error(fake_stripe: FakeS
     assert caught.value.code == "stripe_unavailable"
     assert "sk_test" not in str(caught.value)
     assert len(fake_stripe.requests) == 1
+
+
+async def test_a_portuguese_buyer_gets_the_checkout_page_and_the_pack_in_portuguese(
+    checkout: CheckoutClient, fake_stripe: FakeStripe
+) -> None:
+    with use_locale("pt_BR"):
+        await checkout.create_checkout("telegram", "42", "2500")
+        name = ngettext("{n} VaniKeys token", "{n} VaniKeys tokens", 2500)
+        description = _("Tokens for pulls and orders, credited as soon as the payment clears.")
+    assert name == "2.500 tokens VaniKeys" and description.startswith("Tokens para giros e pedidos")
+    [form] = fake_stripe.created_sessions
+    assert form["locale"] == "pt-BR"  # Stripe's own page in Portuguese: a value Stripe takes (the fake refuses others)
+    assert form["line_items[0][price_data][product_data][name]"] == name
+    assert form["line_items[0][price_data][product_data][description]"] == description
+    # the buyer's language rides with the payment, so the webhook tells them in it
+    assert form["metadata[locale]"] == form["payment_intent_data[metadata][locale]"] == "pt_BR"
+
+
+@pytest.mark.parametrize(("locale", "stripe"), [("en", "en"), ("es", "es"), ("ru", "ru"), ("en_XA", "en")])
+async def test_every_locale_is_one_stripe_takes(
+    checkout: CheckoutClient, fake_stripe: FakeStripe, locale: str, stripe: str
+) -> None:
+    with use_locale(locale):
+        link = await checkout.create_checkout("discord", "7", "100")
+    assert link.url and fake_stripe.created_sessions[-1]["locale"] == stripe
+
+
+async def test_an_unknown_pack_is_refused_in_the_buyers_language(checkout: CheckoutClient) -> None:
+    with use_locale("es"), pytest.raises(PaymentsError) as err:
+        await checkout.create_checkout("telegram", "42", "7")
+    assert err.value.message.startswith("no existe el paquete '7': elige uno de 100 (0,99")
+
+
+async def test_what_the_buyer_is_told_after_paying_is_in_the_language_they_bought_in(fake_stripe: FakeStripe) -> None:
+    session = {
+        "id": "cs_test_pt",
+        "mode": "payment",
+        "payment_status": "paid",
+        "amount_total": 399,
+        "currency": "usd",
+        "metadata": {"platform": "telegram", "user_id": "42", "pack_id": "500", "tokens": "500", "locale": "pt_BR"},
+    }
+    api = StripeApi(settings_for(fake_stripe))
+    fulfilment = Fulfilment(api)
+    [credit] = await fulfilment.instructions("checkout.session.completed", session)
+    assert credit.locale == "pt_BR"
+    assert credit.notice == "Pagamento recebido (US$\xa03,99): 500 tokens adicionados ao seu saldo. Valeu!"
+    told = credit.notice_for(ApplyOutcome(True, 190, 0, 190))  # 310 of them paid a debt off
+    assert told.endswith("310 deles quitaram o que sua conta devia; giros e pedidos estão liberados de novo.")
+    old = dict(session, metadata={k: v for k, v in session["metadata"].items() if k != "locale"})
+    [english] = await fulfilment.instructions("checkout.session.completed", old)  # a session made before this
+    assert english.notice.startswith("Payment received ($3.99): 500 tokens")
+    await api.close()

@@ -93,6 +93,10 @@ async def test_command_menus_are_published_in_every_language(fake: FakeBotApi, t
     assert described["es"]["balance"] == "tus tokens, tiradas gratis de hoy y tu límite diario"
 
 
+# The main flows every front end runs in the pseudo-locale (the console's run: tests/bot/test_console.py).
+MAIN_FLOWS = ("/help", "/balance", "/odds ^a", "/pull ^a", "/pull ^b btc 10", "/history", "/topup")
+
+
 async def test_the_main_flows_in_the_pseudo_locale_fit_and_parse(fake: FakeBotApi, tmp_path: Path) -> None:
     """Every answer of the main flows, 40% longer and accented, still parses as Telegram HTML and fits."""
     from tests.telegram.fake_bot_api import parse_telegram_html, utf16_len
@@ -101,7 +105,7 @@ async def test_the_main_flows_in_the_pseudo_locale_fit_and_parse(fake: FakeBotAp
     group = fake.group_chat(title="Pseudo Lounge")
     chat = fake.private_chat(xavi)
     async with running_bot(fake, tmp_path):
-        for command in ("/help", "/balance", "/odds ^a", "/pull ^a", "/pull ^b btc 10", "/history", "/topup"):
+        for command in MAIN_FLOWS:
             await fake.push_text(chat, xavi, command)
         await fake.push_text(group, xavi, "/pull ^c")
         await fake.push_text(group, xavi, "/leaderboard")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bot.answers import UserRef
-from bot.frontends.telegram.stars import StarsPayload
+from bot.frontends.telegram.config import DEFAULT_STARS_PACKS, StarsPack
+from bot.frontends.telegram.stars import StarsPayload, invoice_texts
+from gpu_worker.i18n import DEFAULT, PSEUDO, TRANSLATED, ngettext, use_locale
+from tests.specs.telegram_spec import spec
 from tests.telegram.fake_bot_api import FakeBotApi, forbidden_blocked
 from tests.telegram.harness import running_bot
 
@@ -144,3 +149,55 @@ async def test_a_refund_after_a_gift_leaves_the_gift_and_puts_the_buyer_in_debt(
         assert await balance(running, ola) == 80, "the recipient keeps the gift"
         assert ned_account.balance == 0 and ned_account.debt == 80, "the buyer owes what was gifted"
     assert "20 of 100 tokens taken back" in told.text and "owes 80" in told.text
+
+
+@pytest.mark.parametrize("locale", [*TRANSLATED, PSEUDO, DEFAULT])
+def test_every_invoice_fits_telegrams_limits_in_every_locale(locale: str) -> None:
+    """Title 1-32 characters, description 1-255, a price label: checked against the Bot API's own tables."""
+    packs = [*DEFAULT_STARS_PACKS, StarsPack("huge", 999_999_999, 100_000)]
+    for pack in packs:
+        with use_locale(locale):
+            texts = invoice_texts(pack)
+        params = {
+            "chat_id": 42,
+            "title": texts.title,
+            "description": texts.description,
+            "payload": StarsPayload(pack.pack_id, pack.tokens, pack.stars, 42).encode(),
+            "provider_token": "",
+            "currency": "XTR",
+            "prices": [{"label": texts.label, "amount": pack.stars}],
+        }
+        assert spec().check_request("sendInvoice", params) == [], (locale, pack)
+
+
+async def test_a_russian_buyer_and_a_spanish_operator(fake: FakeBotApi, tmp_path: Path) -> None:
+    """The invoice and the refund notice in the buyer's Russian, the operator's /refundstars answers in Spanish."""
+    buyer = {**fake.user(1010, "Vera"), "language_code": "ru"}
+    operator = {**fake.user(9000, "Operator"), "language_code": "es"}
+    async with running_bot(fake, tmp_path):
+        await fake.push_text(fake.private_chat(buyer), buyer, "/topup")
+        menu = (
+            await fake.wait_for(
+                lambda: [m for m in fake.messages_in(buyer["id"]) if any("⭐ 50" in b["text"] for b in m.buttons())]
+            )
+        )[-1]
+        await fake.push_callback(buyer, menu, menu.button("⭐ 50")["callback_data"])
+        invoice = (await fake.wait_for(lambda: [r for r in fake.calls("sendInvoice") if r.error is None]))[-1]
+        with use_locale("ru"):
+            title = ngettext("{n} VaniKeys token", "{n} VaniKeys tokens", 100)
+            label = ngettext("{n} token", "{n} tokens", 100)
+        assert invoice.params["title"] == title == "100 токенов VaniKeys" and len(title) <= 32
+        assert invoice.params["prices"] == [{"label": label, "amount": 50}] and label != "100 tokens"
+        assert "круток" in invoice.params["description"] and len(invoice.params["description"]) <= 255
+        payload = invoice.params["payload"]
+        await fake.replay_update(fake.successful_payment_update(buyer, 50, payload, "stxRU"))
+        await fake.wait_for_message(buyer["id"], "Зачислено 100 токенов")
+
+        chat = fake.private_chat(operator)
+        await fake.push_text(chat, operator, "/refundstars")  # its <placeholder> is text, not a tag Telegram refuses
+        await fake.wait_for_message(operator["id"], "Uso: /refundstars <telegram_payment_charge_id>")
+        await fake.push_text(chat, operator, "/refundstars stxNONE")
+        await fake.wait_for_message(operator["id"], "No se encontró ningún pago en Stars stxNONE")
+        await fake.push_text(chat, operator, "/refundstars stxRU")
+        await fake.wait_for_message(operator["id"], "Reembolsadas 50 Stars al usuario 1010. 100 tokens retirados.")
+        await fake.wait_for_message(buyer["id"], "Тебе вернули 50 звёзд; списано 100 токенов.")

@@ -24,6 +24,7 @@ from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
 from bot.frontends.discord.cooldowns import Cooldowns
 from bot.frontends.discord.flows import COMMAND, ODDS, ORDER, PULL, Flows
 from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.discord.mentions import CommandMentions
 from bot.frontends.discord.options import AUTOCOMPLETE
 from bot.frontends.discord.outbox import Outbox
 from bot.frontends.discord.privacy import install_log_redaction
@@ -71,6 +72,8 @@ class VaniKeysBot(commands.AutoShardedBot):
         )
         self.outbox = Outbox()
         self._late_reveals: asyncio.Task[None] | None = None
+        self.mentions = CommandMentions()  # the published commands' ids, for answers that name a command
+        self._command_ids: asyncio.Task[None] | None = None
         self.frontend = DiscordFrontEnd(self)
         self.flows = Flows(self)
         self.tree.on_error = self._on_app_command_error  # type: ignore[method-assign]
@@ -79,13 +82,15 @@ class VaniKeysBot(commands.AutoShardedBot):
         """Called by discord.py once logged in, before the gateway: translator, buttons and cogs in, the front end
         registered with the service, the commands synced when config.sync_on_start asks, the kept late reveals
         started in the background."""
-        await self.tree.set_translator(CatalogTranslator())  # descriptions in each person's Discord language
+        await self.tree.set_translator(CatalogTranslator())  # names and descriptions in each person's language
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for cog in ALL_COGS:
             await self.add_cog(cog(self))
         self.service.register_frontend(self.frontend)
         if self.config.sync_on_start:
             await self.sync_commands(self.config.sync_on_start)
+        if SYNC_GLOBAL not in self.config.sync_on_start:  # the ids published before, for mentions (until then: /name)
+            self._command_ids = asyncio.create_task(self._learn_command_ids(), name="discord-command-ids")
         # Logged in (REST works): the reveals a previous stop kept go to their channels.
         self._late_reveals = asyncio.create_task(self.frontend.post_late_reveals(), name="discord-late-reveals")
 
@@ -99,6 +104,9 @@ class VaniKeysBot(commands.AutoShardedBot):
             await self.frontend.kept(self.config.stop_grace_s)
             if self._late_reveals is not None:
                 await asyncio.gather(self._late_reveals, return_exceptions=True)  # ended by the closed outbox
+        if self._command_ids is not None:
+            self._command_ids.cancel()
+            await asyncio.gather(self._command_ids, return_exceptions=True)
         await self.frontend.progress.close()  # progress still waiting is droppable; endings go through the outbox
         await super().close()
 
@@ -115,8 +123,17 @@ class VaniKeysBot(commands.AutoShardedBot):
                 guild = discord.Object(int(target))
                 self.tree.copy_global_to(guild=guild)
                 synced = await self.tree.sync(guild=guild)
+            self.mentions.learn(synced, None if target == SYNC_GLOBAL else guild.id)
             log.info("synced %d application commands to %s", len(synced), target)
         return len(synced) if targets else 0
+
+    async def _learn_command_ids(self) -> None:
+        try:
+            await self.mentions.fetch(self.tree)
+        except discord.HTTPException as exc:
+            log.warning(
+                "command ids not fetched (status %s, code %s): answers name commands as /name", exc.status, exc.code
+            )
 
     async def _on_app_command_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.answers import CommunityRef, Origin, ServiceError, UserRef, WrongChannel
+from bot.command_refs import commands, set_command_writer
 from bot.frontends.discord.permissions import missing_permissions_text, missing_reveal_permissions
 from bot.frontends.discord.rendering import (
     balance_embed,
@@ -46,8 +47,8 @@ log = logging.getLogger(__name__)
 PULL, ORDER, ODDS, COMMAND = "pull", "order", "odds", "command"
 EASY_PATTERN = "easy_pattern"
 GENERIC_FAILURE = N_(
-    "Something went wrong on our side. Nothing was lost: `/history` shows every token movement "
-    "and `/keys` any key not yet sent. Please try again in a minute."
+    "Something went wrong on our side. Nothing was lost: {cmd_history} shows every token movement "
+    "and {cmd_keys} any key not yet sent. Please try again in a minute."
 )
 
 Interaction = discord.Interaction[Any]
@@ -276,6 +277,8 @@ class Flows:
     ) -> None:
         person = interaction.locale.value if interaction.locale else None
         set_locale(person)  # everything for this person, in their own language
+        self.bot.mentions.seen(interaction)
+        set_command_writer(self.bot.mentions.writer(interaction.guild_id))  # commands as their client shows them
         PEOPLE.remember("discord", str(interaction.user.id), person)
         wait = self.bot.cooldowns.wait_left(action, interaction.user.id)
         if wait > 0:
@@ -342,7 +345,7 @@ class Flows:
     async def _fail(self, turn: Turn, public: bool) -> None:
         if public and not turn.posted:
             await self._delete_quietly(turn)
-        await turn.private_error(_(GENERIC_FAILURE))
+        await turn.private_error(_(GENERIC_FAILURE, **commands("history", "keys")))
 
     @staticmethod
     async def _delete_quietly(turn: Turn) -> None:

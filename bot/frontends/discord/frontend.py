@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.answers import KeyDelivery, OrderView, UserRef
+from bot.command_refs import use_command_writer
 from bot.frontends.discord.outbox import OutboxClosed
 from bot.frontends.discord.progress import ProgressEdits
 from bot.frontends.discord.rendering import delivery_messages, late_reveal_digests, order_embed, order_finished_text
@@ -86,7 +87,9 @@ class DiscordFrontEnd:
         if origin.message_id and (message_id := _snowflake(origin.message_id)) is not None:
             reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
         mentions = discord.AllowedMentions(users=True, everyone=False, roles=False, replied_user=False)
-        text = order_finished_text(order, f"<@{order.user.user_id}>")
+        guild = getattr(self.bot.get_channel(channel_id), "guild", None)  # a recovered order's task: not set yet
+        with use_command_writer(self.bot.mentions.writer(guild.id if guild is not None else None)):
+            text = order_finished_text(order, f"<@{order.user.user_id}>")
 
         async def send() -> discord.Message:
             if reference is None:  # left out: discord.py's default (None) is no reply

@@ -10,7 +10,9 @@ from discord.app_commands import locale_str
 
 from bot.answers import ServiceError
 from bot.frontends.discord.flows import user_ref
-from bot.frontends.discord.rendering import one_in
+from bot.frontends.discord.mentions import plain
+from bot.frontends.discord.rendering import one_in_unit
+from bot.i18n import _, set_locale
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS
 
@@ -36,10 +38,16 @@ async def pattern_autocomplete(
 ) -> list[app_commands.Choice[str]]:
     """The typed pattern with its odds, or with what is wrong with it, before anyone pays."""
     text = current.strip()[:MAX_CHOICE]
+    locale = set_locale(interaction.locale.value if interaction.locale else None)
     if not text:
-        return [app_commands.Choice(name=f"e.g. {example}", value=example) for example in PATTERN_EXAMPLES]
-    if interaction.client.cooldowns.wait_left(AUTOCOMPLETE, interaction.user.id) > 0:
-        return [app_commands.Choice(name=_fit(f"{text} · odds with /odds"), value=text)]  # typing fast: no CPU
+        return [
+            app_commands.Choice(name=_("e.g. {example}", example=example), value=example)
+            for example in PATTERN_EXAMPLES
+        ]
+    if interaction.client.cooldowns.wait_left(AUTOCOMPLETE, interaction.user.id) > 0:  # typing fast: no CPU
+        # a choice shows plain text (no mentions): the command as this person's client names it
+        odds_later = _("{text} · odds with {cmd_odds}", text=text, cmd_odds=plain("odds", locale))
+        return [app_commands.Choice(name=_fit(odds_later), value=text)]
     namespace: Any = interaction.namespace
     format_id = getattr(namespace, "format", None) or "btc"
     exact = bool(getattr(namespace, "exact_case", False))
@@ -48,7 +56,8 @@ async def pattern_autocomplete(
         odds = await interaction.client.service.odds(text, format_id, exact_case=exact, fuzzy=fuzzy)
     except (ServiceError, VanikeysError) as err:
         return [app_commands.Choice(name=_fit(f"⚠ {err}"), value=text)]
-    return [app_commands.Choice(name=_fit(f"{text} · exact match {one_in(odds.expected_keys)} keys"), value=text)]
+    shown = _("{text} · exact match {odds}", text=text, odds=one_in_unit(odds.expected_keys, "key"))
+    return [app_commands.Choice(name=_fit(shown), value=text)]
 
 
 async def pack_autocomplete(

@@ -36,6 +36,8 @@ from bot.answers import (
     StreakAnswer,
     TopupAnswer,
 )
+from bot.command_refs import commands
+from bot.frontends.discord.mentions import plain
 from gpu_worker.humanize import compact, duration, tier_name
 from gpu_worker.i18n import N_, _, ngettext, number, short_datetime as when
 
@@ -69,11 +71,11 @@ ERROR = 0xED4245
 
 CLOSED_DMS_STEPS = N_(
     "To get it: open this server's menu → **Privacy Settings** → turn on **Direct Messages**, "
-    "then send `/keys` (here or in a DM with me)."
+    "then send {cmd_keys} (here or in a DM with me)."
 )
 CLOSED_DMS_HELP = N_(
     "I couldn't DM you your private key, so it is safe in the vault. To get it: open this server's "
-    "menu → **Privacy Settings** → turn on **Direct Messages**, then send `/keys` (here or in a DM "
+    "menu → **Privacy Settings** → turn on **Direct Messages**, then send {cmd_keys} (here or in a DM "
     "with me)."
 )
 FULL_MATCH_BADGE = N_("✨ full match")
@@ -184,11 +186,12 @@ def pull_embed(answer: PullAnswer, puller_name: str, avatar_url: str | None = No
     cut_short = f"{answer.cut_short.note} · " if answer.cut_short is not None else ""
     embed.set_footer(
         text=_(
-            "{keys} keys in {seconds} s on {backend} · {cut_short}private key by DM (or /keys)",
+            "{keys} keys in {seconds} s on {backend} · {cut_short}private key by DM (or {cmd_keys})",
             keys=number(answer.keys_checked),
             seconds=number(answer.elapsed_s, digits=2),
             backend=answer.backend,
             cut_short=cut_short,
+            cmd_keys=plain("keys"),  # a footer shows no mentions or markdown
         )
     )
     return embed
@@ -222,7 +225,7 @@ def _key_line(key: ShownKey) -> str:
 def closed_dms_text() -> str:
     """The private note, in the current language, that the key stays in the vault until DMs are open and /keys is
     sent."""
-    return _(CLOSED_DMS_HELP)
+    return _(CLOSED_DMS_HELP, **commands("keys"))
 
 
 # --- orders --------------------------------------------------------------------
@@ -293,8 +296,9 @@ def order_finished_text(order: OrderView, mention: str) -> str:
         if order.delivery_pending:  # announced before the DM goes out
             return _(
                 "🎉 {mention} your order for `{pattern}` is done: your key is on its way by DM (if it does not "
-                "arrive, open your DMs and send /keys).",
+                "arrive, open your DMs and send {cmd_keys}).",
                 mention=mention,
+                **commands("keys"),
                 pattern=order.pattern,
             )
         if order.delivered:
@@ -305,8 +309,9 @@ def order_finished_text(order: OrderView, mention: str) -> str:
             )
         return _(
             "🎉 {mention} your order for `{pattern}` is done: your key is in the vault: DMs are closed, open "
-            "them and send /keys.",
+            "them and send {cmd_keys}.",
             mention=mention,
+            **commands("keys"),
             pattern=order.pattern,
         )
     return _(
@@ -426,9 +431,10 @@ def balance_embed(answer: BalanceAnswer) -> discord.Embed:
         embed.add_field(
             name=_("Owed"),
             value=ngettext(
-                "{n} token: pulls and orders are paused until a top-up settles it (`/topup`)",
-                "{n} tokens: pulls and orders are paused until a top-up settles it (`/topup`)",
+                "{n} token: pulls and orders are paused until a top-up settles it ({cmd_topup})",
+                "{n} tokens: pulls and orders are paused until a top-up settles it ({cmd_topup})",
                 answer.debt,
+                **commands("topup"),
             ),
             inline=False,
         )
@@ -462,7 +468,7 @@ def keys_text(answer: KeysAnswer) -> str:
         "{n} keys could not be sent by DM and wait safely in the vault.",
         len(answer.undelivered),
     )
-    return _fit(f"{sent}{waiting} {_(CLOSED_DMS_STEPS)}", MAX_MESSAGE)
+    return _fit(f"{sent}{waiting} {_(CLOSED_DMS_STEPS, **commands('keys'))}", MAX_MESSAGE)
 
 
 def history_embed(answer: HistoryAnswer) -> discord.Embed:
@@ -473,7 +479,7 @@ def history_embed(answer: HistoryAnswer) -> discord.Embed:
     embed = discord.Embed(
         title=ngettext("History · balance {n} token", "History · balance {n} tokens", answer.balance),
         colour=discord.Colour(NEUTRAL),
-        description=_fit_lines(lines, MAX_DESCRIPTION) or _("Nothing yet: try `/pull`."),
+        description=_fit_lines(lines, MAX_DESCRIPTION) or _("Nothing yet: try {cmd_pull}.", **commands("pull")),
     )
     return embed
 
@@ -493,7 +499,8 @@ def leaderboard_embed(answer: LeaderboardAnswer) -> discord.Embed:
     return discord.Embed(
         title=_fit(title, MAX_TITLE),
         colour=discord.Colour(TIER_COLOURS["Legendary"]),
-        description=_fit_lines(lines, MAX_DESCRIPTION) or _("No pulls yet: be the first with `/pull`."),
+        description=_fit_lines(lines, MAX_DESCRIPTION)
+        or _("No pulls yet: be the first with {cmd_pull}.", **commands("pull")),
     )
 
 
@@ -568,15 +575,26 @@ def card_embed(answer: CardAnswer, filename: str) -> discord.Embed:
     return embed
 
 
-def help_embed(answer: HelpAnswer) -> discord.Embed:
-    """The commands with their summaries, the formats, and any notes."""
+def help_embed(
+    answer: HelpAnswer,
+    usage_of: Callable[[str], str] | None = None,
+    mention_of: Callable[[str], str | None] | None = None,
+) -> discord.Embed:
+    """The commands with their summaries, the formats, and any notes. usage_of(name): a command's line as the
+    reader's client shows it (default: the service's usage line); mention_of(name): its clickable mention, or None
+    (a field's name shows no mentions, its value does)."""
     embed = discord.Embed(
         title="VaniKeys",
         colour=discord.Colour(NEUTRAL),
         description=_("Pull for vanity crypto addresses. Results are public, private keys come by DM."),
     )
     for command in answer.commands:
-        embed.add_field(name=command.usage, value=_fit(command.summary, MAX_FIELD), inline=False)
+        mention = mention_of(command.name) if mention_of else None
+        embed.add_field(
+            name=_fit(usage_of(command.name) if usage_of else command.usage, MAX_FIELD_NAME),
+            value=_fit(f"{mention} · {command.summary}" if mention else command.summary, MAX_FIELD),
+            inline=False,
+        )
     embed.add_field(
         name=_("Formats"), value=", ".join(f"`{fid}` {title}" for fid, title in answer.formats), inline=False
     )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.command_refs import commands, use_command_writer
 from bot.i18n import _, ngettext, use_locale
 
 if TYPE_CHECKING:
@@ -83,9 +84,12 @@ async def is_owner(interaction: discord.Interaction[Any], owner_id: int) -> bool
     """True when the presser is the button's owner; anyone else is told privately and nothing happens."""
     if interaction.user.id == owner_id:
         return True
-    with use_locale(interaction.locale.value if interaction.locale else None):
+    writer = _bot(interaction).mentions.writer(interaction.guild_id)
+    with use_locale(interaction.locale.value if interaction.locale else None), use_command_writer(writer):
         text = _(
-            "⚠️ That button belongs to {owner}, so it did nothing for you. Use `/pull` or `/order` to do it yourself.",
+            "⚠️ That button belongs to {owner}, so it did nothing for you. Use {cmd_pull} or {cmd_order} to do it "
+            "yourself.",
+            **commands("pull", "order"),
             owner="<@" + str(owner_id) + ">",
         )
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())

@@ -44,7 +44,7 @@ from bot.i18n import public_locale
 from bot.links import miniapp_url
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
-from gpu_worker.i18n import N_, _, negotiate, ngettext, set_locale
+from gpu_worker.i18n import N_, _, negotiate, ngettext, number, set_locale
 from gpu_worker.numbers import parse_int
 
 log = logging.getLogger(__name__)
@@ -805,10 +805,10 @@ class TelegramHandlers:
             return
         chat, message, user = parties
         if user.id not in self.config.admin_ids:
-            self._reply(chat, message, "Only the bot's operators can refund payments.")
+            self._reply(chat, message, _("Only the bot's operators can refund payments."))
             return
         if not context.args:
-            self._reply(chat, message, "Usage: /refundstars <telegram_payment_charge_id>")
+            self._reply(chat, message, rendering.esc(_("Usage: /refundstars <telegram_payment_charge_id>")))
             return
         charge_id = context.args[0]
 
@@ -827,22 +827,36 @@ async def refund_star_payment(service: Service, frontend: TelegramFrontEnd, char
     """
     charge = await stars.find_charge(frontend.bot, charge_id)
     if charge is None:
-        return f"No Stars payment {charge_id} was found among the bot's transactions."
+        return _("No Stars payment {charge} was found among the bot's transactions.", charge=charge_id)
     outcome = await service.apply_instruction(stars.refund_instruction(charge))  # tells the user when first applied
     try:
         await stars.refund_on_telegram(frontend.bot, charge)
     except TelegramError as err:
-        return (
-            f"The tokens were taken back but Telegram refused the refund ({err.message}); "
-            f"send /refundstars {charge_id} again to retry."
+        return _(
+            "The tokens were taken back but Telegram refused the refund ({why}); send /refundstars {charge} again to "
+            "retry.",
+            why=err.message,
+            charge=charge_id,
         )
-    done = f"Refunded {charge.payload.stars} Stars to user {charge.user_id}; "
+    done = ngettext(
+        "Refunded {n} Star to user {user}.",
+        "Refunded {n} Stars to user {user}.",
+        charge.payload.stars,
+        user=charge.user_id,
+    )
     short = charge.payload.tokens - abs(outcome.tokens_moved)
     if outcome.applied and short > 0:
         # Spent or gifted already: gifts stay with their recipients; the buyer owes the rest (docs/operations.md).
-        return (
-            done + f"{abs(outcome.tokens_moved)} of {charge.payload.tokens} tokens taken back; the other {short} "
-            f"were already spent or gifted, so the buyer now owes {outcome.debt} and cannot pull or order until "
-            "later credits settle it."
+        owed = ngettext(
+            "{taken} of {total} tokens taken back; the other {n} was already spent or gifted, so the buyer now owes "
+            "{debt} and cannot pull or order until later credits settle it.",
+            "{taken} of {total} tokens taken back; the other {n} were already spent or gifted, so the buyer now owes "
+            "{debt} and cannot pull or order until later credits settle it.",
+            short,
+            taken=number(abs(outcome.tokens_moved)),
+            total=number(charge.payload.tokens),
+            debt=number(outcome.debt),
         )
-    return done + f"{charge.payload.tokens} tokens taken back."
+        return f"{done} {owed}"
+    taken = ngettext("{n} token taken back.", "{n} tokens taken back.", charge.payload.tokens)
+    return f"{done} {taken}"

@@ -17,11 +17,14 @@ from telegram import Bot, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPay
 from telegram.error import BadRequest
 
 from bot.frontends.telegram.config import StarsPack, TelegramConfig
+from bot.i18n import PEOPLE, _, current, ngettext, use_locale
 from payments.events import LedgerInstruction
 
 log = logging.getLogger(__name__)
 
 CURRENCY = "XTR"
+TITLE_MAX = 32  # Telegram's sendInvoice: title 1-32 characters, description 1-255
+DESCRIPTION_MAX = 255
 _PAYLOAD = re.compile(r"stars1:([a-z0-9_]{1,16}):(\d{1,9}):(\d{1,9}):(\d{1,20})")
 
 
@@ -61,29 +64,56 @@ async def send_invoice(bot: Bot, chat_id: int, user_id: int, pack: StarsPack) ->
     """Send `pack`'s Stars invoice to `chat_id`, payable by `user_id` alone (pre-checkout refuses anyone else);
     returns the sent message, raises TelegramError when Telegram refuses."""
     payload = StarsPayload(pack.pack_id, pack.tokens, pack.stars, user_id)
+    texts = invoice_texts(pack)
     return await bot.send_invoice(
         chat_id=chat_id,
-        title=f"{pack.tokens} VaniKeys tokens",
-        description=f"{pack.tokens} tokens for pulls and orders, credited as soon as the payment clears.",
+        title=texts.title,
+        description=texts.description,
         payload=payload.encode(),
         provider_token="",
         currency=CURRENCY,
-        prices=[LabeledPrice(f"{pack.tokens} tokens", pack.stars)],
+        prices=[LabeledPrice(texts.label, pack.stars)],
     )
+
+
+@dataclass(frozen=True)
+class InvoiceTexts:
+    """What a Stars invoice says, in the buyer's language: its title, description and price label."""
+
+    title: str  # 1-32 characters (Telegram's limit)
+    description: str  # 1-255 characters
+    label: str
+
+
+def invoice_texts(pack: StarsPack) -> InvoiceTexts:
+    """An invoice's texts in the current locale (the buyer's), each within Telegram's limits whatever the language."""
+    title = ngettext("{n} VaniKeys token", "{n} VaniKeys tokens", pack.tokens)
+    description = ngettext(
+        "{n} token for pulls and orders, credited as soon as the payment clears.",
+        "{n} tokens for pulls and orders, credited as soon as the payment clears.",
+        pack.tokens,
+    )
+    label = ngettext("{n} token", "{n} tokens", pack.tokens)
+    return InvoiceTexts(_fit(title, TITLE_MAX), _fit(description, DESCRIPTION_MAX), label)
+
+
+def _fit(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters with an ellipsis (a wordier language's longest pack must still send)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def pre_checkout_problem(query: PreCheckoutQuery, config: TelegramConfig) -> str | None:
     """Why this payment must not go ahead (shown to the payer), or None. No I/O: answered within 10 s."""
     payload = StarsPayload.decode(query.invoice_payload)
     if payload is None:
-        return "This invoice is not one of ours any more; send /topup for a fresh one."
+        return _("This invoice is not one of ours any more; send /topup for a fresh one.")
     if payload.user_id != query.from_user.id:
-        return "This invoice belongs to someone else; send /topup in a private chat with the bot for your own."
+        return _("This invoice belongs to someone else; send /topup in a private chat with the bot for your own.")
     if query.currency != CURRENCY or query.total_amount != payload.stars:
-        return "The amount does not match the invoice; send /topup for a fresh one."
+        return _("The amount does not match the invoice; send /topup for a fresh one.")
     pack = config.stars_pack(payload.pack_id)
     if pack is None or (pack.tokens, pack.stars) != (payload.tokens, payload.stars):
-        return "This pack's price has changed; send /topup for a fresh invoice."
+        return _("This pack's price has changed; send /topup for a fresh invoice.")
     return None
 
 
@@ -103,11 +133,22 @@ def credit_instruction(payment: SuccessfulPayment, payer_id: int) -> LedgerInstr
         tokens=payload.tokens,
         idempotency_key=credit_key(payment.telegram_payment_charge_id),
         reason="purchase",
-        notice=f"⭐ {payload.tokens} tokens have arrived (paid with {payload.stars} Stars).",
+        notice=_arrived(payload),
         stripe_id="",
         pack_id=payload.pack_id,
         amount_cents=payload.stars,
         currency="xtr",
+        locale=current(),  # the payer's: this runs for their payment update
+    )
+
+
+def _arrived(payload: StarsPayload) -> str:
+    stars = ngettext("{n} Star", "{n} Stars", payload.stars)
+    return ngettext(
+        "⭐ {n} token has arrived (paid with {stars}).",
+        "⭐ {n} tokens have arrived (paid with {stars}).",
+        payload.tokens,
+        stars=stars,
     )
 
 
@@ -138,18 +179,29 @@ async def find_charge(bot: Bot, charge_id: str, *, pages: int = 50) -> StarCharg
 
 
 def refund_instruction(charge: StarCharge) -> LedgerInstruction:
-    """The ledger debit that takes `charge`'s tokens back (debt when already spent), exactly once by its refund key."""
+    """The ledger debit that takes `charge`'s tokens back (debt when already spent), exactly once by its refund key;
+    the buyer is told in their own language when the bot has seen it (an operator's refund runs in theirs)."""
+    locale = PEOPLE.of("telegram", str(charge.user_id))
+    with use_locale(locale):
+        stars = ngettext("{n} Star", "{n} Stars", charge.payload.stars)
+        notice = ngettext(
+            "↩️ Your {stars} were refunded; {n} token was taken back.",
+            "↩️ Your {stars} were refunded; {n} tokens were taken back.",
+            charge.payload.tokens,
+            stars=stars,
+        )
     return LedgerInstruction(
         platform="telegram",
         user_id=str(charge.user_id),
         tokens=-charge.payload.tokens,
         idempotency_key=refund_key(charge.charge_id),
         reason="refund",
-        notice=f"↩️ Your {charge.payload.stars} Stars were refunded; {charge.payload.tokens} tokens were taken back.",
+        notice=notice,
         stripe_id="",
         pack_id=charge.payload.pack_id,
         amount_cents=charge.payload.stars,
         currency="xtr",
+        locale=locale,
     )
 
 

@@ -7,6 +7,9 @@
   const initData = fragment.get("tgWebAppData") || "";
   let token = "";
   const $ = (id) => document.getElementById(id);
+  // The words this script writes, in the page's language: the server puts them on the page (#texts).
+  let texts = {};
+  const say = (name, values) => (texts[name] || name).replace(/\{(\w+)\}/g, (_, key) => String((values || {})[key] ?? ""));
 
   function call(path, body) {
     const options = {headers: {"X-Telegram-Init-Data": initData}, cache: "no-store"};
@@ -18,7 +21,7 @@
     }
     return fetch(prefix + path, options).then((r) => r.json().then((data) => {
       if (data.token) token = data.token;
-      if (!r.ok) throw new Error(data.error || ("error " + r.status));
+      if (!r.ok) throw new Error(data.error || say("error", {status: r.status}));
       return data;
     }));
   }
@@ -34,10 +37,10 @@
     return code;
   }
 
-  function tier(name) {
+  function tier(name, shown) {
     const span = document.createElement("span");
     span.className = "tier tier-" + name.toLowerCase();
-    span.textContent = name;
+    span.textContent = shown || name;
     return span;
   }
 
@@ -48,7 +51,7 @@
       const item = document.createElement("li");
       item.dataset.tier = p.tier;
       const line = document.createElement("p");
-      line.append(tier(p.tier), " " + p.rarity + " · ", Object.assign(document.createElement("code"), {textContent: p.pattern}));
+      line.append(tier(p.tier, p.tier_name), " " + p.rarity + " · ", Object.assign(document.createElement("code"), {textContent: p.pattern}));
       item.append(line, identifier(p));
       const when = document.createElement("p");
       when.className = "who";
@@ -59,7 +62,7 @@
           .then((r) => (r.ok ? r.blob() : null)).then((blob) => {
             if (!blob) return;
             const img = document.createElement("img");
-            img.alt = p.tier + " card";
+            img.alt = say("card", {tier: p.tier_name || p.tier});
             img.src = URL.createObjectURL(blob);
             item.prepend(img);
           });
@@ -70,7 +73,7 @@
 
   function load() {
     return call("/me").then((data) => {
-      $("status").textContent = (data.name || "You") + ": " + data.total + " pulls";
+      $("status").textContent = data.summary;
       $("pull-box").hidden = false;
       $("shown").checked = data.shown;
       showPulls(data);
@@ -78,14 +81,15 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    texts = JSON.parse($("texts").textContent || "{}");
     if (!initData) return;
-    load().catch((err) => { $("status").textContent = "Not signed in: " + err.message; $("status").className = "refusal"; });
+    load().catch((err) => { $("status").textContent = say("not_signed_in", {why: err.message}); $("status").className = "refusal"; });
     $("pull-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      $("pull-result").textContent = "Pulling…";
+      $("pull-result").textContent = say("pulling");
       call("/pull", {command: $("command").value}).then((data) => {
         const best = data.keys[0];
-        $("pull-result").replaceChildren(tier(best.tier), " " + best.rarity + " ", identifier(best), " · " + data.note);
+        $("pull-result").replaceChildren(tier(best.tier, best.tier_name), " " + best.rarity + " ", identifier(best), " · " + data.note);
         return load();
       }).catch((err) => { $("pull-result").textContent = err.message; });
     });

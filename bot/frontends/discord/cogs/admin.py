@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL
 from bot.frontends.discord.rendering import error_text
+from bot.i18n import _, ngettext, use_locale
 
 if TYPE_CHECKING:
     from bot.frontends.discord.bot import VaniKeysBot
@@ -44,10 +45,15 @@ class AdminCog(commands.Cog, name="Admin"):
     @app_commands.default_permissions(administrator=True)
     async def sync(self, interaction: discord.Interaction[VaniKeysBot], scope: str = "global") -> None:
         """Publish the slash commands globally, to this server, or clear this server's copies; answered privately.
-        Anyone but the owner is refused; a refusal from Discord is logged and told, never raised."""
+        Anyone but the owner is refused; a refusal from Discord is logged and told, never raised. Answered in the
+        interaction's locale, as every personal answer is."""
+        with use_locale(str(interaction.locale)):
+            await self._sync(interaction, scope)
+
+    async def _sync(self, interaction: discord.Interaction[VaniKeysBot], scope: str) -> None:
         if not await self.bot.is_owner(interaction.user):
             await interaction.response.send_message(
-                error_text("Only the bot's owner can sync commands."), ephemeral=True
+                error_text(_("Only the bot's owner can sync commands.")), ephemeral=True
             )
             return
         await interaction.response.defer(thinking=True, ephemeral=True)
@@ -55,7 +61,7 @@ class AdminCog(commands.Cog, name="Admin"):
         target = {"global": SYNC_GLOBAL, "here": str(guild_id), "clear": f"{SYNC_CLEAR}{guild_id}"}.get(scope)
         if target is None:
             await interaction.followup.send(
-                error_text(f"Unknown scope {scope!r}: pick one from the list."), ephemeral=True
+                error_text(_("Unknown scope {scope}: pick one from the list.", scope=repr(scope[:20]))), ephemeral=True
             )
             return
         try:
@@ -63,8 +69,15 @@ class AdminCog(commands.Cog, name="Admin"):
         except discord.HTTPException as exc:
             log.warning("sync failed (status %s, code %s)", exc.status, exc.code)
             await interaction.followup.send(
-                error_text(f"Discord refused the sync ({exc.status}); try again later."), ephemeral=True
+                error_text(_("Discord refused the sync ({status}); try again later.", status=exc.status)),
+                ephemeral=True,
             )
             return
-        where = {"global": "globally", "here": "to this server", "clear": "to this server (cleared)"}[scope]
-        await interaction.followup.send(f"Synced {count} commands {where}.", ephemeral=True)
+        said = {
+            "global": ngettext("Synced {n} command globally.", "Synced {n} commands globally.", count),
+            "here": ngettext("Synced {n} command to this server.", "Synced {n} commands to this server.", count),
+            "clear": ngettext(
+                "Synced {n} command to this server (cleared).", "Synced {n} commands to this server (cleared).", count
+            ),
+        }[scope]
+        await interaction.followup.send(said, ephemeral=True)

@@ -11,6 +11,7 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.frontends.discord.flows import community_ref, user_ref
+from bot.frontends.discord.mentions import usage
 from bot.frontends.discord.rendering import (
     card_embed,
     config_embed,
@@ -165,9 +166,17 @@ class CommunityCog(commands.Cog, name="Community"):
 
     @app_commands.command(name="help", description=locale_str("How VaniKeys works: commands, patterns and formats"))
     async def help(self, interaction: discord.Interaction[VaniKeysBot]) -> None:
-        """Privately: how the bot works (commands, patterns, formats)."""
+        """Privately: how the bot works (commands, patterns, formats), each command as the person's client shows it
+        (and its mention, to click)."""
+        tree, mentions, guild_id = self.bot.tree, self.bot.mentions, interaction.guild_id
+
+        def usage_of(name: str) -> str:
+            found = tree.get_command(name)
+            return usage(found if isinstance(found, app_commands.Command) else None, name)
 
         async def render() -> dict[str, Any]:
-            return {"embed": help_embed(self.bot.service.help())}
+            return {
+                "embed": help_embed(self.bot.service.help(), usage_of, lambda name: mentions.mention(name, guild_id))
+            }
 
         await self.bot.flows.private(interaction, render)
