@@ -75,6 +75,7 @@ class Settings:
     time_zone: str = "UTC"  # an IANA name, e.g. "Europe/Berlin"
     streak_milestones: tuple[int, ...] = (3, 7, 14, 30)  # streak lengths that give bonus free pulls
     streak_bonus_pulls: int = 1  # free pulls per milestone (never tokens)
+    card_font: Path | None = None  # a TrueType font for cards' words; None: DejaVu Sans where installed (bot/cards.py)
 
     # web
     public_base_url: str = "http://localhost:8080"

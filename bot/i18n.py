@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from gpu_worker.i18n import (  # the front ends' one import for text
     DEFAULT,
@@ -35,10 +38,13 @@ __all__ = [
     "PeopleLanguages",
     "_",
     "current",
+    "in_public",
     "negotiate",
     "ngettext",
     "public_locale",
+    "public_now",
     "set_locale",
+    "set_public_locale",
     "use_locale",
 ]
 
@@ -74,3 +80,25 @@ PEOPLE = PeopleLanguages()
 def public_locale(community_language: str | None, person_code: str | None) -> str:
     """A community's messages: its admin's choice, else the language of whoever is answered, else English."""
     return negotiate(community_language) or negotiate(person_code) or DEFAULT
+
+
+# The language of the community messages an update leads to (a group's, a server's), beside the current locale,
+# which is the person's own: a front end sets both per update; tasks started from there inherit both.
+_public: ContextVar[str | None] = ContextVar("vanikeys_public_locale", default=None)
+
+
+def set_public_locale(code: str | None) -> None:
+    """From here on in this task, public messages are in `code` (negotiated; None: the current locale's)."""
+    _public.set(negotiate(code))
+
+
+def public_now() -> str:
+    """The locale public messages are in now: the community's as a front end set it, else the current one."""
+    return _public.get() or current()
+
+
+@contextmanager
+def in_public() -> Iterator[str]:
+    """Within the block, text is in the public messages' locale (public_now)."""
+    with use_locale(public_now()) as locale:
+        yield locale

@@ -33,6 +33,7 @@ class JobSpec:
     count: int  # pulls in this job (1 or 10); 1 for orders
     budget: int  # keys per pull; for orders the total key budget before giving up
     expected_keys: float
+    locale: str | None = None  # the language of its public messages (an order's progress), as placed
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class JobRecord:
     delivery_attempted_at: float | None
     delivered_at: float | None
     created_at: float
+    error_kind: str | None = None  # a failure's kind, what people are told (bot/grinding/failures.py)
 
     @property
     def day(self) -> str:
@@ -110,6 +112,7 @@ def record_from_row(row: Row) -> JobRecord:
         count=row["count"],
         budget=row["budget"],
         expected_keys=row["expected_keys"],
+        locale=row["locale"],
     )
     return JobRecord(
         job_id=row["job_id"],
@@ -126,6 +129,7 @@ def record_from_row(row: Row) -> JobRecord:
         delivery_attempted_at=row["delivery_attempted_at"],
         delivered_at=row["delivered_at"],
         created_at=row["created_at"],
+        error_kind=row["error_kind"],
     )
 
 

@@ -50,7 +50,8 @@ from bot.answers import ServiceError, ShownKey, UserRef
 from bot.config import Settings
 from bot.faults import fault_point
 from bot.grinding import GrindingClient, GrindingError, OrderState
-from bot.grinding.model import GrindProgress, OrderProgress
+from bot.grinding.failures import failure_kind
+from bot.grinding.model import FailureKind, GrindProgress, OrderProgress
 from bot.job_events import JobEvents
 from bot.job_records import JobRecord, JobSpec, cut_short_refund, record_from_row
 from bot.job_states import ACTIVE, SETTLED, STEPS, transition
@@ -228,6 +229,7 @@ class Jobs:
                     self.settings.job_lease_s,
                     now,
                     now,
+                    spec.locale,
                 ),
             )
             await self._step(tx, job_id, transition("", "paid").to)
@@ -415,7 +417,7 @@ class Jobs:
         try:
             ids = [await self.grinder.submit(job)]
         except GrindingError as exc:  # refused, or not confirmed (never blindly resubmitted): refund
-            return await self._fail(record, exc.message, event="refused")
+            return await self._fail(record, exc.message, kind=failure_kind(exc), event="refused")
         return await self._move(record, "submitted", backend=self.grinder.backend, backend_job_id=json.dumps(ids))
 
     async def _start(self, record: JobRecord) -> JobRecord:
@@ -430,11 +432,11 @@ class Jobs:
             raise  # the job stays where it stands; the sweep drives it again once storage answers
         except (VanikeysError, GrindingError) as exc:
             self.events.failed(record, exc.code)
-            return await self._fail(record, exc.message)
+            return await self._fail(record, exc.message, kind=failure_kind(exc))
         except Exception as exc:  # a backend fault: refund rather than keep the money
             log.warning("job %s: grinding failed: %s", record.job_id, type(exc).__name__)
             self.events.failed(record, "grinder_error")
-            return await self._fail(record, "the grinder failed")
+            return await self._fail(record, "the grinder failed", kind="grinder_failed")
 
     async def _grind_pull(self, record: JobRecord) -> JobRecord:
         spec = record.spec
@@ -520,7 +522,10 @@ class Jobs:
             self.events.failed(record, exc.code)
             checked_row = await self.db.fetchone(q.KEYS_CHECKED, (record.job_id,))
             return await self._fail(
-                record, exc.message, keys_checked=checked_row["keys_checked"] if checked_row else None
+                record,
+                exc.message,
+                kind=failure_kind(exc),
+                keys_checked=checked_row["keys_checked"] if checked_row else None,
             )
         watch.done()
         verified = verify_hit(template, outcome.hit)
@@ -661,9 +666,18 @@ class Jobs:
         return self.events.reached("delivered", updated)
 
     async def _fail(
-        self, record: JobRecord, why: str, *, keys_checked: int | None = None, event: str = "failed"
+        self,
+        record: JobRecord,
+        why: str,
+        *,
+        kind: FailureKind,
+        keys_checked: int | None = None,
+        event: str = "failed",
     ) -> JobRecord:
-        columns: dict[str, Any] = {"error": why}
+        """The job failed: `why` (the engine's or provider's words) is logged and kept for operators; people are
+        told `kind` (bot/grinding/failures.py)."""
+        log.info("job %s failed (%s): %s", record.job_id, kind, why)
+        columns: dict[str, Any] = {"error": why, "error_kind": kind}
         if keys_checked is not None:
             columns["keys_checked"] = keys_checked
         return await self._move(record, event, **columns)

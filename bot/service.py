@@ -51,7 +51,7 @@ from bot.answers import (
     UserRef,
     WrongChannel,
 )
-from bot.cards import CardSpec, render_card, warm_up
+from bot.cards import CardSpec, render_card, use_font, warm_up
 from bot.command_refs import commands
 from bot.committed import FaultAnswer, read_back
 from bot.community import controls, gifts, late_reveals, records, streaks, visibility
@@ -60,7 +60,8 @@ from bot.community.late_reveals import LateReveal
 from bot.config import Settings
 from bot.delivery import KEYS_HINT, Delivery
 from bot.fair_share import REMOTE_SLOTS, FairShare
-from bot.i18n import PEOPLE
+from bot.grinding.failures import failure_reason
+from bot.i18n import PEOPLE, public_now
 from bot.job_records import JobRecord, JobSpec
 from bot.jobs import Jobs
 from bot.ledger import Credit, Debit, Ledger
@@ -133,6 +134,7 @@ class Service:
         self.odds_cache = shared_odds_cache()  # uncached odds run in a worker process, not on the event loop
         jobs.observer = self
         jobs.deliverer = delivery
+        use_font(settings.card_font)
         warm_up()  # the first reveal's card is then as quick as the rest
 
     # --- commands ----------------------------------------------------------------
@@ -189,6 +191,7 @@ class Service:
             count=count,
             budget=self.settings.pull_budget,
             expected_keys=odds.expected_keys,
+            locale=public_now(),
         )
         release = await self.fair_share.acquire(user.platform)  # this front end's share of the grinders (one job)
         try:
@@ -234,7 +237,7 @@ class Service:
                     "grind_failed",
                     _(
                         "the pull failed ({error}): {given_back}; try again",
-                        error=record.error,
+                        error=failure_reason(record.error_kind),
                         given_back=_given_back(record),
                     ),
                     committed="refunded",
@@ -257,25 +260,24 @@ class Service:
         except StorageUnavailable as fault:  # charged: say so, and how the job goes on
             raise await self._job_fault(fault, created) from None
         many = answer.count > 1
+        with use_locale(created.spec.locale or current()):  # the reveal's language: public in a community
+            note = self._delivery_note(delivered, many)
+        return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
+
+    @staticmethod
+    def _delivery_note(delivered: bool, many: bool) -> str:
         if delivered:
-            note = (
+            return (
                 _("the private keys were sent to you privately")
                 if many
                 else _("the private key was sent to you privately")
             )
-        else:
-            note = (
-                _(
-                    "the private keys could not be sent to you privately and were kept safe: {hint}",
-                    hint=_(KEYS_HINT, **commands("keys")),
-                )
-                if many
-                else _(
-                    "the private key could not be sent to you privately and was kept safe: {hint}",
-                    hint=_(KEYS_HINT, **commands("keys")),
-                )
-            )
-        return dataclasses.replace(answer, delivered=delivered, balance_after=balance, delivery_note=note)
+        hint = _(KEYS_HINT, **commands("keys"))
+        return (
+            _("the private keys could not be sent to you privately and were kept safe: {hint}", hint=hint)
+            if many
+            else _("the private key could not be sent to you privately and was kept safe: {hint}", hint=hint)
+        )
 
     async def _reveal(self, on_reveal: RevealHook, answer: PullAnswer) -> None:
         try:
@@ -284,6 +286,13 @@ class Service:
             log.warning("pull %s: the reveal failed (%s); delivering the key anyway", answer.job_id, type(exc).__name__)
 
     async def _pull_answer(
+        self, record: JobRecord, compiled: Pattern, odds: Odds, config: CommunityConfig | None
+    ) -> PullAnswer:
+        """The pull's answer in the language of its reveal (public in a community: its language), card and all."""
+        with use_locale(record.spec.locale or current()):
+            return await self._pull_answer_here(record, compiled, odds, config)
+
+    async def _pull_answer_here(
         self, record: JobRecord, compiled: Pattern, odds: Odds, config: CommunityConfig | None
     ) -> PullAnswer:
         spec = record.spec
@@ -438,21 +447,23 @@ class Service:
             count=1,
             budget=budget,
             expected_keys=odds.expected_keys,
+            locale=public_now(),  # its progress after a restart, when no update says which language
         )
         record, debit = await self._create(spec, pulls=0, tokens=price)
         self.jobs.start(record.job_id)
         expected_s = odds.expected_keys / self.settings.keys_per_s
-        note = (
-            _("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
-            if split
-            else _("your private key will arrive privately when the match is found")
-        )
-        return OrderAnswer(
-            order=self.order_view(record, record.keys_checked, 0.0),
-            balance_after=debit.balance_after,
-            expected_s=expected_s,
-            note=_("expected time about {time}; {note}", time=duration(expected_s), note=note),
-        )
+        with use_locale(spec.locale):  # shown where it was placed, in that language
+            note = (
+                _("your offset will arrive privately; combine it with your own secret using `vanikeys combine`")
+                if split
+                else _("your private key will arrive privately when the match is found")
+            )
+            return OrderAnswer(
+                order=self.order_view(record, record.keys_checked, 0.0),
+                balance_after=debit.balance_after,
+                expected_s=expected_s,
+                note=_("expected time about {time}; {note}", time=duration(expected_s), note=note),
+            )
 
     async def _create(self, spec: JobSpec, *, pulls: int, tokens: int) -> tuple[JobRecord, Debit]:
         """Charge and record a job; a storage fault is answered with what committed, read back when the fault
@@ -1104,7 +1115,8 @@ class Service:
         origin)."""
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is not None and record.spec.kind == "order":
-            await frontend.order_progress(self.order_view(record, checked, rate))
+            with use_locale(record.spec.locale or current()):  # as placed, also after a restart
+                await frontend.order_progress(self.order_view(record, checked, rate))
 
     async def job_found(self, record: JobRecord) -> None:
         """An order's result, announced where it was placed before its key goes out privately (pulls awaited
@@ -1112,7 +1124,8 @@ class Service:
         frontend = self.delivery.frontend_for(record.spec.user.platform)
         if frontend is None or record.spec.kind != "order":
             return
-        announcing = asyncio.create_task(frontend.order_finished(self.order_view(record, record.keys_checked, 0.0)))
+        with use_locale(record.spec.locale or current()):  # the task copies the locale
+            announcing = asyncio.create_task(frontend.order_finished(self.order_view(record, record.keys_checked, 0.0)))
         self._background.add(announcing)
         announcing.add_done_callback(self._background.discard)
         try:
@@ -1143,12 +1156,18 @@ class Service:
             return
         if record.spec.kind == "order":
             if record.status not in ("found", "delivered"):  # a found order was announced before its delivery
-                await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
+                with use_locale(record.spec.locale or current()):
+                    await frontend.order_finished(self.order_view(record, record.keys_checked, 0.0))
         elif record.status == "refunded" and record.job_id not in self._awaited:
-            await frontend.notify(
-                record.spec.user,
-                f"your pull for {record.spec.pattern!r} failed ({record.error}): {_given_back(record)}",
-            )
+            user = record.spec.user
+            with use_locale(PEOPLE.of(user.platform, user.user_id) or record.spec.locale or current()):  # a DM
+                told = _(
+                    "your pull for {pattern} failed ({error}): {given_back}",
+                    pattern=repr(record.spec.pattern),
+                    error=failure_reason(record.error_kind),
+                    given_back=_given_back(record),
+                )
+            await frontend.notify(user, told)
 
     def order_view(self, record: JobRecord, checked: int, rate: float) -> OrderView:
         """The order as the person sees it now: status, progress at `checked` keys and `rate` keys/s, and one line to
@@ -1190,9 +1209,11 @@ class Service:
                 )
             ),
             "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
-            "failed": _("the order failed ({error}); a refund follows", error=record.error),
+            "failed": _("the order failed ({error}); a refund follows", error=failure_reason(record.error_kind)),
             "refunded": _(
-                "the order failed ({error}): {given_back}", error=record.error, given_back=_given_back(record)
+                "the order failed ({error}): {given_back}",
+                error=failure_reason(record.error_kind),
+                given_back=_given_back(record),
             ),
         }
         return OrderView(

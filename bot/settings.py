@@ -374,6 +374,12 @@ class VanikeysSettings(EnvironmentSettings):
     streak_bonus_pulls: int = setting(
         "VANIKEYS_STREAK_BONUS_PULLS", 1, "free pulls each streak milestone gives (never tokens)", ge=0, unit="pulls"
     )
+    card_font: Path | None = setting(
+        "VANIKEYS_CARD_FONT",
+        None,
+        "a TrueType font for reveal cards' words in every language (default: DejaVu Sans where installed; "
+        "without one, cards are in English)",
+    )
 
     # payments
     stripe_api_key: str | None = secret(
@@ -649,7 +655,7 @@ class VanikeysSettings(EnvironmentSettings):
             raise ValueError("not header-safe")
         return secret
 
-    @field_validator("vault_key_file", "peers")
+    @field_validator("vault_key_file", "peers", "card_font")
     @classmethod
     def _home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path is not None else None

@@ -34,9 +34,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def cmd_card(args: argparse.Namespace) -> int:
     """Run `vanikeys card`: write the PNG and print where; 0 on success, 2 with one line for bad input."""
     from bot.answers import ServiceError
+    from bot.cards import use_font
     from bot.service import card_for_identifier
 
     config = settings()
+    use_font(config.card_font)
     try:
         card = card_for_identifier(
             args.format,

@@ -11,19 +11,33 @@ A front end may also keep a reveal while it waits (`keep_waiting`), so that a
 hard kill does not lose it: the row is claimed by the running process
 (`<owner>:waiting`), which renews its claims (`renew`) until the reveal went out
 (`forget`) or the process stops (`release`: the next start posts them at once).
-A killed process stops renewing, and a live one claims the rows after the lapse.
+A killed process stops renewing, and a live one claims the rows after the lapse. Claims are written and compared on
+the database's clock, as job leases are (bot/storage/leases.py): a process whose own clock runs behind its peers'
+would otherwise see its live claims taken (and its queued reveals posted twice), one running ahead would hold a dead
+process's claims for too long.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.storage import Database
+from bot.storage.leases import clock_sql
+from gpu_worker.i18n import ngettext
 
 CLAIM_LAPSES_S = 600.0
+
+
+def digest_title(count: int) -> str:
+    """The title of a digest of `count` kept reveals, posted after the restart (every front end's one wording)."""
+    return ngettext(
+        "🎰 {n} more pull (from before the bot restarted):",
+        "🎰 {n} more pulls (from before the bot restarted):",
+        count,
+    )
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,6 @@ async def claim(
     db: Database,
     platform: str,
     claimant: str | None = None,
-    clock: Callable[[], float] = time.time,
     lapse_s: float = CLAIM_LAPSES_S,
     owner: str | None = None,
 ) -> dict[str, list[LateReveal]]:
@@ -61,13 +74,13 @@ async def claim(
     `claimant` must be new for each call: the rows returned are those this call claimed. `owner`: the running
     process's own rows are never taken back by itself (a late renewal would post a queued reveal twice)."""
     claimant = claimant or uuid.uuid4().hex
-    now = clock()
     own = f"{owner}:%" if owner else ""
+    now = clock_sql(db)
     async with db.transaction() as tx:
         await tx.execute(
-            "UPDATE late_reveals SET claim = ?, claimed_at = ? "
-            "WHERE platform = ? AND (claim IS NULL OR (claimed_at < ? AND claim NOT LIKE ?))",
-            (claimant, now, platform, now - lapse_s, own),
+            f"UPDATE late_reveals SET claim = ?, claimed_at = {now} "
+            f"WHERE platform = ? AND (claim IS NULL OR (claimed_at < {now} - ? AND claim NOT LIKE ?))",
+            (claimant, platform, lapse_s, own),
         )
         rows = await tx.fetchall("SELECT id, chat_id, line FROM late_reveals WHERE claim = ? ORDER BY id", (claimant,))
     by_chat: dict[str, list[LateReveal]] = {}
@@ -85,26 +98,23 @@ async def forget(db: Database, ids: Iterable[int]) -> None:
                 await tx.execute("DELETE FROM late_reveals WHERE id = ?", (reveal_id,))
 
 
-async def keep_waiting(
-    db: Database, platform: str, chat_id: str, line: str, owner: str, clock: Callable[[], float] = time.time
-) -> int:
+async def keep_waiting(db: Database, platform: str, chat_id: str, line: str, owner: str) -> int:
     """Store one reveal (or kept message) that waits in a running process's queue, claimed by that process
     (`owner`); returns its id, for `forget` once it went out."""
-    now = clock()
     async with db.transaction() as tx:
         row = await tx.fetchone(
             "INSERT INTO late_reveals (platform, chat_id, line, created_at, claim, claimed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (platform, chat_id, line, now, f"{owner}:waiting", now),
+            f"VALUES (?, ?, ?, ?, ?, {clock_sql(db)}) RETURNING id",
+            (platform, chat_id, line, time.time(), f"{owner}:waiting"),
         )
     assert row is not None
     return int(row["id"])
 
 
-async def renew(db: Database, owner: str, clock: Callable[[], float] = time.time) -> None:
+async def renew(db: Database, owner: str) -> None:
     """This process is alive: its claims (waiting rows, rows it is posting) do not lapse."""
     async with db.transaction() as tx:
-        await tx.execute("UPDATE late_reveals SET claimed_at = ? WHERE claim LIKE ?", (clock(), f"{owner}:%"))
+        await tx.execute(f"UPDATE late_reveals SET claimed_at = {clock_sql(db)} WHERE claim LIKE ?", (f"{owner}:%",))
 
 
 async def release(db: Database, owner: str) -> None:

@@ -20,14 +20,28 @@ FailureCode = Literal[
     "order_failed",  # an order gave up: too many failed chunks, or its key budget ran out
 ]
 
+# What people are told a failure was (bot/grinding/failures.py has each kind's sentence).
+FailureKind = Literal[
+    "no_match",  # an order checked its whole key budget without an exact match
+    "refused",  # the grinder refused the job as invalid
+    "grinder_failed",  # the grinder (or enough of an order's chunks) failed
+    "timed_out",  # the job ran past its time limit
+    "cancelled",  # the job was cancelled on the provider
+    "lost",  # the provider no longer knew the job
+    "unavailable",  # no grinder could be reached
+    "not_verified",  # the grinder's answer did not check out (a key that does not verify, or a replay)
+]
+
 
 class GrindingError(Exception):
-    """A job or order that did not produce a verified result. The message is for operators and users alike."""
+    """A job or order that did not produce a verified result. The message is for operators and the log: people
+    are told the failure's kind (bot/grinding/failures.py), which `kind` names when the code alone does not."""
 
-    def __init__(self, code: FailureCode, message: str) -> None:
+    def __init__(self, code: FailureCode, message: str, *, kind: FailureKind | None = None) -> None:
         super().__init__(message)
         self.code: FailureCode = code
         self.message = message
+        self.kind = kind
 
     @property
     def retryable(self) -> bool:

@@ -156,6 +156,7 @@ class _Order:
                         "order_failed",
                         f"no exact match in {self.state.checked:,} keys ({self.policy.max_expected_multiple:g} times "
                         "the expected number); the order is refunded",
+                        kind="no_match",
                     )
                 done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -248,7 +249,9 @@ class _Order:
                 self.lost += 1
                 log.info("order chunk %s was lost (%s); grinding a new one", chunk.job_id, err.message)
                 if self.lost > self.policy.max_lost:
-                    raise GrindingError("order_failed", f"{self.lost} chunks were lost; the order is refunded") from err
+                    raise GrindingError(
+                        "order_failed", f"{self.lost} chunks were lost; the order is refunded", kind="lost"
+                    ) from err
             elif err.code == "unavailable":
                 self._count_outage(err)
             else:
@@ -274,7 +277,9 @@ class _Order:
     def _count_failure(self, err: GrindingError) -> None:
         if err.code == "rejected":
             raise GrindingError(
-                "order_failed", f"the worker refused the order's job ({err.message}); the order is refunded"
+                "order_failed",
+                f"the worker refused the order's job ({err.message}); the order is refunded",
+                kind="refused",
             )
         self.state = replace(self.state, failures=self.state.failures + 1)
         log.warning(
@@ -285,7 +290,9 @@ class _Order:
         )
         if self.state.failures > self.policy.max_failures:
             raise GrindingError(
-                "order_failed", f"{self.state.failures} chunks failed (last: {err.message}); the order is refunded"
+                "order_failed",
+                f"{self.state.failures} chunks failed (last: {err.message}); the order is refunded",
+                kind="grinder_failed",
             )
 
     def _count_outage(self, err: GrindingError) -> None:
@@ -300,6 +307,7 @@ class _Order:
                 "order_failed",
                 f"the grinder was unavailable for over {self.policy.max_outage_s:.0f} s "
                 f"({err.message}); the order is refunded",
+                kind="unavailable",
             )
 
     async def _stop_watching(self) -> None:

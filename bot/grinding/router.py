@@ -130,6 +130,7 @@ class RouterGrindingClient(ChunkedOrders):
         self._sends = itertools.count()
         # (provider, inner id) -> when sent (or first watched after a restart) and the job, until its usage row
         self._watched: dict[tuple[str, str], tuple[float, GrindJob]] = {}
+        self._recording: set[asyncio.Future[None]] = set()  # usage rows being written (see _record)
         self.down_until: dict[str, float] = {}
         self._queues: dict[str, tuple[float, int]] = {}  # provider -> (read at, jobs in queue)
         self._warned_no_workers: set[str] = set()
@@ -292,6 +293,21 @@ class RouterGrindingClient(ChunkedOrders):
 
     async def _record(
         self, provider: Provider, inner: str, job: GrindJob, outcome: str, result: GrindResult | None = None
+    ) -> None:
+        """Record the job's usage, to the end even when the caller is cancelled meanwhile (an order whose other
+        chunk won cancels this one's wait while it records): its watch is gone, so `cancel` would not record it,
+        and the provider's bill would have no row. The cancel goes on once the row is written."""
+        recording = asyncio.ensure_future(self._record_now(provider, inner, job, outcome, result))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
+        try:
+            await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            await asyncio.wait([recording])  # bounded: billed() waits 5 s at most, then one write
+            raise
+
+    async def _record_now(
+        self, provider: Provider, inner: str, job: GrindJob, outcome: str, result: GrindResult | None
     ) -> None:
         watched = self._watched.pop((provider.name, inner), None)
         sent_at = watched[0] if watched is not None else None

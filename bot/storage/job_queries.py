@@ -13,8 +13,9 @@ import functools
 _INSERT_JOB = (
     "INSERT INTO jobs (job_id, kind, platform, user_id, display_name, community_platform, community_id, "
     "community_title, origin, format, pattern, case_mode, fuzzy, split_pubkey, count, budget, price, "
-    "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, {lease_until}, ?, ?) RETURNING *"
+    "free_pulls, status, expected_keys, owner, lease_until, created_at, updated_at, locale) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, {lease_until}, ?, ?, ?) "
+    "RETURNING *"
 )
 JOB = "SELECT * FROM jobs WHERE job_id = ?"
 LOG_STEP = "INSERT INTO job_steps (job_id, status, at) VALUES (?, ?, ?)"

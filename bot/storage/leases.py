@@ -27,6 +27,12 @@ _NOW = {
 SETTLED = ("delivered", "refunded")
 
 
+def clock_sql(db: Database) -> str:
+    """The database's clock in seconds since the epoch, as an SQL expression for `db`'s dialect: every claim that
+    several processes compare (leases, kept messages) is written and read on this one clock."""
+    return _NOW[db.dialect]
+
+
 @dataclass(frozen=True)
 class Claim:
     """A job row's owner, lease end and status as read, with the database's clock at that moment."""
@@ -48,7 +54,7 @@ class Leases:
         self.db = db
         self.owner = owner
         self.lease_s = lease_s
-        self.now_sql = _NOW[db.dialect]
+        self.now_sql = clock_sql(db)
 
     def until_sql(self) -> str:
         """A fresh lease's end on the database's clock, `<now> + ?`, for a caller's own INSERT (pass `lease_s`)."""

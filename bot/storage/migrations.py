@@ -227,6 +227,13 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE community_settings ADD COLUMN language TEXT",
     ],
+    # i18n: the language a job's public messages are in (an order's progress after a restart has no update to
+    # take it from; NULL: English), and the kind of a failure people are told (bot/grinding/failures.py; the
+    # engine's own words stay in `error`, for operators)
+    [
+        "ALTER TABLE jobs ADD COLUMN locale TEXT",
+        "ALTER TABLE jobs ADD COLUMN error_kind TEXT",
+    ],
 ]
 
 

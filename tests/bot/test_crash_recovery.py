@@ -67,7 +67,12 @@ def run_console(
         input="".join(line + "\n" for line in lines),
         timeout=120,
     )
-    return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
+    replies = [json.loads(line) for line in proc.stdout.splitlines()]
+    # A console that ends otherwise than expected says why (its log and answers): one did exit 0 instead of
+    # crashing, once, under load, and nothing showed what it had done.
+    expected = CRASH_EXIT_CODE if crash_at else 0
+    assert proc.returncode == expected, f"exit {proc.returncode}, not {expected}: {replies}\n{proc.stderr[-3000:]}"
+    return proc.returncode, replies
 
 
 def store_of(tmp_path: Path, target: str | None) -> dict[str, object]:

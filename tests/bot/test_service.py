@@ -260,7 +260,9 @@ async def test_a_replayed_worker_result_is_never_handed_to_a_second_person(setti
         first = await app.service.pull(ALICE, None, "ab", allow_easy=True)
         with pytest.raises(ServiceError) as err:
             await app.service.pull(BOB, None, "ab", allow_easy=True)
-        assert err.value.code == "grind_failed" and "already handed out" in err.value.message
+        assert err.value.code == "grind_failed" and "did not check out" in err.value.message  # its kind, for people
+        rows = await app.db.fetchall("SELECT error FROM jobs WHERE error_kind = 'not_verified'")
+        assert ["already handed out" in row["error"] for row in rows] == [True]  # the words, for operators
         assert [user for user, _ in fe.deliveries] == [ALICE]
         assert fe.deliveries[0][1].secrets[0].identifier == first.keys[0].identifier
         assert (await app.service.balance(BOB)).tokens == 3, "Bob's pull was refunded"

@@ -112,3 +112,20 @@ def test_the_image_smoke_script_says_so_where_no_docker_engine_runs(tmp_path: Pa
         timeout=60,
     )
     assert done.returncode == 2 and "no Docker engine here" in done.stderr
+
+
+def test_every_image_that_draws_cards_installs_the_card_font() -> None:
+    """An image with the bot's code renders reveal cards: it installs Debian's fonts-dejavu-core, which puts
+    DejaVu Sans where bot/cards.py looks for it (without it, cards fall back to English)."""
+    from bot.cards import DEJAVU
+
+    assert Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf") == DEJAVU  # the path fonts-dejavu-core installs
+    drawing = []
+    for name in DOCKERFILES:
+        instructions = parse_dockerfile(ROOT / name)
+        if not any(i["instruction"] == "COPY" and re.search(r"(^|\s)bot(\s|/|$)", i["value"]) for i in instructions):
+            continue
+        drawing.append(name)
+        runs = [i["value"] for i in instructions if i["instruction"] == "RUN"]
+        assert any("apt-get install" in run and "fonts-dejavu-core" in run for run in runs), name
+    assert drawing == ["Dockerfile.bot"]

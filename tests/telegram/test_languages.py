@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.answers import CommunityRef, UserRef
+from bot.frontends.telegram.outbox import OutboxLimits
 from gpu_worker.i18n import LOCALES
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.harness import running_bot
@@ -121,3 +122,67 @@ async def test_the_main_flows_in_the_pseudo_locale_fit_and_parse(fake: FakeBotAp
         assert "·" in message.text or not any(c.isalpha() and c.isascii() for c in message.text.split()[0]), (
             message.text[:80]
         )
+
+
+async def test_in_a_spanish_group_a_russian_members_private_answers_are_in_russian(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Personal answers to commands typed in a group (a refusal, /balance, the key's DM) are in the person's own
+    language; what the group sees (the pointer, the reveal) in the group's (docs/i18n.md)."""
+    ana, ivan = speaking(fake.user(5501, "Ana"), "es"), speaking(fake.user(5502, "Ivan"), "ru")
+    group = fake.group_chat(title="Los Vanidosos")
+    fake.admins[(group["id"], ana["id"])] = "creator"
+    cyrillic = {chr(c) for c in range(0x430, 0x450)}
+    async with running_bot(fake, tmp_path) as bot:
+        await bot.app.service.grant(UserRef("telegram", str(ivan["id"])), 5)
+        await fake.push_text(fake.private_chat(ana), ana, "/start")
+        await fake.push_text(fake.private_chat(ivan), ivan, "/start")
+        await fake.push_text(group, ana, "/config language es")
+        await fake.wait_for_message(ana["id"], "Ajustes de este grupo")
+        await fake.push_text(group, ivan, "/pull ^0OI")  # refused: not a btc address's alphabet
+        refusal = await fake.wait_for_message(ivan["id"], "⚠️")
+        pointer = await fake.wait_for_message(group["id"], "⚠️")
+        await fake.push_text(group, ivan, "/balance")
+        balance = await fake.wait_for_message(ivan["id"], "💰")
+        await fake.push_text(group, ivan, "/pull ^a")
+        reveal = await fake.wait_for_message(group["id"], " tiró ")
+        await fake.wait_for(lambda: [m for m in fake.messages_in(ivan["id"]) if "WIF" in m.text])
+    assert cyrillic & set(refusal.text), refusal.text  # the refusal, privately: Russian
+    assert pointer.text == "⚠️ Eso no funcionó: te conté por qué en privado."  # the group's pointer: Spanish
+    assert "<b>5</b> токен" in balance.html, balance.html
+    assert not cyrillic & set(reveal.text) and "Probabilidad" in reveal.text  # the public reveal: Spanish
+    keys = [m for m in fake.messages_in(ivan["id"]) if "WIF" in m.text]
+    assert keys and all(cyrillic & set(m.text.split("\n")[0]) for m in keys), [m.text for m in keys]  # Russian
+
+
+async def test_a_spanish_groups_folded_reveals_are_titled_in_spanish(fake: FakeBotApi, tmp_path: Path) -> None:
+    """Reveals folded into a digest in a busy group: the digest's title is written by the group's queue, later,
+    and is in the group's language, not in the language of whoever's update happened to start that queue."""
+    fake.group_limit, fake.group_window_s = 2, 2.0  # Telegram's 20 a minute, scaled down
+    ana = speaking(fake.user(5601, "Ana"), "es")
+    crowd = [speaking(fake.user(5610 + i, f"P{i}"), "en") for i in range(8)]
+    group = fake.group_chat(title="Los Vanidosos")
+    fake.admins[(group["id"], ana["id"])] = "creator"
+    limits = OutboxLimits(group_messages=2, group_window_s=2.0)
+    async with running_bot(fake, tmp_path, config={"outbox": limits, "heavy_concurrency": 2}) as running:
+        await fake.push_text(fake.private_chat(ana), ana, "/start")
+        await fake.push_text(group, ana, "/config language es")
+        await fake.wait_for_message(ana["id"], "Ajustes de este grupo")
+        for person in crowd:
+            await fake.push_text(fake.private_chat(person), person, "/start")
+            await fake.push_text(group, person, "/pull ^a")
+        await fake.wait_for(lambda: reveals_in_spanish(fake, group["id"]) >= len(crowd), timeout=60)
+        await running.handlers.outbox.idle()
+    digests = [m.text for m in fake.messages_in(group["id"]) if m.text.startswith("🎰") and "\n• " in m.text]
+    assert digests, "the busy group folded some reveals"
+    assert all(" más:" in text.split("\n")[0] and "more" not in text for text in digests), digests
+
+
+def reveals_in_spanish(fake: FakeBotApi, chat_id: int) -> int:
+    count = 0
+    for message in fake.messages_in(chat_id):
+        if " tiró " in message.text:
+            count += 1
+        elif "\n• " in message.text:
+            count += message.text.count("\n• ")
+    return count

@@ -17,11 +17,12 @@ import pytest
 from bot.costs import UsageLog, cost_report
 from bot.grinding import GrindingError, OrderPolicy
 from bot.grinding.modal_backend import ModalGrindingClient
+from bot.grinding.model import Billed
 from bot.grinding.router import Provider, RouterGrindingClient, Usage
 from bot.grinding.runpod_api import RunpodApi
 from bot.grinding.runpod_backend import RunpodGrindingClient
 from bot.storage import open_database
-from gpu_worker.job import GrindJob
+from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 from gpu_worker.verify import verify_hit
 
@@ -319,6 +320,51 @@ async def test_usage_matches_each_providers_own_billing_to_the_second(emulator: 
         recorded = sum(r["gpu_s"] for r in rows if r["provider"] == provider)
         assert recorded == pytest.approx(seconds, abs=0.01), provider
     assert sum(billed.values()) > 0.5
+
+
+class SlowBill:
+    """A provider client whose job finishes at once and whose billed seconds come back when `bill` is set."""
+
+    backend = "slowbill"
+    durable = True
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.bill = asyncio.Event()
+
+    async def submit(self, job: GrindJob) -> str:
+        return "j1"
+
+    async def wait(self, job_id: str, job: GrindJob, on_progress: object = None) -> GrindResult:
+        return GrindResult(checked=10, elapsed_s=0.3, backend="slowbill", device="none", results=[])
+
+    async def billed(self, job_id: str) -> Billed:
+        self.asked.set()
+        await self.bill.wait()
+        return Billed(gpu_s=0.3)
+
+    async def cancel(self, job_id: str) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_chunk_cancelled_while_its_usage_is_recorded_still_gets_its_row() -> None:
+    """Before: an order whose other chunk won cancels this chunk's wait; arriving while the finished chunk asked the
+    provider for its billed seconds, the cancel dropped the row, and the cancel that follows found no watch left
+    to record: 0.1-0.3 s of RunPod's bill missing from `vanikeys costs` (seen under load)."""
+    client, usage = SlowBill(), Recorded()
+    router = RouterGrindingClient([Provider("slowbill", client, 0.001)], order_policy=CHUNKS, usage=usage)
+    job_id = await router.submit(PULL)
+    waiting = asyncio.create_task(router.wait(job_id, PULL))
+    await asyncio.wait_for(client.asked.wait(), 5)
+    waiting.cancel()  # as ChunkedOrders._stop_all does: the wait, then the job itself
+    await router.cancel(job_id)
+    client.bill.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert [(u.outcome, u.gpu_s) for u in usage.usage] == [("completed", 0.3)]
 
 
 async def test_cost_report_puts_usage_beside_revenue(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from bot.grinding import GrindingError, GrindProgress, make_client
 from bot.grinding.model import Billed
 from bot.grinding.runpod_backend import RunpodGrindingClient
+from gpu_worker.handler import FIRST_STEP_KEYS
 from gpu_worker.job import GrindJob
 from gpu_worker.sealing import ResultSealer
 from gpu_worker.verify import verify_hit
@@ -23,6 +24,12 @@ from .runpod_emulator import RunpodEmulator
 
 PULL = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 400, "top": 2})
 SLOW = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 10**12, "time_limit_s": 2.5})
+# Progress is reported after each grind step and shows while the next one runs: a job of two steps' keys at least,
+# however slow the machine (SLOW's 2.5 s limit ended inside its first step at load 20: no progress to see), and a
+# time limit that only bounds the test on a very slow one (its first step, 4,096 keys, took 5 s at load 20).
+STEPPED = GrindJob.parse(
+    {"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 2 * FIRST_STEP_KEYS, "time_limit_s": 10.0}
+)
 WAIT_LIMIT_S = 20  # every test ends well before this, or it is a hang
 
 
@@ -86,8 +93,8 @@ async def test_runpod_holds_only_sealed_secrets(emulator: RunpodEmulator, client
 async def test_queue_delay_and_progress_are_followed(emulator: RunpodEmulator, polling: RunpodGrindingClient) -> None:
     emulator.queue_delay_s = 0.4
     seen: list[GrindProgress] = []
-    job_id = await polling.submit(SLOW)
-    result = await asyncio.wait_for(polling.wait(job_id, SLOW, seen.append), WAIT_LIMIT_S)
+    job_id = await polling.submit(STEPPED)
+    result = await asyncio.wait_for(polling.wait(job_id, STEPPED, seen.append), WAIT_LIMIT_S)
     assert emulator.count("/status/") >= 5  # polled through IN_QUEUE and IN_PROGRESS
     assert seen and all(p.checked > 0 and p.rate > 0 for p in seen)
     assert seen[-1].checked <= result.checked
@@ -102,8 +109,8 @@ async def test_async_progress_callbacks_and_failing_ones_are_fine(
         calls.append(progress.checked)
         raise RuntimeError("the chat message could not be edited")
 
-    job_id = await polling.submit(SLOW)
-    result = await asyncio.wait_for(polling.wait(job_id, SLOW, shaky), WAIT_LIMIT_S)
+    job_id = await polling.submit(STEPPED)
+    result = await asyncio.wait_for(polling.wait(job_id, STEPPED, shaky), WAIT_LIMIT_S)
     assert calls and result.checked > 0
 
 

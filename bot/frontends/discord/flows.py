@@ -35,7 +35,7 @@ from bot.frontends.discord.rendering import (
 from bot.frontends.discord.reveal import PullReveal
 from bot.frontends.discord.turns import Turn
 from bot.frontends.discord.views import PatternRequest, confirm_view, easy_pattern_view, link_view
-from bot.i18n import N_, PEOPLE, _, current, negotiate, ngettext, set_locale, use_locale
+from bot.i18n import N_, PEOPLE, _, current, negotiate, ngettext, set_locale, set_public_locale, use_locale
 from gpu_worker.errors import VanikeysError
 
 if TYPE_CHECKING:
@@ -289,6 +289,7 @@ class Flows:
         turn = Turn(self.bot, interaction)
         await interaction.response.defer(thinking=True, ephemeral=not public)
         turn.public_locale = await self._public_locale(interaction)
+        set_public_locale(turn.public_locale)  # what the service renders for the channel (a card, an order's progress)
         try:
             await body(turn)
         except (ServiceError, VanikeysError) as err:

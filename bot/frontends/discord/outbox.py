@@ -12,6 +12,11 @@ Everything runs in the task that asks (the command's own task), never in the
 path that acknowledges interactions, so a busy channel slows its reveals
 down, not the bot's answers to anyone else.
 
+A send whose caller gives up (the service's reveal timeout, a caller that left) is not cancelled: it runs to its
+own end, bounded by discord.py's own pacing and timeouts. discord.py's webhook adapter leaves its per-interaction
+lock held when a request is cancelled in the pause after an answer that spent the route's bucket, and later
+requests on that interaction can then wait for ever.
+
 At a stop, `close` gives what is in flight a grace period, then every `must`
 still waiting (a 429's wait, a request discord.py holds for its bucket) ends
 with `OutboxClosed`, and so does any `must` after it: the caller keeps what
@@ -25,7 +30,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import discord
 
@@ -52,6 +57,7 @@ class Outbox:
         self._cool_until: dict[int, float] = {}  # channel id -> end of its last 429's wait
         self.retries = 0  # 429s waited out here, for metrics and tests
         self.skipped = 0  # decoration left out because the channel was busy
+        self._orphans: set[asyncio.Future[Any]] = set()  # sends whose caller gave up, running to their end
 
     def busy(self, channel_id: int) -> bool:
         """True while a `must` send is in flight on the channel or it is cooling down after a 429."""
@@ -71,6 +77,8 @@ class Outbox:
         await self._idle(grace_s)
         self._closed.set()
         await self._idle(grace_s)  # the ones woken unwind (their callers keep what did not go out)
+        for orphan in list(self._orphans):  # the bot is going: nothing later waits on their interactions
+            orphan.cancel()
 
     async def _idle(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -78,19 +86,30 @@ class Outbox:
             await asyncio.sleep(0.02)
 
     async def _unless_closed(self, step: Awaitable[T]) -> T:
-        """Await `step`, or raise OutboxClosed (cancelling it) as soon as the outbox closes."""
+        """Await `step`, or raise OutboxClosed (cancelling it) as soon as the outbox closes. When the caller is
+        cancelled, `step` is left to run to its end (module docstring) and the cancel goes on up."""
         task = asyncio.ensure_future(step)
         closing = asyncio.ensure_future(self._closed.wait())
         try:
             await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._orphans.add(task)
+                task.add_done_callback(self._orphan_done)
+            raise
         finally:
             closing.cancel()
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if not task.done():  # the outbox closed first
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if task.cancelled():
             raise OutboxClosed("the bot is stopping")
         return task.result()
+
+    def _orphan_done(self, task: asyncio.Future[Any]) -> None:
+        self._orphans.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("a send whose caller gave up failed: %s", type(task.exception()).__name__)
 
     async def must(self, channel_id: int, send: Callable[[], Awaitable[T]]) -> T:
         """Send until Discord takes it: a 429 waits its retry_after and tries again; other errors propagate.

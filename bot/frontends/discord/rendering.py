@@ -37,6 +37,7 @@ from bot.answers import (
     TopupAnswer,
 )
 from bot.command_refs import commands
+from bot.community.late_reveals import digest_title
 from bot.frontends.discord.mentions import plain
 from gpu_worker.humanize import compact, duration, tier_name
 from gpu_worker.i18n import N_, _, ngettext, number, short_datetime as when
@@ -685,12 +686,7 @@ def late_reveal_digests(lines: list[str]) -> list[tuple[int, str]]:
 
 
 def _late_digest(lines: list[str]) -> str:
-    title = ngettext(
-        "🎰 {n} more pull (from before the bot restarted):",
-        "🎰 {n} more pulls (from before the bot restarted):",
-        len(lines),
-    )
-    return "\n".join([title, *(f"• {line}" for line in lines)])
+    return "\n".join([digest_title(len(lines)), *(f"• {line}" for line in lines)])
 
 
 def gift_text(answer: GiftAnswer) -> str:

@@ -74,10 +74,11 @@ class PullReveal:
         returned or failed."""
         self._stop.set()
         if self._roller is not None:
-            # Never cancelled: discord.py's webhook adapter leaves its per-token lock held when a request is
-            # cancelled in its post-request delay, and every later edit of that interaction (the reveal) hangs.
+            # Never cancelled, not even when this wait is (the service's REVEAL_TIMEOUT_S): discord.py's webhook
+            # adapter leaves its per-token lock held when a request is cancelled in its post-request delay, and
+            # later edits of that interaction (the reveal) can hang. gather would pass a cancel on; wait does not.
             # At a stop the outbox's close ends a roll step still waiting (the bot is going anyway).
-            await asyncio.gather(self._roller, return_exceptions=True)
+            await asyncio.wait([self._roller])
 
     async def _roll(self) -> None:
         if await self._wait(ROLL_DELAY_S):

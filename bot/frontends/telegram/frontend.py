@@ -20,7 +20,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.answers import KeyDelivery, OrderView, Origin, UserRef
-from bot.community.late_reveals import LateReveal
+from bot.community.late_reveals import LateReveal, digest_title
 from bot.frontends.telegram.kept import KeptMessage, kept_message
 from bot.frontends.telegram.outbox import Kept, Outbox, OutboxLimits
 from bot.frontends.telegram.rendering import (
@@ -32,7 +32,7 @@ from bot.frontends.telegram.rendering import (
     user_label,
 )
 from bot.frontends.telegram.text_size import MAX_MESSAGE, lines_in_one_digest, utf16_len
-from bot.i18n import PEOPLE, _, current, ngettext, use_locale
+from bot.i18n import PEOPLE, _, current, ngettext, public_now, use_locale
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ PLATFORM = "telegram"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 FINISHED_ORDERS_KEPT = 4096  # edits refused after an order's final edit; the oldest are forgotten
 HELD_REVEALS_KEPT = 4096
+CHAT_LOCALES_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class TelegramFrontEnd:
         self._finished: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._edit_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._held_reveals: dict[str, PrivateMessage] = {}  # job id -> a private reveal waiting for its key
+        self._digest_locales: OrderedDict[int, str] = OrderedDict()  # chat -> its reveals' language, for digests
 
     @property
     def keys_link(self) -> str:
@@ -100,6 +102,8 @@ class TelegramFrontEnd:
         """Queue an HTML message for chat_id; the future holds the sent Message (None: a notice dropped as
         stale or folded, see Outbox.post). Kept across a stop unless it is protected (a key), a notice that
         goes stale, or not `keepable` (a message whose sender waits for it: it is of no use late)."""
+        if digest_line is not None:
+            self._note_digest_locale(chat_id)
         keep = None
         if keepable and digest_line is None and not protect and stale_after_s is None:
             keep = kept_message(chat_id, text, reply_to, markup)
@@ -134,6 +138,8 @@ class TelegramFrontEnd:
         digest_line: str | None = None,
     ) -> asyncio.Future[Any]:
         """Queue a photo (a reveal's card) with an HTML caption; foldable into a digest like a text reveal."""
+        if digest_line is not None:
+            self._note_digest_locale(chat_id)
         return self.outbox.post(
             chat_id,
             lambda: self.bot.send_photo(
@@ -161,16 +167,19 @@ class TelegramFrontEnd:
         except TelegramError as err:
             log.info("message not deleted: %s", type(err).__name__)
 
+    def _note_digest_locale(self, chat_id: int) -> None:
+        """A reveal that may be folded: its digest's title is written later, by the chat's queue, in this update's
+        public language (the queue's own task has the locale of whichever update started it)."""
+        self._digest_locales[chat_id] = public_now()
+        self._digest_locales.move_to_end(chat_id)
+        while len(self._digest_locales) > CHAT_LOCALES_KEPT:
+            self._digest_locales.popitem(last=False)
+
     async def _send_digest(self, chat_id: int, lines: list[str], *, late: bool = False) -> object:
-        title = (
-            ngettext(
-                "🎰 {n} more pull (from before the bot restarted):",
-                "🎰 {n} more pulls (from before the bot restarted):",
-                len(lines),
+        with use_locale(self._digest_locales.get(chat_id) or current()):
+            title = (
+                digest_title(len(lines)) if late else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines))
             )
-            if late
-            else ngettext("🎰 {n} more pull:", "🎰 {n} more pulls:", len(lines))
-        )
         text = fit([title] + [f"• {line}" for line in lines])
         return await self.bot.send_message(
             chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW

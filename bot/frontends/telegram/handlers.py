@@ -14,8 +14,8 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import asynccontextmanager, nullcontext
+from typing import Any, TypeVar
 
 from telegram import (
     CallbackQuery,
@@ -40,7 +40,7 @@ from bot.frontends.telegram.cooldown import Cooldowns
 from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd, deep_link
 from bot.frontends.telegram.pulls import PullFlow
 from bot.frontends.telegram.refs import community_ref, message_id, user_ref
-from bot.i18n import public_locale
+from bot.i18n import current, in_public, public_locale, public_now, set_public_locale
 from bot.links import miniapp_url
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 USER_ERRORS = (ServiceError, VanikeysError, ArgError)
+T = TypeVar("T")
 GENERIC_FAILURE = N_("Something went wrong on our side; nothing was charged for it. Try again in a minute.")
 
 
@@ -201,7 +202,8 @@ class TelegramHandlers:
         The pointer is a reply that names and links no one. False when the person could not be reached; then
         the group is told how to open the private chat, or (`public_fallback`, for what the group may see) gets
         the text itself, ahead of everything waiting there."""
-        pointer = pointer or _("📬 Sent to you privately.")
+        with in_public():  # the pointer is for the group
+            pointer = pointer or _("📬 Sent to you privately.")
         if chat.type == Chat.PRIVATE:
             self._reply(chat, message, text, markup)
             return True
@@ -211,15 +213,16 @@ class TelegramHandlers:
             if public_fallback:
                 self.frontend.send_text(chat.id, text, markup=markup, reply_to=message_id(message), urgent=True)
                 return False
-            self._reply(
-                chat,
-                message,
-                _(
-                    "🔒 That is private, and I cannot write to you yet: open a private chat "
-                    "with the bot, then try again."
-                ),
-                InlineKeyboardMarkup([[self._bot_button(start, _("🔒 Open the bot"))]]),
-            )
+            with in_public():
+                self._reply(
+                    chat,
+                    message,
+                    _(
+                        "🔒 That is private, and I cannot write to you yet: open a private chat "
+                        "with the bot, then try again."
+                    ),
+                    InlineKeyboardMarkup([[self._bot_button(start, _("🔒 Open the bot"))]]),
+                )
             return False
         except TelegramError as err:  # the bot is stopping, or Telegram kept failing: not the person's doing
             log.info("a private answer was not sent: %s", type(err).__name__)
@@ -235,18 +238,27 @@ class TelegramHandlers:
         except ArgError as err:  # our own usage lines: they repeat nothing typed, so the group may see them
             self._reply(chat, message, f"⚠️ {rendering.esc(str(err))}")
         except (ServiceError, VanikeysError) as err:
-            await self._to_person(
-                chat,
-                message,
-                user,
-                f"⚠️ {rendering.esc(str(err))}",
-                pointer=_("⚠️ That did not work: I told you why privately."),
-            )
+            with in_public():
+                pointer = _("⚠️ That did not work: I told you why privately.")
+            await self._to_person(chat, message, user, f"⚠️ {rendering.esc(str(err))}", pointer=pointer)
         except TelegramError as err:
             log.info("a Telegram call failed: %s", type(err).__name__)
         except Exception:
             log.exception("handler failed")
-            self._reply(chat, message, _(GENERIC_FAILURE))
+            with in_public():
+                self._reply(chat, message, _(GENERIC_FAILURE))
+
+    @staticmethod
+    async def _for_chat(call: Callable[[], Awaitable[T]]) -> T:
+        """A read-only service answer the chat sees, in its public language; a refusal, which goes to the person
+        alone, in theirs (asked again in the person's locale: these calls charge and change nothing)."""
+        if public_now() == current():
+            return await call()
+        try:
+            with in_public():
+                return await call()
+        except (ServiceError, VanikeysError):
+            return await call()
 
     def _cooldown_wait(self, user: User) -> tuple[str, float] | None:
         """None when the person may pull or order now (their cooldown starts); else what to tell them and how
@@ -275,17 +287,15 @@ class TelegramHandlers:
         if age <= self.config.stale_after_s:
             return
         minutes = max(1, round(age / 60))
-        self._reply(
-            message.chat,
-            message,
-            ngettext(
+        with in_public():
+            text = ngettext(
                 "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
                 "send it again if you still want it.",
                 "⏱ This command reached me {n} min late (I was offline), so I did not run it and nothing was charged: "
                 "send it again if you still want it.",
                 minutes,
-            ),
-        )
+            )
+        self._reply(message.chat, message, text)
         raise ApplicationHandlerStop
 
     # ---- commands --------------------------------------------------------------
@@ -315,7 +325,8 @@ class TelegramHandlers:
         await self._guard(chat, message, user, lambda: self._help(chat, message))
 
     async def _help(self, chat: Chat, message: Message | None) -> None:
-        self._reply(chat, message, rendering.render_help(self.service.help()))
+        with in_public():
+            self._reply(chat, message, rendering.render_help(self.service.help()))
 
     async def pull(self, update: Update, context: Context) -> None:
         """/pull [args]: a paid pull after the person's cooldown check (refused ones give the cooldown back)."""
@@ -324,7 +335,8 @@ class TelegramHandlers:
         chat, message, user = parties
 
         async def work() -> None:
-            args = parse_pull(context.args or [])
+            with in_public():  # a usage line is answered in the chat
+                args = parse_pull(context.args or [])
             wait = self._cooldown_wait(user)
             if wait is not None:
                 await self._slow_down(chat, message, user, *wait)
@@ -340,7 +352,8 @@ class TelegramHandlers:
         chat, message, user = parties
 
         async def work() -> None:
-            args = parse_order(context.args or [])
+            with in_public():
+                args = parse_order(context.args or [])
             wait = self._cooldown_wait(user)
             if wait is not None:
                 await self._slow_down(chat, message, user, *wait)
@@ -352,16 +365,13 @@ class TelegramHandlers:
     async def _order(self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None) -> None:
         """Post the message that will show the order's progress first, so the service knows where it is."""
         await self._after_answers()
-        placeholder = await self.frontend.send_text(
-            chat.id,
-            _(
+        with in_public():
+            placing = _(
                 "🧾 Placing {who}'s order for <code>{pattern}</code>…",
                 who=rendering.user_label(user_ref(user)),
                 pattern=rendering.esc(args.pattern),
-            ),
-            reply_to=message_id(reply_to),
-            keepable=False,
-        )
+            )
+        placeholder = await self.frontend.send_text(chat.id, placing, reply_to=message_id(reply_to), keepable=False)
         origin = Origin(PLATFORM, str(chat.id), str(placeholder.message_id))
         try:
             async with self._slot():
@@ -384,7 +394,9 @@ class TelegramHandlers:
                 await self.frontend.delete_unless_finished(origin)
             raise
         if not self.frontend.is_finished(origin):
-            await self.frontend.edit_text_unless_finished(origin, rendering.render_order_accepted(answer))
+            with in_public():
+                accepted = rendering.render_order_accepted(answer)
+            await self.frontend.edit_text_unless_finished(origin, accepted)
         if chat.type != Chat.PRIVATE:
             try:  # what it cost goes privately; /history has it too
                 await asyncio.shield(self.frontend.send_text(user.id, rendering.render_order_receipt(answer)))
@@ -400,7 +412,8 @@ class TelegramHandlers:
         chat, message, user = parties
 
         async def work() -> None:
-            args = parse_odds(context.args or [])
+            with in_public():
+                args = parse_odds(context.args or [])
             wait = self.odds_cooldowns.wait_left(str(user.id))
             if wait > 0:
                 await self._slow_down(
@@ -413,11 +426,16 @@ class TelegramHandlers:
                 )
                 return
             async with self._slot():
-                answer = await self.service.odds(
-                    args.pattern, args.format_id, exact_case=args.exact_case, fuzzy=args.fuzzy
+                answer = await self._for_chat(
+                    lambda: self.service.odds(
+                        args.pattern, args.format_id, exact_case=args.exact_case, fuzzy=args.fuzzy
+                    )
                 )
-            markup = self.codec.result_keyboard(user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy)
-            self._reply(chat, message, rendering.render_odds(answer), markup)
+            with in_public():
+                markup = self.codec.result_keyboard(
+                    user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy
+                )
+                self._reply(chat, message, rendering.render_odds(answer), markup)
 
         await self._guard(chat, message, user, work)
 
@@ -452,8 +470,9 @@ class TelegramHandlers:
         chat, message, user = parties
 
         async def work() -> None:
-            answer = await self.service.leaderboard(community_ref(chat))
-            self._reply(chat, message, rendering.render_leaderboard(answer))
+            answer = await self._for_chat(lambda: self.service.leaderboard(community_ref(chat)))
+            with in_public():
+                self._reply(chat, message, rendering.render_leaderboard(answer))
 
         await self._guard(chat, message, user, work)
 
@@ -477,12 +496,13 @@ class TelegramHandlers:
             return
         chat, message, user = parties
         if chat.type != Chat.PRIVATE:
-            self._reply(
-                chat,
-                message,
-                _("💳 Top-ups are private: open a chat with the bot."),
-                InlineKeyboardMarkup([[self._bot_button("topup", _("💳 Top up privately"))]]),
-            )
+            with in_public():
+                self._reply(
+                    chat,
+                    message,
+                    _("💳 Top-ups are private: open a chat with the bot."),
+                    InlineKeyboardMarkup([[self._bot_button("topup", _("💳 Top up privately"))]]),
+                )
             return
         pack = context.args[0] if context.args else None
         await self._guard(chat, message, user, lambda: self._topup(chat, message, user, pack))
@@ -524,10 +544,12 @@ class TelegramHandlers:
         async def work() -> None:
             args = context.args or []
             if len(args) == 1 or len(args) > 2:
-                raise ArgError(_("Type /config to see the settings, or /config <setting> <value> to change one."))
+                with in_public():
+                    raise ArgError(_("Type /config to see the settings, or /config <setting> <value> to change one."))
             is_admin = await self._is_admin(chat, user)
             if args and args[0].lower() == "language":  # a new group language answers in itself
                 set_locale(public_locale(negotiate(args[1], pseudo=False), user.language_code))
+                set_public_locale(current())
             if args:
                 answer = await self.service.configure(
                     user_ref(user), community_ref(chat), args[0], args[1], is_admin=is_admin, label=args[1]
@@ -555,7 +577,8 @@ class TelegramHandlers:
         async def work() -> None:
             recipient = gift_recipient(message)
             if recipient is None or message is None or not context.args:  # a recipient comes with a message
-                raise ArgError(_("Reply to the person's message with /gift TOKENS, e.g. /gift 50."))
+                with in_public():
+                    raise ArgError(_("Reply to the person's message with /gift TOKENS, e.g. /gift 50."))
             tokens = parse_int(context.args[-1], what=_("the tokens to give"), minimum=1, maximum=10**9)
             answer = await self.service.gift(
                 user_ref(user),
@@ -585,9 +608,10 @@ class TelegramHandlers:
 
         async def work() -> None:
             answer = await self.service.profile(user_ref(user), community_ref(chat), share=share, hide=hide)
-            text = rendering.render_profile(answer) + (
-                "\n" + _("🙈 Your name no longer shows on community gallery pages.") if hide else ""
-            )
+            with in_public() if share else nullcontext():  # shared: the chat reads it
+                text = rendering.render_profile(answer) + (
+                    "\n" + _("🙈 Your name no longer shows on community gallery pages.") if hide else ""
+                )
             collection = self._collection_button()
             markup = InlineKeyboardMarkup([[collection]]) if collection is not None else None
             if share:
@@ -616,8 +640,9 @@ class TelegramHandlers:
         chat, message, user = parties
 
         async def work() -> None:
-            answer = await self.service.season_leaderboard(community_ref(chat))
-            self._reply(chat, message, rendering.render_season(answer))
+            answer = await self._for_chat(lambda: self.service.season_leaderboard(community_ref(chat)))
+            with in_public():
+                self._reply(chat, message, rendering.render_season(answer))
 
         await self._guard(chat, message, user, work)
 
@@ -629,10 +654,10 @@ class TelegramHandlers:
 
         async def work() -> None:
             job_id = context.args[0] if context.args else None
-            answer = await self.service.card(user_ref(user), community_ref(chat), job_id)
-            self.frontend.send_photo(
-                chat.id, answer.png, rendering.render_card_caption(answer), reply_to=message_id(message)
-            )
+            answer = await self._for_chat(lambda: self.service.card(user_ref(user), community_ref(chat), job_id))
+            with in_public():
+                caption = rendering.render_card_caption(answer)
+            self.frontend.send_photo(chat.id, answer.png, caption, reply_to=message_id(message))
 
         await self._guard(chat, message, user, work)
 
@@ -713,11 +738,14 @@ class TelegramHandlers:
 
     async def _quote(self, chat: Chat, user: User, action: ButtonAction) -> None:
         async with self._slot():
-            odds = await self.service.odds(
-                action.pattern, action.format_id, exact_case=action.exact_case, fuzzy=action.fuzzy
+            odds = await self._for_chat(
+                lambda: self.service.odds(
+                    action.pattern, action.format_id, exact_case=action.exact_case, fuzzy=action.fuzzy
+                )
             )
-        markup = self.codec.confirm_keyboard(action) if odds.order_price is not None else None
-        text = f"{rendering.user_label(user_ref(user))}: {rendering.render_order_quote(odds)}"
+        with in_public():
+            markup = self.codec.confirm_keyboard(action) if odds.order_price is not None else None
+            text = f"{rendering.user_label(user_ref(user))}: {rendering.render_order_quote(odds)}"
         self._reply(chat, None, text, markup)
 
     async def _stars_button(self, query: CallbackQuery, chat: Chat | None, user: User) -> None:

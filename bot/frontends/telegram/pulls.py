@@ -28,9 +28,9 @@ from bot.frontends.telegram.frontend import PLATFORM, TelegramFrontEnd
 from bot.frontends.telegram.outbox import Kept
 from bot.frontends.telegram.refs import channel_of, community_ref, message_id, user_ref
 from bot.frontends.telegram.reveal import PullReveal, RevealPorts
+from bot.i18n import _, in_public
 from bot.service import Service
 from gpu_worker.errors import VanikeysError
-from gpu_worker.i18n import _
 from gpu_worker.patterns import parse_pattern
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,10 @@ class PullFlow:
             )
         except VanikeysError:
             return None
+        with in_public():
+            rolling = rendering.render_rolling(user_ref(user), args.pattern, 0)
         try:
-            sent = await self.frontend.send_text(
-                chat.id,
-                rendering.render_rolling(user_ref(user), args.pattern, 0),
-                reply_to=message_id(reply_to),
-                keepable=False,
-            )
+            sent = await self.frontend.send_text(chat.id, rolling, reply_to=message_id(reply_to), keepable=False)
         except TelegramError:
             return None
         return Origin(PLATFORM, str(chat.id), str(sent.message_id))
@@ -114,9 +111,9 @@ class PullFlow:
             await asyncio.sleep(self.config.rolling_step_s)
             if self._spare(int(origin.chat_id)) < self._step_room:
                 return  # the group got busy: keep its budget for the reveals
-            await self.frontend.edit_text_unless_finished(
-                origin, rendering.render_rolling(user_ref(user), pattern, step)
-            )
+            with in_public():
+                text = rendering.render_rolling(user_ref(user), pattern, step)
+            await self.frontend.edit_text_unless_finished(origin, text)
 
     def _spare(self, chat_id: int) -> int:
         """Messages the chat may send now beyond the reveals its running pulls still owe it."""
@@ -198,12 +195,13 @@ class PullFlow:
         """The rolling message says how it ended; an easy pattern gets its choices; anything else re-raises."""
         easy = isinstance(err, ServiceError) and err.code == "easy_pattern"
         if rolling is not None:
-            if easy:
-                text = _("🎰 On hold: this pattern is easy (see below).")
-            elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
-                text = f"🎰 {rendering.esc(err.message)}"
-            else:
-                text = _("🎰 This one did not go through; nothing was charged.")
+            with in_public():
+                if easy:
+                    text = _("🎰 On hold: this pattern is easy (see below).")
+                elif isinstance(err, ServiceError) and err.committed != "nothing":  # its message says what committed
+                    text = f"🎰 {rendering.esc(err.message)}"
+                else:
+                    text = _("🎰 This one did not go through; nothing was charged.")
             await self.frontend.edit_text_unless_finished(rolling, text, final=True)
         if not easy:
             raise err
@@ -221,7 +219,23 @@ class PullFlow:
         before_delivery: bool,
         key_below: bool = False,
     ) -> tuple[str, InlineKeyboardMarkup]:
-        """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link)."""
+        """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link), in the chat's
+        public language."""
+        with in_public():
+            return self._reveal_parts_here(
+                chat, user, args, answer, before_delivery=before_delivery, key_below=key_below
+            )
+
+    def _reveal_parts_here(
+        self,
+        chat: Chat,
+        user: User,
+        args: PatternArgs,
+        answer: PullAnswer,
+        *,
+        before_delivery: bool,
+        key_below: bool,
+    ) -> tuple[str, InlineKeyboardMarkup]:
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
         extra = [self._bot_button("keys", _("🔑 Get my key"))] if link else None
@@ -248,7 +262,8 @@ class PullFlow:
     ) -> asyncio.Future[object]:
         in_group = chat.type != Chat.PRIVATE
         text, markup = self._reveal_parts(chat, user, args, answer, before_delivery=before_delivery)
-        digest = rendering.render_pull_digest_line(answer) if in_group else None
+        with in_public():
+            digest = rendering.render_pull_digest_line(answer) if in_group else None
         if answer.announce_channel:
             self._announce(chat, answer, text)
         if answer.card_png:  # Rare and up: the card, with the reveal as its caption
@@ -278,8 +293,10 @@ class PullFlow:
         except ValueError:
             log.info("announcement channel %r is not a Telegram chat id", answer.announce_channel)
             return
-        where = "\n" + _("📣 in {where}", where=rendering.esc(chat.title or _("a group")))
-        self.frontend.send_text(target, text + where, digest_line=rendering.render_pull_digest_line(answer))
+        with in_public():
+            where = "\n" + _("📣 in {where}", where=rendering.esc(chat.title or _("a group")))
+            digest = rendering.render_pull_digest_line(answer)
+        self.frontend.send_text(target, text + where, digest_line=digest)
 
     def _easy_warning(
         self, chat: Chat, user: User, args: PatternArgs, reply_to: Message | None, err: ServiceError
@@ -290,10 +307,13 @@ class PullFlow:
         )
         if chat.type == Chat.PRIVATE:
             text = f"🎯 {rendering.esc(str(err))}"
+            markup = self.codec.easy_keyboard(action)
         else:
-            text = _(
-                "🎯 {who}, this pattern is easy: a single pull matches it fully more often than not, so an exact "
-                "order may suit you better. Nothing was charged.",
-                who=rendering.user_label(user_ref(user)),
-            )
-        self._reply(chat, reply_to, text, self.codec.easy_keyboard(action))
+            with in_public():
+                text = _(
+                    "🎯 {who}, this pattern is easy: a single pull matches it fully more often than not, so an exact "
+                    "order may suit you better. Nothing was charged.",
+                    who=rendering.user_label(user_ref(user)),
+                )
+                markup = self.codec.easy_keyboard(action)
+        self._reply(chat, reply_to, text, markup)
