@@ -92,8 +92,8 @@ async def wait_until(check, deadline_s: float, what: str):
     raise AssertionError(f"{what} did not happen within {deadline_s} s")
 
 
-async def serving(bots: list[subprocess.Popen[str]], ports: list[int], deadline_s: float = 120) -> None:
-    """Wait until every bot's webhook accepts connections. Three fresh interpreters starting at once take 5 s on a
+async def serving(bots: list[WarmProcess], ports: list[int], deadline_s: float = 120) -> None:
+    """Wait until every bot's webhook accepts connections. Three bots starting at once took 5 s on a
     quiet 2-core machine and 13 s at load 14 (a fixed 10 s wait failed there): wait for the listener itself, for as
     long as its process is alive, and fail at once with its stderr when it died."""
 
