@@ -4,6 +4,7 @@ warm_python   one warm interpreter per worker process: `python -m MODULE` childr
               (tests/warm.py), for tests that run the command line as a separate process
 spec_conformance  (every test) fails a test during which the Discord or Telegram fake saw a request, or
               sent an answer or event, that the platform's published spec does not allow (tests/specs)
+The longest files are collected first (LONGEST_FILES_FIRST), for pytest-xdist's sake.
 A test's `record_property("report", line)` lines (the kernels' register and spill figures) are printed
 at the end of the run: a worker's own output is not shown.
 """
@@ -18,6 +19,35 @@ from _pytest.terminal import TerminalReporter
 
 if TYPE_CHECKING:
     from tests.warm import WarmInterpreter
+
+
+# The longest files (on .ci/run's empty caches), longest first. pytest-xdist hands whole files (--dist loadfile)
+# to whichever worker is free in collection order, so these go out first and the run ends on short files, not
+# with one worker finishing a long one while the other idles. The rest keep their order; so does every file's
+# tests. Only the order of files changes, never what runs.
+LONGEST_FILES_FIRST = (
+    "tests/bot/test_takeover.py",
+    "tests/deploy/test_staged_deployables.py",
+    "tests/test_static_checks.py",  # mypy with a cold cache
+    "tests/kernel/test_nvrtc.py",  # four architectures on an empty kernel cache
+    "tests/kernel/test_nvcc.py",
+    "tests/load/test_load_smoke.py",
+    "tests/deploy/test_startup_faults.py",
+    "tests/bot/test_storage_faults.py",
+    "tests/bot/test_fault_words.py",
+    "tests/telegram/test_group_privacy.py",
+    "tests/worker/test_worker_process.py",
+    "tests/engine/test_odds_bound.py",
+    "tests/worker/test_provider_faults.py",
+    "tests/worker/test_router.py",
+    "tests/worker/test_runpod_client.py",
+    "tests/worker/test_survival.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: same order otherwise
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,20 @@ def test_a_child_has_its_own_environment_directory_arguments_and_stdio(warm: War
     assert seen["pid"] not in (os.getpid(), json.loads(probe(warm, "echo").stdout)["pid"])
 
 
+def test_a_child_whose_output_nobody_reads_can_send_it_to_devnull(warm: WarmInterpreter) -> None:
+    child = warm.popen(
+        "tests.warm_probe",
+        ["flood", str(1 << 20)],
+        env=dict(os.environ),
+        cwd=REPO,
+        stdin=None,
+        stdout=subprocess.DEVNULL,
+    )
+    assert child.stdout is None
+    assert child.wait(30) == 0  # a megabyte written: into a pipe nobody reads, it would never end
+    assert child.communicate(timeout=10) == ("", "flooded\n")
+
+
 def test_exit_statuses_are_a_processes(warm: WarmInterpreter) -> None:
     assert probe(warm, "exit", "3").returncode == 3
     ended = probe(warm, "os_exit", "7")

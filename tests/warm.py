@@ -114,9 +114,11 @@ class WarmInterpreter:
         env: Mapping[str, str],
         cwd: Path | str,
         stdin: int | None = subprocess.PIPE,
+        stdout: int = subprocess.PIPE,
     ) -> WarmProcess:
-        """Start `python -m MODULE ARGV` as a fork of the server; stdout and stderr are pipes (text)."""
-        return WarmProcess(self.address, module, argv, env, cwd, stdin)
+        """Start `python -m MODULE ARGV` as a fork of the server; stderr is a pipe (text), and stdout too unless
+        it is subprocess.DEVNULL (for a long-running child whose output nobody reads: a full pipe would stop it)."""
+        return WarmProcess(self.address, module, argv, env, cwd, stdin, stdout)
 
     def run(
         self,
@@ -156,7 +158,14 @@ class WarmProcess:
     """The part of subprocess.Popen tests use, for a forked child of the warm server."""
 
     def __init__(
-        self, address: str, module: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path | str, stdin: int | None
+        self,
+        address: str,
+        module: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path | str,
+        stdin: int | None,
+        stdout: int = subprocess.PIPE,
     ) -> None:
         self.args = [sys.executable, "-m", module, *argv]
         self.returncode: int | None = None
@@ -166,10 +175,14 @@ class WarmProcess:
             self.stdin: io.TextIOWrapper | None = open(parent_in, "w", encoding="utf-8")  # noqa: SIM115
         else:
             child_in, self.stdin = os.open(os.devnull, os.O_RDONLY), None
-        out_read, out_write = os.pipe()
+        self.stdout: io.TextIOWrapper | None = None
+        if stdout == subprocess.DEVNULL:
+            out_write = os.open(os.devnull, os.O_WRONLY)
+        else:
+            out_read, out_write = os.pipe()
+            self.stdout = open(out_read, encoding="utf-8", errors="replace")  # noqa: SIM115
         err_read, err_write = os.pipe()
         ends = [child_in, out_write, err_write]
-        self.stdout: io.TextIOWrapper | None = open(out_read, encoding="utf-8", errors="replace")  # noqa: SIM115
         self.stderr: io.TextIOWrapper | None = open(err_read, encoding="utf-8", errors="replace")  # noqa: SIM115
         self._control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -49,6 +49,11 @@ def main(action: str, arg: str = "") -> int:
         atexit.register(lambda: print("atexit ran", flush=True))
         threading.Thread(target=lambda: (time.sleep(0.2), print("thread finished", flush=True))).start()
         return 0
+    if action == "flood":  # more output than a pipe holds, then a line on stderr
+        sys.stdout.write("x" * int(arg))
+        sys.stdout.flush()
+        print("flooded", file=sys.stderr)
+        return 0
     if action == "sleep":
         time.sleep(float(arg))
         return 0

@@ -26,6 +26,16 @@ from .faults import StorageFaults
 START = 5
 
 
+@pytest.fixture(autouse=True)
+def read_back_without_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-back after a fault still tries three times, without its pauses (0.25 s and 0.75 s, for a fault
+    that clears by itself): here storage stays down, or answers reads, until the test heals it, so a pause changes
+    no answer and only cost about a second per fault."""
+    from bot import committed
+
+    monkeypatch.setattr(committed, "READ_BACK_DELAYS_S", (0.0,) * len(committed.READ_BACK_DELAYS_S))
+
+
 async def _settle(app: App, faults: StorageFaults) -> None:
     """Storage is back: let the bot finish what it owes (what the maintenance loop does every third of a lease)."""
     faults.heal()

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from bot.storage import Database, open_database
 from tests.payments.stripe_events import completed_session, event_json, sign
 from tests.payments.stripe_thread import stripe_in_thread
 from tests.postgres import free_port
+from tests.warm import WarmProcess, shared as shared_warm_interpreter
 
 from .conftest import small_settings, store_overrides
 
@@ -36,13 +36,6 @@ KEY = "5a" * 32
 LEASE_S = 2.0
 SECRET = "whsec_takeover_test"
 YOU = UserRef("console", "you")
-
-
-# `vanikeys bot` with this process's clock (time.time) running `skew` seconds behind everyone else's.
-SKEWED_BOT = (
-    "import runpy, sys, time; real = time.time; time.time = lambda: real() - {skew}; "
-    "sys.argv = ['bot.cli', 'bot']; runpy.run_module('bot.cli', run_name='__main__', alter_sys=True)"
-)
 
 
 STRIPE = {"url": "http://127.0.0.1:9"}  # replaced by the fake's address while this module's tests run
@@ -79,21 +72,13 @@ def bot_env(target: str | Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_bot(target: str | Path, port: int, *, clock_behind_s: float = 0.0, **env: str) -> subprocess.Popen[str]:
-    argv = (
-        [sys.executable, "-c", SKEWED_BOT.format(skew=clock_behind_s)]
-        if clock_behind_s
-        else [sys.executable, "-m", "bot.cli", "bot"]
+def start_bot(target: str | Path, port: int, *, clock_behind_s: float = 0.0, **env: str) -> WarmProcess:
+    """`vanikeys bot` as a process of its own, forked from this worker's warm interpreter (tests/warm.py); with
+    `clock_behind_s`, its clock (time.time) runs that many seconds behind everyone else's."""
+    module, argv = (
+        ("tests.bot.skewed_clock", [str(clock_behind_s), "bot.cli", "bot"]) if clock_behind_s else ("bot.cli", ["bot"])
     )
-    return subprocess.Popen(
-        argv,
-        cwd=REPO,
-        env={**bot_env(target, port), **env},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return shared_warm_interpreter().popen(module, argv, env={**bot_env(target, port), **env}, cwd=REPO)
 
 
 async def wait_until(check, deadline_s: float, what: str):
@@ -107,8 +92,8 @@ async def wait_until(check, deadline_s: float, what: str):
     raise AssertionError(f"{what} did not happen within {deadline_s} s")
 
 
-async def serving(bots: list[subprocess.Popen[str]], ports: list[int], deadline_s: float = 120) -> None:
-    """Wait until every bot's webhook accepts connections. Three fresh interpreters starting at once take 5 s on a
+async def serving(bots: list[WarmProcess], ports: list[int], deadline_s: float = 120) -> None:
+    """Wait until every bot's webhook accepts connections. Three bots starting at once took 5 s on a
     quiet 2-core machine and 13 s at load 14 (a fixed 10 s wait failed there): wait for the listener itself, for as
     long as its process is alive, and fail at once with its stderr when it died."""
 
@@ -254,7 +239,7 @@ def pid_of(owner: str | None) -> int | None:
     return int(owner.split(":")[1]) if owner else None
 
 
-async def started_order(db: Database, bot: subprocess.Popen[str]) -> str:
+async def started_order(db: Database, bot: WarmProcess) -> str:
     """The job id of the long order `bot` was asked for, once it is running and owned by `bot`."""
     assert bot.stdin is not None
     bot.stdin.write(LONG_ORDER)
@@ -267,12 +252,12 @@ async def started_order(db: Database, bot: subprocess.Popen[str]) -> str:
     return (await wait_until(running, 90, "the order reaching 'running'"))["job_id"]
 
 
-def tree(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+def tree(proc: WarmProcess) -> list[psutil.Process]:
     top = psutil.Process(proc.pid)
     return [top, *top.children(recursive=True)]
 
 
-def cpu_seconds(proc: subprocess.Popen[str]) -> dict[int, float]:
+def cpu_seconds(proc: WarmProcess) -> dict[int, float]:
     """CPU time so far of a bot and its grinding workers, by pid."""
     used: dict[int, float] = {}
     for p in tree(proc):
@@ -284,7 +269,7 @@ def cpu_seconds(proc: subprocess.Popen[str]) -> dict[int, float]:
     return used
 
 
-async def goes_quiet(proc: subprocess.Popen[str], within_s: float, window_s: float = 2.0) -> bool:
+async def goes_quiet(proc: WarmProcess, within_s: float, window_s: float = 2.0) -> bool:
     """Whether the bot and its workers use next to no CPU for one window before `within_s` is up.
     A grind step already running when the process resumed is let finish: its engine does not stop mid-step."""
     deadline = time.monotonic() + within_s
@@ -297,7 +282,7 @@ async def goes_quiet(proc: subprocess.Popen[str], within_s: float, window_s: flo
     return False
 
 
-def stop_all(bots: list[subprocess.Popen[str]]) -> list[str]:
+def stop_all(bots: list[WarmProcess]) -> list[str]:
     """SIGTERM (SIGKILL after 30 s) every bot; their stderr."""
     for bot in bots:
         if bot.poll() is None:
@@ -330,7 +315,9 @@ async def test_a_process_whose_clock_runs_behind_keeps_its_jobs(tmp_path: Path, 
         try:
             job_id = await started_order(db, slow)
             owners = set()
-            watch_until = time.monotonic() + LEASE_S * 5  # five leases, fifteen of the peer's sweeps
+            # Two leases, six of the peer's sweeps: a lease written on the slow clock has run out for the peer
+            # already (two minutes ago), so its first sweep would take the order.
+            watch_until = time.monotonic() + LEASE_S * 2
             while time.monotonic() < watch_until:
                 row = await db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (job_id,))
                 owners.add(pid_of(row["owner"]))
@@ -351,7 +338,7 @@ async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_
         await app.service.grant(YOU, 300)
     # A longer lease than the other tests': on a loaded machine a 2 s lease can lapse between two sweeps of a
     # live process, and the peers would hand the order back and forth.
-    lease_s = 6.0
+    lease_s = 4.0
     env = {**CHEAP_KEYS, "VANIKEYS_JOB_LEASE_S": str(lease_s)}
     paused = start_bot(db_target, free_port(), **env)
     peer = start_bot(db_target, free_port(), **env)
@@ -383,7 +370,7 @@ async def test_a_process_paused_longer_than_a_lease_stops_its_work_when_it_runs_
                         proc.resume()
                 await asyncio.sleep(0.3)
             assert await taken_over(), "the peer never took over the paused process's order"
-            quiet = await goes_quiet(paused, 30.0)  # before the fix it ground on beside the peer for good
+            quiet = await goes_quiet(paused, 30.0, window_s=1.0)  # before the fix it ground on beside the peer for good
             row = await db.fetchone("SELECT owner, status FROM jobs WHERE job_id = ?", (job_id,))
             assert pid_of(row["owner"]) == peer.pid and row["status"] == "running"
         finally:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import discord
 import pytest
@@ -23,6 +24,7 @@ from bot.startup import StartupFault, Unreachable, check_grinders, check_stripe,
 from tests.bot.conftest import small_settings
 from tests.payments.fake_stripe import FakeStripe
 from tests.telegram.fake_bot_api import FakeBotApi, TelegramError
+from tests.warm import shared as shared_warm_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,20 +44,12 @@ async def vanikeys_bot(tmp_path: Path, **env: str) -> tuple[int, str, float]:
         if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
     }
     clean.update(VANIKEYS_BACKEND="python", VANIKEYS_DB=str(tmp_path / "v.db"), PYTHONPATH=str(ROOT), **env)
+    warm = shared_warm_interpreter()  # started (once per worker) before the clock: its imports are not the bot's
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "bot",
-        cwd=tmp_path,
-        env=clean,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 90)
-    return process.returncode or 0, stderr.decode(), time.monotonic() - started
+    # a process of its own, forked from this worker's warm interpreter (tests/warm.py)
+    process = warm.popen("bot.cli", ["bot"], env=clean, cwd=tmp_path, stdin=None)
+    _, stderr = await asyncio.to_thread(process.communicate, None, 90)
+    return process.returncode or 0, stderr, time.monotonic() - started
 
 
 def one_line_error(stderr: str) -> str:
@@ -306,7 +300,17 @@ async def test_the_bot_checks_telegram_once_at_start_then_polls(tmp_path: Path) 
     check and python-telegram-bot's own initialize), then it polls, and SIGTERM stops it cleanly."""
     import signal
 
-    fake = FakeBotApi()
+    class PollWatchingFake(FakeBotApi):
+        """The fake records a request once answered, and a long poll is answered only after its timeout (10 s):
+        this one also notes each getUpdates as it arrives, so the test sees the polling start at once."""
+
+        polls_arrived = 0
+
+        async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+            self.polls_arrived += 1
+            return await super()._api_getUpdates(params)
+
+    fake = PollWatchingFake()
     await fake.start()
     clean = {
         k: v
@@ -323,30 +327,18 @@ async def test_the_bot_checks_telegram_once_at_start_then_polls(tmp_path: Path) 
         TELEGRAM_API_BASE_URL=fake.base_url,
         TELEGRAM_API_FILE_URL=fake.base_file_url,
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "bot",
-        cwd=tmp_path,
-        env=clean,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    process = shared_warm_interpreter().popen(
+        "bot.cli", ["bot"], env=clean, cwd=tmp_path, stdin=None, stdout=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 60
-        while (
-            not any(r.method == "getUpdates" for r in fake.requests)
-            and time.monotonic() < deadline
-            and process.returncode is None
-        ):
+        while not fake.polls_arrived and time.monotonic() < deadline and process.poll() is None:
             await asyncio.sleep(0.05)
     finally:
-        if process.returncode is None:
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        _, stderr = await asyncio.to_thread(process.communicate, None, 60)
         await fake.stop()
-    assert any(r.method == "getUpdates" for r in fake.requests), stderr.decode()[-2000:]
+    assert fake.polls_arrived, stderr[-2000:]
     assert [r.method for r in fake.requests].count("getMe") == 2, [r.method for r in fake.requests]
-    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert process.returncode == 0, stderr[-2000:]

@@ -66,6 +66,8 @@ INT_PARAMS = {
 }
 BOOL_PARAMS = {"ok", "drop_pending_updates", "show_alert", "disable_notification", "is_flexible", "protect_content"}
 # What counts against a chat's message limits.
+# wait_for re-checks its condition this often even when no request comes (a long poll may hold for seconds)
+WAIT_RECHECK_S = 0.05
 LIMITED_METHODS = {"sendMessage", "sendPhoto", "editMessageText", "editMessageCaption", "sendInvoice"}
 _AUTO_ENTITY = re.compile(r"(?<![\w@/])@[A-Za-z][A-Za-z0-9_]{3,31}\b|\bhttps?://\S+|\bt\.me/\S+")
 
@@ -471,7 +473,8 @@ class FakeBotApi:
         return self._messages[(chat_id, message_id)]
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Wait until condition() is truthy (checked after every request); return its value."""
+        """Wait until condition() is truthy (checked after every request, and every WAIT_RECHECK_S for what no
+        request announces: a row the bot wrote, a process that ended); return its value."""
         deadline = time.monotonic() + timeout
         async with self._changed:
             while True:
@@ -482,7 +485,7 @@ class FakeBotApi:
                 if remaining <= 0:
                     raise AssertionError(f"timed out; requests so far: {[r.method for r in self.requests]}")
                 try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
+                    await asyncio.wait_for(self._changed.wait(), min(remaining, WAIT_RECHECK_S))
                 except TimeoutError:
                     pass
 

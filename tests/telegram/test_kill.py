@@ -7,17 +7,19 @@ import asyncio
 import os
 import signal
 import sqlite3
-import sys
+import subprocess
 from pathlib import Path
 
 from tests.postgres import free_port
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.harness import reveals_in
+from tests.warm import WarmProcess, shared as shared_warm_interpreter
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def start_bot(fake: FakeBotApi, db: Path, group_per_minute: int) -> asyncio.subprocess.Process:
+def start_bot(fake: FakeBotApi, db: Path, group_per_minute: int) -> WarmProcess:
+    """`vanikeys bot`, a process of its own forked from this worker's warm interpreter (tests/warm.py)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -39,16 +41,8 @@ async def start_bot(fake: FakeBotApi, db: Path, group_per_minute: int) -> asynci
         TELEGRAM_COOLDOWN_S="0",
         TELEGRAM_GROUP_MESSAGES_PER_MINUTE=str(group_per_minute),
     )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "bot",
-        cwd=db.parent,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    return shared_warm_interpreter().popen(
+        "bot.cli", ["bot"], env=env, cwd=db.parent, stdin=None, stdout=subprocess.DEVNULL
     )
 
 
@@ -62,7 +56,7 @@ async def test_reveals_waiting_behind_the_group_limit_survive_a_sigkill(fake: Fa
     group = fake.group_chat()
     people = [fake.user(4700 + i, f"K{i}") for i in range(3)]
     db = tmp_path / "kill.db"
-    first = await start_bot(fake, db, group_per_minute=1)
+    first = start_bot(fake, db, group_per_minute=1)
     try:
         for person in people:
             await fake.push_text(fake.private_chat(person), person, "/start")
@@ -76,20 +70,20 @@ async def test_reveals_waiting_behind_the_group_limit_survive_a_sigkill(fake: Fa
         await fake.wait_for(lambda: len(kept_rows(db)) == len(people), timeout=30)
     finally:
         first.send_signal(signal.SIGKILL)
-        await first.wait()
+        await asyncio.to_thread(first.communicate, None, 60)
     assert first.returncode == -signal.SIGKILL
     assert reveals_in(fake, group["id"]) == 0
     assert all(claim and claim.endswith(":waiting") for _, claim in kept_rows(db))  # held by the dead process
     assert not any("WIF" in line for line, _ in kept_rows(db))
 
     fake.group_limit = 20  # the group has room again
-    second = await start_bot(fake, db, group_per_minute=20)
+    second = start_bot(fake, db, group_per_minute=20)
     try:
         digest = await fake.wait_for_message(group["id"], "before the bot restarted", timeout=60)
         await fake.wait_for(lambda: kept_rows(db) == [], timeout=30)
     finally:
         second.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(second.communicate(), 60)
-    assert second.returncode == 0, err.decode()[-2000:]
+        _, err = await asyncio.to_thread(second.communicate, None, 60)
+    assert second.returncode == 0, err[-2000:]
     assert reveals_in(fake, group["id"]) == len(people)  # each once
     assert all(p["first_name"] in digest.text for p in people)
