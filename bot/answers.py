@@ -9,6 +9,7 @@ repr() so a stray log line cannot leak it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -263,6 +264,13 @@ class OrderView:
     delivered: bool
     message: str  # one line for people: progress, success, or why it failed / was refunded
     delivery_pending: bool = False  # found, shown before the private delivery, which has not been attempted yet
+    # `message` written again in the locale current where it is called: a private notice about a group's order is
+    # in the person's language, its reason included, while `message` is in the group's.
+    message_in_current_locale: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+    def message_now(self) -> str:
+        """The one line in the current locale (`message` when the view cannot write it again)."""
+        return self.message if self.message_in_current_locale is None else self.message_in_current_locale()
 
 
 @dataclass(frozen=True)
