@@ -49,6 +49,7 @@ from bot.storage.opening import open_configured, storage_faults_answered
 from bot.vault import Vault, parse_vault_key
 from gpu_worker.cli import UsageError
 from gpu_worker.errors import VanikeysError
+from gpu_worker.localized import in_current_locale
 from gpu_worker.numbers import parse_int
 
 MAX_TOKENS = 10**12
@@ -780,7 +781,7 @@ def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutin
         with storage_faults_answered():
             answer = asyncio.run(_with_state(settings, args, func))
     except ConfigError as exc:
-        raise AdminError(str(exc)) from None
+        raise AdminError(in_current_locale(exc)) from None
     _print(answer, as_json=args.json)
     return 0
 

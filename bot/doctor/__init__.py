@@ -20,6 +20,7 @@ from bot.doctor.model import Context, Finding, fail
 from bot.settings import ConfigError, load_settings
 from gpu_worker.config_fields import is_secret
 from gpu_worker.i18n import N_, _
+from gpu_worker.localized import in_current_locale
 
 Check = Callable[[Context], Awaitable[list[Finding]]]
 # Remote checks first: their answers' Date headers measure the clock's skew, checked last.
@@ -109,7 +110,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        line = Finding(N_("configuration"), "fail", str(exc), _("set a value it accepts, or unset it for the default"))
+        line = Finding(
+            N_("configuration"),
+            "fail",
+            in_current_locale(exc),
+            _("set a value it accepts, or unset it for the default"),
+        )
         print(json.dumps([line.to_json()]) if args.json else line.line())
         return 2
     findings = asyncio.run(doctor(lambda http: Context(settings, http)))

@@ -1,0 +1,56 @@
+"""A settings error at start-up: the command line prints its explanation in the terminal's language, the variable
+and the value as typed; the error itself (what a log record or a script gets) stays English."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.settings import ConfigError, load_settings
+from gpu_worker.i18n import use_locale
+from gpu_worker.localized import in_current_locale
+
+LANGUAGE_VARIABLES = ("VANIKEYS_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def test_a_bad_setting_is_explained_in_the_terminals_language_and_logged_in_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("VANIKEYS_") or name in LANGUAGE_VARIABLES:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    monkeypatch.setenv("VANIKEYS_PULL_PRICE", "abc")
+    assert main(["costs"]) == 2
+    assert (
+        capsys.readouterr().err == "vanikeys: error: VANIKEYS_PULL_PRICE='abc': un número entero de tokens, 0 o más\n"
+    )
+
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    monkeypatch.setenv("VANIKEYS_PULL_PRICE", "1")
+    monkeypatch.setenv("VANIKEYS_ODDS_WORKERS", "-3")
+    assert main(["costs"]) == 2
+    assert capsys.readouterr().err == "vanikeys: error: VANIKEYS_ODDS_WORKERS='-3': целое число процессов, от 0 до 8\n"
+
+
+def test_the_error_itself_is_english_whatever_the_locale_it_was_raised_in(caplog: pytest.LogCaptureFixture) -> None:
+    with use_locale("ru"), pytest.raises(ConfigError) as raised:
+        load_settings({"VANIKEYS_PULL_PRICE": "abc", "VANIKEYS_LOG_FORMAT": "x"}, dotenv_path=None)
+    error = raised.value
+    english = (
+        "VANIKEYS_PULL_PRICE='abc': a whole number of tokens, 0 or more; VANIKEYS_LOG_FORMAT='x': one of human, json"
+    )
+    assert str(error) == english
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("vanikeys").warning("%s", error)
+    assert caplog.messages == [english]
+    with use_locale("pt_BR"):
+        assert in_current_locale(error) == (
+            "VANIKEYS_PULL_PRICE='abc': um número inteiro de tokens, 0 ou mais; "
+            "VANIKEYS_LOG_FORMAT='x': um de human, json"
+        )
