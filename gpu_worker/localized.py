@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gpu_worker.i18n import DEFAULT, use_locale
+from gpu_worker.i18n import DEFAULT, _, use_locale
 
 
 class Localized:
@@ -30,6 +30,11 @@ class Localized:
     def __str__(self) -> str:
         with use_locale(DEFAULT):
             return self.render()
+
+
+def phrase(message: str, /, **values: object) -> Localized:
+    """A message marked with N_ and its values (fixed now), written in the locale current when it is read."""
+    return Localized(lambda: _(message, **values))
 
 
 def in_current_locale(exc: BaseException) -> str:

@@ -61,7 +61,7 @@ def _load(environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> 
     try:
         return load_settings(environ, dotenv_path=dotenv_path)
     except ConfigError as exc:
-        raise PaymentsError("bad_config", str(exc)) from None
+        raise PaymentsError("bad_config", exc.localized or str(exc)) from None
 
 
 def from_settings(one: VanikeysSettings) -> StripeSettings | None:

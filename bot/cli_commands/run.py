@@ -68,7 +68,7 @@ def _stripe_settings() -> StripeSettings | None:
     try:
         return StripeSettings.from_env()
     except PaymentsError as exc:
-        raise SystemExit(fail(exc.message)) from None
+        raise SystemExit(fail(in_current_locale(exc))) from None
 
 
 def _is_rejected_token(exc: BaseException) -> bool:

@@ -54,3 +54,42 @@ def test_the_error_itself_is_english_whatever_the_locale_it_was_raised_in(caplog
             "VANIKEYS_PULL_PRICE='abc': um número inteiro de tokens, 0 ou mais; "
             "VANIKEYS_LOG_FORMAT='x': um de human, json"
         )
+
+
+def test_storage_vault_and_pack_errors_at_start_up_are_printed_in_the_terminals_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("VANIKEYS_", "STRIPE_")) or name in LANGUAGE_VARIABLES:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    missing = tmp_path / "none.db"
+    monkeypatch.setenv("VANIKEYS_DB", str(missing))
+    assert main(["costs"]) == 2
+    assert capsys.readouterr().err == f"vanikeys: error: базы данных в {missing} нет: укажи в VANIKEYS_DB базу бота\n"
+
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_x")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_" + "A" * 32)
+    monkeypatch.setenv("VANIKEYS_CURRENCY", "xx")
+    assert main(["bot"]) == 2  # refused before anything starts
+    assert capsys.readouterr().err == (
+        "vanikeys: error: VANIKEYS_CURRENCY='xx' no está soportada: pon un código de tres letras con céntimos, "
+        "como usd, eur o gbp\n"
+    )
+
+
+def test_a_vault_key_file_error_is_english_in_the_log_and_translated_where_printed(tmp_path: Path) -> None:
+    from bot.storage.opening import fault_line
+    from bot.vault import VaultError, read_key_file
+
+    folder = tmp_path / "vault.key"
+    folder.mkdir()  # a directory where the key file should be
+    with use_locale("ru"), pytest.raises(VaultError) as raised:
+        read_key_file(folder)
+    assert str(raised.value) == f"the vault key file {folder} is a directory: set VANIKEYS_VAULT_KEY_FILE to a file"
+    with use_locale("pt_BR"):
+        assert fault_line(raised.value) == (
+            f"o arquivo de chave do cofre {folder} é um diretório: defina VANIKEYS_VAULT_KEY_FILE com um arquivo"
+        )
