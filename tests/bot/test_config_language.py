@@ -78,6 +78,13 @@ def test_storage_vault_and_pack_errors_at_start_up_are_printed_in_the_terminals_
         "vanikeys: error: VANIKEYS_CURRENCY='xx' no está soportada: pon un código de tres letras con céntimos, "
         "como usd, eur o gbp\n"
     )
+    monkeypatch.delenv("VANIKEYS_CURRENCY")
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
+    assert main(["bot"]) == 2
+    assert capsys.readouterr().err == (
+        "vanikeys: error: STRIPE_WEBHOOK_SECRET no está definida: define STRIPE_API_KEY y STRIPE_WEBHOOK_SECRET, "
+        "o ninguna para funcionar sin pagos\n"
+    )
 
 
 def test_a_vault_key_file_error_is_english_in_the_log_and_translated_where_printed(tmp_path: Path) -> None:
