@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from bot.answers import Origin, UserRef
 from bot.app import create_app
+from bot.frontends.console import to_json
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.grinding import GrindingError
 from bot.grinding.failures import failure_reason
@@ -58,7 +60,7 @@ async def test_a_failed_group_orders_private_notice_gives_its_reason_in_the_pers
         app.service.register_frontend(recorder)
         await app.service.grant(IVAN, 500)
         with use_locale("es"):  # the group's language
-            await app.service.order(IVAN, None, "^a", "btc")
+            await app.service.order(IVAN, None, "^a", "btc", origin=Origin("telegram", "-100123", "5"))
         await app.jobs.wait_idle()
     [view] = [v for v in recorder.finished if v.status == "refunded"]
     with use_locale("es"):
@@ -66,12 +68,13 @@ async def test_a_failed_group_orders_private_notice_gives_its_reason_in_the_pers
     with use_locale("ru"):
         russian_reason = failure_reason("no_match")
     assert spanish_reason in view.message  # the group's view
+    assert json.dumps(to_json(view))  # what `console --json` prints of a view: its data, no renderer
+    assert "message_in_current_locale" not in to_json(view) and view == dataclasses.replace(view)
 
     PEOPLE.remember("telegram", IVAN.user_id, "ru")  # Ivan's app is in Russian
-    in_group = dataclasses.replace(view, origin=Origin("telegram", "-100123", "5"))
     frontend = NoticeRecorder()
     with use_locale("es"):  # as the group's order is announced
-        await frontend._announce_finished(in_group)
+        await frontend._announce_finished(view)
     [notice] = frontend.notices
     assert notice.startswith("твой заказ ^a завершён: ")
     assert russian_reason in notice and spanish_reason not in notice
