@@ -100,3 +100,13 @@ def test_a_vault_key_file_error_is_english_in_the_log_and_translated_where_print
         assert fault_line(raised.value) == (
             f"o arquivo de chave do cofre {folder} é um diretório: defina VANIKEYS_VAULT_KEY_FILE com um arquivo"
         )
+
+
+def test_a_bad_log_format_is_english_in_str_and_translated_where_printed() -> None:
+    from bot.logs import formatter
+
+    with use_locale("es"), pytest.raises(ConfigError) as raised:
+        formatter("xml")
+    assert str(raised.value) == "VANIKEYS_LOG_FORMAT='xml' is not a log format: set human or json"
+    with use_locale("ru"):
+        assert in_current_locale(raised.value) == "VANIKEYS_LOG_FORMAT='xml' — не формат логов: задай human или json"
