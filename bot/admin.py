@@ -49,6 +49,8 @@ from bot.storage.opening import open_configured, storage_faults_answered
 from bot.vault import Vault, parse_vault_key
 from gpu_worker.cli import UsageError
 from gpu_worker.errors import VanikeysError
+from gpu_worker.i18n import NC_, _, pgettext
+from gpu_worker.localized import in_current_locale
 from gpu_worker.numbers import parse_int
 
 MAX_TOKENS = 10**12
@@ -98,6 +100,10 @@ class AdminError(UsageError):
     """A refusal or bad input: one line, exit status 2."""
 
 
+def _no_job(job_id: str) -> str:
+    return _("no job {job}: job ids are the 16 hex characters shown by `admin user`", job=repr(job_id))
+
+
 # --- opening the bot's state, never creating it ---------------------------------------------------
 
 
@@ -122,7 +128,12 @@ def existing_vault_key(settings: Settings) -> bytes:
     path = settings.resolved_vault_key_file
     if not path.is_file():
         raise AdminError(
-            f"no vault key: {path} does not exist; set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE to the bot's key"
+            _(
+                "no vault key: {path} does not exist; set {variable} or {file_variable} to the bot's key",
+                path=path,
+                variable="VANIKEYS_VAULT_KEY",
+                file_variable="VANIKEYS_VAULT_KEY_FILE",
+            )
         )
     return parse_vault_key(path.read_text())
 
@@ -147,7 +158,13 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     """
     url = database_url(settings)
     if url is None and not settings.db_path.is_file():
-        raise AdminError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
+        raise AdminError(
+            _(
+                "no database at {target}: set {variable} to the bot's database",
+                target=settings.db_path,
+                variable="VANIKEYS_DB",
+            )
+        )
     key = existing_vault_key(settings)
     db = await open_configured(settings, url or settings.db_path)
     try:
@@ -170,7 +187,9 @@ def parse_user(text: str) -> UserRef:
     """A PLATFORM:ID argument as a UserRef; AdminError says the form to write otherwise."""
     platform, sep, user_id = text.strip().partition(":")
     if not sep or not platform or not user_id or any(c.isspace() for c in text.strip()) or len(text) > 200:
-        raise AdminError(f"{text!r} is not a user: write PLATFORM:ID, e.g. discord:123456789 or telegram:42")
+        raise AdminError(
+            _("{text} is not a user: write PLATFORM:ID, e.g. discord:123456789 or telegram:42", text=repr(text))
+        )
     return UserRef(platform, user_id)
 
 
@@ -190,9 +209,9 @@ def operator_name(given: str | None) -> str:
 
     name = (given or load_settings().user or _login_name() or "").strip()
     if not name:
-        raise AdminError("say who is making this change: --by NAME (or set $USER)")
+        raise AdminError(_("say who is making this change: --by NAME (or set $USER)"))
     if len(name) > 64 or not name.isprintable():
-        raise AdminError("--by takes a name of 1 to 64 printable characters")
+        raise AdminError(_("--by takes a name of 1 to 64 printable characters"))
     return name
 
 
@@ -207,9 +226,9 @@ def reason_text(given: str | None) -> str:
     """The --reason with whitespace collapsed; AdminError if empty or over 200 characters (users see it in /history)."""
     reason = " ".join((given or "").split())
     if not reason:
-        raise AdminError("say why: --reason TEXT (the user sees it in /history)")
+        raise AdminError(_("say why: --reason TEXT (the user sees it in /history)"))
     if len(reason) > 200:
-        raise AdminError("--reason is at most 200 characters")
+        raise AdminError(_("--reason is at most 200 characters"))
     return reason
 
 
@@ -218,7 +237,7 @@ def change_key(given: str | None, action: str) -> str:
     if given is not None:
         key = given.strip()
         if not key or len(key) > 200 or any(c.isspace() for c in key):
-            raise AdminError("--key is 1 to 200 characters without spaces")
+            raise AdminError(_("--key is 1 to 200 characters without spaces"))
         return key if key.startswith("admin:") else f"admin:{key}"
     return f"admin:{action}:{uuid.uuid4().hex[:20]}"
 
@@ -322,7 +341,7 @@ async def job_view(state: State, job_id: str) -> dict[str, Any]:
     """One job's row, steps, ledger rows, provider usage and vault state, JSON-ready; AdminError for an unknown job."""
     row = await state.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id.strip(),))
     if row is None:
-        raise AdminError(f"no job {job_id!r}: job ids are the 16 hex characters shown by `admin user`")
+        raise AdminError(_no_job(job_id))
     record = await state.jobs.get(row["job_id"])
     steps = await state.db.fetchall("SELECT status, at FROM job_steps WHERE job_id = ? ORDER BY id", (record.job_id,))
     ledger_rows = await state.db.fetchall(
@@ -458,12 +477,21 @@ async def _replayed(state: State, tx: Tx, request: Request, key: str) -> Change 
     differences = _differences(request, row)
     if differences:
         raise AdminError(
-            f"--key {key} was used for another change ({'; '.join(differences)}): nothing changed; "
-            "leave out --key for a new change, or repeat that one exactly"
+            _(
+                "--key {key} was used for another change ({differences}): nothing changed; leave out --key for a new "
+                "change, or repeat that one exactly",
+                key=key,
+                differences="; ".join(differences),
+            )
         )
     account = await state.ledger.account_in(tx, request.user)
     return Change(
-        request.action, False, key, f"already applied ({key}): nothing changed", account.balance, account.debt
+        request.action,
+        False,
+        key,
+        _("already applied ({key}): nothing changed", key=key),
+        account.balance,
+        account.debt,
     )
 
 
@@ -489,7 +517,7 @@ async def said_after_fault(
 ) -> Change:
     """Run a change; when storage fails under it, say what committed, read back by its key: applied (an answer,
     exit 0), not applied, or unknown while the storage stays down (how to finish it safely, exit 2)."""
-    retry = retry or f"the same command with --key {key}"
+    retry = retry or _("the same command with --key {key}", key=key)
     try:
         return await change
     except StorageUnavailable as fault:
@@ -498,20 +526,34 @@ async def said_after_fault(
         row = await read_back(lambda: ledger_row(state.db, key))
     except StorageUnavailable:
         raise AdminError(
-            f"the database failed during this {action} ({why}) and cannot tell yet whether it was "
-            f"applied: once it is back, run {retry}: it applies the change once, or says it already "
-            "was"
+            _(
+                "the database failed during this {action} ({why}) and cannot tell yet whether it was applied: once it "
+                "is back, run {retry}: it applies the change once, or says it already was",
+                action=action,
+                why=why,
+                retry=retry,
+            )
         ) from None
     if row is None:
         raise AdminError(
-            f"the database failed during this {action} ({why}): it was not applied, nothing changed; "
-            f"run {retry} (a retry can never apply it twice)"
+            _(
+                "the database failed during this {action} ({why}): it was not applied, nothing changed; run {retry} "
+                "(a retry can never apply it twice)",
+                action=action,
+                why=why,
+                retry=retry,
+            )
         )
     return Change(
         action,
         True,
         key,
-        f"{action} applied ({key}); the database failed just after it ({why}): do not run it again",
+        _(
+            "{action} applied ({key}); the database failed just after it ({why}): do not run it again",
+            action=action,
+            key=key,
+            why=why,
+        ),
         row["balance_after"],
         None,
     )
@@ -544,12 +586,19 @@ async def grant(
         await _existing_account(tx, user, create=create)
         credit = await state.ledger.credit(tx, user, tokens, kind="admin_grant", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
-    settled = f" ({-credit.debt_change} settled debt)" if credit.debt_change else ""
+    who = f"{user.platform}:{user.user_id}"
     return Change(
         "grant",
         True,
         key,
-        f"granted {tokens} tokens to {user.platform}:{user.user_id}{settled}",
+        _(
+            "granted {tokens} tokens to {user} ({debt} settled debt)",
+            tokens=tokens,
+            user=who,
+            debt=-credit.debt_change,
+        )
+        if credit.debt_change
+        else _("granted {tokens} tokens to {user}", tokens=tokens, user=who),
         credit.balance_after,
         credit.debt_after,
     )
@@ -565,14 +614,20 @@ async def take(state: State, user: UserRef, tokens: int, *, reason: str, actor: 
         await _existing_account(tx, user, create=False)
         account = await state.ledger.account_in(tx, user)
         if tokens > account.balance:
-            raise AdminError(f"{user.platform}:{user.user_id} has {account.balance} tokens: take at most that")
+            raise AdminError(
+                _(
+                    "{user} has {balance} tokens: take at most that",
+                    user=f"{user.platform}:{user.user_id}",
+                    balance=account.balance,
+                )
+            )
         credit = await state.ledger.credit(tx, user, -tokens, kind="admin_take", idempotency_key=key, reason=reason)
         await _sign(tx, key, actor)
     return Change(
         "take",
         True,
         key,
-        f"took {tokens} tokens from {user.platform}:{user.user_id}",
+        _("took {tokens} tokens from {user}", tokens=tokens, user=f"{user.platform}:{user.user_id}"),
         credit.balance_after,
         credit.debt_after,
     )
@@ -594,7 +649,12 @@ async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, acto
                 action,
                 False,
                 key,
-                f"already frozen by {hold['by']} since {hold['since']}: {hold['reason']}",
+                _(
+                    "already frozen by {by} since {since}: {reason}",
+                    by=hold["by"],
+                    since=hold["since"],
+                    reason=hold["reason"],
+                ),
                 account.balance,
                 account.debt,
             )
@@ -603,8 +663,12 @@ async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, acto
                 action,
                 False,
                 key,
-                "not frozen by an operator: nothing changed"
-                + (f" (debt of {account.debt} tokens still freezes pulls)" if account.debt else ""),
+                _(
+                    "not frozen by an operator: nothing changed (debt of {debt} tokens still freezes pulls)",
+                    debt=account.debt,
+                )
+                if account.debt
+                else _("not frozen by an operator: nothing changed"),
                 account.balance,
                 account.debt,
             )
@@ -620,14 +684,22 @@ async def freeze(state: State, user: UserRef, *, frozen: bool, reason: str, acto
             await tx.execute(
                 "DELETE FROM account_holds WHERE platform = ? AND user_id = ?", (user.platform, user.user_id)
             )
-    note = f"; debt of {account.debt} tokens still freezes pulls" if not frozen and account.debt else ""
+    who = f"{user.platform}:{user.user_id}"
+    if frozen:
+        said = _("froze {user}: pulls and orders refused until unfrozen", user=who)
+    elif account.debt:
+        said = _(
+            "unfroze {user}: pulls and orders allowed again; debt of {debt} tokens still freezes pulls",
+            user=who,
+            debt=account.debt,
+        )
+    else:
+        said = _("unfroze {user}: pulls and orders allowed again", user=who)
     return Change(
         action,
         True,
         key,
-        f"{'froze' if frozen else 'unfroze'} {user.platform}:{user.user_id}: "
-        + ("pulls and orders refused until unfrozen" if frozen else "pulls and orders allowed again")
-        + note,
+        said,
         account.balance,
         account.debt,
     )
@@ -638,18 +710,24 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
     try:
         record = await state.jobs.get(job_id.strip())
     except KeyError:
-        raise AdminError(f"no job {job_id!r}: job ids are the 16 hex characters shown by `admin user`") from None
+        raise AdminError(_no_job(job_id)) from None
     key = f"refund:{record.job_id}"
     user = record.spec.user
     if record.status in ACTIVE:
         raise AdminError(
-            f"job {record.job_id} is still {record.status}: a job that fails is refunded by itself; "
-            "check it again with `vanikeys admin job` once it settles"
+            _(
+                "job {job} is still {status}: a job that fails is refunded by itself; check it again with "
+                "`vanikeys admin job` once it settles",
+                job=record.job_id,
+                status=record.status,
+            )
         )
     if record.status == "failed":  # its automatic refund has not run (a crash): settle it the bot's own way
         record = await state.jobs.drive(record.job_id)
         if record.status != "refunded":
-            raise AdminError(f"job {record.job_id} is being settled by a running bot; check it again in a minute")
+            raise AdminError(
+                _("job {job} is being settled by a running bot; check it again in a minute", job=record.job_id)
+            )
         async with state.db.transaction() as tx:
             await _sign(tx, key, actor)
         account = await state.ledger.account(user)
@@ -657,8 +735,14 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
             "refund",
             True,
             key,
-            f"settled failed job {record.job_id}: refunded {record.price} tokens"
-            + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else ""),
+            _(
+                "settled failed job {job}: refunded {tokens} tokens and {free} free pull(s)",
+                job=record.job_id,
+                tokens=record.price,
+                free=record.free_pulls,
+            )
+            if record.free_pulls
+            else _("settled failed job {job}: refunded {tokens} tokens", job=record.job_id, tokens=record.price),
             account.balance,
             account.debt,
         )
@@ -669,7 +753,7 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
                 "refund",
                 False,
                 key,
-                f"job {record.job_id} is already refunded: nothing changed",
+                _("job {job} is already refunded: nothing changed", job=record.job_id),
                 account.balance,
                 account.debt,
             )
@@ -689,9 +773,22 @@ async def refund(state: State, job_id: str, *, reason: str, actor: str) -> Chang
         "refund",
         True,
         key,
-        f"refunded job {record.job_id} ({record.status}): {record.price} tokens"
-        + (f" and {record.free_pulls} free pull(s)" if record.free_pulls else "")
-        + f" to {user.platform}:{user.user_id}",
+        _(
+            "refunded job {job} ({status}): {tokens} tokens and {free} free pull(s) to {user}",
+            job=record.job_id,
+            status=record.status,
+            tokens=record.price,
+            free=record.free_pulls,
+            user=f"{user.platform}:{user.user_id}",
+        )
+        if record.free_pulls
+        else _(
+            "refunded job {job} ({status}): {tokens} tokens to {user}",
+            job=record.job_id,
+            status=record.status,
+            tokens=record.price,
+            user=f"{user.platform}:{user.user_id}",
+        ),
         credit.balance_after,
         credit.debt_after,
     )
@@ -704,7 +801,11 @@ async def purge(state: State) -> dict[str, Any]:
         "action": "purge",
         "purged": purged,
         "grace_s": state.vault.grace_s,
-        "message": f"purged {purged} delivered secret(s) older than {state.vault.grace_s:g} s",
+        "message": _(
+            "purged {count} delivered secret(s) older than {seconds} s",
+            count=purged,
+            seconds=format(state.vault.grace_s, "g"),
+        ),
     }
 
 
@@ -714,14 +815,14 @@ async def purge(state: State) -> dict[str, Any]:
 def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `admin` and its actions (user, job, grant, take, freeze, unfreeze, refund, purge) to the subcommands."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="answer with one JSON object")
-    common.add_argument("--by", metavar="NAME", help="who is making the change (default: $USER)")
+    common.add_argument("--json", action="store_true", help=_("answer with one JSON object"))
+    common.add_argument("--by", metavar="NAME", help=_("who is making the change (default: $USER)"))
     admin = commands.add_parser(
         "admin",
-        help="the operator's command line (see: vanikeys admin --help)",
-        description="Look up users and jobs; grant, take, freeze, refund; purge the vault.",
+        help=_("the operator's command line (see: vanikeys admin --help)"),
+        description=_("Look up users and jobs; grant, take, freeze, refund; purge the vault."),
     )
-    sub = admin.add_subparsers(title="admin commands", metavar="ACTION")
+    sub = admin.add_subparsers(title=_("admin commands"), metavar="ACTION")
 
     def add(
         name: str, helptext: str, func: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]], *args: tuple[str, str]
@@ -732,45 +833,53 @@ def add_admin_commands(commands: argparse._SubParsersAction) -> None:  # type: i
         parser.set_defaults(func=lambda a: _run(a, func))
         return parser
 
-    user_arg = ("user", "PLATFORM:ID, e.g. discord:123456789")
-    add("user", "a user's balance, debt, freeze, ledger, jobs, purchases and undelivered keys", _cmd_user, user_arg)
-    add("job", "a job's state history, provider, cost and what the user was told", _cmd_job, ("job_id", "the job id"))
-    for name, helptext in (("grant", "add tokens to a user's balance"), ("take", "take tokens from a user's balance")):
+    user_arg = ("user", _("PLATFORM:ID, e.g. discord:123456789"))
+    job_arg = ("job_id", _("the job id"))
+    add("user", _("a user's balance, debt, freeze, ledger, jobs, purchases and undelivered keys"), _cmd_user, user_arg)
+    add("job", _("a job's state history, provider, cost and what the user was told"), _cmd_job, job_arg)
+    for name, helptext in (
+        ("grant", _("add tokens to a user's balance")),
+        ("take", _("take tokens from a user's balance")),
+    ):
         p = add(
             name,
             helptext,
             _cmd_grant if name == "grant" else _cmd_take,
             user_arg,
-            ("tokens", "a whole number of tokens"),
+            ("tokens", _("a whole number of tokens")),
         )
         _change_options(p)
         if name == "grant":
-            p.add_argument("--create", action="store_true", help="open the account if it does not exist yet")
+            p.add_argument("--create", action="store_true", help=_("open the account if it does not exist yet"))
     for name, helptext in (
-        ("freeze", "refuse a user's pulls and orders until unfrozen"),
-        ("unfreeze", "lift an operator's freeze"),
+        ("freeze", _("refuse a user's pulls and orders until unfrozen")),
+        ("unfreeze", _("lift an operator's freeze")),
     ):
         _change_options(add(name, helptext, _cmd_freeze if name == "freeze" else _cmd_unfreeze, user_arg))
-    p = add("refund", "refund a job's price, once", _cmd_refund, ("job_id", "the job id"))
-    p.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
-    add("purge", "erase delivered secrets past the grace period now", _cmd_purge)
+    p = add("refund", _("refund a job's price, once"), _cmd_refund, job_arg)
+    p.add_argument("--reason", required=True, metavar="TEXT", help=_("why (the user sees it in /history)"))
+    add("purge", _("erase delivered secrets past the grace period now"), _cmd_purge)
     admin.set_defaults(func=_no_action)
 
 
-def _no_action(_: argparse.Namespace) -> int:
+def _no_action(args: argparse.Namespace) -> int:
     raise AdminError(
-        "choose an admin command: user, job, grant, take, freeze, unfreeze, refund or purge "
-        "(see: vanikeys admin --help)"
+        _(
+            "choose an admin command: user, job, grant, take, freeze, unfreeze, refund or purge (see: vanikeys admin "
+            "--help)"
+        )
     )
 
 
 def _change_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reason", required=True, metavar="TEXT", help="why (the user sees it in /history)")
+    parser.add_argument("--reason", required=True, metavar="TEXT", help=_("why (the user sees it in /history)"))
     parser.add_argument(
         "--key",
         metavar="KEY",
-        help="idempotency key naming this one change: repeat a change safely with the key its answer "
-        "showed (default: a new key, so a new change)",
+        help=_(
+            "idempotency key naming this one change: repeat a change safely with the key its answer showed "
+            "(default: a new key, so a new change)"
+        ),
     )
 
 
@@ -780,7 +889,7 @@ def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Coroutin
         with storage_faults_answered():
             answer = asyncio.run(_with_state(settings, args, func))
     except ConfigError as exc:
-        raise AdminError(str(exc)) from None
+        raise AdminError(in_current_locale(exc)) from None
     _print(answer, as_json=args.json)
     return 0
 
@@ -875,11 +984,67 @@ def _print(answer: dict[str, Any], *, as_json: bool) -> None:
         print(line)
 
 
+# The answers' fields as the human view names them (--json keeps the keys): written in the terminal's language.
+FIELD_LABELS = (
+    NC_("admin field", "user"),
+    NC_("admin field", "display_name"),
+    NC_("admin field", "since"),
+    NC_("admin field", "balance"),
+    NC_("admin field", "debt"),
+    NC_("admin field", "frozen"),
+    NC_("admin field", "frozen_by_debt"),
+    NC_("admin field", "hold"),
+    NC_("admin field", "free_pulls_left_today"),
+    NC_("admin field", "spent_today"),
+    NC_("admin field", "ledger"),
+    NC_("admin field", "purchases"),
+    NC_("admin field", "jobs"),
+    NC_("admin field", "undelivered_keys"),
+    NC_("admin field", "job_id"),
+    NC_("admin field", "kind"),
+    NC_("admin field", "status"),
+    NC_("admin field", "format"),
+    NC_("admin field", "pattern"),
+    NC_("admin field", "case"),
+    NC_("admin field", "fuzzy"),
+    NC_("admin field", "split_key"),
+    NC_("admin field", "count"),
+    NC_("admin field", "price_tokens"),
+    NC_("admin field", "free_pulls"),
+    NC_("admin field", "provider"),
+    NC_("admin field", "provider_job_ids"),
+    NC_("admin field", "keys_checked"),
+    NC_("admin field", "grind_seconds"),
+    NC_("admin field", "provider_cost_usd"),
+    NC_("admin field", "provider_gpu_seconds"),
+    NC_("admin field", "provider_jobs"),
+    NC_("admin field", "error"),
+    NC_("admin field", "created_at"),
+    NC_("admin field", "delivered_at"),
+    NC_("admin field", "history"),
+    NC_("admin field", "keys"),
+    NC_("admin field", "told"),
+    NC_("admin field", "action"),
+    NC_("admin field", "applied"),
+    NC_("admin field", "idempotency_key"),
+    NC_("admin field", "message"),
+    NC_("admin field", "purged"),
+    NC_("admin field", "grace_s"),
+    NC_("admin field", "reason"),
+    NC_("admin field", "by"),
+)
+
+
+def _label(name: str) -> str:
+    return pgettext("admin field", name) if name in FIELD_LABELS else name
+
+
 def _human(answer: dict[str, Any], indent: str = "") -> list[str]:
     lines: list[str] = []
-    for name, value in answer.items():
+    for field, value in answer.items():
+        name = _label(field)
         if isinstance(value, list):
-            lines.append(f"{indent}{name}: {len(value)}" + ("" if value else " (none)"))
+            lines.append(f"{indent}{name}: {len(value)}" + ("" if value else _(" (none)")))
             for item in value:
                 if isinstance(item, dict):
                     lines.append(

@@ -9,7 +9,8 @@ repr() so a stray log line cannot leak it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -263,6 +264,18 @@ class OrderView:
     delivered: bool
     message: str  # one line for people: progress, success, or why it failed / was refunded
     delivery_pending: bool = False  # found, shown before the private delivery, which has not been attempted yet
+    # `message` written again in the locale current where it is called: a private notice about a group's order is
+    # in the person's language, its reason included, while `message` is in the group's. Not a field: the view's
+    # data (the console's JSON, equality) stays what it was; dataclasses.replace drops it (message_now: `message`).
+    message_in_current_locale: InitVar[Callable[[], str] | None] = None
+
+    def __post_init__(self, message_in_current_locale: Callable[[], str] | None) -> None:
+        object.__setattr__(self, "_rewrite", message_in_current_locale)
+
+    def message_now(self) -> str:
+        """The one line in the current locale (`message` when the view cannot write it again)."""
+        rewrite: Callable[[], str] | None = getattr(self, "_rewrite", None)
+        return self.message if rewrite is None else rewrite()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ from bot.storage import Database, StorageError
 from bot.storage.opening import open_database, storage_faults_answered
 from bot.storage.sqlite import describe_open_failure
 from bot.vault import Vault, VaultError, fingerprint, parse_vault_key
+from gpu_worker.i18n import _, ngettext, number
+from gpu_worker.localized import in_current_locale
 
 SQLITE_FILE = "vanikeys.db"
 PG_FILE = "vanikeys.pgdump"
@@ -59,6 +61,17 @@ _HELD = (
     ("sealed secret", "vault", "ciphertext IS NOT NULL"),
 )  # what a restore would overwrite
 _MAC_LABEL = b"vanikeys backup authentication v1"
+
+
+def _held(name: str, n: int) -> str:
+    """ "2 ledger rows": a count of what a restore would overwrite (a name of _HELD), in the current locale."""
+    if name == "account":
+        return ngettext("{n} account", "{n} accounts", n)
+    if name == "ledger row":
+        return ngettext("{n} ledger row", "{n} ledger rows", n)
+    if name == "job":
+        return ngettext("{n} job", "{n} jobs", n)
+    return ngettext("{n} sealed secret", "{n} sealed secrets", n)
 
 
 class BackupError(AdminError):
@@ -106,7 +119,9 @@ def backup_mac(manifest: Manifest, data: Path, vault_key: bytes) -> str:
 
 def _fresh_dir(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise BackupError(f"{dest} already exists and is not an empty directory: give a new directory for the backup")
+        raise BackupError(
+            _("{dest} already exists and is not an empty directory: give a new directory for the backup", dest=dest)
+        )
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
@@ -131,7 +146,9 @@ def _sqlite_copy(source: Path, target: Path) -> None:
     finally:
         src.close()
     if check != "ok":
-        raise BackupError(f"the copy of {source} failed SQLite's integrity check ({check})")
+        raise BackupError(
+            _("the copy of {source} failed SQLite's integrity check ({check})", source=source, check=check)
+        )
 
 
 def _sqlite_summary(path: Path) -> tuple[int | None, dict[str, int], int]:
@@ -154,7 +171,13 @@ def backup(settings: Settings, dest: Path) -> Manifest:
     key = existing_vault_key(settings)
     url = database_url(settings)
     if url is None and not Path(settings.db_path).is_file():
-        raise BackupError(f"no database at {settings.db_path}: set VANIKEYS_DB to the bot's database")
+        raise BackupError(
+            _(
+                "no database at {target}: set {variable} to the bot's database",
+                target=settings.db_path,
+                variable="VANIKEYS_DB",
+            )
+        )
     _fresh_dir(dest)
     try:
         return _backup_into(settings, key, url, dest)
@@ -166,13 +189,16 @@ def backup(settings: Settings, dest: Path) -> Manifest:
 def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) -> Manifest:
     timeout = settings.db_connect_timeout_s
     wrong_key = BackupError(
-        "a sealed secret does not open with this vault key: back up with the key the bot uses "
-        "(VANIKEYS_VAULT_KEY or its key file)"
+        _(
+            "a sealed secret does not open with this vault key: back up with the key the bot uses ({variable} or "
+            "its key file)",
+            variable="VANIKEYS_VAULT_KEY",
+        )
     )
     if url is not None:
         data = dest / PG_FILE
         try:  # the fingerprint must name a key that opens what the database holds
-            sealed, _, _ = asyncio.run(_inspect(url, key, timeout))
+            sealed, _jobs, _problems = asyncio.run(_inspect(url, key, timeout))
         except VaultError:
             raise wrong_key from None
         _run_tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(data), url], "pg_dump")
@@ -186,11 +212,13 @@ def _backup_into(settings: Settings, key: bytes, url: str | None, dest: Path) ->
             raise StorageError(describe_open_failure(Path(settings.db_path), exc)) from None
         version, rows, sealed = _sqlite_summary(data)
         try:  # the fingerprint must name a key that opens them
-            opened, _, _ = asyncio.run(_inspect(data, key, timeout))
+            opened, _jobs, _problems = asyncio.run(_inspect(data, key, timeout))
         except VaultError:
             raise wrong_key from None
         if opened != sealed:
-            raise BackupError(f"opened {opened} of the {sealed} sealed secrets in the copy")
+            raise BackupError(
+                _("opened {opened} of the {sealed} sealed secrets in the copy", opened=opened, sealed=sealed)
+            )
         source = "sqlite"
     manifest = Manifest(
         created_at=time.time(),
@@ -215,15 +243,29 @@ def read_manifest(src: Path) -> Manifest:
         manifest = Manifest(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise BackupError(
-            f"{src} is not a vanikeys backup ({MANIFEST_FILE} unreadable: {type(exc).__name__}): "
-            "give the directory `vanikeys backup` wrote"
+            _(
+                "{src} is not a vanikeys backup ({file} unreadable: {error}): give the directory `vanikeys backup` "
+                "wrote",
+                src=src,
+                file=MANIFEST_FILE,
+                error=type(exc).__name__,
+            )
         ) from None
     try:
         written = (src / FINGERPRINT_FILE).read_text().strip()
     except OSError:
-        raise BackupError(f"{src} has no {FINGERPRINT_FILE}: give the directory `vanikeys backup` wrote") from None
+        raise BackupError(
+            _("{src} has no {file}: give the directory `vanikeys backup` wrote", src=src, file=FINGERPRINT_FILE)
+        ) from None
     if written != manifest.vault_key_fingerprint:
-        raise BackupError(f"{src}: {FINGERPRINT_FILE} and {MANIFEST_FILE} disagree: the backup was altered")
+        raise BackupError(
+            _(
+                "{src}: {file} and {manifest} disagree: the backup was altered",
+                src=src,
+                file=FINGERPRINT_FILE,
+                manifest=MANIFEST_FILE,
+            )
+        )
     return manifest
 
 
@@ -243,9 +285,12 @@ def check_key(manifest: Manifest, key: bytes) -> None:
     given = fingerprint(key)
     if given != manifest.vault_key_fingerprint:
         raise BackupError(
-            f"this backup was sealed with another vault key (backup {manifest.vault_key_fingerprint}, "
-            f"given {given}): give the key the bot used when the backup was made; "
-            "with this one no found key would open"
+            _(
+                "this backup was sealed with another vault key (backup {backup}, given {given}): give the key the bot "
+                "used when the backup was made; with this one no found key would open",
+                backup=manifest.vault_key_fingerprint,
+                given=given,
+            )
         )
 
 
@@ -263,13 +308,19 @@ def check_mac(manifest: Manifest, data: Path, key: bytes) -> None:
     """Refuse (BackupError) a backup whose HMAC is missing or does not match under `key`: it may have been altered."""
     if not manifest.hmac:
         raise BackupError(
-            f"{data.parent} has no authentication code (made before backups were authenticated, or "
-            "stripped of it): it cannot be told from a forged one; make a new backup of the live bot"
+            _(
+                "{backup} has no authentication code (made before backups were authenticated, or stripped of it): it "
+                "cannot be told from a forged one; make a new backup of the live bot",
+                backup=data.parent,
+            )
         )
     if not hmac.compare_digest(manifest.hmac, backup_mac(manifest, data, key)):
         raise BackupError(
-            f"{data.parent} does not authenticate with this vault key: the backup was altered after "
-            "it was made; restore another backup"
+            _(
+                "{backup} does not authenticate with this vault key: the backup was altered after it was made; "
+                "restore another backup",
+                backup=data.parent,
+            )
         )
 
 
@@ -291,19 +342,29 @@ def restore(
     check_key(manifest, key)  # before anything is written
     data = src / manifest.file
     if not data.is_file() or _file_sha256(data) != manifest.sha256:
-        raise BackupError(f"{data} does not match the SHA-256 in {MANIFEST_FILE}: the backup is damaged")
+        raise BackupError(
+            _("{data} does not match the SHA-256 in {file}: the backup is damaged", data=data, file=MANIFEST_FILE)
+        )
     check_mac(manifest, data, key)
     if manifest.source == "postgresql":
         if url is None:
-            raise BackupError("this is a PostgreSQL backup: set VANIKEYS_DB to the postgresql:// URL to restore into")
+            raise BackupError(
+                _(
+                    "this is a PostgreSQL backup: set {variable} to the postgresql:// URL to restore into",
+                    variable="VANIKEYS_DB",
+                )
+            )
         if not force:
             _refuse_if_held(_redacted(url), asyncio.run(_postgres_holds(url, connect_timeout_s)))
         _run_tool(["pg_restore", "--clean", "--if-exists", "--no-owner", "--dbname", url, str(data)], "pg_restore")
         opened, jobs, problems = asyncio.run(_inspect(url, key, connect_timeout_s))
-        _refuse_unaudited(problems, f"{_redacted(url)} now holds the restored copy, which")
+        _refuse_unaudited(
+            problems,
+            _("{where} now holds the restored copy, which does not audit", where=_redacted(url)),
+        )
         return Restored(url.split("@")[-1], str(src), opened, jobs, {})
     if target is None:
-        raise BackupError("say where to restore: --db PATH (or set VANIKEYS_DB)")
+        raise BackupError(_("say where to restore: --db PATH (or set {variable})", variable="VANIKEYS_DB"))
     if not force:
         _refuse_if_held(str(target), _sqlite_holds(target))
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -313,33 +374,49 @@ def restore(
     try:  # checked whole before it replaces anything
         opened, jobs, problems = asyncio.run(_inspect(staging, key, connect_timeout_s))
         if opened != manifest.sealed_secrets:
-            raise BackupError(f"opened {opened} sealed secrets of the {manifest.sealed_secrets} the backup holds")
-        _refuse_unaudited(problems, "the backup")
+            raise BackupError(
+                _(
+                    "opened {opened} sealed secrets of the {sealed} the backup holds",
+                    opened=opened,
+                    sealed=manifest.sealed_secrets,
+                )
+            )
+        _refuse_unaudited(problems, _("the backup does not audit"))
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
     for leftover in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
         leftover.unlink(missing_ok=True)
     os.replace(staging, target)
-    _, rows, _ = _sqlite_summary(target)
+    _integrity, rows, _size = _sqlite_summary(target)
     return Restored(str(target), str(src), opened, jobs, rows)
 
 
 def _refuse_unaudited(problems: list[str], what: str) -> None:
+    """`what`: the copy that does not audit, as a clause ("the backup does not audit")."""
     if problems:
         raise BackupError(
-            f"{what} does not audit: {len(problems)} balance(s) disagree with the ledger "
-            f"({problems[0]}): do not start the bot on it; restore another backup"
+            _(
+                "{what}: balances that disagree with the ledger: {count} ({first}): do not start the bot on it; "
+                "restore another backup",
+                what=what,
+                count=len(problems),
+                first=problems[0],
+            )
         )
 
 
 def _refuse_if_held(where: str, held: dict[str, int]) -> None:
     """Refuse to overwrite a target that holds anything, naming what it holds."""
     if any(held.values()):
-        what = ", ".join(f"{n:,} {name}{'' if n == 1 else 's'}" for name, n in held.items() if n)
+        what = ", ".join(_held(name, n) for name, n in held.items() if n)
         raise BackupError(
-            f"{where} is not empty: it holds {what}, which the restore would overwrite: restore into "
-            "a new, empty database, or stop every bot process using it and add --force"
+            _(
+                "{where} is not empty: it holds {what}, which the restore would overwrite: restore into a new, empty "
+                "database, or stop every bot process using it and add --force",
+                where=where,
+                what=what,
+            )
         )
 
 
@@ -360,8 +437,12 @@ def _sqlite_holds(path: Path) -> dict[str, int]:
             conn.close()
     except sqlite3.Error as exc:
         raise BackupError(
-            f"{path} exists and cannot be read as a database ({exc}): restore into a new path, or add "
-            "--force to replace it"
+            _(
+                "{path} exists and cannot be read as a database ({error}): restore into a new path, or add --force "
+                "to replace it",
+                path=path,
+                error=exc,
+            )
         ) from None
 
 
@@ -374,8 +455,13 @@ async def _postgres_holds(url: str, connect_timeout_s: float) -> dict[str, int]:
     except Exception as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise StorageError(
-            f"cannot use PostgreSQL at {_redacted(url)} to restore into ({why}): check VANIKEYS_DB "
-            "(create the database with `createdb`)"
+            _(
+                "cannot use PostgreSQL at {where} to restore into ({error}): check {variable} (create the database "
+                "with `createdb`)",
+                where=_redacted(url),
+                error=why,
+                variable="VANIKEYS_DB",
+            )
         ) from None
     try:
         held = {}
@@ -407,12 +493,15 @@ async def _inspect(target: Path | str, key: bytes, connect_timeout_s: float) -> 
 def _run_tool(command: list[str], name: str) -> None:
     if shutil.which(command[0]) is None:
         raise BackupError(
-            f"{name} is not installed: install the PostgreSQL client tools (same major version as the server)"
+            _(
+                "{tool} is not installed: install the PostgreSQL client tools (same major version as the server)",
+                tool=name,
+            )
         )
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise BackupError(f"{name} failed (exit {done.returncode}): {last[:300]}")
+        raise BackupError(_("{tool} failed (exit {code}): {error}", tool=name, code=done.returncode, error=last[:300]))
 
 
 # --- the command line --------------------------------------------------------------------------------
@@ -422,30 +511,38 @@ def add_backup_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     """Add `backup` and `restore` to the subcommands."""
     backup_cmd = commands.add_parser(
         "backup",
-        help="copy the database while the bot runs, with the vault key's fingerprint",
-        description="A consistent copy of the bot's database (SQLite online backup, or pg_dump) in a new directory, "
-        "with the vault key's fingerprint (not the key: keep the key safe separately).",
+        help=_("copy the database while the bot runs, with the vault key's fingerprint"),
+        description=_(
+            "A consistent copy of the bot's database (SQLite online backup, or pg_dump) in a new directory, "
+            "with the vault key's fingerprint (not the key: keep the key safe separately)."
+        ),
     )
-    backup_cmd.add_argument("dest", metavar="DEST", help="a new (or empty) directory")
-    backup_cmd.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    backup_cmd.add_argument("dest", metavar="DEST", help=_("a new (or empty) directory"))
+    backup_cmd.add_argument("--json", action="store_true", help=_("print the manifest as JSON"))
     backup_cmd.set_defaults(func=cmd_backup)
     restore_cmd = commands.add_parser(
         "restore",
-        help="restore a backup, refusing a vault key that does not match",
-        description="Restore a `vanikeys backup` directory; refuses a vault key whose fingerprint does not match, "
-        "then opens every sealed secret to prove the restore is whole.",
+        help=_("restore a backup, refusing a vault key that does not match"),
+        description=_(
+            "Restore a `vanikeys backup` directory; refuses a vault key whose fingerprint does not match, "
+            "then opens every sealed secret to prove the restore is whole."
+        ),
     )
-    restore_cmd.add_argument("src", metavar="SRC", help="the backup directory")
-    restore_cmd.add_argument("--db", metavar="PATH", help="the SQLite file to create (default: VANIKEYS_DB)")
+    restore_cmd.add_argument("src", metavar="SRC", help=_("the backup directory"))
     restore_cmd.add_argument(
-        "--vault-key-file", metavar="FILE", help="the vault key (default: VANIKEYS_VAULT_KEY or the bot's key file)"
+        "--db", metavar="PATH", help=_("the SQLite file to create (default: {variable})", variable="VANIKEYS_DB")
+    )
+    restore_cmd.add_argument(
+        "--vault-key-file",
+        metavar="FILE",
+        help=_("the vault key (default: {variable} or the bot's key file)", variable="VANIKEYS_VAULT_KEY"),
     )
     restore_cmd.add_argument(
         "--force",
         action="store_true",
-        help="replace a database that holds data (SQLite or PostgreSQL; stop the bot first)",
+        help=_("replace a database that holds data (SQLite or PostgreSQL; stop the bot first)"),
     )
-    restore_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
+    restore_cmd.add_argument("--json", action="store_true", help=_("print the result as JSON"))
     restore_cmd.set_defaults(func=cmd_restore)
 
 
@@ -455,16 +552,22 @@ def cmd_backup(args: argparse.Namespace) -> int:
         with storage_faults_answered():
             manifest = backup(Settings.from_env(), Path(args.dest).expanduser())
     except (ConfigError, OSError, sqlite3.Error) as exc:
-        raise BackupError(f"backup failed: {exc}") from None
+        raise BackupError(_("backup failed: {error}", error=in_current_locale(exc))) from None
     if args.json:
         print(json.dumps(asdict(manifest), indent=2))
     else:
+        rows = ", ".join(f"{t}: {number(n)}" for t, n in manifest.rows.items()) or "pg_dump"
         print(
-            f"backed up {manifest.source} to {args.dest}/{manifest.file} "
-            f"({', '.join(f'{n} {t}' for t, n in manifest.rows.items()) or 'pg_dump'}; "
-            f"{manifest.sealed_secrets} sealed secrets); vault key fingerprint {manifest.vault_key_fingerprint}"
+            _(
+                "backed up {source} to {dest} ({rows}; sealed secrets: {sealed}); vault key fingerprint {fingerprint}",
+                source=manifest.source,
+                dest=f"{args.dest}/{manifest.file}",
+                rows=rows,
+                sealed=number(manifest.sealed_secrets),
+                fingerprint=manifest.vault_key_fingerprint,
+            )
         )
-        print("keep the vault key itself somewhere else: without it no found key in this backup opens")
+        print(_("keep the vault key itself somewhere else: without it no found key in this backup opens"))
     return 0
 
 
@@ -476,7 +579,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             try:
                 key = parse_vault_key(Path(args.vault_key_file).expanduser().read_text())
             except OSError as exc:
-                raise BackupError(f"cannot read {args.vault_key_file}: {exc.strerror}") from None
+                raise BackupError(
+                    _("cannot read {path}: {error}", path=args.vault_key_file, error=exc.strerror)
+                ) from None
         else:
             key = existing_vault_key(settings)
         url = database_url(settings)
@@ -491,12 +596,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 connect_timeout_s=settings.db_connect_timeout_s,
             )
     except (ConfigError, VaultError, OSError, sqlite3.Error) as exc:
-        raise BackupError(f"restore failed: {exc}") from None
+        raise BackupError(_("restore failed: {error}", error=in_current_locale(exc))) from None
     if args.json:
         print(json.dumps(asdict(result), indent=2))
     else:
         print(
-            f"restored {result.source} into {result.target}: {result.sealed_secrets_opened} sealed secrets of "
-            f"{result.jobs_with_secrets} jobs open with the key"
+            _(
+                "restored {source} into {target}: sealed secrets that open with the key: {opened} (of {jobs} jobs)",
+                source=result.source,
+                target=result.target,
+                opened=number(result.sealed_secrets_opened),
+                jobs=number(result.jobs_with_secrets),
+            )
         )
     return 0

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from bot import metrics
 from bot.grinding.router import Usage
 from bot.storage import Database
+from gpu_worker.i18n import N_, _, fixed, gettext_now, ngettext, number
+
+KINDS = {"pull": N_("pull"), "order": N_("order")}  # grind_usage.kind, as the report names it
 
 
 class UsageLog:
@@ -94,24 +97,37 @@ class CostReport:
         return self.cost("order") / self.orders if self.orders else None
 
     def render(self) -> str:
-        """The report as plain text lines for the terminal."""
-        lines = [f"grinding costs over the last {self.days:g} days"]
+        """The report as plain text lines for the terminal, in the current locale."""
+        lines = [ngettext("grinding costs over the last {n} day", "grinding costs over the last {n} days", self.days)]
         if not self.by_provider:
-            lines.append("  no provider jobs recorded (the local backend costs no GPU time)")
+            lines.append("  " + _("no provider jobs recorded (the local backend costs no GPU time)"))
         for row in self.by_provider:
-            estimated = f" ({row.estimated_gpu_s:,.1f} estimated)" if row.estimated_gpu_s else ""
-            lines.append(
-                f"  {row.provider:<11} {row.kind:<5} {row.jobs:>7,} jobs {row.gpu_s:>12,.1f} GPU-s "
-                f"${row.cost_usd:>10,.4f}{estimated}"
+            jobs = ngettext("{n} job", "{n} jobs", row.jobs, n=number(row.jobs).rjust(7))
+            gpu = _("{seconds} GPU-s", seconds=fixed(row.gpu_s, 1).rjust(12))
+            line = f"  {row.provider:<11} {gettext_now(KINDS.get(row.kind, row.kind)):<5} {jobs} {gpu} "
+            line += "$" + fixed(row.cost_usd, 4).rjust(10)
+            if row.estimated_gpu_s:
+                line += " " + _("({seconds} estimated)", seconds=fixed(row.estimated_gpu_s, 1))
+            lines.append(line)
+        per_pull = _("n/a") if self.cost_per_pull is None else "$" + fixed(self.cost_per_pull, 5)
+        per_order = _("n/a") if self.cost_per_order is None else "$" + fixed(self.cost_per_order, 4)
+        lines.append(
+            "  "
+            + _(
+                "pulls: {pulls} at {per_pull} each; orders: {orders} at {per_order} each",
+                pulls=number(self.pulls),
+                per_pull=per_pull,
+                orders=number(self.orders),
+                per_order=per_order,
             )
-        per_pull = "n/a" if self.cost_per_pull is None else f"${self.cost_per_pull:.5f}"
-        per_order = "n/a" if self.cost_per_order is None else f"${self.cost_per_order:.4f}"
-        lines.append(f"  pulls: {self.pulls:,} at {per_pull} each; orders: {self.orders:,} at {per_order} each")
+        )
         total = self.cost("pull") + self.cost("order")
-        revenue = f"{self.revenue_tokens:,} tokens"
+        revenue = ngettext("{n} token", "{n} tokens", self.revenue_tokens)
         if self.usd_per_token is not None:
-            revenue += f" (${self.revenue_tokens * self.usd_per_token:,.2f})"
-        lines.append(f"  total GPU cost ${total:,.4f}; revenue {revenue}")
+            revenue += " ($" + fixed(self.revenue_tokens * self.usd_per_token, 2) + ")"
+        lines.append(
+            "  " + _("total GPU cost {total}; revenue {revenue}", total="$" + fixed(total, 4), revenue=revenue)
+        )
         return "\n".join(lines)
 
 

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from bot.config import ConfigError
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 
 FORMAT_ENV = "VANIKEYS_LOG_FORMAT"
 REDACTED = "<redacted>"
@@ -244,7 +246,9 @@ def formatter(fmt: str | None = None, secrets: Iterable[str] = ()) -> logging.Fo
         fmt = load_settings().log_format
     chosen = fmt.strip().lower() or "human"
     if chosen not in ("human", "json"):
-        raise ConfigError(f"{FORMAT_ENV}={chosen!r} is not a log format: set human or json")
+        raise ConfigError(
+            phrase(N_("{setting} is not a log format: set human or json"), setting=f"{FORMAT_ENV}={chosen!r}")
+        )
     return JsonFormatter(secrets) if chosen == "json" else HumanFormatter(secrets)
 
 

@@ -29,6 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from bot.config import ConfigError
 from bot.serving import serving
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -369,8 +371,14 @@ class MetricsConfig:
         mode, host, port = one.metrics, one.metrics_host, one.metrics_port
         if port is not None and mode == "auto" and not is_loopback(host):
             raise ConfigError(
-                f"VANIKEYS_METRICS_HOST={host} would serve /metrics on a public interface: "
-                "set VANIKEYS_METRICS=on to allow it, or bind 127.0.0.1"
+                phrase(
+                    N_(
+                        "{setting} would serve /metrics on a public interface: set {allow} to allow it, or bind "
+                        "127.0.0.1"
+                    ),
+                    setting=f"VANIKEYS_METRICS_HOST={host}",
+                    allow="VANIKEYS_METRICS=on",
+                )
             )
         return cls(mode=mode, host=host, port=port, on_webhook=one.metrics_on_webhook)
 

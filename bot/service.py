@@ -1178,44 +1178,11 @@ class Service:
         found = keys[0] if keys else None
         # Past the expected number of keys there is no "time left": every key has the same chance.
         eta = (expected - checked) / rate if rate > 0 and checked < expected else None
-        running = (
-            _(
-                "{checked} keys checked, {percent} of the expected {expected}",
-                checked=number(checked),
-                percent=percent(checked / expected),
-                expected=number(round(expected)),
-            )
-            if checked <= expected
-            else _(
-                "{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
-                "match may come at any moment",
-                checked=number(checked),
-                expected=number(round(expected)),
-            )
-        )
-        identifier = found.identifier if found else ""
         pending = record.status == "found" and record.delivery_attempted_at is None
-        messages = {
-            "accepted": _("order accepted and paid; grinding starts now"),
-            "submitted": _("order submitted to the grinder"),
-            "running": running,
-            "found": (
-                _("found {identifier}; the secret is on its way to you privately", identifier=identifier)
-                if pending
-                else _(
-                    "found {identifier}; the secret could not be sent privately: {hint}",
-                    identifier=identifier,
-                    hint=_(KEYS_HINT, **commands("keys")),
-                )
-            ),
-            "delivered": _("found {identifier}; the secret was sent to you privately", identifier=identifier),
-            "failed": _("the order failed ({error}); a refund follows", error=failure_reason(record.error_kind)),
-            "refunded": _(
-                "the order failed ({error}): {given_back}",
-                error=failure_reason(record.error_kind),
-                given_back=_given_back(record),
-            ),
-        }
+
+        def message() -> str:  # in the current locale: the view's, or a private notice's (the person's)
+            return _order_message(record, checked, expected, pending)
+
         return OrderView(
             order_id=record.job_id,
             user=spec.user,
@@ -1233,8 +1200,9 @@ class Service:
             eta_s=eta,
             found=found,
             delivered=record.status == "delivered",
-            message=messages.get(record.status, record.status),
+            message=message(),
             delivery_pending=pending,
+            message_in_current_locale=message,
         )
 
     # --- helpers ---------------------------------------------------------------------
@@ -1388,6 +1356,50 @@ def _cut_short(result: dict[str, Any]) -> CutShort | None:
         tokens_back=int(refund["tokens"]),
         free_pulls_back=int(refund["free_pulls"]),
     )
+
+
+def _order_message(record: JobRecord, checked: int, expected: float, pending: bool) -> str:
+    """An order's one line for people at `checked` keys, in the current locale."""
+    status = record.status
+    keys = record.shown_keys
+    identifier = keys[0].identifier if keys else ""
+    if status == "accepted":
+        return _("order accepted and paid; grinding starts now")
+    if status == "submitted":
+        return _("order submitted to the grinder")
+    if status == "running":
+        if checked <= expected:
+            return _(
+                "{checked} keys checked, {percent} of the expected {expected}",
+                checked=number(checked),
+                percent=percent(checked / expected),
+                expected=number(round(expected)),
+            )
+        return _(
+            "{checked} keys checked, past the {expected} expected: every key has the same chance, so the "
+            "match may come at any moment",
+            checked=number(checked),
+            expected=number(round(expected)),
+        )
+    if status == "found":
+        if pending:
+            return _("found {identifier}; the secret is on its way to you privately", identifier=identifier)
+        return _(
+            "found {identifier}; the secret could not be sent privately: {hint}",
+            identifier=identifier,
+            hint=_(KEYS_HINT, **commands("keys")),
+        )
+    if status == "delivered":
+        return _("found {identifier}; the secret was sent to you privately", identifier=identifier)
+    if status == "failed":
+        return _("the order failed ({error}); a refund follows", error=failure_reason(record.error_kind))
+    if status == "refunded":
+        return _(
+            "the order failed ({error}): {given_back}",
+            error=failure_reason(record.error_kind),
+            given_back=_given_back(record),
+        )
+    return status
 
 
 def _given_back(record: JobRecord) -> str:

@@ -30,6 +30,7 @@ from pydantic_settings import NoDecode
 
 from gpu_worker.config_fields import ConfigError, secret, setting
 from gpu_worker.config_model import EnvironmentSettings, load
+from gpu_worker.i18n import N_
 
 DEFAULT_PACKS = "100=0.99,500=3.99,2500=14.99,10000=49.99"  # the same as payments.packs.DEFAULT_PACKS
 
@@ -115,7 +116,7 @@ class VanikeysSettings(EnvironmentSettings):
         "the SQLite file, or postgresql://user:pass@host/db to share "
         "the ledger, jobs and vault between bot processes (docs/scaling.md)",
         is_secret=True,
-        accepts="a file path, or a postgresql:// URL",
+        accepts=N_("a file path, or a postgresql:// URL"),
     )
     db_connect_timeout_s: float = setting(
         "VANIKEYS_DB_CONNECT_TIMEOUT_S",
@@ -363,13 +364,13 @@ class VanikeysSettings(EnvironmentSettings):
         "VANIKEYS_TIME_ZONE",
         "UTC",
         "the IANA time zone in which streak days and weekly seasons are counted",
-        accepts="an IANA time zone such as UTC or Europe/Berlin",
+        accepts=N_("an IANA time zone such as UTC or Europe/Berlin"),
     )
     streak_milestones: DayCounts = setting(
         "VANIKEYS_STREAK_MILESTONES",
         (3, 7, 14, 30),
         "streak lengths that give bonus free pulls (none: no bonus)",
-        accepts="day counts separated by commas, such as 3,7,30 (or none)",
+        accepts=N_("day counts separated by commas, such as 3,7,30 (or none)"),
     )
     streak_bonus_pulls: int = setting(
         "VANIKEYS_STREAK_BONUS_PULLS", 1, "free pulls each streak milestone gives (never tokens)", ge=0, unit="pulls"
@@ -408,13 +409,13 @@ class VanikeysSettings(EnvironmentSettings):
         "VANIKEYS_PACKS",
         DEFAULT_PACKS,
         "token packs for sale as tokens=price (/topup 500)",
-        accepts="tokens=price pairs separated by commas, such as 100=0.99,500=3.99",
+        accepts=N_("tokens=price pairs separated by commas, such as 100=0.99,500=3.99"),
     )
     currency: str = setting(
         "VANIKEYS_CURRENCY",
         "usd",
         "the currency of the packs' prices",
-        accepts="a three-letter currency code with cents, such as usd, eur or gbp",
+        accepts=N_("a three-letter currency code with cents, such as usd, eur or gbp"),
     )
 
     # web
@@ -445,7 +446,7 @@ class VanikeysSettings(EnvironmentSettings):
         "reverse proxies whose X-Forwarded-For "
         "and X-Forwarded-Proto the web pages believe (none: only the peer "
         "address counts)",
-        accepts="IP addresses or networks separated by commas, such as 127.0.0.1 or 10.0.0.0/8",
+        accepts=N_("IP addresses or networks separated by commas, such as 127.0.0.1 or 10.0.0.0/8"),
     )
     web_requests_per_minute: int = setting(
         "VANIKEYS_WEB_REQUESTS_PER_MINUTE", 60, "per client, across the web pages", ge=1, unit="requests"
@@ -493,7 +494,7 @@ class VanikeysSettings(EnvironmentSettings):
         "TELEGRAM_WEBHOOK_URL",
         None,
         "receive updates by webhook at this https:// URL (default: long polling)",
-        accepts="an https:// URL Telegram can reach",
+        accepts=N_("an https:// URL Telegram can reach"),
     )
     telegram_webhook_listen: str = setting(
         "TELEGRAM_WEBHOOK_LISTEN", "127.0.0.1", "the address the Telegram webhook listens on (behind your HTTPS proxy)"
@@ -504,13 +505,13 @@ class VanikeysSettings(EnvironmentSettings):
     telegram_webhook_secret: str | None = secret(
         "TELEGRAM_WEBHOOK_SECRET",
         "the secret Telegram sends with each webhook update (default: a random one per start)",
-        accepts="A-Z, a-z, 0-9, _ and -, up to 256 characters",
+        accepts=N_("A-Z, a-z, 0-9, _ and -, up to 256 characters"),
     )
     telegram_admin_ids: Ids = setting(
         "TELEGRAM_ADMIN_IDS",
         (),
         "Telegram user ids that may run /refundstars",
-        accepts="Telegram user ids separated by commas, such as 12345,67890",
+        accepts=N_("Telegram user ids separated by commas, such as 12345,67890"),
     )
     telegram_cooldown_s: float = setting(
         "TELEGRAM_COOLDOWN_S", 3.0, "per person, between pulls and orders", ge=0, le=10**9, unit="seconds"
@@ -546,7 +547,7 @@ class VanikeysSettings(EnvironmentSettings):
         "TELEGRAM_STARS_PACKS",
         None,
         "Stars packs (default: small=100:50,medium=500:225,large=1200:500; off for none)",
-        accepts="pack=tokens:stars separated by commas, such as small=100:50,large=1200:500, or off",
+        accepts=N_("pack=tokens:stars separated by commas, such as small=100:50,large=1200:500, or off"),
     )
 
     # Discord
@@ -555,7 +556,7 @@ class VanikeysSettings(EnvironmentSettings):
         (),
         "development only: publish the slash commands on every start, "
         "globally or to these servers (Discord rate-limits this)",
-        accepts="set 'global' or comma-separated server ids, e.g. 'global' or '123456789012345678'",
+        accepts=N_("set 'global' or comma-separated server ids, e.g. 'global' or '123456789012345678'"),
     )
     discord_pull_cooldown_s: float = setting(
         "VANIKEYS_DISCORD_PULL_COOLDOWN_S", 4.0, "per person, between pulls", ge=0, unit="seconds"
@@ -580,7 +581,7 @@ class VanikeysSettings(EnvironmentSettings):
         "VANIKEYS_DISCORD_SHARDS",
         None,
         "the Discord shards this process runs, out of a total shared by all processes (default: all, here)",
-        accepts='"FIRST-LAST/TOTAL" or "ID,ID,.../TOTAL", such as 0-3/8',
+        accepts=N_('"FIRST-LAST/TOTAL" or "ID,ID,.../TOTAL", such as 0-3/8'),
     )
 
     # logs and the process
@@ -608,7 +609,7 @@ class VanikeysSettings(EnvironmentSettings):
         "VANIKEYS_CRASH_AT",
         None,
         "tests only: the process exits abruptly at this fault point (bot/faults.py, e.g. job.found)",
-        accepts="a fault point named in bot/faults.py (job.accepted … job.refunded)",
+        accepts=N_("a fault point named in bot/faults.py (job.accepted … job.refunded)"),
     )
     require_gpu: bool = setting(
         "VANIKEYS_REQUIRE_GPU",

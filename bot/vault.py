@@ -28,17 +28,23 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.answers import ServiceError
 from bot.storage import Database, Tx
+from gpu_worker.i18n import N_, _
+from gpu_worker.localized import Localized, phrase
 
 KEY_BYTES = 32
 ENV_VAR = "VANIKEYS_VAULT_KEY"
 ROTATE_HINT = "`vanikeys vault rotate --old OLD_KEY_FILE --new NEW_KEY_FILE`"
 
 
+GENERATE_KEY = "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+
+
 class VaultError(ServiceError):
     """The vault key is missing, malformed, or not the key these secrets were sealed with."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__("vault_key", message)
+    def __init__(self, message: str | Localized) -> None:
+        super().__init__("vault_key", str(message))  # English: what is logged
+        self.localized = message if isinstance(message, Localized) else None  # where a person reads it
 
 
 def fingerprint(key: bytes) -> str:
@@ -57,16 +63,29 @@ def parse_vault_key(text: str, *, source: str = ENV_VAR) -> bytes:
         )
     except (ValueError, binascii.Error):
         raw = b""
-    where = source if source == ENV_VAR else f"the vault key file {source}"
+
+    def where() -> str:
+        return source if source == ENV_VAR else _("the vault key file {path}", path=source)
+
     if len(raw) != KEY_BYTES:
         raise VaultError(
-            f"{where} must hold 32 bytes as 64 hex characters or urlsafe base64: "
-            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            Localized(
+                lambda: _(
+                    "{where} must hold 32 bytes as 64 hex characters or urlsafe base64: generate one with {command}",
+                    where=where(),
+                    command=GENERATE_KEY,
+                )
+            )
         )
     if not any(raw):
         raise VaultError(
-            f"{where} is all zeros, a placeholder rather than a key: "
-            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            Localized(
+                lambda: _(
+                    "{where} is all zeros, a placeholder rather than a key: generate one with {command}",
+                    where=where(),
+                    command=GENERATE_KEY,
+                )
+            )
         )
     return raw
 
@@ -74,7 +93,7 @@ def parse_vault_key(text: str, *, source: str = ENV_VAR) -> bytes:
 def read_key_file(path: Path) -> bytes | None:
     """The key in `path`, or None when there is no such file."""
     try:
-        for _ in range(50):  # another process may be writing it this instant
+        for _attempt in range(50):  # another process may be writing it this instant
             text = path.read_text().strip()
             if text:
                 return parse_vault_key(text, source=str(path))
@@ -82,13 +101,29 @@ def read_key_file(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise VaultError(f"the vault key file {path} is a directory: set VANIKEYS_VAULT_KEY_FILE to a file") from None
+        raise VaultError(
+            phrase(
+                N_("the vault key file {path} is a directory: set {variable} to a file"),
+                path=path,
+                variable="VANIKEYS_VAULT_KEY_FILE",
+            )
+        ) from None
     except (PermissionError, UnicodeDecodeError) as exc:
         raise VaultError(
-            f"cannot read the vault key file {path} ({type(exc).__name__}): let this user read it, "
-            "or set VANIKEYS_VAULT_KEY"
+            phrase(
+                N_("cannot read the vault key file {path} ({error}): let this user read it, or set {variable}"),
+                path=path,
+                error=type(exc).__name__,
+                variable="VANIKEYS_VAULT_KEY",
+            )
         ) from None
-    raise VaultError(f"the vault key file {path} is empty: restore it from backup or set VANIKEYS_VAULT_KEY")
+    raise VaultError(
+        phrase(
+            N_("the vault key file {path} is empty: restore it from backup or set {variable}"),
+            path=path,
+            variable="VANIKEYS_VAULT_KEY",
+        )
+    )
 
 
 def create_key_file(path: Path) -> bytes:
@@ -102,8 +137,12 @@ def create_key_file(path: Path) -> bytes:
         return key
     except OSError as exc:
         raise VaultError(
-            f"cannot create the vault key file {path} ({exc.strerror}): make its folder writable, "
-            "or set VANIKEYS_VAULT_KEY_FILE / VANIKEYS_VAULT_KEY"
+            phrase(
+                N_("cannot create the vault key file {path} ({error}): make its folder writable, or set {variables}"),
+                path=path,
+                error=exc.strerror,
+                variables="VANIKEYS_VAULT_KEY_FILE / VANIKEYS_VAULT_KEY",
+            )
         ) from None
     key = secrets.token_bytes(KEY_BYTES)
     with os.fdopen(fd, "w") as handle:

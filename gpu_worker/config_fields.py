@@ -23,9 +23,39 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
+from gpu_worker.i18n import DEFAULT, NC_, _, gettext_now, number, pgettext, use_locale
+from gpu_worker.localized import Localized
+
 
 class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the variable and what to set."""
+    """A configuration value that cannot be used; the message names the variable and what to set.
+
+    `str()` is English (logs, scripts); given a `Localized` message, `in_current_locale(exc)`
+    (gpu_worker/localized.py) writes the explanation in the reader's language, the variable and value as typed."""
+
+    def __init__(self, message: str | Localized) -> None:
+        super().__init__(str(message))
+        self.localized = message if isinstance(message, Localized) else None
+
+
+# The units the settings declare (`unit=`), as "a whole number of {unit}" names them.
+UNITS = (
+    NC_("setting unit", "MB"),
+    NC_("setting unit", "arenas"),
+    NC_("setting unit", "containers"),
+    NC_("setting unit", "days"),
+    NC_("setting unit", "dollars"),
+    NC_("setting unit", "dollars per GPU-second"),
+    NC_("setting unit", "jobs"),
+    NC_("setting unit", "keys"),
+    NC_("setting unit", "keys per second"),
+    NC_("setting unit", "messages"),
+    NC_("setting unit", "processes"),
+    NC_("setting unit", "pulls"),
+    NC_("setting unit", "requests"),
+    NC_("setting unit", "seconds"),
+    NC_("setting unit", "tokens"),
+)
 
 
 def setting(
@@ -109,37 +139,50 @@ def _bounds(info: FieldInfo) -> dict[str, float]:
 
 
 def _number(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+    return number(value) if isinstance(value, int) else f"{value:,g}"
 
 
 def accepts(info: FieldInfo) -> str:
-    """What a value of this field may be, in words: "a whole number of tokens, 0 or more"."""
+    """What a value of this field may be, in words: "a whole number of tokens, 0 or more" (English: the docs')."""
+    with use_locale(DEFAULT):
+        return accepts_now(info)
+
+
+def accepts_now(info: FieldInfo) -> str:
+    """What a value of this field may be, in the current locale's words (a declared `accepts=` is marked N_)."""
     extra = _extra(info)
     if extra.get("accepts"):
-        return str(extra["accepts"])
+        return gettext_now(str(extra["accepts"]))
     kind = _base_type(info.annotation)
     if typing.get_origin(kind) is Literal:
-        return "one of " + ", ".join(str(choice) for choice in typing.get_args(kind))
+        return _("one of {choices}", choices=", ".join(str(choice) for choice in typing.get_args(kind)))
     if kind is bool:
-        return "on or off"
+        return _("on or off")
     if kind is Path:
-        return "a file path"
+        return _("a file path")
     if kind not in (int, float):
-        return "text" + (f" matching {info.metadata}" if info.metadata else "")
+        return _("text matching {rule}", rule=info.metadata) if info.metadata else _("text")
     unit = str(extra.get("unit") or "")
-    text = (
-        "a port number"
-        if unit == "port"
-        else ("a whole number" if kind is int else "a number") + (f" of {unit}" if unit else "")
-    )
+    if unit == "port":
+        text = _("a port number")
+    elif unit:
+        named = pgettext("setting unit", unit)
+        text = _("a whole number of {unit}", unit=named) if kind is int else _("a number of {unit}", unit=named)
+    else:
+        text = _("a whole number") if kind is int else _("a number")
     bounds = _bounds(info)
     if "ge" in bounds and "le" in bounds:
-        return f"{text}, from {_number(bounds['ge'])} to {_number(bounds['le'])}"
+        return _("{what}, from {low} to {high}", what=text, low=_number(bounds["ge"]), high=_number(bounds["le"]))
     if "ge" in bounds:
-        return f"{text}, {_number(bounds['ge'])} or more"
+        return _("{what}, {low} or more", what=text, low=_number(bounds["ge"]))
     if "gt" in bounds:
-        return f"{text}, more than {_number(bounds['gt'])}"
+        return _("{what}, more than {low}", what=text, low=_number(bounds["gt"]))
     return text
+
+
+def bad_value(env: str, shown: str, info: FieldInfo) -> Localized:
+    """VAR=value: what it accepts; the variable and the value as typed, the explanation in the reader's locale."""
+    return Localized(lambda: f"{env}={shown}: {accepts_now(info)}")
 
 
 def shown_default(info: FieldInfo) -> str:
@@ -170,7 +213,7 @@ def load_one(cls: type[BaseModel], name: str, environ: Mapping[str, str] | None 
     try:
         return _adapter(cls, name).validate_python(text)
     except ValidationError:
-        raise ConfigError(f"{env}={'(hidden)' if is_secret(info) else repr(text)}: {accepts(info)}") from None
+        raise ConfigError(bad_value(env, "(hidden)" if is_secret(info) else repr(text), info)) from None
 
 
 @functools.cache
@@ -202,19 +245,20 @@ def blank_is_unset(data: Any) -> Any:
     }
 
 
-def explain(cls: type[BaseModel], err: ValidationError) -> str:
-    """One line per bad value, joined: VAR='value': what it accepts."""
-    lines = []
+def explain(cls: type[BaseModel], err: ValidationError) -> Localized:
+    """One line per bad value, joined: VAR='value': what it accepts (in the reader's locale, see bad_value)."""
+    parts: list[Localized | str] = []
     for error in err.errors():
         env = str(error["loc"][0]) if error["loc"] else ""
         found = field_for_env(cls, env)
         if found is None:
-            lines.append(f"{env or cls.__name__}: {error['msg']}")
+            parts.append(f"{env or cls.__name__}: {error['msg']}")  # pydantic's own words: not ours to translate
             continue
         info = found[1]
-        shown = "(hidden)" if is_secret(info) else repr(error.get("input"))
-        lines.append(f"{env}={shown}: {accepts(info)}")
-    return "; ".join(dict.fromkeys(lines))
+        parts.append(bad_value(env, "(hidden)" if is_secret(info) else repr(error.get("input")), info))
+    return Localized(
+        lambda: "; ".join(dict.fromkeys(part.now() if isinstance(part, Localized) else part for part in parts))
+    )
 
 
 class PlainSettings(BaseModel):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from gpu_worker.config_fields import ConfigError, PlainSettings, load_one, load_plain, secret, setting
+from gpu_worker.i18n import N_
 from gpu_worker.terminal_language import OVERRIDE, POSIX_VARIABLES
 
 # The RunPod SDK logs every handler output at DEBUG, and an output holds private keys: its level stays here.
@@ -27,7 +28,7 @@ SECTIONS = (
     ("modal_gpu", "Deploying the Modal app (read by `modal deploy deploy/modal_app.py`)"),
     ("language", "The command line's and the console's language (docs/i18n.md)"),
 )
-_LANGUAGE_ACCEPTS = "a language tag such as es, pt_BR, ru_RU.UTF-8 (any other language, C or POSIX: English)"
+_LANGUAGE_ACCEPTS = N_("a language tag such as es, pt_BR, ru_RU.UTF-8 (any other language, C or POSIX: English)")
 
 
 class WorkerSettings(PlainSettings):

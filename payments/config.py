@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 from payments.errors import PaymentsError
 from payments.packs import PackCatalog, load_packs
 
@@ -61,7 +63,7 @@ def _load(environ: Mapping[str, str] | None, dotenv_path: str | Path | None) -> 
     try:
         return load_settings(environ, dotenv_path=dotenv_path)
     except ConfigError as exc:
-        raise PaymentsError("bad_config", str(exc)) from None
+        raise PaymentsError("bad_config", exc.localized or str(exc)) from None
 
 
 def from_settings(one: VanikeysSettings) -> StripeSettings | None:
@@ -74,20 +76,34 @@ def from_settings(one: VanikeysSettings) -> StripeSettings | None:
         missing = "STRIPE_API_KEY" if not api_key else "STRIPE_WEBHOOK_SECRET"
         raise PaymentsError(
             "bad_config",
-            f"{missing} is not set: set both STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET, "
-            "or neither to run without payments",
+            phrase(
+                N_("{missing} is not set: set both {key} and {secret}, or neither to run without payments"),
+                missing=missing,
+                key="STRIPE_API_KEY",
+                secret="STRIPE_WEBHOOK_SECRET",
+            ),
         )
     if not api_key.startswith(("sk_", "rk_")):
         raise PaymentsError(
             "bad_config",
-            "STRIPE_API_KEY does not look like a Stripe secret key: "
-            "use the sk_… (or restricted rk_…) key from the Stripe dashboard",
+            phrase(
+                N_(
+                    "{variable} does not look like a Stripe secret key: use the sk_… (or restricted rk_…) key from "
+                    "the Stripe dashboard"
+                ),
+                variable="STRIPE_API_KEY",
+            ),
         )
     if not secret.startswith("whsec_"):
         raise PaymentsError(
             "bad_config",
-            "STRIPE_WEBHOOK_SECRET does not look like a webhook signing secret: "
-            "use the whsec_… secret of your webhook endpoint",
+            phrase(
+                N_(
+                    "{variable} does not look like a webhook signing secret: use the whsec_… secret of your webhook "
+                    "endpoint"
+                ),
+                variable="STRIPE_WEBHOOK_SECRET",
+            ),
         )
     public = one.public_base_url.rstrip("/") or "http://localhost:8080"
     success_url = _url("STRIPE_SUCCESS_URL", one.stripe_success_url or public + SUCCESS_PATH)
@@ -112,8 +128,13 @@ def _url(name: str, url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise PaymentsError(
             "bad_config",
-            f"{name}={url!r} is not an http(s) URL: set a full address such as "
-            "https://example.com/path (for the success and cancel pages, "
-            "VANIKEYS_PUBLIC_URL alone is enough)",
+            phrase(
+                N_(
+                    "{setting} is not an http(s) URL: set a full address such as https://example.com/path (for the "
+                    "success and cancel pages, {variable} alone is enough)"
+                ),
+                setting=f"{name}={url!r}",
+                variable="VANIKEYS_PUBLIC_URL",
+            ),
         )
     return url

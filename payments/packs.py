@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from gpu_worker.i18n import _, babel_locale, ngettext
+from gpu_worker.localized import Localized
 from payments.errors import PaymentsError
 
 DEFAULT_PACKS = "100=0.99,500=3.99,2500=14.99,10000=49.99"
@@ -116,39 +117,86 @@ def load_packs(environ: Mapping[str, str]) -> PackCatalog:
     if not re.fullmatch(r"[a-z]{3}", currency) or currency in _NOT_TWO_DECIMAL:
         raise PaymentsError(
             "bad_config",
-            f"VANIKEYS_CURRENCY={currency!r} is not supported: "
-            "set a three-letter code with cents, such as usd, eur or gbp",
+            Localized(
+                lambda: _(
+                    "{setting} is not supported: set a three-letter code with cents, such as usd, eur or gbp",
+                    setting=f"VANIKEYS_CURRENCY={currency!r}",
+                )
+            ),
         )
     spec = environ.get("VANIKEYS_PACKS", "").strip() or DEFAULT_PACKS
     packs = sorted((_parse_pack(item, currency) for item in spec.split(",")), key=lambda p: p.tokens)
     if len({p.pack_id for p in packs}) != len(packs):
         raise PaymentsError(
-            "bad_config", "VANIKEYS_PACKS lists the same token count twice: give each pack its own count"
+            "bad_config",
+            Localized(
+                lambda: _(
+                    "{variable} lists the same token count twice: give each pack its own count",
+                    variable="VANIKEYS_PACKS",
+                )
+            ),
         )
     return PackCatalog(tuple(packs))
 
 
 def _parse_pack(item: str, currency: str) -> Pack:
     tokens_text, sep, price_text = item.partition("=")
-    fix = 'write packs as tokens=price, e.g. VANIKEYS_PACKS="100=0.99,500=3.99"'
+    entry, price_shown = repr(item.strip()), repr(price_text.strip())
+
+    def fix() -> str:
+        return _("write packs as tokens=price, e.g. {example}", example='VANIKEYS_PACKS="100=0.99,500=3.99"')
+
     if not sep or not tokens_text.strip().isdigit():
-        raise PaymentsError("bad_config", f"VANIKEYS_PACKS entry {item.strip()!r} is not tokens=price: {fix}")
+        raise PaymentsError(
+            "bad_config",
+            Localized(
+                lambda: _(
+                    "{variable} entry {entry} is not tokens=price: {fix}",
+                    variable="VANIKEYS_PACKS",
+                    entry=entry,
+                    fix=fix(),
+                )
+            ),
+        )
     tokens = int(tokens_text.strip())
     try:
         price = Decimal(price_text.strip())
     except InvalidOperation:
         raise PaymentsError(
-            "bad_config", f"VANIKEYS_PACKS price {price_text.strip()!r} is not a number: {fix}"
+            "bad_config",
+            Localized(
+                lambda: _(
+                    "{variable} price {price} is not a number: {fix}",
+                    variable="VANIKEYS_PACKS",
+                    price=price_shown,
+                    fix=fix(),
+                )
+            ),
         ) from None
     cents = price * 100
     if not price.is_finite() or cents != cents.to_integral_value():
         raise PaymentsError(
-            "bad_config", f"VANIKEYS_PACKS price {price_text.strip()!r} is not a whole number of cents: {fix}"
+            "bad_config",
+            Localized(
+                lambda: _(
+                    "{variable} price {price} is not a whole number of cents: {fix}",
+                    variable="VANIKEYS_PACKS",
+                    price=price_shown,
+                    fix=fix(),
+                )
+            ),
         )
     if tokens <= 0 or cents < STRIPE_MINIMUM_CENTS:
         raise PaymentsError(
             "bad_config",
-            f"VANIKEYS_PACKS entry {item.strip()!r} needs at least 1 token and a price "
-            f"of at least {format_money(STRIPE_MINIMUM_CENTS, currency)} (Stripe's minimum)",
+            Localized(
+                lambda: _(
+                    "{variable} entry {entry} needs at least 1 token and a price of at least {minimum} "
+                    "(Stripe's minimum)",
+                    variable="VANIKEYS_PACKS",
+                    entry=entry,
+                    minimum=format_money(STRIPE_MINIMUM_CENTS, currency),
+                )
+            ),
         )
     return Pack(pack_id=str(tokens), tokens=tokens, price_cents=int(cents), currency=currency)

@@ -15,11 +15,12 @@ if TYPE_CHECKING:
 def settings() -> Settings:
     """The environment's settings, or exit status 2 with one line naming what to fix."""
     from bot.config import ConfigError, Settings
+    from gpu_worker.localized import in_current_locale
 
     try:
         return Settings.from_env()
     except ConfigError as exc:
-        raise SystemExit(fail(str(exc))) from None
+        raise SystemExit(fail(in_current_locale(exc))) from None
 
 
 def fail(message: str) -> int:

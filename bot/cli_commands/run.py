@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli_commands import fail, settings, storage_faults
 from gpu_worker.i18n import _
+from gpu_worker.localized import in_current_locale
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -44,14 +45,14 @@ def cmd_bot(args: argparse.Namespace) -> int:
     try:
         logs.setup(logging.INFO if platforms else logging.WARNING, secrets=logs.configured_secrets(config, stripe))
     except ConfigError as exc:
-        return fail(str(exc))
+        return fail(in_current_locale(exc))
     limit_malloc_arenas(config.malloc_arenas)  # before the bot's threads start
     try:
         return asyncio.run(_bot(config, stripe, platforms))
     except KeyboardInterrupt:
         return 0
     except storage_faults() + (ConfigError,) as exc:
-        return fail(str(exc))
+        return fail(in_current_locale(exc))
     except Exception as exc:
         if _is_rejected_token(exc):
             error = f"{type(exc).__name__}: {exc}"
@@ -67,7 +68,7 @@ def _stripe_settings() -> StripeSettings | None:
     try:
         return StripeSettings.from_env()
     except PaymentsError as exc:
-        raise SystemExit(fail(exc.message)) from None
+        raise SystemExit(fail(in_current_locale(exc))) from None
 
 
 def _is_rejected_token(exc: BaseException) -> bool:

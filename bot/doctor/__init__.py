@@ -19,24 +19,27 @@ from bot.doctor import chat, local, services
 from bot.doctor.model import Context, Finding, fail
 from bot.settings import ConfigError, load_settings
 from gpu_worker.config_fields import is_secret
+from gpu_worker.i18n import N_, _
+from gpu_worker.localized import in_current_locale
 
 Check = Callable[[Context], Awaitable[list[Finding]]]
 # Remote checks first: their answers' Date headers measure the clock's skew, checked last.
 CHECKS: tuple[tuple[str, Check], ...] = (
-    ("discord", chat.discord),
-    ("telegram", chat.telegram),
-    ("stripe", services.stripe),
-    ("runpod", services.runpod),
-    ("self-hosted box", services.selfhosted),
-    ("modal", services.modal),
-    ("storage", local.storage),
-    ("vault key", local.vault_key),
-    ("free disk", local.free_disk),
-    ("clock skew", local.clock_skew),
+    (N_("discord"), chat.discord),
+    (N_("telegram"), chat.telegram),
+    (N_("stripe"), services.stripe),
+    (N_("runpod"), services.runpod),
+    (N_("self-hosted box"), services.selfhosted),
+    (N_("modal"), services.modal),
+    (N_("storage"), local.storage),
+    (N_("vault key"), local.vault_key),
+    (N_("free disk"), local.free_disk),
+    (N_("clock skew"), local.clock_skew),
 )
 
 
 CHECK_LIMIT_S = 60.0  # no check holds the others up longer than this, whatever its peer does
+NETWORK_FIX = N_("check the network, the URL and any proxy or firewall in between")
 
 
 async def run_checks(ctx: Context, checks: Sequence[tuple[str, Check]] = CHECKS) -> list[Finding]:
@@ -49,24 +52,24 @@ async def run_checks(ctx: Context, checks: Sequence[tuple[str, Check]] = CHECKS)
             findings.append(
                 fail(
                     name,
-                    f"no answer within {CHECK_LIMIT_S:.0f} s",
-                    "check the network, the URL and any proxy or firewall in between",
+                    _("no answer within {seconds} s", seconds=format(CHECK_LIMIT_S, ".0f")),
+                    _(NETWORK_FIX),
                 )
             )
         except (aiohttp.ClientError, OSError) as exc:
             findings.append(
                 fail(
                     name,
-                    f"cannot reach it: {type(exc).__name__}{_said(exc)}",
-                    "check the network, the URL and any proxy or firewall in between",
+                    _("cannot reach it: {error}", error=type(exc).__name__ + _said(exc)),
+                    _(NETWORK_FIX),
                 )
             )
         except Exception as exc:  # a check that breaks is one line, and the others still run
             findings.append(
                 fail(
                     name,
-                    f"the check failed: {type(exc).__name__}{_said(exc)}",
-                    "run `vanikeys doctor` again; report this line if it stays",
+                    _("the check failed: {error}", error=type(exc).__name__ + _said(exc)),
+                    _("run `vanikeys doctor` again; report this line if it stays"),
                 )
             )
     return [_redacted(finding, _secrets(ctx)) for finding in findings]
@@ -107,7 +110,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        line = Finding("configuration", "fail", str(exc), "set a value it accepts, or unset it for the default")
+        line = Finding(
+            N_("configuration"),
+            "fail",
+            in_current_locale(exc),
+            _("set a value it accepts, or unset it for the default"),
+        )
         print(json.dumps([line.to_json()]) if args.json else line.line())
         return 2
     findings = asyncio.run(doctor(lambda http: Context(settings, http)))

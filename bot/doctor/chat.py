@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bot.doctor.model import Context, Finding, fail, ok, skip, warn
+from gpu_worker.i18n import N_, _
 
 DISCORD_SCOPES = ("bot", "applications.commands")
 PORTAL = "https://discord.com/developers/applications"
@@ -18,13 +19,13 @@ def discord_permissions() -> tuple[int, list[str]]:
 
     from bot.frontends.discord.permissions import REVEAL_PERMISSIONS
 
-    value = discord.Permissions(**{attribute: True for attribute, _ in REVEAL_PERMISSIONS}).value
-    return value, [label for _, label in REVEAL_PERMISSIONS]
+    value = discord.Permissions(**{attribute: True for attribute, _label in REVEAL_PERMISSIONS}).value
+    return value, [label for _attribute, label in REVEAL_PERMISSIONS]
 
 
 def invite_url(application_id: str) -> str:
     """The Discord invite link for the application, with the scopes and the permissions a reveal needs."""
-    permissions, _ = discord_permissions()
+    permissions, _labels = discord_permissions()
     return "https://discord.com/oauth2/authorize?" + urlencode(
         {"client_id": application_id, "scope": " ".join(DISCORD_SCOPES), "permissions": str(permissions)}
     )
@@ -34,37 +35,37 @@ async def discord(ctx: Context) -> list[Finding]:
     """Check DISCORD_TOKEN, the application's install settings and the invite link; skipped without a token."""
     token = ctx.settings.discord_token
     if not token:
-        return [skip("discord", "not configured (set DISCORD_TOKEN to run it)")]
+        return [skip(N_("discord"), _("not configured (set {variable} to run it)", variable="DISCORD_TOKEN"))]
     headers = {"Authorization": f"Bot {token}"}
     status, me = await ctx.call("Discord", "GET", f"{ctx.discord_api}/users/@me", headers=headers)
     if status == 401:
         return [
             fail(
-                "discord token",
-                "Discord rejects DISCORD_TOKEN (401)",
-                f"{PORTAL} → your application → Bot → Reset Token, and set the new token",
+                N_("discord token"),
+                _("Discord rejects {variable} ({status})", variable="DISCORD_TOKEN", status=401),
+                _("{portal} → your application → Bot → Reset Token, and set the new token", portal=PORTAL),
             )
         ]
     if status != 200 or not isinstance(me, dict):
         return [
             fail(
-                "discord token",
-                f"Discord answered /users/@me with HTTP {status}",
-                "try again later; https://discordstatus.com",
+                N_("discord token"),
+                _("Discord answered {request} with HTTP {status}", request="/users/@me", status=status),
+                _("try again later; {url}", url="https://discordstatus.com"),
             )
         ]
-    found = [ok("discord token", f"bot user {me.get('username')} (id {me.get('id')})")]
+    found = [ok(N_("discord token"), _("bot user {name} (id {id})", name=me.get("username"), id=me.get("id")))]
     status, app = await ctx.call("Discord", "GET", f"{ctx.discord_api}/applications/@me", headers=headers)
     if status != 200 or not isinstance(app, dict):
         return found + [
             fail(
-                "discord application",
-                f"Discord answered /applications/@me with HTTP {status}",
-                "check that the token is the application's bot token",
+                N_("discord application"),
+                _("Discord answered {request} with HTTP {status}", request="/applications/@me", status=status),
+                _("check that the token is the application's bot token"),
             )
         ]
     found.append(_install_settings(app))
-    found.append(ok("discord invite", invite_url(str(app.get("id")))))
+    found.append(ok(N_("discord invite"), invite_url(str(app.get("id")))))
     return found
 
 
@@ -75,31 +76,41 @@ def _install_settings(app: dict[str, Any]) -> Finding:
     )
     needed, labels = discord_permissions()
     where = f"{PORTAL}/{app.get('id')}/installation → Guild Install"
+    wanted = _(
+        "{where}: scopes {scopes}, permissions {permissions}",
+        where=where,
+        scopes=" ".join(DISCORD_SCOPES),
+        permissions=", ".join(labels),
+    )
     if not params:
         return warn(
-            "discord install settings",
-            "no default install link: the app's Add App button is off",
-            f"{where}: scopes {' '.join(DISCORD_SCOPES)}, permissions {', '.join(labels)}; or invite it with "
-            "the URL below",
+            N_("discord install settings"),
+            _("no default install link: the app's Add App button is off"),
+            _("{wanted}; or invite it with the URL below", wanted=wanted),
         )
     scopes = set(params.get("scopes") or ())
     missing_scopes = [s for s in DISCORD_SCOPES if s not in scopes]
     granted = int(params.get("permissions") or 0)
     missing = [label for label, bit in zip(labels, _bits(needed), strict=True) if not granted & bit]
     if missing_scopes or missing:
-        what = ([f"scopes lack {', '.join(missing_scopes)}"] if missing_scopes else []) + (
-            [f"permissions lack {', '.join(missing)}"] if missing else []
+        what = ([_("scopes lack {scopes}", scopes=", ".join(missing_scopes))] if missing_scopes else []) + (
+            [_("permissions lack {permissions}", permissions=", ".join(missing))] if missing else []
         )
-        return warn(
-            "discord install settings",
-            "; ".join(what),
-            f"{where}: scopes {' '.join(DISCORD_SCOPES)}, permissions {', '.join(labels)}",
-        )
+        return warn(N_("discord install settings"), "; ".join(what), wanted)
     extra = granted & ~needed
+    if extra:
+        return ok(
+            N_("discord install settings"),
+            _(
+                "scopes {scopes}; permissions {granted} (more than the {needed} needed)",
+                scopes=" ".join(sorted(scopes)),
+                granted=granted,
+                needed=needed,
+            ),
+        )
     return ok(
-        "discord install settings",
-        f"scopes {' '.join(sorted(scopes))}; permissions {granted}"
-        + (f" (more than the {needed} needed)" if extra else ""),
+        N_("discord install settings"),
+        _("scopes {scopes}; permissions {granted}", scopes=" ".join(sorted(scopes)), granted=granted),
     )
 
 
@@ -114,37 +125,52 @@ async def telegram(ctx: Context) -> list[Finding]:
     settings = ctx.settings
     token = settings.telegram_token
     if not token:
-        return [skip("telegram", "not configured (set TELEGRAM_TOKEN to run it)")]
+        return [skip(N_("telegram"), _("not configured (set {variable} to run it)", variable="TELEGRAM_TOKEN"))]
     base = settings.telegram_api_base_url.rstrip("/")
     status, body = await ctx.call("Telegram", "GET", f"{base}{token}/getMe")
     if status in (401, 404):
         return [
             fail(
-                "telegram token",
-                f"Telegram rejects TELEGRAM_TOKEN ({status})",
-                "ask @BotFather for the bot's token (/mybots → the bot → API Token) and set it",
+                N_("telegram token"),
+                _("Telegram rejects {variable} ({status})", variable="TELEGRAM_TOKEN", status=status),
+                _("ask @BotFather for the bot's token (/mybots → the bot → API Token) and set it"),
             )
         ]
     if status != 200 or not isinstance(body, dict) or not body.get("ok"):
-        return [fail("telegram token", f"Telegram answered getMe with HTTP {status}", "try again later")]
+        return [
+            fail(
+                N_("telegram token"),
+                _("Telegram answered {request} with HTTP {status}", request="getMe", status=status),
+                _("try again later"),
+            )
+        ]
     me = body["result"]
-    found = [ok("telegram token", f"bot @{me.get('username')} (id {me.get('id')})")]
+    found = [ok(N_("telegram token"), _("bot @{name} (id {id})", name=me.get("username"), id=me.get("id")))]
     if me.get("can_read_all_group_messages"):
-        found.append(ok("telegram privacy mode", "off: every command in a group reaches the bot"))
+        found.append(ok(N_("telegram privacy mode"), _("off: every command in a group reaches the bot")))
     else:
         found.append(
             warn(
-                "telegram privacy mode",
-                "on: in a group with other bots a plain /pull reaches this bot "
-                "only when it spoke last (/pull@" + str(me.get("username")) + " always does)",
-                "@BotFather → /setprivacy → the bot → Disable (the bot reads commands only), then "
-                "remove and re-add it to each group",
+                N_("telegram privacy mode"),
+                _(
+                    "on: in a group with other bots a plain /pull reaches this bot only when it spoke last "
+                    "(/pull@{name} always does)",
+                    name=me.get("username"),
+                ),
+                _(
+                    "@BotFather → /setprivacy → the bot → Disable (the bot reads commands only), then remove and "
+                    "re-add it to each group"
+                ),
             )
         )
     status, body = await ctx.call("Telegram", "GET", f"{base}{token}/getWebhookInfo")
     if status != 200 or not isinstance(body, dict) or not body.get("ok"):
         return found + [
-            fail("telegram updates", f"Telegram answered getWebhookInfo with HTTP {status}", "try again later")
+            fail(
+                N_("telegram updates"),
+                _("Telegram answered {request} with HTTP {status}", request="getWebhookInfo", status=status),
+                _("try again later"),
+            )
         ]
     found.append(_updates(settings.telegram_webhook_url, body["result"]))
     return found
@@ -156,28 +182,45 @@ def _updates(configured: str | None, info: dict[str, Any]) -> Finding:
     if configured is None:
         if current:
             return warn(
-                "telegram updates",
-                f"polling is configured but a webhook is set ({current})",
-                "polling deletes it at start: if another deployment uses that webhook, give each its own bot token",
+                N_("telegram updates"),
+                _("polling is configured but a webhook is set ({url})", url=current),
+                _("polling deletes it at start: if another deployment uses that webhook, give each its own bot token"),
             )
-        return ok("telegram updates", f"polling (no webhook set), {pending} update(s) waiting")
+        return ok(
+            N_("telegram updates"),
+            _("polling (no webhook set), {pending} update(s) waiting", pending=pending),
+        )
     if not current:
         return warn(
-            "telegram updates",
-            "TELEGRAM_WEBHOOK_URL is set but Telegram has no webhook yet",
-            "start the bot: it registers the webhook",
+            N_("telegram updates"),
+            _("{variable} is set but Telegram has no webhook yet", variable="TELEGRAM_WEBHOOK_URL"),
+            _("start the bot: it registers the webhook"),
         )
     if current != configured:
         return fail(
-            "telegram updates",
-            f"Telegram sends updates to {current}, not TELEGRAM_WEBHOOK_URL {configured}",
-            "start the bot to register its webhook, or set TELEGRAM_WEBHOOK_URL to the one in use",
+            N_("telegram updates"),
+            _(
+                "Telegram sends updates to {url}, not {variable} {configured}",
+                url=current,
+                variable="TELEGRAM_WEBHOOK_URL",
+                configured=configured,
+            ),
+            _(
+                "start the bot to register its webhook, or set {variable} to the one in use",
+                variable="TELEGRAM_WEBHOOK_URL",
+            ),
         )
     if info.get("last_error_message"):
         return fail(
-            "telegram updates",
-            f"Telegram cannot deliver to {current}: {info['last_error_message']}",
-            "make that HTTPS URL reach TELEGRAM_WEBHOOK_LISTEN:TELEGRAM_WEBHOOK_PORT (a reverse proxy "
-            "with a valid certificate)",
+            N_("telegram updates"),
+            _("Telegram cannot deliver to {url}: {error}", url=current, error=info["last_error_message"]),
+            _(
+                "make that HTTPS URL reach {listen}:{port} (a reverse proxy with a valid certificate)",
+                listen="TELEGRAM_WEBHOOK_LISTEN",
+                port="TELEGRAM_WEBHOOK_PORT",
+            ),
         )
-    return ok("telegram updates", f"webhook {current}, {pending} update(s) waiting")
+    return ok(
+        N_("telegram updates"),
+        _("webhook {url}, {pending} update(s) waiting", url=current, pending=pending),
+    )

@@ -14,8 +14,9 @@ from typing import Any
 
 from bot.doctor.model import Context, Finding, fail, ok, skip, warn
 from bot.storage.migrations import MIGRATIONS
+from gpu_worker.i18n import N_, _
 
-BACKUP_FIRST = "back up first with `vanikeys backup DEST`"
+BACKUP_FIRST = N_("back up first with `vanikeys backup DEST`")
 
 
 async def _query(ctx: Context, sql: str) -> list[tuple[Any, ...]]:
@@ -54,9 +55,12 @@ async def storage(ctx: Context) -> list[Finding]:
     if not ctx.settings.is_postgres and not Path(ctx.settings.db).expanduser().exists():
         return [
             warn(
-                "storage",
-                f"no database at {where} yet",
-                "the bot creates it at its first start; or set VANIKEYS_DB to the existing file",
+                N_("storage"),
+                _("no database at {where} yet", where=where),
+                _(
+                    "the bot creates it at its first start; or set {variable} to the existing file",
+                    variable="VANIKEYS_DB",
+                ),
             )
         ]
     try:
@@ -64,29 +68,43 @@ async def storage(ctx: Context) -> list[Finding]:
     except Exception as exc:  # any fault of the store is one line
         return [
             fail(
-                "storage",
-                f"cannot read {where}: {type(exc).__name__}: {_first_line(exc)}",
-                "check VANIKEYS_DB (the file's permissions, or the PostgreSQL server, user and password)",
+                N_("storage"),
+                _("cannot read {where}: {error}", where=where, error=": ".join((type(exc).__name__, _first_line(exc)))),
+                _(
+                    "check {variable} (the file's permissions, or the PostgreSQL server, user and password)",
+                    variable="VANIKEYS_DB",
+                ),
             )
         ]
     current, newest = int(rows[0][0] or 0) if rows else 0, len(MIGRATIONS)
     if current > newest:
         return [
             fail(
-                "storage",
-                f"{where} is at schema {current}, newer than this code's {newest}",
-                "run the newer VaniKeys that migrated it, or restore a backup made for this version",
+                N_("storage"),
+                _(
+                    "{where} is at schema {current}, newer than this code's {newest}",
+                    where=where,
+                    current=current,
+                    newest=newest,
+                ),
+                _("run the newer VaniKeys that migrated it, or restore a backup made for this version"),
             )
         ]
     if current < newest:
         return [
             warn(
-                "storage",
-                f"{where} is at schema {current} of {newest}",
-                f"the bot applies the {newest - current} new migration(s) at its next start: {BACKUP_FIRST}",
+                N_("storage"),
+                _("{where} is at schema {current} of {newest}", where=where, current=current, newest=newest),
+                _(
+                    "the bot applies the {count} new migration(s) at its next start: {backup_first}",
+                    count=newest - current,
+                    backup_first=_(BACKUP_FIRST),
+                ),
             )
         ]
-    return [ok("storage", f"{where} reachable, migrations current (schema {current})")]
+    return [
+        ok(N_("storage"), _("{where} reachable, migrations current (schema {current})", where=where, current=current))
+    ]
 
 
 async def vault_key(ctx: Context) -> list[Finding]:
@@ -95,15 +113,19 @@ async def vault_key(ctx: Context) -> list[Finding]:
 
     settings = ctx.settings
     key_file = _key_file(ctx)
-    source = "VANIKEYS_VAULT_KEY" if settings.vault_key else f"the key file {key_file}"
+    source = "VANIKEYS_VAULT_KEY" if settings.vault_key else _("the key file {path}", path=key_file)
     try:
         key = parse_vault_key(settings.vault_key) if settings.vault_key else read_key_file(key_file)
     except VaultError as exc:
         return [
             fail(
-                "vault key",
+                N_("vault key"),
                 exc.message,
-                "set VANIKEYS_VAULT_KEY or VANIKEYS_VAULT_KEY_FILE to the key the secrets were sealed with",
+                _(
+                    "set {variable} or {file_variable} to the key the secrets were sealed with",
+                    variable="VANIKEYS_VAULT_KEY",
+                    file_variable="VANIKEYS_VAULT_KEY_FILE",
+                ),
             )
         ]
     try:
@@ -122,17 +144,25 @@ async def vault_key(ctx: Context) -> list[Finding]:
         if waiting or recorded:
             return [
                 fail(
-                    "vault key",
-                    f"{source} is missing and the database records key {recorded or '?'} "
-                    f"({waiting} undelivered secret(s) sealed)",
-                    "restore the key file from backup, or set VANIKEYS_VAULT_KEY to that key",
+                    N_("vault key"),
+                    _(
+                        "{source} is missing and the database records key {recorded} "
+                        "({waiting} undelivered secret(s) sealed)",
+                        source=source,
+                        recorded=recorded or "?",
+                        waiting=waiting,
+                    ),
+                    _("restore the key file from backup, or set {variable} to that key", variable="VANIKEYS_VAULT_KEY"),
                 )
             ]
         return [
             warn(
-                "vault key",
-                f"{source} does not exist yet",
-                "the bot creates it at its first start (SQLite); on PostgreSQL set VANIKEYS_VAULT_KEY",
+                N_("vault key"),
+                _("{source} does not exist yet", source=source),
+                _(
+                    "the bot creates it at its first start (SQLite); on PostgreSQL set {variable}",
+                    variable="VANIKEYS_VAULT_KEY",
+                ),
             )
         ]
     mine = fingerprint(key)
@@ -140,16 +170,22 @@ async def vault_key(ctx: Context) -> list[Finding]:
     if foreign or (recorded is not None and recorded != mine):
         return [
             fail(
-                "vault key",
-                f"{source} (key {mine}) is not the key the database records ({', '.join(foreign) or recorded})",
-                "restore that key, or re-seal with `vanikeys vault rotate --old OLD --new NEW`",
+                N_("vault key"),
+                _(
+                    "{source} (key {mine}) is not the key the database records ({recorded})",
+                    source=source,
+                    mine=mine,
+                    recorded=", ".join(foreign) or recorded,
+                ),
+                _("restore that key, or re-seal with `vanikeys vault rotate --old OLD --new NEW`"),
             )
         ]
     return [
         ok(
-            "vault key",
-            f"{source} present, fingerprint {mine}"
-            + (" matches the database" if recorded else " (no key recorded yet)"),
+            N_("vault key"),
+            _("{source} present, fingerprint {mine} matches the database", source=source, mine=mine)
+            if recorded
+            else _("{source} present, fingerprint {mine} (no key recorded yet)", source=source, mine=mine),
         )
     ]
 
@@ -166,39 +202,53 @@ async def free_disk(ctx: Context) -> list[Finding]:
     while not where.exists() and where != where.parent:
         where = where.parent
     free = shutil.disk_usage(where).free
-    shown = f"{free / (1 << 30):.1f} GiB free at {where.resolve()}"
+    shown = _("{gib} GiB free at {where}", gib=format(free / (1 << 30), ".1f"), where=where.resolve())
     if free < ctx.min_free_bytes:
         return [
             fail(
-                "free disk",
-                f"only {shown}",
-                f"free space there: the database and its WAL need room to write "
-                f"(at least {ctx.min_free_bytes / (1 << 30):.1f} GiB)",
+                N_("free disk"),
+                _("only {shown}", shown=shown),
+                _(
+                    "free space there: the database and its WAL need room to write (at least {gib} GiB)",
+                    gib=format(ctx.min_free_bytes / (1 << 30), ".1f"),
+                ),
             )
         ]
-    return [ok("free disk", shown)]
+    return [ok(N_("free disk"), shown)]
 
 
 async def clock_skew(ctx: Context) -> list[Finding]:
     """Compare this clock with the Date of the services that answered; fail past the allowed skew."""
     if not ctx.server_dates:
-        return [skip("clock skew", "no remote service answered to compare with")]
+        return [skip(N_("clock skew"), _("no remote service answered to compare with"))]
     service, theirs, ours = max(ctx.server_dates, key=lambda d: abs(d[1] - d[2]))
     skew = ours - theirs
-    shown = f"{abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} {service}"
+    seconds = f"{abs(skew):.0f}"
+    shown = (
+        _("{seconds} s ahead of {service}", seconds=seconds, service=service)
+        if skew > 0
+        else _("{seconds} s behind {service}", seconds=seconds, service=service)
+    )
     if abs(skew) > ctx.max_clock_skew_s:
         return [
             fail(
-                "clock skew",
-                f"this clock is {shown}",
-                "sync the clock (e.g. `timedatectl set-ntp true`): Stripe refuses webhooks signed more than "
-                "300 s off, and streak days and seasons follow this clock",
+                N_("clock skew"),
+                _("this clock is {shown}", shown=shown),
+                _(
+                    "sync the clock (e.g. `timedatectl set-ntp true`): Stripe refuses webhooks signed more than "
+                    "300 s off, and streak days and seasons follow this clock"
+                ),
             )
         ]
     return [
         ok(
-            "clock skew",
-            f"within {ctx.max_clock_skew_s:.0f} s of {len({d[0] for d in ctx.server_dates})} service(s) ({shown})",
+            N_("clock skew"),
+            _(
+                "within {seconds} s of {count} service(s) ({shown})",
+                seconds=format(ctx.max_clock_skew_s, ".0f"),
+                count=len({d[0] for d in ctx.server_dates}),
+                shown=shown,
+            ),
         )
     ]
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import aiohttp
 
 from bot.settings import VanikeysSettings
+from gpu_worker.i18n import _, gettext_now
 
 Status = Literal["ok", "fail", "warn", "skip"]
 SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "✗", "skip": "-"}
@@ -28,11 +29,16 @@ class Finding:
     fix: str = ""
 
     def line(self) -> str:
-        """The finding as one printed line, with its fix for a warning or failure."""
-        text = f"{SYMBOLS[self.status]} {self.check}: {self.detail}"
+        """The finding as one printed line, with its fix for a warning or failure, in the current locale: `check` is
+        the English name (JSON keeps it), marked where it is written and translated here."""
+        text = _(
+            "{symbol} {check}: {detail}", symbol=SYMBOLS[self.status], check=gettext_now(self.check), detail=self.detail
+        )
         if self.status == "warn":
-            text += " (not required)"
-        return f"{text} — fix: {self.fix}" if self.fix and self.status in ("fail", "warn") else text
+            text = _("{line} (not required)", line=text)
+        return (
+            _("{line} — fix: {fix}", line=text, fix=self.fix) if self.fix and self.status in ("fail", "warn") else text
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The finding as a JSON object."""

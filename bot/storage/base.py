@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.answers import ServiceError
+from gpu_worker.localized import Localized
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both read by column name
 
@@ -35,7 +36,14 @@ class PostgresIntegrityError(sqlite3.IntegrityError):
 
 
 class StorageError(Exception):
-    """The database cannot be opened or used as configured. The message is one line naming what to fix."""
+    """The database cannot be opened or used as configured. The message is one line naming what to fix.
+
+    `str()` is English (logs); a `Localized` message is written again in the reader's language where the command
+    line prints it (`in_current_locale`, gpu_worker/localized.py)."""
+
+    def __init__(self, message: str | Localized) -> None:
+        super().__init__(str(message))
+        self.localized = message if isinstance(message, Localized) else None
 
 
 class StorageUnavailable(ServiceError):

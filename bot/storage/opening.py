@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.answers import ServiceError
 from bot.storage.base import Database, StorageError, StorageUnavailable, is_postgres_url
+from gpu_worker.i18n import _
+from gpu_worker.localized import Localized, in_current_locale
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -43,21 +45,30 @@ async def open_configured(settings: Settings, target: str | Path | None = None) 
     configured VANIKEYS_DB_CONNECT_TIMEOUT_S. An operator command never creates the bot's SQLite file."""
     target = settings.database if target is None else target
     if not is_postgres_url(str(target)) and not Path(target).exists():
-        raise StorageError(f"no database at {target}: set VANIKEYS_DB to the bot's database")
+        raise StorageError(
+            Localized(
+                lambda: _(
+                    "no database at {target}: set {variable} to the bot's database",
+                    target=target,
+                    variable="VANIKEYS_DB",
+                )
+            )
+        )
     return await open_database(target, connect_timeout_s=settings.db_connect_timeout_s)
 
 
 def fault_line(exc: BaseException) -> str | None:
     """One line for a storage fault met by an operator command; None when `exc` is not one."""
     if isinstance(exc, StorageError):
-        return str(exc)
+        return in_current_locale(exc)
     if isinstance(exc, StorageUnavailable):
-        return (
-            f"the database failed under this command ({exc.why}): nothing this command changes is half-done; "
-            "check the storage, then run the command again"
+        return _(
+            "the database failed under this command ({why}): nothing this command changes is half-done; "
+            "check the storage, then run the command again",
+            why=exc.why,
         )
     if isinstance(exc, ServiceError) and exc.code == "vault_key":  # bot.vault's VaultError (a floor above)
-        return exc.message
+        return in_current_locale(exc)
     return None
 
 

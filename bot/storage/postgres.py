@@ -30,6 +30,8 @@ from bot import logs
 from bot.storage.base import Database, PostgresIntegrityError, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
 from bot.storage.sql import to_postgres
+from gpu_worker.i18n import N_, _
+from gpu_worker.localized import Localized, phrase
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -182,20 +184,40 @@ class PostgresDatabase(Database):
                 break
             except _FATAL_AT_START as exc:
                 raise StorageError(
-                    f"PostgreSQL at {where} refused us ({exc}): fix the user, password or database "
-                    "name in VANIKEYS_DB (create the database with `createdb`)"
+                    phrase(
+                        N_(
+                            "PostgreSQL at {where} refused us ({error}): fix the user, password or database name in "
+                            "{variable} (create the database with `createdb`)"
+                        ),
+                        where=where,
+                        error=str(exc),
+                        variable="VANIKEYS_DB",
+                    )
                 ) from None
             except Exception as exc:
                 if not is_transient(exc):
                     raise StorageError(
-                        f"cannot use PostgreSQL at {where} ({type(exc).__name__}: {exc}): check VANIKEYS_DB"
+                        phrase(
+                            N_("cannot use PostgreSQL at {where} ({error}): check {variable}"),
+                            where=where,
+                            error=": ".join((type(exc).__name__, str(exc))),
+                            variable="VANIKEYS_DB",
+                        )
                     ) from None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
                     raise StorageError(
-                        f"cannot reach PostgreSQL at {where} after {connect_timeout_s:g} s ({why}): "
-                        "start the server or fix the host and port in VANIKEYS_DB"
+                        phrase(
+                            N_(
+                                "cannot reach PostgreSQL at {where} after {seconds} s ({error}): start the server or "
+                                "fix the host and port in {variable}"
+                            ),
+                            where=where,
+                            seconds=format(connect_timeout_s, "g"),
+                            error=why,
+                            variable="VANIKEYS_DB",
+                        )
                     ) from None
                 log.info("PostgreSQL at %s not reachable yet (%s); retrying", where, type(exc).__name__)
                 await asyncio.sleep(min(delay, left))
@@ -206,8 +228,15 @@ class PostgresDatabase(Database):
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, StorageUnavailable):
+                lost = exc.why
                 raise StorageError(
-                    f"PostgreSQL at {where} went away while migrating ({exc.why}): start again once it is up"
+                    Localized(
+                        lambda: _(
+                            "PostgreSQL at {where} went away while migrating ({error}): start again once it is up",
+                            where=where,
+                            error=lost,
+                        )
+                    )
                 ) from None
             raise
         return db

@@ -28,6 +28,8 @@ import aiosqlite
 from bot import logs
 from bot.storage.base import Database, Row, StorageError, StorageUnavailable, Tx
 from bot.storage.migrations import apply_migrations
+from gpu_worker.i18n import _
+from gpu_worker.localized import Localized
 
 T = TypeVar("T")
 
@@ -68,20 +70,32 @@ def _faults_answered() -> Iterator[None]:
         raise
 
 
-def describe_open_failure(path: Path, exc: BaseException) -> str:
-    """One line: what is wrong with the database file and what to do about it."""
+def describe_open_failure(path: Path, exc: BaseException) -> Localized:
+    """One line: what is wrong with the database file and what to do about it (in the reader's language)."""
     text = str(exc).lower()
     folder = path.parent if str(path.parent) else Path(".")
+    db = "VANIKEYS_DB"
     if "not a database" in text or "malformed" in text:
-        return (
-            f"the database {path} is corrupt (not a readable SQLite database): restore it from a backup, "
-            f"or move it aside to start an empty one, or set VANIKEYS_DB to another file"
+        return Localized(
+            lambda: _(
+                "the database {path} is corrupt (not a readable SQLite database): restore it from a backup, "
+                "or move it aside to start an empty one, or set {variable} to another file",
+                path=path,
+                variable=db,
+            )
         )
     if "disk is full" in text or "no space" in text:
-        return f"the disk holding the database {path} is full: free some space, then start again"
+        return Localized(
+            lambda: _("the disk holding the database {path} is full: free some space, then start again", path=path)
+        )
     if path.exists() and not os.access(path, os.R_OK):
-        return (
-            f"cannot read the database {path} (permission denied): let this user read and write it, or set VANIKEYS_DB"
+        return Localized(
+            lambda: _(
+                "cannot read the database {path} (permission denied): let this user read and write it, or set "
+                "{variable}",
+                path=path,
+                variable=db,
+            )
         )
     if (
         "readonly" in text
@@ -89,11 +103,23 @@ def describe_open_failure(path: Path, exc: BaseException) -> str:
         or (path.exists() and not os.access(path, os.W_OK))
         or not os.access(folder, os.W_OK)
     ):
-        return (
-            f"the database {path} is read-only here: make the file and its folder writable by this user "
-            "(SQLite writes a -wal file beside it), or set VANIKEYS_DB to a writable path"
+        return Localized(
+            lambda: _(
+                "the database {path} is read-only here: make the file and its folder writable by this user "
+                "(SQLite writes a -wal file beside it), or set {variable} to a writable path",
+                path=path,
+                variable=db,
+            )
         )
-    return f"cannot open the database {path} ({exc}): check the path and its folder, or set VANIKEYS_DB"
+    said = str(exc)
+    return Localized(
+        lambda: _(
+            "cannot open the database {path} ({error}): check the path and its folder, or set {variable}",
+            path=path,
+            error=said,
+            variable=db,
+        )
+    )
 
 
 async def _thread_gone(conn: aiosqlite.Connection) -> None:
@@ -124,15 +150,29 @@ class SqliteDatabase(Database):
         path = Path(path)
         if path.is_dir():
             raise StorageError(
-                f"VANIKEYS_DB={path} is a directory: set it to a file path such as {path / 'vanikeys.db'}"
+                Localized(
+                    lambda: _(
+                        "{setting} is a directory: set it to a file path such as {example}",
+                        setting=f"VANIKEYS_DB={path}",
+                        example=path / "vanikeys.db",
+                    )
+                )
             )
         try:
             if path.parent != Path(""):
                 path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            why = exc.strerror
             raise StorageError(
-                f"cannot create the folder {path.parent} for the database ({exc.strerror}): "
-                "create it or set VANIKEYS_DB to a writable path"
+                Localized(
+                    lambda: _(
+                        "cannot create the folder {folder} for the database ({error}): create it or set {variable} "
+                        "to a writable path",
+                        folder=path.parent,
+                        error=why,
+                        variable="VANIKEYS_DB",
+                    )
+                )
             ) from None
         pending = aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn: aiosqlite.Connection | None = None

@@ -336,3 +336,24 @@ def test_a_storage_fault_under_a_change_says_what_committed(world: World, fault:
     else:
         assert isinstance(said, str) and "it was not applied, nothing changed" in said
         assert applied_on_retry == 1
+
+
+def test_a_russian_terminal_reads_admin_in_russian_and_its_json_stays_english(
+    world: World, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("VANIKEYS_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C")
+    english = cli(capsys, "user", "test:alice", "--json")
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    russian = cli(capsys, "user", "test:alice", "--json")
+    assert russian == english  # for scripts: the same keys, values and words in every language
+
+    code, human, _ = cli(capsys, "user", "test:alice")
+    assert code == 0 and "\nбаланс: 17\n" in human and "\nbalance:" not in human
+    code, granted, _ = cli(capsys, "grant", "test:alice", "3", "--reason", "тест")
+    assert code == 0 and "сообщение: test:alice получил токенов: 3\n" in granted
+    code, _, err = cli(capsys, "grant", "alice", "3", "--reason", "x")
+    assert code == 2 and err == (
+        "vanikeys: error: 'alice' — не пользователь: пиши ПЛАТФОРМА:ID, например discord:123456789 или telegram:42\n"
+    )

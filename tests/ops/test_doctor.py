@@ -540,3 +540,43 @@ async def test_the_command_exits_non_zero_on_a_required_failure_and_speaks_json(
 def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)
     yield
+
+
+# --- the command in the terminal's language, in this process -------------------------------------------------------
+
+LANGUAGE_VARIABLES = ("VANIKEYS_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def doctor_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lang: str, *args: str, **env: str
+) -> tuple[int, str]:
+    """`vanikeys doctor ARGS` as an operator runs it with LANG=lang (bot.cli.main): its exit code and output."""
+    from bot.cli import main
+
+    for name in list(os.environ):
+        if name.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_")) or name in LANGUAGE_VARIABLES:
+            monkeypatch.delenv(name)
+    for name, value in {"LANG": lang, **env}.items():
+        monkeypatch.setenv(name, value)
+    code = main(["doctor", *args])
+    return code, capsys.readouterr().out
+
+
+def test_a_russian_terminal_reads_doctor_in_russian_and_its_json_stays_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = {"VANIKEYS_DB": str(tmp_path / "v.db")}
+    code, out = doctor_in_process(monkeypatch, capsys, "ru_RU.UTF-8", **db)
+    assert code == 0, out
+    assert "- discord: не настроено (задай DISCORD_TOKEN, чтобы проверить)\n" in out
+    assert f"✗ база данных: в {tmp_path / 'v.db'} её пока нет (необязательно) — как исправить: " in out
+    assert "✓ свободное место: " in out and "- расхождение часов: " in out
+    for english in ("not configured", "storage", "fix:", "not required", "free disk"):
+        assert english not in out, english
+
+    russian = doctor_in_process(monkeypatch, capsys, "ru_RU.UTF-8", "--json", **db)
+    english = doctor_in_process(monkeypatch, capsys, "C", "--json", **db)
+    assert russian == english  # byte for byte: scripts parse it
+    findings = {f["check"]: f for f in json.loads(english[1])}
+    assert findings["discord"]["detail"] == "not configured (set DISCORD_TOKEN to run it)"
+    assert findings["storage"]["status"] == "warn" and findings["storage"]["detail"].startswith("no database at ")

@@ -288,7 +288,9 @@ class Flows:
             return
         turn = Turn(self.bot, interaction)
         await interaction.response.defer(thinking=True, ephemeral=not public)
-        turn.public_locale = await self._public_locale(interaction)
+        # An answer that stays private (the bot may not post here) is the person's, all of it: the service renders the
+        # reveal's parts (card, notes) and an order's progress in the public locale, so that is theirs too.
+        turn.public_locale = await self._public_locale(interaction) if public else current()
         set_public_locale(turn.public_locale)  # what the service renders for the channel (a card, an order's progress)
         try:
             await body(turn)

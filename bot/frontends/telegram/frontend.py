@@ -377,7 +377,7 @@ class TelegramFrontEnd:
             log.info("order %s completion not announced: %s", order.order_id, type(err).__name__)
         if order.found is None and chat_id < 0:
             with use_locale(PEOPLE.of(PLATFORM, order.user.user_id) or current()):
-                ended = _("your order for {pattern} ended: {why}", pattern=order.pattern, why=order.message)
+                ended = _("your order for {pattern} ended: {why}", pattern=order.pattern, why=order.message_now())
             await self.notify(order.user, ended)
 
     def _finished_text(self, order: OrderView) -> str:
