@@ -1,0 +1,237 @@
+"""The i18n audit: every command and its common outcomes, run on the Telegram fake, the Discord fake and the console
+in the pseudo-locale (en_XA: every catalog message accented and padded with "·"), and every text that reaches a
+person (messages, captions, embeds, buttons, pop-ups, DMs, invoices, what a card draws) checked for English words
+that did not come through the catalogs. In en_XA no catalog text keeps a plain ASCII letter, bar its placeholders'
+values (names, patterns, addresses, figures) and /commands, so an English word left there slipped past `_()`."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+
+from gpu_worker.formats import FORMATS
+from gpu_worker.i18n import LOCALE_DIR, NAMES, PSEUDO, current
+
+# What a person reads in the platforms' request bodies (Telegram parameters, Discord JSON): texts, captions, titles,
+# embed fields/footers/authors, button labels, select placeholders, pop-up answers, invoice texts and refusals.
+SEEN_KEYS = frozenset(
+    {"text", "caption", "title", "description", "label", "content", "name", "value", "error_message", "placeholder"}
+)
+# Values that are not words of the catalog's: Babel's English calendar for the pseudo-locale's dates, the formats
+# people type (docs/i18n.md "Stable output"), and the language names /config language lists (each in its own).
+ALLOWED = frozenset(
+    {"mon", "tue", "wed", "thu", "fri", "sat", "sun", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug"}
+    | {"sep", "oct", "nov", "dec", "btc", "eth", "sol", "trx", "ltc", "doge", "wif", "hex"}
+    | {word.lower() for name in NAMES.values() for word in re.findall(r"[A-Za-z]+", name)}
+    | {word.lower() for f in FORMATS.values() for word in re.findall(r"[A-Za-z]+", f"{f.id} {f.title}")}
+    | {"vanikeys"}  # the bot's name
+    | {"python", "native", "cpu", "cuda", "gpu", "runpod", "opencl"}  # the grinding backends' ids
+)
+_MARKUP = re.compile(
+    r"https?://\S+"  # links
+    r"|</?[a-zA-Z][^<>]*>"  # Telegram HTML tags; Discord mentions (<@1>, </pull:1>, <t:1:R>)
+    r"|(?<![\w/])/[a-z_]+"  # /commands (what people type)
+    r"|--[a-z][a-z_-]*"  # --options
+    r"|\{[a-z_]+\}"  # a placeholder left unfilled would be its own defect, but not English text
+    r"|(?m:^• [a-z_]+:)"  # /config's setting names (what an admin types) ...
+    r"|(?<![\w:])[a-z_]+(?:, [a-z_]+){2,}(?![\w:])"  # ... and lists of them, or of formats
+    r"|(?m:^\d{4}-\d\d-\d\d \d\d:\d\d · .*$)"  # a ledger row: its kind and detail are stored data (see report)
+)
+_WORD = re.compile(r"(?<![\w'])[A-Za-z]+(?:'[a-z]+)?(?![\w])")
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """Every word of two letters or more in the catalogs' English source (msgids), lower-cased."""
+    with (LOCALE_DIR / "vanikeys.pot").open("rb") as source:
+        catalog = read_po(source)
+    words: set[str] = set()
+    for message in catalog:
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        for text in ids:
+            words |= {w.lower() for w in _WORD.findall(_MARKUP.sub(" ", text)) if len(w) >= 2}
+    return frozenset(words - ALLOWED)
+
+
+def leftovers(text: str, inserted: Iterable[str] = ()) -> list[str]:
+    """The runs of English in `text` that no catalog message wrote: a word of the catalogs' English (4+ letters,
+    or 3 beside another; 2-letter ones only inside a run), once the values the test inserted (`inserted`: names,
+    patterns) and markup are gone."""
+    shown = _MARKUP.sub(" ", html.unescape(text))
+    for value in sorted(inserted, key=len, reverse=True):
+        shown = shown.replace(value, " ")
+    vocabulary = english_words()
+    runs: list[list[str]] = [[]]
+    for token in re.split(r"(\s+)", shown):
+        words = _WORD.findall(token) if token.strip() else []
+        english = [w for w in words if w.lower().split("'")[0] in vocabulary]
+        if english and len(english) == len(words):
+            runs[-1].extend(english)
+        elif token.strip():
+            runs.append([])
+    return [" ".join(run) for run in runs if max((len(w) for w in run), default=0) >= (3 if len(run) > 1 else 4)]
+
+
+def seen_texts(value: Any, key: str = "") -> Iterator[str]:
+    """Every string under a SEEN_KEYS key in a request body (nested dicts and lists)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from seen_texts(v, k)
+    elif isinstance(value, list):
+        for item in value:
+            yield from seen_texts(item, key)
+    elif isinstance(value, str) and key in SEEN_KEYS:
+        yield value
+
+
+def test_the_check_finds_english_and_passes_the_pseudo_locale() -> None:
+    """The check itself: plain English is found, pseudo-accented text, inserted values and markup are not."""
+    from gpu_worker.i18n import _, use_locale
+
+    with use_locale(PSEUDO):
+        accented = _("🎰 {who} pulled <code>{pattern}</code>", who="Xavi", pattern="^Love")
+    assert leftovers(accented, ["Xavi", "^Love"]) == []
+    assert leftovers("⚠️ Something went wrong on our side") == ["Something went wrong on our side"]
+    assert leftovers("String should have at least 1 character") != []
+    assert leftovers("ŕåŕîţý: Rarity") == ["Rarity"]
+    assert leftovers("šéé /pull åñð https://example.com/odds?lang=en_XA, <b>Sun 07 Dec</b>, 1 btc") == []
+
+
+class DrawnTexts:
+    """What the reveal cards draw (PIL's ImageDraw.text), recorded while a test runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from PIL import ImageDraw
+
+        self.texts: list[str] = []
+        original = ImageDraw.ImageDraw.text
+
+        def text(draw: ImageDraw.ImageDraw, xy: Any, text: Any, *args: Any, **kwargs: Any) -> Any:
+            if current() == PSEUDO:  # not the card drawn once at start to warm the fonts up
+                self.texts.append(str(text))
+            return original(draw, xy, text, *args, **kwargs)
+
+        monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+
+
+async def settled(count: Callable[[], int], *, quiet_s: float = 1.0, timeout: float = 30.0) -> None:
+    """Wait until `count()` (requests a fake saw) stops growing for `quiet_s`."""
+    loop = asyncio.get_running_loop()
+    deadline, last, since = loop.time() + timeout, -1, loop.time()
+    while loop.time() < deadline:
+        now = count()
+        if now != last:
+            last, since = now, loop.time()
+        elif loop.time() - since >= quiet_s:
+            return
+        await asyncio.sleep(0.1)
+
+
+def assert_no_english(texts: Iterable[str], inserted: Iterable[str]) -> None:
+    values = list(inserted)
+    found = {text: leftovers(text, values) for text in texts}
+    found = {text[:600]: runs for text, runs in found.items() if runs}
+    assert not found, "English that did not come through the catalogs:\n" + "\n".join(
+        f"  {runs} in {text!r}" for text, runs in found.items()
+    )
+
+
+TELEGRAM_PRIVATE = (
+    "/start",
+    "/help",
+    "/balance",
+    "/odds ^a",
+    "/odds",
+    "/pull ^a",
+    "/pull ^b btc 10",
+    "/pull ^0OI",  # refused: not a btc address's alphabet
+    "/pull ^Lov doge",  # an unknown format
+    "/pull",  # its usage
+    "/pull ^a eth 1e3",
+    "/history",
+    "/topup",
+    "/keys",
+    "/profile",
+    "/streak",
+    "/season",
+    "/card",
+    "/order ^a",
+    "/order",
+    "/leaderboard",
+    "/paysupport",
+    "/refundstars x",  # not an operator
+    "/config",
+)
+TELEGRAM_GROUP = (
+    "/pull ^c",
+    "/leaderboard",
+    "/odds ^ab",
+    "/config",
+    "/config free_pulls x",
+    "/card",
+    "/season",
+    "/help",
+)
+
+
+async def test_telegram_speaks_only_the_catalogs_in_the_pseudo_locale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.answers import UserRef
+    from tests.telegram.fake_bot_api import FakeBotApi
+    from tests.telegram.harness import running_bot
+
+    drawn = DrawnTexts(monkeypatch)
+    fake = FakeBotApi()
+    await fake.start()
+    try:
+        xavi = fake.user(5901, "Xq") | {"language_code": "en-XA"}
+        zoe = fake.user(5902, "Zv") | {"language_code": "en-XA"}
+        group = fake.group_chat(title="Qx Zv")
+        chat = fake.private_chat(xavi)
+        fake.admins[(group["id"], xavi["id"])] = "creator"
+
+        def sent() -> int:
+            return len([r for r in fake.requests if r.method != "getUpdates"])
+
+        async with running_bot(fake, tmp_path) as bot:
+            await bot.app.service.grant(UserRef("telegram", str(xavi["id"])), 100)
+            await fake.push_text(fake.private_chat(zoe), zoe, "/start")
+            for command in TELEGRAM_PRIVATE:
+                await fake.push_text(chat, xavi, command)
+            for command in TELEGRAM_GROUP:
+                await fake.push_text(group, xavi, command)
+            said = fake.user_message(group, zoe, "hi")
+            await fake.push_text(group, xavi, "/gift 3", reply_to=said)
+            await fake.push_text(group, xavi, "/gift 100000", reply_to=said)
+            await fake.push_text(group, zoe, "/gift -5", reply_to=said)
+            await settled(sent)
+            await fake.push_text(chat, xavi, "/card")  # now that there are pulls
+            await fake.push_text(group, xavi, "/card")
+            for message in [m for m in fake.messages_in(chat["id"]) + fake.messages_in(group["id"])]:
+                for button in message.buttons():
+                    if "callback_data" in button:
+                        await fake.push_callback(xavi, message, button["callback_data"])
+                        await fake.push_callback(zoe, message, button["callback_data"])
+            await settled(sent)
+            await bot.handlers.outbox.idle()
+    finally:
+        await fake.stop()
+    methods = {r.method for r in fake.requests}
+    assert {"sendMessage", "answerCallbackQuery", "sendPhoto", "sendInvoice"} <= methods, methods
+    texts = [
+        text
+        for request in fake.requests
+        if request.method not in ("setMyCommands", "getMe", "getUpdates", "deleteWebhook")
+        for text in seen_texts(request.params)
+    ]
+    assert len(texts) >= 60
+    assert_no_english([*texts, *drawn.texts], ["Xq", "Zv", "Qx Zv", "^Lov doge", "^0OI", "1e3", "x"])
