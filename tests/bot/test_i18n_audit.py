@@ -41,8 +41,8 @@ _MARKUP = re.compile(
     r"|(?<![\w/])/[a-z_]+"  # /commands (what people type)
     r"|--[a-z][a-z_-]*"  # --options
     r"|\{[a-z_]+\}"  # a placeholder left unfilled would be its own defect, but not English text
-    r"|(?m:^• [a-z_]+:)"  # /config's setting names (what an admin types) ...
-    r"|(?<![\w:])[a-z_]+(?:, [a-z_]+){2,}(?![\w:])"  # ... and lists of them, or of formats
+    r"|(?m:^(?:• )?[a-z](?:[a-z]|\\?_)*:)"  # /config's setting names (what an admin types) ...
+    r"|(?<![\w:])[a-z](?:[a-z]|\\?_)*(?:, [a-z](?:[a-z]|\\?_)*){2,}(?![\w:])"  # ... lists of them, or of formats
     r"|(?m:^\d{4}-\d\d-\d\d \d\d:\d\d · .*$)"  # a ledger row: its kind and detail are stored data (see report)
 )
 _WORD = re.compile(r"(?<![\w'])[A-Za-z]+(?:'[a-z]+)?(?![\w])")
@@ -235,3 +235,108 @@ async def test_telegram_speaks_only_the_catalogs_in_the_pseudo_locale(
     ]
     assert len(texts) >= 60
     assert_no_english([*texts, *drawn.texts], ["Xq", "Zv", "Qx Zv", "^Lov doge", "^0OI", "1e3", "x"])
+
+
+DISCORD_COMMANDS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("help", {}),
+    ("balance", {}),
+    ("odds", {"pattern": "^a"}),
+    ("odds", {"pattern": "^0OI"}),
+    ("pull", {"pattern": "^ab"}),
+    ("pull", {"pattern": "^c"}),  # the cooldown (the one before is still cooling down)
+    ("order", {"pattern": "^a"}),
+    ("order", {"pattern": "^0OI"}),
+    ("history", {}),
+    ("topup", {}),
+    ("topup", {"pack": "nope"}),
+    ("keys", {}),
+    ("profile", {}),
+    ("streak", {}),
+    ("season", {}),
+    ("leaderboard", {}),
+    ("card", {}),
+    ("card", {"pull_id": "nope"}),
+    ("config", {}),
+    ("config", {"setting": "free_pulls", "value": "x"}),
+    ("sync", {}),  # not the owner
+)
+# Each by someone else: a pull's cooldown would refuse the next one.
+DISCORD_PULLS: tuple[dict[str, Any], ...] = (
+    {"pattern": "^0OI"},  # refused: not a btc address's alphabet
+    {"pattern": "^a", "format": "doge"},  # an unknown format
+    {"pattern": "^ab", "format": "eth"},
+    {"pattern": "^a"},  # easy: asks first (its buttons are pressed below)
+    {"pattern": "^ab", "count": 10},
+)
+
+
+async def test_discord_speaks_only_the_catalogs_in_the_pseudo_locale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import discord
+
+    from bot.app import create_app
+    from tests.discord.conftest import discord_settings, quiet_config, start_bot, stop_bot
+    from tests.discord.fake_discord import ALL_PERMISSIONS, MANAGE_GUILD, FakeDiscord
+    from tests.discord.test_pulls import reveal_of
+
+    drawn = DrawnTexts(monkeypatch)
+    fake = FakeDiscord()
+    await fake.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+    fake.guild_locale = "en-XA"
+    xq = fake.add_user("xq", permissions=ALL_PERMISSIONS | MANAGE_GUILD)
+    zv = fake.add_user("zv", dms_closed=True)
+    fake.locales |= {xq.id: "en-XA", zv.id: "en-XA"}
+    try:
+        async with create_app(discord_settings(tmp_path)) as app:
+            bot, task = await start_bot(fake, app, quiet_config(pull_cooldown_s=30.0))
+            # a command's usage names its options as typed: English in en_XA, which no Discord client speaks
+            options_shown = {
+                f"{left}{parameter.name}{right}"
+                for command in bot.tree.walk_commands()
+                if isinstance(command, discord.app_commands.Command)
+                for parameter in command.parameters
+                for left, right in ("<>", "[]")
+            }
+            try:
+                for name, options in DISCORD_COMMANDS:
+                    await fake.slash(xq, name, options)
+                for number, options in enumerate(DISCORD_PULLS):
+                    puller = fake.add_user(f"q{number}")
+                    fake.locales[puller.id] = "en-XA"
+                    await fake.slash(puller, "pull", options)
+                await fake.slash(zv, "pull", {"pattern": "^ab"})  # a reveal whose key cannot be DM'd
+                await fake.wait_for(lambda: reveal_of(fake, xq) and reveal_of(fake, zv), timeout=30)
+                await fake.slash(xq, "gift", {"user": zv, "tokens": "3"})
+                await fake.slash(xq, "gift", {"user": zv, "tokens": "100000"})
+                await fake.slash(zv, "gift", {"user": xq, "tokens": "-5"})
+                await settled(lambda: len(fake.requests))
+                await fake.slash(xq, "card", {})  # now that there are pulls
+                for message in list(fake.messages.values()):
+                    for row in message.get("components") or []:
+                        for button in row.get("components") or []:
+                            if button.get("custom_id"):
+                                await fake.press(xq, int(message["id"]), button["custom_id"])
+                                await fake.press(zv, int(message["id"]), button["custom_id"])
+                await settled(lambda: len(fake.requests))
+            finally:
+                await stop_bot(bot, task)
+            await asyncio.wait_for(app.jobs.wait_idle(), 30)
+    finally:
+        await fake.stop()
+    texts = [
+        text
+        for request in fake.requests
+        if "/commands" not in request.path  # the published commands: English names by design, localized beside
+        for text in seen_texts(request.body)
+    ]
+    assert len(texts) >= 60 and drawn.texts
+    assert_no_english(
+        [*texts, *drawn.texts],
+        [
+            "VaniKeys Community",  # the server's name
+            *options_shown,
+            *("Xq", "Zv", "Q0", "Q1", "Q2", "Q3", "Q4", "Q5", "xq", "zv", "^0OI", "nope", "doge"),
+        ],
+    )
