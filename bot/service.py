@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import math
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -50,6 +49,7 @@ from bot.answers import (
     TopupPack,
     UserRef,
     WrongChannel,
+    history_detail,
 )
 from bot.cards import CardSpec, render_card, use_font, warm_up
 from bot.command_refs import commands
@@ -636,7 +636,7 @@ class Service:
                 at=datetime.fromtimestamp(r["created_at"], tz=UTC),
                 kind=r["kind"],
                 tokens=r["tokens"],
-                detail=_history_detail(r),
+                detail=history_detail(r["kind"], r["reason"] or "", r["free_pulls"]),
             )
             for r in rows
         )
@@ -1397,13 +1397,3 @@ def _given_back(record: JobRecord) -> str:
     if record.free_pulls:
         parts.append(ngettext("{n} free pull", "{n} free pulls", record.free_pulls))
     return _("refunded {what}", what=_(" and ").join(parts)) if parts else _("nothing was charged")
-
-
-def _history_detail(row: sqlite3.Row) -> str:
-    kind, free = row["kind"], row["free_pulls"]
-    base: str = row["reason"] or kind
-    if free > 0:
-        return f"{base} ({free} free pull{'s' if free != 1 else ''})"
-    if free < 0:
-        return f"{base} ({-free} free pull{'s' if free != -1 else ''} back)"
-    return base

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
+from bot.app import App
 from gpu_worker.formats import FORMATS
 from gpu_worker.i18n import LOCALE_DIR, NAMES, PSEUDO, current
 
@@ -43,7 +44,6 @@ _MARKUP = re.compile(
     r"|\{[a-z_]+\}"  # a placeholder left unfilled would be its own defect, but not English text
     r"|(?m:^(?:• )?[a-z](?:[a-z]|\\?_)*:)"  # /config's setting names (what an admin types) ...
     r"|(?<![\w:])[a-z](?:[a-z]|\\?_)*(?:, [a-z](?:[a-z]|\\?_)*){2,}(?![\w:])"  # ... lists of them, or of formats
-    r"|(?m:^\d{4}-\d\d-\d\d \d\d:\d\d · .*$)"  # a ledger row: its kind and detail are stored data (see report)
 )
 _WORD = re.compile(r"(?<![\w'])[A-Za-z]+(?:'[a-z]+)?(?![\w])")
 
@@ -215,6 +215,7 @@ async def test_telegram_speaks_only_the_catalogs_in_the_pseudo_locale(
             await fake.push_text(group, zoe, "/gift -5", reply_to=said)
             await settled(sent)
             await fake.push_text(chat, xavi, "/card")  # now that there are pulls
+            await fake.push_text(chat, xavi, "/history")  # ... and gifts
             await fake.push_text(group, xavi, "/card")
             for message in [m for m in fake.messages_in(chat["id"]) + fake.messages_in(group["id"])]:
                 for button in message.buttons():
@@ -313,6 +314,7 @@ async def test_discord_speaks_only_the_catalogs_in_the_pseudo_locale(
                 await fake.slash(zv, "gift", {"user": xq, "tokens": "-5"})
                 await settled(lambda: len(fake.requests))
                 await fake.slash(xq, "card", {})  # now that there are pulls
+                await fake.slash(xq, "history", {})  # ... and gifts
                 for message in list(fake.messages.values()):
                     for row in message.get("components") or []:
                         for button in row.get("components") or []:
@@ -340,3 +342,91 @@ async def test_discord_speaks_only_the_catalogs_in_the_pseudo_locale(
             *("Xq", "Zv", "Q0", "Q1", "Q2", "Q3", "Q4", "Q5", "xq", "zv", "^0OI", "nope", "doge"),
         ],
     )
+
+
+CONSOLE_LINES = (
+    "/grant erin 100",
+    "/help",
+    "/balance",
+    "/odds ^a",
+    "/odds",
+    "/pull ^a",
+    "/pull ^b btc 10",
+    "/pull ^0OI",  # refused: not a btc address's alphabet
+    "/pull ^Lov doge",  # an unknown format
+    "/pull ^a eth 1e3",
+    "/pull",
+    "/pull ab --turbo",
+    '/pull "ab',
+    "pull ab",
+    "/",
+    "/history",
+    "/topup",
+    "/topup nope",
+    "/keys",
+    "/profile",
+    "/streak",
+    "/season",
+    "/leaderboard",
+    "/card",
+    "/card nope",
+    "/order ^a",
+    "/order",
+    "/gift zed 3",
+    "/gift zed 100000",
+    "/gift zed -5",
+    "/grant erin x",
+    "/config",
+    "/config free_pulls x",
+    "/config language xx",
+    "/nope",
+)
+
+
+async def test_the_console_speaks_only_the_catalogs_in_the_pseudo_locale(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.i18n import use_locale
+    from tests.bot.test_console import run_lines
+
+    drawn = DrawnTexts(monkeypatch)
+    with use_locale(PSEUDO):
+        lines = await run_lines(app, list(CONSOLE_LINES), as_json=False)
+        await asyncio.wait_for(app.jobs.wait_idle(), 30)
+        history = await run_lines(app, ["/history"], as_json=False)  # now that the pulls are done
+    assert len(lines) >= len(CONSOLE_LINES) and len(history) >= 4
+    lines += history
+    assert_no_english(
+        [*lines, *drawn.texts], ["erin", "zed", "btc", "eth", "desk", "^0OI", "^Lov doge", "1e3", "nope", "xx", "x"]
+    )
+
+
+def test_every_reason_the_bot_stores_in_the_ledger_reads_in_the_persons_language() -> None:
+    """/history shows each ledger row's kind and reason: the ones the bot writes (in English, for the operators'
+    audit trail) are shown through the catalogs; an operator's own --reason as written."""
+    from bot.answers import history_detail, history_kind
+    from gpu_worker.i18n import use_locale
+
+    rows = [
+        ("pull", "pull btc ^ab", 1),
+        ("order", "order eth ^cafe", 0),
+        ("refund", "cut short by its time limit: 37.5% of its keys ground", -1),
+        ("gift_sent", "gift to Zv", 0),
+        ("gift_received", "gift from Zv", 0),
+        ("streak_bonus", "3-day streak bonus", 2),
+        ("grant", "admin grant", 0),
+        ("purchase", "purchase", 0),
+        ("refund_reversed", "refund_reversed", 0),
+        ("dispute", "dispute", 0),
+        ("dispute_closed", "dispute_closed", 0),
+        ("grinder_failed", "", 0),
+        ("admin_take", "", 0),
+    ]
+    with use_locale(PSEUDO):
+        shown = [f"{history_kind(kind)} · {history_detail(kind, reason, free)}" for kind, reason, free in rows]
+    assert_no_english(shown, ["Zv", "^ab", "^cafe", "btc", "eth"])
+    with use_locale("es"):
+        assert history_detail("gift_sent", "gift to Zv", 0) == "a Zv"
+        assert history_detail("pull", "pull btc ^ab", 2) == "btc ^ab (2 tiradas gratis)"
+        assert history_kind("gift_received") == "regalo recibido"
+    assert history_detail("grant", "goodwill after the outage", 0) == "goodwill after the outage"
