@@ -201,5 +201,5 @@ def parse_pubkey(text: str) -> coincurve.PublicKey:
     except ValueError:
         raise VanikeysError(
             "bad_pubkey",
-            "a public key must be 66 hex digits starting 02 or 03 (compressed) or 130 starting 04 (uncompressed)",
+            _("a public key must be 66 hex digits starting 02 or 03 (compressed) or 130 starting 04 (uncompressed)"),
         ) from None

@@ -165,6 +165,7 @@ TELEGRAM_PRIVATE = (
     "/card",
     "/order ^a",
     "/order",
+    "/order ^ab btc 02" + "f" * 64,  # not a point on the curve
     "/leaderboard",
     "/paysupport",
     "/refundstars x",  # not an operator
@@ -247,6 +248,7 @@ DISCORD_COMMANDS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("pull", {"pattern": "^c"}),  # the cooldown (the one before is still cooling down)
     ("order", {"pattern": "^a"}),
     ("order", {"pattern": "^0OI"}),
+    ("order", {"pattern": "^ab", "pubkey": "02" + "f" * 64}),  # not a point on the curve
     ("history", {}),
     ("topup", {}),
     ("topup", {"pack": "nope"}),
@@ -430,3 +432,29 @@ def test_every_reason_the_bot_stores_in_the_ledger_reads_in_the_persons_language
         assert history_detail("pull", "pull btc ^ab", 2) == "btc ^ab (2 tiradas gratis)"
         assert history_kind("gift_received") == "regalo recibido"
     assert history_detail("grant", "goodwill after the outage", 0) == "goodwill after the outage"
+
+
+def refuse_to_compute(format_id: str, text: str, case: str, fuzzy: bool) -> object:
+    """An odds worker's computation that fails (in the worker process)."""
+    raise RuntimeError("the engine's own words")
+
+
+async def test_an_odds_refusal_from_a_worker_is_in_the_askers_language() -> None:
+    """The odds are worked out on a thread that waits for a worker process: its refusal was English (the words were
+    f-strings, and the thread did not carry the asker's locale)."""
+    from bot.answers import ServiceError
+    from bot.odds_cache import OddsCache, OddsCaps
+    from gpu_worker.i18n import use_locale
+    from gpu_worker.patterns import parse_pattern
+
+    cache = OddsCache(workers=1, caps=OddsCaps(time_s=30, memory_mb=768), compute=refuse_to_compute)
+    try:
+        with use_locale("es"), pytest.raises(ServiceError) as refused:
+            await cache.get(parse_pattern("btc", "^Lov?"))
+        with use_locale(PSEUDO), pytest.raises(ServiceError) as pseudo:
+            await cache.get(parse_pattern("btc", "^Lov?"))
+    finally:
+        cache.close()
+    assert refused.value.code == "too_hard"
+    assert refused.value.message.startswith("no se pudieron calcular las probabilidades de '^Lov?'"), refused.value.message
+    assert_no_english([pseudo.value.message], ["^Lov?"])
