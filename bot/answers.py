@@ -93,7 +93,9 @@ class WrongChannel(ServiceError):
 
     def __init__(self, channel_id: str, channel_label: str) -> None:
         where = channel_label or channel_id
-        super().__init__("wrong_channel", f"pulls here go in {where}: pull there (this one was not charged)")
+        super().__init__(
+            "wrong_channel", _("pulls here go in {where}: pull there (this one was not charged)", where=where)
+        )
         self.channel_id = channel_id
         self.channel_label = channel_label
 

@@ -115,7 +115,7 @@ def parse_pull(args: list[str]) -> PatternArgs:
     words, exact, fuzzy = _flags(args)
     count = 1
     if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
-        count = parse_int(words.pop(), what="the number of pulls (1 or 10)", minimum=1, maximum=10)
+        count = parse_int(words.pop(), what=_("the number of pulls (1 or 10)"), minimum=1, maximum=10)
         if count not in (1, 10):
             raise ArgError(_("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull."), "bad_count")
     format_id = _take_format(words, _("/pull <pattern> [format] [10]"))

@@ -156,6 +156,7 @@ TELEGRAM_PRIVATE = (
     "/pull ^Lov doge",  # an unknown format
     "/pull",  # its usage
     "/pull ^a eth 1e3",
+    "/pull ^b btc 0",  # a count out of range
     "/history",
     "/topup",
     "/keys",
@@ -357,6 +358,7 @@ CONSOLE_LINES = (
     "/pull ^0OI",  # refused: not a btc address's alphabet
     "/pull ^Lov doge",  # an unknown format
     "/pull ^a eth 1e3",
+    "/pull ^b btc 0",  # a count out of range
     "/pull",
     "/pull ab --turbo",
     '/pull "ab',
@@ -456,5 +458,44 @@ async def test_an_odds_refusal_from_a_worker_is_in_the_askers_language() -> None
     finally:
         cache.close()
     assert refused.value.code == "too_hard"
-    assert refused.value.message.startswith("no se pudieron calcular las probabilidades de '^Lov?'"), refused.value.message
+    assert refused.value.message.startswith("no se pudieron calcular las probabilidades de '^Lov?'"), (
+        refused.value.message
+    )
     assert_no_english([pseudo.value.message], ["^Lov?"])
+
+
+def test_a_pull_in_the_wrong_channel_is_refused_in_the_pullers_language() -> None:
+    from bot.answers import WrongChannel
+    from gpu_worker.i18n import use_locale
+
+    with use_locale(PSEUDO):
+        refused = WrongChannel("42", "#pulls")
+    assert_no_english([refused.message], ["#pulls"])
+    with use_locale("pt_BR"):
+        assert WrongChannel("42", "#giros").message == "aqui os giros são em #giros: gire lá (este não foi cobrado)"
+
+
+async def test_discords_refusals_before_a_command_runs_are_in_the_persons_language() -> None:
+    """discord.py's own errors (a check failed, an option did not convert, anything else) are answered in the
+    interaction's language."""
+    from types import SimpleNamespace
+
+    import discord
+    from discord import app_commands
+
+    from bot.frontends.discord.bot import VaniKeysBot
+
+    sent: list[str] = []
+
+    async def send_message(text: str, **_: object) -> None:
+        sent.append(text)
+
+    for locale in ("es-ES", "en-XA"):
+        interaction = SimpleNamespace(
+            locale=discord.Locale(locale) if locale != "en-XA" else SimpleNamespace(value=locale),
+            response=SimpleNamespace(is_done=lambda: False, send_message=send_message),
+        )
+        for error in (app_commands.CheckFailure(), app_commands.AppCommandError()):
+            await VaniKeysBot._on_app_command_error(None, interaction, error)  # type: ignore[arg-type]
+    assert "Aquí no puedes usar ese comando." in sent[0] and "Algo falló por nuestra parte" in sent[1], sent
+    assert_no_english(sent[2:], [])
