@@ -9,12 +9,13 @@ repr() so a stray log line cannot leak it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from gpu_worker.i18n import _
+from gpu_worker.i18n import N_, _, gettext_now, ngettext, percent
 
 # --- who and where -------------------------------------------------------
 
@@ -93,7 +94,9 @@ class WrongChannel(ServiceError):
 
     def __init__(self, channel_id: str, channel_label: str) -> None:
         where = channel_label or channel_id
-        super().__init__("wrong_channel", f"pulls here go in {where}: pull there (this one was not charged)")
+        super().__init__(
+            "wrong_channel", _("pulls here go in {where}: pull there (this one was not charged)", where=where)
+        )
         self.channel_id = channel_id
         self.channel_label = channel_label
 
@@ -383,6 +386,64 @@ class HistoryEntry:
     kind: str  # "pull", "order", "refund", "purchase", "clawback", "grant", ...
     tokens: int  # signed change to the balance (0 for free pulls)
     detail: str
+
+
+# A ledger row's kind (stored as a code) as people read it; an unknown kind is shown as stored.
+_HISTORY_KINDS = {
+    "pull": N_("pull"),
+    "order": N_("order"),
+    "refund": N_("refund"),
+    "purchase": N_("purchase"),
+    "grant": N_("grant"),
+    "admin_grant": N_("grant"),
+    "admin_take": N_("taken back"),
+    "take": N_("taken back"),
+    "clawback": N_("taken back"),
+    "gift_sent": N_("gift sent"),
+    "gift_received": N_("gift received"),
+    "streak_bonus": N_("streak bonus"),
+    "grinder_failed": N_("refund"),
+    "refund_reversed": N_("refund reversed"),
+    "dispute": N_("dispute"),
+    "dispute_closed": N_("dispute closed"),
+}
+# The reasons the bot itself stores with a ledger row (English, for the operators' audit trail), shown translated;
+# an operator's own --reason is shown as they wrote it.
+_STORED_REASONS = {**_HISTORY_KINDS, "admin grant": N_("grant")}
+_JOB_REASON = re.compile(r"(?:pull|order) (\w+) (.+)")
+_GIFT_REASON = re.compile(r"gift (to|from) (.+)")
+_STREAK_REASON = re.compile(r"(\d+)-day streak bonus")
+_CUT_SHORT_REASON = re.compile(r"cut short by its time limit: ([\d.]+)% of its keys ground")
+
+
+def history_kind(kind: str) -> str:
+    """A ledger row's kind in the current language ("gift_sent" -> "gift sent", "regalo enviado")."""
+    label = _HISTORY_KINDS.get(kind)
+    return gettext_now(label) if label else kind
+
+
+def history_detail(kind: str, reason: str, free_pulls: int) -> str:
+    """What a ledger row was for, in the current language, from its stored reason and free pulls."""
+    base = _reason(reason or kind)
+    if free_pulls > 0:
+        return ngettext("{base} ({n} free pull)", "{base} ({n} free pulls)", free_pulls, base=base)
+    if free_pulls < 0:
+        return ngettext("{base} ({n} free pull back)", "{base} ({n} free pulls back)", -free_pulls, base=base)
+    return base
+
+
+def _reason(reason: str) -> str:
+    if reason in _STORED_REASONS:
+        return gettext_now(_STORED_REASONS[reason])
+    if found := _JOB_REASON.fullmatch(reason):
+        return f"{found[1]} {found[2]}"  # the format and the pattern: the kind says pull or order
+    if found := _GIFT_REASON.fullmatch(reason):
+        return _("to {who}", who=found[2]) if found[1] == "to" else _("from {who}", who=found[2])
+    if found := _STREAK_REASON.fullmatch(reason):
+        return ngettext("{n}-day streak", "{n}-day streak", int(found[1]))
+    if found := _CUT_SHORT_REASON.fullmatch(reason):
+        return _("cut short by its time limit: {share} of its keys ground", share=percent(float(found[1]) / 100, 0))
+    return reason
 
 
 @dataclass(frozen=True)

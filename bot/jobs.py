@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from bot import logs
 from bot.answers import ServiceError, ShownKey, UserRef
+from bot.command_refs import commands
 from bot.config import Settings
 from bot.faults import fault_point
 from bot.grinding import GrindingClient, GrindingError, OrderState
@@ -61,6 +62,7 @@ from bot.storage import Database, StorageUnavailable, Tx, job_queries as q
 from bot.storage.leases import Leases
 from bot.vault import SealedSecret, Vault, VaultError
 from gpu_worker.errors import VanikeysError
+from gpu_worker.i18n import _
 from gpu_worker.job import MAX_BUDGET, GrindJob
 from gpu_worker.odds import Odds, odds as odds_of
 from gpu_worker.patterns import Pattern
@@ -641,8 +643,11 @@ class Jobs:
                 return await self.get(record.job_id)
             raise ServiceError(
                 "vault_unavailable",
-                "your key is safe in the vault, but this bot cannot open it right "
-                "now (its operator has been told): try /keys again later",
+                _(
+                    "your key is safe in the vault, but this bot cannot open it right "
+                    "now (its operator has been told): try {cmd_keys} again later",
+                    **commands("keys"),
+                ),
             ) from None
         if not secrets:
             return await self.get(record.job_id)

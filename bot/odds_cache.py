@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import logging
 import multiprocessing
 import os
@@ -34,9 +35,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Literal
 
 from bot.answers import ServiceError
 from gpu_worker.formats import FORMATS
+from gpu_worker.i18n import _, number
 from gpu_worker.odds import Odds, cached_odds, odds, remember_odds
 from gpu_worker.patterns import Pattern, parse_pattern
 
@@ -92,8 +95,29 @@ def compute_odds(format_id: str, text: str, case: str, fuzzy: bool) -> Odds:
     return odds(parse_pattern(format_id, text, case=case, fuzzy=fuzzy))  # type: ignore[arg-type]
 
 
-def _refusal(pattern: Pattern, why: str) -> ServiceError:
-    return ServiceError("too_hard", f"the odds of '{pattern.text.strip()}' {why}: use fewer '?' or fewer terms")
+def _refusal(pattern: Pattern, why: Literal["error", "time", "memory", "died"], caps: OddsCaps) -> ServiceError:
+    shown = pattern.text.strip()
+    if why == "time":
+        message = _(
+            "the odds of '{pattern}' take longer than {seconds} s to work out: use fewer '?' or fewer terms",
+            pattern=shown,
+            seconds=number(caps.time_s),
+        )
+    elif why == "memory":
+        message = _(
+            "the odds of '{pattern}' need more than {megabytes} MB to work out: use fewer '?' or fewer terms",
+            pattern=shown,
+            megabytes=number(caps.memory_mb),
+        )
+    elif why == "died":
+        message = _(
+            "the odds of '{pattern}' could not be worked out (the odds worker died twice): "
+            "use fewer '?' or fewer terms",
+            pattern=shown,
+        )
+    else:
+        message = _("the odds of '{pattern}' could not be worked out: use fewer '?' or fewer terms", pattern=shown)
+    return ServiceError("too_hard", message)
 
 
 def _serve(connection: Connection, parent: int, memory_mb: int, compute: Compute) -> None:
@@ -217,7 +241,11 @@ class OddsCache:
         else:
             # A thread of its own per request, not the loop's default executor: a request waiting for a busy
             # worker must not hold a thread that the rest of the bot's to_thread calls need.
-            result = await asyncio.get_running_loop().run_in_executor(self._waiters, self._in_worker, pattern)
+            # in this task's context: a refusal is written in the language of the person who asked
+            in_context = contextvars.copy_context().run
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._waiters, in_context, self._in_worker, pattern
+            )
         remember_odds(pattern, result)
         return result
 
@@ -235,13 +263,13 @@ class OddsCache:
             if outcome == "error":
                 self._idle.put(worker)
                 log.warning("odds of %r failed in the worker: %s", pattern.text, value)
-                raise _refusal(pattern, "could not be worked out")
+                raise _refusal(pattern, "error", self.caps)
             self._replace(worker, outcome)
             if outcome == "time":
-                raise _refusal(pattern, f"take longer than {self.caps.time_s:g} s to work out")
+                raise _refusal(pattern, "time", self.caps)
             if outcome == "memory":
-                raise _refusal(pattern, f"need more than {self.caps.memory_mb} MB to work out")
-        raise _refusal(pattern, "could not be worked out (the odds worker died twice)")
+                raise _refusal(pattern, "memory", self.caps)
+        raise _refusal(pattern, "died", self.caps)
 
     def _take(self) -> _Worker | None:
         """An idle worker, a new one if fewer than `workers` run, else the next one freed (within the time cap)."""

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import math
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -50,6 +49,7 @@ from bot.answers import (
     TopupPack,
     UserRef,
     WrongChannel,
+    history_detail,
 )
 from bot.cards import CardSpec, render_card, use_font, warm_up
 from bot.command_refs import commands
@@ -636,7 +636,7 @@ class Service:
                 at=datetime.fromtimestamp(r["created_at"], tz=UTC),
                 kind=r["kind"],
                 tokens=r["tokens"],
-                detail=_history_detail(r),
+                detail=history_detail(r["kind"], r["reason"] or "", r["free_pulls"]),
             )
             for r in rows
         )
@@ -784,16 +784,26 @@ class Service:
             raise FaultAnswer(
                 fault.why,
                 "unknown",
-                f"the bot's database failed while your gift of {tokens:,} tokens "
-                "was being made, and cannot say yet whether it was: check /balance in a minute before "
-                "you send it again",
+                ngettext(
+                    "the bot's database failed while your gift of {n} token was being made, and cannot say yet "
+                    "whether it was: check {cmd_balance} in a minute before you send it again",
+                    "the bot's database failed while your gift of {n} tokens was being made, and cannot say yet "
+                    "whether it was: check {cmd_balance} in a minute before you send it again",
+                    tokens,
+                    **commands("balance"),
+                ),
             ) from None
         if sent is None or received is None:
             raise FaultAnswer(
                 fault.why,
                 "nothing",
-                f"nothing was given: the bot's database failed before your gift "
-                f"of {tokens:,} tokens was made; try again shortly",
+                ngettext(
+                    "nothing was given: the bot's database failed before your gift of {n} token was made; "
+                    "try again shortly",
+                    "nothing was given: the bot's database failed before your gift of {n} tokens was made; "
+                    "try again shortly",
+                    tokens,
+                ),
             ) from None
         return gifts.GiftOutcome(True, sent["balance_after"], received["balance_after"])
 
@@ -1082,7 +1092,9 @@ class Service:
         """Console admin: add tokens; returns the new balance."""
         _check_user(user)
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0 or tokens > 10**12:
-            raise ServiceError("bad_amount", f"grant a whole number of tokens from 1 to 10^12, not {tokens!r}")
+            raise ServiceError(
+                "bad_amount", _("grant a whole number of tokens from 1 to 10^12, not {tokens}", tokens=repr(tokens))
+            )
         key = f"grant:{uuid.uuid4().hex}"
         try:
             return (
@@ -1095,16 +1107,25 @@ class Service:
                 raise FaultAnswer(
                     fault.why,
                     "unknown",
-                    f"the bot's database failed during the grant of {tokens:,} "
-                    "tokens and cannot say yet whether it was made: check the balance in a minute "
-                    "before granting again",
+                    ngettext(
+                        "the bot's database failed during the grant of {n} token and cannot say yet whether it "
+                        "was made: check the balance in a minute before granting again",
+                        "the bot's database failed during the grant of {n} tokens and cannot say yet whether it "
+                        "was made: check the balance in a minute before granting again",
+                        tokens,
+                    ),
                 ) from None
             if row is None:
                 raise FaultAnswer(
                     fault.why,
                     "nothing",
-                    f"nothing was granted: the bot's database failed before the "
-                    f"grant of {tokens:,} tokens was made; try again shortly",
+                    ngettext(
+                        "nothing was granted: the bot's database failed before the grant of {n} token was made; "
+                        "try again shortly",
+                        "nothing was granted: the bot's database failed before the grant of {n} tokens was made; "
+                        "try again shortly",
+                        tokens,
+                    ),
                 ) from None
             return int(row["balance_after"])
 
@@ -1409,13 +1430,3 @@ def _given_back(record: JobRecord) -> str:
     if record.free_pulls:
         parts.append(ngettext("{n} free pull", "{n} free pulls", record.free_pulls))
     return _("refunded {what}", what=_(" and ").join(parts)) if parts else _("nothing was charged")
-
-
-def _history_detail(row: sqlite3.Row) -> str:
-    kind, free = row["kind"], row["free_pulls"]
-    base: str = row["reason"] or kind
-    if free > 0:
-        return f"{base} ({free} free pull{'s' if free != 1 else ''})"
-    if free < 0:
-        return f"{base} ({-free} free pull{'s' if free != -1 else ''} back)"
-    return base

@@ -19,6 +19,7 @@ import coincurve
 from Crypto.Hash import RIPEMD160, keccak
 
 from .errors import VanikeysError
+from .i18n import _
 
 # secp256k1 group order and field prime (SEC 2, section 2.4.1).
 CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -159,7 +160,9 @@ def get_format(format_id: str) -> AddressFormat:
         return FORMATS[format_id.strip().lower()]
     except (KeyError, AttributeError):
         known = ", ".join(FORMATS)
-        raise VanikeysError("bad_format", f"unknown format {format_id!r}: use one of {known}") from None
+        raise VanikeysError(
+            "bad_format", _("unknown format {format}: use one of {known}", format=repr(format_id), known=known)
+        ) from None
 
 
 def check_secret(secret: int) -> int:
@@ -198,5 +201,5 @@ def parse_pubkey(text: str) -> coincurve.PublicKey:
     except ValueError:
         raise VanikeysError(
             "bad_pubkey",
-            "a public key must be 66 hex digits starting 02 or 03 (compressed) or 130 starting 04 (uncompressed)",
+            _("a public key must be 66 hex digits starting 02 or 03 (compressed) or 130 starting 04 (uncompressed)"),
         ) from None

@@ -24,6 +24,11 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 STRIPE_LOCALES = {"en": "en", "es": "es", "pt_BR": "pt-BR", "ru": "ru", PSEUDO: "en"}
 
 
+def in_language(url: str) -> str:
+    """`url` with the buyer's language (`lang=`): the page Stripe sends them back to speaks it."""
+    return f"{url}{'&' if '?' in url else '?'}lang={current()}"
+
+
 def stripe_locale(locale: str) -> str:
     """The Checkout page's language for one of our locales; "auto" (the browser's) for any other."""
     return STRIPE_LOCALES.get(locale, "auto")
@@ -108,8 +113,8 @@ class CheckoutClient:
             ],
             "metadata": metadata,
             "payment_intent_data": {"metadata": metadata},
-            "success_url": self.settings.success_url,
-            "cancel_url": self.settings.cancel_url,
+            "success_url": in_language(self.settings.success_url),
+            "cancel_url": in_language(self.settings.cancel_url),
         }
 
     async def close(self) -> None:

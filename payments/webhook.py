@@ -25,6 +25,7 @@ from typing import Any
 import stripe
 from aiohttp import web
 
+from gpu_worker.i18n import _, use_locale
 from payments.config import CANCEL_PATH, SUCCESS_PATH, WEBHOOK_PATH, WEBHOOK_TOLERANCE_S, StripeSettings
 from payments.errors import PaymentsError
 from payments.events import ApplyInstruction, PaymentIssue, ReportIssue
@@ -158,13 +159,15 @@ def build_app(
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def success(_: web.Request) -> web.Response:
-        return web.Response(
-            text="Payment received. Your tokens arrive in the chat in a moment; you can close this page."
-        )
+    async def success(request: web.Request) -> web.Response:
+        with use_locale(request.query.get("lang")):  # the buyer's language at /topup (in_language)
+            return web.Response(
+                text=_("Payment received. Your tokens arrive in the chat in a moment; you can close this page.")
+            )
 
-    async def cancel(_: web.Request) -> web.Response:
-        return web.Response(text="Payment cancelled: nothing was charged. Use /topup in the chat to try again.")
+    async def cancel(request: web.Request) -> web.Response:
+        with use_locale(request.query.get("lang")):
+            return web.Response(text=_("Payment cancelled: nothing was charged. Use /topup in the chat to try again."))
 
     app.router.add_post(WEBHOOK_PATH, _observed(webhook, observe))
     app.router.add_get("/healthz", healthz)

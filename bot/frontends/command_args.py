@@ -115,10 +115,10 @@ def parse_pull(args: list[str]) -> PatternArgs:
     words, exact, fuzzy = _flags(args)
     count = 1
     if len(words) > 1 and (words[-1].isdigit() or words[-1].isdecimal()):
-        count = parse_int(words.pop(), what="the number of pulls (1 or 10)", minimum=1, maximum=10)
+        count = parse_int(words.pop(), what=_("the number of pulls (1 or 10)"), minimum=1, maximum=10)
         if count not in (1, 10):
             raise ArgError(_("Pull 1 or 10 at a time: type /pull <pattern> [format] 10 for a 10-pull."), "bad_count")
-    format_id = _take_format(words, "/pull <pattern> [format] [10]")
+    format_id = _take_format(words, _("/pull <pattern> [format] [10]"))
     if not words:
         raise ArgError(_("Say what to look for: /pull <pattern> [format] [10], e.g. /pull ^Love btc"))
     return PatternArgs(_pattern(words), format_id, count, None, exact, fuzzy)
@@ -135,7 +135,7 @@ def parse_order(args: list[str]) -> PatternArgs:
     """`/order <pattern> [format] [pubkey]` as PatternArgs; ArgError says what to type instead."""
     words, exact, fuzzy = _flags(args)
     pubkey = words.pop() if len(words) > 1 and _PUBKEY.fullmatch(words[-1]) else None
-    format_id = _take_format(words, "/order <pattern> [format] [pubkey]")
+    format_id = _take_format(words, _("/order <pattern> [format] [pubkey]"))
     if not words:
         raise ArgError(_("Say what to order: /order <pattern> [format] [pubkey], e.g. /order ^Love btc"))
     return PatternArgs(_pattern(words), format_id, 1, pubkey, exact, fuzzy)

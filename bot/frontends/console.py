@@ -51,6 +51,7 @@ from bot.answers import (
     StreakAnswer,
     TopupAnswer,
     UserRef,
+    history_kind,
 )
 from bot.frontends import command_args
 from bot.i18n import DEFAULT, N_, _, current, ngettext, public_locale, use_locale
@@ -371,7 +372,7 @@ def _render_history(answer: HistoryAnswer) -> str:
     balance = _("balance {balance}", balance=number(answer.balance))
     if not answer.entries:
         return _("no history yet; {balance}", balance=balance)
-    rows = [f"{e.at:%Y-%m-%d %H:%M} {e.kind:<10} {e.tokens:+d}  {e.detail}" for e in answer.entries]
+    rows = [f"{e.at:%Y-%m-%d %H:%M} {history_kind(e.kind):<10} {e.tokens:+d}  {e.detail}" for e in answer.entries]
     return "\n".join([*rows, balance])
 
 

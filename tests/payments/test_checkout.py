@@ -39,8 +39,8 @@ async def test_session_carries_buyer_pack_and_urls(checkout: CheckoutClient, fak
     assert form["line_items[0][price_data][currency]"] == "usd"
     assert form["line_items[0][price_data][unit_amount]"] == "399"
     assert form["line_items[0][price_data][product_data][name]"] == "500 VaniKeys tokens"
-    assert form["success_url"] == "https://vanikeys.example/checkout/success"
-    assert form["cancel_url"] == "https://vanikeys.example/checkout/cancel"
+    assert form["success_url"] == "https://vanikeys.example/checkout/success?lang=en"  # the page speaks the buyer's
+    assert form["cancel_url"] == "https://vanikeys.example/checkout/cancel?lang=en"
     assert not any(key.startswith("line_items[1]") for key in form)
 
 
@@ -98,6 +98,7 @@ async def test_a_portuguese_buyer_gets_the_checkout_page_and_the_pack_in_portugu
     assert form["line_items[0][price_data][product_data][description]"] == description
     # the buyer's language rides with the payment, so the webhook tells them in it
     assert form["metadata[locale]"] == form["payment_intent_data[metadata][locale]"] == "pt_BR"
+    assert form["success_url"].endswith("/checkout/success?lang=pt_BR")  # ... and so does the page after it
 
 
 @pytest.mark.parametrize(("locale", "stripe"), [("en", "en"), ("es", "es"), ("ru", "ru"), ("en_XA", "en")])

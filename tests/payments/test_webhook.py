@@ -309,5 +309,9 @@ async def test_health_and_landing_pages(webhook: RunningWebhook, http: aiohttp.C
         assert response.status == 200 and "Payment received" in await response.text()
     async with http.get(base + "/checkout/cancel") as response:
         assert response.status == 200 and "nothing was charged" in await response.text()
+    async with http.get(base + "/checkout/success?lang=es") as response:  # the buyer's language at /topup
+        assert response.status == 200 and (await response.text()).startswith("Pago recibido.")
+    async with http.get(base + "/checkout/cancel?lang=ru") as response:
+        assert response.status == 200 and "ничего не списано" in await response.text()
     async with http.get(webhook.url) as response:
         assert response.status == 405

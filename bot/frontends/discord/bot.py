@@ -31,6 +31,7 @@ from bot.frontends.discord.privacy import install_log_redaction
 from bot.frontends.discord.rendering import error_text
 from bot.frontends.discord.translator import CatalogTranslator
 from bot.frontends.discord.views import DYNAMIC_ITEMS
+from bot.i18n import _, set_locale as use_locale
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -139,13 +140,14 @@ class VaniKeysBot(commands.AutoShardedBot):
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         """Errors before a command body runs (an option Discord let through that does not convert)."""
+        use_locale(interaction.locale.value if interaction.locale else None)
         if isinstance(error, app_commands.TransformerError):
-            text = f"`{error.value}` is not a valid value for that option: pick one from the list."
+            text = _("`{value}` is not a valid value for that option: pick one from the list.", value=error.value)
         elif isinstance(error, app_commands.CheckFailure):
-            text = "You can't use that command here."
+            text = _("You can't use that command here.")
         else:
             log.error("app command failed: %s", type(error).__name__, exc_info=error)
-            text = "Something went wrong on our side; please try again in a minute."
+            text = _("Something went wrong on our side; please try again in a minute.")
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(error_text(text), ephemeral=True)

@@ -12,7 +12,7 @@ from bot.answers import ServiceError
 from bot.frontends.discord.flows import user_ref
 from bot.frontends.discord.mentions import plain
 from bot.frontends.discord.rendering import one_in_unit
-from bot.i18n import _, set_locale
+from bot.i18n import _, ngettext, set_locale
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import FORMATS
 
@@ -70,7 +70,18 @@ async def pack_autocomplete(
         return []
     typed = current.strip().lower()
     return [
-        app_commands.Choice(name=_fit(f"{p.pack_id}: {p.tokens:,} tokens for {p.price}"), value=p.pack_id)
+        app_commands.Choice(
+            name=_fit(
+                ngettext(
+                    "{pack}: {n} token for {price}",
+                    "{pack}: {n} tokens for {price}",
+                    p.tokens,
+                    pack=p.pack_id,
+                    price=p.price,
+                )
+            ),
+            value=p.pack_id,
+        )
         for p in answer.packs
         if typed in p.pack_id.lower()
     ][:25]

@@ -11,15 +11,16 @@ from typing import Any
 
 import discord
 
-from bot.i18n import _
+from bot.i18n import N_, _
+from gpu_worker.i18n import gettext_now
 
 # What a reveal uses: the channel, messages, the embed, the card image, and the message it edits later.
 REVEAL_PERMISSIONS: tuple[tuple[str, str], ...] = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("embed_links", "Embed Links"),
-    ("attach_files", "Attach Files"),
-    ("read_message_history", "Read Message History"),
+    ("view_channel", N_("View Channel")),
+    ("send_messages", N_("Send Messages")),
+    ("embed_links", N_("Embed Links")),
+    ("attach_files", N_("Attach Files")),
+    ("read_message_history", N_("Read Message History")),
 )
 
 
@@ -28,7 +29,7 @@ def missing_reveal_permissions(interaction: discord.Interaction[Any]) -> list[st
     if interaction.guild_id is None:
         return []
     have = interaction.app_permissions
-    return [label for attribute, label in REVEAL_PERMISSIONS if not getattr(have, attribute)]
+    return [gettext_now(label) for attribute, label in REVEAL_PERMISSIONS if not getattr(have, attribute)]
 
 
 def missing_permissions_text(missing: list[str]) -> str:

@@ -35,6 +35,7 @@ from bot.answers import (
     ShownKey,
     StreakAnswer,
     TopupAnswer,
+    history_kind,
 )
 from bot.command_refs import commands
 from bot.community.late_reveals import digest_title
@@ -475,7 +476,9 @@ def keys_text(answer: KeysAnswer) -> str:
 def history_embed(answer: HistoryAnswer) -> discord.Embed:
     """The balance and one line per entry (date, token change, kind, detail), as many as fit the description."""
     lines = [
-        f"<t:{int(e.at.timestamp())}:d> `{e.tokens:+}` {e.kind} · {escape_markdown(e.detail)}" for e in answer.entries
+        f"<t:{int(e.at.timestamp())}:d> `{e.tokens:+}` {kind} · {escape_markdown(e.detail)}"
+        for e in answer.entries
+        for kind in [escape_markdown(history_kind(e.kind))]
     ]
     embed = discord.Embed(
         title=ngettext("History · balance {n} token", "History · balance {n} tokens", answer.balance),

@@ -32,6 +32,7 @@ from bot.answers import (
     StreakAnswer,
     TopupAnswer,
     UserRef,
+    history_kind,
 )
 from bot.frontends.telegram.config import StarsPack
 from bot.frontends.telegram.text_size import MAX_MESSAGE, utf16_len
@@ -486,7 +487,7 @@ def render_history(answer: HistoryAnswer) -> str:
         lines.append(_("Nothing yet: try /pull."))
     for entry in answer.entries:
         tokens = f"{entry.tokens:+d}" if entry.tokens else "±0"
-        lines.append(f"{entry.at:%Y-%m-%d %H:%M} · {esc(entry.kind)} · {tokens} · {esc(entry.detail)}")
+        lines.append(f"{entry.at:%Y-%m-%d %H:%M} · {esc(history_kind(entry.kind))} · {tokens} · {esc(entry.detail)}")
     return fit(lines)
 
 
