@@ -88,8 +88,10 @@ def scan_range(plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
 
 
 def _worker_setup(parent_pid: int) -> None:
-    # Ctrl-C is the parent's to handle (it cancels the scan and shuts the pool down).
+    # Ctrl-C is the parent's to handle (it cancels the scan and shuts the pool down). Ignore it first, then
+    # unblock: one pressed while this process started (held back by the parent's mask) is discarded.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
 
 
@@ -101,21 +103,23 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 
 @contextmanager
-def _sigint_ignored_by_new_workers() -> Iterator[None]:
-    """Workers start (on submit) with SIGINT ignored, so a Ctrl-C while they import prints nothing.
+def _sigint_held_while_workers_start() -> Iterator[None]:
+    """Hold Ctrl-C back (blocked, not ignored) while a fresh pool starts its workers; it arrives once they have.
 
-    An ignored signal stays ignored across exec, and Python then installs no
-    KeyboardInterrupt handler. Only the main thread may change signal handlers;
-    elsewhere (the bot's worker threads) there is no terminal to press Ctrl-C in.
+    Workers inherit the signal mask across fork and exec, so a Ctrl-C pressed while they import stays pending
+    in them until `_worker_setup` ignores it (which discards it) and unblocks: they print nothing. The caller
+    gets the same Ctrl-C as soon as the window closes. (Ignoring it here instead lost it: a slow start under
+    load swallowed the Ctrl-C and the grind went on.) Only the main thread takes Ctrl-C; elsewhere (the bot's
+    worker threads) there is no terminal to press it in.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class PythonBackend:
@@ -145,8 +149,8 @@ class PythonBackend:
             return scan_range(plan, first_key, n_keys)
         pool, fresh = self._ensure_pool()
         futures: list[Future[list[Candidate]]] = []
-        # A fresh pool starts its workers on these submits (only then: a Ctrl-C in the window is lost).
-        with _sigint_ignored_by_new_workers() if fresh else nullcontext():
+        # A fresh pool starts its workers on these submits (only then).
+        with _sigint_held_while_workers_start() if fresh else nullcontext():
             for first, count in split_range(first_key, n_keys, pieces, plan.keys_per_point):
                 futures.append(pool.submit(scan_range, plan, first, count))
         try:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from gpu_worker.cli import build_parser, key_count, main, run
 from gpu_worker.formats import CURVE_ORDER, get_format, identifier_from_secret
+from gpu_worker.grinders.python import _sigint_held_while_workers_start
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.verify import verify_hit
 from tests.warm import WarmInterpreter
@@ -705,3 +707,19 @@ def test_the_progress_line_of_a_grind_is_in_the_locale() -> None:
     with use_locale("ru"):
         assert _progress_status(job, progress, 1e6) == "12\xa0345 ключей · 6\xa0172/с · лучший 2/3 · осталось 14 с"
     assert _progress_status(job, progress, 1e6) == "12,345 keys · 6,172/s · best 2/3 · ETA 14 s"
+
+
+def test_a_ctrl_c_while_a_fresh_pool_starts_is_held_until_its_workers_have_started_then_raised() -> None:
+    """Ctrl-C pressed while the pool starts its workers reaches the grind once they have (the window used to ignore
+    it, so on a loaded machine, where the workers start slowly, the Ctrl-C was lost and the grind went on)."""
+    assert threading.current_thread() is threading.main_thread(), "Ctrl-C is the main thread's to take"
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    held = False
+    try:
+        with pytest.raises(KeyboardInterrupt), _sigint_held_while_workers_start():
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # the main thread's, as a terminal's would be
+            time.sleep(0.05)
+            held = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert held, "the Ctrl-C was raised inside the window, while workers were still starting"
