@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -29,7 +31,13 @@ async def serving(
     except OSError as err:
         await runner.cleanup()
         raise ConfigError(
-            f"cannot serve {what} on {host}:{port} ({err.strerror}): set {port_setting} to a free port"
+            phrase(
+                N_("cannot serve {what} on {address} ({reason}): set {setting} to a free port"),
+                what=what,
+                address=f"{host}:{port}",
+                reason=err.strerror,
+                setting=port_setting,
+            )
         ) from err
     try:
         yield int(runner.addresses[0][1])

@@ -110,3 +110,38 @@ def test_a_bad_log_format_is_english_in_str_and_translated_where_printed() -> No
     assert str(raised.value) == "VANIKEYS_LOG_FORMAT='xml' is not a log format: set human or json"
     with use_locale("ru"):
         assert in_current_locale(raised.value) == "VANIKEYS_LOG_FORMAT='xml' — не формат логов: задай human или json"
+
+
+def test_the_front_ends_start_up_refusals_are_english_in_str_and_translated_where_printed() -> None:
+    """The checks the Discord and Telegram front ends and the web listener make by hand at start-up (shards, Stars
+    packs, sync targets, a port that is taken) speak the reader's language like the settings' own errors."""
+    from bot.frontends.discord.shards import shard_options
+    from bot.frontends.discord.sync import parse_targets
+    from bot.frontends.telegram.config import parse_stars_packs
+
+    refusals = []
+    for attempt in (
+        lambda: shard_options({"VANIKEYS_DISCORD_SHARDS": "0-3"}),
+        lambda: shard_options({"VANIKEYS_DISCORD_SHARDS": "0-9/4"}),
+        lambda: parse_targets(["everywhere"]),
+        lambda: parse_stars_packs("small=100"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            attempt()
+        refusals.append(refused.value)
+    english = [str(exc) for exc in refusals]
+    assert english[0] == (
+        "VANIKEYS_DISCORD_SHARDS='0-3' names no shard total: "
+        'set VANIKEYS_DISCORD_SHARDS to "FIRST-LAST/TOTAL" or "ID,ID,.../TOTAL", e.g. "0-3/8"'
+    )
+    assert english[1] == "VANIKEYS_DISCORD_SHARDS='0-9/4': shard ids run from 0 to 3 for a total of 4"
+    with use_locale("es"):
+        spanish = [in_current_locale(exc) for exc in refusals]
+    assert spanish[0] == (
+        "VANIKEYS_DISCORD_SHARDS='0-3' no indica el total de shards: "
+        'define VANIKEYS_DISCORD_SHARDS como "PRIMERO-ÚLTIMO/TOTAL" o "ID,ID,.../TOTAL", p. ej. "0-3/8"'
+    )
+    assert spanish[1] == "VANIKEYS_DISCORD_SHARDS='0-9/4': los ids de shard van de 0 a 3 para un total de 4"
+    assert spanish[2].startswith("'everywhere' no es un destino de sincronización")
+    assert spanish[3].startswith("la parte 'small=100' de TELEGRAM_STARS_PACKS no es paquete=tokens:estrellas")
+    assert [str(exc) for exc in refusals] == english, "reading it in Spanish left the error itself English"

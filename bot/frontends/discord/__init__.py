@@ -10,6 +10,8 @@ import math
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -24,8 +26,12 @@ async def run(app: App, settings: Settings) -> None:
 
     if not settings.discord_token:
         raise ConfigError(
-            "DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
-            "environment or .env, or run `vanikeys console` to try the bot locally"
+            phrase(
+                N_(
+                    "DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
+                    "environment or .env, or run `vanikeys console` to try the bot locally"
+                )
+            )
         )
     from bot.frontends.discord.shards import shard_options
     from bot.startup import run_discord

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings
 from bot.frontends.discord.config import SYNC_CLEAR, SYNC_GLOBAL, DiscordConfig
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 
 
 def parse_targets(values: Sequence[str]) -> tuple[str, ...]:
@@ -24,8 +26,13 @@ def parse_targets(values: Sequence[str]) -> tuple[str, ...]:
         guild = target.removeprefix(SYNC_CLEAR)
         if target != SYNC_GLOBAL and not (guild.isascii() and guild.isdigit()):
             raise ConfigError(
-                f"{target!r} is not a sync target: give 'global', a server id such as "
-                "123456789012345678, or clear:<server id>"
+                phrase(
+                    N_(
+                        "{target} is not a sync target: give 'global', a server id such as "
+                        "123456789012345678, or clear:<server id>"
+                    ),
+                    target=repr(target),
+                )
             )
     return targets
 
@@ -38,7 +45,12 @@ async def sync(settings: Settings, targets: tuple[str, ...]) -> int:
 
     if not settings.discord_token:
         raise ConfigError(
-            "DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the environment or .env"
+            phrase(
+                N_(
+                    "DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the environment "
+                    "or .env"
+                )
+            )
         )
     async with create_app(settings) as app:
         bot = VaniKeysBot(app.service, settings, DiscordConfig())

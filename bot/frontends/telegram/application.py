@@ -38,6 +38,7 @@ from bot.frontends.telegram.language import UpdateLanguage
 from bot.i18n import DEFAULT, LOCALES, N_, _, use_locale
 from bot.service import Service
 from bot.startup import check_telegram
+from gpu_worker.localized import phrase
 
 if TYPE_CHECKING:  # for the annotation only: importing bot.app would load the grinders and storage for nothing
     from bot.app import App
@@ -280,7 +281,9 @@ async def stop_handlers(application: TelegramApplication, handlers: TelegramHand
 async def run(app: App, settings: Settings) -> None:
     """Run the Telegram bot until cancelled. `app` is bot.app.App (its .service is used)."""
     if not settings.telegram_token:
-        raise ConfigError("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token")
+        raise ConfigError(
+            phrase(N_("TELEGRAM_TOKEN is not set: create a bot with @BotFather and set TELEGRAM_TOKEN to its token"))
+        )
     config = TelegramConfig.from_env(settings.telegram_token)
     # Reached (getMe) before anything starts: a bad token or no network is one line, not a traceback.
     if "telegram" not in app.reached:  # `vanikeys bot` checks while storage opens

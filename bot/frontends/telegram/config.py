@@ -15,6 +15,8 @@ from pathlib import Path
 from bot.config import ConfigError
 from bot.frontends.telegram.outbox import OutboxLimits
 from bot.settings import VanikeysSettings, load_settings
+from gpu_worker.i18n import N_
+from gpu_worker.localized import phrase
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,13 @@ def parse_stars_packs(text: str) -> tuple[StarsPack, ...]:
         match = re.fullmatch(r"\s*([a-z0-9_]{1,16})=(\d+):(\d+)\s*", part)
         if not match or int(match.group(2)) < 1 or int(match.group(3)) < 1:
             raise ConfigError(
-                f"TELEGRAM_STARS_PACKS part {part.strip()!r} is not pack=tokens:stars; "
-                "write e.g. small=100:50,large=1200:500 or off"
+                phrase(
+                    N_(
+                        "TELEGRAM_STARS_PACKS part {part} is not pack=tokens:stars; "
+                        "write e.g. small=100:50,large=1200:500 or off"
+                    ),
+                    part=repr(part.strip()),
+                )
             )
         packs.append(StarsPack(match.group(1), int(match.group(2)), int(match.group(3))))
     return tuple(packs)
