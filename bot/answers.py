@@ -245,6 +245,24 @@ class PullAnswer:
 OrderStatus = Literal["accepted", "submitted", "running", "found", "delivered", "failed", "refunded"]
 
 
+# An order's status in a word, as people read it (the console's brackets, Discord's embed title).
+ORDER_STATUS_WORDS = {
+    "accepted": N_("placed"),
+    "submitted": N_("queued"),
+    "running": N_("grinding"),
+    "found": N_("found"),
+    "delivered": N_("complete"),
+    "failed": N_("failed"),
+    "refunded": N_("refunded"),
+}
+
+
+def order_status_word(status: str) -> str:
+    """`status` (a job status) in a word in the current locale; a status with no word, as stored."""
+    word = ORDER_STATUS_WORDS.get(status)
+    return _(word) if word else status
+
+
 @dataclass(frozen=True)
 class OrderView:
     """An order's state, pushed to the front end that placed it (progress edits in place at origin)."""

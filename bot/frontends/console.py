@@ -52,6 +52,7 @@ from bot.answers import (
     TopupAnswer,
     UserRef,
     history_kind,
+    order_status_word,
 )
 from bot.frontends import command_args
 from bot.i18n import DEFAULT, N_, _, current, ngettext, public_locale, use_locale
@@ -192,16 +193,6 @@ def _badge(key: ShownKey) -> str:
 
 
 FULL_MATCH = N_("✨ full match")
-# An order's status as the console writes it in brackets ("[grinding]").
-ORDER_STATUS = {
-    "accepted": N_("placed"),
-    "submitted": N_("queued"),
-    "running": N_("grinding"),
-    "found": N_("found"),
-    "delivered": N_("complete"),
-    "failed": N_("failed"),
-    "refunded": N_("refunded"),
-}
 # The console's own commands, beside the service's /help list: (usage, what it does).
 CONSOLE_HELP = (
     (N_("/grant <user> <tokens>"), N_("console admin: add tokens")),
@@ -337,11 +328,10 @@ def _render_order_view(answer: OrderView) -> str:
         " " + _("at {rate} keys/s", rate=number(round(answer.rate_keys_per_s))) if answer.rate_keys_per_s > 0 else ""
     )
     done = f"{fixed(answer.percent)}%" if answer.percent <= 100 else _("past the expected keys")
-    status = ORDER_STATUS.get(answer.status)
     return _(
         "order {id} [{status}] {done}{speed}{eta}: {message}",
         id=answer.order_id,
-        status=_(status) if status else answer.status,
+        status=order_status_word(answer.status),
         done=done,
         speed=speed,
         eta=eta,

@@ -36,6 +36,7 @@ from bot.answers import (
     StreakAnswer,
     TopupAnswer,
     history_kind,
+    order_status_word,
 )
 from bot.command_refs import commands
 from bot.community.late_reveals import digest_title
@@ -321,17 +322,6 @@ def order_finished_text(order: OrderView, mention: str) -> str:
     )
 
 
-ORDER_TITLES = {
-    "accepted": N_("placed"),
-    "submitted": N_("queued"),
-    "running": N_("grinding"),
-    "found": N_("found"),
-    "delivered": N_("complete"),
-    "failed": N_("failed"),
-    "refunded": N_("refunded"),
-}
-
-
 def progress_bar(value_percent: float, width: int = 16) -> str:
     """A bar of `width` blocks, value_percent (0-100, clamped) of them filled."""
     filled = max(0, min(width, round(value_percent / 100 * width)))
@@ -339,10 +329,7 @@ def progress_bar(value_percent: float, width: int = 16) -> str:
 
 
 def _status_title(order: OrderView) -> str:
-    if order.delivery_pending:
-        return _(ORDER_TITLES["delivered"])
-    title = ORDER_TITLES.get(order.status)
-    return _(title) if title else order.status
+    return order_status_word("delivered" if order.delivery_pending else order.status)
 
 
 # --- private delivery (DM only) --------------------------------------------------------

@@ -221,33 +221,18 @@ class PullFlow:
     ) -> tuple[str, InlineKeyboardMarkup]:
         """The reveal's text and its buttons (pull again, 10-pull; in a group, the key's deep link), in the chat's
         public language."""
-        with in_public():
-            return self._reveal_parts_here(
-                chat, user, args, answer, before_delivery=before_delivery, key_below=key_below
-            )
-
-    def _reveal_parts_here(
-        self,
-        chat: Chat,
-        user: User,
-        args: PatternArgs,
-        answer: PullAnswer,
-        *,
-        before_delivery: bool,
-        key_below: bool,
-    ) -> tuple[str, InlineKeyboardMarkup]:
         in_group = chat.type != Chat.PRIVATE
         link = self.frontend.keys_link if in_group and (before_delivery or not answer.delivered) else None
-        extra = [self._bot_button("keys", _("🔑 Get my key"))] if link else None
-        collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
-        if collection is not None:
-            extra = [*(extra or []), collection]
-        markup = self.codec.result_keyboard(
-            user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy, extra
-        )
-        return rendering.render_pull(
-            answer, deep_link=link, before_delivery=before_delivery, key_below=key_below
-        ), markup
+        with in_public():
+            extra = [self._bot_button("keys", _("🔑 Get my key"))] if link else None
+            collection = self._collection_button() if not in_group else None  # web_app buttons: private chats only
+            if collection is not None:
+                extra = [*(extra or []), collection]
+            markup = self.codec.result_keyboard(
+                user.id, answer.format_id, answer.pattern, args.exact_case, args.fuzzy, extra
+            )
+            text = rendering.render_pull(answer, deep_link=link, before_delivery=before_delivery, key_below=key_below)
+        return text, markup
 
     def _post_reveal(
         self,
