@@ -24,11 +24,13 @@ from .runpod_emulator import RunpodEmulator
 
 PULL = GrindJob.parse({"v": 1, "format": "btc", "pattern": "ab", "budget": 400, "top": 2})
 SLOW = GrindJob.parse({"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 10**12, "time_limit_s": 2.5})
-# Progress is reported after each grind step and shows while the next one runs: a job of two steps' keys at least,
+# Progress is reported after each grind step and shows while the next one runs: a job of many steps' keys,
 # however slow the machine (SLOW's 2.5 s limit ended inside its first step at load 20: no progress to see), and a
-# time limit that only bounds the test on a very slow one (its first step, 4,096 keys, took 5 s at load 20).
+# time limit that only bounds the test on a very slow one (its first step, 4,096 keys, took 5 s at load 20). Two
+# steps' keys were too few on a quiet box: with the pool warm from an earlier test both steps ended within the
+# emulator's 50 ms progress interval, so no progress was ever reported (4 of 5 runs of the pair, -n 0).
 STEPPED = GrindJob.parse(
-    {"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 2 * FIRST_STEP_KEYS, "time_limit_s": 10.0}
+    {"v": 1, "format": "btc", "pattern": "^zzzzzz", "budget": 16 * FIRST_STEP_KEYS, "time_limit_s": 10.0}
 )
 WAIT_LIMIT_S = 20  # every test ends well before this, or it is a hang
 
