@@ -49,6 +49,10 @@ def image_env(stage: Stage, venv_python: Path, **extra: str) -> dict[str, str]:
     for key, value in stage.env.items():
         if key == "PATH":
             continue
+        if key == "VANIKEYS_CACHE" and key in env:
+            # The run's shared cache (clean_env): the native build that stands in for the GPU here is then
+            # compiled once per run, not again inside the staged image (7.6 CPU-s on this box).
+            continue
         if key == "PYTHONPATH" or (value.startswith("/") and key != "VANIKEYS_WEBHOOK_HOST"):
             value = os.pathsep.join(str(stage.path(part)) for part in value.split(os.pathsep))
         env[key] = value
