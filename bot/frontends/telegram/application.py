@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -28,6 +30,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.config import ConfigError, Settings
 from bot.frontends.telegram.config import TelegramConfig
@@ -67,6 +70,14 @@ def quiet_secret_logging() -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+@cache
+def trust_store() -> ssl.SSLContext:
+    """The system's trust store, loaded once per process: httpx loads it anew for every client it makes
+    otherwise (about 30 ms of CPU each), and python-telegram-bot makes two per Application. The pool sizes
+    beside it are python-telegram-bot's own defaults (256, and 1 for getUpdates)."""
+    return ssl.create_default_context()
+
+
 def build_application(service: Service, config: TelegramConfig) -> tuple[TelegramApplication, TelegramHandlers]:
     """The Application (not started) with every handler registered, its front end's outbox keeping to the database,
     and the front end registered with the service; returns it with the handlers (tests reach into them)."""
@@ -77,7 +88,14 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Telegra
         .base_url(config.api_base_url)
         .base_file_url(config.api_file_url)
         .concurrent_updates(config.concurrent_updates)
-        .get_updates_read_timeout(config.poll_timeout_s + 10)
+        .request(HTTPXRequest(connection_pool_size=256, httpx_kwargs={"verify": trust_store()}))
+        .get_updates_request(
+            HTTPXRequest(
+                connection_pool_size=1,
+                read_timeout=config.poll_timeout_s + 10,
+                httpx_kwargs={"verify": trust_store()},
+            )
+        )
     )
     # No python-telegram-bot rate limiter: the outbox is the one pacer. With AIORateLimiter as well, two
     # budgets disagreed (its leaky buckets counted chat actions and edits its own way, and its waiters are
