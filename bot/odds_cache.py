@@ -24,12 +24,10 @@ import asyncio
 import atexit
 import contextvars
 import logging
-import multiprocessing
 import os
 import queue
 import resource
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from typing import Literal
 
 from bot.answers import ServiceError
 from gpu_worker.formats import FORMATS
+from gpu_worker.helper_processes import exit_with, helper_context
 from gpu_worker.i18n import _, number
 from gpu_worker.odds import Odds, cached_odds, odds, remember_odds
 from gpu_worker.patterns import Pattern, parse_pattern
@@ -54,8 +53,8 @@ DEFAULT_TIME_CAP_S = 3
 # stays under 256 MB of RSS: 768 MB of address space is three times what it needs.
 DEFAULT_MEMORY_MB = 768
 
-# What a worker runs: (format_id, text, case, fuzzy) -> Odds. A module-level function, so a spawned
-# worker can import it (tests pass their own).
+# What a worker runs: (format_id, text, case, fuzzy) -> Odds. A module-level function, so a worker process
+# can import it (tests pass their own).
 Compute = Callable[[str, str, str, bool], Odds]
 
 
@@ -123,7 +122,7 @@ def _refusal(pattern: Pattern, why: Literal["error", "time", "memory", "died"], 
 def _serve(connection: Connection, parent: int, memory_mb: int, compute: Compute) -> None:
     """A worker's life: let go of the bot's terminal, die with the bot, cap its memory, answer one pattern at a time.
 
-    A spawned worker inherits the bot's stdin, stdout and stderr: if the bot died
+    A worker inherits the bot's stdin, stdout and stderr: if the bot died
     abruptly (a crash, SIGKILL) a worker still holding them would keep a pipe to a
     supervisor open, and would wait forever for a request nobody sends.
     """
@@ -131,7 +130,7 @@ def _serve(connection: Connection, parent: int, memory_mb: int, compute: Compute
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="odds-orphan-watch").start()
+    exit_with(parent)
     for format_id in FORMATS:  # the body tables, before the first request needs them
         odds(parse_pattern(format_id, "ab"))
     limit = memory_mb << 20
@@ -151,13 +150,6 @@ def _serve(connection: Connection, parent: int, memory_mb: int, compute: Compute
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_CHECK_S)
-    os._exit(0)
-
-
-ORPHAN_CHECK_S = 0.5
 START_TIMEOUT_S = 120  # a cold start imports numpy and builds the body tables: seconds on a loaded machine
 WAIT_POLL_S = 0.1  # how often a request waiting for a busy worker looks for a freed slot
 MAX_WAITING = 64  # uncached patterns in flight at once (each waits on a thread; more queue behind them)
@@ -167,7 +159,7 @@ class _Worker:
     """One worker process and the pipe to it; `call` blocks (run it on a thread)."""
 
     def __init__(self, caps: OddsCaps, compute: Compute) -> None:
-        context = multiprocessing.get_context("spawn")  # not fork: the bot's process has threads
+        context = helper_context(__name__)
         self.connection, theirs = context.Pipe()
         self.process: BaseProcess = context.Process(
             target=_serve, args=(theirs, os.getpid(), caps.memory_mb, compute), daemon=True, name="vanikeys-odds"

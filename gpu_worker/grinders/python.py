@@ -12,11 +12,9 @@ across one process pool per backend instance.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import signal
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,6 +23,7 @@ from contextlib import contextmanager, nullcontext
 import coincurve
 
 from ..formats import CURVE_ORDER, FIELD_PRIME
+from ..helper_processes import exit_with, helper_context
 from ..keyspace import BETA, Candidate
 from ..patterns import score
 from .base import ScanPlan, best_candidates
@@ -89,25 +88,19 @@ def scan_range(plan: ScanPlan, first_key: int, n_keys: int) -> list[Candidate]:
 
 def _worker_setup(parent_pid: int) -> None:
     # Ctrl-C is the parent's to handle (it cancels the scan and shuts the pool down). Ignore it first, then
-    # unblock: one pressed while this process started (held back by the parent's mask) is discarded.
+    # unblock: one pressed while this process started (held back by the mask it started with) is discarded.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
-
-
-def _exit_when_orphaned(parent_pid: int) -> None:
-    # A parent killed outright (SIGKILL, OOM) cannot shut its pool down: don't grind on for nobody.
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(0)
+    exit_with(parent_pid)  # a parent killed outright cannot shut its pool down: don't grind on for nobody
 
 
 @contextmanager
 def _sigint_held_while_workers_start() -> Iterator[None]:
     """Hold Ctrl-C back (blocked, not ignored) while a fresh pool starts its workers; it arrives once they have.
 
-    Workers inherit the signal mask across fork and exec, so a Ctrl-C pressed while they import stays pending
-    in them until `_worker_setup` ignores it (which discards it) and unblocks: they print nothing. The caller
+    Workers start with Ctrl-C blocked (the fork server's mask, or the caller's where they are spawned:
+    gpu_worker/helper_processes.py), so a Ctrl-C pressed while they start stays pending in them until
+    `_worker_setup` ignores it (which discards it) and unblocks: they print nothing. The caller
     gets the same Ctrl-C as soon as the window closes. (Ignoring it here instead lost it: a slow start under
     load swallowed the Ctrl-C and the grind went on.) Only the main thread takes Ctrl-C; elsewhere (the bot's
     worker threads) there is no terminal to press it in.
@@ -123,7 +116,7 @@ def _sigint_held_while_workers_start() -> Iterator[None]:
 
 
 class PythonBackend:
-    """The pure-Python backend: scans on this process, or split across a spawned process pool for large ranges.
+    """The pure-Python backend: scans on this process, or split across a process pool for large ranges.
 
     The pool is made on the first scan large enough to split, shared by threads, and shut down by `close`
     (or when the backend is collected); a scan below MIN_KEYS_PER_PROCESS per process runs in the caller.
@@ -165,10 +158,9 @@ class PythonBackend:
         with self._lock:  # sessions may share one backend from several threads
             if self._pool is not None:
                 return self._pool, False
-            # spawn, not fork: callers (the bot) run threads and an event loop.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=helper_context(__name__),
                 initializer=_worker_setup,
                 initargs=(os.getpid(),),
             )

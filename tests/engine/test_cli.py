@@ -219,7 +219,7 @@ def test_ctrl_c_exits_130_with_one_line_and_stops_the_workers() -> None:
         argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     deadline = time.monotonic() + 30
-    while len(children := _child_pids(proc.pid)) < 3 and time.monotonic() < deadline:
+    while len(children := _descendant_pids(proc.pid)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)  # wait for the process pool to be grinding
     time.sleep(0.5)
     began = time.monotonic()
@@ -252,15 +252,21 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
-def _child_pids(pid: int) -> list[int]:
-    found = []
+def _descendant_pids(pid: int) -> list[int]:
+    """Every process below `pid`: the pool's workers are its children where they are spawned, and the fork
+    server's (its child) where there is one."""
+    parents = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
         except OSError:
             continue
-        if fields.get("PPid", "").strip() == str(pid):
-            found.append(int(status.parent.name))
+        parents[int(status.parent.name)] = int(fields.get("PPid", "0").strip() or 0)
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(below)
+        frontier = below
     return found
 
 
@@ -282,7 +288,7 @@ def test_workers_exit_when_the_grinding_process_is_killed_outright() -> None:
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
-        while len(children := _child_pids(proc.pid)) < 3 and time.monotonic() < deadline:
+        while len(children := _descendant_pids(proc.pid)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(children) >= 3, "the grind should have been running on worker processes"
     finally:
