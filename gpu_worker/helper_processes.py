@@ -19,14 +19,14 @@ import os
 import select
 import threading
 import time
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 
 # Imported by the fork server before anything else (forkserver_mask first: the order is kept).
 _preload: list[str] = ["gpu_worker.forkserver_mask"]
 _preload_lock = threading.Lock()
 
 
-def helper_context(*modules: str) -> BaseContext:
+def helper_context(*modules: str) -> ForkServerContext | SpawnContext:
     """The multiprocessing context to start helpers with; `modules` are what they run, imported once by the
     fork server if it has not started yet (a later caller's modules are imported by its helpers as needed)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():

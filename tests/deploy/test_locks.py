@@ -4,10 +4,12 @@ requirement the recipes name and every third-party module the shipped code impor
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -125,8 +127,15 @@ NOT_IN_THE_BOT_IMAGE = {
 GPU_DISTRIBUTIONS = {"cupy": {"cupy-cuda12x"}}
 
 
+@functools.cache
+def installed_distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> the installed distributions that provide it (a walk of every installed package's
+    files: read once, not once per module)."""
+    return importlib.metadata.packages_distributions()
+
+
 def distributions_of(module: str) -> set[str]:
-    installed = {canonicalize_name(d) for d in importlib.metadata.packages_distributions().get(module, [])}
+    installed = {canonicalize_name(d) for d in installed_distributions().get(module, [])}
     return installed or GPU_DISTRIBUTIONS.get(module, set())
 
 
