@@ -7,7 +7,6 @@ import io
 import itertools
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from gpu_worker.humanize import compact, one_in_pulls
 from gpu_worker.i18n import LOCALES, PSEUDO, use_locale
 from gpu_worker.odds import odds
 from gpu_worker.patterns import parse_pattern, score
+from tests.warm import shared
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = 0x5A5A1234DEADBEEF5A5A1234DEADBEEF5A5A1234DEADBEEF5A5A1234DEADBEEF
@@ -83,9 +83,7 @@ def test_rarity_is_written_the_way_people_read_it() -> None:
 def _cli(*args: str, cwd: Path, keep: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_") or k in keep}
     env.update(VANIKEYS_BACKEND="python", PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "card", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
+    return shared().run("bot.cli", ["card", *args], env=env, cwd=cwd, timeout=60)
 
 
 def test_vanikeys_card_renders_one_from_the_command_line(tmp_path: Path) -> None:

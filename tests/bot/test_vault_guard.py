@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from bot.answers import ServiceError
 from bot.app import create_app
 from bot.config import Settings
 from bot.vault import VaultError, fingerprint, parse_vault_key, rotate
+from tests.warm import shared
 
 from .conftest import ALICE, RecordingFrontEnd, small_settings, store_overrides
 
@@ -32,15 +32,7 @@ async def seal_one_undelivered(settings: Settings) -> str:
 def cli(env_extra: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_"))}
     env.update(VANIKEYS_BACKEND="python", VANIKEYS_PULL_BUDGET_CPU="60", **env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=REPO,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return shared().run("bot.cli", args, env=env, cwd=REPO, input=stdin, timeout=60)
 
 
 async def test_a_lost_key_file_refuses_to_start_naming_the_file(tmp_path: Path) -> None:
