@@ -23,6 +23,7 @@ from bot.answers import ServiceError
 from bot.app import App
 from bot.frontends.console import parse_line, run_console, split_order_args, split_pull_args
 from tests.payments.stripe_thread import stripe_in_thread
+from tests.warm import shared
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,30 +133,16 @@ async def test_text_mode_marks_private_lines_and_highlights(app: App) -> None:
 def test_vanikeys_console_in_a_pipe_and_engine_commands_still_there(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANIKEYS_")}
     env.update(VANIKEYS_DB=str(tmp_path / "c.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="33" * 32)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--user", "fay"],
-        cwd=REPO,
-        env=env,
-        input="/balance\n/odds ^ab\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
+    warm = shared()
+    done = warm.run(
+        "bot.cli", ["console", "--user", "fay"], env=env, cwd=REPO, input="/balance\n/odds ^ab\n", timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("fay: 0 tokens; 3/3 free pulls")
     assert len(done.stdout.splitlines()) == 2
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--user", ""],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = warm.run("bot.cli", ["console", "--user", ""], env=env, cwd=REPO, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--user" in bad.stderr
-    engine = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--help"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
-    )
+    engine = warm.run("bot.cli", ["--help"], env=env, cwd=REPO, timeout=60)
     assert all(name in engine.stdout for name in ("grind", "odds", "combine", "bot", "console"))
 
 
@@ -166,14 +153,8 @@ def test_vanikeys_bot_with_no_platform_token_runs_the_console(tmp_path: Path) ->
         if not k.startswith(("VANIKEYS_", "DISCORD_", "TELEGRAM_", "STRIPE_", "RUNPOD_"))
     }
     env.update(VANIKEYS_DB=str(tmp_path / "b.db"), VANIKEYS_BACKEND="python", VANIKEYS_VAULT_KEY="44" * 32)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "bot"],
-        cwd=tmp_path,
-        env=env | {"PYTHONPATH": str(REPO)},
-        input="/topup\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = shared().run(
+        "bot.cli", ["bot"], env=env | {"PYTHONPATH": str(REPO)}, cwd=tmp_path, input="/topup\n", timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert "payments are not configured" in done.stdout
@@ -196,13 +177,12 @@ def _bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_vanikeys_bot_refuses_half_a_stripe_configuration(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "bot"],
-        cwd=tmp_path,
+    done = shared().run(
+        "bot.cli",
+        ["bot"],
         env=_bot_env(tmp_path, STRIPE_API_KEY="sk_test_123"),
+        cwd=tmp_path,
         input="/balance\n",
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     assert done.returncode == 2
@@ -225,15 +205,7 @@ def test_vanikeys_bot_keeps_serving_stripe_after_the_console_closes_and_stops_on
         VANIKEYS_WEBHOOK_PORT=str(port),
         STRIPE_API_BASE=fake_stripe.url,
     )
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "bot"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    bot = shared().popen("bot.cli", ["bot"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         healthy = None
