@@ -113,7 +113,7 @@ class WarmInterpreter:
         *,
         env: Mapping[str, str],
         cwd: Path | str,
-        stdin: int | None = subprocess.PIPE,
+        stdin: int | io.IOBase | None = subprocess.PIPE,
         stdout: int = subprocess.PIPE,
     ) -> WarmProcess:
         """Start `python -m MODULE ARGV` as a fork of the server; stderr is a pipe (text), and stdout too unless
@@ -164,7 +164,7 @@ class WarmProcess:
         argv: Sequence[str],
         env: Mapping[str, str],
         cwd: Path | str,
-        stdin: int | None,
+        stdin: int | io.IOBase | None,
         stdout: int = subprocess.PIPE,
     ) -> None:
         self.args = [sys.executable, "-m", module, *argv]
@@ -173,6 +173,8 @@ class WarmProcess:
         if stdin == subprocess.PIPE:
             child_in, parent_in = os.pipe()
             self.stdin: io.TextIOWrapper | None = open(parent_in, "w", encoding="utf-8")  # noqa: SIM115
+        elif isinstance(stdin, io.IOBase):  # an open file: the child reads it as its standard input
+            child_in, self.stdin = os.dup(stdin.fileno()), None
         else:
             child_in, self.stdin = os.open(os.devnull, os.O_RDONLY), None
         self.stdout: io.TextIOWrapper | None = None

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from bot.answers import PullAnswer, ServiceError, UserRef
 from bot.app import App, create_app
 from bot.config import Settings
+from tests.warm import WarmProcess, shared
 
 from .conftest import ALICE, RecordingFrontEnd, small_settings, store_overrides
 
@@ -42,20 +41,12 @@ async def test_two_hundred_concurrent_pulls_against_fifty_tokens(app: App, front
     assert spent["s"] == 50
 
 
-def console(db_env: dict[str, str], user: str, lines: list[str]) -> subprocess.Popen[str]:
-    """A `vanikeys console --json` process reading `lines` from a pipe-like file."""
+def console(db_env: dict[str, str], user: str, lines: list[str]) -> WarmProcess:
+    """A `vanikeys console --json` process (a fork of the warm interpreter) reading `lines` from a file."""
     script = Path(db_env["TEST_INPUT_DIR"]) / f"input-{user}-{os.urandom(4).hex()}.txt"
     script.write_text("".join(line + "\n" for line in lines))
     with script.open() as stdin:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "console", "--user", user, "--json"],
-            cwd=REPO,
-            env=db_env,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        return shared().popen("bot.cli", ["console", "--user", user, "--json"], env=db_env, cwd=REPO, stdin=stdin)
 
 
 def env_for(tmp_path: Path, target: str | Path | None = None) -> dict[str, str]:
