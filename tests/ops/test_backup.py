@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,24 +32,16 @@ from bot.storage import open_database
 from bot.vault import Vault, fingerprint, parse_vault_key
 from gpu_worker.formats import get_format, identifier_from_secret
 from tests.bot.conftest import RecordingFrontEnd, postgres_server, small_settings  # noqa: F401
+from tests.warm import shared
 
 REPO = Path(__file__).resolve().parents[2]
 PULLERS = [UserRef("test", f"user{i}") for i in range(3)] + [UserRef("closed", f"shy{i}") for i in range(2)]
 
 
 async def vanikeys(*argv: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *argv,
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 90)
-    return process.returncode or 0, out.decode(), err.decode()
+    """`vanikeys ARGV` as a fork of the warm interpreter, waited for on a thread (the event loop runs on)."""
+    done = await asyncio.to_thread(shared().run, "bot.cli", argv, env={**os.environ, **env}, cwd=REPO, timeout=90)
+    return done.returncode, done.stdout, done.stderr
 
 
 async def test_backup_under_load_restores_into_a_fresh_directory_and_every_secret_opens(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import ssl
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -45,6 +44,7 @@ from payments.webhook import build_app
 from tests.discord.fake_discord import FakeDiscord
 from tests.payments.fake_stripe import FakeStripe
 from tests.telegram.fake_bot_api import FakeBotApi
+from tests.warm import shared
 from tests.worker.runpod_emulator import RunpodEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -490,20 +490,12 @@ async def test_a_check_that_hangs_is_one_line_after_its_limit(monkeypatch: pytes
 
 
 async def _doctor(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "doctor",
-        *args,
-        cwd=cwd,
-        env={**_clean_env(), **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    """`vanikeys doctor ARGS` as a fork of the warm interpreter, waited for on a thread (the fakes it checks
+    run on this event loop)."""
+    done = await asyncio.to_thread(
+        shared().run, "bot.cli", ["doctor", *args], env={**_clean_env(), **env}, cwd=cwd, timeout=120
     )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return done.returncode, done.stdout, done.stderr
 
 
 def _clean_env() -> dict[str, str]:

@@ -25,6 +25,7 @@ from bot.storage import open_database
 from gpu_worker.job import GrindJob, GrindResult
 from gpu_worker.sealing import ResultSealer
 from gpu_worker.verify import verify_hit
+from tests.warm import shared
 
 from .conftest import FAST_RETRY, free_port
 from .modal_local import LocalModalCalls
@@ -424,24 +425,11 @@ def test_vanikeys_costs_reports_and_refuses_a_bad_day_count(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VANIKEYS_", "RUNPOD_"))}
     env.update(VANIKEYS_DB=str(tmp_path / "costs.db"), VANIKEYS_USD_PER_TOKEN="0.01")
     asyncio.run(_fresh_database(tmp_path / "costs.db"))  # operator commands refuse a database that is not there
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "costs", "--days", "30"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    warm = shared()
+    done = warm.run("bot.cli", ["costs", "--days", "30"], env=env, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "grinding costs over the last 30 days" in done.stdout and "revenue 0 tokens ($0.00)" in done.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "costs", "--days", "lots"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = warm.run("bot.cli", ["costs", "--days", "lots"], env=env, cwd=REPO, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--days" in bad.stderr
 
 
