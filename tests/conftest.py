@@ -7,10 +7,15 @@ spec_conformance  (every test) fails a test during which the Discord or Telegram
 The longest files are collected first (LONGEST_FILES_FIRST), for pytest-xdist's sake.
 A test's `record_property("report", line)` lines (the kernels' register and spill figures) are printed
 at the end of the run: a worker's own output is not shown.
+Bytecode is cached even where the environment says not to write it (PYTHONDONTWRITEBYTECODE), under the
+temporary directory rather than beside the sources (keep_bytecode).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -19,6 +24,22 @@ from _pytest.terminal import TerminalReporter
 
 if TYPE_CHECKING:
     from tests.warm import WarmInterpreter
+
+
+def keep_bytecode() -> None:
+    """Without a bytecode cache every one of the hundreds of processes the suite starts (its workers, the warm
+    interpreters, fork servers, command-line runs, staged images) compiles every module it imports again, and
+    each worker rewrites every test file's asserts again. This process's children inherit the setting, and the
+    workers are its children: it runs in the first process, before any worker starts."""
+    if not sys.dont_write_bytecode and "PYTHONDONTWRITEBYTECODE" not in os.environ:
+        return
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
+    prefix = os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "vanikeys-bytecode"))
+    sys.pycache_prefix = prefix
+
+
+keep_bytecode()
 
 
 # The longest files (on .ci/run's empty caches), longest first. pytest-xdist hands whole files (--dist loadfile)
