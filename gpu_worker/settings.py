@@ -46,6 +46,14 @@ class WorkerSettings(PlainSettings):
     cxx: str | None = setting(
         "CXX", None, "the C++ compiler for the native build (default: g++, clang++ or c++, whichever is found)"
     )
+    cpu_cores: int | None = setting(
+        "VANIKEYS_CPU_CORES",
+        None,
+        "how many CPU cores a python or native grind uses (default: every core; fewer leaves the rest to "
+        "whatever shares the machine)",
+        ge=1,
+        unit="cores",
+    )
     selfhosted_token: str | None = secret(
         "VANIKEYS_SELFHOSTED_TOKEN",
         "the bearer token the self-hosted box requires, at least 16 characters (the bot sets the same)",

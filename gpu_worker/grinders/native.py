@@ -237,10 +237,13 @@ class NativeBackend(KernelDriver):
 
 
 def load_backend() -> NativeBackend:
-    """A NativeBackend on every CPU; raises VanikeysError("backend_unavailable") (and logs it) if the kernel cannot
-    load."""
+    """A NativeBackend on a thread per CPU core (VANIKEYS_CPU_CORES, else every core); raises
+    VanikeysError("backend_unavailable") (and logs it) if the kernel cannot load."""
+    from ..settings import worker_setting
+
+    cores = worker_setting("cpu_cores")
     try:
-        return NativeBackend()
+        return NativeBackend(cores if isinstance(cores, int) else None)
     except VanikeysError as exc:
         log.warning("native backend unavailable (%s); the python backend is much slower", exc)
         raise

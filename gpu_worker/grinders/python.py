@@ -206,5 +206,8 @@ def split_range(first_key: int, n_keys: int, pieces: int, per_point: int) -> lis
 
 
 def load_backend() -> PythonBackend:
-    """A PythonBackend with one process per CPU; always available."""
-    return PythonBackend()
+    """A PythonBackend with a process per CPU core (VANIKEYS_CPU_CORES, else every core); always available."""
+    from ..settings import worker_setting
+
+    cores = worker_setting("cpu_cores")
+    return PythonBackend(cores if isinstance(cores, int) else None)

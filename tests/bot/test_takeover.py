@@ -55,6 +55,9 @@ def bot_env(target: str | Path, port: int) -> dict[str, str]:
         VANIKEYS_DB=str(target),
         VANIKEYS_VAULT_KEY=KEY,
         VANIKEYS_BACKEND="python",
+        # One core per bot: these orders grind until the test ends them (leases, not keys, are what it
+        # watches), and three bots each grinding on every core only took the CPU from the suite's other workers.
+        VANIKEYS_CPU_CORES="1",
         VANIKEYS_PULL_BUDGET_CPU="60",
         VANIKEYS_PULL_PRICE="1",
         VANIKEYS_FREE_PULLS_PER_DAY="0",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -13,7 +14,7 @@ import pytest
 from gpu_worker.errors import VanikeysError
 from gpu_worker.formats import CURVE_ORDER, FORMATS
 from gpu_worker.grinders import GrindSession, ScanPlan, best_candidates, get_backend, grind
-from gpu_worker.grinders.python import PythonBackend, scan_range, split_range
+from gpu_worker.grinders.python import MIN_KEYS_PER_PROCESS, PythonBackend, scan_range, split_range
 from gpu_worker.job import GrindJob
 from gpu_worker.keyspace import Candidate, secret_for
 from gpu_worker.patterns import score
@@ -248,3 +249,23 @@ def test_backend_selection() -> None:
     with pytest.raises(VanikeysError) as caught:
         get_backend("quantum")
     assert caught.value.code == "backend_unavailable" and "python" in str(caught.value)
+
+
+def test_cpu_cores_sets_the_processes_and_threads_of_a_cpu_grind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpu_worker.config_fields import ConfigError
+    from gpu_worker.grinders import native, python
+
+    monkeypatch.delenv("VANIKEYS_CPU_CORES", raising=False)
+    assert python.load_backend().processes == (os.cpu_count() or 1)
+    monkeypatch.setenv("VANIKEYS_CPU_CORES", "1")
+    with python.load_backend() as one:
+        assert one.processes == 1
+        plan = ScanPlan.from_job(GrindJob.parse({"v": 1, "format": "btc", "pattern": "^zz", "budget": 1}), 12345)
+        keys = 3 * MIN_KEYS_PER_PROCESS  # a pool's worth of work for two cores or more
+        assert one.scan(plan, 0, keys) == scan_range(plan, 0, keys)
+        assert one._pool is None
+    if native.compiler() is not None:
+        assert native.load_backend().threads == 1
+    monkeypatch.setenv("VANIKEYS_CPU_CORES", "0")
+    with pytest.raises(ConfigError, match="VANIKEYS_CPU_CORES"):
+        python.load_backend()
