@@ -40,6 +40,7 @@ async def live(
     env.update(emulator.worker_env())
     env.update(
         VANIKEYS_WORKER_BACKEND="python",
+        VANIKEYS_CPU_CORES="1",  # its slow job grinds until cancelled: on every core it only took the suite's CPU
         RUNPOD_SKIP_AUTO_SYSTEM_CHECKS="true",  # as in the image
         RUNPOD_SKIP_GPU_CHECK="true",  # no GPU on a test machine
         RUNPOD_LOG_LEVEL="DEBUG",  # the worker must override it: DEBUG would log the keys
