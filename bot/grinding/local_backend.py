@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 from multiprocessing.connection import Connection
 from typing import Any
 
+from gpu_worker.helper_processes import helper_context
 from gpu_worker.job import GrindJob, GrindResult
 
 from .model import GrindingError, GrindProgress, OrderPolicy
@@ -131,7 +131,9 @@ class LocalGrindingClient(TaskGrindingClient):
         self.grinder = grinder
         self.progress_interval_s = progress_interval_s
         self.workers = max(1, max_parallel if max_parallel is not None else (os.cpu_count() or 1))
-        self._context = multiprocessing.get_context("spawn")  # no fork of a process with an event loop and threads
+        # Not a fork of this process (it runs an event loop and threads): helpers from the fork server, with
+        # what a worker runs imported once there (gpu_worker/helper_processes.py).
+        self._context = helper_context(__name__, "gpu_worker.handler", "gpu_worker.grinders.python")
         self._idle: asyncio.Queue[_Worker | None] | None = None  # None: a slot whose worker is not started yet
         self._all: set[_Worker] = set()
 
