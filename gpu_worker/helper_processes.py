@@ -1,4 +1,4 @@
-"""How helper processes start: the python backend's pool workers and the bot's odds worker.
+"""How helper processes start: the python backend's pool workers, the bot's odds worker and its local grinder's.
 
 They may not be forked from the process that needs them (the bot runs threads and an event loop, and a fork
 copies locks held by other threads), and spawning each one as a fresh interpreter costs its imports again
@@ -6,10 +6,14 @@ copies locks held by other threads), and spawning each one as a fresh interprete
 server is both safe and quick: one single-threaded process, started on first use, imports what the helpers
 run and forks each of them from that state. Where there is no fork server (Windows), helpers are spawned.
 
+A forked helper's environment is the one the fork server started with, not its caller's at that moment: the
+bot reads its settings once at start, so for it the two are the same.
+
 Ctrl-C: spawned helpers inherited the caller's signal mask, so a Ctrl-C held back while they started stayed
 pending until they chose to ignore it (gpu_worker/grinders/python.py). A fork server's children inherit the
-fork server's mask instead: its first preloaded module (gpu_worker.forkserver_mask) blocks SIGINT there, and
-each helper unblocks it once it has decided what Ctrl-C means to it.
+fork server's mask instead: its first preloaded module (gpu_worker.forkserver_mask) blocks SIGINT there, so
+it stays held in a helper until the helper decides what Ctrl-C means to it (the pool's workers ignore it, then
+unblock; the others never take it: Ctrl-C is their caller's).
 """
 
 from __future__ import annotations
