@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from gpu_worker.cli import build_parser, key_count, main, run
@@ -255,19 +256,10 @@ def _alive(pids: list[int]) -> list[int]:
 def _descendant_pids(pid: int) -> list[int]:
     """Every process below `pid`: the pool's workers are its children where they are spawned, and the fork
     server's (its child) where there is one."""
-    parents = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-        except OSError:
-            continue
-        parents[int(status.parent.name)] = int(fields.get("PPid", "0").strip() or 0)
-    found, frontier = [], [pid]
-    while frontier:
-        below = [child for child, parent in parents.items() if parent in frontier]
-        found.extend(below)
-        frontier = below
-    return found
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def test_workers_exit_when_the_grinding_process_is_killed_outright() -> None:

@@ -73,8 +73,7 @@ def quiet_secret_logging() -> None:
 @cache
 def trust_store() -> ssl.SSLContext:
     """The system's trust store, loaded once per process: httpx loads it anew for every client it makes
-    otherwise (about 30 ms of CPU each), and python-telegram-bot makes two per Application. The pool sizes
-    beside it are python-telegram-bot's own defaults (256, and 1 for getUpdates)."""
+    otherwise (about 30 ms of CPU each), and python-telegram-bot makes two per Application."""
     return ssl.create_default_context()
 
 
@@ -88,6 +87,8 @@ def build_application(service: Service, config: TelegramConfig) -> tuple[Telegra
         .base_url(config.api_base_url)
         .base_file_url(config.api_file_url)
         .concurrent_updates(config.concurrent_updates)
+        # Its two clients as python-telegram-bot builds them (pools of 256, and 1 for getUpdates), with one
+        # trust store between them.
         .request(HTTPXRequest(connection_pool_size=256, httpx_kwargs={"verify": trust_store()}))
         .get_updates_request(
             HTTPXRequest(
